@@ -1,0 +1,393 @@
+//! [`SqliteExecutor`]: the SQL port over rusqlite.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use neutrino_core::sql::{Columns, ExecOutcome, Row, SqlExecutor, Statement, Value};
+use neutrino_core::trace::{Port, port_span};
+use neutrino_core::{Error, Result};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
+use tracing::Instrument;
+
+use crate::error::{BACKEND, map};
+use crate::worker::Worker;
+
+/// Where the database lives.
+#[derive(Clone, Debug)]
+enum Target {
+    File(PathBuf),
+    Memory,
+}
+
+/// Configures and opens a [`SqliteExecutor`].
+///
+/// ```no_run
+/// # async fn f() -> neutrino_core::Result<()> {
+/// use std::time::Duration;
+/// use neutrino_sqlite::SqliteExecutorBuilder;
+/// let db = SqliteExecutorBuilder::new("app.sqlite")
+///     .with_readers(4)
+///     .with_busy_timeout(Duration::from_secs(10))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct SqliteExecutorBuilder {
+    target: Target,
+    readers: usize,
+    busy_timeout: Duration,
+    statement_cache: usize,
+    reply_spin: Duration,
+    idle_spin: Duration,
+}
+
+impl SqliteExecutorBuilder {
+    /// A database file at `path` (created if missing), with the defaults: 2 reader
+    /// connections, a 5 s busy timeout, 128 cached statements.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            target: Target::File(path.as_ref().to_owned()),
+            readers: 2,
+            busy_timeout: Duration::from_secs(5),
+            statement_cache: 128,
+            reply_spin: Duration::from_micros(20),
+            idle_spin: Duration::from_micros(50),
+        }
+    }
+
+    /// A private in-memory database: one connection, gone when the executor is
+    /// dropped.
+    pub fn memory() -> Self {
+        Self {
+            target: Target::Memory,
+            readers: 0,
+            ..Self::new("")
+        }
+    }
+
+    /// How many read-only connections serve `query` calls alongside the writer
+    /// (0 sends every call to the writer). Ignored for in-memory databases.
+    pub fn with_readers(mut self, n: usize) -> Self {
+        self.readers = n;
+        self
+    }
+
+    /// How long a statement waits for another process's lock before failing with
+    /// a retryable error.
+    pub fn with_busy_timeout(mut self, d: Duration) -> Self {
+        self.busy_timeout = d;
+        self
+    }
+
+    /// How many prepared statements each connection keeps.
+    pub fn with_statement_cache(mut self, n: usize) -> Self {
+        self.statement_cache = n;
+        self
+    }
+
+    /// How long a caller polls for its reply before yielding to the runtime, and
+    /// how long an idle connection thread polls for work before sleeping (see the
+    /// `worker` notes in the crate docs). Zero turns spinning off.
+    pub fn with_handoff_spin(mut self, reply: Duration, idle: Duration) -> Self {
+        self.reply_spin = reply;
+        self.idle_spin = idle;
+        self
+    }
+
+    /// Opens the connections: WAL journal, `synchronous=NORMAL`,
+    /// `foreign_keys=ON`, the busy timeout and the statement cache on each.
+    pub async fn build(self) -> Result<SqliteExecutor> {
+        if self.statement_cache == 0 {
+            return Err(Error::Config {
+                backend: BACKEND,
+                key: "statement_cache",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let label = match &self.target {
+            Target::File(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.display().to_string()),
+            Target::Memory => ":memory:".to_owned(),
+        };
+        let writer = {
+            let cfg = self.clone();
+            Worker::spawn(format!("sqlite-w {label}"), move || open(&cfg, true), self.idle_spin).await?
+        };
+        let mut readers = Vec::new();
+        if let Target::File(_) = self.target {
+            for i in 0..self.readers {
+                let cfg = self.clone();
+                readers.push(
+                    Worker::spawn(format!("sqlite-r{i} {label}"), move || open(&cfg, false), self.idle_spin)
+                        .await?,
+                );
+            }
+        }
+        Ok(SqliteExecutor {
+            inner: Arc::new(Inner {
+                label,
+                writer,
+                readers,
+                reply_spin: self.reply_spin,
+            }),
+        })
+    }
+}
+
+fn open(cfg: &SqliteExecutorBuilder, writer: bool) -> Result<Connection> {
+    let conn = match &cfg.target {
+        Target::Memory => Connection::open_in_memory(),
+        Target::File(path) => {
+            let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            if writer {
+                flags |= OpenFlags::SQLITE_OPEN_CREATE;
+            }
+            Connection::open_with_flags(path, flags)
+        }
+    }
+    .map_err(map)?;
+    conn.busy_timeout(cfg.busy_timeout).map_err(map)?;
+    conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
+    conn.pragma_update(None, "foreign_keys", true).map_err(map)?;
+    if let Target::File(_) = cfg.target {
+        if writer {
+            let mode: String = conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+                .map_err(map)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(Error::Config {
+                    backend: BACKEND,
+                    key: "journal_mode",
+                    reason: format!("the database refused WAL mode and is in {mode} mode"),
+                });
+            }
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(map)?;
+        } else {
+            conn.pragma_update(None, "query_only", true).map_err(map)?;
+        }
+    }
+    Ok(conn)
+}
+
+#[derive(Debug)]
+struct Inner {
+    label: String,
+    writer: Worker,
+    readers: Vec<Worker>,
+    reply_spin: Duration,
+}
+
+/// A [`SqlExecutor`] on a SQLite database file (or in memory).
+///
+/// One writer connection and a few read-only connections, each on its own
+/// thread: blocking SQLite calls never run on the async executor's threads,
+/// readers read concurrently while the writer writes (WAL), and every connection
+/// keeps its prepared statements cached. `query` calls go to an idle reader; a
+/// `query` whose statement writes (`INSERT … RETURNING`) is sent to the writer.
+/// `batch` runs in one `BEGIN IMMEDIATE` transaction.
+///
+/// Cloning is cheap and shares the connections; they close when the last clone
+/// is dropped.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> neutrino_core::Result<()> {
+/// use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement};
+/// use neutrino_sqlite::SqliteExecutor;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = SqliteExecutor::open(dir.path().join("app.sqlite")).await?;
+/// db.execute(&Statement::new(r#"CREATE TABLE "pet" ("id" INTEGER PRIMARY KEY, "name" TEXT)"#)).await?;
+/// db.execute(&Statement::new(r#"INSERT INTO "pet" ("name") VALUES (?1)"#).bind("Rex")).await?;
+/// let row = db.query_one(&Statement::new(r#"SELECT "name" FROM "pet""#), "pet", "1").await?;
+/// assert_eq!(row.get::<String>("name")?, "Rex");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqliteExecutor {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for SqliteExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteExecutor")
+            .field("database", &self.inner.label)
+            .field("readers", &self.inner.readers.len())
+            .finish()
+    }
+}
+
+impl SqliteExecutor {
+    /// Opens (or creates) the database file at `path` with the default settings.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        SqliteExecutorBuilder::new(path).build().await
+    }
+
+    /// A private in-memory database.
+    pub async fn memory() -> Result<Self> {
+        SqliteExecutorBuilder::memory().build().await
+    }
+
+    /// The database's file name (or `:memory:`), as it appears in traces.
+    pub fn label(&self) -> &str {
+        &self.inner.label
+    }
+
+    fn reader(&self) -> Option<&Worker> {
+        let readers = &self.inner.readers;
+        readers
+            .iter()
+            .find(|w| w.load() == 0)
+            .or_else(|| readers.iter().min_by_key(|w| w.load()))
+    }
+
+    fn span(&self, op: &'static str) -> tracing::Span {
+        port_span(Port::Sql, BACKEND, op, &self.inner.label)
+    }
+}
+
+/// Binds a [`Value`] without copying it.
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+fn owned(v: ValueRef<'_>, column: &str) -> Result<Value> {
+    Ok(match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8(t.to_vec()).map_err(|_| Error::Decode {
+            what: format!("column {column}"),
+            reason: "text is not valid UTF-8".into(),
+        })?),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    })
+}
+
+/// What a reader answers to a `query`.
+enum ReadReply {
+    Rows(Vec<Row>),
+    /// The statement writes: send it to the writer.
+    NeedsWriter,
+}
+
+/// Runs a query on a reader: statements that write are handed back.
+fn run_read(conn: &Connection, st: &Statement) -> Result<ReadReply> {
+    let mut stmt = conn.prepare_cached(st.sql()).map_err(map)?;
+    if !stmt.readonly() {
+        return Ok(ReadReply::NeedsWriter);
+    }
+    rows_of(&mut stmt, st).map(ReadReply::Rows)
+}
+
+fn run_query(conn: &Connection, st: &Statement) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(st.sql()).map_err(map)?;
+    rows_of(&mut stmt, st)
+}
+
+fn rows_of(stmt: &mut rusqlite::CachedStatement<'_>, st: &Statement) -> Result<Vec<Row>> {
+    let columns: Columns = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let n = columns.len();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(st.params().iter().map(Param)))
+        .map_err(map)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(map)? {
+        let mut values = Vec::with_capacity(n);
+        for (i, name) in columns.iter().enumerate() {
+            values.push(owned(r.get_ref(i).map_err(map)?, name)?);
+        }
+        out.push(Row::new(Arc::clone(&columns), values)?);
+    }
+    Ok(out)
+}
+
+fn run_execute(conn: &Connection, st: &Statement) -> Result<ExecOutcome> {
+    let mut stmt = conn.prepare_cached(st.sql()).map_err(map)?;
+    let writes = !stmt.readonly();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(st.params().iter().map(Param)))
+        .map_err(map)?;
+    while rows.next().map_err(map)?.is_some() {}
+    drop(rows);
+    Ok(if writes {
+        ExecOutcome {
+            rows_affected: conn.changes(),
+            last_insert_rowid: Some(conn.last_insert_rowid()),
+        }
+    } else {
+        ExecOutcome::default()
+    })
+}
+
+fn run_batch(conn: &mut Connection, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map)?;
+    let mut out = Vec::with_capacity(stmts.len());
+    for st in stmts {
+        out.push(run_execute(&tx, st)?);
+    }
+    tx.commit().map_err(map)?;
+    Ok(out)
+}
+
+#[async_trait]
+impl SqlExecutor for SqliteExecutor {
+    async fn execute(&self, stmt: &Statement) -> Result<ExecOutcome> {
+        let st = stmt.clone();
+        self.inner
+            .writer
+            .call(self.inner.reply_spin, move |c| run_execute(c, &st))
+            .instrument(self.span("execute"))
+            .await?
+    }
+
+    async fn query(&self, stmt: &Statement) -> Result<Vec<Row>> {
+        async {
+            if let Some(reader) = self.reader() {
+                let st = stmt.clone();
+                match reader.call(self.inner.reply_spin, move |c| run_read(c, &st)).await?? {
+                    ReadReply::Rows(rows) => return Ok(rows),
+                    ReadReply::NeedsWriter => {}
+                }
+            }
+            let st = stmt.clone();
+            self.inner
+                .writer
+                .call(self.inner.reply_spin, move |c| run_query(c, &st))
+                .await?
+        }
+        .instrument(self.span("query"))
+        .await
+    }
+
+    async fn batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
+        if stmts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sts = stmts.to_vec();
+        self.inner
+            .writer
+            .call(self.inner.reply_spin, move |c| run_batch(c, &sts))
+            .instrument(self.span("batch"))
+            .await?
+    }
+}

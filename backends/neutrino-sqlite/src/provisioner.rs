@@ -1,0 +1,319 @@
+//! [`LocalProvisioner`]: databases, buckets and KV namespaces under a root folder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use neutrino_core::clock::{SharedClock, system_clock};
+use neutrino_core::migrate::{Migration, Migrations};
+use neutrino_core::provision::{Provisioner, Resource, ResourceKind, ResourceSpec, check_request};
+use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_core::trace::{Port, port_span};
+use neutrino_core::{Error, Result};
+use tokio::sync::Mutex;
+use tracing::Instrument;
+
+use crate::error::io;
+use crate::kv::KV_MIGRATIONS;
+use crate::object::blocking;
+use crate::{LocalObjectStore, SqliteExecutor, SqliteKv};
+
+const PROVIDER: &str = "local";
+const DATABASES: &str = "databases";
+const BUCKETS: &str = "buckets";
+const KV_FILE: &str = "kv.sqlite";
+
+static NAMESPACE_MIGRATIONS: Migrations = Migrations::new(
+    "neutrino-sqlite-kv-namespaces",
+    &[Migration {
+        version: 1,
+        name: "kv namespaces",
+        statements: &[r#"CREATE TABLE IF NOT EXISTS "_neutrino_kv_namespaces" (
+            "name" TEXT PRIMARY KEY NOT NULL,
+            "createdAt" INTEGER NOT NULL
+        )"#],
+    }],
+);
+
+/// A [`Provisioner`] over a root folder: the embedded default.
+///
+/// | kind | where | provider ID |
+/// |---|---|---|
+/// | database | `databases/{name}.sqlite` | `databases/{name}.sqlite` |
+/// | bucket | `buckets/{name}/` | `buckets/{name}` |
+/// | KV namespace | rows of `kv.sqlite` | `kv/{name}` |
+///
+/// Workers, DNS records and custom hostnames are not supported
+/// ([`Provisioner::supports`] says so). Deleting a database removes its file and
+/// its WAL; deleting a bucket removes its folder and every object; deleting a KV
+/// namespace removes its keys. Open handles with [`LocalProvisioner::database`],
+/// [`LocalProvisioner::bucket`] and [`LocalProvisioner::kv`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> neutrino_core::Result<()> {
+/// use neutrino_core::provision::{Provisioner, ResourceKind, ResourceSpec};
+/// use neutrino_sqlite::LocalProvisioner;
+/// let root = tempfile::tempdir().unwrap();
+/// let local = LocalProvisioner::open(root.path()).await?;
+/// let db = local.create(&ResourceSpec::new(ResourceKind::Database, "k3m9p2xw7q-default-db")).await?;
+/// assert_eq!(db.provider_id, "databases/k3m9p2xw7q-default-db.sqlite");
+/// let again = local.create(&ResourceSpec::new(ResourceKind::Database, "k3m9p2xw7q-default-db")).await?;
+/// assert_eq!(db, again);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct LocalProvisioner {
+    root: PathBuf,
+    kv_db: SqliteExecutor,
+    clock: SharedClock,
+    /// Serialises creates and deletes in this process.
+    lock: Mutex<()>,
+}
+
+impl LocalProvisioner {
+    /// Opens (creating if needed) the root folder.
+    pub async fn open(root: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_clock(root, system_clock()).await
+    }
+
+    /// As [`LocalProvisioner::open`], with KV TTLs measured on `clock`.
+    pub async fn open_with_clock(root: impl AsRef<Path>, clock: SharedClock) -> Result<Self> {
+        let root = root.as_ref().to_owned();
+        let r = root.clone();
+        blocking(move || {
+            fs::create_dir_all(r.join(DATABASES)).map_err(|e| io(PROVIDER, e))?;
+            fs::create_dir_all(r.join(BUCKETS)).map_err(|e| io(PROVIDER, e))
+        })
+        .await?;
+        let kv_db = SqliteExecutor::open(root.join(KV_FILE)).await?;
+        NAMESPACE_MIGRATIONS.run(&kv_db).await?;
+        KV_MIGRATIONS.run(&kv_db).await?;
+        Ok(Self {
+            root,
+            kv_db,
+            clock,
+            lock: Mutex::new(()),
+        })
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn db_path(&self, name: &str) -> PathBuf {
+        self.root.join(DATABASES).join(format!("{name}.sqlite"))
+    }
+
+    fn bucket_path(&self, name: &str) -> PathBuf {
+        self.root.join(BUCKETS).join(name)
+    }
+
+    /// Opens a database created by this provisioner.
+    pub async fn database(&self, name: &str) -> Result<SqliteExecutor> {
+        self.get(ResourceKind::Database, name).await?;
+        SqliteExecutor::open(self.db_path(name)).await
+    }
+
+    /// Opens a bucket created by this provisioner.
+    pub async fn bucket(&self, name: &str) -> Result<LocalObjectStore> {
+        self.get(ResourceKind::Bucket, name).await?;
+        LocalObjectStore::open(self.bucket_path(name)).await
+    }
+
+    /// Opens a KV namespace created by this provisioner.
+    pub async fn kv(&self, name: &str) -> Result<SqliteKv> {
+        self.get(ResourceKind::KvNamespace, name).await?;
+        SqliteKv::open_with_clock(self.kv_db.clone(), name, self.clock.clone()).await
+    }
+
+    fn resource(kind: ResourceKind, name: &str) -> Resource {
+        let provider_id = match kind {
+            ResourceKind::Database => format!("{DATABASES}/{name}.sqlite"),
+            ResourceKind::Bucket => format!("{BUCKETS}/{name}"),
+            _ => format!("kv/{name}"),
+        };
+        Resource {
+            kind,
+            name: name.to_owned(),
+            provider_id,
+        }
+    }
+
+    async fn exists(&self, kind: ResourceKind, name: &str) -> Result<bool> {
+        match kind {
+            ResourceKind::Database => {
+                let p = self.db_path(name);
+                blocking(move || Ok(p.is_file())).await
+            }
+            ResourceKind::Bucket => {
+                let p = self.bucket_path(name);
+                blocking(move || Ok(p.is_dir())).await
+            }
+            _ => {
+                let rows = self
+                    .kv_db
+                    .query(&Statement::new(r#"SELECT 1 FROM "_neutrino_kv_namespaces" WHERE "name" = ?1"#).bind(name))
+                    .await?;
+                Ok(!rows.is_empty())
+            }
+        }
+    }
+}
+
+/// Removes a file; a missing one is fine.
+fn remove_if_present(p: &Path) -> Result<()> {
+    match fs::remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(PROVIDER, e)),
+    }
+}
+
+#[async_trait]
+impl Provisioner for LocalProvisioner {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn supports(&self, kind: ResourceKind) -> bool {
+        matches!(kind, ResourceKind::Database | ResourceKind::Bucket | ResourceKind::KvNamespace)
+    }
+
+    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+        async {
+            check_request(self, spec.kind, &spec.name)?;
+            let _guard = self.lock.lock().await;
+            match spec.kind {
+                ResourceKind::Database => {
+                    let path = self.db_path(&spec.name);
+                    // Opening creates the file and switches it to WAL; the
+                    // connections close when the executor is dropped.
+                    drop(SqliteExecutor::open(&path).await?);
+                }
+                ResourceKind::Bucket => {
+                    let path = self.bucket_path(&spec.name);
+                    blocking(move || fs::create_dir_all(&path).map_err(|e| io(PROVIDER, e))).await?;
+                }
+                _ => {
+                    self.kv_db
+                        .execute(
+                            &Statement::new(
+                                r#"INSERT INTO "_neutrino_kv_namespaces" ("name", "createdAt") VALUES (?1, ?2)
+                                   ON CONFLICT ("name") DO NOTHING"#,
+                            )
+                            .bind(spec.name.as_str())
+                            .bind(self.clock.now_millis()),
+                        )
+                        .await?;
+                }
+            }
+            Ok(Self::resource(spec.kind, &spec.name))
+        }
+        .instrument(port_span(Port::Provision, PROVIDER, "create", &spec.name))
+        .await
+    }
+
+    async fn get(&self, kind: ResourceKind, name: &str) -> Result<Resource> {
+        async {
+            check_request(self, kind, name)?;
+            if self.exists(kind, name).await? {
+                Ok(Self::resource(kind, name))
+            } else {
+                Err(Error::not_found("resource", format!("{kind} {name}")))
+            }
+        }
+        .instrument(port_span(Port::Provision, PROVIDER, "get", name))
+        .await
+    }
+
+    async fn delete(&self, kind: ResourceKind, name: &str) -> Result<()> {
+        async {
+            check_request(self, kind, name)?;
+            let _guard = self.lock.lock().await;
+            match kind {
+                ResourceKind::Database => {
+                    let path = self.db_path(name);
+                    blocking(move || {
+                        for suffix in ["", "-wal", "-shm", "-journal"] {
+                            let mut p = path.clone().into_os_string();
+                            p.push(suffix);
+                            remove_if_present(Path::new(&p))?;
+                        }
+                        Ok(())
+                    })
+                    .await
+                }
+                ResourceKind::Bucket => {
+                    let path = self.bucket_path(name);
+                    blocking(move || match fs::remove_dir_all(&path) {
+                        Ok(()) => Ok(()),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                        Err(e) => Err(io(PROVIDER, e)),
+                    })
+                    .await
+                }
+                _ => {
+                    self.kv_db
+                        .batch(&[
+                            Statement::new(r#"DELETE FROM "_neutrino_kv" WHERE "namespace" = ?1"#).bind(name),
+                            Statement::new(r#"DELETE FROM "_neutrino_kv_namespaces" WHERE "name" = ?1"#).bind(name),
+                        ])
+                        .await?;
+                    Ok(())
+                }
+            }
+        }
+        .instrument(port_span(Port::Provision, PROVIDER, "delete", name))
+        .await
+    }
+
+    async fn list(&self, kind: ResourceKind, prefix: &str) -> Result<Vec<Resource>> {
+        async {
+            if !self.supports(kind) {
+                return Err(Error::Unsupported {
+                    operation: format!("{kind} resources"),
+                    backend: PROVIDER,
+                });
+            }
+            let mut names: Vec<String> = match kind {
+                ResourceKind::Database | ResourceKind::Bucket => {
+                    let dir = self.root.join(if kind == ResourceKind::Database { DATABASES } else { BUCKETS });
+                    blocking(move || {
+                        let mut out = Vec::new();
+                        for entry in fs::read_dir(&dir).map_err(|e| io(PROVIDER, e))? {
+                            let entry = entry.map_err(|e| io(PROVIDER, e))?;
+                            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+                            let name = match kind {
+                                ResourceKind::Database => match name.strip_suffix(".sqlite") {
+                                    Some(n) => n.to_owned(),
+                                    None => continue, // -wal, -shm
+                                },
+                                _ if entry.path().is_dir() => name,
+                                _ => continue,
+                            };
+                            out.push(name);
+                        }
+                        Ok(out)
+                    })
+                    .await?
+                }
+                _ => {
+                    let rows = self
+                        .kv_db
+                        .query(&Statement::new(
+                            r#"SELECT "name" FROM "_neutrino_kv_namespaces" WHERE "name" >= ?1 ORDER BY "name""#,
+                        ).bind(prefix))
+                        .await?;
+                    rows.iter().map(|r| r.get::<String>("name")).collect::<Result<_>>()?
+                }
+            };
+            names.retain(|n| n.starts_with(prefix));
+            names.sort();
+            Ok(names.iter().map(|n| Self::resource(kind, n)).collect())
+        }
+        .instrument(port_span(Port::Provision, PROVIDER, "list", prefix))
+        .await
+    }
+}

@@ -1,0 +1,196 @@
+//! Versioned migrations, applied through any [`SqlExecutor`].
+//!
+//! Each crate owns its migrations under a component name. Applied migrations are
+//! recorded in `"_neutrino_migrations"` with a checksum of their SQL; a migration
+//! whose SQL changed after it was applied stops the run with an error instead of
+//! leaving the schema in an unknown state.
+//!
+//! ```
+//! use neutrino_core::migrate::{Migration, Migrations};
+//! static PETS: Migrations = Migrations::new("pets", &[
+//!     Migration {
+//!         version: 1,
+//!         name: "create pet",
+//!         statements: &[r#"CREATE TABLE "pet" ("id" TEXT PRIMARY KEY, "name" TEXT NOT NULL)"#],
+//!     },
+//! ]);
+//! # let _ = &PETS;
+//! ```
+
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::clock::millis_since_epoch;
+use crate::error::{Error, Result};
+use crate::sql::{SqlExecutor, Statement};
+
+const CREATE_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_neutrino_migrations" (
+    "component" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "name" TEXT NOT NULL,
+    "checksum" TEXT NOT NULL,
+    "appliedAt" INTEGER NOT NULL,
+    PRIMARY KEY ("component", "version")
+)"#;
+
+/// One migration: statements applied together, atomically.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Version, strictly increasing within a component (1, 2, …).
+    pub version: u32,
+    /// A short description.
+    pub name: &'static str,
+    /// The statements, one SQL statement each (no `;`-joined scripts, so that
+    /// triggers with bodies need no splitting).
+    pub statements: &'static [&'static str],
+}
+
+impl Migration {
+    /// SHA-256 over the statements, hex-encoded.
+    pub fn checksum(&self) -> String {
+        let mut h = Sha256::new();
+        for s in self.statements {
+            h.update((s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+/// The migrations of one component (usually one crate).
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    component: &'static str,
+    list: &'static [Migration],
+}
+
+/// A migration that is recorded as applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    /// Its version.
+    pub version: u32,
+    /// Its name when applied.
+    pub name: String,
+    /// Its checksum when applied.
+    pub checksum: String,
+}
+
+impl Migrations {
+    /// The migrations of `component`, in version order.
+    pub const fn new(component: &'static str, list: &'static [Migration]) -> Self {
+        Self { component, list }
+    }
+
+    /// The component name.
+    pub fn component(&self) -> &'static str {
+        self.component
+    }
+
+    fn check_order(&self) -> Result<()> {
+        let mut last = 0;
+        for m in self.list {
+            if m.version <= last {
+                return Err(Error::invalid(
+                    "migrations",
+                    format!(
+                        "{}: versions must increase strictly, found {} after {last}",
+                        self.component, m.version
+                    ),
+                ));
+            }
+            last = m.version;
+        }
+        Ok(())
+    }
+
+    /// The migrations recorded as applied for this component, by version.
+    pub async fn applied(&self, db: &dyn SqlExecutor) -> Result<Vec<AppliedMigration>> {
+        db.execute(&Statement::new(CREATE_TABLE)).await?;
+        let rows = db
+            .query(
+                &Statement::new(
+                    r#"SELECT "version", "name", "checksum" FROM "_neutrino_migrations"
+                       WHERE "component" = ?1 ORDER BY "version""#,
+                )
+                .bind(self.component),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AppliedMigration {
+                    version: r.get("version")?,
+                    name: r.get("name")?,
+                    checksum: r.get("checksum")?,
+                })
+            })
+            .collect()
+    }
+
+    fn verify(&self, applied: &[AppliedMigration]) -> Result<()> {
+        for a in applied {
+            let Some(m) = self.list.iter().find(|m| m.version == a.version) else {
+                return Err(Error::invalid(
+                    "migrations",
+                    format!(
+                        "{}: the database has version {} ({:?}) which this build does not know",
+                        self.component, a.version, a.name
+                    ),
+                ));
+            };
+            if m.checksum() != a.checksum {
+                return Err(Error::invalid(
+                    "migrations",
+                    format!(
+                        "{}: version {} ({:?}) was changed after it was applied",
+                        self.component, a.version, m.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies every migration not applied yet, in order, each in one atomic batch
+    /// with its record. Returns the versions applied by this call.
+    ///
+    /// Refuses to run (and changes nothing) when an applied migration's checksum
+    /// differs from this build's, or the database has a version this build does not
+    /// know. Safe to run concurrently: a migration applied by another process in the
+    /// meantime is accepted if its checksum matches.
+    pub async fn run(&self, db: &dyn SqlExecutor) -> Result<Vec<u32>> {
+        self.check_order()?;
+        let applied = self.applied(db).await?;
+        self.verify(&applied)?;
+        let mut done = Vec::new();
+        for m in self.list {
+            if applied.iter().any(|a| a.version == m.version) {
+                continue;
+            }
+            let mut batch: Vec<Statement> = m.statements.iter().map(|s| Statement::new(*s)).collect();
+            batch.push(
+                Statement::new(
+                    r#"INSERT INTO "_neutrino_migrations" ("component", "version", "name", "checksum", "appliedAt")
+                       VALUES (?1, ?2, ?3, ?4, ?5)"#,
+                )
+                .bind(self.component)
+                .bind(m.version)
+                .bind(m.name)
+                .bind(m.checksum())
+                .bind(millis_since_epoch(SystemTime::now())),
+            );
+            if let Err(e) = db.batch(&batch).await {
+                // Another process may have applied it meanwhile.
+                let now = self.applied(db).await?;
+                if now.iter().any(|a| a.version == m.version) {
+                    self.verify(&now)?;
+                    continue;
+                }
+                return Err(e);
+            }
+            tracing::info!(component = self.component, version = m.version, name = m.name, "migration applied");
+            done.push(m.version);
+        }
+        Ok(done)
+    }
+}

@@ -1,0 +1,198 @@
+//! The provisioner port: create, look up, list and delete named resources.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::ids::truncate_for_message;
+use crate::naming::rules;
+
+/// What kind of resource a provisioner manages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ResourceKind {
+    /// A SQL database (SQLite file, D1 database).
+    Database,
+    /// An object storage bucket (folder, R2/S3 bucket).
+    Bucket,
+    /// A KV namespace.
+    KvNamespace,
+    /// A worker script.
+    Worker,
+    /// A DNS record.
+    DnsRecord,
+    /// A custom hostname (Cloudflare for SaaS).
+    CustomHostname,
+}
+
+impl ResourceKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [ResourceKind; 6] = [
+        Self::Database,
+        Self::Bucket,
+        Self::KvNamespace,
+        Self::Worker,
+        Self::DnsRecord,
+        Self::CustomHostname,
+    ];
+
+    /// A lowercase name for messages and records, e.g. `kv_namespace`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Database => "database",
+            Self::Bucket => "bucket",
+            Self::KvNamespace => "kv_namespace",
+            Self::Worker => "worker",
+            Self::DnsRecord => "dns_record",
+            Self::CustomHostname => "custom_hostname",
+        }
+    }
+
+    /// Checks `name` against the naming rules of every provider of this kind.
+    pub fn validate_name(self, name: &str) -> Result<()> {
+        let ok = match self {
+            Self::Database => rules::is_valid_d1_name(name) && name.len() <= 63,
+            Self::Bucket => rules::is_valid_bucket_name(name),
+            Self::KvNamespace => rules::is_valid_kv_title(name),
+            Self::Worker => rules::is_valid_worker_name(name),
+            Self::DnsRecord | Self::CustomHostname => {
+                name.len() <= 253
+                    && name.split('.').count() >= 2
+                    && name.split('.').all(rules::is_valid_dns_label)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "resource name",
+                format!(
+                    "{:?} is not a valid {} name",
+                    truncate_for_message(name),
+                    self.as_str()
+                ),
+            ))
+        }
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceSpec {
+    /// The kind.
+    pub kind: ResourceKind,
+    /// The name, unique per kind (usually a [`crate::naming::ResourceName`]; a
+    /// hostname for DNS records and custom hostnames).
+    pub name: String,
+    /// Kind-specific settings, documented by each provisioner (e.g. a worker's
+    /// script, a DNS record's target). Empty for databases, buckets and KV
+    /// namespaces.
+    pub params: BTreeMap<String, String>,
+}
+
+impl ResourceSpec {
+    /// A spec without parameters.
+    pub fn new(kind: ResourceKind, name: impl Into<String>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            params: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a parameter.
+    pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// A resource as the provider reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    /// The kind.
+    pub kind: ResourceKind,
+    /// The name it was created with.
+    pub name: String,
+    /// The provider's own identifier (a D1 UUID, a path, …): what the registry
+    /// records.
+    pub provider_id: String,
+}
+
+/// Creates and deletes named resources.
+///
+/// # Contract
+/// Every implementation, checked by `testkit::provisioner`:
+/// * A kind the provisioner does not support is [`Error::Unsupported`] on every
+///   call, and [`Provisioner::supports`] says so up front.
+/// * Names are checked with [`ResourceKind::validate_name`].
+/// * [`Provisioner::create`] is idempotent by (kind, name): creating an existing
+///   resource returns it, with the same provider ID, and creates nothing new.
+/// * [`Provisioner::get`] of a missing resource is [`Error::NotFound`].
+/// * [`Provisioner::delete`] removes the resource and all its data (a bucket's
+///   objects, a database's rows); deleting a missing resource succeeds.
+/// * [`Provisioner::list`] returns the resources of a kind whose names start
+///   with a prefix, sorted by name.
+#[async_trait]
+pub trait Provisioner: Send + Sync + fmt::Debug + 'static {
+    /// A short name of the provider, e.g. `"local"` or `"cloudflare"`.
+    fn provider(&self) -> &'static str;
+
+    /// Whether this provisioner manages `kind`.
+    fn supports(&self, kind: ResourceKind) -> bool;
+
+    /// Creates the resource, or returns it if it exists.
+    async fn create(&self, spec: &ResourceSpec) -> Result<Resource>;
+
+    /// Looks a resource up by name.
+    async fn get(&self, kind: ResourceKind, name: &str) -> Result<Resource>;
+
+    /// Deletes a resource and its data.
+    async fn delete(&self, kind: ResourceKind, name: &str) -> Result<()>;
+
+    /// The resources of `kind` whose names start with `prefix`, sorted by name.
+    async fn list(&self, kind: ResourceKind, prefix: &str) -> Result<Vec<Resource>>;
+}
+
+#[async_trait]
+impl<T: Provisioner + ?Sized> Provisioner for Arc<T> {
+    fn provider(&self) -> &'static str {
+        (**self).provider()
+    }
+    fn supports(&self, kind: ResourceKind) -> bool {
+        (**self).supports(kind)
+    }
+    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+        (**self).create(spec).await
+    }
+    async fn get(&self, kind: ResourceKind, name: &str) -> Result<Resource> {
+        (**self).get(kind, name).await
+    }
+    async fn delete(&self, kind: ResourceKind, name: &str) -> Result<()> {
+        (**self).delete(kind, name).await
+    }
+    async fn list(&self, kind: ResourceKind, prefix: &str) -> Result<Vec<Resource>> {
+        (**self).list(kind, prefix).await
+    }
+}
+
+/// The check every provisioner runs first: the kind is supported and the name is
+/// valid for it.
+pub fn check_request(p: &dyn Provisioner, kind: ResourceKind, name: &str) -> Result<()> {
+    if !p.supports(kind) {
+        return Err(Error::Unsupported {
+            operation: format!("{kind} resources"),
+            backend: p.provider(),
+        });
+    }
+    kind.validate_name(name)
+}

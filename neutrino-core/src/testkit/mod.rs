@@ -1,0 +1,186 @@
+//! Conformance suites: one `pub async fn` per behaviour of a port's contract, and
+//! a macro per port that expands to one `#[tokio::test]` per case.
+//!
+//! A backend runs a suite by naming a factory. The factory builds a fresh,
+//! empty instance and returns it with a guard that lives until the case ends
+//! (a temporary folder, a server handle, or `()`):
+//!
+//! ```ignore
+//! async fn memory_kv(clock: neutrino_core::clock::ManualClock)
+//!     -> (std::sync::Arc<dyn neutrino_core::kv::KvStore>, ())
+//! {
+//!     (std::sync::Arc::new(neutrino_core::memory::MemoryKv::with_clock(std::sync::Arc::new(clock))), ())
+//! }
+//! neutrino_core::kv_suite!(memory_kv);
+//! ```
+//!
+//! The suites are written once here and never copied: a behaviour a backend must
+//! have is a case in this module.
+
+pub mod kv;
+pub mod object;
+pub mod provisioner;
+pub mod sql;
+
+/// A random lowercase name, for tables, prefixes and resources that must not
+/// collide between cases.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", crate::ids::generate_id())
+}
+
+/// Polls futures concurrently on the current task.
+pub(crate) async fn join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut futs: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *slot = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($module:ident, $run:ident, [$($case:ident),* $(,)?]) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $run!($crate::testkit::$module::$case);
+            }
+        )*
+    };
+}
+
+/// Runs the [`SqlExecutor`](crate::sql::SqlExecutor) suite: `$factory` is an
+/// `async fn() -> (Arc<dyn SqlExecutor>, Guard)`.
+#[macro_export]
+macro_rules! sql_suite {
+    ($factory:path) => {
+        mod sql_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            macro_rules! run {
+                ($case:path) => {{
+                    let (db, _guard) = $factory().await;
+                    $case(&*db).await;
+                }};
+            }
+            $crate::__conformance_cases!(sql, run, [
+                values_round_trip_with_their_types,
+                typed_getters_convert_and_report_mismatches,
+                unique_violation_is_already_exists,
+                bad_sql_is_invalid_input,
+                batch_is_atomic,
+                batch_reports_each_outcome,
+                execute_reports_rows_affected,
+                numbered_placeholders_can_repeat,
+                writes_are_visible_to_later_reads,
+                concurrent_writes_all_land,
+                query_that_writes_is_applied,
+            ]);
+        }
+    };
+}
+
+/// Runs the [`KvStore`](crate::kv::KvStore) suite: `$factory` is an
+/// `async fn(ManualClock) -> (Arc<dyn KvStore>, Guard)`; the store must use the
+/// given clock for TTLs.
+#[macro_export]
+macro_rules! kv_suite {
+    ($factory:path) => {
+        mod kv_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            macro_rules! run {
+                ($case:path) => {{
+                    let clock = $crate::clock::ManualClock::new();
+                    let (kv, _guard) = $factory(clock.clone()).await;
+                    $case(&*kv, &clock).await;
+                }};
+            }
+            $crate::__conformance_cases!(kv, run, [
+                round_trip,
+                missing_key_is_none,
+                put_overwrites,
+                delete_removes_and_is_idempotent,
+                binary_and_empty_values_round_trip,
+                ttl_expires_keys,
+                short_ttl_is_rejected,
+                list_by_prefix_in_byte_order,
+                list_pages_visit_every_key_once,
+                invalid_keys_are_rejected,
+                invalid_list_limits_are_rejected,
+            ]);
+        }
+    };
+}
+
+/// Runs the [`ObjectStore`](crate::object::ObjectStore) suite: `$factory` is an
+/// `async fn() -> (Arc<dyn ObjectStore>, Guard)` giving an empty bucket.
+#[macro_export]
+macro_rules! object_suite {
+    ($factory:path) => {
+        mod object_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            macro_rules! run {
+                ($case:path) => {{
+                    let (store, _guard) = $factory().await;
+                    $case(&*store).await;
+                }};
+            }
+            $crate::__conformance_cases!(object, run, [
+                round_trip_with_metadata,
+                missing_object_is_not_found,
+                delete_removes_and_is_idempotent,
+                put_overwrites,
+                empty_object_round_trips,
+                list_by_prefix_in_byte_order,
+                list_pages_visit_every_object_once,
+                traversal_keys_are_rejected,
+                unicode_and_space_keys_round_trip,
+                invalid_metadata_is_rejected,
+            ]);
+        }
+    };
+}
+
+/// Runs the [`Provisioner`](crate::provision::Provisioner) suite: `$factory` is an
+/// `async fn() -> (Arc<dyn Provisioner>, Guard)`.
+#[macro_export]
+macro_rules! provisioner_suite {
+    ($factory:path) => {
+        mod provisioner_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            macro_rules! run {
+                ($case:path) => {{
+                    let (p, _guard) = $factory().await;
+                    $case(&*p).await;
+                }};
+            }
+            $crate::__conformance_cases!(provisioner, run, [
+                create_is_idempotent,
+                get_after_delete_is_not_found,
+                delete_of_missing_resource_succeeds,
+                list_filters_by_kind_and_prefix,
+                invalid_names_are_rejected,
+                unsupported_kinds_are_refused,
+            ]);
+        }
+    };
+}

@@ -1,0 +1,232 @@
+//! Cases of the [`SqlExecutor`] contract.
+
+use crate::error::Error;
+use crate::sql::{SqlExecutor, SqlExecutorExt, Statement, Value};
+
+use super::{join_all, unique};
+
+async fn table(db: &dyn SqlExecutor, columns: &str) -> String {
+    let name = unique("t_");
+    db.execute(&Statement::new(format!(r#"CREATE TABLE "{name}" ({columns})"#)))
+        .await
+        .expect("create table");
+    name
+}
+
+async fn count(db: &dyn SqlExecutor, table: &str) -> i64 {
+    db.query_one(&Statement::new(format!(r#"SELECT COUNT(*) AS "n" FROM "{table}""#)), "row", table)
+        .await
+        .expect("count")
+        .get("n")
+        .expect("count is an integer")
+}
+
+/// Every value type round-trips unchanged, extremes included.
+pub async fn values_round_trip_with_their_types(db: &dyn SqlExecutor) {
+    // A column without a declared type has no affinity: values keep their type.
+    let t = table(db, r#""id" INTEGER PRIMARY KEY, "v""#).await;
+    let values = vec![
+        Value::Null,
+        Value::Integer(0),
+        Value::Integer(-1),
+        Value::Integer(i64::MIN),
+        Value::Integer(i64::MAX),
+        Value::Integer(1 << 53),
+        Value::Integer((1 << 53) + 1),
+        Value::Real(1.5),
+        Value::Real(-2.25e-300),
+        Value::Real(f64::MAX),
+        Value::Text(String::new()),
+        Value::Text("héllo, 世界 \u{1F600} 'quoted' \"double\"".into()),
+        Value::Blob(Vec::new()),
+        Value::Blob(vec![0, 255, 0, 128, 10]),
+    ];
+    for (i, v) in values.iter().enumerate() {
+        db.execute(
+            &Statement::new(format!(r#"INSERT INTO "{t}" ("id", "v") VALUES (?1, ?2)"#))
+                .bind(i as i64)
+                .bind(v.clone()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("insert {v:?}: {e}"));
+    }
+    let rows = db
+        .query(&Statement::new(format!(r#"SELECT "id", "v" FROM "{t}" ORDER BY "id""#)))
+        .await
+        .expect("select");
+    assert_eq!(rows.len(), values.len());
+    for (row, want) in rows.iter().zip(&values) {
+        assert_eq!(row.value("v").expect("column v"), want);
+    }
+}
+
+/// Typed getters convert by name and index, and a mismatch names the column.
+pub async fn typed_getters_convert_and_report_mismatches(db: &dyn SqlExecutor) {
+    let t = table(db, r#""id" TEXT PRIMARY KEY, "n" INTEGER, "flag" INTEGER, "b" BLOB"#).await;
+    db.execute(
+        &Statement::new(format!(r#"INSERT INTO "{t}" VALUES (?1, ?2, ?3, ?4)"#))
+            .bind("a")
+            .bind(42_i64)
+            .bind(true)
+            .bind(None::<Vec<u8>>),
+    )
+    .await
+    .expect("insert");
+    let row = db
+        .query_one(&Statement::new(format!(r#"SELECT * FROM "{t}""#)), "row", "a")
+        .await
+        .expect("row");
+    assert_eq!(row.columns(), ["id", "n", "flag", "b"]);
+    assert_eq!(row.get::<String>("id").unwrap(), "a");
+    assert_eq!(row.get::<i64>(1).unwrap(), 42);
+    assert_eq!(row.get::<u32>("n").unwrap(), 42);
+    assert!(row.get::<bool>("flag").unwrap());
+    assert_eq!(row.get::<Option<Vec<u8>>>("b").unwrap(), None);
+    let e = row.get::<String>("n").unwrap_err();
+    assert!(matches!(e, Error::Decode { .. }), "{e:?}");
+    assert!(e.to_string().contains("column n"), "{e}");
+    let e = row.get::<i64>("missing").unwrap_err();
+    assert!(e.to_string().contains("no such column"), "{e}");
+    let none = db
+        .query_opt(&Statement::new(format!(r#"SELECT * FROM "{t}" WHERE "id" = ?1"#)).bind("zz"))
+        .await
+        .expect("query");
+    assert!(none.is_none());
+}
+
+/// A unique or primary-key violation is `AlreadyExists`, and the first row stays.
+pub async fn unique_violation_is_already_exists(db: &dyn SqlExecutor) {
+    let t = table(db, r#""id" TEXT PRIMARY KEY, "email" TEXT NOT NULL UNIQUE"#).await;
+    let insert = |id: &str, email: &str| {
+        Statement::new(format!(r#"INSERT INTO "{t}" ("id", "email") VALUES (?1, ?2)"#))
+            .bind(id)
+            .bind(email)
+    };
+    db.execute(&insert("1", "a@x")).await.expect("first insert");
+    let e = db.execute(&insert("2", "a@x")).await.unwrap_err();
+    assert!(e.is_already_exists(), "unique column: {e:?}");
+    let e = db.execute(&insert("1", "b@x")).await.unwrap_err();
+    assert!(e.is_already_exists(), "primary key: {e:?}");
+    assert_eq!(count(db, &t).await, 1);
+}
+
+/// Syntax errors and missing tables are `InvalidInput`.
+pub async fn bad_sql_is_invalid_input(db: &dyn SqlExecutor) {
+    let e = db.execute(&Statement::new("SELEC 1")).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }), "syntax: {e:?}");
+    let e = db
+        .query(&Statement::new(format!(r#"SELECT * FROM "{}""#, unique("missing_"))))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }), "missing table: {e:?}");
+    let e = db
+        .query(&Statement::new("SELECT ?1, ?2").bind(1_i64))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }), "too few values: {e:?}");
+}
+
+/// A failing statement rolls back the whole batch.
+pub async fn batch_is_atomic(db: &dyn SqlExecutor) {
+    let t = table(db, r#""id" TEXT PRIMARY KEY"#).await;
+    let insert = |id: &str| Statement::new(format!(r#"INSERT INTO "{t}" ("id") VALUES (?1)"#)).bind(id);
+    db.execute(&insert("existing")).await.expect("seed");
+    let e = db
+        .batch(&[insert("a"), insert("b"), insert("existing"), insert("c")])
+        .await
+        .unwrap_err();
+    assert!(e.is_already_exists(), "{e:?}");
+    assert_eq!(count(db, &t).await, 1, "no statement of a failed batch may remain");
+    let e = db
+        .batch(&[insert("d"), Statement::new("NOT SQL")])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+    assert_eq!(count(db, &t).await, 1);
+}
+
+/// A successful batch applies every statement and reports each outcome.
+pub async fn batch_reports_each_outcome(db: &dyn SqlExecutor) {
+    let t = table(db, r#""id" INTEGER PRIMARY KEY, "v" TEXT"#).await;
+    let out = db
+        .batch(&[
+            Statement::new(format!(r#"INSERT INTO "{t}" ("id", "v") VALUES (1, 'a'), (2, 'b')"#)),
+            Statement::new(format!(r#"UPDATE "{t}" SET "v" = ?1"#)).bind("z"),
+            Statement::new(format!(r#"DELETE FROM "{t}" WHERE "id" = ?1"#)).bind(1_i64),
+        ])
+        .await
+        .expect("batch");
+    let affected: Vec<u64> = out.iter().map(|o| o.rows_affected).collect();
+    assert_eq!(affected, [2, 2, 1]);
+    assert_eq!(count(db, &t).await, 1);
+    assert!(db.batch(&[]).await.expect("empty batch").is_empty());
+}
+
+/// `execute` reports how many rows a write touched.
+pub async fn execute_reports_rows_affected(db: &dyn SqlExecutor) {
+    let t = table(db, r#""id" INTEGER PRIMARY KEY, "v" INTEGER"#).await;
+    for i in 0..5_i64 {
+        let out = db
+            .execute(&Statement::new(format!(r#"INSERT INTO "{t}" ("id", "v") VALUES (?1, ?1)"#)).bind(i))
+            .await
+            .expect("insert");
+        assert_eq!(out.rows_affected, 1);
+    }
+    let out = db
+        .execute(&Statement::new(format!(r#"UPDATE "{t}" SET "v" = 0 WHERE "id" >= ?1"#)).bind(2_i64))
+        .await
+        .expect("update");
+    assert_eq!(out.rows_affected, 3);
+    let out = db
+        .execute(&Statement::new(format!(r#"DELETE FROM "{t}" WHERE "id" = ?1"#)).bind(99_i64))
+        .await
+        .expect("delete nothing");
+    assert_eq!(out.rows_affected, 0);
+}
+
+/// A numbered placeholder may be used more than once.
+pub async fn numbered_placeholders_can_repeat(db: &dyn SqlExecutor) {
+    let row = db
+        .query_one(&Statement::new(r#"SELECT ?1 + ?1 AS "twice", ?2 AS "s""#).bind(21_i64).bind("x"), "row", "-")
+        .await
+        .expect("select");
+    assert_eq!(row.get::<i64>("twice").unwrap(), 42);
+    assert_eq!(row.get::<String>("s").unwrap(), "x");
+}
+
+/// A write that returned is seen by the next read.
+pub async fn writes_are_visible_to_later_reads(db: &dyn SqlExecutor) {
+    let t = table(db, r#""id" INTEGER PRIMARY KEY, "v" TEXT"#).await;
+    for i in 0..20_i64 {
+        db.execute(&Statement::new(format!(r#"INSERT INTO "{t}" ("id", "v") VALUES (?1, 'x')"#)).bind(i))
+            .await
+            .expect("insert");
+        assert_eq!(count(db, &t).await, i + 1);
+    }
+}
+
+/// Concurrent writers all land, none lost.
+pub async fn concurrent_writes_all_land(db: &dyn SqlExecutor) {
+    let t = table(db, r#""id" INTEGER PRIMARY KEY"#).await;
+    let writes = (0..50_i64).map(|i| {
+        let st = Statement::new(format!(r#"INSERT INTO "{t}" ("id") VALUES (?1)"#)).bind(i);
+        async move { db.execute(&st).await }
+    });
+    for r in join_all(writes).await {
+        r.expect("concurrent insert");
+    }
+    assert_eq!(count(db, &t).await, 50);
+}
+
+/// A `query` whose statement writes (`INSERT … RETURNING`) is applied and returns
+/// its rows.
+pub async fn query_that_writes_is_applied(db: &dyn SqlExecutor) {
+    let t = table(db, r#""id" INTEGER PRIMARY KEY, "v" TEXT"#).await;
+    let rows = db
+        .query(&Statement::new(format!(r#"INSERT INTO "{t}" ("v") VALUES (?1) RETURNING "id", "v""#)).bind("r"))
+        .await
+        .expect("insert returning");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<String>("v").unwrap(), "r");
+    assert_eq!(count(db, &t).await, 1);
+}

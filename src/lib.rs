@@ -1,0 +1,19 @@
+//! # Neutrino
+//!
+//! A Rust SDK for multi-tenant SaaS platforms: typed IDs and naming, backend
+//! ports (SQL, KV, object storage, provisioning) and their implementations.
+//! Backends are chosen by cargo feature:
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `sqlite` | yes | [`sqlite`]: SQLite databases, SQLite KV, local folders as buckets, a local provisioner |
+//!
+//! Everything from [`neutrino_core`] is re-exported at the root.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub use neutrino_core::*;
+
+/// The embedded default backend (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+pub use neutrino_sqlite as sqlite;
