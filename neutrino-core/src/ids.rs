@@ -312,7 +312,7 @@ mod tests {
         let e = "k3m9p2xW7q".parse::<PlatformId>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "invalid platform id: must be 10 characters of 0-9a-z, found 'W' at position 6"
+            "invalid platform id: must be 10 characters of 0-9a-z, found 'W' at position 7"
         );
         // Multi-byte characters are counted as characters, and never split.
         let e = "k3m9p2xé7".parse::<PlatformId>().unwrap_err();

@@ -91,6 +91,7 @@ macro_rules! sql_suite {
                 writes_are_visible_to_later_reads,
                 concurrent_writes_all_land,
                 query_that_writes_is_applied,
+                migrations_apply_once_and_refuse_changes,
             ]);
         }
     };

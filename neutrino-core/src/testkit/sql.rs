@@ -230,3 +230,63 @@ pub async fn query_that_writes_is_applied(db: &dyn SqlExecutor) {
     assert_eq!(rows[0].get::<String>("v").unwrap(), "r");
     assert_eq!(count(db, &t).await, 1);
 }
+
+fn leak<T>(v: Vec<T>) -> &'static [T] {
+    Vec::leak(v)
+}
+
+fn leak_str(s: String) -> &'static str {
+    String::leak(s)
+}
+
+/// Migrations apply once, in one atomic unit each, and refuse to run when an
+/// applied migration changed or the database is ahead of the code.
+pub async fn migrations_apply_once_and_refuse_changes(db: &dyn SqlExecutor) {
+    use crate::migrate::{Migration, Migrations};
+    let t = unique("m_");
+    let component = leak_str(unique("component-"));
+    let create = leak_str(format!(r#"CREATE TABLE "{t}" ("id" TEXT PRIMARY KEY)"#));
+    let add = leak_str(format!(r#"ALTER TABLE "{t}" ADD COLUMN "name" TEXT"#));
+    let v1 = Migration { version: 1, name: "create", statements: leak(vec![create]) };
+    let v2 = Migration { version: 2, name: "add name", statements: leak(vec![add]) };
+
+    let first = Migrations::new(component, leak(vec![v1]));
+    assert_eq!(first.run(db).await.expect("first run"), [1]);
+    assert!(first.run(db).await.expect("second run").is_empty(), "nothing to apply twice");
+
+    let both = Migrations::new(component, leak(vec![v1, v2]));
+    assert_eq!(both.run(db).await.expect("upgrade"), [2]);
+    db.execute(&Statement::new(format!(r#"INSERT INTO "{t}" ("id", "name") VALUES ('a', 'b')"#)))
+        .await
+        .expect("new column exists");
+
+    let changed_sql = leak_str(format!("{create} "));
+    let changed = Migrations::new(
+        component,
+        leak(vec![Migration { statements: leak(vec![changed_sql]), ..v1 }, v2]),
+    );
+    let e = changed.run(db).await.unwrap_err();
+    assert!(e.to_string().contains("was changed after it was applied"), "{e}");
+
+    let e = first.run(db).await.unwrap_err();
+    assert!(e.to_string().contains("does not know"), "{e}");
+
+    let other = unique("m_");
+    let broken = Migration {
+        version: 3,
+        name: "broken",
+        statements: leak(vec![
+            leak_str(format!(r#"CREATE TABLE "{other}" ("id" TEXT)"#)),
+            "THIS IS NOT SQL",
+        ]),
+    };
+    let with_broken = Migrations::new(component, leak(vec![v1, v2, broken]));
+    assert!(with_broken.run(db).await.is_err());
+    let applied: Vec<u32> = with_broken.applied(db).await.expect("applied").iter().map(|a| a.version).collect();
+    assert_eq!(applied, [1, 2], "a failed migration is not recorded");
+    let e = db.query(&Statement::new(format!(r#"SELECT * FROM "{other}""#))).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }), "a failed migration leaves nothing: {e:?}");
+
+    let out_of_order = Migrations::new(component, leak(vec![v2, v1]));
+    assert!(out_of_order.run(db).await.is_err(), "versions must increase");
+}

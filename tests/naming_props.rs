@@ -1,0 +1,130 @@
+//! Property tests of the naming invariants: format, uniqueness by construction,
+//! round trip, provider validity, and parsers that never panic.
+
+use neutrino::ids::{NANO_ID_ALPHABET, PlatformId, StackId, TenantId, UserId, generate_id};
+use neutrino::naming::{AppName, Domain, HostParts, ResourceName, ResourceRole, rules};
+use proptest::prelude::*;
+
+fn platform() -> impl Strategy<Value = PlatformId> {
+    "[0-9a-z]{10}".prop_map(|s| s.parse().expect("valid by construction"))
+}
+
+fn stack() -> impl Strategy<Value = StackId> {
+    prop_oneof![
+        Just(StackId::DEFAULT),
+        "[0-9a-z]{10}".prop_map(|s| s.parse().expect("valid by construction")),
+    ]
+}
+
+fn role() -> impl Strategy<Value = ResourceRole> {
+    prop::sample::select(ResourceRole::ALL.to_vec())
+}
+
+fn app() -> impl Strategy<Value = AppName> {
+    "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?".prop_map(|s| AppName::new(&s).expect("valid by construction"))
+}
+
+fn domain() -> impl Strategy<Value = Domain> {
+    prop::collection::vec("[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", 2..5)
+        .prop_map(|labels| Domain::new(&labels.join(".")).expect("valid by construction"))
+}
+
+fn is_nano(s: &str) -> bool {
+    s.len() == 10 && s.bytes().all(|b| NANO_ID_ALPHABET.contains(&b))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn generated_ids_always_match_their_alphabet_and_length(_seed in any::<u64>()) {
+        prop_assert!(is_nano(&generate_id()));
+        prop_assert!(is_nano(PlatformId::generate().as_str()));
+        prop_assert!(is_nano(StackId::generate().as_str()));
+        let t = TenantId::generate();
+        prop_assert!(t.as_str().len() == 32 && t.as_str().bytes().all(|b| b.is_ascii_alphanumeric()));
+        let u = UserId::generate();
+        prop_assert!(u.as_str().len() == 32 && u.as_str().bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn platform_id_parse_accepts_exactly_the_format(s in "\\PC{0,12}|[0-9a-zA-Z]{9,11}") {
+        match s.parse::<PlatformId>() {
+            Ok(id) => { prop_assert!(is_nano(&s)); prop_assert_eq!(id.as_str(), s.as_str()); }
+            Err(e) => { prop_assert!(!is_nano(&s)); prop_assert!(e.to_string().starts_with("invalid platform id: ")); }
+        }
+    }
+
+    #[test]
+    fn distinct_platform_stack_role_give_distinct_resource_names(
+        a in (platform(), stack(), role()),
+        other in (platform(), stack(), role()),
+        which in 0..5u8,
+    ) {
+        // b equals a, differs from it in exactly one part, or is unrelated.
+        let b = match which {
+            0 => a,
+            1 => (other.0, a.1, a.2),
+            2 => (a.0, other.1, a.2),
+            3 => (a.0, a.1, other.2),
+            _ => other,
+        };
+        if let (Ok(na), Ok(nb)) = (ResourceName::new(a.0, a.1, a.2), ResourceName::new(b.0, b.1, b.2)) {
+            prop_assert_eq!(a == b, na.as_str() == nb.as_str(), "{} vs {}", na, nb);
+        }
+    }
+
+    #[test]
+    fn every_resource_name_is_valid_for_every_provider_and_parses_back(
+        (p, s, r) in (platform(), stack(), role())
+    ) {
+        if let Ok(name) = ResourceName::new(p, s, r) {
+            let n = name.as_str();
+            prop_assert!(rules::is_valid_bucket_name(n), "bucket: {}", n);
+            prop_assert!(rules::is_valid_d1_name(n), "d1: {}", n);
+            prop_assert!(rules::is_valid_worker_name(n), "worker: {}", n);
+            prop_assert!(rules::is_valid_kv_title(n), "kv: {}", n);
+            let back = ResourceName::parse(n).expect("parses back");
+            prop_assert_eq!((back.platform(), back.stack(), back.role()), (p, s, r));
+        } else {
+            prop_assert!(r.default_stack_only() && !s.is_default());
+        }
+    }
+
+    #[test]
+    fn hostnames_round_trip(d in domain(), p in platform(), s in stack(), a in app()) {
+        let auth = d.auth_host(p, s);
+        prop_assert_eq!(d.parse_host(&auth).expect("auth host parses"), HostParts::AuthService { platform: p, stack: s });
+        let host = d.app_host(p, s, &a);
+        prop_assert!(host.len() <= 253);
+        prop_assert_eq!(d.parse_host(&host).expect("app host parses"), HostParts::App { platform: p, stack: s, app: a });
+        let cookie = d.cookie_domain(p);
+        prop_assert!(auth.ends_with(&cookie) && host.ends_with(&cookie));
+    }
+
+    #[test]
+    fn parsers_never_panic_on_arbitrary_input(s in "\\PC{0,300}|[a-zA-Z0-9.:-]{0,120}") {
+        let d = Domain::default();
+        let _ = d.parse_host(&s);
+        let _ = d.parse_host(&format!("{s}.nno.app"));
+        let _ = d.parse_host(&format!("auth.svc.{s}.nno.app"));
+        let _ = ResourceName::parse(&s);
+        let _ = s.parse::<PlatformId>();
+        let _ = s.parse::<StackId>();
+        let _ = s.parse::<TenantId>();
+        let _ = AppName::new(&s);
+        let _ = Domain::new(&s);
+    }
+
+    #[test]
+    fn parsed_hosts_rebuild_to_the_normalised_input(p in platform(), s in stack(), a in app(), upper in any::<bool>(), dot in any::<bool>()) {
+        let d = Domain::default();
+        let host = d.app_host(p, s, &a);
+        let mut input = if upper { host.to_uppercase() } else { host.clone() };
+        if dot { input.push('.'); }
+        match d.parse_host(&input).expect("parses") {
+            HostParts::App { platform, stack, app } => prop_assert_eq!(d.app_host(platform, stack, &app), host),
+            other => prop_assert!(false, "unexpected {:?}", other),
+        }
+    }
+}
