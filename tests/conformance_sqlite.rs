@@ -13,20 +13,28 @@ use tempfile::TempDir;
 
 async fn sqlite_file() -> (Arc<dyn SqlExecutor>, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = SqliteExecutor::open(dir.path().join("test.sqlite")).await.expect("open");
+    let db = SqliteExecutor::open(dir.path().join("test.sqlite"))
+        .await
+        .expect("open");
     (Arc::new(db), dir)
 }
 
 async fn sqlite_kv(clock: ManualClock) -> (Arc<dyn KvStore>, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = SqliteExecutor::open(dir.path().join("kv.sqlite")).await.expect("open");
-    let kv = SqliteKv::open_with_clock(db, "test", Arc::new(clock)).await.expect("kv");
+    let db = SqliteExecutor::open(dir.path().join("kv.sqlite"))
+        .await
+        .expect("open");
+    let kv = SqliteKv::open_with_clock(db, "test", Arc::new(clock))
+        .await
+        .expect("kv");
     (Arc::new(kv), dir)
 }
 
 async fn local_objects() -> (Arc<dyn ObjectStore>, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = LocalObjectStore::open(dir.path()).await.expect("open bucket");
+    let store = LocalObjectStore::open(dir.path())
+        .await
+        .expect("open bucket");
     (Arc::new(store), dir)
 }
 

@@ -21,7 +21,8 @@ fn role() -> impl Strategy<Value = ResourceRole> {
 }
 
 fn app() -> impl Strategy<Value = AppName> {
-    "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?".prop_map(|s| AppName::new(&s).expect("valid by construction"))
+    "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+        .prop_map(|s| AppName::new(&s).expect("valid by construction"))
 }
 
 fn domain() -> impl Strategy<Value = Domain> {

@@ -105,11 +105,7 @@ impl Error {
     }
 
     /// Shorthand for [`Error::Backend`].
-    pub fn backend(
-        backend: &'static str,
-        retryable: bool,
-        source: impl Into<BoxError>,
-    ) -> Self {
+    pub fn backend(backend: &'static str, retryable: bool, source: impl Into<BoxError>) -> Self {
         Self::Backend {
             backend,
             retryable,
@@ -119,7 +115,13 @@ impl Error {
 
     /// Whether retrying the same call may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Backend { retryable: true, .. })
+        matches!(
+            self,
+            Self::Backend {
+                retryable: true,
+                ..
+            }
+        )
     }
 
     /// Whether this is [`Error::NotFound`].

@@ -79,7 +79,8 @@ pub fn generate_id() -> String {
 }
 
 fn parse_nano(what: &'static str, s: &str) -> Result<[u8; NANO_ID_LEN]> {
-    let reason = |detail: String| Error::invalid(what, format!("must be 10 characters of 0-9a-z, {detail}"));
+    let reason =
+        |detail: String| Error::invalid(what, format!("must be 10 characters of 0-9a-z, {detail}"));
     if s.len() != NANO_ID_LEN {
         return Err(reason(format!("got {}", s.chars().count())));
     }
@@ -191,7 +192,10 @@ fn parse_record(what: &'static str, s: &str) -> Result<[u8; RECORD_ID_LEN]> {
     if s.len() != RECORD_ID_LEN {
         return Err(Error::invalid(
             what,
-            format!("must be 32 characters of A-Za-z0-9, got {}", s.chars().count()),
+            format!(
+                "must be 32 characters of A-Za-z0-9, got {}",
+                s.chars().count()
+            ),
         ));
     }
     let mut out = [0u8; RECORD_ID_LEN];
@@ -308,7 +312,10 @@ mod tests {
     #[test]
     fn platform_id_errors_say_what_was_wrong() {
         let e = "ABC".parse::<PlatformId>().unwrap_err();
-        assert_eq!(e.to_string(), "invalid platform id: must be 10 characters of 0-9a-z, got 3");
+        assert_eq!(
+            e.to_string(),
+            "invalid platform id: must be 10 characters of 0-9a-z, got 3"
+        );
         let e = "k3m9p2xW7q".parse::<PlatformId>().unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -340,7 +347,10 @@ mod tests {
         assert!(t.as_str().bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_eq!(t.as_str().parse::<TenantId>().unwrap(), t);
         let e = "short".parse::<UserId>().unwrap_err();
-        assert_eq!(e.to_string(), "invalid user id: must be 32 characters of A-Za-z0-9, got 5");
+        assert_eq!(
+            e.to_string(),
+            "invalid user id: must be 32 characters of A-Za-z0-9, got 5"
+        );
     }
 
     #[test]

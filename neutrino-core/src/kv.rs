@@ -21,7 +21,10 @@ pub const MAX_LIST_LIMIT: usize = 1000;
 pub fn validate_key(key: &str) -> Result<()> {
     let bad = |reason: String| Error::invalid("kv key", reason);
     if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(bad(format!("must be 1-{MAX_KEY_LEN} bytes, got {}", key.len())));
+        return Err(bad(format!(
+            "must be 1-{MAX_KEY_LEN} bytes, got {}",
+            key.len()
+        )));
     }
     if key == "." || key == ".." {
         return Err(bad(format!("must not be {key:?}")));

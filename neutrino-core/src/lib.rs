@@ -40,6 +40,6 @@ pub mod trace;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use error::{BoxError, Error, Result};
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
+pub use error::{BoxError, Error, Result};

@@ -40,7 +40,11 @@ fn page_of<T>(
         }
         out.push(e);
     }
-    let cursor = if more { out.last().map(|(k, _)| k.clone()) } else { None };
+    let cursor = if more {
+        out.last().map(|(k, _)| k.clone())
+    } else {
+        None
+    };
     (out, cursor)
 }
 
@@ -215,12 +219,8 @@ impl ObjectStore for MemoryObjectStore {
         let _g = port_span(Port::Object, "memory", "list", "memory").entered();
         object::validate_list(prefix, limit)?;
         let map = lock(&self.map);
-        let entries = after(&map, prefix, cursor).map(|(k, o)| {
-            (
-                k.clone(),
-                (o.meta.size, o.meta.last_modified),
-            )
-        });
+        let entries = after(&map, prefix, cursor)
+            .map(|(k, o)| (k.clone(), (o.meta.size, o.meta.last_modified)));
         let (objects, cursor) = page_of(entries, limit);
         Ok(ObjectPage {
             objects: objects

@@ -167,7 +167,8 @@ impl Migrations {
             if applied.iter().any(|a| a.version == m.version) {
                 continue;
             }
-            let mut batch: Vec<Statement> = m.statements.iter().map(|s| Statement::new(*s)).collect();
+            let mut batch: Vec<Statement> =
+                m.statements.iter().map(|s| Statement::new(*s)).collect();
             batch.push(
                 Statement::new(
                     r#"INSERT INTO "_neutrino_migrations" ("component", "version", "name", "checksum", "appliedAt")
@@ -188,7 +189,12 @@ impl Migrations {
                 }
                 return Err(e);
             }
-            tracing::info!(component = self.component, version = m.version, name = m.name, "migration applied");
+            tracing::info!(
+                component = self.component,
+                version = m.version,
+                name = m.name,
+                "migration applied"
+            );
             done.push(m.version);
         }
         Ok(done)

@@ -218,7 +218,8 @@ pub mod rules {
     pub fn is_valid_bucket_name(s: &str) -> bool {
         let b = s.as_bytes();
         (3..=63).contains(&b.len())
-            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
             && b[0] != b'-'
             && b[b.len() - 1] != b'-'
     }
@@ -237,7 +238,8 @@ pub mod rules {
     pub fn is_valid_worker_name(s: &str) -> bool {
         let b = s.as_bytes();
         (1..=63).contains(&b.len())
-            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
             && b[0] != b'-'
             && b[b.len() - 1] != b'-'
     }
@@ -457,12 +459,30 @@ mod tests {
     #[test]
     fn resource_names_follow_the_convention() {
         let s: StackId = "a1b2c3d4e5".parse().unwrap();
-        assert_eq!(ResourceName::auth_worker(p()).as_str(), "k3m9p2xw7q-default-auth");
-        assert_eq!(ResourceName::auth_database(p()).as_str(), "k3m9p2xw7q-default-auth-db");
-        assert_eq!(ResourceName::console(p()).as_str(), "k3m9p2xw7q-default-console");
-        assert_eq!(ResourceName::stack_database(p(), s).as_str(), "k3m9p2xw7q-a1b2c3d4e5-db");
-        assert_eq!(ResourceName::stack_bucket(p(), s).as_str(), "k3m9p2xw7q-a1b2c3d4e5-storage");
-        assert_eq!(ResourceName::stack_kv(p(), s).as_str(), "k3m9p2xw7q-a1b2c3d4e5-kv");
+        assert_eq!(
+            ResourceName::auth_worker(p()).as_str(),
+            "k3m9p2xw7q-default-auth"
+        );
+        assert_eq!(
+            ResourceName::auth_database(p()).as_str(),
+            "k3m9p2xw7q-default-auth-db"
+        );
+        assert_eq!(
+            ResourceName::console(p()).as_str(),
+            "k3m9p2xw7q-default-console"
+        );
+        assert_eq!(
+            ResourceName::stack_database(p(), s).as_str(),
+            "k3m9p2xw7q-a1b2c3d4e5-db"
+        );
+        assert_eq!(
+            ResourceName::stack_bucket(p(), s).as_str(),
+            "k3m9p2xw7q-a1b2c3d4e5-storage"
+        );
+        assert_eq!(
+            ResourceName::stack_kv(p(), s).as_str(),
+            "k3m9p2xw7q-a1b2c3d4e5-kv"
+        );
         assert_eq!(platform_status_key(p()), "platform:k3m9p2xw7q:status");
     }
 
@@ -477,7 +497,13 @@ mod tests {
 
     #[test]
     fn resource_name_parse_rejects_unknown_shapes() {
-        for bad in ["", "k3m9p2xw7q", "k3m9p2xw7q-default", "k3m9p2xw7q-default-nope", "K3M9P2XW7Q-default-db"] {
+        for bad in [
+            "",
+            "k3m9p2xw7q",
+            "k3m9p2xw7q-default",
+            "k3m9p2xw7q-default-nope",
+            "K3M9P2XW7Q-default-db",
+        ] {
             assert!(ResourceName::parse(bad).is_err(), "{bad}");
         }
     }
@@ -492,24 +518,41 @@ mod tests {
         let upper = format!("{}.", h.to_uppercase());
         assert_eq!(
             d.parse_host(&upper).unwrap(),
-            HostParts::App { platform: p(), stack: StackId::DEFAULT, app }
+            HostParts::App {
+                platform: p(),
+                stack: StackId::DEFAULT,
+                app
+            }
         );
     }
 
     #[test]
     fn host_parser_explains_rejections() {
         let d = Domain::default();
-        let e = d.parse_host("auth.svc.default.k3m9p2xw7q.example.com").unwrap_err();
-        assert!(e.to_string().contains("not under the base domain nno.app"), "{e}");
-        let e = d.parse_host("auth.api.default.k3m9p2xw7q.nno.app").unwrap_err();
+        let e = d
+            .parse_host("auth.svc.default.k3m9p2xw7q.example.com")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("not under the base domain nno.app"),
+            "{e}"
+        );
+        let e = d
+            .parse_host("auth.api.default.k3m9p2xw7q.nno.app")
+            .unwrap_err();
         assert!(e.to_string().contains("expected auth.svc"), "{e}");
-        let e = d.parse_host("auth.svc.default.k3m9p2xw7.nno.app").unwrap_err();
+        let e = d
+            .parse_host("auth.svc.default.k3m9p2xw7.nno.app")
+            .unwrap_err();
         assert!(e.to_string().contains("platform id"), "{e}");
         let e = d.parse_host("k3m9p2xw7q.nno.app").unwrap_err();
         assert!(e.to_string().contains("too few labels"), "{e}");
-        let e = d.parse_host("a..app.default.k3m9p2xw7q.nno.app").unwrap_err();
+        let e = d
+            .parse_host("a..app.default.k3m9p2xw7q.nno.app")
+            .unwrap_err();
         assert!(e.to_string().contains("expected"), "{e}");
-        let e = d.parse_host("auth.svc.default.k3m9p2xw7q.nno.app:443").unwrap_err();
+        let e = d
+            .parse_host("auth.svc.default.k3m9p2xw7q.nno.app:443")
+            .unwrap_err();
         assert!(e.to_string().contains("not under"), "{e}");
     }
 

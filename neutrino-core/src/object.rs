@@ -24,10 +24,15 @@ pub const MAX_LIST_LIMIT: usize = 1000;
 pub fn validate_key(key: &str) -> Result<()> {
     let bad = |reason: String| Error::invalid("object key", reason);
     if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(bad(format!("must be 1-{MAX_KEY_LEN} bytes, got {}", key.len())));
+        return Err(bad(format!(
+            "must be 1-{MAX_KEY_LEN} bytes, got {}",
+            key.len()
+        )));
     }
     if let Some(c) = key.chars().find(|c| c.is_control()) {
-        return Err(bad(format!("must not contain control characters, found {c:?}")));
+        return Err(bad(format!(
+            "must not contain control characters, found {c:?}"
+        )));
     }
     if key.starts_with('/') {
         return Err(bad(format!(
@@ -69,11 +74,16 @@ impl PutOptions {
         let mut total = 0;
         for (k, v) in &self.metadata {
             if k.is_empty()
-                || !k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+                || !k
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
             {
                 return Err(Error::invalid(
                     "object metadata",
-                    format!("names must be non-empty a-z0-9-_, got {:?}", truncate_for_message(k)),
+                    format!(
+                        "names must be non-empty a-z0-9-_, got {:?}",
+                        truncate_for_message(k)
+                    ),
                 ));
             }
             if !printable(v) {

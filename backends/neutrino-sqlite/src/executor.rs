@@ -118,15 +118,24 @@ impl SqliteExecutorBuilder {
         };
         let writer = {
             let cfg = self.clone();
-            Worker::spawn(format!("sqlite-w {label}"), move || open(&cfg, true), self.idle_spin).await?
+            Worker::spawn(
+                format!("sqlite-w {label}"),
+                move || open(&cfg, true),
+                self.idle_spin,
+            )
+            .await?
         };
         let mut readers = Vec::new();
         if let Target::File(_) = self.target {
             for i in 0..self.readers {
                 let cfg = self.clone();
                 readers.push(
-                    Worker::spawn(format!("sqlite-r{i} {label}"), move || open(&cfg, false), self.idle_spin)
-                        .await?,
+                    Worker::spawn(
+                        format!("sqlite-r{i} {label}"),
+                        move || open(&cfg, false),
+                        self.idle_spin,
+                    )
+                    .await?,
                 );
             }
         }
@@ -155,7 +164,8 @@ fn open(cfg: &SqliteExecutorBuilder, writer: bool) -> Result<Connection> {
     .map_err(map)?;
     conn.busy_timeout(cfg.busy_timeout).map_err(map)?;
     conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
-    conn.pragma_update(None, "foreign_keys", true).map_err(map)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(map)?;
     if let Target::File(_) = cfg.target {
         if writer {
             let mode: String = conn
@@ -168,7 +178,8 @@ fn open(cfg: &SqliteExecutorBuilder, writer: bool) -> Result<Connection> {
                     reason: format!("the database refused WAL mode and is in {mode} mode"),
                 });
             }
-            conn.pragma_update(None, "synchronous", "NORMAL").map_err(map)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(map)?;
         } else {
             conn.pragma_update(None, "query_only", true).map_err(map)?;
         }
@@ -273,10 +284,12 @@ fn owned(v: ValueRef<'_>, column: &str) -> Result<Value> {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Integer(i),
         ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8(t.to_vec()).map_err(|_| Error::Decode {
-            what: format!("column {column}"),
-            reason: "text is not valid UTF-8".into(),
-        })?),
+        ValueRef::Text(t) => {
+            Value::Text(String::from_utf8(t.to_vec()).map_err(|_| Error::Decode {
+                what: format!("column {column}"),
+                reason: "text is not valid UTF-8".into(),
+            })?)
+        }
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     })
 }
@@ -364,7 +377,10 @@ impl SqlExecutor for SqliteExecutor {
         async {
             if let Some(reader) = self.reader() {
                 let st = stmt.clone();
-                match reader.call(self.inner.reply_spin, move |c| run_read(c, &st)).await?? {
+                match reader
+                    .call(self.inner.reply_spin, move |c| run_read(c, &st))
+                    .await??
+                {
                     ReadReply::Rows(rows) => return Ok(rows),
                     ReadReply::NeedsWriter => {}
                 }

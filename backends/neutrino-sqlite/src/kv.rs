@@ -29,7 +29,8 @@ pub(crate) static KV_MIGRATIONS: Migrations = Migrations::new(
     }],
 );
 
-const GET: &str = r#"SELECT "value", "expiresAt" FROM "_neutrino_kv" WHERE "namespace" = ?1 AND "key" = ?2"#;
+const GET: &str =
+    r#"SELECT "value", "expiresAt" FROM "_neutrino_kv" WHERE "namespace" = ?1 AND "key" = ?2"#;
 const PUT: &str = r#"INSERT INTO "_neutrino_kv" ("namespace", "key", "value", "expiresAt") VALUES (?1, ?2, ?3, ?4)
     ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "expiresAt" = excluded."expiresAt""#;
 const DELETE: &str = r#"DELETE FROM "_neutrino_kv" WHERE "namespace" = ?1 AND "key" = ?2"#;
@@ -78,7 +79,11 @@ impl SqliteKv {
     }
 
     /// As [`SqliteKv::open`], with TTLs measured on `clock`.
-    pub async fn open_with_clock(db: SqliteExecutor, namespace: &str, clock: SharedClock) -> Result<Self> {
+    pub async fn open_with_clock(
+        db: SqliteExecutor,
+        namespace: &str,
+        clock: SharedClock,
+    ) -> Result<Self> {
         if !neutrino_core::naming::rules::is_valid_kv_title(namespace) {
             return Err(Error::invalid("kv namespace", "must be 1-512 bytes"));
         }
@@ -100,8 +105,17 @@ impl SqliteKv {
         let now = self.clock.now_millis();
         let out = self
             .db
-            .execute(&Statement::new(PURGE).bind(self.namespace.as_str()).bind(now))
-            .instrument(port_span(Port::Kv, "sqlite", "purge_expired", &self.namespace))
+            .execute(
+                &Statement::new(PURGE)
+                    .bind(self.namespace.as_str())
+                    .bind(now),
+            )
+            .instrument(port_span(
+                Port::Kv,
+                "sqlite",
+                "purge_expired",
+                &self.namespace,
+            ))
             .await?;
         Ok(out.rows_affected)
     }
@@ -163,7 +177,11 @@ impl KvStore for SqliteKv {
         async {
             kv::validate_key(key)?;
             self.db
-                .execute(&Statement::new(DELETE).bind(self.namespace.as_str()).bind(key))
+                .execute(
+                    &Statement::new(DELETE)
+                        .bind(self.namespace.as_str())
+                        .bind(key),
+                )
                 .await?;
             Ok(())
         }
@@ -203,7 +221,11 @@ impl KvStore for SqliteKv {
                     expires_at: row.get::<Option<i64>>("expiresAt")?.map(from_millis),
                 });
             }
-            let cursor = if more { keys.last().map(|k: &KvKey| k.name.clone()) } else { None };
+            let cursor = if more {
+                keys.last().map(|k: &KvKey| k.name.clone())
+            } else {
+                None
+            };
             Ok(KvPage { keys, cursor })
         }
         .instrument(port_span(Port::Kv, "sqlite", "list", &self.namespace))

@@ -16,7 +16,9 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use neutrino_core::object::{self, ListedObject, Object, ObjectMeta, ObjectPage, ObjectStore, PutOptions};
+use neutrino_core::object::{
+    self, ListedObject, Object, ObjectMeta, ObjectPage, ObjectStore, PutOptions,
+};
 use neutrino_core::trace::{Port, port_span};
 use neutrino_core::{Error, Result};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
@@ -41,7 +43,11 @@ const KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.')
 #[derive(Serialize, Deserialize)]
 struct Header {
     key: String,
-    #[serde(rename = "contentType", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "contentType",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     content_type: Option<String>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
@@ -72,7 +78,10 @@ fn file_name(key: &str) -> String {
     if enc.len() <= MAX_PLAIN_NAME {
         enc
     } else {
-        format!("{HASH_PREFIX}{}", hex::encode(Sha256::digest(key.as_bytes())))
+        format!(
+            "{HASH_PREFIX}{}",
+            hex::encode(Sha256::digest(key.as_bytes()))
+        )
     }
 }
 
@@ -93,7 +102,10 @@ fn read_header(path: &Path) -> std::io::Result<Option<(Header, u64, fs::File)>> 
     let mut fixed = [0u8; 12];
     f.read_exact(&mut fixed)?;
     if &fixed[..8] != MAGIC {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "bad magic"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "bad magic",
+        ));
     }
     let len = u32::from_le_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]) as usize;
     let mut json = vec![0u8; len];
@@ -159,7 +171,10 @@ fn put_blocking(dir: &Path, key: &str, data: &[u8], opts: &PutOptions) -> Result
         .map_err(|_| Error::invalid("object metadata", "header too large"))?;
     let tmp = dir.join(format!("{TMP_PREFIX}{}", neutrino_core::ids::generate_id()));
     let write = || -> std::io::Result<SystemTime> {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(MAGIC)?;
         f.write_all(&json_len.to_le_bytes())?;
         f.write_all(&json)?;
@@ -189,7 +204,12 @@ fn delete_blocking(dir: &Path, key: &str) -> Result<()> {
     }
 }
 
-fn list_blocking(dir: &Path, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<ObjectPage> {
+fn list_blocking(
+    dir: &Path,
+    prefix: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<ObjectPage> {
     let mut found: Vec<(String, PathBuf)> = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| io(BACKEND, e))? {
         let entry = entry.map_err(|e| io(BACKEND, e))?;
@@ -232,7 +252,11 @@ fn list_blocking(dir: &Path, prefix: &str, cursor: Option<&str>, limit: usize) -
             Err(e) => return Err(decode_or_io(&path, e)),
         }
     }
-    let cursor = if more { objects.last().map(|o| o.key.clone()) } else { None };
+    let cursor = if more {
+        objects.last().map(|o| o.key.clone())
+    } else {
+        None
+    };
     Ok(ObjectPage { objects, cursor })
 }
 
@@ -258,7 +282,9 @@ impl LocalObjectStore {
 }
 
 /// Runs blocking file I/O on tokio's blocking pool.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::backend(BACKEND, false, e))?
@@ -278,24 +304,34 @@ impl ObjectStore for LocalObjectStore {
     async fn get(&self, key: &str) -> Result<Object> {
         object::validate_key(key)?;
         let (dir, key) = (self.dir.clone(), key.to_owned());
-        blocking(move || get_blocking(&dir, &key)).instrument(self.span("get")).await
+        blocking(move || get_blocking(&dir, &key))
+            .instrument(self.span("get"))
+            .await
     }
 
     async fn head(&self, key: &str) -> Result<ObjectMeta> {
         object::validate_key(key)?;
         let (dir, key) = (self.dir.clone(), key.to_owned());
-        blocking(move || head_blocking(&dir, &key)).instrument(self.span("head")).await
+        blocking(move || head_blocking(&dir, &key))
+            .instrument(self.span("head"))
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         object::validate_key(key)?;
         let (dir, key) = (self.dir.clone(), key.to_owned());
-        blocking(move || delete_blocking(&dir, &key)).instrument(self.span("delete")).await
+        blocking(move || delete_blocking(&dir, &key))
+            .instrument(self.span("delete"))
+            .await
     }
 
     async fn list(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<ObjectPage> {
         object::validate_list(prefix, limit)?;
-        let (dir, prefix, cursor) = (self.dir.clone(), prefix.to_owned(), cursor.map(str::to_owned));
+        let (dir, prefix, cursor) = (
+            self.dir.clone(),
+            prefix.to_owned(),
+            cursor.map(str::to_owned),
+        );
         blocking(move || list_blocking(&dir, &prefix, cursor.as_deref(), limit))
             .instrument(self.span("list"))
             .await
@@ -332,7 +368,9 @@ mod tests {
     #[tokio::test]
     async fn opening_a_missing_folder_is_not_found() {
         let dir = tempfile::tempdir().unwrap();
-        let e = LocalObjectStore::open(dir.path().join("nope")).await.unwrap_err();
+        let e = LocalObjectStore::open(dir.path().join("nope"))
+            .await
+            .unwrap_err();
         assert!(e.is_not_found(), "{e:?}");
     }
 }

@@ -154,7 +154,12 @@ impl LocalProvisioner {
             _ => {
                 let rows = self
                     .kv_db
-                    .query(&Statement::new(r#"SELECT 1 FROM "_neutrino_kv_namespaces" WHERE "name" = ?1"#).bind(name))
+                    .query(
+                        &Statement::new(
+                            r#"SELECT 1 FROM "_neutrino_kv_namespaces" WHERE "name" = ?1"#,
+                        )
+                        .bind(name),
+                    )
                     .await?;
                 Ok(!rows.is_empty())
             }
@@ -178,7 +183,10 @@ impl Provisioner for LocalProvisioner {
     }
 
     fn supports(&self, kind: ResourceKind) -> bool {
-        matches!(kind, ResourceKind::Database | ResourceKind::Bucket | ResourceKind::KvNamespace)
+        matches!(
+            kind,
+            ResourceKind::Database | ResourceKind::Bucket | ResourceKind::KvNamespace
+        )
     }
 
     async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
@@ -257,8 +265,12 @@ impl Provisioner for LocalProvisioner {
                 _ => {
                     self.kv_db
                         .batch(&[
-                            Statement::new(r#"DELETE FROM "_neutrino_kv" WHERE "namespace" = ?1"#).bind(name),
-                            Statement::new(r#"DELETE FROM "_neutrino_kv_namespaces" WHERE "name" = ?1"#).bind(name),
+                            Statement::new(r#"DELETE FROM "_neutrino_kv" WHERE "namespace" = ?1"#)
+                                .bind(name),
+                            Statement::new(
+                                r#"DELETE FROM "_neutrino_kv_namespaces" WHERE "name" = ?1"#,
+                            )
+                            .bind(name),
                         ])
                         .await?;
                     Ok(())

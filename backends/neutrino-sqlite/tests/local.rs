@@ -17,19 +17,50 @@ use neutrino_sqlite::{LocalProvisioner, SqliteExecutor, SqliteKv};
 async fn deleting_a_bucket_removes_every_object_and_the_folder() {
     let root = tempfile::tempdir().unwrap();
     let local = LocalProvisioner::open(root.path()).await.unwrap();
-    local.create(&ResourceSpec::new(ResourceKind::Bucket, "k3m9p2xw7q-default-storage")).await.unwrap();
+    local
+        .create(&ResourceSpec::new(
+            ResourceKind::Bucket,
+            "k3m9p2xw7q-default-storage",
+        ))
+        .await
+        .unwrap();
     let bucket = local.bucket("k3m9p2xw7q-default-storage").await.unwrap();
     for i in 0..20 {
-        bucket.put(&format!("dir/{i}.bin"), Bytes::from(vec![1u8; 1000]), &PutOptions::default()).await.unwrap();
+        bucket
+            .put(
+                &format!("dir/{i}.bin"),
+                Bytes::from(vec![1u8; 1000]),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
     }
     let folder = root.path().join("buckets/k3m9p2xw7q-default-storage");
     assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 20);
-    local.delete(ResourceKind::Bucket, "k3m9p2xw7q-default-storage").await.unwrap();
+    local
+        .delete(ResourceKind::Bucket, "k3m9p2xw7q-default-storage")
+        .await
+        .unwrap();
     assert!(!folder.exists(), "no remnant of the bucket may remain");
-    assert!(local.bucket("k3m9p2xw7q-default-storage").await.unwrap_err().is_not_found());
-    local.create(&ResourceSpec::new(ResourceKind::Bucket, "k3m9p2xw7q-default-storage")).await.unwrap();
+    assert!(
+        local
+            .bucket("k3m9p2xw7q-default-storage")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    local
+        .create(&ResourceSpec::new(
+            ResourceKind::Bucket,
+            "k3m9p2xw7q-default-storage",
+        ))
+        .await
+        .unwrap();
     let again = local.bucket("k3m9p2xw7q-default-storage").await.unwrap();
-    assert!(again.get("dir/0.bin").await.unwrap_err().is_not_found(), "a recreated bucket starts empty");
+    assert!(
+        again.get("dir/0.bin").await.unwrap_err().is_not_found(),
+        "a recreated bucket starts empty"
+    );
 }
 
 #[tokio::test]
@@ -37,18 +68,33 @@ async fn deleting_a_database_removes_its_file_and_journal() {
     let root = tempfile::tempdir().unwrap();
     let local = LocalProvisioner::open(root.path()).await.unwrap();
     let name = "k3m9p2xw7q-default-db";
-    local.create(&ResourceSpec::new(ResourceKind::Database, name)).await.unwrap();
+    local
+        .create(&ResourceSpec::new(ResourceKind::Database, name))
+        .await
+        .unwrap();
     {
         let db = local.database(name).await.unwrap();
-        db.execute(&Statement::new(r#"CREATE TABLE "t" ("v" TEXT)"#)).await.unwrap();
-        db.execute(&Statement::new(r#"INSERT INTO "t" VALUES ('secret row')"#)).await.unwrap();
+        db.execute(&Statement::new(r#"CREATE TABLE "t" ("v" TEXT)"#))
+            .await
+            .unwrap();
+        db.execute(&Statement::new(r#"INSERT INTO "t" VALUES ('secret row')"#))
+            .await
+            .unwrap();
     }
     local.delete(ResourceKind::Database, name).await.unwrap();
-    let files: Vec<_> = std::fs::read_dir(root.path().join("databases")).unwrap().collect();
+    let files: Vec<_> = std::fs::read_dir(root.path().join("databases"))
+        .unwrap()
+        .collect();
     assert!(files.is_empty(), "left behind: {files:?}");
-    local.create(&ResourceSpec::new(ResourceKind::Database, name)).await.unwrap();
+    local
+        .create(&ResourceSpec::new(ResourceKind::Database, name))
+        .await
+        .unwrap();
     let db = local.database(name).await.unwrap();
-    let e = db.query(&Statement::new(r#"SELECT * FROM "t""#)).await.unwrap_err();
+    let e = db
+        .query(&Statement::new(r#"SELECT * FROM "t""#))
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("no such table"), "{e}");
 }
 
@@ -57,15 +103,54 @@ async fn deleting_a_kv_namespace_removes_only_its_keys() {
     let root = tempfile::tempdir().unwrap();
     let local = LocalProvisioner::open(root.path()).await.unwrap();
     for ns in ["aaaaaaaaaa-default-kv", "bbbbbbbbbb-default-kv"] {
-        local.create(&ResourceSpec::new(ResourceKind::KvNamespace, ns)).await.unwrap();
-        local.kv(ns).await.unwrap().put("k", Bytes::from_static(b"v"), None).await.unwrap();
+        local
+            .create(&ResourceSpec::new(ResourceKind::KvNamespace, ns))
+            .await
+            .unwrap();
+        local
+            .kv(ns)
+            .await
+            .unwrap()
+            .put("k", Bytes::from_static(b"v"), None)
+            .await
+            .unwrap();
     }
-    local.delete(ResourceKind::KvNamespace, "aaaaaaaaaa-default-kv").await.unwrap();
-    assert!(local.kv("aaaaaaaaaa-default-kv").await.unwrap_err().is_not_found());
-    local.create(&ResourceSpec::new(ResourceKind::KvNamespace, "aaaaaaaaaa-default-kv")).await.unwrap();
-    assert_eq!(local.kv("aaaaaaaaaa-default-kv").await.unwrap().get("k").await.unwrap(), None);
+    local
+        .delete(ResourceKind::KvNamespace, "aaaaaaaaaa-default-kv")
+        .await
+        .unwrap();
+    assert!(
+        local
+            .kv("aaaaaaaaaa-default-kv")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    local
+        .create(&ResourceSpec::new(
+            ResourceKind::KvNamespace,
+            "aaaaaaaaaa-default-kv",
+        ))
+        .await
+        .unwrap();
     assert_eq!(
-        local.kv("bbbbbbbbbb-default-kv").await.unwrap().get("k").await.unwrap(),
+        local
+            .kv("aaaaaaaaaa-default-kv")
+            .await
+            .unwrap()
+            .get("k")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        local
+            .kv("bbbbbbbbbb-default-kv")
+            .await
+            .unwrap()
+            .get("k")
+            .await
+            .unwrap(),
         Some(Bytes::from_static(b"v"))
     );
 }
@@ -73,8 +158,14 @@ async fn deleting_a_kv_namespace_removes_only_its_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_read_while_the_writer_writes_and_never_see_half_a_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let db = SqliteExecutor::open(dir.path().join("c.sqlite")).await.unwrap();
-    db.execute(&Statement::new(r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "pad" BLOB)"#)).await.unwrap();
+    let db = SqliteExecutor::open(dir.path().join("c.sqlite"))
+        .await
+        .unwrap();
+    db.execute(&Statement::new(
+        r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "pad" BLOB)"#,
+    ))
+    .await
+    .unwrap();
     const N: i64 = 20_000;
     let inserts: Vec<Statement> = (0..N)
         .map(|i| Statement::new(r#"INSERT INTO "t" VALUES (?1, zeroblob(200))"#).bind(i))
@@ -87,16 +178,32 @@ async fn readers_read_while_the_writer_writes_and_never_see_half_a_batch() {
     let mut reads_during_write = 0;
     let mut seen = Vec::new();
     while !writer.is_finished() {
-        let n: i64 = db.query_one(&count, "count", "t").await.unwrap().get("n").unwrap();
+        let n: i64 = db
+            .query_one(&count, "count", "t")
+            .await
+            .unwrap()
+            .get("n")
+            .unwrap();
         seen.push(n);
         if !writer.is_finished() {
             reads_during_write += 1;
         }
     }
     writer.await.unwrap().unwrap();
-    assert!(reads_during_write > 0, "readers were blocked for the whole write");
-    assert!(seen.iter().all(|&n| n == 0 || n == N), "a reader saw part of a batch: {seen:?}");
-    let n: i64 = db.query_one(&count, "count", "t").await.unwrap().get("n").unwrap();
+    assert!(
+        reads_during_write > 0,
+        "readers were blocked for the whole write"
+    );
+    assert!(
+        seen.iter().all(|&n| n == 0 || n == N),
+        "a reader saw part of a batch: {seen:?}"
+    );
+    let n: i64 = db
+        .query_one(&count, "count", "t")
+        .await
+        .unwrap()
+        .get("n")
+        .unwrap();
     assert_eq!(n, N);
 }
 
@@ -104,18 +211,46 @@ async fn readers_read_while_the_writer_writes_and_never_see_half_a_batch() {
 async fn purge_expired_deletes_only_expired_keys_of_its_namespace() {
     let clock = ManualClock::new();
     let db = SqliteExecutor::memory().await.unwrap();
-    let a = SqliteKv::open_with_clock(db.clone(), "a", Arc::new(clock.clone())).await.unwrap();
-    let b = SqliteKv::open_with_clock(db.clone(), "b", Arc::new(clock.clone())).await.unwrap();
-    a.put("short", Bytes::from_static(b"1"), Some(Duration::from_secs(60))).await.unwrap();
-    a.put("forever", Bytes::from_static(b"2"), None).await.unwrap();
-    b.put("short", Bytes::from_static(b"3"), Some(Duration::from_secs(60))).await.unwrap();
+    let a = SqliteKv::open_with_clock(db.clone(), "a", Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let b = SqliteKv::open_with_clock(db.clone(), "b", Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    a.put(
+        "short",
+        Bytes::from_static(b"1"),
+        Some(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
+    a.put("forever", Bytes::from_static(b"2"), None)
+        .await
+        .unwrap();
+    b.put(
+        "short",
+        Bytes::from_static(b"3"),
+        Some(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     clock.advance(Duration::from_secs(61));
     assert_eq!(a.purge_expired().await.unwrap(), 1);
     assert_eq!(a.purge_expired().await.unwrap(), 0);
-    let rows = db.query(&Statement::new(r#"SELECT "namespace", "key" FROM "_neutrino_kv" ORDER BY 1, 2"#)).await.unwrap();
-    let left: Vec<(String, String)> =
-        rows.iter().map(|r| (r.get("namespace").unwrap(), r.get("key").unwrap())).collect();
-    assert_eq!(left, [("a".into(), "forever".into()), ("b".into(), "short".into())]);
+    let rows = db
+        .query(&Statement::new(
+            r#"SELECT "namespace", "key" FROM "_neutrino_kv" ORDER BY 1, 2"#,
+        ))
+        .await
+        .unwrap();
+    let left: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.get("namespace").unwrap(), r.get("key").unwrap()))
+        .collect();
+    assert_eq!(
+        left,
+        [("a".into(), "forever".into()), ("b".into(), "short".into())]
+    );
 }
 
 /// Records every span's name and fields.
@@ -146,26 +281,57 @@ fn port_calls_are_traced_without_values() {
     use tracing_subscriber::layer::SubscriberExt;
     let spans = Spans::default();
     let subscriber = tracing_subscriber::registry().with(spans.clone());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     tracing::subscriber::with_default(subscriber, || {
         rt.block_on(async {
-            let db = SqliteExecutor::open(dir.path().join("traced.sqlite")).await.unwrap();
-            db.execute(&Statement::new(r#"CREATE TABLE "s" ("v" TEXT)"#)).await.unwrap();
-            db.execute(&Statement::new(r#"INSERT INTO "s" VALUES (?1)"#).bind("hunter2-secret")).await.unwrap();
-            db.query(&Statement::new(r#"SELECT * FROM "s" WHERE "v" = ?1"#).bind("hunter2-secret")).await.unwrap();
+            let db = SqliteExecutor::open(dir.path().join("traced.sqlite"))
+                .await
+                .unwrap();
+            db.execute(&Statement::new(r#"CREATE TABLE "s" ("v" TEXT)"#))
+                .await
+                .unwrap();
+            db.execute(&Statement::new(r#"INSERT INTO "s" VALUES (?1)"#).bind("hunter2-secret"))
+                .await
+                .unwrap();
+            db.query(&Statement::new(r#"SELECT * FROM "s" WHERE "v" = ?1"#).bind("hunter2-secret"))
+                .await
+                .unwrap();
             let kv = SqliteKv::open(db.clone(), "ns").await.unwrap();
-            kv.put("session:token-abc", Bytes::from_static(b"hunter2-secret"), None).await.unwrap();
+            kv.put(
+                "session:token-abc",
+                Bytes::from_static(b"hunter2-secret"),
+                None,
+            )
+            .await
+            .unwrap();
         })
     });
     let spans = spans.0.lock().unwrap().clone();
     assert!(
-        spans.iter().any(|s| s == r#"neutrino.sql backend="sqlite" op="query" resource="traced.sqlite""#),
+        spans
+            .iter()
+            .any(|s| s == r#"neutrino.sql backend="sqlite" op="query" resource="traced.sqlite""#),
         "{spans:#?}"
     );
-    assert!(spans.iter().any(|s| s.starts_with("neutrino.sql") && s.contains(r#"op="execute""#)));
-    assert!(spans.iter().any(|s| s == r#"neutrino.kv backend="sqlite" op="put" resource="ns""#), "{spans:#?}");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.starts_with("neutrino.sql") && s.contains(r#"op="execute""#))
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| s == r#"neutrino.kv backend="sqlite" op="put" resource="ns""#),
+        "{spans:#?}"
+    );
     for s in &spans {
-        assert!(!s.contains("hunter2") && !s.contains("token-abc"), "a span leaks a value: {s}");
+        assert!(
+            !s.contains("hunter2") && !s.contains("token-abc"),
+            "a span leaks a value: {s}"
+        );
     }
 }

@@ -5,13 +5,16 @@
 //! empty instance and returns it with a guard that lives until the case ends
 //! (a temporary folder, a server handle, or `()`):
 //!
-//! ```ignore
-//! async fn memory_kv(clock: neutrino_core::clock::ManualClock)
-//!     -> (std::sync::Arc<dyn neutrino_core::kv::KvStore>, ())
-//! {
-//!     (std::sync::Arc::new(neutrino_core::memory::MemoryKv::with_clock(std::sync::Arc::new(clock))), ())
+//! ```no_run
+//! use std::sync::Arc;
+//! use neutrino_core::{clock::ManualClock, kv::KvStore, memory::MemoryKv};
+//!
+//! async fn memory_kv(clock: ManualClock) -> (Arc<dyn KvStore>, ()) {
+//!     (Arc::new(MemoryKv::with_clock(Arc::new(clock))), ())
 //! }
+//!
 //! neutrino_core::kv_suite!(memory_kv);
+//! # fn main() {}
 //! ```
 //!
 //! The suites are written once here and never copied: a behaviour a backend must
@@ -46,7 +49,11 @@ pub(crate) async fn join_all<F: std::future::Future>(
                 }
             }
         }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     })
     .await;
     out.into_iter().flatten().collect()
@@ -79,20 +86,24 @@ macro_rules! sql_suite {
                     $case(&*db).await;
                 }};
             }
-            $crate::__conformance_cases!(sql, run, [
-                values_round_trip_with_their_types,
-                typed_getters_convert_and_report_mismatches,
-                unique_violation_is_already_exists,
-                bad_sql_is_invalid_input,
-                batch_is_atomic,
-                batch_reports_each_outcome,
-                execute_reports_rows_affected,
-                numbered_placeholders_can_repeat,
-                writes_are_visible_to_later_reads,
-                concurrent_writes_all_land,
-                query_that_writes_is_applied,
-                migrations_apply_once_and_refuse_changes,
-            ]);
+            $crate::__conformance_cases!(
+                sql,
+                run,
+                [
+                    values_round_trip_with_their_types,
+                    typed_getters_convert_and_report_mismatches,
+                    unique_violation_is_already_exists,
+                    bad_sql_is_invalid_input,
+                    batch_is_atomic,
+                    batch_reports_each_outcome,
+                    execute_reports_rows_affected,
+                    numbered_placeholders_can_repeat,
+                    writes_are_visible_to_later_reads,
+                    concurrent_writes_all_land,
+                    query_that_writes_is_applied,
+                    migrations_apply_once_and_refuse_changes,
+                ]
+            );
         }
     };
 }
@@ -113,19 +124,23 @@ macro_rules! kv_suite {
                     $case(&*kv, &clock).await;
                 }};
             }
-            $crate::__conformance_cases!(kv, run, [
-                round_trip,
-                missing_key_is_none,
-                put_overwrites,
-                delete_removes_and_is_idempotent,
-                binary_and_empty_values_round_trip,
-                ttl_expires_keys,
-                short_ttl_is_rejected,
-                list_by_prefix_in_byte_order,
-                list_pages_visit_every_key_once,
-                invalid_keys_are_rejected,
-                invalid_list_limits_are_rejected,
-            ]);
+            $crate::__conformance_cases!(
+                kv,
+                run,
+                [
+                    round_trip,
+                    missing_key_is_none,
+                    put_overwrites,
+                    delete_removes_and_is_idempotent,
+                    binary_and_empty_values_round_trip,
+                    ttl_expires_keys,
+                    short_ttl_is_rejected,
+                    list_by_prefix_in_byte_order,
+                    list_pages_visit_every_key_once,
+                    invalid_keys_are_rejected,
+                    invalid_list_limits_are_rejected,
+                ]
+            );
         }
     };
 }
@@ -144,18 +159,22 @@ macro_rules! object_suite {
                     $case(&*store).await;
                 }};
             }
-            $crate::__conformance_cases!(object, run, [
-                round_trip_with_metadata,
-                missing_object_is_not_found,
-                delete_removes_and_is_idempotent,
-                put_overwrites,
-                empty_object_round_trips,
-                list_by_prefix_in_byte_order,
-                list_pages_visit_every_object_once,
-                traversal_keys_are_rejected,
-                unicode_and_space_keys_round_trip,
-                invalid_metadata_is_rejected,
-            ]);
+            $crate::__conformance_cases!(
+                object,
+                run,
+                [
+                    round_trip_with_metadata,
+                    missing_object_is_not_found,
+                    delete_removes_and_is_idempotent,
+                    put_overwrites,
+                    empty_object_round_trips,
+                    list_by_prefix_in_byte_order,
+                    list_pages_visit_every_object_once,
+                    traversal_keys_are_rejected,
+                    unicode_and_space_keys_round_trip,
+                    invalid_metadata_is_rejected,
+                ]
+            );
         }
     };
 }
@@ -174,14 +193,18 @@ macro_rules! provisioner_suite {
                     $case(&*p).await;
                 }};
             }
-            $crate::__conformance_cases!(provisioner, run, [
-                create_is_idempotent,
-                get_after_delete_is_not_found,
-                delete_of_missing_resource_succeeds,
-                list_filters_by_kind_and_prefix,
-                invalid_names_are_rejected,
-                unsupported_kinds_are_refused,
-            ]);
+            $crate::__conformance_cases!(
+                provisioner,
+                run,
+                [
+                    create_is_idempotent,
+                    get_after_delete_is_not_found,
+                    delete_of_missing_resource_succeeds,
+                    list_filters_by_kind_and_prefix,
+                    invalid_names_are_rejected,
+                    unsupported_kinds_are_refused,
+                ]
+            );
         }
     };
 }

@@ -14,7 +14,10 @@ pub async fn round_trip_with_metadata(store: &dyn ObjectStore) {
     let key = format!("{}/report.json", unique("rt-"));
     let opts = PutOptions {
         content_type: Some("application/json".into()),
-        metadata: BTreeMap::from([("owner".into(), "tenant-1".into()), ("x_y-z".into(), "a b".into())]),
+        metadata: BTreeMap::from([
+            ("owner".into(), "tenant-1".into()),
+            ("x_y-z".into(), "a b".into()),
+        ]),
     };
     let data = Bytes::from_static(br#"{"ok":true}"#);
     let put = store.put(&key, data.clone(), &opts).await.expect("put");
@@ -41,7 +44,10 @@ pub async fn missing_object_is_not_found(store: &dyn ObjectStore) {
 /// Delete removes the object; deleting a missing key succeeds.
 pub async fn delete_removes_and_is_idempotent(store: &dyn ObjectStore) {
     let key = unique("del-");
-    store.put(&key, Bytes::from_static(b"x"), &PutOptions::default()).await.expect("put");
+    store
+        .put(&key, Bytes::from_static(b"x"), &PutOptions::default())
+        .await
+        .expect("put");
     store.delete(&key).await.expect("delete");
     assert!(store.get(&key).await.unwrap_err().is_not_found());
     store.delete(&key).await.expect("delete again");
@@ -54,8 +60,14 @@ pub async fn put_overwrites(store: &dyn ObjectStore) {
         content_type: Some("text/plain".into()),
         metadata: BTreeMap::from([("v".into(), "1".into())]),
     };
-    store.put(&key, Bytes::from_static(b"first version"), &first).await.expect("put");
-    store.put(&key, Bytes::from_static(b"second"), &PutOptions::default()).await.expect("put again");
+    store
+        .put(&key, Bytes::from_static(b"first version"), &first)
+        .await
+        .expect("put");
+    store
+        .put(&key, Bytes::from_static(b"second"), &PutOptions::default())
+        .await
+        .expect("put again");
     let got = store.get(&key).await.expect("get");
     assert_eq!(got.data, Bytes::from_static(b"second"));
     assert_eq!(got.meta.size, 6);
@@ -66,7 +78,10 @@ pub async fn put_overwrites(store: &dyn ObjectStore) {
 /// A zero-byte object is stored and listed.
 pub async fn empty_object_round_trips(store: &dyn ObjectStore) {
     let key = unique("empty-");
-    store.put(&key, Bytes::new(), &PutOptions::default()).await.expect("put");
+    store
+        .put(&key, Bytes::new(), &PutOptions::default())
+        .await
+        .expect("put");
     assert_eq!(store.get(&key).await.expect("get").data, Bytes::new());
     let listed = store.list_all(&key).await.expect("list");
     assert_eq!(listed.len(), 1);
@@ -83,12 +98,29 @@ pub async fn list_by_prefix_in_byte_order(store: &dyn ObjectStore) {
         format!("{prefix}/a.txt"),
     ];
     for (i, k) in keys.iter().enumerate() {
-        store.put(k, Bytes::from(vec![b'x'; i + 1]), &PutOptions::default()).await.expect("put");
+        store
+            .put(k, Bytes::from(vec![b'x'; i + 1]), &PutOptions::default())
+            .await
+            .expect("put");
     }
-    store.put(&format!("{}-other", prefix), Bytes::from_static(b"o"), &PutOptions::default()).await.expect("put other");
-    let sizes: BTreeMap<String, u64> = keys.iter().enumerate().map(|(i, k)| (k.clone(), i as u64 + 1)).collect();
+    store
+        .put(
+            &format!("{}-other", prefix),
+            Bytes::from_static(b"o"),
+            &PutOptions::default(),
+        )
+        .await
+        .expect("put other");
+    let sizes: BTreeMap<String, u64> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.clone(), i as u64 + 1))
+        .collect();
     keys.sort();
-    let page = store.list(&format!("{prefix}/"), None, 100).await.expect("list");
+    let page = store
+        .list(&format!("{prefix}/"), None, 100)
+        .await
+        .expect("list");
     let got: Vec<String> = page.objects.iter().map(|o| o.key.clone()).collect();
     assert_eq!(got, keys);
     for o in &page.objects {
@@ -102,13 +134,19 @@ pub async fn list_pages_visit_every_object_once(store: &dyn ObjectStore) {
     let prefix = unique("pg-");
     let mut want: Vec<String> = (0..23).map(|i| format!("{prefix}/{i:03}")).collect();
     for k in &want {
-        store.put(k, Bytes::from_static(b"v"), &PutOptions::default()).await.expect("put");
+        store
+            .put(k, Bytes::from_static(b"v"), &PutOptions::default())
+            .await
+            .expect("put");
     }
     want.sort();
     let mut got = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..23 {
-        let page = store.list(&prefix, cursor.as_deref(), 5).await.expect("list page");
+        let page = store
+            .list(&prefix, cursor.as_deref(), 5)
+            .await
+            .expect("list page");
         assert!(page.objects.len() <= 5);
         got.extend(page.objects.into_iter().map(|o| o.key));
         cursor = page.cursor;
@@ -123,13 +161,35 @@ pub async fn list_pages_visit_every_object_once(store: &dyn ObjectStore) {
 /// Keys that could escape a folder are `InvalidInput` on every backend.
 pub async fn traversal_keys_are_rejected(store: &dyn ObjectStore) {
     let long = "k".repeat(1025);
-    for key in ["", "..", "../x", "a/../../b", "a/./b", "/etc/passwd", "a\0b", "a\\..\\b", long.as_str()] {
-        let e = store.put(key, Bytes::from_static(b"x"), &PutOptions::default()).await.unwrap_err();
-        assert!(matches!(e, Error::InvalidInput { .. }), "put {key:?}: {e:?}");
+    for key in [
+        "",
+        "..",
+        "../x",
+        "a/../../b",
+        "a/./b",
+        "/etc/passwd",
+        "a\0b",
+        "a\\..\\b",
+        long.as_str(),
+    ] {
+        let e = store
+            .put(key, Bytes::from_static(b"x"), &PutOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidInput { .. }),
+            "put {key:?}: {e:?}"
+        );
         let e = store.get(key).await.unwrap_err();
-        assert!(matches!(e, Error::InvalidInput { .. }), "get {key:?}: {e:?}");
+        assert!(
+            matches!(e, Error::InvalidInput { .. }),
+            "get {key:?}: {e:?}"
+        );
         let e = store.delete(key).await.unwrap_err();
-        assert!(matches!(e, Error::InvalidInput { .. }), "delete {key:?}: {e:?}");
+        assert!(
+            matches!(e, Error::InvalidInput { .. }),
+            "delete {key:?}: {e:?}"
+        );
     }
     for limit in [0, 1001] {
         assert!(store.list("", None, limit).await.is_err(), "limit {limit}");
@@ -147,14 +207,27 @@ pub async fn unicode_and_space_keys_round_trip(store: &dyn ObjectStore) {
         format!("{prefix}/{}", "long".repeat(200)),
     ];
     for (i, k) in keys.iter().enumerate() {
-        store.put(k, Bytes::from(format!("v{i}")), &PutOptions::default()).await.expect("put");
+        store
+            .put(k, Bytes::from(format!("v{i}")), &PutOptions::default())
+            .await
+            .expect("put");
     }
     for (i, k) in keys.iter().enumerate() {
-        assert_eq!(store.get(k).await.expect("get").data, Bytes::from(format!("v{i}")), "{k}");
+        assert_eq!(
+            store.get(k).await.expect("get").data,
+            Bytes::from(format!("v{i}")),
+            "{k}"
+        );
     }
     let mut want = keys.to_vec();
     want.sort();
-    let got: Vec<String> = store.list_all(&prefix).await.expect("list").into_iter().map(|o| o.key).collect();
+    let got: Vec<String> = store
+        .list_all(&prefix)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
     assert_eq!(got, want);
 }
 
@@ -168,9 +241,18 @@ pub async fn invalid_metadata_is_rejected(store: &dyn ObjectStore) {
         BTreeMap::from([("ok".to_string(), "x".repeat(9000))]),
     ];
     for metadata in cases {
-        let opts = PutOptions { content_type: None, metadata };
-        let e = store.put(&key, Bytes::from_static(b"x"), &opts).await.unwrap_err();
+        let opts = PutOptions {
+            content_type: None,
+            metadata,
+        };
+        let e = store
+            .put(&key, Bytes::from_static(b"x"), &opts)
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
     }
-    assert!(store.get(&key).await.unwrap_err().is_not_found(), "nothing was stored");
+    assert!(
+        store.get(&key).await.unwrap_err().is_not_found(),
+        "nothing was stored"
+    );
 }

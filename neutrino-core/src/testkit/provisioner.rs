@@ -9,22 +9,35 @@ use super::unique;
 /// The kinds of the stack resources every provisioner is tested with, where
 /// supported.
 fn kinds(p: &dyn Provisioner) -> Vec<ResourceKind> {
-    [ResourceKind::Database, ResourceKind::Bucket, ResourceKind::KvNamespace]
-        .into_iter()
-        .filter(|k| p.supports(*k))
-        .collect()
+    [
+        ResourceKind::Database,
+        ResourceKind::Bucket,
+        ResourceKind::KvNamespace,
+    ]
+    .into_iter()
+    .filter(|k| p.supports(*k))
+    .collect()
 }
 
 /// Creating twice returns the same resource; get returns it too.
 pub async fn create_is_idempotent(p: &dyn Provisioner) {
-    assert!(!kinds(p).is_empty(), "a provisioner must support at least one stack kind");
+    assert!(
+        !kinds(p).is_empty(),
+        "a provisioner must support at least one stack kind"
+    );
     for kind in kinds(p) {
         let name = unique("ci-");
-        let a = p.create(&ResourceSpec::new(kind, &name)).await.expect("create");
+        let a = p
+            .create(&ResourceSpec::new(kind, &name))
+            .await
+            .expect("create");
         assert_eq!(a.kind, kind);
         assert_eq!(a.name, name);
         assert!(!a.provider_id.is_empty());
-        let b = p.create(&ResourceSpec::new(kind, &name)).await.expect("create again");
+        let b = p
+            .create(&ResourceSpec::new(kind, &name))
+            .await
+            .expect("create again");
         assert_eq!(a, b, "{kind}");
         assert_eq!(p.get(kind, &name).await.expect("get"), a);
         let listed = p.list(kind, &name).await.expect("list");
@@ -37,12 +50,16 @@ pub async fn create_is_idempotent(p: &dyn Provisioner) {
 pub async fn get_after_delete_is_not_found(p: &dyn Provisioner) {
     for kind in kinds(p) {
         let name = unique("gd-");
-        p.create(&ResourceSpec::new(kind, &name)).await.expect("create");
+        p.create(&ResourceSpec::new(kind, &name))
+            .await
+            .expect("create");
         p.delete(kind, &name).await.expect("delete");
         let e = p.get(kind, &name).await.unwrap_err();
         assert!(e.is_not_found(), "{kind}: {e:?}");
         assert!(p.list(kind, &name).await.expect("list").is_empty());
-        p.create(&ResourceSpec::new(kind, &name)).await.expect("create again");
+        p.create(&ResourceSpec::new(kind, &name))
+            .await
+            .expect("create again");
         p.delete(kind, &name).await.expect("clean up");
     }
 }
@@ -50,7 +67,9 @@ pub async fn get_after_delete_is_not_found(p: &dyn Provisioner) {
 /// Deleting a resource that does not exist succeeds.
 pub async fn delete_of_missing_resource_succeeds(p: &dyn Provisioner) {
     for kind in kinds(p) {
-        p.delete(kind, &unique("dm-")).await.expect("delete missing");
+        p.delete(kind, &unique("dm-"))
+            .await
+            .expect("delete missing");
     }
 }
 
@@ -60,17 +79,36 @@ pub async fn list_filters_by_kind_and_prefix(p: &dyn Provisioner) {
     let ks = kinds(p);
     for kind in &ks {
         for n in ["b", "a"] {
-            p.create(&ResourceSpec::new(*kind, format!("{prefix}-{n}"))).await.expect("create");
+            p.create(&ResourceSpec::new(*kind, format!("{prefix}-{n}")))
+                .await
+                .expect("create");
         }
     }
     for kind in &ks {
-        let names: Vec<String> = p.list(*kind, &prefix).await.expect("list").into_iter().map(|r| r.name).collect();
-        assert_eq!(names, [format!("{prefix}-a"), format!("{prefix}-b")], "{kind}");
-        assert!(p.list(*kind, &unique("none-")).await.expect("list").is_empty());
+        let names: Vec<String> = p
+            .list(*kind, &prefix)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(
+            names,
+            [format!("{prefix}-a"), format!("{prefix}-b")],
+            "{kind}"
+        );
+        assert!(
+            p.list(*kind, &unique("none-"))
+                .await
+                .expect("list")
+                .is_empty()
+        );
     }
     for kind in &ks {
         for n in ["a", "b"] {
-            p.delete(*kind, &format!("{prefix}-{n}")).await.expect("clean up");
+            p.delete(*kind, &format!("{prefix}-{n}"))
+                .await
+                .expect("clean up");
         }
     }
 }
@@ -83,11 +121,17 @@ pub async fn invalid_names_are_rejected(p: &dyn Provisioner) {
                 continue; // KV titles are free-form
             }
             let e = p.create(&ResourceSpec::new(kind, name)).await.unwrap_err();
-            assert!(matches!(e, Error::InvalidInput { .. }), "{kind} {name:?}: {e:?}");
+            assert!(
+                matches!(e, Error::InvalidInput { .. }),
+                "{kind} {name:?}: {e:?}"
+            );
         }
     }
     if p.supports(ResourceKind::Bucket) {
-        let e = p.create(&ResourceSpec::new(ResourceKind::Bucket, "x".repeat(64))).await.unwrap_err();
+        let e = p
+            .create(&ResourceSpec::new(ResourceKind::Bucket, "x".repeat(64)))
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
     }
 }
@@ -95,7 +139,10 @@ pub async fn invalid_names_are_rejected(p: &dyn Provisioner) {
 /// Kinds the provisioner does not support are `Unsupported`, never half done.
 pub async fn unsupported_kinds_are_refused(p: &dyn Provisioner) {
     for kind in ResourceKind::ALL.into_iter().filter(|k| !p.supports(*k)) {
-        let e = p.create(&ResourceSpec::new(kind, "example.com")).await.unwrap_err();
+        let e = p
+            .create(&ResourceSpec::new(kind, "example.com"))
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::Unsupported { .. }), "{kind}: {e:?}");
         let e = p.get(kind, "example.com").await.unwrap_err();
         assert!(matches!(e, Error::Unsupported { .. }), "{kind}: {e:?}");

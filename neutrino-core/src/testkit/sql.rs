@@ -7,18 +7,24 @@ use super::{join_all, unique};
 
 async fn table(db: &dyn SqlExecutor, columns: &str) -> String {
     let name = unique("t_");
-    db.execute(&Statement::new(format!(r#"CREATE TABLE "{name}" ({columns})"#)))
-        .await
-        .expect("create table");
+    db.execute(&Statement::new(format!(
+        r#"CREATE TABLE "{name}" ({columns})"#
+    )))
+    .await
+    .expect("create table");
     name
 }
 
 async fn count(db: &dyn SqlExecutor, table: &str) -> i64 {
-    db.query_one(&Statement::new(format!(r#"SELECT COUNT(*) AS "n" FROM "{table}""#)), "row", table)
-        .await
-        .expect("count")
-        .get("n")
-        .expect("count is an integer")
+    db.query_one(
+        &Statement::new(format!(r#"SELECT COUNT(*) AS "n" FROM "{table}""#)),
+        "row",
+        table,
+    )
+    .await
+    .expect("count")
+    .get("n")
+    .expect("count is an integer")
 }
 
 /// Every value type round-trips unchanged, extremes included.
@@ -51,7 +57,9 @@ pub async fn values_round_trip_with_their_types(db: &dyn SqlExecutor) {
         .unwrap_or_else(|e| panic!("insert {v:?}: {e}"));
     }
     let rows = db
-        .query(&Statement::new(format!(r#"SELECT "id", "v" FROM "{t}" ORDER BY "id""#)))
+        .query(&Statement::new(format!(
+            r#"SELECT "id", "v" FROM "{t}" ORDER BY "id""#
+        )))
         .await
         .expect("select");
     assert_eq!(rows.len(), values.len());
@@ -62,7 +70,11 @@ pub async fn values_round_trip_with_their_types(db: &dyn SqlExecutor) {
 
 /// Typed getters convert by name and index, and a mismatch names the column.
 pub async fn typed_getters_convert_and_report_mismatches(db: &dyn SqlExecutor) {
-    let t = table(db, r#""id" TEXT PRIMARY KEY, "n" INTEGER, "flag" INTEGER, "b" BLOB"#).await;
+    let t = table(
+        db,
+        r#""id" TEXT PRIMARY KEY, "n" INTEGER, "flag" INTEGER, "b" BLOB"#,
+    )
+    .await;
     db.execute(
         &Statement::new(format!(r#"INSERT INTO "{t}" VALUES (?1, ?2, ?3, ?4)"#))
             .bind("a")
@@ -73,7 +85,11 @@ pub async fn typed_getters_convert_and_report_mismatches(db: &dyn SqlExecutor) {
     .await
     .expect("insert");
     let row = db
-        .query_one(&Statement::new(format!(r#"SELECT * FROM "{t}""#)), "row", "a")
+        .query_one(
+            &Statement::new(format!(r#"SELECT * FROM "{t}""#)),
+            "row",
+            "a",
+        )
         .await
         .expect("row");
     assert_eq!(row.columns(), ["id", "n", "flag", "b"]);
@@ -98,9 +114,11 @@ pub async fn typed_getters_convert_and_report_mismatches(db: &dyn SqlExecutor) {
 pub async fn unique_violation_is_already_exists(db: &dyn SqlExecutor) {
     let t = table(db, r#""id" TEXT PRIMARY KEY, "email" TEXT NOT NULL UNIQUE"#).await;
     let insert = |id: &str, email: &str| {
-        Statement::new(format!(r#"INSERT INTO "{t}" ("id", "email") VALUES (?1, ?2)"#))
-            .bind(id)
-            .bind(email)
+        Statement::new(format!(
+            r#"INSERT INTO "{t}" ("id", "email") VALUES (?1, ?2)"#
+        ))
+        .bind(id)
+        .bind(email)
     };
     db.execute(&insert("1", "a@x")).await.expect("first insert");
     let e = db.execute(&insert("2", "a@x")).await.unwrap_err();
@@ -115,28 +133,42 @@ pub async fn bad_sql_is_invalid_input(db: &dyn SqlExecutor) {
     let e = db.execute(&Statement::new("SELEC 1")).await.unwrap_err();
     assert!(matches!(e, Error::InvalidInput { .. }), "syntax: {e:?}");
     let e = db
-        .query(&Statement::new(format!(r#"SELECT * FROM "{}""#, unique("missing_"))))
+        .query(&Statement::new(format!(
+            r#"SELECT * FROM "{}""#,
+            unique("missing_")
+        )))
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::InvalidInput { .. }), "missing table: {e:?}");
+    assert!(
+        matches!(e, Error::InvalidInput { .. }),
+        "missing table: {e:?}"
+    );
     let e = db
         .query(&Statement::new("SELECT ?1, ?2").bind(1_i64))
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::InvalidInput { .. }), "too few values: {e:?}");
+    assert!(
+        matches!(e, Error::InvalidInput { .. }),
+        "too few values: {e:?}"
+    );
 }
 
 /// A failing statement rolls back the whole batch.
 pub async fn batch_is_atomic(db: &dyn SqlExecutor) {
     let t = table(db, r#""id" TEXT PRIMARY KEY"#).await;
-    let insert = |id: &str| Statement::new(format!(r#"INSERT INTO "{t}" ("id") VALUES (?1)"#)).bind(id);
+    let insert =
+        |id: &str| Statement::new(format!(r#"INSERT INTO "{t}" ("id") VALUES (?1)"#)).bind(id);
     db.execute(&insert("existing")).await.expect("seed");
     let e = db
         .batch(&[insert("a"), insert("b"), insert("existing"), insert("c")])
         .await
         .unwrap_err();
     assert!(e.is_already_exists(), "{e:?}");
-    assert_eq!(count(db, &t).await, 1, "no statement of a failed batch may remain");
+    assert_eq!(
+        count(db, &t).await,
+        1,
+        "no statement of a failed batch may remain"
+    );
     let e = db
         .batch(&[insert("d"), Statement::new("NOT SQL")])
         .await
@@ -150,7 +182,9 @@ pub async fn batch_reports_each_outcome(db: &dyn SqlExecutor) {
     let t = table(db, r#""id" INTEGER PRIMARY KEY, "v" TEXT"#).await;
     let out = db
         .batch(&[
-            Statement::new(format!(r#"INSERT INTO "{t}" ("id", "v") VALUES (1, 'a'), (2, 'b')"#)),
+            Statement::new(format!(
+                r#"INSERT INTO "{t}" ("id", "v") VALUES (1, 'a'), (2, 'b')"#
+            )),
             Statement::new(format!(r#"UPDATE "{t}" SET "v" = ?1"#)).bind("z"),
             Statement::new(format!(r#"DELETE FROM "{t}" WHERE "id" = ?1"#)).bind(1_i64),
         ])
@@ -167,13 +201,18 @@ pub async fn execute_reports_rows_affected(db: &dyn SqlExecutor) {
     let t = table(db, r#""id" INTEGER PRIMARY KEY, "v" INTEGER"#).await;
     for i in 0..5_i64 {
         let out = db
-            .execute(&Statement::new(format!(r#"INSERT INTO "{t}" ("id", "v") VALUES (?1, ?1)"#)).bind(i))
+            .execute(
+                &Statement::new(format!(r#"INSERT INTO "{t}" ("id", "v") VALUES (?1, ?1)"#))
+                    .bind(i),
+            )
             .await
             .expect("insert");
         assert_eq!(out.rows_affected, 1);
     }
     let out = db
-        .execute(&Statement::new(format!(r#"UPDATE "{t}" SET "v" = 0 WHERE "id" >= ?1"#)).bind(2_i64))
+        .execute(
+            &Statement::new(format!(r#"UPDATE "{t}" SET "v" = 0 WHERE "id" >= ?1"#)).bind(2_i64),
+        )
         .await
         .expect("update");
     assert_eq!(out.rows_affected, 3);
@@ -187,7 +226,13 @@ pub async fn execute_reports_rows_affected(db: &dyn SqlExecutor) {
 /// A numbered placeholder may be used more than once.
 pub async fn numbered_placeholders_can_repeat(db: &dyn SqlExecutor) {
     let row = db
-        .query_one(&Statement::new(r#"SELECT ?1 + ?1 AS "twice", ?2 AS "s""#).bind(21_i64).bind("x"), "row", "-")
+        .query_one(
+            &Statement::new(r#"SELECT ?1 + ?1 AS "twice", ?2 AS "s""#)
+                .bind(21_i64)
+                .bind("x"),
+            "row",
+            "-",
+        )
         .await
         .expect("select");
     assert_eq!(row.get::<i64>("twice").unwrap(), 42);
@@ -198,9 +243,11 @@ pub async fn numbered_placeholders_can_repeat(db: &dyn SqlExecutor) {
 pub async fn writes_are_visible_to_later_reads(db: &dyn SqlExecutor) {
     let t = table(db, r#""id" INTEGER PRIMARY KEY, "v" TEXT"#).await;
     for i in 0..20_i64 {
-        db.execute(&Statement::new(format!(r#"INSERT INTO "{t}" ("id", "v") VALUES (?1, 'x')"#)).bind(i))
-            .await
-            .expect("insert");
+        db.execute(
+            &Statement::new(format!(r#"INSERT INTO "{t}" ("id", "v") VALUES (?1, 'x')"#)).bind(i),
+        )
+        .await
+        .expect("insert");
         assert_eq!(count(db, &t).await, i + 1);
     }
 }
@@ -223,7 +270,12 @@ pub async fn concurrent_writes_all_land(db: &dyn SqlExecutor) {
 pub async fn query_that_writes_is_applied(db: &dyn SqlExecutor) {
     let t = table(db, r#""id" INTEGER PRIMARY KEY, "v" TEXT"#).await;
     let rows = db
-        .query(&Statement::new(format!(r#"INSERT INTO "{t}" ("v") VALUES (?1) RETURNING "id", "v""#)).bind("r"))
+        .query(
+            &Statement::new(format!(
+                r#"INSERT INTO "{t}" ("v") VALUES (?1) RETURNING "id", "v""#
+            ))
+            .bind("r"),
+        )
         .await
         .expect("insert returning");
     assert_eq!(rows.len(), 1);
@@ -247,26 +299,48 @@ pub async fn migrations_apply_once_and_refuse_changes(db: &dyn SqlExecutor) {
     let component = leak_str(unique("component-"));
     let create = leak_str(format!(r#"CREATE TABLE "{t}" ("id" TEXT PRIMARY KEY)"#));
     let add = leak_str(format!(r#"ALTER TABLE "{t}" ADD COLUMN "name" TEXT"#));
-    let v1 = Migration { version: 1, name: "create", statements: leak(vec![create]) };
-    let v2 = Migration { version: 2, name: "add name", statements: leak(vec![add]) };
+    let v1 = Migration {
+        version: 1,
+        name: "create",
+        statements: leak(vec![create]),
+    };
+    let v2 = Migration {
+        version: 2,
+        name: "add name",
+        statements: leak(vec![add]),
+    };
 
     let first = Migrations::new(component, leak(vec![v1]));
     assert_eq!(first.run(db).await.expect("first run"), [1]);
-    assert!(first.run(db).await.expect("second run").is_empty(), "nothing to apply twice");
+    assert!(
+        first.run(db).await.expect("second run").is_empty(),
+        "nothing to apply twice"
+    );
 
     let both = Migrations::new(component, leak(vec![v1, v2]));
     assert_eq!(both.run(db).await.expect("upgrade"), [2]);
-    db.execute(&Statement::new(format!(r#"INSERT INTO "{t}" ("id", "name") VALUES ('a', 'b')"#)))
-        .await
-        .expect("new column exists");
+    db.execute(&Statement::new(format!(
+        r#"INSERT INTO "{t}" ("id", "name") VALUES ('a', 'b')"#
+    )))
+    .await
+    .expect("new column exists");
 
     let changed_sql = leak_str(format!("{create} "));
     let changed = Migrations::new(
         component,
-        leak(vec![Migration { statements: leak(vec![changed_sql]), ..v1 }, v2]),
+        leak(vec![
+            Migration {
+                statements: leak(vec![changed_sql]),
+                ..v1
+            },
+            v2,
+        ]),
     );
     let e = changed.run(db).await.unwrap_err();
-    assert!(e.to_string().contains("was changed after it was applied"), "{e}");
+    assert!(
+        e.to_string().contains("was changed after it was applied"),
+        "{e}"
+    );
 
     let e = first.run(db).await.unwrap_err();
     assert!(e.to_string().contains("does not know"), "{e}");
@@ -282,11 +356,26 @@ pub async fn migrations_apply_once_and_refuse_changes(db: &dyn SqlExecutor) {
     };
     let with_broken = Migrations::new(component, leak(vec![v1, v2, broken]));
     assert!(with_broken.run(db).await.is_err());
-    let applied: Vec<u32> = with_broken.applied(db).await.expect("applied").iter().map(|a| a.version).collect();
+    let applied: Vec<u32> = with_broken
+        .applied(db)
+        .await
+        .expect("applied")
+        .iter()
+        .map(|a| a.version)
+        .collect();
     assert_eq!(applied, [1, 2], "a failed migration is not recorded");
-    let e = db.query(&Statement::new(format!(r#"SELECT * FROM "{other}""#))).await.unwrap_err();
-    assert!(matches!(e, Error::InvalidInput { .. }), "a failed migration leaves nothing: {e:?}");
+    let e = db
+        .query(&Statement::new(format!(r#"SELECT * FROM "{other}""#)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidInput { .. }),
+        "a failed migration leaves nothing: {e:?}"
+    );
 
     let out_of_order = Migrations::new(component, leak(vec![v2, v1]));
-    assert!(out_of_order.run(db).await.is_err(), "versions must increase");
+    assert!(
+        out_of_order.run(db).await.is_err(),
+        "versions must increase"
+    );
 }
