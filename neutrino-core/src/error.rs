@@ -135,6 +135,29 @@ impl Error {
     }
 }
 
+/// The shared check of a listing call: the prefix is at most `max_prefix` bytes
+/// and the limit within `1..=max_limit`.
+pub(crate) fn check_listing(
+    (prefix_what, max_prefix): (&'static str, usize),
+    (limit_what, max_limit): (&'static str, usize),
+    prefix: &str,
+    limit: usize,
+) -> Result<()> {
+    if prefix.len() > max_prefix {
+        return Err(Error::invalid(
+            prefix_what,
+            format!("must be at most {max_prefix} bytes, got {}", prefix.len()),
+        ));
+    }
+    if !(1..=max_limit).contains(&limit) {
+        return Err(Error::invalid(
+            limit_what,
+            format!("must be 1-{max_limit}, got {limit}"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

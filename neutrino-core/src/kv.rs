@@ -40,19 +40,12 @@ pub fn validate_key(key: &str) -> Result<()> {
 
 /// Checks a list call's prefix and limit.
 pub fn validate_list(prefix: &str, limit: usize) -> Result<()> {
-    if prefix.len() > MAX_KEY_LEN {
-        return Err(Error::invalid(
-            "kv prefix",
-            format!("must be at most {MAX_KEY_LEN} bytes, got {}", prefix.len()),
-        ));
-    }
-    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
-        return Err(Error::invalid(
-            "kv list limit",
-            format!("must be 1-{MAX_LIST_LIMIT}, got {limit}"),
-        ));
-    }
-    Ok(())
+    crate::error::check_listing(
+        ("kv prefix", MAX_KEY_LEN),
+        ("kv list limit", MAX_LIST_LIMIT),
+        prefix,
+        limit,
+    )
 }
 
 /// Checks a TTL: it must be at least one second.

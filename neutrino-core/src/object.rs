@@ -202,19 +202,12 @@ impl<T: ObjectStore + ?Sized> ObjectStore for Arc<T> {
 
 /// Checks a list call's prefix and limit.
 pub fn validate_list(prefix: &str, limit: usize) -> Result<()> {
-    if prefix.len() > MAX_KEY_LEN {
-        return Err(Error::invalid(
-            "object prefix",
-            format!("must be at most {MAX_KEY_LEN} bytes, got {}", prefix.len()),
-        ));
-    }
-    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
-        return Err(Error::invalid(
-            "object list limit",
-            format!("must be 1-{MAX_LIST_LIMIT}, got {limit}"),
-        ));
-    }
-    Ok(())
+    crate::error::check_listing(
+        ("object prefix", MAX_KEY_LEN),
+        ("object list limit", MAX_LIST_LIMIT),
+        prefix,
+        limit,
+    )
 }
 
 /// Conveniences over [`ObjectStore`], for every store.
