@@ -50,6 +50,15 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
+    /// The platform (or tenant) is suspended: nothing may act in its name until it
+    /// is reinstated.
+    #[error("{entity} suspended: {id}")]
+    Suspended {
+        /// Kind of entity, `"platform"` or `"tenant"`.
+        entity: &'static str,
+        /// Its identifier.
+        id: String,
+    },
     /// The caller is not allowed to do this.
     #[error("permission denied: {reason}")]
     PermissionDenied {

@@ -30,7 +30,7 @@ const CREATE_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_neutrino_migrations" 
     "version" INTEGER NOT NULL,
     "name" TEXT NOT NULL,
     "checksum" TEXT NOT NULL,
-    "appliedAt" INTEGER NOT NULL,
+    "applied_at" INTEGER NOT NULL,
     PRIMARY KEY ("component", "version")
 )"#;
 
@@ -171,7 +171,7 @@ impl Migrations {
                 m.statements.iter().map(|s| Statement::new(*s)).collect();
             batch.push(
                 Statement::new(
-                    r#"INSERT INTO "_neutrino_migrations" ("component", "version", "name", "checksum", "appliedAt")
+                    r#"INSERT INTO "_neutrino_migrations" ("component", "version", "name", "checksum", "applied_at")
                        VALUES (?1, ?2, ?3, ?4, ?5)"#,
                 )
                 .bind(self.component)

@@ -23,22 +23,22 @@ pub(crate) static KV_MIGRATIONS: Migrations = Migrations::new(
             "namespace" TEXT NOT NULL,
             "key" TEXT NOT NULL,
             "value" BLOB NOT NULL,
-            "expiresAt" INTEGER,
+            "expires_at" INTEGER,
             PRIMARY KEY ("namespace", "key")
         ) WITHOUT ROWID"#],
     }],
 );
 
 const GET: &str =
-    r#"SELECT "value", "expiresAt" FROM "_neutrino_kv" WHERE "namespace" = ?1 AND "key" = ?2"#;
-const PUT: &str = r#"INSERT INTO "_neutrino_kv" ("namespace", "key", "value", "expiresAt") VALUES (?1, ?2, ?3, ?4)
-    ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "expiresAt" = excluded."expiresAt""#;
+    r#"SELECT "value", "expires_at" FROM "_neutrino_kv" WHERE "namespace" = ?1 AND "key" = ?2"#;
+const PUT: &str = r#"INSERT INTO "_neutrino_kv" ("namespace", "key", "value", "expires_at") VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "expires_at" = excluded."expires_at""#;
 const DELETE: &str = r#"DELETE FROM "_neutrino_kv" WHERE "namespace" = ?1 AND "key" = ?2"#;
 const DELETE_IF_EXPIRED: &str = r#"DELETE FROM "_neutrino_kv"
-    WHERE "namespace" = ?1 AND "key" = ?2 AND "expiresAt" IS NOT NULL AND "expiresAt" <= ?3"#;
-const PURGE: &str = r#"DELETE FROM "_neutrino_kv" WHERE "namespace" = ?1 AND "expiresAt" IS NOT NULL AND "expiresAt" <= ?2"#;
-const LIST: &str = r#"SELECT "key", "expiresAt" FROM "_neutrino_kv"
-    WHERE "namespace" = ?1 AND "key" >= ?2 AND "key" > ?3 AND ("expiresAt" IS NULL OR "expiresAt" > ?4)
+    WHERE "namespace" = ?1 AND "key" = ?2 AND "expires_at" IS NOT NULL AND "expires_at" <= ?3"#;
+const PURGE: &str = r#"DELETE FROM "_neutrino_kv" WHERE "namespace" = ?1 AND "expires_at" IS NOT NULL AND "expires_at" <= ?2"#;
+const LIST: &str = r#"SELECT "key", "expires_at" FROM "_neutrino_kv"
+    WHERE "namespace" = ?1 AND "key" >= ?2 AND "key" > ?3 AND ("expires_at" IS NULL OR "expires_at" > ?4)
     ORDER BY "key" LIMIT ?5"#;
 
 /// A [`KvStore`] namespace kept in a table (`_neutrino_kv`) of a SQLite database.
@@ -134,7 +134,7 @@ impl KvStore for SqliteKv {
                 return Ok(None);
             };
             let now = self.clock.now_millis();
-            match row.get::<Option<i64>>("expiresAt")? {
+            match row.get::<Option<i64>>("expires_at")? {
                 Some(exp) if exp <= now => {
                     self.db
                         .execute(
@@ -218,7 +218,7 @@ impl KvStore for SqliteKv {
                 }
                 keys.push(KvKey {
                     name,
-                    expires_at: row.get::<Option<i64>>("expiresAt")?.map(from_millis),
+                    expires_at: row.get::<Option<i64>>("expires_at")?.map(from_millis),
                 });
             }
             let cursor = if more {

@@ -30,7 +30,7 @@ static NAMESPACE_MIGRATIONS: Migrations = Migrations::new(
         name: "kv namespaces",
         statements: &[r#"CREATE TABLE IF NOT EXISTS "_neutrino_kv_namespaces" (
             "name" TEXT PRIMARY KEY NOT NULL,
-            "createdAt" INTEGER NOT NULL
+            "created_at" INTEGER NOT NULL
         )"#],
     }],
 );
@@ -208,7 +208,7 @@ impl Provisioner for LocalProvisioner {
                     self.kv_db
                         .execute(
                             &Statement::new(
-                                r#"INSERT INTO "_neutrino_kv_namespaces" ("name", "createdAt") VALUES (?1, ?2)
+                                r#"INSERT INTO "_neutrino_kv_namespaces" ("name", "created_at") VALUES (?1, ?2)
                                    ON CONFLICT ("name") DO NOTHING"#,
                             )
                             .bind(spec.name.as_str())

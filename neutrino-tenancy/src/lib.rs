@@ -1,0 +1,54 @@
+//! # neutrino-tenancy
+//!
+//! Tenant isolation by construction, on any [`SqlExecutor`](neutrino_core::sql::SqlExecutor)
+//! and [`KvStore`](neutrino_core::kv::KvStore):
+//!
+//! * [`Registry`]: platforms, tenants (and sub-tenants), stacks, resources,
+//!   features and an append-only audit log. Every query takes the platform; a
+//!   record of another platform is `NotFound`.
+//! * [`TenantScope`]: one tenant of one platform, obtainable only from the auth
+//!   layer (through the [`ScopeMinter`]) or an audited
+//!   [`Registry::operator_scope`] call — never from request data.
+//! * [`TenantStore`]: a host app's tenanted tables, declared once
+//!   ([`TenantTable`]); every read, update and delete is filtered by the scope,
+//!   inserts set the scope columns, and another tenant's row is indistinguishable
+//!   from a missing one. [`TenantStore::raw`] refuses raw SQL on those tables.
+//! * Suspension: [`Registry::suspend`] writes the registry and
+//!   `platform:{p}:status` in KV; scopes of a suspended platform fail with
+//!   `Suspended`.
+//! * Host resolution: [`Registry::resolve`] maps a request host to exactly one
+//!   (platform, tenant) or nothing.
+//!
+//! ## Propagation windows
+//! | change | this process | other processes |
+//! |---|---|---|
+//! | suspend / reinstate | immediate | within the status TTL (default 60 s) |
+//! | host added, verified, activated, removed | immediate | within the host cache TTL (default 60 s) |
+//!
+//! Both TTLs are set with [`RegistryOptions`]; the tests drive them with a
+//! manual clock.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod guard;
+mod hosts;
+mod model;
+mod registry;
+mod schema;
+mod scope;
+mod store;
+mod table;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use hosts::normalize_host;
+pub use model::{
+    Feature, HostKind, HostRecord, HostStatus, Platform, PlatformClass, PlatformStatus, ResourceRecord,
+    ResourceStatus, Stack, StackTemplate, Tenant,
+};
+pub use registry::{AuditEntry, NewPlatform, NewTenant, Registry, RegistryOptions};
+pub use schema::MIGRATIONS;
+pub use scope::{ScopeMinter, TenantScope};
+pub use store::{GuardedExecutor, ListQuery, MAX_PAGE, Op, Order, Page, TenantStore};
+pub use table::{ColumnType, Record, TenantTable};

@@ -1,0 +1,934 @@
+//! [`Registry`]: platforms, tenants, stacks, resources, features and the audit
+//! log. Every query takes the platform and filters by it: another platform's
+//! record is `NotFound`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use neutrino_core::clock::{SharedClock, system_clock};
+use neutrino_core::ids::{PlatformId, StackId, TenantId};
+use neutrino_core::kv::KvStore;
+use neutrino_core::naming::{platform_status_key, rules};
+use neutrino_core::provision::ResourceKind;
+use neutrino_core::sql::{Row, SqlExecutor, SqlExecutorExt, Statement};
+use neutrino_core::{Error, Result};
+
+use crate::hosts::HostCache;
+use crate::model::*;
+use crate::scope::{ScopeMinter, TenantScope};
+use crate::schema::MIGRATIONS;
+
+/// Settings of a [`Registry`].
+#[derive(Clone, Debug)]
+pub struct RegistryOptions {
+    pub(crate) clock: SharedClock,
+    pub(crate) status_ttl: Duration,
+    pub(crate) host_cache_ttl: Duration,
+    pub(crate) host_cache_capacity: usize,
+    pub(crate) max_tenant_depth: u32,
+}
+
+impl Default for RegistryOptions {
+    /// Status cached for 60 s, hosts for 60 s (up to 100,000 of them), tenants
+    /// nested at most 4 levels below a top-level tenant, the system clock.
+    fn default() -> Self {
+        Self {
+            clock: system_clock(),
+            status_ttl: Duration::from_secs(60),
+            host_cache_ttl: Duration::from_secs(60),
+            host_cache_capacity: 100_000,
+            max_tenant_depth: 4,
+        }
+    }
+}
+
+impl RegistryOptions {
+    /// The clock for timestamps and cache windows.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long a platform's status is cached in this process: the longest a
+    /// suspension made elsewhere takes to be seen here.
+    pub fn with_status_ttl(mut self, ttl: Duration) -> Self {
+        self.status_ttl = ttl;
+        self
+    }
+
+    /// How long a resolved host is cached in this process: the longest a host
+    /// change made elsewhere takes to be seen here.
+    pub fn with_host_cache(mut self, ttl: Duration, capacity: usize) -> Self {
+        self.host_cache_ttl = ttl;
+        self.host_cache_capacity = capacity;
+        self
+    }
+
+    /// The deepest a sub-tenant may be nested (a top-level tenant has depth 0).
+    pub fn with_max_tenant_depth(mut self, depth: u32) -> Self {
+        self.max_tenant_depth = depth;
+        self
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: Arc<dyn SqlExecutor>,
+    pub(crate) kv: Arc<dyn KvStore>,
+    pub(crate) opts: RegistryOptions,
+    status: RwLock<HashMap<PlatformId, (PlatformStatus, SystemTime)>>,
+    pub(crate) hosts: HostCache,
+    minter_given: AtomicBool,
+}
+
+/// The registry of platforms and everything in them.
+///
+/// It lives in one SQL database (through [`SqlExecutor`]) and mirrors each
+/// platform's status in KV (`platform:{p}:status`), where edge services read it.
+/// Cloning is cheap and shares caches.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> neutrino_core::Result<()> {
+/// use std::sync::Arc;
+/// use neutrino_core::memory::MemoryKv;
+/// use neutrino_sqlite::SqliteExecutor;
+/// use neutrino_tenancy::{NewPlatform, NewTenant, PlatformClass, Registry, RegistryOptions};
+///
+/// let db = Arc::new(SqliteExecutor::memory().await?);
+/// let registry = Registry::open(db, Arc::new(MemoryKv::new()), RegistryOptions::default()).await?;
+/// let platform = registry.create_platform(NewPlatform::new("Acme Cloud", PlatformClass::Platform)).await?;
+/// let tenant = registry.create_tenant(platform.id, NewTenant::new("acme", "Acme Inc.")).await?;
+/// let other = registry.create_platform(NewPlatform::new("Other", PlatformClass::Platform)).await?;
+/// // Records of one platform are invisible from another.
+/// assert!(registry.tenant(other.id, tenant.id).await.unwrap_err().is_not_found());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry").field("db", &self.inner.db).finish_non_exhaustive()
+    }
+}
+
+/// What [`Registry::create_platform`] needs.
+#[derive(Clone, Debug)]
+pub struct NewPlatform {
+    /// A given ID, or `None` for a fresh one.
+    pub id: Option<PlatformId>,
+    /// Display name.
+    pub name: String,
+    /// Who it is for.
+    pub class: PlatformClass,
+    /// The domain under which tenants get default hosts, e.g. `app.example.com`.
+    pub app_domain: Option<String>,
+}
+
+impl NewPlatform {
+    /// A platform with a fresh ID and no app domain.
+    pub fn new(name: impl Into<String>, class: PlatformClass) -> Self {
+        Self {
+            id: None,
+            name: name.into(),
+            class,
+            app_domain: None,
+        }
+    }
+
+    /// Tenants get default hosts `{slug}.{domain}`.
+    pub fn with_app_domain(mut self, domain: impl Into<String>) -> Self {
+        self.app_domain = Some(domain.into());
+        self
+    }
+
+    /// Registers the platform under a given ID.
+    pub fn with_id(mut self, id: PlatformId) -> Self {
+        self.id = Some(id);
+        self
+    }
+}
+
+/// What [`Registry::create_tenant`] needs.
+#[derive(Clone, Debug)]
+pub struct NewTenant {
+    /// A given ID (an auth organization's), or `None` for a fresh one.
+    pub id: Option<TenantId>,
+    /// Unique within the platform: 1–63 characters of `a-z0-9-`, not beginning or
+    /// ending with `-` (it names the tenant's default host).
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// The parent tenant, for a sub-tenant.
+    pub parent: Option<TenantId>,
+}
+
+impl NewTenant {
+    /// A top-level tenant with a fresh ID.
+    pub fn new(slug: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: None,
+            slug: slug.into(),
+            name: name.into(),
+            parent: None,
+        }
+    }
+
+    /// Makes it a sub-tenant of `parent`.
+    pub fn with_parent(mut self, parent: TenantId) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Registers the tenant under a given ID.
+    pub fn with_id(mut self, id: TenantId) -> Self {
+        self.id = Some(id);
+        self
+    }
+}
+
+/// One entry of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// When.
+    pub at: SystemTime,
+    /// The platform acted on.
+    pub platform: PlatformId,
+    /// The tenant acted on, if any.
+    pub tenant: Option<TenantId>,
+    /// Who acted.
+    pub actor: String,
+    /// What was done, e.g. `"operator_scope"` or `"suspend"`.
+    pub action: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn validate_slug(slug: &str) -> Result<()> {
+    if rules::is_valid_dns_label(slug) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "tenant slug",
+            format!("must be 1-63 characters of a-z0-9- not beginning or ending with '-', got {slug:?}"),
+        ))
+    }
+}
+
+fn validate_text(what: &'static str, s: &str, max: usize) -> Result<()> {
+    if s.trim().is_empty() || s.len() > max || s.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            what,
+            format!("must be 1-{max} bytes of text without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn parse<T: std::str::FromStr<Err = Error>>(row: &Row, col: &str) -> Result<T> {
+    row.get::<String>(col)?.parse()
+}
+
+fn platform_of(row: &Row) -> Result<Platform> {
+    Ok(Platform {
+        id: parse(row, "id")?,
+        name: row.get("name")?,
+        class: parse(row, "class")?,
+        status: parse(row, "status")?,
+        app_domain: row.get("app_domain")?,
+        created_at: time(row.get("created_at")?),
+        updated_at: time(row.get("updated_at")?),
+    })
+}
+
+fn tenant_of(row: &Row) -> Result<Tenant> {
+    Ok(Tenant {
+        platform: parse(row, "platform_id")?,
+        id: parse(row, "id")?,
+        slug: row.get("slug")?,
+        name: row.get("name")?,
+        parent: row
+            .get::<Option<String>>("parent_id")?
+            .map(|p| p.parse())
+            .transpose()?,
+        depth: row.get("depth")?,
+        created_at: time(row.get("created_at")?),
+    })
+}
+
+fn resource_of(row: &Row) -> Result<ResourceRecord> {
+    Ok(ResourceRecord {
+        platform: parse(row, "platform_id")?,
+        stack: parse(row, "stack_id")?,
+        kind: kind_from_str(&row.get::<String>("kind")?)?,
+        logical_name: row.get("logical_name")?,
+        provider: row.get("provider")?,
+        provider_id: row.get("provider_id")?,
+        status: parse(row, "status")?,
+    })
+}
+
+const TENANT_COLUMNS: &str = r#""platform_id", "id", "slug", "name", "parent_id", "depth", "created_at", "updated_at""#;
+
+impl Registry {
+    /// Opens the registry on `db` (running its migrations) with statuses mirrored
+    /// in `kv`.
+    pub async fn open(db: Arc<dyn SqlExecutor>, kv: Arc<dyn KvStore>, opts: RegistryOptions) -> Result<Self> {
+        MIGRATIONS.run(&*db).await?;
+        let hosts = HostCache::new(opts.host_cache_ttl, opts.host_cache_capacity);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                kv,
+                opts,
+                status: RwLock::new(HashMap::new()),
+                hosts,
+                minter_given: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        self.inner.opts.clock.now()
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        millis(self.now())
+    }
+
+    pub(crate) fn db(&self) -> &dyn SqlExecutor {
+        &*self.inner.db
+    }
+
+    /// The capability to mint scopes from validated credentials; given out once.
+    /// A second call is [`Error::PermissionDenied`].
+    pub fn scope_minter(&self) -> Result<ScopeMinter> {
+        if self.inner.minter_given.swap(true, Ordering::SeqCst) {
+            return Err(Error::PermissionDenied {
+                reason: "the scope minter of this registry was already given out".into(),
+            });
+        }
+        Ok(ScopeMinter {
+            registry: self.clone(),
+        })
+    }
+
+    /// An operator's scope on a tenant: checks the tenant and platform as a minted
+    /// scope would, and writes `actor` and `reason` to the audit log first.
+    pub async fn operator_scope(
+        &self,
+        platform: PlatformId,
+        tenant: TenantId,
+        actor: &str,
+        reason: &str,
+    ) -> Result<TenantScope> {
+        validate_text("actor", actor, 200)?;
+        validate_text("reason", reason, 2000)?;
+        self.check_active(platform).await?;
+        self.tenant(platform, tenant).await?;
+        self.db()
+            .execute(&self.audit_statement(platform, Some(tenant), actor, "operator_scope", reason))
+            .await?;
+        Ok(TenantScope::new(platform, tenant))
+    }
+
+    fn audit_statement(
+        &self,
+        platform: PlatformId,
+        tenant: Option<TenantId>,
+        actor: &str,
+        action: &str,
+        reason: &str,
+    ) -> Statement {
+        Statement::new(
+            r#"INSERT INTO "neutrino_audit_log" ("at", "platform_id", "tenant_id", "actor", "action", "reason")
+               VALUES (?1, ?2, ?3, ?4, ?5, ?6)"#,
+        )
+        .bind(self.now_ms())
+        .bind(platform.as_str())
+        .bind(tenant.map(|t| t.as_str().to_owned()))
+        .bind(actor)
+        .bind(action)
+        .bind(reason)
+    }
+
+    /// The audit log of a platform, oldest first.
+    pub async fn audit_log(&self, platform: PlatformId) -> Result<Vec<AuditEntry>> {
+        let rows = self
+            .db()
+            .query(
+                &Statement::new(
+                    r#"SELECT "at", "platform_id", "tenant_id", "actor", "action", "reason"
+                       FROM "neutrino_audit_log" WHERE "platform_id" = ?1 ORDER BY "id""#,
+                )
+                .bind(platform.as_str()),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at: time(r.get("at")?),
+                    platform: parse(r, "platform_id")?,
+                    tenant: r.get::<Option<String>>("tenant_id")?.map(|t| t.parse()).transpose()?,
+                    actor: r.get("actor")?,
+                    action: r.get("action")?,
+                    reason: r.get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    // ---- platforms ----
+
+    /// Registers a platform, active, and mirrors its status to KV.
+    pub async fn create_platform(&self, new: NewPlatform) -> Result<Platform> {
+        validate_text("platform name", &new.name, 200)?;
+        let app_domain = match &new.app_domain {
+            Some(d) => Some(crate::hosts::normalize_host(d)?),
+            None => None,
+        };
+        let id = new.id.unwrap_or_else(PlatformId::generate);
+        let now = self.now_ms();
+        self.db()
+            .execute(
+                &Statement::new(
+                    r#"INSERT INTO "neutrino_platform" ("id", "name", "class", "status", "app_domain", "created_at", "updated_at")
+                       VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?5)"#,
+                )
+                .bind(id.as_str())
+                .bind(new.name.as_str())
+                .bind(new.class.as_str())
+                .bind(app_domain.clone())
+                .bind(now),
+            )
+            .await?;
+        self.write_status(id, PlatformStatus::Active).await?;
+        Ok(Platform {
+            id,
+            name: new.name,
+            class: new.class,
+            status: PlatformStatus::Active,
+            app_domain,
+            created_at: time(now),
+            updated_at: time(now),
+        })
+    }
+
+    /// A platform by ID.
+    pub async fn platform(&self, id: PlatformId) -> Result<Platform> {
+        let row = self
+            .db()
+            .query_one(
+                &Statement::new(
+                    r#"SELECT "id", "name", "class", "status", "app_domain", "created_at", "updated_at"
+                       FROM "neutrino_platform" WHERE "id" = ?1"#,
+                )
+                .bind(id.as_str()),
+                "platform",
+                id.as_str(),
+            )
+            .await?;
+        platform_of(&row)
+    }
+
+    /// Every platform, by ID.
+    pub async fn platforms(&self) -> Result<Vec<Platform>> {
+        let rows = self
+            .db()
+            .query(&Statement::new(
+                r#"SELECT "id", "name", "class", "status", "app_domain", "created_at", "updated_at"
+                   FROM "neutrino_platform" ORDER BY "id""#,
+            ))
+            .await?;
+        rows.iter().map(platform_of).collect()
+    }
+
+    async fn write_status(&self, id: PlatformId, status: PlatformStatus) -> Result<()> {
+        self.inner
+            .kv
+            .put(&platform_status_key(id), status.as_str().into(), None)
+            .await?;
+        self.cache_status(id, status);
+        Ok(())
+    }
+
+    fn cache_status(&self, id: PlatformId, status: PlatformStatus) {
+        let mut cache = self.inner.status.write().unwrap_or_else(|e| e.into_inner());
+        cache.insert(id, (status, self.now()));
+    }
+
+    async fn set_status(
+        &self,
+        id: PlatformId,
+        status: PlatformStatus,
+        actor: &str,
+        action: &str,
+        reason: &str,
+    ) -> Result<()> {
+        validate_text("actor", actor, 200)?;
+        validate_text("reason", reason, 2000)?;
+        let current = self.platform(id).await?;
+        if current.status == PlatformStatus::Deleted {
+            return Err(Error::invalid("platform status", format!("platform {id} is deleted")));
+        }
+        let update = Statement::new(
+            r#"UPDATE "neutrino_platform" SET "status" = ?2, "updated_at" = ?3 WHERE "id" = ?1"#,
+        )
+        .bind(id.as_str())
+        .bind(status.as_str())
+        .bind(self.now_ms());
+        let audit = self.audit_statement(id, None, actor, action, reason);
+        if status == PlatformStatus::Active {
+            // Reinstating: the registry first, so a failure leaves it suspended.
+            self.db().batch(&[update, audit]).await?;
+            self.write_status(id, status).await
+        } else {
+            // Suspending: KV first, so edge readers stop the platform even if the
+            // registry write then fails (a retry completes it).
+            self.write_status(id, status).await?;
+            self.db().batch(&[update, audit]).await?;
+            Ok(())
+        }
+    }
+
+    /// Suspends a platform: writes KV and the registry, records the audit entry.
+    /// Scopes of the platform then fail with [`Error::Suspended`]: at once in this
+    /// process, and within the status TTL (≤ 60 s by default) in others.
+    pub async fn suspend(&self, id: PlatformId, actor: &str, reason: &str) -> Result<()> {
+        self.set_status(id, PlatformStatus::Suspended, actor, "suspend", reason).await
+    }
+
+    /// Reinstates a suspended platform (same propagation as [`Registry::suspend`]).
+    pub async fn reinstate(&self, id: PlatformId, actor: &str, reason: &str) -> Result<()> {
+        self.set_status(id, PlatformStatus::Active, actor, "reinstate", reason).await
+    }
+
+    /// Marks a platform deleted (a tombstone); its scopes fail with `NotFound`.
+    pub async fn mark_platform_deleted(&self, id: PlatformId, actor: &str, reason: &str) -> Result<()> {
+        self.set_status(id, PlatformStatus::Deleted, actor, "delete", reason).await
+    }
+
+    /// A platform's status as seen by scope checks: from this process's cache if
+    /// younger than the status TTL, else from KV (`platform:{p}:status`), else from
+    /// the registry (and KV is repaired).
+    pub async fn platform_status(&self, id: PlatformId) -> Result<PlatformStatus> {
+        let now = self.now();
+        {
+            let cache = self.inner.status.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((status, at)) = cache.get(&id) {
+                if now.duration_since(*at).unwrap_or(Duration::MAX) < self.inner.opts.status_ttl {
+                    return Ok(*status);
+                }
+            }
+        }
+        let from_kv = match self.inner.kv.get(&platform_status_key(id)).await? {
+            Some(v) => std::str::from_utf8(&v).ok().and_then(|s| s.parse::<PlatformStatus>().ok()),
+            None => None,
+        };
+        let status = match from_kv {
+            Some(s) => s,
+            None => {
+                let s = self.platform(id).await?.status;
+                self.inner
+                    .kv
+                    .put(&platform_status_key(id), s.as_str().into(), None)
+                    .await?;
+                s
+            }
+        };
+        self.cache_status(id, status);
+        Ok(status)
+    }
+
+    /// `Ok` for an active platform, [`Error::Suspended`] for a suspended one,
+    /// [`Error::NotFound`] for a deleted or unknown one.
+    pub async fn check_active(&self, id: PlatformId) -> Result<()> {
+        match self.platform_status(id).await? {
+            PlatformStatus::Active => Ok(()),
+            PlatformStatus::Suspended => Err(Error::Suspended {
+                entity: "platform",
+                id: id.to_string(),
+            }),
+            _ => Err(Error::not_found("platform", id.as_str())),
+        }
+    }
+
+    // ---- tenants ----
+
+    /// Creates a tenant (a sub-tenant if `parent` is set), and its default host if
+    /// the platform has an app domain, in one atomic batch.
+    pub async fn create_tenant(&self, platform: PlatformId, new: NewTenant) -> Result<Tenant> {
+        validate_slug(&new.slug)?;
+        validate_text("tenant name", &new.name, 200)?;
+        let p = self.platform(platform).await?;
+        let depth = match new.parent {
+            Some(parent) => {
+                let parent = self.tenant(platform, parent).await?;
+                let depth = parent.depth + 1;
+                if depth > self.inner.opts.max_tenant_depth {
+                    return Err(Error::invalid(
+                        "tenant parent",
+                        format!(
+                            "sub-tenants may be nested at most {} levels deep",
+                            self.inner.opts.max_tenant_depth
+                        ),
+                    ));
+                }
+                depth
+            }
+            None => 0,
+        };
+        let id = new.id.unwrap_or_else(TenantId::generate);
+        let now = self.now_ms();
+        let mut batch = vec![Statement::new(format!(
+            r#"INSERT INTO "neutrino_tenant" ({TENANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"#
+        ))
+        .bind(platform.as_str())
+        .bind(id.as_str())
+        .bind(new.slug.as_str())
+        .bind(new.name.as_str())
+        .bind(new.parent.map(|p| p.as_str().to_owned()))
+        .bind(depth)
+        .bind(now)];
+        if let Some(domain) = &p.app_domain {
+            let host = format!("{}.{domain}", new.slug);
+            batch.push(self.insert_host(&host, platform, id, HostKind::Default, HostStatus::Active, None));
+        }
+        self.db().batch(&batch).await?;
+        self.inner.hosts.clear();
+        Ok(Tenant {
+            platform,
+            id,
+            slug: new.slug,
+            name: new.name,
+            parent: new.parent,
+            depth,
+            created_at: time(now),
+        })
+    }
+
+    /// A tenant of `platform`; a tenant of another platform is `NotFound`.
+    pub async fn tenant(&self, platform: PlatformId, id: TenantId) -> Result<Tenant> {
+        let row = self
+            .db()
+            .query_one(
+                &Statement::new(format!(
+                    r#"SELECT {TENANT_COLUMNS} FROM "neutrino_tenant" WHERE "platform_id" = ?1 AND "id" = ?2"#
+                ))
+                .bind(platform.as_str())
+                .bind(id.as_str()),
+                "tenant",
+                id.as_str(),
+            )
+            .await?;
+        tenant_of(&row)
+    }
+
+    /// A tenant of `platform` by slug.
+    pub async fn tenant_by_slug(&self, platform: PlatformId, slug: &str) -> Result<Tenant> {
+        let row = self
+            .db()
+            .query_one(
+                &Statement::new(format!(
+                    r#"SELECT {TENANT_COLUMNS} FROM "neutrino_tenant" WHERE "platform_id" = ?1 AND "slug" = ?2"#
+                ))
+                .bind(platform.as_str())
+                .bind(slug),
+                "tenant",
+                slug,
+            )
+            .await?;
+        tenant_of(&row)
+    }
+
+    /// Every tenant of `platform`, by slug.
+    pub async fn tenants(&self, platform: PlatformId) -> Result<Vec<Tenant>> {
+        let rows = self
+            .db()
+            .query(
+                &Statement::new(format!(
+                    r#"SELECT {TENANT_COLUMNS} FROM "neutrino_tenant" WHERE "platform_id" = ?1 ORDER BY "slug""#
+                ))
+                .bind(platform.as_str()),
+            )
+            .await?;
+        rows.iter().map(tenant_of).collect()
+    }
+
+    /// The tenant and all its sub-tenants, at any depth, with their depths.
+    async fn subtree_with_depth(&self, platform: PlatformId, id: TenantId) -> Result<Vec<(TenantId, u32)>> {
+        let rows = self
+            .db()
+            .query(
+                &Statement::new(
+                    r#"WITH RECURSIVE "sub" ("id", "depth") AS (
+                           SELECT "id", "depth" FROM "neutrino_tenant" WHERE "platform_id" = ?1 AND "id" = ?2
+                           UNION
+                           SELECT "t"."id", "t"."depth" FROM "neutrino_tenant" AS "t"
+                           JOIN "sub" ON "t"."parent_id" = "sub"."id"
+                           WHERE "t"."platform_id" = ?1
+                       )
+                       SELECT "id", "depth" FROM "sub""#,
+                )
+                .bind(platform.as_str())
+                .bind(id.as_str()),
+            )
+            .await?;
+        if rows.is_empty() {
+            return Err(Error::not_found("tenant", id.as_str()));
+        }
+        rows.iter().map(|r| Ok((parse(r, "id")?, r.get("depth")?))).collect()
+    }
+
+    /// The tenant and all its sub-tenants, at any depth.
+    pub async fn subtree(&self, platform: PlatformId, id: TenantId) -> Result<Vec<TenantId>> {
+        Ok(self.subtree_with_depth(platform, id).await?.into_iter().map(|(t, _)| t).collect())
+    }
+
+    /// Moves a tenant (with its sub-tenants) under another parent, or to the top
+    /// level. Refuses cycles (a tenant under itself or its own sub-tenant) and moves
+    /// that would nest any tenant deeper than allowed.
+    pub async fn reparent(&self, platform: PlatformId, id: TenantId, parent: Option<TenantId>) -> Result<()> {
+        let subtree = self.subtree_with_depth(platform, id).await?;
+        let own_depth = subtree.iter().find(|(t, _)| *t == id).map_or(0, |(_, d)| *d);
+        let new_depth = match parent {
+            Some(p) => {
+                if subtree.iter().any(|(t, _)| *t == p) {
+                    return Err(Error::invalid(
+                        "tenant parent",
+                        format!("tenant {p} is {id} or one of its sub-tenants: that would make a cycle"),
+                    ));
+                }
+                self.tenant(platform, p).await?.depth + 1
+            }
+            None => 0,
+        };
+        let deepest = subtree.iter().map(|(_, d)| *d).max().unwrap_or(own_depth);
+        let new_deepest = i64::from(deepest) - i64::from(own_depth) + i64::from(new_depth);
+        if new_deepest > i64::from(self.inner.opts.max_tenant_depth) {
+            return Err(Error::invalid(
+                "tenant parent",
+                format!(
+                    "sub-tenants may be nested at most {} levels deep",
+                    self.inner.opts.max_tenant_depth
+                ),
+            ));
+        }
+        let ids: Vec<&str> = subtree.iter().map(|(t, _)| t.as_str()).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| Error::backend("tenancy", false, e))?;
+        let now = self.now_ms();
+        self.db()
+            .batch(&[
+                Statement::new(
+                    r#"UPDATE "neutrino_tenant" SET "parent_id" = ?3, "updated_at" = ?4
+                       WHERE "platform_id" = ?1 AND "id" = ?2"#,
+                )
+                .bind(platform.as_str())
+                .bind(id.as_str())
+                .bind(parent.map(|p| p.as_str().to_owned()))
+                .bind(now),
+                Statement::new(
+                    r#"UPDATE "neutrino_tenant" SET "depth" = "depth" + ?3, "updated_at" = ?4
+                       WHERE "platform_id" = ?1 AND "id" IN (SELECT "value" FROM json_each(?2))"#,
+                )
+                .bind(platform.as_str())
+                .bind(ids)
+                .bind(i64::from(new_depth) - i64::from(own_depth))
+                .bind(now),
+            ])
+            .await?;
+        Ok(())
+    }
+
+    // ---- stacks and resources ----
+
+    /// Registers a stack made from `template`.
+    pub async fn create_stack(&self, platform: PlatformId, id: StackId, template: &StackTemplate) -> Result<Stack> {
+        validate_text("stack template name", &template.name, 100)?;
+        self.platform(platform).await?;
+        let now = self.now_ms();
+        self.db()
+            .execute(
+                &Statement::new(
+                    r#"INSERT INTO "neutrino_stack" ("platform_id", "id", "template", "template_version", "status", "created_at", "updated_at")
+                       VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?5)"#,
+                )
+                .bind(platform.as_str())
+                .bind(id.as_str())
+                .bind(template.name.as_str())
+                .bind(template.version)
+                .bind(now),
+            )
+            .await?;
+        Ok(Stack {
+            platform,
+            id,
+            template: template.name.clone(),
+            template_version: template.version,
+            status: "active".into(),
+        })
+    }
+
+    /// A stack of `platform`.
+    pub async fn stack(&self, platform: PlatformId, id: StackId) -> Result<Stack> {
+        let row = self
+            .db()
+            .query_one(
+                &Statement::new(
+                    r#"SELECT "id", "template", "template_version", "status" FROM "neutrino_stack"
+                       WHERE "platform_id" = ?1 AND "id" = ?2"#,
+                )
+                .bind(platform.as_str())
+                .bind(id.as_str()),
+                "stack",
+                id.as_str(),
+            )
+            .await?;
+        Ok(Stack {
+            platform,
+            id: parse(&row, "id")?,
+            template: row.get("template")?,
+            template_version: row.get("template_version")?,
+            status: row.get("status")?,
+        })
+    }
+
+    /// Records (inserts or updates) what is known about a resource.
+    pub async fn record_resource(&self, rec: &ResourceRecord) -> Result<()> {
+        rec.kind.validate_name(&rec.logical_name)?;
+        let now = self.now_ms();
+        self.db()
+            .execute(
+                &Statement::new(
+                    r#"INSERT INTO "neutrino_resource" ("platform_id", "stack_id", "kind", "logical_name", "provider", "provider_id", "status", "created_at", "updated_at")
+                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                       ON CONFLICT ("platform_id", "kind", "logical_name") DO UPDATE SET
+                         "stack_id" = excluded."stack_id", "provider" = excluded."provider",
+                         "provider_id" = excluded."provider_id", "status" = excluded."status",
+                         "updated_at" = excluded."updated_at""#,
+                )
+                .bind(rec.platform.as_str())
+                .bind(rec.stack.as_str())
+                .bind(rec.kind.as_str())
+                .bind(rec.logical_name.as_str())
+                .bind(rec.provider.as_str())
+                .bind(rec.provider_id.clone())
+                .bind(rec.status.as_str())
+                .bind(now),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A resource of `platform`.
+    pub async fn resource(&self, platform: PlatformId, kind: ResourceKind, logical_name: &str) -> Result<ResourceRecord> {
+        let row = self
+            .db()
+            .query_one(
+                &Statement::new(
+                    r#"SELECT * FROM "neutrino_resource" WHERE "platform_id" = ?1 AND "kind" = ?2 AND "logical_name" = ?3"#,
+                )
+                .bind(platform.as_str())
+                .bind(kind.as_str())
+                .bind(logical_name),
+                "resource",
+                logical_name,
+            )
+            .await?;
+        resource_of(&row)
+    }
+
+    /// Every resource of `platform`, by kind and name.
+    pub async fn resources(&self, platform: PlatformId) -> Result<Vec<ResourceRecord>> {
+        let rows = self
+            .db()
+            .query(
+                &Statement::new(
+                    r#"SELECT * FROM "neutrino_resource" WHERE "platform_id" = ?1 ORDER BY "kind", "logical_name""#,
+                )
+                .bind(platform.as_str()),
+            )
+            .await?;
+        rows.iter().map(resource_of).collect()
+    }
+
+    // ---- features ----
+
+    /// Sets a feature for a tenant (an operator call; checks the tenant belongs to
+    /// the platform).
+    pub async fn set_feature(&self, platform: PlatformId, tenant: TenantId, feature: &Feature) -> Result<()> {
+        let key_ok = !feature.key.is_empty()
+            && feature.key.len() <= 64
+            && feature
+                .key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        if !key_ok {
+            return Err(Error::invalid(
+                "feature key",
+                format!("must be 1-64 characters of a-z0-9._-, got {:?}", feature.key),
+            ));
+        }
+        self.tenant(platform, tenant).await?;
+        let config = serde_json::to_string(&feature.config).map_err(|e| Error::invalid("feature config", e.to_string()))?;
+        self.db()
+            .execute(
+                &Statement::new(
+                    r#"INSERT INTO "neutrino_feature" ("platform_id", "tenant_id", "key", "version", "enabled", "config", "updated_at")
+                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                       ON CONFLICT ("platform_id", "tenant_id", "key") DO UPDATE SET
+                         "version" = excluded."version", "enabled" = excluded."enabled",
+                         "config" = excluded."config", "updated_at" = excluded."updated_at""#,
+                )
+                .bind(platform.as_str())
+                .bind(tenant.as_str())
+                .bind(feature.key.as_str())
+                .bind(feature.version)
+                .bind(feature.enabled)
+                .bind(config)
+                .bind(self.now_ms()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The scope's tenant's setting of a feature, if any.
+    pub async fn feature(&self, scope: &TenantScope, key: &str) -> Result<Option<Feature>> {
+        self.check_active(scope.platform()).await?;
+        let row = self
+            .db()
+            .query_opt(
+                &Statement::new(
+                    r#"SELECT "key", "version", "enabled", "config" FROM "neutrino_feature"
+                       WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "key" = ?3"#,
+                )
+                .bind(scope.platform().as_str())
+                .bind(scope.tenant().as_str())
+                .bind(key),
+            )
+            .await?;
+        row.map(|r| {
+            let config: String = r.get("config")?;
+            Ok(Feature {
+                key: r.get("key")?,
+                version: r.get("version")?,
+                enabled: r.get("enabled")?,
+                config: serde_json::from_str(&config).map_err(|e| Error::Decode {
+                    what: format!("feature {key} config"),
+                    reason: e.to_string(),
+                })?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Whether a feature is enabled for the scope's tenant (never set = off).
+    pub async fn is_enabled(&self, scope: &TenantScope, key: &str) -> Result<bool> {
+        Ok(self.feature(scope, key).await?.is_some_and(|f| f.enabled))
+    }
+}

@@ -1,0 +1,557 @@
+//! [`TenantStore`]: tenant-scoped access to a host app's tables, and
+//! [`GuardedExecutor`] for the raw SQL that remains.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use neutrino_core::ids::TenantId;
+use neutrino_core::sql::{ExecOutcome, Row, SqlExecutor, Statement, Value};
+use neutrino_core::{Error, Result};
+
+use crate::guard::identifiers;
+use crate::table::{Record, TenantTable};
+use crate::{Registry, TenantScope};
+
+/// Most rows one [`TenantStore::list`] call returns.
+pub const MAX_PAGE: usize = 1000;
+
+/// A comparison in a [`ListQuery`] filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `=`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `LIKE` (the value is a pattern)
+    Like,
+    /// `IS NULL` (the value is ignored)
+    IsNull,
+    /// `IS NOT NULL` (the value is ignored)
+    IsNotNull,
+}
+
+impl Op {
+    fn sql(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Like => "LIKE",
+            Op::IsNull => "IS NULL",
+            Op::IsNotNull => "IS NOT NULL",
+        }
+    }
+}
+
+/// Sort direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Ascending (`NULL`s first).
+    Asc,
+    /// Descending (`NULL`s last).
+    Desc,
+}
+
+/// What [`TenantStore::list`] returns: filters (values bound, columns checked
+/// against the table), one ordering column (ties broken by `id`), a page size and
+/// a cursor, and whether sub-tenants' rows are included.
+///
+/// ```
+/// use neutrino_tenancy::{ListQuery, Op, Order};
+/// let q = ListQuery::new()
+///     .filter("stars", Op::Ge, 3_i64)
+///     .order_by("stars", Order::Desc)
+///     .limit(20)
+///     .including_subtenants();
+/// # let _ = q;
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListQuery {
+    filters: Vec<(String, Op, Value)>,
+    order: Option<(String, Order)>,
+    limit: usize,
+    cursor: Option<String>,
+    subtenants: bool,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            filters: Vec::new(),
+            order: None,
+            limit: 50,
+            cursor: None,
+            subtenants: false,
+        }
+    }
+}
+
+impl ListQuery {
+    /// All rows of the scope's tenant, by `id`, 50 per page.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a condition `column op value` (all conditions must hold).
+    pub fn filter(mut self, column: impl Into<String>, op: Op, value: impl Into<Value>) -> Self {
+        self.filters.push((column.into(), op, value.into()));
+        self
+    }
+
+    /// Orders by `column` (then by `id`).
+    pub fn order_by(mut self, column: impl Into<String>, order: Order) -> Self {
+        self.order = Some((column.into(), order));
+        self
+    }
+
+    /// At most `n` rows per page (1–1000).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = n;
+        self
+    }
+
+    /// Continues after the page that returned `cursor`.
+    pub fn after(mut self, cursor: impl Into<String>) -> Self {
+        self.cursor = Some(cursor.into());
+        self
+    }
+
+    /// Includes the rows of the scope tenant's sub-tenants, at any depth.
+    pub fn including_subtenants(mut self) -> Self {
+        self.subtenants = true;
+        self
+    }
+}
+
+/// One page of rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    /// The rows, in the query's order.
+    pub rows: Vec<Row>,
+    /// Pass to [`ListQuery::after`] for the next page; `None` at the end.
+    pub cursor: Option<String>,
+}
+
+/// Tenant-scoped access to a host app's declared tables in one database.
+///
+/// Every read, update and delete carries `platform_id = ? AND tenant_id = ?` from
+/// the caller's [`TenantScope`]; inserts set both columns and refuse values for
+/// them; updates cannot write them, so a row never moves to another tenant. A row
+/// of another tenant is [`Error::NotFound`], exactly like a missing row. Every
+/// call first checks that the scope's platform is active
+/// ([`Error::Suspended`] otherwise).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> neutrino_core::Result<()> {
+/// use std::sync::Arc;
+/// use neutrino_core::memory::MemoryKv;
+/// use neutrino_sqlite::SqliteExecutor;
+/// use neutrino_tenancy::*;
+///
+/// let db = Arc::new(SqliteExecutor::memory().await?);
+/// let registry = Registry::open(db.clone(), Arc::new(MemoryKv::new()), RegistryOptions::default()).await?;
+/// let p = registry.create_platform(NewPlatform::new("Acme", PlatformClass::Platform)).await?.id;
+/// let a = registry.create_tenant(p, NewTenant::new("a", "A")).await?.id;
+/// let b = registry.create_tenant(p, NewTenant::new("b", "B")).await?.id;
+/// let notes = TenantTable::new("note", &[("title", ColumnType::Text)])?;
+/// let store = TenantStore::open(&registry, db, vec![notes.clone()]).await?;
+///
+/// let scope_a = registry.operator_scope(p, a, "ops@acme", "example").await?;
+/// let scope_b = registry.operator_scope(p, b, "ops@acme", "example").await?;
+/// let id = store.insert(&scope_a, &notes, Record::new().set("title", "mine")).await?;
+/// assert!(store.get(&scope_a, &notes, &id).await.is_ok());
+/// assert!(store.get(&scope_b, &notes, &id).await.unwrap_err().is_not_found());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TenantStore {
+    registry: Registry,
+    db: Arc<dyn SqlExecutor>,
+    tables: Vec<TenantTable>,
+}
+
+impl fmt::Debug for TenantStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantStore")
+            .field("db", &self.db)
+            .field("tables", &self.tables.iter().map(TenantTable::name).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn tenant_filter_sql(subtenants: bool) -> &'static str {
+    if subtenants {
+        r#""platform_id" = ?1 AND "tenant_id" IN (SELECT "value" FROM json_each(?2))"#
+    } else {
+        r#""platform_id" = ?1 AND "tenant_id" = ?2"#
+    }
+}
+
+impl TenantStore {
+    /// Declares `tables` in `db`: each is created if missing; an existing table
+    /// gets any missing declared column added, including `id`, `platform_id` and
+    /// `tenant_id` (rows that existed before have no tenant and are invisible to
+    /// every scope).
+    pub async fn open(registry: &Registry, db: Arc<dyn SqlExecutor>, tables: Vec<TenantTable>) -> Result<Self> {
+        let mut seen = HashSet::new();
+        for t in &tables {
+            if !seen.insert(t.name().to_ascii_lowercase()) {
+                return Err(Error::invalid("tables", format!("{} is declared twice", t.name())));
+            }
+            for sql in t.create_sql() {
+                db.execute(&Statement::new(sql)).await?;
+            }
+            let rows = db
+                .query(&Statement::new(r#"SELECT "name" FROM pragma_table_info(?1)"#).bind(t.name()))
+                .await?;
+            let existing: HashSet<String> = rows
+                .iter()
+                .map(|r| r.get::<String>("name"))
+                .collect::<Result<_>>()?;
+            let missing: Vec<String> = t
+                .all_columns()
+                .filter(|c| !existing.contains(*c))
+                .map(str::to_owned)
+                .collect();
+            for c in missing {
+                if let Some(sql) = t.add_column_sql(&c) {
+                    db.execute(&Statement::new(sql)).await?;
+                }
+            }
+        }
+        Ok(Self {
+            registry: registry.clone(),
+            db,
+            tables,
+        })
+    }
+
+    /// Raw SQL on the same database, refusing any statement that names a declared
+    /// tenanted table: hand this, not the executor itself, to code that needs SQL
+    /// outside the scoped helpers.
+    pub fn raw(&self) -> GuardedExecutor {
+        GuardedExecutor {
+            db: self.db.clone(),
+            tenanted: self.tables.iter().map(|t| t.name().to_ascii_lowercase()).collect(),
+        }
+    }
+
+    fn declared(&self, table: &TenantTable) -> Result<()> {
+        if self.tables.iter().any(|t| Arc::ptr_eq(&t.def, &table.def)) {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "table",
+                format!("{} is not declared in this store", table.name()),
+            ))
+        }
+    }
+
+    async fn check(&self, scope: &TenantScope, table: &TenantTable) -> Result<()> {
+        self.declared(table)?;
+        self.registry.check_active(scope.platform()).await
+    }
+
+    /// Inserts a row for the scope's tenant and returns its `id` (a fresh one
+    /// unless the record sets `id`). Setting `platform_id` or `tenant_id` is
+    /// [`Error::InvalidInput`]; an `id` the tenant already uses is
+    /// [`Error::AlreadyExists`].
+    pub async fn insert(&self, scope: &TenantScope, table: &TenantTable, record: Record) -> Result<String> {
+        self.check(scope, table).await?;
+        let mut id = None;
+        let mut cols = String::from(r#""platform_id", "tenant_id", "id""#);
+        let mut values = vec![
+            Value::Text(scope.platform().to_string()),
+            Value::Text(scope.tenant().to_string()),
+        ];
+        let mut rest = Vec::with_capacity(record.values.len());
+        for (c, v) in record.values {
+            if c == "id" {
+                match v {
+                    Value::Text(s) if !s.is_empty() && s.len() <= 255 => id = Some(s),
+                    _ => return Err(Error::invalid("id", "must be text of 1-255 bytes")),
+                }
+                continue;
+            }
+            table.check_writable(&c)?;
+            cols.push_str(&format!(r#", "{c}""#));
+            rest.push(v);
+        }
+        let id = id.unwrap_or_else(|| TenantId::generate().to_string());
+        values.push(Value::Text(id.clone()));
+        values.extend(rest);
+        let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            r#"INSERT INTO "{}" ({cols}) VALUES ({})"#,
+            table.name(),
+            placeholders.join(", ")
+        );
+        self.db.execute(&Statement::with_params(sql, values)).await.map_err(|e| match e {
+            Error::AlreadyExists { .. } => Error::AlreadyExists {
+                entity: "row",
+                id: format!("{} {id}", table.name()),
+            },
+            other => other,
+        })?;
+        Ok(id)
+    }
+
+    /// The row `id` of the scope's tenant; any other row is [`Error::NotFound`].
+    pub async fn get(&self, scope: &TenantScope, table: &TenantTable, id: &str) -> Result<Row> {
+        self.check(scope, table).await?;
+        let st = Statement::new(Arc::clone(&table.def.get_sql))
+            .bind(scope.platform().as_str())
+            .bind(scope.tenant().as_str())
+            .bind(id);
+        self.db
+            .query(&st)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::not_found("row", format!("{} {id}", table.name())))
+    }
+
+    /// Updates columns of the row `id` of the scope's tenant. Writing `id`,
+    /// `platform_id` or `tenant_id` is [`Error::InvalidInput`]; another tenant's
+    /// row is [`Error::NotFound`] and unchanged.
+    pub async fn update(&self, scope: &TenantScope, table: &TenantTable, id: &str, record: Record) -> Result<()> {
+        self.check(scope, table).await?;
+        if record.is_empty() {
+            return Err(Error::invalid("record", "an update must set at least one column"));
+        }
+        let mut sets = Vec::with_capacity(record.len());
+        let mut values = vec![
+            Value::Text(scope.platform().to_string()),
+            Value::Text(scope.tenant().to_string()),
+            Value::Text(id.to_owned()),
+        ];
+        for (c, v) in record.values {
+            table.check_writable(&c)?;
+            values.push(v);
+            sets.push(format!(r#""{c}" = ?{}"#, values.len()));
+        }
+        let sql = format!(
+            r#"UPDATE "{}" SET {} WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "id" = ?3"#,
+            table.name(),
+            sets.join(", ")
+        );
+        let out = self.db.execute(&Statement::with_params(sql, values)).await?;
+        found(out, table, id)
+    }
+
+    /// Deletes the row `id` of the scope's tenant; another tenant's row is
+    /// [`Error::NotFound`] and stays.
+    pub async fn delete(&self, scope: &TenantScope, table: &TenantTable, id: &str) -> Result<()> {
+        self.check(scope, table).await?;
+        let st = Statement::new(Arc::clone(&table.def.delete_sql))
+            .bind(scope.platform().as_str())
+            .bind(scope.tenant().as_str())
+            .bind(id);
+        let out = self.db.execute(&st).await?;
+        found(out, table, id)
+    }
+
+    /// One page of the scope's tenant's rows (and its sub-tenants', if asked).
+    pub async fn list(&self, scope: &TenantScope, table: &TenantTable, q: &ListQuery) -> Result<Page> {
+        self.check(scope, table).await?;
+        if !(1..=MAX_PAGE).contains(&q.limit) {
+            return Err(Error::invalid("limit", format!("must be 1-{MAX_PAGE}, got {}", q.limit)));
+        }
+        let tenants = if q.subtenants {
+            let ids: Vec<String> = self
+                .registry
+                .subtree(scope.platform(), scope.tenant())
+                .await?
+                .iter()
+                .map(|t| t.to_string())
+                .collect();
+            Value::Text(serde_json::to_string(&ids).map_err(|e| Error::backend("tenancy", false, e))?)
+        } else {
+            Value::Text(scope.tenant().to_string())
+        };
+        let mut values = vec![Value::Text(scope.platform().to_string()), tenants];
+        let mut sql = format!(r#"SELECT * FROM "{}" WHERE {}"#, table.name(), tenant_filter_sql(q.subtenants));
+        for (c, op, v) in &q.filters {
+            table.check_column(c)?;
+            match op {
+                Op::IsNull | Op::IsNotNull => sql.push_str(&format!(r#" AND "{c}" {}"#, op.sql())),
+                _ => {
+                    values.push(v.clone());
+                    sql.push_str(&format!(r#" AND "{c}" {} ?{}"#, op.sql(), values.len()));
+                }
+            }
+        }
+        let (order_col, order) = match &q.order {
+            Some((c, o)) => {
+                table.check_column(c)?;
+                (Some(c.as_str()), *o)
+            }
+            None => (None, Order::Asc),
+        };
+        if let Some(cursor) = &q.cursor {
+            let (last_value, last_id) = decode_cursor(cursor)?;
+            values.push(Value::Text(last_id));
+            let id_p = values.len();
+            let (cmp, nulls_first) = match order {
+                Order::Asc => (">", true),
+                Order::Desc => ("<", false),
+            };
+            match (order_col, last_value) {
+                (None, _) => sql.push_str(&format!(r#" AND "id" {cmp} ?{id_p}"#)),
+                (Some(c), Value::Null) => {
+                    if nulls_first {
+                        sql.push_str(&format!(r#" AND (("{c}" IS NULL AND "id" > ?{id_p}) OR "{c}" IS NOT NULL)"#));
+                    } else {
+                        sql.push_str(&format!(r#" AND ("{c}" IS NULL AND "id" < ?{id_p})"#));
+                    }
+                }
+                (Some(c), v) => {
+                    values.push(v);
+                    let v_p = values.len();
+                    let nulls_after = if nulls_first { String::new() } else { format!(r#" OR "{c}" IS NULL"#) };
+                    sql.push_str(&format!(
+                        r#" AND ("{c}" {cmp} ?{v_p} OR ("{c}" = ?{v_p} AND "id" {cmp} ?{id_p}){nulls_after})"#
+                    ));
+                }
+            }
+        }
+        let dir = match order {
+            Order::Asc => "ASC",
+            Order::Desc => "DESC",
+        };
+        match order_col {
+            Some(c) => {
+                let nulls = if order == Order::Asc { "NULLS FIRST" } else { "NULLS LAST" };
+                sql.push_str(&format!(r#" ORDER BY "{c}" {dir} {nulls}, "id" {dir}"#));
+            }
+            None => sql.push_str(&format!(r#" ORDER BY "id" {dir}"#)),
+        }
+        values.push(Value::Integer(q.limit as i64 + 1));
+        sql.push_str(&format!(" LIMIT ?{}", values.len()));
+        let mut rows = self.db.query(&Statement::with_params(sql, values)).await?;
+        let cursor = if rows.len() > q.limit {
+            rows.truncate(q.limit);
+            let last = rows.last().ok_or_else(|| Error::invalid("limit", "must be at least 1"))?;
+            let v = match order_col {
+                Some(c) => last.value(c)?.clone(),
+                None => Value::Null,
+            };
+            Some(encode_cursor(&v, &last.get::<String>("id")?))
+        } else {
+            None
+        };
+        Ok(Page { rows, cursor })
+    }
+}
+
+fn found(out: ExecOutcome, table: &TenantTable, id: &str) -> Result<()> {
+    if out.rows_affected == 0 {
+        Err(Error::not_found("row", format!("{} {id}", table.name())))
+    } else {
+        Ok(())
+    }
+}
+
+/// A cursor is the hex of a JSON array `[type, value, id]` of the last row.
+fn encode_cursor(v: &Value, id: &str) -> String {
+    let (tag, val) = match v {
+        Value::Null => ("n", serde_json::Value::Null),
+        Value::Integer(i) => ("i", serde_json::Value::from(*i)),
+        Value::Real(f) => ("r", serde_json::Value::from(*f)),
+        Value::Text(s) => ("t", serde_json::Value::from(s.as_str())),
+        Value::Blob(b) => ("b", serde_json::Value::from(hex::encode(b))),
+    };
+    hex::encode(serde_json::json!([tag, val, id]).to_string())
+}
+
+fn decode_cursor(cursor: &str) -> Result<(Value, String)> {
+    let bad = || Error::invalid("cursor", "not a cursor returned by this store");
+    let bytes = hex::decode(cursor).map_err(|_| bad())?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let arr = json.as_array().filter(|a| a.len() == 3).ok_or_else(bad)?;
+    let id = arr[2].as_str().ok_or_else(bad)?.to_owned();
+    let v = match (arr[0].as_str().ok_or_else(bad)?, &arr[1]) {
+        ("n", serde_json::Value::Null) => Value::Null,
+        ("i", x) => Value::Integer(x.as_i64().ok_or_else(bad)?),
+        ("r", x) => Value::Real(x.as_f64().ok_or_else(bad)?),
+        ("t", x) => Value::Text(x.as_str().ok_or_else(bad)?.to_owned()),
+        ("b", x) => Value::Blob(hex::decode(x.as_str().ok_or_else(bad)?).map_err(|_| bad())?),
+        _ => return Err(bad()),
+    };
+    Ok((v, id))
+}
+
+/// A [`SqlExecutor`] that refuses statements naming a tenanted table
+/// ([`Error::PermissionDenied`]); see [`TenantStore::raw`].
+#[derive(Clone)]
+pub struct GuardedExecutor {
+    db: Arc<dyn SqlExecutor>,
+    tenanted: HashSet<String>,
+}
+
+impl fmt::Debug for GuardedExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardedExecutor").field("db", &self.db).finish_non_exhaustive()
+    }
+}
+
+impl GuardedExecutor {
+    fn admit(&self, st: &Statement) -> Result<()> {
+        match identifiers(st.sql()).into_iter().find(|i| self.tenanted.contains(i)) {
+            Some(table) => Err(Error::PermissionDenied {
+                reason: format!("table {table} is tenanted: use a TenantStore with a TenantScope"),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl SqlExecutor for GuardedExecutor {
+    async fn execute(&self, stmt: &Statement) -> Result<ExecOutcome> {
+        self.admit(stmt)?;
+        self.db.execute(stmt).await
+    }
+
+    async fn query(&self, stmt: &Statement) -> Result<Vec<Row>> {
+        self.admit(stmt)?;
+        self.db.query(stmt).await
+    }
+
+    async fn batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
+        for st in stmts {
+            self.admit(st)?;
+        }
+        self.db.batch(stmts).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        for v in [Value::Null, Value::Integer(i64::MIN), Value::Real(2.5), Value::Text("é".into()), Value::Blob(vec![0, 255])] {
+            let c = encode_cursor(&v, "row-1");
+            assert_eq!(decode_cursor(&c).unwrap(), (v, "row-1".to_string()));
+        }
+        for bad in ["", "zz", &hex::encode("[1,2]"), &hex::encode(r#"["x",1,"a"]"#), &hex::encode(r#"["i","1","a"]"#)] {
+            assert!(matches!(decode_cursor(bad), Err(Error::InvalidInput { .. })), "{bad}");
+        }
+    }
+}
