@@ -5,10 +5,12 @@
 //!
 //! It generates a platform, prints its resource names and hostnames, provisions
 //! the default stack's database, bucket and KV namespace with the
-//! `LocalProvisioner`, and writes and reads back a row, a KV key and an object.
+//! `LocalProvisioner`, registers two tenants, shows that neither can see the
+//! other's rows, and writes and reads back a KV key and an object.
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use neutrino::Result;
 use neutrino::ids::{PlatformId, StackId};
@@ -16,8 +18,11 @@ use neutrino::kv::KvStore;
 use neutrino::naming::{AppName, Domain, ResourceName, platform_status_key};
 use neutrino::object::{ObjectStore, PutOptions};
 use neutrino::provision::{Provisioner, ResourceKind, ResourceSpec};
-use neutrino::sql::{SqlExecutor, SqlExecutorExt, Statement};
-use neutrino::sqlite::LocalProvisioner;
+use neutrino::sqlite::{LocalProvisioner, SqliteExecutor};
+use neutrino::tenancy::{
+    ColumnType, ListQuery, NewPlatform, NewTenant, PlatformClass, Record, Registry,
+    RegistryOptions, TenantStore, TenantTable,
+};
 
 /// What the quickstart did, for its test.
 #[derive(Debug)]
@@ -89,34 +94,100 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         provider_ids.push(r.provider_id);
     }
 
-    let db = local.database(db_name.as_str()).await?;
-    db.execute(&Statement::new(
-        r#"CREATE TABLE IF NOT EXISTS "note" ("id" INTEGER PRIMARY KEY, "body" TEXT NOT NULL)"#,
-    ))
-    .await?;
-    db.execute(
-        &Statement::new(r#"INSERT INTO "note" ("body") VALUES (?1)"#).bind("hello from SQLite"),
+    // The registry knows platforms and tenants; platform statuses are mirrored
+    // in a KV namespace of their own.
+    local
+        .create(&ResourceSpec::new(
+            ResourceKind::KvNamespace,
+            "neutrino-registry",
+        ))
+        .await?;
+    let registry = Registry::open(
+        Arc::new(SqliteExecutor::open(root.join("registry.sqlite")).await?),
+        Arc::new(local.kv("neutrino-registry").await?),
+        RegistryOptions::default(),
     )
     .await?;
-    let row = db
-        .query_one(
-            &Statement::new(r#"SELECT "body" FROM "note" ORDER BY "id" DESC LIMIT 1"#),
-            "note",
-            "latest",
+    registry
+        .create_platform(NewPlatform::new("Quickstart", PlatformClass::Platform).with_id(platform))
+        .await?;
+    let acme = registry
+        .create_tenant(platform, NewTenant::new("acme", "Acme Inc."))
+        .await?;
+    let globex = registry
+        .create_tenant(platform, NewTenant::new("globex", "Globex Corp."))
+        .await?;
+    say(
+        out,
+        format!("tenants         acme {}, globex {}", acme.id, globex.id),
+    );
+
+    // A tenanted table in the stack database: every access goes through a scope.
+    let db = local.database(db_name.as_str()).await?;
+    let notes = TenantTable::new("note", &[("body", ColumnType::Text)])?;
+    let store = TenantStore::open(&registry, Arc::new(db), vec![notes.clone()]).await?;
+    // Until the auth layer mints scopes from sessions, an operator scope (audited).
+    let as_acme = registry
+        .operator_scope(platform, acme.id, "quickstart", "demo")
+        .await?;
+    let as_globex = registry
+        .operator_scope(platform, globex.id, "quickstart", "demo")
+        .await?;
+    let acme_note = store
+        .insert(
+            &as_acme,
+            &notes,
+            Record::new().set("body", "hello from SQLite"),
         )
         .await?;
+    store
+        .insert(
+            &as_globex,
+            &notes,
+            Record::new().set("body", "globex's secret plan"),
+        )
+        .await?;
+    let row = store.get(&as_acme, &notes, &acme_note).await?;
     let body: String = row.get("body")?;
-    say(out, format!("row             {body}"));
+    say(out, format!("row             acme reads its note: {body}"));
+    let acme_sees = store
+        .list(&as_acme, &notes, &ListQuery::new())
+        .await?
+        .rows
+        .len();
+    let globex_reads_acme = store.get(&as_globex, &notes, &acme_note).await;
+    say(
+        out,
+        format!(
+            "isolation       acme lists {acme_sees} note; globex reading acme's note: {}",
+            match &globex_reads_acme {
+                Err(e) => e.to_string(),
+                Ok(_) => "visible".into(),
+            }
+        ),
+    );
+    if acme_sees != 1 || !globex_reads_acme.as_ref().is_err_and(|e| e.is_not_found()) {
+        return Err(neutrino::Error::PermissionDenied {
+            reason: "tenant isolation did not hold".into(),
+        });
+    }
 
     let kv = local.kv(kv_name.as_str()).await?;
-    let status_key = platform_status_key(platform);
-    kv.put(&status_key, "active".into(), None).await?;
-    let status = kv
-        .get(&status_key)
+    kv.put("greeting", "hello from KV".into(), None).await?;
+    let greeting = kv
+        .get("greeting")
         .await?
         .map(|v| String::from_utf8_lossy(&v).into_owned())
-        .ok_or_else(|| neutrino::Error::not_found("kv key", status_key.as_str()))?;
-    say(out, format!("kv              {status_key} = {status}"));
+        .ok_or_else(|| neutrino::Error::not_found("kv key", "greeting"))?;
+    say(out, format!("kv              greeting = {greeting}"));
+    let status = registry.platform_status(platform).await?;
+    say(
+        out,
+        format!(
+            "status          {} = {status}",
+            platform_status_key(platform)
+        ),
+    );
 
     let bucket = local.bucket(bucket_name.as_str()).await?;
     let opts = PutOptions {
@@ -133,7 +204,7 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
     Ok(Summary {
         platform,
         provider_ids,
-        read_back: (body, status, text),
+        read_back: (body, greeting, text),
     })
 }
 

@@ -8,11 +8,15 @@
 //! |---|---|---|
 //! | `sqlite` | yes | [`sqlite`]: SQLite databases, SQLite KV, local folders as buckets, a local provisioner |
 //!
-//! Everything from [`neutrino_core`] is re-exported at the root.
+//! Everything from [`neutrino_core`] is re-exported at the root, and
+//! [`tenancy`] holds the registry, tenant scopes and the tenant-scoped store.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub use neutrino_core::*;
+
+/// Registry, tenant scopes, tenant-scoped queries, suspension, host resolution.
+pub use neutrino_tenancy as tenancy;
 
 /// The embedded default backend (feature `sqlite`).
 #[cfg(feature = "sqlite")]

@@ -24,7 +24,7 @@ async fn quickstart_provisions_a_platform_and_reads_back_what_it_wrote() {
         summary.read_back,
         (
             "hello from SQLite".into(),
-            "active".into(),
+            "hello from KV".into(),
             "hello from the bucket".into()
         )
     );
@@ -35,6 +35,14 @@ async fn quickstart_provisions_a_platform_and_reads_back_what_it_wrote() {
     );
     assert!(
         text.contains(&format!("cookie domain   .{p}.nno.app")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("status          platform:{p}:status = active")),
+        "{text}"
+    );
+    assert!(
+        text.contains("acme lists 1 note; globex reading acme's note: row not found"),
         "{text}"
     );
     assert!(

@@ -1,1 +1,183 @@
-fn main() {}
+//! Scoped get-by-ID against the same hand-written query (target: ≤ 1.2× its
+//! cost), and host resolution warm (target: ≥ 1,000,000/s) and cold with 100 and
+//! 100,000 tenants (target: the larger within 2× of the smaller).
+#![allow(missing_docs)] // criterion_group! generates an undocumented public fn
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use neutrino_core::memory::MemoryKv;
+use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_sqlite::SqliteExecutor;
+use neutrino_tenancy::*;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn scoped_get(c: &mut Criterion) {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store, table, scope, ids) = rt.block_on(async {
+        let db = Arc::new(
+            SqliteExecutor::open(dir.path().join("bench.sqlite"))
+                .await
+                .unwrap(),
+        );
+        let registry = Registry::open(
+            db.clone(),
+            Arc::new(MemoryKv::new()),
+            RegistryOptions::default(),
+        )
+        .await
+        .unwrap();
+        let p = registry
+            .create_platform(NewPlatform::new("Bench", PlatformClass::Platform))
+            .await
+            .unwrap()
+            .id;
+        let t = registry
+            .create_tenant(p, NewTenant::new("bench", "Bench"))
+            .await
+            .unwrap()
+            .id;
+        let table = TenantTable::new(
+            "item",
+            &[("label", ColumnType::Text), ("n", ColumnType::Integer)],
+        )
+        .unwrap();
+        let store = TenantStore::open(&registry, db.clone(), vec![table.clone()])
+            .await
+            .unwrap();
+        let scope = registry
+            .operator_scope(p, t, "bench", "bench")
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for i in 0..1000_i64 {
+            ids.push(
+                store
+                    .insert(
+                        &scope,
+                        &table,
+                        Record::new().set("label", format!("item {i}")).set("n", i),
+                    )
+                    .await
+                    .unwrap(),
+            );
+        }
+        (db, store, table, scope, ids)
+    });
+    let mut g = c.benchmark_group("tenancy_get_by_id");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    g.bench_function("scoped_store_get", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 7) % ids.len();
+            let (store, table, scope, id) = (&store, &table, &scope, &ids[i]);
+            async move { black_box(store.get(scope, table, id).await.unwrap()) }
+        })
+    });
+    let sql: Arc<str> =
+        r#"SELECT * FROM "item" WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "id" = ?3"#
+            .into();
+    let mut j = 0;
+    g.bench_function("hand_written_query", |b| {
+        b.to_async(&rt).iter(|| {
+            j = (j + 7) % ids.len();
+            let st = Statement::new(Arc::clone(&sql))
+                .bind(scope.platform().as_str())
+                .bind(scope.tenant().as_str())
+                .bind(ids[j].as_str());
+            let db = &db;
+            async move { black_box(db.query(&st).await.unwrap()) }
+        })
+    });
+    g.finish();
+}
+
+/// A registry whose platform has `n` tenants, each with a default host.
+async fn hosts_registry(dir: &std::path::Path, n: i64, cache: Duration) -> Registry {
+    let db = Arc::new(
+        SqliteExecutor::open(dir.join(format!("hosts-{n}-{}.sqlite", cache.as_secs())))
+            .await
+            .unwrap(),
+    );
+    let registry = Registry::open(
+        db.clone(),
+        Arc::new(MemoryKv::new()),
+        RegistryOptions::default().with_host_cache(cache, 1_000_000),
+    )
+    .await
+    .unwrap();
+    let p = registry
+        .create_platform(
+            NewPlatform::new("Hosts", PlatformClass::Platform).with_app_domain("app.example.com"),
+        )
+        .await
+        .unwrap()
+        .id;
+    let rows = r#"WITH RECURSIVE "c" ("i") AS (SELECT 1 UNION ALL SELECT "i" + 1 FROM "c" WHERE "i" < ?2)"#;
+    db.batch(&[
+        Statement::new(format!(
+            r#"{rows} INSERT INTO "neutrino_tenant" ("platform_id", "id", "slug", "name", "parent_id", "depth", "created_at", "updated_at")
+               SELECT ?1, printf('%032d', "i"), 't' || "i", 'tenant', NULL, 0, 0, 0 FROM "c""#
+        ))
+        .bind(p.as_str())
+        .bind(n),
+        Statement::new(format!(
+            r#"{rows} INSERT INTO "neutrino_host" ("host", "platform_id", "tenant_id", "kind", "status", "created_at", "updated_at")
+               SELECT 't' || "i" || '.app.example.com', ?1, printf('%032d', "i"), 'default', 'active', 0, 0 FROM "c""#
+        ))
+        .bind(p.as_str())
+        .bind(n),
+    ])
+    .await
+    .unwrap();
+    registry
+}
+
+fn resolve(c: &mut Criterion) {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("tenancy_resolve");
+    g.throughput(Throughput::Elements(1));
+
+    let warm = rt.block_on(hosts_registry(dir.path(), 100, Duration::from_secs(3600)));
+    let hosts: Vec<String> = (1..=100).map(|i| format!("t{i}.app.example.com")).collect();
+    rt.block_on(async {
+        for h in &hosts {
+            assert!(warm.resolve(h).await.unwrap().is_some());
+        }
+    });
+    let mut i = 0;
+    g.bench_function("warm_cache", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % hosts.len();
+            let (r, h) = (&warm, &hosts[i]);
+            async move { black_box(r.resolve(h).await.unwrap()) }
+        })
+    });
+
+    for n in [100_i64, 100_000] {
+        let cold = rt.block_on(hosts_registry(dir.path(), n, Duration::ZERO));
+        let mut k = 0_i64;
+        g.bench_function(format!("cold_{n}_tenants"), |b| {
+            b.to_async(&rt).iter(|| {
+                k = (k + 7919) % n + 1;
+                let host = format!("t{k}.app.example.com");
+                let r = &cold;
+                async move { black_box(r.resolve(&host).await.unwrap().expect("known host")) }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, scoped_get, resolve);
+criterion_main!(benches);

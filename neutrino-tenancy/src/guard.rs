@@ -18,12 +18,18 @@ pub(crate) fn identifiers(sql: &str) -> Vec<String> {
                 i = next;
             }
             b'[' => {
-                let end = b[i + 1..].iter().position(|&c| c == b']').map_or(b.len(), |p| i + 1 + p);
+                let end = b[i + 1..]
+                    .iter()
+                    .position(|&c| c == b']')
+                    .map_or(b.len(), |p| i + 1 + p);
                 out.push(String::from_utf8_lossy(&b[i + 1..end]).to_ascii_lowercase());
                 i = end + 1;
             }
             b'-' if b.get(i + 1) == Some(&b'-') => {
-                i = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p + 1);
+                i = b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(b.len(), |p| i + p + 1);
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 i = b[i + 2..]
@@ -33,7 +39,12 @@ pub(crate) fn identifiers(sql: &str) -> Vec<String> {
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
                 let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80) {
+                while i < b.len()
+                    && (b[i].is_ascii_alphanumeric()
+                        || b[i] == b'_'
+                        || b[i] == b'$'
+                        || b[i] >= 0x80)
+                {
                     i += 1;
                 }
                 out.push(String::from_utf8_lossy(&b[start..i]).to_ascii_lowercase());
@@ -80,7 +91,11 @@ mod tests {
         assert!(ids.contains(&"note".to_string()));
         assert!(!ids.contains(&"note_x".to_string()));
         assert!(!ids.contains(&"hidden".to_string()));
-        assert_eq!(ids.iter().filter(|i| *i == "note").count(), 1, "the literal 'note' is skipped");
+        assert_eq!(
+            ids.iter().filter(|i| *i == "note").count(),
+            1,
+            "the literal 'note' is skipped"
+        );
     }
 
     #[test]

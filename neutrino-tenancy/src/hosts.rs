@@ -36,7 +36,10 @@ pub fn normalize_host(host: &str) -> Result<String> {
     let bad = |reason: &str| {
         Error::invalid(
             "host",
-            format!("{reason}, got {:?}", host.chars().take(80).collect::<String>()),
+            format!(
+                "{reason}, got {:?}",
+                host.chars().take(80).collect::<String>()
+            ),
         )
     };
     if host.len() > 300 {
@@ -118,7 +121,8 @@ fn host_of(row: &Row) -> Result<HostRecord> {
     })
 }
 
-const HOST_COLUMNS: &str = r#""host", "platform_id", "tenant_id", "kind", "status", "verification_token""#;
+const HOST_COLUMNS: &str =
+    r#""host", "platform_id", "tenant_id", "kind", "status", "verification_token""#;
 
 impl Registry {
     pub(crate) fn insert_host(
@@ -146,12 +150,24 @@ impl Registry {
     /// Claims a custom domain for a tenant, `pending` until verified. Returns the
     /// record with the verification token the owner must publish. A host that
     /// another tenant (or this one) holds is [`Error::AlreadyExists`].
-    pub async fn add_custom_domain(&self, platform: PlatformId, tenant: TenantId, host: &str) -> Result<HostRecord> {
+    pub async fn add_custom_domain(
+        &self,
+        platform: PlatformId,
+        tenant: TenantId,
+        host: &str,
+    ) -> Result<HostRecord> {
         let host = normalize_host(host)?;
         self.tenant(platform, tenant).await?;
         let token = format!("neutrino-verify={}", TenantId::generate());
         self.db()
-            .execute(&self.insert_host(&host, platform, tenant, HostKind::Custom, HostStatus::Pending, Some(token.clone())))
+            .execute(&self.insert_host(
+                &host,
+                platform,
+                tenant,
+                HostKind::Custom,
+                HostStatus::Pending,
+                Some(token.clone()),
+            ))
             .await
             .map_err(|e| match e {
                 Error::AlreadyExists { .. } => Error::AlreadyExists {
@@ -205,7 +221,13 @@ impl Registry {
         host_of(&row)
     }
 
-    async fn move_host(&self, platform: PlatformId, host: &str, from: &[HostStatus], to: HostStatus) -> Result<HostRecord> {
+    async fn move_host(
+        &self,
+        platform: PlatformId,
+        host: &str,
+        from: &[HostStatus],
+        to: HostStatus,
+    ) -> Result<HostRecord> {
         let mut rec = self.claimed(platform, host).await?;
         if !from.contains(&rec.status) {
             return Err(Error::invalid(
@@ -228,7 +250,10 @@ impl Registry {
             )
             .await?;
         if out.rows_affected == 0 {
-            return Err(Error::invalid("host status", format!("{} changed meanwhile; try again", rec.host)));
+            return Err(Error::invalid(
+                "host status",
+                format!("{} changed meanwhile; try again", rec.host),
+            ));
         }
         self.inner.hosts.clear();
         rec.status = to;
@@ -238,13 +263,23 @@ impl Registry {
     /// Marks a pending custom domain verified, once its owner has proven control
     /// (e.g. the verification token is published, or the edge provider reports the
     /// hostname verified).
-    pub async fn verify_custom_domain(&self, platform: PlatformId, host: &str) -> Result<HostRecord> {
-        self.move_host(platform, host, &[HostStatus::Pending], HostStatus::Verified).await
+    pub async fn verify_custom_domain(
+        &self,
+        platform: PlatformId,
+        host: &str,
+    ) -> Result<HostRecord> {
+        self.move_host(platform, host, &[HostStatus::Pending], HostStatus::Verified)
+            .await
     }
 
     /// Starts serving a verified custom domain: it resolves from now on.
-    pub async fn activate_custom_domain(&self, platform: PlatformId, host: &str) -> Result<HostRecord> {
-        self.move_host(platform, host, &[HostStatus::Verified], HostStatus::Active).await
+    pub async fn activate_custom_domain(
+        &self,
+        platform: PlatformId,
+        host: &str,
+    ) -> Result<HostRecord> {
+        self.move_host(platform, host, &[HostStatus::Verified], HostStatus::Active)
+            .await
     }
 
     /// Releases a host; it stops resolving and may be claimed again.
@@ -252,7 +287,11 @@ impl Registry {
         self.move_host(
             platform,
             host,
-            &[HostStatus::Pending, HostStatus::Verified, HostStatus::Active],
+            &[
+                HostStatus::Pending,
+                HostStatus::Verified,
+                HostStatus::Active,
+            ],
             HostStatus::Removed,
         )
         .await

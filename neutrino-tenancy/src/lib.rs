@@ -44,8 +44,8 @@ pub mod testkit;
 
 pub use hosts::normalize_host;
 pub use model::{
-    Feature, HostKind, HostRecord, HostStatus, Platform, PlatformClass, PlatformStatus, ResourceRecord,
-    ResourceStatus, Stack, StackTemplate, Tenant,
+    Feature, HostKind, HostRecord, HostStatus, Platform, PlatformClass, PlatformStatus,
+    ResourceRecord, ResourceStatus, Stack, StackTemplate, Tenant,
 };
 pub use registry::{AuditEntry, NewPlatform, NewTenant, Registry, RegistryOptions};
 pub use schema::MIGRATIONS;

@@ -18,8 +18,8 @@ use neutrino_core::{Error, Result};
 
 use crate::hosts::HostCache;
 use crate::model::*;
-use crate::scope::{ScopeMinter, TenantScope};
 use crate::schema::MIGRATIONS;
+use crate::scope::{ScopeMinter, TenantScope};
 
 /// Settings of a [`Registry`].
 #[derive(Clone, Debug)]
@@ -113,7 +113,9 @@ pub struct Registry {
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registry").field("db", &self.inner.db).finish_non_exhaustive()
+        f.debug_struct("Registry")
+            .field("db", &self.inner.db)
+            .finish_non_exhaustive()
     }
 }
 
@@ -215,7 +217,9 @@ fn validate_slug(slug: &str) -> Result<()> {
     } else {
         Err(Error::invalid(
             "tenant slug",
-            format!("must be 1-63 characters of a-z0-9- not beginning or ending with '-', got {slug:?}"),
+            format!(
+                "must be 1-63 characters of a-z0-9- not beginning or ending with '-', got {slug:?}"
+            ),
         ))
     }
 }
@@ -273,12 +277,17 @@ fn resource_of(row: &Row) -> Result<ResourceRecord> {
     })
 }
 
-const TENANT_COLUMNS: &str = r#""platform_id", "id", "slug", "name", "parent_id", "depth", "created_at", "updated_at""#;
+const TENANT_COLUMNS: &str =
+    r#""platform_id", "id", "slug", "name", "parent_id", "depth", "created_at", "updated_at""#;
 
 impl Registry {
     /// Opens the registry on `db` (running its migrations) with statuses mirrored
     /// in `kv`.
-    pub async fn open(db: Arc<dyn SqlExecutor>, kv: Arc<dyn KvStore>, opts: RegistryOptions) -> Result<Self> {
+    pub async fn open(
+        db: Arc<dyn SqlExecutor>,
+        kv: Arc<dyn KvStore>,
+        opts: RegistryOptions,
+    ) -> Result<Self> {
         MIGRATIONS.run(&*db).await?;
         let hosts = HostCache::new(opts.host_cache_ttl, opts.host_cache_capacity);
         Ok(Self {
@@ -374,7 +383,10 @@ impl Registry {
                 Ok(AuditEntry {
                     at: time(r.get("at")?),
                     platform: parse(r, "platform_id")?,
-                    tenant: r.get::<Option<String>>("tenant_id")?.map(|t| t.parse()).transpose()?,
+                    tenant: r
+                        .get::<Option<String>>("tenant_id")?
+                        .map(|t| t.parse())
+                        .transpose()?,
                     actor: r.get("actor")?,
                     action: r.get("action")?,
                     reason: r.get("reason")?,
@@ -474,7 +486,10 @@ impl Registry {
         validate_text("reason", reason, 2000)?;
         let current = self.platform(id).await?;
         if current.status == PlatformStatus::Deleted {
-            return Err(Error::invalid("platform status", format!("platform {id} is deleted")));
+            return Err(Error::invalid(
+                "platform status",
+                format!("platform {id} is deleted"),
+            ));
         }
         let update = Statement::new(
             r#"UPDATE "neutrino_platform" SET "status" = ?2, "updated_at" = ?3 WHERE "id" = ?1"#,
@@ -500,17 +515,25 @@ impl Registry {
     /// Scopes of the platform then fail with [`Error::Suspended`]: at once in this
     /// process, and within the status TTL (≤ 60 s by default) in others.
     pub async fn suspend(&self, id: PlatformId, actor: &str, reason: &str) -> Result<()> {
-        self.set_status(id, PlatformStatus::Suspended, actor, "suspend", reason).await
+        self.set_status(id, PlatformStatus::Suspended, actor, "suspend", reason)
+            .await
     }
 
     /// Reinstates a suspended platform (same propagation as [`Registry::suspend`]).
     pub async fn reinstate(&self, id: PlatformId, actor: &str, reason: &str) -> Result<()> {
-        self.set_status(id, PlatformStatus::Active, actor, "reinstate", reason).await
+        self.set_status(id, PlatformStatus::Active, actor, "reinstate", reason)
+            .await
     }
 
     /// Marks a platform deleted (a tombstone); its scopes fail with `NotFound`.
-    pub async fn mark_platform_deleted(&self, id: PlatformId, actor: &str, reason: &str) -> Result<()> {
-        self.set_status(id, PlatformStatus::Deleted, actor, "delete", reason).await
+    pub async fn mark_platform_deleted(
+        &self,
+        id: PlatformId,
+        actor: &str,
+        reason: &str,
+    ) -> Result<()> {
+        self.set_status(id, PlatformStatus::Deleted, actor, "delete", reason)
+            .await
     }
 
     /// A platform's status as seen by scope checks: from this process's cache if
@@ -527,7 +550,9 @@ impl Registry {
             }
         }
         let from_kv = match self.inner.kv.get(&platform_status_key(id)).await? {
-            Some(v) => std::str::from_utf8(&v).ok().and_then(|s| s.parse::<PlatformStatus>().ok()),
+            Some(v) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(|s| s.parse::<PlatformStatus>().ok()),
             None => None,
         };
         let status = match from_kv {
@@ -597,7 +622,14 @@ impl Registry {
         .bind(now)];
         if let Some(domain) = &p.app_domain {
             let host = format!("{}.{domain}", new.slug);
-            batch.push(self.insert_host(&host, platform, id, HostKind::Default, HostStatus::Active, None));
+            batch.push(self.insert_host(
+                &host,
+                platform,
+                id,
+                HostKind::Default,
+                HostStatus::Active,
+                None,
+            ));
         }
         self.db().batch(&batch).await?;
         self.inner.hosts.clear();
@@ -661,7 +693,11 @@ impl Registry {
     }
 
     /// The tenant and all its sub-tenants, at any depth, with their depths.
-    async fn subtree_with_depth(&self, platform: PlatformId, id: TenantId) -> Result<Vec<(TenantId, u32)>> {
+    async fn subtree_with_depth(
+        &self,
+        platform: PlatformId,
+        id: TenantId,
+    ) -> Result<Vec<(TenantId, u32)>> {
         let rows = self
             .db()
             .query(
@@ -682,26 +718,43 @@ impl Registry {
         if rows.is_empty() {
             return Err(Error::not_found("tenant", id.as_str()));
         }
-        rows.iter().map(|r| Ok((parse(r, "id")?, r.get("depth")?))).collect()
+        rows.iter()
+            .map(|r| Ok((parse(r, "id")?, r.get("depth")?)))
+            .collect()
     }
 
     /// The tenant and all its sub-tenants, at any depth.
     pub async fn subtree(&self, platform: PlatformId, id: TenantId) -> Result<Vec<TenantId>> {
-        Ok(self.subtree_with_depth(platform, id).await?.into_iter().map(|(t, _)| t).collect())
+        Ok(self
+            .subtree_with_depth(platform, id)
+            .await?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect())
     }
 
     /// Moves a tenant (with its sub-tenants) under another parent, or to the top
     /// level. Refuses cycles (a tenant under itself or its own sub-tenant) and moves
     /// that would nest any tenant deeper than allowed.
-    pub async fn reparent(&self, platform: PlatformId, id: TenantId, parent: Option<TenantId>) -> Result<()> {
+    pub async fn reparent(
+        &self,
+        platform: PlatformId,
+        id: TenantId,
+        parent: Option<TenantId>,
+    ) -> Result<()> {
         let subtree = self.subtree_with_depth(platform, id).await?;
-        let own_depth = subtree.iter().find(|(t, _)| *t == id).map_or(0, |(_, d)| *d);
+        let own_depth = subtree
+            .iter()
+            .find(|(t, _)| *t == id)
+            .map_or(0, |(_, d)| *d);
         let new_depth = match parent {
             Some(p) => {
                 if subtree.iter().any(|(t, _)| *t == p) {
                     return Err(Error::invalid(
                         "tenant parent",
-                        format!("tenant {p} is {id} or one of its sub-tenants: that would make a cycle"),
+                        format!(
+                            "tenant {p} is {id} or one of its sub-tenants: that would make a cycle"
+                        ),
                     ));
                 }
                 self.tenant(platform, p).await?.depth + 1
@@ -748,7 +801,12 @@ impl Registry {
     // ---- stacks and resources ----
 
     /// Registers a stack made from `template`.
-    pub async fn create_stack(&self, platform: PlatformId, id: StackId, template: &StackTemplate) -> Result<Stack> {
+    pub async fn create_stack(
+        &self,
+        platform: PlatformId,
+        id: StackId,
+        template: &StackTemplate,
+    ) -> Result<Stack> {
         validate_text("stack template name", &template.name, 100)?;
         self.platform(platform).await?;
         let now = self.now_ms();
@@ -826,7 +884,12 @@ impl Registry {
     }
 
     /// A resource of `platform`.
-    pub async fn resource(&self, platform: PlatformId, kind: ResourceKind, logical_name: &str) -> Result<ResourceRecord> {
+    pub async fn resource(
+        &self,
+        platform: PlatformId,
+        kind: ResourceKind,
+        logical_name: &str,
+    ) -> Result<ResourceRecord> {
         let row = self
             .db()
             .query_one(
@@ -861,7 +924,12 @@ impl Registry {
 
     /// Sets a feature for a tenant (an operator call; checks the tenant belongs to
     /// the platform).
-    pub async fn set_feature(&self, platform: PlatformId, tenant: TenantId, feature: &Feature) -> Result<()> {
+    pub async fn set_feature(
+        &self,
+        platform: PlatformId,
+        tenant: TenantId,
+        feature: &Feature,
+    ) -> Result<()> {
         let key_ok = !feature.key.is_empty()
             && feature.key.len() <= 64
             && feature
@@ -871,11 +939,15 @@ impl Registry {
         if !key_ok {
             return Err(Error::invalid(
                 "feature key",
-                format!("must be 1-64 characters of a-z0-9._-, got {:?}", feature.key),
+                format!(
+                    "must be 1-64 characters of a-z0-9._-, got {:?}",
+                    feature.key
+                ),
             ));
         }
         self.tenant(platform, tenant).await?;
-        let config = serde_json::to_string(&feature.config).map_err(|e| Error::invalid("feature config", e.to_string()))?;
+        let config = serde_json::to_string(&feature.config)
+            .map_err(|e| Error::invalid("feature config", e.to_string()))?;
         self.db()
             .execute(
                 &Statement::new(

@@ -82,6 +82,7 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 FOREIGN KEY ("platform_id", "tenant_id") REFERENCES "neutrino_tenant" ("platform_id", "id")
             )"#,
             r#"CREATE UNIQUE INDEX "neutrino_host_claimed" ON "neutrino_host" ("host") WHERE "status" != 'removed'"#,
+            r#"CREATE INDEX "neutrino_host_lookup" ON "neutrino_host" ("host", "status")"#,
             r#"CREATE INDEX "neutrino_host_tenant" ON "neutrino_host" ("platform_id", "tenant_id")"#,
             r#"CREATE TABLE "neutrino_audit_log" (
                 "id" INTEGER PRIMARY KEY AUTOINCREMENT,

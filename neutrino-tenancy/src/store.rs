@@ -188,7 +188,14 @@ impl fmt::Debug for TenantStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantStore")
             .field("db", &self.db)
-            .field("tables", &self.tables.iter().map(TenantTable::name).collect::<Vec<_>>())
+            .field(
+                "tables",
+                &self
+                    .tables
+                    .iter()
+                    .map(TenantTable::name)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -206,17 +213,26 @@ impl TenantStore {
     /// gets any missing declared column added, including `id`, `platform_id` and
     /// `tenant_id` (rows that existed before have no tenant and are invisible to
     /// every scope).
-    pub async fn open(registry: &Registry, db: Arc<dyn SqlExecutor>, tables: Vec<TenantTable>) -> Result<Self> {
+    pub async fn open(
+        registry: &Registry,
+        db: Arc<dyn SqlExecutor>,
+        tables: Vec<TenantTable>,
+    ) -> Result<Self> {
         let mut seen = HashSet::new();
         for t in &tables {
             if !seen.insert(t.name().to_ascii_lowercase()) {
-                return Err(Error::invalid("tables", format!("{} is declared twice", t.name())));
+                return Err(Error::invalid(
+                    "tables",
+                    format!("{} is declared twice", t.name()),
+                ));
             }
             for sql in t.create_sql() {
                 db.execute(&Statement::new(sql)).await?;
             }
             let rows = db
-                .query(&Statement::new(r#"SELECT "name" FROM pragma_table_info(?1)"#).bind(t.name()))
+                .query(
+                    &Statement::new(r#"SELECT "name" FROM pragma_table_info(?1)"#).bind(t.name()),
+                )
                 .await?;
             let existing: HashSet<String> = rows
                 .iter()
@@ -246,7 +262,11 @@ impl TenantStore {
     pub fn raw(&self) -> GuardedExecutor {
         GuardedExecutor {
             db: self.db.clone(),
-            tenanted: self.tables.iter().map(|t| t.name().to_ascii_lowercase()).collect(),
+            tenanted: self
+                .tables
+                .iter()
+                .map(|t| t.name().to_ascii_lowercase())
+                .collect(),
         }
     }
 
@@ -270,7 +290,12 @@ impl TenantStore {
     /// unless the record sets `id`). Setting `platform_id` or `tenant_id` is
     /// [`Error::InvalidInput`]; an `id` the tenant already uses is
     /// [`Error::AlreadyExists`].
-    pub async fn insert(&self, scope: &TenantScope, table: &TenantTable, record: Record) -> Result<String> {
+    pub async fn insert(
+        &self,
+        scope: &TenantScope,
+        table: &TenantTable,
+        record: Record,
+    ) -> Result<String> {
         self.check(scope, table).await?;
         let mut id = None;
         let mut cols = String::from(r#""platform_id", "tenant_id", "id""#);
@@ -300,13 +325,16 @@ impl TenantStore {
             table.name(),
             placeholders.join(", ")
         );
-        self.db.execute(&Statement::with_params(sql, values)).await.map_err(|e| match e {
-            Error::AlreadyExists { .. } => Error::AlreadyExists {
-                entity: "row",
-                id: format!("{} {id}", table.name()),
-            },
-            other => other,
-        })?;
+        self.db
+            .execute(&Statement::with_params(sql, values))
+            .await
+            .map_err(|e| match e {
+                Error::AlreadyExists { .. } => Error::AlreadyExists {
+                    entity: "row",
+                    id: format!("{} {id}", table.name()),
+                },
+                other => other,
+            })?;
         Ok(id)
     }
 
@@ -328,10 +356,19 @@ impl TenantStore {
     /// Updates columns of the row `id` of the scope's tenant. Writing `id`,
     /// `platform_id` or `tenant_id` is [`Error::InvalidInput`]; another tenant's
     /// row is [`Error::NotFound`] and unchanged.
-    pub async fn update(&self, scope: &TenantScope, table: &TenantTable, id: &str, record: Record) -> Result<()> {
+    pub async fn update(
+        &self,
+        scope: &TenantScope,
+        table: &TenantTable,
+        id: &str,
+        record: Record,
+    ) -> Result<()> {
         self.check(scope, table).await?;
         if record.is_empty() {
-            return Err(Error::invalid("record", "an update must set at least one column"));
+            return Err(Error::invalid(
+                "record",
+                "an update must set at least one column",
+            ));
         }
         let mut sets = Vec::with_capacity(record.len());
         let mut values = vec![
@@ -349,7 +386,10 @@ impl TenantStore {
             table.name(),
             sets.join(", ")
         );
-        let out = self.db.execute(&Statement::with_params(sql, values)).await?;
+        let out = self
+            .db
+            .execute(&Statement::with_params(sql, values))
+            .await?;
         found(out, table, id)
     }
 
@@ -366,10 +406,18 @@ impl TenantStore {
     }
 
     /// One page of the scope's tenant's rows (and its sub-tenants', if asked).
-    pub async fn list(&self, scope: &TenantScope, table: &TenantTable, q: &ListQuery) -> Result<Page> {
+    pub async fn list(
+        &self,
+        scope: &TenantScope,
+        table: &TenantTable,
+        q: &ListQuery,
+    ) -> Result<Page> {
         self.check(scope, table).await?;
         if !(1..=MAX_PAGE).contains(&q.limit) {
-            return Err(Error::invalid("limit", format!("must be 1-{MAX_PAGE}, got {}", q.limit)));
+            return Err(Error::invalid(
+                "limit",
+                format!("must be 1-{MAX_PAGE}, got {}", q.limit),
+            ));
         }
         let tenants = if q.subtenants {
             let ids: Vec<String> = self
@@ -379,12 +427,18 @@ impl TenantStore {
                 .iter()
                 .map(|t| t.to_string())
                 .collect();
-            Value::Text(serde_json::to_string(&ids).map_err(|e| Error::backend("tenancy", false, e))?)
+            Value::Text(
+                serde_json::to_string(&ids).map_err(|e| Error::backend("tenancy", false, e))?,
+            )
         } else {
             Value::Text(scope.tenant().to_string())
         };
         let mut values = vec![Value::Text(scope.platform().to_string()), tenants];
-        let mut sql = format!(r#"SELECT * FROM "{}" WHERE {}"#, table.name(), tenant_filter_sql(q.subtenants));
+        let mut sql = format!(
+            r#"SELECT * FROM "{}" WHERE {}"#,
+            table.name(),
+            tenant_filter_sql(q.subtenants)
+        );
         for (c, op, v) in &q.filters {
             table.check_column(c)?;
             match op {
@@ -414,7 +468,9 @@ impl TenantStore {
                 (None, _) => sql.push_str(&format!(r#" AND "id" {cmp} ?{id_p}"#)),
                 (Some(c), Value::Null) => {
                     if nulls_first {
-                        sql.push_str(&format!(r#" AND (("{c}" IS NULL AND "id" > ?{id_p}) OR "{c}" IS NOT NULL)"#));
+                        sql.push_str(&format!(
+                            r#" AND (("{c}" IS NULL AND "id" > ?{id_p}) OR "{c}" IS NOT NULL)"#
+                        ));
                     } else {
                         sql.push_str(&format!(r#" AND ("{c}" IS NULL AND "id" < ?{id_p})"#));
                     }
@@ -422,7 +478,11 @@ impl TenantStore {
                 (Some(c), v) => {
                     values.push(v);
                     let v_p = values.len();
-                    let nulls_after = if nulls_first { String::new() } else { format!(r#" OR "{c}" IS NULL"#) };
+                    let nulls_after = if nulls_first {
+                        String::new()
+                    } else {
+                        format!(r#" OR "{c}" IS NULL"#)
+                    };
                     sql.push_str(&format!(
                         r#" AND ("{c}" {cmp} ?{v_p} OR ("{c}" = ?{v_p} AND "id" {cmp} ?{id_p}){nulls_after})"#
                     ));
@@ -435,7 +495,11 @@ impl TenantStore {
         };
         match order_col {
             Some(c) => {
-                let nulls = if order == Order::Asc { "NULLS FIRST" } else { "NULLS LAST" };
+                let nulls = if order == Order::Asc {
+                    "NULLS FIRST"
+                } else {
+                    "NULLS LAST"
+                };
                 sql.push_str(&format!(r#" ORDER BY "{c}" {dir} {nulls}, "id" {dir}"#));
             }
             None => sql.push_str(&format!(r#" ORDER BY "id" {dir}"#)),
@@ -445,7 +509,9 @@ impl TenantStore {
         let mut rows = self.db.query(&Statement::with_params(sql, values)).await?;
         let cursor = if rows.len() > q.limit {
             rows.truncate(q.limit);
-            let last = rows.last().ok_or_else(|| Error::invalid("limit", "must be at least 1"))?;
+            let last = rows
+                .last()
+                .ok_or_else(|| Error::invalid("limit", "must be at least 1"))?;
             let v = match order_col {
                 Some(c) => last.value(c)?.clone(),
                 None => Value::Null,
@@ -505,13 +571,18 @@ pub struct GuardedExecutor {
 
 impl fmt::Debug for GuardedExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GuardedExecutor").field("db", &self.db).finish_non_exhaustive()
+        f.debug_struct("GuardedExecutor")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
     }
 }
 
 impl GuardedExecutor {
     fn admit(&self, st: &Statement) -> Result<()> {
-        match identifiers(st.sql()).into_iter().find(|i| self.tenanted.contains(i)) {
+        match identifiers(st.sql())
+            .into_iter()
+            .find(|i| self.tenanted.contains(i))
+        {
             Some(table) => Err(Error::PermissionDenied {
                 reason: format!("table {table} is tenanted: use a TenantStore with a TenantScope"),
             }),
@@ -546,12 +617,27 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        for v in [Value::Null, Value::Integer(i64::MIN), Value::Real(2.5), Value::Text("é".into()), Value::Blob(vec![0, 255])] {
+        for v in [
+            Value::Null,
+            Value::Integer(i64::MIN),
+            Value::Real(2.5),
+            Value::Text("é".into()),
+            Value::Blob(vec![0, 255]),
+        ] {
             let c = encode_cursor(&v, "row-1");
             assert_eq!(decode_cursor(&c).unwrap(), (v, "row-1".to_string()));
         }
-        for bad in ["", "zz", &hex::encode("[1,2]"), &hex::encode(r#"["x",1,"a"]"#), &hex::encode(r#"["i","1","a"]"#)] {
-            assert!(matches!(decode_cursor(bad), Err(Error::InvalidInput { .. })), "{bad}");
+        for bad in [
+            "",
+            "zz",
+            &hex::encode("[1,2]"),
+            &hex::encode(r#"["x",1,"a"]"#),
+            &hex::encode(r#"["i","1","a"]"#),
+        ] {
+            assert!(
+                matches!(decode_cursor(bad), Err(Error::InvalidInput { .. })),
+                "{bad}"
+            );
         }
     }
 }

@@ -45,11 +45,20 @@ pub(crate) fn check_identifier(what: &'static str, name: &str) -> Result<()> {
     if !shape {
         return Err(Error::invalid(
             what,
-            format!("must be 1-48 characters of A-Za-z0-9_ not starting with a digit, got {:?}", name.chars().take(60).collect::<String>()),
+            format!(
+                "must be 1-48 characters of A-Za-z0-9_ not starting with a digit, got {:?}",
+                name.chars().take(60).collect::<String>()
+            ),
         ));
     }
-    if lower.starts_with("neutrino_") || lower.starts_with("_neutrino") || lower.starts_with("sqlite_") {
-        return Err(Error::invalid(what, format!("{name:?} is in a reserved namespace")));
+    if lower.starts_with("neutrino_")
+        || lower.starts_with("_neutrino")
+        || lower.starts_with("sqlite_")
+    {
+        return Err(Error::invalid(
+            what,
+            format!("{name:?} is in a reserved namespace"),
+        ));
     }
     Ok(())
 }
@@ -96,18 +105,25 @@ impl TenantTable {
         for (c, t) in columns {
             check_identifier("column name", c)?;
             if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(c)) {
-                return Err(Error::invalid("column name", format!("{c:?} is managed by Neutrino")));
+                return Err(Error::invalid(
+                    "column name",
+                    format!("{c:?} is managed by Neutrino"),
+                ));
             }
             if cols.iter().any(|(d, _)| d.eq_ignore_ascii_case(c)) {
-                return Err(Error::invalid("column name", format!("{c:?} is declared twice")));
+                return Err(Error::invalid(
+                    "column name",
+                    format!("{c:?} is declared twice"),
+                ));
             }
             cols.push(((*c).to_owned(), *t));
         }
         let get_sql = format!(
             r#"SELECT * FROM "{name}" WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "id" = ?3"#
         );
-        let delete_sql =
-            format!(r#"DELETE FROM "{name}" WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "id" = ?3"#);
+        let delete_sql = format!(
+            r#"DELETE FROM "{name}" WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "id" = ?3"#
+        );
         Ok(Self {
             def: Arc::new(TableDef {
                 name: name.to_owned(),
@@ -149,13 +165,19 @@ impl TenantTable {
     /// The statements that create the table and its scope index if missing.
     pub(crate) fn create_sql(&self) -> Vec<String> {
         let name = &self.def.name;
-        let mut cols = String::from(r#""platform_id" TEXT NOT NULL, "tenant_id" TEXT NOT NULL, "id" TEXT NOT NULL"#);
+        let mut cols = String::from(
+            r#""platform_id" TEXT NOT NULL, "tenant_id" TEXT NOT NULL, "id" TEXT NOT NULL"#,
+        );
         for (c, t) in &self.def.columns {
             cols.push_str(&format!(r#", "{c}" {}"#, t.sql()));
         }
         vec![
-            format!(r#"CREATE TABLE IF NOT EXISTS "{name}" ({cols}, PRIMARY KEY ("platform_id", "tenant_id", "id"))"#),
-            format!(r#"CREATE INDEX IF NOT EXISTS "{name}_scope" ON "{name}" ("platform_id", "tenant_id", "id")"#),
+            format!(
+                r#"CREATE TABLE IF NOT EXISTS "{name}" ({cols}, PRIMARY KEY ("platform_id", "tenant_id", "id"))"#
+            ),
+            format!(
+                r#"CREATE INDEX IF NOT EXISTS "{name}_scope" ON "{name}" ("platform_id", "tenant_id", "id")"#
+            ),
         ]
     }
 
@@ -166,12 +188,17 @@ impl TenantTable {
         } else {
             self.def.columns.iter().find(|(c, _)| c == column)?.1.sql()
         };
-        Some(format!(r#"ALTER TABLE "{}" ADD COLUMN "{column}" {ty}"#, self.def.name))
+        Some(format!(
+            r#"ALTER TABLE "{}" ADD COLUMN "{column}" {ty}"#,
+            self.def.name
+        ))
     }
 
     /// Every column the table must have.
     pub(crate) fn all_columns(&self) -> impl Iterator<Item = &str> {
-        RESERVED.into_iter().chain(self.def.columns.iter().map(|(c, _)| c.as_str()))
+        RESERVED
+            .into_iter()
+            .chain(self.def.columns.iter().map(|(c, _)| c.as_str()))
     }
 }
 

@@ -34,23 +34,26 @@ macro_rules! tenancy_suite {
         mod tenancy_conformance {
             #[allow(unused_imports)]
             use super::*;
-            $crate::__tenancy_cases!($factory, [
-                records_of_another_platform_are_not_found,
-                another_tenants_row_is_not_found_for_every_operation,
-                scope_columns_are_set_by_the_scope_and_never_written,
-                list_filters_orders_and_pages,
-                subtenant_rows_are_included_only_when_asked,
-                raw_sql_on_tenanted_tables_is_refused,
-                undeclared_tables_and_columns_are_refused,
-                existing_tables_get_the_scope_columns,
-                suspension_stops_scopes_within_the_status_ttl,
-                hosts_follow_their_lifecycle_and_resolve_to_one_tenant,
-                a_host_cannot_be_claimed_twice,
-                features_are_evaluated_per_tenant,
-                tenant_trees_have_a_depth_limit_and_no_cycles,
-                operator_scopes_are_audited_and_the_log_is_append_only,
-                the_scope_minter_is_given_once_and_checks_tenants,
-            ]);
+            $crate::__tenancy_cases!(
+                $factory,
+                [
+                    records_of_another_platform_are_not_found,
+                    another_tenants_row_is_not_found_for_every_operation,
+                    scope_columns_are_set_by_the_scope_and_never_written,
+                    list_filters_orders_and_pages,
+                    subtenant_rows_are_included_only_when_asked,
+                    raw_sql_on_tenanted_tables_is_refused,
+                    undeclared_tables_and_columns_are_refused,
+                    existing_tables_get_the_scope_columns,
+                    suspension_stops_scopes_within_the_status_ttl,
+                    hosts_follow_their_lifecycle_and_resolve_to_one_tenant,
+                    a_host_cannot_be_claimed_twice,
+                    features_are_evaluated_per_tenant,
+                    tenant_trees_have_a_depth_limit_and_no_cycles,
+                    operator_scopes_are_audited_and_the_log_is_append_only,
+                    the_scope_minter_is_given_once_and_checks_tenants,
+                ]
+            );
         }
     };
 }
@@ -95,7 +98,9 @@ async fn tenant(r: &Registry, p: PlatformId) -> TenantId {
 }
 
 async fn scope(r: &Registry, p: PlatformId, t: TenantId) -> TenantScope {
-    r.operator_scope(p, t, "testkit", "conformance case").await.expect("scope")
+    r.operator_scope(p, t, "testkit", "conformance case")
+        .await
+        .expect("scope")
 }
 
 fn items() -> TenantTable {
@@ -107,9 +112,13 @@ fn items() -> TenantTable {
 }
 
 async fn store(r: &Registry, stores: &Stores, tables: &[&TenantTable]) -> TenantStore {
-    TenantStore::open(r, stores.db.clone(), tables.iter().map(|t| (*t).clone()).collect())
-        .await
-        .expect("open store")
+    TenantStore::open(
+        r,
+        stores.db.clone(),
+        tables.iter().map(|t| (*t).clone()).collect(),
+    )
+    .await
+    .expect("open store")
 }
 
 /// Registry records of another platform are `NotFound`.
@@ -121,15 +130,31 @@ pub async fn records_of_another_platform_are_not_found(stores: &Stores) {
     assert!(r.tenant(p1, t1).await.is_ok());
     assert!(r.tenant(p2, t1).await.unwrap_err().is_not_found());
     let slug = r.tenant(p1, t1).await.unwrap().slug;
-    assert!(r.tenant_by_slug(p2, &slug).await.unwrap_err().is_not_found());
+    assert!(
+        r.tenant_by_slug(p2, &slug)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     assert!(r.tenants(p2).await.unwrap().is_empty());
-    let e = r.operator_scope(p2, t1, "ops", "wrong platform").await.unwrap_err();
+    let e = r
+        .operator_scope(p2, t1, "ops", "wrong platform")
+        .await
+        .unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
-    let e = r.create_tenant(p2, NewTenant::new(unique("s-"), "Sub").with_parent(t1)).await.unwrap_err();
+    let e = r
+        .create_tenant(p2, NewTenant::new(unique("s-"), "Sub").with_parent(t1))
+        .await
+        .unwrap_err();
     assert!(e.is_not_found(), "a parent from another platform: {e:?}");
     // The same slug may exist once per platform.
-    r.create_tenant(p2, NewTenant::new(slug.clone(), "Same slug")).await.expect("slug reused in p2");
-    let e = r.create_tenant(p1, NewTenant::new(slug, "Dup")).await.unwrap_err();
+    r.create_tenant(p2, NewTenant::new(slug.clone(), "Same slug"))
+        .await
+        .expect("slug reused in p2");
+    let e = r
+        .create_tenant(p1, NewTenant::new(slug, "Dup"))
+        .await
+        .unwrap_err();
     assert!(e.is_already_exists(), "{e:?}");
 }
 
@@ -143,11 +168,21 @@ pub async fn another_tenants_row_is_not_found_for_every_operation(stores: &Store
     let c = tenant(&r, other_p).await;
     let t = items();
     let s = store(&r, stores, &[&t]).await;
-    let (sa, sb, sc) = (scope(&r, p, a).await, scope(&r, p, b).await, scope(&r, other_p, c).await);
-    let id = s.insert(&sb, &t, Record::new().set("label", "b's").set("n", 1_i64)).await.unwrap();
+    let (sa, sb, sc) = (
+        scope(&r, p, a).await,
+        scope(&r, p, b).await,
+        scope(&r, other_p, c).await,
+    );
+    let id = s
+        .insert(&sb, &t, Record::new().set("label", "b's").set("n", 1_i64))
+        .await
+        .unwrap();
     for foreign in [&sa, &sc] {
         assert!(s.get(foreign, &t, &id).await.unwrap_err().is_not_found());
-        let e = s.update(foreign, &t, &id, Record::new().set("label", "stolen")).await.unwrap_err();
+        let e = s
+            .update(foreign, &t, &id, Record::new().set("label", "stolen"))
+            .await
+            .unwrap_err();
         assert!(e.is_not_found(), "{e:?}");
         assert!(s.delete(foreign, &t, &id).await.unwrap_err().is_not_found());
         let page = s.list(foreign, &t, &ListQuery::new()).await.unwrap();
@@ -163,11 +198,35 @@ pub async fn another_tenants_row_is_not_found_for_every_operation(stores: &Store
     let row = s.get(&sb, &t, &id).await.unwrap();
     assert_eq!(row.get::<String>("label").unwrap(), "b's");
     // The same id may be used by another tenant without revealing the first.
-    let same = s.insert(&sa, &t, Record::new().set("id", id.as_str()).set("label", "a's")).await.unwrap();
+    let same = s
+        .insert(
+            &sa,
+            &t,
+            Record::new().set("id", id.as_str()).set("label", "a's"),
+        )
+        .await
+        .unwrap();
     assert_eq!(same, id);
-    assert_eq!(s.get(&sb, &t, &id).await.unwrap().get::<String>("label").unwrap(), "b's");
-    assert_eq!(s.get(&sa, &t, &id).await.unwrap().get::<String>("label").unwrap(), "a's");
-    let e = s.insert(&sa, &t, Record::new().set("id", id.as_str())).await.unwrap_err();
+    assert_eq!(
+        s.get(&sb, &t, &id)
+            .await
+            .unwrap()
+            .get::<String>("label")
+            .unwrap(),
+        "b's"
+    );
+    assert_eq!(
+        s.get(&sa, &t, &id)
+            .await
+            .unwrap()
+            .get::<String>("label")
+            .unwrap(),
+        "a's"
+    );
+    let e = s
+        .insert(&sa, &t, Record::new().set("id", id.as_str()))
+        .await
+        .unwrap_err();
     assert!(e.is_already_exists(), "{e:?}");
 }
 
@@ -180,19 +239,35 @@ pub async fn scope_columns_are_set_by_the_scope_and_never_written(stores: &Store
     let t = items();
     let s = store(&r, stores, &[&t]).await;
     let sa = scope(&r, p, a).await;
-    let id = s.insert(&sa, &t, Record::new().set("label", "x")).await.unwrap();
+    let id = s
+        .insert(&sa, &t, Record::new().set("label", "x"))
+        .await
+        .unwrap();
     let row = s.get(&sa, &t, &id).await.unwrap();
     assert_eq!(row.get::<String>("platform_id").unwrap(), p.as_str());
     assert_eq!(row.get::<String>("tenant_id").unwrap(), a.as_str());
     for col in ["tenant_id", "platform_id"] {
-        let e = s.insert(&sa, &t, Record::new().set(col, b.as_str())).await.unwrap_err();
+        let e = s
+            .insert(&sa, &t, Record::new().set(col, b.as_str()))
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{col}: {e:?}");
     }
     for col in ["tenant_id", "platform_id", "id"] {
-        let e = s.update(&sa, &t, &id, Record::new().set(col, b.as_str())).await.unwrap_err();
+        let e = s
+            .update(&sa, &t, &id, Record::new().set(col, b.as_str()))
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{col}: {e:?}");
     }
-    s.update(&sa, &t, &id, Record::new().set("label", "y").set("n", 7_i64)).await.unwrap();
+    s.update(
+        &sa,
+        &t,
+        &id,
+        Record::new().set("label", "y").set("n", 7_i64),
+    )
+    .await
+    .unwrap();
     let row = s.get(&sa, &t, &id).await.unwrap();
     assert_eq!(row.get::<String>("tenant_id").unwrap(), a.as_str());
     assert_eq!(row.get::<i64>("n").unwrap(), 7);
@@ -210,16 +285,37 @@ pub async fn list_filters_orders_and_pages(stores: &Stores) {
     let s = store(&r, stores, &[&t]).await;
     let (sa, sb) = (scope(&r, p, a).await, scope(&r, p, b).await);
     for i in 0..23_i64 {
-        let n: Value = if i % 5 == 0 { Value::Null } else { Value::Integer(i % 7) };
-        s.insert(&sa, &t, Record::new().set("label", format!("a{i:02}")).set("n", n)).await.unwrap();
-        s.insert(&sb, &t, Record::new().set("label", format!("b{i:02}")).set("n", i)).await.unwrap();
+        let n: Value = if i % 5 == 0 {
+            Value::Null
+        } else {
+            Value::Integer(i % 7)
+        };
+        s.insert(
+            &sa,
+            &t,
+            Record::new().set("label", format!("a{i:02}")).set("n", n),
+        )
+        .await
+        .unwrap();
+        s.insert(
+            &sb,
+            &t,
+            Record::new().set("label", format!("b{i:02}")).set("n", i),
+        )
+        .await
+        .unwrap();
     }
     for order in [Order::Asc, Order::Desc] {
         let mut seen = Vec::new();
         let mut q = ListQuery::new().order_by("n", order).limit(4);
         for _ in 0..10 {
             let page = s.list(&sa, &t, &q).await.unwrap();
-            seen.extend(page.rows.iter().map(|r| (r.get::<Option<i64>>("n").unwrap(), r.get::<String>("id").unwrap())));
+            seen.extend(page.rows.iter().map(|r| {
+                (
+                    r.get::<Option<i64>>("n").unwrap(),
+                    r.get::<String>("id").unwrap(),
+                )
+            }));
             match page.cursor {
                 Some(c) => q = q.after(c),
                 None => break,
@@ -231,21 +327,41 @@ pub async fn list_filters_orders_and_pages(stores: &Stores) {
         if order == Order::Desc {
             sorted.reverse();
         }
-        assert_eq!(seen, sorted, "{order:?}: NULLs first ascending, last descending, ties by id");
+        assert_eq!(
+            seen, sorted,
+            "{order:?}: NULLs first ascending, last descending, ties by id"
+        );
     }
-    let q = ListQuery::new().filter("n", Op::Ge, 5_i64).filter("label", Op::Like, "a%");
+    let q = ListQuery::new()
+        .filter("n", Op::Ge, 5_i64)
+        .filter("label", Op::Like, "a%");
     let rows = s.list(&sa, &t, &q).await.unwrap().rows;
     assert!(!rows.is_empty());
     assert!(rows.iter().all(|r| r.get::<i64>("n").unwrap() >= 5));
-    let nulls = s.list(&sa, &t, &ListQuery::new().filter("n", Op::IsNull, Value::Null)).await.unwrap().rows;
+    let nulls = s
+        .list(
+            &sa,
+            &t,
+            &ListQuery::new().filter("n", Op::IsNull, Value::Null),
+        )
+        .await
+        .unwrap()
+        .rows;
     assert_eq!(nulls.len(), 5);
     // A value that looks like SQL is just a value.
     let q = ListQuery::new().filter("label", Op::Eq, "x' OR '1'='1");
     assert!(s.list(&sa, &t, &q).await.unwrap().rows.is_empty());
-    let e = s.list(&sa, &t, &ListQuery::new().after("not-a-cursor")).await.unwrap_err();
+    let e = s
+        .list(&sa, &t, &ListQuery::new().after("not-a-cursor"))
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
     for limit in [0, MAX_PAGE + 1] {
-        assert!(s.list(&sa, &t, &ListQuery::new().limit(limit)).await.is_err());
+        assert!(
+            s.list(&sa, &t, &ListQuery::new().limit(limit))
+                .await
+                .is_err()
+        );
     }
 }
 
@@ -256,13 +372,35 @@ pub async fn subtenant_rows_are_included_only_when_asked(stores: &Stores) {
     let r = registry(stores, &clock).await;
     let p = platform(&r).await;
     let parent = tenant(&r, p).await;
-    let child = r.create_tenant(p, NewTenant::new(unique("c-"), "Child").with_parent(parent)).await.unwrap().id;
-    let grandchild = r.create_tenant(p, NewTenant::new(unique("g-"), "Grandchild").with_parent(child)).await.unwrap().id;
+    let child = r
+        .create_tenant(p, NewTenant::new(unique("c-"), "Child").with_parent(parent))
+        .await
+        .unwrap()
+        .id;
+    let grandchild = r
+        .create_tenant(
+            p,
+            NewTenant::new(unique("g-"), "Grandchild").with_parent(child),
+        )
+        .await
+        .unwrap()
+        .id;
     let sibling = tenant(&r, p).await;
     let t = items();
     let s = store(&r, stores, &[&t]).await;
-    for (tn, label) in [(parent, "parent"), (child, "child"), (grandchild, "grandchild"), (sibling, "sibling")] {
-        s.insert(&scope(&r, p, tn).await, &t, Record::new().set("label", label)).await.unwrap();
+    for (tn, label) in [
+        (parent, "parent"),
+        (child, "child"),
+        (grandchild, "grandchild"),
+        (sibling, "sibling"),
+    ] {
+        s.insert(
+            &scope(&r, p, tn).await,
+            &t,
+            Record::new().set("label", label),
+        )
+        .await
+        .unwrap();
     }
     let labels = |rows: Vec<neutrino_core::sql::Row>| {
         let mut l: Vec<String> = rows.iter().map(|r| r.get("label").unwrap()).collect();
@@ -270,14 +408,27 @@ pub async fn subtenant_rows_are_included_only_when_asked(stores: &Stores) {
         l
     };
     let sp = scope(&r, p, parent).await;
-    assert_eq!(labels(s.list(&sp, &t, &ListQuery::new()).await.unwrap().rows), ["parent"]);
     assert_eq!(
-        labels(s.list(&sp, &t, &ListQuery::new().including_subtenants()).await.unwrap().rows),
+        labels(s.list(&sp, &t, &ListQuery::new()).await.unwrap().rows),
+        ["parent"]
+    );
+    assert_eq!(
+        labels(
+            s.list(&sp, &t, &ListQuery::new().including_subtenants())
+                .await
+                .unwrap()
+                .rows
+        ),
         ["child", "grandchild", "parent"]
     );
     let sc = scope(&r, p, child).await;
     assert_eq!(
-        labels(s.list(&sc, &t, &ListQuery::new().including_subtenants()).await.unwrap().rows),
+        labels(
+            s.list(&sc, &t, &ListQuery::new().including_subtenants())
+                .await
+                .unwrap()
+                .rows
+        ),
         ["child", "grandchild"]
     );
 }
@@ -298,14 +449,23 @@ pub async fn raw_sql_on_tenanted_tables_is_refused(stores: &Stores) {
     ] {
         let e = raw.query(&Statement::new(sql.clone())).await.unwrap_err();
         assert!(matches!(e, Error::PermissionDenied { .. }), "{sql}: {e:?}");
-        let e = raw.batch(&[Statement::new("SELECT 1"), Statement::new(sql.clone())]).await.unwrap_err();
+        let e = raw
+            .batch(&[Statement::new("SELECT 1"), Statement::new(sql.clone())])
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::PermissionDenied { .. }), "{sql}: {e:?}");
     }
     let other = unique("free_");
-    raw.execute(&Statement::new(format!(r#"CREATE TABLE "{other}" ("v" TEXT)"#))).await.expect("untenanted table");
-    raw.execute(&Statement::new(format!(r#"INSERT INTO "{other}" VALUES ('{name}')"#)))
-        .await
-        .expect("a string literal naming the table is not a reference");
+    raw.execute(&Statement::new(format!(
+        r#"CREATE TABLE "{other}" ("v" TEXT)"#
+    )))
+    .await
+    .expect("untenanted table");
+    raw.execute(&Statement::new(format!(
+        r#"INSERT INTO "{other}" VALUES ('{name}')"#
+    )))
+    .await
+    .expect("a string literal naming the table is not a reference");
 }
 
 /// Only declared tables and columns can be named; identifiers cannot inject SQL.
@@ -317,14 +477,26 @@ pub async fn undeclared_tables_and_columns_are_refused(stores: &Stores) {
     let (t, undeclared) = (items(), items());
     let s = store(&r, stores, &[&t]).await;
     let sa = scope(&r, p, a).await;
-    let e = s.insert(&sa, &undeclared, Record::new().set("label", "x")).await.unwrap_err();
+    let e = s
+        .insert(&sa, &undeclared, Record::new().set("label", "x"))
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
-    let e = s.insert(&sa, &t, Record::new().set(r#"label" = 1; --"#, "x")).await.unwrap_err();
+    let e = s
+        .insert(&sa, &t, Record::new().set(r#"label" = 1; --"#, "x"))
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
     let q = ListQuery::new().order_by(r#"n"; DROP TABLE "x"#, Order::Asc);
-    assert!(matches!(s.list(&sa, &t, &q).await.unwrap_err(), Error::InvalidInput { .. }));
+    assert!(matches!(
+        s.list(&sa, &t, &q).await.unwrap_err(),
+        Error::InvalidInput { .. }
+    ));
     let q = ListQuery::new().filter("tenant_id", Op::Ne, "x");
-    assert!(matches!(s.list(&sa, &t, &q).await.unwrap_err(), Error::InvalidInput { .. }));
+    assert!(matches!(
+        s.list(&sa, &t, &q).await.unwrap_err(),
+        Error::InvalidInput { .. }
+    ));
     assert!(TenantTable::new(r#"x"; DROP TABLE y; --"#, &[]).is_err());
     assert!(TenantTable::new("neutrino_tenant", &[]).is_err());
     assert!(TenantTable::new("ok", &[("bad col", ColumnType::Text)]).is_err());
@@ -338,14 +510,51 @@ pub async fn existing_tables_get_the_scope_columns(stores: &Stores) {
     let p = platform(&r).await;
     let a = tenant(&r, p).await;
     let name = unique("legacy_");
-    stores.db.execute(&Statement::new(format!(r#"CREATE TABLE "{name}" ("label" TEXT)"#))).await.unwrap();
-    stores.db.execute(&Statement::new(format!(r#"INSERT INTO "{name}" VALUES ('old')"#))).await.unwrap();
-    let t = TenantTable::new(&name, &[("label", ColumnType::Text), ("extra", ColumnType::Integer)]).unwrap();
+    stores
+        .db
+        .execute(&Statement::new(format!(
+            r#"CREATE TABLE "{name}" ("label" TEXT)"#
+        )))
+        .await
+        .unwrap();
+    stores
+        .db
+        .execute(&Statement::new(format!(
+            r#"INSERT INTO "{name}" VALUES ('old')"#
+        )))
+        .await
+        .unwrap();
+    let t = TenantTable::new(
+        &name,
+        &[("label", ColumnType::Text), ("extra", ColumnType::Integer)],
+    )
+    .unwrap();
     let s = store(&r, stores, &[&t]).await;
     let sa = scope(&r, p, a).await;
-    assert!(s.list(&sa, &t, &ListQuery::new()).await.unwrap().rows.is_empty(), "old rows belong to no tenant");
-    let id = s.insert(&sa, &t, Record::new().set("label", "new").set("extra", 1_i64)).await.unwrap();
-    assert_eq!(s.get(&sa, &t, &id).await.unwrap().get::<i64>("extra").unwrap(), 1);
+    assert!(
+        s.list(&sa, &t, &ListQuery::new())
+            .await
+            .unwrap()
+            .rows
+            .is_empty(),
+        "old rows belong to no tenant"
+    );
+    let id = s
+        .insert(
+            &sa,
+            &t,
+            Record::new().set("label", "new").set("extra", 1_i64),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get(&sa, &t, &id)
+            .await
+            .unwrap()
+            .get::<i64>("extra")
+            .unwrap(),
+        1
+    );
     // Opening again changes nothing.
     store(&r, stores, &[&t]).await;
 }
@@ -362,35 +571,83 @@ pub async fn suspension_stops_scopes_within_the_status_ttl(stores: &Stores) {
     let s_here = store(&here, stores, &[&t]).await;
     let s_else = store(&elsewhere, stores, &[&t]).await;
     let sa = scope(&here, p, a).await;
-    let id = s_here.insert(&sa, &t, Record::new().set("label", "x")).await.unwrap();
-    s_else.get(&sa, &t, &id).await.expect("warms the other registry's cache");
+    let id = s_here
+        .insert(&sa, &t, Record::new().set("label", "x"))
+        .await
+        .unwrap();
+    s_else
+        .get(&sa, &t, &id)
+        .await
+        .expect("warms the other registry's cache");
 
-    here.suspend(p, "ops@neutrino", "unpaid invoice").await.unwrap();
+    here.suspend(p, "ops@neutrino", "unpaid invoice")
+        .await
+        .unwrap();
     let e = s_here.get(&sa, &t, &id).await.unwrap_err();
-    assert!(matches!(e, Error::Suspended { .. }), "immediate here: {e:?}");
+    assert!(
+        matches!(e, Error::Suspended { .. }),
+        "immediate here: {e:?}"
+    );
     assert_eq!(
-        stores.kv.get(&platform_status_key(p)).await.unwrap().as_deref(),
+        stores
+            .kv
+            .get(&platform_status_key(p))
+            .await
+            .unwrap()
+            .as_deref(),
         Some(&b"suspended"[..])
     );
     clock.advance(Duration::from_secs(59));
-    s_else.get(&sa, &t, &id).await.expect("still cached as active elsewhere before the TTL");
+    s_else
+        .get(&sa, &t, &id)
+        .await
+        .expect("still cached as active elsewhere before the TTL");
     clock.advance(Duration::from_secs(2));
     let e = s_else.get(&sa, &t, &id).await.unwrap_err();
-    assert!(matches!(e, Error::Suspended { .. }), "elsewhere after the TTL: {e:?}");
-    assert!(matches!(here.operator_scope(p, a, "ops", "x").await.unwrap_err(), Error::Suspended { .. }));
-    assert!(matches!(here.is_enabled(&sa, "x").await.unwrap_err(), Error::Suspended { .. }));
+    assert!(
+        matches!(e, Error::Suspended { .. }),
+        "elsewhere after the TTL: {e:?}"
+    );
+    assert!(matches!(
+        here.operator_scope(p, a, "ops", "x").await.unwrap_err(),
+        Error::Suspended { .. }
+    ));
+    assert!(matches!(
+        here.is_enabled(&sa, "x").await.unwrap_err(),
+        Error::Suspended { .. }
+    ));
 
     here.reinstate(p, "ops@neutrino", "paid").await.unwrap();
     s_here.get(&sa, &t, &id).await.expect("reinstated here");
     clock.advance(Duration::from_secs(61));
-    s_else.get(&sa, &t, &id).await.expect("reinstated elsewhere after the TTL");
+    s_else
+        .get(&sa, &t, &id)
+        .await
+        .expect("reinstated elsewhere after the TTL");
 
     // A KV miss falls back to the registry and repairs KV.
     stores.kv.delete(&platform_status_key(p)).await.unwrap();
     let fresh = registry(stores, &clock).await;
-    assert_eq!(fresh.platform_status(p).await.unwrap(), PlatformStatus::Active);
-    assert_eq!(stores.kv.get(&platform_status_key(p)).await.unwrap().as_deref(), Some(&b"active"[..]));
-    let actions: Vec<String> = here.audit_log(p).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(
+        fresh.platform_status(p).await.unwrap(),
+        PlatformStatus::Active
+    );
+    assert_eq!(
+        stores
+            .kv
+            .get(&platform_status_key(p))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"active"[..])
+    );
+    let actions: Vec<String> = here
+        .audit_log(p)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
     assert!(actions.contains(&"suspend".to_string()) && actions.contains(&"reinstate".to_string()));
 }
 
@@ -401,34 +658,91 @@ pub async fn hosts_follow_their_lifecycle_and_resolve_to_one_tenant(stores: &Sto
     let r = registry(stores, &clock).await;
     let domain = format!("{}.example.com", unique("app"));
     let p = r
-        .create_platform(NewPlatform::new("Hosted", PlatformClass::Platform).with_app_domain(domain.as_str()))
+        .create_platform(
+            NewPlatform::new("Hosted", PlatformClass::Platform).with_app_domain(domain.as_str()),
+        )
         .await
         .unwrap()
         .id;
-    let acme = r.create_tenant(p, NewTenant::new("acme", "Acme")).await.unwrap().id;
-    let other = r.create_tenant(p, NewTenant::new("other", "Other")).await.unwrap().id;
-    assert_eq!(r.resolve(&format!("acme.{domain}")).await.unwrap(), Some((p, acme)));
-    assert_eq!(r.resolve(&format!("ACME.{}.:443", domain.to_uppercase())).await.unwrap(), Some((p, acme)));
-    assert_eq!(r.resolve(&format!("other.{domain}")).await.unwrap(), Some((p, other)));
+    let acme = r
+        .create_tenant(p, NewTenant::new("acme", "Acme"))
+        .await
+        .unwrap()
+        .id;
+    let other = r
+        .create_tenant(p, NewTenant::new("other", "Other"))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(
+        r.resolve(&format!("acme.{domain}")).await.unwrap(),
+        Some((p, acme))
+    );
+    assert_eq!(
+        r.resolve(&format!("ACME.{}.:443", domain.to_uppercase()))
+            .await
+            .unwrap(),
+        Some((p, acme))
+    );
+    assert_eq!(
+        r.resolve(&format!("other.{domain}")).await.unwrap(),
+        Some((p, other))
+    );
     assert_eq!(r.resolve(&format!("nobody.{domain}")).await.unwrap(), None);
 
     let custom = format!("{}.acme-corp.test", unique("app"));
     let rec = r.add_custom_domain(p, acme, &custom).await.unwrap();
     assert_eq!(rec.status, HostStatus::Pending);
     assert!(rec.verification_token.is_some());
-    assert_eq!(r.resolve(&custom).await.unwrap(), None, "pending does not resolve");
+    assert_eq!(
+        r.resolve(&custom).await.unwrap(),
+        None,
+        "pending does not resolve"
+    );
     let e = r.activate_custom_domain(p, &custom).await.unwrap_err();
-    assert!(matches!(e, Error::InvalidInput { .. }), "must be verified first: {e:?}");
+    assert!(
+        matches!(e, Error::InvalidInput { .. }),
+        "must be verified first: {e:?}"
+    );
     r.verify_custom_domain(p, &custom).await.unwrap();
-    assert_eq!(r.resolve(&custom).await.unwrap(), None, "verified does not resolve yet");
+    assert_eq!(
+        r.resolve(&custom).await.unwrap(),
+        None,
+        "verified does not resolve yet"
+    );
     r.activate_custom_domain(p, &custom).await.unwrap();
     assert_eq!(r.resolve(&custom).await.unwrap(), Some((p, acme)));
-    let hosts: Vec<String> = r.hosts(p, acme).await.unwrap().into_iter().map(|h| h.host).collect();
-    assert!(hosts.contains(&custom) && hosts.contains(&format!("acme.{domain}")), "{hosts:?}");
+    let hosts: Vec<String> = r
+        .hosts(p, acme)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.host)
+        .collect();
+    assert!(
+        hosts.contains(&custom) && hosts.contains(&format!("acme.{domain}")),
+        "{hosts:?}"
+    );
     r.remove_host(p, &custom).await.unwrap();
-    assert_eq!(r.resolve(&custom).await.unwrap(), None, "removed does not resolve");
-    for bad in ["", "localhost", "a..b", "-x.com", "10.0.0.1", "[::1]", "x.com:99999", "exa mple.com"] {
-        assert!(matches!(r.resolve(bad).await, Err(Error::InvalidInput { .. })), "{bad:?}");
+    assert_eq!(
+        r.resolve(&custom).await.unwrap(),
+        None,
+        "removed does not resolve"
+    );
+    for bad in [
+        "",
+        "localhost",
+        "a..b",
+        "-x.com",
+        "10.0.0.1",
+        "[::1]",
+        "x.com:99999",
+        "exa mple.com",
+    ] {
+        assert!(
+            matches!(r.resolve(bad).await, Err(Error::InvalidInput { .. })),
+            "{bad:?}"
+        );
     }
 }
 
@@ -438,17 +752,29 @@ pub async fn a_host_cannot_be_claimed_twice(stores: &Stores) {
     let clock = ManualClock::new();
     let r = registry(stores, &clock).await;
     let (p1, p2) = (platform(&r).await, platform(&r).await);
-    let (a, b, c) = (tenant(&r, p1).await, tenant(&r, p1).await, tenant(&r, p2).await);
+    let (a, b, c) = (
+        tenant(&r, p1).await,
+        tenant(&r, p1).await,
+        tenant(&r, p2).await,
+    );
     let host = format!("{}.shared.test", unique("d"));
     r.add_custom_domain(p1, a, &host).await.unwrap();
     for (p, t) in [(p1, b), (p2, c), (p1, a)] {
-        let e = r.add_custom_domain(p, t, &host.to_uppercase()).await.unwrap_err();
+        let e = r
+            .add_custom_domain(p, t, &host.to_uppercase())
+            .await
+            .unwrap_err();
         assert!(e.is_already_exists(), "{e:?}");
     }
     let e = r.remove_host(p2, &host).await.unwrap_err();
-    assert!(e.is_not_found(), "another platform cannot release it: {e:?}");
+    assert!(
+        e.is_not_found(),
+        "another platform cannot release it: {e:?}"
+    );
     r.remove_host(p1, &host).await.unwrap();
-    r.add_custom_domain(p2, c, &host).await.expect("claimable after removal");
+    r.add_custom_domain(p2, c, &host)
+        .await
+        .expect("claimable after removal");
 }
 
 /// Features are per tenant: set for one, off for another.
@@ -467,13 +793,36 @@ pub async fn features_are_evaluated_per_tenant(stores: &Stores) {
     let (sa, sb) = (scope(&r, p, a).await, scope(&r, p, b).await);
     assert!(r.is_enabled(&sa, "billing.invoices").await.unwrap());
     assert!(!r.is_enabled(&sb, "billing.invoices").await.unwrap());
-    assert_eq!(r.feature(&sa, "billing.invoices").await.unwrap(), Some(f.clone()));
-    r.set_feature(p, a, &Feature { enabled: false, ..f.clone() }).await.unwrap();
+    assert_eq!(
+        r.feature(&sa, "billing.invoices").await.unwrap(),
+        Some(f.clone())
+    );
+    r.set_feature(
+        p,
+        a,
+        &Feature {
+            enabled: false,
+            ..f.clone()
+        },
+    )
+    .await
+    .unwrap();
     assert!(!r.is_enabled(&sa, "billing.invoices").await.unwrap());
     let other_p = platform(&r).await;
-    assert!(r.set_feature(other_p, a, &f).await.unwrap_err().is_not_found());
-    let bad = Feature { key: "Bad Key".into(), ..f };
-    assert!(matches!(r.set_feature(p, a, &bad).await.unwrap_err(), Error::InvalidInput { .. }));
+    assert!(
+        r.set_feature(other_p, a, &f)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    let bad = Feature {
+        key: "Bad Key".into(),
+        ..f
+    };
+    assert!(matches!(
+        r.set_feature(p, a, &bad).await.unwrap_err(),
+        Error::InvalidInput { .. }
+    ));
 }
 
 /// Sub-tenants nest up to the limit; moves that would make a cycle or nest too
@@ -483,17 +832,31 @@ pub async fn tenant_trees_have_a_depth_limit_and_no_cycles(stores: &Stores) {
     let r = Registry::open(
         stores.db.clone(),
         stores.kv.clone(),
-        RegistryOptions::default().with_clock(Arc::new(clock.clone())).with_max_tenant_depth(2),
+        RegistryOptions::default()
+            .with_clock(Arc::new(clock.clone()))
+            .with_max_tenant_depth(2),
     )
     .await
     .unwrap();
     let p = platform(&r).await;
     let root = tenant(&r, p).await;
-    let child = r.create_tenant(p, NewTenant::new(unique("c-"), "C").with_parent(root)).await.unwrap();
+    let child = r
+        .create_tenant(p, NewTenant::new(unique("c-"), "C").with_parent(root))
+        .await
+        .unwrap();
     assert_eq!(child.depth, 1);
-    let grandchild = r.create_tenant(p, NewTenant::new(unique("g-"), "G").with_parent(child.id)).await.unwrap();
+    let grandchild = r
+        .create_tenant(p, NewTenant::new(unique("g-"), "G").with_parent(child.id))
+        .await
+        .unwrap();
     assert_eq!(grandchild.depth, 2);
-    let e = r.create_tenant(p, NewTenant::new(unique("x-"), "X").with_parent(grandchild.id)).await.unwrap_err();
+    let e = r
+        .create_tenant(
+            p,
+            NewTenant::new(unique("x-"), "X").with_parent(grandchild.id),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
     for target in [root, child.id, grandchild.id] {
         let e = r.reparent(p, root, Some(target)).await.unwrap_err();
@@ -504,7 +867,10 @@ pub async fn tenant_trees_have_a_depth_limit_and_no_cycles(stores: &Stores) {
         .await
         .expect("moving a 2-level subtree under a top-level tenant fits");
     assert_eq!(r.tenant(p, grandchild.id).await.unwrap().depth, 2);
-    let deep = r.create_tenant(p, NewTenant::new(unique("d-"), "D").with_parent(other)).await.unwrap();
+    let deep = r
+        .create_tenant(p, NewTenant::new(unique("d-"), "D").with_parent(other))
+        .await
+        .unwrap();
     let e = r.reparent(p, child.id, Some(deep.id)).await.unwrap_err();
     assert!(e.to_string().contains("levels deep"), "{e}");
     r.reparent(p, child.id, None).await.unwrap();
@@ -524,18 +890,31 @@ pub async fn operator_scopes_are_audited_and_the_log_is_append_only(stores: &Sto
     let r = registry(stores, &clock).await;
     let p = platform(&r).await;
     let a = tenant(&r, p).await;
-    r.operator_scope(p, a, "support@neutrino", "ticket 4711").await.unwrap();
+    r.operator_scope(p, a, "support@neutrino", "ticket 4711")
+        .await
+        .unwrap();
     let log = r.audit_log(p).await.unwrap();
-    let entry = log.iter().find(|e| e.action == "operator_scope").expect("audit entry");
-    assert_eq!((entry.actor.as_str(), entry.reason.as_str(), entry.tenant), ("support@neutrino", "ticket 4711", Some(a)));
+    let entry = log
+        .iter()
+        .find(|e| e.action == "operator_scope")
+        .expect("audit entry");
+    assert_eq!(
+        (entry.actor.as_str(), entry.reason.as_str(), entry.tenant),
+        ("support@neutrino", "ticket 4711", Some(a))
+    );
     assert!(r.operator_scope(p, a, "", "no actor").await.is_err());
     assert!(r.operator_scope(p, a, "ops", " ").await.is_err());
     let upd = stores
         .db
-        .execute(&Statement::new(r#"UPDATE "neutrino_audit_log" SET "reason" = 'edited'"#))
+        .execute(&Statement::new(
+            r#"UPDATE "neutrino_audit_log" SET "reason" = 'edited'"#,
+        ))
         .await;
     assert!(upd.is_err(), "updates are refused");
-    let del = stores.db.execute(&Statement::new(r#"DELETE FROM "neutrino_audit_log""#)).await;
+    let del = stores
+        .db
+        .execute(&Statement::new(r#"DELETE FROM "neutrino_audit_log""#))
+        .await;
     assert!(del.is_err(), "deletes are refused");
     assert_eq!(r.audit_log(p).await.unwrap(), log);
 }
@@ -546,13 +925,25 @@ pub async fn the_scope_minter_is_given_once_and_checks_tenants(stores: &Stores) 
     let clock = ManualClock::new();
     let r = registry(stores, &clock).await;
     let minter = r.scope_minter().expect("first");
-    assert!(matches!(r.scope_minter().unwrap_err(), Error::PermissionDenied { .. }));
+    assert!(matches!(
+        r.scope_minter().unwrap_err(),
+        Error::PermissionDenied { .. }
+    ));
     let (p1, p2) = (platform(&r).await, platform(&r).await);
     let a = tenant(&r, p1).await;
     let s = minter.mint(p1, a).await.unwrap();
     assert_eq!((s.platform(), s.tenant()), (p1, a));
     assert!(minter.mint(p2, a).await.unwrap_err().is_not_found());
-    assert!(minter.mint(p1, TenantId::generate()).await.unwrap_err().is_not_found());
+    assert!(
+        minter
+            .mint(p1, TenantId::generate())
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     r.suspend(p1, "ops", "test").await.unwrap();
-    assert!(matches!(minter.mint(p1, a).await.unwrap_err(), Error::Suspended { .. }));
+    assert!(matches!(
+        minter.mint(p1, a).await.unwrap_err(),
+        Error::Suspended { .. }
+    ));
 }
