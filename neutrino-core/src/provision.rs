@@ -196,3 +196,17 @@ pub fn check_request(p: &dyn Provisioner, kind: ResourceKind, name: &str) -> Res
     }
     kind.validate_name(name)
 }
+
+/// Opens SQL connections to databases a provisioner created, so that migrations
+/// can run on them right after they are made.
+///
+/// # Contract
+/// [`DatabaseConnector::connect`] takes a [`Resource`] of kind
+/// [`ResourceKind::Database`] as the provisioner returned it, and gives an
+/// executor on that database; a resource of another kind is
+/// [`Error::InvalidInput`], a database that does not exist [`Error::NotFound`].
+#[async_trait]
+pub trait DatabaseConnector: Send + Sync + fmt::Debug + 'static {
+    /// An executor on the database.
+    async fn connect(&self, database: &Resource) -> Result<Arc<dyn crate::sql::SqlExecutor>>;
+}

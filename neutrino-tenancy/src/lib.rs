@@ -18,6 +18,8 @@
 //!   `Suspended`.
 //! * Host resolution: [`Registry::resolve`] maps a request host to exactly one
 //!   (platform, tenant) or nothing.
+//! * [`provision`]: a platform's bootstrap and its stacks as plans that can be
+//!   printed, applied, resumed, rolled back, torn down and checked for drift.
 //!
 //! ## Propagation windows
 //! | change | this process | other processes |
@@ -33,6 +35,7 @@
 mod guard;
 mod hosts;
 mod model;
+pub mod provision;
 mod registry;
 mod schema;
 mod scope;

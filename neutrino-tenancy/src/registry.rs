@@ -856,6 +856,56 @@ impl Registry {
         })
     }
 
+    /// The stacks of `platform`, by ID.
+    pub async fn stacks(&self, platform: PlatformId) -> Result<Vec<Stack>> {
+        let rows = self
+            .db()
+            .query(
+                &Statement::new(
+                    r#"SELECT "id", "template", "template_version", "status" FROM "neutrino_stack"
+                       WHERE "platform_id" = ?1 ORDER BY "id""#,
+                )
+                .bind(platform.as_str()),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Stack {
+                    platform,
+                    id: parse(row, "id")?,
+                    template: row.get("template")?,
+                    template_version: row.get("template_version")?,
+                    status: row.get("status")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks a stack `active` or `deleted` (a tombstone).
+    pub async fn set_stack_status(
+        &self,
+        platform: PlatformId,
+        stack: StackId,
+        deleted: bool,
+    ) -> Result<()> {
+        let out = self
+            .db()
+            .execute(
+                &Statement::new(
+                    r#"UPDATE "neutrino_stack" SET "status" = ?3, "updated_at" = ?4 WHERE "platform_id" = ?1 AND "id" = ?2"#,
+                )
+                .bind(platform.as_str())
+                .bind(stack.as_str())
+                .bind(if deleted { "deleted" } else { "active" })
+                .bind(self.now_ms()),
+            )
+            .await?;
+        if out.rows_affected == 0 {
+            return Err(Error::not_found("stack", stack.as_str()));
+        }
+        Ok(())
+    }
+
     /// Records (inserts or updates) what is known about a resource.
     pub async fn record_resource(&self, rec: &ResourceRecord) -> Result<()> {
         rec.kind.validate_name(&rec.logical_name)?;

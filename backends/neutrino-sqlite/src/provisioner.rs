@@ -2,11 +2,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use neutrino_core::clock::{SharedClock, system_clock};
 use neutrino_core::migrate::{Migration, Migrations};
-use neutrino_core::provision::{Provisioner, Resource, ResourceKind, ResourceSpec, check_request};
+use neutrino_core::provision::{
+    DatabaseConnector, Provisioner, Resource, ResourceKind, ResourceSpec, check_request,
+};
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_core::trace::{Port, port_span};
 use neutrino_core::{Error, Result};
@@ -21,16 +24,19 @@ use crate::{LocalObjectStore, SqliteExecutor, SqliteKv};
 const PROVIDER: &str = "local";
 const DATABASES: &str = "databases";
 const BUCKETS: &str = "buckets";
-const KV_FILE: &str = "kv.sqlite";
+const STATE_FILE: &str = "state.sqlite";
 
-static NAMESPACE_MIGRATIONS: Migrations = Migrations::new(
-    "neutrino-sqlite-kv-namespaces",
+static STATE_MIGRATIONS: Migrations = Migrations::new(
+    "neutrino-sqlite-local-state",
     &[Migration {
         version: 1,
-        name: "kv namespaces",
-        statements: &[r#"CREATE TABLE IF NOT EXISTS "_neutrino_kv_namespaces" (
-            "name" TEXT PRIMARY KEY NOT NULL,
-            "created_at" INTEGER NOT NULL
+        name: "local resources",
+        statements: &[r#"CREATE TABLE IF NOT EXISTS "_neutrino_local_resource" (
+            "kind" TEXT NOT NULL,
+            "name" TEXT NOT NULL,
+            "params" TEXT NOT NULL,
+            "created_at" INTEGER NOT NULL,
+            PRIMARY KEY ("kind", "name")
         )"#],
     }],
 );
@@ -41,12 +47,15 @@ static NAMESPACE_MIGRATIONS: Migrations = Migrations::new(
 /// |---|---|---|
 /// | database | `databases/{name}.sqlite` | `databases/{name}.sqlite` |
 /// | bucket | `buckets/{name}/` | `buckets/{name}` |
-/// | KV namespace | rows of `kv.sqlite` | `kv/{name}` |
+/// | KV namespace | rows of `state.sqlite` | `kv/{name}` |
+/// | worker | a record of its name and parameters in `state.sqlite` | `worker/{name}` |
+/// | DNS record | likewise | `dns/{name}` |
+/// | custom hostname | likewise | `hostname/{name}` |
 ///
-/// Workers, DNS records and custom hostnames are not supported
-/// ([`Provisioner::supports`] says so). Deleting a database removes its file and
-/// its WAL; deleting a bucket removes its folder and every object; deleting a KV
-/// namespace removes its keys. Open handles with [`LocalProvisioner::database`],
+/// Workers, DNS records and custom hostnames are only recorded (nothing runs
+/// them locally), so a platform's whole bootstrap plan works on the embedded
+/// default. Deleting a database removes its file and its WAL; deleting a bucket
+/// removes its folder and every object; deleting a KV namespace removes its keys. Open handles with [`LocalProvisioner::database`],
 /// [`LocalProvisioner::bucket`] and [`LocalProvisioner::kv`].
 ///
 /// ```
@@ -65,7 +74,7 @@ static NAMESPACE_MIGRATIONS: Migrations = Migrations::new(
 #[derive(Debug)]
 pub struct LocalProvisioner {
     root: PathBuf,
-    kv_db: SqliteExecutor,
+    state: SqliteExecutor,
     clock: SharedClock,
     /// Serialises creates and deletes in this process.
     lock: Mutex<()>,
@@ -86,12 +95,12 @@ impl LocalProvisioner {
             fs::create_dir_all(r.join(BUCKETS)).map_err(|e| io(PROVIDER, e))
         })
         .await?;
-        let kv_db = SqliteExecutor::open(root.join(KV_FILE)).await?;
-        NAMESPACE_MIGRATIONS.run(&kv_db).await?;
-        KV_MIGRATIONS.run(&kv_db).await?;
+        let state = SqliteExecutor::open(root.join(STATE_FILE)).await?;
+        STATE_MIGRATIONS.run(&state).await?;
+        KV_MIGRATIONS.run(&state).await?;
         Ok(Self {
             root,
-            kv_db,
+            state,
             clock,
             lock: Mutex::new(()),
         })
@@ -125,14 +134,17 @@ impl LocalProvisioner {
     /// Opens a KV namespace created by this provisioner.
     pub async fn kv(&self, name: &str) -> Result<SqliteKv> {
         self.get(ResourceKind::KvNamespace, name).await?;
-        SqliteKv::open_with_clock(self.kv_db.clone(), name, self.clock.clone()).await
+        SqliteKv::open_with_clock(self.state.clone(), name, self.clock.clone()).await
     }
 
     fn resource(kind: ResourceKind, name: &str) -> Resource {
         let provider_id = match kind {
             ResourceKind::Database => format!("{DATABASES}/{name}.sqlite"),
             ResourceKind::Bucket => format!("{BUCKETS}/{name}"),
-            _ => format!("kv/{name}"),
+            ResourceKind::KvNamespace => format!("kv/{name}"),
+            ResourceKind::Worker => format!("worker/{name}"),
+            ResourceKind::DnsRecord => format!("dns/{name}"),
+            _ => format!("hostname/{name}"),
         };
         Resource {
             kind,
@@ -153,12 +165,11 @@ impl LocalProvisioner {
             }
             _ => {
                 let rows = self
-                    .kv_db
+                    .state
                     .query(
-                        &Statement::new(
-                            r#"SELECT 1 FROM "_neutrino_kv_namespaces" WHERE "name" = ?1"#,
-                        )
-                        .bind(name),
+                        &Statement::new(r#"SELECT 1 FROM "_neutrino_local_resource" WHERE "kind" = ?1 AND "name" = ?2"#)
+                            .bind(kind.as_str())
+                            .bind(name),
                     )
                     .await?;
                 Ok(!rows.is_empty())
@@ -183,10 +194,7 @@ impl Provisioner for LocalProvisioner {
     }
 
     fn supports(&self, kind: ResourceKind) -> bool {
-        matches!(
-            kind,
-            ResourceKind::Database | ResourceKind::Bucket | ResourceKind::KvNamespace
-        )
+        ResourceKind::ALL.contains(&kind)
     }
 
     async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
@@ -205,13 +213,17 @@ impl Provisioner for LocalProvisioner {
                     blocking(move || fs::create_dir_all(&path).map_err(|e| io(PROVIDER, e))).await?;
                 }
                 _ => {
-                    self.kv_db
+                    let params = serde_json::to_string(&spec.params)
+                        .map_err(|e| Error::backend(PROVIDER, false, e))?;
+                    self.state
                         .execute(
                             &Statement::new(
-                                r#"INSERT INTO "_neutrino_kv_namespaces" ("name", "created_at") VALUES (?1, ?2)
-                                   ON CONFLICT ("name") DO NOTHING"#,
+                                r#"INSERT INTO "_neutrino_local_resource" ("kind", "name", "params", "created_at")
+                                   VALUES (?1, ?2, ?3, ?4) ON CONFLICT ("kind", "name") DO NOTHING"#,
                             )
+                            .bind(spec.kind.as_str())
                             .bind(spec.name.as_str())
+                            .bind(params)
                             .bind(self.clock.now_millis()),
                         )
                         .await?;
@@ -263,14 +275,15 @@ impl Provisioner for LocalProvisioner {
                     .await
                 }
                 _ => {
-                    self.kv_db
+                    self.state
                         .batch(&[
-                            Statement::new(r#"DELETE FROM "_neutrino_kv" WHERE "namespace" = ?1"#)
+                            // Only KV namespaces have data rows; for other kinds this deletes nothing.
+                            Statement::new(r#"DELETE FROM "_neutrino_kv" WHERE "namespace" = ?1 AND ?2 = 'kv_namespace'"#)
+                                .bind(name)
+                                .bind(kind.as_str()),
+                            Statement::new(r#"DELETE FROM "_neutrino_local_resource" WHERE "kind" = ?1 AND "name" = ?2"#)
+                                .bind(kind.as_str())
                                 .bind(name),
-                            Statement::new(
-                                r#"DELETE FROM "_neutrino_kv_namespaces" WHERE "name" = ?1"#,
-                            )
-                            .bind(name),
                         ])
                         .await?;
                     Ok(())
@@ -291,12 +304,18 @@ impl Provisioner for LocalProvisioner {
             }
             let mut names: Vec<String> = match kind {
                 ResourceKind::Database | ResourceKind::Bucket => {
-                    let dir = self.root.join(if kind == ResourceKind::Database { DATABASES } else { BUCKETS });
+                    let dir = self.root.join(if kind == ResourceKind::Database {
+                        DATABASES
+                    } else {
+                        BUCKETS
+                    });
                     blocking(move || {
                         let mut out = Vec::new();
                         for entry in fs::read_dir(&dir).map_err(|e| io(PROVIDER, e))? {
                             let entry = entry.map_err(|e| io(PROVIDER, e))?;
-                            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+                            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                                continue;
+                            };
                             let name = match kind {
                                 ResourceKind::Database => match name.strip_suffix(".sqlite") {
                                     Some(n) => n.to_owned(),
@@ -313,12 +332,19 @@ impl Provisioner for LocalProvisioner {
                 }
                 _ => {
                     let rows = self
-                        .kv_db
-                        .query(&Statement::new(
-                            r#"SELECT "name" FROM "_neutrino_kv_namespaces" WHERE "name" >= ?1 ORDER BY "name""#,
-                        ).bind(prefix))
+                        .state
+                        .query(
+                            &Statement::new(
+                                r#"SELECT "name" FROM "_neutrino_local_resource"
+                                   WHERE "kind" = ?1 AND "name" >= ?2 ORDER BY "name""#,
+                            )
+                            .bind(kind.as_str())
+                            .bind(prefix),
+                        )
                         .await?;
-                    rows.iter().map(|r| r.get::<String>("name")).collect::<Result<_>>()?
+                    rows.iter()
+                        .map(|r| r.get::<String>("name"))
+                        .collect::<Result<_>>()?
                 }
             };
             names.retain(|n| n.starts_with(prefix));
@@ -327,5 +353,18 @@ impl Provisioner for LocalProvisioner {
         }
         .instrument(port_span(Port::Provision, PROVIDER, "list", prefix))
         .await
+    }
+}
+
+#[async_trait]
+impl DatabaseConnector for LocalProvisioner {
+    async fn connect(&self, database: &Resource) -> Result<Arc<dyn SqlExecutor>> {
+        if database.kind != ResourceKind::Database {
+            return Err(Error::invalid(
+                "database resource",
+                format!("{} is a {}, not a database", database.name, database.kind),
+            ));
+        }
+        Ok(Arc::new(self.database(&database.name).await?))
     }
 }
