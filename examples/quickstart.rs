@@ -1,12 +1,13 @@
 //! Neutrino's quickstart, on the embedded SQLite default; runs offline.
 //!
 //! Run with `cargo run --example quickstart` (optionally followed by a folder to
-//! keep the platform's resources in; a temporary folder otherwise).
+//! keep the platform in; a temporary folder otherwise). Run it twice on the same
+//! folder and the second run reuses the platform the first one made.
 //!
-//! It generates a platform, prints its resource names and hostnames, provisions
-//! the default stack's database, bucket and KV namespace with the
-//! `LocalProvisioner`, registers two tenants, shows that neither can see the
-//! other's rows, and writes and reads back a KV key and an object.
+//! It onboards a platform end to end with the `LocalProvisioner` (the bootstrap
+//! plan, then the default stack's database, bucket and KV namespace), registers
+//! two tenants, shows that neither can see the other's rows, and writes and reads
+//! back a KV key and an object.
 
 use std::io::Write;
 use std::path::Path;
@@ -15,52 +16,97 @@ use std::sync::Arc;
 use neutrino::Result;
 use neutrino::ids::{PlatformId, StackId};
 use neutrino::kv::KvStore;
-use neutrino::naming::{AppName, Domain, ResourceName, platform_status_key};
+use neutrino::naming::{AppName, Domain, ResourceName, ResourceRole, platform_status_key};
 use neutrino::object::{ObjectStore, PutOptions};
 use neutrino::provision::{Provisioner, ResourceKind, ResourceSpec};
 use neutrino::sqlite::{LocalProvisioner, SqliteExecutor};
+use neutrino::tenancy::provision::{Plan, Provisioning, StepState};
 use neutrino::tenancy::{
     ColumnType, ListQuery, NewPlatform, NewTenant, PlatformClass, Record, Registry,
-    RegistryOptions, TenantStore, TenantTable,
+    RegistryOptions, StackTemplate, Tenant, TenantStore, TenantTable,
 };
+
+/// The platform's display name, by which a second run finds it again.
+const NAME: &str = "Quickstart";
 
 /// What the quickstart did, for its test.
 #[derive(Debug)]
 pub(crate) struct Summary {
-    /// The platform it generated.
+    /// The platform it onboarded (or found).
     pub(crate) platform: PlatformId,
-    /// The provider IDs of the resources it provisioned.
+    /// Whether the platform existed already.
+    pub(crate) reused: bool,
+    /// The provider IDs of the default stack's database, bucket and KV namespace.
     pub(crate) provider_ids: Vec<String>,
     /// The row, KV value and object it read back.
     pub(crate) read_back: (String, String, String),
 }
 
-/// Onboards a fresh platform under `root` and exercises each of its resources,
-/// reporting to `out`.
+fn say(out: &mut dyn Write, line: String) {
+    let _ = writeln!(out, "{line}");
+}
+
+async fn find_or_create_tenant(
+    registry: &Registry,
+    platform: PlatformId,
+    slug: &str,
+    name: &str,
+) -> Result<Tenant> {
+    match registry.tenant_by_slug(platform, slug).await {
+        Err(e) if e.is_not_found() => {
+            registry
+                .create_tenant(platform, NewTenant::new(slug, name))
+                .await
+        }
+        other => other,
+    }
+}
+
+/// Onboards a platform under `root` (or finds the one a previous run made) and
+/// exercises its resources, reporting to `out`.
 pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
-    let platform = PlatformId::generate();
+    let local = Arc::new(LocalProvisioner::open(root).await?);
+
+    // The registry knows platforms and tenants; platform statuses are mirrored
+    // in a KV namespace of their own.
+    local
+        .create(&ResourceSpec::new(
+            ResourceKind::KvNamespace,
+            "neutrino-registry",
+        ))
+        .await?;
+    let registry = Registry::open(
+        Arc::new(SqliteExecutor::open(root.join("registry.sqlite")).await?),
+        Arc::new(local.kv("neutrino-registry").await?),
+        RegistryOptions::default(),
+    )
+    .await?;
+    let existing = registry
+        .platforms()
+        .await?
+        .into_iter()
+        .find(|p| p.name == NAME);
+    let reused = existing.is_some();
+    let platform = match existing {
+        Some(p) => p.id,
+        None => {
+            registry
+                .create_platform(NewPlatform::new(NAME, PlatformClass::Platform))
+                .await?
+                .id
+        }
+    };
+
     let stack = StackId::DEFAULT;
     let domain = Domain::default();
-    let db_name = ResourceName::stack_database(platform, stack);
-    let bucket_name = ResourceName::stack_bucket(platform, stack);
-    let kv_name = ResourceName::stack_kv(platform, stack);
     let console = AppName::new("console")?;
-
-    let say = |out: &mut dyn Write, line: String| {
-        let _ = writeln!(out, "{line}");
-    };
-    say(out, format!("platform        {platform}"));
     say(
         out,
-        format!("auth database   {}", ResourceName::auth_database(platform)),
+        format!(
+            "platform        {platform}{}",
+            if reused { " (reused)" } else { "" }
+        ),
     );
-    say(
-        out,
-        format!("auth worker     {}", ResourceName::auth_worker(platform)),
-    );
-    say(out, format!("stack database  {db_name}"));
-    say(out, format!("stack bucket    {bucket_name}"));
-    say(out, format!("stack kv        {kv_name}"));
     say(
         out,
         format!("auth host       {}", domain.auth_host(platform, stack)),
@@ -77,53 +123,72 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         format!("cookie domain   {}", domain.cookie_domain(platform)),
     );
 
-    let local = LocalProvisioner::open(root).await?;
-    let mut provider_ids = Vec::new();
-    for (kind, name) in [
-        (ResourceKind::Database, &db_name),
-        (ResourceKind::Bucket, &bucket_name),
-        (ResourceKind::KvNamespace, &kv_name),
-    ] {
-        let r = local
-            .create(&ResourceSpec::new(kind, name.as_str()))
-            .await?;
-        say(
-            out,
-            format!("provisioned     {kind} {} -> {}", r.name, r.provider_id),
-        );
-        provider_ids.push(r.provider_id);
+    // Onboarding: the bootstrap plan, then the default stack. Both can be printed
+    // first (a dry run), and are idempotent: a second run creates nothing new.
+    let template = StackTemplate {
+        name: "app".into(),
+        version: 1,
+        resources: vec![
+            ResourceRole::Database,
+            ResourceRole::Storage,
+            ResourceRole::Kv,
+        ],
+    };
+    let bootstrap = Plan::bootstrap(platform, &domain, &[]);
+    let stack_plan = Plan::stack(platform, stack, &template)?;
+    let _ = write!(out, "{bootstrap}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let provisioning = Provisioning::new(registry.clone(), local.clone())
+        .with_connector(local.clone())
+        .with_observer(move |ev| {
+            if ev.state == StepState::Done {
+                let _ = tx.send(format!(
+                    "done            {}/{} {}",
+                    ev.step + 1,
+                    ev.total,
+                    ev.description
+                ));
+            }
+        });
+    provisioning.apply(&bootstrap).await?;
+    provisioning.apply(&stack_plan).await?;
+    for line in rx.try_iter() {
+        say(out, line);
     }
+    let mut provider_ids = Vec::new();
+    for (kind, role) in [
+        (ResourceKind::Database, ResourceRole::Database),
+        (ResourceKind::Bucket, ResourceRole::Storage),
+        (ResourceKind::KvNamespace, ResourceRole::Kv),
+    ] {
+        let name = ResourceName::new(platform, stack, role)?;
+        let rec = registry.resource(platform, kind, name.as_str()).await?;
+        let id = rec
+            .provider_id
+            .ok_or_else(|| neutrino::Error::not_found("provider id", name.as_str()))?;
+        say(out, format!("provisioned     {kind} {name} -> {id}"));
+        provider_ids.push(id);
+    }
+    let drift = provisioning.verify(platform).await?;
+    say(
+        out,
+        format!(
+            "drift           {}",
+            if drift.is_clean() { "none" } else { "found" }
+        ),
+    );
 
-    // The registry knows platforms and tenants; platform statuses are mirrored
-    // in a KV namespace of their own.
-    local
-        .create(&ResourceSpec::new(
-            ResourceKind::KvNamespace,
-            "neutrino-registry",
-        ))
-        .await?;
-    let registry = Registry::open(
-        Arc::new(SqliteExecutor::open(root.join("registry.sqlite")).await?),
-        Arc::new(local.kv("neutrino-registry").await?),
-        RegistryOptions::default(),
-    )
-    .await?;
-    registry
-        .create_platform(NewPlatform::new("Quickstart", PlatformClass::Platform).with_id(platform))
-        .await?;
-    let acme = registry
-        .create_tenant(platform, NewTenant::new("acme", "Acme Inc."))
-        .await?;
-    let globex = registry
-        .create_tenant(platform, NewTenant::new("globex", "Globex Corp."))
-        .await?;
+    let acme = find_or_create_tenant(&registry, platform, "acme", "Acme Inc.").await?;
+    let globex = find_or_create_tenant(&registry, platform, "globex", "Globex Corp.").await?;
     say(
         out,
         format!("tenants         acme {}, globex {}", acme.id, globex.id),
     );
 
     // A tenanted table in the stack database: every access goes through a scope.
-    let db = local.database(db_name.as_str()).await?;
+    let db = local
+        .database(ResourceName::stack_database(platform, stack).as_str())
+        .await?;
     let notes = TenantTable::new("note", &[("body", ColumnType::Text)])?;
     let store = TenantStore::open(&registry, Arc::new(db), vec![notes.clone()]).await?;
     // Until the auth layer mints scopes from sessions, an operator scope (audited).
@@ -147,32 +212,34 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
             Record::new().set("body", "globex's secret plan"),
         )
         .await?;
-    let row = store.get(&as_acme, &notes, &acme_note).await?;
-    let body: String = row.get("body")?;
+    let body: String = store.get(&as_acme, &notes, &acme_note).await?.get("body")?;
     say(out, format!("row             acme reads its note: {body}"));
-    let acme_sees = store
-        .list(&as_acme, &notes, &ListQuery::new())
-        .await?
-        .rows
-        .len();
+    let acme_rows = store.list(&as_acme, &notes, &ListQuery::new()).await?.rows;
+    let acme_only = acme_rows.iter().all(|r| {
+        r.get::<String>("body")
+            .is_ok_and(|b| b != "globex's secret plan")
+    });
     let globex_reads_acme = store.get(&as_globex, &notes, &acme_note).await;
     say(
         out,
         format!(
-            "isolation       acme lists {acme_sees} note; globex reading acme's note: {}",
+            "isolation       acme lists {} of its own notes; globex reading acme's note: {}",
+            acme_rows.len(),
             match &globex_reads_acme {
                 Err(e) => e.to_string(),
                 Ok(_) => "visible".into(),
             }
         ),
     );
-    if acme_sees != 1 || !globex_reads_acme.as_ref().is_err_and(|e| e.is_not_found()) {
+    if !acme_only || !globex_reads_acme.as_ref().is_err_and(|e| e.is_not_found()) {
         return Err(neutrino::Error::PermissionDenied {
             reason: "tenant isolation did not hold".into(),
         });
     }
 
-    let kv = local.kv(kv_name.as_str()).await?;
+    let kv = local
+        .kv(ResourceName::stack_kv(platform, stack).as_str())
+        .await?;
     kv.put("greeting", "hello from KV".into(), None).await?;
     let greeting = kv
         .get("greeting")
@@ -189,7 +256,9 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         ),
     );
 
-    let bucket = local.bucket(bucket_name.as_str()).await?;
+    let bucket = local
+        .bucket(ResourceName::stack_bucket(platform, stack).as_str())
+        .await?;
     let opts = PutOptions {
         content_type: Some("text/plain".into()),
         ..PutOptions::default()
@@ -203,6 +272,7 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
 
     Ok(Summary {
         platform,
+        reused,
         provider_ids,
         read_back: (body, greeting, text),
     })
@@ -221,14 +291,19 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     };
     let summary = run(root, &mut std::io::stdout()).await?;
     println!(
-        "platform {} is ready with {} resources; read back {:?}",
+        "platform {} is {} with {} stack resources; read back {:?}",
         summary.platform,
+        if summary.reused {
+            "still there"
+        } else {
+            "ready"
+        },
         summary.provider_ids.len(),
         summary.read_back
     );
     match kept {
-        Some(_) => println!("resources kept under {}", root.display()),
-        None => println!("resources were in a temporary folder (pass a folder to keep them)"),
+        Some(_) => println!("the platform is kept under {}", root.display()),
+        None => println!("the platform was in a temporary folder (pass a folder to keep it)"),
     }
     Ok(())
 }

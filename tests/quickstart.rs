@@ -1,19 +1,21 @@
-//! Keeps the quickstart example alive: its `run` is called here.
+//! Keeps the quickstart example alive: its `run` is called here, twice on the same
+//! folder.
 
 #[allow(dead_code)]
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quickstart_provisions_a_platform_and_reads_back_what_it_wrote() {
+async fn quickstart_onboards_a_platform_and_a_second_run_reuses_it() {
     let root = tempfile::tempdir().unwrap();
     let mut out = Vec::new();
-    let summary = quickstart::run(root.path(), &mut out)
+    let first = quickstart::run(root.path(), &mut out)
         .await
-        .expect("quickstart runs");
-    let p = summary.platform;
+        .expect("first run");
+    let p = first.platform;
+    assert!(!first.reused);
     assert_eq!(
-        summary.provider_ids,
+        first.provider_ids,
         [
             format!("databases/{p}-default-db.sqlite"),
             format!("buckets/{p}-default-storage"),
@@ -21,7 +23,7 @@ async fn quickstart_provisions_a_platform_and_reads_back_what_it_wrote() {
         ]
     );
     assert_eq!(
-        summary.read_back,
+        first.read_back,
         (
             "hello from SQLite".into(),
             "hello from KV".into(),
@@ -29,30 +31,52 @@ async fn quickstart_provisions_a_platform_and_reads_back_what_it_wrote() {
         )
     );
     let text = String::from_utf8(out).unwrap();
-    assert!(
-        text.contains(&format!("auth.svc.default.{p}.nno.app")),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("cookie domain   .{p}.nno.app")),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("status          platform:{p}:status = active")),
-        "{text}"
-    );
-    assert!(
-        text.contains("acme lists 1 note; globex reading acme's note: row not found"),
-        "{text}"
-    );
+    for want in [
+        format!("auth host       auth.svc.default.{p}.nno.app"),
+        format!("cookie domain   .{p}.nno.app"),
+        format!("1. create database {p}-default-auth-db"),
+        format!("status          platform:{p}:status = active"),
+        "drift           none".to_string(),
+        "acme lists 1 of its own notes; globex reading acme's note: row not found".to_string(),
+    ] {
+        assert!(text.contains(&want), "missing {want:?} in:\n{text}");
+    }
     assert!(
         root.path()
-            .join(format!("databases/{p}-default-db.sqlite"))
+            .join(format!("databases/{p}-default-auth-db.sqlite"))
             .is_file()
     );
     assert!(
         root.path()
-            .join(format!("buckets/{p}-default-storage/welcome.txt"))
-            .is_file()
+            .join(format!("buckets/{p}-default-storage"))
+            .read_dir()
+            .unwrap()
+            .count()
+            == 1
     );
+
+    let mut out = Vec::new();
+    let second = quickstart::run(root.path(), &mut out)
+        .await
+        .expect("second run");
+    assert!(second.reused, "the second run finds the platform");
+    assert_eq!(second.platform, p);
+    assert_eq!(second.provider_ids, first.provider_ids);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("drift           none"), "{text}");
+    assert!(text.contains("acme lists 2 of its own notes"), "{text}");
+    let dbs = root
+        .path()
+        .join("databases")
+        .read_dir()
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sqlite")
+        })
+        .count();
+    assert_eq!(dbs, 2, "one auth and one stack database (plus nothing new)");
 }

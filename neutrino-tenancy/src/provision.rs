@@ -615,7 +615,7 @@ impl Provisioning {
             Action::Migrate {
                 database,
                 migrations,
-            } => self.migrate(plan, i, database, migrations).await,
+            } => self.migrate(plan, database, migrations).await,
         };
         match &result {
             Ok(()) => self.emit(plan, i, StepState::Done),
@@ -653,7 +653,6 @@ impl Provisioning {
     async fn migrate(
         &self,
         plan: &Plan,
-        i: usize,
         database: &str,
         migrations: &[&'static Migrations],
     ) -> Result<()> {
@@ -662,11 +661,18 @@ impl Provisioning {
             key: "connector",
             reason: "no database connector".into(),
         })?;
-        let resource = self
-            .retrying(Some((plan, i)), || {
-                self.provisioner.get(ResourceKind::Database, database)
-            })
+        // The create step recorded the provider's ID: no need to ask the provider.
+        let record = self
+            .registry
+            .resource(plan.platform, ResourceKind::Database, database)
             .await?;
+        let resource = Resource {
+            kind: ResourceKind::Database,
+            name: database.to_owned(),
+            provider_id: record.provider_id.ok_or_else(|| {
+                Error::not_found("database", format!("{database} (not created yet)"))
+            })?,
+        };
         let db = connector.connect(&resource).await?;
         for m in migrations {
             m.run(&*db).await?;
