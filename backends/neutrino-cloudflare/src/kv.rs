@@ -111,9 +111,9 @@ impl KvStore for WorkersKv {
             let req = self.value_request("kv.get", Method::GET, key);
             match self.client.send(&req).await {
                 Ok(raw) => Ok(Some(raw.body)),
-                // A missing key and a missing namespace are both 404; KV's codes
-                // tell them apart (10009 is "unknown namespace").
-                Err(e) if e.status() == Some(404) && !e.has_code(10009) => Ok(None),
+                // A missing key and a missing namespace are both 404 (and share
+                // codes); only the namespace's message names it.
+                Err(e) if e.status() == Some(404) && !e.message_contains("namespace") => Ok(None),
                 Err(e) => Err(self.map(e)),
             }
         }
@@ -149,7 +149,7 @@ impl KvStore for WorkersKv {
             let req = self.value_request("kv.delete", Method::DELETE, key);
             match self.client.call(&req).await {
                 Ok(_) => Ok(()),
-                Err(e) if e.status() == Some(404) && !e.has_code(10009) => Ok(()),
+                Err(e) if e.status() == Some(404) && !e.message_contains("namespace") => Ok(()),
                 Err(e) => Err(self.map(e)),
             }
         }
