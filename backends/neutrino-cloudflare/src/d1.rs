@@ -39,15 +39,17 @@ pub const MAX_EXACT_INTEGER: i64 = (1 << 53) - 1;
 /// | `Real(x)`, finite | a JSON number | a JSON number with a fraction or exponent |
 /// | `Real(x)`, NaN or infinite | refused: [`Error::InvalidInput`] | – |
 /// | `Text(s)` | a JSON string | a JSON string |
-/// | `Blob(b)` | refused: [`Error::InvalidInput`] | an array of byte values |
+/// | `Blob(b)` | refused: [`Error::InvalidInput`] | an array of byte values; an object cell is a [`Error::Decode`] |
 ///
 /// What D1's wire format cannot carry, and why the adapter refuses instead of
 /// corrupting:
 /// * integers beyond ±(2^53 − 1): JSON numbers are JavaScript doubles on D1's
 ///   side, so `i64::MAX` would be stored as `9223372036854775808.0`;
-/// * blobs as parameters: JSON has no byte type and D1 binds a JSON string as
-///   TEXT; blob cells that SQL itself produces (`X'00ff'`, `zeroblob`) are read
-///   back losslessly as byte arrays;
+/// * blobs: JSON has no byte type, D1 binds a JSON string as TEXT, and the
+///   contract types result cells as number, string or object only (a
+///   JavaScript `ArrayBuffer` serializes as `{}`). A cell that is an array of
+///   byte values is read as a blob; an object cell is refused with
+///   [`Error::Decode`] rather than guessed at;
 /// * the difference between an integral REAL and an INTEGER: JavaScript prints
 ///   `2.0` as `2`, so a REAL with an integral value reads back as
 ///   [`Value::Integer`] (its numeric value is exact, and `row.get::<f64>()`
@@ -264,7 +266,9 @@ fn decode_cell(cell: &Json) -> Result<Value> {
             .map(Value::Blob)
             .ok_or_else(|| bad("an array cell must hold byte values".into())),
         Json::Bool(b) => Ok(Value::Integer(i64::from(*b))),
-        Json::Object(_) => Err(bad("object cells are not supported".into())),
+        Json::Object(_) => Err(bad(
+            "d1's http api answers blob cells as objects that do not carry the bytes".into(),
+        )),
     }
 }
 

@@ -599,8 +599,10 @@ async fn handle(
     };
     let answer = dispatch(&shared, &req).await;
 
-    // Check the answer against the contract too.
-    if let Answer::Json(status, body) = &answer {
+    // Check the answer against the contract too (13: a script download's
+    // media type is the literal `undefined`, so it is not checked).
+    let unchecked = op.id == "worker-script-download-worker";
+    if let (Answer::Json(status, body), false) = (&answer, unchecked) {
         let schema = if op.id == "custom-hostname-for-a-zone-delete-custom-hostname-(-and-any-issued-ssl-certificates)"
             && *status == 200
         {
@@ -1142,7 +1144,8 @@ mod d1 {
             }
             ValueRef::Real(x) => json!(x),
             ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
-            ValueRef::Blob(b) => json!(b),
+            // JSON.stringify of an ArrayBuffer: the contract's "object" cell.
+            ValueRef::Blob(_) => json!({}),
         }
     }
 
