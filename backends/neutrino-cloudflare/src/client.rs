@@ -144,7 +144,10 @@ impl RateLimiter {
 pub(crate) enum Body {
     None,
     Json(Json),
-    Bytes { data: Bytes, content_type: &'static str },
+    Bytes {
+        data: Bytes,
+        content_type: &'static str,
+    },
     Multipart(Vec<Part>),
 }
 
@@ -223,10 +226,7 @@ pub(crate) enum Paging {
     /// `page` and `per_page`, stopping at `result_info.total_count`.
     Page { per_page: u32 },
     /// `cursor` and a size parameter, stopping when the cursor is empty.
-    Cursor {
-        size_param: &'static str,
-        size: u32,
-    },
+    Cursor { size_param: &'static str, size: u32 },
 }
 
 /// Builds a [`CloudflareClient`].
@@ -359,7 +359,10 @@ impl CloudflareClientBuilder {
         }
         let (max, per) = self.rate_limit;
         if max == 0 || per.is_zero() {
-            return Err(cfg("rate_limit", "must allow at least one request per window"));
+            return Err(cfg(
+                "rate_limit",
+                "must allow at least one request per window",
+            ));
         }
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
@@ -509,7 +512,12 @@ impl CloudflareClient {
                     err
                 });
             }
-            tracing::debug!(op = req.op, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+            tracing::debug!(
+                op = req.op,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "retrying"
+            );
             tokio::time::sleep(wait).await;
             waited += wait;
         }
@@ -592,8 +600,8 @@ pub(crate) fn decode_envelope(body: &[u8]) -> Result<Envelope, CloudflareError> 
         #[serde(default)]
         result_info: Option<Json>,
     }
-    let raw: Raw =
-        serde_json::from_slice(body).map_err(|e| CloudflareError::decode("response envelope", e))?;
+    let raw: Raw = serde_json::from_slice(body)
+        .map_err(|e| CloudflareError::decode("response envelope", e))?;
     if !raw.success {
         return Err(CloudflareError::Api {
             status: 200,

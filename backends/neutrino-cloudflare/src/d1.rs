@@ -227,9 +227,9 @@ fn encode_value(v: &Value) -> std::result::Result<Json, String> {
         Value::Integer(i) if (-MAX_EXACT_INTEGER..=MAX_EXACT_INTEGER).contains(i) => {
             Ok(Json::from(*i))
         }
-        Value::Integer(_) => Err(
-            "integers beyond ±(2^53 - 1) cannot be carried exactly by d1's http api".to_owned(),
-        ),
+        Value::Integer(_) => {
+            Err("integers beyond ±(2^53 - 1) cannot be carried exactly by d1's http api".to_owned())
+        }
         Value::Real(x) => serde_json::Number::from_f64(*x)
             .map(Json::Number)
             .ok_or_else(|| "nan and infinite reals cannot be carried by d1's http api".to_owned()),
@@ -274,12 +274,14 @@ fn decode_cell(cell: &Json) -> Result<Value> {
 
 fn single(results: Vec<RawResult>) -> Result<RawResult> {
     let n = results.len();
-    results.into_iter().next().filter(|_| n == 1).ok_or_else(|| {
-        Error::Decode {
+    results
+        .into_iter()
+        .next()
+        .filter(|_| n == 1)
+        .ok_or_else(|| Error::Decode {
             what: "d1 raw result".into(),
             reason: format!("expected 1 result, got {n}"),
-        }
-    })
+        })
 }
 
 #[async_trait]
@@ -354,7 +356,10 @@ mod tests {
         assert_eq!(decode_cell(&json!(null)).unwrap(), Value::Null);
         assert_eq!(decode_cell(&json!(5)).unwrap(), Value::Integer(5));
         assert_eq!(decode_cell(&json!(1.5)).unwrap(), Value::Real(1.5));
-        assert_eq!(decode_cell(&json!([0, 255])).unwrap(), Value::Blob(vec![0, 255]));
+        assert_eq!(
+            decode_cell(&json!([0, 255])).unwrap(),
+            Value::Blob(vec![0, 255])
+        );
         assert!(decode_cell(&json!([256])).is_err());
         assert!(decode_cell(&json!(9_223_372_036_854_775_807_i64)).is_err());
         assert!(decode_cell(&json!({"a": 1})).is_err());

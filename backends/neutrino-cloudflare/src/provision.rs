@@ -220,9 +220,12 @@ impl CloudflareProvisioner {
                     .iter()
                     .map(|v| {
                         let get = |f: &'static str| {
-                            v.get(f).and_then(Json::as_str).map(str::to_owned).ok_or_else(|| {
-                                CloudflareError::decode("listing", format!("missing {f:?}"))
-                            })
+                            v.get(f)
+                                .and_then(Json::as_str)
+                                .map(str::to_owned)
+                                .ok_or_else(|| {
+                                    CloudflareError::decode("listing", format!("missing {f:?}"))
+                                })
                         };
                         Ok((get(name_field)?, get(id_field)?))
                     })
@@ -273,8 +276,11 @@ impl CloudflareProvisioner {
                     .await
             }
             ResourceKind::DnsRecord => {
-                let mut req =
-                    self.req("dns.list", Method::GET, self.zone_path(kind, &["dns_records"])?);
+                let mut req = self.req(
+                    "dns.list",
+                    Method::GET,
+                    self.zone_path(kind, &["dns_records"])?,
+                );
                 if let Some(f) = filter {
                     req = req.query("name", f);
                 }
@@ -412,7 +418,9 @@ impl CloudflareProvisioner {
             .get(id_field)
             .and_then(Json::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| CloudflareError::decode("created resource", format!("no {id_field:?}")))?;
+            .ok_or_else(|| {
+                CloudflareError::decode("created resource", format!("no {id_field:?}"))
+            })?;
         Ok(resource(kind, name, id))
     }
 
@@ -503,7 +511,11 @@ impl CloudflareProvisioner {
         }
         Self::check_params(spec)?;
         self.client.send(&self.worker_upload(spec)).await?;
-        Ok(resource(ResourceKind::Worker, &spec.name, spec.name.clone()))
+        Ok(resource(
+            ResourceKind::Worker,
+            &spec.name,
+            spec.name.clone(),
+        ))
     }
 
     /// The verification state of custom hostname `hostname`.
@@ -527,7 +539,12 @@ impl CloudflareProvisioner {
             .result;
         let strs = |v: Option<&Json>| -> Vec<String> {
             v.and_then(Json::as_array)
-                .map(|a| a.iter().filter_map(Json::as_str).map(str::to_owned).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Json::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let ownership = v.get("ownership_verification").and_then(|o| {
@@ -569,12 +586,18 @@ impl CloudflareProvisioner {
         let kind = r.kind;
         let id = r.provider_id.as_str();
         let req = match kind {
-            ResourceKind::Database => {
-                self.req("d1.delete", Method::DELETE, self.acct(&["d1", "database", id]))
-            }
+            ResourceKind::Database => self.req(
+                "d1.delete",
+                Method::DELETE,
+                self.acct(&["d1", "database", id]),
+            ),
             ResourceKind::Bucket => {
                 self.empty_bucket(&r.name).await?;
-                self.req("r2.delete", Method::DELETE, self.acct(&["r2", "buckets", id]))
+                self.req(
+                    "r2.delete",
+                    Method::DELETE,
+                    self.acct(&["r2", "buckets", id]),
+                )
             }
             ResourceKind::KvNamespace => self.req(
                 "kv.delete",

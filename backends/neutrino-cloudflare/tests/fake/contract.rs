@@ -163,7 +163,11 @@ impl Contract {
                 ops.push(Operation {
                     id: op["operationId"].as_str().expect("operationId").to_owned(),
                     method: method.to_uppercase(),
-                    template: path.trim_start_matches('/').split('/').map(str::to_owned).collect(),
+                    template: path
+                        .trim_start_matches('/')
+                        .split('/')
+                        .map(str::to_owned)
+                        .collect(),
                     raw: op,
                 });
             }
@@ -178,7 +182,11 @@ impl Contract {
 
     /// The operation for `method` and the decoded path segments, with its path
     /// parameters.
-    pub fn route(&self, method: &str, segments: &[String]) -> Option<(&Operation, HashMap<String, String>)> {
+    pub fn route(
+        &self,
+        method: &str,
+        segments: &[String],
+    ) -> Option<(&Operation, HashMap<String, String>)> {
         'ops: for op in &self.ops {
             if op.method != method || op.template.len() != segments.len() {
                 continue;

@@ -95,7 +95,14 @@ fn hex_id() -> String {
 
 fn uuid() -> String {
     let h = hex_id();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 impl FakeCloudflare {
@@ -244,7 +251,10 @@ impl Drop for FakeCloudflare {
         self.server.abort();
         let v = self.violations();
         if !v.is_empty() && !std::thread::panicking() {
-            panic!("the fake cloudflare api saw contract violations:\n{}", v.join("\n"));
+            panic!(
+                "the fake cloudflare api saw contract violations:\n{}",
+                v.join("\n")
+            );
         }
     }
 }
@@ -422,7 +432,11 @@ async fn handle(
 
     // Faults come after routing, so injected failures only hit real operations.
     if let Some(f) = shared.faults.lock().unwrap().pop_front() {
-        let mut r = respond(fail(f.status, 10000 + u32::from(f.status), "injected failure"));
+        let mut r = respond(fail(
+            f.status,
+            10000 + u32::from(f.status),
+            "injected failure",
+        ));
         if let Some(ra) = f.retry_after {
             r.headers_mut()
                 .insert("retry-after", HeaderValue::from_str(&ra).expect("header"));
@@ -495,15 +509,19 @@ async fn handle(
                     &coerce(&schema, v),
                 ));
             }
-            None if *required => {
-                violations.push(format!("{}: required {loc} parameter {name} missing", op.id))
-            }
+            None if *required => violations.push(format!(
+                "{}: required {loc} parameter {name} missing",
+                op.id
+            )),
             None => {}
         }
     }
     for k in query.keys() {
         if !declared.iter().any(|(l, n, _, _)| l == "query" && n == k) {
-            violations.push(format!("{}: query parameter {k} is not in the contract", op.id));
+            violations.push(format!(
+                "{}: query parameter {k} is not in the contract",
+                op.id
+            ));
         }
     }
 
@@ -513,7 +531,12 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let media = content_type.split(';').next().unwrap_or("").trim().to_owned();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
     let mut json_body = Json::Null;
     let mut parts = Vec::new();
     if !op.has_body() || method == Method::DELETE {
@@ -572,7 +595,12 @@ async fn handle(
             match parts.iter().find(|p| p.name == "metadata") {
                 Some(m) => match serde_json::from_slice::<Json>(&m.data) {
                     Ok(v) => {
-                        violations.extend(c.check(&format!("{}:metadata", op.id), &schema, true, &v));
+                        violations.extend(c.check(
+                            &format!("{}:metadata", op.id),
+                            &schema,
+                            true,
+                            &v,
+                        ));
                         json_body = v;
                     }
                     Err(e) => violations.push(format!("{}: metadata is not json: {e}", op.id)),
@@ -603,10 +631,13 @@ async fn handle(
     // media type is the literal `undefined`, so it is not checked).
     let unchecked = op.id == "worker-script-download-worker";
     if let (Answer::Json(status, body), false) = (&answer, unchecked) {
-        let schema = if op.id == "custom-hostname-for-a-zone-delete-custom-hostname-(-and-any-issued-ssl-certificates)"
+        let schema = if op.id
+            == "custom-hostname-for-a-zone-delete-custom-hostname-(-and-any-issued-ssl-certificates)"
             && *status == 200
         {
-            Some(json!({"properties": {"id": {"type": "string", "maxLength": 36}}, "type": "object", "required": ["id"]}))
+            Some(
+                json!({"properties": {"id": {"type": "string", "maxLength": 36}}, "type": "object", "required": ["id"]}),
+            )
         } else {
             op.response_schema(*status)
         };
@@ -615,11 +646,10 @@ async fn handle(
                 let v = c.check(&format!("{}:answer:{status}", op.id), &s, false, body);
                 shared.violations.lock().unwrap().extend(v);
             }
-            None => shared
-                .violations
-                .lock()
-                .unwrap()
-                .push(format!("{}: the fake answered {status}, which the contract does not declare", op.id)),
+            None => shared.violations.lock().unwrap().push(format!(
+                "{}: the fake answered {status}, which the contract does not declare",
+                op.id
+            )),
         }
     }
     respond(answer)
@@ -671,7 +701,11 @@ async fn dispatch(shared: &Shared, r: &Req<'_>) -> Answer {
     }
     if let Some(zone) = r.path.get("zone_id") {
         if *zone != shared.zone_id {
-            return fail(404, 7003, "Could not route to /zones, perhaps your object identifier is invalid?");
+            return fail(
+                404,
+                7003,
+                "Could not route to /zones, perhaps your object identifier is invalid?",
+            );
         }
     }
     let now_secs = shared
@@ -715,8 +749,10 @@ async fn dispatch(shared: &Shared, r: &Req<'_>) -> Answer {
         "cloudflare-d1-get-database" => {
             let d = shared.data.lock().unwrap();
             match d.d1.get(&p("database_id")) {
-                Some(db) => ok(json!({"uuid": p("database_id"), "name": db.name, "version": "production",
-                    "created_at": db.created_at, "file_size": 0, "num_tables": 0})),
+                Some(db) => ok(
+                    json!({"uuid": p("database_id"), "name": db.name, "version": "production",
+                    "created_at": db.created_at, "file_size": 0, "num_tables": 0}),
+                ),
                 None => fail(404, 7404, "Not Found"),
             }
         }
@@ -768,18 +804,20 @@ async fn dispatch(shared: &Shared, r: &Req<'_>) -> Answer {
             let contains = q("name_contains").unwrap_or_default();
             let per_page: usize = q("per_page").and_then(|v| v.parse().ok()).unwrap_or(20);
             let after = q("cursor").or(q("start_after")).unwrap_or_default();
-            let names: Vec<(&String, &Bucket)> = d
-                .r2
-                .iter()
-                .filter(|(n, _)| n.contains(&contains) && n.as_str() > after.as_str())
-                .collect();
+            let names: Vec<(&String, &Bucket)> =
+                d.r2.iter()
+                    .filter(|(n, _)| n.contains(&contains) && n.as_str() > after.as_str())
+                    .collect();
             let page: Vec<Json> = names
                 .iter()
                 .take(per_page)
                 .map(|(n, b)| json!({"name": n, "creation_date": b.created}))
                 .collect();
             let cursor = if names.len() > per_page {
-                page.last().and_then(|b| b["name"].as_str()).unwrap_or_default().to_owned()
+                page.last()
+                    .and_then(|b| b["name"].as_str())
+                    .unwrap_or_default()
+                    .to_owned()
             } else {
                 String::new()
             };
@@ -804,7 +842,9 @@ async fn dispatch(shared: &Shared, r: &Req<'_>) -> Answer {
                     objects: Arc::new(MemoryObjectStore::new()),
                 },
             );
-            ok(json!({"name": name, "creation_date": created, "location": "enam", "storage_class": "Standard"}))
+            ok(
+                json!({"name": name, "creation_date": created, "location": "enam", "storage_class": "Standard"}),
+            )
         }
         "r2-get-bucket" => {
             let d = shared.data.lock().unwrap();
@@ -865,7 +905,9 @@ async fn dispatch(shared: &Shared, r: &Req<'_>) -> Answer {
         "workers-kv-namespace-get-a-namespace" => {
             let d = shared.data.lock().unwrap();
             match d.kv.get(&p("namespace_id")) {
-                Some(ns) => ok(json!({"id": p("namespace_id"), "title": ns.title, "supports_url_encoding": true})),
+                Some(ns) => ok(
+                    json!({"id": p("namespace_id"), "title": ns.title, "supports_url_encoding": true}),
+                ),
                 None => fail(404, 10009, "Unknown namespace."),
             }
         }
@@ -910,7 +952,13 @@ async fn dispatch(shared: &Shared, r: &Req<'_>) -> Answer {
                 },
                 (None, Some(e)) => match e.parse::<u64>() {
                     Ok(e) if e >= now_secs + 60 => Some(e),
-                    _ => return fail(400, 10017, "Invalid expiration: must be at least 60 seconds in the future"),
+                    _ => {
+                        return fail(
+                            400,
+                            10017,
+                            "Invalid expiration: must be at least 60 seconds in the future",
+                        );
+                    }
                 },
                 _ => None,
             };
@@ -971,7 +1019,10 @@ async fn dispatch(shared: &Shared, r: &Req<'_>) -> Answer {
         }
         // ---- Workers ----
         "worker-script-upload-worker-module" => {
-            let main = r.json["main_module"].as_str().unwrap_or_default().to_owned();
+            let main = r.json["main_module"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let Some(module) = r.parts.iter().find(|p| p.name == main) else {
                 return fail(400, 10021, "main_module must name an uploaded module part");
             };
@@ -999,13 +1050,17 @@ async fn dispatch(shared: &Shared, r: &Req<'_>) -> Answer {
                 .workers
                 .insert(name.clone(), (script, r.json.clone()));
             let now = now_rfc3339();
-            ok(json!({"id": name, "etag": hex_id(), "created_on": now, "modified_on": now,
-                      "usage_model": "standard"}))
+            ok(
+                json!({"id": name, "etag": hex_id(), "created_on": now, "modified_on": now,
+                      "usage_model": "standard"}),
+            )
         }
         "worker-script-download-worker" => {
             let d = shared.data.lock().unwrap();
             match d.workers.get(&p("script_name")) {
-                Some((script, _)) => Answer::Raw(200, "application/javascript", Bytes::from(script.clone())),
+                Some((script, _)) => {
+                    Answer::Raw(200, "application/javascript", Bytes::from(script.clone()))
+                }
                 None => fail(404, 10007, "This Worker does not exist on your account."),
             }
         }
@@ -1031,7 +1086,10 @@ async fn dispatch(shared: &Shared, r: &Req<'_>) -> Answer {
         "dns-records-for-a-zone-create-dns-record" => {
             let mut d = shared.data.lock().unwrap();
             let (name, ty) = (r.json["name"].clone(), r.json["type"].clone());
-            if d.dns.values().any(|rec| rec["name"] == name && rec["type"] == ty) {
+            if d.dns
+                .values()
+                .any(|rec| rec["name"] == name && rec["type"] == ty)
+            {
                 return fail(400, 81057, "Record already exists.");
             }
             let id = hex_id();
@@ -1071,7 +1129,10 @@ async fn dispatch(shared: &Shared, r: &Req<'_>) -> Answer {
         "custom-hostname-for-a-zone-create-custom-hostname" => {
             let mut d = shared.data.lock().unwrap();
             let hostname = r.json["hostname"].as_str().unwrap_or_default().to_owned();
-            if d.hostnames.values().any(|h| h["hostname"] == hostname.as_str()) {
+            if d.hostnames
+                .values()
+                .any(|h| h["hostname"] == hostname.as_str())
+            {
                 return fail(409, 1406, "Duplicate custom hostname found.");
             }
             let id = uuid();
@@ -1162,7 +1223,11 @@ mod d1 {
             stmt.raw_bind_parameter(i + 1, bind(p)?)
                 .map_err(|e| e.to_string())?;
         }
-        let columns: Vec<String> = stmt.column_names().iter().map(|c| (*c).to_owned()).collect();
+        let columns: Vec<String> = stmt
+            .column_names()
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect();
         let readonly = stmt.readonly();
         let mut rows = Vec::new();
         {
@@ -1199,9 +1264,7 @@ mod d1 {
         } else {
             Json::Array(
                 rows.iter()
-                    .map(|r| {
-                        Json::Object(columns.iter().cloned().zip(r.iter().cloned()).collect())
-                    })
+                    .map(|r| Json::Object(columns.iter().cloned().zip(r.iter().cloned()).collect()))
                     .collect(),
             )
         };
