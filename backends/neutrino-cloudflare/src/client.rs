@@ -460,10 +460,10 @@ impl CloudflareClient {
                 rb.multipart(form)
             }
         };
-        let resp = rb.send().await.map_err(CloudflareError::Transport)?;
+        let resp = rb.send().await.map_err(transport)?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(CloudflareError::Transport)?;
+        let body = resp.bytes().await.map_err(transport)?;
         if status.is_success() {
             return Ok(RawResponse { body });
         }
@@ -577,6 +577,12 @@ impl CloudflareClient {
             }
         }
     }
+}
+
+/// A transport error without its URL: paths can hold KV keys, which may be
+/// sensitive, and errors never carry them.
+fn transport(e: reqwest::Error) -> CloudflareError {
+    CloudflareError::Transport(e.without_url())
 }
 
 /// The non-empty `result_info.cursor` of a cursor-style listing.

@@ -23,8 +23,23 @@ pub const DEFAULT_COMPATIBILITY_DATE: &str = "2024-09-23";
 /// Opens the objects of an R2 bucket by name, so that deleting a bucket can empty
 /// it first (R2's control plane refuses to delete a bucket that holds objects).
 ///
-/// Any `Fn(&str) -> Result<Arc<dyn ObjectStore>>` is an opener; in production,
-/// one that builds the S3 adapter with R2's preset for the bucket.
+/// Any `Fn(&str) -> Result<Arc<dyn ObjectStore>>` is an opener. In production it
+/// builds the S3 adapter with R2's preset for the named bucket: endpoint
+/// `https://<account id>.r2.cloudflarestorage.com`, region `auto`, path-style
+/// addressing, and an R2 API token's ID and SHA-256 of its value as the access
+/// key pair. This crate does not depend on the S3 adapter, so the host app
+/// wires it in:
+///
+/// ```text
+/// let provisioner = CloudflareProvisionerBuilder::new(client)
+///     .with_bucket_opener(move |bucket: &str| {
+///         let store = S3ObjectStoreBuilder::r2(&account_id, &r2_credentials)
+///             .with_bucket(bucket)
+///             .build()?;
+///         Ok(Arc::new(store) as Arc<dyn ObjectStore>)
+///     })
+///     .build()?;
+/// ```
 pub trait BucketOpener: Send + Sync + 'static {
     /// The object store of bucket `name`.
     fn open(&self, name: &str) -> Result<Arc<dyn ObjectStore>>;
