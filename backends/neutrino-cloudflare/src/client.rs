@@ -1,7 +1,6 @@
 //! The v4 API client: one pooled HTTP client, bearer auth, the response envelope
 //! decoded once, retries with backoff, a client-side rate limiter and pagination.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -14,7 +13,6 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
-use tokio::sync::Mutex;
 
 use crate::error::{ApiMessage, BACKEND, CloudflareError};
 
@@ -97,11 +95,36 @@ impl RetryPolicy {
 }
 
 /// A sliding-window limiter: at most `max` requests in any `window`.
+///
+/// A request's slot is held from before it is sent until its answer arrives,
+/// and the window is counted from the answer: the server saw the request no
+/// later than that, so spacing holds at the server even when sending is slow.
 #[derive(Debug)]
 struct RateLimiter {
     max: usize,
     window: Duration,
-    sent: Mutex<VecDeque<Instant>>,
+    /// One entry per slot: `None` while in flight, then when it finished.
+    slots: std::sync::Mutex<Vec<(u64, Option<Instant>)>>,
+    next_id: std::sync::atomic::AtomicU64,
+    freed: tokio::sync::Notify,
+}
+
+/// A booked slot; finished when dropped.
+struct Slot<'a> {
+    limiter: &'a RateLimiter,
+    id: u64,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        let mut slots = self.limiter.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = slots.iter_mut().find(|(id, _)| *id == self.id) {
+            s.1 = Some(now);
+        }
+        drop(slots);
+        self.limiter.freed.notify_waiters();
+    }
 }
 
 impl RateLimiter {
@@ -109,32 +132,38 @@ impl RateLimiter {
         Self {
             max: max as usize,
             window,
-            sent: Mutex::new(VecDeque::new()),
+            slots: std::sync::Mutex::new(Vec::new()),
+            next_id: std::sync::atomic::AtomicU64::new(0),
+            freed: tokio::sync::Notify::new(),
         }
     }
 
     /// Waits until one more request fits in the window, and books it.
-    async fn acquire(&self) {
+    async fn acquire(&self) -> Slot<'_> {
         loop {
+            let notified = self.freed.notified();
             let wait = {
-                let mut sent = self.sent.lock().await;
+                let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
-                while sent
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.window)
-                {
-                    sent.pop_front();
+                slots.retain(|(_, done)| done.is_none_or(|t| now.duration_since(t) < self.window));
+                if slots.len() < self.max {
+                    let id = self
+                        .next_id
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    slots.push((id, None));
+                    return Slot { limiter: self, id };
                 }
-                if sent.len() < self.max {
-                    sent.push_back(now);
-                    return;
-                }
-                match sent.front() {
-                    Some(oldest) => (*oldest + self.window).saturating_duration_since(now),
-                    None => Duration::ZERO,
-                }
+                slots
+                    .iter()
+                    .filter_map(|(_, done)| *done)
+                    .map(|t| (t + self.window).saturating_duration_since(now))
+                    .min()
             };
-            tokio::time::sleep(wait).await;
+            match wait {
+                Some(d) => tokio::time::sleep(d).await,
+                // Every slot is in flight: wait for one to finish.
+                None => notified.await,
+            }
         }
     }
 }
@@ -434,7 +463,7 @@ impl CloudflareClient {
     }
 
     async fn send_once(&self, req: &ApiRequest) -> Result<RawResponse, CloudflareError> {
-        self.inner.limiter.acquire().await;
+        let _slot = self.inner.limiter.acquire().await;
         let mut rb = self
             .inner
             .http

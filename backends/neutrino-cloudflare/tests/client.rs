@@ -122,9 +122,12 @@ async fn waits_past_the_cap_give_up_at_once() {
     fake.inject([fault(429, Some("300"))]);
     let t0 = Instant::now();
     let e = kv.get("k").await.unwrap_err();
-    assert!(t0.elapsed() < Duration::from_millis(500));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "did not sleep for minutes"
+    );
     assert!(e.is_retryable());
-    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(fake.requests().len(), 1, "not retried");
     // Immediate retries within the caps succeed.
     fake.inject((0..3).map(|_| fault(429, Some("0"))));
     kv.get("k").await.unwrap();
@@ -194,8 +197,9 @@ async fn the_rate_limiter_spaces_requests() {
     for i in 10..times.len() {
         let gap = times[i] - times[i - 10];
         assert!(
-            // Arrival times jitter a little around the client's send times.
-            gap >= Duration::from_millis(900),
+            // The client counts the window from each answer, so the spacing
+            // holds at the server however slowly requests travel.
+            gap >= Duration::from_secs(1),
             "requests {} and {i} are {gap:?} apart: more than 10 in one second",
             i - 10
         );
