@@ -23,6 +23,7 @@ fn fault(status: u16, retry_after: Option<&str>) -> Fault {
     Fault {
         status,
         retry_after: retry_after.map(str::to_owned),
+        ..Fault::default()
     }
 }
 
@@ -639,4 +640,33 @@ async fn the_fake_rejects_requests_outside_the_contract() {
     assert_eq!(v.len(), 5, "{v:#?}");
     assert!(v.iter().any(|m| m.contains("limit")), "{v:#?}");
     assert!(v.iter().any(|m| m.contains("no bearer token")), "{v:#?}");
+}
+
+#[tokio::test]
+async fn an_already_exists_answer_resolves_to_the_existing_resource() {
+    let fake = FakeCloudflare::start().await;
+    let p = CloudflareProvisionerBuilder::new(fake.client())
+        .build()
+        .unwrap();
+    let spec = ResourceSpec::new(ResourceKind::Bucket, "raced-bucket");
+    let first = p.create(&spec).await.unwrap();
+    // Another creator won the race: the lookup does not see the bucket yet, the
+    // create answers "already exists" (10073), and the second lookup finds it.
+    fake.inject([Fault {
+        status: 404,
+        code: Some(10006),
+        op: Some("r2-get-bucket".into()),
+        ..Fault::default()
+    }]);
+    let before = fake.requests().len();
+    assert_eq!(p.create(&spec).await.unwrap(), first);
+    let ops: Vec<String> = fake.requests()[before..]
+        .iter()
+        .map(|(_, op)| op.clone())
+        .collect();
+    assert_eq!(ops, ["r2-get-bucket", "r2-create-bucket", "r2-get-bucket"]);
+    assert_eq!(
+        p.list(ResourceKind::Bucket, "raced-").await.unwrap(),
+        [first]
+    );
 }

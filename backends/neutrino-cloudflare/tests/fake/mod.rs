@@ -37,11 +37,15 @@ use contract::{Contract, Operation, contract};
 
 pub const TOKEN: &str = "test-token-5ecret";
 
-/// An injected failure for the next request.
-#[derive(Clone, Debug)]
+/// An injected failure for the next request (of operation `op`, if given).
+#[derive(Clone, Debug, Default)]
 pub struct Fault {
     pub status: u16,
     pub retry_after: Option<String>,
+    /// The error code; `10000 + status` if not given.
+    pub code: Option<u32>,
+    /// Only a request of this operation ID takes the fault.
+    pub op: Option<String>,
 }
 
 struct Db {
