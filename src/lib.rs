@@ -7,6 +7,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `sqlite` | yes | [`sqlite`]: SQLite databases, SQLite KV, local folders as buckets, a local provisioner |
+//! | `cloudflare` | no | `cloudflare`: D1 (`D1Executor`), Workers KV (`WorkersKv`) and a provisioner for D1, R2, KV, Workers, DNS records and custom hostnames over Cloudflare's v4 API |
 //!
 //! Everything from [`neutrino_core`] is re-exported at the root, and
 //! [`tenancy`] holds the registry, tenant scopes and the tenant-scoped store.
@@ -21,3 +22,7 @@ pub use neutrino_tenancy as tenancy;
 /// The embedded default backend (feature `sqlite`).
 #[cfg(feature = "sqlite")]
 pub use neutrino_sqlite as sqlite;
+
+/// The Cloudflare backend (feature `cloudflare`).
+#[cfg(feature = "cloudflare")]
+pub use neutrino_cloudflare as cloudflare;
