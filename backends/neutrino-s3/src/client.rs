@@ -244,10 +244,11 @@ impl S3ClientBuilder {
             }
             #[cfg(feature = "default-credentials")]
             CredentialSource::DefaultChain => {
-                let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-                    .region(Region::new(region.clone()))
-                    .build()
-                    .await;
+                let chain =
+                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                        .region(Region::new(region.clone()))
+                        .build()
+                        .await;
                 SharedCredentialsProvider::new(chain)
             }
             CredentialSource::Unset => {
@@ -274,7 +275,9 @@ impl S3ClientBuilder {
             conf = conf.endpoint_url(url);
         }
         if let Some(n) = self.max_attempts {
-            conf = conf.retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(n));
+            conf = conf.retry_config(
+                aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(n),
+            );
         }
         Ok(S3Client {
             sdk: aws_sdk_s3::Client::from_conf(conf.build()),

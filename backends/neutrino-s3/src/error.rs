@@ -30,7 +30,9 @@ const RETRYABLE_CODES: &[&str] = &[
 ];
 
 /// The S3 error code and HTTP status of a failed call, if the service answered.
-pub(crate) fn code_and_status<E: ProvideErrorMetadata>(e: &SdkError<E>) -> (Option<&str>, Option<u16>) {
+pub(crate) fn code_and_status<E: ProvideErrorMetadata>(
+    e: &SdkError<E>,
+) -> (Option<&str>, Option<u16>) {
     match e {
         SdkError::ServiceError(s) => (s.err().code(), Some(s.raw().status().as_u16())),
         _ => (None, None),

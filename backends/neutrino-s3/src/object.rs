@@ -129,6 +129,11 @@ impl S3ObjectStore {
         &self.bucket
     }
 
+    /// The client this store calls through.
+    pub fn client(&self) -> &S3Client {
+        &self.client
+    }
+
     fn span(&self, op: &'static str) -> tracing::Span {
         port_span(Port::Object, BACKEND, op, &self.bucket)
     }
@@ -159,7 +164,9 @@ impl S3ObjectStore {
     async fn put_multipart(&self, key: &str, data: Bytes, opts: &PutOptions) -> Result<()> {
         let s = &self.client.settings;
         // Grow the part size if the object would need more than MAX_PARTS parts.
-        let part_size = s.part_size.max(data.len().div_ceil(crate::client::MAX_PARTS));
+        let part_size = s
+            .part_size
+            .max(data.len().div_ceil(crate::client::MAX_PARTS));
         let created = self
             .client
             .sdk
@@ -395,7 +402,9 @@ impl ObjectStore for S3ObjectStore {
                 Ok(_) => Ok(()),
                 // S3 answers success for a missing key; some compatible stores 404.
                 Err(e) => match map(e, self.subject(key)) {
-                    Error::NotFound { entity: "object", .. } => Ok(()),
+                    Error::NotFound {
+                        entity: "object", ..
+                    } => Ok(()),
                     other => Err(other),
                 },
             }

@@ -209,9 +209,7 @@ impl Provisioner for S3Provisioner {
         async {
             check_request(self, kind, name)?;
             self.head_bucket(name).await.map_err(|e| match e {
-                Error::NotFound { .. } => {
-                    Error::not_found("resource", format!("{kind} {name}"))
-                }
+                Error::NotFound { .. } => Error::not_found("resource", format!("{kind} {name}")),
                 other => other,
             })?;
             Ok(Self::resource(name))
