@@ -146,7 +146,8 @@ impl S3ClientBuilder {
 
     /// Credentials from the default AWS chain: environment variables, profile
     /// files, web identity, container and instance metadata (feature
-    /// `default-credentials`).
+    /// `default-credentials`; SSO and `credential_process` profiles are not
+    /// compiled in).
     #[cfg(feature = "default-credentials")]
     pub fn with_default_credentials(mut self) -> Self {
         self.credentials = CredentialSource::DefaultChain;
@@ -226,6 +227,11 @@ impl S3ClientBuilder {
         if self.max_attempts == Some(0) {
             return Err(bad("max_attempts", "must be at least 1"));
         }
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
         let credentials = match self.credentials {
             CredentialSource::Static {
                 access_key_id,
@@ -244,8 +250,14 @@ impl S3ClientBuilder {
             }
             #[cfg(feature = "default-credentials")]
             CredentialSource::DefaultChain => {
+                // The chain's own calls (STS, container and instance metadata) go
+                // through the same client as the S3 calls.
+                let provider_config = aws_config::provider_config::ProviderConfig::default()
+                    .with_http_client(http.clone())
+                    .with_region(Some(Region::new(region.clone())));
                 let chain =
                     aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                        .configure(provider_config)
                         .region(Region::new(region.clone()))
                         .build()
                         .await;
@@ -255,11 +267,6 @@ impl S3ClientBuilder {
                 return Err(bad("credentials", "must be set"));
             }
         };
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
         let mut conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.clone()))

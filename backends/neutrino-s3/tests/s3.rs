@@ -504,3 +504,14 @@ async fn the_r2_preset_and_config_checks() {
         );
     }
 }
+
+#[cfg(feature = "default-credentials")]
+#[tokio::test]
+async fn the_default_chain_builds_without_fetching_credentials() {
+    let builder = S3ClientBuilder::new()
+        .with_region("eu-west-1")
+        .with_default_credentials();
+    assert!(format!("{builder:?}").contains("default chain"));
+    let client = builder.build().await.expect("client");
+    assert_eq!(client.region(), "eu-west-1");
+}
