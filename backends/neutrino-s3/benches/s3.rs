@@ -33,7 +33,10 @@ fn put_get_1mib(c: &mut Criterion) {
         (server, store)
     });
     let sdk = store.client().sdk().clone();
-    let data: Bytes = (0..SIZE).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+    let data: Bytes = (0..SIZE)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
     let opts = PutOptions::default();
 
     let mut g = c.benchmark_group("s3_put_get_1mib");
