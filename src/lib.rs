@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `sqlite` | yes | [`sqlite`]: SQLite databases, SQLite KV, local folders as buckets, a local provisioner |
 //! | `cloudflare` | no | `cloudflare`: D1 (`D1Executor`), Workers KV (`WorkersKv`) and a provisioner for D1, R2, KV, Workers, DNS records and custom hostnames over Cloudflare's v4 API |
+//! | `s3` | no | `s3`: object storage and bucket provisioning on AWS S3, Cloudflare R2 and any S3-compatible store |
 //!
 //! Everything from [`neutrino_core`] is re-exported at the root, and
 //! [`tenancy`] holds the registry, tenant scopes and the tenant-scoped store.
@@ -26,3 +27,6 @@ pub use neutrino_sqlite as sqlite;
 /// The Cloudflare backend (feature `cloudflare`).
 #[cfg(feature = "cloudflare")]
 pub use neutrino_cloudflare as cloudflare;
+/// The S3 backend: AWS S3, Cloudflare R2 and S3-compatible stores (feature `s3`).
+#[cfg(feature = "s3")]
+pub use neutrino_s3 as s3;
