@@ -806,7 +806,8 @@ impl Auth {
 
     /// The session with this token and its user, or `None` if there is none or
     /// it has expired (an expired row is deleted). Extends the session when it
-    /// is older than `updateAge` (sliding expiry).
+    /// is older than `updateAge` (sliding expiry); sessions created with
+    /// "remember me" off are never extended.
     pub async fn get_session(&self, token: &str) -> Result<Option<Arc<AuthSession>>> {
         self.get_session_with(token, GetSessionOptions::default())
             .await
@@ -889,7 +890,16 @@ impl Auth {
         }
         let cfg = &self.inner.session;
         let mut refreshed = false;
-        if !opts.disable_refresh {
+        // A "remember me off" session (lifetime no longer than
+        // dont_remember_expires_in) is never extended, even when the caller has
+        // no dont_remember cookie to tell: otherwise the first validation would
+        // turn a one-day session into a seven-day one.
+        let short_lived = cfg.dont_remember_expires_in < cfg.expires_in
+            && session
+                .expires_at
+                .duration_since(session.created_at)
+                .is_ok_and(|life| life <= cfg.dont_remember_expires_in);
+        if !opts.disable_refresh && !short_lived {
             // Better Auth: refresh once now >= expiresAt - expiresIn + updateAge.
             let due = session
                 .expires_at
