@@ -6,11 +6,14 @@
 //! It generates a platform, prints its resource names and hostnames, provisions
 //! the default stack's database, bucket and KV namespace with the
 //! `LocalProvisioner`, and writes and reads back a row, a KV key and an object.
+//! Then it provisions the platform's auth database, signs a user up with email
+//! and password, and validates the session cookie it was given.
 
 use std::io::Write;
 use std::path::Path;
 
 use neutrino::Result;
+use neutrino::auth::{Auth, CookieConfig, CookieDomain, RequestMeta, SignUpEmail};
 use neutrino::ids::{PlatformId, StackId};
 use neutrino::kv::KvStore;
 use neutrino::naming::{AppName, Domain, ResourceName, platform_status_key};
@@ -28,6 +31,12 @@ pub(crate) struct Summary {
     pub(crate) provider_ids: Vec<String>,
     /// The row, KV value and object it read back.
     pub(crate) read_back: (String, String, String),
+    /// The provider ID of the platform's auth database.
+    pub(crate) auth_database: String,
+    /// The `Set-Cookie` header the new user got.
+    pub(crate) set_cookie: String,
+    /// The email of the user whose cookie validated.
+    pub(crate) validated_email: String,
 }
 
 /// Onboards a fresh platform under `root` and exercises each of its resources,
@@ -130,11 +139,74 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
     let text = String::from_utf8_lossy(&object.data).into_owned();
     say(out, format!("object          welcome.txt = {text}"));
 
+    // Identity: the platform's own auth database, Better Auth's schema.
+    let auth_name = ResourceName::auth_database(platform);
+    let auth_db = local
+        .create(&ResourceSpec::new(
+            ResourceKind::Database,
+            auth_name.as_str(),
+        ))
+        .await?;
+    say(
+        out,
+        format!(
+            "provisioned     database {auth_name} -> {}",
+            auth_db.provider_id
+        ),
+    );
+    // A real deployment reads the secret from its environment (BETTER_AUTH_SECRET).
+    let auth = Auth::builder(
+        local.database(auth_name.as_str()).await?,
+        "quickstart-only secret, replace me: 32+ bytes",
+    )
+    .with_base_url(format!("https://{}", domain.auth_host(platform, stack)))
+    .with_cookies(CookieConfig {
+        secure: true,
+        domain: CookieDomain::platform(platform, &domain),
+        ..CookieConfig::default()
+    })
+    .build()
+    .map_err(auth_error)?;
+    auth.migrate().await.map_err(auth_error)?;
+    let meta = RequestMeta::new("127.0.0.1", "neutrino-quickstart");
+    let signed = auth
+        .sign_up_email(
+            SignUpEmail::new("Ada", "ada@example.com", "correct horse battery"),
+            &meta,
+        )
+        .await
+        .map_err(auth_error)?;
+    let cookie = auth.cookies().session_cookie(&signed.session.token, true);
+    let set_cookie = cookie.to_string();
+    say(
+        out,
+        format!("signed up       {} ({})", signed.user.email, signed.user.id),
+    );
+    say(out, format!("set-cookie      {}", cookie.name()));
+    let session = auth
+        .get_session_from_cookie(cookie.value())
+        .await
+        .map_err(auth_error)?
+        .ok_or_else(|| neutrino::Error::not_found("session", "from the cookie"))?;
+    say(out, format!("cookie valid    user {}", session.user.email));
+
     Ok(Summary {
         platform,
         provider_ids,
         read_back: (body, status, text),
+        auth_database: auth_db.provider_id,
+        set_cookie,
+        validated_email: session.user.email.clone(),
     })
+}
+
+/// Auth errors carry Better Auth's codes; the quickstart reports them as
+/// backend errors of its `Result`.
+fn auth_error(e: neutrino::auth::AuthError) -> neutrino::Error {
+    match e {
+        neutrino::auth::AuthError::Store(e) => e,
+        other => neutrino::Error::backend("auth", false, other),
+    }
 }
 
 #[tokio::main]
@@ -154,6 +226,12 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         summary.platform,
         summary.provider_ids.len(),
         summary.read_back
+    );
+    println!(
+        "auth database {} has user {}, whose cookie validated ({} bytes of Set-Cookie)",
+        summary.auth_database,
+        summary.validated_email,
+        summary.set_cookie.len()
     );
     match kept {
         Some(_) => println!("resources kept under {}", root.display()),

@@ -119,6 +119,7 @@ pub struct AuthBuilder {
     disable_sign_up: bool,
     require_email_verification: bool,
     revoke_sessions_on_password_reset: bool,
+    rehash_legacy_passwords: bool,
     trusted_origins: Vec<String>,
     cache: Option<SessionCacheConfig>,
     rate_limit: Option<(Arc<dyn KvStore>, RateLimitConfig)>,
@@ -156,6 +157,7 @@ impl AuthBuilder {
             disable_sign_up: false,
             require_email_verification: false,
             revoke_sessions_on_password_reset: false,
+            rehash_legacy_passwords: true,
             trusted_origins: Vec::new(),
             cache: None,
             rate_limit: None,
@@ -216,6 +218,15 @@ impl AuthBuilder {
     /// End every session of a user whose password is reset.
     pub fn with_revoke_sessions_on_password_reset(mut self, revoke: bool) -> Self {
         self.revoke_sessions_on_password_reset = revoke;
+        self
+    }
+
+    /// Replace a Better Auth scrypt hash (or a weaker argon2 hash) with
+    /// argon2id at the next successful sign-in (default `true`). Better Auth
+    /// itself verifies only scrypt, so a platform that must stay able to move
+    /// back to Better Auth without a custom `password.verify` turns this off.
+    pub fn with_rehash_legacy_passwords(mut self, rehash: bool) -> Self {
+        self.rehash_legacy_passwords = rehash;
         self
     }
 
@@ -315,6 +326,7 @@ impl AuthBuilder {
                 disable_sign_up: self.disable_sign_up,
                 require_email_verification: self.require_email_verification,
                 revoke_sessions_on_password_reset: self.revoke_sessions_on_password_reset,
+                rehash_legacy_passwords: self.rehash_legacy_passwords,
                 trusted_origins: trusted,
                 cache: self.cache.map(SessionCache::new),
                 rate_limiter,
@@ -336,6 +348,7 @@ pub(crate) struct Inner {
     pub(crate) disable_sign_up: bool,
     pub(crate) require_email_verification: bool,
     pub(crate) revoke_sessions_on_password_reset: bool,
+    pub(crate) rehash_legacy_passwords: bool,
     pub(crate) trusted_origins: Vec<String>,
     pub(crate) cache: Option<SessionCache>,
     pub(crate) rate_limiter: Option<RateLimiter>,
@@ -685,8 +698,9 @@ impl Auth {
             let Some((user, Some((account_id, hash)))) = found else {
                 // Unknown email, or a user without a password: same cost, same answer.
                 self.burn_one_hash_with(&password).await?;
-                let uid = None;
-                self.audit_failed_sign_in(uid, &email, meta).await?;
+                let uid = found.as_ref().map(|(u, _)| u.id.to_string());
+                self.audit_failed_sign_in(uid.as_deref(), &email, meta)
+                    .await?;
                 return Err(AuthError::InvalidEmailOrPassword);
             };
             let verdict = self.inner.passwords.verify(&hash, &password).await?;
@@ -698,6 +712,7 @@ impl Auth {
             if self.inner.require_email_verification && !user.email_verified {
                 return Err(AuthError::EmailNotVerified);
             }
+            let needs_rehash = needs_rehash && self.inner.rehash_legacy_passwords;
             let now = self.now();
             let (session, insert_session) =
                 self.new_session(&user.id, req.remember_me, meta, now)?;

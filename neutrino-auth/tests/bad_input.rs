@@ -39,7 +39,10 @@ fn malformed_json_bodies_are_typed_errors_that_never_quote_the_body() {
     }
     // Deep nesting stops at serde_json's recursion limit, without overflowing
     // the stack.
-    for deep in ["[".repeat(10_000), format!("{{\"name\":{}", "[".repeat(10_000))] {
+    for deep in [
+        "[".repeat(10_000),
+        format!("{{\"name\":{}", "[".repeat(10_000)),
+    ] {
         let code = SignUpEmail::from_json(deep.as_bytes()).unwrap_err().code();
         assert!(matches!(code, "BAD_REQUEST" | "VALIDATION_ERROR"), "{code}");
     }
