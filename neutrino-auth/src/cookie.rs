@@ -6,8 +6,10 @@
 //!   the signature being standard base64 with padding (44 characters), so `+`,
 //!   `/` and `=` travel as `%2B`, `%2F` and `%3D`.
 //! * Attributes: `HttpOnly; SameSite=Lax; Path=/`, `Secure` when secure,
-//!   `Max-Age` = the session lifetime (none for "remember me" off), and
-//!   `Domain=.{p}.nno.app` in platform-wide mode or no `Domain` in host-only mode.
+//!   `Max-Age` = the session lifetime (none for "remember me" off), and a
+//!   `Domain` of `.{p}.nno.app` in platform-wide mode or no `Domain` in
+//!   host-only mode. (The `cookie` crate writes the domain without its leading
+//!   dot, `Domain={p}.nno.app`; browsers treat both alike, RFC 6265 §5.2.3.)
 //!
 //! Parsing URL-decodes, splits at the last `.`, requires a 44-character signature
 //! ending in `=`, and checks the HMAC in constant time. Anything else is a typed
@@ -154,9 +156,9 @@ impl SessionCookies {
             format!("{secure}{}.{suffix}", config.prefix)
         };
         Self {
-            // HMAC takes keys of any length; this cannot fail.
+            // HMAC takes keys of any length, so the fallback is never used.
             mac: HmacSha256::new_from_slice(secret).unwrap_or_else(|_| {
-                HmacSha256::new_from_slice(&[]).expect("hmac accepts an empty key")
+                <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default())
             }),
             session_name: name("session_token"),
             dont_remember_name: name("dont_remember"),
