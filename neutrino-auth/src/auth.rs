@@ -834,6 +834,9 @@ impl Auth {
         &self,
         cookie_value: &str,
     ) -> Result<Option<Arc<AuthSession>>> {
+        if let Some(hit) = self.cached_by_cookie(cookie_value) {
+            return Ok(Some(hit));
+        }
         let token = self.inner.cookies.verify(cookie_value)?;
         self.get_session(&token).await
     }
@@ -849,12 +852,29 @@ impl Auth {
         let Some(value) = found.session else {
             return Ok(None);
         };
+        if let Some(hit) = self.cached_by_cookie(value) {
+            return Ok(Some(hit));
+        }
         let token = self.inner.cookies.verify(value)?;
         let opts = GetSessionOptions {
             disable_refresh: found.dont_remember,
             ..GetSessionOptions::default()
         };
         self.get_session_with(&token, opts).await
+    }
+
+    /// The cache's entry for a cookie value identical to the one stored with it
+    /// (so verified before); `None` sends the caller through full verification.
+    fn cached_by_cookie(&self, cookie_value: &str) -> Option<Arc<AuthSession>> {
+        let cache = self.inner.cache.as_ref()?;
+        if cookie_value.len() > crate::cookie::MAX_COOKIE_VALUE_LEN {
+            return None;
+        }
+        let (token, _) = cookie_value.rsplit_once('.')?;
+        if token.contains('%') {
+            return None;
+        }
+        cache.get_by_cookie(token, cookie_value, self.inner.clock.now_millis())
     }
 
     /// [`Auth::get_session`] with options.
@@ -952,7 +972,8 @@ impl Auth {
             } else {
                 Arc::clone(&value)
             };
-            c.put(cached, expires_ms, now_ms);
+            let cookie = self.inner.cookies.sign(&cached.session.token);
+            c.put(cached, cookie, expires_ms, now_ms);
         }
         Ok(Some(value))
     }

@@ -17,6 +17,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use subtle::ConstantTimeEq;
+
 use crate::model::AuthSession;
 
 /// The longest TTL the cache accepts.
@@ -43,6 +45,9 @@ impl Default for SessionCacheConfig {
 
 struct Entry {
     value: Arc<AuthSession>,
+    /// The session's signed cookie value as this crate writes it: a request
+    /// presenting exactly this value needs no second HMAC check.
+    cookie: String,
     /// When the entry stops being trusted, ms since the epoch: the earlier of
     /// insertion + TTL and the session's expiry.
     valid_until: i64,
@@ -79,7 +84,27 @@ impl SessionCache {
         }
     }
 
-    pub(crate) fn put(&self, value: Arc<AuthSession>, session_expires_ms: i64, now_ms: i64) {
+    /// A hit only if `cookie` is, byte for byte, the signed value stored with
+    /// the entry (compared in constant time): it was verified when stored.
+    pub(crate) fn get_by_cookie(
+        &self,
+        token: &str,
+        cookie: &str,
+        now_ms: i64,
+    ) -> Option<Arc<AuthSession>> {
+        let map = self.lock();
+        let e = map.get(token)?;
+        let same: bool = e.cookie.as_bytes().ct_eq(cookie.as_bytes()).into();
+        (same && e.valid_until > now_ms).then(|| Arc::clone(&e.value))
+    }
+
+    pub(crate) fn put(
+        &self,
+        value: Arc<AuthSession>,
+        cookie: String,
+        session_expires_ms: i64,
+        now_ms: i64,
+    ) {
         let valid_until = now_ms.saturating_add(self.ttl_ms).min(session_expires_ms);
         let mut map = self.lock();
         if map.len() >= self.max_entries && !map.contains_key(&value.session.token) {
@@ -91,7 +116,14 @@ impl SessionCache {
                 map.remove(&k);
             }
         }
-        map.insert(value.session.token.clone(), Entry { value, valid_until });
+        map.insert(
+            value.session.token.clone(),
+            Entry {
+                value,
+                cookie,
+                valid_until,
+            },
+        );
     }
 
     pub(crate) fn remove(&self, token: &str) {
