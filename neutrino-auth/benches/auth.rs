@@ -22,6 +22,7 @@ use tokio::runtime::Runtime;
 const SECRET: &str = "benchmark-secret-0123456789abcdef012345";
 const PASSWORD: &str = "correct horse battery";
 const USERS: usize = 1000;
+const SESSION_JOIN: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
 
 fn current_thread() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -82,7 +83,7 @@ fn get_session(c: &mut Criterion) {
     let rt = current_thread();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.sqlite");
-    let (auth, spinning, cached, cookies) = rt.block_on(async {
+    let (db, auth, spinning, cached, cookies) = rt.block_on(async {
         let db = open_db(&path, false).await;
         let auth = AuthBuilder::new(db.clone(), SECRET).build().unwrap();
         let cookies = populate(&auth, &db).await;
@@ -99,8 +100,12 @@ fn get_session(c: &mut Criterion) {
         for c in &cookies {
             cached.get_session_from_cookie(c).await.unwrap().unwrap();
         }
-        (auth, spinning, cached, cookies)
+        (db, auth, spinning, cached, cookies)
     });
+    let tokens: Vec<String> = cookies
+        .iter()
+        .map(|c| auth.cookies().verify(c).unwrap().into_owned())
+        .collect();
 
     let mut g = c.benchmark_group("get_session");
     g.throughput(Throughput::Elements(1));
@@ -110,6 +115,22 @@ fn get_session(c: &mut Criterion) {
             i = (i + 1) % cookies.len();
             let (auth, cookie) = (&auth, &cookies[i]);
             async move { black_box(auth.get_session_from_cookie(cookie).await.unwrap()) }
+        })
+    });
+    // The same SELECT … JOIN through the same executor, without the auth
+    // layer: what get_session adds on top is the difference.
+    let mut i = 0;
+    g.bench_function("executor_session_join_query_only", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % tokens.len();
+            let (db, token) = (&db, &tokens[i]);
+            async move {
+                black_box(
+                    db.query(&Statement::new(SESSION_JOIN).bind(token.as_str()))
+                        .await
+                        .unwrap(),
+                )
+            }
         })
     });
     let mut i = 0;
