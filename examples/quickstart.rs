@@ -6,14 +6,18 @@
 //!
 //! It onboards a platform end to end with the `LocalProvisioner` (the bootstrap
 //! plan, then the default stack's database, bucket and KV namespace), registers
-//! two tenants, shows that neither can see the other's rows, and writes and reads
-//! back a KV key and an object.
+//! two tenants, shows that neither can see the other's rows, writes and reads
+//! back a KV key and an object, and signs a user up on the platform's auth
+//! database (a second run signs the same user in) and validates the cookie.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use neutrino::Result;
+use neutrino::auth::{
+    Auth, AuthError, CookieConfig, CookieDomain, RequestMeta, SignInEmail, SignUpEmail,
+};
 use neutrino::ids::{PlatformId, StackId};
 use neutrino::kv::KvStore;
 use neutrino::naming::{AppName, Domain, ResourceName, ResourceRole, platform_status_key};
@@ -40,6 +44,19 @@ pub(crate) struct Summary {
     pub(crate) provider_ids: Vec<String>,
     /// The row, KV value and object it read back.
     pub(crate) read_back: (String, String, String),
+    /// The `Set-Cookie` header the user got.
+    pub(crate) set_cookie: String,
+    /// The email of the user whose cookie validated.
+    pub(crate) validated_email: String,
+}
+
+/// Auth errors carry Better Auth's codes; the quickstart reports them as errors of
+/// its `Result`.
+fn auth_error(e: AuthError) -> neutrino::Error {
+    match e {
+        AuthError::Store(e) => e,
+        other => neutrino::Error::backend("auth", false, other),
+    }
 }
 
 fn say(out: &mut dyn Write, line: String) {
@@ -134,7 +151,7 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
             ResourceRole::Kv,
         ],
     };
-    let bootstrap = Plan::bootstrap(platform, &domain, &[]);
+    let bootstrap = Plan::bootstrap(platform, &domain, &[&neutrino::auth::schema::MIGRATIONS]);
     let stack_plan = Plan::stack(platform, stack, &template)?;
     let _ = write!(out, "{bootstrap}");
     let (tx, rx) = std::sync::mpsc::channel();
@@ -270,11 +287,61 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
     let text = String::from_utf8_lossy(&object.data).into_owned();
     say(out, format!("object          welcome.txt = {text}"));
 
+    // Identity: the auth database the bootstrap made and migrated (Better Auth's
+    // schema). A real deployment reads the secret from its environment.
+    let auth_db = local
+        .database(ResourceName::auth_database(platform).as_str())
+        .await?;
+    let auth = Auth::builder(auth_db, "quickstart-only secret, replace me: 32+ bytes")
+        .with_base_url(format!("https://{}", domain.auth_host(platform, stack)))
+        .with_cookies(CookieConfig {
+            secure: true,
+            domain: CookieDomain::platform(platform, &domain),
+            ..CookieConfig::default()
+        })
+        .build()
+        .map_err(auth_error)?;
+    let meta = RequestMeta::new("127.0.0.1", "neutrino-quickstart");
+    let (email, password) = ("ada@example.com", "correct horse battery");
+    let signed = if reused {
+        auth.sign_in_email(SignInEmail::new(email, password), &meta)
+            .await
+    } else {
+        auth.sign_up_email(SignUpEmail::new("Ada", email, password), &meta)
+            .await
+    }
+    .map_err(auth_error)?;
+    let cookie = auth.cookies().session_cookie(&signed.session.token, true);
+    say(
+        out,
+        format!(
+            "{:<16}{} ({})",
+            if reused { "signed in" } else { "signed up" },
+            signed.user.email,
+            signed.user.id
+        ),
+    );
+    let session = auth
+        .get_session_from_cookie(cookie.value())
+        .await
+        .map_err(auth_error)?
+        .ok_or_else(|| neutrino::Error::not_found("session", "from the cookie"))?;
+    say(
+        out,
+        format!(
+            "cookie valid    {} for {}",
+            cookie.name(),
+            session.user.email
+        ),
+    );
+
     Ok(Summary {
         platform,
         reused,
         provider_ids,
         read_back: (body, greeting, text),
+        set_cookie: cookie.to_string(),
+        validated_email: session.user.email.clone(),
     })
 }
 
@@ -300,6 +367,11 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         },
         summary.provider_ids.len(),
         summary.read_back
+    );
+    println!(
+        "user {} has a valid session cookie ({} bytes of Set-Cookie)",
+        summary.validated_email,
+        summary.set_cookie.len()
     );
     match kept {
         Some(_) => println!("the platform is kept under {}", root.display()),

@@ -30,8 +30,22 @@ async fn quickstart_onboards_a_platform_and_a_second_run_reuses_it() {
             "hello from the bucket".into()
         )
     );
+    assert_eq!(first.validated_email, "ada@example.com");
+    let c = &first.set_cookie;
+    assert!(c.starts_with("__Secure-better-auth.session_token="), "{c}");
+    for attr in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Secure",
+        "Path=/",
+        &format!("Domain={p}.nno.app"),
+    ] {
+        assert!(c.contains(attr), "{attr} missing in {c}");
+    }
     let text = String::from_utf8(out).unwrap();
     for want in [
+        format!("2. migrate {p}-default-auth-db (neutrino-auth)"),
+        "signed up       ada@example.com".to_string(),
         format!("auth host       auth.svc.default.{p}.nno.app"),
         format!("cookie domain   .{p}.nno.app"),
         format!("1. create database {p}-default-auth-db"),
@@ -65,6 +79,8 @@ async fn quickstart_onboards_a_platform_and_a_second_run_reuses_it() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("drift           none"), "{text}");
     assert!(text.contains("acme lists 2 of its own notes"), "{text}");
+    assert!(text.contains("signed in       ada@example.com"), "{text}");
+    assert_eq!(second.validated_email, "ada@example.com");
     let dbs = root
         .path()
         .join("databases")

@@ -1,0 +1,162 @@
+//! The append-only audit log (`neutrinoAuditLog`).
+//!
+//! Sign-ups, sign-ins, failed sign-ins, sign-outs, password changes and resets,
+//! email verifications and session revocations are recorded with the actor (the
+//! user, when known), the session, the email attempted, the IP address and the
+//! user agent. Entries are written in the same atomic batch as the change they
+//! record where there is one. Triggers reject every `UPDATE` and `DELETE` on the
+//! table, so the log can only grow; no secret (password, token, hash) is ever
+//! written to it.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use neutrino_core::sql::{Row, Statement};
+
+use crate::date;
+use crate::error::{AuthError, Result};
+use crate::model::RequestMeta;
+use crate::random::random_id;
+
+/// What an audit entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditEvent {
+    /// A user signed up (and was signed in).
+    SignUp,
+    /// A user signed in.
+    SignIn,
+    /// A sign-in failed (unknown email or wrong password).
+    SignInFailed,
+    /// A session was ended by its holder.
+    SignOut,
+    /// A user changed their password.
+    PasswordChanged,
+    /// A password was reset with a reset token.
+    PasswordReset,
+    /// A password reset was requested.
+    PasswordResetRequested,
+    /// An email address was verified.
+    EmailVerified,
+    /// One or more sessions were revoked.
+    SessionRevoked,
+}
+
+impl AuditEvent {
+    /// The stored name, e.g. `"sign_in_failed"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignUp => "sign_up",
+            Self::SignIn => "sign_in",
+            Self::SignInFailed => "sign_in_failed",
+            Self::SignOut => "sign_out",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::EmailVerified => "email_verified",
+            Self::SessionRevoked => "session_revoked",
+        }
+    }
+}
+
+impl fmt::Display for AuditEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AuditEvent {
+    type Err = AuthError;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "sign_up" => Self::SignUp,
+            "sign_in" => Self::SignIn,
+            "sign_in_failed" => Self::SignInFailed,
+            "sign_out" => Self::SignOut,
+            "password_changed" => Self::PasswordChanged,
+            "password_reset" => Self::PasswordReset,
+            "password_reset_requested" => Self::PasswordResetRequested,
+            "email_verified" => Self::EmailVerified,
+            "session_revoked" => Self::SessionRevoked,
+            _ => {
+                return Err(AuthError::Corrupt {
+                    what: "neutrinoAuditLog.event",
+                });
+            }
+        })
+    }
+}
+
+/// One entry of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Entry ID.
+    pub id: String,
+    /// When it happened.
+    pub created_at: SystemTime,
+    /// What happened.
+    pub event: AuditEvent,
+    /// The user concerned, when known.
+    pub user_id: Option<String>,
+    /// The session concerned, when there is one.
+    pub session_id: Option<String>,
+    /// The email address attempted (failed sign-ins, reset requests).
+    pub email: Option<String>,
+    /// The request's IP address.
+    pub ip_address: Option<String>,
+    /// The request's user agent.
+    pub user_agent: Option<String>,
+    /// Extra detail, e.g. how many sessions a revocation ended.
+    pub detail: Option<String>,
+}
+
+/// The fields of an entry to write.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AuditRecord<'a> {
+    pub(crate) user_id: Option<&'a str>,
+    pub(crate) session_id: Option<&'a str>,
+    pub(crate) email: Option<&'a str>,
+    pub(crate) detail: Option<String>,
+}
+
+pub(crate) const INSERT: &str = r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"#;
+
+pub(crate) fn insert(
+    event: AuditEvent,
+    rec: AuditRecord<'_>,
+    meta: &RequestMeta,
+    now: SystemTime,
+) -> Result<Statement> {
+    Ok(Statement::new(INSERT)
+        .bind(random_id()?)
+        .bind(date::format(now))
+        .bind(event.as_str())
+        .bind(rec.user_id)
+        .bind(rec.session_id)
+        .bind(rec.email)
+        .bind(meta.ip_address.as_deref())
+        .bind(meta.user_agent.as_deref())
+        .bind(rec.detail))
+}
+
+pub(crate) const SELECT_BY_USER: &str = r#"SELECT "id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail" FROM "neutrinoAuditLog" WHERE "userId" = ?1 ORDER BY "createdAt" DESC, rowid DESC LIMIT ?2"#;
+pub(crate) const SELECT_RECENT: &str = r#"SELECT "id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail" FROM "neutrinoAuditLog" ORDER BY "createdAt" DESC, rowid DESC LIMIT ?1"#;
+
+pub(crate) fn from_row(r: &Row) -> Result<AuditEntry> {
+    let created: String = r.get(1)?;
+    let event: String = r.get(2)?;
+    Ok(AuditEntry {
+        id: r.get(0)?,
+        created_at: date::parse(&created).ok_or(AuthError::Corrupt {
+            what: "neutrinoAuditLog.createdAt",
+        })?,
+        event: event.parse()?,
+        user_id: r.get(3)?,
+        session_id: r.get(4)?,
+        email: r.get(5)?,
+        ip_address: r.get(6)?,
+        user_agent: r.get(7)?,
+        detail: r.get(8)?,
+    })
+}

@@ -1,0 +1,1241 @@
+//! [`Auth`]: sign-up, sign-in, sign-out, sessions and password changes on one
+//! platform's auth database; [`AuthBuilder`] configures it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use neutrino_core::clock::{SharedClock, millis_since_epoch, system_clock};
+use neutrino_core::ids::UserId;
+use neutrino_core::kv::KvStore;
+use neutrino_core::sql::{Row, SqlExecutor, Statement};
+use tracing::Instrument;
+
+use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord};
+use crate::cache::{MAX_CACHE_TTL, SessionCache, SessionCacheConfig};
+use crate::cookie::{CookieConfig, SessionCookies};
+use crate::date;
+use crate::email::normalize_email;
+use crate::error::{AuthError, Result};
+use crate::mail::Mailer;
+use crate::model::{AuthSession, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, User};
+use crate::password::{NormalizedPassword, PasswordConfig, Passwords, Verification};
+use crate::random::random_id;
+use crate::rate_limit::{RateLimitConfig, RateLimiter};
+use crate::schema::MIGRATIONS;
+
+/// Better Auth's development default secret, refused here.
+const DEFAULT_SECRET: &str = "better-auth-secret-12345678901234567890";
+/// Shortest accepted secret, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+/// Longest accepted display name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+/// Longest accepted image URL, in bytes.
+pub const MAX_IMAGE_LEN: usize = 2048;
+/// Longest IP address or user agent recorded, in bytes (longer ones are cut).
+pub const MAX_META_LEN: usize = 512;
+
+/// Session lifetimes, Better Auth's `session` options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// `expiresIn`: lifetime of a remembered session (default 7 days); also the
+    /// cookie's `Max-Age`.
+    pub expires_in: Duration,
+    /// `updateAge`: a session is extended by `expires_in` once it is this old
+    /// since its last extension (default 1 day).
+    pub update_age: Duration,
+    /// `freshAge`: sensitive operations need a session younger than this
+    /// (default 1 day; zero turns the check off).
+    pub fresh_age: Duration,
+    /// Lifetime of a session created with "remember me" off (default 1 day).
+    pub dont_remember_expires_in: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            expires_in: Duration::from_secs(7 * 24 * 3600),
+            update_age: Duration::from_secs(24 * 3600),
+            fresh_age: Duration::from_secs(24 * 3600),
+            dont_remember_expires_in: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Options of [`Auth::get_session_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GetSessionOptions {
+    /// Do not extend the session (Better Auth's `disableRefresh`, and what a
+    /// `dont_remember` cookie implies).
+    pub disable_refresh: bool,
+    /// Skip the validation cache and read the database.
+    pub disable_cache: bool,
+}
+
+/// What [`Auth::change_password`] takes.
+#[derive(Clone)]
+pub struct ChangePassword {
+    /// The current password.
+    pub current_password: String,
+    /// The new password.
+    pub new_password: String,
+    /// End every other session of the user.
+    pub revoke_other_sessions: bool,
+}
+
+impl fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChangePassword")
+            .field("revoke_other_sessions", &self.revoke_other_sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`Auth`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> neutrino_auth::Result<()> {
+/// use std::time::Duration;
+/// use neutrino_auth::{AuthBuilder, SessionCacheConfig};
+/// let db = neutrino_sqlite::SqliteExecutor::memory().await?;
+/// let auth = AuthBuilder::new(db, "a secret of at least thirty-two bytes!")
+///     .with_base_url("https://auth.svc.default.k3m9p2xw7q.nno.app")
+///     .with_disable_sign_up(true)
+///     .with_session_cache(SessionCacheConfig { ttl: Duration::from_secs(30), max_entries: 1000 })
+///     .build()?;
+/// assert!(format!("{auth:?}").contains("disable_sign_up: true"));
+/// # Ok(()) }
+/// ```
+pub struct AuthBuilder {
+    db: Arc<dyn SqlExecutor>,
+    secret: Vec<u8>,
+    clock: SharedClock,
+    base_url: Option<String>,
+    base_path: String,
+    session: SessionConfig,
+    cookies: CookieConfig,
+    passwords: PasswordConfig,
+    disable_sign_up: bool,
+    require_email_verification: bool,
+    revoke_sessions_on_password_reset: bool,
+    rehash_legacy_passwords: bool,
+    trusted_origins: Vec<String>,
+    cache: Option<SessionCacheConfig>,
+    rate_limit: Option<(Arc<dyn KvStore>, RateLimitConfig)>,
+    mailer: Option<Arc<dyn Mailer>>,
+}
+
+impl fmt::Debug for AuthBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthBuilder")
+            .field("db", &self.db)
+            .field("base_url", &self.base_url)
+            .field("disable_sign_up", &self.disable_sign_up)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthBuilder {
+    /// Auth on `db` (the platform's auth database), signing cookies and tokens
+    /// with `secret` (Better Auth's `BETTER_AUTH_SECRET`: at least 32 bytes).
+    pub fn new(db: impl SqlExecutor, secret: impl Into<Vec<u8>>) -> Self {
+        Self::new_shared(Arc::new(db), secret)
+    }
+
+    /// Like [`AuthBuilder::new`], with a shared executor.
+    pub fn new_shared(db: Arc<dyn SqlExecutor>, secret: impl Into<Vec<u8>>) -> Self {
+        Self {
+            db,
+            secret: secret.into(),
+            clock: system_clock(),
+            base_url: None,
+            base_path: "/api/auth".into(),
+            session: SessionConfig::default(),
+            cookies: CookieConfig::default(),
+            passwords: PasswordConfig::default(),
+            disable_sign_up: false,
+            require_email_verification: false,
+            revoke_sessions_on_password_reset: false,
+            rehash_legacy_passwords: true,
+            trusted_origins: Vec::new(),
+            cache: None,
+            rate_limit: None,
+            mailer: None,
+        }
+    }
+
+    /// The clock (default: the system clock).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The auth server's public URL, e.g. `https://auth.svc.default.{p}.nno.app`:
+    /// its origin is trusted, and email links start with it.
+    pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The path of the auth routes under the base URL (default `/api/auth`).
+    pub fn with_base_path(mut self, path: impl Into<String>) -> Self {
+        self.base_path = path.into();
+        self
+    }
+
+    /// Session lifetimes.
+    pub fn with_session(mut self, session: SessionConfig) -> Self {
+        self.session = session;
+        self
+    }
+
+    /// Cookie naming and scope; `max_age` is replaced by the session's
+    /// `expires_in`.
+    pub fn with_cookies(mut self, cookies: CookieConfig) -> Self {
+        self.cookies = cookies;
+        self
+    }
+
+    /// Password policy and hashing parameters.
+    pub fn with_passwords(mut self, passwords: PasswordConfig) -> Self {
+        self.passwords = passwords;
+        self
+    }
+
+    /// Refuse sign-up (invitation-only platforms).
+    pub fn with_disable_sign_up(mut self, disable: bool) -> Self {
+        self.disable_sign_up = disable;
+        self
+    }
+
+    /// Refuse sign-in until the email is verified.
+    pub fn with_require_email_verification(mut self, require: bool) -> Self {
+        self.require_email_verification = require;
+        self
+    }
+
+    /// End every session of a user whose password is reset.
+    pub fn with_revoke_sessions_on_password_reset(mut self, revoke: bool) -> Self {
+        self.revoke_sessions_on_password_reset = revoke;
+        self
+    }
+
+    /// Replace a Better Auth scrypt hash (or a weaker argon2 hash) with
+    /// argon2id at the next successful sign-in (default `true`). Better Auth
+    /// itself verifies only scrypt, so a platform that must stay able to move
+    /// back to Better Auth without a custom `password.verify` turns this off.
+    pub fn with_rehash_legacy_passwords(mut self, rehash: bool) -> Self {
+        self.rehash_legacy_passwords = rehash;
+        self
+    }
+
+    /// Origins trusted besides the base URL's (`https://app.example.com`,
+    /// wildcards such as `https://*.k3m9p2xw7q.nno.app`).
+    pub fn with_trusted_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.trusted_origins
+            .extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// Turns the validation cache on (see [`crate::cache`] for the revocation
+    /// lag this implies).
+    pub fn with_session_cache(mut self, config: SessionCacheConfig) -> Self {
+        self.cache = Some(config);
+        self
+    }
+
+    /// Turns the sign-in and sign-up rate limiter on, counting in `kv`.
+    pub fn with_rate_limit(mut self, kv: Arc<dyn KvStore>, config: RateLimitConfig) -> Self {
+        self.rate_limit = Some((kv, config));
+        self
+    }
+
+    /// The mailer for password-reset and verification emails; without one,
+    /// those calls answer `RESET_PASSWORD_DISABLED` / `VERIFICATION_EMAIL_NOT_ENABLED`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Validates the configuration and builds the [`Auth`].
+    pub fn build(self) -> Result<Auth> {
+        let bad = |key, reason: &str| AuthError::Config {
+            key,
+            reason: reason.into(),
+        };
+        if self.secret.len() < MIN_SECRET_LEN {
+            return Err(bad("secret", "must be at least 32 bytes"));
+        }
+        if self.secret == DEFAULT_SECRET.as_bytes() {
+            return Err(bad("secret", "must not be Better Auth's default secret"));
+        }
+        let s = &self.session;
+        if s.expires_in < Duration::from_secs(60)
+            || s.dont_remember_expires_in < Duration::from_secs(60)
+        {
+            return Err(bad("session.expires_in", "must be at least 60 s"));
+        }
+        if s.update_age > s.expires_in {
+            return Err(bad("session.update_age", "must not exceed expires_in"));
+        }
+        if let Some(c) = &self.cache {
+            if c.ttl.is_zero() || c.ttl > MAX_CACHE_TTL {
+                return Err(bad("cache.ttl", "must be between 1 ms and 5 min"));
+            }
+            if c.max_entries == 0 {
+                return Err(bad("cache.max_entries", "must be at least 1"));
+            }
+        }
+        let base_url = match self.base_url {
+            Some(u) => {
+                let origin = crate::origin::origin_of(&u)
+                    .ok_or_else(|| bad("base_url", "must be an absolute http(s) URL"))?;
+                Some((u.trim_end_matches('/').to_owned(), origin))
+            }
+            None => None,
+        };
+        if !self.base_path.is_empty() && !self.base_path.starts_with('/') {
+            return Err(bad("base_path", "must start with /"));
+        }
+        let mut trusted = self.trusted_origins;
+        if let Some((_, origin)) = &base_url {
+            trusted.push(origin.clone());
+        }
+        let passwords = Passwords::new(self.passwords)?;
+        let mut cookie_config = self.cookies;
+        cookie_config.max_age = s.expires_in;
+        let rate_limiter = match self.rate_limit {
+            Some((kv, cfg)) => Some(RateLimiter::new(kv, cfg, Arc::clone(&self.clock))?),
+            None => None,
+        };
+        Ok(Auth {
+            inner: Arc::new(Inner {
+                cookies: SessionCookies::new(&self.secret, cookie_config),
+                secret: self.secret,
+                db: self.db,
+                clock: self.clock,
+                base_url,
+                base_path: self.base_path.trim_end_matches('/').to_owned(),
+                session: self.session,
+                passwords,
+                disable_sign_up: self.disable_sign_up,
+                require_email_verification: self.require_email_verification,
+                revoke_sessions_on_password_reset: self.revoke_sessions_on_password_reset,
+                rehash_legacy_passwords: self.rehash_legacy_passwords,
+                trusted_origins: trusted,
+                cache: self.cache.map(SessionCache::new),
+                rate_limiter,
+                mailer: self.mailer,
+            }),
+        })
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: Arc<dyn SqlExecutor>,
+    pub(crate) secret: Vec<u8>,
+    pub(crate) clock: SharedClock,
+    pub(crate) base_url: Option<(String, String)>,
+    pub(crate) base_path: String,
+    pub(crate) session: SessionConfig,
+    pub(crate) cookies: SessionCookies,
+    pub(crate) passwords: Passwords,
+    pub(crate) disable_sign_up: bool,
+    pub(crate) require_email_verification: bool,
+    pub(crate) revoke_sessions_on_password_reset: bool,
+    pub(crate) rehash_legacy_passwords: bool,
+    pub(crate) trusted_origins: Vec<String>,
+    pub(crate) cache: Option<SessionCache>,
+    pub(crate) rate_limiter: Option<RateLimiter>,
+    pub(crate) mailer: Option<Arc<dyn Mailer>>,
+}
+
+/// Users, passwords, sessions and cookies on one platform's auth database,
+/// compatible with Better Auth. Cheap to clone.
+///
+/// See the crate documentation for an example.
+#[derive(Clone)]
+pub struct Auth {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Auth")
+            .field("db", &i.db)
+            .field("base_url", &i.base_url.as_ref().map(|(u, _)| u))
+            .field("session", &i.session)
+            .field("cookies", &i.cookies)
+            .field("passwords", &i.passwords)
+            .field("disable_sign_up", &i.disable_sign_up)
+            .field("require_email_verification", &i.require_email_verification)
+            .field("trusted_origins", &i.trusted_origins)
+            .field("cache", &i.cache.is_some())
+            .field("rate_limit", &i.rate_limiter)
+            .field("mailer", &i.mailer)
+            .finish_non_exhaustive()
+    }
+}
+
+const USER_COLUMNS: &str =
+    r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#;
+
+const INSERT_USER: &str = r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"#;
+const INSERT_ACCOUNT: &str = r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"#;
+const INSERT_SESSION: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#;
+const SELECT_USER_BY_EMAIL: &str = r#"SELECT "id" FROM "user" WHERE "email" = ?1"#;
+const SELECT_CREDENTIAL_BY_EMAIL: &str = r#"SELECT u."id", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", a."id", a."password" FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = ?2 WHERE u."email" = ?1 LIMIT 1"#;
+const SELECT_CREDENTIAL_BY_USER: &str =
+    r#"SELECT "id", "password" FROM "account" WHERE "userId" = ?1 AND "providerId" = ?2 LIMIT 1"#;
+const UPDATE_ACCOUNT_PASSWORD: &str =
+    r#"UPDATE "account" SET "password" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#;
+const SELECT_SESSION: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
+const REFRESH_SESSION: &str =
+    r#"UPDATE "session" SET "expiresAt" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#;
+const DELETE_SESSION: &str = r#"DELETE FROM "session" WHERE "token" = ?1"#;
+const DELETE_USER_SESSION: &str = r#"DELETE FROM "session" WHERE "token" = ?1 AND "userId" = ?2"#;
+const DELETE_USER_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
+const DELETE_OTHER_SESSIONS: &str =
+    r#"DELETE FROM "session" WHERE "userId" = ?1 AND "token" <> ?2"#;
+const DELETE_EXPIRED_SESSIONS: &str = r#"DELETE FROM "session" WHERE "expiresAt" <= ?1"#;
+const DELETE_EXPIRED_VERIFICATIONS: &str = r#"DELETE FROM "verification" WHERE "expiresAt" <= ?1"#;
+const SELECT_USER_SESSIONS: &str = r#"SELECT "id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent" FROM "session" WHERE "userId" = ?1 AND "expiresAt" > ?2 ORDER BY "createdAt""#;
+/// Audit rows written from the session being deleted, in the same batch.
+const AUDIT_FROM_SESSION: &str = r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail") SELECT ?1, ?2, ?3, s."userId", s."id", NULL, ?4, ?5, NULL FROM "session" s WHERE s."token" = ?6"#;
+
+pub(crate) const CREDENTIAL: &str = "credential";
+
+fn corrupt(what: &'static str) -> AuthError {
+    AuthError::Corrupt { what }
+}
+
+fn parse_date(r: &Row, i: usize, what: &'static str) -> Result<SystemTime> {
+    let s: String = r.get(i)?;
+    date::parse(&s).ok_or(corrupt(what))
+}
+
+fn parse_user_id(s: &str) -> Result<UserId> {
+    s.parse().map_err(|_| corrupt("user.id"))
+}
+
+/// Reads `id, name, email, emailVerified, image, createdAt, updatedAt` from
+/// `r` starting at column `at`.
+fn user_from_row(r: &Row, at: usize, id: UserId) -> Result<User> {
+    Ok(User {
+        id,
+        name: r.get(at + 1)?,
+        email: r.get(at + 2)?,
+        email_verified: r.get(at + 3)?,
+        image: r.get(at + 4)?,
+        created_at: parse_date(r, at + 5, "user.createdAt")?,
+        updated_at: parse_date(r, at + 6, "user.updatedAt")?,
+    })
+}
+
+fn session_from_row(r: &Row) -> Result<Session> {
+    let user_id: String = r.get(2)?;
+    Ok(Session {
+        id: r.get(0)?,
+        token: r.get(1)?,
+        user_id: parse_user_id(&user_id)?,
+        expires_at: parse_date(r, 3, "session.expiresAt")?,
+        created_at: parse_date(r, 4, "session.createdAt")?,
+        updated_at: parse_date(r, 5, "session.updatedAt")?,
+        ip_address: r.get(6)?,
+        user_agent: r.get(7)?,
+    })
+}
+
+fn clip(s: &Option<String>) -> Option<String> {
+    s.as_ref().map(|v| {
+        let mut end = v.len().min(MAX_META_LEN);
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        v[..end].to_owned()
+    })
+}
+
+fn span(op: &'static str) -> tracing::Span {
+    tracing::debug_span!("neutrino.auth", op)
+}
+
+impl Auth {
+    /// Starts configuring auth on `db` with `secret`.
+    pub fn builder(db: impl SqlExecutor, secret: impl Into<Vec<u8>>) -> AuthBuilder {
+        AuthBuilder::new(db, secret)
+    }
+
+    /// Applies this crate's migrations to the auth database (idempotent).
+    pub async fn migrate(&self) -> Result<Vec<u32>> {
+        Ok(MIGRATIONS.run(&*self.inner.db).await?)
+    }
+
+    /// The session cookies: names, signing, `Set-Cookie` values.
+    pub fn cookies(&self) -> &SessionCookies {
+        &self.inner.cookies
+    }
+
+    /// The password hasher.
+    pub fn passwords(&self) -> &Passwords {
+        &self.inner.passwords
+    }
+
+    /// The session lifetimes.
+    pub fn session_config(&self) -> &SessionConfig {
+        &self.inner.session
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Arc<dyn SqlExecutor> {
+        &self.inner.db
+    }
+
+    /// Entries in the validation cache (0 when it is off).
+    pub fn cached_sessions(&self) -> usize {
+        self.inner.cache.as_ref().map_or(0, SessionCache::len)
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        self.inner.clock.now()
+    }
+
+    /// Builds a new session row for `user_id` and the statement that inserts it.
+    fn new_session(
+        &self,
+        user_id: &UserId,
+        remember_me: bool,
+        meta: &RequestMeta,
+        now: SystemTime,
+    ) -> Result<(Session, Statement)> {
+        let ttl = if remember_me {
+            self.inner.session.expires_in
+        } else {
+            self.inner.session.dont_remember_expires_in
+        };
+        let now = UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
+        let session = Session {
+            id: random_id()?,
+            token: random_id()?,
+            user_id: *user_id,
+            expires_at: now + ttl,
+            created_at: now,
+            updated_at: now,
+            ip_address: clip(&meta.ip_address),
+            user_agent: clip(&meta.user_agent),
+        };
+        let stmt = Statement::new(INSERT_SESSION)
+            .bind(session.id.as_str())
+            .bind(date::format(session.expires_at))
+            .bind(session.token.as_str())
+            .bind(date::format(now))
+            .bind(date::format(now))
+            .bind(session.ip_address.as_deref())
+            .bind(session.user_agent.as_deref())
+            .bind(user_id.as_str());
+        Ok((session, stmt))
+    }
+
+    /// Creates a session for an existing user (for sign-in methods built on top
+    /// of this crate); sign-up and sign-in call it for you.
+    pub async fn create_session(
+        &self,
+        user_id: &UserId,
+        remember_me: bool,
+        meta: &RequestMeta,
+    ) -> Result<Session> {
+        let (session, stmt) = self.new_session(user_id, remember_me, meta, self.now())?;
+        self.inner.db.execute(&stmt).await?;
+        Ok(session)
+    }
+
+    /// Better Auth's `POST /sign-up/email`: creates the user, its `credential`
+    /// account (argon2id hash) and a session, in one batch.
+    ///
+    /// Errors: `EMAIL_PASSWORD_SIGN_UP_DISABLED`, `INVALID_EMAIL`,
+    /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`,
+    /// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`, `TOO_MANY_REQUESTS`.
+    pub async fn sign_up_email(&self, req: SignUpEmail, meta: &RequestMeta) -> Result<SignedIn> {
+        async {
+            if self.inner.disable_sign_up {
+                return Err(AuthError::SignUpDisabled);
+            }
+            self.rate_limit_if_enabled(meta, "/sign-up/email").await?;
+            let email = normalize_email(&req.email)?;
+            let password = self.inner.passwords.normalize(&req.password)?;
+            let name = req.name.trim().to_owned();
+            if name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+                return Err(AuthError::validation(
+                    "name",
+                    format!("must be at most {MAX_NAME_LEN} bytes without control characters"),
+                ));
+            }
+            if req.image.as_ref().is_some_and(|i| i.len() > MAX_IMAGE_LEN) {
+                return Err(AuthError::validation(
+                    "image",
+                    format!("must be at most {MAX_IMAGE_LEN} bytes"),
+                ));
+            }
+            let exists = self
+                .inner
+                .db
+                .query(&Statement::new(SELECT_USER_BY_EMAIL).bind(email.as_str()))
+                .await?;
+            if !exists.is_empty() {
+                return Err(AuthError::UserAlreadyExists);
+            }
+            let hash = self.inner.passwords.hash(&password).await?;
+            let now = self.now();
+            let now = UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
+            let user = User {
+                id: UserId::generate(),
+                name,
+                email,
+                email_verified: false,
+                image: req.image,
+                created_at: now,
+                updated_at: now,
+            };
+            let stamp = date::format(now);
+            let (session, insert_session) =
+                self.new_session(&user.id, req.remember_me, meta, now)?;
+            let batch = [
+                Statement::new(INSERT_USER)
+                    .bind(user.id.as_str())
+                    .bind(user.name.as_str())
+                    .bind(user.email.as_str())
+                    .bind(false)
+                    .bind(user.image.as_deref())
+                    .bind(stamp.as_str())
+                    .bind(stamp.as_str()),
+                Statement::new(INSERT_ACCOUNT)
+                    .bind(random_id()?)
+                    .bind(user.id.as_str())
+                    .bind(CREDENTIAL)
+                    .bind(user.id.as_str())
+                    .bind(hash)
+                    .bind(stamp.as_str())
+                    .bind(stamp.as_str()),
+                insert_session,
+                audit::insert(
+                    AuditEvent::SignUp,
+                    AuditRecord {
+                        user_id: Some(user.id.as_str()),
+                        session_id: Some(&session.id),
+                        email: Some(&user.email),
+                        detail: None,
+                    },
+                    meta,
+                    now,
+                )?,
+            ];
+            match self.inner.db.batch(&batch).await {
+                Ok(_) => {}
+                // Another sign-up with the same email won the race.
+                Err(e) if e.is_already_exists() => return Err(AuthError::UserAlreadyExists),
+                Err(e) => return Err(e.into()),
+            }
+            Ok(SignedIn {
+                user,
+                session,
+                remember_me: req.remember_me,
+            })
+        }
+        .instrument(span("sign_up_email"))
+        .await
+    }
+
+    /// Better Auth's `POST /sign-in/email`: checks the password (argon2id, or
+    /// Better Auth's scrypt, which is then rehashed to argon2id) and creates a
+    /// session.
+    ///
+    /// An unknown email costs one password hash too, and answers the same
+    /// `INVALID_EMAIL_OR_PASSWORD` as a wrong password. Other errors:
+    /// `INVALID_EMAIL`, `EMAIL_NOT_VERIFIED`, `TOO_MANY_REQUESTS`.
+    pub async fn sign_in_email(&self, req: SignInEmail, meta: &RequestMeta) -> Result<SignedIn> {
+        async {
+            self.rate_limit_if_enabled(meta, "/sign-in/email").await?;
+            let email = normalize_email(&req.email)?;
+            let password = match self.inner.passwords.normalize(&req.password) {
+                Ok(p) => p,
+                // A password the policy would refuse cannot be right; the check
+                // costs the same hash as any other failure.
+                Err(AuthError::PasswordTooLong { .. })
+                | Err(AuthError::PasswordTooShort { .. }) => {
+                    self.burn_one_hash().await?;
+                    self.audit_failed_sign_in(None, &email, meta).await?;
+                    return Err(AuthError::InvalidEmailOrPassword);
+                }
+                Err(e) => return Err(e),
+            };
+            let row = self
+                .inner
+                .db
+                .query(
+                    &Statement::new(SELECT_CREDENTIAL_BY_EMAIL)
+                        .bind(email.as_str())
+                        .bind(CREDENTIAL),
+                )
+                .await?
+                .into_iter()
+                .next();
+            let found = match row {
+                Some(r) => {
+                    let id: String = r.get(0)?;
+                    let user = user_from_row(&r, 0, parse_user_id(&id)?)?;
+                    let account: Option<String> = r.get(7)?;
+                    let hash: Option<String> = r.get(8)?;
+                    Some((user, account.zip(hash)))
+                }
+                None => None,
+            };
+            let Some((user, Some((account_id, hash)))) = found else {
+                // Unknown email, or a user without a password: same cost, same answer.
+                self.burn_one_hash_with(&password).await?;
+                let uid = found.as_ref().map(|(u, _)| u.id.to_string());
+                self.audit_failed_sign_in(uid.as_deref(), &email, meta)
+                    .await?;
+                return Err(AuthError::InvalidEmailOrPassword);
+            };
+            let verdict = self.inner.passwords.verify(&hash, &password).await?;
+            let Verification::Match { needs_rehash } = verdict else {
+                self.audit_failed_sign_in(Some(user.id.as_str()), &email, meta)
+                    .await?;
+                return Err(AuthError::InvalidEmailOrPassword);
+            };
+            if self.inner.require_email_verification && !user.email_verified {
+                return Err(AuthError::EmailNotVerified);
+            }
+            let needs_rehash = needs_rehash && self.inner.rehash_legacy_passwords;
+            let now = self.now();
+            let (session, insert_session) =
+                self.new_session(&user.id, req.remember_me, meta, now)?;
+            let mut batch = vec![
+                insert_session,
+                audit::insert(
+                    AuditEvent::SignIn,
+                    AuditRecord {
+                        user_id: Some(user.id.as_str()),
+                        session_id: Some(&session.id),
+                        email: Some(&user.email),
+                        detail: needs_rehash.then(|| "password rehashed to argon2id".to_owned()),
+                    },
+                    meta,
+                    now,
+                )?,
+            ];
+            if needs_rehash {
+                let fresh = self.inner.passwords.hash(&password).await?;
+                batch.push(
+                    Statement::new(UPDATE_ACCOUNT_PASSWORD)
+                        .bind(fresh)
+                        .bind(date::format(now))
+                        .bind(account_id),
+                );
+            }
+            self.inner.db.batch(&batch).await?;
+            Ok(SignedIn {
+                user,
+                session,
+                remember_me: req.remember_me,
+            })
+        }
+        .instrument(span("sign_in_email"))
+        .await
+    }
+
+    async fn burn_one_hash(&self) -> Result<()> {
+        let dummy = self.inner.passwords.normalize("not-a-real-password")?;
+        self.burn_one_hash_with(&dummy).await
+    }
+
+    async fn burn_one_hash_with(&self, password: &NormalizedPassword) -> Result<()> {
+        self.inner.passwords.hash(password).await.map(drop)
+    }
+
+    async fn audit_failed_sign_in(
+        &self,
+        user_id: Option<&str>,
+        email: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let stmt = audit::insert(
+            AuditEvent::SignInFailed,
+            AuditRecord {
+                user_id,
+                email: Some(email),
+                ..AuditRecord::default()
+            },
+            meta,
+            self.now(),
+        )?;
+        self.inner.db.execute(&stmt).await?;
+        Ok(())
+    }
+
+    async fn rate_limit_if_enabled(&self, meta: &RequestMeta, path: &str) -> Result<()> {
+        match (&self.inner.rate_limiter, &meta.ip_address) {
+            (Some(limiter), Some(ip)) => limiter.check(ip, path).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one attempt of `path` from `meta`'s IP against the rate limiter
+    /// (a no-op when it is off or the IP is unknown); `TOO_MANY_REQUESTS` with
+    /// the retry-after when over the limit. Sign-in and sign-up call it
+    /// themselves.
+    pub async fn check_rate_limit(&self, meta: &RequestMeta, path: &str) -> Result<()> {
+        self.rate_limit_if_enabled(meta, path).await
+    }
+
+    /// Better Auth's `POST /sign-out`: deletes the session (a no-op for an
+    /// unknown token).
+    pub async fn sign_out(&self, token: &str, meta: &RequestMeta) -> Result<()> {
+        async {
+            let now = self.now();
+            let batch = [
+                Statement::new(AUDIT_FROM_SESSION)
+                    .bind(random_id()?)
+                    .bind(date::format(now))
+                    .bind(AuditEvent::SignOut.as_str())
+                    .bind(meta.ip_address.as_deref())
+                    .bind(meta.user_agent.as_deref())
+                    .bind(token),
+                Statement::new(DELETE_SESSION).bind(token),
+            ];
+            self.inner.db.batch(&batch).await?;
+            if let Some(c) = &self.inner.cache {
+                c.remove(token);
+            }
+            Ok(())
+        }
+        .instrument(span("sign_out"))
+        .await
+    }
+
+    /// The session with this token and its user, or `None` if there is none or
+    /// it has expired (an expired row is deleted). Extends the session when it
+    /// is older than `updateAge` (sliding expiry); sessions created with
+    /// "remember me" off are never extended.
+    pub async fn get_session(&self, token: &str) -> Result<Option<Arc<AuthSession>>> {
+        self.get_session_with(token, GetSessionOptions::default())
+            .await
+    }
+
+    /// [`Auth::get_session`] from a signed cookie value: a tampered, truncated
+    /// or oversized value is an [`AuthError::Cookie`].
+    pub async fn get_session_from_cookie(
+        &self,
+        cookie_value: &str,
+    ) -> Result<Option<Arc<AuthSession>>> {
+        if let Some(hit) = self.cached_by_cookie(cookie_value) {
+            return Ok(Some(hit));
+        }
+        let token = self.inner.cookies.verify(cookie_value)?;
+        self.get_session(&token).await
+    }
+
+    /// [`Auth::get_session`] from a whole `Cookie` request header: finds the
+    /// session cookie (no cookie: `None`), verifies it, and does not extend
+    /// sessions marked `dont_remember`.
+    pub async fn get_session_from_cookie_header(
+        &self,
+        header: &str,
+    ) -> Result<Option<Arc<AuthSession>>> {
+        let found = self.inner.cookies.from_cookie_header(header);
+        let Some(value) = found.session else {
+            return Ok(None);
+        };
+        if let Some(hit) = self.cached_by_cookie(value) {
+            return Ok(Some(hit));
+        }
+        let token = self.inner.cookies.verify(value)?;
+        let opts = GetSessionOptions {
+            disable_refresh: found.dont_remember,
+            ..GetSessionOptions::default()
+        };
+        self.get_session_with(&token, opts).await
+    }
+
+    /// The cache's entry for a cookie value identical to the one stored with it
+    /// (so verified before); `None` sends the caller through full verification.
+    fn cached_by_cookie(&self, cookie_value: &str) -> Option<Arc<AuthSession>> {
+        let cache = self.inner.cache.as_ref()?;
+        if cookie_value.len() > crate::cookie::MAX_COOKIE_VALUE_LEN {
+            return None;
+        }
+        let (token, _) = cookie_value.rsplit_once('.')?;
+        if token.contains('%') {
+            return None;
+        }
+        cache.get_by_cookie(token, cookie_value, self.inner.clock.now_millis())
+    }
+
+    /// [`Auth::get_session`] with options.
+    pub async fn get_session_with(
+        &self,
+        token: &str,
+        opts: GetSessionOptions,
+    ) -> Result<Option<Arc<AuthSession>>> {
+        let now = self.now();
+        let now_ms = millis_since_epoch(now);
+        if !opts.disable_cache {
+            if let Some(hit) = self.inner.cache.as_ref().and_then(|c| c.get(token, now_ms)) {
+                return Ok(Some(hit));
+            }
+        }
+        if token.is_empty() || token.len() > crate::cookie::MAX_TOKEN_LEN {
+            return Ok(None);
+        }
+        let Some(row) = self
+            .inner
+            .db
+            .query(&Statement::new(SELECT_SESSION).bind(token))
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let mut session = session_from_row(&row)?;
+        let user = User {
+            id: session.user_id,
+            name: row.get(8)?,
+            email: row.get(9)?,
+            email_verified: row.get(10)?,
+            image: row.get(11)?,
+            created_at: parse_date(&row, 12, "user.createdAt")?,
+            updated_at: parse_date(&row, 13, "user.updatedAt")?,
+        };
+        if session.expires_at <= now {
+            self.inner
+                .db
+                .execute(&Statement::new(DELETE_SESSION).bind(token))
+                .await?;
+            if let Some(c) = &self.inner.cache {
+                c.remove(token);
+            }
+            return Ok(None);
+        }
+        let cfg = &self.inner.session;
+        let mut refreshed = false;
+        // A "remember me off" session (lifetime no longer than
+        // dont_remember_expires_in) is never extended, even when the caller has
+        // no dont_remember cookie to tell: otherwise the first validation would
+        // turn a one-day session into a seven-day one.
+        let short_lived = cfg.dont_remember_expires_in < cfg.expires_in
+            && session
+                .expires_at
+                .duration_since(session.created_at)
+                .is_ok_and(|life| life <= cfg.dont_remember_expires_in);
+        if !opts.disable_refresh && !short_lived {
+            // Better Auth: refresh once now >= expiresAt - expiresIn + updateAge.
+            let due = session
+                .expires_at
+                .checked_sub(cfg.expires_in)
+                .map(|t| t + cfg.update_age);
+            if due.is_none_or(|due| now >= due) {
+                let now_trunc = UNIX_EPOCH + Duration::from_millis(now_ms.unsigned_abs());
+                let expires = now_trunc + cfg.expires_in;
+                self.inner
+                    .db
+                    .execute(
+                        &Statement::new(REFRESH_SESSION)
+                            .bind(date::format(expires))
+                            .bind(date::format(now_trunc))
+                            .bind(token),
+                    )
+                    .await?;
+                session.expires_at = expires;
+                session.updated_at = now_trunc;
+                refreshed = true;
+            }
+        }
+        let expires_ms = millis_since_epoch(session.expires_at);
+        let value = Arc::new(AuthSession {
+            session,
+            user,
+            refreshed,
+        });
+        if let Some(c) = &self.inner.cache {
+            let cached = if refreshed {
+                Arc::new(AuthSession {
+                    refreshed: false,
+                    ..(*value).clone()
+                })
+            } else {
+                Arc::clone(&value)
+            };
+            let cookie = self.inner.cookies.sign(&cached.session.token);
+            c.put(cached, cookie, expires_ms, now_ms);
+        }
+        Ok(Some(value))
+    }
+
+    /// Whether `session` is fresh enough for a sensitive operation (created less
+    /// than `freshAge` ago); always true when `freshAge` is zero.
+    pub fn is_fresh(&self, session: &Session) -> bool {
+        let fresh = self.inner.session.fresh_age;
+        fresh.is_zero()
+            || self
+                .now()
+                .duration_since(session.created_at)
+                .is_ok_and(|age| age < fresh)
+    }
+
+    /// The user's unexpired sessions, oldest first (Better Auth's
+    /// `list-sessions`).
+    pub async fn list_sessions(&self, user_id: &UserId) -> Result<Vec<Session>> {
+        let rows = self
+            .inner
+            .db
+            .query(
+                &Statement::new(SELECT_USER_SESSIONS)
+                    .bind(user_id.as_str())
+                    .bind(date::format(self.now())),
+            )
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn revoke(
+        &self,
+        user_id: &UserId,
+        delete: Statement,
+        detail: &str,
+        meta: &RequestMeta,
+    ) -> Result<u64> {
+        let now = self.now();
+        let audit_stmt = audit::insert(
+            AuditEvent::SessionRevoked,
+            AuditRecord {
+                user_id: Some(user_id.as_str()),
+                detail: Some(detail.to_owned()),
+                ..AuditRecord::default()
+            },
+            meta,
+            now,
+        )?;
+        let out = self.inner.db.batch(&[delete, audit_stmt]).await?;
+        Ok(out.first().map_or(0, |o| o.rows_affected))
+    }
+
+    /// Revokes one of the user's sessions by token (a no-op for another user's
+    /// token, as in Better Auth). Returns how many sessions were deleted.
+    pub async fn revoke_session(
+        &self,
+        user_id: &UserId,
+        token: &str,
+        meta: &RequestMeta,
+    ) -> Result<u64> {
+        let n = self
+            .revoke(
+                user_id,
+                Statement::new(DELETE_USER_SESSION)
+                    .bind(token)
+                    .bind(user_id.as_str()),
+                "one",
+                meta,
+            )
+            .await?;
+        if let Some(c) = &self.inner.cache {
+            if n > 0 {
+                c.remove(token);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Revokes every session of the user, the current one included.
+    pub async fn revoke_sessions(&self, user_id: &UserId, meta: &RequestMeta) -> Result<u64> {
+        let n = self
+            .revoke(
+                user_id,
+                Statement::new(DELETE_USER_SESSIONS).bind(user_id.as_str()),
+                "all",
+                meta,
+            )
+            .await?;
+        if let Some(c) = &self.inner.cache {
+            c.remove_user(user_id.as_str(), None);
+        }
+        Ok(n)
+    }
+
+    /// Revokes every session of the user except `current_token`.
+    pub async fn revoke_other_sessions(
+        &self,
+        user_id: &UserId,
+        current_token: &str,
+        meta: &RequestMeta,
+    ) -> Result<u64> {
+        let n = self
+            .revoke(
+                user_id,
+                Statement::new(DELETE_OTHER_SESSIONS)
+                    .bind(user_id.as_str())
+                    .bind(current_token),
+                "others",
+                meta,
+            )
+            .await?;
+        if let Some(c) = &self.inner.cache {
+            c.remove_user(user_id.as_str(), Some(current_token));
+        }
+        Ok(n)
+    }
+
+    /// Better Auth's `POST /change-password`: checks the current password,
+    /// stores an argon2id hash of the new one and, if asked, revokes every
+    /// other session (all but `current_token`).
+    ///
+    /// Errors: `INVALID_PASSWORD`, `CREDENTIAL_ACCOUNT_NOT_FOUND`,
+    /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`.
+    pub async fn change_password(
+        &self,
+        user_id: &UserId,
+        req: ChangePassword,
+        current_token: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        async {
+            let new = self.inner.passwords.normalize(&req.new_password)?;
+            let current = self
+                .inner
+                .passwords
+                .normalize(&req.current_password)
+                .map_err(|_| AuthError::InvalidPassword)?;
+            let row = self
+                .inner
+                .db
+                .query(
+                    &Statement::new(SELECT_CREDENTIAL_BY_USER)
+                        .bind(user_id.as_str())
+                        .bind(CREDENTIAL),
+                )
+                .await?
+                .into_iter()
+                .next()
+                .ok_or(AuthError::CredentialAccountNotFound)?;
+            let account_id: String = row.get(0)?;
+            let hash: Option<String> = row.get(1)?;
+            let hash = hash.ok_or(AuthError::CredentialAccountNotFound)?;
+            if !self
+                .inner
+                .passwords
+                .verify(&hash, &current)
+                .await?
+                .is_match()
+            {
+                return Err(AuthError::InvalidPassword);
+            }
+            let fresh = self.inner.passwords.hash(&new).await?;
+            let now = self.now();
+            let mut batch = vec![
+                Statement::new(UPDATE_ACCOUNT_PASSWORD)
+                    .bind(fresh)
+                    .bind(date::format(now))
+                    .bind(account_id),
+                audit::insert(
+                    AuditEvent::PasswordChanged,
+                    AuditRecord {
+                        user_id: Some(user_id.as_str()),
+                        detail: req
+                            .revoke_other_sessions
+                            .then(|| "other sessions revoked".to_owned()),
+                        ..AuditRecord::default()
+                    },
+                    meta,
+                    now,
+                )?,
+            ];
+            if req.revoke_other_sessions {
+                batch.push(
+                    Statement::new(DELETE_OTHER_SESSIONS)
+                        .bind(user_id.as_str())
+                        .bind(current_token.unwrap_or("")),
+                );
+            }
+            self.inner.db.batch(&batch).await?;
+            if req.revoke_other_sessions {
+                if let Some(c) = &self.inner.cache {
+                    c.remove_user(user_id.as_str(), current_token);
+                }
+            }
+            Ok(())
+        }
+        .instrument(span("change_password"))
+        .await
+    }
+
+    /// Deletes every expired session and verification row; returns how many
+    /// sessions were deleted. Call it from a periodic task.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        let now = date::format(self.now());
+        let out = self
+            .inner
+            .db
+            .batch(&[
+                Statement::new(DELETE_EXPIRED_SESSIONS).bind(now.as_str()),
+                Statement::new(DELETE_EXPIRED_VERIFICATIONS).bind(now.as_str()),
+            ])
+            .await?;
+        Ok(out.first().map_or(0, |o| o.rows_affected))
+    }
+
+    /// The user with this ID, or `None`.
+    pub async fn get_user(&self, user_id: &UserId) -> Result<Option<User>> {
+        let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
+        let row = self
+            .inner
+            .db
+            .query(&Statement::new(sql).bind(user_id.as_str()))
+            .await?
+            .into_iter()
+            .next();
+        row.map(|r| user_from_row(&r, 0, *user_id)).transpose()
+    }
+
+    pub(crate) async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "email" = ?1"#);
+        let row = self
+            .inner
+            .db
+            .query(&Statement::new(sql).bind(email))
+            .await?
+            .into_iter()
+            .next();
+        match row {
+            Some(r) => {
+                let id: String = r.get(0)?;
+                Ok(Some(user_from_row(&r, 0, parse_user_id(&id)?)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The newest audit entries of a user (or of everyone with `None`), at most
+    /// `limit`.
+    pub async fn audit_log(&self, user_id: Option<&UserId>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let stmt = match user_id {
+            Some(u) => Statement::new(audit::SELECT_BY_USER)
+                .bind(u.as_str())
+                .bind(limit),
+            None => Statement::new(audit::SELECT_RECENT).bind(limit),
+        };
+        let rows = self.inner.db.query(&stmt).await?;
+        rows.iter().map(audit::from_row).collect()
+    }
+
+    pub(crate) fn evict_user(&self, user_id: &str) {
+        if let Some(c) = &self.inner.cache {
+            c.remove_user(user_id, None);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The optional session validation cache.
+//!
+//! A bounded in-process map from session token to the validated session and
+//! user, so that repeated [`crate::Auth::get_session`] calls skip the database.
+//! Off by default.
+//!
+//! **Revocation lag.** Revocations, sign-outs and password changes made through
+//! the same [`crate::Auth`] evict the affected entries at once. A revocation made
+//! elsewhere (another process, another `Auth` over the same database, Better Auth
+//! itself) is seen only when the entry expires: a revoked session can keep
+//! validating in this process for at most the cache TTL (default 60 s, at most
+//! 5 min). Changes to the user (name, email verification) show up with the same
+//! lag. A cached session never outlives its own `expiresAt`, and sliding expiry
+//! is only applied on a cache miss (the TTL is far shorter than `updateAge`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use subtle::ConstantTimeEq;
+
+use crate::model::AuthSession;
+
+/// The longest TTL the cache accepts.
+pub const MAX_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Settings of the validation cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionCacheConfig {
+    /// How long an entry is trusted (default 60 s, at most [`MAX_CACHE_TTL`]).
+    pub ttl: Duration,
+    /// Most entries kept (default 10,000); when full, expired entries are
+    /// dropped first, then arbitrary ones.
+    pub max_entries: usize,
+}
+
+impl Default for SessionCacheConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(60),
+            max_entries: 10_000,
+        }
+    }
+}
+
+struct Entry {
+    value: Arc<AuthSession>,
+    /// The session's signed cookie value as this crate writes it: a request
+    /// presenting exactly this value needs no second HMAC check.
+    cookie: String,
+    /// When the entry stops being trusted, ms since the epoch: the earlier of
+    /// insertion + TTL and the session's expiry.
+    valid_until: i64,
+}
+
+pub(crate) struct SessionCache {
+    ttl_ms: i64,
+    max_entries: usize,
+    map: Mutex<HashMap<String, Entry>>,
+}
+
+impl SessionCache {
+    pub(crate) fn new(config: SessionCacheConfig) -> Self {
+        Self {
+            ttl_ms: i64::try_from(config.ttl.as_millis()).unwrap_or(i64::MAX),
+            max_entries: config.max_entries.max(1),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn get(&self, token: &str, now_ms: i64) -> Option<Arc<AuthSession>> {
+        let mut map = self.lock();
+        match map.get(token) {
+            Some(e) if e.valid_until > now_ms => Some(Arc::clone(&e.value)),
+            Some(_) => {
+                map.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// A hit only if `cookie` is, byte for byte, the signed value stored with
+    /// the entry (compared in constant time): it was verified when stored.
+    pub(crate) fn get_by_cookie(
+        &self,
+        token: &str,
+        cookie: &str,
+        now_ms: i64,
+    ) -> Option<Arc<AuthSession>> {
+        let map = self.lock();
+        let e = map.get(token)?;
+        let same: bool = e.cookie.as_bytes().ct_eq(cookie.as_bytes()).into();
+        (same && e.valid_until > now_ms).then(|| Arc::clone(&e.value))
+    }
+
+    pub(crate) fn put(
+        &self,
+        value: Arc<AuthSession>,
+        cookie: String,
+        session_expires_ms: i64,
+        now_ms: i64,
+    ) {
+        let valid_until = now_ms.saturating_add(self.ttl_ms).min(session_expires_ms);
+        let mut map = self.lock();
+        if map.len() >= self.max_entries && !map.contains_key(&value.session.token) {
+            map.retain(|_, e| e.valid_until > now_ms);
+            while map.len() >= self.max_entries {
+                let Some(k) = map.keys().next().cloned() else {
+                    break;
+                };
+                map.remove(&k);
+            }
+        }
+        map.insert(
+            value.session.token.clone(),
+            Entry {
+                value,
+                cookie,
+                valid_until,
+            },
+        );
+    }
+
+    pub(crate) fn remove(&self, token: &str) {
+        self.lock().remove(token);
+    }
+
+    pub(crate) fn remove_user(&self, user_id: &str, keep_token: Option<&str>) {
+        self.lock().retain(|token, e| {
+            e.value.user.id.as_str() != user_id || Some(token.as_str()) == keep_token
+        });
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+}

@@ -1,0 +1,272 @@
+//! [`AuthError`]: what an auth call can answer, with Better Auth's error codes.
+
+use std::time::Duration;
+
+use neutrino_core::BoxError;
+
+use crate::cookie::CookieError;
+
+/// `Result` with [`AuthError`] as the default error type.
+pub type Result<T, E = AuthError> = std::result::Result<T, E>;
+
+/// Why an auth call failed.
+///
+/// Each variant maps to the error code Better Auth answers with
+/// ([`AuthError::code`]) and to its HTTP status ([`AuthError::status`]), so an
+/// HTTP layer can reply exactly as Better Auth would. Messages are lowercase and
+/// never contain passwords, tokens, hashes or cookie values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The email address is malformed.
+    #[error("invalid email")]
+    InvalidEmail,
+    /// The password is shorter than the configured minimum.
+    #[error("password too short: at least {min} characters")]
+    PasswordTooShort {
+        /// The minimum length.
+        min: usize,
+    },
+    /// The password is longer than the configured maximum.
+    #[error("password too long: at most {max} characters")]
+    PasswordTooLong {
+        /// The maximum length.
+        max: usize,
+    },
+    /// Wrong email or password; deliberately does not say which.
+    #[error("invalid email or password")]
+    InvalidEmailOrPassword,
+    /// The current password given to a password change is wrong.
+    #[error("invalid password")]
+    InvalidPassword,
+    /// A user with this email already exists.
+    #[error("user already exists, use another email")]
+    UserAlreadyExists,
+    /// Sign-up is disabled on this platform (invitation only).
+    #[error("email and password sign-up is disabled")]
+    SignUpDisabled,
+    /// The platform requires a verified email before sign-in.
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// The email is already verified.
+    #[error("email already verified")]
+    EmailAlreadyVerified,
+    /// The user has no password (no `credential` account).
+    #[error("credential account not found")]
+    CredentialAccountNotFound,
+    /// The user does not exist.
+    #[error("user not found")]
+    UserNotFound,
+    /// A reset or verification token is unknown, malformed or already used.
+    #[error("invalid token")]
+    InvalidToken,
+    /// A reset or verification token has expired.
+    #[error("token expired")]
+    TokenExpired,
+    /// The session is too old for a sensitive operation (older than `freshAge`).
+    #[error("session is not fresh")]
+    SessionNotFresh,
+    /// The session cookie is malformed or its signature does not match.
+    #[error("invalid session cookie: {0}")]
+    Cookie(#[from] CookieError),
+    /// The request's origin is not a trusted origin.
+    #[error("invalid origin")]
+    InvalidOrigin,
+    /// A state-changing request carried cookies but no usable origin.
+    #[error("missing or null origin")]
+    MissingOrNullOrigin,
+    /// A cross-site top-level navigation tried to sign in or up.
+    #[error("cross-site navigation login blocked")]
+    CrossSiteNavigationLoginBlocked,
+    /// A callback or redirect URL is neither trusted nor a safe relative path.
+    #[error("invalid callback url")]
+    InvalidCallbackUrl,
+    /// Too many attempts; retry after the given time.
+    #[error("too many requests, retry after {} s", retry_after.as_secs())]
+    TooManyRequests {
+        /// How long until the next attempt is allowed.
+        retry_after: Duration,
+    },
+    /// No mailer is configured, so verification emails cannot be sent.
+    #[error("verification email is not enabled")]
+    VerificationEmailNotEnabled,
+    /// No mailer is configured, so password reset is not available.
+    #[error("reset password is disabled")]
+    ResetPasswordDisabled,
+    /// The mailer failed to send a message.
+    #[error("failed to send email")]
+    Mail(#[source] BoxError),
+    /// The request body is not valid JSON.
+    #[error("invalid json in request body at line {line} column {column}")]
+    BadRequest {
+        /// Line of the syntax error.
+        line: usize,
+        /// Column of the syntax error.
+        column: usize,
+    },
+    /// A field is missing, has the wrong type or an invalid value.
+    #[error("invalid {field}: {reason}")]
+    Validation {
+        /// The field, e.g. `"name"`.
+        field: &'static str,
+        /// Why it is invalid (never the value itself).
+        reason: String,
+    },
+    /// The configuration is invalid.
+    #[error("invalid auth configuration: {key}: {reason}")]
+    Config {
+        /// The setting.
+        key: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// Hashing or verifying a password failed for an internal reason.
+    #[error("password hashing failed")]
+    Hashing(#[source] BoxError),
+    /// The operating system's random number generator failed.
+    #[error("random number generator failed")]
+    Rng(#[source] BoxError),
+    /// A stored value is malformed (e.g. a date that is not ISO-8601).
+    #[error("stored {what} is malformed")]
+    Corrupt {
+        /// What was malformed, e.g. `"session.expiresAt"`.
+        what: &'static str,
+    },
+    /// The database or KV store failed.
+    #[error(transparent)]
+    Store(#[from] neutrino_core::Error),
+}
+
+impl AuthError {
+    /// Better Auth's error code for this error, e.g. `"INVALID_EMAIL_OR_PASSWORD"`.
+    ///
+    /// ```
+    /// use neutrino_auth::AuthError;
+    /// assert_eq!(AuthError::UserAlreadyExists.code(), "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidEmail => "INVALID_EMAIL",
+            Self::PasswordTooShort { .. } => "PASSWORD_TOO_SHORT",
+            Self::PasswordTooLong { .. } => "PASSWORD_TOO_LONG",
+            Self::InvalidEmailOrPassword => "INVALID_EMAIL_OR_PASSWORD",
+            Self::InvalidPassword => "INVALID_PASSWORD",
+            Self::UserAlreadyExists => "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+            Self::SignUpDisabled => "EMAIL_PASSWORD_SIGN_UP_DISABLED",
+            Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            Self::EmailAlreadyVerified => "EMAIL_ALREADY_VERIFIED",
+            Self::CredentialAccountNotFound => "CREDENTIAL_ACCOUNT_NOT_FOUND",
+            Self::UserNotFound => "USER_NOT_FOUND",
+            Self::InvalidToken => "INVALID_TOKEN",
+            Self::TokenExpired => "TOKEN_EXPIRED",
+            Self::SessionNotFresh => "SESSION_NOT_FRESH",
+            Self::Cookie(_) => "UNAUTHORIZED",
+            Self::InvalidOrigin => "INVALID_ORIGIN",
+            Self::MissingOrNullOrigin => "MISSING_OR_NULL_ORIGIN",
+            Self::CrossSiteNavigationLoginBlocked => "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+            Self::InvalidCallbackUrl => "INVALID_CALLBACK_URL",
+            Self::TooManyRequests { .. } => "TOO_MANY_REQUESTS",
+            Self::VerificationEmailNotEnabled => "VERIFICATION_EMAIL_NOT_ENABLED",
+            Self::ResetPasswordDisabled => "RESET_PASSWORD_DISABLED",
+            Self::BadRequest { .. } => "BAD_REQUEST",
+            Self::Validation { .. } => "VALIDATION_ERROR",
+            Self::Mail(_)
+            | Self::Config { .. }
+            | Self::Hashing(_)
+            | Self::Rng(_)
+            | Self::Corrupt { .. }
+            | Self::Store(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// The HTTP status Better Auth answers this error with.
+    ///
+    /// ```
+    /// use neutrino_auth::AuthError;
+    /// assert_eq!(AuthError::InvalidEmailOrPassword.status(), 401);
+    /// assert_eq!(AuthError::UserAlreadyExists.status(), 422);
+    /// ```
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidEmailOrPassword | Self::Cookie(_) | Self::TokenExpired => 401,
+            Self::UserAlreadyExists => 422,
+            Self::EmailNotVerified
+            | Self::InvalidOrigin
+            | Self::MissingOrNullOrigin
+            | Self::CrossSiteNavigationLoginBlocked
+            | Self::InvalidCallbackUrl
+            | Self::SessionNotFresh => 403,
+            Self::TooManyRequests { .. } => 429,
+            Self::Mail(_)
+            | Self::Config { .. }
+            | Self::Hashing(_)
+            | Self::Rng(_)
+            | Self::Corrupt { .. }
+            | Self::Store(_) => 500,
+            _ => 400,
+        }
+    }
+
+    pub(crate) fn validation(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Validation {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_follow_better_auth() {
+        let cases = [
+            (AuthError::InvalidEmail, "INVALID_EMAIL", 400),
+            (
+                AuthError::PasswordTooShort { min: 8 },
+                "PASSWORD_TOO_SHORT",
+                400,
+            ),
+            (
+                AuthError::InvalidEmailOrPassword,
+                "INVALID_EMAIL_OR_PASSWORD",
+                401,
+            ),
+            (
+                AuthError::SignUpDisabled,
+                "EMAIL_PASSWORD_SIGN_UP_DISABLED",
+                400,
+            ),
+            (AuthError::EmailNotVerified, "EMAIL_NOT_VERIFIED", 403),
+            (
+                AuthError::MissingOrNullOrigin,
+                "MISSING_OR_NULL_ORIGIN",
+                403,
+            ),
+            (
+                AuthError::TooManyRequests {
+                    retry_after: Duration::from_secs(3),
+                },
+                "TOO_MANY_REQUESTS",
+                429,
+            ),
+        ];
+        for (e, code, status) in cases {
+            assert_eq!(e.code(), code, "{e}");
+            assert_eq!(e.status(), status, "{e}");
+        }
+    }
+
+    #[test]
+    fn messages_are_lowercase() {
+        let e = AuthError::TooManyRequests {
+            retry_after: Duration::from_secs(7),
+        };
+        assert_eq!(e.to_string(), "too many requests, retry after 7 s");
+        assert_eq!(
+            AuthError::UserAlreadyExists.to_string(),
+            "user already exists, use another email"
+        );
+    }
+}

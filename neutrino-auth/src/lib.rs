@@ -1,0 +1,86 @@
+//! # neutrino-auth
+//!
+//! Users, passwords, sessions and cookies for one Neutrino platform, data- and
+//! wire-compatible with [Better Auth](https://www.better-auth.com): a database
+//! written by Better Auth is used as is, its users sign in with their
+//! passwords, its session cookies validate here, and sessions created here
+//! validate in Better Auth.
+//!
+//! Every platform has its own auth database (`{p}-default-auth-db`); an
+//! [`Auth`] works on that one database through the
+//! [`SqlExecutor`](neutrino_core::sql::SqlExecutor) port.
+//!
+//! * [`schema`]: Better Auth's `user`, `session`, `account`, `verification`
+//!   tables as migrations, plus an append-only audit log;
+//! * [`password`]: argon2id (OWASP parameters) off the async executor, Better
+//!   Auth's scrypt hashes accepted and upgraded;
+//! * [`Auth::sign_up_email`], [`Auth::sign_in_email`], [`Auth::sign_out`] with
+//!   Better Auth's error codes ([`AuthError::code`]);
+//! * sessions: [`Auth::get_session`] with sliding expiry, revocation, an
+//!   optional validation [`cache`];
+//! * [`cookie`]: the signed `better-auth.session_token` cookie, platform-wide or
+//!   host-only;
+//! * [`origin`] checks and a [`rate_limit`]er for sign-in;
+//! * password reset and email verification ([`verification`]) through a
+//!   [`mail::Mailer`];
+//! * the [`audit`] log.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> neutrino_auth::Result<()> {
+//! use neutrino_auth::{Auth, RequestMeta, SignInEmail, SignUpEmail};
+//!
+//! let db = neutrino_sqlite::SqliteExecutor::memory().await?;
+//! let auth = Auth::builder(db, "a secret of at least thirty-two bytes!").build()?;
+//! auth.migrate().await?;
+//!
+//! let meta = RequestMeta::new("203.0.113.7", "doc-test");
+//! let ada = auth
+//!     .sign_up_email(SignUpEmail::new("Ada", "Ada@Example.com", "correct horse battery"), &meta)
+//!     .await?;
+//! assert_eq!(ada.user.email, "ada@example.com");
+//!
+//! // The Set-Cookie header to send, and what the browser sends back.
+//! let set_cookie = auth.cookies().session_cookie(&ada.session.token, true);
+//! assert!(set_cookie.to_string().starts_with("better-auth.session_token="));
+//! let found = auth.get_session_from_cookie(set_cookie.value()).await?.expect("valid");
+//! assert_eq!(found.user.id, ada.user.id);
+//!
+//! let again = auth.sign_in_email(SignInEmail::new("ada@example.com", "correct horse battery"), &meta).await?;
+//! auth.sign_out(&again.session.token, &meta).await?;
+//! assert!(auth.get_session(&again.session.token).await?.is_none());
+//!
+//! let wrong = auth.sign_in_email(SignInEmail::new("ada@example.com", "wrong password"), &meta).await;
+//! assert_eq!(wrong.unwrap_err().code(), "INVALID_EMAIL_OR_PASSWORD");
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod audit;
+mod auth;
+pub mod cache;
+pub mod cookie;
+pub mod date;
+pub mod email;
+mod error;
+pub mod mail;
+mod model;
+pub mod origin;
+pub mod password;
+mod random;
+pub mod rate_limit;
+pub mod schema;
+pub mod verification;
+
+pub use auth::{
+    Auth, AuthBuilder, ChangePassword, GetSessionOptions, MAX_IMAGE_LEN, MAX_META_LEN,
+    MAX_NAME_LEN, MIN_SECRET_LEN, SessionConfig,
+};
+pub use cache::SessionCacheConfig;
+pub use cookie::{CookieConfig, CookieDomain, CookieError, SessionCookies};
+pub use error::{AuthError, Result};
+pub use model::{
+    AuthSession, MAX_JSON_BODY, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, User,
+};
+pub use rate_limit::RateLimitConfig;

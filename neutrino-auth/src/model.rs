@@ -1,0 +1,235 @@
+//! The records the auth calls return: [`User`], [`Session`], [`AuthSession`],
+//! and the request metadata they record ([`RequestMeta`]).
+
+use std::fmt;
+use std::time::SystemTime;
+
+use neutrino_core::ids::UserId;
+use serde::Deserialize;
+
+use crate::error::{AuthError, Result};
+
+/// A row of `user`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// `id`: 32 characters of `[A-Za-z0-9]`.
+    pub id: UserId,
+    /// `name`.
+    pub name: String,
+    /// `email`, trimmed and lowercase.
+    pub email: String,
+    /// `emailVerified`.
+    pub email_verified: bool,
+    /// `image`: a URL, if any.
+    pub image: Option<String>,
+    /// `createdAt`.
+    pub created_at: SystemTime,
+    /// `updatedAt`.
+    pub updated_at: SystemTime,
+}
+
+/// A row of `session`. Its `Debug` leaves the token out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Session {
+    /// `id`.
+    pub id: String,
+    /// `token`: the secret the cookie carries (signed).
+    pub token: String,
+    /// `userId`.
+    pub user_id: UserId,
+    /// `expiresAt`.
+    pub expires_at: SystemTime,
+    /// `createdAt`.
+    pub created_at: SystemTime,
+    /// `updatedAt`: last refresh.
+    pub updated_at: SystemTime,
+    /// `ipAddress` of the request that created it.
+    pub ip_address: Option<String>,
+    /// `userAgent` of the request that created it.
+    pub user_agent: Option<String>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("ip_address", &self.ip_address)
+            .field("user_agent", &self.user_agent)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A valid session and its user, as [`crate::Auth::get_session`] returns them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthSession {
+    /// The session.
+    pub session: Session,
+    /// Its user.
+    pub user: User,
+    /// Whether this call extended the session (sliding expiry), so the host
+    /// should send the session cookie again.
+    pub refreshed: bool,
+}
+
+/// What a successful sign-up or sign-in returns.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    /// The user.
+    pub user: User,
+    /// The new session.
+    pub session: Session,
+    /// Whether the session is remembered (a persistent cookie).
+    pub remember_me: bool,
+}
+
+/// Who made a request: recorded on sessions and in the audit log, used by the
+/// rate limiter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// The client's IP address (from the connection or a trusted proxy's
+    /// `x-forwarded-for`).
+    pub ip_address: Option<String>,
+    /// The `user-agent` header.
+    pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    /// Metadata with an IP address and user agent.
+    pub fn new(ip_address: impl Into<String>, user_agent: impl Into<String>) -> Self {
+        Self {
+            ip_address: Some(ip_address.into()),
+            user_agent: Some(user_agent.into()),
+        }
+    }
+}
+
+/// The body of Better Auth's `POST /sign-up/email`.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignUpEmail {
+    /// Display name.
+    pub name: String,
+    /// Email address; trimmed and lowercased before use.
+    pub email: String,
+    /// Password, 8–128 characters after NFKC by default.
+    pub password: String,
+    /// Profile image URL.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Keep the session for `expiresIn` (default) or for one day with a
+    /// browser-session cookie.
+    #[serde(default = "default_true")]
+    pub remember_me: bool,
+}
+
+/// The body of Better Auth's `POST /sign-in/email`.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInEmail {
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// See [`SignUpEmail::remember_me`].
+    #[serde(default = "default_true")]
+    pub remember_me: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl SignUpEmail {
+    /// A sign-up with `remember_me` on and no image.
+    pub fn new(
+        name: impl Into<String>,
+        email: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            email: email.into(),
+            password: password.into(),
+            image: None,
+            remember_me: true,
+        }
+    }
+
+    /// Parses a JSON request body; malformed JSON is [`AuthError::BadRequest`], a
+    /// missing or mistyped field [`AuthError::Validation`]. Errors never quote
+    /// the body.
+    pub fn from_json(body: &[u8]) -> Result<Self> {
+        from_json(body)
+    }
+}
+
+impl SignInEmail {
+    /// A sign-in with `remember_me` on.
+    pub fn new(email: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            email: email.into(),
+            password: password.into(),
+            remember_me: true,
+        }
+    }
+
+    /// Parses a JSON request body, as [`SignUpEmail::from_json`].
+    pub fn from_json(body: &[u8]) -> Result<Self> {
+        from_json(body)
+    }
+}
+
+impl fmt::Debug for SignUpEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignUpEmail")
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .field("image", &self.image)
+            .field("remember_me", &self.remember_me)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for SignInEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignInEmail")
+            .field("email", &self.email)
+            .field("remember_me", &self.remember_me)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Longest JSON body accepted by the `from_json` parsers.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+fn from_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {
+    if body.len() > MAX_JSON_BODY {
+        return Err(AuthError::validation(
+            "body",
+            format!("must be at most {MAX_JSON_BODY} bytes"),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            // serde_json's data errors may quote the offending value (a
+            // password): only the position is kept.
+            Category::Data => AuthError::validation(
+                "body",
+                format!(
+                    "a field is missing or has the wrong type (line {} column {})",
+                    e.line(),
+                    e.column()
+                ),
+            ),
+            Category::Io | Category::Syntax | Category::Eof => AuthError::BadRequest {
+                line: e.line(),
+                column: e.column(),
+            },
+        }
+    })
+}

@@ -1,0 +1,356 @@
+//! Password reset and email verification, in Better Auth's formats.
+//!
+//! * **Password reset**: a 24-character `[A-Za-z0-9]` token, stored in
+//!   `verification` as `identifier = "reset-password:<token>"`, `value` = the user
+//!   ID, valid 1 hour. The mail links to
+//!   `{baseURL}{basePath}/reset-password/<token>?callbackURL=…`. The row is
+//!   deleted when the token is used, so a token works once.
+//! * **Email verification**: Better Auth's JWT (HS256, key = the secret),
+//!   payload `{email, userId, iat, exp}`, valid 1 hour, linked as
+//!   `{baseURL}{basePath}/verify-email?token=<jwt>&callbackURL=…`. Verifying
+//!   sets `emailVerified` only if it was not set, so a token works once.
+//!
+//! Requesting a reset for an unknown email answers like a known one (no
+//! account enumeration); both flows need a [`crate::mail::Mailer`].
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use neutrino_core::clock::millis_since_epoch;
+use neutrino_core::sql::Statement;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::audit::{self, AuditEvent, AuditRecord};
+use crate::auth::{Auth, CREDENTIAL};
+use crate::date;
+use crate::email::normalize_email;
+use crate::error::{AuthError, Result};
+use crate::mail::{Email, EmailKind};
+use crate::model::{RequestMeta, User};
+use crate::random::{random_id, random_string};
+
+/// Lifetime of a password-reset token (Better Auth: 3600 s).
+pub const RESET_PASSWORD_TTL: Duration = Duration::from_secs(3600);
+/// Lifetime of an email-verification token (Better Auth: 3600 s).
+pub const VERIFY_EMAIL_TTL: Duration = Duration::from_secs(3600);
+/// Length of a password-reset token.
+pub const RESET_TOKEN_LEN: usize = 24;
+/// Longest verification token accepted.
+const MAX_TOKEN_INPUT: usize = 4096;
+
+const INSERT_VERIFICATION: &str = r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"#;
+const TAKE_VERIFICATION: &str =
+    r#"DELETE FROM "verification" WHERE "identifier" = ?1 RETURNING "value", "expiresAt""#;
+const SET_PASSWORD: &str = r#"UPDATE "account" SET "password" = ?1, "updatedAt" = ?2 WHERE "userId" = ?3 AND "providerId" = ?4"#;
+const ADD_CREDENTIAL: &str = r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") SELECT ?1, ?2, ?3, ?2, ?4, ?5, ?5 WHERE NOT EXISTS (SELECT 1 FROM "account" WHERE "userId" = ?2 AND "providerId" = ?3)"#;
+const DELETE_USER_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
+const MARK_VERIFIED: &str = r#"UPDATE "user" SET "emailVerified" = 1, "updatedAt" = ?1 WHERE "id" = ?2 AND "emailVerified" = 0"#;
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    email: String,
+    #[serde(rename = "userId", default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    iat: i64,
+    exp: i64,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+}
+
+fn query_component(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+impl Auth {
+    fn link(&self, path: &str) -> String {
+        let base = self.inner.base_url.as_ref().map_or("", |(u, _)| u.as_str());
+        format!("{base}{}{path}", self.inner.base_path)
+    }
+
+    fn check_callback(&self, callback: Option<&str>) -> Result<()> {
+        match callback {
+            Some(url) if !self.is_safe_callback(url) => Err(AuthError::InvalidCallbackUrl),
+            _ => Ok(()),
+        }
+    }
+
+    /// Better Auth's `POST /request-password-reset`: mails a reset link if the
+    /// email belongs to a user, and answers the same either way.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        redirect_to: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let Some(mailer) = self.inner.mailer.clone() else {
+            return Err(AuthError::ResetPasswordDisabled);
+        };
+        self.check_callback(redirect_to)?;
+        let email = normalize_email(email)?;
+        let now = self.now();
+        let user = self.find_user_by_email(&email).await?;
+        let audit_stmt = audit::insert(
+            AuditEvent::PasswordResetRequested,
+            AuditRecord {
+                user_id: user.as_ref().map(|u| u.id.as_str()),
+                email: Some(&email),
+                ..AuditRecord::default()
+            },
+            meta,
+            now,
+        )?;
+        let Some(user) = user else {
+            self.inner.db.execute(&audit_stmt).await?;
+            return Ok(());
+        };
+        let token = random_string(RESET_TOKEN_LEN)?;
+        let stamp = date::format(now);
+        self.inner
+            .db
+            .batch(&[
+                Statement::new(INSERT_VERIFICATION)
+                    .bind(random_id()?)
+                    .bind(format!("reset-password:{token}"))
+                    .bind(user.id.as_str())
+                    .bind(date::format(now + RESET_PASSWORD_TTL))
+                    .bind(stamp.as_str())
+                    .bind(stamp.as_str()),
+                audit_stmt,
+            ])
+            .await?;
+        let url = format!(
+            "{}?callbackURL={}",
+            self.link(&format!("/reset-password/{token}")),
+            query_component(redirect_to.unwrap_or(""))
+        );
+        mailer
+            .send(Email {
+                kind: EmailKind::ResetPassword,
+                to: user.email.clone(),
+                user_id: user.id.to_string(),
+                url,
+                token,
+            })
+            .await
+            .map_err(AuthError::Mail)
+    }
+
+    /// Better Auth's `POST /reset-password`: consumes the token and sets the new
+    /// password (creating the `credential` account if the user had none).
+    ///
+    /// Errors: `INVALID_TOKEN` (unknown, used or expired),
+    /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let password = self.inner.passwords.normalize(new_password)?;
+        if token.is_empty() || token.len() > MAX_TOKEN_INPUT {
+            return Err(AuthError::InvalidToken);
+        }
+        let row = self
+            .inner
+            .db
+            .query(&Statement::new(TAKE_VERIFICATION).bind(format!("reset-password:{token}")))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(AuthError::InvalidToken)?;
+        let user_id: String = row.get(0)?;
+        let expires: String = row.get(1)?;
+        let now = self.now();
+        if date::parse(&expires).is_none_or(|e| e <= now) {
+            return Err(AuthError::InvalidToken);
+        }
+        let hash = self.inner.passwords.hash(&password).await?;
+        let stamp = date::format(now);
+        let mut batch = vec![
+            Statement::new(SET_PASSWORD)
+                .bind(hash.as_str())
+                .bind(stamp.as_str())
+                .bind(user_id.as_str())
+                .bind(CREDENTIAL),
+            Statement::new(ADD_CREDENTIAL)
+                .bind(random_id()?)
+                .bind(user_id.as_str())
+                .bind(CREDENTIAL)
+                .bind(hash.as_str())
+                .bind(stamp.as_str()),
+            audit::insert(
+                AuditEvent::PasswordReset,
+                AuditRecord {
+                    user_id: Some(&user_id),
+                    ..AuditRecord::default()
+                },
+                meta,
+                now,
+            )?,
+        ];
+        if self.inner.revoke_sessions_on_password_reset {
+            batch.push(Statement::new(DELETE_USER_SESSIONS).bind(user_id.as_str()));
+        }
+        self.inner.db.batch(&batch).await?;
+        if self.inner.revoke_sessions_on_password_reset {
+            self.evict_user(&user_id);
+        }
+        Ok(())
+    }
+
+    fn sign_jwt(&self, claims: &Claims) -> Result<String> {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = serde_json::to_vec(claims).map_err(|e| AuthError::Hashing(e.into()))?;
+        let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.inner.secret)
+            .map_err(|e| AuthError::Hashing(e.into()))?;
+        mac.update(signing_input.as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        Ok(format!("{signing_input}.{sig}"))
+    }
+
+    fn verify_jwt(&self, token: &str) -> Result<Claims> {
+        if token.len() > MAX_TOKEN_INPUT {
+            return Err(AuthError::InvalidToken);
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AuthError::InvalidToken);
+        };
+        let sig = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| AuthError::InvalidToken)?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.inner.secret)
+            .map_err(|e| AuthError::Hashing(e.into()))?;
+        mac.update(h.as_bytes());
+        mac.update(b".");
+        mac.update(p.as_bytes());
+        mac.verify_slice(&sig)
+            .map_err(|_| AuthError::InvalidToken)?;
+        let header: Header = URL_SAFE_NO_PAD
+            .decode(h)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(AuthError::InvalidToken)?;
+        if header.alg != "HS256" {
+            return Err(AuthError::InvalidToken);
+        }
+        URL_SAFE_NO_PAD
+            .decode(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(AuthError::InvalidToken)
+    }
+
+    /// Better Auth's `POST /send-verification-email`: mails a verification link.
+    /// An unknown email answers like a known one.
+    ///
+    /// Errors: `VERIFICATION_EMAIL_NOT_ENABLED` (no mailer),
+    /// `EMAIL_ALREADY_VERIFIED`, `INVALID_CALLBACK_URL`.
+    pub async fn send_verification_email(
+        &self,
+        email: &str,
+        callback_url: Option<&str>,
+    ) -> Result<()> {
+        let Some(mailer) = self.inner.mailer.clone() else {
+            return Err(AuthError::VerificationEmailNotEnabled);
+        };
+        self.check_callback(callback_url)?;
+        let email = normalize_email(email)?;
+        let Some(user) = self.find_user_by_email(&email).await? else {
+            return Ok(());
+        };
+        if user.email_verified {
+            return Err(AuthError::EmailAlreadyVerified);
+        }
+        let iat = millis_since_epoch(self.now()) / 1000;
+        let exp = iat + i64::try_from(VERIFY_EMAIL_TTL.as_secs()).unwrap_or(3600);
+        let token = self.sign_jwt(&Claims {
+            email: user.email.clone(),
+            user_id: Some(user.id.to_string()),
+            iat,
+            exp,
+        })?;
+        let url = format!(
+            "{}?token={token}&callbackURL={}",
+            self.link("/verify-email"),
+            query_component(callback_url.unwrap_or("/"))
+        );
+        mailer
+            .send(Email {
+                kind: EmailKind::VerifyEmail,
+                to: user.email,
+                user_id: user.id.to_string(),
+                url,
+                token,
+            })
+            .await
+            .map_err(AuthError::Mail)
+    }
+
+    /// Better Auth's `GET /verify-email`: checks the token and marks the email
+    /// verified. Returns the updated user.
+    ///
+    /// Errors: `INVALID_TOKEN` (bad signature, malformed, or already used),
+    /// `TOKEN_EXPIRED`, `USER_NOT_FOUND`.
+    pub async fn verify_email(&self, token: &str, meta: &RequestMeta) -> Result<User> {
+        let claims = self.verify_jwt(token)?;
+        let now = self.now();
+        let now_s = millis_since_epoch(now) / 1000;
+        if claims.exp <= now_s {
+            return Err(AuthError::TokenExpired);
+        }
+        let email = normalize_email(&claims.email).map_err(|_| AuthError::InvalidToken)?;
+        let mut user = self
+            .find_user_by_email(&email)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        if claims
+            .user_id
+            .as_deref()
+            .is_some_and(|u| u != user.id.as_str())
+        {
+            return Err(AuthError::InvalidToken);
+        }
+        let stamp = date::format(now);
+        let changed = self
+            .inner
+            .db
+            .execute(
+                &Statement::new(MARK_VERIFIED)
+                    .bind(stamp.as_str())
+                    .bind(user.id.as_str()),
+            )
+            .await?;
+        if changed.rows_affected == 0 {
+            return Err(AuthError::InvalidToken);
+        }
+        self.inner
+            .db
+            .execute(&audit::insert(
+                AuditEvent::EmailVerified,
+                AuditRecord {
+                    user_id: Some(user.id.as_str()),
+                    email: Some(&user.email),
+                    ..AuditRecord::default()
+                },
+                meta,
+                now,
+            )?)
+            .await?;
+        self.evict_user(user.id.as_str());
+        user.email_verified = true;
+        user.updated_at =
+            UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
+        Ok(user)
+    }
+}

@@ -1,0 +1,86 @@
+// The real Better Auth on a SQLite file, driven by neutrino-auth's interop test
+// (tests/better_auth_interop.rs). Prints one JSON document on stdout.
+//
+//   node better-auth.mjs init <db> <secret> <email> <password>
+//       Runs Better Auth's migrations, signs a user up and in, and prints the
+//       user, the session token and the session cookie value Better Auth set.
+//   node better-auth.mjs get-session <db> <secret> <cookie value>
+//       Prints what auth.api.getSession answers for that session cookie.
+//   node better-auth.mjs pending-migrations <db> <secret>
+//       Prints the tables and columns Better Auth's migrations would still add.
+import Database from "better-sqlite3";
+import { betterAuth } from "better-auth";
+import { getMigrations } from "better-auth/db/migration";
+
+const [mode, dbPath, secret, ...rest] = process.argv.slice(2);
+if (!mode || !dbPath || !secret) {
+  console.error("usage: better-auth.mjs <init|get-session|pending-migrations> <db> <secret> ...");
+  process.exit(2);
+}
+
+const db = new Database(dbPath);
+const auth = betterAuth({
+  database: db,
+  secret,
+  baseURL: "http://localhost:3000",
+  emailAndPassword: { enabled: true },
+  logger: { disabled: true },
+});
+
+const COOKIE = "better-auth.session_token";
+
+function sessionCookie(response) {
+  for (const line of response.headers.getSetCookie()) {
+    const [pair] = line.split(";");
+    const eq = pair.indexOf("=");
+    if (pair.slice(0, eq) === COOKIE) return { value: pair.slice(eq + 1), header: line };
+  }
+  throw new Error("no session cookie in the response");
+}
+
+async function init(email, password) {
+  const migrations = await getMigrations(auth.options);
+  await migrations.runMigrations();
+  const up = await auth.api.signUpEmail({
+    body: { name: "Better Auth User", email, password },
+    asResponse: true,
+  });
+  if (!up.ok) throw new Error(`sign-up failed: ${up.status} ${await up.text()}`);
+  const signUp = await up.json();
+  const inn = await auth.api.signInEmail({ body: { email, password }, asResponse: true });
+  if (!inn.ok) throw new Error(`sign-in failed: ${inn.status} ${await inn.text()}`);
+  const signIn = await inn.json();
+  const cookie = sessionCookie(inn);
+  return {
+    userId: signUp.user.id,
+    email: signUp.user.email,
+    token: signIn.token,
+    cookieValue: cookie.value,
+    setCookie: cookie.header,
+  };
+}
+
+async function getSession(cookieValue) {
+  const headers = new Headers({ cookie: `${COOKIE}=${cookieValue}` });
+  const result = await auth.api.getSession({ headers });
+  return result;
+}
+
+async function pendingMigrations() {
+  const { toBeCreated, toBeAdded } = await getMigrations(auth.options);
+  return {
+    toBeCreated: toBeCreated.map((t) => t.table),
+    toBeAdded: toBeAdded.map((t) => ({ table: t.table, fields: Object.keys(t.fields) })),
+  };
+}
+
+let out;
+if (mode === "init") out = await init(rest[0], rest[1]);
+else if (mode === "get-session") out = await getSession(rest[0]);
+else if (mode === "pending-migrations") out = await pendingMigrations();
+else {
+  console.error(`unknown mode ${mode}`);
+  process.exit(2);
+}
+db.close();
+process.stdout.write(JSON.stringify(out) + "\n");

@@ -1,0 +1,644 @@
+//! Sign-up, sign-in, sign-out, sessions and cookies on real SQLite files.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Fixture, PASSWORD, SECRET, meta, unique_email};
+use neutrino_auth::audit::AuditEvent;
+use neutrino_auth::{
+    AuthError, ChangePassword, CookieConfig, CookieDomain, SessionCacheConfig, SessionConfig,
+    SignInEmail, SignUpEmail, date,
+};
+use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement};
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_writes_better_auth_rows_and_the_cookie_validates() {
+    let fx = Fixture::new().await;
+    let auth = fx.auth().await;
+    let signed = auth
+        .sign_up_email(
+            SignUpEmail::new("Ada", "  Ada@Example.COM ", PASSWORD),
+            &meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(signed.user.email, "ada@example.com");
+    assert!(!signed.user.email_verified);
+
+    let user = fx
+        .db
+        .query_one(
+            &Statement::new(r#"SELECT "id", "emailVerified", typeof("emailVerified") AS t, "createdAt" FROM "user""#),
+            "user",
+            "ada",
+        )
+        .await
+        .unwrap();
+    let id: String = user.get("id").unwrap();
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
+    assert_eq!(user.get::<i64>("emailVerified").unwrap(), 0);
+    assert_eq!(user.get::<String>("t").unwrap(), "integer");
+    let created: String = user.get("createdAt").unwrap();
+    assert_eq!(created.len(), 24, "{created}");
+    assert!(
+        created.ends_with('Z') && created.as_bytes()[19] == b'.',
+        "{created}"
+    );
+    assert_eq!(date::parse(&created), Some(signed.user.created_at));
+
+    let account = fx
+        .db
+        .query_one(
+            &Statement::new(
+                r#"SELECT "accountId", "providerId", "userId", "password" FROM "account""#,
+            ),
+            "account",
+            "ada",
+        )
+        .await
+        .unwrap();
+    assert_eq!(account.get::<String>("providerId").unwrap(), "credential");
+    assert_eq!(account.get::<String>("accountId").unwrap(), id);
+    assert_eq!(account.get::<String>("userId").unwrap(), id);
+    let phc: String = account.get("password").unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+
+    let session = fx
+        .db
+        .query_one(
+            &Statement::new(
+                r#"SELECT "token", "ipAddress", "userAgent", "expiresAt" FROM "session""#,
+            ),
+            "session",
+            "ada",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        session.get::<String>("token").unwrap(),
+        signed.session.token
+    );
+    assert_eq!(session.get::<String>("ipAddress").unwrap(), "198.51.100.4");
+    let expires: String = session.get("expiresAt").unwrap();
+    assert_eq!(
+        date::parse(&expires).unwrap(),
+        signed.session.created_at + 7 * DAY
+    );
+
+    let cookie = auth.cookies().session_cookie(&signed.session.token, true);
+    let header = cookie.to_string();
+    assert!(header.contains("Max-Age=604800"), "{header}");
+    let found = auth
+        .get_session_from_cookie(cookie.value())
+        .await
+        .unwrap()
+        .expect("session found");
+    assert_eq!(found.user, signed.user);
+    assert_eq!(found.session.id, signed.session.id);
+    assert!(!found.refreshed);
+    let by_header = auth
+        .get_session_from_cookie_header(&format!(
+            "theme=dark; {}={}",
+            cookie.name(),
+            cookie.value()
+        ))
+        .await
+        .unwrap()
+        .expect("session found from the header");
+    assert_eq!(by_header.session.id, signed.session.id);
+    assert!(
+        auth.get_session_from_cookie_header("theme=dark")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_emails_and_disabled_sign_up_are_refused() {
+    let fx = Fixture::new().await;
+    let auth = fx.auth().await;
+    let email = unique_email();
+    auth.sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
+        .await
+        .unwrap();
+    let again = auth
+        .sign_up_email(
+            SignUpEmail::new("B", email.to_uppercase(), PASSWORD),
+            &meta(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
+    assert_eq!(again.status(), 422);
+
+    let closed = fx.build(fx.builder().with_disable_sign_up(true)).await;
+    let err = closed
+        .sign_up_email(SignUpEmail::new("C", unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "EMAIL_PASSWORD_SIGN_UP_DISABLED");
+    // Existing users still sign in on an invitation-only platform.
+    closed
+        .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_answers_the_same_for_unknown_emails_and_wrong_passwords() {
+    let fx = Fixture::new().await;
+    let auth = fx.auth().await;
+    let email = unique_email();
+    let up = auth
+        .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
+        .await
+        .unwrap();
+    let wrong = auth
+        .sign_in_email(SignInEmail::new(&email, "not the password"), &meta())
+        .await
+        .unwrap_err();
+    let unknown = auth
+        .sign_in_email(SignInEmail::new(unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap_err();
+    let too_long = auth
+        .sign_in_email(SignInEmail::new(&email, "x".repeat(10_000)), &meta())
+        .await
+        .unwrap_err();
+    for e in [&wrong, &unknown, &too_long] {
+        assert_eq!(e.code(), "INVALID_EMAIL_OR_PASSWORD");
+        assert_eq!(e.status(), 401);
+    }
+    let ok = auth
+        .sign_in_email(SignInEmail::new(email.to_uppercase(), PASSWORD), &meta())
+        .await
+        .unwrap();
+    assert_eq!(ok.user.id, up.user.id);
+    assert_ne!(ok.session.token, up.session.token);
+
+    let log = auth.audit_log(None, 50).await.unwrap();
+    let events: Vec<AuditEvent> = log.iter().rev().map(|e| e.event).collect();
+    assert_eq!(
+        events,
+        [
+            AuditEvent::SignUp,
+            AuditEvent::SignInFailed,
+            AuditEvent::SignInFailed,
+            AuditEvent::SignInFailed,
+            AuditEvent::SignIn
+        ]
+    );
+    let failed = &log[3];
+    assert_eq!(failed.ip_address.as_deref(), Some("198.51.100.4"));
+    assert_eq!(failed.user_agent.as_deref(), Some("neutrino-tests/1.0"));
+    assert_eq!(failed.user_id.as_deref(), Some(up.user.id.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_out_deletes_the_session() {
+    let fx = Fixture::new().await;
+    let auth = fx.auth().await;
+    let s = auth
+        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap();
+    auth.sign_out(&s.session.token, &meta()).await.unwrap();
+    assert!(auth.get_session(&s.session.token).await.unwrap().is_none());
+    // Signing out twice, or with an unknown token, is a no-op.
+    auth.sign_out(&s.session.token, &meta()).await.unwrap();
+    auth.sign_out("unknown", &meta()).await.unwrap();
+    let log = auth.audit_log(Some(&s.user.id), 10).await.unwrap();
+    assert_eq!(log[0].event, AuditEvent::SignOut);
+    assert_eq!(log[0].session_id.as_deref(), Some(s.session.id.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_slide_expire_and_are_deleted_on_sight() {
+    let fx = Fixture::new().await;
+    let auth = fx.auth().await;
+    let s = auth
+        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap();
+    let token = s.session.token.clone();
+
+    fx.clock.advance(DAY - Duration::from_secs(1));
+    let early = auth.get_session(&token).await.unwrap().unwrap();
+    assert!(!early.refreshed, "not yet updateAge old");
+    assert_eq!(early.session.expires_at, s.session.expires_at);
+
+    fx.clock.advance(Duration::from_secs(2));
+    let slid = auth.get_session(&token).await.unwrap().unwrap();
+    assert!(slid.refreshed);
+    assert_eq!(
+        slid.session.expires_at,
+        s.session.created_at + DAY + Duration::from_secs(1) + 7 * DAY
+    );
+
+    fx.clock.advance(7 * DAY + Duration::from_secs(2));
+    assert!(auth.get_session(&token).await.unwrap().is_none());
+    let left = fx
+        .db
+        .query(
+            &Statement::new(r#"SELECT 1 FROM "session" WHERE "token" = ?1"#).bind(token.as_str()),
+        )
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "expired row deleted on sight");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remember_me_off_gives_a_one_day_session_and_browser_cookie() {
+    let fx = Fixture::new().await;
+    let auth = fx.auth().await;
+    let email = unique_email();
+    auth.sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
+        .await
+        .unwrap();
+    let mut req = SignInEmail::new(&email, PASSWORD);
+    req.remember_me = false;
+    let s = auth.sign_in_email(req, &meta()).await.unwrap();
+    assert!(!s.remember_me);
+    assert_eq!(s.session.expires_at, s.session.created_at + DAY);
+    let cookies = auth.cookies().sign_in_cookies(&s.session.token, false);
+    assert_eq!(cookies.len(), 2);
+    assert!(cookies[0].max_age().is_none());
+    // With the dont_remember marker, validation never extends the session.
+    let header = format!(
+        "{}={}; {}={}",
+        cookies[0].name(),
+        cookies[0].value(),
+        cookies[1].name(),
+        cookies[1].value()
+    );
+    fx.clock.advance(DAY - Duration::from_secs(10));
+    let found = auth
+        .get_session_from_cookie_header(&header)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!found.refreshed);
+    fx.clock.advance(Duration::from_secs(11));
+    assert!(
+        auth.get_session_from_cookie_header(&header)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_one_all_and_all_others() {
+    let fx = Fixture::new().await;
+    let auth = fx.auth().await;
+    let email = unique_email();
+    let first = auth
+        .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
+        .await
+        .unwrap();
+    let uid = first.user.id;
+    let mut tokens = vec![first.session.token.clone()];
+    for _ in 0..3 {
+        tokens.push(
+            auth.create_session(&uid, true, &meta())
+                .await
+                .unwrap()
+                .token,
+        );
+    }
+    let other = auth
+        .sign_up_email(SignUpEmail::new("B", unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap();
+    assert_eq!(auth.list_sessions(&uid).await.unwrap().len(), 4);
+
+    // Another user's token is a silent no-op.
+    assert_eq!(
+        auth.revoke_session(&uid, &other.session.token, &meta())
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        auth.get_session(&other.session.token)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    assert_eq!(
+        auth.revoke_session(&uid, &tokens[3], &meta())
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(auth.get_session(&tokens[3]).await.unwrap().is_none());
+
+    assert_eq!(
+        auth.revoke_other_sessions(&uid, &tokens[0], &meta())
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(auth.get_session(&tokens[0]).await.unwrap().is_some());
+    assert!(auth.get_session(&tokens[1]).await.unwrap().is_none());
+
+    assert_eq!(auth.revoke_sessions(&uid, &meta()).await.unwrap(), 1);
+    assert!(auth.get_session(&tokens[0]).await.unwrap().is_none());
+    assert!(auth.list_sessions(&uid).await.unwrap().is_empty());
+    assert!(
+        auth.get_session(&other.session.token)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let revocations = auth
+        .audit_log(Some(&uid), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == AuditEvent::SessionRevoked)
+        .count();
+    assert_eq!(revocations, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_password_can_revoke_other_sessions() {
+    let fx = Fixture::new().await;
+    let auth = fx.auth().await;
+    let email = unique_email();
+    let s = auth
+        .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
+        .await
+        .unwrap();
+    let other = auth
+        .create_session(&s.user.id, true, &meta())
+        .await
+        .unwrap();
+    let wrong = auth
+        .change_password(
+            &s.user.id,
+            ChangePassword {
+                current_password: "wrong password".into(),
+                new_password: "a brand new secret".into(),
+                revoke_other_sessions: true,
+            },
+            Some(&s.session.token),
+            &meta(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), "INVALID_PASSWORD");
+    let short = auth
+        .change_password(
+            &s.user.id,
+            ChangePassword {
+                current_password: PASSWORD.into(),
+                new_password: "short".into(),
+                revoke_other_sessions: true,
+            },
+            Some(&s.session.token),
+            &meta(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(short.code(), "PASSWORD_TOO_SHORT");
+    auth.change_password(
+        &s.user.id,
+        ChangePassword {
+            current_password: PASSWORD.into(),
+            new_password: "a brand new secret".into(),
+            revoke_other_sessions: true,
+        },
+        Some(&s.session.token),
+        &meta(),
+    )
+    .await
+    .unwrap();
+    assert!(auth.get_session(&s.session.token).await.unwrap().is_some());
+    assert!(auth.get_session(&other.token).await.unwrap().is_none());
+    let old = auth
+        .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+        .await
+        .unwrap_err();
+    assert!(matches!(old, AuthError::InvalidEmailOrPassword));
+    auth.sign_in_email(SignInEmail::new(&email, "a brand new secret"), &meta())
+        .await
+        .unwrap();
+    let log = auth.audit_log(Some(&s.user.id), 10).await.unwrap();
+    assert!(log.iter().any(|e| e.event == AuditEvent::PasswordChanged));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_expired_deletes_only_expired_sessions() {
+    let fx = Fixture::new().await;
+    let auth = fx.auth().await;
+    let s = auth
+        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap();
+    let short = auth
+        .create_session(&s.user.id, false, &meta())
+        .await
+        .unwrap();
+    fx.clock.advance(2 * DAY);
+    assert_eq!(auth.purge_expired().await.unwrap(), 1);
+    assert_eq!(auth.purge_expired().await.unwrap(), 0);
+    assert!(auth.get_session(&short.token).await.unwrap().is_none());
+    assert!(auth.get_session(&s.session.token).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn better_auth_scrypt_users_sign_in_and_are_rehashed() {
+    let fx = Fixture::new().await;
+    let auth = fx.auth().await;
+    // A user as Better Auth writes it: scrypt hash computed by Node's crypto.
+    let id = "Xq3bHk9Lm2Np4Rs6Tv8Wx0Yz1Ab3Cd5E";
+    let stamp = "2026-01-02T03:04:05.678Z";
+    fx.db
+        .batch(&[
+            Statement::new(r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?1, 'Imported', 'imported@example.com', 1, NULL, ?2, ?2)"#)
+                .bind(id)
+                .bind(stamp),
+            Statement::new(r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") VALUES ('acc00000000000000000000000000001', ?1, 'credential', ?1, ?2, ?3, ?3)"#)
+                .bind(id)
+                .bind("0123456789abcdef0123456789abcdef:b87ad68e260d745e9edfac97cc70f72a8fbb1771cf033e8d2b3c360d3788e3548d977bae5090f5d6cd75f5190a6fbe6b0b5737d5420119bd1e44ccdc779acfe5")
+                .bind(stamp),
+        ])
+        .await
+        .unwrap();
+    let s = auth
+        .sign_in_email(SignInEmail::new("imported@example.com", PASSWORD), &meta())
+        .await
+        .unwrap();
+    assert_eq!(s.user.id.as_str(), id);
+    assert!(s.user.email_verified);
+    assert_eq!(date::format(s.user.created_at), stamp);
+    let stored: String = fx
+        .db
+        .query_one(
+            &Statement::new(r#"SELECT "password" FROM "account""#),
+            "account",
+            id,
+        )
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert!(stored.starts_with("$argon2id$"), "rehashed: {stored}");
+    auth.sign_in_email(SignInEmail::new("imported@example.com", PASSWORD), &meta())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_serves_repeat_validations_and_documents_its_lag() {
+    let fx = Fixture::new().await;
+    let auth = fx
+        .build(fx.builder().with_session_cache(SessionCacheConfig {
+            ttl: Duration::from_secs(60),
+            max_entries: 2,
+        }))
+        .await;
+    // A second Auth on the same database, e.g. another process.
+    let elsewhere = fx.auth().await;
+    let s = auth
+        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap();
+    let t = s.session.token.clone();
+    assert!(auth.get_session(&t).await.unwrap().is_some());
+    assert_eq!(auth.cached_sessions(), 1);
+
+    // Revoked elsewhere: still valid here until the TTL passes (the documented lag)…
+    elsewhere
+        .revoke_sessions(&s.user.id, &meta())
+        .await
+        .unwrap();
+    assert!(auth.get_session(&t).await.unwrap().is_some());
+    fx.clock.advance(Duration::from_secs(61));
+    assert!(auth.get_session(&t).await.unwrap().is_none());
+
+    // …but revocations through the same Auth take effect at once.
+    let again = auth
+        .create_session(&s.user.id, true, &meta())
+        .await
+        .unwrap();
+    assert!(auth.get_session(&again.token).await.unwrap().is_some());
+    auth.sign_out(&again.token, &meta()).await.unwrap();
+    assert!(auth.get_session(&again.token).await.unwrap().is_none());
+
+    // Bounded.
+    for _ in 0..5 {
+        let x = auth
+            .create_session(&s.user.id, true, &meta())
+            .await
+            .unwrap();
+        auth.get_session(&x.token).await.unwrap().unwrap();
+    }
+    assert!(auth.cached_sessions() <= 2);
+
+    let too_long = fx
+        .builder()
+        .with_session_cache(SessionCacheConfig {
+            ttl: Duration::from_secs(301),
+            max_entries: 10,
+        })
+        .build()
+        .unwrap_err();
+    assert_eq!(too_long.code(), "INTERNAL_SERVER_ERROR");
+    assert!(too_long.to_string().contains("cache.ttl"), "{too_long}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_scoped_platform_wide_or_host_only() {
+    let fx = Fixture::new().await;
+    let platform = neutrino_core::ids::PlatformId::generate();
+    let wide = fx
+        .build(fx.builder().with_cookies(CookieConfig {
+            secure: true,
+            domain: CookieDomain::platform(platform, &neutrino_core::naming::Domain::default()),
+            ..CookieConfig::default()
+        }))
+        .await;
+    let s = wide
+        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap();
+    let c = wide
+        .cookies()
+        .session_cookie(&s.session.token, true)
+        .to_string();
+    assert!(c.starts_with("__Secure-better-auth.session_token="), "{c}");
+    assert!(c.contains(&format!("Domain={platform}.nno.app")), "{c}");
+    assert!(c.contains("Secure"), "{c}");
+    let host = fx.auth().await;
+    let c = host
+        .cookies()
+        .session_cookie(&s.session.token, true)
+        .to_string();
+    assert!(!c.contains("Domain"), "{c}");
+    // Same secret, same signature: the cookie validates with either setting.
+    assert!(
+        host.get_session_from_cookie(&host.cookies().sign(&s.session.token))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let other_secret = fx
+        .build(neutrino_auth::AuthBuilder::new(
+            fx.db.clone(),
+            format!("{SECRET}-rotated"),
+        ))
+        .await;
+    let err = other_secret
+        .get_session_from_cookie(&host.cookies().sign(&s.session.token))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "UNAUTHORIZED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_is_validated_and_debug_hides_secrets() {
+    let fx = Fixture::new().await;
+    let short = neutrino_auth::AuthBuilder::new(fx.db.clone(), "too short")
+        .build()
+        .unwrap_err();
+    assert!(short.to_string().contains("secret"));
+    let default =
+        neutrino_auth::AuthBuilder::new(fx.db.clone(), "better-auth-secret-12345678901234567890")
+            .build()
+            .unwrap_err();
+    assert!(default.to_string().contains("default"));
+    let bad_session = fx
+        .builder()
+        .with_session(SessionConfig {
+            update_age: 30 * DAY,
+            ..SessionConfig::default()
+        })
+        .build()
+        .unwrap_err();
+    assert!(bad_session.to_string().contains("update_age"));
+
+    let auth = fx.auth().await;
+    let s = auth
+        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap();
+    let debug = format!(
+        "{auth:?} {:?} {s:?} {:?}",
+        fx.builder(),
+        SignInEmail::new("a@b.co", PASSWORD)
+    );
+    for secret in [SECRET, PASSWORD, s.session.token.as_str()] {
+        assert!(
+            !debug.contains(secret),
+            "debug output leaks a secret: {debug}"
+        );
+    }
+}
