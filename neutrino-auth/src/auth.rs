@@ -885,10 +885,10 @@ impl Auth {
     ) -> Result<Option<Arc<AuthSession>>> {
         let now = self.now();
         let now_ms = millis_since_epoch(now);
-        if !opts.disable_cache {
-            if let Some(hit) = self.inner.cache.as_ref().and_then(|c| c.get(token, now_ms)) {
-                return Ok(Some(hit));
-            }
+        if !opts.disable_cache
+            && let Some(hit) = self.inner.cache.as_ref().and_then(|c| c.get(token, now_ms))
+        {
+            return Ok(Some(hit));
         }
         if token.is_empty() || token.len() > crate::cookie::MAX_TOKEN_LEN {
             return Ok(None);
@@ -1044,10 +1044,10 @@ impl Auth {
                 meta,
             )
             .await?;
-        if let Some(c) = &self.inner.cache {
-            if n > 0 {
-                c.remove(token);
-            }
+        if let Some(c) = &self.inner.cache
+            && n > 0
+        {
+            c.remove(token);
         }
         Ok(n)
     }
@@ -1163,10 +1163,10 @@ impl Auth {
                 );
             }
             self.inner.db.batch(&batch).await?;
-            if req.revoke_other_sessions {
-                if let Some(c) = &self.inner.cache {
-                    c.remove_user(user_id.as_str(), current_token);
-                }
+            if req.revoke_other_sessions
+                && let Some(c) = &self.inner.cache
+            {
+                c.remove_user(user_id.as_str(), current_token);
             }
             Ok(())
         }

@@ -63,13 +63,13 @@ impl PutOptions {
     /// shares (so they round-trip unchanged through HTTP headers).
     pub fn validate(&self) -> Result<()> {
         let printable = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b));
-        if let Some(ct) = &self.content_type {
-            if ct.is_empty() || !printable(ct) {
-                return Err(Error::invalid(
-                    "content type",
-                    "must be non-empty printable ASCII",
-                ));
-            }
+        if let Some(ct) = &self.content_type
+            && (ct.is_empty() || !printable(ct))
+        {
+            return Err(Error::invalid(
+                "content type",
+                "must be non-empty printable ASCII",
+            ));
         }
         let mut total = 0;
         for (k, v) in &self.metadata {

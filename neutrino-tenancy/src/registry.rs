@@ -543,10 +543,10 @@ impl Registry {
         let now = self.now();
         {
             let cache = self.inner.status.read().unwrap_or_else(|e| e.into_inner());
-            if let Some((status, at)) = cache.get(&id) {
-                if now.duration_since(*at).unwrap_or(Duration::MAX) < self.inner.opts.status_ttl {
-                    return Ok(*status);
-                }
+            if let Some((status, at)) = cache.get(&id)
+                && now.duration_since(*at).unwrap_or(Duration::MAX) < self.inner.opts.status_ttl
+            {
+                return Ok(*status);
             }
         }
         let from_kv = match self.inner.kv.get(&platform_status_key(id)).await? {

@@ -89,15 +89,16 @@ impl Provisioner for Faulty {
                 Fault::Flaky(_) => {}
             }
         }
-        if let Fault::Flaky(_) = self.fault {
-            if n >= self.at && self.flaky_left.load(Ordering::SeqCst) > 0 {
-                self.flaky_left.fetch_sub(1, Ordering::SeqCst);
-                return Err(Error::backend(
-                    "faulty",
-                    true,
-                    std::io::Error::other("try again"),
-                ));
-            }
+        if let Fault::Flaky(_) = self.fault
+            && n >= self.at
+            && self.flaky_left.load(Ordering::SeqCst) > 0
+        {
+            self.flaky_left.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::backend(
+                "faulty",
+                true,
+                std::io::Error::other("try again"),
+            ));
         }
         self.inner.create(spec).await
     }

@@ -120,14 +120,14 @@ impl CloudflareProvisionerBuilder {
 
     /// Validates the settings and builds the provisioner.
     pub fn build(self) -> Result<CloudflareProvisioner> {
-        if let Some(z) = &self.zone_id {
-            if z.is_empty() || z.len() > 32 || !z.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(Error::Config {
-                    backend: BACKEND,
-                    key: "zone_id",
-                    reason: "must be 1-32 ascii letters and digits".into(),
-                });
-            }
+        if let Some(z) = &self.zone_id
+            && (z.is_empty() || z.len() > 32 || !z.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            return Err(Error::Config {
+                backend: BACKEND,
+                key: "zone_id",
+                reason: "must be 1-32 ascii letters and digits".into(),
+            });
         }
         Ok(CloudflareProvisioner {
             client: self.client,

@@ -318,10 +318,10 @@ impl Operation {
 fn find_failure_ref(v: &Json) -> Option<String> {
     match v {
         Json::Object(m) => {
-            if let Some(Json::String(r)) = m.get("$ref") {
-                if r.ends_with("failure") {
-                    return Some(r.clone());
-                }
+            if let Some(Json::String(r)) = m.get("$ref")
+                && r.ends_with("failure")
+            {
+                return Some(r.clone());
             }
             m.values().find_map(find_failure_ref)
         }

@@ -698,19 +698,19 @@ fn page_of(items: Vec<Json>, query: &HashMap<String, String>, default_per_page: 
 async fn dispatch(shared: &Shared, r: &Req<'_>) -> Answer {
     let p = |k: &str| r.path.get(k).cloned().unwrap_or_default();
     let q = |k: &str| r.query.get(k).cloned();
-    if let Some(acct) = r.path.get("account_id") {
-        if *acct != shared.account_id {
-            return fail(403, 10000, "Authentication error");
-        }
+    if let Some(acct) = r.path.get("account_id")
+        && *acct != shared.account_id
+    {
+        return fail(403, 10000, "Authentication error");
     }
-    if let Some(zone) = r.path.get("zone_id") {
-        if *zone != shared.zone_id {
-            return fail(
-                404,
-                7003,
-                "Could not route to /zones, perhaps your object identifier is invalid?",
-            );
-        }
+    if let Some(zone) = r.path.get("zone_id")
+        && *zone != shared.zone_id
+    {
+        return fail(
+            404,
+            7003,
+            "Could not route to /zones, perhaps your object identifier is invalid?",
+        );
     }
     let now_secs = shared
         .clock
