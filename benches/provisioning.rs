@@ -95,7 +95,7 @@ fn bootstrap(c: &mut Criterion) {
                 for _ in 0..iters {
                     let p = new_platform(&reg).await;
                     let plan =
-                        Plan::bootstrap(p, &Domain::default(), &[&neutrino::tenancy::MIGRATIONS]);
+                        Plan::bootstrap(p, &Domain::default(), &[&neutrino::auth::schema::MIGRATIONS]);
                     let start = Instant::now();
                     prov.apply(&plan).await.unwrap();
                     total += start.elapsed();
