@@ -94,8 +94,11 @@ fn bootstrap(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let p = new_platform(&reg).await;
-                    let plan =
-                        Plan::bootstrap(p, &Domain::default(), &[&neutrino::auth::schema::MIGRATIONS]);
+                    let plan = Plan::bootstrap(
+                        p,
+                        &Domain::default(),
+                        &[&neutrino::auth::schema::MIGRATIONS],
+                    );
                     let start = Instant::now();
                     prov.apply(&plan).await.unwrap();
                     total += start.elapsed();

@@ -53,39 +53,16 @@ async fn d1_with_workers_kv() -> (Stores, FakeCloudflare) {
     (stores, fake)
 }
 
-/// The SQL suite, case by case. `values_round_trip_with_their_types` is left
-/// out because it cannot hold on D1's HTTP API: D1 carries parameters and
-/// cells as JSON numbers (JavaScript doubles), so integers beyond ±(2^53 - 1)
-/// and blob parameters cannot travel; the adapter refuses them with
-/// `InvalidInput` (see `d1_refuses_what_it_cannot_carry` in `tests/client.rs`).
-mod sql_conformance {
-    use super::*;
-    use neutrino_core::testkit::sql;
+/// The SQL suite. D1 carries parameters and cells as JSON numbers (JavaScript
+/// doubles), so integers beyond ±(2^53 - 1) and blobs cannot travel through its
+/// HTTP API: the suite checks that the adapter refuses them with `InvalidInput`
+/// and round-trips everything else exactly.
+const D1_CAPS: neutrino_core::testkit::sql::SqlCaps = neutrino_core::testkit::sql::SqlCaps {
+    full_range_integers: false,
+    blobs: false,
+};
 
-    macro_rules! cases {
-        ($($case:ident),* $(,)?) => {$(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let (db, _fake) = d1().await;
-                sql::$case(&*db).await;
-            }
-        )*};
-    }
-
-    cases!(
-        typed_getters_convert_and_report_mismatches,
-        unique_violation_is_already_exists,
-        bad_sql_is_invalid_input,
-        batch_is_atomic,
-        batch_reports_each_outcome,
-        execute_reports_rows_affected,
-        numbered_placeholders_can_repeat,
-        writes_are_visible_to_later_reads,
-        concurrent_writes_all_land,
-        query_that_writes_is_applied,
-        migrations_apply_once_and_refuse_changes,
-    );
-}
+neutrino_core::sql_suite!(d1, D1_CAPS);
 
 neutrino_core::kv_suite!(workers_kv);
 neutrino_core::provisioner_suite!(provisioner);
