@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use fake::{FakeCloudflare, Fault, TOKEN};
+use fake::{FakeCloudflare, Fault, FaultKind, TOKEN};
 use neutrino_cloudflare::{
     CloudflareError, CloudflareProvisionerBuilder, D1Executor, RetryPolicy, WorkersKv,
 };
@@ -668,5 +668,191 @@ async fn an_already_exists_answer_resolves_to_the_existing_resource() {
     assert_eq!(
         p.list(ResourceKind::Bucket, "raced-").await.unwrap(),
         [first]
+    );
+}
+
+// ---- Faults: each one is retried or gives a typed error, never a panic ----
+
+fn envelope_fault(status: u16, code: u32, message: &str) -> Fault {
+    Fault {
+        status,
+        code: Some(code),
+        message: Some(message.into()),
+        ..Fault::default()
+    }
+}
+
+#[tokio::test]
+async fn internal_errors_in_failed_envelopes_are_retried_then_typed() {
+    let fake = FakeCloudflare::start().await;
+    let p = CloudflareProvisionerBuilder::new(fake.client())
+        .build()
+        .unwrap();
+    fake.create_database("flaky-db");
+    // One 500 with D1's internal error code: retried, and the call succeeds.
+    fake.inject([envelope_fault(500, 7500, "Internal error")]);
+    p.get(ResourceKind::Database, "flaky-db").await.unwrap();
+    assert_eq!(fake.requests().len(), 2);
+    // Failing every attempt: a retryable error that keeps code and message.
+    fake.inject((0..4).map(|_| envelope_fault(500, 7500, "Internal error")));
+    let e = p.get(ResourceKind::Database, "flaky-db").await.unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    let cf = cloudflare_source(&e);
+    assert!(
+        matches!(cf, CloudflareError::GaveUp { attempts: 4, .. }),
+        "{cf:?}"
+    );
+    assert_eq!(cf.status(), Some(500));
+    assert!(cf.has_code(7500));
+    assert_eq!(cf.messages()[0].message, "Internal error");
+    assert_eq!(fake.requests().len(), 6);
+}
+
+#[tokio::test]
+async fn failed_envelopes_with_any_status_are_typed_errors() {
+    let fake = FakeCloudflare::start().await;
+    let kv = kv(&fake, policy(4, 200, 1000)).await;
+    let mut sent = 0;
+    for status in [200, 202, 400, 403, 409] {
+        fake.inject([envelope_fault(status, 10_042, "refused on purpose")]);
+        let e = kv.list_all("").await.unwrap_err();
+        sent += 1;
+        assert!(!e.is_retryable(), "{status}: {e:?}");
+        let cf = cloudflare_source(&e);
+        assert!(
+            matches!(cf, CloudflareError::Api { .. }),
+            "{status}: {cf:?}"
+        );
+        assert!(cf.has_code(10_042), "{status}: {cf:?}");
+        assert_eq!(cf.messages()[0].message, "refused on purpose");
+        assert!(cf.to_string().contains("10042 refused on purpose"), "{cf}");
+        assert_eq!(fake.requests().len(), sent, "{status}: not retried");
+    }
+    // D1 reports a `success: false` with HTTP 200 the same way.
+    let db = D1Executor::new(fake.client(), fake.create_database("envelope"));
+    fake.inject([envelope_fault(200, 7500, "Internal error")]);
+    let e = db.query(&Statement::new("SELECT 1")).await.unwrap_err();
+    assert!(cloudflare_source(&e).has_code(7500), "{e:?}");
+}
+
+#[tokio::test]
+async fn truncated_answers_are_retried_when_idempotent_and_typed_otherwise() {
+    let fake = FakeCloudflare::start().await;
+    let kv = kv(&fake, policy(4, 200, 1000)).await;
+    kv.put("k", Bytes::from_static(b"v"), None).await.unwrap();
+    fake.inject([Fault::of(FaultKind::Truncated)]);
+    assert_eq!(kv.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(fake.requests().len(), 3, "put, truncated get, get");
+    // A D1 query may have written: its truncated answer is an error, not resent.
+    let db = D1Executor::new(fake.client(), fake.create_database("truncated"));
+    fake.inject([Fault::of(FaultKind::Truncated)]);
+    let before = fake.requests().len();
+    let e = db.query(&Statement::new("SELECT 1")).await.unwrap_err();
+    assert!(e.is_retryable(), "the caller may retry: {e:?}");
+    assert!(matches!(
+        cloudflare_source(&e),
+        CloudflareError::Transport(_)
+    ));
+    assert_eq!(fake.requests().len() - before, 1);
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_decode_error() {
+    let fake = FakeCloudflare::start().await;
+    let kv = kv(&fake, policy(4, 200, 1000)).await;
+    fake.inject([Fault::of(FaultKind::Malformed)]);
+    let e = kv.list_all("").await.unwrap_err();
+    assert!(matches!(e, Error::Decode { .. }), "{e:?}");
+    assert!(!e.is_retryable());
+    let db = D1Executor::new(fake.client(), fake.create_database("malformed"));
+    fake.inject([Fault::of(FaultKind::Malformed)]);
+    let e = db.query(&Statement::new("SELECT 1")).await.unwrap_err();
+    assert!(matches!(e, Error::Decode { .. }), "{e:?}");
+    assert_eq!(fake.requests().len(), 2, "neither was resent");
+}
+
+#[tokio::test]
+async fn connections_reset_mid_answer_are_retried_when_idempotent() {
+    let fake = FakeCloudflare::start().await;
+    let kv = kv(&fake, policy(4, 200, 1000)).await;
+    kv.put("k", Bytes::from_static(b"v"), None).await.unwrap();
+    fake.inject([Fault::of(FaultKind::Reset), Fault::of(FaultKind::Reset)]);
+    let keys = kv.list_all("").await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(fake.requests().len(), 4, "put, two resets, list");
+    let db = D1Executor::new(fake.client(), fake.create_database("reset"));
+    fake.inject([Fault::of(FaultKind::Reset)]);
+    let before = fake.requests().len();
+    let e = db.query(&Statement::new("SELECT 1")).await.unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert!(matches!(
+        cloudflare_source(&e),
+        CloudflareError::Transport(_)
+    ));
+    assert_eq!(fake.requests().len() - before, 1, "a query is not resent");
+    // Every attempt reset: a retryable error after the capped attempts.
+    fake.inject((0..4).map(|_| Fault::of(FaultKind::Reset)));
+    let e = kv.get("k").await.unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert!(matches!(
+        cloudflare_source(&e),
+        CloudflareError::GaveUp { attempts: 4, .. }
+    ));
+}
+
+#[tokio::test]
+async fn an_interrupted_create_then_a_retry_leaves_one_resource() {
+    let fake = FakeCloudflare::start().await;
+    let p = CloudflareProvisionerBuilder::new(fake.client())
+        .build()
+        .unwrap();
+    let spec = ResourceSpec::new(ResourceKind::Database, "interrupted-db");
+    // The fake creates the database, then the connection drops unanswered.
+    fake.inject([Fault {
+        kind: FaultKind::DropAfterHandling,
+        op: Some("cloudflare-d1-create-database".into()),
+        ..Fault::default()
+    }]);
+    let created = p.create(&spec).await.unwrap();
+    let ops: Vec<String> = fake.requests().into_iter().map(|(_, op)| op).collect();
+    assert_eq!(
+        ops.iter()
+            .filter(|o| *o == "cloudflare-d1-create-database")
+            .count(),
+        2,
+        "the create was resent: {ops:?}"
+    );
+    let ids = fake.databases_named("interrupted-db");
+    assert_eq!(
+        ids,
+        std::slice::from_ref(&created.provider_id),
+        "exactly one database"
+    );
+    // A caller's retry of the whole create finds it too.
+    assert_eq!(p.create(&spec).await.unwrap(), created);
+    assert_eq!(fake.databases_named("interrupted-db").len(), 1);
+
+    // Without retries in the client, the caller sees a retryable error and its
+    // own retry resolves to the database the interrupted create made.
+    let once = CloudflareProvisionerBuilder::new(
+        fake.client_builder()
+            .with_retry(RetryPolicy::none())
+            .build()
+            .unwrap(),
+    )
+    .build()
+    .unwrap();
+    let spec = ResourceSpec::new(ResourceKind::Database, "interrupted-once");
+    fake.inject([Fault {
+        kind: FaultKind::DropAfterHandling,
+        op: Some("cloudflare-d1-create-database".into()),
+        ..Fault::default()
+    }]);
+    let e = once.create(&spec).await.unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    let created = once.create(&spec).await.unwrap();
+    assert_eq!(
+        fake.databases_named("interrupted-once"),
+        [created.provider_id]
     );
 }

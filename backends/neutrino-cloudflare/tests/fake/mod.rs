@@ -10,14 +10,18 @@
 //! * keeps state (D1 databases on real in-memory SQLite, KV namespaces and
 //!   values, R2 buckets with their objects, Worker scripts, DNS records, custom
 //!   hostnames) and fails where Cloudflare fails, with its codes;
-//! * injects 429 (with `Retry-After`) and 5xx answers, and records when each
-//!   request arrived.
+//! * injects faults (429 with `Retry-After`, 5xx and other error envelopes,
+//!   `success: false` with any status, a truncated or malformed body, a
+//!   connection reset mid-answer, a connection dropped after the request was
+//!   handled) and latency, records when each request arrived and counts the TCP
+//!   connections it accepted.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod contract;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -25,6 +29,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use neutrino_cloudflare::{CloudflareClient, CloudflareClientBuilder, RetryPolicy};
 use neutrino_core::clock::{ManualClock, SharedClock};
 use neutrino_core::memory::MemoryObjectStore;
@@ -37,15 +42,48 @@ use contract::{Contract, Operation, contract};
 
 pub const TOKEN: &str = "test-token-5ecret";
 
+/// What an injected fault does to the answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A `success: false` envelope with the fault's status (any status, 2xx
+    /// included), code and message, instead of handling the request.
+    #[default]
+    Envelope,
+    /// Status 200 and a `Content-Length` of a whole envelope, but only half of
+    /// its bytes before the connection closes.
+    Truncated,
+    /// Status 200 with a complete body that is not JSON.
+    Malformed,
+    /// Status 200, then part of a chunked body, then the connection is aborted.
+    Reset,
+    /// The request is handled (state changes), then the connection closes
+    /// before any answer is sent.
+    DropAfterHandling,
+}
+
 /// An injected failure for the next request (of operation `op`, if given).
 #[derive(Clone, Debug, Default)]
 pub struct Fault {
+    pub kind: FaultKind,
     pub status: u16,
     pub retry_after: Option<String>,
     /// The error code; `10000 + status` if not given.
     pub code: Option<u32>,
+    /// The error message; "injected failure" if not given.
+    pub message: Option<String>,
     /// Only a request of this operation ID takes the fault.
     pub op: Option<String>,
+}
+
+impl Fault {
+    /// A fault of `kind` for the next request.
+    pub fn of(kind: FaultKind) -> Self {
+        Self {
+            kind,
+            status: 200,
+            ..Self::default()
+        }
+    }
 }
 
 struct Db {
@@ -82,6 +120,10 @@ struct Shared {
     faults: Mutex<VecDeque<Fault>>,
     times: Mutex<Vec<(Instant, String)>>,
     violations: Mutex<Vec<String>>,
+    /// Added before every answer.
+    latency: Mutex<Duration>,
+    /// TCP connections accepted.
+    connections: AtomicUsize,
 }
 
 /// The running fake; dropping it stops the server and fails the test if any
@@ -126,6 +168,8 @@ impl FakeCloudflare {
             faults: Mutex::new(VecDeque::new()),
             times: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
+            latency: Mutex::new(Duration::ZERO),
+            connections: AtomicUsize::new(0),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -134,6 +178,10 @@ impl FakeCloudflare {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let counted = shared.clone();
+        let listener = listener.tap_io(move |_| {
+            counted.connections.fetch_add(1, Ordering::SeqCst);
+        });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -175,6 +223,16 @@ impl FakeCloudflare {
         self.shared.faults.lock().unwrap().extend(faults);
     }
 
+    /// Delays every answer by `latency` (as a distant API would).
+    pub fn set_latency(&self, latency: Duration) {
+        *self.shared.latency.lock().unwrap() = latency;
+    }
+
+    /// How many TCP connections the fake has accepted.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
     /// When each request arrived, with its operation.
     pub fn requests(&self) -> Vec<(Instant, String)> {
         self.shared.times.lock().unwrap().clone()
@@ -202,6 +260,15 @@ impl FakeCloudflare {
             },
         );
         id
+    }
+
+    /// The IDs of the D1 databases named `name`.
+    pub fn databases_named(&self, name: &str) -> Vec<String> {
+        let d = self.shared.data.lock().unwrap();
+        d.d1.iter()
+            .filter(|(_, db)| db.name == name)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// Creates a KV namespace directly, returning its ID.
@@ -435,17 +502,24 @@ async fn handle(
     };
 
     // Faults come after routing, so injected failures only hit real operations.
-    if let Some(f) = shared.faults.lock().unwrap().pop_front() {
-        let mut r = respond(fail(
-            f.status,
-            10000 + u32::from(f.status),
-            "injected failure",
-        ));
-        if let Some(ra) = f.retry_after {
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_str(&ra).expect("header"));
+    let latency = *shared.latency.lock().unwrap();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let fault = {
+        let mut faults = shared.faults.lock().unwrap();
+        let at = faults
+            .iter()
+            .position(|f| f.op.as_ref().is_none_or(|o| *o == op.id));
+        at.and_then(|i| faults.remove(i))
+    };
+    let mut drop_after = false;
+    if let Some(f) = fault {
+        if f.kind == FaultKind::DropAfterHandling {
+            drop_after = true;
+        } else {
+            return faulty(f);
         }
-        return r;
     }
 
     // Auth: a bearer token is part of the contract; a wrong one is an answer.
@@ -656,7 +730,74 @@ async fn handle(
             )),
         }
     }
+    if drop_after {
+        return broken(Vec::new(), None);
+    }
     respond(answer)
+}
+
+/// The answer of an injected fault (other than dropping after handling).
+fn faulty(f: Fault) -> Response {
+    let whole = || {
+        envelope(json!({"results": [], "padding": "x".repeat(256)}))
+            .to_string()
+            .into_bytes()
+    };
+    match f.kind {
+        FaultKind::Envelope | FaultKind::DropAfterHandling => {
+            let mut r = respond(fail(
+                f.status,
+                f.code.unwrap_or(10000 + u32::from(f.status)),
+                f.message.as_deref().unwrap_or("injected failure"),
+            ));
+            if let Some(ra) = f.retry_after {
+                r.headers_mut()
+                    .insert("retry-after", HeaderValue::from_str(&ra).expect("header"));
+            }
+            r
+        }
+        FaultKind::Truncated => {
+            let body = whole();
+            let len = body.len();
+            broken(body[..len / 2].to_vec(), Some(len))
+        }
+        FaultKind::Malformed => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            "<html><body>502 Bad Gateway</body></html>",
+        )
+            .into_response(),
+        FaultKind::Reset => {
+            let body = whole();
+            broken(body[..body.len() / 2].to_vec(), None)
+        }
+    }
+}
+
+/// A 200 answer whose body is `sent` and then fails, so the connection is
+/// closed mid-answer; `declared` is the `Content-Length` it claims. With nothing
+/// sent, the connection closes before the answer's head goes out.
+fn broken(sent: Vec<u8>, declared: Option<usize>) -> Response {
+    let mut chunks: Vec<Result<Bytes, std::io::Error>> = Vec::new();
+    if !sent.is_empty() {
+        chunks.push(Ok(Bytes::from(sent)));
+    }
+    if declared.is_none() {
+        chunks.push(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected connection reset",
+        )));
+    }
+    let mut r = Response::new(axum::body::Body::from_stream(futures_util::stream::iter(
+        chunks,
+    )));
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    if let Some(n) = declared {
+        r.headers_mut()
+            .insert("content-length", HeaderValue::from(n));
+    }
+    r
 }
 
 fn respond(a: Answer) -> Response {
