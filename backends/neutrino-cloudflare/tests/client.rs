@@ -856,3 +856,15 @@ async fn an_interrupted_create_then_a_retry_leaves_one_resource() {
         [created.provider_id]
     );
 }
+
+#[tokio::test]
+async fn sequential_queries_reuse_one_connection() {
+    let fake = FakeCloudflare::start().await;
+    let db = D1Executor::new(fake.client(), fake.create_database("pooled"));
+    let stmt = Statement::new(r#"SELECT ?1 AS "n""#).bind(7_i64);
+    for _ in 0..1000 {
+        assert_eq!(db.query(&stmt).await.unwrap().len(), 1);
+    }
+    assert_eq!(fake.requests().len(), 1000);
+    assert_eq!(fake.connections(), 1, "one kept-alive connection");
+}
