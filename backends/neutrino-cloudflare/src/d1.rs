@@ -152,8 +152,9 @@ impl RawResult {
     }
 }
 
-/// Maps a D1 query error: unique violations are `AlreadyExists`, other SQL
-/// errors (HTTP 400) `InvalidInput`, a missing database `NotFound`.
+/// Maps a D1 query error: unique violations are `AlreadyExists` (whatever the
+/// status: workerd's own D1, as Miniflare runs it, answers them with HTTP 500),
+/// other SQL errors (HTTP 400) `InvalidInput`, a missing database `NotFound`.
 fn map_d1(e: CloudflareError, database_id: &str) -> Error {
     let msg = || {
         e.messages()
@@ -163,7 +164,7 @@ fn map_d1(e: CloudflareError, database_id: &str) -> Error {
             .join("; ")
     };
     match e.status() {
-        Some(400) if e.message_contains("UNIQUE constraint failed") => Error::AlreadyExists {
+        Some(_) if e.message_contains("UNIQUE constraint failed") => Error::AlreadyExists {
             entity: "row",
             id: msg(),
         },
