@@ -431,6 +431,7 @@ pub struct CloudflareClient {
 /// A successful raw answer.
 #[derive(Debug)]
 pub(crate) struct RawResponse {
+    pub(crate) status: u16,
     pub(crate) body: Bytes,
 }
 
@@ -494,7 +495,10 @@ impl CloudflareClient {
         let headers = resp.headers().clone();
         let body = resp.bytes().await.map_err(transport)?;
         if status.is_success() {
-            return Ok(RawResponse { body });
+            return Ok(RawResponse {
+                status: status.as_u16(),
+                body,
+            });
         }
         Err(api_error(status, &headers, &body))
     }
@@ -555,7 +559,7 @@ impl CloudflareClient {
     /// Sends `req` and decodes the envelope of its answer.
     pub(crate) async fn call(&self, req: &ApiRequest) -> Result<Envelope, CloudflareError> {
         let raw = self.send(req).await?;
-        decode_envelope(&raw.body)
+        decode_envelope(raw.status, &raw.body)
     }
 
     /// Every item of a listing, following pages or cursors to the end: the one
@@ -622,9 +626,10 @@ pub(crate) fn next_cursor(info: &Json) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Decodes `{success, errors, result, result_info}`; `success: false` is an API
-/// error even with a success status.
-pub(crate) fn decode_envelope(body: &[u8]) -> Result<Envelope, CloudflareError> {
+/// Decodes `{success, errors, result, result_info}` answered with `status`;
+/// `success: false` is an API error (with that status) even with a success
+/// status.
+pub(crate) fn decode_envelope(status: u16, body: &[u8]) -> Result<Envelope, CloudflareError> {
     #[derive(serde::Deserialize)]
     struct Raw {
         success: bool,
@@ -639,7 +644,7 @@ pub(crate) fn decode_envelope(body: &[u8]) -> Result<Envelope, CloudflareError> 
         .map_err(|e| CloudflareError::decode("response envelope", e))?;
     if !raw.success {
         return Err(CloudflareError::Api {
-            status: 200,
+            status,
             errors: raw.errors,
             retry_after: None,
         });
@@ -713,12 +718,13 @@ mod tests {
     #[test]
     fn envelope_failure_carries_code_and_message() {
         let e = decode_envelope(
+            200,
             br#"{"success":false,"errors":[{"code":7502,"message":"exists"}],"messages":[],"result":null}"#,
         )
         .unwrap_err();
         assert!(e.has_code(7502));
         assert!(e.to_string().contains("7502 exists"), "{e}");
-        let e = decode_envelope(b"<html>").unwrap_err();
+        let e = decode_envelope(200, b"<html>").unwrap_err();
         assert!(matches!(e, CloudflareError::Decode { .. }));
     }
 }

@@ -719,10 +719,8 @@ async fn failed_envelopes_with_any_status_are_typed_errors() {
         sent += 1;
         assert!(!e.is_retryable(), "{status}: {e:?}");
         let cf = cloudflare_source(&e);
-        assert!(
-            matches!(cf, CloudflareError::Api { .. }),
-            "{status}: {cf:?}"
-        );
+        assert!(matches!(cf, CloudflareError::Api { .. }), "{cf:?}");
+        assert_eq!(cf.status(), Some(status), "{cf:?}");
         assert!(cf.has_code(10_042), "{status}: {cf:?}");
         assert_eq!(cf.messages()[0].message, "refused on purpose");
         assert!(cf.to_string().contains("10042 refused on purpose"), "{cf}");
