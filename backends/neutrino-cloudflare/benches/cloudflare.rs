@@ -7,8 +7,10 @@
 //!   envelope and rows decoded, retry and rate-limit bookkeeping); target
 //!   < 50 µs at p50. Besides criterion's estimates, a p50 of each over 2,000
 //!   sequential calls is printed.
-//! * 1,000 sequential queries reuse one TCP connection (the fake counts the
-//!   connections it accepts; `tests/client.rs` asserts it too).
+//! * how many TCP connections 1,000 sequential queries open (the fake counts
+//!   the connections it accepts): one on a single-threaded runtime, a few on
+//!   this two-thread one, where reqwest's pool can miss a connection that is
+//!   just going back to it (`tests/client.rs` asserts the single-threaded 1).
 //! * `stack_100ms_per_call`: a stack's three resources (a D1 database, an R2
 //!   bucket, a KV namespace) created by `CloudflareProvisioner` with 100 ms of
 //!   latency added to every API call, concurrently as tenancy provisioning runs

@@ -22,7 +22,12 @@
 //! and the tenancy suite on D1 + Workers KV) against a fake of the v4 API that
 //! checks every request and answer against the published OpenAPI contract, with
 //! its documented known deviations. One SQL case cannot hold on D1's HTTP API
-//! and is not run: see [`D1Executor`] on the values D1 cannot carry.
+//! and is not run: see [`D1Executor`] on the values D1 cannot carry. The same
+//! fake injects faults (failed envelopes, 5xx, truncated, malformed and reset
+//! answers, a create whose answer is lost): each is retried or returned as a
+//! typed error. The KV suite also runs against Miniflare's local explorer API
+//! (workerd's own KV), with real D1 checks there; its `tests/miniflare.rs`
+//! says what keeps the SQL suite off it.
 //!
 //! Every error reaches callers as a [`neutrino_core::Error`]; the
 //! [`CloudflareError`] behind it is kept as its source. Every port call runs in
