@@ -473,8 +473,12 @@ impl Auth {
     }
 
     /// Applies this crate's migrations to the auth database (idempotent).
+    /// Also adds the nullable plugin columns that are absent
+    /// ([`crate::schema::ensure_columns`]).
     pub async fn migrate(&self) -> Result<Vec<u32>> {
-        Ok(MIGRATIONS.run(&*self.inner.db).await?)
+        let done = MIGRATIONS.run(&*self.inner.db).await?;
+        crate::schema::ensure_columns(&*self.inner.db).await?;
+        Ok(done)
     }
 
     /// The session cookies: names, signing, `Set-Cookie` values.
@@ -630,6 +634,7 @@ impl Auth {
                         session_id: Some(&session.id),
                         email: Some(&user.email),
                         detail: None,
+                        organization_id: None,
                     },
                     meta,
                     now,
@@ -725,6 +730,7 @@ impl Auth {
                         session_id: Some(&session.id),
                         email: Some(&user.email),
                         detail: needs_rehash.then(|| "password rehashed to argon2id".to_owned()),
+                        organization_id: None,
                     },
                     meta,
                     now,

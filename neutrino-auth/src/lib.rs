@@ -23,6 +23,9 @@
 //! * [`origin`] checks and a [`rate_limit`]er for sign-in;
 //! * password reset and email verification ([`verification`]) through a
 //!   [`mail::Mailer`];
+//! * [`org`]: organizations as registry tenants, members, tenant and platform
+//!   roles ([`access`]), the active tenant and the
+//!   [`TenantScope`](neutrino_tenancy::TenantScope) minted from it;
 //! * the [`audit`] log.
 //!
 //! ```
@@ -57,6 +60,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod audit;
 mod auth;
 pub mod cache;
@@ -66,6 +70,7 @@ pub mod email;
 mod error;
 pub mod mail;
 mod model;
+pub mod org;
 pub mod origin;
 pub mod password;
 mod random;
