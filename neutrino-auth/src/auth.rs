@@ -566,8 +566,19 @@ impl Auth {
     /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`,
     /// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`, `TOO_MANY_REQUESTS`.
     pub async fn sign_up_email(&self, req: SignUpEmail, meta: &RequestMeta) -> Result<SignedIn> {
+        self.sign_up_email_inner(req, meta, false).await
+    }
+
+    /// [`Auth::sign_up_email`]; `invited` lets an invited user in when sign-up
+    /// is disabled (the caller has checked the invitation).
+    pub(crate) async fn sign_up_email_inner(
+        &self,
+        req: SignUpEmail,
+        meta: &RequestMeta,
+        invited: bool,
+    ) -> Result<SignedIn> {
         async {
-            if self.inner.disable_sign_up {
+            if self.inner.disable_sign_up && !invited {
                 return Err(AuthError::SignUpDisabled);
             }
             self.rate_limit_if_enabled(meta, "/sign-up/email").await?;

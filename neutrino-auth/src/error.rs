@@ -170,12 +170,10 @@ pub enum AuthError {
         /// Better Auth's error code.
         code: &'static str,
     },
-    /// The invitation does not exist in this organization, or is no longer pending.
+    /// The invitation does not exist, is no longer pending, has expired, or
+    /// was made for another email address.
     #[error("invitation not found")]
     InvitationNotFound,
-    /// The invitation was made for another email address.
-    #[error("you are not the recipient of the invitation")]
-    NotInvitationRecipient,
     /// A pending invitation for this email already exists in the organization.
     #[error("user is already invited to this organization")]
     AlreadyInvited,
@@ -244,7 +242,6 @@ impl AuthError {
             Self::RoleNotFound => "ROLE_NOT_FOUND",
             Self::NotAllowed { code } => code,
             Self::InvitationNotFound => "INVITATION_NOT_FOUND",
-            Self::NotInvitationRecipient => "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
             Self::AlreadyInvited => "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
             Self::InvitationLimitReached => "INVITATION_LIMIT_REACHED",
             Self::InvalidCode => "INVALID_CODE",
@@ -283,8 +280,7 @@ impl AuthError {
             | Self::InvalidCallbackUrl
             | Self::SessionNotFresh
             | Self::NotAMember
-            | Self::NotAllowed { .. }
-            | Self::NotInvitationRecipient => 403,
+            | Self::NotAllowed { .. } => 403,
             Self::TooManyRequests { .. } => 429,
             Self::Mail(_)
             | Self::Config { .. }

@@ -26,6 +26,7 @@
 //! * [`org`]: organizations as registry tenants, members, tenant and platform
 //!   roles ([`access`]), the active tenant and the
 //!   [`TenantScope`](neutrino_tenancy::TenantScope) minted from it;
+//! * [`invitation`]s by email, the only way in when sign-up is disabled;
 //! * the [`audit`] log.
 //!
 //! ```
@@ -68,6 +69,7 @@ pub mod cookie;
 pub mod date;
 pub mod email;
 mod error;
+pub mod invitation;
 pub mod mail;
 mod model;
 pub mod org;

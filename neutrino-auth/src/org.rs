@@ -195,6 +195,7 @@ pub struct ReconcileReport {
 #[derive(Clone, Debug)]
 pub(crate) struct Actor {
     pub(crate) user_id: UserId,
+    pub(crate) email: String,
     pub(crate) session_id: String,
     pub(crate) token: String,
     pub(crate) active: Option<String>,
@@ -209,11 +210,11 @@ pub(crate) struct Standing {
 }
 
 impl Standing {
-    fn roles(&self) -> &str {
+    pub(crate) fn roles(&self) -> &str {
         self.member.as_ref().map_or("", |m| m.role.as_str())
     }
 
-    fn is_owner(&self) -> bool {
+    pub(crate) fn is_owner(&self) -> bool {
         self.platform_admin || access::has_role(self.roles(), OWNER)
     }
 }
@@ -250,7 +251,7 @@ fn corrupt(what: &'static str) -> AuthError {
     AuthError::Corrupt { what }
 }
 
-fn parse_time(r: &Row, i: usize, what: &'static str) -> Result<SystemTime> {
+pub(crate) fn parse_time(r: &Row, i: usize, what: &'static str) -> Result<SystemTime> {
     let s: String = r.get(i)?;
     date::parse(&s).ok_or(corrupt(what))
 }
@@ -367,11 +368,11 @@ impl Organizations {
         &self.auth
     }
 
-    fn now(&self) -> SystemTime {
+    pub(crate) fn now(&self) -> SystemTime {
         self.auth.now()
     }
 
-    fn db(&self) -> &dyn neutrino_core::sql::SqlExecutor {
+    pub(crate) fn db(&self) -> &dyn neutrino_core::sql::SqlExecutor {
         &**self.auth.db()
     }
 
@@ -397,6 +398,7 @@ impl Organizations {
         let role: Option<String> = row.get(1)?;
         Ok(Actor {
             user_id: found.user.id,
+            email: found.user.email.clone(),
             session_id: found.session.id.clone(),
             token: token.to_owned(),
             active: row.get(0)?,
@@ -474,7 +476,7 @@ impl Organizations {
         Err(AuthError::NotAMember)
     }
 
-    fn can(&self, s: &Standing, resource: &str, action: &str) -> bool {
+    pub(crate) fn can(&self, s: &Standing, resource: &str, action: &str) -> bool {
         s.platform_admin || self.policy.allows(s.roles(), resource, action)
     }
 
@@ -488,7 +490,11 @@ impl Organizations {
         Ok(list.join(","))
     }
 
-    fn record<'a>(actor: &'a Actor, org: &'a TenantId, detail: Option<String>) -> AuditRecord<'a> {
+    pub(crate) fn record<'a>(
+        actor: &'a Actor,
+        org: &'a TenantId,
+        detail: Option<String>,
+    ) -> AuditRecord<'a> {
         AuditRecord {
             user_id: Some(actor.user_id.as_str()),
             session_id: Some(&actor.session_id),

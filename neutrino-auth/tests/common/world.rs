@@ -89,10 +89,13 @@ pub struct World {
 
 impl World {
     pub async fn new() -> Self {
-        Self::with(|b| b).await
+        Self::with(|b| b, |o| o).await
     }
 
-    pub async fn with(configure: impl Fn(AuthBuilder) -> AuthBuilder) -> Self {
+    pub async fn with(
+        configure: impl Fn(AuthBuilder) -> AuthBuilder,
+        configure_orgs: impl Fn(Organizations) -> Organizations,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = ManualClock::new();
         let raw = SqliteExecutor::open(dir.path().join("registry.sqlite"))
@@ -131,7 +134,7 @@ impl World {
             .expect("auth");
             auth.migrate().await.expect("migrate");
             let minter = reg.scope_minter().expect("minter");
-            let orgs = Organizations::new(auth.clone(), reg, p, minter);
+            let orgs = configure_orgs(Organizations::new(auth.clone(), reg, p, minter));
             platforms.push(Platform {
                 id: p,
                 auth,
