@@ -192,6 +192,9 @@ pub enum AuthError {
     /// The API key is unknown, disabled, expired or of another platform.
     #[error("invalid api key")]
     InvalidApiKey,
+    /// The API key does not exist or belongs to another user.
+    #[error("api key not found")]
+    ApiKeyNotFound,
     /// The database or KV store failed.
     #[error(transparent)]
     Store(#[from] neutrino_core::Error),
@@ -248,6 +251,7 @@ impl AuthError {
             Self::TooManyAttempts => "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
             Self::TwoFactorNotEnabled => "TWO_FACTOR_NOT_ENABLED",
             Self::InvalidApiKey => "INVALID_API_KEY",
+            Self::ApiKeyNotFound => "KEY_NOT_FOUND",
             Self::Mail(_)
             | Self::Config { .. }
             | Self::Hashing(_)

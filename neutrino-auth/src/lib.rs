@@ -27,6 +27,7 @@
 //!   roles ([`access`]), the active tenant and the
 //!   [`TenantScope`](neutrino_tenancy::TenantScope) minted from it;
 //! * [`invitation`]s by email, the only way in when sign-up is disabled;
+//! * [`apikey`]s, stored hashed, verified into the same scopes;
 //! * the [`audit`] log.
 //!
 //! ```
@@ -62,6 +63,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod apikey;
 pub mod audit;
 mod auth;
 pub mod cache;

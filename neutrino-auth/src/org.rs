@@ -20,8 +20,8 @@
 //! (`user.role` = `platform-admin`) manages every organization of its platform;
 //! the auth database is per platform, so it can do nothing on another one.
 //! [`Organizations::scope`] mints the [`TenantScope`] from the session's active
-//! organization: the only way to get one besides the audited
-//! [`Organizations::operator_scope`].
+//! organization, and [`Organizations::verify_api_key`] from an API key: the
+//! only ways to get one besides the audited [`Organizations::operator_scope`].
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -127,7 +127,7 @@ pub struct Member {
 /// What a validated session (or API key) may do in its active tenant: the
 /// [`TenantScope`] for the tenanted stores, and the roles behind it.
 ///
-/// Only this module's [`Organizations`] makes one.
+/// Only [`Organizations::scope`] and [`Organizations::verify_api_key`] make one.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MemberScope {
     scope: TenantScope,
@@ -1174,7 +1174,27 @@ impl Organizations {
         let org: TenantId = active
             .parse()
             .map_err(|_| AuthError::NoActiveOrganization)?;
-        let s = self.standing(&actor, &org).await?;
+        self.member_scope_for(&actor.user_id, actor.platform_admin, org, None)
+            .await
+    }
+
+    /// The scope of `user` in `org`: a member's, or a platform admin's.
+    pub(crate) async fn member_scope_for(
+        &self,
+        user: &UserId,
+        platform_admin: bool,
+        org: TenantId,
+        permissions: Option<String>,
+    ) -> Result<MemberScope> {
+        let member = self.membership(&org, user).await?;
+        if member.is_none() {
+            if !platform_admin {
+                return Err(AuthError::NotAMember);
+            }
+            if self.org_row(&org).await?.is_none() {
+                return Err(AuthError::OrganizationNotFound);
+            }
+        }
         let scope = self
             .minter
             .mint(self.platform, org)
@@ -1182,10 +1202,10 @@ impl Organizations {
             .map_err(tenant_err)?;
         Ok(MemberScope {
             scope,
-            user_id: actor.user_id,
-            roles: s.roles().to_owned(),
-            platform_admin: s.platform_admin,
-            permissions: None,
+            user_id: *user,
+            roles: member.map(|m| m.role).unwrap_or_default(),
+            platform_admin,
+            permissions,
         })
     }
 

@@ -21,6 +21,8 @@
 //! Version 2 adds Neutrino's append-only audit log (`neutrinoAuditLog`), a table
 //! Better Auth ignores.
 //!
+//! Version 4 adds Better Auth's API key plugin table (`apikey`).
+//!
 //! Version 3 adds Better Auth's organization plugin tables (`organization`,
 //! `member`, `invitation`) and Neutrino's `neutrinoPendingOrganization`, the
 //! record of an organization whose creation has begun (see
@@ -76,6 +78,16 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 r#"CREATE INDEX IF NOT EXISTS "invitation_organizationId_idx" on "invitation" ("organizationId")"#,
                 r#"CREATE INDEX IF NOT EXISTS "invitation_email_idx" on "invitation" ("email")"#,
                 r#"CREATE TABLE IF NOT EXISTS "neutrinoPendingOrganization" ("id" text not null primary key, "slug" text not null unique, "name" text not null, "parentId" text, "logo" text, "metadata" text, "creatorId" text not null, "createdAt" date not null)"#,
+            ],
+        },
+        Migration {
+            version: 4,
+            name: "api keys",
+            statements: &[
+                r#"CREATE TABLE IF NOT EXISTS "apikey" ("id" text not null primary key, "configId" text default 'default' not null, "name" text, "start" text, "referenceId" text not null, "prefix" text, "key" text not null, "refillInterval" integer, "refillAmount" integer, "lastRefillAt" date, "enabled" integer, "rateLimitEnabled" integer, "rateLimitTimeWindow" integer, "rateLimitMax" integer, "requestCount" integer, "remaining" integer, "lastRequest" date, "expiresAt" date, "createdAt" date not null, "updatedAt" date not null, "permissions" text, "metadata" text)"#,
+                r#"CREATE INDEX IF NOT EXISTS "apikey_configId_idx" on "apikey" ("configId")"#,
+                r#"CREATE INDEX IF NOT EXISTS "apikey_referenceId_idx" on "apikey" ("referenceId")"#,
+                r#"CREATE INDEX IF NOT EXISTS "apikey_key_idx" on "apikey" ("key")"#,
             ],
         },
     ],
