@@ -192,6 +192,10 @@ pub enum AuthError {
     /// The API key is unknown, disabled, expired or of another platform.
     #[error("invalid api key")]
     InvalidApiKey,
+    /// The user has two-factor authentication on: sign in with
+    /// [`crate::Auth::sign_in_email_2fa`].
+    #[error("two factor required")]
+    TwoFactorRequired,
     /// The API key does not exist or belongs to another user.
     #[error("api key not found")]
     ApiKeyNotFound,
@@ -252,6 +256,7 @@ impl AuthError {
             Self::TwoFactorNotEnabled => "TWO_FACTOR_NOT_ENABLED",
             Self::InvalidApiKey => "INVALID_API_KEY",
             Self::ApiKeyNotFound => "KEY_NOT_FOUND",
+            Self::TwoFactorRequired => "TWO_FACTOR_REQUIRED",
             Self::Mail(_)
             | Self::Config { .. }
             | Self::Hashing(_)
@@ -276,6 +281,7 @@ impl AuthError {
             | Self::Unauthorized
             | Self::InvalidCode
             | Self::InvalidApiKey => 401,
+            Self::TooManyAttempts => 400,
             Self::UserAlreadyExists => 422,
             Self::EmailNotVerified
             | Self::InvalidOrigin
@@ -284,7 +290,8 @@ impl AuthError {
             | Self::InvalidCallbackUrl
             | Self::SessionNotFresh
             | Self::NotAMember
-            | Self::NotAllowed { .. } => 403,
+            | Self::NotAllowed { .. }
+            | Self::TwoFactorRequired => 403,
             Self::TooManyRequests { .. } => 429,
             Self::Mail(_)
             | Self::Config { .. }

@@ -28,6 +28,7 @@
 //!   [`TenantScope`](neutrino_tenancy::TenantScope) minted from it;
 //! * [`invitation`]s by email, the only way in when sign-up is disabled;
 //! * [`apikey`]s, stored hashed, verified into the same scopes;
+//! * [`twofactor`]: TOTP with encrypted secrets and single-use backup codes;
 //! * the [`audit`] log.
 //!
 //! ```
@@ -80,6 +81,7 @@ pub mod password;
 mod random;
 pub mod rate_limit;
 pub mod schema;
+pub mod twofactor;
 pub mod verification;
 
 pub use auth::{
@@ -93,3 +95,4 @@ pub use model::{
     AuthSession, MAX_JSON_BODY, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, User,
 };
 pub use rate_limit::RateLimitConfig;
+pub use twofactor::{SignInOutcome, TwoFactorChallenge, TwoFactorSetup};

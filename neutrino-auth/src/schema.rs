@@ -21,6 +21,8 @@
 //! Version 2 adds Neutrino's append-only audit log (`neutrinoAuditLog`), a table
 //! Better Auth ignores.
 //!
+//! Version 5 adds Better Auth's two-factor plugin table (`twoFactor`).
+//!
 //! Version 4 adds Better Auth's API key plugin table (`apikey`).
 //!
 //! Version 3 adds Better Auth's organization plugin tables (`organization`,
@@ -90,12 +92,22 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 r#"CREATE INDEX IF NOT EXISTS "apikey_key_idx" on "apikey" ("key")"#,
             ],
         },
+        Migration {
+            version: 5,
+            name: "two factor",
+            statements: &[
+                r#"CREATE TABLE IF NOT EXISTS "twoFactor" ("id" text not null primary key, "secret" text not null, "backupCodes" text not null, "userId" text not null references "user" ("id") on delete cascade, "verified" integer default 1, "failedVerificationCount" integer, "lockedUntil" date)"#,
+                r#"CREATE INDEX IF NOT EXISTS "twoFactor_secret_idx" on "twoFactor" ("secret")"#,
+                r#"CREATE INDEX IF NOT EXISTS "twoFactor_userId_idx" on "twoFactor" ("userId")"#,
+            ],
+        },
     ],
 );
 
 /// Nullable plugin columns added when absent: (table, column, type).
 pub const PLUGIN_COLUMNS: &[(&str, &str, &str)] = &[
     ("user", "role", "text"),
+    ("user", "twoFactorEnabled", "integer"),
     ("session", "activeOrganizationId", "text"),
     ("neutrinoAuditLog", "organizationId", "text"),
 ];
