@@ -367,6 +367,50 @@ impl Auth {
         Ok(())
     }
 
+    /// Better Auth's `POST /two-factor/generate-backup-codes`: checks the
+    /// password and replaces the backup codes with 10 new ones (the old ones
+    /// stop working).
+    pub async fn generate_backup_codes(
+        &self,
+        token: &str,
+        password: &str,
+        meta: &RequestMeta,
+    ) -> Result<Vec<String>> {
+        let (user, _, session_id) = self.session_user(token).await?;
+        self.check_password(&user, password).await?;
+        let row = self
+            .load_2fa(&user)
+            .await?
+            .ok_or(AuthError::TwoFactorNotEnabled)?;
+        let codes = (0..BACKUP_CODES)
+            .map(|_| backup_code())
+            .collect::<Result<Vec<_>>>()?;
+        let enc = symmetric_encrypt(
+            &self.inner.secret,
+            &serde_json::to_string(&codes).map_err(|_| AuthError::Corrupt {
+                what: "backup codes",
+            })?,
+        )?;
+        self.db()
+            .batch(&[
+                Statement::new(r#"UPDATE "twoFactor" SET "backupCodes" = ?1 WHERE "id" = ?2"#)
+                    .bind(enc)
+                    .bind(row.id.as_str()),
+                audit::insert(
+                    AuditEvent::BackupCodesGenerated,
+                    AuditRecord {
+                        user_id: Some(user.as_str()),
+                        session_id: Some(&session_id),
+                        ..AuditRecord::default()
+                    },
+                    meta,
+                    self.now(),
+                )?,
+            ])
+            .await?;
+        Ok(codes)
+    }
+
     /// Better Auth's `POST /two-factor/disable`: checks the password and
     /// deletes the user's two-factor row.
     pub async fn disable_two_factor(

@@ -217,8 +217,30 @@ async fn totp_two_factor_end_to_end() {
         .await
         .unwrap();
 
+    // New backup codes replace the old ones.
+    let fresh = auth
+        .generate_backup_codes(tok, PASSWORD, &meta())
+        .await
+        .unwrap();
+    assert_eq!(fresh.len(), 10);
+    let ch6 = challenge().await;
+    assert_eq!(
+        code(
+            auth.verify_backup_code(&ch6, &setup.backup_codes[2], &meta())
+                .await
+        ),
+        "INVALID_CODE"
+    );
+    auth.verify_backup_code(&ch6, &fresh[0], &meta())
+        .await
+        .unwrap();
+
     let log = auth.audit_log(Some(&ada.user.id), 100).await.unwrap();
-    for e in [AuditEvent::TwoFactorEnabled, AuditEvent::TwoFactorFailed] {
+    for e in [
+        AuditEvent::TwoFactorEnabled,
+        AuditEvent::TwoFactorFailed,
+        AuditEvent::BackupCodesGenerated,
+    ] {
         assert!(log.iter().any(|x| x.event == e), "{e} missing");
     }
 
