@@ -5,18 +5,21 @@
 //! folder and the second run reuses the platform the first one made.
 //!
 //! It onboards a platform end to end with the `LocalProvisioner` (the bootstrap
-//! plan, then the default stack's database, bucket and KV namespace), registers
-//! two tenants, shows that neither can see the other's rows, writes and reads
-//! back a KV key and an object, and signs a user up on the platform's auth
+//! plan, then the default stack's database, bucket and KV namespace), writes and
+//! reads back a KV key and an object, signs a user up on the platform's auth
 //! database (a second run signs the same user in) and validates the cookie.
+//! Through the auth layer, Ada then creates two organizations (registry
+//! tenants), invites Bob to one, switches her active tenant between them, and
+//! each scope minted from a session sees only its own tenant's rows.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use neutrino::Result;
+use neutrino::auth::org::{NewOrganization, Organization, Organizations};
 use neutrino::auth::{
-    Auth, AuthError, CookieConfig, CookieDomain, RequestMeta, SignInEmail, SignUpEmail,
+    Auth, AuthError, CookieConfig, CookieDomain, RequestMeta, SignInEmail, SignUpEmail, SignedIn,
 };
 use neutrino::ids::{PlatformId, StackId};
 use neutrino::kv::KvStore;
@@ -26,8 +29,8 @@ use neutrino::provision::{Provisioner, ResourceKind, ResourceSpec};
 use neutrino::sqlite::{LocalProvisioner, SqliteExecutor};
 use neutrino::tenancy::provision::{Plan, Provisioning, StepState};
 use neutrino::tenancy::{
-    ColumnType, ListQuery, NewPlatform, NewTenant, PlatformClass, Record, Registry,
-    RegistryOptions, StackTemplate, Tenant, TenantStore, TenantTable,
+    ColumnType, ListQuery, NewPlatform, PlatformClass, Record, Registry, RegistryOptions,
+    StackTemplate, TenantStore, TenantTable,
 };
 
 /// The platform's display name, by which a second run finds it again.
@@ -48,6 +51,10 @@ pub(crate) struct Summary {
     pub(crate) set_cookie: String,
     /// The email of the user whose cookie validated.
     pub(crate) validated_email: String,
+    /// Members of acme after the invitation.
+    pub(crate) acme_members: usize,
+    /// Notes Bob's scope (acme) lists.
+    pub(crate) bob_rows: usize,
 }
 
 /// Auth errors carry Better Auth's codes; the quickstart reports them as errors of
@@ -63,19 +70,40 @@ fn say(out: &mut dyn Write, line: String) {
     let _ = writeln!(out, "{line}");
 }
 
-async fn find_or_create_tenant(
-    registry: &Registry,
-    platform: PlatformId,
+/// Signs a user up on the first run, in on later ones.
+async fn sign_up_or_in(
+    auth: &Auth,
+    reused: bool,
+    name: &str,
+    email: &str,
+    meta: &RequestMeta,
+) -> Result<SignedIn> {
+    let password = "correct horse battery";
+    if reused {
+        auth.sign_in_email(SignInEmail::new(email, password), meta)
+            .await
+    } else {
+        auth.sign_up_email(SignUpEmail::new(name, email, password), meta)
+            .await
+    }
+    .map_err(auth_error)
+}
+
+/// Ada's organization with this slug: found among hers, or created.
+async fn find_or_create_org(
+    orgs: &Organizations,
+    token: &str,
     slug: &str,
     name: &str,
-) -> Result<Tenant> {
-    match registry.tenant_by_slug(platform, slug).await {
-        Err(e) if e.is_not_found() => {
-            registry
-                .create_tenant(platform, NewTenant::new(slug, name))
-                .await
-        }
-        other => other,
+    meta: &RequestMeta,
+) -> Result<Organization> {
+    let mine = orgs.list_organizations(token).await.map_err(auth_error)?;
+    match mine.into_iter().find(|o| o.slug == slug) {
+        Some(o) => Ok(o),
+        None => orgs
+            .create_organization(token, NewOrganization::new(name, slug), meta)
+            .await
+            .map_err(auth_error),
     }
 }
 
@@ -195,65 +223,6 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         ),
     );
 
-    let acme = find_or_create_tenant(&registry, platform, "acme", "Acme Inc.").await?;
-    let globex = find_or_create_tenant(&registry, platform, "globex", "Globex Corp.").await?;
-    say(
-        out,
-        format!("tenants         acme {}, globex {}", acme.id, globex.id),
-    );
-
-    // A tenanted table in the stack database: every access goes through a scope.
-    let db = local
-        .database(ResourceName::stack_database(platform, stack).as_str())
-        .await?;
-    let notes = TenantTable::new("note", &[("body", ColumnType::Text)])?;
-    let store = TenantStore::open(&registry, Arc::new(db), vec![notes.clone()]).await?;
-    // Until the auth layer mints scopes from sessions, an operator scope (audited).
-    let as_acme = registry
-        .operator_scope(platform, acme.id, "quickstart", "demo")
-        .await?;
-    let as_globex = registry
-        .operator_scope(platform, globex.id, "quickstart", "demo")
-        .await?;
-    let acme_note = store
-        .insert(
-            &as_acme,
-            &notes,
-            Record::new().set("body", "hello from SQLite"),
-        )
-        .await?;
-    store
-        .insert(
-            &as_globex,
-            &notes,
-            Record::new().set("body", "globex's secret plan"),
-        )
-        .await?;
-    let body: String = store.get(&as_acme, &notes, &acme_note).await?.get("body")?;
-    say(out, format!("row             acme reads its note: {body}"));
-    let acme_rows = store.list(&as_acme, &notes, &ListQuery::new()).await?.rows;
-    let acme_only = acme_rows.iter().all(|r| {
-        r.get::<String>("body")
-            .is_ok_and(|b| b != "globex's secret plan")
-    });
-    let globex_reads_acme = store.get(&as_globex, &notes, &acme_note).await;
-    say(
-        out,
-        format!(
-            "isolation       acme lists {} of its own notes; globex reading acme's note: {}",
-            acme_rows.len(),
-            match &globex_reads_acme {
-                Err(e) => e.to_string(),
-                Ok(_) => "visible".into(),
-            }
-        ),
-    );
-    if !acme_only || !globex_reads_acme.as_ref().is_err_and(|e| e.is_not_found()) {
-        return Err(neutrino::Error::PermissionDenied {
-            reason: "tenant isolation did not hold".into(),
-        });
-    }
-
     let kv = local
         .kv(ResourceName::stack_kv(platform, stack).as_str())
         .await?;
@@ -301,16 +270,9 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         })
         .build()
         .map_err(auth_error)?;
+    auth.migrate().await.map_err(auth_error)?;
     let meta = RequestMeta::new("127.0.0.1", "neutrino-quickstart");
-    let (email, password) = ("ada@example.com", "correct horse battery");
-    let signed = if reused {
-        auth.sign_in_email(SignInEmail::new(email, password), &meta)
-            .await
-    } else {
-        auth.sign_up_email(SignUpEmail::new("Ada", email, password), &meta)
-            .await
-    }
-    .map_err(auth_error)?;
+    let signed = sign_up_or_in(&auth, reused, "Ada", "ada@example.com", &meta).await?;
     let cookie = auth.cookies().session_cookie(&signed.session.token, true);
     say(
         out,
@@ -335,11 +297,155 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         ),
     );
 
+    // Organizations are the registry's tenants; the auth layer alone mints
+    // tenant scopes, from a session's active organization.
+    let orgs = Organizations::new(
+        auth.clone(),
+        registry.clone(),
+        platform,
+        registry.scope_minter()?,
+    );
+    orgs.reconcile().await.map_err(auth_error)?;
+    let ada = &signed.session.token;
+    let acme = find_or_create_org(&orgs, ada, "acme", "Acme Inc.", &meta).await?;
+    let globex = find_or_create_org(&orgs, ada, "globex", "Globex Corp.", &meta).await?;
+    say(
+        out,
+        format!("tenants         acme {}, globex {}", acme.id, globex.id),
+    );
+
+    // Ada invites Bob to Acme; Bob accepts, which makes Acme his active tenant.
+    let bob = sign_up_or_in(&auth, reused, "Bob", "bob@example.com", &meta).await?;
+    let members = orgs.list_members(ada, &acme.id).await.map_err(auth_error)?;
+    if !members.iter().any(|m| m.user_id == bob.user.id) {
+        let inv = orgs
+            .invite_member(ada, &acme.id, "bob@example.com", "member", &meta)
+            .await
+            .map_err(auth_error)?;
+        orgs.accept_invitation(&bob.session.token, &inv.id, &meta)
+            .await
+            .map_err(auth_error)?;
+        say(
+            out,
+            "invited         bob@example.com to acme (accepted)".into(),
+        );
+    } else {
+        orgs.set_active(&bob.session.token, Some(&acme.id), &meta)
+            .await
+            .map_err(auth_error)?;
+    }
+    let acme_members = orgs
+        .list_members(ada, &acme.id)
+        .await
+        .map_err(auth_error)?
+        .len();
+    say(out, format!("members         acme has {acme_members}"));
+
+    // A tenanted table in the stack database: every access goes through a scope.
+    let db = local
+        .database(ResourceName::stack_database(platform, stack).as_str())
+        .await?;
+    let notes = TenantTable::new("note", &[("body", ColumnType::Text)])?;
+    let store = TenantStore::open(&registry, Arc::new(db), vec![notes.clone()]).await?;
+    // Ada switches her active tenant: acme, then globex; each scope comes from
+    // her session.
+    orgs.set_active(ada, Some(&acme.id), &meta)
+        .await
+        .map_err(auth_error)?;
+    let as_acme = orgs.scope(ada).await.map_err(auth_error)?;
+    let acme_note = store
+        .insert(
+            as_acme.tenant_scope(),
+            &notes,
+            Record::new().set("body", "hello from SQLite"),
+        )
+        .await?;
+    orgs.set_active(ada, Some(&globex.id), &meta)
+        .await
+        .map_err(auth_error)?;
+    let as_globex = orgs.scope(ada).await.map_err(auth_error)?;
+    say(
+        out,
+        format!(
+            "active tenant   ada: {} -> {}",
+            as_acme.tenant(),
+            as_globex.tenant()
+        ),
+    );
+    let globex_note = store
+        .insert(
+            as_globex.tenant_scope(),
+            &notes,
+            Record::new().set("body", "globex's secret plan"),
+        )
+        .await?;
+    let body: String = store
+        .get(as_acme.tenant_scope(), &notes, &acme_note)
+        .await?
+        .get("body")?;
+    say(out, format!("row             acme reads its note: {body}"));
+    let acme_rows = store
+        .list(as_acme.tenant_scope(), &notes, &ListQuery::new())
+        .await?
+        .rows;
+    let acme_only = acme_rows.iter().all(|r| {
+        r.get::<String>("body")
+            .is_ok_and(|b| b != "globex's secret plan")
+    });
+    let globex_reads_acme = store
+        .get(as_globex.tenant_scope(), &notes, &acme_note)
+        .await;
+    say(
+        out,
+        format!(
+            "isolation       acme lists {} of its own notes; globex reading acme's note: {}",
+            acme_rows.len(),
+            match &globex_reads_acme {
+                Err(e) => e.to_string(),
+                Ok(_) => "visible".into(),
+            }
+        ),
+    );
+    // Bob's scope, from his session: acme's rows only.
+    let as_bob = orgs.scope(&bob.session.token).await.map_err(auth_error)?;
+    let bob_rows = store
+        .list(as_bob.tenant_scope(), &notes, &ListQuery::new())
+        .await?
+        .rows
+        .len();
+    let bob_reads_globex = store.get(as_bob.tenant_scope(), &notes, &globex_note).await;
+    say(
+        out,
+        format!(
+            "bob's scope     {}: lists {bob_rows} notes; globex's note: {}",
+            if as_bob.tenant() == acme.id {
+                "acme"
+            } else {
+                "other"
+            },
+            match &bob_reads_globex {
+                Err(e) => e.to_string(),
+                Ok(_) => "visible".into(),
+            }
+        ),
+    );
+    if !acme_only
+        || !globex_reads_acme.as_ref().is_err_and(|e| e.is_not_found())
+        || !bob_reads_globex.as_ref().is_err_and(|e| e.is_not_found())
+        || bob_rows != acme_rows.len()
+    {
+        return Err(neutrino::Error::PermissionDenied {
+            reason: "tenant isolation did not hold".into(),
+        });
+    }
+
     Ok(Summary {
         platform,
         reused,
         provider_ids,
         read_back: (body, greeting, text),
+        acme_members,
+        bob_rows,
         set_cookie: cookie.to_string(),
         validated_email: session.user.email.clone(),
     })
@@ -372,6 +478,10 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         "user {} has a valid session cookie ({} bytes of Set-Cookie)",
         summary.validated_email,
         summary.set_cookie.len()
+    );
+    println!(
+        "acme has {} members; bob's scope lists {} acme notes and nothing of globex",
+        summary.acme_members, summary.bob_rows
     );
     match kept {
         Some(_) => println!("the platform is kept under {}", root.display()),

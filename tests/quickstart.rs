@@ -31,6 +31,8 @@ async fn quickstart_onboards_a_platform_and_a_second_run_reuses_it() {
         )
     );
     assert_eq!(first.validated_email, "ada@example.com");
+    assert_eq!(first.acme_members, 2);
+    assert_eq!(first.bob_rows, 1);
     let c = &first.set_cookie;
     assert!(c.starts_with("__Secure-better-auth.session_token="), "{c}");
     for attr in [
@@ -52,6 +54,10 @@ async fn quickstart_onboards_a_platform_and_a_second_run_reuses_it() {
         format!("status          platform:{p}:status = active"),
         "drift           none".to_string(),
         "acme lists 1 of its own notes; globex reading acme's note: row not found".to_string(),
+        "invited         bob@example.com to acme (accepted)".to_string(),
+        "members         acme has 2".to_string(),
+        "bob's scope     acme: lists 1 notes; globex's note: row not found".to_string(),
+        "active tenant   ada: ".to_string(),
     ] {
         assert!(text.contains(&want), "missing {want:?} in:\n{text}");
     }
@@ -80,6 +86,13 @@ async fn quickstart_onboards_a_platform_and_a_second_run_reuses_it() {
     assert!(text.contains("drift           none"), "{text}");
     assert!(text.contains("acme lists 2 of its own notes"), "{text}");
     assert!(text.contains("signed in       ada@example.com"), "{text}");
+    assert!(!text.contains("invited"), "no second invitation: {text}");
+    assert!(
+        text.contains("bob's scope     acme: lists 2 notes; globex's note: row not found"),
+        "{text}"
+    );
+    assert_eq!(second.acme_members, 2);
+    assert_eq!(second.bob_rows, 2);
     assert_eq!(second.validated_email, "ada@example.com");
     let dbs = root
         .path()

@@ -41,6 +41,44 @@ pub enum AuditEvent {
     EmailVerified,
     /// One or more sessions were revoked.
     SessionRevoked,
+    /// An organization (and its registry tenant) was created.
+    OrganizationCreated,
+    /// A user became a member of an organization.
+    MemberAdded,
+    /// A member was removed from an organization.
+    MemberRemoved,
+    /// A member left an organization.
+    MemberLeft,
+    /// A member's roles changed.
+    MemberRoleChanged,
+    /// A session's active organization changed.
+    ActiveOrganizationSet,
+    /// A user's platform role changed.
+    PlatformRoleChanged,
+    /// An operator took a scope on a tenant.
+    OperatorAccess,
+    /// An invitation was sent.
+    InvitationCreated,
+    /// An invitation was accepted.
+    InvitationAccepted,
+    /// An invitation was rejected.
+    InvitationRejected,
+    /// An invitation was canceled.
+    InvitationCanceled,
+    /// An API key was created.
+    ApiKeyCreated,
+    /// An API key was enabled, disabled or changed.
+    ApiKeyUpdated,
+    /// An API key was deleted.
+    ApiKeyDeleted,
+    /// Two-factor authentication was set up or confirmed.
+    TwoFactorEnabled,
+    /// Two-factor authentication was turned off.
+    TwoFactorDisabled,
+    /// A two-factor code was wrong.
+    TwoFactorFailed,
+    /// New backup codes were generated.
+    BackupCodesGenerated,
 }
 
 impl AuditEvent {
@@ -56,6 +94,25 @@ impl AuditEvent {
             Self::PasswordResetRequested => "password_reset_requested",
             Self::EmailVerified => "email_verified",
             Self::SessionRevoked => "session_revoked",
+            Self::OrganizationCreated => "organization_created",
+            Self::MemberAdded => "member_added",
+            Self::MemberRemoved => "member_removed",
+            Self::MemberLeft => "member_left",
+            Self::MemberRoleChanged => "member_role_changed",
+            Self::ActiveOrganizationSet => "active_organization_set",
+            Self::PlatformRoleChanged => "platform_role_changed",
+            Self::OperatorAccess => "operator_access",
+            Self::InvitationCreated => "invitation_created",
+            Self::InvitationAccepted => "invitation_accepted",
+            Self::InvitationRejected => "invitation_rejected",
+            Self::InvitationCanceled => "invitation_canceled",
+            Self::ApiKeyCreated => "api_key_created",
+            Self::ApiKeyUpdated => "api_key_updated",
+            Self::ApiKeyDeleted => "api_key_deleted",
+            Self::TwoFactorEnabled => "two_factor_enabled",
+            Self::TwoFactorDisabled => "two_factor_disabled",
+            Self::TwoFactorFailed => "two_factor_failed",
+            Self::BackupCodesGenerated => "backup_codes_generated",
         }
     }
 }
@@ -79,6 +136,25 @@ impl FromStr for AuditEvent {
             "password_reset_requested" => Self::PasswordResetRequested,
             "email_verified" => Self::EmailVerified,
             "session_revoked" => Self::SessionRevoked,
+            "organization_created" => Self::OrganizationCreated,
+            "member_added" => Self::MemberAdded,
+            "member_removed" => Self::MemberRemoved,
+            "member_left" => Self::MemberLeft,
+            "member_role_changed" => Self::MemberRoleChanged,
+            "active_organization_set" => Self::ActiveOrganizationSet,
+            "platform_role_changed" => Self::PlatformRoleChanged,
+            "operator_access" => Self::OperatorAccess,
+            "invitation_created" => Self::InvitationCreated,
+            "invitation_accepted" => Self::InvitationAccepted,
+            "invitation_rejected" => Self::InvitationRejected,
+            "invitation_canceled" => Self::InvitationCanceled,
+            "api_key_created" => Self::ApiKeyCreated,
+            "api_key_updated" => Self::ApiKeyUpdated,
+            "api_key_deleted" => Self::ApiKeyDeleted,
+            "two_factor_enabled" => Self::TwoFactorEnabled,
+            "two_factor_disabled" => Self::TwoFactorDisabled,
+            "two_factor_failed" => Self::TwoFactorFailed,
+            "backup_codes_generated" => Self::BackupCodesGenerated,
             _ => {
                 return Err(AuthError::Corrupt {
                     what: "neutrinoAuditLog.event",
@@ -109,6 +185,8 @@ pub struct AuditEntry {
     pub user_agent: Option<String>,
     /// Extra detail, e.g. how many sessions a revocation ended.
     pub detail: Option<String>,
+    /// The organization (tenant) concerned, for organization events.
+    pub organization_id: Option<String>,
 }
 
 /// The fields of an entry to write.
@@ -118,9 +196,12 @@ pub(crate) struct AuditRecord<'a> {
     pub(crate) session_id: Option<&'a str>,
     pub(crate) email: Option<&'a str>,
     pub(crate) detail: Option<String>,
+    pub(crate) organization_id: Option<&'a str>,
 }
 
 pub(crate) const INSERT: &str = r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"#;
+
+pub(crate) const INSERT_WITH_ORG: &str = r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail", "organizationId") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"#;
 
 pub(crate) fn insert(
     event: AuditEvent,
@@ -128,20 +209,59 @@ pub(crate) fn insert(
     meta: &RequestMeta,
     now: SystemTime,
 ) -> Result<Statement> {
-    Ok(Statement::new(INSERT)
-        .bind(random_id()?)
-        .bind(date::format(now))
-        .bind(event.as_str())
-        .bind(rec.user_id)
-        .bind(rec.session_id)
-        .bind(rec.email)
-        .bind(meta.ip_address.as_deref())
-        .bind(meta.user_agent.as_deref())
-        .bind(rec.detail))
+    let stmt = Statement::new(if rec.organization_id.is_some() {
+        INSERT_WITH_ORG
+    } else {
+        INSERT
+    })
+    .bind(random_id()?)
+    .bind(date::format(now))
+    .bind(event.as_str())
+    .bind(rec.user_id)
+    .bind(rec.session_id)
+    .bind(rec.email)
+    .bind(meta.ip_address.as_deref())
+    .bind(meta.user_agent.as_deref())
+    .bind(rec.detail);
+    Ok(match rec.organization_id {
+        Some(org) => stmt.bind(org),
+        None => stmt,
+    })
 }
 
-pub(crate) const SELECT_BY_USER: &str = r#"SELECT "id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail" FROM "neutrinoAuditLog" WHERE "userId" = ?1 ORDER BY "createdAt" DESC, rowid DESC LIMIT ?2"#;
-pub(crate) const SELECT_RECENT: &str = r#"SELECT "id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail" FROM "neutrinoAuditLog" ORDER BY "createdAt" DESC, rowid DESC LIMIT ?1"#;
+/// [`insert`] of an organization event, written only when `cond` holds (SQL
+/// whose placeholders start at `?11`, bound to `extra`), so an entry lands in
+/// the same batch as a guarded change and only if the change happened.
+pub(crate) fn insert_where(
+    event: AuditEvent,
+    rec: AuditRecord<'_>,
+    meta: &RequestMeta,
+    now: SystemTime,
+    cond: &str,
+    extra: Vec<neutrino_core::sql::Value>,
+) -> Result<Statement> {
+    let org = rec.organization_id.unwrap_or("");
+    let base = insert(
+        event,
+        AuditRecord {
+            organization_id: Some(org),
+            ..rec
+        },
+        meta,
+        now,
+    )?;
+    let mut params = base.params().to_vec();
+    params.extend(extra);
+    let sql = format!(
+        r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail", "organizationId") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE {cond}"#
+    );
+    Ok(Statement::with_params(sql, params))
+}
+
+pub(crate) const SELECT_BY_USER: &str = r#"SELECT "id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail", "organizationId" FROM "neutrinoAuditLog" WHERE "userId" = ?1 ORDER BY "createdAt" DESC, rowid DESC LIMIT ?2"#;
+pub(crate) const SELECT_RECENT: &str = r#"SELECT "id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail", "organizationId" FROM "neutrinoAuditLog" ORDER BY "createdAt" DESC, rowid DESC LIMIT ?1"#;
+
+pub(crate) const SELECT_BY_ORGANIZATION: &str = r#"SELECT "id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail", "organizationId" FROM "neutrinoAuditLog" WHERE "organizationId" = ?1 ORDER BY "createdAt" DESC, rowid DESC LIMIT ?2"#;
 
 pub(crate) fn from_row(r: &Row) -> Result<AuditEntry> {
     let created: String = r.get(1)?;
@@ -158,5 +278,6 @@ pub(crate) fn from_row(r: &Row) -> Result<AuditEntry> {
         ip_address: r.get(6)?,
         user_agent: r.get(7)?,
         detail: r.get(8)?,
+        organization_id: r.get(9)?,
     })
 }

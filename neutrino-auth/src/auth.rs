@@ -23,6 +23,7 @@ use crate::password::{NormalizedPassword, PasswordConfig, Passwords, Verificatio
 use crate::random::random_id;
 use crate::rate_limit::{RateLimitConfig, RateLimiter};
 use crate::schema::MIGRATIONS;
+use crate::twofactor::SignInOutcome;
 
 /// Better Auth's development default secret, refused here.
 const DEFAULT_SECRET: &str = "better-auth-secret-12345678901234567890";
@@ -473,8 +474,12 @@ impl Auth {
     }
 
     /// Applies this crate's migrations to the auth database (idempotent).
+    /// Also adds the nullable plugin columns that are absent
+    /// ([`crate::schema::ensure_columns`]).
     pub async fn migrate(&self) -> Result<Vec<u32>> {
-        Ok(MIGRATIONS.run(&*self.inner.db).await?)
+        let done = MIGRATIONS.run(&*self.inner.db).await?;
+        crate::schema::ensure_columns(&*self.inner.db).await?;
+        Ok(done)
     }
 
     /// The session cookies: names, signing, `Set-Cookie` values.
@@ -507,7 +512,7 @@ impl Auth {
     }
 
     /// Builds a new session row for `user_id` and the statement that inserts it.
-    fn new_session(
+    pub(crate) fn new_session(
         &self,
         user_id: &UserId,
         remember_me: bool,
@@ -562,8 +567,19 @@ impl Auth {
     /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`,
     /// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`, `TOO_MANY_REQUESTS`.
     pub async fn sign_up_email(&self, req: SignUpEmail, meta: &RequestMeta) -> Result<SignedIn> {
+        self.sign_up_email_inner(req, meta, false).await
+    }
+
+    /// [`Auth::sign_up_email`]; `invited` lets an invited user in when sign-up
+    /// is disabled (the caller has checked the invitation).
+    pub(crate) async fn sign_up_email_inner(
+        &self,
+        req: SignUpEmail,
+        meta: &RequestMeta,
+        invited: bool,
+    ) -> Result<SignedIn> {
         async {
-            if self.inner.disable_sign_up {
+            if self.inner.disable_sign_up && !invited {
                 return Err(AuthError::SignUpDisabled);
             }
             self.rate_limit_if_enabled(meta, "/sign-up/email").await?;
@@ -630,6 +646,7 @@ impl Auth {
                         session_id: Some(&session.id),
                         email: Some(&user.email),
                         detail: None,
+                        organization_id: None,
                     },
                     meta,
                     now,
@@ -658,7 +675,26 @@ impl Auth {
     /// An unknown email costs one password hash too, and answers the same
     /// `INVALID_EMAIL_OR_PASSWORD` as a wrong password. Other errors:
     /// `INVALID_EMAIL`, `EMAIL_NOT_VERIFIED`, `TOO_MANY_REQUESTS`.
+    ///
+    /// A user with two-factor authentication on gets no session here:
+    /// `TWO_FACTOR_REQUIRED`; such users sign in with
+    /// [`Auth::sign_in_email_2fa`].
     pub async fn sign_in_email(&self, req: SignInEmail, meta: &RequestMeta) -> Result<SignedIn> {
+        match self.sign_in_email_2fa(req, meta).await? {
+            SignInOutcome::SignedIn(s) => Ok(*s),
+            SignInOutcome::TwoFactorRequired(_) => Err(AuthError::TwoFactorRequired),
+        }
+    }
+
+    /// [`Auth::sign_in_email`] for platforms with two-factor users: a user
+    /// with two-factor authentication on gets a pending challenge instead of a
+    /// session, to complete with [`Auth::verify_totp`] or
+    /// [`Auth::verify_backup_code`].
+    pub async fn sign_in_email_2fa(
+        &self,
+        req: SignInEmail,
+        meta: &RequestMeta,
+    ) -> Result<SignInOutcome> {
         async {
             self.rate_limit_if_enabled(meta, "/sign-in/email").await?;
             let email = normalize_email(&req.email)?;
@@ -712,6 +748,12 @@ impl Auth {
             if self.inner.require_email_verification && !user.email_verified {
                 return Err(AuthError::EmailNotVerified);
             }
+            if self.two_factor_enabled(&user.id).await? {
+                let challenge = self
+                    .start_two_factor(&user.id, req.remember_me, meta)
+                    .await?;
+                return Ok(SignInOutcome::TwoFactorRequired(challenge));
+            }
             let needs_rehash = needs_rehash && self.inner.rehash_legacy_passwords;
             let now = self.now();
             let (session, insert_session) =
@@ -725,6 +767,7 @@ impl Auth {
                         session_id: Some(&session.id),
                         email: Some(&user.email),
                         detail: needs_rehash.then(|| "password rehashed to argon2id".to_owned()),
+                        organization_id: None,
                     },
                     meta,
                     now,
@@ -740,11 +783,11 @@ impl Auth {
                 );
             }
             self.inner.db.batch(&batch).await?;
-            Ok(SignedIn {
+            Ok(SignInOutcome::SignedIn(Box::new(SignedIn {
                 user,
                 session,
                 remember_me: req.remember_me,
-            })
+            })))
         }
         .instrument(span("sign_in_email"))
         .await
@@ -1172,6 +1215,41 @@ impl Auth {
         }
         .instrument(span("change_password"))
         .await
+    }
+
+    /// Checks a user's password (`INVALID_PASSWORD` when wrong,
+    /// `CREDENTIAL_ACCOUNT_NOT_FOUND` without one).
+    pub(crate) async fn check_password(&self, user_id: &UserId, password: &str) -> Result<()> {
+        let password = self
+            .inner
+            .passwords
+            .normalize(password)
+            .map_err(|_| AuthError::InvalidPassword)?;
+        let row = self
+            .inner
+            .db
+            .query(
+                &Statement::new(SELECT_CREDENTIAL_BY_USER)
+                    .bind(user_id.as_str())
+                    .bind(CREDENTIAL),
+            )
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(AuthError::CredentialAccountNotFound)?;
+        let hash: Option<String> = row.get(1)?;
+        let hash = hash.ok_or(AuthError::CredentialAccountNotFound)?;
+        if self
+            .inner
+            .passwords
+            .verify(&hash, &password)
+            .await?
+            .is_match()
+        {
+            Ok(())
+        } else {
+            Err(AuthError::InvalidPassword)
+        }
     }
 
     /// Deletes every expired session and verification row; returns how many

@@ -132,6 +132,73 @@ pub enum AuthError {
         /// What was malformed, e.g. `"session.expiresAt"`.
         what: &'static str,
     },
+    /// No valid session (or API key) came with the request.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// An organization with this slug already exists on the platform.
+    #[error("organization already exists")]
+    OrganizationAlreadyExists,
+    /// The organization does not exist on this platform.
+    #[error("organization not found")]
+    OrganizationNotFound,
+    /// The user is not a member of the organization (also the answer for an
+    /// organization of another platform or one the user cannot see).
+    #[error("user is not a member of the organization")]
+    NotAMember,
+    /// The member does not exist in this organization.
+    #[error("member not found")]
+    MemberNotFound,
+    /// The user is already a member of the organization.
+    #[error("user is already a member of this organization")]
+    AlreadyAMember,
+    /// The session has no active organization.
+    #[error("no active organization")]
+    NoActiveOrganization,
+    /// The last owner cannot leave or be removed.
+    #[error("you cannot leave the organization as the only owner")]
+    LastOwner,
+    /// The last owner cannot be demoted.
+    #[error("you cannot leave the organization without an owner")]
+    NoOwnerLeft,
+    /// A role name is not known to the access-control policy.
+    #[error("role not found")]
+    RoleNotFound,
+    /// The caller's roles do not allow the operation; `code` is Better Auth's
+    /// code for it, e.g. `YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER`.
+    #[error("not allowed: {}", code.to_ascii_lowercase().replace('_', " "))]
+    NotAllowed {
+        /// Better Auth's error code.
+        code: &'static str,
+    },
+    /// The invitation does not exist, is no longer pending, has expired, or
+    /// was made for another email address.
+    #[error("invitation not found")]
+    InvitationNotFound,
+    /// A pending invitation for this email already exists in the organization.
+    #[error("user is already invited to this organization")]
+    AlreadyInvited,
+    /// The organization has as many pending invitations as allowed.
+    #[error("invitation limit reached")]
+    InvitationLimitReached,
+    /// A two-factor or backup code is wrong, expired or already used.
+    #[error("invalid code")]
+    InvalidCode,
+    /// Too many wrong codes for this two-factor challenge.
+    #[error("too many attempts, request a new code")]
+    TooManyAttempts,
+    /// Two-factor authentication is not enabled for the user.
+    #[error("two factor not enabled")]
+    TwoFactorNotEnabled,
+    /// The API key is unknown, disabled, expired or of another platform.
+    #[error("invalid api key")]
+    InvalidApiKey,
+    /// The user has two-factor authentication on: sign in with
+    /// [`crate::Auth::sign_in_email_2fa`].
+    #[error("two factor required")]
+    TwoFactorRequired,
+    /// The API key does not exist or belongs to another user.
+    #[error("api key not found")]
+    ApiKeyNotFound,
     /// The database or KV store failed.
     #[error(transparent)]
     Store(#[from] neutrino_core::Error),
@@ -170,6 +237,26 @@ impl AuthError {
             Self::ResetPasswordDisabled => "RESET_PASSWORD_DISABLED",
             Self::BadRequest { .. } => "BAD_REQUEST",
             Self::Validation { .. } => "VALIDATION_ERROR",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::OrganizationAlreadyExists => "ORGANIZATION_ALREADY_EXISTS",
+            Self::OrganizationNotFound => "ORGANIZATION_NOT_FOUND",
+            Self::NotAMember => "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+            Self::MemberNotFound => "MEMBER_NOT_FOUND",
+            Self::AlreadyAMember => "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
+            Self::NoActiveOrganization => "NO_ACTIVE_ORGANIZATION",
+            Self::LastOwner => "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+            Self::NoOwnerLeft => "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
+            Self::RoleNotFound => "ROLE_NOT_FOUND",
+            Self::NotAllowed { code } => code,
+            Self::InvitationNotFound => "INVITATION_NOT_FOUND",
+            Self::AlreadyInvited => "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
+            Self::InvitationLimitReached => "INVITATION_LIMIT_REACHED",
+            Self::InvalidCode => "INVALID_CODE",
+            Self::TooManyAttempts => "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
+            Self::TwoFactorNotEnabled => "TWO_FACTOR_NOT_ENABLED",
+            Self::InvalidApiKey => "INVALID_API_KEY",
+            Self::ApiKeyNotFound => "KEY_NOT_FOUND",
+            Self::TwoFactorRequired => "TWO_FACTOR_REQUIRED",
             Self::Mail(_)
             | Self::Config { .. }
             | Self::Hashing(_)
@@ -188,14 +275,23 @@ impl AuthError {
     /// ```
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidEmailOrPassword | Self::Cookie(_) | Self::TokenExpired => 401,
+            Self::InvalidEmailOrPassword
+            | Self::Cookie(_)
+            | Self::TokenExpired
+            | Self::Unauthorized
+            | Self::InvalidCode
+            | Self::InvalidApiKey => 401,
+            Self::TooManyAttempts => 400,
             Self::UserAlreadyExists => 422,
             Self::EmailNotVerified
             | Self::InvalidOrigin
             | Self::MissingOrNullOrigin
             | Self::CrossSiteNavigationLoginBlocked
             | Self::InvalidCallbackUrl
-            | Self::SessionNotFresh => 403,
+            | Self::SessionNotFresh
+            | Self::NotAMember
+            | Self::NotAllowed { .. }
+            | Self::TwoFactorRequired => 403,
             Self::TooManyRequests { .. } => 429,
             Self::Mail(_)
             | Self::Config { .. }

@@ -23,6 +23,12 @@
 //! * [`origin`] checks and a [`rate_limit`]er for sign-in;
 //! * password reset and email verification ([`verification`]) through a
 //!   [`mail::Mailer`];
+//! * [`org`]: organizations as registry tenants, members, tenant and platform
+//!   roles ([`access`]), the active tenant and the
+//!   [`TenantScope`](neutrino_tenancy::TenantScope) minted from it;
+//! * [`invitation`]s by email, the only way in when sign-up is disabled;
+//! * [`apikey`]s, stored hashed, verified into the same scopes;
+//! * [`twofactor`]: TOTP with encrypted secrets and single-use backup codes;
 //! * the [`audit`] log.
 //!
 //! ```
@@ -57,6 +63,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod apikey;
 pub mod audit;
 mod auth;
 pub mod cache;
@@ -64,13 +72,16 @@ pub mod cookie;
 pub mod date;
 pub mod email;
 mod error;
+pub mod invitation;
 pub mod mail;
 mod model;
+pub mod org;
 pub mod origin;
 pub mod password;
 mod random;
 pub mod rate_limit;
 pub mod schema;
+pub mod twofactor;
 pub mod verification;
 
 pub use auth::{
@@ -84,3 +95,4 @@ pub use model::{
     AuthSession, MAX_JSON_BODY, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, User,
 };
 pub use rate_limit::RateLimitConfig;
+pub use twofactor::{SignInOutcome, TwoFactorChallenge, TwoFactorSetup};

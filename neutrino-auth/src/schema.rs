@@ -20,8 +20,22 @@
 //!
 //! Version 2 adds Neutrino's append-only audit log (`neutrinoAuditLog`), a table
 //! Better Auth ignores.
+//!
+//! Version 5 adds Better Auth's two-factor plugin table (`twoFactor`).
+//!
+//! Version 4 adds Better Auth's API key plugin table (`apikey`).
+//!
+//! Version 3 adds Better Auth's organization plugin tables (`organization`,
+//! `member`, `invitation`) and Neutrino's `neutrinoPendingOrganization`, the
+//! record of an organization whose creation has begun (see
+//! [`crate::org::Organizations::reconcile`]). The plugin columns it needs
+//! (`user.role`, `session.activeOrganizationId`, and the audit log's
+//! `organizationId`) are added by [`ensure_columns`] only where they are
+//! absent, so a database Better Auth already migrated with those plugins keeps
+//! its columns; [`crate::Auth::migrate`] runs both.
 
 use neutrino_core::migrate::{Migration, Migrations};
+use neutrino_core::sql::{SqlExecutor, Statement};
 
 /// The component name under which the migrations are recorded.
 pub const COMPONENT: &str = "neutrino-auth";
@@ -54,5 +68,84 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 r#"CREATE TRIGGER IF NOT EXISTS "neutrinoAuditLog_no_delete" BEFORE DELETE ON "neutrinoAuditLog" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
             ],
         },
+        Migration {
+            version: 3,
+            name: "organizations, members, invitations",
+            statements: &[
+                r#"CREATE TABLE IF NOT EXISTS "organization" ("id" text not null primary key, "name" text not null, "slug" text not null unique, "logo" text, "createdAt" date not null, "metadata" text)"#,
+                r#"CREATE TABLE IF NOT EXISTS "member" ("id" text not null primary key, "organizationId" text not null references "organization" ("id") on delete cascade, "userId" text not null references "user" ("id") on delete cascade, "role" text not null, "createdAt" date not null)"#,
+                r#"CREATE TABLE IF NOT EXISTS "invitation" ("id" text not null primary key, "organizationId" text not null references "organization" ("id") on delete cascade, "email" text not null, "role" text, "teamId" text, "status" text not null, "expiresAt" date not null, "createdAt" date not null, "inviterId" text not null references "user" ("id") on delete cascade)"#,
+                r#"CREATE INDEX IF NOT EXISTS "member_organizationId_idx" on "member" ("organizationId")"#,
+                r#"CREATE INDEX IF NOT EXISTS "member_userId_idx" on "member" ("userId")"#,
+                r#"CREATE INDEX IF NOT EXISTS "invitation_organizationId_idx" on "invitation" ("organizationId")"#,
+                r#"CREATE INDEX IF NOT EXISTS "invitation_email_idx" on "invitation" ("email")"#,
+                r#"CREATE TABLE IF NOT EXISTS "neutrinoPendingOrganization" ("id" text not null primary key, "slug" text not null unique, "name" text not null, "parentId" text, "logo" text, "metadata" text, "creatorId" text not null, "createdAt" date not null)"#,
+            ],
+        },
+        Migration {
+            version: 4,
+            name: "api keys",
+            statements: &[
+                r#"CREATE TABLE IF NOT EXISTS "apikey" ("id" text not null primary key, "configId" text default 'default' not null, "name" text, "start" text, "referenceId" text not null, "prefix" text, "key" text not null, "refillInterval" integer, "refillAmount" integer, "lastRefillAt" date, "enabled" integer, "rateLimitEnabled" integer, "rateLimitTimeWindow" integer, "rateLimitMax" integer, "requestCount" integer, "remaining" integer, "lastRequest" date, "expiresAt" date, "createdAt" date not null, "updatedAt" date not null, "permissions" text, "metadata" text)"#,
+                r#"CREATE INDEX IF NOT EXISTS "apikey_configId_idx" on "apikey" ("configId")"#,
+                r#"CREATE INDEX IF NOT EXISTS "apikey_referenceId_idx" on "apikey" ("referenceId")"#,
+                r#"CREATE INDEX IF NOT EXISTS "apikey_key_idx" on "apikey" ("key")"#,
+            ],
+        },
+        Migration {
+            version: 5,
+            name: "two factor",
+            statements: &[
+                r#"CREATE TABLE IF NOT EXISTS "twoFactor" ("id" text not null primary key, "secret" text not null, "backupCodes" text not null, "userId" text not null references "user" ("id") on delete cascade, "verified" integer default 1, "failedVerificationCount" integer, "lockedUntil" date)"#,
+                r#"CREATE INDEX IF NOT EXISTS "twoFactor_secret_idx" on "twoFactor" ("secret")"#,
+                r#"CREATE INDEX IF NOT EXISTS "twoFactor_userId_idx" on "twoFactor" ("userId")"#,
+            ],
+        },
     ],
 );
+
+/// Nullable plugin columns added when absent: (table, column, type).
+pub const PLUGIN_COLUMNS: &[(&str, &str, &str)] = &[
+    ("user", "role", "text"),
+    ("user", "twoFactorEnabled", "integer"),
+    ("session", "activeOrganizationId", "text"),
+    ("neutrinoAuditLog", "organizationId", "text"),
+];
+
+/// Adds each of [`PLUGIN_COLUMNS`] to its table unless the table already has
+/// it (a database made by Better Auth with the admin or organization plugin
+/// does). Idempotent; run it after [`MIGRATIONS`]. Returns the columns added.
+pub async fn ensure_columns(db: &dyn SqlExecutor) -> neutrino_core::Result<Vec<String>> {
+    let mut added = Vec::new();
+    for (table, column, ty) in PLUGIN_COLUMNS {
+        let rows = db
+            .query(
+                &Statement::new(r#"SELECT "name" FROM pragma_table_info(?1) WHERE "name" = ?2"#)
+                    .bind(*table)
+                    .bind(*column),
+            )
+            .await?;
+        if rows.is_empty() {
+            let sql = format!(r#"ALTER TABLE "{table}" ADD COLUMN "{column}" {ty}"#);
+            match db.execute(&Statement::new(sql)).await {
+                Ok(_) => added.push(format!("{table}.{column}")),
+                // Another process added it meanwhile.
+                Err(e) => {
+                    let again = db
+                        .query(
+                            &Statement::new(
+                                r#"SELECT "name" FROM pragma_table_info(?1) WHERE "name" = ?2"#,
+                            )
+                            .bind(*table)
+                            .bind(*column),
+                        )
+                        .await?;
+                    if again.is_empty() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+    Ok(added)
+}

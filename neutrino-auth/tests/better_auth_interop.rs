@@ -176,3 +176,26 @@ async fn a_neutrino_database_and_session_work_in_better_auth() {
     let refused = better_auth(&["get-session", path_str(&path), SECRET, &forged]);
     assert!(refused.is_null(), "{refused}");
 }
+
+/// Two-factor secrets and backup codes are encrypted in Better Auth's
+/// `symmetricEncrypt` format: each side decrypts what the other encrypted.
+#[test]
+fn two_factor_encryption_reads_both_ways() {
+    use neutrino_auth::twofactor::{symmetric_decrypt, symmetric_encrypt};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crypt.sqlite");
+    let ours = symmetric_encrypt(SECRET.as_bytes(), "secret-from-neutrino").unwrap();
+    let out = better_auth(&[
+        "crypt",
+        path_str(&path),
+        SECRET,
+        &ours,
+        "secret-from-better-auth",
+    ]);
+    assert_eq!(out["decrypted"], "secret-from-neutrino");
+    let theirs = out["encrypted"].as_str().unwrap();
+    assert_eq!(
+        symmetric_decrypt(SECRET.as_bytes(), theirs).unwrap(),
+        "secret-from-better-auth"
+    );
+}

@@ -9,6 +9,8 @@ use neutrino_core::clock::ManualClock;
 use neutrino_sqlite::SqliteExecutor;
 use tempfile::TempDir;
 
+pub mod world;
+
 pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
 pub const PASSWORD: &str = "correct horse battery";
 

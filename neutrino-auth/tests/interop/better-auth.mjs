@@ -8,13 +8,18 @@
 //       Prints what auth.api.getSession answers for that session cookie.
 //   node better-auth.mjs pending-migrations <db> <secret>
 //       Prints the tables and columns Better Auth's migrations would still add.
+//   node better-auth.mjs crypt <db> <secret> <hex ciphertext> <plain text>
+//       Decrypts the ciphertext with Better Auth's symmetricDecrypt (as its
+//       two-factor plugin reads twoFactor.secret) and encrypts the plain text
+//       with symmetricEncrypt; prints both.
 import Database from "better-sqlite3";
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
+import { symmetricDecrypt, symmetricEncrypt } from "better-auth/crypto";
 
 const [mode, dbPath, secret, ...rest] = process.argv.slice(2);
 if (!mode || !dbPath || !secret) {
-  console.error("usage: better-auth.mjs <init|get-session|pending-migrations> <db> <secret> ...");
+  console.error("usage: better-auth.mjs <init|get-session|pending-migrations|crypt> <db> <secret> ...");
   process.exit(2);
 }
 
@@ -78,6 +83,11 @@ let out;
 if (mode === "init") out = await init(rest[0], rest[1]);
 else if (mode === "get-session") out = await getSession(rest[0]);
 else if (mode === "pending-migrations") out = await pendingMigrations();
+else if (mode === "crypt")
+  out = {
+    decrypted: await symmetricDecrypt({ key: secret, data: rest[0] }),
+    encrypted: await symmetricEncrypt({ key: secret, data: rest[1] }),
+  };
 else {
   console.error(`unknown mode ${mode}`);
   process.exit(2);

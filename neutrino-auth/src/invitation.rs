@@ -1,0 +1,449 @@
+//! Invitations (Better Auth's `invitation` table): invite by email with a
+//! role, accept, reject, cancel, list. See [`Organizations::invite_member`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use neutrino_core::ids::{TenantId, UserId};
+use neutrino_core::sql::{Row, Statement, Value};
+
+use crate::access::{self, OWNER};
+use crate::audit::{self, AuditEvent};
+use crate::date;
+use crate::email::normalize_email;
+use crate::error::{AuthError, Result};
+use crate::model::{RequestMeta, SignUpEmail, SignedIn};
+use crate::org::{Actor, Member, Organizations, parse_time};
+use crate::random::random_id;
+
+/// Where an invitation stands (`invitation.status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InvitationStatus {
+    /// Sent, not answered.
+    Pending,
+    /// Accepted: the invitee is a member.
+    Accepted,
+    /// Rejected by the invitee.
+    Rejected,
+    /// Canceled by the organization.
+    Canceled,
+}
+
+impl InvitationStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::Canceled => "canceled",
+        }
+    }
+}
+
+impl fmt::Display for InvitationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for InvitationStatus {
+    type Err = AuthError;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "accepted" => Self::Accepted,
+            "rejected" => Self::Rejected,
+            "canceled" => Self::Canceled,
+            _ => {
+                return Err(AuthError::Corrupt {
+                    what: "invitation.status",
+                });
+            }
+        })
+    }
+}
+
+/// An `invitation` row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    /// Its ID.
+    pub id: String,
+    /// The organization.
+    pub organization_id: TenantId,
+    /// The invitee's email, lowercase.
+    pub email: String,
+    /// The roles the invitee gets, comma-separated.
+    pub role: String,
+    /// Where it stands.
+    pub status: InvitationStatus,
+    /// When it expires (48 h after sending by default).
+    pub expires_at: SystemTime,
+    /// When it was sent.
+    pub created_at: SystemTime,
+    /// Who sent it.
+    pub inviter_id: UserId,
+}
+
+const COLUMNS: &str =
+    r#""id", "organizationId", "email", "role", "status", "expiresAt", "createdAt", "inviterId""#;
+
+fn from_row(r: &Row) -> Result<Invitation> {
+    let org: String = r.get(1)?;
+    let status: String = r.get(4)?;
+    let inviter: String = r.get(7)?;
+    let role: Option<String> = r.get(3)?;
+    Ok(Invitation {
+        id: r.get(0)?,
+        organization_id: org.parse().map_err(|_| AuthError::Corrupt {
+            what: "invitation.organizationId",
+        })?,
+        email: r.get(2)?,
+        role: role.unwrap_or_else(|| access::MEMBER.to_owned()),
+        status: status.parse()?,
+        expires_at: parse_time(r, 5, "invitation.expiresAt")?,
+        created_at: parse_time(r, 6, "invitation.createdAt")?,
+        inviter_id: inviter.parse().map_err(|_| AuthError::Corrupt {
+            what: "invitation.inviterId",
+        })?,
+    })
+}
+
+impl Organizations {
+    async fn invitation_row(&self, id: &str) -> Result<Option<Invitation>> {
+        let row = self
+            .db()
+            .query(
+                &Statement::new(format!(
+                    r#"SELECT {COLUMNS} FROM "invitation" WHERE "id" = ?1"#
+                ))
+                .bind(id),
+            )
+            .await?
+            .into_iter()
+            .next();
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// A pending, unexpired invitation addressed to `email`; anything else is
+    /// `INVITATION_NOT_FOUND` (another person's invitation is not revealed).
+    async fn open_invitation_for(&self, id: &str, email: &str) -> Result<Invitation> {
+        let inv = self
+            .invitation_row(id)
+            .await?
+            .ok_or(AuthError::InvitationNotFound)?;
+        if inv.status != InvitationStatus::Pending
+            || inv.expires_at <= self.now()
+            || !inv.email.eq_ignore_ascii_case(email)
+        {
+            return Err(AuthError::InvitationNotFound);
+        }
+        Ok(inv)
+    }
+
+    /// Better Auth's `POST /organization/invite-member`: invites `email` with
+    /// `role` (comma-separated) for 48 h. Needs `invitation:create`; only
+    /// owners invite owners; one pending invitation per email and organization;
+    /// at most the invitation limit pending. Errors:
+    /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ROLE_NOT_FOUND`,
+    /// `INVALID_EMAIL`, `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`,
+    /// `USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION`, `INVITATION_LIMIT_REACHED`,
+    /// `YOU_ARE_NOT_ALLOWED_…`.
+    pub async fn invite_member(
+        &self,
+        token: &str,
+        org: &TenantId,
+        email: &str,
+        role: &str,
+        meta: &RequestMeta,
+    ) -> Result<Invitation> {
+        let actor = self.actor(token).await?;
+        let s = self.standing(&actor, org).await?;
+        if !self.can(&s, "invitation", "create") {
+            return Err(AuthError::NotAllowed {
+                code: "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
+            });
+        }
+        let role = self.normalize_roles(role)?;
+        if access::has_role(&role, OWNER) && !s.is_owner() {
+            return Err(AuthError::NotAllowed {
+                code: "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE",
+            });
+        }
+        let email = normalize_email(email)?;
+        let member = self
+            .db()
+            .query(
+                &Statement::new(
+                    r#"SELECT 1 FROM "member" m JOIN "user" u ON u."id" = m."userId" WHERE m."organizationId" = ?1 AND u."email" = ?2"#,
+                )
+                .bind(org.as_str())
+                .bind(email.as_str()),
+            )
+            .await?;
+        if !member.is_empty() {
+            return Err(AuthError::AlreadyAMember);
+        }
+        let now = self.now();
+        let stamp = date::format(now);
+        let inv = Invitation {
+            id: random_id()?,
+            organization_id: *org,
+            email,
+            role,
+            status: InvitationStatus::Pending,
+            expires_at: date::parse(&date::format(now + self.invitation_ttl))
+                .unwrap_or(now + self.invitation_ttl),
+            created_at: date::parse(&stamp).unwrap_or(now),
+            inviter_id: actor.user_id,
+        };
+        // Guarded: no other open invitation for the email, and room under the limit.
+        let open = r#""organizationId" = ?2 AND "status" = 'pending' AND "expiresAt" > ?7"#;
+        let insert = Statement::new(format!(
+            r#"INSERT INTO "invitation" ({COLUMNS}) SELECT ?1, ?2, ?3, ?4, 'pending', ?5, ?7, ?6 WHERE NOT EXISTS (SELECT 1 FROM "invitation" WHERE {open} AND "email" = ?3) AND (SELECT COUNT(*) FROM "invitation" WHERE {open}) < ?8"#
+        ))
+        .bind(inv.id.as_str())
+        .bind(org.as_str())
+        .bind(inv.email.as_str())
+        .bind(inv.role.as_str())
+        .bind(date::format(inv.expires_at))
+        .bind(actor.user_id.as_str())
+        .bind(stamp.as_str())
+        .bind(i64::from(self.invitation_limit));
+        let audit_stmt = audit::insert_where(
+            AuditEvent::InvitationCreated,
+            Self::record(
+                &actor,
+                org,
+                Some(format!("invitation={} role={}", inv.id, inv.role)),
+            ),
+            meta,
+            now,
+            r#"EXISTS (SELECT 1 FROM "invitation" WHERE "id" = ?11)"#,
+            vec![Value::from(inv.id.clone())],
+        )?;
+        let out = self.db().batch(&[insert, audit_stmt]).await?;
+        if out.first().map_or(0, |o| o.rows_affected) == 0 {
+            let dup = self
+                .db()
+                .query(
+                    &Statement::new(
+                        r#"SELECT 1 FROM "invitation" WHERE "organizationId" = ?1 AND "status" = 'pending' AND "expiresAt" > ?2 AND "email" = ?3"#,
+                    )
+                    .bind(org.as_str())
+                    .bind(stamp.as_str())
+                    .bind(inv.email.as_str()),
+                )
+                .await?;
+            return Err(if dup.is_empty() {
+                AuthError::InvitationLimitReached
+            } else {
+                AuthError::AlreadyInvited
+            });
+        }
+        Ok(inv)
+    }
+
+    /// Accepts `inv` for `actor`: membership, invitation status, active
+    /// organization and audit in one batch.
+    async fn accept(
+        &self,
+        actor: &Actor,
+        inv: Invitation,
+        meta: &RequestMeta,
+    ) -> Result<(Invitation, Member)> {
+        let now = self.now();
+        let stamp = date::format(now);
+        let extra = vec![
+            Statement::new(
+                r#"UPDATE "invitation" SET "status" = 'accepted' WHERE "id" = ?1 AND "status" = 'pending'"#,
+            )
+            .bind(inv.id.as_str()),
+            Statement::new(
+                r#"UPDATE "session" SET "activeOrganizationId" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#,
+            )
+            .bind(inv.organization_id.as_str())
+            .bind(stamp.as_str())
+            .bind(actor.token.as_str()),
+            audit::insert(
+                AuditEvent::InvitationAccepted,
+                Self::record(
+                    actor,
+                    &inv.organization_id,
+                    Some(format!("invitation={}", inv.id)),
+                ),
+                meta,
+                now,
+            )?,
+        ];
+        let member = self
+            .insert_member(
+                &inv.organization_id,
+                &actor.user_id,
+                &inv.role,
+                actor,
+                AuditEvent::MemberAdded,
+                meta,
+                extra,
+            )
+            .await?;
+        Ok((
+            Invitation {
+                status: InvitationStatus::Accepted,
+                ..inv
+            },
+            member,
+        ))
+    }
+
+    /// Better Auth's `POST /organization/accept-invitation`: the caller's
+    /// email must match (case-insensitive); the caller becomes a member with
+    /// the invited roles and the organization becomes the session's active one.
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        invitation_id: &str,
+        meta: &RequestMeta,
+    ) -> Result<(Invitation, Member)> {
+        let actor = self.actor(token).await?;
+        let inv = self
+            .open_invitation_for(invitation_id, &actor.email)
+            .await?;
+        self.accept(&actor, inv, meta).await
+    }
+
+    /// Signs a new user up through an invitation and accepts it: the way in
+    /// when sign-up is disabled. The sign-up email must be the invited one.
+    pub async fn sign_up_with_invitation(
+        &self,
+        invitation_id: &str,
+        req: SignUpEmail,
+        meta: &RequestMeta,
+    ) -> Result<(SignedIn, Member)> {
+        let email = normalize_email(&req.email)?;
+        self.open_invitation_for(invitation_id, &email).await?;
+        let signed = self.auth.sign_up_email_inner(req, meta, true).await?;
+        let actor = self.actor(&signed.session.token).await?;
+        let inv = self.open_invitation_for(invitation_id, &email).await?;
+        let (_, member) = self.accept(&actor, inv, meta).await?;
+        Ok((signed, member))
+    }
+
+    /// Better Auth's `POST /organization/reject-invitation` (the invitee only).
+    pub async fn reject_invitation(
+        &self,
+        token: &str,
+        invitation_id: &str,
+        meta: &RequestMeta,
+    ) -> Result<Invitation> {
+        let actor = self.actor(token).await?;
+        let inv = self
+            .open_invitation_for(invitation_id, &actor.email)
+            .await?;
+        self.close(&actor, inv, InvitationStatus::Rejected, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /organization/cancel-invitation`: needs
+    /// `invitation:cancel` in the invitation's organization.
+    pub async fn cancel_invitation(
+        &self,
+        token: &str,
+        invitation_id: &str,
+        meta: &RequestMeta,
+    ) -> Result<Invitation> {
+        let actor = self.actor(token).await?;
+        let inv = self
+            .invitation_row(invitation_id)
+            .await?
+            .ok_or(AuthError::InvitationNotFound)?;
+        let s = self.standing(&actor, &inv.organization_id).await?;
+        if !self.can(&s, "invitation", "cancel") {
+            return Err(AuthError::NotAllowed {
+                code: "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",
+            });
+        }
+        if inv.status != InvitationStatus::Pending {
+            return Err(AuthError::InvitationNotFound);
+        }
+        self.close(&actor, inv, InvitationStatus::Canceled, meta)
+            .await
+    }
+
+    async fn close(
+        &self,
+        actor: &Actor,
+        inv: Invitation,
+        status: InvitationStatus,
+        meta: &RequestMeta,
+    ) -> Result<Invitation> {
+        let event = match status {
+            InvitationStatus::Rejected => AuditEvent::InvitationRejected,
+            _ => AuditEvent::InvitationCanceled,
+        };
+        let out = self
+            .db()
+            .batch(&[
+                Statement::new(
+                    r#"UPDATE "invitation" SET "status" = ?1 WHERE "id" = ?2 AND "status" = 'pending'"#,
+                )
+                .bind(status.as_str())
+                .bind(inv.id.as_str()),
+                audit::insert_where(
+                    event,
+                    Self::record(
+                        actor,
+                        &inv.organization_id,
+                        Some(format!("invitation={}", inv.id)),
+                    ),
+                    meta,
+                    self.now(),
+                    r#"EXISTS (SELECT 1 FROM "invitation" WHERE "id" = ?11 AND "status" = ?12)"#,
+                    vec![
+                        Value::from(inv.id.clone()),
+                        Value::from(status.as_str().to_owned()),
+                    ],
+                )?,
+            ])
+            .await?;
+        if out.first().map_or(0, |o| o.rows_affected) == 0 {
+            return Err(AuthError::InvitationNotFound);
+        }
+        Ok(Invitation { status, ..inv })
+    }
+
+    /// Better Auth's `GET /organization/list-invitations`: every invitation of
+    /// an organization the caller belongs to, newest first.
+    pub async fn list_invitations(&self, token: &str, org: &TenantId) -> Result<Vec<Invitation>> {
+        let actor = self.actor(token).await?;
+        self.standing(&actor, org).await?;
+        let rows = self
+            .db()
+            .query(
+                &Statement::new(format!(
+                    r#"SELECT {COLUMNS} FROM "invitation" WHERE "organizationId" = ?1 ORDER BY "createdAt" DESC, "id""#
+                ))
+                .bind(org.as_str()),
+            )
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Better Auth's `GET /organization/list-user-invitations`: the caller's
+    /// pending, unexpired invitations.
+    pub async fn list_user_invitations(&self, token: &str) -> Result<Vec<Invitation>> {
+        let actor = self.actor(token).await?;
+        let rows = self
+            .db()
+            .query(
+                &Statement::new(format!(
+                    r#"SELECT {COLUMNS} FROM "invitation" WHERE "email" = ?1 AND "status" = 'pending' AND "expiresAt" > ?2 ORDER BY "createdAt" DESC, "id""#
+                ))
+                .bind(actor.email.as_str())
+                .bind(date::format(self.now())),
+            )
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+}

@@ -1,0 +1,203 @@
+//! A platform with a registry and an auth database on real SQLite files, and a
+//! second platform on the same registry, for the organization tests.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use neutrino_auth::org::Organizations;
+use neutrino_auth::{Auth, AuthBuilder, SignUpEmail, SignedIn};
+use neutrino_core::clock::ManualClock;
+use neutrino_core::ids::{PlatformId, TenantId};
+use neutrino_core::memory::MemoryKv;
+use neutrino_core::sql::{ExecOutcome, Row, SqlExecutor, Statement};
+use neutrino_sqlite::SqliteExecutor;
+use neutrino_tenancy::{NewPlatform, Registry, RegistryOptions};
+use tempfile::TempDir;
+
+use super::{PASSWORD, SECRET, meta, unique_email};
+
+/// A `SqlExecutor` that fails the next statement whose SQL contains a pattern,
+/// once: how the tests inject a crash between the steps of a saga.
+#[derive(Clone, Debug)]
+pub struct FaultyDb {
+    inner: SqliteExecutor,
+    fail_on: Arc<Mutex<Option<String>>>,
+}
+
+impl FaultyDb {
+    pub fn new(inner: SqliteExecutor) -> Self {
+        Self {
+            inner,
+            fail_on: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Fails the next statement (or batch holding one) containing `pattern`.
+    pub fn fail_next(&self, pattern: &str) {
+        *self.fail_on.lock().unwrap() = Some(pattern.to_owned());
+    }
+
+    fn check(&self, stmts: &[&Statement]) -> neutrino_core::Result<()> {
+        let mut guard = self.fail_on.lock().unwrap();
+        if let Some(p) = guard.as_deref()
+            && stmts.iter().any(|s| s.sql().contains(p))
+        {
+            *guard = None;
+            return Err(neutrino_core::Error::backend(
+                "faulty",
+                true,
+                "injected failure",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SqlExecutor for FaultyDb {
+    async fn execute(&self, stmt: &Statement) -> neutrino_core::Result<ExecOutcome> {
+        self.check(&[stmt])?;
+        self.inner.execute(stmt).await
+    }
+    async fn query(&self, stmt: &Statement) -> neutrino_core::Result<Vec<Row>> {
+        self.check(&[stmt])?;
+        self.inner.query(stmt).await
+    }
+    async fn batch(&self, stmts: &[Statement]) -> neutrino_core::Result<Vec<ExecOutcome>> {
+        self.check(&stmts.iter().collect::<Vec<_>>())?;
+        self.inner.batch(stmts).await
+    }
+}
+
+/// One platform: its auth database and organizations.
+pub struct Platform {
+    pub id: PlatformId,
+    pub auth: Auth,
+    pub orgs: Organizations,
+    pub auth_db: FaultyDb,
+    pub raw_auth_db: SqliteExecutor,
+}
+
+pub struct World {
+    pub dir: TempDir,
+    pub clock: ManualClock,
+    pub registry: Registry,
+    pub registry_db: FaultyDb,
+    pub a: Platform,
+    pub b: Platform,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        Self::with(|b| b, |o| o).await
+    }
+
+    pub async fn with(
+        configure: impl Fn(AuthBuilder) -> AuthBuilder,
+        configure_orgs: impl Fn(Organizations) -> Organizations,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = ManualClock::new();
+        let raw = SqliteExecutor::open(dir.path().join("registry.sqlite"))
+            .await
+            .expect("registry db");
+        let registry_db = FaultyDb::new(raw.clone());
+        let kv = Arc::new(MemoryKv::with_clock(Arc::new(clock.clone())));
+        let open = || {
+            Registry::open(
+                Arc::new(registry_db.clone()),
+                kv.clone(),
+                RegistryOptions::default().with_clock(Arc::new(clock.clone())),
+            )
+        };
+        let registry = open().await.expect("registry");
+        // A second handle on the same registry for platform B, with its own minter.
+        let registry_b = open().await.expect("registry b");
+        let mut platforms = Vec::new();
+        for (name, reg) in [("a", registry.clone()), ("b", registry_b)] {
+            let p = reg
+                .create_platform(NewPlatform::new(
+                    format!("Platform {name}"),
+                    neutrino_tenancy::PlatformClass::Platform,
+                ))
+                .await
+                .expect("platform")
+                .id;
+            let raw_auth_db = SqliteExecutor::open(dir.path().join(format!("auth-{name}.sqlite")))
+                .await
+                .expect("auth db");
+            let auth_db = FaultyDb::new(raw_auth_db.clone());
+            let auth = configure(
+                AuthBuilder::new(auth_db.clone(), SECRET).with_clock(Arc::new(clock.clone())),
+            )
+            .build()
+            .expect("auth");
+            auth.migrate().await.expect("migrate");
+            let minter = reg.scope_minter().expect("minter");
+            let orgs = configure_orgs(Organizations::new(auth.clone(), reg, p, minter));
+            platforms.push(Platform {
+                id: p,
+                auth,
+                orgs,
+                auth_db,
+                raw_auth_db,
+            });
+        }
+        let b = platforms.pop().expect("b");
+        let a = platforms.pop().expect("a");
+        Self {
+            dir,
+            clock,
+            registry,
+            registry_db,
+            a,
+            b,
+        }
+    }
+}
+
+impl Platform {
+    /// Signs a fresh user up; returns the user and its session.
+    pub async fn user(&self, name: &str) -> SignedIn {
+        self.auth
+            .sign_up_email(SignUpEmail::new(name, unique_email(), PASSWORD), &meta())
+            .await
+            .expect("sign up")
+    }
+
+    /// Every row of `table` whose `column` is `org`, as text, for before/after
+    /// comparisons.
+    pub async fn rows_of(&self, table: &str, column: &str, org: &TenantId) -> Vec<String> {
+        let rows = self
+            .raw_auth_db
+            .query(
+                &Statement::new(format!(
+                    r#"SELECT * FROM "{table}" WHERE "{column}" = ?1 ORDER BY "id""#
+                ))
+                .bind(org.as_str()),
+            )
+            .await
+            .expect("rows");
+        rows.iter().map(|r| format!("{:?}", r.values())).collect()
+    }
+
+    /// A snapshot of everything an organization owns: its row, members,
+    /// invitations, API keys, and the sessions that have it active.
+    pub async fn snapshot(&self, org: &TenantId) -> Vec<String> {
+        let mut all = Vec::new();
+        for (t, c) in [
+            ("organization", "id"),
+            ("member", "organizationId"),
+            ("invitation", "organizationId"),
+            ("session", "activeOrganizationId"),
+        ] {
+            all.extend(
+                self.rows_of(t, c, org)
+                    .await
+                    .into_iter()
+                    .map(|r| format!("{t}: {r}")),
+            );
+        }
+        all
+    }
+}

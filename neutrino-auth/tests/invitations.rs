@@ -1,0 +1,353 @@
+//! Invitations: invite, accept (email must match), reject, cancel, list,
+//! expiry, one pending invitation per email, the limit, invitation-only
+//! sign-up, and cross-tenant isolation.
+
+mod common;
+
+use std::time::Duration;
+
+use common::world::World;
+use common::{PASSWORD, meta};
+use neutrino_auth::audit::AuditEvent;
+use neutrino_auth::invitation::InvitationStatus;
+use neutrino_auth::org::NewOrganization;
+use neutrino_auth::{AuthError, SignUpEmail};
+
+fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
+    r.expect_err("should fail").code()
+}
+
+#[tokio::test]
+async fn invite_accept_reject_cancel_and_list() {
+    let w = World::new().await;
+    let o = &w.a.orgs;
+    let ada = w.a.user("Ada").await;
+    let bob = w.a.user("Bob").await;
+    let cat = w.a.user("Cat").await;
+    let ta = &ada.session.token;
+    let acme = o
+        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
+        .await
+        .unwrap();
+    let globex = o
+        .create_organization(ta, NewOrganization::new("Globex", "globex"), &meta())
+        .await
+        .unwrap();
+    // Invite Bob by his email in another case.
+    let inv = o
+        .invite_member(
+            ta,
+            &acme.id,
+            &bob.user.email.to_uppercase(),
+            "admin",
+            &meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(inv.status, InvitationStatus::Pending);
+    assert_eq!(inv.email, bob.user.email);
+    assert_eq!(
+        inv.expires_at.duration_since(inv.created_at).unwrap(),
+        Duration::from_secs(48 * 3600)
+    );
+    assert_eq!(
+        code(
+            o.invite_member(ta, &acme.id, &bob.user.email, "member", &meta())
+                .await
+        ),
+        "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION"
+    );
+    assert_eq!(
+        code(
+            o.invite_member(ta, &acme.id, &ada.user.email, "member", &meta())
+                .await
+        ),
+        "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION"
+    );
+    // Only Bob can accept it; anyone else sees nothing.
+    assert_eq!(
+        code(
+            o.accept_invitation(&cat.session.token, &inv.id, &meta())
+                .await
+        ),
+        "INVITATION_NOT_FOUND"
+    );
+    assert_eq!(
+        o.list_user_invitations(&bob.session.token)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let (accepted, member) = o
+        .accept_invitation(&bob.session.token, &inv.id, &meta())
+        .await
+        .unwrap();
+    assert_eq!(accepted.status, InvitationStatus::Accepted);
+    assert_eq!(member.role, "admin");
+    // Accepting made the tenant active.
+    assert_eq!(o.scope(&bob.session.token).await.unwrap().tenant(), acme.id);
+    assert_eq!(
+        code(
+            o.accept_invitation(&bob.session.token, &inv.id, &meta())
+                .await
+        ),
+        "INVITATION_NOT_FOUND"
+    );
+    // An admin invites, but no owners.
+    assert_eq!(
+        code(
+            o.invite_member(
+                &bob.session.token,
+                &acme.id,
+                &cat.user.email,
+                "owner",
+                &meta()
+            )
+            .await
+        ),
+        "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE"
+    );
+    let to_cat = o
+        .invite_member(
+            &bob.session.token,
+            &acme.id,
+            &cat.user.email,
+            "member",
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let rejected = o
+        .reject_invitation(&cat.session.token, &to_cat.id, &meta())
+        .await
+        .unwrap();
+    assert_eq!(rejected.status, InvitationStatus::Rejected);
+    // Reinvited after a rejection, then canceled.
+    let again = o
+        .invite_member(ta, &acme.id, &cat.user.email, "member", &meta())
+        .await
+        .unwrap();
+    let canceled = o.cancel_invitation(ta, &again.id, &meta()).await.unwrap();
+    assert_eq!(canceled.status, InvitationStatus::Canceled);
+    assert_eq!(
+        code(
+            o.accept_invitation(&cat.session.token, &again.id, &meta())
+                .await
+        ),
+        "INVITATION_NOT_FOUND"
+    );
+    let listed = o.list_invitations(ta, &acme.id).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(o.list_invitations(ta, &globex.id).await.unwrap().is_empty());
+    // A plain member cannot list another tenant's invitations.
+    assert_eq!(
+        code(o.list_invitations(&cat.session.token, &acme.id).await),
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+    );
+    let log = o.tenant_audit_log(&acme.id, 100).await.unwrap();
+    for e in [
+        AuditEvent::InvitationCreated,
+        AuditEvent::InvitationAccepted,
+        AuditEvent::InvitationRejected,
+        AuditEvent::InvitationCanceled,
+    ] {
+        assert!(log.iter().any(|x| x.event == e), "{e} missing");
+    }
+}
+
+#[tokio::test]
+async fn invitations_expire_after_48_hours_and_are_limited_per_tenant() {
+    let w = World::new().await;
+    let o = &w.a.orgs;
+    let ada = w.a.user("Ada").await;
+    let bob = w.a.user("Bob").await;
+    let ta = &ada.session.token;
+    let acme = o
+        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
+        .await
+        .unwrap();
+    let inv = o
+        .invite_member(ta, &acme.id, &bob.user.email, "member", &meta())
+        .await
+        .unwrap();
+    w.clock.advance(Duration::from_secs(48 * 3600 + 1));
+    // Keep Bob's and Ada's sessions alive past the jump.
+    let bob_again =
+        w.a.auth
+            .sign_in_email(
+                neutrino_auth::SignInEmail::new(&bob.user.email, PASSWORD),
+                &meta(),
+            )
+            .await
+            .unwrap();
+    let ada_again =
+        w.a.auth
+            .sign_in_email(
+                neutrino_auth::SignInEmail::new(&ada.user.email, PASSWORD),
+                &meta(),
+            )
+            .await
+            .unwrap();
+    let ta = &ada_again.session.token;
+    assert_eq!(
+        code(
+            o.accept_invitation(&bob_again.session.token, &inv.id, &meta())
+                .await
+        ),
+        "INVITATION_NOT_FOUND"
+    );
+    // An expired invitation does not block a new one.
+    o.invite_member(ta, &acme.id, &bob.user.email, "member", &meta())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn pending_invitations_per_tenant_are_limited() {
+    let w = World::with(|b| b, |o| o.with_invitation_limit(2)).await;
+    let o = &w.a.orgs;
+    let ada = w.a.user("Ada").await;
+    let ta = &ada.session.token;
+    let acme = o
+        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
+        .await
+        .unwrap();
+    let first = o
+        .invite_member(ta, &acme.id, "one@example.com", "member", &meta())
+        .await
+        .unwrap();
+    o.invite_member(ta, &acme.id, "two@example.com", "member", &meta())
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            o.invite_member(ta, &acme.id, "three@example.com", "member", &meta())
+                .await
+        ),
+        "INVITATION_LIMIT_REACHED"
+    );
+    o.cancel_invitation(ta, &first.id, &meta()).await.unwrap();
+    o.invite_member(ta, &acme.id, "three@example.com", "member", &meta())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn with_sign_up_disabled_an_invitation_is_the_only_way_in() {
+    let w = World::with(|b| b.with_disable_sign_up(true), |o| o).await;
+    let o = &w.a.orgs;
+    // The first user comes in through the host app (e.g. an operator tool):
+    // with sign-up disabled, plain sign-up is refused.
+    let refused =
+        w.a.auth
+            .sign_up_email(
+                SignUpEmail::new("Eve", "eve@example.com", PASSWORD),
+                &meta(),
+            )
+            .await;
+    assert_eq!(code(refused), "EMAIL_PASSWORD_SIGN_UP_DISABLED");
+    // Seed an owner directly in this platform's database through an open
+    // Auth on the same file.
+    let open_auth = neutrino_auth::AuthBuilder::new(w.a.raw_auth_db.clone(), common::SECRET)
+        .build()
+        .unwrap();
+    let ada = open_auth
+        .sign_up_email(
+            SignUpEmail::new("Ada", "ada@example.com", PASSWORD),
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let ta = &ada.session.token;
+    let acme = o
+        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
+        .await
+        .unwrap();
+    let inv = o
+        .invite_member(ta, &acme.id, "Bob@Example.com", "member", &meta())
+        .await
+        .unwrap();
+    // The wrong email cannot use it.
+    let wrong = o
+        .sign_up_with_invitation(
+            &inv.id,
+            SignUpEmail::new("Eve", "eve@example.com", PASSWORD),
+            &meta(),
+        )
+        .await;
+    assert_eq!(code(wrong), "INVITATION_NOT_FOUND");
+    let (bob, member) = o
+        .sign_up_with_invitation(
+            &inv.id,
+            SignUpEmail::new("Bob", "bob@example.com", PASSWORD),
+            &meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(member.organization_id, acme.id);
+    assert_eq!(o.scope(&bob.session.token).await.unwrap().tenant(), acme.id);
+    // Used once.
+    let twice = o
+        .sign_up_with_invitation(
+            &inv.id,
+            SignUpEmail::new("Bob", "bob2@example.com", PASSWORD),
+            &meta(),
+        )
+        .await;
+    assert_eq!(code(twice), "INVITATION_NOT_FOUND");
+}
+
+/// Tenant A's owner on tenant B's invitations: not found or not a member,
+/// and B unchanged.
+#[tokio::test]
+async fn cross_tenant_matrix_for_invitations() {
+    let w = World::new().await;
+    let o = &w.a.orgs;
+    let ada = w.a.user("Ada").await;
+    let bea = w.a.user("Bea").await;
+    let ta = &ada.session.token;
+    let _a = o
+        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
+        .await
+        .unwrap();
+    let b = o
+        .create_organization(
+            &bea.session.token,
+            NewOrganization::new("Globex", "globex"),
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let b_inv = o
+        .invite_member(
+            &bea.session.token,
+            &b.id,
+            "carl@example.com",
+            "member",
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let allowed = [
+        "INVITATION_NOT_FOUND",
+        "ORGANIZATION_NOT_FOUND",
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+    ];
+    for op in 0..5 {
+        let before = w.a.snapshot(&b.id).await;
+        let r: Result<(), AuthError> = match op {
+            0 => o
+                .invite_member(ta, &b.id, "x@example.com", "member", &meta())
+                .await
+                .map(drop),
+            1 => o.cancel_invitation(ta, &b_inv.id, &meta()).await.map(drop),
+            2 => o.accept_invitation(ta, &b_inv.id, &meta()).await.map(drop),
+            3 => o.reject_invitation(ta, &b_inv.id, &meta()).await.map(drop),
+            _ => o.list_invitations(ta, &b.id).await.map(drop),
+        };
+        let c = r.expect_err("must fail").code();
+        assert!(allowed.contains(&c), "op {op} answered {c}");
+        assert_eq!(before, w.a.snapshot(&b.id).await, "op {op} changed B");
+    }
+}
