@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use neutrino_core::sql::{Columns, ExecOutcome, Row, SqlExecutor, Statement, Value};
+use neutrino_core::sql::{Columns, ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, Value};
 use neutrino_core::trace::{Port, port_span};
 use neutrino_core::{Error, Result};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -14,6 +14,7 @@ use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
 use tracing::Instrument;
 
 use crate::error::{BACKEND, map};
+use crate::guard::{Authorized, cache_key, check_text};
 use crate::worker::Worker;
 
 /// Where the database lives.
@@ -301,17 +302,19 @@ enum ReadReply {
     NeedsWriter,
 }
 
-/// Runs a query on a reader: statements that write are handed back.
-fn run_read(conn: &Connection, st: &Statement) -> Result<ReadReply> {
-    let mut stmt = conn.prepare_cached(st.sql()).map_err(map)?;
+/// Runs a query on a reader: statements that write are handed back. `key` is
+/// the statement's text as cached: its SQL, or for a guarded call the SQL tagged
+/// with the guard.
+fn run_read(conn: &Connection, key: &str, st: &Statement) -> Result<ReadReply> {
+    let mut stmt = conn.prepare_cached(key).map_err(map)?;
     if !stmt.readonly() {
         return Ok(ReadReply::NeedsWriter);
     }
     rows_of(&mut stmt, st).map(ReadReply::Rows)
 }
 
-fn run_query(conn: &Connection, st: &Statement) -> Result<Vec<Row>> {
-    let mut stmt = conn.prepare_cached(st.sql()).map_err(map)?;
+fn run_query(conn: &Connection, key: &str, st: &Statement) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(key).map_err(map)?;
     rows_of(&mut stmt, st)
 }
 
@@ -332,8 +335,8 @@ fn rows_of(stmt: &mut rusqlite::CachedStatement<'_>, st: &Statement) -> Result<V
     Ok(out)
 }
 
-fn run_execute(conn: &Connection, st: &Statement) -> Result<ExecOutcome> {
-    let mut stmt = conn.prepare_cached(st.sql()).map_err(map)?;
+fn run_execute(conn: &Connection, key: &str, st: &Statement) -> Result<ExecOutcome> {
+    let mut stmt = conn.prepare_cached(key).map_err(map)?;
     let writes = !stmt.readonly();
     let mut rows = stmt
         .query(rusqlite::params_from_iter(st.params().iter().map(Param)))
@@ -350,16 +353,44 @@ fn run_execute(conn: &Connection, st: &Statement) -> Result<ExecOutcome> {
     })
 }
 
-fn run_batch(conn: &mut Connection, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
+/// Runs `stmts` in one `BEGIN IMMEDIATE` transaction; with a guard, its
+/// authorizer judges every statement (and is removed before `COMMIT` or the
+/// rollback, which it would deny).
+fn run_batch(
+    conn: &mut Connection,
+    stmts: &[Statement],
+    guard: Option<&SqlGuard>,
+) -> Result<Vec<ExecOutcome>> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(map)?;
-    let mut out = Vec::with_capacity(stmts.len());
-    for st in stmts {
-        out.push(run_execute(&tx, st)?);
-    }
+    let out = match guard {
+        None => stmts
+            .iter()
+            .map(|st| run_execute(&tx, st.sql(), st))
+            .collect::<Result<Vec<_>>>()?,
+        Some(g) => {
+            let auth = Authorized::install(&tx, g);
+            auth.judged(
+                stmts
+                    .iter()
+                    .map(|st| run_execute(&tx, &cache_key(g, st.sql()), st))
+                    .collect::<Result<Vec<_>>>(),
+            )?
+        }
+    };
     tx.commit().map_err(map)?;
     Ok(out)
+}
+
+/// Runs `f` with `guard`'s authorizer installed on `conn`.
+fn authorized<T>(
+    conn: &Connection,
+    guard: &SqlGuard,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    let auth = Authorized::install(conn, guard);
+    auth.judged(f(conn))
 }
 
 #[async_trait]
@@ -368,7 +399,7 @@ impl SqlExecutor for SqliteExecutor {
         let st = stmt.clone();
         self.inner
             .writer
-            .call(self.inner.reply_spin, move |c| run_execute(c, &st))
+            .call(self.inner.reply_spin, move |c| run_execute(c, st.sql(), &st))
             .instrument(self.span("execute"))
             .await?
     }
@@ -378,7 +409,7 @@ impl SqlExecutor for SqliteExecutor {
             if let Some(reader) = self.reader() {
                 let st = stmt.clone();
                 match reader
-                    .call(self.inner.reply_spin, move |c| run_read(c, &st))
+                    .call(self.inner.reply_spin, move |c| run_read(c, st.sql(), &st))
                     .await??
                 {
                     ReadReply::Rows(rows) => return Ok(rows),
@@ -388,7 +419,7 @@ impl SqlExecutor for SqliteExecutor {
             let st = stmt.clone();
             self.inner
                 .writer
-                .call(self.inner.reply_spin, move |c| run_query(c, &st))
+                .call(self.inner.reply_spin, move |c| run_query(c, st.sql(), &st))
                 .await?
         }
         .instrument(self.span("query"))
@@ -402,7 +433,65 @@ impl SqlExecutor for SqliteExecutor {
         let sts = stmts.to_vec();
         self.inner
             .writer
-            .call(self.inner.reply_spin, move |c| run_batch(c, &sts))
+            .call(self.inner.reply_spin, move |c| run_batch(c, &sts, None))
+            .instrument(self.span("batch"))
+            .await?
+    }
+
+    async fn execute_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<ExecOutcome> {
+        check_text(guard, stmt.sql())?;
+        let (st, g) = (stmt.clone(), guard.clone());
+        self.inner
+            .writer
+            .call(self.inner.reply_spin, move |c| {
+                authorized(c, &g, |c| run_execute(c, &cache_key(&g, st.sql()), &st))
+            })
+            .instrument(self.span("execute"))
+            .await?
+    }
+
+    async fn query_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<Vec<Row>> {
+        check_text(guard, stmt.sql())?;
+        async {
+            if let Some(reader) = self.reader() {
+                let (st, g) = (stmt.clone(), guard.clone());
+                match reader
+                    .call(self.inner.reply_spin, move |c| {
+                        authorized(c, &g, |c| run_read(c, &cache_key(&g, st.sql()), &st))
+                    })
+                    .await??
+                {
+                    ReadReply::Rows(rows) => return Ok(rows),
+                    ReadReply::NeedsWriter => {}
+                }
+            }
+            let (st, g) = (stmt.clone(), guard.clone());
+            self.inner
+                .writer
+                .call(self.inner.reply_spin, move |c| {
+                    authorized(c, &g, |c| run_query(c, &cache_key(&g, st.sql()), &st))
+                })
+                .await?
+        }
+        .instrument(self.span("query"))
+        .await
+    }
+
+    async fn batch_guarded(
+        &self,
+        guard: &SqlGuard,
+        stmts: &[Statement],
+    ) -> Result<Vec<ExecOutcome>> {
+        for st in stmts {
+            check_text(guard, st.sql())?;
+        }
+        if stmts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (sts, g) = (stmts.to_vec(), guard.clone());
+        self.inner
+            .writer
+            .call(self.inner.reply_spin, move |c| run_batch(c, &sts, Some(&g)))
             .instrument(self.span("batch"))
             .await?
     }
