@@ -577,17 +577,21 @@ pub async fn raw_sql_cannot_reach_guarded_tables_however_spelled(stores: &Stores
         .bind(b.as_str())
         .bind(secret.as_str())])
     .collect();
+    let mut admitted = Vec::new();
     for st in &attacks {
-        let e = raw.execute(st).await.unwrap_err();
-        assert!(e.is_permission_denied(), "execute {st:?}: {e:?}");
-        let e = raw.query(st).await.unwrap_err();
-        assert!(e.is_permission_denied(), "query {st:?}: {e:?}");
-        let e = raw
-            .batch(&[Statement::new(format!(r#"DELETE FROM "{free}""#)), st.clone()])
-            .await
-            .unwrap_err();
-        assert!(e.is_permission_denied(), "batch {st:?}: {e:?}");
+        let refused = |r: Result<(), Error>| !matches!(r, Err(Error::PermissionDenied { .. }));
+        if refused(raw.execute(st).await.map(drop)) {
+            admitted.push(format!("execute {st:?}"));
+        }
+        if refused(raw.query(st).await.map(drop)) {
+            admitted.push(format!("query {st:?}"));
+        }
+        let batch = [Statement::new(format!(r#"DELETE FROM "{free}""#)), st.clone()];
+        if refused(raw.batch(&batch).await.map(drop)) {
+            admitted.push(format!("batch {st:?}"));
+        }
     }
+    assert!(admitted.is_empty(), "not refused: {admitted:#?}");
     // The victim's row, as the store sees it: unchanged, not copied, not moved.
     let row = s.get(&sb, &t, &secret).await.unwrap();
     assert_eq!(row.get::<String>("label").unwrap(), "b-secret");

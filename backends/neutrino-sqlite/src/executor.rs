@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
 use tracing::Instrument;
 
 use crate::error::{BACKEND, map};
-use crate::guard::{Authorized, cache_key, check_text};
+use crate::guard::{Authorized, cache_key, check_text, install_authorizer};
 use crate::worker::Worker;
 
 /// Where the database lives.
@@ -163,6 +163,7 @@ fn open(cfg: &SqliteExecutorBuilder, writer: bool) -> Result<Connection> {
         }
     }
     .map_err(map)?;
+    install_authorizer(&conn);
     conn.busy_timeout(cfg.busy_timeout).map_err(map)?;
     conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
     conn.pragma_update(None, "foreign_keys", true)
@@ -370,7 +371,7 @@ fn run_batch(
             .map(|st| run_execute(&tx, st.sql(), st))
             .collect::<Result<Vec<_>>>()?,
         Some(g) => {
-            let auth = Authorized::install(&tx, g);
+            let auth = Authorized::install(g);
             auth.judged(
                 stmts
                     .iter()
@@ -389,7 +390,7 @@ fn authorized<T>(
     guard: &SqlGuard,
     f: impl FnOnce(&Connection) -> Result<T>,
 ) -> Result<T> {
-    let auth = Authorized::install(conn, guard);
+    let auth = Authorized::install(guard);
     auth.judged(f(conn))
 }
 
