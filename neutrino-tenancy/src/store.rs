@@ -250,12 +250,15 @@ impl TenantStore {
                 }
             }
         }
-        let guard = SqlGuard::new(
+        let guard = guard_with_host_objects(
+            db.as_ref(),
             tables
                 .iter()
-                .map(|t| t.name().to_owned())
-                .chain(RESERVED_TABLES.iter().map(|t| (*t).to_owned())),
-        );
+                .map(|t| t.name().to_ascii_lowercase())
+                .chain(RESERVED_TABLES.iter().map(|t| (*t).to_owned()))
+                .collect(),
+        )
+        .await?;
         Ok(Self {
             registry: registry.clone(),
             db,
@@ -544,6 +547,45 @@ impl TenantStore {
             None
         };
         Ok(Page { rows, cursor })
+    }
+}
+
+/// The guard over `names`, widened by the host's views and triggers that exist
+/// now: a view whose definition names a guarded table is guarded too, and so is
+/// a table with a trigger whose body names one (until a fixpoint, for views over
+/// views). A backend without an authorizer judges raw SQL on its text and
+/// cannot see through these objects; on SQLite the authorizer would catch them
+/// anyway. Objects created after [`TenantStore::open`] are seen by SQLite's
+/// authorizer only.
+async fn guard_with_host_objects(db: &dyn SqlExecutor, mut names: HashSet<String>) -> Result<SqlGuard> {
+    let rows = db
+        .query(&Statement::new(
+            r#"SELECT "type", "name", "tbl_name", "sql" FROM sqlite_master WHERE "type" IN ('view', 'trigger')"#,
+        ))
+        .await?;
+    let objects: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.get::<String>("type")?,
+                r.get::<String>("name")?,
+                r.get::<String>("tbl_name")?,
+                r.get::<Option<String>>("sql")?.unwrap_or_default(),
+            ))
+        })
+        .collect::<Result<_>>()?;
+    loop {
+        let guard = SqlGuard::new(names.iter());
+        let mut grew = false;
+        for (kind, name, table, sql) in &objects {
+            if guard.check_names(sql).is_err() {
+                let target = if kind == "view" { name } else { table };
+                grew |= names.insert(target.to_ascii_lowercase());
+            }
+        }
+        if !grew {
+            return Ok(guard);
+        }
     }
 }
 

@@ -27,9 +27,23 @@ pub struct Stores {
     pub kv: Arc<dyn KvStore>,
 }
 
-/// Runs the suite: `$factory` is an `async fn() -> (Stores, Guard)`.
+/// Runs the suite: `$factory` is an `async fn() -> (Stores, Guard)`. A backend
+/// whose guarded SQL calls judge statements as parsed (SQLite's authorizer)
+/// adds `authorizer`: `tenancy_suite!(factory, authorizer)` also runs the cases
+/// that a text-only judgement cannot pass.
 #[macro_export]
 macro_rules! tenancy_suite {
+    ($factory:path, authorizer) => {
+        $crate::tenancy_suite!($factory);
+        mod tenancy_authorizer {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__tenancy_cases!(
+                $factory,
+                [raw_sql_cannot_reach_guarded_tables_through_later_views_and_triggers]
+            );
+        }
+    };
     ($factory:path) => {
         mod tenancy_conformance {
             #[allow(unused_imports)]
@@ -481,20 +495,34 @@ fn mixed_case(s: &str) -> String {
 
 /// Raw SQL cannot read, write, move, copy, shadow or drop a guarded table (a
 /// declared tenanted table or one of the registry's), whatever the spelling of
-/// its name and whatever the statement kind; another tenant's data is unchanged
-/// afterwards. Each attack runs through `execute`, `query` and inside a
-/// `batch`.
+/// its name and whatever the statement kind, nor reach it through a view or a
+/// trigger the host created before opening the store; another tenant's data is
+/// unchanged afterwards. Each attack runs through `execute`, `query` and inside
+/// a `batch`.
 pub async fn raw_sql_cannot_reach_guarded_tables_however_spelled(stores: &Stores) {
+    raw_sql_attacks(stores, true).await;
+}
+
+/// As [`raw_sql_cannot_reach_guarded_tables_however_spelled`], with the host's
+/// view and trigger created after the store was opened: only a backend that
+/// judges statements as parsed (SQLite's authorizer) sees through them; run by
+/// `tenancy_suite!(factory, authorizer)`.
+pub async fn raw_sql_cannot_reach_guarded_tables_through_later_views_and_triggers(
+    stores: &Stores,
+) {
+    raw_sql_attacks(stores, false).await;
+}
+
+async fn raw_sql_attacks(stores: &Stores, host_objects_first: bool) {
     let clock = ManualClock::new();
     let r = registry(stores, &clock).await;
     let p = platform(&r).await;
     let (a, b) = (tenant(&r, p).await, tenant(&r, p).await);
     let (sa, sb) = (scope(&r, p, a).await, scope(&r, p, b).await);
     let t = items();
-    let s = store(&r, stores, &[&t]).await;
-    let raw = s.raw();
+    let first = store(&r, stores, &[&t]).await;
     let n = t.name().to_owned();
-    let secret = s
+    let secret = first
         .insert(&sb, &t, Record::new().set("label", "b-secret").set("n", 7_i64))
         .await
         .unwrap();
@@ -507,11 +535,19 @@ pub async fn raw_sql_cannot_reach_guarded_tables_however_spelled(stores: &Stores
     };
     host(format!(r#"CREATE VIEW "{view}" AS SELECT * FROM "{n}""#)).await;
     host(format!(r#"CREATE TABLE "{free}" ("v" TEXT)"#)).await;
+    let pad = unique("pad_");
+    host(format!(r#"CREATE TABLE "{pad}" ("v" TEXT)"#)).await;
     host(format!(
         r#"CREATE TRIGGER "{trig}" AFTER INSERT ON "{free}" BEGIN
              UPDATE "{n}" SET "label" = NEW."v"; END"#
     ))
     .await;
+    let s = if host_objects_first {
+        store(&r, stores, &[&t]).await
+    } else {
+        first
+    };
+    let raw = s.raw();
     // Sampled index keys (sqlite_stat1), where the backend keeps them.
     let _ = stores.db.execute(&Statement::new("ANALYZE")).await;
     // The store's own statement, cached by the executor.
@@ -586,7 +622,7 @@ pub async fn raw_sql_cannot_reach_guarded_tables_however_spelled(stores: &Stores
         if refused(raw.query(st).await.map(drop)) {
             admitted.push(format!("query {st:?}"));
         }
-        let batch = [Statement::new(format!(r#"DELETE FROM "{free}""#)), st.clone()];
+        let batch = [Statement::new(format!(r#"DELETE FROM "{pad}""#)), st.clone()];
         if refused(raw.batch(&batch).await.map(drop)) {
             admitted.push(format!("batch {st:?}"));
         }

@@ -41,9 +41,9 @@ async fn sqlite_memory_with_memory_kv() -> (Stores, ()) {
     )
 }
 
-neutrino_tenancy::tenancy_suite!(sqlite_file_with_sqlite_kv);
+neutrino_tenancy::tenancy_suite!(sqlite_file_with_sqlite_kv, authorizer);
 
 mod memory {
     use super::*;
-    neutrino_tenancy::tenancy_suite!(sqlite_memory_with_memory_kv);
+    neutrino_tenancy::tenancy_suite!(sqlite_memory_with_memory_kv, authorizer);
 }

@@ -1,12 +1,12 @@
 //! The guarded calls on SQLite: the engine's authorizer judges every table a
 //! statement reads or writes, after parsing, through views and triggers.
 //!
-//! The authorizer is installed on the connection for the whole job (prepare and
-//! every step: SQLite re-prepares a statement after a schema change and asks
-//! the authorizer again) and removed by a drop guard, on success, error and
+//! The authorizer judges for the whole job (prepare and every step: SQLite
+//! re-prepares a statement after a schema change and asks the authorizer
+//! again), and stops when the job ends, by a drop guard, on success, error and
 //! panic alike. What is allowed is listed; every other action is denied.
 
-use std::sync::{Arc, Mutex};
+use std::cell::RefCell;
 
 use neutrino_core::sql::{SqlGuard, leading_keyword};
 use neutrino_core::{Error, Result};
@@ -137,50 +137,75 @@ fn judge(guard: &SqlGuard, ctx: &AuthContext<'_>) -> Option<String> {
     }
 }
 
-/// The first denial of the current job.
-pub(crate) type Denial = Arc<Mutex<Option<String>>>;
-
-/// The authorizer, installed on a connection until dropped.
-pub(crate) struct Authorized<'c> {
-    conn: &'c Connection,
-    denial: Denial,
+/// The guard of the job running on this connection thread, and its first
+/// denial.
+struct Active {
+    guard: SqlGuard,
+    denial: Option<String>,
 }
 
-impl<'c> Authorized<'c> {
-    /// Installs `guard`'s authorizer on `conn`.
-    pub(crate) fn install(conn: &'c Connection, guard: &SqlGuard) -> Self {
-        let denial: Denial = Arc::default();
-        let (g, d) = (guard.clone(), Arc::clone(&denial));
-        conn.authorizer(Some(move |ctx: AuthContext<'_>| match judge(&g, &ctx) {
+thread_local! {
+    /// Each connection lives on its own thread, so the guard of the job in
+    /// progress is the thread's.
+    static ACTIVE: RefCell<Option<Active>> = const { RefCell::new(None) };
+}
+
+/// Installs the authorizer on a new connection, once: it allows everything
+/// unless a guarded job is running ([`Authorized`]), and then applies [`judge`].
+///
+/// Installing it once, rather than per guarded call, matters twice: SQLite
+/// expires every prepared statement of the connection when an authorizer is
+/// installed (so a per-call install would re-prepare the trusted callers'
+/// statements after every guarded call), and a statement stays cached across
+/// calls, so guarded statements are cached under their own keys
+/// ([`cache_key`]) and never share an entry with a trusted caller's.
+pub(crate) fn install_authorizer(conn: &Connection) {
+    conn.authorizer(Some(|ctx: AuthContext<'_>| {
+        ACTIVE.with(|a| match a.borrow_mut().as_mut() {
             None => Authorization::Allow,
-            Some(reason) => {
-                let mut slot = d.lock().unwrap_or_else(|p| p.into_inner());
-                slot.get_or_insert(reason);
-                Authorization::Deny
-            }
-        }));
-        Self { conn, denial }
+            Some(active) => match judge(&active.guard, &ctx) {
+                None => Authorization::Allow,
+                Some(reason) => {
+                    active.denial.get_or_insert(reason);
+                    Authorization::Deny
+                }
+            },
+        })
+    }));
+}
+
+/// A guarded job in progress on this connection thread, until dropped (on
+/// success, error and panic alike): every statement prepared, or re-prepared
+/// after a schema change, meanwhile is judged.
+pub(crate) struct Authorized(());
+
+impl Authorized {
+    /// Starts judging with `guard`.
+    pub(crate) fn install(guard: &SqlGuard) -> Self {
+        ACTIVE.with(|a| {
+            *a.borrow_mut() = Some(Active {
+                guard: guard.clone(),
+                denial: None,
+            })
+        });
+        Self(())
     }
 
     /// `r`, with an error caused by a denial replaced by
     /// [`Error::PermissionDenied`].
     pub(crate) fn judged<T>(&self, r: Result<T>) -> Result<T> {
         r.map_err(|e| {
-            let slot = self.denial.lock().unwrap_or_else(|p| p.into_inner());
-            match slot.as_ref() {
-                Some(reason) => Error::PermissionDenied {
-                    reason: reason.clone(),
-                },
+            match ACTIVE.with(|a| a.borrow().as_ref().and_then(|x| x.denial.clone())) {
+                Some(reason) => Error::PermissionDenied { reason },
                 None => e,
             }
         })
     }
 }
 
-impl Drop for Authorized<'_> {
+impl Drop for Authorized {
     fn drop(&mut self) {
-        self.conn
-            .authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+        ACTIVE.with(|a| *a.borrow_mut() = None);
     }
 }
 
