@@ -13,8 +13,8 @@ use neutrino_core::{Error, Result};
 use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 
-/// Read-only pragmas a guarded statement may run (without a value): they show
-/// the shape of a table, never its rows.
+/// Read-only pragmas a guarded statement may run: they show the shape of a
+/// table, never its rows.
 const PRAGMAS: &[&str] = &[
     "table_info",
     "table_xinfo",
@@ -97,10 +97,12 @@ fn judge(guard: &SqlGuard, ctx: &AuthContext<'_>) -> Option<String> {
         AuthAction::Reindex { index_name } => {
             guarded("changing the schema of the guarded table", index_name)
         }
-        AuthAction::Pragma {
-            pragma_name,
-            pragma_value: None,
-        } if PRAGMAS.iter().any(|p| p.eq_ignore_ascii_case(pragma_name)) => None,
+        // These take a table or index name as their argument, never a setting.
+        AuthAction::Pragma { pragma_name, .. }
+            if PRAGMAS.iter().any(|p| p.eq_ignore_ascii_case(pragma_name)) =>
+        {
+            None
+        }
         AuthAction::Pragma { pragma_name, .. } => Some(format!(
             "PRAGMA {} is not allowed in guarded SQL",
             pragma_name.to_ascii_lowercase()
