@@ -652,9 +652,16 @@ mod guard_tests {
             "SELECT 1 -- notes",
             "INSERT INTO t VALUES ('a notes b')",
         ] {
-            assert!(g.check_names(sql).unwrap_err().is_permission_denied(), "{sql}");
+            assert!(
+                g.check_names(sql).unwrap_err().is_permission_denied(),
+                "{sql}"
+            );
         }
-        for sql in ["SELECT * FROM notes2", "SELECT note FROM x", "SELECT * FROM notesé"] {
+        for sql in [
+            "SELECT * FROM notes2",
+            "SELECT note FROM x",
+            "SELECT * FROM notesé",
+        ] {
             assert!(g.check_text(sql).is_ok(), "{sql}");
         }
     }
@@ -677,7 +684,10 @@ mod guard_tests {
             "SAVEPOINT a",
             "ANALYZE",
         ] {
-            assert!(g.check_text(sql).unwrap_err().is_permission_denied(), "{sql}");
+            assert!(
+                g.check_text(sql).unwrap_err().is_permission_denied(),
+                "{sql}"
+            );
         }
         assert!(g.check_text("SELECT view FROM pages").is_ok());
         assert!(g.check_text("SELECT CASE WHEN 1 THEN 2 END").is_ok());
@@ -685,8 +695,14 @@ mod guard_tests {
 
     #[test]
     fn the_leading_keyword_skips_comments() {
-        assert_eq!(leading_keyword("  /* a */ -- b\n VACUUM").as_deref(), Some("vacuum"));
-        assert_eq!(leading_keyword("Create table x(a)").as_deref(), Some("create"));
+        assert_eq!(
+            leading_keyword("  /* a */ -- b\n VACUUM").as_deref(),
+            Some("vacuum")
+        );
+        assert_eq!(
+            leading_keyword("Create table x(a)").as_deref(),
+            Some("create")
+        );
         assert_eq!(leading_keyword("/* open"), None);
         assert_eq!(leading_keyword(""), None);
     }

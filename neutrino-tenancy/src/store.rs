@@ -557,7 +557,10 @@ impl TenantStore {
 /// cannot see through these objects; on SQLite the authorizer would catch them
 /// anyway. Objects created after [`TenantStore::open`] are seen by SQLite's
 /// authorizer only.
-async fn guard_with_host_objects(db: &dyn SqlExecutor, mut names: HashSet<String>) -> Result<SqlGuard> {
+async fn guard_with_host_objects(
+    db: &dyn SqlExecutor,
+    mut names: HashSet<String>,
+) -> Result<SqlGuard> {
     let rows = db
         .query(&Statement::new(
             r#"SELECT "type", "name", "tbl_name", "sql" FROM sqlite_master WHERE "type" IN ('view', 'trigger')"#,

@@ -507,9 +507,7 @@ pub async fn raw_sql_cannot_reach_guarded_tables_however_spelled(stores: &Stores
 /// view and trigger created after the store was opened: only a backend that
 /// judges statements as parsed (SQLite's authorizer) sees through them; run by
 /// `tenancy_suite!(factory, authorizer)`.
-pub async fn raw_sql_cannot_reach_guarded_tables_through_later_views_and_triggers(
-    stores: &Stores,
-) {
+pub async fn raw_sql_cannot_reach_guarded_tables_through_later_views_and_triggers(stores: &Stores) {
     raw_sql_attacks(stores, false).await;
 }
 
@@ -523,7 +521,11 @@ async fn raw_sql_attacks(stores: &Stores, host_objects_first: bool) {
     let first = store(&r, stores, &[&t]).await;
     let n = t.name().to_owned();
     let secret = first
-        .insert(&sb, &t, Record::new().set("label", "b-secret").set("n", 7_i64))
+        .insert(
+            &sb,
+            &t,
+            Record::new().set("label", "b-secret").set("n", 7_i64),
+        )
         .await
         .unwrap();
     // What the host set up itself, outside raw(): a view over the tenanted
@@ -622,7 +624,10 @@ async fn raw_sql_attacks(stores: &Stores, host_objects_first: bool) {
         if refused(raw.query(st).await.map(drop)) {
             admitted.push(format!("query {st:?}"));
         }
-        let batch = [Statement::new(format!(r#"DELETE FROM "{pad}""#)), st.clone()];
+        let batch = [
+            Statement::new(format!(r#"DELETE FROM "{pad}""#)),
+            st.clone(),
+        ];
         if refused(raw.batch(&batch).await.map(drop)) {
             admitted.push(format!("batch {st:?}"));
         }
@@ -649,7 +654,11 @@ async fn raw_sql_attacks(stores: &Stores, host_objects_first: bool) {
         )))
         .await
         .unwrap();
-    assert_eq!(stolen_objects.len(), 1, "only the tenanted table: {stolen_objects:?}");
+    assert_eq!(
+        stolen_objects.len(),
+        1,
+        "only the tenanted table: {stolen_objects:?}"
+    );
     let free_rows = stores
         .db
         .query(&Statement::new(format!(r#"SELECT * FROM "{free}""#)))
@@ -669,7 +678,9 @@ pub async fn raw_sql_on_free_tables_still_works(stores: &Stores) {
     let raw = s.raw();
     let (x, y) = (unique("free_"), unique("free_"));
     raw.batch(&[
-        Statement::new(format!(r#"CREATE TABLE "{x}" ("id" INTEGER PRIMARY KEY, "v" TEXT)"#)),
+        Statement::new(format!(
+            r#"CREATE TABLE "{x}" ("id" INTEGER PRIMARY KEY, "v" TEXT)"#
+        )),
         Statement::new(format!(r#"CREATE TABLE "{y}" ("x_id" INTEGER, "w" TEXT)"#)),
         Statement::new(format!(r#"CREATE INDEX "{y}_x" ON "{y}" ("x_id")"#)),
     ])
@@ -696,7 +707,9 @@ pub async fn raw_sql_on_free_tables_still_works(stores: &Stores) {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<String>("w").unwrap(), "uno");
     let done = raw
-        .execute(&Statement::new(format!(r#"UPDATE "{x}" SET "v" = 'eins' WHERE "id" = 1"#)))
+        .execute(&Statement::new(format!(
+            r#"UPDATE "{x}" SET "v" = 'eins' WHERE "id" = 1"#
+        )))
         .await
         .unwrap();
     assert_eq!(done.rows_affected, 1);

@@ -105,9 +105,10 @@ mod sqlite_raw {
         raw.execute(&Statement::new(r#"CREATE TABLE "memo" ("v" TEXT)"#))
             .await
             .unwrap();
-        raw.execute(&Statement::new(
-            r#"INSERT INTO "memo" VALUES ('note'), ('neutrino_tenant'), (?1)"#,
-        ).bind("note"))
+        raw.execute(
+            &Statement::new(r#"INSERT INTO "memo" VALUES ('note'), ('neutrino_tenant'), (?1)"#)
+                .bind("note"),
+        )
         .await
         .unwrap();
         let rows = raw
@@ -153,7 +154,8 @@ mod sqlite_raw {
             .insert(&sb, &t, Record::new().set("title", "secret"))
             .await
             .unwrap();
-        let get_sql = r#"SELECT * FROM "note" WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "id" = ?3"#;
+        let get_sql =
+            r#"SELECT * FROM "note" WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "id" = ?3"#;
         let mut tasks = Vec::new();
         for i in 0..8 {
             let (store, t, sb, id, raw) = (
@@ -174,7 +176,10 @@ mod sqlite_raw {
                             .await
                             .unwrap();
                     } else {
-                        let st = Statement::new(get_sql).bind(pp.as_str()).bind(bb.as_str()).bind(id.as_str());
+                        let st = Statement::new(get_sql)
+                            .bind(pp.as_str())
+                            .bind(bb.as_str())
+                            .bind(id.as_str());
                         assert!(raw.query(&st).await.unwrap_err().is_permission_denied());
                         assert!(raw.execute(&st).await.unwrap_err().is_permission_denied());
                         let up = Statement::new(r#"UPDATE 'note' SET "title" = 'pwned'"#);

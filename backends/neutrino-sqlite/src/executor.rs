@@ -209,6 +209,34 @@ struct Inner {
 /// Cloning is cheap and shares the connections; they close when the last clone
 /// is dropped.
 ///
+/// # Guarded calls
+/// [`SqlExecutor::execute_guarded`], `query_guarded` and `batch_guarded` are
+/// judged by SQLite's authorizer, which sees every table a statement reads or
+/// writes after parsing, through views and triggers, whatever the spelling of
+/// the names. Refused ([`Error::PermissionDenied`], nothing done):
+/// * reading or writing a guarded table, `sqlite_stat*`, `dbstat` or
+///   `sqlite_dbpage`;
+/// * creating, dropping, altering or indexing a guarded table, or an object
+///   named like one (a TEMP table of that name would shadow it for later
+///   statements on the connection), and any `CREATE`, `ALTER` or `DROP` whose
+///   text names a guarded table anywhere (a rename's new name or a foreign
+///   key's parent reach no authorizer call);
+/// * creating a trigger, a view or a virtual table (their bodies run later
+///   under other callers' authority);
+/// * `ATTACH`, `DETACH`, `VACUUM` (also `VACUUM INTO`), `ANALYZE`, transaction
+///   control and savepoints (a `COMMIT` inside a batch would break its
+///   atomicity), every pragma except the read-only schema ones (`table_info`,
+///   `table_xinfo`, `table_list`, `index_list`, `index_info`, `index_xinfo`,
+///   `foreign_key_list`), and the functions `load_extension`, `fts3_tokenizer`,
+///   `readfile`, `writefile`, `edit`.
+///
+/// Everything else, including a guarded name inside a string literal, runs as
+/// usual. The authorizer is installed once per connection and judges only
+/// during a guarded call, including when SQLite re-prepares a statement after a
+/// schema change; guarded statements are cached under keys tagged with the
+/// guard, so a statement a trusted caller prepared is never reused, unjudged,
+/// by a guarded call.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> neutrino_core::Result<()> {
@@ -400,7 +428,9 @@ impl SqlExecutor for SqliteExecutor {
         let st = stmt.clone();
         self.inner
             .writer
-            .call(self.inner.reply_spin, move |c| run_execute(c, st.sql(), &st))
+            .call(self.inner.reply_spin, move |c| {
+                run_execute(c, st.sql(), &st)
+            })
             .instrument(self.span("execute"))
             .await?
     }

@@ -44,7 +44,8 @@ fn internal(table: &str) -> bool {
 /// The rule: `None` allows `action`, `Some(reason)` denies it.
 fn judge(guard: &SqlGuard, ctx: &AuthContext<'_>) -> Option<String> {
     let guarded = |what: &str, name: &str| {
-        (guard.guards(name) || internal(name)).then(|| format!("{what} {}", name.to_ascii_lowercase()))
+        (guard.guards(name) || internal(name))
+            .then(|| format!("{what} {}", name.to_ascii_lowercase()))
     };
     match ctx.action {
         AuthAction::Select | AuthAction::Recursive => None,
@@ -196,12 +197,12 @@ impl Authorized {
     /// `r`, with an error caused by a denial replaced by
     /// [`Error::PermissionDenied`].
     pub(crate) fn judged<T>(&self, r: Result<T>) -> Result<T> {
-        r.map_err(|e| {
-            match ACTIVE.with(|a| a.borrow().as_ref().and_then(|x| x.denial.clone())) {
+        r.map_err(
+            |e| match ACTIVE.with(|a| a.borrow().as_ref().and_then(|x| x.denial.clone())) {
                 Some(reason) => Error::PermissionDenied { reason },
                 None => e,
-            }
-        })
+            },
+        )
     }
 }
 

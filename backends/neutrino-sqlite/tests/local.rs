@@ -262,7 +262,9 @@ async fn the_backends_own_tables_are_reserved() {
         .await
         .unwrap();
     SqliteKv::open(db.clone(), "ns").await.unwrap();
-    LocalProvisioner::open(root.path().join("local")).await.unwrap();
+    LocalProvisioner::open(root.path().join("local"))
+        .await
+        .unwrap();
     let mut tables = Vec::new();
     for file in [root.path().join("own.sqlite")] {
         let db = SqliteExecutor::open(file).await.unwrap();
