@@ -347,7 +347,7 @@ impl<T: FromValue> FromValue for Option<T> {
 ///   statement kinds that escape a per-table judgement (`ATTACH`, `DETACH`,
 ///   `VACUUM`, `PRAGMA`, `ANALYZE`, `CREATE TRIGGER` / `VIEW` / `VIRTUAL TABLE`,
 ///   transaction control, `load_extension`, `fts3_tokenizer`, `sqlite_stat*`,
-///   `dbstat`, `sqlite_dbpage`). A string literal that merely contains a guarded
+///   `dbstat`, `sqlite_dbpage`, `sqlite_sequence`). A string literal that merely contains a guarded
 ///   name is refused too.
 /// * **SQLite** asks the engine's authorizer, which reports every table a
 ///   statement reads or writes after parsing, through views and triggers; see
@@ -494,6 +494,7 @@ const DANGEROUS_WORDS: &[&str] = &[
     "fts3_tokenizer",
     "dbstat",
     "sqlite_dbpage",
+    "sqlite_sequence",
 ];
 
 /// Words that start a transaction-control statement.
@@ -553,7 +554,7 @@ impl SqlGuard {
     /// touches: [`SqlGuard::check_names`], and a refusal of every statement in
     /// which a dangerous word appears (`ATTACH`, `DETACH`, `VACUUM`, `PRAGMA`,
     /// `ANALYZE`, `SAVEPOINT`, `ROLLBACK`, `load_extension`, `fts3_tokenizer`,
-    /// `dbstat`, `sqlite_dbpage`, `sqlite_stat…`), that starts with a transaction
+    /// `dbstat`, `sqlite_dbpage`, `sqlite_sequence`, `sqlite_stat…`), that starts with a transaction
     /// keyword (`BEGIN`, `COMMIT`, `END`, `RELEASE`), or that creates a trigger, a
     /// view or a virtual table.
     pub fn check_text(&self, sql: &str) -> Result<()> {

@@ -604,6 +604,10 @@ async fn raw_sql_attacks(stores: &Stores, host_objects_first: bool) {
         format!(r#"SELECT * FROM 'NEUTRINO_TENANT' WHERE "platform_id" = '{p}'"#),
         "DELETE FROM neutrino_audit_log".to_owned(),
         "SELECT load_extension('stolen')".to_owned(),
+        r#"UPDATE sqlite_sequence SET "seq" = 0"#.to_owned(),
+        format!("SELECT 1; DROP TABLE '{n}'"),
+        format!(r#"UPDATE "{pad}" SET "v" = (SELECT label FROM '{n}' LIMIT 1)"#),
+        format!("INSERT INTO '{n}' DEFAULT VALUES RETURNING *"),
         "BEGIN".to_owned(),
         "COMMIT".to_owned(),
         "SAVEPOINT stolen".to_owned(),
@@ -716,6 +720,19 @@ pub async fn raw_sql_on_free_tables_still_works(stores: &Stores) {
     raw.execute(&Statement::new(format!(r#"DROP TABLE "{y}""#)))
         .await
         .unwrap();
+    let z = unique("free_");
+    raw.execute(&Statement::new(format!(
+        r#"CREATE TABLE "{z}" ("id" INTEGER PRIMARY KEY AUTOINCREMENT, "v" TEXT)"#
+    )))
+    .await
+    .unwrap();
+    let out = raw
+        .execute(&Statement::new(format!(
+            r#"INSERT INTO "{z}" ("v") VALUES ('a')"#
+        )))
+        .await
+        .unwrap();
+    assert_eq!(out.rows_affected, 1);
 }
 
 /// Only declared tables and columns can be named; identifiers cannot inject SQL.

@@ -215,7 +215,8 @@ struct Inner {
 /// writes after parsing, through views and triggers, whatever the spelling of
 /// the names. Refused ([`Error::PermissionDenied`], nothing done):
 /// * reading or writing a guarded table, `sqlite_stat*`, `dbstat` or
-///   `sqlite_dbpage`;
+///   `sqlite_dbpage`, and writing `sqlite_sequence` (the AUTOINCREMENT
+///   counters of every table);
 /// * creating, dropping, altering or indexing a guarded table, or an object
 ///   named like one (a TEMP table of that name would shadow it for later
 ///   statements on the connection), and any `CREATE`, `ALTER` or `DROP` whose

@@ -53,6 +53,15 @@ fn judge(guard: &SqlGuard, ctx: &AuthContext<'_>) -> Option<String> {
         // Writes to the schema tables come from SQLite's own code for CREATE,
         // ALTER and DROP; a statement cannot write them directly unless
         // `writable_schema` is on, and that pragma is denied.
+        // `sqlite_sequence` holds the AUTOINCREMENT counters of every table,
+        // guarded ones included (SQLite's own updates of it are not reported).
+        AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+            if table_name.eq_ignore_ascii_case("sqlite_sequence") =>
+        {
+            Some("writing sqlite_sequence is not allowed in guarded SQL".into())
+        }
         AuthAction::Insert { table_name } => guarded("writing the guarded table", table_name),
         AuthAction::Update { table_name, .. } => guarded("writing the guarded table", table_name),
         AuthAction::Delete { table_name } => guarded("writing the guarded table", table_name),
