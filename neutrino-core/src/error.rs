@@ -142,6 +142,11 @@ impl Error {
     pub fn is_already_exists(&self) -> bool {
         matches!(self, Self::AlreadyExists { .. })
     }
+
+    /// Whether this is [`Error::PermissionDenied`].
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, Error::PermissionDenied { .. })
+    }
 }
 
 /// The shared check of a listing call: the prefix is at most `max_prefix` bytes

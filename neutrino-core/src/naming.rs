@@ -448,6 +448,39 @@ pub fn platform_status_key(platform: PlatformId) -> String {
     format!("platform:{platform}:status")
 }
 
+/// Tables Neutrino keeps in a database it shares with a host app: the registry's,
+/// the migration log, the SQLite KV store's and local provisioner's, and the auth layer's (Better Auth's
+/// schema and Neutrino's additions). A host app's tenanted tables may not take
+/// these names, and SQL handed to host code through a `TenantStore`'s raw
+/// executor can never reach them. Lowercase; SQLite compares table names ASCII
+/// case-insensitively.
+pub const RESERVED_TABLES: &[&str] = &[
+    // neutrino-tenancy's registry
+    "neutrino_platform",
+    "neutrino_tenant",
+    "neutrino_stack",
+    "neutrino_resource",
+    "neutrino_feature",
+    "neutrino_host",
+    "neutrino_audit_log",
+    // migrations, the SQLite KV store, the local provisioner
+    "_neutrino_migrations",
+    "_neutrino_kv",
+    "_neutrino_local_resource",
+    // neutrino-auth: Better Auth's tables and Neutrino's additions
+    "user",
+    "session",
+    "account",
+    "verification",
+    "organization",
+    "member",
+    "invitation",
+    "apikey",
+    "twofactor",
+    "neutrinoauditlog",
+    "neutrinopendingorganization",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,10 @@
 //! * identifiers are `"quoted"`, and every value is bound, never spliced into SQL;
 //! * writes that belong together go in one [`SqlExecutor::batch`].
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
@@ -331,6 +333,30 @@ impl<T: FromValue> FromValue for Option<T> {
 ///   remain, and the error of the failing statement is returned.
 /// * A write that has returned is visible to every later call on this executor.
 /// * Calls never block the async executor's worker threads.
+///
+/// ## Guarded calls
+/// [`SqlExecutor::execute_guarded`], [`SqlExecutor::query_guarded`] and
+/// [`SqlExecutor::batch_guarded`] run SQL from code that must not reach the
+/// tables of a [`SqlGuard`] (a `TenantStore`'s raw SQL). A refused statement is
+/// [`Error::PermissionDenied`] and has no effect (in a batch, none of the batch
+/// has). Every implementation refuses at least what [`SqlGuard::check_text`]
+/// refuses, or judges the statement as parsed by the engine:
+/// * **the default** (D1 and any backend without an authorizer) refuses
+///   conservatively on the text: any guarded name appearing as a word anywhere,
+///   inside string literals, quoted identifiers and comments too, and the
+///   statement kinds that escape a per-table judgement (`ATTACH`, `DETACH`,
+///   `VACUUM`, `PRAGMA`, `ANALYZE`, `CREATE TRIGGER` / `VIEW` / `VIRTUAL TABLE`,
+///   transaction control, `load_extension`, `fts3_tokenizer`, `sqlite_stat*`,
+///   `dbstat`, `sqlite_dbpage`, `sqlite_sequence`). A string literal that merely contains a guarded
+///   name is refused too.
+/// * **SQLite** asks the engine's authorizer, which reports every table a
+///   statement reads or writes after parsing, through views and triggers; see
+///   `neutrino_sqlite::SqliteExecutor` for the exact rules. A guarded name inside
+///   a string literal that is not used as a table is accepted there.
+///
+/// A statement that a trusted caller prepared (and an executor cached) is judged
+/// again when it comes through a guarded call: the judgement never depends on
+/// what was run before.
 #[async_trait]
 pub trait SqlExecutor: Send + Sync + fmt::Debug + 'static {
     /// Runs one statement that returns no rows (or whose rows are ignored).
@@ -341,6 +367,34 @@ pub trait SqlExecutor: Send + Sync + fmt::Debug + 'static {
 
     /// Runs statements in order as one atomic unit.
     async fn batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>>;
+
+    /// [`SqlExecutor::execute`], refusing a statement that could reach a table of
+    /// `guard` (see the trait's Contract). The default refuses on the text with
+    /// [`SqlGuard::check_text`].
+    async fn execute_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<ExecOutcome> {
+        guard.check_text(stmt.sql())?;
+        self.execute(stmt).await
+    }
+
+    /// [`SqlExecutor::query`], refusing a statement that could reach a table of
+    /// `guard` (see the trait's Contract).
+    async fn query_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<Vec<Row>> {
+        guard.check_text(stmt.sql())?;
+        self.query(stmt).await
+    }
+
+    /// [`SqlExecutor::batch`], refusing the whole batch (nothing of it runs) if
+    /// any statement could reach a table of `guard` (see the trait's Contract).
+    async fn batch_guarded(
+        &self,
+        guard: &SqlGuard,
+        stmts: &[Statement],
+    ) -> Result<Vec<ExecOutcome>> {
+        for st in stmts {
+            guard.check_text(st.sql())?;
+        }
+        self.batch(stmts).await
+    }
 }
 
 #[async_trait]
@@ -353,6 +407,19 @@ impl<T: SqlExecutor + ?Sized> SqlExecutor for Arc<T> {
     }
     async fn batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
         (**self).batch(stmts).await
+    }
+    async fn execute_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<ExecOutcome> {
+        (**self).execute_guarded(guard, stmt).await
+    }
+    async fn query_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<Vec<Row>> {
+        (**self).query_guarded(guard, stmt).await
+    }
+    async fn batch_guarded(
+        &self,
+        guard: &SqlGuard,
+        stmts: &[Statement],
+    ) -> Result<Vec<ExecOutcome>> {
+        (**self).batch_guarded(guard, stmts).await
     }
 }
 
@@ -373,3 +440,278 @@ pub trait SqlExecutorExt: SqlExecutor {
 }
 
 impl<T: SqlExecutor + ?Sized> SqlExecutorExt for T {}
+
+/// Tables that SQL from a guarded caller must never reach, for the guarded calls
+/// of [`SqlExecutor`].
+///
+/// Names compare ASCII case-insensitively, as SQLite compares identifiers. Each
+/// guard built has its own [`SqlGuard::id`], so an executor can keep what it
+/// prepared under one guard apart from everything else. Build it once and clone
+/// it: clones share the set and the identity.
+///
+/// ```
+/// use neutrino_core::sql::SqlGuard;
+/// let g = SqlGuard::new(["note"]);
+/// assert!(g.guards("NOTE"));
+/// assert!(g.check_text("SELECT * FROM 'Note'").unwrap_err().is_permission_denied());
+/// assert!(g.check_text("SELECT * FROM notebook").is_ok());
+/// ```
+#[derive(Clone)]
+pub struct SqlGuard {
+    inner: Arc<GuardInner>,
+}
+
+struct GuardInner {
+    id: u64,
+    names: HashSet<String>,
+}
+
+impl fmt::Debug for SqlGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.inner.names.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("SqlGuard")
+            .field("id", &self.inner.id)
+            .field("tables", &names)
+            .finish()
+    }
+}
+
+static NEXT_GUARD: AtomicU64 = AtomicU64::new(1);
+
+/// Words that make [`SqlGuard::check_text`] refuse a statement wherever they
+/// appear: statement kinds that copy, attach or reshape the database, change a
+/// connection's settings or hold sampled keys of every table.
+const DANGEROUS_WORDS: &[&str] = &[
+    "attach",
+    "detach",
+    "vacuum",
+    "pragma",
+    "analyze",
+    "savepoint",
+    "rollback",
+    "load_extension",
+    "fts3_tokenizer",
+    "dbstat",
+    "sqlite_dbpage",
+    "sqlite_sequence",
+];
+
+/// Words that start a transaction-control statement.
+const TRANSACTION_WORDS: &[&str] = &["begin", "commit", "end", "release"];
+
+/// Objects whose creation is refused: their bodies run later, or read other
+/// tables, under someone else's authority.
+const DEFERRED_OBJECTS: &[&str] = &["trigger", "view", "virtual"];
+
+impl SqlGuard {
+    /// A guard over `tables` (their names, in any case).
+    pub fn new<I>(tables: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        Self {
+            inner: Arc::new(GuardInner {
+                id: NEXT_GUARD.fetch_add(1, Ordering::Relaxed),
+                names: tables
+                    .into_iter()
+                    .map(|t| t.as_ref().to_ascii_lowercase())
+                    .collect(),
+            }),
+        }
+    }
+
+    /// This guard's identity, unique in the process and shared by its clones.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// Whether `table` is guarded (ASCII case-insensitive).
+    pub fn guards(&self, table: &str) -> bool {
+        if table.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.inner.names.contains(&table.to_ascii_lowercase())
+        } else {
+            self.inner.names.contains(table)
+        }
+    }
+
+    /// Refuses `sql` if a guarded name appears in it as a word anywhere: in an
+    /// identifier however quoted, in a string literal, in a comment.
+    pub fn check_names(&self, sql: &str) -> Result<()> {
+        for w in words(sql) {
+            if self.guards(w) {
+                return Err(denied(format!(
+                    "the statement names the guarded table {}",
+                    w.to_ascii_lowercase()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The conservative check for backends that cannot see what a statement
+    /// touches: [`SqlGuard::check_names`], and a refusal of every statement in
+    /// which a dangerous word appears (`ATTACH`, `DETACH`, `VACUUM`, `PRAGMA`,
+    /// `ANALYZE`, `SAVEPOINT`, `ROLLBACK`, `load_extension`, `fts3_tokenizer`,
+    /// `dbstat`, `sqlite_dbpage`, `sqlite_sequence`, `sqlite_stat…`), that starts with a transaction
+    /// keyword (`BEGIN`, `COMMIT`, `END`, `RELEASE`), or that creates a trigger, a
+    /// view or a virtual table.
+    pub fn check_text(&self, sql: &str) -> Result<()> {
+        self.check_names(sql)?;
+        let mut creates = false;
+        let mut deferred = None;
+        if let Some(k) = leading_keyword(sql)
+            && TRANSACTION_WORDS.contains(&k.as_str())
+        {
+            return Err(denied(format!(
+                "{k}: transaction control is not allowed in guarded SQL"
+            )));
+        }
+        for w in words(sql) {
+            let w = w.to_ascii_lowercase();
+            if DANGEROUS_WORDS.contains(&w.as_str()) || w.starts_with("sqlite_stat") {
+                return Err(denied(format!("{w} is not allowed in guarded SQL")));
+            }
+            if w == "create" {
+                creates = true;
+            }
+            if DEFERRED_OBJECTS.contains(&w.as_str()) {
+                deferred = Some(w);
+            }
+        }
+        match deferred {
+            Some(w) if creates => Err(denied(format!(
+                "creating a {w} is not allowed in guarded SQL"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn denied(reason: String) -> Error {
+    Error::PermissionDenied { reason }
+}
+
+/// The first word of `sql` (after whitespace and comments), ASCII lowercased:
+/// the statement's kind (`select`, `create`, `vacuum`, …).
+pub fn leading_keyword(sql: &str) -> Option<String> {
+    let b = sql.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if b[i..].starts_with(b"--") {
+            i = b[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(b.len(), |p| i + p + 1);
+        } else if b[i..].starts_with(b"/*") {
+            i = b[i + 2..]
+                .windows(2)
+                .position(|w| w == b"*/")
+                .map_or(b.len(), |p| i + 2 + p + 2);
+        } else {
+            break;
+        }
+    }
+    let start = i;
+    while i < b.len() && is_word_byte(b[i]) {
+        i += 1;
+    }
+    (i > start).then(|| String::from_utf8_lossy(&b[start..i]).to_ascii_lowercase())
+}
+
+fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
+}
+
+/// Every maximal run of identifier characters in `sql` (`A-Za-z0-9_$` and any
+/// non-ASCII byte), wherever it is: SQLite identifiers have no escapes, so a
+/// table name always appears in the text as one of these words.
+fn words(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$' || !c.is_ascii()))
+        .filter(|w| !w.is_empty())
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    #[test]
+    fn names_are_found_however_they_are_spelled() {
+        let g = SqlGuard::new(["Notes"]);
+        for sql in [
+            "SELECT * FROM notes",
+            "SELECT * FROM 'notes'",
+            r#"SELECT * FROM "NoTeS""#,
+            "SELECT * FROM [notes]",
+            "SELECT * FROM `notes`",
+            "SELECT * FROM main.notes",
+            "SELECT/*x*/*FROM/**/notes",
+            "SELECT 1 -- notes",
+            "INSERT INTO t VALUES ('a notes b')",
+        ] {
+            assert!(
+                g.check_names(sql).unwrap_err().is_permission_denied(),
+                "{sql}"
+            );
+        }
+        for sql in [
+            "SELECT * FROM notes2",
+            "SELECT note FROM x",
+            "SELECT * FROM notesé",
+        ] {
+            assert!(g.check_text(sql).is_ok(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn dangerous_kinds_are_refused_anywhere() {
+        let g = SqlGuard::new(["notes"]);
+        for sql in [
+            "VACUUM INTO 'x.db'",
+            "ATTACH 'x.db' AS x",
+            "detach x",
+            "PRAGMA writable_schema = 1",
+            "SELECT * FROM sqlite_stat4",
+            "SELECT load_extension('x')",
+            "CREATE TEMP TRIGGER t AFTER INSERT ON x BEGIN SELECT 1; END",
+            "create view v as select 1",
+            "CREATE VIRTUAL TABLE v USING fts5(a)",
+            "BEGIN",
+            "/* c */ COMMIT",
+            "SAVEPOINT a",
+            "ANALYZE",
+        ] {
+            assert!(
+                g.check_text(sql).unwrap_err().is_permission_denied(),
+                "{sql}"
+            );
+        }
+        assert!(g.check_text("SELECT view FROM pages").is_ok());
+        assert!(g.check_text("SELECT CASE WHEN 1 THEN 2 END").is_ok());
+    }
+
+    #[test]
+    fn the_leading_keyword_skips_comments() {
+        assert_eq!(
+            leading_keyword("  /* a */ -- b\n VACUUM").as_deref(),
+            Some("vacuum")
+        );
+        assert_eq!(
+            leading_keyword("Create table x(a)").as_deref(),
+            Some("create")
+        );
+        assert_eq!(leading_keyword("/* open"), None);
+        assert_eq!(leading_keyword(""), None);
+    }
+
+    #[test]
+    fn guards_have_their_own_identity() {
+        let a = SqlGuard::new(["x"]);
+        assert_eq!(a.id(), a.clone().id());
+        assert_ne!(a.id(), SqlGuard::new(["x"]).id());
+    }
+}

@@ -12,7 +12,8 @@
 //! * [`TenantStore`]: a host app's tenanted tables, declared once
 //!   ([`TenantTable`]); every read, update and delete is filtered by the scope,
 //!   inserts set the scope columns, and another tenant's row is indistinguishable
-//!   from a missing one. [`TenantStore::raw`] refuses raw SQL on those tables.
+//!   from a missing one. [`TenantStore::raw`] refuses raw SQL that could reach
+//!   those tables or Neutrino's own.
 //! * Suspension: [`Registry::suspend`] writes the registry and
 //!   `platform:{p}:status` in KV; scopes of a suspended platform fail with
 //!   `Suspended`.
@@ -32,7 +33,6 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod guard;
 mod hosts;
 mod model;
 pub mod provision;

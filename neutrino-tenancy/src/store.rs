@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use neutrino_core::ids::TenantId;
-use neutrino_core::sql::{ExecOutcome, Row, SqlExecutor, Statement, Value};
+use neutrino_core::naming::RESERVED_TABLES;
+use neutrino_core::sql::{ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, Value};
 use neutrino_core::{Error, Result};
 
-use crate::guard::identifiers;
 use crate::table::{Record, TenantTable};
 use crate::{Registry, TenantScope};
 
@@ -182,6 +182,7 @@ pub struct TenantStore {
     registry: Registry,
     db: Arc<dyn SqlExecutor>,
     tables: Vec<TenantTable>,
+    guard: SqlGuard,
 }
 
 impl fmt::Debug for TenantStore {
@@ -249,24 +250,49 @@ impl TenantStore {
                 }
             }
         }
+        let guard = guard_with_host_objects(
+            db.as_ref(),
+            tables
+                .iter()
+                .map(|t| t.name().to_ascii_lowercase())
+                .chain(RESERVED_TABLES.iter().map(|t| (*t).to_owned()))
+                .collect(),
+        )
+        .await?;
         Ok(Self {
             registry: registry.clone(),
             db,
             tables,
+            guard,
         })
     }
 
-    /// Raw SQL on the same database, refusing any statement that names a declared
-    /// tenanted table: hand this, not the executor itself, to code that needs SQL
-    /// outside the scoped helpers.
+    /// Raw SQL on the same database, for code that needs SQL outside the scoped
+    /// helpers: hand it this, never the executor itself.
+    ///
+    /// Every statement goes through the executor's guarded calls
+    /// ([`SqlExecutor::execute_guarded`] …) with one guard built at
+    /// [`TenantStore::open`]: the declared tenanted tables and every table in
+    /// [`RESERVED_TABLES`] (the registry's, the auth layer's, the migration log
+    /// and KV tables), since the registry and the auth layer may share this
+    /// database. A statement that could read or write one of them, however it
+    /// spells the name, is [`Error::PermissionDenied`] and has no effect.
+    ///
+    /// * On SQLite the engine's authorizer decides after parsing: tables reached
+    ///   through views and triggers count, and `ATTACH`, `DETACH`, `VACUUM`,
+    ///   `ANALYZE`, transaction control, pragmas other than a few read-only ones
+    ///   (`table_info` …), creating triggers, views or virtual tables, DDL naming
+    ///   a guarded table, reading `sqlite_stat*` and `load_extension` are
+    ///   refused. A string literal that happens to contain a guarded name is
+    ///   fine.
+    /// * On backends without an authorizer (D1) the text decides,
+    ///   conservatively: a guarded name anywhere in the statement, even in a
+    ///   string literal or a comment, and the statement kinds above are refused
+    ///   (see [`SqlGuard::check_text`]).
     pub fn raw(&self) -> GuardedExecutor {
         GuardedExecutor {
             db: self.db.clone(),
-            tenanted: self
-                .tables
-                .iter()
-                .map(|t| t.name().to_ascii_lowercase())
-                .collect(),
+            guard: self.guard.clone(),
         }
     }
 
@@ -524,6 +550,48 @@ impl TenantStore {
     }
 }
 
+/// The guard over `names`, widened by the host's views and triggers that exist
+/// now: a view whose definition names a guarded table is guarded too, and so is
+/// a table with a trigger whose body names one (until a fixpoint, for views over
+/// views). A backend without an authorizer judges raw SQL on its text and
+/// cannot see through these objects; on SQLite the authorizer would catch them
+/// anyway. Objects created after [`TenantStore::open`] are seen by SQLite's
+/// authorizer only.
+async fn guard_with_host_objects(
+    db: &dyn SqlExecutor,
+    mut names: HashSet<String>,
+) -> Result<SqlGuard> {
+    let rows = db
+        .query(&Statement::new(
+            r#"SELECT "type", "name", "tbl_name", "sql" FROM sqlite_master WHERE "type" IN ('view', 'trigger')"#,
+        ))
+        .await?;
+    let objects: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.get::<String>("type")?,
+                r.get::<String>("name")?,
+                r.get::<String>("tbl_name")?,
+                r.get::<Option<String>>("sql")?.unwrap_or_default(),
+            ))
+        })
+        .collect::<Result<_>>()?;
+    loop {
+        let guard = SqlGuard::new(names.iter());
+        let mut grew = false;
+        for (kind, name, table, sql) in &objects {
+            if guard.check_names(sql).is_err() {
+                let target = if kind == "view" { name } else { table };
+                grew |= names.insert(target.to_ascii_lowercase());
+            }
+        }
+        if !grew {
+            return Ok(guard);
+        }
+    }
+}
+
 fn found(out: ExecOutcome, table: &TenantTable, id: &str) -> Result<()> {
     if out.rows_affected == 0 {
         Err(Error::not_found("row", format!("{} {id}", table.name())))
@@ -561,53 +629,36 @@ fn decode_cursor(cursor: &str) -> Result<(Value, String)> {
     Ok((v, id))
 }
 
-/// A [`SqlExecutor`] that refuses statements naming a tenanted table
-/// ([`Error::PermissionDenied`]); see [`TenantStore::raw`].
+/// A [`SqlExecutor`] whose every call is its database's guarded call with the
+/// store's guard: statements that could reach a tenanted or reserved table are
+/// [`Error::PermissionDenied`]; see [`TenantStore::raw`].
 #[derive(Clone)]
 pub struct GuardedExecutor {
     db: Arc<dyn SqlExecutor>,
-    tenanted: HashSet<String>,
+    guard: SqlGuard,
 }
 
 impl fmt::Debug for GuardedExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GuardedExecutor")
             .field("db", &self.db)
-            .finish_non_exhaustive()
-    }
-}
-
-impl GuardedExecutor {
-    fn admit(&self, st: &Statement) -> Result<()> {
-        match identifiers(st.sql())
-            .into_iter()
-            .find(|i| self.tenanted.contains(i))
-        {
-            Some(table) => Err(Error::PermissionDenied {
-                reason: format!("table {table} is tenanted: use a TenantStore with a TenantScope"),
-            }),
-            None => Ok(()),
-        }
+            .field("guard", &self.guard)
+            .finish()
     }
 }
 
 #[async_trait]
 impl SqlExecutor for GuardedExecutor {
     async fn execute(&self, stmt: &Statement) -> Result<ExecOutcome> {
-        self.admit(stmt)?;
-        self.db.execute(stmt).await
+        self.db.execute_guarded(&self.guard, stmt).await
     }
 
     async fn query(&self, stmt: &Statement) -> Result<Vec<Row>> {
-        self.admit(stmt)?;
-        self.db.query(stmt).await
+        self.db.query_guarded(&self.guard, stmt).await
     }
 
     async fn batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
-        for st in stmts {
-            self.admit(st)?;
-        }
-        self.db.batch(stmts).await
+        self.db.batch_guarded(&self.guard, stmts).await
     }
 }
 

@@ -81,6 +81,7 @@ pub(crate) struct TableDef {
 /// let notes = TenantTable::new("note", &[("title", ColumnType::Text), ("stars", ColumnType::Integer)]).unwrap();
 /// assert_eq!(notes.name(), "note");
 /// assert!(TenantTable::new("note", &[("tenant_id", ColumnType::Text)]).is_err());
+/// assert!(TenantTable::new("User", &[]).is_err());
 /// ```
 #[derive(Clone)]
 pub struct TenantTable {
@@ -99,8 +100,20 @@ impl fmt::Debug for TenantTable {
 impl TenantTable {
     /// Declares a table and its own columns (not `id`, `platform_id` or
     /// `tenant_id`, which every tenanted table has).
+    /// The name may not be one of Neutrino's own tables
+    /// ([`RESERVED_TABLES`](neutrino_core::naming::RESERVED_TABLES), e.g. the
+    /// auth layer's `user`).
     pub fn new(name: &str, columns: &[(&str, ColumnType)]) -> Result<Self> {
         check_identifier("table name", name)?;
+        if neutrino_core::naming::RESERVED_TABLES
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(name))
+        {
+            return Err(Error::invalid(
+                "table name",
+                format!("{name:?} is one of Neutrino's own tables"),
+            ));
+        }
         let mut cols: Vec<(String, ColumnType)> = Vec::with_capacity(columns.len());
         for (c, t) in columns {
             check_identifier("column name", c)?;

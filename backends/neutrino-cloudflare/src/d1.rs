@@ -68,6 +68,16 @@ pub const MAX_EXACT_INTEGER: i64 = (1 << 53) - 1;
 /// runs as one transaction. Queries may write, so a 5xx answer is not retried
 /// by the client (the write may have happened): it is returned as a retryable
 /// [`Error::Backend`]. HTTP 429 is retried, as the request was not run.
+///
+/// # Guarded calls
+/// D1 has no authorizer, so the guarded calls (`execute_guarded` …, used by a
+/// `TenantStore`'s raw SQL) keep the port's conservative default: the text is
+/// judged before sending, and any guarded table name appearing anywhere in it,
+/// even inside a string literal or a comment, refuses the statement, as do
+/// `ATTACH`, `VACUUM`, `PRAGMA`, new triggers, views and virtual tables and
+/// transaction control ([`SqlGuard::check_text`](neutrino_core::sql::SqlGuard::check_text)).
+/// Unlike SQLite, it cannot see through views and triggers created after the
+/// guard was built.
 #[derive(Clone, Debug)]
 pub struct D1Executor {
     client: CloudflareClient,

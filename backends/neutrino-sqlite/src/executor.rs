@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use neutrino_core::sql::{Columns, ExecOutcome, Row, SqlExecutor, Statement, Value};
+use neutrino_core::sql::{Columns, ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, Value};
 use neutrino_core::trace::{Port, port_span};
 use neutrino_core::{Error, Result};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -14,6 +14,7 @@ use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
 use tracing::Instrument;
 
 use crate::error::{BACKEND, map};
+use crate::guard::{Authorized, cache_key, check_text, install_authorizer};
 use crate::worker::Worker;
 
 /// Where the database lives.
@@ -162,6 +163,7 @@ fn open(cfg: &SqliteExecutorBuilder, writer: bool) -> Result<Connection> {
         }
     }
     .map_err(map)?;
+    install_authorizer(&conn);
     conn.busy_timeout(cfg.busy_timeout).map_err(map)?;
     conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
     conn.pragma_update(None, "foreign_keys", true)
@@ -206,6 +208,35 @@ struct Inner {
 ///
 /// Cloning is cheap and shares the connections; they close when the last clone
 /// is dropped.
+///
+/// # Guarded calls
+/// [`SqlExecutor::execute_guarded`], `query_guarded` and `batch_guarded` are
+/// judged by SQLite's authorizer, which sees every table a statement reads or
+/// writes after parsing, through views and triggers, whatever the spelling of
+/// the names. Refused ([`Error::PermissionDenied`], nothing done):
+/// * reading or writing a guarded table, `sqlite_stat*`, `dbstat` or
+///   `sqlite_dbpage`, and writing `sqlite_sequence` (the AUTOINCREMENT
+///   counters of every table);
+/// * creating, dropping, altering or indexing a guarded table, or an object
+///   named like one (a TEMP table of that name would shadow it for later
+///   statements on the connection), and any `CREATE`, `ALTER` or `DROP` whose
+///   text names a guarded table anywhere (a rename's new name or a foreign
+///   key's parent reach no authorizer call);
+/// * creating a trigger, a view or a virtual table (their bodies run later
+///   under other callers' authority);
+/// * `ATTACH`, `DETACH`, `VACUUM` (also `VACUUM INTO`), `ANALYZE`, transaction
+///   control and savepoints (a `COMMIT` inside a batch would break its
+///   atomicity), every pragma except the read-only schema ones (`table_info`,
+///   `table_xinfo`, `table_list`, `index_list`, `index_info`, `index_xinfo`,
+///   `foreign_key_list`), and the functions `load_extension`, `fts3_tokenizer`,
+///   `readfile`, `writefile`, `edit`.
+///
+/// Everything else, including a guarded name inside a string literal, runs as
+/// usual. The authorizer is installed once per connection and judges only
+/// during a guarded call, including when SQLite re-prepares a statement after a
+/// schema change; guarded statements are cached under keys tagged with the
+/// guard, so a statement a trusted caller prepared is never reused, unjudged,
+/// by a guarded call.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -301,17 +332,19 @@ enum ReadReply {
     NeedsWriter,
 }
 
-/// Runs a query on a reader: statements that write are handed back.
-fn run_read(conn: &Connection, st: &Statement) -> Result<ReadReply> {
-    let mut stmt = conn.prepare_cached(st.sql()).map_err(map)?;
+/// Runs a query on a reader: statements that write are handed back. `key` is
+/// the statement's text as cached: its SQL, or for a guarded call the SQL tagged
+/// with the guard.
+fn run_read(conn: &Connection, key: &str, st: &Statement) -> Result<ReadReply> {
+    let mut stmt = conn.prepare_cached(key).map_err(map)?;
     if !stmt.readonly() {
         return Ok(ReadReply::NeedsWriter);
     }
     rows_of(&mut stmt, st).map(ReadReply::Rows)
 }
 
-fn run_query(conn: &Connection, st: &Statement) -> Result<Vec<Row>> {
-    let mut stmt = conn.prepare_cached(st.sql()).map_err(map)?;
+fn run_query(conn: &Connection, key: &str, st: &Statement) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(key).map_err(map)?;
     rows_of(&mut stmt, st)
 }
 
@@ -332,8 +365,8 @@ fn rows_of(stmt: &mut rusqlite::CachedStatement<'_>, st: &Statement) -> Result<V
     Ok(out)
 }
 
-fn run_execute(conn: &Connection, st: &Statement) -> Result<ExecOutcome> {
-    let mut stmt = conn.prepare_cached(st.sql()).map_err(map)?;
+fn run_execute(conn: &Connection, key: &str, st: &Statement) -> Result<ExecOutcome> {
+    let mut stmt = conn.prepare_cached(key).map_err(map)?;
     let writes = !stmt.readonly();
     let mut rows = stmt
         .query(rusqlite::params_from_iter(st.params().iter().map(Param)))
@@ -350,16 +383,44 @@ fn run_execute(conn: &Connection, st: &Statement) -> Result<ExecOutcome> {
     })
 }
 
-fn run_batch(conn: &mut Connection, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
+/// Runs `stmts` in one `BEGIN IMMEDIATE` transaction; with a guard, its
+/// authorizer judges every statement (and is removed before `COMMIT` or the
+/// rollback, which it would deny).
+fn run_batch(
+    conn: &mut Connection,
+    stmts: &[Statement],
+    guard: Option<&SqlGuard>,
+) -> Result<Vec<ExecOutcome>> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(map)?;
-    let mut out = Vec::with_capacity(stmts.len());
-    for st in stmts {
-        out.push(run_execute(&tx, st)?);
-    }
+    let out = match guard {
+        None => stmts
+            .iter()
+            .map(|st| run_execute(&tx, st.sql(), st))
+            .collect::<Result<Vec<_>>>()?,
+        Some(g) => {
+            let auth = Authorized::install(g);
+            auth.judged(
+                stmts
+                    .iter()
+                    .map(|st| run_execute(&tx, &cache_key(g, st.sql()), st))
+                    .collect::<Result<Vec<_>>>(),
+            )?
+        }
+    };
     tx.commit().map_err(map)?;
     Ok(out)
+}
+
+/// Runs `f` with `guard`'s authorizer installed on `conn`.
+fn authorized<T>(
+    conn: &Connection,
+    guard: &SqlGuard,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    let auth = Authorized::install(guard);
+    auth.judged(f(conn))
 }
 
 #[async_trait]
@@ -368,7 +429,9 @@ impl SqlExecutor for SqliteExecutor {
         let st = stmt.clone();
         self.inner
             .writer
-            .call(self.inner.reply_spin, move |c| run_execute(c, &st))
+            .call(self.inner.reply_spin, move |c| {
+                run_execute(c, st.sql(), &st)
+            })
             .instrument(self.span("execute"))
             .await?
     }
@@ -378,7 +441,7 @@ impl SqlExecutor for SqliteExecutor {
             if let Some(reader) = self.reader() {
                 let st = stmt.clone();
                 match reader
-                    .call(self.inner.reply_spin, move |c| run_read(c, &st))
+                    .call(self.inner.reply_spin, move |c| run_read(c, st.sql(), &st))
                     .await??
                 {
                     ReadReply::Rows(rows) => return Ok(rows),
@@ -388,7 +451,7 @@ impl SqlExecutor for SqliteExecutor {
             let st = stmt.clone();
             self.inner
                 .writer
-                .call(self.inner.reply_spin, move |c| run_query(c, &st))
+                .call(self.inner.reply_spin, move |c| run_query(c, st.sql(), &st))
                 .await?
         }
         .instrument(self.span("query"))
@@ -402,7 +465,65 @@ impl SqlExecutor for SqliteExecutor {
         let sts = stmts.to_vec();
         self.inner
             .writer
-            .call(self.inner.reply_spin, move |c| run_batch(c, &sts))
+            .call(self.inner.reply_spin, move |c| run_batch(c, &sts, None))
+            .instrument(self.span("batch"))
+            .await?
+    }
+
+    async fn execute_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<ExecOutcome> {
+        check_text(guard, stmt.sql())?;
+        let (st, g) = (stmt.clone(), guard.clone());
+        self.inner
+            .writer
+            .call(self.inner.reply_spin, move |c| {
+                authorized(c, &g, |c| run_execute(c, &cache_key(&g, st.sql()), &st))
+            })
+            .instrument(self.span("execute"))
+            .await?
+    }
+
+    async fn query_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<Vec<Row>> {
+        check_text(guard, stmt.sql())?;
+        async {
+            if let Some(reader) = self.reader() {
+                let (st, g) = (stmt.clone(), guard.clone());
+                match reader
+                    .call(self.inner.reply_spin, move |c| {
+                        authorized(c, &g, |c| run_read(c, &cache_key(&g, st.sql()), &st))
+                    })
+                    .await??
+                {
+                    ReadReply::Rows(rows) => return Ok(rows),
+                    ReadReply::NeedsWriter => {}
+                }
+            }
+            let (st, g) = (stmt.clone(), guard.clone());
+            self.inner
+                .writer
+                .call(self.inner.reply_spin, move |c| {
+                    authorized(c, &g, |c| run_query(c, &cache_key(&g, st.sql()), &st))
+                })
+                .await?
+        }
+        .instrument(self.span("query"))
+        .await
+    }
+
+    async fn batch_guarded(
+        &self,
+        guard: &SqlGuard,
+        stmts: &[Statement],
+    ) -> Result<Vec<ExecOutcome>> {
+        for st in stmts {
+            check_text(guard, st.sql())?;
+        }
+        if stmts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (sts, g) = (stmts.to_vec(), guard.clone());
+        self.inner
+            .writer
+            .call(self.inner.reply_spin, move |c| run_batch(c, &sts, Some(&g)))
             .instrument(self.span("batch"))
             .await?
     }

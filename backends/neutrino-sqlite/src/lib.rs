@@ -18,6 +18,7 @@
 
 mod error;
 mod executor;
+mod guard;
 mod kv;
 mod object;
 mod provisioner;

@@ -9,7 +9,7 @@ use neutrino_auth::{Auth, AuthBuilder, SignUpEmail, SignedIn};
 use neutrino_core::clock::ManualClock;
 use neutrino_core::ids::{PlatformId, TenantId};
 use neutrino_core::memory::MemoryKv;
-use neutrino_core::sql::{ExecOutcome, Row, SqlExecutor, Statement};
+use neutrino_core::sql::{ExecOutcome, Row, SqlExecutor, SqlGuard, Statement};
 use neutrino_sqlite::SqliteExecutor;
 use neutrino_tenancy::{NewPlatform, Registry, RegistryOptions};
 use tempfile::TempDir;
@@ -66,6 +66,30 @@ impl SqlExecutor for FaultyDb {
     async fn batch(&self, stmts: &[Statement]) -> neutrino_core::Result<Vec<ExecOutcome>> {
         self.check(&stmts.iter().collect::<Vec<_>>())?;
         self.inner.batch(stmts).await
+    }
+    async fn execute_guarded(
+        &self,
+        guard: &SqlGuard,
+        stmt: &Statement,
+    ) -> neutrino_core::Result<ExecOutcome> {
+        self.check(&[stmt])?;
+        self.inner.execute_guarded(guard, stmt).await
+    }
+    async fn query_guarded(
+        &self,
+        guard: &SqlGuard,
+        stmt: &Statement,
+    ) -> neutrino_core::Result<Vec<Row>> {
+        self.check(&[stmt])?;
+        self.inner.query_guarded(guard, stmt).await
+    }
+    async fn batch_guarded(
+        &self,
+        guard: &SqlGuard,
+        stmts: &[Statement],
+    ) -> neutrino_core::Result<Vec<ExecOutcome>> {
+        self.check(&stmts.iter().collect::<Vec<_>>())?;
+        self.inner.batch_guarded(guard, stmts).await
     }
 }
 

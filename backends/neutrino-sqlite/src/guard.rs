@@ -1,0 +1,243 @@
+//! The guarded calls on SQLite: the engine's authorizer judges every table a
+//! statement reads or writes, after parsing, through views and triggers.
+//!
+//! The authorizer judges for the whole job (prepare and every step: SQLite
+//! re-prepares a statement after a schema change and asks the authorizer
+//! again), and stops when the job ends, by a drop guard, on success, error and
+//! panic alike. What is allowed is listed; every other action is denied.
+
+use std::cell::RefCell;
+
+use neutrino_core::sql::{SqlGuard, leading_keyword};
+use neutrino_core::{Error, Result};
+use rusqlite::Connection;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+
+/// Read-only pragmas a guarded statement may run: they show the shape of a
+/// table, never its rows.
+const PRAGMAS: &[&str] = &[
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+];
+
+/// Functions a guarded statement may not call.
+const FUNCTIONS: &[&str] = &[
+    "load_extension",
+    "fts3_tokenizer",
+    "readfile",
+    "writefile",
+    "edit",
+];
+
+/// Tables a guarded statement may neither read nor write, besides the guard's:
+/// sampled index keys of every table, and raw pages of the file.
+fn internal(table: &str) -> bool {
+    let t = table.to_ascii_lowercase();
+    t.starts_with("sqlite_stat") || t == "sqlite_dbpage" || t == "dbstat"
+}
+
+/// The rule: `None` allows `action`, `Some(reason)` denies it.
+fn judge(guard: &SqlGuard, ctx: &AuthContext<'_>) -> Option<String> {
+    let guarded = |what: &str, name: &str| {
+        (guard.guards(name) || internal(name))
+            .then(|| format!("{what} {}", name.to_ascii_lowercase()))
+    };
+    match ctx.action {
+        AuthAction::Select | AuthAction::Recursive => None,
+        AuthAction::Read { table_name, .. } => guarded("reading the guarded table", table_name),
+        // Writes to the schema tables come from SQLite's own code for CREATE,
+        // ALTER and DROP; a statement cannot write them directly unless
+        // `writable_schema` is on, and that pragma is denied.
+        // `sqlite_sequence` holds the AUTOINCREMENT counters of every table,
+        // guarded ones included (SQLite's own updates of it are not reported).
+        AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+            if table_name.eq_ignore_ascii_case("sqlite_sequence") =>
+        {
+            Some("writing sqlite_sequence is not allowed in guarded SQL".into())
+        }
+        AuthAction::Insert { table_name } => guarded("writing the guarded table", table_name),
+        AuthAction::Update { table_name, .. } => guarded("writing the guarded table", table_name),
+        AuthAction::Delete { table_name } => guarded("writing the guarded table", table_name),
+        // A table or index named like a guarded table would shadow it (TEMP
+        // objects are looked up first) for every later statement on the
+        // connection.
+        AuthAction::CreateTable { table_name }
+        | AuthAction::CreateTempTable { table_name }
+        | AuthAction::DropTable { table_name }
+        | AuthAction::DropTempTable { table_name }
+        | AuthAction::AlterTable { table_name, .. }
+        | AuthAction::DropView {
+            view_name: table_name,
+        }
+        | AuthAction::DropTempView {
+            view_name: table_name,
+        } => guarded("changing the schema of the guarded table", table_name),
+        AuthAction::CreateIndex {
+            index_name,
+            table_name,
+        }
+        | AuthAction::CreateTempIndex {
+            index_name,
+            table_name,
+        }
+        | AuthAction::DropIndex {
+            index_name,
+            table_name,
+        }
+        | AuthAction::DropTempIndex {
+            index_name,
+            table_name,
+        }
+        | AuthAction::DropTrigger {
+            trigger_name: index_name,
+            table_name,
+        }
+        | AuthAction::DropTempTrigger {
+            trigger_name: index_name,
+            table_name,
+        } => guarded("changing the schema of the guarded table", table_name)
+            .or_else(|| guarded("changing the schema of the guarded table", index_name)),
+        AuthAction::Reindex { index_name } => {
+            guarded("changing the schema of the guarded table", index_name)
+        }
+        // These take a table or index name as their argument, never a setting.
+        AuthAction::Pragma { pragma_name, .. }
+            if PRAGMAS.iter().any(|p| p.eq_ignore_ascii_case(pragma_name)) =>
+        {
+            None
+        }
+        AuthAction::Pragma { pragma_name, .. } => Some(format!(
+            "PRAGMA {} is not allowed in guarded SQL",
+            pragma_name.to_ascii_lowercase()
+        )),
+        AuthAction::Function { function_name } => FUNCTIONS
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(function_name))
+            .then(|| {
+                format!(
+                    "the function {} is not allowed in guarded SQL",
+                    function_name.to_ascii_lowercase()
+                )
+            }),
+        // A trigger's or view's body runs later, under another caller's
+        // authority, and cannot be judged when it is created.
+        AuthAction::CreateTrigger { .. } | AuthAction::CreateTempTrigger { .. } => {
+            Some("creating a trigger is not allowed in guarded SQL".into())
+        }
+        AuthAction::CreateView { .. } | AuthAction::CreateTempView { .. } => {
+            Some("creating a view is not allowed in guarded SQL".into())
+        }
+        AuthAction::CreateVtable { .. } | AuthAction::DropVtable { .. } => {
+            Some("virtual tables are not allowed in guarded SQL".into())
+        }
+        // VACUUM is reported as an ATTACH of its target.
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => {
+            Some("ATTACH, DETACH and VACUUM are not allowed in guarded SQL".into())
+        }
+        AuthAction::Analyze { .. } => Some("ANALYZE is not allowed in guarded SQL".into()),
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => {
+            Some("transaction control is not allowed in guarded SQL".into())
+        }
+        _ => Some("this statement is not allowed in guarded SQL".into()),
+    }
+}
+
+/// The guard of the job running on this connection thread, and its first
+/// denial.
+struct Active {
+    guard: SqlGuard,
+    denial: Option<String>,
+}
+
+thread_local! {
+    /// Each connection lives on its own thread, so the guard of the job in
+    /// progress is the thread's.
+    static ACTIVE: RefCell<Option<Active>> = const { RefCell::new(None) };
+}
+
+/// Installs the authorizer on a new connection, once: it allows everything
+/// unless a guarded job is running ([`Authorized`]), and then applies [`judge`].
+///
+/// Installing it once, rather than per guarded call, matters twice: SQLite
+/// expires every prepared statement of the connection when an authorizer is
+/// installed (so a per-call install would re-prepare the trusted callers'
+/// statements after every guarded call), and a statement stays cached across
+/// calls, so guarded statements are cached under their own keys
+/// ([`cache_key`]) and never share an entry with a trusted caller's.
+pub(crate) fn install_authorizer(conn: &Connection) {
+    conn.authorizer(Some(|ctx: AuthContext<'_>| {
+        ACTIVE.with(|a| match a.borrow_mut().as_mut() {
+            None => Authorization::Allow,
+            Some(active) => match judge(&active.guard, &ctx) {
+                None => Authorization::Allow,
+                Some(reason) => {
+                    active.denial.get_or_insert(reason);
+                    Authorization::Deny
+                }
+            },
+        })
+    }));
+}
+
+/// A guarded job in progress on this connection thread, until dropped (on
+/// success, error and panic alike): every statement prepared, or re-prepared
+/// after a schema change, meanwhile is judged.
+pub(crate) struct Authorized(());
+
+impl Authorized {
+    /// Starts judging with `guard`.
+    pub(crate) fn install(guard: &SqlGuard) -> Self {
+        ACTIVE.with(|a| {
+            *a.borrow_mut() = Some(Active {
+                guard: guard.clone(),
+                denial: None,
+            })
+        });
+        Self(())
+    }
+
+    /// `r`, with an error caused by a denial replaced by
+    /// [`Error::PermissionDenied`].
+    pub(crate) fn judged<T>(&self, r: Result<T>) -> Result<T> {
+        r.map_err(
+            |e| match ACTIVE.with(|a| a.borrow().as_ref().and_then(|x| x.denial.clone())) {
+                Some(reason) => Error::PermissionDenied { reason },
+                None => e,
+            },
+        )
+    }
+}
+
+impl Drop for Authorized {
+    fn drop(&mut self) {
+        ACTIVE.with(|a| *a.borrow_mut() = None);
+    }
+}
+
+/// Checks made on the text before SQLite sees it: VACUUM (refused outright, on
+/// top of its ATTACH being denied), and for statements that change the schema,
+/// any guarded name anywhere in the text (the new name of `ALTER TABLE …
+/// RENAME TO` and a foreign key's parent table reach no authorizer call).
+pub(crate) fn check_text(guard: &SqlGuard, sql: &str) -> Result<()> {
+    match leading_keyword(sql).as_deref() {
+        Some("vacuum") => Err(Error::PermissionDenied {
+            reason: "VACUUM is not allowed in guarded SQL".into(),
+        }),
+        Some("create" | "alter" | "drop") => guard.check_names(sql),
+        _ => Ok(()),
+    }
+}
+
+/// The statement-cache key of a guarded statement: tagged with the guard, so a
+/// statement prepared (and approved) under one guard, or prepared by a trusted
+/// caller without any, is never reused under another.
+pub(crate) fn cache_key(guard: &SqlGuard, sql: &str) -> String {
+    format!("/* neutrino-guard {} */ {sql}", guard.id())
+}
