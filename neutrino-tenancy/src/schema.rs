@@ -9,7 +9,8 @@ use neutrino_core::migrate::{Migration, Migrations};
 /// The registry's migrations (component `neutrino-tenancy`).
 pub static MIGRATIONS: Migrations = Migrations::new(
     "neutrino-tenancy",
-    &[Migration {
+    &[
+    Migration {
         version: 1,
         name: "registry",
         statements: &[
@@ -97,6 +98,18 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
             r#"CREATE TRIGGER "neutrino_audit_log_no_delete" BEFORE DELETE ON "neutrino_audit_log"
                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "registry instance",
+        statements: &[
+            // One row: the ID by which handles in one process recognise the same
+            // registry database (and share its status cache and scope minter).
+            r#"CREATE TABLE "neutrino_registry_instance" (
+                "singleton" INTEGER PRIMARY KEY NOT NULL CHECK ("singleton" = 1),
+                "id" TEXT NOT NULL
+            )"#,
         ],
     }],
 );
