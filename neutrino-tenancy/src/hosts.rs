@@ -22,8 +22,8 @@ use neutrino_core::sql::{Row, SqlExecutorExt, Statement};
 use neutrino_core::{Error, Result};
 
 use crate::Registry;
-use crate::registry::active_platform;
 use crate::model::{HostKind, HostRecord, HostStatus};
+use crate::registry::active_platform;
 
 /// Normalises a request host (see the module docs), or says why it is not one.
 ///
@@ -332,13 +332,10 @@ impl Registry {
             )),
             None => None,
         };
-        self.inner.shared.hosts.put(
-            host,
-            target,
-            now,
-            ttl,
-            self.inner.opts.host_cache_capacity,
-        );
+        self.inner
+            .shared
+            .hosts
+            .put(host, target, now, ttl, self.inner.opts.host_cache_capacity);
         Ok(target)
     }
 }

@@ -488,11 +488,7 @@ impl Provisioning {
     /// registered if it is not yet. Repairs the platform's KV status mirror first.
     pub async fn apply(&self, plan: &Plan) -> Result<()> {
         self.check(plan)?;
-        match self
-            .registry
-            .repair_platform_status(plan.platform)
-            .await?
-        {
+        match self.registry.repair_platform_status(plan.platform).await? {
             PlatformStatus::Active => {}
             PlatformStatus::Suspended => {
                 return Err(Error::Suspended {

@@ -589,7 +589,12 @@ impl Registry {
     /// Forgets this process's cached status of `id` and makes every registry
     /// read begun before now unable to fill the cache.
     fn invalidate_status(&self, id: PlatformId) {
-        let mut cache = self.inner.shared.status.write().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self
+            .inner
+            .shared
+            .status
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         cache.epoch += 1;
         cache.entries.remove(&id);
     }
@@ -606,7 +611,12 @@ impl Registry {
     /// Caches `status`, read from the registry after `epoch` was taken, unless a
     /// status change has been committed in this process since.
     fn cache_status(&self, id: PlatformId, status: PlatformStatus, epoch: u64) {
-        let mut cache = self.inner.shared.status.write().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self
+            .inner
+            .shared
+            .status
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if cache.epoch == epoch {
             cache.entries.insert(id, (status, self.now()));
         }
@@ -646,10 +656,7 @@ impl Registry {
         // Write, then check the truth did not change meanwhile (a concurrent
         // change elsewhere may have written the mirror before this write landed).
         for _ in 0..16 {
-            self.inner
-                .kv
-                .put(&key, truth.as_str().into(), None)
-                .await?;
+            self.inner.kv.put(&key, truth.as_str().into(), None).await?;
             let again = self.platform(id).await?.status;
             if again == truth {
                 self.cache_status(id, truth, epoch);
@@ -753,7 +760,12 @@ impl Registry {
     pub async fn platform_status(&self, id: PlatformId) -> Result<PlatformStatus> {
         let now = self.now();
         {
-            let cache = self.inner.shared.status.read().unwrap_or_else(|e| e.into_inner());
+            let cache = self
+                .inner
+                .shared
+                .status
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
             if let Some((status, at)) = cache.entries.get(&id)
                 && now.duration_since(*at).unwrap_or(Duration::MAX) < self.inner.opts.status_ttl
             {

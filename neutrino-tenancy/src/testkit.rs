@@ -577,7 +577,11 @@ async fn change_status_elsewhere(stores: &Stores, p: PlatformId, status: &str) {
         .unwrap();
     stores
         .kv
-        .put(&platform_status_key(p), status.as_bytes().to_vec().into(), None)
+        .put(
+            &platform_status_key(p),
+            status.as_bytes().to_vec().into(),
+            None,
+        )
         .await
         .unwrap();
 }
@@ -651,13 +655,13 @@ pub async fn suspension_stops_scopes_within_the_status_ttl(stores: &Stores) {
         .expect("still cached as active before the TTL");
     clock.advance(Duration::from_secs(2));
     let e = s_here.get(&sa, &t, &id).await.unwrap_err();
-    assert!(
-        matches!(e, Error::Suspended { .. }),
-        "after the TTL: {e:?}"
-    );
+    assert!(matches!(e, Error::Suspended { .. }), "after the TTL: {e:?}");
     change_status_elsewhere(stores, p, "active").await;
     clock.advance(Duration::from_secs(61));
-    s_here.get(&sa, &t, &id).await.expect("reinstated after the TTL");
+    s_here
+        .get(&sa, &t, &id)
+        .await
+        .expect("reinstated after the TTL");
 
     // A KV miss is repaired from the registry.
     stores.kv.delete(&platform_status_key(p)).await.unwrap();
@@ -704,7 +708,10 @@ pub async fn handles_on_one_database_share_status_and_the_minter(stores: &Stores
         Error::PermissionDenied { .. }
     ));
     minter.mint(p, a).await.expect("warm: active");
-    assert_eq!(two.platform_status(p).await.unwrap(), PlatformStatus::Active);
+    assert_eq!(
+        two.platform_status(p).await.unwrap(),
+        PlatformStatus::Active
+    );
     one.suspend(p, "ops", "test").await.unwrap();
     assert!(matches!(
         minter.mint(p, a).await.unwrap_err(),
@@ -719,7 +726,10 @@ pub async fn handles_on_one_database_share_status_and_the_minter(stores: &Stores
         Error::Suspended { .. }
     ));
     two.reinstate(p, "ops", "test").await.unwrap();
-    minter.mint(p, a).await.expect("reinstated through the other handle");
+    minter
+        .mint(p, a)
+        .await
+        .expect("reinstated through the other handle");
     one.mark_platform_deleted(p, "ops", "test").await.unwrap();
     assert!(minter.mint(p, a).await.unwrap_err().is_not_found());
 
@@ -864,8 +874,8 @@ pub async fn suspended_and_deleted_platforms_refuse_every_write(stores: &Stores)
                         .as_str(),
                         status,
                     ))
-                        .await
-                        .unwrap_err(),
+                    .await
+                    .unwrap_err(),
                 );
                 refused(
                     h.record_resource(&resource(p, &db_name, status))
@@ -906,7 +916,12 @@ pub async fn suspended_and_deleted_platforms_refuse_every_write(stores: &Stores)
     assert_eq!(r.platform_status(p).await.unwrap(), PlatformStatus::Deleted);
     // Unknown platforms: NotFound, and nothing is mirrored for them.
     let ghost = PlatformId::generate();
-    assert!(r.suspend(ghost, "ops", "x").await.unwrap_err().is_not_found());
+    assert!(
+        r.suspend(ghost, "ops", "x")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     assert!(
         r.create_tenant(ghost, NewTenant::new("x", "X"))
             .await
@@ -965,7 +980,13 @@ pub async fn writes_racing_a_suspension_stop_when_it_returns(stores: &Stores) {
     for w in writers {
         created.extend(w.await.expect("writer"));
     }
-    let in_registry: Vec<TenantId> = r.tenants(p).await.unwrap().into_iter().map(|t| t.id).collect();
+    let in_registry: Vec<TenantId> = r
+        .tenants(p)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
     assert_eq!(created.len(), in_registry.len());
     for t in created {
         assert!(in_registry.contains(&t));
@@ -982,7 +1003,16 @@ pub async fn the_status_mirror_converges_to_the_registry(stores: &Stores) {
     let a = tenant(&r, p).await;
     let key = platform_status_key(p);
     let mirror = || async {
-        String::from_utf8(stores.kv.get(&key).await.unwrap().unwrap_or_default().to_vec()).unwrap()
+        String::from_utf8(
+            stores
+                .kv
+                .get(&key)
+                .await
+                .unwrap()
+                .unwrap_or_default()
+                .to_vec(),
+        )
+        .unwrap()
     };
     assert_eq!(mirror().await, "active", "create_platform mirrors");
     // KV says deleted (a crash after the mirror write of a delete): the
@@ -1000,7 +1030,9 @@ pub async fn the_status_mirror_converges_to_the_registry(stores: &Stores) {
         clock.advance(Duration::from_secs(61));
         assert_eq!(r.platform_status(p).await.unwrap().as_str(), truth);
         assert_eq!(mirror().await, truth);
-        r.operator_scope(p, a, "ops", "works").await.expect("active");
+        r.operator_scope(p, a, "ops", "works")
+            .await
+            .expect("active");
     }
     // Registry says suspended but KV says active (a crash before the mirror):
     // repaired to suspended.
