@@ -53,7 +53,8 @@ impl RegistryOptions {
     }
 
     /// How long a platform's status is cached in this process: the longest a
-    /// suspension made elsewhere takes to be seen here.
+    /// suspension made by another process takes to stop scopes here (registry
+    /// writes of the platform are refused at once regardless).
     pub fn with_status_ttl(mut self, ttl: Duration) -> Self {
         self.status_ttl = ttl;
         self
@@ -422,7 +423,8 @@ impl Registry {
 
     /// The capability to mint scopes from validated credentials; given out once
     /// per registry database in this process, whichever handle asks (handles on
-    /// the same database share it). A second call is [`Error::PermissionDenied`].
+    /// the same database share it), for as long as any handle on it or the
+    /// minter itself lives. A second call is [`Error::PermissionDenied`].
     /// The holder may hand out copies narrowed to one platform
     /// ([`ScopeMinter::restricted_to`]).
     pub fn scope_minter(&self) -> Result<ScopeMinter> {
