@@ -23,6 +23,7 @@ use neutrino_core::{Error, Result};
 
 use crate::Registry;
 use crate::model::{HostKind, HostRecord, HostStatus};
+use crate::registry::active_platform;
 
 /// Normalises a request host (see the module docs), or says why it is not one.
 ///
@@ -74,32 +75,28 @@ type Target = Option<(PlatformId, TenantId)>;
 /// This process's cache of resolved hosts (including misses), bounded and
 /// time-limited; cleared whenever this process changes a host.
 pub(crate) struct HostCache {
-    ttl: Duration,
-    capacity: usize,
     map: RwLock<HashMap<String, (Target, SystemTime)>>,
 }
 
 impl HostCache {
-    pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            ttl,
-            capacity,
             map: RwLock::new(HashMap::new()),
         }
     }
 
-    fn get(&self, host: &str, now: SystemTime) -> Option<Target> {
+    fn get(&self, host: &str, now: SystemTime, ttl: Duration) -> Option<Target> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         let (target, at) = map.get(host)?;
-        (now.duration_since(*at).unwrap_or(Duration::MAX) < self.ttl).then_some(*target)
+        (now.duration_since(*at).unwrap_or(Duration::MAX) < ttl).then_some(*target)
     }
 
-    fn put(&self, host: String, target: Target, now: SystemTime) {
-        if self.capacity == 0 || self.ttl.is_zero() {
+    fn put(&self, host: String, target: Target, now: SystemTime, ttl: Duration, capacity: usize) {
+        if capacity == 0 || ttl.is_zero() {
             return;
         }
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= self.capacity {
+        if map.len() >= capacity {
             map.clear();
         }
         map.insert(host, (target, now));
@@ -134,10 +131,12 @@ impl Registry {
         status: HostStatus,
         token: Option<String>,
     ) -> Statement {
-        Statement::new(
+        // Only while the platform is active: the database decides in the write.
+        Statement::new(format!(
             r#"INSERT INTO "neutrino_host" ("host", "platform_id", "tenant_id", "kind", "status", "verification_token", "created_at", "updated_at")
-               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"#,
-        )
+               SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 WHERE {}"#,
+            active_platform(2)
+        ))
         .bind(host)
         .bind(platform.as_str())
         .bind(tenant.as_str())
@@ -159,7 +158,8 @@ impl Registry {
         let host = normalize_host(host)?;
         self.tenant(platform, tenant).await?;
         let token = format!("neutrino-verify={}", TenantId::generate());
-        self.db()
+        let out = self
+            .db()
             .execute(&self.insert_host(
                 &host,
                 platform,
@@ -176,7 +176,12 @@ impl Registry {
                 },
                 other => other,
             })?;
-        self.inner.hosts.clear();
+        if out.rows_affected == 0 {
+            return Err(self
+                .refusal(platform, Error::not_found("tenant", tenant.as_str()))
+                .await);
+        }
+        self.inner.shared.hosts.clear();
         Ok(HostRecord {
             host,
             platform,
@@ -238,10 +243,11 @@ impl Registry {
         let out = self
             .db()
             .execute(
-                &Statement::new(
+                &Statement::new(format!(
                     r#"UPDATE "neutrino_host" SET "status" = ?3, "updated_at" = ?4
-                       WHERE "host" = ?1 AND "platform_id" = ?2 AND "status" = ?5"#,
-                )
+                       WHERE "host" = ?1 AND "platform_id" = ?2 AND "status" = ?5 AND {}"#,
+                    active_platform(2)
+                ))
                 .bind(rec.host.as_str())
                 .bind(platform.as_str())
                 .bind(to.as_str())
@@ -250,12 +256,13 @@ impl Registry {
             )
             .await?;
         if out.rows_affected == 0 {
-            return Err(Error::invalid(
+            let changed = Error::invalid(
                 "host status",
                 format!("{} changed meanwhile; try again", rec.host),
-            ));
+            );
+            return Err(self.refusal(platform, changed).await);
         }
-        self.inner.hosts.clear();
+        self.inner.shared.hosts.clear();
         rec.status = to;
         Ok(rec)
     }
@@ -305,7 +312,8 @@ impl Registry {
     pub async fn resolve(&self, host: &str) -> Result<Option<(PlatformId, TenantId)>> {
         let host = normalize_host(host)?;
         let now = self.now();
-        if let Some(hit) = self.inner.hosts.get(&host, now) {
+        let ttl = self.inner.opts.host_cache_ttl;
+        if let Some(hit) = self.inner.shared.hosts.get(&host, now, ttl) {
             return Ok(hit);
         }
         let row = self
@@ -324,7 +332,10 @@ impl Registry {
             )),
             None => None,
         };
-        self.inner.hosts.put(host, target, now);
+        self.inner
+            .shared
+            .hosts
+            .put(host, target, now, ttl, self.inner.opts.host_cache_capacity);
         Ok(target)
     }
 }

@@ -14,9 +14,10 @@
 //!   inserts set the scope columns, and another tenant's row is indistinguishable
 //!   from a missing one. [`TenantStore::raw`] refuses raw SQL that could reach
 //!   those tables or Neutrino's own.
-//! * Suspension: [`Registry::suspend`] writes the registry and
-//!   `platform:{p}:status` in KV; scopes of a suspended platform fail with
-//!   `Suspended`.
+//! * Suspension: [`Registry::suspend`] writes the registry (the truth) and
+//!   `platform:{p}:status` in KV (its mirror, repaired from the registry by
+//!   status reads and every provisioning operation); scopes of a suspended
+//!   platform fail with `Suspended`, and every registry write of it is refused.
 //! * Host resolution: [`Registry::resolve`] maps a request host to exactly one
 //!   (platform, tenant) or nothing.
 //! * [`provision`]: a platform's bootstrap and its stacks as plans that can be
@@ -25,11 +26,15 @@
 //! ## Propagation windows
 //! | change | this process | other processes |
 //! |---|---|---|
-//! | suspend / reinstate | immediate | within the status TTL (default 60 s) |
+//! | suspend / reinstate / delete: scope checks | immediate | within the status TTL (default 60 s) |
+//! | suspend / delete: registry writes of the platform | immediate | immediate (decided by the database in each write) |
 //! | host added, verified, activated, removed | immediate | within the host cache TTL (default 60 s) |
 //!
-//! Both TTLs are set with [`RegistryOptions`]; the tests drive them with a
-//! manual clock.
+//! "This process" means every [`Registry`] handle opened on the same registry
+//! database, however many: they share one status cache, one host cache and one
+//! [`ScopeMinter`] (given out once while any handle or the minter lives). The
+//! database is recognised by an instance ID the registry stores in it. Both TTLs
+//! are set with [`RegistryOptions`]; the tests drive them with a manual clock.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

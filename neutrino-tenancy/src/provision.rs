@@ -14,6 +14,10 @@
 //! deletes what the plan created, in reverse order. Both are idempotent and safe
 //! after a crash at any point. Errors the provisioner marks retryable are retried
 //! with exponential backoff and jitter.
+//!
+//! Every operation here first repairs the platform's KV status mirror from the
+//! registry ([`Registry::repair_platform_status`]), so a crash between the two
+//! status writes is healed by whatever runs next.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
@@ -478,15 +482,26 @@ impl Provisioning {
     }
 
     /// Carries the plan out; see the module docs. The platform must be registered
-    /// and not deleted; the stack is registered if it is not yet.
+    /// and active: a deleted platform is never brought back by a re-run or a
+    /// resume ([`Error::InvalidInput`]; tear it down or roll back instead), and a
+    /// suspended one is [`Error::Suspended`] until reinstated. The stack is
+    /// registered if it is not yet. Repairs the platform's KV status mirror first.
     pub async fn apply(&self, plan: &Plan) -> Result<()> {
         self.check(plan)?;
-        let platform = self.registry.platform(plan.platform).await?;
-        if platform.status == PlatformStatus::Deleted {
-            return Err(Error::invalid(
-                "platform",
-                format!("platform {} is deleted", plan.platform),
-            ));
+        match self.registry.repair_platform_status(plan.platform).await? {
+            PlatformStatus::Active => {}
+            PlatformStatus::Suspended => {
+                return Err(Error::Suspended {
+                    entity: "platform",
+                    id: plan.platform.to_string(),
+                });
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "platform",
+                    format!("platform {} is deleted", plan.platform),
+                ));
+            }
         }
         self.ensure_stack(plan).await?;
         let n = plan.steps.len();
@@ -705,9 +720,11 @@ impl Provisioning {
     /// Undoes a plan: deletes (with their data) the resources it created, in
     /// reverse order, and any other live resource recorded for its stack; then
     /// marks the platform deleted (bootstrap) or the stack deleted (stack plan).
-    /// Idempotent, and safe after a crash at any point.
+    /// Idempotent, and safe after a crash at any point; works on a suspended or
+    /// deleted platform, and repairs its KV status mirror.
     pub async fn rollback(&self, plan: &Plan) -> Result<()> {
         plan.validate()?;
+        self.registry.repair_platform_status(plan.platform).await?;
         let mut handled = HashSet::new();
         for spec in plan.creates().collect::<Vec<_>>().into_iter().rev() {
             if self.provisioner.supports(spec.kind) {
@@ -763,6 +780,9 @@ impl Provisioning {
             self.registry
                 .mark_platform_deleted(platform, ACTOR, reason)
                 .await?;
+        } else {
+            // Deleted by an earlier run that may have stopped before the mirror.
+            self.registry.repair_platform_status(platform).await?;
         }
         for s in self.registry.stacks(platform).await? {
             self.registry.set_stack_status(platform, s.id, true).await?;
@@ -781,6 +801,7 @@ impl Provisioning {
     /// others first, databases last), then marks the stack deleted; the registry
     /// keeps the records as tombstones.
     pub async fn deactivate_stack(&self, platform: PlatformId, stack: StackId) -> Result<()> {
+        self.registry.repair_platform_status(platform).await?;
         let records = self
             .live_resources(platform)
             .await?
@@ -792,8 +813,11 @@ impl Provisioning {
     }
 
     /// Deletes every live resource of a platform, with its data, then marks its
-    /// stacks and the platform deleted; the registry keeps tombstones.
+    /// stacks and the platform deleted; the registry keeps tombstones. Works on
+    /// a suspended or deleted platform (a re-run finishes an interrupted one) and
+    /// repairs its KV status mirror.
     pub async fn teardown_platform(&self, platform: PlatformId) -> Result<()> {
+        self.registry.repair_platform_status(platform).await?;
         let records = self.live_resources(platform).await?;
         self.delete_records(records).await?;
         self.mark_platform_deleted(platform, "torn down").await
@@ -803,6 +827,7 @@ impl Provisioning {
     /// reports. Resources the provisioner has are attributed to the platform by
     /// name: `{platform}-…`, or a hostname with the platform as a label.
     pub async fn verify(&self, platform: PlatformId) -> Result<Drift> {
+        self.registry.repair_platform_status(platform).await?;
         let records = self.live_resources(platform).await?;
         let mut drift = Drift::default();
         let mut actual: Vec<Resource> = Vec::new();

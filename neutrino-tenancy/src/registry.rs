@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use neutrino_core::clock::{SharedClock, system_clock};
@@ -53,7 +53,8 @@ impl RegistryOptions {
     }
 
     /// How long a platform's status is cached in this process: the longest a
-    /// suspension made elsewhere takes to be seen here.
+    /// suspension made by another process takes to stop scopes here (registry
+    /// writes of the platform are refused at once regardless).
     pub fn with_status_ttl(mut self, ttl: Duration) -> Self {
         self.status_ttl = ttl;
         self
@@ -78,9 +79,59 @@ pub(crate) struct Inner {
     pub(crate) db: Arc<dyn SqlExecutor>,
     pub(crate) kv: Arc<dyn KvStore>,
     pub(crate) opts: RegistryOptions,
-    status: RwLock<HashMap<PlatformId, (PlatformStatus, SystemTime)>>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What every handle on one registry database in this process shares: the
+/// status cache, the host cache and the scope minter's "given out" flag.
+pub(crate) struct Shared {
+    status: RwLock<StatusCache>,
     pub(crate) hosts: HostCache,
     minter_given: AtomicBool,
+}
+
+#[derive(Default)]
+struct StatusCache {
+    /// Bumped by every status change committed through this process: a read of
+    /// the registry that began before a change may not fill the cache.
+    epoch: u64,
+    entries: HashMap<PlatformId, (PlatformStatus, SystemTime)>,
+}
+
+/// The shared state of each registry database open in this process, by the
+/// database's instance ID; held weakly, so it goes with the last handle.
+static SHARED: LazyLock<Mutex<HashMap<String, Weak<Shared>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// A fresh ID for a registry database that has none yet.
+static INSTANCE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn shared_for(instance: &str) -> Arc<Shared> {
+    let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(shared) = map.get(instance).and_then(Weak::upgrade) {
+        return shared;
+    }
+    map.retain(|_, w| w.strong_count() > 0);
+    let shared = Arc::new(Shared {
+        status: RwLock::new(StatusCache::default()),
+        hosts: HostCache::new(),
+        minter_given: AtomicBool::new(false),
+    });
+    map.insert(instance.to_owned(), Arc::downgrade(&shared));
+    shared
+}
+
+/// SQL that is true while the platform bound at `?{n}` is active: put in the
+/// `WHERE` of a write, the database decides in the same statement.
+pub(crate) fn active_platform(n: u8) -> String {
+    format!(
+        r#"EXISTS (SELECT 1 FROM "neutrino_platform" WHERE "id" = ?{n} AND "status" = 'active')"#
+    )
+}
+
+/// SQL that is true while the platform bound at `?{n}` exists (in any status).
+fn known_platform(n: u8) -> String {
+    format!(r#"EXISTS (SELECT 1 FROM "neutrino_platform" WHERE "id" = ?{n})"#)
 }
 
 /// The registry of platforms and everything in them.
@@ -88,6 +139,35 @@ pub(crate) struct Inner {
 /// It lives in one SQL database (through [`SqlExecutor`]) and mirrors each
 /// platform's status in KV (`platform:{p}:status`), where edge services read it.
 /// Cloning is cheap and shares caches.
+///
+/// # Platform status: one truth, one mirror
+///
+/// The registry row is the truth (it is written in the same transaction as its
+/// audit entry); the KV key is a mirror for readers that cannot reach the
+/// registry. A crash between the two writes can leave them apart; every status
+/// read that misses the cache, every status change, and every provisioning
+/// operation ([`Provisioning`](crate::provision::Provisioning)'s apply, resume,
+/// rollback, teardown, stack deactivation and verify) repairs the mirror from
+/// the truth ([`Registry::repair_platform_status`]). Stopping a platform writes
+/// the mirror first and reinstating writes it last, so a crash never leaves the
+/// mirror more permissive than the truth.
+///
+/// All handles opened on the same registry database in one process (however
+/// many [`Registry::open`] calls, on however many executors) share one status
+/// cache, one host cache and one [`ScopeMinter`]: a suspension through one is
+/// seen at once by all. The database is recognised by an instance ID the
+/// registry writes into it once.
+///
+/// # What a suspended or deleted platform may still do
+///
+/// Every write that belongs to a platform checks its status inside the write
+/// itself: tenants, sub-tenant moves, hosts, features, stacks, resource records
+/// and operator scopes are refused with [`Error::Suspended`] for a suspended
+/// platform and [`Error::NotFound`] for a deleted (or unknown) one. What still
+/// works, because stopping and cleaning up must: reads, status changes
+/// ([`Registry::reinstate`] of a suspended platform, [`Registry::suspend`] and
+/// [`Registry::mark_platform_deleted`]), and the bookkeeping of teardown — a
+/// resource recorded as `deleted` and a stack marked deleted.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -289,17 +369,44 @@ impl Registry {
         opts: RegistryOptions,
     ) -> Result<Self> {
         MIGRATIONS.run(&*db).await?;
-        let hosts = HostCache::new(opts.host_cache_ttl, opts.host_cache_capacity);
+        let instance = Self::instance_id(&*db).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 kv,
                 opts,
-                status: RwLock::new(HashMap::new()),
-                hosts,
-                minter_given: AtomicBool::new(false),
+                shared: shared_for(&instance),
             }),
         })
+    }
+
+    /// The registry database's instance ID, written by the first opener (the
+    /// database keeps the first one written).
+    async fn instance_id(db: &dyn SqlExecutor) -> Result<String> {
+        let fresh = format!(
+            "{}-{}-{}",
+            TenantId::generate(),
+            TenantId::generate(),
+            INSTANCE_SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        db.execute(
+            &Statement::new(
+                r#"INSERT INTO "neutrino_registry_instance" ("singleton", "id") VALUES (1, ?1)
+                   ON CONFLICT ("singleton") DO NOTHING"#,
+            )
+            .bind(fresh),
+        )
+        .await?;
+        let row = db
+            .query_one(
+                &Statement::new(
+                    r#"SELECT "id" FROM "neutrino_registry_instance" WHERE "singleton" = 1"#,
+                ),
+                "registry instance",
+                "1",
+            )
+            .await?;
+        row.get("id")
     }
 
     pub(crate) fn now(&self) -> SystemTime {
@@ -314,16 +421,21 @@ impl Registry {
         &*self.inner.db
     }
 
-    /// The capability to mint scopes from validated credentials; given out once.
-    /// A second call is [`Error::PermissionDenied`].
+    /// The capability to mint scopes from validated credentials; given out once
+    /// per registry database in this process, whichever handle asks (handles on
+    /// the same database share it), for as long as any handle on it or the
+    /// minter itself lives. A second call is [`Error::PermissionDenied`].
+    /// The holder may hand out copies narrowed to one platform
+    /// ([`ScopeMinter::restricted_to`]).
     pub fn scope_minter(&self) -> Result<ScopeMinter> {
-        if self.inner.minter_given.swap(true, Ordering::SeqCst) {
+        if self.inner.shared.minter_given.swap(true, Ordering::SeqCst) {
             return Err(Error::PermissionDenied {
                 reason: "the scope minter of this registry was already given out".into(),
             });
         }
         Ok(ScopeMinter {
             registry: self.clone(),
+            platform: None,
         })
     }
 
@@ -340,24 +452,37 @@ impl Registry {
         validate_text("reason", reason, 2000)?;
         self.check_active(platform).await?;
         self.tenant(platform, tenant).await?;
-        self.db()
-            .execute(&self.audit_statement(platform, Some(tenant), actor, "operator_scope", reason))
-            .await?;
+        let audit = self.audit_statement_if(
+            &active_platform(2),
+            platform,
+            Some(tenant),
+            actor,
+            "operator_scope",
+            reason,
+        );
+        if self.db().execute(&audit).await?.rows_affected == 0 {
+            return Err(self
+                .refusal(platform, Error::not_found("platform", platform.as_str()))
+                .await);
+        }
         Ok(TenantScope::new(platform, tenant))
     }
 
-    fn audit_statement(
+    /// An audit entry written only if `condition` (SQL that may use `?2`, the
+    /// platform) holds when the statement runs.
+    fn audit_statement_if(
         &self,
+        condition: &str,
         platform: PlatformId,
         tenant: Option<TenantId>,
         actor: &str,
         action: &str,
         reason: &str,
     ) -> Statement {
-        Statement::new(
+        Statement::new(format!(
             r#"INSERT INTO "neutrino_audit_log" ("at", "platform_id", "tenant_id", "actor", "action", "reason")
-               VALUES (?1, ?2, ?3, ?4, ?5, ?6)"#,
-        )
+               SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE {condition}"#
+        ))
         .bind(self.now_ms())
         .bind(platform.as_str())
         .bind(tenant.map(|t| t.as_str().to_owned()))
@@ -397,7 +522,9 @@ impl Registry {
 
     // ---- platforms ----
 
-    /// Registers a platform, active, and mirrors its status to KV.
+    /// Registers a platform, active, and mirrors its status to KV (a crash
+    /// before the mirror is written is repaired by the next status read or
+    /// provisioning operation).
     pub async fn create_platform(&self, new: NewPlatform) -> Result<Platform> {
         validate_text("platform name", &new.name, 200)?;
         let app_domain = match &new.app_domain {
@@ -419,7 +546,8 @@ impl Registry {
                 .bind(now),
             )
             .await?;
-        self.write_status(id, PlatformStatus::Active).await?;
+        self.invalidate_status(id);
+        self.repair_platform_status(id).await?;
         Ok(Platform {
             id,
             name: new.name,
@@ -460,18 +588,89 @@ impl Registry {
         rows.iter().map(platform_of).collect()
     }
 
-    async fn write_status(&self, id: PlatformId, status: PlatformStatus) -> Result<()> {
-        self.inner
-            .kv
-            .put(&platform_status_key(id), status.as_str().into(), None)
-            .await?;
-        self.cache_status(id, status);
-        Ok(())
+    /// Forgets this process's cached status of `id` and makes every registry
+    /// read begun before now unable to fill the cache.
+    fn invalidate_status(&self, id: PlatformId) {
+        let mut cache = self
+            .inner
+            .shared
+            .status
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        cache.epoch += 1;
+        cache.entries.remove(&id);
     }
 
-    fn cache_status(&self, id: PlatformId, status: PlatformStatus) {
-        let mut cache = self.inner.status.write().unwrap_or_else(|e| e.into_inner());
-        cache.insert(id, (status, self.now()));
+    fn status_epoch(&self) -> u64 {
+        self.inner
+            .shared
+            .status
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .epoch
+    }
+
+    /// Caches `status`, read from the registry after `epoch` was taken, unless a
+    /// status change has been committed in this process since.
+    fn cache_status(&self, id: PlatformId, status: PlatformStatus, epoch: u64) {
+        let mut cache = self
+            .inner
+            .shared
+            .status
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if cache.epoch == epoch {
+            cache.entries.insert(id, (status, self.now()));
+        }
+    }
+
+    /// The error for a write to `platform` that its conditional statement
+    /// refused: [`Error::Suspended`] for a suspended platform, [`Error::NotFound`]
+    /// for a deleted or unknown one, `otherwise` for an active one (the write was
+    /// refused for another reason).
+    pub(crate) async fn refusal(&self, platform: PlatformId, otherwise: Error) -> Error {
+        match self.platform(platform).await {
+            Ok(p) => match p.status {
+                PlatformStatus::Active => otherwise,
+                PlatformStatus::Suspended => Error::Suspended {
+                    entity: "platform",
+                    id: platform.to_string(),
+                },
+                _ => Error::not_found("platform", platform.as_str()),
+            },
+            Err(e) => e,
+        }
+    }
+
+    /// Makes the KV mirror (`platform:{p}:status`) and this process's cache agree
+    /// with the registry, the truth, and returns the status. Idempotent; every
+    /// status read that misses the cache and every provisioning operation calls
+    /// it, so the mirror converges after a crash between the two writes.
+    pub async fn repair_platform_status(&self, id: PlatformId) -> Result<PlatformStatus> {
+        let key = platform_status_key(id);
+        let epoch = self.status_epoch();
+        let mut truth = self.platform(id).await?.status;
+        let mirrored = self.inner.kv.get(&key).await?;
+        if mirrored.as_deref() == Some(truth.as_str().as_bytes()) {
+            self.cache_status(id, truth, epoch);
+            return Ok(truth);
+        }
+        // Write, then check the truth did not change meanwhile (a concurrent
+        // change elsewhere may have written the mirror before this write landed).
+        for _ in 0..16 {
+            self.inner.kv.put(&key, truth.as_str().into(), None).await?;
+            let again = self.platform(id).await?.status;
+            if again == truth {
+                self.cache_status(id, truth, epoch);
+                return Ok(truth);
+            }
+            truth = again;
+        }
+        Err(Error::backend(
+            "tenancy",
+            true,
+            std::io::Error::other(format!("the status of platform {id} kept changing")),
+        ))
     }
 
     async fn set_status(
@@ -484,36 +683,56 @@ impl Registry {
     ) -> Result<()> {
         validate_text("actor", actor, 200)?;
         validate_text("reason", reason, 2000)?;
-        let current = self.platform(id).await?;
-        if current.status == PlatformStatus::Deleted {
+        // Only to keep the mirror free of keys for unknown platforms; the rule
+        // (never out of `deleted`) is decided by the conditional update below.
+        self.platform(id).await?;
+        if status != PlatformStatus::Active {
+            // Stopping: the mirror first, so edge readers stop even if the
+            // registry write then fails; the repair below (or the next one after a
+            // crash) puts the mirror back to the truth.
+            self.inner
+                .kv
+                .put(&platform_status_key(id), status.as_str().into(), None)
+                .await?;
+        }
+        let not_deleted = r#""status" != 'deleted'"#;
+        let audit = self.audit_statement_if(
+            &format!(
+                r#"EXISTS (SELECT 1 FROM "neutrino_platform" WHERE "id" = ?2 AND {not_deleted})"#
+            ),
+            id,
+            None,
+            actor,
+            action,
+            reason,
+        );
+        let update = Statement::new(format!(
+            r#"UPDATE "neutrino_platform" SET "status" = ?2, "updated_at" = ?3 WHERE "id" = ?1 AND {not_deleted}"#
+        ))
+        .bind(id.as_str())
+        .bind(status.as_str())
+        .bind(self.now_ms());
+        let written = self.db().batch(&[audit, update]).await;
+        self.invalidate_status(id);
+        // Reinstating: the mirror last, so a failure leaves it stopped.
+        let repaired = self.repair_platform_status(id).await;
+        let out = written?;
+        repaired?;
+        if out.get(1).is_none_or(|o| o.rows_affected == 0) {
             return Err(Error::invalid(
                 "platform status",
                 format!("platform {id} is deleted"),
             ));
         }
-        let update = Statement::new(
-            r#"UPDATE "neutrino_platform" SET "status" = ?2, "updated_at" = ?3 WHERE "id" = ?1"#,
-        )
-        .bind(id.as_str())
-        .bind(status.as_str())
-        .bind(self.now_ms());
-        let audit = self.audit_statement(id, None, actor, action, reason);
-        if status == PlatformStatus::Active {
-            // Reinstating: the registry first, so a failure leaves it suspended.
-            self.db().batch(&[update, audit]).await?;
-            self.write_status(id, status).await
-        } else {
-            // Suspending: KV first, so edge readers stop the platform even if the
-            // registry write then fails (a retry completes it).
-            self.write_status(id, status).await?;
-            self.db().batch(&[update, audit]).await?;
-            Ok(())
-        }
+        Ok(())
     }
 
     /// Suspends a platform: writes KV and the registry, records the audit entry.
-    /// Scopes of the platform then fail with [`Error::Suspended`]: at once in this
-    /// process, and within the status TTL (≤ 60 s by default) in others.
+    /// Scopes of the platform then fail with [`Error::Suspended`]: at once
+    /// through every handle on this registry database in this process, and
+    /// within the status TTL (≤ 60 s by default) in other processes; every
+    /// registry write of the platform is refused at once everywhere. A deleted
+    /// platform cannot be suspended ([`Error::InvalidInput`]).
     pub async fn suspend(&self, id: PlatformId, actor: &str, reason: &str) -> Result<()> {
         self.set_status(id, PlatformStatus::Suspended, actor, "suspend", reason)
             .await
@@ -536,38 +755,26 @@ impl Registry {
             .await
     }
 
-    /// A platform's status as seen by scope checks: from this process's cache if
-    /// younger than the status TTL, else from KV (`platform:{p}:status`), else from
-    /// the registry (and KV is repaired).
+    /// A platform's status as seen by scope checks: from this process's cache
+    /// (shared by every handle on this registry database) if younger than the
+    /// status TTL, else from the registry, repairing the KV mirror if it
+    /// disagrees.
     pub async fn platform_status(&self, id: PlatformId) -> Result<PlatformStatus> {
         let now = self.now();
         {
-            let cache = self.inner.status.read().unwrap_or_else(|e| e.into_inner());
-            if let Some((status, at)) = cache.get(&id)
+            let cache = self
+                .inner
+                .shared
+                .status
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some((status, at)) = cache.entries.get(&id)
                 && now.duration_since(*at).unwrap_or(Duration::MAX) < self.inner.opts.status_ttl
             {
                 return Ok(*status);
             }
         }
-        let from_kv = match self.inner.kv.get(&platform_status_key(id)).await? {
-            Some(v) => std::str::from_utf8(&v)
-                .ok()
-                .and_then(|s| s.parse::<PlatformStatus>().ok()),
-            None => None,
-        };
-        let status = match from_kv {
-            Some(s) => s,
-            None => {
-                let s = self.platform(id).await?.status;
-                self.inner
-                    .kv
-                    .put(&platform_status_key(id), s.as_str().into(), None)
-                    .await?;
-                s
-            }
-        };
-        self.cache_status(id, status);
-        Ok(status)
+        self.repair_platform_status(id).await
     }
 
     /// `Ok` for an active platform, [`Error::Suspended`] for a suspended one,
@@ -611,7 +818,8 @@ impl Registry {
         let id = new.id.unwrap_or_else(TenantId::generate);
         let now = self.now_ms();
         let mut batch = vec![Statement::new(format!(
-            r#"INSERT INTO "neutrino_tenant" ({TENANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"#
+            r#"INSERT INTO "neutrino_tenant" ({TENANT_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 WHERE {}"#,
+            active_platform(1)
         ))
         .bind(platform.as_str())
         .bind(id.as_str())
@@ -631,8 +839,13 @@ impl Registry {
                 None,
             ));
         }
-        self.db().batch(&batch).await?;
-        self.inner.hosts.clear();
+        let out = self.db().batch(&batch).await?;
+        if out.first().is_none_or(|o| o.rows_affected == 0) {
+            return Err(self
+                .refusal(platform, Error::not_found("platform", platform.as_str()))
+                .await);
+        }
+        self.inner.shared.hosts.clear();
         Ok(Tenant {
             platform,
             id,
@@ -775,26 +988,34 @@ impl Registry {
         let ids: Vec<&str> = subtree.iter().map(|(t, _)| t.as_str()).collect();
         let ids = serde_json::to_string(&ids).map_err(|e| Error::backend("tenancy", false, e))?;
         let now = self.now_ms();
-        self.db()
+        let out = self
+            .db()
             .batch(&[
-                Statement::new(
+                Statement::new(format!(
                     r#"UPDATE "neutrino_tenant" SET "parent_id" = ?3, "updated_at" = ?4
-                       WHERE "platform_id" = ?1 AND "id" = ?2"#,
-                )
+                       WHERE "platform_id" = ?1 AND "id" = ?2 AND {}"#,
+                    active_platform(1)
+                ))
                 .bind(platform.as_str())
                 .bind(id.as_str())
                 .bind(parent.map(|p| p.as_str().to_owned()))
                 .bind(now),
-                Statement::new(
+                Statement::new(format!(
                     r#"UPDATE "neutrino_tenant" SET "depth" = "depth" + ?3, "updated_at" = ?4
-                       WHERE "platform_id" = ?1 AND "id" IN (SELECT "value" FROM json_each(?2))"#,
-                )
+                       WHERE "platform_id" = ?1 AND "id" IN (SELECT "value" FROM json_each(?2)) AND {}"#,
+                    active_platform(1)
+                ))
                 .bind(platform.as_str())
                 .bind(ids)
                 .bind(i64::from(new_depth) - i64::from(own_depth))
                 .bind(now),
             ])
             .await?;
+        if out.first().is_none_or(|o| o.rows_affected == 0) {
+            return Err(self
+                .refusal(platform, Error::not_found("tenant", id.as_str()))
+                .await);
+        }
         Ok(())
     }
 
@@ -808,14 +1029,15 @@ impl Registry {
         template: &StackTemplate,
     ) -> Result<Stack> {
         validate_text("stack template name", &template.name, 100)?;
-        self.platform(platform).await?;
         let now = self.now_ms();
-        self.db()
+        let out = self
+            .db()
             .execute(
-                &Statement::new(
+                &Statement::new(format!(
                     r#"INSERT INTO "neutrino_stack" ("platform_id", "id", "template", "template_version", "status", "created_at", "updated_at")
-                       VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?5)"#,
-                )
+                       SELECT ?1, ?2, ?3, ?4, 'active', ?5, ?5 WHERE {}"#,
+                    active_platform(1)
+                ))
                 .bind(platform.as_str())
                 .bind(id.as_str())
                 .bind(template.name.as_str())
@@ -823,6 +1045,11 @@ impl Registry {
                 .bind(now),
             )
             .await?;
+        if out.rows_affected == 0 {
+            return Err(self
+                .refusal(platform, Error::not_found("platform", platform.as_str()))
+                .await);
+        }
         Ok(Stack {
             platform,
             id,
@@ -881,19 +1108,26 @@ impl Registry {
             .collect()
     }
 
-    /// Marks a stack `active` or `deleted` (a tombstone).
+    /// Marks a stack `active` or `deleted` (a tombstone). Marking it deleted
+    /// works in any platform status (teardown must); marking it active needs an
+    /// active platform.
     pub async fn set_stack_status(
         &self,
         platform: PlatformId,
         stack: StackId,
         deleted: bool,
     ) -> Result<()> {
+        let condition = if deleted {
+            known_platform(1)
+        } else {
+            active_platform(1)
+        };
         let out = self
             .db()
             .execute(
-                &Statement::new(
-                    r#"UPDATE "neutrino_stack" SET "status" = ?3, "updated_at" = ?4 WHERE "platform_id" = ?1 AND "id" = ?2"#,
-                )
+                &Statement::new(format!(
+                    r#"UPDATE "neutrino_stack" SET "status" = ?3, "updated_at" = ?4 WHERE "platform_id" = ?1 AND "id" = ?2 AND {condition}"#,
+                ))
                 .bind(platform.as_str())
                 .bind(stack.as_str())
                 .bind(if deleted { "deleted" } else { "active" })
@@ -901,25 +1135,38 @@ impl Registry {
             )
             .await?;
         if out.rows_affected == 0 {
-            return Err(Error::not_found("stack", stack.as_str()));
+            let missing = Error::not_found("stack", stack.as_str());
+            return Err(if deleted {
+                missing
+            } else {
+                self.refusal(platform, missing).await
+            });
         }
         Ok(())
     }
 
-    /// Records (inserts or updates) what is known about a resource.
+    /// Records (inserts or updates) what is known about a resource. Recording it
+    /// `deleted` works in any platform status (teardown must); any other status
+    /// needs an active platform.
     pub async fn record_resource(&self, rec: &ResourceRecord) -> Result<()> {
         rec.kind.validate_name(&rec.logical_name)?;
         let now = self.now_ms();
-        self.db()
+        let condition = if rec.status == ResourceStatus::Deleted {
+            known_platform(1)
+        } else {
+            active_platform(1)
+        };
+        let out = self
+            .db()
             .execute(
-                &Statement::new(
+                &Statement::new(format!(
                     r#"INSERT INTO "neutrino_resource" ("platform_id", "stack_id", "kind", "logical_name", "provider", "provider_id", "status", "created_at", "updated_at")
-                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8 WHERE {condition}
                        ON CONFLICT ("platform_id", "kind", "logical_name") DO UPDATE SET
                          "stack_id" = excluded."stack_id", "provider" = excluded."provider",
                          "provider_id" = excluded."provider_id", "status" = excluded."status",
                          "updated_at" = excluded."updated_at""#,
-                )
+                ))
                 .bind(rec.platform.as_str())
                 .bind(rec.stack.as_str())
                 .bind(rec.kind.as_str())
@@ -930,6 +1177,14 @@ impl Registry {
                 .bind(now),
             )
             .await?;
+        if out.rows_affected == 0 {
+            return Err(self
+                .refusal(
+                    rec.platform,
+                    Error::not_found("platform", rec.platform.as_str()),
+                )
+                .await);
+        }
         Ok(())
     }
 
@@ -973,7 +1228,7 @@ impl Registry {
     // ---- features ----
 
     /// Sets a feature for a tenant (an operator call; checks the tenant belongs to
-    /// the platform).
+    /// the platform, and refuses a suspended or deleted platform).
     pub async fn set_feature(
         &self,
         platform: PlatformId,
@@ -998,15 +1253,17 @@ impl Registry {
         self.tenant(platform, tenant).await?;
         let config = serde_json::to_string(&feature.config)
             .map_err(|e| Error::invalid("feature config", e.to_string()))?;
-        self.db()
+        let out = self
+            .db()
             .execute(
-                &Statement::new(
+                &Statement::new(format!(
                     r#"INSERT INTO "neutrino_feature" ("platform_id", "tenant_id", "key", "version", "enabled", "config", "updated_at")
-                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE {}
                        ON CONFLICT ("platform_id", "tenant_id", "key") DO UPDATE SET
                          "version" = excluded."version", "enabled" = excluded."enabled",
                          "config" = excluded."config", "updated_at" = excluded."updated_at""#,
-                )
+                    active_platform(1)
+                ))
                 .bind(platform.as_str())
                 .bind(tenant.as_str())
                 .bind(feature.key.as_str())
@@ -1016,6 +1273,11 @@ impl Registry {
                 .bind(self.now_ms()),
             )
             .await?;
+        if out.rows_affected == 0 {
+            return Err(self
+                .refusal(platform, Error::not_found("tenant", tenant.as_str()))
+                .await);
+        }
         Ok(())
     }
 

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use neutrino_core::Result;
 use neutrino_core::ids::{PlatformId, TenantId};
+use neutrino_core::{Error, Result};
 
 use crate::Registry;
 
@@ -49,26 +49,63 @@ impl fmt::Debug for TenantScope {
 
 /// The capability to mint [`TenantScope`]s, handed once to the auth layer.
 ///
-/// [`Registry::scope_minter`] gives it out exactly once per registry; the host
-/// app passes it to the component that validates sessions and API keys at
-/// startup, and keeps no other copy. It cannot be cloned.
+/// [`Registry::scope_minter`] gives it out exactly once per registry database
+/// in a process (every handle on that database shares the "given out" state);
+/// the host app passes it to the component that validates sessions and API
+/// keys at startup, and keeps no other copy. It cannot be cloned; its holder can
+/// derive minters narrowed to one platform ([`ScopeMinter::restricted_to`]) for
+/// per-platform components.
 pub struct ScopeMinter {
     pub(crate) registry: Registry,
+    /// `Some` for a minter narrowed to one platform.
+    pub(crate) platform: Option<PlatformId>,
 }
 
 impl fmt::Debug for ScopeMinter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ScopeMinter")
+        match self.platform {
+            Some(p) => write!(f, "ScopeMinter({p})"),
+            None => f.write_str("ScopeMinter"),
+        }
     }
 }
 
 impl ScopeMinter {
+    /// A minter that mints only for `platform` (for a component that serves one
+    /// platform). Narrowing only: a minter already restricted to another
+    /// platform refuses with [`Error::PermissionDenied`].
+    pub fn restricted_to(&self, platform: PlatformId) -> Result<ScopeMinter> {
+        match self.platform {
+            Some(p) if p != platform => Err(Error::PermissionDenied {
+                reason: format!("this scope minter mints only for platform {p}"),
+            }),
+            _ => Ok(ScopeMinter {
+                registry: self.registry.clone(),
+                platform: Some(platform),
+            }),
+        }
+    }
+
+    /// The platform this minter is restricted to, if any.
+    pub fn platform(&self) -> Option<PlatformId> {
+        self.platform
+    }
+
     /// A scope for `tenant` of `platform`, after checking that the tenant exists in
     /// that platform ([`neutrino_core::Error::NotFound`] otherwise) and that the
-    /// platform is active ([`neutrino_core::Error::Suspended`] otherwise).
+    /// platform is active ([`neutrino_core::Error::Suspended`] otherwise). A
+    /// minter restricted to another platform answers
+    /// [`neutrino_core::Error::PermissionDenied`].
     ///
     /// Call it only with a platform and tenant taken from a validated credential.
     pub async fn mint(&self, platform: PlatformId, tenant: TenantId) -> Result<TenantScope> {
+        if let Some(p) = self.platform
+            && p != platform
+        {
+            return Err(Error::PermissionDenied {
+                reason: format!("this scope minter mints only for platform {p}"),
+            });
+        }
         self.registry.check_active(platform).await?;
         self.registry.tenant(platform, tenant).await?;
         Ok(TenantScope::new(platform, tenant))

@@ -100,7 +100,9 @@ impl SqliteExecutorBuilder {
         self
     }
 
-    /// Opens the connections: WAL journal, `synchronous=NORMAL`,
+    /// Opens the connections: WAL journal, `synchronous=NORMAL` (durable across
+    /// process crashes; on power loss the last commits may be lost, never the
+    /// database's integrity: see the crate docs, "Durability"),
     /// `foreign_keys=ON`, the busy timeout and the statement cache on each.
     pub async fn build(self) -> Result<SqliteExecutor> {
         if self.statement_cache == 0 {

@@ -135,8 +135,11 @@ impl World {
             )
         };
         let registry = open().await.expect("registry");
-        // A second handle on the same registry for platform B, with its own minter.
+        // A second handle on the same registry for platform B. Handles on one
+        // database share the one scope minter: each platform gets a copy narrowed
+        // to it.
         let registry_b = open().await.expect("registry b");
+        let minter = registry.scope_minter().expect("minter");
         let mut platforms = Vec::new();
         for (name, reg) in [("a", registry.clone()), ("b", registry_b)] {
             let p = reg
@@ -157,7 +160,7 @@ impl World {
             .build()
             .expect("auth");
             auth.migrate().await.expect("migrate");
-            let minter = reg.scope_minter().expect("minter");
+            let minter = minter.restricted_to(p).expect("minter");
             let orgs = configure_orgs(Organizations::new(auth.clone(), reg, p, minter));
             platforms.push(Platform {
                 id: p,
