@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
-use crate::ids::truncate_for_message;
-use crate::naming::rules;
+use crate::ids::{PlatformId, StackId, truncate_for_message};
+use crate::naming::{ResourceName, host_owner, rules};
 
 /// What kind of resource a provisioner manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,6 +75,41 @@ impl ResourceKind {
                     self.as_str()
                 ),
             ))
+        }
+    }
+}
+
+impl ResourceKind {
+    /// The platform and stack a resource name of this kind belongs to, parsed
+    /// back from the name: a [`ResourceName`] (`{platform}-{stack}-{role}`) for
+    /// databases, buckets, KV namespaces and workers, a hostname built by
+    /// [`crate::naming::Domain`] (`auth.svc.{stack}.{platform}.{base}` or
+    /// `{app}.app.{stack}.{platform}.{base}`, under any base domain) for DNS
+    /// records and custom hostnames. A name of another shape belongs to no
+    /// platform and is [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// use neutrino_core::ids::{PlatformId, StackId};
+    /// use neutrino_core::provision::ResourceKind;
+    /// let p: PlatformId = "k3m9p2xw7q".parse().unwrap();
+    /// assert_eq!(
+    ///     ResourceKind::Database.owner("k3m9p2xw7q-default-auth-db").unwrap(),
+    ///     (p, StackId::DEFAULT)
+    /// );
+    /// assert_eq!(
+    ///     ResourceKind::DnsRecord.owner("auth.svc.default.k3m9p2xw7q.nno.app").unwrap(),
+    ///     (p, StackId::DEFAULT)
+    /// );
+    /// assert!(ResourceKind::Database.owner("shared-db").is_err());
+    /// ```
+    pub fn owner(self, name: &str) -> Result<(PlatformId, StackId)> {
+        self.validate_name(name)?;
+        match self {
+            Self::DnsRecord | Self::CustomHostname => host_owner(name),
+            _ => {
+                let parsed = ResourceName::parse(name)?;
+                Ok((parsed.platform(), parsed.stack()))
+            }
         }
     }
 }

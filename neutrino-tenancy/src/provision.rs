@@ -32,6 +32,7 @@ use neutrino_core::{Error, Result};
 use rand::Rng;
 
 use crate::Registry;
+use crate::registry::check_owner;
 use crate::model::{PlatformStatus, ResourceRecord, ResourceStatus, StackTemplate};
 
 /// What a step does.
@@ -242,7 +243,22 @@ impl Plan {
         })
     }
 
+    /// The identity recorded on every resource this plan creates, so that its
+    /// rollback deletes only those: `bootstrap`, or the stack template's name and
+    /// version. Derived from the plan, so a plan rebuilt after a crash has it too.
+    fn key(&self) -> String {
+        match &self.kind {
+            PlanKind::Bootstrap => "bootstrap".to_owned(),
+            PlanKind::Stack(t) => format!("stack:{}:v{}", t.name, t.version),
+        }
+    }
+
+    /// Checks the whole plan before anything is touched: steps wait only for
+    /// earlier steps, every name is valid, and every name it creates or migrates
+    /// belongs to the plan's platform and stack (parsed back from the name), so a
+    /// plan can never reach another platform's resources.
     fn validate(&self) -> Result<()> {
+        let mut created = HashSet::new();
         for (i, s) in self.steps.iter().enumerate() {
             if let Some(bad) = s.after.iter().find(|a| **a >= i) {
                 return Err(Error::invalid(
@@ -254,8 +270,23 @@ impl Plan {
                     ),
                 ));
             }
-            if let Action::Create(spec) = &s.action {
-                spec.kind.validate_name(&spec.name)?;
+            match &s.action {
+                Action::Create(spec) => {
+                    check_owner(self.platform, self.stack, spec.kind, &spec.name)?;
+                    created.insert((spec.kind, spec.name.as_str()));
+                }
+                Action::Migrate { database, .. } => {
+                    check_owner(self.platform, self.stack, ResourceKind::Database, database)?;
+                    if !created.contains(&(ResourceKind::Database, database.as_str())) {
+                        return Err(Error::invalid(
+                            "plan",
+                            format!(
+                                "step {} migrates {database}, which no earlier step creates",
+                                i + 1
+                            ),
+                        ));
+                    }
+                }
             }
         }
         Ok(())
@@ -353,12 +384,18 @@ pub struct Drift {
     pub unexpected: Vec<Resource>,
     /// Both have it, with different provider IDs.
     pub mismatched: Vec<(ResourceRecord, Resource)>,
+    /// Recorded as live (pending or ready) in a stack that is marked deleted or
+    /// not registered, or on a platform marked deleted.
+    pub in_deleted_stack: Vec<ResourceRecord>,
 }
 
 impl Drift {
     /// Whether registry and provider agree.
     pub fn is_clean(&self) -> bool {
-        self.missing.is_empty() && self.unexpected.is_empty() && self.mismatched.is_empty()
+        self.missing.is_empty()
+            && self.unexpected.is_empty()
+            && self.mismatched.is_empty()
+            && self.in_deleted_stack.is_empty()
     }
 }
 
@@ -526,8 +563,16 @@ impl Provisioning {
         self.apply(plan).await
     }
 
+    /// Registers the plan's stack, or revives it if it is marked deleted: a plan
+    /// applied to a deleted stack (re-onboarding after a rollback) makes it
+    /// active again before it records anything in it.
     async fn ensure_stack(&self, plan: &Plan) -> Result<()> {
         match self.registry.stack(plan.platform, plan.stack).await {
+            Ok(s) if s.status == "deleted" => {
+                self.registry
+                    .set_stack_status(plan.platform, plan.stack, false)
+                    .await
+            }
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => {
                 let template = match &plan.kind {
@@ -631,8 +676,32 @@ impl Provisioning {
     }
 
     async fn create(&self, plan: &Plan, i: usize, spec: &ResourceSpec) -> Result<()> {
-        // Recorded before it exists: a crash after the create leaves a record.
-        self.record(plan, spec, None, ResourceStatus::Pending)
+        // Claimed before it exists: a crash after the create leaves a record
+        // naming this plan as its creator. A resource that already exists (and
+        // is not recorded live) is adopted: recorded, but never this plan's to
+        // roll back. A live record stays its creator's.
+        let exists = match self
+            .retrying(Some((plan, i)), || self.provisioner.get(spec.kind, &spec.name))
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if e.is_not_found() => false,
+            Err(e) => return Err(e),
+        };
+        self.registry
+            .claim_resource(
+                &ResourceRecord {
+                    platform: plan.platform,
+                    stack: plan.stack,
+                    kind: spec.kind,
+                    logical_name: spec.name.clone(),
+                    provider: self.provisioner.provider().to_owned(),
+                    provider_id: None,
+                    status: ResourceStatus::Pending,
+                },
+                &plan.key(),
+                exists,
+            )
             .await?;
         match self
             .retrying(Some((plan, i)), || self.provisioner.create(spec))
@@ -702,35 +771,40 @@ impl Provisioning {
             .await
     }
 
-    /// Undoes a plan: deletes (with their data) the resources it created, in
-    /// reverse order, and any other live resource recorded for its stack; then
-    /// marks the platform deleted (bootstrap) or the stack deleted (stack plan).
-    /// Idempotent, and safe after a crash at any point.
+    /// Undoes a plan: deletes (with their data) the resources this plan created,
+    /// in reverse order, and nothing else: a resource another plan created (e.g.
+    /// the bootstrap's auth database when a stack plan on the default stack is
+    /// rolled back), one that existed before the plan (adopted), or one of
+    /// another platform is never touched. Then marks the platform deleted
+    /// (bootstrap), or the stack deleted if none of its resources is left
+    /// (stack plan). Idempotent, and safe after a crash at any point.
     pub async fn rollback(&self, plan: &Plan) -> Result<()> {
         plan.validate()?;
-        let mut handled = HashSet::new();
+        let mut owned: Vec<ResourceRecord> = self
+            .registry
+            .resources_created_by(plan.platform, plan.stack, &plan.key())
+            .await?;
         for spec in plan.creates().collect::<Vec<_>>().into_iter().rev() {
-            if self.provisioner.supports(spec.kind) {
-                self.delete(plan.platform, plan.stack, spec.kind, &spec.name)
-                    .await?;
+            if let Some(pos) = owned
+                .iter()
+                .position(|r| r.kind == spec.kind && r.logical_name == spec.name)
+            {
+                let r = owned.remove(pos);
+                self.delete_record(&r).await?;
             }
-            handled.insert((spec.kind, spec.name.clone()));
         }
-        let leftovers: Vec<ResourceRecord> = self
-            .live_resources(plan.platform)
-            .await?
-            .into_iter()
-            .filter(|r| {
-                r.stack == plan.stack && !handled.contains(&(r.kind, r.logical_name.clone()))
-            })
-            .collect();
-        self.delete_records(leftovers).await?;
+        // Created by an earlier version of this plan, no longer in its steps.
+        self.delete_records(owned).await?;
         match plan.kind {
             PlanKind::Bootstrap => {
                 self.mark_platform_deleted(plan.platform, "bootstrap rolled back")
                     .await
             }
-            PlanKind::Stack(_) => self.mark_stack_deleted(plan.platform, plan.stack).await,
+            PlanKind::Stack(_) => self
+                .registry
+                .mark_stack_deleted_if_empty(plan.platform, plan.stack)
+                .await
+                .map(|_| ()),
         }
     }
 
@@ -752,10 +826,24 @@ impl Provisioning {
                 .unwrap_or(usize::MAX)
         });
         for r in records {
-            self.delete(r.platform, r.stack, r.kind, &r.logical_name)
-                .await?;
+            self.delete_record(&r).await?;
         }
         Ok(())
+    }
+
+    /// Deletes a recorded resource, after checking again that its name belongs
+    /// to the record's platform and stack: a record that does not (written by
+    /// hand or by an older version) is only marked deleted, and the resource it
+    /// names, someone else's, is left alone.
+    async fn delete_record(&self, r: &ResourceRecord) -> Result<()> {
+        if check_owner(r.platform, r.stack, r.kind, &r.logical_name).is_err() {
+            return self
+                .registry
+                .tombstone_resource(r.platform, r.kind, &r.logical_name)
+                .await;
+        }
+        self.delete(r.platform, r.stack, r.kind, &r.logical_name)
+            .await
     }
 
     async fn mark_platform_deleted(&self, platform: PlatformId, reason: &str) -> Result<()> {
@@ -800,11 +888,27 @@ impl Provisioning {
     }
 
     /// Compares the registry's records of a platform with what the provisioner
-    /// reports. Resources the provisioner has are attributed to the platform by
+    /// reports, and reports live records in a deleted stack (or of a deleted
+    /// platform). Resources the provisioner has are attributed to the platform by
     /// name: `{platform}-…`, or a hostname with the platform as a label.
     pub async fn verify(&self, platform: PlatformId) -> Result<Drift> {
         let records = self.live_resources(platform).await?;
         let mut drift = Drift::default();
+        let platform_deleted =
+            self.registry.platform(platform).await?.status == PlatformStatus::Deleted;
+        let active: HashSet<StackId> = self
+            .registry
+            .stacks(platform)
+            .await?
+            .into_iter()
+            .filter(|s| s.status != "deleted")
+            .map(|s| s.id)
+            .collect();
+        drift.in_deleted_stack = records
+            .iter()
+            .filter(|r| platform_deleted || !active.contains(&r.stack))
+            .cloned()
+            .collect();
         let mut actual: Vec<Resource> = Vec::new();
         for kind in ResourceKind::ALL {
             if !self.provisioner.supports(kind) {

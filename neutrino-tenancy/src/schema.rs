@@ -98,5 +98,13 @@ pub static MIGRATIONS: Migrations = Migrations::new(
             r#"CREATE TRIGGER "neutrino_audit_log_no_delete" BEFORE DELETE ON "neutrino_audit_log"
                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
         ],
+    }, Migration {
+        version: 2,
+        name: "resource_created_by",
+        statements: &[
+            // Which plan created a resource (NULL: adopted, recorded by hand, or
+            // recorded before this column existed): rollback deletes only its own.
+            r#"ALTER TABLE "neutrino_resource" ADD COLUMN "created_by" TEXT"#,
+        ],
     }],
 );
