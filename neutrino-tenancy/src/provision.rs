@@ -32,8 +32,8 @@ use neutrino_core::{Error, Result};
 use rand::Rng;
 
 use crate::Registry;
-use crate::registry::check_owner;
 use crate::model::{PlatformStatus, ResourceRecord, ResourceStatus, StackTemplate};
+use crate::registry::check_owner;
 
 /// What a step does.
 #[derive(Clone)]
@@ -681,7 +681,9 @@ impl Provisioning {
         // is not recorded live) is adopted: recorded, but never this plan's to
         // roll back. A live record stays its creator's.
         let exists = match self
-            .retrying(Some((plan, i)), || self.provisioner.get(spec.kind, &spec.name))
+            .retrying(Some((plan, i)), || {
+                self.provisioner.get(spec.kind, &spec.name)
+            })
             .await
         {
             Ok(_) => true,

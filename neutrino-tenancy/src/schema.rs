@@ -9,11 +9,12 @@ use neutrino_core::migrate::{Migration, Migrations};
 /// The registry's migrations (component `neutrino-tenancy`).
 pub static MIGRATIONS: Migrations = Migrations::new(
     "neutrino-tenancy",
-    &[Migration {
-        version: 1,
-        name: "registry",
-        statements: &[
-            r#"CREATE TABLE "neutrino_platform" (
+    &[
+        Migration {
+            version: 1,
+            name: "registry",
+            statements: &[
+                r#"CREATE TABLE "neutrino_platform" (
                 "id" TEXT PRIMARY KEY NOT NULL,
                 "name" TEXT NOT NULL,
                 "class" TEXT NOT NULL CHECK ("class" IN ('platform', 'user_project')),
@@ -22,7 +23,7 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 "created_at" INTEGER NOT NULL,
                 "updated_at" INTEGER NOT NULL
             )"#,
-            r#"CREATE TABLE "neutrino_tenant" (
+                r#"CREATE TABLE "neutrino_tenant" (
                 "platform_id" TEXT NOT NULL REFERENCES "neutrino_platform" ("id"),
                 "id" TEXT NOT NULL,
                 "slug" TEXT NOT NULL,
@@ -35,8 +36,8 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 UNIQUE ("platform_id", "slug"),
                 FOREIGN KEY ("platform_id", "parent_id") REFERENCES "neutrino_tenant" ("platform_id", "id")
             )"#,
-            r#"CREATE INDEX "neutrino_tenant_parent" ON "neutrino_tenant" ("platform_id", "parent_id")"#,
-            r#"CREATE TABLE "neutrino_stack" (
+                r#"CREATE INDEX "neutrino_tenant_parent" ON "neutrino_tenant" ("platform_id", "parent_id")"#,
+                r#"CREATE TABLE "neutrino_stack" (
                 "platform_id" TEXT NOT NULL REFERENCES "neutrino_platform" ("id"),
                 "id" TEXT NOT NULL,
                 "template" TEXT NOT NULL,
@@ -46,7 +47,7 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 "updated_at" INTEGER NOT NULL,
                 PRIMARY KEY ("platform_id", "id")
             )"#,
-            r#"CREATE TABLE "neutrino_resource" (
+                r#"CREATE TABLE "neutrino_resource" (
                 "platform_id" TEXT NOT NULL REFERENCES "neutrino_platform" ("id"),
                 "stack_id" TEXT NOT NULL,
                 "kind" TEXT NOT NULL,
@@ -58,7 +59,7 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 "updated_at" INTEGER NOT NULL,
                 PRIMARY KEY ("platform_id", "kind", "logical_name")
             )"#,
-            r#"CREATE TABLE "neutrino_feature" (
+                r#"CREATE TABLE "neutrino_feature" (
                 "platform_id" TEXT NOT NULL,
                 "tenant_id" TEXT NOT NULL,
                 "key" TEXT NOT NULL,
@@ -69,7 +70,7 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 PRIMARY KEY ("platform_id", "tenant_id", "key"),
                 FOREIGN KEY ("platform_id", "tenant_id") REFERENCES "neutrino_tenant" ("platform_id", "id")
             )"#,
-            r#"CREATE TABLE "neutrino_host" (
+                r#"CREATE TABLE "neutrino_host" (
                 "id" INTEGER PRIMARY KEY,
                 "host" TEXT NOT NULL,
                 "platform_id" TEXT NOT NULL,
@@ -81,10 +82,10 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 "updated_at" INTEGER NOT NULL,
                 FOREIGN KEY ("platform_id", "tenant_id") REFERENCES "neutrino_tenant" ("platform_id", "id")
             )"#,
-            r#"CREATE UNIQUE INDEX "neutrino_host_claimed" ON "neutrino_host" ("host") WHERE "status" != 'removed'"#,
-            r#"CREATE INDEX "neutrino_host_lookup" ON "neutrino_host" ("host", "status")"#,
-            r#"CREATE INDEX "neutrino_host_tenant" ON "neutrino_host" ("platform_id", "tenant_id")"#,
-            r#"CREATE TABLE "neutrino_audit_log" (
+                r#"CREATE UNIQUE INDEX "neutrino_host_claimed" ON "neutrino_host" ("host") WHERE "status" != 'removed'"#,
+                r#"CREATE INDEX "neutrino_host_lookup" ON "neutrino_host" ("host", "status")"#,
+                r#"CREATE INDEX "neutrino_host_tenant" ON "neutrino_host" ("platform_id", "tenant_id")"#,
+                r#"CREATE TABLE "neutrino_audit_log" (
                 "id" INTEGER PRIMARY KEY AUTOINCREMENT,
                 "at" INTEGER NOT NULL,
                 "platform_id" TEXT NOT NULL,
@@ -93,18 +94,20 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 "action" TEXT NOT NULL,
                 "reason" TEXT NOT NULL
             )"#,
-            r#"CREATE TRIGGER "neutrino_audit_log_no_update" BEFORE UPDATE ON "neutrino_audit_log"
+                r#"CREATE TRIGGER "neutrino_audit_log_no_update" BEFORE UPDATE ON "neutrino_audit_log"
                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
-            r#"CREATE TRIGGER "neutrino_audit_log_no_delete" BEFORE DELETE ON "neutrino_audit_log"
+                r#"CREATE TRIGGER "neutrino_audit_log_no_delete" BEFORE DELETE ON "neutrino_audit_log"
                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
-        ],
-    }, Migration {
-        version: 2,
-        name: "resource_created_by",
-        statements: &[
-            // Which plan created a resource (NULL: adopted, recorded by hand, or
-            // recorded before this column existed): rollback deletes only its own.
-            r#"ALTER TABLE "neutrino_resource" ADD COLUMN "created_by" TEXT"#,
-        ],
-    }],
+            ],
+        },
+        Migration {
+            version: 2,
+            name: "resource_created_by",
+            statements: &[
+                // Which plan created a resource (NULL: adopted, recorded by hand, or
+                // recorded before this column existed): rollback deletes only its own.
+                r#"ALTER TABLE "neutrino_resource" ADD COLUMN "created_by" TEXT"#,
+            ],
+        },
+    ],
 );
