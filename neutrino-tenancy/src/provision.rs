@@ -244,13 +244,27 @@ impl Plan {
     }
 
     /// The identity recorded on every resource this plan creates, so that its
-    /// rollback deletes only those: `bootstrap`, or the stack template's name and
-    /// version. Derived from the plan, so a plan rebuilt after a crash has it too.
+    /// rollback deletes only those: what it is (`bootstrap`, or the stack
+    /// template's name and version) and a digest of the resources it creates.
+    /// Derived from the plan alone, so the same plan rebuilt after a crash has
+    /// it too, and a different plan (even for the same template) does not.
     fn key(&self) -> String {
-        match &self.kind {
+        let what = match &self.kind {
             PlanKind::Bootstrap => "bootstrap".to_owned(),
             PlanKind::Stack(t) => format!("stack:{}:v{}", t.name, t.version),
+        };
+        let mut creates: Vec<String> = self
+            .creates()
+            .map(|s| format!("{} {}", s.kind, s.name))
+            .collect();
+        creates.sort();
+        // FNV-1a, 64 bits: stable across builds and processes.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in what.bytes().chain(creates.join("\n").into_bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
         }
+        format!("{what}:{h:016x}")
     }
 
     /// Checks the whole plan before anything is touched: steps wait only for
@@ -782,21 +796,18 @@ impl Provisioning {
     /// (stack plan). Idempotent, and safe after a crash at any point.
     pub async fn rollback(&self, plan: &Plan) -> Result<()> {
         plan.validate()?;
-        let mut owned: Vec<ResourceRecord> = self
+        let owned: Vec<ResourceRecord> = self
             .registry
             .resources_created_by(plan.platform, plan.stack, &plan.key())
             .await?;
         for spec in plan.creates().collect::<Vec<_>>().into_iter().rev() {
-            if let Some(pos) = owned
+            if let Some(r) = owned
                 .iter()
-                .position(|r| r.kind == spec.kind && r.logical_name == spec.name)
+                .find(|r| r.kind == spec.kind && r.logical_name == spec.name)
             {
-                let r = owned.remove(pos);
-                self.delete_record(&r).await?;
+                self.delete_record(r).await?;
             }
         }
-        // Created by an earlier version of this plan, no longer in its steps.
-        self.delete_records(owned).await?;
         match plan.kind {
             PlanKind::Bootstrap => {
                 self.mark_platform_deleted(plan.platform, "bootstrap rolled back")

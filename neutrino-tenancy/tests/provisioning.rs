@@ -573,6 +573,7 @@ proptest! {
         with_bootstrap in any::<bool>(),
         fail_at in 0usize..8,
         panic_instead in any::<bool>(),
+        on_default_stack in any::<bool>(),
     ) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         rt.block_on(async {
@@ -583,7 +584,9 @@ proptest! {
             if with_bootstrap {
                 plans.push(Plan::bootstrap(platform, &Domain::default(), &[]));
             }
-            plans.push(Plan::stack(platform, StackId::generate(), &template).unwrap());
+            // The stack plan shares the default stack with the bootstrap, or not.
+            let stack = if on_default_stack { StackId::DEFAULT } else { StackId::generate() };
+            plans.push(Plan::stack(platform, stack, &template).unwrap());
             let clean: Arc<dyn Provisioner> = Arc::new(MemoryProvisioner::new());
             let prov = Provisioning::new(registry, clean.clone()).with_retry(fast_retry());
             for plan in &plans {
@@ -602,15 +605,27 @@ proptest! {
                 let fault = if panic_instead { Fault::Panic } else { Fault::Fail };
                 let faulty: Arc<dyn Provisioner> = Arc::new(Faulty::new(inner.clone(), fail_at, fault));
                 let failing = Provisioning::new(registry.clone(), faulty).with_retry(fast_retry());
+                let mut finished = 0;
                 for plan in plans.clone() {
                     let f = failing.clone();
                     let r = tokio::spawn(async move { f.apply(&plan).await }).await;
                     if !matches!(r, Ok(Ok(()))) {
                         break;
                     }
+                    finished += 1;
                 }
                 let healthy = Provisioning::new(registry.clone(), inner.clone()).with_retry(fast_retry());
                 if rollback {
+                    let last = plans.last().unwrap();
+                    healthy.rollback(last).await.unwrap();
+                    if with_bootstrap && finished >= 1 {
+                        // Rolling back the stack plan leaves the finished bootstrap whole.
+                        let bootstrap: BTreeSet<(ResourceKind, String)> =
+                            plans[0].creates().map(|s| (s.kind, s.name.clone())).collect();
+                        prop_assert_eq!(held(&*inner, platform).await, bootstrap, "the bootstrap survives");
+                        let drift = healthy.verify(platform).await.unwrap();
+                        prop_assert!(drift.is_clean(), "{:?}", drift);
+                    }
                     for plan in plans.iter().rev() {
                         healthy.rollback(plan).await.unwrap();
                     }
@@ -767,6 +782,31 @@ async fn rollback_never_deletes_adopted_or_earlier_plans_resources() {
     prov.rollback(&hand).await.unwrap();
     assert!(e.row_survives(&auth_db).await, "the auth database survives");
     e.assert_complete(&e.bootstrap()).await;
+
+    // A hand-built plan of the same template as a finished plan, naming only
+    // part of it: its rollback deletes none of the finished plan's resources.
+    let stack = StackId::generate();
+    let full = Plan::stack(e.platform, stack, &full_template()).unwrap();
+    prov.apply(&full).await.unwrap();
+    let db = format!("{}-{stack}-db", e.platform);
+    e.write_row(&db).await;
+    let mut part = full.clone();
+    part.steps.retain(
+        |s| matches!(&s.action, Action::Create(spec) if spec.kind == ResourceKind::Database),
+    );
+    assert_eq!(part.steps.len(), 1);
+    prov.apply(&part).await.unwrap();
+    prov.rollback(&part).await.unwrap();
+    assert!(
+        e.row_survives(&db).await,
+        "the finished plan's database survives"
+    );
+    assert!(e.verify().await.is_clean(), "{:?}", e.verify().await);
+    prov.rollback(&full).await.unwrap();
+    assert!(
+        !e.row_survives(&db).await,
+        "its own plan's rollback deletes it"
+    );
 
     // A database that existed before any plan (not recorded) is adopted too.
     let stack = StackId::generate();

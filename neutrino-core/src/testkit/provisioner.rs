@@ -199,7 +199,10 @@ pub async fn refused_delete_leaves_the_resource_as_it_was(
             made,
             "{kind}: {e}"
         );
-        assert_eq!(p.list(kind, &name).await.expect("list"), [made.clone()]);
+        assert_eq!(
+            p.list(kind, &name).await.expect("list"),
+            std::slice::from_ref(&made)
+        );
         assert!(
             refusal.content_intact(kind, &name).await,
             "{kind}: a refused delete ({e}) changed the content"
