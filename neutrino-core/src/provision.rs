@@ -175,15 +175,18 @@ pub struct Resource {
 /// * [`Provisioner::get`] of a missing resource is [`Error::NotFound`].
 /// * [`Provisioner::delete`] removes the resource and all its data (a bucket's
 ///   objects, a database's rows); deleting a missing resource succeeds.
-/// * A refused or failed operation leaves the resource as it was. In
-///   particular, [`Provisioner::delete`] checks everything that would make it
-///   refuse (e.g. an S3 bucket with versioning, enabled or suspended, or with
-///   object lock; an R2 bucket with objects and no way to empty it) *before*
-///   touching anything, and removes data so that a failure midway cannot leave
-///   a half-emptied resource behind: after an error the resource still exists
-///   and all its content reads as before (checked by the suite's
-///   `refused_delete_leaves_the_resource_as_it_was` case on every backend that
-///   can be made to refuse).
+/// * A refused operation changes nothing. [`Provisioner::delete`] checks
+///   everything that would make the provider refuse it (e.g. an S3 bucket with
+///   versioning, enabled or suspended, or with object lock; an R2 bucket with
+///   objects and no way to empty it) *before* touching anything: after the
+///   refusal the resource still exists and all its content reads as before
+///   (the suite's `refused_delete_leaves_the_resource_as_it_was` case, run by
+///   every backend that can be made to refuse or fail). Where the provider can
+///   remove a resource in one step (a local file or folder moved out of place,
+///   a D1 database, a KV namespace), a delete that fails leaves it whole too;
+///   where it cannot (an S3 or R2 bucket is emptied object by object), a delete
+///   that fails midway on a transient error may have removed some objects, and
+///   retrying it finishes the job.
 /// * [`Provisioner::list`] returns the resources of a kind whose names start
 ///   with a prefix, sorted by name.
 #[async_trait]
@@ -200,8 +203,8 @@ pub trait Provisioner: Send + Sync + fmt::Debug + 'static {
     /// Looks a resource up by name.
     async fn get(&self, kind: ResourceKind, name: &str) -> Result<Resource>;
 
-    /// Deletes a resource and its data; if it refuses or fails, the resource
-    /// is left as it was.
+    /// Deletes a resource and its data; a refused delete leaves the resource
+    /// as it was (see the contract).
     async fn delete(&self, kind: ResourceKind, name: &str) -> Result<()>;
 
     /// The resources of `kind` whose names start with `prefix`, sorted by name.

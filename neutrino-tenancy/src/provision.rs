@@ -14,6 +14,21 @@
 //! deletes what the plan created, in reverse order. Both are idempotent and safe
 //! after a crash at any point. Errors the provisioner marks retryable are retried
 //! with exponential backoff and jitter.
+//!
+//! Ownership, decided by the registry in one conditional write per resource:
+//! the record names the plan that created the resource (an identity derived
+//! from the plan, so the same plan rebuilt after a crash is recognised). A
+//! resource already recorded live by another plan stays that plan's; one that
+//! existed at the provider before the plan is *adopted*: recorded, never this
+//! plan's to roll back. Every name a plan creates or migrates, and every record
+//! written, rolled back or torn down, must belong to the plan's (record's)
+//! platform and stack, parsed back from the name
+//! ([`ResourceKind::owner`](neutrino_core::provision::ResourceKind::owner)) and
+//! checked before anything is touched.
+//!
+//! Applying a plan to a stack marked deleted revives the stack (re-onboarding);
+//! a resource is never recorded in a stack that is not active, and
+//! [`Provisioning::verify`] reports live records in a deleted stack.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
@@ -893,7 +908,10 @@ impl Provisioning {
     }
 
     /// Deletes every live resource of a platform, with its data, then marks its
-    /// stacks and the platform deleted; the registry keeps tombstones.
+    /// stacks and the platform deleted; the registry keeps tombstones. A record
+    /// whose name does not belong to the platform (written by hand or by an
+    /// older version) is only marked deleted: the resource it names is never
+    /// touched.
     pub async fn teardown_platform(&self, platform: PlatformId) -> Result<()> {
         let records = self.live_resources(platform).await?;
         self.delete_records(records).await?;

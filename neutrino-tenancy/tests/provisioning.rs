@@ -1036,3 +1036,45 @@ async fn a_record_naming_another_platforms_resource_is_refused_and_never_torn_do
     assert!(e.row_survives(&q_db).await, "Q's database keeps its data");
     assert_eq!(held(&*e.local, q).await, q_held, "Q keeps every resource");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_is_never_left_deleted_under_a_concurrent_plans_resources() {
+    let e = env().await;
+    let prov = e.provisioning(e.local.clone());
+    let only = |name: &str, role: ResourceRole| StackTemplate {
+        name: name.into(),
+        version: 1,
+        resources: vec![role],
+    };
+    for _ in 0..20 {
+        let stack = StackId::generate();
+        let a = Plan::stack(e.platform, stack, &only("a", ResourceRole::Database)).unwrap();
+        let b = Plan::stack(e.platform, stack, &only("b", ResourceRole::Kv)).unwrap();
+        prov.apply(&a).await.unwrap();
+        let (p1, p2) = (prov.clone(), prov.clone());
+        let (a2, b2) = (a.clone(), b.clone());
+        let (rolled, applied) = tokio::join!(
+            tokio::spawn(async move { p1.rollback(&a2).await }),
+            tokio::spawn(async move { p2.apply(&b2).await }),
+        );
+        rolled.unwrap().unwrap();
+        let drift = e.verify().await;
+        assert!(drift.in_deleted_stack.is_empty(), "{drift:?}");
+        match applied.unwrap() {
+            Ok(()) => {
+                assert!(drift.is_clean(), "{drift:?}");
+                assert_eq!(
+                    e.registry.stack(e.platform, stack).await.unwrap().status,
+                    "active"
+                );
+            }
+            Err(err) => assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}"),
+        }
+        assert!(
+            !e.held()
+                .await
+                .contains(&(ResourceKind::Database, format!("{}-{stack}-db", e.platform))),
+            "plan a's rollback deleted its database"
+        );
+    }
+}

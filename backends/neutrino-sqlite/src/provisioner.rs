@@ -207,6 +207,10 @@ fn empty_trash(trash: &Path) -> Result<()> {
 
 /// Moves `from` into the trash folder in one rename; `false` if it was missing.
 fn move_to_trash(from: &Path, trash: &Path, name: &str) -> Result<bool> {
+    if !from.exists() {
+        return Ok(false);
+    }
+    fs::create_dir_all(trash).map_err(|e| io(PROVIDER, e))?;
     let to = trash.join(format!("{}-{name}", neutrino_core::ids::generate_id()));
     match fs::rename(from, to) {
         Ok(()) => Ok(true),
