@@ -16,7 +16,7 @@ use neutrino_core::{Error, Result};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
-use crate::error::io;
+use crate::error::{io, map};
 use crate::kv::KV_MIGRATIONS;
 use crate::object::blocking;
 use crate::{LocalObjectStore, SqliteExecutor, SqliteKv};
@@ -85,6 +85,10 @@ pub struct LocalProvisioner {
     clock: SharedClock,
     /// Serialises creates and deletes in this process.
     lock: Mutex<()>,
+    /// Held by the blocking work that creates or removes database files and
+    /// bucket folders: such work runs to its end even when the call that
+    /// started it is abandoned, and must not interleave with another's.
+    files: Arc<std::sync::Mutex<()>>,
 }
 
 impl LocalProvisioner {
@@ -112,6 +116,7 @@ impl LocalProvisioner {
             state,
             clock,
             lock: Mutex::new(()),
+            files: Arc::new(std::sync::Mutex::new(())),
         })
     }
 
@@ -255,24 +260,39 @@ impl Provisioner for LocalProvisioner {
             match spec.kind {
                 ResourceKind::Database => {
                     let path = self.db_path(&spec.name);
-                    // A delete that failed after moving the file out may have
-                    // left its WAL behind: a new database must not pick it up.
-                    let p = path.clone();
+                    let files = self.files.clone();
                     blocking(move || {
-                        if p.is_file() {
-                            Ok(())
-                        } else {
-                            remove_sidecars(&p)
+                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
+                        if path.is_file() {
+                            return Ok(());
                         }
+                        // A delete that failed after moving the file out may
+                        // have left its WAL behind: a new database must not
+                        // pick it up.
+                        remove_sidecars(&path)?;
+                        let conn = rusqlite::Connection::open(&path).map_err(map)?;
+                        let mode: String = conn
+                            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+                            .map_err(map)?;
+                        if !mode.eq_ignore_ascii_case("wal") {
+                            return Err(Error::backend(
+                                PROVIDER,
+                                false,
+                                format!("the database stayed in journal mode {mode}"),
+                            ));
+                        }
+                        Ok(())
                     })
                     .await?;
-                    // Opening creates the file and switches it to WAL; the
-                    // connections close when the executor is dropped.
-                    drop(SqliteExecutor::open(&path).await?);
                 }
                 ResourceKind::Bucket => {
                     let path = self.bucket_path(&spec.name);
-                    blocking(move || fs::create_dir_all(&path).map_err(|e| io(PROVIDER, e))).await?;
+                    let files = self.files.clone();
+                    blocking(move || {
+                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
+                        fs::create_dir_all(&path).map_err(|e| io(PROVIDER, e))
+                    })
+                    .await?;
                 }
                 _ => {
                     let params = serde_json::to_string(&spec.params)
@@ -319,7 +339,9 @@ impl Provisioner for LocalProvisioner {
                     let path = self.db_path(name);
                     let trash = self.root.join(TRASH);
                     let name = name.to_owned();
+                    let files = self.files.clone();
                     blocking(move || {
+                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
                         // The database file first, in one rename: if it fails,
                         // the database is untouched; once it is done, the
                         // database is gone, whatever fails after.
@@ -336,7 +358,9 @@ impl Provisioner for LocalProvisioner {
                     let path = self.bucket_path(name);
                     let trash = self.root.join(TRASH);
                     let name = name.to_owned();
+                    let files = self.files.clone();
                     blocking(move || {
+                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
                         // Never emptied in place: moved out whole, then removed.
                         move_to_trash(&path, &trash, &name)?;
                         let _ = empty_trash(&trash);
