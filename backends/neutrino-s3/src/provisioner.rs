@@ -30,8 +30,11 @@ const DELETE_ROUNDS: usize = 3;
 ///   [`Error::Unsupported`], found out by reading the bucket's versioning and
 ///   object lock configuration *before* anything is touched, so the bucket is
 ///   left as it was (every object still reads). A store that does not implement
-///   those calls (`NotImplemented`) has neither. Versioning turned on while a
-///   delete runs is beyond what S3 lets a client check.
+///   those calls (`NotImplemented`) has neither; any other error reading them
+///   (e.g. a credential without `s3:GetBucketVersioning` or
+///   `s3:GetBucketObjectLockConfiguration`) fails the delete, again before
+///   anything is touched. Versioning turned on while a delete runs is beyond
+///   what S3 lets a client check.
 ///
 /// ```no_run
 /// # async fn demo(client: neutrino_s3::S3Client) -> neutrino_core::Result<()> {
