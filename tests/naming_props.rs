@@ -3,6 +3,7 @@
 
 use neutrino::ids::{NANO_ID_ALPHABET, PlatformId, StackId, TenantId, UserId, generate_id};
 use neutrino::naming::{AppName, Domain, HostParts, ResourceName, ResourceRole, rules};
+use neutrino::provision::ResourceKind;
 use proptest::prelude::*;
 
 fn platform() -> impl Strategy<Value = PlatformId> {
@@ -115,6 +116,25 @@ proptest! {
         let _ = s.parse::<TenantId>();
         let _ = AppName::new(&s);
         let _ = Domain::new(&s);
+        for kind in ResourceKind::ALL {
+            let _ = kind.owner(&s);
+        }
+    }
+
+    #[test]
+    fn every_name_built_for_a_platform_and_stack_is_owned_by_exactly_them(
+        (p, s, r) in (platform(), stack(), role()), d in domain(), a in app()
+    ) {
+        if let Ok(name) = ResourceName::new(p, s, r) {
+            for kind in [ResourceKind::Database, ResourceKind::Bucket, ResourceKind::KvNamespace, ResourceKind::Worker] {
+                prop_assert_eq!(kind.owner(name.as_str()).expect("owned"), (p, s));
+            }
+        }
+        for host in [d.auth_host(p, s), d.app_host(p, s, &a)] {
+            for kind in [ResourceKind::DnsRecord, ResourceKind::CustomHostname] {
+                prop_assert_eq!(kind.owner(&host).expect("owned"), (p, s), "{}", host);
+            }
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
-use crate::ids::truncate_for_message;
-use crate::naming::rules;
+use crate::ids::{PlatformId, StackId, truncate_for_message};
+use crate::naming::{ResourceName, host_owner, rules};
 
 /// What kind of resource a provisioner manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +79,41 @@ impl ResourceKind {
     }
 }
 
+impl ResourceKind {
+    /// The platform and stack a resource name of this kind belongs to, parsed
+    /// back from the name: a [`ResourceName`] (`{platform}-{stack}-{role}`) for
+    /// databases, buckets, KV namespaces and workers, a hostname built by
+    /// [`crate::naming::Domain`] (`auth.svc.{stack}.{platform}.{base}` or
+    /// `{app}.app.{stack}.{platform}.{base}`, under any base domain) for DNS
+    /// records and custom hostnames. A name of another shape belongs to no
+    /// platform and is [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// use neutrino_core::ids::{PlatformId, StackId};
+    /// use neutrino_core::provision::ResourceKind;
+    /// let p: PlatformId = "k3m9p2xw7q".parse().unwrap();
+    /// assert_eq!(
+    ///     ResourceKind::Database.owner("k3m9p2xw7q-default-auth-db").unwrap(),
+    ///     (p, StackId::DEFAULT)
+    /// );
+    /// assert_eq!(
+    ///     ResourceKind::DnsRecord.owner("auth.svc.default.k3m9p2xw7q.nno.app").unwrap(),
+    ///     (p, StackId::DEFAULT)
+    /// );
+    /// assert!(ResourceKind::Database.owner("shared-db").is_err());
+    /// ```
+    pub fn owner(self, name: &str) -> Result<(PlatformId, StackId)> {
+        self.validate_name(name)?;
+        match self {
+            Self::DnsRecord | Self::CustomHostname => host_owner(name),
+            _ => {
+                let parsed = ResourceName::parse(name)?;
+                Ok((parsed.platform(), parsed.stack()))
+            }
+        }
+    }
+}
+
 impl fmt::Display for ResourceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -140,6 +175,18 @@ pub struct Resource {
 /// * [`Provisioner::get`] of a missing resource is [`Error::NotFound`].
 /// * [`Provisioner::delete`] removes the resource and all its data (a bucket's
 ///   objects, a database's rows); deleting a missing resource succeeds.
+/// * A refused operation changes nothing. [`Provisioner::delete`] checks
+///   everything that would make the provider refuse it (e.g. an S3 bucket with
+///   versioning, enabled or suspended, or with object lock; an R2 bucket with
+///   objects and no way to empty it) *before* touching anything: after the
+///   refusal the resource still exists and all its content reads as before
+///   (the suite's `refused_delete_leaves_the_resource_as_it_was` case, run by
+///   every backend that can be made to refuse or fail). Where the provider can
+///   remove a resource in one step (a local file or folder moved out of place,
+///   a D1 database, a KV namespace), a delete that fails leaves it whole too;
+///   where it cannot (an S3 or R2 bucket is emptied object by object), a delete
+///   that fails midway on a transient error may have removed some objects, and
+///   retrying it finishes the job.
 /// * [`Provisioner::list`] returns the resources of a kind whose names start
 ///   with a prefix, sorted by name.
 #[async_trait]
@@ -156,7 +203,8 @@ pub trait Provisioner: Send + Sync + fmt::Debug + 'static {
     /// Looks a resource up by name.
     async fn get(&self, kind: ResourceKind, name: &str) -> Result<Resource>;
 
-    /// Deletes a resource and its data.
+    /// Deletes a resource and its data; a refused delete leaves the resource
+    /// as it was (see the contract).
     async fn delete(&self, kind: ResourceKind, name: &str) -> Result<()>;
 
     /// The resources of `kind` whose names start with `prefix`, sorted by name.

@@ -18,6 +18,21 @@
 //! Every operation here first repairs the platform's KV status mirror from the
 //! registry ([`Registry::repair_platform_status`]), so a crash between the two
 //! status writes is healed by whatever runs next.
+//!
+//! Ownership, decided by the registry in one conditional write per resource:
+//! the record names the plan that created the resource (an identity derived
+//! from the plan, so the same plan rebuilt after a crash is recognised). A
+//! resource already recorded live by another plan stays that plan's; one that
+//! existed at the provider before the plan is *adopted*: recorded, never this
+//! plan's to roll back. Every name a plan creates or migrates, and every record
+//! written, rolled back or torn down, must belong to the plan's (record's)
+//! platform and stack, parsed back from the name
+//! ([`ResourceKind::owner`](neutrino_core::provision::ResourceKind::owner)) and
+//! checked before anything is touched.
+//!
+//! Applying a plan to a stack marked deleted revives the stack (re-onboarding);
+//! a resource is never recorded in a stack that is not active, and
+//! [`Provisioning::verify`] reports live records in a deleted stack.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
@@ -37,6 +52,7 @@ use rand::Rng;
 
 use crate::Registry;
 use crate::model::{PlatformStatus, ResourceRecord, ResourceStatus, StackTemplate};
+use crate::registry::check_owner;
 
 /// What a step does.
 #[derive(Clone)]
@@ -246,7 +262,36 @@ impl Plan {
         })
     }
 
+    /// The identity recorded on every resource this plan creates, so that its
+    /// rollback deletes only those: what it is (`bootstrap`, or the stack
+    /// template's name and version) and a digest of the resources it creates.
+    /// Derived from the plan alone, so the same plan rebuilt after a crash has
+    /// it too, and a different plan (even for the same template) does not.
+    fn key(&self) -> String {
+        let what = match &self.kind {
+            PlanKind::Bootstrap => "bootstrap".to_owned(),
+            PlanKind::Stack(t) => format!("stack:{}:v{}", t.name, t.version),
+        };
+        let mut creates: Vec<String> = self
+            .creates()
+            .map(|s| format!("{} {}", s.kind, s.name))
+            .collect();
+        creates.sort();
+        // FNV-1a, 64 bits: stable across builds and processes.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in what.bytes().chain(creates.join("\n").into_bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{what}:{h:016x}")
+    }
+
+    /// Checks the whole plan before anything is touched: steps wait only for
+    /// earlier steps, every name is valid, and every name it creates or migrates
+    /// belongs to the plan's platform and stack (parsed back from the name), so a
+    /// plan can never reach another platform's resources.
     fn validate(&self) -> Result<()> {
+        let mut created = HashSet::new();
         for (i, s) in self.steps.iter().enumerate() {
             if let Some(bad) = s.after.iter().find(|a| **a >= i) {
                 return Err(Error::invalid(
@@ -258,8 +303,23 @@ impl Plan {
                     ),
                 ));
             }
-            if let Action::Create(spec) = &s.action {
-                spec.kind.validate_name(&spec.name)?;
+            match &s.action {
+                Action::Create(spec) => {
+                    check_owner(self.platform, self.stack, spec.kind, &spec.name)?;
+                    created.insert((spec.kind, spec.name.as_str()));
+                }
+                Action::Migrate { database, .. } => {
+                    check_owner(self.platform, self.stack, ResourceKind::Database, database)?;
+                    if !created.contains(&(ResourceKind::Database, database.as_str())) {
+                        return Err(Error::invalid(
+                            "plan",
+                            format!(
+                                "step {} migrates {database}, which no earlier step creates",
+                                i + 1
+                            ),
+                        ));
+                    }
+                }
             }
         }
         Ok(())
@@ -357,12 +417,18 @@ pub struct Drift {
     pub unexpected: Vec<Resource>,
     /// Both have it, with different provider IDs.
     pub mismatched: Vec<(ResourceRecord, Resource)>,
+    /// Recorded as live (pending or ready) in a stack that is marked deleted or
+    /// not registered, or on a platform marked deleted.
+    pub in_deleted_stack: Vec<ResourceRecord>,
 }
 
 impl Drift {
     /// Whether registry and provider agree.
     pub fn is_clean(&self) -> bool {
-        self.missing.is_empty() && self.unexpected.is_empty() && self.mismatched.is_empty()
+        self.missing.is_empty()
+            && self.unexpected.is_empty()
+            && self.mismatched.is_empty()
+            && self.in_deleted_stack.is_empty()
     }
 }
 
@@ -541,8 +607,16 @@ impl Provisioning {
         self.apply(plan).await
     }
 
+    /// Registers the plan's stack, or revives it if it is marked deleted: a plan
+    /// applied to a deleted stack (re-onboarding after a rollback) makes it
+    /// active again before it records anything in it.
     async fn ensure_stack(&self, plan: &Plan) -> Result<()> {
         match self.registry.stack(plan.platform, plan.stack).await {
+            Ok(s) if s.status == "deleted" => {
+                self.registry
+                    .set_stack_status(plan.platform, plan.stack, false)
+                    .await
+            }
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => {
                 let template = match &plan.kind {
@@ -646,8 +720,34 @@ impl Provisioning {
     }
 
     async fn create(&self, plan: &Plan, i: usize, spec: &ResourceSpec) -> Result<()> {
-        // Recorded before it exists: a crash after the create leaves a record.
-        self.record(plan, spec, None, ResourceStatus::Pending)
+        // Claimed before it exists: a crash after the create leaves a record
+        // naming this plan as its creator. A resource that already exists (and
+        // is not recorded live) is adopted: recorded, but never this plan's to
+        // roll back. A live record stays its creator's.
+        let exists = match self
+            .retrying(Some((plan, i)), || {
+                self.provisioner.get(spec.kind, &spec.name)
+            })
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if e.is_not_found() => false,
+            Err(e) => return Err(e),
+        };
+        self.registry
+            .claim_resource(
+                &ResourceRecord {
+                    platform: plan.platform,
+                    stack: plan.stack,
+                    kind: spec.kind,
+                    logical_name: spec.name.clone(),
+                    provider: self.provisioner.provider().to_owned(),
+                    provider_id: None,
+                    status: ResourceStatus::Pending,
+                },
+                &plan.key(),
+                exists,
+            )
             .await?;
         match self
             .retrying(Some((plan, i)), || self.provisioner.create(spec))
@@ -717,37 +817,39 @@ impl Provisioning {
             .await
     }
 
-    /// Undoes a plan: deletes (with their data) the resources it created, in
-    /// reverse order, and any other live resource recorded for its stack; then
-    /// marks the platform deleted (bootstrap) or the stack deleted (stack plan).
-    /// Idempotent, and safe after a crash at any point; works on a suspended or
-    /// deleted platform, and repairs its KV status mirror.
+    /// Undoes a plan: deletes (with their data) the resources this plan created,
+    /// in reverse order, and nothing else: a resource another plan created (e.g.
+    /// the bootstrap's auth database when a stack plan on the default stack is
+    /// rolled back), one that existed before the plan (adopted), or one of
+    /// another platform is never touched. Then marks the platform deleted
+    /// (bootstrap), or the stack deleted if none of its resources is left
+    /// (stack plan). Idempotent, and safe after a crash at any point; works on a
+    /// suspended or deleted platform, and repairs its KV status mirror.
     pub async fn rollback(&self, plan: &Plan) -> Result<()> {
         plan.validate()?;
         self.registry.repair_platform_status(plan.platform).await?;
-        let mut handled = HashSet::new();
+        let owned: Vec<ResourceRecord> = self
+            .registry
+            .resources_created_by(plan.platform, plan.stack, &plan.key())
+            .await?;
         for spec in plan.creates().collect::<Vec<_>>().into_iter().rev() {
-            if self.provisioner.supports(spec.kind) {
-                self.delete(plan.platform, plan.stack, spec.kind, &spec.name)
-                    .await?;
+            if let Some(r) = owned
+                .iter()
+                .find(|r| r.kind == spec.kind && r.logical_name == spec.name)
+            {
+                self.delete_record(r).await?;
             }
-            handled.insert((spec.kind, spec.name.clone()));
         }
-        let leftovers: Vec<ResourceRecord> = self
-            .live_resources(plan.platform)
-            .await?
-            .into_iter()
-            .filter(|r| {
-                r.stack == plan.stack && !handled.contains(&(r.kind, r.logical_name.clone()))
-            })
-            .collect();
-        self.delete_records(leftovers).await?;
         match plan.kind {
             PlanKind::Bootstrap => {
                 self.mark_platform_deleted(plan.platform, "bootstrap rolled back")
                     .await
             }
-            PlanKind::Stack(_) => self.mark_stack_deleted(plan.platform, plan.stack).await,
+            PlanKind::Stack(_) => self
+                .registry
+                .mark_stack_deleted_if_empty(plan.platform, plan.stack)
+                .await
+                .map(|_| ()),
         }
     }
 
@@ -769,10 +871,24 @@ impl Provisioning {
                 .unwrap_or(usize::MAX)
         });
         for r in records {
-            self.delete(r.platform, r.stack, r.kind, &r.logical_name)
-                .await?;
+            self.delete_record(&r).await?;
         }
         Ok(())
+    }
+
+    /// Deletes a recorded resource, after checking again that its name belongs
+    /// to the record's platform and stack: a record that does not (written by
+    /// hand or by an older version) is only marked deleted, and the resource it
+    /// names, someone else's, is left alone.
+    async fn delete_record(&self, r: &ResourceRecord) -> Result<()> {
+        if check_owner(r.platform, r.stack, r.kind, &r.logical_name).is_err() {
+            return self
+                .registry
+                .tombstone_resource(r.platform, r.kind, &r.logical_name)
+                .await;
+        }
+        self.delete(r.platform, r.stack, r.kind, &r.logical_name)
+            .await
     }
 
     async fn mark_platform_deleted(&self, platform: PlatformId, reason: &str) -> Result<()> {
@@ -813,9 +929,11 @@ impl Provisioning {
     }
 
     /// Deletes every live resource of a platform, with its data, then marks its
-    /// stacks and the platform deleted; the registry keeps tombstones. Works on
-    /// a suspended or deleted platform (a re-run finishes an interrupted one) and
-    /// repairs its KV status mirror.
+    /// stacks and the platform deleted; the registry keeps tombstones. A record
+    /// whose name does not belong to the platform (written by hand or by an
+    /// older version) is only marked deleted: the resource it names is never
+    /// touched. Works on a suspended or deleted platform (a re-run finishes an
+    /// interrupted one) and repairs its KV status mirror.
     pub async fn teardown_platform(&self, platform: PlatformId) -> Result<()> {
         self.registry.repair_platform_status(platform).await?;
         let records = self.live_resources(platform).await?;
@@ -824,12 +942,28 @@ impl Provisioning {
     }
 
     /// Compares the registry's records of a platform with what the provisioner
-    /// reports. Resources the provisioner has are attributed to the platform by
+    /// reports, and reports live records in a deleted stack (or of a deleted
+    /// platform). Resources the provisioner has are attributed to the platform by
     /// name: `{platform}-…`, or a hostname with the platform as a label.
     pub async fn verify(&self, platform: PlatformId) -> Result<Drift> {
         self.registry.repair_platform_status(platform).await?;
         let records = self.live_resources(platform).await?;
         let mut drift = Drift::default();
+        let platform_deleted =
+            self.registry.platform(platform).await?.status == PlatformStatus::Deleted;
+        let active: HashSet<StackId> = self
+            .registry
+            .stacks(platform)
+            .await?
+            .into_iter()
+            .filter(|s| s.status != "deleted")
+            .map(|s| s.id)
+            .collect();
+        drift.in_deleted_stack = records
+            .iter()
+            .filter(|r| platform_deleted || !active.contains(&r.stack))
+            .cloned()
+            .collect();
         let mut actual: Vec<Resource> = Vec::new();
         for kind in ResourceKind::ALL {
             if !self.provisioner.supports(kind) {

@@ -345,6 +345,32 @@ fn tenant_of(row: &Row) -> Result<Tenant> {
     })
 }
 
+/// Refuses a resource name that does not belong to `platform` and `stack`.
+pub(crate) fn check_owner(
+    platform: PlatformId,
+    stack: StackId,
+    kind: ResourceKind,
+    name: &str,
+) -> Result<()> {
+    let (p, s) = kind.owner(name)?;
+    if p != platform || s != stack {
+        return Err(Error::invalid(
+            "resource name",
+            format!(
+                "{kind} {name:?} belongs to platform {p}, stack {s}, not to platform {platform}, stack {stack}",
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn stack_not_active(stack: StackId) -> Error {
+    Error::invalid(
+        "stack",
+        format!("stack {stack} is not active (deleted or not registered)"),
+    )
+}
+
 fn resource_of(row: &Row) -> Result<ResourceRecord> {
     Ok(ResourceRecord {
         platform: parse(row, "platform_id")?,
@@ -1145,11 +1171,17 @@ impl Registry {
         Ok(())
     }
 
-    /// Records (inserts or updates) what is known about a resource. Recording it
-    /// `deleted` works in any platform status (teardown must); any other status
-    /// needs an active platform.
+    /// Records (inserts or updates) what is known about a resource.
+    ///
+    /// The name must belong to the record's platform and stack, parsed back from
+    /// the name ([`ResourceKind::owner`]): a record naming another platform's
+    /// resource (or one of no platform) is [`Error::InvalidInput`] and nothing is
+    /// written, so teardown can never be pointed at someone else's resource.
+    ///
+    /// Recording it `deleted` works in any platform status (teardown must); any
+    /// other status needs an active platform.
     pub async fn record_resource(&self, rec: &ResourceRecord) -> Result<()> {
-        rec.kind.validate_name(&rec.logical_name)?;
+        check_owner(rec.platform, rec.stack, rec.kind, &rec.logical_name)?;
         let now = self.now_ms();
         let condition = if rec.status == ResourceStatus::Deleted {
             known_platform(1)
@@ -1186,6 +1218,128 @@ impl Registry {
                 .await);
         }
         Ok(())
+    }
+
+    /// Claims a resource for the plan `plan` before it is created: writes the
+    /// record as `pending` with `created_by = plan` (NULL when `adopted`: the
+    /// resource existed before the plan) if there is no record or only a
+    /// tombstone, and only while the stack is active. A live record is left as
+    /// it is (it stays its creator's). Errors if the stack is not active.
+    pub(crate) async fn claim_resource(
+        &self,
+        rec: &ResourceRecord,
+        plan: &str,
+        adopted: bool,
+    ) -> Result<()> {
+        check_owner(rec.platform, rec.stack, rec.kind, &rec.logical_name)?;
+        let now = self.now_ms();
+        let created_by = (!adopted).then(|| plan.to_owned());
+        self.db()
+            .execute(
+                &Statement::new(format!(
+                    r#"INSERT INTO "neutrino_resource" ("platform_id", "stack_id", "kind", "logical_name", "provider", "provider_id", "status", "created_at", "updated_at", "created_by")
+                       SELECT ?1, ?2, ?3, ?4, ?5, NULL, 'pending', ?6, ?6, ?7
+                       WHERE EXISTS (SELECT 1 FROM "neutrino_stack" WHERE "platform_id" = ?1 AND "id" = ?2 AND "status" = 'active')
+                         AND {active}
+                       ON CONFLICT ("platform_id", "kind", "logical_name") DO UPDATE SET
+                         "stack_id" = excluded."stack_id", "provider" = excluded."provider",
+                         "provider_id" = NULL, "status" = 'pending',
+                         "updated_at" = excluded."updated_at", "created_by" = excluded."created_by"
+                       WHERE "neutrino_resource"."status" = 'deleted'"#,
+                    active = active_platform(1),
+                ))
+                .bind(rec.platform.as_str())
+                .bind(rec.stack.as_str())
+                .bind(rec.kind.as_str())
+                .bind(rec.logical_name.as_str())
+                .bind(rec.provider.as_str())
+                .bind(now)
+                .bind(created_by),
+            )
+            .await?;
+        // No row written: either someone's live record (fine: theirs), or the
+        // platform or the stack is not active (refused).
+        match self
+            .resource(rec.platform, rec.kind, &rec.logical_name)
+            .await
+        {
+            Ok(r) if r.status != ResourceStatus::Deleted => Ok(()),
+            Ok(_) => Err(self.refusal(rec.platform, stack_not_active(rec.stack)).await),
+            Err(e) if e.is_not_found() => {
+                Err(self.refusal(rec.platform, stack_not_active(rec.stack)).await)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The live (not deleted) records of `stack` that the plan `plan` created.
+    pub(crate) async fn resources_created_by(
+        &self,
+        platform: PlatformId,
+        stack: StackId,
+        plan: &str,
+    ) -> Result<Vec<ResourceRecord>> {
+        let rows = self
+            .db()
+            .query(
+                &Statement::new(
+                    r#"SELECT * FROM "neutrino_resource" WHERE "platform_id" = ?1 AND "stack_id" = ?2
+                       AND "created_by" = ?3 AND "status" != 'deleted' ORDER BY "kind", "logical_name""#,
+                )
+                .bind(platform.as_str())
+                .bind(stack.as_str())
+                .bind(plan),
+            )
+            .await?;
+        rows.iter().map(resource_of).collect()
+    }
+
+    /// Marks a resource record of `platform` deleted without checking its name:
+    /// for records that do not belong to the platform (written by hand or by an
+    /// older version), whose resource is never touched.
+    pub(crate) async fn tombstone_resource(
+        &self,
+        platform: PlatformId,
+        kind: ResourceKind,
+        logical_name: &str,
+    ) -> Result<()> {
+        self.db()
+            .execute(
+                &Statement::new(
+                    r#"UPDATE "neutrino_resource" SET "status" = 'deleted', "provider_id" = NULL, "updated_at" = ?4
+                       WHERE "platform_id" = ?1 AND "kind" = ?2 AND "logical_name" = ?3"#,
+                )
+                .bind(platform.as_str())
+                .bind(kind.as_str())
+                .bind(logical_name)
+                .bind(self.now_ms()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a stack deleted if none of its resources is live, in one
+    /// conditional write; `false` if some still are (or the stack is unknown).
+    pub(crate) async fn mark_stack_deleted_if_empty(
+        &self,
+        platform: PlatformId,
+        stack: StackId,
+    ) -> Result<bool> {
+        let out = self
+            .db()
+            .execute(
+                &Statement::new(
+                    r#"UPDATE "neutrino_stack" SET "status" = 'deleted', "updated_at" = ?3
+                       WHERE "platform_id" = ?1 AND "id" = ?2 AND NOT EXISTS (
+                         SELECT 1 FROM "neutrino_resource" WHERE "platform_id" = ?1 AND "stack_id" = ?2
+                         AND "status" != 'deleted')"#,
+                )
+                .bind(platform.as_str())
+                .bind(stack.as_str())
+                .bind(self.now_ms()),
+            )
+            .await?;
+        Ok(out.rows_affected > 0)
     }
 
     /// A resource of `platform`.

@@ -112,5 +112,14 @@ pub static MIGRATIONS: Migrations = Migrations::new(
             )"#,
             ],
         },
+        Migration {
+            version: 3,
+            name: "resource_created_by",
+            statements: &[
+                // Which plan created a resource (NULL: adopted, recorded by hand, or
+                // recorded before this column existed): rollback deletes only its own.
+                r#"ALTER TABLE "neutrino_resource" ADD COLUMN "created_by" TEXT"#,
+            ],
+        },
     ],
 );

@@ -19,7 +19,9 @@ use neutrino_core::provision::{
 };
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::{LocalProvisioner, SqliteExecutor};
-use neutrino_tenancy::provision::{Plan, Provisioning, RetryPolicy, StepState};
+use neutrino_tenancy::provision::{
+    Action, Plan, PlanKind, Provisioning, RetryPolicy, Step, StepState,
+};
 use neutrino_tenancy::*;
 use proptest::prelude::*;
 
@@ -571,6 +573,7 @@ proptest! {
         with_bootstrap in any::<bool>(),
         fail_at in 0usize..8,
         panic_instead in any::<bool>(),
+        on_default_stack in any::<bool>(),
     ) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         rt.block_on(async {
@@ -581,7 +584,9 @@ proptest! {
             if with_bootstrap {
                 plans.push(Plan::bootstrap(platform, &Domain::default(), &[]));
             }
-            plans.push(Plan::stack(platform, StackId::generate(), &template).unwrap());
+            // The stack plan shares the default stack with the bootstrap, or not.
+            let stack = if on_default_stack { StackId::DEFAULT } else { StackId::generate() };
+            plans.push(Plan::stack(platform, stack, &template).unwrap());
             let clean: Arc<dyn Provisioner> = Arc::new(MemoryProvisioner::new());
             let prov = Provisioning::new(registry, clean.clone()).with_retry(fast_retry());
             for plan in &plans {
@@ -600,15 +605,27 @@ proptest! {
                 let fault = if panic_instead { Fault::Panic } else { Fault::Fail };
                 let faulty: Arc<dyn Provisioner> = Arc::new(Faulty::new(inner.clone(), fail_at, fault));
                 let failing = Provisioning::new(registry.clone(), faulty).with_retry(fast_retry());
+                let mut finished = 0;
                 for plan in plans.clone() {
                     let f = failing.clone();
                     let r = tokio::spawn(async move { f.apply(&plan).await }).await;
                     if !matches!(r, Ok(Ok(()))) {
                         break;
                     }
+                    finished += 1;
                 }
                 let healthy = Provisioning::new(registry.clone(), inner.clone()).with_retry(fast_retry());
                 if rollback {
+                    let last = plans.last().unwrap();
+                    healthy.rollback(last).await.unwrap();
+                    if with_bootstrap && finished >= 1 {
+                        // Rolling back the stack plan leaves the finished bootstrap whole.
+                        let bootstrap: BTreeSet<(ResourceKind, String)> =
+                            plans[0].creates().map(|s| (s.kind, s.name.clone())).collect();
+                        prop_assert_eq!(held(&*inner, platform).await, bootstrap, "the bootstrap survives");
+                        let drift = healthy.verify(platform).await.unwrap();
+                        prop_assert!(drift.is_clean(), "{:?}", drift);
+                    }
                     for plan in plans.iter().rev() {
                         healthy.rollback(plan).await.unwrap();
                     }
@@ -622,5 +639,442 @@ proptest! {
             }
             Ok(())
         })?;
+    }
+}
+
+// ---- a plan touches only what it created, on its own platform ----
+
+fn full_template() -> StackTemplate {
+    StackTemplate {
+        name: "app".into(),
+        version: 1,
+        resources: vec![
+            ResourceRole::Database,
+            ResourceRole::Storage,
+            ResourceRole::Kv,
+        ],
+    }
+}
+
+impl Env {
+    /// Writes a row into a database the provisioner holds.
+    async fn write_row(&self, database: &str) {
+        let db = self.local.database(database).await.unwrap();
+        db.execute(&Statement::new(
+            r#"CREATE TABLE IF NOT EXISTS "precious" ("v" TEXT)"#,
+        ))
+        .await
+        .unwrap();
+        db.execute(&Statement::new(r#"INSERT INTO "precious" VALUES ('kept')"#))
+            .await
+            .unwrap();
+    }
+
+    /// Whether the row `write_row` wrote is still there.
+    async fn row_survives(&self, database: &str) -> bool {
+        let Ok(db) = self.local.database(database).await else {
+            return false;
+        };
+        match db
+            .query(&Statement::new(r#"SELECT "v" FROM "precious""#))
+            .await
+        {
+            Ok(rows) => rows.len() == 1,
+            Err(_) => false,
+        }
+    }
+
+    async fn verify(&self) -> neutrino_tenancy::provision::Drift {
+        Provisioning::new(self.registry.clone(), self.local.clone())
+            .verify(self.platform)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_back_a_failed_default_stack_plan_keeps_the_finished_bootstrap() {
+    let stack_creates = Plan::stack(
+        "k3m9p2xw7q".parse().unwrap(),
+        StackId::DEFAULT,
+        &full_template(),
+    )
+    .unwrap()
+    .creates()
+    .count();
+    for k in 0..stack_creates {
+        for fault in [Fault::Fail, Fault::Panic, Fault::CreateThenHang] {
+            let e = env().await;
+            let prov = e.provisioning(e.local.clone());
+            let bootstrap = e.bootstrap();
+            prov.apply(&bootstrap).await.unwrap();
+            let auth_db = format!("{}-default-auth-db", e.platform);
+            e.write_row(&auth_db).await;
+
+            let plan = Plan::stack(e.platform, StackId::DEFAULT, &full_template()).unwrap();
+            let faulty: Arc<dyn Provisioner> = Arc::new(Faulty::new(e.local.clone(), k, fault));
+            let failing = e.provisioning(faulty);
+            let p2 = plan.clone();
+            let run = tokio::spawn(async move { failing.apply(&p2).await });
+            match tokio::time::timeout(Duration::from_millis(500), run).await {
+                Ok(Ok(Ok(()))) => panic!("the injected fault at {k} must fail the plan"),
+                Ok(_) => {}
+                Err(_) => {} // hung at the injected step: the task is abandoned
+            }
+
+            prov.rollback(&plan)
+                .await
+                .unwrap_or_else(|err| panic!("rollback after {fault:?} at {k}: {err}"));
+            e.assert_complete(&bootstrap).await;
+            assert!(
+                e.row_survives(&auth_db).await,
+                "{fault:?} at {k}: the auth database keeps its data"
+            );
+            assert_eq!(
+                e.registry
+                    .stack(e.platform, StackId::DEFAULT)
+                    .await
+                    .unwrap()
+                    .status,
+                "active",
+                "the default stack still holds the bootstrap's resources"
+            );
+            prov.rollback(&plan).await.expect("rollback is idempotent");
+            e.assert_complete(&bootstrap).await;
+
+            // Applying the plan again completes it beside the bootstrap.
+            prov.apply(&plan).await.unwrap();
+            assert!(e.verify().await.is_clean(), "{:?}", e.verify().await);
+            assert_eq!(e.held().await.len(), 5 + stack_creates);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_never_deletes_adopted_or_earlier_plans_resources() {
+    let e = env().await;
+    let prov = e.provisioning(e.local.clone());
+    prov.apply(&e.bootstrap()).await.unwrap();
+    let auth_db = format!("{}-default-auth-db", e.platform);
+    e.write_row(&auth_db).await;
+
+    // A hand-built stack plan on the default stack that "creates" the
+    // bootstrap's auth database: it adopts it, and its rollback keeps it.
+    let hand = Plan {
+        platform: e.platform,
+        stack: StackId::DEFAULT,
+        kind: PlanKind::Stack(full_template()),
+        steps: vec![
+            Step {
+                action: Action::Create(ResourceSpec::new(ResourceKind::Database, &auth_db)),
+                after: vec![],
+            },
+            Step {
+                action: Action::Create(ResourceSpec::new(
+                    ResourceKind::Database,
+                    format!("{}-default-db", e.platform),
+                )),
+                after: vec![],
+            },
+        ],
+    };
+    prov.apply(&hand).await.unwrap();
+    prov.rollback(&hand).await.unwrap();
+    assert!(e.row_survives(&auth_db).await, "the auth database survives");
+    e.assert_complete(&e.bootstrap()).await;
+
+    // A hand-built plan of the same template as a finished plan, naming only
+    // part of it: its rollback deletes none of the finished plan's resources.
+    let stack = StackId::generate();
+    let full = Plan::stack(e.platform, stack, &full_template()).unwrap();
+    prov.apply(&full).await.unwrap();
+    let db = format!("{}-{stack}-db", e.platform);
+    e.write_row(&db).await;
+    let mut part = full.clone();
+    part.steps.retain(
+        |s| matches!(&s.action, Action::Create(spec) if spec.kind == ResourceKind::Database),
+    );
+    assert_eq!(part.steps.len(), 1);
+    prov.apply(&part).await.unwrap();
+    prov.rollback(&part).await.unwrap();
+    assert!(
+        e.row_survives(&db).await,
+        "the finished plan's database survives"
+    );
+    assert!(e.verify().await.is_clean(), "{:?}", e.verify().await);
+    prov.rollback(&full).await.unwrap();
+    assert!(
+        !e.row_survives(&db).await,
+        "its own plan's rollback deletes it"
+    );
+
+    // A database that existed before any plan (not recorded) is adopted too.
+    let stack = StackId::generate();
+    let db = format!("{}-{stack}-db", e.platform);
+    e.local
+        .create(&ResourceSpec::new(ResourceKind::Database, &db))
+        .await
+        .unwrap();
+    e.write_row(&db).await;
+    let plan = Plan::stack(e.platform, stack, &full_template()).unwrap();
+    prov.apply(&plan).await.unwrap();
+    prov.rollback(&plan).await.unwrap();
+    assert!(e.row_survives(&db).await, "an adopted database survives");
+    assert!(
+        !e.held().await.contains(&(
+            ResourceKind::Bucket,
+            format!("{}-{stack}-storage", e.platform)
+        )),
+        "what the plan did create is deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reports_live_resources_of_a_deleted_stack_and_reapply_revives_it() {
+    let e = env().await;
+    let prov = e.provisioning(e.local.clone());
+    prov.apply(&e.bootstrap()).await.unwrap();
+    let stack = StackId::generate();
+    let plan = Plan::stack(e.platform, stack, &full_template()).unwrap();
+    prov.apply(&plan).await.unwrap();
+    assert!(e.verify().await.is_clean());
+
+    e.registry
+        .set_stack_status(e.platform, stack, true)
+        .await
+        .unwrap();
+    let drift = e.verify().await;
+    assert!(!drift.is_clean());
+    assert_eq!(drift.in_deleted_stack.len(), 3, "{drift:?}");
+    assert!(drift.in_deleted_stack.iter().all(|r| r.stack == stack));
+
+    // Re-onboarding onto a deleted stack revives it.
+    prov.deactivate_stack(e.platform, stack).await.unwrap();
+    assert!(e.verify().await.is_clean());
+    prov.apply(&plan).await.unwrap();
+    assert_eq!(
+        e.registry.stack(e.platform, stack).await.unwrap().status,
+        "active"
+    );
+    assert!(e.verify().await.is_clean(), "{:?}", e.verify().await);
+}
+
+/// Platform `Q` beside the env's platform, with a stack whose database holds
+/// data.
+async fn victim(e: &Env) -> (PlatformId, StackId, String) {
+    let q = e
+        .registry
+        .create_platform(NewPlatform::new("Q", PlatformClass::Platform))
+        .await
+        .unwrap()
+        .id;
+    let stack = StackId::generate();
+    let plan = Plan::stack(q, stack, &full_template()).unwrap();
+    e.provisioning(e.local.clone()).apply(&plan).await.unwrap();
+    let db = format!("{q}-{stack}-db");
+    e.write_row(&db).await;
+    (q, stack, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_for_one_platform_cannot_touch_another_platforms_resources() {
+    let e = env().await;
+    let (q, q_stack, q_db) = victim(&e).await;
+    let q_held = held(&*e.local, q).await;
+    let p_stack = StackId::generate();
+    let memory: Arc<dyn Provisioner> = Arc::new(MemoryProvisioner::new());
+    memory
+        .create(&ResourceSpec::new(ResourceKind::Database, &q_db))
+        .await
+        .unwrap();
+    let foreign_names = [
+        // Q's database, under P's own stack or Q's stack ID.
+        (p_stack, ResourceKind::Database, q_db.clone()),
+        (q_stack, ResourceKind::Database, q_db.clone()),
+        (
+            StackId::DEFAULT,
+            ResourceKind::Database,
+            format!("{q}-default-auth-db"),
+        ),
+        (
+            StackId::DEFAULT,
+            ResourceKind::Worker,
+            format!("{q}-default-auth"),
+        ),
+        (
+            StackId::DEFAULT,
+            ResourceKind::DnsRecord,
+            format!("auth.svc.default.{q}.nno.app"),
+        ),
+        // A name of no platform at all.
+        (p_stack, ResourceKind::Database, "shared-db".to_owned()),
+        // P's own name, but in another stack than the plan's.
+        (
+            p_stack,
+            ResourceKind::Database,
+            format!("{}-{}-db", e.platform, StackId::generate()),
+        ),
+    ];
+    for provisioner in [e.local.clone() as Arc<dyn Provisioner>, memory.clone()] {
+        let prov = e.provisioning(provisioner.clone());
+        for (stack, kind, name) in &foreign_names {
+            // The foreign name comes after a legitimate step: the whole plan is
+            // checked before anything is touched.
+            let plan = Plan {
+                platform: e.platform,
+                stack: *stack,
+                kind: PlanKind::Stack(full_template()),
+                steps: vec![
+                    Step {
+                        action: Action::Create(ResourceSpec::new(
+                            ResourceKind::Database,
+                            format!("{}-{stack}-db", e.platform),
+                        )),
+                        after: vec![],
+                    },
+                    Step {
+                        action: Action::Create(ResourceSpec::new(*kind, name)),
+                        after: vec![],
+                    },
+                ],
+            };
+            let err = prov.apply(&plan).await.unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { .. }), "{name}: {err:?}");
+            let err = prov.rollback(&plan).await.unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { .. }), "{name}: {err:?}");
+            assert!(
+                held(&*provisioner, e.platform).await.is_empty(),
+                "{name}: nothing of P was created"
+            );
+        }
+        // A migration of another platform's database is refused the same way.
+        let plan = Plan {
+            platform: e.platform,
+            stack: p_stack,
+            kind: PlanKind::Stack(full_template()),
+            steps: vec![Step {
+                action: Action::Migrate {
+                    database: q_db.clone(),
+                    migrations: vec![&AUTH_TEST_MIGRATIONS],
+                },
+                after: vec![],
+            }],
+        };
+        assert!(matches!(
+            prov.apply(&plan).await.unwrap_err(),
+            Error::InvalidInput { .. }
+        ));
+    }
+    assert!(e.row_survives(&q_db).await, "Q's database keeps its data");
+    assert_eq!(held(&*e.local, q).await, q_held, "Q keeps every resource");
+    assert!(memory.get(ResourceKind::Database, &q_db).await.is_ok());
+    assert!(
+        e.registry.resources(e.platform).await.unwrap().is_empty(),
+        "nothing was recorded for P"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_naming_another_platforms_resource_is_refused_and_never_torn_down() {
+    let e = env().await;
+    let (q, q_stack, q_db) = victim(&e).await;
+    let q_held = held(&*e.local, q).await;
+    let prov = e.provisioning(e.local.clone());
+    prov.apply(&e.bootstrap()).await.unwrap();
+
+    for (stack, name) in [
+        (q_stack, q_db.clone()),
+        (StackId::DEFAULT, q_db.clone()),
+        (StackId::DEFAULT, format!("{q}-default-auth-db")),
+        (StackId::DEFAULT, "shared-db".to_owned()),
+    ] {
+        let err = e
+            .registry
+            .record_resource(&ResourceRecord {
+                platform: e.platform,
+                stack,
+                kind: ResourceKind::Database,
+                logical_name: name.clone(),
+                provider: "local".into(),
+                provider_id: Some(name.clone()),
+                status: ResourceStatus::Ready,
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{name}: {err:?}");
+    }
+
+    // A record written before the check existed (straight into the table).
+    let raw = SqliteExecutor::open(e._dir.path().join("registry.sqlite"))
+        .await
+        .unwrap();
+    raw.execute(
+        &Statement::new(
+            r#"INSERT INTO "neutrino_resource" ("platform_id", "stack_id", "kind", "logical_name", "provider", "provider_id", "status", "created_at", "updated_at")
+               VALUES (?1, ?2, 'database', ?3, 'local', ?3, 'ready', 0, 0)"#,
+        )
+        .bind(e.platform.as_str())
+        .bind(q_stack.as_str())
+        .bind(q_db.as_str()),
+    )
+    .await
+    .unwrap();
+
+    prov.deactivate_stack(e.platform, q_stack).await.unwrap();
+    assert!(e.row_survives(&q_db).await, "deactivate left Q's database");
+    raw.execute(
+        &Statement::new(
+            r#"UPDATE "neutrino_resource" SET "status" = 'ready' WHERE "platform_id" = ?1 AND "logical_name" = ?2"#,
+        )
+        .bind(e.platform.as_str())
+        .bind(q_db.as_str()),
+    )
+    .await
+    .unwrap();
+    prov.teardown_platform(e.platform).await.unwrap();
+    e.assert_nothing_left().await;
+    assert!(e.row_survives(&q_db).await, "Q's database keeps its data");
+    assert_eq!(held(&*e.local, q).await, q_held, "Q keeps every resource");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_is_never_left_deleted_under_a_concurrent_plans_resources() {
+    let e = env().await;
+    let prov = e.provisioning(e.local.clone());
+    let only = |name: &str, role: ResourceRole| StackTemplate {
+        name: name.into(),
+        version: 1,
+        resources: vec![role],
+    };
+    for _ in 0..20 {
+        let stack = StackId::generate();
+        let a = Plan::stack(e.platform, stack, &only("a", ResourceRole::Database)).unwrap();
+        let b = Plan::stack(e.platform, stack, &only("b", ResourceRole::Kv)).unwrap();
+        prov.apply(&a).await.unwrap();
+        let (p1, p2) = (prov.clone(), prov.clone());
+        let (a2, b2) = (a.clone(), b.clone());
+        let (rolled, applied) = tokio::join!(
+            tokio::spawn(async move { p1.rollback(&a2).await }),
+            tokio::spawn(async move { p2.apply(&b2).await }),
+        );
+        rolled.unwrap().unwrap();
+        let drift = e.verify().await;
+        assert!(drift.in_deleted_stack.is_empty(), "{drift:?}");
+        match applied.unwrap() {
+            Ok(()) => {
+                assert!(drift.is_clean(), "{drift:?}");
+                assert_eq!(
+                    e.registry.stack(e.platform, stack).await.unwrap().status,
+                    "active"
+                );
+            }
+            Err(err) => assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}"),
+        }
+        assert!(
+            !e.held()
+                .await
+                .contains(&(ResourceKind::Database, format!("{}-{stack}-db", e.platform))),
+            "plan a's rollback deleted its database"
+        );
     }
 }

@@ -9,8 +9,10 @@ use fake::FakeCloudflare;
 use neutrino_cloudflare::{CloudflareProvisionerBuilder, D1Executor, WorkersKv};
 use neutrino_core::clock::ManualClock;
 use neutrino_core::kv::KvStore;
-use neutrino_core::provision::Provisioner;
+use neutrino_core::object::{ObjectStore, PutOptions};
+use neutrino_core::provision::{Provisioner, ResourceKind};
 use neutrino_core::sql::SqlExecutor;
+use neutrino_core::testkit::provisioner::RefusedDelete;
 use neutrino_tenancy::testkit::Stores;
 
 async fn d1() -> (Arc<dyn SqlExecutor>, FakeCloudflare) {
@@ -65,7 +67,65 @@ const D1_CAPS: neutrino_core::testkit::sql::SqlCaps = neutrino_core::testkit::sq
 neutrino_core::sql_suite!(d1, D1_CAPS);
 
 neutrino_core::kv_suite!(workers_kv);
-neutrino_core::provisioner_suite!(provisioner);
+/// Makes an R2 bucket's delete something the provisioner must refuse: objects
+/// in it and no bucket opener to empty it with.
+struct R2Refusal {
+    fake: Arc<FakeCloudflare>,
+}
+
+const OBJECTS: usize = 3;
+
+#[async_trait::async_trait]
+impl RefusedDelete for R2Refusal {
+    fn kinds(&self) -> Vec<ResourceKind> {
+        vec![ResourceKind::Bucket]
+    }
+
+    async fn arrange(&self, _kind: ResourceKind, name: &str) {
+        let store = self.fake.bucket_objects(name).expect("bucket");
+        for i in 0..OBJECTS {
+            store
+                .put(
+                    &format!("k{i}"),
+                    format!("v{i}").into(),
+                    &PutOptions::default(),
+                )
+                .await
+                .expect("put");
+        }
+    }
+
+    async fn content_intact(&self, _kind: ResourceKind, name: &str) -> bool {
+        let Some(store) = self.fake.bucket_objects(name) else {
+            return false;
+        };
+        for i in 0..OBJECTS {
+            match store.get(&format!("k{i}")).await {
+                Ok(o) if o.data == format!("v{i}").as_bytes() => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    async fn release(&self, _kind: ResourceKind, name: &str) {
+        let store = self.fake.bucket_objects(name).expect("bucket");
+        for i in 0..OBJECTS {
+            store.delete(&format!("k{i}")).await.expect("delete");
+        }
+    }
+}
+
+async fn r2_refusal() -> (Arc<dyn Provisioner>, Arc<dyn RefusedDelete>, ()) {
+    let fake = Arc::new(FakeCloudflare::start().await);
+    let p = CloudflareProvisionerBuilder::new(fake.client())
+        .with_zone_id(fake.zone_id())
+        .build()
+        .expect("provisioner");
+    (Arc::new(p), Arc::new(R2Refusal { fake }), ())
+}
+
+neutrino_core::provisioner_suite!(provisioner, refused_delete = r2_refusal);
 neutrino_tenancy::tenancy_suite!(d1_with_workers_kv);
 
 mod without_zone {

@@ -24,9 +24,17 @@ const DELETE_ROUNDS: usize = 3;
 ///   compatible stores give that code to the owner too); otherwise it is
 ///   [`Error::AlreadyExists`] (the name is taken by another account).
 /// * Delete removes every object and aborts unfinished multipart uploads before
-///   deleting the bucket, so no data remains. Buckets with versioning keep old
-///   versions, which S3 then refuses to delete the bucket over: such a delete
-///   fails instead of leaving data behind.
+///   deleting the bucket, so no data remains. A bucket with versioning (enabled
+///   or suspended) or object lock would keep its objects as old versions behind
+///   delete markers, and S3 would then refuse to delete it: such a delete is
+///   [`Error::Unsupported`], found out by reading the bucket's versioning and
+///   object lock configuration *before* anything is touched, so the bucket is
+///   left as it was (every object still reads). A store that does not implement
+///   those calls (`NotImplemented`) has neither; any other error reading them
+///   (e.g. a credential without `s3:GetBucketVersioning` or
+///   `s3:GetBucketObjectLockConfiguration`) fails the delete, again before
+///   anything is touched. Versioning turned on while a delete runs is beyond
+///   what S3 lets a client check.
 ///
 /// ```no_run
 /// # async fn demo(client: neutrino_s3::S3Client) -> neutrino_core::Result<()> {
@@ -73,6 +81,63 @@ impl S3Provisioner {
             .await
             .map(|_| ())
             .map_err(|e| map(e, Subject::Bucket(name)))
+    }
+
+    /// Refuses, before anything is touched, to delete a bucket whose objects a
+    /// delete would only hide: versioning enabled or suspended, or object lock.
+    /// `Ok(false)` if the bucket does not exist.
+    async fn check_deletable(&self, name: &str) -> Result<bool> {
+        let refuse = |why: &str| Error::Unsupported {
+            operation: format!(
+                "deleting bucket {name}, which has {why} (its objects would only be hidden behind delete markers); nothing was changed"
+            ),
+            backend: BACKEND,
+        };
+        match self
+            .client
+            .sdk
+            .get_bucket_versioning()
+            .bucket(name)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                if let Some(status) = out.status() {
+                    return Err(refuse(&format!("versioning {}", status.as_str())));
+                }
+            }
+            Err(e) => match code_and_status(&e) {
+                (Some("NoSuchBucket"), _) | (_, Some(404)) => return Ok(false),
+                (Some("NotImplemented"), _) | (_, Some(501)) => {}
+                _ => return Err(map(e, Subject::Bucket(name))),
+            },
+        }
+        match self
+            .client
+            .sdk
+            .get_object_lock_configuration()
+            .bucket(name)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let enabled = out
+                    .object_lock_configuration()
+                    .and_then(|c| c.object_lock_enabled())
+                    .is_some_and(|e| e.as_str() == "Enabled");
+                if enabled {
+                    return Err(refuse("object lock"));
+                }
+            }
+            Err(e) => match code_and_status(&e) {
+                (Some("ObjectLockConfigurationNotFoundError"), _)
+                | (Some("NotImplemented"), _)
+                | (_, Some(501)) => {}
+                (Some("NoSuchBucket"), _) => return Ok(false),
+                _ => return Err(map(e, Subject::Bucket(name))),
+            },
+        }
+        Ok(true)
     }
 
     /// Deletes every object of the bucket, a page of up to 1000 keys at a time.
@@ -221,6 +286,9 @@ impl Provisioner for S3Provisioner {
     async fn delete(&self, kind: ResourceKind, name: &str) -> Result<()> {
         async {
             check_request(self, kind, name)?;
+            if !self.check_deletable(name).await? {
+                return Ok(());
+            }
             let mut last = None;
             for _ in 0..DELETE_ROUNDS {
                 let emptied = async {

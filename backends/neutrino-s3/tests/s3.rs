@@ -10,6 +10,9 @@ use bytes::Bytes;
 use neutrino_core::Error;
 use neutrino_core::object::{ObjectStore, ObjectStoreExt, PutOptions};
 use neutrino_core::provision::{Provisioner, ResourceKind, ResourceSpec};
+use neutrino_core::testkit::provisioner::{
+    RefusedDelete, refused_delete_leaves_the_resource_as_it_was,
+};
 use neutrino_core::testkit::unique;
 use neutrino_s3::{S3ClientBuilder, S3ObjectStore, S3Provisioner};
 use s3s::S3ErrorCode;
@@ -33,7 +36,87 @@ async fn s3_provisioner() -> (Arc<dyn Provisioner>, Server) {
 }
 
 neutrino_core::object_suite!(s3_objects);
-neutrino_core::provisioner_suite!(s3_provisioner);
+/// Makes an S3 bucket's delete something the provisioner must refuse:
+/// versioning (enabled or suspended) or object lock, with objects in it.
+struct S3Refusal {
+    server: Arc<Server>,
+    p: S3Provisioner,
+    /// `Enabled`, `Suspended` or `lock`.
+    mode: &'static str,
+}
+
+const OBJECTS: usize = 3;
+
+#[async_trait::async_trait]
+impl RefusedDelete for S3Refusal {
+    fn kinds(&self) -> Vec<ResourceKind> {
+        vec![ResourceKind::Bucket]
+    }
+
+    async fn arrange(&self, _kind: ResourceKind, name: &str) {
+        match self.mode {
+            "lock" => self.server.enable_object_lock(name),
+            status => self.server.set_versioning(name, status),
+        }
+        let store = self.p.bucket(name).await.expect("open");
+        for i in 0..OBJECTS {
+            store
+                .put(
+                    &format!("k{i}"),
+                    Bytes::from(format!("v{i}")),
+                    &PutOptions::default(),
+                )
+                .await
+                .expect("put");
+        }
+    }
+
+    async fn content_intact(&self, _kind: ResourceKind, name: &str) -> bool {
+        let Ok(store) = self.p.bucket(name).await else {
+            return false;
+        };
+        for i in 0..OBJECTS {
+            match store.get(&format!("k{i}")).await {
+                Ok(o) if o.data == format!("v{i}").as_bytes() => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    async fn release(&self, _kind: ResourceKind, name: &str) {
+        self.server.clear_versions(name);
+    }
+}
+
+async fn s3_refusal(mode: &'static str) -> (Arc<dyn Provisioner>, Arc<dyn RefusedDelete>, ()) {
+    let server = Arc::new(Server::start().await);
+    let p = S3Provisioner::new(server.client().await);
+    let refusal = S3Refusal {
+        server,
+        p: p.clone(),
+        mode,
+    };
+    (Arc::new(p), Arc::new(refusal), ())
+}
+
+async fn versioned_bucket() -> (Arc<dyn Provisioner>, Arc<dyn RefusedDelete>, ()) {
+    s3_refusal("Enabled").await
+}
+
+neutrino_core::provisioner_suite!(s3_provisioner, refused_delete = versioned_bucket);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_with_suspended_versioning_is_refused_unchanged() {
+    let (p, refusal, ()) = s3_refusal("Suspended").await;
+    refused_delete_leaves_the_resource_as_it_was(&*p, &*refusal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_with_object_lock_is_refused_unchanged() {
+    let (p, refusal, ()) = s3_refusal("lock").await;
+    refused_delete_leaves_the_resource_as_it_was(&*p, &*refusal).await;
+}
 
 /// A store on a fresh bucket made through the provisioner.
 async fn fresh_bucket() -> (S3ObjectStore, S3Provisioner, Server) {

@@ -16,7 +16,7 @@ use neutrino_core::{Error, Result};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
-use crate::error::io;
+use crate::error::{io, map};
 use crate::kv::KV_MIGRATIONS;
 use crate::object::blocking;
 use crate::{LocalObjectStore, SqliteExecutor, SqliteKv};
@@ -25,6 +25,10 @@ const PROVIDER: &str = "local";
 const DATABASES: &str = "databases";
 const BUCKETS: &str = "buckets";
 const STATE_FILE: &str = "state.sqlite";
+/// Where a deleted database file or bucket folder is moved before its data is
+/// removed: the move is the delete (one rename), so a delete that fails leaves
+/// the resource whole, never half emptied.
+const TRASH: &str = ".trash";
 
 static STATE_MIGRATIONS: Migrations = Migrations::new(
     "neutrino-sqlite-local-state",
@@ -55,7 +59,10 @@ static STATE_MIGRATIONS: Migrations = Migrations::new(
 /// Workers, DNS records and custom hostnames are only recorded (nothing runs
 /// them locally), so a platform's whole bootstrap plan works on the embedded
 /// default. Deleting a database removes its file and its WAL; deleting a bucket
-/// removes its folder and every object; deleting a KV namespace removes its keys. Open handles with [`LocalProvisioner::database`],
+/// removes its folder and every object; deleting a KV namespace removes its keys.
+/// A database file or bucket folder is first moved out of place in one rename,
+/// then removed, so a delete that fails leaves the resource as it was (whole
+/// and readable), or gone. Open handles with [`LocalProvisioner::database`],
 /// [`LocalProvisioner::bucket`] and [`LocalProvisioner::kv`].
 ///
 /// ```
@@ -78,6 +85,10 @@ pub struct LocalProvisioner {
     clock: SharedClock,
     /// Serialises creates and deletes in this process.
     lock: Mutex<()>,
+    /// Held by the blocking work that creates or removes database files and
+    /// bucket folders: such work runs to its end even when the call that
+    /// started it is abandoned, and must not interleave with another's.
+    files: Arc<std::sync::Mutex<()>>,
 }
 
 impl LocalProvisioner {
@@ -92,7 +103,9 @@ impl LocalProvisioner {
         let r = root.clone();
         blocking(move || {
             fs::create_dir_all(r.join(DATABASES)).map_err(|e| io(PROVIDER, e))?;
-            fs::create_dir_all(r.join(BUCKETS)).map_err(|e| io(PROVIDER, e))
+            fs::create_dir_all(r.join(BUCKETS)).map_err(|e| io(PROVIDER, e))?;
+            fs::create_dir_all(r.join(TRASH)).map_err(|e| io(PROVIDER, e))?;
+            empty_trash(&r.join(TRASH))
         })
         .await?;
         let state = SqliteExecutor::open(root.join(STATE_FILE)).await?;
@@ -103,6 +116,7 @@ impl LocalProvisioner {
             state,
             clock,
             lock: Mutex::new(()),
+            files: Arc::new(std::sync::Mutex::new(())),
         })
     }
 
@@ -178,6 +192,48 @@ impl LocalProvisioner {
     }
 }
 
+/// Removes everything in the trash folder (what earlier deletes moved there).
+fn empty_trash(trash: &Path) -> Result<()> {
+    for entry in fs::read_dir(trash).map_err(|e| io(PROVIDER, e))? {
+        let path = entry.map_err(|e| io(PROVIDER, e))?.path();
+        let removed = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(PROVIDER, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Moves `from` into the trash folder in one rename; `false` if it was missing.
+fn move_to_trash(from: &Path, trash: &Path, name: &str) -> Result<bool> {
+    if !from.exists() {
+        return Ok(false);
+    }
+    fs::create_dir_all(trash).map_err(|e| io(PROVIDER, e))?;
+    let to = trash.join(format!("{}-{name}", neutrino_core::ids::generate_id()));
+    match fs::rename(from, to) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !from.exists() => Ok(false),
+        Err(e) => Err(io(PROVIDER, e)),
+    }
+}
+
+/// Removes a database's WAL, shared-memory and journal files.
+fn remove_sidecars(path: &Path) -> Result<()> {
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut p = path.to_owned().into_os_string();
+        p.push(suffix);
+        remove_if_present(Path::new(&p))?;
+    }
+    Ok(())
+}
+
 /// Removes a file; a missing one is fine.
 fn remove_if_present(p: &Path) -> Result<()> {
     match fs::remove_file(p) {
@@ -204,13 +260,39 @@ impl Provisioner for LocalProvisioner {
             match spec.kind {
                 ResourceKind::Database => {
                     let path = self.db_path(&spec.name);
-                    // Opening creates the file and switches it to WAL; the
-                    // connections close when the executor is dropped.
-                    drop(SqliteExecutor::open(&path).await?);
+                    let files = self.files.clone();
+                    blocking(move || {
+                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
+                        if path.is_file() {
+                            return Ok(());
+                        }
+                        // A delete that failed after moving the file out may
+                        // have left its WAL behind: a new database must not
+                        // pick it up.
+                        remove_sidecars(&path)?;
+                        let conn = rusqlite::Connection::open(&path).map_err(map)?;
+                        let mode: String = conn
+                            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+                            .map_err(map)?;
+                        if !mode.eq_ignore_ascii_case("wal") {
+                            return Err(Error::backend(
+                                PROVIDER,
+                                false,
+                                format!("the database stayed in journal mode {mode}"),
+                            ));
+                        }
+                        Ok(())
+                    })
+                    .await?;
                 }
                 ResourceKind::Bucket => {
                     let path = self.bucket_path(&spec.name);
-                    blocking(move || fs::create_dir_all(&path).map_err(|e| io(PROVIDER, e))).await?;
+                    let files = self.files.clone();
+                    blocking(move || {
+                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
+                        fs::create_dir_all(&path).map_err(|e| io(PROVIDER, e))
+                    })
+                    .await?;
                 }
                 _ => {
                     let params = serde_json::to_string(&spec.params)
@@ -255,22 +337,34 @@ impl Provisioner for LocalProvisioner {
             match kind {
                 ResourceKind::Database => {
                     let path = self.db_path(name);
+                    let trash = self.root.join(TRASH);
+                    let name = name.to_owned();
+                    let files = self.files.clone();
                     blocking(move || {
-                        for suffix in ["", "-wal", "-shm", "-journal"] {
-                            let mut p = path.clone().into_os_string();
-                            p.push(suffix);
-                            remove_if_present(Path::new(&p))?;
-                        }
+                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
+                        // The database file first, in one rename: if it fails,
+                        // the database is untouched; once it is done, the
+                        // database is gone, whatever fails after.
+                        move_to_trash(&path, &trash, &format!("{name}.sqlite"))?;
+                        remove_sidecars(&path)?;
+                        // Unreachable from here on; what stays is removed by the
+                        // next delete or open.
+                        let _ = empty_trash(&trash);
                         Ok(())
                     })
                     .await
                 }
                 ResourceKind::Bucket => {
                     let path = self.bucket_path(name);
-                    blocking(move || match fs::remove_dir_all(&path) {
-                        Ok(()) => Ok(()),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                        Err(e) => Err(io(PROVIDER, e)),
+                    let trash = self.root.join(TRASH);
+                    let name = name.to_owned();
+                    let files = self.files.clone();
+                    blocking(move || {
+                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
+                        // Never emptied in place: moved out whole, then removed.
+                        move_to_trash(&path, &trash, &name)?;
+                        let _ = empty_trash(&trash);
+                        Ok(())
                     })
                     .await
                 }

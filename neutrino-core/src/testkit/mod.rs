@@ -190,8 +190,29 @@ macro_rules! object_suite {
 
 /// Runs the [`Provisioner`](crate::provision::Provisioner) suite: `$factory` is an
 /// `async fn() -> (Arc<dyn Provisioner>, Guard)`.
+///
+/// `provisioner_suite!(factory, refused_delete = refusal)` also runs
+/// [`provisioner::refused_delete_leaves_the_resource_as_it_was`]: `refusal` is an
+/// `async fn() -> (Arc<dyn Provisioner>, Arc<dyn provisioner::RefusedDelete>, Guard)`
+/// giving a provisioner and the way to make its deletes fail. Every backend with
+/// a way for a delete to be refused or to fail runs it.
 #[macro_export]
 macro_rules! provisioner_suite {
+    ($factory:path, refused_delete = $refusal:path) => {
+        $crate::provisioner_suite!($factory);
+        mod provisioner_refused_delete {
+            #[allow(unused_imports)]
+            use super::*;
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn refused_delete_leaves_the_resource_as_it_was() {
+                let (p, refusal, _guard) = $refusal().await;
+                $crate::testkit::provisioner::refused_delete_leaves_the_resource_as_it_was(
+                    &*p, &*refusal,
+                )
+                .await;
+            }
+        }
+    };
     ($factory:path) => {
         mod provisioner_conformance {
             #[allow(unused_imports)]

@@ -1,6 +1,8 @@
 //! Cases of the [`Provisioner`] contract. Names are unique per case, so the
 //! cases also run against shared real accounts.
 
+use async_trait::async_trait;
+
 use crate::error::Error;
 use crate::provision::{Provisioner, ResourceKind, ResourceSpec};
 
@@ -146,5 +148,72 @@ pub async fn unsupported_kinds_are_refused(p: &dyn Provisioner) {
         assert!(matches!(e, Error::Unsupported { .. }), "{kind}: {e:?}");
         let e = p.get(kind, "example.com").await.unwrap_err();
         assert!(matches!(e, Error::Unsupported { .. }), "{kind}: {e:?}");
+    }
+}
+
+/// How a backend's tests make deleting a resource fail (what the provisioner
+/// must refuse, e.g. a versioned S3 bucket, or an injected storage failure) and
+/// check the resource's content afterwards, for
+/// [`refused_delete_leaves_the_resource_as_it_was`].
+#[async_trait]
+pub trait RefusedDelete: Send + Sync {
+    /// The kinds whose delete this can make fail.
+    fn kinds(&self) -> Vec<ResourceKind>;
+    /// Puts content into the existing resource `name` and sets it up so that
+    /// deleting it must fail.
+    async fn arrange(&self, kind: ResourceKind, name: &str);
+    /// Whether the content [`RefusedDelete::arrange`] put is all still there and
+    /// readable as it was.
+    async fn content_intact(&self, kind: ResourceKind, name: &str) -> bool;
+    /// Lifts what makes the delete fail, so the case can clean up.
+    async fn release(&self, kind: ResourceKind, name: &str);
+}
+
+/// A refused or failed delete leaves the resource as it was: it still exists,
+/// is listed, and its content reads as before; once the cause is lifted the
+/// delete works.
+pub async fn refused_delete_leaves_the_resource_as_it_was(
+    p: &dyn Provisioner,
+    refusal: &dyn RefusedDelete,
+) {
+    let kinds = refusal.kinds();
+    assert!(!kinds.is_empty(), "a refusal for at least one kind");
+    for kind in kinds {
+        let name = unique("rd-");
+        let made = p
+            .create(&ResourceSpec::new(kind, &name))
+            .await
+            .expect("create");
+        refusal.arrange(kind, &name).await;
+        assert!(
+            refusal.content_intact(kind, &name).await,
+            "{kind}: the content is readable before the delete"
+        );
+        let e = p
+            .delete(kind, &name)
+            .await
+            .expect_err("the delete must fail");
+        assert!(!e.is_not_found(), "{kind}: {e:?}");
+        assert_eq!(
+            p.get(kind, &name).await.expect("still there"),
+            made,
+            "{kind}: {e}"
+        );
+        assert_eq!(
+            p.list(kind, &name).await.expect("list"),
+            std::slice::from_ref(&made)
+        );
+        assert!(
+            refusal.content_intact(kind, &name).await,
+            "{kind}: a refused delete ({e}) changed the content"
+        );
+        // Refused again, still unchanged: nothing is half done per attempt.
+        p.delete(kind, &name)
+            .await
+            .expect_err("the delete must fail again");
+        assert!(refusal.content_intact(kind, &name).await, "{kind}");
+        refusal.release(kind, &name).await;
+        p.delete(kind, &name).await.expect("delete once released");
+        assert!(p.get(kind, &name).await.unwrap_err().is_not_found());
     }
 }

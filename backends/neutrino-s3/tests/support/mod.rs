@@ -6,7 +6,9 @@
 //! the S3 XML and error formats. Storage is a small in-memory bucket map written
 //! here, with the answers real S3 gives: `NoSuchKey`, `NoSuchBucket`,
 //! `BucketAlreadyOwnedByYou` for a second create by the owner, `BucketNotEmpty`
-//! when deleting a bucket that still has objects, byte-ordered listings with
+//! when deleting a bucket that still has objects (or noncurrent versions),
+//! versioning (a delete under versioning, enabled or suspended, keeps the object
+//! as a noncurrent version behind a delete marker) and object lock status, byte-ordered listings with
 //! `start-after` and continuation tokens, and multipart uploads.
 //!
 //! `s3s-fs` (the file-system service from the same project) was tried first and
@@ -62,6 +64,37 @@ struct BucketData {
     created: SystemTime,
     objects: BTreeMap<String, Obj>,
     uploads: BTreeMap<String, Upload>,
+    /// `Enabled` or `Suspended` once versioning was configured.
+    versioning: Option<String>,
+    /// Object versions that are no longer current (a delete under versioning
+    /// hides the object behind a delete marker and keeps it here).
+    noncurrent: Vec<(String, Obj)>,
+    /// Whether object lock is on.
+    object_lock: bool,
+}
+
+impl BucketData {
+    fn new() -> Self {
+        Self {
+            created: SystemTime::now(),
+            objects: BTreeMap::new(),
+            uploads: BTreeMap::new(),
+            versioning: None,
+            noncurrent: Vec::new(),
+            object_lock: false,
+        }
+    }
+
+    /// Deletes the current version of `key`: gone when versioning was never
+    /// configured, kept as a noncurrent version (behind a delete marker)
+    /// otherwise, as S3 does.
+    fn delete_current(&mut self, key: &str) {
+        if let Some(obj) = self.objects.remove(key)
+            && self.versioning.is_some()
+        {
+            self.noncurrent.push((key.to_owned(), obj));
+        }
+    }
 }
 
 #[derive(Default)]
@@ -148,14 +181,13 @@ impl S3 for MemS3 {
         if st.buckets.contains_key(&req.input.bucket) {
             return Err(s3_error!(BucketAlreadyOwnedByYou));
         }
-        st.buckets.insert(
-            req.input.bucket,
-            BucketData {
-                created: SystemTime::now(),
-                objects: BTreeMap::new(),
-                uploads: BTreeMap::new(),
-            },
-        );
+        let mut data = BucketData::new();
+        data.object_lock = req.input.object_lock_enabled_for_bucket == Some(true);
+        if data.object_lock {
+            // S3 turns versioning on with object lock.
+            data.versioning = Some(BucketVersioningStatus::ENABLED.to_owned());
+        }
+        st.buckets.insert(req.input.bucket, data);
         Ok(S3Response::new(CreateBucketOutput::default()))
     }
 
@@ -173,7 +205,7 @@ impl S3 for MemS3 {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let mut st = self.lock();
         let b = bucket(&mut st, &req.input.bucket)?;
-        if !b.objects.is_empty() || !b.uploads.is_empty() {
+        if !b.objects.is_empty() || !b.uploads.is_empty() || !b.noncurrent.is_empty() {
             return Err(s3_error!(BucketNotEmpty));
         }
         st.buckets.remove(&req.input.bucket);
@@ -285,9 +317,7 @@ impl S3 for MemS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let mut st = self.lock();
-        bucket(&mut st, &req.input.bucket)?
-            .objects
-            .remove(&req.input.key);
+        bucket(&mut st, &req.input.bucket)?.delete_current(&req.input.key);
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
@@ -301,7 +331,7 @@ impl S3 for MemS3 {
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();
         for id in input.delete.objects {
-            b.objects.remove(&id.key);
+            b.delete_current(&id.key);
             if !quiet {
                 deleted.push(DeletedObject {
                     key: Some(id.key),
@@ -489,6 +519,52 @@ impl S3 for MemS3 {
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let mut st = self.lock();
+        let b = bucket(&mut st, &req.input.bucket)?;
+        let status = req
+            .input
+            .versioning_configuration
+            .status
+            .ok_or_else(|| s3_error!(MalformedXML))?;
+        b.versioning = Some(status.as_str().to_owned());
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let mut st = self.lock();
+        let b = bucket(&mut st, &req.input.bucket)?;
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status: b.versioning.clone().map(BucketVersioningStatus::from),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        let mut st = self.lock();
+        let b = bucket(&mut st, &req.input.bucket)?;
+        if !b.object_lock {
+            return Err(s3_error!(ObjectLockConfigurationNotFoundError));
+        }
+        Ok(S3Response::new(GetObjectLockConfigurationOutput {
+            object_lock_configuration: Some(ObjectLockConfiguration {
+                object_lock_enabled: Some(ObjectLockEnabled::from_static(
+                    ObjectLockEnabled::ENABLED,
+                )),
+                rule: None,
+            }),
+        }))
+    }
+
     async fn list_multipart_uploads(
         &self,
         req: S3Request<ListMultipartUploadsInput>,
@@ -580,14 +656,40 @@ impl Server {
 
     /// Creates a bucket directly in the storage.
     pub(crate) fn create_bucket(&self, name: &str) {
-        self.storage.lock().buckets.insert(
-            name.to_owned(),
-            BucketData {
-                created: SystemTime::now(),
-                objects: BTreeMap::new(),
-                uploads: BTreeMap::new(),
-            },
-        );
+        self.storage
+            .lock()
+            .buckets
+            .insert(name.to_owned(), BucketData::new());
+    }
+
+    /// Sets a bucket's versioning status (`Enabled` or `Suspended`) directly in
+    /// the storage.
+    pub(crate) fn set_versioning(&self, bucket: &str, status: &str) {
+        self.storage
+            .lock()
+            .buckets
+            .get_mut(bucket)
+            .expect("bucket")
+            .versioning = Some(status.to_owned());
+    }
+
+    /// Turns object lock on for a bucket directly in the storage (with
+    /// versioning, as S3 does).
+    pub(crate) fn enable_object_lock(&self, bucket: &str) {
+        let mut st = self.storage.lock();
+        let b = st.buckets.get_mut(bucket).expect("bucket");
+        b.object_lock = true;
+        b.versioning = Some("Enabled".to_owned());
+    }
+
+    /// Lifts versioning and object lock and forgets noncurrent versions, as
+    /// if the bucket had never had them.
+    pub(crate) fn clear_versions(&self, bucket: &str) {
+        let mut st = self.storage.lock();
+        let b = st.buckets.get_mut(bucket).expect("bucket");
+        b.object_lock = false;
+        b.versioning = None;
+        b.noncurrent.clear();
     }
 
     /// Whether the storage holds the bucket.
@@ -601,7 +703,7 @@ impl Server {
             .lock()
             .buckets
             .values()
-            .map(|b| b.objects.len() + b.uploads.len())
+            .map(|b| b.objects.len() + b.uploads.len() + b.noncurrent.len())
             .sum()
     }
 
