@@ -496,6 +496,7 @@ pub const RESERVED_TABLES: &[&str] = &[
     "neutrino_feature",
     "neutrino_host",
     "neutrino_audit_log",
+    "neutrino_registry_instance",
     // migrations, the SQLite KV store, the local provisioner
     "_neutrino_migrations",
     "_neutrino_kv",

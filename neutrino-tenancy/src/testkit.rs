@@ -1129,8 +1129,9 @@ pub async fn suspended_and_deleted_platforms_refuse_every_write(stores: &Stores)
                 ResourceStatus::Ready,
                 ResourceStatus::Failed,
             ] {
-                refused(
-                    h.record_resource(&resource(
+                let in_web_stack = ResourceRecord {
+                    stack,
+                    ..resource(
                         p,
                         neutrino_core::naming::ResourceName::new(
                             p,
@@ -1140,10 +1141,9 @@ pub async fn suspended_and_deleted_platforms_refuse_every_write(stores: &Stores)
                         .unwrap()
                         .as_str(),
                         status,
-                    ))
-                    .await
-                    .unwrap_err(),
-                );
+                    )
+                };
+                refused(h.record_resource(&in_web_stack).await.unwrap_err());
                 refused(
                     h.record_resource(&resource(p, &db_name, status))
                         .await
