@@ -169,7 +169,7 @@ impl Organizations {
         new: NewApiKey,
         meta: &RequestMeta,
     ) -> Result<CreatedApiKey> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         if let Some(org) = &new.organization {
             self.standing(&actor, org).await?;
         }
@@ -292,7 +292,7 @@ impl Organizations {
         enabled: bool,
         meta: &RequestMeta,
     ) -> Result<ApiKey> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let key = self.own_key(&actor.user_id, id).await?;
         let now = self.now();
         self.db()
@@ -323,7 +323,7 @@ impl Organizations {
 
     /// Deletes one of the caller's keys (`KEY_NOT_FOUND` for anyone else's).
     pub async fn delete_api_key(&self, token: &str, id: &str, meta: &RequestMeta) -> Result<()> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let key = self.own_key(&actor.user_id, id).await?;
         let now = self.now();
         self.db()

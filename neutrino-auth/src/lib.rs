@@ -43,7 +43,9 @@
 //! let meta = RequestMeta::new("203.0.113.7", "doc-test");
 //! let ada = auth
 //!     .sign_up_email(SignUpEmail::new("Ada", "Ada@Example.com", "correct horse battery"), &meta)
-//!     .await?;
+//!     .await?
+//!     .signed_in()
+//!     .expect("no email verification required: signed in at once");
 //! assert_eq!(ada.user.email, "ada@example.com");
 //!
 //! // The Set-Cookie header to send, and what the browser sends back.
@@ -92,7 +94,8 @@ pub use cache::SessionCacheConfig;
 pub use cookie::{CookieConfig, CookieDomain, CookieError, SessionCookies};
 pub use error::{AuthError, Result};
 pub use model::{
-    AuthSession, MAX_JSON_BODY, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, User,
+    AuthSession, MAX_JSON_BODY, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, SignedUp,
+    User,
 };
 pub use rate_limit::RateLimitConfig;
 pub use twofactor::{SignInOutcome, TwoFactorChallenge, TwoFactorSetup};
