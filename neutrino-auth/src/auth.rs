@@ -608,7 +608,9 @@ impl Auth {
         // The session exists only if the user does, and the audit entry only
         // with the session: one batch.
         let insert = Statement::with_params(
-            format!(r#"{INSERT_SESSION_SELECT} WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?8)"#),
+            format!(
+                r#"{INSERT_SESSION_SELECT} WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?8)"#
+            ),
             stmt.params().to_vec(),
         );
         let audit_stmt = audit::insert_where(

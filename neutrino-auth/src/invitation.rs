@@ -13,9 +13,9 @@ use crate::audit::{self, AuditEvent};
 use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
+use crate::mail::{Email, EmailKind};
 use crate::model::{RequestMeta, SignUpEmail, SignedIn};
 use crate::org::{Actor, Member, Organizations, parse_time};
-use crate::mail::{Email, EmailKind};
 use crate::random::{random_id, random_string};
 
 /// Where an invitation stands (`invitation.status`).
