@@ -105,7 +105,9 @@ impl fmt::Debug for CreatedApiKey {
 pub enum ApiKeyScope {
     /// A tenant-bound key: the tenant's scope as its owner's session would get.
     Tenant(MemberScope),
-    /// A platform key: the platform, acting as its owner.
+    /// A platform key: the platform, acting as its owner. Only
+    /// [`Organizations::verify_api_key`] makes one.
+    #[non_exhaustive]
     Platform {
         /// The platform.
         platform: PlatformId,

@@ -367,6 +367,21 @@ pub(crate) struct Inner {
 /// Users, passwords, sessions and cookies on one platform's auth database,
 /// compatible with Better Auth. Cheap to clone.
 ///
+/// **Suspension.** Once bound to its platform (by
+/// [`crate::org::Organizations::new`]), every state-changing call — sign-up,
+/// sign-in, two-factor steps and changes, password change and reset, reset
+/// and verification requests, email verification, operator sessions — checks
+/// the platform's status first: a suspended platform answers the store's
+/// `Suspended` error ([`AuthError::is_suspended`], code `PLATFORM_SUSPENDED`),
+/// a deleted one `NotFound`, at once in this process. What still works is
+/// what takes authority away or only reads: sign-out, session revocation,
+/// [`Auth::purge_expired`], and session validation (a session is not
+/// extended while suspended).
+///
+/// There is no public access to the auth database itself, and no way to
+/// mint a session without a credential except the audited
+/// [`Auth::operator_session`].
+///
 /// See the crate documentation for an example.
 #[derive(Clone)]
 pub struct Auth {

@@ -1,5 +1,13 @@
 //! Invitations (Better Auth's `invitation` table): invite by email with a
 //! role, accept, reject, cancel, list. See [`Organizations::invite_member`].
+//!
+//! An invitation is proof of an address, never of an ID: accepting needs a
+//! session whose email is the invited one (verified, when the platform
+//! requires verification), and signing up through an invitation needs the
+//! secret mailed to the invited address ([`crate::mail::EmailKind::Invitation`];
+//! only its hash is stored, in `verification`). Listing a tenant's
+//! invitations needs `invitation:create`, and `owner` invitations are shown
+//! to owners only.
 
 use std::fmt;
 use std::str::FromStr;

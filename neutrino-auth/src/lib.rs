@@ -26,7 +26,8 @@
 //! * [`org`]: organizations as registry tenants, members, tenant and platform
 //!   roles ([`access`]), the active tenant and the
 //!   [`TenantScope`](neutrino_tenancy::TenantScope) minted from it;
-//! * [`invitation`]s by email, the only way in when sign-up is disabled;
+//! * [`invitation`]s by email, the only way in when sign-up is disabled (the
+//!   secret mailed to the invitee, not the invitation's ID, proves the address);
 //! * [`apikey`]s, stored hashed, verified into the same scopes;
 //! * [`twofactor`]: TOTP with encrypted secrets and single-use backup codes;
 //! * the [`audit`] log.

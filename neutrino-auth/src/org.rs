@@ -13,7 +13,16 @@
 //!    organization the session's active one: from then on it is active.
 //!
 //! A crash between steps leaves a pending row; [`Organizations::reconcile`]
-//! finishes every pending creation and is idempotent.
+//! finishes every pending creation and is idempotent. A creation the registry
+//! refuses (depth limit, unknown parent, slug taken, suspended platform)
+//! leaves nothing pending.
+//!
+//! Every state-changing operation (organizations, members, roles, the active
+//! organization, invitations, API keys, operator role changes, reconcile)
+//! refuses a suspended platform with the store's `Suspended` error and a
+//! deleted one as `NotFound`; reads keep working, and scopes are not minted
+//! while suspended. Changes made without a permission check are operator
+//! paths, named `operator_…`, with who and why written to the audit log.
 //!
 //! Every operation takes the caller's session token and checks it, then the
 //! caller's membership and roles ([`crate::access`]). A platform admin
