@@ -264,6 +264,7 @@ impl AuthError {
             Self::ApiKeyNotFound => "KEY_NOT_FOUND",
             Self::TwoFactorRequired => "TWO_FACTOR_REQUIRED",
             Self::Store(neutrino_core::Error::Suspended { .. }) => "PLATFORM_SUSPENDED",
+            Self::Store(neutrino_core::Error::NotFound { .. }) => "NOT_FOUND",
             Self::Mail(_)
             | Self::Config { .. }
             | Self::Hashing(_)
@@ -302,6 +303,7 @@ impl AuthError {
             | Self::TwoFactorRequired => 403,
             Self::TooManyRequests { .. } => 429,
             Self::Store(neutrino_core::Error::Suspended { .. }) => 403,
+            Self::Store(neutrino_core::Error::NotFound { .. }) => 404,
             Self::Mail(_)
             | Self::Config { .. }
             | Self::Hashing(_)

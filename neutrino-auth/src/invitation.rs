@@ -106,6 +106,14 @@ fn token_identifier(secret: &str) -> String {
     format!("{TOKEN_PREFIX}{}", crate::apikey::hash_key(secret))
 }
 
+/// Deletes the sign-up secrets of an invitation that is no longer open.
+fn drop_tokens(invitation_id: &str) -> Statement {
+    Statement::new(format!(
+        r#"DELETE FROM "verification" WHERE "identifier" LIKE '{TOKEN_PREFIX}%' AND "value" = ?1"#
+    ))
+    .bind(invitation_id)
+}
+
 const COLUMNS: &str =
     r#""id", "organizationId", "email", "role", "status", "expiresAt", "createdAt", "inviterId""#;
 
@@ -288,7 +296,7 @@ impl Organizations {
                 "{}?token={secret}",
                 self.auth.link(&format!("/accept-invitation/{}", inv.id))
             );
-            mailer
+            let sent = mailer
                 .send(Email {
                     kind: EmailKind::Invitation,
                     to: inv.email.clone(),
@@ -296,8 +304,21 @@ impl Organizations {
                     url,
                     token: secret,
                 })
-                .await
-                .map_err(AuthError::Mail)?;
+                .await;
+            if let Err(e) = sent {
+                // An invitation nobody received would block a new one for
+                // the address: withdraw it.
+                self.db()
+                    .batch(&[
+                        Statement::new(
+                            r#"DELETE FROM "invitation" WHERE "id" = ?1 AND "status" = 'pending'"#,
+                        )
+                        .bind(inv.id.as_str()),
+                        drop_tokens(&inv.id),
+                    ])
+                    .await?;
+                return Err(AuthError::Mail(e));
+            }
         }
         Ok(inv)
     }
@@ -317,10 +338,7 @@ impl Organizations {
                 r#"UPDATE "invitation" SET "status" = 'accepted' WHERE "id" = ?1 AND "status" = 'pending'"#,
             )
             .bind(inv.id.as_str()),
-            Statement::new(format!(
-                r#"DELETE FROM "verification" WHERE "identifier" LIKE '{TOKEN_PREFIX}%' AND "value" = ?1"#
-            ))
-            .bind(inv.id.as_str()),
+            drop_tokens(&inv.id),
             Statement::new(
                 r#"UPDATE "session" SET "activeOrganizationId" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#,
             )
@@ -502,6 +520,7 @@ impl Organizations {
                 )
                 .bind(status.as_str())
                 .bind(inv.id.as_str()),
+                drop_tokens(&inv.id),
                 audit::insert_where(
                     event,
                     Self::record(

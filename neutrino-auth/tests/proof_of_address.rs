@@ -380,3 +380,59 @@ async fn reset_and_verification_requests_answer_the_same_for_every_address() {
         }
     }
 }
+
+/// Fails its first send, then records.
+#[derive(Debug, Default)]
+struct FlakyMailer {
+    failed_once: std::sync::atomic::AtomicBool,
+    inner: RecordingMailer,
+}
+
+#[async_trait]
+impl Mailer for FlakyMailer {
+    async fn send(&self, email: Email) -> Result<(), BoxError> {
+        if !self
+            .failed_once
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err("mail server down".into());
+        }
+        self.inner.send(email).await
+    }
+}
+
+/// An invitation whose mail could not be sent is withdrawn, so the address
+/// can be invited again.
+#[tokio::test]
+async fn an_invitation_that_could_not_be_mailed_is_withdrawn() {
+    let mailer = Arc::new(FlakyMailer::default());
+    let m = Arc::clone(&mailer);
+    let w = World::with(move |b| b.with_mailer(m.clone()), |o| o).await;
+    let o = &w.a.orgs;
+    let ada = w.a.user("Ada").await;
+    let ta = &ada.session.token;
+    let acme = o
+        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
+        .await
+        .unwrap();
+    let e = o
+        .invite_member(ta, &acme.id, "bob@example.com", "member", &meta())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AuthError::Mail(_)));
+    assert!(o.list_invitations(ta, &acme.id).await.unwrap().is_empty());
+    assert!(
+        snapshot(&w.a.raw_auth_db, &["verification"])
+            .await
+            .is_empty()
+    );
+    o.invite_member(ta, &acme.id, "bob@example.com", "member", &meta())
+        .await
+        .unwrap();
+    assert!(
+        mailer
+            .inner
+            .last_to("bob@example.com", EmailKind::Invitation)
+            .is_some()
+    );
+}

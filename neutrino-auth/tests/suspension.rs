@@ -340,7 +340,10 @@ async fn a_deleted_platform_answers_not_found_to_every_state_change() {
         .unwrap();
     for (op, answer) in every_state_change(&w, &mailer, &f).await {
         match answer.expect_err(op) {
-            AuthError::Store(e) if e.is_not_found() => {}
+            AuthError::Store(e) if e.is_not_found() => {
+                let e = AuthError::Store(e);
+                assert_eq!((e.code(), e.status()), ("NOT_FOUND", 404), "{op}");
+            }
             e => panic!("{op}: {e:?}"),
         }
     }
