@@ -83,8 +83,10 @@ async fn sign_up_or_in(
         auth.sign_in_email(SignInEmail::new(email, password), meta)
             .await
     } else {
+        // No email verification required here: sign-up signs in at once.
         auth.sign_up_email(SignUpEmail::new(name, email, password), meta)
             .await
+            .and_then(|up| up.signed_in().ok_or(AuthError::EmailNotVerified))
     }
     .map_err(auth_error)
 }

@@ -62,7 +62,10 @@ async fn populate(auth: &Auth, db: &SqliteExecutor) -> Vec<String> {
     db.batch(&batch).await.unwrap();
     let meta = RequestMeta::new("198.51.100.1", "bench");
     for id in &ids {
-        let s = auth.create_session(id, true, &meta).await.unwrap();
+        let s = auth
+            .operator_session(id, true, "bench", "seed sessions", &meta)
+            .await
+            .unwrap();
         cookies.push(auth.cookies().sign(&s.token));
     }
     cookies

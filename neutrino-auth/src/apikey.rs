@@ -105,7 +105,9 @@ impl fmt::Debug for CreatedApiKey {
 pub enum ApiKeyScope {
     /// A tenant-bound key: the tenant's scope as its owner's session would get.
     Tenant(MemberScope),
-    /// A platform key: the platform, acting as its owner.
+    /// A platform key: the platform, acting as its owner. Only
+    /// [`Organizations::verify_api_key`] makes one.
+    #[non_exhaustive]
     Platform {
         /// The platform.
         platform: PlatformId,
@@ -169,7 +171,7 @@ impl Organizations {
         new: NewApiKey,
         meta: &RequestMeta,
     ) -> Result<CreatedApiKey> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         if let Some(org) = &new.organization {
             self.standing(&actor, org).await?;
         }
@@ -292,7 +294,7 @@ impl Organizations {
         enabled: bool,
         meta: &RequestMeta,
     ) -> Result<ApiKey> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let key = self.own_key(&actor.user_id, id).await?;
         let now = self.now();
         self.db()
@@ -323,7 +325,7 @@ impl Organizations {
 
     /// Deletes one of the caller's keys (`KEY_NOT_FOUND` for anyone else's).
     pub async fn delete_api_key(&self, token: &str, id: &str, meta: &RequestMeta) -> Result<()> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let key = self.own_key(&actor.user_id, id).await?;
         let now = self.now();
         self.db()

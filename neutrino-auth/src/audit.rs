@@ -57,6 +57,8 @@ pub enum AuditEvent {
     PlatformRoleChanged,
     /// An operator took a scope on a tenant.
     OperatorAccess,
+    /// An operator created a session for a user without the user's credential.
+    OperatorSession,
     /// An invitation was sent.
     InvitationCreated,
     /// An invitation was accepted.
@@ -102,6 +104,7 @@ impl AuditEvent {
             Self::ActiveOrganizationSet => "active_organization_set",
             Self::PlatformRoleChanged => "platform_role_changed",
             Self::OperatorAccess => "operator_access",
+            Self::OperatorSession => "operator_session",
             Self::InvitationCreated => "invitation_created",
             Self::InvitationAccepted => "invitation_accepted",
             Self::InvitationRejected => "invitation_rejected",
@@ -144,6 +147,7 @@ impl FromStr for AuditEvent {
             "active_organization_set" => Self::ActiveOrganizationSet,
             "platform_role_changed" => Self::PlatformRoleChanged,
             "operator_access" => Self::OperatorAccess,
+            "operator_session" => Self::OperatorSession,
             "invitation_created" => Self::InvitationCreated,
             "invitation_accepted" => Self::InvitationAccepted,
             "invitation_rejected" => Self::InvitationRejected,

@@ -2,13 +2,14 @@
 //! platform's auth database; [`AuthBuilder`] configures it.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use neutrino_core::clock::{SharedClock, millis_since_epoch, system_clock};
-use neutrino_core::ids::UserId;
+use neutrino_core::ids::{PlatformId, UserId};
 use neutrino_core::kv::KvStore;
 use neutrino_core::sql::{Row, SqlExecutor, Statement};
+use neutrino_tenancy::Registry;
 use tracing::Instrument;
 
 use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord};
@@ -18,7 +19,9 @@ use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
 use crate::mail::Mailer;
-use crate::model::{AuthSession, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, User};
+use crate::model::{
+    AuthSession, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, SignedUp, User,
+};
 use crate::password::{NormalizedPassword, PasswordConfig, Passwords, Verification};
 use crate::random::random_id;
 use crate::rate_limit::{RateLimitConfig, RateLimiter};
@@ -332,6 +335,7 @@ impl AuthBuilder {
                 cache: self.cache.map(SessionCache::new),
                 rate_limiter,
                 mailer: self.mailer,
+                platform: OnceLock::new(),
             }),
         })
     }
@@ -354,10 +358,29 @@ pub(crate) struct Inner {
     pub(crate) cache: Option<SessionCache>,
     pub(crate) rate_limiter: Option<RateLimiter>,
     pub(crate) mailer: Option<Arc<dyn Mailer>>,
+    /// The platform this auth database belongs to, set once by
+    /// [`crate::org::Organizations::new`]: every state-changing call checks its
+    /// status ([`Auth::ensure_writable`]).
+    pub(crate) platform: OnceLock<(Registry, PlatformId)>,
 }
 
 /// Users, passwords, sessions and cookies on one platform's auth database,
 /// compatible with Better Auth. Cheap to clone.
+///
+/// **Suspension.** Once bound to its platform (by
+/// [`crate::org::Organizations::new`]), every state-changing call — sign-up,
+/// sign-in, two-factor steps and changes, password change and reset, reset
+/// and verification requests, email verification, operator sessions — checks
+/// the platform's status first: a suspended platform answers the store's
+/// `Suspended` error ([`AuthError::is_suspended`], code `PLATFORM_SUSPENDED`),
+/// a deleted one `NotFound`, at once in this process. What still works is
+/// what takes authority away or only reads: sign-out, session revocation,
+/// [`Auth::purge_expired`], and session validation (a session is not
+/// extended while suspended).
+///
+/// There is no public access to the auth database itself, and no way to
+/// mint a session without a credential except the audited
+/// [`Auth::operator_session`].
 ///
 /// See the crate documentation for an example.
 #[derive(Clone)]
@@ -389,6 +412,7 @@ const USER_COLUMNS: &str =
 
 const INSERT_USER: &str = r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"#;
 const INSERT_ACCOUNT: &str = r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"#;
+const INSERT_SESSION_SELECT: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"#;
 const INSERT_SESSION: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#;
 const SELECT_USER_BY_EMAIL: &str = r#"SELECT "id" FROM "user" WHERE "email" = ?1"#;
 const SELECT_CREDENTIAL_BY_EMAIL: &str = r#"SELECT u."id", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", a."id", a."password" FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = ?2 WHERE u."email" = ?1 LIMIT 1"#;
@@ -497,9 +521,34 @@ impl Auth {
         &self.inner.session
     }
 
-    /// The database.
-    pub fn db(&self) -> &Arc<dyn SqlExecutor> {
+    /// The auth database. Crate-private: raw SQL on it would bypass every
+    /// check of this crate (memberships, platform roles, sessions).
+    pub(crate) fn db(&self) -> &Arc<dyn SqlExecutor> {
         &self.inner.db
+    }
+
+    /// Binds this auth database (and every clone of this `Auth`) to its
+    /// platform, once: from then on every state-changing call checks the
+    /// platform's status. A second binding is ignored.
+    pub(crate) fn bind_platform(&self, registry: Registry, platform: PlatformId) {
+        let _ = self.inner.platform.set((registry, platform));
+    }
+
+    /// The one check of platform status before a state change: `Ok` when the
+    /// platform is active (or this `Auth` is not bound to one), the store's
+    /// [`neutrino_core::Error::Suspended`] when it is suspended, and
+    /// [`neutrino_core::Error::NotFound`] when it is deleted or unknown.
+    ///
+    /// Called at the start of every state-changing operation, and again just
+    /// before the write of those that do slow work (password hashing) in
+    /// between. What still works on a suspended platform takes authority away
+    /// and nothing else: sign-out, session revocation, purging expired rows,
+    /// and reads (sessions validate but are not extended).
+    pub(crate) async fn ensure_writable(&self) -> Result<()> {
+        match self.inner.platform.get() {
+            Some((registry, platform)) => Ok(registry.check_active(*platform).await?),
+            None => Ok(()),
+        }
     }
 
     /// Entries in the validation cache (0 when it is off).
@@ -547,39 +596,89 @@ impl Auth {
         Ok((session, stmt))
     }
 
-    /// Creates a session for an existing user (for sign-in methods built on top
-    /// of this crate); sign-up and sign-in call it for you.
-    pub async fn create_session(
+    /// An operator's session for `user_id`, without the user's credential
+    /// (support access, or a sign-in method the host app verified itself):
+    /// `operator` names who asks and `reason` why, both written to the audit
+    /// log (`operator_session`) with the session. Refused on a suspended or
+    /// deleted platform, and for an unknown user (`USER_NOT_FOUND`).
+    pub async fn operator_session(
         &self,
         user_id: &UserId,
         remember_me: bool,
+        operator: &str,
+        reason: &str,
         meta: &RequestMeta,
     ) -> Result<Session> {
-        let (session, stmt) = self.new_session(user_id, remember_me, meta, self.now())?;
-        self.inner.db.execute(&stmt).await?;
+        for (field, v) in [("operator", operator), ("reason", reason)] {
+            if v.trim().is_empty() || v.len() > 2000 || v.chars().any(char::is_control) {
+                return Err(AuthError::validation(
+                    field,
+                    "must be 1-2000 bytes of text without control characters",
+                ));
+            }
+        }
+        self.ensure_writable().await?;
+        let now = self.now();
+        let (session, stmt) = self.new_session(user_id, remember_me, meta, now)?;
+        // The session exists only if the user does, and the audit entry only
+        // with the session: one batch.
+        let insert = Statement::with_params(
+            format!(
+                r#"{INSERT_SESSION_SELECT} WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?8)"#
+            ),
+            stmt.params().to_vec(),
+        );
+        let audit_stmt = audit::insert_where(
+            AuditEvent::OperatorSession,
+            AuditRecord {
+                user_id: Some(user_id.as_str()),
+                session_id: Some(&session.id),
+                detail: Some(format!("operator {operator}: {reason}")),
+                ..AuditRecord::default()
+            },
+            meta,
+            now,
+            r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?11)"#,
+            vec![neutrino_core::sql::Value::from(session.id.clone())],
+        )?;
+        let out = self.inner.db.batch(&[insert, audit_stmt]).await?;
+        if out.first().map_or(0, |o| o.rows_affected) == 0 {
+            return Err(AuthError::UserNotFound);
+        }
         Ok(session)
     }
 
     /// Better Auth's `POST /sign-up/email`: creates the user, its `credential`
     /// account (argon2id hash) and a session, in one batch.
     ///
+    /// With `require_email_verification`, no session is created
+    /// ([`SignedUp::session`] is `None`, Better Auth's `token: null`) and a
+    /// verification email is sent (with a mailer); an address that is already
+    /// registered then gets the same answer (a synthetic unverified user, no
+    /// write), so sign-up does not reveal which addresses have accounts.
+    ///
     /// Errors: `EMAIL_PASSWORD_SIGN_UP_DISABLED`, `INVALID_EMAIL`,
     /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`,
-    /// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`, `TOO_MANY_REQUESTS`.
-    pub async fn sign_up_email(&self, req: SignUpEmail, meta: &RequestMeta) -> Result<SignedIn> {
+    /// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL` (only without
+    /// `require_email_verification`), `TOO_MANY_REQUESTS`, and the platform's
+    /// status error when it is suspended or deleted.
+    pub async fn sign_up_email(&self, req: SignUpEmail, meta: &RequestMeta) -> Result<SignedUp> {
         self.sign_up_email_inner(req, meta, false).await
     }
 
-    /// [`Auth::sign_up_email`]; `invited` lets an invited user in when sign-up
-    /// is disabled (the caller has checked the invitation).
+    /// [`Auth::sign_up_email`]; `proven` means the caller has proof that the
+    /// requester controls the address (an invitation token delivered to it):
+    /// the user is created verified, with a session, even when sign-up is
+    /// disabled or verification is required.
     pub(crate) async fn sign_up_email_inner(
         &self,
         req: SignUpEmail,
         meta: &RequestMeta,
-        invited: bool,
-    ) -> Result<SignedIn> {
+        proven: bool,
+    ) -> Result<SignedUp> {
         async {
-            if self.inner.disable_sign_up && !invited {
+            self.ensure_writable().await?;
+            if self.inner.disable_sign_up && !proven {
                 return Err(AuthError::SignUpDisabled);
             }
             self.rate_limit_if_enabled(meta, "/sign-up/email").await?;
@@ -598,14 +697,16 @@ impl Auth {
                     format!("must be at most {MAX_IMAGE_LEN} bytes"),
                 ));
             }
-            let exists = self
+            // Without a session to hand out, an existing address answers like
+            // a new one.
+            let blind = self.inner.require_email_verification && !proven;
+            let exists = !self
                 .inner
                 .db
                 .query(&Statement::new(SELECT_USER_BY_EMAIL).bind(email.as_str()))
-                .await?;
-            if !exists.is_empty() {
-                return Err(AuthError::UserAlreadyExists);
-            }
+                .await?
+                .is_empty();
+            // Hash in every case, so both answers cost the same.
             let hash = self.inner.passwords.hash(&password).await?;
             let now = self.now();
             let now = UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
@@ -613,20 +714,33 @@ impl Auth {
                 id: UserId::generate(),
                 name,
                 email,
-                email_verified: false,
+                email_verified: proven,
                 image: req.image,
                 created_at: now,
                 updated_at: now,
             };
+            let synthetic = || SignedUp {
+                user: User {
+                    email_verified: false,
+                    ..user.clone()
+                },
+                session: None,
+                remember_me: req.remember_me,
+            };
+            if exists {
+                return if blind {
+                    Ok(synthetic())
+                } else {
+                    Err(AuthError::UserAlreadyExists)
+                };
+            }
             let stamp = date::format(now);
-            let (session, insert_session) =
-                self.new_session(&user.id, req.remember_me, meta, now)?;
-            let batch = [
+            let mut batch = vec![
                 Statement::new(INSERT_USER)
                     .bind(user.id.as_str())
                     .bind(user.name.as_str())
                     .bind(user.email.as_str())
-                    .bind(false)
+                    .bind(proven)
                     .bind(user.image.as_deref())
                     .bind(stamp.as_str())
                     .bind(stamp.as_str()),
@@ -638,27 +752,45 @@ impl Auth {
                     .bind(hash)
                     .bind(stamp.as_str())
                     .bind(stamp.as_str()),
-                insert_session,
-                audit::insert(
-                    AuditEvent::SignUp,
-                    AuditRecord {
-                        user_id: Some(user.id.as_str()),
-                        session_id: Some(&session.id),
-                        email: Some(&user.email),
-                        detail: None,
-                        organization_id: None,
-                    },
-                    meta,
-                    now,
-                )?,
             ];
+            let session = if blind {
+                None
+            } else {
+                let (session, insert_session) =
+                    self.new_session(&user.id, req.remember_me, meta, now)?;
+                batch.push(insert_session);
+                Some(session)
+            };
+            batch.push(audit::insert(
+                AuditEvent::SignUp,
+                AuditRecord {
+                    user_id: Some(user.id.as_str()),
+                    session_id: session.as_ref().map(|s| s.id.as_str()),
+                    email: Some(&user.email),
+                    detail: proven.then(|| "address proven by invitation".to_owned()),
+                    organization_id: None,
+                },
+                meta,
+                now,
+            )?);
+            // The hash took time: the platform may have been suspended since.
+            self.ensure_writable().await?;
             match self.inner.db.batch(&batch).await {
                 Ok(_) => {}
                 // Another sign-up with the same email won the race.
-                Err(e) if e.is_already_exists() => return Err(AuthError::UserAlreadyExists),
+                Err(e) if e.is_already_exists() => {
+                    return if blind {
+                        Ok(synthetic())
+                    } else {
+                        Err(AuthError::UserAlreadyExists)
+                    };
+                }
                 Err(e) => return Err(e.into()),
             }
-            Ok(SignedIn {
+            if blind {
+                self.mail_verification(&user, None).await;
+            }
+            Ok(SignedUp {
                 user,
                 session,
                 remember_me: req.remember_me,
@@ -696,6 +828,7 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<SignInOutcome> {
         async {
+            self.ensure_writable().await?;
             self.rate_limit_if_enabled(meta, "/sign-in/email").await?;
             let email = normalize_email(&req.email)?;
             let password = match self.inner.passwords.normalize(&req.password) {
@@ -782,6 +915,9 @@ impl Auth {
                         .bind(account_id),
                 );
             }
+            // The password check took time: the platform may have been
+            // suspended since.
+            self.ensure_writable().await?;
             self.inner.db.batch(&batch).await?;
             Ok(SignInOutcome::SignedIn(Box::new(SignedIn {
                 user,
@@ -983,7 +1119,8 @@ impl Auth {
                 .expires_at
                 .checked_sub(cfg.expires_in)
                 .map(|t| t + cfg.update_age);
-            if due.is_none_or(|due| now >= due) {
+            // A suspended platform's sessions validate but are not extended.
+            if due.is_none_or(|due| now >= due) && self.ensure_writable().await.is_ok() {
                 let now_trunc = UNIX_EPOCH + Duration::from_millis(now_ms.unsigned_abs());
                 let expires = now_trunc + cfg.expires_in;
                 self.inner
@@ -1148,6 +1285,7 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<()> {
         async {
+            self.ensure_writable().await?;
             let new = self.inner.passwords.normalize(&req.new_password)?;
             let current = self
                 .inner
@@ -1205,6 +1343,7 @@ impl Auth {
                         .bind(current_token.unwrap_or("")),
                 );
             }
+            self.ensure_writable().await?;
             self.inner.db.batch(&batch).await?;
             if req.revoke_other_sessions
                 && let Some(c) = &self.inner.cache

@@ -174,6 +174,9 @@ pub enum AuthError {
     /// was made for another email address.
     #[error("invitation not found")]
     InvitationNotFound,
+    /// The platform requires a verified email, and the invitee's is not.
+    #[error("email verification required before accepting or rejecting an invitation")]
+    EmailVerificationRequiredForInvitation,
     /// A pending invitation for this email already exists in the organization.
     #[error("user is already invited to this organization")]
     AlreadyInvited,
@@ -249,6 +252,9 @@ impl AuthError {
             Self::RoleNotFound => "ROLE_NOT_FOUND",
             Self::NotAllowed { code } => code,
             Self::InvitationNotFound => "INVITATION_NOT_FOUND",
+            Self::EmailVerificationRequiredForInvitation => {
+                "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION"
+            }
             Self::AlreadyInvited => "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
             Self::InvitationLimitReached => "INVITATION_LIMIT_REACHED",
             Self::InvalidCode => "INVALID_CODE",
@@ -257,6 +263,8 @@ impl AuthError {
             Self::InvalidApiKey => "INVALID_API_KEY",
             Self::ApiKeyNotFound => "KEY_NOT_FOUND",
             Self::TwoFactorRequired => "TWO_FACTOR_REQUIRED",
+            Self::Store(neutrino_core::Error::Suspended { .. }) => "PLATFORM_SUSPENDED",
+            Self::Store(neutrino_core::Error::NotFound { .. }) => "NOT_FOUND",
             Self::Mail(_)
             | Self::Config { .. }
             | Self::Hashing(_)
@@ -291,8 +299,11 @@ impl AuthError {
             | Self::SessionNotFresh
             | Self::NotAMember
             | Self::NotAllowed { .. }
+            | Self::EmailVerificationRequiredForInvitation
             | Self::TwoFactorRequired => 403,
             Self::TooManyRequests { .. } => 429,
+            Self::Store(neutrino_core::Error::Suspended { .. }) => 403,
+            Self::Store(neutrino_core::Error::NotFound { .. }) => 404,
             Self::Mail(_)
             | Self::Config { .. }
             | Self::Hashing(_)
@@ -301,6 +312,12 @@ impl AuthError {
             | Self::Store(_) => 500,
             _ => 400,
         }
+    }
+
+    /// Whether the platform is suspended: every state-changing call of a
+    /// suspended platform answers this (code `PLATFORM_SUSPENDED`, 403).
+    pub fn is_suspended(&self) -> bool {
+        matches!(self, Self::Store(neutrino_core::Error::Suspended { .. }))
     }
 
     pub(crate) fn validation(field: &'static str, reason: impl Into<String>) -> Self {

@@ -1,5 +1,13 @@
 //! Invitations (Better Auth's `invitation` table): invite by email with a
 //! role, accept, reject, cancel, list. See [`Organizations::invite_member`].
+//!
+//! An invitation is proof of an address, never of an ID: accepting needs a
+//! session whose email is the invited one (verified, when the platform
+//! requires verification), and signing up through an invitation needs the
+//! secret mailed to the invited address ([`crate::mail::EmailKind::Invitation`];
+//! only its hash is stored, in `verification`). Listing a tenant's
+//! invitations needs `invitation:create`, and `owner` invitations are shown
+//! to owners only.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,9 +21,10 @@ use crate::audit::{self, AuditEvent};
 use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
+use crate::mail::{Email, EmailKind};
 use crate::model::{RequestMeta, SignUpEmail, SignedIn};
 use crate::org::{Actor, Member, Organizations, parse_time};
-use crate::random::random_id;
+use crate::random::{random_id, random_string};
 
 /// Where an invitation stands (`invitation.status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,6 +93,25 @@ pub struct Invitation {
     pub created_at: SystemTime,
     /// Who sent it.
     pub inviter_id: UserId,
+}
+
+/// Length of an invitation email's secret.
+const INVITATION_TOKEN_LEN: usize = 32;
+/// `verification.identifier` prefix of an invitation secret's hash.
+const TOKEN_PREFIX: &str = "invitation-token:";
+
+/// The `verification.identifier` of an invitation secret: its hash, so the
+/// database never holds the secret itself.
+fn token_identifier(secret: &str) -> String {
+    format!("{TOKEN_PREFIX}{}", crate::apikey::hash_key(secret))
+}
+
+/// Deletes the sign-up secrets of an invitation that is no longer open.
+fn drop_tokens(invitation_id: &str) -> Statement {
+    Statement::new(format!(
+        r#"DELETE FROM "verification" WHERE "identifier" LIKE '{TOKEN_PREFIX}%' AND "value" = ?1"#
+    ))
+    .bind(invitation_id)
 }
 
 const COLUMNS: &str =
@@ -158,7 +186,7 @@ impl Organizations {
         role: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let s = self.standing(&actor, org).await?;
         if !self.can(&s, "invitation", "create") {
             return Err(AuthError::NotAllowed {
@@ -223,7 +251,28 @@ impl Organizations {
             r#"EXISTS (SELECT 1 FROM "invitation" WHERE "id" = ?11)"#,
             vec![Value::from(inv.id.clone())],
         )?;
-        let out = self.db().batch(&[insert, audit_stmt]).await?;
+        let mut batch = vec![insert, audit_stmt];
+        // The sign-up secret, for the invitee's mailbox only: its hash is
+        // stored, the secret itself goes into the mail and nowhere else (not
+        // to the inviter).
+        let secret = match self.auth.inner.mailer {
+            Some(_) => {
+                let secret = random_string(INVITATION_TOKEN_LEN)?;
+                batch.push(
+                    Statement::new(
+                        r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt") SELECT ?1, ?2, ?3, ?4, ?5, ?5 WHERE EXISTS (SELECT 1 FROM "invitation" WHERE "id" = ?3)"#,
+                    )
+                    .bind(random_id()?)
+                    .bind(token_identifier(&secret))
+                    .bind(inv.id.as_str())
+                    .bind(date::format(inv.expires_at))
+                    .bind(stamp.as_str()),
+                );
+                Some(secret)
+            }
+            None => None,
+        };
+        let out = self.db().batch(&batch).await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
             let dup = self
                 .db()
@@ -241,6 +290,35 @@ impl Organizations {
             } else {
                 AuthError::AlreadyInvited
             });
+        }
+        if let (Some(secret), Some(mailer)) = (secret, self.auth.inner.mailer.clone()) {
+            let url = format!(
+                "{}?token={secret}",
+                self.auth.link(&format!("/accept-invitation/{}", inv.id))
+            );
+            let sent = mailer
+                .send(Email {
+                    kind: EmailKind::Invitation,
+                    to: inv.email.clone(),
+                    user_id: String::new(),
+                    url,
+                    token: secret,
+                })
+                .await;
+            if let Err(e) = sent {
+                // An invitation nobody received would block a new one for
+                // the address: withdraw it.
+                self.db()
+                    .batch(&[
+                        Statement::new(
+                            r#"DELETE FROM "invitation" WHERE "id" = ?1 AND "status" = 'pending'"#,
+                        )
+                        .bind(inv.id.as_str()),
+                        drop_tokens(&inv.id),
+                    ])
+                    .await?;
+                return Err(AuthError::Mail(e));
+            }
         }
         Ok(inv)
     }
@@ -260,6 +338,7 @@ impl Organizations {
                 r#"UPDATE "invitation" SET "status" = 'accepted' WHERE "id" = ?1 AND "status" = 'pending'"#,
             )
             .bind(inv.id.as_str()),
+            drop_tokens(&inv.id),
             Statement::new(
                 r#"UPDATE "session" SET "activeOrganizationId" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#,
             )
@@ -300,34 +379,84 @@ impl Organizations {
     /// Better Auth's `POST /organization/accept-invitation`: the caller's
     /// email must match (case-insensitive); the caller becomes a member with
     /// the invited roles and the organization becomes the session's active one.
+    /// With `require_email_verification`, the caller's email must be verified
+    /// (`EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION`).
     pub async fn accept_invitation(
         &self,
         token: &str,
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<(Invitation, Member)> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
+        self.check_invitee_verified(&actor)?;
         let inv = self
             .open_invitation_for(invitation_id, &actor.email)
             .await?;
         self.accept(&actor, inv, meta).await
     }
 
+    fn check_invitee_verified(&self, actor: &Actor) -> Result<()> {
+        if self.auth.inner.require_email_verification && !actor.email_verified {
+            return Err(AuthError::EmailVerificationRequiredForInvitation);
+        }
+        Ok(())
+    }
+
     /// Signs a new user up through an invitation and accepts it: the way in
-    /// when sign-up is disabled. The sign-up email must be the invited one.
+    /// when sign-up is disabled.
+    ///
+    /// `invitation_token` is the secret of the invitation email
+    /// ([`EmailKind::Invitation`], sent by [`Organizations::invite_member`]
+    /// when a mailer is configured): holding it proves that the requester
+    /// reads the invited mailbox, which the invitation's ID (visible to
+    /// members who list invitations) does not. The sign-up email must be the
+    /// invited one; the user is created with the email verified. Errors:
+    /// `INVITATION_NOT_FOUND` (unknown or used token, another address, the
+    /// invitation no longer pending or expired),
+    /// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL` (sign in and accept instead),
+    /// the sign-up errors.
     pub async fn sign_up_with_invitation(
         &self,
-        invitation_id: &str,
+        invitation_token: &str,
         req: SignUpEmail,
         meta: &RequestMeta,
     ) -> Result<(SignedIn, Member)> {
+        self.ensure_writable().await?;
         let email = normalize_email(&req.email)?;
-        self.open_invitation_for(invitation_id, &email).await?;
-        let signed = self.auth.sign_up_email_inner(req, meta, true).await?;
+        let invitation_id = self.invitation_of_token(invitation_token).await?;
+        self.open_invitation_for(&invitation_id, &email).await?;
+        let signed = self
+            .auth
+            .sign_up_email_inner(req, meta, true)
+            .await?
+            .signed_in()
+            .ok_or(AuthError::Unauthorized)?;
         let actor = self.actor(&signed.session.token).await?;
-        let inv = self.open_invitation_for(invitation_id, &email).await?;
+        let inv = self.open_invitation_for(&invitation_id, &email).await?;
         let (_, member) = self.accept(&actor, inv, meta).await?;
         Ok((signed, member))
+    }
+
+    /// The invitation ID an invitation email's secret stands for;
+    /// `INVITATION_NOT_FOUND` for an unknown, used or expired one.
+    async fn invitation_of_token(&self, secret: &str) -> Result<String> {
+        if secret.is_empty() || secret.len() > 256 {
+            return Err(AuthError::InvitationNotFound);
+        }
+        let row = self
+            .db()
+            .query(
+                &Statement::new(
+                    r#"SELECT "value" FROM "verification" WHERE "identifier" = ?1 AND "expiresAt" > ?2"#,
+                )
+                .bind(token_identifier(secret))
+                .bind(date::format(self.now())),
+            )
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(AuthError::InvitationNotFound)?;
+        Ok(row.get(0)?)
     }
 
     /// Better Auth's `POST /organization/reject-invitation` (the invitee only).
@@ -337,7 +466,8 @@ impl Organizations {
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
+        self.check_invitee_verified(&actor)?;
         let inv = self
             .open_invitation_for(invitation_id, &actor.email)
             .await?;
@@ -353,7 +483,7 @@ impl Organizations {
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let inv = self
             .invitation_row(invitation_id)
             .await?
@@ -390,6 +520,7 @@ impl Organizations {
                 )
                 .bind(status.as_str())
                 .bind(inv.id.as_str()),
+                drop_tokens(&inv.id),
                 audit::insert_where(
                     event,
                     Self::record(
@@ -414,10 +545,18 @@ impl Organizations {
     }
 
     /// Better Auth's `GET /organization/list-invitations`: every invitation of
-    /// an organization the caller belongs to, newest first.
+    /// the organization, newest first. Needs `invitation:create`
+    /// (`YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS`); invitations with the
+    /// `owner` role are shown to owners (and platform admins) only.
     pub async fn list_invitations(&self, token: &str, org: &TenantId) -> Result<Vec<Invitation>> {
         let actor = self.actor(token).await?;
-        self.standing(&actor, org).await?;
+        let s = self.standing(&actor, org).await?;
+        if !self.can(&s, "invitation", "create") {
+            return Err(AuthError::NotAllowed {
+                code: "YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS",
+            });
+        }
+        let owner = s.is_owner();
         let rows = self
             .db()
             .query(
@@ -427,7 +566,11 @@ impl Organizations {
                 .bind(org.as_str()),
             )
             .await?;
-        rows.iter().map(from_row).collect()
+        let all = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+        Ok(all
+            .into_iter()
+            .filter(|i| owner || !access::has_role(&i.role, OWNER))
+            .collect())
     }
 
     /// Better Auth's `GET /organization/list-user-invitations`: the caller's

@@ -26,7 +26,8 @@
 //! * [`org`]: organizations as registry tenants, members, tenant and platform
 //!   roles ([`access`]), the active tenant and the
 //!   [`TenantScope`](neutrino_tenancy::TenantScope) minted from it;
-//! * [`invitation`]s by email, the only way in when sign-up is disabled;
+//! * [`invitation`]s by email, the only way in when sign-up is disabled (the
+//!   secret mailed to the invitee, not the invitation's ID, proves the address);
 //! * [`apikey`]s, stored hashed, verified into the same scopes;
 //! * [`twofactor`]: TOTP with encrypted secrets and single-use backup codes;
 //! * the [`audit`] log.
@@ -43,7 +44,9 @@
 //! let meta = RequestMeta::new("203.0.113.7", "doc-test");
 //! let ada = auth
 //!     .sign_up_email(SignUpEmail::new("Ada", "Ada@Example.com", "correct horse battery"), &meta)
-//!     .await?;
+//!     .await?
+//!     .signed_in()
+//!     .expect("no email verification required: signed in at once");
 //! assert_eq!(ada.user.email, "ada@example.com");
 //!
 //! // The Set-Cookie header to send, and what the browser sends back.
@@ -92,7 +95,8 @@ pub use cache::SessionCacheConfig;
 pub use cookie::{CookieConfig, CookieDomain, CookieError, SessionCookies};
 pub use error::{AuthError, Result};
 pub use model::{
-    AuthSession, MAX_JSON_BODY, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, User,
+    AuthSession, MAX_JSON_BODY, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, SignedUp,
+    User,
 };
 pub use rate_limit::RateLimitConfig;
 pub use twofactor::{SignInOutcome, TwoFactorChallenge, TwoFactorSetup};

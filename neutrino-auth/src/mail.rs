@@ -1,5 +1,5 @@
-//! [`Mailer`]: how the host app sends the password-reset and verification
-//! emails; [`RecordingMailer`] keeps them in memory (for tests and
+//! [`Mailer`]: how the host app sends the password-reset, verification and
+//! invitation emails; [`RecordingMailer`] keeps them in memory (for tests and
 //! development).
 
 use std::fmt;
@@ -16,6 +16,12 @@ pub enum EmailKind {
     ResetPassword,
     /// An email-verification link (`/verify-email?token=<jwt>&callbackURL=…`).
     VerifyEmail,
+    /// An invitation to an organization
+    /// (`/accept-invitation/<invitationId>?token=<secret>`): the secret lets the
+    /// invitee sign up through it
+    /// ([`crate::org::Organizations::sign_up_with_invitation`]); `user_id` is
+    /// empty.
+    Invitation,
 }
 
 /// An email to send. It carries a secret token (also inside `url`), so its

@@ -86,6 +86,38 @@ pub struct SignedIn {
     pub remember_me: bool,
 }
 
+/// What a sign-up returns: the user and, unless the platform requires a
+/// verified email first, its session.
+#[derive(Clone, Debug)]
+pub struct SignedUp {
+    /// The user (with `require_email_verification`, for an address that
+    /// already has an account, a synthetic user that was not stored: the
+    /// answer does not tell the two apart).
+    pub user: User,
+    /// The new session; `None` (Better Auth's `token: null`) when the email
+    /// must be verified before signing in.
+    pub session: Option<Session>,
+    /// Whether the session is remembered (a persistent cookie).
+    pub remember_me: bool,
+}
+
+impl SignedUp {
+    /// The session token, if a session was created.
+    pub fn token(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.token.as_str())
+    }
+
+    /// The user and its session as after a sign-in; `None` without a session.
+    pub fn signed_in(self) -> Option<SignedIn> {
+        let session = self.session?;
+        Some(SignedIn {
+            user: self.user,
+            session,
+            remember_me: self.remember_me,
+        })
+    }
+}
+
 /// Who made a request: recorded on sessions and in the audit log, used by the
 /// rate limiter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -13,7 +13,16 @@
 //!    organization the session's active one: from then on it is active.
 //!
 //! A crash between steps leaves a pending row; [`Organizations::reconcile`]
-//! finishes every pending creation and is idempotent.
+//! finishes every pending creation and is idempotent. A creation the registry
+//! refuses (depth limit, unknown parent, slug taken, suspended platform)
+//! leaves nothing pending.
+//!
+//! Every state-changing operation (organizations, members, roles, the active
+//! organization, invitations, API keys, operator role changes, reconcile)
+//! refuses a suspended platform with the store's `Suspended` error and a
+//! deleted one as `NotFound`; reads keep working, and scopes are not minted
+//! while suspended. Changes made without a permission check are operator
+//! paths, named `operator_…`, with who and why written to the audit log.
 //!
 //! Every operation takes the caller's session token and checks it, then the
 //! caller's membership and roles ([`crate::access`]). A platform admin
@@ -182,13 +191,33 @@ impl MemberScope {
 }
 
 /// What [`Organizations::reconcile`] did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct ReconcileReport {
     /// Pending creations finished.
     pub completed: usize,
-    /// Pending creations dropped (their slug was taken meanwhile, or the creator
-    /// is gone).
+    /// Pending creations dropped because the registry refuses them for good
+    /// (their slug was taken meanwhile, the parent is gone, or the tenant
+    /// would be nested too deep).
     pub abandoned: usize,
+    /// Pending creations that could not be finished this time (left pending
+    /// for the next run), with why.
+    pub failed: Vec<ReconcileFailure>,
+}
+
+/// A pending organization creation [`Organizations::reconcile`] could not
+/// finish.
+#[derive(Debug)]
+pub struct ReconcileFailure {
+    /// The pending organization's ID, as stored.
+    pub id: String,
+    /// Why it could not be finished.
+    pub error: AuthError,
+}
+
+/// What became of one pending creation.
+enum Reconciled {
+    Completed,
+    Abandoned,
 }
 
 /// The caller, from a validated session.
@@ -196,6 +225,7 @@ pub struct ReconcileReport {
 pub(crate) struct Actor {
     pub(crate) user_id: UserId,
     pub(crate) email: String,
+    pub(crate) email_verified: bool,
     pub(crate) session_id: String,
     pub(crate) token: String,
     pub(crate) active: Option<String>,
@@ -301,6 +331,18 @@ fn tenant_err(e: neutrino_core::Error) -> AuthError {
     }
 }
 
+/// Maps the registry's refusal to create a tenant to the organization error.
+fn registry_refusal(e: neutrino_core::Error) -> AuthError {
+    match e {
+        e if e.is_already_exists() => AuthError::OrganizationAlreadyExists,
+        e if e.is_not_found() => AuthError::OrganizationNotFound,
+        neutrino_core::Error::InvalidInput { reason, .. } => {
+            AuthError::validation("organization", reason)
+        }
+        e => AuthError::Store(e),
+    }
+}
+
 fn validate_org_fields(name: &str, slug: &str, logo: Option<&str>) -> Result<()> {
     if name.trim().is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(AuthError::validation(
@@ -328,7 +370,12 @@ impl Organizations {
     /// tenants in `registry` and scopes minted by `minter` (the registry's
     /// one-time [`Registry::scope_minter`]). Uses Better Auth's default access
     /// policy, 100 pending invitations per organization and 48 h invitations.
+    ///
+    /// Binds `auth` (and its clones) to `platform`: from then on its sign-up,
+    /// sign-in and every other state-changing call refuse a suspended or
+    /// deleted platform.
     pub fn new(auth: Auth, registry: Registry, platform: PlatformId, minter: ScopeMinter) -> Self {
+        auth.bind_platform(registry.clone(), platform);
         Self {
             auth,
             registry,
@@ -376,6 +423,21 @@ impl Organizations {
         &**self.auth.db()
     }
 
+    /// The platform-status check before every state change of organizations,
+    /// members, roles, invitations and API keys: the platform's
+    /// [`neutrino_core::Error::Suspended`] when it is suspended, `NotFound` when
+    /// it is deleted. See [`Auth`] for what still works while suspended.
+    pub(crate) async fn ensure_writable(&self) -> Result<()> {
+        Ok(self.registry.check_active(self.platform).await?)
+    }
+
+    /// [`Organizations::actor`] for a state-changing call: the platform must be
+    /// active first.
+    pub(crate) async fn writer(&self, token: &str) -> Result<Actor> {
+        self.ensure_writable().await?;
+        self.actor(token).await
+    }
+
     /// The caller of a session token; `UNAUTHORIZED` without a valid session.
     pub(crate) async fn actor(&self, token: &str) -> Result<Actor> {
         let found = self
@@ -399,6 +461,7 @@ impl Organizations {
         Ok(Actor {
             user_id: found.user.id,
             email: found.user.email.clone(),
+            email_verified: found.user.email_verified,
             session_id: found.session.id.clone(),
             token: token.to_owned(),
             active: row.get(0)?,
@@ -551,7 +614,7 @@ impl Organizations {
         new: NewOrganization,
         meta: &RequestMeta,
     ) -> Result<Organization> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let name = new.name.trim().to_owned();
         validate_org_fields(&name, &new.slug, new.logo.as_deref())?;
         let metadata = new.metadata.as_ref().map(|m| m.to_string());
@@ -601,11 +664,13 @@ impl Organizations {
             tenant = tenant.with_parent(p);
         }
         if let Err(e) = self.registry.create_tenant(self.platform, tenant).await {
-            if e.is_already_exists() {
+            // A refusal is final: nothing stays pending (the slug is free
+            // again). Only a backend failure, after which the tenant may or
+            // may not exist, is left to `reconcile`.
+            if !matches!(e, neutrino_core::Error::Backend { .. }) {
                 self.drop_pending(&id).await?;
-                return Err(AuthError::OrganizationAlreadyExists);
             }
-            return Err(e.into());
+            return Err(registry_refusal(e));
         }
         // Step 3: the organization, its owner, active.
         let org = Organization {
@@ -699,9 +764,14 @@ impl Organizations {
 
     /// Finishes every organization creation interrupted between its steps:
     /// creates the missing registry tenant, then the organization and its
-    /// owner. Idempotent; run it at startup or periodically. A creation whose
-    /// slug was taken by another tenant meanwhile is dropped.
+    /// owner. Idempotent; run it at startup or periodically. A creation the
+    /// registry refuses for good (slug taken meanwhile, parent gone, too
+    /// deep) is dropped; one that fails otherwise (a backend error, a
+    /// malformed row) is reported in [`ReconcileReport::failed`] and left
+    /// pending, and the others go on. Refused as a whole on a suspended or
+    /// deleted platform.
     pub async fn reconcile(&self) -> Result<ReconcileReport> {
+        self.ensure_writable().await?;
         let rows = self
             .db()
             .query(&Statement::new(
@@ -709,65 +779,77 @@ impl Organizations {
             ))
             .await?;
         let mut report = ReconcileReport::default();
-        let meta = RequestMeta::default();
         for r in rows {
-            let id: String = r.get(0)?;
-            let id: TenantId = id
-                .parse()
-                .map_err(|_| corrupt("neutrinoPendingOrganization.id"))?;
-            let creator: String = r.get(6)?;
-            let creator: UserId = creator
-                .parse()
-                .map_err(|_| corrupt("neutrinoPendingOrganization.creatorId"))?;
-            let parent: Option<String> = r.get(3)?;
-            let parent: Option<TenantId> = parent
-                .map(|p| p.parse())
-                .transpose()
-                .map_err(|_| corrupt("neutrinoPendingOrganization.parentId"))?;
-            let stamp: String = r.get(7)?;
-            let org = Organization {
-                id,
-                slug: r.get(1)?,
-                name: r.get(2)?,
-                logo: r.get(4)?,
-                metadata: r.get(5)?,
-                created_at: parse_time(&r, 7, "neutrinoPendingOrganization.createdAt")?,
-            };
-            match self.registry.tenant(self.platform, id).await {
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => {
-                    let mut t = NewTenant::new(org.slug.as_str(), org.name.as_str()).with_id(id);
-                    if let Some(p) = parent {
-                        t = t.with_parent(p);
-                    }
-                    if let Err(e) = self.registry.create_tenant(self.platform, t).await {
-                        if e.is_already_exists() || e.is_not_found() {
-                            // Slug taken meanwhile, or the parent is gone.
-                            self.drop_pending(&id).await?;
-                            report.abandoned += 1;
-                            continue;
-                        }
-                        return Err(e.into());
-                    }
-                }
-                Err(e) => return Err(e.into()),
+            match self.reconcile_one(&r).await {
+                Ok(Reconciled::Completed) => report.completed += 1,
+                Ok(Reconciled::Abandoned) => report.abandoned += 1,
+                Err(error) => report.failed.push(ReconcileFailure {
+                    id: r.get::<String>(0).unwrap_or_default(),
+                    error,
+                }),
             }
-            let mut batch = self.finish_statements(&org, &creator, &stamp, &meta)?;
-            batch.push(audit::insert(
-                AuditEvent::OrganizationCreated,
-                AuditRecord {
-                    user_id: Some(creator.as_str()),
-                    detail: Some(format!("slug={} (reconciled)", org.slug)),
-                    organization_id: Some(id.as_str()),
-                    ..AuditRecord::default()
-                },
-                &meta,
-                self.now(),
-            )?);
-            self.db().batch(&batch).await?;
-            report.completed += 1;
         }
         Ok(report)
+    }
+
+    async fn reconcile_one(&self, r: &Row) -> Result<Reconciled> {
+        let meta = RequestMeta::default();
+        let id: String = r.get(0)?;
+        let id: TenantId = id
+            .parse()
+            .map_err(|_| corrupt("neutrinoPendingOrganization.id"))?;
+        let creator: String = r.get(6)?;
+        let creator: UserId = creator
+            .parse()
+            .map_err(|_| corrupt("neutrinoPendingOrganization.creatorId"))?;
+        let parent: Option<String> = r.get(3)?;
+        let parent: Option<TenantId> = parent
+            .map(|p| p.parse())
+            .transpose()
+            .map_err(|_| corrupt("neutrinoPendingOrganization.parentId"))?;
+        let stamp: String = r.get(7)?;
+        let org = Organization {
+            id,
+            slug: r.get(1)?,
+            name: r.get(2)?,
+            logo: r.get(4)?,
+            metadata: r.get(5)?,
+            created_at: parse_time(r, 7, "neutrinoPendingOrganization.createdAt")?,
+        };
+        match self.registry.tenant(self.platform, id).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {
+                let mut t = NewTenant::new(org.slug.as_str(), org.name.as_str()).with_id(id);
+                if let Some(p) = parent {
+                    t = t.with_parent(p);
+                }
+                if let Err(e) = self.registry.create_tenant(self.platform, t).await {
+                    if e.is_already_exists()
+                        || e.is_not_found()
+                        || matches!(e, neutrino_core::Error::InvalidInput { .. })
+                    {
+                        self.drop_pending(&id).await?;
+                        return Ok(Reconciled::Abandoned);
+                    }
+                    return Err(e.into());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut batch = self.finish_statements(&org, &creator, &stamp, &meta)?;
+        batch.push(audit::insert(
+            AuditEvent::OrganizationCreated,
+            AuditRecord {
+                user_id: Some(creator.as_str()),
+                detail: Some(format!("slug={} (reconciled)", org.slug)),
+                organization_id: Some(id.as_str()),
+                ..AuditRecord::default()
+            },
+            &meta,
+            self.now(),
+        )?);
+        self.db().batch(&batch).await?;
+        Ok(Reconciled::Completed)
     }
 
     /// An organization the caller belongs to (any, for a platform admin).
@@ -811,7 +893,7 @@ impl Organizations {
         role: &str,
         meta: &RequestMeta,
     ) -> Result<Member> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let s = self.standing(&actor, org).await?;
         if !self.can(&s, "member", "create") {
             return Err(AuthError::NotAllowed {
@@ -917,7 +999,7 @@ impl Organizations {
         const NOT_ALLOWED: AuthError = AuthError::NotAllowed {
             code: "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
         };
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let s = self.standing(&actor, org).await?;
         if !self.can(&s, "member", "update") {
             return Err(NOT_ALLOWED);
@@ -1025,7 +1107,7 @@ impl Organizations {
         const NOT_ALLOWED: AuthError = AuthError::NotAllowed {
             code: "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
         };
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let s = self.standing(&actor, org).await?;
         if !self.can(&s, "member", "delete") {
             return Err(NOT_ALLOWED);
@@ -1041,7 +1123,7 @@ impl Organizations {
 
     /// Better Auth's `POST /organization/leave`; the last owner cannot leave.
     pub async fn leave(&self, token: &str, org: &TenantId, meta: &RequestMeta) -> Result<Member> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let me = self
             .membership(org, &actor.user_id)
             .await?
@@ -1068,15 +1150,27 @@ impl Organizations {
         Ok(PlatformRole::from_stored(role.as_deref()))
     }
 
-    /// Sets a user's platform role: an operator action (`operator` names who),
-    /// written to the audit log with the change.
-    pub async fn set_platform_role(
+    /// Sets a user's platform role: an operator path with no permission
+    /// check, so named as such; `operator` names who and `reason` why, both
+    /// written to the audit log with the change. Refused on a suspended or
+    /// deleted platform.
+    pub async fn operator_set_platform_role(
         &self,
         user: &UserId,
         role: PlatformRole,
         operator: &str,
+        reason: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
+        for (field, v) in [("operator", operator), ("reason", reason)] {
+            if v.trim().is_empty() || v.len() > 2000 || v.chars().any(char::is_control) {
+                return Err(AuthError::validation(
+                    field,
+                    "must be 1-2000 bytes of text without control characters",
+                ));
+            }
+        }
+        self.ensure_writable().await?;
         let now = self.now();
         let out = self
             .db()
@@ -1091,7 +1185,7 @@ impl Organizations {
                     AuditEvent::PlatformRoleChanged,
                     AuditRecord {
                         user_id: Some(user.as_str()),
-                        detail: Some(format!("role={role} by operator {operator}")),
+                        detail: Some(format!("role={role} by operator {operator}: {reason}")),
                         ..AuditRecord::default()
                     },
                     meta,
@@ -1117,7 +1211,7 @@ impl Organizations {
         org: Option<&TenantId>,
         meta: &RequestMeta,
     ) -> Result<Option<Organization>> {
-        let actor = self.actor(token).await?;
+        let actor = self.writer(token).await?;
         let found = match org {
             Some(id) => {
                 self.standing(&actor, id).await?;

@@ -275,6 +275,7 @@ impl Auth {
         issuer: &str,
         meta: &RequestMeta,
     ) -> Result<TwoFactorSetup> {
+        self.ensure_writable().await?;
         let (user, email, session_id) = self.session_user(token).await?;
         self.check_password(&user, password).await?;
         let secret = random_string(32)?;
@@ -334,6 +335,7 @@ impl Auth {
         code: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
+        self.ensure_writable().await?;
         let (user, _, session_id) = self.session_user(token).await?;
         let row = self
             .load_2fa(&user)
@@ -376,6 +378,7 @@ impl Auth {
         password: &str,
         meta: &RequestMeta,
     ) -> Result<Vec<String>> {
+        self.ensure_writable().await?;
         let (user, _, session_id) = self.session_user(token).await?;
         self.check_password(&user, password).await?;
         let row = self
@@ -419,6 +422,7 @@ impl Auth {
         password: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
+        self.ensure_writable().await?;
         let (user, _, session_id) = self.session_user(token).await?;
         self.check_password(&user, password).await?;
         let now = self.now();
@@ -642,6 +646,7 @@ impl Auth {
         code: &str,
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
+        self.ensure_writable().await?;
         let (user, attempts, remember) = self.challenge(&challenge.id).await?;
         let row = self
             .load_2fa(&user)
@@ -670,6 +675,7 @@ impl Auth {
         code: &str,
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
+        self.ensure_writable().await?;
         let (user, attempts, remember) = self.challenge(&challenge.id).await?;
         let row = self
             .load_2fa(&user)

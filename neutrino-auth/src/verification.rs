@@ -10,8 +10,9 @@
 //!   `{baseURL}{basePath}/verify-email?token=<jwt>&callbackURL=…`. Verifying
 //!   sets `emailVerified` only if it was not set, so a token works once.
 //!
-//! Requesting a reset for an unknown email answers like a known one (no
-//! account enumeration); both flows need a [`crate::mail::Mailer`].
+//! Requesting a reset or a verification email answers the same for an
+//! unknown, an unverified and a verified address (no account enumeration);
+//! both flows need a [`crate::mail::Mailer`].
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -69,7 +70,7 @@ fn query_component(s: &str) -> String {
 }
 
 impl Auth {
-    fn link(&self, path: &str) -> String {
+    pub(crate) fn link(&self, path: &str) -> String {
         let base = self.inner.base_url.as_ref().map_or("", |(u, _)| u.as_str());
         format!("{base}{}{path}", self.inner.base_path)
     }
@@ -82,7 +83,10 @@ impl Auth {
     }
 
     /// Better Auth's `POST /request-password-reset`: mails a reset link if the
-    /// email belongs to a user, and answers the same either way.
+    /// email belongs to a user, and answers the same either way: unknown,
+    /// unverified and verified addresses all get `Ok(())`, after the same
+    /// work (a token is drawn and one batch written in every case), and a
+    /// mailer failure is logged, not returned.
     pub async fn request_password_reset(
         &self,
         email: &str,
@@ -94,6 +98,7 @@ impl Auth {
         };
         self.check_callback(redirect_to)?;
         let email = normalize_email(email)?;
+        self.ensure_writable().await?;
         let now = self.now();
         let user = self.find_user_by_email(&email).await?;
         let audit_stmt = audit::insert(
@@ -106,31 +111,31 @@ impl Auth {
             meta,
             now,
         )?;
-        let Some(user) = user else {
-            self.inner.db.execute(&audit_stmt).await?;
-            return Ok(());
-        };
         let token = random_string(RESET_TOKEN_LEN)?;
         let stamp = date::format(now);
-        self.inner
-            .db
-            .batch(&[
+        let mut batch = Vec::with_capacity(2);
+        if let Some(u) = &user {
+            batch.push(
                 Statement::new(INSERT_VERIFICATION)
                     .bind(random_id()?)
                     .bind(format!("reset-password:{token}"))
-                    .bind(user.id.as_str())
+                    .bind(u.id.as_str())
                     .bind(date::format(now + RESET_PASSWORD_TTL))
                     .bind(stamp.as_str())
                     .bind(stamp.as_str()),
-                audit_stmt,
-            ])
-            .await?;
+            );
+        }
+        batch.push(audit_stmt);
+        self.inner.db.batch(&batch).await?;
+        let Some(user) = user else {
+            return Ok(());
+        };
         let url = format!(
             "{}?callbackURL={}",
             self.link(&format!("/reset-password/{token}")),
             query_component(redirect_to.unwrap_or(""))
         );
-        mailer
+        let sent = mailer
             .send(Email {
                 kind: EmailKind::ResetPassword,
                 to: user.email.clone(),
@@ -138,8 +143,11 @@ impl Auth {
                 url,
                 token,
             })
-            .await
-            .map_err(AuthError::Mail)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "password-reset email not sent");
+        }
+        Ok(())
     }
 
     /// Better Auth's `POST /reset-password`: consumes the token and sets the new
@@ -153,6 +161,7 @@ impl Auth {
         new_password: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
+        self.ensure_writable().await?;
         let password = self.inner.passwords.normalize(new_password)?;
         if token.is_empty() || token.len() > MAX_TOKEN_INPUT {
             return Err(AuthError::InvalidToken);
@@ -251,50 +260,77 @@ impl Auth {
             .ok_or(AuthError::InvalidToken)
     }
 
-    /// Better Auth's `POST /send-verification-email`: mails a verification link.
-    /// An unknown email answers like a known one.
+    /// Better Auth's `POST /send-verification-email` (without a session):
+    /// mails a verification link to an unverified user, and answers `Ok(())`
+    /// for unknown, unverified and verified addresses alike (a token is
+    /// signed in every case; a mailer failure is logged, not returned).
     ///
     /// Errors: `VERIFICATION_EMAIL_NOT_ENABLED` (no mailer),
-    /// `EMAIL_ALREADY_VERIFIED`, `INVALID_CALLBACK_URL`.
+    /// `INVALID_CALLBACK_URL`, `INVALID_EMAIL`.
     pub async fn send_verification_email(
         &self,
         email: &str,
         callback_url: Option<&str>,
     ) -> Result<()> {
-        let Some(mailer) = self.inner.mailer.clone() else {
+        if self.inner.mailer.is_none() {
             return Err(AuthError::VerificationEmailNotEnabled);
-        };
+        }
         self.check_callback(callback_url)?;
         let email = normalize_email(email)?;
-        let Some(user) = self.find_user_by_email(&email).await? else {
-            return Ok(());
-        };
-        if user.email_verified {
-            return Err(AuthError::EmailAlreadyVerified);
+        self.ensure_writable().await?;
+        match self.find_user_by_email(&email).await? {
+            Some(user) if !user.email_verified => {
+                self.mail_verification(&user, callback_url).await;
+            }
+            _ => {
+                // Same work as a real mail: sign a token nobody receives.
+                self.verification_token(&email, None)?;
+            }
         }
+        Ok(())
+    }
+
+    fn verification_token(&self, email: &str, user_id: Option<String>) -> Result<String> {
         let iat = millis_since_epoch(self.now()) / 1000;
         let exp = iat + i64::try_from(VERIFY_EMAIL_TTL.as_secs()).unwrap_or(3600);
-        let token = self.sign_jwt(&Claims {
-            email: user.email.clone(),
-            user_id: Some(user.id.to_string()),
+        self.sign_jwt(&Claims {
+            email: email.to_owned(),
+            user_id,
             iat,
             exp,
-        })?;
+        })
+    }
+
+    /// Mails `user` a verification link; failures are logged, never returned
+    /// (the caller's answer must not depend on them).
+    pub(crate) async fn mail_verification(&self, user: &User, callback_url: Option<&str>) {
+        let Some(mailer) = self.inner.mailer.clone() else {
+            return;
+        };
+        let token = match self.verification_token(&user.email, Some(user.id.to_string())) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "verification email not sent");
+                return;
+            }
+        };
         let url = format!(
             "{}?token={token}&callbackURL={}",
             self.link("/verify-email"),
             query_component(callback_url.unwrap_or("/"))
         );
-        mailer
+        let sent = mailer
             .send(Email {
                 kind: EmailKind::VerifyEmail,
-                to: user.email,
+                to: user.email.clone(),
                 user_id: user.id.to_string(),
                 url,
                 token,
             })
-            .await
-            .map_err(AuthError::Mail)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "verification email not sent");
+        }
     }
 
     /// Better Auth's `GET /verify-email`: checks the token and marks the email
@@ -303,6 +339,7 @@ impl Auth {
     /// Errors: `INVALID_TOKEN` (bad signature, malformed, or already used),
     /// `TOKEN_EXPIRED`, `USER_NOT_FOUND`.
     pub async fn verify_email(&self, token: &str, meta: &RequestMeta) -> Result<User> {
+        self.ensure_writable().await?;
         let claims = self.verify_jwt(token)?;
         let now = self.now();
         let now_s = millis_since_epoch(now) / 1000;

@@ -93,7 +93,9 @@ async fn huge_and_unicode_passwords() {
     let email = unique_email();
     auth.sign_up_email(SignUpEmail::new("A", &email, "ﬁrewall ﬁrewall 😀"), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     auth.sign_in_email(SignInEmail::new(&email, "firewall firewall 😀"), &meta())
         .await
         .unwrap();
@@ -151,7 +153,9 @@ async fn unicode_and_malformed_emails_and_names() {
             &meta(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     assert_eq!(ok.user.name, "Zoë 李 😀");
     // Oversized request metadata is cut, not refused.
     let long_ua = neutrino_auth::RequestMeta::new("198.51.100.1", "u".repeat(100_000));
@@ -172,7 +176,9 @@ async fn malformed_cookies_and_tokens() {
     let s = auth
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let good = auth.cookies().sign(&s.session.token);
     let cases = [
         (String::new(), CookieError::Malformed),

@@ -148,7 +148,9 @@ async fn a_neutrino_database_and_session_work_in_better_auth() {
             &meta,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
 
     // Better Auth's migrations find nothing to add to Neutrino's schema.
     let pending = better_auth(&["pending-migrations", path_str(&path), SECRET]);

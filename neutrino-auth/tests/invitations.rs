@@ -4,12 +4,14 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::world::World;
 use common::{PASSWORD, meta};
 use neutrino_auth::audit::AuditEvent;
 use neutrino_auth::invitation::InvitationStatus;
+use neutrino_auth::mail::{EmailKind, RecordingMailer};
 use neutrino_auth::org::NewOrganization;
 use neutrino_auth::{AuthError, SignUpEmail};
 
@@ -235,7 +237,15 @@ async fn pending_invitations_per_tenant_are_limited() {
 
 #[tokio::test]
 async fn with_sign_up_disabled_an_invitation_is_the_only_way_in() {
-    let w = World::with(|b| b.with_disable_sign_up(true), |o| o).await;
+    let mailer = RecordingMailer::new();
+    let w = World::with(
+        |b| {
+            b.with_disable_sign_up(true)
+                .with_mailer(Arc::new(mailer.clone()))
+        },
+        |o| o,
+    )
+    .await;
     let o = &w.a.orgs;
     // The first user comes in through the host app (e.g. an operator tool):
     // with sign-up disabled, plain sign-up is refused.
@@ -258,7 +268,9 @@ async fn with_sign_up_disabled_an_invitation_is_the_only_way_in() {
             &meta(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let ta = &ada.session.token;
     let acme = o
         .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
@@ -268,10 +280,24 @@ async fn with_sign_up_disabled_an_invitation_is_the_only_way_in() {
         .invite_member(ta, &acme.id, "Bob@Example.com", "member", &meta())
         .await
         .unwrap();
+    // The secret went to the invitee's mailbox only.
+    let mail = mailer
+        .last_to("bob@example.com", EmailKind::Invitation)
+        .expect("invitation mail");
+    assert!(mail.url.contains(&inv.id) && mail.url.ends_with(&mail.token));
+    // The invitation's ID is no proof of the mailbox.
+    let by_id = o
+        .sign_up_with_invitation(
+            &inv.id,
+            SignUpEmail::new("Bob", "bob@example.com", PASSWORD),
+            &meta(),
+        )
+        .await;
+    assert_eq!(code(by_id), "INVITATION_NOT_FOUND");
     // The wrong email cannot use it.
     let wrong = o
         .sign_up_with_invitation(
-            &inv.id,
+            &mail.token,
             SignUpEmail::new("Eve", "eve@example.com", PASSWORD),
             &meta(),
         )
@@ -279,7 +305,7 @@ async fn with_sign_up_disabled_an_invitation_is_the_only_way_in() {
     assert_eq!(code(wrong), "INVITATION_NOT_FOUND");
     let (bob, member) = o
         .sign_up_with_invitation(
-            &inv.id,
+            &mail.token,
             SignUpEmail::new("Bob", "bob@example.com", PASSWORD),
             &meta(),
         )
@@ -287,10 +313,11 @@ async fn with_sign_up_disabled_an_invitation_is_the_only_way_in() {
         .unwrap();
     assert_eq!(member.organization_id, acme.id);
     assert_eq!(o.scope(&bob.session.token).await.unwrap().tenant(), acme.id);
+    assert!(bob.user.email_verified, "the mailbox is proven");
     // Used once.
     let twice = o
         .sign_up_with_invitation(
-            &inv.id,
+            &mail.token,
             SignUpEmail::new("Bob", "bob2@example.com", PASSWORD),
             &meta(),
         )

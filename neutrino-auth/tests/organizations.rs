@@ -401,10 +401,11 @@ async fn platform_admins_manage_every_tenant_of_their_platform_only() {
         "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
     );
     w.a.orgs
-        .set_platform_role(
+        .operator_set_platform_role(
             &root.user.id,
             PlatformRole::Admin,
             "ops@example.com",
+            "support ticket 42",
             &meta(),
         )
         .await

@@ -35,12 +35,16 @@ fn world(cache: bool) -> World {
             .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
             .await
             .unwrap()
+            .signed_in()
+            .expect("signed in")
             .user
             .id;
         let other = auth
             .sign_up_email(SignUpEmail::new("B", unique_email(), PASSWORD), &meta())
             .await
             .unwrap()
+            .signed_in()
+            .expect("signed in")
             .user
             .id;
         (fx, auth, user, other)
@@ -78,11 +82,17 @@ fn check_never_validates(w: &World, how: End, remember_me: bool, validated_befor
     w.rt.block_on(async {
         let a = &w.auth;
         let s = a
-            .create_session(&w.user, remember_me, &meta())
+            .operator_session(&w.user, remember_me, "support", "test session", &meta())
             .await
             .unwrap();
-        let keep = a.create_session(&w.user, true, &meta()).await.unwrap();
-        let bystander = a.create_session(&w.other, true, &meta()).await.unwrap();
+        let keep = a
+            .operator_session(&w.user, true, "support", "test session", &meta())
+            .await
+            .unwrap();
+        let bystander = a
+            .operator_session(&w.other, true, "support", "test session", &meta())
+            .await
+            .unwrap();
         if validated_before {
             // Warm the cache, where there is one.
             assert!(a.get_session(&s.token).await.unwrap().is_some());
@@ -128,7 +138,10 @@ fn check_never_validates(w: &World, how: End, remember_me: bool, validated_befor
 fn check_altered_cookie(w: &World, pos: prop::sample::Index, byte: u8) {
     w.rt.block_on(async {
         let a = &w.auth;
-        let s = a.create_session(&w.user, true, &meta()).await.unwrap();
+        let s = a
+            .operator_session(&w.user, true, "support", "test session", &meta())
+            .await
+            .unwrap();
         let cookie = a.cookies().sign(&s.token);
         // The genuine cookie validates (and warms the cache, where there is one).
         assert!(a.get_session_from_cookie(&cookie).await.unwrap().is_some());

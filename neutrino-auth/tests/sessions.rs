@@ -24,7 +24,9 @@ async fn sign_up_writes_better_auth_rows_and_the_cookie_validates() {
             &meta(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     assert_eq!(signed.user.email, "ada@example.com");
     assert!(!signed.user.email_verified);
 
@@ -125,7 +127,9 @@ async fn duplicate_emails_and_disabled_sign_up_are_refused() {
     let email = unique_email();
     auth.sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let again = auth
         .sign_up_email(
             SignUpEmail::new("B", email.to_uppercase(), PASSWORD),
@@ -157,7 +161,9 @@ async fn sign_in_answers_the_same_for_unknown_emails_and_wrong_passwords() {
     let up = auth
         .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let wrong = auth
         .sign_in_email(SignInEmail::new(&email, "not the password"), &meta())
         .await
@@ -206,7 +212,9 @@ async fn sign_out_deletes_the_session() {
     let s = auth
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     auth.sign_out(&s.session.token, &meta()).await.unwrap();
     assert!(auth.get_session(&s.session.token).await.unwrap().is_none());
     // Signing out twice, or with an unknown token, is a no-op.
@@ -224,7 +232,9 @@ async fn sessions_slide_expire_and_are_deleted_on_sight() {
     let s = auth
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let token = s.session.token.clone();
 
     fx.clock.advance(DAY - Duration::from_secs(1));
@@ -259,7 +269,9 @@ async fn remember_me_off_gives_a_one_day_session_and_browser_cookie() {
     let email = unique_email();
     auth.sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let mut req = SignInEmail::new(&email, PASSWORD);
     req.remember_me = false;
     let s = auth.sign_in_email(req, &meta()).await.unwrap();
@@ -300,12 +312,14 @@ async fn revocation_one_all_and_all_others() {
     let first = auth
         .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let uid = first.user.id;
     let mut tokens = vec![first.session.token.clone()];
     for _ in 0..3 {
         tokens.push(
-            auth.create_session(&uid, true, &meta())
+            auth.operator_session(&uid, true, "support", "test session", &meta())
                 .await
                 .unwrap()
                 .token,
@@ -314,7 +328,9 @@ async fn revocation_one_all_and_all_others() {
     let other = auth
         .sign_up_email(SignUpEmail::new("B", unique_email(), PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     assert_eq!(auth.list_sessions(&uid).await.unwrap().len(), 4);
 
     // Another user's token is a silent no-op.
@@ -375,9 +391,11 @@ async fn changing_the_password_can_revoke_other_sessions() {
     let s = auth
         .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let other = auth
-        .create_session(&s.user.id, true, &meta())
+        .operator_session(&s.user.id, true, "support", "test session", &meta())
         .await
         .unwrap();
     let wrong = auth
@@ -441,9 +459,11 @@ async fn purge_expired_deletes_only_expired_sessions() {
     let s = auth
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let short = auth
-        .create_session(&s.user.id, false, &meta())
+        .operator_session(&s.user.id, false, "support", "test session", &meta())
         .await
         .unwrap();
     fx.clock.advance(2 * DAY);
@@ -510,7 +530,9 @@ async fn the_cache_serves_repeat_validations_and_documents_its_lag() {
     let s = auth
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let t = s.session.token.clone();
     assert!(auth.get_session(&t).await.unwrap().is_some());
     assert_eq!(auth.cached_sessions(), 1);
@@ -526,7 +548,7 @@ async fn the_cache_serves_repeat_validations_and_documents_its_lag() {
 
     // …but revocations through the same Auth take effect at once.
     let again = auth
-        .create_session(&s.user.id, true, &meta())
+        .operator_session(&s.user.id, true, "support", "test session", &meta())
         .await
         .unwrap();
     assert!(auth.get_session(&again.token).await.unwrap().is_some());
@@ -536,7 +558,7 @@ async fn the_cache_serves_repeat_validations_and_documents_its_lag() {
     // Bounded.
     for _ in 0..5 {
         let x = auth
-            .create_session(&s.user.id, true, &meta())
+            .operator_session(&s.user.id, true, "support", "test session", &meta())
             .await
             .unwrap();
         auth.get_session(&x.token).await.unwrap().unwrap();
@@ -569,7 +591,9 @@ async fn cookies_are_scoped_platform_wide_or_host_only() {
     let s = wide
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let c = wide
         .cookies()
         .session_cookie(&s.session.token, true)
@@ -629,7 +653,9 @@ async fn configuration_is_validated_and_debug_hides_secrets() {
     let s = auth
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let debug = format!(
         "{auth:?} {:?} {s:?} {:?}",
         fx.builder(),

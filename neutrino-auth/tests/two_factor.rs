@@ -27,7 +27,9 @@ async fn totp_two_factor_end_to_end() {
             &meta(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
     let tok = &ada.session.token;
     assert_eq!(
         code(

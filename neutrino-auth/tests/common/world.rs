@@ -190,6 +190,8 @@ impl Platform {
             .sign_up_email(SignUpEmail::new(name, unique_email(), PASSWORD), &meta())
             .await
             .expect("sign up")
+            .signed_in()
+            .expect("signed in")
     }
 
     /// Every row of `table` whose `column` is `org`, as text, for before/after
