@@ -29,7 +29,8 @@
 //! * [`invitation`]s by email, the only way in when sign-up is disabled;
 //! * [`apikey`]s, stored hashed, verified into the same scopes;
 //! * [`twofactor`]: TOTP with encrypted secrets and single-use backup codes;
-//! * the [`audit`] log.
+//! * the [`audit`] log;
+//! * `testkit` (feature `testkit`): the race suite every SQL backend runs.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -81,6 +82,8 @@ pub mod password;
 mod random;
 pub mod rate_limit;
 pub mod schema;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod twofactor;
 pub mod verification;
 
