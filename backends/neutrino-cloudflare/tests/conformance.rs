@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use fake::FakeCloudflare;
 use neutrino_cloudflare::{CloudflareProvisionerBuilder, D1Executor, WorkersKv};
+use neutrino_auth::testkit::RaceStores;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::kv::KvStore;
 use neutrino_core::provision::Provisioner;
@@ -53,6 +54,25 @@ async fn d1_with_workers_kv() -> (Stores, FakeCloudflare) {
     (stores, fake)
 }
 
+/// The auth race suite on D1: the auth database and the registry as two D1
+/// databases, Workers KV for platform statuses. Workers KV cannot count
+/// atomically (the limiter refuses it: see
+/// `the_rate_limiter_refuses_workers_kv`), so the limiter's counters are in
+/// memory here.
+async fn d1_auth(clock: ManualClock) -> (RaceStores, FakeCloudflare) {
+    let fake = FakeCloudflare::start_with_clock(Arc::new(clock.clone())).await;
+    let auth = fake.create_database("auth-race");
+    let registry = fake.create_database("registry-race");
+    let ns = fake.create_namespace("status-race");
+    let stores = RaceStores {
+        auth_db: Arc::new(D1Executor::new(fake.client(), auth)),
+        registry_db: Arc::new(D1Executor::new(fake.client(), registry)),
+        registry_kv: Arc::new(WorkersKv::new(fake.client(), ns)),
+        counters: Arc::new(neutrino_core::memory::MemoryKv::with_clock(Arc::new(clock))),
+    };
+    (stores, fake)
+}
+
 /// The SQL suite. D1 carries parameters and cells as JSON numbers (JavaScript
 /// doubles), so integers beyond ±(2^53 - 1) and blobs cannot travel through its
 /// HTTP API: the suite checks that the adapter refuses them with `InvalidInput`
@@ -67,6 +87,24 @@ neutrino_core::sql_suite!(d1, D1_CAPS);
 neutrino_core::kv_suite!(workers_kv);
 neutrino_core::provisioner_suite!(provisioner);
 neutrino_tenancy::tenancy_suite!(d1_with_workers_kv);
+neutrino_auth::auth_race_suite!(d1_auth);
+
+/// Workers KV is eventually consistent: the sign-in rate limiter refuses it
+/// when it is built rather than count approximately.
+#[tokio::test]
+async fn the_rate_limiter_refuses_workers_kv() {
+    let (kv, _fake) = workers_kv(ManualClock::new()).await;
+    assert!(!kv.atomic_counters());
+    let (db, _fake_db) = d1().await;
+    let e = neutrino_auth::AuthBuilder::new_shared(db, "a secret of at least thirty-two bytes!")
+        .with_rate_limit(kv, neutrino_auth::RateLimitConfig::default())
+        .build()
+        .expect_err("workers kv accepted");
+    assert!(
+        matches!(e, neutrino_auth::AuthError::Config { key: "rate_limit", .. }),
+        "{e:?}"
+    );
+}
 
 mod without_zone {
     use super::*;
