@@ -73,6 +73,7 @@ macro_rules! auth_race_suite {
                     wrong_codes_are_evaluated_at_most_five_times_per_challenge,
                     one_totp_code_gives_one_session_across_concurrent_challenges,
                     one_backup_code_gives_one_session_across_concurrent_challenges,
+                    one_challenge_gives_at_most_one_session,
                     concurrent_add_member_makes_one_membership,
                     concurrent_accepts_make_one_membership_and_removal_ends_access,
                     accept_racing_cancel_leaves_one_consistent_outcome,
@@ -386,6 +387,42 @@ pub async fn one_backup_code_gives_one_session_across_concurrent_challenges(
                 .await
                 .is_err(),
             "round {round}: a used backup code signed in again"
+        );
+    }
+}
+
+/// One challenge answered 16 times at once, with the right TOTP code and
+/// different valid backup codes: at most one session, and the challenge is
+/// consumed (its other answers fail, their backup codes stay usable unless
+/// consumed by that session).
+pub async fn one_challenge_gives_at_most_one_session(stores: &RaceStores, clock: &ManualClock) {
+    let auth = auth_on(stores, clock, |b| b).await;
+    for round in 0..ROUNDS {
+        // A fresh user per round: ten backup codes each.
+        let u = two_factor_user(&auth, clock).await;
+        let codes = Arc::new(u.backup_codes.clone());
+        let sessions = sessions_of(&auth, &u.id).await;
+        let ch = challenge(&auth, &u.email).await;
+        let totp = code_at(&u.secret, clock, 0);
+        let results = at_once(CALLS, |i| {
+            let (auth, ch, codes, totp) = (auth.clone(), ch.clone(), Arc::clone(&codes), totp.clone());
+            async move {
+                if i % 2 == 0 {
+                    auth.verify_totp(&ch, &totp, &meta()).await
+                } else {
+                    auth.verify_backup_code(&ch, &codes[i / 2], &meta()).await
+                }
+            }
+        })
+        .await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert!(ok <= 1, "round {round}: {ok} sessions from one challenge");
+        assert_eq!(sessions_of(&auth, &u.id).await, sessions + ok);
+        assert!(
+            auth.verify_totp(&ch, &code_at(&u.secret, clock, 1), &meta())
+                .await
+                .is_err(),
+            "round {round}: a consumed challenge answered again"
         );
     }
 }
