@@ -567,7 +567,7 @@ pub async fn accept_racing_cancel_leaves_one_consistent_outcome(
 ) {
     let orgs = organizations(stores, clock).await;
     let (_, owner, _) = signed_up(orgs.auth()).await;
-    for round in 0..ROUNDS {
+    for round in 0..4 * ROUNDS {
         let slug = format!("race-can-{}", neutrino_core::ids::generate_id());
         let org = orgs
             .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
@@ -582,6 +582,11 @@ pub async fn accept_racing_cancel_leaves_one_consistent_outcome(
             let (orgs, owner, token, inv) =
                 (Arc::clone(&orgs), owner.clone(), token.clone(), inv.id.clone());
             async move {
+                // Spread the calls so that some cancels land between an
+                // accept's read of the invitation and its write.
+                for _ in 0..(i * 7 + round * 3) % 24 {
+                    tokio::task::yield_now().await;
+                }
                 if i % 2 == 0 {
                     orgs.accept_invitation(&token, &inv, &meta()).await.map(|_| "accepted")
                 } else {
