@@ -116,7 +116,10 @@ impl RateLimiter {
             .expires_at
             .duration_since(self.clock.now())
             .unwrap_or(Duration::ZERO);
-        let secs = left.as_millis().div_ceil(1000).clamp(1, u128::from(u32::MAX));
+        let secs = left
+            .as_millis()
+            .div_ceil(1000)
+            .clamp(1, u128::from(u32::MAX));
         Err(AuthError::TooManyRequests {
             retry_after: Duration::from_secs(u64::try_from(secs).unwrap_or(1)),
         })

@@ -111,7 +111,11 @@ fn fast_passwords() -> PasswordConfig {
     }
 }
 
-async fn auth_on(stores: &RaceStores, clock: &ManualClock, b: impl Fn(AuthBuilder) -> AuthBuilder) -> Auth {
+async fn auth_on(
+    stores: &RaceStores,
+    clock: &ManualClock,
+    b: impl Fn(AuthBuilder) -> AuthBuilder,
+) -> Auth {
     let auth = b(AuthBuilder::new_shared(stores.auth_db.clone(), SECRET)
         .with_clock(Arc::new(clock.clone()))
         .with_passwords(fast_passwords()))
@@ -393,8 +397,7 @@ pub async fn one_backup_code_gives_one_session_across_concurrent_challenges(
 
 /// One challenge answered 16 times at once, with the right TOTP code and
 /// different valid backup codes: at most one session, and the challenge is
-/// consumed (its other answers fail, their backup codes stay usable unless
-/// consumed by that session).
+/// consumed by it.
 pub async fn one_challenge_gives_at_most_one_session(stores: &RaceStores, clock: &ManualClock) {
     let auth = auth_on(stores, clock, |b| b).await;
     for round in 0..ROUNDS {
@@ -405,7 +408,8 @@ pub async fn one_challenge_gives_at_most_one_session(stores: &RaceStores, clock:
         let ch = challenge(&auth, &u.email).await;
         let totp = code_at(&u.secret, clock, 0);
         let results = at_once(CALLS, |i| {
-            let (auth, ch, codes, totp) = (auth.clone(), ch.clone(), Arc::clone(&codes), totp.clone());
+            let (auth, ch, codes, totp) =
+                (auth.clone(), ch.clone(), Arc::clone(&codes), totp.clone());
             async move {
                 if i % 2 == 0 {
                     auth.verify_totp(&ch, &totp, &meta()).await
@@ -484,7 +488,10 @@ pub async fn concurrent_add_member_makes_one_membership(stores: &RaceStores, clo
         let (user, _, _) = signed_up(orgs.auth()).await;
         let results = at_once(CALLS, |_| {
             let (orgs, owner) = (Arc::clone(&orgs), owner.clone());
-            async move { orgs.add_member(&owner, &org.id, &user, "member", &meta()).await }
+            async move {
+                orgs.add_member(&owner, &org.id, &user, "member", &meta())
+                    .await
+            }
         })
         .await;
         let ok = results.iter().filter(|r| r.is_ok()).count();
@@ -541,7 +548,8 @@ pub async fn concurrent_accepts_make_one_membership_and_removal_ends_access(
         let member = ok[0].1.clone();
         // Every session that became active on the tenant loses it with the
         // membership.
-        let active = tokens[results.iter().position(Result::is_ok).unwrap_or(0) % tokens.len()].clone();
+        let active =
+            tokens[results.iter().position(Result::is_ok).unwrap_or(0) % tokens.len()].clone();
         orgs.scope(&active).await.expect("the member's scope");
         orgs.remove_member(&owner, &org.id, &member.id, &meta())
             .await
@@ -554,7 +562,11 @@ pub async fn concurrent_accepts_make_one_membership_and_removal_ends_access(
             );
         }
         // The used invitation cannot bring the user back.
-        assert!(orgs.accept_invitation(&tokens[0], &inv.id, &meta()).await.is_err());
+        assert!(
+            orgs.accept_invitation(&tokens[0], &inv.id, &meta())
+                .await
+                .is_err()
+        );
         assert_eq!(memberships(orgs.auth(), org.id.as_str(), &user).await, 0);
     }
 }
@@ -579,8 +591,12 @@ pub async fn accept_racing_cancel_leaves_one_consistent_outcome(
             .await
             .expect("invite");
         let results = at_once(CALLS, |i| {
-            let (orgs, owner, token, inv) =
-                (Arc::clone(&orgs), owner.clone(), token.clone(), inv.id.clone());
+            let (orgs, owner, token, inv) = (
+                Arc::clone(&orgs),
+                owner.clone(),
+                token.clone(),
+                inv.id.clone(),
+            );
             async move {
                 // Spread the calls so that some cancels land between an
                 // accept's read of the invitation and its write.
@@ -588,20 +604,33 @@ pub async fn accept_racing_cancel_leaves_one_consistent_outcome(
                     tokio::task::yield_now().await;
                 }
                 if i % 2 == 0 {
-                    orgs.accept_invitation(&token, &inv, &meta()).await.map(|_| "accepted")
+                    orgs.accept_invitation(&token, &inv, &meta())
+                        .await
+                        .map(|_| "accepted")
                 } else {
-                    orgs.cancel_invitation(&owner, &inv, &meta()).await.map(|_| "canceled")
+                    orgs.cancel_invitation(&owner, &inv, &meta())
+                        .await
+                        .map(|_| "canceled")
                 }
             }
         })
         .await;
-        let accepted = results.iter().filter(|r| matches!(r, Ok("accepted"))).count();
-        let canceled = results.iter().filter(|r| matches!(r, Ok("canceled"))).count();
+        let accepted = results
+            .iter()
+            .filter(|r| matches!(r, Ok("accepted")))
+            .count();
+        let canceled = results
+            .iter()
+            .filter(|r| matches!(r, Ok("canceled")))
+            .count();
         assert_eq!(accepted + canceled, 1, "round {round}: {results:?}");
         let status: String = orgs
             .auth()
             .db()
-            .query(&Statement::new(r#"SELECT "status" FROM "invitation" WHERE "id" = ?1"#).bind(inv.id.as_str()))
+            .query(
+                &Statement::new(r#"SELECT "status" FROM "invitation" WHERE "id" = ?1"#)
+                    .bind(inv.id.as_str()),
+            )
             .await
             .expect("invitation")[0]
             .get(0)
@@ -625,7 +654,10 @@ pub async fn concurrent_sign_ins_from_one_address_stay_within_the_limit(
         window: Duration::from_secs(10),
         max: 3,
     };
-    let auth = auth_on(stores, clock, |b| b.with_rate_limit(stores.counters.clone(), config)).await;
+    let auth = auth_on(stores, clock, |b| {
+        b.with_rate_limit(stores.counters.clone(), config)
+    })
+    .await;
     let ip = format!("203.0.113.{}", rand::random::<u8>());
     for round in 0..ROUNDS {
         clock.advance(Duration::from_secs(11));
@@ -666,7 +698,12 @@ impl KvStore for NoCounters {
     async fn get(&self, key: &str) -> neutrino_core::Result<Option<Bytes>> {
         self.0.get(key).await
     }
-    async fn put(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> neutrino_core::Result<()> {
+    async fn put(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> neutrino_core::Result<()> {
         self.0.put(key, value, ttl).await
     }
     async fn delete(&self, key: &str) -> neutrino_core::Result<()> {
@@ -696,7 +733,16 @@ pub async fn a_store_that_cannot_count_atomically_is_refused(
         )
         .build()
         .expect_err("a store without atomic counters was accepted");
-    assert!(matches!(refused, AuthError::Config { key: "rate_limit", .. }), "{refused:?}");
+    assert!(
+        matches!(
+            refused,
+            AuthError::Config {
+                key: "rate_limit",
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
     AuthBuilder::new_shared(stores.auth_db.clone(), SECRET)
         .with_rate_limit(stores.counters.clone(), RateLimitConfig::default())
         .build()

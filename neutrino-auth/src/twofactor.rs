@@ -792,11 +792,11 @@ fn used_step_statement(
     let key = format!("totp:{user}:{step}");
     let expires = date::format(now + Duration::from_secs(3 * PERIOD));
     match challenge {
-        None => Statement::new(
-            r#"INSERT INTO "neutrinoUsedCode" ("key", "expiresAt") VALUES (?1, ?2)"#,
-        )
-        .bind(key)
-        .bind(expires),
+        None => {
+            Statement::new(r#"INSERT INTO "neutrinoUsedCode" ("key", "expiresAt") VALUES (?1, ?2)"#)
+                .bind(key)
+                .bind(expires)
+        }
         Some(id) => Statement::new(format!(
             r#"INSERT INTO "neutrinoUsedCode" ("key", "expiresAt") SELECT ?1, ?2 WHERE {}"#,
             LIVE_CHALLENGE.replace("?1", "?3").replace("?2", "?4")

@@ -113,13 +113,18 @@ async fn the_membership_migration_merges_exact_duplicates_and_names_conflicts() 
         msg.contains("m-b-1 (member)") && msg.contains("m-b-2 (admin)") && msg.contains(&users[1]),
         "{msg}"
     );
-    assert!(!msg.contains("m-a-"), "exact duplicates are not conflicts: {msg}");
+    assert!(
+        !msg.contains("m-a-"),
+        "exact duplicates are not conflicts: {msg}"
+    );
     assert_eq!(member_rows(&f.db, "org0000001", &users[0]).await.len(), 3);
 
     // Resolved by hand: the migration runs and merges the exact duplicates.
-    f.db.execute(&Statement::new(r#"DELETE FROM "member" WHERE "id" = 'm-b-2'"#))
-        .await
-        .unwrap();
+    f.db.execute(&Statement::new(
+        r#"DELETE FROM "member" WHERE "id" = 'm-b-2'"#,
+    ))
+    .await
+    .unwrap();
     assert_eq!(auth.migrate().await.unwrap(), vec![6]);
     assert_eq!(
         member_rows(&f.db, "org0000001", &users[0]).await,

@@ -6,8 +6,8 @@ mod fake;
 use std::sync::Arc;
 
 use fake::FakeCloudflare;
-use neutrino_cloudflare::{CloudflareProvisionerBuilder, D1Executor, WorkersKv};
 use neutrino_auth::testkit::RaceStores;
+use neutrino_cloudflare::{CloudflareProvisionerBuilder, D1Executor, WorkersKv};
 use neutrino_core::clock::ManualClock;
 use neutrino_core::kv::KvStore;
 use neutrino_core::provision::Provisioner;
@@ -101,7 +101,13 @@ async fn the_rate_limiter_refuses_workers_kv() {
         .build()
         .expect_err("workers kv accepted");
     assert!(
-        matches!(e, neutrino_auth::AuthError::Config { key: "rate_limit", .. }),
+        matches!(
+            e,
+            neutrino_auth::AuthError::Config {
+                key: "rate_limit",
+                ..
+            }
+        ),
         "{e:?}"
     );
 }

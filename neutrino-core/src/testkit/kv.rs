@@ -209,7 +209,10 @@ pub async fn counters_are_atomic_or_refused(kv: &dyn KvStore, clock: &ManualCloc
     }
     for r in join_all(tasks).await {
         let c = r.expect("concurrent increment");
-        assert_eq!(c.expires_at, first.expires_at, "a live counter keeps its expiry");
+        assert_eq!(
+            c.expires_at, first.expires_at,
+            "a live counter keeps its expiry"
+        );
         counts.push(c.count);
     }
     counts.sort_unstable();
@@ -222,7 +225,9 @@ pub async fn counters_are_atomic_or_refused(kv: &dyn KvStore, clock: &ManualCloc
     assert!(again.expires_at > first.expires_at);
     // A plain value, or one without expiry, is not a counter: it restarts.
     let plain = unique("ctr-plain:");
-    kv.put(&plain, b("not a number"), Some(ttl)).await.expect("put");
+    kv.put(&plain, b("not a number"), Some(ttl))
+        .await
+        .expect("put");
     assert_eq!(kv.increment(&plain, ttl).await.expect("inc").count, 1);
     let forever = unique("ctr-forever:");
     kv.put(&forever, b("41"), None).await.expect("put");
