@@ -61,13 +61,20 @@ async fn d1_with_workers_kv() -> (Stores, FakeCloudflare) {
 /// memory here.
 async fn d1_auth(clock: ManualClock) -> (RaceStores, FakeCloudflare) {
     let fake = FakeCloudflare::start_with_clock(Arc::new(clock.clone())).await;
+    // The suite sends thousands of requests: lift the client's own limit of
+    // Cloudflare's 1200 per 5 min, which would otherwise make it wait.
+    let client = fake
+        .client_builder()
+        .with_rate_limit(1_000_000, std::time::Duration::from_secs(1))
+        .build()
+        .expect("client");
     let auth = fake.create_database("auth-race");
     let registry = fake.create_database("registry-race");
     let ns = fake.create_namespace("status-race");
     let stores = RaceStores {
-        auth_db: Arc::new(D1Executor::new(fake.client(), auth)),
-        registry_db: Arc::new(D1Executor::new(fake.client(), registry)),
-        registry_kv: Arc::new(WorkersKv::new(fake.client(), ns)),
+        auth_db: Arc::new(D1Executor::new(client.clone(), auth)),
+        registry_db: Arc::new(D1Executor::new(client.clone(), registry)),
+        registry_kv: Arc::new(WorkersKv::new(client, ns)),
         counters: Arc::new(neutrino_core::memory::MemoryKv::with_clock(Arc::new(clock))),
     };
     (stores, fake)
