@@ -13,6 +13,14 @@
 //!   [`Auth::verify_backup_code`] completes it. A code is accepted once per
 //!   time step (no replay), a backup code once, and 5 wrong codes end the
 //!   challenge (`TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE`).
+//! * Every one of these rules is decided by the database in the write that
+//!   acts on it, so concurrent calls cannot get around them: an attempt is
+//!   reserved by a conditional update before the code is evaluated (at most 5
+//!   evaluations per challenge); the session is created in one batch with the
+//!   challenge's consumption (guarded on the challenge still being there) and
+//!   with a unique marker of the TOTP step (`neutrinoUsedCode`), or with the
+//!   swap of the encrypted backup-code list guarded on the ciphertext the
+//!   code was found in.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
