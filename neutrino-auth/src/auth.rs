@@ -253,7 +253,9 @@ impl AuthBuilder {
         self
     }
 
-    /// Turns the sign-in and sign-up rate limiter on, counting in `kv`.
+    /// Turns the sign-in and sign-up rate limiter on, counting in `kv`: a
+    /// store with atomic counters (`SqliteKv`, `MemoryKv`); [`AuthBuilder::build`]
+    /// refuses one without (Workers KV) with [`AuthError::Config`].
     pub fn with_rate_limit(mut self, kv: Arc<dyn KvStore>, config: RateLimitConfig) -> Self {
         self.rate_limit = Some((kv, config));
         self
@@ -500,7 +502,21 @@ impl Auth {
     /// Applies this crate's migrations to the auth database (idempotent).
     /// Also adds the nullable plugin columns that are absent
     /// ([`crate::schema::ensure_columns`]).
+    ///
+    /// Migration 6 makes memberships unique per user and organization: exact
+    /// duplicate `member` rows are merged, but a user with two memberships of
+    /// one organization in different roles stops it with
+    /// [`neutrino_core::Error::AlreadyExists`] naming the rows, to be resolved
+    /// by hand (the unique index would refuse them anyway).
     pub async fn migrate(&self) -> Result<Vec<u32>> {
+        let conflicts = crate::schema::conflicting_memberships(&*self.inner.db).await?;
+        if !conflicts.is_empty() {
+            return Err(neutrino_core::Error::AlreadyExists {
+                entity: "membership",
+                id: conflicts.join("; "),
+            }
+            .into());
+        }
         let done = MIGRATIONS.run(&*self.inner.db).await?;
         crate::schema::ensure_columns(&*self.inner.db).await?;
         Ok(done)
@@ -1391,7 +1407,8 @@ impl Auth {
         }
     }
 
-    /// Deletes every expired session and verification row; returns how many
+    /// Deletes every expired session, verification row and single-use marker;
+    /// returns how many
     /// sessions were deleted. Call it from a periodic task.
     pub async fn purge_expired(&self) -> Result<u64> {
         let now = date::format(self.now());
@@ -1401,6 +1418,8 @@ impl Auth {
             .batch(&[
                 Statement::new(DELETE_EXPIRED_SESSIONS).bind(now.as_str()),
                 Statement::new(DELETE_EXPIRED_VERIFICATIONS).bind(now.as_str()),
+                Statement::new(r#"DELETE FROM "neutrinoUsedCode" WHERE "expiresAt" <= ?1"#)
+                    .bind(now.as_str()),
             ])
             .await?;
         Ok(out.first().map_or(0, |o| o.rows_affected))

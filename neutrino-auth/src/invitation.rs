@@ -324,7 +324,10 @@ impl Organizations {
     }
 
     /// Accepts `inv` for `actor`: membership, invitation status, active
-    /// organization and audit in one batch.
+    /// organization and audit in one batch. The membership is inserted only
+    /// while the invitation is still pending and unexpired, inside the batch
+    /// that then marks it accepted: an invitation is used once, and never
+    /// after it was canceled or rejected.
     async fn accept(
         &self,
         actor: &Actor,
@@ -333,29 +336,7 @@ impl Organizations {
     ) -> Result<(Invitation, Member)> {
         let now = self.now();
         let stamp = date::format(now);
-        let extra = vec![
-            Statement::new(
-                r#"UPDATE "invitation" SET "status" = 'accepted' WHERE "id" = ?1 AND "status" = 'pending'"#,
-            )
-            .bind(inv.id.as_str()),
-            drop_tokens(&inv.id),
-            Statement::new(
-                r#"UPDATE "session" SET "activeOrganizationId" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#,
-            )
-            .bind(inv.organization_id.as_str())
-            .bind(stamp.as_str())
-            .bind(actor.token.as_str()),
-            audit::insert(
-                AuditEvent::InvitationAccepted,
-                Self::record(
-                    actor,
-                    &inv.organization_id,
-                    Some(format!("invitation={}", inv.id)),
-                ),
-                meta,
-                now,
-            )?,
-        ];
+        let member_made = r#"EXISTS (SELECT 1 FROM "member" WHERE "id" = ?11)"#;
         let member = self
             .insert_member(
                 &inv.organization_id,
@@ -364,9 +345,47 @@ impl Organizations {
                 actor,
                 AuditEvent::MemberAdded,
                 meta,
-                extra,
+                Some((
+                    r#"EXISTS (SELECT 1 FROM "invitation" WHERE "id" = ?1 AND "organizationId" = ?2 AND "status" = 'pending' AND "expiresAt" > ?3)"#,
+                    vec![
+                        Value::from(inv.id.clone()),
+                        Value::from(inv.organization_id.as_str().to_owned()),
+                        Value::from(stamp.clone()),
+                    ],
+                )),
+                |m: &Member| {
+                    Ok(vec![
+                        audit::insert_where(
+                            AuditEvent::InvitationAccepted,
+                            Self::record(
+                                actor,
+                                &inv.organization_id,
+                                Some(format!("invitation={}", inv.id)),
+                            ),
+                            meta,
+                            now,
+                            member_made,
+                            vec![Value::from(m.id.clone())],
+                        )?,
+                        Statement::new(
+                            r#"UPDATE "invitation" SET "status" = 'accepted' WHERE "id" = ?1 AND "status" = 'pending' AND EXISTS (SELECT 1 FROM "member" WHERE "id" = ?2)"#,
+                        )
+                        .bind(inv.id.as_str())
+                        .bind(m.id.as_str()),
+                        drop_tokens(&inv.id),
+                        Statement::new(
+                            r#"UPDATE "session" SET "activeOrganizationId" = ?1, "updatedAt" = ?2 WHERE "token" = ?3 AND EXISTS (SELECT 1 FROM "member" WHERE "id" = ?4)"#,
+                        )
+                        .bind(inv.organization_id.as_str())
+                        .bind(stamp.as_str())
+                        .bind(actor.token.as_str())
+                        .bind(m.id.as_str()),
+                    ])
+                },
             )
-            .await?;
+            .await?
+            // No longer pending: accepted, canceled or rejected meanwhile.
+            .ok_or(AuthError::InvitationNotFound)?;
         Ok((
             Invitation {
                 status: InvitationStatus::Accepted,

@@ -30,7 +30,8 @@
 //!   secret mailed to the invitee, not the invitation's ID, proves the address);
 //! * [`apikey`]s, stored hashed, verified into the same scopes;
 //! * [`twofactor`]: TOTP with encrypted secrets and single-use backup codes;
-//! * the [`audit`] log.
+//! * the [`audit`] log;
+//! * `testkit` (feature `testkit`): the race suite every SQL backend runs.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -84,6 +85,8 @@ pub mod password;
 mod random;
 pub mod rate_limit;
 pub mod schema;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod twofactor;
 pub mod verification;
 

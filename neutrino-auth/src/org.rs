@@ -277,6 +277,24 @@ const MEMBER_COLUMNS: &str = r#""id", "organizationId", "userId", "role", "creat
 /// SQL: whether the `"role"` column of the row in scope contains `owner`.
 const IS_OWNER_SQL: &str = r#"(',' || REPLACE("role", ' ', '') || ',') LIKE '%,owner,%'"#;
 
+/// `sql` with its placeholders `?k` renumbered `?(k + by)`.
+pub(crate) fn renumber(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '?' {
+            let mut k = 0usize;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                k = k * 10 + d as usize;
+                chars.next();
+            }
+            out.push_str(&(k + by).to_string());
+        }
+    }
+    out
+}
+
 fn corrupt(what: &'static str) -> AuthError {
     AuthError::Corrupt { what }
 }
@@ -917,14 +935,21 @@ impl Organizations {
                 &actor,
                 AuditEvent::MemberAdded,
                 meta,
-                Vec::new(),
+                None,
+                |_| Ok(Vec::new()),
             )
-            .await?;
+            .await?
+            .ok_or(AuthError::AlreadyAMember)?;
         Ok(member)
     }
 
     /// Inserts a membership and its audit entry, with `extra` statements in
-    /// the same batch.
+    /// the same batch (made from the new membership and placed after it, so
+    /// they may be guarded on it). The unique index on `member ("organizationId", "userId")` decides
+    /// whether the user is already a member (`AlreadyAMember`). With `guard`
+    /// (SQL with placeholders from `?1`, and its values), the membership is
+    /// inserted only if it holds inside the batch; `None` comes back if it did
+    /// not.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn insert_member(
         &self,
@@ -934,11 +959,9 @@ impl Organizations {
         actor: &Actor,
         event: AuditEvent,
         meta: &RequestMeta,
-        extra: Vec<Statement>,
-    ) -> Result<Member> {
-        if self.membership(org, user).await?.is_some() {
-            return Err(AuthError::AlreadyAMember);
-        }
+        guard: Option<(&str, Vec<Value>)>,
+        extra: impl FnOnce(&Member) -> Result<Vec<Statement>>,
+    ) -> Result<Option<Member>> {
         let now = self.now();
         let stamp = date::format(now);
         let member = Member {
@@ -948,25 +971,43 @@ impl Organizations {
             role: role.to_owned(),
             created_at: date::parse(&stamp).unwrap_or(now),
         };
+        let (cond, cond_params) = match guard {
+            Some((sql, params)) => (renumber(sql, 5), params),
+            None => ("1".to_owned(), Vec::new()),
+        };
+        let mut params = vec![
+            Value::from(member.id.clone()),
+            Value::from(org.as_str().to_owned()),
+            Value::from(user.as_str().to_owned()),
+            Value::from(role.to_owned()),
+            Value::from(stamp.clone()),
+        ];
+        params.extend(cond_params);
+        let insert = Statement::with_params(
+            format!(
+                r#"INSERT INTO "member" ({MEMBER_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5 WHERE {cond}"#
+            ),
+            params,
+        );
         let mut batch = vec![
-            Statement::new(format!(
-                r#"INSERT INTO "member" ({MEMBER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"#
-            ))
-            .bind(member.id.as_str())
-            .bind(org.as_str())
-            .bind(user.as_str())
-            .bind(role)
-            .bind(stamp.as_str()),
-            audit::insert(
+            insert,
+            audit::insert_where(
                 event,
                 Self::record(actor, org, Some(format!("member={} role={role}", user))),
                 meta,
                 now,
+                r#"EXISTS (SELECT 1 FROM "member" WHERE "id" = ?11)"#,
+                vec![Value::from(member.id.clone())],
             )?,
         ];
-        batch.extend(extra);
-        self.db().batch(&batch).await?;
-        Ok(member)
+        batch.extend(extra(&member)?);
+        match self.db().batch(&batch).await {
+            Ok(out) if out.first().is_some_and(|o| o.rows_affected == 1) => Ok(Some(member)),
+            Ok(_) => Ok(None),
+            // The unique membership index: one membership per user and tenant.
+            Err(e) if e.is_already_exists() => Err(AuthError::AlreadyAMember),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Better Auth's `GET /organization/list-members`, oldest first.

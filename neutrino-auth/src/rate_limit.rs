@@ -7,9 +7,12 @@
 //! [`AuthError::TooManyRequests`] with the time left until the window closes.
 //! IPv6 addresses are counted per /64, as Better Auth does.
 //!
-//! The KV port has no compare-and-swap, so concurrent attempts from one IP on
-//! several servers can each read the same count: the limit is exact on one
-//! server and approximate (at most a few attempts over) across several.
+//! Every attempt is one atomic [`KvStore::increment`]: the store decides the
+//! count, so concurrent attempts from one IP, on one server or on several
+//! sharing the store, never get more than `max` through per window. A store
+//! that cannot count atomically (Workers KV, eventually consistent) is refused
+//! when the limiter is built ([`AuthError::Config`]), never used best-effort.
+//! Refused attempts are counted too, but do not extend the window.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -73,7 +76,8 @@ fn client_key(ip: &str) -> String {
 }
 
 impl RateLimiter {
-    /// A limiter over `kv`.
+    /// A limiter over `kv`, which must count atomically
+    /// ([`KvStore::atomic_counters`]); otherwise [`AuthError::Config`].
     pub fn new(
         kv: std::sync::Arc<dyn KvStore>,
         config: RateLimitConfig,
@@ -85,6 +89,12 @@ impl RateLimiter {
                 reason: "max must be at least 1 and window at least 1 s".into(),
             });
         }
+        if !kv.atomic_counters() {
+            return Err(AuthError::Config {
+                key: "rate_limit",
+                reason: "the store cannot count atomically".into(),
+            });
+        }
         Ok(Self { kv, config, clock })
     }
 
@@ -94,32 +104,25 @@ impl RateLimiter {
     }
 
     /// Counts one attempt of `path` by `ip`; `TOO_MANY_REQUESTS` with the
-    /// retry-after when over the limit (that attempt is not counted).
+    /// retry-after when over the limit.
     pub async fn check(&self, ip: &str, path: &str) -> Result<()> {
         let key = Self::key(ip, path);
-        let now = self.clock.now_millis();
-        let window = i64::try_from(self.config.window.as_millis()).unwrap_or(i64::MAX);
-        let current = self.kv.get(&key).await?.and_then(|v| {
-            let s = std::str::from_utf8(&v).ok()?;
-            let (count, start) = s.split_once(':')?;
-            Some((count.parse::<u32>().ok()?, start.parse::<i64>().ok()?))
-        });
-        let (count, start) = match current {
-            Some((count, start)) if now >= start && now - start < window => (count, start),
-            _ => (0, now),
-        };
-        let left = window - (now - start);
-        if count >= self.config.max {
-            let secs = u64::try_from((left + 999) / 1000).unwrap_or(1).max(1);
-            return Err(AuthError::TooManyRequests {
-                retry_after: Duration::from_secs(secs),
-            });
+        // The count is decided by the store, in the write that records it.
+        let counter = self.kv.increment(&key, self.config.window).await?;
+        if counter.count <= u64::from(self.config.max) {
+            return Ok(());
         }
-        let ttl = Duration::from_millis(u64::try_from(left).unwrap_or(1000).max(1000));
-        self.kv
-            .put(&key, format!("{}:{start}", count + 1).into(), Some(ttl))
-            .await?;
-        Ok(())
+        let left = counter
+            .expires_at
+            .duration_since(self.clock.now())
+            .unwrap_or(Duration::ZERO);
+        let secs = left
+            .as_millis()
+            .div_ceil(1000)
+            .clamp(1, u128::from(u32::MAX));
+        Err(AuthError::TooManyRequests {
+            retry_after: Duration::from_secs(u64::try_from(secs).unwrap_or(1)),
+        })
     }
 }
 

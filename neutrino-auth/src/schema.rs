@@ -25,6 +25,13 @@
 //!
 //! Version 4 adds Better Auth's API key plugin table (`apikey`).
 //!
+//! Version 6 makes a membership unique per user and organization (a unique
+//! index on `member ("organizationId", "userId")`, which Better Auth's queries
+//! are compatible with; exact duplicates are removed first, differing ones stop
+//! [`crate::Auth::migrate`] with an error naming them) and adds
+//! `neutrinoUsedCode`, Neutrino's single-use markers (a TOTP time step once
+//! used by a user), a table Better Auth ignores.
+//!
 //! Version 3 adds Better Auth's organization plugin tables (`organization`,
 //! `member`, `invitation`) and Neutrino's `neutrinoPendingOrganization`, the
 //! record of an organization whose creation has begun (see
@@ -101,8 +108,46 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 r#"CREATE INDEX IF NOT EXISTS "twoFactor_userId_idx" on "twoFactor" ("userId")"#,
             ],
         },
+        Migration {
+            version: 6,
+            name: "one membership per user and organization, single-use markers",
+            statements: &[
+                // Exact duplicates (same organization, user and role) keep their
+                // oldest row; `Auth::migrate` has refused differing ones before.
+                r#"DELETE FROM "member" WHERE "id" NOT IN (SELECT MIN("id") FROM "member" GROUP BY "organizationId", "userId", "role")"#,
+                r#"CREATE UNIQUE INDEX IF NOT EXISTS "member_organizationId_userId_uidx" on "member" ("organizationId", "userId")"#,
+                r#"CREATE TABLE IF NOT EXISTS "neutrinoUsedCode" ("key" text not null primary key, "expiresAt" date not null)"#,
+            ],
+        },
     ],
 );
+
+/// Memberships that differ (in role) for one user and organization: what
+/// migration 6 cannot merge by itself. Each item names the organization, the
+/// user and the conflicting `member` rows as `id (role)`.
+pub async fn conflicting_memberships(db: &dyn SqlExecutor) -> neutrino_core::Result<Vec<String>> {
+    let exists = db
+        .query(&Statement::new(
+            r#"SELECT 1 FROM pragma_table_info('member') LIMIT 1"#,
+        ))
+        .await?;
+    if exists.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = db
+        .query(&Statement::new(
+            r#"SELECT "organizationId", "userId", group_concat("id" || ' (' || "role" || ')', ', ') FROM (SELECT * FROM "member" ORDER BY "id") GROUP BY "organizationId", "userId" HAVING COUNT(DISTINCT "role") > 1 ORDER BY "organizationId", "userId""#,
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let org: String = r.get(0)?;
+            let user: String = r.get(1)?;
+            let ids: String = r.get(2)?;
+            Ok(format!("organization {org}, user {user}: {ids}"))
+        })
+        .collect()
+}
 
 /// Nullable plugin columns added when absent: (table, column, type).
 pub const PLUGIN_COLUMNS: &[(&str, &str, &str)] = &[

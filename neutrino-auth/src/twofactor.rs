@@ -13,6 +13,14 @@
 //!   [`Auth::verify_backup_code`] completes it. A code is accepted once per
 //!   time step (no replay), a backup code once, and 5 wrong codes end the
 //!   challenge (`TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE`).
+//! * Every one of these rules is decided by the database in the write that
+//!   acts on it, so concurrent calls cannot get around them: an attempt is
+//!   reserved by a conditional update before the code is evaluated (at most 5
+//!   evaluations per challenge); the session is created in one batch with the
+//!   challenge's consumption (guarded on the challenge still being there) and
+//!   with a unique marker of the TOTP step (`neutrinoUsedCode`), or with the
+//!   swap of the encrypted backup-code list guarded on the ciphertext the
+//!   code was found in.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,7 +29,7 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use neutrino_core::ids::UserId;
-use neutrino_core::sql::Statement;
+use neutrino_core::sql::{Statement, Value};
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 use sha1::Sha1;
@@ -32,7 +40,7 @@ use crate::Auth;
 use crate::audit::{self, AuditEvent, AuditRecord};
 use crate::date;
 use crate::error::{AuthError, Result};
-use crate::model::{RequestMeta, SignedIn};
+use crate::model::{RequestMeta, Session, SignedIn};
 use crate::random::{random_id, random_string};
 
 /// TOTP period.
@@ -209,6 +217,9 @@ struct Row2fa {
     secret: String,
     codes: Vec<String>,
     verified: bool,
+    /// The stored ciphertexts, for writes guarded on them being unchanged.
+    enc_secret: String,
+    enc_codes: String,
 }
 
 impl Auth {
@@ -238,11 +249,11 @@ impl Auth {
         else {
             return Ok(None);
         };
-        let secret: String = r.get(1)?;
-        let codes: String = r.get(2)?;
-        let secret = symmetric_decrypt(&self.inner.secret, &secret)?;
+        let enc_secret: String = r.get(1)?;
+        let enc_codes: String = r.get(2)?;
+        let secret = symmetric_decrypt(&self.inner.secret, &enc_secret)?;
         let codes: Vec<String> =
-            serde_json::from_str(&symmetric_decrypt(&self.inner.secret, &codes)?).map_err(
+            serde_json::from_str(&symmetric_decrypt(&self.inner.secret, &enc_codes)?).map_err(
                 |_| AuthError::Corrupt {
                     what: "twoFactor.backupCodes",
                 },
@@ -253,6 +264,8 @@ impl Auth {
             secret,
             codes,
             verified: verified.unwrap_or(true),
+            enc_secret,
+            enc_codes,
         }))
     }
 
@@ -364,9 +377,13 @@ impl Auth {
                 now,
             )?,
         ];
-        batch.push(self.used_step_statement(&user, step, now));
-        self.db().batch(&batch).await?;
-        Ok(())
+        batch.push(used_step_statement(&user, step, now, None));
+        match self.db().batch(&batch).await {
+            Ok(_) => Ok(()),
+            // The step was used meanwhile: one code, one use.
+            Err(e) if e.is_already_exists() => Err(AuthError::InvalidCode),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Better Auth's `POST /two-factor/generate-backup-codes`: checks the
@@ -450,30 +467,6 @@ impl Auth {
         Ok(())
     }
 
-    /// Records a used time step so its code cannot be replayed; the row
-    /// expires once the step is out of the ±1 window.
-    fn used_step_statement(&self, user: &UserId, step: u64, now: SystemTime) -> Statement {
-        let stamp = date::format(now);
-        Statement::new(
-            r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt") VALUES (?1, ?2, '1', ?3, ?4, ?4)"#,
-        )
-        .bind(random_id().unwrap_or_else(|_| format!("used-{step}")))
-        .bind(format!("2fa-used-{user}-{step}"))
-        .bind(date::format(now + Duration::from_secs(3 * PERIOD)))
-        .bind(stamp)
-    }
-
-    async fn step_used(&self, user: &UserId, step: u64) -> Result<bool> {
-        Ok(!self
-            .db()
-            .query(
-                &Statement::new(r#"SELECT 1 FROM "verification" WHERE "identifier" = ?1"#)
-                    .bind(format!("2fa-used-{user}-{step}")),
-            )
-            .await?
-            .is_empty())
-    }
-
     /// Creates a sign-in challenge for `user` (a `2fa-…` verification row).
     pub(crate) async fn start_two_factor(
         &self,
@@ -504,120 +497,122 @@ impl Auth {
         Ok(TwoFactorChallenge { id })
     }
 
-    /// The challenge's user, attempts and remember-me; expired or unknown:
-    /// `INVALID_CODE`.
-    async fn challenge(&self, id: &str) -> Result<(UserId, u32, bool)> {
+    /// Reserves one evaluation of a code on challenge `id`: a conditional
+    /// update that counts the attempt only while fewer than
+    /// [`MAX_ATTEMPTS`] were made and the challenge is live, checked before
+    /// any code is looked at. Unknown or expired: `INVALID_CODE`; out of
+    /// attempts: `TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE`.
+    async fn reserve_attempt(&self, id: &str) -> Result<Challenge> {
         if !id.starts_with("2fa-") || id.len() > 64 {
             return Err(AuthError::InvalidCode);
         }
+        let now = date::format(self.now());
         let row = self
             .db()
             .query(
-                &Statement::new(
-                    r#"SELECT "value", "expiresAt" FROM "verification" WHERE "identifier" = ?1"#,
-                )
-                .bind(id),
+                &Statement::new(RESERVE_ATTEMPT)
+                    .bind(id)
+                    .bind(now.as_str())
+                    .bind(MAX_ATTEMPTS),
             )
             .await?
             .into_iter()
-            .next()
-            .ok_or(AuthError::InvalidCode)?;
+            .next();
+        let Some(row) = row else {
+            let live = self
+                .db()
+                .query(
+                    &Statement::new(
+                        r#"SELECT 1 FROM "verification" WHERE "identifier" = ?1 AND "expiresAt" > ?2"#,
+                    )
+                    .bind(id)
+                    .bind(now.as_str()),
+                )
+                .await?;
+            return Err(if live.is_empty() {
+                AuthError::InvalidCode
+            } else {
+                AuthError::TooManyAttempts
+            });
+        };
         let value: String = row.get(0)?;
-        let expires: String = row.get(1)?;
-        if date::parse(&expires).is_none_or(|t| t <= self.now()) {
-            return Err(AuthError::InvalidCode);
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(&value).map_err(|_| AuthError::Corrupt {
-                what: "verification.value",
-            })?;
+        let bad = || AuthError::Corrupt {
+            what: "verification.value",
+        };
+        let v: serde_json::Value = serde_json::from_str(&value).map_err(|_| bad())?;
         let user = v
             .get("userId")
             .and_then(|u| u.as_str())
             .and_then(|u| u.parse().ok())
-            .ok_or(AuthError::Corrupt {
-                what: "verification.value",
-            })?;
+            .ok_or_else(bad)?;
         let attempts = v
             .get("attempts")
             .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
+            .unwrap_or(u64::from(MAX_ATTEMPTS));
         let remember = v
             .get("rememberMe")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(true);
-        Ok((user, u32::try_from(attempts).unwrap_or(u32::MAX), remember))
+        Ok(Challenge {
+            id: id.to_owned(),
+            user,
+            attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+            remember,
+        })
     }
 
-    /// Counts a wrong code; the fifth ends the challenge.
-    async fn fail_challenge(
-        &self,
-        id: &str,
-        user: &UserId,
-        attempts: u32,
-        remember: bool,
-        meta: &RequestMeta,
-    ) -> Result<AuthError> {
+    /// A reserved attempt whose code was wrong (or already used): audited; the
+    /// last one ends the challenge.
+    async fn fail_challenge(&self, ch: &Challenge, meta: &RequestMeta) -> Result<AuthError> {
         let now = self.now();
-        let attempts = attempts + 1;
         let audit_stmt = audit::insert(
             AuditEvent::TwoFactorFailed,
             AuditRecord {
-                user_id: Some(user.as_str()),
-                detail: Some(format!("attempt {attempts}")),
+                user_id: Some(ch.user.as_str()),
+                detail: Some(format!("attempt {}", ch.attempt)),
                 ..AuditRecord::default()
             },
             meta,
             now,
         )?;
-        if attempts >= MAX_ATTEMPTS {
+        if ch.attempt >= MAX_ATTEMPTS {
             self.db()
                 .batch(&[
                     Statement::new(r#"DELETE FROM "verification" WHERE "identifier" = ?1"#)
-                        .bind(id),
+                        .bind(ch.id.as_str()),
                     audit_stmt,
                 ])
                 .await?;
             return Ok(AuthError::TooManyAttempts);
         }
-        let value = serde_json::json!({
-            "userId": user.as_str(),
-            "attempts": attempts,
-            "rememberMe": remember,
-        })
-        .to_string();
-        self.db()
-            .batch(&[
-                Statement::new(
-                    r#"UPDATE "verification" SET "value" = ?1, "updatedAt" = ?2 WHERE "identifier" = ?3"#,
-                )
-                .bind(value)
-                .bind(date::format(now))
-                .bind(id),
-                audit_stmt,
-            ])
-            .await?;
+        self.db().execute(&audit_stmt).await?;
         Ok(AuthError::InvalidCode)
     }
 
-    /// Ends a challenge with a session, plus `extra` statements, in one batch.
-    async fn complete_challenge(
+    /// The statements that end challenge `ch` with a new session, all guarded
+    /// so that they act only if the challenge is still live and `cond` (SQL
+    /// with placeholders from `?1`, bound to `params`) holds: the session,
+    /// its audit entry and the challenge's deletion. Returns the session and
+    /// the statements; the session statement is the first.
+    fn guarded_completion(
         &self,
-        id: &str,
-        user: &UserId,
-        remember: bool,
-        extra: Vec<Statement>,
+        ch: &Challenge,
+        cond: &str,
+        params: Vec<Value>,
         meta: &RequestMeta,
-    ) -> Result<SignedIn> {
-        let now = self.now();
-        let (session, insert_session) = self.new_session(user, remember, meta, now)?;
-        let mut batch = vec![
-            Statement::new(r#"DELETE FROM "verification" WHERE "identifier" = ?1"#).bind(id),
-            insert_session,
-            audit::insert(
+        now: SystemTime,
+    ) -> Result<(Session, Vec<Statement>)> {
+        let (session, insert_session) = self.new_session(&ch.user, ch.remember, meta, now)?;
+        let mut live = vec![Value::from(ch.id.clone()), Value::from(date::format(now))];
+        live.extend(params);
+        let cond = format!("{LIVE_CHALLENGE} AND ({cond})");
+        let insert_session = insert_where(&insert_session, &cond, live)?;
+        let made = r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?1)"#;
+        let audit_stmt = insert_where(
+            &audit::insert(
                 AuditEvent::SignIn,
                 AuditRecord {
-                    user_id: Some(user.as_str()),
+                    user_id: Some(ch.user.as_str()),
                     session_id: Some(&session.id),
                     detail: Some("two-factor".into()),
                     ..AuditRecord::default()
@@ -625,14 +620,27 @@ impl Auth {
                 meta,
                 now,
             )?,
-        ];
-        batch.extend(extra);
-        self.db().batch(&batch).await?;
-        let user = self.get_user(user).await?.ok_or(AuthError::UserNotFound)?;
+            made,
+            vec![Value::from(session.id.clone())],
+        )?;
+        let consume = Statement::new(format!(
+            r#"DELETE FROM "verification" WHERE "identifier" = ?1 AND {}"#,
+            made.replace("?1", "?2")
+        ))
+        .bind(ch.id.as_str())
+        .bind(session.id.as_str());
+        Ok((session, vec![insert_session, audit_stmt, consume]))
+    }
+
+    async fn signed_in(&self, ch: &Challenge, session: Session) -> Result<SignedIn> {
+        let user = self
+            .get_user(&ch.user)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
         Ok(SignedIn {
             user,
             session,
-            remember_me: remember,
+            remember_me: ch.remember,
         })
     }
 
@@ -640,6 +648,11 @@ impl Auth {
     /// valid, unused code gives the session. Errors: `INVALID_CODE`,
     /// `TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE` (the fifth wrong code; the
     /// challenge is gone).
+    ///
+    /// Each call first reserves one of the challenge's 5 attempts in the
+    /// database; the session is created in one batch with the challenge's
+    /// consumption and a unique marker of the code's time step, so one code
+    /// gives one session, whatever the number of concurrent challenges.
     pub async fn verify_totp(
         &self,
         challenge: &TwoFactorChallenge,
@@ -647,28 +660,46 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
         self.ensure_writable().await?;
-        let (user, attempts, remember) = self.challenge(&challenge.id).await?;
+        let ch = self.reserve_attempt(&challenge.id).await?;
         let row = self
-            .load_2fa(&user)
+            .load_2fa(&ch.user)
             .await?
             .filter(|r| r.verified)
             .ok_or(AuthError::TwoFactorNotEnabled)?;
         let now = self.now();
-        let step = match matching_step(&row.secret, code, now) {
-            Some(s) if !self.step_used(&user, s).await? => s,
-            _ => {
-                return Err(self
-                    .fail_challenge(&challenge.id, &user, attempts, remember, meta)
-                    .await?);
-            }
+        let Some(step) = matching_step(&row.secret, code, now) else {
+            return Err(self.fail_challenge(&ch, meta).await?);
         };
-        let used = self.used_step_statement(&user, step, now);
-        self.complete_challenge(&challenge.id, &user, remember, vec![used], meta)
-            .await
+        let (session, rest) = self.guarded_completion(
+            &ch,
+            r#"EXISTS (SELECT 1 FROM "twoFactor" WHERE "id" = ?3 AND "secret" = ?4)"#,
+            vec![
+                Value::from(row.id.clone()),
+                Value::from(row.enc_secret.clone()),
+            ],
+            meta,
+            now,
+        )?;
+        // The marker first: a step already used aborts the whole batch.
+        let mut batch = vec![used_step_statement(&ch.user, step, now, Some(&ch.id))];
+        batch.extend(rest);
+        match self.db().batch(&batch).await {
+            Ok(out) if out.get(1).is_some_and(|o| o.rows_affected == 1) => {
+                self.signed_in(&ch, session).await
+            }
+            // The challenge was consumed meanwhile, or two-factor changed.
+            Ok(_) => Err(AuthError::InvalidCode),
+            Err(e) if e.is_already_exists() => Err(self.fail_challenge(&ch, meta).await?),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Better Auth's `POST /two-factor/verify-backup-code`: a backup code,
     /// consumed, gives the session.
+    ///
+    /// The code is removed by one update guarded on the stored ciphertext it
+    /// was read from, in the batch that creates the session (retried when
+    /// another code of the user was used meanwhile): a code gives one session.
     pub async fn verify_backup_code(
         &self,
         challenge: &TwoFactorChallenge,
@@ -676,52 +707,136 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
         self.ensure_writable().await?;
-        let (user, attempts, remember) = self.challenge(&challenge.id).await?;
-        let row = self
-            .load_2fa(&user)
-            .await?
-            .filter(|r| r.verified)
-            .ok_or(AuthError::TwoFactorNotEnabled)?;
+        let ch = self.reserve_attempt(&challenge.id).await?;
         let code = code.trim();
-        let Some(pos) = row
-            .codes
-            .iter()
-            .position(|c| bool::from(c.as_bytes().ct_eq(code.as_bytes())))
-        else {
-            return Err(self
-                .fail_challenge(&challenge.id, &user, attempts, remember, meta)
-                .await?);
-        };
-        let mut rest = row.codes.clone();
-        rest.remove(pos);
-        let old = self
-            .db()
-            .query(&Statement::new(SELECT_2FA).bind(user.as_str()))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(AuthError::TwoFactorNotEnabled)?
-            .get::<String>(2)?;
-        let enc = symmetric_encrypt(
-            &self.inner.secret,
-            &serde_json::to_string(&rest).map_err(|_| AuthError::Corrupt {
-                what: "backup codes",
-            })?,
-        )?;
-        // Guarded on the old value: a code used concurrently is used once.
-        let update = Statement::new(
-            r#"UPDATE "twoFactor" SET "backupCodes" = ?1 WHERE "id" = ?2 AND "backupCodes" = ?3"#,
-        )
-        .bind(enc)
-        .bind(row.id.as_str())
-        .bind(old);
-        let out = self.db().batch(std::slice::from_ref(&update)).await?;
-        if out.first().map_or(0, |o| o.rows_affected) == 0 {
-            return Err(AuthError::InvalidCode);
+        for _ in 0..BACKUP_CODE_RETRIES {
+            let row = self
+                .load_2fa(&ch.user)
+                .await?
+                .filter(|r| r.verified)
+                .ok_or(AuthError::TwoFactorNotEnabled)?;
+            let Some(pos) = row
+                .codes
+                .iter()
+                .position(|c| bool::from(c.as_bytes().ct_eq(code.as_bytes())))
+            else {
+                return Err(self.fail_challenge(&ch, meta).await?);
+            };
+            let mut rest = row.codes.clone();
+            rest.remove(pos);
+            let enc = symmetric_encrypt(
+                &self.inner.secret,
+                &serde_json::to_string(&rest).map_err(|_| AuthError::Corrupt {
+                    what: "backup codes",
+                })?,
+            )?;
+            let now = self.now();
+            // The swap acts only on the ciphertext the code was found in and
+            // while the challenge is live; the session only if the swap did
+            // (the new ciphertext has a fresh nonce: nobody else wrote it).
+            let swap = Statement::new(format!(
+                r#"UPDATE "twoFactor" SET "backupCodes" = ?1 WHERE "id" = ?2 AND "backupCodes" = ?3 AND {}"#,
+                LIVE_CHALLENGE.replace("?1", "?4").replace("?2", "?5")
+            ))
+            .bind(enc.as_str())
+            .bind(row.id.as_str())
+            .bind(row.enc_codes.as_str())
+            .bind(ch.id.as_str())
+            .bind(date::format(now));
+            let (session, rest) = self.guarded_completion(
+                &ch,
+                r#"EXISTS (SELECT 1 FROM "twoFactor" WHERE "id" = ?3 AND "backupCodes" = ?4)"#,
+                vec![Value::from(row.id.clone()), Value::from(enc)],
+                meta,
+                now,
+            )?;
+            let mut batch = vec![swap];
+            batch.extend(rest);
+            let out = self.db().batch(&batch).await?;
+            if out.get(1).is_some_and(|o| o.rows_affected == 1) {
+                return self.signed_in(&ch, session).await;
+            }
+            // Lost a race: the codes changed, or the challenge is gone.
+            let live = self
+                .db()
+                .query(
+                    &Statement::new(format!(r#"SELECT 1 WHERE {LIVE_CHALLENGE}"#))
+                        .bind(ch.id.as_str())
+                        .bind(date::format(self.now())),
+                )
+                .await?;
+            if live.is_empty() {
+                return Err(AuthError::InvalidCode);
+            }
         }
-        self.complete_challenge(&challenge.id, &user, remember, Vec::new(), meta)
-            .await
+        Err(AuthError::InvalidCode)
     }
+}
+
+/// How often a backup code is tried again when other codes of the user were
+/// used concurrently.
+const BACKUP_CODE_RETRIES: usize = 8;
+
+/// The challenge `?1` exists and has not expired at `?2`.
+const LIVE_CHALLENGE: &str =
+    r#"EXISTS (SELECT 1 FROM "verification" WHERE "identifier" = ?1 AND "expiresAt" > ?2)"#;
+
+/// Counts one attempt on a live challenge with fewer than `?3` attempts.
+const RESERVE_ATTEMPT: &str = r#"UPDATE "verification" SET "value" = json_set("value", '$.attempts', COALESCE(json_extract("value", '$.attempts'), 0) + 1), "updatedAt" = ?2 WHERE "identifier" = ?1 AND "expiresAt" > ?2 AND COALESCE(json_extract("value", '$.attempts'), 0) < ?3 RETURNING "value""#;
+
+/// A sign-in challenge with one attempt reserved.
+struct Challenge {
+    id: String,
+    user: UserId,
+    /// This attempt's number, 1 to [`MAX_ATTEMPTS`].
+    attempt: u32,
+    remember: bool,
+}
+
+/// The unique marker of `user`'s time `step`: inserting it twice fails the
+/// batch ([`neutrino_core::Error::AlreadyExists`]). With `challenge`, it is
+/// inserted only while that challenge is live. It may be purged once the step
+/// is out of the ±1 window.
+fn used_step_statement(
+    user: &UserId,
+    step: u64,
+    now: SystemTime,
+    challenge: Option<&str>,
+) -> Statement {
+    let key = format!("totp:{user}:{step}");
+    let expires = date::format(now + Duration::from_secs(3 * PERIOD));
+    match challenge {
+        None => {
+            Statement::new(r#"INSERT INTO "neutrinoUsedCode" ("key", "expiresAt") VALUES (?1, ?2)"#)
+                .bind(key)
+                .bind(expires)
+        }
+        Some(id) => Statement::new(format!(
+            r#"INSERT INTO "neutrinoUsedCode" ("key", "expiresAt") SELECT ?1, ?2 WHERE {}"#,
+            LIVE_CHALLENGE.replace("?1", "?3").replace("?2", "?4")
+        ))
+        .bind(key)
+        .bind(expires)
+        .bind(id)
+        .bind(date::format(now)),
+    }
+}
+
+/// `INSERT … VALUES (?1 … ?n)` turned into `INSERT … SELECT ?1 … ?n WHERE
+/// cond`, `cond`'s placeholders (`?1 …`) renumbered after the statement's.
+fn insert_where(stmt: &Statement, cond: &str, extra: Vec<Value>) -> Result<Statement> {
+    let bad = || AuthError::Corrupt {
+        what: "guarded insert",
+    };
+    let (head, values) = stmt.sql().rsplit_once(" VALUES (").ok_or_else(bad)?;
+    let values = values.strip_suffix(')').ok_or_else(bad)?;
+    let renumbered = crate::org::renumber(cond, stmt.params().len());
+    let mut params = stmt.params().to_vec();
+    params.extend(extra);
+    Ok(Statement::with_params(
+        format!("{head} SELECT {values} WHERE {renumbered}"),
+        params,
+    ))
 }
 
 #[cfg(test)]

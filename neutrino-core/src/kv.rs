@@ -91,6 +91,13 @@ pub struct KvPage {
 /// * [`KvStore::list`] returns live keys starting with `prefix`, in ascending byte
 ///   order, at most `limit` (1–1000) per page; following the cursor until it is
 ///   `None` visits each key exactly once.
+/// * Counters are optional. A store whose [`KvStore::atomic_counters`] is `true`
+///   implements [`KvStore::increment`] atomically: `n` concurrent increments of
+///   one key, from any number of handles on the store, return each of the
+///   counts `c+1 … c+n` exactly once. A store that cannot (an eventually
+///   consistent one) answers `false` and [`Error::Unsupported`] from
+///   `increment`, which is what the default methods do, so a wrapper that does
+///   not forward them fails closed.
 #[async_trait]
 pub trait KvStore: Send + Sync + fmt::Debug + 'static {
     /// The value of `key`, or `None`.
@@ -104,6 +111,48 @@ pub trait KvStore: Send + Sync + fmt::Debug + 'static {
 
     /// One page of the keys starting with `prefix`, after `cursor`.
     async fn list(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<KvPage>;
+
+    /// Whether [`KvStore::increment`] counts atomically on this store (default
+    /// `false`). Callers whose rule depends on the count (a rate limiter) must
+    /// refuse a store that answers `false`.
+    fn atomic_counters(&self) -> bool {
+        false
+    }
+
+    /// Adds one to the counter at `key`, atomically, and returns the new count
+    /// and when the counter expires.
+    ///
+    /// A missing or expired key, a key without an expiry, and a key holding a
+    /// value that is not a decimal count (see [`parse_counter`]) start at 1 and
+    /// expire `ttl` from now (at least 1 s, like [`KvStore::put`]); a live
+    /// counter keeps its expiry.
+    /// The count is stored as its decimal text, so [`KvStore::get`] reads it.
+    /// The default is [`Error::Unsupported`].
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<KvCounter> {
+        let _ = (key, ttl);
+        Err(Error::Unsupported {
+            operation: "atomic counters".into(),
+            backend: "this kv store",
+        })
+    }
+}
+
+/// What [`KvStore::increment`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvCounter {
+    /// The count after this increment (1 for a new window).
+    pub count: u64,
+    /// When the counter expires.
+    pub expires_at: SystemTime,
+}
+
+/// Parses a counter value as [`KvStore::increment`] stores it: decimal ASCII
+/// digits, no sign, fitting in a `u64`.
+pub fn parse_counter(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 20 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 #[async_trait]
@@ -119,6 +168,12 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
     }
     async fn list(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<KvPage> {
         (**self).list(prefix, cursor, limit).await
+    }
+    fn atomic_counters(&self) -> bool {
+        (**self).atomic_counters()
+    }
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<KvCounter> {
+        (**self).increment(key, ttl).await
     }
 }
 

@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::clock::{SharedClock, system_clock};
 use crate::error::{Error, Result};
-use crate::kv::{self, KvKey, KvPage, KvStore};
+use crate::kv::{self, KvCounter, KvKey, KvPage, KvStore};
 use crate::object::{self, ListedObject, Object, ObjectMeta, ObjectPage, ObjectStore, PutOptions};
 use crate::provision::{Provisioner, Resource, ResourceKind, ResourceSpec, check_request};
 use crate::trace::{Port, port_span};
@@ -151,6 +151,35 @@ impl KvStore for MemoryKv {
                 .collect(),
             cursor,
         })
+    }
+
+    fn atomic_counters(&self) -> bool {
+        true
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<KvCounter> {
+        let _g = port_span(Port::Kv, "memory", "increment", "memory").entered();
+        kv::validate_key(key)?;
+        kv::validate_ttl(Some(ttl))?;
+        let now = self.clock.now();
+        // One lock around the read and the write: atomic.
+        let mut map = lock(&self.map);
+        let current = map.get(key).and_then(|e| match e.expires_at {
+            Some(t) if t > now => kv::parse_counter(&e.value).map(|c| (c, t)),
+            _ => None,
+        });
+        let (count, expires_at) = match current {
+            Some((c, t)) => (c.saturating_add(1), t),
+            None => (1, now + ttl),
+        };
+        map.insert(
+            key.to_owned(),
+            KvEntry {
+                value: Bytes::from(count.to_string()),
+                expires_at: Some(expires_at),
+            },
+        );
+        Ok(KvCounter { count, expires_at })
     }
 }
 

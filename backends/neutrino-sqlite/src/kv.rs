@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::Bytes;
 use neutrino_core::clock::{SharedClock, system_clock};
-use neutrino_core::kv::{self, KvKey, KvPage, KvStore};
+use neutrino_core::kv::{self, KvCounter, KvKey, KvPage, KvStore};
 use neutrino_core::migrate::{Migration, Migrations};
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_core::trace::{Port, port_span};
@@ -37,6 +37,16 @@ const DELETE: &str = r#"DELETE FROM "_neutrino_kv" WHERE "namespace" = ?1 AND "k
 const DELETE_IF_EXPIRED: &str = r#"DELETE FROM "_neutrino_kv"
     WHERE "namespace" = ?1 AND "key" = ?2 AND "expires_at" IS NOT NULL AND "expires_at" <= ?3"#;
 const PURGE: &str = r#"DELETE FROM "_neutrino_kv" WHERE "namespace" = ?1 AND "expires_at" IS NOT NULL AND "expires_at" <= ?2"#;
+/// One atomic statement: a new, expired, unexpiring or non-numeric entry
+/// restarts at 1 with a fresh expiry; a live counter adds one.
+const INCREMENT: &str = r#"INSERT INTO "_neutrino_kv" ("namespace", "key", "value", "expires_at") VALUES (?1, ?2, CAST('1' AS BLOB), ?4)
+    ON CONFLICT ("namespace", "key") DO UPDATE SET
+        "value" = CASE WHEN "expires_at" IS NOT NULL AND "expires_at" > ?3 AND length("value") BETWEEN 1 AND 18 AND CAST("value" AS TEXT) NOT GLOB '*[^0-9]*'
+            THEN CAST(CAST(CAST(CAST("value" AS TEXT) AS INTEGER) + 1 AS TEXT) AS BLOB)
+            ELSE CAST('1' AS BLOB) END,
+        "expires_at" = CASE WHEN "expires_at" IS NOT NULL AND "expires_at" > ?3 AND length("value") BETWEEN 1 AND 18 AND CAST("value" AS TEXT) NOT GLOB '*[^0-9]*'
+            THEN "expires_at" ELSE ?4 END
+    RETURNING "value", "expires_at""#;
 const LIST: &str = r#"SELECT "key", "expires_at" FROM "_neutrino_kv"
     WHERE "namespace" = ?1 AND "key" >= ?2 AND "key" > ?3 AND ("expires_at" IS NULL OR "expires_at" > ?4)
     ORDER BY "key" LIMIT ?5"#;
@@ -229,6 +239,43 @@ impl KvStore for SqliteKv {
             Ok(KvPage { keys, cursor })
         }
         .instrument(port_span(Port::Kv, "sqlite", "list", &self.namespace))
+        .await
+    }
+
+    fn atomic_counters(&self) -> bool {
+        true
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<KvCounter> {
+        async {
+            kv::validate_key(key)?;
+            kv::validate_ttl(Some(ttl))?;
+            let now = self.clock.now();
+            // One UPSERT on the single writer: SQLite decides the count.
+            let rows = self
+                .db
+                .query(
+                    &Statement::new(INCREMENT)
+                        .bind(self.namespace.as_str())
+                        .bind(key)
+                        .bind(to_millis(now))
+                        .bind(to_millis(now + ttl)),
+                )
+                .await?;
+            let row = rows
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::backend("sqlite", false, "increment returned no row"))?;
+            let value: Vec<u8> = row.get("value")?;
+            let count = kv::parse_counter(&value)
+                .ok_or_else(|| Error::backend("sqlite", false, "counter is not a number"))?;
+            let expires: Option<i64> = row.get("expires_at")?;
+            Ok(KvCounter {
+                count,
+                expires_at: from_millis(expires.unwrap_or_else(|| to_millis(now + ttl))),
+            })
+        }
+        .instrument(port_span(Port::Kv, "sqlite", "increment", &self.namespace))
         .await
     }
 }

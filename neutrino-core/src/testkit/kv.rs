@@ -187,3 +187,83 @@ pub async fn invalid_list_limits_are_rejected(kv: &dyn KvStore, _clock: &ManualC
         assert!(matches!(e, Error::InvalidInput { .. }), "{limit}: {e:?}");
     }
 }
+
+/// A store with atomic counters counts every one of many concurrent increments
+/// exactly once, keeps the window's expiry, restarts after it and reads back as
+/// decimal text; a store without them says so and refuses `increment`.
+pub async fn counters_are_atomic_or_refused(kv: &dyn KvStore, clock: &ManualClock) {
+    let key = unique("ctr:");
+    let ttl = Duration::from_secs(10);
+    if !kv.atomic_counters() {
+        let e = kv.increment(&key, ttl).await.expect_err("no counters");
+        assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+        return;
+    }
+    let first = kv.increment(&key, ttl).await.expect("increment");
+    assert_eq!(first.count, 1);
+    // Many at once, as many handles would: each count is given exactly once.
+    let mut counts: Vec<u64> = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        tasks.push(kv.increment(&key, ttl));
+    }
+    for r in join_all(tasks).await {
+        let c = r.expect("concurrent increment");
+        assert_eq!(
+            c.expires_at, first.expires_at,
+            "a live counter keeps its expiry"
+        );
+        counts.push(c.count);
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (2..=25).collect::<Vec<u64>>());
+    assert_eq!(kv.get(&key).await.expect("get"), Some(b("25")));
+    // After the window, a new one.
+    clock.advance(Duration::from_secs(11));
+    let again = kv.increment(&key, ttl).await.expect("increment");
+    assert_eq!(again.count, 1);
+    assert!(again.expires_at > first.expires_at);
+    // A plain value, or one without expiry, is not a counter: it restarts.
+    let plain = unique("ctr-plain:");
+    kv.put(&plain, b("not a number"), Some(ttl))
+        .await
+        .expect("put");
+    assert_eq!(kv.increment(&plain, ttl).await.expect("inc").count, 1);
+    let forever = unique("ctr-forever:");
+    kv.put(&forever, b("41"), None).await.expect("put");
+    assert_eq!(kv.increment(&forever, ttl).await.expect("inc").count, 1);
+    // The rules of put apply.
+    assert!(matches!(
+        kv.increment(&unique("ctr-short:"), Duration::from_millis(10))
+            .await,
+        Err(Error::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        kv.increment("", ttl).await,
+        Err(Error::InvalidInput { .. })
+    ));
+}
+
+/// Polls every future to completion concurrently, in order.
+async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}

@@ -148,6 +148,7 @@ macro_rules! kv_suite {
                     list_pages_visit_every_key_once,
                     invalid_keys_are_rejected,
                     invalid_list_limits_are_rejected,
+                    counters_are_atomic_or_refused,
                 ]
             );
         }

@@ -32,8 +32,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Value as Json, json};
 
-/// Where the contract lives: `../shared/contracts/` next to the workspace root.
+/// Where the contract lives: `../shared/contracts/` next to the workspace root,
+/// or the file named by `NEUTRINO_CLOUDFLARE_CONTRACT` (a checkout kept
+/// elsewhere).
 pub fn contract_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("NEUTRINO_CLOUDFLARE_CONTRACT") {
+        return PathBuf::from(p);
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("..");

@@ -1,0 +1,750 @@
+//! The race suite: every single-use, counted or unique rule of the auth layer
+//! attacked with many simultaneous calls on a multi-thread runtime, in repeated
+//! rounds, on any SQL backend, by [`auth_race_suite!`](crate::auth_race_suite).
+//!
+//! * one session per TOTP time step, across concurrent challenges;
+//! * one session per backup code, across concurrent challenges;
+//! * at most [`MAX_ATTEMPTS`] codes evaluated per challenge, and the right
+//!   code refused after the lock;
+//! * one membership per user and tenant through concurrent `add_member` and
+//!   `accept_invitation` (and accept racing cancel), and removing it removes
+//!   access;
+//! * at most `max` attempts per rate-limit window, and a store that cannot
+//!   count atomically refused when the limiter is built.
+//!
+//! Each case makes its own [`Auth`] and registry on a manual clock, with fresh
+//! random users and tenants, so cases share nothing but the databases.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use neutrino_core::clock::{Clock, ManualClock};
+use neutrino_core::ids::UserId;
+use neutrino_core::kv::{KvPage, KvStore};
+use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_tenancy::{NewPlatform, PlatformClass, Registry, RegistryOptions};
+
+use crate::audit::AuditEvent;
+use crate::org::{NewOrganization, Organizations};
+use crate::password::PasswordConfig;
+use crate::twofactor::{DIGITS, PERIOD, hotp, symmetric_decrypt};
+use crate::{
+    Auth, AuthBuilder, AuthError, RateLimitConfig, RequestMeta, SignInEmail, SignInOutcome,
+    SignUpEmail, TwoFactorChallenge,
+};
+
+/// Concurrent calls per round.
+pub const CALLS: usize = 16;
+/// Rounds per case.
+pub const ROUNDS: usize = 4;
+/// The two-factor attempt limit the suite checks.
+pub const MAX_ATTEMPTS: u32 = crate::twofactor::MAX_ATTEMPTS;
+
+const SECRET: &str = "race-suite-secret-0123456789abcdefghij";
+const PASSWORD: &str = "correct horse battery";
+
+/// The stores a case runs on.
+#[derive(Clone, Debug)]
+pub struct RaceStores {
+    /// The platform's auth database.
+    pub auth_db: Arc<dyn SqlExecutor>,
+    /// The registry's database.
+    pub registry_db: Arc<dyn SqlExecutor>,
+    /// The registry's KV namespace (platform statuses).
+    pub registry_kv: Arc<dyn KvStore>,
+    /// The rate limiter's store: one with atomic counters, on the case's clock.
+    pub counters: Arc<dyn KvStore>,
+}
+
+/// Runs the suite: `$factory` is an `async fn(ManualClock) -> (RaceStores,
+/// Guard)`; stores that measure time (KV TTLs) use the clock given.
+#[macro_export]
+macro_rules! auth_race_suite {
+    ($factory:path) => {
+        mod auth_race {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__auth_race_cases!(
+                $factory,
+                [
+                    wrong_codes_are_evaluated_at_most_five_times_per_challenge,
+                    one_totp_code_gives_one_session_across_concurrent_challenges,
+                    one_backup_code_gives_one_session_across_concurrent_challenges,
+                    one_challenge_gives_at_most_one_session,
+                    concurrent_add_member_makes_one_membership,
+                    concurrent_accepts_make_one_membership_and_removal_ends_access,
+                    accept_racing_cancel_leaves_one_consistent_outcome,
+                    concurrent_sign_ins_from_one_address_stay_within_the_limit,
+                    a_store_that_cannot_count_atomically_is_refused,
+                ]
+            );
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __auth_race_cases {
+    ($factory:path, [$($case:ident),* $(,)?]) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let clock = ::neutrino_core::clock::ManualClock::new();
+                let (stores, _guard) = $factory(clock.clone()).await;
+                $crate::testkit::$case(&stores, &clock).await;
+            }
+        )*
+    };
+}
+
+/// Cheap hashing: the suite measures races, not argon2.
+fn fast_passwords() -> PasswordConfig {
+    PasswordConfig {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+        max_concurrent_hashes: 4,
+        ..PasswordConfig::default()
+    }
+}
+
+async fn auth_on(
+    stores: &RaceStores,
+    clock: &ManualClock,
+    b: impl Fn(AuthBuilder) -> AuthBuilder,
+) -> Auth {
+    let auth = b(AuthBuilder::new_shared(stores.auth_db.clone(), SECRET)
+        .with_clock(Arc::new(clock.clone()))
+        .with_passwords(fast_passwords()))
+    .build()
+    .expect("auth config");
+    auth.migrate().await.expect("auth migrations");
+    auth
+}
+
+fn meta() -> RequestMeta {
+    RequestMeta::new("198.51.100.77", "race-suite")
+}
+
+fn unique_email() -> String {
+    format!("race-{}@example.com", neutrino_core::ids::generate_id())
+}
+
+/// Runs `CALLS` copies of `f(i)` at once on the runtime's worker threads,
+/// released together by a barrier; returns their results in order.
+async fn at_once<T, F, Fut>(n: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let fut = f(i);
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                fut.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.expect("task panicked"));
+    }
+    out
+}
+
+/// A user with two-factor on: its id, the TOTP secret and backup codes.
+struct TwoFactorUser {
+    id: UserId,
+    email: String,
+    secret: String,
+    backup_codes: Vec<String>,
+}
+
+async fn two_factor_user(auth: &Auth, clock: &ManualClock) -> TwoFactorUser {
+    let email = unique_email();
+    let user = auth
+        .sign_up_email(SignUpEmail::new("Racer", &email, PASSWORD), &meta())
+        .await
+        .expect("sign up");
+    let token = user.session.token.clone();
+    let setup = auth
+        .enable_two_factor(&token, PASSWORD, "Race", &meta())
+        .await
+        .expect("enable two-factor");
+    let enc: String = auth
+        .db()
+        .query(
+            &Statement::new(r#"SELECT "secret" FROM "twoFactor" WHERE "userId" = ?1"#)
+                .bind(user.user.id.as_str()),
+        )
+        .await
+        .expect("read two-factor")
+        .remove(0)
+        .get(0)
+        .expect("secret");
+    let secret = symmetric_decrypt(SECRET.as_bytes(), &enc).expect("decrypt");
+    let code = code_at(&secret, clock, 0);
+    auth.verify_two_factor_setup(&token, &code, &meta())
+        .await
+        .expect("verify setup");
+    // Out of the setup code's window.
+    clock.advance(Duration::from_secs(3 * PERIOD));
+    TwoFactorUser {
+        id: user.user.id,
+        email,
+        secret,
+        backup_codes: setup.backup_codes,
+    }
+}
+
+fn step_now(clock: &ManualClock) -> u64 {
+    clock
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / PERIOD)
+}
+
+fn code_at(secret: &str, clock: &ManualClock, offset: i64) -> String {
+    hotp(
+        secret.as_bytes(),
+        step_now(clock).wrapping_add_signed(offset),
+        DIGITS,
+    )
+}
+
+/// Codes valid in no step of the ±1 window.
+fn wrong_codes(secret: &str, clock: &ManualClock, n: usize) -> Vec<String> {
+    let valid: Vec<String> = (-1..=1).map(|o| code_at(secret, clock, o)).collect();
+    (0u32..)
+        .map(|i| format!("{:06}", (i * 7919 + 13) % 1_000_000))
+        .filter(|c| !valid.contains(c))
+        .take(n)
+        .collect()
+}
+
+async fn challenge(auth: &Auth, email: &str) -> TwoFactorChallenge {
+    match auth
+        .sign_in_email_2fa(SignInEmail::new(email, PASSWORD), &meta())
+        .await
+        .expect("password sign-in")
+    {
+        SignInOutcome::TwoFactorRequired(c) => c,
+        SignInOutcome::SignedIn(_) => panic!("two-factor user signed in without a code"),
+    }
+}
+
+async fn sessions_of(auth: &Auth, user: &UserId) -> usize {
+    auth.list_sessions(user).await.expect("list sessions").len()
+}
+
+async fn failed_evaluations(auth: &Auth, user: &UserId) -> usize {
+    auth.audit_log(Some(user), 10_000)
+        .await
+        .expect("audit log")
+        .iter()
+        .filter(|e| e.event == AuditEvent::TwoFactorFailed)
+        .count()
+}
+
+/// 40 wrong codes at once on one challenge: at most 5 are evaluated (each
+/// evaluation of a wrong code is audited), and the right code is refused
+/// afterwards. With the right code among 16 concurrent wrong ones, at most one
+/// session, and still at most 5 evaluations in all.
+pub async fn wrong_codes_are_evaluated_at_most_five_times_per_challenge(
+    stores: &RaceStores,
+    clock: &ManualClock,
+) {
+    let auth = auth_on(stores, clock, |b| b).await;
+    let u = two_factor_user(&auth, clock).await;
+    for round in 0..ROUNDS {
+        clock.advance(Duration::from_secs(3 * PERIOD));
+        let before = failed_evaluations(&auth, &u.id).await;
+        let sessions = sessions_of(&auth, &u.id).await;
+        let ch = challenge(&auth, &u.email).await;
+        let wrong = Arc::new(wrong_codes(&u.secret, clock, 40));
+        let results = at_once(40, |i| {
+            let (auth, ch, wrong) = (auth.clone(), ch.clone(), Arc::clone(&wrong));
+            async move { auth.verify_totp(&ch, &wrong[i], &meta()).await }
+        })
+        .await;
+        for r in &results {
+            let code = r.as_ref().expect_err("a wrong code signed in").code();
+            assert!(
+                code == "INVALID_CODE" || code == "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
+                "round {round}: {code}"
+            );
+        }
+        let evaluated = failed_evaluations(&auth, &u.id).await - before;
+        assert!(
+            evaluated <= MAX_ATTEMPTS as usize,
+            "round {round}: {evaluated} wrong codes evaluated on one challenge"
+        );
+        let right = code_at(&u.secret, clock, 0);
+        assert!(
+            auth.verify_totp(&ch, &right, &meta()).await.is_err(),
+            "round {round}: the right code signed in after the lock"
+        );
+        assert_eq!(sessions_of(&auth, &u.id).await, sessions);
+
+        // The right code hidden among wrong ones.
+        clock.advance(Duration::from_secs(3 * PERIOD));
+        let before = failed_evaluations(&auth, &u.id).await;
+        let ch = challenge(&auth, &u.email).await;
+        let mut codes = wrong_codes(&u.secret, clock, CALLS - 1);
+        codes.insert(round % CALLS, code_at(&u.secret, clock, 0));
+        let codes = Arc::new(codes);
+        let results = at_once(CALLS, |i| {
+            let (auth, ch, codes) = (auth.clone(), ch.clone(), Arc::clone(&codes));
+            async move { auth.verify_totp(&ch, &codes[i], &meta()).await }
+        })
+        .await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        let evaluated = failed_evaluations(&auth, &u.id).await - before;
+        assert!(ok <= 1, "round {round}: {ok} sessions from one challenge");
+        assert!(
+            evaluated + ok <= MAX_ATTEMPTS as usize,
+            "round {round}: {} codes evaluated on one challenge",
+            evaluated + ok
+        );
+        assert_eq!(sessions_of(&auth, &u.id).await, sessions + ok);
+    }
+}
+
+/// One TOTP code sent on 16 challenges at once gives exactly one session.
+pub async fn one_totp_code_gives_one_session_across_concurrent_challenges(
+    stores: &RaceStores,
+    clock: &ManualClock,
+) {
+    let auth = auth_on(stores, clock, |b| b).await;
+    let u = two_factor_user(&auth, clock).await;
+    for round in 0..ROUNDS {
+        clock.advance(Duration::from_secs(3 * PERIOD));
+        let sessions = sessions_of(&auth, &u.id).await;
+        let mut challenges = Vec::new();
+        for _ in 0..CALLS {
+            challenges.push(challenge(&auth, &u.email).await);
+        }
+        let challenges = Arc::new(challenges);
+        // The current step's code in even rounds, the next step's in odd ones.
+        let code = code_at(&u.secret, clock, i64::from(round % 2 == 1));
+        let results = at_once(CALLS, |i| {
+            let (auth, chs, code) = (auth.clone(), Arc::clone(&challenges), code.clone());
+            async move { auth.verify_totp(&chs[i], &code, &meta()).await }
+        })
+        .await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "round {round}: {ok} sessions from one TOTP code");
+        for r in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(r.code(), "INVALID_CODE", "round {round}");
+        }
+        assert_eq!(sessions_of(&auth, &u.id).await, sessions + 1);
+        // Replayed later on a fresh challenge: refused.
+        let ch = challenge(&auth, &u.email).await;
+        assert!(auth.verify_totp(&ch, &code, &meta()).await.is_err());
+    }
+}
+
+/// One backup code sent on 16 challenges at once gives exactly one session;
+/// two codes used at once give one session each (the swap of the encrypted
+/// list is retried, never merged).
+pub async fn one_backup_code_gives_one_session_across_concurrent_challenges(
+    stores: &RaceStores,
+    clock: &ManualClock,
+) {
+    let auth = auth_on(stores, clock, |b| b).await;
+    let u = two_factor_user(&auth, clock).await;
+    let codes = Arc::new(u.backup_codes.clone());
+    for round in 0..ROUNDS {
+        let sessions = sessions_of(&auth, &u.id).await;
+        let mut challenges = Vec::new();
+        for _ in 0..CALLS {
+            challenges.push(challenge(&auth, &u.email).await);
+        }
+        let challenges = Arc::new(challenges);
+        // Round r: half the calls use code 2r, half code 2r+1.
+        let results = at_once(CALLS, |i| {
+            let (auth, chs, codes) = (auth.clone(), Arc::clone(&challenges), Arc::clone(&codes));
+            async move {
+                let code = &codes[2 * round + i % 2];
+                (i % 2, auth.verify_backup_code(&chs[i], code, &meta()).await)
+            }
+        })
+        .await;
+        for which in 0..2 {
+            let ok = results
+                .iter()
+                .filter(|(w, r)| *w == which && r.is_ok())
+                .count();
+            assert_eq!(ok, 1, "round {round}: {ok} sessions from one backup code");
+        }
+        assert_eq!(sessions_of(&auth, &u.id).await, sessions + 2);
+        let ch = challenge(&auth, &u.email).await;
+        assert!(
+            auth.verify_backup_code(&ch, &codes[2 * round], &meta())
+                .await
+                .is_err(),
+            "round {round}: a used backup code signed in again"
+        );
+    }
+}
+
+/// One challenge answered 16 times at once, with the right TOTP code and
+/// different valid backup codes: at most one session, and the challenge is
+/// consumed by it.
+pub async fn one_challenge_gives_at_most_one_session(stores: &RaceStores, clock: &ManualClock) {
+    let auth = auth_on(stores, clock, |b| b).await;
+    for round in 0..ROUNDS {
+        // A fresh user per round: ten backup codes each.
+        let u = two_factor_user(&auth, clock).await;
+        let codes = Arc::new(u.backup_codes.clone());
+        let sessions = sessions_of(&auth, &u.id).await;
+        let ch = challenge(&auth, &u.email).await;
+        let totp = code_at(&u.secret, clock, 0);
+        let results = at_once(CALLS, |i| {
+            let (auth, ch, codes, totp) =
+                (auth.clone(), ch.clone(), Arc::clone(&codes), totp.clone());
+            async move {
+                if i % 2 == 0 {
+                    auth.verify_totp(&ch, &totp, &meta()).await
+                } else {
+                    auth.verify_backup_code(&ch, &codes[i / 2], &meta()).await
+                }
+            }
+        })
+        .await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert!(ok <= 1, "round {round}: {ok} sessions from one challenge");
+        assert_eq!(sessions_of(&auth, &u.id).await, sessions + ok);
+        assert!(
+            auth.verify_totp(&ch, &code_at(&u.secret, clock, 1), &meta())
+                .await
+                .is_err(),
+            "round {round}: a consumed challenge answered again"
+        );
+    }
+}
+
+/// A platform with a registry and organizations on the stores.
+async fn organizations(stores: &RaceStores, clock: &ManualClock) -> Arc<Organizations> {
+    let auth = auth_on(stores, clock, |b| b).await;
+    let registry = Registry::open(
+        stores.registry_db.clone(),
+        stores.registry_kv.clone(),
+        RegistryOptions::default().with_clock(Arc::new(clock.clone())),
+    )
+    .await
+    .expect("registry");
+    let platform = registry
+        .create_platform(NewPlatform::new("Race", PlatformClass::Platform))
+        .await
+        .expect("platform")
+        .id;
+    let minter = registry.scope_minter().expect("minter");
+    Arc::new(Organizations::new(auth, registry, platform, minter))
+}
+
+async fn signed_up(auth: &Auth) -> (UserId, String, String) {
+    let email = unique_email();
+    let s = auth
+        .sign_up_email(SignUpEmail::new("Member", &email, PASSWORD), &meta())
+        .await
+        .expect("sign up");
+    (s.user.id, s.session.token, email)
+}
+
+async fn memberships(auth: &Auth, org: &str, user: &UserId) -> i64 {
+    auth.db()
+        .query(
+            &Statement::new(
+                r#"SELECT COUNT(*) FROM "member" WHERE "organizationId" = ?1 AND "userId" = ?2"#,
+            )
+            .bind(org)
+            .bind(user.as_str()),
+        )
+        .await
+        .expect("count members")[0]
+        .get(0)
+        .expect("count")
+}
+
+/// 16 `add_member` calls for one user at once: one membership, the others
+/// `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`.
+pub async fn concurrent_add_member_makes_one_membership(stores: &RaceStores, clock: &ManualClock) {
+    let orgs = organizations(stores, clock).await;
+    let (_, owner, _) = signed_up(orgs.auth()).await;
+    for round in 0..ROUNDS {
+        let slug = format!("race-add-{}", neutrino_core::ids::generate_id());
+        let org = orgs
+            .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
+            .await
+            .expect("organization");
+        let (user, _, _) = signed_up(orgs.auth()).await;
+        let results = at_once(CALLS, |_| {
+            let (orgs, owner) = (Arc::clone(&orgs), owner.clone());
+            async move {
+                orgs.add_member(&owner, &org.id, &user, "member", &meta())
+                    .await
+            }
+        })
+        .await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "round {round}: {ok} add_member calls succeeded");
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(e.code(), "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION");
+        }
+        assert_eq!(memberships(orgs.auth(), org.id.as_str(), &user).await, 1);
+    }
+}
+
+/// 16 `accept_invitation` calls at once (on several sessions of the invitee):
+/// one membership; removing it removes access (`scope()` fails).
+pub async fn concurrent_accepts_make_one_membership_and_removal_ends_access(
+    stores: &RaceStores,
+    clock: &ManualClock,
+) {
+    let orgs = organizations(stores, clock).await;
+    let (_, owner, _) = signed_up(orgs.auth()).await;
+    for round in 0..ROUNDS {
+        let slug = format!("race-acc-{}", neutrino_core::ids::generate_id());
+        let org = orgs
+            .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
+            .await
+            .expect("organization");
+        let (user, token, email) = signed_up(orgs.auth()).await;
+        let mut tokens = vec![token];
+        for _ in 1..4 {
+            tokens.push(
+                orgs.auth()
+                    .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+                    .await
+                    .expect("sign in")
+                    .session
+                    .token,
+            );
+        }
+        let inv = orgs
+            .invite_member(&owner, &org.id, &email, "member", &meta())
+            .await
+            .expect("invite");
+        let tokens = Arc::new(tokens);
+        let results = at_once(CALLS, |i| {
+            let (orgs, tokens, inv) = (Arc::clone(&orgs), Arc::clone(&tokens), inv.id.clone());
+            async move {
+                orgs.accept_invitation(&tokens[i % tokens.len()], &inv, &meta())
+                    .await
+            }
+        })
+        .await;
+        let ok: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(ok.len(), 1, "round {round}: {} accepts succeeded", ok.len());
+        assert_eq!(memberships(orgs.auth(), org.id.as_str(), &user).await, 1);
+        let member = ok[0].1.clone();
+        // Every session that became active on the tenant loses it with the
+        // membership.
+        let active =
+            tokens[results.iter().position(Result::is_ok).unwrap_or(0) % tokens.len()].clone();
+        orgs.scope(&active).await.expect("the member's scope");
+        orgs.remove_member(&owner, &org.id, &member.id, &meta())
+            .await
+            .expect("remove member");
+        assert_eq!(memberships(orgs.auth(), org.id.as_str(), &user).await, 0);
+        for t in tokens.iter() {
+            assert!(
+                orgs.scope(t).await.is_err(),
+                "round {round}: a removed member still has a scope"
+            );
+        }
+        // The used invitation cannot bring the user back.
+        assert!(
+            orgs.accept_invitation(&tokens[0], &inv.id, &meta())
+                .await
+                .is_err()
+        );
+        assert_eq!(memberships(orgs.auth(), org.id.as_str(), &user).await, 0);
+    }
+}
+
+/// Accepts racing a cancel of the same invitation: either it was accepted
+/// (one membership, status `accepted`) or canceled (no membership), never both.
+pub async fn accept_racing_cancel_leaves_one_consistent_outcome(
+    stores: &RaceStores,
+    clock: &ManualClock,
+) {
+    let orgs = organizations(stores, clock).await;
+    let (_, owner, _) = signed_up(orgs.auth()).await;
+    for round in 0..4 * ROUNDS {
+        let slug = format!("race-can-{}", neutrino_core::ids::generate_id());
+        let org = orgs
+            .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
+            .await
+            .expect("organization");
+        let (user, token, email) = signed_up(orgs.auth()).await;
+        let inv = orgs
+            .invite_member(&owner, &org.id, &email, "member", &meta())
+            .await
+            .expect("invite");
+        let results = at_once(CALLS, |i| {
+            let (orgs, owner, token, inv) = (
+                Arc::clone(&orgs),
+                owner.clone(),
+                token.clone(),
+                inv.id.clone(),
+            );
+            async move {
+                // Spread the calls so that some cancels land between an
+                // accept's read of the invitation and its write.
+                for _ in 0..(i * 7 + round * 3) % 24 {
+                    tokio::task::yield_now().await;
+                }
+                if i % 2 == 0 {
+                    orgs.accept_invitation(&token, &inv, &meta())
+                        .await
+                        .map(|_| "accepted")
+                } else {
+                    orgs.cancel_invitation(&owner, &inv, &meta())
+                        .await
+                        .map(|_| "canceled")
+                }
+            }
+        })
+        .await;
+        let accepted = results
+            .iter()
+            .filter(|r| matches!(r, Ok("accepted")))
+            .count();
+        let canceled = results
+            .iter()
+            .filter(|r| matches!(r, Ok("canceled")))
+            .count();
+        assert_eq!(accepted + canceled, 1, "round {round}: {results:?}");
+        let status: String = orgs
+            .auth()
+            .db()
+            .query(
+                &Statement::new(r#"SELECT "status" FROM "invitation" WHERE "id" = ?1"#)
+                    .bind(inv.id.as_str()),
+            )
+            .await
+            .expect("invitation")[0]
+            .get(0)
+            .expect("status");
+        let members = memberships(orgs.auth(), org.id.as_str(), &user).await;
+        if accepted == 1 {
+            assert_eq!((status.as_str(), members), ("accepted", 1), "round {round}");
+        } else {
+            assert_eq!((status.as_str(), members), ("canceled", 0), "round {round}");
+        }
+    }
+}
+
+/// 32 sign-ins from one address at once, with a limit of 3 per 10 s: exactly 3
+/// are let through per window, the rest get `TOO_MANY_REQUESTS`.
+pub async fn concurrent_sign_ins_from_one_address_stay_within_the_limit(
+    stores: &RaceStores,
+    clock: &ManualClock,
+) {
+    let config = RateLimitConfig {
+        window: Duration::from_secs(10),
+        max: 3,
+    };
+    let auth = auth_on(stores, clock, |b| {
+        b.with_rate_limit(stores.counters.clone(), config)
+    })
+    .await;
+    let ip = format!("203.0.113.{}", rand::random::<u8>());
+    for round in 0..ROUNDS {
+        clock.advance(Duration::from_secs(11));
+        let results = at_once(2 * CALLS, |_| {
+            let (auth, ip) = (auth.clone(), ip.clone());
+            async move {
+                auth.sign_in_email(
+                    SignInEmail::new(unique_email(), "wrong password"),
+                    &RequestMeta::new(ip, "race-suite"),
+                )
+                .await
+            }
+        })
+        .await;
+        let through = results
+            .iter()
+            .filter(|r| !matches!(r, Err(AuthError::TooManyRequests { .. })))
+            .count();
+        assert_eq!(
+            through, config.max as usize,
+            "round {round}: {through} attempts let through a limit of {}",
+            config.max
+        );
+    }
+}
+
+/// A KV store without atomic counters, as an eventually consistent one is.
+struct NoCounters(Arc<dyn KvStore>);
+
+impl fmt::Debug for NoCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NoCounters")
+    }
+}
+
+#[async_trait]
+impl KvStore for NoCounters {
+    async fn get(&self, key: &str) -> neutrino_core::Result<Option<Bytes>> {
+        self.0.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> neutrino_core::Result<()> {
+        self.0.put(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> neutrino_core::Result<()> {
+        self.0.delete(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> neutrino_core::Result<KvPage> {
+        self.0.list(prefix, cursor, limit).await
+    }
+}
+
+/// The rate limiter is refused at build time on a store that cannot count
+/// atomically, and accepted on the suite's counter store.
+pub async fn a_store_that_cannot_count_atomically_is_refused(
+    stores: &RaceStores,
+    clock: &ManualClock,
+) {
+    let refused = AuthBuilder::new_shared(stores.auth_db.clone(), SECRET)
+        .with_clock(Arc::new(clock.clone()))
+        .with_rate_limit(
+            Arc::new(NoCounters(stores.counters.clone())),
+            RateLimitConfig::default(),
+        )
+        .build()
+        .expect_err("a store without atomic counters was accepted");
+    assert!(
+        matches!(
+            refused,
+            AuthError::Config {
+                key: "rate_limit",
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    AuthBuilder::new_shared(stores.auth_db.clone(), SECRET)
+        .with_rate_limit(stores.counters.clone(), RateLimitConfig::default())
+        .build()
+        .expect("the suite's counter store is accepted");
+}
