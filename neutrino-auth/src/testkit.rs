@@ -173,7 +173,10 @@ async fn two_factor_user(auth: &Auth, clock: &ManualClock) -> TwoFactorUser {
         .sign_up_email(SignUpEmail::new("Racer", &email, PASSWORD), &meta())
         .await
         .expect("sign up");
-    let token = user.session.token.clone();
+    let token = user
+        .token()
+        .expect("sign-up without required verification signs in")
+        .to_owned();
     let setup = auth
         .enable_two_factor(&token, PASSWORD, "Race", &meta())
         .await
@@ -456,7 +459,11 @@ async fn signed_up(auth: &Auth) -> (UserId, String, String) {
         .sign_up_email(SignUpEmail::new("Member", &email, PASSWORD), &meta())
         .await
         .expect("sign up");
-    (s.user.id, s.session.token, email)
+    let token = s
+        .token()
+        .expect("sign-up without required verification signs in")
+        .to_owned();
+    (s.user.id, token, email)
 }
 
 async fn memberships(auth: &Auth, org: &str, user: &UserId) -> i64 {

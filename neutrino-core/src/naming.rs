@@ -513,6 +513,7 @@ pub const RESERVED_TABLES: &[&str] = &[
     "twofactor",
     "neutrinoauditlog",
     "neutrinopendingorganization",
+    "neutrinousedcode",
 ];
 
 #[cfg(test)]
