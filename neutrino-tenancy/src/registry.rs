@@ -585,8 +585,9 @@ impl Registry {
         })
     }
 
-    /// A platform by ID.
-    pub async fn platform(&self, id: PlatformId) -> Result<Platform> {
+    /// A platform by ID (also [`PlatformRegistry::record`] through
+    /// [`Registry::platform`]).
+    pub async fn platform_record(&self, id: PlatformId) -> Result<Platform> {
         let row = self
             .db()
             .query_one(
@@ -655,7 +656,7 @@ impl Registry {
     /// for a deleted or unknown one, `otherwise` for an active one (the write was
     /// refused for another reason).
     pub(crate) async fn refusal(&self, platform: PlatformId, otherwise: Error) -> Error {
-        match self.platform(platform).await {
+        match self.platform_record(platform).await {
             Ok(p) => match p.status {
                 PlatformStatus::Active => otherwise,
                 PlatformStatus::Suspended => Error::Suspended {
@@ -675,7 +676,7 @@ impl Registry {
     pub async fn repair_platform_status(&self, id: PlatformId) -> Result<PlatformStatus> {
         let key = platform_status_key(id);
         let epoch = self.status_epoch();
-        let mut truth = self.platform(id).await?.status;
+        let mut truth = self.platform_record(id).await?.status;
         let mirrored = self.inner.kv.get(&key).await?;
         if mirrored.as_deref() == Some(truth.as_str().as_bytes()) {
             self.cache_status(id, truth, epoch);
@@ -685,7 +686,7 @@ impl Registry {
         // change elsewhere may have written the mirror before this write landed).
         for _ in 0..16 {
             self.inner.kv.put(&key, truth.as_str().into(), None).await?;
-            let again = self.platform(id).await?.status;
+            let again = self.platform_record(id).await?.status;
             if again == truth {
                 self.cache_status(id, truth, epoch);
                 return Ok(truth);
@@ -711,7 +712,7 @@ impl Registry {
         validate_text("reason", reason, 2000)?;
         // Only to keep the mirror free of keys for unknown platforms; the rule
         // (never out of `deleted`) is decided by the conditional update below.
-        self.platform(id).await?;
+        self.platform_record(id).await?;
         if status != PlatformStatus::Active {
             // Stopping: the mirror first, so edge readers stop even if the
             // registry write then fails; the repair below (or the next one after a
@@ -823,7 +824,7 @@ impl Registry {
     pub async fn create_tenant(&self, platform: PlatformId, new: NewTenant) -> Result<Tenant> {
         validate_slug(&new.slug)?;
         validate_text("tenant name", &new.name, 200)?;
-        let p = self.platform(platform).await?;
+        let p = self.platform_record(platform).await?;
         let depth = match new.parent {
             Some(parent) => {
                 let parent = self.tenant(platform, parent).await?;
