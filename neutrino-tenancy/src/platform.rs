@@ -185,7 +185,9 @@ impl PlatformRegistry {
     /// Marks a pending custom domain of this platform verified
     /// ([`Registry::verify_custom_domain`]).
     pub async fn verify_custom_domain(&self, host: &str) -> Result<HostRecord> {
-        self.registry.verify_custom_domain(self.platform, host).await
+        self.registry
+            .verify_custom_domain(self.platform, host)
+            .await
     }
 
     /// Starts serving a verified custom domain of this platform
@@ -214,7 +216,9 @@ impl PlatformRegistry {
 
     /// Registers a stack of this platform ([`Registry::create_stack`]).
     pub async fn create_stack(&self, id: StackId, template: &StackTemplate) -> Result<Stack> {
-        self.registry.create_stack(self.platform, id, template).await
+        self.registry
+            .create_stack(self.platform, id, template)
+            .await
     }
 
     /// A stack of this platform ([`Registry::stack`]).
