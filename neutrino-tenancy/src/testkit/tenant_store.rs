@@ -258,7 +258,7 @@ pub async fn subtenant_rows_are_included_only_when_asked(stores: &Stores) {
     );
     assert_eq!(
         labels(
-            s.list(&sp, &t, &&ListQuery::new().including_subtenants())
+            s.list(&sp, &t, &ListQuery::new().including_subtenants())
                 .await
                 .unwrap()
                 .rows
@@ -268,7 +268,7 @@ pub async fn subtenant_rows_are_included_only_when_asked(stores: &Stores) {
     let sc = scope(&r, p, child).await;
     assert_eq!(
         labels(
-            s.list(&sc, &t, &&ListQuery::new().including_subtenants())
+            s.list(&sc, &t, &ListQuery::new().including_subtenants())
                 .await
                 .unwrap()
                 .rows
