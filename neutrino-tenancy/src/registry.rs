@@ -158,6 +158,10 @@ fn known_platform(n: u8) -> String {
 /// seen at once by all. The database is recognised by an instance ID the
 /// registry writes into it once.
 ///
+/// A component that serves one platform holds that platform's view,
+/// [`Registry::platform`], rather than the registry: the same operations with
+/// no platform argument.
+///
 /// # What a suspended or deleted platform may still do
 ///
 /// Every write that belongs to a platform checks its status inside the write
@@ -585,8 +589,9 @@ impl Registry {
         })
     }
 
-    /// A platform by ID (also [`PlatformRegistry::record`] through
-    /// [`Registry::platform`]).
+    /// A platform by ID; from a platform's view, [`PlatformRegistry::record`].
+    ///
+    /// [`PlatformRegistry::record`]: crate::PlatformRegistry::record
     pub async fn platform_record(&self, id: PlatformId) -> Result<Platform> {
         let row = self
             .db()
