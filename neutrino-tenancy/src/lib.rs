@@ -6,6 +6,9 @@
 //! * [`Registry`]: platforms, tenants (and sub-tenants), stacks, resources,
 //!   features and an append-only audit log. Every query takes the platform; a
 //!   record of another platform is `NotFound`.
+//! * [`PlatformRegistry`] ([`Registry::platform`]): the registry bound to one
+//!   platform, for components that serve one platform (the auth layer, an app
+//!   server): the same operations without a platform argument to get wrong.
 //! * [`TenantScope`]: one tenant of one platform, obtainable only from the auth
 //!   layer (through the [`ScopeMinter`]) or an audited
 //!   [`Registry::operator_scope`] call — never from request data.
@@ -40,6 +43,7 @@
 
 mod hosts;
 mod model;
+mod platform;
 pub mod provision;
 mod registry;
 mod schema;
@@ -55,6 +59,7 @@ pub use model::{
     Feature, HostKind, HostRecord, HostStatus, Platform, PlatformClass, PlatformStatus,
     ResourceRecord, ResourceStatus, Stack, StackTemplate, Tenant,
 };
+pub use platform::PlatformRegistry;
 pub use registry::{AuditEntry, NewPlatform, NewTenant, Registry, RegistryOptions};
 pub use schema::MIGRATIONS;
 pub use scope::{ScopeMinter, TenantScope};

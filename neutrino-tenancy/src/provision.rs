@@ -892,7 +892,7 @@ impl Provisioning {
     }
 
     async fn mark_platform_deleted(&self, platform: PlatformId, reason: &str) -> Result<()> {
-        if self.registry.platform(platform).await?.status != PlatformStatus::Deleted {
+        if self.registry.platform_record(platform).await?.status != PlatformStatus::Deleted {
             self.registry
                 .mark_platform_deleted(platform, ACTOR, reason)
                 .await?;
@@ -950,7 +950,7 @@ impl Provisioning {
         let records = self.live_resources(platform).await?;
         let mut drift = Drift::default();
         let platform_deleted =
-            self.registry.platform(platform).await?.status == PlatformStatus::Deleted;
+            self.registry.platform_record(platform).await?.status == PlatformStatus::Deleted;
         let active: HashSet<StackId> = self
             .registry
             .stacks(platform)

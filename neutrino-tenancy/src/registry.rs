@@ -158,6 +158,10 @@ fn known_platform(n: u8) -> String {
 /// seen at once by all. The database is recognised by an instance ID the
 /// registry writes into it once.
 ///
+/// A component that serves one platform holds that platform's view,
+/// [`Registry::platform`], rather than the registry: the same operations with
+/// no platform argument.
+///
 /// # What a suspended or deleted platform may still do
 ///
 /// Every write that belongs to a platform checks its status inside the write
@@ -585,8 +589,10 @@ impl Registry {
         })
     }
 
-    /// A platform by ID.
-    pub async fn platform(&self, id: PlatformId) -> Result<Platform> {
+    /// A platform by ID; from a platform's view, [`PlatformRegistry::record`].
+    ///
+    /// [`PlatformRegistry::record`]: crate::PlatformRegistry::record
+    pub async fn platform_record(&self, id: PlatformId) -> Result<Platform> {
         let row = self
             .db()
             .query_one(
@@ -655,7 +661,7 @@ impl Registry {
     /// for a deleted or unknown one, `otherwise` for an active one (the write was
     /// refused for another reason).
     pub(crate) async fn refusal(&self, platform: PlatformId, otherwise: Error) -> Error {
-        match self.platform(platform).await {
+        match self.platform_record(platform).await {
             Ok(p) => match p.status {
                 PlatformStatus::Active => otherwise,
                 PlatformStatus::Suspended => Error::Suspended {
@@ -675,7 +681,7 @@ impl Registry {
     pub async fn repair_platform_status(&self, id: PlatformId) -> Result<PlatformStatus> {
         let key = platform_status_key(id);
         let epoch = self.status_epoch();
-        let mut truth = self.platform(id).await?.status;
+        let mut truth = self.platform_record(id).await?.status;
         let mirrored = self.inner.kv.get(&key).await?;
         if mirrored.as_deref() == Some(truth.as_str().as_bytes()) {
             self.cache_status(id, truth, epoch);
@@ -685,7 +691,7 @@ impl Registry {
         // change elsewhere may have written the mirror before this write landed).
         for _ in 0..16 {
             self.inner.kv.put(&key, truth.as_str().into(), None).await?;
-            let again = self.platform(id).await?.status;
+            let again = self.platform_record(id).await?.status;
             if again == truth {
                 self.cache_status(id, truth, epoch);
                 return Ok(truth);
@@ -711,7 +717,7 @@ impl Registry {
         validate_text("reason", reason, 2000)?;
         // Only to keep the mirror free of keys for unknown platforms; the rule
         // (never out of `deleted`) is decided by the conditional update below.
-        self.platform(id).await?;
+        self.platform_record(id).await?;
         if status != PlatformStatus::Active {
             // Stopping: the mirror first, so edge readers stop even if the
             // registry write then fails; the repair below (or the next one after a
@@ -823,7 +829,7 @@ impl Registry {
     pub async fn create_tenant(&self, platform: PlatformId, new: NewTenant) -> Result<Tenant> {
         validate_slug(&new.slug)?;
         validate_text("tenant name", &new.name, 200)?;
-        let p = self.platform(platform).await?;
+        let p = self.platform_record(platform).await?;
         let depth = match new.parent {
             Some(parent) => {
                 let parent = self.tenant(platform, parent).await?;

@@ -6,13 +6,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use neutrino_core::ids::TenantId;
+use neutrino_core::ids::{PlatformId, TenantId};
 use neutrino_core::naming::RESERVED_TABLES;
 use neutrino_core::sql::{ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, Value};
 use neutrino_core::{Error, Result};
 
 use crate::table::{Record, TenantTable};
-use crate::{Registry, TenantScope};
+use crate::{PlatformRegistry, Registry, TenantScope};
 
 /// Most rows one [`TenantStore::list`] call returns.
 pub const MAX_PAGE: usize = 1000;
@@ -154,6 +154,12 @@ pub struct Page {
 /// call first checks that the scope's platform is active
 /// ([`Error::Suspended`] otherwise).
 ///
+/// A store opened with [`TenantStore::open`] serves the scopes of every platform
+/// of its registry: the scope carries its platform, and each call works through
+/// that platform's [`PlatformRegistry`]. A component that serves one platform
+/// holds [`TenantStore::restricted_to`] that platform instead, which refuses
+/// the scopes of any other.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> neutrino_core::Result<()> {
@@ -180,6 +186,8 @@ pub struct Page {
 #[derive(Clone)]
 pub struct TenantStore {
     registry: Registry,
+    /// `Some` for a store narrowed to one platform.
+    platform: Option<PlatformId>,
     db: Arc<dyn SqlExecutor>,
     tables: Vec<TenantTable>,
     guard: SqlGuard,
@@ -188,6 +196,7 @@ pub struct TenantStore {
 impl fmt::Debug for TenantStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantStore")
+            .field("platform", &self.platform)
             .field("db", &self.db)
             .field(
                 "tables",
@@ -261,6 +270,7 @@ impl TenantStore {
         .await?;
         Ok(Self {
             registry: registry.clone(),
+            platform: None,
             db,
             tables,
             guard,
@@ -307,9 +317,46 @@ impl TenantStore {
         }
     }
 
-    async fn check(&self, scope: &TenantScope, table: &TenantTable) -> Result<()> {
+    /// A store that serves only `platform`'s scopes, for a component that
+    /// serves one platform: a scope of another platform is
+    /// [`Error::PermissionDenied`] before anything is read or written. Narrowing
+    /// only: a store already restricted to another platform refuses with
+    /// [`Error::PermissionDenied`]. Shares the tables and the raw guard.
+    pub fn restricted_to(&self, platform: PlatformId) -> Result<TenantStore> {
+        match self.platform {
+            Some(p) if p != platform => Err(Error::PermissionDenied {
+                reason: format!("this tenant store serves only platform {p}"),
+            }),
+            _ => Ok(TenantStore {
+                platform: Some(platform),
+                ..self.clone()
+            }),
+        }
+    }
+
+    /// The platform this store is restricted to, if any.
+    pub fn platform(&self) -> Option<PlatformId> {
+        self.platform
+    }
+
+    /// The registry seen from the scope's platform, after checking the table is
+    /// declared and the scope is one this store serves.
+    fn view(&self, scope: &TenantScope, table: &TenantTable) -> Result<PlatformRegistry> {
         self.declared(table)?;
-        self.registry.check_active(scope.platform()).await
+        if let Some(p) = self.platform
+            && p != scope.platform()
+        {
+            return Err(Error::PermissionDenied {
+                reason: format!("this tenant store serves only platform {p}"),
+            });
+        }
+        Ok(self.registry.platform(scope.platform()))
+    }
+
+    async fn check(&self, scope: &TenantScope, table: &TenantTable) -> Result<PlatformRegistry> {
+        let view = self.view(scope, table)?;
+        view.check_active().await?;
+        Ok(view)
     }
 
     /// Inserts a row for the scope's tenant and returns its `id` (a fresh one
@@ -438,7 +485,7 @@ impl TenantStore {
         table: &TenantTable,
         q: &ListQuery,
     ) -> Result<Page> {
-        self.check(scope, table).await?;
+        let view = self.check(scope, table).await?;
         if !(1..=MAX_PAGE).contains(&q.limit) {
             return Err(Error::invalid(
                 "limit",
@@ -446,9 +493,8 @@ impl TenantStore {
             ));
         }
         let tenants = if q.subtenants {
-            let ids: Vec<String> = self
-                .registry
-                .subtree(scope.platform(), scope.tenant())
+            let ids: Vec<String> = view
+                .subtree(scope.tenant())
                 .await?
                 .iter()
                 .map(|t| t.to_string())

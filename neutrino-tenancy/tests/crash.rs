@@ -200,7 +200,11 @@ async fn undo(w: &World, trial: usize) {
             Undo::Resume => {
                 // The truth decides: a platform left suspended is reinstated by
                 // the operator before the resume.
-                if w.registry.platform(p).await.expect("platform").status
+                if w.registry
+                    .platform_record(p)
+                    .await
+                    .expect("platform")
+                    .status
                     == PlatformStatus::Suspended
                 {
                     w.registry

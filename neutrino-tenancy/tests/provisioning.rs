@@ -233,7 +233,11 @@ impl Env {
             self.live_records().await
         );
         assert_eq!(
-            self.registry.platform(self.platform).await.unwrap().status,
+            self.registry
+                .platform_record(self.platform)
+                .await
+                .unwrap()
+                .status,
             PlatformStatus::Deleted
         );
     }

@@ -59,6 +59,10 @@ pub(crate) async fn join_all<F: std::future::Future>(
     out.into_iter().flatten().collect()
 }
 
+/// One `#[tokio::test]` per case, each running `$run!(case)`. With a module,
+/// `$run` gets the path of a case of this crate's testkit; without one (the
+/// form other crates' suites build on), `$run` gets the case's name and knows
+/// where the cases live.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {
@@ -67,6 +71,14 @@ macro_rules! __conformance_cases {
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 $run!($crate::testkit::$module::$case);
+            }
+        )*
+    };
+    ($run:ident, [$($case:ident),* $(,)?]) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $run!($case);
             }
         )*
     };
