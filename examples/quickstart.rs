@@ -33,7 +33,7 @@ use neutrino::tenancy::{
     StackTemplate, TenantStore, TenantTable,
 };
 
-/// The platform's display name, by which a second run finds it again.
+/// The platform's name, by which a second run finds it again.
 const NAME: &str = "Quickstart";
 
 /// What the quickstart did, for its test.
@@ -128,21 +128,12 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         RegistryOptions::default(),
     )
     .await?;
-    let existing = registry
-        .platforms()
-        .await?
-        .into_iter()
-        .find(|p| p.name == NAME);
-    let reused = existing.is_some();
-    let platform = match existing {
-        Some(p) => p.id,
-        None => {
-            registry
-                .create_platform(NewPlatform::new(NAME, PlatformClass::Platform))
-                .await?
-                .id
-        }
-    };
+    // Found by its name on later runs: the registry keeps one live platform per
+    // name given to `open_or_create_platform`, even under concurrent starts.
+    let (platform, created) = registry
+        .open_or_create_platform(NewPlatform::new(NAME, PlatformClass::Platform))
+        .await?;
+    let (platform, reused) = (platform.id, !created);
 
     let stack = StackId::DEFAULT;
     let domain = Domain::default();

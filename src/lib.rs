@@ -19,19 +19,24 @@
 pub use neutrino_core::*;
 
 /// Registry, tenant scopes, tenant-scoped queries, suspension, host resolution.
+#[doc(inline)]
 pub use neutrino_tenancy as tenancy;
 
 /// The embedded default backend (feature `sqlite`).
 #[cfg(feature = "sqlite")]
+#[doc(inline)]
 pub use neutrino_sqlite as sqlite;
 
 /// Users, passwords, sessions and cookies, compatible with Better Auth
 /// (feature `auth`).
 #[cfg(feature = "auth")]
+#[doc(inline)]
 pub use neutrino_auth as auth;
 /// The Cloudflare backend (feature `cloudflare`).
 #[cfg(feature = "cloudflare")]
+#[doc(inline)]
 pub use neutrino_cloudflare as cloudflare;
 /// The S3 backend: AWS S3, Cloudflare R2 and S3-compatible stores (feature `s3`).
 #[cfg(feature = "s3")]
+#[doc(inline)]
 pub use neutrino_s3 as s3;
