@@ -20,6 +20,25 @@ pub fn format(t: SystemTime) -> String {
     format_millis(millis_since_epoch(t))
 }
 
+/// Serializes a date as [`format`] writes it (serde `serialize_with`).
+pub(crate) fn serialize<S: serde::Serializer>(
+    t: &SystemTime,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&format(*t))
+}
+
+/// Serializes an optional date as [`format`] writes it, or `null`.
+pub(crate) fn serialize_opt<S: serde::Serializer>(
+    t: &Option<SystemTime>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format(*t)),
+        None => s.serialize_none(),
+    }
+}
+
 /// The largest instant the format can hold: 9999-12-31T23:59:59.999Z.
 const MAX_MILLIS: i64 = 253_402_300_799_999;
 

@@ -300,6 +300,12 @@ macro_rules! text_traits {
                 id.as_str().to_owned()
             }
         }
+        /// Serialized as its text, e.g. `"k3m9p2xw7q"`.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
     )*};
 }
 
