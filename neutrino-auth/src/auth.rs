@@ -99,10 +99,10 @@ impl fmt::Debug for ChangePassword {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> neutrino_auth::Result<()> {
+/// # async fn main() -> neutrino::auth::Result<()> {
 /// use std::time::Duration;
-/// use neutrino_auth::{AuthBuilder, SessionCacheConfig};
-/// let db = neutrino_sqlite::SqliteExecutor::memory().await?;
+/// use neutrino::auth::{AuthBuilder, SessionCacheConfig};
+/// let db = neutrino::sqlite::SqliteExecutor::memory().await?;
 /// let auth = AuthBuilder::new(db, "a secret of at least thirty-two bytes!")
 ///     .with_base_url("https://auth.svc.default.k3m9p2xw7q.nno.app")
 ///     .with_disable_sign_up(true)

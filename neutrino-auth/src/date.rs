@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
-//! use neutrino_auth::date;
+//! use neutrino::auth::date;
 //! let t = UNIX_EPOCH + Duration::from_millis(1_767_323_045_678);
 //! assert_eq!(date::format(t), "2026-01-02T03:04:05.678Z");
 //! assert_eq!(date::parse("2026-01-02T03:04:05.678Z"), Some(t));

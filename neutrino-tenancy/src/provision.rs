@@ -138,9 +138,9 @@ impl Plan {
     /// records for `auth.svc.default.{p}.{base}` and the console host.
     ///
     /// ```
-    /// use neutrino_core::ids::PlatformId;
-    /// use neutrino_core::naming::Domain;
-    /// use neutrino_tenancy::provision::Plan;
+    /// use neutrino::ids::PlatformId;
+    /// use neutrino::naming::Domain;
+    /// use neutrino::tenancy::provision::Plan;
     /// let p: PlatformId = "k3m9p2xw7q".parse().unwrap();
     /// let plan = Plan::bootstrap(p, &Domain::default(), &[]);
     /// let text = plan.to_string();

@@ -67,9 +67,9 @@ static STATE_MIGRATIONS: Migrations = Migrations::new(
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> neutrino_core::Result<()> {
-/// use neutrino_core::provision::{Provisioner, ResourceKind, ResourceSpec};
-/// use neutrino_sqlite::LocalProvisioner;
+/// # async fn main() -> neutrino::Result<()> {
+/// use neutrino::provision::{Provisioner, ResourceKind, ResourceSpec};
+/// use neutrino::sqlite::LocalProvisioner;
 /// let root = tempfile::tempdir().unwrap();
 /// let local = LocalProvisioner::open(root.path()).await?;
 /// let db = local.create(&ResourceSpec::new(ResourceKind::Database, "k3m9p2xw7q-default-db")).await?;
