@@ -503,6 +503,12 @@ impl Auth {
     /// Also adds the nullable plugin columns that are absent
     /// ([`crate::schema::ensure_columns`]).
     ///
+    /// Call it when the app starts, on every start: a platform's bootstrap plan
+    /// (`Plan::bootstrap` with [`crate::schema::MIGRATIONS`]) runs the same
+    /// migrations once, when the database is provisioned, but only this call
+    /// applies the ones a later version of the crate adds. Migrations already
+    /// applied are skipped.
+    ///
     /// Migration 6 makes memberships unique per user and organization: exact
     /// duplicate `member` rows are merged, but a user with two memberships of
     /// one organization in different roles stops it with
