@@ -40,14 +40,13 @@ async fn stored_secrets(w: &World) -> Vec<String> {
         ("apikey", "key"),
         ("verification", "identifier"),
     ] {
-        let rows = w
-            .a
-            .raw_auth_db
-            .query(&Statement::new(format!(
-                r#"SELECT "{col}" FROM "{table}" WHERE "{col}" IS NOT NULL"#
-            )))
-            .await
-            .unwrap();
+        let rows =
+            w.a.raw_auth_db
+                .query(&Statement::new(format!(
+                    r#"SELECT "{col}" FROM "{table}" WHERE "{col}" IS NOT NULL"#
+                )))
+                .await
+                .unwrap();
         out.extend(rows.iter().map(|r| r.get::<String>(0).unwrap()));
     }
     assert!(out.len() >= 4, "the fixture stores secrets: {}", out.len());
@@ -58,9 +57,18 @@ fn assert_no_secret(json: &str, secrets: &[String]) {
     for s in secrets {
         assert!(!json.contains(s.as_str()), "secret {s:?} in {json}");
     }
-    for word in ["token", "password", "secret", "hash", "backupCodes", "\"key\""] {
+    for word in [
+        "token",
+        "password",
+        "secret",
+        "hash",
+        "backupCodes",
+        "\"key\"",
+    ] {
         assert!(
-            !json.to_ascii_lowercase().contains(&word.to_ascii_lowercase()),
+            !json
+                .to_ascii_lowercase()
+                .contains(&word.to_ascii_lowercase()),
             "{word} in {json}"
         );
     }
@@ -124,8 +132,7 @@ async fn model_types_serialize_as_better_auth_shows_them_without_secrets() {
     let acme = o
         .create_organization(
             token,
-            NewOrganization::new("Acme", "acme")
-                .with_metadata(serde_json::json!({"plan": "pro"})),
+            NewOrganization::new("Acme", "acme").with_metadata(serde_json::json!({"plan": "pro"})),
             &meta(),
         )
         .await
@@ -205,7 +212,10 @@ async fn model_types_serialize_as_better_auth_shows_them_without_secrets() {
         ]
     );
     assert_eq!(key["referenceId"], ada.user.id.as_str());
-    assert_eq!(key["permissions"], serde_json::json!({"invitation": ["create"]}));
+    assert_eq!(
+        key["permissions"],
+        serde_json::json!({"invitation": ["create"]})
+    );
     assert_eq!(key["lastRequest"], Value::Null);
     assert!(is_iso_date(&key["expiresAt"]));
 
