@@ -263,6 +263,9 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         })
         .build()
         .map_err(auth_error)?;
+    // The bootstrap ran the auth migrations when it created the database; an
+    // app still calls `migrate` at every start (idempotent: applied ones are
+    // skipped), since only this call applies those a newer version adds.
     auth.migrate().await.map_err(auth_error)?;
     let meta = RequestMeta::new("127.0.0.1", "neutrino-quickstart");
     let signed = sign_up_or_in(&auth, reused, "Ada", "ada@example.com", &meta).await?;
