@@ -186,4 +186,11 @@ async fn create_platform_claims_no_name_and_bad_input_is_a_typed_error() {
         .unwrap();
     assert!(created);
     assert_eq!(p.id, id);
+    // Repeating the same call opens it.
+    let (again, created) = registry
+        .open_or_create_platform(named("Given id").with_id(id))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again, p);
 }
