@@ -33,7 +33,7 @@ use neutrino::tenancy::{
     StackTemplate, TenantStore, TenantTable,
 };
 
-/// The platform's display name, by which a second run finds it again.
+/// The platform's name, by which a second run finds it again.
 const NAME: &str = "Quickstart";
 
 /// What the quickstart did, for its test.
@@ -128,21 +128,12 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         RegistryOptions::default(),
     )
     .await?;
-    let existing = registry
-        .platforms()
-        .await?
-        .into_iter()
-        .find(|p| p.name == NAME);
-    let reused = existing.is_some();
-    let platform = match existing {
-        Some(p) => p.id,
-        None => {
-            registry
-                .create_platform(NewPlatform::new(NAME, PlatformClass::Platform))
-                .await?
-                .id
-        }
-    };
+    // Found by its name on later runs: the registry keeps one live platform per
+    // name given to `open_or_create_platform`, even under concurrent starts.
+    let (platform, created) = registry
+        .open_or_create_platform(NewPlatform::new(NAME, PlatformClass::Platform))
+        .await?;
+    let (platform, reused) = (platform.id, !created);
 
     let stack = StackId::DEFAULT;
     let domain = Domain::default();
@@ -272,6 +263,9 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         })
         .build()
         .map_err(auth_error)?;
+    // The bootstrap ran the auth migrations when it created the database; an
+    // app still calls `migrate` at every start (idempotent: applied ones are
+    // skipped), since only this call applies those a newer version adds.
     auth.migrate().await.map_err(auth_error)?;
     let meta = RequestMeta::new("127.0.0.1", "neutrino-quickstart");
     let signed = sign_up_or_in(&auth, reused, "Ada", "ada@example.com", &meta).await?;

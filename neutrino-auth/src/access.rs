@@ -23,7 +23,7 @@ pub const MEMBER: &str = "member";
 /// The roles of a comma-separated role list, trimmed, empty entries skipped.
 ///
 /// ```
-/// let roles: Vec<_> = neutrino_auth::access::split_roles("admin, member,").collect();
+/// let roles: Vec<_> = neutrino::auth::access::split_roles("admin, member,").collect();
 /// assert_eq!(roles, ["admin", "member"]);
 /// ```
 pub fn split_roles(roles: &str) -> impl Iterator<Item = &str> {
@@ -93,7 +93,7 @@ impl AccessPolicy {
     /// `admin` everything but `organization:delete`, `member` only `ac:read`.
     ///
     /// ```
-    /// use neutrino_auth::access::AccessPolicy;
+    /// use neutrino::auth::access::AccessPolicy;
     /// let p = AccessPolicy::better_auth_default();
     /// assert!(p.allows("owner", "organization", "delete"));
     /// assert!(!p.allows("admin", "organization", "delete"));

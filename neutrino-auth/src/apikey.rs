@@ -55,7 +55,15 @@ pub struct NewApiKey {
 }
 
 /// An `apikey` row, without its hash.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serializes in Better Auth's field names: `{"id","name","start","prefix",
+/// "referenceId","organizationId","enabled","expiresAt","permissions",
+/// "lastRequest","requestCount","createdAt"}`, dates as ISO-8601 strings,
+/// `permissions` as the stored JSON object (or `null`). The key and its hash
+/// are never part of it: the key exists only in [`CreatedApiKey`], which does
+/// not serialize.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ApiKey {
     /// Its ID.
     pub id: String,
@@ -66,21 +74,42 @@ pub struct ApiKey {
     /// Its visible prefix.
     pub prefix: Option<String>,
     /// The user it acts as (`referenceId`).
+    #[serde(rename = "referenceId")]
     pub user_id: UserId,
     /// The tenant it is bound to, if any.
     pub organization_id: Option<TenantId>,
     /// Whether it may be used.
     pub enabled: bool,
     /// When it stops working.
+    #[serde(serialize_with = "crate::date::serialize_opt")]
     pub expires_at: Option<SystemTime>,
     /// What it may do, as JSON `{resource: [action]}`.
+    #[serde(serialize_with = "json_text")]
     pub permissions: Option<String>,
     /// When it was last used.
+    #[serde(serialize_with = "crate::date::serialize_opt")]
     pub last_request: Option<SystemTime>,
     /// How many times it was used.
     pub request_count: i64,
     /// When it was created.
+    #[serde(serialize_with = "crate::date::serialize")]
     pub created_at: SystemTime,
+}
+
+/// Serializes stored JSON text as the JSON value it holds (the text itself if
+/// it does not parse), or `null`.
+fn json_text<S: serde::Serializer>(
+    text: &Option<String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match text {
+        Some(t) => match serde_json::from_str::<serde_json::Value>(t) {
+            Ok(v) => v.serialize(s),
+            Err(_) => s.serialize_str(t),
+        },
+        None => s.serialize_none(),
+    }
 }
 
 /// A key just created: the only time the key itself is available.

@@ -99,10 +99,10 @@ impl fmt::Debug for ChangePassword {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> neutrino_auth::Result<()> {
+/// # async fn main() -> neutrino::auth::Result<()> {
 /// use std::time::Duration;
-/// use neutrino_auth::{AuthBuilder, SessionCacheConfig};
-/// let db = neutrino_sqlite::SqliteExecutor::memory().await?;
+/// use neutrino::auth::{AuthBuilder, SessionCacheConfig};
+/// let db = neutrino::sqlite::SqliteExecutor::memory().await?;
 /// let auth = AuthBuilder::new(db, "a secret of at least thirty-two bytes!")
 ///     .with_base_url("https://auth.svc.default.k3m9p2xw7q.nno.app")
 ///     .with_disable_sign_up(true)
@@ -502,6 +502,12 @@ impl Auth {
     /// Applies this crate's migrations to the auth database (idempotent).
     /// Also adds the nullable plugin columns that are absent
     /// ([`crate::schema::ensure_columns`]).
+    ///
+    /// Call it when the app starts, on every start: a platform's bootstrap plan
+    /// (`Plan::bootstrap` with [`crate::schema::MIGRATIONS`]) runs the same
+    /// migrations once, when the database is provisioned, but only this call
+    /// applies the ones a later version of the crate adds. Migrations already
+    /// applied are skipped.
     ///
     /// Migration 6 makes memberships unique per user and organization: exact
     /// duplicate `member` rows are merged, but a user with two memberships of

@@ -16,7 +16,7 @@
 //! [`CookieError`].
 //!
 //! ```
-//! use neutrino_auth::cookie::{CookieConfig, SessionCookies};
+//! use neutrino::auth::cookie::{CookieConfig, SessionCookies};
 //! let cookies = SessionCookies::new(b"a secret of at least thirty-two bytes!", CookieConfig::default());
 //! let value = cookies.sign("Tq8Zr5yQ2w0YbV3nKx7mLs1PdF4gHj6C");
 //! assert_eq!(cookies.verify(&value).unwrap(), "Tq8Zr5yQ2w0YbV3nKx7mLs1PdF4gHj6C");

@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
-//! use neutrino_auth::date;
+//! use neutrino::auth::date;
 //! let t = UNIX_EPOCH + Duration::from_millis(1_767_323_045_678);
 //! assert_eq!(date::format(t), "2026-01-02T03:04:05.678Z");
 //! assert_eq!(date::parse("2026-01-02T03:04:05.678Z"), Some(t));
@@ -18,6 +18,25 @@ use neutrino_core::clock::millis_since_epoch;
 /// Times before 1970 are written as the epoch, after 9999 as the end of 9999.
 pub fn format(t: SystemTime) -> String {
     format_millis(millis_since_epoch(t))
+}
+
+/// Serializes a date as [`format`] writes it (serde `serialize_with`).
+pub(crate) fn serialize<S: serde::Serializer>(
+    t: &SystemTime,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&format(*t))
+}
+
+/// Serializes an optional date as [`format`] writes it, or `null`.
+pub(crate) fn serialize_opt<S: serde::Serializer>(
+    t: &Option<SystemTime>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format(*t)),
+        None => s.serialize_none(),
+    }
 }
 
 /// The largest instant the format can hold: 9999-12-31T23:59:59.999Z.

@@ -10,7 +10,7 @@ pub const MAX_EMAIL_LEN: usize = 254;
 /// if it is not an address.
 ///
 /// ```
-/// use neutrino_auth::email::normalize_email;
+/// use neutrino::auth::email::normalize_email;
 /// assert_eq!(normalize_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
 /// assert!(normalize_email("ada@localhost").is_err());
 /// ```

@@ -26,8 +26,10 @@ use crate::model::{RequestMeta, SignUpEmail, SignedIn};
 use crate::org::{Actor, Member, Organizations, parse_time};
 use crate::random::{random_id, random_string};
 
-/// Where an invitation stands (`invitation.status`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Where an invitation stands (`invitation.status`); serializes as its stored
+/// name, e.g. `"pending"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum InvitationStatus {
     /// Sent, not answered.
     Pending,
@@ -75,7 +77,12 @@ impl FromStr for InvitationStatus {
 }
 
 /// An `invitation` row.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serializes as Better Auth's invitation object: `{"id","organizationId",
+/// "email","role","status","expiresAt","createdAt","inviterId"}`. The secret
+/// mailed to the invitee is not part of it (only its hash is stored, elsewhere).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Invitation {
     /// Its ID.
     pub id: String,
@@ -88,8 +95,10 @@ pub struct Invitation {
     /// Where it stands.
     pub status: InvitationStatus,
     /// When it expires (48 h after sending by default).
+    #[serde(serialize_with = "crate::date::serialize")]
     pub expires_at: SystemTime,
     /// When it was sent.
+    #[serde(serialize_with = "crate::date::serialize")]
     pub created_at: SystemTime,
     /// Who sent it.
     pub inviter_id: UserId,

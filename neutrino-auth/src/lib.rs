@@ -35,10 +35,10 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> neutrino_auth::Result<()> {
-//! use neutrino_auth::{Auth, RequestMeta, SignInEmail, SignUpEmail};
+//! # async fn main() -> neutrino::auth::Result<()> {
+//! use neutrino::auth::{Auth, RequestMeta, SignInEmail, SignUpEmail};
 //!
-//! let db = neutrino_sqlite::SqliteExecutor::memory().await?;
+//! let db = neutrino::sqlite::SqliteExecutor::memory().await?;
 //! let auth = Auth::builder(db, "a secret of at least thirty-two bytes!").build()?;
 //! auth.migrate().await?;
 //!

@@ -68,7 +68,7 @@ pub trait Mailer: Send + Sync + fmt::Debug + 'static {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use neutrino_auth::mail::{Email, EmailKind, Mailer, RecordingMailer};
+/// use neutrino::auth::mail::{Email, EmailKind, Mailer, RecordingMailer};
 /// let mailer = RecordingMailer::new();
 /// mailer.send(Email { kind: EmailKind::VerifyEmail, to: "a@b.co".into(), user_id: "u".into(),
 ///                     url: "https://x/verify".into(), token: "t".into() }).await.unwrap();

@@ -5,12 +5,19 @@ use std::fmt;
 use std::time::SystemTime;
 
 use neutrino_core::ids::UserId;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{AuthError, Result};
 
 /// A row of `user`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serializes as Better Auth's API shows a user (camelCase, dates as ISO-8601
+/// strings, `image: null` when absent):
+/// `{"id","name","email","emailVerified","image","createdAt","updatedAt"}`.
+/// It holds no secret: password hashes live in `account` and are never read
+/// into it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct User {
     /// `id`: 32 characters of `[A-Za-z0-9]`.
     pub id: UserId,
@@ -23,25 +30,41 @@ pub struct User {
     /// `image`: a URL, if any.
     pub image: Option<String>,
     /// `createdAt`.
+    #[serde(serialize_with = "crate::date::serialize")]
     pub created_at: SystemTime,
     /// `updatedAt`.
+    #[serde(serialize_with = "crate::date::serialize")]
     pub updated_at: SystemTime,
 }
 
 /// A row of `session`. Its `Debug` leaves the token out.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Serializes in Better Auth's field names (camelCase, dates as ISO-8601
+/// strings): `{"id","userId","expiresAt","createdAt","updatedAt","ipAddress",
+/// "userAgent"}`, **without `token`**. Better Auth's `get-session` and
+/// `list-sessions` do return the token, but it is a bearer secret: whoever
+/// reads it can act as the user until the session ends, so a JSON view written
+/// to a page, a log or another user's session list must not carry it. A host
+/// that serves Better Auth's wire format adds `session.token` itself, only in
+/// the answer to the session's own owner.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Session {
     /// `id`.
     pub id: String,
-    /// `token`: the secret the cookie carries (signed).
+    /// `token`: the secret the cookie carries (signed). Never serialized.
+    #[serde(skip_serializing)]
     pub token: String,
     /// `userId`.
     pub user_id: UserId,
     /// `expiresAt`.
+    #[serde(serialize_with = "crate::date::serialize")]
     pub expires_at: SystemTime,
     /// `createdAt`.
+    #[serde(serialize_with = "crate::date::serialize")]
     pub created_at: SystemTime,
     /// `updatedAt`: last refresh.
+    #[serde(serialize_with = "crate::date::serialize")]
     pub updated_at: SystemTime,
     /// `ipAddress` of the request that created it.
     pub ip_address: Option<String>,
@@ -64,7 +87,10 @@ impl fmt::Debug for Session {
 }
 
 /// A valid session and its user, as [`crate::Auth::get_session`] returns them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serializes as Better Auth's `get-session` answer, `{"session","user"}`
+/// (the session without its token, see [`Session`]); `refreshed` is left out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuthSession {
     /// The session.
     pub session: Session,
@@ -72,6 +98,7 @@ pub struct AuthSession {
     pub user: User,
     /// Whether this call extended the session (sliding expiry), so the host
     /// should send the session cookie again.
+    #[serde(skip_serializing)]
     pub refreshed: bool,
 }
 

@@ -102,7 +102,12 @@ impl NewOrganization {
 }
 
 /// An `organization` row.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serializes as Better Auth's organization list shows one (camelCase, dates
+/// as ISO-8601 strings): `{"id","name","slug","logo","metadata","createdAt"}`,
+/// `metadata` as the stored JSON text (or `null`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Organization {
     /// Its ID, the registry tenant's.
     pub id: TenantId,
@@ -115,11 +120,16 @@ pub struct Organization {
     /// Metadata as JSON text.
     pub metadata: Option<String>,
     /// When it was created.
+    #[serde(serialize_with = "crate::date::serialize")]
     pub created_at: SystemTime,
 }
 
 /// A `member` row: a user's membership of an organization and its roles.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serializes as Better Auth's member object:
+/// `{"id","organizationId","userId","role","createdAt"}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Member {
     /// Membership ID.
     pub id: String,
@@ -130,6 +140,7 @@ pub struct Member {
     /// Comma-separated tenant roles, e.g. `"owner"` or `"admin,member"`.
     pub role: String,
     /// When the user joined.
+    #[serde(serialize_with = "crate::date::serialize")]
     pub created_at: SystemTime,
 }
 

@@ -110,8 +110,8 @@ impl fmt::Debug for NormalizedPassword {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> neutrino_auth::Result<()> {
-/// use neutrino_auth::password::{PasswordConfig, Passwords};
+/// # async fn main() -> neutrino::auth::Result<()> {
+/// use neutrino::auth::password::{PasswordConfig, Passwords};
 /// let passwords = Passwords::new(PasswordConfig::default())?;
 /// let pw = passwords.normalize("correct horse battery")?;
 /// let phc = passwords.hash(&pw).await?;

@@ -39,7 +39,7 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use neutrino_core::clock::{Clock, ManualClock};
+/// use neutrino::clock::{Clock, ManualClock};
 /// let clock = ManualClock::new();
 /// let t0 = clock.now();
 /// clock.advance(Duration::from_secs(61));

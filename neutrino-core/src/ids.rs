@@ -10,7 +10,7 @@
 //! Parsing validates and says what was wrong:
 //!
 //! ```
-//! use neutrino_core::ids::PlatformId;
+//! use neutrino::ids::PlatformId;
 //! let err = "k3m9p2xw7qz".parse::<PlatformId>().unwrap_err();
 //! assert_eq!(err.to_string(), "invalid platform id: must be 10 characters of 0-9a-z, got 11");
 //! let id: PlatformId = "k3m9p2xw7q".parse().unwrap();
@@ -69,7 +69,7 @@ fn random_nano() -> [u8; NANO_ID_LEN] {
 /// Returns a fresh nano-ID: 10 characters of `0-9a-z` from a CSPRNG.
 ///
 /// ```
-/// let id = neutrino_core::ids::generate_id();
+/// let id = neutrino::ids::generate_id();
 /// assert_eq!(id.len(), 10);
 /// assert!(id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
 /// ```
@@ -298,6 +298,12 @@ macro_rules! text_traits {
         impl From<$name> for String {
             fn from(id: $name) -> String {
                 id.as_str().to_owned()
+            }
+        }
+        /// Serialized as its text, e.g. `"k3m9p2xw7q"`.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
             }
         }
     )*};

@@ -14,8 +14,8 @@
 //! * `testkit` (feature `testkit`): the conformance suites every backend runs.
 //!
 //! ```
-//! use neutrino_core::ids::{PlatformId, StackId};
-//! use neutrino_core::naming::{Domain, ResourceName};
+//! use neutrino::ids::{PlatformId, StackId};
+//! use neutrino::naming::{Domain, ResourceName};
 //!
 //! let platform = PlatformId::generate();
 //! let db = ResourceName::stack_database(platform, StackId::DEFAULT);

@@ -6,7 +6,7 @@
 //! leaving the schema in an unknown state.
 //!
 //! ```
-//! use neutrino_core::migrate::{Migration, Migrations};
+//! use neutrino::migrate::{Migration, Migrations};
 //! static PETS: Migrations = Migrations::new("pets", &[
 //!     Migration {
 //!         version: 1,

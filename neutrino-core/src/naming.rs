@@ -5,8 +5,8 @@
 //! be sent to (R2/S3 bucket, D1 database, Worker script, KV namespace title).
 //!
 //! ```
-//! use neutrino_core::ids::{PlatformId, StackId};
-//! use neutrino_core::naming::{Domain, HostParts, ResourceName};
+//! use neutrino::ids::{PlatformId, StackId};
+//! use neutrino::naming::{Domain, HostParts, ResourceName};
 //!
 //! let p: PlatformId = "k3m9p2xw7q".parse().unwrap();
 //! assert_eq!(ResourceName::auth_database(p).as_str(), "k3m9p2xw7q-default-auth-db");

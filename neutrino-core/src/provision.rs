@@ -89,8 +89,8 @@ impl ResourceKind {
     /// platform and is [`Error::InvalidInput`].
     ///
     /// ```
-    /// use neutrino_core::ids::{PlatformId, StackId};
-    /// use neutrino_core::provision::ResourceKind;
+    /// use neutrino::ids::{PlatformId, StackId};
+    /// use neutrino::provision::ResourceKind;
     /// let p: PlatformId = "k3m9p2xw7q".parse().unwrap();
     /// assert_eq!(
     ///     ResourceKind::Database.owner("k3m9p2xw7q-default-auth-db").unwrap(),

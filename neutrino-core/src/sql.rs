@@ -77,7 +77,7 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 /// A statement and its bound values.
 ///
 /// ```
-/// use neutrino_core::sql::{Statement, Value};
+/// use neutrino::sql::{Statement, Value};
 /// let st = Statement::new(r#"SELECT "name" FROM "pet" WHERE "id" = ?1 AND "age" > ?2"#)
 ///     .bind("p1")
 ///     .bind(3_i64);
@@ -218,7 +218,7 @@ impl Row {
     /// the column.
     ///
     /// ```
-    /// use neutrino_core::sql::{Row, Value};
+    /// use neutrino::sql::{Row, Value};
     /// let row = Row::new(vec!["n".to_string(), "s".to_string()].into(),
     ///                    vec![Value::Integer(7), Value::Null]).unwrap();
     /// assert_eq!(row.get::<i64>("n").unwrap(), 7);
@@ -450,7 +450,7 @@ impl<T: SqlExecutor + ?Sized> SqlExecutorExt for T {}
 /// it: clones share the set and the identity.
 ///
 /// ```
-/// use neutrino_core::sql::SqlGuard;
+/// use neutrino::sql::SqlGuard;
 /// let g = SqlGuard::new(["note"]);
 /// assert!(g.guards("NOTE"));
 /// assert!(g.check_text("SELECT * FROM 'Note'").unwrap_err().is_permission_denied());

@@ -28,7 +28,7 @@ use crate::registry::active_platform;
 /// Normalises a request host (see the module docs), or says why it is not one.
 ///
 /// ```
-/// use neutrino_tenancy::normalize_host;
+/// use neutrino::tenancy::normalize_host;
 /// assert_eq!(normalize_host("App.Acme.com.:8443").unwrap(), "app.acme.com");
 /// assert!(normalize_host("127.0.0.1").is_err());
 /// assert!(normalize_host("[::1]:80").is_err());

@@ -137,10 +137,24 @@ impl Plan {
     /// on it), its auth worker (bound to that database), its console app, and DNS
     /// records for `auth.svc.default.{p}.{base}` and the console host.
     ///
+    /// **Auth migrations.** Pass `&[&neutrino::auth::schema::MIGRATIONS]` and
+    /// applying the plan creates the auth database *and* migrates it, so it is
+    /// ready when provisioning ends; with `&[]` it is created empty. Either way a
+    /// host app calls `Auth::migrate` when it starts: the same migrations
+    /// (already applied ones are skipped, so it costs one read), plus the ones a
+    /// newer version of the crate brings, which a platform bootstrapped earlier
+    /// has not run.
+    ///
+    /// **On the embedded default** (`LocalProvisioner`) the worker, console app
+    /// and DNS steps are records only: they are kept in the provisioner's state
+    /// and the registry, but nothing runs the worker or publishes the names. On
+    /// Cloudflare the same plan deploys a placeholder worker and creates the DNS
+    /// records.
+    ///
     /// ```
-    /// use neutrino_core::ids::PlatformId;
-    /// use neutrino_core::naming::Domain;
-    /// use neutrino_tenancy::provision::Plan;
+    /// use neutrino::ids::PlatformId;
+    /// use neutrino::naming::Domain;
+    /// use neutrino::tenancy::provision::Plan;
     /// let p: PlatformId = "k3m9p2xw7q".parse().unwrap();
     /// let plan = Plan::bootstrap(p, &Domain::default(), &[]);
     /// let text = plan.to_string();

@@ -175,11 +175,11 @@ fn known_platform(n: u8) -> String {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> neutrino_core::Result<()> {
+/// # async fn main() -> neutrino::Result<()> {
 /// use std::sync::Arc;
-/// use neutrino_core::memory::MemoryKv;
-/// use neutrino_sqlite::SqliteExecutor;
-/// use neutrino_tenancy::{NewPlatform, NewTenant, PlatformClass, Registry, RegistryOptions};
+/// use neutrino::memory::MemoryKv;
+/// use neutrino::sqlite::SqliteExecutor;
+/// use neutrino::tenancy::{NewPlatform, NewTenant, PlatformClass, Registry, RegistryOptions};
 ///
 /// let db = Arc::new(SqliteExecutor::memory().await?);
 /// let registry = Registry::open(db, Arc::new(MemoryKv::new()), RegistryOptions::default()).await?;
@@ -389,6 +389,102 @@ fn resource_of(row: &Row) -> Result<ResourceRecord> {
 
 const TENANT_COLUMNS: &str =
     r#""platform_id", "id", "slug", "name", "parent_id", "depth", "created_at", "updated_at""#;
+
+impl Registry {
+    /// The live (not deleted) platform registered under `new.name` by this
+    /// method, or a new one made from `new` if there is none; `true` with it when
+    /// this call created it. Idempotent on the name, so an app finds its
+    /// platform again on every start without keeping its ID:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> neutrino::Result<()> {
+    /// use std::sync::Arc;
+    /// use neutrino::memory::MemoryKv;
+    /// use neutrino::sqlite::SqliteExecutor;
+    /// use neutrino::tenancy::{NewPlatform, PlatformClass, Registry, RegistryOptions};
+    ///
+    /// let db = Arc::new(SqliteExecutor::memory().await?);
+    /// let registry = Registry::open(db, Arc::new(MemoryKv::new()), RegistryOptions::default()).await?;
+    /// let new = NewPlatform::new("Acme Cloud", PlatformClass::Platform);
+    /// let (first, created) = registry.open_or_create_platform(new.clone()).await?;
+    /// assert!(created);
+    /// let (again, created) = registry.open_or_create_platform(new).await?;
+    /// assert!(!created);
+    /// assert_eq!(again.id, first.id);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Concurrent calls with the same name, in this process or any other, get
+    /// the same platform: a unique index on the name decides inside the insert
+    /// itself, never a lookup before it. The other fields of `new` only apply
+    /// when it creates; an existing platform is returned as it is, suspended
+    /// included. A deleted platform releases its name, so the next call makes a
+    /// new platform. Names are matched exactly (case and spaces count). Only
+    /// platforms made here hold a name: [`Registry::create_platform`] never
+    /// claims one and may register any number of platforms with the same display
+    /// name. A given [`NewPlatform::with_id`] that another platform already has
+    /// is [`Error::AlreadyExists`], as an `app_domain` already in use is.
+    pub async fn open_or_create_platform(&self, new: NewPlatform) -> Result<(Platform, bool)> {
+        validate_text("platform name", &new.name, 200)?;
+        let app_domain = match &new.app_domain {
+            Some(d) => Some(crate::hosts::normalize_host(d)?),
+            None => None,
+        };
+        let select = Statement::new(
+            r#"SELECT "id", "name", "class", "status", "app_domain", "created_at", "updated_at"
+               FROM "neutrino_platform" WHERE "name_key" = ?1 AND "status" != 'deleted'"#,
+        )
+        .bind(new.name.as_str());
+        // The holder of the name may be deleted between the insert that lost to
+        // it and the read that follows; then the name is free again: retry.
+        for _ in 0..8 {
+            let id = new.id.unwrap_or_else(PlatformId::generate);
+            let now = self.now_ms();
+            let inserted = self
+                .db()
+                .execute(
+                    &Statement::new(
+                        r#"INSERT INTO "neutrino_platform" ("id", "name", "class", "status", "app_domain", "created_at", "updated_at", "name_key")
+                           VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?5, ?2)
+                           ON CONFLICT ("name_key") WHERE "status" != 'deleted' DO NOTHING"#,
+                    )
+                    .bind(id.as_str())
+                    .bind(new.name.as_str())
+                    .bind(new.class.as_str())
+                    .bind(app_domain.clone())
+                    .bind(now),
+                )
+                .await?
+                .rows_affected;
+            if inserted == 1 {
+                self.invalidate_status(id);
+                self.repair_platform_status(id).await?;
+                let platform = Platform {
+                    id,
+                    name: new.name,
+                    class: new.class,
+                    status: PlatformStatus::Active,
+                    app_domain,
+                    created_at: time(now),
+                    updated_at: time(now),
+                };
+                return Ok((platform, true));
+            }
+            if let Some(row) = self.db().query(&select).await?.first() {
+                return Ok((platform_of(row)?, false));
+            }
+        }
+        Err(Error::backend(
+            "registry",
+            true,
+            Error::invalid(
+                "platform name",
+                "its platform kept being deleted while being opened",
+            ),
+        ))
+    }
+}
 
 impl Registry {
     /// Opens the registry on `db` (running its migrations) with statuses mirrored

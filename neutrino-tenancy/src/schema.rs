@@ -121,5 +121,18 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 r#"ALTER TABLE "neutrino_resource" ADD COLUMN "created_by" TEXT"#,
             ],
         },
+        Migration {
+            version: 4,
+            name: "platform_name_key",
+            statements: &[
+                // The name a platform made by `Registry::open_or_create_platform`
+                // is found by (NULL for platforms made by `create_platform`, whose
+                // names stay free-form). At most one live platform holds a name:
+                // the unique index decides between concurrent callers, and a
+                // deleted platform releases its name.
+                r#"ALTER TABLE "neutrino_platform" ADD COLUMN "name_key" TEXT"#,
+                r#"CREATE UNIQUE INDEX "neutrino_platform_name_key" ON "neutrino_platform" ("name_key") WHERE "status" != 'deleted'"#,
+            ],
+        },
     ],
 );

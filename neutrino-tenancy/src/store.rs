@@ -70,7 +70,7 @@ pub enum Order {
 /// a cursor, and whether sub-tenants' rows are included.
 ///
 /// ```
-/// use neutrino_tenancy::{ListQuery, Op, Order};
+/// use neutrino::tenancy::{ListQuery, Op, Order};
 /// let q = ListQuery::new()
 ///     .filter("stars", Op::Ge, 3_i64)
 ///     .order_by("stars", Order::Desc)
@@ -162,11 +162,11 @@ pub struct Page {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> neutrino_core::Result<()> {
+/// # async fn main() -> neutrino::Result<()> {
 /// use std::sync::Arc;
-/// use neutrino_core::memory::MemoryKv;
-/// use neutrino_sqlite::SqliteExecutor;
-/// use neutrino_tenancy::*;
+/// use neutrino::memory::MemoryKv;
+/// use neutrino::sqlite::SqliteExecutor;
+/// use neutrino::tenancy::*;
 ///
 /// let db = Arc::new(SqliteExecutor::memory().await?);
 /// let registry = Registry::open(db.clone(), Arc::new(MemoryKv::new()), RegistryOptions::default()).await?;

@@ -77,7 +77,7 @@ pub(crate) struct TableDef {
 /// [`crate::TenantStore`] is filtered by the caller's [`crate::TenantScope`].
 ///
 /// ```
-/// use neutrino_tenancy::{ColumnType, TenantTable};
+/// use neutrino::tenancy::{ColumnType, TenantTable};
 /// let notes = TenantTable::new("note", &[("title", ColumnType::Text), ("stars", ColumnType::Integer)]).unwrap();
 /// assert_eq!(notes.name(), "note");
 /// assert!(TenantTable::new("note", &[("tenant_id", ColumnType::Text)]).is_err());
@@ -218,7 +218,7 @@ impl TenantTable {
 /// Column values to insert or update.
 ///
 /// ```
-/// use neutrino_tenancy::Record;
+/// use neutrino::tenancy::Record;
 /// let r = Record::new().set("title", "Hello").set("stars", 5_i64);
 /// assert_eq!(r.len(), 2);
 /// ```

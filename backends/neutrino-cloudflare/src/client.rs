@@ -262,7 +262,7 @@ pub(crate) enum Paging {
 ///
 /// ```
 /// use std::time::Duration;
-/// use neutrino_cloudflare::{CloudflareClientBuilder, RetryPolicy};
+/// use neutrino::cloudflare::{CloudflareClientBuilder, RetryPolicy};
 ///
 /// let client = CloudflareClientBuilder::new()
 ///     .with_account_id("0123456789abcdef0123456789abcdef")

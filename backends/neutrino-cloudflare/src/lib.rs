@@ -34,11 +34,11 @@
 //! a `neutrino.<port>` span with `backend = "d1"` or `"cloudflare"`.
 //!
 //! ```no_run
-//! use neutrino_cloudflare::{CloudflareClientBuilder, CloudflareProvisionerBuilder, D1Executor};
-//! use neutrino_core::provision::{Provisioner, ResourceKind, ResourceSpec};
-//! use neutrino_core::sql::{SqlExecutor, Statement};
+//! use neutrino::cloudflare::{CloudflareClientBuilder, CloudflareProvisionerBuilder, D1Executor};
+//! use neutrino::provision::{Provisioner, ResourceKind, ResourceSpec};
+//! use neutrino::sql::{SqlExecutor, Statement};
 //!
-//! # async fn run() -> neutrino_core::Result<()> {
+//! # async fn run() -> neutrino::Result<()> {
 //! let client = CloudflareClientBuilder::from_env().build()?;
 //! let provisioner = CloudflareProvisionerBuilder::new(client.clone()).build()?;
 //! let db = provisioner

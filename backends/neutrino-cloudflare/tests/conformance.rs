@@ -183,3 +183,41 @@ mod without_zone {
     use super::*;
     neutrino_core::provisioner_suite!(provisioner_without_zone);
 }
+
+/// `Registry::open_or_create_platform` on D1: concurrent callers with one name
+/// get one platform, decided by the registry's unique index through D1's API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_open_or_create_on_d1_gives_one_platform() {
+    use neutrino_tenancy::{NewPlatform, PlatformClass, Registry, RegistryOptions};
+    let (stores, _fake) = d1_with_workers_kv().await;
+    let registry = Registry::open(stores.db, stores.kv, RegistryOptions::default())
+        .await
+        .expect("registry");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let registry = registry.clone();
+            tokio::spawn(async move {
+                registry
+                    .open_or_create_platform(NewPlatform::new("On D1", PlatformClass::Platform))
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    let mut created = 0;
+    for t in tasks {
+        let (platform, made) = t.await.unwrap().expect("open or create");
+        ids.insert(platform.id);
+        created += usize::from(made);
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(created, 1);
+    let named = registry
+        .platforms()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.name == "On D1")
+        .count();
+    assert_eq!(named, 1);
+}

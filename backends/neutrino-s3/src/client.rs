@@ -58,7 +58,7 @@ impl fmt::Debug for CredentialSource {
 /// the credentials.
 ///
 /// ```
-/// use neutrino_s3::S3ClientBuilder;
+/// use neutrino::s3::S3ClientBuilder;
 /// let builder = S3ClientBuilder::r2("0123456789abcdef0123456789abcdef")
 ///     .with_credentials("key-id", "top-secret");
 /// assert_eq!(

@@ -19,10 +19,10 @@
 //! server started in the test process.
 //!
 //! ```no_run
-//! # async fn demo() -> neutrino_core::Result<()> {
-//! use neutrino_core::object::{ObjectStore, PutOptions};
-//! use neutrino_core::provision::{Provisioner, ResourceKind, ResourceSpec};
-//! use neutrino_s3::{S3ClientBuilder, S3Provisioner};
+//! # async fn demo() -> neutrino::Result<()> {
+//! use neutrino::object::{ObjectStore, PutOptions};
+//! use neutrino::provision::{Provisioner, ResourceKind, ResourceSpec};
+//! use neutrino::s3::{S3ClientBuilder, S3Provisioner};
 //!
 //! let client = S3ClientBuilder::new()
 //!     .with_endpoint("http://127.0.0.1:9000")

@@ -40,9 +40,9 @@ const NO_CONTENT_TYPE: &str = "neutrino.no-content-type";
 ///   finished; [`ObjectStore::head`] gives the service's own time.
 ///
 /// ```no_run
-/// # async fn demo() -> neutrino_core::Result<()> {
-/// use neutrino_core::object::{ObjectStore, PutOptions};
-/// use neutrino_s3::{S3ClientBuilder, S3ObjectStore};
+/// # async fn demo() -> neutrino::Result<()> {
+/// use neutrino::object::{ObjectStore, PutOptions};
+/// use neutrino::s3::{S3ClientBuilder, S3ObjectStore};
 /// let client = S3ClientBuilder::r2("0123456789abcdef0123456789abcdef")
 ///     .with_credentials("key-id", "secret")
 ///     .build()

@@ -37,9 +37,9 @@ const DELETE_ROUNDS: usize = 3;
 ///   what S3 lets a client check.
 ///
 /// ```no_run
-/// # async fn demo(client: neutrino_s3::S3Client) -> neutrino_core::Result<()> {
-/// use neutrino_core::provision::{Provisioner, ResourceKind, ResourceSpec};
-/// use neutrino_s3::S3Provisioner;
+/// # async fn demo(client: neutrino::s3::S3Client) -> neutrino::Result<()> {
+/// use neutrino::provision::{Provisioner, ResourceKind, ResourceSpec};
+/// use neutrino::s3::S3Provisioner;
 /// let s3 = S3Provisioner::new(client);
 /// let bucket = s3
 ///     .create(&ResourceSpec::new(ResourceKind::Bucket, "k3m9p2xw7q-default-storage"))

@@ -27,9 +27,9 @@ enum Target {
 /// Configures and opens a [`SqliteExecutor`].
 ///
 /// ```no_run
-/// # async fn f() -> neutrino_core::Result<()> {
+/// # async fn f() -> neutrino::Result<()> {
 /// use std::time::Duration;
-/// use neutrino_sqlite::SqliteExecutorBuilder;
+/// use neutrino::sqlite::SqliteExecutorBuilder;
 /// let db = SqliteExecutorBuilder::new("app.sqlite")
 ///     .with_readers(4)
 ///     .with_busy_timeout(Duration::from_secs(10))
@@ -242,9 +242,9 @@ struct Inner {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> neutrino_core::Result<()> {
-/// use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement};
-/// use neutrino_sqlite::SqliteExecutor;
+/// # async fn main() -> neutrino::Result<()> {
+/// use neutrino::sql::{SqlExecutor, SqlExecutorExt, Statement};
+/// use neutrino::sqlite::SqliteExecutor;
 ///
 /// let dir = tempfile::tempdir().unwrap();
 /// let db = SqliteExecutor::open(dir.path().join("app.sqlite")).await?;

@@ -59,9 +59,9 @@ const LIST: &str = r#"SELECT "key", "expires_at" FROM "_neutrino_kv"
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> neutrino_core::Result<()> {
-/// use neutrino_core::kv::KvStore;
-/// use neutrino_sqlite::{SqliteExecutor, SqliteKv};
+/// # async fn main() -> neutrino::Result<()> {
+/// use neutrino::kv::KvStore;
+/// use neutrino::sqlite::{SqliteExecutor, SqliteKv};
 /// let kv = SqliteKv::open(SqliteExecutor::memory().await?, "sessions").await?;
 /// kv.put("platform:k3m9p2xw7q:status", "active".into(), None).await?;
 /// assert_eq!(kv.get("platform:k3m9p2xw7q:status").await?.as_deref(), Some(&b"active"[..]));

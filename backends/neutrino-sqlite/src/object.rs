@@ -57,9 +57,9 @@ struct Header {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> neutrino_core::Result<()> {
-/// use neutrino_core::object::{ObjectStore, PutOptions};
-/// use neutrino_sqlite::LocalObjectStore;
+/// # async fn main() -> neutrino::Result<()> {
+/// use neutrino::object::{ObjectStore, PutOptions};
+/// use neutrino::sqlite::LocalObjectStore;
 /// let dir = tempfile::tempdir().unwrap();
 /// let bucket = LocalObjectStore::open(dir.path()).await?;
 /// bucket.put("avatars/u1.png", vec![1, 2, 3].into(), &PutOptions::default()).await?;

@@ -56,9 +56,12 @@ static STATE_MIGRATIONS: Migrations = Migrations::new(
 /// | DNS record | likewise | `dns/{name}` |
 /// | custom hostname | likewise | `hostname/{name}` |
 ///
-/// Workers, DNS records and custom hostnames are only recorded (nothing runs
-/// them locally), so a platform's whole bootstrap plan works on the embedded
-/// default. Deleting a database removes its file and its WAL; deleting a bucket
+/// Workers, DNS records and custom hostnames are **records only**: nothing
+/// runs a worker's script, no DNS name is published and no hostname is served
+/// locally. They are kept (name and parameters) so that a platform's whole
+/// bootstrap plan applies, resumes, rolls back and verifies on the embedded
+/// default as it would on Cloudflare; on one machine the host app itself
+/// serves the auth endpoints and apps those records stand for. Deleting a database removes its file and its WAL; deleting a bucket
 /// removes its folder and every object; deleting a KV namespace removes its keys.
 /// A database file or bucket folder is first moved out of place in one rename,
 /// then removed, so a delete that fails leaves the resource as it was (whole
@@ -67,9 +70,9 @@ static STATE_MIGRATIONS: Migrations = Migrations::new(
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> neutrino_core::Result<()> {
-/// use neutrino_core::provision::{Provisioner, ResourceKind, ResourceSpec};
-/// use neutrino_sqlite::LocalProvisioner;
+/// # async fn main() -> neutrino::Result<()> {
+/// use neutrino::provision::{Provisioner, ResourceKind, ResourceSpec};
+/// use neutrino::sqlite::LocalProvisioner;
 /// let root = tempfile::tempdir().unwrap();
 /// let local = LocalProvisioner::open(root.path()).await?;
 /// let db = local.create(&ResourceSpec::new(ResourceKind::Database, "k3m9p2xw7q-default-db")).await?;

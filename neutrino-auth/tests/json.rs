@@ -1,0 +1,234 @@
+//! The JSON views of the model types a host app shows (`serde::Serialize`):
+//! Better Auth's field names and ISO-8601 dates, and never a secret — no
+//! session token, password hash, API key or key hash, invitation secret.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::world::World;
+use common::{PASSWORD, meta};
+use neutrino_auth::apikey::{NewApiKey, hash_key};
+use neutrino_auth::org::NewOrganization;
+use neutrino_core::sql::{SqlExecutor, Statement};
+use serde_json::Value;
+
+/// The object's keys, sorted.
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+fn is_iso_date(v: &Value) -> bool {
+    let s = v.as_str().unwrap_or_default();
+    s.len() == 24 && s.ends_with('Z') && neutrino_auth::date::parse(s).is_some()
+}
+
+/// Every string stored in the auth database's secret columns.
+async fn stored_secrets(w: &World) -> Vec<String> {
+    let mut out = Vec::new();
+    for (table, col) in [
+        ("session", "token"),
+        ("account", "password"),
+        ("apikey", "key"),
+        ("verification", "identifier"),
+    ] {
+        let rows =
+            w.a.raw_auth_db
+                .query(&Statement::new(format!(
+                    r#"SELECT "{col}" FROM "{table}" WHERE "{col}" IS NOT NULL"#
+                )))
+                .await
+                .unwrap();
+        out.extend(rows.iter().map(|r| r.get::<String>(0).unwrap()));
+    }
+    assert!(out.len() >= 4, "the fixture stores secrets: {}", out.len());
+    out
+}
+
+fn assert_no_secret(json: &str, secrets: &[String]) {
+    for s in secrets {
+        assert!(!json.contains(s.as_str()), "secret {s:?} in {json}");
+    }
+    for word in [
+        "token",
+        "password",
+        "secret",
+        "hash",
+        "backupCodes",
+        "\"key\"",
+    ] {
+        assert!(
+            !json
+                .to_ascii_lowercase()
+                .contains(&word.to_ascii_lowercase()),
+            "{word} in {json}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn model_types_serialize_as_better_auth_shows_them_without_secrets() {
+    let w = World::new().await;
+    let o = &w.a.orgs;
+    let ada = w.a.user("Ada").await;
+    let bob = w.a.user("Bob").await;
+    let token = &ada.session.token;
+
+    // User.
+    let user = serde_json::to_value(&ada.user).unwrap();
+    assert_eq!(
+        keys(&user),
+        [
+            "createdAt",
+            "email",
+            "emailVerified",
+            "id",
+            "image",
+            "name",
+            "updatedAt"
+        ]
+    );
+    assert_eq!(user["id"], ada.user.id.as_str());
+    assert_eq!(user["email"], ada.user.email);
+    assert_eq!(user["emailVerified"], false);
+    assert_eq!(user["image"], Value::Null);
+    assert!(is_iso_date(&user["createdAt"]) && is_iso_date(&user["updatedAt"]));
+    assert_eq!(
+        user["createdAt"],
+        neutrino_auth::date::format(ada.user.created_at)
+    );
+
+    // Session, and the session with its user as get-session answers.
+    let session = serde_json::to_value(&ada.session).unwrap();
+    assert_eq!(
+        keys(&session),
+        [
+            "createdAt",
+            "expiresAt",
+            "id",
+            "ipAddress",
+            "updatedAt",
+            "userAgent",
+            "userId"
+        ]
+    );
+    assert_eq!(session["userId"], ada.user.id.as_str());
+    assert_eq!(session["ipAddress"], "198.51.100.4");
+    assert!(is_iso_date(&session["expiresAt"]));
+    let found = w.a.auth.get_session(token).await.unwrap().expect("valid");
+    let both = serde_json::to_value(&*found).unwrap();
+    assert_eq!(keys(&both), ["session", "user"]);
+    assert_eq!(both["session"], session);
+
+    // Organization, member, invitation.
+    let acme = o
+        .create_organization(
+            token,
+            NewOrganization::new("Acme", "acme").with_metadata(serde_json::json!({"plan": "pro"})),
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let org = serde_json::to_value(&acme).unwrap();
+    assert_eq!(
+        keys(&org),
+        ["createdAt", "id", "logo", "metadata", "name", "slug"]
+    );
+    assert_eq!(org["id"], acme.id.as_str());
+    assert_eq!(org["slug"], "acme");
+    assert_eq!(org["metadata"], r#"{"plan":"pro"}"#);
+    assert!(is_iso_date(&org["createdAt"]));
+    let members = o.list_members(token, &acme.id).await.unwrap();
+    let member = serde_json::to_value(&members[0]).unwrap();
+    assert_eq!(
+        keys(&member),
+        ["createdAt", "id", "organizationId", "role", "userId"]
+    );
+    assert_eq!(member["organizationId"], acme.id.as_str());
+    assert_eq!(member["role"], "owner");
+    let inv = o
+        .invite_member(token, &acme.id, &bob.user.email, "member", &meta())
+        .await
+        .unwrap();
+    let invitation = serde_json::to_value(&inv).unwrap();
+    assert_eq!(
+        keys(&invitation),
+        [
+            "createdAt",
+            "email",
+            "expiresAt",
+            "id",
+            "inviterId",
+            "organizationId",
+            "role",
+            "status"
+        ]
+    );
+    assert_eq!(invitation["status"], "pending");
+    assert_eq!(invitation["inviterId"], ada.user.id.as_str());
+    assert!(is_iso_date(&invitation["expiresAt"]));
+
+    // API key: metadata only.
+    let mut perms = BTreeMap::new();
+    perms.insert("invitation".to_owned(), vec!["create".to_owned()]);
+    let created = o
+        .create_api_key(
+            token,
+            NewApiKey {
+                name: Some("ci".into()),
+                organization: Some(acme.id),
+                expires_in: Some(Duration::from_secs(3600)),
+                permissions: Some(perms),
+                prefix: None,
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let key = serde_json::to_value(&created.record).unwrap();
+    assert_eq!(
+        keys(&key),
+        [
+            "createdAt",
+            "enabled",
+            "expiresAt",
+            "id",
+            "lastRequest",
+            "name",
+            "organizationId",
+            "permissions",
+            "prefix",
+            "referenceId",
+            "requestCount",
+            "start"
+        ]
+    );
+    assert_eq!(key["referenceId"], ada.user.id.as_str());
+    assert_eq!(
+        key["permissions"],
+        serde_json::json!({"invitation": ["create"]})
+    );
+    assert_eq!(key["lastRequest"], Value::Null);
+    assert!(is_iso_date(&key["expiresAt"]));
+
+    // No view carries a secret: not the session tokens, password hashes,
+    // the API key or its hash, nor an invitation secret's hash.
+    let mut secrets = stored_secrets(&w).await;
+    secrets.push(created.key.clone());
+    secrets.push(hash_key(&created.key));
+    secrets.push(PASSWORD.to_owned());
+    for json in [&user, &session, &both, &org, &member, &invitation, &key] {
+        assert_no_secret(&json.to_string(), &secrets);
+    }
+    let sessions = w.a.auth.list_sessions(&ada.user.id).await.unwrap();
+    assert!(!sessions.is_empty());
+    assert_no_secret(&serde_json::to_string(&sessions).unwrap(), &secrets);
+}
