@@ -24,7 +24,7 @@ use crate::audit::{self, AuditEvent, AuditRecord};
 use crate::date;
 use crate::error::{AuthError, Result};
 use crate::model::RequestMeta;
-use crate::org::{MemberScope, Organizations, parse_time};
+use crate::org::{MemberScope, Organizations};
 use crate::random::{random_id, random_letters};
 
 /// The default visible prefix of a key.
@@ -134,7 +134,7 @@ fn from_row(r: &Row) -> Result<ApiKey> {
         .and_then(|v| v.get("organizationId")?.as_str().map(str::to_owned));
     let opt_time = |i: usize, what| -> Result<Option<SystemTime>> {
         let s: Option<String> = r.get(i)?;
-        s.map(|s| date::parse(&s).ok_or(AuthError::Corrupt { what }))
+        s.map(|s| date::stored(&s, what))
             .transpose()
     };
     let enabled: Option<bool> = r.get(6)?;
@@ -144,21 +144,17 @@ fn from_row(r: &Row) -> Result<ApiKey> {
         name: r.get(1)?,
         start: r.get(2)?,
         prefix: r.get(3)?,
-        user_id: user.parse().map_err(|_| AuthError::Corrupt {
-            what: "apikey.referenceId",
-        })?,
+        user_id: user.parse().map_err(|_| AuthError::corrupt("apikey.referenceId"))?,
         organization_id: org
             .map(|o| o.parse())
             .transpose()
-            .map_err(|_| AuthError::Corrupt {
-                what: "apikey.metadata",
-            })?,
+            .map_err(|_| AuthError::corrupt("apikey.metadata"))?,
         enabled: enabled.unwrap_or(true),
         expires_at: opt_time(7, "apikey.expiresAt")?,
         permissions: r.get(8)?,
         last_request: opt_time(9, "apikey.lastRequest")?,
         request_count: count.unwrap_or(0),
-        created_at: parse_time(r, 11, "apikey.createdAt")?,
+        created_at: date::column(r, 11, "apikey.createdAt")?,
     })
 }
 

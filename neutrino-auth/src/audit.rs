@@ -160,9 +160,7 @@ impl FromStr for AuditEvent {
             "two_factor_failed" => Self::TwoFactorFailed,
             "backup_codes_generated" => Self::BackupCodesGenerated,
             _ => {
-                return Err(AuthError::Corrupt {
-                    what: "neutrinoAuditLog.event",
-                });
+                return Err(AuthError::corrupt("neutrinoAuditLog.event"));
             }
         })
     }
@@ -272,9 +270,7 @@ pub(crate) fn from_row(r: &Row) -> Result<AuditEntry> {
     let event: String = r.get(2)?;
     Ok(AuditEntry {
         id: r.get(0)?,
-        created_at: date::parse(&created).ok_or(AuthError::Corrupt {
-            what: "neutrinoAuditLog.createdAt",
-        })?,
+        created_at: date::stored(&created, "neutrinoAuditLog.createdAt")?,
         event: event.parse()?,
         user_id: r.get(3)?,
         session_id: r.get(4)?,

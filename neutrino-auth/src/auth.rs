@@ -255,7 +255,7 @@ impl AuthBuilder {
 
     /// Turns the sign-in and sign-up rate limiter on, counting in `kv`: a
     /// store with atomic counters (`SqliteKv`, `MemoryKv`); [`AuthBuilder::build`]
-    /// refuses one without (Workers KV) with [`AuthError::Config`].
+    /// refuses one without (Workers KV) with [`neutrino_core::Error::Config`] (in [`AuthError::Store`]).
     pub fn with_rate_limit(mut self, kv: Arc<dyn KvStore>, config: RateLimitConfig) -> Self {
         self.rate_limit = Some((kv, config));
         self
@@ -270,10 +270,7 @@ impl AuthBuilder {
 
     /// Validates the configuration and builds the [`Auth`].
     pub fn build(self) -> Result<Auth> {
-        let bad = |key, reason: &str| AuthError::Config {
-            key,
-            reason: reason.into(),
-        };
+        let bad = |key, reason: &str| AuthError::config(key, reason);
         if self.secret.len() < MIN_SECRET_LEN {
             return Err(bad("secret", "must be at least 32 bytes"));
         }
@@ -438,17 +435,8 @@ const AUDIT_FROM_SESSION: &str = r#"INSERT INTO "neutrinoAuditLog" ("id", "creat
 
 pub(crate) const CREDENTIAL: &str = "credential";
 
-fn corrupt(what: &'static str) -> AuthError {
-    AuthError::Corrupt { what }
-}
-
-fn parse_date(r: &Row, i: usize, what: &'static str) -> Result<SystemTime> {
-    let s: String = r.get(i)?;
-    date::parse(&s).ok_or(corrupt(what))
-}
-
 fn parse_user_id(s: &str) -> Result<UserId> {
-    s.parse().map_err(|_| corrupt("user.id"))
+    s.parse().map_err(|_| AuthError::corrupt("user.id"))
 }
 
 /// Reads `id, name, email, emailVerified, image, createdAt, updatedAt` from
@@ -460,8 +448,8 @@ fn user_from_row(r: &Row, at: usize, id: UserId) -> Result<User> {
         email: r.get(at + 2)?,
         email_verified: r.get(at + 3)?,
         image: r.get(at + 4)?,
-        created_at: parse_date(r, at + 5, "user.createdAt")?,
-        updated_at: parse_date(r, at + 6, "user.updatedAt")?,
+        created_at: date::column(r, at + 5, "user.createdAt")?,
+        updated_at: date::column(r, at + 6, "user.updatedAt")?,
     })
 }
 
@@ -471,9 +459,9 @@ fn session_from_row(r: &Row) -> Result<Session> {
         id: r.get(0)?,
         token: r.get(1)?,
         user_id: parse_user_id(&user_id)?,
-        expires_at: parse_date(r, 3, "session.expiresAt")?,
-        created_at: parse_date(r, 4, "session.createdAt")?,
-        updated_at: parse_date(r, 5, "session.updatedAt")?,
+        expires_at: date::column(r, 3, "session.expiresAt")?,
+        created_at: date::column(r, 4, "session.createdAt")?,
+        updated_at: date::column(r, 5, "session.updatedAt")?,
         ip_address: r.get(6)?,
         user_agent: r.get(7)?,
     })
@@ -1105,8 +1093,8 @@ impl Auth {
             email: row.get(9)?,
             email_verified: row.get(10)?,
             image: row.get(11)?,
-            created_at: parse_date(&row, 12, "user.createdAt")?,
-            updated_at: parse_date(&row, 13, "user.updatedAt")?,
+            created_at: date::column(&row, 12, "user.createdAt")?,
+            updated_at: date::column(&row, 13, "user.updatedAt")?,
         };
         if session.expires_at <= now {
             self.inner

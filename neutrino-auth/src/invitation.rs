@@ -23,7 +23,7 @@ use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
 use crate::mail::{Email, EmailKind};
 use crate::model::{RequestMeta, SignUpEmail, SignedIn};
-use crate::org::{Actor, Member, Organizations, parse_time};
+use crate::org::{Actor, Member, Organizations};
 use crate::random::{random_id, random_string};
 
 /// Where an invitation stands (`invitation.status`).
@@ -66,9 +66,7 @@ impl FromStr for InvitationStatus {
             "rejected" => Self::Rejected,
             "canceled" => Self::Canceled,
             _ => {
-                return Err(AuthError::Corrupt {
-                    what: "invitation.status",
-                });
+                return Err(AuthError::corrupt("invitation.status"));
             }
         })
     }
@@ -124,17 +122,13 @@ fn from_row(r: &Row) -> Result<Invitation> {
     let role: Option<String> = r.get(3)?;
     Ok(Invitation {
         id: r.get(0)?,
-        organization_id: org.parse().map_err(|_| AuthError::Corrupt {
-            what: "invitation.organizationId",
-        })?,
+        organization_id: org.parse().map_err(|_| AuthError::corrupt("invitation.organizationId"))?,
         email: r.get(2)?,
         role: role.unwrap_or_else(|| access::MEMBER.to_owned()),
         status: status.parse()?,
-        expires_at: parse_time(r, 5, "invitation.expiresAt")?,
-        created_at: parse_time(r, 6, "invitation.createdAt")?,
-        inviter_id: inviter.parse().map_err(|_| AuthError::Corrupt {
-            what: "invitation.inviterId",
-        })?,
+        expires_at: date::column(r, 5, "invitation.expiresAt")?,
+        created_at: date::column(r, 6, "invitation.createdAt")?,
+        inviter_id: inviter.parse().map_err(|_| AuthError::corrupt("invitation.inviterId"))?,
     })
 }
 
@@ -317,7 +311,7 @@ impl Organizations {
                         drop_tokens(&inv.id),
                     ])
                     .await?;
-                return Err(AuthError::Mail(e));
+                return Err(AuthError::internal("mailer", e));
             }
         }
         Ok(inv)

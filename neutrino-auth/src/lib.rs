@@ -83,6 +83,7 @@ pub mod org;
 pub mod origin;
 pub mod password;
 mod random;
+mod stmt;
 pub mod rate_limit;
 pub mod schema;
 #[cfg(feature = "testkit")]

@@ -277,41 +277,14 @@ const MEMBER_COLUMNS: &str = r#""id", "organizationId", "userId", "role", "creat
 /// SQL: whether the `"role"` column of the row in scope contains `owner`.
 const IS_OWNER_SQL: &str = r#"(',' || REPLACE("role", ' ', '') || ',') LIKE '%,owner,%'"#;
 
-/// `sql` with its placeholders `?k` renumbered `?(k + by)`.
-pub(crate) fn renumber(sql: &str, by: usize) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == '?' {
-            let mut k = 0usize;
-            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                k = k * 10 + d as usize;
-                chars.next();
-            }
-            out.push_str(&(k + by).to_string());
-        }
-    }
-    out
-}
-
-fn corrupt(what: &'static str) -> AuthError {
-    AuthError::Corrupt { what }
-}
-
-pub(crate) fn parse_time(r: &Row, i: usize, what: &'static str) -> Result<SystemTime> {
-    let s: String = r.get(i)?;
-    date::parse(&s).ok_or(corrupt(what))
-}
-
 pub(crate) fn org_from_row(r: &Row) -> Result<Organization> {
     let id: String = r.get(0)?;
     Ok(Organization {
-        id: id.parse().map_err(|_| corrupt("organization.id"))?,
+        id: id.parse().map_err(|_| AuthError::corrupt("organization.id"))?,
         name: r.get(1)?,
         slug: r.get(2)?,
         logo: r.get(3)?,
-        created_at: parse_time(r, 4, "organization.createdAt")?,
+        created_at: date::column(r, 4, "organization.createdAt")?,
         metadata: r.get(5)?,
     })
 }
@@ -321,23 +294,11 @@ pub(crate) fn member_from_row(r: &Row) -> Result<Member> {
     let user: String = r.get(2)?;
     Ok(Member {
         id: r.get(0)?,
-        organization_id: org.parse().map_err(|_| corrupt("member.organizationId"))?,
-        user_id: user.parse().map_err(|_| corrupt("member.userId"))?,
+        organization_id: org.parse().map_err(|_| AuthError::corrupt("member.organizationId"))?,
+        user_id: user.parse().map_err(|_| AuthError::corrupt("member.userId"))?,
         role: r.get(3)?,
-        created_at: parse_time(r, 4, "member.createdAt")?,
+        created_at: date::column(r, 4, "member.createdAt")?,
     })
-}
-
-/// Whether a permissions JSON object (`{"resource": ["action", …]}`, Better
-/// Auth's API key format) lists `action` on `resource`; malformed JSON permits
-/// nothing.
-pub(crate) fn permits(permissions: &str, resource: &str, action: &str) -> bool {
-    serde_json::from_str::<std::collections::BTreeMap<String, Vec<String>>>(permissions).is_ok_and(
-        |m| {
-            m.get(resource)
-                .is_some_and(|a| a.iter().any(|x| x == action))
-        },
-    )
 }
 
 /// Maps a registry error about a tenant to the organization error.
@@ -815,16 +776,16 @@ impl Organizations {
         let id: String = r.get(0)?;
         let id: TenantId = id
             .parse()
-            .map_err(|_| corrupt("neutrinoPendingOrganization.id"))?;
+            .map_err(|_| AuthError::corrupt("neutrinoPendingOrganization.id"))?;
         let creator: String = r.get(6)?;
         let creator: UserId = creator
             .parse()
-            .map_err(|_| corrupt("neutrinoPendingOrganization.creatorId"))?;
+            .map_err(|_| AuthError::corrupt("neutrinoPendingOrganization.creatorId"))?;
         let parent: Option<String> = r.get(3)?;
         let parent: Option<TenantId> = parent
             .map(|p| p.parse())
             .transpose()
-            .map_err(|_| corrupt("neutrinoPendingOrganization.parentId"))?;
+            .map_err(|_| AuthError::corrupt("neutrinoPendingOrganization.parentId"))?;
         let stamp: String = r.get(7)?;
         let org = Organization {
             id,
@@ -832,7 +793,7 @@ impl Organizations {
             name: r.get(2)?,
             logo: r.get(4)?,
             metadata: r.get(5)?,
-            created_at: parse_time(r, 7, "neutrinoPendingOrganization.createdAt")?,
+            created_at: date::column(r, 7, "neutrinoPendingOrganization.createdAt")?,
         };
         match self.registry.tenant(self.platform, id).await {
             Ok(_) => {}
@@ -972,7 +933,7 @@ impl Organizations {
             created_at: date::parse(&stamp).unwrap_or(now),
         };
         let (cond, cond_params) = match guard {
-            Some((sql, params)) => (renumber(sql, 5), params),
+            Some((sql, params)) => (crate::stmt::renumber(sql, 5), params),
             None => ("1".to_owned(), Vec::new()),
         };
         let mut params = vec![
@@ -1349,7 +1310,7 @@ impl Organizations {
     /// grant; an API key, in addition, only what its own permissions list.
     pub fn has_permission(&self, scope: &MemberScope, resource: &str, action: &str) -> bool {
         if let Some(p) = &scope.permissions
-            && !permits(p, resource, action)
+            && !access::permits(p, resource, action)
         {
             return false;
         }

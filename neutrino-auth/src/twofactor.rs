@@ -30,8 +30,6 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use neutrino_core::ids::UserId;
 use neutrino_core::sql::{Statement, Value};
-use rand::TryRngCore;
-use rand::rngs::OsRng;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -42,6 +40,7 @@ use crate::date;
 use crate::error::{AuthError, Result};
 use crate::model::{RequestMeta, Session, SignedIn};
 use crate::random::{random_id, random_string};
+use crate::stmt::insert_where;
 
 /// TOTP period.
 pub const PERIOD: u64 = 30;
@@ -142,14 +141,10 @@ pub fn base32(data: &[u8]) -> String {
 pub fn symmetric_encrypt(secret: &[u8], plain: &str) -> Result<String> {
     let cipher = XChaCha20Poly1305::new(&Sha256::digest(secret));
     let mut nonce = [0u8; 24];
-    OsRng
-        .try_fill_bytes(&mut nonce)
-        .map_err(|e| AuthError::Rng(e.into()))?;
+    crate::random::fill(&mut nonce)?;
     let ct = cipher
         .encrypt(XNonce::from_slice(&nonce), plain.as_bytes())
-        .map_err(|_| AuthError::Corrupt {
-            what: "encryption input",
-        })?;
+        .map_err(|_| AuthError::corrupt("encryption input"))?;
     let mut all = nonce.to_vec();
     all.extend(ct);
     Ok(hex::encode(all))
@@ -157,9 +152,7 @@ pub fn symmetric_encrypt(secret: &[u8], plain: &str) -> Result<String> {
 
 /// Reverses [`symmetric_encrypt`]; a tampered or foreign value is `Corrupt`.
 pub fn symmetric_decrypt(secret: &[u8], data: &str) -> Result<String> {
-    let bad = || AuthError::Corrupt {
-        what: "twoFactor encrypted value",
-    };
+    let bad = || AuthError::corrupt("twoFactor encrypted value");
     let raw = hex::decode(data).map_err(|_| bad())?;
     if raw.len() < 24 + 16 {
         return Err(bad());
@@ -196,18 +189,6 @@ fn matching_step(secret: &str, code: &str, now: SystemTime) -> Option<u64> {
                 .into()
         })
 }
-
-/// What JavaScript's `encodeURIComponent` escapes.
-const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
 
 const SELECT_2FA: &str =
     r#"SELECT "id", "secret", "backupCodes", "verified" FROM "twoFactor" WHERE "userId" = ?1"#;
@@ -254,9 +235,7 @@ impl Auth {
         let secret = symmetric_decrypt(&self.inner.secret, &enc_secret)?;
         let codes: Vec<String> =
             serde_json::from_str(&symmetric_decrypt(&self.inner.secret, &enc_codes)?).map_err(
-                |_| AuthError::Corrupt {
-                    what: "twoFactor.backupCodes",
-                },
+                |_| AuthError::corrupt("twoFactor.backupCodes"),
             )?;
         let verified: Option<bool> = r.get(3)?;
         Ok(Some(Row2fa {
@@ -298,9 +277,7 @@ impl Auth {
         let enc_secret = symmetric_encrypt(&self.inner.secret, &secret)?;
         let enc_codes = symmetric_encrypt(
             &self.inner.secret,
-            &serde_json::to_string(&codes).map_err(|_| AuthError::Corrupt {
-                what: "backup codes",
-            })?,
+            &serde_json::to_string(&codes).map_err(|_| AuthError::corrupt("backup codes"))?,
         )?;
         let now = self.now();
         self.db()
@@ -327,7 +304,7 @@ impl Auth {
                 )?,
             ])
             .await?;
-        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, URI_COMPONENT).to_string();
+        let enc = crate::cookie::encode_uri_component;
         let totp_uri = format!(
             "otpauth://totp/{}:{}?secret={}&issuer={}&digits={DIGITS}&period={PERIOD}",
             enc(issuer),
@@ -407,9 +384,7 @@ impl Auth {
             .collect::<Result<Vec<_>>>()?;
         let enc = symmetric_encrypt(
             &self.inner.secret,
-            &serde_json::to_string(&codes).map_err(|_| AuthError::Corrupt {
-                what: "backup codes",
-            })?,
+            &serde_json::to_string(&codes).map_err(|_| AuthError::corrupt("backup codes"))?,
         )?;
         self.db()
             .batch(&[
@@ -536,9 +511,7 @@ impl Auth {
             });
         };
         let value: String = row.get(0)?;
-        let bad = || AuthError::Corrupt {
-            what: "verification.value",
-        };
+        let bad = || AuthError::corrupt("verification.value");
         let v: serde_json::Value = serde_json::from_str(&value).map_err(|_| bad())?;
         let user = v
             .get("userId")
@@ -726,9 +699,7 @@ impl Auth {
             rest.remove(pos);
             let enc = symmetric_encrypt(
                 &self.inner.secret,
-                &serde_json::to_string(&rest).map_err(|_| AuthError::Corrupt {
-                    what: "backup codes",
-                })?,
+                &serde_json::to_string(&rest).map_err(|_| AuthError::corrupt("backup codes"))?,
             )?;
             let now = self.now();
             // The swap acts only on the ciphertext the code was found in and
@@ -822,22 +793,6 @@ fn used_step_statement(
     }
 }
 
-/// `INSERT … VALUES (?1 … ?n)` turned into `INSERT … SELECT ?1 … ?n WHERE
-/// cond`, `cond`'s placeholders (`?1 …`) renumbered after the statement's.
-fn insert_where(stmt: &Statement, cond: &str, extra: Vec<Value>) -> Result<Statement> {
-    let bad = || AuthError::Corrupt {
-        what: "guarded insert",
-    };
-    let (head, values) = stmt.sql().rsplit_once(" VALUES (").ok_or_else(bad)?;
-    let values = values.strip_suffix(')').ok_or_else(bad)?;
-    let renumbered = crate::org::renumber(cond, stmt.params().len());
-    let mut params = stmt.params().to_vec();
-    params.extend(extra);
-    Ok(Statement::with_params(
-        format!("{head} SELECT {values} WHERE {renumbered}"),
-        params,
-    ))
-}
 
 #[cfg(test)]
 mod tests {

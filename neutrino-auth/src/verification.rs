@@ -216,10 +216,10 @@ impl Auth {
 
     fn sign_jwt(&self, claims: &Claims) -> Result<String> {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let payload = serde_json::to_vec(claims).map_err(|e| AuthError::Hashing(e.into()))?;
+        let payload = serde_json::to_vec(claims).map_err(|e| AuthError::internal("password hasher", e))?;
         let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.inner.secret)
-            .map_err(|e| AuthError::Hashing(e.into()))?;
+            .map_err(|e| AuthError::internal("password hasher", e))?;
         mac.update(signing_input.as_bytes());
         let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
         Ok(format!("{signing_input}.{sig}"))
@@ -239,7 +239,7 @@ impl Auth {
             .decode(s)
             .map_err(|_| AuthError::InvalidToken)?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.inner.secret)
-            .map_err(|e| AuthError::Hashing(e.into()))?;
+            .map_err(|e| AuthError::internal("password hasher", e))?;
         mac.update(h.as_bytes());
         mac.update(b".");
         mac.update(p.as_bytes());
