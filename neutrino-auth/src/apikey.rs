@@ -134,8 +134,7 @@ fn from_row(r: &Row) -> Result<ApiKey> {
         .and_then(|v| v.get("organizationId")?.as_str().map(str::to_owned));
     let opt_time = |i: usize, what| -> Result<Option<SystemTime>> {
         let s: Option<String> = r.get(i)?;
-        s.map(|s| date::stored(&s, what))
-            .transpose()
+        s.map(|s| date::stored(&s, what)).transpose()
     };
     let enabled: Option<bool> = r.get(6)?;
     let count: Option<i64> = r.get(10)?;
@@ -144,7 +143,9 @@ fn from_row(r: &Row) -> Result<ApiKey> {
         name: r.get(1)?,
         start: r.get(2)?,
         prefix: r.get(3)?,
-        user_id: user.parse().map_err(|_| AuthError::corrupt("apikey.referenceId"))?,
+        user_id: user
+            .parse()
+            .map_err(|_| AuthError::corrupt("apikey.referenceId"))?,
         organization_id: org
             .map(|o| o.parse())
             .transpose()

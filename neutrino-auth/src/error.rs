@@ -339,12 +339,10 @@ impl AuthError {
                 what: "request",
                 reason: reason(),
             },
-            Self::VerificationEmailNotEnabled | Self::ResetPasswordDisabled => {
-                Error::Unsupported {
-                    operation: reason(),
-                    backend: "auth",
-                }
-            }
+            Self::VerificationEmailNotEnabled | Self::ResetPasswordDisabled => Error::Unsupported {
+                operation: reason(),
+                backend: "auth",
+            },
             Self::Cookie(_) => Error::PermissionDenied {
                 reason: format!("{code}: invalid session cookie"),
             },

@@ -122,13 +122,17 @@ fn from_row(r: &Row) -> Result<Invitation> {
     let role: Option<String> = r.get(3)?;
     Ok(Invitation {
         id: r.get(0)?,
-        organization_id: org.parse().map_err(|_| AuthError::corrupt("invitation.organizationId"))?,
+        organization_id: org
+            .parse()
+            .map_err(|_| AuthError::corrupt("invitation.organizationId"))?,
         email: r.get(2)?,
         role: role.unwrap_or_else(|| access::MEMBER.to_owned()),
         status: status.parse()?,
         expires_at: date::column(r, 5, "invitation.expiresAt")?,
         created_at: date::column(r, 6, "invitation.createdAt")?,
-        inviter_id: inviter.parse().map_err(|_| AuthError::corrupt("invitation.inviterId"))?,
+        inviter_id: inviter
+            .parse()
+            .map_err(|_| AuthError::corrupt("invitation.inviterId"))?,
     })
 }
 

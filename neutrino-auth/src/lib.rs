@@ -76,6 +76,7 @@ pub mod cookie;
 pub mod date;
 pub mod email;
 mod error;
+mod gate;
 pub mod invitation;
 pub mod mail;
 mod model;
@@ -83,18 +84,17 @@ pub mod org;
 pub mod origin;
 pub mod password;
 mod random;
-mod stmt;
 pub mod rate_limit;
+mod rows;
 pub mod schema;
+mod session;
+mod stmt;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod twofactor;
 pub mod verification;
 
-pub use auth::{
-    Auth, AuthBuilder, ChangePassword, GetSessionOptions, MAX_IMAGE_LEN, MAX_META_LEN,
-    MAX_NAME_LEN, MIN_SECRET_LEN, SessionConfig,
-};
+pub use auth::{Auth, AuthBuilder, ChangePassword, MAX_IMAGE_LEN, MAX_NAME_LEN, MIN_SECRET_LEN};
 pub use cache::SessionCacheConfig;
 pub use cookie::{CookieConfig, CookieDomain, CookieError, SessionCookies};
 pub use error::{AuthError, Result};
@@ -103,4 +103,6 @@ pub use model::{
     User,
 };
 pub use rate_limit::RateLimitConfig;
+pub use rows::MAX_META_LEN;
+pub use session::{GetSessionOptions, SessionConfig};
 pub use twofactor::{SignInOutcome, TwoFactorChallenge, TwoFactorSetup};

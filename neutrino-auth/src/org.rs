@@ -280,7 +280,9 @@ const IS_OWNER_SQL: &str = r#"(',' || REPLACE("role", ' ', '') || ',') LIKE '%,o
 pub(crate) fn org_from_row(r: &Row) -> Result<Organization> {
     let id: String = r.get(0)?;
     Ok(Organization {
-        id: id.parse().map_err(|_| AuthError::corrupt("organization.id"))?,
+        id: id
+            .parse()
+            .map_err(|_| AuthError::corrupt("organization.id"))?,
         name: r.get(1)?,
         slug: r.get(2)?,
         logo: r.get(3)?,
@@ -294,8 +296,12 @@ pub(crate) fn member_from_row(r: &Row) -> Result<Member> {
     let user: String = r.get(2)?;
     Ok(Member {
         id: r.get(0)?,
-        organization_id: org.parse().map_err(|_| AuthError::corrupt("member.organizationId"))?,
-        user_id: user.parse().map_err(|_| AuthError::corrupt("member.userId"))?,
+        organization_id: org
+            .parse()
+            .map_err(|_| AuthError::corrupt("member.organizationId"))?,
+        user_id: user
+            .parse()
+            .map_err(|_| AuthError::corrupt("member.userId"))?,
         role: r.get(3)?,
         created_at: date::column(r, 4, "member.createdAt")?,
     })

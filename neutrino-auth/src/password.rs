@@ -209,7 +209,8 @@ impl Passwords {
     pub fn hash_blocking(&self, password: &NormalizedPassword) -> Result<String> {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| AuthError::internal("password hasher", e))?;
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| AuthError::internal("password hasher", e))?;
         self.inner
             .argon
             .hash_password(password.0.as_bytes(), &salt)

@@ -84,10 +84,16 @@ impl RateLimiter {
         clock: SharedClock,
     ) -> Result<Self> {
         if config.max == 0 || config.window < Duration::from_secs(1) {
-            return Err(AuthError::config("rate_limit", "max must be at least 1 and window at least 1 s"));
+            return Err(AuthError::config(
+                "rate_limit",
+                "max must be at least 1 and window at least 1 s",
+            ));
         }
         if !kv.atomic_counters() {
-            return Err(AuthError::config("rate_limit", "the store cannot count atomically"));
+            return Err(AuthError::config(
+                "rate_limit",
+                "the store cannot count atomically",
+            ));
         }
         Ok(Self { kv, config, clock })
     }

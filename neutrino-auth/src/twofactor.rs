@@ -234,9 +234,8 @@ impl Auth {
         let enc_codes: String = r.get(2)?;
         let secret = symmetric_decrypt(&self.inner.secret, &enc_secret)?;
         let codes: Vec<String> =
-            serde_json::from_str(&symmetric_decrypt(&self.inner.secret, &enc_codes)?).map_err(
-                |_| AuthError::corrupt("twoFactor.backupCodes"),
-            )?;
+            serde_json::from_str(&symmetric_decrypt(&self.inner.secret, &enc_codes)?)
+                .map_err(|_| AuthError::corrupt("twoFactor.backupCodes"))?;
         let verified: Option<bool> = r.get(3)?;
         Ok(Some(Row2fa {
             id: r.get(0)?,
@@ -792,7 +791,6 @@ fn used_step_statement(
         .bind(date::format(now)),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

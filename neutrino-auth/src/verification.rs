@@ -20,6 +20,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use neutrino_core::clock::millis_since_epoch;
+use neutrino_core::ids::UserId;
 use neutrino_core::sql::Statement;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,7 @@ use crate::error::{AuthError, Result};
 use crate::mail::{Email, EmailKind};
 use crate::model::{RequestMeta, User};
 use crate::random::{random_id, random_string};
+use crate::session::Revoke;
 
 /// Lifetime of a password-reset token (Better Auth: 3600 s).
 pub const RESET_PASSWORD_TTL: Duration = Duration::from_secs(3600);
@@ -48,7 +50,6 @@ const TAKE_VERIFICATION: &str =
     r#"DELETE FROM "verification" WHERE "identifier" = ?1 RETURNING "value", "expiresAt""#;
 const SET_PASSWORD: &str = r#"UPDATE "account" SET "password" = ?1, "updatedAt" = ?2 WHERE "userId" = ?3 AND "providerId" = ?4"#;
 const ADD_CREDENTIAL: &str = r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") SELECT ?1, ?2, ?3, ?2, ?4, ?5, ?5 WHERE NOT EXISTS (SELECT 1 FROM "account" WHERE "userId" = ?2 AND "providerId" = ?3)"#;
-const DELETE_USER_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
 const MARK_VERIFIED: &str = r#"UPDATE "user" SET "emailVerified" = 1, "updatedAt" = ?1 WHERE "id" = ?2 AND "emailVerified" = 0"#;
 
 #[derive(Serialize, Deserialize)]
@@ -182,7 +183,7 @@ impl Auth {
         }
         let hash = self.inner.passwords.hash(&password).await?;
         let stamp = date::format(now);
-        let mut batch = vec![
+        let batch = vec![
             Statement::new(SET_PASSWORD)
                 .bind(hash.as_str())
                 .bind(stamp.as_str())
@@ -205,18 +206,21 @@ impl Auth {
             )?,
         ];
         if self.inner.revoke_sessions_on_password_reset {
-            batch.push(Statement::new(DELETE_USER_SESSIONS).bind(user_id.as_str()));
-        }
-        self.inner.db.batch(&batch).await?;
-        if self.inner.revoke_sessions_on_password_reset {
-            self.evict_user(&user_id);
+            let user: UserId = user_id.parse().map_err(|_| AuthError::corrupt("user.id"))?;
+            self.inner
+                .sessions
+                .revoke(&user, Revoke::All, batch)
+                .await?;
+        } else {
+            self.inner.db.batch(&batch).await?;
         }
         Ok(())
     }
 
     fn sign_jwt(&self, claims: &Claims) -> Result<String> {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let payload = serde_json::to_vec(claims).map_err(|e| AuthError::internal("password hasher", e))?;
+        let payload =
+            serde_json::to_vec(claims).map_err(|e| AuthError::internal("password hasher", e))?;
         let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.inner.secret)
             .map_err(|e| AuthError::internal("password hasher", e))?;
