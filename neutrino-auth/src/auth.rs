@@ -15,6 +15,7 @@ use tracing::Instrument;
 use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord};
 use crate::cache::{CachingSessions, MAX_CACHE_TTL, SessionCacheConfig};
 use crate::cookie::{CookieConfig, SessionCookies};
+use crate::credential::{CREDENTIAL, Credentials};
 use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
@@ -27,7 +28,7 @@ use crate::origin::{OriginRequest, TrustedOrigins, origin_of};
 use crate::password::{NormalizedPassword, PasswordConfig, Passwords, Verification};
 use crate::random::random_id;
 use crate::rate_limit::{RateLimitConfig, RateLimiter};
-use crate::rows::{USER_COLUMNS, parse_user_id, user_from_row};
+use crate::rows::{self, USER_COLUMNS, parse_user_id, user_from_row};
 use crate::schema::MIGRATIONS;
 use crate::session::{
     self, DbSessions, GetSessionOptions, INSERT_SESSION_SELECT, Revoke, SessionConfig, SessionStore,
@@ -276,7 +277,8 @@ impl AuthBuilder {
         if let Some((_, origin)) = &base_url {
             trusted.push(origin.clone());
         }
-        let passwords = Passwords::new(self.passwords)?;
+        let passwords = Arc::new(Passwords::new(self.passwords)?);
+        let credentials = Credentials::new(Arc::clone(&self.db), Arc::clone(&passwords));
         let mut cookie_config = self.cookies;
         cookie_config.max_age = s.expires_in;
         let rate_limiter = match self.rate_limit {
@@ -314,6 +316,7 @@ impl AuthBuilder {
                 base_path: self.base_path.trim_end_matches('/').to_owned(),
                 session: self.session,
                 passwords,
+                credentials,
                 disable_sign_up: self.disable_sign_up,
                 require_email_verification: self.require_email_verification,
                 revoke_sessions_on_password_reset: self.revoke_sessions_on_password_reset,
@@ -334,7 +337,8 @@ pub(crate) struct Inner {
     pub(crate) base_path: String,
     pub(crate) session: SessionConfig,
     pub(crate) cookies: SessionCookies,
-    pub(crate) passwords: Passwords,
+    pub(crate) passwords: Arc<Passwords>,
+    pub(crate) credentials: Credentials,
     pub(crate) disable_sign_up: bool,
     pub(crate) require_email_verification: bool,
     pub(crate) revoke_sessions_on_password_reset: bool,
@@ -397,14 +401,10 @@ const INSERT_USER: &str = r#"INSERT INTO "user" ("id", "name", "email", "emailVe
 const INSERT_ACCOUNT: &str = r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"#;
 const SELECT_USER_BY_EMAIL: &str = r#"SELECT "id" FROM "user" WHERE "email" = ?1"#;
 const SELECT_CREDENTIAL_BY_EMAIL: &str = r#"SELECT u."id", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", a."id", a."password" FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = ?2 WHERE u."email" = ?1 LIMIT 1"#;
-const SELECT_CREDENTIAL_BY_USER: &str =
-    r#"SELECT "id", "password" FROM "account" WHERE "userId" = ?1 AND "providerId" = ?2 LIMIT 1"#;
 const UPDATE_ACCOUNT_PASSWORD: &str =
     r#"UPDATE "account" SET "password" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#;
 const DELETE_EXPIRED_SESSIONS: &str = r#"DELETE FROM "session" WHERE "expiresAt" <= ?1"#;
 const DELETE_EXPIRED_VERIFICATIONS: &str = r#"DELETE FROM "verification" WHERE "expiresAt" <= ?1"#;
-
-pub(crate) const CREDENTIAL: &str = "credential";
 
 fn span(op: &'static str) -> tracing::Span {
     tracing::debug_span!("neutrino.auth", op)
@@ -1046,30 +1046,7 @@ impl Auth {
                 .passwords
                 .normalize(&req.current_password)
                 .map_err(|_| AuthError::InvalidPassword)?;
-            let row = self
-                .inner
-                .db
-                .query(
-                    &Statement::new(SELECT_CREDENTIAL_BY_USER)
-                        .bind(user_id.as_str())
-                        .bind(CREDENTIAL),
-                )
-                .await?
-                .into_iter()
-                .next()
-                .ok_or(AuthError::CredentialAccountNotFound)?;
-            let account_id: String = row.get(0)?;
-            let hash: Option<String> = row.get(1)?;
-            let hash = hash.ok_or(AuthError::CredentialAccountNotFound)?;
-            if !self
-                .inner
-                .passwords
-                .verify(&hash, &current)
-                .await?
-                .is_match()
-            {
-                return Err(AuthError::InvalidPassword);
-            }
+            let account_id = self.inner.credentials.verify(user_id, &current).await?;
             let fresh = self.inner.passwords.hash(&new).await?;
             let now = self.now();
             let batch = vec![
@@ -1108,36 +1085,7 @@ impl Auth {
     /// Checks a user's password (`INVALID_PASSWORD` when wrong,
     /// `CREDENTIAL_ACCOUNT_NOT_FOUND` without one).
     pub(crate) async fn check_password(&self, user_id: &UserId, password: &str) -> Result<()> {
-        let password = self
-            .inner
-            .passwords
-            .normalize(password)
-            .map_err(|_| AuthError::InvalidPassword)?;
-        let row = self
-            .inner
-            .db
-            .query(
-                &Statement::new(SELECT_CREDENTIAL_BY_USER)
-                    .bind(user_id.as_str())
-                    .bind(CREDENTIAL),
-            )
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(AuthError::CredentialAccountNotFound)?;
-        let hash: Option<String> = row.get(1)?;
-        let hash = hash.ok_or(AuthError::CredentialAccountNotFound)?;
-        if self
-            .inner
-            .passwords
-            .verify(&hash, &password)
-            .await?
-            .is_match()
-        {
-            Ok(())
-        } else {
-            Err(AuthError::InvalidPassword)
-        }
+        self.inner.credentials.check(user_id, password).await
     }
 
     /// Deletes every expired session, verification row and single-use marker;
@@ -1160,15 +1108,7 @@ impl Auth {
 
     /// The user with this ID, or `None`.
     pub async fn get_user(&self, user_id: &UserId) -> Result<Option<User>> {
-        let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
-        let row = self
-            .inner
-            .db
-            .query(&Statement::new(sql).bind(user_id.as_str()))
-            .await?
-            .into_iter()
-            .next();
-        row.map(|r| user_from_row(&r, 0, *user_id)).transpose()
+        rows::load_user(&*self.inner.db, user_id).await
     }
 
     pub(crate) async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {

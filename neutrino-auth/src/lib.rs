@@ -73,6 +73,7 @@ pub mod audit;
 mod auth;
 pub mod cache;
 pub mod cookie;
+mod credential;
 pub mod date;
 pub mod email;
 mod error;

@@ -2,7 +2,7 @@
 //! before it is stored.
 
 use neutrino_core::ids::UserId;
-use neutrino_core::sql::Row;
+use neutrino_core::sql::{Row, SqlExecutor, Statement};
 
 use crate::date;
 use crate::error::{AuthError, Result};
@@ -32,6 +32,17 @@ pub(crate) fn user_from_row(r: &Row, at: usize, id: UserId) -> Result<User> {
         created_at: date::column(r, at + 5, "user.createdAt")?,
         updated_at: date::column(r, at + 6, "user.updatedAt")?,
     })
+}
+
+/// The user with this ID, or `None`.
+pub(crate) async fn load_user(db: &dyn SqlExecutor, user_id: &UserId) -> Result<Option<User>> {
+    let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
+    let row = db
+        .query(&Statement::new(sql).bind(user_id.as_str()))
+        .await?
+        .into_iter()
+        .next();
+    row.map(|r| user_from_row(&r, 0, *user_id)).transpose()
 }
 
 /// Reads `id, token, userId, expiresAt, createdAt, updatedAt, ipAddress,

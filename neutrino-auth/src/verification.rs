@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::audit::{self, AuditEvent, AuditRecord};
-use crate::auth::{Auth, CREDENTIAL};
+use crate::auth::Auth;
+use crate::credential::CREDENTIAL;
 use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
