@@ -33,7 +33,7 @@ use crate::schema::MIGRATIONS;
 use crate::session::{
     self, DbSessions, GetSessionOptions, INSERT_SESSION_SELECT, Revoke, SessionConfig, SessionStore,
 };
-use crate::twofactor::SignInOutcome;
+use crate::twofactor::{SignInOutcome, TwoFactor, TwoFactorChallenge, TwoFactorSetup};
 
 /// Better Auth's development default secret, refused here.
 const DEFAULT_SECRET: &str = "better-auth-secret-12345678901234567890";
@@ -303,8 +303,18 @@ impl AuthBuilder {
             )),
             None => Arc::new(db_sessions),
         };
+        let two_factor = TwoFactor::new(
+            Arc::clone(&self.db),
+            Arc::from(self.secret.as_slice()),
+            Arc::clone(&self.clock),
+            Arc::clone(&gate),
+            Arc::clone(&sessions),
+            self.session,
+            credentials.clone(),
+        );
         Ok(Auth {
             inner: Arc::new(Inner {
+                two_factor,
                 cache: self.cache.is_some(),
                 sessions,
                 gate,
@@ -339,6 +349,7 @@ pub(crate) struct Inner {
     pub(crate) cookies: SessionCookies,
     pub(crate) passwords: Arc<Passwords>,
     pub(crate) credentials: Credentials,
+    pub(crate) two_factor: TwoFactor,
     pub(crate) disable_sign_up: bool,
     pub(crate) require_email_verification: bool,
     pub(crate) revoke_sessions_on_password_reset: bool,
@@ -808,8 +819,10 @@ impl Auth {
             if self.inner.require_email_verification && !user.email_verified {
                 return Err(AuthError::EmailNotVerified);
             }
-            if self.two_factor_enabled(&user.id).await? {
+            if self.inner.two_factor.two_factor_enabled(&user.id).await? {
                 let challenge = self
+                    .inner
+                    .two_factor
                     .start_two_factor(&user.id, req.remember_me, meta)
                     .await?;
                 return Ok(SignInOutcome::TwoFactorRequired(challenge));
@@ -1082,12 +1095,6 @@ impl Auth {
         .await
     }
 
-    /// Checks a user's password (`INVALID_PASSWORD` when wrong,
-    /// `CREDENTIAL_ACCOUNT_NOT_FOUND` without one).
-    pub(crate) async fn check_password(&self, user_id: &UserId, password: &str) -> Result<()> {
-        self.inner.credentials.check(user_id, password).await
-    }
-
     /// Deletes every expired session, verification row and single-use marker;
     /// returns how many
     /// sessions were deleted. Call it from a periodic task.
@@ -1145,5 +1152,96 @@ impl Auth {
     /// Drops what the session cache holds about a user whose row changed.
     pub(crate) fn evict_user(&self, user_id: &str) {
         self.inner.sessions.forget_user(user_id);
+    }
+
+    /// Better Auth's `POST /two-factor/enable` (TOTP): checks the password and
+    /// stores a new encrypted secret and backup codes, not yet verified; the
+    /// first code accepted by [`Auth::verify_two_factor_setup`] turns
+    /// two-factor on. `token` is the caller's session token, `issuer` the
+    /// name the authenticator app shows.
+    pub async fn enable_two_factor(
+        &self,
+        token: &str,
+        password: &str,
+        issuer: &str,
+        meta: &RequestMeta,
+    ) -> Result<TwoFactorSetup> {
+        self.inner
+            .two_factor
+            .enable_two_factor(token, password, issuer, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /two-factor/verify-totp` during setup: the first
+    /// valid code turns two-factor on (`INVALID_CODE` otherwise).
+    pub async fn verify_two_factor_setup(
+        &self,
+        token: &str,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.inner
+            .two_factor
+            .verify_two_factor_setup(token, code, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /two-factor/generate-backup-codes`: checks the
+    /// password and replaces the backup codes with 10 new ones.
+    pub async fn generate_backup_codes(
+        &self,
+        token: &str,
+        password: &str,
+        meta: &RequestMeta,
+    ) -> Result<Vec<String>> {
+        self.inner
+            .two_factor
+            .generate_backup_codes(token, password, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /two-factor/disable`: checks the password and
+    /// turns two-factor off.
+    pub async fn disable_two_factor(
+        &self,
+        token: &str,
+        password: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.inner
+            .two_factor
+            .disable_two_factor(token, password, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /two-factor/verify-totp` for a sign-in challenge:
+    /// a valid, unused code gives the session. Errors: `INVALID_CODE`,
+    /// `TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE` (the fifth wrong code; the
+    /// challenge is gone). Each attempt is reserved in the database before
+    /// the code is evaluated, and a code's time step gives one session.
+    pub async fn verify_totp(
+        &self,
+        challenge: &TwoFactorChallenge,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> Result<SignedIn> {
+        self.inner
+            .two_factor
+            .verify_totp(challenge, code, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /two-factor/verify-backup-code`: a backup code,
+    /// consumed, gives the session; a code gives one session.
+    pub async fn verify_backup_code(
+        &self,
+        challenge: &TwoFactorChallenge,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> Result<SignedIn> {
+        self.inner
+            .two_factor
+            .verify_backup_code(challenge, code, meta)
+            .await
     }
 }

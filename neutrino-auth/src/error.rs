@@ -428,6 +428,399 @@ impl From<AuthError> for Error {
 mod tests {
     use super::*;
 
+    /// The core kind an error converts into, by name.
+    fn kind(e: &Error) -> &'static str {
+        match e {
+            Error::NotFound { .. } => "NotFound",
+            Error::AlreadyExists { .. } => "AlreadyExists",
+            Error::InvalidInput { .. } => "InvalidInput",
+            Error::Decode { .. } => "Decode",
+            Error::Suspended { .. } => "Suspended",
+            Error::PermissionDenied { .. } => "PermissionDenied",
+            Error::Unsupported { .. } => "Unsupported",
+            Error::Config { .. } => "Config",
+            Error::Backend { .. } => "Backend",
+            _ => "other",
+        }
+    }
+
+    /// Every variant, once: the exhaustive match fails to compile when a
+    /// variant is added without a row in the table below.
+    fn variant(e: &AuthError) -> &'static str {
+        match e {
+            AuthError::InvalidEmail => "InvalidEmail",
+            AuthError::PasswordTooShort { .. } => "PasswordTooShort",
+            AuthError::PasswordTooLong { .. } => "PasswordTooLong",
+            AuthError::InvalidEmailOrPassword => "InvalidEmailOrPassword",
+            AuthError::InvalidPassword => "InvalidPassword",
+            AuthError::UserAlreadyExists => "UserAlreadyExists",
+            AuthError::SignUpDisabled => "SignUpDisabled",
+            AuthError::EmailNotVerified => "EmailNotVerified",
+            AuthError::EmailAlreadyVerified => "EmailAlreadyVerified",
+            AuthError::CredentialAccountNotFound => "CredentialAccountNotFound",
+            AuthError::UserNotFound => "UserNotFound",
+            AuthError::InvalidToken => "InvalidToken",
+            AuthError::TokenExpired => "TokenExpired",
+            AuthError::SessionNotFresh => "SessionNotFresh",
+            AuthError::Cookie(_) => "Cookie",
+            AuthError::InvalidOrigin => "InvalidOrigin",
+            AuthError::MissingOrNullOrigin => "MissingOrNullOrigin",
+            AuthError::CrossSiteNavigationLoginBlocked => "CrossSiteNavigationLoginBlocked",
+            AuthError::InvalidCallbackUrl => "InvalidCallbackUrl",
+            AuthError::TooManyRequests { .. } => "TooManyRequests",
+            AuthError::VerificationEmailNotEnabled => "VerificationEmailNotEnabled",
+            AuthError::ResetPasswordDisabled => "ResetPasswordDisabled",
+            AuthError::BadRequest { .. } => "BadRequest",
+            AuthError::Unauthorized => "Unauthorized",
+            AuthError::OrganizationAlreadyExists => "OrganizationAlreadyExists",
+            AuthError::OrganizationNotFound => "OrganizationNotFound",
+            AuthError::NotAMember => "NotAMember",
+            AuthError::MemberNotFound => "MemberNotFound",
+            AuthError::AlreadyAMember => "AlreadyAMember",
+            AuthError::NoActiveOrganization => "NoActiveOrganization",
+            AuthError::LastOwner => "LastOwner",
+            AuthError::NoOwnerLeft => "NoOwnerLeft",
+            AuthError::RoleNotFound => "RoleNotFound",
+            AuthError::NotAllowed { .. } => "NotAllowed",
+            AuthError::InvitationNotFound => "InvitationNotFound",
+            AuthError::EmailVerificationRequiredForInvitation => {
+                "EmailVerificationRequiredForInvitation"
+            }
+            AuthError::AlreadyInvited => "AlreadyInvited",
+            AuthError::InvitationLimitReached => "InvitationLimitReached",
+            AuthError::InvalidCode => "InvalidCode",
+            AuthError::TooManyAttempts => "TooManyAttempts",
+            AuthError::TwoFactorNotEnabled => "TwoFactorNotEnabled",
+            AuthError::InvalidApiKey => "InvalidApiKey",
+            AuthError::TwoFactorRequired => "TwoFactorRequired",
+            AuthError::ApiKeyNotFound => "ApiKeyNotFound",
+            AuthError::Store(_) => "Store",
+        }
+    }
+
+    #[test]
+    fn every_error_keeps_its_code_and_status_and_maps_to_its_core_kind() {
+        use AuthError as A;
+        let store = |e: Error| A::Store(e);
+        let cases: Vec<(AuthError, &str, u16, &str)> = vec![
+            (A::InvalidEmail, "INVALID_EMAIL", 400, "InvalidInput"),
+            (
+                A::PasswordTooShort { min: 8 },
+                "PASSWORD_TOO_SHORT",
+                400,
+                "InvalidInput",
+            ),
+            (
+                A::PasswordTooLong { max: 128 },
+                "PASSWORD_TOO_LONG",
+                400,
+                "InvalidInput",
+            ),
+            (
+                A::InvalidEmailOrPassword,
+                "INVALID_EMAIL_OR_PASSWORD",
+                401,
+                "PermissionDenied",
+            ),
+            (
+                A::InvalidPassword,
+                "INVALID_PASSWORD",
+                400,
+                "PermissionDenied",
+            ),
+            (
+                A::UserAlreadyExists,
+                "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+                422,
+                "AlreadyExists",
+            ),
+            (
+                A::SignUpDisabled,
+                "EMAIL_PASSWORD_SIGN_UP_DISABLED",
+                400,
+                "PermissionDenied",
+            ),
+            (
+                A::EmailNotVerified,
+                "EMAIL_NOT_VERIFIED",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::EmailAlreadyVerified,
+                "EMAIL_ALREADY_VERIFIED",
+                400,
+                "AlreadyExists",
+            ),
+            (
+                A::CredentialAccountNotFound,
+                "CREDENTIAL_ACCOUNT_NOT_FOUND",
+                400,
+                "NotFound",
+            ),
+            (A::UserNotFound, "USER_NOT_FOUND", 400, "NotFound"),
+            (A::InvalidToken, "INVALID_TOKEN", 400, "PermissionDenied"),
+            (A::TokenExpired, "TOKEN_EXPIRED", 401, "PermissionDenied"),
+            (
+                A::SessionNotFresh,
+                "SESSION_NOT_FRESH",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::Cookie(CookieError::SignatureMismatch),
+                "UNAUTHORIZED",
+                401,
+                "PermissionDenied",
+            ),
+            (A::InvalidOrigin, "INVALID_ORIGIN", 403, "PermissionDenied"),
+            (
+                A::MissingOrNullOrigin,
+                "MISSING_OR_NULL_ORIGIN",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::CrossSiteNavigationLoginBlocked,
+                "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::InvalidCallbackUrl,
+                "INVALID_CALLBACK_URL",
+                403,
+                "InvalidInput",
+            ),
+            (
+                A::TooManyRequests {
+                    retry_after: Duration::from_secs(3),
+                },
+                "TOO_MANY_REQUESTS",
+                429,
+                "PermissionDenied",
+            ),
+            (
+                A::VerificationEmailNotEnabled,
+                "VERIFICATION_EMAIL_NOT_ENABLED",
+                400,
+                "Unsupported",
+            ),
+            (
+                A::ResetPasswordDisabled,
+                "RESET_PASSWORD_DISABLED",
+                400,
+                "Unsupported",
+            ),
+            (
+                A::BadRequest { line: 1, column: 2 },
+                "BAD_REQUEST",
+                400,
+                "InvalidInput",
+            ),
+            (A::Unauthorized, "UNAUTHORIZED", 401, "PermissionDenied"),
+            (
+                A::OrganizationAlreadyExists,
+                "ORGANIZATION_ALREADY_EXISTS",
+                400,
+                "AlreadyExists",
+            ),
+            (
+                A::OrganizationNotFound,
+                "ORGANIZATION_NOT_FOUND",
+                400,
+                "NotFound",
+            ),
+            (
+                A::NotAMember,
+                "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+                403,
+                "PermissionDenied",
+            ),
+            (A::MemberNotFound, "MEMBER_NOT_FOUND", 400, "NotFound"),
+            (
+                A::AlreadyAMember,
+                "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
+                400,
+                "AlreadyExists",
+            ),
+            (
+                A::NoActiveOrganization,
+                "NO_ACTIVE_ORGANIZATION",
+                400,
+                "NotFound",
+            ),
+            (
+                A::LastOwner,
+                "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+                400,
+                "PermissionDenied",
+            ),
+            (
+                A::NoOwnerLeft,
+                "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
+                400,
+                "PermissionDenied",
+            ),
+            (A::RoleNotFound, "ROLE_NOT_FOUND", 400, "NotFound"),
+            (
+                A::NotAllowed {
+                    code: "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
+                },
+                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::InvitationNotFound,
+                "INVITATION_NOT_FOUND",
+                400,
+                "NotFound",
+            ),
+            (
+                A::EmailVerificationRequiredForInvitation,
+                "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::AlreadyInvited,
+                "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
+                400,
+                "AlreadyExists",
+            ),
+            (
+                A::InvitationLimitReached,
+                "INVITATION_LIMIT_REACHED",
+                400,
+                "PermissionDenied",
+            ),
+            (A::InvalidCode, "INVALID_CODE", 401, "PermissionDenied"),
+            (
+                A::TooManyAttempts,
+                "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
+                400,
+                "PermissionDenied",
+            ),
+            (
+                A::TwoFactorNotEnabled,
+                "TWO_FACTOR_NOT_ENABLED",
+                400,
+                "NotFound",
+            ),
+            (A::InvalidApiKey, "INVALID_API_KEY", 401, "PermissionDenied"),
+            (
+                A::TwoFactorRequired,
+                "TWO_FACTOR_REQUIRED",
+                403,
+                "PermissionDenied",
+            ),
+            (A::ApiKeyNotFound, "KEY_NOT_FOUND", 400, "NotFound"),
+            // Store errors: code and status follow the kind, and the kind is kept.
+            (
+                store(Error::not_found("session", "x")),
+                "NOT_FOUND",
+                404,
+                "NotFound",
+            ),
+            (
+                store(Error::AlreadyExists {
+                    entity: "row",
+                    id: "x".into(),
+                }),
+                "CONFLICT",
+                409,
+                "AlreadyExists",
+            ),
+            (
+                store(Error::invalid("name", "too long")),
+                "VALIDATION_ERROR",
+                400,
+                "InvalidInput",
+            ),
+            (
+                store(Error::Suspended {
+                    entity: "platform",
+                    id: "k3m9p2xw7q".into(),
+                }),
+                "PLATFORM_SUSPENDED",
+                403,
+                "Suspended",
+            ),
+            (
+                store(Error::PermissionDenied {
+                    reason: "guard".into(),
+                }),
+                "FORBIDDEN",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                store(Error::Unsupported {
+                    operation: "x".into(),
+                    backend: "d1",
+                }),
+                "NOT_IMPLEMENTED",
+                501,
+                "Unsupported",
+            ),
+            (
+                AuthError::corrupt("session.expiresAt"),
+                "INTERNAL_SERVER_ERROR",
+                500,
+                "Decode",
+            ),
+            (
+                AuthError::config("secret", "short"),
+                "INTERNAL_SERVER_ERROR",
+                500,
+                "Config",
+            ),
+            (
+                AuthError::internal("mailer", std::io::Error::other("down")),
+                "INTERNAL_SERVER_ERROR",
+                500,
+                "Backend",
+            ),
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for (e, code, status, expected_kind) in cases {
+            seen.insert(variant(&e));
+            assert_eq!(e.code(), code, "{e:?}");
+            assert_eq!(e.status(), status, "{e:?}");
+            let is_store = matches!(e, A::Store(_));
+            let core = Error::from(e);
+            assert_eq!(kind(&core), expected_kind, "{code}: {core:?}");
+            if !is_store {
+                assert!(core.to_string().contains(code), "{code} lost: {core}");
+            }
+            // Back into an AuthError, the kind's code and status follow.
+            let back = AuthError::from(core);
+            assert_eq!(kind_of_store(&back), expected_kind);
+        }
+        // 44 Better Auth variants and the store wrapper.
+        assert_eq!(seen.len(), 45, "a variant has no row: {seen:?}");
+    }
+
+    fn kind_of_store(e: &AuthError) -> &'static str {
+        match e {
+            AuthError::Store(e) => kind(e),
+            _ => "not a store error",
+        }
+    }
+
+    #[test]
+    fn a_suspended_platform_is_forbidden_not_an_internal_error() {
+        let e = AuthError::from(Error::Suspended {
+            entity: "platform",
+            id: "k3m9p2xw7q".into(),
+        });
+        assert!(e.is_suspended());
+        assert_eq!((e.code(), e.status()), ("PLATFORM_SUSPENDED", 403));
+        let core = Error::from(e);
+        assert!(matches!(core, Error::Suspended { .. }), "{core:?}");
+    }
+
     #[test]
     fn codes_and_statuses_follow_better_auth() {
         let cases = [

@@ -8,9 +8,9 @@
 //!   `twoFactor` table encrypted with XChaCha20-Poly1305 under SHA-256 of the
 //!   platform secret, as `hex(nonce ‖ ciphertext ‖ tag)`: Better Auth's
 //!   `symmetricEncrypt` format, so either side reads the other's rows.
-//! * Sign-in of a user with two-factor on ([`Auth::sign_in_email_2fa`]) gives
-//!   a pending challenge instead of a session; [`Auth::verify_totp`] or
-//!   [`Auth::verify_backup_code`] completes it. A code is accepted once per
+//! * Sign-in of a user with two-factor on ([`crate::Auth::sign_in_email_2fa`]) gives
+//!   a pending challenge instead of a session; [`crate::Auth::verify_totp`] or
+//!   [`crate::Auth::verify_backup_code`] completes it. A code is accepted once per
 //!   time step (no replay), a backup code once, and 5 wrong codes end the
 //!   challenge (`TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE`).
 //! * Every one of these rules is decided by the database in the write that
@@ -23,23 +23,28 @@
 //!   code was found in.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
+use neutrino_core::clock::SharedClock;
 use neutrino_core::ids::UserId;
-use neutrino_core::sql::{Statement, Value};
+use neutrino_core::sql::{SqlExecutor, Statement, Value};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::Auth;
 use crate::audit::{self, AuditEvent, AuditRecord};
+use crate::credential::Credentials;
 use crate::date;
 use crate::error::{AuthError, Result};
+use crate::gate::PlatformGate;
 use crate::model::{RequestMeta, Session, SignedIn};
 use crate::random::{random_id, random_string};
+use crate::rows;
+use crate::session::{self, GetSessionOptions, SessionConfig, SessionStore};
 use crate::stmt::insert_where;
 
 /// TOTP period.
@@ -76,7 +81,7 @@ impl fmt::Debug for TwoFactorChallenge {
     }
 }
 
-/// What [`Auth::enable_two_factor`] answers: shown once.
+/// What [`crate::Auth::enable_two_factor`] answers: shown once.
 #[derive(Clone)]
 pub struct TwoFactorSetup {
     /// `otpauth://totp/…` for an authenticator app.
@@ -203,10 +208,50 @@ struct Row2fa {
     enc_codes: String,
 }
 
-impl Auth {
+/// Two-factor authentication of one auth database: TOTP setup, backup
+/// codes, and the sign-in challenge. Holds what it needs (the database, the
+/// platform secret that encrypts the stored secrets, the clock, the platform
+/// gate, the session store and the credentials for password checks) and
+/// never imports [`crate::Auth`]; [`crate::Auth`]'s two-factor methods call it.
+pub(crate) struct TwoFactor {
+    db: Arc<dyn SqlExecutor>,
+    secret: Arc<[u8]>,
+    clock: SharedClock,
+    gate: Arc<PlatformGate>,
+    sessions: Arc<dyn SessionStore>,
+    session_config: SessionConfig,
+    credentials: Credentials,
+}
+
+impl TwoFactor {
+    /// Two-factor on `db`, with what each step needs.
+    pub(crate) fn new(
+        db: Arc<dyn SqlExecutor>,
+        secret: Arc<[u8]>,
+        clock: SharedClock,
+        gate: Arc<PlatformGate>,
+        sessions: Arc<dyn SessionStore>,
+        session_config: SessionConfig,
+        credentials: Credentials,
+    ) -> Self {
+        Self {
+            db,
+            secret,
+            clock,
+            gate,
+            sessions,
+            session_config,
+            credentials,
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
     pub(crate) async fn two_factor_enabled(&self, user: &UserId) -> Result<bool> {
         let row = self
-            .db()
+            .db
             .query(
                 &Statement::new(r#"SELECT "twoFactorEnabled" FROM "user" WHERE "id" = ?1"#)
                     .bind(user.as_str()),
@@ -222,7 +267,7 @@ impl Auth {
 
     async fn load_2fa(&self, user: &UserId) -> Result<Option<Row2fa>> {
         let Some(r) = self
-            .db()
+            .db
             .query(&Statement::new(SELECT_2FA).bind(user.as_str()))
             .await?
             .into_iter()
@@ -232,9 +277,9 @@ impl Auth {
         };
         let enc_secret: String = r.get(1)?;
         let enc_codes: String = r.get(2)?;
-        let secret = symmetric_decrypt(&self.inner.secret, &enc_secret)?;
+        let secret = symmetric_decrypt(&self.secret, &enc_secret)?;
         let codes: Vec<String> =
-            serde_json::from_str(&symmetric_decrypt(&self.inner.secret, &enc_codes)?)
+            serde_json::from_str(&symmetric_decrypt(&self.secret, &enc_codes)?)
                 .map_err(|_| AuthError::corrupt("twoFactor.backupCodes"))?;
         let verified: Option<bool> = r.get(3)?;
         Ok(Some(Row2fa {
@@ -249,7 +294,8 @@ impl Auth {
 
     async fn session_user(&self, token: &str) -> Result<(UserId, String, String)> {
         let s = self
-            .get_session(token)
+            .sessions
+            .get(token, GetSessionOptions::default())
             .await?
             .ok_or(AuthError::Unauthorized)?;
         Ok((s.user.id, s.user.email.clone(), s.session.id.clone()))
@@ -257,29 +303,29 @@ impl Auth {
 
     /// Better Auth's `POST /two-factor/enable` (TOTP): checks the password and
     /// stores a new encrypted secret and backup codes, not yet verified; the
-    /// first code accepted by [`Auth::verify_two_factor_setup`] turns
+    /// first code accepted by [`TwoFactor::verify_two_factor_setup`] turns
     /// two-factor on.
-    pub async fn enable_two_factor(
+    pub(crate) async fn enable_two_factor(
         &self,
         token: &str,
         password: &str,
         issuer: &str,
         meta: &RequestMeta,
     ) -> Result<TwoFactorSetup> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let (user, email, session_id) = self.session_user(token).await?;
-        self.check_password(&user, password).await?;
+        self.credentials.check(&user, password).await?;
         let secret = random_string(32)?;
         let codes = (0..BACKUP_CODES)
             .map(|_| backup_code())
             .collect::<Result<Vec<_>>>()?;
-        let enc_secret = symmetric_encrypt(&self.inner.secret, &secret)?;
+        let enc_secret = symmetric_encrypt(&self.secret, &secret)?;
         let enc_codes = symmetric_encrypt(
-            &self.inner.secret,
+            &self.secret,
             &serde_json::to_string(&codes).map_err(|_| AuthError::corrupt("backup codes"))?,
         )?;
         let now = self.now();
-        self.db()
+        self.db
             .batch(&[
                 Statement::new(r#"DELETE FROM "twoFactor" WHERE "userId" = ?1"#)
                     .bind(user.as_str()),
@@ -318,13 +364,13 @@ impl Auth {
     }
 
     /// Accepts the first TOTP code of a new setup: two-factor is on from now.
-    pub async fn verify_two_factor_setup(
+    pub(crate) async fn verify_two_factor_setup(
         &self,
         token: &str,
         code: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let (user, _, session_id) = self.session_user(token).await?;
         let row = self
             .load_2fa(&user)
@@ -354,7 +400,7 @@ impl Auth {
             )?,
         ];
         batch.push(used_step_statement(&user, step, now, None));
-        match self.db().batch(&batch).await {
+        match self.db.batch(&batch).await {
             Ok(_) => Ok(()),
             // The step was used meanwhile: one code, one use.
             Err(e) if e.is_already_exists() => Err(AuthError::InvalidCode),
@@ -365,15 +411,15 @@ impl Auth {
     /// Better Auth's `POST /two-factor/generate-backup-codes`: checks the
     /// password and replaces the backup codes with 10 new ones (the old ones
     /// stop working).
-    pub async fn generate_backup_codes(
+    pub(crate) async fn generate_backup_codes(
         &self,
         token: &str,
         password: &str,
         meta: &RequestMeta,
     ) -> Result<Vec<String>> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let (user, _, session_id) = self.session_user(token).await?;
-        self.check_password(&user, password).await?;
+        self.credentials.check(&user, password).await?;
         let row = self
             .load_2fa(&user)
             .await?
@@ -382,10 +428,10 @@ impl Auth {
             .map(|_| backup_code())
             .collect::<Result<Vec<_>>>()?;
         let enc = symmetric_encrypt(
-            &self.inner.secret,
+            &self.secret,
             &serde_json::to_string(&codes).map_err(|_| AuthError::corrupt("backup codes"))?,
         )?;
-        self.db()
+        self.db
             .batch(&[
                 Statement::new(r#"UPDATE "twoFactor" SET "backupCodes" = ?1 WHERE "id" = ?2"#)
                     .bind(enc)
@@ -407,17 +453,17 @@ impl Auth {
 
     /// Better Auth's `POST /two-factor/disable`: checks the password and
     /// deletes the user's two-factor row.
-    pub async fn disable_two_factor(
+    pub(crate) async fn disable_two_factor(
         &self,
         token: &str,
         password: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let (user, _, session_id) = self.session_user(token).await?;
-        self.check_password(&user, password).await?;
+        self.credentials.check(&user, password).await?;
         let now = self.now();
-        self.db()
+        self.db
             .batch(&[
                 Statement::new(r#"DELETE FROM "twoFactor" WHERE "userId" = ?1"#)
                     .bind(user.as_str()),
@@ -456,7 +502,7 @@ impl Auth {
             "rememberMe": remember_me,
         })
         .to_string();
-        self.db()
+        self.db
             .execute(
                 &Statement::new(
                     r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?5)"#,
@@ -482,7 +528,7 @@ impl Auth {
         }
         let now = date::format(self.now());
         let row = self
-            .db()
+            .db
             .query(
                 &Statement::new(RESERVE_ATTEMPT)
                     .bind(id)
@@ -494,7 +540,7 @@ impl Auth {
             .next();
         let Some(row) = row else {
             let live = self
-                .db()
+                .db
                 .query(
                     &Statement::new(
                         r#"SELECT 1 FROM "verification" WHERE "identifier" = ?1 AND "expiresAt" > ?2"#,
@@ -548,7 +594,7 @@ impl Auth {
             now,
         )?;
         if ch.attempt >= MAX_ATTEMPTS {
-            self.db()
+            self.db
                 .batch(&[
                     Statement::new(r#"DELETE FROM "verification" WHERE "identifier" = ?1"#)
                         .bind(ch.id.as_str()),
@@ -557,7 +603,7 @@ impl Auth {
                 .await?;
             return Ok(AuthError::TooManyAttempts);
         }
-        self.db().execute(&audit_stmt).await?;
+        self.db.execute(&audit_stmt).await?;
         Ok(AuthError::InvalidCode)
     }
 
@@ -574,7 +620,8 @@ impl Auth {
         meta: &RequestMeta,
         now: SystemTime,
     ) -> Result<(Session, Vec<Statement>)> {
-        let (session, insert_session) = self.new_session(&ch.user, ch.remember, meta, now)?;
+        let (session, insert_session) =
+            session::new_session(&self.session_config, &ch.user, ch.remember, meta, now)?;
         let mut live = vec![Value::from(ch.id.clone()), Value::from(date::format(now))];
         live.extend(params);
         let cond = format!("{LIVE_CHALLENGE} AND ({cond})");
@@ -605,8 +652,7 @@ impl Auth {
     }
 
     async fn signed_in(&self, ch: &Challenge, session: Session) -> Result<SignedIn> {
-        let user = self
-            .get_user(&ch.user)
+        let user = rows::load_user(&*self.db, &ch.user)
             .await?
             .ok_or(AuthError::UserNotFound)?;
         Ok(SignedIn {
@@ -625,13 +671,13 @@ impl Auth {
     /// database; the session is created in one batch with the challenge's
     /// consumption and a unique marker of the code's time step, so one code
     /// gives one session, whatever the number of concurrent challenges.
-    pub async fn verify_totp(
+    pub(crate) async fn verify_totp(
         &self,
         challenge: &TwoFactorChallenge,
         code: &str,
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let ch = self.reserve_attempt(&challenge.id).await?;
         let row = self
             .load_2fa(&ch.user)
@@ -655,7 +701,7 @@ impl Auth {
         // The marker first: a step already used aborts the whole batch.
         let mut batch = vec![used_step_statement(&ch.user, step, now, Some(&ch.id))];
         batch.extend(rest);
-        match self.db().batch(&batch).await {
+        match self.db.batch(&batch).await {
             Ok(out) if out.get(1).is_some_and(|o| o.rows_affected == 1) => {
                 self.signed_in(&ch, session).await
             }
@@ -672,13 +718,13 @@ impl Auth {
     /// The code is removed by one update guarded on the stored ciphertext it
     /// was read from, in the batch that creates the session (retried when
     /// another code of the user was used meanwhile): a code gives one session.
-    pub async fn verify_backup_code(
+    pub(crate) async fn verify_backup_code(
         &self,
         challenge: &TwoFactorChallenge,
         code: &str,
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let ch = self.reserve_attempt(&challenge.id).await?;
         let code = code.trim();
         for _ in 0..BACKUP_CODE_RETRIES {
@@ -697,7 +743,7 @@ impl Auth {
             let mut rest = row.codes.clone();
             rest.remove(pos);
             let enc = symmetric_encrypt(
-                &self.inner.secret,
+                &self.secret,
                 &serde_json::to_string(&rest).map_err(|_| AuthError::corrupt("backup codes"))?,
             )?;
             let now = self.now();
@@ -722,13 +768,13 @@ impl Auth {
             )?;
             let mut batch = vec![swap];
             batch.extend(rest);
-            let out = self.db().batch(&batch).await?;
+            let out = self.db.batch(&batch).await?;
             if out.get(1).is_some_and(|o| o.rows_affected == 1) {
                 return self.signed_in(&ch, session).await;
             }
             // Lost a race: the codes changed, or the challenge is gone.
             let live = self
-                .db()
+                .db
                 .query(
                     &Statement::new(format!(r#"SELECT 1 WHERE {LIVE_CHALLENGE}"#))
                         .bind(ch.id.as_str())
