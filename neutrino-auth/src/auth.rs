@@ -28,12 +28,13 @@ use crate::origin::{OriginRequest, TrustedOrigins, origin_of};
 use crate::password::{NormalizedPassword, PasswordConfig, Passwords, Verification};
 use crate::random::random_id;
 use crate::rate_limit::{RateLimitConfig, RateLimiter};
-use crate::rows::{self, USER_COLUMNS, parse_user_id, user_from_row};
+use crate::rows::{self, parse_user_id, user_from_row};
 use crate::schema::MIGRATIONS;
 use crate::session::{
     self, DbSessions, GetSessionOptions, INSERT_SESSION_SELECT, Revoke, SessionConfig, SessionStore,
 };
 use crate::twofactor::{SignInOutcome, TwoFactor, TwoFactorChallenge, TwoFactorSetup};
+use crate::verification::{VerificationParts, Verifications};
 
 /// Better Auth's development default secret, refused here.
 const DEFAULT_SECRET: &str = "better-auth-secret-12345678901234567890";
@@ -312,24 +313,37 @@ impl AuthBuilder {
             self.session,
             credentials.clone(),
         );
+        let verifications = Verifications::new(VerificationParts {
+            db: Arc::clone(&self.db),
+            secret: Arc::from(self.secret.as_slice()),
+            clock: Arc::clone(&self.clock),
+            gate: Arc::clone(&gate),
+            sessions: Arc::clone(&sessions),
+            passwords: Arc::clone(&passwords),
+            origins: TrustedOrigins::new(trusted.clone()),
+            mailer: self.mailer.clone(),
+            base_url: base_url
+                .as_ref()
+                .map_or_else(String::new, |(u, _)| u.clone()),
+            base_path: self.base_path.trim_end_matches('/').to_owned(),
+            revoke_sessions_on_password_reset: self.revoke_sessions_on_password_reset,
+        });
         Ok(Auth {
             inner: Arc::new(Inner {
                 two_factor,
+                verifications,
                 cache: self.cache.is_some(),
                 sessions,
                 gate,
                 cookies,
-                secret: self.secret,
                 db: self.db,
                 clock: self.clock,
                 base_url,
-                base_path: self.base_path.trim_end_matches('/').to_owned(),
                 session: self.session,
                 passwords,
                 credentials,
                 disable_sign_up: self.disable_sign_up,
                 require_email_verification: self.require_email_verification,
-                revoke_sessions_on_password_reset: self.revoke_sessions_on_password_reset,
                 rehash_legacy_passwords: self.rehash_legacy_passwords,
                 origins: TrustedOrigins::new(trusted),
                 rate_limiter,
@@ -341,18 +355,16 @@ impl AuthBuilder {
 
 pub(crate) struct Inner {
     pub(crate) db: Arc<dyn SqlExecutor>,
-    pub(crate) secret: Vec<u8>,
     pub(crate) clock: SharedClock,
     pub(crate) base_url: Option<(String, String)>,
-    pub(crate) base_path: String,
     pub(crate) session: SessionConfig,
     pub(crate) cookies: SessionCookies,
     pub(crate) passwords: Arc<Passwords>,
     pub(crate) credentials: Credentials,
     pub(crate) two_factor: TwoFactor,
+    pub(crate) verifications: Verifications,
     pub(crate) disable_sign_up: bool,
     pub(crate) require_email_verification: bool,
-    pub(crate) revoke_sessions_on_password_reset: bool,
     pub(crate) rehash_legacy_passwords: bool,
     pub(crate) origins: TrustedOrigins,
     pub(crate) cache: bool,
@@ -726,7 +738,10 @@ impl Auth {
                 Err(e) => return Err(e.into()),
             }
             if blind {
-                self.mail_verification(&user, None).await;
+                self.inner
+                    .verifications
+                    .mail_verification(&user, None)
+                    .await;
             }
             Ok(SignedUp {
                 user,
@@ -1118,24 +1133,6 @@ impl Auth {
         rows::load_user(&*self.inner.db, user_id).await
     }
 
-    pub(crate) async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "email" = ?1"#);
-        let row = self
-            .inner
-            .db
-            .query(&Statement::new(sql).bind(email))
-            .await?
-            .into_iter()
-            .next();
-        match row {
-            Some(r) => {
-                let id: String = r.get(0)?;
-                Ok(Some(user_from_row(&r, 0, parse_user_id(&id)?)?))
-            }
-            None => Ok(None),
-        }
-    }
-
     /// The newest audit entries of a user (or of everyone with `None`), at most
     /// `limit`.
     pub async fn audit_log(&self, user_id: Option<&UserId>, limit: u32) -> Result<Vec<AuditEntry>> {
@@ -1243,5 +1240,71 @@ impl Auth {
             .two_factor
             .verify_backup_code(challenge, code, meta)
             .await
+    }
+
+    /// A link under the auth server's base URL and path.
+    pub(crate) fn link(&self, path: &str) -> String {
+        self.inner.verifications.link(path)
+    }
+
+    /// Better Auth's `POST /request-password-reset`: mails a reset link if the
+    /// email belongs to a user, and answers the same either way: unknown,
+    /// unverified and verified addresses all get `Ok(())`, after the same
+    /// work (a token is drawn and one batch written in every case), and a
+    /// mailer failure is logged, not returned.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        redirect_to: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.inner
+            .verifications
+            .request_password_reset(email, redirect_to, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /reset-password`: consumes the token and sets the new
+    /// password (creating the `credential` account if the user had none).
+    ///
+    /// Errors: `INVALID_TOKEN` (unknown, used or expired),
+    /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.inner
+            .verifications
+            .reset_password(token, new_password, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /send-verification-email` (without a session):
+    /// mails a verification link to an unverified user, and answers `Ok(())`
+    /// for unknown, unverified and verified addresses alike (a token is
+    /// signed in every case; a mailer failure is logged, not returned).
+    ///
+    /// Errors: `VERIFICATION_EMAIL_NOT_ENABLED` (no mailer),
+    /// `INVALID_CALLBACK_URL`, `INVALID_EMAIL`.
+    pub async fn send_verification_email(
+        &self,
+        email: &str,
+        callback_url: Option<&str>,
+    ) -> Result<()> {
+        self.inner
+            .verifications
+            .send_verification_email(email, callback_url)
+            .await
+    }
+
+    /// Better Auth's `GET /verify-email`: checks the token and marks the email
+    /// verified. Returns the updated user.
+    ///
+    /// Errors: `INVALID_TOKEN` (bad signature, malformed, or already used),
+    /// `TOKEN_EXPIRED`, `USER_NOT_FOUND`.
+    pub async fn verify_email(&self, token: &str, meta: &RequestMeta) -> Result<User> {
+        self.inner.verifications.verify_email(token, meta).await
     }
 }

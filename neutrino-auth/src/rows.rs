@@ -45,6 +45,23 @@ pub(crate) async fn load_user(db: &dyn SqlExecutor, user_id: &UserId) -> Result<
     row.map(|r| user_from_row(&r, 0, *user_id)).transpose()
 }
 
+/// The user with this (normalized) email, or `None`.
+pub(crate) async fn find_user_by_email(db: &dyn SqlExecutor, email: &str) -> Result<Option<User>> {
+    let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "email" = ?1"#);
+    let row = db
+        .query(&Statement::new(sql).bind(email))
+        .await?
+        .into_iter()
+        .next();
+    match row {
+        Some(r) => {
+            let id: String = r.get(0)?;
+            Ok(Some(user_from_row(&r, 0, parse_user_id(&id)?)?))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Reads `id, token, userId, expiresAt, createdAt, updatedAt, ipAddress,
 /// userAgent`.
 pub(crate) fn session_from_row(r: &Row) -> Result<Session> {
