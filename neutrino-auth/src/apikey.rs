@@ -20,7 +20,7 @@ use neutrino_core::ids::{PlatformId, TenantId, UserId};
 use neutrino_core::sql::{Row, Statement};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{self, AuditEvent, AuditRecord};
+use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::date;
 use crate::error::{AuthError, Result};
 use crate::model::RequestMeta;
@@ -246,7 +246,7 @@ impl Organizations {
             meta,
             now,
         )?;
-        self.db().batch(&[insert, audit_stmt]).await?;
+        self.db().write_audited(vec![insert], audit_stmt).await?;
         Ok(CreatedApiKey { key, record })
     }
 
@@ -295,15 +295,14 @@ impl Organizations {
         let key = self.own_key(&actor.user_id, id).await?;
         let now = self.now();
         self.db()
-            .batch(&[
+            .write_audited(vec![
                 Statement::new(
                     r#"UPDATE "apikey" SET "enabled" = ?1, "updatedAt" = ?2 WHERE "id" = ?3 AND "referenceId" = ?4"#,
                 )
                 .bind(enabled)
                 .bind(date::format(now))
                 .bind(id)
-                .bind(actor.user_id.as_str()),
-                audit::insert(
+                .bind(actor.user_id.as_str())], audit::insert(
                     AuditEvent::ApiKeyUpdated,
                     AuditRecord {
                         user_id: Some(actor.user_id.as_str()),
@@ -314,8 +313,7 @@ impl Organizations {
                     },
                     meta,
                     now,
-                )?,
-            ])
+                )?)
             .await?;
         Ok(ApiKey { enabled, ..key })
     }
@@ -326,10 +324,14 @@ impl Organizations {
         let key = self.own_key(&actor.user_id, id).await?;
         let now = self.now();
         self.db()
-            .batch(&[
-                Statement::new(r#"DELETE FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2"#)
+            .write_audited(
+                vec![
+                    Statement::new(
+                        r#"DELETE FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2"#,
+                    )
                     .bind(id)
                     .bind(actor.user_id.as_str()),
+                ],
                 audit::insert(
                     AuditEvent::ApiKeyDeleted,
                     AuditRecord {
@@ -342,7 +344,7 @@ impl Organizations {
                     meta,
                     now,
                 )?,
-            ])
+            )
             .await?;
         Ok(())
     }

@@ -12,7 +12,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use neutrino_core::sql::{Row, Statement};
+use async_trait::async_trait;
+use neutrino_core::sql::{ExecOutcome, Row, SqlExecutor, Statement};
 
 use crate::date;
 use crate::error::{AuthError, Result};
@@ -229,6 +230,32 @@ pub(crate) fn insert(
         Some(org) => stmt.bind(org),
         None => stmt,
     })
+}
+
+/// The one way this crate writes a change with its audit entry: the writes
+/// and then the entry in one atomic batch, so the entry lands if and only if
+/// the writes do (an entry from [`insert_where`] also only if its guard
+/// holds). The outcomes are the batch's, the writes' first.
+#[async_trait]
+pub(crate) trait WriteAudited {
+    /// Runs `writes` and `entry` in one batch.
+    async fn write_audited(
+        &self,
+        writes: Vec<Statement>,
+        entry: Statement,
+    ) -> neutrino_core::Result<Vec<ExecOutcome>>;
+}
+
+#[async_trait]
+impl<T: SqlExecutor + ?Sized> WriteAudited for T {
+    async fn write_audited(
+        &self,
+        mut writes: Vec<Statement>,
+        entry: Statement,
+    ) -> neutrino_core::Result<Vec<ExecOutcome>> {
+        writes.push(entry);
+        self.batch(&writes).await
+    }
 }
 
 /// [`insert`] of an organization event, written only when `cond` holds (SQL

@@ -12,7 +12,7 @@ use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_tenancy::Registry;
 use tracing::Instrument;
 
-use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord};
+use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord, WriteAudited};
 use crate::cache::{CachingSessions, MAX_CACHE_TTL, SessionCacheConfig};
 use crate::cookie::{CookieConfig, SessionCookies};
 use crate::credential::{CREDENTIAL, Credentials};
@@ -591,7 +591,11 @@ impl Auth {
             r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?11)"#,
             vec![neutrino_core::sql::Value::from(session.id.clone())],
         )?;
-        let out = self.inner.db.batch(&[insert, audit_stmt]).await?;
+        let out = self
+            .inner
+            .db
+            .write_audited(vec![insert], audit_stmt)
+            .await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
             return Err(AuthError::UserNotFound);
         }

@@ -17,7 +17,7 @@ use neutrino_core::ids::{TenantId, UserId};
 use neutrino_core::sql::{Row, Statement, Value};
 
 use crate::access::{self, OWNER};
-use crate::audit::{self, AuditEvent};
+use crate::audit::{self, AuditEvent, WriteAudited};
 use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
@@ -531,14 +531,13 @@ impl Organizations {
         };
         let out = self
             .db()
-            .batch(&[
+            .write_audited(vec![
                 Statement::new(
                     r#"UPDATE "invitation" SET "status" = ?1 WHERE "id" = ?2 AND "status" = 'pending'"#,
                 )
                 .bind(status.as_str())
                 .bind(inv.id.as_str()),
-                drop_tokens(&inv.id),
-                audit::insert_where(
+                drop_tokens(&inv.id)], audit::insert_where(
                     event,
                     Self::record(
                         actor,
@@ -552,8 +551,7 @@ impl Organizations {
                         Value::from(inv.id.clone()),
                         Value::from(status.as_str().to_owned()),
                     ],
-                )?,
-            ])
+                )?)
             .await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
             return Err(AuthError::InvitationNotFound);

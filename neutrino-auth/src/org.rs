@@ -41,7 +41,7 @@ use neutrino_core::sql::{Row, Statement, Value};
 use neutrino_tenancy::{NewTenant, Registry, ScopeMinter, TenantScope};
 
 use crate::access::{self, AccessPolicy, OWNER, PlatformRole};
-use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord};
+use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord, WriteAudited};
 use crate::date;
 use crate::error::{AuthError, Result};
 use crate::model::RequestMeta;
@@ -1045,7 +1045,7 @@ impl Organizations {
             r#"EXISTS (SELECT 1 FROM "member" WHERE "id" = ?11 AND "role" = ?12)"#,
             vec![Value::from(member_id.to_owned()), Value::from(role.clone())],
         )?;
-        let out = self.db().batch(&[update, audit_stmt]).await?;
+        let out = self.db().write_audited(vec![update], audit_stmt).await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
             return Err(if demotes_owner {
                 AuthError::NoOwnerLeft
@@ -1182,13 +1182,15 @@ impl Organizations {
         let now = self.now();
         let out = self
             .db()
-            .batch(&[
-                Statement::new(
-                    r#"UPDATE "user" SET "role" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#,
-                )
-                .bind(role.as_str())
-                .bind(date::format(now))
-                .bind(user.as_str()),
+            .write_audited(
+                vec![
+                    Statement::new(
+                        r#"UPDATE "user" SET "role" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#,
+                    )
+                    .bind(role.as_str())
+                    .bind(date::format(now))
+                    .bind(user.as_str()),
+                ],
                 audit::insert(
                     AuditEvent::PlatformRoleChanged,
                     AuditRecord {
@@ -1199,7 +1201,7 @@ impl Organizations {
                     meta,
                     now,
                 )?,
-            ])
+            )
             .await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
             return Err(AuthError::UserNotFound);
@@ -1238,14 +1240,13 @@ impl Organizations {
         let now = self.now();
         let id = found.as_ref().map(|o| o.id);
         self.db()
-            .batch(&[
+            .write_audited(vec![
                 Statement::new(
                     r#"UPDATE "session" SET "activeOrganizationId" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#,
                 )
                 .bind(id.map(|i| i.as_str().to_owned()))
                 .bind(date::format(now))
-                .bind(token),
-                audit::insert(
+                .bind(token)], audit::insert(
                     AuditEvent::ActiveOrganizationSet,
                     AuditRecord {
                         user_id: Some(actor.user_id.as_str()),
@@ -1255,8 +1256,7 @@ impl Organizations {
                     },
                     meta,
                     now,
-                )?,
-            ])
+                )?)
             .await?;
         Ok(found)
     }

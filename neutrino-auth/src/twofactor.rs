@@ -36,7 +36,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::audit::{self, AuditEvent, AuditRecord};
+use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::credential::Credentials;
 use crate::date;
 use crate::error::{AuthError, Result};
@@ -326,7 +326,7 @@ impl TwoFactor {
         )?;
         let now = self.now();
         self.db
-            .batch(&[
+            .write_audited(vec![
                 Statement::new(r#"DELETE FROM "twoFactor" WHERE "userId" = ?1"#)
                     .bind(user.as_str()),
                 Statement::new(
@@ -335,8 +335,7 @@ impl TwoFactor {
                 .bind(random_id()?)
                 .bind(enc_secret)
                 .bind(enc_codes)
-                .bind(user.as_str()),
-                audit::insert(
+                .bind(user.as_str())], audit::insert(
                     AuditEvent::BackupCodesGenerated,
                     AuditRecord {
                         user_id: Some(user.as_str()),
@@ -346,8 +345,7 @@ impl TwoFactor {
                     },
                     meta,
                     now,
-                )?,
-            ])
+                )?)
             .await?;
         let enc = crate::cookie::encode_uri_component;
         let totp_uri = format!(
@@ -432,10 +430,12 @@ impl TwoFactor {
             &serde_json::to_string(&codes).map_err(|_| AuthError::corrupt("backup codes"))?,
         )?;
         self.db
-            .batch(&[
-                Statement::new(r#"UPDATE "twoFactor" SET "backupCodes" = ?1 WHERE "id" = ?2"#)
-                    .bind(enc)
-                    .bind(row.id.as_str()),
+            .write_audited(
+                vec![
+                    Statement::new(r#"UPDATE "twoFactor" SET "backupCodes" = ?1 WHERE "id" = ?2"#)
+                        .bind(enc)
+                        .bind(row.id.as_str()),
+                ],
                 audit::insert(
                     AuditEvent::BackupCodesGenerated,
                     AuditRecord {
@@ -446,7 +446,7 @@ impl TwoFactor {
                     meta,
                     self.now(),
                 )?,
-            ])
+            )
             .await?;
         Ok(codes)
     }
@@ -464,14 +464,15 @@ impl TwoFactor {
         self.credentials.check(&user, password).await?;
         let now = self.now();
         self.db
-            .batch(&[
+            .write_audited(
+                vec![
                 Statement::new(r#"DELETE FROM "twoFactor" WHERE "userId" = ?1"#)
                     .bind(user.as_str()),
                 Statement::new(
                     r#"UPDATE "user" SET "twoFactorEnabled" = 0, "updatedAt" = ?1 WHERE "id" = ?2"#,
                 )
                 .bind(date::format(now))
-                .bind(user.as_str()),
+                .bind(user.as_str())],
                 audit::insert(
                     AuditEvent::TwoFactorDisabled,
                     AuditRecord {
@@ -482,7 +483,7 @@ impl TwoFactor {
                     meta,
                     now,
                 )?,
-            ])
+            )
             .await?;
         Ok(())
     }
@@ -595,11 +596,13 @@ impl TwoFactor {
         )?;
         if ch.attempt >= MAX_ATTEMPTS {
             self.db
-                .batch(&[
-                    Statement::new(r#"DELETE FROM "verification" WHERE "identifier" = ?1"#)
-                        .bind(ch.id.as_str()),
+                .write_audited(
+                    vec![
+                        Statement::new(r#"DELETE FROM "verification" WHERE "identifier" = ?1"#)
+                            .bind(ch.id.as_str()),
+                    ],
                     audit_stmt,
-                ])
+                )
                 .await?;
             return Ok(AuthError::TooManyAttempts);
         }
