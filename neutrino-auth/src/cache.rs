@@ -15,7 +15,7 @@
 //! Role changes and email verification made through the same `Auth` drop the
 //! user's entries at once.
 //!
-//! The cache is a wrapper, [`CachingSessions`], around the database's session
+//! The cache is a wrapper, `CachingSessions`, around the database's session
 //! store, implementing the same crate-private `SessionStore` trait: every
 //! read, revocation and sign-out goes through it, and no call site checks it.
 
