@@ -715,7 +715,7 @@ impl Auth {
                 batch.push(insert_session);
                 Some(session)
             };
-            batch.push(audit::insert(
+            let entry = audit::insert(
                 AuditEvent::SignUp,
                 AuditRecord {
                     user_id: Some(user.id.as_str()),
@@ -726,10 +726,10 @@ impl Auth {
                 },
                 meta,
                 now,
-            )?);
+            )?;
             // The hash took time: the platform may have been suspended since.
             self.ensure_writable().await?;
-            match self.inner.db.batch(&batch).await {
+            match self.inner.db.write_audited(batch, entry).await {
                 Ok(_) => {}
                 // Another sign-up with the same email won the race.
                 Err(e) if e.is_already_exists() => {
@@ -850,21 +850,19 @@ impl Auth {
             let now = self.now();
             let (session, insert_session) =
                 self.new_session(&user.id, req.remember_me, meta, now)?;
-            let mut batch = vec![
-                insert_session,
-                audit::insert(
-                    AuditEvent::SignIn,
-                    AuditRecord {
-                        user_id: Some(user.id.as_str()),
-                        session_id: Some(&session.id),
-                        email: Some(&user.email),
-                        detail: needs_rehash.then(|| "password rehashed to argon2id".to_owned()),
-                        organization_id: None,
-                    },
-                    meta,
-                    now,
-                )?,
-            ];
+            let entry = audit::insert(
+                AuditEvent::SignIn,
+                AuditRecord {
+                    user_id: Some(user.id.as_str()),
+                    session_id: Some(&session.id),
+                    email: Some(&user.email),
+                    detail: needs_rehash.then(|| "password rehashed to argon2id".to_owned()),
+                    organization_id: None,
+                },
+                meta,
+                now,
+            )?;
+            let mut batch = vec![insert_session];
             if needs_rehash {
                 let fresh = self.inner.passwords.hash(&password).await?;
                 batch.push(
@@ -877,7 +875,7 @@ impl Auth {
             // The password check took time: the platform may have been
             // suspended since.
             self.ensure_writable().await?;
-            self.inner.db.batch(&batch).await?;
+            self.inner.db.write_audited(batch, entry).await?;
             Ok(SignInOutcome::SignedIn(Box::new(SignedIn {
                 user,
                 session,
@@ -1081,32 +1079,30 @@ impl Auth {
             let account_id = self.inner.credentials.verify(user_id, &current).await?;
             let fresh = self.inner.passwords.hash(&new).await?;
             let now = self.now();
-            let batch = vec![
-                Statement::new(UPDATE_ACCOUNT_PASSWORD)
-                    .bind(fresh)
-                    .bind(date::format(now))
-                    .bind(account_id),
-                audit::insert(
-                    AuditEvent::PasswordChanged,
-                    AuditRecord {
-                        user_id: Some(user_id.as_str()),
-                        detail: req
-                            .revoke_other_sessions
-                            .then(|| "other sessions revoked".to_owned()),
-                        ..AuditRecord::default()
-                    },
-                    meta,
-                    now,
-                )?,
-            ];
+            let update = Statement::new(UPDATE_ACCOUNT_PASSWORD)
+                .bind(fresh)
+                .bind(date::format(now))
+                .bind(account_id);
+            let entry = audit::insert(
+                AuditEvent::PasswordChanged,
+                AuditRecord {
+                    user_id: Some(user_id.as_str()),
+                    detail: req
+                        .revoke_other_sessions
+                        .then(|| "other sessions revoked".to_owned()),
+                    ..AuditRecord::default()
+                },
+                meta,
+                now,
+            )?;
             self.ensure_writable().await?;
             if req.revoke_other_sessions {
                 self.inner
                     .sessions
-                    .revoke(user_id, Revoke::Others(current_token), batch)
+                    .revoke(user_id, Revoke::Others(current_token), vec![update, entry])
                     .await?;
             } else {
-                self.inner.db.batch(&batch).await?;
+                self.inner.db.write_audited(vec![update], entry).await?;
             }
             Ok(())
         }
