@@ -27,7 +27,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::audit::{self, AuditEvent, AuditRecord};
+use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::credential::CREDENTIAL;
 use crate::date;
 use crate::email::normalize_email;
@@ -183,8 +183,7 @@ impl Verifications {
                     .bind(stamp.as_str()),
             );
         }
-        batch.push(audit_stmt);
-        self.db.batch(&batch).await?;
+        self.db.write_audited(batch, audit_stmt).await?;
         let Some(user) = user else {
             return Ok(());
         };
