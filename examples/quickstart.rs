@@ -57,15 +57,6 @@ pub(crate) struct Summary {
     pub(crate) bob_rows: usize,
 }
 
-/// Auth errors carry Better Auth's codes; the quickstart reports them as errors of
-/// its `Result`.
-fn auth_error(e: AuthError) -> neutrino::Error {
-    match e {
-        AuthError::Store(e) => e,
-        other => neutrino::Error::backend("auth", false, other),
-    }
-}
-
 fn say(out: &mut dyn Write, line: String) {
     let _ = writeln!(out, "{line}");
 }
@@ -88,7 +79,7 @@ async fn sign_up_or_in(
             .await
             .and_then(|up| up.signed_in().ok_or(AuthError::EmailNotVerified))
     }
-    .map_err(auth_error)
+    .map_err(neutrino::Error::from)
 }
 
 /// Ada's organization with this slug: found among hers, or created.
@@ -99,13 +90,13 @@ async fn find_or_create_org(
     name: &str,
     meta: &RequestMeta,
 ) -> Result<Organization> {
-    let mine = orgs.list_organizations(token).await.map_err(auth_error)?;
+    let mine = orgs.list_organizations(token).await?;
     match mine.into_iter().find(|o| o.slug == slug) {
         Some(o) => Ok(o),
         None => orgs
             .create_organization(token, NewOrganization::new(name, slug), meta)
             .await
-            .map_err(auth_error),
+            .map_err(neutrino::Error::from),
     }
 }
 
@@ -261,12 +252,11 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
             domain: CookieDomain::platform(platform, &domain),
             ..CookieConfig::default()
         })
-        .build()
-        .map_err(auth_error)?;
+        .build()?;
     // The bootstrap ran the auth migrations when it created the database; an
     // app still calls `migrate` at every start (idempotent: applied ones are
     // skipped), since only this call applies those a newer version adds.
-    auth.migrate().await.map_err(auth_error)?;
+    auth.migrate().await?;
     let meta = RequestMeta::new("127.0.0.1", "neutrino-quickstart");
     let signed = sign_up_or_in(&auth, reused, "Ada", "ada@example.com", &meta).await?;
     let cookie = auth.cookies().session_cookie(&signed.session.token, true);
@@ -281,8 +271,7 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
     );
     let session = auth
         .get_session_from_cookie(cookie.value())
-        .await
-        .map_err(auth_error)?
+        .await?
         .ok_or_else(|| neutrino::Error::not_found("session", "from the cookie"))?;
     say(
         out,
@@ -301,7 +290,7 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         platform,
         registry.scope_minter()?,
     );
-    orgs.reconcile().await.map_err(auth_error)?;
+    orgs.reconcile().await?;
     let ada = &signed.session.token;
     let acme = find_or_create_org(&orgs, ada, "acme", "Acme Inc.", &meta).await?;
     let globex = find_or_create_org(&orgs, ada, "globex", "Globex Corp.", &meta).await?;
@@ -312,29 +301,22 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
 
     // Ada invites Bob to Acme; Bob accepts, which makes Acme his active tenant.
     let bob = sign_up_or_in(&auth, reused, "Bob", "bob@example.com", &meta).await?;
-    let members = orgs.list_members(ada, &acme.id).await.map_err(auth_error)?;
+    let members = orgs.list_members(ada, &acme.id).await?;
     if !members.iter().any(|m| m.user_id == bob.user.id) {
         let inv = orgs
             .invite_member(ada, &acme.id, "bob@example.com", "member", &meta)
-            .await
-            .map_err(auth_error)?;
+            .await?;
         orgs.accept_invitation(&bob.session.token, &inv.id, &meta)
-            .await
-            .map_err(auth_error)?;
+            .await?;
         say(
             out,
             "invited         bob@example.com to acme (accepted)".into(),
         );
     } else {
         orgs.set_active(&bob.session.token, Some(&acme.id), &meta)
-            .await
-            .map_err(auth_error)?;
+            .await?;
     }
-    let acme_members = orgs
-        .list_members(ada, &acme.id)
-        .await
-        .map_err(auth_error)?
-        .len();
+    let acme_members = orgs.list_members(ada, &acme.id).await?.len();
     say(out, format!("members         acme has {acme_members}"));
 
     // A tenanted table in the stack database: every access goes through a scope.
@@ -345,10 +327,8 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
     let store = TenantStore::open(&registry, Arc::new(db), vec![notes.clone()]).await?;
     // Ada switches her active tenant: acme, then globex; each scope comes from
     // her session.
-    orgs.set_active(ada, Some(&acme.id), &meta)
-        .await
-        .map_err(auth_error)?;
-    let as_acme = orgs.scope(ada).await.map_err(auth_error)?;
+    orgs.set_active(ada, Some(&acme.id), &meta).await?;
+    let as_acme = orgs.scope(ada).await?;
     let acme_note = store
         .insert(
             as_acme.tenant_scope(),
@@ -356,10 +336,8 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
             Record::new().set("body", "hello from SQLite"),
         )
         .await?;
-    orgs.set_active(ada, Some(&globex.id), &meta)
-        .await
-        .map_err(auth_error)?;
-    let as_globex = orgs.scope(ada).await.map_err(auth_error)?;
+    orgs.set_active(ada, Some(&globex.id), &meta).await?;
+    let as_globex = orgs.scope(ada).await?;
     say(
         out,
         format!(
@@ -403,7 +381,7 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         ),
     );
     // Bob's scope, from his session: acme's rows only.
-    let as_bob = orgs.scope(&bob.session.token).await.map_err(auth_error)?;
+    let as_bob = orgs.scope(&bob.session.token).await?;
     let bob_rows = store
         .list(as_bob.tenant_scope(), &notes, &ListQuery::new())
         .await?

@@ -156,6 +156,18 @@ impl AccessPolicy {
     }
 }
 
+/// Whether a permissions JSON object (`{"resource": ["action", …]}`, Better
+/// Auth's API key format) lists `action` on `resource`; malformed JSON permits
+/// nothing.
+pub(crate) fn permits(permissions: &str, resource: &str, action: &str) -> bool {
+    serde_json::from_str::<std::collections::BTreeMap<String, Vec<String>>>(permissions).is_ok_and(
+        |m| {
+            m.get(resource)
+                .is_some_and(|a| a.iter().any(|x| x == action))
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,11 +20,11 @@ use neutrino_core::ids::{PlatformId, TenantId, UserId};
 use neutrino_core::sql::{Row, Statement};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{self, AuditEvent, AuditRecord};
+use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::date;
 use crate::error::{AuthError, Result};
 use crate::model::RequestMeta;
-use crate::org::{MemberScope, Organizations, parse_time};
+use crate::org::{MemberScope, Organizations};
 use crate::random::{random_id, random_letters};
 
 /// The default visible prefix of a key.
@@ -163,8 +163,7 @@ fn from_row(r: &Row) -> Result<ApiKey> {
         .and_then(|v| v.get("organizationId")?.as_str().map(str::to_owned));
     let opt_time = |i: usize, what| -> Result<Option<SystemTime>> {
         let s: Option<String> = r.get(i)?;
-        s.map(|s| date::parse(&s).ok_or(AuthError::Corrupt { what }))
-            .transpose()
+        s.map(|s| date::stored(&s, what)).transpose()
     };
     let enabled: Option<bool> = r.get(6)?;
     let count: Option<i64> = r.get(10)?;
@@ -173,21 +172,19 @@ fn from_row(r: &Row) -> Result<ApiKey> {
         name: r.get(1)?,
         start: r.get(2)?,
         prefix: r.get(3)?,
-        user_id: user.parse().map_err(|_| AuthError::Corrupt {
-            what: "apikey.referenceId",
-        })?,
+        user_id: user
+            .parse()
+            .map_err(|_| AuthError::corrupt("apikey.referenceId"))?,
         organization_id: org
             .map(|o| o.parse())
             .transpose()
-            .map_err(|_| AuthError::Corrupt {
-                what: "apikey.metadata",
-            })?,
+            .map_err(|_| AuthError::corrupt("apikey.metadata"))?,
         enabled: enabled.unwrap_or(true),
         expires_at: opt_time(7, "apikey.expiresAt")?,
         permissions: r.get(8)?,
         last_request: opt_time(9, "apikey.lastRequest")?,
         request_count: count.unwrap_or(0),
-        created_at: parse_time(r, 11, "apikey.createdAt")?,
+        created_at: date::column(r, 11, "apikey.createdAt")?,
     })
 }
 
@@ -278,7 +275,7 @@ impl Organizations {
             meta,
             now,
         )?;
-        self.db().batch(&[insert, audit_stmt]).await?;
+        self.db().write_audited(vec![insert], audit_stmt).await?;
         Ok(CreatedApiKey { key, record })
     }
 
@@ -327,15 +324,14 @@ impl Organizations {
         let key = self.own_key(&actor.user_id, id).await?;
         let now = self.now();
         self.db()
-            .batch(&[
+            .write_audited(vec![
                 Statement::new(
                     r#"UPDATE "apikey" SET "enabled" = ?1, "updatedAt" = ?2 WHERE "id" = ?3 AND "referenceId" = ?4"#,
                 )
                 .bind(enabled)
                 .bind(date::format(now))
                 .bind(id)
-                .bind(actor.user_id.as_str()),
-                audit::insert(
+                .bind(actor.user_id.as_str())], audit::insert(
                     AuditEvent::ApiKeyUpdated,
                     AuditRecord {
                         user_id: Some(actor.user_id.as_str()),
@@ -346,8 +342,7 @@ impl Organizations {
                     },
                     meta,
                     now,
-                )?,
-            ])
+                )?)
             .await?;
         Ok(ApiKey { enabled, ..key })
     }
@@ -358,10 +353,14 @@ impl Organizations {
         let key = self.own_key(&actor.user_id, id).await?;
         let now = self.now();
         self.db()
-            .batch(&[
-                Statement::new(r#"DELETE FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2"#)
+            .write_audited(
+                vec![
+                    Statement::new(
+                        r#"DELETE FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2"#,
+                    )
                     .bind(id)
                     .bind(actor.user_id.as_str()),
+                ],
                 audit::insert(
                     AuditEvent::ApiKeyDeleted,
                     AuditRecord {
@@ -374,7 +373,7 @@ impl Organizations {
                     meta,
                     now,
                 )?,
-            ])
+            )
             .await?;
         Ok(())
     }

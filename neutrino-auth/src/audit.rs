@@ -12,7 +12,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use neutrino_core::sql::{Row, Statement};
+use async_trait::async_trait;
+use neutrino_core::sql::{ExecOutcome, Row, SqlExecutor, Statement};
 
 use crate::date;
 use crate::error::{AuthError, Result};
@@ -160,9 +161,7 @@ impl FromStr for AuditEvent {
             "two_factor_failed" => Self::TwoFactorFailed,
             "backup_codes_generated" => Self::BackupCodesGenerated,
             _ => {
-                return Err(AuthError::Corrupt {
-                    what: "neutrinoAuditLog.event",
-                });
+                return Err(AuthError::corrupt("neutrinoAuditLog.event"));
             }
         })
     }
@@ -233,6 +232,32 @@ pub(crate) fn insert(
     })
 }
 
+/// The one way this crate writes a change with its audit entry: the writes
+/// and then the entry in one atomic batch, so the entry lands if and only if
+/// the writes do (an entry from [`insert_where`] also only if its guard
+/// holds). The outcomes are the batch's, the writes' first.
+#[async_trait]
+pub(crate) trait WriteAudited {
+    /// Runs `writes` and `entry` in one batch.
+    async fn write_audited(
+        &self,
+        writes: Vec<Statement>,
+        entry: Statement,
+    ) -> neutrino_core::Result<Vec<ExecOutcome>>;
+}
+
+#[async_trait]
+impl<T: SqlExecutor + ?Sized> WriteAudited for T {
+    async fn write_audited(
+        &self,
+        mut writes: Vec<Statement>,
+        entry: Statement,
+    ) -> neutrino_core::Result<Vec<ExecOutcome>> {
+        writes.push(entry);
+        self.batch(&writes).await
+    }
+}
+
 /// [`insert`] of an organization event, written only when `cond` holds (SQL
 /// whose placeholders start at `?11`, bound to `extra`), so an entry lands in
 /// the same batch as a guarded change and only if the change happened.
@@ -272,9 +297,7 @@ pub(crate) fn from_row(r: &Row) -> Result<AuditEntry> {
     let event: String = r.get(2)?;
     Ok(AuditEntry {
         id: r.get(0)?,
-        created_at: date::parse(&created).ok_or(AuthError::Corrupt {
-            what: "neutrinoAuditLog.createdAt",
-        })?,
+        created_at: date::stored(&created, "neutrinoAuditLog.createdAt")?,
         event: event.parse()?,
         user_id: r.get(3)?,
         session_id: r.get(4)?,

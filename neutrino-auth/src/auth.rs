@@ -2,31 +2,39 @@
 //! platform's auth database; [`AuthBuilder`] configures it.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use neutrino_core::clock::{SharedClock, millis_since_epoch, system_clock};
 use neutrino_core::ids::{PlatformId, UserId};
 use neutrino_core::kv::KvStore;
-use neutrino_core::sql::{Row, SqlExecutor, Statement};
+use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_tenancy::Registry;
 use tracing::Instrument;
 
-use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord};
-use crate::cache::{MAX_CACHE_TTL, SessionCache, SessionCacheConfig};
+use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord, WriteAudited};
+use crate::cache::{CachingSessions, MAX_CACHE_TTL, SessionCacheConfig};
 use crate::cookie::{CookieConfig, SessionCookies};
+use crate::credential::{CREDENTIAL, Credentials};
 use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
+use crate::gate::PlatformGate;
 use crate::mail::Mailer;
 use crate::model::{
     AuthSession, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, SignedUp, User,
 };
+use crate::origin::{OriginRequest, TrustedOrigins, origin_of};
 use crate::password::{NormalizedPassword, PasswordConfig, Passwords, Verification};
 use crate::random::random_id;
 use crate::rate_limit::{RateLimitConfig, RateLimiter};
+use crate::rows::{self, parse_user_id, user_from_row};
 use crate::schema::MIGRATIONS;
-use crate::twofactor::SignInOutcome;
+use crate::session::{
+    self, DbSessions, GetSessionOptions, INSERT_SESSION_SELECT, Revoke, SessionConfig, SessionStore,
+};
+use crate::twofactor::{SignInOutcome, TwoFactor, TwoFactorChallenge, TwoFactorSetup};
+use crate::verification::{VerificationParts, Verifications};
 
 /// Better Auth's development default secret, refused here.
 const DEFAULT_SECRET: &str = "better-auth-secret-12345678901234567890";
@@ -36,45 +44,6 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub const MAX_NAME_LEN: usize = 256;
 /// Longest accepted image URL, in bytes.
 pub const MAX_IMAGE_LEN: usize = 2048;
-/// Longest IP address or user agent recorded, in bytes (longer ones are cut).
-pub const MAX_META_LEN: usize = 512;
-
-/// Session lifetimes, Better Auth's `session` options.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SessionConfig {
-    /// `expiresIn`: lifetime of a remembered session (default 7 days); also the
-    /// cookie's `Max-Age`.
-    pub expires_in: Duration,
-    /// `updateAge`: a session is extended by `expires_in` once it is this old
-    /// since its last extension (default 1 day).
-    pub update_age: Duration,
-    /// `freshAge`: sensitive operations need a session younger than this
-    /// (default 1 day; zero turns the check off).
-    pub fresh_age: Duration,
-    /// Lifetime of a session created with "remember me" off (default 1 day).
-    pub dont_remember_expires_in: Duration,
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        Self {
-            expires_in: Duration::from_secs(7 * 24 * 3600),
-            update_age: Duration::from_secs(24 * 3600),
-            fresh_age: Duration::from_secs(24 * 3600),
-            dont_remember_expires_in: Duration::from_secs(24 * 3600),
-        }
-    }
-}
-
-/// Options of [`Auth::get_session_with`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GetSessionOptions {
-    /// Do not extend the session (Better Auth's `disableRefresh`, and what a
-    /// `dont_remember` cookie implies).
-    pub disable_refresh: bool,
-    /// Skip the validation cache and read the database.
-    pub disable_cache: bool,
-}
 
 /// What [`Auth::change_password`] takes.
 #[derive(Clone)]
@@ -255,7 +224,7 @@ impl AuthBuilder {
 
     /// Turns the sign-in and sign-up rate limiter on, counting in `kv`: a
     /// store with atomic counters (`SqliteKv`, `MemoryKv`); [`AuthBuilder::build`]
-    /// refuses one without (Workers KV) with [`AuthError::Config`].
+    /// refuses one without (Workers KV) with [`neutrino_core::Error::Config`] (in [`AuthError::Store`]).
     pub fn with_rate_limit(mut self, kv: Arc<dyn KvStore>, config: RateLimitConfig) -> Self {
         self.rate_limit = Some((kv, config));
         self
@@ -270,10 +239,7 @@ impl AuthBuilder {
 
     /// Validates the configuration and builds the [`Auth`].
     pub fn build(self) -> Result<Auth> {
-        let bad = |key, reason: &str| AuthError::Config {
-            key,
-            reason: reason.into(),
-        };
+        let bad = |key, reason: &str| AuthError::config(key, reason);
         if self.secret.len() < MIN_SECRET_LEN {
             return Err(bad("secret", "must be at least 32 bytes"));
         }
@@ -299,7 +265,7 @@ impl AuthBuilder {
         }
         let base_url = match self.base_url {
             Some(u) => {
-                let origin = crate::origin::origin_of(&u)
+                let origin = origin_of(&u)
                     .ok_or_else(|| bad("base_url", "must be an absolute http(s) URL"))?;
                 Some((u.trim_end_matches('/').to_owned(), origin))
             }
@@ -312,32 +278,76 @@ impl AuthBuilder {
         if let Some((_, origin)) = &base_url {
             trusted.push(origin.clone());
         }
-        let passwords = Passwords::new(self.passwords)?;
+        let passwords = Arc::new(Passwords::new(self.passwords)?);
+        let credentials = Credentials::new(Arc::clone(&self.db), Arc::clone(&passwords));
         let mut cookie_config = self.cookies;
         cookie_config.max_age = s.expires_in;
         let rate_limiter = match self.rate_limit {
             Some((kv, cfg)) => Some(RateLimiter::new(kv, cfg, Arc::clone(&self.clock))?),
             None => None,
         };
+        let cookies = SessionCookies::new(&self.secret, cookie_config);
+        let gate = Arc::new(PlatformGate::default());
+        let db_sessions = DbSessions::new(
+            Arc::clone(&self.db),
+            cookies.clone(),
+            Arc::clone(&self.clock),
+            self.session,
+            Arc::clone(&gate),
+        );
+        let sessions: Arc<dyn SessionStore> = match self.cache {
+            Some(config) => Arc::new(CachingSessions::new(
+                db_sessions,
+                config,
+                cookies.clone(),
+                Arc::clone(&self.clock),
+            )),
+            None => Arc::new(db_sessions),
+        };
+        let two_factor = TwoFactor::new(
+            Arc::clone(&self.db),
+            Arc::from(self.secret.as_slice()),
+            Arc::clone(&self.clock),
+            Arc::clone(&gate),
+            Arc::clone(&sessions),
+            self.session,
+            credentials.clone(),
+        );
+        let verifications = Verifications::new(VerificationParts {
+            db: Arc::clone(&self.db),
+            secret: Arc::from(self.secret.as_slice()),
+            clock: Arc::clone(&self.clock),
+            gate: Arc::clone(&gate),
+            sessions: Arc::clone(&sessions),
+            passwords: Arc::clone(&passwords),
+            origins: TrustedOrigins::new(trusted.clone()),
+            mailer: self.mailer.clone(),
+            base_url: base_url
+                .as_ref()
+                .map_or_else(String::new, |(u, _)| u.clone()),
+            base_path: self.base_path.trim_end_matches('/').to_owned(),
+            revoke_sessions_on_password_reset: self.revoke_sessions_on_password_reset,
+        });
         Ok(Auth {
             inner: Arc::new(Inner {
-                cookies: SessionCookies::new(&self.secret, cookie_config),
-                secret: self.secret,
+                two_factor,
+                verifications,
+                cache: self.cache.is_some(),
+                sessions,
+                gate,
+                cookies,
                 db: self.db,
                 clock: self.clock,
                 base_url,
-                base_path: self.base_path.trim_end_matches('/').to_owned(),
                 session: self.session,
                 passwords,
+                credentials,
                 disable_sign_up: self.disable_sign_up,
                 require_email_verification: self.require_email_verification,
-                revoke_sessions_on_password_reset: self.revoke_sessions_on_password_reset,
                 rehash_legacy_passwords: self.rehash_legacy_passwords,
-                trusted_origins: trusted,
-                cache: self.cache.map(SessionCache::new),
+                origins: TrustedOrigins::new(trusted),
                 rate_limiter,
                 mailer: self.mailer,
-                platform: OnceLock::new(),
             }),
         })
     }
@@ -345,25 +355,26 @@ impl AuthBuilder {
 
 pub(crate) struct Inner {
     pub(crate) db: Arc<dyn SqlExecutor>,
-    pub(crate) secret: Vec<u8>,
     pub(crate) clock: SharedClock,
     pub(crate) base_url: Option<(String, String)>,
-    pub(crate) base_path: String,
     pub(crate) session: SessionConfig,
     pub(crate) cookies: SessionCookies,
-    pub(crate) passwords: Passwords,
+    pub(crate) passwords: Arc<Passwords>,
+    pub(crate) credentials: Credentials,
+    pub(crate) two_factor: TwoFactor,
+    pub(crate) verifications: Verifications,
     pub(crate) disable_sign_up: bool,
     pub(crate) require_email_verification: bool,
-    pub(crate) revoke_sessions_on_password_reset: bool,
     pub(crate) rehash_legacy_passwords: bool,
-    pub(crate) trusted_origins: Vec<String>,
-    pub(crate) cache: Option<SessionCache>,
+    pub(crate) origins: TrustedOrigins,
+    pub(crate) cache: bool,
+    pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) rate_limiter: Option<RateLimiter>,
     pub(crate) mailer: Option<Arc<dyn Mailer>>,
     /// The platform this auth database belongs to, set once by
     /// [`crate::org::Organizations::new`]: every state-changing call checks its
     /// status ([`Auth::ensure_writable`]).
-    pub(crate) platform: OnceLock<(Registry, PlatformId)>,
+    pub(crate) gate: Arc<PlatformGate>,
 }
 
 /// Users, passwords, sessions and cookies on one platform's auth database,
@@ -401,93 +412,22 @@ impl fmt::Debug for Auth {
             .field("passwords", &i.passwords)
             .field("disable_sign_up", &i.disable_sign_up)
             .field("require_email_verification", &i.require_email_verification)
-            .field("trusted_origins", &i.trusted_origins)
-            .field("cache", &i.cache.is_some())
+            .field("trusted_origins", &i.origins.list())
+            .field("cache", &i.cache)
             .field("rate_limit", &i.rate_limiter)
             .field("mailer", &i.mailer)
             .finish_non_exhaustive()
     }
 }
 
-const USER_COLUMNS: &str =
-    r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#;
-
 const INSERT_USER: &str = r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"#;
 const INSERT_ACCOUNT: &str = r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"#;
-const INSERT_SESSION_SELECT: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"#;
-const INSERT_SESSION: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#;
 const SELECT_USER_BY_EMAIL: &str = r#"SELECT "id" FROM "user" WHERE "email" = ?1"#;
 const SELECT_CREDENTIAL_BY_EMAIL: &str = r#"SELECT u."id", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", a."id", a."password" FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = ?2 WHERE u."email" = ?1 LIMIT 1"#;
-const SELECT_CREDENTIAL_BY_USER: &str =
-    r#"SELECT "id", "password" FROM "account" WHERE "userId" = ?1 AND "providerId" = ?2 LIMIT 1"#;
 const UPDATE_ACCOUNT_PASSWORD: &str =
     r#"UPDATE "account" SET "password" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#;
-const SELECT_SESSION: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
-const REFRESH_SESSION: &str =
-    r#"UPDATE "session" SET "expiresAt" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#;
-const DELETE_SESSION: &str = r#"DELETE FROM "session" WHERE "token" = ?1"#;
-const DELETE_USER_SESSION: &str = r#"DELETE FROM "session" WHERE "token" = ?1 AND "userId" = ?2"#;
-const DELETE_USER_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
-const DELETE_OTHER_SESSIONS: &str =
-    r#"DELETE FROM "session" WHERE "userId" = ?1 AND "token" <> ?2"#;
 const DELETE_EXPIRED_SESSIONS: &str = r#"DELETE FROM "session" WHERE "expiresAt" <= ?1"#;
 const DELETE_EXPIRED_VERIFICATIONS: &str = r#"DELETE FROM "verification" WHERE "expiresAt" <= ?1"#;
-const SELECT_USER_SESSIONS: &str = r#"SELECT "id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent" FROM "session" WHERE "userId" = ?1 AND "expiresAt" > ?2 ORDER BY "createdAt""#;
-/// Audit rows written from the session being deleted, in the same batch.
-const AUDIT_FROM_SESSION: &str = r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail") SELECT ?1, ?2, ?3, s."userId", s."id", NULL, ?4, ?5, NULL FROM "session" s WHERE s."token" = ?6"#;
-
-pub(crate) const CREDENTIAL: &str = "credential";
-
-fn corrupt(what: &'static str) -> AuthError {
-    AuthError::Corrupt { what }
-}
-
-fn parse_date(r: &Row, i: usize, what: &'static str) -> Result<SystemTime> {
-    let s: String = r.get(i)?;
-    date::parse(&s).ok_or(corrupt(what))
-}
-
-fn parse_user_id(s: &str) -> Result<UserId> {
-    s.parse().map_err(|_| corrupt("user.id"))
-}
-
-/// Reads `id, name, email, emailVerified, image, createdAt, updatedAt` from
-/// `r` starting at column `at`.
-fn user_from_row(r: &Row, at: usize, id: UserId) -> Result<User> {
-    Ok(User {
-        id,
-        name: r.get(at + 1)?,
-        email: r.get(at + 2)?,
-        email_verified: r.get(at + 3)?,
-        image: r.get(at + 4)?,
-        created_at: parse_date(r, at + 5, "user.createdAt")?,
-        updated_at: parse_date(r, at + 6, "user.updatedAt")?,
-    })
-}
-
-fn session_from_row(r: &Row) -> Result<Session> {
-    let user_id: String = r.get(2)?;
-    Ok(Session {
-        id: r.get(0)?,
-        token: r.get(1)?,
-        user_id: parse_user_id(&user_id)?,
-        expires_at: parse_date(r, 3, "session.expiresAt")?,
-        created_at: parse_date(r, 4, "session.createdAt")?,
-        updated_at: parse_date(r, 5, "session.updatedAt")?,
-        ip_address: r.get(6)?,
-        user_agent: r.get(7)?,
-    })
-}
-
-fn clip(s: &Option<String>) -> Option<String> {
-    s.as_ref().map(|v| {
-        let mut end = v.len().min(MAX_META_LEN);
-        while !v.is_char_boundary(end) {
-            end -= 1;
-        }
-        v[..end].to_owned()
-    })
-}
 
 fn span(op: &'static str) -> tracing::Span {
     tracing::debug_span!("neutrino.auth", op)
@@ -533,6 +473,28 @@ impl Auth {
         &self.inner.cookies
     }
 
+    /// The trusted origins and the origin (CSRF) check.
+    pub fn origins(&self) -> &TrustedOrigins {
+        &self.inner.origins
+    }
+
+    /// The trusted origins: the base URL's and the configured ones.
+    pub fn trusted_origins(&self) -> &[String] {
+        self.inner.origins.list()
+    }
+
+    /// Whether `url` is an acceptable callback or redirect target: a relative
+    /// path or a URL on a trusted origin ([`TrustedOrigins::is_safe_callback`]).
+    pub fn is_safe_callback(&self, url: &str) -> bool {
+        self.inner.origins.is_safe_callback(url)
+    }
+
+    /// The origin (CSRF) check of a request, Better Auth's rules
+    /// ([`TrustedOrigins::check`]).
+    pub fn check_origin(&self, req: &OriginRequest<'_>) -> Result<()> {
+        self.inner.origins.check(req)
+    }
+
     /// The password hasher.
     pub fn passwords(&self) -> &Passwords {
         &self.inner.passwords
@@ -553,7 +515,7 @@ impl Auth {
     /// platform, once: from then on every state-changing call checks the
     /// platform's status. A second binding is ignored.
     pub(crate) fn bind_platform(&self, registry: Registry, platform: PlatformId) {
-        let _ = self.inner.platform.set((registry, platform));
+        self.inner.gate.bind(registry, platform);
     }
 
     /// The one check of platform status before a state change: `Ok` when the
@@ -567,15 +529,12 @@ impl Auth {
     /// and nothing else: sign-out, session revocation, purging expired rows,
     /// and reads (sessions validate but are not extended).
     pub(crate) async fn ensure_writable(&self) -> Result<()> {
-        match self.inner.platform.get() {
-            Some((registry, platform)) => Ok(registry.check_active(*platform).await?),
-            None => Ok(()),
-        }
+        self.inner.gate.ensure_writable().await
     }
 
     /// Entries in the validation cache (0 when it is off).
     pub fn cached_sessions(&self) -> usize {
-        self.inner.cache.as_ref().map_or(0, SessionCache::len)
+        self.inner.sessions.cached()
     }
 
     pub(crate) fn now(&self) -> SystemTime {
@@ -590,32 +549,7 @@ impl Auth {
         meta: &RequestMeta,
         now: SystemTime,
     ) -> Result<(Session, Statement)> {
-        let ttl = if remember_me {
-            self.inner.session.expires_in
-        } else {
-            self.inner.session.dont_remember_expires_in
-        };
-        let now = UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
-        let session = Session {
-            id: random_id()?,
-            token: random_id()?,
-            user_id: *user_id,
-            expires_at: now + ttl,
-            created_at: now,
-            updated_at: now,
-            ip_address: clip(&meta.ip_address),
-            user_agent: clip(&meta.user_agent),
-        };
-        let stmt = Statement::new(INSERT_SESSION)
-            .bind(session.id.as_str())
-            .bind(date::format(session.expires_at))
-            .bind(session.token.as_str())
-            .bind(date::format(now))
-            .bind(date::format(now))
-            .bind(session.ip_address.as_deref())
-            .bind(session.user_agent.as_deref())
-            .bind(user_id.as_str());
-        Ok((session, stmt))
+        session::new_session(&self.inner.session, user_id, remember_me, meta, now)
     }
 
     /// An operator's session for `user_id`, without the user's credential
@@ -663,7 +597,11 @@ impl Auth {
             r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?11)"#,
             vec![neutrino_core::sql::Value::from(session.id.clone())],
         )?;
-        let out = self.inner.db.batch(&[insert, audit_stmt]).await?;
+        let out = self
+            .inner
+            .db
+            .write_audited(vec![insert], audit_stmt)
+            .await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
             return Err(AuthError::UserNotFound);
         }
@@ -783,7 +721,7 @@ impl Auth {
                 batch.push(insert_session);
                 Some(session)
             };
-            batch.push(audit::insert(
+            let entry = audit::insert(
                 AuditEvent::SignUp,
                 AuditRecord {
                     user_id: Some(user.id.as_str()),
@@ -794,10 +732,10 @@ impl Auth {
                 },
                 meta,
                 now,
-            )?);
+            )?;
             // The hash took time: the platform may have been suspended since.
             self.ensure_writable().await?;
-            match self.inner.db.batch(&batch).await {
+            match self.inner.db.write_audited(batch, entry).await {
                 Ok(_) => {}
                 // Another sign-up with the same email won the race.
                 Err(e) if e.is_already_exists() => {
@@ -810,7 +748,10 @@ impl Auth {
                 Err(e) => return Err(e.into()),
             }
             if blind {
-                self.mail_verification(&user, None).await;
+                self.inner
+                    .verifications
+                    .mail_verification(&user, None)
+                    .await;
             }
             Ok(SignedUp {
                 user,
@@ -903,8 +844,10 @@ impl Auth {
             if self.inner.require_email_verification && !user.email_verified {
                 return Err(AuthError::EmailNotVerified);
             }
-            if self.two_factor_enabled(&user.id).await? {
+            if self.inner.two_factor.two_factor_enabled(&user.id).await? {
                 let challenge = self
+                    .inner
+                    .two_factor
                     .start_two_factor(&user.id, req.remember_me, meta)
                     .await?;
                 return Ok(SignInOutcome::TwoFactorRequired(challenge));
@@ -913,21 +856,19 @@ impl Auth {
             let now = self.now();
             let (session, insert_session) =
                 self.new_session(&user.id, req.remember_me, meta, now)?;
-            let mut batch = vec![
-                insert_session,
-                audit::insert(
-                    AuditEvent::SignIn,
-                    AuditRecord {
-                        user_id: Some(user.id.as_str()),
-                        session_id: Some(&session.id),
-                        email: Some(&user.email),
-                        detail: needs_rehash.then(|| "password rehashed to argon2id".to_owned()),
-                        organization_id: None,
-                    },
-                    meta,
-                    now,
-                )?,
-            ];
+            let entry = audit::insert(
+                AuditEvent::SignIn,
+                AuditRecord {
+                    user_id: Some(user.id.as_str()),
+                    session_id: Some(&session.id),
+                    email: Some(&user.email),
+                    detail: needs_rehash.then(|| "password rehashed to argon2id".to_owned()),
+                    organization_id: None,
+                },
+                meta,
+                now,
+            )?;
+            let mut batch = vec![insert_session];
             if needs_rehash {
                 let fresh = self.inner.passwords.hash(&password).await?;
                 batch.push(
@@ -940,7 +881,7 @@ impl Auth {
             // The password check took time: the platform may have been
             // suspended since.
             self.ensure_writable().await?;
-            self.inner.db.batch(&batch).await?;
+            self.inner.db.write_audited(batch, entry).await?;
             Ok(SignInOutcome::SignedIn(Box::new(SignedIn {
                 user,
                 session,
@@ -998,26 +939,11 @@ impl Auth {
     /// Better Auth's `POST /sign-out`: deletes the session (a no-op for an
     /// unknown token).
     pub async fn sign_out(&self, token: &str, meta: &RequestMeta) -> Result<()> {
-        async {
-            let now = self.now();
-            let batch = [
-                Statement::new(AUDIT_FROM_SESSION)
-                    .bind(random_id()?)
-                    .bind(date::format(now))
-                    .bind(AuditEvent::SignOut.as_str())
-                    .bind(meta.ip_address.as_deref())
-                    .bind(meta.user_agent.as_deref())
-                    .bind(token),
-                Statement::new(DELETE_SESSION).bind(token),
-            ];
-            self.inner.db.batch(&batch).await?;
-            if let Some(c) = &self.inner.cache {
-                c.remove(token);
-            }
-            Ok(())
-        }
-        .instrument(span("sign_out"))
-        .await
+        self.inner
+            .sessions
+            .sign_out(token, meta)
+            .instrument(span("sign_out"))
+            .await
     }
 
     /// The session with this token and its user, or `None` if there is none or
@@ -1035,11 +961,10 @@ impl Auth {
         &self,
         cookie_value: &str,
     ) -> Result<Option<Arc<AuthSession>>> {
-        if let Some(hit) = self.cached_by_cookie(cookie_value) {
-            return Ok(Some(hit));
-        }
-        let token = self.inner.cookies.verify(cookie_value)?;
-        self.get_session(&token).await
+        self.inner
+            .sessions
+            .get_signed(cookie_value, GetSessionOptions::default())
+            .await
     }
 
     /// [`Auth::get_session`] from a whole `Cookie` request header: finds the
@@ -1053,29 +978,11 @@ impl Auth {
         let Some(value) = found.session else {
             return Ok(None);
         };
-        if let Some(hit) = self.cached_by_cookie(value) {
-            return Ok(Some(hit));
-        }
-        let token = self.inner.cookies.verify(value)?;
         let opts = GetSessionOptions {
             disable_refresh: found.dont_remember,
             ..GetSessionOptions::default()
         };
-        self.get_session_with(&token, opts).await
-    }
-
-    /// The cache's entry for a cookie value identical to the one stored with it
-    /// (so verified before); `None` sends the caller through full verification.
-    fn cached_by_cookie(&self, cookie_value: &str) -> Option<Arc<AuthSession>> {
-        let cache = self.inner.cache.as_ref()?;
-        if cookie_value.len() > crate::cookie::MAX_COOKIE_VALUE_LEN {
-            return None;
-        }
-        let (token, _) = cookie_value.rsplit_once('.')?;
-        if token.contains('%') {
-            return None;
-        }
-        cache.get_by_cookie(token, cookie_value, self.inner.clock.now_millis())
+        self.inner.sessions.get_signed(value, opts).await
     }
 
     /// [`Auth::get_session`] with options.
@@ -1084,100 +991,7 @@ impl Auth {
         token: &str,
         opts: GetSessionOptions,
     ) -> Result<Option<Arc<AuthSession>>> {
-        let now = self.now();
-        let now_ms = millis_since_epoch(now);
-        if !opts.disable_cache
-            && let Some(hit) = self.inner.cache.as_ref().and_then(|c| c.get(token, now_ms))
-        {
-            return Ok(Some(hit));
-        }
-        if token.is_empty() || token.len() > crate::cookie::MAX_TOKEN_LEN {
-            return Ok(None);
-        }
-        let Some(row) = self
-            .inner
-            .db
-            .query(&Statement::new(SELECT_SESSION).bind(token))
-            .await?
-            .into_iter()
-            .next()
-        else {
-            return Ok(None);
-        };
-        let mut session = session_from_row(&row)?;
-        let user = User {
-            id: session.user_id,
-            name: row.get(8)?,
-            email: row.get(9)?,
-            email_verified: row.get(10)?,
-            image: row.get(11)?,
-            created_at: parse_date(&row, 12, "user.createdAt")?,
-            updated_at: parse_date(&row, 13, "user.updatedAt")?,
-        };
-        if session.expires_at <= now {
-            self.inner
-                .db
-                .execute(&Statement::new(DELETE_SESSION).bind(token))
-                .await?;
-            if let Some(c) = &self.inner.cache {
-                c.remove(token);
-            }
-            return Ok(None);
-        }
-        let cfg = &self.inner.session;
-        let mut refreshed = false;
-        // A "remember me off" session (lifetime no longer than
-        // dont_remember_expires_in) is never extended, even when the caller has
-        // no dont_remember cookie to tell: otherwise the first validation would
-        // turn a one-day session into a seven-day one.
-        let short_lived = cfg.dont_remember_expires_in < cfg.expires_in
-            && session
-                .expires_at
-                .duration_since(session.created_at)
-                .is_ok_and(|life| life <= cfg.dont_remember_expires_in);
-        if !opts.disable_refresh && !short_lived {
-            // Better Auth: refresh once now >= expiresAt - expiresIn + updateAge.
-            let due = session
-                .expires_at
-                .checked_sub(cfg.expires_in)
-                .map(|t| t + cfg.update_age);
-            // A suspended platform's sessions validate but are not extended.
-            if due.is_none_or(|due| now >= due) && self.ensure_writable().await.is_ok() {
-                let now_trunc = UNIX_EPOCH + Duration::from_millis(now_ms.unsigned_abs());
-                let expires = now_trunc + cfg.expires_in;
-                self.inner
-                    .db
-                    .execute(
-                        &Statement::new(REFRESH_SESSION)
-                            .bind(date::format(expires))
-                            .bind(date::format(now_trunc))
-                            .bind(token),
-                    )
-                    .await?;
-                session.expires_at = expires;
-                session.updated_at = now_trunc;
-                refreshed = true;
-            }
-        }
-        let expires_ms = millis_since_epoch(session.expires_at);
-        let value = Arc::new(AuthSession {
-            session,
-            user,
-            refreshed,
-        });
-        if let Some(c) = &self.inner.cache {
-            let cached = if refreshed {
-                Arc::new(AuthSession {
-                    refreshed: false,
-                    ..(*value).clone()
-                })
-            } else {
-                Arc::clone(&value)
-            };
-            let cookie = self.inner.cookies.sign(&cached.session.token);
-            c.put(cached, cookie, expires_ms, now_ms);
-        }
-        Ok(Some(value))
+        self.inner.sessions.get(token, opts).await
     }
 
     /// Whether `session` is fresh enough for a sensitive operation (created less
@@ -1194,26 +1008,16 @@ impl Auth {
     /// The user's unexpired sessions, oldest first (Better Auth's
     /// `list-sessions`).
     pub async fn list_sessions(&self, user_id: &UserId) -> Result<Vec<Session>> {
-        let rows = self
-            .inner
-            .db
-            .query(
-                &Statement::new(SELECT_USER_SESSIONS)
-                    .bind(user_id.as_str())
-                    .bind(date::format(self.now())),
-            )
-            .await?;
-        rows.iter().map(session_from_row).collect()
+        self.inner.sessions.list(user_id).await
     }
 
     async fn revoke(
         &self,
         user_id: &UserId,
-        delete: Statement,
+        which: Revoke<'_>,
         detail: &str,
         meta: &RequestMeta,
     ) -> Result<u64> {
-        let now = self.now();
         let audit_stmt = audit::insert(
             AuditEvent::SessionRevoked,
             AuditRecord {
@@ -1222,10 +1026,12 @@ impl Auth {
                 ..AuditRecord::default()
             },
             meta,
-            now,
+            self.now(),
         )?;
-        let out = self.inner.db.batch(&[delete, audit_stmt]).await?;
-        Ok(out.first().map_or(0, |o| o.rows_affected))
+        self.inner
+            .sessions
+            .revoke(user_id, which, vec![audit_stmt])
+            .await
     }
 
     /// Revokes one of the user's sessions by token (a no-op for another user's
@@ -1236,38 +1042,12 @@ impl Auth {
         token: &str,
         meta: &RequestMeta,
     ) -> Result<u64> {
-        let n = self
-            .revoke(
-                user_id,
-                Statement::new(DELETE_USER_SESSION)
-                    .bind(token)
-                    .bind(user_id.as_str()),
-                "one",
-                meta,
-            )
-            .await?;
-        if let Some(c) = &self.inner.cache
-            && n > 0
-        {
-            c.remove(token);
-        }
-        Ok(n)
+        self.revoke(user_id, Revoke::One(token), "one", meta).await
     }
 
     /// Revokes every session of the user, the current one included.
     pub async fn revoke_sessions(&self, user_id: &UserId, meta: &RequestMeta) -> Result<u64> {
-        let n = self
-            .revoke(
-                user_id,
-                Statement::new(DELETE_USER_SESSIONS).bind(user_id.as_str()),
-                "all",
-                meta,
-            )
-            .await?;
-        if let Some(c) = &self.inner.cache {
-            c.remove_user(user_id.as_str(), None);
-        }
-        Ok(n)
+        self.revoke(user_id, Revoke::All, "all", meta).await
     }
 
     /// Revokes every session of the user except `current_token`.
@@ -1277,20 +1057,8 @@ impl Auth {
         current_token: &str,
         meta: &RequestMeta,
     ) -> Result<u64> {
-        let n = self
-            .revoke(
-                user_id,
-                Statement::new(DELETE_OTHER_SESSIONS)
-                    .bind(user_id.as_str())
-                    .bind(current_token),
-                "others",
-                meta,
-            )
-            .await?;
-        if let Some(c) = &self.inner.cache {
-            c.remove_user(user_id.as_str(), Some(current_token));
-        }
-        Ok(n)
+        self.revoke(user_id, Revoke::Others(Some(current_token)), "others", meta)
+            .await
     }
 
     /// Better Auth's `POST /change-password`: checks the current password,
@@ -1314,103 +1082,38 @@ impl Auth {
                 .passwords
                 .normalize(&req.current_password)
                 .map_err(|_| AuthError::InvalidPassword)?;
-            let row = self
-                .inner
-                .db
-                .query(
-                    &Statement::new(SELECT_CREDENTIAL_BY_USER)
-                        .bind(user_id.as_str())
-                        .bind(CREDENTIAL),
-                )
-                .await?
-                .into_iter()
-                .next()
-                .ok_or(AuthError::CredentialAccountNotFound)?;
-            let account_id: String = row.get(0)?;
-            let hash: Option<String> = row.get(1)?;
-            let hash = hash.ok_or(AuthError::CredentialAccountNotFound)?;
-            if !self
-                .inner
-                .passwords
-                .verify(&hash, &current)
-                .await?
-                .is_match()
-            {
-                return Err(AuthError::InvalidPassword);
-            }
+            let account_id = self.inner.credentials.verify(user_id, &current).await?;
             let fresh = self.inner.passwords.hash(&new).await?;
             let now = self.now();
-            let mut batch = vec![
-                Statement::new(UPDATE_ACCOUNT_PASSWORD)
-                    .bind(fresh)
-                    .bind(date::format(now))
-                    .bind(account_id),
-                audit::insert(
-                    AuditEvent::PasswordChanged,
-                    AuditRecord {
-                        user_id: Some(user_id.as_str()),
-                        detail: req
-                            .revoke_other_sessions
-                            .then(|| "other sessions revoked".to_owned()),
-                        ..AuditRecord::default()
-                    },
-                    meta,
-                    now,
-                )?,
-            ];
-            if req.revoke_other_sessions {
-                batch.push(
-                    Statement::new(DELETE_OTHER_SESSIONS)
-                        .bind(user_id.as_str())
-                        .bind(current_token.unwrap_or("")),
-                );
-            }
+            let update = Statement::new(UPDATE_ACCOUNT_PASSWORD)
+                .bind(fresh)
+                .bind(date::format(now))
+                .bind(account_id);
+            let entry = audit::insert(
+                AuditEvent::PasswordChanged,
+                AuditRecord {
+                    user_id: Some(user_id.as_str()),
+                    detail: req
+                        .revoke_other_sessions
+                        .then(|| "other sessions revoked".to_owned()),
+                    ..AuditRecord::default()
+                },
+                meta,
+                now,
+            )?;
             self.ensure_writable().await?;
-            self.inner.db.batch(&batch).await?;
-            if req.revoke_other_sessions
-                && let Some(c) = &self.inner.cache
-            {
-                c.remove_user(user_id.as_str(), current_token);
+            if req.revoke_other_sessions {
+                self.inner
+                    .sessions
+                    .revoke(user_id, Revoke::Others(current_token), vec![update, entry])
+                    .await?;
+            } else {
+                self.inner.db.write_audited(vec![update], entry).await?;
             }
             Ok(())
         }
         .instrument(span("change_password"))
         .await
-    }
-
-    /// Checks a user's password (`INVALID_PASSWORD` when wrong,
-    /// `CREDENTIAL_ACCOUNT_NOT_FOUND` without one).
-    pub(crate) async fn check_password(&self, user_id: &UserId, password: &str) -> Result<()> {
-        let password = self
-            .inner
-            .passwords
-            .normalize(password)
-            .map_err(|_| AuthError::InvalidPassword)?;
-        let row = self
-            .inner
-            .db
-            .query(
-                &Statement::new(SELECT_CREDENTIAL_BY_USER)
-                    .bind(user_id.as_str())
-                    .bind(CREDENTIAL),
-            )
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(AuthError::CredentialAccountNotFound)?;
-        let hash: Option<String> = row.get(1)?;
-        let hash = hash.ok_or(AuthError::CredentialAccountNotFound)?;
-        if self
-            .inner
-            .passwords
-            .verify(&hash, &password)
-            .await?
-            .is_match()
-        {
-            Ok(())
-        } else {
-            Err(AuthError::InvalidPassword)
-        }
     }
 
     /// Deletes every expired session, verification row and single-use marker;
@@ -1433,33 +1136,7 @@ impl Auth {
 
     /// The user with this ID, or `None`.
     pub async fn get_user(&self, user_id: &UserId) -> Result<Option<User>> {
-        let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
-        let row = self
-            .inner
-            .db
-            .query(&Statement::new(sql).bind(user_id.as_str()))
-            .await?
-            .into_iter()
-            .next();
-        row.map(|r| user_from_row(&r, 0, *user_id)).transpose()
-    }
-
-    pub(crate) async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "email" = ?1"#);
-        let row = self
-            .inner
-            .db
-            .query(&Statement::new(sql).bind(email))
-            .await?
-            .into_iter()
-            .next();
-        match row {
-            Some(r) => {
-                let id: String = r.get(0)?;
-                Ok(Some(user_from_row(&r, 0, parse_user_id(&id)?)?))
-            }
-            None => Ok(None),
-        }
+        rows::load_user(&*self.inner.db, user_id).await
     }
 
     /// The newest audit entries of a user (or of everyone with `None`), at most
@@ -1475,9 +1152,165 @@ impl Auth {
         rows.iter().map(audit::from_row).collect()
     }
 
+    /// Drops what the session cache holds about a user whose row changed.
     pub(crate) fn evict_user(&self, user_id: &str) {
-        if let Some(c) = &self.inner.cache {
-            c.remove_user(user_id, None);
-        }
+        self.inner.sessions.forget_user(user_id);
+    }
+
+    /// Better Auth's `POST /two-factor/enable` (TOTP): checks the password and
+    /// stores a new encrypted secret and backup codes, not yet verified; the
+    /// first code accepted by [`Auth::verify_two_factor_setup`] turns
+    /// two-factor on. `token` is the caller's session token, `issuer` the
+    /// name the authenticator app shows.
+    pub async fn enable_two_factor(
+        &self,
+        token: &str,
+        password: &str,
+        issuer: &str,
+        meta: &RequestMeta,
+    ) -> Result<TwoFactorSetup> {
+        self.inner
+            .two_factor
+            .enable_two_factor(token, password, issuer, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /two-factor/verify-totp` during setup: the first
+    /// valid code turns two-factor on (`INVALID_CODE` otherwise).
+    pub async fn verify_two_factor_setup(
+        &self,
+        token: &str,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.inner
+            .two_factor
+            .verify_two_factor_setup(token, code, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /two-factor/generate-backup-codes`: checks the
+    /// password and replaces the backup codes with 10 new ones.
+    pub async fn generate_backup_codes(
+        &self,
+        token: &str,
+        password: &str,
+        meta: &RequestMeta,
+    ) -> Result<Vec<String>> {
+        self.inner
+            .two_factor
+            .generate_backup_codes(token, password, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /two-factor/disable`: checks the password and
+    /// turns two-factor off.
+    pub async fn disable_two_factor(
+        &self,
+        token: &str,
+        password: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.inner
+            .two_factor
+            .disable_two_factor(token, password, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /two-factor/verify-totp` for a sign-in challenge:
+    /// a valid, unused code gives the session. Errors: `INVALID_CODE`,
+    /// `TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE` (the fifth wrong code; the
+    /// challenge is gone). Each attempt is reserved in the database before
+    /// the code is evaluated, and a code's time step gives one session.
+    pub async fn verify_totp(
+        &self,
+        challenge: &TwoFactorChallenge,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> Result<SignedIn> {
+        self.inner
+            .two_factor
+            .verify_totp(challenge, code, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /two-factor/verify-backup-code`: a backup code,
+    /// consumed, gives the session; a code gives one session.
+    pub async fn verify_backup_code(
+        &self,
+        challenge: &TwoFactorChallenge,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> Result<SignedIn> {
+        self.inner
+            .two_factor
+            .verify_backup_code(challenge, code, meta)
+            .await
+    }
+
+    /// A link under the auth server's base URL and path.
+    pub(crate) fn link(&self, path: &str) -> String {
+        self.inner.verifications.link(path)
+    }
+
+    /// Better Auth's `POST /request-password-reset`: mails a reset link if the
+    /// email belongs to a user, and answers the same either way: unknown,
+    /// unverified and verified addresses all get `Ok(())`, after the same
+    /// work (a token is drawn and one batch written in every case), and a
+    /// mailer failure is logged, not returned.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        redirect_to: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.inner
+            .verifications
+            .request_password_reset(email, redirect_to, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /reset-password`: consumes the token and sets the new
+    /// password (creating the `credential` account if the user had none).
+    ///
+    /// Errors: `INVALID_TOKEN` (unknown, used or expired),
+    /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.inner
+            .verifications
+            .reset_password(token, new_password, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /send-verification-email` (without a session):
+    /// mails a verification link to an unverified user, and answers `Ok(())`
+    /// for unknown, unverified and verified addresses alike (a token is
+    /// signed in every case; a mailer failure is logged, not returned).
+    ///
+    /// Errors: `VERIFICATION_EMAIL_NOT_ENABLED` (no mailer),
+    /// `INVALID_CALLBACK_URL`, `INVALID_EMAIL`.
+    pub async fn send_verification_email(
+        &self,
+        email: &str,
+        callback_url: Option<&str>,
+    ) -> Result<()> {
+        self.inner
+            .verifications
+            .send_verification_email(email, callback_url)
+            .await
+    }
+
+    /// Better Auth's `GET /verify-email`: checks the token and marks the email
+    /// verified. Returns the updated user.
+    ///
+    /// Errors: `INVALID_TOKEN` (bad signature, malformed, or already used),
+    /// `TOKEN_EXPIRED`, `USER_NOT_FOUND`.
+    pub async fn verify_email(&self, token: &str, meta: &RequestMeta) -> Result<User> {
+        self.inner.verifications.verify_email(token, meta).await
     }
 }

@@ -12,14 +12,27 @@
 //! 5 min). Changes to the user (name, email verification) show up with the same
 //! lag. A cached session never outlives its own `expiresAt`, and sliding expiry
 //! is only applied on a cache miss (the TTL is far shorter than `updateAge`).
+//! Role changes and email verification made through the same `Auth` drop the
+//! user's entries at once.
+//!
+//! The cache is a wrapper, `CachingSessions`, around the database's session
+//! store, implementing the same crate-private `SessionStore` trait: every
+//! read, revocation and sign-out goes through it, and no call site checks it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
+use neutrino_core::clock::{SharedClock, millis_since_epoch};
+use neutrino_core::ids::UserId;
+use neutrino_core::sql::Statement;
 use subtle::ConstantTimeEq;
 
-use crate::model::AuthSession;
+use crate::cookie::{MAX_COOKIE_VALUE_LEN, SessionCookies};
+use crate::error::Result;
+use crate::model::{AuthSession, RequestMeta, Session};
+use crate::session::{GetSessionOptions, Revoke, SessionStore};
 
 /// The longest TTL the cache accepts.
 pub const MAX_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -138,5 +151,123 @@ impl SessionCache {
 
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
+    }
+}
+
+/// A session store with the validation cache in front: reads are answered
+/// from the cache when they can be, misses go to the wrapped store and are
+/// cached, and every revocation, sign-out and user change goes to the store
+/// and then evicts what it touched.
+pub(crate) struct CachingSessions<S> {
+    store: S,
+    cache: SessionCache,
+    cookies: SessionCookies,
+    clock: SharedClock,
+}
+
+impl<S: SessionStore> CachingSessions<S> {
+    /// `store` behind a cache of `config`; `cookies` signs the cached
+    /// sessions' cookie values, `clock` times the entries.
+    pub(crate) fn new(
+        store: S,
+        config: SessionCacheConfig,
+        cookies: SessionCookies,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            store,
+            cache: SessionCache::new(config),
+            cookies,
+            clock,
+        }
+    }
+
+    /// The entry for a cookie value identical to the one stored with it (so
+    /// verified before); `None` sends the caller through full verification.
+    fn by_cookie(&self, cookie_value: &str) -> Option<Arc<AuthSession>> {
+        if cookie_value.len() > MAX_COOKIE_VALUE_LEN {
+            return None;
+        }
+        let (token, _) = cookie_value.rsplit_once('.')?;
+        if token.contains('%') {
+            return None;
+        }
+        self.cache
+            .get_by_cookie(token, cookie_value, self.clock.now_millis())
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for CachingSessions<S> {
+    async fn get(&self, token: &str, opts: GetSessionOptions) -> Result<Option<Arc<AuthSession>>> {
+        let now_ms = self.clock.now_millis();
+        if !opts.disable_cache
+            && let Some(hit) = self.cache.get(token, now_ms)
+        {
+            return Ok(Some(hit));
+        }
+        let Some(value) = self.store.get(token, opts).await? else {
+            self.cache.remove(token);
+            return Ok(None);
+        };
+        let cached = if value.refreshed {
+            Arc::new(AuthSession {
+                refreshed: false,
+                ..(*value).clone()
+            })
+        } else {
+            Arc::clone(&value)
+        };
+        let cookie = self.cookies.sign(&cached.session.token);
+        let expires_ms = millis_since_epoch(cached.session.expires_at);
+        self.cache.put(cached, cookie, expires_ms, now_ms);
+        Ok(Some(value))
+    }
+
+    async fn get_signed(
+        &self,
+        cookie_value: &str,
+        opts: GetSessionOptions,
+    ) -> Result<Option<Arc<AuthSession>>> {
+        if let Some(hit) = self.by_cookie(cookie_value) {
+            return Ok(Some(hit));
+        }
+        let token = self.cookies.verify(cookie_value)?;
+        self.get(&token, opts).await
+    }
+
+    async fn list(&self, user_id: &UserId) -> Result<Vec<Session>> {
+        self.store.list(user_id).await
+    }
+
+    async fn revoke(
+        &self,
+        user_id: &UserId,
+        which: Revoke<'_>,
+        with: Vec<Statement>,
+    ) -> Result<u64> {
+        let n = self.store.revoke(user_id, which, with).await?;
+        match which {
+            Revoke::One(token) if n > 0 => self.cache.remove(token),
+            Revoke::One(_) => {}
+            Revoke::All => self.cache.remove_user(user_id.as_str(), None),
+            Revoke::Others(keep) => self.cache.remove_user(user_id.as_str(), keep),
+        }
+        Ok(n)
+    }
+
+    async fn sign_out(&self, token: &str, meta: &RequestMeta) -> Result<()> {
+        self.store.sign_out(token, meta).await?;
+        self.cache.remove(token);
+        Ok(())
+    }
+
+    fn forget_user(&self, user_id: &str) {
+        self.store.forget_user(user_id);
+        self.cache.remove_user(user_id, None);
+    }
+
+    fn cached(&self) -> usize {
+        self.cache.len()
     }
 }

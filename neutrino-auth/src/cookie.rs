@@ -48,7 +48,7 @@ pub const MAX_TOKEN_LEN: usize = 256;
 const SIGNATURE_LEN: usize = 44;
 
 /// What JavaScript's `encodeURIComponent` leaves alone: letters, digits and
-/// `-_.!~*'()`.
+/// `-_.!~*'()`. The one copy of this set in the crate.
 const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
@@ -59,6 +59,11 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'\'')
     .remove(b'(')
     .remove(b')');
+
+/// `s` encoded as JavaScript's `encodeURIComponent` would.
+pub(crate) fn encode_uri_component(s: &str) -> String {
+    utf8_percent_encode(s, URI_COMPONENT).to_string()
+}
 
 /// Why a cookie value was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -190,7 +195,7 @@ impl SessionCookies {
     /// The cookie value for `value`: `encodeURIComponent(value.signature)`.
     pub fn sign(&self, value: &str) -> String {
         let signed = format!("{value}.{}", self.signature(value));
-        utf8_percent_encode(&signed, URI_COMPONENT).to_string()
+        encode_uri_component(&signed)
     }
 
     /// Checks a cookie value and returns what was signed (the session token).

@@ -13,6 +13,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use neutrino_core::clock::millis_since_epoch;
+use neutrino_core::sql::Row;
+
+use crate::error::{AuthError, Result};
 
 /// Formats `t` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds truncated).
 /// Times before 1970 are written as the epoch, after 9999 as the end of 9999.
@@ -133,6 +136,18 @@ pub fn parse_millis(s: &str) -> Option<i64> {
     let days = days_from_civil(y, mo, d);
     let ms = ((days * 24 + h) * 60 + mi - offset_min) * 60_000 + sec * 1000 + millis;
     (ms >= 0).then_some(ms)
+}
+
+/// The stored date in column `i` of `r`; a malformed one is a decode
+/// error naming `what` (e.g. `"session.expiresAt"`).
+pub(crate) fn column(r: &Row, i: usize, what: &'static str) -> Result<SystemTime> {
+    let s: String = r.get(i)?;
+    stored(&s, what)
+}
+
+/// A stored date; a malformed one is a decode error naming `what`.
+pub(crate) fn stored(s: &str, what: &'static str) -> Result<SystemTime> {
+    parse(s).ok_or(AuthError::corrupt(what))
 }
 
 fn is_leap(y: i64) -> bool {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use neutrino_core::BoxError;
+use neutrino_core::{BoxError, Error};
 
 use crate::cookie::CookieError;
 
@@ -93,9 +93,6 @@ pub enum AuthError {
     /// No mailer is configured, so password reset is not available.
     #[error("reset password is disabled")]
     ResetPasswordDisabled,
-    /// The mailer failed to send a message.
-    #[error("failed to send email")]
-    Mail(#[source] BoxError),
     /// The request body is not valid JSON.
     #[error("invalid json in request body at line {line} column {column}")]
     BadRequest {
@@ -103,34 +100,6 @@ pub enum AuthError {
         line: usize,
         /// Column of the syntax error.
         column: usize,
-    },
-    /// A field is missing, has the wrong type or an invalid value.
-    #[error("invalid {field}: {reason}")]
-    Validation {
-        /// The field, e.g. `"name"`.
-        field: &'static str,
-        /// Why it is invalid (never the value itself).
-        reason: String,
-    },
-    /// The configuration is invalid.
-    #[error("invalid auth configuration: {key}: {reason}")]
-    Config {
-        /// The setting.
-        key: &'static str,
-        /// Why it is invalid.
-        reason: String,
-    },
-    /// Hashing or verifying a password failed for an internal reason.
-    #[error("password hashing failed")]
-    Hashing(#[source] BoxError),
-    /// The operating system's random number generator failed.
-    #[error("random number generator failed")]
-    Rng(#[source] BoxError),
-    /// A stored value is malformed (e.g. a date that is not ISO-8601).
-    #[error("stored {what} is malformed")]
-    Corrupt {
-        /// What was malformed, e.g. `"session.expiresAt"`.
-        what: &'static str,
     },
     /// No valid session (or API key) came with the request.
     #[error("unauthorized")]
@@ -202,9 +171,15 @@ pub enum AuthError {
     /// The API key does not exist or belongs to another user.
     #[error("api key not found")]
     ApiKeyNotFound,
-    /// The database or KV store failed.
+    /// An error of one of core's kinds: the database or KV store failed, a
+    /// field is invalid ([`Error::InvalidInput`], code `VALIDATION_ERROR`),
+    /// a stored value is malformed ([`Error::Decode`]), the configuration is
+    /// wrong ([`Error::Config`]), the platform is suspended
+    /// ([`Error::Suspended`], `PLATFORM_SUSPENDED`), or the mailer, the
+    /// password hasher or the random number generator failed
+    /// ([`Error::Backend`]). Its code and status follow the kind.
     #[error(transparent)]
-    Store(#[from] neutrino_core::Error),
+    Store(#[from] Error),
 }
 
 impl AuthError {
@@ -239,7 +214,6 @@ impl AuthError {
             Self::VerificationEmailNotEnabled => "VERIFICATION_EMAIL_NOT_ENABLED",
             Self::ResetPasswordDisabled => "RESET_PASSWORD_DISABLED",
             Self::BadRequest { .. } => "BAD_REQUEST",
-            Self::Validation { .. } => "VALIDATION_ERROR",
             Self::Unauthorized => "UNAUTHORIZED",
             Self::OrganizationAlreadyExists => "ORGANIZATION_ALREADY_EXISTS",
             Self::OrganizationNotFound => "ORGANIZATION_NOT_FOUND",
@@ -263,14 +237,7 @@ impl AuthError {
             Self::InvalidApiKey => "INVALID_API_KEY",
             Self::ApiKeyNotFound => "KEY_NOT_FOUND",
             Self::TwoFactorRequired => "TWO_FACTOR_REQUIRED",
-            Self::Store(neutrino_core::Error::Suspended { .. }) => "PLATFORM_SUSPENDED",
-            Self::Store(neutrino_core::Error::NotFound { .. }) => "NOT_FOUND",
-            Self::Mail(_)
-            | Self::Config { .. }
-            | Self::Hashing(_)
-            | Self::Rng(_)
-            | Self::Corrupt { .. }
-            | Self::Store(_) => "INTERNAL_SERVER_ERROR",
+            Self::Store(e) => store_code(e),
         }
     }
 
@@ -302,14 +269,7 @@ impl AuthError {
             | Self::EmailVerificationRequiredForInvitation
             | Self::TwoFactorRequired => 403,
             Self::TooManyRequests { .. } => 429,
-            Self::Store(neutrino_core::Error::Suspended { .. }) => 403,
-            Self::Store(neutrino_core::Error::NotFound { .. }) => 404,
-            Self::Mail(_)
-            | Self::Config { .. }
-            | Self::Hashing(_)
-            | Self::Rng(_)
-            | Self::Corrupt { .. }
-            | Self::Store(_) => 500,
+            Self::Store(e) => store_status(e),
             _ => 400,
         }
     }
@@ -317,20 +277,549 @@ impl AuthError {
     /// Whether the platform is suspended: every state-changing call of a
     /// suspended platform answers this (code `PLATFORM_SUSPENDED`, 403).
     pub fn is_suspended(&self) -> bool {
-        matches!(self, Self::Store(neutrino_core::Error::Suspended { .. }))
+        matches!(self, Self::Store(Error::Suspended { .. }))
     }
 
+    /// A field is missing, mistyped or invalid: core's
+    /// [`Error::InvalidInput`] (code `VALIDATION_ERROR`, 400).
     pub(crate) fn validation(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::Validation {
-            field,
+        Self::Store(Error::invalid(field, reason))
+    }
+
+    /// A stored value is malformed: core's [`Error::Decode`] (500).
+    pub(crate) fn corrupt(what: &'static str) -> Self {
+        Self::Store(Error::Decode {
+            what: what.to_owned(),
+            reason: "stored value is malformed".to_owned(),
+        })
+    }
+
+    /// The auth configuration is invalid: core's [`Error::Config`].
+    pub(crate) fn config(key: &'static str, reason: impl Into<String>) -> Self {
+        Self::Store(Error::Config {
+            backend: "auth",
+            key,
             reason: reason.into(),
+        })
+    }
+
+    /// A component behind auth failed (the mailer, the password hasher, the
+    /// random number generator): core's [`Error::Backend`], not retryable.
+    pub(crate) fn internal(component: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Store(Error::backend(component, false, source))
+    }
+
+    /// The kind of core [`Error`] this error converts into, with its code
+    /// kept in the message.
+    fn into_core(self) -> Error {
+        let code = self.code();
+        let text = self.to_string();
+        let reason = || format!("{code}: {text}");
+        match self {
+            Self::Store(e) => e,
+            Self::UserNotFound => Error::not_found("user", code),
+            Self::CredentialAccountNotFound => Error::not_found("credential account", code),
+            Self::OrganizationNotFound => Error::not_found("organization", code),
+            Self::MemberNotFound => Error::not_found("member", code),
+            Self::RoleNotFound => Error::not_found("role", code),
+            Self::InvitationNotFound => Error::not_found("invitation", code),
+            Self::ApiKeyNotFound => Error::not_found("api key", code),
+            Self::NoActiveOrganization => Error::not_found("active organization", code),
+            Self::TwoFactorNotEnabled => Error::not_found("two-factor setup", code),
+            Self::UserAlreadyExists => already("user", code),
+            Self::OrganizationAlreadyExists => already("organization", code),
+            Self::AlreadyAMember => already("member", code),
+            Self::AlreadyInvited => already("invitation", code),
+            Self::EmailAlreadyVerified => already("email verification", code),
+            Self::InvalidEmail
+            | Self::PasswordTooShort { .. }
+            | Self::PasswordTooLong { .. }
+            | Self::BadRequest { .. }
+            | Self::InvalidCallbackUrl => Error::InvalidInput {
+                what: "request",
+                reason: reason(),
+            },
+            Self::VerificationEmailNotEnabled | Self::ResetPasswordDisabled => Error::Unsupported {
+                operation: reason(),
+                backend: "auth",
+            },
+            Self::Cookie(_) => Error::PermissionDenied {
+                reason: format!("{code}: invalid session cookie"),
+            },
+            Self::InvalidEmailOrPassword
+            | Self::InvalidPassword
+            | Self::SignUpDisabled
+            | Self::EmailNotVerified
+            | Self::InvalidToken
+            | Self::TokenExpired
+            | Self::SessionNotFresh
+            | Self::InvalidOrigin
+            | Self::MissingOrNullOrigin
+            | Self::CrossSiteNavigationLoginBlocked
+            | Self::TooManyRequests { .. }
+            | Self::Unauthorized
+            | Self::NotAMember
+            | Self::LastOwner
+            | Self::NoOwnerLeft
+            | Self::NotAllowed { .. }
+            | Self::EmailVerificationRequiredForInvitation
+            | Self::InvitationLimitReached
+            | Self::InvalidCode
+            | Self::TooManyAttempts
+            | Self::InvalidApiKey
+            | Self::TwoFactorRequired => Error::PermissionDenied { reason: reason() },
         }
+    }
+}
+
+fn already(entity: &'static str, code: &str) -> Error {
+    Error::AlreadyExists {
+        entity,
+        id: code.to_owned(),
+    }
+}
+
+/// Better Auth's code for an error of one of core's kinds.
+fn store_code(e: &Error) -> &'static str {
+    match e {
+        Error::NotFound { .. } => "NOT_FOUND",
+        Error::AlreadyExists { .. } => "CONFLICT",
+        Error::InvalidInput { .. } => "VALIDATION_ERROR",
+        Error::Suspended { .. } => "PLATFORM_SUSPENDED",
+        Error::PermissionDenied { .. } => "FORBIDDEN",
+        Error::Unsupported { .. } => "NOT_IMPLEMENTED",
+        _ => "INTERNAL_SERVER_ERROR",
+    }
+}
+
+/// The HTTP status of an error of one of core's kinds.
+fn store_status(e: &Error) -> u16 {
+    match e {
+        Error::NotFound { .. } => 404,
+        Error::AlreadyExists { .. } => 409,
+        Error::InvalidInput { .. } => 400,
+        Error::Suspended { .. } | Error::PermissionDenied { .. } => 403,
+        Error::Unsupported { .. } => 501,
+        _ => 500,
+    }
+}
+
+/// Into the facade's error type (`neutrino::Error`): each Better Auth error
+/// becomes the core kind it is (credentials and permissions
+/// `PermissionDenied`, a missing entity `NotFound`, a duplicate
+/// `AlreadyExists`, a malformed request `InvalidInput`, a feature without its
+/// mailer `Unsupported`, too many requests `PermissionDenied`), with its
+/// Better Auth code in the message; a store error stays what it is
+/// (`Suspended` stays `Suspended`).
+///
+/// ```
+/// use neutrino_auth::AuthError;
+/// let e = neutrino_core::Error::from(AuthError::InvalidEmailOrPassword);
+/// assert!(e.is_permission_denied());
+/// assert!(e.to_string().contains("INVALID_EMAIL_OR_PASSWORD"));
+/// ```
+impl From<AuthError> for Error {
+    fn from(e: AuthError) -> Self {
+        e.into_core()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The core kind an error converts into, by name.
+    fn kind(e: &Error) -> &'static str {
+        match e {
+            Error::NotFound { .. } => "NotFound",
+            Error::AlreadyExists { .. } => "AlreadyExists",
+            Error::InvalidInput { .. } => "InvalidInput",
+            Error::Decode { .. } => "Decode",
+            Error::Suspended { .. } => "Suspended",
+            Error::PermissionDenied { .. } => "PermissionDenied",
+            Error::Unsupported { .. } => "Unsupported",
+            Error::Config { .. } => "Config",
+            Error::Backend { .. } => "Backend",
+            _ => "other",
+        }
+    }
+
+    /// Every variant, once: the exhaustive match fails to compile when a
+    /// variant is added without a row in the table below.
+    fn variant(e: &AuthError) -> &'static str {
+        match e {
+            AuthError::InvalidEmail => "InvalidEmail",
+            AuthError::PasswordTooShort { .. } => "PasswordTooShort",
+            AuthError::PasswordTooLong { .. } => "PasswordTooLong",
+            AuthError::InvalidEmailOrPassword => "InvalidEmailOrPassword",
+            AuthError::InvalidPassword => "InvalidPassword",
+            AuthError::UserAlreadyExists => "UserAlreadyExists",
+            AuthError::SignUpDisabled => "SignUpDisabled",
+            AuthError::EmailNotVerified => "EmailNotVerified",
+            AuthError::EmailAlreadyVerified => "EmailAlreadyVerified",
+            AuthError::CredentialAccountNotFound => "CredentialAccountNotFound",
+            AuthError::UserNotFound => "UserNotFound",
+            AuthError::InvalidToken => "InvalidToken",
+            AuthError::TokenExpired => "TokenExpired",
+            AuthError::SessionNotFresh => "SessionNotFresh",
+            AuthError::Cookie(_) => "Cookie",
+            AuthError::InvalidOrigin => "InvalidOrigin",
+            AuthError::MissingOrNullOrigin => "MissingOrNullOrigin",
+            AuthError::CrossSiteNavigationLoginBlocked => "CrossSiteNavigationLoginBlocked",
+            AuthError::InvalidCallbackUrl => "InvalidCallbackUrl",
+            AuthError::TooManyRequests { .. } => "TooManyRequests",
+            AuthError::VerificationEmailNotEnabled => "VerificationEmailNotEnabled",
+            AuthError::ResetPasswordDisabled => "ResetPasswordDisabled",
+            AuthError::BadRequest { .. } => "BadRequest",
+            AuthError::Unauthorized => "Unauthorized",
+            AuthError::OrganizationAlreadyExists => "OrganizationAlreadyExists",
+            AuthError::OrganizationNotFound => "OrganizationNotFound",
+            AuthError::NotAMember => "NotAMember",
+            AuthError::MemberNotFound => "MemberNotFound",
+            AuthError::AlreadyAMember => "AlreadyAMember",
+            AuthError::NoActiveOrganization => "NoActiveOrganization",
+            AuthError::LastOwner => "LastOwner",
+            AuthError::NoOwnerLeft => "NoOwnerLeft",
+            AuthError::RoleNotFound => "RoleNotFound",
+            AuthError::NotAllowed { .. } => "NotAllowed",
+            AuthError::InvitationNotFound => "InvitationNotFound",
+            AuthError::EmailVerificationRequiredForInvitation => {
+                "EmailVerificationRequiredForInvitation"
+            }
+            AuthError::AlreadyInvited => "AlreadyInvited",
+            AuthError::InvitationLimitReached => "InvitationLimitReached",
+            AuthError::InvalidCode => "InvalidCode",
+            AuthError::TooManyAttempts => "TooManyAttempts",
+            AuthError::TwoFactorNotEnabled => "TwoFactorNotEnabled",
+            AuthError::InvalidApiKey => "InvalidApiKey",
+            AuthError::TwoFactorRequired => "TwoFactorRequired",
+            AuthError::ApiKeyNotFound => "ApiKeyNotFound",
+            AuthError::Store(_) => "Store",
+        }
+    }
+
+    #[test]
+    fn every_error_keeps_its_code_and_status_and_maps_to_its_core_kind() {
+        use AuthError as A;
+        let store = |e: Error| A::Store(e);
+        let cases: Vec<(AuthError, &str, u16, &str)> = vec![
+            (A::InvalidEmail, "INVALID_EMAIL", 400, "InvalidInput"),
+            (
+                A::PasswordTooShort { min: 8 },
+                "PASSWORD_TOO_SHORT",
+                400,
+                "InvalidInput",
+            ),
+            (
+                A::PasswordTooLong { max: 128 },
+                "PASSWORD_TOO_LONG",
+                400,
+                "InvalidInput",
+            ),
+            (
+                A::InvalidEmailOrPassword,
+                "INVALID_EMAIL_OR_PASSWORD",
+                401,
+                "PermissionDenied",
+            ),
+            (
+                A::InvalidPassword,
+                "INVALID_PASSWORD",
+                400,
+                "PermissionDenied",
+            ),
+            (
+                A::UserAlreadyExists,
+                "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+                422,
+                "AlreadyExists",
+            ),
+            (
+                A::SignUpDisabled,
+                "EMAIL_PASSWORD_SIGN_UP_DISABLED",
+                400,
+                "PermissionDenied",
+            ),
+            (
+                A::EmailNotVerified,
+                "EMAIL_NOT_VERIFIED",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::EmailAlreadyVerified,
+                "EMAIL_ALREADY_VERIFIED",
+                400,
+                "AlreadyExists",
+            ),
+            (
+                A::CredentialAccountNotFound,
+                "CREDENTIAL_ACCOUNT_NOT_FOUND",
+                400,
+                "NotFound",
+            ),
+            (A::UserNotFound, "USER_NOT_FOUND", 400, "NotFound"),
+            (A::InvalidToken, "INVALID_TOKEN", 400, "PermissionDenied"),
+            (A::TokenExpired, "TOKEN_EXPIRED", 401, "PermissionDenied"),
+            (
+                A::SessionNotFresh,
+                "SESSION_NOT_FRESH",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::Cookie(CookieError::SignatureMismatch),
+                "UNAUTHORIZED",
+                401,
+                "PermissionDenied",
+            ),
+            (A::InvalidOrigin, "INVALID_ORIGIN", 403, "PermissionDenied"),
+            (
+                A::MissingOrNullOrigin,
+                "MISSING_OR_NULL_ORIGIN",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::CrossSiteNavigationLoginBlocked,
+                "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::InvalidCallbackUrl,
+                "INVALID_CALLBACK_URL",
+                403,
+                "InvalidInput",
+            ),
+            (
+                A::TooManyRequests {
+                    retry_after: Duration::from_secs(3),
+                },
+                "TOO_MANY_REQUESTS",
+                429,
+                "PermissionDenied",
+            ),
+            (
+                A::VerificationEmailNotEnabled,
+                "VERIFICATION_EMAIL_NOT_ENABLED",
+                400,
+                "Unsupported",
+            ),
+            (
+                A::ResetPasswordDisabled,
+                "RESET_PASSWORD_DISABLED",
+                400,
+                "Unsupported",
+            ),
+            (
+                A::BadRequest { line: 1, column: 2 },
+                "BAD_REQUEST",
+                400,
+                "InvalidInput",
+            ),
+            (A::Unauthorized, "UNAUTHORIZED", 401, "PermissionDenied"),
+            (
+                A::OrganizationAlreadyExists,
+                "ORGANIZATION_ALREADY_EXISTS",
+                400,
+                "AlreadyExists",
+            ),
+            (
+                A::OrganizationNotFound,
+                "ORGANIZATION_NOT_FOUND",
+                400,
+                "NotFound",
+            ),
+            (
+                A::NotAMember,
+                "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+                403,
+                "PermissionDenied",
+            ),
+            (A::MemberNotFound, "MEMBER_NOT_FOUND", 400, "NotFound"),
+            (
+                A::AlreadyAMember,
+                "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
+                400,
+                "AlreadyExists",
+            ),
+            (
+                A::NoActiveOrganization,
+                "NO_ACTIVE_ORGANIZATION",
+                400,
+                "NotFound",
+            ),
+            (
+                A::LastOwner,
+                "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+                400,
+                "PermissionDenied",
+            ),
+            (
+                A::NoOwnerLeft,
+                "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
+                400,
+                "PermissionDenied",
+            ),
+            (A::RoleNotFound, "ROLE_NOT_FOUND", 400, "NotFound"),
+            (
+                A::NotAllowed {
+                    code: "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
+                },
+                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::InvitationNotFound,
+                "INVITATION_NOT_FOUND",
+                400,
+                "NotFound",
+            ),
+            (
+                A::EmailVerificationRequiredForInvitation,
+                "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                A::AlreadyInvited,
+                "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
+                400,
+                "AlreadyExists",
+            ),
+            (
+                A::InvitationLimitReached,
+                "INVITATION_LIMIT_REACHED",
+                400,
+                "PermissionDenied",
+            ),
+            (A::InvalidCode, "INVALID_CODE", 401, "PermissionDenied"),
+            (
+                A::TooManyAttempts,
+                "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
+                400,
+                "PermissionDenied",
+            ),
+            (
+                A::TwoFactorNotEnabled,
+                "TWO_FACTOR_NOT_ENABLED",
+                400,
+                "NotFound",
+            ),
+            (A::InvalidApiKey, "INVALID_API_KEY", 401, "PermissionDenied"),
+            (
+                A::TwoFactorRequired,
+                "TWO_FACTOR_REQUIRED",
+                403,
+                "PermissionDenied",
+            ),
+            (A::ApiKeyNotFound, "KEY_NOT_FOUND", 400, "NotFound"),
+            // Store errors: code and status follow the kind, and the kind is kept.
+            (
+                store(Error::not_found("session", "x")),
+                "NOT_FOUND",
+                404,
+                "NotFound",
+            ),
+            (
+                store(Error::AlreadyExists {
+                    entity: "row",
+                    id: "x".into(),
+                }),
+                "CONFLICT",
+                409,
+                "AlreadyExists",
+            ),
+            (
+                store(Error::invalid("name", "too long")),
+                "VALIDATION_ERROR",
+                400,
+                "InvalidInput",
+            ),
+            (
+                store(Error::Suspended {
+                    entity: "platform",
+                    id: "k3m9p2xw7q".into(),
+                }),
+                "PLATFORM_SUSPENDED",
+                403,
+                "Suspended",
+            ),
+            (
+                store(Error::PermissionDenied {
+                    reason: "guard".into(),
+                }),
+                "FORBIDDEN",
+                403,
+                "PermissionDenied",
+            ),
+            (
+                store(Error::Unsupported {
+                    operation: "x".into(),
+                    backend: "d1",
+                }),
+                "NOT_IMPLEMENTED",
+                501,
+                "Unsupported",
+            ),
+            (
+                AuthError::corrupt("session.expiresAt"),
+                "INTERNAL_SERVER_ERROR",
+                500,
+                "Decode",
+            ),
+            (
+                AuthError::config("secret", "short"),
+                "INTERNAL_SERVER_ERROR",
+                500,
+                "Config",
+            ),
+            (
+                AuthError::internal("mailer", std::io::Error::other("down")),
+                "INTERNAL_SERVER_ERROR",
+                500,
+                "Backend",
+            ),
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for (e, code, status, expected_kind) in cases {
+            seen.insert(variant(&e));
+            assert_eq!(e.code(), code, "{e:?}");
+            assert_eq!(e.status(), status, "{e:?}");
+            let is_store = matches!(e, A::Store(_));
+            let core = Error::from(e);
+            assert_eq!(kind(&core), expected_kind, "{code}: {core:?}");
+            if !is_store {
+                assert!(core.to_string().contains(code), "{code} lost: {core}");
+            }
+            // Back into an AuthError, the kind's code and status follow.
+            let back = AuthError::from(core);
+            assert_eq!(kind_of_store(&back), expected_kind);
+        }
+        // 44 Better Auth variants and the store wrapper.
+        assert_eq!(seen.len(), 45, "a variant has no row: {seen:?}");
+    }
+
+    fn kind_of_store(e: &AuthError) -> &'static str {
+        match e {
+            AuthError::Store(e) => kind(e),
+            _ => "not a store error",
+        }
+    }
+
+    #[test]
+    fn a_suspended_platform_is_forbidden_not_an_internal_error() {
+        let e = AuthError::from(Error::Suspended {
+            entity: "platform",
+            id: "k3m9p2xw7q".into(),
+        });
+        assert!(e.is_suspended());
+        assert_eq!((e.code(), e.status()), ("PLATFORM_SUSPENDED", 403));
+        let core = Error::from(e);
+        assert!(matches!(core, Error::Suspended { .. }), "{core:?}");
+    }
 
     #[test]
     fn codes_and_statuses_follow_better_auth() {

@@ -17,13 +17,13 @@ use neutrino_core::ids::{TenantId, UserId};
 use neutrino_core::sql::{Row, Statement, Value};
 
 use crate::access::{self, OWNER};
-use crate::audit::{self, AuditEvent};
+use crate::audit::{self, AuditEvent, WriteAudited};
 use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
 use crate::mail::{Email, EmailKind};
 use crate::model::{RequestMeta, SignUpEmail, SignedIn};
-use crate::org::{Actor, Member, Organizations, parse_time};
+use crate::org::{Actor, Member, Organizations};
 use crate::random::{random_id, random_string};
 
 /// Where an invitation stands (`invitation.status`); serializes as its stored
@@ -68,9 +68,7 @@ impl FromStr for InvitationStatus {
             "rejected" => Self::Rejected,
             "canceled" => Self::Canceled,
             _ => {
-                return Err(AuthError::Corrupt {
-                    what: "invitation.status",
-                });
+                return Err(AuthError::corrupt("invitation.status"));
             }
         })
     }
@@ -133,17 +131,17 @@ fn from_row(r: &Row) -> Result<Invitation> {
     let role: Option<String> = r.get(3)?;
     Ok(Invitation {
         id: r.get(0)?,
-        organization_id: org.parse().map_err(|_| AuthError::Corrupt {
-            what: "invitation.organizationId",
-        })?,
+        organization_id: org
+            .parse()
+            .map_err(|_| AuthError::corrupt("invitation.organizationId"))?,
         email: r.get(2)?,
         role: role.unwrap_or_else(|| access::MEMBER.to_owned()),
         status: status.parse()?,
-        expires_at: parse_time(r, 5, "invitation.expiresAt")?,
-        created_at: parse_time(r, 6, "invitation.createdAt")?,
-        inviter_id: inviter.parse().map_err(|_| AuthError::Corrupt {
-            what: "invitation.inviterId",
-        })?,
+        expires_at: date::column(r, 5, "invitation.expiresAt")?,
+        created_at: date::column(r, 6, "invitation.createdAt")?,
+        inviter_id: inviter
+            .parse()
+            .map_err(|_| AuthError::corrupt("invitation.inviterId"))?,
     })
 }
 
@@ -326,7 +324,7 @@ impl Organizations {
                         drop_tokens(&inv.id),
                     ])
                     .await?;
-                return Err(AuthError::Mail(e));
+                return Err(AuthError::internal("mailer", e));
             }
         }
         Ok(inv)
@@ -542,14 +540,13 @@ impl Organizations {
         };
         let out = self
             .db()
-            .batch(&[
+            .write_audited(vec![
                 Statement::new(
                     r#"UPDATE "invitation" SET "status" = ?1 WHERE "id" = ?2 AND "status" = 'pending'"#,
                 )
                 .bind(status.as_str())
                 .bind(inv.id.as_str()),
-                drop_tokens(&inv.id),
-                audit::insert_where(
+                drop_tokens(&inv.id)], audit::insert_where(
                     event,
                     Self::record(
                         actor,
@@ -563,8 +560,7 @@ impl Organizations {
                         Value::from(inv.id.clone()),
                         Value::from(status.as_str().to_owned()),
                     ],
-                )?,
-            ])
+                )?)
             .await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
             return Err(AuthError::InvitationNotFound);

@@ -33,6 +33,32 @@
 //! * the [`audit`] log;
 //! * `testkit` (feature `testkit`): the race suite every SQL backend runs.
 //!
+//! ## Components
+//!
+//! [`Auth`] is a thin assembly: each concern is its own type that never
+//! imports `Auth`, and the sign-in and sign-up flows call them through narrow
+//! interfaces. The modules form a graph without cycles (an arrow reads
+//! "uses"):
+//!
+//! ```text
+//! auth (Auth, AuthBuilder: assembly, sign-up and sign-in flows)
+//!  ├─> session     SessionStore trait, DbSessions (sliding expiry, revocation)
+//!  ├─> cache       CachingSessions: the validation cache wrapping a SessionStore
+//!  ├─> credential  password accounts and the password check ─> password
+//!  ├─> twofactor   TwoFactor: TOTP, backup codes, sign-in challenges
+//!  ├─> verification Verifications: password reset, email verification
+//!  ├─> origin      TrustedOrigins: the origin (CSRF) check
+//!  ├─> cookie      SessionCookies
+//!  ├─> rate_limit, gate (platform status before a write)
+//!  └─> rows, audit, stmt, date, random, error (shared helpers, one place each)
+//! org (Organizations) ─> auth, access;  apikey ─> org;  invitation ─> org, apikey
+//! ```
+//!
+//! Errors: [`AuthError`] carries Better Auth's codes; store errors are core's
+//! [`neutrino_core::Error`] inside [`AuthError::Store`], with code and status
+//! following their kind, and every `AuthError` converts into
+//! `neutrino_core::Error` (the facade's `neutrino::Error`) by its kind.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> neutrino::auth::Result<()> {
@@ -73,9 +99,11 @@ pub mod audit;
 mod auth;
 pub mod cache;
 pub mod cookie;
+mod credential;
 pub mod date;
 pub mod email;
 mod error;
+mod gate;
 pub mod invitation;
 pub mod mail;
 mod model;
@@ -84,16 +112,16 @@ pub mod origin;
 pub mod password;
 mod random;
 pub mod rate_limit;
+mod rows;
 pub mod schema;
+mod session;
+mod stmt;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod twofactor;
 pub mod verification;
 
-pub use auth::{
-    Auth, AuthBuilder, ChangePassword, GetSessionOptions, MAX_IMAGE_LEN, MAX_META_LEN,
-    MAX_NAME_LEN, MIN_SECRET_LEN, SessionConfig,
-};
+pub use auth::{Auth, AuthBuilder, ChangePassword, MAX_IMAGE_LEN, MAX_NAME_LEN, MIN_SECRET_LEN};
 pub use cache::SessionCacheConfig;
 pub use cookie::{CookieConfig, CookieDomain, CookieError, SessionCookies};
 pub use error::{AuthError, Result};
@@ -102,4 +130,6 @@ pub use model::{
     User,
 };
 pub use rate_limit::RateLimitConfig;
+pub use rows::MAX_META_LEN;
+pub use session::{GetSessionOptions, SessionConfig};
 pub use twofactor::{SignInOutcome, TwoFactorChallenge, TwoFactorSetup};

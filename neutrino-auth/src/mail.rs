@@ -54,7 +54,7 @@ impl fmt::Debug for Email {
 ///
 /// # Contract
 /// * `send` returns once the message is accepted for delivery; an error is
-///   reported to the caller as `AuthError::Mail` (and for password resets is
+///   reported to the caller as a `Backend` error of the `mailer` (in `AuthError::Store`) (and for password resets is
 ///   not revealed to the requester).
 /// * Implementations must not log the token or URL.
 #[async_trait]

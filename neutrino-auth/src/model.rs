@@ -219,7 +219,7 @@ impl SignUpEmail {
     }
 
     /// Parses a JSON request body; malformed JSON is [`AuthError::BadRequest`], a
-    /// missing or mistyped field [`AuthError::Validation`]. Errors never quote
+    /// missing or mistyped field [`neutrino_core::Error::InvalidInput`] (code `VALIDATION_ERROR`). Errors never quote
     /// the body.
     pub fn from_json(body: &[u8]) -> Result<Self> {
         from_json(body)

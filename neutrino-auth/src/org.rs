@@ -41,7 +41,7 @@ use neutrino_core::sql::{Row, Statement, Value};
 use neutrino_tenancy::{NewTenant, Registry, ScopeMinter, TenantScope};
 
 use crate::access::{self, AccessPolicy, OWNER, PlatformRole};
-use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord};
+use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord, WriteAudited};
 use crate::date;
 use crate::error::{AuthError, Result};
 use crate::model::RequestMeta;
@@ -288,41 +288,16 @@ const MEMBER_COLUMNS: &str = r#""id", "organizationId", "userId", "role", "creat
 /// SQL: whether the `"role"` column of the row in scope contains `owner`.
 const IS_OWNER_SQL: &str = r#"(',' || REPLACE("role", ' ', '') || ',') LIKE '%,owner,%'"#;
 
-/// `sql` with its placeholders `?k` renumbered `?(k + by)`.
-pub(crate) fn renumber(sql: &str, by: usize) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == '?' {
-            let mut k = 0usize;
-            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                k = k * 10 + d as usize;
-                chars.next();
-            }
-            out.push_str(&(k + by).to_string());
-        }
-    }
-    out
-}
-
-fn corrupt(what: &'static str) -> AuthError {
-    AuthError::Corrupt { what }
-}
-
-pub(crate) fn parse_time(r: &Row, i: usize, what: &'static str) -> Result<SystemTime> {
-    let s: String = r.get(i)?;
-    date::parse(&s).ok_or(corrupt(what))
-}
-
 pub(crate) fn org_from_row(r: &Row) -> Result<Organization> {
     let id: String = r.get(0)?;
     Ok(Organization {
-        id: id.parse().map_err(|_| corrupt("organization.id"))?,
+        id: id
+            .parse()
+            .map_err(|_| AuthError::corrupt("organization.id"))?,
         name: r.get(1)?,
         slug: r.get(2)?,
         logo: r.get(3)?,
-        created_at: parse_time(r, 4, "organization.createdAt")?,
+        created_at: date::column(r, 4, "organization.createdAt")?,
         metadata: r.get(5)?,
     })
 }
@@ -332,23 +307,15 @@ pub(crate) fn member_from_row(r: &Row) -> Result<Member> {
     let user: String = r.get(2)?;
     Ok(Member {
         id: r.get(0)?,
-        organization_id: org.parse().map_err(|_| corrupt("member.organizationId"))?,
-        user_id: user.parse().map_err(|_| corrupt("member.userId"))?,
+        organization_id: org
+            .parse()
+            .map_err(|_| AuthError::corrupt("member.organizationId"))?,
+        user_id: user
+            .parse()
+            .map_err(|_| AuthError::corrupt("member.userId"))?,
         role: r.get(3)?,
-        created_at: parse_time(r, 4, "member.createdAt")?,
+        created_at: date::column(r, 4, "member.createdAt")?,
     })
-}
-
-/// Whether a permissions JSON object (`{"resource": ["action", …]}`, Better
-/// Auth's API key format) lists `action` on `resource`; malformed JSON permits
-/// nothing.
-pub(crate) fn permits(permissions: &str, resource: &str, action: &str) -> bool {
-    serde_json::from_str::<std::collections::BTreeMap<String, Vec<String>>>(permissions).is_ok_and(
-        |m| {
-            m.get(resource)
-                .is_some_and(|a| a.iter().any(|x| x == action))
-        },
-    )
 }
 
 /// Maps a registry error about a tenant to the organization error.
@@ -826,16 +793,16 @@ impl Organizations {
         let id: String = r.get(0)?;
         let id: TenantId = id
             .parse()
-            .map_err(|_| corrupt("neutrinoPendingOrganization.id"))?;
+            .map_err(|_| AuthError::corrupt("neutrinoPendingOrganization.id"))?;
         let creator: String = r.get(6)?;
         let creator: UserId = creator
             .parse()
-            .map_err(|_| corrupt("neutrinoPendingOrganization.creatorId"))?;
+            .map_err(|_| AuthError::corrupt("neutrinoPendingOrganization.creatorId"))?;
         let parent: Option<String> = r.get(3)?;
         let parent: Option<TenantId> = parent
             .map(|p| p.parse())
             .transpose()
-            .map_err(|_| corrupt("neutrinoPendingOrganization.parentId"))?;
+            .map_err(|_| AuthError::corrupt("neutrinoPendingOrganization.parentId"))?;
         let stamp: String = r.get(7)?;
         let org = Organization {
             id,
@@ -843,7 +810,7 @@ impl Organizations {
             name: r.get(2)?,
             logo: r.get(4)?,
             metadata: r.get(5)?,
-            created_at: parse_time(r, 7, "neutrinoPendingOrganization.createdAt")?,
+            created_at: date::column(r, 7, "neutrinoPendingOrganization.createdAt")?,
         };
         match self.registry.tenant(self.platform, id).await {
             Ok(_) => {}
@@ -983,7 +950,7 @@ impl Organizations {
             created_at: date::parse(&stamp).unwrap_or(now),
         };
         let (cond, cond_params) = match guard {
-            Some((sql, params)) => (renumber(sql, 5), params),
+            Some((sql, params)) => (crate::stmt::renumber(sql, 5), params),
             None => ("1".to_owned(), Vec::new()),
         };
         let mut params = vec![
@@ -1089,7 +1056,7 @@ impl Organizations {
             r#"EXISTS (SELECT 1 FROM "member" WHERE "id" = ?11 AND "role" = ?12)"#,
             vec![Value::from(member_id.to_owned()), Value::from(role.clone())],
         )?;
-        let out = self.db().batch(&[update, audit_stmt]).await?;
+        let out = self.db().write_audited(vec![update], audit_stmt).await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
             return Err(if demotes_owner {
                 AuthError::NoOwnerLeft
@@ -1226,13 +1193,15 @@ impl Organizations {
         let now = self.now();
         let out = self
             .db()
-            .batch(&[
-                Statement::new(
-                    r#"UPDATE "user" SET "role" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#,
-                )
-                .bind(role.as_str())
-                .bind(date::format(now))
-                .bind(user.as_str()),
+            .write_audited(
+                vec![
+                    Statement::new(
+                        r#"UPDATE "user" SET "role" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#,
+                    )
+                    .bind(role.as_str())
+                    .bind(date::format(now))
+                    .bind(user.as_str()),
+                ],
                 audit::insert(
                     AuditEvent::PlatformRoleChanged,
                     AuditRecord {
@@ -1243,7 +1212,7 @@ impl Organizations {
                     meta,
                     now,
                 )?,
-            ])
+            )
             .await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
             return Err(AuthError::UserNotFound);
@@ -1282,14 +1251,13 @@ impl Organizations {
         let now = self.now();
         let id = found.as_ref().map(|o| o.id);
         self.db()
-            .batch(&[
+            .write_audited(vec![
                 Statement::new(
                     r#"UPDATE "session" SET "activeOrganizationId" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#,
                 )
                 .bind(id.map(|i| i.as_str().to_owned()))
                 .bind(date::format(now))
-                .bind(token),
-                audit::insert(
+                .bind(token)], audit::insert(
                     AuditEvent::ActiveOrganizationSet,
                     AuditRecord {
                         user_id: Some(actor.user_id.as_str()),
@@ -1299,8 +1267,7 @@ impl Organizations {
                     },
                     meta,
                     now,
-                )?,
-            ])
+                )?)
             .await?;
         Ok(found)
     }
@@ -1360,7 +1327,7 @@ impl Organizations {
     /// grant; an API key, in addition, only what its own permissions list.
     pub fn has_permission(&self, scope: &MemberScope, resource: &str, action: &str) -> bool {
         if let Some(p) = &scope.permissions
-            && !permits(p, resource, action)
+            && !access::permits(p, resource, action)
         {
             return false;
         }

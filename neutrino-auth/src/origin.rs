@@ -16,7 +16,6 @@
 //! host alone. There is no CSRF token: SameSite=Lax cookies plus this check are
 //! the protection, as in Better Auth.
 
-use crate::auth::Auth;
 use crate::error::{AuthError, Result};
 
 /// The parts of a request the origin check reads.
@@ -115,21 +114,33 @@ fn safe_relative(url: &str) -> bool {
         && !url.chars().any(|c| c.is_control())
 }
 
-impl Auth {
+/// The trusted origins of one auth server and the checks made with them: a
+/// component on its own, which [`crate::Auth`] hands out through
+/// [`crate::Auth::origins`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedOrigins {
+    list: Vec<String>,
+}
+
+impl TrustedOrigins {
+    /// These origins (see the module documentation for the patterns).
+    pub fn new(list: Vec<String>) -> Self {
+        Self { list }
+    }
+
     /// The trusted origins: the base URL's and the configured ones.
-    pub fn trusted_origins(&self) -> &[String] {
-        &self.inner.trusted_origins
+    pub fn list(&self) -> &[String] {
+        &self.list
     }
 
     /// Whether `url` is an acceptable callback or redirect target.
     pub fn is_safe_callback(&self, url: &str) -> bool {
-        safe_relative(url)
-            || origin_of(url).is_some_and(|o| is_trusted(&o, &self.inner.trusted_origins))
+        safe_relative(url) || origin_of(url).is_some_and(|o| is_trusted(&o, &self.list))
     }
 
     /// Runs the origin check on a request; see the module docs.
-    pub fn check_origin(&self, req: &OriginRequest<'_>) -> Result<()> {
-        let trusted = &self.inner.trusted_origins;
+    pub fn check(&self, req: &OriginRequest<'_>) -> Result<()> {
+        let trusted = &self.list;
         let safe_method = matches!(
             req.method.to_ascii_uppercase().as_str(),
             "GET" | "HEAD" | "OPTIONS"

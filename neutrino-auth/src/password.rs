@@ -141,10 +141,7 @@ impl fmt::Debug for Passwords {
 impl Passwords {
     /// Checks the configuration and prepares the hasher.
     pub fn new(config: PasswordConfig) -> Result<Self> {
-        let bad = |key, reason: &str| AuthError::Config {
-            key,
-            reason: reason.into(),
-        };
+        let bad = |key, reason: &str| AuthError::config(key, reason);
         if config.min_length == 0 || config.min_length > config.max_length {
             return Err(bad(
                 "password.min_length",
@@ -212,12 +209,13 @@ impl Passwords {
     pub fn hash_blocking(&self, password: &NormalizedPassword) -> Result<String> {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| AuthError::Hashing(e.into()))?;
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| AuthError::internal("password hasher", e))?;
         self.inner
             .argon
             .hash_password(password.0.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| AuthError::Hashing(e.into()))
+            .map_err(|e| AuthError::internal("password hasher", e))
     }
 
     /// Verifies on the calling thread; see [`Passwords::verify`].
@@ -264,7 +262,7 @@ impl Passwords {
         let pw = password.clone();
         tokio::task::spawn_blocking(move || this.hash_blocking(&pw))
             .await
-            .map_err(|e| AuthError::Hashing(e.into()))?
+            .map_err(|e| AuthError::internal("password hasher", e))?
     }
 
     /// Verifies `password` against a stored argon2 PHC string or Better Auth
@@ -279,7 +277,7 @@ impl Passwords {
         let (stored, pw) = (stored.to_owned(), password.clone());
         tokio::task::spawn_blocking(move || this.verify_blocking(&stored, &pw))
             .await
-            .map_err(|e| AuthError::Hashing(e.into()))
+            .map_err(|e| AuthError::internal("password hasher", e))
     }
 
     async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
@@ -287,7 +285,7 @@ impl Passwords {
             .permits
             .acquire()
             .await
-            .map_err(|e| AuthError::Hashing(e.into()))
+            .map_err(|e| AuthError::internal("password hasher", e))
     }
 }
 

@@ -9,48 +9,43 @@ use crate::error::{AuthError, Result};
 
 const ALPHABET: &[u8; 62] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
-/// `len` characters of `[A-Za-z0-9]` straight from the OS CSPRNG.
+/// Fills `buf` with bytes from the operating system's CSPRNG.
+pub(crate) fn fill(buf: &mut [u8]) -> Result<()> {
+    OsRng
+        .try_fill_bytes(buf)
+        .map_err(|e| AuthError::internal("random number generator", e))
+}
+
+/// `len` characters drawn uniformly from the first `n` of [`ALPHABET`]
+/// (bytes at or above the largest multiple of `n` are rejected).
+fn sample(len: usize, n: u8) -> Result<String> {
+    let limit = 256 - 256 % u16::from(n);
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        fill(&mut buf)?;
+        for &b in &buf {
+            if u16::from(b) < limit {
+                out.push(char::from(ALPHABET[usize::from(b % n)]));
+                if out.len() == len {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `len` characters of `[A-Za-z0-9]`.
 pub(crate) fn random_string(len: usize) -> Result<String> {
-    let mut out = String::with_capacity(len);
-    let mut buf = [0u8; 64];
-    while out.len() < len {
-        OsRng
-            .try_fill_bytes(&mut buf)
-            .map_err(|e| AuthError::Rng(e.into()))?;
-        for &b in &buf {
-            if b < 248 {
-                out.push(char::from(ALPHABET[usize::from(b % 62)]));
-                if out.len() == len {
-                    break;
-                }
-            }
-        }
-    }
-    Ok(out)
+    sample(len, 62)
 }
 
-/// `len` letters `[a-zA-Z]` from the OS CSPRNG (Better Auth's API key
-/// alphabet): bytes of 208 and above are rejected, the rest taken modulo 52.
+/// `len` letters `[A-Za-z]`.
 pub(crate) fn random_letters(len: usize) -> Result<String> {
-    let mut out = String::with_capacity(len);
-    let mut buf = [0u8; 64];
-    while out.len() < len {
-        OsRng
-            .try_fill_bytes(&mut buf)
-            .map_err(|e| AuthError::Rng(e.into()))?;
-        for &b in &buf {
-            if b < 208 {
-                out.push(char::from(ALPHABET[usize::from(b % 52)]));
-                if out.len() == len {
-                    break;
-                }
-            }
-        }
-    }
-    Ok(out)
+    sample(len, 52)
 }
 
-/// A record ID or session token: 32 characters.
 pub(crate) fn random_id() -> Result<String> {
     random_string(32)
 }

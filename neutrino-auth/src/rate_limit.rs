@@ -11,7 +11,7 @@
 //! count, so concurrent attempts from one IP, on one server or on several
 //! sharing the store, never get more than `max` through per window. A store
 //! that cannot count atomically (Workers KV, eventually consistent) is refused
-//! when the limiter is built ([`AuthError::Config`]), never used best-effort.
+//! when the limiter is built ([`neutrino_core::Error::Config`] (in [`AuthError::Store`])), never used best-effort.
 //! Refused attempts are counted too, but do not extend the window.
 
 use std::fmt;
@@ -77,23 +77,23 @@ fn client_key(ip: &str) -> String {
 
 impl RateLimiter {
     /// A limiter over `kv`, which must count atomically
-    /// ([`KvStore::atomic_counters`]); otherwise [`AuthError::Config`].
+    /// ([`KvStore::atomic_counters`]); otherwise [`neutrino_core::Error::Config`] (in [`AuthError::Store`]).
     pub fn new(
         kv: std::sync::Arc<dyn KvStore>,
         config: RateLimitConfig,
         clock: SharedClock,
     ) -> Result<Self> {
         if config.max == 0 || config.window < Duration::from_secs(1) {
-            return Err(AuthError::Config {
-                key: "rate_limit",
-                reason: "max must be at least 1 and window at least 1 s".into(),
-            });
+            return Err(AuthError::config(
+                "rate_limit",
+                "max must be at least 1 and window at least 1 s",
+            ));
         }
         if !kv.atomic_counters() {
-            return Err(AuthError::Config {
-                key: "rate_limit",
-                reason: "the store cannot count atomically".into(),
-            });
+            return Err(AuthError::config(
+                "rate_limit",
+                "the store cannot count atomically",
+            ));
         }
         Ok(Self { kv, config, clock })
     }

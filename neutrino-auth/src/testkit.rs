@@ -743,10 +743,10 @@ pub async fn a_store_that_cannot_count_atomically_is_refused(
     assert!(
         matches!(
             refused,
-            AuthError::Config {
+            AuthError::Store(neutrino_core::Error::Config {
                 key: "rate_limit",
                 ..
-            }
+            })
         ),
         "{refused:?}"
     );

@@ -8,9 +8,9 @@
 //!   `twoFactor` table encrypted with XChaCha20-Poly1305 under SHA-256 of the
 //!   platform secret, as `hex(nonce ‖ ciphertext ‖ tag)`: Better Auth's
 //!   `symmetricEncrypt` format, so either side reads the other's rows.
-//! * Sign-in of a user with two-factor on ([`Auth::sign_in_email_2fa`]) gives
-//!   a pending challenge instead of a session; [`Auth::verify_totp`] or
-//!   [`Auth::verify_backup_code`] completes it. A code is accepted once per
+//! * Sign-in of a user with two-factor on ([`crate::Auth::sign_in_email_2fa`]) gives
+//!   a pending challenge instead of a session; [`crate::Auth::verify_totp`] or
+//!   [`crate::Auth::verify_backup_code`] completes it. A code is accepted once per
 //!   time step (no replay), a backup code once, and 5 wrong codes end the
 //!   challenge (`TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE`).
 //! * Every one of these rules is decided by the database in the write that
@@ -23,25 +23,29 @@
 //!   code was found in.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
+use neutrino_core::clock::SharedClock;
 use neutrino_core::ids::UserId;
-use neutrino_core::sql::{Statement, Value};
-use rand::TryRngCore;
-use rand::rngs::OsRng;
+use neutrino_core::sql::{SqlExecutor, Statement, Value};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::Auth;
-use crate::audit::{self, AuditEvent, AuditRecord};
+use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
+use crate::credential::Credentials;
 use crate::date;
 use crate::error::{AuthError, Result};
+use crate::gate::PlatformGate;
 use crate::model::{RequestMeta, Session, SignedIn};
 use crate::random::{random_id, random_string};
+use crate::rows;
+use crate::session::{self, GetSessionOptions, SessionConfig, SessionStore};
+use crate::stmt::insert_where;
 
 /// TOTP period.
 pub const PERIOD: u64 = 30;
@@ -77,7 +81,7 @@ impl fmt::Debug for TwoFactorChallenge {
     }
 }
 
-/// What [`Auth::enable_two_factor`] answers: shown once.
+/// What [`crate::Auth::enable_two_factor`] answers: shown once.
 #[derive(Clone)]
 pub struct TwoFactorSetup {
     /// `otpauth://totp/…` for an authenticator app.
@@ -142,14 +146,10 @@ pub fn base32(data: &[u8]) -> String {
 pub fn symmetric_encrypt(secret: &[u8], plain: &str) -> Result<String> {
     let cipher = XChaCha20Poly1305::new(&Sha256::digest(secret));
     let mut nonce = [0u8; 24];
-    OsRng
-        .try_fill_bytes(&mut nonce)
-        .map_err(|e| AuthError::Rng(e.into()))?;
+    crate::random::fill(&mut nonce)?;
     let ct = cipher
         .encrypt(XNonce::from_slice(&nonce), plain.as_bytes())
-        .map_err(|_| AuthError::Corrupt {
-            what: "encryption input",
-        })?;
+        .map_err(|_| AuthError::corrupt("encryption input"))?;
     let mut all = nonce.to_vec();
     all.extend(ct);
     Ok(hex::encode(all))
@@ -157,9 +157,7 @@ pub fn symmetric_encrypt(secret: &[u8], plain: &str) -> Result<String> {
 
 /// Reverses [`symmetric_encrypt`]; a tampered or foreign value is `Corrupt`.
 pub fn symmetric_decrypt(secret: &[u8], data: &str) -> Result<String> {
-    let bad = || AuthError::Corrupt {
-        what: "twoFactor encrypted value",
-    };
+    let bad = || AuthError::corrupt("twoFactor encrypted value");
     let raw = hex::decode(data).map_err(|_| bad())?;
     if raw.len() < 24 + 16 {
         return Err(bad());
@@ -197,18 +195,6 @@ fn matching_step(secret: &str, code: &str, now: SystemTime) -> Option<u64> {
         })
 }
 
-/// What JavaScript's `encodeURIComponent` escapes.
-const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
-
 const SELECT_2FA: &str =
     r#"SELECT "id", "secret", "backupCodes", "verified" FROM "twoFactor" WHERE "userId" = ?1"#;
 
@@ -222,10 +208,50 @@ struct Row2fa {
     enc_codes: String,
 }
 
-impl Auth {
+/// Two-factor authentication of one auth database: TOTP setup, backup
+/// codes, and the sign-in challenge. Holds what it needs (the database, the
+/// platform secret that encrypts the stored secrets, the clock, the platform
+/// gate, the session store and the credentials for password checks) and
+/// never imports [`crate::Auth`]; [`crate::Auth`]'s two-factor methods call it.
+pub(crate) struct TwoFactor {
+    db: Arc<dyn SqlExecutor>,
+    secret: Arc<[u8]>,
+    clock: SharedClock,
+    gate: Arc<PlatformGate>,
+    sessions: Arc<dyn SessionStore>,
+    session_config: SessionConfig,
+    credentials: Credentials,
+}
+
+impl TwoFactor {
+    /// Two-factor on `db`, with what each step needs.
+    pub(crate) fn new(
+        db: Arc<dyn SqlExecutor>,
+        secret: Arc<[u8]>,
+        clock: SharedClock,
+        gate: Arc<PlatformGate>,
+        sessions: Arc<dyn SessionStore>,
+        session_config: SessionConfig,
+        credentials: Credentials,
+    ) -> Self {
+        Self {
+            db,
+            secret,
+            clock,
+            gate,
+            sessions,
+            session_config,
+            credentials,
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
     pub(crate) async fn two_factor_enabled(&self, user: &UserId) -> Result<bool> {
         let row = self
-            .db()
+            .db
             .query(
                 &Statement::new(r#"SELECT "twoFactorEnabled" FROM "user" WHERE "id" = ?1"#)
                     .bind(user.as_str()),
@@ -241,7 +267,7 @@ impl Auth {
 
     async fn load_2fa(&self, user: &UserId) -> Result<Option<Row2fa>> {
         let Some(r) = self
-            .db()
+            .db
             .query(&Statement::new(SELECT_2FA).bind(user.as_str()))
             .await?
             .into_iter()
@@ -251,13 +277,10 @@ impl Auth {
         };
         let enc_secret: String = r.get(1)?;
         let enc_codes: String = r.get(2)?;
-        let secret = symmetric_decrypt(&self.inner.secret, &enc_secret)?;
+        let secret = symmetric_decrypt(&self.secret, &enc_secret)?;
         let codes: Vec<String> =
-            serde_json::from_str(&symmetric_decrypt(&self.inner.secret, &enc_codes)?).map_err(
-                |_| AuthError::Corrupt {
-                    what: "twoFactor.backupCodes",
-                },
-            )?;
+            serde_json::from_str(&symmetric_decrypt(&self.secret, &enc_codes)?)
+                .map_err(|_| AuthError::corrupt("twoFactor.backupCodes"))?;
         let verified: Option<bool> = r.get(3)?;
         Ok(Some(Row2fa {
             id: r.get(0)?,
@@ -271,7 +294,8 @@ impl Auth {
 
     async fn session_user(&self, token: &str) -> Result<(UserId, String, String)> {
         let s = self
-            .get_session(token)
+            .sessions
+            .get(token, GetSessionOptions::default())
             .await?
             .ok_or(AuthError::Unauthorized)?;
         Ok((s.user.id, s.user.email.clone(), s.session.id.clone()))
@@ -279,32 +303,30 @@ impl Auth {
 
     /// Better Auth's `POST /two-factor/enable` (TOTP): checks the password and
     /// stores a new encrypted secret and backup codes, not yet verified; the
-    /// first code accepted by [`Auth::verify_two_factor_setup`] turns
+    /// first code accepted by [`TwoFactor::verify_two_factor_setup`] turns
     /// two-factor on.
-    pub async fn enable_two_factor(
+    pub(crate) async fn enable_two_factor(
         &self,
         token: &str,
         password: &str,
         issuer: &str,
         meta: &RequestMeta,
     ) -> Result<TwoFactorSetup> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let (user, email, session_id) = self.session_user(token).await?;
-        self.check_password(&user, password).await?;
+        self.credentials.check(&user, password).await?;
         let secret = random_string(32)?;
         let codes = (0..BACKUP_CODES)
             .map(|_| backup_code())
             .collect::<Result<Vec<_>>>()?;
-        let enc_secret = symmetric_encrypt(&self.inner.secret, &secret)?;
+        let enc_secret = symmetric_encrypt(&self.secret, &secret)?;
         let enc_codes = symmetric_encrypt(
-            &self.inner.secret,
-            &serde_json::to_string(&codes).map_err(|_| AuthError::Corrupt {
-                what: "backup codes",
-            })?,
+            &self.secret,
+            &serde_json::to_string(&codes).map_err(|_| AuthError::corrupt("backup codes"))?,
         )?;
         let now = self.now();
-        self.db()
-            .batch(&[
+        self.db
+            .write_audited(vec![
                 Statement::new(r#"DELETE FROM "twoFactor" WHERE "userId" = ?1"#)
                     .bind(user.as_str()),
                 Statement::new(
@@ -313,8 +335,7 @@ impl Auth {
                 .bind(random_id()?)
                 .bind(enc_secret)
                 .bind(enc_codes)
-                .bind(user.as_str()),
-                audit::insert(
+                .bind(user.as_str())], audit::insert(
                     AuditEvent::BackupCodesGenerated,
                     AuditRecord {
                         user_id: Some(user.as_str()),
@@ -324,10 +345,9 @@ impl Auth {
                     },
                     meta,
                     now,
-                )?,
-            ])
+                )?)
             .await?;
-        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, URI_COMPONENT).to_string();
+        let enc = crate::cookie::encode_uri_component;
         let totp_uri = format!(
             "otpauth://totp/{}:{}?secret={}&issuer={}&digits={DIGITS}&period={PERIOD}",
             enc(issuer),
@@ -342,13 +362,13 @@ impl Auth {
     }
 
     /// Accepts the first TOTP code of a new setup: two-factor is on from now.
-    pub async fn verify_two_factor_setup(
+    pub(crate) async fn verify_two_factor_setup(
         &self,
         token: &str,
         code: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let (user, _, session_id) = self.session_user(token).await?;
         let row = self
             .load_2fa(&user)
@@ -378,7 +398,7 @@ impl Auth {
             )?,
         ];
         batch.push(used_step_statement(&user, step, now, None));
-        match self.db().batch(&batch).await {
+        match self.db.batch(&batch).await {
             Ok(_) => Ok(()),
             // The step was used meanwhile: one code, one use.
             Err(e) if e.is_already_exists() => Err(AuthError::InvalidCode),
@@ -389,15 +409,15 @@ impl Auth {
     /// Better Auth's `POST /two-factor/generate-backup-codes`: checks the
     /// password and replaces the backup codes with 10 new ones (the old ones
     /// stop working).
-    pub async fn generate_backup_codes(
+    pub(crate) async fn generate_backup_codes(
         &self,
         token: &str,
         password: &str,
         meta: &RequestMeta,
     ) -> Result<Vec<String>> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let (user, _, session_id) = self.session_user(token).await?;
-        self.check_password(&user, password).await?;
+        self.credentials.check(&user, password).await?;
         let row = self
             .load_2fa(&user)
             .await?
@@ -406,16 +426,16 @@ impl Auth {
             .map(|_| backup_code())
             .collect::<Result<Vec<_>>>()?;
         let enc = symmetric_encrypt(
-            &self.inner.secret,
-            &serde_json::to_string(&codes).map_err(|_| AuthError::Corrupt {
-                what: "backup codes",
-            })?,
+            &self.secret,
+            &serde_json::to_string(&codes).map_err(|_| AuthError::corrupt("backup codes"))?,
         )?;
-        self.db()
-            .batch(&[
-                Statement::new(r#"UPDATE "twoFactor" SET "backupCodes" = ?1 WHERE "id" = ?2"#)
-                    .bind(enc)
-                    .bind(row.id.as_str()),
+        self.db
+            .write_audited(
+                vec![
+                    Statement::new(r#"UPDATE "twoFactor" SET "backupCodes" = ?1 WHERE "id" = ?2"#)
+                        .bind(enc)
+                        .bind(row.id.as_str()),
+                ],
                 audit::insert(
                     AuditEvent::BackupCodesGenerated,
                     AuditRecord {
@@ -426,32 +446,33 @@ impl Auth {
                     meta,
                     self.now(),
                 )?,
-            ])
+            )
             .await?;
         Ok(codes)
     }
 
     /// Better Auth's `POST /two-factor/disable`: checks the password and
     /// deletes the user's two-factor row.
-    pub async fn disable_two_factor(
+    pub(crate) async fn disable_two_factor(
         &self,
         token: &str,
         password: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let (user, _, session_id) = self.session_user(token).await?;
-        self.check_password(&user, password).await?;
+        self.credentials.check(&user, password).await?;
         let now = self.now();
-        self.db()
-            .batch(&[
+        self.db
+            .write_audited(
+                vec![
                 Statement::new(r#"DELETE FROM "twoFactor" WHERE "userId" = ?1"#)
                     .bind(user.as_str()),
                 Statement::new(
                     r#"UPDATE "user" SET "twoFactorEnabled" = 0, "updatedAt" = ?1 WHERE "id" = ?2"#,
                 )
                 .bind(date::format(now))
-                .bind(user.as_str()),
+                .bind(user.as_str())],
                 audit::insert(
                     AuditEvent::TwoFactorDisabled,
                     AuditRecord {
@@ -462,7 +483,7 @@ impl Auth {
                     meta,
                     now,
                 )?,
-            ])
+            )
             .await?;
         Ok(())
     }
@@ -482,7 +503,7 @@ impl Auth {
             "rememberMe": remember_me,
         })
         .to_string();
-        self.db()
+        self.db
             .execute(
                 &Statement::new(
                     r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?5)"#,
@@ -508,7 +529,7 @@ impl Auth {
         }
         let now = date::format(self.now());
         let row = self
-            .db()
+            .db
             .query(
                 &Statement::new(RESERVE_ATTEMPT)
                     .bind(id)
@@ -520,7 +541,7 @@ impl Auth {
             .next();
         let Some(row) = row else {
             let live = self
-                .db()
+                .db
                 .query(
                     &Statement::new(
                         r#"SELECT 1 FROM "verification" WHERE "identifier" = ?1 AND "expiresAt" > ?2"#,
@@ -536,9 +557,7 @@ impl Auth {
             });
         };
         let value: String = row.get(0)?;
-        let bad = || AuthError::Corrupt {
-            what: "verification.value",
-        };
+        let bad = || AuthError::corrupt("verification.value");
         let v: serde_json::Value = serde_json::from_str(&value).map_err(|_| bad())?;
         let user = v
             .get("userId")
@@ -576,16 +595,18 @@ impl Auth {
             now,
         )?;
         if ch.attempt >= MAX_ATTEMPTS {
-            self.db()
-                .batch(&[
-                    Statement::new(r#"DELETE FROM "verification" WHERE "identifier" = ?1"#)
-                        .bind(ch.id.as_str()),
+            self.db
+                .write_audited(
+                    vec![
+                        Statement::new(r#"DELETE FROM "verification" WHERE "identifier" = ?1"#)
+                            .bind(ch.id.as_str()),
+                    ],
                     audit_stmt,
-                ])
+                )
                 .await?;
             return Ok(AuthError::TooManyAttempts);
         }
-        self.db().execute(&audit_stmt).await?;
+        self.db.execute(&audit_stmt).await?;
         Ok(AuthError::InvalidCode)
     }
 
@@ -602,7 +623,8 @@ impl Auth {
         meta: &RequestMeta,
         now: SystemTime,
     ) -> Result<(Session, Vec<Statement>)> {
-        let (session, insert_session) = self.new_session(&ch.user, ch.remember, meta, now)?;
+        let (session, insert_session) =
+            session::new_session(&self.session_config, &ch.user, ch.remember, meta, now)?;
         let mut live = vec![Value::from(ch.id.clone()), Value::from(date::format(now))];
         live.extend(params);
         let cond = format!("{LIVE_CHALLENGE} AND ({cond})");
@@ -633,8 +655,7 @@ impl Auth {
     }
 
     async fn signed_in(&self, ch: &Challenge, session: Session) -> Result<SignedIn> {
-        let user = self
-            .get_user(&ch.user)
+        let user = rows::load_user(&*self.db, &ch.user)
             .await?
             .ok_or(AuthError::UserNotFound)?;
         Ok(SignedIn {
@@ -653,13 +674,13 @@ impl Auth {
     /// database; the session is created in one batch with the challenge's
     /// consumption and a unique marker of the code's time step, so one code
     /// gives one session, whatever the number of concurrent challenges.
-    pub async fn verify_totp(
+    pub(crate) async fn verify_totp(
         &self,
         challenge: &TwoFactorChallenge,
         code: &str,
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let ch = self.reserve_attempt(&challenge.id).await?;
         let row = self
             .load_2fa(&ch.user)
@@ -683,7 +704,7 @@ impl Auth {
         // The marker first: a step already used aborts the whole batch.
         let mut batch = vec![used_step_statement(&ch.user, step, now, Some(&ch.id))];
         batch.extend(rest);
-        match self.db().batch(&batch).await {
+        match self.db.batch(&batch).await {
             Ok(out) if out.get(1).is_some_and(|o| o.rows_affected == 1) => {
                 self.signed_in(&ch, session).await
             }
@@ -700,13 +721,13 @@ impl Auth {
     /// The code is removed by one update guarded on the stored ciphertext it
     /// was read from, in the batch that creates the session (retried when
     /// another code of the user was used meanwhile): a code gives one session.
-    pub async fn verify_backup_code(
+    pub(crate) async fn verify_backup_code(
         &self,
         challenge: &TwoFactorChallenge,
         code: &str,
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let ch = self.reserve_attempt(&challenge.id).await?;
         let code = code.trim();
         for _ in 0..BACKUP_CODE_RETRIES {
@@ -725,10 +746,8 @@ impl Auth {
             let mut rest = row.codes.clone();
             rest.remove(pos);
             let enc = symmetric_encrypt(
-                &self.inner.secret,
-                &serde_json::to_string(&rest).map_err(|_| AuthError::Corrupt {
-                    what: "backup codes",
-                })?,
+                &self.secret,
+                &serde_json::to_string(&rest).map_err(|_| AuthError::corrupt("backup codes"))?,
             )?;
             let now = self.now();
             // The swap acts only on the ciphertext the code was found in and
@@ -752,13 +771,13 @@ impl Auth {
             )?;
             let mut batch = vec![swap];
             batch.extend(rest);
-            let out = self.db().batch(&batch).await?;
+            let out = self.db.batch(&batch).await?;
             if out.get(1).is_some_and(|o| o.rows_affected == 1) {
                 return self.signed_in(&ch, session).await;
             }
             // Lost a race: the codes changed, or the challenge is gone.
             let live = self
-                .db()
+                .db
                 .query(
                     &Statement::new(format!(r#"SELECT 1 WHERE {LIVE_CHALLENGE}"#))
                         .bind(ch.id.as_str())
@@ -820,23 +839,6 @@ fn used_step_statement(
         .bind(id)
         .bind(date::format(now)),
     }
-}
-
-/// `INSERT … VALUES (?1 … ?n)` turned into `INSERT … SELECT ?1 … ?n WHERE
-/// cond`, `cond`'s placeholders (`?1 …`) renumbered after the statement's.
-fn insert_where(stmt: &Statement, cond: &str, extra: Vec<Value>) -> Result<Statement> {
-    let bad = || AuthError::Corrupt {
-        what: "guarded insert",
-    };
-    let (head, values) = stmt.sql().rsplit_once(" VALUES (").ok_or_else(bad)?;
-    let values = values.strip_suffix(')').ok_or_else(bad)?;
-    let renumbered = crate::org::renumber(cond, stmt.params().len());
-    let mut params = stmt.params().to_vec();
-    params.extend(extra);
-    Ok(Statement::with_params(
-        format!("{head} SELECT {values} WHERE {renumbered}"),
-        params,
-    ))
 }
 
 #[cfg(test)]

@@ -14,25 +14,33 @@
 //! unknown, an unverified and a verified address (no account enumeration);
 //! both flows need a [`crate::mail::Mailer`].
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use neutrino_core::clock::millis_since_epoch;
-use neutrino_core::sql::Statement;
+use neutrino_core::clock::{SharedClock, millis_since_epoch};
+use neutrino_core::ids::UserId;
+use neutrino_core::sql::{SqlExecutor, Statement};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::audit::{self, AuditEvent, AuditRecord};
-use crate::auth::{Auth, CREDENTIAL};
+use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
+use crate::credential::CREDENTIAL;
 use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
+use crate::gate::PlatformGate;
+use crate::mail::Mailer;
 use crate::mail::{Email, EmailKind};
 use crate::model::{RequestMeta, User};
+use crate::origin::TrustedOrigins;
+use crate::password::Passwords;
 use crate::random::{random_id, random_string};
+use crate::rows;
+use crate::session::{Revoke, SessionStore};
 
 /// Lifetime of a password-reset token (Better Auth: 3600 s).
 pub const RESET_PASSWORD_TTL: Duration = Duration::from_secs(3600);
@@ -48,7 +56,6 @@ const TAKE_VERIFICATION: &str =
     r#"DELETE FROM "verification" WHERE "identifier" = ?1 RETURNING "value", "expiresAt""#;
 const SET_PASSWORD: &str = r#"UPDATE "account" SET "password" = ?1, "updatedAt" = ?2 WHERE "userId" = ?3 AND "providerId" = ?4"#;
 const ADD_CREDENTIAL: &str = r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") SELECT ?1, ?2, ?3, ?2, ?4, ?5, ?5 WHERE NOT EXISTS (SELECT 1 FROM "account" WHERE "userId" = ?2 AND "providerId" = ?3)"#;
-const DELETE_USER_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
 const MARK_VERIFIED: &str = r#"UPDATE "user" SET "emailVerified" = 1, "updatedAt" = ?1 WHERE "id" = ?2 AND "emailVerified" = 0"#;
 
 #[derive(Serialize, Deserialize)]
@@ -69,15 +76,66 @@ fn query_component(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
-impl Auth {
+/// Password reset and email verification of one auth database: the tokens,
+/// the links mailed, and the writes that act on them. Holds what it needs
+/// and never imports [`crate::Auth`]; [`crate::Auth`]'s methods call it.
+pub(crate) struct Verifications {
+    db: Arc<dyn SqlExecutor>,
+    secret: Arc<[u8]>,
+    clock: SharedClock,
+    gate: Arc<PlatformGate>,
+    sessions: Arc<dyn SessionStore>,
+    passwords: Arc<Passwords>,
+    origins: TrustedOrigins,
+    mailer: Option<Arc<dyn Mailer>>,
+    /// The base URL (without its trailing `/`) and the base path of links.
+    base: (String, String),
+    revoke_sessions_on_password_reset: bool,
+}
+
+/// What [`Verifications::new`] takes.
+pub(crate) struct VerificationParts {
+    pub(crate) db: Arc<dyn SqlExecutor>,
+    pub(crate) secret: Arc<[u8]>,
+    pub(crate) clock: SharedClock,
+    pub(crate) gate: Arc<PlatformGate>,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) passwords: Arc<Passwords>,
+    pub(crate) origins: TrustedOrigins,
+    pub(crate) mailer: Option<Arc<dyn Mailer>>,
+    pub(crate) base_url: String,
+    pub(crate) base_path: String,
+    pub(crate) revoke_sessions_on_password_reset: bool,
+}
+
+impl Verifications {
+    /// Verifications with these parts.
+    pub(crate) fn new(p: VerificationParts) -> Self {
+        Self {
+            db: p.db,
+            secret: p.secret,
+            clock: p.clock,
+            gate: p.gate,
+            sessions: p.sessions,
+            passwords: p.passwords,
+            origins: p.origins,
+            mailer: p.mailer,
+            base: (p.base_url, p.base_path),
+            revoke_sessions_on_password_reset: p.revoke_sessions_on_password_reset,
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
     pub(crate) fn link(&self, path: &str) -> String {
-        let base = self.inner.base_url.as_ref().map_or("", |(u, _)| u.as_str());
-        format!("{base}{}{path}", self.inner.base_path)
+        format!("{}{}{path}", self.base.0, self.base.1)
     }
 
     fn check_callback(&self, callback: Option<&str>) -> Result<()> {
         match callback {
-            Some(url) if !self.is_safe_callback(url) => Err(AuthError::InvalidCallbackUrl),
+            Some(url) if !self.origins.is_safe_callback(url) => Err(AuthError::InvalidCallbackUrl),
             _ => Ok(()),
         }
     }
@@ -87,20 +145,20 @@ impl Auth {
     /// unverified and verified addresses all get `Ok(())`, after the same
     /// work (a token is drawn and one batch written in every case), and a
     /// mailer failure is logged, not returned.
-    pub async fn request_password_reset(
+    pub(crate) async fn request_password_reset(
         &self,
         email: &str,
         redirect_to: Option<&str>,
         meta: &RequestMeta,
     ) -> Result<()> {
-        let Some(mailer) = self.inner.mailer.clone() else {
+        let Some(mailer) = self.mailer.clone() else {
             return Err(AuthError::ResetPasswordDisabled);
         };
         self.check_callback(redirect_to)?;
         let email = normalize_email(email)?;
-        self.ensure_writable().await?;
+        self.gate.ensure_writable().await?;
         let now = self.now();
-        let user = self.find_user_by_email(&email).await?;
+        let user = rows::find_user_by_email(&*self.db, &email).await?;
         let audit_stmt = audit::insert(
             AuditEvent::PasswordResetRequested,
             AuditRecord {
@@ -125,8 +183,7 @@ impl Auth {
                     .bind(stamp.as_str()),
             );
         }
-        batch.push(audit_stmt);
-        self.inner.db.batch(&batch).await?;
+        self.db.write_audited(batch, audit_stmt).await?;
         let Some(user) = user else {
             return Ok(());
         };
@@ -155,19 +212,18 @@ impl Auth {
     ///
     /// Errors: `INVALID_TOKEN` (unknown, used or expired),
     /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`.
-    pub async fn reset_password(
+    pub(crate) async fn reset_password(
         &self,
         token: &str,
         new_password: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
-        self.ensure_writable().await?;
-        let password = self.inner.passwords.normalize(new_password)?;
+        self.gate.ensure_writable().await?;
+        let password = self.passwords.normalize(new_password)?;
         if token.is_empty() || token.len() > MAX_TOKEN_INPUT {
             return Err(AuthError::InvalidToken);
         }
         let row = self
-            .inner
             .db
             .query(&Statement::new(TAKE_VERIFICATION).bind(format!("reset-password:{token}")))
             .await?
@@ -180,9 +236,9 @@ impl Auth {
         if date::parse(&expires).is_none_or(|e| e <= now) {
             return Err(AuthError::InvalidToken);
         }
-        let hash = self.inner.passwords.hash(&password).await?;
+        let hash = self.passwords.hash(&password).await?;
         let stamp = date::format(now);
-        let mut batch = vec![
+        let batch = vec![
             Statement::new(SET_PASSWORD)
                 .bind(hash.as_str())
                 .bind(stamp.as_str())
@@ -204,22 +260,22 @@ impl Auth {
                 now,
             )?,
         ];
-        if self.inner.revoke_sessions_on_password_reset {
-            batch.push(Statement::new(DELETE_USER_SESSIONS).bind(user_id.as_str()));
-        }
-        self.inner.db.batch(&batch).await?;
-        if self.inner.revoke_sessions_on_password_reset {
-            self.evict_user(&user_id);
+        if self.revoke_sessions_on_password_reset {
+            let user: UserId = user_id.parse().map_err(|_| AuthError::corrupt("user.id"))?;
+            self.sessions.revoke(&user, Revoke::All, batch).await?;
+        } else {
+            self.db.batch(&batch).await?;
         }
         Ok(())
     }
 
     fn sign_jwt(&self, claims: &Claims) -> Result<String> {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let payload = serde_json::to_vec(claims).map_err(|e| AuthError::Hashing(e.into()))?;
+        let payload =
+            serde_json::to_vec(claims).map_err(|e| AuthError::internal("password hasher", e))?;
         let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.inner.secret)
-            .map_err(|e| AuthError::Hashing(e.into()))?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret)
+            .map_err(|e| AuthError::internal("password hasher", e))?;
         mac.update(signing_input.as_bytes());
         let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
         Ok(format!("{signing_input}.{sig}"))
@@ -238,8 +294,8 @@ impl Auth {
         let sig = URL_SAFE_NO_PAD
             .decode(s)
             .map_err(|_| AuthError::InvalidToken)?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.inner.secret)
-            .map_err(|e| AuthError::Hashing(e.into()))?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret)
+            .map_err(|e| AuthError::internal("password hasher", e))?;
         mac.update(h.as_bytes());
         mac.update(b".");
         mac.update(p.as_bytes());
@@ -267,18 +323,18 @@ impl Auth {
     ///
     /// Errors: `VERIFICATION_EMAIL_NOT_ENABLED` (no mailer),
     /// `INVALID_CALLBACK_URL`, `INVALID_EMAIL`.
-    pub async fn send_verification_email(
+    pub(crate) async fn send_verification_email(
         &self,
         email: &str,
         callback_url: Option<&str>,
     ) -> Result<()> {
-        if self.inner.mailer.is_none() {
+        if self.mailer.is_none() {
             return Err(AuthError::VerificationEmailNotEnabled);
         }
         self.check_callback(callback_url)?;
         let email = normalize_email(email)?;
-        self.ensure_writable().await?;
-        match self.find_user_by_email(&email).await? {
+        self.gate.ensure_writable().await?;
+        match rows::find_user_by_email(&*self.db, &email).await? {
             Some(user) if !user.email_verified => {
                 self.mail_verification(&user, callback_url).await;
             }
@@ -304,7 +360,7 @@ impl Auth {
     /// Mails `user` a verification link; failures are logged, never returned
     /// (the caller's answer must not depend on them).
     pub(crate) async fn mail_verification(&self, user: &User, callback_url: Option<&str>) {
-        let Some(mailer) = self.inner.mailer.clone() else {
+        let Some(mailer) = self.mailer.clone() else {
             return;
         };
         let token = match self.verification_token(&user.email, Some(user.id.to_string())) {
@@ -338,8 +394,8 @@ impl Auth {
     ///
     /// Errors: `INVALID_TOKEN` (bad signature, malformed, or already used),
     /// `TOKEN_EXPIRED`, `USER_NOT_FOUND`.
-    pub async fn verify_email(&self, token: &str, meta: &RequestMeta) -> Result<User> {
-        self.ensure_writable().await?;
+    pub(crate) async fn verify_email(&self, token: &str, meta: &RequestMeta) -> Result<User> {
+        self.gate.ensure_writable().await?;
         let claims = self.verify_jwt(token)?;
         let now = self.now();
         let now_s = millis_since_epoch(now) / 1000;
@@ -347,8 +403,7 @@ impl Auth {
             return Err(AuthError::TokenExpired);
         }
         let email = normalize_email(&claims.email).map_err(|_| AuthError::InvalidToken)?;
-        let mut user = self
-            .find_user_by_email(&email)
+        let mut user = rows::find_user_by_email(&*self.db, &email)
             .await?
             .ok_or(AuthError::UserNotFound)?;
         if claims
@@ -360,7 +415,6 @@ impl Auth {
         }
         let stamp = date::format(now);
         let changed = self
-            .inner
             .db
             .execute(
                 &Statement::new(MARK_VERIFIED)
@@ -371,8 +425,7 @@ impl Auth {
         if changed.rows_affected == 0 {
             return Err(AuthError::InvalidToken);
         }
-        self.inner
-            .db
+        self.db
             .execute(&audit::insert(
                 AuditEvent::EmailVerified,
                 AuditRecord {
@@ -384,7 +437,7 @@ impl Auth {
                 now,
             )?)
             .await?;
-        self.evict_user(user.id.as_str());
+        self.sessions.forget_user(user.id.as_str());
         user.email_verified = true;
         user.updated_at =
             UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());

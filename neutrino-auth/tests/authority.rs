@@ -129,7 +129,10 @@ async fn reconcile_reports_what_it_cannot_finish_and_goes_on() {
     assert_eq!(report.abandoned, 1, "{report:?}");
     assert_eq!(report.failed.len(), 1, "{report:?}");
     assert_eq!(report.failed[0].id, "not-a-tenant-id");
-    assert!(matches!(report.failed[0].error, AuthError::Corrupt { .. }));
+    assert!(matches!(
+        report.failed[0].error,
+        AuthError::Store(neutrino_core::Error::Decode { .. })
+    ));
     assert!(
         w.a.orgs
             .list_organizations(t)

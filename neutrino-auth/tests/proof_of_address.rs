@@ -419,7 +419,13 @@ async fn an_invitation_that_could_not_be_mailed_is_withdrawn() {
         .invite_member(ta, &acme.id, "bob@example.com", "member", &meta())
         .await
         .unwrap_err();
-    assert!(matches!(e, AuthError::Mail(_)));
+    assert!(matches!(
+        e,
+        AuthError::Store(neutrino_core::Error::Backend {
+            backend: "mailer",
+            ..
+        })
+    ));
     assert!(o.list_invitations(ta, &acme.id).await.unwrap().is_empty());
     assert!(
         snapshot(&w.a.raw_auth_db, &["verification"])

@@ -668,3 +668,126 @@ async fn configuration_is_validated_and_debug_hides_secrets() {
         );
     }
 }
+
+/// With the cache on, every way this `Auth` ends a session takes effect at
+/// once: the cache wraps the session store, so no path can end a session in
+/// the database and leave it valid in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_cache_on_every_revocation_path_takes_effect_at_once() {
+    use std::sync::Arc;
+
+    use neutrino_auth::mail::{EmailKind, RecordingMailer};
+
+    let fx = Fixture::new().await;
+    let mailer = RecordingMailer::new();
+    let auth = fx
+        .build(
+            fx.builder()
+                .with_base_url("https://auth.svc.default.k3m9p2xw7q.nno.app")
+                .with_mailer(Arc::new(mailer.clone()))
+                .with_revoke_sessions_on_password_reset(true)
+                .with_session_cache(SessionCacheConfig {
+                    ttl: Duration::from_secs(60),
+                    max_entries: 100,
+                }),
+        )
+        .await;
+    let email = unique_email();
+    let s = auth
+        .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
+        .await
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
+    let user = s.user.id;
+    let a = &auth;
+    let address = email.as_str();
+    let session = move || async move {
+        let auth = a;
+        let x = auth
+            .sign_in_email(SignInEmail::new(address, PASSWORD), &meta())
+            .await
+            .unwrap();
+        let cookie = auth.cookies().sign(&x.session.token);
+        // Validated once, so cached, by token and by cookie.
+        assert!(auth.get_session(&x.session.token).await.unwrap().is_some());
+        assert!(
+            auth.get_session_from_cookie(&cookie)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        (x.session.token, cookie)
+    };
+    let gone = move |token: String, cookie: String| async move {
+        let auth = a;
+        assert!(auth.get_session(&token).await.unwrap().is_none());
+        assert!(
+            auth.get_session_from_cookie(&cookie)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    };
+
+    // One session by token.
+    let (t, c) = session().await;
+    assert_eq!(auth.revoke_session(&user, &t, &meta()).await.unwrap(), 1);
+    gone(t, c).await;
+
+    // All others.
+    let (keep, keep_cookie) = session().await;
+    let (t, c) = session().await;
+    auth.revoke_other_sessions(&user, &keep, &meta())
+        .await
+        .unwrap();
+    gone(t, c).await;
+    assert!(auth.get_session(&keep).await.unwrap().is_some());
+
+    // A password change that revokes the others.
+    let (t, c) = session().await;
+    auth.change_password(
+        &user,
+        ChangePassword {
+            current_password: PASSWORD.into(),
+            new_password: "a second password".into(),
+            revoke_other_sessions: true,
+        },
+        Some(&keep),
+        &meta(),
+    )
+    .await
+    .unwrap();
+    gone(t, c).await;
+    assert!(
+        auth.get_session_from_cookie(&keep_cookie)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    auth.change_password(
+        &user,
+        ChangePassword {
+            current_password: "a second password".into(),
+            new_password: PASSWORD.into(),
+            revoke_other_sessions: false,
+        },
+        None,
+        &meta(),
+    )
+    .await
+    .unwrap();
+
+    // A password reset that revokes every session.
+    let (t, c) = session().await;
+    auth.request_password_reset(&email, None, &meta())
+        .await
+        .unwrap();
+    let mail = mailer.last_to(&email, EmailKind::ResetPassword).unwrap();
+    auth.reset_password(&mail.token, "a reset password", &meta())
+        .await
+        .unwrap();
+    gone(t, c).await;
+    gone(keep, keep_cookie).await;
+    assert_eq!(auth.cached_sessions(), 0);
+}

@@ -170,10 +170,10 @@ async fn the_rate_limiter_refuses_workers_kv() {
     assert!(
         matches!(
             e,
-            neutrino_auth::AuthError::Config {
+            neutrino_auth::AuthError::Store(neutrino_core::Error::Config {
                 key: "rate_limit",
                 ..
-            }
+            })
         ),
         "{e:?}"
     );

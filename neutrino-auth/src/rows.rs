@@ -1,0 +1,90 @@
+//! Reading users and sessions from their rows, and clipping request metadata
+//! before it is stored.
+
+use neutrino_core::ids::UserId;
+use neutrino_core::sql::{Row, SqlExecutor, Statement};
+
+use crate::date;
+use crate::error::{AuthError, Result};
+use crate::model::{Session, User};
+
+/// Longest IP address or user agent recorded, in bytes (longer ones are cut).
+pub const MAX_META_LEN: usize = 512;
+
+/// The user columns, in the order [`user_from_row`] reads them.
+pub(crate) const USER_COLUMNS: &str =
+    r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#;
+
+/// A stored user ID; a malformed one is a decode error.
+pub(crate) fn parse_user_id(s: &str) -> Result<UserId> {
+    s.parse().map_err(|_| AuthError::corrupt("user.id"))
+}
+
+/// Reads `id, name, email, emailVerified, image, createdAt, updatedAt` from
+/// `r` starting at column `at`.
+pub(crate) fn user_from_row(r: &Row, at: usize, id: UserId) -> Result<User> {
+    Ok(User {
+        id,
+        name: r.get(at + 1)?,
+        email: r.get(at + 2)?,
+        email_verified: r.get(at + 3)?,
+        image: r.get(at + 4)?,
+        created_at: date::column(r, at + 5, "user.createdAt")?,
+        updated_at: date::column(r, at + 6, "user.updatedAt")?,
+    })
+}
+
+/// The user with this ID, or `None`.
+pub(crate) async fn load_user(db: &dyn SqlExecutor, user_id: &UserId) -> Result<Option<User>> {
+    let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
+    let row = db
+        .query(&Statement::new(sql).bind(user_id.as_str()))
+        .await?
+        .into_iter()
+        .next();
+    row.map(|r| user_from_row(&r, 0, *user_id)).transpose()
+}
+
+/// The user with this (normalized) email, or `None`.
+pub(crate) async fn find_user_by_email(db: &dyn SqlExecutor, email: &str) -> Result<Option<User>> {
+    let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "email" = ?1"#);
+    let row = db
+        .query(&Statement::new(sql).bind(email))
+        .await?
+        .into_iter()
+        .next();
+    match row {
+        Some(r) => {
+            let id: String = r.get(0)?;
+            Ok(Some(user_from_row(&r, 0, parse_user_id(&id)?)?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Reads `id, token, userId, expiresAt, createdAt, updatedAt, ipAddress,
+/// userAgent`.
+pub(crate) fn session_from_row(r: &Row) -> Result<Session> {
+    let user_id: String = r.get(2)?;
+    Ok(Session {
+        id: r.get(0)?,
+        token: r.get(1)?,
+        user_id: parse_user_id(&user_id)?,
+        expires_at: date::column(r, 3, "session.expiresAt")?,
+        created_at: date::column(r, 4, "session.createdAt")?,
+        updated_at: date::column(r, 5, "session.updatedAt")?,
+        ip_address: r.get(6)?,
+        user_agent: r.get(7)?,
+    })
+}
+
+/// `s` cut to at most [`MAX_META_LEN`] bytes, on a character boundary.
+pub(crate) fn clip(s: &Option<String>) -> Option<String> {
+    s.as_ref().map(|v| {
+        let mut end = v.len().min(MAX_META_LEN);
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        v[..end].to_owned()
+    })
+}

@@ -1,0 +1,330 @@
+//! Sessions behind one narrow interface, [`SessionStore`]: validation with
+//! sliding expiry, listing, revocation and sign-out. [`DbSessions`] keeps
+//! them in the auth database; the validation cache
+//! ([`crate::cache::CachingSessions`]) wraps a store and implements the same
+//! trait, so no caller checks the cache (tower-sessions' `CachingSessionStore`
+//! shape). This module never imports [`crate::Auth`].
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use neutrino_core::clock::{SharedClock, millis_since_epoch};
+use neutrino_core::ids::UserId;
+use neutrino_core::sql::{SqlExecutor, Statement};
+
+use crate::audit::AuditEvent;
+use crate::cookie::{MAX_TOKEN_LEN, SessionCookies};
+use crate::date;
+use crate::error::Result;
+use crate::gate::PlatformGate;
+use crate::model::{AuthSession, RequestMeta, Session, User};
+use crate::random::random_id;
+use crate::rows::{clip, session_from_row};
+
+/// Session lifetimes, Better Auth's `session` options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// `expiresIn`: lifetime of a remembered session (default 7 days); also the
+    /// cookie's `Max-Age`.
+    pub expires_in: Duration,
+    /// `updateAge`: a session is extended by `expires_in` once it is this old
+    /// since its last extension (default 1 day).
+    pub update_age: Duration,
+    /// `freshAge`: sensitive operations need a session younger than this
+    /// (default 1 day; zero turns the check off).
+    pub fresh_age: Duration,
+    /// Lifetime of a session created with "remember me" off (default 1 day).
+    pub dont_remember_expires_in: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            expires_in: Duration::from_secs(7 * 24 * 3600),
+            update_age: Duration::from_secs(24 * 3600),
+            fresh_age: Duration::from_secs(24 * 3600),
+            dont_remember_expires_in: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Options of [`crate::Auth::get_session_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GetSessionOptions {
+    /// Do not extend the session (Better Auth's `disableRefresh`, and what a
+    /// `dont_remember` cookie implies).
+    pub disable_refresh: bool,
+    /// Skip the validation cache and read the database.
+    pub disable_cache: bool,
+}
+
+pub(crate) const INSERT_SESSION_SELECT: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"#;
+const INSERT_SESSION: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#;
+const SELECT_SESSION: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
+const REFRESH_SESSION: &str =
+    r#"UPDATE "session" SET "expiresAt" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#;
+const DELETE_SESSION: &str = r#"DELETE FROM "session" WHERE "token" = ?1"#;
+const DELETE_USER_SESSION: &str = r#"DELETE FROM "session" WHERE "token" = ?1 AND "userId" = ?2"#;
+const DELETE_USER_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
+const DELETE_OTHER_SESSIONS: &str =
+    r#"DELETE FROM "session" WHERE "userId" = ?1 AND "token" <> ?2"#;
+const SELECT_USER_SESSIONS: &str = r#"SELECT "id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent" FROM "session" WHERE "userId" = ?1 AND "expiresAt" > ?2 ORDER BY "createdAt""#;
+/// Audit rows written from the session being deleted, in the same batch.
+const AUDIT_FROM_SESSION: &str = r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail") SELECT ?1, ?2, ?3, s."userId", s."id", NULL, ?4, ?5, NULL FROM "session" s WHERE s."token" = ?6"#;
+
+/// Which of a user's sessions a revocation ends.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Revoke<'a> {
+    /// The session with this token, if it is the user's.
+    One(&'a str),
+    /// Every session of the user.
+    All,
+    /// Every session of the user but this one (`None`: all of them).
+    Others(Option<&'a str>),
+}
+
+/// The sessions of one auth database, as the flows see them.
+#[async_trait]
+pub(crate) trait SessionStore: Send + Sync {
+    /// The session with `token` and its user, or `None` if there is none or
+    /// it has expired (an expired row is deleted); extends it when due.
+    async fn get(&self, token: &str, opts: GetSessionOptions) -> Result<Option<Arc<AuthSession>>>;
+
+    /// [`SessionStore::get`] from a signed cookie value; a tampered one is an
+    /// error.
+    async fn get_signed(
+        &self,
+        cookie_value: &str,
+        opts: GetSessionOptions,
+    ) -> Result<Option<Arc<AuthSession>>>;
+
+    /// The user's unexpired sessions, oldest first.
+    async fn list(&self, user_id: &UserId) -> Result<Vec<Session>>;
+
+    /// Ends the sessions `which` of `user_id` in one batch with `with` (the
+    /// audit row, a password change); returns how many sessions ended.
+    async fn revoke(
+        &self,
+        user_id: &UserId,
+        which: Revoke<'_>,
+        with: Vec<Statement>,
+    ) -> Result<u64>;
+
+    /// Deletes the session with `token` (a no-op for an unknown one), with
+    /// its `sign_out` audit row in the same batch.
+    async fn sign_out(&self, token: &str, meta: &RequestMeta) -> Result<()>;
+
+    /// Forgets what is held in memory about `user_id` (its user row changed:
+    /// role, email verification); a no-op without a cache.
+    fn forget_user(&self, user_id: &str);
+
+    /// Entries held in memory (0 without a cache).
+    fn cached(&self) -> usize;
+}
+
+/// A new session row for `user_id` and the statement that inserts it.
+pub(crate) fn new_session(
+    config: &SessionConfig,
+    user_id: &UserId,
+    remember_me: bool,
+    meta: &RequestMeta,
+    now: SystemTime,
+) -> Result<(Session, Statement)> {
+    let ttl = if remember_me {
+        config.expires_in
+    } else {
+        config.dont_remember_expires_in
+    };
+    let now = UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
+    let session = Session {
+        id: random_id()?,
+        token: random_id()?,
+        user_id: *user_id,
+        expires_at: now + ttl,
+        created_at: now,
+        updated_at: now,
+        ip_address: clip(&meta.ip_address),
+        user_agent: clip(&meta.user_agent),
+    };
+    let stmt = Statement::new(INSERT_SESSION)
+        .bind(session.id.as_str())
+        .bind(date::format(session.expires_at))
+        .bind(session.token.as_str())
+        .bind(date::format(now))
+        .bind(date::format(now))
+        .bind(session.ip_address.as_deref())
+        .bind(session.user_agent.as_deref())
+        .bind(user_id.as_str());
+    Ok((session, stmt))
+}
+
+/// Sessions in the auth database's `session` table.
+pub(crate) struct DbSessions {
+    db: Arc<dyn SqlExecutor>,
+    cookies: SessionCookies,
+    clock: SharedClock,
+    config: SessionConfig,
+    gate: Arc<PlatformGate>,
+}
+
+impl DbSessions {
+    /// Sessions in `db`, with these lifetimes; extended only while `gate`
+    /// allows writes.
+    pub(crate) fn new(
+        db: Arc<dyn SqlExecutor>,
+        cookies: SessionCookies,
+        clock: SharedClock,
+        config: SessionConfig,
+        gate: Arc<PlatformGate>,
+    ) -> Self {
+        Self {
+            db,
+            cookies,
+            clock,
+            config,
+            gate,
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for DbSessions {
+    async fn get(&self, token: &str, opts: GetSessionOptions) -> Result<Option<Arc<AuthSession>>> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let Some(row) = self
+            .db
+            .query(&Statement::new(SELECT_SESSION).bind(token))
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let mut session = session_from_row(&row)?;
+        let user = User {
+            id: session.user_id,
+            name: row.get(8)?,
+            email: row.get(9)?,
+            email_verified: row.get(10)?,
+            image: row.get(11)?,
+            created_at: date::column(&row, 12, "user.createdAt")?,
+            updated_at: date::column(&row, 13, "user.updatedAt")?,
+        };
+        if session.expires_at <= now {
+            self.db
+                .execute(&Statement::new(DELETE_SESSION).bind(token))
+                .await?;
+            return Ok(None);
+        }
+        let cfg = &self.config;
+        let mut refreshed = false;
+        // A "remember me off" session (lifetime no longer than
+        // dont_remember_expires_in) is never extended, even when the caller has
+        // no dont_remember cookie to tell: otherwise the first validation would
+        // turn a one-day session into a seven-day one.
+        let short_lived = cfg.dont_remember_expires_in < cfg.expires_in
+            && session
+                .expires_at
+                .duration_since(session.created_at)
+                .is_ok_and(|life| life <= cfg.dont_remember_expires_in);
+        if !opts.disable_refresh && !short_lived {
+            // Better Auth: refresh once now >= expiresAt - expiresIn + updateAge.
+            let due = session
+                .expires_at
+                .checked_sub(cfg.expires_in)
+                .map(|t| t + cfg.update_age);
+            // A suspended platform's sessions validate but are not extended.
+            if due.is_none_or(|due| now >= due) && self.gate.ensure_writable().await.is_ok() {
+                let now_trunc =
+                    UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
+                let expires = now_trunc + cfg.expires_in;
+                self.db
+                    .execute(
+                        &Statement::new(REFRESH_SESSION)
+                            .bind(date::format(expires))
+                            .bind(date::format(now_trunc))
+                            .bind(token),
+                    )
+                    .await?;
+                session.expires_at = expires;
+                session.updated_at = now_trunc;
+                refreshed = true;
+            }
+        }
+        Ok(Some(Arc::new(AuthSession {
+            session,
+            user,
+            refreshed,
+        })))
+    }
+
+    async fn get_signed(
+        &self,
+        cookie_value: &str,
+        opts: GetSessionOptions,
+    ) -> Result<Option<Arc<AuthSession>>> {
+        let token = self.cookies.verify(cookie_value)?;
+        self.get(&token, opts).await
+    }
+
+    async fn list(&self, user_id: &UserId) -> Result<Vec<Session>> {
+        let rows = self
+            .db
+            .query(
+                &Statement::new(SELECT_USER_SESSIONS)
+                    .bind(user_id.as_str())
+                    .bind(date::format(self.clock.now())),
+            )
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn revoke(
+        &self,
+        user_id: &UserId,
+        which: Revoke<'_>,
+        with: Vec<Statement>,
+    ) -> Result<u64> {
+        let delete = match which {
+            Revoke::One(token) => Statement::new(DELETE_USER_SESSION)
+                .bind(token)
+                .bind(user_id.as_str()),
+            Revoke::All | Revoke::Others(None) => {
+                Statement::new(DELETE_USER_SESSIONS).bind(user_id.as_str())
+            }
+            Revoke::Others(Some(keep)) => Statement::new(DELETE_OTHER_SESSIONS)
+                .bind(user_id.as_str())
+                .bind(keep),
+        };
+        let mut batch = Vec::with_capacity(with.len() + 1);
+        batch.push(delete);
+        batch.extend(with);
+        let out = self.db.batch(&batch).await?;
+        Ok(out.first().map_or(0, |o| o.rows_affected))
+    }
+
+    async fn sign_out(&self, token: &str, meta: &RequestMeta) -> Result<()> {
+        let batch = [
+            Statement::new(AUDIT_FROM_SESSION)
+                .bind(random_id()?)
+                .bind(date::format(self.clock.now()))
+                .bind(AuditEvent::SignOut.as_str())
+                .bind(meta.ip_address.as_deref())
+                .bind(meta.user_agent.as_deref())
+                .bind(token),
+            Statement::new(DELETE_SESSION).bind(token),
+        ];
+        self.db.batch(&batch).await?;
+        Ok(())
+    }
+
+    fn forget_user(&self, _user_id: &str) {}
+
+    fn cached(&self) -> usize {
+        0
+    }
+}
