@@ -186,7 +186,7 @@ impl AuthError {
     /// Better Auth's error code for this error, e.g. `"INVALID_EMAIL_OR_PASSWORD"`.
     ///
     /// ```
-    /// use neutrino_auth::AuthError;
+    /// use neutrino::auth::AuthError;
     /// assert_eq!(AuthError::UserAlreadyExists.code(), "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
     /// ```
     pub fn code(&self) -> &'static str {
@@ -244,7 +244,7 @@ impl AuthError {
     /// The HTTP status Better Auth answers this error with.
     ///
     /// ```
-    /// use neutrino_auth::AuthError;
+    /// use neutrino::auth::AuthError;
     /// assert_eq!(AuthError::InvalidEmailOrPassword.status(), 401);
     /// assert_eq!(AuthError::UserAlreadyExists.status(), 422);
     /// ```
@@ -413,8 +413,8 @@ fn store_status(e: &Error) -> u16 {
 /// (`Suspended` stays `Suspended`).
 ///
 /// ```
-/// use neutrino_auth::AuthError;
-/// let e = neutrino_core::Error::from(AuthError::InvalidEmailOrPassword);
+/// use neutrino::auth::AuthError;
+/// let e = neutrino::Error::from(AuthError::InvalidEmailOrPassword);
 /// assert!(e.is_permission_denied());
 /// assert!(e.to_string().contains("INVALID_EMAIL_OR_PASSWORD"));
 /// ```

@@ -46,11 +46,11 @@ impl Registry {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> neutrino_core::Result<()> {
+/// # async fn main() -> neutrino::Result<()> {
 /// use std::sync::Arc;
-/// use neutrino_core::memory::MemoryKv;
-/// use neutrino_sqlite::SqliteExecutor;
-/// use neutrino_tenancy::{NewPlatform, NewTenant, PlatformClass, Registry, RegistryOptions};
+/// use neutrino::memory::MemoryKv;
+/// use neutrino::sqlite::SqliteExecutor;
+/// use neutrino::tenancy::{NewPlatform, NewTenant, PlatformClass, Registry, RegistryOptions};
 ///
 /// let db = Arc::new(SqliteExecutor::memory().await?);
 /// let registry = Registry::open(db, Arc::new(MemoryKv::new()), RegistryOptions::default()).await?;
