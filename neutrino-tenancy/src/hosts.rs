@@ -131,10 +131,13 @@ impl Registry {
         status: HostStatus,
         token: Option<String>,
     ) -> Statement {
-        // Only while the platform is active: the database decides in the write.
+        // Only while the platform is active and the tenant exists (in a batch
+        // that creates the tenant, only if that insert was not refused): the
+        // database decides in the write.
         Statement::new(format!(
             r#"INSERT INTO "neutrino_host" ("host", "platform_id", "tenant_id", "kind", "status", "verification_token", "created_at", "updated_at")
-               SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 WHERE {}"#,
+               SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 WHERE {}
+                 AND EXISTS (SELECT 1 FROM "neutrino_tenant" WHERE "platform_id" = ?2 AND "id" = ?3)"#,
             active_platform(2)
         ))
         .bind(host)

@@ -193,7 +193,6 @@ async fn a_runaway_raw_statement_does_not_stop_other_tenants_writes() {
 /// Two concurrent moves, each legal alone, must not make a cycle in the tenant
 /// tree (A under B and B under A), nor nest deeper than the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "defect: reparent checks cycles and depth on a separate read; concurrent moves make a cycle"]
 async fn concurrent_reparents_never_make_a_cycle() {
     let e = env().await;
     for round in 0..40 {
@@ -256,4 +255,55 @@ async fn raw_bad_input_is_a_typed_error() {
         .insert(&sb, &t, Record::new().set("body", "still works"))
         .await
         .unwrap();
+}
+
+/// Concurrent moves and sub-tenant creation never nest deeper than the limit,
+/// and every stored depth matches the tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_moves_and_creates_keep_depths_true_and_within_the_limit() {
+    let e = env().await;
+    for round in 0..15 {
+        // Two chains of two: r1 > c1 and r2 > c2 (depth limit is the default).
+        let mk = |slug: String, parent: Option<TenantId>| {
+            let r = e.r.clone();
+            let p = e.p;
+            async move {
+                let mut n = NewTenant::new(slug, "T");
+                if let Some(parent) = parent {
+                    n = n.with_parent(parent);
+                }
+                r.create_tenant(p, n).await.unwrap().id
+            }
+        };
+        let r1 = mk(format!("r1-{round}"), None).await;
+        let c1 = mk(format!("c1-{round}"), Some(r1)).await;
+        let r2 = mk(format!("r2-{round}"), None).await;
+        let c2 = mk(format!("c2-{round}"), Some(r2)).await;
+        let mut hs = Vec::new();
+        for (i, (x, y)) in [(r1, Some(c2)), (r2, Some(c1)), (c1, Some(r2)), (c2, None)]
+            .into_iter()
+            .enumerate()
+        {
+            let r = e.r.clone();
+            let p = e.p;
+            hs.push(tokio::spawn(async move {
+                let _ = r.reparent(p, x, y).await;
+                let _ = r
+                    .create_tenant(p, NewTenant::new(format!("n{i}-{round}"), "N").with_parent(x))
+                    .await;
+            }));
+        }
+        for h in hs {
+            h.await.unwrap();
+        }
+        // Every tenant's depth is its parent's + 1, and within the limit.
+        for t in e.r.tenants(e.p).await.unwrap() {
+            let expect = match t.parent {
+                Some(p) => e.r.tenant(e.p, p).await.unwrap().depth + 1,
+                None => 0,
+            };
+            assert_eq!(t.depth, expect, "round {round}: {t:?}");
+            assert!(t.depth <= 4, "{t:?}");
+        }
+    }
 }
