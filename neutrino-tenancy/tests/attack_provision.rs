@@ -42,7 +42,10 @@ async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
     let victim_cookie = base.cookie_domain(q);
     let mut admitted = Vec::new();
     for (kind, host) in [
-        (ResourceKind::DnsRecord, format!("auth.svc.default.{p}.{q}.nno.app")),
+        (
+            ResourceKind::DnsRecord,
+            format!("auth.svc.default.{p}.{q}.nno.app"),
+        ),
         (
             ResourceKind::DnsRecord,
             format!("console.app.default.{p}.app.default.{q}.nno.app"),
