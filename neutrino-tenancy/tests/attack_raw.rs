@@ -320,3 +320,84 @@ async fn concurrent_moves_and_creates_keep_depths_true_and_within_the_limit() {
         }
     }
 }
+
+/// A SQL backend without an authorizer (as D1): the trait's default guarded
+/// calls judge on the text. Real SQLite underneath, with foreign keys on.
+#[derive(Debug)]
+struct TextJudged(SqliteExecutor);
+
+#[async_trait::async_trait]
+impl SqlExecutor for TextJudged {
+    async fn execute(
+        &self,
+        stmt: &Statement,
+    ) -> neutrino_core::Result<neutrino_core::sql::ExecOutcome> {
+        self.0.execute(stmt).await
+    }
+    async fn query(&self, stmt: &Statement) -> neutrino_core::Result<Vec<neutrino_core::sql::Row>> {
+        self.0.query(stmt).await
+    }
+    async fn batch(
+        &self,
+        stmts: &[Statement],
+    ) -> neutrino_core::Result<Vec<neutrino_core::sql::ExecOutcome>> {
+        self.0.batch(stmts).await
+    }
+}
+
+/// On a backend that judges raw SQL on its text (D1), a foreign-key action
+/// from the host's free parent table into an adopted tenanted table reaches
+/// tenanted rows without naming them: the parent must be guarded too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn text_judged_raw_cannot_reach_guarded_rows_through_foreign_key_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d1.sqlite");
+    let db: Arc<dyn SqlExecutor> = Arc::new(TextJudged(SqliteExecutor::open(&path).await.unwrap()));
+    let r = Registry::open(
+        db.clone(),
+        Arc::new(neutrino_core::memory::MemoryKv::new()),
+        RegistryOptions::default(),
+    )
+    .await
+    .unwrap();
+    let p = r
+        .create_platform(NewPlatform::new("Victim", PlatformClass::Platform))
+        .await
+        .unwrap()
+        .id;
+    let b = r
+        .create_tenant(p, NewTenant::new("victim", "B"))
+        .await
+        .unwrap()
+        .id;
+    db.execute(&Statement::new(
+        r#"CREATE TABLE "folder" ("id" TEXT PRIMARY KEY)"#,
+    ))
+    .await
+    .unwrap();
+    db.execute(&Statement::new(
+        r#"CREATE TABLE "notes" ("id" TEXT PRIMARY KEY, "platform_id" TEXT, "tenant_id" TEXT, "body" TEXT,
+             "folder" TEXT DEFAULT 'inbox' REFERENCES "folder" ("id") ON DELETE CASCADE ON UPDATE CASCADE)"#,
+    ))
+    .await
+    .unwrap();
+    db.execute(&Statement::new(r#"INSERT INTO "folder" VALUES ('inbox')"#))
+        .await
+        .unwrap();
+    let t = notes();
+    let store = TenantStore::open(&r, db.clone(), vec![t.clone()])
+        .await
+        .unwrap();
+    let sb = r.operator_scope(p, b, "attack", "test").await.unwrap();
+    let id = store
+        .insert(&sb, &t, Record::new().set("body", "b-secret"))
+        .await
+        .unwrap();
+    let del = store
+        .raw()
+        .execute(&Statement::new(r#"DELETE FROM "folder""#))
+        .await;
+    let row = store.get(&sb, &t, &id).await;
+    assert!(row.is_ok(), "the victim's row is gone: delete {del:?}");
+}
