@@ -401,3 +401,45 @@ async fn text_judged_raw_cannot_reach_guarded_rows_through_foreign_key_actions()
     let row = store.get(&sb, &t, &id).await;
     assert!(row.is_ok(), "the victim's row is gone: delete {del:?}");
 }
+
+/// A copy of the registry database (a backup restored beside the original, a
+/// test fixture) carries the original's instance ID: in one process the two
+/// databases then share one status cache and one minter, so a platform
+/// suspended in the copy reads active there, and a scope is minted for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "defect: a copied registry database shares the original's status cache and minter"]
+async fn a_copy_of_the_registry_database_does_not_share_status_with_the_original() {
+    let e = env().await;
+    e.r.suspend(e.p, "ops", "copy").await.unwrap();
+    let copy = e._dir.path().join("copy.sqlite");
+    e.db.execute(&Statement::new(format!(
+        "VACUUM INTO '{}'",
+        copy.to_string_lossy().replace('\'', "''")
+    )))
+    .await
+    .unwrap();
+    e.r.reinstate(e.p, "ops", "original only").await.unwrap();
+    // Warm the status cache through the original: active there.
+    assert_eq!(
+        e.r.platform_status(e.p).await.unwrap(),
+        PlatformStatus::Active
+    );
+    let db2: Arc<dyn SqlExecutor> = Arc::new(SqliteExecutor::open(&copy).await.unwrap());
+    let r2 = Registry::open(
+        db2,
+        Arc::new(neutrino_core::memory::MemoryKv::new()),
+        RegistryOptions::default(),
+    )
+    .await
+    .unwrap();
+    // In the copy the platform is suspended.
+    assert_eq!(
+        r2.platform_status(e.p).await.unwrap(),
+        PlatformStatus::Suspended
+    );
+    let minter = r2.scope_minter().expect("the copy's own minter");
+    assert!(matches!(
+        minter.mint(e.p, e.b).await,
+        Err(Error::Suspended { .. })
+    ));
+}
