@@ -590,13 +590,13 @@ impl SqlGuard {
         // A table named like a table-valued function shadows it for every
         // caller (`json_each(?)` then fails as "not a function"); a rename's
         // new name counts too.
-        if creates || leading_keyword(sql).as_deref() == Some("alter") {
-            if let Some(w) = words(sql).find(|w| shadows_function(w)) {
-                return Err(denied(format!(
-                    "a table named {} would shadow a function of the same name",
-                    w.to_ascii_lowercase()
-                )));
-            }
+        if (creates || leading_keyword(sql).as_deref() == Some("alter"))
+            && let Some(w) = words(sql).find(|w| shadows_function(w))
+        {
+            return Err(denied(format!(
+                "a table named {} would shadow a function of the same name",
+                w.to_ascii_lowercase()
+            )));
         }
         Ok(())
     }
