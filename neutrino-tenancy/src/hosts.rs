@@ -151,7 +151,9 @@ impl Registry {
 
     /// Claims a custom domain for a tenant, `pending` until verified. Returns the
     /// record with the verification token the owner must publish. A host that
-    /// another tenant (or this one) holds is [`Error::AlreadyExists`].
+    /// another tenant (or this one) holds is [`Error::AlreadyExists`]; a host
+    /// equal to or under any platform's app domain (where default hosts live) is
+    /// [`Error::InvalidInput`].
     pub async fn add_custom_domain(
         &self,
         platform: PlatformId,
@@ -161,25 +163,49 @@ impl Registry {
         let host = normalize_host(host)?;
         self.tenant(platform, tenant).await?;
         let token = format!("neutrino-verify={}", TenantId::generate());
-        let out = self
-            .db()
-            .execute(&self.insert_host(
-                &host,
-                platform,
-                tenant,
-                HostKind::Custom,
-                HostStatus::Pending,
-                Some(token.clone()),
-            ))
-            .await
-            .map_err(|e| match e {
-                Error::AlreadyExists { .. } => Error::AlreadyExists {
-                    entity: "host",
-                    id: host.clone(),
-                },
-                other => other,
-            })?;
+        // A host under a platform's app domain (any platform's) is a default
+        // host, present or future: a claim there would take another tenant's
+        // slug, possibly on another platform. The write decides.
+        let insert = self.insert_host(
+            &host,
+            platform,
+            tenant,
+            HostKind::Custom,
+            HostStatus::Pending,
+            Some(token.clone()),
+        );
+        let insert = insert.params().iter().cloned().fold(
+            Statement::new(format!(
+                r#"{} AND NOT EXISTS (SELECT 1 FROM "neutrino_platform" WHERE "app_domain" IS NOT NULL
+                     AND (?1 = "app_domain" OR substr(?1, -length("app_domain") - 1) = '.' || "app_domain"))"#,
+                insert.sql()
+            )),
+            Statement::bind,
+        );
+        let out = self.db().execute(&insert).await.map_err(|e| match e {
+            Error::AlreadyExists { .. } => Error::AlreadyExists {
+                entity: "host",
+                id: host.clone(),
+            },
+            other => other,
+        })?;
         if out.rows_affected == 0 {
+            let under = self
+                .db()
+                .query(
+                    &Statement::new(
+                        r#"SELECT 1 FROM "neutrino_platform" WHERE "app_domain" IS NOT NULL
+                           AND (?1 = "app_domain" OR substr(?1, -length("app_domain") - 1) = '.' || "app_domain")"#,
+                    )
+                    .bind(host.as_str()),
+                )
+                .await?;
+            if !under.is_empty() {
+                return Err(Error::invalid(
+                    "host",
+                    "a custom domain may not be under a platform's app domain",
+                ));
+            }
             return Err(self
                 .refusal(platform, Error::not_found("tenant", tenant.as_str()))
                 .await);

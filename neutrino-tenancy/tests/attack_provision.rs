@@ -86,3 +86,60 @@ async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
     }
     assert!(admitted.is_empty(), "admitted: {admitted:#?}");
 }
+
+/// A tenant of platform P claims, as its custom domain, the default host that
+/// platform Q's next tenant will get (`{slug}.{Q's app domain}`): the claim is
+/// only pending, yet the host is taken for everyone, so Q cannot create that
+/// tenant. A custom domain may not lie under any platform's app domain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_domain_cannot_squat_another_platforms_default_hosts() {
+    let db = Arc::new(SqliteExecutor::memory().await.unwrap());
+    let r = Registry::open(db, Arc::new(MemoryKv::new()), RegistryOptions::default())
+        .await
+        .unwrap();
+    let p = r
+        .create_platform(
+            NewPlatform::new("Attacker", PlatformClass::Platform).with_app_domain("p.example.com"),
+        )
+        .await
+        .unwrap()
+        .id;
+    let q = r
+        .create_platform(
+            NewPlatform::new("Victim", PlatformClass::Platform).with_app_domain("q.example.com"),
+        )
+        .await
+        .unwrap()
+        .id;
+    let a = r
+        .create_tenant(p, NewTenant::new("attacker", "A"))
+        .await
+        .unwrap()
+        .id;
+    let mut admitted = Vec::new();
+    for host in [
+        "beta.q.example.com",
+        "BETA.Q.EXAMPLE.COM.",
+        "q.example.com",
+        "x.y.q.example.com",
+        "gamma.p.example.com",
+    ] {
+        if r.add_custom_domain(p, a, host).await.is_ok() {
+            admitted.push(host);
+        }
+    }
+    let beta = r.create_tenant(q, NewTenant::new("beta", "B")).await;
+    assert!(beta.is_ok(), "Q's tenant: {beta:?}; admitted {admitted:?}");
+    assert_eq!(
+        r.resolve("beta.q.example.com")
+            .await
+            .unwrap()
+            .map(|(pl, _)| pl),
+        Some(q)
+    );
+    assert!(admitted.is_empty(), "admitted: {admitted:?}");
+    // A custom domain elsewhere is fine.
+    r.add_custom_domain(p, a, "shop.attacker.test")
+        .await
+        .unwrap();
+}
