@@ -580,13 +580,36 @@ impl SqlGuard {
                 deferred = Some(w);
             }
         }
-        match deferred {
-            Some(w) if creates => Err(denied(format!(
+        if let Some(w) = deferred
+            && creates
+        {
+            return Err(denied(format!(
                 "creating a {w} is not allowed in guarded SQL"
-            ))),
-            _ => Ok(()),
+            )));
         }
+        // A table named like a table-valued function shadows it for every
+        // caller (`json_each(?)` then fails as "not a function"); a rename's
+        // new name counts too.
+        if (creates || leading_keyword(sql).as_deref() == Some("alter"))
+            && let Some(w) = words(sql).find(|w| shadows_function(w))
+        {
+            return Err(denied(format!(
+                "a table named {} would shadow a function of the same name",
+                w.to_ascii_lowercase()
+            )));
+        }
+        Ok(())
     }
+}
+
+/// Whether a table called `name` would shadow a table-valued function that
+/// Neutrino's own SQL calls.
+fn shadows_function(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "json_each" | "json_tree" | "jsonb_each" | "jsonb_tree" | "generate_series"
+    ) || n.starts_with("pragma_")
 }
 
 fn denied(reason: String) -> Error {
@@ -706,6 +729,25 @@ mod guard_tests {
         );
         assert_eq!(leading_keyword("/* open"), None);
         assert_eq!(leading_keyword(""), None);
+    }
+
+    #[test]
+    fn tables_that_shadow_table_valued_functions_are_refused_on_the_text() {
+        let g = SqlGuard::new(["notes"]);
+        for sql in [
+            "CREATE TABLE json_each (value TEXT)",
+            "CREATE TEMP TABLE \"JSON_EACH\" (value TEXT)",
+            "CREATE TABLE pragma_table_info (name TEXT)",
+            "ALTER TABLE x RENAME TO [json_tree]",
+        ] {
+            assert!(g.check_text(sql).is_err(), "{sql}");
+        }
+        for sql in [
+            "SELECT value FROM json_each('[1]')",
+            "INSERT INTO x SELECT value FROM json_each(?1)",
+        ] {
+            assert!(g.check_text(sql).is_ok(), "{sql}");
+        }
     }
 
     #[test]

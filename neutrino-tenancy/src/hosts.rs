@@ -131,10 +131,13 @@ impl Registry {
         status: HostStatus,
         token: Option<String>,
     ) -> Statement {
-        // Only while the platform is active: the database decides in the write.
+        // Only while the platform is active and the tenant exists (in a batch
+        // that creates the tenant, only if that insert was not refused): the
+        // database decides in the write.
         Statement::new(format!(
             r#"INSERT INTO "neutrino_host" ("host", "platform_id", "tenant_id", "kind", "status", "verification_token", "created_at", "updated_at")
-               SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 WHERE {}"#,
+               SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 WHERE {}
+                 AND EXISTS (SELECT 1 FROM "neutrino_tenant" WHERE "platform_id" = ?2 AND "id" = ?3)"#,
             active_platform(2)
         ))
         .bind(host)
@@ -148,7 +151,9 @@ impl Registry {
 
     /// Claims a custom domain for a tenant, `pending` until verified. Returns the
     /// record with the verification token the owner must publish. A host that
-    /// another tenant (or this one) holds is [`Error::AlreadyExists`].
+    /// another tenant (or this one) holds is [`Error::AlreadyExists`]; a host
+    /// equal to or under any platform's app domain (where default hosts live) is
+    /// [`Error::InvalidInput`].
     pub async fn add_custom_domain(
         &self,
         platform: PlatformId,
@@ -158,25 +163,49 @@ impl Registry {
         let host = normalize_host(host)?;
         self.tenant(platform, tenant).await?;
         let token = format!("neutrino-verify={}", TenantId::generate());
-        let out = self
-            .db()
-            .execute(&self.insert_host(
-                &host,
-                platform,
-                tenant,
-                HostKind::Custom,
-                HostStatus::Pending,
-                Some(token.clone()),
-            ))
-            .await
-            .map_err(|e| match e {
-                Error::AlreadyExists { .. } => Error::AlreadyExists {
-                    entity: "host",
-                    id: host.clone(),
-                },
-                other => other,
-            })?;
+        // A host under a platform's app domain (any platform's) is a default
+        // host, present or future: a claim there would take another tenant's
+        // slug, possibly on another platform. The write decides.
+        let insert = self.insert_host(
+            &host,
+            platform,
+            tenant,
+            HostKind::Custom,
+            HostStatus::Pending,
+            Some(token.clone()),
+        );
+        let insert = insert.params().iter().cloned().fold(
+            Statement::new(format!(
+                r#"{} AND NOT EXISTS (SELECT 1 FROM "neutrino_platform" WHERE "app_domain" IS NOT NULL
+                     AND (?1 = "app_domain" OR substr(?1, -length("app_domain") - 1) = '.' || "app_domain"))"#,
+                insert.sql()
+            )),
+            Statement::bind,
+        );
+        let out = self.db().execute(&insert).await.map_err(|e| match e {
+            Error::AlreadyExists { .. } => Error::AlreadyExists {
+                entity: "host",
+                id: host.clone(),
+            },
+            other => other,
+        })?;
         if out.rows_affected == 0 {
+            let under = self
+                .db()
+                .query(
+                    &Statement::new(
+                        r#"SELECT 1 FROM "neutrino_platform" WHERE "app_domain" IS NOT NULL
+                           AND (?1 = "app_domain" OR substr(?1, -length("app_domain") - 1) = '.' || "app_domain")"#,
+                    )
+                    .bind(host.as_str()),
+                )
+                .await?;
+            if !under.is_empty() {
+                return Err(Error::invalid(
+                    "host",
+                    "a custom domain may not be under a platform's app domain",
+                ));
+            }
             return Err(self
                 .refusal(platform, Error::not_found("tenant", tenant.as_str()))
                 .await);

@@ -946,7 +946,15 @@ impl Registry {
         let id = new.id.unwrap_or_else(TenantId::generate);
         let now = self.now_ms();
         let mut batch = vec![Statement::new(format!(
-            r#"INSERT INTO "neutrino_tenant" ({TENANT_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 WHERE {}"#,
+            // The depth is the parent's as it is inside the write (a concurrent
+            // move may have changed it since the read above), and the limit is
+            // checked there too.
+            r#"INSERT INTO "neutrino_tenant" ({TENANT_COLUMNS})
+               SELECT ?1, ?2, ?3, ?4, ?5,
+                      COALESCE((SELECT "depth" + 1 FROM "neutrino_tenant" WHERE "platform_id" = ?1 AND "id" = ?5), 0),
+                      ?7, ?7
+               WHERE {} AND (?5 IS NULL OR EXISTS (SELECT 1 FROM "neutrino_tenant"
+                   WHERE "platform_id" = ?1 AND "id" = ?5 AND "depth" + 1 <= ?6))"#,
             active_platform(1)
         ))
         .bind(platform.as_str())
@@ -954,7 +962,7 @@ impl Registry {
         .bind(new.slug.as_str())
         .bind(new.name.as_str())
         .bind(new.parent.map(|p| p.as_str().to_owned()))
-        .bind(depth)
+        .bind(i64::from(self.inner.opts.max_tenant_depth))
         .bind(now)];
         if let Some(domain) = &p.app_domain {
             let host = format!("{}.{domain}", new.slug);
@@ -969,6 +977,19 @@ impl Registry {
         }
         let out = self.db().batch(&batch).await?;
         if out.first().is_none_or(|o| o.rows_affected == 0) {
+            if let Some(parent) = new.parent {
+                // Refused inside the write: the parent may have gone or moved.
+                let parent = self.tenant(platform, parent).await?;
+                if parent.depth + 1 > self.inner.opts.max_tenant_depth {
+                    return Err(Error::invalid(
+                        "tenant parent",
+                        format!(
+                            "sub-tenants may be nested at most {} levels deep",
+                            self.inner.opts.max_tenant_depth
+                        ),
+                    ));
+                }
+            }
             return Err(self
                 .refusal(platform, Error::not_found("platform", platform.as_str()))
                 .await);
@@ -1083,6 +1104,76 @@ impl Registry {
         id: TenantId,
         parent: Option<TenantId>,
     ) -> Result<()> {
+        self.reparent_checks(platform, id, parent).await?;
+        let now = self.now_ms();
+        // The checks above read the tree; the write decides again on the tree as
+        // it is inside the transaction, so concurrent moves cannot make a cycle or
+        // nest deeper than allowed: the parent is not in the moved subtree, and
+        // the new parent's depth plus the subtree's height fits. The depths of
+        // the subtree are then recomputed from the tree, not from the read.
+        let subtree_sql = r#"WITH RECURSIVE "sub" ("id", "rel") AS (
+                   SELECT ?2, 0
+                   UNION
+                   SELECT "t"."id", "sub"."rel" + 1 FROM "neutrino_tenant" AS "t"
+                   JOIN "sub" ON "t"."parent_id" = "sub"."id"
+                   WHERE "t"."platform_id" = ?1 AND "sub"."rel" < 10000
+               )"#;
+        let out = self
+            .db()
+            .batch(&[
+                Statement::new(format!(
+                    r#"UPDATE "neutrino_tenant" SET "parent_id" = ?3, "updated_at" = ?4
+                       WHERE "platform_id" = ?1 AND "id" = ?2 AND {active}
+                         AND (?3 IS NULL OR (
+                           EXISTS (SELECT 1 FROM "neutrino_tenant" WHERE "platform_id" = ?1 AND "id" = ?3)
+                           AND ?3 NOT IN ({subtree_sql} SELECT "id" FROM "sub")))
+                         AND COALESCE((SELECT "depth" + 1 FROM "neutrino_tenant" WHERE "platform_id" = ?1 AND "id" = ?3), 0)
+                             + ({subtree_sql} SELECT max("rel") FROM "sub") <= ?5"#,
+                    active = active_platform(1)
+                ))
+                .bind(platform.as_str())
+                .bind(id.as_str())
+                .bind(parent.map(|p| p.as_str().to_owned()))
+                .bind(now)
+                .bind(i64::from(self.inner.opts.max_tenant_depth)),
+                Statement::new(format!(
+                    r#"WITH RECURSIVE "sub" ("id", "d") AS (
+                           SELECT "t"."id", COALESCE("pp"."depth" + 1, 0) FROM "neutrino_tenant" AS "t"
+                           LEFT JOIN "neutrino_tenant" AS "pp"
+                             ON "pp"."platform_id" = "t"."platform_id" AND "pp"."id" = "t"."parent_id"
+                           WHERE "t"."platform_id" = ?1 AND "t"."id" = ?2
+                           UNION
+                           SELECT "t"."id", "sub"."d" + 1 FROM "neutrino_tenant" AS "t"
+                           JOIN "sub" ON "t"."parent_id" = "sub"."id"
+                           WHERE "t"."platform_id" = ?1 AND "sub"."d" < 10000
+                       )
+                       UPDATE "neutrino_tenant" SET "depth" = (SELECT "d" FROM "sub" WHERE "sub"."id" = "neutrino_tenant"."id"), "updated_at" = ?3
+                       WHERE "platform_id" = ?1 AND "id" IN (SELECT "id" FROM "sub") AND {}"#,
+                    active_platform(1)
+                ))
+                .bind(platform.as_str())
+                .bind(id.as_str())
+                .bind(now),
+            ])
+            .await?;
+        if out.first().is_none_or(|o| o.rows_affected == 0) {
+            // Refused inside the write: say why, from the tree as it is now.
+            self.reparent_checks(platform, id, parent).await?;
+            return Err(self
+                .refusal(platform, Error::not_found("tenant", id.as_str()))
+                .await);
+        }
+        Ok(())
+    }
+
+    /// The checks of [`Registry::reparent`] on the tree as read now, for a
+    /// precise error; the write decides again.
+    async fn reparent_checks(
+        &self,
+        platform: PlatformId,
+        id: TenantId,
+        parent: Option<TenantId>,
+    ) -> Result<()> {
         let subtree = self.subtree_with_depth(platform, id).await?;
         let own_depth = subtree
             .iter()
@@ -1112,37 +1203,6 @@ impl Registry {
                     self.inner.opts.max_tenant_depth
                 ),
             ));
-        }
-        let ids: Vec<&str> = subtree.iter().map(|(t, _)| t.as_str()).collect();
-        let ids = serde_json::to_string(&ids).map_err(|e| Error::backend("tenancy", false, e))?;
-        let now = self.now_ms();
-        let out = self
-            .db()
-            .batch(&[
-                Statement::new(format!(
-                    r#"UPDATE "neutrino_tenant" SET "parent_id" = ?3, "updated_at" = ?4
-                       WHERE "platform_id" = ?1 AND "id" = ?2 AND {}"#,
-                    active_platform(1)
-                ))
-                .bind(platform.as_str())
-                .bind(id.as_str())
-                .bind(parent.map(|p| p.as_str().to_owned()))
-                .bind(now),
-                Statement::new(format!(
-                    r#"UPDATE "neutrino_tenant" SET "depth" = "depth" + ?3, "updated_at" = ?4
-                       WHERE "platform_id" = ?1 AND "id" IN (SELECT "value" FROM json_each(?2)) AND {}"#,
-                    active_platform(1)
-                ))
-                .bind(platform.as_str())
-                .bind(ids)
-                .bind(i64::from(new_depth) - i64::from(own_depth))
-                .bind(now),
-            ])
-            .await?;
-        if out.first().is_none_or(|o| o.rows_affected == 0) {
-            return Err(self
-                .refusal(platform, Error::not_found("tenant", id.as_str()))
-                .await);
         }
         Ok(())
     }

@@ -596,9 +596,11 @@ impl TenantStore {
     }
 }
 
-/// The guard over `names`, widened by the host's views and triggers that exist
-/// now: a view whose definition names a guarded table is guarded too, and so is
-/// a table with a trigger whose body names one (until a fixpoint, for views over
+/// The guard over `names`, widened by the host's views, triggers and foreign
+/// keys that exist now: a view whose definition names a guarded table is
+/// guarded too, so is a table with a trigger whose body names one, and so is
+/// the parent table of a guarded table's foreign key, whose deletes and updates
+/// run the key's action on guarded rows (until a fixpoint, for views over
 /// views). A backend without an authorizer judges raw SQL on its text and
 /// cannot see through these objects; on SQLite the authorizer would catch them
 /// anyway. Objects created after [`TenantStore::open`] are seen by SQLite's
@@ -623,6 +625,20 @@ async fn guard_with_host_objects(
             ))
         })
         .collect::<Result<_>>()?;
+    // Foreign keys: a delete or update of a parent row runs the child's ON
+    // DELETE / ON UPDATE action (CASCADE, SET NULL, SET DEFAULT) on the child's
+    // rows, so the parent of a guarded table is guarded too.
+    let keys = db
+        .query(&Statement::new(
+            r#"SELECT "m"."name" AS "child", "f"."table" AS "parent"
+               FROM sqlite_master AS "m", pragma_foreign_key_list("m"."name") AS "f"
+               WHERE "m"."type" = 'table'"#,
+        ))
+        .await?;
+    let keys: Vec<(String, String)> = keys
+        .iter()
+        .map(|r| Ok((r.get::<String>("child")?, r.get::<String>("parent")?)))
+        .collect::<Result<_>>()?;
     loop {
         let guard = SqlGuard::new(names.iter());
         let mut grew = false;
@@ -630,6 +646,11 @@ async fn guard_with_host_objects(
             if guard.check_names(sql).is_err() {
                 let target = if kind == "view" { name } else { table };
                 grew |= names.insert(target.to_ascii_lowercase());
+            }
+        }
+        for (child, parent) in &keys {
+            if guard.guards(child) {
+                grew |= names.insert(parent.to_ascii_lowercase());
             }
         }
         if !grew {

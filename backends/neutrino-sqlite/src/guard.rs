@@ -41,6 +41,18 @@ fn internal(table: &str) -> bool {
     t.starts_with("sqlite_stat") || t == "sqlite_dbpage" || t == "dbstat"
 }
 
+/// Whether a table called `name` would shadow a table-valued function that
+/// Neutrino's own SQL calls (SQLite looks a table up before an eponymous
+/// virtual table: `json_each(?)` then fails as "not a function" for every
+/// caller of the database).
+fn shadows_function(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "json_each" | "json_tree" | "jsonb_each" | "jsonb_tree" | "generate_series"
+    ) || n.starts_with("pragma_")
+}
+
 /// The rule: `None` allows `action`, `Some(reason)` denies it.
 fn judge(guard: &SqlGuard, ctx: &AuthContext<'_>) -> Option<String> {
     let guarded = |what: &str, name: &str| {
@@ -65,6 +77,14 @@ fn judge(guard: &SqlGuard, ctx: &AuthContext<'_>) -> Option<String> {
         AuthAction::Insert { table_name } => guarded("writing the guarded table", table_name),
         AuthAction::Update { table_name, .. } => guarded("writing the guarded table", table_name),
         AuthAction::Delete { table_name } => guarded("writing the guarded table", table_name),
+        AuthAction::CreateTable { table_name } | AuthAction::CreateTempTable { table_name }
+            if shadows_function(table_name) =>
+        {
+            Some(format!(
+                "a table named {} would shadow a function of the same name",
+                table_name.to_ascii_lowercase()
+            ))
+        }
         // A table or index named like a guarded table would shadow it (TEMP
         // objects are looked up first) for every later statement on the
         // connection.
@@ -230,7 +250,26 @@ pub(crate) fn check_text(guard: &SqlGuard, sql: &str) -> Result<()> {
         Some("vacuum") => Err(Error::PermissionDenied {
             reason: "VACUUM is not allowed in guarded SQL".into(),
         }),
-        Some("create" | "alter" | "drop") => guard.check_names(sql),
+        Some("create" | "alter" | "drop") => {
+            guard.check_names(sql)?;
+            // A rename's new name reaches no authorizer call.
+            match sql
+                .split(|c: char| {
+                    !(c.is_ascii_alphanumeric() || c == '_' || c == '$' || !c.is_ascii())
+                })
+                .find(|w| shadows_function(w))
+            {
+                Some(w) if leading_keyword(sql).as_deref() == Some("alter") => {
+                    Err(Error::PermissionDenied {
+                        reason: format!(
+                            "a table named {} would shadow a function of the same name",
+                            w.to_ascii_lowercase()
+                        ),
+                    })
+                }
+                _ => Ok(()),
+            }
+        }
         _ => Ok(()),
     }
 }
