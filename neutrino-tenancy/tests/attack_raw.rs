@@ -192,11 +192,11 @@ async fn a_runaway_raw_statement_does_not_stop_other_tenants_writes() {
         .await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let sb = scope(&e, e.b).await;
-    let w = tokio::time::timeout(
-        Duration::from_secs(10),
-        store.insert(&sb, &t, Record::new().set("body", "b")),
-    )
+    // Minting the scope writes too: it waits for the writer as well.
+    let w = tokio::time::timeout(Duration::from_secs(10), async {
+        let sb = scope(&e, e.b).await;
+        store.insert(&sb, &t, Record::new().set("body", "b")).await
+    })
     .await;
     assert!(
         matches!(w, Ok(Ok(_))),
@@ -207,7 +207,13 @@ async fn a_runaway_raw_statement_does_not_stop_other_tenants_writes() {
         .expect("the runaway statement was never stopped")
         .unwrap();
     assert!(
-        matches!(&r, Err(Error::InvalidInput { what: "sql statement", .. })),
+        matches!(
+            &r,
+            Err(Error::InvalidInput {
+                what: "sql statement",
+                ..
+            })
+        ),
         "{r:?}"
     );
 }

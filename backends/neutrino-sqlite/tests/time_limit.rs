@@ -40,11 +40,15 @@ fn is_time_limit(e: &Error) -> bool {
 }
 
 async fn count(db: &SqliteExecutor) -> i64 {
-    db.query_one(&Statement::new(r#"SELECT count(*) AS n FROM "free""#), "free", "all")
-        .await
-        .unwrap()
-        .get::<i64>("n")
-        .unwrap()
+    db.query_one(
+        &Statement::new(r#"SELECT count(*) AS n FROM "free""#),
+        "free",
+        "all",
+    )
+    .await
+    .unwrap()
+    .get::<i64>("n")
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +119,10 @@ async fn an_interrupted_batch_is_rolled_back_whole_and_the_connection_serves_on(
         .await
         .unwrap();
     let rows = db
-        .query_guarded(&g, &Statement::new(r#"SELECT "v" FROM "free" ORDER BY "v""#))
+        .query_guarded(
+            &g,
+            &Statement::new(r#"SELECT "v" FROM "free" ORDER BY "v""#),
+        )
         .await
         .unwrap();
     let vs: Vec<i64> = rows.iter().map(|r| r.get("v").unwrap()).collect();
@@ -132,7 +139,10 @@ async fn trusted_calls_are_not_limited() {
     let started = Instant::now();
     db.execute(&Statement::new(long)).await.unwrap();
     let took = started.elapsed();
-    assert!(took > LIMIT, "the statement was too short to show it: {took:?}");
+    assert!(
+        took > LIMIT,
+        "the statement was too short to show it: {took:?}"
+    );
     db.query(&Statement::new(long.replace(r#"INSERT INTO "free" "#, "")))
         .await
         .unwrap();
