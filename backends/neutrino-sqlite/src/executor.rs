@@ -357,9 +357,8 @@ impl SqliteExecutor {
                         Some(conn) => {
                             let (g, st, key) = (guard.cloned(), stmt.clone(), key.into_owned());
                             let (conn, r, reusable) = tokio::task::spawn_blocking(move || {
-                                let (r, reusable) = blocking(&conn, timeout, |c| {
-                                    read_on(c, g.as_ref(), &key, &st)
-                                });
+                                let (r, reusable) =
+                                    blocking(&conn, timeout, |c| read_on(c, g.as_ref(), &key, &st));
                                 (conn, r, reusable)
                             })
                             .await
@@ -549,9 +548,7 @@ impl SqlExecutor for SqliteExecutor {
     }
 
     async fn query(&self, stmt: &Statement) -> Result<Vec<Row>> {
-        self.read(None, stmt)
-            .instrument(self.span("query"))
-            .await
+        self.read(None, stmt).instrument(self.span("query")).await
     }
 
     async fn batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
