@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use crate::error::{BACKEND, map};
 use crate::guard::{Authorized, cache_key, check_text, install_authorizer};
-use crate::reader::{Inline, Pool, blocking, install_budget};
+use crate::reader::{Inline, Pool, Reader, blocking, column_names, install_budget};
 use crate::worker::Worker;
 
 /// Where the database lives.
@@ -326,9 +326,9 @@ impl SqliteExecutor {
             };
             let mut lease = pool.lease().await?;
             let mut spilled = false;
-            if let Some(conn) = lease.conn() {
+            if let Some(reader) = lease.reader() {
                 let inline = Inline::start();
-                let r = read_on(conn, guard, &key, stmt);
+                let r = read_on(reader, guard, &key, stmt);
                 spilled = inline.spilled(&r);
                 drop(inline);
                 if !spilled {
@@ -341,10 +341,10 @@ impl SqliteExecutor {
             if spilled {
                 let timeout = pool.busy_timeout();
                 let reply = match Handle::try_current().map(|h| h.runtime_flavor()) {
-                    Ok(RuntimeFlavor::MultiThread) => match lease.conn() {
-                        Some(conn) => {
+                    Ok(RuntimeFlavor::MultiThread) => match lease.reader() {
+                        Some(reader) => {
                             let (r, reusable) = tokio::task::block_in_place(|| {
-                                blocking(conn, timeout, |c| read_on(c, guard, &key, stmt))
+                                blocking(reader, timeout, |r| read_on(r, guard, &key, stmt))
                             });
                             if !reusable {
                                 lease.discard();
@@ -354,17 +354,18 @@ impl SqliteExecutor {
                         None => None,
                     },
                     Ok(_) => match lease.take() {
-                        Some(conn) => {
+                        Some(mut reader) => {
                             let (g, st, key) = (guard.cloned(), stmt.clone(), key.into_owned());
-                            let (conn, r, reusable) = tokio::task::spawn_blocking(move || {
-                                let (r, reusable) =
-                                    blocking(&conn, timeout, |c| read_on(c, g.as_ref(), &key, &st));
-                                (conn, r, reusable)
+                            let (reader, r, reusable) = tokio::task::spawn_blocking(move || {
+                                let (r, reusable) = blocking(&mut reader, timeout, |r| {
+                                    read_on(r, g.as_ref(), &key, &st)
+                                });
+                                (reader, r, reusable)
                             })
                             .await
                             .map_err(|e| Error::backend(BACKEND, false, e))?;
                             if reusable {
-                                lease.put(conn);
+                                lease.put(reader);
                             }
                             Some(r?)
                         }
@@ -433,32 +434,45 @@ enum ReadReply {
 /// Runs a query on a reader: statements that write are handed back. `key` is
 /// the statement's text as cached: its SQL, or for a guarded call the SQL tagged
 /// with the guard.
-fn run_read(conn: &Connection, key: &str, st: &Statement) -> Result<ReadReply> {
-    let mut stmt = conn.prepare_cached(key).map_err(map)?;
+fn run_read(reader: &mut Reader, key: &str, st: &Statement) -> Result<ReadReply> {
+    let mut stmt = reader.conn.prepare_cached(key).map_err(map)?;
     if !stmt.readonly() {
         return Ok(ReadReply::NeedsWriter);
     }
-    rows_of(&mut stmt, st).map(ReadReply::Rows)
+    reader.names.prepare(&stmt, key);
+    let names = &mut reader.names;
+    rows_of(&mut stmt, st, |s| names.of(s, key)).map(ReadReply::Rows)
 }
 
 fn run_query(conn: &Connection, key: &str, st: &Statement) -> Result<Vec<Row>> {
     let mut stmt = conn.prepare_cached(key).map_err(map)?;
-    rows_of(&mut stmt, st)
+    rows_of(&mut stmt, st, column_names)
 }
 
-fn rows_of(stmt: &mut rusqlite::CachedStatement<'_>, st: &Statement) -> Result<Vec<Row>> {
-    let columns: Columns = stmt.column_names().into_iter().map(str::to_owned).collect();
-    let n = columns.len();
+/// The rows of `stmt`, named by `names`. The names are taken after the first
+/// step: SQLite prepares a statement again after a schema change when it
+/// steps it, and its columns may change then.
+fn rows_of(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    st: &Statement,
+    mut names: impl FnMut(&rusqlite::Statement<'_>) -> Result<Columns>,
+) -> Result<Vec<Row>> {
     let mut rows = stmt
         .query(rusqlite::params_from_iter(st.params().iter().map(Param)))
         .map_err(map)?;
     let mut out = Vec::new();
+    let mut named: Option<Columns> = None;
     while let Some(r) = rows.next().map_err(map)? {
+        let columns = match &named {
+            Some(c) => c,
+            None => named.insert(names(r.as_ref())?),
+        };
+        let n = columns.len();
         let mut values = Vec::with_capacity(n);
         for (i, name) in columns.iter().enumerate() {
             values.push(owned(r.get_ref(i).map_err(map)?, name)?);
         }
-        out.push(Row::new(Arc::clone(&columns), values)?);
+        out.push(Row::new(Arc::clone(columns), values)?);
     }
     Ok(out)
 }
@@ -513,14 +527,17 @@ fn run_batch(
 
 /// Runs a read on `conn`, judged by `guard`'s authorizer if there is one.
 fn read_on(
-    conn: &Connection,
+    reader: &mut Reader,
     guard: Option<&SqlGuard>,
     key: &str,
     st: &Statement,
 ) -> Result<ReadReply> {
     match guard {
-        None => run_read(conn, key, st),
-        Some(g) => authorized(conn, g, |c| run_read(c, key, st)),
+        None => run_read(reader, key, st),
+        Some(g) => {
+            let auth = Authorized::install(g);
+            auth.judged(run_read(reader, key, st))
+        }
     }
 }
 

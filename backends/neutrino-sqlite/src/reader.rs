@@ -6,10 +6,11 @@
 //! that polls the call, under two limits that keep the async runtime's worker
 //! from stalling:
 //!
-//! * **time**: SQLite's progress handler checks the clock every
-//!   [`CHECK_EVERY`] virtual-machine steps and interrupts the statement once
-//!   it has run for [`INLINE_BUDGET`] (within tokio's guidance of 10–100 µs
-//!   between yields);
+//! * **time**: SQLite's progress handler runs every [`CHECK_EVERY`]
+//!   virtual-machine steps; the first call starts the clock (a point select
+//!   never gets there, so it never reads the clock), later ones interrupt the
+//!   statement once [`INLINE_BUDGET`] has passed (within tokio's guidance of
+//!   10–100 µs between yields);
 //! * **locks**: the connection's busy timeout is zero while it runs inline, so
 //!   a lock held by another process fails at once instead of sleeping.
 //!
@@ -27,11 +28,13 @@
 //! read never sees an old snapshot).
 
 use std::cell::Cell;
-use std::sync::{Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use neutrino_core::sql::Columns;
 use neutrino_core::{Error, Result};
-use rusqlite::Connection;
+use rusqlite::{Connection, StatementStatus};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::{BACKEND, map};
@@ -43,11 +46,21 @@ pub(crate) const INLINE_BUDGET: Duration = Duration::from_micros(50);
 /// How many SQLite virtual-machine steps run between two clock checks.
 const CHECK_EVERY: i32 = 256;
 
+/// Where the inline read on this thread stands.
+#[derive(Clone, Copy, PartialEq)]
+enum Budget {
+    /// No inline read: the progress handler never interrupts.
+    Off,
+    /// An inline read that has not reached the progress handler yet.
+    Armed,
+    /// An inline read the progress handler first saw at this instant.
+    Since(Instant),
+    /// An inline read the progress handler interrupted.
+    Spent,
+}
+
 thread_local! {
-    /// While a read runs inline on this thread: when it must stop.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
-    /// Whether the progress handler stopped the inline read on this thread.
-    static STOPPED: Cell<bool> = const { Cell::new(false) };
+    static BUDGET: Cell<Budget> = const { Cell::new(Budget::Off) };
 }
 
 /// Installs the progress handler of a pooled connection, once. It interrupts a
@@ -55,12 +68,20 @@ thread_local! {
 pub(crate) fn install_budget(conn: &Connection) {
     conn.progress_handler(
         CHECK_EVERY,
-        Some(|| match DEADLINE.with(Cell::get) {
-            Some(deadline) if Instant::now() >= deadline => {
-                STOPPED.with(|s| s.set(true));
-                true
-            }
-            _ => false,
+        Some(|| {
+            BUDGET.with(|b| match b.get() {
+                Budget::Off => false,
+                Budget::Armed => {
+                    b.set(Budget::Since(Instant::now()));
+                    false
+                }
+                Budget::Since(t) if t.elapsed() >= INLINE_BUDGET => {
+                    b.set(Budget::Spent);
+                    true
+                }
+                Budget::Since(_) => false,
+                Budget::Spent => true,
+            })
         }),
     );
 }
@@ -69,30 +90,126 @@ pub(crate) fn install_budget(conn: &Connection) {
 pub(crate) struct Inline(());
 
 impl Inline {
-    /// Starts the clock.
+    /// Arms the budget.
     pub(crate) fn start() -> Self {
-        STOPPED.with(|s| s.set(false));
-        DEADLINE.with(|d| d.set(Some(Instant::now() + INLINE_BUDGET)));
+        BUDGET.with(|b| b.set(Budget::Armed));
         Self(())
     }
 
     /// Whether the read must be run again where blocking is allowed: it ran
     /// out of time, or met a lock (`r` is a retryable error).
     pub(crate) fn spilled<T>(&self, r: &Result<T>) -> bool {
-        STOPPED.with(Cell::get) || matches!(r, Err(e) if e.is_retryable())
+        r.as_ref()
+            .is_err_and(|e| e.is_retryable() || BUDGET.with(|b| b.get() == Budget::Spent))
     }
 }
 
 impl Drop for Inline {
     fn drop(&mut self) {
-        DEADLINE.with(|d| d.set(None));
-        STOPPED.with(|s| s.set(false));
+        BUDGET.with(|b| b.set(Budget::Off));
     }
+}
+
+/// How many statements' column names a reader keeps.
+const COLUMN_CACHE: usize = 512;
+
+/// A pooled read-only connection and the column names of its statements,
+/// shared by the rows they return.
+pub(crate) struct Reader {
+    /// The connection.
+    pub(crate) conn: Connection,
+    /// Its statements' column names.
+    pub(crate) names: Names,
+}
+
+/// The column names of a reader's statements, by a hash of their text.
+pub(crate) struct Names(HashMap<u64, Named>);
+
+/// The column names of one cached statement, as of its last run.
+struct Named {
+    text: Box<str>,
+    reprepared: i32,
+    columns: Columns,
+}
+
+impl Reader {
+    fn new(conn: Connection) -> Self {
+        Self {
+            conn,
+            names: Names(HashMap::new()),
+        }
+    }
+}
+
+impl Names {
+    /// Called before `stmt`, prepared on this connection from `key`, runs:
+    /// a statement that has never run was prepared anew (first use, or after
+    /// it left the statement cache), so names kept for `key` are not its.
+    ///
+    /// Every statement a reader runs goes through here first, so names kept
+    /// for a statement that has run before were taken from that statement.
+    pub(crate) fn prepare(&mut self, stmt: &rusqlite::Statement<'_>, key: &str) {
+        if stmt.get_status(StatementStatus::Run) == 0 {
+            self.0.remove(&text_hash(key));
+        }
+    }
+
+    /// The column names of `stmt`, after its first step (see
+    /// [`Names::prepare`]): reused while SQLite has not prepared it again
+    /// (after a schema change) since they were taken.
+    pub(crate) fn of(&mut self, stmt: &rusqlite::Statement<'_>, key: &str) -> Result<Columns> {
+        let h = text_hash(key);
+        let reprepared = stmt.get_status(StatementStatus::RePrepare);
+        if let Some(n) = self.0.get(&h)
+            && n.reprepared == reprepared
+            && *n.text == *key
+            && n.columns.len() == stmt.column_count()
+        {
+            return Ok(Arc::clone(&n.columns));
+        }
+        let columns = column_names(stmt)?;
+        if self.0.len() >= COLUMN_CACHE {
+            self.0.clear();
+        }
+        self.0.insert(
+            h,
+            Named {
+                text: key.into(),
+                reprepared,
+                columns: Arc::clone(&columns),
+            },
+        );
+        Ok(columns)
+    }
+}
+
+/// The column names of `stmt`.
+pub(crate) fn column_names(stmt: &rusqlite::Statement<'_>) -> Result<Columns> {
+    Ok((0..stmt.column_count())
+        .map(|i| stmt.column_name(i).map(str::to_owned))
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map)?
+        .into())
+}
+
+/// A cheap hash of a statement's text: its length and up to 64 bytes of its
+/// start and end (the text itself is compared on a hit).
+fn text_hash(sql: &str) -> u64 {
+    let b = sql.as_bytes();
+    let head = &b[..b.len().min(32)];
+    let tail = &b[b.len().saturating_sub(32)..];
+    let mut h = (b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for chunk in head.chunks(8).chain(tail.chunks(8)) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    h
 }
 
 /// The read-only connections of one database file.
 pub(crate) struct Pool {
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Reader>>,
     permits: Semaphore,
     open: Box<dyn Fn() -> Result<Connection> + Send + Sync>,
     busy_timeout: Duration,
@@ -115,7 +232,9 @@ impl Pool {
         busy_timeout: Duration,
         open: impl Fn() -> Result<Connection> + Send + Sync + 'static,
     ) -> Result<Self> {
-        let idle = (0..size).map(|_| open()).collect::<Result<Vec<_>>>()?;
+        let idle = (0..size)
+            .map(|_| open().map(Reader::new))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             idle: Mutex::new(idle),
             permits: Semaphore::new(size),
@@ -145,7 +264,7 @@ impl Pool {
             .pop();
         let conn = match conn {
             Some(c) => c,
-            None => (self.open)()?,
+            None => Reader::new((self.open)()?),
         };
         Ok(Lease {
             pool: self,
@@ -160,42 +279,45 @@ impl Pool {
     }
 }
 
-/// Runs `f` on `conn` with `busy_timeout`, then sets the timeout back to zero
-/// for inline reads. The flag says whether that worked (if not, the connection
-/// must not go back to the pool).
+/// Runs `f` on `reader` with `busy_timeout`, then sets the timeout back to
+/// zero for inline reads. The flag says whether that worked (if not, the
+/// connection must not go back to the pool).
 pub(crate) fn blocking<T>(
-    conn: &Connection,
+    reader: &mut Reader,
     busy_timeout: Duration,
-    f: impl FnOnce(&Connection) -> Result<T>,
+    f: impl FnOnce(&mut Reader) -> Result<T>,
 ) -> (Result<T>, bool) {
-    if let Err(e) = conn.busy_timeout(busy_timeout) {
-        return (Err(map(e)), conn.busy_timeout(Duration::ZERO).is_ok());
+    if let Err(e) = reader.conn.busy_timeout(busy_timeout) {
+        return (
+            Err(map(e)),
+            reader.conn.busy_timeout(Duration::ZERO).is_ok(),
+        );
     }
-    let r = f(conn);
-    let reusable = conn.busy_timeout(Duration::ZERO).is_ok();
+    let r = f(reader);
+    let reusable = reader.conn.busy_timeout(Duration::ZERO).is_ok();
     (r, reusable)
 }
 
 /// A pooled connection, returned to the pool when dropped.
 pub(crate) struct Lease<'a> {
     pool: &'a Pool,
-    conn: Option<Connection>,
+    conn: Option<Reader>,
     _permit: SemaphorePermit<'a>,
 }
 
 impl Lease<'_> {
     /// The connection, if it is still held.
-    pub(crate) fn conn(&self) -> Option<&Connection> {
-        self.conn.as_ref()
+    pub(crate) fn reader(&mut self) -> Option<&mut Reader> {
+        self.conn.as_mut()
     }
 
     /// Takes the connection out, to move it to another thread.
-    pub(crate) fn take(&mut self) -> Option<Connection> {
+    pub(crate) fn take(&mut self) -> Option<Reader> {
         self.conn.take()
     }
 
     /// Puts a connection taken with [`Lease::take`] back.
-    pub(crate) fn put(&mut self, conn: Connection) {
+    pub(crate) fn put(&mut self, conn: Reader) {
         self.conn = Some(conn);
     }
 
@@ -210,7 +332,7 @@ impl Drop for Lease<'_> {
         let Some(conn) = self.conn.take() else {
             return;
         };
-        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+        if !conn.conn.is_autocommit() && conn.conn.execute_batch("ROLLBACK").is_err() {
             return;
         }
         self.pool

@@ -217,3 +217,56 @@ async fn many_readers_share_a_small_pool_and_read_their_own_writes() {
         .unwrap();
     assert_eq!(n, 16 * 20);
 }
+
+#[tokio::test]
+async fn rows_are_named_by_the_schema_they_were_read_under() {
+    let dir = tempfile::tempdir().unwrap();
+    for cache in [1, 128] {
+        let db = SqliteExecutorBuilder::new(dir.path().join(format!("n{cache}.sqlite")))
+            .with_readers(1)
+            .with_statement_cache(cache)
+            .build()
+            .await
+            .unwrap();
+        db.execute(&Statement::new(
+            r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "v" TEXT NOT NULL)"#,
+        ))
+        .await
+        .unwrap();
+        db.execute(&Statement::new(r#"INSERT INTO "t" ("v") VALUES ('a')"#))
+            .await
+            .unwrap();
+        let all = Statement::new(r#"SELECT * FROM "t""#);
+        let other = Statement::new(r#"SELECT "id" AS "other" FROM "t""#);
+        let names = |rows: Vec<neutrino_core::sql::Row>| rows[0].columns().to_vec();
+        for _ in 0..3 {
+            assert_eq!(names(db.query(&all).await.unwrap()), ["id", "v"]);
+            // With a one-statement cache, this evicts the other statement.
+            db.query(&other).await.unwrap();
+        }
+        db.execute(&Statement::new(
+            r#"ALTER TABLE "t" RENAME COLUMN "v" TO "w""#,
+        ))
+        .await
+        .unwrap();
+        for _ in 0..3 {
+            // The reader sees the new schema first through another statement,
+            // so the next one is prepared under it rather than prepared again.
+            db.query(&other).await.unwrap();
+            assert_eq!(
+                names(db.query(&all).await.unwrap()),
+                ["id", "w"],
+                "cache {cache}"
+            );
+        }
+        db.execute(&Statement::new(r#"ALTER TABLE "t" ADD COLUMN "x" INTEGER"#))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let rows = db.query(&all).await.unwrap();
+            assert_eq!(rows[0].columns(), ["id", "w", "x"], "cache {cache}");
+            assert_eq!(rows[0].get::<String>("w").unwrap(), "a");
+            db.query(&other).await.unwrap();
+        }
+    }
+}
