@@ -1264,12 +1264,10 @@ impl Registry {
             .await
         {
             Ok(r) if r.status != ResourceStatus::Deleted => Ok(()),
-            Ok(_) => Err(self
-                .refusal(rec.platform, stack_not_active(rec.stack))
-                .await),
-            Err(e) if e.is_not_found() => Err(self
-                .refusal(rec.platform, stack_not_active(rec.stack))
-                .await),
+            Ok(_) => Err(self.refusal(rec.platform, stack_not_active(rec.stack)).await),
+            Err(e) if e.is_not_found() => {
+                Err(self.refusal(rec.platform, stack_not_active(rec.stack)).await)
+            }
             Err(e) => Err(e),
         }
     }
