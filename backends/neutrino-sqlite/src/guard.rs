@@ -169,16 +169,18 @@ fn judge(guard: &SqlGuard, ctx: &AuthContext<'_>) -> Option<String> {
     }
 }
 
-/// The guard of the job running on this connection thread, and its first
-/// denial.
+/// The guard of the job running on this thread, and its first denial.
 struct Active {
     guard: SqlGuard,
     denial: Option<String>,
 }
 
 thread_local! {
-    /// Each connection lives on its own thread, so the guard of the job in
-    /// progress is the thread's.
+    /// A guarded job runs from start to end on one thread without yielding
+    /// (the writer's thread, or the thread that runs a read: the caller's, a
+    /// `block_in_place` section or the blocking pool), and a connection is used
+    /// by one job at a time, so the guard of the job in progress is the
+    /// thread's.
     static ACTIVE: RefCell<Option<Active>> = const { RefCell::new(None) };
 }
 
@@ -206,7 +208,7 @@ pub(crate) fn install_authorizer(conn: &Connection) {
     }));
 }
 
-/// A guarded job in progress on this connection thread, until dropped (on
+/// A guarded job in progress on this thread, until dropped (on
 /// success, error and panic alike): every statement prepared, or re-prepared
 /// after a schema change, meanwhile is judged.
 pub(crate) struct Authorized(());
