@@ -240,7 +240,8 @@ async fn raw_bad_input_is_a_typed_error() {
         (String::new(), false),
         ("   ".to_owned(), false),
         ("-- only a comment".to_owned(), false),
-        ("/* unterminated".to_owned(), true),
+        // SQLite reads an unterminated comment as a comment to the end.
+        ("/* unterminated".to_owned(), false),
         (format!("SELECT {}", "1 + ".repeat(200_000) + "1"), true),
         (
             format!("SELECT * FROM notes{}", " ".repeat(1_000_000)),

@@ -424,6 +424,13 @@ fn owned(v: ValueRef<'_>, column: &str) -> Result<Value> {
     })
 }
 
+/// SQL with no statement in it (only white space, comments or `;`): SQLite
+/// prepares nothing, and there are no rows to read.
+fn no_statement(stmt: &rusqlite::Statement<'_>) -> bool {
+    // Checked only for statements without columns, the rare case.
+    stmt.column_count() == 0 && stmt.expanded_sql().is_none()
+}
+
 /// What a reader answers to a `query`.
 enum ReadReply {
     Rows(Vec<Row>),
@@ -436,6 +443,9 @@ enum ReadReply {
 /// with the guard.
 fn run_read(reader: &mut Reader, key: &str, st: &Statement) -> Result<ReadReply> {
     let mut stmt = reader.conn.prepare_cached(key).map_err(map)?;
+    if no_statement(&stmt) {
+        return Ok(ReadReply::Rows(Vec::new()));
+    }
     if !stmt.readonly() {
         return Ok(ReadReply::NeedsWriter);
     }
@@ -446,6 +456,9 @@ fn run_read(reader: &mut Reader, key: &str, st: &Statement) -> Result<ReadReply>
 
 fn run_query(conn: &Connection, key: &str, st: &Statement) -> Result<Vec<Row>> {
     let mut stmt = conn.prepare_cached(key).map_err(map)?;
+    if no_statement(&stmt) {
+        return Ok(Vec::new());
+    }
     rows_of(&mut stmt, st, column_names)
 }
 

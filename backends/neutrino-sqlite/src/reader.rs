@@ -149,6 +149,11 @@ impl Names {
     /// Every statement a reader runs goes through here first, so names kept
     /// for a statement that has run before were taken from that statement.
     pub(crate) fn prepare(&mut self, stmt: &rusqlite::Statement<'_>, key: &str) {
+        // No columns: nothing to name (and SQL that is only white space or
+        // comments has no statement to ask for its status).
+        if stmt.column_count() == 0 {
+            return;
+        }
         if stmt.get_status(StatementStatus::Run) == 0 {
             self.0.remove(&text_hash(key));
         }
@@ -158,6 +163,9 @@ impl Names {
     /// [`Names::prepare`]): reused while SQLite has not prepared it again
     /// (after a schema change) since they were taken.
     pub(crate) fn of(&mut self, stmt: &rusqlite::Statement<'_>, key: &str) -> Result<Columns> {
+        if stmt.column_count() == 0 {
+            return column_names(stmt);
+        }
         let h = text_hash(key);
         let reprepared = stmt.get_status(StatementStatus::RePrepare);
         if let Some(n) = self.0.get(&h)

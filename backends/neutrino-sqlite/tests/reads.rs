@@ -270,3 +270,27 @@ async fn rows_are_named_by_the_schema_they_were_read_under() {
         }
     }
 }
+
+/// SQL with no statement in it (empty, white space, comments) read from a
+/// file database answers no rows and never panics, on every read path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_without_a_statement_reads_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir).await;
+    for sql in ["", "   ", "-- only a comment", "/* a comment */", ";"] {
+        for _ in 0..3 {
+            let rows = db.query(&Statement::new(sql)).await;
+            assert!(
+                rows.as_ref().is_ok_and(|r| r.is_empty()),
+                "{sql:?}: {rows:?}"
+            );
+        }
+    }
+    assert_eq!(
+        db.query(&Statement::new("SELECT 1 AS \"one\""))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
