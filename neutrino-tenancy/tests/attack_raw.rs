@@ -404,8 +404,9 @@ async fn text_judged_raw_cannot_reach_guarded_rows_through_foreign_key_actions()
 
 /// A copy of the registry database (a backup restored beside the original, a
 /// test fixture) carries the original's instance ID: in one process the two
-/// databases then share one status cache and one minter, so a platform
-/// suspended in the copy reads active there, and a scope is minted for it.
+/// databases must still not share one status cache and one minter, or a
+/// platform suspended in the copy reads active there, and a scope is minted
+/// for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copy_of_the_registry_database_does_not_share_status_with_the_original() {
     let e = env().await;
