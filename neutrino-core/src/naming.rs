@@ -497,6 +497,7 @@ pub const RESERVED_TABLES: &[&str] = &[
     "neutrino_host",
     "neutrino_audit_log",
     "neutrino_registry_instance",
+    "neutrino_registry_probe",
     // migrations, the SQLite KV store, the local provisioner
     "_neutrino_migrations",
     "_neutrino_kv",

@@ -88,6 +88,12 @@ pub(crate) struct Shared {
     status: RwLock<StatusCache>,
     pub(crate) hosts: HostCache,
     minter_given: AtomicBool,
+    /// An executor on this database (the first handle's): a handle being opened
+    /// on a database with the same instance ID proves through it that its
+    /// database is this one, not a copy. Goes with the last handle.
+    db: Arc<dyn SqlExecutor>,
+    /// Tells the groups apart while a handle is being opened.
+    serial: u64,
 }
 
 #[derive(Default)]
@@ -99,26 +105,98 @@ struct StatusCache {
 }
 
 /// The shared state of each registry database open in this process, by the
-/// database's instance ID; held weakly, so it goes with the last handle.
-static SHARED: LazyLock<Mutex<HashMap<String, Weak<Shared>>>> =
+/// database's instance ID; held weakly, so it goes with the last handle. A copy
+/// of a database (a restored backup, a `VACUUM INTO` file, a copied file)
+/// carries the original's instance ID: one ID may then name several databases,
+/// each with its own entry, told apart by a probe ([`same_database`]).
+static SHARED: LazyLock<Mutex<HashMap<String, Vec<Weak<Shared>>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// A fresh ID for a registry database that has none yet.
 static INSTANCE_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn shared_for(instance: &str) -> Arc<Shared> {
-    let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(shared) = map.get(instance).and_then(Weak::upgrade) {
-        return shared;
+/// A fresh [`Shared::serial`].
+static SHARED_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The shared state of the database behind `db`, whose instance ID is
+/// `instance`: the entry of a handle already open on the same database, proven
+/// the same by [`same_database`], or a new entry when every live entry with
+/// this ID is another database. An entry is added only while the map is
+/// locked and after every live entry with the ID has been probed, so two opens
+/// at once of one database end in one entry.
+async fn shared_for(db: &Arc<dyn SqlExecutor>, instance: &str) -> Result<Arc<Shared>> {
+    // Entries proven to be other databases (a database never changes behind
+    // an entry's executor).
+    let mut others: Vec<u64> = Vec::new();
+    loop {
+        let candidate = {
+            let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+            let entries = map.entry(instance.to_owned()).or_default();
+            entries.retain(|w| w.strong_count() > 0);
+            let next = entries
+                .iter()
+                .filter_map(Weak::upgrade)
+                .find(|s| !others.contains(&s.serial));
+            match next {
+                Some(shared) => shared,
+                None => {
+                    let shared = Arc::new(Shared {
+                        status: RwLock::new(StatusCache::default()),
+                        hosts: HostCache::new(),
+                        minter_given: AtomicBool::new(false),
+                        db: db.clone(),
+                        serial: SHARED_SEQ.fetch_add(1, Ordering::Relaxed),
+                    });
+                    entries.push(Arc::downgrade(&shared));
+                    map.retain(|_, entries| {
+                        entries.retain(|w| w.strong_count() > 0);
+                        !entries.is_empty()
+                    });
+                    return Ok(shared);
+                }
+            }
+        };
+        if same_database(db, &candidate.db).await? {
+            return Ok(candidate);
+        }
+        others.push(candidate.serial);
     }
-    map.retain(|_, w| w.strong_count() > 0);
-    let shared = Arc::new(Shared {
-        status: RwLock::new(StatusCache::default()),
-        hosts: HostCache::new(),
-        minter_given: AtomicBool::new(false),
-    });
-    map.insert(instance.to_owned(), Arc::downgrade(&shared));
-    shared
+}
+
+/// Whether `ours` and `theirs` reach the same database: a random nonce written
+/// through `ours` is read back through `theirs`. A copy never holds the nonce
+/// (it is fresh, and concurrent probes write their own rows), so only the same
+/// database answers yes. A failure of either side is an error, never a guess.
+async fn same_database(ours: &Arc<dyn SqlExecutor>, theirs: &Arc<dyn SqlExecutor>) -> Result<bool> {
+    if std::ptr::eq(
+        Arc::as_ptr(ours).cast::<()>(),
+        Arc::as_ptr(theirs).cast::<()>(),
+    ) {
+        return Ok(true);
+    }
+    let nonce = format!("{:032x}", rand::random::<u128>());
+    ours.execute(
+        &Statement::new(r#"INSERT INTO "neutrino_registry_probe" ("nonce") VALUES (?1)"#)
+            .bind(nonce.as_str()),
+    )
+    .await?;
+    let seen = theirs
+        .query(
+            &Statement::new(
+                r#"SELECT 1 AS "seen" FROM "neutrino_registry_probe" WHERE "nonce" = ?1"#,
+            )
+            .bind(nonce.as_str()),
+        )
+        .await;
+    let removed = ours
+        .execute(
+            &Statement::new(r#"DELETE FROM "neutrino_registry_probe" WHERE "nonce" = ?1"#)
+                .bind(nonce.as_str()),
+        )
+        .await;
+    let seen = !seen?.is_empty();
+    removed?;
+    Ok(seen)
 }
 
 /// SQL that is true while the platform bound at `?{n}` is active: put in the
@@ -156,7 +234,12 @@ fn known_platform(n: u8) -> String {
 /// many [`Registry::open`] calls, on however many executors) share one status
 /// cache, one host cache and one [`ScopeMinter`]: a suspension through one is
 /// seen at once by all. The database is recognised by an instance ID the
-/// registry writes into it once.
+/// registry writes into it once; a copy of the database (a restored backup, a
+/// `VACUUM INTO` file, a copied file) carries the same ID, so a handle opened
+/// where the ID is already known proves it is on the same database by a probe
+/// (a random nonce written through its executor and read back through the
+/// open handle's) and otherwise gets state of its own: a copy shares nothing
+/// with the original, in whichever order the two are opened.
 ///
 /// A component that serves one platform holds that platform's view,
 /// [`Registry::platform`], rather than the registry: the same operations with
@@ -496,12 +579,13 @@ impl Registry {
     ) -> Result<Self> {
         MIGRATIONS.run(&*db).await?;
         let instance = Self::instance_id(&*db).await?;
+        let shared = shared_for(&db, &instance).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 kv,
                 opts,
-                shared: shared_for(&instance),
+                shared,
             }),
         })
     }
