@@ -13,8 +13,10 @@ use neutrino_tenancy::*;
 
 /// Platform P may not record (nor plan) a hostname under Q's cookie domain
 /// `.{q}.{base}`: a host there receives Q's session cookies. The owner of a
-/// hostname is parsed from its left labels, and any base is accepted, so
-/// `auth.svc.default.{p}.{q}.nno.app` "belongs" to P.
+/// hostname was parsed from its left labels under any base, so
+/// `auth.svc.default.{p}.{q}.nno.app` "belonged" to P; now a hostname is P's
+/// only as one of P's hosts under exactly the registry's base domain, and a
+/// tenant's custom domain under the base must be under P's own `{p}.{base}`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
     let db = Arc::new(SqliteExecutor::memory().await.unwrap());
@@ -263,7 +265,10 @@ async fn hostnames_belong_to_a_platform_only_under_the_configured_base() {
         format!("auth.svc.default.{p}.{q}.platforms.example.com"),
         format!("auth.svc.default.{p}.example.com"),
     ] {
-        assert!(r.record_resource(&record(host.clone())).await.is_err(), "{host}");
+        assert!(
+            r.record_resource(&record(host.clone())).await.is_err(),
+            "{host}"
+        );
     }
     r.record_resource(&record(base.auth_host(p, StackId::DEFAULT)))
         .await
@@ -272,7 +277,10 @@ async fn hostnames_belong_to_a_platform_only_under_the_configured_base() {
         r.clone(),
         Arc::new(neutrino_core::memory::MemoryProvisioner::new()),
     );
-    assert!(prov.check(&Plan::bootstrap(p, &Domain::default(), &[])).is_err());
+    assert!(
+        prov.check(&Plan::bootstrap(p, &Domain::default(), &[]))
+            .is_err()
+    );
     let plan = Plan::bootstrap(p, r.base_domain(), &[]);
     prov.apply(&plan).await.unwrap();
     assert!(prov.verify(p).await.unwrap().is_clean());
