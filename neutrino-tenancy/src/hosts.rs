@@ -130,6 +130,27 @@ const HOST_COLUMNS: &str =
     r#""host", "platform_id", "tenant_id", "kind", "status", "verification_token""#;
 
 impl Registry {
+    /// Refuses a normalised tenant host (`what`: a custom domain, an app
+    /// domain) that is the base domain or under it but not under `platform`'s
+    /// own `{p}.{base}`: under the base, hosts are platforms' own, and
+    /// `.{q}.{base}` is platform Q's cookie domain.
+    pub(crate) fn check_under_own(
+        &self,
+        platform: PlatformId,
+        host: &str,
+        what: &str,
+    ) -> Result<()> {
+        let base = self.base_domain().base();
+        let own = format!("{platform}.{base}");
+        if under(host, base) && !under(host, &own) {
+            return Err(Error::invalid(
+                "host",
+                format!("{what} under the base domain {base} must be under its platform's {own}"),
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn insert_host(
         &self,
         host: &str,
@@ -171,18 +192,7 @@ impl Registry {
         host: &str,
     ) -> Result<HostRecord> {
         let host = normalize_host(host)?;
-        // Under the base domain, hosts are platforms' own (`.{p}.{base}` is a
-        // platform's cookie domain): only the claiming tenant's platform's.
-        let base = self.base_domain().base();
-        let own = format!("{platform}.{base}");
-        if under(&host, base) && !under(&host, &own) {
-            return Err(Error::invalid(
-                "host",
-                format!(
-                    "a custom domain under the base domain {base} must be under its platform's {own}"
-                ),
-            ));
-        }
+        self.check_under_own(platform, &host, "a custom domain")?;
         self.tenant(platform, tenant).await?;
         let token = format!("neutrino-verify={}", TenantId::generate());
         // A host under a platform's app domain (any platform's) is a default

@@ -227,7 +227,9 @@ pub struct NewPlatform {
     pub name: String,
     /// Who it is for.
     pub class: PlatformClass,
-    /// The domain under which tenants get default hosts, e.g. `app.example.com`.
+    /// The domain under which tenants get default hosts, e.g. `app.example.com`;
+    /// under the registry's base domain only under the platform's own
+    /// `{p}.{base}` (which needs [`NewPlatform::with_id`]).
     pub app_domain: Option<String>,
 }
 
@@ -457,6 +459,9 @@ impl Registry {
         // it and the read that follows; then the name is free again: retry.
         for _ in 0..8 {
             let id = new.id.unwrap_or_else(PlatformId::generate);
+            if let Some(d) = &app_domain {
+                self.check_under_own(id, d, "an app domain")?;
+            }
             let now = self.now_ms();
             let inserted = self
                 .db()
@@ -682,6 +687,9 @@ impl Registry {
             None => None,
         };
         let id = new.id.unwrap_or_else(PlatformId::generate);
+        if let Some(d) = &app_domain {
+            self.check_under_own(id, d, "an app domain")?;
+        }
         let now = self.now_ms();
         self.db()
             .execute(

@@ -132,6 +132,31 @@ async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
     r.add_custom_domain(p, t, "shop.nno.app.example.com")
         .await
         .unwrap();
+    // A platform's app domain (its tenants' default hosts) likewise.
+    for domain in [
+        format!("{q}.nno.app"),
+        format!("apps.{q}.nno.app"),
+        format!("Apps.{q}.NNO.app."),
+        format!("apps.{p}.{q}.nno.app"),
+        "nno.app".to_owned(),
+        "apps.nno.app".to_owned(),
+    ] {
+        let fresh = NewPlatform::new("Squatter", PlatformClass::Platform).with_app_domain(&domain);
+        if r.create_platform(fresh.clone()).await.is_ok() {
+            admitted.push(format!("app domain {domain}"));
+        }
+        if r.open_or_create_platform(fresh).await.is_ok() {
+            admitted.push(format!("opened with app domain {domain}"));
+        }
+    }
+    let own: neutrino_core::ids::PlatformId = "own0000001".parse().unwrap();
+    r.create_platform(
+        NewPlatform::new("Own", PlatformClass::Platform)
+            .with_id(own)
+            .with_app_domain(format!("apps.{own}.nno.app")),
+    )
+    .await
+    .unwrap();
     // The same through a plan built with a base under Q's domain.
     let under_q = Domain::new(&format!("{q}.nno.app")).unwrap();
     let plan = Plan::bootstrap(p, &under_q, &[]);
