@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use neutrino_core::clock::{SharedClock, system_clock};
 use neutrino_core::ids::{PlatformId, StackId, TenantId};
 use neutrino_core::kv::KvStore;
-use neutrino_core::naming::{platform_status_key, rules};
+use neutrino_core::naming::{Domain, platform_status_key, rules};
 use neutrino_core::provision::ResourceKind;
 use neutrino_core::sql::{Row, SqlExecutor, SqlExecutorExt, Statement};
 use neutrino_core::{Error, Result};
@@ -29,11 +29,13 @@ pub struct RegistryOptions {
     pub(crate) host_cache_ttl: Duration,
     pub(crate) host_cache_capacity: usize,
     pub(crate) max_tenant_depth: u32,
+    pub(crate) base_domain: Domain,
 }
 
 impl Default for RegistryOptions {
     /// Status cached for 60 s, hosts for 60 s (up to 100,000 of them), tenants
-    /// nested at most 4 levels below a top-level tenant, the system clock.
+    /// nested at most 4 levels below a top-level tenant, the system clock, the
+    /// base domain `nno.app`.
     fn default() -> Self {
         Self {
             clock: system_clock(),
@@ -41,6 +43,7 @@ impl Default for RegistryOptions {
             host_cache_ttl: Duration::from_secs(60),
             host_cache_capacity: 100_000,
             max_tenant_depth: 4,
+            base_domain: Domain::default(),
         }
     }
 }
@@ -71,6 +74,18 @@ impl RegistryOptions {
     /// The deepest a sub-tenant may be nested (a top-level tenant has depth 0).
     pub fn with_max_tenant_depth(mut self, depth: u32) -> Self {
         self.max_tenant_depth = depth;
+        self
+    }
+
+    /// The deployment's base domain (default `nno.app`), under which every
+    /// platform's hostnames live: `auth.svc.{s}.{p}.{base}`,
+    /// `{app}.app.{s}.{p}.{base}`, cookie domain `.{p}.{base}`. A DNS record or
+    /// custom hostname is platform P's only when it is exactly one of P's hosts
+    /// under this base ([`Domain::parse_host`]); a plan built with another
+    /// [`Domain`] is refused. A tenant's custom domain may not lie under this
+    /// base except under its own platform's `{p}.{base}`.
+    pub fn with_base_domain(mut self, domain: Domain) -> Self {
+        self.base_domain = domain;
         self
     }
 }
@@ -295,7 +310,9 @@ pub struct NewPlatform {
     pub name: String,
     /// Who it is for.
     pub class: PlatformClass,
-    /// The domain under which tenants get default hosts, e.g. `app.example.com`.
+    /// The domain under which tenants get default hosts, e.g. `app.example.com`;
+    /// under the registry's base domain only under the platform's own
+    /// `{p}.{base}` (which needs [`NewPlatform::with_id`]).
     pub app_domain: Option<String>,
 }
 
@@ -432,14 +449,16 @@ fn tenant_of(row: &Row) -> Result<Tenant> {
     })
 }
 
-/// Refuses a resource name that does not belong to `platform` and `stack`.
+/// Refuses a resource name that does not belong to `platform` and `stack`
+/// (hostnames: exactly one of the platform's hosts under the base `domain`).
 pub(crate) fn check_owner(
+    domain: &Domain,
     platform: PlatformId,
     stack: StackId,
     kind: ResourceKind,
     name: &str,
 ) -> Result<()> {
-    let (p, s) = kind.owner(name)?;
+    let (p, s) = kind.owner(name, domain)?;
     if p != platform || s != stack {
         return Err(Error::invalid(
             "resource name",
@@ -523,6 +542,9 @@ impl Registry {
         // it and the read that follows; then the name is free again: retry.
         for _ in 0..8 {
             let id = new.id.unwrap_or_else(PlatformId::generate);
+            if let Some(d) = &app_domain {
+                self.check_under_own(id, d, "an app domain")?;
+            }
             let now = self.now_ms();
             let inserted = self
                 .db()
@@ -625,6 +647,13 @@ impl Registry {
 
     pub(crate) fn now_ms(&self) -> i64 {
         millis(self.now())
+    }
+
+    /// The deployment's base domain ([`RegistryOptions::with_base_domain`]):
+    /// build plans with it (`Plan::bootstrap(p, registry.base_domain(), ..)`);
+    /// a hostname under any other base belongs to no platform here.
+    pub fn base_domain(&self) -> &Domain {
+        &self.inner.opts.base_domain
     }
 
     pub(crate) fn db(&self) -> &dyn SqlExecutor {
@@ -742,6 +771,9 @@ impl Registry {
             None => None,
         };
         let id = new.id.unwrap_or_else(PlatformId::generate);
+        if let Some(d) = &app_domain {
+            self.check_under_own(id, d, "an app domain")?;
+        }
         let now = self.now_ms();
         self.db()
             .execute(
@@ -1420,14 +1452,21 @@ impl Registry {
     /// Records (inserts or updates) what is known about a resource.
     ///
     /// The name must belong to the record's platform and stack, parsed back from
-    /// the name ([`ResourceKind::owner`]): a record naming another platform's
+    /// the name ([`ResourceKind::owner`], hostnames under exactly the
+    /// registry's [base domain](Registry::base_domain)): a record naming another platform's
     /// resource (or one of no platform) is [`Error::InvalidInput`] and nothing is
     /// written, so teardown can never be pointed at someone else's resource.
     ///
     /// Recording it `deleted` works in any platform status (teardown must); any
     /// other status needs an active platform.
     pub async fn record_resource(&self, rec: &ResourceRecord) -> Result<()> {
-        check_owner(rec.platform, rec.stack, rec.kind, &rec.logical_name)?;
+        check_owner(
+            self.base_domain(),
+            rec.platform,
+            rec.stack,
+            rec.kind,
+            &rec.logical_name,
+        )?;
         let now = self.now_ms();
         let condition = if rec.status == ResourceStatus::Deleted {
             known_platform(1)
@@ -1477,7 +1516,13 @@ impl Registry {
         plan: &str,
         adopted: bool,
     ) -> Result<()> {
-        check_owner(rec.platform, rec.stack, rec.kind, &rec.logical_name)?;
+        check_owner(
+            self.base_domain(),
+            rec.platform,
+            rec.stack,
+            rec.kind,
+            &rec.logical_name,
+        )?;
         let now = self.now_ms();
         let created_by = (!adopted).then(|| plan.to_owned());
         self.db()
