@@ -117,22 +117,35 @@ proptest! {
         let _ = AppName::new(&s);
         let _ = Domain::new(&s);
         for kind in ResourceKind::ALL {
-            let _ = kind.owner(&s);
+            let _ = kind.owner(&s, &d);
         }
     }
 
     #[test]
     fn every_name_built_for_a_platform_and_stack_is_owned_by_exactly_them(
-        (p, s, r) in (platform(), stack(), role()), d in domain(), a in app()
+        (p, s, r) in (platform(), stack(), role()), d in domain(), a in app(), q in platform()
     ) {
         if let Ok(name) = ResourceName::new(p, s, r) {
             for kind in [ResourceKind::Database, ResourceKind::Bucket, ResourceKind::KvNamespace, ResourceKind::Worker] {
-                prop_assert_eq!(kind.owner(name.as_str()).expect("owned"), (p, s));
+                prop_assert_eq!(kind.owner(name.as_str(), &d).expect("owned"), (p, s));
             }
         }
         for host in [d.auth_host(p, s), d.app_host(p, s, &a)] {
             for kind in [ResourceKind::DnsRecord, ResourceKind::CustomHostname] {
-                prop_assert_eq!(kind.owner(&host).expect("owned"), (p, s), "{}", host);
+                prop_assert_eq!(kind.owner(&host, &d).expect("owned"), (p, s), "{}", host);
+                // Under no other base: not with a platform's label in front
+                // of this one (another platform's cookie domain), nor with one
+                // of its labels taken away.
+                if let Ok(nested) = Domain::new(&format!("{q}.{}", d.base())) {
+                    prop_assert!(kind.owner(&host, &nested).is_err(), "{}", host);
+                    for under_q in [nested.auth_host(p, s), nested.app_host(p, s, &a)] {
+                        prop_assert!(kind.owner(&under_q, &d).is_err(), "{}", under_q);
+                    }
+                }
+                let other = d.base().split_once('.').map(|(_, rest)| rest).unwrap_or("");
+                if let Ok(shorter) = Domain::new(other) {
+                    prop_assert!(kind.owner(&host, &shorter).is_err(), "{}", host);
+                }
             }
         }
     }

@@ -443,39 +443,6 @@ impl Domain {
     }
 }
 
-/// The platform and stack of a hostname built by [`Domain::auth_host`] or
-/// [`Domain::app_host`] under any base domain: the labels are read from the
-/// left (`auth.svc.{s}.{p}.…` or `{app}.app.{s}.{p}.…`), so the base domain, of
-/// at least two labels, cannot be taken for the platform.
-pub(crate) fn host_owner(host: &str) -> Result<(PlatformId, StackId)> {
-    let bad = || {
-        Error::invalid(
-            "hostname",
-            format!(
-                "expected auth.svc.{{stack}}.{{platform}}.{{base}} or {{app}}.app.{{stack}}.{{platform}}.{{base}}, got {:?}",
-                truncate_for_message(host)
-            ),
-        )
-    };
-    let labels: Vec<&str> = host.split('.').collect();
-    match labels.as_slice() {
-        [first, kind, s, p, base @ ..] if base.len() >= 2 => {
-            let shape_ok = match *kind {
-                "svc" => *first == "auth",
-                "app" => rules::is_valid_dns_label(first),
-                _ => false,
-            };
-            if !shape_ok || !base.iter().all(|l| rules::is_valid_dns_label(l)) {
-                return Err(bad());
-            }
-            let platform: PlatformId = p.parse().map_err(|_| bad())?;
-            let stack: StackId = s.parse().map_err(|_| bad())?;
-            Ok((platform, stack))
-        }
-        _ => Err(bad()),
-    }
-}
-
 /// `platform:{p}:status`: the KV key holding a platform's status.
 pub fn platform_status_key(platform: PlatformId) -> String {
     format!("platform:{platform}:status")
@@ -497,6 +464,7 @@ pub const RESERVED_TABLES: &[&str] = &[
     "neutrino_host",
     "neutrino_audit_log",
     "neutrino_registry_instance",
+    "neutrino_registry_probe",
     // migrations, the SQLite KV store, the local provisioner
     "_neutrino_migrations",
     "_neutrino_kv",

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 use crate::ids::{PlatformId, StackId, truncate_for_message};
-use crate::naming::{ResourceName, host_owner, rules};
+use crate::naming::{Domain, HostParts, ResourceName, rules};
 
 /// What kind of resource a provisioner manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -83,29 +83,44 @@ impl ResourceKind {
     /// The platform and stack a resource name of this kind belongs to, parsed
     /// back from the name: a [`ResourceName`] (`{platform}-{stack}-{role}`) for
     /// databases, buckets, KV namespaces and workers, a hostname built by
-    /// [`crate::naming::Domain`] (`auth.svc.{stack}.{platform}.{base}` or
-    /// `{app}.app.{stack}.{platform}.{base}`, under any base domain) for DNS
-    /// records and custom hostnames. A name of another shape belongs to no
-    /// platform and is [`Error::InvalidInput`].
+    /// `domain` ([`Domain::auth_host`], `auth.svc.{stack}.{platform}.{base}`, or
+    /// [`Domain::app_host`], `{app}.app.{stack}.{platform}.{base}`) for DNS
+    /// records and custom hostnames. A hostname counts only under exactly the
+    /// given base domain: under any other base, `{platform}` would not be the
+    /// label before the base, and the host could sit under another platform's
+    /// cookie domain (`auth.svc.{s}.{p}.{q}.{base}` is under `.{q}.{base}`).
+    /// A name of another shape belongs to no platform and is
+    /// [`Error::InvalidInput`].
     ///
     /// ```
     /// use neutrino::ids::{PlatformId, StackId};
+    /// use neutrino::naming::Domain;
     /// use neutrino::provision::ResourceKind;
     /// let p: PlatformId = "k3m9p2xw7q".parse().unwrap();
+    /// let base = Domain::default();
     /// assert_eq!(
-    ///     ResourceKind::Database.owner("k3m9p2xw7q-default-auth-db").unwrap(),
+    ///     ResourceKind::Database.owner("k3m9p2xw7q-default-auth-db", &base).unwrap(),
     ///     (p, StackId::DEFAULT)
     /// );
     /// assert_eq!(
-    ///     ResourceKind::DnsRecord.owner("auth.svc.default.k3m9p2xw7q.nno.app").unwrap(),
+    ///     ResourceKind::DnsRecord.owner("auth.svc.default.k3m9p2xw7q.nno.app", &base).unwrap(),
     ///     (p, StackId::DEFAULT)
     /// );
-    /// assert!(ResourceKind::Database.owner("shared-db").is_err());
+    /// // Under another base (here another platform's domain) it is no one's.
+    /// assert!(ResourceKind::DnsRecord
+    ///     .owner("auth.svc.default.k3m9p2xw7q.a1b2c3d4e5.nno.app", &base)
+    ///     .is_err());
+    /// assert!(ResourceKind::Database.owner("shared-db", &base).is_err());
     /// ```
-    pub fn owner(self, name: &str) -> Result<(PlatformId, StackId)> {
+    pub fn owner(self, name: &str, domain: &Domain) -> Result<(PlatformId, StackId)> {
         self.validate_name(name)?;
         match self {
-            Self::DnsRecord | Self::CustomHostname => host_owner(name),
+            Self::DnsRecord | Self::CustomHostname => match domain.parse_host(name)? {
+                HostParts::AuthService { platform, stack }
+                | HostParts::App {
+                    platform, stack, ..
+                } => Ok((platform, stack)),
+            },
             _ => {
                 let parsed = ResourceName::parse(name)?;
                 Ok((parsed.platform(), parsed.stack()))

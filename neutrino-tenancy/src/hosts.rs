@@ -70,6 +70,14 @@ pub fn normalize_host(host: &str) -> Result<String> {
     Ok(h)
 }
 
+/// Whether normalised `host` is `domain` or under it, at a label boundary.
+fn under(host: &str, domain: &str) -> bool {
+    host == domain
+        || host
+            .strip_suffix(domain)
+            .is_some_and(|rest| rest.ends_with('.'))
+}
+
 type Target = Option<(PlatformId, TenantId)>;
 
 /// This process's cache of resolved hosts (including misses), bounded and
@@ -122,6 +130,27 @@ const HOST_COLUMNS: &str =
     r#""host", "platform_id", "tenant_id", "kind", "status", "verification_token""#;
 
 impl Registry {
+    /// Refuses a normalised tenant host (`what`: a custom domain, an app
+    /// domain) that is the base domain or under it but not under `platform`'s
+    /// own `{p}.{base}`: under the base, hosts are platforms' own, and
+    /// `.{q}.{base}` is platform Q's cookie domain.
+    pub(crate) fn check_under_own(
+        &self,
+        platform: PlatformId,
+        host: &str,
+        what: &str,
+    ) -> Result<()> {
+        let base = self.base_domain().base();
+        let own = format!("{platform}.{base}");
+        if under(host, base) && !under(host, &own) {
+            return Err(Error::invalid(
+                "host",
+                format!("{what} under the base domain {base} must be under its platform's {own}"),
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn insert_host(
         &self,
         host: &str,
@@ -152,8 +181,10 @@ impl Registry {
     /// Claims a custom domain for a tenant, `pending` until verified. Returns the
     /// record with the verification token the owner must publish. A host that
     /// another tenant (or this one) holds is [`Error::AlreadyExists`]; a host
-    /// equal to or under any platform's app domain (where default hosts live) is
-    /// [`Error::InvalidInput`].
+    /// equal to or under any platform's app domain (where default hosts live),
+    /// or equal to or under the registry's base domain but not under this
+    /// platform's `{p}.{base}` (another platform's cookie domain, or the
+    /// deployment's own), is [`Error::InvalidInput`].
     pub async fn add_custom_domain(
         &self,
         platform: PlatformId,
@@ -161,6 +192,7 @@ impl Registry {
         host: &str,
     ) -> Result<HostRecord> {
         let host = normalize_host(host)?;
+        self.check_under_own(platform, &host, "a custom domain")?;
         self.tenant(platform, tenant).await?;
         let token = format!("neutrino-verify={}", TenantId::generate());
         // A host under a platform's app domain (any platform's) is a default

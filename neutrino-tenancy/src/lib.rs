@@ -36,7 +36,10 @@
 //! "This process" means every [`Registry`] handle opened on the same registry
 //! database, however many: they share one status cache, one host cache and one
 //! [`ScopeMinter`] (given out once while any handle or the minter lives). The
-//! database is recognised by an instance ID the registry stores in it. Both TTLs
+//! database is recognised by an instance ID the registry stores in it, and a
+//! handle opened where that ID is already known proves by a probe that it is on
+//! the same database: a copy (a restored backup, a copied file) carrying the ID
+//! gets state of its own. Both TTLs
 //! are set with [`RegistryOptions`]; the tests drive them with a manual clock.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

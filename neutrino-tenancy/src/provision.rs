@@ -303,8 +303,9 @@ impl Plan {
     /// Checks the whole plan before anything is touched: steps wait only for
     /// earlier steps, every name is valid, and every name it creates or migrates
     /// belongs to the plan's platform and stack (parsed back from the name), so a
-    /// plan can never reach another platform's resources.
-    fn validate(&self) -> Result<()> {
+    /// plan can never reach another platform's resources. Hostnames belong to a
+    /// platform only under exactly the base `domain` (the registry's).
+    fn validate(&self, domain: &Domain) -> Result<()> {
         let mut created = HashSet::new();
         for (i, s) in self.steps.iter().enumerate() {
             if let Some(bad) = s.after.iter().find(|a| **a >= i) {
@@ -319,11 +320,17 @@ impl Plan {
             }
             match &s.action {
                 Action::Create(spec) => {
-                    check_owner(self.platform, self.stack, spec.kind, &spec.name)?;
+                    check_owner(domain, self.platform, self.stack, spec.kind, &spec.name)?;
                     created.insert((spec.kind, spec.name.as_str()));
                 }
                 Action::Migrate { database, .. } => {
-                    check_owner(self.platform, self.stack, ResourceKind::Database, database)?;
+                    check_owner(
+                        domain,
+                        self.platform,
+                        self.stack,
+                        ResourceKind::Database,
+                        database,
+                    )?;
                     if !created.contains(&(ResourceKind::Database, database.as_str())) {
                         return Err(Error::invalid(
                             "plan",
@@ -521,9 +528,13 @@ impl Provisioning {
 
     /// Refuses, before anything is created, a plan the provisioner cannot carry
     /// out whole: unsupported kinds (all of them named), migration steps without a
-    /// connector, malformed steps.
+    /// connector, malformed steps, and names that are not the plan's platform's
+    /// and stack's — hostnames included, which must be the platform's hosts
+    /// under exactly the registry's base domain
+    /// ([`RegistryOptions::with_base_domain`](crate::RegistryOptions::with_base_domain)):
+    /// a plan built with another [`Domain`] is refused.
     pub fn check(&self, plan: &Plan) -> Result<()> {
-        plan.validate()?;
+        plan.validate(self.registry.base_domain())?;
         let unsupported: Vec<&str> = plan
             .kinds()
             .into_iter()
@@ -840,7 +851,7 @@ impl Provisioning {
     /// (stack plan). Idempotent, and safe after a crash at any point; works on a
     /// suspended or deleted platform, and repairs its KV status mirror.
     pub async fn rollback(&self, plan: &Plan) -> Result<()> {
-        plan.validate()?;
+        plan.validate(self.registry.base_domain())?;
         self.registry.repair_platform_status(plan.platform).await?;
         let owned: Vec<ResourceRecord> = self
             .registry
@@ -895,7 +906,15 @@ impl Provisioning {
     /// hand or by an older version) is only marked deleted, and the resource it
     /// names, someone else's, is left alone.
     async fn delete_record(&self, r: &ResourceRecord) -> Result<()> {
-        if check_owner(r.platform, r.stack, r.kind, &r.logical_name).is_err() {
+        if check_owner(
+            self.registry.base_domain(),
+            r.platform,
+            r.stack,
+            r.kind,
+            &r.logical_name,
+        )
+        .is_err()
+        {
             return self
                 .registry
                 .tombstone_resource(r.platform, r.kind, &r.logical_name)
@@ -958,7 +977,8 @@ impl Provisioning {
     /// Compares the registry's records of a platform with what the provisioner
     /// reports, and reports live records in a deleted stack (or of a deleted
     /// platform). Resources the provisioner has are attributed to the platform by
-    /// name: `{platform}-…`, or a hostname with the platform as a label.
+    /// name: `{platform}-…`, or one of the platform's hostnames under the
+    /// registry's base domain.
     pub async fn verify(&self, platform: PlatformId) -> Result<Drift> {
         self.registry.repair_platform_status(platform).await?;
         let records = self.live_resources(platform).await?;
@@ -985,12 +1005,12 @@ impl Provisioning {
             }
             let listed = match kind {
                 ResourceKind::DnsRecord | ResourceKind::CustomHostname => {
-                    let label = format!(".{platform}.");
+                    let base = self.registry.base_domain();
                     self.provisioner
                         .list(kind, "")
                         .await?
                         .into_iter()
-                        .filter(|r| format!(".{}.", r.name).contains(&label))
+                        .filter(|r| kind.owner(&r.name, base).is_ok_and(|(p, _)| p == platform))
                         .collect()
                 }
                 _ => self.provisioner.list(kind, &format!("{platform}-")).await?,

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use neutrino_core::clock::{SharedClock, system_clock};
 use neutrino_core::ids::{PlatformId, StackId, TenantId};
 use neutrino_core::kv::KvStore;
-use neutrino_core::naming::{platform_status_key, rules};
+use neutrino_core::naming::{Domain, platform_status_key, rules};
 use neutrino_core::provision::ResourceKind;
 use neutrino_core::sql::{Row, SqlExecutor, SqlExecutorExt, Statement};
 use neutrino_core::{Error, Result};
@@ -29,11 +29,13 @@ pub struct RegistryOptions {
     pub(crate) host_cache_ttl: Duration,
     pub(crate) host_cache_capacity: usize,
     pub(crate) max_tenant_depth: u32,
+    pub(crate) base_domain: Domain,
 }
 
 impl Default for RegistryOptions {
     /// Status cached for 60 s, hosts for 60 s (up to 100,000 of them), tenants
-    /// nested at most 4 levels below a top-level tenant, the system clock.
+    /// nested at most 4 levels below a top-level tenant, the system clock, the
+    /// base domain `nno.app`.
     fn default() -> Self {
         Self {
             clock: system_clock(),
@@ -41,6 +43,7 @@ impl Default for RegistryOptions {
             host_cache_ttl: Duration::from_secs(60),
             host_cache_capacity: 100_000,
             max_tenant_depth: 4,
+            base_domain: Domain::default(),
         }
     }
 }
@@ -73,6 +76,18 @@ impl RegistryOptions {
         self.max_tenant_depth = depth;
         self
     }
+
+    /// The deployment's base domain (default `nno.app`), under which every
+    /// platform's hostnames live: `auth.svc.{s}.{p}.{base}`,
+    /// `{app}.app.{s}.{p}.{base}`, cookie domain `.{p}.{base}`. A DNS record or
+    /// custom hostname is platform P's only when it is exactly one of P's hosts
+    /// under this base ([`Domain::parse_host`]); a plan built with another
+    /// [`Domain`] is refused. A tenant's custom domain may not lie under this
+    /// base except under its own platform's `{p}.{base}`.
+    pub fn with_base_domain(mut self, domain: Domain) -> Self {
+        self.base_domain = domain;
+        self
+    }
 }
 
 pub(crate) struct Inner {
@@ -88,6 +103,12 @@ pub(crate) struct Shared {
     status: RwLock<StatusCache>,
     pub(crate) hosts: HostCache,
     minter_given: AtomicBool,
+    /// An executor on this database (the first handle's): a handle being opened
+    /// on a database with the same instance ID proves through it that its
+    /// database is this one, not a copy. Goes with the last handle.
+    db: Arc<dyn SqlExecutor>,
+    /// Tells the groups apart while a handle is being opened.
+    serial: u64,
 }
 
 #[derive(Default)]
@@ -99,26 +120,98 @@ struct StatusCache {
 }
 
 /// The shared state of each registry database open in this process, by the
-/// database's instance ID; held weakly, so it goes with the last handle.
-static SHARED: LazyLock<Mutex<HashMap<String, Weak<Shared>>>> =
+/// database's instance ID; held weakly, so it goes with the last handle. A copy
+/// of a database (a restored backup, a `VACUUM INTO` file, a copied file)
+/// carries the original's instance ID: one ID may then name several databases,
+/// each with its own entry, told apart by a probe ([`same_database`]).
+static SHARED: LazyLock<Mutex<HashMap<String, Vec<Weak<Shared>>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// A fresh ID for a registry database that has none yet.
 static INSTANCE_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn shared_for(instance: &str) -> Arc<Shared> {
-    let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(shared) = map.get(instance).and_then(Weak::upgrade) {
-        return shared;
+/// A fresh [`Shared::serial`].
+static SHARED_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The shared state of the database behind `db`, whose instance ID is
+/// `instance`: the entry of a handle already open on the same database, proven
+/// the same by [`same_database`], or a new entry when every live entry with
+/// this ID is another database. An entry is added only while the map is
+/// locked and after every live entry with the ID has been probed, so two opens
+/// at once of one database end in one entry.
+async fn shared_for(db: &Arc<dyn SqlExecutor>, instance: &str) -> Result<Arc<Shared>> {
+    // Entries proven to be other databases (a database never changes behind
+    // an entry's executor).
+    let mut others: Vec<u64> = Vec::new();
+    loop {
+        let candidate = {
+            let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+            let entries = map.entry(instance.to_owned()).or_default();
+            entries.retain(|w| w.strong_count() > 0);
+            let next = entries
+                .iter()
+                .filter_map(Weak::upgrade)
+                .find(|s| !others.contains(&s.serial));
+            match next {
+                Some(shared) => shared,
+                None => {
+                    let shared = Arc::new(Shared {
+                        status: RwLock::new(StatusCache::default()),
+                        hosts: HostCache::new(),
+                        minter_given: AtomicBool::new(false),
+                        db: db.clone(),
+                        serial: SHARED_SEQ.fetch_add(1, Ordering::Relaxed),
+                    });
+                    entries.push(Arc::downgrade(&shared));
+                    map.retain(|_, entries| {
+                        entries.retain(|w| w.strong_count() > 0);
+                        !entries.is_empty()
+                    });
+                    return Ok(shared);
+                }
+            }
+        };
+        if same_database(db, &candidate.db).await? {
+            return Ok(candidate);
+        }
+        others.push(candidate.serial);
     }
-    map.retain(|_, w| w.strong_count() > 0);
-    let shared = Arc::new(Shared {
-        status: RwLock::new(StatusCache::default()),
-        hosts: HostCache::new(),
-        minter_given: AtomicBool::new(false),
-    });
-    map.insert(instance.to_owned(), Arc::downgrade(&shared));
-    shared
+}
+
+/// Whether `ours` and `theirs` reach the same database: a random nonce written
+/// through `ours` is read back through `theirs`. A copy never holds the nonce
+/// (it is fresh, and concurrent probes write their own rows), so only the same
+/// database answers yes. A failure of either side is an error, never a guess.
+async fn same_database(ours: &Arc<dyn SqlExecutor>, theirs: &Arc<dyn SqlExecutor>) -> Result<bool> {
+    if std::ptr::eq(
+        Arc::as_ptr(ours).cast::<()>(),
+        Arc::as_ptr(theirs).cast::<()>(),
+    ) {
+        return Ok(true);
+    }
+    let nonce = format!("{:032x}", rand::random::<u128>());
+    ours.execute(
+        &Statement::new(r#"INSERT INTO "neutrino_registry_probe" ("nonce") VALUES (?1)"#)
+            .bind(nonce.as_str()),
+    )
+    .await?;
+    let seen = theirs
+        .query(
+            &Statement::new(
+                r#"SELECT 1 AS "seen" FROM "neutrino_registry_probe" WHERE "nonce" = ?1"#,
+            )
+            .bind(nonce.as_str()),
+        )
+        .await;
+    let removed = ours
+        .execute(
+            &Statement::new(r#"DELETE FROM "neutrino_registry_probe" WHERE "nonce" = ?1"#)
+                .bind(nonce.as_str()),
+        )
+        .await;
+    let seen = !seen?.is_empty();
+    removed?;
+    Ok(seen)
 }
 
 /// SQL that is true while the platform bound at `?{n}` is active: put in the
@@ -156,7 +249,12 @@ fn known_platform(n: u8) -> String {
 /// many [`Registry::open`] calls, on however many executors) share one status
 /// cache, one host cache and one [`ScopeMinter`]: a suspension through one is
 /// seen at once by all. The database is recognised by an instance ID the
-/// registry writes into it once.
+/// registry writes into it once; a copy of the database (a restored backup, a
+/// `VACUUM INTO` file, a copied file) carries the same ID, so a handle opened
+/// where the ID is already known proves it is on the same database by a probe
+/// (a random nonce written through its executor and read back through the
+/// open handle's) and otherwise gets state of its own: a copy shares nothing
+/// with the original, in whichever order the two are opened.
 ///
 /// A component that serves one platform holds that platform's view,
 /// [`Registry::platform`], rather than the registry: the same operations with
@@ -212,7 +310,9 @@ pub struct NewPlatform {
     pub name: String,
     /// Who it is for.
     pub class: PlatformClass,
-    /// The domain under which tenants get default hosts, e.g. `app.example.com`.
+    /// The domain under which tenants get default hosts, e.g. `app.example.com`;
+    /// under the registry's base domain only under the platform's own
+    /// `{p}.{base}` (which needs [`NewPlatform::with_id`]).
     pub app_domain: Option<String>,
 }
 
@@ -349,14 +449,16 @@ fn tenant_of(row: &Row) -> Result<Tenant> {
     })
 }
 
-/// Refuses a resource name that does not belong to `platform` and `stack`.
+/// Refuses a resource name that does not belong to `platform` and `stack`
+/// (hostnames: exactly one of the platform's hosts under the base `domain`).
 pub(crate) fn check_owner(
+    domain: &Domain,
     platform: PlatformId,
     stack: StackId,
     kind: ResourceKind,
     name: &str,
 ) -> Result<()> {
-    let (p, s) = kind.owner(name)?;
+    let (p, s) = kind.owner(name, domain)?;
     if p != platform || s != stack {
         return Err(Error::invalid(
             "resource name",
@@ -440,6 +542,9 @@ impl Registry {
         // it and the read that follows; then the name is free again: retry.
         for _ in 0..8 {
             let id = new.id.unwrap_or_else(PlatformId::generate);
+            if let Some(d) = &app_domain {
+                self.check_under_own(id, d, "an app domain")?;
+            }
             let now = self.now_ms();
             let inserted = self
                 .db()
@@ -496,12 +601,13 @@ impl Registry {
     ) -> Result<Self> {
         MIGRATIONS.run(&*db).await?;
         let instance = Self::instance_id(&*db).await?;
+        let shared = shared_for(&db, &instance).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 kv,
                 opts,
-                shared: shared_for(&instance),
+                shared,
             }),
         })
     }
@@ -541,6 +647,13 @@ impl Registry {
 
     pub(crate) fn now_ms(&self) -> i64 {
         millis(self.now())
+    }
+
+    /// The deployment's base domain ([`RegistryOptions::with_base_domain`]):
+    /// build plans with it (`Plan::bootstrap(p, registry.base_domain(), ..)`);
+    /// a hostname under any other base belongs to no platform here.
+    pub fn base_domain(&self) -> &Domain {
+        &self.inner.opts.base_domain
     }
 
     pub(crate) fn db(&self) -> &dyn SqlExecutor {
@@ -658,6 +771,9 @@ impl Registry {
             None => None,
         };
         let id = new.id.unwrap_or_else(PlatformId::generate);
+        if let Some(d) = &app_domain {
+            self.check_under_own(id, d, "an app domain")?;
+        }
         let now = self.now_ms();
         self.db()
             .execute(
@@ -1336,14 +1452,21 @@ impl Registry {
     /// Records (inserts or updates) what is known about a resource.
     ///
     /// The name must belong to the record's platform and stack, parsed back from
-    /// the name ([`ResourceKind::owner`]): a record naming another platform's
+    /// the name ([`ResourceKind::owner`], hostnames under exactly the
+    /// registry's [base domain](Registry::base_domain)): a record naming another platform's
     /// resource (or one of no platform) is [`Error::InvalidInput`] and nothing is
     /// written, so teardown can never be pointed at someone else's resource.
     ///
     /// Recording it `deleted` works in any platform status (teardown must); any
     /// other status needs an active platform.
     pub async fn record_resource(&self, rec: &ResourceRecord) -> Result<()> {
-        check_owner(rec.platform, rec.stack, rec.kind, &rec.logical_name)?;
+        check_owner(
+            self.base_domain(),
+            rec.platform,
+            rec.stack,
+            rec.kind,
+            &rec.logical_name,
+        )?;
         let now = self.now_ms();
         let condition = if rec.status == ResourceStatus::Deleted {
             known_platform(1)
@@ -1393,7 +1516,13 @@ impl Registry {
         plan: &str,
         adopted: bool,
     ) -> Result<()> {
-        check_owner(rec.platform, rec.stack, rec.kind, &rec.logical_name)?;
+        check_owner(
+            self.base_domain(),
+            rec.platform,
+            rec.stack,
+            rec.kind,
+            &rec.logical_name,
+        )?;
         let now = self.now_ms();
         let created_by = (!adopted).then(|| plan.to_owned());
         self.db()

@@ -134,5 +134,18 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 r#"CREATE UNIQUE INDEX "neutrino_platform_name_key" ON "neutrino_platform" ("name_key") WHERE "status" != 'deleted'"#,
             ],
         },
+        Migration {
+            version: 5,
+            name: "registry probe",
+            statements: &[
+                // Random nonces written by a handle being opened and read back
+                // through an executor of a handle already open on a database
+                // with the same instance ID: found there only if both are the same
+                // database, not a copy of it. Each row lives for one open.
+                r#"CREATE TABLE "neutrino_registry_probe" (
+                "nonce" TEXT PRIMARY KEY NOT NULL
+            )"#,
+            ],
+        },
     ],
 );

@@ -13,10 +13,11 @@ use neutrino_tenancy::*;
 
 /// Platform P may not record (nor plan) a hostname under Q's cookie domain
 /// `.{q}.{base}`: a host there receives Q's session cookies. The owner of a
-/// hostname is parsed from its left labels, and any base is accepted, so
-/// `auth.svc.default.{p}.{q}.nno.app` "belongs" to P.
+/// hostname was parsed from its left labels under any base, so
+/// `auth.svc.default.{p}.{q}.nno.app` "belonged" to P; now a hostname is P's
+/// only as one of P's hosts under exactly the registry's base domain, and a
+/// tenant's custom domain under the base must be under P's own `{p}.{base}`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "defect: a hostname's base is free, so P's name can sit under Q's cookie domain"]
 async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
     let db = Arc::new(SqliteExecutor::memory().await.unwrap());
     let r = Registry::open(db, Arc::new(MemoryKv::new()), RegistryOptions::default())
@@ -40,22 +41,33 @@ async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
     r.create_stack(p, StackId::DEFAULT, &template).await.ok();
     let base = Domain::default();
     let victim_cookie = base.cookie_domain(q);
+    // A platform ID that shares all but its last character with Q's.
+    let q_like: String = q.as_str()[..9]
+        .chars()
+        .chain([if q.as_str().ends_with('z') { 'y' } else { 'z' }])
+        .collect();
     let mut admitted = Vec::new();
-    for (kind, host) in [
-        (
-            ResourceKind::DnsRecord,
+    let mut attempts = Vec::new();
+    for kind in [ResourceKind::DnsRecord, ResourceKind::CustomHostname] {
+        for host in [
             format!("auth.svc.default.{p}.{q}.nno.app"),
-        ),
-        (
-            ResourceKind::DnsRecord,
             format!("console.app.default.{p}.app.default.{q}.nno.app"),
-        ),
-        (
-            ResourceKind::CustomHostname,
             format!("shop.app.default.{p}.{q}.nno.app"),
-        ),
-    ] {
-        assert!(host.ends_with(&victim_cookie), "{host}");
+            format!("x.app.default.{p}.{q}.{p}.nno.app"),
+            format!("auth.svc.default.{p}.{q}.nno.app."),
+            format!("AUTH.SVC.DEFAULT.{p}.{q}.NNO.APP"),
+            format!("auth.svc.default.{p}.{q_like}.nno.app"),
+            format!("auth.svc.default.{p}.nno.app.{q}.nno.app"),
+            format!("auth.svc.default.{p}.x{q}.nno.app"),
+            format!("auth.svc.default.{p}.example.com"),
+            format!("auth.svc.default.{p}.nno.app.example.com"),
+            format!("auth.svc.default.{p}.app"),
+            format!("auth.svc.default.{q}.nno.app"),
+        ] {
+            attempts.push((kind, host));
+        }
+    }
+    for (kind, host) in attempts {
         let rec = ResourceRecord {
             platform: p,
             stack: StackId::DEFAULT,
@@ -66,9 +78,87 @@ async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
             status: ResourceStatus::Ready,
         };
         if r.record_resource(&rec).await.is_ok() {
-            admitted.push(format!("record {host}"));
+            admitted.push(format!("record {kind} {host}"));
         }
     }
+    assert!(
+        format!("auth.svc.default.{p}.{q}.nno.app").ends_with(&victim_cookie),
+        "the attack's premise"
+    );
+    // P's own hosts under the configured base are P's.
+    for kind in [ResourceKind::DnsRecord, ResourceKind::CustomHostname] {
+        for host in [
+            base.auth_host(p, StackId::DEFAULT),
+            format!("shop.app.default.{p}.nno.app"),
+        ] {
+            let rec = ResourceRecord {
+                platform: p,
+                stack: StackId::DEFAULT,
+                kind,
+                logical_name: host.clone(),
+                provider: "cloudflare".into(),
+                provider_id: None,
+                status: ResourceStatus::Ready,
+            };
+            r.record_resource(&rec)
+                .await
+                .unwrap_or_else(|e| panic!("{kind} {host}: {e}"));
+        }
+    }
+    // A tenant's custom domain under another platform's domain, or under the
+    // base domain outside P's own.
+    let t = r
+        .create_tenant(p, NewTenant::new("acme", "Acme"))
+        .await
+        .unwrap()
+        .id;
+    for host in [
+        format!("shop.{q}.nno.app"),
+        format!("{q}.nno.app"),
+        format!("SHOP.{q}.NNO.APP."),
+        format!("shop.{p}.{q}.nno.app"),
+        format!("auth.svc.default.{q}.nno.app"),
+        format!("x.{q_like}.nno.app"),
+        "nno.app".to_owned(),
+        "www.nno.app".to_owned(),
+    ] {
+        if r.add_custom_domain(p, t, &host).await.is_ok() {
+            admitted.push(format!("custom domain {host}"));
+        }
+    }
+    r.add_custom_domain(p, t, &format!("shop.{p}.nno.app"))
+        .await
+        .unwrap();
+    r.add_custom_domain(p, t, "shop.nno.app.example.com")
+        .await
+        .unwrap();
+    // A platform's app domain (its tenants' default hosts) likewise.
+    for domain in [
+        format!("{q}.nno.app"),
+        format!("apps.{q}.nno.app"),
+        format!("Apps.{q}.NNO.app."),
+        format!("apps.{p}.{q}.nno.app"),
+        "nno.app".to_owned(),
+        "apps.nno.app".to_owned(),
+    ] {
+        let fresh = NewPlatform::new("Squatter", PlatformClass::Platform).with_app_domain(&domain);
+        if r.create_platform(fresh).await.is_ok() {
+            admitted.push(format!("app domain {domain}"));
+        }
+        let opened = NewPlatform::new(format!("Opener {domain}"), PlatformClass::Platform)
+            .with_app_domain(format!("o.{domain}"));
+        if r.open_or_create_platform(opened).await.is_ok() {
+            admitted.push(format!("opened with app domain o.{domain}"));
+        }
+    }
+    let own: neutrino_core::ids::PlatformId = "own0000001".parse().unwrap();
+    r.create_platform(
+        NewPlatform::new("Own", PlatformClass::Platform)
+            .with_id(own)
+            .with_app_domain(format!("apps.{own}.nno.app")),
+    )
+    .await
+    .unwrap();
     // The same through a plan built with a base under Q's domain.
     let under_q = Domain::new(&format!("{q}.nno.app")).unwrap();
     let plan = Plan::bootstrap(p, &under_q, &[]);
@@ -84,6 +174,14 @@ async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
     if prov.check(&plan).is_ok() {
         admitted.push(format!("plan creating {creates:?}"));
     }
+    // Any base but the configured one, even a plausible one.
+    for other in ["example.com", "nno.app.example.com", "app.nno.app"] {
+        let plan = Plan::bootstrap(p, &Domain::new(other).unwrap(), &[]);
+        if prov.check(&plan).is_ok() {
+            admitted.push(format!("plan under {other}"));
+        }
+    }
+    prov.check(&Plan::bootstrap(p, &base, &[])).unwrap();
     assert!(admitted.is_empty(), "admitted: {admitted:#?}");
 }
 
@@ -140,6 +238,94 @@ async fn a_custom_domain_cannot_squat_another_platforms_default_hosts() {
     assert!(admitted.is_empty(), "admitted: {admitted:?}");
     // A custom domain elsewhere is fine.
     r.add_custom_domain(p, a, "shop.attacker.test")
+        .await
+        .unwrap();
+}
+
+/// The base domain is the registry's configuration: under a configured base,
+/// hostnames under the default `nno.app` (or any other base) are no one's, and
+/// plans must be built with the configured one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostnames_belong_to_a_platform_only_under_the_configured_base() {
+    let db = Arc::new(SqliteExecutor::memory().await.unwrap());
+    let base = Domain::new("Platforms.Example.COM.").unwrap();
+    let r = Registry::open(
+        db,
+        Arc::new(MemoryKv::new()),
+        RegistryOptions::default().with_base_domain(base.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.base_domain(), &base);
+    let p = r
+        .create_platform(NewPlatform::new("P", PlatformClass::Platform))
+        .await
+        .unwrap()
+        .id;
+    let q = r
+        .create_platform(NewPlatform::new("Q", PlatformClass::Platform))
+        .await
+        .unwrap()
+        .id;
+    let record = |host: String| ResourceRecord {
+        platform: p,
+        stack: StackId::DEFAULT,
+        kind: ResourceKind::DnsRecord,
+        logical_name: host,
+        provider: "cloudflare".into(),
+        provider_id: None,
+        status: ResourceStatus::Ready,
+    };
+    r.create_stack(
+        p,
+        StackId::DEFAULT,
+        &StackTemplate {
+            name: "default".into(),
+            version: 1,
+            resources: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    for host in [
+        format!("auth.svc.default.{p}.nno.app"),
+        format!("auth.svc.default.{p}.{q}.platforms.example.com"),
+        format!("auth.svc.default.{p}.example.com"),
+    ] {
+        assert!(
+            r.record_resource(&record(host.clone())).await.is_err(),
+            "{host}"
+        );
+    }
+    r.record_resource(&record(base.auth_host(p, StackId::DEFAULT)))
+        .await
+        .unwrap();
+    let prov = provision::Provisioning::new(
+        r.clone(),
+        Arc::new(neutrino_core::memory::MemoryProvisioner::new()),
+    );
+    assert!(
+        prov.check(&Plan::bootstrap(p, &Domain::default(), &[]))
+            .is_err()
+    );
+    let plan = Plan::bootstrap(p, r.base_domain(), &[]);
+    prov.apply(&plan).await.unwrap();
+    assert!(prov.verify(p).await.unwrap().is_clean());
+    // Custom domains: under Q's part of the base, no; under P's own, yes.
+    let t = r
+        .create_tenant(p, NewTenant::new("acme", "Acme"))
+        .await
+        .unwrap()
+        .id;
+    assert!(
+        r.add_custom_domain(p, t, &format!("shop.{q}.platforms.example.com"))
+            .await
+            .is_err()
+    );
+    r.add_custom_domain(p, t, &format!("shop.{q}.nno.app"))
+        .await
+        .unwrap();
+    r.add_custom_domain(p, t, &format!("shop.{p}.platforms.example.com"))
         .await
         .unwrap();
 }

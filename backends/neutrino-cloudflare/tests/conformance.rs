@@ -221,3 +221,79 @@ async fn concurrent_open_or_create_on_d1_gives_one_platform() {
         .count();
     assert_eq!(named, 1);
 }
+
+/// Registry handles on D1: a second executor on the same database shares the
+/// first handle's state (proven by the registry's probe through D1's API); a
+/// second database carrying the first one's instance ID (as a copy does) gets
+/// state of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_d1_database_with_another_ones_instance_id_does_not_share_its_state() {
+    use neutrino_core::sql::Statement;
+    use neutrino_tenancy::{NewPlatform, PlatformClass, PlatformStatus, Registry, RegistryOptions};
+    let (stores, fake) = d1_with_workers_kv().await;
+    let open = |db: Arc<dyn SqlExecutor>, kv: Arc<dyn KvStore>| async move {
+        Registry::open(db, kv, RegistryOptions::default())
+            .await
+            .expect("registry")
+    };
+    let id_of = |db: Arc<dyn SqlExecutor>| async move {
+        db.query(&Statement::new(
+            r#"SELECT "id" FROM "neutrino_registry_instance""#,
+        ))
+        .await
+        .unwrap()[0]
+            .get::<String>("id")
+            .unwrap()
+    };
+    let original = open(stores.db.clone(), stores.kv.clone()).await;
+    let p = original
+        .create_platform(NewPlatform::new("On D1", PlatformClass::Platform))
+        .await
+        .unwrap()
+        .id;
+    let _minter = original.scope_minter().expect("the first minter");
+
+    // The same database through an executor of its own: shared.
+    let same_db = fake
+        .databases_named("registry")
+        .into_iter()
+        .next()
+        .expect("the registry database");
+    let again = open(
+        Arc::new(D1Executor::new(fake.client(), same_db)),
+        stores.kv.clone(),
+    )
+    .await;
+    assert!(again.scope_minter().is_err(), "one minter per database");
+
+    // Another database given the first one's instance ID.
+    let other_db: Arc<dyn SqlExecutor> = Arc::new(D1Executor::new(
+        fake.client(),
+        fake.create_database("registry-copy"),
+    ));
+    drop(open(other_db.clone(), stores.kv.clone()).await);
+    let id = id_of(stores.db.clone()).await;
+    other_db
+        .execute(
+            &Statement::new(r#"UPDATE "neutrino_registry_instance" SET "id" = ?1"#)
+                .bind(id.as_str()),
+        )
+        .await
+        .unwrap();
+    let other = open(
+        other_db.clone(),
+        Arc::new(neutrino_core::memory::MemoryKv::new()),
+    )
+    .await;
+    assert_eq!(id_of(other_db).await, id);
+    assert!(
+        other.scope_minter().is_ok(),
+        "the other database's own minter"
+    );
+    assert!(other.platform_status(p).await.unwrap_err().is_not_found());
+    assert_eq!(
+        original.platform_status(p).await.unwrap(),
+        PlatformStatus::Active
+    );
+    assert!(fake.take_violations().is_empty());
+}

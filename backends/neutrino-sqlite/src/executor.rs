@@ -1,5 +1,6 @@
 //! [`SqliteExecutor`]: the SQL port over rusqlite.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,10 +12,12 @@ use neutrino_core::trace::{Port, port_span};
 use neutrino_core::{Error, Result};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tracing::Instrument;
 
 use crate::error::{BACKEND, map};
 use crate::guard::{Authorized, cache_key, check_text, install_authorizer};
+use crate::reader::{Inline, Pool, Reader, blocking, column_names, install_budget};
 use crate::worker::Worker;
 
 /// Where the database lives.
@@ -49,16 +52,17 @@ pub struct SqliteExecutorBuilder {
 }
 
 impl SqliteExecutorBuilder {
-    /// A database file at `path` (created if missing), with the defaults: 2 reader
-    /// connections, a 5 s busy timeout, 128 cached statements.
+    /// A database file at `path` (created if missing), with the defaults: as
+    /// many reader connections as the machine has cores (at least 2, at most
+    /// 8), a 5 s busy timeout, 128 cached statements, no hand-off spinning.
     pub fn new(path: impl AsRef<Path>) -> Self {
         Self {
             target: Target::File(path.as_ref().to_owned()),
-            readers: 2,
+            readers: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
             busy_timeout: Duration::from_secs(5),
             statement_cache: 128,
-            reply_spin: Duration::from_micros(20),
-            idle_spin: Duration::from_micros(50),
+            reply_spin: Duration::ZERO,
+            idle_spin: Duration::ZERO,
             guarded_time_limit: Some(Duration::from_secs(10)),
         }
     }
@@ -74,7 +78,8 @@ impl SqliteExecutorBuilder {
     }
 
     /// How many read-only connections serve `query` calls alongside the writer
-    /// (0 sends every call to the writer). Ignored for in-memory databases.
+    /// (0 sends every call to the writer): at most this many reads run at once,
+    /// more wait for a free connection. Ignored for in-memory databases.
     pub fn with_readers(mut self, n: usize) -> Self {
         self.readers = n;
         self
@@ -109,8 +114,15 @@ impl SqliteExecutorBuilder {
     }
 
     /// How long a caller polls for its reply before yielding to the runtime, and
-    /// how long an idle connection thread polls for work before sleeping (see the
-    /// `worker` notes in the crate docs). Zero turns spinning off.
+    /// how long the writer's idle thread polls for work before sleeping. Zero
+    /// (the default) turns spinning off.
+    ///
+    /// Only calls handed to the writer's thread use it: writes, batches, and
+    /// reads of an in-memory database or of an executor without readers.
+    /// Reads of a database file run on the caller's thread and never spin.
+    /// Spinning saves the two thread wake-ups of a hand-off only when the
+    /// machine has a free core; on a busy one it takes the time slice of the
+    /// thread it waits for.
     pub fn with_handoff_spin(mut self, reply: Duration, idle: Duration) -> Self {
         self.reply_spin = reply;
         self.idle_spin = idle;
@@ -122,6 +134,13 @@ impl SqliteExecutorBuilder {
     /// database's integrity: see the crate docs, "Durability"),
     /// `foreign_keys=ON`, the busy timeout and the statement cache on each.
     pub async fn build(self) -> Result<SqliteExecutor> {
+        if i32::try_from(self.busy_timeout.as_millis()).is_err() {
+            return Err(Error::Config {
+                backend: BACKEND,
+                key: "busy_timeout",
+                reason: format!("must be at most {} ms", i32::MAX),
+            });
+        }
         if self.statement_cache == 0 {
             return Err(Error::Config {
                 backend: BACKEND,
@@ -145,20 +164,15 @@ impl SqliteExecutorBuilder {
             )
             .await?
         };
-        let mut readers = Vec::new();
-        if let Target::File(_) = self.target {
-            for i in 0..self.readers {
+        let readers = match self.target {
+            Target::File(_) if self.readers > 0 => {
                 let cfg = self.clone();
-                readers.push(
-                    Worker::spawn(
-                        format!("sqlite-r{i} {label}"),
-                        move || open(&cfg, false),
-                        self.idle_spin,
-                    )
-                    .await?,
-                );
+                Some(Pool::new(self.readers, self.busy_timeout, move || {
+                    open(&cfg, false)
+                })?)
             }
-        }
+            _ => None,
+        };
         Ok(SqliteExecutor {
             inner: Arc::new(Inner {
                 label,
@@ -203,6 +217,10 @@ fn open(cfg: &SqliteExecutorBuilder, writer: bool) -> Result<Connection> {
                 .map_err(map)?;
         } else {
             conn.pragma_update(None, "query_only", true).map_err(map)?;
+            // Reads run inline with no busy wait and a time budget: see
+            // `reader`.
+            conn.busy_timeout(Duration::ZERO).map_err(map)?;
+            install_budget(&conn, cfg.guarded_time_limit);
         }
     }
     Ok(conn)
@@ -212,18 +230,32 @@ fn open(cfg: &SqliteExecutorBuilder, writer: bool) -> Result<Connection> {
 struct Inner {
     label: String,
     writer: Worker,
-    readers: Vec<Worker>,
+    readers: Option<Pool>,
     reply_spin: Duration,
 }
 
 /// A [`SqlExecutor`] on a SQLite database file (or in memory).
 ///
-/// One writer connection and a few read-only connections, each on its own
-/// thread: blocking SQLite calls never run on the async executor's threads,
-/// readers read concurrently while the writer writes (WAL), and every connection
-/// keeps its prepared statements cached. `query` calls go to an idle reader; a
-/// `query` whose statement writes (`INSERT … RETURNING`) is sent to the writer.
-/// `batch` runs in one `BEGIN IMMEDIATE` transaction.
+/// One writer connection on its own thread, and a pool of read-only
+/// connections. Writes are handed to the writer's thread and serialised there;
+/// `batch` runs in one `BEGIN IMMEDIATE` transaction. A `query` on a database
+/// file runs on a pooled reader, on the thread that polls the call: readers
+/// read concurrently while the writer writes (WAL), see every write that
+/// returned before the read began, and keep their prepared statements cached.
+/// A `query` whose statement writes (`INSERT … RETURNING`) is sent to the
+/// writer. In-memory databases have only the writer's connection.
+///
+/// # Reads and the async runtime
+/// A read runs inline for at most about 50 µs of SQLite's work and never waits
+/// on a lock there. A longer read, or one that meets a lock, is stopped (it
+/// changed nothing) and run again where blocking is allowed:
+/// * on a multi-thread tokio runtime, in [`tokio::task::block_in_place`]: the
+///   worker's other tasks move to another thread meanwhile (as with any
+///   `block_in_place`, other futures of the same task, such as the branches of
+///   a `join!`, wait for it);
+/// * on a current-thread runtime, on tokio's blocking pool, while the runtime
+///   runs other tasks;
+/// * outside a tokio runtime, on the writer's thread.
 ///
 /// Cloning is cheap and shares the connections; they close when the last clone
 /// is dropped.
@@ -285,7 +317,7 @@ impl fmt::Debug for SqliteExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteExecutor")
             .field("database", &self.inner.label)
-            .field("readers", &self.inner.readers.len())
+            .field("readers", &self.inner.readers.is_some())
             .finish()
     }
 }
@@ -306,12 +338,77 @@ impl SqliteExecutor {
         &self.inner.label
     }
 
-    fn reader(&self) -> Option<&Worker> {
-        let readers = &self.inner.readers;
-        readers
-            .iter()
-            .find(|w| w.load() == 0)
-            .or_else(|| readers.iter().min_by_key(|w| w.load()))
+    /// A `query`, guarded or not: on a pooled reader (see the type's docs), or
+    /// on the writer when there is none or the statement writes.
+    async fn read(&self, guard: Option<&SqlGuard>, stmt: &Statement) -> Result<Vec<Row>> {
+        if let Some(pool) = &self.inner.readers {
+            let key: Cow<'_, str> = match guard {
+                Some(g) => Cow::Owned(cache_key(g, stmt.sql())),
+                None => Cow::Borrowed(stmt.sql()),
+            };
+            let mut lease = pool.lease().await?;
+            let mut spilled = false;
+            if let Some(reader) = lease.reader() {
+                let inline = Inline::start();
+                let r = read_on(reader, guard, &key, stmt);
+                spilled = inline.spilled(&r);
+                drop(inline);
+                if !spilled {
+                    match r? {
+                        ReadReply::Rows(rows) => return Ok(rows),
+                        ReadReply::NeedsWriter => {}
+                    }
+                }
+            }
+            if spilled {
+                let timeout = pool.busy_timeout();
+                let reply = match Handle::try_current().map(|h| h.runtime_flavor()) {
+                    Ok(RuntimeFlavor::MultiThread) => match lease.reader() {
+                        Some(reader) => {
+                            let (r, reusable) = tokio::task::block_in_place(|| {
+                                blocking(reader, timeout, |r| read_on(r, guard, &key, stmt))
+                            });
+                            if !reusable {
+                                lease.discard();
+                            }
+                            Some(r?)
+                        }
+                        None => None,
+                    },
+                    Ok(_) => match lease.take() {
+                        Some(mut reader) => {
+                            let (g, st, key) = (guard.cloned(), stmt.clone(), key.into_owned());
+                            let (reader, r, reusable) = tokio::task::spawn_blocking(move || {
+                                let (r, reusable) = blocking(&mut reader, timeout, |r| {
+                                    read_on(r, g.as_ref(), &key, &st)
+                                });
+                                (reader, r, reusable)
+                            })
+                            .await
+                            .map_err(|e| Error::backend(BACKEND, false, e))?;
+                            if reusable {
+                                lease.put(reader);
+                            }
+                            Some(r?)
+                        }
+                        None => None,
+                    },
+                    // No runtime to block in: the writer's thread runs it.
+                    Err(_) => None,
+                };
+                if let Some(ReadReply::Rows(rows)) = reply {
+                    return Ok(rows);
+                }
+            }
+        }
+        let (st, g) = (stmt.clone(), guard.cloned());
+        self.inner
+            .writer
+            .call(self.inner.reply_spin, move |c| match &g {
+                None => run_query(c, st.sql(), &st),
+                Some(g) => authorized(c, g, |c| run_query(c, &cache_key(g, st.sql()), &st)),
+            })
+            .await?
     }
 
     fn span(&self, op: &'static str) -> tracing::Span {
@@ -349,6 +446,13 @@ fn owned(v: ValueRef<'_>, column: &str) -> Result<Value> {
     })
 }
 
+/// SQL with no statement in it (only white space, comments or `;`): SQLite
+/// prepares nothing, and there are no rows to read.
+fn no_statement(stmt: &rusqlite::Statement<'_>) -> bool {
+    // Checked only for statements without columns, the rare case.
+    stmt.column_count() == 0 && stmt.expanded_sql().is_none()
+}
+
 /// What a reader answers to a `query`.
 enum ReadReply {
     Rows(Vec<Row>),
@@ -359,32 +463,51 @@ enum ReadReply {
 /// Runs a query on a reader: statements that write are handed back. `key` is
 /// the statement's text as cached: its SQL, or for a guarded call the SQL tagged
 /// with the guard.
-fn run_read(conn: &Connection, key: &str, st: &Statement) -> Result<ReadReply> {
-    let mut stmt = conn.prepare_cached(key).map_err(map)?;
+fn run_read(reader: &mut Reader, key: &str, st: &Statement) -> Result<ReadReply> {
+    let mut stmt = reader.conn.prepare_cached(key).map_err(map)?;
+    if no_statement(&stmt) {
+        return Ok(ReadReply::Rows(Vec::new()));
+    }
     if !stmt.readonly() {
         return Ok(ReadReply::NeedsWriter);
     }
-    rows_of(&mut stmt, st).map(ReadReply::Rows)
+    reader.names.prepare(&stmt, key);
+    let names = &mut reader.names;
+    rows_of(&mut stmt, st, |s| names.of(s, key)).map(ReadReply::Rows)
 }
 
 fn run_query(conn: &Connection, key: &str, st: &Statement) -> Result<Vec<Row>> {
     let mut stmt = conn.prepare_cached(key).map_err(map)?;
-    rows_of(&mut stmt, st)
+    if no_statement(&stmt) {
+        return Ok(Vec::new());
+    }
+    rows_of(&mut stmt, st, column_names)
 }
 
-fn rows_of(stmt: &mut rusqlite::CachedStatement<'_>, st: &Statement) -> Result<Vec<Row>> {
-    let columns: Columns = stmt.column_names().into_iter().map(str::to_owned).collect();
-    let n = columns.len();
+/// The rows of `stmt`, named by `names`. The names are taken after the first
+/// step: SQLite prepares a statement again after a schema change when it
+/// steps it, and its columns may change then.
+fn rows_of(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    st: &Statement,
+    mut names: impl FnMut(&rusqlite::Statement<'_>) -> Result<Columns>,
+) -> Result<Vec<Row>> {
     let mut rows = stmt
         .query(rusqlite::params_from_iter(st.params().iter().map(Param)))
         .map_err(map)?;
     let mut out = Vec::new();
+    let mut named: Option<Columns> = None;
     while let Some(r) = rows.next().map_err(map)? {
+        let columns = match &named {
+            Some(c) => c,
+            None => named.insert(names(r.as_ref())?),
+        };
+        let n = columns.len();
         let mut values = Vec::with_capacity(n);
         for (i, name) in columns.iter().enumerate() {
             values.push(owned(r.get_ref(i).map_err(map)?, name)?);
         }
-        out.push(Row::new(Arc::clone(&columns), values)?);
+        out.push(Row::new(Arc::clone(columns), values)?);
     }
     Ok(out)
 }
@@ -437,6 +560,22 @@ fn run_batch(
     Ok(out)
 }
 
+/// Runs a read on `conn`, judged by `guard`'s authorizer if there is one.
+fn read_on(
+    reader: &mut Reader,
+    guard: Option<&SqlGuard>,
+    key: &str,
+    st: &Statement,
+) -> Result<ReadReply> {
+    match guard {
+        None => run_read(reader, key, st),
+        Some(g) => {
+            let auth = Authorized::install(g);
+            auth.judged(run_read(reader, key, st))
+        }
+    }
+}
+
 /// Runs `f` with `guard`'s authorizer installed on `conn`.
 fn authorized<T>(
     conn: &Connection,
@@ -461,25 +600,7 @@ impl SqlExecutor for SqliteExecutor {
     }
 
     async fn query(&self, stmt: &Statement) -> Result<Vec<Row>> {
-        async {
-            if let Some(reader) = self.reader() {
-                let st = stmt.clone();
-                match reader
-                    .call(self.inner.reply_spin, move |c| run_read(c, st.sql(), &st))
-                    .await??
-                {
-                    ReadReply::Rows(rows) => return Ok(rows),
-                    ReadReply::NeedsWriter => {}
-                }
-            }
-            let st = stmt.clone();
-            self.inner
-                .writer
-                .call(self.inner.reply_spin, move |c| run_query(c, st.sql(), &st))
-                .await?
-        }
-        .instrument(self.span("query"))
-        .await
+        self.read(None, stmt).instrument(self.span("query")).await
     }
 
     async fn batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
@@ -508,29 +629,9 @@ impl SqlExecutor for SqliteExecutor {
 
     async fn query_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<Vec<Row>> {
         check_text(guard, stmt.sql())?;
-        async {
-            if let Some(reader) = self.reader() {
-                let (st, g) = (stmt.clone(), guard.clone());
-                match reader
-                    .call(self.inner.reply_spin, move |c| {
-                        authorized(c, &g, |c| run_read(c, &cache_key(&g, st.sql()), &st))
-                    })
-                    .await??
-                {
-                    ReadReply::Rows(rows) => return Ok(rows),
-                    ReadReply::NeedsWriter => {}
-                }
-            }
-            let (st, g) = (stmt.clone(), guard.clone());
-            self.inner
-                .writer
-                .call(self.inner.reply_spin, move |c| {
-                    authorized(c, &g, |c| run_query(c, &cache_key(&g, st.sql()), &st))
-                })
-                .await?
-        }
-        .instrument(self.span("query"))
-        .await
+        self.read(Some(guard), stmt)
+            .instrument(self.span("query"))
+            .await
     }
 
     async fn batch_guarded(

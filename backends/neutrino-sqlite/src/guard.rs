@@ -174,8 +174,8 @@ fn judge(guard: &SqlGuard, ctx: &AuthContext<'_>) -> Option<String> {
     }
 }
 
-/// The guard of the job running on this connection thread, its first
-/// denial, when it started, and the limit it overran if it did.
+/// The guard of the job running on this thread, its first denial, when it
+/// started, and the limit it overran if it did.
 struct Active {
     guard: SqlGuard,
     denial: Option<String>,
@@ -188,8 +188,11 @@ struct Active {
 const CHECK_EVERY: i32 = 1000;
 
 thread_local! {
-    /// Each connection lives on its own thread, so the guard of the job in
-    /// progress is the thread's.
+    /// A guarded job runs from start to end on one thread without yielding
+    /// (the writer's thread, or the thread that runs a read: the caller's, a
+    /// `block_in_place` section or the blocking pool), and a connection is used
+    /// by one job at a time, so the guard of the job in progress is the
+    /// thread's.
     static ACTIVE: RefCell<Option<Active>> = const { RefCell::new(None) };
 }
 
@@ -207,9 +210,9 @@ thread_local! {
 /// statement running (every [`CHECK_EVERY`] steps, from the first) once the
 /// guarded job in progress has run longer than the limit; the job then fails
 /// with [`Error::InvalidInput`] naming the limit ([`Authorized::judged`]).
-/// Trusted calls are never interrupted. The handler is the connection's only
-/// progress handler: another check (a read budget) must be added to it, not
-/// installed beside it, as SQLite keeps one per connection.
+/// Trusted calls are never interrupted. SQLite keeps one progress handler
+/// per connection: a pooled reader's read budget replaces this one with a
+/// handler that makes both checks (`reader::install_budget`).
 pub(crate) fn install_authorizer(conn: &Connection, time_limit: Option<Duration>) {
     conn.authorizer(Some(|ctx: AuthContext<'_>| {
         ACTIVE.with(|a| match a.borrow_mut().as_mut() {
@@ -242,7 +245,7 @@ pub(crate) fn past_time_limit(limit: Duration) -> bool {
     })
 }
 
-/// A guarded job in progress on this connection thread, until dropped (on
+/// A guarded job in progress on this thread, until dropped (on
 /// success, error and panic alike): every statement prepared, or re-prepared
 /// after a schema change, meanwhile is judged.
 pub(crate) struct Authorized(());

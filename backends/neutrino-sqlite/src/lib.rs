@@ -4,8 +4,9 @@
 //! deployments and the quickstart:
 //!
 //! * [`SqliteExecutor`]: the SQL port on a SQLite file (bundled SQLite, WAL,
-//!   `foreign_keys=ON`, busy timeout, prepared-statement cache, one writer and
-//!   concurrent readers, each connection on its own thread);
+//!   `foreign_keys=ON`, busy timeout, prepared-statement cache, one writer on
+//!   its own thread and a pool of concurrent readers that read on the caller's
+//!   thread);
 //! * [`SqliteKv`]: the KV port as a table, TTLs honoured on read;
 //! * [`LocalObjectStore`]: the object-store port over a folder, atomic writes,
 //!   keys that could escape the folder refused;
@@ -45,6 +46,7 @@ mod guard;
 mod kv;
 mod object;
 mod provisioner;
+mod reader;
 mod worker;
 
 pub use executor::{SqliteExecutor, SqliteExecutorBuilder};

@@ -88,10 +88,11 @@ pub struct LocalProvisioner {
     clock: SharedClock,
     /// Serialises creates and deletes in this process.
     lock: Mutex<()>,
-    /// Held by the blocking work that creates or removes database files and
-    /// bucket folders: such work runs to its end even when the call that
-    /// started it is abandoned, and must not interleave with another's.
-    files: Arc<std::sync::Mutex<()>>,
+    /// Taken before the blocking work that creates or removes database files
+    /// and bucket folders is spawned, and held by that work: it runs to its end
+    /// even when the call that started it is abandoned, and a later create or
+    /// delete waits for it.
+    files: Arc<Mutex<()>>,
 }
 
 impl LocalProvisioner {
@@ -119,7 +120,7 @@ impl LocalProvisioner {
             state,
             clock,
             lock: Mutex::new(()),
-            files: Arc::new(std::sync::Mutex::new(())),
+            files: Arc::new(Mutex::new(())),
         })
     }
 
@@ -263,9 +264,12 @@ impl Provisioner for LocalProvisioner {
             match spec.kind {
                 ResourceKind::Database => {
                     let path = self.db_path(&spec.name);
-                    let files = self.files.clone();
+                    // Taken before the blocking work is spawned and held by it until
+                    // it ends, even if this future is dropped meanwhile: a
+                    // delete can never run before an abandoned create.
+                    let files = self.files.clone().lock_owned().await;
                     blocking(move || {
-                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
+                        let _files = files;
                         if path.is_file() {
                             return Ok(());
                         }
@@ -290,9 +294,12 @@ impl Provisioner for LocalProvisioner {
                 }
                 ResourceKind::Bucket => {
                     let path = self.bucket_path(&spec.name);
-                    let files = self.files.clone();
+                    // Taken before the blocking work is spawned and held by it until
+                    // it ends, even if this future is dropped meanwhile: a
+                    // delete can never run before an abandoned create.
+                    let files = self.files.clone().lock_owned().await;
                     blocking(move || {
-                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
+                        let _files = files;
                         fs::create_dir_all(&path).map_err(|e| io(PROVIDER, e))
                     })
                     .await?;
@@ -342,9 +349,12 @@ impl Provisioner for LocalProvisioner {
                     let path = self.db_path(name);
                     let trash = self.root.join(TRASH);
                     let name = name.to_owned();
-                    let files = self.files.clone();
+                    // Taken before the blocking work is spawned and held by it until
+                    // it ends, even if this future is dropped meanwhile: a
+                    // delete can never run before an abandoned create.
+                    let files = self.files.clone().lock_owned().await;
                     blocking(move || {
-                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
+                        let _files = files;
                         // The database file first, in one rename: if it fails,
                         // the database is untouched; once it is done, the
                         // database is gone, whatever fails after.
@@ -361,9 +371,12 @@ impl Provisioner for LocalProvisioner {
                     let path = self.bucket_path(name);
                     let trash = self.root.join(TRASH);
                     let name = name.to_owned();
-                    let files = self.files.clone();
+                    // Taken before the blocking work is spawned and held by it until
+                    // it ends, even if this future is dropped meanwhile: a
+                    // delete can never run before an abandoned create.
+                    let files = self.files.clone().lock_owned().await;
                     blocking(move || {
-                        let _files = files.lock().unwrap_or_else(|p| p.into_inner());
+                        let _files = files;
                         // Never emptied in place: moved out whole, then removed.
                         move_to_trash(&path, &trash, &name)?;
                         let _ = empty_trash(&trash);

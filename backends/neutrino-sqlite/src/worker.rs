@@ -1,27 +1,23 @@
-//! A SQLite connection on its own thread, fed through a channel.
+//! The writer's connection on its own thread, fed through a channel.
 //!
-//! The blocking C library never runs on the async executor's threads. Handing a
-//! job to another thread normally costs two wake-ups (a futex each way). For the
-//! short statements Neutrino runs most (point selects), that would cost more than
-//! the statement itself, so both sides spin briefly before parking:
+//! Writes are serialised there and never run on the async executor's threads.
+//! Handing a job to another thread costs two wake-ups (a futex each way), which
+//! is why reads of a database file do not come here (see `reader`). Both sides
+//! may spin briefly before parking, off by default:
 //!
 //! * the connection thread polls its queue for `idle_spin` after each job before
 //!   it sleeps, so a caller issuing statements back to back finds it awake;
 //! * the caller polls its reply for `reply_spin` before it yields to the runtime,
-//!   which is a bounded, CPU-only wait (well under tokio's guidance of 10–100 µs
-//!   between yields) and never a blocking call.
+//!   which is a bounded, CPU-only wait and never a blocking call.
 //!
-//! Both are configurable on [`crate::SqliteExecutorBuilder`] and can be set to
-//! zero. Spinning pays off when the machine has a free core for the connection
-//! thread; a host whose cores are always busy with other work should turn it off
-//! (`with_handoff_spin(Duration::ZERO, Duration::ZERO)`), since a spinning waiter
-//! then takes the time slice of the thread it waits for. Yielding between polls
-//! instead was measured and was slower on both idle and busy machines (a
-//! `sched_yield` per poll costs more than the wait).
+//! Both are set with [`crate::SqliteExecutorBuilder::with_handoff_spin`].
+//! Spinning pays off only when the machine has a free core for the connection
+//! thread: otherwise a spinning waiter takes the time slice of the thread it
+//! waits for. Yielding between polls instead was measured and was slower on
+//! both idle and busy machines (a `sched_yield` per poll costs more than the
+//! wait).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -38,7 +34,6 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 #[derive(Debug)]
 pub(crate) struct Worker {
     tx: mpsc::Sender<Job>,
-    in_flight: Arc<AtomicUsize>,
 }
 
 fn stopped() -> Error {
@@ -76,15 +71,7 @@ impl Worker {
             })
             .map_err(|e| Error::backend(BACKEND, false, e))?;
         ready_rx.await.map_err(|_| stopped())??;
-        Ok(Self {
-            tx,
-            in_flight: Arc::new(AtomicUsize::new(0)),
-        })
-    }
-
-    /// Calls in flight on this worker.
-    pub(crate) fn load(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        Ok(Self { tx })
     }
 
     /// Runs `f` on the connection and returns its result.
@@ -94,15 +81,10 @@ impl Worker {
         f: impl FnOnce(&mut Connection) -> R + Send + 'static,
     ) -> Result<R> {
         let (tx, mut rx) = oneshot::channel();
-        let in_flight = Arc::clone(&self.in_flight);
-        in_flight.fetch_add(1, Ordering::Relaxed);
         let job: Job = Box::new(move |conn| {
-            let r = f(conn);
-            in_flight.fetch_sub(1, Ordering::Relaxed);
-            let _ = tx.send(r);
+            let _ = tx.send(f(conn));
         });
         if self.tx.send(job).is_err() {
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
             return Err(stopped());
         }
         if !reply_spin.is_zero() {

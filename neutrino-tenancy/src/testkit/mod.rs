@@ -64,6 +64,7 @@ macro_rules! tenancy_suite {
                     records_of_another_platform_are_not_found,
                     features_are_evaluated_per_tenant,
                     tenant_trees_have_a_depth_limit_and_no_cycles,
+                    hostnames_are_a_platforms_only_under_the_base_domain,
                     // the platform view
                     a_platform_view_reaches_only_its_platform,
                     a_platform_view_answers_as_the_registry,

@@ -144,3 +144,78 @@ pub async fn tenant_trees_have_a_depth_limit_and_no_cycles(stores: &Stores) {
     want.sort();
     assert_eq!(sub, want);
 }
+
+/// A hostname is a platform's only as one of its hosts under exactly the
+/// registry's base domain: platform P cannot record a DNS record or custom
+/// hostname, nor claim a custom domain, under Q's cookie domain `.{q}.{base}`
+/// (e.g. `auth.svc.default.{p}.{q}.{base}`, which reads as P's from the left).
+pub async fn hostnames_are_a_platforms_only_under_the_base_domain(stores: &Stores) {
+    use neutrino_core::ids::StackId;
+    use neutrino_core::provision::ResourceKind;
+    let clock = ManualClock::new();
+    let r = registry(stores, &clock).await;
+    let (p, q) = (platform(&r).await, platform(&r).await);
+    let base = r.base_domain().clone();
+    let template = StackTemplate {
+        name: "default".into(),
+        version: 1,
+        resources: vec![],
+    };
+    for id in [p, q] {
+        r.create_stack(id, StackId::DEFAULT, &template)
+            .await
+            .expect("default stack");
+    }
+    let b = base.base();
+    let record = |owner: PlatformId, kind: ResourceKind, host: String| ResourceRecord {
+        platform: owner,
+        stack: StackId::DEFAULT,
+        kind,
+        logical_name: host,
+        provider: "testkit".into(),
+        provider_id: None,
+        status: ResourceStatus::Ready,
+    };
+    for kind in [ResourceKind::DnsRecord, ResourceKind::CustomHostname] {
+        for (me, other) in [(p, q), (q, p)] {
+            for host in [
+                format!("auth.svc.default.{me}.{other}.{b}"),
+                format!("shop.app.default.{me}.app.default.{other}.{b}"),
+                format!("auth.svc.default.{me}.example.invalid"),
+            ] {
+                let e = r
+                    .record_resource(&record(me, kind, host.clone()))
+                    .await
+                    .expect_err(&host);
+                assert!(matches!(e, Error::InvalidInput { .. }), "{host}: {e:?}");
+            }
+            r.record_resource(&record(me, kind, base.auth_host(me, StackId::DEFAULT)))
+                .await
+                .expect("a platform's own host");
+        }
+    }
+    let t = tenant(&r, p).await;
+    for host in [format!("shop.{q}.{b}"), format!("{q}.{b}"), b.to_owned()] {
+        let e = r.add_custom_domain(p, t, &host).await.expect_err(&host);
+        assert!(matches!(e, Error::InvalidInput { .. }), "{host}: {e:?}");
+    }
+    r.add_custom_domain(p, t, &format!("{}.{p}.{b}", unique("shop-")))
+        .await
+        .expect("a custom domain under the platform's own part of the base");
+    let mut names: Vec<(ResourceKind, String)> = r
+        .resources(q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|rec| (rec.kind, rec.logical_name))
+        .collect();
+    names.sort();
+    let own = base.auth_host(q, StackId::DEFAULT);
+    assert_eq!(
+        names,
+        vec![
+            (ResourceKind::DnsRecord, own.clone()),
+            (ResourceKind::CustomHostname, own)
+        ]
+    );
+}

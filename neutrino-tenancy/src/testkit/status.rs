@@ -130,11 +130,17 @@ pub async fn suspension_stops_scopes_within_the_status_ttl(stores: &Stores) {
 
 /// Two registry handles on one database share the status cache and the scope
 /// minter: a suspension through one stops the other at once, and the second
-/// `scope_minter()` is refused whichever handle asks.
+/// `scope_minter()` is refused whichever handle asks. The second handle is
+/// opened on an executor object of its own (still the same database), so it
+/// proves by the registry's probe that its database is the first one's.
 pub async fn handles_on_one_database_share_status_and_the_minter(stores: &Stores) {
     let clock = ManualClock::new();
     let one = registry(stores, &clock).await;
-    let two = registry(stores, &clock).await;
+    let other = Stores {
+        db: Arc::new(stores.db.clone()),
+        kv: stores.kv.clone(),
+    };
+    let two = registry(&other, &clock).await;
     let p = platform(&one).await;
     let a = tenant(&one, p).await;
     let minter = two.scope_minter().expect("the first minter");
@@ -144,6 +150,14 @@ pub async fn handles_on_one_database_share_status_and_the_minter(stores: &Stores
     ));
     assert!(matches!(
         registry(stores, &clock).await.scope_minter().unwrap_err(),
+        Error::PermissionDenied { .. }
+    ));
+    let third = Stores {
+        db: Arc::new(other.db.clone()),
+        kv: stores.kv.clone(),
+    };
+    assert!(matches!(
+        registry(&third, &clock).await.scope_minter().unwrap_err(),
         Error::PermissionDenied { .. }
     ));
     minter.mint(p, a).await.expect("warm: active");

@@ -1,0 +1,296 @@
+//! Reads on the caller's thread: long reads leave the async runtime free, a `BEGIN` through `query` never leaves a reader on
+//! an old snapshot, lost connections are replaced, and many concurrent readers
+//! share a small pool while writes go on.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement};
+use neutrino_sqlite::{SqliteExecutor, SqliteExecutorBuilder};
+
+/// A read-only statement that runs for a long time (hundreds of
+/// milliseconds) in SQLite's virtual machine.
+fn long_read() -> Statement {
+    counting(3_000_000)
+}
+
+/// Counts to `n` in a recursive query: well over the inline budget for
+/// `n` in the hundreds of thousands.
+fn counting(n: i64) -> Statement {
+    Statement::new(
+        r#"WITH RECURSIVE c("x") AS (SELECT 1 UNION ALL SELECT "x" + 1 FROM c WHERE "x" < ?1) SELECT count(*) AS "n" FROM c"#,
+    )
+    .bind(n)
+}
+
+/// Counts how often the runtime polls a task that does nothing but yield,
+/// until `stop` is set.
+fn ticker(stop: Arc<AtomicBool>) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let ticks = Arc::new(AtomicU64::new(0));
+    let t = Arc::clone(&ticks);
+    let handle = tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            t.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    (ticks, handle)
+}
+
+async fn open(dir: &tempfile::TempDir) -> SqliteExecutor {
+    let db = SqliteExecutor::open(dir.path().join("r.sqlite"))
+        .await
+        .unwrap();
+    db.execute(&Statement::new(
+        r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "v" TEXT NOT NULL)"#,
+    ))
+    .await
+    .unwrap();
+    db
+}
+
+/// Runs the long read while a ticker task runs on the same runtime; returns
+/// the ticks seen during the read and how long it took.
+async fn long_read_beside_ticker(db: SqliteExecutor) -> (u64, Duration) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ticks, ticker) = ticker(Arc::clone(&stop));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let reader = tokio::spawn(async move {
+        let start = Instant::now();
+        let n: i64 = db
+            .query_one(&long_read(), "count", "c")
+            .await
+            .unwrap()
+            .get("n")
+            .unwrap();
+        (n, start.elapsed())
+    });
+    let before = ticks.load(Ordering::Relaxed);
+    let (n, took) = reader.await.unwrap();
+    let during = ticks.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    ticker.await.unwrap();
+    assert_eq!(n, 3_000_000);
+    (during, took)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_long_read_leaves_a_current_thread_runtime_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir).await;
+    let (ticks, took) = long_read_beside_ticker(db).await;
+    assert!(
+        took > Duration::from_millis(30),
+        "the read is too short to tell ({took:?})"
+    );
+    assert!(
+        ticks >= 5,
+        "the runtime ran other tasks only {ticks} times during a {took:?} read"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_long_read_leaves_a_multi_thread_runtime_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir).await;
+    let (ticks, took) = long_read_beside_ticker(db).await;
+    assert!(
+        took > Duration::from_millis(30),
+        "the read is too short to tell ({took:?})"
+    );
+    assert!(
+        ticks >= 5,
+        "the runtime ran other tasks only {ticks} times during a {took:?} read"
+    );
+}
+
+#[tokio::test]
+async fn a_begin_through_query_never_leaves_a_reader_on_an_old_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteExecutorBuilder::new(dir.path().join("r.sqlite"))
+        .with_readers(1)
+        .build()
+        .await
+        .unwrap();
+    db.execute(&Statement::new(
+        r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "v" TEXT NOT NULL)"#,
+    ))
+    .await
+    .unwrap();
+    let count = Statement::new(r#"SELECT count(*) AS "n" FROM "t""#);
+    for begin in ["BEGIN", "BEGIN DEFERRED", "SAVEPOINT s"] {
+        let before: i64 = db
+            .query_one(&count, "count", "t")
+            .await
+            .unwrap()
+            .get("n")
+            .unwrap();
+        // Whether or not it succeeds, it must not pin the reader's snapshot.
+        let _ = db.query(&Statement::new(begin)).await;
+        let _ = db.query(&count).await;
+        db.execute(&Statement::new(r#"INSERT INTO "t" ("v") VALUES ('x')"#))
+            .await
+            .unwrap();
+        let after: i64 = db
+            .query_one(&count, "count", "t")
+            .await
+            .unwrap()
+            .get("n")
+            .unwrap();
+        assert_eq!(after, before + 1, "a read after {begin:?} missed a write");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_cancelled_long_read_does_not_shrink_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteExecutorBuilder::new(dir.path().join("r.sqlite"))
+        .with_readers(1)
+        .build()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let r =
+            tokio::time::timeout(Duration::from_millis(2), db.query(&counting(1_000_000))).await;
+        assert!(r.is_err(), "the long read should have been cancelled");
+    }
+    let one = db
+        .query_one(&Statement::new(r#"SELECT 1 AS "one""#), "row", "1")
+        .await
+        .unwrap();
+    assert_eq!(one.get::<i64>("one").unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_readers_share_a_small_pool_and_read_their_own_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteExecutorBuilder::new(dir.path().join("r.sqlite"))
+        .with_readers(2)
+        .build()
+        .await
+        .unwrap();
+    db.execute(&Statement::new(
+        r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "task" INTEGER NOT NULL)"#,
+    ))
+    .await
+    .unwrap();
+    let tasks: Vec<_> = (0..16_i64)
+        .map(|task| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mine = Statement::new(r#"SELECT count(*) AS "n" FROM "t" WHERE "task" = ?1"#)
+                    .bind(task);
+                for i in 1..=20_i64 {
+                    db.execute(
+                        &Statement::new(r#"INSERT INTO "t" ("task") VALUES (?1)"#).bind(task),
+                    )
+                    .await
+                    .unwrap();
+                    let n: i64 = db
+                        .query_one(&mine, "count", "t")
+                        .await
+                        .unwrap()
+                        .get("n")
+                        .unwrap();
+                    assert_eq!(n, i, "task {task} missed its own write");
+                    if i % 10 == 0 {
+                        let rows = db.query(&counting(100_000)).await.unwrap();
+                        assert_eq!(rows.len(), 1);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let n: i64 = db
+        .query_one(
+            &Statement::new(r#"SELECT count(*) AS "n" FROM "t""#),
+            "count",
+            "t",
+        )
+        .await
+        .unwrap()
+        .get("n")
+        .unwrap();
+    assert_eq!(n, 16 * 20);
+}
+
+#[tokio::test]
+async fn rows_are_named_by_the_schema_they_were_read_under() {
+    let dir = tempfile::tempdir().unwrap();
+    for cache in [1, 128] {
+        let db = SqliteExecutorBuilder::new(dir.path().join(format!("n{cache}.sqlite")))
+            .with_readers(1)
+            .with_statement_cache(cache)
+            .build()
+            .await
+            .unwrap();
+        db.execute(&Statement::new(
+            r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "v" TEXT NOT NULL)"#,
+        ))
+        .await
+        .unwrap();
+        db.execute(&Statement::new(r#"INSERT INTO "t" ("v") VALUES ('a')"#))
+            .await
+            .unwrap();
+        let all = Statement::new(r#"SELECT * FROM "t""#);
+        let other = Statement::new(r#"SELECT "id" AS "other" FROM "t""#);
+        let names = |rows: Vec<neutrino_core::sql::Row>| rows[0].columns().to_vec();
+        for _ in 0..3 {
+            assert_eq!(names(db.query(&all).await.unwrap()), ["id", "v"]);
+            // With a one-statement cache, this evicts the other statement.
+            db.query(&other).await.unwrap();
+        }
+        db.execute(&Statement::new(
+            r#"ALTER TABLE "t" RENAME COLUMN "v" TO "w""#,
+        ))
+        .await
+        .unwrap();
+        for _ in 0..3 {
+            // The reader sees the new schema first through another statement,
+            // so the next one is prepared under it rather than prepared again.
+            db.query(&other).await.unwrap();
+            assert_eq!(
+                names(db.query(&all).await.unwrap()),
+                ["id", "w"],
+                "cache {cache}"
+            );
+        }
+        db.execute(&Statement::new(r#"ALTER TABLE "t" ADD COLUMN "x" INTEGER"#))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let rows = db.query(&all).await.unwrap();
+            assert_eq!(rows[0].columns(), ["id", "w", "x"], "cache {cache}");
+            assert_eq!(rows[0].get::<String>("w").unwrap(), "a");
+            db.query(&other).await.unwrap();
+        }
+    }
+}
+
+/// SQL with no statement in it (empty, white space, comments) read from a
+/// file database answers no rows and never panics, on every read path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_without_a_statement_reads_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir).await;
+    for sql in ["", "   ", "-- only a comment", "/* a comment */", ";"] {
+        for _ in 0..3 {
+            let rows = db.query(&Statement::new(sql)).await;
+            assert!(
+                rows.as_ref().is_ok_and(|r| r.is_empty()),
+                "{sql:?}: {rows:?}"
+            );
+        }
+    }
+    assert_eq!(
+        db.query(&Statement::new("SELECT 1 AS \"one\""))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
