@@ -69,12 +69,26 @@ async fn a_runaway_guarded_statement_is_stopped_with_a_typed_error() {
             "readers {readers}: {w:?}"
         );
         assert!(started.elapsed() >= LIMIT);
-        let r = tokio::time::timeout(
-            PATIENCE,
-            db.query_guarded(&g, &Statement::new(ENDLESS_SELECT)),
-        )
-        .await
-        .expect("the runaway read was never stopped");
+        // On a pooled reader the read blocks the thread that polls it: run it
+        // on a runtime of its own, so that a read never stopped fails the
+        // test instead of hanging it.
+        let (db2, g2) = (db.clone(), g.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let _ = tx.send(rt.block_on(async {
+                db2.query_guarded(&g2, &Statement::new(ENDLESS_SELECT))
+                    .await
+            }));
+        });
+        let r = tokio::task::spawn_blocking(move || rx.recv_timeout(PATIENCE))
+            .await
+            .unwrap()
+            .expect("the runaway read was never stopped");
         assert!(
             r.as_ref().is_err_and(is_time_limit),
             "readers {readers}: {r:?}"
