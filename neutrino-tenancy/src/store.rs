@@ -294,11 +294,14 @@ impl TenantStore {
     ///   (`table_info` …), creating triggers, views or virtual tables, DDL naming
     ///   a guarded table, reading `sqlite_stat*` and `load_extension` are
     ///   refused. A string literal that happens to contain a guarded name is
-    ///   fine.
+    ///   fine. Each call has a time limit (10 s by default, set on the
+    ///   executor's builder): a statement still running then is interrupted
+    ///   and the call fails with [`Error::InvalidInput`], a batch rolled back
+    ///   whole, so a runaway statement cannot hold the database's writer.
     /// * On backends without an authorizer (D1) the text decides,
     ///   conservatively: a guarded name anywhere in the statement, even in a
     ///   string literal or a comment, and the statement kinds above are refused
-    ///   (see [`SqlGuard::check_text`]).
+    ///   (see [`SqlGuard::check_text`]). D1 stops any query after 30 s.
     pub fn raw(&self) -> GuardedExecutor {
         GuardedExecutor {
             db: self.db.clone(),

@@ -63,6 +63,11 @@ pub const MAX_EXACT_INTEGER: i64 = (1 << 53) - 1;
 /// [`MAX_BOUND_PARAMS`] values and [`MAX_SQL_BYTES`] of SQL per statement, and
 /// at most [`MAX_ROW_BYTES`] of values per statement.
 ///
+/// D1 itself stops a query after 30 s: the API request, a whole batch
+/// included, must resolve in that time. That is what bounds a runaway
+/// statement sent through a guarded call (a `TenantStore`'s raw SQL) here; the
+/// adapter sets no time limit of its own.
+///
 /// # Batches and retries
 /// [`SqlExecutor::batch`] sends D1's batch form (`{"batch": [...]}`), which D1
 /// runs as one transaction. Queries may write, so a 5xx answer is not retried

@@ -48,6 +48,7 @@ pub struct SqliteExecutorBuilder {
     statement_cache: usize,
     reply_spin: Duration,
     idle_spin: Duration,
+    guarded_time_limit: Option<Duration>,
 }
 
 impl SqliteExecutorBuilder {
@@ -62,6 +63,7 @@ impl SqliteExecutorBuilder {
             statement_cache: 128,
             reply_spin: Duration::ZERO,
             idle_spin: Duration::ZERO,
+            guarded_time_limit: Some(Duration::from_secs(10)),
         }
     }
 
@@ -93,6 +95,21 @@ impl SqliteExecutorBuilder {
     /// How many prepared statements each connection keeps.
     pub fn with_statement_cache(mut self, n: usize) -> Self {
         self.statement_cache = n;
+        self
+    }
+
+    /// How long one guarded call ([`SqlExecutor::execute_guarded`],
+    /// `query_guarded`, `batch_guarded`: a `TenantStore`'s raw SQL) may run
+    /// once its connection starts it: 10 s by default, `None` for no limit.
+    ///
+    /// A statement still running then is interrupted and the call fails with
+    /// [`Error::InvalidInput`] naming the limit; a batch is rolled back whole,
+    /// and the connection serves the next call as usual. Without it, a
+    /// runaway statement (an endless recursive query) would hold the only
+    /// writer connection, and every other caller's writes with it, for ever.
+    /// Trusted calls (`execute`, `query`, `batch`) are never limited.
+    pub fn with_guarded_time_limit(mut self, limit: Option<Duration>) -> Self {
+        self.guarded_time_limit = limit;
         self
     }
 
@@ -179,7 +196,7 @@ fn open(cfg: &SqliteExecutorBuilder, writer: bool) -> Result<Connection> {
         }
     }
     .map_err(map)?;
-    install_authorizer(&conn);
+    install_authorizer(&conn, cfg.guarded_time_limit);
     conn.busy_timeout(cfg.busy_timeout).map_err(map)?;
     conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
     conn.pragma_update(None, "foreign_keys", true)
@@ -203,7 +220,7 @@ fn open(cfg: &SqliteExecutorBuilder, writer: bool) -> Result<Connection> {
             // Reads run inline with no busy wait and a time budget: see
             // `reader`.
             conn.busy_timeout(Duration::ZERO).map_err(map)?;
-            install_budget(&conn);
+            install_budget(&conn, cfg.guarded_time_limit);
         }
     }
     Ok(conn)
@@ -271,6 +288,11 @@ struct Inner {
 /// schema change; guarded statements are cached under keys tagged with the
 /// guard, so a statement a trusted caller prepared is never reused, unjudged,
 /// by a guarded call.
+///
+/// Each guarded call may run for a limited time (10 s by default, see
+/// [`SqliteExecutorBuilder::with_guarded_time_limit`]): past it, its statement
+/// is interrupted, the call fails with [`Error::InvalidInput`] and a batch is
+/// rolled back whole.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

@@ -5,8 +5,13 @@
 //! re-prepares a statement after a schema change and asks the authorizer
 //! again), and stops when the job ends, by a drop guard, on success, error and
 //! panic alike. What is allowed is listed; every other action is denied.
+//!
+//! A guarded job also has a time limit: SQLite's progress handler, installed
+//! with the authorizer, interrupts the statement running once the job is past
+//! it (see [`install_authorizer`]).
 
 use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
 use neutrino_core::sql::{SqlGuard, leading_keyword};
 use neutrino_core::{Error, Result};
@@ -169,11 +174,18 @@ fn judge(guard: &SqlGuard, ctx: &AuthContext<'_>) -> Option<String> {
     }
 }
 
-/// The guard of the job running on this thread, and its first denial.
+/// The guard of the job running on this thread, its first denial, when it
+/// started, and the limit it overran if it did.
 struct Active {
     guard: SqlGuard,
     denial: Option<String>,
+    started: Instant,
+    overran: Option<Duration>,
 }
+
+/// How many SQLite virtual-machine steps run between two checks of a guarded
+/// job's clock.
+const CHECK_EVERY: i32 = 1000;
 
 thread_local! {
     /// A guarded job runs from start to end on one thread without yielding
@@ -193,7 +205,15 @@ thread_local! {
 /// statements after every guarded call), and a statement stays cached across
 /// calls, so guarded statements are cached under their own keys
 /// ([`cache_key`]) and never share an entry with a trusted caller's.
-pub(crate) fn install_authorizer(conn: &Connection) {
+///
+/// With `time_limit`, it also installs a progress handler that interrupts the
+/// statement running (every [`CHECK_EVERY`] steps, from the first) once the
+/// guarded job in progress has run longer than the limit; the job then fails
+/// with [`Error::InvalidInput`] naming the limit ([`Authorized::judged`]).
+/// Trusted calls are never interrupted. SQLite keeps one progress handler
+/// per connection: a pooled reader's read budget replaces this one with a
+/// handler that makes both checks (`reader::install_budget`).
+pub(crate) fn install_authorizer(conn: &Connection, time_limit: Option<Duration>) {
     conn.authorizer(Some(|ctx: AuthContext<'_>| {
         ACTIVE.with(|a| match a.borrow_mut().as_mut() {
             None => Authorization::Allow,
@@ -206,6 +226,23 @@ pub(crate) fn install_authorizer(conn: &Connection) {
             },
         })
     }));
+    if let Some(limit) = time_limit {
+        conn.progress_handler(CHECK_EVERY, Some(move || past_time_limit(limit)));
+    }
+}
+
+/// Whether the guarded job running on this thread has run longer than
+/// `limit` (and is then marked so): `true` interrupts its statement.
+pub(crate) fn past_time_limit(limit: Duration) -> bool {
+    ACTIVE.with(|a| match a.borrow_mut().as_mut() {
+        None => false,
+        Some(active) if active.overran.is_some() => true,
+        Some(active) if active.started.elapsed() > limit => {
+            active.overran = Some(limit);
+            true
+        }
+        Some(_) => false,
+    })
 }
 
 /// A guarded job in progress on this thread, until dropped (on
@@ -220,20 +257,38 @@ impl Authorized {
             *a.borrow_mut() = Some(Active {
                 guard: guard.clone(),
                 denial: None,
+                started: Instant::now(),
+                overran: None,
             })
         });
         Self(())
     }
 
     /// `r`, with an error caused by a denial replaced by
-    /// [`Error::PermissionDenied`].
+    /// [`Error::PermissionDenied`], and one caused by the time limit by
+    /// [`Error::InvalidInput`] naming the limit.
     pub(crate) fn judged<T>(&self, r: Result<T>) -> Result<T> {
-        r.map_err(
-            |e| match ACTIVE.with(|a| a.borrow().as_ref().and_then(|x| x.denial.clone())) {
-                Some(reason) => Error::PermissionDenied { reason },
-                None => e,
-            },
-        )
+        r.map_err(|e| {
+            ACTIVE.with(|a| match a.borrow().as_ref() {
+                Some(Active {
+                    overran: Some(limit),
+                    ..
+                }) => Error::InvalidInput {
+                    what: "sql statement",
+                    reason: format!(
+                        "stopped: a guarded call may run for at most {} ms",
+                        limit.as_millis()
+                    ),
+                },
+                Some(Active {
+                    denial: Some(reason),
+                    ..
+                }) => Error::PermissionDenied {
+                    reason: reason.clone(),
+                },
+                _ => e,
+            })
+        })
     }
 }
 

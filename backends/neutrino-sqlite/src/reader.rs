@@ -64,12 +64,15 @@ thread_local! {
 }
 
 /// Installs the progress handler of a pooled connection, once. It interrupts a
-/// statement only while [`Inline`] is active on the thread running it.
-pub(crate) fn install_budget(conn: &Connection) {
+/// statement while [`Inline`] is active on the thread running it and its
+/// budget is spent, and, with `time_limit`, a guarded read past that limit
+/// ([`crate::guard::past_time_limit`]): SQLite keeps one progress handler per
+/// connection, so this one replaces the guard's.
+pub(crate) fn install_budget(conn: &Connection, time_limit: Option<Duration>) {
     conn.progress_handler(
         CHECK_EVERY,
-        Some(|| {
-            BUDGET.with(|b| match b.get() {
+        Some(move || {
+            let spent = BUDGET.with(|b| match b.get() {
                 Budget::Off => false,
                 Budget::Armed => {
                     b.set(Budget::Since(Instant::now()));
@@ -81,7 +84,8 @@ pub(crate) fn install_budget(conn: &Connection) {
                 }
                 Budget::Since(_) => false,
                 Budget::Spent => true,
-            })
+            });
+            spent || time_limit.is_some_and(crate::guard::past_time_limit)
         }),
     );
 }
