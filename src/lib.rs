@@ -84,6 +84,13 @@
 
 pub use neutrino_core::*;
 
+#[cfg(feature = "auth")]
+mod platform;
+#[cfg(all(feature = "auth", feature = "sqlite"))]
+pub use platform::LocalPlatforms;
+#[cfg(feature = "auth")]
+pub use platform::{Platform, PlatformBuilder};
+
 /// Registry, tenant scopes, tenant-scoped queries, suspension, host resolution
 /// and provisioning.
 #[doc(inline)]
