@@ -167,7 +167,10 @@ enum Source {
         platform: PlatformId,
     },
     #[cfg(feature = "sqlite")]
-    Local { folder: LocalPlatforms, name: String },
+    Local {
+        folder: LocalPlatforms,
+        name: String,
+    },
 }
 
 /// Builds a [`Platform`]: from [`Platform::builder`] (backends) or
@@ -223,7 +226,10 @@ impl PlatformBuilder {
     /// session cache, mailer, …), applied after the runtime's own: the base
     /// URL `https://` + the platform's auth host and `Secure` cookies shared
     /// across the platform's domain.
-    pub fn with_auth(mut self, f: impl FnOnce(AuthBuilder) -> AuthBuilder + Send + 'static) -> Self {
+    pub fn with_auth(
+        mut self,
+        f: impl FnOnce(AuthBuilder) -> AuthBuilder + Send + 'static,
+    ) -> Self {
         self.auth_settings = Some(Box::new(f));
         self
     }
