@@ -7,7 +7,7 @@ use std::sync::Arc;
 use neutrino_auth::org::{MemberScope, Organizations};
 use neutrino_auth::{Auth, AuthBuilder, AuthError, CookieConfig, CookieDomain};
 use neutrino_core::ids::{PlatformId, StackId};
-use neutrino_core::sql::SqlExecutor;
+use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement};
 use neutrino_core::{Error, Result};
 use neutrino_tenancy::{PlatformRegistry, Registry, ScopeMinter, TenantStore, TenantTable};
 
@@ -160,6 +160,46 @@ impl Platform {
     }
 }
 
+/// The table in which an auth database records the one platform it serves.
+const AUTH_PLATFORM_TABLE: &str = "neutrino_auth_platform";
+
+/// Claims `db` for `platform`, or refuses it when it already serves another
+/// platform: an auth database has no platform column, so two platforms on one
+/// auth database would accept each other's sessions. The database decides:
+/// the first claim's insert wins, and every later one reads the winner back.
+async fn claim_auth_db(db: &dyn SqlExecutor, platform: PlatformId) -> Result<()> {
+    db.execute(&Statement::new(format!(
+        r#"CREATE TABLE IF NOT EXISTS "{AUTH_PLATFORM_TABLE}" ("singleton" INTEGER PRIMARY KEY CHECK ("singleton" = 1), "platform_id" TEXT NOT NULL)"#
+    )))
+    .await?;
+    db.execute(
+        &Statement::new(format!(
+            r#"INSERT INTO "{AUTH_PLATFORM_TABLE}" ("singleton", "platform_id") VALUES (1, ?1) ON CONFLICT ("singleton") DO NOTHING"#
+        ))
+        .bind(platform.as_str()),
+    )
+    .await?;
+    let row = db
+        .query_one(
+            &Statement::new(format!(
+                r#"SELECT "platform_id" FROM "{AUTH_PLATFORM_TABLE}" WHERE "singleton" = 1"#
+            )),
+            "auth database platform",
+            "1",
+        )
+        .await?;
+    let owner: String = row.get(0)?;
+    if owner == platform.as_str() {
+        Ok(())
+    } else {
+        Err(Error::Config {
+            backend: "platform",
+            key: "auth_db",
+            reason: format!("this auth database serves platform {owner}, not {platform}"),
+        })
+    }
+}
+
 enum Source {
     Backends {
         registry: Registry,
@@ -295,6 +335,7 @@ impl PlatformBuilder {
                 )
             }
         };
+        claim_auth_db(&*auth_db, platform).await?;
         let domain = registry.base_domain();
         let mut auth = AuthBuilder::new_shared(auth_db, secret)
             .with_base_url(format!(
@@ -315,7 +356,14 @@ impl PlatformBuilder {
         if let Some(f) = org_settings {
             orgs = f(orgs);
         }
-        orgs.reconcile().await?;
+        // A suspended platform refuses every write: its pending creations
+        // wait for a start after it is reinstated, and it is served as it is.
+        match orgs.reconcile().await {
+            Err(e) if e.is_suspended() => {}
+            other => {
+                other?;
+            }
+        }
         let store = TenantStore::open(&registry, store_db, tables)
             .await?
             .restricted_to(platform)?;
