@@ -287,8 +287,15 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let s = run(root, &mut std::io::stdout()).await?;
     let state = if s.reused { "still there" } else { "ready" };
     println!(
-        "platform {} is {state}; read back {:?}",
-        s.platform, s.read_back
+        "platform {} is {state} with {} stack resources; read back {:?}",
+        s.platform,
+        s.provider_ids.len(),
+        s.read_back
+    );
+    println!(
+        "user {} has a valid session cookie ({} bytes of Set-Cookie)",
+        s.validated_email,
+        s.set_cookie.len()
     );
     println!(
         "acme has {} members; bob's scope lists {} acme notes and nothing of globex",

@@ -133,10 +133,14 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
 #[tokio::main]
 async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let temp = tempfile::tempdir()?;
-    let summary = run(temp.path(), &mut std::io::stdout()).await?;
+    let s = run(temp.path(), &mut std::io::stdout()).await?;
     println!(
-        "two platforms, one process: {} rows in the shop, {} in the blog",
-        summary.rows.0, summary.rows.1
+        "two platforms, one process ({}): {} foreign cookies refused, a foreign scope refused ({}); {} rows in the shop, {} in the blog",
+        if s.distinct { "distinct" } else { "MIXED" },
+        s.foreign_cookie.len(),
+        s.foreign_scope,
+        s.rows.0,
+        s.rows.1
     );
     Ok(())
 }
