@@ -69,6 +69,32 @@ impl Platform {
     ///
     /// `secret` signs cookies and tokens (Better Auth's `BETTER_AUTH_SECRET`,
     /// at least 32 bytes, from the host's environment); there is no default.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> neutrino::Result<()> {
+    /// use std::sync::Arc;
+    /// use neutrino::Platform;
+    /// use neutrino::memory::MemoryKv;
+    /// use neutrino::sqlite::SqliteExecutor;
+    /// use neutrino::tenancy::{NewPlatform, PlatformClass, Registry, RegistryOptions};
+    ///
+    /// let registry_db = Arc::new(SqliteExecutor::memory().await?);
+    /// let registry = Registry::open(registry_db, Arc::new(MemoryKv::new()), RegistryOptions::default()).await?;
+    /// // Once per registry: every platform's runtime takes a copy of it.
+    /// let minter = registry.scope_minter()?;
+    /// let (shop, _) = registry.open_or_create_platform(NewPlatform::new("Shop", PlatformClass::Platform)).await?;
+    /// let app = Platform::builder(&registry, &minter, shop.id, "the shop's secret, 32 bytes or more")
+    ///     .auth_db(Arc::new(SqliteExecutor::memory().await?))
+    ///     .store(Arc::new(SqliteExecutor::memory().await?), vec![])
+    ///     .with_auth(|a| a.with_trusted_origins(["https://shop.example.com"]))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(app.id(), shop.id);
+    /// // Without a session there is no scope.
+    /// assert!(app.scope_from_cookie_header("theme=dark").await.unwrap_err().is_permission_denied());
+    /// # Ok(()) }
+    /// ```
     pub fn builder(
         registry: &Registry,
         minter: &ScopeMinter,
@@ -284,12 +310,21 @@ impl PlatformBuilder {
     }
 
     /// Opens the runtime: checks the platform exists (an unknown or deleted
-    /// one is [`Error::NotFound`]), builds and migrates the auth layer,
-    /// binds it to the platform's organizations, finishes pending
-    /// organization creations ([`Organizations::reconcile`]) and opens the
-    /// tenant store restricted to the platform. Idempotent: every start runs
-    /// it. A missing database is [`Error::Config`], a bad secret or setting
-    /// the auth layer's [`AuthError::Config`] as [`Error::Config`].
+    /// one is [`Error::NotFound`]; from a folder, registers and provisions it
+    /// first), claims the auth database for the platform, builds and migrates
+    /// the auth layer, binds it to the platform's organizations, finishes
+    /// pending organization creations ([`Organizations::reconcile`]; on a
+    /// suspended platform they wait for a start after reinstatement) and
+    /// opens the tenant store restricted to the platform. Idempotent: every
+    /// start runs it.
+    ///
+    /// Errors: a missing database is [`Error::Config`]; so is an auth
+    /// database that already serves another platform (an auth database has
+    /// no platform column, so two platforms sharing one would accept each
+    /// other's sessions; the first platform to open it owns it for good), and
+    /// a bad secret or auth setting. A minter narrowed to another platform is
+    /// [`Error::PermissionDenied`], a table declared twice
+    /// [`Error::InvalidInput`].
     pub async fn build(self) -> Result<Platform> {
         let Self {
             source,
