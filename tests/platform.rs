@@ -325,6 +325,26 @@ async fn an_auth_database_serves_one_platform_only() {
         let e = t.await.unwrap().unwrap_err();
         assert!(matches!(e, Error::Config { key: "auth_db", .. }), "{e:?}");
     }
+    // Its claim is one of Neutrino's own tables: a store on the same
+    // database cannot rewrite it.
+    let shared = Platform::builder(&d.registry, &d.minter, p, SECRET)
+        .auth_db(auth_db.clone())
+        .store(auth_db.clone(), vec![])
+        .build()
+        .await
+        .unwrap();
+    for sql in [
+        r#"DELETE FROM "neutrino_auth_platform""#,
+        r#"UPDATE neutrino_auth_platform SET platform_id = 'x'"#,
+    ] {
+        let e = shared
+            .store()
+            .raw()
+            .execute(&Statement::new(sql))
+            .await
+            .unwrap_err();
+        assert!(e.is_permission_denied(), "{e:?}");
+    }
     // The platform it serves reopens it.
     Platform::builder(&d.registry, &d.minter, p, SECRET)
         .auth_db(auth_db)
