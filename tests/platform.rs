@@ -675,5 +675,29 @@ async fn a_scope_from_a_session_costs_few_queries() {
         assert!(cold.0 <= 3 && cold.1 <= 1, "cold: {cold:?}");
         let warm_auth = if cached { 2 } else { 3 };
         assert!(warm.0 <= warm_auth && warm.1 <= 1, "warm: {warm:?}");
+        // An API key: the key, its owner's role, the membership, the use
+        // recorded; the tenant in the registry.
+        let acme = app.scope(&ada).await.unwrap().tenant();
+        let key = app
+            .orgs()
+            .create_api_key(
+                &ada,
+                NewApiKey {
+                    organization: Some(acme),
+                    ..NewApiKey::default()
+                },
+                &meta(),
+            )
+            .await
+            .unwrap()
+            .key;
+        let _ = (auth_db.take(), d.registry_db.take());
+        app.scope_from_api_key(&key).await.unwrap();
+        let by_key = (auth_db.take(), d.registry_db.take());
+        println!(
+            "scope from an API key: {} auth + {} registry",
+            by_key.0, by_key.1
+        );
+        assert!(by_key.0 <= 4 && by_key.1 <= 1, "api key: {by_key:?}");
     }
 }
