@@ -90,60 +90,9 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         .tables(vec![notes.clone()])
         .build()
         .await?;
-    let (p, reused, stack) = (app.id(), !app.is_new(), StackId::DEFAULT);
-    let domain = folder.registry().base_domain();
-    say(format!(
-        "platform        {p}{}",
-        if reused { " (reused)" } else { "" }
-    ))?;
-    say(format!("auth host       {}", domain.auth_host(p, stack)))?;
-    say(format!("cookie domain   {}", domain.cookie_domain(p)))?;
-    say(Plan::bootstrap(p, domain, &[&neutrino::auth::schema::MIGRATIONS]).to_string())?;
-    let local = folder.provisioner().clone();
-    let mut provider_ids = Vec::new();
-    for (kind, name) in [
-        (
-            ResourceKind::Database,
-            ResourceName::stack_database(p, stack),
-        ),
-        (ResourceKind::Bucket, ResourceName::stack_bucket(p, stack)),
-        (ResourceKind::KvNamespace, ResourceName::stack_kv(p, stack)),
-    ] {
-        let rec = app.registry().resource(kind, name.as_str()).await?;
-        let id = rec
-            .provider_id
-            .ok_or_else(|| Error::not_found("provider id", name.as_str()))?;
-        say(format!("provisioned     {kind} {name} -> {id}"))?;
-        provider_ids.push(id);
-    }
-    let drift = Provisioning::new(folder.registry().clone(), local.clone())
-        .verify(p)
-        .await?;
-    say(format!(
-        "drift           {}",
-        if drift.is_clean() { "none" } else { "found" }
-    ))?;
-    say(format!(
-        "status          {} = {}",
-        platform_status_key(p),
-        app.registry().status().await?
-    ))?;
-    // The stack's KV namespace and bucket, for the host app's own use.
-    let kv = local.kv(ResourceName::stack_kv(p, stack).as_str()).await?;
-    kv.put("greeting", "hello from KV".into(), None).await?;
-    let greeting =
-        String::from_utf8_lossy(&kv.get("greeting").await?.unwrap_or_default()).into_owned();
-    let bucket = local
-        .bucket(ResourceName::stack_bucket(p, stack).as_str())
-        .await?;
-    bucket
-        .put(
-            "welcome.txt",
-            "hello from the bucket".into(),
-            &Default::default(),
-        )
-        .await?;
-    let text = String::from_utf8_lossy(&bucket.get("welcome.txt").await?.data).into_owned();
+    let reused = !app.is_new();
+    // What the folder holds for the platform: its databases, bucket and KV.
+    let (provider_ids, greeting, text) = tour(&folder, &app, &mut say).await?;
 
     // Ada signs up; her browser gets the session cookie and sends it back.
     let ada = sign_in(&app, "Ada", "ada@example.com").await?;
@@ -268,7 +217,7 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         });
     }
     Ok(Summary {
-        platform: p,
+        platform: app.id(),
         reused,
         provider_ids,
         read_back: (body, greeting, text),
@@ -277,6 +226,72 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         acme_members,
         bob_rows,
     })
+}
+
+/// A tour of what the runtime provisioned in the folder (printed): the plan
+/// it ran, the default stack's resources, and a KV key and an object written
+/// and read back, for the host app's own use.
+async fn tour(
+    folder: &LocalPlatforms,
+    app: &Platform,
+    say: &mut impl FnMut(String) -> Result<()>,
+) -> Result<(Vec<String>, String, String)> {
+    let (p, reused, stack) = (app.id(), !app.is_new(), StackId::DEFAULT);
+    let domain = folder.registry().base_domain();
+    say(format!(
+        "platform        {p}{}",
+        if reused { " (reused)" } else { "" }
+    ))?;
+    say(format!("auth host       {}", domain.auth_host(p, stack)))?;
+    say(format!("cookie domain   {}", domain.cookie_domain(p)))?;
+    say(Plan::bootstrap(p, domain, &[&neutrino::auth::schema::MIGRATIONS]).to_string())?;
+    let local = folder.provisioner().clone();
+    let mut provider_ids = Vec::new();
+    for (kind, name) in [
+        (
+            ResourceKind::Database,
+            ResourceName::stack_database(p, stack),
+        ),
+        (ResourceKind::Bucket, ResourceName::stack_bucket(p, stack)),
+        (ResourceKind::KvNamespace, ResourceName::stack_kv(p, stack)),
+    ] {
+        let rec = app.registry().resource(kind, name.as_str()).await?;
+        let id = rec
+            .provider_id
+            .ok_or_else(|| Error::not_found("provider id", name.as_str()))?;
+        say(format!("provisioned     {kind} {name} -> {id}"))?;
+        provider_ids.push(id);
+    }
+    let drift = Provisioning::new(folder.registry().clone(), local.clone())
+        .verify(p)
+        .await?;
+    say(format!(
+        "drift           {}",
+        if drift.is_clean() { "none" } else { "found" }
+    ))?;
+    say(format!(
+        "status          {} = {}",
+        platform_status_key(p),
+        app.registry().status().await?
+    ))?;
+    // The stack's KV namespace and bucket, for the host app's own use.
+    let kv = local.kv(ResourceName::stack_kv(p, stack).as_str()).await?;
+    kv.put("greeting", "hello from KV".into(), None).await?;
+    let greeting =
+        String::from_utf8_lossy(&kv.get("greeting").await?.unwrap_or_default()).into_owned();
+    let bucket = local
+        .bucket(ResourceName::stack_bucket(p, stack).as_str())
+        .await?;
+    bucket
+        .put(
+            "welcome.txt",
+            "hello from the bucket".into(),
+            &Default::default(),
+        )
+        .await?;
+    let text = String::from_utf8_lossy(&bucket.get("welcome.txt").await?.data).into_owned();
+
+    Ok((provider_ids, greeting, text))
 }
 
 #[tokio::main]
