@@ -701,3 +701,29 @@ async fn a_scope_from_a_session_costs_few_queries() {
         assert!(by_key.0 <= 4 && by_key.1 <= 1, "api key: {by_key:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_of_one_platform_starting_at_once_on_fresh_databases_all_open() {
+    let d = Deployment::new().await;
+    let p = d.new_platform("Busy").await;
+    let auth_db = Counting::open(&d.dir.path().join("busy-auth.sqlite")).await;
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let b = Platform::builder(&d.registry, &d.minter, p, SECRET)
+                .auth_db(auth_db.clone())
+                .store(d.store_db.clone(), vec![notes()]);
+            tokio::spawn(b.build())
+        })
+        .collect();
+    let mut apps = Vec::new();
+    for s in starts {
+        apps.push(s.await.unwrap().unwrap());
+    }
+    // One auth database behind them all: a session of one is a session of all.
+    let (ada, cookie) = sign_up(&apps[0], "ada@example.com").await;
+    create_org(&apps[1], &ada, "acme").await;
+    for app in &apps {
+        assert_eq!(app.id(), p);
+        assert!(app.scope_from_cookie_header(&cookie).await.is_ok());
+    }
+}
