@@ -286,10 +286,9 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
     // tenant scopes, from a session's active organization.
     let orgs = Organizations::new(
         auth.clone(),
-        registry.clone(),
-        platform,
+        registry.platform(platform),
         registry.scope_minter()?,
-    );
+    )?;
     orgs.reconcile().await?;
     let ada = &signed.session.token;
     let acme = find_or_create_org(&orgs, ada, "acme", "Acme Inc.", &meta).await?;

@@ -49,7 +49,7 @@
 //! let auth = Auth::builder(SqliteExecutor::memory().await?, "a secret of at least thirty-two bytes!")
 //!     .build()?;
 //! auth.migrate().await?;
-//! let orgs = Organizations::new(auth.clone(), registry.clone(), platform.id, registry.scope_minter()?);
+//! let orgs = Organizations::new(auth.clone(), registry.platform(platform.id), registry.scope_minter()?)?;
 //!
 //! // Ada signs up and creates an organization (a registry tenant), which
 //! // becomes her session's active tenant.

@@ -94,18 +94,23 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+mod active;
 pub mod apikey;
 pub mod audit;
 mod auth;
 pub mod cache;
+mod caller;
 pub mod cookie;
 mod credential;
 pub mod date;
+mod digest;
+mod directory;
 pub mod email;
 mod error;
 mod gate;
 pub mod invitation;
 pub mod mail;
+mod member;
 mod model;
 pub mod org;
 pub mod origin;

@@ -107,7 +107,7 @@ impl ScopeMinter {
             });
         }
         self.registry.check_active(platform).await?;
-        self.registry.tenant(platform, tenant).await?;
+        self.registry.check_tenant(platform, tenant).await?;
         Ok(TenantScope::new(platform, tenant))
     }
 }
