@@ -83,7 +83,6 @@ impl MemberScope {
     }
 }
 
-
 /// Maps a registry error about a tenant to the organization error.
 fn tenant_err(e: neutrino_core::Error) -> AuthError {
     if e.is_not_found() {
@@ -181,9 +180,7 @@ impl ActiveTenant {
         }
     }
 
-    /// Better Auth's `POST /organization/set-active`: makes `org` the session's
-    /// active organization (`None` clears it). Only an organization the user
-    /// belongs to, or any of the platform for a platform admin.
+    /// [`crate::org::Organizations::set_active`].
     pub(crate) async fn set_active(
         &self,
         token: &str,
@@ -257,9 +254,7 @@ impl ActiveTenant {
         self.scopes.issue(&actor.user_id, standing, org, None).await
     }
 
-    /// An operator's scope on a tenant of this platform: recorded twice, in the
-    /// registry's platform-wide audit log and in the tenant's own (this auth
-    /// database's log, under the organization).
+    /// [`crate::org::Organizations::operator_scope`].
     pub(crate) async fn operator_scope(
         &self,
         org: &TenantId,

@@ -214,8 +214,7 @@ impl ApiKeys {
         }
     }
 
-    /// Creates an API key acting as the caller, bound to a tenant the caller
-    /// belongs to or to the whole platform; the key is in the answer only.
+    /// [`crate::org::Organizations::create_api_key`].
     pub(crate) async fn create_api_key(
         &self,
         token: &str,
@@ -300,11 +299,14 @@ impl ApiKeys {
             meta,
             now,
         )?;
-        self.callers.db().write_audited(vec![insert], audit_stmt).await?;
+        self.callers
+            .db()
+            .write_audited(vec![insert], audit_stmt)
+            .await?;
         Ok(CreatedApiKey { key, record })
     }
 
-    /// The caller's API keys, newest first.
+    /// [`crate::org::Organizations::list_api_keys`].
     pub(crate) async fn list_api_keys(&self, token: &str) -> Result<Vec<ApiKey>> {
         let actor = self.callers.actor(token).await?;
         let rows = self.callers.db()
@@ -319,7 +321,9 @@ impl ApiKeys {
     }
 
     async fn own_key(&self, user: &UserId, id: &str) -> Result<ApiKey> {
-        let row = self.callers.db()
+        let row = self
+            .callers
+            .db()
             .query(
                 &Statement::new(format!(
                     r#"SELECT {COLUMNS} FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2"#
@@ -334,8 +338,7 @@ impl ApiKeys {
         from_row(&row)
     }
 
-    /// Enables or disables one of the caller's keys (`KEY_NOT_FOUND` for
-    /// anyone else's).
+    /// [`crate::org::Organizations::set_api_key_enabled`].
     pub(crate) async fn set_api_key_enabled(
         &self,
         token: &str,
@@ -370,12 +373,18 @@ impl ApiKeys {
         Ok(ApiKey { enabled, ..key })
     }
 
-    /// Deletes one of the caller's keys (`KEY_NOT_FOUND` for anyone else's).
-    pub(crate) async fn delete_api_key(&self, token: &str, id: &str, meta: &RequestMeta) -> Result<()> {
+    /// [`crate::org::Organizations::delete_api_key`].
+    pub(crate) async fn delete_api_key(
+        &self,
+        token: &str,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
         let actor = self.callers.writer(token).await?;
         let key = self.own_key(&actor.user_id, id).await?;
         let now = self.callers.now();
-        self.callers.db()
+        self.callers
+            .db()
             .write_audited(
                 vec![
                     Statement::new(
@@ -401,15 +410,14 @@ impl ApiKeys {
         Ok(())
     }
 
-    /// Checks a key (as sent in `x-api-key`) and returns what it may act on,
-    /// recording its use. An unknown, disabled or expired key, a key of
-    /// another platform, or a tenant key whose owner left the tenant is
-    /// `INVALID_API_KEY` (or `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`).
+    /// [`crate::org::Organizations::verify_api_key`].
     pub(crate) async fn verify_api_key(&self, key: &str) -> Result<ApiKeyScope> {
         if key.is_empty() || key.len() > 256 {
             return Err(AuthError::InvalidApiKey);
         }
-        let row = self.callers.db()
+        let row = self
+            .callers
+            .db()
             .query(
                 &Statement::new(format!(
                     r#"SELECT {COLUMNS} FROM "apikey" WHERE "key" = ?1"#
@@ -425,7 +433,9 @@ impl ApiKeys {
         if !rec.enabled || rec.expires_at.is_some_and(|t| t <= now) {
             return Err(AuthError::InvalidApiKey);
         }
-        let user_role: Option<String> = self.callers.db()
+        let user_role: Option<String> = self
+            .callers
+            .db()
             .query(
                 &Statement::new(r#"SELECT "role" FROM "user" WHERE "id" = ?1"#)
                     .bind(rec.user_id.as_str()),

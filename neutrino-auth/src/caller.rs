@@ -30,7 +30,11 @@ pub(crate) struct Actor {
 
 impl Actor {
     /// The audit record of an organization event done by this caller.
-    pub(crate) fn record<'a>(&'a self, org: &'a TenantId, detail: Option<String>) -> AuditRecord<'a> {
+    pub(crate) fn record<'a>(
+        &'a self,
+        org: &'a TenantId,
+        detail: Option<String>,
+    ) -> AuditRecord<'a> {
         AuditRecord {
             user_id: Some(self.user_id.as_str()),
             session_id: Some(&self.session_id),

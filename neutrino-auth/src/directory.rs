@@ -92,7 +92,6 @@ pub struct Organization {
     pub created_at: SystemTime,
 }
 
-
 /// What [`crate::org::Organizations::reconcile`] did.
 #[derive(Debug, Default)]
 pub struct ReconcileReport {
@@ -123,7 +122,6 @@ enum Reconciled {
     Abandoned,
 }
 
-
 const ORG_COLUMNS: &str = r#""id", "name", "slug", "logo", "createdAt", "metadata""#;
 
 pub(crate) fn org_from_row(r: &Row) -> Result<Organization> {
@@ -139,7 +137,6 @@ pub(crate) fn org_from_row(r: &Row) -> Result<Organization> {
         metadata: r.get(5)?,
     })
 }
-
 
 /// Maps the registry's refusal to create a tenant to the organization error.
 fn registry_refusal(e: neutrino_core::Error) -> AuthError {
@@ -175,7 +172,6 @@ fn validate_org_fields(name: &str, slug: &str, logo: Option<&str>) -> Result<()>
     Ok(())
 }
 
-
 /// The organizations of one platform, as rows of its auth database and
 /// tenants of its registry view.
 #[derive(Clone)]
@@ -209,8 +205,7 @@ impl Directory {
         }
     }
 
-    /// Whether `slug` is free (Better Auth's `check-slug`):
-    /// `ORGANIZATION_SLUG_ALREADY_TAKEN` otherwise.
+    /// [`crate::org::Organizations::check_slug`].
     pub(crate) async fn check_slug(&self, slug: &str) -> Result<()> {
         if self.slug_taken(slug).await? {
             return Err(AuthError::NotAllowed {
@@ -239,14 +234,7 @@ impl Directory {
         }
     }
 
-    /// Better Auth's `POST /organization/create`: creates the organization and
-    /// its registry tenant (same ID, same slug, `parent` as parent tenant), makes
-    /// the caller its `owner` and, unless asked not to, its session's active
-    /// organization.
-    ///
-    /// A sub-organization needs `organization:update` on its parent. Errors:
-    /// `UNAUTHORIZED`, `ORGANIZATION_ALREADY_EXISTS`, `VALIDATION_ERROR`,
-    /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION` (parent).
+    /// [`crate::org::Organizations::create_organization`].
     pub(crate) async fn create_organization(
         &self,
         token: &str,
@@ -342,7 +330,8 @@ impl Directory {
     }
 
     async fn drop_pending(&self, id: &TenantId) -> Result<()> {
-        self.callers.db()
+        self.callers
+            .db()
             .execute(
                 &Statement::new(r#"DELETE FROM "neutrinoPendingOrganization" WHERE "id" = ?1"#)
                     .bind(id.as_str()),
@@ -401,14 +390,7 @@ impl Directory {
         ])
     }
 
-    /// Finishes every organization creation interrupted between its steps:
-    /// creates the missing registry tenant, then the organization and its
-    /// owner. Idempotent; run it at startup or periodically. A creation the
-    /// registry refuses for good (slug taken meanwhile, parent gone, too
-    /// deep) is dropped; one that fails otherwise (a backend error, a
-    /// malformed row) is reported in [`ReconcileReport::failed`] and left
-    /// pending, and the others go on. Refused as a whole on a suspended or
-    /// deleted platform.
+    /// [`crate::org::Organizations::reconcile`].
     pub(crate) async fn reconcile(&self) -> Result<ReconcileReport> {
         self.callers.ensure_writable().await?;
         let rows = self.callers.db()
@@ -490,8 +472,7 @@ impl Directory {
         Ok(Reconciled::Completed)
     }
 
-    /// An organization the caller belongs to (any, for a platform admin).
-    /// Errors: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`.
+    /// [`crate::org::Organizations::organization`].
     pub(crate) async fn organization(&self, token: &str, org: &TenantId) -> Result<Organization> {
         let actor = self.callers.actor(token).await?;
         self.members.standing(&actor, org).await?;
@@ -500,8 +481,7 @@ impl Directory {
             .ok_or(AuthError::OrganizationNotFound)
     }
 
-    /// Better Auth's `GET /organization/list`: the organizations the caller is
-    /// a member of, by name.
+    /// [`crate::org::Organizations::list_organizations`].
     pub(crate) async fn list_organizations(&self, token: &str) -> Result<Vec<Organization>> {
         let actor = self.callers.actor(token).await?;
         let rows = self.callers.db()
@@ -515,10 +495,15 @@ impl Directory {
         rows.iter().map(org_from_row).collect()
     }
 
-    /// The newest audit entries of one organization (its own log), at most
-    /// `limit`.
-    pub(crate) async fn tenant_audit_log(&self, org: &TenantId, limit: u32) -> Result<Vec<AuditEntry>> {
-        let rows = self.callers.db()
+    /// [`crate::org::Organizations::tenant_audit_log`].
+    pub(crate) async fn tenant_audit_log(
+        &self,
+        org: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let rows = self
+            .callers
+            .db()
             .query(
                 &Statement::new(audit::SELECT_BY_ORGANIZATION)
                     .bind(org.as_str())
@@ -527,5 +512,4 @@ impl Directory {
             .await?;
         rows.iter().map(audit::from_row).collect()
     }
-
 }

@@ -24,8 +24,8 @@ use crate::digest::sha256_base64url;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
 use crate::mail::{Email, EmailKind};
-use crate::model::{RequestMeta, SignUpEmail, SignedIn};
 use crate::member::{Member, Members};
+use crate::model::{RequestMeta, SignUpEmail, SignedIn};
 use crate::random::{random_id, random_string};
 
 /// Where an invitation stands (`invitation.status`); serializes as its stored
@@ -169,7 +169,9 @@ impl Invitations {
     }
 
     async fn invitation_row(&self, id: &str) -> Result<Option<Invitation>> {
-        let row = self.callers.db()
+        let row = self
+            .callers
+            .db()
             .query(
                 &Statement::new(format!(
                     r#"SELECT {COLUMNS} FROM "invitation" WHERE "id" = ?1"#
@@ -198,14 +200,7 @@ impl Invitations {
         Ok(inv)
     }
 
-    /// Better Auth's `POST /organization/invite-member`: invites `email` with
-    /// `role` (comma-separated) for 48 h. Needs `invitation:create`; only
-    /// owners invite owners; one pending invitation per email and organization;
-    /// at most the invitation limit pending. Errors:
-    /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ROLE_NOT_FOUND`,
-    /// `INVALID_EMAIL`, `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`,
-    /// `USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION`, `INVITATION_LIMIT_REACHED`,
-    /// `YOU_ARE_NOT_ALLOWED_…`.
+    /// [`crate::org::Organizations::invite_member`].
     pub(crate) async fn invite_member(
         &self,
         token: &str,
@@ -248,8 +243,7 @@ impl Invitations {
             email,
             role,
             status: InvitationStatus::Pending,
-            expires_at: date::parse(&date::format(now + self.ttl))
-                .unwrap_or(now + self.ttl),
+            expires_at: date::parse(&date::format(now + self.ttl)).unwrap_or(now + self.ttl),
             created_at: date::parse(&stamp).unwrap_or(now),
             inviter_id: actor.user_id,
         };
@@ -268,7 +262,8 @@ impl Invitations {
         .bind(i64::from(self.limit));
         let audit_stmt = audit::insert_where(
             AuditEvent::InvitationCreated,
-            actor.record(org,
+            actor.record(
+                org,
                 Some(format!("invitation={} role={}", inv.id, inv.role)),
             ),
             meta,
@@ -318,7 +313,9 @@ impl Invitations {
         if let (Some(secret), Some(mailer)) = (secret, self.callers.auth().inner.mailer.clone()) {
             let url = format!(
                 "{}?token={secret}",
-                self.callers.auth().link(&format!("/accept-invitation/{}", inv.id))
+                self.callers
+                    .auth()
+                    .link(&format!("/accept-invitation/{}", inv.id))
             );
             let sent = mailer
                 .send(Email {
@@ -332,7 +329,8 @@ impl Invitations {
             if let Err(e) = sent {
                 // An invitation nobody received would block a new one for
                 // the address: withdraw it.
-                self.callers.db()
+                self.callers
+                    .db()
                     .batch(&[
                         Statement::new(
                             r#"DELETE FROM "invitation" WHERE "id" = ?1 AND "status" = 'pending'"#,
@@ -418,11 +416,7 @@ impl Invitations {
         ))
     }
 
-    /// Better Auth's `POST /organization/accept-invitation`: the caller's
-    /// email must match (case-insensitive); the caller becomes a member with
-    /// the invited roles and the organization becomes the session's active one.
-    /// With `require_email_verification`, the caller's email must be verified
-    /// (`EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION`).
+    /// [`crate::org::Organizations::accept_invitation`].
     pub(crate) async fn accept_invitation(
         &self,
         token: &str,
@@ -444,19 +438,7 @@ impl Invitations {
         Ok(())
     }
 
-    /// Signs a new user up through an invitation and accepts it: the way in
-    /// when sign-up is disabled.
-    ///
-    /// `invitation_token` is the secret of the invitation email
-    /// ([`EmailKind::Invitation`], sent by [`crate::org::Organizations::invite_member`]
-    /// when a mailer is configured): holding it proves that the requester
-    /// reads the invited mailbox, which the invitation's ID (visible to
-    /// members who list invitations) does not. The sign-up email must be the
-    /// invited one; the user is created with the email verified. Errors:
-    /// `INVITATION_NOT_FOUND` (unknown or used token, another address, the
-    /// invitation no longer pending or expired),
-    /// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL` (sign in and accept instead),
-    /// the sign-up errors.
+    /// [`crate::org::Organizations::sign_up_with_invitation`].
     pub(crate) async fn sign_up_with_invitation(
         &self,
         invitation_token: &str,
@@ -501,7 +483,7 @@ impl Invitations {
         Ok(row.get(0)?)
     }
 
-    /// Better Auth's `POST /organization/reject-invitation` (the invitee only).
+    /// [`crate::org::Organizations::reject_invitation`].
     pub(crate) async fn reject_invitation(
         &self,
         token: &str,
@@ -517,8 +499,7 @@ impl Invitations {
             .await
     }
 
-    /// Better Auth's `POST /organization/cancel-invitation`: needs
-    /// `invitation:cancel` in the invitation's organization.
+    /// [`crate::org::Organizations::cancel_invitation`].
     pub(crate) async fn cancel_invitation(
         &self,
         token: &str,
@@ -581,11 +562,12 @@ impl Invitations {
         Ok(Invitation { status, ..inv })
     }
 
-    /// Better Auth's `GET /organization/list-invitations`: every invitation of
-    /// the organization, newest first. Needs `invitation:create`
-    /// (`YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS`); invitations with the
-    /// `owner` role are shown to owners (and platform admins) only.
-    pub(crate) async fn list_invitations(&self, token: &str, org: &TenantId) -> Result<Vec<Invitation>> {
+    /// [`crate::org::Organizations::list_invitations`].
+    pub(crate) async fn list_invitations(
+        &self,
+        token: &str,
+        org: &TenantId,
+    ) -> Result<Vec<Invitation>> {
         let actor = self.callers.actor(token).await?;
         let s = self.members.standing(&actor, org).await?;
         if !self.members.can(&s, "invitation", "create") {
@@ -609,8 +591,7 @@ impl Invitations {
             .collect())
     }
 
-    /// Better Auth's `GET /organization/list-user-invitations`: the caller's
-    /// pending, unexpired invitations.
+    /// [`crate::org::Organizations::list_user_invitations`].
     pub(crate) async fn list_user_invitations(&self, token: &str) -> Result<Vec<Invitation>> {
         let actor = self.callers.actor(token).await?;
         let rows = self.callers.db()

@@ -44,7 +44,8 @@ const IS_OWNER_SQL: &str = r#"(',' || REPLACE("role", ' ', '') || ',') LIKE '%,o
 /// The columns [`standing_from_row`] reads: whether the organization row
 /// exists, then the membership (all `NULL` when there is none), from the
 /// `o` and `m` of [`standing_joins`].
-pub(crate) const STANDING_COLUMNS: &str = r#"o."id", m."id", m."organizationId", m."userId", m."role", m."createdAt""#;
+pub(crate) const STANDING_COLUMNS: &str =
+    r#"o."id", m."id", m."organizationId", m."userId", m."role", m."createdAt""#;
 
 /// `LEFT JOIN`s of the organization `org` (as `o`) and of `user`'s
 /// membership of it (as `m`), both SQL expressions.
@@ -208,11 +209,7 @@ impl Members {
         Ok(list.join(","))
     }
 
-    /// Better Auth's server-side `addMember`: makes an existing user a member
-    /// with `role` (comma-separated). Needs `member:create`; only owners add
-    /// owners. Errors: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`,
-    /// `ROLE_NOT_FOUND`, `USER_NOT_FOUND`,
-    /// `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`, `YOU_ARE_NOT_ALLOWED_…`.
+    /// [`crate::org::Organizations::add_member`].
     pub(crate) async fn add_member(
         &self,
         token: &str,
@@ -318,7 +315,7 @@ impl Members {
         }
     }
 
-    /// Better Auth's `GET /organization/list-members`, oldest first.
+    /// [`crate::org::Organizations::list_members`].
     pub(crate) async fn list_members(&self, token: &str, org: &TenantId) -> Result<Vec<Member>> {
         let actor = self.callers.actor(token).await?;
         self.standing(&actor, org).await?;
@@ -333,9 +330,7 @@ impl Members {
         rows.iter().map(member_from_row).collect()
     }
 
-    /// Better Auth's `POST /organization/update-member-role`. Needs
-    /// `member:update`; only owners touch owners or grant `owner`; the last
-    /// owner cannot be demoted (`YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER`).
+    /// [`crate::org::Organizations::update_member_role`].
     pub(crate) async fn update_member_role(
         &self,
         token: &str,
@@ -372,7 +367,8 @@ impl Members {
         .bind(demotes_owner);
         let audit_stmt = audit::insert_where(
             AuditEvent::MemberRoleChanged,
-            actor.record(org,
+            actor.record(
+                org,
                 Some(format!(
                     "member={} role={} (was {})",
                     target.user_id, role, target.role
@@ -383,7 +379,11 @@ impl Members {
             r#"EXISTS (SELECT 1 FROM "member" WHERE "id" = ?11 AND "role" = ?12)"#,
             vec![Value::from(member_id.to_owned()), Value::from(role.clone())],
         )?;
-        let out = self.callers.db().write_audited(vec![update], audit_stmt).await?;
+        let out = self
+            .callers
+            .db()
+            .write_audited(vec![update], audit_stmt)
+            .await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
             return Err(if demotes_owner {
                 AuthError::NoOwnerLeft
@@ -413,7 +413,8 @@ impl Members {
         .bind(is_owner);
         let audit_stmt = audit::insert_where(
             event,
-            actor.record(org,
+            actor.record(
+                org,
                 Some(format!("member={} role={}", target.user_id, target.role)),
             ),
             meta,
@@ -442,9 +443,7 @@ impl Members {
         Ok(())
     }
 
-    /// Better Auth's `POST /organization/remove-member`. Needs `member:delete`;
-    /// only owners remove owners; the last owner cannot be removed
-    /// (`YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER`).
+    /// [`crate::org::Organizations::remove_member`].
     pub(crate) async fn remove_member(
         &self,
         token: &str,
@@ -469,8 +468,13 @@ impl Members {
         Ok(target)
     }
 
-    /// Better Auth's `POST /organization/leave`; the last owner cannot leave.
-    pub(crate) async fn leave(&self, token: &str, org: &TenantId, meta: &RequestMeta) -> Result<Member> {
+    /// [`crate::org::Organizations::leave`].
+    pub(crate) async fn leave(
+        &self,
+        token: &str,
+        org: &TenantId,
+        meta: &RequestMeta,
+    ) -> Result<Member> {
         let actor = self.callers.writer(token).await?;
         let me = self
             .membership(org, &actor.user_id)
@@ -481,9 +485,11 @@ impl Members {
         Ok(me)
     }
 
-    /// A user's platform role.
+    /// [`crate::org::Organizations::platform_role`].
     pub(crate) async fn platform_role(&self, user: &UserId) -> Result<PlatformRole> {
-        let row = self.callers.db()
+        let row = self
+            .callers
+            .db()
             .query(
                 &Statement::new(r#"SELECT "role" FROM "user" WHERE "id" = ?1"#).bind(user.as_str()),
             )
@@ -495,10 +501,7 @@ impl Members {
         Ok(PlatformRole::from_stored(role.as_deref()))
     }
 
-    /// Sets a user's platform role: an operator path with no permission
-    /// check, so named as such; `operator` names who and `reason` why, both
-    /// written to the audit log with the change. Refused on a suspended or
-    /// deleted platform.
+    /// [`crate::org::Organizations::operator_set_platform_role`].
     pub(crate) async fn operator_set_platform_role(
         &self,
         user: &UserId,
@@ -517,7 +520,9 @@ impl Members {
         }
         self.callers.ensure_writable().await?;
         let now = self.callers.now();
-        let out = self.callers.db()
+        let out = self
+            .callers
+            .db()
             .write_audited(
                 vec![
                     Statement::new(
@@ -545,5 +550,4 @@ impl Members {
         self.callers.auth().evict_user(user.as_str());
         Ok(())
     }
-
 }

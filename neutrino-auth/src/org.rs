@@ -41,7 +41,7 @@ use neutrino_tenancy::{PlatformRegistry, ScopeMinter, TenantScope};
 use crate::Auth;
 use crate::access::{AccessPolicy, PlatformRole};
 use crate::active::{ActiveTenant, Scopes};
-use crate::apikey::{ApiKeyScope, ApiKeys, ApiKey, CreatedApiKey, NewApiKey};
+use crate::apikey::{ApiKey, ApiKeyScope, ApiKeys, CreatedApiKey, NewApiKey};
 use crate::audit::AuditEntry;
 use crate::caller::Callers;
 use crate::directory::Directory;
@@ -295,7 +295,9 @@ impl Organizations {
         role: &str,
         meta: &RequestMeta,
     ) -> Result<Member> {
-        self.members.update_member_role(token, org, member_id, role, meta).await
+        self.members
+            .update_member_role(token, org, member_id, role, meta)
+            .await
     }
 
     /// Better Auth's `POST /organization/remove-member`. Needs `member:delete`;
@@ -308,7 +310,9 @@ impl Organizations {
         member_id: &str,
         meta: &RequestMeta,
     ) -> Result<Member> {
-        self.members.remove_member(token, org, member_id, meta).await
+        self.members
+            .remove_member(token, org, member_id, meta)
+            .await
     }
 
     /// Better Auth's `POST /organization/leave`; the last owner cannot leave.
@@ -333,7 +337,9 @@ impl Organizations {
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
-        self.members.operator_set_platform_role(user, role, operator, reason, meta).await
+        self.members
+            .operator_set_platform_role(user, role, operator, reason, meta)
+            .await
     }
 
     /// Better Auth's `POST /organization/set-active`: makes `org` the session's
@@ -368,7 +374,9 @@ impl Organizations {
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<TenantScope> {
-        self.active.operator_scope(org, operator, reason, meta).await
+        self.active
+            .operator_scope(org, operator, reason, meta)
+            .await
     }
 
     /// Creates an API key acting as the caller, bound to a tenant the caller
@@ -396,7 +404,9 @@ impl Organizations {
         enabled: bool,
         meta: &RequestMeta,
     ) -> Result<ApiKey> {
-        self.api_keys.set_api_key_enabled(token, id, enabled, meta).await
+        self.api_keys
+            .set_api_key_enabled(token, id, enabled, meta)
+            .await
     }
 
     /// Deletes one of the caller's keys (`KEY_NOT_FOUND` for anyone else's).
@@ -428,7 +438,9 @@ impl Organizations {
         role: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        self.invitations.invite_member(token, org, email, role, meta).await
+        self.invitations
+            .invite_member(token, org, email, role, meta)
+            .await
     }
 
     /// Better Auth's `POST /organization/accept-invitation`: the caller's
@@ -442,14 +454,16 @@ impl Organizations {
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<(Invitation, Member)> {
-        self.invitations.accept_invitation(token, invitation_id, meta).await
+        self.invitations
+            .accept_invitation(token, invitation_id, meta)
+            .await
     }
 
     /// Signs a new user up through an invitation and accepts it: the way in
     /// when sign-up is disabled.
     ///
     /// `invitation_token` is the secret of the invitation email
-    /// ([`EmailKind::Invitation`], sent by [`Organizations::invite_member`]
+    /// ([`crate::mail::EmailKind::Invitation`], sent by [`Organizations::invite_member`]
     /// when a mailer is configured): holding it proves that the requester
     /// reads the invited mailbox, which the invitation's ID (visible to
     /// members who list invitations) does not. The sign-up email must be the
@@ -464,7 +478,9 @@ impl Organizations {
         req: SignUpEmail,
         meta: &RequestMeta,
     ) -> Result<(SignedIn, Member)> {
-        self.invitations.sign_up_with_invitation(invitation_token, req, meta).await
+        self.invitations
+            .sign_up_with_invitation(invitation_token, req, meta)
+            .await
     }
 
     /// Better Auth's `POST /organization/reject-invitation` (the invitee only).
@@ -474,7 +490,9 @@ impl Organizations {
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        self.invitations.reject_invitation(token, invitation_id, meta).await
+        self.invitations
+            .reject_invitation(token, invitation_id, meta)
+            .await
     }
 
     /// Better Auth's `POST /organization/cancel-invitation`: needs
@@ -485,7 +503,9 @@ impl Organizations {
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        self.invitations.cancel_invitation(token, invitation_id, meta).await
+        self.invitations
+            .cancel_invitation(token, invitation_id, meta)
+            .await
     }
 
     /// Better Auth's `GET /organization/list-invitations`: every invitation of
@@ -501,5 +521,4 @@ impl Organizations {
     pub async fn list_user_invitations(&self, token: &str) -> Result<Vec<Invitation>> {
         self.invitations.list_user_invitations(token).await
     }
-
 }

@@ -24,10 +24,7 @@ use neutrino_core::sql::{SqlExecutor, Statement};
 async fn cost(w: &World, token: &str) -> (usize, usize) {
     let (auth, registry) = (w.a.auth_db.calls(), w.registry_db.calls());
     w.a.orgs.scope(token).await.expect("scope");
-    (
-        w.a.auth_db.calls() - auth,
-        w.registry_db.calls() - registry,
-    )
+    (w.a.auth_db.calls() - auth, w.registry_db.calls() - registry)
 }
 
 /// The costs of four calls: the first (the tenant not yet known to the
@@ -64,7 +61,10 @@ async fn measure(w: &World) -> Vec<(usize, usize)> {
     // And a session revoked elsewhere is refused at once, cached or not.
     let revoke = Statement::new(r#"DELETE FROM "session" WHERE "token" = ?1"#).bind(tok.as_str());
     w.a.raw_auth_db.execute(&revoke).await.unwrap();
-    assert_eq!(w.a.orgs.scope(tok).await.unwrap_err().code(), "UNAUTHORIZED");
+    assert_eq!(
+        w.a.orgs.scope(tok).await.unwrap_err().code(),
+        "UNAUTHORIZED"
+    );
     vec![first, second, stale_status, again]
 }
 
