@@ -110,6 +110,11 @@ impl Scopes {
         })
     }
 
+    /// The platform.
+    pub(crate) fn platform(&self) -> PlatformId {
+        self.platform
+    }
+
     /// A [`TenantScope`] on `org`, after the registry's checks (the tenant is
     /// the platform's, the platform is active).
     pub(crate) async fn tenant(&self, org: TenantId) -> Result<TenantScope> {

@@ -17,8 +17,6 @@ use std::time::{Duration, SystemTime};
 use neutrino_core::ids::{PlatformId, TenantId, UserId};
 use neutrino_core::sql::{Row, Statement};
 
-use neutrino_tenancy::PlatformRegistry;
-
 use crate::access::PlatformRole;
 use crate::active::{MemberScope, Scopes};
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
@@ -196,21 +194,14 @@ pub(crate) struct ApiKeys {
     callers: Callers,
     members: Members,
     scopes: Scopes,
-    registry: PlatformRegistry,
 }
 
 impl ApiKeys {
-    pub(crate) fn new(
-        callers: Callers,
-        members: Members,
-        scopes: Scopes,
-        registry: PlatformRegistry,
-    ) -> Self {
+    pub(crate) fn new(callers: Callers, members: Members, scopes: Scopes) -> Self {
         Self {
             callers,
             members,
             scopes,
-            registry,
         }
     }
 
@@ -459,9 +450,10 @@ impl ApiKeys {
                 )
             }
             None => {
-                self.registry.check_active().await?;
+                // The platform must be active, as for a tenant scope.
+                self.callers.ensure_writable().await?;
                 ApiKeyScope::Platform {
-                    platform: self.registry.id(),
+                    platform: self.scopes.platform(),
                     user_id: rec.user_id,
                     permissions: rec.permissions.clone(),
                 }

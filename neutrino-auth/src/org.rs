@@ -141,12 +141,7 @@ impl Organizations {
                 scopes.clone(),
                 registry.clone(),
             ),
-            api_keys: ApiKeys::new(
-                callers.clone(),
-                members.clone(),
-                scopes.clone(),
-                registry.clone(),
-            ),
+            api_keys: ApiKeys::new(callers.clone(), members.clone(), scopes.clone()),
             invitations: Invitations::new(
                 callers,
                 members.clone(),
