@@ -192,18 +192,7 @@ impl Verifications {
             self.link(&format!("/reset-password/{token}")),
             query_component(redirect_to.unwrap_or(""))
         );
-        let sent = mailer
-            .send(Email {
-                kind: EmailKind::ResetPassword,
-                to: user.email.clone(),
-                user_id: user.id.to_string(),
-                url,
-                token,
-            })
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "password-reset email not sent");
-        }
+        send_logged(&*mailer, EmailKind::ResetPassword, &user, url, token).await;
         Ok(())
     }
 
@@ -375,18 +364,7 @@ impl Verifications {
             self.link("/verify-email"),
             query_component(callback_url.unwrap_or("/"))
         );
-        let sent = mailer
-            .send(Email {
-                kind: EmailKind::VerifyEmail,
-                to: user.email.clone(),
-                user_id: user.id.to_string(),
-                url,
-                token,
-            })
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "verification email not sent");
-        }
+        send_logged(&*mailer, EmailKind::VerifyEmail, user, url, token).await;
     }
 
     /// Better Auth's `GET /verify-email`: checks the token and marks the email
@@ -442,5 +420,28 @@ impl Verifications {
         user.updated_at =
             UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
         Ok(user)
+    }
+}
+
+/// Sends `user` an email of `kind` with `url` and `token`; a failure is
+/// logged, never returned (the caller's answer must not depend on it).
+async fn send_logged(
+    mailer: &dyn Mailer,
+    kind: EmailKind,
+    user: &User,
+    url: String,
+    token: String,
+) {
+    let sent = mailer
+        .send(Email {
+            kind,
+            to: user.email.clone(),
+            user_id: user.id.to_string(),
+            url,
+            token,
+        })
+        .await;
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, ?kind, "email not sent");
     }
 }
