@@ -227,7 +227,7 @@ impl Verifications {
         }
         let hash = self.passwords.hash(&password).await?;
         let stamp = date::format(now);
-        let batch = vec![
+        let mut writes = vec![
             Statement::new(SET_PASSWORD)
                 .bind(hash.as_str())
                 .bind(stamp.as_str())
@@ -239,21 +239,22 @@ impl Verifications {
                 .bind(CREDENTIAL)
                 .bind(hash.as_str())
                 .bind(stamp.as_str()),
-            audit::insert(
-                AuditEvent::PasswordReset,
-                AuditRecord {
-                    user_id: Some(&user_id),
-                    ..AuditRecord::default()
-                },
-                meta,
-                now,
-            )?,
         ];
+        let entry = audit::insert(
+            AuditEvent::PasswordReset,
+            AuditRecord {
+                user_id: Some(&user_id),
+                ..AuditRecord::default()
+            },
+            meta,
+            now,
+        )?;
         if self.revoke_sessions_on_password_reset {
             let user: UserId = user_id.parse().map_err(|_| AuthError::corrupt("user.id"))?;
-            self.sessions.revoke(&user, Revoke::All, batch).await?;
+            writes.push(entry);
+            self.sessions.revoke(&user, Revoke::All, writes).await?;
         } else {
-            self.db.batch(&batch).await?;
+            self.db.write_audited(writes, entry).await?;
         }
         Ok(())
     }
