@@ -87,3 +87,40 @@ async fn scope_costs_with_the_session_cache() {
     .await;
     assert_eq!(measure(&w).await, EXPECTED);
 }
+
+/// `scope()` keeps sessions as `get_session` does: one due for extension is
+/// extended, an expired one is refused and deleted.
+#[tokio::test]
+async fn scope_extends_a_session_due_for_it_and_refuses_an_expired_one() {
+    let w = World::new().await;
+    let ada = w.a.user("Ada").await;
+    let tok = &ada.session.token;
+    w.a.orgs
+        .create_organization(tok, NewOrganization::new("Acme", "acme"), &meta())
+        .await
+        .expect("create");
+    let expires = || async {
+        let rows =
+            w.a.raw_auth_db
+                .query(
+                    &Statement::new(r#"SELECT "expiresAt" FROM "session" WHERE "token" = ?1"#)
+                        .bind(tok.as_str()),
+                )
+                .await
+                .unwrap();
+        rows.first().map(|r| r.get::<String>(0).unwrap())
+    };
+    let before = expires().await.expect("session");
+    // Past `updateAge` (1 day): due for extension.
+    w.clock.advance(Duration::from_secs(24 * 3600 + 60));
+    w.a.orgs.scope(tok).await.expect("scope");
+    let after = expires().await.expect("session");
+    assert!(after > before, "extended: {before} -> {after}");
+    // Past its expiry: refused, and gone.
+    w.clock.advance(Duration::from_secs(8 * 24 * 3600));
+    assert_eq!(
+        w.a.orgs.scope(tok).await.unwrap_err().code(),
+        "UNAUTHORIZED"
+    );
+    assert_eq!(expires().await, None);
+}
