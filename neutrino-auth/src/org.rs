@@ -28,6 +28,10 @@
 //! caller's membership and roles ([`crate::access`]). A platform admin
 //! (`user.role` = `platform-admin`) manages every organization of its platform;
 //! the auth database is per platform, so it can do nothing on another one.
+//! The organizations reach the registry only through the platform's
+//! [`PlatformRegistry`] view and mint scopes with a minter restricted to the
+//! platform: a tenant of another platform is `ORGANIZATION_NOT_FOUND` here,
+//! whatever the auth database's rows claim.
 //! [`Organizations::scope`] mints the [`TenantScope`] from the session's active
 //! organization, and [`Organizations::verify_api_key`] from an API key: the
 //! only ways to get one besides the audited [`Organizations::operator_scope`].
