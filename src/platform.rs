@@ -387,7 +387,7 @@ impl PlatformBuilder {
         }
         let auth = auth.build()?;
         auth.migrate().await?;
-        let mut orgs = Organizations::new(auth, registry.clone(), platform, minter);
+        let mut orgs = Organizations::new(auth, registry.platform(platform), minter)?;
         if let Some(f) = org_settings {
             orgs = f(orgs);
         }

@@ -450,7 +450,7 @@ async fn organizations(stores: &RaceStores, clock: &ManualClock) -> Arc<Organiza
         .expect("platform")
         .id;
     let minter = registry.scope_minter().expect("minter");
-    Arc::new(Organizations::new(auth, registry, platform, minter))
+    Arc::new(Organizations::new(auth, registry.platform(platform), minter).expect("organizations"))
 }
 
 async fn signed_up(auth: &Auth) -> (UserId, String, String) {
