@@ -12,8 +12,12 @@
 //!
 //! * [`schema`]: Better Auth's `user`, `session`, `account`, `verification`
 //!   tables as migrations, plus an append-only audit log;
-//! * [`password`]: argon2id (OWASP parameters) off the async executor, Better
-//!   Auth's scrypt hashes accepted and upgraded;
+//! * [`password`]: a one-line [`password::PasswordPolicy`]: Better Auth's
+//!   scrypt (default, never locks a user out of Better Auth) or argon2id;
+//!   both formats verify, off the async executor;
+//! * [`admin`]: Better Auth's admin plugin (roles, bans, impersonation,
+//!   user removal) and [`user`]: update, change email, delete, list
+//!   accounts;
 //! * [`Auth::sign_up_email`], [`Auth::sign_in_email`], [`Auth::sign_out`] with
 //!   Better Auth's error codes ([`AuthError::code`]);
 //! * sessions: [`Auth::get_session`] with sliding expiry, revocation, an
@@ -94,6 +98,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod admin;
 pub mod apikey;
 pub mod audit;
 mod auth;
@@ -119,12 +124,15 @@ mod stmt;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod twofactor;
+pub mod user;
 pub mod verification;
 
 pub use auth::{Auth, AuthBuilder, ChangePassword, MAX_IMAGE_LEN, MAX_NAME_LEN, MIN_SECRET_LEN};
 pub use cache::SessionCacheConfig;
 pub use cookie::{CookieConfig, CookieDomain, CookieError, SessionCookies};
 pub use error::{AuthError, Result};
+pub use neutrino_core::ids::IdFormat;
+pub use password::PasswordPolicy;
 pub use model::{
     AuthSession, MAX_JSON_BODY, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, SignedUp,
     User,

@@ -461,7 +461,7 @@ impl Organizations {
             session_id: found.session.id.clone(),
             token: token.to_owned(),
             active: row.get(0)?,
-            platform_admin: PlatformRole::from_stored(role.as_deref()) == PlatformRole::Admin,
+            platform_admin: self.auth.platform_role_of(role.as_deref()) == PlatformRole::Admin,
         })
     }
 
@@ -1166,7 +1166,7 @@ impl Organizations {
             .next()
             .ok_or(AuthError::UserNotFound)?;
         let role: Option<String> = row.get(0)?;
-        Ok(PlatformRole::from_stored(role.as_deref()))
+        Ok(self.auth.platform_role_of(role.as_deref()))
     }
 
     /// Sets a user's platform role: an operator path with no permission
