@@ -37,14 +37,14 @@ use neutrino_core::sql::{Row, Statement, Value};
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::access::{PlatformRole, has_role, split_roles};
+use crate::access::{PlatformRole, has_role};
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::date;
 use crate::error::{AuthError, Result};
 use crate::model::{AuthSession, RequestMeta, SignedIn, User};
 use crate::rows::{USER_COLUMNS, parse_user_id, user_from_row};
 use crate::session::{self, GetSessionOptions};
-use crate::{Auth, random};
+use crate::Auth;
 
 /// Longest ban reason, in bytes.
 pub const MAX_BAN_REASON_LEN: usize = 2000;

@@ -363,10 +363,10 @@ fn hash_scrypt(password: &[u8]) -> Result<String> {
     rand::rng().fill_bytes(&mut raw);
     let salt = hex::encode(raw);
     let params = scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, SCRYPT_KEY_LEN)
-        .map_err(|e| AuthError::internal("password hasher", e))?;
+        .map_err(|e| AuthError::internal("password hasher", e.to_string()))?;
     let mut key = [0u8; SCRYPT_KEY_LEN];
     scrypt::scrypt(password, salt.as_bytes(), &params, &mut key)
-        .map_err(|e| AuthError::internal("password hasher", e))?;
+        .map_err(|e| AuthError::internal("password hasher", e.to_string()))?;
     Ok(format!("{salt}:{}", hex::encode(key)))
 }
 
