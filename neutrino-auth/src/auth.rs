@@ -609,7 +609,8 @@ impl Auth {
     /// (support access, or a sign-in method the host app verified itself):
     /// `operator` names who asks and `reason` why, both written to the audit
     /// log (`operator_session`) with the session. Refused on a suspended or
-    /// deleted platform, and for an unknown user (`USER_NOT_FOUND`).
+    /// deleted platform, for an unknown user (`USER_NOT_FOUND`) and for a
+    /// banned one (`BANNED_USER`).
     pub async fn operator_session(
         &self,
         user_id: &UserId,
@@ -631,9 +632,11 @@ impl Auth {
         let (session, stmt) = self.new_session(user_id, remember_me, meta, now)?;
         // The session exists only if the user does, and the audit entry only
         // with the session: one batch.
+        // Not for a banned user either: a ban refuses every new session.
         let insert = Statement::with_params(
             format!(
-                r#"{INSERT_SESSION_SELECT} WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?8)"#
+                r#"{INSERT_SESSION_SELECT} WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?8) AND {}"#,
+                session::not_banned("?8", "?4")
             ),
             stmt.params().to_vec(),
         );
@@ -656,7 +659,10 @@ impl Auth {
             .write_audited(vec![insert], audit_stmt)
             .await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
-            return Err(AuthError::UserNotFound);
+            return Err(match self.get_user(user_id).await? {
+                Some(_) => AuthError::BannedUser,
+                None => AuthError::UserNotFound,
+            });
         }
         Ok(session)
     }
@@ -923,7 +929,10 @@ impl Auth {
             // a ban committed first wins; one committed after deletes it.
             let insert_session = crate::stmt::insert_where(
                 &insert_session,
-                &session::not_banned("?1", "?2"),
+                &format!(
+                    r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?1) AND {}"#,
+                    session::not_banned("?1", "?2")
+                ),
                 vec![user.id.as_str().into(), date::format(now).into()],
             )?;
             let made = r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?11)"#;
@@ -964,7 +973,11 @@ impl Auth {
             self.ensure_writable().await?;
             let out = self.inner.db.write_audited(batch, entry).await?;
             if out.get(1).map_or(0, |o| o.rows_affected) == 0 {
-                return Err(AuthError::BannedUser);
+                // Banned, or removed, since the password was checked.
+                return Err(match self.get_user(&user.id).await? {
+                    Some(_) => AuthError::BannedUser,
+                    None => AuthError::InvalidEmailOrPassword,
+                });
             }
             if out.first().is_some_and(|o| o.rows_affected > 0) {
                 self.evict_user(user.id.as_str());

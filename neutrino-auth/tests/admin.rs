@@ -244,6 +244,13 @@ async fn a_ban_ends_every_session_at_once_and_refuses_sign_in_until_it_expires()
         .await
         .unwrap();
 
+    // Nor does an operator get a session for them.
+    let e = auth
+        .operator_session(&v.user.id, false, "support@example.com", "ticket 1", &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "BANNED_USER");
+
     // An admin cannot ban themselves.
     let e = auth
         .admin_ban_user(&a.session.token, &a.user.id, None, None, &meta())
