@@ -37,6 +37,7 @@ use neutrino_core::sql::{Row, Statement, Value};
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::Auth;
 use crate::access::{PlatformRole, has_role};
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::date;
@@ -44,7 +45,6 @@ use crate::error::{AuthError, Result};
 use crate::model::{AuthSession, RequestMeta, SignedIn, User};
 use crate::rows::{USER_COLUMNS, parse_user_id, user_from_row};
 use crate::session::{self, GetSessionOptions};
-use crate::Auth;
 
 /// Longest ban reason, in bytes.
 pub const MAX_BAN_REASON_LEN: usize = 2000;
@@ -308,7 +308,8 @@ impl Auth {
 
     /// The user with the admin plugin's fields, or `None`.
     pub async fn get_admin_user(&self, user_id: &UserId) -> Result<Option<AdminUser>> {
-        let sql = format!(r#"SELECT {USER_COLUMNS}, {ADMIN_USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
+        let sql =
+            format!(r#"SELECT {USER_COLUMNS}, {ADMIN_USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
         let row = self
             .db()
             .query(&Statement::new(sql).bind(user_id.as_str()))
@@ -680,7 +681,8 @@ impl Auth {
             }
             let now = self.now();
             let [g1, g2] = actor.guard_params();
-            let writes = crate::user::delete_user_statements(user, &AdminActor::guard(2), &[g1, g2]);
+            let writes =
+                crate::user::delete_user_statements(user, &AdminActor::guard(2), &[g1, g2]);
             let entry = audit::insert_where(
                 AuditEvent::UserRemoved,
                 AuditRecord {
@@ -849,7 +851,8 @@ impl Auth {
                 .filter(|a| a.user.id.as_str() == by && a.session.token != token)
                 .ok_or(AuthError::Unauthorized)?;
             let now = self.now();
-            let live = r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?11 AND "impersonatedBy" = ?12)"#;
+            let live =
+                r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?11 AND "impersonatedBy" = ?12)"#;
             let params = || {
                 vec![
                     Value::from(current.session.id.clone()),
@@ -891,9 +894,7 @@ impl Auth {
             )
             .bind(current.session.id.as_str())
             .bind(by.as_str());
-            self.db()
-                .batch(&[for_admin, for_user, delete])
-                .await?;
+            self.db().batch(&[for_admin, for_user, delete]).await?;
             self.evict_user(current.user.id.as_str());
             Ok(admin)
         }
@@ -926,7 +927,10 @@ mod tests {
 
     #[test]
     fn search_patterns_escape_like_wildcards() {
-        assert_eq!(like_pattern("a%b_c\\", SearchOperator::Contains), "%a\\%b\\_c\\\\%");
+        assert_eq!(
+            like_pattern("a%b_c\\", SearchOperator::Contains),
+            "%a\\%b\\_c\\\\%"
+        );
         assert_eq!(like_pattern("ada", SearchOperator::StartsWith), "ada%");
         assert_eq!(like_pattern("ada", SearchOperator::EndsWith), "%ada");
     }

@@ -12,6 +12,7 @@ use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_tenancy::Registry;
 use tracing::Instrument;
 
+use crate::admin::AdminConfig;
 use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord, WriteAudited};
 use crate::cache::{CachingSessions, MAX_CACHE_TTL, SessionCacheConfig};
 use crate::cookie::{CookieConfig, SessionCookies};
@@ -25,8 +26,9 @@ use crate::model::{
     AuthSession, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, SignedUp, User,
 };
 use crate::origin::{OriginRequest, TrustedOrigins, origin_of};
-use crate::admin::AdminConfig;
-use crate::password::{NormalizedPassword, PasswordConfig, PasswordPolicy, Passwords, Verification};
+use crate::password::{
+    NormalizedPassword, PasswordConfig, PasswordPolicy, Passwords, Verification,
+};
 use crate::random::random_id;
 use crate::rate_limit::{RateLimitConfig, RateLimiter};
 use crate::rows::{self, parse_user_id, user_from_row};
@@ -884,8 +886,7 @@ impl Auth {
                     let hash: Option<String> = r.get(8)?;
                     let banned: Option<bool> = r.get(9)?;
                     let ban_expires: Option<String> = r.get(10)?;
-                    let banned =
-                        session::ban_in_force(banned, ban_expires.as_deref(), self.now());
+                    let banned = session::ban_in_force(banned, ban_expires.as_deref(), self.now());
                     Some((user, account.zip(hash), banned))
                 }
                 None => None,

@@ -744,7 +744,12 @@ mod tests {
             ),
             (A::ApiKeyNotFound, "KEY_NOT_FOUND", 400, "NotFound"),
             (A::BannedUser, "BANNED_USER", 403, "PermissionDenied"),
-            (A::SessionExpired, "SESSION_EXPIRED", 400, "PermissionDenied"),
+            (
+                A::SessionExpired,
+                "SESSION_EXPIRED",
+                400,
+                "PermissionDenied",
+            ),
             (
                 A::Refused {
                     code: "YOU_CANNOT_BAN_YOURSELF",

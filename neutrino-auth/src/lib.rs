@@ -131,12 +131,12 @@ pub use auth::{Auth, AuthBuilder, ChangePassword, MAX_IMAGE_LEN, MAX_NAME_LEN, M
 pub use cache::SessionCacheConfig;
 pub use cookie::{CookieConfig, CookieDomain, CookieError, SessionCookies};
 pub use error::{AuthError, Result};
-pub use neutrino_core::ids::IdFormat;
-pub use password::PasswordPolicy;
 pub use model::{
     AuthSession, MAX_JSON_BODY, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, SignedUp,
     User,
 };
+pub use neutrino_core::ids::IdFormat;
+pub use password::PasswordPolicy;
 pub use rate_limit::RateLimitConfig;
 pub use rows::MAX_META_LEN;
 pub use session::{GetSessionOptions, SessionConfig};

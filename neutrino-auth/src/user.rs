@@ -214,7 +214,10 @@ impl Auth {
             let new_email = normalize_email(new_email)?;
             self.ensure_writable().await?;
             let (session_id, user_id) = self.session_of(token).await?;
-            let user = self.get_user(&user_id).await?.ok_or(AuthError::Unauthorized)?;
+            let user = self
+                .get_user(&user_id)
+                .await?
+                .ok_or(AuthError::Unauthorized)?;
             if user.email == new_email {
                 return Err(AuthError::Refused {
                     code: "EMAIL_IS_THE_SAME",
@@ -279,12 +282,10 @@ impl Auth {
                 None => {}
             }
             let now = self.now();
-            let guard = r#"EXISTS (SELECT 1 FROM "session" gs WHERE gs."id" = ?2 AND gs."userId" = ?1)"#;
-            let writes = delete_user_statements(
-                &user,
-                guard,
-                &[Value::from(found.session.id.clone())],
-            );
+            let guard =
+                r#"EXISTS (SELECT 1 FROM "session" gs WHERE gs."id" = ?2 AND gs."userId" = ?1)"#;
+            let writes =
+                delete_user_statements(&user, guard, &[Value::from(found.session.id.clone())]);
             let last = writes.len() - 1;
             let entry = audit::insert_where(
                 AuditEvent::UserDeleted,

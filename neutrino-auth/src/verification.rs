@@ -394,7 +394,10 @@ impl Verifications {
             iat,
             exp,
         })?;
-        if rows::find_user_by_email(&*self.db, new_email).await?.is_some() {
+        if rows::find_user_by_email(&*self.db, new_email)
+            .await?
+            .is_some()
+        {
             return Ok(());
         }
         let url = format!(

@@ -71,14 +71,20 @@ async fn users_get_better_auths_defaults_and_admin_role_names_are_configurable()
         )
         .await
         .unwrap();
-    assert_eq!(row[0].get::<Option<String>>(0).unwrap().as_deref(), Some("user"));
+    assert_eq!(
+        row[0].get::<Option<String>>(0).unwrap().as_deref(),
+        Some("user")
+    );
     assert_eq!(row[0].get::<Option<i64>>(1).unwrap(), Some(0));
     assert_eq!(row[0].get::<Option<i64>>(2).unwrap(), Some(0));
     assert_eq!(row[0].get::<Option<String>>(3).unwrap(), None);
 
     use neutrino_auth::access::PlatformRole;
     assert_eq!(auth.platform_role_of(Some("admin")), PlatformRole::Admin);
-    assert_eq!(auth.platform_role_of(Some("user,platform-admin")), PlatformRole::Admin);
+    assert_eq!(
+        auth.platform_role_of(Some("user,platform-admin")),
+        PlatformRole::Admin
+    );
     assert_eq!(auth.platform_role_of(Some("user")), PlatformRole::User);
     let custom = fx
         .build(fx.builder().with_admin(AdminConfig {
@@ -87,7 +93,10 @@ async fn users_get_better_auths_defaults_and_admin_role_names_are_configurable()
         }))
         .await;
     assert_eq!(custom.platform_role_of(Some("admin")), PlatformRole::User);
-    assert_eq!(custom.platform_role_of(Some("support")), PlatformRole::Admin);
+    assert_eq!(
+        custom.platform_role_of(Some("support")),
+        PlatformRole::Admin
+    );
     assert!(
         fx.builder()
             .with_admin(AdminConfig {
@@ -123,13 +132,28 @@ async fn a_non_admin_is_refused_every_admin_operation_and_changes_nothing() {
     let v = &victim.user.id;
     let m = meta();
     let codes = [
-        auth.admin_list_users(t, &ListUsers::default()).await.unwrap_err().code(),
-        auth.admin_set_role(t, &me.user.id, &["admin"], &m).await.unwrap_err().code(),
-        auth.admin_ban_user(t, v, None, None, &m).await.unwrap_err().code(),
+        auth.admin_list_users(t, &ListUsers::default())
+            .await
+            .unwrap_err()
+            .code(),
+        auth.admin_set_role(t, &me.user.id, &["admin"], &m)
+            .await
+            .unwrap_err()
+            .code(),
+        auth.admin_ban_user(t, v, None, None, &m)
+            .await
+            .unwrap_err()
+            .code(),
         auth.admin_unban_user(t, v, &m).await.unwrap_err().code(),
-        auth.admin_impersonate_user(t, v, &m).await.unwrap_err().code(),
+        auth.admin_impersonate_user(t, v, &m)
+            .await
+            .unwrap_err()
+            .code(),
         auth.admin_remove_user(t, v, &m).await.unwrap_err().code(),
-        auth.admin_revoke_user_sessions(t, v, &m).await.unwrap_err().code(),
+        auth.admin_revoke_user_sessions(t, v, &m)
+            .await
+            .unwrap_err()
+            .code(),
     ];
     assert_eq!(
         codes,
@@ -147,7 +171,12 @@ async fn a_non_admin_is_refused_every_admin_operation_and_changes_nothing() {
     assert!(!after.banned);
     assert_eq!(sessions_of(&fx.db, v).await, 1);
     assert_eq!(
-        auth.get_admin_user(&me.user.id).await.unwrap().unwrap().role.as_deref(),
+        auth.get_admin_user(&me.user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .role
+            .as_deref(),
         Some("user,administrator")
     );
     // No session at all.
@@ -215,7 +244,12 @@ async fn a_ban_ends_every_session_at_once_and_refuses_sign_in_until_it_expires()
     assert!(banned.ban_expires.is_some());
     assert_eq!(sessions_of(&fx.db, &v.user.id).await, 0);
     assert!(auth.get_session(&v.session.token).await.unwrap().is_none());
-    assert!(auth.get_session(&second.session.token).await.unwrap().is_none());
+    assert!(
+        auth.get_session(&second.session.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // The right password: BANNED_USER (403); a wrong one says nothing more.
     let e = auth
@@ -240,13 +274,21 @@ async fn a_ban_ends_every_session_at_once_and_refuses_sign_in_until_it_expires()
         .unwrap();
     assert!(auth.get_session("smuggled-token").await.unwrap().is_none());
     fx.db
-        .execute(&Statement::new(r#"DELETE FROM "session" WHERE "id" = 'smuggled'"#))
+        .execute(&Statement::new(
+            r#"DELETE FROM "session" WHERE "id" = 'smuggled'"#,
+        ))
         .await
         .unwrap();
 
     // Nor does an operator get a session for them.
     let e = auth
-        .operator_session(&v.user.id, false, "support@example.com", "ticket 1", &meta())
+        .operator_session(
+            &v.user.id,
+            false,
+            "support@example.com",
+            "ticket 1",
+            &meta(),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), "BANNED_USER");
@@ -355,7 +397,10 @@ async fn impersonation_is_admin_only_marked_time_boxed_hidden_and_audited_twice(
         .admin_impersonate_user(&a.session.token, &other_admin.user.id, &meta())
         .await
         .unwrap_err();
-    assert_eq!((e.code(), e.status()), ("YOU_CANNOT_IMPERSONATE_ADMINS", 403));
+    assert_eq!(
+        (e.code(), e.status()),
+        ("YOU_CANNOT_IMPERSONATE_ADMINS", 403)
+    );
     // Nor an unknown user.
     let e = auth
         .admin_impersonate_user(&a.session.token, &UserId::generate(), &meta())
@@ -407,7 +452,12 @@ async fn impersonation_is_admin_only_marked_time_boxed_hidden_and_audited_twice(
         .unwrap();
     assert_eq!(back.user.id, a.user.id);
     assert_eq!(back.session.id, a.session.id);
-    assert!(auth.get_session(&imp.session.token).await.unwrap().is_none());
+    assert!(
+        auth.get_session(&imp.session.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let count = |events: &[neutrino_auth::audit::AuditEntry], e: AuditEvent| {
         events.iter().filter(|x| x.event == e).count()
@@ -426,10 +476,20 @@ async fn impersonation_is_admin_only_marked_time_boxed_hidden_and_audited_twice(
         .unwrap();
     for _ in 0..4 {
         fx.clock.advance(Duration::from_secs(14 * 60));
-        assert!(auth.get_session(&imp.session.token).await.unwrap().is_some());
+        assert!(
+            auth.get_session(&imp.session.token)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
     fx.clock.advance(Duration::from_secs(5 * 60));
-    assert!(auth.get_session(&imp.session.token).await.unwrap().is_none());
+    assert!(
+        auth.get_session(&imp.session.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // A non-admin impersonation session cannot act as an admin either.
     let e = auth
@@ -541,7 +601,12 @@ async fn list_set_role_revoke_and_remove() {
         .await
         .unwrap();
     assert!(auth.get_user(&v.user.id).await.unwrap().is_none());
-    assert!(auth.get_session(&again.session.token).await.unwrap().is_none());
+    assert!(
+        auth.get_session(&again.session.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(sessions_of(&fx.db, &v.user.id).await, 0);
     assert!(auth.list_accounts(&v.user.id).await.unwrap().is_empty());
     let e = auth
@@ -567,13 +632,23 @@ async fn a_suspended_platform_refuses_admin_operations() {
     let auth: &Auth = &w.a.auth;
     let m = meta();
     let results = [
-        auth.admin_list_users(t, &ListUsers::default()).await.map(drop),
-        auth.admin_set_role(t, &v.user.id, &["admin"], &m).await.map(drop),
-        auth.admin_ban_user(t, &v.user.id, None, None, &m).await.map(drop),
+        auth.admin_list_users(t, &ListUsers::default())
+            .await
+            .map(drop),
+        auth.admin_set_role(t, &v.user.id, &["admin"], &m)
+            .await
+            .map(drop),
+        auth.admin_ban_user(t, &v.user.id, None, None, &m)
+            .await
+            .map(drop),
         auth.admin_unban_user(t, &v.user.id, &m).await.map(drop),
-        auth.admin_impersonate_user(t, &v.user.id, &m).await.map(drop),
+        auth.admin_impersonate_user(t, &v.user.id, &m)
+            .await
+            .map(drop),
         auth.admin_remove_user(t, &v.user.id, &m).await.map(drop),
-        auth.admin_revoke_user_sessions(t, &v.user.id, &m).await.map(drop),
+        auth.admin_revoke_user_sessions(t, &v.user.id, &m)
+            .await
+            .map(drop),
     ];
     for (i, r) in results.into_iter().enumerate() {
         assert!(r.unwrap_err().is_suspended(), "operation {i}");

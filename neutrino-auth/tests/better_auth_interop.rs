@@ -391,19 +391,31 @@ async fn the_admin_plugin_works_both_ways() {
     let v = up("Victim", "victim@example.com").await;
     set_role(&db, a.user.id.as_str(), "admin").await;
     let w = ba_sign_up(&path, "Their user", "w@example.com");
-    let w_id: neutrino_core::ids::UserId = w["body"]["user"]["id"].as_str().unwrap().parse().unwrap();
+    let w_id: neutrino_core::ids::UserId =
+        w["body"]["user"]["id"].as_str().unwrap().parse().unwrap();
 
     // Defaults Neutrino writes read back in Better Auth as its own.
-    let theirs = better_auth(&["get-session", path_str(&path), SECRET, &auth.cookies().sign(&v.session.token)]);
+    let theirs = better_auth(&[
+        "get-session",
+        path_str(&path),
+        SECRET,
+        &auth.cookies().sign(&v.session.token),
+    ]);
     assert_eq!(theirs["user"]["role"], "user", "{theirs}");
     assert_eq!(theirs["user"]["twoFactorEnabled"], false, "{theirs}");
     assert_eq!(theirs["user"]["banned"], false, "{theirs}");
     assert_eq!(theirs["session"]["impersonatedBy"], Value::Null, "{theirs}");
 
     // Neutrino's admin bans Better Auth's user: Better Auth refuses the sign-in.
-    auth.admin_ban_user(&a.session.token, &w_id, Some("spam"), Some(std::time::Duration::from_secs(3600)), &m)
-        .await
-        .unwrap();
+    auth.admin_ban_user(
+        &a.session.token,
+        &w_id,
+        Some("spam"),
+        Some(std::time::Duration::from_secs(3600)),
+        &m,
+    )
+    .await
+    .unwrap();
     let r = ba_sign_in(&path, "w@example.com");
     assert_eq!(r["status"], 403, "{r}");
     assert_eq!(r["body"]["code"], "BANNED_USER");
@@ -411,13 +423,26 @@ async fn the_admin_plugin_works_both_ways() {
     // Better Auth's admin (a Neutrino user with role admin) acts in Better Auth.
     let a_ba = ba_sign_in(&path, "admin@example.com");
     assert_eq!(a_ba["status"], 200, "{a_ba}");
-    let a_cookie = a_ba["cookies"]["better-auth.session_token"].as_str().unwrap().to_owned();
+    let a_cookie = a_ba["cookies"]["better-auth.session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let listed = ba_call(&path, Some(&a_cookie), "listUsers", json!({"query": {}}));
     assert_eq!(listed["status"], 200, "{listed}");
     assert_eq!(listed["body"]["total"], 3, "{listed}");
-    let r = ba_call(&path, Some(&a_cookie), "unbanUser", json!({"body": {"userId": w_id.as_str()}}));
+    let r = ba_call(
+        &path,
+        Some(&a_cookie),
+        "unbanUser",
+        json!({"body": {"userId": w_id.as_str()}}),
+    );
     assert_eq!(r["status"], 200, "{r}");
-    let r = ba_call(&path, Some(&a_cookie), "banUser", json!({"body": {"userId": v.user.id.as_str(), "banReason": "theirs"}}));
+    let r = ba_call(
+        &path,
+        Some(&a_cookie),
+        "banUser",
+        json!({"body": {"userId": v.user.id.as_str(), "banReason": "theirs"}}),
+    );
     assert_eq!(r["status"], 200, "{r}");
     // Better Auth's ban is Neutrino's: sessions gone, sign-in refused.
     assert!(auth.get_session(&v.session.token).await.unwrap().is_none());
@@ -430,7 +455,9 @@ async fn the_admin_plugin_works_both_ways() {
     assert!(seen.banned);
     assert_eq!(seen.ban_reason.as_deref(), Some("theirs"));
     // Neutrino unbans what Better Auth banned; both sides sign in again.
-    auth.admin_unban_user(&a.session.token, &v.user.id, &m).await.unwrap();
+    auth.admin_unban_user(&a.session.token, &v.user.id, &m)
+        .await
+        .unwrap();
     let v2 = auth
         .sign_in_email(SignInEmail::new("victim@example.com", PASSWORD), &m)
         .await
@@ -439,49 +466,102 @@ async fn the_admin_plugin_works_both_ways() {
     assert_eq!(ba_sign_in(&path, "w@example.com")["status"], 200);
 
     // Roles both ways: Better Auth's set-role is read by Neutrino, and back.
-    let r = ba_call(&path, Some(&a_cookie), "setRole", json!({"body": {"userId": w_id.as_str(), "role": "admin"}}));
+    let r = ba_call(
+        &path,
+        Some(&a_cookie),
+        "setRole",
+        json!({"body": {"userId": w_id.as_str(), "role": "admin"}}),
+    );
     assert_eq!(r["status"], 200, "{r}");
     assert_eq!(
-        auth.platform_role_of(auth.get_admin_user(&w_id).await.unwrap().unwrap().role.as_deref()),
+        auth.platform_role_of(
+            auth.get_admin_user(&w_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .role
+                .as_deref()
+        ),
         neutrino_auth::access::PlatformRole::Admin
     );
-    auth.admin_set_role(&a.session.token, &w_id, &["user"], &m).await.unwrap();
+    auth.admin_set_role(&a.session.token, &w_id, &["user"], &m)
+        .await
+        .unwrap();
     let w_in = ba_sign_in(&path, "w@example.com");
-    let w_cookie = w_in["cookies"]["better-auth.session_token"].as_str().unwrap().to_owned();
+    let w_cookie = w_in["cookies"]["better-auth.session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = ba_call(&path, Some(&w_cookie), "listUsers", json!({"query": {}}));
     assert_eq!(r["status"], 403, "{r}");
 
     // Better Auth impersonates: Neutrino validates the session as the
     // target's and leaves it out of the target's session list.
-    let r = ba_call(&path, Some(&a_cookie), "impersonateUser", json!({"body": {"userId": v.user.id.as_str()}}));
+    let r = ba_call(
+        &path,
+        Some(&a_cookie),
+        "impersonateUser",
+        json!({"body": {"userId": v.user.id.as_str()}}),
+    );
     assert_eq!(r["status"], 200, "{r}");
     let imp_token = r["body"]["session"]["token"].as_str().unwrap().to_owned();
     assert_eq!(r["body"]["session"]["impersonatedBy"], a.user.id.as_str());
-    let seen = auth.get_session(&imp_token).await.unwrap().expect("valid in Neutrino");
+    let seen = auth
+        .get_session(&imp_token)
+        .await
+        .unwrap()
+        .expect("valid in Neutrino");
     assert_eq!(seen.user.id, v.user.id);
-    let ids: Vec<_> = auth.list_sessions(&v.user.id).await.unwrap().into_iter().map(|s| s.token).collect();
+    let ids: Vec<_> = auth
+        .list_sessions(&v.user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.token)
+        .collect();
     assert!(!ids.contains(&imp_token));
     assert!(ids.contains(&v2.session.token));
 
     // Neutrino impersonates: Better Auth sees the mark, hides the session from
     // list-sessions, and stops it with its admin_session cookie.
-    let imp = auth.admin_impersonate_user(&a.session.token, &v.user.id, &m).await.unwrap();
+    let imp = auth
+        .admin_impersonate_user(&a.session.token, &v.user.id, &m)
+        .await
+        .unwrap();
     let imp_cookie = auth.cookies().sign(&imp.session.token);
     let theirs = better_auth(&["get-session", path_str(&path), SECRET, &imp_cookie]);
-    assert_eq!(theirs["session"]["impersonatedBy"], a.user.id.as_str(), "{theirs}");
+    assert_eq!(
+        theirs["session"]["impersonatedBy"],
+        a.user.id.as_str(),
+        "{theirs}"
+    );
     assert_eq!(theirs["user"]["id"], v.user.id.as_str());
     let r = ba_call(&path, Some(&imp_cookie), "listSessions", json!({}));
     assert_eq!(r["status"], 200, "{r}");
-    let listed: Vec<_> = r["body"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
+    let listed: Vec<_> = r["body"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
     assert!(!listed.contains(&imp.session.id), "{r}");
     let admin_cookie = auth.cookies().sign(&format!("{}:", a.session.token));
-    let header = format!(
-        "better-auth.session_token={imp_cookie}; better-auth.admin_session={admin_cookie}"
+    let header =
+        format!("better-auth.session_token={imp_cookie}; better-auth.admin_session={admin_cookie}");
+    let r = ba_call(
+        &path,
+        Some(&header),
+        "stopImpersonating",
+        json!({"body": {}}),
     );
-    let r = ba_call(&path, Some(&header), "stopImpersonating", json!({"body": {}}));
     assert_eq!(r["status"], 200, "{r}");
     assert_eq!(r["body"]["user"]["id"], a.user.id.as_str());
-    assert!(auth.get_session(&imp.session.token).await.unwrap().is_none());
+    assert!(
+        auth.get_session(&imp.session.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// Update, change email, delete and list accounts, each way.
@@ -509,36 +589,85 @@ async fn the_user_lifecycle_works_both_ways() {
         .signed_in()
         .unwrap();
     let t = ba_sign_up(&path, "Theirs", "theirs@example.com");
-    let t_id: neutrino_core::ids::UserId = t["body"]["user"]["id"].as_str().unwrap().parse().unwrap();
-    let t_cookie = t["cookies"]["better-auth.session_token"].as_str().unwrap().to_owned();
+    let t_id: neutrino_core::ids::UserId =
+        t["body"]["user"]["id"].as_str().unwrap().parse().unwrap();
+    let t_cookie = t["cookies"]["better-auth.session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Update: each side's change is read by the other.
-    let r = ba_call(&path, Some(&t_cookie), "updateUser", json!({"body": {"name": "Theirs renamed"}}));
+    let r = ba_call(
+        &path,
+        Some(&t_cookie),
+        "updateUser",
+        json!({"body": {"name": "Theirs renamed"}}),
+    );
     assert_eq!(r["status"], 200, "{r}");
-    assert_eq!(auth.get_user(&t_id).await.unwrap().unwrap().name, "Theirs renamed");
-    auth.update_user(&n.session.token, UpdateUser { name: Some("Ours renamed".into()), image: None }, &m)
-        .await
-        .unwrap();
-    let theirs = better_auth(&["get-session", path_str(&path), SECRET, &auth.cookies().sign(&n.session.token)]);
+    assert_eq!(
+        auth.get_user(&t_id).await.unwrap().unwrap().name,
+        "Theirs renamed"
+    );
+    auth.update_user(
+        &n.session.token,
+        UpdateUser {
+            name: Some("Ours renamed".into()),
+            image: None,
+        },
+        &m,
+    )
+    .await
+    .unwrap();
+    let theirs = better_auth(&[
+        "get-session",
+        path_str(&path),
+        SECRET,
+        &auth.cookies().sign(&n.session.token),
+    ]);
     assert_eq!(theirs["user"]["name"], "Ours renamed");
 
     // List accounts: the same credential account on both sides.
-    let r = ba_call(&path, Some(&auth.cookies().sign(&n.session.token)), "listUserAccounts", json!({}));
+    let r = ba_call(
+        &path,
+        Some(&auth.cookies().sign(&n.session.token)),
+        "listUserAccounts",
+        json!({}),
+    );
     assert_eq!(r["status"], 200, "{r}");
     let ours = auth.list_accounts(&n.user.id).await.unwrap();
     assert_eq!(r["body"][0]["id"], ours[0].id.as_str());
     assert_eq!(r["body"][0]["providerId"], "credential");
 
     // Change email: Neutrino's link works in Better Auth...
-    auth.change_email(&n.session.token, "ours-new@example.com", None, &m).await.unwrap();
-    let mail = mailer.last_to("ours-new@example.com", EmailKind::ChangeEmail).unwrap();
-    let r = ba_call(&path, None, "verifyEmail", json!({"query": {"token": mail.token}}));
+    auth.change_email(&n.session.token, "ours-new@example.com", None, &m)
+        .await
+        .unwrap();
+    let mail = mailer
+        .last_to("ours-new@example.com", EmailKind::ChangeEmail)
+        .unwrap();
+    let r = ba_call(
+        &path,
+        None,
+        "verifyEmail",
+        json!({"query": {"token": mail.token}}),
+    );
     assert_eq!(r["status"], 200, "{r}");
-    assert_eq!(auth.get_user(&n.user.id).await.unwrap().unwrap().email, "ours-new@example.com");
+    assert_eq!(
+        auth.get_user(&n.user.id).await.unwrap().unwrap().email,
+        "ours-new@example.com"
+    );
     // ...and Better Auth's in Neutrino.
-    let r = ba_call(&path, Some(&t_cookie), "changeEmail", json!({"body": {"newEmail": "theirs-new@example.com"}}));
+    let r = ba_call(
+        &path,
+        Some(&t_cookie),
+        "changeEmail",
+        json!({"body": {"newEmail": "theirs-new@example.com"}}),
+    );
     assert_eq!(r["status"], 200, "{r}");
-    let token = r["mails"][0]["token"].as_str().expect("Better Auth mailed a token").to_owned();
+    let token = r["mails"][0]["token"]
+        .as_str()
+        .expect("Better Auth mailed a token")
+        .to_owned();
     let u = auth.verify_email(&token, &m).await.unwrap();
     assert_eq!(u.email, "theirs-new@example.com");
     assert_eq!(ba_sign_in(&path, "theirs-new@example.com")["status"], 200);
@@ -556,7 +685,9 @@ async fn the_user_lifecycle_works_both_ways() {
         .sign_in_email(SignInEmail::new("theirs-new@example.com", PASSWORD), &m)
         .await
         .unwrap();
-    auth.delete_user(&t_in.session.token, Some(PASSWORD), &m).await.unwrap();
+    auth.delete_user(&t_in.session.token, Some(PASSWORD), &m)
+        .await
+        .unwrap();
     let r = ba_sign_in(&path, "theirs-new@example.com");
     assert_eq!(r["status"], 401, "{r}");
 }
@@ -568,7 +699,10 @@ async fn uuid_ids_work_both_ways() {
     use neutrino_auth::IdFormat;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("uuid.sqlite");
-    let made = better_auth_ids(&["init", path_str(&path), SECRET, "u@example.com", PASSWORD], true);
+    let made = better_auth_ids(
+        &["init", path_str(&path), SECRET, "u@example.com", PASSWORD],
+        true,
+    );
     let user_id = made["userId"].as_str().unwrap();
     assert_eq!(user_id.len(), 36, "{made}");
     let db = SqliteExecutor::open(&path).await.unwrap();

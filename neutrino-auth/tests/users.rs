@@ -79,9 +79,7 @@ async fn the_default_policy_writes_better_auth_scrypt_and_turns_argon2_back_into
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uuid_user_ids_are_written_when_configured_and_read_either_way() {
     let fx = Fixture::new().await;
-    let uuid = fx
-        .build(fx.builder().with_id_format(IdFormat::Uuid))
-        .await;
+    let uuid = fx.build(fx.builder().with_id_format(IdFormat::Uuid)).await;
     let email = unique_email();
     let s = uuid
         .sign_up_email(SignUpEmail::new("Uu", email.as_str(), PASSWORD), &meta())
@@ -98,7 +96,11 @@ async fn uuid_user_ids_are_written_when_configured_and_read_either_way() {
         .await
         .unwrap();
     assert_eq!(again.user.id, s.user.id);
-    let found = default.get_session(&again.session.token).await.unwrap().unwrap();
+    let found = default
+        .get_session(&again.session.token)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.user.id, s.user.id);
     // A malformed stored ID is still refused with a typed error.
     fx.db
@@ -181,7 +183,10 @@ async fn update_user_changes_name_and_image_only_for_a_live_session() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), "UNAUTHORIZED");
-    assert_eq!(auth.get_user(&s.user.id).await.unwrap().unwrap().name, "Ada L.");
+    assert_eq!(
+        auth.get_user(&s.user.id).await.unwrap().unwrap().name,
+        "Ada L."
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,14 +231,19 @@ async fn change_email_moves_the_account_only_through_the_link_sent_to_the_new_ad
         .unwrap();
     // Nothing changes until the link is used.
     assert_eq!(auth.get_user(&s.user.id).await.unwrap().unwrap().email, old);
-    let mail = mailer.last_to(&new, EmailKind::ChangeEmail).expect("mailed to the new address");
+    let mail = mailer
+        .last_to(&new, EmailKind::ChangeEmail)
+        .expect("mailed to the new address");
     assert!(mailer.last_to(&old, EmailKind::ChangeEmail).is_none());
     let u = auth.verify_email(&mail.token, &meta()).await.unwrap();
     assert_eq!(u.email, new);
     assert_eq!(auth.get_user(&s.user.id).await.unwrap().unwrap().email, new);
     // Once.
     assert_eq!(
-        auth.verify_email(&mail.token, &meta()).await.unwrap_err().code(),
+        auth.verify_email(&mail.token, &meta())
+            .await
+            .unwrap_err()
+            .code(),
         "INVALID_TOKEN"
     );
     auth.sign_in_email(SignInEmail::new(new.as_str(), PASSWORD), &meta())
@@ -241,7 +251,9 @@ async fn change_email_moves_the_account_only_through_the_link_sent_to_the_new_ad
         .unwrap();
 
     // Disabled by default.
-    let off = fx.build(fx.builder().with_mailer(Arc::new(mailer.clone()))).await;
+    let off = fx
+        .build(fx.builder().with_mailer(Arc::new(mailer.clone())))
+        .await;
     let e = off
         .change_email(&s.session.token, &unique_email(), None, &meta())
         .await
@@ -298,7 +310,12 @@ async fn delete_user_needs_the_password_or_a_fresh_session_and_removes_everythin
         .await
         .unwrap();
     assert!(auth.get_user(&s.user.id).await.unwrap().is_none());
-    assert!(auth.get_session(&other.session.token).await.unwrap().is_none());
+    assert!(
+        auth.get_session(&other.session.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(auth.get_session(&s.session.token).await.unwrap().is_none());
     assert!(auth.list_accounts(&s.user.id).await.unwrap().is_empty());
     let left: i64 = fx
@@ -319,7 +336,9 @@ async fn delete_user_needs_the_password_or_a_fresh_session_and_removes_everythin
         .unwrap()
         .signed_in()
         .unwrap();
-    auth.delete_user(&t.session.token, None, &meta()).await.unwrap();
+    auth.delete_user(&t.session.token, None, &meta())
+        .await
+        .unwrap();
     assert!(auth.get_user(&t.user.id).await.unwrap().is_none());
 
     // Disabled by default (Better Auth answers 404).
