@@ -735,6 +735,7 @@ impl Auth {
             let now = self.now();
             let (mut session, _) = self.new_session(user, false, meta, now)?;
             session.expires_at = session.created_at + cfg.impersonation_duration;
+            session.impersonated_by = Some(actor.user_id);
             let [g1, g2] = actor.guard_params();
             // The target must still have the role that was checked, must not
             // be banned, and the admin must still be one.

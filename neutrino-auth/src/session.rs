@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::gate::PlatformGate;
 use crate::model::{AuthSession, RequestMeta, Session, User};
 use crate::random::random_id;
-use crate::rows::{clip, session_from_row};
+use crate::rows::{clip, parse_user_id, session_from_row};
 
 /// Session lifetimes, Better Auth's `session` options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,6 +166,7 @@ pub(crate) fn new_session(
         updated_at: now,
         ip_address: clip(&meta.ip_address),
         user_agent: clip(&meta.user_agent),
+        impersonated_by: None,
     };
     let stmt = Statement::new(INSERT_SESSION)
         .bind(session.id.as_str())
@@ -237,6 +238,7 @@ impl SessionStore for DbSessions {
         let banned: Option<bool> = row.get(14)?;
         let ban_expires: Option<String> = row.get(15)?;
         let impersonated: Option<String> = row.get(16)?;
+        session.impersonated_by = impersonated.as_deref().map(parse_user_id).transpose()?;
         if ban_in_force(banned, ban_expires.as_deref(), now) {
             // A ban ends the user's sessions in its own batch; a session that
             // still exists (written by another process meanwhile) is refused.

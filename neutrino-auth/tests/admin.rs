@@ -430,6 +430,12 @@ async fn impersonation_is_admin_only_marked_time_boxed_hidden_and_audited_twice(
     assert_eq!(marked.as_deref(), Some(a.user.id.as_str()));
     let seen = auth.get_session(&imp.session.token).await.unwrap().unwrap();
     assert_eq!(seen.user.id, v.user.id);
+    assert_eq!(seen.session.impersonated_by, Some(a.user.id));
+    assert_eq!(imp.session.impersonated_by, Some(a.user.id));
+    let json = serde_json::to_value(&seen.session).unwrap();
+    assert_eq!(json["impersonatedBy"], a.user.id.as_str());
+    let own = auth.get_session(&v.session.token).await.unwrap().unwrap();
+    assert_eq!(own.session.impersonated_by, None);
     // Not in the target's session list.
     let listed = auth.list_sessions(&v.user.id).await.unwrap();
     assert_eq!(listed.len(), 1);
