@@ -664,3 +664,62 @@ async fn a_suspended_platform_refuses_admin_operations() {
     assert!(!after.banned);
     let _ = Arc::new(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_landing_during_a_two_factor_challenge_gives_no_session() {
+    use neutrino_auth::SignInOutcome;
+    use neutrino_auth::twofactor::{DIGITS, PERIOD, hotp, symmetric_decrypt};
+    use neutrino_core::clock::Clock;
+    use std::time::UNIX_EPOCH;
+    let fx = Fixture::new().await;
+    let auth = fx.auth().await;
+    let a = admin(&fx, &auth, "admin").await;
+    let (v, email) = user(&auth, "Two factor").await;
+    let setup = auth
+        .enable_two_factor(&v.session.token, PASSWORD, "Neutrino", &meta())
+        .await
+        .unwrap();
+    let enc: String = fx
+        .db
+        .query(&Statement::new(r#"SELECT "secret" FROM "twoFactor""#))
+        .await
+        .unwrap()[0]
+        .get(0)
+        .unwrap();
+    let secret = symmetric_decrypt(common::SECRET.as_bytes(), &enc).unwrap();
+    let secs = fx.clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    auth.verify_two_factor_setup(
+        &v.session.token,
+        &hotp(secret.as_bytes(), secs / PERIOD, DIGITS),
+        &meta(),
+    )
+    .await
+    .unwrap();
+    let SignInOutcome::TwoFactorRequired(challenge) = auth
+        .sign_in_email_2fa(SignInEmail::new(email.as_str(), PASSWORD), &meta())
+        .await
+        .unwrap()
+    else {
+        panic!("expected a challenge");
+    };
+    auth.admin_ban_user(&a.session.token, &v.user.id, None, None, &meta())
+        .await
+        .unwrap();
+    let e = auth
+        .verify_backup_code(&challenge, &setup.backup_codes[0], &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "BANNED_USER");
+    fx.clock.advance(Duration::from_secs(PERIOD));
+    let secs = fx.clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let e = auth
+        .verify_totp(
+            &challenge,
+            &hotp(secret.as_bytes(), secs / PERIOD, DIGITS),
+            &meta(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "BANNED_USER");
+    assert_eq!(sessions_of(&fx.db, &v.user.id).await, 0);
+}
