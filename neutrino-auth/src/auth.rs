@@ -1409,6 +1409,14 @@ impl Auth {
     /// Better Auth's `GET /verify-email`: checks the token and marks the email
     /// verified. Returns the updated user.
     ///
+    /// A change-email token (from [`Auth::change_email`], or Better Auth's
+    /// `change-email-verification` token) moves the account from the token's
+    /// old address to its new one instead, once, and only if the account
+    /// still has the old address; the new address must be free
+    /// (`USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`). Better Auth's
+    /// `change-email-confirmation` step (a token mailed to the old address) is
+    /// not supported: `INVALID_TOKEN`.
+    ///
     /// Errors: `INVALID_TOKEN` (bad signature, malformed, or already used),
     /// `TOKEN_EXPIRED`, `USER_NOT_FOUND`.
     pub async fn verify_email(&self, token: &str, meta: &RequestMeta) -> Result<User> {

@@ -19,7 +19,8 @@ use crate::error::{AuthError, Result};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    /// `id`: 32 characters of `[A-Za-z0-9]`.
+    /// `id`: 32 characters of `[A-Za-z0-9]`, or a UUID where Better Auth's
+    /// `generateId: "uuid"` wrote it ([`crate::IdFormat`]).
     pub id: UserId,
     /// `name`.
     pub name: String,

@@ -9,7 +9,8 @@
 //!
 //! Values follow Better Auth's SQLite conventions: dates are ISO-8601 text with
 //! milliseconds and `Z` ([`crate::date`]), booleans are `0`/`1`, IDs are 32
-//! characters of `[A-Za-z0-9]`.
+//! characters of `[A-Za-z0-9]` or, with Better Auth's `generateId: "uuid"`,
+//! UUIDs ([`neutrino_core::ids::IdFormat`]).
 //!
 //! Plugin columns (`user.role`, `user.banned`, `user.banReason`,
 //! `user.banExpires`, `user.twoFactorEnabled`, `session.activeOrganizationId`,
