@@ -1,7 +1,9 @@
 //! Property tests of the naming invariants: format, uniqueness by construction,
 //! round trip, provider validity, and parsers that never panic.
 
-use neutrino::ids::{NANO_ID_ALPHABET, PlatformId, StackId, TenantId, UserId, generate_id};
+use neutrino::ids::{
+    IdFormat, NANO_ID_ALPHABET, PlatformId, StackId, TenantId, UserId, generate_id,
+};
 use neutrino::naming::{AppName, Domain, HostParts, ResourceName, ResourceRole, rules};
 use neutrino::provision::ResourceKind;
 use proptest::prelude::*;
@@ -55,6 +57,35 @@ proptest! {
             Ok(id) => { prop_assert!(is_nano(&s)); prop_assert_eq!(id.as_str(), s.as_str()); }
             Err(e) => { prop_assert!(!is_nano(&s)); prop_assert!(e.to_string().starts_with("invalid platform id: ")); }
         }
+    }
+
+    #[test]
+    fn record_ids_parse_exactly_better_auths_two_formats(
+        s in "\\PC{0,40}|[0-9a-fA-F-]{36}|[A-Za-z0-9]{31,33}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    ) {
+        let b = s.as_bytes();
+        let default = b.len() == 32 && b.iter().all(u8::is_ascii_alphanumeric);
+        let uuid = b.len() == 36 && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+        });
+        match (s.parse::<UserId>(), s.parse::<TenantId>()) {
+            (Ok(u), Ok(t)) => {
+                prop_assert!(default || uuid, "{}", s);
+                prop_assert_eq!(u.as_str(), s.as_str());
+                prop_assert_eq!(t.as_str(), s.as_str());
+                prop_assert_eq!(u.format() == IdFormat::Uuid, uuid);
+            }
+            (Err(_), Err(_)) => prop_assert!(!default && !uuid, "{}", s),
+            _ => prop_assert!(false, "user and tenant ids disagree on {}", s),
+        }
+    }
+
+    #[test]
+    fn generated_uuids_parse_back(_seed in any::<u64>()) {
+        let u = UserId::generate_in(IdFormat::Uuid);
+        prop_assert_eq!(IdFormat::of(u.as_str()), Some(IdFormat::Uuid));
+        prop_assert_eq!(u.as_str().parse::<UserId>().unwrap(), u);
     }
 
     #[test]

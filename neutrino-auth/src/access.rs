@@ -53,8 +53,10 @@ impl PlatformRole {
         }
     }
 
-    /// The platform role of a stored `user.role` value (absent or unknown:
-    /// [`PlatformRole::User`]).
+    /// The platform role of a stored `user.role` value by Neutrino's own
+    /// name only (absent or unknown: [`PlatformRole::User`]). A platform's
+    /// [`crate::Auth::platform_role_of`] also counts Better Auth's admin role
+    /// names ([`crate::admin::AdminConfig::admin_roles`]).
     pub fn from_stored(role: Option<&str>) -> Self {
         match role {
             Some(r) if has_role(r, "platform-admin") => Self::Admin,

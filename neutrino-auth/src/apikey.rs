@@ -26,6 +26,7 @@ use crate::error::{AuthError, Result};
 use crate::member::Members;
 use crate::model::RequestMeta;
 use crate::random::{random_id, random_letters};
+use crate::session::ban_in_force;
 
 /// The default visible prefix of a key.
 pub const DEFAULT_PREFIX: &str = "nno_";
@@ -424,19 +425,26 @@ impl ApiKeys {
         if !rec.enabled || rec.expires_at.is_some_and(|t| t <= now) {
             return Err(AuthError::InvalidApiKey);
         }
-        let user_role: Option<String> = self
+        let owner = self
             .callers
             .db()
             .query(
-                &Statement::new(r#"SELECT "role" FROM "user" WHERE "id" = ?1"#)
+                &Statement::new(r#"SELECT "role", "banned", "banExpires" FROM "user" WHERE "id" = ?1"#)
                     .bind(rec.user_id.as_str()),
             )
             .await?
             .into_iter()
             .next()
-            .ok_or(AuthError::InvalidApiKey)?
-            .get(0)?;
-        let platform_admin = PlatformRole::from_stored(user_role.as_deref()) == PlatformRole::Admin;
+            .ok_or(AuthError::InvalidApiKey)?;
+        let user_role: Option<String> = owner.get(0)?;
+        let banned: Option<bool> = owner.get(1)?;
+        let ban_expires: Option<String> = owner.get(2)?;
+        // A banned owner's keys verify no more than its sessions do.
+        if ban_in_force(banned, ban_expires.as_deref(), now) {
+            return Err(AuthError::BannedUser);
+        }
+        let platform_admin =
+            self.callers.auth().platform_role_of(user_role.as_deref()) == PlatformRole::Admin;
         let scope = match rec.organization_id {
             Some(org) => {
                 let standing = self

@@ -82,6 +82,24 @@ pub enum AuditEvent {
     TwoFactorFailed,
     /// New backup codes were generated.
     BackupCodesGenerated,
+    /// A platform admin banned a user (and ended their sessions).
+    UserBanned,
+    /// A ban was lifted, by an admin or because it expired.
+    UserUnbanned,
+    /// A platform admin started impersonating a user (one entry for each).
+    ImpersonationStarted,
+    /// An impersonation ended (one entry for the admin, one for the user).
+    ImpersonationStopped,
+    /// A platform admin removed a user.
+    UserRemoved,
+    /// A user changed their name or image.
+    UserUpdated,
+    /// A change of email address was requested (the new address is mailed).
+    EmailChangeRequested,
+    /// A user's email address changed.
+    EmailChanged,
+    /// A user deleted their own account.
+    UserDeleted,
 }
 
 impl AuditEvent {
@@ -117,6 +135,15 @@ impl AuditEvent {
             Self::TwoFactorDisabled => "two_factor_disabled",
             Self::TwoFactorFailed => "two_factor_failed",
             Self::BackupCodesGenerated => "backup_codes_generated",
+            Self::UserBanned => "user_banned",
+            Self::UserUnbanned => "user_unbanned",
+            Self::ImpersonationStarted => "impersonation_started",
+            Self::ImpersonationStopped => "impersonation_stopped",
+            Self::UserRemoved => "user_removed",
+            Self::UserUpdated => "user_updated",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
+            Self::UserDeleted => "user_deleted",
         }
     }
 }
@@ -160,6 +187,15 @@ impl FromStr for AuditEvent {
             "two_factor_disabled" => Self::TwoFactorDisabled,
             "two_factor_failed" => Self::TwoFactorFailed,
             "backup_codes_generated" => Self::BackupCodesGenerated,
+            "user_banned" => Self::UserBanned,
+            "user_unbanned" => Self::UserUnbanned,
+            "impersonation_started" => Self::ImpersonationStarted,
+            "impersonation_stopped" => Self::ImpersonationStopped,
+            "user_removed" => Self::UserRemoved,
+            "user_updated" => Self::UserUpdated,
+            "email_change_requested" => Self::EmailChangeRequested,
+            "email_changed" => Self::EmailChanged,
+            "user_deleted" => Self::UserDeleted,
             _ => {
                 return Err(AuthError::corrupt("neutrinoAuditLog.event"));
             }

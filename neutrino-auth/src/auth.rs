@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use neutrino_core::clock::{SharedClock, millis_since_epoch, system_clock};
-use neutrino_core::ids::UserId;
+use neutrino_core::ids::{IdFormat, UserId};
 use neutrino_core::kv::KvStore;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_tenancy::PlatformRegistry;
 use tracing::Instrument;
 
+use crate::admin::AdminConfig;
 use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord, WriteAudited};
 use crate::cache::{CachingSessions, MAX_CACHE_TTL, SessionCacheConfig};
 use crate::cookie::{CookieConfig, SessionCookies};
@@ -25,7 +26,9 @@ use crate::model::{
     AuthSession, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, SignedUp, User,
 };
 use crate::origin::{OriginRequest, TrustedOrigins, origin_of};
-use crate::password::{NormalizedPassword, PasswordConfig, Passwords, Verification};
+use crate::password::{
+    NormalizedPassword, PasswordConfig, PasswordPolicy, Passwords, Verification,
+};
 use crate::random::random_id;
 use crate::rate_limit::{RateLimitConfig, RateLimiter};
 use crate::rows::{self, parse_user_id, user_from_row};
@@ -34,6 +37,7 @@ use crate::session::{
     self, DbSessions, GetSessionOptions, INSERT_SESSION_SELECT, Revoke, SessionConfig, SessionStore,
 };
 use crate::twofactor::{SignInOutcome, TwoFactor, TwoFactorChallenge, TwoFactorSetup};
+use crate::user::UserConfig;
 use crate::verification::{VerificationParts, Verifications};
 
 /// Better Auth's development default secret, refused here.
@@ -97,6 +101,9 @@ pub struct AuthBuilder {
     cache: Option<SessionCacheConfig>,
     rate_limit: Option<(Arc<dyn KvStore>, RateLimitConfig)>,
     mailer: Option<Arc<dyn Mailer>>,
+    id_format: IdFormat,
+    admin: AdminConfig,
+    users: UserConfig,
 }
 
 impl fmt::Debug for AuthBuilder {
@@ -135,7 +142,42 @@ impl AuthBuilder {
             cache: None,
             rate_limit: None,
             mailer: None,
+            id_format: IdFormat::default(),
+            admin: AdminConfig::default(),
+            users: UserConfig::default(),
         }
+    }
+
+    /// Which password hashes are written (default
+    /// [`PasswordPolicy::BetterAuthCompatible`]: Better Auth's scrypt, so
+    /// every user can still sign in on Better Auth); see
+    /// [`crate::password`] for when to pick [`PasswordPolicy::Argon2id`].
+    pub fn with_password_policy(mut self, policy: PasswordPolicy) -> Self {
+        self.passwords.policy = policy;
+        self
+    }
+
+    /// The format of the user IDs this platform writes, as Better Auth's
+    /// `advanced.database.generateId` (default [`IdFormat::BetterAuth`];
+    /// [`IdFormat::Uuid`] for `generateId: "uuid"`). IDs of both formats are
+    /// read whatever this says.
+    pub fn with_id_format(mut self, format: IdFormat) -> Self {
+        self.id_format = format;
+        self
+    }
+
+    /// Better Auth's admin plugin options: the admin role names, the
+    /// impersonation lifetime, ban defaults.
+    pub fn with_admin(mut self, admin: AdminConfig) -> Self {
+        self.admin = admin;
+        self
+    }
+
+    /// Better Auth's `user` options: whether users may delete themselves and
+    /// change their email address.
+    pub fn with_users(mut self, users: UserConfig) -> Self {
+        self.users = users;
+        self
     }
 
     /// The clock (default: the system clock).
@@ -170,7 +212,8 @@ impl AuthBuilder {
         self
     }
 
-    /// Password policy and hashing parameters.
+    /// Password length limits and hashing parameters (its `policy` is what
+    /// [`AuthBuilder::with_password_policy`] sets).
     pub fn with_passwords(mut self, passwords: PasswordConfig) -> Self {
         self.passwords = passwords;
         self
@@ -194,10 +237,12 @@ impl AuthBuilder {
         self
     }
 
-    /// Replace a Better Auth scrypt hash (or a weaker argon2 hash) with
-    /// argon2id at the next successful sign-in (default `true`). Better Auth
-    /// itself verifies only scrypt, so a platform that must stay able to move
-    /// back to Better Auth without a custom `password.verify` turns this off.
+    /// Replace a hash that is not in the password policy's format (or is
+    /// argon2id with weaker parameters) at the next successful sign-in
+    /// (default `true`). Under [`PasswordPolicy::BetterAuthCompatible`] that
+    /// only ever turns argon2 hashes into Better Auth's scrypt; under
+    /// [`PasswordPolicy::Argon2id`] it turns Better Auth's scrypt hashes into
+    /// argon2id, which stock Better Auth cannot verify.
     pub fn with_rehash_legacy_passwords(mut self, rehash: bool) -> Self {
         self.rehash_legacy_passwords = rehash;
         self
@@ -240,6 +285,7 @@ impl AuthBuilder {
     /// Validates the configuration and builds the [`Auth`].
     pub fn build(self) -> Result<Auth> {
         let bad = |key, reason: &str| AuthError::config(key, reason);
+        self.admin.validate()?;
         if self.secret.len() < MIN_SECRET_LEN {
             return Err(bad("secret", "must be at least 32 bytes"));
         }
@@ -348,6 +394,9 @@ impl AuthBuilder {
                 origins: TrustedOrigins::new(trusted),
                 rate_limiter,
                 mailer: self.mailer,
+                id_format: self.id_format,
+                admin: self.admin,
+                users: self.users,
             }),
         })
     }
@@ -375,6 +424,9 @@ pub(crate) struct Inner {
     /// [`crate::org::Organizations::new`]: every state-changing call checks its
     /// status ([`Auth::ensure_writable`]).
     pub(crate) gate: Arc<PlatformGate>,
+    pub(crate) id_format: IdFormat,
+    pub(crate) admin: AdminConfig,
+    pub(crate) users: UserConfig,
 }
 
 /// Users, passwords, sessions and cookies on one platform's auth database,
@@ -420,10 +472,13 @@ impl fmt::Debug for Auth {
     }
 }
 
-const INSERT_USER: &str = r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"#;
+// Better Auth's defaults for its plugins' columns: the admin plugin's
+// `role = "user"`, `banned = false`, the two-factor plugin's
+// `twoFactorEnabled = false`.
+const INSERT_USER: &str = r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "role", "banned", "twoFactorEnabled") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'user', 0, 0)"#;
 const INSERT_ACCOUNT: &str = r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"#;
 const SELECT_USER_BY_EMAIL: &str = r#"SELECT "id" FROM "user" WHERE "email" = ?1"#;
-const SELECT_CREDENTIAL_BY_EMAIL: &str = r#"SELECT u."id", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", a."id", a."password" FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = ?2 WHERE u."email" = ?1 LIMIT 1"#;
+const SELECT_CREDENTIAL_BY_EMAIL: &str = r#"SELECT u."id", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", a."id", a."password", u."banned", u."banExpires" FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = ?2 WHERE u."email" = ?1 LIMIT 1"#;
 const UPDATE_ACCOUNT_PASSWORD: &str =
     r#"UPDATE "account" SET "password" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#;
 const DELETE_EXPIRED_SESSIONS: &str = r#"DELETE FROM "session" WHERE "expiresAt" <= ?1"#;
@@ -557,7 +612,8 @@ impl Auth {
     /// (support access, or a sign-in method the host app verified itself):
     /// `operator` names who asks and `reason` why, both written to the audit
     /// log (`operator_session`) with the session. Refused on a suspended or
-    /// deleted platform, and for an unknown user (`USER_NOT_FOUND`).
+    /// deleted platform, for an unknown user (`USER_NOT_FOUND`) and for a
+    /// banned one (`BANNED_USER`).
     pub async fn operator_session(
         &self,
         user_id: &UserId,
@@ -579,9 +635,11 @@ impl Auth {
         let (session, stmt) = self.new_session(user_id, remember_me, meta, now)?;
         // The session exists only if the user does, and the audit entry only
         // with the session: one batch.
+        // Not for a banned user either: a ban refuses every new session.
         let insert = Statement::with_params(
             format!(
-                r#"{INSERT_SESSION_SELECT} WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?8)"#
+                r#"{INSERT_SESSION_SELECT} WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?8) AND {}"#,
+                session::not_banned("?8", "?4")
             ),
             stmt.params().to_vec(),
         );
@@ -604,7 +662,10 @@ impl Auth {
             .write_audited(vec![insert], audit_stmt)
             .await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
-            return Err(AuthError::UserNotFound);
+            return Err(match self.get_user(user_id).await? {
+                Some(_) => AuthError::BannedUser,
+                None => AuthError::UserNotFound,
+            });
         }
         Ok(session)
     }
@@ -672,7 +733,7 @@ impl Auth {
             let now = self.now();
             let now = UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
             let user = User {
-                id: UserId::generate(),
+                id: UserId::generate_in(self.inner.id_format),
                 name,
                 email,
                 email_verified: proven,
@@ -824,14 +885,17 @@ impl Auth {
                     let user = user_from_row(&r, 0, parse_user_id(&id)?)?;
                     let account: Option<String> = r.get(7)?;
                     let hash: Option<String> = r.get(8)?;
-                    Some((user, account.zip(hash)))
+                    let banned: Option<bool> = r.get(9)?;
+                    let ban_expires: Option<String> = r.get(10)?;
+                    let banned = session::ban_in_force(banned, ban_expires.as_deref(), self.now());
+                    Some((user, account.zip(hash), banned))
                 }
                 None => None,
             };
-            let Some((user, Some((account_id, hash)))) = found else {
+            let Some((user, Some((account_id, hash)), banned)) = found else {
                 // Unknown email, or a user without a password: same cost, same answer.
                 self.burn_one_hash_with(&password).await?;
-                let uid = found.as_ref().map(|(u, _)| u.id.to_string());
+                let uid = found.as_ref().map(|(u, _, _)| u.id.to_string());
                 self.audit_failed_sign_in(uid.as_deref(), &email, meta)
                     .await?;
                 return Err(AuthError::InvalidEmailOrPassword);
@@ -842,6 +906,12 @@ impl Auth {
                     .await?;
                 return Err(AuthError::InvalidEmailOrPassword);
             };
+            // Better Auth's admin plugin refuses the session once the
+            // password is right (the insert below refuses it again if a ban
+            // lands meanwhile).
+            if banned {
+                return Err(AuthError::BannedUser);
+            }
             if self.inner.require_email_verification && !user.email_verified {
                 return Err(AuthError::EmailNotVerified);
             }
@@ -857,19 +927,40 @@ impl Auth {
             let now = self.now();
             let (session, insert_session) =
                 self.new_session(&user.id, req.remember_me, meta, now)?;
-            let entry = audit::insert(
+            // The session only if the user is not banned when it is written:
+            // a ban committed first wins; one committed after deletes it.
+            let insert_session = crate::stmt::insert_where(
+                &insert_session,
+                &format!(
+                    r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?1) AND {}"#,
+                    session::not_banned("?1", "?2")
+                ),
+                vec![user.id.as_str().into(), date::format(now).into()],
+            )?;
+            let made = r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?11)"#;
+            let entry = audit::insert_where(
                 AuditEvent::SignIn,
                 AuditRecord {
                     user_id: Some(user.id.as_str()),
                     session_id: Some(&session.id),
                     email: Some(&user.email),
-                    detail: needs_rehash.then(|| "password rehashed to argon2id".to_owned()),
+                    detail: needs_rehash.then(|| {
+                        format!(
+                            "password rehashed to {}",
+                            self.inner.passwords.config().policy.as_str()
+                        )
+                    }),
                     organization_id: None,
                 },
                 meta,
                 now,
+                made,
+                vec![session.id.clone().into()],
             )?;
-            let mut batch = vec![insert_session];
+            let lift = Statement::new(session::LIFT_EXPIRED_BAN)
+                .bind(date::format(now))
+                .bind(user.id.as_str());
+            let mut batch = vec![lift, insert_session];
             if needs_rehash {
                 let fresh = self.inner.passwords.hash(&password).await?;
                 batch.push(
@@ -882,7 +973,17 @@ impl Auth {
             // The password check took time: the platform may have been
             // suspended since.
             self.ensure_writable().await?;
-            self.inner.db.write_audited(batch, entry).await?;
+            let out = self.inner.db.write_audited(batch, entry).await?;
+            if out.get(1).map_or(0, |o| o.rows_affected) == 0 {
+                // Banned, or removed, since the password was checked.
+                return Err(match self.get_user(&user.id).await? {
+                    Some(_) => AuthError::BannedUser,
+                    None => AuthError::InvalidEmailOrPassword,
+                });
+            }
+            if out.first().is_some_and(|o| o.rows_affected > 0) {
+                self.evict_user(user.id.as_str());
+            }
             Ok(SignInOutcome::SignedIn(Box::new(SignedIn {
                 user,
                 session,
@@ -1308,6 +1409,14 @@ impl Auth {
 
     /// Better Auth's `GET /verify-email`: checks the token and marks the email
     /// verified. Returns the updated user.
+    ///
+    /// A change-email token (from [`Auth::change_email`], or Better Auth's
+    /// `change-email-verification` token) moves the account from the token's
+    /// old address to its new one instead, once, and only if the account
+    /// still has the old address; the new address must be free
+    /// (`USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`). Better Auth's
+    /// `change-email-confirmation` step (a token mailed to the old address) is
+    /// not supported: `INVALID_TOKEN`.
     ///
     /// Errors: `INVALID_TOKEN` (bad signature, malformed, or already used),
     /// `TOKEN_EXPIRED`, `USER_NOT_FOUND`.

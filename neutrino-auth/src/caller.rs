@@ -13,8 +13,8 @@ use crate::access::PlatformRole;
 use crate::audit::AuditRecord;
 use crate::cookie::MAX_TOKEN_LEN;
 use crate::error::{AuthError, Result};
-use crate::rows::session_from_row;
-use crate::session::refresh_due;
+use crate::rows::{parse_user_id, session_from_row};
+use crate::session::{ban_in_force, refresh_due};
 
 /// The caller, from a validated session.
 #[derive(Clone, Debug)]
@@ -46,12 +46,13 @@ impl Actor {
 }
 
 /// Columns 0–7: the session as [`session_from_row`] reads it; then the user's
-/// email, `emailVerified` and `role`, and the session's active organization.
-const CALLER_COLUMNS: &str = r#"s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."email", u."emailVerified", u."role", s."activeOrganizationId""#;
+/// email, `emailVerified` and `role`, the session's active organization, the
+/// user's ban (`banned`, `banExpires`) and the session's `impersonatedBy`.
+const CALLER_COLUMNS: &str = r#"s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."email", u."emailVerified", u."role", s."activeOrganizationId", u."banned", u."banExpires", s."impersonatedBy""#;
 
 /// Where columns joined by a [`Join`] start in the row [`Callers::read`]
 /// returns.
-pub(crate) const JOINED_AT: usize = 12;
+pub(crate) const JOINED_AT: usize = 15;
 
 /// Columns read with the caller in the same query: `columns` (a SELECT list)
 /// from `joins` (`LEFT JOIN …` clauses that may name the session `s` and the
@@ -135,8 +136,16 @@ impl Callers {
                 .into_iter()
                 .next()
                 .ok_or(AuthError::Unauthorized)?;
-            let session = session_from_row(&row)?;
+            let mut session = session_from_row(&row)?;
+            let impersonated: Option<String> = row.get(14)?;
+            session.impersonated_by = impersonated.as_deref().map(parse_user_id).transpose()?;
             let now = self.now();
+            // A banned user's session is no session, as in `get_session`.
+            let banned: Option<bool> = row.get(12)?;
+            let ban_expires: Option<String> = row.get(13)?;
+            if ban_in_force(banned, ban_expires.as_deref(), now) {
+                return Err(AuthError::Unauthorized);
+            }
             let expired = session.expires_at <= now;
             if !upkept && (expired || refresh_due(self.auth.session_config(), &session, now)) {
                 upkept = true;
@@ -157,7 +166,7 @@ impl Callers {
                 session_id: session.id,
                 token: token.to_owned(),
                 active: row.get(11)?,
-                platform_admin: PlatformRole::from_stored(role.as_deref()) == PlatformRole::Admin,
+                platform_admin: self.auth.platform_role_of(role.as_deref()) == PlatformRole::Admin,
             };
             return Ok((actor, row));
         }

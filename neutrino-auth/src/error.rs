@@ -171,6 +171,23 @@ pub enum AuthError {
     /// The API key does not exist or belongs to another user.
     #[error("api key not found")]
     ApiKeyNotFound,
+    /// The user is banned (Better Auth's admin plugin, `BANNED_USER`): no
+    /// session is created for them until the ban is lifted or expires.
+    #[error("you have been banned from this application")]
+    BannedUser,
+    /// The session is too old for this operation without the password
+    /// (Better Auth's `SESSION_EXPIRED`, e.g. deleting the user).
+    #[error("session expired, re-authenticate to perform this action")]
+    SessionExpired,
+    /// The request cannot be honoured as asked (400); `code` is Better
+    /// Auth's code for it, e.g. `YOU_CANNOT_BAN_YOURSELF`, or Neutrino's for
+    /// the answers Better Auth gives with a message only
+    /// (`NOT_IMPERSONATING`, `NO_FIELDS_TO_UPDATE`, `EMAIL_IS_THE_SAME`).
+    #[error("refused: {}", code.to_ascii_lowercase().replace('_', " "))]
+    Refused {
+        /// The error code.
+        code: &'static str,
+    },
     /// An error of one of core's kinds: the database or KV store failed, a
     /// field is invalid ([`Error::InvalidInput`], code `VALIDATION_ERROR`),
     /// a stored value is malformed ([`Error::Decode`]), the configuration is
@@ -236,6 +253,9 @@ impl AuthError {
             Self::TwoFactorNotEnabled => "TWO_FACTOR_NOT_ENABLED",
             Self::InvalidApiKey => "INVALID_API_KEY",
             Self::ApiKeyNotFound => "KEY_NOT_FOUND",
+            Self::BannedUser => "BANNED_USER",
+            Self::SessionExpired => "SESSION_EXPIRED",
+            Self::Refused { code } => code,
             Self::TwoFactorRequired => "TWO_FACTOR_REQUIRED",
             Self::Store(e) => store_code(e),
         }
@@ -267,6 +287,7 @@ impl AuthError {
             | Self::NotAMember
             | Self::NotAllowed { .. }
             | Self::EmailVerificationRequiredForInvitation
+            | Self::BannedUser
             | Self::TwoFactorRequired => 403,
             Self::TooManyRequests { .. } => 429,
             Self::Store(e) => store_status(e),
@@ -367,6 +388,9 @@ impl AuthError {
             | Self::InvalidCode
             | Self::TooManyAttempts
             | Self::InvalidApiKey
+            | Self::BannedUser
+            | Self::SessionExpired
+            | Self::Refused { .. }
             | Self::TwoFactorRequired => Error::PermissionDenied { reason: reason() },
         }
     }
@@ -494,6 +518,9 @@ mod tests {
             AuthError::InvalidApiKey => "InvalidApiKey",
             AuthError::TwoFactorRequired => "TwoFactorRequired",
             AuthError::ApiKeyNotFound => "ApiKeyNotFound",
+            AuthError::BannedUser => "BannedUser",
+            AuthError::SessionExpired => "SessionExpired",
+            AuthError::Refused { .. } => "Refused",
             AuthError::Store(_) => "Store",
         }
     }
@@ -716,6 +743,21 @@ mod tests {
                 "PermissionDenied",
             ),
             (A::ApiKeyNotFound, "KEY_NOT_FOUND", 400, "NotFound"),
+            (A::BannedUser, "BANNED_USER", 403, "PermissionDenied"),
+            (
+                A::SessionExpired,
+                "SESSION_EXPIRED",
+                400,
+                "PermissionDenied",
+            ),
+            (
+                A::Refused {
+                    code: "YOU_CANNOT_BAN_YOURSELF",
+                },
+                "YOU_CANNOT_BAN_YOURSELF",
+                400,
+                "PermissionDenied",
+            ),
             // Store errors: code and status follow the kind, and the kind is kept.
             (
                 store(Error::not_found("session", "x")),
@@ -798,8 +840,8 @@ mod tests {
             let back = AuthError::from(core);
             assert_eq!(kind_of_store(&back), expected_kind);
         }
-        // 44 Better Auth variants and the store wrapper.
-        assert_eq!(seen.len(), 45, "a variant has no row: {seen:?}");
+        // 47 Better Auth variants and the store wrapper.
+        assert_eq!(seen.len(), 48, "a variant has no row: {seen:?}");
     }
 
     fn kind_of_store(e: &AuthError) -> &'static str {

@@ -12,8 +12,12 @@
 //!
 //! * [`schema`]: Better Auth's `user`, `session`, `account`, `verification`
 //!   tables as migrations, plus an append-only audit log;
-//! * [`password`]: argon2id (OWASP parameters) off the async executor, Better
-//!   Auth's scrypt hashes accepted and upgraded;
+//! * [`password`]: a one-line [`password::PasswordPolicy`]: Better Auth's
+//!   scrypt (default, never locks a user out of Better Auth) or argon2id;
+//!   both formats verify, off the async executor;
+//! * [`admin`]: Better Auth's admin plugin (roles, bans, impersonation,
+//!   user removal) and [`user`]: update, change email, delete, list
+//!   accounts;
 //! * [`Auth::sign_up_email`], [`Auth::sign_in_email`], [`Auth::sign_out`] with
 //!   Better Auth's error codes ([`AuthError::code`]);
 //! * sessions: [`Auth::get_session`] with sliding expiry, revocation, an
@@ -111,6 +115,7 @@
 
 pub mod access;
 mod active;
+pub mod admin;
 pub mod apikey;
 pub mod audit;
 mod auth;
@@ -140,6 +145,7 @@ mod stmt;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod twofactor;
+pub mod user;
 pub mod verification;
 
 pub use auth::{Auth, AuthBuilder, ChangePassword, MAX_IMAGE_LEN, MAX_NAME_LEN, MIN_SECRET_LEN};
@@ -150,6 +156,8 @@ pub use model::{
     AuthSession, MAX_JSON_BODY, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, SignedUp,
     User,
 };
+pub use neutrino_core::ids::IdFormat;
+pub use password::PasswordPolicy;
 pub use rate_limit::RateLimitConfig;
 pub use rows::MAX_META_LEN;
 pub use session::{GetSessionOptions, SessionConfig};

@@ -22,6 +22,10 @@ pub enum EmailKind {
     /// ([`crate::org::Organizations::sign_up_with_invitation`]); `user_id` is
     /// empty.
     Invitation,
+    /// A link that changes the account's address to the recipient's
+    /// (`/verify-email?token=<jwt>&callbackURL=…`, sent to the new address by
+    /// [`crate::Auth::change_email`]).
+    ChangeEmail,
 }
 
 /// An email to send. It carries a secret token (also inside `url`), so its

@@ -498,7 +498,7 @@ impl Members {
             .next()
             .ok_or(AuthError::UserNotFound)?;
         let role: Option<String> = row.get(0)?;
-        Ok(PlatformRole::from_stored(role.as_deref()))
+        Ok(self.callers.auth().platform_role_of(role.as_deref()))
     }
 
     /// [`crate::org::Organizations::operator_set_platform_role`].

@@ -19,7 +19,8 @@ use crate::error::{AuthError, Result};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    /// `id`: 32 characters of `[A-Za-z0-9]`.
+    /// `id`: 32 characters of `[A-Za-z0-9]`, or a UUID where Better Auth's
+    /// `generateId: "uuid"` wrote it ([`crate::IdFormat`]).
     pub id: UserId,
     /// `name`.
     pub name: String,
@@ -70,6 +71,11 @@ pub struct Session {
     pub ip_address: Option<String>,
     /// `userAgent` of the request that created it.
     pub user_agent: Option<String>,
+    /// `impersonatedBy`: the admin who holds this session while impersonating
+    /// its user ([`crate::Auth::admin_impersonate_user`]); serialized only
+    /// when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impersonated_by: Option<UserId>,
 }
 
 impl fmt::Debug for Session {
@@ -82,6 +88,7 @@ impl fmt::Debug for Session {
             .field("updated_at", &self.updated_at)
             .field("ip_address", &self.ip_address)
             .field("user_agent", &self.user_agent)
+            .field("impersonated_by", &self.impersonated_by)
             .finish_non_exhaustive()
     }
 }

@@ -1,12 +1,30 @@
-//! Password hashing: argon2id for new hashes, Better Auth's scrypt accepted on
-//! verification.
+//! Password hashing under a [`PasswordPolicy`]: Better Auth's scrypt (the
+//! default) or argon2id for new hashes; both formats always verify.
 //!
-//! * New hashes are argon2id with OWASP's parameters (m = 19 MiB, t = 2, p = 1 by
-//!   default), stored as a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
-//! * Hashes written by Better Auth (`<saltHex>:<keyHex>`, scrypt with N = 16384,
-//!   r = 16, p = 1, 64-byte key, the salt being the 32 hex characters' bytes)
-//!   verify too, and are reported as needing a rehash so that sign-in can
-//!   replace them with argon2id.
+//! * [`PasswordPolicy::BetterAuthCompatible`] (default) writes Better Auth's
+//!   own format, `<saltHex>:<keyHex>` (scrypt with N = 16384, r = 16, p = 1,
+//!   64-byte key, the salt being the 32 hex characters' bytes), so every
+//!   password set on Neutrino also signs in on Better Auth. Its hashes are
+//!   never replaced; an argon2 hash (written earlier under
+//!   [`PasswordPolicy::Argon2id`]) is replaced by scrypt at the next sign-in,
+//!   which makes that user able to sign in on Better Auth again.
+//! * [`PasswordPolicy::Argon2id`] writes argon2id with OWASP's parameters
+//!   (m = 19 MiB, t = 2, p = 1 by default) as a PHC string
+//!   (`$argon2id$v=19$m=19456,t=2,p=1$…`), and replaces Better Auth's scrypt
+//!   hashes (and weaker argon2 ones) at the next sign-in.
+//!
+//! **Which to pick.** Stock Better Auth verifies only its scrypt format: a
+//! user whose hash is argon2id gets HTTP 500 ("Invalid password hash") there.
+//! So pick `Argon2id` only when Neutrino alone serves the platform's users and
+//! no Better Auth server will read the database again (or that server has a
+//! custom `password.verify`); its hashes are stronger against offline
+//! cracking (memory-hard at a cost chosen here). Keep the default while a
+//! Better Auth server shares the database, or may take it back: no user can
+//! then be locked out of either side, because Neutrino verifies both formats
+//! whatever the policy, and everything it writes is Better Auth's format.
+//! That is why it is the default: the other choice can lock a user out of
+//! the side still serving them, this one cannot.
+//!
 //! * Passwords are NFKC-normalised before length checks and hashing, as Better
 //!   Auth does; the length (8–128 by default) is counted in UTF-16 code units,
 //!   like JavaScript's `length`.
@@ -36,9 +54,38 @@ const SCRYPT_R: u32 = 16;
 const SCRYPT_P: u32 = 1;
 const SCRYPT_KEY_LEN: usize = 64;
 
+/// Which format new password hashes are written in (see the [module
+/// docs](self) for the trade-off). Both formats verify under either policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PasswordPolicy {
+    /// Better Auth's scrypt format (`<saltHex>:<keyHex>`, its exact
+    /// parameters): passwords set here sign in on Better Auth too; Better
+    /// Auth's hashes are never replaced, argon2 ones are replaced by scrypt at
+    /// sign-in. The default.
+    #[default]
+    BetterAuthCompatible,
+    /// argon2id with [`PasswordConfig`]'s parameters; Better Auth's scrypt
+    /// hashes are replaced at sign-in, after which stock Better Auth can no
+    /// longer sign that user in.
+    Argon2id,
+}
+
+impl PasswordPolicy {
+    /// The format's name, as written to the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BetterAuthCompatible => "scrypt",
+            Self::Argon2id => "argon2id",
+        }
+    }
+}
+
 /// How passwords are checked and hashed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PasswordConfig {
+    /// The format of new hashes (default
+    /// [`PasswordPolicy::BetterAuthCompatible`]).
+    pub policy: PasswordPolicy,
     /// Shortest accepted password, in UTF-16 code units after NFKC (default 8).
     pub min_length: usize,
     /// Longest accepted password, in UTF-16 code units after NFKC (default 128).
@@ -58,6 +105,7 @@ impl Default for PasswordConfig {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Self {
+            policy: PasswordPolicy::default(),
             min_length: 8,
             max_length: 128,
             memory_kib: 19 * 1024,
@@ -75,8 +123,8 @@ pub enum Verification {
     Mismatch,
     /// The password matches.
     Match {
-        /// The stored hash is not argon2id with the current parameters (e.g. a
-        /// Better Auth scrypt hash) and should be replaced.
+        /// The stored hash is not in the policy's format (or is argon2id with
+        /// other parameters than the configured ones) and should be replaced.
         needs_rehash: bool,
     },
 }
@@ -112,10 +160,20 @@ impl fmt::Debug for NormalizedPassword {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> neutrino::auth::Result<()> {
 /// use neutrino::auth::password::{PasswordConfig, Passwords};
+/// use neutrino::auth::password::PasswordPolicy;
 /// let passwords = Passwords::new(PasswordConfig::default())?;
 /// let pw = passwords.normalize("correct horse battery")?;
-/// let phc = passwords.hash(&pw).await?;
+/// // Better Auth's own format by default: `<saltHex32>:<keyHex128>`.
+/// let theirs = passwords.hash(&pw).await?;
+/// assert_eq!(theirs.len(), 32 + 1 + 128);
+/// assert!(passwords.verify(&theirs, &pw).await?.is_match());
+///
+/// let argon = Passwords::new(PasswordConfig { policy: PasswordPolicy::Argon2id, ..PasswordConfig::default() })?;
+/// let phc = argon.hash(&pw).await?;
 /// assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+/// assert!(argon.verify(&phc, &pw).await?.is_match());
+/// // Either format verifies under either policy.
+/// assert!(argon.verify(&theirs, &pw).await?.is_match());
 /// assert!(passwords.verify(&phc, &pw).await?.is_match());
 /// # Ok(()) }
 /// ```
@@ -204,9 +262,14 @@ impl Passwords {
         Ok(NormalizedPassword(normalized))
     }
 
-    /// Hashes on the calling thread: argon2id, a fresh 16-byte salt, PHC string.
-    /// Blocks for tens of milliseconds; async code uses [`Passwords::hash`].
+    /// Hashes on the calling thread in the policy's format, with a fresh
+    /// 16-byte salt: Better Auth's `<saltHex>:<keyHex>` or an argon2id PHC
+    /// string. Blocks for tens of milliseconds; async code uses
+    /// [`Passwords::hash`].
     pub fn hash_blocking(&self, password: &NormalizedPassword) -> Result<String> {
+        if self.inner.config.policy == PasswordPolicy::BetterAuthCompatible {
+            return hash_scrypt(password.0.as_bytes());
+        }
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
         let salt =
@@ -245,10 +308,13 @@ impl Passwords {
                         && p.p_cost() == current.p_cost()
                 });
             Verification::Match {
-                needs_rehash: !same,
+                needs_rehash: !same
+                    || self.inner.config.policy == PasswordPolicy::BetterAuthCompatible,
             }
         } else if verify_scrypt(stored, password.0.as_bytes()) {
-            Verification::Match { needs_rehash: true }
+            Verification::Match {
+                needs_rehash: self.inner.config.policy == PasswordPolicy::Argon2id,
+            }
         } else {
             Verification::Mismatch
         }
@@ -289,6 +355,21 @@ impl Passwords {
     }
 }
 
+/// A Better Auth scrypt hash of `password`: `hex(16 random bytes)` as the
+/// salt (its 32 characters' bytes are what scrypt gets), then `:` and the
+/// 64-byte key in hex, as Better Auth's `hashPassword` writes it.
+fn hash_scrypt(password: &[u8]) -> Result<String> {
+    let mut raw = [0u8; 16];
+    rand::rng().fill_bytes(&mut raw);
+    let salt = hex::encode(raw);
+    let params = scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, SCRYPT_KEY_LEN)
+        .map_err(|e| AuthError::internal("password hasher", e.to_string()))?;
+    let mut key = [0u8; SCRYPT_KEY_LEN];
+    scrypt::scrypt(password, salt.as_bytes(), &params, &mut key)
+        .map_err(|e| AuthError::internal("password hasher", e.to_string()))?;
+    Ok(format!("{salt}:{}", hex::encode(key)))
+}
+
 /// Verifies a Better Auth scrypt hash, `<saltHex32>:<keyHex128>`.
 fn verify_scrypt(stored: &str, password: &[u8]) -> bool {
     let Some((salt, key_hex)) = stored.split_once(':') else {
@@ -321,7 +402,50 @@ mod tests {
     const BA_HASH_FULLWIDTH: &str = "fedcba9876543210fedcba9876543210:290282621f7a4e9cd18eec2c9e7e5e4e3ef8228bc431fb843ce4aa0e84e9135bf752dea46d325d08c525ff04d1ccf8b00ea0dd7bd4994ddf779132d81274e447";
 
     fn passwords() -> Passwords {
+        Passwords::new(PasswordConfig {
+            policy: PasswordPolicy::Argon2id,
+            ..PasswordConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn compatible() -> Passwords {
         Passwords::new(PasswordConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn the_default_policy_writes_better_auth_scrypt_and_never_replaces_it() {
+        let p = compatible();
+        assert_eq!(p.config().policy, PasswordPolicy::BetterAuthCompatible);
+        let pw = p.normalize("correct horse battery").unwrap();
+        // Better Auth's own hash verifies and is kept.
+        assert_eq!(
+            p.verify_blocking(BA_HASH, &pw),
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
+        let ours = p.hash_blocking(&pw).unwrap();
+        let (salt, key) = ours.split_once(':').unwrap();
+        assert_eq!(salt.len(), 32);
+        assert_eq!(key.len(), 128);
+        assert!(ours.bytes().all(|b| b == b':' || b.is_ascii_hexdigit()));
+        assert!(!ours.bytes().any(|b| b.is_ascii_uppercase()));
+        assert_eq!(
+            p.verify_blocking(&ours, &pw),
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
+        let other = p.normalize("correct horse batterx").unwrap();
+        assert_eq!(p.verify_blocking(&ours, &other), Verification::Mismatch);
+        assert_ne!(ours, p.hash_blocking(&pw).unwrap());
+        // An argon2id hash still verifies, and asks to become scrypt.
+        let phc = passwords().hash_blocking(&pw).unwrap();
+        assert_eq!(
+            p.verify_blocking(&phc, &pw),
+            Verification::Match { needs_rehash: true }
+        );
     }
 
     #[test]

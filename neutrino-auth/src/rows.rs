@@ -75,6 +75,7 @@ pub(crate) fn session_from_row(r: &Row) -> Result<Session> {
         updated_at: date::column(r, 5, "session.updatedAt")?,
         ip_address: r.get(6)?,
         user_agent: r.get(7)?,
+        impersonated_by: None,
     })
 }
 

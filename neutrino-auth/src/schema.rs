@@ -9,7 +9,8 @@
 //!
 //! Values follow Better Auth's SQLite conventions: dates are ISO-8601 text with
 //! milliseconds and `Z` ([`crate::date`]), booleans are `0`/`1`, IDs are 32
-//! characters of `[A-Za-z0-9]`.
+//! characters of `[A-Za-z0-9]` or, with Better Auth's `generateId: "uuid"`,
+//! UUIDs ([`neutrino_core::ids::IdFormat`]).
 //!
 //! Plugin columns (`user.role`, `user.banned`, `user.banReason`,
 //! `user.banExpires`, `user.twoFactorEnabled`, `session.activeOrganizationId`,
@@ -31,6 +32,12 @@
 //! [`crate::Auth::migrate`] with an error naming them) and adds
 //! `neutrinoUsedCode`, Neutrino's single-use markers (a TOTP time step once
 //! used by a user), a table Better Auth ignores.
+//!
+//! Better Auth's admin plugin columns (`user.role`, `user.banned`,
+//! `user.banReason`, `user.banExpires`, `session.impersonatedBy`) are added by
+//! [`ensure_columns`] where absent, with the types Better Auth's migrations
+//! give them, so a database Better Auth migrated with the admin plugin keeps
+//! its own and Better Auth finds nothing to add to one Neutrino migrated.
 //!
 //! Version 3 adds Better Auth's organization plugin tables (`organization`,
 //! `member`, `invitation`) and Neutrino's `neutrinoPendingOrganization`, the
@@ -153,7 +160,11 @@ pub async fn conflicting_memberships(db: &dyn SqlExecutor) -> neutrino_core::Res
 pub const PLUGIN_COLUMNS: &[(&str, &str, &str)] = &[
     ("user", "role", "text"),
     ("user", "twoFactorEnabled", "integer"),
+    ("user", "banned", "integer"),
+    ("user", "banReason", "text"),
+    ("user", "banExpires", "date"),
     ("session", "activeOrganizationId", "text"),
+    ("session", "impersonatedBy", "text"),
     ("neutrinoAuditLog", "organizationId", "text"),
 ];
 

@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::gate::PlatformGate;
 use crate::model::{AuthSession, RequestMeta, Session};
 use crate::random::random_id;
-use crate::rows::{clip, session_from_row, user_from_row};
+use crate::rows::{clip, parse_user_id, session_from_row, user_from_row};
 
 /// Session lifetimes, Better Auth's `session` options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub struct GetSessionOptions {
 
 pub(crate) const INSERT_SESSION_SELECT: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"#;
 const INSERT_SESSION: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#;
-const SELECT_SESSION: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
+const SELECT_SESSION: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", u."banned", u."banExpires", s."impersonatedBy" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
 const REFRESH_SESSION: &str =
     r#"UPDATE "session" SET "expiresAt" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#;
 const DELETE_SESSION: &str = r#"DELETE FROM "session" WHERE "token" = ?1"#;
@@ -69,9 +69,29 @@ const DELETE_USER_SESSION: &str = r#"DELETE FROM "session" WHERE "token" = ?1 AN
 const DELETE_USER_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
 const DELETE_OTHER_SESSIONS: &str =
     r#"DELETE FROM "session" WHERE "userId" = ?1 AND "token" <> ?2"#;
-const SELECT_USER_SESSIONS: &str = r#"SELECT "id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent" FROM "session" WHERE "userId" = ?1 AND "expiresAt" > ?2 ORDER BY "createdAt""#;
+const SELECT_USER_SESSIONS: &str = r#"SELECT "id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent" FROM "session" WHERE "userId" = ?1 AND "expiresAt" > ?2 AND "impersonatedBy" IS NULL ORDER BY "createdAt""#;
 /// Audit rows written from the session being deleted, in the same batch.
 const AUDIT_FROM_SESSION: &str = r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail") SELECT ?1, ?2, ?3, s."userId", s."id", NULL, ?4, ?5, NULL FROM "session" s WHERE s."token" = ?6"#;
+
+/// SQL that holds unless the user whose ID is bound at placeholder `user` is
+/// banned at the time bound at `now` (an ISO date): Better Auth's admin
+/// plugin refuses a session to a banned user and lets an expired ban lapse.
+/// Every session insert for a user's own sign-in carries it, so a ban
+/// committed before the insert always wins.
+pub(crate) fn not_banned(user: &str, now: &str) -> String {
+    format!(
+        r#"NOT EXISTS (SELECT 1 FROM "user" WHERE "id" = {user} AND "banned" = 1 AND ("banExpires" IS NULL OR "banExpires" > {now}))"#
+    )
+}
+
+/// Lifts the ban of the user bound at ?2 if it expired before ?1 (an ISO
+/// date), as Better Auth does when that user next signs in.
+pub(crate) const LIFT_EXPIRED_BAN: &str = r#"UPDATE "user" SET "banned" = 0, "banReason" = NULL, "banExpires" = NULL, "updatedAt" = ?1 WHERE "id" = ?2 AND "banned" = 1 AND "banExpires" IS NOT NULL AND "banExpires" <= ?1"#;
+
+/// Whether a stored ban (`banned`, `banExpires`) is in force at `now`.
+pub(crate) fn ban_in_force(banned: Option<bool>, expires: Option<&str>, now: SystemTime) -> bool {
+    banned == Some(true) && expires.is_none_or(|e| e > date::format(now).as_str())
+}
 
 /// Which of a user's sessions a revocation ends.
 #[derive(Clone, Copy, Debug)]
@@ -146,6 +166,7 @@ pub(crate) fn new_session(
         updated_at: now,
         ip_address: clip(&meta.ip_address),
         user_agent: clip(&meta.user_agent),
+        impersonated_by: None,
     };
     let stmt = Statement::new(INSERT_SESSION)
         .bind(session.id.as_str())
@@ -165,8 +186,12 @@ pub(crate) fn new_session(
 /// A "remember me off" session (lifetime no longer than
 /// `dont_remember_expires_in`) is never due, even when the caller has no
 /// `dont_remember` cookie to tell: otherwise the first validation would turn
-/// a one-day session into a seven-day one.
+/// a one-day session into a seven-day one. An impersonation is time-boxed:
+/// never due.
 pub(crate) fn refresh_due(cfg: &SessionConfig, session: &Session, now: SystemTime) -> bool {
+    if session.impersonated_by.is_some() {
+        return false;
+    }
     let short_lived = cfg.dont_remember_expires_in < cfg.expires_in
         && session
             .expires_at
@@ -226,6 +251,15 @@ impl SessionStore for DbSessions {
         };
         let mut session = session_from_row(&row)?;
         let user = user_from_row(&row, 7, session.user_id)?;
+        let banned: Option<bool> = row.get(14)?;
+        let ban_expires: Option<String> = row.get(15)?;
+        let impersonated: Option<String> = row.get(16)?;
+        session.impersonated_by = impersonated.as_deref().map(parse_user_id).transpose()?;
+        if ban_in_force(banned, ban_expires.as_deref(), now) {
+            // A ban ends the user's sessions in its own batch; a session that
+            // still exists (written by another process meanwhile) is refused.
+            return Ok(None);
+        }
         if session.expires_at <= now {
             self.db
                 .execute(&Statement::new(DELETE_SESSION).bind(token))

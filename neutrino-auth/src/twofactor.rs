@@ -627,7 +627,12 @@ impl TwoFactor {
             session::new_session(&self.session_config, &ch.user, ch.remember, meta, now)?;
         let mut live = vec![Value::from(ch.id.clone()), Value::from(date::format(now))];
         live.extend(params);
-        let cond = format!("{LIVE_CHALLENGE} AND ({cond})");
+        // Never a session for a banned user, whenever the ban landed.
+        live.push(Value::from(ch.user.as_str()));
+        let cond = format!(
+            "{LIVE_CHALLENGE} AND ({cond}) AND {}",
+            session::not_banned(&format!("?{}", live.len()), "?2")
+        );
         let insert_session = insert_where(&insert_session, &cond, live)?;
         let made = r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?1)"#;
         let audit_stmt = insert_where(
@@ -652,6 +657,28 @@ impl TwoFactor {
         .bind(ch.id.as_str())
         .bind(session.id.as_str());
         Ok((session, vec![insert_session, audit_stmt, consume]))
+    }
+
+    /// `BANNED_USER` for a user whose ban is in force: no challenge of theirs
+    /// completes (the session insert checks it again).
+    async fn refuse_banned(&self, user: &UserId) -> Result<()> {
+        let row = self
+            .db
+            .query(
+                &Statement::new(r#"SELECT "banned", "banExpires" FROM "user" WHERE "id" = ?1"#)
+                    .bind(user.as_str()),
+            )
+            .await?
+            .into_iter()
+            .next();
+        if let Some(r) = row {
+            let banned: Option<bool> = r.get(0)?;
+            let expires: Option<String> = r.get(1)?;
+            if session::ban_in_force(banned, expires.as_deref(), self.now()) {
+                return Err(AuthError::BannedUser);
+            }
+        }
+        Ok(())
     }
 
     async fn signed_in(&self, ch: &Challenge, session: Session) -> Result<SignedIn> {
@@ -682,6 +709,7 @@ impl TwoFactor {
     ) -> Result<SignedIn> {
         self.gate.ensure_writable().await?;
         let ch = self.reserve_attempt(&challenge.id).await?;
+        self.refuse_banned(&ch.user).await?;
         let row = self
             .load_2fa(&ch.user)
             .await?
@@ -729,6 +757,7 @@ impl TwoFactor {
     ) -> Result<SignedIn> {
         self.gate.ensure_writable().await?;
         let ch = self.reserve_attempt(&challenge.id).await?;
+        self.refuse_banned(&ch.user).await?;
         let code = code.trim();
         for _ in 0..BACKUP_CODE_RETRIES {
             let row = self

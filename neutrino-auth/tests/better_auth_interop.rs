@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use neutrino_auth::{Auth, AuthBuilder, RequestMeta, SignInEmail, SignUpEmail};
-use neutrino_core::sql::{SqlExecutorExt, Statement};
+use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement};
 use neutrino_sqlite::SqliteExecutor;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const SECRET: &str = "interop-secret-0123456789abcdef0123456789";
 const PASSWORD: &str = "correct horse battery";
@@ -119,7 +119,21 @@ async fn a_better_auth_database_user_and_cookie_work_in_neutrino() {
         .unwrap()
         .get(0)
         .unwrap();
-    assert!(stored.starts_with("$argon2id$"), "rehashed to argon2id");
+    // The default policy never replaces Better Auth's hash: the user still
+    // signs in on Better Auth afterwards.
+    assert!(
+        !stored.starts_with('$') && stored.contains(':'),
+        "Better Auth's scrypt hash kept: {stored}"
+    );
+    let theirs_in = better_auth(&[
+        "call",
+        path_str(&path),
+        SECRET,
+        "-",
+        "signInEmail",
+        &json!({"body": {"email": email, "password": PASSWORD}}).to_string(),
+    ]);
+    assert_eq!(theirs_in["status"], 200, "{theirs_in}");
 
     // And the reverse on Better Auth's database: Neutrino's session validates
     // in Better Auth's getSession.
@@ -152,7 +166,8 @@ async fn a_neutrino_database_and_session_work_in_better_auth() {
         .signed_in()
         .expect("signed in");
 
-    // Better Auth's migrations find nothing to add to Neutrino's schema.
+    // Better Auth's migrations (with the organization, two-factor and admin
+    // plugins) find nothing to add to Neutrino's schema.
     let pending = better_auth(&["pending-migrations", path_str(&path), SECRET]);
     assert_eq!(pending["toBeCreated"], Value::Array(vec![]), "{pending}");
     assert_eq!(pending["toBeAdded"], Value::Array(vec![]), "{pending}");
@@ -200,4 +215,524 @@ fn two_factor_encryption_reads_both_ways() {
         symmetric_decrypt(SECRET.as_bytes(), theirs).unwrap(),
         "secret-from-better-auth"
     );
+}
+
+// ---- parity: passwords, admin plugin, user lifecycle, IDs, defaults ----
+
+/// Runs the Better Auth script with `BA_GENERATE_ID=uuid` when `uuid`.
+fn better_auth_ids(args: &[&str], uuid: bool) -> Value {
+    if !uuid {
+        return better_auth(args);
+    }
+    // SAFETY-free: the variable is read by the child only; set per call.
+    let dir = interop_dir();
+    let out = Command::new("node")
+        .current_dir(&dir)
+        .env("BA_GENERATE_ID", "uuid")
+        .arg("better-auth.mjs")
+        .args(args)
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "better-auth.mjs {} failed: {}",
+        args[0],
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// Calls Better Auth's `auth.api[endpoint]` on the database at `path`, with
+/// the session cookie `cookie` (a `better-auth.session_token` value, or a
+/// whole Cookie header when it contains `=`), and `input` as `{body, query}`.
+fn ba_call(path: &Path, cookie: Option<&str>, endpoint: &str, input: Value) -> Value {
+    ba_call_ids(path, cookie, endpoint, input, false)
+}
+
+fn ba_call_ids(
+    path: &Path,
+    cookie: Option<&str>,
+    endpoint: &str,
+    input: Value,
+    uuid: bool,
+) -> Value {
+    let header = match cookie {
+        None => "-".to_owned(),
+        Some(c) if c.contains('=') => c.to_owned(),
+        Some(c) => format!("better-auth.session_token={c}"),
+    };
+    better_auth_ids(
+        &[
+            "call",
+            path_str(path),
+            SECRET,
+            &header,
+            endpoint,
+            &input.to_string(),
+        ],
+        uuid,
+    )
+}
+
+fn ba_sign_in(path: &Path, email: &str) -> Value {
+    ba_call(
+        path,
+        None,
+        "signInEmail",
+        json!({"body": {"email": email, "password": PASSWORD}}),
+    )
+}
+
+fn ba_sign_up(path: &Path, name: &str, email: &str) -> Value {
+    let out = ba_call(
+        path,
+        None,
+        "signUpEmail",
+        json!({"body": {"name": name, "email": email, "password": PASSWORD}}),
+    );
+    assert_eq!(out["status"], 200, "{out}");
+    out
+}
+
+async fn neutrino_with(db: &SqliteExecutor, b: impl Fn(AuthBuilder) -> AuthBuilder) -> Auth {
+    let auth = b(AuthBuilder::new(db.clone(), SECRET)).build().unwrap();
+    auth.migrate().await.unwrap();
+    auth
+}
+
+fn meta() -> RequestMeta {
+    RequestMeta::new("198.51.100.11", "interop")
+}
+
+async fn set_role(db: &SqliteExecutor, user: &str, role: &str) {
+    db.execute(
+        &Statement::new(r#"UPDATE "user" SET "role" = ?1 WHERE "id" = ?2"#)
+            .bind(role)
+            .bind(user),
+    )
+    .await
+    .unwrap();
+}
+
+/// Passwords both ways: under the default policy every user signs in on both
+/// sides whoever wrote the hash; under argon2id a user Neutrino rehashed
+/// cannot sign in on stock Better Auth (the documented trade-off), and the
+/// default policy gives them back Better Auth's format at the next sign-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_sign_in_on_both_sides_under_both_policies() {
+    use neutrino_auth::PasswordPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("passwords.sqlite");
+    let db = SqliteExecutor::open(&path).await.unwrap();
+    let compat = neutrino(&db).await;
+    let argon = neutrino_with(&db, |b| b.with_password_policy(PasswordPolicy::Argon2id)).await;
+
+    // Neutrino signs up (default policy) -> Better Auth signs in.
+    compat
+        .sign_up_email(SignUpEmail::new("N", "n@example.com", PASSWORD), &meta())
+        .await
+        .unwrap();
+    let r = ba_sign_in(&path, "n@example.com");
+    assert_eq!(r["status"], 200, "{r}");
+
+    // Better Auth signs up -> Neutrino signs in, twice, and Better Auth still does.
+    ba_sign_up(&path, "B", "b@example.com");
+    for _ in 0..2 {
+        compat
+            .sign_in_email(SignInEmail::new("b@example.com", PASSWORD), &meta())
+            .await
+            .unwrap();
+    }
+    let r = ba_sign_in(&path, "b@example.com");
+    assert_eq!(r["status"], 200, "{r}");
+
+    // Argon2id: what Neutrino writes is not Better Auth's format any more.
+    argon
+        .sign_up_email(SignUpEmail::new("A", "a2@example.com", PASSWORD), &meta())
+        .await
+        .unwrap();
+    argon
+        .sign_in_email(SignInEmail::new("b@example.com", PASSWORD), &meta())
+        .await
+        .unwrap();
+    for email in ["a2@example.com", "b@example.com"] {
+        let r = ba_sign_in(&path, email);
+        assert_ne!(r["status"], 200, "{email}: {r}");
+        // Neutrino still signs them in under either policy.
+        compat
+            .sign_in_email(SignInEmail::new(email, PASSWORD), &meta())
+            .await
+            .unwrap();
+        // ...and the default policy has turned the hash back into Better Auth's.
+        let r = ba_sign_in(&path, email);
+        assert_eq!(r["status"], 200, "{email}: {r}");
+    }
+}
+
+/// The admin plugin both ways: roles, bans, impersonation, defaults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_plugin_works_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("admin.sqlite");
+    let db = SqliteExecutor::open(&path).await.unwrap();
+    let auth = neutrino(&db).await;
+    let m = meta();
+    let up = |name: &'static str, email: &'static str| {
+        let auth = auth.clone();
+        async move {
+            auth.sign_up_email(SignUpEmail::new(name, email, PASSWORD), &meta())
+                .await
+                .unwrap()
+                .signed_in()
+                .unwrap()
+        }
+    };
+    let a = up("Admin", "admin@example.com").await;
+    let v = up("Victim", "victim@example.com").await;
+    set_role(&db, a.user.id.as_str(), "admin").await;
+    let w = ba_sign_up(&path, "Their user", "w@example.com");
+    let w_id: neutrino_core::ids::UserId =
+        w["body"]["user"]["id"].as_str().unwrap().parse().unwrap();
+
+    // Defaults Neutrino writes read back in Better Auth as its own.
+    let theirs = better_auth(&[
+        "get-session",
+        path_str(&path),
+        SECRET,
+        &auth.cookies().sign(&v.session.token),
+    ]);
+    assert_eq!(theirs["user"]["role"], "user", "{theirs}");
+    assert_eq!(theirs["user"]["twoFactorEnabled"], false, "{theirs}");
+    assert_eq!(theirs["user"]["banned"], false, "{theirs}");
+    assert_eq!(theirs["session"]["impersonatedBy"], Value::Null, "{theirs}");
+
+    // Neutrino's admin bans Better Auth's user: Better Auth refuses the sign-in.
+    auth.admin_ban_user(
+        &a.session.token,
+        &w_id,
+        Some("spam"),
+        Some(std::time::Duration::from_secs(3600)),
+        &m,
+    )
+    .await
+    .unwrap();
+    let r = ba_sign_in(&path, "w@example.com");
+    assert_eq!(r["status"], 403, "{r}");
+    assert_eq!(r["body"]["code"], "BANNED_USER");
+
+    // Better Auth's admin (a Neutrino user with role admin) acts in Better Auth.
+    let a_ba = ba_sign_in(&path, "admin@example.com");
+    assert_eq!(a_ba["status"], 200, "{a_ba}");
+    let a_cookie = a_ba["cookies"]["better-auth.session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = ba_call(&path, Some(&a_cookie), "listUsers", json!({"query": {}}));
+    assert_eq!(listed["status"], 200, "{listed}");
+    assert_eq!(listed["body"]["total"], 3, "{listed}");
+    let r = ba_call(
+        &path,
+        Some(&a_cookie),
+        "unbanUser",
+        json!({"body": {"userId": w_id.as_str()}}),
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    let r = ba_call(
+        &path,
+        Some(&a_cookie),
+        "banUser",
+        json!({"body": {"userId": v.user.id.as_str(), "banReason": "theirs"}}),
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    // Better Auth's ban is Neutrino's: sessions gone, sign-in refused.
+    assert!(auth.get_session(&v.session.token).await.unwrap().is_none());
+    let e = auth
+        .sign_in_email(SignInEmail::new("victim@example.com", PASSWORD), &m)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "BANNED_USER");
+    let seen = auth.get_admin_user(&v.user.id).await.unwrap().unwrap();
+    assert!(seen.banned);
+    assert_eq!(seen.ban_reason.as_deref(), Some("theirs"));
+    // Neutrino unbans what Better Auth banned; both sides sign in again.
+    auth.admin_unban_user(&a.session.token, &v.user.id, &m)
+        .await
+        .unwrap();
+    let v2 = auth
+        .sign_in_email(SignInEmail::new("victim@example.com", PASSWORD), &m)
+        .await
+        .unwrap();
+    assert_eq!(ba_sign_in(&path, "victim@example.com")["status"], 200);
+    assert_eq!(ba_sign_in(&path, "w@example.com")["status"], 200);
+
+    // Roles both ways: Better Auth's set-role is read by Neutrino, and back.
+    let r = ba_call(
+        &path,
+        Some(&a_cookie),
+        "setRole",
+        json!({"body": {"userId": w_id.as_str(), "role": "admin"}}),
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(
+        auth.platform_role_of(
+            auth.get_admin_user(&w_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .role
+                .as_deref()
+        ),
+        neutrino_auth::access::PlatformRole::Admin
+    );
+    auth.admin_set_role(&a.session.token, &w_id, &["user"], &m)
+        .await
+        .unwrap();
+    let w_in = ba_sign_in(&path, "w@example.com");
+    let w_cookie = w_in["cookies"]["better-auth.session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = ba_call(&path, Some(&w_cookie), "listUsers", json!({"query": {}}));
+    assert_eq!(r["status"], 403, "{r}");
+
+    // Better Auth impersonates: Neutrino validates the session as the
+    // target's and leaves it out of the target's session list.
+    let r = ba_call(
+        &path,
+        Some(&a_cookie),
+        "impersonateUser",
+        json!({"body": {"userId": v.user.id.as_str()}}),
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    let imp_token = r["body"]["session"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(r["body"]["session"]["impersonatedBy"], a.user.id.as_str());
+    let seen = auth
+        .get_session(&imp_token)
+        .await
+        .unwrap()
+        .expect("valid in Neutrino");
+    assert_eq!(seen.user.id, v.user.id);
+    let ids: Vec<_> = auth
+        .list_sessions(&v.user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.token)
+        .collect();
+    assert!(!ids.contains(&imp_token));
+    assert!(ids.contains(&v2.session.token));
+
+    // Neutrino impersonates: Better Auth sees the mark, hides the session from
+    // list-sessions, and stops it with its admin_session cookie.
+    let imp = auth
+        .admin_impersonate_user(&a.session.token, &v.user.id, &m)
+        .await
+        .unwrap();
+    let imp_cookie = auth.cookies().sign(&imp.session.token);
+    let theirs = better_auth(&["get-session", path_str(&path), SECRET, &imp_cookie]);
+    assert_eq!(
+        theirs["session"]["impersonatedBy"],
+        a.user.id.as_str(),
+        "{theirs}"
+    );
+    assert_eq!(theirs["user"]["id"], v.user.id.as_str());
+    let r = ba_call(&path, Some(&imp_cookie), "listSessions", json!({}));
+    assert_eq!(r["status"], 200, "{r}");
+    let listed: Vec<_> = r["body"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!listed.contains(&imp.session.id), "{r}");
+    let admin_cookie = auth.cookies().sign(&format!("{}:", a.session.token));
+    let header =
+        format!("better-auth.session_token={imp_cookie}; better-auth.admin_session={admin_cookie}");
+    let r = ba_call(
+        &path,
+        Some(&header),
+        "stopImpersonating",
+        json!({"body": {}}),
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["body"]["user"]["id"], a.user.id.as_str());
+    assert!(
+        auth.get_session(&imp.session.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Update, change email, delete and list accounts, each way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_lifecycle_works_both_ways() {
+    use neutrino_auth::mail::{EmailKind, RecordingMailer};
+    use neutrino_auth::user::{UpdateUser, UserConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.sqlite");
+    let db = SqliteExecutor::open(&path).await.unwrap();
+    let mailer = RecordingMailer::new();
+    let auth = neutrino_with(&db, |b| {
+        b.with_mailer(std::sync::Arc::new(mailer.clone()))
+            .with_users(UserConfig {
+                delete_user: true,
+                change_email: true,
+            })
+    })
+    .await;
+    let m = meta();
+    let n = auth
+        .sign_up_email(SignUpEmail::new("Ours", "ours@example.com", PASSWORD), &m)
+        .await
+        .unwrap()
+        .signed_in()
+        .unwrap();
+    let t = ba_sign_up(&path, "Theirs", "theirs@example.com");
+    let t_id: neutrino_core::ids::UserId =
+        t["body"]["user"]["id"].as_str().unwrap().parse().unwrap();
+    let t_cookie = t["cookies"]["better-auth.session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Update: each side's change is read by the other.
+    let r = ba_call(
+        &path,
+        Some(&t_cookie),
+        "updateUser",
+        json!({"body": {"name": "Theirs renamed"}}),
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(
+        auth.get_user(&t_id).await.unwrap().unwrap().name,
+        "Theirs renamed"
+    );
+    auth.update_user(
+        &n.session.token,
+        UpdateUser {
+            name: Some("Ours renamed".into()),
+            image: None,
+        },
+        &m,
+    )
+    .await
+    .unwrap();
+    let theirs = better_auth(&[
+        "get-session",
+        path_str(&path),
+        SECRET,
+        &auth.cookies().sign(&n.session.token),
+    ]);
+    assert_eq!(theirs["user"]["name"], "Ours renamed");
+
+    // List accounts: the same credential account on both sides.
+    let r = ba_call(
+        &path,
+        Some(&auth.cookies().sign(&n.session.token)),
+        "listUserAccounts",
+        json!({}),
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    let ours = auth.list_accounts(&n.user.id).await.unwrap();
+    assert_eq!(r["body"][0]["id"], ours[0].id.as_str());
+    assert_eq!(r["body"][0]["providerId"], "credential");
+
+    // Change email: Neutrino's link works in Better Auth...
+    auth.change_email(&n.session.token, "ours-new@example.com", None, &m)
+        .await
+        .unwrap();
+    let mail = mailer
+        .last_to("ours-new@example.com", EmailKind::ChangeEmail)
+        .unwrap();
+    let r = ba_call(
+        &path,
+        None,
+        "verifyEmail",
+        json!({"query": {"token": mail.token}}),
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(
+        auth.get_user(&n.user.id).await.unwrap().unwrap().email,
+        "ours-new@example.com"
+    );
+    // ...and Better Auth's in Neutrino.
+    let r = ba_call(
+        &path,
+        Some(&t_cookie),
+        "changeEmail",
+        json!({"body": {"newEmail": "theirs-new@example.com"}}),
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    let token = r["mails"][0]["token"]
+        .as_str()
+        .expect("Better Auth mailed a token")
+        .to_owned();
+    let u = auth.verify_email(&token, &m).await.unwrap();
+    assert_eq!(u.email, "theirs-new@example.com");
+    assert_eq!(ba_sign_in(&path, "theirs-new@example.com")["status"], 200);
+
+    // Delete: Better Auth deletes Neutrino's user, Neutrino deletes Better Auth's.
+    let r = ba_call(
+        &path,
+        Some(&auth.cookies().sign(&n.session.token)),
+        "deleteUser",
+        json!({"body": {"password": PASSWORD}}),
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert!(auth.get_user(&n.user.id).await.unwrap().is_none());
+    let t_in = auth
+        .sign_in_email(SignInEmail::new("theirs-new@example.com", PASSWORD), &m)
+        .await
+        .unwrap();
+    auth.delete_user(&t_in.session.token, Some(PASSWORD), &m)
+        .await
+        .unwrap();
+    let r = ba_sign_in(&path, "theirs-new@example.com");
+    assert_eq!(r["status"], 401, "{r}");
+}
+
+/// Better Auth's `generateId: "uuid"` users sign in on Neutrino, and a
+/// Neutrino platform writing UUIDs is read by Better Auth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uuid_ids_work_both_ways() {
+    use neutrino_auth::IdFormat;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("uuid.sqlite");
+    let made = better_auth_ids(
+        &["init", path_str(&path), SECRET, "u@example.com", PASSWORD],
+        true,
+    );
+    let user_id = made["userId"].as_str().unwrap();
+    assert_eq!(user_id.len(), 36, "{made}");
+    let db = SqliteExecutor::open(&path).await.unwrap();
+    let auth = neutrino_with(&db, |b| b.with_id_format(IdFormat::Uuid)).await;
+    let found = auth
+        .get_session_from_cookie(made["cookieValue"].as_str().unwrap())
+        .await
+        .unwrap()
+        .expect("Better Auth's UUID user's session validates");
+    assert_eq!(found.user.id.as_str(), user_id);
+    let s = auth
+        .sign_in_email(SignInEmail::new("u@example.com", PASSWORD), &meta())
+        .await
+        .unwrap();
+    assert_eq!(s.user.id.as_str(), user_id);
+
+    let ours = auth
+        .sign_up_email(SignUpEmail::new("Uuid", "v@example.com", PASSWORD), &meta())
+        .await
+        .unwrap()
+        .signed_in()
+        .unwrap();
+    assert_eq!(ours.user.id.format(), IdFormat::Uuid);
+    let r = ba_call_ids(
+        &path,
+        None,
+        "signInEmail",
+        json!({"body": {"email": "v@example.com", "password": PASSWORD}}),
+        true,
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["body"]["user"]["id"], ours.user.id.as_str());
 }

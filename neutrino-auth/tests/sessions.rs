@@ -66,8 +66,10 @@ async fn sign_up_writes_better_auth_rows_and_the_cookie_validates() {
     assert_eq!(account.get::<String>("providerId").unwrap(), "credential");
     assert_eq!(account.get::<String>("accountId").unwrap(), id);
     assert_eq!(account.get::<String>("userId").unwrap(), id);
-    let phc: String = account.get("password").unwrap();
-    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    // Better Auth's own scrypt format by default: `<saltHex32>:<keyHex128>`.
+    let hash: String = account.get("password").unwrap();
+    let (salt, key) = hash.split_once(':').expect("salt:key");
+    assert_eq!((salt.len(), key.len()), (32, 128), "{hash}");
 
     let session = fx
         .db
@@ -476,7 +478,13 @@ async fn purge_expired_deletes_only_expired_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn better_auth_scrypt_users_sign_in_and_are_rehashed() {
     let fx = Fixture::new().await;
-    let auth = fx.auth().await;
+    // Rehashing Better Auth's hashes is the argon2id policy's choice.
+    let auth = fx
+        .build(
+            fx.builder()
+                .with_password_policy(neutrino_auth::PasswordPolicy::Argon2id),
+        )
+        .await;
     // A user as Better Auth writes it: scrypt hash computed by Node's crypto.
     let id = "Xq3bHk9Lm2Np4Rs6Tv8Wx0Yz1Ab3Cd5E";
     let stamp = "2026-01-02T03:04:05.678Z";

@@ -3,9 +3,10 @@
 //! * [`PlatformId`] and [`StackId`] are nano-IDs: 10 characters of `0-9a-z` from a
 //!   CSPRNG ([`generate_id`]); the stack that holds a platform's auth service is
 //!   [`StackId::DEFAULT`] (`default`).
-//! * [`TenantId`] and [`UserId`] are record IDs in Better Auth's format: 32
-//!   characters of `[A-Za-z0-9]`, so rows written by either side are readable by
-//!   the other.
+//! * [`TenantId`] and [`UserId`] are record IDs in the formats Better Auth
+//!   writes ([`IdFormat`]): 32 characters of `[A-Za-z0-9]` by default, or a
+//!   lowercase UUID with its `generateId: "uuid"`, so rows written by either side
+//!   are readable by the other.
 //!
 //! Parsing validates and says what was wrong:
 //!
@@ -188,28 +189,104 @@ pub(crate) fn truncate_for_message(s: &str) -> String {
     }
 }
 
-fn parse_record(what: &'static str, s: &str) -> Result<[u8; RECORD_ID_LEN]> {
-    if s.len() != RECORD_ID_LEN {
-        return Err(Error::invalid(
-            what,
-            format!(
-                "must be 32 characters of A-Za-z0-9, got {}",
-                s.chars().count()
-            ),
-        ));
-    }
-    let mut out = [0u8; RECORD_ID_LEN];
-    for (i, (slot, b)) in out.iter_mut().zip(s.bytes()).enumerate() {
-        if !b.is_ascii_alphanumeric() {
-            let c = s[i..].chars().next().unwrap_or('?');
-            return Err(Error::invalid(
-                what,
-                format!("must be 32 characters of A-Za-z0-9, found {c:?} at position {i}"),
-            ));
+/// Longest record ID: a UUID's 36 characters.
+pub const MAX_RECORD_ID_LEN: usize = 36;
+
+/// The formats of record IDs ([`TenantId`], [`UserId`]) Better Auth writes, and
+/// so the ones Neutrino reads: its default generator (32 characters of
+/// `[A-Za-z0-9]`) and `advanced.database.generateId: "uuid"` (a lowercase
+/// RFC 4122 UUID, 36 characters). Parsing accepts both; a platform chooses
+/// which one it writes.
+///
+/// ```
+/// use neutrino::ids::{IdFormat, UserId};
+/// let uuid = UserId::generate_in(IdFormat::Uuid);
+/// assert_eq!(IdFormat::of(uuid.as_str()), Some(IdFormat::Uuid));
+/// assert_eq!(uuid.as_str().parse::<UserId>().unwrap(), uuid);
+/// assert_eq!(IdFormat::of(UserId::generate().as_str()), Some(IdFormat::BetterAuth));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IdFormat {
+    /// Better Auth's default: 32 characters of `[A-Za-z0-9]`.
+    #[default]
+    BetterAuth,
+    /// Better Auth's `generateId: "uuid"`: a lowercase version-4 UUID,
+    /// `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`.
+    Uuid,
+}
+
+impl IdFormat {
+    /// The format `s` is in, or `None` when it is in neither.
+    pub fn of(s: &str) -> Option<Self> {
+        let b = s.as_bytes();
+        if b.len() == RECORD_ID_LEN && b.iter().all(u8::is_ascii_alphanumeric) {
+            return Some(Self::BetterAuth);
         }
-        *slot = b;
+        let uuid = b.len() == MAX_RECORD_ID_LEN
+            && b.iter().enumerate().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => *c == b'-',
+                _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+            });
+        uuid.then_some(Self::Uuid)
     }
-    Ok(out)
+
+    /// A fresh random ID in this format, from a CSPRNG.
+    pub fn generate(self) -> String {
+        let (bytes, len) = self.generate_bytes();
+        ascii_str(&bytes[..len]).to_owned()
+    }
+
+    fn generate_bytes(self) -> ([u8; MAX_RECORD_ID_LEN], usize) {
+        let mut out = [0u8; MAX_RECORD_ID_LEN];
+        match self {
+            Self::BetterAuth => {
+                out[..RECORD_ID_LEN].copy_from_slice(&random_record());
+                (out, RECORD_ID_LEN)
+            }
+            Self::Uuid => {
+                let mut raw = [0u8; 16];
+                rand::rng().fill_bytes(&mut raw);
+                raw[6] = (raw[6] & 0x0f) | 0x40;
+                raw[8] = (raw[8] & 0x3f) | 0x80;
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut at = 0;
+                for (i, byte) in raw.iter().enumerate() {
+                    if matches!(i, 4 | 6 | 8 | 10) {
+                        out[at] = b'-';
+                        at += 1;
+                    }
+                    out[at] = HEX[usize::from(byte >> 4)];
+                    out[at + 1] = HEX[usize::from(byte & 0x0f)];
+                    at += 2;
+                }
+                (out, MAX_RECORD_ID_LEN)
+            }
+        }
+    }
+}
+
+fn parse_record(what: &'static str, s: &str) -> Result<([u8; MAX_RECORD_ID_LEN], u8)> {
+    if IdFormat::of(s).is_none() {
+        let reason = if s.len() == MAX_RECORD_ID_LEN && s.contains('-') {
+            "must be a lowercase UUID (8-4-4-4-12 hex digits)".to_owned()
+        } else if s.len() != RECORD_ID_LEN {
+            format!(
+                "must be 32 characters of A-Za-z0-9 or a lowercase UUID, got {}",
+                s.chars().count()
+            )
+        } else {
+            let (i, c) = s
+                .char_indices()
+                .find(|(_, c)| !c.is_ascii_alphanumeric())
+                .unwrap_or((0, '?'));
+            format!("must be 32 characters of A-Za-z0-9, found {c:?} at position {i}")
+        };
+        return Err(Error::invalid(what, reason));
+    }
+    let mut out = [0u8; MAX_RECORD_ID_LEN];
+    out[..s.len()].copy_from_slice(s.as_bytes());
+    // At most 36: fits.
+    Ok((out, s.len() as u8))
 }
 
 /// Better Auth's record-ID generator: bytes at or above 248 are rejected and the
@@ -238,36 +315,55 @@ macro_rules! record_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name([u8; RECORD_ID_LEN]);
+        pub struct $name([u8; MAX_RECORD_ID_LEN], u8);
 
         impl $name {
-            /// A fresh random ID in Better Auth's format.
+            /// A fresh random ID in Better Auth's default format.
             pub fn generate() -> Self {
-                Self(random_record())
+                Self::generate_in(IdFormat::BetterAuth)
+            }
+
+            /// A fresh random ID in `format`.
+            pub fn generate_in(format: IdFormat) -> Self {
+                let (bytes, len) = format.generate_bytes();
+                // At most 36: fits.
+                Self(bytes, len as u8)
             }
 
             /// The ID as text.
             pub fn as_str(&self) -> &str {
-                ascii_str(&self.0)
+                ascii_str(&self.0[..usize::from(self.1)])
+            }
+
+            /// The format of this ID.
+            pub fn format(&self) -> IdFormat {
+                if usize::from(self.1) == RECORD_ID_LEN {
+                    IdFormat::BetterAuth
+                } else {
+                    IdFormat::Uuid
+                }
             }
         }
 
         impl FromStr for $name {
             type Err = Error;
             fn from_str(s: &str) -> Result<Self> {
-                parse_record($what, s).map(Self)
+                parse_record($what, s).map(|(b, l)| Self(b, l))
             }
         }
     };
 }
 
 record_id!(
-    /// A tenant of a platform (an auth organization): 32 characters of `[A-Za-z0-9]`.
+    /// A tenant of a platform (an auth organization): 32 characters of
+    /// `[A-Za-z0-9]` (what the registry mints), or a lowercase UUID (an
+    /// organization Better Auth created with `generateId: "uuid"`).
     TenantId,
     "tenant id"
 );
 record_id!(
-    /// A user of a platform's auth database: 32 characters of `[A-Za-z0-9]`.
+    /// A user of a platform's auth database: 32 characters of `[A-Za-z0-9]` or
+    /// a lowercase UUID ([`IdFormat`]).
     UserId,
     "user id"
 );
@@ -355,7 +451,7 @@ mod tests {
         let e = "short".parse::<UserId>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "invalid user id: must be 32 characters of A-Za-z0-9, got 5"
+            "invalid user id: must be 32 characters of A-Za-z0-9 or a lowercase UUID, got 5"
         );
     }
 
@@ -365,5 +461,32 @@ mod tests {
         let b = PlatformId::generate();
         assert_ne!(a, b);
         assert_eq!(format!("{a:?}"), format!("PlatformId({a})"));
+    }
+
+    #[test]
+    fn record_ids_accept_better_auth_uuids_and_nothing_looser() {
+        let id = "3f2b8c1e-9d4a-4b6f-8e2a-1c5d7e9f0a3b";
+        let u: UserId = id.parse().unwrap();
+        assert_eq!(u.as_str(), id);
+        assert_eq!(u.format(), IdFormat::Uuid);
+        let t: TenantId = id.parse().unwrap();
+        assert_eq!(t.as_str(), id);
+        for bad in [
+            "3F2B8C1E-9D4A-4B6F-8E2A-1C5D7E9F0A3B",
+            "3f2b8c1e-9d4a-4b6f-8e2a-1c5d7e9f0a3",
+            "3f2b8c1e9d4a-4b6f-8e2a-1c5d7e9f0a3b-",
+            "3f2b8c1e-9d4a-4b6f-8e2a-1c5d7e9f0a3g",
+            "{f2b8c1e-9d4a-4b6f-8e2a-1c5d7e9f0a3b",
+            "",
+        ] {
+            assert!(bad.parse::<UserId>().is_err(), "{bad}");
+            assert!(bad.parse::<TenantId>().is_err(), "{bad}");
+        }
+        let g = UserId::generate_in(IdFormat::Uuid);
+        assert_eq!(IdFormat::of(g.as_str()), Some(IdFormat::Uuid));
+        assert_eq!(&g.as_str()[14..15], "4");
+        assert_ne!(g, UserId::generate_in(IdFormat::Uuid));
+        assert_eq!(UserId::generate().format(), IdFormat::BetterAuth);
+        assert_eq!(TenantId::generate().as_str().len(), RECORD_ID_LEN);
     }
 }

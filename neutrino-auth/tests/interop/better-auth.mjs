@@ -12,23 +12,47 @@
 //       Decrypts the ciphertext with Better Auth's symmetricDecrypt (as its
 //       two-factor plugin reads twoFactor.secret) and encrypts the plain text
 //       with symmetricEncrypt; prints both.
+//   node better-auth.mjs migrate <db> <secret>
+//       Runs Better Auth's migrations (with the plugins below) and nothing else.
+//   node better-auth.mjs call <db> <secret> <cookie header or -> <endpoint> <json>
+//       Calls auth.api[endpoint] with that Cookie header and the JSON's `body`
+//       and `query`; prints the HTTP status, the JSON answer, the cookies set
+//       and the verification emails Better Auth sent meanwhile.
+//
+// Better Auth runs with the organization, two-factor and admin plugins, user
+// deletion and email change enabled, and emails captured. With
+// BA_GENERATE_ID=uuid in the environment it writes UUIDs
+// (advanced.database.generateId: "uuid").
 import Database from "better-sqlite3";
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
 import { symmetricDecrypt, symmetricEncrypt } from "better-auth/crypto";
+import { admin, organization, twoFactor } from "better-auth/plugins";
 
 const [mode, dbPath, secret, ...rest] = process.argv.slice(2);
 if (!mode || !dbPath || !secret) {
-  console.error("usage: better-auth.mjs <init|get-session|pending-migrations|crypt> <db> <secret> ...");
+  console.error("usage: better-auth.mjs <init|get-session|pending-migrations|crypt|migrate|call> <db> <secret> ...");
   process.exit(2);
 }
 
 const db = new Database(dbPath);
+const mails = [];
 const auth = betterAuth({
   database: db,
   secret,
   baseURL: "http://localhost:3000",
   emailAndPassword: { enabled: true },
+  emailVerification: {
+    sendVerificationEmail: async ({ user, url, token }) => {
+      mails.push({ to: user.email, url, token });
+    },
+  },
+  user: {
+    deleteUser: { enabled: true },
+    changeEmail: { enabled: true },
+  },
+  advanced: process.env.BA_GENERATE_ID === "uuid" ? { database: { generateId: "uuid" } } : {},
+  plugins: [organization(), twoFactor(), admin()],
   logger: { disabled: true },
 });
 
@@ -79,8 +103,41 @@ async function pendingMigrations() {
   };
 }
 
+async function call(cookie, endpoint, json) {
+  const { body, query } = JSON.parse(json);
+  const headers = new Headers();
+  if (cookie !== "-") headers.set("cookie", cookie);
+  const fn = auth.api[endpoint];
+  if (!fn) throw new Error(`no endpoint ${endpoint}`);
+  let response;
+  try {
+    response = await fn({ headers, body, query, asResponse: true });
+  } catch (e) {
+    return { status: e.statusCode ?? 500, body: e.body ?? { message: String(e.message) }, cookies: {}, mails };
+  }
+  const text = await response.text();
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = { text };
+  }
+  const cookies = {};
+  for (const line of response.headers.getSetCookie()) {
+    const [pair] = line.split(";");
+    const eq = pair.indexOf("=");
+    cookies[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return { status: response.status, body: parsed, cookies, mails };
+}
+
 let out;
 if (mode === "init") out = await init(rest[0], rest[1]);
+else if (mode === "migrate") {
+  const migrations = await getMigrations(auth.options);
+  await migrations.runMigrations();
+  out = { migrated: true };
+} else if (mode === "call") out = await call(rest[0], rest[1], rest[2]);
 else if (mode === "get-session") out = await getSession(rest[0]);
 else if (mode === "pending-migrations") out = await pendingMigrations();
 else if (mode === "crypt")
