@@ -294,3 +294,118 @@ async fn sql_without_a_statement_reads_no_rows() {
         1
     );
 }
+
+/// The `mmap_size` a reader runs with, read through `query`.
+async fn reader_mmap_size(db: &SqliteExecutor) -> i64 {
+    db.query_one(&Statement::new("PRAGMA mmap_size"), "pragma", "mmap_size")
+        .await
+        .unwrap()
+        .get("mmap_size")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn readers_map_the_database_file_unless_told_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapped = SqliteExecutor::open(dir.path().join("m.sqlite"))
+        .await
+        .unwrap();
+    assert_eq!(reader_mmap_size(&mapped).await, 1 << 30);
+    let unmapped = SqliteExecutorBuilder::new(dir.path().join("m.sqlite"))
+        .with_read_mmap_size(0)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(reader_mmap_size(&unmapped).await, 0);
+}
+
+/// Whether the database file alone (without its WAL) holds `n` rows in "t":
+/// a copy of the file is opened where no WAL is next to it.
+fn file_alone_has_rows(path: &std::path::Path, n: i64) -> bool {
+    let copy = tempfile::tempdir().unwrap();
+    let to = copy.path().join("copy.sqlite");
+    std::fs::copy(path, &to).unwrap();
+    let c = rusqlite::Connection::open(&to).unwrap();
+    c.query_row(r#"SELECT count(*) FROM "t""#, [], |r| r.get::<_, i64>(0))
+        .is_ok_and(|got| got == n)
+}
+
+#[tokio::test]
+async fn an_idle_writer_checkpoints_the_wal_into_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.sqlite");
+    let db = open(&dir).await;
+    let rows: Vec<Statement> = (0..50)
+        .map(|i| Statement::new(r#"INSERT INTO "t" ("v") VALUES (?1)"#).bind(format!("row {i}")))
+        .collect();
+    db.batch(&rows).await.unwrap();
+    // Far below SQLite's own checkpoint (1,000 WAL pages): the rows are in the
+    // WAL only.
+    assert!(!file_alone_has_rows(&path, 50));
+    let start = Instant::now();
+    while !file_alone_has_rows(&path, 50) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the idle writer never checkpointed the WAL"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_readers_see_every_write_across_checkpoints_and_file_growth() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir).await;
+    let count = Statement::new(r#"SELECT count(*) AS "n", max("v") AS "m" FROM "t""#);
+    let mut total = 0_i64;
+    for round in 0..3_i64 {
+        // Rows of 2 KiB: each round grows the file past what was mapped.
+        let rows: Vec<Statement> = (0..300)
+            .map(|_| {
+                Statement::new(r#"INSERT INTO "t" ("v") VALUES (?1)"#)
+                    .bind(format!("{round}{}", "x".repeat(2048)))
+            })
+            .collect();
+        db.batch(&rows).await.unwrap();
+        total += 300;
+        for wait in [0, 1_300] {
+            // Read right after the write (pages in the WAL), and after the
+            // writer's idle checkpoint (pages in the mapped file).
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            let tasks: Vec<_> = (0..4)
+                .map(|_| {
+                    let (db, count) = (db.clone(), count.clone());
+                    tokio::spawn(async move {
+                        let row = db.query_one(&count, "count", "t").await.unwrap();
+                        (
+                            row.get::<i64>("n").unwrap(),
+                            row.get::<String>("m").unwrap(),
+                        )
+                    })
+                })
+                .collect();
+            for t in tasks {
+                let (n, m) = t.await.unwrap();
+                assert_eq!(n, total, "round {round}, after {wait} ms");
+                assert!(m.starts_with(&round.to_string()), "round {round}: {m:.4}");
+            }
+        }
+        db.execute(
+            &Statement::new(r#"UPDATE "t" SET "v" = ?1 WHERE "id" = 1"#)
+                .bind(format!("{}", round + 1)),
+        )
+        .await
+        .unwrap();
+        let v: String = db
+            .query_one(
+                &Statement::new(r#"SELECT "v" FROM "t" WHERE "id" = 1"#),
+                "t",
+                "1",
+            )
+            .await
+            .unwrap()
+            .get("v")
+            .unwrap();
+        assert_eq!(v, (round + 1).to_string());
+    }
+}
