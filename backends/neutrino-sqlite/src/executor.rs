@@ -273,6 +273,10 @@ struct Inner {
 /// file runs on a pooled reader, on the thread that polls the call: readers
 /// read concurrently while the writer writes (WAL), see every write that
 /// returned before the read began, and keep their prepared statements cached.
+/// Readers map the database file (see
+/// [`SqliteExecutorBuilder::with_read_mmap_size`]) and the writer checkpoints
+/// the WAL after a second without writes, so concurrent reads of a
+/// read-mostly database do not queue on SQLite's process-wide page cache.
 /// A `query` whose statement writes (`INSERT … RETURNING`) is sent to the
 /// writer. In-memory databases have only the writer's connection.
 ///
