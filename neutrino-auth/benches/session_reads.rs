@@ -9,7 +9,11 @@
 //! The pairs that are compared run alternately, in blocks, so a neighbour's
 //! load on a shared machine hits both alike; each rate is the median over the
 //! rounds. Also shown: the same reads handed to a connection thread (the
-//! previous design, readers 0, no spinning).
+//! previous design, readers 0, no spinning), and raw rusqlite with the file
+//! mapped as the executor's readers map it.
+//!
+//! The reads start once the executor's writer has been idle long enough to
+//! checkpoint the WAL: a read-mostly steady state.
 //!
 //! `cargo bench -p neutrino-auth --bench session_reads`
 
