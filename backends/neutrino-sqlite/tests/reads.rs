@@ -1,6 +1,8 @@
 //! Reads on the caller's thread: long reads leave the async runtime free, a `BEGIN` through `query` never leaves a reader on
 //! an old snapshot, lost connections are replaced, and many concurrent readers
-//! share a small pool while writes go on.
+//! share a small pool while writes go on. Readers map the database file and
+//! still see every write, across the writer's idle checkpoints, the file
+//! growing, and the file shrinking under their maps.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -408,4 +410,61 @@ async fn mapped_readers_see_every_write_across_checkpoints_and_file_growth() {
             .unwrap();
         assert_eq!(v, (round + 1).to_string());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_readers_survive_the_file_shrinking_under_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.sqlite");
+    let db = open(&dir).await;
+    let rows: Vec<Statement> = (0..2_000)
+        .map(|i| {
+            Statement::new(r#"INSERT INTO "t" ("v") VALUES (?1)"#)
+                .bind(format!("{i:04}{}", "y".repeat(1024)))
+        })
+        .collect();
+    db.batch(&rows).await.unwrap();
+    let count = Statement::new(r#"SELECT count(*) AS "n", sum(length("v")) AS "l" FROM "t""#);
+    let read_all = |expect: i64| {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (db, count) = (db.clone(), count.clone());
+                tokio::spawn(async move {
+                    let row = db.query_one(&count, "count", "t").await.unwrap();
+                    row.get::<i64>("n").unwrap()
+                })
+            })
+            .collect();
+        async move {
+            for t in tasks {
+                assert_eq!(t.await.unwrap(), expect);
+            }
+        }
+    };
+    // Every reader maps the whole file once it is checkpointed.
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    read_all(2_000).await;
+    let big = std::fs::metadata(&path).unwrap().len();
+    db.execute(&Statement::new(r#"DELETE FROM "t" WHERE "id" > 10"#))
+        .await
+        .unwrap();
+    db.execute(&Statement::new("VACUUM")).await.unwrap();
+    read_all(10).await;
+    // The checkpoint truncates the file below what the readers had mapped.
+    let start = Instant::now();
+    while std::fs::metadata(&path).unwrap().len() >= big / 4 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the file never shrank"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..3 {
+        read_all(10).await;
+    }
+    let rows: Vec<Statement> = (0..500)
+        .map(|_| Statement::new(r#"INSERT INTO "t" ("v") VALUES ('z')"#))
+        .collect();
+    db.batch(&rows).await.unwrap();
+    read_all(510).await;
 }
