@@ -6,7 +6,7 @@
 //! * [`SqliteExecutor`]: the SQL port on a SQLite file (bundled SQLite, WAL,
 //!   `foreign_keys=ON`, busy timeout, prepared-statement cache, one writer on
 //!   its own thread and a pool of concurrent readers that read on the caller's
-//!   thread);
+//!   thread, through a memory map of the file);
 //! * [`SqliteKv`]: the KV port as a table, TTLs honoured on read;
 //! * [`LocalObjectStore`]: the object-store port over a folder, atomic writes,
 //!   keys that could escape the folder refused;

@@ -22,6 +22,17 @@
 //! a current-thread runtime, and on the writer's thread when no tokio runtime
 //! is running.
 //!
+//! Readers on several threads must not wait for each other inside SQLite. The
+//! bundled SQLite is built with one page cache for all the connections of a
+//! process, behind one lock taken for every page a statement touches; two
+//! threads reading at once spend more time passing that lock (a futex
+//! wake-up each time) than reading, and 16 reads in flight on two cores go
+//! no faster than one. So each reader maps the database file
+//! ([`crate::SqliteExecutorBuilder::with_read_mmap_size`]): SQLite reads a
+//! page of the file through the map without the page cache. Pages written
+//! since the last checkpoint are still read from the WAL through the cache,
+//! which is why the writer checkpoints once it is idle (see `worker`).
+//!
 //! The pool holds at most `readers` connections; a call that finds them all in
 //! use waits asynchronously for one. A connection goes back to the pool only in
 //! autocommit mode (a `BEGIN` run through `query` is rolled back, so a later

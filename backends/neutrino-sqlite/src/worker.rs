@@ -16,9 +16,17 @@
 //! waits for. Yielding between polls instead was measured and was slower on
 //! both idle and busy machines (a `sched_yield` per poll costs more than the
 //! wait).
+//!
+//! The writer of a database file also checkpoints the WAL once it has been
+//! idle for [`IDLE_CHECKPOINT`] after a job: readers read pages written since
+//! the last checkpoint from the WAL, through the page cache the bundled
+//! SQLite shares (behind one lock) between all connections of the process,
+//! and pages of the database file through their memory map, which needs no
+//! lock. A passive checkpoint never waits for readers or writers; SQLite's
+//! own checkpoint every 1,000 WAL pages still runs under steady writes.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, TryRecvError};
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -29,6 +37,10 @@ use tokio::sync::oneshot;
 use crate::error::BACKEND;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// How long the writer of a database file waits without a job before it
+/// checkpoints the WAL.
+pub(crate) const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
 
 /// One connection thread.
 #[derive(Debug)]
@@ -46,11 +58,14 @@ fn stopped() -> Error {
 
 impl Worker {
     /// Starts a thread that opens a connection with `open` and then runs jobs.
-    /// Returns once the connection is open (or failed to open).
+    /// Returns once the connection is open (or failed to open). With
+    /// `checkpoint`, the thread checkpoints the WAL when it has been idle for
+    /// [`IDLE_CHECKPOINT`] after a job.
     pub(crate) async fn spawn(
         name: String,
         open: impl FnOnce() -> Result<Connection> + Send + 'static,
         idle_spin: Duration,
+        checkpoint: bool,
     ) -> Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
@@ -67,7 +82,7 @@ impl Worker {
                         return;
                     }
                 };
-                run(&mut conn, &rx, idle_spin);
+                run(&mut conn, &rx, idle_spin, checkpoint);
             })
             .map_err(|e| Error::backend(BACKEND, false, e))?;
         ready_rx.await.map_err(|_| stopped())??;
@@ -106,7 +121,14 @@ impl Worker {
     }
 }
 
-fn next_job(rx: &mpsc::Receiver<Job>, idle_spin: Duration) -> Option<Job> {
+/// The next job, waiting for it; with `checkpoint`, the WAL is checkpointed
+/// first if no job comes within [`IDLE_CHECKPOINT`].
+fn next_job(
+    conn: &mut Connection,
+    rx: &mpsc::Receiver<Job>,
+    idle_spin: Duration,
+    checkpoint: bool,
+) -> Option<Job> {
     match rx.try_recv() {
         Ok(j) => return Some(j),
         Err(TryRecvError::Disconnected) => return None,
@@ -120,11 +142,23 @@ fn next_job(rx: &mpsc::Receiver<Job>, idle_spin: Duration) -> Option<Job> {
             Err(TryRecvError::Empty) => std::hint::spin_loop(),
         }
     }
+    if checkpoint {
+        match rx.recv_timeout(IDLE_CHECKPOINT) {
+            Ok(j) => return Some(j),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => {
+                // Best effort: a checkpoint that fails (another process holds
+                // the lock) leaves the pages in the WAL, where readers find
+                // them as before.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        }
+    }
     rx.recv().ok()
 }
 
-fn run(conn: &mut Connection, rx: &mpsc::Receiver<Job>, idle_spin: Duration) {
-    while let Some(job) = next_job(rx, idle_spin) {
+fn run(conn: &mut Connection, rx: &mpsc::Receiver<Job>, idle_spin: Duration, checkpoint: bool) {
+    while let Some(job) = next_job(conn, rx, idle_spin, checkpoint) {
         // A panicking job drops its reply sender, so its caller gets an error; the
         // connection is returned to autocommit and the thread keeps serving.
         if catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() && !conn.is_autocommit() {

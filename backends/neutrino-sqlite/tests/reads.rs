@@ -1,6 +1,8 @@
 //! Reads on the caller's thread: long reads leave the async runtime free, a `BEGIN` through `query` never leaves a reader on
 //! an old snapshot, lost connections are replaced, and many concurrent readers
-//! share a small pool while writes go on.
+//! share a small pool while writes go on. Readers map the database file and
+//! still see every write, across the writer's idle checkpoints, the file
+//! growing, and the file shrinking under their maps.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -293,4 +295,176 @@ async fn sql_without_a_statement_reads_no_rows() {
             .len(),
         1
     );
+}
+
+/// The `mmap_size` a reader runs with, read through `query`.
+async fn reader_mmap_size(db: &SqliteExecutor) -> i64 {
+    db.query_one(&Statement::new("PRAGMA mmap_size"), "pragma", "mmap_size")
+        .await
+        .unwrap()
+        .get("mmap_size")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn readers_map_the_database_file_unless_told_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapped = SqliteExecutor::open(dir.path().join("m.sqlite"))
+        .await
+        .unwrap();
+    assert_eq!(reader_mmap_size(&mapped).await, 1 << 30);
+    let unmapped = SqliteExecutorBuilder::new(dir.path().join("m.sqlite"))
+        .with_read_mmap_size(0)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(reader_mmap_size(&unmapped).await, 0);
+}
+
+/// Whether the database file alone (without its WAL) holds `n` rows in "t":
+/// a copy of the file is opened where no WAL is next to it.
+fn file_alone_has_rows(path: &std::path::Path, n: i64) -> bool {
+    let copy = tempfile::tempdir().unwrap();
+    let to = copy.path().join("copy.sqlite");
+    std::fs::copy(path, &to).unwrap();
+    let c = rusqlite::Connection::open(&to).unwrap();
+    c.query_row(r#"SELECT count(*) FROM "t""#, [], |r| r.get::<_, i64>(0))
+        .is_ok_and(|got| got == n)
+}
+
+#[tokio::test]
+async fn an_idle_writer_checkpoints_the_wal_into_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.sqlite");
+    let db = open(&dir).await;
+    let rows: Vec<Statement> = (0..50)
+        .map(|i| Statement::new(r#"INSERT INTO "t" ("v") VALUES (?1)"#).bind(format!("row {i}")))
+        .collect();
+    db.batch(&rows).await.unwrap();
+    // Far below SQLite's own checkpoint (1,000 WAL pages): the rows are in the
+    // WAL only.
+    assert!(!file_alone_has_rows(&path, 50));
+    let start = Instant::now();
+    while !file_alone_has_rows(&path, 50) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the idle writer never checkpointed the WAL"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_readers_see_every_write_across_checkpoints_and_file_growth() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir).await;
+    let count = Statement::new(r#"SELECT count(*) AS "n", max("v") AS "m" FROM "t""#);
+    let mut total = 0_i64;
+    for round in 0..3_i64 {
+        // Rows of 2 KiB: each round grows the file past what was mapped.
+        let rows: Vec<Statement> = (0..300)
+            .map(|_| {
+                Statement::new(r#"INSERT INTO "t" ("v") VALUES (?1)"#)
+                    .bind(format!("{round}{}", "x".repeat(2048)))
+            })
+            .collect();
+        db.batch(&rows).await.unwrap();
+        total += 300;
+        for wait in [0, 1_300] {
+            // Read right after the write (pages in the WAL), and after the
+            // writer's idle checkpoint (pages in the mapped file).
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            let tasks: Vec<_> = (0..4)
+                .map(|_| {
+                    let (db, count) = (db.clone(), count.clone());
+                    tokio::spawn(async move {
+                        let row = db.query_one(&count, "count", "t").await.unwrap();
+                        (
+                            row.get::<i64>("n").unwrap(),
+                            row.get::<String>("m").unwrap(),
+                        )
+                    })
+                })
+                .collect();
+            for t in tasks {
+                let (n, m) = t.await.unwrap();
+                assert_eq!(n, total, "round {round}, after {wait} ms");
+                assert!(m.starts_with(&round.to_string()), "round {round}: {m:.4}");
+            }
+        }
+        db.execute(
+            &Statement::new(r#"UPDATE "t" SET "v" = ?1 WHERE "id" = 1"#)
+                .bind(format!("{}", round + 1)),
+        )
+        .await
+        .unwrap();
+        let v: String = db
+            .query_one(
+                &Statement::new(r#"SELECT "v" FROM "t" WHERE "id" = 1"#),
+                "t",
+                "1",
+            )
+            .await
+            .unwrap()
+            .get("v")
+            .unwrap();
+        assert_eq!(v, (round + 1).to_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_readers_survive_the_file_shrinking_under_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.sqlite");
+    let db = open(&dir).await;
+    let rows: Vec<Statement> = (0..2_000)
+        .map(|i| {
+            Statement::new(r#"INSERT INTO "t" ("v") VALUES (?1)"#)
+                .bind(format!("{i:04}{}", "y".repeat(1024)))
+        })
+        .collect();
+    db.batch(&rows).await.unwrap();
+    let count = Statement::new(r#"SELECT count(*) AS "n", sum(length("v")) AS "l" FROM "t""#);
+    let read_all = |expect: i64| {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (db, count) = (db.clone(), count.clone());
+                tokio::spawn(async move {
+                    let row = db.query_one(&count, "count", "t").await.unwrap();
+                    row.get::<i64>("n").unwrap()
+                })
+            })
+            .collect();
+        async move {
+            for t in tasks {
+                assert_eq!(t.await.unwrap(), expect);
+            }
+        }
+    };
+    // Every reader maps the whole file once it is checkpointed.
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    read_all(2_000).await;
+    let big = std::fs::metadata(&path).unwrap().len();
+    db.execute(&Statement::new(r#"DELETE FROM "t" WHERE "id" > 10"#))
+        .await
+        .unwrap();
+    db.execute(&Statement::new("VACUUM")).await.unwrap();
+    read_all(10).await;
+    // The checkpoint truncates the file below what the readers had mapped.
+    let start = Instant::now();
+    while std::fs::metadata(&path).unwrap().len() >= big / 4 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the file never shrank"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..3 {
+        read_all(10).await;
+    }
+    let rows: Vec<Statement> = (0..500)
+        .map(|_| Statement::new(r#"INSERT INTO "t" ("v") VALUES ('z')"#))
+        .collect();
+    db.batch(&rows).await.unwrap();
+    read_all(510).await;
 }
