@@ -9,8 +9,10 @@
 //!   place that constructs them), and [`two_orgs`] (two tenants and their
 //!   people, and a tenant of a second platform);
 //! * behaviour cases by concern: [`sessions`] (sign-up, sign-in, sign-out,
-//!   sessions, cookies), [`organizations`](mod@organizations),
-//!   [`invitations`], [`two_factor`], [`api_keys`];
+//!   sessions, cookies), [`security`] (origins, rate limits, mailed tokens,
+//!   the audit log), [`bad_input`], [`json`],
+//!   [`organizations`](mod@organizations), [`authority`], [`suspension`],
+//!   [`invitations`], [`proof_of_address`], [`two_factor`], [`api_keys`];
 //! * [`race`]: every single-use, counted or unique rule attacked with many
 //!   simultaneous calls (also runnable alone by
 //!   [`auth_race_suite!`](crate::auth_race_suite));
@@ -23,22 +25,34 @@
 //! fresh random users and tenants.
 
 pub mod api_keys;
+pub mod authority;
+pub mod bad_input;
 pub mod fixtures;
 pub mod invitations;
+pub mod json;
 pub mod matrix;
 pub mod organizations;
+pub mod proof_of_address;
 pub mod race;
 pub mod scan;
+pub mod security;
 pub mod sessions;
+pub mod suspension;
 pub mod two_factor;
 
 pub use api_keys::*;
+pub use authority::*;
+pub use bad_input::*;
 pub use fixtures::*;
 pub use invitations::*;
+pub use json::*;
 pub use matrix::cross_tenant_matrix_refuses_every_operation_on_another_tenant;
 pub use organizations::*;
+pub use proof_of_address::*;
 pub use race::*;
+pub use security::*;
 pub use sessions::*;
+pub use suspension::*;
 pub use two_factor::*;
 
 #[doc(hidden)]
@@ -77,6 +91,18 @@ macro_rules! auth_suite {
                     cookies_are_scoped_platform_wide_or_host_only,
                     tampered_cookies_are_refused,
                     configuration_is_validated_and_debug_hides_secrets,
+                    malformed_cookies_and_tokens,
+                    // security: origins, rate limits, mailed tokens, the audit log
+                    origin_check_follows_better_auth_rules,
+                    sign_in_is_rate_limited_per_ip_and_path,
+                    password_reset_tokens_are_single_use_and_expire,
+                    email_verification_tokens_are_single_use_and_expire,
+                    the_audit_log_is_append_only,
+                    // bad input
+                    huge_and_unicode_passwords,
+                    unicode_and_malformed_emails_and_names,
+                    // JSON views
+                    model_types_serialize_as_better_auth_shows_them_without_secrets,
                     // organizations and roles
                     creating_an_organization_creates_its_tenant_owner_and_active_scope,
                     sub_organizations_are_sub_tenants_and_need_rights_on_the_parent,
@@ -84,7 +110,17 @@ macro_rules! auth_suite {
                     host_apps_extend_the_policy_with_their_own_resources,
                     platform_admins_manage_every_tenant_of_their_platform_only,
                     operator_access_is_recorded_in_the_platform_log_and_the_tenants,
-                    // invitations
+                    // authority and suspension
+                    a_refused_sub_organization_leaves_nothing_pending,
+                    operator_paths_need_a_name_and_a_reason_and_are_audited,
+                    a_suspended_platform_refuses_every_state_change_and_changes_nothing,
+                    a_deleted_platform_answers_not_found_to_every_state_change,
+                    writes_racing_a_suspension_stop_once_it_returns,
+                    // invitations and proof of address
+                    listing_invitations_needs_invitation_create_and_hides_owner_invitations,
+                    with_required_verification_sign_up_gives_no_session_and_does_not_tell_addresses_apart,
+                    reset_and_verification_requests_answer_the_same_for_every_address,
+                    an_invitation_that_could_not_be_mailed_is_withdrawn,
                     invite_accept_reject_cancel_and_list,
                     invitations_expire_after_48_hours_and_are_limited_per_tenant,
                     pending_invitations_per_tenant_are_limited,
