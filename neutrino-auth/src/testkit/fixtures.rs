@@ -5,6 +5,7 @@
 //! [`organizations`] is the one place that constructs an [`Organizations`]:
 //! every case and every integration test of this crate goes through it.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use neutrino_core::clock::ManualClock;
@@ -75,14 +76,16 @@ pub fn builder(db: &Arc<dyn SqlExecutor>, clock: &ManualClock) -> AuthBuilder {
 }
 
 /// Builds `configure(builder(db, clock))` and migrates its database.
-pub async fn auth_with(
+pub fn auth_with(
     db: &Arc<dyn SqlExecutor>,
     clock: &ManualClock,
     configure: impl FnOnce(AuthBuilder) -> AuthBuilder,
-) -> Auth {
+) -> impl Future<Output = Auth> + Send + 'static {
     let auth = configure(builder(db, clock)).build().expect("auth config");
-    auth.migrate().await.expect("auth migrations");
-    auth
+    async move {
+        auth.migrate().await.expect("auth migrations");
+        auth
+    }
 }
 
 /// An [`Auth`] on the first platform's database with the suite's settings.
@@ -239,8 +242,8 @@ impl World {
     pub async fn with(
         stores: &AuthStores,
         clock: &ManualClock,
-        configure: impl Fn(AuthBuilder) -> AuthBuilder,
-        configure_orgs: impl Fn(Organizations) -> Organizations,
+        configure: impl Fn(AuthBuilder) -> AuthBuilder + Send + Sync,
+        configure_orgs: impl Fn(Organizations) -> Organizations + Send + Sync,
     ) -> Self {
         let registry = registry(stores, clock).await;
         // A second handle on the same registry for platform Q. Handles on one

@@ -5,7 +5,7 @@
 //! * [`fixtures`]: the stores a case runs on ([`AuthStores`], from the
 //!   backend's factory) and what cases build on them: an [`Auth`](crate::Auth)
 //!   with the suite's settings, platforms with their
-//!   [`Organizations`](crate::org::Organizations) ([`organizations`] is the one
+//!   [`Organizations`](crate::org::Organizations) ([`organizations()`] is the one
 //!   place that constructs them), and [`two_orgs`] (two tenants and their
 //!   people, and a tenant of a second platform);
 //! * behaviour cases by concern: [`sessions`] (sign-up, sign-in, sign-out,

@@ -18,6 +18,7 @@
 //! [`auth_suite!`](crate::auth_suite).
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -47,12 +48,12 @@ pub const ROUNDS: usize = 4;
 /// The two-factor attempt limit the suite checks.
 pub const MAX_ATTEMPTS: u32 = crate::twofactor::MAX_ATTEMPTS;
 
-async fn auth_on(
+fn auth_on(
     stores: &AuthStores,
     clock: &ManualClock,
     b: impl FnOnce(AuthBuilder) -> AuthBuilder,
-) -> Auth {
-    auth_with(&stores.auth_db, clock, b).await
+) -> impl Future<Output = Auth> + Send + 'static {
+    auth_with(&stores.auth_db, clock, b)
 }
 
 /// Runs `CALLS` copies of `f(i)` at once on the runtime's worker threads,
