@@ -33,7 +33,7 @@ use crate::twofactor::PERIOD;
 use crate::{Auth, ChangePassword, GetSessionOptions, SignInEmail, SignInOutcome, SignUpEmail};
 
 /// Who runs a row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Actor {
     /// The owner of tenant A, on platform P (B's platform).
     SamePlatform,
@@ -55,7 +55,7 @@ pub enum Actors {
 macro_rules! operations {
     ($($op:ident => $name:literal, $actors:ident;)*) => {
         /// One row of the matrix.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[allow(missing_docs)]
         pub enum Op { $($op,)* }
 
@@ -906,7 +906,19 @@ pub async fn cross_tenant_matrix_refuses_every_operation_on_another_tenant(
     let m = target(stores, clock).await;
     let t_b = &m.t;
     let markers = m.markers();
+    // Slugs are per platform: the other platform may hold B's slug for a
+    // tenant of its own (the `CreateOrganization` row makes one).
+    let markers_q: Vec<String> = markers
+        .iter()
+        .filter(|x| **x != t_b.org_b.slug)
+        .cloned()
+        .collect();
+    let markers_for = |actor: Actor| match actor {
+        Actor::SamePlatform => markers.iter(),
+        Actor::OtherPlatform => markers_q.iter(),
+    };
     let mut ran = 0;
+    let mut refusals = std::collections::HashMap::new();
     for actor in [Actor::SamePlatform, Actor::OtherPlatform] {
         for &op in OPERATIONS {
             if actor == Actor::SamePlatform && op.actors() == Actors::OtherPlatformOnly {
@@ -921,9 +933,10 @@ pub async fn cross_tenant_matrix_refuses_every_operation_on_another_tenant(
             let out = run(&m, &side, op, clock).await;
             if let Outcome::Refused(code) = &out {
                 assert!(!code.is_empty(), "{op:?} refused without a code");
+                refusals.insert((actor, op), code.clone());
             }
             if let Outcome::Answered(text) = &out {
-                for mark in &markers {
+                for mark in markers_for(actor) {
                     assert!(
                         !text.contains(mark.as_str()),
                         "{op:?} ({}) as {actor:?} answered with B's {mark}: {text}",
@@ -958,6 +971,99 @@ pub async fn cross_tenant_matrix_refuses_every_operation_on_another_tenant(
         .filter(|o| o.actors() == Actors::Both)
         .count();
     assert_eq!(ran, OPERATIONS.len() + same);
+
+    // Every row again, all at once, as both actors: still nothing of B in an
+    // answer and B unchanged.
+    let before = m.snapshot().await;
+    let sides = [
+        m.side(Actor::SamePlatform).await,
+        m.side(Actor::OtherPlatform).await,
+    ];
+    let mut rows = Vec::new();
+    for (i, actor) in [Actor::SamePlatform, Actor::OtherPlatform]
+        .into_iter()
+        .enumerate()
+    {
+        for &op in OPERATIONS {
+            if actor == Actor::OtherPlatform || op.actors() == Actors::Both {
+                rows.push((i, op));
+            }
+        }
+    }
+    let outs = join_all(rows.iter().map(|&(i, op)| run(&m, &sides[i], op, clock))).await;
+    for ((i, op), out) in rows.iter().zip(&outs) {
+        if let Outcome::Answered(text) = out {
+            for mark in markers_for([Actor::SamePlatform, Actor::OtherPlatform][*i]) {
+                assert!(
+                    !text.contains(mark.as_str()),
+                    "{op:?} as {:?}, run with every other row at once, answered with B's {mark}",
+                    [Actor::SamePlatform, Actor::OtherPlatform][*i]
+                );
+            }
+        }
+    }
+    assert_eq!(before, m.snapshot().await, "the rows run at once changed B");
+
+    // The operations on organizations, members, invitations and keys answer
+    // as for a record that does not exist, or that the caller is not in it:
+    // never a permission error that would confirm B's records.
+    let expected: &[(&[Op], &str)] = &[
+        (
+            &[
+                Op::Organization,
+                Op::ListMembers,
+                Op::AddMember,
+                Op::UpdateMemberRole,
+                Op::RemoveMember,
+                Op::RemoveBsMemberViaOwnOrg,
+                Op::Leave,
+                Op::SetActive,
+                Op::CreateSubOrganization,
+            ],
+            "MEMBER_NOT_FOUND",
+        ),
+        (
+            &[
+                Op::InviteMember,
+                Op::CancelInvitation,
+                Op::AcceptInvitation,
+                Op::RejectInvitation,
+                Op::ListInvitations,
+            ],
+            "INVITATION_NOT_FOUND",
+        ),
+        (
+            &[Op::CreateApiKey, Op::SetApiKeyEnabled, Op::DeleteApiKey],
+            "KEY_NOT_FOUND",
+        ),
+    ];
+    for (ops, not_found) in expected {
+        for &op in *ops {
+            let code = refusals
+                .get(&(Actor::SamePlatform, op))
+                .unwrap_or_else(|| panic!("{op:?} was not refused"));
+            assert!(
+                [
+                    "ORGANIZATION_NOT_FOUND",
+                    "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+                    not_found,
+                ]
+                .contains(&code.as_str()),
+                "{op:?} answered {code}"
+            );
+        }
+    }
+    // An unknown ID answers as B's does.
+    assert_eq!(
+        refusals.get(&(Actor::SamePlatform, Op::SetActiveUnknown)),
+        refusals.get(&(Actor::SamePlatform, Op::SetActive))
+    );
+    assert_eq!(
+        refusals
+            .get(&(Actor::SamePlatform, Op::SetActive))
+            .map(String::as_str),
+        Some("USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION")
+    );
 
     // B still works for B.
     let t = &m.t;
@@ -1009,4 +1115,30 @@ pub async fn cross_tenant_matrix_refuses_every_operation_on_another_tenant(
             .tenant(),
         t.org_q.id
     );
+}
+
+/// Polls futures concurrently on the current task.
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut futs: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *slot = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }
