@@ -9,7 +9,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `sqlite` | yes | [`sqlite`]: SQLite databases, SQLite KV, local folders as buckets, a local provisioner |
-//! | `auth` | yes | [`auth`]: Better Auth-compatible users, passwords, sessions, signed cookies, organizations, invitations, API keys, two-factor, origin checks, rate limiting, reset and verification emails, audit log |
+//! | `auth` | yes | [`auth`]: Better Auth-compatible users, passwords, sessions, signed cookies, organizations, invitations, API keys, two-factor, origin checks, rate limiting, reset and verification emails, audit log; and the platform runtime, [`Platform`] (with `sqlite`, [`LocalPlatforms`]) |
 //! | `cloudflare` | no | `cloudflare`: D1 (`D1Executor`), Workers KV (`WorkersKv`) and a provisioner for D1, R2, KV, Workers, DNS records and custom hostnames over Cloudflare's v4 API |
 //! | `s3` | no | `s3`: object storage and bucket provisioning on AWS S3, Cloudflare R2 and any S3-compatible store |
 //!
@@ -22,67 +22,74 @@
 //!
 //! ## A platform, a user, an organization and its rows
 //!
+//! A host app opens one [`Platform`] runtime per platform it serves, at
+//! start-up; it registers, provisions and migrates what is missing, and is
+//! cheap to clone into every handler. Per request, one call turns the
+//! request's session cookie into the tenant scope every query takes.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::sync::Arc;
+//! use neutrino::Platform;
+//! use neutrino::auth::org::NewOrganization;
+//! use neutrino::auth::{RequestMeta, SignUpEmail};
+//! use neutrino::tenancy::{ColumnType, ListQuery, Record, TenantTable};
 //!
-//! use neutrino::auth::org::{NewOrganization, Organizations};
-//! use neutrino::auth::{Auth, RequestMeta, SignUpEmail};
-//! use neutrino::memory::MemoryKv;
-//! use neutrino::sqlite::SqliteExecutor;
-//! use neutrino::tenancy::{
-//!     ColumnType, ListQuery, NewPlatform, PlatformClass, Record, Registry, RegistryOptions,
-//!     TenantStore, TenantTable,
-//! };
+//! // Start-up, once: the host app's tenanted tables, and the platform found by
+//! // its name in a folder (the embedded default; `Platform::builder` takes
+//! // other backends). The secret comes from the environment.
+//! let folder = tempfile::tempdir()?;
+//! let notes = TenantTable::new("note", &[("body", ColumnType::Text)])?;
+//! let app = Platform::open_local(
+//!     folder.path(),
+//!     "Notes",
+//!     "a secret of at least thirty-two bytes!",
+//!     vec![notes.clone()],
+//! )
+//! .await?;
 //!
-//! // The registry (a SQLite file in a real deployment), and the platform found
-//! // by its name on every start.
-//! let registry_db = Arc::new(SqliteExecutor::memory().await?);
-//! let registry = Registry::open(registry_db, Arc::new(MemoryKv::new()), RegistryOptions::default()).await?;
-//! let (platform, _created) = registry
-//!     .open_or_create_platform(NewPlatform::new("Notes", PlatformClass::Platform))
-//!     .await?;
-//!
-//! // The platform's auth database. Provisioning (`Plan::bootstrap`) creates and
-//! // migrates it; `migrate` is idempotent, so calling it at start-up is safe.
-//! let auth = Auth::builder(SqliteExecutor::memory().await?, "a secret of at least thirty-two bytes!")
-//!     .build()?;
-//! auth.migrate().await?;
-//! let orgs = Organizations::new(auth.clone(), registry.clone(), platform.id, registry.scope_minter()?);
-//!
-//! // Ada signs up and creates an organization (a registry tenant), which
-//! // becomes her session's active tenant.
+//! // Ada signs up and creates an organization (one of the platform's
+//! // tenants), which becomes her session's active tenant.
 //! let meta = RequestMeta::new("203.0.113.7", "doc-test");
-//! let ada = auth
+//! let ada = app
+//!     .auth()
 //!     .sign_up_email(SignUpEmail::new("Ada", "ada@example.com", "correct horse battery"), &meta)
 //!     .await?
 //!     .signed_in()
 //!     .expect("no email verification required: signed in at once");
-//! let acme = orgs
+//! let acme = app
+//!     .orgs()
 //!     .create_organization(&ada.session.token, NewOrganization::new("Acme", "acme"), &meta)
 //!     .await?;
 //!
-//! // The tenant scope comes from her session, never from request data; every
-//! // query of the store is confined to it.
-//! let scope = orgs.scope(&ada.session.token).await?;
+//! // Per request: the scope comes from the session cookie, never from request
+//! // data; every query of the store is confined to it.
+//! let cookie = app.auth().cookies().session_cookie(&ada.session.token, true);
+//! let header = format!("{}={}", cookie.name(), cookie.value());
+//! let scope = app.scope_from_cookie_header(&header).await?;
 //! assert_eq!(scope.tenant(), acme.id);
-//! let notes = TenantTable::new("note", &[("body", ColumnType::Text)])?;
-//! let store = TenantStore::open(&registry, Arc::new(SqliteExecutor::memory().await?), vec![notes.clone()]).await?;
-//! store.insert(scope.tenant_scope(), &notes, Record::new().set("body", "hello")).await?;
-//! let page = store.list(scope.tenant_scope(), &notes, &ListQuery::new()).await?;
+//! app.store().insert(scope.tenant_scope(), &notes, Record::new().set("body", "hello")).await?;
+//! let page = app.store().list(scope.tenant_scope(), &notes, &ListQuery::new()).await?;
 //! assert_eq!(page.rows.len(), 1);
 //! # Ok(()) }
 //! ```
 //!
 //! The README's "Using Neutrino in a web app" section walks through the same
-//! flow for an HTTP server: the session from the cookie, the scope from the
-//! session, invitations. `examples/quickstart.rs` runs it end to end, with
-//! provisioning, on the embedded default.
+//! flow for an HTTP server. `examples/quickstart.rs` tells the whole story
+//! (invitations, switching tenants, a second run that finds everything
+//! again), and `examples/two_platforms.rs` serves two platforms from one
+//! process.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub use neutrino_core::*;
+
+#[cfg(feature = "auth")]
+mod platform;
+#[cfg(all(feature = "auth", feature = "sqlite"))]
+pub use platform::LocalPlatforms;
+#[cfg(feature = "auth")]
+pub use platform::{Platform, PlatformBuilder};
 
 /// Registry, tenant scopes, tenant-scoped queries, suspension, host resolution
 /// and provisioning.

@@ -5,7 +5,7 @@
 //! default). It is shown once, when created; the table keeps
 //! `base64url_nopad(SHA-256(key))` and the first 6 characters (`start`) to
 //! recognise it in lists. Keys live in the platform's auth database, so a key
-//! of platform A is unknown on platform B. [`Organizations::verify_api_key`]
+//! of platform A is unknown on platform B. [`crate::org::Organizations::verify_api_key`]
 //! turns a key into the scope a session of its owner would have: the tenant's
 //! [`MemberScope`] for a tenant-bound key (narrowed by the key's own
 //! permissions), or the platform scope otherwise.
@@ -14,17 +14,17 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use neutrino_core::ids::{PlatformId, TenantId, UserId};
 use neutrino_core::sql::{Row, Statement};
-use sha2::{Digest, Sha256};
 
+use crate::access::PlatformRole;
+use crate::active::{MemberScope, Scopes};
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
+use crate::caller::Callers;
 use crate::date;
 use crate::error::{AuthError, Result};
+use crate::member::Members;
 use crate::model::RequestMeta;
-use crate::org::{MemberScope, Organizations};
 use crate::random::{random_id, random_letters};
 
 /// The default visible prefix of a key.
@@ -36,7 +36,7 @@ pub const START_LEN: usize = 6;
 /// Longest accepted key name, in bytes.
 pub const MAX_KEY_NAME_LEN: usize = 200;
 
-/// What [`Organizations::create_api_key`] takes.
+/// What [`crate::org::Organizations::create_api_key`] takes.
 #[derive(Clone, Debug, Default)]
 pub struct NewApiKey {
     /// A name to recognise it by.
@@ -135,7 +135,7 @@ pub enum ApiKeyScope {
     /// A tenant-bound key: the tenant's scope as its owner's session would get.
     Tenant(MemberScope),
     /// A platform key: the platform, acting as its owner. Only
-    /// [`Organizations::verify_api_key`] makes one.
+    /// [`crate::org::Organizations::verify_api_key`] makes one.
     #[non_exhaustive]
     Platform {
         /// The platform.
@@ -149,7 +149,7 @@ pub enum ApiKeyScope {
 
 /// `base64url_nopad(SHA-256(key))`, as Better Auth stores keys.
 pub fn hash_key(key: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(key.as_bytes()))
+    crate::digest::sha256_base64url(key)
 }
 
 const COLUMNS: &str = r#""id", "name", "start", "prefix", "referenceId", "metadata", "enabled", "expiresAt", "permissions", "lastRequest", "requestCount", "createdAt""#;
@@ -188,18 +188,33 @@ fn from_row(r: &Row) -> Result<ApiKey> {
     })
 }
 
-impl Organizations {
-    /// Creates an API key acting as the caller, bound to a tenant the caller
-    /// belongs to or to the whole platform; the key is in the answer only.
-    pub async fn create_api_key(
+/// The API keys of one platform's auth database.
+#[derive(Clone)]
+pub(crate) struct ApiKeys {
+    callers: Callers,
+    members: Members,
+    scopes: Scopes,
+}
+
+impl ApiKeys {
+    pub(crate) fn new(callers: Callers, members: Members, scopes: Scopes) -> Self {
+        Self {
+            callers,
+            members,
+            scopes,
+        }
+    }
+
+    /// [`crate::org::Organizations::create_api_key`].
+    pub(crate) async fn create_api_key(
         &self,
         token: &str,
         new: NewApiKey,
         meta: &RequestMeta,
     ) -> Result<CreatedApiKey> {
-        let actor = self.writer(token).await?;
+        let actor = self.callers.writer(token).await?;
         if let Some(org) = &new.organization {
-            self.standing(&actor, org).await?;
+            self.members.standing(&actor, org).await?;
         }
         if new
             .name
@@ -224,7 +239,7 @@ impl Organizations {
             ));
         }
         let key = format!("{prefix}{}", random_letters(KEY_LEN)?);
-        let now = self.now();
+        let now = self.callers.now();
         let stamp = date::format(now);
         let permissions = new
             .permissions
@@ -275,15 +290,17 @@ impl Organizations {
             meta,
             now,
         )?;
-        self.db().write_audited(vec![insert], audit_stmt).await?;
+        self.callers
+            .db()
+            .write_audited(vec![insert], audit_stmt)
+            .await?;
         Ok(CreatedApiKey { key, record })
     }
 
-    /// The caller's API keys, newest first.
-    pub async fn list_api_keys(&self, token: &str) -> Result<Vec<ApiKey>> {
-        let actor = self.actor(token).await?;
-        let rows = self
-            .db()
+    /// [`crate::org::Organizations::list_api_keys`].
+    pub(crate) async fn list_api_keys(&self, token: &str) -> Result<Vec<ApiKey>> {
+        let actor = self.callers.actor(token).await?;
+        let rows = self.callers.db()
             .query(
                 &Statement::new(format!(
                     r#"SELECT {COLUMNS} FROM "apikey" WHERE "referenceId" = ?1 ORDER BY "createdAt" DESC, "id""#
@@ -296,6 +313,7 @@ impl Organizations {
 
     async fn own_key(&self, user: &UserId, id: &str) -> Result<ApiKey> {
         let row = self
+            .callers
             .db()
             .query(
                 &Statement::new(format!(
@@ -311,19 +329,18 @@ impl Organizations {
         from_row(&row)
     }
 
-    /// Enables or disables one of the caller's keys (`KEY_NOT_FOUND` for
-    /// anyone else's).
-    pub async fn set_api_key_enabled(
+    /// [`crate::org::Organizations::set_api_key_enabled`].
+    pub(crate) async fn set_api_key_enabled(
         &self,
         token: &str,
         id: &str,
         enabled: bool,
         meta: &RequestMeta,
     ) -> Result<ApiKey> {
-        let actor = self.writer(token).await?;
+        let actor = self.callers.writer(token).await?;
         let key = self.own_key(&actor.user_id, id).await?;
-        let now = self.now();
-        self.db()
+        let now = self.callers.now();
+        self.callers.db()
             .write_audited(vec![
                 Statement::new(
                     r#"UPDATE "apikey" SET "enabled" = ?1, "updatedAt" = ?2 WHERE "id" = ?3 AND "referenceId" = ?4"#,
@@ -347,12 +364,18 @@ impl Organizations {
         Ok(ApiKey { enabled, ..key })
     }
 
-    /// Deletes one of the caller's keys (`KEY_NOT_FOUND` for anyone else's).
-    pub async fn delete_api_key(&self, token: &str, id: &str, meta: &RequestMeta) -> Result<()> {
-        let actor = self.writer(token).await?;
+    /// [`crate::org::Organizations::delete_api_key`].
+    pub(crate) async fn delete_api_key(
+        &self,
+        token: &str,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let actor = self.callers.writer(token).await?;
         let key = self.own_key(&actor.user_id, id).await?;
-        let now = self.now();
-        self.db()
+        let now = self.callers.now();
+        self.callers
+            .db()
             .write_audited(
                 vec![
                     Statement::new(
@@ -378,15 +401,13 @@ impl Organizations {
         Ok(())
     }
 
-    /// Checks a key (as sent in `x-api-key`) and returns what it may act on,
-    /// recording its use. An unknown, disabled or expired key, a key of
-    /// another platform, or a tenant key whose owner left the tenant is
-    /// `INVALID_API_KEY` (or `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`).
-    pub async fn verify_api_key(&self, key: &str) -> Result<ApiKeyScope> {
+    /// [`crate::org::Organizations::verify_api_key`].
+    pub(crate) async fn verify_api_key(&self, key: &str) -> Result<ApiKeyScope> {
         if key.is_empty() || key.len() > 256 {
             return Err(AuthError::InvalidApiKey);
         }
         let row = self
+            .callers
             .db()
             .query(
                 &Statement::new(format!(
@@ -399,11 +420,12 @@ impl Organizations {
             .next()
             .ok_or(AuthError::InvalidApiKey)?;
         let rec = from_row(&row)?;
-        let now = self.now();
+        let now = self.callers.now();
         if !rec.enabled || rec.expires_at.is_some_and(|t| t <= now) {
             return Err(AuthError::InvalidApiKey);
         }
         let user_role: Option<String> = self
+            .callers
             .db()
             .query(
                 &Statement::new(r#"SELECT "role" FROM "user" WHERE "id" = ?1"#)
@@ -414,23 +436,30 @@ impl Organizations {
             .next()
             .ok_or(AuthError::InvalidApiKey)?
             .get(0)?;
-        let platform_admin = crate::access::PlatformRole::from_stored(user_role.as_deref())
-            == crate::access::PlatformRole::Admin;
+        let platform_admin = PlatformRole::from_stored(user_role.as_deref()) == PlatformRole::Admin;
         let scope = match rec.organization_id {
-            Some(org) => ApiKeyScope::Tenant(
-                self.member_scope_for(&rec.user_id, platform_admin, org, rec.permissions.clone())
-                    .await?,
-            ),
+            Some(org) => {
+                let standing = self
+                    .members
+                    .standing_of(&rec.user_id, platform_admin, &org)
+                    .await?;
+                ApiKeyScope::Tenant(
+                    self.scopes
+                        .issue(&rec.user_id, standing, org, rec.permissions.clone())
+                        .await?,
+                )
+            }
             None => {
-                self.registry.check_active(self.platform).await?;
+                // The platform must be active, as for a tenant scope.
+                self.callers.ensure_writable().await?;
                 ApiKeyScope::Platform {
-                    platform: self.platform,
+                    platform: self.scopes.platform(),
                     user_id: rec.user_id,
                     permissions: rec.permissions.clone(),
                 }
             }
         };
-        self.db()
+        self.callers.db()
             .execute(
                 &Statement::new(
                     r#"UPDATE "apikey" SET "lastRequest" = ?1, "requestCount" = COALESCE("requestCount", 0) + 1 WHERE "id" = ?2"#,

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use neutrino_core::clock::{SharedClock, millis_since_epoch, system_clock};
-use neutrino_core::ids::{PlatformId, UserId};
+use neutrino_core::ids::UserId;
 use neutrino_core::kv::KvStore;
 use neutrino_core::sql::{SqlExecutor, Statement};
-use neutrino_tenancy::Registry;
+use neutrino_tenancy::PlatformRegistry;
 use tracing::Instrument;
 
 use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord, WriteAudited};
@@ -513,9 +513,10 @@ impl Auth {
 
     /// Binds this auth database (and every clone of this `Auth`) to its
     /// platform, once: from then on every state-changing call checks the
-    /// platform's status. A second binding is ignored.
-    pub(crate) fn bind_platform(&self, registry: Registry, platform: PlatformId) {
-        self.inner.gate.bind(registry, platform);
+    /// platform's status. Binding again to the same platform is a no-op, to
+    /// another one an error.
+    pub(crate) fn bind_platform(&self, platform: PlatformRegistry) -> Result<()> {
+        self.inner.gate.bind(platform)
     }
 
     /// The one check of platform status before a state change: `Ok` when the

@@ -3,22 +3,32 @@
 
 use std::sync::OnceLock;
 
-use neutrino_core::ids::PlatformId;
-use neutrino_tenancy::Registry;
+use neutrino_tenancy::PlatformRegistry;
 
-use crate::error::Result;
+use crate::error::{AuthError, Result};
 
 /// The platform an auth database belongs to, set once by
 /// [`crate::org::Organizations::new`]; unbound, every check passes.
 #[derive(Default)]
 pub(crate) struct PlatformGate {
-    platform: OnceLock<(Registry, PlatformId)>,
+    platform: OnceLock<PlatformRegistry>,
 }
 
 impl PlatformGate {
-    /// Binds the gate to its platform, once: a second binding is ignored.
-    pub(crate) fn bind(&self, registry: Registry, platform: PlatformId) {
-        let _ = self.platform.set((registry, platform));
+    /// Binds the gate to its platform, once. Binding again to the same
+    /// platform is a no-op; to another one it is refused: an auth database
+    /// belongs to one platform.
+    pub(crate) fn bind(&self, platform: PlatformRegistry) -> Result<()> {
+        let id = platform.id();
+        let bound = self.platform.get_or_init(|| platform);
+        if bound.id() == id {
+            Ok(())
+        } else {
+            Err(AuthError::validation(
+                "platform",
+                "this auth database already belongs to another platform",
+            ))
+        }
     }
 
     /// `Ok` when the platform is active (or the gate is not bound), the
@@ -32,7 +42,7 @@ impl PlatformGate {
     /// and reads (sessions validate but are not extended).
     pub(crate) async fn ensure_writable(&self) -> Result<()> {
         match self.platform.get() {
-            Some((registry, platform)) => Ok(registry.check_active(*platform).await?),
+            Some(platform) => Ok(platform.check_active().await?),
             None => Ok(()),
         }
     }

@@ -1,5 +1,5 @@
 //! Invitations (Better Auth's `invitation` table): invite by email with a
-//! role, accept, reject, cancel, list. See [`Organizations::invite_member`].
+//! role, accept, reject, cancel, list. See [`crate::org::Organizations::invite_member`].
 //!
 //! An invitation is proof of an address, never of an ID: accepting needs a
 //! session whose email is the invited one (verified, when the platform
@@ -11,19 +11,21 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use neutrino_core::ids::{TenantId, UserId};
 use neutrino_core::sql::{Row, Statement, Value};
 
 use crate::access::{self, OWNER};
 use crate::audit::{self, AuditEvent, WriteAudited};
+use crate::caller::{Actor, Callers};
 use crate::date;
+use crate::digest::sha256_base64url;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
 use crate::mail::{Email, EmailKind};
+use crate::member::{Member, Members};
 use crate::model::{RequestMeta, SignUpEmail, SignedIn};
-use crate::org::{Actor, Member, Organizations};
 use crate::random::{random_id, random_string};
 
 /// Where an invitation stands (`invitation.status`); serializes as its stored
@@ -110,7 +112,7 @@ const TOKEN_PREFIX: &str = "invitation-token:";
 /// The `verification.identifier` of an invitation secret: its hash, so the
 /// database never holds the secret itself.
 fn token_identifier(secret: &str) -> String {
-    format!("{TOKEN_PREFIX}{}", crate::apikey::hash_key(secret))
+    format!("{TOKEN_PREFIX}{}", sha256_base64url(secret))
 }
 
 /// Deletes the sign-up secrets of an invitation that is no longer open.
@@ -145,9 +147,30 @@ fn from_row(r: &Row) -> Result<Invitation> {
     })
 }
 
-impl Organizations {
+/// The invitations of one platform's auth database.
+#[derive(Clone)]
+pub(crate) struct Invitations {
+    callers: Callers,
+    members: Members,
+    /// Most pending invitations per organization.
+    limit: u32,
+    /// Lifetime of an invitation.
+    ttl: Duration,
+}
+
+impl Invitations {
+    pub(crate) fn new(callers: Callers, members: Members, limit: u32, ttl: Duration) -> Self {
+        Self {
+            callers,
+            members,
+            limit,
+            ttl,
+        }
+    }
+
     async fn invitation_row(&self, id: &str) -> Result<Option<Invitation>> {
         let row = self
+            .callers
             .db()
             .query(
                 &Statement::new(format!(
@@ -169,7 +192,7 @@ impl Organizations {
             .await?
             .ok_or(AuthError::InvitationNotFound)?;
         if inv.status != InvitationStatus::Pending
-            || inv.expires_at <= self.now()
+            || inv.expires_at <= self.callers.now()
             || !inv.email.eq_ignore_ascii_case(email)
         {
             return Err(AuthError::InvitationNotFound);
@@ -177,15 +200,8 @@ impl Organizations {
         Ok(inv)
     }
 
-    /// Better Auth's `POST /organization/invite-member`: invites `email` with
-    /// `role` (comma-separated) for 48 h. Needs `invitation:create`; only
-    /// owners invite owners; one pending invitation per email and organization;
-    /// at most the invitation limit pending. Errors:
-    /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ROLE_NOT_FOUND`,
-    /// `INVALID_EMAIL`, `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`,
-    /// `USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION`, `INVITATION_LIMIT_REACHED`,
-    /// `YOU_ARE_NOT_ALLOWED_…`.
-    pub async fn invite_member(
+    /// [`crate::org::Organizations::invite_member`].
+    pub(crate) async fn invite_member(
         &self,
         token: &str,
         org: &TenantId,
@@ -193,22 +209,21 @@ impl Organizations {
         role: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        let actor = self.writer(token).await?;
-        let s = self.standing(&actor, org).await?;
-        if !self.can(&s, "invitation", "create") {
+        let actor = self.callers.writer(token).await?;
+        let s = self.members.standing(&actor, org).await?;
+        if !self.members.can(&s, "invitation", "create") {
             return Err(AuthError::NotAllowed {
                 code: "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
             });
         }
-        let role = self.normalize_roles(role)?;
+        let role = self.members.normalize_roles(role)?;
         if access::has_role(&role, OWNER) && !s.is_owner() {
             return Err(AuthError::NotAllowed {
                 code: "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE",
             });
         }
         let email = normalize_email(email)?;
-        let member = self
-            .db()
+        let member = self.callers.db()
             .query(
                 &Statement::new(
                     r#"SELECT 1 FROM "member" m JOIN "user" u ON u."id" = m."userId" WHERE m."organizationId" = ?1 AND u."email" = ?2"#,
@@ -220,7 +235,7 @@ impl Organizations {
         if !member.is_empty() {
             return Err(AuthError::AlreadyAMember);
         }
-        let now = self.now();
+        let now = self.callers.now();
         let stamp = date::format(now);
         let inv = Invitation {
             id: random_id()?,
@@ -228,8 +243,7 @@ impl Organizations {
             email,
             role,
             status: InvitationStatus::Pending,
-            expires_at: date::parse(&date::format(now + self.invitation_ttl))
-                .unwrap_or(now + self.invitation_ttl),
+            expires_at: date::parse(&date::format(now + self.ttl)).unwrap_or(now + self.ttl),
             created_at: date::parse(&stamp).unwrap_or(now),
             inviter_id: actor.user_id,
         };
@@ -245,11 +259,10 @@ impl Organizations {
         .bind(date::format(inv.expires_at))
         .bind(actor.user_id.as_str())
         .bind(stamp.as_str())
-        .bind(i64::from(self.invitation_limit));
+        .bind(i64::from(self.limit));
         let audit_stmt = audit::insert_where(
             AuditEvent::InvitationCreated,
-            Self::record(
-                &actor,
+            actor.record(
                 org,
                 Some(format!("invitation={} role={}", inv.id, inv.role)),
             ),
@@ -258,14 +271,14 @@ impl Organizations {
             r#"EXISTS (SELECT 1 FROM "invitation" WHERE "id" = ?11)"#,
             vec![Value::from(inv.id.clone())],
         )?;
-        let mut batch = vec![insert, audit_stmt];
+        let mut writes = vec![insert];
         // The sign-up secret, for the invitee's mailbox only: its hash is
         // stored, the secret itself goes into the mail and nowhere else (not
         // to the inviter).
-        let secret = match self.auth.inner.mailer {
+        let secret = match self.callers.auth().inner.mailer {
             Some(_) => {
                 let secret = random_string(INVITATION_TOKEN_LEN)?;
-                batch.push(
+                writes.push(
                     Statement::new(
                         r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt") SELECT ?1, ?2, ?3, ?4, ?5, ?5 WHERE EXISTS (SELECT 1 FROM "invitation" WHERE "id" = ?3)"#,
                     )
@@ -279,10 +292,9 @@ impl Organizations {
             }
             None => None,
         };
-        let out = self.db().batch(&batch).await?;
+        let out = self.callers.db().write_audited(writes, audit_stmt).await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
-            let dup = self
-                .db()
+            let dup = self.callers.db()
                 .query(
                     &Statement::new(
                         r#"SELECT 1 FROM "invitation" WHERE "organizationId" = ?1 AND "status" = 'pending' AND "expiresAt" > ?2 AND "email" = ?3"#,
@@ -298,10 +310,12 @@ impl Organizations {
                 AuthError::AlreadyInvited
             });
         }
-        if let (Some(secret), Some(mailer)) = (secret, self.auth.inner.mailer.clone()) {
+        if let (Some(secret), Some(mailer)) = (secret, self.callers.auth().inner.mailer.clone()) {
             let url = format!(
                 "{}?token={secret}",
-                self.auth.link(&format!("/accept-invitation/{}", inv.id))
+                self.callers
+                    .auth()
+                    .link(&format!("/accept-invitation/{}", inv.id))
             );
             let sent = mailer
                 .send(Email {
@@ -315,7 +329,8 @@ impl Organizations {
             if let Err(e) = sent {
                 // An invitation nobody received would block a new one for
                 // the address: withdraw it.
-                self.db()
+                self.callers
+                    .db()
                     .batch(&[
                         Statement::new(
                             r#"DELETE FROM "invitation" WHERE "id" = ?1 AND "status" = 'pending'"#,
@@ -341,10 +356,11 @@ impl Organizations {
         inv: Invitation,
         meta: &RequestMeta,
     ) -> Result<(Invitation, Member)> {
-        let now = self.now();
+        let now = self.callers.now();
         let stamp = date::format(now);
         let member_made = r#"EXISTS (SELECT 1 FROM "member" WHERE "id" = ?11)"#;
         let member = self
+            .members
             .insert_member(
                 &inv.organization_id,
                 &actor.user_id,
@@ -364,9 +380,7 @@ impl Organizations {
                     Ok(vec![
                         audit::insert_where(
                             AuditEvent::InvitationAccepted,
-                            Self::record(
-                                actor,
-                                &inv.organization_id,
+                            actor.record(&inv.organization_id,
                                 Some(format!("invitation={}", inv.id)),
                             ),
                             meta,
@@ -402,18 +416,14 @@ impl Organizations {
         ))
     }
 
-    /// Better Auth's `POST /organization/accept-invitation`: the caller's
-    /// email must match (case-insensitive); the caller becomes a member with
-    /// the invited roles and the organization becomes the session's active one.
-    /// With `require_email_verification`, the caller's email must be verified
-    /// (`EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION`).
-    pub async fn accept_invitation(
+    /// [`crate::org::Organizations::accept_invitation`].
+    pub(crate) async fn accept_invitation(
         &self,
         token: &str,
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<(Invitation, Member)> {
-        let actor = self.writer(token).await?;
+        let actor = self.callers.writer(token).await?;
         self.check_invitee_verified(&actor)?;
         let inv = self
             .open_invitation_for(invitation_id, &actor.email)
@@ -422,42 +432,31 @@ impl Organizations {
     }
 
     fn check_invitee_verified(&self, actor: &Actor) -> Result<()> {
-        if self.auth.inner.require_email_verification && !actor.email_verified {
+        if self.callers.auth().inner.require_email_verification && !actor.email_verified {
             return Err(AuthError::EmailVerificationRequiredForInvitation);
         }
         Ok(())
     }
 
-    /// Signs a new user up through an invitation and accepts it: the way in
-    /// when sign-up is disabled.
-    ///
-    /// `invitation_token` is the secret of the invitation email
-    /// ([`EmailKind::Invitation`], sent by [`Organizations::invite_member`]
-    /// when a mailer is configured): holding it proves that the requester
-    /// reads the invited mailbox, which the invitation's ID (visible to
-    /// members who list invitations) does not. The sign-up email must be the
-    /// invited one; the user is created with the email verified. Errors:
-    /// `INVITATION_NOT_FOUND` (unknown or used token, another address, the
-    /// invitation no longer pending or expired),
-    /// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL` (sign in and accept instead),
-    /// the sign-up errors.
-    pub async fn sign_up_with_invitation(
+    /// [`crate::org::Organizations::sign_up_with_invitation`].
+    pub(crate) async fn sign_up_with_invitation(
         &self,
         invitation_token: &str,
         req: SignUpEmail,
         meta: &RequestMeta,
     ) -> Result<(SignedIn, Member)> {
-        self.ensure_writable().await?;
+        self.callers.ensure_writable().await?;
         let email = normalize_email(&req.email)?;
         let invitation_id = self.invitation_of_token(invitation_token).await?;
         self.open_invitation_for(&invitation_id, &email).await?;
         let signed = self
-            .auth
+            .callers
+            .auth()
             .sign_up_email_inner(req, meta, true)
             .await?
             .signed_in()
             .ok_or(AuthError::Unauthorized)?;
-        let actor = self.actor(&signed.session.token).await?;
+        let actor = self.callers.actor(&signed.session.token).await?;
         let inv = self.open_invitation_for(&invitation_id, &email).await?;
         let (_, member) = self.accept(&actor, inv, meta).await?;
         Ok((signed, member))
@@ -469,14 +468,13 @@ impl Organizations {
         if secret.is_empty() || secret.len() > 256 {
             return Err(AuthError::InvitationNotFound);
         }
-        let row = self
-            .db()
+        let row = self.callers.db()
             .query(
                 &Statement::new(
                     r#"SELECT "value" FROM "verification" WHERE "identifier" = ?1 AND "expiresAt" > ?2"#,
                 )
                 .bind(token_identifier(secret))
-                .bind(date::format(self.now())),
+                .bind(date::format(self.callers.now())),
             )
             .await?
             .into_iter()
@@ -485,14 +483,14 @@ impl Organizations {
         Ok(row.get(0)?)
     }
 
-    /// Better Auth's `POST /organization/reject-invitation` (the invitee only).
-    pub async fn reject_invitation(
+    /// [`crate::org::Organizations::reject_invitation`].
+    pub(crate) async fn reject_invitation(
         &self,
         token: &str,
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        let actor = self.writer(token).await?;
+        let actor = self.callers.writer(token).await?;
         self.check_invitee_verified(&actor)?;
         let inv = self
             .open_invitation_for(invitation_id, &actor.email)
@@ -501,21 +499,20 @@ impl Organizations {
             .await
     }
 
-    /// Better Auth's `POST /organization/cancel-invitation`: needs
-    /// `invitation:cancel` in the invitation's organization.
-    pub async fn cancel_invitation(
+    /// [`crate::org::Organizations::cancel_invitation`].
+    pub(crate) async fn cancel_invitation(
         &self,
         token: &str,
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        let actor = self.writer(token).await?;
+        let actor = self.callers.writer(token).await?;
         let inv = self
             .invitation_row(invitation_id)
             .await?
             .ok_or(AuthError::InvitationNotFound)?;
-        let s = self.standing(&actor, &inv.organization_id).await?;
-        if !self.can(&s, "invitation", "cancel") {
+        let s = self.members.standing(&actor, &inv.organization_id).await?;
+        if !self.members.can(&s, "invitation", "cancel") {
             return Err(AuthError::NotAllowed {
                 code: "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",
             });
@@ -538,8 +535,7 @@ impl Organizations {
             InvitationStatus::Rejected => AuditEvent::InvitationRejected,
             _ => AuditEvent::InvitationCanceled,
         };
-        let out = self
-            .db()
+        let out = self.callers.db()
             .write_audited(vec![
                 Statement::new(
                     r#"UPDATE "invitation" SET "status" = ?1 WHERE "id" = ?2 AND "status" = 'pending'"#,
@@ -548,13 +544,11 @@ impl Organizations {
                 .bind(inv.id.as_str()),
                 drop_tokens(&inv.id)], audit::insert_where(
                     event,
-                    Self::record(
-                        actor,
-                        &inv.organization_id,
+                    actor.record(&inv.organization_id,
                         Some(format!("invitation={}", inv.id)),
                     ),
                     meta,
-                    self.now(),
+                    self.callers.now(),
                     r#"EXISTS (SELECT 1 FROM "invitation" WHERE "id" = ?11 AND "status" = ?12)"#,
                     vec![
                         Value::from(inv.id.clone()),
@@ -568,21 +562,21 @@ impl Organizations {
         Ok(Invitation { status, ..inv })
     }
 
-    /// Better Auth's `GET /organization/list-invitations`: every invitation of
-    /// the organization, newest first. Needs `invitation:create`
-    /// (`YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS`); invitations with the
-    /// `owner` role are shown to owners (and platform admins) only.
-    pub async fn list_invitations(&self, token: &str, org: &TenantId) -> Result<Vec<Invitation>> {
-        let actor = self.actor(token).await?;
-        let s = self.standing(&actor, org).await?;
-        if !self.can(&s, "invitation", "create") {
+    /// [`crate::org::Organizations::list_invitations`].
+    pub(crate) async fn list_invitations(
+        &self,
+        token: &str,
+        org: &TenantId,
+    ) -> Result<Vec<Invitation>> {
+        let actor = self.callers.actor(token).await?;
+        let s = self.members.standing(&actor, org).await?;
+        if !self.members.can(&s, "invitation", "create") {
             return Err(AuthError::NotAllowed {
                 code: "YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS",
             });
         }
         let owner = s.is_owner();
-        let rows = self
-            .db()
+        let rows = self.callers.db()
             .query(
                 &Statement::new(format!(
                     r#"SELECT {COLUMNS} FROM "invitation" WHERE "organizationId" = ?1 ORDER BY "createdAt" DESC, "id""#
@@ -597,18 +591,16 @@ impl Organizations {
             .collect())
     }
 
-    /// Better Auth's `GET /organization/list-user-invitations`: the caller's
-    /// pending, unexpired invitations.
-    pub async fn list_user_invitations(&self, token: &str) -> Result<Vec<Invitation>> {
-        let actor = self.actor(token).await?;
-        let rows = self
-            .db()
+    /// [`crate::org::Organizations::list_user_invitations`].
+    pub(crate) async fn list_user_invitations(&self, token: &str) -> Result<Vec<Invitation>> {
+        let actor = self.callers.actor(token).await?;
+        let rows = self.callers.db()
             .query(
                 &Statement::new(format!(
                     r#"SELECT {COLUMNS} FROM "invitation" WHERE "email" = ?1 AND "status" = 'pending' AND "expiresAt" > ?2 ORDER BY "createdAt" DESC, "id""#
                 ))
                 .bind(actor.email.as_str())
-                .bind(date::format(self.now())),
+                .bind(date::format(self.callers.now())),
             )
             .await?;
         rows.iter().map(from_row).collect()

@@ -57,9 +57,25 @@
 //!  ├─> origin      TrustedOrigins: the origin (CSRF) check
 //!  ├─> cookie      SessionCookies
 //!  ├─> rate_limit, gate (platform status before a write)
-//!  └─> rows, audit, stmt, date, random, error (shared helpers, one place each)
-//! org (Organizations) ─> auth, access;  apikey ─> org;  invitation ─> org, apikey
+//!  └─> rows, audit, stmt, date, random, digest, error (shared helpers, one place each)
+//!
+//! org (Organizations: assembly; the public types are re-exported here)
+//!  ├─> directory   Directory: organizations as registry tenants, the creation saga, reconcile
+//!  ├─> active      ActiveTenant: the active organization, scope(); Scopes: minting
+//!  ├─> apikey      ApiKeys: create, list, disable, verify into a scope
+//!  ├─> invitation  Invitations: invite, accept, reject, cancel, sign up through one
+//!  ├─> member      Members: standing, memberships, tenant and platform roles
+//!  └─> caller      Callers: a session token to its caller, in one query
+//! directory ─> member, caller;  active ─> directory, member, caller
+//! apikey ─> active, member, caller;  invitation ─> member, caller
+//! member ─> caller, access;  caller ─> auth, session, access
 //! ```
+//!
+//! The organization components reach the registry only through the
+//! platform's [`PlatformRegistry`](neutrino_tenancy::PlatformRegistry) view
+//! and mint scopes with a minter restricted to that platform, so nothing
+//! reached through one platform's [`org::Organizations`] names another
+//! platform's tenant.
 //!
 //! Errors: [`AuthError`] carries Better Auth's codes; store errors are core's
 //! [`neutrino_core::Error`] inside [`AuthError::Store`], with code and status
@@ -101,18 +117,23 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+mod active;
 pub mod apikey;
 pub mod audit;
 mod auth;
 pub mod cache;
+mod caller;
 pub mod cookie;
 mod credential;
 pub mod date;
+mod digest;
+mod directory;
 pub mod email;
 mod error;
 mod gate;
 pub mod invitation;
 pub mod mail;
+mod member;
 mod model;
 pub mod org;
 pub mod origin;

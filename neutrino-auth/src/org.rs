@@ -28,377 +28,168 @@
 //! caller's membership and roles ([`crate::access`]). A platform admin
 //! (`user.role` = `platform-admin`) manages every organization of its platform;
 //! the auth database is per platform, so it can do nothing on another one.
+//! The organizations reach the registry only through the platform's
+//! [`PlatformRegistry`] view and mint scopes with a minter restricted to the
+//! platform: a tenant of another platform is `ORGANIZATION_NOT_FOUND` here,
+//! whatever the auth database's rows claim.
 //! [`Organizations::scope`] mints the [`TenantScope`] from the session's active
 //! organization, and [`Organizations::verify_api_key`] from an API key: the
 //! only ways to get one besides the audited [`Organizations::operator_scope`].
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use neutrino_core::ids::{PlatformId, TenantId, UserId};
-use neutrino_core::naming::rules::is_valid_dns_label;
-use neutrino_core::sql::{Row, Statement, Value};
-use neutrino_tenancy::{NewTenant, Registry, ScopeMinter, TenantScope};
+use neutrino_tenancy::{PlatformRegistry, ScopeMinter, TenantScope};
 
-use crate::access::{self, AccessPolicy, OWNER, PlatformRole};
-use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord, WriteAudited};
-use crate::date;
-use crate::error::{AuthError, Result};
-use crate::model::RequestMeta;
-use crate::random::random_id;
-use crate::{Auth, MAX_IMAGE_LEN, MAX_NAME_LEN};
+use crate::Auth;
+use crate::access::{AccessPolicy, PlatformRole};
+use crate::active::{ActiveTenant, Scopes};
+use crate::apikey::{ApiKey, ApiKeyScope, ApiKeys, CreatedApiKey, NewApiKey};
+use crate::audit::AuditEntry;
+use crate::caller::Callers;
+use crate::directory::Directory;
+use crate::error::Result;
+use crate::invitation::{Invitation, Invitations};
+use crate::member::Members;
+use crate::model::{RequestMeta, SignUpEmail, SignedIn};
+
+pub use crate::active::MemberScope;
+pub use crate::directory::{
+    MAX_METADATA_LEN, NewOrganization, Organization, ReconcileFailure, ReconcileReport,
+};
+pub use crate::member::Member;
 
 /// Default number of pending invitations an organization may have (Better
 /// Auth's `invitationLimit`).
 pub const DEFAULT_INVITATION_LIMIT: u32 = 100;
 /// Default lifetime of an invitation (Better Auth's `invitationExpiresIn`, 48 h).
 pub const DEFAULT_INVITATION_TTL: Duration = Duration::from_secs(48 * 3600);
-/// Longest accepted organization metadata (JSON text), in bytes.
-pub const MAX_METADATA_LEN: usize = 16 * 1024;
-
-/// What [`Organizations::create_organization`] takes.
-#[derive(Clone, Debug)]
-pub struct NewOrganization {
-    /// Display name.
-    pub name: String,
-    /// Slug, unique on the platform: 1–63 characters of `a-z0-9-` (it names the
-    /// tenant's default host).
-    pub slug: String,
-    /// The parent organization, for a sub-tenant (same platform).
-    pub parent: Option<TenantId>,
-    /// Logo URL.
-    pub logo: Option<String>,
-    /// Metadata, stored as JSON text.
-    pub metadata: Option<serde_json::Value>,
-    /// Leave the session's active organization as it is (Better Auth's
-    /// `keepCurrentActiveOrganization`).
-    pub keep_current_active: bool,
-}
-
-impl NewOrganization {
-    /// A top-level organization.
-    pub fn new(name: impl Into<String>, slug: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            slug: slug.into(),
-            parent: None,
-            logo: None,
-            metadata: None,
-            keep_current_active: false,
-        }
-    }
-
-    /// Makes it a sub-tenant of `parent`.
-    pub fn with_parent(mut self, parent: TenantId) -> Self {
-        self.parent = Some(parent);
-        self
-    }
-
-    /// Sets the metadata.
-    pub fn with_metadata(mut self, metadata: serde_json::Value) -> Self {
-        self.metadata = Some(metadata);
-        self
-    }
-}
-
-/// An `organization` row.
-///
-/// Serializes as Better Auth's organization list shows one (camelCase, dates
-/// as ISO-8601 strings): `{"id","name","slug","logo","metadata","createdAt"}`,
-/// `metadata` as the stored JSON text (or `null`).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Organization {
-    /// Its ID, the registry tenant's.
-    pub id: TenantId,
-    /// Display name.
-    pub name: String,
-    /// Slug, the registry tenant's.
-    pub slug: String,
-    /// Logo URL.
-    pub logo: Option<String>,
-    /// Metadata as JSON text.
-    pub metadata: Option<String>,
-    /// When it was created.
-    #[serde(serialize_with = "crate::date::serialize")]
-    pub created_at: SystemTime,
-}
-
-/// A `member` row: a user's membership of an organization and its roles.
-///
-/// Serializes as Better Auth's member object:
-/// `{"id","organizationId","userId","role","createdAt"}`.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Member {
-    /// Membership ID.
-    pub id: String,
-    /// The organization.
-    pub organization_id: TenantId,
-    /// The user.
-    pub user_id: UserId,
-    /// Comma-separated tenant roles, e.g. `"owner"` or `"admin,member"`.
-    pub role: String,
-    /// When the user joined.
-    #[serde(serialize_with = "crate::date::serialize")]
-    pub created_at: SystemTime,
-}
-
-/// What a validated session (or API key) may do in its active tenant: the
-/// [`TenantScope`] for the tenanted stores, and the roles behind it.
-///
-/// Only [`Organizations::scope`] and [`Organizations::verify_api_key`] make one.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MemberScope {
-    scope: TenantScope,
-    user_id: UserId,
-    roles: String,
-    platform_admin: bool,
-    permissions: Option<String>,
-}
-
-impl fmt::Debug for MemberScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemberScope")
-            .field("scope", &self.scope)
-            .field("user_id", &self.user_id)
-            .field("roles", &self.roles)
-            .field("platform_admin", &self.platform_admin)
-            .finish_non_exhaustive()
-    }
-}
-
-impl MemberScope {
-    /// The tenant scope, for [`neutrino_tenancy::TenantStore`] calls.
-    pub fn tenant_scope(&self) -> &TenantScope {
-        &self.scope
-    }
-
-    /// The platform.
-    pub fn platform(&self) -> PlatformId {
-        self.scope.platform()
-    }
-
-    /// The tenant (organization).
-    pub fn tenant(&self) -> TenantId {
-        self.scope.tenant()
-    }
-
-    /// The user acting.
-    pub fn user_id(&self) -> UserId {
-        self.user_id
-    }
-
-    /// The user's comma-separated tenant roles (empty for a platform admin who
-    /// is not a member).
-    pub fn roles(&self) -> &str {
-        &self.roles
-    }
-
-    /// Whether the user is a platform admin.
-    pub fn is_platform_admin(&self) -> bool {
-        self.platform_admin
-    }
-}
-
-/// What [`Organizations::reconcile`] did.
-#[derive(Debug, Default)]
-pub struct ReconcileReport {
-    /// Pending creations finished.
-    pub completed: usize,
-    /// Pending creations dropped because the registry refuses them for good
-    /// (their slug was taken meanwhile, the parent is gone, or the tenant
-    /// would be nested too deep).
-    pub abandoned: usize,
-    /// Pending creations that could not be finished this time (left pending
-    /// for the next run), with why.
-    pub failed: Vec<ReconcileFailure>,
-}
-
-/// A pending organization creation [`Organizations::reconcile`] could not
-/// finish.
-#[derive(Debug)]
-pub struct ReconcileFailure {
-    /// The pending organization's ID, as stored.
-    pub id: String,
-    /// Why it could not be finished.
-    pub error: AuthError,
-}
-
-/// What became of one pending creation.
-enum Reconciled {
-    Completed,
-    Abandoned,
-}
-
-/// The caller, from a validated session.
-#[derive(Clone, Debug)]
-pub(crate) struct Actor {
-    pub(crate) user_id: UserId,
-    pub(crate) email: String,
-    pub(crate) email_verified: bool,
-    pub(crate) session_id: String,
-    pub(crate) token: String,
-    pub(crate) active: Option<String>,
-    pub(crate) platform_admin: bool,
-}
-
-/// The caller's standing in one organization.
-#[derive(Clone, Debug)]
-pub(crate) struct Standing {
-    pub(crate) member: Option<Member>,
-    pub(crate) platform_admin: bool,
-}
-
-impl Standing {
-    pub(crate) fn roles(&self) -> &str {
-        self.member.as_ref().map_or("", |m| m.role.as_str())
-    }
-
-    pub(crate) fn is_owner(&self) -> bool {
-        self.platform_admin || access::has_role(self.roles(), OWNER)
-    }
-}
 
 /// Organizations, members, roles and the active tenant of one platform;
 /// see the module documentation.
+///
+/// A thin assembly of components, each holding only what it needs: the
+/// organizations and their tenants, memberships and roles, the active tenant
+/// and its scopes, invitations, and API keys.
 pub struct Organizations {
-    pub(crate) auth: Auth,
-    pub(crate) registry: Registry,
-    pub(crate) platform: PlatformId,
-    pub(crate) minter: ScopeMinter,
-    pub(crate) policy: AccessPolicy,
-    pub(crate) invitation_limit: u32,
-    pub(crate) invitation_ttl: Duration,
+    auth: Auth,
+    registry: PlatformRegistry,
+    scopes: Scopes,
+    policy: AccessPolicy,
+    invitation_limit: u32,
+    invitation_ttl: Duration,
+    members: Members,
+    directory: Directory,
+    active: ActiveTenant,
+    api_keys: ApiKeys,
+    invitations: Invitations,
 }
 
 impl fmt::Debug for Organizations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Organizations")
-            .field("platform", &self.platform)
-            .field("policy", &self.policy)
+            .field("platform", &self.registry.id())
             .field("invitation_limit", &self.invitation_limit)
             .field("invitation_ttl", &self.invitation_ttl)
             .finish_non_exhaustive()
     }
 }
 
-const ORG_COLUMNS: &str = r#""id", "name", "slug", "logo", "createdAt", "metadata""#;
-const MEMBER_COLUMNS: &str = r#""id", "organizationId", "userId", "role", "createdAt""#;
-/// SQL: whether the `"role"` column of the row in scope contains `owner`.
-const IS_OWNER_SQL: &str = r#"(',' || REPLACE("role", ' ', '') || ',') LIKE '%,owner,%'"#;
-
-pub(crate) fn org_from_row(r: &Row) -> Result<Organization> {
-    let id: String = r.get(0)?;
-    Ok(Organization {
-        id: id
-            .parse()
-            .map_err(|_| AuthError::corrupt("organization.id"))?,
-        name: r.get(1)?,
-        slug: r.get(2)?,
-        logo: r.get(3)?,
-        created_at: date::column(r, 4, "organization.createdAt")?,
-        metadata: r.get(5)?,
-    })
-}
-
-pub(crate) fn member_from_row(r: &Row) -> Result<Member> {
-    let org: String = r.get(1)?;
-    let user: String = r.get(2)?;
-    Ok(Member {
-        id: r.get(0)?,
-        organization_id: org
-            .parse()
-            .map_err(|_| AuthError::corrupt("member.organizationId"))?,
-        user_id: user
-            .parse()
-            .map_err(|_| AuthError::corrupt("member.userId"))?,
-        role: r.get(3)?,
-        created_at: date::column(r, 4, "member.createdAt")?,
-    })
-}
-
-/// Maps a registry error about a tenant to the organization error.
-fn tenant_err(e: neutrino_core::Error) -> AuthError {
-    if e.is_not_found() {
-        AuthError::OrganizationNotFound
-    } else {
-        AuthError::Store(e)
-    }
-}
-
-/// Maps the registry's refusal to create a tenant to the organization error.
-fn registry_refusal(e: neutrino_core::Error) -> AuthError {
-    match e {
-        e if e.is_already_exists() => AuthError::OrganizationAlreadyExists,
-        e if e.is_not_found() => AuthError::OrganizationNotFound,
-        neutrino_core::Error::InvalidInput { reason, .. } => {
-            AuthError::validation("organization", reason)
-        }
-        e => AuthError::Store(e),
-    }
-}
-
-fn validate_org_fields(name: &str, slug: &str, logo: Option<&str>) -> Result<()> {
-    if name.trim().is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(AuthError::validation(
-            "name",
-            format!("must be 1 to {MAX_NAME_LEN} bytes without control characters"),
-        ));
-    }
-    if !is_valid_dns_label(slug) {
-        return Err(AuthError::validation(
-            "slug",
-            "must be 1-63 characters of a-z0-9- not beginning or ending with '-'",
-        ));
-    }
-    if logo.is_some_and(|l| l.len() > MAX_IMAGE_LEN) {
-        return Err(AuthError::validation(
-            "logo",
-            format!("must be at most {MAX_IMAGE_LEN} bytes"),
-        ));
-    }
-    Ok(())
-}
-
 impl Organizations {
-    /// Organizations of `platform`, whose auth database `auth` works on, with
-    /// tenants in `registry` and scopes minted by `minter` (the registry's
-    /// one-time [`Registry::scope_minter`]). Uses Better Auth's default access
-    /// policy, 100 pending invitations per organization and 48 h invitations.
+    /// Organizations of the platform `registry` is the view of
+    /// ([`neutrino_tenancy::Registry::platform`]), whose auth database `auth`
+    /// works on, with scopes minted by `minter` (the registry's one-time
+    /// [`neutrino_tenancy::Registry::scope_minter`], or a minter restricted to
+    /// this platform): it is restricted to the platform here, so nothing
+    /// reached through these organizations can mint for, or name a tenant
+    /// of, another platform. Uses Better Auth's default access policy, 100
+    /// pending invitations per organization and 48 h invitations.
     ///
-    /// Binds `auth` (and its clones) to `platform`: from then on its sign-up,
-    /// sign-in and every other state-changing call refuse a suspended or
-    /// deleted platform.
-    pub fn new(auth: Auth, registry: Registry, platform: PlatformId, minter: ScopeMinter) -> Self {
-        auth.bind_platform(registry.clone(), platform);
-        Self {
+    /// Binds `auth` (and its clones) to the platform: from then on its
+    /// sign-up, sign-in and every other state-changing call refuse a
+    /// suspended or deleted platform.
+    ///
+    /// Errors: a `minter` restricted to another platform (the store's
+    /// `PermissionDenied`); an `auth` already bound to another platform
+    /// (`VALIDATION_ERROR`: an auth database belongs to one platform).
+    pub fn new(auth: Auth, registry: PlatformRegistry, minter: ScopeMinter) -> Result<Self> {
+        let scopes = Scopes::new(minter, registry.id())?;
+        auth.bind_platform(registry.clone())?;
+        Ok(Self::assemble(
             auth,
             registry,
-            platform,
-            minter,
-            policy: AccessPolicy::better_auth_default(),
-            invitation_limit: DEFAULT_INVITATION_LIMIT,
-            invitation_ttl: DEFAULT_INVITATION_TTL,
+            scopes,
+            AccessPolicy::better_auth_default(),
+            DEFAULT_INVITATION_LIMIT,
+            DEFAULT_INVITATION_TTL,
+        ))
+    }
+
+    /// The components, built from the settings.
+    fn assemble(
+        auth: Auth,
+        registry: PlatformRegistry,
+        scopes: Scopes,
+        policy: AccessPolicy,
+        invitation_limit: u32,
+        invitation_ttl: Duration,
+    ) -> Self {
+        let callers = Callers::new(auth.clone());
+        let members = Members::new(callers.clone(), policy.clone());
+        Self {
+            directory: Directory::new(callers.clone(), members.clone(), registry.clone()),
+            active: ActiveTenant::new(
+                callers.clone(),
+                members.clone(),
+                scopes.clone(),
+                registry.clone(),
+            ),
+            api_keys: ApiKeys::new(callers.clone(), members.clone(), scopes.clone()),
+            invitations: Invitations::new(
+                callers,
+                members.clone(),
+                invitation_limit,
+                invitation_ttl,
+            ),
+            members,
+            auth,
+            registry,
+            scopes,
+            policy,
+            invitation_limit,
+            invitation_ttl,
         }
+    }
+
+    /// The same organizations with other settings.
+    fn reassemble(self, policy: AccessPolicy, invitation_limit: u32) -> Self {
+        Self::assemble(
+            self.auth,
+            self.registry,
+            self.scopes,
+            policy,
+            invitation_limit,
+            self.invitation_ttl,
+        )
     }
 
     /// Replaces the access-control policy (e.g. the default one extended with
     /// the host app's resources).
-    pub fn with_policy(mut self, policy: AccessPolicy) -> Self {
-        self.policy = policy;
-        self
+    pub fn with_policy(self, policy: AccessPolicy) -> Self {
+        let limit = self.invitation_limit;
+        self.reassemble(policy, limit)
     }
 
     /// Sets how many pending invitations an organization may have.
-    pub fn with_invitation_limit(mut self, limit: u32) -> Self {
-        self.invitation_limit = limit;
-        self
+    pub fn with_invitation_limit(self, limit: u32) -> Self {
+        let policy = self.policy.clone();
+        self.reassemble(policy, limit)
     }
 
     /// The platform.
     pub fn platform(&self) -> PlatformId {
-        self.platform
+        self.registry.id()
     }
 
     /// The access-control policy.
@@ -411,189 +202,17 @@ impl Organizations {
         &self.auth
     }
 
-    pub(crate) fn now(&self) -> SystemTime {
-        self.auth.now()
+    /// Whether the scope's holder may perform `action` on `resource` in its
+    /// tenant: a platform admin may do everything; a member what its roles
+    /// grant; an API key, in addition, only what its own permissions list.
+    pub fn has_permission(&self, scope: &MemberScope, resource: &str, action: &str) -> bool {
+        crate::active::has_permission(&self.policy, scope, resource, action)
     }
-
-    pub(crate) fn db(&self) -> &dyn neutrino_core::sql::SqlExecutor {
-        &**self.auth.db()
-    }
-
-    /// The platform-status check before every state change of organizations,
-    /// members, roles, invitations and API keys: the platform's
-    /// [`neutrino_core::Error::Suspended`] when it is suspended, `NotFound` when
-    /// it is deleted. See [`Auth`] for what still works while suspended.
-    pub(crate) async fn ensure_writable(&self) -> Result<()> {
-        Ok(self.registry.check_active(self.platform).await?)
-    }
-
-    /// [`Organizations::actor`] for a state-changing call: the platform must be
-    /// active first.
-    pub(crate) async fn writer(&self, token: &str) -> Result<Actor> {
-        self.ensure_writable().await?;
-        self.actor(token).await
-    }
-
-    /// The caller of a session token; `UNAUTHORIZED` without a valid session.
-    pub(crate) async fn actor(&self, token: &str) -> Result<Actor> {
-        let found = self
-            .auth
-            .get_session(token)
-            .await?
-            .ok_or(AuthError::Unauthorized)?;
-        let row = self
-            .db()
-            .query(
-                &Statement::new(
-                    r#"SELECT s."activeOrganizationId", u."role" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#,
-                )
-                .bind(token),
-            )
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(AuthError::Unauthorized)?;
-        let role: Option<String> = row.get(1)?;
-        Ok(Actor {
-            user_id: found.user.id,
-            email: found.user.email.clone(),
-            email_verified: found.user.email_verified,
-            session_id: found.session.id.clone(),
-            token: token.to_owned(),
-            active: row.get(0)?,
-            platform_admin: PlatformRole::from_stored(role.as_deref()) == PlatformRole::Admin,
-        })
-    }
-
-    pub(crate) async fn org_row(&self, org: &TenantId) -> Result<Option<Organization>> {
-        let row = self
-            .db()
-            .query(
-                &Statement::new(format!(
-                    r#"SELECT {ORG_COLUMNS} FROM "organization" WHERE "id" = ?1"#
-                ))
-                .bind(org.as_str()),
-            )
-            .await?
-            .into_iter()
-            .next();
-        row.as_ref().map(org_from_row).transpose()
-    }
-
-    pub(crate) async fn membership(&self, org: &TenantId, user: &UserId) -> Result<Option<Member>> {
-        let row = self
-            .db()
-            .query(
-                &Statement::new(format!(
-                    r#"SELECT {MEMBER_COLUMNS} FROM "member" WHERE "organizationId" = ?1 AND "userId" = ?2"#
-                ))
-                .bind(org.as_str())
-                .bind(user.as_str()),
-            )
-            .await?
-            .into_iter()
-            .next();
-        row.as_ref().map(member_from_row).transpose()
-    }
-
-    async fn member_by_id(&self, org: &TenantId, member_id: &str) -> Result<Member> {
-        let row = self
-            .db()
-            .query(
-                &Statement::new(format!(
-                    r#"SELECT {MEMBER_COLUMNS} FROM "member" WHERE "id" = ?1 AND "organizationId" = ?2"#
-                ))
-                .bind(member_id)
-                .bind(org.as_str()),
-            )
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(AuthError::MemberNotFound)?;
-        member_from_row(&row)
-    }
-
-    /// The caller's standing in `org`: a member, or a platform admin. Anyone
-    /// else gets `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, whether or not
-    /// the organization exists.
-    pub(crate) async fn standing(&self, actor: &Actor, org: &TenantId) -> Result<Standing> {
-        if let Some(m) = self.membership(org, &actor.user_id).await? {
-            return Ok(Standing {
-                member: Some(m),
-                platform_admin: actor.platform_admin,
-            });
-        }
-        if actor.platform_admin {
-            if self.org_row(org).await?.is_none() {
-                return Err(AuthError::OrganizationNotFound);
-            }
-            return Ok(Standing {
-                member: None,
-                platform_admin: true,
-            });
-        }
-        Err(AuthError::NotAMember)
-    }
-
-    pub(crate) fn can(&self, s: &Standing, resource: &str, action: &str) -> bool {
-        s.platform_admin || self.policy.allows(s.roles(), resource, action)
-    }
-
-    /// Validates a role list against the policy; returns it normalized
-    /// (`"admin,member"`).
-    pub(crate) fn normalize_roles(&self, roles: &str) -> Result<String> {
-        let list: Vec<&str> = access::split_roles(roles).collect();
-        if list.is_empty() || list.iter().any(|r| !self.policy.has_role(r)) {
-            return Err(AuthError::RoleNotFound);
-        }
-        Ok(list.join(","))
-    }
-
-    pub(crate) fn record<'a>(
-        actor: &'a Actor,
-        org: &'a TenantId,
-        detail: Option<String>,
-    ) -> AuditRecord<'a> {
-        AuditRecord {
-            user_id: Some(actor.user_id.as_str()),
-            session_id: Some(&actor.session_id),
-            email: None,
-            detail,
-            organization_id: Some(org.as_str()),
-        }
-    }
-
-    // ---- organizations ----
 
     /// Whether `slug` is free (Better Auth's `check-slug`):
     /// `ORGANIZATION_SLUG_ALREADY_TAKEN` otherwise.
     pub async fn check_slug(&self, slug: &str) -> Result<()> {
-        if self.slug_taken(slug).await? {
-            return Err(AuthError::NotAllowed {
-                code: "ORGANIZATION_SLUG_ALREADY_TAKEN",
-            });
-        }
-        Ok(())
-    }
-
-    async fn slug_taken(&self, slug: &str) -> Result<bool> {
-        let rows = self
-            .db()
-            .query(
-                &Statement::new(
-                    r#"SELECT 1 FROM "organization" WHERE "slug" = ?1 UNION ALL SELECT 1 FROM "neutrinoPendingOrganization" WHERE "slug" = ?1"#,
-                )
-                .bind(slug),
-            )
-            .await?;
-        if !rows.is_empty() {
-            return Ok(true);
-        }
-        match self.registry.tenant_by_slug(self.platform, slug).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        self.directory.check_slug(slug).await
     }
 
     /// Better Auth's `POST /organization/create`: creates the organization and
@@ -610,152 +229,7 @@ impl Organizations {
         new: NewOrganization,
         meta: &RequestMeta,
     ) -> Result<Organization> {
-        let actor = self.writer(token).await?;
-        let name = new.name.trim().to_owned();
-        validate_org_fields(&name, &new.slug, new.logo.as_deref())?;
-        let metadata = new.metadata.as_ref().map(|m| m.to_string());
-        if metadata
-            .as_ref()
-            .is_some_and(|m| m.len() > MAX_METADATA_LEN)
-        {
-            return Err(AuthError::validation(
-                "metadata",
-                format!("must be at most {MAX_METADATA_LEN} bytes of JSON"),
-            ));
-        }
-        if let Some(parent) = &new.parent {
-            let s = self.standing(&actor, parent).await?;
-            if !self.can(&s, "organization", "update") {
-                return Err(AuthError::NotAllowed {
-                    code: "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_ORGANIZATION",
-                });
-            }
-        }
-        if self.slug_taken(&new.slug).await? {
-            return Err(AuthError::OrganizationAlreadyExists);
-        }
-        let id = TenantId::generate();
-        let now = self.now();
-        let stamp = date::format(now);
-        // Step 1: the intent.
-        let pending = Statement::new(
-            r#"INSERT INTO "neutrinoPendingOrganization" ("id", "slug", "name", "parentId", "logo", "metadata", "creatorId", "createdAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#,
-        )
-        .bind(id.as_str())
-        .bind(new.slug.as_str())
-        .bind(name.as_str())
-        .bind(new.parent.map(|p| p.as_str().to_owned()))
-        .bind(new.logo.as_deref())
-        .bind(metadata.as_deref())
-        .bind(actor.user_id.as_str())
-        .bind(stamp.as_str());
-        match self.db().execute(&pending).await {
-            Ok(_) => {}
-            Err(e) if e.is_already_exists() => return Err(AuthError::OrganizationAlreadyExists),
-            Err(e) => return Err(e.into()),
-        }
-        // Step 2: the registry tenant.
-        let mut tenant = NewTenant::new(new.slug.as_str(), name.as_str()).with_id(id);
-        if let Some(p) = new.parent {
-            tenant = tenant.with_parent(p);
-        }
-        if let Err(e) = self.registry.create_tenant(self.platform, tenant).await {
-            // A refusal is final: nothing stays pending (the slug is free
-            // again). Only a backend failure, after which the tenant may or
-            // may not exist, is left to `reconcile`.
-            if !matches!(e, neutrino_core::Error::Backend { .. }) {
-                self.drop_pending(&id).await?;
-            }
-            return Err(registry_refusal(e));
-        }
-        // Step 3: the organization, its owner, active.
-        let org = Organization {
-            id,
-            name,
-            slug: new.slug,
-            logo: new.logo,
-            metadata,
-            created_at: date::parse(&stamp).unwrap_or(now),
-        };
-        let mut batch = self.finish_statements(&org, &actor.user_id, &stamp, meta)?;
-        batch.push(audit::insert(
-            AuditEvent::OrganizationCreated,
-            Self::record(&actor, &id, Some(format!("slug={}", org.slug))),
-            meta,
-            now,
-        )?);
-        if !new.keep_current_active {
-            batch.push(
-                Statement::new(
-                    r#"UPDATE "session" SET "activeOrganizationId" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#,
-                )
-                .bind(id.as_str())
-                .bind(stamp.as_str())
-                .bind(actor.token.as_str()),
-            );
-        }
-        self.db().batch(&batch).await?;
-        Ok(org)
-    }
-
-    async fn drop_pending(&self, id: &TenantId) -> Result<()> {
-        self.db()
-            .execute(
-                &Statement::new(r#"DELETE FROM "neutrinoPendingOrganization" WHERE "id" = ?1"#)
-                    .bind(id.as_str()),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Step 3's statements, idempotent: the organization row, the owner's
-    /// membership (if the creator exists and is not one yet), the pending row
-    /// gone, and the membership's audit entry.
-    fn finish_statements(
-        &self,
-        org: &Organization,
-        creator: &UserId,
-        stamp: &str,
-        meta: &RequestMeta,
-    ) -> Result<Vec<Statement>> {
-        let member_id = random_id()?;
-        Ok(vec![
-            Statement::new(format!(
-                r#"INSERT INTO "organization" ({ORG_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT ("id") DO NOTHING"#
-            ))
-            .bind(org.id.as_str())
-            .bind(org.name.as_str())
-            .bind(org.slug.as_str())
-            .bind(org.logo.as_deref())
-            .bind(stamp)
-            .bind(org.metadata.as_deref()),
-            audit::insert_where(
-                AuditEvent::MemberAdded,
-                AuditRecord {
-                    user_id: Some(creator.as_str()),
-                    detail: Some(format!("role={OWNER}")),
-                    organization_id: Some(org.id.as_str()),
-                    ..AuditRecord::default()
-                },
-                meta,
-                self.now(),
-                r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?11) AND NOT EXISTS (SELECT 1 FROM "member" WHERE "organizationId" = ?12 AND "userId" = ?11)"#,
-                vec![
-                    Value::from(creator.as_str().to_owned()),
-                    Value::from(org.id.as_str().to_owned()),
-                ],
-            )?,
-            Statement::new(format!(
-                r#"INSERT INTO "member" ({MEMBER_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?3) AND NOT EXISTS (SELECT 1 FROM "member" WHERE "organizationId" = ?2 AND "userId" = ?3)"#
-            ))
-            .bind(member_id)
-            .bind(org.id.as_str())
-            .bind(creator.as_str())
-            .bind(OWNER)
-            .bind(stamp),
-            Statement::new(r#"DELETE FROM "neutrinoPendingOrganization" WHERE "id" = ?1"#)
-                .bind(org.id.as_str()),
-        ])
+        self.directory.create_organization(token, new, meta).await
     }
 
     /// Finishes every organization creation interrupted between its steps:
@@ -767,114 +241,26 @@ impl Organizations {
     /// pending, and the others go on. Refused as a whole on a suspended or
     /// deleted platform.
     pub async fn reconcile(&self) -> Result<ReconcileReport> {
-        self.ensure_writable().await?;
-        let rows = self
-            .db()
-            .query(&Statement::new(
-                r#"SELECT "id", "slug", "name", "parentId", "logo", "metadata", "creatorId", "createdAt" FROM "neutrinoPendingOrganization" ORDER BY "createdAt""#,
-            ))
-            .await?;
-        let mut report = ReconcileReport::default();
-        for r in rows {
-            match self.reconcile_one(&r).await {
-                Ok(Reconciled::Completed) => report.completed += 1,
-                Ok(Reconciled::Abandoned) => report.abandoned += 1,
-                Err(error) => report.failed.push(ReconcileFailure {
-                    id: r.get::<String>(0).unwrap_or_default(),
-                    error,
-                }),
-            }
-        }
-        Ok(report)
-    }
-
-    async fn reconcile_one(&self, r: &Row) -> Result<Reconciled> {
-        let meta = RequestMeta::default();
-        let id: String = r.get(0)?;
-        let id: TenantId = id
-            .parse()
-            .map_err(|_| AuthError::corrupt("neutrinoPendingOrganization.id"))?;
-        let creator: String = r.get(6)?;
-        let creator: UserId = creator
-            .parse()
-            .map_err(|_| AuthError::corrupt("neutrinoPendingOrganization.creatorId"))?;
-        let parent: Option<String> = r.get(3)?;
-        let parent: Option<TenantId> = parent
-            .map(|p| p.parse())
-            .transpose()
-            .map_err(|_| AuthError::corrupt("neutrinoPendingOrganization.parentId"))?;
-        let stamp: String = r.get(7)?;
-        let org = Organization {
-            id,
-            slug: r.get(1)?,
-            name: r.get(2)?,
-            logo: r.get(4)?,
-            metadata: r.get(5)?,
-            created_at: date::column(r, 7, "neutrinoPendingOrganization.createdAt")?,
-        };
-        match self.registry.tenant(self.platform, id).await {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {
-                let mut t = NewTenant::new(org.slug.as_str(), org.name.as_str()).with_id(id);
-                if let Some(p) = parent {
-                    t = t.with_parent(p);
-                }
-                if let Err(e) = self.registry.create_tenant(self.platform, t).await {
-                    if e.is_already_exists()
-                        || e.is_not_found()
-                        || matches!(e, neutrino_core::Error::InvalidInput { .. })
-                    {
-                        self.drop_pending(&id).await?;
-                        return Ok(Reconciled::Abandoned);
-                    }
-                    return Err(e.into());
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let mut batch = self.finish_statements(&org, &creator, &stamp, &meta)?;
-        batch.push(audit::insert(
-            AuditEvent::OrganizationCreated,
-            AuditRecord {
-                user_id: Some(creator.as_str()),
-                detail: Some(format!("slug={} (reconciled)", org.slug)),
-                organization_id: Some(id.as_str()),
-                ..AuditRecord::default()
-            },
-            &meta,
-            self.now(),
-        )?);
-        self.db().batch(&batch).await?;
-        Ok(Reconciled::Completed)
+        self.directory.reconcile().await
     }
 
     /// An organization the caller belongs to (any, for a platform admin).
     /// Errors: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`.
     pub async fn organization(&self, token: &str, org: &TenantId) -> Result<Organization> {
-        let actor = self.actor(token).await?;
-        self.standing(&actor, org).await?;
-        self.org_row(org)
-            .await?
-            .ok_or(AuthError::OrganizationNotFound)
+        self.directory.organization(token, org).await
     }
 
     /// Better Auth's `GET /organization/list`: the organizations the caller is
     /// a member of, by name.
     pub async fn list_organizations(&self, token: &str) -> Result<Vec<Organization>> {
-        let actor = self.actor(token).await?;
-        let rows = self
-            .db()
-            .query(
-                &Statement::new(
-                    r#"SELECT o."id", o."name", o."slug", o."logo", o."createdAt", o."metadata" FROM "organization" o JOIN "member" m ON m."organizationId" = o."id" WHERE m."userId" = ?1 ORDER BY o."name", o."id""#,
-                )
-                .bind(actor.user_id.as_str()),
-            )
-            .await?;
-        rows.iter().map(org_from_row).collect()
+        self.directory.list_organizations(token).await
     }
 
-    // ---- members and roles ----
+    /// The newest audit entries of one organization (its own log), at most
+    /// `limit`.
+    pub async fn tenant_audit_log(&self, org: &TenantId, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.directory.tenant_audit_log(org, limit).await
+    }
 
     /// Better Auth's server-side `addMember`: makes an existing user a member
     /// with `role` (comma-separated). Needs `member:create`; only owners add
@@ -889,119 +275,12 @@ impl Organizations {
         role: &str,
         meta: &RequestMeta,
     ) -> Result<Member> {
-        let actor = self.writer(token).await?;
-        let s = self.standing(&actor, org).await?;
-        if !self.can(&s, "member", "create") {
-            return Err(AuthError::NotAllowed {
-                code: "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
-            });
-        }
-        let role = self.normalize_roles(role)?;
-        if access::has_role(&role, OWNER) && !s.is_owner() {
-            return Err(AuthError::NotAllowed {
-                code: "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE",
-            });
-        }
-        if self.auth.get_user(user).await?.is_none() {
-            return Err(AuthError::UserNotFound);
-        }
-        let member = self
-            .insert_member(
-                org,
-                user,
-                &role,
-                &actor,
-                AuditEvent::MemberAdded,
-                meta,
-                None,
-                |_| Ok(Vec::new()),
-            )
-            .await?
-            .ok_or(AuthError::AlreadyAMember)?;
-        Ok(member)
-    }
-
-    /// Inserts a membership and its audit entry, with `extra` statements in
-    /// the same batch (made from the new membership and placed after it, so
-    /// they may be guarded on it). The unique index on `member ("organizationId", "userId")` decides
-    /// whether the user is already a member (`AlreadyAMember`). With `guard`
-    /// (SQL with placeholders from `?1`, and its values), the membership is
-    /// inserted only if it holds inside the batch; `None` comes back if it did
-    /// not.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn insert_member(
-        &self,
-        org: &TenantId,
-        user: &UserId,
-        role: &str,
-        actor: &Actor,
-        event: AuditEvent,
-        meta: &RequestMeta,
-        guard: Option<(&str, Vec<Value>)>,
-        extra: impl FnOnce(&Member) -> Result<Vec<Statement>>,
-    ) -> Result<Option<Member>> {
-        let now = self.now();
-        let stamp = date::format(now);
-        let member = Member {
-            id: random_id()?,
-            organization_id: *org,
-            user_id: *user,
-            role: role.to_owned(),
-            created_at: date::parse(&stamp).unwrap_or(now),
-        };
-        let (cond, cond_params) = match guard {
-            Some((sql, params)) => (crate::stmt::renumber(sql, 5), params),
-            None => ("1".to_owned(), Vec::new()),
-        };
-        let mut params = vec![
-            Value::from(member.id.clone()),
-            Value::from(org.as_str().to_owned()),
-            Value::from(user.as_str().to_owned()),
-            Value::from(role.to_owned()),
-            Value::from(stamp.clone()),
-        ];
-        params.extend(cond_params);
-        let insert = Statement::with_params(
-            format!(
-                r#"INSERT INTO "member" ({MEMBER_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5 WHERE {cond}"#
-            ),
-            params,
-        );
-        let mut batch = vec![
-            insert,
-            audit::insert_where(
-                event,
-                Self::record(actor, org, Some(format!("member={} role={role}", user))),
-                meta,
-                now,
-                r#"EXISTS (SELECT 1 FROM "member" WHERE "id" = ?11)"#,
-                vec![Value::from(member.id.clone())],
-            )?,
-        ];
-        batch.extend(extra(&member)?);
-        match self.db().batch(&batch).await {
-            Ok(out) if out.first().is_some_and(|o| o.rows_affected == 1) => Ok(Some(member)),
-            Ok(_) => Ok(None),
-            // The unique membership index: one membership per user and tenant.
-            Err(e) if e.is_already_exists() => Err(AuthError::AlreadyAMember),
-            Err(e) => Err(e.into()),
-        }
+        self.members.add_member(token, org, user, role, meta).await
     }
 
     /// Better Auth's `GET /organization/list-members`, oldest first.
     pub async fn list_members(&self, token: &str, org: &TenantId) -> Result<Vec<Member>> {
-        let actor = self.actor(token).await?;
-        self.standing(&actor, org).await?;
-        let rows = self
-            .db()
-            .query(
-                &Statement::new(format!(
-                    r#"SELECT {MEMBER_COLUMNS} FROM "member" WHERE "organizationId" = ?1 ORDER BY "createdAt", "id""#
-                ))
-                .bind(org.as_str()),
-            )
-            .await?;
-        rows.iter().map(member_from_row).collect()
+        self.members.list_members(token, org).await
     }
 
     /// Better Auth's `POST /organization/update-member-role`. Needs
@@ -1015,102 +294,9 @@ impl Organizations {
         role: &str,
         meta: &RequestMeta,
     ) -> Result<Member> {
-        const NOT_ALLOWED: AuthError = AuthError::NotAllowed {
-            code: "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
-        };
-        let actor = self.writer(token).await?;
-        let s = self.standing(&actor, org).await?;
-        if !self.can(&s, "member", "update") {
-            return Err(NOT_ALLOWED);
-        }
-        let role = self.normalize_roles(role)?;
-        let target = self.member_by_id(org, member_id).await?;
-        let was_owner = access::has_role(&target.role, OWNER);
-        let becomes_owner = access::has_role(&role, OWNER);
-        if (was_owner || becomes_owner) && !s.is_owner() {
-            return Err(NOT_ALLOWED);
-        }
-        let demotes_owner = was_owner && !becomes_owner;
-        let guard = format!(
-            r#"(?4 = 0 OR (SELECT COUNT(*) FROM "member" WHERE "organizationId" = ?3 AND {IS_OWNER_SQL}) > 1)"#
-        );
-        let update = Statement::new(format!(
-            r#"UPDATE "member" SET "role" = ?1 WHERE "id" = ?2 AND "organizationId" = ?3 AND {guard}"#
-        ))
-        .bind(role.as_str())
-        .bind(member_id)
-        .bind(org.as_str())
-        .bind(demotes_owner);
-        let audit_stmt = audit::insert_where(
-            AuditEvent::MemberRoleChanged,
-            Self::record(
-                &actor,
-                org,
-                Some(format!(
-                    "member={} role={} (was {})",
-                    target.user_id, role, target.role
-                )),
-            ),
-            meta,
-            self.now(),
-            r#"EXISTS (SELECT 1 FROM "member" WHERE "id" = ?11 AND "role" = ?12)"#,
-            vec![Value::from(member_id.to_owned()), Value::from(role.clone())],
-        )?;
-        let out = self.db().write_audited(vec![update], audit_stmt).await?;
-        if out.first().map_or(0, |o| o.rows_affected) == 0 {
-            return Err(if demotes_owner {
-                AuthError::NoOwnerLeft
-            } else {
-                AuthError::MemberNotFound
-            });
-        }
-        Ok(Member { role, ..target })
-    }
-
-    /// Deletes a membership unless it is the last owner's, clears it as the
-    /// active organization of the user's sessions, and audits it, atomically.
-    async fn delete_member(
-        &self,
-        target: &Member,
-        actor: &Actor,
-        event: AuditEvent,
-        meta: &RequestMeta,
-    ) -> Result<()> {
-        let org = &target.organization_id;
-        let is_owner = access::has_role(&target.role, OWNER);
-        let delete = Statement::new(format!(
-            r#"DELETE FROM "member" WHERE "id" = ?1 AND "organizationId" = ?2 AND (?3 = 0 OR (SELECT COUNT(*) FROM "member" WHERE "organizationId" = ?2 AND {IS_OWNER_SQL}) > 1)"#
-        ))
-        .bind(target.id.as_str())
-        .bind(org.as_str())
-        .bind(is_owner);
-        let audit_stmt = audit::insert_where(
-            event,
-            Self::record(
-                actor,
-                org,
-                Some(format!("member={} role={}", target.user_id, target.role)),
-            ),
-            meta,
-            self.now(),
-            r#"NOT EXISTS (SELECT 1 FROM "member" WHERE "id" = ?11)"#,
-            vec![Value::from(target.id.clone())],
-        )?;
-        let clear = Statement::new(
-            r#"UPDATE "session" SET "activeOrganizationId" = NULL WHERE "userId" = ?1 AND "activeOrganizationId" = ?2 AND NOT EXISTS (SELECT 1 FROM "member" WHERE "id" = ?3)"#,
-        )
-        .bind(target.user_id.as_str())
-        .bind(org.as_str())
-        .bind(target.id.as_str());
-        let out = self.db().batch(&[delete, audit_stmt, clear]).await?;
-        if out.first().map_or(0, |o| o.rows_affected) == 0 {
-            return Err(if is_owner {
-                AuthError::LastOwner
-            } else {
-                AuthError::MemberNotFound
-            });
-        }
-        Ok(())
+        self.members
+            .update_member_role(token, org, member_id, role, meta)
+            .await
     }
 
     /// Better Auth's `POST /organization/remove-member`. Needs `member:delete`;
@@ -1123,50 +309,19 @@ impl Organizations {
         member_id: &str,
         meta: &RequestMeta,
     ) -> Result<Member> {
-        const NOT_ALLOWED: AuthError = AuthError::NotAllowed {
-            code: "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
-        };
-        let actor = self.writer(token).await?;
-        let s = self.standing(&actor, org).await?;
-        if !self.can(&s, "member", "delete") {
-            return Err(NOT_ALLOWED);
-        }
-        let target = self.member_by_id(org, member_id).await?;
-        if access::has_role(&target.role, OWNER) && !s.is_owner() {
-            return Err(NOT_ALLOWED);
-        }
-        self.delete_member(&target, &actor, AuditEvent::MemberRemoved, meta)
-            .await?;
-        Ok(target)
+        self.members
+            .remove_member(token, org, member_id, meta)
+            .await
     }
 
     /// Better Auth's `POST /organization/leave`; the last owner cannot leave.
     pub async fn leave(&self, token: &str, org: &TenantId, meta: &RequestMeta) -> Result<Member> {
-        let actor = self.writer(token).await?;
-        let me = self
-            .membership(org, &actor.user_id)
-            .await?
-            .ok_or(AuthError::NotAMember)?;
-        self.delete_member(&me, &actor, AuditEvent::MemberLeft, meta)
-            .await?;
-        Ok(me)
+        self.members.leave(token, org, meta).await
     }
-
-    // ---- platform roles ----
 
     /// A user's platform role.
     pub async fn platform_role(&self, user: &UserId) -> Result<PlatformRole> {
-        let row = self
-            .db()
-            .query(
-                &Statement::new(r#"SELECT "role" FROM "user" WHERE "id" = ?1"#).bind(user.as_str()),
-            )
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(AuthError::UserNotFound)?;
-        let role: Option<String> = row.get(0)?;
-        Ok(PlatformRole::from_stored(role.as_deref()))
+        self.members.platform_role(user).await
     }
 
     /// Sets a user's platform role: an operator path with no permission
@@ -1181,47 +336,10 @@ impl Organizations {
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
-        for (field, v) in [("operator", operator), ("reason", reason)] {
-            if v.trim().is_empty() || v.len() > 2000 || v.chars().any(char::is_control) {
-                return Err(AuthError::validation(
-                    field,
-                    "must be 1-2000 bytes of text without control characters",
-                ));
-            }
-        }
-        self.ensure_writable().await?;
-        let now = self.now();
-        let out = self
-            .db()
-            .write_audited(
-                vec![
-                    Statement::new(
-                        r#"UPDATE "user" SET "role" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#,
-                    )
-                    .bind(role.as_str())
-                    .bind(date::format(now))
-                    .bind(user.as_str()),
-                ],
-                audit::insert(
-                    AuditEvent::PlatformRoleChanged,
-                    AuditRecord {
-                        user_id: Some(user.as_str()),
-                        detail: Some(format!("role={role} by operator {operator}: {reason}")),
-                        ..AuditRecord::default()
-                    },
-                    meta,
-                    now,
-                )?,
-            )
-            .await?;
-        if out.first().map_or(0, |o| o.rows_affected) == 0 {
-            return Err(AuthError::UserNotFound);
-        }
-        self.auth.evict_user(user.as_str());
-        Ok(())
+        self.members
+            .operator_set_platform_role(user, role, operator, reason, meta)
+            .await
     }
-
-    // ---- the active tenant and scopes ----
 
     /// Better Auth's `POST /organization/set-active`: makes `org` the session's
     /// active organization (`None` clears it). Only an organization the user
@@ -1232,44 +350,7 @@ impl Organizations {
         org: Option<&TenantId>,
         meta: &RequestMeta,
     ) -> Result<Option<Organization>> {
-        let actor = self.writer(token).await?;
-        let found = match org {
-            Some(id) => {
-                self.standing(&actor, id).await?;
-                self.minter
-                    .mint(self.platform, *id)
-                    .await
-                    .map_err(tenant_err)?;
-                Some(
-                    self.org_row(id)
-                        .await?
-                        .ok_or(AuthError::OrganizationNotFound)?,
-                )
-            }
-            None => None,
-        };
-        let now = self.now();
-        let id = found.as_ref().map(|o| o.id);
-        self.db()
-            .write_audited(vec![
-                Statement::new(
-                    r#"UPDATE "session" SET "activeOrganizationId" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#,
-                )
-                .bind(id.map(|i| i.as_str().to_owned()))
-                .bind(date::format(now))
-                .bind(token)], audit::insert(
-                    AuditEvent::ActiveOrganizationSet,
-                    AuditRecord {
-                        user_id: Some(actor.user_id.as_str()),
-                        session_id: Some(&actor.session_id),
-                        organization_id: id.as_ref().map(TenantId::as_str),
-                        ..AuditRecord::default()
-                    },
-                    meta,
-                    now,
-                )?)
-            .await?;
-        Ok(found)
+        self.active.set_active(token, org, meta).await
     }
 
     /// The [`MemberScope`] (and so the [`TenantScope`]) of a session's active
@@ -1279,59 +360,7 @@ impl Organizations {
     /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`,
     /// a suspended platform's store error.
     pub async fn scope(&self, token: &str) -> Result<MemberScope> {
-        let actor = self.actor(token).await?;
-        let active = actor
-            .active
-            .as_deref()
-            .ok_or(AuthError::NoActiveOrganization)?;
-        let org: TenantId = active
-            .parse()
-            .map_err(|_| AuthError::NoActiveOrganization)?;
-        self.member_scope_for(&actor.user_id, actor.platform_admin, org, None)
-            .await
-    }
-
-    /// The scope of `user` in `org`: a member's, or a platform admin's.
-    pub(crate) async fn member_scope_for(
-        &self,
-        user: &UserId,
-        platform_admin: bool,
-        org: TenantId,
-        permissions: Option<String>,
-    ) -> Result<MemberScope> {
-        let member = self.membership(&org, user).await?;
-        if member.is_none() {
-            if !platform_admin {
-                return Err(AuthError::NotAMember);
-            }
-            if self.org_row(&org).await?.is_none() {
-                return Err(AuthError::OrganizationNotFound);
-            }
-        }
-        let scope = self
-            .minter
-            .mint(self.platform, org)
-            .await
-            .map_err(tenant_err)?;
-        Ok(MemberScope {
-            scope,
-            user_id: *user,
-            roles: member.map(|m| m.role).unwrap_or_default(),
-            platform_admin,
-            permissions,
-        })
-    }
-
-    /// Whether the scope's holder may perform `action` on `resource` in its
-    /// tenant: a platform admin may do everything; a member what its roles
-    /// grant; an API key, in addition, only what its own permissions list.
-    pub fn has_permission(&self, scope: &MemberScope, resource: &str, action: &str) -> bool {
-        if let Some(p) = &scope.permissions
-            && !access::permits(p, resource, action)
-        {
-            return false;
-        }
-        scope.platform_admin || self.policy.allows(&scope.roles, resource, action)
+        self.active.scope(token).await
     }
 
     /// An operator's scope on a tenant of this platform: recorded twice, in the
@@ -1344,37 +373,151 @@ impl Organizations {
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<TenantScope> {
-        let scope = self
-            .registry
-            .operator_scope(self.platform, *org, operator, reason)
+        self.active
+            .operator_scope(org, operator, reason, meta)
             .await
-            .map_err(tenant_err)?;
-        self.db()
-            .execute(&audit::insert(
-                AuditEvent::OperatorAccess,
-                AuditRecord {
-                    detail: Some(format!("operator {operator}: {reason}")),
-                    organization_id: Some(org.as_str()),
-                    ..AuditRecord::default()
-                },
-                meta,
-                self.now(),
-            )?)
-            .await?;
-        Ok(scope)
     }
 
-    /// The newest audit entries of one organization (its own log), at most
-    /// `limit`.
-    pub async fn tenant_audit_log(&self, org: &TenantId, limit: u32) -> Result<Vec<AuditEntry>> {
-        let rows = self
-            .db()
-            .query(
-                &Statement::new(audit::SELECT_BY_ORGANIZATION)
-                    .bind(org.as_str())
-                    .bind(limit),
-            )
-            .await?;
-        rows.iter().map(audit::from_row).collect()
+    /// Creates an API key acting as the caller, bound to a tenant the caller
+    /// belongs to or to the whole platform; the key is in the answer only.
+    pub async fn create_api_key(
+        &self,
+        token: &str,
+        new: NewApiKey,
+        meta: &RequestMeta,
+    ) -> Result<CreatedApiKey> {
+        self.api_keys.create_api_key(token, new, meta).await
+    }
+
+    /// The caller's API keys, newest first.
+    pub async fn list_api_keys(&self, token: &str) -> Result<Vec<ApiKey>> {
+        self.api_keys.list_api_keys(token).await
+    }
+
+    /// Enables or disables one of the caller's keys (`KEY_NOT_FOUND` for
+    /// anyone else's).
+    pub async fn set_api_key_enabled(
+        &self,
+        token: &str,
+        id: &str,
+        enabled: bool,
+        meta: &RequestMeta,
+    ) -> Result<ApiKey> {
+        self.api_keys
+            .set_api_key_enabled(token, id, enabled, meta)
+            .await
+    }
+
+    /// Deletes one of the caller's keys (`KEY_NOT_FOUND` for anyone else's).
+    pub async fn delete_api_key(&self, token: &str, id: &str, meta: &RequestMeta) -> Result<()> {
+        self.api_keys.delete_api_key(token, id, meta).await
+    }
+
+    /// Checks a key (as sent in `x-api-key`) and returns what it may act on,
+    /// recording its use. An unknown, disabled or expired key, a key of
+    /// another platform, or a tenant key whose owner left the tenant is
+    /// `INVALID_API_KEY` (or `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`).
+    pub async fn verify_api_key(&self, key: &str) -> Result<ApiKeyScope> {
+        self.api_keys.verify_api_key(key).await
+    }
+
+    /// Better Auth's `POST /organization/invite-member`: invites `email` with
+    /// `role` (comma-separated) for 48 h. Needs `invitation:create`; only
+    /// owners invite owners; one pending invitation per email and organization;
+    /// at most the invitation limit pending. Errors:
+    /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ROLE_NOT_FOUND`,
+    /// `INVALID_EMAIL`, `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`,
+    /// `USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION`, `INVITATION_LIMIT_REACHED`,
+    /// `YOU_ARE_NOT_ALLOWED_…`.
+    pub async fn invite_member(
+        &self,
+        token: &str,
+        org: &TenantId,
+        email: &str,
+        role: &str,
+        meta: &RequestMeta,
+    ) -> Result<Invitation> {
+        self.invitations
+            .invite_member(token, org, email, role, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /organization/accept-invitation`: the caller's
+    /// email must match (case-insensitive); the caller becomes a member with
+    /// the invited roles and the organization becomes the session's active one.
+    /// With `require_email_verification`, the caller's email must be verified
+    /// (`EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION`).
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        invitation_id: &str,
+        meta: &RequestMeta,
+    ) -> Result<(Invitation, Member)> {
+        self.invitations
+            .accept_invitation(token, invitation_id, meta)
+            .await
+    }
+
+    /// Signs a new user up through an invitation and accepts it: the way in
+    /// when sign-up is disabled.
+    ///
+    /// `invitation_token` is the secret of the invitation email
+    /// ([`crate::mail::EmailKind::Invitation`], sent by [`Organizations::invite_member`]
+    /// when a mailer is configured): holding it proves that the requester
+    /// reads the invited mailbox, which the invitation's ID (visible to
+    /// members who list invitations) does not. The sign-up email must be the
+    /// invited one; the user is created with the email verified. Errors:
+    /// `INVITATION_NOT_FOUND` (unknown or used token, another address, the
+    /// invitation no longer pending or expired),
+    /// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL` (sign in and accept instead),
+    /// the sign-up errors.
+    pub async fn sign_up_with_invitation(
+        &self,
+        invitation_token: &str,
+        req: SignUpEmail,
+        meta: &RequestMeta,
+    ) -> Result<(SignedIn, Member)> {
+        self.invitations
+            .sign_up_with_invitation(invitation_token, req, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /organization/reject-invitation` (the invitee only).
+    pub async fn reject_invitation(
+        &self,
+        token: &str,
+        invitation_id: &str,
+        meta: &RequestMeta,
+    ) -> Result<Invitation> {
+        self.invitations
+            .reject_invitation(token, invitation_id, meta)
+            .await
+    }
+
+    /// Better Auth's `POST /organization/cancel-invitation`: needs
+    /// `invitation:cancel` in the invitation's organization.
+    pub async fn cancel_invitation(
+        &self,
+        token: &str,
+        invitation_id: &str,
+        meta: &RequestMeta,
+    ) -> Result<Invitation> {
+        self.invitations
+            .cancel_invitation(token, invitation_id, meta)
+            .await
+    }
+
+    /// Better Auth's `GET /organization/list-invitations`: every invitation of
+    /// the organization, newest first. Needs `invitation:create`
+    /// (`YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS`); invitations with the
+    /// `owner` role are shown to owners (and platform admins) only.
+    pub async fn list_invitations(&self, token: &str, org: &TenantId) -> Result<Vec<Invitation>> {
+        self.invitations.list_invitations(token, org).await
+    }
+
+    /// Better Auth's `GET /organization/list-user-invitations`: the caller's
+    /// pending, unexpired invitations.
+    pub async fn list_user_invitations(&self, token: &str) -> Result<Vec<Invitation>> {
+        self.invitations.list_user_invitations(token).await
     }
 }

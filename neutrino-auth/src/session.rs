@@ -18,9 +18,9 @@ use crate::cookie::{MAX_TOKEN_LEN, SessionCookies};
 use crate::date;
 use crate::error::Result;
 use crate::gate::PlatformGate;
-use crate::model::{AuthSession, RequestMeta, Session, User};
+use crate::model::{AuthSession, RequestMeta, Session};
 use crate::random::random_id;
-use crate::rows::{clip, session_from_row};
+use crate::rows::{clip, session_from_row, user_from_row};
 
 /// Session lifetimes, Better Auth's `session` options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +159,26 @@ pub(crate) fn new_session(
     Ok((session, stmt))
 }
 
+/// Whether a valid session is due for extension at `now` (sliding expiry,
+/// Better Auth's rule: once `now >= expiresAt - expiresIn + updateAge`).
+///
+/// A "remember me off" session (lifetime no longer than
+/// `dont_remember_expires_in`) is never due, even when the caller has no
+/// `dont_remember` cookie to tell: otherwise the first validation would turn
+/// a one-day session into a seven-day one.
+pub(crate) fn refresh_due(cfg: &SessionConfig, session: &Session, now: SystemTime) -> bool {
+    let short_lived = cfg.dont_remember_expires_in < cfg.expires_in
+        && session
+            .expires_at
+            .duration_since(session.created_at)
+            .is_ok_and(|life| life <= cfg.dont_remember_expires_in);
+    let due = session
+        .expires_at
+        .checked_sub(cfg.expires_in)
+        .map(|t| t + cfg.update_age);
+    !short_lived && due.is_none_or(|due| now >= due)
+}
+
 /// Sessions in the auth database's `session` table.
 pub(crate) struct DbSessions {
     db: Arc<dyn SqlExecutor>,
@@ -205,15 +225,7 @@ impl SessionStore for DbSessions {
             return Ok(None);
         };
         let mut session = session_from_row(&row)?;
-        let user = User {
-            id: session.user_id,
-            name: row.get(8)?,
-            email: row.get(9)?,
-            email_verified: row.get(10)?,
-            image: row.get(11)?,
-            created_at: date::column(&row, 12, "user.createdAt")?,
-            updated_at: date::column(&row, 13, "user.updatedAt")?,
-        };
+        let user = user_from_row(&row, 7, session.user_id)?;
         if session.expires_at <= now {
             self.db
                 .execute(&Statement::new(DELETE_SESSION).bind(token))
@@ -222,38 +234,25 @@ impl SessionStore for DbSessions {
         }
         let cfg = &self.config;
         let mut refreshed = false;
-        // A "remember me off" session (lifetime no longer than
-        // dont_remember_expires_in) is never extended, even when the caller has
-        // no dont_remember cookie to tell: otherwise the first validation would
-        // turn a one-day session into a seven-day one.
-        let short_lived = cfg.dont_remember_expires_in < cfg.expires_in
-            && session
-                .expires_at
-                .duration_since(session.created_at)
-                .is_ok_and(|life| life <= cfg.dont_remember_expires_in);
-        if !opts.disable_refresh && !short_lived {
-            // Better Auth: refresh once now >= expiresAt - expiresIn + updateAge.
-            let due = session
-                .expires_at
-                .checked_sub(cfg.expires_in)
-                .map(|t| t + cfg.update_age);
-            // A suspended platform's sessions validate but are not extended.
-            if due.is_none_or(|due| now >= due) && self.gate.ensure_writable().await.is_ok() {
-                let now_trunc =
-                    UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
-                let expires = now_trunc + cfg.expires_in;
-                self.db
-                    .execute(
-                        &Statement::new(REFRESH_SESSION)
-                            .bind(date::format(expires))
-                            .bind(date::format(now_trunc))
-                            .bind(token),
-                    )
-                    .await?;
-                session.expires_at = expires;
-                session.updated_at = now_trunc;
-                refreshed = true;
-            }
+        // A suspended platform's sessions validate but are not extended.
+        if !opts.disable_refresh
+            && refresh_due(cfg, &session, now)
+            && self.gate.ensure_writable().await.is_ok()
+        {
+            let now_trunc =
+                UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
+            let expires = now_trunc + cfg.expires_in;
+            self.db
+                .execute(
+                    &Statement::new(REFRESH_SESSION)
+                        .bind(date::format(expires))
+                        .bind(date::format(now_trunc))
+                        .bind(token),
+                )
+                .await?;
+            session.expires_at = expires;
+            session.updated_at = now_trunc;
+            refreshed = true;
         }
         Ok(Some(Arc::new(AuthSession {
             session,

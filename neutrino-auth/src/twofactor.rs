@@ -378,7 +378,7 @@ impl TwoFactor {
         let Some(step) = matching_step(&row.secret, code, now) else {
             return Err(AuthError::InvalidCode);
         };
-        let mut batch = vec![
+        let writes = vec![
             Statement::new(r#"UPDATE "twoFactor" SET "verified" = 1 WHERE "id" = ?1"#)
                 .bind(row.id.as_str()),
             Statement::new(
@@ -386,19 +386,19 @@ impl TwoFactor {
             )
             .bind(date::format(now))
             .bind(user.as_str()),
-            audit::insert(
-                AuditEvent::TwoFactorEnabled,
-                AuditRecord {
-                    user_id: Some(user.as_str()),
-                    session_id: Some(&session_id),
-                    ..AuditRecord::default()
-                },
-                meta,
-                now,
-            )?,
+            used_step_statement(&user, step, now, None),
         ];
-        batch.push(used_step_statement(&user, step, now, None));
-        match self.db.batch(&batch).await {
+        let entry = audit::insert(
+            AuditEvent::TwoFactorEnabled,
+            AuditRecord {
+                user_id: Some(user.as_str()),
+                session_id: Some(&session_id),
+                ..AuditRecord::default()
+            },
+            meta,
+            now,
+        )?;
+        match self.db.write_audited(writes, entry).await {
             Ok(_) => Ok(()),
             // The step was used meanwhile: one code, one use.
             Err(e) if e.is_already_exists() => Err(AuthError::InvalidCode),

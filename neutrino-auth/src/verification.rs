@@ -192,18 +192,7 @@ impl Verifications {
             self.link(&format!("/reset-password/{token}")),
             query_component(redirect_to.unwrap_or(""))
         );
-        let sent = mailer
-            .send(Email {
-                kind: EmailKind::ResetPassword,
-                to: user.email.clone(),
-                user_id: user.id.to_string(),
-                url,
-                token,
-            })
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "password-reset email not sent");
-        }
+        send_logged(&*mailer, EmailKind::ResetPassword, &user, url, token).await;
         Ok(())
     }
 
@@ -238,7 +227,7 @@ impl Verifications {
         }
         let hash = self.passwords.hash(&password).await?;
         let stamp = date::format(now);
-        let batch = vec![
+        let mut writes = vec![
             Statement::new(SET_PASSWORD)
                 .bind(hash.as_str())
                 .bind(stamp.as_str())
@@ -250,21 +239,22 @@ impl Verifications {
                 .bind(CREDENTIAL)
                 .bind(hash.as_str())
                 .bind(stamp.as_str()),
-            audit::insert(
-                AuditEvent::PasswordReset,
-                AuditRecord {
-                    user_id: Some(&user_id),
-                    ..AuditRecord::default()
-                },
-                meta,
-                now,
-            )?,
         ];
+        let entry = audit::insert(
+            AuditEvent::PasswordReset,
+            AuditRecord {
+                user_id: Some(&user_id),
+                ..AuditRecord::default()
+            },
+            meta,
+            now,
+        )?;
         if self.revoke_sessions_on_password_reset {
             let user: UserId = user_id.parse().map_err(|_| AuthError::corrupt("user.id"))?;
-            self.sessions.revoke(&user, Revoke::All, batch).await?;
+            writes.push(entry);
+            self.sessions.revoke(&user, Revoke::All, writes).await?;
         } else {
-            self.db.batch(&batch).await?;
+            self.db.write_audited(writes, entry).await?;
         }
         Ok(())
     }
@@ -375,18 +365,7 @@ impl Verifications {
             self.link("/verify-email"),
             query_component(callback_url.unwrap_or("/"))
         );
-        let sent = mailer
-            .send(Email {
-                kind: EmailKind::VerifyEmail,
-                to: user.email.clone(),
-                user_id: user.id.to_string(),
-                url,
-                token,
-            })
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "verification email not sent");
-        }
+        send_logged(&*mailer, EmailKind::VerifyEmail, user, url, token).await;
     }
 
     /// Better Auth's `GET /verify-email`: checks the token and marks the email
@@ -442,5 +421,28 @@ impl Verifications {
         user.updated_at =
             UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
         Ok(user)
+    }
+}
+
+/// Sends `user` an email of `kind` with `url` and `token`; a failure is
+/// logged, never returned (the caller's answer must not depend on it).
+async fn send_logged(
+    mailer: &dyn Mailer,
+    kind: EmailKind,
+    user: &User,
+    url: String,
+    token: String,
+) {
+    let sent = mailer
+        .send(Email {
+            kind,
+            to: user.email.clone(),
+            user_id: user.id.to_string(),
+            url,
+            token,
+        })
+        .await;
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, ?kind, "email not sent");
     }
 }

@@ -482,6 +482,8 @@ pub const RESERVED_TABLES: &[&str] = &[
     "neutrinoauditlog",
     "neutrinopendingorganization",
     "neutrinousedcode",
+    // the facade's platform runtime: the platform an auth database serves
+    "neutrino_auth_platform",
 ];
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! log. Every query takes the platform and filters by it: another platform's
 //! record is `NotFound`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
@@ -102,6 +102,10 @@ pub(crate) struct Inner {
 pub(crate) struct Shared {
     status: RwLock<StatusCache>,
     pub(crate) hosts: HostCache,
+    /// Tenants known to exist, with their platform: a tenant is never deleted
+    /// and never changes platform, so an entry never goes stale. Bounded by
+    /// [`KNOWN_TENANTS_CAPACITY`] (emptied when full).
+    known_tenants: Mutex<HashSet<(PlatformId, TenantId)>>,
     minter_given: AtomicBool,
     /// An executor on this database (the first handle's): a handle being opened
     /// on a database with the same instance ID proves through it that its
@@ -131,6 +135,9 @@ static SHARED: LazyLock<Mutex<HashMap<String, Vec<Weak<Shared>>>>> =
 static INSTANCE_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh [`Shared::serial`].
+/// Most tenants [`Registry::check_tenant`] remembers per registry database.
+const KNOWN_TENANTS_CAPACITY: usize = 100_000;
+
 static SHARED_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// The shared state of the database behind `db`, whose instance ID is
@@ -158,6 +165,7 @@ async fn shared_for(db: &Arc<dyn SqlExecutor>, instance: &str) -> Result<Arc<Sha
                     let shared = Arc::new(Shared {
                         status: RwLock::new(StatusCache::default()),
                         hosts: HostCache::new(),
+                        known_tenants: Mutex::new(HashSet::new()),
                         minter_given: AtomicBool::new(false),
                         db: db.clone(),
                         serial: SHARED_SEQ.fetch_add(1, Ordering::Relaxed),
@@ -1137,6 +1145,31 @@ impl Registry {
             )
             .await?;
         tenant_of(&row)
+    }
+
+    /// `Ok` if `id` is a tenant of `platform` ([`Error::NotFound`] otherwise),
+    /// answered from this process's set of known tenants when it can be: the
+    /// check of a scope being minted, which needs no other field of the
+    /// tenant. Only existence is cached, and a tenant, once created, exists in
+    /// its platform for good.
+    pub(crate) async fn check_tenant(&self, platform: PlatformId, id: TenantId) -> Result<()> {
+        let known = || {
+            self.inner
+                .shared
+                .known_tenants
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
+        if known().contains(&(platform, id)) {
+            return Ok(());
+        }
+        self.tenant(platform, id).await?;
+        let mut set = known();
+        if set.len() >= KNOWN_TENANTS_CAPACITY {
+            set.clear();
+        }
+        set.insert((platform, id));
+        Ok(())
     }
 
     /// A tenant of `platform` by slug.

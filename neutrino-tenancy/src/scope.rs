@@ -93,7 +93,12 @@ impl ScopeMinter {
 
     /// A scope for `tenant` of `platform`, after checking that the tenant exists in
     /// that platform ([`neutrino_core::Error::NotFound`] otherwise) and that the
-    /// platform is active ([`neutrino_core::Error::Suspended`] otherwise). A
+    /// platform is active ([`neutrino_core::Error::Suspended`] otherwise).
+    ///
+    /// Both answers come from this process's caches when they can: the
+    /// platform's status as [`Registry::platform_status`] caches it, and the
+    /// tenant's existence, which never changes once true (a tenant is never
+    /// deleted nor moved to another platform), per platform. A
     /// minter restricted to another platform answers
     /// [`neutrino_core::Error::PermissionDenied`].
     ///
@@ -107,7 +112,7 @@ impl ScopeMinter {
             });
         }
         self.registry.check_active(platform).await?;
-        self.registry.tenant(platform, tenant).await?;
+        self.registry.check_tenant(platform, tenant).await?;
         Ok(TenantScope::new(platform, tenant))
     }
 }

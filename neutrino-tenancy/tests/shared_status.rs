@@ -120,3 +120,55 @@ async fn handles_on_one_file_share_status_hosts_and_the_minter_and_other_files_d
     one.remove_host(p, &custom.host).await.unwrap();
     assert_eq!(two.resolve(&custom.host).await.unwrap(), None);
 }
+
+/// A tenant remembered as existing by a minter of one database is remembered
+/// for its own platform and its own database only: the same tenant ID through
+/// another platform, or through another database with a platform of the same
+/// ID, is still `NotFound`.
+#[tokio::test]
+async fn a_known_tenant_is_known_for_its_platform_and_database_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = open(
+        &dir.path().join("registry.sqlite"),
+        &dir.path().join("kv.sqlite"),
+    )
+    .await;
+    let other_db = open(
+        &dir.path().join("other.sqlite"),
+        &dir.path().join("kv2.sqlite"),
+    )
+    .await;
+    let id = PlatformId::generate();
+    let p = one
+        .create_platform(NewPlatform::new("P", PlatformClass::Platform).with_id(id))
+        .await
+        .unwrap()
+        .id;
+    let q = one
+        .create_platform(NewPlatform::new("Q", PlatformClass::Platform))
+        .await
+        .unwrap()
+        .id;
+    other_db
+        .create_platform(NewPlatform::new("P elsewhere", PlatformClass::Platform).with_id(id))
+        .await
+        .unwrap();
+    let t = one
+        .create_tenant(p, NewTenant::new("acme", "Acme"))
+        .await
+        .unwrap()
+        .id;
+    let minter = one.scope_minter().unwrap();
+    let other_minter = other_db.scope_minter().unwrap();
+    for _ in 0..2 {
+        assert_eq!(minter.mint(p, t).await.unwrap().tenant(), t);
+        assert!(minter.mint(q, t).await.unwrap_err().is_not_found());
+        assert!(other_minter.mint(id, t).await.unwrap_err().is_not_found());
+    }
+    // A restricted minter refuses another platform before anything else.
+    let only_q = minter.restricted_to(q).unwrap();
+    assert!(matches!(
+        only_q.mint(p, t).await.unwrap_err(),
+        Error::PermissionDenied { .. }
+    ));
+}

@@ -111,7 +111,7 @@ pub fn organizations(
     platform: PlatformId,
     minter: ScopeMinter,
 ) -> Organizations {
-    Organizations::new(auth, registry, platform, minter)
+    Organizations::new(auth, registry.platform(platform), minter).expect("organizations")
 }
 
 /// Signs a fresh user up on `auth`; returns the user and its session.

@@ -51,7 +51,9 @@ pub struct Source {
 /// a user, an ID or a credential: `Type::method` → its parameter list.
 ///
 /// A type counts as public when it is declared `pub` in a `pub mod` or named
-/// in a `pub use` of its crate's `lib.rs`; `testkit` folders are skipped.
+/// in a `pub use` anywhere in its crate; `testkit` folders are skipped. The
+/// whole `src` folder is read, so operations moved between files or types
+/// are still found.
 pub fn tenant_taking_operations(sources: &[Source]) -> BTreeMap<String, String> {
     scan(sources)
         .into_iter()
@@ -71,23 +73,32 @@ fn scan(sources: &[Source]) -> BTreeMap<String, (String, bool)> {
     let mut public_types = BTreeSet::new();
     for lib in sources.iter().filter(|s| s.path == "src/lib.rs") {
         let mut pub_mods = BTreeSet::new();
-        let mut in_use = false;
         for line in lib.text.lines() {
-            let t = line.trim();
-            if let Some(m) = t.strip_prefix("pub mod ") {
+            if let Some(m) = line.trim().strip_prefix("pub mod ") {
                 pub_mods.insert(m.trim_end_matches(';').trim().to_owned());
             }
-            if t.starts_with("pub use ") {
-                in_use = true;
-            }
-            if in_use {
-                for word in t.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-                    if word.starts_with(|c: char| c.is_ascii_uppercase()) {
-                        public_types.insert((lib.krate.clone(), word.to_owned()));
-                    }
+        }
+        // Names re-exported anywhere in the crate (`pub use`, in `lib.rs` or
+        // in a public module that re-exports a private one's types).
+        for s in sources
+            .iter()
+            .filter(|s| s.krate == lib.krate && !s.path.contains("/testkit"))
+        {
+            let mut in_use = false;
+            for line in s.text.lines() {
+                let t = line.trim();
+                if t.starts_with("pub use ") {
+                    in_use = true;
                 }
-                if t.ends_with(';') {
-                    in_use = false;
+                if in_use {
+                    for word in t.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+                        if word.starts_with(|c: char| c.is_ascii_uppercase()) {
+                            public_types.insert((lib.krate.clone(), word.to_owned()));
+                        }
+                    }
+                    if t.ends_with(';') {
+                        in_use = false;
+                    }
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! A platform with a registry and an auth database on real SQLite files, and a
 //! second platform on the same registry, for the organization tests.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -17,11 +18,14 @@ use tempfile::TempDir;
 use super::{PASSWORD, SECRET, meta, unique_email};
 
 /// A `SqlExecutor` that fails the next statement whose SQL contains a pattern,
-/// once: how the tests inject a crash between the steps of a saga.
+/// once: how the tests inject a crash between the steps of a saga. It also
+/// counts the round trips made through it (a query, an execute or a batch
+/// each count one), for the tests of how many reads an operation costs.
 #[derive(Clone, Debug)]
 pub struct FaultyDb {
     inner: SqliteExecutor,
     fail_on: Arc<Mutex<Option<String>>>,
+    calls: Arc<AtomicUsize>,
 }
 
 impl FaultyDb {
@@ -29,7 +33,13 @@ impl FaultyDb {
         Self {
             inner,
             fail_on: Arc::new(Mutex::new(None)),
+            calls: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Round trips made through this executor (and its clones) so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
     }
 
     /// Fails the next statement (or batch holding one) containing `pattern`.
@@ -38,6 +48,7 @@ impl FaultyDb {
     }
 
     fn check(&self, stmts: &[&Statement]) -> neutrino_core::Result<()> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         let mut guard = self.fail_on.lock().unwrap();
         if let Some(p) = guard.as_deref()
             && stmts.iter().any(|s| s.sql().contains(p))
