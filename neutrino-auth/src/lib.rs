@@ -35,7 +35,14 @@
 //! * [`apikey`]s, stored hashed, verified into the same scopes;
 //! * [`twofactor`]: TOTP with encrypted secrets and single-use backup codes;
 //! * the [`audit`] log;
-//! * `testkit` (feature `testkit`): the race suite every SQL backend runs.
+//! * `testkit` (feature `testkit`): the auth conformance suite every SQL
+//!   backend runs with `auth_suite!(factory)`: shared fixtures (a platform's
+//!   `Auth` and `Organizations`, two tenants and their people, a second
+//!   platform), the behaviour cases (sign-up, sign-in, sign-out, sessions,
+//!   cookies, organizations and roles, invitations, two-factor, API keys,
+//!   suspension, bad input), the race suite, and the cross-tenant matrix: one
+//!   table over every public operation that takes a tenant, a record of one or
+//!   another user's credential, kept complete by a scan of the sources.
 //!
 //! ## Components
 //!

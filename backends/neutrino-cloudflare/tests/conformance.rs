@@ -6,7 +6,7 @@ mod fake;
 use std::sync::Arc;
 
 use fake::FakeCloudflare;
-use neutrino_auth::testkit::RaceStores;
+use neutrino_auth::testkit::AuthStores;
 use neutrino_cloudflare::{CloudflareProvisionerBuilder, D1Executor, WorkersKv};
 use neutrino_core::clock::ManualClock;
 use neutrino_core::kv::KvStore;
@@ -56,12 +56,12 @@ async fn d1_with_workers_kv() -> (Stores, FakeCloudflare) {
     (stores, fake)
 }
 
-/// The auth race suite on D1: the auth database and the registry as two D1
-/// databases, Workers KV for platform statuses. Workers KV cannot count
-/// atomically (the limiter refuses it: see
+/// The auth suite on D1: the two platforms' auth databases and the registry
+/// as three D1 databases, Workers KV for platform statuses. Workers KV cannot
+/// count atomically (the limiter refuses it: see
 /// `the_rate_limiter_refuses_workers_kv`), so the limiter's counters are in
 /// memory here.
-async fn d1_auth(clock: ManualClock) -> (RaceStores, FakeCloudflare) {
+async fn d1_auth(clock: ManualClock) -> (AuthStores, FakeCloudflare) {
     let fake = FakeCloudflare::start_with_clock(Arc::new(clock.clone())).await;
     // The suite sends thousands of requests: lift the client's own limit of
     // Cloudflare's 1200 per 5 min, which would otherwise make it wait.
@@ -70,11 +70,13 @@ async fn d1_auth(clock: ManualClock) -> (RaceStores, FakeCloudflare) {
         .with_rate_limit(1_000_000, std::time::Duration::from_secs(1))
         .build()
         .expect("client");
-    let auth = fake.create_database("auth-race");
-    let registry = fake.create_database("registry-race");
-    let ns = fake.create_namespace("status-race");
-    let stores = RaceStores {
+    let auth = fake.create_database("auth");
+    let second_auth = fake.create_database("auth-second");
+    let registry = fake.create_database("registry-auth");
+    let ns = fake.create_namespace("status-auth");
+    let stores = AuthStores {
         auth_db: Arc::new(D1Executor::new(client.clone(), auth)),
+        second_auth_db: Arc::new(D1Executor::new(client.clone(), second_auth)),
         registry_db: Arc::new(D1Executor::new(client.clone(), registry)),
         registry_kv: Arc::new(WorkersKv::new(client, ns)),
         counters: Arc::new(neutrino_core::memory::MemoryKv::with_clock(Arc::new(clock))),
@@ -154,7 +156,7 @@ async fn r2_refusal() -> (Arc<dyn Provisioner>, Arc<dyn RefusedDelete>, ()) {
 
 neutrino_core::provisioner_suite!(provisioner, refused_delete = r2_refusal);
 neutrino_tenancy::tenancy_suite!(d1_with_workers_kv);
-neutrino_auth::auth_race_suite!(d1_auth);
+neutrino_auth::auth_suite!(d1_auth);
 
 /// Workers KV is eventually consistent: the sign-in rate limiter refuses it
 /// when it is built rather than count approximately.

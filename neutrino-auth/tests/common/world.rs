@@ -172,9 +172,12 @@ impl World {
             .expect("auth");
             auth.migrate().await.expect("migrate");
             let minter = minter.restricted_to(p).expect("minter");
-            let orgs = configure_orgs(
-                Organizations::new(auth.clone(), reg.platform(p), minter).expect("organizations"),
-            );
+            let orgs = configure_orgs(neutrino_auth::testkit::organizations(
+                auth.clone(),
+                reg,
+                p,
+                minter,
+            ));
             platforms.push(Platform {
                 id: p,
                 auth,

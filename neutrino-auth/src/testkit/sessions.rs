@@ -1,23 +1,30 @@
-//! Sign-up, sign-in, sign-out, sessions and cookies on real SQLite files.
-
-mod common;
+//! Sign-up, sign-in, sign-out, sessions (sliding expiry, revocation, the
+//! validation cache) and cookies (signed, tampered, scoped).
 
 use std::time::Duration;
 
-use common::{Fixture, PASSWORD, SECRET, meta, unique_email};
-use neutrino_auth::audit::AuditEvent;
-use neutrino_auth::{
+use neutrino_core::clock::ManualClock;
+use neutrino_core::sql::{SqlExecutorExt, Statement};
+
+use super::fixtures::{AuthStores, PASSWORD, SECRET, auth_with, builder, meta, unique_email};
+use crate::audit::AuditEvent;
+use crate::password::PasswordConfig;
+use crate::{
     AuthError, ChangePassword, CookieConfig, CookieDomain, SessionCacheConfig, SessionConfig,
     SignInEmail, SignUpEmail, date,
 };
-use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_up_writes_better_auth_rows_and_the_cookie_validates() {
-    let fx = Fixture::new().await;
-    let auth = fx.auth().await;
+/// Sign up writes better auth rows and the cookie validates.
+pub async fn sign_up_writes_better_auth_rows_and_the_cookie_validates(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let auth = auth_with(&stores.auth_db, clock, |b| {
+        b.with_passwords(PasswordConfig::default())
+    })
+    .await;
     let signed = auth
         .sign_up_email(
             SignUpEmail::new("Ada", "  Ada@Example.COM ", PASSWORD),
@@ -30,8 +37,7 @@ async fn sign_up_writes_better_auth_rows_and_the_cookie_validates() {
     assert_eq!(signed.user.email, "ada@example.com");
     assert!(!signed.user.email_verified);
 
-    let user = fx
-        .db
+    let user = stores.auth_db
         .query_one(
             &Statement::new(r#"SELECT "id", "emailVerified", typeof("emailVerified") AS t, "createdAt" FROM "user""#),
             "user",
@@ -52,8 +58,8 @@ async fn sign_up_writes_better_auth_rows_and_the_cookie_validates() {
     );
     assert_eq!(date::parse(&created), Some(signed.user.created_at));
 
-    let account = fx
-        .db
+    let account = stores
+        .auth_db
         .query_one(
             &Statement::new(
                 r#"SELECT "accountId", "providerId", "userId", "password" FROM "account""#,
@@ -71,8 +77,8 @@ async fn sign_up_writes_better_auth_rows_and_the_cookie_validates() {
     let (salt, key) = hash.split_once(':').expect("salt:key");
     assert_eq!((salt.len(), key.len()), (32, 128), "{hash}");
 
-    let session = fx
-        .db
+    let session = stores
+        .auth_db
         .query_one(
             &Statement::new(
                 r#"SELECT "token", "ipAddress", "userAgent", "expiresAt" FROM "session""#,
@@ -122,10 +128,12 @@ async fn sign_up_writes_better_auth_rows_and_the_cookie_validates() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicate_emails_and_disabled_sign_up_are_refused() {
-    let fx = Fixture::new().await;
-    let auth = fx.auth().await;
+/// Duplicate emails and disabled sign up are refused.
+pub async fn duplicate_emails_and_disabled_sign_up_are_refused(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
     let email = unique_email();
     auth.sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
         .await
@@ -142,7 +150,7 @@ async fn duplicate_emails_and_disabled_sign_up_are_refused() {
     assert_eq!(again.code(), "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
     assert_eq!(again.status(), 422);
 
-    let closed = fx.build(fx.builder().with_disable_sign_up(true)).await;
+    let closed = auth_with(&stores.auth_db, clock, |b| b.with_disable_sign_up(true)).await;
     let err = closed
         .sign_up_email(SignUpEmail::new("C", unique_email(), PASSWORD), &meta())
         .await
@@ -155,10 +163,12 @@ async fn duplicate_emails_and_disabled_sign_up_are_refused() {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_answers_the_same_for_unknown_emails_and_wrong_passwords() {
-    let fx = Fixture::new().await;
-    let auth = fx.auth().await;
+/// Sign in answers the same for unknown emails and wrong passwords.
+pub async fn sign_in_answers_the_same_for_unknown_emails_and_wrong_passwords(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
     let email = unique_email();
     let up = auth
         .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
@@ -207,10 +217,9 @@ async fn sign_in_answers_the_same_for_unknown_emails_and_wrong_passwords() {
     assert_eq!(failed.user_id.as_deref(), Some(up.user.id.as_str()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_out_deletes_the_session() {
-    let fx = Fixture::new().await;
-    let auth = fx.auth().await;
+/// Sign out deletes the session.
+pub async fn sign_out_deletes_the_session(stores: &AuthStores, clock: &ManualClock) {
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
     let s = auth
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
@@ -227,10 +236,12 @@ async fn sign_out_deletes_the_session() {
     assert_eq!(log[0].session_id.as_deref(), Some(s.session.id.as_str()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_slide_expire_and_are_deleted_on_sight() {
-    let fx = Fixture::new().await;
-    let auth = fx.auth().await;
+/// Sessions slide expire and are deleted on sight.
+pub async fn sessions_slide_expire_and_are_deleted_on_sight(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
     let s = auth
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
@@ -239,12 +250,12 @@ async fn sessions_slide_expire_and_are_deleted_on_sight() {
         .expect("signed in");
     let token = s.session.token.clone();
 
-    fx.clock.advance(DAY - Duration::from_secs(1));
+    clock.advance(DAY - Duration::from_secs(1));
     let early = auth.get_session(&token).await.unwrap().unwrap();
     assert!(!early.refreshed, "not yet updateAge old");
     assert_eq!(early.session.expires_at, s.session.expires_at);
 
-    fx.clock.advance(Duration::from_secs(2));
+    clock.advance(Duration::from_secs(2));
     let slid = auth.get_session(&token).await.unwrap().unwrap();
     assert!(slid.refreshed);
     assert_eq!(
@@ -252,10 +263,10 @@ async fn sessions_slide_expire_and_are_deleted_on_sight() {
         s.session.created_at + DAY + Duration::from_secs(1) + 7 * DAY
     );
 
-    fx.clock.advance(7 * DAY + Duration::from_secs(2));
+    clock.advance(7 * DAY + Duration::from_secs(2));
     assert!(auth.get_session(&token).await.unwrap().is_none());
-    let left = fx
-        .db
+    let left = stores
+        .auth_db
         .query(
             &Statement::new(r#"SELECT 1 FROM "session" WHERE "token" = ?1"#).bind(token.as_str()),
         )
@@ -264,10 +275,12 @@ async fn sessions_slide_expire_and_are_deleted_on_sight() {
     assert!(left.is_empty(), "expired row deleted on sight");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn remember_me_off_gives_a_one_day_session_and_browser_cookie() {
-    let fx = Fixture::new().await;
-    let auth = fx.auth().await;
+/// Remember me off gives a one day session and browser cookie.
+pub async fn remember_me_off_gives_a_one_day_session_and_browser_cookie(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
     let email = unique_email();
     auth.sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
         .await
@@ -290,14 +303,14 @@ async fn remember_me_off_gives_a_one_day_session_and_browser_cookie() {
         cookies[1].name(),
         cookies[1].value()
     );
-    fx.clock.advance(DAY - Duration::from_secs(10));
+    clock.advance(DAY - Duration::from_secs(10));
     let found = auth
         .get_session_from_cookie_header(&header)
         .await
         .unwrap()
         .unwrap();
     assert!(!found.refreshed);
-    fx.clock.advance(Duration::from_secs(11));
+    clock.advance(Duration::from_secs(11));
     assert!(
         auth.get_session_from_cookie_header(&header)
             .await
@@ -306,10 +319,9 @@ async fn remember_me_off_gives_a_one_day_session_and_browser_cookie() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revocation_one_all_and_all_others() {
-    let fx = Fixture::new().await;
-    let auth = fx.auth().await;
+/// Revocation one all and all others.
+pub async fn revocation_one_all_and_all_others(stores: &AuthStores, clock: &ManualClock) {
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
     let email = unique_email();
     let first = auth
         .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
@@ -385,10 +397,12 @@ async fn revocation_one_all_and_all_others() {
     assert_eq!(revocations, 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changing_the_password_can_revoke_other_sessions() {
-    let fx = Fixture::new().await;
-    let auth = fx.auth().await;
+/// Changing the password can revoke other sessions.
+pub async fn changing_the_password_can_revoke_other_sessions(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
     let email = unique_email();
     let s = auth
         .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
@@ -454,10 +468,9 @@ async fn changing_the_password_can_revoke_other_sessions() {
     assert!(log.iter().any(|e| e.event == AuditEvent::PasswordChanged));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purge_expired_deletes_only_expired_sessions() {
-    let fx = Fixture::new().await;
-    let auth = fx.auth().await;
+/// Purge expired deletes only expired sessions.
+pub async fn purge_expired_deletes_only_expired_sessions(stores: &AuthStores, clock: &ManualClock) {
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
     let s = auth
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
@@ -468,27 +481,27 @@ async fn purge_expired_deletes_only_expired_sessions() {
         .operator_session(&s.user.id, false, "support", "test session", &meta())
         .await
         .unwrap();
-    fx.clock.advance(2 * DAY);
+    clock.advance(2 * DAY);
     assert_eq!(auth.purge_expired().await.unwrap(), 1);
     assert_eq!(auth.purge_expired().await.unwrap(), 0);
     assert!(auth.get_session(&short.token).await.unwrap().is_none());
     assert!(auth.get_session(&s.session.token).await.unwrap().is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn better_auth_scrypt_users_sign_in_and_are_rehashed() {
-    let fx = Fixture::new().await;
+/// Better Auth's scrypt users sign in, and the argon2id policy rehashes them.
+pub async fn better_auth_scrypt_users_sign_in_and_are_rehashed(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
     // Rehashing Better Auth's hashes is the argon2id policy's choice.
-    let auth = fx
-        .build(
-            fx.builder()
-                .with_password_policy(neutrino_auth::PasswordPolicy::Argon2id),
-        )
-        .await;
+    let auth = auth_with(&stores.auth_db, clock, |b| {
+        b.with_password_policy(crate::PasswordPolicy::Argon2id)
+    })
+    .await;
     // A user as Better Auth writes it: scrypt hash computed by Node's crypto.
     let id = "Xq3bHk9Lm2Np4Rs6Tv8Wx0Yz1Ab3Cd5E";
     let stamp = "2026-01-02T03:04:05.678Z";
-    fx.db
+    stores.auth_db
         .batch(&[
             Statement::new(r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?1, 'Imported', 'imported@example.com', 1, NULL, ?2, ?2)"#)
                 .bind(id)
@@ -507,8 +520,8 @@ async fn better_auth_scrypt_users_sign_in_and_are_rehashed() {
     assert_eq!(s.user.id.as_str(), id);
     assert!(s.user.email_verified);
     assert_eq!(date::format(s.user.created_at), stamp);
-    let stored: String = fx
-        .db
+    let stored: String = stores
+        .auth_db
         .query_one(
             &Statement::new(r#"SELECT "password" FROM "account""#),
             "account",
@@ -524,17 +537,20 @@ async fn better_auth_scrypt_users_sign_in_and_are_rehashed() {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cache_serves_repeat_validations_and_documents_its_lag() {
-    let fx = Fixture::new().await;
-    let auth = fx
-        .build(fx.builder().with_session_cache(SessionCacheConfig {
+/// The cache serves repeat validations and documents its lag.
+pub async fn the_cache_serves_repeat_validations_and_documents_its_lag(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let auth = auth_with(&stores.auth_db, clock, |b| {
+        b.with_session_cache(SessionCacheConfig {
             ttl: Duration::from_secs(60),
             max_entries: 2,
-        }))
-        .await;
+        })
+    })
+    .await;
     // A second Auth on the same database, e.g. another process.
-    let elsewhere = fx.auth().await;
+    let elsewhere = auth_with(&stores.auth_db, clock, |b| b).await;
     let s = auth
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
@@ -551,7 +567,7 @@ async fn the_cache_serves_repeat_validations_and_documents_its_lag() {
         .await
         .unwrap();
     assert!(auth.get_session(&t).await.unwrap().is_some());
-    fx.clock.advance(Duration::from_secs(61));
+    clock.advance(Duration::from_secs(61));
     assert!(auth.get_session(&t).await.unwrap().is_none());
 
     // …but revocations through the same Auth take effect at once.
@@ -573,8 +589,7 @@ async fn the_cache_serves_repeat_validations_and_documents_its_lag() {
     }
     assert!(auth.cached_sessions() <= 2);
 
-    let too_long = fx
-        .builder()
+    let too_long = builder(&stores.auth_db, clock)
         .with_session_cache(SessionCacheConfig {
             ttl: Duration::from_secs(301),
             max_entries: 10,
@@ -585,17 +600,20 @@ async fn the_cache_serves_repeat_validations_and_documents_its_lag() {
     assert!(too_long.to_string().contains("cache.ttl"), "{too_long}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cookies_are_scoped_platform_wide_or_host_only() {
-    let fx = Fixture::new().await;
+/// Cookies are scoped platform wide or host only.
+pub async fn cookies_are_scoped_platform_wide_or_host_only(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
     let platform = neutrino_core::ids::PlatformId::generate();
-    let wide = fx
-        .build(fx.builder().with_cookies(CookieConfig {
+    let wide = auth_with(&stores.auth_db, clock, |b| {
+        b.with_cookies(CookieConfig {
             secure: true,
             domain: CookieDomain::platform(platform, &neutrino_core::naming::Domain::default()),
             ..CookieConfig::default()
-        }))
-        .await;
+        })
+    })
+    .await;
     let s = wide
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
@@ -609,7 +627,7 @@ async fn cookies_are_scoped_platform_wide_or_host_only() {
     assert!(c.starts_with("__Secure-better-auth.session_token="), "{c}");
     assert!(c.contains(&format!("Domain={platform}.nno.app")), "{c}");
     assert!(c.contains("Secure"), "{c}");
-    let host = fx.auth().await;
+    let host = auth_with(&stores.auth_db, clock, |b| b).await;
     let c = host
         .cookies()
         .session_cookie(&s.session.token, true)
@@ -622,12 +640,10 @@ async fn cookies_are_scoped_platform_wide_or_host_only() {
             .unwrap()
             .is_some()
     );
-    let other_secret = fx
-        .build(neutrino_auth::AuthBuilder::new(
-            fx.db.clone(),
-            format!("{SECRET}-rotated"),
-        ))
-        .await;
+    let other_secret = auth_with(&stores.auth_db, clock, |_| {
+        crate::AuthBuilder::new_shared(stores.auth_db.clone(), format!("{SECRET}-rotated"))
+    })
+    .await;
     let err = other_secret
         .get_session_from_cookie(&host.cookies().sign(&s.session.token))
         .await
@@ -635,20 +651,23 @@ async fn cookies_are_scoped_platform_wide_or_host_only() {
     assert_eq!(err.code(), "UNAUTHORIZED");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn configuration_is_validated_and_debug_hides_secrets() {
-    let fx = Fixture::new().await;
-    let short = neutrino_auth::AuthBuilder::new(fx.db.clone(), "too short")
+/// Configuration is validated and debug hides secrets.
+pub async fn configuration_is_validated_and_debug_hides_secrets(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let short = crate::AuthBuilder::new_shared(stores.auth_db.clone(), "too short")
         .build()
         .unwrap_err();
     assert!(short.to_string().contains("secret"));
-    let default =
-        neutrino_auth::AuthBuilder::new(fx.db.clone(), "better-auth-secret-12345678901234567890")
-            .build()
-            .unwrap_err();
+    let default = crate::AuthBuilder::new_shared(
+        stores.auth_db.clone(),
+        "better-auth-secret-12345678901234567890",
+    )
+    .build()
+    .unwrap_err();
     assert!(default.to_string().contains("default"));
-    let bad_session = fx
-        .builder()
+    let bad_session = builder(&stores.auth_db, clock)
         .with_session(SessionConfig {
             update_age: 30 * DAY,
             ..SessionConfig::default()
@@ -657,7 +676,7 @@ async fn configuration_is_validated_and_debug_hides_secrets() {
         .unwrap_err();
     assert!(bad_session.to_string().contains("update_age"));
 
-    let auth = fx.auth().await;
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
     let s = auth
         .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
         .await
@@ -666,7 +685,7 @@ async fn configuration_is_validated_and_debug_hides_secrets() {
         .expect("signed in");
     let debug = format!(
         "{auth:?} {:?} {s:?} {:?}",
-        fx.builder(),
+        builder(&stores.auth_db, clock),
         SignInEmail::new("a@b.co", PASSWORD)
     );
     for secret in [SECRET, PASSWORD, s.session.token.as_str()] {
@@ -680,26 +699,25 @@ async fn configuration_is_validated_and_debug_hides_secrets() {
 /// With the cache on, every way this `Auth` ends a session takes effect at
 /// once: the cache wraps the session store, so no path can end a session in
 /// the database and leave it valid in memory.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_cache_on_every_revocation_path_takes_effect_at_once() {
+pub async fn with_the_cache_on_every_revocation_path_takes_effect_at_once(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
     use std::sync::Arc;
 
-    use neutrino_auth::mail::{EmailKind, RecordingMailer};
+    use crate::mail::{EmailKind, RecordingMailer};
 
-    let fx = Fixture::new().await;
     let mailer = RecordingMailer::new();
-    let auth = fx
-        .build(
-            fx.builder()
-                .with_base_url("https://auth.svc.default.k3m9p2xw7q.nno.app")
-                .with_mailer(Arc::new(mailer.clone()))
-                .with_revoke_sessions_on_password_reset(true)
-                .with_session_cache(SessionCacheConfig {
-                    ttl: Duration::from_secs(60),
-                    max_entries: 100,
-                }),
-        )
-        .await;
+    let auth = auth_with(&stores.auth_db, clock, |b| {
+        b.with_base_url("https://auth.svc.default.k3m9p2xw7q.nno.app")
+            .with_mailer(Arc::new(mailer.clone()))
+            .with_revoke_sessions_on_password_reset(true)
+            .with_session_cache(SessionCacheConfig {
+                ttl: Duration::from_secs(60),
+                max_entries: 100,
+            })
+    })
+    .await;
     let email = unique_email();
     let s = auth
         .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
@@ -798,4 +816,83 @@ async fn with_the_cache_on_every_revocation_path_takes_effect_at_once() {
     gone(t, c).await;
     gone(keep, keep_cookie).await;
     assert_eq!(auth.cached_sessions(), 0);
+}
+
+/// A session cookie altered in any way (its signature, its token, another
+/// session's token under its signature, a cut or empty value, another
+/// secret's signature) finds no session.
+pub async fn tampered_cookies_are_refused(stores: &AuthStores, clock: &ManualClock) {
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
+    let a = auth
+        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
+    let b = auth
+        .sign_up_email(SignUpEmail::new("B", unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
+    let good = auth.cookies().sign(&a.session.token);
+    let found = auth
+        .get_session_from_cookie(&good)
+        .await
+        .unwrap()
+        .expect("valid");
+    assert_eq!(found.user.id, a.user.id);
+    let (token, sig) = good.split_once('.').expect("token.signature");
+    let flip = |s: &str, at: usize| -> String {
+        let mut c: Vec<char> = s.chars().collect();
+        let i = at % c.len();
+        c[i] = if c[i] == 'A' { 'B' } else { 'A' };
+        c.into_iter().collect()
+    };
+    let other_sig = auth.cookies().sign(&b.session.token);
+    let (_, b_sig) = other_sig.split_once('.').expect("token.signature");
+    let other_secret = auth_with(&stores.auth_db, clock, |_| {
+        crate::AuthBuilder::new_shared(stores.auth_db.clone(), format!("{SECRET}-other"))
+            .with_clock(std::sync::Arc::new(clock.clone()))
+    })
+    .await;
+    let forged = other_secret.cookies().sign(&a.session.token);
+    let tampered = [
+        format!("{token}.{}", flip(sig, 0)),
+        format!("{token}.{}", flip(sig, 7)),
+        format!("{}.{sig}", flip(token, 3)),
+        format!("{}.{sig}", b.session.token),
+        format!("{token}.{b_sig}"),
+        format!("{token}."),
+        token.to_owned(),
+        format!(".{sig}"),
+        String::new(),
+        format!("{good}x"),
+        forged,
+    ];
+    for cookie in &tampered {
+        match auth.get_session_from_cookie(cookie).await {
+            Ok(None) => {}
+            Ok(Some(s)) => panic!("a tampered cookie found the session of {}", s.user.id),
+            Err(e) => assert_eq!(e.code(), "UNAUTHORIZED", "{cookie}: {e:?}"),
+        }
+        let header = format!(
+            "{}={cookie}",
+            auth.cookies().session_cookie("x", true).name()
+        );
+        assert!(
+            !matches!(
+                auth.get_session_from_cookie_header(&header).await,
+                Ok(Some(_))
+            ),
+            "a tampered cookie header found a session"
+        );
+    }
+    // The good one still works, and finds its own user only.
+    let again = auth
+        .get_session_from_cookie(&good)
+        .await
+        .unwrap()
+        .expect("valid");
+    assert_eq!(again.user.id, a.user.id);
 }

@@ -1,27 +1,26 @@
-//! Invitations: invite, accept (email must match), reject, cancel, list,
+//! Invitations: invite, accept (the email must match), reject, cancel, list,
 //! expiry, one pending invitation per email, the limit, invitation-only
-//! sign-up, and cross-tenant isolation.
-
-mod common;
+//! sign-up.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::world::World;
-use common::{PASSWORD, meta};
-use neutrino_auth::audit::AuditEvent;
-use neutrino_auth::invitation::InvitationStatus;
-use neutrino_auth::mail::{EmailKind, RecordingMailer};
-use neutrino_auth::org::NewOrganization;
-use neutrino_auth::{AuthError, SignUpEmail};
+use neutrino_core::clock::ManualClock;
+
+use super::fixtures::{AuthStores, PASSWORD, SECRET, World, meta};
+use crate::audit::AuditEvent;
+use crate::invitation::InvitationStatus;
+use crate::mail::{EmailKind, RecordingMailer};
+use crate::org::NewOrganization;
+use crate::{AuthError, SignUpEmail};
 
 fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
     r.expect_err("should fail").code()
 }
 
-#[tokio::test]
-async fn invite_accept_reject_cancel_and_list() {
-    let w = World::new().await;
+/// Invite accept reject cancel and list.
+pub async fn invite_accept_reject_cancel_and_list(stores: &AuthStores, clock: &ManualClock) {
+    let w = World::new(stores, clock).await;
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
@@ -158,9 +157,12 @@ async fn invite_accept_reject_cancel_and_list() {
     }
 }
 
-#[tokio::test]
-async fn invitations_expire_after_48_hours_and_are_limited_per_tenant() {
-    let w = World::new().await;
+/// Invitations expire after 48 hours and are limited per tenant.
+pub async fn invitations_expire_after_48_hours_and_are_limited_per_tenant(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let w = World::new(stores, clock).await;
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
@@ -173,22 +175,16 @@ async fn invitations_expire_after_48_hours_and_are_limited_per_tenant() {
         .invite_member(ta, &acme.id, &bob.user.email, "member", &meta())
         .await
         .unwrap();
-    w.clock.advance(Duration::from_secs(48 * 3600 + 1));
+    clock.advance(Duration::from_secs(48 * 3600 + 1));
     // Keep Bob's and Ada's sessions alive past the jump.
     let bob_again =
         w.a.auth
-            .sign_in_email(
-                neutrino_auth::SignInEmail::new(&bob.user.email, PASSWORD),
-                &meta(),
-            )
+            .sign_in_email(crate::SignInEmail::new(&bob.user.email, PASSWORD), &meta())
             .await
             .unwrap();
     let ada_again =
         w.a.auth
-            .sign_in_email(
-                neutrino_auth::SignInEmail::new(&ada.user.email, PASSWORD),
-                &meta(),
-            )
+            .sign_in_email(crate::SignInEmail::new(&ada.user.email, PASSWORD), &meta())
             .await
             .unwrap();
     let ta = &ada_again.session.token;
@@ -205,9 +201,9 @@ async fn invitations_expire_after_48_hours_and_are_limited_per_tenant() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn pending_invitations_per_tenant_are_limited() {
-    let w = World::with(|b| b, |o| o.with_invitation_limit(2)).await;
+/// Pending invitations per tenant are limited.
+pub async fn pending_invitations_per_tenant_are_limited(stores: &AuthStores, clock: &ManualClock) {
+    let w = World::with(stores, clock, |b| b, |o| o.with_invitation_limit(2)).await;
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
@@ -235,10 +231,15 @@ async fn pending_invitations_per_tenant_are_limited() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn with_sign_up_disabled_an_invitation_is_the_only_way_in() {
+/// With sign up disabled an invitation is the only way in.
+pub async fn with_sign_up_disabled_an_invitation_is_the_only_way_in(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
     let mailer = RecordingMailer::new();
     let w = World::with(
+        stores,
+        clock,
         |b| {
             b.with_disable_sign_up(true)
                 .with_mailer(Arc::new(mailer.clone()))
@@ -259,7 +260,7 @@ async fn with_sign_up_disabled_an_invitation_is_the_only_way_in() {
     assert_eq!(code(refused), "EMAIL_PASSWORD_SIGN_UP_DISABLED");
     // Seed an owner directly in this platform's database through an open
     // Auth on the same file.
-    let open_auth = neutrino_auth::AuthBuilder::new(w.a.raw_auth_db.clone(), common::SECRET)
+    let open_auth = crate::AuthBuilder::new_shared(w.a.db.clone(), SECRET)
         .build()
         .unwrap();
     let ada = open_auth
@@ -323,58 +324,4 @@ async fn with_sign_up_disabled_an_invitation_is_the_only_way_in() {
         )
         .await;
     assert_eq!(code(twice), "INVITATION_NOT_FOUND");
-}
-
-/// Tenant A's owner on tenant B's invitations: not found or not a member,
-/// and B unchanged.
-#[tokio::test]
-async fn cross_tenant_matrix_for_invitations() {
-    let w = World::new().await;
-    let o = &w.a.orgs;
-    let ada = w.a.user("Ada").await;
-    let bea = w.a.user("Bea").await;
-    let ta = &ada.session.token;
-    let _a = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
-    let b = o
-        .create_organization(
-            &bea.session.token,
-            NewOrganization::new("Globex", "globex"),
-            &meta(),
-        )
-        .await
-        .unwrap();
-    let b_inv = o
-        .invite_member(
-            &bea.session.token,
-            &b.id,
-            "carl@example.com",
-            "member",
-            &meta(),
-        )
-        .await
-        .unwrap();
-    let allowed = [
-        "INVITATION_NOT_FOUND",
-        "ORGANIZATION_NOT_FOUND",
-        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
-    ];
-    for op in 0..5 {
-        let before = w.a.snapshot(&b.id).await;
-        let r: Result<(), AuthError> = match op {
-            0 => o
-                .invite_member(ta, &b.id, "x@example.com", "member", &meta())
-                .await
-                .map(drop),
-            1 => o.cancel_invitation(ta, &b_inv.id, &meta()).await.map(drop),
-            2 => o.accept_invitation(ta, &b_inv.id, &meta()).await.map(drop),
-            3 => o.reject_invitation(ta, &b_inv.id, &meta()).await.map(drop),
-            _ => o.list_invitations(ta, &b.id).await.map(drop),
-        };
-        let c = r.expect_err("must fail").code();
-        assert!(allowed.contains(&c), "op {op} answered {c}");
-        assert_eq!(before, w.a.snapshot(&b.id).await, "op {op} changed B");
-    }
 }

@@ -4,18 +4,17 @@
 //! paths), leaves every table as it was, and still lets users sign out; a
 //! deleted platform answers not found.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::world::World;
-use common::{PASSWORD, meta, unique_email};
-use neutrino_auth::access::PlatformRole;
-use neutrino_auth::apikey::NewApiKey;
-use neutrino_auth::mail::{EmailKind, RecordingMailer};
-use neutrino_auth::org::NewOrganization;
-use neutrino_auth::{AuthError, ChangePassword, SignInEmail, SignUpEmail};
+use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::{SqlExecutor, Statement};
+
+use super::fixtures::{AuthStores, PASSWORD, World, meta, unique_email};
+use crate::access::PlatformRole;
+use crate::apikey::NewApiKey;
+use crate::mail::{EmailKind, RecordingMailer};
+use crate::org::NewOrganization;
+use crate::{AuthError, ChangePassword, SignInEmail, SignUpEmail};
 
 const TABLES: [&str; 9] = [
     "user",
@@ -233,9 +232,15 @@ struct Fixture {
 
 /// Ada owns Acme with Bob as a member, an open invitation to Bob's address
 /// in another organization, one to Cat by mail, and an API key.
-async fn setup() -> (World, RecordingMailer, Fixture) {
+async fn setup(stores: &AuthStores, clock: &ManualClock) -> (World, RecordingMailer, Fixture) {
     let mailer = RecordingMailer::new();
-    let w = World::with(|b| b.with_mailer(Arc::new(mailer.clone())), |o| o).await;
+    let w = World::with(
+        stores,
+        clock,
+        |b| b.with_mailer(Arc::new(mailer.clone())),
+        |o| o,
+    )
+    .await;
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
@@ -278,10 +283,13 @@ async fn setup() -> (World, RecordingMailer, Fixture) {
     (w, mailer, f)
 }
 
-#[tokio::test]
-async fn a_suspended_platform_refuses_every_state_change_and_changes_nothing() {
-    let (w, mailer, f) = setup().await;
-    let before = everything(&w.a.raw_auth_db).await;
+/// A suspended platform refuses every state change and changes nothing.
+pub async fn a_suspended_platform_refuses_every_state_change_and_changes_nothing(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let (w, mailer, f) = setup(stores, clock).await;
+    let before = everything(&w.a.db).await;
     let tenants = w.registry.tenants(w.a.id).await.unwrap().len();
     let mails = mailer.sent().len();
     w.registry
@@ -294,11 +302,7 @@ async fn a_suspended_platform_refuses_every_state_change_and_changes_nothing() {
         assert_eq!(e.code(), "PLATFORM_SUSPENDED", "{op}");
         assert_eq!(e.status(), 403, "{op}");
     }
-    assert_eq!(
-        everything(&w.a.raw_auth_db).await,
-        before,
-        "nothing written"
-    );
+    assert_eq!(everything(&w.a.db).await, before, "nothing written");
     assert_eq!(w.registry.tenants(w.a.id).await.unwrap().len(), tenants);
     assert_eq!(mailer.sent().len(), mails, "no mail sent");
 
@@ -330,10 +334,13 @@ async fn a_suspended_platform_refuses_every_state_change_and_changes_nothing() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn a_deleted_platform_answers_not_found_to_every_state_change() {
-    let (w, mailer, f) = setup().await;
-    let before = everything(&w.a.raw_auth_db).await;
+/// A deleted platform answers not found to every state change.
+pub async fn a_deleted_platform_answers_not_found_to_every_state_change(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let (w, mailer, f) = setup(stores, clock).await;
+    let before = everything(&w.a.db).await;
     w.registry
         .mark_platform_deleted(w.a.id, "ops@example.com", "closed")
         .await
@@ -347,18 +354,16 @@ async fn a_deleted_platform_answers_not_found_to_every_state_change() {
             e => panic!("{op}: {e:?}"),
         }
     }
-    assert_eq!(
-        everything(&w.a.raw_auth_db).await,
-        before,
-        "nothing written"
-    );
+    assert_eq!(everything(&w.a.db).await, before, "nothing written");
 }
 
 /// Sign-ups and organization creations racing a suspension: once `suspend`
 /// has returned, none of those that start afterwards writes anything.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn writes_racing_a_suspension_stop_once_it_returns() {
-    let (w, _mailer, f) = setup().await;
+pub async fn writes_racing_a_suspension_stop_once_it_returns(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let (w, _mailer, f) = setup(stores, clock).await;
     let w = Arc::new(w);
     let mut racers = Vec::new();
     for i in 0..8 {
@@ -387,7 +392,7 @@ async fn writes_racing_a_suspension_stop_once_it_returns() {
         r.await.unwrap();
     }
     // Every operation started now is refused and writes nothing.
-    let before = everything(&w.a.raw_auth_db).await;
+    let before = everything(&w.a.db).await;
     let mut after_tasks = Vec::new();
     for i in 0..8 {
         let w = Arc::clone(&w);
@@ -413,10 +418,10 @@ async fn writes_racing_a_suspension_stop_once_it_returns() {
         assert!(up.unwrap_err().is_suspended());
         assert!(org.unwrap_err().is_suspended());
     }
-    assert_eq!(everything(&w.a.raw_auth_db).await, before);
+    assert_eq!(everything(&w.a.db).await, before);
     // No creation was left half done either.
     assert!(
-        w.a.raw_auth_db
+        w.a.db
             .query(&Statement::new(
                 r#"SELECT 1 FROM "neutrinoPendingOrganization""#
             ))

@@ -13,9 +13,12 @@
 //!   count atomically refused when the limiter is built.
 //!
 //! Each case makes its own [`Auth`] and registry on a manual clock, with fresh
-//! random users and tenants, so cases share nothing but the databases.
+//! random users and tenants, so cases share nothing but the databases. Run by
+//! [`auth_race_suite!`](crate::auth_race_suite) alone, or as part of
+//! [`auth_suite!`](crate::auth_suite).
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -25,11 +28,13 @@ use neutrino_core::clock::{Clock, ManualClock};
 use neutrino_core::ids::UserId;
 use neutrino_core::kv::{KvPage, KvStore};
 use neutrino_core::sql::{SqlExecutor, Statement};
-use neutrino_tenancy::{NewPlatform, PlatformClass, Registry, RegistryOptions};
+use neutrino_tenancy::{NewPlatform, PlatformClass};
 
+use super::fixtures::{
+    self, AuthStores, PASSWORD, SECRET, auth_with, meta, registry, unique_email,
+};
 use crate::audit::AuditEvent;
 use crate::org::{NewOrganization, Organizations};
-use crate::password::PasswordConfig;
 use crate::twofactor::{DIGITS, PERIOD, hotp, symmetric_decrypt};
 use crate::{
     Auth, AuthBuilder, AuthError, RateLimitConfig, RequestMeta, SignInEmail, SignInOutcome,
@@ -43,94 +48,12 @@ pub const ROUNDS: usize = 4;
 /// The two-factor attempt limit the suite checks.
 pub const MAX_ATTEMPTS: u32 = crate::twofactor::MAX_ATTEMPTS;
 
-const SECRET: &str = "race-suite-secret-0123456789abcdefghij";
-const PASSWORD: &str = "correct horse battery";
-
-/// The stores a case runs on.
-#[derive(Clone, Debug)]
-pub struct RaceStores {
-    /// The platform's auth database.
-    pub auth_db: Arc<dyn SqlExecutor>,
-    /// The registry's database.
-    pub registry_db: Arc<dyn SqlExecutor>,
-    /// The registry's KV namespace (platform statuses).
-    pub registry_kv: Arc<dyn KvStore>,
-    /// The rate limiter's store: one with atomic counters, on the case's clock.
-    pub counters: Arc<dyn KvStore>,
-}
-
-/// Runs the suite: `$factory` is an `async fn(ManualClock) -> (RaceStores,
-/// Guard)`; stores that measure time (KV TTLs) use the clock given.
-#[macro_export]
-macro_rules! auth_race_suite {
-    ($factory:path) => {
-        mod auth_race {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::__auth_race_cases!(
-                $factory,
-                [
-                    wrong_codes_are_evaluated_at_most_five_times_per_challenge,
-                    one_totp_code_gives_one_session_across_concurrent_challenges,
-                    one_backup_code_gives_one_session_across_concurrent_challenges,
-                    one_challenge_gives_at_most_one_session,
-                    concurrent_add_member_makes_one_membership,
-                    concurrent_accepts_make_one_membership_and_removal_ends_access,
-                    accept_racing_cancel_leaves_one_consistent_outcome,
-                    concurrent_sign_ins_from_one_address_stay_within_the_limit,
-                    a_store_that_cannot_count_atomically_is_refused,
-                ]
-            );
-        }
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __auth_race_cases {
-    ($factory:path, [$($case:ident),* $(,)?]) => {
-        $(
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let clock = ::neutrino_core::clock::ManualClock::new();
-                let (stores, _guard) = $factory(clock.clone()).await;
-                $crate::testkit::$case(&stores, &clock).await;
-            }
-        )*
-    };
-}
-
-/// Cheap hashing: the suite measures races, not argon2.
-fn fast_passwords() -> PasswordConfig {
-    PasswordConfig {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-        max_concurrent_hashes: 4,
-        ..PasswordConfig::default()
-    }
-}
-
-async fn auth_on(
-    stores: &RaceStores,
+fn auth_on(
+    stores: &AuthStores,
     clock: &ManualClock,
-    b: impl Fn(AuthBuilder) -> AuthBuilder,
-) -> Auth {
-    let auth = b(AuthBuilder::new_shared(stores.auth_db.clone(), SECRET)
-        .with_clock(Arc::new(clock.clone()))
-        .with_passwords(fast_passwords()))
-    .build()
-    .expect("auth config");
-    auth.migrate().await.expect("auth migrations");
-    auth
-}
-
-fn meta() -> RequestMeta {
-    RequestMeta::new("198.51.100.77", "race-suite")
-}
-
-fn unique_email() -> String {
-    format!("race-{}@example.com", neutrino_core::ids::generate_id())
+    b: impl FnOnce(AuthBuilder) -> AuthBuilder,
+) -> impl Future<Output = Auth> + Send + 'static {
+    auth_with(&stores.auth_db, clock, b)
 }
 
 /// Runs `CALLS` copies of `f(i)` at once on the runtime's worker threads,
@@ -160,14 +83,14 @@ where
 }
 
 /// A user with two-factor on: its id, the TOTP secret and backup codes.
-struct TwoFactorUser {
-    id: UserId,
-    email: String,
-    secret: String,
-    backup_codes: Vec<String>,
+pub(crate) struct TwoFactorUser {
+    pub(crate) id: UserId,
+    pub(crate) email: String,
+    pub(crate) secret: String,
+    pub(crate) backup_codes: Vec<String>,
 }
 
-async fn two_factor_user(auth: &Auth, clock: &ManualClock) -> TwoFactorUser {
+pub(crate) async fn two_factor_user(auth: &Auth, clock: &ManualClock) -> TwoFactorUser {
     let email = unique_email();
     let user = auth
         .sign_up_email(SignUpEmail::new("Racer", &email, PASSWORD), &meta())
@@ -214,7 +137,7 @@ fn step_now(clock: &ManualClock) -> u64 {
         .map_or(0, |d| d.as_secs() / PERIOD)
 }
 
-fn code_at(secret: &str, clock: &ManualClock, offset: i64) -> String {
+pub(crate) fn code_at(secret: &str, clock: &ManualClock, offset: i64) -> String {
     hotp(
         secret.as_bytes(),
         step_now(clock).wrapping_add_signed(offset),
@@ -261,7 +184,7 @@ async fn failed_evaluations(auth: &Auth, user: &UserId) -> usize {
 /// afterwards. With the right code among 16 concurrent wrong ones, at most one
 /// session, and still at most 5 evaluations in all.
 pub async fn wrong_codes_are_evaluated_at_most_five_times_per_challenge(
-    stores: &RaceStores,
+    stores: &AuthStores,
     clock: &ManualClock,
 ) {
     let auth = auth_on(stores, clock, |b| b).await;
@@ -322,7 +245,7 @@ pub async fn wrong_codes_are_evaluated_at_most_five_times_per_challenge(
 
 /// One TOTP code sent on 16 challenges at once gives exactly one session.
 pub async fn one_totp_code_gives_one_session_across_concurrent_challenges(
-    stores: &RaceStores,
+    stores: &AuthStores,
     clock: &ManualClock,
 ) {
     let auth = auth_on(stores, clock, |b| b).await;
@@ -358,7 +281,7 @@ pub async fn one_totp_code_gives_one_session_across_concurrent_challenges(
 /// two codes used at once give one session each (the swap of the encrypted
 /// list is retried, never merged).
 pub async fn one_backup_code_gives_one_session_across_concurrent_challenges(
-    stores: &RaceStores,
+    stores: &AuthStores,
     clock: &ManualClock,
 ) {
     let auth = auth_on(stores, clock, |b| b).await;
@@ -401,7 +324,7 @@ pub async fn one_backup_code_gives_one_session_across_concurrent_challenges(
 /// One challenge answered 16 times at once, with the right TOTP code and
 /// different valid backup codes: at most one session, and the challenge is
 /// consumed by it.
-pub async fn one_challenge_gives_at_most_one_session(stores: &RaceStores, clock: &ManualClock) {
+pub async fn one_challenge_gives_at_most_one_session(stores: &AuthStores, clock: &ManualClock) {
     let auth = auth_on(stores, clock, |b| b).await;
     for round in 0..ROUNDS {
         // A fresh user per round: ten backup codes each.
@@ -435,22 +358,16 @@ pub async fn one_challenge_gives_at_most_one_session(stores: &RaceStores, clock:
 }
 
 /// A platform with a registry and organizations on the stores.
-async fn organizations(stores: &RaceStores, clock: &ManualClock) -> Arc<Organizations> {
+async fn organizations(stores: &AuthStores, clock: &ManualClock) -> Arc<Organizations> {
     let auth = auth_on(stores, clock, |b| b).await;
-    let registry = Registry::open(
-        stores.registry_db.clone(),
-        stores.registry_kv.clone(),
-        RegistryOptions::default().with_clock(Arc::new(clock.clone())),
-    )
-    .await
-    .expect("registry");
+    let registry = registry(stores, clock).await;
     let platform = registry
         .create_platform(NewPlatform::new("Race", PlatformClass::Platform))
         .await
         .expect("platform")
         .id;
     let minter = registry.scope_minter().expect("minter");
-    Arc::new(Organizations::new(auth, registry.platform(platform), minter).expect("organizations"))
+    Arc::new(fixtures::organizations(auth, registry, platform, minter))
 }
 
 async fn signed_up(auth: &Auth) -> (UserId, String, String) {
@@ -483,7 +400,7 @@ async fn memberships(auth: &Auth, org: &str, user: &UserId) -> i64 {
 
 /// 16 `add_member` calls for one user at once: one membership, the others
 /// `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`.
-pub async fn concurrent_add_member_makes_one_membership(stores: &RaceStores, clock: &ManualClock) {
+pub async fn concurrent_add_member_makes_one_membership(stores: &AuthStores, clock: &ManualClock) {
     let orgs = organizations(stores, clock).await;
     let (_, owner, _) = signed_up(orgs.auth()).await;
     for round in 0..ROUNDS {
@@ -513,7 +430,7 @@ pub async fn concurrent_add_member_makes_one_membership(stores: &RaceStores, clo
 /// 16 `accept_invitation` calls at once (on several sessions of the invitee):
 /// one membership; removing it removes access (`scope()` fails).
 pub async fn concurrent_accepts_make_one_membership_and_removal_ends_access(
-    stores: &RaceStores,
+    stores: &AuthStores,
     clock: &ManualClock,
 ) {
     let orgs = organizations(stores, clock).await;
@@ -581,7 +498,7 @@ pub async fn concurrent_accepts_make_one_membership_and_removal_ends_access(
 /// Accepts racing a cancel of the same invitation: either it was accepted
 /// (one membership, status `accepted`) or canceled (no membership), never both.
 pub async fn accept_racing_cancel_leaves_one_consistent_outcome(
-    stores: &RaceStores,
+    stores: &AuthStores,
     clock: &ManualClock,
 ) {
     let orgs = organizations(stores, clock).await;
@@ -654,7 +571,7 @@ pub async fn accept_racing_cancel_leaves_one_consistent_outcome(
 /// 32 sign-ins from one address at once, with a limit of 3 per 10 s: exactly 3
 /// are let through per window, the rest get `TOO_MANY_REQUESTS`.
 pub async fn concurrent_sign_ins_from_one_address_stay_within_the_limit(
-    stores: &RaceStores,
+    stores: &AuthStores,
     clock: &ManualClock,
 ) {
     let config = RateLimitConfig {
@@ -729,7 +646,7 @@ impl KvStore for NoCounters {
 /// The rate limiter is refused at build time on a store that cannot count
 /// atomically, and accepted on the suite's counter store.
 pub async fn a_store_that_cannot_count_atomically_is_refused(
-    stores: &RaceStores,
+    stores: &AuthStores,
     clock: &ManualClock,
 ) {
     let refused = AuthBuilder::new_shared(stores.auth_db.clone(), SECRET)

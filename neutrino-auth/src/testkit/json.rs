@@ -2,17 +2,16 @@
 //! Better Auth's field names and ISO-8601 dates, and never a secret — no
 //! session token, password hash, API key or key hash, invitation secret.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::world::World;
-use common::{PASSWORD, meta};
-use neutrino_auth::apikey::{NewApiKey, hash_key};
-use neutrino_auth::org::NewOrganization;
-use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_core::clock::ManualClock;
+use neutrino_core::sql::Statement;
 use serde_json::Value;
+
+use super::fixtures::{AuthStores, PASSWORD, World, meta};
+use crate::apikey::{NewApiKey, hash_key};
+use crate::org::NewOrganization;
 
 /// The object's keys, sorted.
 fn keys(v: &Value) -> Vec<&str> {
@@ -28,7 +27,7 @@ fn keys(v: &Value) -> Vec<&str> {
 
 fn is_iso_date(v: &Value) -> bool {
     let s = v.as_str().unwrap_or_default();
-    s.len() == 24 && s.ends_with('Z') && neutrino_auth::date::parse(s).is_some()
+    s.len() == 24 && s.ends_with('Z') && crate::date::parse(s).is_some()
 }
 
 /// Every string stored in the auth database's secret columns.
@@ -41,7 +40,7 @@ async fn stored_secrets(w: &World) -> Vec<String> {
         ("verification", "identifier"),
     ] {
         let rows =
-            w.a.raw_auth_db
+            w.a.db
                 .query(&Statement::new(format!(
                     r#"SELECT "{col}" FROM "{table}" WHERE "{col}" IS NOT NULL"#
                 )))
@@ -74,9 +73,12 @@ fn assert_no_secret(json: &str, secrets: &[String]) {
     }
 }
 
-#[tokio::test]
-async fn model_types_serialize_as_better_auth_shows_them_without_secrets() {
-    let w = World::new().await;
+/// Model types serialize as better auth shows them without secrets.
+pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let w = World::new(stores, clock).await;
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
@@ -101,10 +103,7 @@ async fn model_types_serialize_as_better_auth_shows_them_without_secrets() {
     assert_eq!(user["emailVerified"], false);
     assert_eq!(user["image"], Value::Null);
     assert!(is_iso_date(&user["createdAt"]) && is_iso_date(&user["updatedAt"]));
-    assert_eq!(
-        user["createdAt"],
-        neutrino_auth::date::format(ada.user.created_at)
-    );
+    assert_eq!(user["createdAt"], crate::date::format(ada.user.created_at));
 
     // Session, and the session with its user as get-session answers.
     let session = serde_json::to_value(&ada.session).unwrap();

@@ -2,25 +2,23 @@
 //! Better Auth's format, the pending sign-in, replay protection, the attempt
 //! limit, single-use backup codes, and turning it off.
 
-mod common;
-
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::{Fixture, PASSWORD, SECRET, meta};
-use neutrino_auth::audit::AuditEvent;
-use neutrino_auth::twofactor::{DIGITS, PERIOD, hotp, symmetric_decrypt};
-use neutrino_auth::{AuthError, SignInEmail, SignInOutcome, SignUpEmail, TwoFactorChallenge};
-use neutrino_core::clock::Clock;
-use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_core::clock::{Clock, ManualClock};
+use neutrino_core::sql::Statement;
+
+use super::fixtures::{AuthStores, PASSWORD, SECRET, auth_with, meta};
+use crate::audit::AuditEvent;
+use crate::twofactor::{DIGITS, PERIOD, hotp, symmetric_decrypt};
+use crate::{AuthError, SignInEmail, SignInOutcome, SignUpEmail, TwoFactorChallenge};
 
 fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
     r.expect_err("should fail").code()
 }
 
-#[tokio::test]
-async fn totp_two_factor_end_to_end() {
-    let f = Fixture::new().await;
-    let auth = f.auth().await;
+/// Totp two factor end to end.
+pub async fn totp_two_factor_end_to_end(stores: &AuthStores, clock: &ManualClock) {
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
     let ada = auth
         .sign_up_email(
             SignUpEmail::new("Ada", "ada@example.com", PASSWORD),
@@ -66,8 +64,9 @@ async fn totp_two_factor_end_to_end() {
         );
     }
     // Encrypted at rest, in Better Auth's format under the platform secret.
-    let row =
-        f.db.query(&Statement::new(
+    let row = stores
+        .auth_db
+        .query(&Statement::new(
             r#"SELECT "secret", "backupCodes", "verified" FROM "twoFactor""#,
         ))
         .await
@@ -85,7 +84,7 @@ async fn totp_two_factor_end_to_end() {
     assert_eq!(codes, setup.backup_codes);
 
     let now_code = |off: i64| {
-        let secs = f.clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let secs = clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         hotp(
             secret.as_bytes(),
             (secs / PERIOD).wrapping_add_signed(off),
@@ -134,7 +133,7 @@ async fn totp_two_factor_end_to_end() {
         code(auth.verify_totp(&ch, &setup_code, &meta()).await),
         "INVALID_CODE"
     );
-    f.clock.advance(Duration::from_secs(PERIOD));
+    clock.advance(Duration::from_secs(PERIOD));
     let c1 = now_code(0);
     let signed = auth.verify_totp(&ch, &c1, &meta()).await.unwrap();
     assert_eq!(signed.user.email, "ada@example.com");
@@ -155,7 +154,7 @@ async fn totp_two_factor_end_to_end() {
         "INVALID_CODE"
     );
     // The previous step's code is still accepted (±1 step) if unused.
-    f.clock.advance(Duration::from_secs(PERIOD));
+    clock.advance(Duration::from_secs(PERIOD));
     let prev = now_code(-1);
     assert_eq!(prev, c1, "the previous step is c1's, already used");
     assert_eq!(
@@ -183,7 +182,7 @@ async fn totp_two_factor_end_to_end() {
         code(auth.verify_totp(&ch3, &bad(4), &meta()).await),
         "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE"
     );
-    f.clock.advance(Duration::from_secs(PERIOD * 3));
+    clock.advance(Duration::from_secs(PERIOD * 3));
     assert_eq!(
         code(auth.verify_totp(&ch3, &now_code(0), &meta()).await),
         "INVALID_CODE"

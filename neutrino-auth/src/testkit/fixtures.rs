@@ -1,0 +1,406 @@
+//! The shared fixtures of the suite: the stores a case runs on, an [`Auth`]
+//! on them, platforms with their [`Organizations`], and two tenants with their
+//! people ([`two_orgs`]).
+//!
+//! [`organizations`] is the one place that constructs an [`Organizations`]:
+//! every case and every integration test of this crate goes through it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use neutrino_core::clock::ManualClock;
+use neutrino_core::ids::{PlatformId, TenantId, UserId};
+use neutrino_core::kv::KvStore;
+use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_tenancy::{
+    NewPlatform, PlatformClass, Registry, RegistryOptions, ScopeMinter, TenantScope,
+};
+
+use crate::mail::RecordingMailer;
+use crate::org::{NewOrganization, Organization, Organizations};
+use crate::password::PasswordConfig;
+use crate::{Auth, AuthBuilder, RequestMeta, SignUpEmail, SignedIn};
+
+/// The secret of every [`Auth`] the suite builds.
+pub const SECRET: &str = "auth-suite-secret-0123456789abcdefghij";
+/// The password of every user the suite signs up.
+pub const PASSWORD: &str = "correct horse battery";
+/// The client address of [`meta`].
+pub const IP: &str = "198.51.100.4";
+/// The user agent of [`meta`].
+pub const USER_AGENT: &str = "neutrino-tests/1.0";
+
+/// The stores a case runs on: a backend's factory makes fresh, empty ones
+/// for every case.
+#[derive(Clone, Debug)]
+pub struct AuthStores {
+    /// The auth database of the suite's first platform.
+    pub auth_db: Arc<dyn SqlExecutor>,
+    /// The auth database of a second platform on the same registry (each
+    /// platform has its own).
+    pub second_auth_db: Arc<dyn SqlExecutor>,
+    /// The registry's database (also the database of the tenanted tables).
+    pub registry_db: Arc<dyn SqlExecutor>,
+    /// The registry's KV namespace (platform statuses).
+    pub registry_kv: Arc<dyn KvStore>,
+    /// The rate limiter's store: one with atomic counters, on the case's clock.
+    pub counters: Arc<dyn KvStore>,
+}
+
+/// The request metadata of the suite's calls.
+pub fn meta() -> RequestMeta {
+    RequestMeta::new(IP, USER_AGENT)
+}
+
+/// A fresh address, so that cases never collide.
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", neutrino_core::ids::generate_id())
+}
+
+/// Cheap hashing, for cases that measure anything but password hashing:
+/// argon2id with tiny parameters (Better Auth's scrypt parameters are fixed,
+/// so the default policy cannot be made cheap).
+pub fn fast_passwords() -> PasswordConfig {
+    PasswordConfig {
+        policy: crate::PasswordPolicy::Argon2id,
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+        max_concurrent_hashes: 4,
+        ..PasswordConfig::default()
+    }
+}
+
+/// The suite's builder on `db`: its secret, the case's clock, cheap hashing.
+pub fn builder(db: &Arc<dyn SqlExecutor>, clock: &ManualClock) -> AuthBuilder {
+    AuthBuilder::new_shared(db.clone(), SECRET)
+        .with_clock(Arc::new(clock.clone()))
+        .with_passwords(fast_passwords())
+}
+
+/// Builds `configure(builder(db, clock))` and migrates its database.
+pub fn auth_with(
+    db: &Arc<dyn SqlExecutor>,
+    clock: &ManualClock,
+    configure: impl FnOnce(AuthBuilder) -> AuthBuilder,
+) -> impl Future<Output = Auth> + Send + 'static {
+    let auth = configure(builder(db, clock)).build().expect("auth config");
+    async move {
+        auth.migrate().await.expect("auth migrations");
+        auth
+    }
+}
+
+/// An [`Auth`] on the first platform's database with the suite's settings.
+pub async fn auth(stores: &AuthStores, clock: &ManualClock) -> Auth {
+    auth_with(&stores.auth_db, clock, |b| b).await
+}
+
+/// A registry on the stores, on the case's clock.
+pub async fn registry(stores: &AuthStores, clock: &ManualClock) -> Registry {
+    Registry::open(
+        stores.registry_db.clone(),
+        stores.registry_kv.clone(),
+        RegistryOptions::default().with_clock(Arc::new(clock.clone())),
+    )
+    .await
+    .expect("registry")
+}
+
+/// The one constructor call of [`Organizations`] in the suite and the tests.
+pub fn organizations(
+    auth: Auth,
+    registry: Registry,
+    platform: PlatformId,
+    minter: ScopeMinter,
+) -> Organizations {
+    Organizations::new(auth, registry.platform(platform), minter).expect("organizations")
+}
+
+/// Signs a fresh user up on `auth`; returns the user and its session.
+pub async fn user(auth: &Auth, name: &str) -> SignedIn {
+    auth.sign_up_email(SignUpEmail::new(name, unique_email(), PASSWORD), &meta())
+        .await
+        .expect("sign up")
+        .signed_in()
+        .expect("sign-up without required verification signs in")
+}
+
+/// One platform: its auth database, [`Auth`], [`Organizations`] and the
+/// mailer its emails go to.
+#[derive(Debug)]
+pub struct Platform {
+    /// The platform's ID.
+    pub id: PlatformId,
+    /// Its auth database.
+    pub db: Arc<dyn SqlExecutor>,
+    /// Its `Auth`.
+    pub auth: Auth,
+    /// Its organizations.
+    pub orgs: Arc<Organizations>,
+    /// The mailer of its `Auth`.
+    pub mailer: RecordingMailer,
+    /// A scope minter restricted to it (the one its organizations hold is
+    /// another copy).
+    pub minter: ScopeMinter,
+}
+
+impl Platform {
+    /// Signs a fresh user up; returns the user and its session.
+    pub async fn user(&self, name: &str) -> SignedIn {
+        user(&self.auth, name).await
+    }
+
+    /// A fresh organization created by `owner_token`.
+    pub async fn org(&self, owner_token: &str, name: &str) -> Organization {
+        self.orgs
+            .create_organization(
+                owner_token,
+                NewOrganization::new(name, neutrino_core::testkit::unique("org-")),
+                &meta(),
+            )
+            .await
+            .expect("create organization")
+    }
+
+    /// Every row of `table` whose `column` is `value`, as text, for
+    /// before/after comparisons.
+    pub async fn rows_of(&self, table: &str, column: &str, value: &str) -> Vec<String> {
+        let rows = self
+            .db
+            .query(
+                &Statement::new(format!(
+                    r#"SELECT * FROM "{table}" WHERE "{column}" = ?1 ORDER BY "id""#
+                ))
+                .bind(value),
+            )
+            .await
+            .expect("rows");
+        rows.iter().map(|r| format!("{:?}", r.values())).collect()
+    }
+
+    /// A snapshot of everything an organization owns in the auth database:
+    /// its row, members, invitations, audit entries, and the sessions that
+    /// have it active.
+    pub async fn snapshot(&self, org: &TenantId) -> Vec<String> {
+        let mut all = Vec::new();
+        for (t, c) in [
+            ("organization", "id"),
+            ("member", "organizationId"),
+            ("invitation", "organizationId"),
+            ("session", "activeOrganizationId"),
+        ] {
+            all.extend(
+                self.rows_of(t, c, org.as_str())
+                    .await
+                    .into_iter()
+                    .map(|r| format!("{t}: {r}")),
+            );
+        }
+        all
+    }
+
+    /// A snapshot of a user's rows: the user, its sessions, accounts, API
+    /// keys and two-factor row.
+    pub async fn user_snapshot(&self, user: &UserId) -> Vec<String> {
+        let mut all = Vec::new();
+        for (t, c) in [
+            ("user", "id"),
+            ("session", "userId"),
+            ("account", "userId"),
+            ("apikey", "referenceId"),
+            ("twoFactor", "userId"),
+        ] {
+            all.extend(
+                self.rows_of(t, c, user.as_str())
+                    .await
+                    .into_iter()
+                    .map(|r| format!("{t}: {r}")),
+            );
+        }
+        all
+    }
+}
+
+/// A registry with two platforms, P and Q, each with its own auth database.
+#[derive(Debug)]
+pub struct World {
+    /// The registry (the handle of platform P).
+    pub registry: Registry,
+    /// Platform P, on [`AuthStores::auth_db`].
+    pub a: Platform,
+    /// Platform Q, on [`AuthStores::second_auth_db`], through a second
+    /// registry handle.
+    pub b: Platform,
+}
+
+impl World {
+    /// Two platforms with the suite's settings.
+    pub async fn new(stores: &AuthStores, clock: &ManualClock) -> Self {
+        Self::with(stores, clock, |b| b, |o| o).await
+    }
+
+    /// Two platforms, their `Auth` built by `configure` and their
+    /// organizations adjusted by `configure_orgs`.
+    pub async fn with(
+        stores: &AuthStores,
+        clock: &ManualClock,
+        configure: impl Fn(AuthBuilder) -> AuthBuilder + Send + Sync,
+        configure_orgs: impl Fn(Organizations) -> Organizations + Send + Sync,
+    ) -> Self {
+        let registry = registry(stores, clock).await;
+        // A second handle on the same registry for platform Q. Handles on one
+        // database share the one scope minter: each platform gets a copy
+        // narrowed to it.
+        let registry_q = self::registry(stores, clock).await;
+        let minter = registry.scope_minter().expect("minter");
+        let mut platforms = Vec::new();
+        for (name, reg, db) in [
+            ("P", registry.clone(), &stores.auth_db),
+            ("Q", registry_q, &stores.second_auth_db),
+        ] {
+            let id = reg
+                .create_platform(NewPlatform::new(
+                    format!("Platform {name}"),
+                    PlatformClass::Platform,
+                ))
+                .await
+                .expect("platform")
+                .id;
+            let mailer = RecordingMailer::new();
+            let m = Arc::new(mailer.clone());
+            let auth = auth_with(db, clock, |b| configure(b.with_mailer(m))).await;
+            let minter = minter.restricted_to(id).expect("minter");
+            let orgs = configure_orgs(organizations(
+                auth.clone(),
+                reg,
+                id,
+                minter.restricted_to(id).expect("minter"),
+            ));
+            platforms.push(Platform {
+                id,
+                db: db.clone(),
+                auth,
+                orgs: Arc::new(orgs),
+                mailer,
+                minter,
+            });
+        }
+        let b = platforms.pop().expect("Q");
+        let a = platforms.pop().expect("P");
+        Self { registry, a, b }
+    }
+}
+
+/// Two tenants of platform P and their people, and a tenant of platform Q.
+#[derive(Debug)]
+pub struct TwoOrgs {
+    /// The platforms.
+    pub world: World,
+    /// Tenant A of platform P.
+    pub org_a: Organization,
+    /// Tenant B of platform P.
+    pub org_b: Organization,
+    /// A's owner, A active on its session.
+    pub owner_a: SignedIn,
+    /// B's owner, B active on its session.
+    pub owner_b: SignedIn,
+    /// A plain member of B (`member`), B active on its session.
+    pub member_b: SignedIn,
+    /// A user of P in no organization.
+    pub outsider: SignedIn,
+    /// The owner of a tenant of platform Q, active on its session.
+    pub stranger: SignedIn,
+    /// The stranger's tenant on platform Q.
+    pub org_q: Organization,
+}
+
+impl TwoOrgs {
+    /// Platform P.
+    pub fn p(&self) -> &Platform {
+        &self.world.a
+    }
+
+    /// Platform Q.
+    pub fn q(&self) -> &Platform {
+        &self.world.b
+    }
+
+    /// The scope of A (from its owner's session).
+    pub async fn scope_a(&self) -> TenantScope {
+        self.p()
+            .orgs
+            .scope(&self.owner_a.session.token)
+            .await
+            .expect("A's scope")
+            .tenant_scope()
+            .clone()
+    }
+
+    /// The scope of B (from its owner's session).
+    pub async fn scope_b(&self) -> TenantScope {
+        self.p()
+            .orgs
+            .scope(&self.owner_b.session.token)
+            .await
+            .expect("B's scope")
+            .tenant_scope()
+            .clone()
+    }
+
+    /// The scope of the stranger's tenant on Q.
+    pub async fn scope_q(&self) -> TenantScope {
+        self.q()
+            .orgs
+            .scope(&self.stranger.session.token)
+            .await
+            .expect("Q's scope")
+            .tenant_scope()
+            .clone()
+    }
+}
+
+/// Two tenants, A and B, on platform P, each with its owner (active on it);
+/// a plain member of B; a user of P in no organization; and a second platform
+/// Q whose user owns a tenant there.
+pub async fn two_orgs(stores: &AuthStores, clock: &ManualClock) -> TwoOrgs {
+    two_orgs_in(World::new(stores, clock).await).await
+}
+
+/// [`two_orgs`] on a [`World`] built by the caller.
+pub async fn two_orgs_in(world: World) -> TwoOrgs {
+    let p = &world.a;
+    let owner_a = p.user("Ada").await;
+    let owner_b = p.user("Bea").await;
+    let member_b = p.user("Ben").await;
+    let outsider = p.user("Olga").await;
+    let org_a = p.org(&owner_a.session.token, "Acme").await;
+    let org_b = p.org(&owner_b.session.token, "Globex").await;
+    p.orgs
+        .add_member(
+            &owner_b.session.token,
+            &org_b.id,
+            &member_b.user.id,
+            "member",
+            &meta(),
+        )
+        .await
+        .expect("add B's member");
+    p.orgs
+        .set_active(&member_b.session.token, Some(&org_b.id), &meta())
+        .await
+        .expect("B active for its member");
+    let stranger = world.b.user("Quinn").await;
+    let org_q = world.b.org(&stranger.session.token, "Initech").await;
+    TwoOrgs {
+        world,
+        org_a,
+        org_b,
+        owner_a,
+        owner_b,
+        member_b,
+        outsider,
+        stranger,
+        org_q,
+    }
+}

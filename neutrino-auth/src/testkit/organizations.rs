@@ -1,0 +1,431 @@
+//! Organizations as tenants: creation, sub-organizations, roles and their
+//! rules, platform admins, the active tenant and the scopes minted from it,
+//! operator access.
+
+use neutrino_core::clock::ManualClock;
+
+use super::fixtures::{AuthStores, World, meta};
+use crate::AuthError;
+use crate::access::PlatformRole;
+use crate::audit::AuditEvent;
+use crate::org::NewOrganization;
+
+fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
+    r.expect_err("should fail").code()
+}
+
+/// Creating an organization creates its tenant owner and active scope.
+pub async fn creating_an_organization_creates_its_tenant_owner_and_active_scope(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let w = World::new(stores, clock).await;
+    let ada = w.a.user("Ada").await;
+    let tok = &ada.session.token;
+    let acme =
+        w.a.orgs
+            .create_organization(tok, NewOrganization::new("Acme", "acme"), &meta())
+            .await
+            .unwrap();
+    let tenant = w.registry.tenant(w.a.id, acme.id).await.unwrap();
+    assert_eq!(tenant.slug, "acme");
+    assert_eq!(tenant.name, "Acme");
+    let members = w.a.orgs.list_members(tok, &acme.id).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].user_id, ada.user.id);
+    assert_eq!(members[0].role, "owner");
+    let scope = w.a.orgs.scope(tok).await.unwrap();
+    assert_eq!(scope.tenant(), acme.id);
+    assert_eq!(scope.platform(), w.a.id);
+    assert_eq!(scope.tenant_scope().tenant(), acme.id);
+    assert!(w.a.orgs.has_permission(&scope, "organization", "delete"));
+    assert_eq!(
+        w.a.orgs.list_organizations(tok).await.unwrap(),
+        vec![acme.clone()]
+    );
+    // The slug is taken, whether by an organization or a plain registry tenant.
+    let again =
+        w.a.orgs
+            .create_organization(tok, NewOrganization::new("Acme 2", "acme"), &meta())
+            .await;
+    assert_eq!(code(again), "ORGANIZATION_ALREADY_EXISTS");
+    w.registry
+        .create_tenant(w.a.id, neutrino_tenancy::NewTenant::new("plain", "Plain"))
+        .await
+        .unwrap();
+    let clash =
+        w.a.orgs
+            .create_organization(tok, NewOrganization::new("Plain", "plain"), &meta())
+            .await;
+    assert_eq!(code(clash), "ORGANIZATION_ALREADY_EXISTS");
+    assert_eq!(
+        code(w.a.orgs.check_slug("acme").await),
+        "ORGANIZATION_SLUG_ALREADY_TAKEN"
+    );
+    w.a.orgs.check_slug("free-slug").await.unwrap();
+    let bad =
+        w.a.orgs
+            .create_organization(tok, NewOrganization::new("Bad", "Not A Slug"), &meta())
+            .await;
+    assert_eq!(code(bad), "VALIDATION_ERROR");
+    assert_eq!(code(w.a.orgs.scope("no-such-token").await), "UNAUTHORIZED");
+}
+
+/// Sub organizations are sub tenants and need rights on the parent.
+pub async fn sub_organizations_are_sub_tenants_and_need_rights_on_the_parent(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let w = World::new(stores, clock).await;
+    let ada = w.a.user("Ada").await;
+    let bob = w.a.user("Bob").await;
+    let acme =
+        w.a.orgs
+            .create_organization(
+                &ada.session.token,
+                NewOrganization::new("Acme", "acme"),
+                &meta(),
+            )
+            .await
+            .unwrap();
+    let eu =
+        w.a.orgs
+            .create_organization(
+                &ada.session.token,
+                NewOrganization::new("Acme EU", "acme-eu").with_parent(acme.id),
+                &meta(),
+            )
+            .await
+            .unwrap();
+    assert_eq!(
+        w.registry.tenant(w.a.id, eu.id).await.unwrap().parent,
+        Some(acme.id)
+    );
+    assert_eq!(w.registry.subtree(w.a.id, acme.id).await.unwrap().len(), 2);
+    let stranger =
+        w.a.orgs
+            .create_organization(
+                &bob.session.token,
+                NewOrganization::new("Acme US", "acme-us").with_parent(acme.id),
+                &meta(),
+            )
+            .await;
+    assert_eq!(code(stranger), "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
+    w.a.orgs
+        .add_member(
+            &ada.session.token,
+            &acme.id,
+            &bob.user.id,
+            "member",
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let plain_member =
+        w.a.orgs
+            .create_organization(
+                &bob.session.token,
+                NewOrganization::new("Acme US", "acme-us").with_parent(acme.id),
+                &meta(),
+            )
+            .await;
+    assert_eq!(
+        code(plain_member),
+        "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_ORGANIZATION"
+    );
+}
+
+/// Role rules and last owner cases.
+pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &ManualClock) {
+    let w = World::new(stores, clock).await;
+    let o = &w.a.orgs;
+    let ada = w.a.user("Ada").await;
+    let bob = w.a.user("Bob").await;
+    let cat = w.a.user("Cat").await;
+    let (ta, tb, tc) = (&ada.session.token, &bob.session.token, &cat.session.token);
+    let acme = o
+        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
+        .await
+        .unwrap();
+    let org = &acme.id;
+    let ada_m = o.list_members(ta, org).await.unwrap().remove(0);
+    // The only owner cannot leave, be removed or demoted.
+    assert_eq!(
+        code(o.leave(ta, org, &meta()).await),
+        "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"
+    );
+    assert_eq!(
+        code(o.remove_member(ta, org, &ada_m.id, &meta()).await),
+        "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"
+    );
+    assert_eq!(
+        code(
+            o.update_member_role(ta, org, &ada_m.id, "admin", &meta())
+                .await
+        ),
+        "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER"
+    );
+    assert_eq!(
+        code(o.add_member(ta, org, &bob.user.id, "wizard", &meta()).await),
+        "ROLE_NOT_FOUND"
+    );
+    let bob_m = o
+        .add_member(ta, org, &bob.user.id, "member", &meta())
+        .await
+        .unwrap();
+    assert_eq!(
+        code(o.add_member(ta, org, &bob.user.id, "member", &meta()).await),
+        "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION"
+    );
+    // A plain member manages nobody.
+    assert_eq!(
+        code(o.add_member(tb, org, &cat.user.id, "member", &meta()).await),
+        "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION"
+    );
+    assert_eq!(
+        code(o.remove_member(tb, org, &ada_m.id, &meta()).await),
+        "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER"
+    );
+    // Promote Bob to admin (multi-role as Better Auth stores it).
+    let bob_m = o
+        .update_member_role(ta, org, &bob_m.id, "admin, member", &meta())
+        .await
+        .unwrap();
+    assert_eq!(bob_m.role, "admin,member");
+    // An admin adds members but no owners, and touches no owner.
+    assert_eq!(
+        code(o.add_member(tb, org, &cat.user.id, "owner", &meta()).await),
+        "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE"
+    );
+    let cat_m = o
+        .add_member(tb, org, &cat.user.id, "member", &meta())
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            o.update_member_role(tb, org, &cat_m.id, "owner", &meta())
+                .await
+        ),
+        "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER"
+    );
+    assert_eq!(
+        code(
+            o.update_member_role(tb, org, &ada_m.id, "member", &meta())
+                .await
+        ),
+        "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER"
+    );
+    assert_eq!(
+        code(o.remove_member(tb, org, &ada_m.id, &meta()).await),
+        "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER"
+    );
+    // An owner promotes an owner; then either owner may leave, not both.
+    o.update_member_role(ta, org, &cat_m.id, "owner", &meta())
+        .await
+        .unwrap();
+    o.set_active(tc, Some(org), &meta()).await.unwrap();
+    let cat_scope = o.scope(tc).await.unwrap();
+    assert!(o.has_permission(&cat_scope, "organization", "delete"));
+    o.leave(ta, org, &meta()).await.unwrap();
+    assert_eq!(
+        code(o.leave(tc, org, &meta()).await),
+        "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"
+    );
+    assert_eq!(
+        code(o.list_members(ta, org).await),
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+    );
+    // Bob, removed, loses his active organization and his scope.
+    o.set_active(tb, Some(org), &meta()).await.unwrap();
+    let bob_scope = o.scope(tb).await.unwrap();
+    assert!(o.has_permission(&bob_scope, "member", "create"));
+    assert!(!o.has_permission(&bob_scope, "organization", "delete"));
+    o.remove_member(tc, org, &bob_m.id, &meta()).await.unwrap();
+    assert_eq!(code(o.scope(tb).await), "NO_ACTIVE_ORGANIZATION");
+    // Every change is in the tenant's audit log.
+    let log = o.tenant_audit_log(org, 100).await.unwrap();
+    let has = |e: AuditEvent| log.iter().any(|x| x.event == e);
+    for e in [
+        AuditEvent::OrganizationCreated,
+        AuditEvent::MemberAdded,
+        AuditEvent::MemberRoleChanged,
+        AuditEvent::MemberLeft,
+        AuditEvent::MemberRemoved,
+        AuditEvent::ActiveOrganizationSet,
+    ] {
+        assert!(has(e), "{e} missing");
+    }
+    // Refused changes left no entry.
+    let removals = log
+        .iter()
+        .filter(|x| x.event == AuditEvent::MemberRemoved)
+        .count();
+    assert_eq!(removals, 1);
+}
+
+/// Host apps extend the policy with their own resources.
+pub async fn host_apps_extend_the_policy_with_their_own_resources(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let w = World::new(stores, clock).await;
+    let policy = crate::access::AccessPolicy::better_auth_default()
+        .grant("member", "project", &["read"])
+        .grant("owner", "project", &["read", "delete"]);
+    let reg = w.registry.clone();
+    // A third platform on a fresh registry handle, with the extended policy.
+    let _ = reg;
+    let ada = w.a.user("Ada").await;
+    let bob = w.a.user("Bob").await;
+    let acme =
+        w.a.orgs
+            .create_organization(
+                &ada.session.token,
+                NewOrganization::new("Acme", "acme"),
+                &meta(),
+            )
+            .await
+            .unwrap();
+    w.a.orgs
+        .add_member(
+            &ada.session.token,
+            &acme.id,
+            &bob.user.id,
+            "member",
+            &meta(),
+        )
+        .await
+        .unwrap();
+    w.a.orgs
+        .set_active(&bob.session.token, Some(&acme.id), &meta())
+        .await
+        .unwrap();
+    let scope = w.a.orgs.scope(&bob.session.token).await.unwrap();
+    assert!(!w.a.orgs.has_permission(&scope, "project", "read"));
+    assert!(policy.allows(scope.roles(), "project", "read"));
+    assert!(!policy.allows(scope.roles(), "project", "delete"));
+}
+
+/// Platform admins manage every tenant of their platform only.
+pub async fn platform_admins_manage_every_tenant_of_their_platform_only(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let w = World::new(stores, clock).await;
+    let ada = w.a.user("Ada").await;
+    let root = w.a.user("Root").await;
+    let acme =
+        w.a.orgs
+            .create_organization(
+                &ada.session.token,
+                NewOrganization::new("Acme", "acme"),
+                &meta(),
+            )
+            .await
+            .unwrap();
+    let tr = &root.session.token;
+    assert_eq!(
+        code(w.a.orgs.set_active(tr, Some(&acme.id), &meta()).await),
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+    );
+    w.a.orgs
+        .operator_set_platform_role(
+            &root.user.id,
+            PlatformRole::Admin,
+            "ops@example.com",
+            "support ticket 42",
+            &meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.a.orgs.platform_role(&root.user.id).await.unwrap(),
+        PlatformRole::Admin
+    );
+    w.a.orgs
+        .set_active(tr, Some(&acme.id), &meta())
+        .await
+        .unwrap();
+    let scope = w.a.orgs.scope(tr).await.unwrap();
+    assert!(scope.is_platform_admin());
+    assert!(w.a.orgs.has_permission(&scope, "organization", "delete"));
+    let ada_m = w.a.orgs.list_members(tr, &acme.id).await.unwrap().remove(0);
+    // Even a platform admin cannot remove the last owner.
+    assert_eq!(
+        code(
+            w.a.orgs
+                .remove_member(tr, &acme.id, &ada_m.id, &meta())
+                .await
+        ),
+        "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"
+    );
+    // Platform B: the admin's session does not exist there, and B's
+    // organizations cannot be reached through platform A.
+    let bea = w.b.user("Bea").await;
+    let globex =
+        w.b.orgs
+            .create_organization(
+                &bea.session.token,
+                NewOrganization::new("Globex", "globex"),
+                &meta(),
+            )
+            .await
+            .unwrap();
+    let before = w.b.snapshot(&globex.id).await;
+    assert_eq!(
+        code(w.b.orgs.set_active(tr, Some(&globex.id), &meta()).await),
+        "UNAUTHORIZED"
+    );
+    assert_eq!(
+        code(w.a.orgs.set_active(tr, Some(&globex.id), &meta()).await),
+        "ORGANIZATION_NOT_FOUND"
+    );
+    assert_eq!(
+        code(w.a.orgs.list_members(tr, &globex.id).await),
+        "ORGANIZATION_NOT_FOUND"
+    );
+    assert_eq!(
+        code(
+            w.a.orgs
+                .operator_scope(&globex.id, "ops@example.com", "support", &meta())
+                .await
+        ),
+        "ORGANIZATION_NOT_FOUND"
+    );
+    assert_eq!(before, w.b.snapshot(&globex.id).await);
+}
+
+/// Operator access is recorded in the platform log and the tenants.
+pub async fn operator_access_is_recorded_in_the_platform_log_and_the_tenants(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let w = World::new(stores, clock).await;
+    let ada = w.a.user("Ada").await;
+    let acme =
+        w.a.orgs
+            .create_organization(
+                &ada.session.token,
+                NewOrganization::new("Acme", "acme"),
+                &meta(),
+            )
+            .await
+            .unwrap();
+    let scope =
+        w.a.orgs
+            .operator_scope(&acme.id, "ops@example.com", "ticket 42", &meta())
+            .await
+            .unwrap();
+    assert_eq!(scope.tenant(), acme.id);
+    let platform_log = w.registry.audit_log(w.a.id).await.unwrap();
+    assert!(platform_log.iter().any(|e| e.tenant == Some(acme.id)
+        && e.actor == "ops@example.com"
+        && e.reason == "ticket 42"));
+    let tenant_log = w.a.orgs.tenant_audit_log(&acme.id, 50).await.unwrap();
+    assert!(
+        tenant_log
+            .iter()
+            .any(|e| e.event == AuditEvent::OperatorAccess
+                && e.detail.as_deref() == Some("operator ops@example.com: ticket 42"))
+    );
+}

@@ -1,0 +1,415 @@
+//! Origin checks, the rate limiter, reset and verification tokens, and the
+//! append-only audit log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use neutrino_core::clock::ManualClock;
+use neutrino_core::sql::Statement;
+
+use super::fixtures::{AuthStores, PASSWORD, auth_with, meta, unique_email};
+use crate::mail::{EmailKind, RecordingMailer};
+use crate::origin::OriginRequest;
+use crate::{AuthError, RateLimitConfig, RequestMeta, SignInEmail, SignUpEmail};
+
+fn post<'a>(origin: Option<&'a str>) -> OriginRequest<'a> {
+    OriginRequest {
+        method: "POST",
+        has_cookies: true,
+        origin,
+        ..OriginRequest::default()
+    }
+}
+
+/// Origin check follows better auth rules.
+pub async fn origin_check_follows_better_auth_rules(stores: &AuthStores, clock: &ManualClock) {
+    let auth = auth_with(&stores.auth_db, clock, |b| {
+        b.with_base_url("https://auth.svc.default.k3m9p2xw7q.nno.app")
+            .with_trusted_origins(["https://*.app.default.k3m9p2xw7q.nno.app"])
+    })
+    .await;
+    let code = |r: &OriginRequest<'_>| auth.check_origin(r).err().map(|e| e.code());
+
+    assert_eq!(
+        code(&post(Some("https://auth.svc.default.k3m9p2xw7q.nno.app"))),
+        None
+    );
+    assert_eq!(
+        code(&post(Some(
+            "https://console.app.default.k3m9p2xw7q.nno.app"
+        ))),
+        None
+    );
+    assert_eq!(
+        code(&post(Some("https://evil.example"))),
+        Some("INVALID_ORIGIN")
+    );
+    assert_eq!(code(&post(Some("null"))), Some("MISSING_OR_NULL_ORIGIN"));
+    assert_eq!(code(&post(None)), Some("MISSING_OR_NULL_ORIGIN"));
+    assert_eq!(code(&post(Some("not a url"))), Some("INVALID_ORIGIN"));
+    // The Referer stands in for a missing Origin.
+    let with_referer = OriginRequest {
+        referer: Some("https://console.app.default.k3m9p2xw7q.nno.app/settings"),
+        ..post(None)
+    };
+    assert_eq!(code(&with_referer), None);
+    // GET is never checked; POST without cookies only on sign-in/up with fetch metadata.
+    assert_eq!(
+        code(&OriginRequest {
+            method: "GET",
+            ..post(None)
+        }),
+        None
+    );
+    assert_eq!(
+        code(&OriginRequest {
+            has_cookies: false,
+            ..post(None)
+        }),
+        None
+    );
+    let login = |site, mode, origin| OriginRequest {
+        method: "POST",
+        is_sign_in_or_up: true,
+        sec_fetch_site: site,
+        sec_fetch_mode: mode,
+        origin,
+        ..OriginRequest::default()
+    };
+    assert_eq!(
+        code(&login(
+            Some("cross-site"),
+            Some("navigate"),
+            Some("https://evil.example")
+        )),
+        Some("CROSS_SITE_NAVIGATION_LOGIN_BLOCKED")
+    );
+    assert_eq!(
+        code(&login(Some("same-origin"), Some("cors"), None)),
+        Some("MISSING_OR_NULL_ORIGIN")
+    );
+    assert_eq!(
+        code(&login(
+            Some("same-origin"),
+            Some("cors"),
+            Some("https://auth.svc.default.k3m9p2xw7q.nno.app")
+        )),
+        None
+    );
+    assert_eq!(
+        code(&login(None, None, None)),
+        None,
+        "server-to-server sign-in"
+    );
+    // Callback URLs.
+    for (url, ok) in [
+        ("/dashboard", true),
+        ("https://console.app.default.k3m9p2xw7q.nno.app/x", true),
+        ("//evil.example/x", false),
+        ("/\\evil.example", false),
+        ("https://evil.example/", false),
+        ("javascript:alert(1)", false),
+    ] {
+        let r = OriginRequest {
+            callback_urls: vec![url],
+            ..post(Some("https://auth.svc.default.k3m9p2xw7q.nno.app"))
+        };
+        assert_eq!(code(&r).is_none(), ok, "{url}");
+        if !ok {
+            assert_eq!(code(&r), Some("INVALID_CALLBACK_URL"));
+        }
+    }
+}
+
+/// Sign in is rate limited per ip and path.
+pub async fn sign_in_is_rate_limited_per_ip_and_path(stores: &AuthStores, clock: &ManualClock) {
+    // The suite's counter store, on the case's clock.
+    let kv = stores.counters.clone();
+    let auth = auth_with(&stores.auth_db, clock, |b| {
+        b.with_rate_limit(kv, RateLimitConfig::default())
+    })
+    .await;
+    let email = unique_email();
+    let a = RequestMeta::new("203.0.113.1", "ua");
+    let b = RequestMeta::new("203.0.113.2", "ua");
+    auth.sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &a)
+        .await
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
+    for _ in 0..3 {
+        let e = auth
+            .sign_in_email(SignInEmail::new(&email, "wrong password"), &a)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "INVALID_EMAIL_OR_PASSWORD");
+    }
+    let limited = auth
+        .sign_in_email(SignInEmail::new(&email, PASSWORD), &a)
+        .await
+        .unwrap_err();
+    let AuthError::TooManyRequests { retry_after } = limited else {
+        panic!("expected TOO_MANY_REQUESTS, got {limited:?}");
+    };
+    assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(10));
+    assert_eq!(limited.status(), 429);
+    // Another IP is not affected; the same IP may sign up (another path).
+    auth.sign_in_email(SignInEmail::new(&email, PASSWORD), &b)
+        .await
+        .unwrap();
+    // After the window, the first IP may try again.
+    clock.advance(Duration::from_secs(11));
+    auth.sign_in_email(SignInEmail::new(&email, PASSWORD), &a)
+        .await
+        .unwrap();
+    // IPv6 clients in one /64 share a budget.
+    for i in 0..3 {
+        auth.check_rate_limit(
+            &RequestMeta::new(format!("2001:db8:0:1::{i}"), "ua"),
+            "/sign-in/email",
+        )
+        .await
+        .unwrap();
+    }
+    let e = auth
+        .check_rate_limit(
+            &RequestMeta::new("2001:db8:0:1::ff", "ua"),
+            "/sign-in/email",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "TOO_MANY_REQUESTS");
+}
+
+/// Password reset tokens are single use and expire.
+pub async fn password_reset_tokens_are_single_use_and_expire(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let mailer = RecordingMailer::new();
+    let auth = auth_with(&stores.auth_db, clock, |b| {
+        b.with_base_url("https://auth.svc.default.k3m9p2xw7q.nno.app")
+            .with_mailer(Arc::new(mailer.clone()))
+            .with_revoke_sessions_on_password_reset(true)
+    })
+    .await;
+    let email = unique_email();
+    let s = auth
+        .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
+        .await
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
+    // Unknown emails answer the same and send nothing.
+    auth.request_password_reset(&unique_email(), None, &meta())
+        .await
+        .unwrap();
+    assert!(mailer.sent().is_empty());
+    let bad_cb = auth
+        .request_password_reset(&email, Some("https://evil.example/"), &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(bad_cb.code(), "INVALID_CALLBACK_URL");
+
+    auth.request_password_reset(&email, Some("/reset-done"), &meta())
+        .await
+        .unwrap();
+    let mail = mailer.last_to(&email, EmailKind::ResetPassword).unwrap();
+    assert_eq!(mail.token.len(), 24);
+    assert_eq!(
+        mail.url,
+        format!(
+            "https://auth.svc.default.k3m9p2xw7q.nno.app/api/auth/reset-password/{}?callbackURL=%2Freset%2Ddone",
+            mail.token
+        )
+    );
+    assert!(!format!("{mail:?}").contains(&mail.token));
+    let row = stores
+        .auth_db
+        .query(
+            &Statement::new(r#"SELECT "value" FROM "verification" WHERE "identifier" = ?1"#)
+                .bind(format!("reset-password:{}", mail.token)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(row[0].get::<String>(0).unwrap(), s.user.id.as_str());
+
+    let short = auth
+        .reset_password(&mail.token, "short", &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(short.code(), "PASSWORD_TOO_SHORT");
+    auth.reset_password(&mail.token, "a reset password", &meta())
+        .await
+        .unwrap();
+    let reused = auth
+        .reset_password(&mail.token, "another password", &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), "INVALID_TOKEN");
+    assert!(
+        auth.get_session(&s.session.token).await.unwrap().is_none(),
+        "sessions revoked"
+    );
+    auth.sign_in_email(SignInEmail::new(&email, "a reset password"), &meta())
+        .await
+        .unwrap();
+
+    auth.request_password_reset(&email, None, &meta())
+        .await
+        .unwrap();
+    let late = mailer.last_to(&email, EmailKind::ResetPassword).unwrap();
+    clock.advance(Duration::from_secs(3601));
+    let expired = auth
+        .reset_password(&late.token, "too late password", &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(expired.code(), "INVALID_TOKEN");
+    assert_eq!(
+        auth.reset_password("", "whatever123", &meta())
+            .await
+            .unwrap_err()
+            .code(),
+        "INVALID_TOKEN"
+    );
+
+    let no_mailer = auth_with(&stores.auth_db, clock, |b| b).await;
+    let e = no_mailer
+        .request_password_reset(&email, None, &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "RESET_PASSWORD_DISABLED");
+}
+
+/// Email verification tokens are single use and expire.
+pub async fn email_verification_tokens_are_single_use_and_expire(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let mailer = RecordingMailer::new();
+    let auth = auth_with(&stores.auth_db, clock, |b| {
+        b.with_base_url("https://auth.svc.default.k3m9p2xw7q.nno.app/")
+            .with_mailer(Arc::new(mailer.clone()))
+            .with_require_email_verification(true)
+    })
+    .await;
+    let email = unique_email();
+    let s = auth
+        .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
+        .await
+        .unwrap();
+    assert!(s.session.is_none(), "no session before verification");
+    assert!(
+        mailer.last_to(&email, EmailKind::VerifyEmail).is_some(),
+        "sign-up mails the verification link"
+    );
+    let blocked = auth
+        .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(blocked.code(), "EMAIL_NOT_VERIFIED");
+
+    auth.send_verification_email(&email, None).await.unwrap();
+    let mail = mailer.last_to(&email, EmailKind::VerifyEmail).unwrap();
+    assert_eq!(mail.token.split('.').count(), 3, "a JWT");
+    assert!(
+        mail.url.starts_with(
+            "https://auth.svc.default.k3m9p2xw7q.nno.app/api/auth/verify-email?token="
+        )
+    );
+    assert!(mail.url.ends_with("&callbackURL=%2F"));
+
+    let mut tampered = mail.token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(
+        auth.verify_email(&tampered, &meta())
+            .await
+            .unwrap_err()
+            .code(),
+        "INVALID_TOKEN"
+    );
+    assert_eq!(
+        auth.verify_email("a.b", &meta()).await.unwrap_err().code(),
+        "INVALID_TOKEN"
+    );
+
+    let user = auth.verify_email(&mail.token, &meta()).await.unwrap();
+    assert!(user.email_verified);
+    assert_eq!(user.id, s.user.id);
+    assert_eq!(
+        auth.verify_email(&mail.token, &meta())
+            .await
+            .unwrap_err()
+            .code(),
+        "INVALID_TOKEN"
+    );
+    auth.sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+        .await
+        .unwrap();
+    // A verified address answers like any other, and gets no mail.
+    let count = |to: &str| {
+        mailer
+            .sent()
+            .iter()
+            .filter(|m| m.to == to && m.kind == EmailKind::VerifyEmail)
+            .count()
+    };
+    let before = count(&email);
+    auth.send_verification_email(&email, None).await.unwrap();
+    assert_eq!(count(&email), before);
+
+    let other = unique_email();
+    auth.sign_up_email(SignUpEmail::new("B", &other, PASSWORD), &meta())
+        .await
+        .unwrap();
+    auth.send_verification_email(&other, Some("/welcome"))
+        .await
+        .unwrap();
+    let late = mailer.last_to(&other, EmailKind::VerifyEmail).unwrap();
+    clock.advance(Duration::from_secs(3601));
+    assert_eq!(
+        auth.verify_email(&late.token, &meta())
+            .await
+            .unwrap_err()
+            .code(),
+        "TOKEN_EXPIRED"
+    );
+}
+
+/// The audit log is append only.
+pub async fn the_audit_log_is_append_only(stores: &AuthStores, clock: &ManualClock) {
+    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
+    let s = auth
+        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
+        .await
+        .unwrap()
+        .signed_in()
+        .expect("signed in");
+    let entries = auth.audit_log(Some(&s.user.id), 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    let update = stores
+        .auth_db
+        .execute(&Statement::new(
+            r#"UPDATE "neutrinoAuditLog" SET "event" = 'forged'"#,
+        ))
+        .await;
+    assert!(update.is_err(), "update must be rejected");
+    let delete = stores
+        .auth_db
+        .execute(&Statement::new(r#"DELETE FROM "neutrinoAuditLog""#))
+        .await;
+    assert!(delete.is_err(), "delete must be rejected");
+    assert_eq!(auth.audit_log(Some(&s.user.id), 10).await.unwrap(), entries);
+    // No secret reaches the log.
+    let dump = stores
+        .auth_db
+        .query(&Statement::new(r#"SELECT * FROM "neutrinoAuditLog""#))
+        .await
+        .unwrap();
+    let text = format!("{dump:?}");
+    assert!(
+        !text.contains(PASSWORD) && !text.contains(&s.session.token),
+        "{text}"
+    );
+}
