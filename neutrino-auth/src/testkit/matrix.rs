@@ -170,6 +170,21 @@ operations! {
     VerifyBackupCode => "Auth::verify_backup_code", OtherPlatformOnly;
     ResetPassword => "Auth::reset_password", OtherPlatformOnly;
     VerifyEmail => "Auth::verify_email", OtherPlatformOnly;
+    // The admin plugin, called by a tenant's owner (no platform admin) on B's
+    // people, and the user lifecycle with B's tokens and IDs.
+    AdminListUsers => "Auth::admin_list_users", Both;
+    AdminSetRole => "Auth::admin_set_role", Both;
+    AdminBanUser => "Auth::admin_ban_user", Both;
+    AdminUnbanUser => "Auth::admin_unban_user", Both;
+    AdminImpersonateUser => "Auth::admin_impersonate_user", Both;
+    AdminRemoveUser => "Auth::admin_remove_user", Both;
+    AdminRevokeUserSessions => "Auth::admin_revoke_user_sessions", Both;
+    StopImpersonating => "Auth::stop_impersonating", OtherPlatformOnly;
+    GetAdminUser => "Auth::get_admin_user", OtherPlatformOnly;
+    ListAccounts => "Auth::list_accounts", OtherPlatformOnly;
+    UpdateUser => "Auth::update_user", OtherPlatformOnly;
+    ChangeEmail => "Auth::change_email", OtherPlatformOnly;
+    DeleteUser => "Auth::delete_user", OtherPlatformOnly;
     // Last: it leaves the other platform a tenant of its own with B's ID
     // (tenant IDs are per platform), which the rows above must not meet.
     ViewCreateTenantWithBsId => "NewTenant::with_id", OtherPlatformOnly;
@@ -582,6 +597,51 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
                 .create_tenant(NewTenant::new(unique("t-"), "Under B").with_parent(b))
                 .await,
         ),
+        Op::AdminListUsers => auth_outcome(
+            a.admin_list_users(s.token, &crate::admin::ListUsers::default())
+                .await,
+        ),
+        Op::AdminSetRole => auth_outcome(
+            a.admin_set_role(s.token, &t.owner_b.user.id, &["admin"], &meta())
+                .await,
+        ),
+        Op::AdminBanUser => auth_outcome(
+            a.admin_ban_user(s.token, &t.owner_b.user.id, Some("matrix"), None, &meta())
+                .await,
+        ),
+        Op::AdminUnbanUser => {
+            auth_outcome(a.admin_unban_user(s.token, &t.owner_b.user.id, &meta()).await)
+        }
+        Op::AdminImpersonateUser => auth_outcome(
+            a.admin_impersonate_user(s.token, &t.owner_b.user.id, &meta())
+                .await,
+        ),
+        Op::AdminRemoveUser => {
+            auth_outcome(a.admin_remove_user(s.token, &t.owner_b.user.id, &meta()).await)
+        }
+        Op::AdminRevokeUserSessions => auth_outcome(
+            a.admin_revoke_user_sessions(s.token, &t.owner_b.user.id, &meta())
+                .await,
+        ),
+        Op::StopImpersonating => auth_outcome(a.stop_impersonating(bt, bt, &meta()).await),
+        Op::GetAdminUser => auth_outcome(a.get_admin_user(&t.owner_b.user.id).await),
+        Op::ListAccounts => auth_outcome(a.list_accounts(&t.owner_b.user.id).await),
+        Op::UpdateUser => auth_outcome(
+            a.update_user(
+                bt,
+                crate::user::UpdateUser {
+                    name: Some("Mallory".into()),
+                    image: None,
+                },
+                &meta(),
+            )
+            .await,
+        ),
+        Op::ChangeEmail => auth_outcome(
+            a.change_email(bt, &format!("{}@example.com", unique("x-")), None, &meta())
+                .await,
+        ),
+        Op::DeleteUser => auth_outcome(a.delete_user(bt, Some(PASSWORD), &meta()).await),
         Op::ViewCreateTenantWithBsId => {
             // Tenant IDs are per platform: another platform may hold the same
             // ID, as a tenant of its own that reaches nothing of B's.
