@@ -294,9 +294,10 @@ impl<T: SqlExecutor + ?Sized> WriteAudited for T {
     }
 }
 
-/// [`insert`] of an organization event, written only when `cond` holds (SQL
-/// whose placeholders start at `?11`, bound to `extra`), so an entry lands in
-/// the same batch as a guarded change and only if the change happened.
+/// [`insert`] written only when `cond` holds (SQL whose placeholders start at
+/// `?11`, bound to `extra`), so an entry lands in the same batch as a guarded
+/// change and only if the change happened. A user event keeps a NULL
+/// organization, as [`insert`] writes it.
 pub(crate) fn insert_where(
     event: AuditEvent,
     rec: AuditRecord<'_>,
@@ -305,23 +306,23 @@ pub(crate) fn insert_where(
     cond: &str,
     extra: Vec<neutrino_core::sql::Value>,
 ) -> Result<Statement> {
-    let org = rec.organization_id.unwrap_or("");
-    let base = insert(
-        event,
-        AuditRecord {
-            organization_id: Some(org),
-            ..rec
-        },
-        meta,
-        now,
-    )?;
+    let has_org = rec.organization_id.is_some();
+    let base = insert(event, rec, meta, now)?;
     let mut params = base.params().to_vec();
+    if !has_org {
+        params.push(neutrino_core::sql::Value::Null);
+    }
     params.extend(extra);
     let sql = format!(
         r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail", "organizationId") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE {cond}"#
     );
     Ok(Statement::with_params(sql, params))
 }
+
+/// The condition for [`insert_where`] that the user bound at `?11` exists
+/// (after the batch's earlier writes): an entry about an unknown user is
+/// never written.
+pub(crate) const USER_EXISTS: &str = r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?11)"#;
 
 pub(crate) const SELECT_BY_USER: &str = r#"SELECT "id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail", "organizationId" FROM "neutrinoAuditLog" WHERE "userId" = ?1 ORDER BY "createdAt" DESC, rowid DESC LIMIT ?2"#;
 pub(crate) const SELECT_RECENT: &str = r#"SELECT "id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail", "organizationId" FROM "neutrinoAuditLog" ORDER BY "createdAt" DESC, rowid DESC LIMIT ?1"#;

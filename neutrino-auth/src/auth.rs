@@ -1120,7 +1120,7 @@ impl Auth {
         detail: &str,
         meta: &RequestMeta,
     ) -> Result<u64> {
-        let audit_stmt = audit::insert(
+        let audit_stmt = audit::insert_where(
             AuditEvent::SessionRevoked,
             AuditRecord {
                 user_id: Some(user_id.as_str()),
@@ -1129,6 +1129,8 @@ impl Auth {
             },
             meta,
             self.now(),
+            audit::USER_EXISTS,
+            vec![user_id.as_str().into()],
         )?;
         self.inner
             .sessions

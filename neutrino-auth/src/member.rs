@@ -532,7 +532,7 @@ impl Members {
                     .bind(date::format(now))
                     .bind(user.as_str()),
                 ],
-                audit::insert(
+                audit::insert_where(
                     AuditEvent::PlatformRoleChanged,
                     AuditRecord {
                         user_id: Some(user.as_str()),
@@ -541,6 +541,8 @@ impl Members {
                     },
                     meta,
                     now,
+                    audit::USER_EXISTS,
+                    vec![user.as_str().into()],
                 )?,
             )
             .await?;

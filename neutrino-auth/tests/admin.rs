@@ -791,3 +791,42 @@ async fn a_banned_users_sessions_and_api_keys_open_no_organization() {
         neutrino_auth::apikey::ApiKeyScope::Tenant(s) if s.tenant() == org.id
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_to_an_unknown_user_write_no_audit_entry() {
+    let w = World::new().await;
+    let p = &w.a;
+    let ghost: UserId = neutrino_core::ids::UserId::generate();
+    let e = p
+        .orgs
+        .operator_set_platform_role(
+            &ghost,
+            neutrino_auth::access::PlatformRole::Admin,
+            "ops",
+            "ticket 1",
+            &meta(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "USER_NOT_FOUND");
+    assert_eq!(p.auth.revoke_sessions(&ghost, &meta()).await.unwrap(), 0);
+    assert_eq!(
+        p.auth
+            .revoke_other_sessions(&ghost, "no-such-token", &meta())
+            .await
+            .unwrap(),
+        0
+    );
+    let entries = p.auth.audit_log(Some(&ghost), 100).await.unwrap();
+    assert!(entries.is_empty(), "{entries:?}");
+    // A known user's revocation is still recorded, with no organization.
+    let u = p.user("Known").await;
+    p.auth.revoke_sessions(&u.user.id, &meta()).await.unwrap();
+    let entries = p.auth.audit_log(Some(&u.user.id), 100).await.unwrap();
+    let revoked: Vec<_> = entries
+        .iter()
+        .filter(|e| e.event == AuditEvent::SessionRevoked)
+        .collect();
+    assert_eq!(revoked.len(), 1, "{entries:?}");
+    assert_eq!(revoked[0].organization_id, None);
+}
