@@ -12,6 +12,7 @@
 //! | `auth` | yes | [`auth`]: Better Auth-compatible users, passwords, sessions, signed cookies, organizations, invitations, API keys, two-factor, origin checks, rate limiting, reset and verification emails, audit log |
 //! | `cloudflare` | no | `cloudflare`: D1 (`D1Executor`), Workers KV (`WorkersKv`) and a provisioner for D1, R2, KV, Workers, DNS records and custom hostnames over Cloudflare's v4 API |
 //! | `s3` | no | `s3`: object storage and bucket provisioning on AWS S3, Cloudflare R2 and any S3-compatible store |
+//! | `postgres` | no | `postgres`: the SQL port (`PostgresExecutor`), KV (`PostgresKv`) and a schema-per-database provisioner (`PostgresProvisioner`) on PostgreSQL |
 //!
 //! The core is re-exported at the root: [`ids`], [`naming`], [`Error`], the
 //! ports [`sql::SqlExecutor`], [`kv::KvStore`], [`object::ObjectStore`] and
@@ -107,3 +108,7 @@ pub use neutrino_cloudflare as cloudflare;
 #[cfg(feature = "s3")]
 #[doc(inline)]
 pub use neutrino_s3 as s3;
+/// The PostgreSQL backend (feature `postgres`).
+#[cfg(feature = "postgres")]
+#[doc(inline)]
+pub use neutrino_postgres as postgres;

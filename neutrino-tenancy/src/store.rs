@@ -719,6 +719,10 @@ impl fmt::Debug for GuardedExecutor {
 
 #[async_trait]
 impl SqlExecutor for GuardedExecutor {
+    fn dialect(&self) -> neutrino_core::sql::Dialect {
+        self.db.dialect()
+    }
+
     async fn execute(&self, stmt: &Statement) -> Result<ExecOutcome> {
         self.db.execute_guarded(&self.guard, stmt).await
     }
