@@ -126,6 +126,7 @@ impl PostgresExecutorBuilder {
     /// Opens the pool and checks that the server answers (and that the schema,
     /// if any, exists: else [`Error::NotFound`]).
     pub async fn connect(self) -> Result<PostgresExecutor> {
+        let settings = Arc::new(self.clone());
         let mut config = self.config;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
@@ -157,7 +158,11 @@ impl PostgresExecutorBuilder {
                 key: "pool",
                 reason: e.to_string(),
             })?;
-        let exec = PostgresExecutor { pool, target };
+        let exec = PostgresExecutor {
+            pool,
+            target,
+            settings,
+        };
         let conn = exec.conn().await?;
         if let Some(schema) = &exec.target.schema {
             let found = conn
@@ -198,6 +203,7 @@ impl PostgresExecutorBuilder {
 pub struct PostgresExecutor {
     pool: Pool,
     target: Arc<Target>,
+    settings: Arc<PostgresExecutorBuilder>,
 }
 
 impl fmt::Debug for PostgresExecutor {
@@ -350,6 +356,14 @@ impl PostgresExecutor {
         Self::builder(url)?.connect().await
     }
 
+    /// Settings for another executor on the same server and database, as this
+    /// one was made (for one bound to another schema).
+    pub fn settings(&self) -> PostgresExecutorBuilder {
+        let mut b = (*self.settings).clone();
+        b.schema = None;
+        b
+    }
+
     /// The schema this executor is bound to, if any.
     pub fn schema(&self) -> Option<&str> {
         self.target.schema.as_deref()
@@ -395,9 +409,13 @@ impl PostgresExecutor {
             let client = conn.client();
             // Prepared (or found in the cache) first, pipelined: a statement
             // the server refuses to parse fails the batch before anything runs.
-            let prepared = try_join_all(texts.iter().map(|p| prepare(client, p)))
-                .await
-                .map_err(error::map)?;
+            let Ok(prepared) = try_join_all(texts.iter().map(|p| prepare(client, p))).await
+            else {
+                // A statement may need what an earlier one creates (a table,
+                // then its index): statement after statement, in the
+                // transaction.
+                return self.run_batch_in_order(conn, stmts, &texts).await;
+            };
             let ps: Vec<Vec<Param<'_>>> = stmts.iter().map(params).collect();
             let rs: Vec<Vec<&(dyn ToSql + Sync)>> = ps.iter().map(|p| refs(p)).collect();
             conn.armed = true;
@@ -441,6 +459,47 @@ impl PostgresExecutor {
                 }
                 Some(e) => return Err(error::map(e)),
             }
+        }
+    }
+
+    /// A batch whose statements are prepared one after the other inside its
+    /// transaction, none kept in the cache (a rolled-back `CREATE` would leave
+    /// them pointing at nothing).
+    async fn run_batch_in_order(
+        &self,
+        mut conn: Conn,
+        stmts: &[Statement],
+        texts: &[Prepared],
+    ) -> Result<Vec<ExecOutcome>> {
+        conn.armed = true;
+        let client = conn.client();
+        client.batch_execute("BEGIN").await.map_err(error::map)?;
+        let mut outcomes = Vec::with_capacity(stmts.len());
+        let mut failure = None;
+        for (stmt, p) in stmts.iter().zip(texts) {
+            let ps = params(stmt);
+            let rs = refs(&ps);
+            let ran = match client.prepare_typed(&p.sql, &p.types).await {
+                Ok(st) => client.execute(&st, &rs).await,
+                Err(e) => Err(e),
+            };
+            match ran {
+                Ok(n) => outcomes.push(ExecOutcome {
+                    rows_affected: n,
+                    last_insert_rowid: None,
+                }),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let end = if failure.is_some() { "ROLLBACK" } else { "COMMIT" };
+        let ended = client.batch_execute(end).await;
+        conn.armed = false;
+        match (failure, ended) {
+            (Some(e), _) | (None, Err(e)) => Err(error::map(e)),
+            (None, Ok(())) => Ok(outcomes),
         }
     }
 

@@ -70,5 +70,5 @@ mod rewrite;
 mod value;
 
 pub use executor::{PostgresExecutor, PostgresExecutorBuilder};
-// pub use kv::PostgresKv;
-// pub use provisioner::PostgresProvisioner;
+pub use kv::PostgresKv;
+pub use provisioner::PostgresProvisioner;
