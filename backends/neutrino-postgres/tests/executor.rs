@@ -1,0 +1,263 @@
+//! The PostgreSQL executor beyond the conformance suite: secrets kept out of
+//! errors, cut-off batches, typed refusals, placeholders inside literals.
+
+mod common;
+
+use std::time::Duration;
+
+use neutrino_core::Error;
+use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement, Value};
+use neutrino_postgres::PostgresExecutor;
+
+const SECRET: &str = "s3cr3t-pw-4f9a";
+
+fn assert_no_secret(what: &str, text: &str) {
+    assert!(!text.contains(SECRET), "{what} shows the password: {text}");
+}
+
+fn error_texts(e: &Error) -> Vec<String> {
+    let mut out = vec![e.to_string(), format!("{e:?}")];
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        out.push(s.to_string());
+        out.push(format!("{s:?}"));
+        src = s.source();
+    }
+    out
+}
+
+/// No error, `Debug` output or message carries the connection's password:
+/// not for a malformed URL, an unreachable server, or a working executor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_never_shows() {
+    for url in [
+        format!("postgres://app:{SECRET}@127.0.0.1:1/app"),
+        format!("postgres://app:{SECRET}@127.0.0.1:notaport/app"),
+        format!("host=127.0.0.1 port=1 user=app password={SECRET} dbname=app"),
+        format!("host=127.0.0.1 port=1 user=app password='{SECRET}' bogus_option=1"),
+        format!("postgres://app:{SECRET}@[::1/app"),
+    ] {
+        match PostgresExecutor::builder(&url) {
+            Err(e) => error_texts(&e).iter().for_each(|t| assert_no_secret("builder error", t)),
+            Ok(b) => {
+                assert_no_secret("builder", &format!("{b:?}"));
+                let b = b.max_connections(1);
+                let e = tokio::time::timeout(Duration::from_secs(30), b.connect())
+                    .await
+                    .expect("a refused connection fails fast")
+                    .expect_err("nothing listens on port 1");
+                assert!(matches!(e, Error::Backend { .. }), "{e:?}");
+                error_texts(&e).iter().for_each(|t| assert_no_secret("connect error", t));
+            }
+        }
+    }
+    // A server that accepts the password: nothing about the executor shows it.
+    let mut url = url::with_password(&common::url(), SECRET);
+    let db = PostgresExecutor::connect(&url).await.expect("connect");
+    assert_no_secret("executor", &format!("{db:?}"));
+    assert_no_secret("settings", &format!("{:?}", db.settings()));
+    let e = db.execute(&Statement::new("NOT SQL")).await.unwrap_err();
+    error_texts(&e).iter().for_each(|t| assert_no_secret("sql error", t));
+    url.clear();
+}
+
+mod url {
+    /// `url` with `password` set (the test server trusts every password).
+    pub(crate) fn with_password(url: &str, password: &str) -> String {
+        let (scheme, rest) = url.split_once("://").expect("a URL");
+        let rest = rest.split_once('@').map_or(rest, |(_, r)| r);
+        format!("{scheme}://postgres:{password}@{rest}")
+    }
+}
+
+/// A batch cut off (its future dropped) is all or nothing, and its
+/// connection never serves another call inside the abandoned transaction:
+/// neither when the batch was pipelined whole, nor when it ran statement after
+/// statement (a statement needing a table an earlier one creates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_batch_is_all_or_nothing_and_leaves_no_open_transaction() {
+    let (db, guard) = common::fresh_schema().await;
+    let single = PostgresExecutor::builder(&common::url())
+        .unwrap()
+        .schema(&guard.name)
+        .unwrap()
+        .max_connections(1)
+        .connect()
+        .await
+        .expect("connect");
+    db.execute(&Statement::new(r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY)"#))
+        .await
+        .unwrap();
+    let ids = async || -> Vec<i64> {
+        db.query(&Statement::new(r#"SELECT "id" FROM "t" ORDER BY "id""#))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get("id").unwrap())
+            .collect()
+    };
+    let batches = [
+        vec![
+            Statement::new(r#"INSERT INTO "t" ("id") VALUES (1)"#),
+            Statement::new("SELECT pg_sleep(2)"),
+            Statement::new(r#"INSERT INTO "t" ("id") VALUES (2)"#),
+        ],
+        vec![
+            Statement::new(r#"CREATE TABLE "t2" ("id" INTEGER PRIMARY KEY)"#),
+            Statement::new(r#"INSERT INTO "t2" ("id") VALUES (1)"#),
+            Statement::new(r#"INSERT INTO "t" ("id") VALUES (11)"#),
+            Statement::new("SELECT pg_sleep(2)"),
+            Statement::new(r#"INSERT INTO "t" ("id") VALUES (12)"#),
+        ],
+    ];
+    for (k, batch) in batches.iter().enumerate() {
+        let cut = tokio::time::timeout(Duration::from_millis(500), single.batch(batch)).await;
+        assert!(cut.is_err(), "batch {k} was cut off");
+        // The single connection's next call: had it run inside the abandoned
+        // transaction, its insert would stay invisible to other connections.
+        let mine = 100 + k as i64;
+        single
+            .execute(&Statement::new(r#"INSERT INTO "t" ("id") VALUES (?1)"#).bind(mine))
+            .await
+            .expect("insert after the cut");
+        let seen = ids().await;
+        assert!(seen.contains(&mine), "batch {k}: the later insert is committed: {seen:?}");
+    }
+    // Once the server is done with them, each batch is whole or absent.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let seen = ids().await;
+    for pair in [[1, 2], [11, 12]] {
+        assert_eq!(
+            seen.contains(&pair[0]),
+            seen.contains(&pair[1]),
+            "a batch is all or nothing: {seen:?}"
+        );
+    }
+}
+
+/// Concurrent inserts of one key: exactly one lands, every other is
+/// `AlreadyExists` naming the constraint and never the values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_duplicates_are_already_exists() {
+    let (db, _guard) = common::fresh_schema().await;
+    db.execute(&Statement::new(
+        r#"CREATE TABLE "u" ("id" INTEGER PRIMARY KEY, "email" TEXT NOT NULL UNIQUE)"#,
+    ))
+    .await
+    .unwrap();
+    let tasks: Vec<_> = (0..16_i64)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.batch(&[Statement::new(r#"INSERT INTO "u" ("id", "email") VALUES (?1, ?2)"#)
+                    .bind(i)
+                    .bind("secret-address@example.com")])
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert!(e.is_already_exists(), "{e:?}");
+                assert!(!format!("{e:?}").contains("secret-address"), "{e:?}");
+            }
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+/// Values of the wrong type, a wrong number of values, other constraint
+/// violations and values that do not fit are `InvalidInput`, never a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_values_are_invalid_input() {
+    let (db, _guard) = common::fresh_schema().await;
+    db.batch(&[
+        Statement::new(r#"CREATE TABLE "p" ("id" INTEGER PRIMARY KEY)"#),
+        Statement::new(
+            r#"CREATE TABLE "c" ("id" INTEGER PRIMARY KEY, "p" INTEGER NOT NULL REFERENCES "p" ("id"), "n" INTEGER CHECK ("n" > 0))"#,
+        ),
+    ])
+    .await
+    .expect("schema");
+    let bad = [
+        Statement::new(r#"SELECT * FROM "p" WHERE "id" = ?1"#).bind("one"),
+        Statement::new(r#"SELECT * FROM "p" WHERE "id" = ?1"#).bind(vec![1_u8]),
+        Statement::new(r#"SELECT * FROM "p" WHERE "id" = ?1 AND "id" = ?2"#).bind(1_i64),
+        Statement::new(r#"INSERT INTO "c" ("id", "p", "n") VALUES (1, 99, 1)"#),
+        Statement::new(r#"INSERT INTO "c" ("id", "p", "n") VALUES (1, NULL, 1)"#),
+        Statement::new(r#"SELECT ?1::INTEGER / 0"#).bind(1_i64),
+        Statement::new(r#"SELECT CAST(?1 AS INTEGER)"#).bind("x"),
+        Statement::new("SELECT ?"),
+        Statement::new("SELECT $1").bind(1_i64),
+    ];
+    for st in bad {
+        let e = db.query(&st).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { .. }), "{st:?}: {e:?}");
+        let e = db.batch(std::slice::from_ref(&st)).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { .. }), "batch {st:?}: {e:?}");
+    }
+}
+
+/// `?N` inside literals, quoted identifiers, dollar quotes and comments is
+/// text; `??` is a literal `?` (the `jsonb` operator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placeholders_inside_literals_are_text() {
+    let db = common::admin().await;
+    let row = db
+        .query_one(
+            &Statement::new(
+                r#"SELECT '?1 it''s' AS "a", E'\'?2' AS "b", $q$ ?1 $q$ AS "c?1", /* ?1 /* ?2 */ */ ?1 AS "d", -- ?2
+                   '{"k":1}'::jsonb ?? 'k' AS "e""#,
+            )
+            .bind("bound"),
+            "row",
+            "-",
+        )
+        .await
+        .expect("query");
+    assert_eq!(row.get::<String>("a").unwrap(), "?1 it's");
+    assert_eq!(row.get::<String>("b").unwrap(), "'?2");
+    assert_eq!(row.get::<String>("c?1").unwrap(), " ?1 ");
+    assert_eq!(row.get::<String>("d").unwrap(), "bound");
+    assert_eq!(row.value("e").unwrap(), &Value::Integer(1));
+}
+
+/// Aggregates come back as the port's values: `COUNT` and `SUM` of integers
+/// as integers, `AVG` as a real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregates_decode_to_port_values() {
+    let db = common::admin().await;
+    let row = db
+        .query_one(
+            &Statement::new(
+                r#"SELECT COUNT(*) AS "n", SUM(x) AS "s", AVG(x) AS "a", MAX(x) AS "m"
+                   FROM (VALUES (?1), (?2), (?3)) AS v(x)"#,
+            )
+            .bind(i64::MAX)
+            .bind(-1_i64)
+            .bind(4_i64),
+            "row",
+            "-",
+        )
+        .await
+        .expect("query");
+    assert_eq!(row.get::<i64>("n").unwrap(), 3);
+    // The exact sum does not fit in 64 bits: the nearest real.
+    assert_eq!(row.get::<f64>("s").unwrap(), i64::MAX as f64 + 3.0);
+    assert_eq!(row.get::<i64>("m").unwrap(), i64::MAX);
+    let row = db
+        .query_one(
+            &Statement::new(r#"SELECT SUM(x) AS "s", AVG(x) AS "a" FROM (VALUES (?1), (?2)) AS v(x)"#)
+                .bind(20_000_i64)
+                .bind(-3_i64),
+            "row",
+            "-",
+        )
+        .await
+        .expect("query");
+    assert_eq!(row.get::<i64>("s").unwrap(), 19_997);
+    assert_eq!(row.value("a").unwrap(), &Value::Real(9_998.5));
+}
