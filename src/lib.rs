@@ -104,11 +104,11 @@ pub use neutrino_auth as auth;
 #[cfg(feature = "cloudflare")]
 #[doc(inline)]
 pub use neutrino_cloudflare as cloudflare;
-/// The S3 backend: AWS S3, Cloudflare R2 and S3-compatible stores (feature `s3`).
-#[cfg(feature = "s3")]
-#[doc(inline)]
-pub use neutrino_s3 as s3;
 /// The PostgreSQL backend (feature `postgres`).
 #[cfg(feature = "postgres")]
 #[doc(inline)]
 pub use neutrino_postgres as postgres;
+/// The S3 backend: AWS S3, Cloudflare R2 and S3-compatible stores (feature `s3`).
+#[cfg(feature = "s3")]
+#[doc(inline)]
+pub use neutrino_s3 as s3;

@@ -34,8 +34,8 @@ pub(crate) fn map(e: tokio_postgres::Error) -> Error {
         // Errors of binding a value (see `value::Param`) and of the number of
         // values: the caller's input.
         if text.contains("error serializing parameter") || text.contains("parameters but") {
-            let reason = std::error::Error::source(&e)
-                .map_or_else(|| text.clone(), |s| s.to_string());
+            let reason =
+                std::error::Error::source(&e).map_or_else(|| text.clone(), |s| s.to_string());
             return Error::invalid("sql parameters", reason);
         }
         if text.contains("error deserializing column") {
@@ -47,8 +47,15 @@ pub(crate) fn map(e: tokio_postgres::Error) -> Error {
         }
         // The driver's own words for the failure are fixed phrases (never an
         // address or a password); the I/O kind behind it, if any, is added.
-        let retryable = !matches!(text.as_str(), "authentication error" | "invalid configuration" | "invalid connection string");
-        return Error::backend(BACKEND, retryable, Failure(format!("{text} ({})", io_kind(&e))));
+        let retryable = !matches!(
+            text.as_str(),
+            "authentication error" | "invalid configuration" | "invalid connection string"
+        );
+        return Error::backend(
+            BACKEND,
+            retryable,
+            Failure(format!("{text} ({})", io_kind(&e))),
+        );
     };
     let code = db.code();
     let msg = || db.message().to_owned();
@@ -56,9 +63,10 @@ pub(crate) fn map(e: tokio_postgres::Error) -> Error {
     if *code == SqlState::UNIQUE_VIOLATION {
         return Error::AlreadyExists {
             entity: "row",
-            id: db
-                .constraint()
-                .map_or_else(|| "unique constraint".into(), |c| format!("unique constraint {c}")),
+            id: db.constraint().map_or_else(
+                || "unique constraint".into(),
+                |c| format!("unique constraint {c}"),
+            ),
         };
     }
     if *code == SqlState::INSUFFICIENT_PRIVILEGE {

@@ -322,11 +322,13 @@ fn to_rows(rows: Vec<tokio_postgres::Row>) -> Result<Vec<Row>> {
         .map(|r| {
             let values = (0..r.len())
                 .map(|i| {
-                    r.try_get::<_, Cell>(i).map(|c| c.0).map_err(|e| Error::Decode {
-                        what: format!("column {}", columns[i]),
-                        reason: std::error::Error::source(&e)
-                            .map_or_else(|| e.to_string(), |s| s.to_string()),
-                    })
+                    r.try_get::<_, Cell>(i)
+                        .map(|c| c.0)
+                        .map_err(|e| Error::Decode {
+                            what: format!("column {}", columns[i]),
+                            reason: std::error::Error::source(&e)
+                                .map_or_else(|| e.to_string(), |s| s.to_string()),
+                        })
                 })
                 .collect::<Result<Vec<Value>>>()?;
             Row::new(columns.clone(), values)
@@ -409,8 +411,7 @@ impl PostgresExecutor {
             let client = conn.client();
             // Prepared (or found in the cache) first, pipelined: a statement
             // the server refuses to parse fails the batch before anything runs.
-            let Ok(prepared) = try_join_all(texts.iter().map(|p| prepare(client, p))).await
-            else {
+            let Ok(prepared) = try_join_all(texts.iter().map(|p| prepare(client, p))).await else {
                 // A statement may need what an earlier one creates (a table,
                 // then its index): statement after statement, in the
                 // transaction.
@@ -425,7 +426,12 @@ impl PostgresExecutor {
             // transaction, and `COMMIT` of a failed transaction rolls it back.
             let (begun, results, committed) = futures_util::future::join3(
                 client.batch_execute("BEGIN"),
-                join_all(prepared.iter().zip(&rs).map(|(st, r)| client.execute(st, r))),
+                join_all(
+                    prepared
+                        .iter()
+                        .zip(&rs)
+                        .map(|(st, r)| client.execute(st, r)),
+                ),
                 client.batch_execute("COMMIT"),
             )
             .await;
@@ -494,7 +500,11 @@ impl PostgresExecutor {
                 }
             }
         }
-        let end = if failure.is_some() { "ROLLBACK" } else { "COMMIT" };
+        let end = if failure.is_some() {
+            "ROLLBACK"
+        } else {
+            "COMMIT"
+        };
         let ended = client.batch_execute(end).await;
         conn.armed = false;
         match (failure, ended) {
@@ -548,10 +558,18 @@ fn check_postgres_text(sql: &str) -> Result<()> {
     let denied = |reason: String| Error::PermissionDenied { reason };
     let kind = leading_keyword(sql).unwrap_or_default();
     if !GUARDED_KINDS.contains(&kind.as_str()) {
-        return Err(denied(format!("{kind} statements are not allowed in guarded SQL")));
+        return Err(denied(format!(
+            "{kind} statements are not allowed in guarded SQL"
+        )));
     }
     let (words, idents) = words_and_identifiers(sql)?;
-    for w in words.iter().chain(idents.iter().map(|i| i.to_ascii_lowercase()).collect::<Vec<_>>().iter()) {
+    for w in words.iter().chain(
+        idents
+            .iter()
+            .map(|i| i.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .iter(),
+    ) {
         if POSTGRES_DANGEROUS_WORDS.contains(&w.as_str())
             || w.starts_with("pg_")
             || w.starts_with("lo_")

@@ -274,7 +274,12 @@ impl KvStore for PostgresKv {
                 expires_at: from_millis(expires.unwrap_or_else(|| to_millis(now + ttl))),
             })
         }
-        .instrument(port_span(Port::Kv, "postgres", "increment", &self.namespace))
+        .instrument(port_span(
+            Port::Kv,
+            "postgres",
+            "increment",
+            &self.namespace,
+        ))
         .await
     }
 }

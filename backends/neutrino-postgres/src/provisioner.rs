@@ -69,7 +69,10 @@ impl PostgresProvisioner {
 
     /// The schema `name`, if it exists: whether it is one of ours.
     async fn find(&self, name: &str) -> Result<Option<bool>> {
-        let row = self.admin.query_opt(&Statement::new(FIND).bind(name)).await?;
+        let row = self
+            .admin
+            .query_opt(&Statement::new(FIND).bind(name))
+            .await?;
         row.map(|r| Ok(r.get::<Option<String>>("mark")?.as_deref() == Some(MARK)))
             .transpose()
     }

@@ -175,9 +175,7 @@ fn tokens(sql: &str) -> Result<Vec<Token<'_>>> {
                 .parse()
                 .ok()
                 .filter(|n| (1..=MAX_PARAMS).contains(n))
-                .ok_or_else(|| {
-                    invalid(format!("placeholders are numbered ?1 to ?{MAX_PARAMS}"))
-                })?;
+                .ok_or_else(|| invalid(format!("placeholders are numbered ?1 to ?{MAX_PARAMS}")))?;
             out.push(Token::Placeholder(n));
         } else {
             // One character (a multi-byte one whole).
@@ -285,11 +283,23 @@ mod tests {
             ("SELECT '?1', \"?2\", ?3", "SELECT '?1', \"?2\", $3"),
             ("SELECT 'it''s ?1' || ?1", "SELECT 'it''s ?1' || $1"),
             ("SELECT E'\\' ?1' , ?2", "SELECT E'\\' ?1' , $2"),
-            ("SELECT \"a\"\"?1\" FROM t WHERE x = ?1", "SELECT \"a\"\"?1\" FROM t WHERE x = $1"),
-            ("SELECT $$ ?1 $$, $tag$ ' ?2 $$ $tag$, ?3", "SELECT $$ ?1 $$, $tag$ ' ?2 $$ $tag$, $3"),
+            (
+                "SELECT \"a\"\"?1\" FROM t WHERE x = ?1",
+                "SELECT \"a\"\"?1\" FROM t WHERE x = $1",
+            ),
+            (
+                "SELECT $$ ?1 $$, $tag$ ' ?2 $$ $tag$, ?3",
+                "SELECT $$ ?1 $$, $tag$ ' ?2 $$ $tag$, $3",
+            ),
             ("SELECT 1 -- ?1\n, ?2", "SELECT 1 -- ?1\n, $2"),
-            ("SELECT /* a /* ?1 */ ?2 */ ?3", "SELECT /* a /* ?1 */ ?2 */ $3"),
-            ("SELECT '{\"a\":1}'::jsonb ?? 'a', ?1", "SELECT '{\"a\":1}'::jsonb ? 'a', $1"),
+            (
+                "SELECT /* a /* ?1 */ ?2 */ ?3",
+                "SELECT /* a /* ?1 */ ?2 */ $3",
+            ),
+            (
+                "SELECT '{\"a\":1}'::jsonb ?? 'a', ?1",
+                "SELECT '{\"a\":1}'::jsonb ? 'a', $1",
+            ),
             ("SELECT ?12", "SELECT $12"),
             ("SELECT é?1", "SELECT é$1"),
         ];
@@ -300,7 +310,13 @@ mod tests {
 
     #[test]
     fn bare_and_dollar_placeholders_are_refused() {
-        for sql in ["SELECT ?", "SELECT ?0", "SELECT $1", "SELECT ?99999999999", "SELECT ?65536"] {
+        for sql in [
+            "SELECT ?",
+            "SELECT ?0",
+            "SELECT $1",
+            "SELECT ?99999999999",
+            "SELECT ?65536",
+        ] {
             let e = rewrite(sql).unwrap_err();
             assert!(matches!(e, Error::InvalidInput { .. }), "{sql}: {e:?}");
         }
@@ -356,7 +372,14 @@ mod tests {
                 })
             }),
             (text, text).prop_filter_map("no comment marks", |(a, b)| {
-                let clean = |x: &str| !x.contains("/*") && !x.contains("*/") && !x.ends_with('/') && !x.ends_with('*') && !x.starts_with('/') && !x.starts_with('*');
+                let clean = |x: &str| {
+                    !x.contains("/*")
+                        && !x.contains("*/")
+                        && !x.ends_with('/')
+                        && !x.ends_with('*')
+                        && !x.starts_with('/')
+                        && !x.starts_with('*')
+                };
                 (clean(&a) && clean(&b)).then(|| {
                     let s = format!("/* {a} /* {b} */ */");
                     (s.clone(), s)

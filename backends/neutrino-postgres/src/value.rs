@@ -22,12 +22,7 @@ pub(crate) fn param_type(v: &Value) -> Type {
 
 /// Type OID 0: "let the server infer it".
 pub(crate) fn unspecified() -> Type {
-    Type::new(
-        "unspecified".into(),
-        0,
-        Kind::Pseudo,
-        "pg_catalog".into(),
-    )
+    Type::new("unspecified".into(), 0, Kind::Pseudo, "pg_catalog".into())
 }
 
 /// A bound value, encoded for the type the server settled on.
@@ -48,12 +43,8 @@ impl ToSql for Param<'_> {
             Value::Null => Ok(IsNull::Yes),
             Value::Integer(i) => match *ty {
                 Type::INT8 => i.to_sql(ty, out),
-                Type::INT4 => i32::try_from(*i)
-                    .map_err(|_| wrong())?
-                    .to_sql(ty, out),
-                Type::INT2 => i16::try_from(*i)
-                    .map_err(|_| wrong())?
-                    .to_sql(ty, out),
+                Type::INT4 => i32::try_from(*i).map_err(|_| wrong())?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*i).map_err(|_| wrong())?.to_sql(ty, out),
                 _ => Err(wrong()),
             },
             Value::Real(f) => match *ty {
@@ -205,9 +196,15 @@ mod tests {
         let raw = [0, 2, 0, 0, 0x40, 0, 0, 1, 0, 1, 0x13, 0x88];
         assert_eq!(numeric(&raw).unwrap(), Value::Real(-1.5));
         // 0
-        assert_eq!(numeric(&[0, 0, 0, 0, 0, 0, 0, 0]).unwrap(), Value::Integer(0));
+        assert_eq!(
+            numeric(&[0, 0, 0, 0, 0, 0, 0, 0]).unwrap(),
+            Value::Integer(0)
+        );
         // 20000: weight 1, digits [2], scale 0.
-        assert_eq!(numeric(&[0, 1, 0, 1, 0, 0, 0, 0, 0, 2]).unwrap(), Value::Integer(20_000));
+        assert_eq!(
+            numeric(&[0, 1, 0, 1, 0, 0, 0, 0, 0, 2]).unwrap(),
+            Value::Integer(20_000)
+        );
         assert!(numeric(&[0, 5]).is_err());
     }
 }

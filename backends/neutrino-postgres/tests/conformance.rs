@@ -71,9 +71,10 @@ mod provisioning {
             ])
             .await
             .expect("content");
-            let (client, connection) = tokio_postgres::connect(&common::url(), tokio_postgres::NoTls)
-                .await
-                .expect("connect");
+            let (client, connection) =
+                tokio_postgres::connect(&common::url(), tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
             tokio::spawn(connection);
             client
                 .batch_execute(&format!(
@@ -127,9 +128,11 @@ mod provisioning {
             .await
             .expect("create");
         let db = p.connect(&res).await.expect("connect");
-        db.execute(&Statement::new(r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY)"#))
-            .await
-            .expect("a table in the schema");
+        db.execute(&Statement::new(
+            r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY)"#,
+        ))
+        .await
+        .expect("a table in the schema");
         let admin = common::admin().await;
         admin
             .query_one(
@@ -145,7 +148,9 @@ mod provisioning {
             p.connect(&other).await.unwrap_err(),
             neutrino_core::Error::InvalidInput { .. }
         ));
-        p.delete(ResourceKind::Database, &name).await.expect("delete");
+        p.delete(ResourceKind::Database, &name)
+            .await
+            .expect("delete");
         assert!(p.connect(&res).await.unwrap_err().is_not_found());
 
         let foreign = neutrino_core::testkit::unique("foreign-");
@@ -155,8 +160,18 @@ mod provisioning {
             .expect("foreign schema");
         let spec = ResourceSpec::new(ResourceKind::Database, &foreign);
         assert!(p.create(&spec).await.unwrap_err().is_already_exists());
-        assert!(p.get(ResourceKind::Database, &foreign).await.unwrap_err().is_not_found());
-        assert!(p.list(ResourceKind::Database, &foreign).await.unwrap().is_empty());
+        assert!(
+            p.get(ResourceKind::Database, &foreign)
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
+        assert!(
+            p.list(ResourceKind::Database, &foreign)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert!(
             p.delete(ResourceKind::Database, &foreign)
                 .await

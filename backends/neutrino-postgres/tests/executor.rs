@@ -38,7 +38,9 @@ async fn the_password_never_shows() {
         format!("postgres://app:{SECRET}@[::1/app"),
     ] {
         match PostgresExecutor::builder(&url) {
-            Err(e) => error_texts(&e).iter().for_each(|t| assert_no_secret("builder error", t)),
+            Err(e) => error_texts(&e)
+                .iter()
+                .for_each(|t| assert_no_secret("builder error", t)),
             Ok(b) => {
                 assert_no_secret("builder", &format!("{b:?}"));
                 let b = b.max_connections(1);
@@ -47,7 +49,9 @@ async fn the_password_never_shows() {
                     .expect("a refused connection fails fast")
                     .expect_err("nothing listens on port 1");
                 assert!(matches!(e, Error::Backend { .. }), "{e:?}");
-                error_texts(&e).iter().for_each(|t| assert_no_secret("connect error", t));
+                error_texts(&e)
+                    .iter()
+                    .for_each(|t| assert_no_secret("connect error", t));
             }
         }
     }
@@ -57,7 +61,9 @@ async fn the_password_never_shows() {
     assert_no_secret("executor", &format!("{db:?}"));
     assert_no_secret("settings", &format!("{:?}", db.settings()));
     let e = db.execute(&Statement::new("NOT SQL")).await.unwrap_err();
-    error_texts(&e).iter().for_each(|t| assert_no_secret("sql error", t));
+    error_texts(&e)
+        .iter()
+        .for_each(|t| assert_no_secret("sql error", t));
     url.clear();
 }
 
@@ -85,9 +91,11 @@ async fn a_cut_off_batch_is_all_or_nothing_and_leaves_no_open_transaction() {
         .connect()
         .await
         .expect("connect");
-    db.execute(&Statement::new(r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY)"#))
-        .await
-        .unwrap();
+    db.execute(&Statement::new(
+        r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY)"#,
+    ))
+    .await
+    .unwrap();
     let ids = async || -> Vec<i64> {
         db.query(&Statement::new(r#"SELECT "id" FROM "t" ORDER BY "id""#))
             .await
@@ -121,7 +129,10 @@ async fn a_cut_off_batch_is_all_or_nothing_and_leaves_no_open_transaction() {
             .await
             .expect("insert after the cut");
         let seen = ids().await;
-        assert!(seen.contains(&mine), "batch {k}: the later insert is committed: {seen:?}");
+        assert!(
+            seen.contains(&mine),
+            "batch {k}: the later insert is committed: {seen:?}"
+        );
     }
     // Once the server is done with them, each batch is whole or absent.
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -149,10 +160,12 @@ async fn concurrent_duplicates_are_already_exists() {
         .map(|i| {
             let db = db.clone();
             tokio::spawn(async move {
-                db.batch(&[Statement::new(r#"INSERT INTO "u" ("id", "email") VALUES (?1, ?2)"#)
-                    .bind(i)
-                    .bind("secret-address@example.com")])
-                    .await
+                db.batch(&[
+                    Statement::new(r#"INSERT INTO "u" ("id", "email") VALUES (?1, ?2)"#)
+                        .bind(i)
+                        .bind("secret-address@example.com"),
+                ])
+                .await
             })
         })
         .collect();
@@ -197,7 +210,10 @@ async fn wrong_values_are_invalid_input() {
         let e = db.query(&st).await.unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{st:?}: {e:?}");
         let e = db.batch(std::slice::from_ref(&st)).await.unwrap_err();
-        assert!(matches!(e, Error::InvalidInput { .. }), "batch {st:?}: {e:?}");
+        assert!(
+            matches!(e, Error::InvalidInput { .. }),
+            "batch {st:?}: {e:?}"
+        );
     }
 }
 
@@ -250,9 +266,11 @@ async fn aggregates_decode_to_port_values() {
     assert_eq!(row.get::<i64>("m").unwrap(), i64::MAX);
     let row = db
         .query_one(
-            &Statement::new(r#"SELECT SUM(x) AS "s", AVG(x) AS "a" FROM (VALUES (?1), (?2)) AS v(x)"#)
-                .bind(20_000_i64)
-                .bind(-3_i64),
+            &Statement::new(
+                r#"SELECT SUM(x) AS "s", AVG(x) AS "a" FROM (VALUES (?1), (?2)) AS v(x)"#,
+            )
+            .bind(20_000_i64)
+            .bind(-3_i64),
             "row",
             "-",
         )

@@ -156,9 +156,11 @@ async fn typed_values_round_trip(db: &dyn SqlExecutor) {
     ];
     for (i, (col, v)) in values.iter().enumerate() {
         db.execute(
-            &Statement::new(format!(r#"INSERT INTO "{t}" ("id", "{col}") VALUES (?1, ?2)"#))
-                .bind(i as i64)
-                .bind(v.clone()),
+            &Statement::new(format!(
+                r#"INSERT INTO "{t}" ("id", "{col}") VALUES (?1, ?2)"#
+            ))
+            .bind(i as i64)
+            .bind(v.clone()),
         )
         .await
         .unwrap_or_else(|e| panic!("insert {v:?} into {col}: {e}"));
@@ -182,9 +184,11 @@ async fn typed_values_round_trip(db: &dyn SqlExecutor) {
     ] {
         let e = db
             .execute(
-                &Statement::new(format!(r#"INSERT INTO "{t}" ("id", "{col}") VALUES (?1, ?2)"#))
-                    .bind(1000_i64)
-                    .bind(v.clone()),
+                &Statement::new(format!(
+                    r#"INSERT INTO "{t}" ("id", "{col}") VALUES (?1, ?2)"#
+                ))
+                .bind(1000_i64)
+                .bind(v.clone()),
             )
             .await
             .unwrap_err();
@@ -193,7 +197,11 @@ async fn typed_values_round_trip(db: &dyn SqlExecutor) {
             "{v:?} into {col} must be refused, got {e:?}"
         );
     }
-    assert_eq!(count(db, &t).await, values.len() as i64, "a refusal wrote nothing");
+    assert_eq!(
+        count(db, &t).await,
+        values.len() as i64,
+        "a refusal wrote nothing"
+    );
 }
 
 /// Typed getters convert by name and index, and a mismatch names the column.
