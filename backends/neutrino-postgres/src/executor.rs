@@ -270,7 +270,16 @@ async fn prepare(
     client: &deadpool_postgres::ClientWrapper,
     p: &Prepared,
 ) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
-    let first = if cacheable(&p.sql) {
+    prepare_with(client, p, cacheable(&p.sql)).await
+}
+
+/// Prepares `p`, from and into the connection's cache if `cache`.
+async fn prepare_with(
+    client: &deadpool_postgres::ClientWrapper,
+    p: &Prepared,
+    cache: bool,
+) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    let first = if cache {
         if client.statement_cache.size() > STATEMENT_CACHE {
             client.statement_cache.clear();
         }
@@ -280,7 +289,10 @@ async fn prepare(
     };
     match first {
         // A NULL whose type the statement does not fix (`SELECT ?1`): text.
-        Err(e) if e.code() == Some(&SqlState::INDETERMINATE_DATATYPE) => {
+        Err(e)
+            if e.code() == Some(&SqlState::INDETERMINATE_DATATYPE)
+                || e.code() == Some(&SqlState::AMBIGUOUS_PARAMETER) =>
+        {
             let types: Vec<Type> = p
                 .types
                 .iter()
@@ -485,7 +497,7 @@ impl PostgresExecutor {
         for (stmt, p) in stmts.iter().zip(texts) {
             let ps = params(stmt);
             let rs = refs(&ps);
-            let ran = match client.prepare_typed(&p.sql, &p.types).await {
+            let ran = match prepare_with(client, p, false).await {
                 Ok(st) => client.execute(&st, &rs).await,
                 Err(e) => Err(e),
             };
