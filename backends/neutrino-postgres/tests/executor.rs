@@ -279,3 +279,65 @@ async fn aggregates_decode_to_port_values() {
     assert_eq!(row.get::<i64>("s").unwrap(), 19_997);
     assert_eq!(row.value("a").unwrap(), &Value::Real(9_998.5));
 }
+
+/// Guarded calls refuse what would reach past the guard on PostgreSQL: SQL
+/// run from text built at run time, catalogs, settings, and another schema's
+/// tables (which no guard lists), in every call and in batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarded_calls_refuse_postgres_escape_hatches() {
+    use neutrino_core::sql::SqlGuard;
+    let (db, _guard) = common::fresh_schema().await;
+    let (other, other_guard) = common::fresh_schema().await;
+    other
+        .batch(&[
+            Statement::new(r#"CREATE TABLE "secrets" ("v" TEXT)"#),
+            Statement::new(r#"INSERT INTO "secrets" ("v") VALUES ('other schema')"#),
+        ])
+        .await
+        .unwrap();
+    db.batch(&[
+        Statement::new(r#"CREATE TABLE "notes" ("v" TEXT)"#),
+        Statement::new(r#"INSERT INTO "notes" ("v") VALUES ('guarded')"#),
+        Statement::new(r#"CREATE TABLE "free" ("v" TEXT)"#),
+    ])
+    .await
+    .unwrap();
+    let guard = SqlGuard::new(["notes"]);
+    let o = &other_guard.name;
+    let attacks = [
+        "SELECT query_to_xml('SELECT * FROM no' || 'tes', true, true, '')".to_owned(),
+        "SELECT * FROM ts_stat('SELECT to_tsvector(v) FROM no' || 'tes')".to_owned(),
+        format!(r#"SELECT * FROM "{o}"."secrets""#),
+        format!(r#"INSERT INTO "free" SELECT "v" FROM "{o}"."secrets""#),
+        "SELECT relname FROM pg_class".to_owned(),
+        "SELECT table_name FROM information_schema.tables".to_owned(),
+        "SELECT set_config('search_path', 'public', false)".to_owned(),
+        "SET search_path TO public".to_owned(),
+        "COPY free FROM PROGRAM 'true'".to_owned(),
+        "DO $$ BEGIN PERFORM 1; END $$".to_owned(),
+        "SELECT * FROM public.anything".to_owned(),
+        r#"CREATE FUNCTION "f"() RETURNS TEXT LANGUAGE sql AS $$ SELECT 'x' $$"#.to_owned(),
+    ];
+    for sql in &attacks {
+        let st = Statement::new(sql.as_str());
+        let e = db.query_guarded(&guard, &st).await.unwrap_err();
+        assert!(e.is_permission_denied(), "query {sql}: {e:?}");
+        let e = db.execute_guarded(&guard, &st).await.unwrap_err();
+        assert!(e.is_permission_denied(), "execute {sql}: {e:?}");
+        let batch = [Statement::new(r#"DELETE FROM "free""#), st.clone()];
+        let e = db.batch_guarded(&guard, &batch).await.unwrap_err();
+        assert!(e.is_permission_denied(), "batch {sql}: {e:?}");
+    }
+    let rows = db
+        .query(&Statement::new(r#"SELECT COUNT(*) AS "n" FROM "free""#))
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<i64>("n").unwrap(), 0, "nothing was copied");
+    // Free tables still work through the guarded calls.
+    db.execute_guarded(
+        &guard,
+        &Statement::new(r#"INSERT INTO "free" ("v") VALUES (?1)"#).bind("ok"),
+    )
+    .await
+    .expect("a free table");
+}
