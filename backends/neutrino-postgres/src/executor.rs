@@ -17,7 +17,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::error::{self, BACKEND};
-use crate::rewrite::{rewrite, words_and_identifiers};
+use crate::rewrite::{has_unicode_escapes, rewrite, words_and_identifiers};
 use crate::value::{Cell, Param, param_type};
 
 /// Most prepared statements a connection keeps; the cache starts over beyond.
@@ -574,7 +574,13 @@ fn check_postgres_text(sql: &str) -> Result<()> {
             "{kind} statements are not allowed in guarded SQL"
         )));
     }
-    let (words, idents) = words_and_identifiers(sql)?;
+    let unjudged = |e: Error| denied(format!("the statement cannot be judged: {e}"));
+    if has_unicode_escapes(sql).map_err(unjudged)? {
+        return Err(denied(
+            "U& identifiers and strings are not allowed in guarded SQL".into(),
+        ));
+    }
+    let (words, idents) = words_and_identifiers(sql).map_err(unjudged)?;
     for w in words.iter().chain(
         idents
             .iter()
@@ -687,6 +693,8 @@ mod tests {
             "DO $$ BEGIN END $$",
             "SELECT * FROM information_schema.tables",
             "SELECT * FROM notes",
+            r#"SELECT * FROM U&"\006Eotes""#,
+            r#"SELECT * FROM u&"n\006Ftes" UESCAPE '\'"#,
         ] {
             let e = PostgresExecutor::check_guarded(&g, sql).unwrap_err();
             assert!(e.is_permission_denied(), "{sql}: {e:?}");

@@ -252,6 +252,17 @@ pub(crate) fn rewrite(sql: &str) -> Result<String> {
     Ok(out)
 }
 
+/// Whether `sql` has a `U&"…"` identifier or `U&'…'` string, whose escapes
+/// spell names no text check can see.
+pub(crate) fn has_unicode_escapes(sql: &str) -> Result<bool> {
+    let toks = tokens(sql)?;
+    Ok(toks.windows(3).any(|w| {
+        matches!(w[0], Token::Word(u) if u.eq_ignore_ascii_case("u"))
+            && w[1] == Token::Other("&")
+            && matches!(w[2], Token::Other(q) if q.starts_with('"') || q.starts_with('\''))
+    }))
+}
+
 /// Words of `sql` outside literals, quoted identifiers and comments, and the
 /// quoted identifiers (unquoted, lowercase kept as written), for the text
 /// checks of guarded calls.
@@ -401,6 +412,7 @@ mod tests {
         fn any_text_is_rewritten_or_refused_without_panicking(sql in "\\PC{0,64}") {
             let _ = rewrite(&sql);
             let _ = words_and_identifiers(&sql);
+            let _ = has_unicode_escapes(&sql);
         }
 
         #[test]

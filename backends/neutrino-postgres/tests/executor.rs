@@ -316,6 +316,8 @@ async fn guarded_calls_refuse_postgres_escape_hatches() {
         "COPY free FROM PROGRAM 'true'".to_owned(),
         "DO $$ BEGIN PERFORM 1; END $$".to_owned(),
         "SELECT * FROM public.anything".to_owned(),
+        r#"SELECT * FROM U&"\006Eotes""#.to_owned(),
+        r#"SELECT * FROM "free", U&"no\0074es""#.to_owned(),
         r#"CREATE FUNCTION "f"() RETURNS TEXT LANGUAGE sql AS $$ SELECT 'x' $$"#.to_owned(),
     ];
     for sql in &attacks {
