@@ -343,3 +343,52 @@ async fn guarded_calls_refuse_postgres_escape_hatches() {
     .await
     .expect("a free table");
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Whatever a literal, a quoted alias or a comment holds (`?N`,
+        /// `$N`, quotes, `--`, `/*`), the server reads it unchanged, and the
+        /// bound values come back exactly.
+        #[test]
+        fn literals_and_bound_values_reach_the_server_unchanged(
+            lit in "[?$0-9a-z'\"\\-/* \\\\é\n]{0,24}",
+            text in "\\PC{0,24}",
+            int in any::<i64>(),
+            blob in proptest::collection::vec(any::<u8>(), 0..32),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let db = common::admin().await;
+                let quoted = lit.replace('\'', "''");
+                let alias = lit.replace('"', "\"\"");
+                let comment = lit.replace("*/", "").replace("/*", "").replace('\n', " ");
+                let sql = format!(
+                    r#"SELECT '{quoted}' AS "l", $Q${lit}$Q$ AS "d", 1 AS "a{alias}", /* {comment} */ ?1 AS "t", ?2 AS "i", ?3 AS "b" -- {comment}"#
+                );
+                let row = db
+                    .query_one(
+                        &Statement::new(sql.as_str())
+                            .bind(text.as_str())
+                            .bind(int)
+                            .bind(blob.clone()),
+                        "row",
+                        "-",
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                assert_eq!(row.get::<String>("l").unwrap(), lit);
+                assert_eq!(row.get::<String>("d").unwrap(), lit);
+                assert_eq!(row.get::<i64>(format!("a{lit}").as_str()).unwrap(), 1);
+                assert_eq!(row.get::<String>("t").unwrap(), text);
+                assert_eq!(row.get::<i64>("i").unwrap(), int);
+                assert_eq!(row.get::<Vec<u8>>("b").unwrap(), blob);
+            });
+        }
+    }
+}
