@@ -42,7 +42,14 @@
 //!
 //! [`SqlExecutor::batch`] pipelines `BEGIN`, the statements and `COMMIT` on one
 //! connection: one transaction, close to one round trip once the statements
-//! are prepared.
+//! are prepared. A batch whose statements need what an earlier one creates (a
+//! table, then its index) runs statement after statement in its transaction
+//! instead. A batch whose future is dropped is still all or nothing (it may
+//! have committed whole), and its connection never goes back to the pool
+//! inside the abandoned transaction.
+//!
+//! Connections are not encrypted yet (no TLS): reach the server over a Unix
+//! socket or a private network.
 //!
 //! The guarded calls of the port refuse on the text, conservatively
 //! ([`SqlGuard::check_text`] and PostgreSQL's own escape hatches: catalogs,
