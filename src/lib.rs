@@ -12,6 +12,7 @@
 //! | `auth` | yes | [`auth`]: Better Auth-compatible users, passwords, sessions, signed cookies, organizations, invitations, API keys, two-factor, origin checks, rate limiting, reset and verification emails, audit log; and the platform runtime, [`Platform`] (with `sqlite`, [`LocalPlatforms`]) |
 //! | `cloudflare` | no | `cloudflare`: D1 (`D1Executor`), Workers KV (`WorkersKv`) and a provisioner for D1, R2, KV, Workers, DNS records and custom hostnames over Cloudflare's v4 API |
 //! | `s3` | no | `s3`: object storage and bucket provisioning on AWS S3, Cloudflare R2 and any S3-compatible store |
+//! | `postgres` | no | `postgres`: the SQL port (`PostgresExecutor`), KV (`PostgresKv`) and a schema-per-database provisioner (`PostgresProvisioner`) on PostgreSQL |
 //!
 //! The core is re-exported at the root: [`ids`], [`naming`], [`Error`], the
 //! ports [`sql::SqlExecutor`], [`kv::KvStore`], [`object::ObjectStore`] and
@@ -110,6 +111,10 @@ pub use neutrino_auth as auth;
 #[cfg(feature = "cloudflare")]
 #[doc(inline)]
 pub use neutrino_cloudflare as cloudflare;
+/// The PostgreSQL backend (feature `postgres`).
+#[cfg(feature = "postgres")]
+#[doc(inline)]
+pub use neutrino_postgres as postgres;
 /// The S3 backend: AWS S3, Cloudflare R2 and S3-compatible stores (feature `s3`).
 #[cfg(feature = "s3")]
 #[doc(inline)]

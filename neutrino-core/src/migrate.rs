@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::millis_since_epoch;
 use crate::error::{Error, Result};
-use crate::sql::{SqlExecutor, Statement};
+use crate::sql::{Dialect, SqlExecutor, Statement};
 
 const CREATE_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_neutrino_migrations" (
     "component" TEXT NOT NULL,
@@ -63,6 +63,7 @@ impl Migration {
 pub struct Migrations {
     component: &'static str,
     list: &'static [Migration],
+    postgres: Option<&'static [Migration]>,
 }
 
 /// A migration that is recorded as applied.
@@ -78,8 +79,42 @@ pub struct AppliedMigration {
 
 impl Migrations {
     /// The migrations of `component`, in version order.
+    ///
+    /// The statements are in the port's dialect, and every executor runs them
+    /// (the PostgreSQL one maps the column types, see
+    /// [`Dialect::Postgres`]); a component whose schema needs what one
+    /// engine spells differently (a trigger) gives that engine its own list
+    /// with [`Migrations::with_postgres`].
     pub const fn new(component: &'static str, list: &'static [Migration]) -> Self {
-        Self { component, list }
+        Self {
+            component,
+            list,
+            postgres: None,
+        }
+    }
+
+    /// The same migrations written for PostgreSQL, run instead of the default
+    /// list on an executor whose [`SqlExecutor::dialect`] is
+    /// [`Dialect::Postgres`]: the same versions and names, statements that
+    /// differ only where the engines do.
+    pub const fn with_postgres(self, list: &'static [Migration]) -> Self {
+        Self {
+            postgres: Some(list),
+            ..self
+        }
+    }
+
+    /// The migrations run on an engine of `dialect`.
+    pub fn for_dialect(&self, dialect: Dialect) -> &'static [Migration] {
+        match (dialect, self.postgres) {
+            (Dialect::Postgres, Some(pg)) => pg,
+            _ => self.list,
+        }
+    }
+
+    /// The list for `db`'s dialect.
+    fn list_for(&self, db: &dyn SqlExecutor) -> &'static [Migration] {
+        self.for_dialect(db.dialect())
     }
 
     /// The component name.
@@ -87,9 +122,9 @@ impl Migrations {
         self.component
     }
 
-    fn check_order(&self) -> Result<()> {
+    fn check_order(&self, list: &[Migration]) -> Result<()> {
         let mut last = 0;
-        for m in self.list {
+        for m in list {
             if m.version <= last {
                 return Err(Error::invalid(
                     "migrations",
@@ -127,9 +162,9 @@ impl Migrations {
             .collect()
     }
 
-    fn verify(&self, applied: &[AppliedMigration]) -> Result<()> {
+    fn verify(&self, list: &[Migration], applied: &[AppliedMigration]) -> Result<()> {
         for a in applied {
-            let Some(m) = self.list.iter().find(|m| m.version == a.version) else {
+            let Some(m) = list.iter().find(|m| m.version == a.version) else {
                 return Err(Error::invalid(
                     "migrations",
                     format!(
@@ -159,11 +194,12 @@ impl Migrations {
     /// know. Safe to run concurrently: a migration applied by another process in the
     /// meantime is accepted if its checksum matches.
     pub async fn run(&self, db: &dyn SqlExecutor) -> Result<Vec<u32>> {
-        self.check_order()?;
+        let list = self.list_for(db);
+        self.check_order(list)?;
         let applied = self.applied(db).await?;
-        self.verify(&applied)?;
+        self.verify(list, &applied)?;
         let mut done = Vec::new();
-        for m in self.list {
+        for m in list {
             if applied.iter().any(|a| a.version == m.version) {
                 continue;
             }
@@ -184,7 +220,7 @@ impl Migrations {
                 // Another process may have applied it meanwhile.
                 let now = self.applied(db).await?;
                 if now.iter().any(|a| a.version == m.version) {
-                    self.verify(&now)?;
+                    self.verify(list, &now)?;
                     continue;
                 }
                 return Err(e);

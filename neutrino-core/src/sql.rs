@@ -145,8 +145,30 @@ impl fmt::Debug for Statement {
 pub struct ExecOutcome {
     /// Rows inserted, updated or deleted.
     pub rows_affected: u64,
-    /// The rowid of the last inserted row, where the backend reports one.
+    /// The rowid of the last inserted row, where the backend reports one
+    /// (SQLite and D1 do; PostgreSQL has no rowid and always reports `None`).
+    /// Portable code reads a generated key with `INSERT … RETURNING` through
+    /// [`SqlExecutor::query`] instead.
     pub last_insert_rowid: Option<i64>,
+}
+
+/// The SQL engine behind an executor, for the few statements that cannot be
+/// written once for every engine (a migration's DDL, a JSON function, a
+/// catalog query).
+///
+/// Every executor accepts the port's dialect (SQLite's, `?N` placeholders,
+/// `"quoted"` identifiers, the column types `INTEGER`, `REAL`, `TEXT` and
+/// `BLOB`); code branches on the dialect only where the engines disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// SQLite and engines that speak it (D1): dynamically typed columns,
+    /// `json_each`, `pragma_*` functions, `last_insert_rowid`.
+    Sqlite,
+    /// PostgreSQL: every column has one type (`INTEGER` is stored as `BIGINT`,
+    /// `REAL` as `DOUBLE PRECISION`, `BLOB` as `BYTEA`, `INTEGER PRIMARY KEY`
+    /// gets an identity), no rowid, `jsonb` functions, `information_schema`.
+    Postgres,
 }
 
 /// The column names of a result set, shared by all its rows.
@@ -359,6 +381,12 @@ impl<T: FromValue> FromValue for Option<T> {
 /// what was run before.
 #[async_trait]
 pub trait SqlExecutor: Send + Sync + fmt::Debug + 'static {
+    /// The engine's [`Dialect`] (default [`Dialect::Sqlite`]), for the
+    /// statements that differ between engines.
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
     /// Runs one statement that returns no rows (or whose rows are ignored).
     async fn execute(&self, stmt: &Statement) -> Result<ExecOutcome>;
 
@@ -399,6 +427,9 @@ pub trait SqlExecutor: Send + Sync + fmt::Debug + 'static {
 
 #[async_trait]
 impl<T: SqlExecutor + ?Sized> SqlExecutor for Arc<T> {
+    fn dialect(&self) -> Dialect {
+        (**self).dialect()
+    }
     async fn execute(&self, stmt: &Statement) -> Result<ExecOutcome> {
         (**self).execute(stmt).await
     }

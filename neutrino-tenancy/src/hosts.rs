@@ -209,7 +209,7 @@ impl Registry {
         let insert = insert.params().iter().cloned().fold(
             Statement::new(format!(
                 r#"{} AND NOT EXISTS (SELECT 1 FROM "neutrino_platform" WHERE "app_domain" IS NOT NULL
-                     AND (?1 = "app_domain" OR substr(?1, -length("app_domain") - 1) = '.' || "app_domain"))"#,
+                     AND (?1 = "app_domain" OR substr(?1, length(?1) - length("app_domain")) = '.' || "app_domain"))"#,
                 insert.sql()
             )),
             Statement::bind,
@@ -227,7 +227,7 @@ impl Registry {
                 .query(
                     &Statement::new(
                         r#"SELECT 1 FROM "neutrino_platform" WHERE "app_domain" IS NOT NULL
-                           AND (?1 = "app_domain" OR substr(?1, -length("app_domain") - 1) = '.' || "app_domain")"#,
+                           AND (?1 = "app_domain" OR substr(?1, length(?1) - length("app_domain")) = '.' || "app_domain")"#,
                     )
                     .bind(host.as_str()),
                 )

@@ -6,14 +6,11 @@
 
 use neutrino_core::migrate::{Migration, Migrations};
 
-/// The registry's migrations (component `neutrino-tenancy`).
-pub static MIGRATIONS: Migrations = Migrations::new(
-    "neutrino-tenancy",
-    &[
-        Migration {
-            version: 1,
-            name: "registry",
-            statements: &[
+/// The registry's tables, shared by both engines' first migration: the
+/// statements of `$triggers` follow them.
+macro_rules! registry_v1 {
+    ($($trigger:expr),* $(,)?) => {
+        &[
                 r#"CREATE TABLE "neutrino_platform" (
                 "id" TEXT PRIMARY KEY NOT NULL,
                 "name" TEXT NOT NULL,
@@ -94,58 +91,155 @@ pub static MIGRATIONS: Migrations = Migrations::new(
                 "action" TEXT NOT NULL,
                 "reason" TEXT NOT NULL
             )"#,
+            $($trigger),*
+        ]
+    };
+}
+
+// The later migrations, the same on every engine.
+const V2: Migration = Migration {
+    version: 2,
+    name: "registry instance",
+    statements: &[
+        // One row: the ID by which handles in one process recognise the same
+        // registry database (and share its status cache and scope minter).
+        r#"CREATE TABLE "neutrino_registry_instance" (
+                "singleton" INTEGER PRIMARY KEY NOT NULL CHECK ("singleton" = 1),
+                "id" TEXT NOT NULL
+            )"#,
+    ],
+};
+
+const V3: Migration = Migration {
+    version: 3,
+    name: "resource_created_by",
+    statements: &[
+        // Which plan created a resource (NULL: adopted, recorded by hand, or
+        // recorded before this column existed): rollback deletes only its own.
+        r#"ALTER TABLE "neutrino_resource" ADD COLUMN "created_by" TEXT"#,
+    ],
+};
+
+const V4: Migration = Migration {
+    version: 4,
+    name: "platform_name_key",
+    statements: &[
+        // The name a platform made by `Registry::open_or_create_platform`
+        // is found by (NULL for platforms made by `create_platform`, whose
+        // names stay free-form). At most one live platform holds a name:
+        // the unique index decides between concurrent callers, and a
+        // deleted platform releases its name.
+        r#"ALTER TABLE "neutrino_platform" ADD COLUMN "name_key" TEXT"#,
+        r#"CREATE UNIQUE INDEX "neutrino_platform_name_key" ON "neutrino_platform" ("name_key") WHERE "status" != 'deleted'"#,
+    ],
+};
+
+const V5: Migration = Migration {
+    version: 5,
+    name: "registry probe",
+    statements: &[
+        // Random nonces written by a handle being opened and read back
+        // through an executor of a handle already open on a database
+        // with the same instance ID: found there only if both are the same
+        // database, not a copy of it. Each row lives for one open.
+        r#"CREATE TABLE "neutrino_registry_probe" (
+                "nonce" TEXT PRIMARY KEY NOT NULL
+            )"#,
+    ],
+};
+
+/// The registry's migrations (component `neutrino-tenancy`); on PostgreSQL the
+/// audit log's append-only triggers call a function instead of SQLite's
+/// `RAISE`, everything else is the same SQL.
+pub static MIGRATIONS: Migrations = Migrations::new(
+    "neutrino-tenancy",
+    &[
+        Migration {
+            version: 1,
+            name: "registry",
+            statements: registry_v1!(
                 r#"CREATE TRIGGER "neutrino_audit_log_no_update" BEFORE UPDATE ON "neutrino_audit_log"
                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
                 r#"CREATE TRIGGER "neutrino_audit_log_no_delete" BEFORE DELETE ON "neutrino_audit_log"
                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
-            ],
+            ),
         },
-        Migration {
-            version: 2,
-            name: "registry instance",
-            statements: &[
-                // One row: the ID by which handles in one process recognise the same
-                // registry database (and share its status cache and scope minter).
-                r#"CREATE TABLE "neutrino_registry_instance" (
-                "singleton" INTEGER PRIMARY KEY NOT NULL CHECK ("singleton" = 1),
-                "id" TEXT NOT NULL
-            )"#,
-            ],
-        },
-        Migration {
-            version: 3,
-            name: "resource_created_by",
-            statements: &[
-                // Which plan created a resource (NULL: adopted, recorded by hand, or
-                // recorded before this column existed): rollback deletes only its own.
-                r#"ALTER TABLE "neutrino_resource" ADD COLUMN "created_by" TEXT"#,
-            ],
-        },
-        Migration {
-            version: 4,
-            name: "platform_name_key",
-            statements: &[
-                // The name a platform made by `Registry::open_or_create_platform`
-                // is found by (NULL for platforms made by `create_platform`, whose
-                // names stay free-form). At most one live platform holds a name:
-                // the unique index decides between concurrent callers, and a
-                // deleted platform releases its name.
-                r#"ALTER TABLE "neutrino_platform" ADD COLUMN "name_key" TEXT"#,
-                r#"CREATE UNIQUE INDEX "neutrino_platform_name_key" ON "neutrino_platform" ("name_key") WHERE "status" != 'deleted'"#,
-            ],
-        },
-        Migration {
-            version: 5,
-            name: "registry probe",
-            statements: &[
-                // Random nonces written by a handle being opened and read back
-                // through an executor of a handle already open on a database
-                // with the same instance ID: found there only if both are the same
-                // database, not a copy of it. Each row lives for one open.
-                r#"CREATE TABLE "neutrino_registry_probe" (
-                "nonce" TEXT PRIMARY KEY NOT NULL
-            )"#,
-            ],
-        },
+        V2,
+        V3,
+        V4,
+        V5,
     ],
-);
+)
+.with_postgres(&[
+    Migration {
+        version: 1,
+        name: "registry",
+        statements: registry_v1!(
+            r#"CREATE FUNCTION "neutrino_audit_log_append_only"() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'check_violation'; END $$"#,
+            r#"CREATE TRIGGER "neutrino_audit_log_no_update" BEFORE UPDATE ON "neutrino_audit_log"
+               FOR EACH ROW EXECUTE FUNCTION "neutrino_audit_log_append_only"()"#,
+            r#"CREATE TRIGGER "neutrino_audit_log_no_delete" BEFORE DELETE ON "neutrino_audit_log"
+               FOR EACH ROW EXECUTE FUNCTION "neutrino_audit_log_append_only"()"#,
+            r#"CREATE TRIGGER "neutrino_audit_log_no_truncate" BEFORE TRUNCATE ON "neutrino_audit_log"
+               FOR EACH STATEMENT EXECUTE FUNCTION "neutrino_audit_log_append_only"()"#,
+        ),
+    },
+    V2,
+    V3,
+    V4,
+    V5,
+]);
+
+#[cfg(test)]
+mod tests {
+    use neutrino_core::sql::Dialect;
+
+    use super::MIGRATIONS;
+
+    /// The SQLite migrations are exactly those already applied to existing
+    /// databases (a changed one stops them from opening), and PostgreSQL's
+    /// have the same versions and names.
+    #[test]
+    fn applied_migrations_never_change() {
+        let sqlite: Vec<(u32, String)> = MIGRATIONS
+            .for_dialect(Dialect::Sqlite)
+            .iter()
+            .map(|m| (m.version, m.checksum()))
+            .collect();
+        let want: Vec<(u32, String)> = [
+            (
+                1,
+                "67d557e763ed08cceb0c60487446559b20df080071b86ff64f2049872ae194c6",
+            ),
+            (
+                2,
+                "5741009af8b3753d729ff4c746d79cd38a3aa859f21c974fa9c5ce1a8dcd9664",
+            ),
+            (
+                3,
+                "e7d03fd42ad58f73fa314593be8ada5a30d628d1e7f04352f53d47f39301e7ff",
+            ),
+            (
+                4,
+                "eae2b64ce7eefe641d6530cc983a72ae8bc6182b98213ae1f9a14784344f0f37",
+            ),
+            (
+                5,
+                "196f881da81a63976561a7ba083b4883e33399d1b87bad10e6e1c42dc03bdfa1",
+            ),
+        ]
+        .into_iter()
+        .map(|(v, c)| (v, c.to_owned()))
+        .collect();
+        assert_eq!(sqlite, want);
+        let names = |d| {
+            MIGRATIONS
+                .for_dialect(d)
+                .iter()
+                .map(|m| (m.version, m.name))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(Dialect::Sqlite), names(Dialect::Postgres));
+    }
+}

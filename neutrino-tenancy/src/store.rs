@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use neutrino_core::ids::{PlatformId, TenantId};
 use neutrino_core::naming::RESERVED_TABLES;
-use neutrino_core::sql::{ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, Value};
+use neutrino_core::sql::{Dialect, ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, Value};
 use neutrino_core::{Error, Result};
 
 use crate::table::{Record, TenantTable};
@@ -210,8 +210,10 @@ impl fmt::Debug for TenantStore {
     }
 }
 
-fn tenant_filter_sql(subtenants: bool) -> &'static str {
-    if subtenants {
+fn tenant_filter_sql(subtenants: bool, dialect: Dialect) -> &'static str {
+    if subtenants && dialect == Dialect::Postgres {
+        r#""platform_id" = ?1 AND "tenant_id" IN (SELECT jsonb_array_elements_text(CAST(?2 AS jsonb)))"#
+    } else if subtenants {
         r#""platform_id" = ?1 AND "tenant_id" IN (SELECT "value" FROM json_each(?2))"#
     } else {
         r#""platform_id" = ?1 AND "tenant_id" = ?2"#
@@ -236,14 +238,20 @@ impl TenantStore {
                     format!("{} is declared twice", t.name()),
                 ));
             }
-            for sql in t.create_sql() {
+            // The table first; its index once the scope columns it is on
+            // exist (an older table may lack them until they are added below).
+            let mut create = t.create_sql().into_iter();
+            if let Some(sql) = create.next() {
                 db.execute(&Statement::new(sql)).await?;
             }
-            let rows = db
-                .query(
-                    &Statement::new(r#"SELECT "name" FROM pragma_table_info(?1)"#).bind(t.name()),
-                )
-                .await?;
+            let columns = match db.dialect() {
+                Dialect::Postgres => {
+                    r#"SELECT "column_name"::TEXT AS "name" FROM information_schema.columns
+                       WHERE "table_schema" = current_schema() AND "table_name" = ?1"#
+                }
+                _ => r#"SELECT "name" FROM pragma_table_info(?1)"#,
+            };
+            let rows = db.query(&Statement::new(columns).bind(t.name())).await?;
             let existing: HashSet<String> = rows
                 .iter()
                 .map(|r| r.get::<String>("name"))
@@ -257,6 +265,9 @@ impl TenantStore {
                 if let Some(sql) = t.add_column_sql(&c) {
                     db.execute(&Statement::new(sql)).await?;
                 }
+            }
+            for sql in create {
+                db.execute(&Statement::new(sql)).await?;
             }
         }
         let guard = guard_with_host_objects(
@@ -512,7 +523,7 @@ impl TenantStore {
         let mut sql = format!(
             r#"SELECT * FROM "{}" WHERE {}"#,
             table.name(),
-            tenant_filter_sql(q.subtenants)
+            tenant_filter_sql(q.subtenants, self.db.dialect())
         );
         for (c, op, v) in &q.filters {
             table.check_column(c)?;
@@ -612,11 +623,26 @@ async fn guard_with_host_objects(
     db: &dyn SqlExecutor,
     mut names: HashSet<String>,
 ) -> Result<SqlGuard> {
-    let rows = db
-        .query(&Statement::new(
-            r#"SELECT "type", "name", "tbl_name", "sql" FROM sqlite_master WHERE "type" IN ('view', 'trigger')"#,
-        ))
-        .await?;
+    let postgres = db.dialect() == Dialect::Postgres;
+    let objects_sql = if postgres {
+        // Views, rules (which rewrite a statement on a table into others) and
+        // triggers with their functions' bodies, of the executor's schema.
+        r#"SELECT 'view' AS "type", "viewname"::TEXT AS "name", "viewname"::TEXT AS "tbl_name", "definition" AS "sql"
+               FROM pg_catalog.pg_views WHERE "schemaname" = current_schema()
+           UNION ALL
+           SELECT 'trigger', "rulename"::TEXT, "tablename"::TEXT, "definition"
+               FROM pg_catalog.pg_rules WHERE "schemaname" = current_schema()
+           UNION ALL
+           SELECT 'trigger', "t"."tgname"::TEXT, "c"."relname"::TEXT, pg_get_triggerdef("t"."oid") || ' ' || coalesce("p"."prosrc", '')
+               FROM pg_catalog.pg_trigger AS "t"
+               JOIN pg_catalog.pg_class AS "c" ON "c"."oid" = "t"."tgrelid"
+               JOIN pg_catalog.pg_namespace AS "n" ON "n"."oid" = "c"."relnamespace"
+               LEFT JOIN pg_catalog.pg_proc AS "p" ON "p"."oid" = "t"."tgfoid"
+               WHERE NOT "t"."tgisinternal" AND "n"."nspname" = current_schema()"#
+    } else {
+        r#"SELECT "type", "name", "tbl_name", "sql" FROM sqlite_master WHERE "type" IN ('view', 'trigger')"#
+    };
+    let rows = db.query(&Statement::new(objects_sql)).await?;
     let objects: Vec<(String, String, String, String)> = rows
         .iter()
         .map(|r| {
@@ -631,13 +657,19 @@ async fn guard_with_host_objects(
     // Foreign keys: a delete or update of a parent row runs the child's ON
     // DELETE / ON UPDATE action (CASCADE, SET NULL, SET DEFAULT) on the child's
     // rows, so the parent of a guarded table is guarded too.
-    let keys = db
-        .query(&Statement::new(
-            r#"SELECT "m"."name" AS "child", "f"."table" AS "parent"
+    let keys_sql = if postgres {
+        r#"SELECT "ch"."relname"::TEXT AS "child", "pa"."relname"::TEXT AS "parent"
+               FROM pg_catalog.pg_constraint AS "k"
+               JOIN pg_catalog.pg_class AS "ch" ON "ch"."oid" = "k"."conrelid"
+               JOIN pg_catalog.pg_class AS "pa" ON "pa"."oid" = "k"."confrelid"
+               JOIN pg_catalog.pg_namespace AS "n" ON "n"."oid" = "ch"."relnamespace"
+               WHERE "k"."contype" = 'f' AND "n"."nspname" = current_schema()"#
+    } else {
+        r#"SELECT "m"."name" AS "child", "f"."table" AS "parent"
                FROM sqlite_master AS "m", pragma_foreign_key_list("m"."name") AS "f"
-               WHERE "m"."type" = 'table'"#,
-        ))
-        .await?;
+               WHERE "m"."type" = 'table'"#
+    };
+    let keys = db.query(&Statement::new(keys_sql)).await?;
     let keys: Vec<(String, String)> = keys
         .iter()
         .map(|r| Ok((r.get::<String>("child")?, r.get::<String>("parent")?)))
@@ -719,6 +751,10 @@ impl fmt::Debug for GuardedExecutor {
 
 #[async_trait]
 impl SqlExecutor for GuardedExecutor {
+    fn dialect(&self) -> neutrino_core::sql::Dialect {
+        self.db.dialect()
+    }
+
     async fn execute(&self, stmt: &Statement) -> Result<ExecOutcome> {
         self.db.execute_guarded(&self.guard, stmt).await
     }

@@ -127,3 +127,45 @@ pub async fn a_host_cannot_be_claimed_twice(stores: &Stores) {
         .await
         .expect("claimable after removal");
 }
+
+/// A custom domain equal to or under any platform's app domain is refused
+/// (its subdomains are the platform's tenants' default hosts), on every
+/// engine; a name that merely ends with the same letters is not under it.
+pub async fn a_custom_domain_under_an_app_domain_is_refused(stores: &Stores) {
+    let clock = ManualClock::new();
+    let r = registry(stores, &clock).await;
+    let domain = format!("{}.example.com", unique("app"));
+    let owner = r
+        .create_platform(
+            NewPlatform::new("Owner", PlatformClass::Platform).with_app_domain(domain.as_str()),
+        )
+        .await
+        .unwrap()
+        .id;
+    let other = platform(&r).await;
+    let t = tenant(&r, other).await;
+    for host in [
+        domain.clone(),
+        format!("x.{domain}"),
+        format!("deep.er.{domain}"),
+        format!("acme.{}", domain.to_uppercase()),
+    ] {
+        let e = r.add_custom_domain(other, t, &host).await.unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidInput { .. }),
+            "{host} is under {domain}: {e:?}"
+        );
+        assert_eq!(r.resolve(&host).await.unwrap(), None, "{host}");
+    }
+    let own = tenant(&r, owner).await;
+    assert!(
+        r.add_custom_domain(owner, own, &format!("y.{domain}"))
+            .await
+            .is_err(),
+        "not even the platform's own tenants"
+    );
+    let lookalike = format!("evil{domain}");
+    r.add_custom_domain(other, t, &lookalike)
+        .await
+        .expect("a lookalike is not under the app domain");
+}

@@ -89,6 +89,7 @@ macro_rules! tenancy_suite {
                     // hosts
                     hosts_follow_their_lifecycle_and_resolve_to_one_tenant,
                     a_host_cannot_be_claimed_twice,
+                    a_custom_domain_under_an_app_domain_is_refused,
                     // scopes
                     operator_scopes_are_audited_and_the_log_is_append_only,
                     the_scope_minter_is_given_once_and_checks_tenants,

@@ -92,11 +92,24 @@ async fn raw_sql_attacks(stores: &Stores, host_objects_first: bool) {
     host(format!(r#"CREATE TABLE "{free}" ("v" TEXT)"#)).await;
     let pad = unique("pad_");
     host(format!(r#"CREATE TABLE "{pad}" ("v" TEXT)"#)).await;
-    host(format!(
-        r#"CREATE TRIGGER "{trig}" AFTER INSERT ON "{free}" BEGIN
+    if stores.db.dialect() == neutrino_core::sql::Dialect::Postgres {
+        host(format!(
+            r#"CREATE FUNCTION "{trig}_fn"() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN UPDATE "{n}" SET "label" = NEW."v"; RETURN NEW; END $$"#
+        ))
+        .await;
+        host(format!(
+            r#"CREATE TRIGGER "{trig}" AFTER INSERT ON "{free}"
+                 FOR EACH ROW EXECUTE FUNCTION "{trig}_fn"()"#
+        ))
+        .await;
+    } else {
+        host(format!(
+            r#"CREATE TRIGGER "{trig}" AFTER INSERT ON "{free}" BEGIN
              UPDATE "{n}" SET "label" = NEW."v"; END"#
-    ))
-    .await;
+        ))
+        .await;
+    }
     let s = if host_objects_first {
         store(&r, stores, &[&t]).await
     } else {
@@ -204,13 +217,18 @@ async fn raw_sql_attacks(stores: &Stores, host_objects_first: bool) {
     assert!(s.list(&sa, &t, &q).await.unwrap().rows.is_empty());
     assert_eq!(r.tenant(p, b).await.unwrap().parent, None);
     assert_eq!(r.subtree(p, a).await.unwrap(), vec![a]);
-    let stolen_objects = stores
-        .db
-        .query(&Statement::new(format!(
+    let objects_sql = if stores.db.dialect() == neutrino_core::sql::Dialect::Postgres {
+        format!(
+            r#"SELECT "relname"::TEXT AS "name" FROM pg_catalog.pg_class
+               WHERE "relnamespace" = current_schema()::regnamespace AND "relkind" IN ('r', 'v', 'm', 'p', 'f')
+                 AND ("relname" = '{stolen}' OR lower("relname") = lower('{mn}'))"#
+        )
+    } else {
+        format!(
             r#"SELECT "name" FROM sqlite_master WHERE "name" = '{stolen}' OR "name" = '{mn}' COLLATE NOCASE"#
-        )))
-        .await
-        .unwrap();
+        )
+    };
+    let stolen_objects = stores.db.query(&Statement::new(objects_sql)).await.unwrap();
     assert_eq!(
         stolen_objects.len(),
         1,
