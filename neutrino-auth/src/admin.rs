@@ -251,6 +251,46 @@ impl AdminActor {
             Value::from(self.role.clone()),
         ]
     }
+
+    /// `sql` (a statement ending in a `WHERE` clause, with `params` bound
+    /// from `?1`) with [`AdminActor::guard`] added to that clause.
+    fn guarded(&self, sql: &str, mut params: Vec<Value>) -> Statement {
+        let sql = format!("{sql} AND {}", Self::guard(params.len() + 1));
+        params.extend(self.guard_params());
+        Statement::with_params(sql, params)
+    }
+}
+
+/// Deletes every session of the user `?1` (to be [`AdminActor::guarded`]).
+const END_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
+
+/// The audit condition of an entry that lands when the write before it
+/// changed a row.
+const CHANGED: &str = "changes() > 0";
+
+/// One admin change to one user: writes guarded on the caller's standing and
+/// their audit entry, for `Auth::admin_change`.
+struct AdminChange<'a> {
+    /// The user changed.
+    user: &'a UserId,
+    /// Better Auth's code for a caller who is not allowed.
+    code: &'static str,
+    /// The guarded writes.
+    writes: Vec<Statement>,
+    /// The write whose affected rows say whether the change happened
+    /// (`None`: any count is an answer).
+    decides: Option<usize>,
+    /// The entry's event.
+    event: AuditEvent,
+    /// The entry's detail.
+    detail: String,
+    /// When the entry lands: SQL whose placeholders start at `?11`, and
+    /// their values.
+    when: (&'a str, Vec<Value>),
+    /// The request.
+    meta: &'a RequestMeta,
+    /// The time of the change.
+    now: SystemTime,
 }
 
 const ADMIN_USER_COLUMNS: &str = r#""role", "banned", "banReason", "banExpires""#;
@@ -371,6 +411,42 @@ impl Auth {
             .ok_or(AuthError::UserNotFound)
     }
 
+    /// Writes `change` and its audit entry in one batch and drops the user's
+    /// cached sessions; when the deciding write changed nothing, says why.
+    /// Returns the rows the deciding write (else the first) affected.
+    async fn admin_change(&self, change: AdminChange<'_>) -> Result<u64> {
+        let AdminChange {
+            user,
+            code,
+            writes,
+            decides,
+            event,
+            detail,
+            when: (cond, params),
+            meta,
+            now,
+        } = change;
+        let entry = audit::insert_where(
+            event,
+            AuditRecord {
+                user_id: Some(user.as_str()),
+                detail: Some(detail),
+                ..AuditRecord::default()
+            },
+            meta,
+            now,
+            cond,
+            params,
+        )?;
+        let out = self.db().write_audited(writes, entry).await?;
+        let affected = out.get(decides.unwrap_or(0)).map_or(0, |o| o.rows_affected);
+        if decides.is_some() && affected == 0 {
+            return Err(self.explain_no_change(user, code).await);
+        }
+        self.evict_user(user.as_str());
+        Ok(affected)
+    }
+
     /// Better Auth's `GET /admin/list-users`: users matching the search,
     /// oldest first, with the total count.
     ///
@@ -455,33 +531,26 @@ impl Auth {
             let role = roles.join(",");
             let actor = self.admin_actor(token, CODE).await?;
             let now = self.now();
-            let [g1, g2] = actor.guard_params();
-            let update = Statement::new(format!(
-                r#"UPDATE "user" SET "role" = ?1, "updatedAt" = ?2 WHERE "id" = ?3 AND {}"#,
-                AdminActor::guard(4)
-            ))
-            .bind(role.as_str())
-            .bind(date::format(now))
-            .bind(user.as_str())
-            .bind(g1)
-            .bind(g2);
-            let entry = audit::insert_where(
-                AuditEvent::PlatformRoleChanged,
-                AuditRecord {
-                    user_id: Some(user.as_str()),
-                    detail: Some(format!("role={role} by admin {}", actor.user_id)),
-                    ..AuditRecord::default()
-                },
+            let update = actor.guarded(
+                r#"UPDATE "user" SET "role" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#,
+                vec![
+                    role.as_str().into(),
+                    date::format(now).into(),
+                    user.as_str().into(),
+                ],
+            );
+            let change = AdminChange {
+                user,
+                code: CODE,
+                writes: vec![update],
+                decides: Some(0),
+                event: AuditEvent::PlatformRoleChanged,
+                detail: format!("role={role} by admin {}", actor.user_id),
+                when: (CHANGED, Vec::new()),
                 meta,
                 now,
-                "changes() > 0",
-                Vec::new(),
-            )?;
-            let out = self.db().write_audited(vec![update], entry).await?;
-            if out.first().map_or(0, |o| o.rows_affected) == 0 {
-                return Err(self.explain_no_change(user, CODE).await);
-            }
-            self.evict_user(user.as_str());
+            };
+            self.admin_change(change).await?;
             self.reload_admin_user(user).await
         }
         .instrument(span("admin_set_role"))
@@ -522,49 +591,36 @@ impl Auth {
             }
             let now = self.now();
             let expires = expires_in.map(|d| date::format(now + d));
-            let [g1, g2] = actor.guard_params();
-            let ban = Statement::new(format!(
-                r#"UPDATE "user" SET "banned" = 1, "banReason" = ?1, "banExpires" = ?2, "updatedAt" = ?3 WHERE "id" = ?4 AND {}"#,
-                AdminActor::guard(5)
-            ))
-            .bind(reason)
-            .bind(expires.as_deref())
-            .bind(date::format(now))
-            .bind(user.as_str())
-            .bind(g1.clone())
-            .bind(g2.clone());
+            let ban = actor.guarded(
+                r#"UPDATE "user" SET "banned" = 1, "banReason" = ?1, "banExpires" = ?2, "updatedAt" = ?3 WHERE "id" = ?4"#,
+                vec![
+                    reason.into(),
+                    expires.as_deref().into(),
+                    date::format(now).into(),
+                    user.as_str().into(),
+                ],
+            );
             // Same guard: both or neither.
-            let end_sessions = Statement::new(format!(
-                r#"DELETE FROM "session" WHERE "userId" = ?1 AND {}"#,
-                AdminActor::guard(2)
-            ))
-            .bind(user.as_str())
-            .bind(g1)
-            .bind(g2);
-            let entry = audit::insert_where(
-                AuditEvent::UserBanned,
-                AuditRecord {
-                    user_id: Some(user.as_str()),
-                    detail: Some(format!(
-                        "by admin {} until {}: {reason}",
-                        actor.user_id,
-                        expires.as_deref().unwrap_or("lifted")
-                    )),
-                    ..AuditRecord::default()
-                },
+            let end_sessions = actor.guarded(END_SESSIONS, vec![user.as_str().into()]);
+            let change = AdminChange {
+                user,
+                code: CODE,
+                writes: vec![ban, end_sessions],
+                decides: Some(0),
+                event: AuditEvent::UserBanned,
+                detail: format!(
+                    "by admin {} until {}: {reason}",
+                    actor.user_id,
+                    expires.as_deref().unwrap_or("lifted")
+                ),
+                when: (
+                    r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?11 AND "banned" = 1 AND "updatedAt" = ?12)"#,
+                    vec![user.as_str().into(), date::format(now).into()],
+                ),
                 meta,
                 now,
-                r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?11 AND "banned" = 1 AND "updatedAt" = ?12)"#,
-                vec![user.as_str().into(), date::format(now).into()],
-            )?;
-            let out = self
-                .db()
-                .write_audited(vec![ban, end_sessions], entry)
-                .await?;
-            if out.first().map_or(0, |o| o.rows_affected) == 0 {
-                return Err(self.explain_no_change(user, CODE).await);
-            }
-            self.evict_user(user.as_str());
+            };
+            self.admin_change(change).await?;
             self.reload_admin_user(user).await
         }
         .instrument(span("admin_ban_user"))
@@ -585,32 +641,22 @@ impl Auth {
             const CODE: &str = "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS";
             let actor = self.admin_actor(token, CODE).await?;
             let now = self.now();
-            let [g1, g2] = actor.guard_params();
-            let unban = Statement::new(format!(
-                r#"UPDATE "user" SET "banned" = 0, "banReason" = NULL, "banExpires" = NULL, "updatedAt" = ?1 WHERE "id" = ?2 AND {}"#,
-                AdminActor::guard(3)
-            ))
-            .bind(date::format(now))
-            .bind(user.as_str())
-            .bind(g1)
-            .bind(g2);
-            let entry = audit::insert_where(
-                AuditEvent::UserUnbanned,
-                AuditRecord {
-                    user_id: Some(user.as_str()),
-                    detail: Some(format!("by admin {}", actor.user_id)),
-                    ..AuditRecord::default()
-                },
+            let unban = actor.guarded(
+                r#"UPDATE "user" SET "banned" = 0, "banReason" = NULL, "banExpires" = NULL, "updatedAt" = ?1 WHERE "id" = ?2"#,
+                vec![date::format(now).into(), user.as_str().into()],
+            );
+            let change = AdminChange {
+                user,
+                code: CODE,
+                writes: vec![unban],
+                decides: Some(0),
+                event: AuditEvent::UserUnbanned,
+                detail: format!("by admin {}", actor.user_id),
+                when: (CHANGED, Vec::new()),
                 meta,
                 now,
-                "changes() > 0",
-                Vec::new(),
-            )?;
-            let out = self.db().write_audited(vec![unban], entry).await?;
-            if out.first().map_or(0, |o| o.rows_affected) == 0 {
-                return Err(self.explain_no_change(user, CODE).await);
-            }
-            self.evict_user(user.as_str());
+            };
+            self.admin_change(change).await?;
             self.reload_admin_user(user).await
         }
         .instrument(span("admin_unban_user"))
@@ -631,29 +677,19 @@ impl Auth {
             const CODE: &str = "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS";
             let actor = self.admin_actor(token, CODE).await?;
             let now = self.now();
-            let [g1, g2] = actor.guard_params();
-            let delete = Statement::new(format!(
-                r#"DELETE FROM "session" WHERE "userId" = ?1 AND {}"#,
-                AdminActor::guard(2)
-            ))
-            .bind(user.as_str())
-            .bind(g1.clone())
-            .bind(g2.clone());
-            let entry = audit::insert_where(
-                AuditEvent::SessionRevoked,
-                AuditRecord {
-                    user_id: Some(user.as_str()),
-                    detail: Some(format!("all, by admin {}", actor.user_id)),
-                    ..AuditRecord::default()
-                },
+            let delete = actor.guarded(END_SESSIONS, vec![user.as_str().into()]);
+            let change = AdminChange {
+                user,
+                code: CODE,
+                writes: vec![delete],
+                decides: None,
+                event: AuditEvent::SessionRevoked,
+                detail: format!("all, by admin {}", actor.user_id),
+                when: (&AdminActor::guard(11), actor.guard_params().into()),
                 meta,
                 now,
-                &AdminActor::guard(11),
-                vec![g1, g2],
-            )?;
-            let out = self.db().write_audited(vec![delete], entry).await?;
-            self.evict_user(user.as_str());
-            Ok(out.first().map_or(0, |o| o.rows_affected))
+            };
+            self.admin_change(change).await
         }
         .instrument(span("admin_revoke_user_sessions"))
         .await
@@ -680,27 +716,23 @@ impl Auth {
                 });
             }
             let now = self.now();
-            let [g1, g2] = actor.guard_params();
-            let writes =
-                crate::user::delete_user_statements(user, &AdminActor::guard(2), &[g1, g2]);
-            let entry = audit::insert_where(
-                AuditEvent::UserRemoved,
-                AuditRecord {
-                    user_id: Some(user.as_str()),
-                    detail: Some(format!("by admin {}", actor.user_id)),
-                    ..AuditRecord::default()
-                },
+            let writes = crate::user::delete_user_statements(
+                user,
+                &AdminActor::guard(2),
+                &actor.guard_params(),
+            );
+            let change = AdminChange {
+                user,
+                code: CODE,
+                decides: Some(writes.len() - 1),
+                writes,
+                event: AuditEvent::UserRemoved,
+                detail: format!("by admin {}", actor.user_id),
+                when: (CHANGED, Vec::new()),
                 meta,
                 now,
-                "changes() > 0",
-                Vec::new(),
-            )?;
-            let last = writes.len() - 1;
-            let out = self.db().write_audited(writes, entry).await?;
-            if out.get(last).map_or(0, |o| o.rows_affected) == 0 {
-                return Err(self.explain_no_change(user, CODE).await);
-            }
-            self.evict_user(user.as_str());
+            };
+            self.admin_change(change).await?;
             Ok(())
         }
         .instrument(span("admin_remove_user"))
@@ -736,25 +768,25 @@ impl Auth {
             let (mut session, _) = self.new_session(user, false, meta, now)?;
             session.expires_at = session.created_at + cfg.impersonation_duration;
             session.impersonated_by = Some(actor.user_id);
-            let [g1, g2] = actor.guard_params();
             // The target must still have the role that was checked, must not
             // be banned, and the admin must still be one.
-            let insert = Statement::new(format!(
-                r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId", "impersonatedBy") SELECT ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?7 AND COALESCE("role", '') = ?9) AND {} AND {}"#,
-                session::not_banned("?7", "?4"),
-                AdminActor::guard(10)
-            ))
-            .bind(session.id.as_str())
-            .bind(date::format(session.expires_at))
-            .bind(session.token.as_str())
-            .bind(date::format(session.created_at))
-            .bind(session.ip_address.as_deref())
-            .bind(session.user_agent.as_deref())
-            .bind(user.as_str())
-            .bind(actor.user_id.as_str())
-            .bind(target.role.clone().unwrap_or_default())
-            .bind(g1)
-            .bind(g2);
+            let insert = actor.guarded(
+                &format!(
+                    r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId", "impersonatedBy") SELECT ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?7 AND COALESCE("role", '') = ?9) AND {}"#,
+                    session::not_banned("?7", "?4"),
+                ),
+                vec![
+                    session.id.as_str().into(),
+                    date::format(session.expires_at).into(),
+                    session.token.as_str().into(),
+                    date::format(session.created_at).into(),
+                    session.ip_address.as_deref().into(),
+                    session.user_agent.as_deref().into(),
+                    user.as_str().into(),
+                    actor.user_id.as_str().into(),
+                    target.role.clone().unwrap_or_default().into(),
+                ],
+            );
             let made = r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?11)"#;
             let for_admin = audit::insert_where(
                 AuditEvent::ImpersonationStarted,

@@ -429,8 +429,10 @@ impl ApiKeys {
             .callers
             .db()
             .query(
-                &Statement::new(r#"SELECT "role", "banned", "banExpires" FROM "user" WHERE "id" = ?1"#)
-                    .bind(rec.user_id.as_str()),
+                &Statement::new(
+                    r#"SELECT "role", "banned", "banExpires" FROM "user" WHERE "id" = ?1"#,
+                )
+                .bind(rec.user_id.as_str()),
             )
             .await?
             .into_iter()
