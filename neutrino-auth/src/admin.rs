@@ -268,29 +268,56 @@ const END_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
 /// changed a row.
 const CHANGED: &str = "changes() > 0";
 
-/// One admin change to one user: writes guarded on the caller's standing and
-/// their audit entry, for `Auth::admin_change`.
-struct AdminChange<'a> {
+/// An admin operation on one user, once the caller is known to be an admin.
+struct AdminOp<'a> {
+    /// The caller.
+    actor: AdminActor,
     /// The user changed.
     user: &'a UserId,
     /// Better Auth's code for a caller who is not allowed.
     code: &'static str,
-    /// The guarded writes.
-    writes: Vec<Statement>,
-    /// The write whose affected rows say whether the change happened
-    /// (`None`: any count is an answer).
-    decides: Option<usize>,
-    /// The entry's event.
-    event: AuditEvent,
-    /// The entry's detail.
-    detail: String,
-    /// When the entry lands: SQL whose placeholders start at `?11`, and
-    /// their values.
-    when: (&'a str, Vec<Value>),
     /// The request.
     meta: &'a RequestMeta,
     /// The time of the change.
     now: SystemTime,
+}
+
+impl AdminOp<'_> {
+    /// The time of the change, as stored.
+    fn now_text(&self) -> Value {
+        date::format(self.now).into()
+    }
+}
+
+/// The audit entry of an [`AdminOp`]'s change.
+struct AdminEntry<'a> {
+    event: AuditEvent,
+    detail: String,
+    /// When the entry lands: SQL whose placeholders start at `?11`, and
+    /// their values.
+    cond: &'a str,
+    params: Vec<Value>,
+}
+
+impl<'a> AdminEntry<'a> {
+    /// An entry that lands when the write before it changed a row.
+    fn new(event: AuditEvent, detail: String) -> Self {
+        Self {
+            event,
+            detail,
+            cond: CHANGED,
+            params: Vec::new(),
+        }
+    }
+
+    /// The entry, landing only when `cond` holds.
+    fn when(self, cond: &'a str, params: Vec<Value>) -> Self {
+        Self {
+            cond,
+            params,
+            ..self
+        }
+    }
 }
 
 const ADMIN_USER_COLUMNS: &str = r#""role", "banned", "banReason", "banExpires""#;
@@ -411,39 +438,52 @@ impl Auth {
             .ok_or(AuthError::UserNotFound)
     }
 
-    /// Writes `change` and its audit entry in one batch and drops the user's
-    /// cached sessions; when the deciding write changed nothing, says why.
-    /// Returns the rows the deciding write (else the first) affected.
-    async fn admin_change(&self, change: AdminChange<'_>) -> Result<u64> {
-        let AdminChange {
+    /// [`Auth::admin_actor`] for an operation on `user`.
+    async fn admin_op<'a>(
+        &self,
+        token: &str,
+        user: &'a UserId,
+        code: &'static str,
+        meta: &'a RequestMeta,
+    ) -> Result<AdminOp<'a>> {
+        Ok(AdminOp {
+            actor: self.admin_actor(token, code).await?,
             user,
             code,
-            writes,
-            decides,
-            event,
-            detail,
-            when: (cond, params),
             meta,
-            now,
-        } = change;
+            now: self.now(),
+        })
+    }
+
+    /// Writes `writes` (guarded with [`AdminActor::guarded`]) and `entry`
+    /// in one batch and drops the user's cached sessions; when write
+    /// `decides` changed nothing, says why. Returns the rows write `decides`
+    /// (else the first) affected.
+    async fn admin_change(
+        &self,
+        op: &AdminOp<'_>,
+        writes: Vec<Statement>,
+        decides: Option<usize>,
+        entry: AdminEntry<'_>,
+    ) -> Result<u64> {
         let entry = audit::insert_where(
-            event,
+            entry.event,
             AuditRecord {
-                user_id: Some(user.as_str()),
-                detail: Some(detail),
+                user_id: Some(op.user.as_str()),
+                detail: Some(entry.detail),
                 ..AuditRecord::default()
             },
-            meta,
-            now,
-            cond,
-            params,
+            op.meta,
+            op.now,
+            entry.cond,
+            entry.params,
         )?;
         let out = self.db().write_audited(writes, entry).await?;
         let affected = out.get(decides.unwrap_or(0)).map_or(0, |o| o.rows_affected);
         if decides.is_some() && affected == 0 {
-            return Err(self.explain_no_change(user, code).await);
+            return Err(self.explain_no_change(op.user, op.code).await);
         }
-        self.evict_user(user.as_str());
+        self.evict_user(op.user.as_str());
         Ok(affected)
     }
 
@@ -529,28 +569,14 @@ impl Auth {
                 check_role(r)?;
             }
             let role = roles.join(",");
-            let actor = self.admin_actor(token, CODE).await?;
-            let now = self.now();
-            let update = actor.guarded(
+            let op = self.admin_op(token, user, CODE, meta).await?;
+            let update = op.actor.guarded(
                 r#"UPDATE "user" SET "role" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#,
-                vec![
-                    role.as_str().into(),
-                    date::format(now).into(),
-                    user.as_str().into(),
-                ],
+                vec![role.as_str().into(), op.now_text(), user.as_str().into()],
             );
-            let change = AdminChange {
-                user,
-                code: CODE,
-                writes: vec![update],
-                decides: Some(0),
-                event: AuditEvent::PlatformRoleChanged,
-                detail: format!("role={role} by admin {}", actor.user_id),
-                when: (CHANGED, Vec::new()),
-                meta,
-                now,
-            };
-            self.admin_change(change).await?;
+            let detail = format!("role={role} by admin {}", op.actor.user_id);
+            let entry = AdminEntry::new(AuditEvent::PlatformRoleChanged, detail);
+            self.admin_change(&op, vec![update], Some(0), entry).await?;
             self.reload_admin_user(user).await
         }
         .instrument(span("admin_set_role"))
@@ -583,44 +609,30 @@ impl Auth {
                     "must be between 1 s and 100 years",
                 ));
             }
-            let actor = self.admin_actor(token, CODE).await?;
-            if actor.user_id == *user {
+            let op = self.admin_op(token, user, CODE, meta).await?;
+            if op.actor.user_id == *user {
                 return Err(AuthError::Refused {
                     code: "YOU_CANNOT_BAN_YOURSELF",
                 });
             }
-            let now = self.now();
-            let expires = expires_in.map(|d| date::format(now + d));
-            let ban = actor.guarded(
+            let expires = expires_in.map(|d| date::format(op.now + d));
+            let ban = op.actor.guarded(
                 r#"UPDATE "user" SET "banned" = 1, "banReason" = ?1, "banExpires" = ?2, "updatedAt" = ?3 WHERE "id" = ?4"#,
-                vec![
-                    reason.into(),
-                    expires.as_deref().into(),
-                    date::format(now).into(),
-                    user.as_str().into(),
-                ],
+                vec![reason.into(), expires.as_deref().into(), op.now_text(), user.as_str().into()],
             );
             // Same guard: both or neither.
-            let end_sessions = actor.guarded(END_SESSIONS, vec![user.as_str().into()]);
-            let change = AdminChange {
-                user,
-                code: CODE,
-                writes: vec![ban, end_sessions],
-                decides: Some(0),
-                event: AuditEvent::UserBanned,
-                detail: format!(
-                    "by admin {} until {}: {reason}",
-                    actor.user_id,
-                    expires.as_deref().unwrap_or("lifted")
-                ),
-                when: (
-                    r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?11 AND "banned" = 1 AND "updatedAt" = ?12)"#,
-                    vec![user.as_str().into(), date::format(now).into()],
-                ),
-                meta,
-                now,
-            };
-            self.admin_change(change).await?;
+            let end_sessions = op.actor.guarded(END_SESSIONS, vec![user.as_str().into()]);
+            let detail = format!(
+                "by admin {} until {}: {reason}",
+                op.actor.user_id,
+                expires.as_deref().unwrap_or("lifted")
+            );
+            let entry = AdminEntry::new(AuditEvent::UserBanned, detail).when(
+                r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?11 AND "banned" = 1 AND "updatedAt" = ?12)"#,
+                vec![user.as_str().into(), op.now_text()],
+            );
+            self.admin_change(&op, vec![ban, end_sessions], Some(0), entry)
+                .await?;
             self.reload_admin_user(user).await
         }
         .instrument(span("admin_ban_user"))
@@ -639,24 +651,14 @@ impl Auth {
     ) -> Result<AdminUser> {
         async {
             const CODE: &str = "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS";
-            let actor = self.admin_actor(token, CODE).await?;
-            let now = self.now();
-            let unban = actor.guarded(
+            let op = self.admin_op(token, user, CODE, meta).await?;
+            let unban = op.actor.guarded(
                 r#"UPDATE "user" SET "banned" = 0, "banReason" = NULL, "banExpires" = NULL, "updatedAt" = ?1 WHERE "id" = ?2"#,
-                vec![date::format(now).into(), user.as_str().into()],
+                vec![op.now_text(), user.as_str().into()],
             );
-            let change = AdminChange {
-                user,
-                code: CODE,
-                writes: vec![unban],
-                decides: Some(0),
-                event: AuditEvent::UserUnbanned,
-                detail: format!("by admin {}", actor.user_id),
-                when: (CHANGED, Vec::new()),
-                meta,
-                now,
-            };
-            self.admin_change(change).await?;
+            let detail = format!("by admin {}", op.actor.user_id);
+            let entry = AdminEntry::new(AuditEvent::UserUnbanned, detail);
+            self.admin_change(&op, vec![unban], Some(0), entry).await?;
             self.reload_admin_user(user).await
         }
         .instrument(span("admin_unban_user"))
@@ -675,21 +677,13 @@ impl Auth {
     ) -> Result<u64> {
         async {
             const CODE: &str = "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS";
-            let actor = self.admin_actor(token, CODE).await?;
-            let now = self.now();
-            let delete = actor.guarded(END_SESSIONS, vec![user.as_str().into()]);
-            let change = AdminChange {
-                user,
-                code: CODE,
-                writes: vec![delete],
-                decides: None,
-                event: AuditEvent::SessionRevoked,
-                detail: format!("all, by admin {}", actor.user_id),
-                when: (&AdminActor::guard(11), actor.guard_params().into()),
-                meta,
-                now,
-            };
-            self.admin_change(change).await
+            let op = self.admin_op(token, user, CODE, meta).await?;
+            let delete = op.actor.guarded(END_SESSIONS, vec![user.as_str().into()]);
+            let guard = AdminActor::guard(11);
+            let detail = format!("all, by admin {}", op.actor.user_id);
+            let entry = AdminEntry::new(AuditEvent::SessionRevoked, detail)
+                .when(&guard, op.actor.guard_params().into());
+            self.admin_change(&op, vec![delete], None, entry).await
         }
         .instrument(span("admin_revoke_user_sessions"))
         .await
@@ -709,30 +703,21 @@ impl Auth {
     ) -> Result<()> {
         async {
             const CODE: &str = "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS";
-            let actor = self.admin_actor(token, CODE).await?;
-            if actor.user_id == *user {
+            let op = self.admin_op(token, user, CODE, meta).await?;
+            if op.actor.user_id == *user {
                 return Err(AuthError::Refused {
                     code: "YOU_CANNOT_REMOVE_YOURSELF",
                 });
             }
-            let now = self.now();
             let writes = crate::user::delete_user_statements(
                 user,
                 &AdminActor::guard(2),
-                &actor.guard_params(),
+                &op.actor.guard_params(),
             );
-            let change = AdminChange {
-                user,
-                code: CODE,
-                decides: Some(writes.len() - 1),
-                writes,
-                event: AuditEvent::UserRemoved,
-                detail: format!("by admin {}", actor.user_id),
-                when: (CHANGED, Vec::new()),
-                meta,
-                now,
-            };
-            self.admin_change(change).await?;
+            let last = writes.len() - 1;
+            let detail = format!("by admin {}", op.actor.user_id);
+            let entry = AdminEntry::new(AuditEvent::UserRemoved, detail);
+            self.admin_change(&op, writes, Some(last), entry).await?;
             Ok(())
         }
         .instrument(span("admin_remove_user"))
