@@ -124,6 +124,7 @@ mod caller;
 pub mod cookie;
 mod credential;
 pub mod date;
+mod delegate;
 mod digest;
 mod directory;
 pub mod email;
