@@ -776,10 +776,8 @@ impl Auth {
             let for_admin = audit::insert_where(
                 AuditEvent::ImpersonationStarted,
                 AuditRecord {
-                    user_id: Some(actor.user_id.as_str()),
-                    session_id: Some(&actor.session_id),
                     detail: Some(format!("impersonating user {user} in session {}", session.id)),
-                    ..AuditRecord::default()
+                    ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
                 },
                 meta,
                 now,
@@ -789,10 +787,8 @@ impl Auth {
             let for_user = audit::insert_where(
                 AuditEvent::ImpersonationStarted,
                 AuditRecord {
-                    user_id: Some(user.as_str()),
-                    session_id: Some(&session.id),
                     detail: Some(format!("impersonated by admin {}", actor.user_id)),
-                    ..AuditRecord::default()
+                    ..AuditRecord::in_session(user.as_str(), &session.id)
                 },
                 meta,
                 now,
@@ -896,10 +892,8 @@ impl Auth {
             let for_user = audit::insert_where(
                 AuditEvent::ImpersonationStopped,
                 AuditRecord {
-                    user_id: Some(current.user.id.as_str()),
-                    session_id: Some(&current.session.id),
                     detail: Some(format!("impersonation by admin {by} stopped")),
-                    ..AuditRecord::default()
+                    ..AuditRecord::in_session(current.user.id.as_str(), &current.session.id)
                 },
                 meta,
                 now,

@@ -282,11 +282,9 @@ impl ApiKeys {
         let audit_stmt = audit::insert(
             AuditEvent::ApiKeyCreated,
             AuditRecord {
-                user_id: Some(actor.user_id.as_str()),
-                session_id: Some(&actor.session_id),
                 detail: Some(format!("key={}", record.id)),
                 organization_id: record.organization_id.as_ref().map(TenantId::as_str),
-                ..AuditRecord::default()
+                ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
             },
             meta,
             now,
@@ -352,11 +350,9 @@ impl ApiKeys {
                 .bind(actor.user_id.as_str())], audit::insert(
                     AuditEvent::ApiKeyUpdated,
                     AuditRecord {
-                        user_id: Some(actor.user_id.as_str()),
-                        session_id: Some(&actor.session_id),
                         detail: Some(format!("key={id} enabled={enabled}")),
                         organization_id: key.organization_id.as_ref().map(TenantId::as_str),
-                        ..AuditRecord::default()
+                        ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
                     },
                     meta,
                     now,
@@ -388,11 +384,9 @@ impl ApiKeys {
                 audit::insert(
                     AuditEvent::ApiKeyDeleted,
                     AuditRecord {
-                        user_id: Some(actor.user_id.as_str()),
-                        session_id: Some(&actor.session_id),
                         detail: Some(format!("key={id}")),
                         organization_id: key.organization_id.as_ref().map(TenantId::as_str),
-                        ..AuditRecord::default()
+                        ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
                     },
                     meta,
                     now,

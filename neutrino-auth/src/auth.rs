@@ -647,10 +647,8 @@ impl Auth {
         let audit_stmt = audit::insert_where(
             AuditEvent::OperatorSession,
             AuditRecord {
-                user_id: Some(user_id.as_str()),
-                session_id: Some(&session.id),
                 detail: Some(format!("operator {operator}: {reason}")),
-                ..AuditRecord::default()
+                ..AuditRecord::in_session(user_id.as_str(), &session.id)
             },
             meta,
             now,

@@ -338,10 +338,8 @@ impl TwoFactor {
                 .bind(user.as_str())], audit::insert(
                     AuditEvent::BackupCodesGenerated,
                     AuditRecord {
-                        user_id: Some(user.as_str()),
-                        session_id: Some(&session_id),
                         detail: Some("two-factor setup started".into()),
-                        ..AuditRecord::default()
+                        ..AuditRecord::in_session(user.as_str(), &session_id)
                     },
                     meta,
                     now,
@@ -390,11 +388,7 @@ impl TwoFactor {
         ];
         let entry = audit::insert(
             AuditEvent::TwoFactorEnabled,
-            AuditRecord {
-                user_id: Some(user.as_str()),
-                session_id: Some(&session_id),
-                ..AuditRecord::default()
-            },
+            AuditRecord::in_session(user.as_str(), &session_id),
             meta,
             now,
         )?;
@@ -438,11 +432,7 @@ impl TwoFactor {
                 ],
                 audit::insert(
                     AuditEvent::BackupCodesGenerated,
-                    AuditRecord {
-                        user_id: Some(user.as_str()),
-                        session_id: Some(&session_id),
-                        ..AuditRecord::default()
-                    },
+                    AuditRecord::in_session(user.as_str(), &session_id),
                     meta,
                     self.now(),
                 )?,
@@ -475,11 +465,7 @@ impl TwoFactor {
                 .bind(user.as_str())],
                 audit::insert(
                     AuditEvent::TwoFactorDisabled,
-                    AuditRecord {
-                        user_id: Some(user.as_str()),
-                        session_id: Some(&session_id),
-                        ..AuditRecord::default()
-                    },
+                    AuditRecord::in_session(user.as_str(), &session_id),
                     meta,
                     now,
                 )?,
@@ -639,10 +625,8 @@ impl TwoFactor {
             &audit::insert(
                 AuditEvent::SignIn,
                 AuditRecord {
-                    user_id: Some(ch.user.as_str()),
-                    session_id: Some(&session.id),
                     detail: Some("two-factor".into()),
-                    ..AuditRecord::default()
+                    ..AuditRecord::in_session(ch.user.as_str(), &session.id)
                 },
                 meta,
                 now,

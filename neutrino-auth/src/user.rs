@@ -164,11 +164,7 @@ impl Auth {
             .bind(current.0.as_str());
             let entry = audit::insert_where(
                 AuditEvent::UserUpdated,
-                AuditRecord {
-                    user_id: Some(current.1.as_str()),
-                    session_id: Some(&current.0),
-                    ..AuditRecord::default()
-                },
+                AuditRecord::in_session(current.1.as_str(), &current.0),
                 meta,
                 now,
                 "changes() > 0",
@@ -231,10 +227,8 @@ impl Auth {
                 .execute(&audit::insert(
                     AuditEvent::EmailChangeRequested,
                     AuditRecord {
-                        user_id: Some(user.id.as_str()),
-                        session_id: Some(&session_id),
                         email: Some(&user.email),
-                        ..AuditRecord::default()
+                        ..AuditRecord::in_session(user.id.as_str(), &session_id)
                     },
                     meta,
                     self.now(),
@@ -290,10 +284,8 @@ impl Auth {
             let entry = audit::insert_where(
                 AuditEvent::UserDeleted,
                 AuditRecord {
-                    user_id: Some(user.as_str()),
-                    session_id: Some(&found.session.id),
                     email: Some(&found.user.email),
-                    ..AuditRecord::default()
+                    ..AuditRecord::in_session(user.as_str(), &found.session.id)
                 },
                 meta,
                 now,
