@@ -390,16 +390,7 @@ impl Auth {
     /// Auth's code for a caller who is not.
     async fn admin_actor(&self, token: &str, not_allowed: &'static str) -> Result<AdminActor> {
         self.ensure_writable().await?;
-        let found = self
-            .get_session_with(
-                token,
-                GetSessionOptions {
-                    disable_refresh: true,
-                    ..GetSessionOptions::default()
-                },
-            )
-            .await?
-            .ok_or(AuthError::Unauthorized)?;
+        let found = self.caller_session(token).await?;
         // The role from the database, never from the session cache.
         let row = self
             .db()
@@ -837,14 +828,7 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<Arc<AuthSession>> {
         async {
-            let quiet = GetSessionOptions {
-                disable_refresh: true,
-                ..GetSessionOptions::default()
-            };
-            let current = self
-                .get_session_with(token, quiet)
-                .await?
-                .ok_or(AuthError::Unauthorized)?;
+            let current = self.caller_session(token).await?;
             let row = self
                 .db()
                 .query(
@@ -860,7 +844,7 @@ impl Auth {
                 code: "NOT_IMPERSONATING",
             })?;
             let admin = self
-                .get_session_with(admin_token, quiet)
+                .get_session_with(admin_token, GetSessionOptions::QUIET)
                 .await?
                 .filter(|a| a.user.id.as_str() == by && a.session.token != token)
                 .ok_or(AuthError::Unauthorized)?;

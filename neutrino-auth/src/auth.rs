@@ -1095,6 +1095,14 @@ impl Auth {
         self.inner.sessions.get(token, opts).await
     }
 
+    /// The valid session behind a caller's `token`, read without extending
+    /// it; `UNAUTHORIZED` when there is none.
+    pub(crate) async fn caller_session(&self, token: &str) -> Result<Arc<AuthSession>> {
+        self.get_session_with(token, GetSessionOptions::QUIET)
+            .await?
+            .ok_or(AuthError::Unauthorized)
+    }
+
     /// Whether `session` is fresh enough for a sensitive operation (created less
     /// than `freshAge` ago); always true when `freshAge` is zero.
     pub fn is_fresh(&self, session: &Session) -> bool {

@@ -20,7 +20,6 @@ use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
 use crate::model::{RequestMeta, User};
-use crate::session::GetSessionOptions;
 use crate::{Auth, rows};
 
 /// Better Auth's `user` options.
@@ -259,16 +258,7 @@ impl Auth {
                 return Err(neutrino_core::Error::not_found("endpoint", "delete-user").into());
             }
             self.ensure_writable().await?;
-            let found = self
-                .get_session_with(
-                    token,
-                    GetSessionOptions {
-                        disable_refresh: true,
-                        ..GetSessionOptions::default()
-                    },
-                )
-                .await?
-                .ok_or(AuthError::Unauthorized)?;
+            let found = self.caller_session(token).await?;
             let user = found.user.id;
             match password {
                 Some(p) => self.inner.credentials.check(&user, p).await?,
@@ -349,16 +339,7 @@ impl Auth {
 
     /// The session ID and user of a valid session token (not extended).
     async fn session_of(&self, token: &str) -> Result<(String, UserId)> {
-        let found = self
-            .get_session_with(
-                token,
-                GetSessionOptions {
-                    disable_refresh: true,
-                    ..GetSessionOptions::default()
-                },
-            )
-            .await?
-            .ok_or(AuthError::Unauthorized)?;
+        let found = self.caller_session(token).await?;
         Ok((found.session.id.clone(), found.user.id))
     }
 }
