@@ -40,6 +40,7 @@ use tracing::Instrument;
 use crate::Auth;
 use crate::access::{PlatformRole, has_role};
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
+use crate::auth::span;
 use crate::date;
 use crate::error::{AuthError, Result};
 use crate::model::{AuthSession, RequestMeta, SignedIn, User};
@@ -351,10 +352,6 @@ fn like_pattern(value: &str, op: SearchOperator) -> String {
         SearchOperator::StartsWith => format!("{escaped}%"),
         SearchOperator::EndsWith => format!("%{escaped}"),
     }
-}
-
-fn span(op: &'static str) -> tracing::Span {
-    tracing::debug_span!("neutrino.auth", op)
 }
 
 impl Auth {

@@ -485,7 +485,8 @@ const UPDATE_ACCOUNT_PASSWORD: &str =
 const DELETE_EXPIRED_SESSIONS: &str = r#"DELETE FROM "session" WHERE "expiresAt" <= ?1"#;
 const DELETE_EXPIRED_VERIFICATIONS: &str = r#"DELETE FROM "verification" WHERE "expiresAt" <= ?1"#;
 
-fn span(op: &'static str) -> tracing::Span {
+/// The span of one auth operation `op`.
+pub(crate) fn span(op: &'static str) -> tracing::Span {
     tracing::debug_span!("neutrino.auth", op)
 }
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
-use crate::auth::{MAX_IMAGE_LEN, MAX_NAME_LEN};
+use crate::auth::{MAX_IMAGE_LEN, MAX_NAME_LEN, span};
 use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
@@ -112,10 +112,6 @@ fn check_name(name: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn span(op: &'static str) -> tracing::Span {
-    tracing::debug_span!("neutrino.auth", op)
 }
 
 impl Auth {
