@@ -313,17 +313,14 @@ impl ApiKeys {
     async fn own_key(&self, user: &UserId, id: &str) -> Result<ApiKey> {
         let row = self
             .callers
-            .db()
-            .query(
-                &Statement::new(format!(
+            .row(
+                Statement::new(format!(
                     r#"SELECT {COLUMNS} FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2"#
                 ))
                 .bind(id)
                 .bind(user.as_str()),
             )
             .await?
-            .into_iter()
-            .next()
             .ok_or(AuthError::ApiKeyNotFound)?;
         from_row(&row)
     }
@@ -403,16 +400,13 @@ impl ApiKeys {
         }
         let row = self
             .callers
-            .db()
-            .query(
-                &Statement::new(format!(
+            .row(
+                Statement::new(format!(
                     r#"SELECT {COLUMNS} FROM "apikey" WHERE "key" = ?1"#
                 ))
                 .bind(hash_key(key)),
             )
             .await?
-            .into_iter()
-            .next()
             .ok_or(AuthError::InvalidApiKey)?;
         let rec = from_row(&row)?;
         let now = self.callers.now();
@@ -421,16 +415,13 @@ impl ApiKeys {
         }
         let owner = self
             .callers
-            .db()
-            .query(
-                &Statement::new(
+            .row(
+                Statement::new(
                     r#"SELECT "role", "banned", "banExpires" FROM "user" WHERE "id" = ?1"#,
                 )
                 .bind(rec.user_id.as_str()),
             )
             .await?
-            .into_iter()
-            .next()
             .ok_or(AuthError::InvalidApiKey)?;
         let user_role: Option<String> = owner.get(0)?;
         let banned: Option<bool> = owner.get(1)?;
