@@ -221,10 +221,8 @@ impl ActiveTenant {
                 audit::insert(
                     AuditEvent::ActiveOrganizationSet,
                     AuditRecord {
-                        user_id: Some(actor.user_id.as_str()),
-                        session_id: Some(&actor.session_id),
                         organization_id: id.as_ref().map(TenantId::as_str),
-                        ..AuditRecord::default()
+                        ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
                     },
                     meta,
                     now,

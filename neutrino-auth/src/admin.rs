@@ -40,6 +40,7 @@ use tracing::Instrument;
 use crate::Auth;
 use crate::access::{PlatformRole, has_role};
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
+use crate::auth::span;
 use crate::date;
 use crate::error::{AuthError, Result};
 use crate::model::{AuthSession, RequestMeta, SignedIn, User};
@@ -251,6 +252,73 @@ impl AdminActor {
             Value::from(self.role.clone()),
         ]
     }
+
+    /// `sql` (a statement ending in a `WHERE` clause, with `params` bound
+    /// from `?1`) with [`AdminActor::guard`] added to that clause.
+    fn guarded(&self, sql: &str, mut params: Vec<Value>) -> Statement {
+        let sql = format!("{sql} AND {}", Self::guard(params.len() + 1));
+        params.extend(self.guard_params());
+        Statement::with_params(sql, params)
+    }
+}
+
+/// Deletes every session of the user `?1` (to be [`AdminActor::guarded`]).
+const END_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
+
+/// The audit condition of an entry that lands when the write before it
+/// changed a row.
+const CHANGED: &str = "changes() > 0";
+
+/// An admin operation on one user, once the caller is known to be an admin.
+struct AdminOp<'a> {
+    /// The caller.
+    actor: AdminActor,
+    /// The user changed.
+    user: &'a UserId,
+    /// Better Auth's code for a caller who is not allowed.
+    code: &'static str,
+    /// The request.
+    meta: &'a RequestMeta,
+    /// The time of the change.
+    now: SystemTime,
+}
+
+impl AdminOp<'_> {
+    /// The time of the change, as stored.
+    fn now_text(&self) -> Value {
+        date::format(self.now).into()
+    }
+}
+
+/// The audit entry of an [`AdminOp`]'s change.
+struct AdminEntry<'a> {
+    event: AuditEvent,
+    detail: String,
+    /// When the entry lands: SQL whose placeholders start at `?11`, and
+    /// their values.
+    cond: &'a str,
+    params: Vec<Value>,
+}
+
+impl<'a> AdminEntry<'a> {
+    /// An entry that lands when the write before it changed a row.
+    fn new(event: AuditEvent, detail: String) -> Self {
+        Self {
+            event,
+            detail,
+            cond: CHANGED,
+            params: Vec::new(),
+        }
+    }
+
+    /// The entry, landing only when `cond` holds.
+    fn when(self, cond: &'a str, params: Vec<Value>) -> Self {
+        Self {
+            cond,
+            params,
+            ..self
+        }
+    }
 }
 
 const ADMIN_USER_COLUMNS: &str = r#""role", "banned", "banReason", "banExpires""#;
@@ -286,10 +354,6 @@ fn like_pattern(value: &str, op: SearchOperator) -> String {
     }
 }
 
-fn span(op: &'static str) -> tracing::Span {
-    tracing::debug_span!("neutrino.auth", op)
-}
-
 impl Auth {
     /// The platform role a stored `user.role` gives, with this platform's
     /// admin role names ([`AdminConfig::admin_roles`]).
@@ -323,16 +387,7 @@ impl Auth {
     /// Auth's code for a caller who is not.
     async fn admin_actor(&self, token: &str, not_allowed: &'static str) -> Result<AdminActor> {
         self.ensure_writable().await?;
-        let found = self
-            .get_session_with(
-                token,
-                GetSessionOptions {
-                    disable_refresh: true,
-                    ..GetSessionOptions::default()
-                },
-            )
-            .await?
-            .ok_or(AuthError::Unauthorized)?;
+        let found = self.caller_session(token).await?;
         // The role from the database, never from the session cache.
         let row = self
             .db()
@@ -369,6 +424,55 @@ impl Auth {
         self.get_admin_user(user)
             .await?
             .ok_or(AuthError::UserNotFound)
+    }
+
+    /// [`Auth::admin_actor`] for an operation on `user`.
+    async fn admin_op<'a>(
+        &self,
+        token: &str,
+        user: &'a UserId,
+        code: &'static str,
+        meta: &'a RequestMeta,
+    ) -> Result<AdminOp<'a>> {
+        Ok(AdminOp {
+            actor: self.admin_actor(token, code).await?,
+            user,
+            code,
+            meta,
+            now: self.now(),
+        })
+    }
+
+    /// Writes `writes` (guarded with [`AdminActor::guarded`]) and `entry`
+    /// in one batch and drops the user's cached sessions; when write
+    /// `decides` changed nothing, says why. Returns the rows write `decides`
+    /// (else the first) affected.
+    async fn admin_change(
+        &self,
+        op: &AdminOp<'_>,
+        writes: Vec<Statement>,
+        decides: Option<usize>,
+        entry: AdminEntry<'_>,
+    ) -> Result<u64> {
+        let entry = audit::insert_where(
+            entry.event,
+            AuditRecord {
+                user_id: Some(op.user.as_str()),
+                detail: Some(entry.detail),
+                ..AuditRecord::default()
+            },
+            op.meta,
+            op.now,
+            entry.cond,
+            entry.params,
+        )?;
+        let out = self.db().write_audited(writes, entry).await?;
+        let affected = out.get(decides.unwrap_or(0)).map_or(0, |o| o.rows_affected);
+        if decides.is_some() && affected == 0 {
+            return Err(self.explain_no_change(op.user, op.code).await);
+        }
+        self.evict_user(op.user.as_str());
+        Ok(affected)
     }
 
     /// Better Auth's `GET /admin/list-users`: users matching the search,
@@ -453,35 +557,14 @@ impl Auth {
                 check_role(r)?;
             }
             let role = roles.join(",");
-            let actor = self.admin_actor(token, CODE).await?;
-            let now = self.now();
-            let [g1, g2] = actor.guard_params();
-            let update = Statement::new(format!(
-                r#"UPDATE "user" SET "role" = ?1, "updatedAt" = ?2 WHERE "id" = ?3 AND {}"#,
-                AdminActor::guard(4)
-            ))
-            .bind(role.as_str())
-            .bind(date::format(now))
-            .bind(user.as_str())
-            .bind(g1)
-            .bind(g2);
-            let entry = audit::insert_where(
-                AuditEvent::PlatformRoleChanged,
-                AuditRecord {
-                    user_id: Some(user.as_str()),
-                    detail: Some(format!("role={role} by admin {}", actor.user_id)),
-                    ..AuditRecord::default()
-                },
-                meta,
-                now,
-                "changes() > 0",
-                Vec::new(),
-            )?;
-            let out = self.db().write_audited(vec![update], entry).await?;
-            if out.first().map_or(0, |o| o.rows_affected) == 0 {
-                return Err(self.explain_no_change(user, CODE).await);
-            }
-            self.evict_user(user.as_str());
+            let op = self.admin_op(token, user, CODE, meta).await?;
+            let update = op.actor.guarded(
+                r#"UPDATE "user" SET "role" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#,
+                vec![role.as_str().into(), op.now_text(), user.as_str().into()],
+            );
+            let detail = format!("role={role} by admin {}", op.actor.user_id);
+            let entry = AdminEntry::new(AuditEvent::PlatformRoleChanged, detail);
+            self.admin_change(&op, vec![update], Some(0), entry).await?;
             self.reload_admin_user(user).await
         }
         .instrument(span("admin_set_role"))
@@ -514,57 +597,30 @@ impl Auth {
                     "must be between 1 s and 100 years",
                 ));
             }
-            let actor = self.admin_actor(token, CODE).await?;
-            if actor.user_id == *user {
+            let op = self.admin_op(token, user, CODE, meta).await?;
+            if op.actor.user_id == *user {
                 return Err(AuthError::Refused {
                     code: "YOU_CANNOT_BAN_YOURSELF",
                 });
             }
-            let now = self.now();
-            let expires = expires_in.map(|d| date::format(now + d));
-            let [g1, g2] = actor.guard_params();
-            let ban = Statement::new(format!(
-                r#"UPDATE "user" SET "banned" = 1, "banReason" = ?1, "banExpires" = ?2, "updatedAt" = ?3 WHERE "id" = ?4 AND {}"#,
-                AdminActor::guard(5)
-            ))
-            .bind(reason)
-            .bind(expires.as_deref())
-            .bind(date::format(now))
-            .bind(user.as_str())
-            .bind(g1.clone())
-            .bind(g2.clone());
+            let expires = expires_in.map(|d| date::format(op.now + d));
+            let ban = op.actor.guarded(
+                r#"UPDATE "user" SET "banned" = 1, "banReason" = ?1, "banExpires" = ?2, "updatedAt" = ?3 WHERE "id" = ?4"#,
+                vec![reason.into(), expires.as_deref().into(), op.now_text(), user.as_str().into()],
+            );
             // Same guard: both or neither.
-            let end_sessions = Statement::new(format!(
-                r#"DELETE FROM "session" WHERE "userId" = ?1 AND {}"#,
-                AdminActor::guard(2)
-            ))
-            .bind(user.as_str())
-            .bind(g1)
-            .bind(g2);
-            let entry = audit::insert_where(
-                AuditEvent::UserBanned,
-                AuditRecord {
-                    user_id: Some(user.as_str()),
-                    detail: Some(format!(
-                        "by admin {} until {}: {reason}",
-                        actor.user_id,
-                        expires.as_deref().unwrap_or("lifted")
-                    )),
-                    ..AuditRecord::default()
-                },
-                meta,
-                now,
+            let end_sessions = op.actor.guarded(END_SESSIONS, vec![user.as_str().into()]);
+            let detail = format!(
+                "by admin {} until {}: {reason}",
+                op.actor.user_id,
+                expires.as_deref().unwrap_or("lifted")
+            );
+            let entry = AdminEntry::new(AuditEvent::UserBanned, detail).when(
                 r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?11 AND "banned" = 1 AND "updatedAt" = ?12)"#,
-                vec![user.as_str().into(), date::format(now).into()],
-            )?;
-            let out = self
-                .db()
-                .write_audited(vec![ban, end_sessions], entry)
+                vec![user.as_str().into(), op.now_text()],
+            );
+            self.admin_change(&op, vec![ban, end_sessions], Some(0), entry)
                 .await?;
-            if out.first().map_or(0, |o| o.rows_affected) == 0 {
-                return Err(self.explain_no_change(user, CODE).await);
-            }
-            self.evict_user(user.as_str());
             self.reload_admin_user(user).await
         }
         .instrument(span("admin_ban_user"))
@@ -583,34 +639,14 @@ impl Auth {
     ) -> Result<AdminUser> {
         async {
             const CODE: &str = "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS";
-            let actor = self.admin_actor(token, CODE).await?;
-            let now = self.now();
-            let [g1, g2] = actor.guard_params();
-            let unban = Statement::new(format!(
-                r#"UPDATE "user" SET "banned" = 0, "banReason" = NULL, "banExpires" = NULL, "updatedAt" = ?1 WHERE "id" = ?2 AND {}"#,
-                AdminActor::guard(3)
-            ))
-            .bind(date::format(now))
-            .bind(user.as_str())
-            .bind(g1)
-            .bind(g2);
-            let entry = audit::insert_where(
-                AuditEvent::UserUnbanned,
-                AuditRecord {
-                    user_id: Some(user.as_str()),
-                    detail: Some(format!("by admin {}", actor.user_id)),
-                    ..AuditRecord::default()
-                },
-                meta,
-                now,
-                "changes() > 0",
-                Vec::new(),
-            )?;
-            let out = self.db().write_audited(vec![unban], entry).await?;
-            if out.first().map_or(0, |o| o.rows_affected) == 0 {
-                return Err(self.explain_no_change(user, CODE).await);
-            }
-            self.evict_user(user.as_str());
+            let op = self.admin_op(token, user, CODE, meta).await?;
+            let unban = op.actor.guarded(
+                r#"UPDATE "user" SET "banned" = 0, "banReason" = NULL, "banExpires" = NULL, "updatedAt" = ?1 WHERE "id" = ?2"#,
+                vec![op.now_text(), user.as_str().into()],
+            );
+            let detail = format!("by admin {}", op.actor.user_id);
+            let entry = AdminEntry::new(AuditEvent::UserUnbanned, detail);
+            self.admin_change(&op, vec![unban], Some(0), entry).await?;
             self.reload_admin_user(user).await
         }
         .instrument(span("admin_unban_user"))
@@ -629,31 +665,13 @@ impl Auth {
     ) -> Result<u64> {
         async {
             const CODE: &str = "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS";
-            let actor = self.admin_actor(token, CODE).await?;
-            let now = self.now();
-            let [g1, g2] = actor.guard_params();
-            let delete = Statement::new(format!(
-                r#"DELETE FROM "session" WHERE "userId" = ?1 AND {}"#,
-                AdminActor::guard(2)
-            ))
-            .bind(user.as_str())
-            .bind(g1.clone())
-            .bind(g2.clone());
-            let entry = audit::insert_where(
-                AuditEvent::SessionRevoked,
-                AuditRecord {
-                    user_id: Some(user.as_str()),
-                    detail: Some(format!("all, by admin {}", actor.user_id)),
-                    ..AuditRecord::default()
-                },
-                meta,
-                now,
-                &AdminActor::guard(11),
-                vec![g1, g2],
-            )?;
-            let out = self.db().write_audited(vec![delete], entry).await?;
-            self.evict_user(user.as_str());
-            Ok(out.first().map_or(0, |o| o.rows_affected))
+            let op = self.admin_op(token, user, CODE, meta).await?;
+            let delete = op.actor.guarded(END_SESSIONS, vec![user.as_str().into()]);
+            let guard = AdminActor::guard(11);
+            let detail = format!("all, by admin {}", op.actor.user_id);
+            let entry = AdminEntry::new(AuditEvent::SessionRevoked, detail)
+                .when(&guard, op.actor.guard_params().into());
+            self.admin_change(&op, vec![delete], None, entry).await
         }
         .instrument(span("admin_revoke_user_sessions"))
         .await
@@ -673,34 +691,21 @@ impl Auth {
     ) -> Result<()> {
         async {
             const CODE: &str = "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS";
-            let actor = self.admin_actor(token, CODE).await?;
-            if actor.user_id == *user {
+            let op = self.admin_op(token, user, CODE, meta).await?;
+            if op.actor.user_id == *user {
                 return Err(AuthError::Refused {
                     code: "YOU_CANNOT_REMOVE_YOURSELF",
                 });
             }
-            let now = self.now();
-            let [g1, g2] = actor.guard_params();
-            let writes =
-                crate::user::delete_user_statements(user, &AdminActor::guard(2), &[g1, g2]);
-            let entry = audit::insert_where(
-                AuditEvent::UserRemoved,
-                AuditRecord {
-                    user_id: Some(user.as_str()),
-                    detail: Some(format!("by admin {}", actor.user_id)),
-                    ..AuditRecord::default()
-                },
-                meta,
-                now,
-                "changes() > 0",
-                Vec::new(),
-            )?;
+            let writes = crate::user::delete_user_statements(
+                user,
+                &AdminActor::guard(2),
+                &op.actor.guard_params(),
+            );
             let last = writes.len() - 1;
-            let out = self.db().write_audited(writes, entry).await?;
-            if out.get(last).map_or(0, |o| o.rows_affected) == 0 {
-                return Err(self.explain_no_change(user, CODE).await);
-            }
-            self.evict_user(user.as_str());
+            let detail = format!("by admin {}", op.actor.user_id);
+            let entry = AdminEntry::new(AuditEvent::UserRemoved, detail);
+            self.admin_change(&op, writes, Some(last), entry).await?;
             Ok(())
         }
         .instrument(span("admin_remove_user"))
@@ -736,33 +741,31 @@ impl Auth {
             let (mut session, _) = self.new_session(user, false, meta, now)?;
             session.expires_at = session.created_at + cfg.impersonation_duration;
             session.impersonated_by = Some(actor.user_id);
-            let [g1, g2] = actor.guard_params();
             // The target must still have the role that was checked, must not
             // be banned, and the admin must still be one.
-            let insert = Statement::new(format!(
-                r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId", "impersonatedBy") SELECT ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?7 AND COALESCE("role", '') = ?9) AND {} AND {}"#,
-                session::not_banned("?7", "?4"),
-                AdminActor::guard(10)
-            ))
-            .bind(session.id.as_str())
-            .bind(date::format(session.expires_at))
-            .bind(session.token.as_str())
-            .bind(date::format(session.created_at))
-            .bind(session.ip_address.as_deref())
-            .bind(session.user_agent.as_deref())
-            .bind(user.as_str())
-            .bind(actor.user_id.as_str())
-            .bind(target.role.clone().unwrap_or_default())
-            .bind(g1)
-            .bind(g2);
+            let insert = actor.guarded(
+                &format!(
+                    r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId", "impersonatedBy") SELECT ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?7 AND COALESCE("role", '') = ?9) AND {}"#,
+                    session::not_banned("?7", "?4"),
+                ),
+                vec![
+                    session.id.as_str().into(),
+                    date::format(session.expires_at).into(),
+                    session.token.as_str().into(),
+                    date::format(session.created_at).into(),
+                    session.ip_address.as_deref().into(),
+                    session.user_agent.as_deref().into(),
+                    user.as_str().into(),
+                    actor.user_id.as_str().into(),
+                    target.role.clone().unwrap_or_default().into(),
+                ],
+            );
             let made = r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?11)"#;
             let for_admin = audit::insert_where(
                 AuditEvent::ImpersonationStarted,
                 AuditRecord {
-                    user_id: Some(actor.user_id.as_str()),
-                    session_id: Some(&actor.session_id),
                     detail: Some(format!("impersonating user {user} in session {}", session.id)),
-                    ..AuditRecord::default()
+                    ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
                 },
                 meta,
                 now,
@@ -772,10 +775,8 @@ impl Auth {
             let for_user = audit::insert_where(
                 AuditEvent::ImpersonationStarted,
                 AuditRecord {
-                    user_id: Some(user.as_str()),
-                    session_id: Some(&session.id),
                     detail: Some(format!("impersonated by admin {}", actor.user_id)),
-                    ..AuditRecord::default()
+                    ..AuditRecord::in_session(user.as_str(), &session.id)
                 },
                 meta,
                 now,
@@ -824,14 +825,7 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<Arc<AuthSession>> {
         async {
-            let quiet = GetSessionOptions {
-                disable_refresh: true,
-                ..GetSessionOptions::default()
-            };
-            let current = self
-                .get_session_with(token, quiet)
-                .await?
-                .ok_or(AuthError::Unauthorized)?;
+            let current = self.caller_session(token).await?;
             let row = self
                 .db()
                 .query(
@@ -847,7 +841,7 @@ impl Auth {
                 code: "NOT_IMPERSONATING",
             })?;
             let admin = self
-                .get_session_with(admin_token, quiet)
+                .get_session_with(admin_token, GetSessionOptions::QUIET)
                 .await?
                 .filter(|a| a.user.id.as_str() == by && a.session.token != token)
                 .ok_or(AuthError::Unauthorized)?;
@@ -879,10 +873,8 @@ impl Auth {
             let for_user = audit::insert_where(
                 AuditEvent::ImpersonationStopped,
                 AuditRecord {
-                    user_id: Some(current.user.id.as_str()),
-                    session_id: Some(&current.session.id),
                     detail: Some(format!("impersonation by admin {by} stopped")),
-                    ..AuditRecord::default()
+                    ..AuditRecord::in_session(current.user.id.as_str(), &current.session.id)
                 },
                 meta,
                 now,

@@ -282,11 +282,9 @@ impl ApiKeys {
         let audit_stmt = audit::insert(
             AuditEvent::ApiKeyCreated,
             AuditRecord {
-                user_id: Some(actor.user_id.as_str()),
-                session_id: Some(&actor.session_id),
                 detail: Some(format!("key={}", record.id)),
                 organization_id: record.organization_id.as_ref().map(TenantId::as_str),
-                ..AuditRecord::default()
+                ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
             },
             meta,
             now,
@@ -315,17 +313,14 @@ impl ApiKeys {
     async fn own_key(&self, user: &UserId, id: &str) -> Result<ApiKey> {
         let row = self
             .callers
-            .db()
-            .query(
-                &Statement::new(format!(
+            .row(
+                Statement::new(format!(
                     r#"SELECT {COLUMNS} FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2"#
                 ))
                 .bind(id)
                 .bind(user.as_str()),
             )
             .await?
-            .into_iter()
-            .next()
             .ok_or(AuthError::ApiKeyNotFound)?;
         from_row(&row)
     }
@@ -352,11 +347,9 @@ impl ApiKeys {
                 .bind(actor.user_id.as_str())], audit::insert(
                     AuditEvent::ApiKeyUpdated,
                     AuditRecord {
-                        user_id: Some(actor.user_id.as_str()),
-                        session_id: Some(&actor.session_id),
                         detail: Some(format!("key={id} enabled={enabled}")),
                         organization_id: key.organization_id.as_ref().map(TenantId::as_str),
-                        ..AuditRecord::default()
+                        ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
                     },
                     meta,
                     now,
@@ -388,11 +381,9 @@ impl ApiKeys {
                 audit::insert(
                     AuditEvent::ApiKeyDeleted,
                     AuditRecord {
-                        user_id: Some(actor.user_id.as_str()),
-                        session_id: Some(&actor.session_id),
                         detail: Some(format!("key={id}")),
                         organization_id: key.organization_id.as_ref().map(TenantId::as_str),
-                        ..AuditRecord::default()
+                        ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
                     },
                     meta,
                     now,
@@ -409,16 +400,13 @@ impl ApiKeys {
         }
         let row = self
             .callers
-            .db()
-            .query(
-                &Statement::new(format!(
+            .row(
+                Statement::new(format!(
                     r#"SELECT {COLUMNS} FROM "apikey" WHERE "key" = ?1"#
                 ))
                 .bind(hash_key(key)),
             )
             .await?
-            .into_iter()
-            .next()
             .ok_or(AuthError::InvalidApiKey)?;
         let rec = from_row(&row)?;
         let now = self.callers.now();
@@ -427,16 +415,13 @@ impl ApiKeys {
         }
         let owner = self
             .callers
-            .db()
-            .query(
-                &Statement::new(
+            .row(
+                Statement::new(
                     r#"SELECT "role", "banned", "banExpires" FROM "user" WHERE "id" = ?1"#,
                 )
                 .bind(rec.user_id.as_str()),
             )
             .await?
-            .into_iter()
-            .next()
             .ok_or(AuthError::InvalidApiKey)?;
         let user_role: Option<String> = owner.get(0)?;
         let banned: Option<bool> = owner.get(1)?;

@@ -238,6 +238,17 @@ pub(crate) struct AuditRecord<'a> {
     pub(crate) organization_id: Option<&'a str>,
 }
 
+impl<'a> AuditRecord<'a> {
+    /// The record of something `user_id` did in session `session_id`.
+    pub(crate) fn in_session(user_id: &'a str, session_id: &'a str) -> Self {
+        Self {
+            user_id: Some(user_id),
+            session_id: Some(session_id),
+            ..Self::default()
+        }
+    }
+}
+
 pub(crate) const INSERT: &str = r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"#;
 
 pub(crate) const INSERT_WITH_ORG: &str = r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail", "organizationId") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"#;

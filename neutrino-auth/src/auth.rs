@@ -18,6 +18,7 @@ use crate::cache::{CachingSessions, MAX_CACHE_TTL, SessionCacheConfig};
 use crate::cookie::{CookieConfig, SessionCookies};
 use crate::credential::{CREDENTIAL, Credentials};
 use crate::date;
+use crate::delegate::delegate;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
 use crate::gate::PlatformGate;
@@ -484,7 +485,8 @@ const UPDATE_ACCOUNT_PASSWORD: &str =
 const DELETE_EXPIRED_SESSIONS: &str = r#"DELETE FROM "session" WHERE "expiresAt" <= ?1"#;
 const DELETE_EXPIRED_VERIFICATIONS: &str = r#"DELETE FROM "verification" WHERE "expiresAt" <= ?1"#;
 
-fn span(op: &'static str) -> tracing::Span {
+/// The span of one auth operation `op`.
+pub(crate) fn span(op: &'static str) -> tracing::Span {
     tracing::debug_span!("neutrino.auth", op)
 }
 
@@ -646,10 +648,8 @@ impl Auth {
         let audit_stmt = audit::insert_where(
             AuditEvent::OperatorSession,
             AuditRecord {
-                user_id: Some(user_id.as_str()),
-                session_id: Some(&session.id),
                 detail: Some(format!("operator {operator}: {reason}")),
-                ..AuditRecord::default()
+                ..AuditRecord::in_session(user_id.as_str(), &session.id)
             },
             meta,
             now,
@@ -1096,6 +1096,14 @@ impl Auth {
         self.inner.sessions.get(token, opts).await
     }
 
+    /// The valid session behind a caller's `token`, read without extending
+    /// it; `UNAUTHORIZED` when there is none.
+    pub(crate) async fn caller_session(&self, token: &str) -> Result<Arc<AuthSession>> {
+        self.get_session_with(token, GetSessionOptions::QUIET)
+            .await?
+            .ok_or(AuthError::Unauthorized)
+    }
+
     /// Whether `session` is fresh enough for a sensitive operation (created less
     /// than `freshAge` ago); always true when `freshAge` is zero.
     pub fn is_fresh(&self, session: &Session) -> bool {
@@ -1261,168 +1269,125 @@ impl Auth {
         self.inner.sessions.forget_user(user_id);
     }
 
-    /// Better Auth's `POST /two-factor/enable` (TOTP): checks the password and
-    /// stores a new encrypted secret and backup codes, not yet verified; the
-    /// first code accepted by [`Auth::verify_two_factor_setup`] turns
-    /// two-factor on. `token` is the caller's session token, `issuer` the
-    /// name the authenticator app shows.
-    pub async fn enable_two_factor(
-        &self,
-        token: &str,
-        password: &str,
-        issuer: &str,
-        meta: &RequestMeta,
-    ) -> Result<TwoFactorSetup> {
-        self.inner
-            .two_factor
-            .enable_two_factor(token, password, issuer, meta)
-            .await
-    }
+    delegate! { inner.two_factor => {
+        /// Better Auth's `POST /two-factor/enable` (TOTP): checks the password and
+        /// stores a new encrypted secret and backup codes, not yet verified; the
+        /// first code accepted by [`Auth::verify_two_factor_setup`] turns
+        /// two-factor on. `token` is the caller's session token, `issuer` the
+        /// name the authenticator app shows.
+        pub async fn enable_two_factor(
+            &self,
+            token: &str,
+            password: &str,
+            issuer: &str,
+            meta: &RequestMeta,
+        ) -> Result<TwoFactorSetup>;
 
-    /// Better Auth's `POST /two-factor/verify-totp` during setup: the first
-    /// valid code turns two-factor on (`INVALID_CODE` otherwise).
-    pub async fn verify_two_factor_setup(
-        &self,
-        token: &str,
-        code: &str,
-        meta: &RequestMeta,
-    ) -> Result<()> {
-        self.inner
-            .two_factor
-            .verify_two_factor_setup(token, code, meta)
-            .await
-    }
+        /// Better Auth's `POST /two-factor/verify-totp` during setup: the first
+        /// valid code turns two-factor on (`INVALID_CODE` otherwise).
+        pub async fn verify_two_factor_setup(
+            &self,
+            token: &str,
+            code: &str,
+            meta: &RequestMeta,
+        ) -> Result<()>;
 
-    /// Better Auth's `POST /two-factor/generate-backup-codes`: checks the
-    /// password and replaces the backup codes with 10 new ones.
-    pub async fn generate_backup_codes(
-        &self,
-        token: &str,
-        password: &str,
-        meta: &RequestMeta,
-    ) -> Result<Vec<String>> {
-        self.inner
-            .two_factor
-            .generate_backup_codes(token, password, meta)
-            .await
-    }
+        /// Better Auth's `POST /two-factor/generate-backup-codes`: checks the
+        /// password and replaces the backup codes with 10 new ones.
+        pub async fn generate_backup_codes(
+            &self,
+            token: &str,
+            password: &str,
+            meta: &RequestMeta,
+        ) -> Result<Vec<String>>;
 
-    /// Better Auth's `POST /two-factor/disable`: checks the password and
-    /// turns two-factor off.
-    pub async fn disable_two_factor(
-        &self,
-        token: &str,
-        password: &str,
-        meta: &RequestMeta,
-    ) -> Result<()> {
-        self.inner
-            .two_factor
-            .disable_two_factor(token, password, meta)
-            .await
-    }
+        /// Better Auth's `POST /two-factor/disable`: checks the password and
+        /// turns two-factor off.
+        pub async fn disable_two_factor(
+            &self,
+            token: &str,
+            password: &str,
+            meta: &RequestMeta,
+        ) -> Result<()>;
 
-    /// Better Auth's `POST /two-factor/verify-totp` for a sign-in challenge:
-    /// a valid, unused code gives the session. Errors: `INVALID_CODE`,
-    /// `TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE` (the fifth wrong code; the
-    /// challenge is gone). Each attempt is reserved in the database before
-    /// the code is evaluated, and a code's time step gives one session.
-    pub async fn verify_totp(
-        &self,
-        challenge: &TwoFactorChallenge,
-        code: &str,
-        meta: &RequestMeta,
-    ) -> Result<SignedIn> {
-        self.inner
-            .two_factor
-            .verify_totp(challenge, code, meta)
-            .await
-    }
+        /// Better Auth's `POST /two-factor/verify-totp` for a sign-in challenge:
+        /// a valid, unused code gives the session. Errors: `INVALID_CODE`,
+        /// `TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE` (the fifth wrong code; the
+        /// challenge is gone). Each attempt is reserved in the database before
+        /// the code is evaluated, and a code's time step gives one session.
+        pub async fn verify_totp(
+            &self,
+            challenge: &TwoFactorChallenge,
+            code: &str,
+            meta: &RequestMeta,
+        ) -> Result<SignedIn>;
 
-    /// Better Auth's `POST /two-factor/verify-backup-code`: a backup code,
-    /// consumed, gives the session; a code gives one session.
-    pub async fn verify_backup_code(
-        &self,
-        challenge: &TwoFactorChallenge,
-        code: &str,
-        meta: &RequestMeta,
-    ) -> Result<SignedIn> {
-        self.inner
-            .two_factor
-            .verify_backup_code(challenge, code, meta)
-            .await
-    }
+        /// Better Auth's `POST /two-factor/verify-backup-code`: a backup code,
+        /// consumed, gives the session; a code gives one session.
+        pub async fn verify_backup_code(
+            &self,
+            challenge: &TwoFactorChallenge,
+            code: &str,
+            meta: &RequestMeta,
+        ) -> Result<SignedIn>;
+    }}
 
     /// A link under the auth server's base URL and path.
     pub(crate) fn link(&self, path: &str) -> String {
         self.inner.verifications.link(path)
     }
 
-    /// Better Auth's `POST /request-password-reset`: mails a reset link if the
-    /// email belongs to a user, and answers the same either way: unknown,
-    /// unverified and verified addresses all get `Ok(())`, after the same
-    /// work (a token is drawn and one batch written in every case), and a
-    /// mailer failure is logged, not returned.
-    pub async fn request_password_reset(
-        &self,
-        email: &str,
-        redirect_to: Option<&str>,
-        meta: &RequestMeta,
-    ) -> Result<()> {
-        self.inner
-            .verifications
-            .request_password_reset(email, redirect_to, meta)
-            .await
-    }
+    delegate! { inner.verifications => {
+        /// Better Auth's `POST /request-password-reset`: mails a reset link if the
+        /// email belongs to a user, and answers the same either way: unknown,
+        /// unverified and verified addresses all get `Ok(())`, after the same
+        /// work (a token is drawn and one batch written in every case), and a
+        /// mailer failure is logged, not returned.
+        pub async fn request_password_reset(
+            &self,
+            email: &str,
+            redirect_to: Option<&str>,
+            meta: &RequestMeta,
+        ) -> Result<()>;
 
-    /// Better Auth's `POST /reset-password`: consumes the token and sets the new
-    /// password (creating the `credential` account if the user had none).
-    ///
-    /// Errors: `INVALID_TOKEN` (unknown, used or expired),
-    /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`.
-    pub async fn reset_password(
-        &self,
-        token: &str,
-        new_password: &str,
-        meta: &RequestMeta,
-    ) -> Result<()> {
-        self.inner
-            .verifications
-            .reset_password(token, new_password, meta)
-            .await
-    }
+        /// Better Auth's `POST /reset-password`: consumes the token and sets the new
+        /// password (creating the `credential` account if the user had none).
+        ///
+        /// Errors: `INVALID_TOKEN` (unknown, used or expired),
+        /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`.
+        pub async fn reset_password(
+            &self,
+            token: &str,
+            new_password: &str,
+            meta: &RequestMeta,
+        ) -> Result<()>;
 
-    /// Better Auth's `POST /send-verification-email` (without a session):
-    /// mails a verification link to an unverified user, and answers `Ok(())`
-    /// for unknown, unverified and verified addresses alike (a token is
-    /// signed in every case; a mailer failure is logged, not returned).
-    ///
-    /// Errors: `VERIFICATION_EMAIL_NOT_ENABLED` (no mailer),
-    /// `INVALID_CALLBACK_URL`, `INVALID_EMAIL`.
-    pub async fn send_verification_email(
-        &self,
-        email: &str,
-        callback_url: Option<&str>,
-    ) -> Result<()> {
-        self.inner
-            .verifications
-            .send_verification_email(email, callback_url)
-            .await
-    }
+        /// Better Auth's `POST /send-verification-email` (without a session):
+        /// mails a verification link to an unverified user, and answers `Ok(())`
+        /// for unknown, unverified and verified addresses alike (a token is
+        /// signed in every case; a mailer failure is logged, not returned).
+        ///
+        /// Errors: `VERIFICATION_EMAIL_NOT_ENABLED` (no mailer),
+        /// `INVALID_CALLBACK_URL`, `INVALID_EMAIL`.
+        pub async fn send_verification_email(
+            &self,
+            email: &str,
+            callback_url: Option<&str>,
+        ) -> Result<()>;
 
-    /// Better Auth's `GET /verify-email`: checks the token and marks the email
-    /// verified. Returns the updated user.
-    ///
-    /// A change-email token (from [`Auth::change_email`], or Better Auth's
-    /// `change-email-verification` token) moves the account from the token's
-    /// old address to its new one instead, once, and only if the account
-    /// still has the old address; the new address must be free
-    /// (`USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`). Better Auth's
-    /// `change-email-confirmation` step (a token mailed to the old address) is
-    /// not supported: `INVALID_TOKEN`.
-    ///
-    /// Errors: `INVALID_TOKEN` (bad signature, malformed, or already used),
-    /// `TOKEN_EXPIRED`, `USER_NOT_FOUND`.
-    pub async fn verify_email(&self, token: &str, meta: &RequestMeta) -> Result<User> {
-        self.inner.verifications.verify_email(token, meta).await
-    }
+        /// Better Auth's `GET /verify-email`: checks the token and marks the email
+        /// verified. Returns the updated user.
+        ///
+        /// A change-email token (from [`Auth::change_email`], or Better Auth's
+        /// `change-email-verification` token) moves the account from the token's
+        /// old address to its new one instead, once, and only if the account
+        /// still has the old address; the new address must be free
+        /// (`USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`). Better Auth's
+        /// `change-email-confirmation` step (a token mailed to the old address) is
+        /// not supported: `INVALID_TOKEN`.
+        ///
+        /// Errors: `INVALID_TOKEN` (bad signature, malformed, or already used),
+        /// `TOKEN_EXPIRED`, `USER_NOT_FOUND`.
+        pub async fn verify_email(&self, token: &str, meta: &RequestMeta) -> Result<User>;
+    }}
 }

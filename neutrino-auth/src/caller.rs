@@ -83,6 +83,11 @@ impl Callers {
         &**self.auth.db()
     }
 
+    /// The first row `stmt` answers, if any.
+    pub(crate) async fn row(&self, stmt: Statement) -> Result<Option<Row>> {
+        Ok(self.db().query(&stmt).await?.into_iter().next())
+    }
+
     pub(crate) fn now(&self) -> std::time::SystemTime {
         self.auth.now()
     }

@@ -171,16 +171,13 @@ impl Invitations {
     async fn invitation_row(&self, id: &str) -> Result<Option<Invitation>> {
         let row = self
             .callers
-            .db()
-            .query(
-                &Statement::new(format!(
+            .row(
+                Statement::new(format!(
                     r#"SELECT {COLUMNS} FROM "invitation" WHERE "id" = ?1"#
                 ))
                 .bind(id),
             )
-            .await?
-            .into_iter()
-            .next();
+            .await?;
         row.as_ref().map(from_row).transpose()
     }
 
@@ -468,17 +465,15 @@ impl Invitations {
         if secret.is_empty() || secret.len() > 256 {
             return Err(AuthError::InvitationNotFound);
         }
-        let row = self.callers.db()
-            .query(
-                &Statement::new(
-                    r#"SELECT "value" FROM "verification" WHERE "identifier" = ?1 AND "expiresAt" > ?2"#,
-                )
-                .bind(token_identifier(secret))
-                .bind(date::format(self.callers.now())),
-            )
+        let stmt = Statement::new(
+            r#"SELECT "value" FROM "verification" WHERE "identifier" = ?1 AND "expiresAt" > ?2"#,
+        )
+        .bind(token_identifier(secret))
+        .bind(date::format(self.callers.now()));
+        let row = self
+            .callers
+            .row(stmt)
             .await?
-            .into_iter()
-            .next()
             .ok_or(AuthError::InvitationNotFound)?;
         Ok(row.get(0)?)
     }

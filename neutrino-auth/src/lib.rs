@@ -131,6 +131,7 @@ mod caller;
 pub mod cookie;
 mod credential;
 pub mod date;
+mod delegate;
 mod digest;
 mod directory;
 pub mod email;

@@ -133,32 +133,25 @@ impl Members {
     }
 
     pub(crate) async fn membership(&self, org: &TenantId, user: &UserId) -> Result<Option<Member>> {
-        let row = self.callers.db()
-            .query(
-                &Statement::new(format!(
-                    r#"SELECT {MEMBER_COLUMNS} FROM "member" WHERE "organizationId" = ?1 AND "userId" = ?2"#
-                ))
-                .bind(org.as_str())
-                .bind(user.as_str()),
-            )
-            .await?
-            .into_iter()
-            .next();
+        let stmt = Statement::new(format!(
+            r#"SELECT {MEMBER_COLUMNS} FROM "member" WHERE "organizationId" = ?1 AND "userId" = ?2"#
+        ))
+        .bind(org.as_str())
+        .bind(user.as_str());
+        let row = self.callers.row(stmt).await?;
         row.as_ref().map(member_from_row).transpose()
     }
 
     async fn member_by_id(&self, org: &TenantId, member_id: &str) -> Result<Member> {
-        let row = self.callers.db()
-            .query(
-                &Statement::new(format!(
-                    r#"SELECT {MEMBER_COLUMNS} FROM "member" WHERE "id" = ?1 AND "organizationId" = ?2"#
-                ))
-                .bind(member_id)
-                .bind(org.as_str()),
-            )
+        let stmt = Statement::new(format!(
+            r#"SELECT {MEMBER_COLUMNS} FROM "member" WHERE "id" = ?1 AND "organizationId" = ?2"#
+        ))
+        .bind(member_id)
+        .bind(org.as_str());
+        let row = self
+            .callers
+            .row(stmt)
             .await?
-            .into_iter()
-            .next()
             .ok_or(AuthError::MemberNotFound)?;
         member_from_row(&row)
     }
@@ -179,9 +172,8 @@ impl Members {
     ) -> Result<Standing> {
         let row = self
             .callers
-            .db()
-            .query(
-                &Statement::new(format!(
+            .row(
+                Statement::new(format!(
                     r#"SELECT {STANDING_COLUMNS} FROM (SELECT ?1 AS "org", ?2 AS "user") q {}"#,
                     standing_joins(r#"q."org""#, r#"q."user""#)
                 ))
@@ -189,8 +181,6 @@ impl Members {
                 .bind(user.as_str()),
             )
             .await?
-            .into_iter()
-            .next()
             .ok_or_else(|| AuthError::corrupt("standing"))?;
         standing_from_row(&row, 0, platform_admin)
     }
@@ -489,13 +479,8 @@ impl Members {
     pub(crate) async fn platform_role(&self, user: &UserId) -> Result<PlatformRole> {
         let row = self
             .callers
-            .db()
-            .query(
-                &Statement::new(r#"SELECT "role" FROM "user" WHERE "id" = ?1"#).bind(user.as_str()),
-            )
+            .row(Statement::new(r#"SELECT "role" FROM "user" WHERE "id" = ?1"#).bind(user.as_str()))
             .await?
-            .into_iter()
-            .next()
             .ok_or(AuthError::UserNotFound)?;
         let role: Option<String> = row.get(0)?;
         Ok(self.callers.auth().platform_role_of(role.as_deref()))

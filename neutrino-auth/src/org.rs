@@ -48,6 +48,7 @@ use crate::active::{ActiveTenant, Scopes};
 use crate::apikey::{ApiKey, ApiKeyScope, ApiKeys, CreatedApiKey, NewApiKey};
 use crate::audit::AuditEntry;
 use crate::caller::Callers;
+use crate::delegate::delegate;
 use crate::directory::Directory;
 use crate::error::Result;
 use crate::invitation::{Invitation, Invitations};
@@ -209,315 +210,258 @@ impl Organizations {
         crate::active::has_permission(&self.policy, scope, resource, action)
     }
 
-    /// Whether `slug` is free (Better Auth's `check-slug`):
-    /// `ORGANIZATION_SLUG_ALREADY_TAKEN` otherwise.
-    pub async fn check_slug(&self, slug: &str) -> Result<()> {
-        self.directory.check_slug(slug).await
-    }
+    delegate! { directory => {
+        /// Whether `slug` is free (Better Auth's `check-slug`):
+        /// `ORGANIZATION_SLUG_ALREADY_TAKEN` otherwise.
+        pub async fn check_slug(&self, slug: &str) -> Result<()>;
 
-    /// Better Auth's `POST /organization/create`: creates the organization and
-    /// its registry tenant (same ID, same slug, `parent` as parent tenant), makes
-    /// the caller its `owner` and, unless asked not to, its session's active
-    /// organization.
-    ///
-    /// A sub-organization needs `organization:update` on its parent. Errors:
-    /// `UNAUTHORIZED`, `ORGANIZATION_ALREADY_EXISTS`, `VALIDATION_ERROR`,
-    /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION` (parent).
-    pub async fn create_organization(
-        &self,
-        token: &str,
-        new: NewOrganization,
-        meta: &RequestMeta,
-    ) -> Result<Organization> {
-        self.directory.create_organization(token, new, meta).await
-    }
+        /// Better Auth's `POST /organization/create`: creates the organization and
+        /// its registry tenant (same ID, same slug, `parent` as parent tenant), makes
+        /// the caller its `owner` and, unless asked not to, its session's active
+        /// organization.
+        ///
+        /// A sub-organization needs `organization:update` on its parent. Errors:
+        /// `UNAUTHORIZED`, `ORGANIZATION_ALREADY_EXISTS`, `VALIDATION_ERROR`,
+        /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION` (parent).
+        pub async fn create_organization(
+            &self,
+            token: &str,
+            new: NewOrganization,
+            meta: &RequestMeta,
+        ) -> Result<Organization>;
 
-    /// Finishes every organization creation interrupted between its steps:
-    /// creates the missing registry tenant, then the organization and its
-    /// owner. Idempotent; run it at startup or periodically. A creation the
-    /// registry refuses for good (slug taken meanwhile, parent gone, too
-    /// deep) is dropped; one that fails otherwise (a backend error, a
-    /// malformed row) is reported in [`ReconcileReport::failed`] and left
-    /// pending, and the others go on. Refused as a whole on a suspended or
-    /// deleted platform.
-    pub async fn reconcile(&self) -> Result<ReconcileReport> {
-        self.directory.reconcile().await
-    }
+        /// Finishes every organization creation interrupted between its steps:
+        /// creates the missing registry tenant, then the organization and its
+        /// owner. Idempotent; run it at startup or periodically. A creation the
+        /// registry refuses for good (slug taken meanwhile, parent gone, too
+        /// deep) is dropped; one that fails otherwise (a backend error, a
+        /// malformed row) is reported in [`ReconcileReport::failed`] and left
+        /// pending, and the others go on. Refused as a whole on a suspended or
+        /// deleted platform.
+        pub async fn reconcile(&self) -> Result<ReconcileReport>;
 
-    /// An organization the caller belongs to (any, for a platform admin).
-    /// Errors: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`.
-    pub async fn organization(&self, token: &str, org: &TenantId) -> Result<Organization> {
-        self.directory.organization(token, org).await
-    }
+        /// An organization the caller belongs to (any, for a platform admin).
+        /// Errors: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`.
+        pub async fn organization(&self, token: &str, org: &TenantId) -> Result<Organization>;
 
-    /// Better Auth's `GET /organization/list`: the organizations the caller is
-    /// a member of, by name.
-    pub async fn list_organizations(&self, token: &str) -> Result<Vec<Organization>> {
-        self.directory.list_organizations(token).await
-    }
+        /// Better Auth's `GET /organization/list`: the organizations the caller is
+        /// a member of, by name.
+        pub async fn list_organizations(&self, token: &str) -> Result<Vec<Organization>>;
 
-    /// The newest audit entries of one organization (its own log), at most
-    /// `limit`.
-    pub async fn tenant_audit_log(&self, org: &TenantId, limit: u32) -> Result<Vec<AuditEntry>> {
-        self.directory.tenant_audit_log(org, limit).await
-    }
+        /// The newest audit entries of one organization (its own log), at most
+        /// `limit`.
+        pub async fn tenant_audit_log(&self, org: &TenantId, limit: u32) -> Result<Vec<AuditEntry>>;
+    }}
 
-    /// Better Auth's server-side `addMember`: makes an existing user a member
-    /// with `role` (comma-separated). Needs `member:create`; only owners add
-    /// owners. Errors: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`,
-    /// `ROLE_NOT_FOUND`, `USER_NOT_FOUND`,
-    /// `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`, `YOU_ARE_NOT_ALLOWED_…`.
-    pub async fn add_member(
-        &self,
-        token: &str,
-        org: &TenantId,
-        user: &UserId,
-        role: &str,
-        meta: &RequestMeta,
-    ) -> Result<Member> {
-        self.members.add_member(token, org, user, role, meta).await
-    }
+    delegate! { members => {
+        /// Better Auth's server-side `addMember`: makes an existing user a member
+        /// with `role` (comma-separated). Needs `member:create`; only owners add
+        /// owners. Errors: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`,
+        /// `ROLE_NOT_FOUND`, `USER_NOT_FOUND`,
+        /// `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`, `YOU_ARE_NOT_ALLOWED_…`.
+        pub async fn add_member(
+            &self,
+            token: &str,
+            org: &TenantId,
+            user: &UserId,
+            role: &str,
+            meta: &RequestMeta,
+        ) -> Result<Member>;
 
-    /// Better Auth's `GET /organization/list-members`, oldest first.
-    pub async fn list_members(&self, token: &str, org: &TenantId) -> Result<Vec<Member>> {
-        self.members.list_members(token, org).await
-    }
+        /// Better Auth's `GET /organization/list-members`, oldest first.
+        pub async fn list_members(&self, token: &str, org: &TenantId) -> Result<Vec<Member>>;
 
-    /// Better Auth's `POST /organization/update-member-role`. Needs
-    /// `member:update`; only owners touch owners or grant `owner`; the last
-    /// owner cannot be demoted (`YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER`).
-    pub async fn update_member_role(
-        &self,
-        token: &str,
-        org: &TenantId,
-        member_id: &str,
-        role: &str,
-        meta: &RequestMeta,
-    ) -> Result<Member> {
-        self.members
-            .update_member_role(token, org, member_id, role, meta)
-            .await
-    }
+        /// Better Auth's `POST /organization/update-member-role`. Needs
+        /// `member:update`; only owners touch owners or grant `owner`; the last
+        /// owner cannot be demoted (`YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER`).
+        pub async fn update_member_role(
+            &self,
+            token: &str,
+            org: &TenantId,
+            member_id: &str,
+            role: &str,
+            meta: &RequestMeta,
+        ) -> Result<Member>;
 
-    /// Better Auth's `POST /organization/remove-member`. Needs `member:delete`;
-    /// only owners remove owners; the last owner cannot be removed
-    /// (`YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER`).
-    pub async fn remove_member(
-        &self,
-        token: &str,
-        org: &TenantId,
-        member_id: &str,
-        meta: &RequestMeta,
-    ) -> Result<Member> {
-        self.members
-            .remove_member(token, org, member_id, meta)
-            .await
-    }
+        /// Better Auth's `POST /organization/remove-member`. Needs `member:delete`;
+        /// only owners remove owners; the last owner cannot be removed
+        /// (`YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER`).
+        pub async fn remove_member(
+            &self,
+            token: &str,
+            org: &TenantId,
+            member_id: &str,
+            meta: &RequestMeta,
+        ) -> Result<Member>;
 
-    /// Better Auth's `POST /organization/leave`; the last owner cannot leave.
-    pub async fn leave(&self, token: &str, org: &TenantId, meta: &RequestMeta) -> Result<Member> {
-        self.members.leave(token, org, meta).await
-    }
+        /// Better Auth's `POST /organization/leave`; the last owner cannot leave.
+        pub async fn leave(
+            &self,
+            token: &str,
+            org: &TenantId,
+            meta: &RequestMeta,
+        ) -> Result<Member>;
 
-    /// A user's platform role.
-    pub async fn platform_role(&self, user: &UserId) -> Result<PlatformRole> {
-        self.members.platform_role(user).await
-    }
+        /// A user's platform role.
+        pub async fn platform_role(&self, user: &UserId) -> Result<PlatformRole>;
 
-    /// Sets a user's platform role: an operator path with no permission
-    /// check, so named as such; `operator` names who and `reason` why, both
-    /// written to the audit log with the change. Refused on a suspended or
-    /// deleted platform.
-    pub async fn operator_set_platform_role(
-        &self,
-        user: &UserId,
-        role: PlatformRole,
-        operator: &str,
-        reason: &str,
-        meta: &RequestMeta,
-    ) -> Result<()> {
-        self.members
-            .operator_set_platform_role(user, role, operator, reason, meta)
-            .await
-    }
+        /// Sets a user's platform role: an operator path with no permission
+        /// check, so named as such; `operator` names who and `reason` why, both
+        /// written to the audit log with the change. Refused on a suspended or
+        /// deleted platform.
+        pub async fn operator_set_platform_role(
+            &self,
+            user: &UserId,
+            role: PlatformRole,
+            operator: &str,
+            reason: &str,
+            meta: &RequestMeta,
+        ) -> Result<()>;
+    }}
 
-    /// Better Auth's `POST /organization/set-active`: makes `org` the session's
-    /// active organization (`None` clears it). Only an organization the user
-    /// belongs to, or any of the platform for a platform admin.
-    pub async fn set_active(
-        &self,
-        token: &str,
-        org: Option<&TenantId>,
-        meta: &RequestMeta,
-    ) -> Result<Option<Organization>> {
-        self.active.set_active(token, org, meta).await
-    }
+    delegate! { active => {
+        /// Better Auth's `POST /organization/set-active`: makes `org` the session's
+        /// active organization (`None` clears it). Only an organization the user
+        /// belongs to, or any of the platform for a platform admin.
+        pub async fn set_active(
+            &self,
+            token: &str,
+            org: Option<&TenantId>,
+            meta: &RequestMeta,
+        ) -> Result<Option<Organization>>;
 
-    /// The [`MemberScope`] (and so the [`TenantScope`]) of a session's active
-    /// organization, after checking the session, the membership (or platform
-    /// admin role), the tenant and the platform's status. Errors:
-    /// `UNAUTHORIZED`, `NO_ACTIVE_ORGANIZATION`,
-    /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`,
-    /// a suspended platform's store error.
-    pub async fn scope(&self, token: &str) -> Result<MemberScope> {
-        self.active.scope(token).await
-    }
+        /// The [`MemberScope`] (and so the [`TenantScope`]) of a session's active
+        /// organization, after checking the session, the membership (or platform
+        /// admin role), the tenant and the platform's status. Errors:
+        /// `UNAUTHORIZED`, `NO_ACTIVE_ORGANIZATION`,
+        /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`,
+        /// a suspended platform's store error.
+        pub async fn scope(&self, token: &str) -> Result<MemberScope>;
 
-    /// An operator's scope on a tenant of this platform: recorded twice, in the
-    /// registry's platform-wide audit log and in the tenant's own (this auth
-    /// database's log, under the organization).
-    pub async fn operator_scope(
-        &self,
-        org: &TenantId,
-        operator: &str,
-        reason: &str,
-        meta: &RequestMeta,
-    ) -> Result<TenantScope> {
-        self.active
-            .operator_scope(org, operator, reason, meta)
-            .await
-    }
+        /// An operator's scope on a tenant of this platform: recorded twice, in the
+        /// registry's platform-wide audit log and in the tenant's own (this auth
+        /// database's log, under the organization).
+        pub async fn operator_scope(
+            &self,
+            org: &TenantId,
+            operator: &str,
+            reason: &str,
+            meta: &RequestMeta,
+        ) -> Result<TenantScope>;
+    }}
 
-    /// Creates an API key acting as the caller, bound to a tenant the caller
-    /// belongs to or to the whole platform; the key is in the answer only.
-    pub async fn create_api_key(
-        &self,
-        token: &str,
-        new: NewApiKey,
-        meta: &RequestMeta,
-    ) -> Result<CreatedApiKey> {
-        self.api_keys.create_api_key(token, new, meta).await
-    }
+    delegate! { api_keys => {
+        /// Creates an API key acting as the caller, bound to a tenant the caller
+        /// belongs to or to the whole platform; the key is in the answer only.
+        pub async fn create_api_key(
+            &self,
+            token: &str,
+            new: NewApiKey,
+            meta: &RequestMeta,
+        ) -> Result<CreatedApiKey>;
 
-    /// The caller's API keys, newest first.
-    pub async fn list_api_keys(&self, token: &str) -> Result<Vec<ApiKey>> {
-        self.api_keys.list_api_keys(token).await
-    }
+        /// The caller's API keys, newest first.
+        pub async fn list_api_keys(&self, token: &str) -> Result<Vec<ApiKey>>;
 
-    /// Enables or disables one of the caller's keys (`KEY_NOT_FOUND` for
-    /// anyone else's).
-    pub async fn set_api_key_enabled(
-        &self,
-        token: &str,
-        id: &str,
-        enabled: bool,
-        meta: &RequestMeta,
-    ) -> Result<ApiKey> {
-        self.api_keys
-            .set_api_key_enabled(token, id, enabled, meta)
-            .await
-    }
+        /// Enables or disables one of the caller's keys (`KEY_NOT_FOUND` for
+        /// anyone else's).
+        pub async fn set_api_key_enabled(
+            &self,
+            token: &str,
+            id: &str,
+            enabled: bool,
+            meta: &RequestMeta,
+        ) -> Result<ApiKey>;
 
-    /// Deletes one of the caller's keys (`KEY_NOT_FOUND` for anyone else's).
-    pub async fn delete_api_key(&self, token: &str, id: &str, meta: &RequestMeta) -> Result<()> {
-        self.api_keys.delete_api_key(token, id, meta).await
-    }
+        /// Deletes one of the caller's keys (`KEY_NOT_FOUND` for anyone else's).
+        pub async fn delete_api_key(&self, token: &str, id: &str, meta: &RequestMeta) -> Result<()>;
 
-    /// Checks a key (as sent in `x-api-key`) and returns what it may act on,
-    /// recording its use. An unknown, disabled or expired key, a key of
-    /// another platform, or a tenant key whose owner left the tenant is
-    /// `INVALID_API_KEY` (or `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`).
-    pub async fn verify_api_key(&self, key: &str) -> Result<ApiKeyScope> {
-        self.api_keys.verify_api_key(key).await
-    }
+        /// Checks a key (as sent in `x-api-key`) and returns what it may act on,
+        /// recording its use. An unknown, disabled or expired key, a key of
+        /// another platform, or a tenant key whose owner left the tenant is
+        /// `INVALID_API_KEY` (or `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`).
+        pub async fn verify_api_key(&self, key: &str) -> Result<ApiKeyScope>;
+    }}
 
-    /// Better Auth's `POST /organization/invite-member`: invites `email` with
-    /// `role` (comma-separated) for 48 h. Needs `invitation:create`; only
-    /// owners invite owners; one pending invitation per email and organization;
-    /// at most the invitation limit pending. Errors:
-    /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ROLE_NOT_FOUND`,
-    /// `INVALID_EMAIL`, `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`,
-    /// `USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION`, `INVITATION_LIMIT_REACHED`,
-    /// `YOU_ARE_NOT_ALLOWED_…`.
-    pub async fn invite_member(
-        &self,
-        token: &str,
-        org: &TenantId,
-        email: &str,
-        role: &str,
-        meta: &RequestMeta,
-    ) -> Result<Invitation> {
-        self.invitations
-            .invite_member(token, org, email, role, meta)
-            .await
-    }
+    delegate! { invitations => {
+        /// Better Auth's `POST /organization/invite-member`: invites `email` with
+        /// `role` (comma-separated) for 48 h. Needs `invitation:create`; only
+        /// owners invite owners; one pending invitation per email and organization;
+        /// at most the invitation limit pending. Errors:
+        /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ROLE_NOT_FOUND`,
+        /// `INVALID_EMAIL`, `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`,
+        /// `USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION`, `INVITATION_LIMIT_REACHED`,
+        /// `YOU_ARE_NOT_ALLOWED_…`.
+        pub async fn invite_member(
+            &self,
+            token: &str,
+            org: &TenantId,
+            email: &str,
+            role: &str,
+            meta: &RequestMeta,
+        ) -> Result<Invitation>;
 
-    /// Better Auth's `POST /organization/accept-invitation`: the caller's
-    /// email must match (case-insensitive); the caller becomes a member with
-    /// the invited roles and the organization becomes the session's active one.
-    /// With `require_email_verification`, the caller's email must be verified
-    /// (`EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION`).
-    pub async fn accept_invitation(
-        &self,
-        token: &str,
-        invitation_id: &str,
-        meta: &RequestMeta,
-    ) -> Result<(Invitation, Member)> {
-        self.invitations
-            .accept_invitation(token, invitation_id, meta)
-            .await
-    }
+        /// Better Auth's `POST /organization/accept-invitation`: the caller's
+        /// email must match (case-insensitive); the caller becomes a member with
+        /// the invited roles and the organization becomes the session's active one.
+        /// With `require_email_verification`, the caller's email must be verified
+        /// (`EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION`).
+        pub async fn accept_invitation(
+            &self,
+            token: &str,
+            invitation_id: &str,
+            meta: &RequestMeta,
+        ) -> Result<(Invitation, Member)>;
 
-    /// Signs a new user up through an invitation and accepts it: the way in
-    /// when sign-up is disabled.
-    ///
-    /// `invitation_token` is the secret of the invitation email
-    /// ([`crate::mail::EmailKind::Invitation`], sent by [`Organizations::invite_member`]
-    /// when a mailer is configured): holding it proves that the requester
-    /// reads the invited mailbox, which the invitation's ID (visible to
-    /// members who list invitations) does not. The sign-up email must be the
-    /// invited one; the user is created with the email verified. Errors:
-    /// `INVITATION_NOT_FOUND` (unknown or used token, another address, the
-    /// invitation no longer pending or expired),
-    /// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL` (sign in and accept instead),
-    /// the sign-up errors.
-    pub async fn sign_up_with_invitation(
-        &self,
-        invitation_token: &str,
-        req: SignUpEmail,
-        meta: &RequestMeta,
-    ) -> Result<(SignedIn, Member)> {
-        self.invitations
-            .sign_up_with_invitation(invitation_token, req, meta)
-            .await
-    }
+        /// Signs a new user up through an invitation and accepts it: the way in
+        /// when sign-up is disabled.
+        ///
+        /// `invitation_token` is the secret of the invitation email
+        /// ([`crate::mail::EmailKind::Invitation`], sent by [`Organizations::invite_member`]
+        /// when a mailer is configured): holding it proves that the requester
+        /// reads the invited mailbox, which the invitation's ID (visible to
+        /// members who list invitations) does not. The sign-up email must be the
+        /// invited one; the user is created with the email verified. Errors:
+        /// `INVITATION_NOT_FOUND` (unknown or used token, another address, the
+        /// invitation no longer pending or expired),
+        /// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL` (sign in and accept instead),
+        /// the sign-up errors.
+        pub async fn sign_up_with_invitation(
+            &self,
+            invitation_token: &str,
+            req: SignUpEmail,
+            meta: &RequestMeta,
+        ) -> Result<(SignedIn, Member)>;
 
-    /// Better Auth's `POST /organization/reject-invitation` (the invitee only).
-    pub async fn reject_invitation(
-        &self,
-        token: &str,
-        invitation_id: &str,
-        meta: &RequestMeta,
-    ) -> Result<Invitation> {
-        self.invitations
-            .reject_invitation(token, invitation_id, meta)
-            .await
-    }
+        /// Better Auth's `POST /organization/reject-invitation` (the invitee only).
+        pub async fn reject_invitation(
+            &self,
+            token: &str,
+            invitation_id: &str,
+            meta: &RequestMeta,
+        ) -> Result<Invitation>;
 
-    /// Better Auth's `POST /organization/cancel-invitation`: needs
-    /// `invitation:cancel` in the invitation's organization.
-    pub async fn cancel_invitation(
-        &self,
-        token: &str,
-        invitation_id: &str,
-        meta: &RequestMeta,
-    ) -> Result<Invitation> {
-        self.invitations
-            .cancel_invitation(token, invitation_id, meta)
-            .await
-    }
+        /// Better Auth's `POST /organization/cancel-invitation`: needs
+        /// `invitation:cancel` in the invitation's organization.
+        pub async fn cancel_invitation(
+            &self,
+            token: &str,
+            invitation_id: &str,
+            meta: &RequestMeta,
+        ) -> Result<Invitation>;
 
-    /// Better Auth's `GET /organization/list-invitations`: every invitation of
-    /// the organization, newest first. Needs `invitation:create`
-    /// (`YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS`); invitations with the
-    /// `owner` role are shown to owners (and platform admins) only.
-    pub async fn list_invitations(&self, token: &str, org: &TenantId) -> Result<Vec<Invitation>> {
-        self.invitations.list_invitations(token, org).await
-    }
+        /// Better Auth's `GET /organization/list-invitations`: every invitation of
+        /// the organization, newest first. Needs `invitation:create`
+        /// (`YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS`); invitations with the
+        /// `owner` role are shown to owners (and platform admins) only.
+        pub async fn list_invitations(
+            &self,
+            token: &str,
+            org: &TenantId,
+        ) -> Result<Vec<Invitation>>;
 
-    /// Better Auth's `GET /organization/list-user-invitations`: the caller's
-    /// pending, unexpired invitations.
-    pub async fn list_user_invitations(&self, token: &str) -> Result<Vec<Invitation>> {
-        self.invitations.list_user_invitations(token).await
-    }
+        /// Better Auth's `GET /organization/list-user-invitations`: the caller's
+        /// pending, unexpired invitations.
+        pub async fn list_user_invitations(&self, token: &str) -> Result<Vec<Invitation>>;
+    }}
 }

@@ -59,6 +59,14 @@ pub struct GetSessionOptions {
     pub disable_cache: bool,
 }
 
+impl GetSessionOptions {
+    /// Do not extend the session; the cache may answer.
+    pub(crate) const QUIET: Self = Self {
+        disable_refresh: true,
+        disable_cache: false,
+    };
+}
+
 pub(crate) const INSERT_SESSION_SELECT: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"#;
 const INSERT_SESSION: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#;
 const SELECT_SESSION: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", u."banned", u."banExpires", s."impersonatedBy" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;

@@ -265,6 +265,24 @@ impl TwoFactor {
         })
     }
 
+    /// The user's two-factor row, once setup was verified
+    /// (`TWO_FACTOR_NOT_ENABLED` otherwise).
+    async fn verified_2fa(&self, user: &UserId) -> Result<Row2fa> {
+        self.load_2fa(user)
+            .await?
+            .filter(|r| r.verified)
+            .ok_or(AuthError::TwoFactorNotEnabled)
+    }
+
+    /// The start of a sign-in challenge's code check: the platform accepts
+    /// writes, an attempt is reserved and the user is not banned.
+    async fn attempt(&self, challenge: &TwoFactorChallenge) -> Result<Challenge> {
+        self.gate.ensure_writable().await?;
+        let ch = self.reserve_attempt(&challenge.id).await?;
+        self.refuse_banned(&ch.user).await?;
+        Ok(ch)
+    }
+
     async fn load_2fa(&self, user: &UserId) -> Result<Option<Row2fa>> {
         let Some(r) = self
             .db
@@ -338,10 +356,8 @@ impl TwoFactor {
                 .bind(user.as_str())], audit::insert(
                     AuditEvent::BackupCodesGenerated,
                     AuditRecord {
-                        user_id: Some(user.as_str()),
-                        session_id: Some(&session_id),
                         detail: Some("two-factor setup started".into()),
-                        ..AuditRecord::default()
+                        ..AuditRecord::in_session(user.as_str(), &session_id)
                     },
                     meta,
                     now,
@@ -390,11 +406,7 @@ impl TwoFactor {
         ];
         let entry = audit::insert(
             AuditEvent::TwoFactorEnabled,
-            AuditRecord {
-                user_id: Some(user.as_str()),
-                session_id: Some(&session_id),
-                ..AuditRecord::default()
-            },
+            AuditRecord::in_session(user.as_str(), &session_id),
             meta,
             now,
         )?;
@@ -438,11 +450,7 @@ impl TwoFactor {
                 ],
                 audit::insert(
                     AuditEvent::BackupCodesGenerated,
-                    AuditRecord {
-                        user_id: Some(user.as_str()),
-                        session_id: Some(&session_id),
-                        ..AuditRecord::default()
-                    },
+                    AuditRecord::in_session(user.as_str(), &session_id),
                     meta,
                     self.now(),
                 )?,
@@ -475,11 +483,7 @@ impl TwoFactor {
                 .bind(user.as_str())],
                 audit::insert(
                     AuditEvent::TwoFactorDisabled,
-                    AuditRecord {
-                        user_id: Some(user.as_str()),
-                        session_id: Some(&session_id),
-                        ..AuditRecord::default()
-                    },
+                    AuditRecord::in_session(user.as_str(), &session_id),
                     meta,
                     now,
                 )?,
@@ -639,10 +643,8 @@ impl TwoFactor {
             &audit::insert(
                 AuditEvent::SignIn,
                 AuditRecord {
-                    user_id: Some(ch.user.as_str()),
-                    session_id: Some(&session.id),
                     detail: Some("two-factor".into()),
-                    ..AuditRecord::default()
+                    ..AuditRecord::in_session(ch.user.as_str(), &session.id)
                 },
                 meta,
                 now,
@@ -707,14 +709,8 @@ impl TwoFactor {
         code: &str,
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
-        self.gate.ensure_writable().await?;
-        let ch = self.reserve_attempt(&challenge.id).await?;
-        self.refuse_banned(&ch.user).await?;
-        let row = self
-            .load_2fa(&ch.user)
-            .await?
-            .filter(|r| r.verified)
-            .ok_or(AuthError::TwoFactorNotEnabled)?;
+        let ch = self.attempt(challenge).await?;
+        let row = self.verified_2fa(&ch.user).await?;
         let now = self.now();
         let Some(step) = matching_step(&row.secret, code, now) else {
             return Err(self.fail_challenge(&ch, meta).await?);
@@ -755,16 +751,10 @@ impl TwoFactor {
         code: &str,
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
-        self.gate.ensure_writable().await?;
-        let ch = self.reserve_attempt(&challenge.id).await?;
-        self.refuse_banned(&ch.user).await?;
+        let ch = self.attempt(challenge).await?;
         let code = code.trim();
         for _ in 0..BACKUP_CODE_RETRIES {
-            let row = self
-                .load_2fa(&ch.user)
-                .await?
-                .filter(|r| r.verified)
-                .ok_or(AuthError::TwoFactorNotEnabled)?;
+            let row = self.verified_2fa(&ch.user).await?;
             let Some(pos) = row
                 .codes
                 .iter()

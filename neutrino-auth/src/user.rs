@@ -15,12 +15,11 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
-use crate::auth::{MAX_IMAGE_LEN, MAX_NAME_LEN};
+use crate::auth::{MAX_IMAGE_LEN, MAX_NAME_LEN, span};
 use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
 use crate::model::{RequestMeta, User};
-use crate::session::GetSessionOptions;
 use crate::{Auth, rows};
 
 /// Better Auth's `user` options.
@@ -115,10 +114,6 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn span(op: &'static str) -> tracing::Span {
-    tracing::debug_span!("neutrino.auth", op)
-}
-
 impl Auth {
     /// Better Auth's `POST /update-user`: changes the caller's name and/or
     /// image. Returns the updated user.
@@ -164,11 +159,7 @@ impl Auth {
             .bind(current.0.as_str());
             let entry = audit::insert_where(
                 AuditEvent::UserUpdated,
-                AuditRecord {
-                    user_id: Some(current.1.as_str()),
-                    session_id: Some(&current.0),
-                    ..AuditRecord::default()
-                },
+                AuditRecord::in_session(current.1.as_str(), &current.0),
                 meta,
                 now,
                 "changes() > 0",
@@ -231,10 +222,8 @@ impl Auth {
                 .execute(&audit::insert(
                     AuditEvent::EmailChangeRequested,
                     AuditRecord {
-                        user_id: Some(user.id.as_str()),
-                        session_id: Some(&session_id),
                         email: Some(&user.email),
-                        ..AuditRecord::default()
+                        ..AuditRecord::in_session(user.id.as_str(), &session_id)
                     },
                     meta,
                     self.now(),
@@ -265,16 +254,7 @@ impl Auth {
                 return Err(neutrino_core::Error::not_found("endpoint", "delete-user").into());
             }
             self.ensure_writable().await?;
-            let found = self
-                .get_session_with(
-                    token,
-                    GetSessionOptions {
-                        disable_refresh: true,
-                        ..GetSessionOptions::default()
-                    },
-                )
-                .await?
-                .ok_or(AuthError::Unauthorized)?;
+            let found = self.caller_session(token).await?;
             let user = found.user.id;
             match password {
                 Some(p) => self.inner.credentials.check(&user, p).await?,
@@ -290,10 +270,8 @@ impl Auth {
             let entry = audit::insert_where(
                 AuditEvent::UserDeleted,
                 AuditRecord {
-                    user_id: Some(user.as_str()),
-                    session_id: Some(&found.session.id),
                     email: Some(&found.user.email),
-                    ..AuditRecord::default()
+                    ..AuditRecord::in_session(user.as_str(), &found.session.id)
                 },
                 meta,
                 now,
@@ -357,16 +335,7 @@ impl Auth {
 
     /// The session ID and user of a valid session token (not extended).
     async fn session_of(&self, token: &str) -> Result<(String, UserId)> {
-        let found = self
-            .get_session_with(
-                token,
-                GetSessionOptions {
-                    disable_refresh: true,
-                    ..GetSessionOptions::default()
-                },
-            )
-            .await?
-            .ok_or(AuthError::Unauthorized)?;
+        let found = self.caller_session(token).await?;
         Ok((found.session.id.clone(), found.user.id))
     }
 }

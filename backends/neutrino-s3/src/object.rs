@@ -83,6 +83,31 @@ fn size(len: Option<i64>) -> u64 {
     len.and_then(|n| u64::try_from(n).ok()).unwrap_or(0)
 }
 
+/// The SDK request `$op` on `$key` in the store's bucket, ready to send.
+macro_rules! on_key {
+    ($store:ident, $op:ident, $key:expr) => {
+        $store.client.sdk.$op().bucket(&$store.bucket).key($key)
+    };
+}
+
+/// An object's metadata as the port shows it, from S3's answer.
+fn object_meta(
+    key: &str,
+    size: u64,
+    last_modified: Option<&DateTime>,
+    content_type: Option<&str>,
+    metadata: Option<&HashMap<String, String>>,
+) -> ObjectMeta {
+    let (content_type, metadata) = port_meta(content_type, metadata);
+    ObjectMeta {
+        key: key.to_owned(),
+        size,
+        last_modified: system_time(last_modified),
+        content_type,
+        metadata,
+    }
+}
+
 /// The content type and user metadata as the port shows them.
 fn port_meta(
     content_type: Option<&str>,
@@ -330,33 +355,25 @@ impl ObjectStore for S3ObjectStore {
     async fn get(&self, key: &str) -> Result<Object> {
         async {
             validate_key(key)?;
-            let out = self
-                .client
-                .sdk
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
+            let out = on_key!(self, get_object, key)
                 .send()
                 .await
                 .map_err(|e| map(e, self.subject(key)))?;
-            let (content_type, metadata) = port_meta(out.content_type(), out.metadata());
-            let last_modified = system_time(out.last_modified());
+            let mut meta = object_meta(
+                key,
+                0,
+                out.last_modified(),
+                out.content_type(),
+                out.metadata(),
+            );
             let data = out
                 .body
                 .collect()
                 .await
                 .map_err(|e| Error::backend(BACKEND, true, e))?
                 .into_bytes();
-            Ok(Object {
-                meta: ObjectMeta {
-                    key: key.to_owned(),
-                    size: data.len() as u64,
-                    last_modified,
-                    content_type,
-                    metadata,
-                },
-                data,
-            })
+            meta.size = data.len() as u64;
+            Ok(Object { meta, data })
         }
         .instrument(self.span("get"))
         .await
@@ -365,23 +382,17 @@ impl ObjectStore for S3ObjectStore {
     async fn head(&self, key: &str) -> Result<ObjectMeta> {
         async {
             validate_key(key)?;
-            let out = self
-                .client
-                .sdk
-                .head_object()
-                .bucket(&self.bucket)
-                .key(key)
+            let out = on_key!(self, head_object, key)
                 .send()
                 .await
                 .map_err(|e| map(e, self.subject(key)))?;
-            let (content_type, metadata) = port_meta(out.content_type(), out.metadata());
-            Ok(ObjectMeta {
-                key: key.to_owned(),
-                size: size(out.content_length()),
-                last_modified: system_time(out.last_modified()),
-                content_type,
-                metadata,
-            })
+            Ok(object_meta(
+                key,
+                size(out.content_length()),
+                out.last_modified(),
+                out.content_type(),
+                out.metadata(),
+            ))
         }
         .instrument(self.span("head"))
         .await
@@ -390,15 +401,7 @@ impl ObjectStore for S3ObjectStore {
     async fn delete(&self, key: &str) -> Result<()> {
         async {
             validate_key(key)?;
-            match self
-                .client
-                .sdk
-                .delete_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
-                .await
-            {
+            match on_key!(self, delete_object, key).send().await {
                 Ok(_) => Ok(()),
                 // S3 answers success for a missing key; some compatible stores 404.
                 Err(e) => match map(e, self.subject(key)) {

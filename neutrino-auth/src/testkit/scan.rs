@@ -143,8 +143,14 @@ fn scan(sources: &[Source]) -> BTreeMap<String, (String, bool)> {
             } else if line.starts_with('}') {
                 current = None;
             }
-            let indent = if current.is_some() { "    " } else { "" };
-            let fn_line = line.strip_prefix(indent).and_then(|l| {
+            // Inside an `impl`, at any depth: methods written by a macro
+            // (`delegate! { component => { pub async fn …; } }`) count too.
+            let body = if current.is_some() {
+                line.starts_with("    ").then(|| line.trim_start())
+            } else {
+                Some(line)
+            };
+            let fn_line = body.and_then(|l| {
                 l.strip_prefix("pub async fn ")
                     .or_else(|| l.strip_prefix("pub fn "))
             });

@@ -123,17 +123,21 @@ pub async fn a_platform_view_reaches_only_its_platform(stores: &Stores) {
     let w = world(stores, &clock).await;
     let (own, theirs) = (w.r.platform(w.p[1]), w.r.platform(w.p[0]));
     assert_eq!(own.id(), w.p[1]);
-    let before = (
-        theirs.tenants().await.unwrap(),
-        theirs.hosts(w.t[0]).await.unwrap(),
-        theirs.stacks().await.unwrap(),
-        theirs.resources().await.unwrap(),
-        theirs
-            .feature(&w.scope[0], "billing.invoices")
-            .await
-            .unwrap(),
-        theirs.audit_log().await.unwrap(),
-    );
+    // Everything the other platform's view reads.
+    let snapshot = async || {
+        (
+            theirs.tenants().await.unwrap(),
+            theirs.hosts(w.t[0]).await.unwrap(),
+            theirs.stacks().await.unwrap(),
+            theirs.resources().await.unwrap(),
+            theirs
+                .feature(&w.scope[0], "billing.invoices")
+                .await
+                .unwrap(),
+            theirs.audit_log().await.unwrap(),
+        )
+    };
+    let before = snapshot().await;
 
     // Reads.
     not_found("tenant", own.tenant(w.t[0]).await);
@@ -161,25 +165,12 @@ pub async fn a_platform_view_reaches_only_its_platform(stores: &Stores) {
         tenants.iter().map(|t| t.id).collect::<Vec<_>>(),
         vec![w.t[1]]
     );
+    let (stacks, resources) = (own.stacks().await.unwrap(), own.resources().await.unwrap());
+    assert!(stacks.iter().all(|s| s.platform == w.p[1]));
+    assert!(resources.iter().all(|r| r.platform == w.p[1]));
+    let log = own.audit_log().await.unwrap();
     assert!(
-        own.stacks()
-            .await
-            .unwrap()
-            .iter()
-            .all(|s| s.platform == w.p[1])
-    );
-    assert!(
-        own.resources()
-            .await
-            .unwrap()
-            .iter()
-            .all(|r| r.platform == w.p[1])
-    );
-    assert!(
-        own.audit_log()
-            .await
-            .unwrap()
-            .iter()
+        log.iter()
             .all(|e| e.platform == w.p[1] && e.tenant != Some(w.t[0]))
     );
 
@@ -233,17 +224,7 @@ pub async fn a_platform_view_reaches_only_its_platform(stores: &Stores) {
     ));
 
     // The other platform is as it was.
-    let after = (
-        theirs.tenants().await.unwrap(),
-        theirs.hosts(w.t[0]).await.unwrap(),
-        theirs.stacks().await.unwrap(),
-        theirs.resources().await.unwrap(),
-        theirs
-            .feature(&w.scope[0], "billing.invoices")
-            .await
-            .unwrap(),
-        theirs.audit_log().await.unwrap(),
-    );
+    let after = snapshot().await;
     assert_eq!(before, after);
     assert_eq!(theirs.resolve(&w.host[0]).await.unwrap(), Some(w.t[0]));
     assert_eq!(theirs.stack(w.stack[0]).await.unwrap().status, "active");

@@ -25,6 +25,12 @@ async fn change_status_elsewhere(stores: &Stores, p: PlatformId, status: &str) {
         .unwrap();
 }
 
+/// The platform's status as KV holds it.
+async fn kv_status(stores: &Stores, p: PlatformId) -> Option<Vec<u8>> {
+    let value = stores.kv.get(&platform_status_key(p)).await.unwrap();
+    value.map(|v| v.to_vec())
+}
+
 /// Suspension: at once through every handle on the database in this process,
 /// after at most the status TTL for a change made by another process; KV
 /// carries the status; reinstating restores access.
@@ -61,12 +67,7 @@ pub async fn suspension_stops_scopes_within_the_status_ttl(stores: &Stores) {
         "immediate through another handle on the same database: {e:?}"
     );
     assert_eq!(
-        stores
-            .kv
-            .get(&platform_status_key(p))
-            .await
-            .unwrap()
-            .as_deref(),
+        kv_status(stores, p).await.as_deref(),
         Some(&b"suspended"[..])
     );
     assert!(matches!(
@@ -109,15 +110,7 @@ pub async fn suspension_stops_scopes_within_the_status_ttl(stores: &Stores) {
         here.platform_status(p).await.unwrap(),
         PlatformStatus::Active
     );
-    assert_eq!(
-        stores
-            .kv
-            .get(&platform_status_key(p))
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&b"active"[..])
-    );
+    assert_eq!(kv_status(stores, p).await.as_deref(), Some(&b"active"[..]));
     let actions: Vec<String> = here
         .audit_log(p)
         .await
@@ -369,14 +362,7 @@ pub async fn suspended_and_deleted_platforms_refuse_every_write(stores: &Stores)
             .unwrap_err()
             .is_not_found()
     );
-    assert!(
-        stores
-            .kv
-            .get(&platform_status_key(ghost))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(kv_status(stores, ghost).await.is_none());
 }
 
 /// Writes through another handle racing a suspension: once `suspend` has

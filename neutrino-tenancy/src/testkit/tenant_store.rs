@@ -51,22 +51,10 @@ pub async fn another_tenants_row_is_not_found_for_every_operation(stores: &Store
         .await
         .unwrap();
     assert_eq!(same, id);
-    assert_eq!(
-        s.get(&sb, &t, &id)
-            .await
-            .unwrap()
-            .get::<String>("label")
-            .unwrap(),
-        "b's"
-    );
-    assert_eq!(
-        s.get(&sa, &t, &id)
-            .await
-            .unwrap()
-            .get::<String>("label")
-            .unwrap(),
-        "a's"
-    );
+    for (scope, label) in [(&sb, "b's"), (&sa, "a's")] {
+        let row = s.get(scope, &t, &id).await.unwrap();
+        assert_eq!(row.get::<String>("label").unwrap(), label);
+    }
     let e = s
         .insert(&sa, &t, Record::new().set("id", id.as_str()))
         .await
@@ -77,11 +65,7 @@ pub async fn another_tenants_row_is_not_found_for_every_operation(stores: &Store
 /// Inserts set `platform_id`/`tenant_id`; callers can neither set nor change them.
 pub async fn scope_columns_are_set_by_the_scope_and_never_written(stores: &Stores) {
     let clock = ManualClock::new();
-    let r = registry(stores, &clock).await;
-    let p = platform(&r).await;
-    let (a, b) = (tenant(&r, p).await, tenant(&r, p).await);
-    let t = items();
-    let s = store(&r, stores, &[&t]).await;
+    let TwoTenants { r, p, a, b, t, s } = two_tenants(stores, &clock).await;
     let sa = scope(&r, p, a).await;
     let id = s
         .insert(&sa, &t, Record::new().set("label", "x"))
@@ -122,11 +106,7 @@ pub async fn scope_columns_are_set_by_the_scope_and_never_written(stores: &Store
 /// Filters bind values, ordering is stable, and cursors visit every row once.
 pub async fn list_filters_orders_and_pages(stores: &Stores) {
     let clock = ManualClock::new();
-    let r = registry(stores, &clock).await;
-    let p = platform(&r).await;
-    let (a, b) = (tenant(&r, p).await, tenant(&r, p).await);
-    let t = items();
-    let s = store(&r, stores, &[&t]).await;
+    let TwoTenants { r, p, a, b, t, s } = two_tenants(stores, &clock).await;
     let (sa, sb) = (scope(&r, p, a).await, scope(&r, p, b).await);
     for i in 0..23_i64 {
         let n: Value = if i % 5 == 0 {
@@ -421,4 +401,23 @@ pub async fn a_restricted_store_serves_only_its_platform(stores: &Stores) {
     denied(only_p.restricted_to(q).unwrap_err());
     assert_eq!(only_p.restricted_to(p).unwrap().platform(), Some(p));
     assert!(all.restricted_to(q).is_ok());
+}
+
+/// A platform with two tenants and a store of one table.
+struct TwoTenants {
+    r: Registry,
+    p: PlatformId,
+    a: TenantId,
+    b: TenantId,
+    t: TenantTable,
+    s: TenantStore,
+}
+
+async fn two_tenants(stores: &Stores, clock: &ManualClock) -> TwoTenants {
+    let r = registry(stores, clock).await;
+    let p = platform(&r).await;
+    let (a, b) = (tenant(&r, p).await, tenant(&r, p).await);
+    let t = items();
+    let s = store(&r, stores, &[&t]).await;
+    TwoTenants { r, p, a, b, t, s }
 }
