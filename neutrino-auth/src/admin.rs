@@ -474,7 +474,7 @@ impl Auth {
                 },
                 meta,
                 now,
-                "changes() > 0",
+                audit::CHANGED,
                 Vec::new(),
             )?;
             let out = self.db().write_audited(vec![update], entry).await?;
@@ -603,7 +603,7 @@ impl Auth {
                 },
                 meta,
                 now,
-                "changes() > 0",
+                audit::CHANGED,
                 Vec::new(),
             )?;
             let out = self.db().write_audited(vec![unban], entry).await?;
@@ -692,7 +692,7 @@ impl Auth {
                 },
                 meta,
                 now,
-                "changes() > 0",
+                audit::CHANGED,
                 Vec::new(),
             )?;
             let last = writes.len() - 1;

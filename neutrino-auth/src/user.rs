@@ -171,7 +171,7 @@ impl Auth {
                 },
                 meta,
                 now,
-                "changes() > 0",
+                audit::CHANGED,
                 Vec::new(),
             )?;
             let out = self.db().write_audited(vec![stmt], entry).await?;
@@ -297,7 +297,7 @@ impl Auth {
                 },
                 meta,
                 now,
-                "changes() > 0",
+                audit::CHANGED,
                 Vec::new(),
             )?;
             self.ensure_writable().await?;
