@@ -273,7 +273,11 @@ pub async fn ensure_columns(db: &dyn SqlExecutor) -> neutrino_core::Result<Vec<S
             .await?;
         if rows.is_empty() {
             // Dates are text on PostgreSQL (see the migrations).
-            let ty = if postgres && *ty == "date" { "text" } else { ty };
+            let ty = if postgres && *ty == "date" {
+                "text"
+            } else {
+                ty
+            };
             let sql = format!(r#"ALTER TABLE "{table}" ADD COLUMN "{column}" {ty}"#);
             match db.execute(&Statement::new(sql)).await {
                 Ok(_) => added.push(format!("{table}.{column}")),
@@ -290,4 +294,29 @@ pub async fn ensure_columns(db: &dyn SqlExecutor) -> neutrino_core::Result<Vec<S
         }
     }
     Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use neutrino_core::sql::Dialect;
+
+    use super::MIGRATIONS;
+
+    /// PostgreSQL's list has the same versions and names as SQLite's: a
+    /// migration added to one list only fails here.
+    #[test]
+    fn postgres_migrations_match_sqlite_ones() {
+        let names = |d| {
+            MIGRATIONS
+                .for_dialect(d)
+                .iter()
+                .map(|m| (m.version, m.name))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(Dialect::Sqlite), names(Dialect::Postgres));
+        assert!(!std::ptr::eq(
+            MIGRATIONS.for_dialect(Dialect::Sqlite),
+            MIGRATIONS.for_dialect(Dialect::Postgres)
+        ));
+    }
 }

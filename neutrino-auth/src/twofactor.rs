@@ -535,9 +535,9 @@ impl TwoFactor {
                     Dialect::Postgres => RESERVE_ATTEMPT_POSTGRES,
                     _ => RESERVE_ATTEMPT,
                 })
-                    .bind(id)
-                    .bind(now.as_str())
-                    .bind(MAX_ATTEMPTS),
+                .bind(id)
+                .bind(now.as_str())
+                .bind(MAX_ATTEMPTS),
             )
             .await?
             .into_iter()

@@ -17,13 +17,10 @@ async fn postgres(clock: ManualClock) -> (AuthStores, Vec<common::SchemaGuard>) 
     let (second, g2) = common::fresh_schema().await;
     let (registry, g3) = common::fresh_schema().await;
     let (kv_db, g4) = common::fresh_schema().await;
-    let counters = PostgresKv::open_with_clock(
-        kv_db.clone(),
-        "auth-rate-limit",
-        Arc::new(clock.clone()),
-    )
-    .await
-    .expect("counters");
+    let counters =
+        PostgresKv::open_with_clock(kv_db.clone(), "auth-rate-limit", Arc::new(clock.clone()))
+            .await
+            .expect("counters");
     let registry_kv = PostgresKv::open_with_clock(kv_db, "status", Arc::new(clock))
         .await
         .expect("registry kv");
