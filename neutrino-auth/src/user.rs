@@ -153,7 +153,7 @@ impl Auth {
             let current = self.session_of(token).await?;
             let now = self.now();
             let stmt = Statement::new(
-                r#"UPDATE "user" SET "name" = CASE WHEN ?1 THEN ?2 ELSE "name" END, "image" = CASE WHEN ?3 THEN ?4 ELSE "image" END, "updatedAt" = ?5 WHERE "id" = ?6 AND EXISTS (SELECT 1 FROM "session" WHERE "id" = ?7 AND "userId" = ?6)"#,
+                r#"UPDATE "user" SET "name" = CASE WHEN ?1 = 1 THEN ?2 ELSE "name" END, "image" = CASE WHEN ?3 = 1 THEN ?4 ELSE "image" END, "updatedAt" = ?5 WHERE "id" = ?6 AND EXISTS (SELECT 1 FROM "session" WHERE "id" = ?7 AND "userId" = ?6)"#,
             )
             .bind(name.is_some())
             .bind(name.as_deref())
