@@ -265,10 +265,6 @@ impl AdminActor {
 /// Deletes every session of the user `?1` (to be [`AdminActor::guarded`]).
 const END_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
 
-/// The audit condition of an entry that lands when the write before it
-/// changed a row.
-const CHANGED: &str = "changes() > 0";
-
 /// An admin operation on one user, once the caller is known to be an admin.
 struct AdminOp<'a> {
     /// The caller.
@@ -306,7 +302,7 @@ impl<'a> AdminEntry<'a> {
         Self {
             event,
             detail,
-            cond: CHANGED,
+            cond: audit::CHANGED,
             params: Vec::new(),
         }
     }

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use neutrino_core::sql::{ExecOutcome, Row, SqlExecutor, Statement};
+use neutrino_core::sql::{Dialect, ExecOutcome, Row, SqlExecutor, Statement};
 
 use crate::date;
 use crate::error::{AuthError, Result};
@@ -300,9 +300,64 @@ impl<T: SqlExecutor + ?Sized> WriteAudited for T {
         mut writes: Vec<Statement>,
         entry: Statement,
     ) -> neutrino_core::Result<Vec<ExecOutcome>> {
+        if self.dialect() == Dialect::Postgres
+            && let Some(head) = entry.sql().strip_suffix(CHANGED_SUFFIX)
+            && let Some(last) = writes.pop()
+        {
+            // PostgreSQL has no `changes()`: the last write and the entry
+            // become one statement, the entry inserted from the rows the
+            // write returns, so it lands if and only if the write changed a
+            // row. Its outcome stands for both.
+            let shift = last.params().len();
+            let sql = format!(
+                r#"WITH "changed" AS ({} RETURNING 1) {} WHERE EXISTS (SELECT 1 FROM "changed")"#,
+                last.sql(),
+                shift_placeholders(head, shift)
+            );
+            let mut params = last.params().to_vec();
+            params.extend_from_slice(entry.params());
+            writes.push(Statement::with_params(sql, params));
+            let mut out = self.batch(&writes).await?;
+            if let Some(both) = out.last().cloned() {
+                out.push(both);
+            }
+            return Ok(out);
+        }
         writes.push(entry);
         self.batch(&writes).await
     }
+}
+
+/// The condition for [`insert_where`] that the batch's last write changed a
+/// row: SQLite's `changes()`, and on PostgreSQL the last write and the entry
+/// made one statement by [`WriteAudited::write_audited`].
+pub(crate) const CHANGED: &str = "changes() > 0";
+
+const CHANGED_SUFFIX: &str = " WHERE changes() > 0";
+
+/// `sql` (this module's own, without literals) with each `?N` made
+/// `?{N + by}`.
+fn shift_placeholders(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        if c != '?' {
+            continue;
+        }
+        let mut n = String::new();
+        while let Some(&(_, d)) = chars.peek()
+            && d.is_ascii_digit()
+        {
+            n.push(d);
+            chars.next();
+        }
+        match n.parse::<usize>() {
+            Ok(v) => out.push_str(&(v + by).to_string()),
+            Err(_) => out.push_str(&n),
+        }
+    }
+    out
 }
 
 /// [`insert`] written only when `cond` holds (SQL whose placeholders start at

@@ -121,7 +121,8 @@ impl Callers {
     /// through the session store once (which deletes or extends it) before it
     /// is read again.
     pub(crate) async fn read(&self, token: &str, join: Option<Join<'_>>) -> Result<(Actor, Row)> {
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        // A token never holds NUL (PostgreSQL cannot even compare one in text).
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.contains('\0') {
             return Err(AuthError::Unauthorized);
         }
         let (columns, joins) = match join {

@@ -270,7 +270,7 @@ impl Members {
         };
         let (cond, cond_params) = match guard {
             Some((sql, params)) => (crate::stmt::renumber(sql, 5), params),
-            None => ("1".to_owned(), Vec::new()),
+            None => ("TRUE".to_owned(), Vec::new()),
         };
         let mut params = vec![
             Value::from(member.id.clone()),

@@ -49,7 +49,7 @@
 //! its columns; [`crate::Auth::migrate`] runs both.
 
 use neutrino_core::migrate::{Migration, Migrations};
-use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_core::sql::{Dialect, SqlExecutor, Statement};
 
 /// The component name under which the migrations are recorded.
 pub const COMPONENT: &str = "neutrino-auth";
@@ -127,25 +127,112 @@ pub static MIGRATIONS: Migrations = Migrations::new(
             ],
         },
     ],
-);
+)
+.with_postgres(POSTGRES);
+
+/// The same migrations on PostgreSQL (same versions and names): dates are
+/// `text` holding the same ISO-8601 strings as on SQLite (they sort and compare
+/// as text in every query, and the port has no timestamp value), booleans are
+/// `integer` (`bigint` on PostgreSQL) holding `0`/`1` as on SQLite, and the
+/// audit log's append-only triggers call a function instead of SQLite's
+/// `RAISE`; PostgreSQL has no rowid, so the audit log gets an identity column
+/// named `rowid`, the insertion order its queries break ties on.
+static POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "better auth core schema",
+        statements: &[
+            r#"CREATE TABLE IF NOT EXISTS "user" ("id" text not null primary key, "name" text not null, "email" text not null unique, "emailVerified" integer not null, "image" text, "createdAt" text not null, "updatedAt" text not null)"#,
+            r#"CREATE TABLE IF NOT EXISTS "session" ("id" text not null primary key, "expiresAt" text not null, "token" text not null unique, "createdAt" text not null, "updatedAt" text not null, "ipAddress" text, "userAgent" text, "userId" text not null references "user" ("id") on delete cascade)"#,
+            r#"CREATE TABLE IF NOT EXISTS "account" ("id" text not null primary key, "accountId" text not null, "providerId" text not null, "userId" text not null references "user" ("id") on delete cascade, "accessToken" text, "refreshToken" text, "idToken" text, "accessTokenExpiresAt" text, "refreshTokenExpiresAt" text, "scope" text, "password" text, "createdAt" text not null, "updatedAt" text not null)"#,
+            r#"CREATE TABLE IF NOT EXISTS "verification" ("id" text not null primary key, "identifier" text not null, "value" text not null, "expiresAt" text not null, "createdAt" text not null, "updatedAt" text not null)"#,
+            r#"CREATE INDEX IF NOT EXISTS "session_userId_idx" on "session" ("userId")"#,
+            r#"CREATE INDEX IF NOT EXISTS "account_userId_idx" on "account" ("userId")"#,
+            r#"CREATE INDEX IF NOT EXISTS "verification_identifier_idx" on "verification" ("identifier")"#,
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "append-only audit log",
+        statements: &[
+            r#"CREATE TABLE IF NOT EXISTS "neutrinoAuditLog" ("id" text not null primary key, "createdAt" text not null, "event" text not null, "userId" text, "sessionId" text, "email" text, "ipAddress" text, "userAgent" text, "detail" text, "rowid" bigint generated always as identity)"#,
+            r#"CREATE INDEX IF NOT EXISTS "neutrinoAuditLog_userId_idx" on "neutrinoAuditLog" ("userId")"#,
+            r#"CREATE OR REPLACE FUNCTION "neutrinoAuditLog_append_only"() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'check_violation'; END $$"#,
+            r#"CREATE OR REPLACE TRIGGER "neutrinoAuditLog_no_update" BEFORE UPDATE ON "neutrinoAuditLog" FOR EACH ROW EXECUTE FUNCTION "neutrinoAuditLog_append_only"()"#,
+            r#"CREATE OR REPLACE TRIGGER "neutrinoAuditLog_no_delete" BEFORE DELETE ON "neutrinoAuditLog" FOR EACH ROW EXECUTE FUNCTION "neutrinoAuditLog_append_only"()"#,
+            r#"CREATE OR REPLACE TRIGGER "neutrinoAuditLog_no_truncate" BEFORE TRUNCATE ON "neutrinoAuditLog" FOR EACH STATEMENT EXECUTE FUNCTION "neutrinoAuditLog_append_only"()"#,
+        ],
+    },
+    Migration {
+        version: 3,
+        name: "organizations, members, invitations",
+        statements: &[
+            r#"CREATE TABLE IF NOT EXISTS "organization" ("id" text not null primary key, "name" text not null, "slug" text not null unique, "logo" text, "createdAt" text not null, "metadata" text)"#,
+            r#"CREATE TABLE IF NOT EXISTS "member" ("id" text not null primary key, "organizationId" text not null references "organization" ("id") on delete cascade, "userId" text not null references "user" ("id") on delete cascade, "role" text not null, "createdAt" text not null)"#,
+            r#"CREATE TABLE IF NOT EXISTS "invitation" ("id" text not null primary key, "organizationId" text not null references "organization" ("id") on delete cascade, "email" text not null, "role" text, "teamId" text, "status" text not null, "expiresAt" text not null, "createdAt" text not null, "inviterId" text not null references "user" ("id") on delete cascade)"#,
+            r#"CREATE INDEX IF NOT EXISTS "member_organizationId_idx" on "member" ("organizationId")"#,
+            r#"CREATE INDEX IF NOT EXISTS "member_userId_idx" on "member" ("userId")"#,
+            r#"CREATE INDEX IF NOT EXISTS "invitation_organizationId_idx" on "invitation" ("organizationId")"#,
+            r#"CREATE INDEX IF NOT EXISTS "invitation_email_idx" on "invitation" ("email")"#,
+            r#"CREATE TABLE IF NOT EXISTS "neutrinoPendingOrganization" ("id" text not null primary key, "slug" text not null unique, "name" text not null, "parentId" text, "logo" text, "metadata" text, "creatorId" text not null, "createdAt" text not null)"#,
+        ],
+    },
+    Migration {
+        version: 4,
+        name: "api keys",
+        statements: &[
+            r#"CREATE TABLE IF NOT EXISTS "apikey" ("id" text not null primary key, "configId" text default 'default' not null, "name" text, "start" text, "referenceId" text not null, "prefix" text, "key" text not null, "refillInterval" integer, "refillAmount" integer, "lastRefillAt" text, "enabled" integer, "rateLimitEnabled" integer, "rateLimitTimeWindow" integer, "rateLimitMax" integer, "requestCount" integer, "remaining" integer, "lastRequest" text, "expiresAt" text, "createdAt" text not null, "updatedAt" text not null, "permissions" text, "metadata" text)"#,
+            r#"CREATE INDEX IF NOT EXISTS "apikey_configId_idx" on "apikey" ("configId")"#,
+            r#"CREATE INDEX IF NOT EXISTS "apikey_referenceId_idx" on "apikey" ("referenceId")"#,
+            r#"CREATE INDEX IF NOT EXISTS "apikey_key_idx" on "apikey" ("key")"#,
+        ],
+    },
+    Migration {
+        version: 5,
+        name: "two factor",
+        statements: &[
+            r#"CREATE TABLE IF NOT EXISTS "twoFactor" ("id" text not null primary key, "secret" text not null, "backupCodes" text not null, "userId" text not null references "user" ("id") on delete cascade, "verified" integer default 1, "failedVerificationCount" integer, "lockedUntil" text)"#,
+            r#"CREATE INDEX IF NOT EXISTS "twoFactor_secret_idx" on "twoFactor" ("secret")"#,
+            r#"CREATE INDEX IF NOT EXISTS "twoFactor_userId_idx" on "twoFactor" ("userId")"#,
+        ],
+    },
+    Migration {
+        version: 6,
+        name: "one membership per user and organization, single-use markers",
+        statements: &[
+            r#"DELETE FROM "member" WHERE "id" NOT IN (SELECT MIN("id") FROM "member" GROUP BY "organizationId", "userId", "role")"#,
+            r#"CREATE UNIQUE INDEX IF NOT EXISTS "member_organizationId_userId_uidx" on "member" ("organizationId", "userId")"#,
+            r#"CREATE TABLE IF NOT EXISTS "neutrinoUsedCode" ("key" text not null primary key, "expiresAt" text not null)"#,
+        ],
+    },
+];
 
 /// Memberships that differ (in role) for one user and organization: what
 /// migration 6 cannot merge by itself. Each item names the organization, the
 /// user and the conflicting `member` rows as `id (role)`.
 pub async fn conflicting_memberships(db: &dyn SqlExecutor) -> neutrino_core::Result<Vec<String>> {
-    let exists = db
-        .query(&Statement::new(
+    let postgres = db.dialect() == Dialect::Postgres;
+    let exists = if postgres {
+        db.query(&Statement::new(
+            r#"SELECT 1 FROM information_schema.tables WHERE "table_schema" = current_schema() AND "table_name" = 'member'"#,
+        ))
+        .await?
+    } else {
+        db.query(&Statement::new(
             r#"SELECT 1 FROM pragma_table_info('member') LIMIT 1"#,
         ))
-        .await?;
+        .await?
+    };
     if exists.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = db
-        .query(&Statement::new(
-            r#"SELECT "organizationId", "userId", group_concat("id" || ' (' || "role" || ')', ', ') FROM (SELECT * FROM "member" ORDER BY "id") GROUP BY "organizationId", "userId" HAVING COUNT(DISTINCT "role") > 1 ORDER BY "organizationId", "userId""#,
-        ))
-        .await?;
+    let sql = if postgres {
+        r#"SELECT "organizationId", "userId", string_agg("id" || ' (' || "role" || ')', ', ' ORDER BY "id") FROM "member" GROUP BY "organizationId", "userId" HAVING COUNT(DISTINCT "role") > 1 ORDER BY "organizationId", "userId""#
+    } else {
+        r#"SELECT "organizationId", "userId", group_concat("id" || ' (' || "role" || ')', ', ') FROM (SELECT * FROM "member" ORDER BY "id") GROUP BY "organizationId", "userId" HAVING COUNT(DISTINCT "role") > 1 ORDER BY "organizationId", "userId""#
+    };
+    let rows = db.query(&Statement::new(sql)).await?;
     rows.iter()
         .map(|r| {
             let org: String = r.get(0)?;
@@ -172,29 +259,32 @@ pub const PLUGIN_COLUMNS: &[(&str, &str, &str)] = &[
 /// it (a database made by Better Auth with the admin or organization plugin
 /// does). Idempotent; run it after [`MIGRATIONS`]. Returns the columns added.
 pub async fn ensure_columns(db: &dyn SqlExecutor) -> neutrino_core::Result<Vec<String>> {
+    let postgres = db.dialect() == Dialect::Postgres;
+    // A column of `table` named `column`, in the catalog of the engine.
+    let has_column = if postgres {
+        r#"SELECT "column_name" FROM information_schema.columns WHERE "table_schema" = current_schema() AND "table_name" = ?1 AND "column_name" = ?2"#
+    } else {
+        r#"SELECT "name" FROM pragma_table_info(?1) WHERE "name" = ?2"#
+    };
     let mut added = Vec::new();
     for (table, column, ty) in PLUGIN_COLUMNS {
         let rows = db
-            .query(
-                &Statement::new(r#"SELECT "name" FROM pragma_table_info(?1) WHERE "name" = ?2"#)
-                    .bind(*table)
-                    .bind(*column),
-            )
+            .query(&Statement::new(has_column).bind(*table).bind(*column))
             .await?;
         if rows.is_empty() {
+            // Dates are text on PostgreSQL (see the migrations).
+            let ty = if postgres && *ty == "date" {
+                "text"
+            } else {
+                ty
+            };
             let sql = format!(r#"ALTER TABLE "{table}" ADD COLUMN "{column}" {ty}"#);
             match db.execute(&Statement::new(sql)).await {
                 Ok(_) => added.push(format!("{table}.{column}")),
                 // Another process added it meanwhile.
                 Err(e) => {
                     let again = db
-                        .query(
-                            &Statement::new(
-                                r#"SELECT "name" FROM pragma_table_info(?1) WHERE "name" = ?2"#,
-                            )
-                            .bind(*table)
-                            .bind(*column),
-                        )
+                        .query(&Statement::new(has_column).bind(*table).bind(*column))
                         .await?;
                     if again.is_empty() {
                         return Err(e);
@@ -204,4 +294,29 @@ pub async fn ensure_columns(db: &dyn SqlExecutor) -> neutrino_core::Result<Vec<S
         }
     }
     Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use neutrino_core::sql::Dialect;
+
+    use super::MIGRATIONS;
+
+    /// PostgreSQL's list has the same versions and names as SQLite's: a
+    /// migration added to one list only fails here.
+    #[test]
+    fn postgres_migrations_match_sqlite_ones() {
+        let names = |d| {
+            MIGRATIONS
+                .for_dialect(d)
+                .iter()
+                .map(|m| (m.version, m.name))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(Dialect::Sqlite), names(Dialect::Postgres));
+        assert!(!std::ptr::eq(
+            MIGRATIONS.for_dialect(Dialect::Sqlite),
+            MIGRATIONS.for_dialect(Dialect::Postgres)
+        ));
+    }
 }

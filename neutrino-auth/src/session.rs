@@ -244,7 +244,8 @@ impl DbSessions {
 #[async_trait]
 impl SessionStore for DbSessions {
     async fn get(&self, token: &str, opts: GetSessionOptions) -> Result<Option<Arc<AuthSession>>> {
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        // A token never holds NUL (PostgreSQL cannot even compare one in text).
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.contains('\0') {
             return Ok(None);
         }
         let now = self.clock.now();

@@ -31,7 +31,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use neutrino_core::clock::SharedClock;
 use neutrino_core::ids::UserId;
-use neutrino_core::sql::{SqlExecutor, Statement, Value};
+use neutrino_core::sql::{Dialect, SqlExecutor, Statement, Value};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -535,10 +535,13 @@ impl TwoFactor {
         let row = self
             .db
             .query(
-                &Statement::new(RESERVE_ATTEMPT)
-                    .bind(id)
-                    .bind(now.as_str())
-                    .bind(MAX_ATTEMPTS),
+                &Statement::new(match self.db.dialect() {
+                    Dialect::Postgres => RESERVE_ATTEMPT_POSTGRES,
+                    _ => RESERVE_ATTEMPT,
+                })
+                .bind(id)
+                .bind(now.as_str())
+                .bind(MAX_ATTEMPTS),
             )
             .await?
             .into_iter()
@@ -821,6 +824,9 @@ const LIVE_CHALLENGE: &str =
 
 /// Counts one attempt on a live challenge with fewer than `?3` attempts.
 const RESERVE_ATTEMPT: &str = r#"UPDATE "verification" SET "value" = json_set("value", '$.attempts', COALESCE(json_extract("value", '$.attempts'), 0) + 1), "updatedAt" = ?2 WHERE "identifier" = ?1 AND "expiresAt" > ?2 AND COALESCE(json_extract("value", '$.attempts'), 0) < ?3 RETURNING "value""#;
+
+/// [`RESERVE_ATTEMPT`] with PostgreSQL's `jsonb` functions.
+const RESERVE_ATTEMPT_POSTGRES: &str = r#"UPDATE "verification" SET "value" = jsonb_set("value"::jsonb, '{attempts}', to_jsonb(COALESCE(("value"::jsonb ->> 'attempts')::bigint, 0) + 1))::text, "updatedAt" = ?2 WHERE "identifier" = ?1 AND "expiresAt" > ?2 AND COALESCE(("value"::jsonb ->> 'attempts')::bigint, 0) < ?3 RETURNING "value""#;
 
 /// A sign-in challenge with one attempt reserved.
 struct Challenge {

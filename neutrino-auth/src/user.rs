@@ -148,7 +148,7 @@ impl Auth {
             let current = self.session_of(token).await?;
             let now = self.now();
             let stmt = Statement::new(
-                r#"UPDATE "user" SET "name" = CASE WHEN ?1 THEN ?2 ELSE "name" END, "image" = CASE WHEN ?3 THEN ?4 ELSE "image" END, "updatedAt" = ?5 WHERE "id" = ?6 AND EXISTS (SELECT 1 FROM "session" WHERE "id" = ?7 AND "userId" = ?6)"#,
+                r#"UPDATE "user" SET "name" = CASE WHEN ?1 = 1 THEN ?2 ELSE "name" END, "image" = CASE WHEN ?3 = 1 THEN ?4 ELSE "image" END, "updatedAt" = ?5 WHERE "id" = ?6 AND EXISTS (SELECT 1 FROM "session" WHERE "id" = ?7 AND "userId" = ?6)"#,
             )
             .bind(name.is_some())
             .bind(name.as_deref())
@@ -162,7 +162,7 @@ impl Auth {
                 AuditRecord::in_session(current.1.as_str(), &current.0),
                 meta,
                 now,
-                "changes() > 0",
+                audit::CHANGED,
                 Vec::new(),
             )?;
             let out = self.db().write_audited(vec![stmt], entry).await?;
@@ -275,7 +275,7 @@ impl Auth {
                 },
                 meta,
                 now,
-                "changes() > 0",
+                audit::CHANGED,
                 Vec::new(),
             )?;
             self.ensure_writable().await?;

@@ -447,7 +447,7 @@ impl Verifications {
             },
             meta,
             now,
-            "changes() > 0",
+            audit::CHANGED,
             Vec::new(),
         )?;
         let out = match self.db.write_audited(vec![update], entry).await {

@@ -131,10 +131,15 @@ impl PostgresExecutorBuilder {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
+        // Every transaction serializable, as SQLite's single writer makes
+        // them: a write guarded by `EXISTS` over another row is decided on
+        // what is committed, and a conflict is retried (see `conflicted`).
+        let mut options = String::from("-c default_transaction_isolation=serializable");
         if let Some(schema) = &self.schema {
             // Validated above: no quote, space or backslash to escape.
-            config.options(format!("-c search_path=\"{schema}\""));
+            options.push_str(&format!(" -c search_path=\"{schema}\""));
         }
+        config.options(options);
         config.application_name("neutrino");
         let target = Arc::new(target(&config, self.schema.clone()));
         let manager = Manager::from_config(
@@ -314,6 +319,30 @@ fn refs<'a>(ps: &'a [Param<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
 
 /// Whether a failure came from a cached plan that a schema change made stale:
 /// worth preparing afresh and trying once more.
+/// How many times a transaction that lost a serialization conflict or a
+/// deadlock runs again before the conflict is reported.
+const MAX_CONFLICT_RETRIES: u32 = 40;
+
+/// A serialization failure or a deadlock: the transaction was rolled back
+/// whole, and running it again is safe.
+fn conflicted(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+/// A short pause growing with the attempt, jittered so that the transactions
+/// that conflicted do not meet again.
+async fn back_off(attempt: u32) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let cap = 500 * u64::from(attempt.min(20));
+    let micros = u64::from(nanos) % cap.max(1);
+    tokio::time::sleep(Duration::from_micros(micros)).await;
+}
+
 fn stale_plan(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED)
         && e.as_db_error()
@@ -398,6 +427,7 @@ impl PostgresExecutor {
         let ps = params(stmt);
         let rs = refs(&ps);
         let mut retried = false;
+        let mut conflicts = 0;
         loop {
             let prepared = prepare(conn.client(), &p).await.map_err(error::map)?;
             let ran = if rows {
@@ -410,6 +440,10 @@ impl PostgresExecutor {
                     conn.client().statement_cache.clear();
                     retried = true;
                 }
+                Err(e) if conflicts < MAX_CONFLICT_RETRIES && conflicted(&e) => {
+                    conflicts += 1;
+                    back_off(conflicts).await;
+                }
                 other => return other.map_err(error::map),
             }
         }
@@ -419,6 +453,7 @@ impl PostgresExecutor {
         let texts = stmts.iter().map(prepare_text).collect::<Result<Vec<_>>>()?;
         let mut conn = self.conn().await?;
         let mut retried = false;
+        let mut conflicts = 0;
         loop {
             let client = conn.client();
             // Prepared (or found in the cache) first, pipelined: a statement
@@ -474,6 +509,12 @@ impl PostgresExecutor {
                 Some(e) if !retried && stale_plan(&e) => {
                     conn.client().statement_cache.clear();
                     retried = true;
+                }
+                // Rolled back whole (a failed `COMMIT` commits nothing): run
+                // again on what is committed now.
+                Some(e) if conflicts < MAX_CONFLICT_RETRIES && conflicted(&e) => {
+                    conflicts += 1;
+                    back_off(conflicts).await;
                 }
                 Some(e) => return Err(error::map(e)),
             }

@@ -48,6 +48,15 @@
 //! have committed whole), and its connection never goes back to the pool
 //! inside the abandoned transaction.
 //!
+//! Every transaction is `SERIALIZABLE` (the connections'
+//! `default_transaction_isolation`), as SQLite's single writer makes them: a
+//! write guarded by `EXISTS` over another row (a pending invitation, a live
+//! session) is decided on what is committed, never on a snapshot a concurrent
+//! write has since changed. A statement or batch that loses a serialization
+//! conflict or a deadlock was rolled back whole and runs again, after a short
+//! jittered pause, up to 40 times before the conflict is reported as a
+//! retryable [`Error::Backend`].
+//!
 //! Connections are not encrypted yet (no TLS): reach the server over a Unix
 //! socket or a private network.
 //!

@@ -25,6 +25,7 @@
 //! fresh random users and tenants.
 
 pub mod api_keys;
+pub mod audited;
 pub mod authority;
 pub mod bad_input;
 pub mod fixtures;
@@ -41,6 +42,7 @@ pub mod suspension;
 pub mod two_factor;
 
 pub use api_keys::*;
+pub use audited::*;
 pub use authority::*;
 pub use bad_input::*;
 pub use fixtures::*;
@@ -132,6 +134,7 @@ macro_rules! auth_suite {
                     platform_keys_work_on_their_platform_only_and_die_with_membership,
                     // the cross-tenant matrix
                     cross_tenant_matrix_refuses_every_operation_on_another_tenant,
+                    audited_changes_write_their_entry_only_when_the_change_happens,
                 ]
             );
         }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
-use neutrino_core::sql::{SqlExecutorExt, Statement};
+use neutrino_core::sql::{Dialect, SqlExecutorExt, Statement};
 
 use super::fixtures::{AuthStores, PASSWORD, SECRET, auth_with, builder, meta, unique_email};
 use crate::audit::AuditEvent;
@@ -39,7 +39,10 @@ pub async fn sign_up_writes_better_auth_rows_and_the_cookie_validates(
 
     let user = stores.auth_db
         .query_one(
-            &Statement::new(r#"SELECT "id", "emailVerified", typeof("emailVerified") AS t, "createdAt" FROM "user""#),
+            &Statement::new(match stores.auth_db.dialect() {
+                Dialect::Postgres => r#"SELECT "id", "emailVerified", pg_typeof("emailVerified")::text AS t, "createdAt" FROM "user""#,
+                _ => r#"SELECT "id", "emailVerified", typeof("emailVerified") AS t, "createdAt" FROM "user""#,
+            }),
             "user",
             "ada",
         )
@@ -49,7 +52,12 @@ pub async fn sign_up_writes_better_auth_rows_and_the_cookie_validates(
     assert_eq!(id.len(), 32);
     assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
     assert_eq!(user.get::<i64>("emailVerified").unwrap(), 0);
-    assert_eq!(user.get::<String>("t").unwrap(), "integer");
+    // Booleans are integers 0/1 on every engine (`bigint` on PostgreSQL).
+    let integer = match stores.auth_db.dialect() {
+        Dialect::Postgres => "bigint",
+        _ => "integer",
+    };
+    assert_eq!(user.get::<String>("t").unwrap(), integer);
     let created: String = user.get("createdAt").unwrap();
     assert_eq!(created.len(), 24, "{created}");
     assert!(

@@ -118,6 +118,7 @@ macro_rules! __tenancy_run {
 pub use neutrino_core as __core;
 
 mod host_resolution;
+pub mod isolation;
 mod platform_view;
 mod raw_guard;
 mod records;
