@@ -258,6 +258,7 @@ fn ba_call_ids(
 ) -> Value {
     let header = match cookie {
         None => "-".to_owned(),
+        Some("server") => "server".to_owned(),
         Some(c) if c.contains('=') => c.to_owned(),
         Some(c) => format!("better-auth.session_token={c}"),
     };
@@ -735,4 +736,142 @@ async fn uuid_ids_work_both_ways() {
     );
     assert_eq!(r["status"], 200, "{r}");
     assert_eq!(r["body"]["user"]["id"], ours.user.id.as_str());
+}
+
+// ---- API keys: remaining, refill and the per-key rate limit ----
+
+mod common;
+
+/// Better Auth's `verifyApiKey` on the database at `path`: `(valid, code)`.
+fn ba_verify_key(path: &Path, key: &str) -> (bool, Option<String>) {
+    let out = ba_call(path, None, "verifyApiKey", json!({"body": {"key": key}}));
+    assert_eq!(out["status"], 200, "{out}");
+    let body = &out["body"];
+    (
+        body["valid"].as_bool().expect("valid"),
+        body["error"]["code"].as_str().map(str::to_owned),
+    )
+}
+
+/// The API-key plugin's limits hold whoever wrote the key and whoever
+/// verifies it, on one SQLite file: a key Better Auth made with
+/// `remaining = 2` verifies twice in Neutrino, then `USAGE_EXCEEDED`; a key
+/// with Better Auth's default rate limit (10 a day) verifies 10 times in
+/// Neutrino, then `RATE_LIMITED`, and Better Auth counts Neutrino's uses; a
+/// key Neutrino made with `remaining = 1` or a rate limit is refused by
+/// Better Auth once Neutrino has used it up, and the other way round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_limits_hold_both_ways() {
+    use neutrino_auth::apikey::{ApiKeyRateLimit, NewApiKey};
+    let w = common::world::World::new().await;
+    let path = w.dir.path().join("auth-a.sqlite");
+    let orgs = &w.a.orgs;
+    let ada = w.a.user("Ada").await;
+    // Better Auth adds nothing to a database Neutrino migrated.
+    better_auth(&["migrate", path_str(&path), SECRET]);
+    let user = ada.user.id.as_str();
+
+    // Better Auth makes a key with two uses: Neutrino gives exactly two.
+    let made = ba_call(
+        &path,
+        Some("server"),
+        "createApiKey",
+        json!({"body": {"userId": user, "name": "two", "remaining": 2}}),
+    );
+    assert_eq!(made["status"], 200, "{made}");
+    let two = made["body"]["key"].as_str().unwrap().to_owned();
+    orgs.verify_api_key(&two).await.unwrap();
+    orgs.verify_api_key(&two).await.unwrap();
+    assert_eq!(
+        orgs.verify_api_key(&two).await.unwrap_err().code(),
+        "USAGE_EXCEEDED"
+    );
+    assert_eq!(ba_verify_key(&path, &two).1.as_deref(), Some("USAGE_EXCEEDED"));
+
+    // Better Auth's default per-key rate limit (10 per day) holds in Neutrino,
+    // and Better Auth sees Neutrino's uses.
+    let made = ba_call(
+        &path,
+        Some("server"),
+        "createApiKey",
+        json!({"body": {"userId": user, "name": "daily"}}),
+    );
+    assert_eq!(made["status"], 200, "{made}");
+    assert_eq!(made["body"]["rateLimitMax"], 10, "{made}");
+    let daily = made["body"]["key"].as_str().unwrap().to_owned();
+    assert_eq!(ba_verify_key(&path, &daily), (true, None));
+    for i in 1..10 {
+        orgs.verify_api_key(&daily)
+            .await
+            .unwrap_or_else(|e| panic!("use {}: {e}", i + 1));
+    }
+    match orgs.verify_api_key(&daily).await {
+        Err(neutrino_auth::AuthError::ApiKeyRateLimited { retry_after }) => {
+            assert!(retry_after <= std::time::Duration::from_secs(86_400));
+        }
+        other => panic!("the 11th use of the day: {other:?}"),
+    }
+    assert_eq!(ba_verify_key(&path, &daily).1.as_deref(), Some("RATE_LIMITED"));
+
+    // Neutrino makes a key with one use: Better Auth takes it, Neutrino is
+    // refused afterwards.
+    let one = orgs
+        .create_api_key(
+            &ada.session.token,
+            NewApiKey {
+                name: Some("one".into()),
+                remaining: Some(1),
+                ..NewApiKey::default()
+            },
+            &common::meta(),
+        )
+        .await
+        .unwrap()
+        .key;
+    assert_eq!(ba_verify_key(&path, &one), (true, None));
+    assert_eq!(
+        orgs.verify_api_key(&one).await.unwrap_err().code(),
+        "USAGE_EXCEEDED"
+    );
+    // And the other way round: Neutrino takes the only use.
+    let other = orgs
+        .create_api_key(
+            &ada.session.token,
+            NewApiKey {
+                name: Some("other".into()),
+                remaining: Some(1),
+                ..NewApiKey::default()
+            },
+            &common::meta(),
+        )
+        .await
+        .unwrap()
+        .key;
+    orgs.verify_api_key(&other).await.unwrap();
+    assert_eq!(ba_verify_key(&path, &other).1.as_deref(), Some("USAGE_EXCEEDED"));
+
+    // A Neutrino rate limit, counted on both sides.
+    let limited = orgs
+        .create_api_key(
+            &ada.session.token,
+            NewApiKey {
+                name: Some("limited".into()),
+                rate_limit: Some(ApiKeyRateLimit {
+                    window: std::time::Duration::from_secs(3600),
+                    max: 2,
+                }),
+                ..NewApiKey::default()
+            },
+            &common::meta(),
+        )
+        .await
+        .unwrap()
+        .key;
+    orgs.verify_api_key(&limited).await.unwrap();
+    assert_eq!(ba_verify_key(&path, &limited), (true, None));
+    assert_eq!(
+        orgs.verify_api_key(&limited).await.unwrap_err().code(),
+        "RATE_LIMITED"
+    );
+    assert_eq!(ba_verify_key(&path, &limited).1.as_deref(), Some("RATE_LIMITED"));
 }
