@@ -9,6 +9,17 @@
 //! turns a key into the scope a session of its owner would have: the tenant's
 //! [`MemberScope`] for a tenant-bound key (narrowed by the key's own
 //! permissions), or the platform scope otherwise.
+//!
+//! Better Auth's limits hold whoever created the key: `remaining` (uses left,
+//! [`AuthError::ApiKeyUsageExceeded`] at 0), its refill (`refillAmount` every
+//! `refillInterval` ms since `lastRefillAt`) and the per-key rate limit
+//! (`rateLimitMax` uses within `rateLimitTimeWindow` ms of `lastRequest`,
+//! [`AuthError::ApiKeyRateLimited`] beyond). One conditional
+//! `UPDATE … RETURNING` per verification decides them and records the use,
+//! so concurrent verifications never exceed them, and a refused verification
+//! uses nothing. Keys made here have no rate limit unless
+//! [`NewApiKey::rate_limit`] sets one (Better Auth's plugin defaults to 10 a
+//! day); a key Better Auth made keeps the limit it was given.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -632,9 +643,9 @@ impl ApiKeys {
 /// Milliseconds since the Unix epoch of a stored date expression.
 fn millis_of(dialect: Dialect, expr: &str) -> String {
     match dialect {
-        Dialect::Postgres => format!(
-            "CAST(ROUND(EXTRACT(EPOCH FROM CAST({expr} AS timestamptz)) * 1000) AS BIGINT)"
-        ),
+        Dialect::Postgres => {
+            format!("CAST(ROUND(EXTRACT(EPOCH FROM CAST({expr} AS timestamptz)) * 1000) AS BIGINT)")
+        }
         _ => format!("CAST(ROUND((julianday({expr}) - 2440587.5) * 86400000.0) AS INTEGER)"),
     }
 }

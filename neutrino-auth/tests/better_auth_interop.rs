@@ -786,7 +786,10 @@ async fn api_key_limits_hold_both_ways() {
         orgs.verify_api_key(&two).await.unwrap_err().code(),
         "USAGE_EXCEEDED"
     );
-    assert_eq!(ba_verify_key(&path, &two).1.as_deref(), Some("USAGE_EXCEEDED"));
+    assert_eq!(
+        ba_verify_key(&path, &two).1.as_deref(),
+        Some("USAGE_EXCEEDED")
+    );
 
     // Better Auth's default per-key rate limit (10 per day) holds in Neutrino,
     // and Better Auth sees Neutrino's uses.
@@ -811,7 +814,10 @@ async fn api_key_limits_hold_both_ways() {
         }
         other => panic!("the 11th use of the day: {other:?}"),
     }
-    assert_eq!(ba_verify_key(&path, &daily).1.as_deref(), Some("RATE_LIMITED"));
+    assert_eq!(
+        ba_verify_key(&path, &daily).1.as_deref(),
+        Some("RATE_LIMITED")
+    );
 
     // Neutrino makes a key with one use: Better Auth takes it, Neutrino is
     // refused afterwards.
@@ -848,7 +854,10 @@ async fn api_key_limits_hold_both_ways() {
         .unwrap()
         .key;
     orgs.verify_api_key(&other).await.unwrap();
-    assert_eq!(ba_verify_key(&path, &other).1.as_deref(), Some("USAGE_EXCEEDED"));
+    assert_eq!(
+        ba_verify_key(&path, &other).1.as_deref(),
+        Some("USAGE_EXCEEDED")
+    );
 
     // A Neutrino rate limit, counted on both sides.
     let limited = orgs
@@ -873,5 +882,8 @@ async fn api_key_limits_hold_both_ways() {
         orgs.verify_api_key(&limited).await.unwrap_err().code(),
         "RATE_LIMITED"
     );
-    assert_eq!(ba_verify_key(&path, &limited).1.as_deref(), Some("RATE_LIMITED"));
+    assert_eq!(
+        ba_verify_key(&path, &limited).1.as_deref(),
+        Some("RATE_LIMITED")
+    );
 }

@@ -609,16 +609,18 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
             a.admin_ban_user(s.token, &t.owner_b.user.id, Some("matrix"), None, &meta())
                 .await,
         ),
-        Op::AdminUnbanUser => {
-            auth_outcome(a.admin_unban_user(s.token, &t.owner_b.user.id, &meta()).await)
-        }
+        Op::AdminUnbanUser => auth_outcome(
+            a.admin_unban_user(s.token, &t.owner_b.user.id, &meta())
+                .await,
+        ),
         Op::AdminImpersonateUser => auth_outcome(
             a.admin_impersonate_user(s.token, &t.owner_b.user.id, &meta())
                 .await,
         ),
-        Op::AdminRemoveUser => {
-            auth_outcome(a.admin_remove_user(s.token, &t.owner_b.user.id, &meta()).await)
-        }
+        Op::AdminRemoveUser => auth_outcome(
+            a.admin_remove_user(s.token, &t.owner_b.user.id, &meta())
+                .await,
+        ),
         Op::AdminRevokeUserSessions => auth_outcome(
             a.admin_revoke_user_sessions(s.token, &t.owner_b.user.id, &meta())
                 .await,

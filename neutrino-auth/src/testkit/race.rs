@@ -760,7 +760,11 @@ pub async fn a_key_with_n_uses_left_verifies_exactly_n_times_under_concurrency(
         assert_eq!(verify_at_once(&orgs, &key, "USAGE_EXCEEDED").await, 0);
         clock.advance(Duration::from_secs(1801));
         let ok = verify_at_once(&orgs, &key, "USAGE_EXCEEDED").await;
-        assert_eq!(ok, n as usize + 1, "round {round}: {ok} verified after the refill");
+        assert_eq!(
+            ok,
+            n as usize + 1,
+            "round {round}: {ok} verified after the refill"
+        );
         assert_eq!(stored_key_counts(orgs.auth(), &key).await.0, Some(0));
     }
 }
@@ -802,6 +806,9 @@ pub async fn a_rate_limited_key_verifies_at_most_max_times_per_window_under_conc
         }
         clock.advance(Duration::from_secs(31));
         let ok = verify_at_once(&orgs, &key, "RATE_LIMITED").await;
-        assert_eq!(ok, max as usize, "round {round}: {ok} verified in the next window");
+        assert_eq!(
+            ok, max as usize,
+            "round {round}: {ok} verified in the next window"
+        );
     }
 }
