@@ -887,3 +887,80 @@ async fn api_key_limits_hold_both_ways() {
         Some("RATE_LIMITED")
     );
 }
+
+/// Better Auth's call on World's platform A database, with World's secret and
+/// `cookie` (a signed session cookie value) or none.
+fn ba_call_world(
+    w: &common::world::World,
+    cookie: Option<&str>,
+    endpoint: &str,
+    input: Value,
+) -> Value {
+    let path = w.dir.path().join("auth-a.sqlite");
+    let header = cookie.map_or("-".to_owned(), |c| format!("better-auth.session_token={c}"));
+    better_auth(&[
+        "call",
+        path_str(&path),
+        common::SECRET,
+        &header,
+        endpoint,
+        &input.to_string(),
+    ])
+}
+
+/// The active member both ways: Better Auth's `getActiveMember` answers for
+/// a session whose organization Neutrino created and made active, and
+/// Neutrino's `active_member` for a session whose organization Better Auth
+/// created and made active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_active_member_reads_both_ways() {
+    use neutrino_auth::org::NewOrganization;
+    let w = common::world::World::new().await;
+    let path = w.dir.path().join("auth-a.sqlite");
+    better_auth(&["migrate", path_str(&path), common::SECRET]);
+
+    // Neutrino creates and activates; Better Auth reads.
+    let ada = w.a.user("Ada").await;
+    let acme =
+        w.a.orgs
+            .create_organization(
+                &ada.session.token,
+                NewOrganization::new("Acme", "acme"),
+                &common::meta(),
+            )
+            .await
+            .unwrap();
+    let cookie = w.a.auth.cookies().sign(&ada.session.token);
+    let theirs = ba_call_world(&w, Some(&cookie), "getActiveMember", json!({}));
+    assert_eq!(theirs["status"], 200, "{theirs}");
+    assert_eq!(theirs["body"]["organizationId"], acme.id.as_str());
+    assert_eq!(theirs["body"]["userId"], ada.user.id.as_str());
+    assert_eq!(theirs["body"]["role"], "owner");
+    let ours = w.a.orgs.active_member(&ada.session.token).await.unwrap();
+    assert_eq!(theirs["body"]["id"], ours.id.as_str());
+
+    // Better Auth creates and activates; Neutrino reads.
+    let up = ba_call_world(
+        &w,
+        None,
+        "signUpEmail",
+        json!({"body": {"name": "Bea", "email": "bea@example.com", "password": PASSWORD}}),
+    );
+    assert_eq!(up["status"], 200, "{up}");
+    let bea_token = up["body"]["token"].as_str().unwrap().to_owned();
+    let bea_cookie = up["cookies"]["better-auth.session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let org = ba_call_world(
+        &w,
+        Some(&bea_cookie),
+        "createOrganization",
+        json!({"body": {"name": "Bea Co", "slug": "bea-co"}}),
+    );
+    assert_eq!(org["status"], 200, "{org}");
+    let member = w.a.orgs.active_member(&bea_token).await.unwrap();
+    assert_eq!(member.organization_id.as_str(), org["body"]["id"]);
+    assert_eq!(member.role, "owner");
+    assert_eq!(member.user_id.as_str(), up["body"]["user"]["id"]);
+}
