@@ -19,11 +19,13 @@ use neutrino_tenancy::{PlatformRegistry, ScopeMinter, TenantScope};
 
 use crate::access::{self, AccessPolicy};
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
-use crate::caller::{Callers, JOINED_AT, Join};
+use crate::caller::{Actor, Callers, JOINED_AT, Join};
 use crate::date;
 use crate::directory::{Organization, org_row};
 use crate::error::{AuthError, Result};
-use crate::member::{Members, STANDING_COLUMNS, Standing, standing_from_row, standing_joins};
+use crate::member::{
+    Member, Members, STANDING_COLUMNS, Standing, standing_from_row, standing_joins,
+};
 use crate::model::RequestMeta;
 
 /// What a validated session (or API key) may do in its active tenant: the
@@ -236,6 +238,24 @@ impl ActiveTenant {
     /// user's platform role, the active organization and the membership in it
     /// read in one query, then the tenant minted.
     pub(crate) async fn scope(&self, token: &str) -> Result<MemberScope> {
+        let (actor, org, standing) = self.active_standing(token).await?;
+        self.scopes.issue(&actor.user_id, standing, org, None).await
+    }
+
+    /// [`crate::org::Organizations::active_member`].
+    pub(crate) async fn active_member(&self, token: &str) -> Result<Member> {
+        // Better Auth answers `MEMBER_NOT_FOUND` here where `scope()` says
+        // the user is not a member.
+        let (_, _, standing) = self.active_standing(token).await.map_err(|e| match e {
+            AuthError::NotAMember => AuthError::MemberNotFound,
+            e => e,
+        })?;
+        standing.member.ok_or(AuthError::MemberNotFound)
+    }
+
+    /// The session's caller, active organization and standing in it, in one
+    /// read of the auth database.
+    async fn active_standing(&self, token: &str) -> Result<(Actor, TenantId, Standing)> {
         let joins = standing_joins(r#"s."activeOrganizationId""#, r#"s."userId""#);
         let (actor, row) = self
             .callers
@@ -254,7 +274,7 @@ impl ActiveTenant {
             .parse()
             .map_err(|_| AuthError::NoActiveOrganization)?;
         let standing = standing_from_row(&row, JOINED_AT, actor.platform_admin)?;
-        self.scopes.issue(&actor.user_id, standing, org, None).await
+        Ok((actor, org, standing))
     }
 
     /// [`crate::org::Organizations::operator_scope`].

@@ -9,13 +9,24 @@
 //! turns a key into the scope a session of its owner would have: the tenant's
 //! [`MemberScope`] for a tenant-bound key (narrowed by the key's own
 //! permissions), or the platform scope otherwise.
+//!
+//! Better Auth's limits hold whoever created the key: `remaining` (uses left,
+//! [`AuthError::ApiKeyUsageExceeded`] at 0), its refill (`refillAmount` every
+//! `refillInterval` ms since `lastRefillAt`) and the per-key rate limit
+//! (`rateLimitMax` uses within `rateLimitTimeWindow` ms of `lastRequest`,
+//! [`AuthError::ApiKeyRateLimited`] beyond). One conditional
+//! `UPDATE … RETURNING` per verification decides them and records the use,
+//! so concurrent verifications never exceed them, and a refused verification
+//! uses nothing. Keys made here have no rate limit unless
+//! [`NewApiKey::rate_limit`] sets one (Better Auth's plugin defaults to 10 a
+//! day); a key Better Auth made keeps the limit it was given.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use neutrino_core::ids::{PlatformId, TenantId, UserId};
-use neutrino_core::sql::{Row, Statement};
+use neutrino_core::sql::{Dialect, Row, Statement};
 
 use crate::access::PlatformRole;
 use crate::active::{MemberScope, Scopes};
@@ -53,6 +64,36 @@ pub struct NewApiKey {
     /// The visible prefix (default [`DEFAULT_PREFIX`]): 1–16 characters of
     /// `[A-Za-z0-9_-]`.
     pub prefix: Option<String>,
+    /// How many verifications the key allows (`remaining`); `None` is
+    /// unlimited. With a [`NewApiKey::refill`] and no `remaining`, the key
+    /// starts with the refill amount, as Better Auth's does.
+    pub remaining: Option<u32>,
+    /// Sets `remaining` back to `amount` once `interval` has passed since
+    /// the last refill (or the creation).
+    pub refill: Option<ApiKeyRefill>,
+    /// At most `max` verifications within `window` of the previous one
+    /// (Better Auth's per-key rate limit); `None` leaves the key unlimited.
+    pub rate_limit: Option<ApiKeyRateLimit>,
+}
+
+/// The refill of an API key's `remaining` count (`refillInterval`,
+/// `refillAmount`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiKeyRefill {
+    /// Time between refills (stored in milliseconds, at least 1 ms).
+    pub interval: Duration,
+    /// What `remaining` becomes at a refill (at least 1).
+    pub amount: u32,
+}
+
+/// The per-key rate limit of an API key (`rateLimitTimeWindow`,
+/// `rateLimitMax`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiKeyRateLimit {
+    /// The window (stored in milliseconds, at least 1 ms).
+    pub window: Duration,
+    /// Verifications allowed within it (at least 1).
+    pub max: u32,
 }
 
 /// An `apikey` row, without its hash.
@@ -90,8 +131,24 @@ pub struct ApiKey {
     /// When it was last used.
     #[serde(serialize_with = "crate::date::serialize_opt")]
     pub last_request: Option<SystemTime>,
-    /// How many times it was used.
+    /// Uses counted in the current rate-limit window (all uses for a key
+    /// without a rate limit).
     pub request_count: i64,
+    /// Verifications left (`None`: unlimited).
+    pub remaining: Option<i64>,
+    /// Milliseconds between refills of `remaining`.
+    pub refill_interval: Option<i64>,
+    /// What `remaining` becomes at a refill.
+    pub refill_amount: Option<i64>,
+    /// When `remaining` was last refilled.
+    #[serde(serialize_with = "crate::date::serialize_opt")]
+    pub last_refill_at: Option<SystemTime>,
+    /// Whether the per-key rate limit applies.
+    pub rate_limit_enabled: bool,
+    /// The rate-limit window, in milliseconds.
+    pub rate_limit_time_window: Option<i64>,
+    /// Verifications allowed per window.
+    pub rate_limit_max: Option<i64>,
     /// When it was created.
     #[serde(serialize_with = "crate::date::serialize")]
     pub created_at: SystemTime,
@@ -153,7 +210,10 @@ pub fn hash_key(key: &str) -> String {
     crate::digest::sha256_base64url(key)
 }
 
-const COLUMNS: &str = r#""id", "name", "start", "prefix", "referenceId", "metadata", "enabled", "expiresAt", "permissions", "lastRequest", "requestCount", "createdAt""#;
+const COLUMNS: &str = r#""id", "name", "start", "prefix", "referenceId", "metadata", "enabled", "expiresAt", "permissions", "lastRequest", "requestCount", "createdAt", "remaining", "refillInterval", "refillAmount", "lastRefillAt", "rateLimitEnabled", "rateLimitTimeWindow", "rateLimitMax""#;
+
+/// Columns of [`COLUMNS`], the first index after them.
+const N_COLUMNS: usize = 19;
 
 fn from_row(r: &Row) -> Result<ApiKey> {
     let user: String = r.get(4)?;
@@ -186,6 +246,13 @@ fn from_row(r: &Row) -> Result<ApiKey> {
         last_request: opt_time(9, "apikey.lastRequest")?,
         request_count: count.unwrap_or(0),
         created_at: date::column(r, 11, "apikey.createdAt")?,
+        remaining: r.get(12)?,
+        refill_interval: r.get(13)?,
+        refill_amount: r.get(14)?,
+        last_refill_at: opt_time(15, "apikey.lastRefillAt")?,
+        rate_limit_enabled: r.get::<Option<bool>>(16)?.unwrap_or(true),
+        rate_limit_time_window: r.get(17)?,
+        rate_limit_max: r.get(18)?,
     })
 }
 
@@ -239,6 +306,34 @@ impl ApiKeys {
                 "must be 1-16 characters of A-Za-z0-9_-",
             ));
         }
+        let millis = |what: &'static str, d: Duration| -> Result<i64> {
+            i64::try_from(d.as_millis())
+                .ok()
+                .filter(|&ms| ms >= 1)
+                .ok_or_else(|| AuthError::validation(what, "must be between 1 ms and i64::MAX ms"))
+        };
+        let refill = new
+            .refill
+            .map(|r| -> Result<(i64, i64)> {
+                if r.amount == 0 {
+                    return Err(AuthError::validation("refillAmount", "must be at least 1"));
+                }
+                Ok((millis("refillInterval", r.interval)?, i64::from(r.amount)))
+            })
+            .transpose()?;
+        let rate_limit = new
+            .rate_limit
+            .map(|r| -> Result<(i64, i64)> {
+                if r.max == 0 {
+                    return Err(AuthError::validation("rateLimitMax", "must be at least 1"));
+                }
+                Ok((millis("rateLimitTimeWindow", r.window)?, i64::from(r.max)))
+            })
+            .transpose()?;
+        let remaining = new
+            .remaining
+            .map(i64::from)
+            .or(refill.map(|(_, amount)| amount));
         let key = format!("{prefix}{}", random_letters(KEY_LEN)?);
         let now = self.callers.now();
         let stamp = date::format(now);
@@ -265,9 +360,16 @@ impl ApiKeys {
             last_request: None,
             request_count: 0,
             created_at: date::parse(&stamp).unwrap_or(now),
+            remaining,
+            refill_interval: refill.map(|(i, _)| i),
+            refill_amount: refill.map(|(_, a)| a),
+            last_refill_at: None,
+            rate_limit_enabled: rate_limit.is_some(),
+            rate_limit_time_window: rate_limit.map(|(w, _)| w),
+            rate_limit_max: rate_limit.map(|(_, m)| m),
         };
         let insert = Statement::new(
-            r#"INSERT INTO "apikey" ("id", "configId", "name", "start", "referenceId", "prefix", "key", "enabled", "rateLimitEnabled", "requestCount", "expiresAt", "createdAt", "updatedAt", "permissions", "metadata") VALUES (?1, 'default', ?2, ?3, ?4, ?5, ?6, 1, 0, 0, ?7, ?8, ?8, ?9, ?10)"#,
+            r#"INSERT INTO "apikey" ("id", "configId", "name", "start", "referenceId", "prefix", "key", "enabled", "rateLimitEnabled", "requestCount", "expiresAt", "createdAt", "updatedAt", "permissions", "metadata", "remaining", "refillInterval", "refillAmount", "rateLimitTimeWindow", "rateLimitMax") VALUES (?1, 'default', ?2, ?3, ?4, ?5, ?6, 1, ?11, 0, ?7, ?8, ?8, ?9, ?10, ?12, ?13, ?14, ?15, ?16)"#,
         )
         .bind(record.id.as_str())
         .bind(record.name.as_deref())
@@ -278,7 +380,13 @@ impl ApiKeys {
         .bind(expires_at.map(date::format))
         .bind(stamp.as_str())
         .bind(record.permissions.as_deref())
-        .bind(metadata);
+        .bind(metadata)
+        .bind(record.rate_limit_enabled)
+        .bind(record.remaining)
+        .bind(record.refill_interval)
+        .bind(record.refill_amount)
+        .bind(record.rate_limit_time_window)
+        .bind(record.rate_limit_max);
         let audit_stmt = audit::insert(
             AuditEvent::ApiKeyCreated,
             AuditRecord {
@@ -394,75 +502,176 @@ impl ApiKeys {
     }
 
     /// [`crate::org::Organizations::verify_api_key`].
+    ///
+    /// One conditional `UPDATE … RETURNING` decides and records the use: the
+    /// key is enabled, unexpired, its owner exists and is not banned, it has a
+    /// use left (after a refill that is due) and its rate-limit window is not
+    /// full; the same statement takes the use, refills, counts the request and
+    /// returns the row with its owner's role. Concurrent verifications are
+    /// serialized by the row write, so `remaining = N` gives exactly N uses and
+    /// a window at most `rateLimitMax`. Only a refused key is read again, to
+    /// say why.
     pub(crate) async fn verify_api_key(&self, key: &str) -> Result<ApiKeyScope> {
         if key.is_empty() || key.len() > 256 {
             return Err(AuthError::InvalidApiKey);
         }
-        let row = self
-            .callers
-            .row(
-                Statement::new(format!(
-                    r#"SELECT {COLUMNS} FROM "apikey" WHERE "key" = ?1"#
-                ))
-                .bind(hash_key(key)),
-            )
-            .await?
-            .ok_or(AuthError::InvalidApiKey)?;
-        let rec = from_row(&row)?;
-        let now = self.callers.now();
-        if !rec.enabled || rec.expires_at.is_some_and(|t| t <= now) {
-            return Err(AuthError::InvalidApiKey);
-        }
-        let owner = self
-            .callers
-            .row(
-                Statement::new(
-                    r#"SELECT "role", "banned", "banExpires" FROM "user" WHERE "id" = ?1"#,
+        let hash = hash_key(key);
+        let db = self.callers.db();
+        let dialect = db.dialect();
+        let mut attempts = 0;
+        let (rec, user_role) = loop {
+            let now = self.callers.now();
+            let stamp = date::format(now);
+            let now_ms = neutrino_core::clock::millis_since_epoch(now);
+            let rows = db
+                .query(
+                    &Statement::new(use_statement(dialect))
+                        .bind(hash.as_str())
+                        .bind(stamp.as_str())
+                        .bind(now_ms),
                 )
-                .bind(rec.user_id.as_str()),
-            )
-            .await?
-            .ok_or(AuthError::InvalidApiKey)?;
-        let user_role: Option<String> = owner.get(0)?;
-        let banned: Option<bool> = owner.get(1)?;
-        let ban_expires: Option<String> = owner.get(2)?;
-        // A banned owner's keys verify no more than its sessions do.
-        if ban_in_force(banned, ban_expires.as_deref(), now) {
-            return Err(AuthError::BannedUser);
-        }
+                .await?;
+            if let Some(row) = rows.into_iter().next() {
+                let rec = from_row(&row)?;
+                let role: Option<String> = row.get(N_COLUMNS)?;
+                break (rec, role);
+            }
+            attempts += 1;
+            // The key was refused: read it to say why. A state that would have
+            // passed (a window or refill that came due in between) is tried
+            // once more.
+            match self.refusal(&hash, now).await? {
+                Some(e) => return Err(e),
+                None if attempts >= 2 => return Err(AuthError::InvalidApiKey),
+                None => {}
+            }
+        };
         let platform_admin =
             self.callers.auth().platform_role_of(user_role.as_deref()) == PlatformRole::Admin;
-        let scope = match rec.organization_id {
+        match rec.organization_id {
             Some(org) => {
                 let standing = self
                     .members
                     .standing_of(&rec.user_id, platform_admin, &org)
                     .await?;
-                ApiKeyScope::Tenant(
+                Ok(ApiKeyScope::Tenant(
                     self.scopes
                         .issue(&rec.user_id, standing, org, rec.permissions.clone())
                         .await?,
-                )
+                ))
             }
             None => {
                 // The platform must be active, as for a tenant scope.
                 self.callers.ensure_writable().await?;
-                ApiKeyScope::Platform {
+                Ok(ApiKeyScope::Platform {
                     platform: self.scopes.platform(),
                     user_id: rec.user_id,
                     permissions: rec.permissions.clone(),
-                }
+                })
             }
-        };
-        self.callers.db()
-            .execute(
-                &Statement::new(
-                    r#"UPDATE "apikey" SET "lastRequest" = ?1, "requestCount" = COALESCE("requestCount", 0) + 1 WHERE "id" = ?2"#,
-                )
-                .bind(date::format(now))
-                .bind(rec.id.as_str()),
-            )
-            .await?;
-        Ok(scope)
+        }
     }
+
+    /// Why the key of `hash` cannot be used at `now`, or `None` if it could.
+    async fn refusal(&self, hash: &str, now: SystemTime) -> Result<Option<AuthError>> {
+        let Some(row) = self
+            .callers
+            .db()
+            .query(
+                &Statement::new(format!(
+                    r#"SELECT {COLUMNS}, (SELECT u."banned" FROM "user" u WHERE u."id" = "apikey"."referenceId"), (SELECT u."banExpires" FROM "user" u WHERE u."id" = "apikey"."referenceId"), (SELECT u."id" FROM "user" u WHERE u."id" = "apikey"."referenceId") FROM "apikey" WHERE "key" = ?1"#
+                ))
+                .bind(hash),
+            )
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(Some(AuthError::InvalidApiKey));
+        };
+        let rec = from_row(&row)?;
+        let banned: Option<bool> = row.get(N_COLUMNS)?;
+        let ban_expires: Option<String> = row.get(N_COLUMNS + 1)?;
+        let owner: Option<String> = row.get(N_COLUMNS + 2)?;
+        if !rec.enabled || rec.expires_at.is_some_and(|t| t <= now) || owner.is_none() {
+            return Ok(Some(AuthError::InvalidApiKey));
+        }
+        if ban_in_force(banned, ban_expires.as_deref(), now) {
+            return Ok(Some(AuthError::BannedUser));
+        }
+        let now_ms = neutrino_core::clock::millis_since_epoch(now);
+        let ms = |t: Option<SystemTime>| t.map(neutrino_core::clock::millis_since_epoch);
+        if let Some(remaining) = rec.remaining {
+            let refill_due = match (rec.refill_interval, rec.refill_amount) {
+                (Some(i), Some(a)) if i > 0 && a > 0 => {
+                    let last = ms(rec.last_refill_at.or(Some(rec.created_at))).unwrap_or(0);
+                    now_ms.saturating_sub(last) > i
+                }
+                _ => false,
+            };
+            if remaining <= 0 && !refill_due {
+                return Ok(Some(AuthError::ApiKeyUsageExceeded));
+            }
+        }
+        if let (true, Some(window), Some(max), Some(last)) = (
+            rec.rate_limit_enabled,
+            rec.rate_limit_time_window,
+            rec.rate_limit_max,
+            ms(rec.last_request),
+        ) {
+            let elapsed = now_ms.saturating_sub(last);
+            if elapsed <= window && rec.request_count >= max {
+                let wait = u64::try_from(window.saturating_sub(elapsed).max(1)).unwrap_or(1);
+                return Ok(Some(AuthError::ApiKeyRateLimited {
+                    retry_after: Duration::from_millis(wait),
+                }));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Milliseconds since the Unix epoch of a stored date expression.
+fn millis_of(dialect: Dialect, expr: &str) -> String {
+    match dialect {
+        Dialect::Postgres => {
+            format!("CAST(ROUND(EXTRACT(EPOCH FROM CAST({expr} AS timestamptz)) * 1000) AS BIGINT)")
+        }
+        _ => format!("CAST(ROUND((julianday({expr}) - 2440587.5) * 86400000.0) AS INTEGER)"),
+    }
+}
+
+/// The statement that takes one use of the key whose hash is `?1` at `?2`
+/// (the stored date) = `?3` (milliseconds since the epoch), or changes
+/// nothing and returns no row when the key may not be used. Better Auth's
+/// rules, decided in the row write: a refill is due when `refillInterval`
+/// and `refillAmount` are set and more than `refillInterval` ms passed since
+/// `lastRefillAt` (or `createdAt`); the request is in the window when
+/// `lastRequest` is at most `rateLimitTimeWindow` ms old.
+fn use_statement(dialect: Dialect) -> String {
+    let refill_due = format!(
+        r#"("refillInterval" IS NOT NULL AND "refillAmount" IS NOT NULL AND "refillInterval" > 0 AND "refillAmount" > 0 AND ?3 - {} > "refillInterval")"#,
+        millis_of(dialect, r#"COALESCE("lastRefillAt", "createdAt")"#)
+    );
+    let limited = r#"(COALESCE(CAST("rateLimitEnabled" AS INTEGER), 1) <> 0 AND "rateLimitTimeWindow" IS NOT NULL AND "rateLimitMax" IS NOT NULL)"#;
+    let in_window = format!(
+        r#"("lastRequest" IS NOT NULL AND ?3 - {} <= "rateLimitTimeWindow")"#,
+        millis_of(dialect, r#""lastRequest""#)
+    );
+    let expires = millis_of(dialect, r#""expiresAt""#);
+    format!(
+        r#"UPDATE "apikey" SET
+ "remaining" = CASE WHEN "remaining" IS NULL THEN NULL WHEN {refill_due} THEN "refillAmount" - 1 ELSE "remaining" - 1 END,
+ "lastRefillAt" = CASE WHEN "remaining" IS NOT NULL AND {refill_due} THEN ?2 ELSE "lastRefillAt" END,
+ "requestCount" = CASE WHEN {limited} AND NOT {in_window} THEN 1 ELSE COALESCE("requestCount", 0) + 1 END,
+ "lastRequest" = ?2,
+ "updatedAt" = ?2
+ WHERE "key" = ?1
+ AND COALESCE(CAST("enabled" AS INTEGER), 1) <> 0
+ AND ("expiresAt" IS NULL OR {expires} > ?3)
+ AND ("remaining" IS NULL OR "remaining" > 0 OR {refill_due})
+ AND NOT ({limited} AND {in_window} AND COALESCE("requestCount", 0) >= "rateLimitMax")
+ AND EXISTS (SELECT 1 FROM "user" o WHERE o."id" = "apikey"."referenceId" AND NOT (COALESCE(CAST(o."banned" AS INTEGER), 0) <> 0 AND (o."banExpires" IS NULL OR o."banExpires" > ?2)))
+ RETURNING {COLUMNS}, (SELECT r."role" FROM "user" r WHERE r."id" = "apikey"."referenceId")"#
+    )
 }

@@ -171,6 +171,17 @@ pub enum AuthError {
     /// The API key does not exist or belongs to another user.
     #[error("api key not found")]
     ApiKeyNotFound,
+    /// The API key has no uses left (`remaining` is 0 and no refill is due;
+    /// Better Auth's `USAGE_EXCEEDED`, 429).
+    #[error("api key usage exceeded")]
+    ApiKeyUsageExceeded,
+    /// The API key was used its `rateLimitMax` times within its
+    /// `rateLimitTimeWindow` (Better Auth's `RATE_LIMITED`, 429).
+    #[error("api key rate limit exceeded, retry after {} ms", retry_after.as_millis())]
+    ApiKeyRateLimited {
+        /// How long until the window lets the key in again.
+        retry_after: Duration,
+    },
     /// The user is banned (Better Auth's admin plugin, `BANNED_USER`): no
     /// session is created for them until the ban is lifted or expires.
     #[error("you have been banned from this application")]
@@ -253,6 +264,8 @@ impl AuthError {
             Self::TwoFactorNotEnabled => "TWO_FACTOR_NOT_ENABLED",
             Self::InvalidApiKey => "INVALID_API_KEY",
             Self::ApiKeyNotFound => "KEY_NOT_FOUND",
+            Self::ApiKeyUsageExceeded => "USAGE_EXCEEDED",
+            Self::ApiKeyRateLimited { .. } => "RATE_LIMITED",
             Self::BannedUser => "BANNED_USER",
             Self::SessionExpired => "SESSION_EXPIRED",
             Self::Refused { code } => code,
@@ -289,7 +302,9 @@ impl AuthError {
             | Self::EmailVerificationRequiredForInvitation
             | Self::BannedUser
             | Self::TwoFactorRequired => 403,
-            Self::TooManyRequests { .. } => 429,
+            Self::TooManyRequests { .. }
+            | Self::ApiKeyUsageExceeded
+            | Self::ApiKeyRateLimited { .. } => 429,
             Self::Store(e) => store_status(e),
             _ => 400,
         }
@@ -378,6 +393,8 @@ impl AuthError {
             | Self::MissingOrNullOrigin
             | Self::CrossSiteNavigationLoginBlocked
             | Self::TooManyRequests { .. }
+            | Self::ApiKeyUsageExceeded
+            | Self::ApiKeyRateLimited { .. }
             | Self::Unauthorized
             | Self::NotAMember
             | Self::LastOwner
@@ -518,6 +535,8 @@ mod tests {
             AuthError::InvalidApiKey => "InvalidApiKey",
             AuthError::TwoFactorRequired => "TwoFactorRequired",
             AuthError::ApiKeyNotFound => "ApiKeyNotFound",
+            AuthError::ApiKeyUsageExceeded => "ApiKeyUsageExceeded",
+            AuthError::ApiKeyRateLimited { .. } => "ApiKeyRateLimited",
             AuthError::BannedUser => "BannedUser",
             AuthError::SessionExpired => "SessionExpired",
             AuthError::Refused { .. } => "Refused",
@@ -743,6 +762,20 @@ mod tests {
                 "PermissionDenied",
             ),
             (A::ApiKeyNotFound, "KEY_NOT_FOUND", 400, "NotFound"),
+            (
+                A::ApiKeyUsageExceeded,
+                "USAGE_EXCEEDED",
+                429,
+                "PermissionDenied",
+            ),
+            (
+                A::ApiKeyRateLimited {
+                    retry_after: Duration::from_millis(5),
+                },
+                "RATE_LIMITED",
+                429,
+                "PermissionDenied",
+            ),
             (A::BannedUser, "BANNED_USER", 403, "PermissionDenied"),
             (
                 A::SessionExpired,
@@ -840,8 +873,8 @@ mod tests {
             let back = AuthError::from(core);
             assert_eq!(kind_of_store(&back), expected_kind);
         }
-        // 47 Better Auth variants and the store wrapper.
-        assert_eq!(seen.len(), 48, "a variant has no row: {seen:?}");
+        // 49 Better Auth variants and the store wrapper.
+        assert_eq!(seen.len(), 50, "a variant has no row: {seen:?}");
     }
 
     fn kind_of_store(e: &AuthError) -> &'static str {

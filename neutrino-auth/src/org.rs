@@ -338,6 +338,13 @@ impl Organizations {
         /// a suspended platform's store error.
         pub async fn scope(&self, token: &str) -> Result<MemberScope>;
 
+        /// Better Auth's `GET /organization/get-active-member`: the caller's
+        /// membership in the session's active organization, read with the
+        /// session. Errors: `UNAUTHORIZED`, `NO_ACTIVE_ORGANIZATION`,
+        /// `MEMBER_NOT_FOUND` (a platform admin who is not a member, or a
+        /// membership removed since the organization was made active).
+        pub async fn active_member(&self, token: &str) -> Result<Member>;
+
         /// An operator's scope on a tenant of this platform: recorded twice, in the
         /// registry's platform-wide audit log and in the tenant's own (this auth
         /// database's log, under the organization).

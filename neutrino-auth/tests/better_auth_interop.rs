@@ -258,6 +258,7 @@ fn ba_call_ids(
 ) -> Value {
     let header = match cookie {
         None => "-".to_owned(),
+        Some("server") => "server".to_owned(),
         Some(c) if c.contains('=') => c.to_owned(),
         Some(c) => format!("better-auth.session_token={c}"),
     };
@@ -735,4 +736,231 @@ async fn uuid_ids_work_both_ways() {
     );
     assert_eq!(r["status"], 200, "{r}");
     assert_eq!(r["body"]["user"]["id"], ours.user.id.as_str());
+}
+
+// ---- API keys: remaining, refill and the per-key rate limit ----
+
+mod common;
+
+/// Better Auth's `verifyApiKey` on the database at `path`: `(valid, code)`.
+fn ba_verify_key(path: &Path, key: &str) -> (bool, Option<String>) {
+    let out = ba_call(path, None, "verifyApiKey", json!({"body": {"key": key}}));
+    assert_eq!(out["status"], 200, "{out}");
+    let body = &out["body"];
+    (
+        body["valid"].as_bool().expect("valid"),
+        body["error"]["code"].as_str().map(str::to_owned),
+    )
+}
+
+/// The API-key plugin's limits hold whoever wrote the key and whoever
+/// verifies it, on one SQLite file: a key Better Auth made with
+/// `remaining = 2` verifies twice in Neutrino, then `USAGE_EXCEEDED`; a key
+/// with Better Auth's default rate limit (10 a day) verifies 10 times in
+/// Neutrino, then `RATE_LIMITED`, and Better Auth counts Neutrino's uses; a
+/// key Neutrino made with `remaining = 1` or a rate limit is refused by
+/// Better Auth once Neutrino has used it up, and the other way round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_limits_hold_both_ways() {
+    use neutrino_auth::apikey::{ApiKeyRateLimit, NewApiKey};
+    let w = common::world::World::new().await;
+    let path = w.dir.path().join("auth-a.sqlite");
+    let orgs = &w.a.orgs;
+    let ada = w.a.user("Ada").await;
+    // Better Auth adds nothing to a database Neutrino migrated.
+    better_auth(&["migrate", path_str(&path), SECRET]);
+    let user = ada.user.id.as_str();
+
+    // Better Auth makes a key with two uses: Neutrino gives exactly two.
+    let made = ba_call(
+        &path,
+        Some("server"),
+        "createApiKey",
+        json!({"body": {"userId": user, "name": "two", "remaining": 2}}),
+    );
+    assert_eq!(made["status"], 200, "{made}");
+    let two = made["body"]["key"].as_str().unwrap().to_owned();
+    orgs.verify_api_key(&two).await.unwrap();
+    orgs.verify_api_key(&two).await.unwrap();
+    assert_eq!(
+        orgs.verify_api_key(&two).await.unwrap_err().code(),
+        "USAGE_EXCEEDED"
+    );
+    assert_eq!(
+        ba_verify_key(&path, &two).1.as_deref(),
+        Some("USAGE_EXCEEDED")
+    );
+
+    // Better Auth's default per-key rate limit (10 per day) holds in Neutrino,
+    // and Better Auth sees Neutrino's uses.
+    let made = ba_call(
+        &path,
+        Some("server"),
+        "createApiKey",
+        json!({"body": {"userId": user, "name": "daily"}}),
+    );
+    assert_eq!(made["status"], 200, "{made}");
+    assert_eq!(made["body"]["rateLimitMax"], 10, "{made}");
+    let daily = made["body"]["key"].as_str().unwrap().to_owned();
+    assert_eq!(ba_verify_key(&path, &daily), (true, None));
+    for i in 1..10 {
+        orgs.verify_api_key(&daily)
+            .await
+            .unwrap_or_else(|e| panic!("use {}: {e}", i + 1));
+    }
+    match orgs.verify_api_key(&daily).await {
+        Err(neutrino_auth::AuthError::ApiKeyRateLimited { retry_after }) => {
+            assert!(retry_after <= std::time::Duration::from_secs(86_400));
+        }
+        other => panic!("the 11th use of the day: {other:?}"),
+    }
+    assert_eq!(
+        ba_verify_key(&path, &daily).1.as_deref(),
+        Some("RATE_LIMITED")
+    );
+
+    // Neutrino makes a key with one use: Better Auth takes it, Neutrino is
+    // refused afterwards.
+    let one = orgs
+        .create_api_key(
+            &ada.session.token,
+            NewApiKey {
+                name: Some("one".into()),
+                remaining: Some(1),
+                ..NewApiKey::default()
+            },
+            &common::meta(),
+        )
+        .await
+        .unwrap()
+        .key;
+    assert_eq!(ba_verify_key(&path, &one), (true, None));
+    assert_eq!(
+        orgs.verify_api_key(&one).await.unwrap_err().code(),
+        "USAGE_EXCEEDED"
+    );
+    // And the other way round: Neutrino takes the only use.
+    let other = orgs
+        .create_api_key(
+            &ada.session.token,
+            NewApiKey {
+                name: Some("other".into()),
+                remaining: Some(1),
+                ..NewApiKey::default()
+            },
+            &common::meta(),
+        )
+        .await
+        .unwrap()
+        .key;
+    orgs.verify_api_key(&other).await.unwrap();
+    assert_eq!(
+        ba_verify_key(&path, &other).1.as_deref(),
+        Some("USAGE_EXCEEDED")
+    );
+
+    // A Neutrino rate limit, counted on both sides.
+    let limited = orgs
+        .create_api_key(
+            &ada.session.token,
+            NewApiKey {
+                name: Some("limited".into()),
+                rate_limit: Some(ApiKeyRateLimit {
+                    window: std::time::Duration::from_secs(3600),
+                    max: 2,
+                }),
+                ..NewApiKey::default()
+            },
+            &common::meta(),
+        )
+        .await
+        .unwrap()
+        .key;
+    orgs.verify_api_key(&limited).await.unwrap();
+    assert_eq!(ba_verify_key(&path, &limited), (true, None));
+    assert_eq!(
+        orgs.verify_api_key(&limited).await.unwrap_err().code(),
+        "RATE_LIMITED"
+    );
+    assert_eq!(
+        ba_verify_key(&path, &limited).1.as_deref(),
+        Some("RATE_LIMITED")
+    );
+}
+
+/// Better Auth's call on World's platform A database, with World's secret and
+/// `cookie` (a signed session cookie value) or none.
+fn ba_call_world(
+    w: &common::world::World,
+    cookie: Option<&str>,
+    endpoint: &str,
+    input: Value,
+) -> Value {
+    let path = w.dir.path().join("auth-a.sqlite");
+    let header = cookie.map_or("-".to_owned(), |c| format!("better-auth.session_token={c}"));
+    better_auth(&[
+        "call",
+        path_str(&path),
+        common::SECRET,
+        &header,
+        endpoint,
+        &input.to_string(),
+    ])
+}
+
+/// The active member both ways: Better Auth's `getActiveMember` answers for
+/// a session whose organization Neutrino created and made active, and
+/// Neutrino's `active_member` for a session whose organization Better Auth
+/// created and made active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_active_member_reads_both_ways() {
+    use neutrino_auth::org::NewOrganization;
+    let w = common::world::World::new().await;
+    let path = w.dir.path().join("auth-a.sqlite");
+    better_auth(&["migrate", path_str(&path), common::SECRET]);
+
+    // Neutrino creates and activates; Better Auth reads.
+    let ada = w.a.user("Ada").await;
+    let acme =
+        w.a.orgs
+            .create_organization(
+                &ada.session.token,
+                NewOrganization::new("Acme", "acme"),
+                &common::meta(),
+            )
+            .await
+            .unwrap();
+    let cookie = w.a.auth.cookies().sign(&ada.session.token);
+    let theirs = ba_call_world(&w, Some(&cookie), "getActiveMember", json!({}));
+    assert_eq!(theirs["status"], 200, "{theirs}");
+    assert_eq!(theirs["body"]["organizationId"], acme.id.as_str());
+    assert_eq!(theirs["body"]["userId"], ada.user.id.as_str());
+    assert_eq!(theirs["body"]["role"], "owner");
+    let ours = w.a.orgs.active_member(&ada.session.token).await.unwrap();
+    assert_eq!(theirs["body"]["id"], ours.id.as_str());
+
+    // Better Auth creates and activates; Neutrino reads.
+    let up = ba_call_world(
+        &w,
+        None,
+        "signUpEmail",
+        json!({"body": {"name": "Bea", "email": "bea@example.com", "password": PASSWORD}}),
+    );
+    assert_eq!(up["status"], 200, "{up}");
+    let bea_token = up["body"]["token"].as_str().unwrap().to_owned();
+    let bea_cookie = up["cookies"]["better-auth.session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let org = ba_call_world(
+        &w,
+        Some(&bea_cookie),
+        "createOrganization",
+        json!({"body": {"name": "Bea Co", "slug": "bea-co"}}),
+    );
+    assert_eq!(org["status"], 200, "{org}");
+    let member = w.a.orgs.active_member(&bea_token).await.unwrap();
+    assert_eq!(member.organization_id.as_str(), org["body"]["id"]);
+    assert_eq!(member.role, "owner");
+    assert_eq!(member.user_id.as_str(), up["body"]["user"]["id"]);
 }

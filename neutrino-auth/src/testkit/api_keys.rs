@@ -42,6 +42,7 @@ pub async fn a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed(
                 expires_in: Some(Duration::from_secs(3600)),
                 permissions: Some(perms),
                 prefix: None,
+                ..Default::default()
             },
             &meta(),
         )

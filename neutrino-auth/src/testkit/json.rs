@@ -187,6 +187,7 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
                 expires_in: Some(Duration::from_secs(3600)),
                 permissions: Some(perms),
                 prefix: None,
+                ..Default::default()
             },
             &meta(),
         )
@@ -200,12 +201,19 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
             "enabled",
             "expiresAt",
             "id",
+            "lastRefillAt",
             "lastRequest",
             "name",
             "organizationId",
             "permissions",
             "prefix",
+            "rateLimitEnabled",
+            "rateLimitMax",
+            "rateLimitTimeWindow",
             "referenceId",
+            "refillAmount",
+            "refillInterval",
+            "remaining",
             "requestCount",
             "start"
         ]

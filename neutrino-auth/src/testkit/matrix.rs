@@ -129,6 +129,7 @@ operations! {
     SetActive => "Organizations::set_active", Both;
     SetActiveUnknown => "Organizations::set_active", Both;
     Scope => "Organizations::scope", Both;
+    ActiveMember => "Organizations::active_member", Both;
     CreateSubOrganization => "NewOrganization::with_parent", Both;
     CreateOrganization => "Organizations::create_organization", Both;
     OperatorScope => "Organizations::operator_scope", OtherPlatformOnly;
@@ -779,6 +780,16 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
                     sc.tenant(),
                     *s.org,
                     "the scope moved off the actor's tenant"
+                );
+            }
+            auth_outcome(r)
+        }
+        Op::ActiveMember => {
+            let r = o.active_member(s.token).await;
+            if let Ok(m) = &r {
+                assert_eq!(
+                    m.organization_id, *s.org,
+                    "the active member moved off the actor's tenant"
                 );
             }
             auth_outcome(r)

@@ -178,6 +178,8 @@ macro_rules! auth_race_suite {
                     accept_racing_cancel_leaves_one_consistent_outcome,
                     concurrent_sign_ins_from_one_address_stay_within_the_limit,
                     a_store_that_cannot_count_atomically_is_refused,
+                    a_key_with_n_uses_left_verifies_exactly_n_times_under_concurrency,
+                    a_rate_limited_key_verifies_at_most_max_times_per_window_under_concurrency,
                 ]
             );
         }

@@ -69,6 +69,30 @@ pub async fn creating_an_organization_creates_its_tenant_owner_and_active_scope(
             .await;
     assert_eq!(code(bad), "VALIDATION_ERROR");
     assert_eq!(code(w.a.orgs.scope("no-such-token").await), "UNAUTHORIZED");
+    // The active member: the creator, as owner; none without an active
+    // organization; none once the membership is gone.
+    let me = w.a.orgs.active_member(tok).await.unwrap();
+    assert_eq!(
+        (me.organization_id, me.user_id, me.role.as_str()),
+        (acme.id, ada.user.id, "owner")
+    );
+    assert_eq!(
+        code(w.a.orgs.active_member("no-such-token").await),
+        "UNAUTHORIZED"
+    );
+    let bob = w.a.user("Bob").await;
+    assert_eq!(
+        code(w.a.orgs.active_member(&bob.session.token).await),
+        "NO_ACTIVE_ORGANIZATION"
+    );
+    w.a.db
+        .execute(
+            &neutrino_core::sql::Statement::new(r#"DELETE FROM "member" WHERE "userId" = ?1"#)
+                .bind(ada.user.id.as_str()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(w.a.orgs.active_member(tok).await), "MEMBER_NOT_FOUND");
 }
 
 /// Sub organizations are sub tenants and need rights on the parent.

@@ -10,7 +10,10 @@
 //!   `accept_invitation` (and accept racing cancel), and removing it removes
 //!   access;
 //! * at most `max` attempts per rate-limit window, and a store that cannot
-//!   count atomically refused when the limiter is built.
+//!   count atomically refused when the limiter is built;
+//! * an API key with `remaining = N` verifies exactly N times, a refill
+//!   gives exactly its amount again, and a rate-limited key at most
+//!   `rateLimitMax` times per window, each use counted once.
 //!
 //! Each case makes its own [`Auth`] and registry on a manual clock, with fresh
 //! random users and tenants, so cases share nothing but the databases. Run by
@@ -671,4 +674,141 @@ pub async fn a_store_that_cannot_count_atomically_is_refused(
         .with_rate_limit(stores.counters.clone(), RateLimitConfig::default())
         .build()
         .expect("the suite's counter store is accepted");
+}
+
+/// A fresh API key of a fresh organization's owner, made with `new`.
+async fn limited_key(orgs: &Organizations, new: crate::apikey::NewApiKey) -> String {
+    let (_, owner, _) = signed_up(orgs.auth()).await;
+    let slug = format!("race-key-{}", neutrino_core::ids::generate_id());
+    let org = orgs
+        .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
+        .await
+        .expect("organization");
+    orgs.create_api_key(
+        &owner,
+        crate::apikey::NewApiKey {
+            organization: Some(org.id),
+            ..new
+        },
+        &meta(),
+    )
+    .await
+    .expect("api key")
+    .key
+}
+
+/// `CALLS` verifications of `key` at once: how many succeeded; every
+/// failure must have the code `refused`.
+async fn verify_at_once(orgs: &Arc<Organizations>, key: &str, refused: &str) -> usize {
+    let key: Arc<str> = Arc::from(key);
+    let results = at_once(CALLS, |_| {
+        let (orgs, key) = (Arc::clone(orgs), Arc::clone(&key));
+        async move { orgs.verify_api_key(&key).await }
+    })
+    .await;
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(e.code(), refused, "unexpected refusal: {e}");
+    }
+    results.iter().filter(|r| r.is_ok()).count()
+}
+
+async fn stored_key_counts(auth: &Auth, key: &str) -> (Option<i64>, Option<i64>) {
+    let row = auth
+        .db()
+        .query(
+            &Statement::new(r#"SELECT "remaining", "requestCount" FROM "apikey" WHERE "key" = ?1"#)
+                .bind(crate::apikey::hash_key(key)),
+        )
+        .await
+        .expect("read key")
+        .remove(0);
+    (row.get(0).expect("remaining"), row.get(1).expect("count"))
+}
+
+/// 16 verifications at once of a key with `remaining = N` (N < 16): exactly
+/// N succeed, the others answer `USAGE_EXCEEDED`, `remaining` ends at 0 and
+/// each use is counted once. Once the refill is due, 16 more at once get
+/// exactly the refill amount.
+pub async fn a_key_with_n_uses_left_verifies_exactly_n_times_under_concurrency(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let orgs = organizations(stores, clock).await;
+    for round in 0..ROUNDS {
+        let n = 3 + round as u32;
+        let key = limited_key(
+            &orgs,
+            crate::apikey::NewApiKey {
+                remaining: Some(n),
+                refill: Some(crate::apikey::ApiKeyRefill {
+                    interval: Duration::from_secs(3600),
+                    amount: n + 1,
+                }),
+                ..Default::default()
+            },
+        )
+        .await;
+        let ok = verify_at_once(&orgs, &key, "USAGE_EXCEEDED").await;
+        assert_eq!(ok, n as usize, "round {round}: {ok} of {CALLS} verified");
+        assert_eq!(
+            stored_key_counts(orgs.auth(), &key).await,
+            (Some(0), Some(i64::from(n))),
+            "round {round}: remaining and uses counted"
+        );
+        // Not yet due: still nothing.
+        clock.advance(Duration::from_secs(1800));
+        assert_eq!(verify_at_once(&orgs, &key, "USAGE_EXCEEDED").await, 0);
+        clock.advance(Duration::from_secs(1801));
+        let ok = verify_at_once(&orgs, &key, "USAGE_EXCEEDED").await;
+        assert_eq!(
+            ok,
+            n as usize + 1,
+            "round {round}: {ok} verified after the refill"
+        );
+        assert_eq!(stored_key_counts(orgs.auth(), &key).await.0, Some(0));
+    }
+}
+
+/// 16 verifications at once of a key limited to `max` per window: exactly
+/// `max` succeed, the others answer `RATE_LIMITED`; within the window no
+/// more get in; after it, `max` again.
+pub async fn a_rate_limited_key_verifies_at_most_max_times_per_window_under_concurrency(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let orgs = organizations(stores, clock).await;
+    for round in 0..ROUNDS {
+        let max = 2 + round as u32;
+        let key = limited_key(
+            &orgs,
+            crate::apikey::NewApiKey {
+                rate_limit: Some(crate::apikey::ApiKeyRateLimit {
+                    window: Duration::from_secs(60),
+                    max,
+                }),
+                ..Default::default()
+            },
+        )
+        .await;
+        let ok = verify_at_once(&orgs, &key, "RATE_LIMITED").await;
+        assert_eq!(ok, max as usize, "round {round}: {ok} of {CALLS} verified");
+        assert_eq!(
+            stored_key_counts(orgs.auth(), &key).await.1,
+            Some(i64::from(max))
+        );
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(verify_at_once(&orgs, &key, "RATE_LIMITED").await, 0);
+        match orgs.verify_api_key(&key).await {
+            Err(AuthError::ApiKeyRateLimited { retry_after }) => {
+                assert!(retry_after <= Duration::from_secs(30) && !retry_after.is_zero());
+            }
+            other => panic!("round {round}: expected RATE_LIMITED, got {other:?}"),
+        }
+        clock.advance(Duration::from_secs(31));
+        let ok = verify_at_once(&orgs, &key, "RATE_LIMITED").await;
+        assert_eq!(
+            ok, max as usize,
+            "round {round}: {ok} verified in the next window"
+        );
+    }
 }

@@ -14,12 +14,13 @@
 //       with symmetricEncrypt; prints both.
 //   node better-auth.mjs migrate <db> <secret>
 //       Runs Better Auth's migrations (with the plugins below) and nothing else.
-//   node better-auth.mjs call <db> <secret> <cookie header or -> <endpoint> <json>
+//   node better-auth.mjs call <db> <secret> <cookie header, - or server> <endpoint> <json>
 //       Calls auth.api[endpoint] with that Cookie header and the JSON's `body`
 //       and `query`; prints the HTTP status, the JSON answer, the cookies set
 //       and the verification emails Better Auth sent meanwhile.
 //
-// Better Auth runs with the organization, two-factor and admin plugins, user
+// Better Auth runs with the organization, two-factor, admin and API-key
+// (@better-auth/api-key, with its defaults) plugins, user
 // deletion and email change enabled, and emails captured. With
 // BA_GENERATE_ID=uuid in the environment it writes UUIDs
 // (advanced.database.generateId: "uuid").
@@ -28,6 +29,7 @@ import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
 import { symmetricDecrypt, symmetricEncrypt } from "better-auth/crypto";
 import { admin, organization, twoFactor } from "better-auth/plugins";
+import { apiKey } from "@better-auth/api-key";
 
 const [mode, dbPath, secret, ...rest] = process.argv.slice(2);
 if (!mode || !dbPath || !secret) {
@@ -52,7 +54,7 @@ const auth = betterAuth({
     changeEmail: { enabled: true },
   },
   advanced: process.env.BA_GENERATE_ID === "uuid" ? { database: { generateId: "uuid" } } : {},
-  plugins: [organization(), twoFactor(), admin()],
+  plugins: [organization(), twoFactor(), admin(), apiKey()],
   logger: { disabled: true },
 });
 
@@ -111,7 +113,9 @@ async function call(cookie, endpoint, json) {
   if (!fn) throw new Error(`no endpoint ${endpoint}`);
   let response;
   try {
-    response = await fn({ headers, body, query, asResponse: true });
+    // "server": a call of the server itself, without headers (the API-key
+    // plugin takes its server-only fields only so).
+    response = await fn({ headers: cookie === "server" ? undefined : headers, body, query, asResponse: true });
   } catch (e) {
     return { status: e.statusCode ?? 500, body: e.body ?? { message: String(e.message) }, cookies: {}, mails };
   }
