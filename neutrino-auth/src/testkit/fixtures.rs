@@ -119,7 +119,13 @@ pub fn organizations(
 
 /// Signs a fresh user up on `auth`; returns the user and its session.
 pub async fn user(auth: &Auth, name: &str) -> SignedIn {
-    auth.sign_up_email(SignUpEmail::new(name, unique_email(), PASSWORD), &meta())
+    user_at(auth, name, &unique_email()).await
+}
+
+/// Signs a user up on `auth` with `email` and [`PASSWORD`]; returns the user
+/// and its session.
+pub async fn user_at(auth: &Auth, name: &str, email: &str) -> SignedIn {
+    auth.sign_up_email(SignUpEmail::new(name, email, PASSWORD), &meta())
         .await
         .expect("sign up")
         .signed_in()
