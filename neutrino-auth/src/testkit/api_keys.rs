@@ -8,7 +8,7 @@ use std::time::Duration;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::Statement;
 
-use super::fixtures::{AuthStores, World, meta};
+use super::fixtures::{AuthStores, World, create_org, meta};
 use crate::AuthError;
 use crate::apikey::{ApiKeyScope, NewApiKey, hash_key};
 use crate::audit::AuditEvent;
@@ -27,10 +27,7 @@ pub async fn a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed(
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
+    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
     let mut perms = BTreeMap::new();
     perms.insert("invitation".to_owned(), vec!["create".to_owned()]);
     let created = o
@@ -127,10 +124,7 @@ pub async fn platform_keys_work_on_their_platform_only_and_die_with_membership(
         "INVALID_API_KEY"
     );
     // A tenant key of a member who is then removed stops working.
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
+    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
     let m = o
         .add_member(ta, &acme.id, &bob.user.id, "member", &meta())
         .await

@@ -132,6 +132,17 @@ pub async fn user_at(auth: &Auth, name: &str, email: &str) -> SignedIn {
         .expect("sign-up without required verification signs in")
 }
 
+/// Creates `new` on `orgs` as the user of `owner_token`.
+pub async fn create_org(
+    orgs: &Organizations,
+    owner_token: &str,
+    new: NewOrganization,
+) -> Organization {
+    orgs.create_organization(owner_token, new, &meta())
+        .await
+        .expect("create organization")
+}
+
 /// One platform: its auth database, [`Auth`], [`Organizations`] and the
 /// mailer its emails go to.
 #[derive(Debug)]
@@ -159,14 +170,12 @@ impl Platform {
 
     /// A fresh organization created by `owner_token`.
     pub async fn org(&self, owner_token: &str, name: &str) -> Organization {
-        self.orgs
-            .create_organization(
-                owner_token,
-                NewOrganization::new(name, neutrino_core::testkit::unique("org-")),
-                &meta(),
-            )
-            .await
-            .expect("create organization")
+        create_org(
+            &self.orgs,
+            owner_token,
+            NewOrganization::new(name, neutrino_core::testkit::unique("org-")),
+        )
+        .await
     }
 
     /// Every row of `table` whose `column` is `value`, as text, for

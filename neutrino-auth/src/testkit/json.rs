@@ -9,7 +9,7 @@ use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::Statement;
 use serde_json::Value;
 
-use super::fixtures::{AuthStores, PASSWORD, World, meta};
+use super::fixtures::{AuthStores, PASSWORD, World, create_org, meta};
 use crate::apikey::{NewApiKey, hash_key};
 use crate::org::NewOrganization;
 
@@ -128,14 +128,12 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
     assert_eq!(both["session"], session);
 
     // Organization, member, invitation.
-    let acme = o
-        .create_organization(
-            token,
-            NewOrganization::new("Acme", "acme").with_metadata(serde_json::json!({"plan": "pro"})),
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let acme = create_org(
+        o,
+        token,
+        NewOrganization::new("Acme", "acme").with_metadata(serde_json::json!({"plan": "pro"})),
+    )
+    .await;
     let org = serde_json::to_value(&acme).unwrap();
     assert_eq!(
         keys(&org),

@@ -4,7 +4,7 @@
 
 use neutrino_core::clock::ManualClock;
 
-use super::fixtures::{AuthStores, World, meta};
+use super::fixtures::{AuthStores, World, create_org, meta};
 use crate::AuthError;
 use crate::access::PlatformRole;
 use crate::audit::AuditEvent;
@@ -22,11 +22,7 @@ pub async fn creating_an_organization_creates_its_tenant_owner_and_active_scope(
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
     let tok = &ada.session.token;
-    let acme =
-        w.a.orgs
-            .create_organization(tok, NewOrganization::new("Acme", "acme"), &meta())
-            .await
-            .unwrap();
+    let acme = create_org(&w.a.orgs, tok, NewOrganization::new("Acme", "acme")).await;
     let tenant = w.registry.tenant(w.a.id, acme.id).await.unwrap();
     assert_eq!(tenant.slug, "acme");
     assert_eq!(tenant.name, "Acme");
@@ -79,24 +75,18 @@ pub async fn sub_organizations_are_sub_tenants_and_need_rights_on_the_parent(
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
-    let acme =
-        w.a.orgs
-            .create_organization(
-                &ada.session.token,
-                NewOrganization::new("Acme", "acme"),
-                &meta(),
-            )
-            .await
-            .unwrap();
-    let eu =
-        w.a.orgs
-            .create_organization(
-                &ada.session.token,
-                NewOrganization::new("Acme EU", "acme-eu").with_parent(acme.id),
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let acme = create_org(
+        &w.a.orgs,
+        &ada.session.token,
+        NewOrganization::new("Acme", "acme"),
+    )
+    .await;
+    let eu = create_org(
+        &w.a.orgs,
+        &ada.session.token,
+        NewOrganization::new("Acme EU", "acme-eu").with_parent(acme.id),
+    )
+    .await;
     assert_eq!(
         w.registry.tenant(w.a.id, eu.id).await.unwrap().parent,
         Some(acme.id)
@@ -143,10 +133,7 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
     let bob = w.a.user("Bob").await;
     let cat = w.a.user("Cat").await;
     let (ta, tb, tc) = (&ada.session.token, &bob.session.token, &cat.session.token);
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
+    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
     let org = &acme.id;
     let ada_m = o.list_members(ta, org).await.unwrap().remove(0);
     // The only owner cannot leave, be removed or demoted.
@@ -277,15 +264,12 @@ pub async fn host_apps_extend_the_policy_with_their_own_resources(
     let _ = reg;
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
-    let acme =
-        w.a.orgs
-            .create_organization(
-                &ada.session.token,
-                NewOrganization::new("Acme", "acme"),
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let acme = create_org(
+        &w.a.orgs,
+        &ada.session.token,
+        NewOrganization::new("Acme", "acme"),
+    )
+    .await;
     w.a.orgs
         .add_member(
             &ada.session.token,
@@ -314,15 +298,12 @@ pub async fn platform_admins_manage_every_tenant_of_their_platform_only(
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
     let root = w.a.user("Root").await;
-    let acme =
-        w.a.orgs
-            .create_organization(
-                &ada.session.token,
-                NewOrganization::new("Acme", "acme"),
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let acme = create_org(
+        &w.a.orgs,
+        &ada.session.token,
+        NewOrganization::new("Acme", "acme"),
+    )
+    .await;
     let tr = &root.session.token;
     assert_eq!(
         code(w.a.orgs.set_active(tr, Some(&acme.id), &meta()).await),
@@ -362,15 +343,12 @@ pub async fn platform_admins_manage_every_tenant_of_their_platform_only(
     // Platform B: the admin's session does not exist there, and B's
     // organizations cannot be reached through platform A.
     let bea = w.b.user("Bea").await;
-    let globex =
-        w.b.orgs
-            .create_organization(
-                &bea.session.token,
-                NewOrganization::new("Globex", "globex"),
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let globex = create_org(
+        &w.b.orgs,
+        &bea.session.token,
+        NewOrganization::new("Globex", "globex"),
+    )
+    .await;
     let before = w.b.snapshot(&globex.id).await;
     assert_eq!(
         code(w.b.orgs.set_active(tr, Some(&globex.id), &meta()).await),
@@ -402,15 +380,12 @@ pub async fn operator_access_is_recorded_in_the_platform_log_and_the_tenants(
 ) {
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
-    let acme =
-        w.a.orgs
-            .create_organization(
-                &ada.session.token,
-                NewOrganization::new("Acme", "acme"),
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let acme = create_org(
+        &w.a.orgs,
+        &ada.session.token,
+        NewOrganization::new("Acme", "acme"),
+    )
+    .await;
     let scope =
         w.a.orgs
             .operator_scope(&acme.id, "ops@example.com", "ticket 42", &meta())

@@ -11,7 +11,7 @@ use neutrino_core::BoxError;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::{SqlExecutor, Statement};
 
-use super::fixtures::{AuthStores, PASSWORD, World, auth_with, meta, unique_email};
+use super::fixtures::{AuthStores, PASSWORD, World, auth_with, create_org, meta, unique_email};
 use crate::mail::{Email, EmailKind, Mailer, RecordingMailer};
 use crate::org::NewOrganization;
 use crate::{AuthError, SignInEmail, SignUpEmail};
@@ -31,10 +31,7 @@ pub async fn listing_invitations_needs_invitation_create_and_hides_owner_invitat
     let bob = w.a.user("Bob").await;
     let cat = w.a.user("Cat").await;
     let ta = &ada.session.token;
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
+    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
     o.add_member(ta, &acme.id, &bob.user.id, "admin", &meta())
         .await
         .unwrap();
@@ -134,14 +131,12 @@ pub async fn with_required_verification_sign_up_gives_no_session_and_does_not_te
         .sign_in_email(SignInEmail::new(&owner_email, PASSWORD), &meta())
         .await
         .unwrap();
-    let acme = o
-        .create_organization(
-            &owner.session.token,
-            NewOrganization::new("Acme", "acme"),
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let acme = create_org(
+        o,
+        &owner.session.token,
+        NewOrganization::new("Acme", "acme"),
+    )
+    .await;
     let inv = o
         .invite_member(&owner.session.token, &acme.id, &email, "admin", &meta())
         .await
@@ -291,10 +286,7 @@ pub async fn an_invitation_that_could_not_be_mailed_is_withdrawn(
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
+    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
     let e = o
         .invite_member(ta, &acme.id, "bob@example.com", "member", &meta())
         .await
