@@ -8,11 +8,10 @@ use std::time::Duration;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::Statement;
 
-use super::fixtures::{AuthStores, World, create_org, meta};
+use super::fixtures::{AuthStores, World, member, meta};
 use crate::AuthError;
 use crate::apikey::{ApiKeyScope, NewApiKey, hash_key};
 use crate::audit::AuditEvent;
-use crate::org::NewOrganization;
 
 fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
     r.expect_err("should fail").code()
@@ -27,7 +26,7 @@ pub async fn a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed(
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
-    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
+    let acme = w.a.acme(ta).await;
     let mut perms = BTreeMap::new();
     perms.insert("invitation".to_owned(), vec!["create".to_owned()]);
     let created = o
@@ -124,11 +123,8 @@ pub async fn platform_keys_work_on_their_platform_only_and_die_with_membership(
         "INVALID_API_KEY"
     );
     // A tenant key of a member who is then removed stops working.
-    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
-    let m = o
-        .add_member(ta, &acme.id, &bob.user.id, "member", &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(ta).await;
+    let m = member(o, ta, &acme.id, &bob.user.id, "member").await;
     let bob_key = o
         .create_api_key(
             &bob.session.token,

@@ -17,7 +17,7 @@ use neutrino_tenancy::{
 };
 
 use crate::mail::RecordingMailer;
-use crate::org::{NewOrganization, Organization, Organizations};
+use crate::org::{Member, NewOrganization, Organization, Organizations};
 use crate::password::PasswordConfig;
 use crate::{Auth, AuthBuilder, RequestMeta, SignUpEmail, SignedIn};
 
@@ -143,6 +143,26 @@ pub async fn create_org(
         .expect("create organization")
 }
 
+/// Adds `user` to `org` with `role`, as the user of `token`.
+pub async fn member(
+    orgs: &Organizations,
+    token: &str,
+    org: &TenantId,
+    user: &UserId,
+    role: &str,
+) -> Member {
+    orgs.add_member(token, org, user, role, &meta())
+        .await
+        .expect("add member")
+}
+
+/// Makes `org` the active organization of the session of `token`.
+pub async fn activate(orgs: &Organizations, token: &str, org: &TenantId) {
+    orgs.set_active(token, Some(org), &meta())
+        .await
+        .expect("set active organization");
+}
+
 /// One platform: its auth database, [`Auth`], [`Organizations`] and the
 /// mailer its emails go to.
 #[derive(Debug)]
@@ -174,6 +194,16 @@ impl Platform {
             &self.orgs,
             owner_token,
             NewOrganization::new(name, neutrino_core::testkit::unique("org-")),
+        )
+        .await
+    }
+
+    /// The organization "Acme" (slug `acme`) created by `owner_token`.
+    pub async fn acme(&self, owner_token: &str) -> Organization {
+        create_org(
+            &self.orgs,
+            owner_token,
+            NewOrganization::new("Acme", "acme"),
         )
         .await
     }
@@ -391,20 +421,15 @@ pub async fn two_orgs_in(world: World) -> TwoOrgs {
     let outsider = p.user("Olga").await;
     let org_a = p.org(&owner_a.session.token, "Acme").await;
     let org_b = p.org(&owner_b.session.token, "Globex").await;
-    p.orgs
-        .add_member(
-            &owner_b.session.token,
-            &org_b.id,
-            &member_b.user.id,
-            "member",
-            &meta(),
-        )
-        .await
-        .expect("add B's member");
-    p.orgs
-        .set_active(&member_b.session.token, Some(&org_b.id), &meta())
-        .await
-        .expect("B active for its member");
+    member(
+        &p.orgs,
+        &owner_b.session.token,
+        &org_b.id,
+        &member_b.user.id,
+        "member",
+    )
+    .await;
+    activate(&p.orgs, &member_b.session.token, &org_b.id).await;
     let stranger = world.b.user("Quinn").await;
     let org_q = world.b.org(&stranger.session.token, "Initech").await;
     TwoOrgs {

@@ -26,7 +26,7 @@ pub async fn invite_accept_reject_cancel_and_list(stores: &AuthStores, clock: &M
     let bob = w.a.user("Bob").await;
     let cat = w.a.user("Cat").await;
     let ta = &ada.session.token;
-    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
+    let acme = w.a.acme(ta).await;
     let globex = create_org(o, ta, NewOrganization::new("Globex", "globex")).await;
     // Invite Bob by his email in another case.
     let inv = o
@@ -161,7 +161,7 @@ pub async fn invitations_expire_after_48_hours_and_are_limited_per_tenant(
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
     let ta = &ada.session.token;
-    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
+    let acme = w.a.acme(ta).await;
     let inv = o
         .invite_member(ta, &acme.id, &bob.user.email, "member", &meta())
         .await
@@ -198,7 +198,7 @@ pub async fn pending_invitations_per_tenant_are_limited(stores: &AuthStores, clo
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
-    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
+    let acme = w.a.acme(ta).await;
     let first = o
         .invite_member(ta, &acme.id, "one@example.com", "member", &meta())
         .await
@@ -261,7 +261,7 @@ pub async fn with_sign_up_disabled_an_invitation_is_the_only_way_in(
         .signed_in()
         .expect("signed in");
     let ta = &ada.session.token;
-    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
+    let acme = w.a.acme(ta).await;
     let inv = o
         .invite_member(ta, &acme.id, "Bob@Example.com", "member", &meta())
         .await

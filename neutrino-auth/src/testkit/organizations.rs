@@ -4,7 +4,7 @@
 
 use neutrino_core::clock::ManualClock;
 
-use super::fixtures::{AuthStores, World, create_org, meta};
+use super::fixtures::{AuthStores, World, activate, create_org, member, meta};
 use crate::AuthError;
 use crate::access::PlatformRole;
 use crate::audit::AuditEvent;
@@ -22,7 +22,7 @@ pub async fn creating_an_organization_creates_its_tenant_owner_and_active_scope(
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
     let tok = &ada.session.token;
-    let acme = create_org(&w.a.orgs, tok, NewOrganization::new("Acme", "acme")).await;
+    let acme = w.a.acme(tok).await;
     let tenant = w.registry.tenant(w.a.id, acme.id).await.unwrap();
     assert_eq!(tenant.slug, "acme");
     assert_eq!(tenant.name, "Acme");
@@ -75,12 +75,7 @@ pub async fn sub_organizations_are_sub_tenants_and_need_rights_on_the_parent(
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
-    let acme = create_org(
-        &w.a.orgs,
-        &ada.session.token,
-        NewOrganization::new("Acme", "acme"),
-    )
-    .await;
+    let acme = w.a.acme(&ada.session.token).await;
     let eu = create_org(
         &w.a.orgs,
         &ada.session.token,
@@ -101,16 +96,14 @@ pub async fn sub_organizations_are_sub_tenants_and_need_rights_on_the_parent(
             )
             .await;
     assert_eq!(code(stranger), "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
-    w.a.orgs
-        .add_member(
-            &ada.session.token,
-            &acme.id,
-            &bob.user.id,
-            "member",
-            &meta(),
-        )
-        .await
-        .unwrap();
+    member(
+        &w.a.orgs,
+        &ada.session.token,
+        &acme.id,
+        &bob.user.id,
+        "member",
+    )
+    .await;
     let plain_member =
         w.a.orgs
             .create_organization(
@@ -133,7 +126,7 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
     let bob = w.a.user("Bob").await;
     let cat = w.a.user("Cat").await;
     let (ta, tb, tc) = (&ada.session.token, &bob.session.token, &cat.session.token);
-    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
+    let acme = w.a.acme(ta).await;
     let org = &acme.id;
     let ada_m = o.list_members(ta, org).await.unwrap().remove(0);
     // The only owner cannot leave, be removed or demoted.
@@ -156,10 +149,7 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
         code(o.add_member(ta, org, &bob.user.id, "wizard", &meta()).await),
         "ROLE_NOT_FOUND"
     );
-    let bob_m = o
-        .add_member(ta, org, &bob.user.id, "member", &meta())
-        .await
-        .unwrap();
+    let bob_m = member(o, ta, org, &bob.user.id, "member").await;
     assert_eq!(
         code(o.add_member(ta, org, &bob.user.id, "member", &meta()).await),
         "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION"
@@ -184,10 +174,7 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
         code(o.add_member(tb, org, &cat.user.id, "owner", &meta()).await),
         "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE"
     );
-    let cat_m = o
-        .add_member(tb, org, &cat.user.id, "member", &meta())
-        .await
-        .unwrap();
+    let cat_m = member(o, tb, org, &cat.user.id, "member").await;
     assert_eq!(
         code(
             o.update_member_role(tb, org, &cat_m.id, "owner", &meta())
@@ -210,7 +197,7 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
     o.update_member_role(ta, org, &cat_m.id, "owner", &meta())
         .await
         .unwrap();
-    o.set_active(tc, Some(org), &meta()).await.unwrap();
+    activate(o, tc, org).await;
     let cat_scope = o.scope(tc).await.unwrap();
     assert!(o.has_permission(&cat_scope, "organization", "delete"));
     o.leave(ta, org, &meta()).await.unwrap();
@@ -223,7 +210,7 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
         "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
     );
     // Bob, removed, loses his active organization and his scope.
-    o.set_active(tb, Some(org), &meta()).await.unwrap();
+    activate(o, tb, org).await;
     let bob_scope = o.scope(tb).await.unwrap();
     assert!(o.has_permission(&bob_scope, "member", "create"));
     assert!(!o.has_permission(&bob_scope, "organization", "delete"));
@@ -264,26 +251,16 @@ pub async fn host_apps_extend_the_policy_with_their_own_resources(
     let _ = reg;
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
-    let acme = create_org(
+    let acme = w.a.acme(&ada.session.token).await;
+    member(
         &w.a.orgs,
         &ada.session.token,
-        NewOrganization::new("Acme", "acme"),
+        &acme.id,
+        &bob.user.id,
+        "member",
     )
     .await;
-    w.a.orgs
-        .add_member(
-            &ada.session.token,
-            &acme.id,
-            &bob.user.id,
-            "member",
-            &meta(),
-        )
-        .await
-        .unwrap();
-    w.a.orgs
-        .set_active(&bob.session.token, Some(&acme.id), &meta())
-        .await
-        .unwrap();
+    activate(&w.a.orgs, &bob.session.token, &acme.id).await;
     let scope = w.a.orgs.scope(&bob.session.token).await.unwrap();
     assert!(!w.a.orgs.has_permission(&scope, "project", "read"));
     assert!(policy.allows(scope.roles(), "project", "read"));
@@ -298,12 +275,7 @@ pub async fn platform_admins_manage_every_tenant_of_their_platform_only(
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
     let root = w.a.user("Root").await;
-    let acme = create_org(
-        &w.a.orgs,
-        &ada.session.token,
-        NewOrganization::new("Acme", "acme"),
-    )
-    .await;
+    let acme = w.a.acme(&ada.session.token).await;
     let tr = &root.session.token;
     assert_eq!(
         code(w.a.orgs.set_active(tr, Some(&acme.id), &meta()).await),
@@ -323,10 +295,7 @@ pub async fn platform_admins_manage_every_tenant_of_their_platform_only(
         w.a.orgs.platform_role(&root.user.id).await.unwrap(),
         PlatformRole::Admin
     );
-    w.a.orgs
-        .set_active(tr, Some(&acme.id), &meta())
-        .await
-        .unwrap();
+    activate(&w.a.orgs, tr, &acme.id).await;
     let scope = w.a.orgs.scope(tr).await.unwrap();
     assert!(scope.is_platform_admin());
     assert!(w.a.orgs.has_permission(&scope, "organization", "delete"));
@@ -380,12 +349,7 @@ pub async fn operator_access_is_recorded_in_the_platform_log_and_the_tenants(
 ) {
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
-    let acme = create_org(
-        &w.a.orgs,
-        &ada.session.token,
-        NewOrganization::new("Acme", "acme"),
-    )
-    .await;
+    let acme = w.a.acme(&ada.session.token).await;
     let scope =
         w.a.orgs
             .operator_scope(&acme.id, "ops@example.com", "ticket 42", &meta())

@@ -11,9 +11,8 @@ use neutrino_core::BoxError;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::{SqlExecutor, Statement};
 
-use super::fixtures::{AuthStores, PASSWORD, World, auth_with, create_org, meta, unique_email};
+use super::fixtures::{AuthStores, PASSWORD, World, auth_with, member, meta, unique_email};
 use crate::mail::{Email, EmailKind, Mailer, RecordingMailer};
-use crate::org::NewOrganization;
 use crate::{AuthError, SignInEmail, SignUpEmail};
 
 fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
@@ -31,13 +30,9 @@ pub async fn listing_invitations_needs_invitation_create_and_hides_owner_invitat
     let bob = w.a.user("Bob").await;
     let cat = w.a.user("Cat").await;
     let ta = &ada.session.token;
-    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
-    o.add_member(ta, &acme.id, &bob.user.id, "admin", &meta())
-        .await
-        .unwrap();
-    o.add_member(ta, &acme.id, &cat.user.id, "member", &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(ta).await;
+    member(o, ta, &acme.id, &bob.user.id, "admin").await;
+    member(o, ta, &acme.id, &cat.user.id, "member").await;
     let to_owner = o
         .invite_member(ta, &acme.id, "boss@example.com", "owner", &meta())
         .await
@@ -131,12 +126,7 @@ pub async fn with_required_verification_sign_up_gives_no_session_and_does_not_te
         .sign_in_email(SignInEmail::new(&owner_email, PASSWORD), &meta())
         .await
         .unwrap();
-    let acme = create_org(
-        o,
-        &owner.session.token,
-        NewOrganization::new("Acme", "acme"),
-    )
-    .await;
+    let acme = w.a.acme(&owner.session.token).await;
     let inv = o
         .invite_member(&owner.session.token, &acme.id, &email, "admin", &meta())
         .await
@@ -286,7 +276,7 @@ pub async fn an_invitation_that_could_not_be_mailed_is_withdrawn(
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
-    let acme = create_org(o, ta, NewOrganization::new("Acme", "acme")).await;
+    let acme = w.a.acme(ta).await;
     let e = o
         .invite_member(ta, &acme.id, "bob@example.com", "member", &meta())
         .await
