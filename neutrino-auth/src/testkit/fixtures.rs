@@ -285,6 +285,15 @@ impl World {
         Self::with(stores, clock, |b| b, |o| o).await
     }
 
+    /// Two platforms, their `Auth` built by `configure`.
+    pub async fn configured(
+        stores: &AuthStores,
+        clock: &ManualClock,
+        configure: impl Fn(AuthBuilder) -> AuthBuilder + Send + Sync,
+    ) -> Self {
+        Self::with(stores, clock, configure, |o| o).await
+    }
+
     /// Two platforms, their `Auth` built by `configure` and their
     /// organizations adjusted by `configure_orgs`.
     pub async fn with(

@@ -2,7 +2,6 @@
 //! expiry, one pending invitation per email, the limit, invitation-only
 //! sign-up.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
@@ -10,7 +9,7 @@ use neutrino_core::clock::ManualClock;
 use super::fixtures::{AuthStores, PASSWORD, SECRET, World, create_org, meta};
 use crate::audit::AuditEvent;
 use crate::invitation::InvitationStatus;
-use crate::mail::{EmailKind, RecordingMailer};
+use crate::mail::EmailKind;
 use crate::org::NewOrganization;
 use crate::{AuthError, SignUpEmail};
 
@@ -224,17 +223,8 @@ pub async fn with_sign_up_disabled_an_invitation_is_the_only_way_in(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let mailer = RecordingMailer::new();
-    let w = World::with(
-        stores,
-        clock,
-        |b| {
-            b.with_disable_sign_up(true)
-                .with_mailer(Arc::new(mailer.clone()))
-        },
-        |o| o,
-    )
-    .await;
+    let w = World::configured(stores, clock, |b| b.with_disable_sign_up(true)).await;
+    let mailer = &w.a.mailer;
     let o = &w.a.orgs;
     // The first user comes in through the host app (e.g. an operator tool):
     // with sign-up disabled, plain sign-up is refused.

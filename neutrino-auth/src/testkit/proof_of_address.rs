@@ -66,17 +66,8 @@ pub async fn with_required_verification_sign_up_gives_no_session_and_does_not_te
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let mailer = RecordingMailer::new();
-    let w = World::with(
-        stores,
-        clock,
-        |b| {
-            b.with_mailer(Arc::new(mailer.clone()))
-                .with_require_email_verification(true)
-        },
-        |o| o,
-    )
-    .await;
+    let w = World::configured(stores, clock, |b| b.with_require_email_verification(true)).await;
+    let mailer = &w.a.mailer;
     let auth = &w.a.auth;
     let o = &w.a.orgs;
     let email = unique_email();
@@ -272,7 +263,7 @@ pub async fn an_invitation_that_could_not_be_mailed_is_withdrawn(
 ) {
     let mailer = Arc::new(FlakyMailer::default());
     let m = Arc::clone(&mailer);
-    let w = World::with(stores, clock, move |b| b.with_mailer(m.clone()), |o| o).await;
+    let w = World::configured(stores, clock, move |b| b.with_mailer(m.clone())).await;
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
