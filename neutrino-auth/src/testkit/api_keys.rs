@@ -8,14 +8,9 @@ use std::time::Duration;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::Statement;
 
-use super::fixtures::{AuthStores, World, member, meta};
-use crate::AuthError;
+use super::fixtures::{AuthStores, World, code, member, meta};
 use crate::apikey::{ApiKeyScope, NewApiKey, hash_key};
 use crate::audit::AuditEvent;
-
-fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
-    r.expect_err("should fail").code()
-}
 
 /// A tenant key mints the tenant scope and is stored hashed.
 pub async fn a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed(

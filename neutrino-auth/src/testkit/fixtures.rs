@@ -19,7 +19,7 @@ use neutrino_tenancy::{
 use crate::mail::RecordingMailer;
 use crate::org::{Member, NewOrganization, Organization, Organizations};
 use crate::password::PasswordConfig;
-use crate::{Auth, AuthBuilder, RequestMeta, SignUpEmail, SignedIn};
+use crate::{Auth, AuthBuilder, AuthError, RequestMeta, SignUpEmail, SignedIn};
 
 /// The secret of every [`Auth`] the suite builds.
 pub const SECRET: &str = "auth-suite-secret-0123456789abcdefghij";
@@ -115,6 +115,11 @@ pub fn organizations(
     minter: ScopeMinter,
 ) -> Organizations {
     Organizations::new(auth, registry.platform(platform), minter).expect("organizations")
+}
+
+/// The code of the error `r` must be.
+pub fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
+    r.expect_err("should fail").code()
 }
 
 /// Signs a fresh user up on `auth`; returns the user and its session.

@@ -6,16 +6,12 @@ use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
 
-use super::fixtures::{AuthStores, PASSWORD, SECRET, World, create_org, meta};
+use super::fixtures::{AuthStores, PASSWORD, SECRET, World, code, create_org, meta};
+use crate::SignUpEmail;
 use crate::audit::AuditEvent;
 use crate::invitation::InvitationStatus;
 use crate::mail::EmailKind;
 use crate::org::NewOrganization;
-use crate::{AuthError, SignUpEmail};
-
-fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
-    r.expect_err("should fail").code()
-}
 
 /// Invite accept reject cancel and list.
 pub async fn invite_accept_reject_cancel_and_list(stores: &AuthStores, clock: &ManualClock) {

@@ -4,15 +4,10 @@
 
 use neutrino_core::clock::ManualClock;
 
-use super::fixtures::{AuthStores, World, activate, create_org, member, meta};
-use crate::AuthError;
+use super::fixtures::{AuthStores, World, activate, code, create_org, member, meta};
 use crate::access::PlatformRole;
 use crate::audit::AuditEvent;
 use crate::org::NewOrganization;
-
-fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
-    r.expect_err("should fail").code()
-}
 
 /// Creating an organization creates its tenant owner and active scope.
 pub async fn creating_an_organization_creates_its_tenant_owner_and_active_scope(

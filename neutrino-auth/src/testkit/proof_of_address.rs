@@ -11,13 +11,9 @@ use neutrino_core::BoxError;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::{SqlExecutor, Statement};
 
-use super::fixtures::{AuthStores, PASSWORD, World, auth_with, member, meta, unique_email};
+use super::fixtures::{AuthStores, PASSWORD, World, auth_with, code, member, meta, unique_email};
 use crate::mail::{Email, EmailKind, Mailer, RecordingMailer};
 use crate::{AuthError, SignInEmail, SignUpEmail};
-
-fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
-    r.expect_err("should fail").code()
-}
 
 /// Listing invitations needs invitation create and hides owner invitations.
 pub async fn listing_invitations_needs_invitation_create_and_hides_owner_invitations(

@@ -7,14 +7,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use neutrino_core::clock::{Clock, ManualClock};
 use neutrino_core::sql::Statement;
 
-use super::fixtures::{AuthStores, PASSWORD, SECRET, auth, meta};
+use super::fixtures::{AuthStores, PASSWORD, SECRET, auth, code, meta};
 use crate::audit::AuditEvent;
 use crate::twofactor::{DIGITS, PERIOD, hotp, symmetric_decrypt};
-use crate::{AuthError, SignInEmail, SignInOutcome, SignUpEmail, TwoFactorChallenge};
-
-fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
-    r.expect_err("should fail").code()
-}
+use crate::{SignInEmail, SignInOutcome, SignUpEmail, TwoFactorChallenge};
 
 /// Totp two factor end to end.
 pub async fn totp_two_factor_end_to_end(stores: &AuthStores, clock: &ManualClock) {
