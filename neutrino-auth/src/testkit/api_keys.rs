@@ -2,13 +2,12 @@
 //! flag, permissions, last use; verified into the scope a session gets; a key
 //! of one platform is useless on another.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::Statement;
 
-use super::fixtures::{AuthStores, World, code, member, meta};
+use super::fixtures::{AuthStores, World, ci_key, code, member, meta};
 use crate::apikey::{ApiKeyScope, NewApiKey, hash_key};
 use crate::audit::AuditEvent;
 
@@ -22,22 +21,7 @@ pub async fn a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed(
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
     let acme = w.a.acme(ta).await;
-    let mut perms = BTreeMap::new();
-    perms.insert("invitation".to_owned(), vec!["create".to_owned()]);
-    let created = o
-        .create_api_key(
-            ta,
-            NewApiKey {
-                name: Some("ci".into()),
-                organization: Some(acme.id),
-                expires_in: Some(Duration::from_secs(3600)),
-                permissions: Some(perms),
-                prefix: None,
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let created = ci_key(o, ta, acme.id).await;
     assert!(created.key.starts_with("nno_"));
     assert_eq!(created.key.len(), 4 + 64);
     assert!(!format!("{created:?}").contains(&created.key));

@@ -5,8 +5,10 @@
 //! [`organizations`] is the one place that constructs an [`Organizations`]:
 //! every case and every integration test of this crate goes through it.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
 use neutrino_core::ids::{PlatformId, TenantId, UserId};
@@ -16,6 +18,7 @@ use neutrino_tenancy::{
     NewPlatform, PlatformClass, Registry, RegistryOptions, ScopeMinter, TenantScope,
 };
 
+use crate::apikey::{CreatedApiKey, NewApiKey};
 use crate::mail::RecordingMailer;
 use crate::org::{Member, NewOrganization, Organization, Organizations};
 use crate::password::PasswordConfig;
@@ -166,6 +169,26 @@ pub async fn activate(orgs: &Organizations, token: &str, org: &TenantId) {
     orgs.set_active(token, Some(org), &meta())
         .await
         .expect("set active organization");
+}
+
+/// A key "ci" of `org`, created by the user of `token`: it may create
+/// invitations and expires in an hour.
+pub async fn ci_key(orgs: &Organizations, token: &str, org: TenantId) -> CreatedApiKey {
+    let mut perms = BTreeMap::new();
+    perms.insert("invitation".to_owned(), vec!["create".to_owned()]);
+    orgs.create_api_key(
+        token,
+        NewApiKey {
+            name: Some("ci".into()),
+            organization: Some(org),
+            expires_in: Some(Duration::from_secs(3600)),
+            permissions: Some(perms),
+            prefix: None,
+        },
+        &meta(),
+    )
+    .await
+    .expect("create API key")
 }
 
 /// One platform: its auth database, [`Auth`], [`Organizations`] and the
