@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
 
-use super::fixtures::{AuthStores, PASSWORD, SECRET, World, code, create_org, meta};
+use super::fixtures::{AuthStores, PASSWORD, SECRET, World, code, create_org, meta, user_at};
 use crate::SignUpEmail;
 use crate::audit::AuditEvent;
 use crate::invitation::InvitationStatus;
@@ -237,15 +237,7 @@ pub async fn with_sign_up_disabled_an_invitation_is_the_only_way_in(
     let open_auth = crate::AuthBuilder::new_shared(w.a.db.clone(), SECRET)
         .build()
         .unwrap();
-    let ada = open_auth
-        .sign_up_email(
-            SignUpEmail::new("Ada", "ada@example.com", PASSWORD),
-            &meta(),
-        )
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let ada = user_at(&open_auth, "Ada", "ada@example.com").await;
     let ta = &ada.session.token;
     let acme = w.a.acme(ta).await;
     let inv = o
