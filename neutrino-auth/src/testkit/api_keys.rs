@@ -2,21 +2,14 @@
 //! flag, permissions, last use; verified into the scope a session gets; a key
 //! of one platform is useless on another.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::Statement;
 
-use super::fixtures::{AuthStores, World, meta};
-use crate::AuthError;
+use super::fixtures::{AuthStores, World, ci_key, code, member, meta};
 use crate::apikey::{ApiKeyScope, NewApiKey, hash_key};
 use crate::audit::AuditEvent;
-use crate::org::NewOrganization;
-
-fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
-    r.expect_err("should fail").code()
-}
 
 /// A tenant key mints the tenant scope and is stored hashed.
 pub async fn a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed(
@@ -27,27 +20,8 @@ pub async fn a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed(
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
-    let mut perms = BTreeMap::new();
-    perms.insert("invitation".to_owned(), vec!["create".to_owned()]);
-    let created = o
-        .create_api_key(
-            ta,
-            NewApiKey {
-                name: Some("ci".into()),
-                organization: Some(acme.id),
-                expires_in: Some(Duration::from_secs(3600)),
-                permissions: Some(perms),
-                prefix: None,
-                ..Default::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let acme = w.a.acme(ta).await;
+    let created = ci_key(o, ta, acme.id).await;
     assert!(created.key.starts_with("nno_"));
     assert_eq!(created.key.len(), 4 + 64);
     assert!(!format!("{created:?}").contains(&created.key));
@@ -128,14 +102,8 @@ pub async fn platform_keys_work_on_their_platform_only_and_die_with_membership(
         "INVALID_API_KEY"
     );
     // A tenant key of a member who is then removed stops working.
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
-    let m = o
-        .add_member(ta, &acme.id, &bob.user.id, "member", &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(ta).await;
+    let m = member(o, ta, &acme.id, &bob.user.id, "member").await;
     let bob_key = o
         .create_api_key(
             &bob.session.token,

@@ -7,7 +7,7 @@ use neutrino_core::clock::ManualClock;
 use neutrino_core::ids::{TenantId, UserId};
 use neutrino_core::sql::{SqlExecutor, Statement};
 
-use super::fixtures::{AuthStores, PASSWORD, World, meta};
+use super::fixtures::{AuthStores, PASSWORD, World, create_org, meta};
 use crate::SignInEmail;
 use crate::access::PlatformRole;
 use crate::audit::AuditEvent;
@@ -26,10 +26,8 @@ async fn pending(db: &dyn SqlExecutor) -> usize {
 /// depth; returns the deepest organization and the refused slug.
 async fn deepest(w: &World, token: &str) -> (TenantId, String) {
     let o = &w.a.orgs;
-    let mut parent = o
-        .create_organization(token, NewOrganization::new("L0", "level-0"), &meta())
+    let mut parent = create_org(o, token, NewOrganization::new("L0", "level-0"))
         .await
-        .unwrap()
         .id;
     for depth in 1..20 {
         let slug = format!("level-{depth}");
@@ -66,10 +64,7 @@ pub async fn a_refused_sub_organization_leaves_nothing_pending(
     assert_eq!((report.completed, report.abandoned), (0, 0));
     assert!(report.failed.is_empty());
     // The slug is free for a top-level organization.
-    w.a.orgs
-        .create_organization(t, NewOrganization::new("Top", &refused), &meta())
-        .await
-        .unwrap();
+    create_org(&w.a.orgs, t, NewOrganization::new("Top", &refused)).await;
     // A sub-organization of an unknown parent leaves nothing either.
     let ghost =
         w.a.orgs

@@ -3,12 +3,12 @@
 
 use neutrino_core::clock::ManualClock;
 
-use super::fixtures::{AuthStores, PASSWORD, auth_with, meta, unique_email};
+use super::fixtures::{AuthStores, PASSWORD, auth, meta, unique_email, user};
 use crate::{AuthError, CookieError, SignInEmail, SignUpEmail};
 
 /// Huge and unicode passwords.
 pub async fn huge_and_unicode_passwords(stores: &AuthStores, clock: &ManualClock) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
+    let auth = auth(stores, clock).await;
     let e = auth
         .sign_up_email(
             SignUpEmail::new("A", unique_email(), "x".repeat(10_000_000)),
@@ -54,7 +54,7 @@ pub async fn huge_and_unicode_passwords(stores: &AuthStores, clock: &ManualClock
 
 /// Unicode and malformed emails and names.
 pub async fn unicode_and_malformed_emails_and_names(stores: &AuthStores, clock: &ManualClock) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
+    let auth = auth(stores, clock).await;
     for email in [
         "jos\u{e9}@example.com",
         "\u{4f8b}@\u{4f8b}\u{3048}.jp",
@@ -116,13 +116,8 @@ pub async fn unicode_and_malformed_emails_and_names(stores: &AuthStores, clock: 
 
 /// Malformed cookies and tokens.
 pub async fn malformed_cookies_and_tokens(stores: &AuthStores, clock: &ManualClock) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
-    let s = auth
-        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let auth = auth(stores, clock).await;
+    let s = user(&auth, "A").await;
     let good = auth.cookies().sign(&s.session.token);
     let cases = [
         (String::new(), CookieError::Malformed),

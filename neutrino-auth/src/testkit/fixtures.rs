@@ -5,8 +5,10 @@
 //! [`organizations`] is the one place that constructs an [`Organizations`]:
 //! every case and every integration test of this crate goes through it.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
 use neutrino_core::ids::{PlatformId, TenantId, UserId};
@@ -16,10 +18,11 @@ use neutrino_tenancy::{
     NewPlatform, PlatformClass, Registry, RegistryOptions, ScopeMinter, TenantScope,
 };
 
+use crate::apikey::{CreatedApiKey, NewApiKey};
 use crate::mail::RecordingMailer;
-use crate::org::{NewOrganization, Organization, Organizations};
+use crate::org::{Member, NewOrganization, Organization, Organizations};
 use crate::password::PasswordConfig;
-use crate::{Auth, AuthBuilder, RequestMeta, SignUpEmail, SignedIn};
+use crate::{Auth, AuthBuilder, AuthError, RequestMeta, SignUpEmail, SignedIn};
 
 /// The secret of every [`Auth`] the suite builds.
 pub const SECRET: &str = "auth-suite-secret-0123456789abcdefghij";
@@ -117,13 +120,76 @@ pub fn organizations(
     Organizations::new(auth, registry.platform(platform), minter).expect("organizations")
 }
 
+/// The code of the error `r` must be.
+pub fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
+    r.expect_err("should fail").code()
+}
+
 /// Signs a fresh user up on `auth`; returns the user and its session.
 pub async fn user(auth: &Auth, name: &str) -> SignedIn {
-    auth.sign_up_email(SignUpEmail::new(name, unique_email(), PASSWORD), &meta())
+    user_at(auth, name, &unique_email()).await
+}
+
+/// Signs a user up on `auth` with `email` and [`PASSWORD`]; returns the user
+/// and its session.
+pub async fn user_at(auth: &Auth, name: &str, email: &str) -> SignedIn {
+    auth.sign_up_email(SignUpEmail::new(name, email, PASSWORD), &meta())
         .await
         .expect("sign up")
         .signed_in()
         .expect("sign-up without required verification signs in")
+}
+
+/// Creates `new` on `orgs` as the user of `owner_token`.
+pub async fn create_org(
+    orgs: &Organizations,
+    owner_token: &str,
+    new: NewOrganization,
+) -> Organization {
+    orgs.create_organization(owner_token, new, &meta())
+        .await
+        .expect("create organization")
+}
+
+/// Adds `user` to `org` with `role`, as the user of `token`.
+pub async fn member(
+    orgs: &Organizations,
+    token: &str,
+    org: &TenantId,
+    user: &UserId,
+    role: &str,
+) -> Member {
+    orgs.add_member(token, org, user, role, &meta())
+        .await
+        .expect("add member")
+}
+
+/// Makes `org` the active organization of the session of `token`.
+pub async fn activate(orgs: &Organizations, token: &str, org: &TenantId) {
+    orgs.set_active(token, Some(org), &meta())
+        .await
+        .expect("set active organization");
+}
+
+/// A key "ci" of `org`, created by the user of `token`: it may create
+/// invitations and expires in an hour.
+pub async fn ci_key(orgs: &Organizations, token: &str, org: TenantId) -> CreatedApiKey {
+    let mut perms = BTreeMap::new();
+    perms.insert("invitation".to_owned(), vec!["create".to_owned()]);
+    orgs.create_api_key(
+        token,
+        NewApiKey {
+            name: Some("ci".into()),
+            organization: Some(org),
+            expires_in: Some(Duration::from_secs(3600)),
+            permissions: Some(perms),
+            prefix: None,
+            ..NewApiKey::default()
+        },
+        &meta(),
+    )
+    .await
+    .expect("create API key")
 }
 
 /// One platform: its auth database, [`Auth`], [`Organizations`] and the
@@ -153,14 +219,22 @@ impl Platform {
 
     /// A fresh organization created by `owner_token`.
     pub async fn org(&self, owner_token: &str, name: &str) -> Organization {
-        self.orgs
-            .create_organization(
-                owner_token,
-                NewOrganization::new(name, neutrino_core::testkit::unique("org-")),
-                &meta(),
-            )
-            .await
-            .expect("create organization")
+        create_org(
+            &self.orgs,
+            owner_token,
+            NewOrganization::new(name, neutrino_core::testkit::unique("org-")),
+        )
+        .await
+    }
+
+    /// The organization "Acme" (slug `acme`) created by `owner_token`.
+    pub async fn acme(&self, owner_token: &str) -> Organization {
+        create_org(
+            &self.orgs,
+            owner_token,
+            NewOrganization::new("Acme", "acme"),
+        )
+        .await
     }
 
     /// Every row of `table` whose `column` is `value`, as text, for
@@ -238,6 +312,15 @@ impl World {
     /// Two platforms with the suite's settings.
     pub async fn new(stores: &AuthStores, clock: &ManualClock) -> Self {
         Self::with(stores, clock, |b| b, |o| o).await
+    }
+
+    /// Two platforms, their `Auth` built by `configure`.
+    pub async fn configured(
+        stores: &AuthStores,
+        clock: &ManualClock,
+        configure: impl Fn(AuthBuilder) -> AuthBuilder + Send + Sync,
+    ) -> Self {
+        Self::with(stores, clock, configure, |o| o).await
     }
 
     /// Two platforms, their `Auth` built by `configure` and their
@@ -376,20 +459,15 @@ pub async fn two_orgs_in(world: World) -> TwoOrgs {
     let outsider = p.user("Olga").await;
     let org_a = p.org(&owner_a.session.token, "Acme").await;
     let org_b = p.org(&owner_b.session.token, "Globex").await;
-    p.orgs
-        .add_member(
-            &owner_b.session.token,
-            &org_b.id,
-            &member_b.user.id,
-            "member",
-            &meta(),
-        )
-        .await
-        .expect("add B's member");
-    p.orgs
-        .set_active(&member_b.session.token, Some(&org_b.id), &meta())
-        .await
-        .expect("B active for its member");
+    member(
+        &p.orgs,
+        &owner_b.session.token,
+        &org_b.id,
+        &member_b.user.id,
+        "member",
+    )
+    .await;
+    activate(&p.orgs, &member_b.session.token, &org_b.id).await;
     let stranger = world.b.user("Quinn").await;
     let org_q = world.b.org(&stranger.session.token, "Initech").await;
     TwoOrgs {

@@ -2,21 +2,16 @@
 //! expiry, one pending invitation per email, the limit, invitation-only
 //! sign-up.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
 
-use super::fixtures::{AuthStores, PASSWORD, SECRET, World, meta};
+use super::fixtures::{AuthStores, PASSWORD, SECRET, World, code, create_org, meta, user_at};
+use crate::SignUpEmail;
 use crate::audit::AuditEvent;
 use crate::invitation::InvitationStatus;
-use crate::mail::{EmailKind, RecordingMailer};
+use crate::mail::EmailKind;
 use crate::org::NewOrganization;
-use crate::{AuthError, SignUpEmail};
-
-fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
-    r.expect_err("should fail").code()
-}
 
 /// Invite accept reject cancel and list.
 pub async fn invite_accept_reject_cancel_and_list(stores: &AuthStores, clock: &ManualClock) {
@@ -26,14 +21,8 @@ pub async fn invite_accept_reject_cancel_and_list(stores: &AuthStores, clock: &M
     let bob = w.a.user("Bob").await;
     let cat = w.a.user("Cat").await;
     let ta = &ada.session.token;
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
-    let globex = o
-        .create_organization(ta, NewOrganization::new("Globex", "globex"), &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(ta).await;
+    let globex = create_org(o, ta, NewOrganization::new("Globex", "globex")).await;
     // Invite Bob by his email in another case.
     let inv = o
         .invite_member(
@@ -167,10 +156,7 @@ pub async fn invitations_expire_after_48_hours_and_are_limited_per_tenant(
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
     let ta = &ada.session.token;
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(ta).await;
     let inv = o
         .invite_member(ta, &acme.id, &bob.user.email, "member", &meta())
         .await
@@ -207,10 +193,7 @@ pub async fn pending_invitations_per_tenant_are_limited(stores: &AuthStores, clo
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(ta).await;
     let first = o
         .invite_member(ta, &acme.id, "one@example.com", "member", &meta())
         .await
@@ -236,17 +219,8 @@ pub async fn with_sign_up_disabled_an_invitation_is_the_only_way_in(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let mailer = RecordingMailer::new();
-    let w = World::with(
-        stores,
-        clock,
-        |b| {
-            b.with_disable_sign_up(true)
-                .with_mailer(Arc::new(mailer.clone()))
-        },
-        |o| o,
-    )
-    .await;
+    let w = World::configured(stores, clock, |b| b.with_disable_sign_up(true)).await;
+    let mailer = &w.a.mailer;
     let o = &w.a.orgs;
     // The first user comes in through the host app (e.g. an operator tool):
     // with sign-up disabled, plain sign-up is refused.
@@ -263,20 +237,9 @@ pub async fn with_sign_up_disabled_an_invitation_is_the_only_way_in(
     let open_auth = crate::AuthBuilder::new_shared(w.a.db.clone(), SECRET)
         .build()
         .unwrap();
-    let ada = open_auth
-        .sign_up_email(
-            SignUpEmail::new("Ada", "ada@example.com", PASSWORD),
-            &meta(),
-        )
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let ada = user_at(&open_auth, "Ada", "ada@example.com").await;
     let ta = &ada.session.token;
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(ta).await;
     let inv = o
         .invite_member(ta, &acme.id, "Bob@Example.com", "member", &meta())
         .await

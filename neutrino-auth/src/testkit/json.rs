@@ -2,15 +2,12 @@
 //! Better Auth's field names and ISO-8601 dates, and never a secret — no
 //! session token, password hash, API key or key hash, invitation secret.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::Statement;
 use serde_json::Value;
 
-use super::fixtures::{AuthStores, PASSWORD, World, meta};
-use crate::apikey::{NewApiKey, hash_key};
+use super::fixtures::{AuthStores, PASSWORD, World, ci_key, create_org, meta};
+use crate::apikey::hash_key;
 use crate::org::NewOrganization;
 
 /// The object's keys, sorted.
@@ -128,14 +125,12 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
     assert_eq!(both["session"], session);
 
     // Organization, member, invitation.
-    let acme = o
-        .create_organization(
-            token,
-            NewOrganization::new("Acme", "acme").with_metadata(serde_json::json!({"plan": "pro"})),
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let acme = create_org(
+        o,
+        token,
+        NewOrganization::new("Acme", "acme").with_metadata(serde_json::json!({"plan": "pro"})),
+    )
+    .await;
     let org = serde_json::to_value(&acme).unwrap();
     assert_eq!(
         keys(&org),
@@ -176,23 +171,7 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
     assert!(is_iso_date(&invitation["expiresAt"]));
 
     // API key: metadata only.
-    let mut perms = BTreeMap::new();
-    perms.insert("invitation".to_owned(), vec!["create".to_owned()]);
-    let created = o
-        .create_api_key(
-            token,
-            NewApiKey {
-                name: Some("ci".into()),
-                organization: Some(acme.id),
-                expires_in: Some(Duration::from_secs(3600)),
-                permissions: Some(perms),
-                prefix: None,
-                ..Default::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let created = ci_key(o, token, acme.id).await;
     let key = serde_json::to_value(&created.record).unwrap();
     assert_eq!(
         keys(&key),

@@ -4,15 +4,10 @@
 
 use neutrino_core::clock::ManualClock;
 
-use super::fixtures::{AuthStores, World, meta};
-use crate::AuthError;
+use super::fixtures::{AuthStores, World, activate, code, create_org, member, meta};
 use crate::access::PlatformRole;
 use crate::audit::AuditEvent;
 use crate::org::NewOrganization;
-
-fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
-    r.expect_err("should fail").code()
-}
 
 /// Creating an organization creates its tenant owner and active scope.
 pub async fn creating_an_organization_creates_its_tenant_owner_and_active_scope(
@@ -22,11 +17,7 @@ pub async fn creating_an_organization_creates_its_tenant_owner_and_active_scope(
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
     let tok = &ada.session.token;
-    let acme =
-        w.a.orgs
-            .create_organization(tok, NewOrganization::new("Acme", "acme"), &meta())
-            .await
-            .unwrap();
+    let acme = w.a.acme(tok).await;
     let tenant = w.registry.tenant(w.a.id, acme.id).await.unwrap();
     assert_eq!(tenant.slug, "acme");
     assert_eq!(tenant.name, "Acme");
@@ -103,24 +94,13 @@ pub async fn sub_organizations_are_sub_tenants_and_need_rights_on_the_parent(
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
-    let acme =
-        w.a.orgs
-            .create_organization(
-                &ada.session.token,
-                NewOrganization::new("Acme", "acme"),
-                &meta(),
-            )
-            .await
-            .unwrap();
-    let eu =
-        w.a.orgs
-            .create_organization(
-                &ada.session.token,
-                NewOrganization::new("Acme EU", "acme-eu").with_parent(acme.id),
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let acme = w.a.acme(&ada.session.token).await;
+    let eu = create_org(
+        &w.a.orgs,
+        &ada.session.token,
+        NewOrganization::new("Acme EU", "acme-eu").with_parent(acme.id),
+    )
+    .await;
     assert_eq!(
         w.registry.tenant(w.a.id, eu.id).await.unwrap().parent,
         Some(acme.id)
@@ -135,16 +115,14 @@ pub async fn sub_organizations_are_sub_tenants_and_need_rights_on_the_parent(
             )
             .await;
     assert_eq!(code(stranger), "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
-    w.a.orgs
-        .add_member(
-            &ada.session.token,
-            &acme.id,
-            &bob.user.id,
-            "member",
-            &meta(),
-        )
-        .await
-        .unwrap();
+    member(
+        &w.a.orgs,
+        &ada.session.token,
+        &acme.id,
+        &bob.user.id,
+        "member",
+    )
+    .await;
     let plain_member =
         w.a.orgs
             .create_organization(
@@ -167,10 +145,7 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
     let bob = w.a.user("Bob").await;
     let cat = w.a.user("Cat").await;
     let (ta, tb, tc) = (&ada.session.token, &bob.session.token, &cat.session.token);
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(ta).await;
     let org = &acme.id;
     let ada_m = o.list_members(ta, org).await.unwrap().remove(0);
     // The only owner cannot leave, be removed or demoted.
@@ -193,10 +168,7 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
         code(o.add_member(ta, org, &bob.user.id, "wizard", &meta()).await),
         "ROLE_NOT_FOUND"
     );
-    let bob_m = o
-        .add_member(ta, org, &bob.user.id, "member", &meta())
-        .await
-        .unwrap();
+    let bob_m = member(o, ta, org, &bob.user.id, "member").await;
     assert_eq!(
         code(o.add_member(ta, org, &bob.user.id, "member", &meta()).await),
         "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION"
@@ -221,10 +193,7 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
         code(o.add_member(tb, org, &cat.user.id, "owner", &meta()).await),
         "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE"
     );
-    let cat_m = o
-        .add_member(tb, org, &cat.user.id, "member", &meta())
-        .await
-        .unwrap();
+    let cat_m = member(o, tb, org, &cat.user.id, "member").await;
     assert_eq!(
         code(
             o.update_member_role(tb, org, &cat_m.id, "owner", &meta())
@@ -247,7 +216,7 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
     o.update_member_role(ta, org, &cat_m.id, "owner", &meta())
         .await
         .unwrap();
-    o.set_active(tc, Some(org), &meta()).await.unwrap();
+    activate(o, tc, org).await;
     let cat_scope = o.scope(tc).await.unwrap();
     assert!(o.has_permission(&cat_scope, "organization", "delete"));
     o.leave(ta, org, &meta()).await.unwrap();
@@ -260,7 +229,7 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
         "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
     );
     // Bob, removed, loses his active organization and his scope.
-    o.set_active(tb, Some(org), &meta()).await.unwrap();
+    activate(o, tb, org).await;
     let bob_scope = o.scope(tb).await.unwrap();
     assert!(o.has_permission(&bob_scope, "member", "create"));
     assert!(!o.has_permission(&bob_scope, "organization", "delete"));
@@ -301,29 +270,16 @@ pub async fn host_apps_extend_the_policy_with_their_own_resources(
     let _ = reg;
     let ada = w.a.user("Ada").await;
     let bob = w.a.user("Bob").await;
-    let acme =
-        w.a.orgs
-            .create_organization(
-                &ada.session.token,
-                NewOrganization::new("Acme", "acme"),
-                &meta(),
-            )
-            .await
-            .unwrap();
-    w.a.orgs
-        .add_member(
-            &ada.session.token,
-            &acme.id,
-            &bob.user.id,
-            "member",
-            &meta(),
-        )
-        .await
-        .unwrap();
-    w.a.orgs
-        .set_active(&bob.session.token, Some(&acme.id), &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(&ada.session.token).await;
+    member(
+        &w.a.orgs,
+        &ada.session.token,
+        &acme.id,
+        &bob.user.id,
+        "member",
+    )
+    .await;
+    activate(&w.a.orgs, &bob.session.token, &acme.id).await;
     let scope = w.a.orgs.scope(&bob.session.token).await.unwrap();
     assert!(!w.a.orgs.has_permission(&scope, "project", "read"));
     assert!(policy.allows(scope.roles(), "project", "read"));
@@ -338,15 +294,7 @@ pub async fn platform_admins_manage_every_tenant_of_their_platform_only(
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
     let root = w.a.user("Root").await;
-    let acme =
-        w.a.orgs
-            .create_organization(
-                &ada.session.token,
-                NewOrganization::new("Acme", "acme"),
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let acme = w.a.acme(&ada.session.token).await;
     let tr = &root.session.token;
     assert_eq!(
         code(w.a.orgs.set_active(tr, Some(&acme.id), &meta()).await),
@@ -366,10 +314,7 @@ pub async fn platform_admins_manage_every_tenant_of_their_platform_only(
         w.a.orgs.platform_role(&root.user.id).await.unwrap(),
         PlatformRole::Admin
     );
-    w.a.orgs
-        .set_active(tr, Some(&acme.id), &meta())
-        .await
-        .unwrap();
+    activate(&w.a.orgs, tr, &acme.id).await;
     let scope = w.a.orgs.scope(tr).await.unwrap();
     assert!(scope.is_platform_admin());
     assert!(w.a.orgs.has_permission(&scope, "organization", "delete"));
@@ -386,15 +331,12 @@ pub async fn platform_admins_manage_every_tenant_of_their_platform_only(
     // Platform B: the admin's session does not exist there, and B's
     // organizations cannot be reached through platform A.
     let bea = w.b.user("Bea").await;
-    let globex =
-        w.b.orgs
-            .create_organization(
-                &bea.session.token,
-                NewOrganization::new("Globex", "globex"),
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let globex = create_org(
+        &w.b.orgs,
+        &bea.session.token,
+        NewOrganization::new("Globex", "globex"),
+    )
+    .await;
     let before = w.b.snapshot(&globex.id).await;
     assert_eq!(
         code(w.b.orgs.set_active(tr, Some(&globex.id), &meta()).await),
@@ -426,15 +368,7 @@ pub async fn operator_access_is_recorded_in_the_platform_log_and_the_tenants(
 ) {
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
-    let acme =
-        w.a.orgs
-            .create_organization(
-                &ada.session.token,
-                NewOrganization::new("Acme", "acme"),
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let acme = w.a.acme(&ada.session.token).await;
     let scope =
         w.a.orgs
             .operator_scope(&acme.id, "ops@example.com", "ticket 42", &meta())

@@ -11,14 +11,9 @@ use neutrino_core::BoxError;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::{SqlExecutor, Statement};
 
-use super::fixtures::{AuthStores, PASSWORD, World, auth_with, meta, unique_email};
+use super::fixtures::{AuthStores, PASSWORD, World, auth_with, code, member, meta, unique_email};
 use crate::mail::{Email, EmailKind, Mailer, RecordingMailer};
-use crate::org::NewOrganization;
 use crate::{AuthError, SignInEmail, SignUpEmail};
-
-fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
-    r.expect_err("should fail").code()
-}
 
 /// Listing invitations needs invitation create and hides owner invitations.
 pub async fn listing_invitations_needs_invitation_create_and_hides_owner_invitations(
@@ -31,16 +26,9 @@ pub async fn listing_invitations_needs_invitation_create_and_hides_owner_invitat
     let bob = w.a.user("Bob").await;
     let cat = w.a.user("Cat").await;
     let ta = &ada.session.token;
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
-    o.add_member(ta, &acme.id, &bob.user.id, "admin", &meta())
-        .await
-        .unwrap();
-    o.add_member(ta, &acme.id, &cat.user.id, "member", &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(ta).await;
+    member(o, ta, &acme.id, &bob.user.id, "admin").await;
+    member(o, ta, &acme.id, &cat.user.id, "member").await;
     let to_owner = o
         .invite_member(ta, &acme.id, "boss@example.com", "owner", &meta())
         .await
@@ -74,17 +62,8 @@ pub async fn with_required_verification_sign_up_gives_no_session_and_does_not_te
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let mailer = RecordingMailer::new();
-    let w = World::with(
-        stores,
-        clock,
-        |b| {
-            b.with_mailer(Arc::new(mailer.clone()))
-                .with_require_email_verification(true)
-        },
-        |o| o,
-    )
-    .await;
+    let w = World::configured(stores, clock, |b| b.with_require_email_verification(true)).await;
+    let mailer = &w.a.mailer;
     let auth = &w.a.auth;
     let o = &w.a.orgs;
     let email = unique_email();
@@ -134,14 +113,7 @@ pub async fn with_required_verification_sign_up_gives_no_session_and_does_not_te
         .sign_in_email(SignInEmail::new(&owner_email, PASSWORD), &meta())
         .await
         .unwrap();
-    let acme = o
-        .create_organization(
-            &owner.session.token,
-            NewOrganization::new("Acme", "acme"),
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let acme = w.a.acme(&owner.session.token).await;
     let inv = o
         .invite_member(&owner.session.token, &acme.id, &email, "admin", &meta())
         .await
@@ -287,14 +259,11 @@ pub async fn an_invitation_that_could_not_be_mailed_is_withdrawn(
 ) {
     let mailer = Arc::new(FlakyMailer::default());
     let m = Arc::clone(&mailer);
-    let w = World::with(stores, clock, move |b| b.with_mailer(m.clone()), |o| o).await;
+    let w = World::configured(stores, clock, move |b| b.with_mailer(m.clone())).await;
     let o = &w.a.orgs;
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
-    let acme = o
-        .create_organization(ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(ta).await;
     let e = o
         .invite_member(ta, &acme.id, "bob@example.com", "member", &meta())
         .await

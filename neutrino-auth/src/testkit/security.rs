@@ -7,7 +7,7 @@ use std::time::Duration;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::Statement;
 
-use super::fixtures::{AuthStores, PASSWORD, auth_with, meta, unique_email};
+use super::fixtures::{AuthStores, PASSWORD, auth, auth_with, meta, unique_email, user, user_at};
 use crate::mail::{EmailKind, RecordingMailer};
 use crate::origin::OriginRequest;
 use crate::{AuthError, RateLimitConfig, RequestMeta, SignInEmail, SignUpEmail};
@@ -194,12 +194,7 @@ pub async fn password_reset_tokens_are_single_use_and_expire(
     })
     .await;
     let email = unique_email();
-    let s = auth
-        .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let s = user_at(&auth, "A", &email).await;
     // Unknown emails answer the same and send nothing.
     auth.request_password_reset(&unique_email(), None, &meta())
         .await
@@ -273,7 +268,7 @@ pub async fn password_reset_tokens_are_single_use_and_expire(
         "INVALID_TOKEN"
     );
 
-    let no_mailer = auth_with(&stores.auth_db, clock, |b| b).await;
+    let no_mailer = super::fixtures::auth(stores, clock).await;
     let e = no_mailer
         .request_password_reset(&email, None, &meta())
         .await
@@ -379,13 +374,8 @@ pub async fn email_verification_tokens_are_single_use_and_expire(
 
 /// The audit log is append only.
 pub async fn the_audit_log_is_append_only(stores: &AuthStores, clock: &ManualClock) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
-    let s = auth
-        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let auth = auth(stores, clock).await;
+    let s = user(&auth, "A").await;
     let entries = auth.audit_log(Some(&s.user.id), 10).await.unwrap();
     assert_eq!(entries.len(), 1);
     let update = stores

@@ -6,7 +6,9 @@ use std::time::Duration;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::{Dialect, SqlExecutorExt, Statement};
 
-use super::fixtures::{AuthStores, PASSWORD, SECRET, auth_with, builder, meta, unique_email};
+use super::fixtures::{
+    AuthStores, PASSWORD, SECRET, auth, auth_with, builder, meta, unique_email, user, user_at,
+};
 use crate::audit::AuditEvent;
 use crate::password::PasswordConfig;
 use crate::{
@@ -141,13 +143,9 @@ pub async fn duplicate_emails_and_disabled_sign_up_are_refused(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
+    let auth = auth(stores, clock).await;
     let email = unique_email();
-    auth.sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    user_at(&auth, "A", &email).await;
     let again = auth
         .sign_up_email(
             SignUpEmail::new("B", email.to_uppercase(), PASSWORD),
@@ -176,14 +174,9 @@ pub async fn sign_in_answers_the_same_for_unknown_emails_and_wrong_passwords(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
+    let auth = auth(stores, clock).await;
     let email = unique_email();
-    let up = auth
-        .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let up = user_at(&auth, "A", &email).await;
     let wrong = auth
         .sign_in_email(SignInEmail::new(&email, "not the password"), &meta())
         .await
@@ -227,13 +220,8 @@ pub async fn sign_in_answers_the_same_for_unknown_emails_and_wrong_passwords(
 
 /// Sign out deletes the session.
 pub async fn sign_out_deletes_the_session(stores: &AuthStores, clock: &ManualClock) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
-    let s = auth
-        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let auth = auth(stores, clock).await;
+    let s = user(&auth, "A").await;
     auth.sign_out(&s.session.token, &meta()).await.unwrap();
     assert!(auth.get_session(&s.session.token).await.unwrap().is_none());
     // Signing out twice, or with an unknown token, is a no-op.
@@ -249,13 +237,8 @@ pub async fn sessions_slide_expire_and_are_deleted_on_sight(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
-    let s = auth
-        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let auth = auth(stores, clock).await;
+    let s = user(&auth, "A").await;
     let token = s.session.token.clone();
 
     clock.advance(DAY - Duration::from_secs(1));
@@ -288,13 +271,9 @@ pub async fn remember_me_off_gives_a_one_day_session_and_browser_cookie(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
+    let auth = auth(stores, clock).await;
     let email = unique_email();
-    auth.sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    user_at(&auth, "A", &email).await;
     let mut req = SignInEmail::new(&email, PASSWORD);
     req.remember_me = false;
     let s = auth.sign_in_email(req, &meta()).await.unwrap();
@@ -329,14 +308,9 @@ pub async fn remember_me_off_gives_a_one_day_session_and_browser_cookie(
 
 /// Revocation one all and all others.
 pub async fn revocation_one_all_and_all_others(stores: &AuthStores, clock: &ManualClock) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
+    let auth = auth(stores, clock).await;
     let email = unique_email();
-    let first = auth
-        .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let first = user_at(&auth, "A", &email).await;
     let uid = first.user.id;
     let mut tokens = vec![first.session.token.clone()];
     for _ in 0..3 {
@@ -347,12 +321,7 @@ pub async fn revocation_one_all_and_all_others(stores: &AuthStores, clock: &Manu
                 .token,
         );
     }
-    let other = auth
-        .sign_up_email(SignUpEmail::new("B", unique_email(), PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let other = user(&auth, "B").await;
     assert_eq!(auth.list_sessions(&uid).await.unwrap().len(), 4);
 
     // Another user's token is a silent no-op.
@@ -410,14 +379,9 @@ pub async fn changing_the_password_can_revoke_other_sessions(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
+    let auth = auth(stores, clock).await;
     let email = unique_email();
-    let s = auth
-        .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let s = user_at(&auth, "A", &email).await;
     let other = auth
         .operator_session(&s.user.id, true, "support", "test session", &meta())
         .await
@@ -478,13 +442,8 @@ pub async fn changing_the_password_can_revoke_other_sessions(
 
 /// Purge expired deletes only expired sessions.
 pub async fn purge_expired_deletes_only_expired_sessions(stores: &AuthStores, clock: &ManualClock) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
-    let s = auth
-        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let auth = auth(stores, clock).await;
+    let s = user(&auth, "A").await;
     let short = auth
         .operator_session(&s.user.id, false, "support", "test session", &meta())
         .await
@@ -558,13 +517,8 @@ pub async fn the_cache_serves_repeat_validations_and_documents_its_lag(
     })
     .await;
     // A second Auth on the same database, e.g. another process.
-    let elsewhere = auth_with(&stores.auth_db, clock, |b| b).await;
-    let s = auth
-        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let elsewhere = super::fixtures::auth(stores, clock).await;
+    let s = user(&auth, "A").await;
     let t = s.session.token.clone();
     assert!(auth.get_session(&t).await.unwrap().is_some());
     assert_eq!(auth.cached_sessions(), 1);
@@ -622,12 +576,7 @@ pub async fn cookies_are_scoped_platform_wide_or_host_only(
         })
     })
     .await;
-    let s = wide
-        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let s = user(&wide, "A").await;
     let c = wide
         .cookies()
         .session_cookie(&s.session.token, true)
@@ -635,7 +584,7 @@ pub async fn cookies_are_scoped_platform_wide_or_host_only(
     assert!(c.starts_with("__Secure-better-auth.session_token="), "{c}");
     assert!(c.contains(&format!("Domain={platform}.nno.app")), "{c}");
     assert!(c.contains("Secure"), "{c}");
-    let host = auth_with(&stores.auth_db, clock, |b| b).await;
+    let host = auth(stores, clock).await;
     let c = host
         .cookies()
         .session_cookie(&s.session.token, true)
@@ -684,13 +633,8 @@ pub async fn configuration_is_validated_and_debug_hides_secrets(
         .unwrap_err();
     assert!(bad_session.to_string().contains("update_age"));
 
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
-    let s = auth
-        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let auth = auth(stores, clock).await;
+    let s = user(&auth, "A").await;
     let debug = format!(
         "{auth:?} {:?} {s:?} {:?}",
         builder(&stores.auth_db, clock),
@@ -727,12 +671,7 @@ pub async fn with_the_cache_on_every_revocation_path_takes_effect_at_once(
     })
     .await;
     let email = unique_email();
-    let s = auth
-        .sign_up_email(SignUpEmail::new("A", &email, PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let s = user_at(&auth, "A", &email).await;
     let user = s.user.id;
     let a = &auth;
     let address = email.as_str();
@@ -830,19 +769,9 @@ pub async fn with_the_cache_on_every_revocation_path_takes_effect_at_once(
 /// session's token under its signature, a cut or empty value, another
 /// secret's signature) finds no session.
 pub async fn tampered_cookies_are_refused(stores: &AuthStores, clock: &ManualClock) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
-    let a = auth
-        .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
-    let b = auth
-        .sign_up_email(SignUpEmail::new("B", unique_email(), PASSWORD), &meta())
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let auth = auth(stores, clock).await;
+    let a = user(&auth, "A").await;
+    let b = user(&auth, "B").await;
     let good = auth.cookies().sign(&a.session.token);
     let found = auth
         .get_session_from_cookie(&good)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::{SqlExecutor, Statement};
 
-use super::fixtures::{AuthStores, PASSWORD, World, meta, unique_email};
+use super::fixtures::{AuthStores, PASSWORD, World, create_org, member, meta, unique_email};
 use crate::access::PlatformRole;
 use crate::apikey::NewApiKey;
 use crate::mail::{EmailKind, RecordingMailer};
@@ -246,18 +246,9 @@ async fn setup(stores: &AuthStores, clock: &ManualClock) -> (World, RecordingMai
     let bob = w.a.user("Bob").await;
     let cat = w.a.user("Cat").await;
     let ta = ada.session.token.clone();
-    let acme = o
-        .create_organization(&ta, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .unwrap();
-    let globex = o
-        .create_organization(&ta, NewOrganization::new("Globex", "globex"), &meta())
-        .await
-        .unwrap();
-    let bob_member = o
-        .add_member(&ta, &acme.id, &bob.user.id, "member", &meta())
-        .await
-        .unwrap();
+    let acme = w.a.acme(&ta).await;
+    let globex = create_org(o, &ta, NewOrganization::new("Globex", "globex")).await;
+    let bob_member = member(o, &ta, &acme.id, &bob.user.id, "member").await;
     let inv = o
         .invite_member(&ta, &globex.id, &bob.user.email, "member", &meta())
         .await
@@ -324,14 +315,12 @@ pub async fn a_suspended_platform_refuses_every_state_change_and_changes_nothing
             .sign_in_email(SignInEmail::new(&f.ada_email, PASSWORD), &meta())
             .await
             .unwrap();
-    w.a.orgs
-        .create_organization(
-            &ada.session.token,
-            NewOrganization::new("New", "new-org"),
-            &meta(),
-        )
-        .await
-        .unwrap();
+    create_org(
+        &w.a.orgs,
+        &ada.session.token,
+        NewOrganization::new("New", "new-org"),
+    )
+    .await;
 }
 
 /// A deleted platform answers not found to every state change.

@@ -7,27 +7,15 @@ use std::time::{Duration, UNIX_EPOCH};
 use neutrino_core::clock::{Clock, ManualClock};
 use neutrino_core::sql::Statement;
 
-use super::fixtures::{AuthStores, PASSWORD, SECRET, auth_with, meta};
+use super::fixtures::{AuthStores, PASSWORD, SECRET, auth, code, meta, user_at};
 use crate::audit::AuditEvent;
 use crate::twofactor::{DIGITS, PERIOD, hotp, symmetric_decrypt};
-use crate::{AuthError, SignInEmail, SignInOutcome, SignUpEmail, TwoFactorChallenge};
-
-fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
-    r.expect_err("should fail").code()
-}
+use crate::{SignInEmail, SignInOutcome, TwoFactorChallenge};
 
 /// Totp two factor end to end.
 pub async fn totp_two_factor_end_to_end(stores: &AuthStores, clock: &ManualClock) {
-    let auth = auth_with(&stores.auth_db, clock, |b| b).await;
-    let ada = auth
-        .sign_up_email(
-            SignUpEmail::new("Ada", "ada@example.com", PASSWORD),
-            &meta(),
-        )
-        .await
-        .unwrap()
-        .signed_in()
-        .expect("signed in");
+    let auth = auth(stores, clock).await;
+    let ada = user_at(&auth, "Ada", "ada@example.com").await;
     let tok = &ada.session.token;
     assert_eq!(
         code(
