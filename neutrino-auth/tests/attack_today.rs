@@ -293,3 +293,145 @@ async fn a_banned_owners_limited_key_neither_verifies_nor_spends() {
     }
     assert_eq!(ok, 3);
 }
+
+/// How the impersonating admin loses standing while its impersonation
+/// session is live.
+#[derive(Clone, Copy, Debug)]
+enum Fall {
+    Banned,
+    Demoted,
+    Removed,
+}
+
+async fn impersonation_after(fall: Fall) -> bool {
+    let w = World::new().await;
+    let auth = &w.a.auth;
+    let a = admin(auth, &w.a.raw_auth_db).await;
+    let other = admin(auth, &w.a.raw_auth_db).await;
+    let v = w.a.user("Victim").await;
+    let imp = auth
+        .admin_impersonate_user(&a.session.token, &v.user.id, &meta())
+        .await
+        .unwrap();
+    let t = other.session.token.as_str();
+    match fall {
+        Fall::Banned => {
+            auth.admin_ban_user(t, &a.user.id, None, None, &meta())
+                .await
+                .unwrap();
+        }
+        Fall::Demoted => {
+            auth.admin_set_role(t, &a.user.id, &["user"], &meta())
+                .await
+                .unwrap();
+        }
+        Fall::Removed => {
+            auth.admin_remove_user(t, &a.user.id, &meta()).await.unwrap();
+        }
+    }
+    // The former admin's own session is gone (ban, removal) or no longer
+    // an admin's (demotion) either way.
+    if !matches!(fall, Fall::Demoted) {
+        assert!(auth.get_session(&a.session.token).await.unwrap().is_none());
+    }
+    auth.get_session(&imp.session.token).await.unwrap().is_some()
+}
+
+/// An admin banned while impersonating keeps acting as the victim through
+/// the impersonation session for the rest of its hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "defect: banning an admin leaves the impersonation sessions it started live"]
+async fn a_banned_admins_impersonation_session_dies_with_the_ban() {
+    assert!(!impersonation_after(Fall::Banned).await);
+}
+
+/// Same, for an admin removed while impersonating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "defect: removing an admin leaves the impersonation sessions it started live"]
+async fn a_removed_admins_impersonation_session_dies_with_the_admin() {
+    assert!(!impersonation_after(Fall::Removed).await);
+}
+
+/// Same, for an admin demoted while impersonating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "defect: demoting an admin leaves the impersonation sessions it started live"]
+async fn a_demoted_admins_impersonation_session_dies_with_the_role() {
+    assert!(!impersonation_after(Fall::Demoted).await);
+}
+
+/// Deleting one's account without a password needs a fresh session: a
+/// session kept alive by use for days is not fresh, and nothing is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_user_without_password_needs_a_fresh_session() {
+    let w = World::with(
+        |b| {
+            b.with_users(neutrino_auth::user::UserConfig {
+                delete_user: true,
+                ..neutrino_auth::user::UserConfig::default()
+            })
+        },
+        |o| o,
+    )
+    .await;
+    let auth = &w.a.auth;
+    let (u, email) = user_with_email(auth, "Old").await;
+    for _ in 0..3 {
+        w.clock.advance(Duration::from_secs(24 * 3600 + 60));
+        assert!(auth.get_session(&u.session.token).await.unwrap().is_some());
+    }
+    match auth.delete_user(&u.session.token, None, &meta()).await {
+        Err(e) => assert_eq!(e.code(), "SESSION_EXPIRED"),
+        Ok(()) => panic!("a stale session deleted the account"),
+    }
+    assert!(auth.get_user(&u.user.id).await.unwrap().is_some());
+    // A wrong password neither.
+    assert!(
+        auth.delete_user(&u.session.token, Some("wrong password!"), &meta())
+            .await
+            .is_err()
+    );
+    assert!(
+        auth.sign_in_email(SignInEmail::new(email, PASSWORD), &meta())
+            .await
+            .is_ok()
+    );
+}
+
+/// Bad input to update_user is a typed error, never a panic or a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn update_user_refuses_control_characters_and_huge_values() {
+    let w = World::new().await;
+    let auth = &w.a.auth;
+    let u = w.a.user("Plain").await;
+    let huge = "x".repeat(1 << 20);
+    for name in ["a\u{0}b", "a\nb", "a\u{7f}b", "a\u{1b}[31mb", huge.as_str()] {
+        let e = auth
+            .update_user(
+                &u.session.token,
+                neutrino_auth::user::UpdateUser {
+                    name: Some(name.to_owned()),
+                    ..Default::default()
+                },
+                &meta(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "VALIDATION_ERROR", "{:?}", &name[..name.len().min(8)]);
+    }
+    let e = auth
+        .update_user(
+            &u.session.token,
+            neutrino_auth::user::UpdateUser {
+                image: Some(Some(huge.clone())),
+                ..Default::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "VALIDATION_ERROR");
+    assert_eq!(
+        auth.get_user(&u.user.id).await.unwrap().unwrap().name,
+        "Plain"
+    );
+}
