@@ -52,7 +52,12 @@ async fn an_impersonation_session_is_never_extended_past_its_hour() {
     // Used often enough that a normal session would be refreshed.
     for _ in 0..6 {
         w.clock.advance(Duration::from_secs(590));
-        assert!(auth.get_session(&imp.session.token).await.unwrap().is_some());
+        assert!(
+            auth.get_session(&imp.session.token)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
     w.clock.advance(Duration::from_secs(61));
     assert!(
@@ -90,7 +95,12 @@ async fn stop_impersonating_with_another_admins_token_changes_nothing() {
             .unwrap_err();
         assert_eq!(e.code(), "UNAUTHORIZED");
     }
-    assert!(auth.get_session(&imp.session.token).await.unwrap().is_some());
+    assert!(
+        auth.get_session(&imp.session.token)
+            .await
+            .unwrap()
+            .is_some()
+    );
     // Many concurrent stops by the right admin: the session ends once.
     let mut tasks = Vec::new();
     for _ in 0..8 {
@@ -107,7 +117,12 @@ async fn stop_impersonating_with_another_admins_token_changes_nothing() {
         }
     }
     assert!(ok >= 1);
-    assert!(auth.get_session(&imp.session.token).await.unwrap().is_none());
+    assert!(
+        auth.get_session(&imp.session.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(auth.get_session(&a.session.token).await.unwrap().is_some());
 }
 
@@ -202,7 +217,11 @@ async fn a_key_refused_because_its_owner_left_keeps_its_uses() {
     let m = w.a.user("Member").await;
     let slug = format!("acme-{}", neutrino_core::ids::generate_id());
     let org = orgs
-        .create_organization(&owner.session.token, NewOrganization::new("Acme", &slug), &meta())
+        .create_organization(
+            &owner.session.token,
+            NewOrganization::new("Acme", &slug),
+            &meta(),
+        )
         .await
         .unwrap();
     orgs.add_member(&owner.session.token, &org.id, &m.user.id, "member", &meta())
@@ -220,7 +239,9 @@ async fn a_key_refused_because_its_owner_left_keeps_its_uses() {
         )
         .await
         .unwrap();
-    orgs.leave(&m.session.token, &org.id, &meta()).await.unwrap();
+    orgs.leave(&m.session.token, &org.id, &meta())
+        .await
+        .unwrap();
     for _ in 0..5 {
         assert!(orgs.verify_api_key(&key.key).await.is_err());
     }
@@ -283,7 +304,9 @@ async fn a_banned_owners_limited_key_neither_verifies_nor_spends() {
     for _ in 0..16 {
         let orgs = orgs.clone();
         let k = key.key.clone();
-        tasks.push(tokio::spawn(async move { orgs.verify_api_key(&k).await.is_ok() }));
+        tasks.push(tokio::spawn(async move {
+            orgs.verify_api_key(&k).await.is_ok()
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -326,7 +349,9 @@ async fn impersonation_after(fall: Fall) -> bool {
                 .unwrap();
         }
         Fall::Removed => {
-            auth.admin_remove_user(t, &a.user.id, &meta()).await.unwrap();
+            auth.admin_remove_user(t, &a.user.id, &meta())
+                .await
+                .unwrap();
         }
     }
     // The former admin's own session is gone (ban, removal) or no longer
@@ -334,7 +359,10 @@ async fn impersonation_after(fall: Fall) -> bool {
     if !matches!(fall, Fall::Demoted) {
         assert!(auth.get_session(&a.session.token).await.unwrap().is_none());
     }
-    auth.get_session(&imp.session.token).await.unwrap().is_some()
+    auth.get_session(&imp.session.token)
+        .await
+        .unwrap()
+        .is_some()
 }
 
 /// An admin banned while impersonating keeps acting as the victim through
@@ -416,7 +444,12 @@ async fn update_user_refuses_control_characters_and_huge_values() {
             )
             .await
             .unwrap_err();
-        assert_eq!(e.code(), "VALIDATION_ERROR", "{:?}", &name[..name.len().min(8)]);
+        assert_eq!(
+            e.code(),
+            "VALIDATION_ERROR",
+            "{:?}",
+            &name[..name.len().min(8)]
+        );
     }
     let e = auth
         .update_user(
@@ -433,5 +466,100 @@ async fn update_user_refuses_control_characters_and_huge_values() {
     assert_eq!(
         auth.get_user(&u.user.id).await.unwrap().unwrap().name,
         "Plain"
+    );
+}
+
+/// Extreme limits are a typed error or a working key, never a panic or an
+/// overflow; a key whose refill is not due stays spent at the boundary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn extreme_key_limits_are_refused_or_work_and_refill_waits_its_interval() {
+    use neutrino_auth::apikey::{ApiKeyRateLimit, ApiKeyRefill};
+    let w = World::new().await;
+    let orgs = &w.a.orgs;
+    let u = w.a.user("Keys").await;
+    let t = u.session.token.as_str();
+    let m = meta();
+    let make = |new: NewApiKey| orgs.create_api_key(t, new, &m);
+    for new in [
+        NewApiKey {
+            refill: Some(ApiKeyRefill {
+                interval: Duration::MAX,
+                amount: 1,
+            }),
+            ..NewApiKey::default()
+        },
+        NewApiKey {
+            refill: Some(ApiKeyRefill {
+                interval: Duration::ZERO,
+                amount: 1,
+            }),
+            ..NewApiKey::default()
+        },
+        NewApiKey {
+            refill: Some(ApiKeyRefill {
+                interval: Duration::from_secs(1),
+                amount: 0,
+            }),
+            ..NewApiKey::default()
+        },
+        NewApiKey {
+            rate_limit: Some(ApiKeyRateLimit {
+                window: Duration::MAX,
+                max: 1,
+            }),
+            ..NewApiKey::default()
+        },
+        NewApiKey {
+            rate_limit: Some(ApiKeyRateLimit {
+                window: Duration::from_secs(1),
+                max: 0,
+            }),
+            ..NewApiKey::default()
+        },
+    ] {
+        assert_eq!(make(new).await.unwrap_err().code(), "VALIDATION_ERROR");
+    }
+    // The largest values accepted work.
+    let big = make(NewApiKey {
+        remaining: Some(u32::MAX),
+        refill: Some(ApiKeyRefill {
+            interval: Duration::from_millis(i64::MAX as u64),
+            amount: u32::MAX,
+        }),
+        rate_limit: Some(ApiKeyRateLimit {
+            window: Duration::from_millis(i64::MAX as u64),
+            max: u32::MAX,
+        }),
+        ..NewApiKey::default()
+    })
+    .await
+    .unwrap();
+    assert!(orgs.verify_api_key(&big.key).await.is_ok());
+    // One use, refilled after exactly an hour: not at the hour, after it.
+    let key = make(NewApiKey {
+        remaining: Some(1),
+        refill: Some(ApiKeyRefill {
+            interval: Duration::from_secs(3600),
+            amount: 1,
+        }),
+        ..NewApiKey::default()
+    })
+    .await
+    .unwrap();
+    assert!(orgs.verify_api_key(&key.key).await.is_ok());
+    assert_eq!(
+        orgs.verify_api_key(&key.key).await.unwrap_err().code(),
+        "USAGE_EXCEEDED"
+    );
+    w.clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        orgs.verify_api_key(&key.key).await.unwrap_err().code(),
+        "USAGE_EXCEEDED"
+    );
+    w.clock.advance(Duration::from_millis(1));
+    assert!(orgs.verify_api_key(&key.key).await.is_ok());
+    assert_eq!(
+        orgs.verify_api_key(&key.key).await.unwrap_err().code(),
+        "USAGE_EXCEEDED"
     );
 }
