@@ -146,7 +146,7 @@ async fn a_ban_racing_many_sign_ins_leaves_no_live_session() {
         }
         let ban = {
             let auth = auth.clone();
-            let (t, id) = (a.session.token.clone(), v.user.id.clone());
+            let (t, id) = (a.session.token.clone(), v.user.id);
             tokio::spawn(async move { auth.admin_ban_user(&t, &id, None, None, &meta()).await })
         };
         let mut tokens = vec![v.session.token.clone()];
@@ -201,7 +201,7 @@ async fn user_search_treats_wildcards_and_quotes_literally() {
     assert_eq!(count(format!("{m}'"), SearchOperator::Contains).await, 1);
     assert_eq!(count(format!("{m}\\"), SearchOperator::Contains).await, 1);
     assert_eq!(count("%".into(), SearchOperator::Contains).await, 1);
-    assert_eq!(count(format!("{m}"), SearchOperator::StartsWith).await, 5);
+    assert_eq!(count(m.to_string(), SearchOperator::StartsWith).await, 5);
     assert_eq!(count("_a".into(), SearchOperator::EndsWith).await, 1);
 }
 
@@ -231,7 +231,7 @@ async fn a_key_refused_because_its_owner_left_keeps_its_uses() {
         .create_api_key(
             &m.session.token,
             NewApiKey {
-                organization: Some(org.id.clone()),
+                organization: Some(org.id),
                 remaining: Some(2),
                 ..NewApiKey::default()
             },
