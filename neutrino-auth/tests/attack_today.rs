@@ -563,3 +563,197 @@ async fn extreme_key_limits_are_refused_or_work_and_refill_waits_its_interval() 
         "USAGE_EXCEEDED"
     );
 }
+
+/// Two users who each got a change-email link to the same address (its
+/// owner is the attacker) use them at once, racing a sign-up with it: the
+/// address ends with exactly one account, the losers get typed errors, and
+/// a used link does not work twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn change_email_links_to_one_address_racing_give_it_one_owner() {
+    use neutrino_auth::mail::{EmailKind, RecordingMailer};
+    let mailer = RecordingMailer::new();
+    let m = mailer.clone();
+    let w = World::with(
+        move |b| {
+            b.with_mailer(std::sync::Arc::new(m.clone())).with_users(
+                neutrino_auth::user::UserConfig {
+                    change_email: true,
+                    ..neutrino_auth::user::UserConfig::default()
+                },
+            )
+        },
+        |o| o,
+    )
+    .await;
+    let auth = &w.a.auth;
+    for round in 0..4 {
+        let target = unique_email();
+        let mut tokens = Vec::new();
+        let mut users = Vec::new();
+        for i in 0..3 {
+            let u = w.a.user(&format!("U{i}")).await;
+            auth.change_email(&u.session.token, &target, None, &meta())
+                .await
+                .unwrap();
+            tokens.push(
+                mailer
+                    .last_to(&target, EmailKind::ChangeEmail)
+                    .expect("mailed")
+                    .token,
+            );
+            users.push(u.user.id);
+        }
+        let mut tasks = Vec::new();
+        for t in tokens.iter().chain(tokens.iter()) {
+            let (auth, t) = (auth.clone(), t.clone());
+            tasks.push(tokio::spawn(async move {
+                auth.verify_email(&t, &meta()).await.map(|u| u.id)
+            }));
+        }
+        let signup = {
+            let (auth, target) = (auth.clone(), target.clone());
+            tokio::spawn(async move {
+                auth.sign_up_email(SignUpEmail::new("Late", target.as_str(), PASSWORD), &meta())
+                    .await
+                    .is_ok()
+            })
+        };
+        let mut moved = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => moved += 1,
+                Err(e) => assert!(e.status() < 500, "round {round}: {e:?}"),
+            }
+        }
+        let signed_up = signup.await.unwrap();
+        let mut owners = 0;
+        for id in &users {
+            if auth
+                .get_user(id)
+                .await
+                .unwrap()
+                .is_some_and(|u| u.email == target)
+            {
+                owners += 1;
+            }
+        }
+        assert!(
+            moved <= 1,
+            "round {round}: {moved} accounts moved to one address"
+        );
+        assert_eq!(
+            owners + usize::from(signed_up),
+            1,
+            "round {round}: the address has {owners} moved owners and signed_up={signed_up}"
+        );
+    }
+}
+
+/// An admin demoted while firing admin operations at once: once the
+/// demotion has returned, every later operation is refused and changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_demoted_mid_burst_can_do_nothing_afterwards() {
+    let w = World::new().await;
+    let auth = &w.a.auth;
+    let root = admin(auth, &w.a.raw_auth_db).await;
+    let rogue = admin(auth, &w.a.raw_auth_db).await;
+    let mut victims = Vec::new();
+    for i in 0..8 {
+        victims.push(w.a.user(&format!("V{i}")).await.user.id);
+    }
+    let burst = |victims: Vec<neutrino_core::ids::UserId>| {
+        victims
+            .into_iter()
+            .map(|v| {
+                let (auth, t) = (auth.clone(), rogue.session.token.clone());
+                tokio::spawn(async move {
+                    auth.admin_ban_user(&t, &v, None, None, &meta())
+                        .await
+                        .is_ok()
+                        | auth
+                            .admin_set_role(&t, &v, &["admin"], &meta())
+                            .await
+                            .is_ok()
+                        | auth.admin_impersonate_user(&t, &v, &meta()).await.is_ok()
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = burst(victims[..4].to_vec());
+    auth.admin_set_role(&root.session.token, &rogue.user.id, &["user"], &meta())
+        .await
+        .unwrap();
+    for t in first {
+        t.await.unwrap();
+    }
+    for t in burst(victims[4..].to_vec()) {
+        assert!(!t.await.unwrap(), "a demoted admin still acted");
+    }
+    for v in &victims[4..] {
+        let u = auth.get_admin_user(v).await.unwrap().unwrap();
+        assert!(!u.banned);
+        assert_eq!(u.role.as_deref(), Some("user"));
+    }
+    // Nor can it promote itself back.
+    assert!(
+        auth.admin_set_role(&rogue.session.token, &rogue.user.id, &["admin"], &meta())
+            .await
+            .is_err()
+    );
+}
+
+/// With admins impersonable, an impersonation session of admin B is an
+/// admin session: the impersonator can act as B, including impersonating
+/// further and banning others, with B named in the audit trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_impersonated_admin_session_can_act_as_that_admin() {
+    use neutrino_auth::admin::AdminConfig;
+    let w = World::with(
+        |b| {
+            b.with_admin(AdminConfig {
+                allow_impersonating_admins: true,
+                ..AdminConfig::default()
+            })
+        },
+        |o| o,
+    )
+    .await;
+    let auth = &w.a.auth;
+    let a = admin(auth, &w.a.raw_auth_db).await;
+    let b = admin(auth, &w.a.raw_auth_db).await;
+    let v = w.a.user("Victim").await;
+    let as_b = auth
+        .admin_impersonate_user(&a.session.token, &b.user.id, &meta())
+        .await
+        .unwrap();
+    // Documents today's behaviour (as Better Auth's): these succeed.
+    let nested = auth
+        .admin_impersonate_user(&as_b.session.token, &v.user.id, &meta())
+        .await
+        .expect("an impersonated admin impersonates further");
+    // The nested session stops only with the session that started it,
+    // which is B's impersonation session, not A's own.
+    assert_eq!(
+        auth.stop_impersonating(&nested.session.token, &a.session.token, &meta())
+            .await
+            .unwrap_err()
+            .code(),
+        "UNAUTHORIZED"
+    );
+    assert!(
+        auth.get_session(&nested.session.token)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    auth.admin_ban_user(&as_b.session.token, &v.user.id, None, None, &meta())
+        .await
+        .expect("an impersonated admin bans");
+    assert!(
+        auth.get_session(&nested.session.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
