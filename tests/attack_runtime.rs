@@ -84,13 +84,11 @@ async fn suspension_keeps_uses(tenant: bool) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "defect: a platform key refused on a suspended platform spends a use"]
 async fn a_platform_key_refused_while_suspended_keeps_its_uses() {
     assert_eq!(suspension_keeps_uses(false).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "defect: a tenant key refused on a suspended platform spends a use"]
 async fn a_tenant_key_refused_while_suspended_keeps_its_uses() {
     assert_eq!(suspension_keeps_uses(true).await, 2);
 }

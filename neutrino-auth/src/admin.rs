@@ -262,8 +262,11 @@ impl AdminActor {
     }
 }
 
-/// Deletes every session of the user `?1` (to be [`AdminActor::guarded`]).
-const END_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
+/// Deletes every session of the user `?1` (to be [`AdminActor::guarded`]):
+/// its own and those it opened as an impersonator, so an admin who is banned
+/// stops acting as anyone at once.
+const END_SESSIONS: &str =
+    r#"DELETE FROM "session" WHERE ("userId" = ?1 OR "impersonatedBy" = ?1)"#;
 
 /// An admin operation on one user, once the caller is known to be an admin.
 struct AdminOp<'a> {

@@ -515,6 +515,8 @@ impl ApiKeys {
         if key.is_empty() || key.len() > 256 {
             return Err(AuthError::InvalidApiKey);
         }
+        // A suspended or deleted platform refuses before a use is spent.
+        self.callers.ensure_writable().await?;
         let hash = hash_key(key);
         let db = self.callers.db();
         let dialect = db.dialect();

@@ -144,8 +144,14 @@ impl SessionCache {
     }
 
     pub(crate) fn remove_user(&self, user_id: &str, keep_token: Option<&str>) {
+        // The user's own sessions, and those it holds as an impersonator.
         self.lock().retain(|token, e| {
-            e.value.user.id.as_str() != user_id || Some(token.as_str()) == keep_token
+            let theirs = e.value.user.id.as_str() == user_id
+                || e.value
+                    .session
+                    .impersonated_by
+                    .is_some_and(|by| by.as_str() == user_id);
+            !theirs || Some(token.as_str()) == keep_token
         });
     }
 

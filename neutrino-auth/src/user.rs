@@ -96,7 +96,7 @@ pub(crate) fn delete_user_statements(
     })
     .collect();
     out.push(stmt(format!(
-        r#"DELETE FROM "session" WHERE "userId" = ?1 AND "id" <> ?2 AND {guard}"#
+        r#"DELETE FROM "session" WHERE ("userId" = ?1 OR "impersonatedBy" = ?1) AND "id" <> ?2 AND {guard}"#
     )));
     out.push(stmt(format!(
         r#"DELETE FROM "user" WHERE "id" = ?1 AND {guard}"#

@@ -368,14 +368,12 @@ async fn impersonation_after(fall: Fall) -> bool {
 /// An admin banned while impersonating keeps acting as the victim through
 /// the impersonation session for the rest of its hour.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "defect: banning an admin leaves the impersonation sessions it started live"]
 async fn a_banned_admins_impersonation_session_dies_with_the_ban() {
     assert!(!impersonation_after(Fall::Banned).await);
 }
 
 /// Same, for an admin removed while impersonating.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "defect: removing an admin leaves the impersonation sessions it started live"]
 async fn a_removed_admins_impersonation_session_dies_with_the_admin() {
     assert!(!impersonation_after(Fall::Removed).await);
 }
