@@ -12,6 +12,7 @@
 //! | `auth` | yes | [`auth`]: Better Auth-compatible users, passwords, sessions, signed cookies, organizations, invitations, API keys, two-factor, origin checks, rate limiting, reset and verification emails, audit log; and the platform runtime, [`Platform`] (with `sqlite`, [`LocalPlatforms`]) |
 //! | `cloudflare` | no | `cloudflare`: D1 (`D1Executor`), Workers KV (`WorkersKv`) and a provisioner for D1, R2, KV, Workers, DNS records and custom hostnames over Cloudflare's v4 API |
 //! | `s3` | no | `s3`: object storage and bucket provisioning on AWS S3, Cloudflare R2 and any S3-compatible store |
+//! | `axum` | no | `axum`: Better Auth's HTTP API as an axum router, the gateway layer (host to platform and tenant) and extractors for host handlers |
 //! | `postgres` | no | `postgres`: the SQL port (`PostgresExecutor`), KV (`PostgresKv`) and a schema-per-database provisioner (`PostgresProvisioner`) on PostgreSQL |
 //!
 //! The core is re-exported at the root: [`ids`], [`naming`], [`Error`], the
@@ -85,12 +86,12 @@
 
 pub use neutrino_core::*;
 
-#[cfg(feature = "auth")]
-mod platform;
 #[cfg(all(feature = "auth", feature = "sqlite"))]
-pub use platform::LocalPlatforms;
+#[doc(inline)]
+pub use neutrino_platform::LocalPlatforms;
 #[cfg(feature = "auth")]
-pub use platform::{Platform, PlatformBuilder};
+#[doc(inline)]
+pub use neutrino_platform::{Platform, PlatformBuilder};
 
 /// Registry, tenant scopes, tenant-scoped queries, suspension, host resolution
 /// and provisioning.
@@ -107,6 +108,11 @@ pub use neutrino_sqlite as sqlite;
 #[cfg(feature = "auth")]
 #[doc(inline)]
 pub use neutrino_auth as auth;
+/// Better Auth's HTTP API served from Rust, the gateway layer and axum
+/// extractors (feature `axum`).
+#[cfg(feature = "axum")]
+#[doc(inline)]
+pub use neutrino_axum as axum;
 /// The Cloudflare backend (feature `cloudflare`).
 #[cfg(feature = "cloudflare")]
 #[doc(inline)]

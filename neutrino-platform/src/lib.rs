@@ -1,5 +1,10 @@
 //! [`Platform`]: one platform's runtime, assembled once at start-up and handed
 //! to every request.
+//!
+//! Host apps use it through the `neutrino` facade (`neutrino::Platform`); it
+//! is a crate of its own so that the HTTP layer can build on it.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,0 +1,1 @@
+//! The gateway layer: every request routed to its platform and tenant.
