@@ -24,8 +24,10 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+mod context;
 mod error;
 pub mod extract;
 pub mod gateway;
 
+pub use context::ClientIp;
 pub use error::ApiError;
