@@ -17,7 +17,8 @@ use neutrino_core::ids::{PlatformId, TenantId, UserId};
 use neutrino_core::sql::Statement;
 use neutrino_tenancy::{PlatformRegistry, ScopeMinter, TenantScope};
 
-use crate::access::{self, AccessPolicy};
+use crate::access::{self, AccessPolicy, PlatformRole};
+use crate::cookie::MAX_TOKEN_LEN;
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::caller::{Actor, Callers, JOINED_AT, Join};
 use crate::date;
@@ -240,6 +241,36 @@ impl ActiveTenant {
     pub(crate) async fn scope(&self, token: &str) -> Result<MemberScope> {
         let (actor, org, standing) = self.active_standing(token).await?;
         self.scopes.issue(&actor.user_id, standing, org, None).await
+    }
+
+    /// [`crate::org::Organizations::scope_in`]: the session read through the
+    /// session store (and its cache), then the user's standing in `org` read
+    /// on every call, then the tenant minted. The session's active
+    /// organization plays no part.
+    pub(crate) async fn scope_in(&self, token: &str, org: &TenantId) -> Result<MemberScope> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.contains('\0') {
+            return Err(AuthError::Unauthorized);
+        }
+        let auth = self.callers.auth();
+        let user = auth.caller_session(token).await?.user.id;
+        // The user's platform role and standing in `org`, in one read.
+        let row = self
+            .callers
+            .row(
+                Statement::new(format!(
+                    r#"SELECT u."role", {STANDING_COLUMNS} FROM (SELECT ?1 AS "org", ?2 AS "user") q
+                       JOIN "user" u ON u."id" = q."user" {}"#,
+                    standing_joins(r#"q."org""#, r#"q."user""#)
+                ))
+                .bind(org.as_str())
+                .bind(user.as_str()),
+            )
+            .await?
+            .ok_or(AuthError::Unauthorized)?;
+        let role: Option<String> = row.get(0)?;
+        let admin = auth.platform_role_of(role.as_deref()) == PlatformRole::Admin;
+        let standing = standing_from_row(&row, 1, admin)?;
+        self.scopes.issue(&user, standing, *org, None).await
     }
 
     /// [`crate::org::Organizations::active_member`].

@@ -338,6 +338,20 @@ impl Organizations {
         /// a suspended platform's store error.
         pub async fn scope(&self, token: &str) -> Result<MemberScope>;
 
+        /// The [`MemberScope`] of `org` for a session, whatever the session's
+        /// active organization: the tenant a request names (by its host or a
+        /// header), so that the active tenant is per request and not per
+        /// session row, which every browser tab of the user shares. The
+        /// session is validated as [`Auth::get_session`] does (through the
+        /// session cache when it is on) and the membership (or platform admin
+        /// role) is read on every call, so a removal or a role change takes
+        /// effect at once. Errors: `UNAUTHORIZED`,
+        /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION` for a user who is not a
+        /// member, whether `org` exists or not (a platform admin gets
+        /// `ORGANIZATION_NOT_FOUND` for one that does not), a suspended
+        /// platform's store error.
+        pub async fn scope_in(&self, token: &str, org: &TenantId) -> Result<MemberScope>;
+
         /// Better Auth's `GET /organization/get-active-member`: the caller's
         /// membership in the session's active organization, read with the
         /// session. Errors: `UNAUTHORIZED`, `NO_ACTIVE_ORGANIZATION`,

@@ -129,6 +129,8 @@ operations! {
     SetActive => "Organizations::set_active", Both;
     SetActiveUnknown => "Organizations::set_active", Both;
     Scope => "Organizations::scope", Both;
+    ScopeIn => "Organizations::scope_in", Both;
+    ScopeInUnknown => "Organizations::scope_in", Both;
     ActiveMember => "Organizations::active_member", Both;
     CreateSubOrganization => "NewOrganization::with_parent", Both;
     CreateOrganization => "Organizations::create_organization", Both;
@@ -784,6 +786,8 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
             }
             auth_outcome(r)
         }
+        Op::ScopeIn => auth_outcome(o.scope_in(s.token, &b).await),
+        Op::ScopeInUnknown => auth_outcome(o.scope_in(s.token, &TenantId::generate()).await),
         Op::ActiveMember => {
             let r = o.active_member(s.token).await;
             if let Ok(m) = &r {
@@ -1091,6 +1095,8 @@ pub async fn cross_tenant_matrix_refuses_every_operation_on_another_tenant(
                 Op::RemoveBsMemberViaOwnOrg,
                 Op::Leave,
                 Op::SetActive,
+                Op::ScopeIn,
+                Op::ScopeInUnknown,
                 Op::CreateSubOrganization,
             ],
             "MEMBER_NOT_FOUND",
@@ -1137,6 +1143,17 @@ pub async fn cross_tenant_matrix_refuses_every_operation_on_another_tenant(
             .map(String::as_str),
         Some("USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION")
     );
+    // Naming B or an unknown tenant per request answers alike.
+    assert_eq!(
+        refusals.get(&(Actor::SamePlatform, Op::ScopeInUnknown)),
+        refusals.get(&(Actor::SamePlatform, Op::ScopeIn))
+    );
+    assert_eq!(
+        refusals
+            .get(&(Actor::SamePlatform, Op::ScopeIn))
+            .map(String::as_str),
+        Some("USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION")
+    );
 
     // B still works for B.
     let t = &m.t;
@@ -1154,6 +1171,14 @@ pub async fn cross_tenant_matrix_refuses_every_operation_on_another_tenant(
             .scope(&t.member_b.session.token)
             .await
             .expect("B's member")
+            .tenant(),
+        t.org_b.id
+    );
+    assert_eq!(
+        p.orgs
+            .scope_in(&t.member_b.session.token, &t.org_b.id)
+            .await
+            .expect("B's member names B")
             .tenant(),
         t.org_b.id
     );

@@ -107,6 +107,7 @@ macro_rules! auth_suite {
                     model_types_serialize_as_better_auth_shows_them_without_secrets,
                     // organizations and roles
                     creating_an_organization_creates_its_tenant_owner_and_active_scope,
+                    a_request_names_its_tenant_and_the_membership_is_checked_every_time,
                     sub_organizations_are_sub_tenants_and_need_rights_on_the_parent,
                     role_rules_and_last_owner_cases,
                     host_apps_extend_the_policy_with_their_own_resources,

@@ -387,3 +387,81 @@ pub async fn operator_access_is_recorded_in_the_platform_log_and_the_tenants(
                 && e.detail.as_deref() == Some("operator ops@example.com: ticket 42"))
     );
 }
+
+/// A request names its tenant (`scope_in`), whatever the session's active
+/// organization, with the membership checked on every call: a member of two
+/// tenants gets each one's scope from one session; a non-member gets the same
+/// refusal for an existing and an unknown tenant; a removal takes effect on
+/// the next call; a platform admin gets any tenant of its platform.
+pub async fn a_request_names_its_tenant_and_the_membership_is_checked_every_time(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let t = super::fixtures::two_orgs(stores, clock).await;
+    let p = t.p();
+    let (a, b) = (t.org_a.id, t.org_b.id);
+    // Ben is a member of B (active) and now of A too; his active organization
+    // stays B while each call names its own tenant.
+    let ben = &t.member_b;
+    let ben_in_a = member(&p.orgs, &t.owner_a.session.token, &a, &ben.user.id, "member").await;
+    let in_a = p.orgs.scope_in(&ben.session.token, &a).await.unwrap();
+    let in_b = p.orgs.scope_in(&ben.session.token, &b).await.unwrap();
+    assert_eq!((in_a.tenant(), in_a.roles()), (a, "member"));
+    assert_eq!(in_b.tenant(), b);
+    assert_eq!(in_a.user_id(), ben.user.id);
+    assert_eq!(p.orgs.scope(&ben.session.token).await.unwrap().tenant(), b);
+    // A's owner naming B, or a tenant that does not exist: the same answer.
+    let ta = &t.owner_a.session.token;
+    assert_eq!(
+        code(p.orgs.scope_in(ta, &b).await),
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+    );
+    assert_eq!(
+        code(p.orgs.scope_in(ta, &neutrino_core::ids::TenantId::generate()).await),
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+    );
+    // Another platform's tenant is not this platform's.
+    assert_eq!(
+        code(p.orgs.scope_in(ta, &t.org_q.id).await),
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+    );
+    // Bad tokens.
+    for bad in ["", "no-such-token", "a\0b", &"x".repeat(10_000)] {
+        assert_eq!(code(p.orgs.scope_in(bad, &a).await), "UNAUTHORIZED");
+    }
+    // The stranger's session is of platform Q: unknown here.
+    assert_eq!(
+        code(p.orgs.scope_in(&t.stranger.session.token, &a).await),
+        "UNAUTHORIZED"
+    );
+    // Removed from A: refused at once.
+    p.orgs
+        .remove_member(ta, &a, &ben_in_a.id, &meta())
+        .await
+        .unwrap();
+    assert_eq!(
+        code(p.orgs.scope_in(&ben.session.token, &a).await),
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+    );
+    assert_eq!(
+        p.orgs.scope_in(&ben.session.token, &b).await.unwrap().tenant(),
+        b
+    );
+    // A platform admin gets any tenant of its platform, and not an unknown one.
+    let olga = &t.outsider;
+    p.orgs
+        .operator_set_platform_role(&olga.user.id, PlatformRole::Admin, "ops", "test", &meta())
+        .await
+        .unwrap();
+    let admin_b = p.orgs.scope_in(&olga.session.token, &b).await.unwrap();
+    assert!(admin_b.is_platform_admin());
+    assert_eq!(admin_b.tenant(), b);
+    assert_eq!(
+        code(
+            p.orgs
+                .scope_in(&olga.session.token, &neutrino_core::ids::TenantId::generate())
+                .await
+        ),
+        "ORGANIZATION_NOT_FOUND"
+    );
+}
