@@ -1,0 +1,298 @@
+//! The extractors behind the gateway, over a real socket: the session, the
+//! request's tenant with its membership check, the permission guard, the
+//! platform admin guard and API keys.
+
+mod common;
+
+use common::*;
+use neutrino_auth::apikey::{ApiKeyRateLimit, NewApiKey};
+use neutrino_core::ids::TenantId;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_session_comes_from_the_platforms_cookie_or_is_401() {
+    let w = world().await;
+    let c = Client::new(serve(gateway(&w)).await);
+    let (s, body) = answer(c.get(&w.a_host, "/session").header("cookie", &w.ada.cookie)).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["user"], w.ada.signed.user.id.to_string());
+    // No cookie, a tampered one, another platform's (on P's host), one split
+    // over two headers with the session in the second.
+    let tampered = format!("{}x", w.ada.cookie);
+    for cookie in [None, Some(tampered.as_str()), Some(w.quinn.cookie.as_str())] {
+        let mut r = c.get(&w.a_host, "/session");
+        if let Some(cookie) = cookie {
+            r = r.header("cookie", cookie);
+        }
+        let (s, body) = answer(r).await;
+        assert_eq!(s, 401, "{body}");
+        assert_eq!(body["code"], "UNAUTHORIZED");
+    }
+    let (s, _) = answer(
+        c.get(&w.a_host, "/session")
+            .header("cookie", "theme=dark")
+            .header("cookie", &w.ada.cookie),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // A signed-out session is gone at once.
+    w.p.auth().sign_out(w.ada.token(), &meta()).await.unwrap();
+    let (s, _) = answer(c.get(&w.a_host, "/session").header("cookie", &w.ada.cookie)).await;
+    assert_eq!(s, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
+    let w = world().await;
+    let c = Client::new(serve(gateway(&w)).await);
+    let notes_of = |t: TenantId| json!([format!("note of {t}")]);
+    // Each owner on its own host sees its own rows.
+    let (s, body) = answer(c.get(&w.a_host, "/notes").header("cookie", &w.ada.cookie)).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["notes"], notes_of(w.a));
+    let (_, body) = answer(c.get(&w.b_host, "/notes").header("cookie", &w.bea.cookie)).await;
+    assert_eq!(body["notes"], notes_of(w.b));
+    // A's owner on B's host, or naming B by the header on the platform's
+    // host, or naming a tenant that does not exist: the same 403, nothing of B.
+    let denied = [
+        c.get(&w.b_host, "/notes").header("cookie", &w.ada.cookie),
+        c.get(&w.auth_host(), "/notes")
+            .header("cookie", &w.ada.cookie)
+            .header("x-neutrino-tenant", w.b.to_string()),
+        c.get(&w.auth_host(), "/notes")
+            .header("cookie", &w.ada.cookie)
+            .header("x-neutrino-tenant", TenantId::generate().to_string()),
+        // Another platform's tenant.
+        c.get(&w.auth_host(), "/notes")
+            .header("cookie", &w.ada.cookie)
+            .header("x-neutrino-tenant", w.qt.to_string()),
+    ];
+    let mut bodies = Vec::new();
+    for r in denied {
+        let (s, body) = answer(r).await;
+        assert_eq!(s, 403, "{body}");
+        bodies.push(body);
+    }
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
+    assert_eq!(bodies[0]["code"], "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
+    // On A's host a header naming B is a mismatch, even for a member of both.
+    for who in [&w.ada, &w.ben] {
+        let (s, body) = answer(
+            c.get(&w.a_host, "/notes")
+                .header("cookie", &who.cookie)
+                .header("x-neutrino-tenant", w.b.to_string()),
+        )
+        .await;
+        assert_eq!((s, body["code"].as_str()), (403, Some("TENANT_MISMATCH")));
+    }
+    // Malformed or repeated tenant headers.
+    for values in [vec!["not a tenant id"], vec![w.a.as_str(), w.a.as_str()]] {
+        let mut r = c.get(&w.auth_host(), "/notes").header("cookie", &w.ada.cookie);
+        for v in values {
+            r = r.header("x-neutrino-tenant", v);
+        }
+        let (s, body) = answer(r).await;
+        assert_eq!((s, body["code"].as_str()), (400, Some("VALIDATION_ERROR")));
+    }
+    // Ben's session has B active; every request gets the tenant it names,
+    // many at once from "two tabs", never the session row's.
+    let reqs = (0..24).map(|i| {
+        let c = c.clone();
+        let cookie = w.ben.cookie.clone();
+        let (host, want) = match i % 3 {
+            0 => (w.a_host.clone(), w.a),
+            1 => (w.b_host.clone(), w.b),
+            _ => (w.auth_host(), w.b),
+        };
+        let header = (i % 3 == 2).then(|| w.b.to_string());
+        async move {
+            let mut r = c.get(&host, "/notes").header("cookie", cookie);
+            if let Some(h) = header {
+                r = r.header("x-neutrino-tenant", h);
+            }
+            let (s, body) = answer(r).await;
+            (s, body, want)
+        }
+    });
+    for (s, body, want) in join(reqs).await {
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(body["tenant"], want.to_string());
+        assert_eq!(body["notes"], notes_of(want));
+    }
+    // Without host tenant or header: the session's active organization.
+    let (_, body) = answer(c.get(&w.auth_host(), "/notes").header("cookie", &w.ben.cookie)).await;
+    assert_eq!(body["tenant"], w.b.to_string());
+    // Ben removed from A: refused on the next request, while B still works.
+    let members = w.p.orgs().list_members(w.ada.token(), &w.a).await.unwrap();
+    let ben_in_a = members
+        .iter()
+        .find(|m| m.user_id == w.ben.signed.user.id)
+        .unwrap();
+    w.p.orgs()
+        .remove_member(w.ada.token(), &w.a, &ben_in_a.id, &meta())
+        .await
+        .unwrap();
+    let (s, _) = answer(c.get(&w.a_host, "/notes").header("cookie", &w.ben.cookie)).await;
+    assert_eq!(s, 403);
+    let (s, _) = answer(c.get(&w.b_host, "/notes").header("cookie", &w.ben.cookie)).await;
+    assert_eq!(s, 200);
+}
+
+async fn join<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn permissions_and_platform_admins_are_guarded() {
+    let w = world().await;
+    let c = Client::new(serve(gateway(&w)).await);
+    // organization:update: A's owner yes, Ben (a plain member of A) no.
+    let (s, body) = answer(c.post(&w.a_host, "/org").header("cookie", &w.ada.cookie)).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["tenant"], w.a.to_string());
+    let (s, body) = answer(c.post(&w.a_host, "/org").header("cookie", &w.ben.cookie)).await;
+    assert_eq!((s, body["code"].as_str()), (403, Some("FORBIDDEN")));
+    // Ada is no member of B.
+    let (s, _) = answer(c.post(&w.b_host, "/org").header("cookie", &w.ada.cookie)).await;
+    assert_eq!(s, 403);
+    // Promoted to admin of A, Ben may.
+    let members = w.p.orgs().list_members(w.ada.token(), &w.a).await.unwrap();
+    let ben_in_a = members
+        .iter()
+        .find(|m| m.user_id == w.ben.signed.user.id)
+        .unwrap();
+    w.p.orgs()
+        .update_member_role(w.ada.token(), &w.a, &ben_in_a.id, "admin", &meta())
+        .await
+        .unwrap();
+    let (s, _) = answer(c.post(&w.a_host, "/org").header("cookie", &w.ben.cookie)).await;
+    assert_eq!(s, 200);
+    // The platform admin route: tenant owners are not platform admins.
+    for who in [&w.ada, &w.ben] {
+        let (s, body) = answer(c.get(&w.auth_host(), "/admin").header("cookie", &who.cookie)).await;
+        assert_eq!((s, body["code"].as_str()), (403, Some("FORBIDDEN")));
+    }
+    let (s, _) = answer(c.get(&w.auth_host(), "/admin")).await;
+    assert_eq!(s, 401);
+    w.p.orgs()
+        .operator_set_platform_role(
+            &w.bea.signed.user.id,
+            neutrino_auth::access::PlatformRole::Admin,
+            "ops",
+            "test",
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let (s, body) = answer(c.get(&w.auth_host(), "/admin").header("cookie", &w.bea.cookie)).await;
+    assert_eq!(s, 200, "{body}");
+    // Q's platform admin route is Q's: P's admin cookie is no session there.
+    let (s, _) = answer(c.get(&w.q_host, "/admin").header("cookie", &w.bea.cookie)).await;
+    assert_eq!(s, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
+    let w = world().await;
+    let c = Client::new(serve(gateway(&w)).await);
+    let key_a = w
+        .p
+        .orgs()
+        .create_api_key(
+            w.ada.token(),
+            NewApiKey {
+                organization: Some(w.a),
+                ..NewApiKey::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let (s, body) = answer(c.get(&w.a_host, "/key").header("x-api-key", &key_a.key)).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["tenant"], w.a.to_string());
+    // The key's tenant scope also serves CurrentTenant.
+    let (s, body) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &key_a.key)).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["tenant"], w.a.to_string());
+    // On B's host, or naming B by header: a mismatch, for both extractors.
+    for r in [
+        c.get(&w.b_host, "/key").header("x-api-key", &key_a.key),
+        c.get(&w.b_host, "/notes").header("x-api-key", &key_a.key),
+        c.get(&w.auth_host(), "/notes")
+            .header("x-api-key", &key_a.key)
+            .header("x-neutrino-tenant", w.b.to_string()),
+    ] {
+        let (s, body) = answer(r).await;
+        assert_eq!((s, body["code"].as_str()), (403, Some("TENANT_MISMATCH")), "{body}");
+    }
+    // A key of P on Q's host, a bad key, no key, a key with a bad byte.
+    for key in [Some(key_a.key.as_str()), Some("nope"), None] {
+        let mut r = c.get(&w.q_host, "/key");
+        if let Some(k) = key {
+            r = r.header("x-api-key", k);
+        }
+        let (s, body) = answer(r).await;
+        assert_eq!((s, body["code"].as_str()), (401, Some("INVALID_API_KEY")), "{body}");
+    }
+    // A key with two uses, attacked with many requests at once: two pass,
+    // the rest are 429 USAGE_EXCEEDED.
+    let limited = w
+        .p
+        .orgs()
+        .create_api_key(
+            w.ada.token(),
+            NewApiKey {
+                organization: Some(w.a),
+                remaining: Some(2),
+                ..NewApiKey::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let reqs = (0..10).map(|_| {
+        let c = c.clone();
+        let host = w.a_host.clone();
+        let key = limited.key.clone();
+        async move { answer(c.get(&host, "/key").header("x-api-key", key)).await }
+    });
+    let outs = join(reqs).await;
+    let ok = outs.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(ok, 2, "{outs:?}");
+    for (s, body) in outs.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!((*s, body["code"].as_str()), (429, Some("USAGE_EXCEEDED")));
+    }
+    // A rate-limited key.
+    let rl = w
+        .p
+        .orgs()
+        .create_api_key(
+            w.ada.token(),
+            NewApiKey {
+                organization: Some(w.a),
+                rate_limit: Some(ApiKeyRateLimit {
+                    window: std::time::Duration::from_secs(3600),
+                    max: 1,
+                }),
+                ..NewApiKey::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let (s, _) = answer(c.get(&w.a_host, "/key").header("x-api-key", &rl.key)).await;
+    assert_eq!(s, 200);
+    let (s, body) = answer(c.get(&w.a_host, "/key").header("x-api-key", &rl.key)).await;
+    assert_eq!((s, body["code"].as_str()), (429, Some("RATE_LIMITED")));
+    let _: Value = body;
+}
