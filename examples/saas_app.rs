@@ -42,7 +42,7 @@ use tower_layer::Layer;
 const SECRET: &str = "saas-app example secret, 32 bytes or more";
 const PASSWORD: &str = "correct horse battery staple";
 /// The tenants' hosts (custom domains; `*.localhost` reaches this machine).
-pub const HOSTS: [&str; 2] = ["acme.localhost", "globex.localhost"];
+pub(crate) const HOSTS: [&str; 2] = ["acme.localhost", "globex.localhost"];
 /// The users: Acme's owner, Globex's owner, the platform admin.
 const USERS: [(&str, &str); 3] = [
     ("Ada", "ada@acme.example"),
@@ -168,24 +168,24 @@ async fn admin_tenants(
 }
 
 /// The app: its platform and the gateway-wrapped router.
-pub struct App {
+pub(crate) struct App {
     /// The platform's runtime.
-    pub platform: Platform,
+    pub(crate) platform: Platform,
     /// The router behind the gateway, to serve with
     /// `into_make_service_with_connect_info::<SocketAddr>()`.
-    pub service: GatewayService<Router>,
+    pub(crate) service: GatewayService<Router>,
     /// The tenants, in the order of [`HOSTS`].
-    pub tenants: [TenantId; 2],
+    pub(crate) tenants: [TenantId; 2],
     /// A `Cookie` header value per user of [`USERS`] (a fresh sign-in).
-    pub cookies: [String; 3],
+    pub(crate) cookies: [String; 3],
     /// The platform's auth API host (no tenant).
-    pub auth_host: String,
+    pub(crate) auth_host: String,
 }
 
 /// Opens (on its first start, sets up) the app in `folder`: the platform,
 /// its notes table and policy, two tenants with their hosts and owners, and
 /// a platform admin.
-pub async fn app(folder: &Path) -> Result<App, Box<dyn std::error::Error>> {
+pub(crate) async fn app(folder: &Path) -> Result<App, Box<dyn std::error::Error>> {
     let local = neutrino::LocalPlatforms::open(folder).await?;
     let policy = AccessPolicy::better_auth_default()
         .grant("owner", "note", &["create", "delete"])
@@ -267,23 +267,23 @@ pub async fn app(folder: &Path) -> Result<App, Box<dyn std::error::Error>> {
 
 /// What the self-test saw.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// The notes each tenant's owner listed on its host.
-    pub notes: [Vec<String>; 2],
+    pub(crate) notes: [Vec<String>; 2],
     /// Acme's owner on Globex's host.
-    pub other_host: u16,
+    pub(crate) other_host: u16,
     /// Acme's owner naming Globex by the tenant header.
-    pub other_header: u16,
+    pub(crate) other_header: u16,
     /// Acme's owner reading Globex's note by ID on Acme's host.
-    pub other_note: u16,
+    pub(crate) other_note: u16,
     /// Acme's owner on the platform-admin route.
-    pub admin_as_owner: u16,
+    pub(crate) admin_as_owner: u16,
     /// The platform admin on it, and the tenants it listed.
-    pub admin_as_admin: (u16, usize),
+    pub(crate) admin_as_admin: (u16, usize),
 }
 
 /// Starts the app in `folder` on a free port and drives it over HTTP.
-pub async fn self_test(folder: &Path) -> Result<Report, Box<dyn std::error::Error>> {
+pub(crate) async fn self_test(folder: &Path) -> Result<Report, Box<dyn std::error::Error>> {
     let app = app(folder).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

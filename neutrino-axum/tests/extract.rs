@@ -296,3 +296,54 @@ async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
     assert_eq!((s, body["code"].as_str()), (429, Some("RATE_LIMITED")));
     let _: Value = body;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
+    let clock = neutrino_core::clock::ManualClock::new();
+    let c2 = clock.clone();
+    let w = world_with(move |a| a.with_clock(std::sync::Arc::new(c2.clone()))).await;
+    let c = Client::new(serve(gateway(&w)).await);
+    // Fresh: no cookie sent back.
+    let resp = c
+        .get(&w.a_host, "/session")
+        .header("cookie", &w.ada.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("set-cookie").is_none());
+    // Two days later (past `updateAge`) the session is extended, once: the
+    // cookie comes back, host-only on a tenant's custom domain…
+    clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
+    let resp = c
+        .get(&w.a_host, "/notes")
+        .header("cookie", &w.ada.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookies: Vec<String> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert!(cookies[0].starts_with(&w.ada.cookie), "{cookies:?}");
+    assert!(!cookies[0].to_ascii_lowercase().contains("domain="), "{cookies:?}");
+    // …and on the platform's domain on its own hosts.
+    clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
+    let resp = c
+        .get(&w.auth_host(), "/session")
+        .header("cookie", &w.ben.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with(&w.ben.cookie), "{cookie}");
+    assert!(
+        cookie.contains(&format!("Domain={}.nno.app", w.p.id())),
+        "{cookie}"
+    );
+}

@@ -103,7 +103,7 @@ async fn one_span_per_request_with_platform_and_tenant_and_no_secrets() {
     assert!(text.contains(&format!("platform={p}")), "{text}");
     assert!(text.contains(&format!("tenant={}", w.a)), "{text}");
     assert!(text.contains(&format!("tenant={}", w.b)), "{text}");
-    assert!(text.contains("path=/notes "), "{text}");
+    assert!(text.contains("path=/notes\n"), "{text}");
     assert!(text.contains("method=GET"), "{text}");
     for status in ["status=200", "status=403", "status=404"] {
         assert!(text.contains(status), "{status}:\n{text}");
