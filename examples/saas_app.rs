@@ -98,7 +98,9 @@ async fn list_notes(
         .iter()
         .map(|r| json!({ "id": r.get::<String>("id").ok(), "body": r.get::<String>("body").ok() }))
         .collect();
-    Ok(Json(json!({ "tenant": tenant.tenant().to_string(), "notes": rows })))
+    Ok(Json(
+        json!({ "tenant": tenant.tenant().to_string(), "notes": rows }),
+    ))
 }
 
 /// `POST /notes {"body": …}`: needs `note:create`.
@@ -119,7 +121,11 @@ async fn create_note(
         })?;
     let id = app
         .store()
-        .insert(caller.tenant_scope(), &notes(), Record::new().set("body", text))
+        .insert(
+            caller.tenant_scope(),
+            &notes(),
+            Record::new().set("body", text),
+        )
         .await
         .map_err(store_error)?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
@@ -137,7 +143,9 @@ async fn get_note(
         .get(tenant.tenant_scope(), &notes(), &id)
         .await
         .map_err(store_error)?;
-    Ok(Json(json!({ "id": id, "body": row.get::<String>("body").ok() })))
+    Ok(Json(
+        json!({ "id": id, "body": row.get::<String>("body").ok() }),
+    ))
 }
 
 /// `DELETE /notes/{id}`: needs `note:delete`.
@@ -212,7 +220,11 @@ pub(crate) async fn app(folder: &Path) -> Result<App, Box<dyn std::error::Error>
         {
             let org = platform
                 .orgs()
-                .create_organization(&tokens[i], NewOrganization::new(name, name.to_lowercase()), &meta())
+                .create_organization(
+                    &tokens[i],
+                    NewOrganization::new(name, name.to_lowercase()),
+                    &meta(),
+                )
                 .await?;
             let reg = platform.registry();
             reg.add_custom_domain(org.id, host).await?;
@@ -222,7 +234,13 @@ pub(crate) async fn app(folder: &Path) -> Result<App, Box<dyn std::error::Error>
         let root = auth.get_session(&tokens[2]).await?.ok_or("no session")?;
         platform
             .orgs()
-            .operator_set_platform_role(&root.user.id, PlatformRole::Admin, "saas_app", "first start", &meta())
+            .operator_set_platform_role(
+                &root.user.id,
+                PlatformRole::Admin,
+                "saas_app",
+                "first start",
+                &meta(),
+            )
             .await?;
     }
     let mut cookies = Vec::new();
@@ -289,7 +307,11 @@ pub(crate) async fn self_test(folder: &Path) -> Result<Report, Box<dyn std::erro
     let addr = listener.local_addr()?;
     let service = app.service.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, service.into_make_service_with_connect_info::<SocketAddr>()).await
+        axum::serve(
+            listener,
+            service.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
     });
     let http = reqwest::Client::new();
     let url = |path: &str| format!("http://{addr}{path}");
@@ -394,8 +416,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let app = app(&folder).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    println!("serving on http://127.0.0.1:3000, data in {}", folder.display());
-    println!("tenant hosts: {} and {}; platform host: {}", HOSTS[0], HOSTS[1], app.auth_host);
+    println!(
+        "serving platform {} on http://127.0.0.1:3000, data in {}",
+        app.platform.id(),
+        folder.display()
+    );
+    println!(
+        "tenant hosts: {} and {}; platform host: {}",
+        HOSTS[0], HOSTS[1], app.auth_host
+    );
     for ((name, _), cookie) in USERS.iter().zip(&app.cookies) {
         println!("{name}'s cookie: {cookie}");
     }

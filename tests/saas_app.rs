@@ -9,7 +9,9 @@ mod saas_app;
 async fn two_tenants_on_two_hosts_see_only_their_rows_and_the_admin_route_is_guarded() {
     let root = tempfile::tempdir().unwrap();
     {
-        let r = saas_app::self_test(root.path()).await.expect("the self-test runs");
+        let r = saas_app::self_test(root.path())
+            .await
+            .expect("the self-test runs");
         for (i, host) in saas_app::HOSTS.iter().enumerate() {
             assert_eq!(r.notes[i].len(), 1, "{r:?}");
             assert!(r.notes[i].iter().all(|n| n.contains(host)), "{r:?}");

@@ -18,9 +18,9 @@ use neutrino_core::sql::Statement;
 use neutrino_tenancy::{PlatformRegistry, ScopeMinter, TenantScope};
 
 use crate::access::{self, AccessPolicy, PlatformRole};
-use crate::cookie::MAX_TOKEN_LEN;
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::caller::{Actor, Callers, JOINED_AT, Join};
+use crate::cookie::MAX_TOKEN_LEN;
 use crate::date;
 use crate::directory::{Organization, org_row};
 use crate::error::{AuthError, Result};

@@ -90,7 +90,11 @@ async fn session_of(parts: &Parts) -> Result<Option<Arc<AuthSession>>, ApiError>
         let Some(cookies) = cookie_header(&parts.headers) else {
             return Ok(None);
         };
-        match platform.auth().get_session_from_cookie_header(&cookies).await {
+        match platform
+            .auth()
+            .get_session_from_cookie_header(&cookies)
+            .await
+        {
             Ok(found) => Ok(found),
             // A tampered, truncated or foreign cookie is no session.
             Err(AuthError::Cookie(_)) => Ok(None),

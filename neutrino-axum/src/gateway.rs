@@ -264,13 +264,17 @@ impl<St: Send + Sync> FromRequestParts<St> for ResolvedHost {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, ApiError> {
-        parts.extensions.get::<ResolvedHost>().cloned().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_SERVER_ERROR",
-                "no resolved host for this request: serve it through the gateway layer",
-            )
-        })
+        parts
+            .extensions
+            .get::<ResolvedHost>()
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_SERVER_ERROR",
+                    "no resolved host for this request: serve it through the gateway layer",
+                )
+            })
     }
 }
 
@@ -364,7 +368,9 @@ impl IpNet {
     fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -413,7 +419,11 @@ impl Config {
 }
 
 fn unknown_host() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no site is served at this host")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "no site is served at this host",
+    )
 }
 
 fn internal(e: &Error) -> ApiError {
@@ -583,12 +593,17 @@ fn preflight(headers: &HeaderMap, origin: Option<&HeaderValue>) -> Response {
         });
     if let Some(names) = requested
         && !names.is_empty()
-        && names.iter().all(|n| HeaderName::from_bytes(n.as_bytes()).is_ok())
+        && names
+            .iter()
+            .all(|n| HeaderName::from_bytes(n.as_bytes()).is_ok())
         && let Ok(v) = HeaderValue::from_str(&names.join(", "))
     {
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
     }
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
     resp
 }
 
@@ -646,8 +661,12 @@ where
         headers.remove(name);
     }
     let Some(host) = host else {
-        return Ok(ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", "the request names no host")
-            .into_response());
+        return Ok(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the request names no host",
+        )
+        .into_response());
     };
 
     // 2–3. Host to platform and tenant; the platform's status.
@@ -672,7 +691,10 @@ where
             {
                 headers.insert("x-forwarded-for", c);
             }
-            if let Some(p) = proto.as_deref().and_then(|p| HeaderValue::from_str(&p.to_ascii_lowercase()).ok()) {
+            if let Some(p) = proto
+                .as_deref()
+                .and_then(|p| HeaderValue::from_str(&p.to_ascii_lowercase()).ok())
+            {
                 headers.insert("x-forwarded-proto", p);
             }
         }
@@ -703,8 +725,12 @@ where
         Some(Some(n)) if n > limit as u64 => return Ok(finish(too_large().into_response())),
         Some(None) => {
             return Ok(finish(
-                ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", "invalid content-length")
-                    .into_response(),
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    "invalid content-length",
+                )
+                .into_response(),
             ));
         }
         _ => {}
@@ -748,7 +774,17 @@ where
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    if let Some(cookie) = refreshed {
+    // Unless the handler set the session cookie itself (a sign-in, a
+    // sign-out): its answer is the newer one.
+    let name = format!("{}=", platform.auth().cookies().session_cookie_name());
+    let handler_set = resp
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(name.as_bytes()));
+    if let Some(cookie) = refreshed
+        && !handler_set
+    {
         resp.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(finish(resp))
@@ -835,8 +871,20 @@ mod tests {
         let one = IpNet::parse("::1").unwrap();
         assert!(one.contains("::1".parse().unwrap()));
         assert!(!one.contains("::2".parse().unwrap()));
-        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
-        for bad in ["", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/+8", "host", "::/129", "1.2.3.4/8/8"] {
+        assert!(
+            IpNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "host",
+            "::/129",
+            "1.2.3.4/8/8",
+        ] {
             assert!(IpNet::parse(bad).is_err(), "{bad}");
         }
     }

@@ -74,7 +74,10 @@ async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
         bodies.push(body);
     }
     assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
-    assert_eq!(bodies[0]["code"], "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
+    assert_eq!(
+        bodies[0]["code"],
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+    );
     // On A's host a header naming B is a mismatch, even for a member of both.
     for who in [&w.ada, &w.ben] {
         let (s, body) = answer(
@@ -87,7 +90,9 @@ async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
     }
     // Malformed or repeated tenant headers.
     for values in [vec!["not a tenant id"], vec![w.a.as_str(), w.a.as_str()]] {
-        let mut r = c.get(&w.auth_host(), "/notes").header("cookie", &w.ada.cookie);
+        let mut r = c
+            .get(&w.auth_host(), "/notes")
+            .header("cookie", &w.ada.cookie);
         for v in values {
             r = r.header("x-neutrino-tenant", v);
         }
@@ -120,7 +125,11 @@ async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
         assert_eq!(body["notes"], notes_of(want));
     }
     // Without host tenant or header: the session's active organization.
-    let (_, body) = answer(c.get(&w.auth_host(), "/notes").header("cookie", &w.ben.cookie)).await;
+    let (_, body) = answer(
+        c.get(&w.auth_host(), "/notes")
+            .header("cookie", &w.ben.cookie),
+    )
+    .await;
     assert_eq!(body["tenant"], w.b.to_string());
     // Ben removed from A: refused on the next request, while B still works.
     let members = w.p.orgs().list_members(w.ada.token(), &w.a).await.unwrap();
@@ -178,7 +187,11 @@ async fn permissions_and_platform_admins_are_guarded() {
     assert_eq!(s, 200);
     // The platform admin route: tenant owners are not platform admins.
     for who in [&w.ada, &w.ben] {
-        let (s, body) = answer(c.get(&w.auth_host(), "/admin").header("cookie", &who.cookie)).await;
+        let (s, body) = answer(
+            c.get(&w.auth_host(), "/admin")
+                .header("cookie", &who.cookie),
+        )
+        .await;
         assert_eq!((s, body["code"].as_str()), (403, Some("FORBIDDEN")));
     }
     let (s, _) = answer(c.get(&w.auth_host(), "/admin")).await;
@@ -193,7 +206,11 @@ async fn permissions_and_platform_admins_are_guarded() {
         )
         .await
         .unwrap();
-    let (s, body) = answer(c.get(&w.auth_host(), "/admin").header("cookie", &w.bea.cookie)).await;
+    let (s, body) = answer(
+        c.get(&w.auth_host(), "/admin")
+            .header("cookie", &w.bea.cookie),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     // Q's platform admin route is Q's: P's admin cookie is no session there.
     let (s, _) = answer(c.get(&w.q_host, "/admin").header("cookie", &w.bea.cookie)).await;
@@ -204,19 +221,18 @@ async fn permissions_and_platform_admins_are_guarded() {
 async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
     let w = world().await;
     let c = Client::new(serve(gateway(&w)).await);
-    let key_a = w
-        .p
-        .orgs()
-        .create_api_key(
-            w.ada.token(),
-            NewApiKey {
-                organization: Some(w.a),
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let key_a =
+        w.p.orgs()
+            .create_api_key(
+                w.ada.token(),
+                NewApiKey {
+                    organization: Some(w.a),
+                    ..NewApiKey::default()
+                },
+                &meta(),
+            )
+            .await
+            .unwrap();
     let (s, body) = answer(c.get(&w.a_host, "/key").header("x-api-key", &key_a.key)).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["tenant"], w.a.to_string());
@@ -233,7 +249,11 @@ async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
             .header("x-neutrino-tenant", w.b.to_string()),
     ] {
         let (s, body) = answer(r).await;
-        assert_eq!((s, body["code"].as_str()), (403, Some("TENANT_MISMATCH")), "{body}");
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (403, Some("TENANT_MISMATCH")),
+            "{body}"
+        );
     }
     // A key of P on Q's host, a bad key, no key, a key with a bad byte.
     for key in [Some(key_a.key.as_str()), Some("nope"), None] {
@@ -242,24 +262,27 @@ async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
             r = r.header("x-api-key", k);
         }
         let (s, body) = answer(r).await;
-        assert_eq!((s, body["code"].as_str()), (401, Some("INVALID_API_KEY")), "{body}");
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (401, Some("INVALID_API_KEY")),
+            "{body}"
+        );
     }
     // A key with two uses, attacked with many requests at once: two pass,
     // the rest are 429 USAGE_EXCEEDED.
-    let limited = w
-        .p
-        .orgs()
-        .create_api_key(
-            w.ada.token(),
-            NewApiKey {
-                organization: Some(w.a),
-                remaining: Some(2),
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let limited =
+        w.p.orgs()
+            .create_api_key(
+                w.ada.token(),
+                NewApiKey {
+                    organization: Some(w.a),
+                    remaining: Some(2),
+                    ..NewApiKey::default()
+                },
+                &meta(),
+            )
+            .await
+            .unwrap();
     let reqs = (0..10).map(|_| {
         let c = c.clone();
         let host = w.a_host.clone();
@@ -273,23 +296,22 @@ async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
         assert_eq!((*s, body["code"].as_str()), (429, Some("USAGE_EXCEEDED")));
     }
     // A rate-limited key.
-    let rl = w
-        .p
-        .orgs()
-        .create_api_key(
-            w.ada.token(),
-            NewApiKey {
-                organization: Some(w.a),
-                rate_limit: Some(ApiKeyRateLimit {
-                    window: std::time::Duration::from_secs(3600),
-                    max: 1,
-                }),
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let rl =
+        w.p.orgs()
+            .create_api_key(
+                w.ada.token(),
+                NewApiKey {
+                    organization: Some(w.a),
+                    rate_limit: Some(ApiKeyRateLimit {
+                        window: std::time::Duration::from_secs(3600),
+                        max: 1,
+                    }),
+                    ..NewApiKey::default()
+                },
+                &meta(),
+            )
+            .await
+            .unwrap();
     let (s, _) = answer(c.get(&w.a_host, "/key").header("x-api-key", &rl.key)).await;
     assert_eq!(s, 200);
     let (s, body) = answer(c.get(&w.a_host, "/key").header("x-api-key", &rl.key)).await;
@@ -330,7 +352,10 @@ async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
         .collect();
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     assert!(cookies[0].starts_with(&w.ada.cookie), "{cookies:?}");
-    assert!(!cookies[0].to_ascii_lowercase().contains("domain="), "{cookies:?}");
+    assert!(
+        !cookies[0].to_ascii_lowercase().contains("domain="),
+        "{cookies:?}"
+    );
     // …and on the platform's domain on its own hosts.
     clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
     let resp = c

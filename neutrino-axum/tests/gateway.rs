@@ -32,9 +32,18 @@ async fn hosts_route_to_their_platform_and_tenant_and_nothing_else() {
         .await
         .unwrap()
         .id;
-    r.registry().add_custom_domain(rt, "rogue.example.net").await.unwrap();
-    r.registry().verify_custom_domain("rogue.example.net").await.unwrap();
-    r.registry().activate_custom_domain("rogue.example.net").await.unwrap();
+    r.registry()
+        .add_custom_domain(rt, "rogue.example.net")
+        .await
+        .unwrap();
+    r.registry()
+        .verify_custom_domain("rogue.example.net")
+        .await
+        .unwrap();
+    r.registry()
+        .activate_custom_domain("rogue.example.net")
+        .await
+        .unwrap();
 
     let c = Client::new(serve(gateway(&w)).await);
     let (s, body) = answer(c.get(&w.a_host, "/whoami")).await;
@@ -47,7 +56,10 @@ async fn hosts_route_to_their_platform_and_tenant_and_nothing_else() {
     let (_, body) = answer(c.get(&w.q_host, "/whoami")).await;
     assert_eq!(
         (body["platform"].as_str(), body["tenant"].as_str()),
-        (Some(w.q.id().to_string().as_str()), Some(w.qt.to_string().as_str()))
+        (
+            Some(w.q.id().to_string().as_str()),
+            Some(w.qt.to_string().as_str())
+        )
     );
     // The platform's auth API host: the platform, no tenant.
     let (s, body) = answer(c.get(&w.auth_host(), "/whoami")).await;
@@ -91,7 +103,10 @@ async fn forwarded_headers_are_ignored_and_removed_unless_the_peer_is_a_trusted_
     // routed to A, and the inner service sees no forwarded header.
     let spoof = |r: reqwest::RequestBuilder| {
         r.header("x-forwarded-host", &w.b_host)
-            .header("forwarded", format!("host={};for=9.9.9.9;proto=https", w.b_host))
+            .header(
+                "forwarded",
+                format!("host={};for=9.9.9.9;proto=https", w.b_host),
+            )
             .header("x-forwarded-for", "9.9.9.9")
             .header("x-forwarded-proto", "https")
     };
@@ -125,7 +140,10 @@ async fn forwarded_headers_are_ignored_and_removed_unless_the_peer_is_a_trusted_
     );
     let (s, body) = answer(
         t.get("proxy.internal.example", "/whoami")
-            .header("x-forwarded-host", format!("evil.example.com, {}", w.b_host))
+            .header(
+                "x-forwarded-host",
+                format!("evil.example.com, {}", w.b_host),
+            )
             .header("x-forwarded-for", "6.6.6.6, 1.2.3.4, 10.1.1.1")
             .header("x-forwarded-proto", "https"),
     )
@@ -220,7 +238,11 @@ async fn a_suspended_platform_is_refused_at_once_and_a_deleted_one_is_not_found(
     registry.suspend(w.p.id(), "ops", "test").await.unwrap();
     let after = (0..20).map(|i| {
         let c = c.clone();
-        let host = if i % 2 == 0 { w.a_host.clone() } else { w.auth_host() };
+        let host = if i % 2 == 0 {
+            w.a_host.clone()
+        } else {
+            w.auth_host()
+        };
         // Also a route that reads nothing of the platform: the gateway answers.
         let path = if i % 4 < 2 { "/notes" } else { "/whoami" };
         let cookie = w.ada.cookie.clone();
@@ -255,7 +277,10 @@ async fn cors_allows_credentials_for_trusted_origins_only() {
         .request(reqwest::Method::OPTIONS, &w.a_host, "/notes")
         .header("origin", trusted)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type, x-neutrino-tenant")
+        .header(
+            "access-control-request-headers",
+            "content-type, x-neutrino-tenant",
+        )
         .send()
         .await
         .unwrap();
@@ -287,7 +312,11 @@ async fn cors_allows_credentials_for_trusted_origins_only() {
             .unwrap();
         assert_eq!(resp.status(), 403, "{origin}");
         assert!(resp.headers().get("access-control-allow-origin").is_none());
-        assert!(resp.headers().get("access-control-allow-credentials").is_none());
+        assert!(
+            resp.headers()
+                .get("access-control-allow-credentials")
+                .is_none()
+        );
         let resp = c
             .get(&w.a_host, "/notes")
             .header("origin", origin)
@@ -296,8 +325,15 @@ async fn cors_allows_credentials_for_trusted_origins_only() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200, "{origin}");
-        assert!(resp.headers().get("access-control-allow-origin").is_none(), "{origin}");
-        assert!(resp.headers().get("access-control-allow-credentials").is_none());
+        assert!(
+            resp.headers().get("access-control-allow-origin").is_none(),
+            "{origin}"
+        );
+        assert!(
+            resp.headers()
+                .get("access-control-allow-credentials")
+                .is_none()
+        );
         assert!(resp.headers().get_all("vary").iter().any(|v| v == "origin"));
     }
     // A simple request from the trusted origin, and an error answer to it.
@@ -374,10 +410,11 @@ async fn bodies_over_the_limit_are_413_announced_or_streamed() {
     .unwrap();
     assert!(text.starts_with("HTTP/1.1 4"), "{text}");
     // Without a Host header (HTTP/1.0), nothing is routed.
-    let text = tokio::task::spawn_blocking(move || {
-        raw(addr, b"GET /whoami HTTP/1.0\r\n\r\n")
-    })
-    .await
-    .unwrap();
-    assert!(text.starts_with("HTTP/1.0 400") || text.starts_with("HTTP/1.1 400"), "{text}");
+    let text = tokio::task::spawn_blocking(move || raw(addr, b"GET /whoami HTTP/1.0\r\n\r\n"))
+        .await
+        .unwrap();
+    assert!(
+        text.starts_with("HTTP/1.0 400") || text.starts_with("HTTP/1.1 400"),
+        "{text}"
+    );
 }

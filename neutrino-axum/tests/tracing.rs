@@ -55,19 +55,18 @@ async fn one_span_per_request_with_platform_and_tenant_and_no_secrets() {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(capture.clone()))
         .unwrap();
     let w = world().await;
-    let key = w
-        .p
-        .orgs()
-        .create_api_key(
-            w.ada.token(),
-            NewApiKey {
-                organization: Some(w.a),
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let key =
+        w.p.orgs()
+            .create_api_key(
+                w.ada.token(),
+                NewApiKey {
+                    organization: Some(w.a),
+                    ..NewApiKey::default()
+                },
+                &meta(),
+            )
+            .await
+            .unwrap();
     let c = Client::new(serve(gateway(&w)).await);
     capture.0.lock().unwrap().clear();
     let token = w.ada.token().to_owned();
@@ -85,7 +84,11 @@ async fn one_span_per_request_with_platform_and_tenant_and_no_secrets() {
     assert_eq!(s, 403);
     let (s, _) = answer(c.get(&w.a_host, &format!("/p/reset-password/{path_secret}"))).await;
     assert_eq!(s, 200);
-    let (s, _) = answer(c.get("nobody.example.com", "/whoami").header("cookie", &w.ada.cookie)).await;
+    let (s, _) = answer(
+        c.get("nobody.example.com", "/whoami")
+            .header("cookie", &w.ada.cookie),
+    )
+    .await;
     assert_eq!(s, 404);
     let text = capture.0.lock().unwrap().clone();
     for secret in [

@@ -403,7 +403,14 @@ pub async fn a_request_names_its_tenant_and_the_membership_is_checked_every_time
     // Ben is a member of B (active) and now of A too; his active organization
     // stays B while each call names its own tenant.
     let ben = &t.member_b;
-    let ben_in_a = member(&p.orgs, &t.owner_a.session.token, &a, &ben.user.id, "member").await;
+    let ben_in_a = member(
+        &p.orgs,
+        &t.owner_a.session.token,
+        &a,
+        &ben.user.id,
+        "member",
+    )
+    .await;
     let in_a = p.orgs.scope_in(&ben.session.token, &a).await.unwrap();
     let in_b = p.orgs.scope_in(&ben.session.token, &b).await.unwrap();
     assert_eq!((in_a.tenant(), in_a.roles()), (a, "member"));
@@ -417,7 +424,11 @@ pub async fn a_request_names_its_tenant_and_the_membership_is_checked_every_time
         "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
     );
     assert_eq!(
-        code(p.orgs.scope_in(ta, &neutrino_core::ids::TenantId::generate()).await),
+        code(
+            p.orgs
+                .scope_in(ta, &neutrino_core::ids::TenantId::generate())
+                .await
+        ),
         "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
     );
     // Another platform's tenant is not this platform's.
@@ -444,7 +455,11 @@ pub async fn a_request_names_its_tenant_and_the_membership_is_checked_every_time
         "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
     );
     assert_eq!(
-        p.orgs.scope_in(&ben.session.token, &b).await.unwrap().tenant(),
+        p.orgs
+            .scope_in(&ben.session.token, &b)
+            .await
+            .unwrap()
+            .tenant(),
         b
     );
     // A platform admin gets any tenant of its platform, and not an unknown one.
@@ -459,7 +474,10 @@ pub async fn a_request_names_its_tenant_and_the_membership_is_checked_every_time
     assert_eq!(
         code(
             p.orgs
-                .scope_in(&olga.session.token, &neutrino_core::ids::TenantId::generate())
+                .scope_in(
+                    &olga.session.token,
+                    &neutrino_core::ids::TenantId::generate()
+                )
                 .await
         ),
         "ORGANIZATION_NOT_FOUND"

@@ -52,7 +52,11 @@ impl User {
 }
 
 pub async fn user(p: &Platform, name: &str) -> User {
-    let email = format!("{}-{}@example.com", name.to_lowercase(), TenantId::generate());
+    let email = format!(
+        "{}-{}@example.com",
+        name.to_lowercase(),
+        TenantId::generate()
+    );
     let up = p
         .auth()
         .sign_up_email(SignUpEmail::new(name, email, PASSWORD), &meta())
@@ -107,10 +111,7 @@ async fn host(p: &Platform, t: TenantId, host: &str) {
 }
 
 pub async fn world_with(
-    settings: impl Fn(neutrino_auth::AuthBuilder) -> neutrino_auth::AuthBuilder
-    + Send
-    + Clone
-    + 'static,
+    settings: impl Fn(neutrino_auth::AuthBuilder) -> neutrino_auth::AuthBuilder + Send + Clone + 'static,
 ) -> World {
     let dir = tempfile::tempdir().unwrap();
     let folder = LocalPlatforms::open(dir.path()).await.unwrap();
@@ -228,14 +229,19 @@ async fn whoami(
     Meta(meta): Meta,
     headers: HeaderMap,
 ) -> Json<Value> {
-    let forwarded: Vec<String> = ["x-forwarded-host", "x-forwarded-for", "x-forwarded-proto", "forwarded"]
-        .iter()
-        .filter_map(|h| {
-            headers
-                .get(*h)
-                .map(|v| format!("{h}={}", v.to_str().unwrap_or("?")))
-        })
-        .collect();
+    let forwarded: Vec<String> = [
+        "x-forwarded-host",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "forwarded",
+    ]
+    .iter()
+    .filter_map(|h| {
+        headers
+            .get(*h)
+            .map(|v| format!("{h}={}", v.to_str().unwrap_or("?")))
+    })
+    .collect();
     Json(json!({
         "host": host.host(),
         "platform": host.platform().to_string(),
@@ -374,7 +380,12 @@ impl Client {
             .header("host", host)
     }
 
-    pub fn request(&self, method: reqwest::Method, host: &str, path: &str) -> reqwest::RequestBuilder {
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        host: &str,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("http://{}{path}", self.addr))
             .header("host", host)
@@ -386,7 +397,10 @@ pub async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {
     let resp = r.send().await.unwrap();
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 pub fn shared<T>(t: T) -> Arc<T> {
