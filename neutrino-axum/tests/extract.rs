@@ -371,4 +371,27 @@ async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
         cookie.contains(&format!("Domain={}.nno.app", w.p.id())),
         "{cookie}"
     );
+    // A handler that sets the session cookie itself (signing out) has the
+    // last word: the extended session's cookie is not sent over it.
+    clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
+    let resp = c
+        .post(&w.a_host, "/sign-out")
+        .header("cookie", &w.bea.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let name = w.p.auth().cookies().session_cookie_name().to_owned();
+    let session_cookies: Vec<String> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .filter(|v| v.starts_with(&format!("{name}=")))
+        .collect();
+    assert_eq!(session_cookies.len(), 1, "{session_cookies:?}");
+    assert!(
+        session_cookies[0].starts_with(&format!("{name}=;")),
+        "{session_cookies:?}"
+    );
 }

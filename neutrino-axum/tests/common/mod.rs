@@ -310,6 +310,22 @@ async fn limited(
     Ok("ok")
 }
 
+/// Signs out and expires the cookies, as an auth handler does.
+async fn sign_out(
+    axum::Extension(platform): axum::Extension<Platform>,
+    s: CurrentSession,
+) -> axum::response::Response {
+    platform.auth().sign_out(s.token(), &meta()).await.unwrap();
+    let mut resp = axum::response::IntoResponse::into_response("signed out");
+    for c in platform.auth().cookies().expired_cookies() {
+        resp.headers_mut().append(
+            "set-cookie",
+            axum::http::HeaderValue::from_str(&c.to_string()).unwrap(),
+        );
+    }
+    resp
+}
+
 async fn echo(body: axum::body::Bytes) -> String {
     format!("{} bytes", body.len())
 }
@@ -328,6 +344,7 @@ pub fn routes() -> Router {
         .route("/key", get(key))
         .route("/limited", get(limited))
         .route("/echo", post(echo))
+        .route("/sign-out", post(sign_out))
         .route("/p/{*rest}", get(echo_path))
 }
 
