@@ -418,3 +418,32 @@ async fn bodies_over_the_limit_are_413_announced_or_streamed() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_also_works_as_a_router_layer() {
+    let w = world().await;
+    let app = routes().layer(gateway(&w));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let c = Client::new(addr);
+    let (s, body) = answer(
+        c.get(&w.a_host, "/notes")
+            .header("cookie", &w.ada.cookie)
+            .header("x-forwarded-host", &w.b_host),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["tenant"], w.a.to_string());
+    let (s, _) = answer(c.get("nobody.example.com", "/notes")).await;
+    assert_eq!(s, 404);
+    let (s, _) = answer(c.get(&w.b_host, "/notes").header("cookie", &w.ada.cookie)).await;
+    assert_eq!(s, 403);
+}
