@@ -49,6 +49,7 @@ mod model;
 mod platform;
 pub mod provision;
 mod registry;
+mod rls;
 mod schema;
 mod scope;
 mod store;

@@ -316,9 +316,10 @@ async fn target(stores: &AuthStores, clock: &ManualClock) -> Target {
         &[("label", ColumnType::Text), ("n", ColumnType::Integer)],
     )
     .expect("table");
-    let store = TenantStore::open(
+    let store = neutrino_tenancy::testkit::open_store(
         &t.world.registry,
-        stores.registry_db.clone(),
+        &stores.registry_db,
+        stores.tenant_db.as_ref(),
         vec![table.clone()],
     )
     .await
