@@ -156,6 +156,10 @@ pub struct Page {
 /// call first checks that the scope's platform is active
 /// ([`Error::Suspended`] otherwise).
 ///
+/// On PostgreSQL the database enforces the same under the store's filter:
+/// the tables have row-level security with policies on both scope columns,
+/// and every statement runs bound to the scope (see [`TenantStore::open`]).
+///
 /// A store opened with [`TenantStore::open`] serves the scopes of every platform
 /// of its registry: the scope carries its platform, and each call works through
 /// that platform's [`PlatformRegistry`]. A component that serves one platform

@@ -544,7 +544,7 @@ pub async fn bound_calls_answer_as_plain_calls(db: &dyn SqlExecutor) {
         db.execute_bound(&b, &update).await.unwrap().rows_affected,
         2
     );
-    let bad = Statement::new(format!(r#"SELECT "nope" FROM "{t}""#));
+    let bad = Statement::new(format!(r#"SELEC "k" FROM "{t}""#));
     let e = db.query_bound(&b, &bad).await.unwrap_err();
     assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
     assert_eq!(count(db, &t).await, 2);
