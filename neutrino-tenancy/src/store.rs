@@ -296,7 +296,7 @@ impl TenantStore {
         Ok(())
     }
 
-    /// Declares `tables` in `db` and opens the store on it.
+    /// Opens the store of `tables` on `db`.
     ///
     /// On SQLite and D1, each table is created if missing and an existing one
     /// gets any missing declared column ([`TenantStore::migrate`]).

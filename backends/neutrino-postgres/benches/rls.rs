@@ -107,7 +107,11 @@ fn scoped_get(c: &mut Criterion) {
                 .unwrap();
             for i in 0..500_i64 {
                 let id = store
-                    .insert(&s, &table, Record::new().set("label", format!("item {i}")).set("n", i))
+                    .insert(
+                        &s,
+                        &table,
+                        Record::new().set("label", format!("item {i}")).set("n", i),
+                    )
                     .await
                     .unwrap();
                 if t == 0 {
@@ -117,8 +121,8 @@ fn scoped_get(c: &mut Criterion) {
             scope.get_or_insert(s);
         }
         let (client, conn) = tokio_postgres::connect(&conn_string(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
+            .await
+            .unwrap();
         tokio::spawn(conn);
         (admin, app, store, table, scope.unwrap(), ids, client)
     });
@@ -145,9 +149,7 @@ fn scoped_get(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             let id = &ids[i % ids.len()];
-            let rows = rt
-                .block_on(client.query(&prepared, &[&p, &t, id]))
-                .unwrap();
+            let rows = rt.block_on(client.query(&prepared, &[&p, &t, id])).unwrap();
             black_box(rows);
         })
     });

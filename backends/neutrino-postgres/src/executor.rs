@@ -459,7 +459,12 @@ impl PostgresExecutor {
     /// Runs one statement bound to `binding`: `BEGIN`, the binding's
     /// transaction-local settings, the statement and `COMMIT`, pipelined on one
     /// connection.
-    async fn run_bound(&self, binding: &TenantBinding, stmt: &Statement, rows: bool) -> Result<Ran> {
+    async fn run_bound(
+        &self,
+        binding: &TenantBinding,
+        stmt: &Statement,
+        rows: bool,
+    ) -> Result<Ran> {
         let p = prepare_text(stmt)?;
         let mut conn = self.conn().await?;
         let ps = params(stmt);

@@ -10,13 +10,15 @@ mod common;
 use std::sync::Arc;
 
 use neutrino_auth::testkit::AuthStores;
-use neutrino_tenancy::testkit::TenantDb;
 use neutrino_core::clock::ManualClock;
 use neutrino_postgres::PostgresKv;
+use neutrino_tenancy::testkit::TenantDb;
 
 /// A schema per store; the rate limiter's counters and the registry's
 /// platform statuses in PostgreSQL KV (atomic `increment`) on the case's clock.
-async fn postgres(clock: ManualClock) -> (AuthStores, (Vec<common::SchemaGuard>, common::RlsGuard)) {
+async fn postgres(
+    clock: ManualClock,
+) -> (AuthStores, (Vec<common::SchemaGuard>, common::RlsGuard)) {
     stores(clock, true).await
 }
 

@@ -38,7 +38,9 @@ async fn ids(app: &PostgresExecutor, b: Option<&TenantBinding>, t: &TenantTable)
         Some(b) => app.query_bound(b, &st).await.unwrap(),
         None => app.query(&st).await.unwrap(),
     };
-    rows.iter().map(|r| r.get::<String>("id").unwrap()).collect()
+    rows.iter()
+        .map(|r| r.get::<String>("id").unwrap())
+        .collect()
 }
 
 /// A bound statement reaches its tenant's rows only, whatever its `WHERE`;
@@ -67,7 +69,10 @@ async fn bound_statements_reach_only_their_tenants_rows() {
     assert_eq!(ids(&app, Some(&a), &t).await, ["a1"]);
     assert_eq!(ids(&app, Some(&other_platform), &t).await, ["q1"]);
     assert!(ids(&app, None, &t).await.is_empty(), "unbound: no row");
-    assert!(ids(&owner, None, &t).await.is_empty(), "forced on the owner");
+    assert!(
+        ids(&owner, None, &t).await.is_empty(),
+        "forced on the owner"
+    );
 
     // A write for another tenant: refused by the policy's check.
     let planted = Statement::new(format!(
@@ -97,7 +102,10 @@ async fn bound_statements_reach_only_their_tenants_rows() {
     let parent = a.clone().reading_also([c.tenant()]);
     assert_eq!(ids(&app, Some(&parent), &t).await, ["a1", "c1"]);
     assert_eq!(
-        app.execute_bound(&parent, &all).await.unwrap().rows_affected,
+        app.execute_bound(&parent, &all)
+            .await
+            .unwrap()
+            .rows_affected,
         1,
         "only the bound tenant's row is written"
     );
@@ -319,7 +327,10 @@ async fn the_startup_check_refuses_tables_that_rls_does_not_hold() {
             vec!["policy neutrino_subtenants"],
         ),
         (
-            format!(r#"ALTER POLICY "neutrino_tenant" ON "{n}" TO "{}""#, s.guard.app),
+            format!(
+                r#"ALTER POLICY "neutrino_tenant" ON "{n}" TO "{}""#,
+                s.guard.app
+            ),
             vec!["policy neutrino_tenant"],
         ),
         (
@@ -425,7 +436,10 @@ async fn the_startup_check_refuses_roles_that_can_bypass_rls() {
     s.admin_runs(format!(r#"DROP ROLE "{bypasser}""#)).await;
     match refused {
         Err(Error::Config { reason, .. }) => {
-            assert!(reason.contains(&bypasser) && reason.contains("BYPASSRLS"), "{reason}")
+            assert!(
+                reason.contains(&bypasser) && reason.contains("BYPASSRLS"),
+                "{reason}"
+            )
         }
         other => panic!("{other:?}"),
     }

@@ -96,7 +96,11 @@ pub struct RlsGuard {
 
 impl Drop for RlsGuard {
     fn drop(&mut self) {
-        let (owner, app, name) = (self.owner.clone(), self.app.clone(), self.schema.name.clone());
+        let (owner, app, name) = (
+            self.owner.clone(),
+            self.app.clone(),
+            self.schema.name.clone(),
+        );
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
