@@ -2,7 +2,9 @@
 //! tokio-postgres (the baseline), through the executor unbound on a role that
 //! row-level security does not hold (RLS off; target ≤ 1.2× the baseline),
 //! through the executor bound to the tenant as the application role (RLS on;
-//! target ≤ 1.3×), and `TenantStore::get` as the application role.
+//! target ≤ 1.3×), the bound call on a role that RLS does not hold (the cost of
+//! the transaction around the statement alone), and `TenantStore::get` as the
+//! application role.
 //!
 //! Needs a server: `eval "$(scripts/postgres start)"`, then
 //! `cargo bench -p neutrino-postgres --bench rls`.
@@ -157,6 +159,12 @@ fn scoped_get(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             black_box(rt.block_on(admin.query(&st(i))).unwrap());
+        })
+    });
+    g.bench_function("executor bound, rls off", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(rt.block_on(admin.query_bound(&binding, &st(i))).unwrap());
         })
     });
     g.bench_function("executor bound, rls on", |b| {
