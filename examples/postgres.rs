@@ -9,6 +9,14 @@
 //! scripts/postgres stop
 //! ```
 //!
+//! The tenanted table is the connecting role's (it migrates it, with
+//! row-level security forced and Neutrino's two policies); the tenant store
+//! runs as an application role that only has row grants, as
+//! `TenantStore::open` requires on PostgreSQL. Set
+//! `NEUTRINO_APP_DATABASE_URL` to that role's URL; without it, the example
+//! makes a role `neutrino_quickstart_app` (no password: for a local server
+//! that trusts local connections, such as the throwaway one above).
+//!
 //! Runs again on the same database: the platform is found by name, the
 //! tenants by slug. (Identity on PostgreSQL, and so the quickstart's sign-up,
 //! comes with the auth layer's PostgreSQL migrations.)
@@ -21,6 +29,7 @@ use neutrino::kv::KvStore;
 use neutrino::naming::ResourceName;
 use neutrino::postgres::{PostgresExecutor, PostgresKv, PostgresProvisioner};
 use neutrino::provision::{DatabaseConnector, Provisioner, ResourceKind, ResourceSpec};
+use neutrino::sql::{SqlExecutor, Statement};
 use neutrino::tenancy::{
     ColumnType, ListQuery, NewPlatform, NewTenant, PlatformClass, Record, Registry,
     RegistryOptions, TenantStore, TenantTable,
@@ -94,13 +103,31 @@ async fn main() -> Result<()> {
         tenants.push(t.id);
     }
 
+    // The table, migrated by its owner (the connecting role); the store on
+    // the application role, which row-level security holds.
     let notes = TenantTable::new("note", &[("body", ColumnType::Text)])?;
-    let store = TenantStore::open(
-        &registry,
-        provisioner.connect(&stack_db).await?,
-        vec![notes.clone()],
-    )
-    .await?;
+    let owner = provisioner.connect(&stack_db).await?;
+    TenantStore::migrate(owner.as_ref(), std::slice::from_ref(&notes)).await?;
+    let app_url = match std::env::var("NEUTRINO_APP_DATABASE_URL") {
+        Ok(u) => u,
+        Err(_) => quickstart_app_role(owner.as_ref(), &url).await?,
+    };
+    let schema = &stack_db.provider_id;
+    owner
+        .batch(&[
+            Statement::new(format!(
+                r#"GRANT USAGE ON SCHEMA "{schema}" TO "{APP_ROLE}""#
+            )),
+            Statement::new(format!(
+                r#"GRANT SELECT, INSERT, UPDATE, DELETE ON "note" TO "{APP_ROLE}""#
+            )),
+        ])
+        .await?;
+    let app = PostgresExecutor::builder(&app_url)?
+        .schema(schema)?
+        .connect()
+        .await?;
+    let store = TenantStore::open(&registry, Arc::new(app), vec![notes.clone()]).await?;
     let acme = registry
         .operator_scope(platform, tenants[0], "example", "postgres example")
         .await?;
@@ -124,4 +151,26 @@ async fn main() -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// The application role of the example.
+const APP_ROLE: &str = "neutrino_quickstart_app";
+
+/// Makes the example's application role if missing (no superuser, no
+/// BYPASSRLS, no password) and answers `url` with it as the user.
+async fn quickstart_app_role(admin: &dyn SqlExecutor, url: &str) -> Result<String> {
+    admin
+        .execute(&Statement::new(format!(
+            "DO $$ BEGIN CREATE ROLE \"{APP_ROLE}\" LOGIN NOSUPERUSER NOBYPASSRLS; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        )))
+        .await?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        neutrino::Error::invalid(
+            "NEUTRINO_DATABASE_URL",
+            "set NEUTRINO_APP_DATABASE_URL when NEUTRINO_DATABASE_URL is not a postgres:// URL",
+        )
+    })?;
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    Ok(format!("{scheme}://{APP_ROLE}@{host}"))
 }

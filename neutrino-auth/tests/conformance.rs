@@ -33,6 +33,7 @@ async fn sqlite_files(clock: ManualClock) -> (AuthStores, TempDir) {
         registry_db: Arc::new(open("registry.sqlite").await.expect("registry db")),
         registry_kv: Arc::new(MemoryKv::with_clock(Arc::new(clock))),
         counters: Arc::new(counters),
+        tenant_db: None,
     };
     (stores, dir)
 }
@@ -51,6 +52,7 @@ async fn sqlite_memory(clock: ManualClock) -> (AuthStores, ()) {
         registry_db: Arc::new(SqliteExecutor::memory().await.expect("registry db")),
         registry_kv: Arc::new(MemoryKv::with_clock(Arc::new(clock))),
         counters: Arc::new(counters),
+        tenant_db: None,
     };
     (stores, ())
 }

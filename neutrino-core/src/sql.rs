@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
+use crate::ids::{PlatformId, TenantId};
 
 /// A value bound to a placeholder or read from a column.
 #[derive(Clone, Debug, PartialEq)]
@@ -150,6 +151,63 @@ pub struct ExecOutcome {
     /// Portable code reads a generated key with `INSERT … RETURNING` through
     /// [`SqlExecutor::query`] instead.
     pub last_insert_rowid: Option<i64>,
+}
+
+/// The platform and tenant a statement runs for, handed to the bound calls of
+/// [`SqlExecutor`] ([`SqlExecutor::execute_bound`], [`SqlExecutor::query_bound`]).
+///
+/// An engine that enforces row-level security (PostgreSQL) makes the binding
+/// visible to its policies for that statement's transaction only; the rows
+/// a bound statement reaches are those of [`TenantBinding::tenant`], and a
+/// read also those of [`TenantBinding::also_readable`] (sub-tenants). Other
+/// engines ignore it: the statement's own `WHERE` decides there.
+///
+/// ```
+/// use neutrino::ids::{PlatformId, TenantId};
+/// use neutrino::sql::TenantBinding;
+/// let (p, t) = (PlatformId::generate(), TenantId::generate());
+/// let b = TenantBinding::new(p, t);
+/// assert_eq!((b.platform(), b.tenant()), (p, t));
+/// assert!(b.also_readable().is_empty());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TenantBinding {
+    platform: PlatformId,
+    tenant: TenantId,
+    also_readable: Vec<TenantId>,
+}
+
+impl TenantBinding {
+    /// Statements for `tenant` of `platform`.
+    pub fn new(platform: PlatformId, tenant: TenantId) -> Self {
+        Self {
+            platform,
+            tenant,
+            also_readable: Vec::new(),
+        }
+    }
+
+    /// Also lets reads reach the rows of `tenants` (a tenant's sub-tenants);
+    /// writes still reach only [`TenantBinding::tenant`]'s rows.
+    pub fn reading_also(mut self, tenants: impl IntoIterator<Item = TenantId>) -> Self {
+        self.also_readable.extend(tenants);
+        self
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> PlatformId {
+        self.platform
+    }
+
+    /// The tenant whose rows the statements read and write.
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// Further tenants whose rows reads may reach.
+    pub fn also_readable(&self) -> &[TenantId] {
+        &self.also_readable
+    }
 }
 
 /// The SQL engine behind an executor, for the few statements that cannot be
@@ -379,6 +437,16 @@ impl<T: FromValue> FromValue for Option<T> {
 /// A statement that a trusted caller prepared (and an executor cached) is judged
 /// again when it comes through a guarded call: the judgement never depends on
 /// what was run before.
+///
+/// ## Bound calls
+/// [`SqlExecutor::execute_bound`] and [`SqlExecutor::query_bound`] run a
+/// statement for one tenant ([`TenantBinding`]): a `TenantStore` sends every
+/// statement on its tenanted tables through them. They answer exactly as the
+/// plain calls would for a statement whose `WHERE` already names the tenant.
+/// An engine that enforces row-level security also makes the binding visible
+/// to its policies, for that statement's transaction only, never for the
+/// connection: a later plain call on the same connection is bound to
+/// nothing. The default (SQLite, D1) is the plain call.
 #[async_trait]
 pub trait SqlExecutor: Send + Sync + fmt::Debug + 'static {
     /// The engine's [`Dialect`] (default [`Dialect::Sqlite`]), for the
@@ -395,6 +463,24 @@ pub trait SqlExecutor: Send + Sync + fmt::Debug + 'static {
 
     /// Runs statements in order as one atomic unit.
     async fn batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>>;
+
+    /// [`SqlExecutor::execute`] for `binding`'s tenant (see the trait's
+    /// Contract, "Bound calls"). The default is the plain call.
+    async fn execute_bound(
+        &self,
+        binding: &TenantBinding,
+        stmt: &Statement,
+    ) -> Result<ExecOutcome> {
+        let _ = binding;
+        self.execute(stmt).await
+    }
+
+    /// [`SqlExecutor::query`] for `binding`'s tenant (see the trait's
+    /// Contract, "Bound calls"). The default is the plain call.
+    async fn query_bound(&self, binding: &TenantBinding, stmt: &Statement) -> Result<Vec<Row>> {
+        let _ = binding;
+        self.query(stmt).await
+    }
 
     /// [`SqlExecutor::execute`], refusing a statement that could reach a table of
     /// `guard` (see the trait's Contract). The default refuses on the text with
@@ -438,6 +524,16 @@ impl<T: SqlExecutor + ?Sized> SqlExecutor for Arc<T> {
     }
     async fn batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
         (**self).batch(stmts).await
+    }
+    async fn execute_bound(
+        &self,
+        binding: &TenantBinding,
+        stmt: &Statement,
+    ) -> Result<ExecOutcome> {
+        (**self).execute_bound(binding, stmt).await
+    }
+    async fn query_bound(&self, binding: &TenantBinding, stmt: &Statement) -> Result<Vec<Row>> {
+        (**self).query_bound(binding, stmt).await
     }
     async fn execute_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<ExecOutcome> {
         (**self).execute_guarded(guard, stmt).await

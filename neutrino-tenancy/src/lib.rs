@@ -16,7 +16,8 @@
 //!   ([`TenantTable`]); every read, update and delete is filtered by the scope,
 //!   inserts set the scope columns, and another tenant's row is indistinguishable
 //!   from a missing one. [`TenantStore::raw`] refuses raw SQL that could reach
-//!   those tables or Neutrino's own.
+//!   those tables or Neutrino's own. On PostgreSQL, row-level security holds
+//!   the store's role too ([`TenantStore::migrate`], [`TenantStore::open`]).
 //! * Suspension: [`Registry::suspend`] writes the registry (the truth) and
 //!   `platform:{p}:status` in KV (its mirror, repaired from the registry by
 //!   status reads and every provisioning operation); scopes of a suspended
@@ -49,6 +50,7 @@ mod model;
 mod platform;
 pub mod provision;
 mod registry;
+mod rls;
 mod schema;
 mod scope;
 mod store;

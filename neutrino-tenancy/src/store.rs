@@ -8,7 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use neutrino_core::ids::{PlatformId, TenantId};
 use neutrino_core::naming::RESERVED_TABLES;
-use neutrino_core::sql::{Dialect, ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, Value};
+use neutrino_core::sql::{
+    Dialect, ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, TenantBinding, Value,
+};
 use neutrino_core::{Error, Result};
 
 use crate::table::{Record, TenantTable};
@@ -154,6 +156,10 @@ pub struct Page {
 /// call first checks that the scope's platform is active
 /// ([`Error::Suspended`] otherwise).
 ///
+/// On PostgreSQL the database enforces the same under the store's filter:
+/// the tables have row-level security with policies on both scope columns,
+/// and every statement runs bound to the scope (see [`TenantStore::open`]).
+///
 /// A store opened with [`TenantStore::open`] serves the scopes of every platform
 /// of its registry: the scope carries its platform, and each call works through
 /// that platform's [`PlatformRegistry`]. A component that serves one platform
@@ -191,6 +197,9 @@ pub struct TenantStore {
     db: Arc<dyn SqlExecutor>,
     tables: Vec<TenantTable>,
     guard: SqlGuard,
+    /// Whether statements carry the scope's `WHERE`; off only in tests of
+    /// row-level security alone.
+    app_filter: bool,
 }
 
 impl fmt::Debug for TenantStore {
@@ -210,8 +219,18 @@ impl fmt::Debug for TenantStore {
     }
 }
 
-fn tenant_filter_sql(subtenants: bool, dialect: Dialect) -> &'static str {
-    if subtenants && dialect == Dialect::Postgres {
+/// The scope condition of the statements on one row; `?1` is the platform and
+/// `?2` the tenant.
+const SCOPE_FILTER: &str = r#""platform_id" = ?1 AND "tenant_id" = ?2"#;
+
+/// What replaces the scope condition when the application filter is off (a
+/// test of row-level security alone): true, with the same parameters.
+const NO_FILTER: &str = "?1 = ?1 AND ?2 = ?2";
+
+fn tenant_filter_sql(subtenants: bool, dialect: Dialect, app_filter: bool) -> &'static str {
+    if !app_filter {
+        NO_FILTER
+    } else if subtenants && dialect == Dialect::Postgres {
         r#""platform_id" = ?1 AND "tenant_id" IN (SELECT jsonb_array_elements_text(CAST(?2 AS jsonb)))"#
     } else if subtenants {
         r#""platform_id" = ?1 AND "tenant_id" IN (SELECT "value" FROM json_each(?2))"#
@@ -221,23 +240,24 @@ fn tenant_filter_sql(subtenants: bool, dialect: Dialect) -> &'static str {
 }
 
 impl TenantStore {
-    /// Declares `tables` in `db`: each is created if missing; an existing table
-    /// gets any missing declared column added, including `id`, `platform_id` and
-    /// `tenant_id` (rows that existed before have no tenant and are invisible to
-    /// every scope).
-    pub async fn open(
-        registry: &Registry,
-        db: Arc<dyn SqlExecutor>,
-        tables: Vec<TenantTable>,
-    ) -> Result<Self> {
-        let mut seen = HashSet::new();
-        for t in &tables {
-            if !seen.insert(t.name().to_ascii_lowercase()) {
-                return Err(Error::invalid(
-                    "tables",
-                    format!("{} is declared twice", t.name()),
-                ));
-            }
+    /// Creates `tables` in `db` if missing, and adds to an existing one any
+    /// missing declared column, including `id`, `platform_id` and `tenant_id`
+    /// (rows that existed before have no tenant and are invisible to every
+    /// scope).
+    ///
+    /// On PostgreSQL, run it as the role that owns the tenanted tables (never
+    /// the role [`TenantStore::open`] is given): it also enables and forces
+    /// row-level security on each table and (re)creates its two policies,
+    /// `neutrino_tenant` (every command: the row's `platform_id` and
+    /// `tenant_id` are the bound scope's) and `neutrino_subtenants` (reads
+    /// only: also the bound sub-tenants' rows), so a statement bound to no
+    /// scope reads and writes no row. The application role needs `USAGE` on
+    /// the schema and `SELECT, INSERT, UPDATE, DELETE` on the tables; see
+    /// the PostgreSQL backend's docs for setting up the roles. On SQLite and
+    /// D1, [`TenantStore::open`] runs it itself.
+    pub async fn migrate(db: &dyn SqlExecutor, tables: &[TenantTable]) -> Result<()> {
+        check_distinct(tables)?;
+        for t in tables {
             // The table first; its index once the scope columns it is on
             // exist (an older table may lack them until they are added below).
             let mut create = t.create_sql().into_iter();
@@ -269,6 +289,41 @@ impl TenantStore {
             for sql in create {
                 db.execute(&Statement::new(sql)).await?;
             }
+            if db.dialect() == Dialect::Postgres {
+                db.batch(&crate::rls::policy_sql(t)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the store of `tables` on `db`.
+    ///
+    /// On SQLite and D1, each table is created if missing and an existing one
+    /// gets any missing declared column ([`TenantStore::migrate`]).
+    ///
+    /// On PostgreSQL the store changes no table: the tables are the owner
+    /// role's, created and extended by [`TenantStore::migrate`] run as that
+    /// role beforehand, and `db` is the application role's. Opening refuses
+    /// with [`Error::Config`], naming the table or role and what is wrong,
+    /// unless row-level security holds `db`'s role: it is no superuser, has
+    /// no `BYPASSRLS` and may not act as a role that has either; and every
+    /// table exists with its scope columns, row-level security enabled and
+    /// forced, exactly the two policies `migrate` creates among its
+    /// permissive ones, an owner that is not `db`'s role nor one it belongs
+    /// to, and grants to `SELECT`, `INSERT`, `UPDATE` and `DELETE`. Every
+    /// statement of the store then runs bound to its scope's platform and
+    /// tenant ([`SqlExecutor::execute_bound`]), so the database itself keeps
+    /// each scope to its tenant's rows, under the store's own filter.
+    pub async fn open(
+        registry: &Registry,
+        db: Arc<dyn SqlExecutor>,
+        tables: Vec<TenantTable>,
+    ) -> Result<Self> {
+        check_distinct(&tables)?;
+        if db.dialect() == Dialect::Postgres {
+            crate::rls::check(db.as_ref(), &tables).await?;
+        } else {
+            Self::migrate(db.as_ref(), &tables).await?;
         }
         let guard = guard_with_host_objects(
             db.as_ref(),
@@ -285,7 +340,35 @@ impl TenantStore {
             db,
             tables,
             guard,
+            app_filter: true,
         })
+    }
+
+    /// This store without its own scope condition on reads, updates and
+    /// deletes, so that a test shows row-level security alone keeping each
+    /// scope to its tenant's rows (on PostgreSQL). Never for production:
+    /// only with the `testkit` feature.
+    #[cfg(feature = "testkit")]
+    #[doc(hidden)]
+    pub fn without_app_filter_for_tests(&self) -> TenantStore {
+        TenantStore {
+            app_filter: false,
+            ..self.clone()
+        }
+    }
+
+    /// The binding of a statement for `scope`.
+    fn binding(scope: &TenantScope) -> TenantBinding {
+        TenantBinding::new(scope.platform(), scope.tenant())
+    }
+
+    /// `sql` (whose scope condition is [`SCOPE_FILTER`]) as this store runs it.
+    fn filtered(&self, sql: &Arc<str>) -> Arc<str> {
+        if self.app_filter {
+            Arc::clone(sql)
+        } else {
+            sql.replace(SCOPE_FILTER, NO_FILTER).into()
+        }
     }
 
     /// Raw SQL on the same database, for code that needs SQL outside the scoped
@@ -413,7 +496,7 @@ impl TenantStore {
             placeholders.join(", ")
         );
         self.db
-            .execute(&Statement::with_params(sql, values))
+            .execute_bound(&Self::binding(scope), &Statement::with_params(sql, values))
             .await
             .map_err(|e| match e {
                 Error::AlreadyExists { .. } => Error::AlreadyExists {
@@ -428,12 +511,12 @@ impl TenantStore {
     /// The row `id` of the scope's tenant; any other row is [`Error::NotFound`].
     pub async fn get(&self, scope: &TenantScope, table: &TenantTable, id: &str) -> Result<Row> {
         self.check(scope, table).await?;
-        let st = Statement::new(Arc::clone(&table.def.get_sql))
+        let st = Statement::new(self.filtered(&table.def.get_sql))
             .bind(scope.platform().as_str())
             .bind(scope.tenant().as_str())
             .bind(id);
         self.db
-            .query(&st)
+            .query_bound(&Self::binding(scope), &st)
             .await?
             .into_iter()
             .next()
@@ -468,14 +551,18 @@ impl TenantStore {
             values.push(v);
             sets.push(format!(r#""{c}" = ?{}"#, values.len()));
         }
-        let sql = format!(
-            r#"UPDATE "{}" SET {} WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "id" = ?3"#,
+        let sql: Arc<str> = format!(
+            r#"UPDATE "{}" SET {} WHERE {SCOPE_FILTER} AND "id" = ?3"#,
             table.name(),
             sets.join(", ")
-        );
+        )
+        .into();
         let out = self
             .db
-            .execute(&Statement::with_params(sql, values))
+            .execute_bound(
+                &Self::binding(scope),
+                &Statement::with_params(self.filtered(&sql), values),
+            )
             .await?;
         found(out, table, id)
     }
@@ -484,11 +571,11 @@ impl TenantStore {
     /// [`Error::NotFound`] and stays.
     pub async fn delete(&self, scope: &TenantScope, table: &TenantTable, id: &str) -> Result<()> {
         self.check(scope, table).await?;
-        let st = Statement::new(Arc::clone(&table.def.delete_sql))
+        let st = Statement::new(self.filtered(&table.def.delete_sql))
             .bind(scope.platform().as_str())
             .bind(scope.tenant().as_str())
             .bind(id);
-        let out = self.db.execute(&st).await?;
+        let out = self.db.execute_bound(&Self::binding(scope), &st).await?;
         found(out, table, id)
     }
 
@@ -506,13 +593,11 @@ impl TenantStore {
                 format!("must be 1-{MAX_PAGE}, got {}", q.limit),
             ));
         }
+        let mut binding = Self::binding(scope);
         let tenants = if q.subtenants {
-            let ids: Vec<String> = view
-                .subtree(scope.tenant())
-                .await?
-                .iter()
-                .map(|t| t.to_string())
-                .collect();
+            let subtree = view.subtree(scope.tenant()).await?;
+            let ids: Vec<String> = subtree.iter().map(|t| t.to_string()).collect();
+            binding = binding.reading_also(subtree.into_iter().filter(|t| *t != scope.tenant()));
             Value::Text(
                 serde_json::to_string(&ids).map_err(|e| Error::backend("tenancy", false, e))?,
             )
@@ -523,7 +608,7 @@ impl TenantStore {
         let mut sql = format!(
             r#"SELECT * FROM "{}" WHERE {}"#,
             table.name(),
-            tenant_filter_sql(q.subtenants, self.db.dialect())
+            tenant_filter_sql(q.subtenants, self.db.dialect(), self.app_filter)
         );
         for (c, op, v) in &q.filters {
             table.check_column(c)?;
@@ -592,7 +677,10 @@ impl TenantStore {
         }
         values.push(Value::Integer(q.limit as i64 + 1));
         sql.push_str(&format!(" LIMIT ?{}", values.len()));
-        let mut rows = self.db.query(&Statement::with_params(sql, values)).await?;
+        let mut rows = self
+            .db
+            .query_bound(&binding, &Statement::with_params(sql, values))
+            .await?;
         let cursor = if rows.len() > q.limit {
             rows.truncate(q.limit);
             let last = rows
@@ -692,6 +780,20 @@ async fn guard_with_host_objects(
             return Ok(guard);
         }
     }
+}
+
+/// Refuses a table declared twice.
+fn check_distinct(tables: &[TenantTable]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for t in tables {
+        if !seen.insert(t.name().to_ascii_lowercase()) {
+            return Err(Error::invalid(
+                "tables",
+                format!("{} is declared twice", t.name()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn found(out: ExecOutcome, table: &TenantTable, id: &str) -> Result<()> {

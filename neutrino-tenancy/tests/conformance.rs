@@ -25,6 +25,7 @@ async fn sqlite_file_with_sqlite_kv() -> (Stores, TempDir) {
         Stores {
             db: Arc::new(db),
             kv: Arc::new(kv),
+            tenant_db: None,
         },
         dir,
     )
@@ -36,6 +37,7 @@ async fn sqlite_memory_with_memory_kv() -> (Stores, ()) {
         Stores {
             db: Arc::new(db),
             kv: Arc::new(MemoryKv::new()),
+            tenant_db: None,
         },
         (),
     )

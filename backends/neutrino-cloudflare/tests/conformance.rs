@@ -52,6 +52,7 @@ async fn d1_with_workers_kv() -> (Stores, FakeCloudflare) {
     let stores = Stores {
         db: Arc::new(D1Executor::new(fake.client(), db)),
         kv: Arc::new(WorkersKv::new(fake.client(), ns)),
+        tenant_db: None,
     };
     (stores, fake)
 }
@@ -80,6 +81,7 @@ async fn d1_auth(clock: ManualClock) -> (AuthStores, FakeCloudflare) {
         registry_db: Arc::new(D1Executor::new(client.clone(), registry)),
         registry_kv: Arc::new(WorkersKv::new(client, ns)),
         counters: Arc::new(neutrino_core::memory::MemoryKv::with_clock(Arc::new(clock))),
+        tenant_db: None,
     };
     (stores, fake)
 }

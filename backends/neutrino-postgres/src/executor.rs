@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Timeouts};
 use futures_util::future::{join_all, try_join_all};
 use neutrino_core::sql::{
-    Columns, Dialect, ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, Value, leading_keyword,
+    Columns, Dialect, ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, TenantBinding, Value,
+    leading_keyword,
 };
 use neutrino_core::{Error, Result};
 use tokio_postgres::NoTls;
@@ -19,6 +20,12 @@ use tokio_postgres::types::{ToSql, Type};
 use crate::error::{self, BACKEND};
 use crate::rewrite::{has_unicode_escapes, rewrite, words_and_identifiers};
 use crate::value::{Cell, Param, param_type};
+
+/// Binds a transaction to a [`TenantBinding`]: the settings row-level
+/// security policies read (see `TenantStore::migrate` in `neutrino-tenancy`),
+/// local to the transaction.
+const BIND_SQL: &str = "SELECT set_config('neutrino.platform', $1, true), \
+     set_config('neutrino.tenant', $2, true), set_config('neutrino.subtenants', $3, true)";
 
 /// Most prepared statements a connection keeps; the cache starts over beyond.
 const STATEMENT_CACHE: usize = 512;
@@ -449,6 +456,76 @@ impl PostgresExecutor {
         }
     }
 
+    /// Runs one statement bound to `binding`: `BEGIN`, the binding's
+    /// transaction-local settings, the statement and `COMMIT`, pipelined on one
+    /// connection.
+    async fn run_bound(
+        &self,
+        binding: &TenantBinding,
+        stmt: &Statement,
+        rows: bool,
+    ) -> Result<Ran> {
+        let p = prepare_text(stmt)?;
+        let mut conn = self.conn().await?;
+        let ps = params(stmt);
+        let rs = refs(&ps);
+        let platform = binding.platform().to_string();
+        let tenant = binding.tenant().to_string();
+        let also = binding
+            .also_readable()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let bind_params: [&(dyn ToSql + Sync); 3] = [&platform, &tenant, &also];
+        let mut retried = false;
+        let mut conflicts = 0;
+        loop {
+            let client = conn.client();
+            let (bind, prepared) = futures_util::future::join(
+                client.prepare_typed_cached(BIND_SQL, &[Type::TEXT, Type::TEXT, Type::TEXT]),
+                prepare(client, &p),
+            )
+            .await;
+            let bind = bind.map_err(error::map)?;
+            let prepared = prepared.map_err(error::map)?;
+            conn.armed = true;
+            let client = conn.client();
+            // Sent in this order without waiting in between; the settings
+            // are the transaction's own (`set_config(…, true)`), gone at its
+            // end, so the connection goes back to the pool bound to nothing.
+            let (begun, bound, ran, committed) = futures_util::future::join4(
+                client.batch_execute("BEGIN"),
+                client.execute(&bind, &bind_params),
+                async {
+                    if rows {
+                        client.query(&prepared, &rs).await.map(Ran::Rows)
+                    } else {
+                        client.execute(&prepared, &rs).await.map(Ran::Count)
+                    }
+                },
+                client.batch_execute("COMMIT"),
+            )
+            .await;
+            conn.armed = false;
+            let failure = match (begun, bound, ran, committed) {
+                (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (_, _, _, Err(e)) => e,
+                (Ok(()), Ok(_), Ok(ran), Ok(())) => return Ok(ran),
+            };
+            match failure {
+                e if !retried && stale_plan(&e) => {
+                    conn.client().statement_cache.clear();
+                    retried = true;
+                }
+                e if conflicts < MAX_CONFLICT_RETRIES && conflicted(&e) => {
+                    conflicts += 1;
+                    back_off(conflicts).await;
+                }
+                e => return Err(error::map(e)),
+            }
+        }
+    }
+
     async fn run_batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
         let texts = stmts.iter().map(prepare_text).collect::<Result<Vec<_>>>()?;
         let mut conn = self.conn().await?;
@@ -671,6 +748,32 @@ impl SqlExecutor for PostgresExecutor {
 
     async fn query(&self, stmt: &Statement) -> Result<Vec<Row>> {
         match self.run_one(stmt, true).await? {
+            Ran::Rows(rows) => to_rows(rows),
+            Ran::Count(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Runs `stmt` in a transaction of its own whose first statement sets
+    /// `neutrino.platform`, `neutrino.tenant` and `neutrino.subtenants` (the
+    /// binding's further readable tenants, comma-separated) with
+    /// `set_config(…, true)`: for that transaction only, pipelined with it.
+    async fn execute_bound(
+        &self,
+        binding: &TenantBinding,
+        stmt: &Statement,
+    ) -> Result<ExecOutcome> {
+        let rows_affected = match self.run_bound(binding, stmt, false).await? {
+            Ran::Count(n) => n,
+            Ran::Rows(rows) => rows.len() as u64,
+        };
+        Ok(ExecOutcome {
+            rows_affected,
+            last_insert_rowid: None,
+        })
+    }
+
+    async fn query_bound(&self, binding: &TenantBinding, stmt: &Statement) -> Result<Vec<Row>> {
+        match self.run_bound(binding, stmt, true).await? {
             Ran::Rows(rows) => to_rows(rows),
             Ran::Count(_) => Ok(Vec::new()),
         }

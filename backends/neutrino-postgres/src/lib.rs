@@ -63,7 +63,66 @@
 //! The guarded calls of the port refuse on the text, conservatively
 //! ([`SqlGuard::check_text`] and PostgreSQL's own escape hatches: catalogs,
 //! functions that run SQL given as text or read files, session settings,
-//! other schemas); row-level security and roles will let the engine judge.
+//! other schemas); under them, row-level security lets the engine judge.
+//!
+//! ## Row-level security and roles
+//!
+//! The bound calls ([`SqlExecutor::execute_bound`],
+//! [`SqlExecutor::query_bound`]) pipeline `BEGIN`, `SELECT
+//! set_config('neutrino.platform', …, true), set_config('neutrino.tenant', …,
+//! true), set_config('neutrino.subtenants', …, true)`, the statement and
+//! `COMMIT` on one connection: the binding is the transaction's only, never
+//! the connection's, so a connection goes back to the pool bound to nothing.
+//! A `TenantStore` runs every statement through them, and its tables carry
+//! policies on `platform_id` and `tenant_id` that read those settings
+//! (`TenantStore::migrate` creates them): a statement bound to no tenant
+//! reads and writes no tenanted row, whatever its `WHERE`.
+//!
+//! Policies hold only roles that cannot bypass them, so a deployment uses
+//! three roles (names are the host's), each an executor of its own:
+//!
+//! * the **owner** of the tenanted tables' schema, which runs
+//!   `TenantStore::migrate` (and may own the registry's and the auth layer's
+//!   tables and run their migrations);
+//! * the **registry**'s role, for `Registry::open` (cross-tenant registry
+//!   work); it may be the owner;
+//! * the **application** role, for `TenantStore::open`: not a superuser,
+//!   without `BYPASSRLS`, not the tables' owner nor a member of a role that
+//!   is any of these, with row grants only. `TenantStore::open` checks all
+//!   of this and refuses to run otherwise.
+//!
+//! Set up once, as a superuser (or a role with `CREATEROLE`), for a schema
+//! `app_data` holding the tenanted tables:
+//!
+//! ```sql
+//! CREATE ROLE neutrino_owner LOGIN PASSWORD '…' NOSUPERUSER NOBYPASSRLS;
+//! CREATE ROLE neutrino_app LOGIN PASSWORD '…' NOSUPERUSER NOBYPASSRLS;
+//! CREATE SCHEMA app_data AUTHORIZATION neutrino_owner;
+//! GRANT USAGE ON SCHEMA app_data TO neutrino_app;
+//! ALTER DEFAULT PRIVILEGES FOR ROLE neutrino_owner IN SCHEMA app_data
+//!     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO neutrino_app;
+//! ```
+//!
+//! Keep the registry and the auth tables in other schemas, where the
+//! application role has no `USAGE`. Then, at start-up:
+//!
+//! ```no_run
+//! # async fn run(kv: std::sync::Arc<dyn neutrino::kv::KvStore>) -> neutrino::Result<()> {
+//! use std::sync::Arc;
+//! use neutrino::postgres::PostgresExecutor;
+//! use neutrino::tenancy::{ColumnType, Registry, RegistryOptions, TenantStore, TenantTable};
+//! let owner = PostgresExecutor::builder("postgres://neutrino_owner@db/app")?
+//!     .schema("app_data")?.connect().await?;
+//! let app = PostgresExecutor::builder("postgres://neutrino_app@db/app")?
+//!     .schema("app_data")?.connect().await?;
+//! let registry_db = PostgresExecutor::builder("postgres://neutrino_owner@db/app")?
+//!     .schema("neutrino-registry")?.connect().await?;
+//! let registry = Registry::open(Arc::new(registry_db), kv, RegistryOptions::default()).await?;
+//! let notes = TenantTable::new("note", &[("body", ColumnType::Text)])?;
+//! TenantStore::migrate(&owner, std::slice::from_ref(&notes)).await?;
+//! let store = TenantStore::open(&registry, Arc::new(app), vec![notes]).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! [`ResourceKind::Database`]: neutrino_core::provision::ResourceKind::Database
 //! [`DatabaseConnector`]: neutrino_core::provision::DatabaseConnector
@@ -74,6 +133,8 @@
 //! [`Error::Backend`]: neutrino_core::Error::Backend
 //! [`ExecOutcome::last_insert_rowid`]: neutrino_core::sql::ExecOutcome::last_insert_rowid
 //! [`SqlExecutor::batch`]: neutrino_core::sql::SqlExecutor::batch
+//! [`SqlExecutor::execute_bound`]: neutrino_core::sql::SqlExecutor::execute_bound
+//! [`SqlExecutor::query_bound`]: neutrino_core::sql::SqlExecutor::query_bound
 //! [`SqlGuard::check_text`]: neutrino_core::sql::SqlGuard::check_text
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

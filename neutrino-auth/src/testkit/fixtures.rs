@@ -48,6 +48,10 @@ pub struct AuthStores {
     pub registry_kv: Arc<dyn KvStore>,
     /// The rate limiter's store: one with atomic counters, on the case's clock.
     pub counters: Arc<dyn KvStore>,
+    /// Where the cross-tenant matrix's tenant store runs, if not on
+    /// `registry_db` (on PostgreSQL, the application role's executor on the
+    /// registry's schema, which row-level security holds).
+    pub tenant_db: Option<neutrino_tenancy::testkit::TenantDb>,
 }
 
 /// The request metadata of the suite's calls.

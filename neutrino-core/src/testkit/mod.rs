@@ -123,6 +123,7 @@ macro_rules! sql_suite {
                     concurrent_writes_all_land,
                     query_that_writes_is_applied,
                     migrations_apply_once_and_refuse_changes,
+                    bound_calls_answer_as_plain_calls,
                 ]
             );
         }

@@ -1,7 +1,8 @@
 //! Cases of the [`SqlExecutor`] contract.
 
 use crate::error::Error;
-use crate::sql::{Dialect, SqlExecutor, SqlExecutorExt, Statement, Value};
+use crate::ids::{PlatformId, TenantId};
+use crate::sql::{Dialect, SqlExecutor, SqlExecutorExt, Statement, TenantBinding, Value};
 
 use super::{join_all, unique};
 
@@ -514,4 +515,37 @@ pub async fn migrations_apply_once_and_refuse_changes(db: &dyn SqlExecutor) {
         out_of_order.run(db).await.is_err(),
         "versions must increase"
     );
+}
+
+/// The bound calls answer as the plain calls do on a table without row-level
+/// security: rows, counts and errors alike; a binding changes nothing for
+/// later plain calls.
+pub async fn bound_calls_answer_as_plain_calls(db: &dyn SqlExecutor) {
+    let t = table(db, r#""k" TEXT PRIMARY KEY, "v" INTEGER"#).await;
+    let b = TenantBinding::new(PlatformId::generate(), TenantId::generate())
+        .reading_also([TenantId::generate()]);
+    let insert = |k: &str, v: i64| {
+        Statement::new(format!(r#"INSERT INTO "{t}" ("k", "v") VALUES (?1, ?2)"#))
+            .bind(k)
+            .bind(v)
+    };
+    let out = db.execute_bound(&b, &insert("a", 1)).await.unwrap();
+    assert_eq!(out.rows_affected, 1);
+    db.execute(&insert("b", 2)).await.unwrap();
+    let e = db.execute_bound(&b, &insert("a", 3)).await.unwrap_err();
+    assert!(e.is_already_exists(), "{e:?}");
+    let select = Statement::new(format!(r#"SELECT "k", "v" FROM "{t}" ORDER BY "k""#));
+    let bound = db.query_bound(&b, &select).await.unwrap();
+    assert_eq!(bound, db.query(&select).await.unwrap());
+    assert_eq!(bound.len(), 2);
+    assert_eq!(bound[0].get::<i64>("v").unwrap(), 1);
+    let update = Statement::new(format!(r#"UPDATE "{t}" SET "v" = "v" + 10"#));
+    assert_eq!(
+        db.execute_bound(&b, &update).await.unwrap().rows_affected,
+        2
+    );
+    let bad = Statement::new(format!(r#"SELEC "k" FROM "{t}""#));
+    let e = db.query_bound(&b, &bad).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+    assert_eq!(count(db, &t).await, 2);
 }

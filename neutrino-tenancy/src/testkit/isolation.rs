@@ -90,11 +90,22 @@ impl World {
     /// `db`. Each case makes new platforms and tenants, so the rows of
     /// earlier cases are there too, as other tenants' data.
     pub async fn open(db: Arc<dyn SqlExecutor>, kv: Arc<dyn KvStore>) -> Self {
+        Self::open_with(db, kv, None).await
+    }
+
+    /// [`World::open`], with the tenant store on `tenant_db` if given (see
+    /// [`super::open_store`]): on PostgreSQL, the application role's executor,
+    /// and with the application filter off, row-level security alone.
+    pub async fn open_with(
+        db: Arc<dyn SqlExecutor>,
+        kv: Arc<dyn KvStore>,
+        tenant_db: Option<super::TenantDb>,
+    ) -> Self {
         let registry = Registry::open(db.clone(), kv, RegistryOptions::default())
             .await
             .expect("registry");
         let table = TenantTable::new("item", &[("n", ColumnType::Integer)]).expect("table");
-        let store = TenantStore::open(&registry, db, vec![table.clone()])
+        let store = super::open_store(&registry, &db, tenant_db.as_ref(), vec![table.clone()])
             .await
             .expect("tenant store");
         Self {

@@ -25,10 +25,48 @@ use crate::*;
 /// The stores a case runs on.
 #[derive(Clone, Debug)]
 pub struct Stores {
-    /// The database for the registry and the tenanted tables.
+    /// The database for the registry and the tenanted tables (on PostgreSQL,
+    /// as the role that owns them).
     pub db: Arc<dyn SqlExecutor>,
     /// The KV namespace for platform statuses.
     pub kv: Arc<dyn KvStore>,
+    /// Where tenant stores run, if not on `db`.
+    pub tenant_db: Option<TenantDb>,
+}
+
+/// The executor tenant stores run on when it is not the registry's: on
+/// PostgreSQL, the application role's, on the same database and schema, which
+/// row-level security holds ([`TenantStore::open`]).
+#[derive(Clone, Debug)]
+pub struct TenantDb {
+    /// The application role's executor.
+    pub db: Arc<dyn SqlExecutor>,
+    /// Whether stores keep their own scope condition; `false` leaves row-level
+    /// security alone to keep each scope to its tenant's rows.
+    pub app_filter: bool,
+}
+
+/// A tenant store of `tables` as a case opens it: migrated on `owner`, then
+/// opened on `tenant_db`'s executor (without the application filter if it
+/// says so), or on `owner` when there is none.
+pub async fn open_store(
+    registry: &Registry,
+    owner: &Arc<dyn SqlExecutor>,
+    tenant_db: Option<&TenantDb>,
+    tables: Vec<TenantTable>,
+) -> neutrino_core::Result<TenantStore> {
+    match tenant_db {
+        None => TenantStore::open(registry, owner.clone(), tables).await,
+        Some(t) => {
+            TenantStore::migrate(owner.as_ref(), &tables).await?;
+            let s = TenantStore::open(registry, t.db.clone(), tables).await?;
+            Ok(if t.app_filter {
+                s
+            } else {
+                s.without_app_filter_for_tests()
+            })
+        }
+    }
 }
 
 /// Runs the suite: `$factory` is an `async fn() -> (Stores, Guard)`. A backend
@@ -174,9 +212,10 @@ fn items() -> TenantTable {
 }
 
 async fn store(r: &Registry, stores: &Stores, tables: &[&TenantTable]) -> TenantStore {
-    TenantStore::open(
+    open_store(
         r,
-        stores.db.clone(),
+        &stores.db,
+        stores.tenant_db.as_ref(),
         tables.iter().map(|t| (*t).clone()).collect(),
     )
     .await

@@ -132,6 +132,7 @@ pub async fn handles_on_one_database_share_status_and_the_minter(stores: &Stores
     let other = Stores {
         db: Arc::new(stores.db.clone()),
         kv: stores.kv.clone(),
+        tenant_db: stores.tenant_db.clone(),
     };
     let two = registry(&other, &clock).await;
     let p = platform(&one).await;
@@ -148,6 +149,7 @@ pub async fn handles_on_one_database_share_status_and_the_minter(stores: &Stores
     let third = Stores {
         db: Arc::new(other.db.clone()),
         kv: stores.kv.clone(),
+        tenant_db: stores.tenant_db.clone(),
     };
     assert!(matches!(
         registry(&third, &clock).await.scope_minter().unwrap_err(),

@@ -72,3 +72,104 @@ pub async fn fresh_schema() -> (PostgresExecutor, SchemaGuard) {
         .expect("connect to the schema");
     (db, SchemaGuard { name })
 }
+
+/// `url` with its user replaced by `role` (the test server trusts local
+/// connections, so no password).
+pub fn url_as(role: &str) -> String {
+    let url = url();
+    let (scheme, rest) = url
+        .split_once("://")
+        .expect("NEUTRINO_TEST_POSTGRES_URL is a postgres:// URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{role}@{host}")
+}
+
+/// A schema and its two roles, dropped when the test ends.
+pub struct RlsGuard {
+    pub schema: SchemaGuard,
+    /// The role that owns the schema and its tables: the registry's, and the
+    /// one migrations run as.
+    pub owner: String,
+    /// The application role: row grants only.
+    pub app: String,
+}
+
+impl Drop for RlsGuard {
+    fn drop(&mut self) {
+        let (owner, app, name) = (
+            self.owner.clone(),
+            self.app.clone(),
+            self.schema.name.clone(),
+        );
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(db) = PostgresExecutor::connect(&url()).await {
+                    let _ = db
+                        .execute(&Statement::new(format!(
+                            r#"DROP SCHEMA IF EXISTS "{name}" CASCADE"#
+                        )))
+                        .await;
+                    let _ = db
+                        .batch(&[
+                            Statement::new(format!(r#"DROP OWNED BY "{owner}", "{app}" CASCADE"#)),
+                            Statement::new(format!(r#"DROP ROLE IF EXISTS "{owner}", "{app}""#)),
+                        ])
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A fresh schema owned by a fresh owner role, and a fresh application role
+/// (no superuser, no BYPASSRLS, not the owner) with `USAGE` and `CREATE` on
+/// the schema and, by default privileges, `SELECT, INSERT, UPDATE, DELETE` on
+/// every table the owner creates there: as the PostgreSQL backend's docs
+/// tell a host to set them up. Executors bound to the schema as each role.
+pub async fn fresh_rls_schema() -> (PostgresExecutor, PostgresExecutor, RlsGuard) {
+    let name = neutrino_core::testkit::unique("rls-");
+    let (owner, app) = (format!("{name}-owner"), format!("{name}-app"));
+    admin()
+        .await
+        .batch(&[
+            Statement::new(format!(
+                r#"CREATE ROLE "{owner}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE"#
+            )),
+            Statement::new(format!(
+                r#"CREATE ROLE "{app}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE"#
+            )),
+            Statement::new(format!(r#"CREATE SCHEMA "{name}" AUTHORIZATION "{owner}""#)),
+            Statement::new(format!(
+                r#"GRANT USAGE, CREATE ON SCHEMA "{name}" TO "{app}""#
+            )),
+            Statement::new(format!(
+                r#"ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{name}"
+                   GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{app}""#
+            )),
+        ])
+        .await
+        .expect("create the roles and the schema");
+    let guard = RlsGuard {
+        schema: SchemaGuard { name: name.clone() },
+        owner: owner.clone(),
+        app: app.clone(),
+    };
+    let connect = |role: String| {
+        let name = name.clone();
+        async move {
+            PostgresExecutor::builder(&url_as(&role))
+                .expect("url")
+                .schema(&name)
+                .expect("schema name")
+                .connect()
+                .await
+                .unwrap_or_else(|e| panic!("connect as {role}: {e:?}"))
+        }
+    };
+    (connect(owner).await, connect(app).await, guard)
+}

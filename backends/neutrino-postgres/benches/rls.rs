@@ -1,0 +1,211 @@
+//! A scoped get by ID on PostgreSQL: the same query through plain
+//! tokio-postgres (the baseline), through the executor unbound on a role that
+//! row-level security does not hold (RLS off; target ≤ 1.2× the baseline),
+//! through the executor bound to the tenant as the application role (RLS on;
+//! target ≤ 1.3×), the bound call on a role that RLS does not hold (the cost of
+//! the transaction around the statement alone), and `TenantStore::get` as the
+//! application role.
+//!
+//! Needs a server: `eval "$(scripts/postgres start)"`, then
+//! `cargo bench -p neutrino-postgres --bench rls`.
+#![allow(missing_docs)] // criterion_group! generates an undocumented public fn
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use neutrino_core::ids::generate_id;
+use neutrino_core::memory::MemoryKv;
+use neutrino_core::sql::{SqlExecutor, Statement, TenantBinding};
+use neutrino_postgres::PostgresExecutor;
+use neutrino_tenancy::*;
+
+fn url() -> String {
+    std::env::var("NEUTRINO_TEST_POSTGRES_URL")
+        .expect("NEUTRINO_TEST_POSTGRES_URL: start a server with scripts/postgres start")
+}
+
+fn url_as(role: &str) -> String {
+    let url = url();
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{role}@{host}")
+}
+
+fn scoped_get(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let name = format!("bench-{}", generate_id());
+    let (owner_role, app_role) = (format!("{name}-owner"), format!("{name}-app"));
+    let (admin, app, store, table, scope, ids, client) = rt.block_on(async {
+        let admin = PostgresExecutor::connect(&url()).await.unwrap();
+        admin
+            .batch(&[
+                Statement::new(format!(r#"CREATE ROLE "{owner_role}" LOGIN"#)),
+                Statement::new(format!(r#"CREATE ROLE "{app_role}" LOGIN"#)),
+                Statement::new(format!(
+                    r#"CREATE SCHEMA "{name}" AUTHORIZATION "{owner_role}""#
+                )),
+                Statement::new(format!(r#"GRANT USAGE ON SCHEMA "{name}" TO "{app_role}""#)),
+                Statement::new(format!(
+                    r#"ALTER DEFAULT PRIVILEGES FOR ROLE "{owner_role}" IN SCHEMA "{name}"
+                       GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{app_role}""#
+                )),
+            ])
+            .await
+            .unwrap();
+        let connect = |u: String| {
+            let name = name.clone();
+            async move {
+                PostgresExecutor::builder(&u)
+                    .unwrap()
+                    .schema(&name)
+                    .unwrap()
+                    .connect()
+                    .await
+                    .unwrap()
+            }
+        };
+        let owner = connect(url_as(&owner_role)).await;
+        let app = connect(url_as(&app_role)).await;
+        let admin = connect(url()).await;
+        let registry = Registry::open(
+            Arc::new(owner.clone()),
+            Arc::new(MemoryKv::new()),
+            RegistryOptions::default(),
+        )
+        .await
+        .unwrap();
+        let p = registry
+            .create_platform(NewPlatform::new("Bench", PlatformClass::Platform))
+            .await
+            .unwrap()
+            .id;
+        let table = TenantTable::new(
+            "item",
+            &[("label", ColumnType::Text), ("n", ColumnType::Integer)],
+        )
+        .unwrap();
+        TenantStore::migrate(&owner, std::slice::from_ref(&table))
+            .await
+            .unwrap();
+        let store = TenantStore::open(&registry, Arc::new(app.clone()), vec![table.clone()])
+            .await
+            .unwrap();
+        let mut scope = None;
+        let mut ids = Vec::new();
+        for t in 0..4 {
+            let tenant = registry
+                .create_tenant(p, NewTenant::new(format!("t{t}"), "Bench"))
+                .await
+                .unwrap()
+                .id;
+            let s = registry
+                .operator_scope(p, tenant, "bench", "bench")
+                .await
+                .unwrap();
+            for i in 0..500_i64 {
+                let id = store
+                    .insert(
+                        &s,
+                        &table,
+                        Record::new().set("label", format!("item {i}")).set("n", i),
+                    )
+                    .await
+                    .unwrap();
+                if t == 0 {
+                    ids.push(id);
+                }
+            }
+            scope.get_or_insert(s);
+        }
+        let (client, conn) = tokio_postgres::connect(&conn_string(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        (admin, app, store, table, scope.unwrap(), ids, client)
+    });
+    let sql = r#"SELECT * FROM "item" WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "id" = ?3"#;
+    let pg_sql = sql
+        .replace(r#""item""#, &format!(r#""{name}"."item""#))
+        .replace("?1", "$1")
+        .replace("?2", "$2")
+        .replace("?3", "$3");
+    let (p, t) = (scope.platform().to_string(), scope.tenant().to_string());
+    let binding = TenantBinding::new(scope.platform(), scope.tenant());
+    let st = |i: usize| {
+        Statement::new(sql)
+            .bind(p.as_str())
+            .bind(t.as_str())
+            .bind(ids[i % ids.len()].as_str())
+    };
+
+    let mut g = c.benchmark_group("postgres_scoped_get");
+    g.measurement_time(Duration::from_secs(5));
+    let prepared = rt.block_on(client.prepare(&pg_sql)).unwrap();
+    let mut i = 0;
+    g.bench_function("tokio-postgres", |b| {
+        b.iter(|| {
+            i += 1;
+            let id = &ids[i % ids.len()];
+            let rows = rt.block_on(client.query(&prepared, &[&p, &t, id])).unwrap();
+            black_box(rows);
+        })
+    });
+    g.bench_function("executor, rls off", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(rt.block_on(admin.query(&st(i))).unwrap());
+        })
+    });
+    g.bench_function("executor bound, rls off", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(rt.block_on(admin.query_bound(&binding, &st(i))).unwrap());
+        })
+    });
+    g.bench_function("executor bound, rls on", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(rt.block_on(app.query_bound(&binding, &st(i))).unwrap());
+        })
+    });
+    g.bench_function("TenantStore::get, rls on", |b| {
+        b.iter(|| {
+            i += 1;
+            let id = &ids[i % ids.len()];
+            black_box(rt.block_on(store.get(&scope, &table, id)).unwrap());
+        })
+    });
+    g.finish();
+
+    rt.block_on(async {
+        let _ = admin
+            .execute(&Statement::new(format!(r#"DROP SCHEMA "{name}" CASCADE"#)))
+            .await;
+        let _ = admin
+            .batch(&[
+                Statement::new(format!(
+                    r#"DROP OWNED BY "{owner_role}", "{app_role}" CASCADE"#
+                )),
+                Statement::new(format!(r#"DROP ROLE "{owner_role}", "{app_role}""#)),
+            ])
+            .await;
+    });
+}
+
+/// The server's URL as tokio-postgres' key=value string, for the baseline.
+fn conn_string() -> String {
+    let url = url();
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    let (user, rest) = rest.split_once('@').unwrap_or(("postgres", rest));
+    let (hostport, db) = rest.split_once('/').unwrap_or((rest, "postgres"));
+    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5432"));
+    format!("host={host} port={port} user={user} dbname={db}")
+}
+
+criterion_group!(benches, scoped_get);
+criterion_main!(benches);

@@ -1,0 +1,447 @@
+//! Row-level security on PostgreSQL: what a bound call reaches, that a
+//! binding never outlives its transaction, and every refusal of the start-up
+//! check in `TenantStore::open`.
+
+mod common;
+
+use std::sync::Arc;
+
+use neutrino_core::Error;
+use neutrino_core::ids::{PlatformId, TenantId};
+use neutrino_core::sql::{SqlExecutor, Statement, TenantBinding};
+use neutrino_postgres::{PostgresExecutor, PostgresKv};
+use neutrino_tenancy::{ColumnType, Registry, RegistryOptions, TenantStore, TenantTable};
+
+fn table() -> TenantTable {
+    TenantTable::new(
+        &neutrino_core::testkit::unique("rls_"),
+        &[("label", ColumnType::Text)],
+    )
+    .expect("table")
+}
+
+async fn insert(app: &PostgresExecutor, b: &TenantBinding, t: &TenantTable, id: &str) {
+    let st = Statement::new(format!(
+        r#"INSERT INTO "{}" ("platform_id", "tenant_id", "id", "label") VALUES (?1, ?2, ?3, ?4)"#,
+        t.name()
+    ))
+    .bind(b.platform().as_str())
+    .bind(b.tenant().as_str())
+    .bind(id)
+    .bind(format!("label of {id}"));
+    assert_eq!(app.execute_bound(b, &st).await.unwrap().rows_affected, 1);
+}
+
+async fn ids(app: &PostgresExecutor, b: Option<&TenantBinding>, t: &TenantTable) -> Vec<String> {
+    let st = Statement::new(format!(r#"SELECT "id" FROM "{}" ORDER BY "id""#, t.name()));
+    let rows = match b {
+        Some(b) => app.query_bound(b, &st).await.unwrap(),
+        None => app.query(&st).await.unwrap(),
+    };
+    rows.iter()
+        .map(|r| r.get::<String>("id").unwrap())
+        .collect()
+}
+
+/// A bound statement reaches its tenant's rows only, whatever its `WHERE`;
+/// writes for another tenant and moves to another tenant are refused; a
+/// binding's further readable tenants are read, never written; an unbound
+/// statement sees and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bound_statements_reach_only_their_tenants_rows() {
+    let (owner, app, _guard) = common::fresh_rls_schema().await;
+    let t = table();
+    TenantStore::migrate(&owner, std::slice::from_ref(&t))
+        .await
+        .unwrap();
+    let p = PlatformId::generate();
+    let (a, b, c) = (
+        TenantBinding::new(p, TenantId::generate()),
+        TenantBinding::new(p, TenantId::generate()),
+        TenantBinding::new(p, TenantId::generate()),
+    );
+    let other_platform = TenantBinding::new(PlatformId::generate(), a.tenant());
+    insert(&app, &a, &t, "a1").await;
+    insert(&app, &b, &t, "b1").await;
+    insert(&app, &c, &t, "c1").await;
+    insert(&app, &other_platform, &t, "q1").await;
+
+    assert_eq!(ids(&app, Some(&a), &t).await, ["a1"]);
+    assert_eq!(ids(&app, Some(&other_platform), &t).await, ["q1"]);
+    assert!(ids(&app, None, &t).await.is_empty(), "unbound: no row");
+    assert!(
+        ids(&owner, None, &t).await.is_empty(),
+        "forced on the owner"
+    );
+
+    // A write for another tenant: refused by the policy's check.
+    let planted = Statement::new(format!(
+        r#"INSERT INTO "{}" ("platform_id", "tenant_id", "id") VALUES (?1, ?2, 'planted')"#,
+        t.name()
+    ))
+    .bind(p.as_str())
+    .bind(b.tenant().as_str());
+    let e = app.execute_bound(&a, &planted).await.unwrap_err();
+    assert!(e.is_permission_denied(), "{e:?}");
+    let e = app.execute(&planted).await.unwrap_err();
+    assert!(e.is_permission_denied(), "unbound insert: {e:?}");
+    // Moving a row to another tenant or platform: refused.
+    for (col, to) in [
+        ("tenant_id", b.tenant().to_string()),
+        ("platform_id", PlatformId::generate().to_string()),
+    ] {
+        let moved = Statement::new(format!(r#"UPDATE "{}" SET "{col}" = ?1"#, t.name())).bind(to);
+        let e = app.execute_bound(&a, &moved).await.unwrap_err();
+        assert!(e.is_permission_denied(), "{col}: {e:?}");
+    }
+    // Without a WHERE, an update or delete reaches the bound tenant's rows only.
+    let all = Statement::new(format!(r#"UPDATE "{}" SET "label" = 'x'"#, t.name()));
+    assert_eq!(app.execute_bound(&a, &all).await.unwrap().rows_affected, 1);
+    assert_eq!(app.execute(&all).await.unwrap().rows_affected, 0);
+    // Sub-tenants: read, never written.
+    let parent = a.clone().reading_also([c.tenant()]);
+    assert_eq!(ids(&app, Some(&parent), &t).await, ["a1", "c1"]);
+    assert_eq!(
+        app.execute_bound(&parent, &all)
+            .await
+            .unwrap()
+            .rows_affected,
+        1,
+        "only the bound tenant's row is written"
+    );
+    let delete = Statement::new(format!(r#"DELETE FROM "{}""#, t.name()));
+    assert_eq!(app.execute(&delete).await.unwrap().rows_affected, 0);
+    assert_eq!(
+        app.execute_bound(&parent, &delete)
+            .await
+            .unwrap()
+            .rows_affected,
+        1
+    );
+    assert_eq!(ids(&app, Some(&b), &t).await, ["b1"]);
+    assert_eq!(ids(&app, Some(&c), &t).await, ["c1"]);
+    let label = Statement::new(format!(r#"SELECT "label" FROM "{}""#, t.name()));
+    let rows = app.query_bound(&c, &label).await.unwrap();
+    assert_eq!(rows[0].get::<String>("label").unwrap(), "label of c1");
+}
+
+/// The binding is the transaction's only: the next statement on the same
+/// connection, bound to nothing, reads nothing and sees no setting; many
+/// tenants' bound reads racing on two connections each see their own rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_never_outlives_its_transaction() {
+    let (owner, _app, guard) = common::fresh_rls_schema().await;
+    let t = table();
+    TenantStore::migrate(&owner, std::slice::from_ref(&t))
+        .await
+        .unwrap();
+    let one = PostgresExecutor::builder(&common::url_as(&guard.app))
+        .unwrap()
+        .schema(&guard.schema.name)
+        .unwrap()
+        .max_connections(1)
+        .connect()
+        .await
+        .unwrap();
+    let p = PlatformId::generate();
+    let a = TenantBinding::new(p, TenantId::generate());
+    insert(&one, &a, &t, "a1").await;
+    assert_eq!(ids(&one, Some(&a), &t).await, ["a1"]);
+    let setting = Statement::new(
+        "SELECT coalesce(current_setting('neutrino.tenant', true), '') AS \"v\", \
+         coalesce(current_setting('neutrino.platform', true), '') AS \"p\"",
+    );
+    let row = &one.query(&setting).await.unwrap()[0];
+    assert_eq!(row.get::<String>("v").unwrap(), "");
+    assert_eq!(row.get::<String>("p").unwrap(), "");
+    assert!(ids(&one, None, &t).await.is_empty());
+    // A bound statement that fails leaves nothing bound either.
+    let bad = Statement::new(format!(r#"SELECT "nope" FROM "{}""#, t.name()));
+    assert!(one.query_bound(&a, &bad).await.is_err());
+    assert!(ids(&one, None, &t).await.is_empty());
+
+    let two = PostgresExecutor::builder(&common::url_as(&guard.app))
+        .unwrap()
+        .schema(&guard.schema.name)
+        .unwrap()
+        .max_connections(2)
+        .connect()
+        .await
+        .unwrap();
+    let tenants: Vec<TenantBinding> = (0..6)
+        .map(|_| TenantBinding::new(p, TenantId::generate()))
+        .collect();
+    for (i, b) in tenants.iter().enumerate() {
+        insert(&two, b, &t, &format!("row{i}")).await;
+    }
+    let mut tasks = Vec::new();
+    for round in 0..20 {
+        for (i, b) in tenants.iter().enumerate() {
+            let (two, b, t) = (two.clone(), b.clone(), t.clone());
+            tasks.push(tokio::spawn(async move {
+                let bound = round % 2 == 0;
+                let got = ids(&two, bound.then_some(&b), &t).await;
+                if bound {
+                    assert_eq!(got, [format!("row{i}")]);
+                } else {
+                    assert!(got.is_empty(), "unbound read saw {got:?}");
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+/// Registry, table and executors for the start-up check's cases.
+struct Setup {
+    registry: Registry,
+    owner: PostgresExecutor,
+    app: PostgresExecutor,
+    guard: common::RlsGuard,
+    table: TenantTable,
+    _kv_guard: common::SchemaGuard,
+}
+
+async fn setup() -> Setup {
+    let (owner, app, guard) = common::fresh_rls_schema().await;
+    let (kv_db, kv_guard) = common::fresh_schema().await;
+    let kv = PostgresKv::open(kv_db, "status").await.unwrap();
+    let registry = Registry::open(
+        Arc::new(owner.clone()),
+        Arc::new(kv),
+        RegistryOptions::default(),
+    )
+    .await
+    .unwrap();
+    let table = table();
+    TenantStore::migrate(&owner, std::slice::from_ref(&table))
+        .await
+        .unwrap();
+    Setup {
+        registry,
+        owner,
+        app,
+        guard,
+        table,
+        _kv_guard: kv_guard,
+    }
+}
+
+impl Setup {
+    async fn open_as(&self, db: PostgresExecutor) -> neutrino_core::Result<TenantStore> {
+        TenantStore::open(&self.registry, Arc::new(db), vec![self.table.clone()]).await
+    }
+
+    async fn open(&self) -> neutrino_core::Result<TenantStore> {
+        self.open_as(self.app.clone()).await
+    }
+
+    /// Opening as the application role is refused with a configuration
+    /// error whose reason holds every one of `words`.
+    async fn refused(&self, db: PostgresExecutor, words: &[&str]) {
+        match self.open_as(db).await {
+            Err(Error::Config { reason, .. }) => {
+                for w in words {
+                    assert!(reason.contains(w), "{w:?} not in {reason:?}");
+                }
+            }
+            other => panic!("not refused ({words:?}): {other:?}"),
+        }
+    }
+
+    async fn owner_runs(&self, sql: String) {
+        self.owner.execute(&Statement::new(sql)).await.unwrap();
+    }
+
+    async fn admin_runs(&self, sql: String) {
+        common::admin()
+            .await
+            .execute(&Statement::new(sql))
+            .await
+            .unwrap();
+    }
+
+    /// `migrate` as the owner puts the table right again.
+    async fn repair(&self) {
+        TenantStore::migrate(&self.owner, std::slice::from_ref(&self.table))
+            .await
+            .unwrap();
+        self.open().await.expect("open after the repair");
+    }
+}
+
+/// Every table without row-level security enabled, without it forced,
+/// without either policy, with a changed policy or another permissive one,
+/// missing, or without a row grant: refused, naming the table; `migrate`
+/// repairs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_startup_check_refuses_tables_that_rls_does_not_hold() {
+    let s = setup().await;
+    s.open().await.expect("a migrated table opens");
+    let n = s.table.name().to_owned();
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            format!(r#"ALTER TABLE "{n}" DISABLE ROW LEVEL SECURITY"#),
+            vec!["enabled"],
+        ),
+        (
+            format!(r#"ALTER TABLE "{n}" NO FORCE ROW LEVEL SECURITY"#),
+            vec!["force"],
+        ),
+        (
+            format!(r#"DROP POLICY "neutrino_tenant" ON "{n}""#),
+            vec!["lacks policy neutrino_tenant"],
+        ),
+        (
+            format!(r#"DROP POLICY "neutrino_subtenants" ON "{n}""#),
+            vec!["lacks policy neutrino_subtenants"],
+        ),
+        (
+            format!(r#"CREATE POLICY "open" ON "{n}" USING (true) WITH CHECK (true)"#),
+            vec!["policy open"],
+        ),
+        (
+            format!(
+                r#"CREATE POLICY "reader" ON "{n}" FOR SELECT TO PUBLIC USING ("tenant_id" = current_setting('neutrino.tenant', true))"#
+            ),
+            vec!["policy reader"],
+        ),
+        (
+            format!(
+                r#"ALTER POLICY "neutrino_tenant" ON "{n}" USING ("tenant_id" = current_setting('neutrino.tenant', true))"#
+            ),
+            vec!["policy neutrino_tenant"],
+        ),
+        (
+            format!(
+                r#"ALTER POLICY "neutrino_tenant" ON "{n}" WITH CHECK ("platform_id" = current_setting('neutrino.platform', true))"#
+            ),
+            vec!["policy neutrino_tenant"],
+        ),
+        (
+            format!(
+                r#"ALTER POLICY "neutrino_subtenants" ON "{n}" USING ("platform_id" = current_setting('neutrino.platform', true))"#
+            ),
+            vec!["policy neutrino_subtenants"],
+        ),
+        (
+            format!(
+                r#"ALTER POLICY "neutrino_tenant" ON "{n}" TO "{}""#,
+                s.guard.app
+            ),
+            vec!["policy neutrino_tenant"],
+        ),
+        (
+            format!(r#"REVOKE DELETE ON "{n}" FROM "{}""#, s.guard.app),
+            vec!["delete"],
+        ),
+        (
+            format!(r#"REVOKE SELECT ON "{n}" FROM "{}""#, s.guard.app),
+            vec!["select"],
+        ),
+    ];
+    for (sql, words) in cases {
+        s.owner_runs(sql.clone()).await;
+        let mut words = words;
+        words.push(&n);
+        s.refused(s.app.clone(), &words).await;
+        if sql.starts_with("REVOKE") {
+            s.owner_runs(format!(
+                r#"GRANT SELECT, INSERT, UPDATE, DELETE ON "{n}" TO "{}""#,
+                s.guard.app
+            ))
+            .await;
+        }
+        if sql.contains(r#""open""#) || sql.contains(r#""reader""#) {
+            // Another permissive policy is the host's to drop.
+            s.refused(s.app.clone(), &[&n]).await;
+            let name = if sql.contains(r#""open""#) {
+                "open"
+            } else {
+                "reader"
+            };
+            s.owner_runs(format!(r#"DROP POLICY "{name}" ON "{n}""#))
+                .await;
+        }
+        s.repair().await;
+    }
+    // A restrictive policy only narrows: accepted.
+    s.owner_runs(format!(
+        r#"CREATE POLICY "narrow" ON "{n}" AS RESTRICTIVE USING ("id" <> 'hidden')"#
+    ))
+    .await;
+    s.open().await.expect("a restrictive policy is fine");
+    // A declared table that was never migrated.
+    let missing = table();
+    match TenantStore::open(&s.registry, Arc::new(s.app.clone()), vec![missing.clone()]).await {
+        Err(Error::Config { reason, .. }) => {
+            assert!(reason.contains(missing.name()) && reason.contains("does not exist"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // A table without its scope columns.
+    let legacy = table();
+    s.owner_runs(format!(
+        r#"CREATE TABLE "{}" ("label" TEXT)"#,
+        legacy.name()
+    ))
+    .await;
+    match TenantStore::open(&s.registry, Arc::new(s.app.clone()), vec![legacy.clone()]).await {
+        Err(Error::Config { reason, .. }) => {
+            assert!(reason.contains(legacy.name()) && reason.contains("scope columns"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A role that could bypass the policies is refused, naming it: a superuser,
+/// a role with BYPASSRLS, the tables' owner, a member of the owner's role or
+/// of a role with BYPASSRLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_startup_check_refuses_roles_that_can_bypass_rls() {
+    let s = setup().await;
+    let (app, owner) = (s.guard.app.clone(), s.guard.owner.clone());
+    let superuser = PostgresExecutor::builder(&common::url())
+        .unwrap()
+        .schema(&s.guard.schema.name)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    s.refused(superuser, &["superuser"]).await;
+    s.refused(s.owner.clone(), &["owned by", &owner, s.table.name()])
+        .await;
+
+    s.admin_runs(format!(r#"ALTER ROLE "{app}" BYPASSRLS"#))
+        .await;
+    s.refused(s.app.clone(), &["BYPASSRLS", &app]).await;
+    s.admin_runs(format!(r#"ALTER ROLE "{app}" NOBYPASSRLS"#))
+        .await;
+    s.open().await.expect("the role is fine again");
+
+    s.admin_runs(format!(r#"GRANT "{owner}" TO "{app}""#)).await;
+    s.refused(s.app.clone(), &["owned by", &owner]).await;
+    s.admin_runs(format!(r#"REVOKE "{owner}" FROM "{app}""#))
+        .await;
+    s.open().await.expect("the role is fine again");
+
+    let bypasser = format!("{}-bypass", s.guard.schema.name);
+    s.admin_runs(format!(r#"CREATE ROLE "{bypasser}" NOLOGIN BYPASSRLS"#))
+        .await;
+    s.admin_runs(format!(r#"GRANT "{bypasser}" TO "{app}""#))
+        .await;
+    let refused = s.open().await;
+    s.admin_runs(format!(r#"DROP ROLE "{bypasser}""#)).await;
+    match refused {
+        Err(Error::Config { reason, .. }) => {
+            assert!(
+                reason.contains(&bypasser) && reason.contains("BYPASSRLS"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    s.open().await.expect("the role is fine again");
+}
