@@ -177,7 +177,7 @@ fn no_request_gets_a_5xx_and_every_error_has_better_auths_shape() {
         .unwrap();
     let s = rt.block_on(common::server());
     let mut runner = TestRunner::new(Config {
-        cases: 256,
+        cases: 1024,
         failure_persistence: None,
         ..Config::default()
     });

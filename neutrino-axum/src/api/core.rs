@@ -504,6 +504,12 @@ async fn verify_email(ctx: &Ctx) -> Answer {
             let sep = if cb.contains('?') { '&' } else { '?' };
             Ok(Reply::redirect(&format!("{cb}{sep}error={}", e.code())))
         }
+        // Better Auth answers a bad verification token with 401.
+        (Err(AuthError::InvalidToken), None) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_TOKEN",
+            "Invalid token",
+        )),
         (Err(e), _) => Err(e.into()),
     }
 }

@@ -112,6 +112,10 @@ use wire::{Body, parse_body, parse_query};
 /// Longest request body read, in bytes; a longer one is 413.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Most bytes of a body read to answer a request whose body is too large
+/// (beyond, the connection is closed).
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
 /// Better Auth's default base path.
 pub const DEFAULT_BASE_PATH: &str = "/api/auth";
 
@@ -401,6 +405,11 @@ async fn dispatch(State(api): State<Arc<Shared>>, req: Request) -> Response {
     };
     let path = path.to_owned();
     let found = route(&parts.method, &path);
+    // The body is read before any answer, so that an early answer (404,
+    // 429) does not leave it unread on the connection.
+    let bytes = axum::body::to_bytes(HttpBody::new(body), DRAIN_LIMIT)
+        .await
+        .ok();
 
     // 1. The rate limit, before routing: Better Auth's key is the client and
     // the path without trailing slashes; unknown paths share one key.
@@ -421,10 +430,11 @@ async fn dispatch(State(api): State<Arc<Shared>>, req: Request) -> Response {
         return not_found();
     };
 
-    // 3. The body.
-    let bytes = match axum::body::to_bytes(HttpBody::new(body), MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
+    // 3. The body (read whole even when oversized, up to a bound, so the
+    // connection stays usable and the client gets the answer).
+    let bytes = match bytes {
+        Some(b) if b.len() <= MAX_BODY => b,
+        _ => {
             return ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
