@@ -929,3 +929,171 @@ async fn the_cookie_cache_answers_get_session_and_never_a_write() {
     assert_eq!(res.text, "null");
     assert!(res.set_cookie(DATA).unwrap().contains("Max-Age=0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sign_ins_from_one_client_get_at_most_the_limit_through() {
+    let s = std::sync::Arc::new(
+        server_with(Opts {
+            rate_limit: true,
+            ..Opts::default()
+        })
+        .await,
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = std::sync::Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            s.post(
+                "/sign-in/email",
+                "",
+                json!({"email": "nobody@example.com", "password": PASSWORD}),
+            )
+            .await
+            .status
+        }));
+    }
+    let mut passed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            429 => {}
+            401 => passed += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(passed, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reset_token_used_concurrently_resets_once() {
+    let s = std::sync::Arc::new(server().await);
+    s.sign_up("ada@example.com").await;
+    s.post(
+        "/request-password-reset",
+        "",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let token = s
+        .mailer
+        .last_to(
+            "ada@example.com",
+            neutrino_auth::mail::EmailKind::ResetPassword,
+        )
+        .unwrap()
+        .token;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = std::sync::Arc::clone(&s);
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            s.post(
+                "/reset-password",
+                "",
+                json!({"token": token, "newPassword": format!("new password number {i}")}),
+            )
+            .await
+            .status
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            400 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sign_ups_of_one_address_make_one_user() {
+    let s = std::sync::Arc::new(server().await);
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let s = std::sync::Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            s.post(
+                "/sign-up/email",
+                "",
+                json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}),
+            )
+            .await
+            .status
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            422 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn the_gateway_router_serves_the_platform_it_is_given_and_refuses_without_one() {
+    let s = server().await;
+    let serve = |app: axum::Router| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/api/auth")
+    };
+    let bare = neutrino_axum::api::AuthApi::for_gateway()
+        .without_rate_limit()
+        .router()
+        .unwrap();
+    let base = serve(bare.clone()).await;
+    let res = read(s.http.get(format!("{base}/ok")).send().await.unwrap()).await;
+    assert_eq!(res.status, 500);
+    assert!(
+        res.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("no platform")
+    );
+    let with = bare.layer(axum::Extension(s.platform.clone()));
+    let base = serve(with).await;
+    let res = read(
+        s.http
+            .get(format!("{base}/get-session"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.text, "null");
+}
+
+#[tokio::test]
+async fn bad_configurations_are_refused() {
+    use neutrino_axum::api::AuthApi;
+    for bad in ["api/auth", "/api//auth", "/api/{x}", "/api/*"] {
+        assert!(
+            AuthApi::for_gateway().with_base_path(bad).router().is_err(),
+            "{bad}"
+        );
+    }
+    assert!(
+        AuthApi::for_gateway()
+            .with_base_path("/auth/")
+            .router()
+            .is_ok()
+    );
+    assert!(
+        AuthApi::for_gateway()
+            .with_cookie_cache(Duration::ZERO)
+            .router()
+            .is_err()
+    );
+    assert!(
+        AuthApi::for_gateway()
+            .with_cookie_cache(Duration::from_secs(401 * 24 * 3600))
+            .router()
+            .is_err()
+    );
+}
