@@ -42,6 +42,7 @@ pub(super) async fn handle(route: Route, ctx: &Ctx) -> Answer {
         Route::VerifyEmail => verify_email(ctx).await,
         Route::Ok => Ok(Reply::json(json!({ "ok": true }))),
         Route::Error => Ok(error_page(ctx)),
+        Route::Org(r) => super::org::handle(r, ctx).await,
     }
 }
 

@@ -49,6 +49,22 @@
 //! `POST /send-verification-email`, `GET /verify-email`, `GET /ok`,
 //! `GET /error`.
 //!
+//! The organization plugin, on the platform's organizations (its tenants):
+//! `POST /organization/create`, `GET /organization/list`,
+//! `POST /organization/set-active`, `GET /organization/get-full-organization`,
+//! `GET /organization/get-organization`, `POST /organization/check-slug`,
+//! `POST /organization/invite-member`, `POST /organization/accept-invitation`,
+//! `POST /organization/reject-invitation`,
+//! `POST /organization/cancel-invitation`,
+//! `GET /organization/list-invitations`,
+//! `GET /organization/list-user-invitations`,
+//! `POST /organization/remove-member`, `POST /organization/update-member-role`,
+//! `POST /organization/leave`, `GET /organization/get-active-member`,
+//! `GET /organization/get-active-member-role`,
+//! `GET /organization/list-members`. Not yet: `update`, `delete`,
+//! `get-invitation`, `has-permission`, teams; two-factor, api-key and admin
+//! endpoints.
+//!
 //! # Cookies
 //! `{prefix}.session_token` (signed), `{prefix}.session_data` (the cookie
 //! cache, when on: [`AuthApi::with_cookie_cache`]) and
@@ -63,13 +79,13 @@
 //! # Better Auth's quirks: kept or fixed
 //! | quirk (facts file §8) | here | why |
 //! |---|---|---|
-//! | a) organization `metadata` a string in some answers, an object in others | not served yet | the organization endpoints are not part of this router yet |
-//! | b) verify-totp while enabling returns the old token and user | not served yet | the two-factor endpoints are not part of this router yet |
-//! | c) the cookie cache is not refreshed after organization changes | not served yet | as a) |
+//! | a) organization `metadata` a string in some answers, an object in others | kept: an object from `create`, the stored text from `list`, `get-full-organization` and `set-active` | the JS client passes it through; a caller written against Better Auth parses what it expects |
+//! | b) verify-totp while enabling returns the old token and user | not served yet | the two-factor endpoints are not part of this router yet (sign-in of a two-factor user already answers `twoFactorRedirect` and sets the `two_factor` cookie) |
+//! | c) the cookie cache is not refreshed after organization changes | not applicable | the `session_data` cache here does not hold the active organization: every organization endpoint reads it from the database |
 //! | d) `disableCookieCache=false` (and `disableRefresh=false`) mean *true* | **fixed**: `false`, `0` and an empty value mean false | the client sends `String(value)`; a caller asking for `false` gets what it asked for |
 //! | e) the API-key session's `expiresAt` in ms instead of seconds | not served yet | the api-key endpoints are not part of this router yet |
 //! | f) `/api-key/verify` from the client is 404 | kept (unknown path) | verification stays server-side, as in Better Auth |
-//! | g) `remove-member`/`has-permission` answer 401 instead of 403 | not served yet | as a) |
+//! | g) `remove-member` without the permission answers 401 instead of 403 | **fixed**: 403 with the code | a missing permission is not a missing session: the client must not treat it as signed out |
 //! | POST `/get-session` is 405 `METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED` | kept | `deferSessionRefresh` is not offered |
 //! | the rate limiter counts every unknown path as its own key | **fixed**: unknown paths share one key per client | one key per random path lets a client grow the limiter's memory without bound |
 //! | writes honour the `session_data` cookie cache (`update-user`) | **fixed**: every write reads the session from the database | a revoked session must not change anything, even while its cache cookie lives |
@@ -82,6 +98,7 @@
 
 mod cookies;
 mod core;
+mod org;
 mod session;
 mod wire;
 
@@ -340,6 +357,7 @@ enum Route {
     VerifyEmail,
     Ok,
     Error,
+    Org(org::OrgRoute),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
@@ -372,7 +390,7 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         {
             ResetPasswordCallback
         }
-        _ => return None,
+        p => return org::route(get, post, p).map(Org),
     };
     Some(r)
 }
