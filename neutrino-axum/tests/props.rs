@@ -9,7 +9,10 @@ use proptest::test_runner::{Config, TestRunner};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-const PATHS: [&str; 28] = [
+const PATHS: [&str; 31] = [
+    "/two-factor/enable",
+    "/two-factor/verify-totp",
+    "/two-factor/verify-backup-code",
     "/organization/create",
     "/organization/set-active",
     "/organization/get-full-organization",
@@ -40,7 +43,8 @@ const PATHS: [&str; 28] = [
     "/api-key/verify",
 ];
 
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 21] = [
+    "code",
     "slug",
     "organizationId",
     "organizationSlug",

@@ -62,8 +62,17 @@
 //! `POST /organization/leave`, `GET /organization/get-active-member`,
 //! `GET /organization/get-active-member-role`,
 //! `GET /organization/list-members`. Not yet: `update`, `delete`,
-//! `get-invitation`, `has-permission`, teams; two-factor, api-key and admin
-//! endpoints.
+//! `get-invitation`, `has-permission`, teams.
+//!
+//! The two-factor plugin (TOTP and backup codes): `POST /two-factor/enable`,
+//! `POST /two-factor/disable`, `POST /two-factor/verify-totp` (with a
+//! session: turns two-factor on; without: completes a sign-in through the
+//! signed `two_factor` cookie), `POST /two-factor/generate-backup-codes`,
+//! `POST /two-factor/verify-backup-code`; `send-otp` and `verify-otp` answer
+//! 400 `OTP_NOT_CONFIGURED`. Not offered: trusted devices (`trustDevice` is
+//! accepted and ignored), `get-totp-uri`.
+//!
+//! Not yet: the api-key and admin endpoints.
 //!
 //! # Cookies
 //! `{prefix}.session_token` (signed), `{prefix}.session_data` (the cookie
@@ -80,7 +89,7 @@
 //! | quirk (facts file §8) | here | why |
 //! |---|---|---|
 //! | a) organization `metadata` a string in some answers, an object in others | kept: an object from `create`, the stored text from `list`, `get-full-organization` and `set-active` | the JS client passes it through; a caller written against Better Auth parses what it expects |
-//! | b) verify-totp while enabling returns the old token and user | not served yet | the two-factor endpoints are not part of this router yet (sign-in of a two-factor user already answers `twoFactorRedirect` and sets the `two_factor` cookie) |
+//! | b) verify-totp while enabling returns the old token and user | **fixed**: the session is kept (not rotated), the answer is its token and the updated user | the answer matches the state it leaves |
 //! | c) the cookie cache is not refreshed after organization changes | not applicable | the `session_data` cache here does not hold the active organization: every organization endpoint reads it from the database |
 //! | d) `disableCookieCache=false` (and `disableRefresh=false`) mean *true* | **fixed**: `false`, `0` and an empty value mean false | the client sends `String(value)`; a caller asking for `false` gets what it asked for |
 //! | e) the API-key session's `expiresAt` in ms instead of seconds | not served yet | the api-key endpoints are not part of this router yet |
@@ -100,6 +109,7 @@ mod cookies;
 mod core;
 mod org;
 mod session;
+mod two_factor;
 mod wire;
 
 use std::fmt;
@@ -152,7 +162,7 @@ const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
 ///
 /// Rate limiting is on with Better Auth's production rules (100 requests per
 /// 10 s per client and path; 3 per 10 s on `/sign-in*`, `/sign-up*`,
-/// `/change-password*`, `/change-email*`; 3 per 60 s on
+/// `/change-password*`, `/change-email*` and `/two-factor/*`; 3 per 60 s on
 /// `/request-password-reset` and `/send-verification-email`), counted in
 /// memory per process unless [`AuthApi::with_rate_limit_store`] gives a
 /// shared store; [`AuthApi::without_rate_limit`] turns it off (Better Auth's
@@ -312,9 +322,15 @@ impl RateLimits {
 
     /// The rule of a path (without the base path).
     fn rule(&self, path: &str) -> &RateLimiter {
-        if ["/sign-in", "/sign-up", "/change-password", "/change-email"]
-            .iter()
-            .any(|p| path.starts_with(p))
+        if [
+            "/sign-in",
+            "/sign-up",
+            "/change-password",
+            "/change-email",
+            "/two-factor/",
+        ]
+        .iter()
+        .any(|p| path.starts_with(p))
         {
             &self.strict
         } else if path == "/request-password-reset"
@@ -358,6 +374,7 @@ enum Route {
     Ok,
     Error,
     Org(org::OrgRoute),
+    TwoFactor(two_factor::TwoFactorRoute),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
@@ -390,7 +407,11 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         {
             ResetPasswordCallback
         }
-        p => return org::route(get, post, p).map(Org),
+        p => {
+            return org::route(get, post, p)
+                .map(Org)
+                .or_else(|| two_factor::route(post, p).map(TwoFactor));
+        }
     };
     Some(r)
 }
