@@ -79,7 +79,14 @@
 //! host verifies with `Platform::scope_from_api_key`). Keys have no
 //! metadata (`METADATA_DISABLED`, Better Auth's default).
 //!
-//! Not yet: the admin endpoints.
+//! The admin plugin: `POST /admin/set-role`, `POST /admin/ban-user`,
+//! `POST /admin/unban-user`, `GET /admin/list-users`,
+//! `POST /admin/revoke-user-sessions`, `POST /admin/remove-user`; every
+//! permission is checked by the library against the caller's session read
+//! from the database. Not yet: impersonation (`impersonate-user`,
+//! `stop-impersonating` and the `admin_session` cookie), `create-user`,
+//! `update-user`, `get-user`, `list-user-sessions`, `set-user-password`,
+//! `has-permission`.
 //!
 //! # Cookies
 //! `{prefix}.session_token` (signed), `{prefix}.session_data` (the cookie
@@ -112,6 +119,7 @@
 //!
 //! [`Auth::check_origin`]: neutrino_auth::Auth::check_origin
 
+mod admin;
 mod api_key;
 mod cookies;
 mod core;
@@ -384,6 +392,7 @@ enum Route {
     Org(org::OrgRoute),
     TwoFactor(two_factor::TwoFactorRoute),
     ApiKey(api_key::ApiKeyRoute),
+    Admin(admin::AdminRoute),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
@@ -420,7 +429,8 @@ fn route(method: &Method, path: &str) -> Option<Route> {
             return org::route(get, post, p)
                 .map(Org)
                 .or_else(|| two_factor::route(post, p).map(TwoFactor))
-                .or_else(|| api_key::route(get, post, p).map(ApiKey));
+                .or_else(|| api_key::route(get, post, p).map(ApiKey))
+                .or_else(|| admin::route(get, post, p).map(Admin));
         }
     };
     Some(r)
