@@ -123,7 +123,7 @@ async fn ban_user(ctx: &Ctx) -> Answer {
     f.finish()?;
     let expires_in = match expires {
         None => None,
-        Some(secs) if secs.is_finite() && secs >= 1.0 && secs <= 100.0 * 365.0 * 86400.0 => {
+        Some(secs) if (1.0..=100.0 * 365.0 * 86400.0).contains(&secs) => {
             Some(Duration::from_secs_f64(secs))
         }
         Some(_) => {
