@@ -2,7 +2,8 @@
 //! request's tenant with its membership check, the permission guard, the
 //! platform admin guard and API keys.
 
-mod common;
+mod world;
+use world as common;
 
 use common::*;
 use neutrino_auth::apikey::{ApiKeyRateLimit, NewApiKey};

@@ -1,7 +1,8 @@
 //! The gateway layer over a real socket: host routing, forwarded headers,
 //! suspension, CORS, the body limit.
 
-mod common;
+mod world;
+use world as common;
 
 use std::io::{Read, Write};
 use std::time::Duration;

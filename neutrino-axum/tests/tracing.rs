@@ -2,7 +2,8 @@
 //! with its platform, tenant, method, path and status, and no cookie, token
 //! or API key value anywhere in any span or event.
 
-mod common;
+mod world;
+use world as common;
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};

@@ -1,359 +1,97 @@
-//! Two platforms of one folder behind one gateway, over a real socket.
-
+//! A platform's auth API on a real socket, on the embedded default, and a
+//! client that keeps nothing between requests.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::Path;
-use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::{Json, Router, ServiceExt};
-use neutrino_auth::apikey::ApiKeyScope;
-use neutrino_auth::org::NewOrganization;
-use neutrino_auth::{RequestMeta, SignUpEmail, SignedIn};
-use neutrino_axum::ClientIp;
-use neutrino_axum::extract::{
-    ApiKey, CurrentSession, CurrentTenant, Meta, PlatformAdmin, Require, permissions,
-};
-use neutrino_axum::gateway::{Gateway, ResolvedHost};
-use neutrino_core::ids::TenantId;
+use neutrino_auth::mail::RecordingMailer;
+use neutrino_auth::user::UserConfig;
+use neutrino_auth::{CookieConfig, CookieDomain, SessionConfig};
+use neutrino_axum::api::AuthApi;
 use neutrino_platform::{LocalPlatforms, Platform};
-use neutrino_tenancy::{ListQuery, Record, TenantTable};
-use serde_json::{Value, json};
-use tower_layer::Layer;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
 
-pub const SECRET: &str = "a test secret of at least thirty-two bytes!!";
-pub const PASSWORD: &str = "correct horse battery staple";
+pub const SECRET: &str = "a test secret of at least thirty-two bytes";
+pub const PASSWORD: &str = "correct horse battery";
 
-/// The one declaration of the notes table: a store knows its tables by
-/// declaration, not by name.
-pub fn notes() -> TenantTable {
-    static NOTES: std::sync::LazyLock<TenantTable> = std::sync::LazyLock::new(|| {
-        TenantTable::new("note", &[("body", neutrino_tenancy::ColumnType::Text)]).unwrap()
-    });
-    NOTES.clone()
+pub struct Server {
+    pub _folder: tempfile::TempDir,
+    pub origin: String,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub platform: Platform,
+    pub mailer: Arc<RecordingMailer>,
+    pub task: tokio::task::JoinHandle<()>,
 }
 
-pub fn meta() -> RequestMeta {
-    RequestMeta::new("127.0.0.1", "test")
+/// What a server is started with.
+#[derive(Clone, Default)]
+pub struct Opts {
+    pub cookie_cache: Option<Duration>,
+    pub rate_limit: bool,
+    pub secure: bool,
+    pub fresh_age: Option<Duration>,
 }
 
-/// A user of a platform with their cookie header value.
-pub struct User {
-    pub signed: SignedIn,
-    pub cookie: String,
+pub async fn server() -> Server {
+    server_with(Opts::default()).await
 }
 
-impl User {
-    pub fn token(&self) -> &str {
-        &self.signed.session.token
-    }
-}
-
-pub async fn user(p: &Platform, name: &str) -> User {
-    let email = format!(
-        "{}-{}@example.com",
-        name.to_lowercase(),
-        TenantId::generate()
-    );
-    let up = p
-        .auth()
-        .sign_up_email(SignUpEmail::new(name, email, PASSWORD), &meta())
-        .await
-        .unwrap();
-    let session = up.session.unwrap();
-    let c = p.auth().cookies().session_cookie(&session.token, true);
-    User {
-        cookie: format!("{}={}", c.name(), c.value()),
-        signed: SignedIn {
-            user: up.user,
-            session,
-            remember_me: true,
-        },
-    }
-}
-
-pub struct World {
-    pub dir: tempfile::TempDir,
-    pub folder: LocalPlatforms,
-    pub p: Platform,
-    pub q: Platform,
-    /// Owner of tenant A of P.
-    pub ada: User,
-    /// Owner of tenant B of P.
-    pub bea: User,
-    /// A plain member of A and of B, B active on the session.
-    pub ben: User,
-    /// Owner of Q's tenant.
-    pub quinn: User,
-    pub a: TenantId,
-    pub b: TenantId,
-    pub qt: TenantId,
-    pub a_host: String,
-    pub b_host: String,
-    pub q_host: String,
-}
-
-impl World {
-    pub fn auth_host(&self) -> String {
-        self.folder
-            .registry()
-            .base_domain()
-            .auth_host(self.p.id(), neutrino_core::ids::StackId::DEFAULT)
-    }
-}
-
-async fn host(p: &Platform, t: TenantId, host: &str) {
-    p.registry().add_custom_domain(t, host).await.unwrap();
-    p.registry().verify_custom_domain(host).await.unwrap();
-    p.registry().activate_custom_domain(host).await.unwrap();
-}
-
-pub async fn world_with(
-    settings: impl Fn(neutrino_auth::AuthBuilder) -> neutrino_auth::AuthBuilder + Send + Clone + 'static,
-) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = LocalPlatforms::open(dir.path()).await.unwrap();
-    let s = settings.clone();
-    let p = folder
-        .platform("Pea", SECRET)
-        .tables(vec![notes()])
-        .with_auth(move |a| s(a.with_trusted_origins(["https://app.pea.example"])))
-        .build()
-        .await
-        .unwrap();
-    let q = folder
-        .platform("Queue", SECRET)
-        .tables(vec![notes()])
-        .with_auth(move |a| settings(a.with_trusted_origins(["https://app.queue.example"])))
-        .build()
-        .await
-        .unwrap();
-    let ada = user(&p, "Ada").await;
-    let bea = user(&p, "Bea").await;
-    let ben = user(&p, "Ben").await;
-    let quinn = user(&q, "Quinn").await;
-    let suffix: String = TenantId::generate()
-        .to_string()
-        .to_ascii_lowercase()
-        .chars()
-        .take(10)
-        .collect();
-    let a = p
-        .orgs()
-        .create_organization(
-            ada.token(),
-            NewOrganization::new("Acme", format!("acme-{suffix}")),
-            &meta(),
-        )
-        .await
-        .unwrap()
-        .id;
-    let b = p
-        .orgs()
-        .create_organization(
-            bea.token(),
-            NewOrganization::new("Globex", format!("globex-{suffix}")),
-            &meta(),
-        )
-        .await
-        .unwrap()
-        .id;
-    let qt = q
-        .orgs()
-        .create_organization(
-            quinn.token(),
-            NewOrganization::new("Initech", format!("initech-{suffix}")),
-            &meta(),
-        )
-        .await
-        .unwrap()
-        .id;
-    for t in [a, b] {
-        let owner = if t == a { &ada } else { &bea };
-        p.orgs()
-            .add_member(owner.token(), &t, &ben.signed.user.id, "member", &meta())
-            .await
-            .unwrap();
-    }
-    p.orgs()
-        .set_active(ben.token(), Some(&b), &meta())
-        .await
-        .unwrap();
-    let (a_host, b_host, q_host) = (
-        format!("acme-{suffix}.example.com"),
-        format!("globex-{suffix}.example.com"),
-        format!("initech-{suffix}.example.org"),
-    );
-    host(&p, a, &a_host).await;
-    host(&p, b, &b_host).await;
-    host(&q, qt, &q_host).await;
-    // A row in each tenant.
-    for (pl, owner) in [(&p, &ada), (&p, &bea), (&q, &quinn)] {
-        let scope = pl.scope(owner.token()).await.unwrap();
-        pl.store()
-            .insert(
-                scope.tenant_scope(),
-                &notes(),
-                Record::new().set("body", format!("note of {}", scope.tenant())),
-            )
-            .await
-            .unwrap();
-    }
-    World {
-        dir,
-        folder,
-        p,
-        q,
-        ada,
-        bea,
-        ben,
-        quinn,
-        a,
-        b,
-        qt,
-        a_host,
-        b_host,
-        q_host,
-    }
-}
-
-pub async fn world() -> World {
-    world_with(|a| a).await
-}
-
-async fn whoami(
-    host: ResolvedHost,
-    ip: Option<axum::Extension<ClientIp>>,
-    Meta(meta): Meta,
-    headers: HeaderMap,
-) -> Json<Value> {
-    let forwarded: Vec<String> = [
-        "x-forwarded-host",
-        "x-forwarded-for",
-        "x-forwarded-proto",
-        "forwarded",
-    ]
-    .iter()
-    .filter_map(|h| {
-        headers
-            .get(*h)
-            .map(|v| format!("{h}={}", v.to_str().unwrap_or("?")))
-    })
-    .collect();
-    Json(json!({
-        "host": host.host(),
-        "platform": host.platform().to_string(),
-        "tenant": host.tenant().map(|t| t.to_string()),
-        "ip": ip.map(|i| i.0.0.to_string()),
-        "metaIp": meta.ip_address,
-        "hostHeader": headers.get("host").and_then(|v| v.to_str().ok()),
-        "forwarded": forwarded,
-    }))
-}
-
-async fn list_notes(
-    axum::Extension(platform): axum::Extension<Platform>,
-    tenant: CurrentTenant,
-) -> Result<Json<Value>, neutrino_axum::ApiError> {
-    let page = platform
-        .store()
-        .list(tenant.tenant_scope(), &notes(), &ListQuery::default())
-        .await
-        .map_err(|e| {
-            neutrino_axum::ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_SERVER_ERROR",
-                e.to_string(),
-            )
-        })?;
-    let bodies: Vec<String> = page
-        .rows
-        .iter()
-        .map(|r| r.get::<String>("body").unwrap())
-        .collect();
-    Ok(Json(json!({
-        "tenant": tenant.tenant().to_string(),
-        "roles": tenant.roles(),
-        "notes": bodies,
-    })))
-}
-
-async fn session(s: CurrentSession) -> Json<Value> {
-    Json(json!({ "user": s.user.id.to_string() }))
-}
-
-async fn update_org(r: Require<permissions::OrganizationUpdate>) -> Json<Value> {
-    Json(json!({ "tenant": r.tenant().to_string() }))
-}
-
-async fn admin(a: PlatformAdmin) -> Json<Value> {
-    Json(json!({ "admin": a.session().user.id.to_string() }))
-}
-
-async fn key(k: ApiKey) -> Json<Value> {
-    Json(match k.scope() {
-        ApiKeyScope::Tenant(s) => json!({ "tenant": s.tenant().to_string() }),
-        _ => json!({ "platform": true }),
-    })
-}
-
-async fn limited(
-    axum::Extension(platform): axum::Extension<Platform>,
-    Meta(meta): Meta,
-) -> Result<&'static str, neutrino_axum::ApiError> {
-    platform
-        .auth()
-        .check_rate_limit(&meta, "/sign-in/email")
-        .await?;
-    Ok("ok")
-}
-
-/// Signs out and expires the cookies, as an auth handler does.
-async fn sign_out(
-    axum::Extension(platform): axum::Extension<Platform>,
-    s: CurrentSession,
-) -> axum::response::Response {
-    platform.auth().sign_out(s.token(), &meta()).await.unwrap();
-    let mut resp = axum::response::IntoResponse::into_response("signed out");
-    for c in platform.auth().cookies().expired_cookies() {
-        resp.headers_mut().append(
-            "set-cookie",
-            axum::http::HeaderValue::from_str(&c.to_string()).unwrap(),
-        );
-    }
-    resp
-}
-
-async fn echo(body: axum::body::Bytes) -> String {
-    format!("{} bytes", body.len())
-}
-
-async fn echo_path(Path(rest): Path<String>) -> String {
-    rest
-}
-
-pub fn routes() -> Router {
-    Router::new()
-        .route("/whoami", get(whoami))
-        .route("/notes", get(list_notes))
-        .route("/session", get(session))
-        .route("/org", post(update_org))
-        .route("/admin", get(admin))
-        .route("/key", get(key))
-        .route("/limited", get(limited))
-        .route("/echo", post(echo))
-        .route("/sign-out", post(sign_out))
-        .route("/p/{*rest}", get(echo_path))
-}
-
-/// Serves `gateway` over `routes()` on 127.0.0.1:0.
-pub async fn serve(gateway: Gateway) -> SocketAddr {
-    let app = gateway.layer(routes());
+pub async fn server_with(opts: Opts) -> Server {
+    let folder = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
+    let origin = format!("http://{addr}");
+    let mailer = Arc::new(RecordingMailer::new());
+    let platforms = LocalPlatforms::open(folder.path()).await.unwrap();
+    let url = if opts.secure {
+        format!("https://{addr}")
+    } else {
+        origin.clone()
+    };
+    let m = Arc::clone(&mailer);
+    let o = origin.clone();
+    let secure = opts.secure;
+    let fresh = opts.fresh_age;
+    let platform = platforms
+        .platform("web", SECRET)
+        .with_auth(move |a| {
+            let mut a = a
+                .with_base_url(url)
+                .with_cookies(CookieConfig {
+                    secure,
+                    domain: CookieDomain::HostOnly,
+                    ..CookieConfig::default()
+                })
+                .with_trusted_origins([o])
+                .with_mailer(m)
+                .with_users(UserConfig {
+                    delete_user: true,
+                    change_email: true,
+                });
+            if let Some(f) = fresh {
+                a = a.with_session(SessionConfig {
+                    fresh_age: f,
+                    ..SessionConfig::default()
+                });
+            }
+            a
+        })
+        .build()
+        .await
+        .unwrap();
+    let mut api = AuthApi::new(platform.clone());
+    if let Some(age) = opts.cookie_cache {
+        api = api.with_cookie_cache(age);
+    }
+    if !opts.rate_limit {
+        api = api.without_rate_limit();
+    }
+    let app = api.router().unwrap();
+    let task = tokio::spawn(async move {
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -361,65 +99,128 @@ pub async fn serve(gateway: Gateway) -> SocketAddr {
         .await
         .unwrap();
     });
-    addr
-}
-
-pub fn gateway(w: &World) -> Gateway {
-    Gateway::new(w.folder.registry())
-        .serve(w.p.clone())
-        .serve(w.q.clone())
-}
-
-/// A client that sends requests to `addr` with the given `Host`.
-#[derive(Clone)]
-pub struct Client {
-    pub http: reqwest::Client,
-    pub addr: SocketAddr,
-}
-
-impl Client {
-    pub fn new(addr: SocketAddr) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            addr,
-        }
-    }
-
-    pub fn get(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .get(format!("http://{}{path}", self.addr))
-            .header("host", host)
-    }
-
-    pub fn post(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .post(format!("http://{}{path}", self.addr))
-            .header("host", host)
-    }
-
-    pub fn request(
-        &self,
-        method: reqwest::Method,
-        host: &str,
-        path: &str,
-    ) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("http://{}{path}", self.addr))
-            .header("host", host)
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Server {
+        _folder: folder,
+        base: format!("{origin}/api/auth"),
+        origin,
+        http,
+        platform,
+        mailer,
+        task,
     }
 }
 
-/// Status and JSON body (or `null`).
-pub async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {
-    let resp = r.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
+/// A response read whole.
+#[derive(Debug)]
+pub struct Res {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Res {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    /// Every `Set-Cookie` value.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The `Set-Cookie` of `name`, if any (the last one).
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
+            .rfind(|c| c.starts_with(&format!("{name}=")))
+    }
+
+    /// `name=value` pairs of the cookies set with a value, for a `Cookie`
+    /// header.
+    pub fn cookie_header(&self) -> String {
+        self.set_cookies()
+            .iter()
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .filter(|p| !p.ends_with('='))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+pub async fn read(res: reqwest::Response) -> Res {
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap();
+    Res {
         status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+        headers,
+        text,
+    }
 }
 
-pub fn shared<T>(t: T) -> Arc<T> {
-    Arc::new(t)
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A JSON POST as the JS client sends it from a page on the trusted
+    /// origin, with `cookie` if not empty.
+    pub async fn post(&self, path: &str, cookie: &str, body: Value) -> Res {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("origin", &self.origin)
+            .json(&body);
+        if !cookie.is_empty() {
+            req = req.header("cookie", cookie);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    /// A GET with `cookie` if not empty.
+    pub async fn get(&self, path: &str, cookie: &str) -> Res {
+        let mut req = self.http.get(self.url(path));
+        if !cookie.is_empty() {
+            req = req.header("cookie", cookie);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    /// Signs up `email` and returns the response (its cookies sign in).
+    pub async fn sign_up(&self, email: &str) -> Res {
+        let res = self
+            .post(
+                "/sign-up/email",
+                "",
+                serde_json::json!({"name": "Ada", "email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        res
+    }
+
+    pub async fn sign_in(&self, email: &str) -> Res {
+        let res = self
+            .post(
+                "/sign-in/email",
+                "",
+                serde_json::json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        res
+    }
 }
