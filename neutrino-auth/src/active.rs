@@ -145,6 +145,10 @@ impl Scopes {
                         .await
                         .map_err(tenant_err),
                     Ok(None) => Err(AuthError::OrganizationNotFound),
+                    // Another platform's tenant is not one of this platform's.
+                    Err(AuthError::Store(e)) if e.is_already_exists() => {
+                        Err(AuthError::OrganizationNotFound)
+                    }
                     Err(AuthError::Store(e)) => Err(tenant_err(e)),
                     Err(e) => Err(e),
                 }

@@ -15,7 +15,8 @@
 //! organization's slug itself when it is a DNS label and free, otherwise the
 //! slug mapped to a label with a suffix derived from the organization's ID.
 //! The organization row is never written: Better Auth keeps reading its slug
-//! unchanged.
+//! unchanged. A row whose ID is another platform's tenant (a forged or copied
+//! row) is never adopted: a tenant ID names one tenant in the registry.
 
 use std::collections::HashSet;
 
@@ -57,9 +58,9 @@ impl Adopter {
 
     /// Adopts every organization of the auth database that has no tenant of
     /// the platform, counting them in `report`: an organization that cannot
-    /// be adopted (an ID that is not a tenant ID, every label taken, a
-    /// backend error) goes to [`ReconcileReport::failed`] with its row's ID,
-    /// and the others go on.
+    /// be adopted (an ID that is not a tenant ID, or is another platform's
+    /// tenant, every label taken, a backend error) goes to
+    /// [`ReconcileReport::failed`] with its row's ID, and the others go on.
     pub(crate) async fn adopt_all(&self, report: &mut ReconcileReport) -> Result<()> {
         let rows = self
             .callers
@@ -141,6 +142,13 @@ impl Adopter {
                     self.record(&id, &slug, &label).await?;
                     return Ok(Adoption::Adopted(label));
                 }
+                // The ID is another platform's tenant: the row claims a tenant
+                // that is not this platform's, and is never adopted here.
+                Err(
+                    e @ Error::AlreadyExists {
+                        entity: "tenant", ..
+                    },
+                ) => return Err(e.into()),
                 // The ID or the label is taken: which one, the registry says.
                 Err(e) if e.is_already_exists() => match self.registry.tenant(id).await {
                     Ok(_) => return Ok(Adoption::AlreadyThere),

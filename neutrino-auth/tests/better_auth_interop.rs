@@ -994,7 +994,13 @@ async fn adopted_on(uuid: bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("adopt.sqlite");
     let made = better_auth_ids(
-        &["init", path_str(&path), SECRET, "owner@example.com", PASSWORD],
+        &[
+            "init",
+            path_str(&path),
+            SECRET,
+            "owner@example.com",
+            PASSWORD,
+        ],
         uuid,
     );
     let cookie = made["cookieValue"].as_str().unwrap().to_owned();
@@ -1016,7 +1022,10 @@ async fn adopted_on(uuid: bool) {
         up["body"]["user"]["id"].as_str().unwrap().to_owned()
     };
     let mut ids = Vec::new();
-    for (name, slug) in [("Initech Labs", "Initech_Labs"), ("Initech", "initech-labs")] {
+    for (name, slug) in [
+        ("Initech Labs", "Initech_Labs"),
+        ("Initech", "initech-labs"),
+    ] {
         let org = ba_call_ids(
             &path,
             Some(&cookie),
@@ -1040,7 +1049,13 @@ async fn adopted_on(uuid: bool) {
     }
     // What Better Auth reads before Neutrino adopts.
     let ba_view = |path: &Path| -> Vec<Value> {
-        let mut v = vec![ba_call_ids(path, Some(&cookie), "listOrganizations", json!({}), uuid)];
+        let mut v = vec![ba_call_ids(
+            path,
+            Some(&cookie),
+            "listOrganizations",
+            json!({}),
+            uuid,
+        )];
         for id in &ids {
             let mut full = ba_call_ids(
                 path,
@@ -1072,13 +1087,18 @@ async fn adopted_on(uuid: bool) {
     .unwrap();
     let platform = registry
         .create_platform(
-            NewPlatform::new("Interop", PlatformClass::Platform).with_app_domain("apps.interop.test"),
+            NewPlatform::new("Interop", PlatformClass::Platform)
+                .with_app_domain("apps.interop.test"),
         )
         .await
         .unwrap()
         .id;
     let db = SqliteExecutor::open(&path).await.unwrap();
-    let format = if uuid { IdFormat::Uuid } else { IdFormat::BetterAuth };
+    let format = if uuid {
+        IdFormat::Uuid
+    } else {
+        IdFormat::BetterAuth
+    };
     let auth = neutrino_with(&db, |b| b.with_id_format(format)).await;
     let orgs = neutrino_auth::testkit::organizations(
         auth,
@@ -1096,7 +1116,13 @@ async fn adopted_on(uuid: bool) {
 
     // Before adoption: no tenant, so no scope.
     let first: TenantId = ids[0].parse().unwrap();
-    assert!(registry.tenant(platform, first).await.unwrap_err().is_not_found());
+    assert!(
+        registry
+            .tenant(platform, first)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 
     let report = orgs.reconcile().await.unwrap();
     assert_eq!((report.adopted, report.failed.len()), (2, 0), "{report:?}");
@@ -1122,7 +1148,12 @@ async fn adopted_on(uuid: bool) {
             .unwrap();
         assert!(store.get(ts, &notes, &note).await.is_ok());
         assert_eq!(
-            store.list(ts, &notes, &ListQuery::new()).await.unwrap().rows.len(),
+            store
+                .list(ts, &notes, &ListQuery::new())
+                .await
+                .unwrap()
+                .rows
+                .len(),
             1
         );
         labels.push(label);
@@ -1158,6 +1189,10 @@ async fn adopted_on(uuid: bool) {
             .list_members(&token, &id.parse().unwrap())
             .await
             .unwrap();
-        assert!(members.iter().any(|m| m.user_id.as_str() == bob && m.role == "member"));
+        assert!(
+            members
+                .iter()
+                .any(|m| m.user_id.as_str() == bob && m.role == "member")
+        );
     }
 }
