@@ -193,3 +193,73 @@ proptest! {
         }
     }
 }
+
+fn tenant_id() -> impl Strategy<Value = TenantId> {
+    prop_oneof![
+        "[A-Za-z0-9]{32}".prop_map(|s| s.parse().expect("valid by construction")),
+        any::<u8>().prop_map(|_| TenantId::generate_in(IdFormat::Uuid)),
+    ]
+}
+
+/// Any slug Better Auth takes: text of every kind, DNS labels, near-misses.
+fn any_slug() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "\\PC{0,80}",
+        "[A-Za-z0-9_ .-]{0,70}",
+        "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+        "[-_]{0,3}[a-z0-9]{0,70}[-_ ]{0,3}",
+    ]
+}
+
+proptest! {
+    /// Every host label offered for a slug is a DNS label, the list is a
+    /// function of (slug, tenant), a slug that is a DNS label comes first
+    /// unchanged, and no other candidate equals the slug or another
+    /// candidate.
+    #[test]
+    fn tenant_host_labels_are_dns_labels_and_deterministic(
+        slug in any_slug(),
+        id in tenant_id(),
+    ) {
+        use neutrino::naming::tenant_host_labels;
+        let labels = tenant_host_labels(&slug, &id);
+        prop_assert_eq!(&labels, &tenant_host_labels(&slug, &id));
+        for l in &labels {
+            prop_assert!(rules::is_valid_dns_label(l), "{:?} -> {:?}", slug, l);
+        }
+        let exact = rules::is_valid_dns_label(&slug);
+        prop_assert_eq!(labels.len(), if exact { 4 } else { 3 });
+        prop_assert_eq!(exact, labels[0] == slug);
+        let suffixed = &labels[usize::from(exact)..];
+        prop_assert!(suffixed.iter().all(|l| *l != slug));
+        let distinct: std::collections::HashSet<_> = labels.iter().collect();
+        prop_assert_eq!(distinct.len(), labels.len());
+    }
+
+    /// Distinct (slug, tenant) inputs never share a label through the
+    /// suffix: two tenants get different suffixed labels, and a slug the
+    /// mapping changed never takes the label of the slug it maps to (the
+    /// registry's unique label decides the remaining, deliberate copies).
+    #[test]
+    fn distinct_inputs_give_distinct_suffixed_labels(
+        a in any_slug(),
+        b in any_slug(),
+        x in tenant_id(),
+        y in tenant_id(),
+    ) {
+        use neutrino::naming::tenant_host_labels;
+        prop_assume!(x != y);
+        let (la, lb) = (tenant_host_labels(&a, &x), tenant_host_labels(&b, &y));
+        // The longest suffix (24 characters, 120 bits) differs for distinct IDs.
+        prop_assert_ne!(la.last(), lb.last());
+        // A slug the mapping changed is suffixed, so it never takes the label
+        // of the slug it maps to, which that slug keeps.
+        if !rules::is_valid_dns_label(&a)
+            && let Some((mapped, _)) = la[0].rsplit_once('-')
+        {
+            prop_assert!(rules::is_valid_dns_label(mapped));
+            prop_assert_eq!(&tenant_host_labels(mapped, &y)[0], mapped);
+            prop_assert!(la.iter().all(|l| l != mapped));
+        }
+    }
+}

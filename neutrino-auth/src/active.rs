@@ -18,6 +18,7 @@ use neutrino_core::sql::Statement;
 use neutrino_tenancy::{PlatformRegistry, ScopeMinter, TenantScope};
 
 use crate::access::{self, AccessPolicy, PlatformRole};
+use crate::adopt::Adopter;
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::caller::{Actor, Callers, JOINED_AT, Join};
 use crate::cookie::MAX_TOKEN_LEN;
@@ -101,6 +102,8 @@ pub(crate) struct Scopes {
     /// Restricted to `platform`.
     minter: Arc<ScopeMinter>,
     platform: PlatformId,
+    /// Adopts an organization whose tenant is missing, on first use.
+    adopter: Option<Adopter>,
 }
 
 impl Scopes {
@@ -110,7 +113,15 @@ impl Scopes {
         Ok(Self {
             minter: Arc::new(minter),
             platform,
+            adopter: None,
         })
+    }
+
+    /// The same scopes, adopting with `adopter` an organization whose
+    /// tenant is missing ([`crate::adopt`]).
+    pub(crate) fn with_adopter(mut self, adopter: Adopter) -> Self {
+        self.adopter = Some(adopter);
+        self
     }
 
     /// The platform.
@@ -119,12 +130,32 @@ impl Scopes {
     }
 
     /// A [`TenantScope`] on `org`, after the registry's checks (the tenant is
-    /// the platform's, the platform is active).
+    /// the platform's, the platform is active). An organization of the auth
+    /// database with no tenant (one Better Auth created) is adopted first;
+    /// callers have checked the caller's standing in it.
     pub(crate) async fn tenant(&self, org: TenantId) -> Result<TenantScope> {
-        self.minter
-            .mint(self.platform, org)
-            .await
-            .map_err(tenant_err)
+        match self.minter.mint(self.platform, org).await {
+            Err(e) if e.is_not_found() => {
+                let Some(adopter) = &self.adopter else {
+                    return Err(AuthError::OrganizationNotFound);
+                };
+                match adopter.adopt(&org).await {
+                    Ok(Some(_)) => self
+                        .minter
+                        .mint(self.platform, org)
+                        .await
+                        .map_err(tenant_err),
+                    Ok(None) => Err(AuthError::OrganizationNotFound),
+                    // Another platform's tenant is not one of this platform's.
+                    Err(AuthError::Store(e)) if e.is_already_exists() => {
+                        Err(AuthError::OrganizationNotFound)
+                    }
+                    Err(AuthError::Store(e)) => Err(tenant_err(e)),
+                    Err(e) => Err(e),
+                }
+            }
+            r => r.map_err(tenant_err),
+        }
     }
 
     /// The member scope of `user` with `standing` in `org`, narrowed to

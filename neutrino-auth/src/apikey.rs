@@ -34,7 +34,7 @@ use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::caller::Callers;
 use crate::date;
 use crate::error::{AuthError, Result};
-use crate::member::Members;
+use crate::member::{Members, standing_from_row};
 use crate::model::RequestMeta;
 use crate::random::{random_id, random_letters};
 use crate::session::ban_in_force;
@@ -505,9 +505,11 @@ impl ApiKeys {
     ///
     /// One conditional `UPDATE … RETURNING` decides and records the use: the
     /// key is enabled, unexpired, its owner exists and is not banned, it has a
-    /// use left (after a refill that is due) and its rate-limit window is not
-    /// full; the same statement takes the use, refills, counts the request and
-    /// returns the row with its owner's role. Concurrent verifications are
+    /// use left (after a refill that is due), its rate-limit window is not
+    /// full, and the owner of a tenant key is a member of the tenant (or a
+    /// platform admin); the same statement takes the use, refills, counts the
+    /// request and returns the row with its owner's role and standing in the
+    /// tenant, from which the scope is minted. Concurrent verifications are
     /// serialized by the row write, so `remaining = N` gives exactly N uses and
     /// a window at most `rateLimitMax`. Only a refused key is read again, to
     /// say why.
@@ -520,8 +522,12 @@ impl ApiKeys {
         let hash = hash_key(key);
         let db = self.callers.db();
         let dialect = db.dialect();
+        // The owner's `user.role` as read by a refusal that found a platform
+        // admin who is not a member of the key's tenant: the next try takes a
+        // use only if that role is still the owner's (a compare-and-set).
+        let mut admin_role: Option<String> = None;
         let mut attempts = 0;
-        let (rec, user_role) = loop {
+        let row = loop {
             let now = self.callers.now();
             let stamp = date::format(now);
             let now_ms = neutrino_core::clock::millis_since_epoch(now);
@@ -530,32 +536,38 @@ impl ApiKeys {
                     &Statement::new(use_statement(dialect))
                         .bind(hash.as_str())
                         .bind(stamp.as_str())
-                        .bind(now_ms),
+                        .bind(now_ms)
+                        .bind(admin_role.as_deref()),
                 )
                 .await?;
             if let Some(row) = rows.into_iter().next() {
-                let rec = from_row(&row)?;
-                let role: Option<String> = row.get(N_COLUMNS)?;
-                break (rec, role);
+                break row;
             }
             attempts += 1;
             // The key was refused: read it to say why. A state that would have
-            // passed (a window or refill that came due in between) is tried
-            // once more.
+            // passed (a window or refill that came due in between, a platform
+            // admin owner who is not a member) is tried once more.
             match self.refusal(&hash, now).await? {
-                Some(e) => return Err(e),
-                None if attempts >= 2 => return Err(AuthError::InvalidApiKey),
-                None => {}
+                Refusal::Refused(e) => return Err(e),
+                _ if attempts >= 3 => return Err(AuthError::InvalidApiKey),
+                Refusal::AsAdmin(role) => admin_role = Some(role),
+                Refusal::Passes => {}
             }
         };
+        let rec = from_row(&row)?;
+        let user_role: Option<String> = row.get(N_COLUMNS)?;
         let platform_admin =
             self.callers.auth().platform_role_of(user_role.as_deref()) == PlatformRole::Admin;
-        match rec.organization_id {
+        // The tenant and the standing in it are the ones the write decided on,
+        // read in the same statement: not the metadata parsed again, not a
+        // membership read afterwards.
+        let org: Option<String> = row.get(N_COLUMNS + 1)?;
+        match org {
             Some(org) => {
-                let standing = self
-                    .members
-                    .standing_of(&rec.user_id, platform_admin, &org)
-                    .await?;
+                let org: TenantId = org
+                    .parse()
+                    .map_err(|_| AuthError::corrupt("apikey.metadata"))?;
+                let standing = standing_from_row(&row, N_COLUMNS + 2, platform_admin)?;
                 Ok(ApiKeyScope::Tenant(
                     self.scopes
                         .issue(&rec.user_id, standing, org, rec.permissions.clone())
@@ -574,14 +586,19 @@ impl ApiKeys {
         }
     }
 
-    /// Why the key of `hash` cannot be used at `now`, or `None` if it could.
-    async fn refusal(&self, hash: &str, now: SystemTime) -> Result<Option<AuthError>> {
-        let Some(row) = self
-            .callers
-            .db()
+    /// Why the key of `hash` cannot be used at `now`: a refusal, or that it
+    /// could be used (as a platform admin with the role read here, when its
+    /// owner is one and not a member of the key's tenant).
+    async fn refusal(&self, hash: &str, now: SystemTime) -> Result<Refusal> {
+        let db = self.callers.db();
+        let binding = KeyBinding::of(db.dialect());
+        let Some(row) = db
             .query(
                 &Statement::new(format!(
-                    r#"SELECT {COLUMNS}, (SELECT u."banned" FROM "user" u WHERE u."id" = "apikey"."referenceId"), (SELECT u."banExpires" FROM "user" u WHERE u."id" = "apikey"."referenceId"), (SELECT u."id" FROM "user" u WHERE u."id" = "apikey"."referenceId") FROM "apikey" WHERE "key" = ?1"#
+                    r#"SELECT {COLUMNS}, (SELECT u."banned" FROM "user" u WHERE u."id" = "apikey"."referenceId"), (SELECT u."banExpires" FROM "user" u WHERE u."id" = "apikey"."referenceId"), (SELECT u."id" FROM "user" u WHERE u."id" = "apikey"."referenceId"), (SELECT u."role" FROM "user" u WHERE u."id" = "apikey"."referenceId"), CASE WHEN {well_formed} THEN 1 ELSE 0 END, CASE WHEN {member} THEN 1 ELSE 0 END, (SELECT og."id" FROM "organization" og WHERE og."id" = {org}), {org} FROM "apikey" WHERE "key" = ?1"#,
+                    well_formed = binding.well_formed,
+                    member = binding.member(),
+                    org = binding.org,
                 ))
                 .bind(hash),
             )
@@ -589,17 +606,26 @@ impl ApiKeys {
             .into_iter()
             .next()
         else {
-            return Ok(Some(AuthError::InvalidApiKey));
+            return Ok(Refusal::Refused(AuthError::InvalidApiKey));
         };
         let rec = from_row(&row)?;
         let banned: Option<bool> = row.get(N_COLUMNS)?;
         let ban_expires: Option<String> = row.get(N_COLUMNS + 1)?;
         let owner: Option<String> = row.get(N_COLUMNS + 2)?;
-        if !rec.enabled || rec.expires_at.is_some_and(|t| t <= now) || owner.is_none() {
-            return Ok(Some(AuthError::InvalidApiKey));
+        let role: Option<String> = row.get(N_COLUMNS + 3)?;
+        let well_formed: bool = row.get(N_COLUMNS + 4)?;
+        let member: bool = row.get(N_COLUMNS + 5)?;
+        let org_exists = row.get::<Option<String>>(N_COLUMNS + 6)?.is_some();
+        let bound = row.get::<Option<String>>(N_COLUMNS + 7)?.is_some();
+        if !well_formed
+            || !rec.enabled
+            || rec.expires_at.is_some_and(|t| t <= now)
+            || owner.is_none()
+        {
+            return Ok(Refusal::Refused(AuthError::InvalidApiKey));
         }
         if ban_in_force(banned, ban_expires.as_deref(), now) {
-            return Ok(Some(AuthError::BannedUser));
+            return Ok(Refusal::Refused(AuthError::BannedUser));
         }
         let now_ms = neutrino_core::clock::millis_since_epoch(now);
         let ms = |t: Option<SystemTime>| t.map(neutrino_core::clock::millis_since_epoch);
@@ -612,7 +638,7 @@ impl ApiKeys {
                 _ => false,
             };
             if remaining <= 0 && !refill_due {
-                return Ok(Some(AuthError::ApiKeyUsageExceeded));
+                return Ok(Refusal::Refused(AuthError::ApiKeyUsageExceeded));
             }
         }
         if let (true, Some(window), Some(max), Some(last)) = (
@@ -624,12 +650,117 @@ impl ApiKeys {
             let elapsed = now_ms.saturating_sub(last);
             if elapsed <= window && rec.request_count >= max {
                 let wait = u64::try_from(window.saturating_sub(elapsed).max(1)).unwrap_or(1);
-                return Ok(Some(AuthError::ApiKeyRateLimited {
+                return Ok(Refusal::Refused(AuthError::ApiKeyRateLimited {
                     retry_after: Duration::from_millis(wait),
                 }));
             }
         }
-        Ok(None)
+        if bound && !member {
+            // A tenant key whose owner is not a member of the tenant: usable
+            // only by a platform admin, and only while the tenant exists.
+            let admin =
+                self.callers.auth().platform_role_of(role.as_deref()) == PlatformRole::Admin;
+            return Ok(match (admin, org_exists, role) {
+                (true, true, Some(role)) => Refusal::AsAdmin(role),
+                (true, _, _) => Refusal::Refused(AuthError::OrganizationNotFound),
+                (false, _, _) => Refusal::Refused(AuthError::NotAMember),
+            });
+        }
+        Ok(Refusal::Passes)
+    }
+}
+
+/// Why a verification took no use ([`ApiKeys::refusal`]).
+enum Refusal {
+    /// The key may not be used now.
+    Refused(AuthError),
+    /// The key could be used: its state changed in between.
+    Passes,
+    /// The key could be used by its owner as a platform admin who is not a
+    /// member of the key's tenant, while the owner's `user.role` is this.
+    AsAdmin(String),
+}
+
+/// SQL over the `apikey` row in scope: the tenant its metadata binds it to,
+/// and whether its owner may act in that tenant, per dialect.
+struct KeyBinding {
+    /// The `organizationId` string of the metadata's JSON object, or `NULL`
+    /// (no metadata, no such member, or not a string).
+    org: String,
+    /// Whether the metadata binds the key to one tenant or to none: `NULL`,
+    /// or JSON whose `organizationId` is a string, `null` or absent.
+    /// Malformed metadata never makes a tenant key a platform key (SQLite
+    /// says no here; PostgreSQL refuses to run the statement).
+    well_formed: String,
+}
+
+impl KeyBinding {
+    fn of(dialect: Dialect) -> Self {
+        const META: &str = r#""apikey"."metadata""#;
+        match dialect {
+            Dialect::Postgres => {
+                let field = format!("(CAST({META} AS jsonb) -> 'organizationId')");
+                Self {
+                    org: format!(
+                        "(CASE WHEN jsonb_typeof({field}) = 'string' THEN CAST({META} AS jsonb) ->> 'organizationId' END)"
+                    ),
+                    well_formed: format!(
+                        "({META} IS NULL OR COALESCE(jsonb_typeof({field}), 'null') IN ('string', 'null'))"
+                    ),
+                }
+            }
+            _ => Self {
+                org: format!(
+                    "(CASE WHEN json_valid({META}) AND json_type({META}, '$.organizationId') = 'text' THEN json_extract({META}, '$.organizationId') END)"
+                ),
+                well_formed: format!(
+                    "({META} IS NULL OR (json_valid({META}) AND COALESCE(json_type({META}, '$.organizationId'), 'null') IN ('text', 'null')))"
+                ),
+            },
+        }
+    }
+
+    /// Whether the key's owner is a member of its tenant.
+    fn member(&self) -> String {
+        format!(
+            r#"EXISTS (SELECT 1 FROM "member" m WHERE m."organizationId" = {} AND m."userId" = "apikey"."referenceId")"#,
+            self.org
+        )
+    }
+
+    /// Column `col` of the owner's membership of the key's tenant, or `NULL`.
+    fn membership(&self, col: &str) -> String {
+        format!(
+            r#"(SELECT m."{col}" FROM "member" m WHERE m."organizationId" = {} AND m."userId" = "apikey"."referenceId" ORDER BY m."id" LIMIT 1)"#,
+            self.org
+        )
+    }
+
+    /// Whether the key may be used by its owner in its tenant: a platform
+    /// key, a member's key, or the key of a platform admin whose `user.role`
+    /// is still `?4` (the role a refusal read and judged) of an existing
+    /// tenant.
+    fn may_act(&self) -> String {
+        format!(
+            r#"({org} IS NULL OR {member} OR (EXISTS (SELECT 1 FROM "user" a WHERE a."id" = "apikey"."referenceId" AND a."role" = ?4) AND EXISTS (SELECT 1 FROM "organization" og WHERE og."id" = {org})))"#,
+            org = self.org,
+            member = self.member(),
+        )
+    }
+
+    /// The returned columns after the owner's role: the tenant, then the
+    /// standing in it as [`STANDING_COLUMNS`](crate::member::STANDING_COLUMNS)
+    /// lists it (the organization row's ID and the membership).
+    fn returning(&self) -> String {
+        format!(
+            r#"{org}, (SELECT og."id" FROM "organization" og WHERE og."id" = {org}), {}, {}, {}, {}, {}"#,
+            self.membership("id"),
+            self.membership("organizationId"),
+            self.membership("userId"),
+            self.membership("role"),
+            self.membership("createdAt"),
+            org = self.org,
+        )
     }
 }
 
@@ -645,11 +776,16 @@ fn millis_of(dialect: Dialect, expr: &str) -> String {
 
 /// The statement that takes one use of the key whose hash is `?1` at `?2`
 /// (the stored date) = `?3` (milliseconds since the epoch), or changes
-/// nothing and returns no row when the key may not be used. Better Auth's
+/// nothing and returns no row when the key may not be used; `?4` is the
+/// owner's `user.role` when a refusal found a platform admin who is not a
+/// member of the key's tenant (`NULL` otherwise). Better Auth's
 /// rules, decided in the row write: a refill is due when `refillInterval`
 /// and `refillAmount` are set and more than `refillInterval` ms passed since
 /// `lastRefillAt` (or `createdAt`); the request is in the window when
-/// `lastRequest` is at most `rateLimitTimeWindow` ms old.
+/// `lastRequest` is at most `rateLimitTimeWindow` ms old. Neutrino's: the
+/// owner of a key bound to a tenant (its metadata's `organizationId`) is a
+/// member of it, or a platform admin while the tenant exists; so a key
+/// refused for membership keeps its uses.
 fn use_statement(dialect: Dialect) -> String {
     let refill_due = format!(
         r#"("refillInterval" IS NOT NULL AND "refillAmount" IS NOT NULL AND "refillInterval" > 0 AND "refillAmount" > 0 AND ?3 - {} > "refillInterval")"#,
@@ -661,6 +797,7 @@ fn use_statement(dialect: Dialect) -> String {
         millis_of(dialect, r#""lastRequest""#)
     );
     let expires = millis_of(dialect, r#""expiresAt""#);
+    let binding = KeyBinding::of(dialect);
     format!(
         r#"UPDATE "apikey" SET
  "remaining" = CASE WHEN "remaining" IS NULL THEN NULL WHEN {refill_due} THEN "refillAmount" - 1 ELSE "remaining" - 1 END,
@@ -674,6 +811,11 @@ fn use_statement(dialect: Dialect) -> String {
  AND ("remaining" IS NULL OR "remaining" > 0 OR {refill_due})
  AND NOT ({limited} AND {in_window} AND COALESCE("requestCount", 0) >= "rateLimitMax")
  AND EXISTS (SELECT 1 FROM "user" o WHERE o."id" = "apikey"."referenceId" AND NOT (COALESCE(CAST(o."banned" AS INTEGER), 0) <> 0 AND (o."banExpires" IS NULL OR o."banExpires" > ?2)))
- RETURNING {COLUMNS}, (SELECT r."role" FROM "user" r WHERE r."id" = "apikey"."referenceId")"#
+ AND {well_formed}
+ AND {may_act}
+ RETURNING {COLUMNS}, (SELECT r."role" FROM "user" r WHERE r."id" = "apikey"."referenceId"), {returning}"#,
+        well_formed = binding.well_formed,
+        may_act = binding.may_act(),
+        returning = binding.returning(),
     )
 }

@@ -81,7 +81,9 @@ pub struct Organization {
     pub id: TenantId,
     /// Display name.
     pub name: String,
-    /// Slug, the registry tenant's.
+    /// Slug: the registry tenant's label for an organization created here;
+    /// one Better Auth created keeps its slug, and its tenant has a label
+    /// made from it ([`neutrino_core::naming::tenant_host_labels`]).
     pub slug: String,
     /// Logo URL.
     pub logo: Option<String>,
@@ -101,16 +103,21 @@ pub struct ReconcileReport {
     /// (their slug was taken meanwhile, the parent is gone, or the tenant
     /// would be nested too deep).
     pub abandoned: usize,
+    /// Organizations Better Auth created (rows with no registry tenant) that
+    /// this run made tenants, with the same ID.
+    pub adopted: usize,
     /// Pending creations that could not be finished this time (left pending
-    /// for the next run), with why.
+    /// for the next run), and organizations that could not be adopted (an ID
+    /// that is not a tenant ID, every host label taken, a backend error),
+    /// with why.
     pub failed: Vec<ReconcileFailure>,
 }
 
 /// A pending organization creation [`crate::org::Organizations::reconcile`] could not
-/// finish.
+/// finish, or an organization it could not adopt.
 #[derive(Debug)]
 pub struct ReconcileFailure {
-    /// The pending organization's ID, as stored.
+    /// The organization's ID, as stored.
     pub id: String,
     /// Why it could not be finished.
     pub error: AuthError,
@@ -409,6 +416,9 @@ impl Directory {
                 }),
             }
         }
+        crate::adopt::Adopter::new(self.callers.clone(), self.registry.clone())
+            .adopt_all(&mut report)
+            .await?;
         Ok(report)
     }
 

@@ -123,6 +123,7 @@
 pub mod access;
 mod active;
 pub mod admin;
+mod adopt;
 pub mod apikey;
 pub mod audit;
 mod auth;

@@ -45,6 +45,7 @@ use neutrino_tenancy::{PlatformRegistry, ScopeMinter, TenantScope};
 use crate::Auth;
 use crate::access::{AccessPolicy, PlatformRole};
 use crate::active::{ActiveTenant, Scopes};
+use crate::adopt::Adopter;
 use crate::apikey::{ApiKey, ApiKeyScope, ApiKeys, CreatedApiKey, NewApiKey};
 use crate::audit::AuditEntry;
 use crate::caller::Callers;
@@ -138,6 +139,7 @@ impl Organizations {
     ) -> Self {
         let callers = Callers::new(auth.clone());
         let members = Members::new(callers.clone(), policy.clone());
+        let scopes = scopes.with_adopter(Adopter::new(callers.clone(), registry.clone()));
         Self {
             directory: Directory::new(callers.clone(), members.clone(), registry.clone()),
             active: ActiveTenant::new(
@@ -238,6 +240,18 @@ impl Organizations {
         /// malformed row) is reported in [`ReconcileReport::failed`] and left
         /// pending, and the others go on. Refused as a whole on a suspended or
         /// deleted platform.
+        ///
+        /// Then adopts the organizations Better Auth created on the shared
+        /// database (rows with no tenant): each gets a top-level registry
+        /// tenant with its ID, labelled with the first of
+        /// [`neutrino_core::naming::tenant_host_labels`] the registry takes
+        /// (its slug when that is a DNS label and free), counted in
+        /// [`ReconcileReport::adopted`]; its row is left as it is. An ID that
+        /// is not a tenant ID (Better Auth's `serial` or custom IDs) is
+        /// reported in [`ReconcileReport::failed`]. Several processes may
+        /// reconcile at once: the registry adopts each organization once.
+        /// An organization is also adopted on first use, when `set_active`,
+        /// `scope` or a tenant API key finds its tenant missing.
         pub async fn reconcile(&self) -> Result<ReconcileReport>;
 
         /// An organization the caller belongs to (any, for a platform admin).

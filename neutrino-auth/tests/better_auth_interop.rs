@@ -964,3 +964,235 @@ async fn the_active_member_reads_both_ways() {
     assert_eq!(member.role, "owner");
     assert_eq!(member.user_id.as_str(), up["body"]["user"]["id"]);
 }
+
+// ---- organizations Better Auth created become registry tenants ----
+
+/// Better Auth creates organizations, one with a slug that is not a DNS
+/// label (`Initech_Labs`) and one with the slug it maps to
+/// (`initech-labs`), and adds a member; Neutrino's `reconcile()` adopts
+/// them: `set_active`, `scope()` and tenant-store rows work for each, each
+/// host resolves by its label, a second reconcile changes nothing, and
+/// Better Auth reads its organizations and members unchanged, and Neutrino
+/// Better Auth's. With Better Auth's default IDs and with UUIDs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organizations_better_auth_created_are_adopted_as_tenants() {
+    adopted_on(false).await;
+    adopted_on(true).await;
+}
+
+async fn adopted_on(uuid: bool) {
+    use std::sync::Arc;
+
+    use neutrino_auth::IdFormat;
+    use neutrino_core::ids::TenantId;
+    use neutrino_core::memory::MemoryKv;
+    use neutrino_tenancy::{
+        ColumnType, ListQuery, NewPlatform, PlatformClass, Record, Registry, RegistryOptions,
+        TenantStore, TenantTable,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("adopt.sqlite");
+    let made = better_auth_ids(
+        &[
+            "init",
+            path_str(&path),
+            SECRET,
+            "owner@example.com",
+            PASSWORD,
+        ],
+        uuid,
+    );
+    let cookie = made["cookieValue"].as_str().unwrap().to_owned();
+    let token = made["token"].as_str().unwrap().to_owned();
+    let bob = {
+        let up = better_auth_ids(
+            &[
+                "call",
+                path_str(&path),
+                SECRET,
+                "-",
+                "signUpEmail",
+                &json!({"body": {"name": "Bob", "email": "bob@example.com", "password": PASSWORD}})
+                    .to_string(),
+            ],
+            uuid,
+        );
+        assert_eq!(up["status"], 200, "{up}");
+        up["body"]["user"]["id"].as_str().unwrap().to_owned()
+    };
+    let mut ids = Vec::new();
+    for (name, slug) in [
+        ("Initech Labs", "Initech_Labs"),
+        ("Initech", "initech-labs"),
+    ] {
+        let org = ba_call_ids(
+            &path,
+            Some(&cookie),
+            "createOrganization",
+            json!({"body": {"name": name, "slug": slug}}),
+            uuid,
+        );
+        assert_eq!(org["status"], 200, "{org}");
+        assert_eq!(org["body"]["slug"], slug);
+        let id = org["body"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(id.len(), if uuid { 36 } else { 32 }, "{id}");
+        let added = ba_call_ids(
+            &path,
+            Some("server"),
+            "addMember",
+            json!({"body": {"userId": bob, "role": "member", "organizationId": id}}),
+            uuid,
+        );
+        assert_eq!(added["status"], 200, "{added}");
+        ids.push(id);
+    }
+    // What Better Auth reads before Neutrino adopts.
+    let ba_view = |path: &Path| -> Vec<Value> {
+        let mut v = vec![ba_call_ids(
+            path,
+            Some(&cookie),
+            "listOrganizations",
+            json!({}),
+            uuid,
+        )];
+        for id in &ids {
+            let mut full = ba_call_ids(
+                path,
+                Some(&cookie),
+                "getFullOrganization",
+                json!({"query": {"organizationId": id}}),
+                uuid,
+            );
+            assert_eq!(full["status"], 200, "{full}");
+            // Better Auth's own answer besides the rows: its cookies.
+            full["cookies"] = Value::Null;
+            v.push(full);
+        }
+        v
+    };
+    let before = ba_view(&path);
+
+    // Neutrino: a registry whose platform serves tenants under an app domain,
+    // and the same auth database.
+    let registry_db = SqliteExecutor::open(dir.path().join("registry.sqlite"))
+        .await
+        .unwrap();
+    let registry = Registry::open(
+        Arc::new(registry_db),
+        Arc::new(MemoryKv::new()),
+        RegistryOptions::default(),
+    )
+    .await
+    .unwrap();
+    let platform = registry
+        .create_platform(
+            NewPlatform::new("Interop", PlatformClass::Platform)
+                .with_app_domain("apps.interop.test"),
+        )
+        .await
+        .unwrap()
+        .id;
+    let db = SqliteExecutor::open(&path).await.unwrap();
+    let format = if uuid {
+        IdFormat::Uuid
+    } else {
+        IdFormat::BetterAuth
+    };
+    let auth = neutrino_with(&db, |b| b.with_id_format(format)).await;
+    let orgs = neutrino_auth::testkit::organizations(
+        auth,
+        registry.clone(),
+        platform,
+        registry.scope_minter().unwrap(),
+    );
+    let store_db = SqliteExecutor::open(dir.path().join("stack.sqlite"))
+        .await
+        .unwrap();
+    let notes = TenantTable::new("note", &[("body", ColumnType::Text)]).unwrap();
+    let store = TenantStore::open(&registry, Arc::new(store_db), vec![notes.clone()])
+        .await
+        .unwrap();
+
+    // Before adoption: no tenant, so no scope.
+    let first: TenantId = ids[0].parse().unwrap();
+    assert!(
+        registry
+            .tenant(platform, first)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+
+    let report = orgs.reconcile().await.unwrap();
+    assert_eq!((report.adopted, report.failed.len()), (2, 0), "{report:?}");
+    let mut labels = Vec::new();
+    for id in &ids {
+        let id: TenantId = id.parse().unwrap();
+        let label = registry.tenant(platform, id).await.unwrap().slug;
+        assert_eq!(
+            registry
+                .resolve(&format!("{label}.apps.interop.test"))
+                .await
+                .unwrap(),
+            Some((platform, id))
+        );
+        let set = orgs.set_active(&token, Some(&id), &meta()).await.unwrap();
+        assert_eq!(set.map(|o| o.id), Some(id));
+        let scope = orgs.scope(&token).await.unwrap();
+        assert_eq!((scope.tenant(), scope.roles()), (id, "owner"));
+        let ts = scope.tenant_scope();
+        let note = store
+            .insert(ts, &notes, Record::new().set("body", id.as_str()))
+            .await
+            .unwrap();
+        assert!(store.get(ts, &notes, &note).await.is_ok());
+        assert_eq!(
+            store
+                .list(ts, &notes, &ListQuery::new())
+                .await
+                .unwrap()
+                .rows
+                .len(),
+            1
+        );
+        labels.push(label);
+    }
+    // `initech-labs` keeps its slug as label; `Initech_Labs` maps to it plus
+    // a suffix from its ID.
+    assert_eq!(labels[1], "initech-labs");
+    assert!(
+        labels[0].starts_with("initech-labs-") && labels[0].len() == 19,
+        "{}",
+        labels[0]
+    );
+
+    // Again: nothing to do.
+    let tenants = registry.tenants(platform).await.unwrap();
+    let again = orgs.reconcile().await.unwrap();
+    assert_eq!((again.adopted, again.failed.len()), (0, 0), "{again:?}");
+    assert_eq!(registry.tenants(platform).await.unwrap(), tenants);
+
+    // Better Auth reads its organizations and members as before (the active
+    // organization is the session's, which Neutrino did set: Better Auth
+    // sees it too).
+    assert_eq!(ba_view(&path), before);
+    let active = ba_call_ids(&path, Some(&cookie), "getFullOrganization", json!({}), uuid);
+    assert_eq!(active["body"]["id"], ids[1].as_str(), "{active}");
+    // And Neutrino reads Better Auth's: slugs unchanged, Bob a member.
+    let mine = orgs.list_organizations(&token).await.unwrap();
+    let mut slugs: Vec<_> = mine.iter().map(|o| o.slug.as_str()).collect();
+    slugs.sort_unstable();
+    assert_eq!(slugs, ["Initech_Labs", "initech-labs"]);
+    for id in &ids {
+        let members = orgs
+            .list_members(&token, &id.parse().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            members
+                .iter()
+                .any(|m| m.user_id.as_str() == bob && m.role == "member")
+        );
+    }
+}

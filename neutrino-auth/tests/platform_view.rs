@@ -94,6 +94,23 @@ async fn another_platforms_tenant_is_not_found_through_this_platforms_organizati
         code(orgs.verify_api_key(&key.key).await),
         "ORGANIZATION_NOT_FOUND"
     );
+    // Nor does reconcile adopt the row: it is reported, and A has no tenant
+    // under B's tenant's ID.
+    let report = orgs.reconcile().await.unwrap();
+    assert_eq!(report.adopted, 0, "{report:?}");
+    assert!(
+        report.failed.iter().any(|f| f.id == globex.id.as_str()),
+        "{report:?}"
+    );
+    assert!(
+        w.registry
+            .platform(w.a.id)
+            .tenant(globex.id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert_eq!(code(orgs.scope(&tok).await), "ORGANIZATION_NOT_FOUND");
     assert_eq!(before, w.b.snapshot(&globex.id).await);
 }
 

@@ -25,7 +25,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::ids::{PlatformId, StackId, truncate_for_message};
+use crate::ids::{PlatformId, StackId, TenantId, truncate_for_message};
 
 /// What a resource of a stack is for; each role gives one resource name per
 /// (platform, stack).
@@ -441,6 +441,80 @@ impl Domain {
             ))),
         }
     }
+}
+
+/// Longest DNS label, in characters.
+pub const MAX_DNS_LABEL_LEN: usize = 63;
+
+/// Lengths of the suffixes [`tenant_host_labels`] appends, shortest first.
+const LABEL_SUFFIX_LENS: [usize; 3] = [6, 12, 24];
+
+/// The host labels a tenant adopted from an organization with `slug` may
+/// take, in the order to try them: deterministic in `(slug, tenant)`, each a
+/// DNS label ([`rules::is_valid_dns_label`]).
+///
+/// A slug that is already a DNS label comes first, unchanged (a tenant keeps
+/// its exact slug as its label when it can). The others are the slug mapped
+/// to a label — ASCII lowercased, every run of other characters turned into
+/// one `-`, trimmed of `-`, cut to fit — followed by `-` and a suffix of 6,
+/// 12, then 24 characters of `0-9a-v` derived from the tenant ID (SHA-256),
+/// so a slug the mapping changed never takes the label of the slug it maps
+/// to, and two organizations whose slugs map alike get different labels.
+/// Which candidate a tenant gets is decided by the registry's unique label
+/// per platform, in the write that creates it.
+///
+/// ```
+/// use neutrino::ids::TenantId;
+/// use neutrino::naming::tenant_host_labels;
+/// let id: TenantId = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6".parse().unwrap();
+/// let labels = tenant_host_labels("Initech_Labs", &id);
+/// assert!(labels[0].starts_with("initech-labs-") && labels[0].len() == 19);
+/// assert_eq!(tenant_host_labels("initech-labs", &id)[0], "initech-labs");
+/// assert_eq!(labels, tenant_host_labels("Initech_Labs", &id));
+/// ```
+pub fn tenant_host_labels(slug: &str, tenant: &TenantId) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+    let mut labels = Vec::with_capacity(LABEL_SUFFIX_LENS.len() + 1);
+    if rules::is_valid_dns_label(slug) {
+        labels.push(slug.to_owned());
+    }
+    let mut base = String::new();
+    let mut gap = false;
+    for c in slug.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            if gap && !base.is_empty() {
+                base.push('-');
+            }
+            gap = false;
+            base.push(c);
+            if base.len() >= MAX_DNS_LABEL_LEN {
+                break;
+            }
+        } else {
+            gap = true;
+        }
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(b"neutrino tenant host label\0");
+    hasher.update(tenant.as_str().as_bytes());
+    let digest = hasher.finalize();
+    for n in LABEL_SUFFIX_LENS {
+        let suffix: String = digest[..n]
+            .iter()
+            .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
+            .collect();
+        // ASCII only: every index is a character boundary.
+        let room = MAX_DNS_LABEL_LEN - 1 - n;
+        let head = base[..base.len().min(room)].trim_end_matches('-');
+        labels.push(if head.is_empty() {
+            suffix
+        } else {
+            format!("{head}-{suffix}")
+        });
+    }
+    labels
 }
 
 /// `platform:{p}:status`: the KV key holding a platform's status.

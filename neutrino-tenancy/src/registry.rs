@@ -1045,7 +1045,11 @@ impl Registry {
     // ---- tenants ----
 
     /// Creates a tenant (a sub-tenant if `parent` is set), and its default host if
-    /// the platform has an app domain, in one atomic batch.
+    /// the platform has an app domain, in one atomic batch. A given ID
+    /// ([`NewTenant::with_id`]) that is already a tenant's, of this platform
+    /// or another, is [`Error::AlreadyExists`] (`entity` `"tenant"` for
+    /// another platform's), and so is a slug another tenant of this platform
+    /// holds or a default host that is taken.
     pub async fn create_tenant(&self, platform: PlatformId, new: NewTenant) -> Result<Tenant> {
         validate_slug(&new.slug)?;
         validate_text("tenant name", &new.name, 200)?;
@@ -1078,7 +1082,8 @@ impl Registry {
                       COALESCE((SELECT "depth" + 1 FROM "neutrino_tenant" WHERE "platform_id" = ?1 AND "id" = ?5), 0),
                       ?7, ?7
                WHERE {} AND (?5 IS NULL OR EXISTS (SELECT 1 FROM "neutrino_tenant"
-                   WHERE "platform_id" = ?1 AND "id" = ?5 AND "depth" + 1 <= ?6))"#,
+                   WHERE "platform_id" = ?1 AND "id" = ?5 AND "depth" + 1 <= ?6))
+                 AND NOT EXISTS (SELECT 1 FROM "neutrino_tenant" WHERE "id" = ?2 AND "platform_id" <> ?1)"#,
             active_platform(1)
         ))
         .bind(platform.as_str())
@@ -1101,6 +1106,24 @@ impl Registry {
         }
         let out = self.db().batch(&batch).await?;
         if out.first().is_none_or(|o| o.rows_affected == 0) {
+            // A tenant ID names one tenant in the whole registry: an ID that
+            // is another platform's tenant is refused in the write.
+            let elsewhere = self
+                .db()
+                .query(
+                    &Statement::new(
+                        r#"SELECT 1 FROM "neutrino_tenant" WHERE "id" = ?1 AND "platform_id" <> ?2"#,
+                    )
+                    .bind(id.as_str())
+                    .bind(platform.as_str()),
+                )
+                .await?;
+            if !elsewhere.is_empty() {
+                return Err(Error::AlreadyExists {
+                    entity: "tenant",
+                    id: id.to_string(),
+                });
+            }
             if let Some(parent) = new.parent {
                 // Refused inside the write: the parent may have gone or moved.
                 let parent = self.tenant(platform, parent).await?;

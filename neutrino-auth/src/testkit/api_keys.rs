@@ -130,3 +130,132 @@ pub async fn platform_keys_work_on_their_platform_only_and_die_with_membership(
         "INVALID_API_KEY"
     );
 }
+
+/// The uses left and the request count of the key `id`, as its owner lists
+/// them.
+async fn uses(o: &crate::org::Organizations, token: &str, id: &str) -> (Option<i64>, i64) {
+    let listed = o.list_api_keys(token).await.unwrap();
+    let k = listed.iter().find(|k| k.id == id).expect("listed key");
+    (k.remaining, k.request_count)
+}
+
+/// A tenant key refused because its owner is not (or no longer) a member of
+/// the tenant keeps its uses: membership is decided in the write that takes
+/// the use, so no refusal spends one, even many at once. A platform admin's
+/// key of a tenant it is not a member of works while it is an admin and
+/// keeps its uses once demoted; a key whose metadata does not bind it to a
+/// tenant in a form the write can read is refused, not taken for a platform
+/// key, and keeps its uses too.
+pub async fn a_key_refused_because_its_owner_left_keeps_its_uses(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    use std::sync::Arc;
+
+    use crate::access::PlatformRole;
+
+    let w = World::new(stores, clock).await;
+    let o = Arc::clone(&w.a.orgs);
+    let owner = w.a.user("Owner").await;
+    let m = w.a.user("Member").await;
+    let to = &owner.session.token;
+    let acme = w.a.acme(to).await;
+    member(&o, to, &acme.id, &m.user.id, "member").await;
+    let key = o
+        .create_api_key(
+            &m.session.token,
+            NewApiKey {
+                organization: Some(acme.id),
+                remaining: Some(2),
+                ..NewApiKey::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let id = key.record.id.clone();
+    o.leave(&m.session.token, &acme.id, &meta()).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            code(o.verify_api_key(&key.key).await),
+            "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+        );
+    }
+    // Many refusals at once spend nothing either.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (o, k) = (Arc::clone(&o), key.key.clone());
+            tokio::spawn(async move { o.verify_api_key(&k).await })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap().is_err(), "a non-member's key verified");
+    }
+    assert_eq!(uses(&o, &m.session.token, &id).await, (Some(2), 0));
+    member(&o, to, &acme.id, &m.user.id, "member").await;
+    let mut ok = 0;
+    for _ in 0..4 {
+        if let Ok(ApiKeyScope::Tenant(s)) = o.verify_api_key(&key.key).await {
+            assert_eq!(
+                (s.tenant(), s.user_id(), s.roles()),
+                (acme.id, m.user.id, "member")
+            );
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 2, "refused verifications spent the key's uses");
+    assert_eq!(code(o.verify_api_key(&key.key).await), "USAGE_EXCEEDED");
+
+    // A platform admin who is not a member of the tenant.
+    let admin = w.a.user("Admin").await;
+    o.operator_set_platform_role(&admin.user.id, PlatformRole::Admin, "ops", "test", &meta())
+        .await
+        .unwrap();
+    let ta = &admin.session.token;
+    let akey = o
+        .create_api_key(
+            ta,
+            NewApiKey {
+                organization: Some(acme.id),
+                remaining: Some(3),
+                ..NewApiKey::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let ApiKeyScope::Tenant(s) = o.verify_api_key(&akey.key).await.unwrap() else {
+        panic!("a tenant key gives a tenant scope");
+    };
+    assert!(s.is_platform_admin());
+    assert_eq!((s.tenant(), s.roles()), (acme.id, ""));
+    o.operator_set_platform_role(&admin.user.id, PlatformRole::User, "ops", "test", &meta())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            code(o.verify_api_key(&akey.key).await),
+            "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+        );
+    }
+    assert_eq!(uses(&o, ta, &akey.record.id).await, (Some(2), 1));
+    o.operator_set_platform_role(&admin.user.id, PlatformRole::Admin, "ops", "test", &meta())
+        .await
+        .unwrap();
+    o.verify_api_key(&akey.key).await.unwrap();
+    assert_eq!(uses(&o, ta, &akey.record.id).await, (Some(1), 2));
+
+    // Metadata naming the tenant in a form the write cannot read.
+    for bad in [r#"{"organizationId": 5}"#, r#"{"organizationId": ["x"]}"#] {
+        w.a.db
+            .execute(
+                &Statement::new(r#"UPDATE "apikey" SET "metadata" = ?1 WHERE "id" = ?2"#)
+                    .bind(bad)
+                    .bind(akey.record.id.as_str()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(code(o.verify_api_key(&akey.key).await), "INVALID_API_KEY");
+        assert_eq!(uses(&o, ta, &akey.record.id).await, (Some(1), 2));
+    }
+}

@@ -348,3 +348,41 @@ pub async fn a_platform_view_answers_as_the_registry(stores: &Stores) {
     // The other platform is untouched by the suspension.
     r.platform(w.p[1]).check_active().await.unwrap();
 }
+
+/// A tenant ID names one tenant in the whole registry: another platform's
+/// view cannot register a tenant under it (a row of that platform's auth
+/// database claiming it is refused, not made a second tenant), and nothing
+/// is written; under a fresh ID, the same slug is the other platform's own.
+pub async fn a_tenant_id_names_one_tenant_in_the_registry(stores: &Stores) {
+    let clock = ManualClock::new();
+    let w = world(stores, &clock).await;
+    let (own, theirs) = (w.r.platform(w.p[1]), w.r.platform(w.p[0]));
+    let before = own.tenants().await.unwrap();
+    let e = own
+        .create_tenant(NewTenant::new(unique("copy"), "Copy").with_id(w.t[0]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::AlreadyExists {
+                entity: "tenant",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(own.tenant(w.t[0]).await.unwrap_err().is_not_found());
+    assert_eq!(own.tenants().await.unwrap(), before);
+    assert_eq!(theirs.tenant(w.t[0]).await.unwrap().slug, w.slug[0]);
+    // Its own ID again is the usual duplicate.
+    assert!(
+        own.create_tenant(NewTenant::new(unique("again"), "Again").with_id(w.t[1]))
+            .await
+            .unwrap_err()
+            .is_already_exists()
+    );
+    own.create_tenant(NewTenant::new(w.slug[0].as_str(), "Same slug"))
+        .await
+        .unwrap();
+}
