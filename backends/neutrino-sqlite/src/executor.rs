@@ -678,12 +678,12 @@ impl SqlExecutor for SqliteExecutor {
         guard: &SqlGuard,
         stmts: &[Statement],
     ) -> Result<Vec<ExecOutcome>> {
-        stmts
-            .iter()
-            .try_for_each(|st| self.check_guarded(guard, st.sql()))?;
         if stmts.is_empty() {
             return Ok(Vec::new());
         }
+        stmts
+            .iter()
+            .try_for_each(|st| self.check_guarded(guard, st.sql()))?;
         let (sts, g) = (stmts.to_vec(), guard.clone());
         self.inner
             .writer
