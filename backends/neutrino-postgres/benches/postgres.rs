@@ -77,14 +77,13 @@ const BLOCK: usize = 300;
 /// Runs each case in turn, a block of `BLOCK` calls at a time, for `ROUNDS`
 /// rounds, so that a neighbour's load on a shared machine hits all alike;
 /// prints each case's median time per call and its ratio to the first case.
-fn interleaved<'a>(
-    rt: &Runtime,
-    title: &str,
-    cases: &mut [(
-        &str,
-        Box<dyn FnMut(usize) -> futures_util::future::BoxFuture<'a, ()> + 'a>,
-    )],
-) {
+/// One case of [`interleaved`]: its name, and its call for the k-th time.
+type Case<'a> = (
+    &'a str,
+    Box<dyn FnMut(usize) -> futures_util::future::BoxFuture<'a, ()> + 'a>,
+);
+
+fn interleaved(rt: &Runtime, title: &str, cases: &mut [Case<'_>]) {
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for _ in 0..ROUNDS {
         for (n, (_, call)) in cases.iter_mut().enumerate() {
