@@ -2,9 +2,9 @@
 //!
 //! * a scoped get by ID through `TenantStore` against the same query through
 //!   plain tokio-postgres with a prepared statement (target: ≤ 1.2× its cost),
-//!   with the same query through the executor and through plain tokio-postgres
-//!   at the executor's isolation level (serializable), to show where a
-//!   difference goes;
+//!   and, in the interleaved comparison, the same query through the executor
+//!   and through plain tokio-postgres at the executor's isolation level
+//!   (serializable), to show where a difference goes;
 //! * a batch of 5 statements against a single statement (target: close to one
 //!   round trip), and against the 5 run one by one;
 //! * uncached `Auth::get_session` in process (target: ≥ 20,000/s), one call at
@@ -311,36 +311,6 @@ fn scoped_get(c: &mut Criterion) {
         b.to_async(&rt).iter(|| {
             j = (j + 7) % ids.len();
             let (plain, prepared, id) = (&plain, &prepared, ids[j].as_str());
-            let (platform, tenant) = (platform.as_str(), tenant.as_str());
-            async move {
-                black_box(
-                    plain
-                        .query_one(prepared, &[&platform, &tenant, &id])
-                        .await
-                        .unwrap(),
-                )
-            }
-        })
-    });
-    // Where the difference goes: the same query through the executor, and
-    // plain tokio-postgres at the executor's isolation level.
-    let mut k = 0;
-    g.bench_function("executor_query", |b| {
-        b.to_async(&rt).iter(|| {
-            k = (k + 7) % ids.len();
-            let st = Statement::new(Arc::clone(&sql))
-                .bind(platform.as_str())
-                .bind(tenant.as_str())
-                .bind(ids[k].as_str());
-            let db = &db;
-            async move { black_box(db.query(&st).await.unwrap()) }
-        })
-    });
-    let mut m = 0;
-    g.bench_function("plain_tokio_postgres_serializable", |b| {
-        b.to_async(&rt).iter(|| {
-            m = (m + 7) % ids.len();
-            let (plain, prepared, id) = (&serializable, &prepared_serializable, ids[m].as_str());
             let (platform, tenant) = (platform.as_str(), tenant.as_str());
             async move {
                 black_box(
