@@ -1,14 +1,24 @@
-//! Neutrino's quickstart, on the embedded SQLite default; runs offline.
+//! Neutrino's quickstart, on the embedded SQLite default (offline), or on
+//! PostgreSQL when `NEUTRINO_DATABASE_URL` is set.
 //!
 //! Run with `cargo run --example quickstart` (optionally followed by a folder to
 //! keep the platform in; a temporary folder otherwise). Run it twice on the same
-//! folder and the second run reuses everything the first one made.
+//! folder and the second run reuses everything the first one made. On
+//! PostgreSQL (the registry and each platform database a schema of that
+//! database; run it again and it finds everything again):
+//!
+//! ```sh
+//! eval "$(scripts/postgres start)"
+//! NEUTRINO_DATABASE_URL=$NEUTRINO_TEST_POSTGRES_URL cargo run --example quickstart --features postgres
+//! scripts/postgres stop
+//! ```
 //!
 //! One call opens the platform's runtime: the platform is registered, its
-//! databases, bucket and KV namespace provisioned, its auth database migrated.
-//! Ada signs up, creates two organizations (the platform's tenants) and invites
-//! Bob to one; each request's tenant scope comes from a session, and each
-//! scope sees only its own tenant's rows.
+//! databases (and, on the embedded default, its bucket and KV namespace)
+//! provisioned, its auth database migrated. Ada signs up, creates two
+//! organizations (the platform's tenants) and invites Bob to one; each
+//! request's tenant scope comes from a session, and each scope sees only its
+//! own tenant's rows. Only the opening differs between the engines.
 
 use std::io::Write;
 use std::path::Path;
@@ -22,7 +32,7 @@ use neutrino::object::ObjectStore;
 use neutrino::provision::ResourceKind;
 use neutrino::tenancy::provision::{Plan, Provisioning};
 use neutrino::tenancy::{ColumnType, ListQuery, Record, TenantTable};
-use neutrino::{Error, LocalPlatforms, Platform, Result};
+use neutrino::{Error, LocalPlatforms, Platform, Platforms, Result};
 
 /// What the quickstart did, for its test.
 #[derive(Debug)]
@@ -30,10 +40,12 @@ pub(crate) struct Summary {
     pub(crate) platform: PlatformId,
     /// Whether the platform existed already (a second run).
     pub(crate) reused: bool,
-    /// The provider IDs of the default stack's database, bucket and KV namespace.
+    /// The provider IDs of the default stack's database, bucket and KV
+    /// namespace (those the provisioner makes).
     pub(crate) provider_ids: Vec<String>,
-    /// The row, KV value and object it read back.
-    pub(crate) read_back: (String, String, String),
+    /// The row it read back, and on the embedded default the KV value and
+    /// object.
+    pub(crate) read_back: (String, Option<(String, String)>),
     /// The `Set-Cookie` header Ada got, and the email its session belongs to.
     pub(crate) set_cookie: String,
     pub(crate) validated_email: String,
@@ -73,26 +85,93 @@ async fn org(app: &Platform, token: &str, slug: &str, name: &str) -> Result<Orga
         .await?)
 }
 
-/// Runs the platform's story in `root`, reporting to `out`.
+/// The platform's name and secret. A real deployment reads the secret from
+/// its environment.
+const NAME: &str = "Quickstart";
+const SECRET: &str = "quickstart-only secret, replace me: 32+ bytes";
+
+/// Runs the platform's story in the folder `root`, reporting to `out`.
 pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
-    let mut say =
-        |line: String| writeln!(out, "{line}").map_err(|e| Error::backend("stdout", false, e));
+    // Start-up, once: the folder, then the platform found by its name (made on
+    // the first run).
+    let folder = LocalPlatforms::open(root).await?;
+    let mut summary = story(folder.platforms(), out).await?;
+    // The plan the folder ran, and the stack's KV namespace and bucket, for
+    // the host app's own use.
+    let p = summary.platform;
+    let domain = folder.registry().base_domain();
+    let mut say = printer(out);
+    say(Plan::bootstrap(p, domain, &[&neutrino::auth::schema::MIGRATIONS]).to_string())?;
+    let local = folder.provisioner();
+    let kv = local
+        .kv(ResourceName::stack_kv(p, StackId::DEFAULT).as_str())
+        .await?;
+    kv.put("greeting", "hello from KV".into(), None).await?;
+    let greeting =
+        String::from_utf8_lossy(&kv.get("greeting").await?.unwrap_or_default()).into_owned();
+    let bucket = local
+        .bucket(ResourceName::stack_bucket(p, StackId::DEFAULT).as_str())
+        .await?;
+    bucket
+        .put(
+            "welcome.txt",
+            "hello from the bucket".into(),
+            &Default::default(),
+        )
+        .await?;
+    let text = String::from_utf8_lossy(&bucket.get("welcome.txt").await?.data).into_owned();
+    say(format!("kv and bucket   {greeting}; {text}"))?;
+    summary.read_back.1 = Some((greeting, text));
+    Ok(summary)
+}
+
+/// Runs the platform's story on the PostgreSQL database at `url`, reporting
+/// to `out`: the registry and each platform's databases are schemas of it.
+#[cfg(feature = "postgres")]
+pub(crate) async fn run_postgres(url: &str, out: &mut impl Write) -> Result<Summary> {
+    use std::sync::Arc;
+
+    use neutrino::postgres::{PostgresExecutor, PostgresKv, PostgresProvisioner};
+    use neutrino::provision::{Provisioner, ResourceSpec};
+    use neutrino::tenancy::{Registry, RegistryOptions};
+
+    let admin = PostgresExecutor::connect(url).await?;
+    let provisioner = Arc::new(PostgresProvisioner::new(admin.clone()));
+    // The registry's database, with its status KV in it: a schema of its own.
+    let spec = ResourceSpec::new(ResourceKind::Database, "neutrino-registry");
+    let schema = provisioner.create(&spec).await?.provider_id;
+    let registry_db = admin.settings().schema(&schema)?.connect().await?;
+    let kv = PostgresKv::open(registry_db.clone(), "status").await?;
+    let registry = Registry::open(
+        Arc::new(registry_db),
+        Arc::new(kv),
+        RegistryOptions::default(),
+    )
+    .await?;
+    let minter = registry.scope_minter()?;
+    let platforms = Platforms::new(registry, minter, provisioner.clone(), provisioner);
+    story(&platforms, out).await
+}
+
+/// Writes lines to `out`.
+fn printer(out: &mut impl Write) -> impl FnMut(String) -> Result<()> + '_ {
+    |line: String| writeln!(out, "{line}").map_err(|e| Error::backend("stdout", false, e))
+}
+
+/// The story, on any backend: the platform's runtime opened by name from
+/// `platforms`, sign-ups, organizations, an invitation, and tenant rows.
+async fn story(platforms: &Platforms, out: &mut impl Write) -> Result<Summary> {
+    let mut say = printer(out);
     // The host app's tenanted table: every access to it goes through a scope.
     let notes = TenantTable::new("note", &[("body", ColumnType::Text)])?;
-    // Start-up, once: the folder, then the platform found by its name (made on
-    // the first run). A real deployment reads the secret from its environment.
-    let folder = LocalPlatforms::open(root).await?;
-    let app = folder
-        .platform(
-            "Quickstart",
-            "quickstart-only secret, replace me: 32+ bytes",
-        )
+    let app = platforms
+        .platform(NAME, SECRET)
         .tables(vec![notes.clone()])
         .build()
         .await?;
     let reused = !app.is_new();
-    // What the folder holds for the platform: its databases, bucket and KV.
-    let (provider_ids, greeting, text) = tour(&folder, &app, &mut say).await?;
+    // What was provisioned for the platform.
+    let provider_ids = tour(platforms, &app, &mut say).await?;
 
     // Ada signs up; her browser gets the session cookie and sends it back.
     let ada = sign_in(&app, "Ada", "ada@example.com").await?;
@@ -155,7 +234,7 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
     let store = app.store();
     orgs.set_active(token, Some(&acme.id), &meta).await?;
     let as_acme = app.scope_from_cookie_header(&ada_cookie).await?;
-    let row = Record::new().set("body", "hello from SQLite");
+    let row = Record::new().set("body", "hello from the database");
     let acme_note = store.insert(as_acme.tenant_scope(), &notes, row).await?;
     orgs.set_active(token, Some(&globex.id), &meta).await?;
     let as_globex = app.scope_from_cookie_header(&ada_cookie).await?;
@@ -220,7 +299,7 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
         platform: app.id(),
         reused,
         provider_ids,
-        read_back: (body, greeting, text),
+        read_back: (body, None),
         set_cookie: set_cookie.to_string(),
         validated_email,
         acme_members,
@@ -228,24 +307,22 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
     })
 }
 
-/// A tour of what the runtime provisioned in the folder (printed): the plan
-/// it ran, the default stack's resources, and a KV key and an object written
-/// and read back, for the host app's own use.
+/// A tour of what the runtime provisioned (printed): the platform's hosts,
+/// the default stack's resources, drift and status. Returns the resources'
+/// provider IDs.
 async fn tour(
-    folder: &LocalPlatforms,
+    platforms: &Platforms,
     app: &Platform,
     say: &mut impl FnMut(String) -> Result<()>,
-) -> Result<(Vec<String>, String, String)> {
+) -> Result<Vec<String>> {
     let (p, reused, stack) = (app.id(), !app.is_new(), StackId::DEFAULT);
-    let domain = folder.registry().base_domain();
+    let domain = platforms.registry().base_domain();
     say(format!(
         "platform        {p}{}",
         if reused { " (reused)" } else { "" }
     ))?;
     say(format!("auth host       {}", domain.auth_host(p, stack)))?;
     say(format!("cookie domain   {}", domain.cookie_domain(p)))?;
-    say(Plan::bootstrap(p, domain, &[&neutrino::auth::schema::MIGRATIONS]).to_string())?;
-    let local = folder.provisioner().clone();
     let mut provider_ids = Vec::new();
     for (kind, name) in [
         (
@@ -255,6 +332,9 @@ async fn tour(
         (ResourceKind::Bucket, ResourceName::stack_bucket(p, stack)),
         (ResourceKind::KvNamespace, ResourceName::stack_kv(p, stack)),
     ] {
+        if !platforms.provisioner().supports(kind) {
+            continue;
+        }
         let rec = app.registry().resource(kind, name.as_str()).await?;
         let id = rec
             .provider_id
@@ -262,9 +342,12 @@ async fn tour(
         say(format!("provisioned     {kind} {name} -> {id}"))?;
         provider_ids.push(id);
     }
-    let drift = Provisioning::new(folder.registry().clone(), local.clone())
-        .verify(p)
-        .await?;
+    let drift = Provisioning::new(
+        platforms.registry().clone(),
+        platforms.provisioner().clone(),
+    )
+    .verify(p)
+    .await?;
     say(format!(
         "drift           {}",
         if drift.is_clean() { "none" } else { "found" }
@@ -274,24 +357,7 @@ async fn tour(
         platform_status_key(p),
         app.registry().status().await?
     ))?;
-    // The stack's KV namespace and bucket, for the host app's own use.
-    let kv = local.kv(ResourceName::stack_kv(p, stack).as_str()).await?;
-    kv.put("greeting", "hello from KV".into(), None).await?;
-    let greeting =
-        String::from_utf8_lossy(&kv.get("greeting").await?.unwrap_or_default()).into_owned();
-    let bucket = local
-        .bucket(ResourceName::stack_bucket(p, stack).as_str())
-        .await?;
-    bucket
-        .put(
-            "welcome.txt",
-            "hello from the bucket".into(),
-            &Default::default(),
-        )
-        .await?;
-    let text = String::from_utf8_lossy(&bucket.get("welcome.txt").await?.data).into_owned();
-
-    Ok((provider_ids, greeting, text))
+    Ok(provider_ids)
 }
 
 #[tokio::main]
@@ -299,7 +365,16 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let kept = std::env::args_os().nth(1);
     let temp = tempfile::tempdir()?;
     let root = kept.as_deref().map_or(temp.path(), Path::new);
-    let s = run(root, &mut std::io::stdout()).await?;
+    let url = std::env::var("NEUTRINO_DATABASE_URL").ok();
+    let s = match url.as_deref() {
+        None => run(root, &mut std::io::stdout()).await?,
+        #[cfg(feature = "postgres")]
+        Some(url) => run_postgres(url, &mut std::io::stdout()).await?,
+        #[cfg(not(feature = "postgres"))]
+        Some(_) => {
+            return Err("NEUTRINO_DATABASE_URL is set: run with --features postgres".into());
+        }
+    };
     let state = if s.reused { "still there" } else { "ready" };
     println!(
         "platform {} is {state} with {} stack resources; read back {:?}",
@@ -316,9 +391,12 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         "acme has {} members; bob's scope lists {} acme notes and nothing of globex",
         s.acme_members, s.bob_rows
     );
-    match kept {
-        Some(_) => println!("the platform is kept under {}", root.display()),
-        None => println!("the platform was in a temporary folder (pass a folder to keep it)"),
+    match (url, &kept) {
+        (Some(_), _) => println!("the platform is kept in the PostgreSQL database"),
+        (None, Some(_)) => println!("the platform is kept under {}", root.display()),
+        (None, None) => {
+            println!("the platform was in a temporary folder (pass a folder to keep it)")
+        }
     }
     Ok(())
 }

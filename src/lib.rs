@@ -91,7 +91,7 @@ pub use neutrino_core::*;
 pub use neutrino_platform::LocalPlatforms;
 #[cfg(feature = "auth")]
 #[doc(inline)]
-pub use neutrino_platform::{Platform, PlatformBuilder};
+pub use neutrino_platform::{Platform, PlatformBuilder, Platforms};
 
 /// Registry, tenant scopes, tenant-scoped queries, suspension, host resolution
 /// and provisioning.

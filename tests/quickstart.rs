@@ -1,5 +1,6 @@
 //! Keeps the quickstart example alive: its `run` is called here, twice on the same
-//! folder.
+//! folder, and, with the `postgres` feature, its `run_postgres` twice on the same
+//! PostgreSQL database.
 
 #[allow(dead_code)]
 #[path = "../examples/quickstart.rs"]
@@ -25,9 +26,8 @@ async fn quickstart_onboards_a_platform_and_a_second_run_reuses_it() {
     assert_eq!(
         first.read_back,
         (
-            "hello from SQLite".into(),
-            "hello from KV".into(),
-            "hello from the bucket".into()
+            "hello from the database".into(),
+            Some(("hello from KV".into(), "hello from the bucket".into()))
         )
     );
     assert_eq!(first.validated_email, "ada@example.com");
@@ -108,4 +108,74 @@ async fn quickstart_onboards_a_platform_and_a_second_run_reuses_it() {
         })
         .count();
     assert_eq!(dbs, 2, "one auth and one stack database (plus nothing new)");
+}
+
+/// The same story on PostgreSQL, twice on one fresh database: the second run
+/// finds the platform, its users, organizations, membership and rows again.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_runs_on_postgres_and_a_second_run_finds_everything() {
+    use neutrino::postgres::PostgresExecutor;
+    use neutrino::sql::{SqlExecutor, Statement};
+
+    let Ok(server) = std::env::var("NEUTRINO_TEST_POSTGRES_URL") else {
+        panic!(
+            "NEUTRINO_TEST_POSTGRES_URL is not set: start a server with \
+             `eval \"$(scripts/postgres start)\"` (it needs initdb, pg_ctl and postgres)"
+        );
+    };
+    // A database of its own, so that the test sees only what its runs made.
+    let admin = PostgresExecutor::connect(&server).await.expect("connect");
+    let name = format!("quickstart_{}", std::process::id());
+    let drop = Statement::new(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#));
+    admin.execute(&drop).await.expect("drop");
+    admin
+        .execute(&Statement::new(format!(r#"CREATE DATABASE "{name}""#)))
+        .await
+        .expect("create database");
+    let (base, _) = server.rsplit_once('/').expect("a URL with a database");
+    let url = format!("{base}/{name}");
+
+    let mut out = Vec::new();
+    let first = quickstart::run_postgres(&url, &mut out)
+        .await
+        .expect("first run");
+    let text = String::from_utf8(out).unwrap();
+    let p = first.platform;
+    assert!(!first.reused, "{text}");
+    assert_eq!(
+        first.provider_ids.len(),
+        1,
+        "the stack database only: {text}"
+    );
+    assert_eq!(first.read_back, ("hello from the database".into(), None));
+    assert_eq!(first.validated_email, "ada@example.com");
+    assert_eq!((first.acme_members, first.bob_rows), (2, 1));
+    assert!(first.set_cookie.contains(&format!("Domain={p}.nno.app")));
+    for want in [
+        "signed up       ada@example.com".to_string(),
+        format!("provisioned     database {p}-default-db -> "),
+        "drift           none".to_string(),
+        format!("status          platform:{p}:status = active"),
+        "invited         bob@example.com to acme (accepted)".to_string(),
+        "acme lists 1 of its own notes; globex reading acme's note: row not found".to_string(),
+        "bob's scope     acme: lists 1 notes; globex's note: row not found".to_string(),
+    ] {
+        assert!(text.contains(&want), "missing {want:?} in:\n{text}");
+    }
+
+    let mut out = Vec::new();
+    let second = quickstart::run_postgres(&url, &mut out)
+        .await
+        .expect("second run");
+    let text = String::from_utf8(out).unwrap();
+    assert!(second.reused, "the second run finds the platform: {text}");
+    assert_eq!(second.platform, p);
+    assert_eq!(second.provider_ids, first.provider_ids);
+    assert!(text.contains("signed in       ada@example.com"), "{text}");
+    assert!(!text.contains("invited"), "no second invitation: {text}");
+    assert!(text.contains("acme lists 2 of its own notes"), "{text}");
+    assert!(text.contains("drift           none"), "{text}");
+    assert_eq!((second.acme_members, second.bob_rows), (2, 2));
+    admin.execute(&drop).await.expect("drop");
 }

@@ -51,6 +51,97 @@
 use neutrino_core::migrate::{Migration, Migrations};
 use neutrino_core::sql::{Dialect, SqlExecutor, Statement};
 
+/// The auth migrations, described once for both engines: `auth_migrations!`
+/// expands to the list of one engine, given
+/// - `date`: the column type of dates (`date` on SQLite, as Better Auth
+///   creates them; `text` on PostgreSQL),
+/// - `audit_log_order`: what ends the audit log's column list (nothing on
+///   SQLite, whose rowid orders the entries; an identity column on PostgreSQL),
+/// - `append_only`: the statements that make the audit log append-only, which
+///   differ in kind (SQLite's `RAISE` triggers, PostgreSQL's trigger function).
+///
+/// The SQLite statements are byte-identical to those applied to existing
+/// databases (the checksums are pinned in the tests below). A new migration
+/// is appended at the end of the list, once; a statement whose difference
+/// goes beyond a type gets its own parameter, as `append_only` does.
+macro_rules! auth_migrations {
+    (
+        date = $date:literal,
+        audit_log_order = $order:literal,
+        append_only = [$($append_only:literal),* $(,)?] $(,)?
+    ) => {
+        &[
+            Migration {
+                version: 1,
+                name: "better auth core schema",
+                statements: &[
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "user" ("id" text not null primary key, "name" text not null, "email" text not null unique, "emailVerified" integer not null, "image" text, "createdAt" "#, $date, r#" not null, "updatedAt" "#, $date, r#" not null)"#),
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "session" ("id" text not null primary key, "expiresAt" "#, $date, r#" not null, "token" text not null unique, "createdAt" "#, $date, r#" not null, "updatedAt" "#, $date, r#" not null, "ipAddress" text, "userAgent" text, "userId" text not null references "user" ("id") on delete cascade)"#),
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "account" ("id" text not null primary key, "accountId" text not null, "providerId" text not null, "userId" text not null references "user" ("id") on delete cascade, "accessToken" text, "refreshToken" text, "idToken" text, "accessTokenExpiresAt" "#, $date, r#", "refreshTokenExpiresAt" "#, $date, r#", "scope" text, "password" text, "createdAt" "#, $date, r#" not null, "updatedAt" "#, $date, r#" not null)"#),
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "verification" ("id" text not null primary key, "identifier" text not null, "value" text not null, "expiresAt" "#, $date, r#" not null, "createdAt" "#, $date, r#" not null, "updatedAt" "#, $date, r#" not null)"#),
+                    r#"CREATE INDEX IF NOT EXISTS "session_userId_idx" on "session" ("userId")"#,
+                    r#"CREATE INDEX IF NOT EXISTS "account_userId_idx" on "account" ("userId")"#,
+                    r#"CREATE INDEX IF NOT EXISTS "verification_identifier_idx" on "verification" ("identifier")"#,
+                ],
+            },
+            Migration {
+                version: 2,
+                name: "append-only audit log",
+                statements: &[
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "neutrinoAuditLog" ("id" text not null primary key, "createdAt" "#, $date, r#" not null, "event" text not null, "userId" text, "sessionId" text, "email" text, "ipAddress" text, "userAgent" text, "detail" text"#, $order, ")"),
+                    r#"CREATE INDEX IF NOT EXISTS "neutrinoAuditLog_userId_idx" on "neutrinoAuditLog" ("userId")"#,
+                    $($append_only,)*
+                ],
+            },
+            Migration {
+                version: 3,
+                name: "organizations, members, invitations",
+                statements: &[
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "organization" ("id" text not null primary key, "name" text not null, "slug" text not null unique, "logo" text, "createdAt" "#, $date, r#" not null, "metadata" text)"#),
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "member" ("id" text not null primary key, "organizationId" text not null references "organization" ("id") on delete cascade, "userId" text not null references "user" ("id") on delete cascade, "role" text not null, "createdAt" "#, $date, r#" not null)"#),
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "invitation" ("id" text not null primary key, "organizationId" text not null references "organization" ("id") on delete cascade, "email" text not null, "role" text, "teamId" text, "status" text not null, "expiresAt" "#, $date, r#" not null, "createdAt" "#, $date, r#" not null, "inviterId" text not null references "user" ("id") on delete cascade)"#),
+                    r#"CREATE INDEX IF NOT EXISTS "member_organizationId_idx" on "member" ("organizationId")"#,
+                    r#"CREATE INDEX IF NOT EXISTS "member_userId_idx" on "member" ("userId")"#,
+                    r#"CREATE INDEX IF NOT EXISTS "invitation_organizationId_idx" on "invitation" ("organizationId")"#,
+                    r#"CREATE INDEX IF NOT EXISTS "invitation_email_idx" on "invitation" ("email")"#,
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "neutrinoPendingOrganization" ("id" text not null primary key, "slug" text not null unique, "name" text not null, "parentId" text, "logo" text, "metadata" text, "creatorId" text not null, "createdAt" "#, $date, r#" not null)"#),
+                ],
+            },
+            Migration {
+                version: 4,
+                name: "api keys",
+                statements: &[
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "apikey" ("id" text not null primary key, "configId" text default 'default' not null, "name" text, "start" text, "referenceId" text not null, "prefix" text, "key" text not null, "refillInterval" integer, "refillAmount" integer, "lastRefillAt" "#, $date, r#", "enabled" integer, "rateLimitEnabled" integer, "rateLimitTimeWindow" integer, "rateLimitMax" integer, "requestCount" integer, "remaining" integer, "lastRequest" "#, $date, r#", "expiresAt" "#, $date, r#", "createdAt" "#, $date, r#" not null, "updatedAt" "#, $date, r#" not null, "permissions" text, "metadata" text)"#),
+                    r#"CREATE INDEX IF NOT EXISTS "apikey_configId_idx" on "apikey" ("configId")"#,
+                    r#"CREATE INDEX IF NOT EXISTS "apikey_referenceId_idx" on "apikey" ("referenceId")"#,
+                    r#"CREATE INDEX IF NOT EXISTS "apikey_key_idx" on "apikey" ("key")"#,
+                ],
+            },
+            Migration {
+                version: 5,
+                name: "two factor",
+                statements: &[
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "twoFactor" ("id" text not null primary key, "secret" text not null, "backupCodes" text not null, "userId" text not null references "user" ("id") on delete cascade, "verified" integer default 1, "failedVerificationCount" integer, "lockedUntil" "#, $date, r#")"#),
+                    r#"CREATE INDEX IF NOT EXISTS "twoFactor_secret_idx" on "twoFactor" ("secret")"#,
+                    r#"CREATE INDEX IF NOT EXISTS "twoFactor_userId_idx" on "twoFactor" ("userId")"#,
+                ],
+            },
+            Migration {
+                version: 6,
+                name: "one membership per user and organization, single-use markers",
+                statements: &[
+                    // Exact duplicates (same organization, user and role) keep
+                    // their oldest row; `Auth::migrate` has refused differing
+                    // ones before.
+                    r#"DELETE FROM "member" WHERE "id" NOT IN (SELECT MIN("id") FROM "member" GROUP BY "organizationId", "userId", "role")"#,
+                    r#"CREATE UNIQUE INDEX IF NOT EXISTS "member_organizationId_userId_uidx" on "member" ("organizationId", "userId")"#,
+                    concat!(r#"CREATE TABLE IF NOT EXISTS "neutrinoUsedCode" ("key" text not null primary key, "expiresAt" "#, $date, r#" not null)"#),
+                ],
+            },
+        ]
+    };
+}
+
 /// The component name under which the migrations are recorded.
 pub const COMPONENT: &str = "neutrino-auth";
 
@@ -58,75 +149,10 @@ pub const COMPONENT: &str = "neutrino-auth";
 /// `MIGRATIONS.run(&db)`.
 pub static MIGRATIONS: Migrations = Migrations::new(
     COMPONENT,
-    &[
-        Migration {
-            version: 1,
-            name: "better auth core schema",
-            statements: &[
-                r#"CREATE TABLE IF NOT EXISTS "user" ("id" text not null primary key, "name" text not null, "email" text not null unique, "emailVerified" integer not null, "image" text, "createdAt" date not null, "updatedAt" date not null)"#,
-                r#"CREATE TABLE IF NOT EXISTS "session" ("id" text not null primary key, "expiresAt" date not null, "token" text not null unique, "createdAt" date not null, "updatedAt" date not null, "ipAddress" text, "userAgent" text, "userId" text not null references "user" ("id") on delete cascade)"#,
-                r#"CREATE TABLE IF NOT EXISTS "account" ("id" text not null primary key, "accountId" text not null, "providerId" text not null, "userId" text not null references "user" ("id") on delete cascade, "accessToken" text, "refreshToken" text, "idToken" text, "accessTokenExpiresAt" date, "refreshTokenExpiresAt" date, "scope" text, "password" text, "createdAt" date not null, "updatedAt" date not null)"#,
-                r#"CREATE TABLE IF NOT EXISTS "verification" ("id" text not null primary key, "identifier" text not null, "value" text not null, "expiresAt" date not null, "createdAt" date not null, "updatedAt" date not null)"#,
-                r#"CREATE INDEX IF NOT EXISTS "session_userId_idx" on "session" ("userId")"#,
-                r#"CREATE INDEX IF NOT EXISTS "account_userId_idx" on "account" ("userId")"#,
-                r#"CREATE INDEX IF NOT EXISTS "verification_identifier_idx" on "verification" ("identifier")"#,
-            ],
-        },
-        Migration {
-            version: 2,
-            name: "append-only audit log",
-            statements: &[
-                r#"CREATE TABLE IF NOT EXISTS "neutrinoAuditLog" ("id" text not null primary key, "createdAt" date not null, "event" text not null, "userId" text, "sessionId" text, "email" text, "ipAddress" text, "userAgent" text, "detail" text)"#,
-                r#"CREATE INDEX IF NOT EXISTS "neutrinoAuditLog_userId_idx" on "neutrinoAuditLog" ("userId")"#,
-                r#"CREATE TRIGGER IF NOT EXISTS "neutrinoAuditLog_no_update" BEFORE UPDATE ON "neutrinoAuditLog" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
-                r#"CREATE TRIGGER IF NOT EXISTS "neutrinoAuditLog_no_delete" BEFORE DELETE ON "neutrinoAuditLog" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
-            ],
-        },
-        Migration {
-            version: 3,
-            name: "organizations, members, invitations",
-            statements: &[
-                r#"CREATE TABLE IF NOT EXISTS "organization" ("id" text not null primary key, "name" text not null, "slug" text not null unique, "logo" text, "createdAt" date not null, "metadata" text)"#,
-                r#"CREATE TABLE IF NOT EXISTS "member" ("id" text not null primary key, "organizationId" text not null references "organization" ("id") on delete cascade, "userId" text not null references "user" ("id") on delete cascade, "role" text not null, "createdAt" date not null)"#,
-                r#"CREATE TABLE IF NOT EXISTS "invitation" ("id" text not null primary key, "organizationId" text not null references "organization" ("id") on delete cascade, "email" text not null, "role" text, "teamId" text, "status" text not null, "expiresAt" date not null, "createdAt" date not null, "inviterId" text not null references "user" ("id") on delete cascade)"#,
-                r#"CREATE INDEX IF NOT EXISTS "member_organizationId_idx" on "member" ("organizationId")"#,
-                r#"CREATE INDEX IF NOT EXISTS "member_userId_idx" on "member" ("userId")"#,
-                r#"CREATE INDEX IF NOT EXISTS "invitation_organizationId_idx" on "invitation" ("organizationId")"#,
-                r#"CREATE INDEX IF NOT EXISTS "invitation_email_idx" on "invitation" ("email")"#,
-                r#"CREATE TABLE IF NOT EXISTS "neutrinoPendingOrganization" ("id" text not null primary key, "slug" text not null unique, "name" text not null, "parentId" text, "logo" text, "metadata" text, "creatorId" text not null, "createdAt" date not null)"#,
-            ],
-        },
-        Migration {
-            version: 4,
-            name: "api keys",
-            statements: &[
-                r#"CREATE TABLE IF NOT EXISTS "apikey" ("id" text not null primary key, "configId" text default 'default' not null, "name" text, "start" text, "referenceId" text not null, "prefix" text, "key" text not null, "refillInterval" integer, "refillAmount" integer, "lastRefillAt" date, "enabled" integer, "rateLimitEnabled" integer, "rateLimitTimeWindow" integer, "rateLimitMax" integer, "requestCount" integer, "remaining" integer, "lastRequest" date, "expiresAt" date, "createdAt" date not null, "updatedAt" date not null, "permissions" text, "metadata" text)"#,
-                r#"CREATE INDEX IF NOT EXISTS "apikey_configId_idx" on "apikey" ("configId")"#,
-                r#"CREATE INDEX IF NOT EXISTS "apikey_referenceId_idx" on "apikey" ("referenceId")"#,
-                r#"CREATE INDEX IF NOT EXISTS "apikey_key_idx" on "apikey" ("key")"#,
-            ],
-        },
-        Migration {
-            version: 5,
-            name: "two factor",
-            statements: &[
-                r#"CREATE TABLE IF NOT EXISTS "twoFactor" ("id" text not null primary key, "secret" text not null, "backupCodes" text not null, "userId" text not null references "user" ("id") on delete cascade, "verified" integer default 1, "failedVerificationCount" integer, "lockedUntil" date)"#,
-                r#"CREATE INDEX IF NOT EXISTS "twoFactor_secret_idx" on "twoFactor" ("secret")"#,
-                r#"CREATE INDEX IF NOT EXISTS "twoFactor_userId_idx" on "twoFactor" ("userId")"#,
-            ],
-        },
-        Migration {
-            version: 6,
-            name: "one membership per user and organization, single-use markers",
-            statements: &[
-                // Exact duplicates (same organization, user and role) keep their
-                // oldest row; `Auth::migrate` has refused differing ones before.
-                r#"DELETE FROM "member" WHERE "id" NOT IN (SELECT MIN("id") FROM "member" GROUP BY "organizationId", "userId", "role")"#,
-                r#"CREATE UNIQUE INDEX IF NOT EXISTS "member_organizationId_userId_uidx" on "member" ("organizationId", "userId")"#,
-                r#"CREATE TABLE IF NOT EXISTS "neutrinoUsedCode" ("key" text not null primary key, "expiresAt" date not null)"#,
-            ],
-        },
-    ],
+    auth_migrations!(date = "date", audit_log_order = "", append_only = [
+        r#"CREATE TRIGGER IF NOT EXISTS "neutrinoAuditLog_no_update" BEFORE UPDATE ON "neutrinoAuditLog" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
+        r#"CREATE TRIGGER IF NOT EXISTS "neutrinoAuditLog_no_delete" BEFORE DELETE ON "neutrinoAuditLog" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
+    ]),
 )
 .with_postgres(POSTGRES);
 
@@ -137,76 +163,17 @@ pub static MIGRATIONS: Migrations = Migrations::new(
 /// audit log's append-only triggers call a function instead of SQLite's
 /// `RAISE`; PostgreSQL has no rowid, so the audit log gets an identity column
 /// named `rowid`, the insertion order its queries break ties on.
-static POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "better auth core schema",
-        statements: &[
-            r#"CREATE TABLE IF NOT EXISTS "user" ("id" text not null primary key, "name" text not null, "email" text not null unique, "emailVerified" integer not null, "image" text, "createdAt" text not null, "updatedAt" text not null)"#,
-            r#"CREATE TABLE IF NOT EXISTS "session" ("id" text not null primary key, "expiresAt" text not null, "token" text not null unique, "createdAt" text not null, "updatedAt" text not null, "ipAddress" text, "userAgent" text, "userId" text not null references "user" ("id") on delete cascade)"#,
-            r#"CREATE TABLE IF NOT EXISTS "account" ("id" text not null primary key, "accountId" text not null, "providerId" text not null, "userId" text not null references "user" ("id") on delete cascade, "accessToken" text, "refreshToken" text, "idToken" text, "accessTokenExpiresAt" text, "refreshTokenExpiresAt" text, "scope" text, "password" text, "createdAt" text not null, "updatedAt" text not null)"#,
-            r#"CREATE TABLE IF NOT EXISTS "verification" ("id" text not null primary key, "identifier" text not null, "value" text not null, "expiresAt" text not null, "createdAt" text not null, "updatedAt" text not null)"#,
-            r#"CREATE INDEX IF NOT EXISTS "session_userId_idx" on "session" ("userId")"#,
-            r#"CREATE INDEX IF NOT EXISTS "account_userId_idx" on "account" ("userId")"#,
-            r#"CREATE INDEX IF NOT EXISTS "verification_identifier_idx" on "verification" ("identifier")"#,
-        ],
-    },
-    Migration {
-        version: 2,
-        name: "append-only audit log",
-        statements: &[
-            r#"CREATE TABLE IF NOT EXISTS "neutrinoAuditLog" ("id" text not null primary key, "createdAt" text not null, "event" text not null, "userId" text, "sessionId" text, "email" text, "ipAddress" text, "userAgent" text, "detail" text, "rowid" bigint generated always as identity)"#,
-            r#"CREATE INDEX IF NOT EXISTS "neutrinoAuditLog_userId_idx" on "neutrinoAuditLog" ("userId")"#,
-            r#"CREATE OR REPLACE FUNCTION "neutrinoAuditLog_append_only"() RETURNS trigger LANGUAGE plpgsql AS $$
+static POSTGRES: &[Migration] = auth_migrations!(
+    date = "text",
+    audit_log_order = r#", "rowid" bigint generated always as identity"#,
+    append_only = [
+        r#"CREATE OR REPLACE FUNCTION "neutrinoAuditLog_append_only"() RETURNS trigger LANGUAGE plpgsql AS $$
                BEGIN RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'check_violation'; END $$"#,
-            r#"CREATE OR REPLACE TRIGGER "neutrinoAuditLog_no_update" BEFORE UPDATE ON "neutrinoAuditLog" FOR EACH ROW EXECUTE FUNCTION "neutrinoAuditLog_append_only"()"#,
-            r#"CREATE OR REPLACE TRIGGER "neutrinoAuditLog_no_delete" BEFORE DELETE ON "neutrinoAuditLog" FOR EACH ROW EXECUTE FUNCTION "neutrinoAuditLog_append_only"()"#,
-            r#"CREATE OR REPLACE TRIGGER "neutrinoAuditLog_no_truncate" BEFORE TRUNCATE ON "neutrinoAuditLog" FOR EACH STATEMENT EXECUTE FUNCTION "neutrinoAuditLog_append_only"()"#,
-        ],
-    },
-    Migration {
-        version: 3,
-        name: "organizations, members, invitations",
-        statements: &[
-            r#"CREATE TABLE IF NOT EXISTS "organization" ("id" text not null primary key, "name" text not null, "slug" text not null unique, "logo" text, "createdAt" text not null, "metadata" text)"#,
-            r#"CREATE TABLE IF NOT EXISTS "member" ("id" text not null primary key, "organizationId" text not null references "organization" ("id") on delete cascade, "userId" text not null references "user" ("id") on delete cascade, "role" text not null, "createdAt" text not null)"#,
-            r#"CREATE TABLE IF NOT EXISTS "invitation" ("id" text not null primary key, "organizationId" text not null references "organization" ("id") on delete cascade, "email" text not null, "role" text, "teamId" text, "status" text not null, "expiresAt" text not null, "createdAt" text not null, "inviterId" text not null references "user" ("id") on delete cascade)"#,
-            r#"CREATE INDEX IF NOT EXISTS "member_organizationId_idx" on "member" ("organizationId")"#,
-            r#"CREATE INDEX IF NOT EXISTS "member_userId_idx" on "member" ("userId")"#,
-            r#"CREATE INDEX IF NOT EXISTS "invitation_organizationId_idx" on "invitation" ("organizationId")"#,
-            r#"CREATE INDEX IF NOT EXISTS "invitation_email_idx" on "invitation" ("email")"#,
-            r#"CREATE TABLE IF NOT EXISTS "neutrinoPendingOrganization" ("id" text not null primary key, "slug" text not null unique, "name" text not null, "parentId" text, "logo" text, "metadata" text, "creatorId" text not null, "createdAt" text not null)"#,
-        ],
-    },
-    Migration {
-        version: 4,
-        name: "api keys",
-        statements: &[
-            r#"CREATE TABLE IF NOT EXISTS "apikey" ("id" text not null primary key, "configId" text default 'default' not null, "name" text, "start" text, "referenceId" text not null, "prefix" text, "key" text not null, "refillInterval" integer, "refillAmount" integer, "lastRefillAt" text, "enabled" integer, "rateLimitEnabled" integer, "rateLimitTimeWindow" integer, "rateLimitMax" integer, "requestCount" integer, "remaining" integer, "lastRequest" text, "expiresAt" text, "createdAt" text not null, "updatedAt" text not null, "permissions" text, "metadata" text)"#,
-            r#"CREATE INDEX IF NOT EXISTS "apikey_configId_idx" on "apikey" ("configId")"#,
-            r#"CREATE INDEX IF NOT EXISTS "apikey_referenceId_idx" on "apikey" ("referenceId")"#,
-            r#"CREATE INDEX IF NOT EXISTS "apikey_key_idx" on "apikey" ("key")"#,
-        ],
-    },
-    Migration {
-        version: 5,
-        name: "two factor",
-        statements: &[
-            r#"CREATE TABLE IF NOT EXISTS "twoFactor" ("id" text not null primary key, "secret" text not null, "backupCodes" text not null, "userId" text not null references "user" ("id") on delete cascade, "verified" integer default 1, "failedVerificationCount" integer, "lockedUntil" text)"#,
-            r#"CREATE INDEX IF NOT EXISTS "twoFactor_secret_idx" on "twoFactor" ("secret")"#,
-            r#"CREATE INDEX IF NOT EXISTS "twoFactor_userId_idx" on "twoFactor" ("userId")"#,
-        ],
-    },
-    Migration {
-        version: 6,
-        name: "one membership per user and organization, single-use markers",
-        statements: &[
-            r#"DELETE FROM "member" WHERE "id" NOT IN (SELECT MIN("id") FROM "member" GROUP BY "organizationId", "userId", "role")"#,
-            r#"CREATE UNIQUE INDEX IF NOT EXISTS "member_organizationId_userId_uidx" on "member" ("organizationId", "userId")"#,
-            r#"CREATE TABLE IF NOT EXISTS "neutrinoUsedCode" ("key" text not null primary key, "expiresAt" text not null)"#,
-        ],
-    },
-];
+        r#"CREATE OR REPLACE TRIGGER "neutrinoAuditLog_no_update" BEFORE UPDATE ON "neutrinoAuditLog" FOR EACH ROW EXECUTE FUNCTION "neutrinoAuditLog_append_only"()"#,
+        r#"CREATE OR REPLACE TRIGGER "neutrinoAuditLog_no_delete" BEFORE DELETE ON "neutrinoAuditLog" FOR EACH ROW EXECUTE FUNCTION "neutrinoAuditLog_append_only"()"#,
+        r#"CREATE OR REPLACE TRIGGER "neutrinoAuditLog_no_truncate" BEFORE TRUNCATE ON "neutrinoAuditLog" FOR EACH STATEMENT EXECUTE FUNCTION "neutrinoAuditLog_append_only"()"#,
+    ],
+);
 
 /// Memberships that differ (in role) for one user and organization: what
 /// migration 6 cannot merge by itself. Each item names the organization, the
@@ -318,5 +285,42 @@ mod tests {
             MIGRATIONS.for_dialect(Dialect::Sqlite),
             MIGRATIONS.for_dialect(Dialect::Postgres)
         ));
+    }
+
+    /// The migrations of both engines are exactly those already applied to
+    /// existing databases: a changed statement stops them from opening.
+    #[test]
+    fn applied_migrations_never_change() {
+        let sums = |d| {
+            MIGRATIONS
+                .for_dialect(d)
+                .iter()
+                .map(|m| format!("{} {}", m.version, m.checksum()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            sums(Dialect::Sqlite),
+            [
+                "1 20743b41572d6bd81508e02de48191ace14e4cdc6920e8b36b5dc054b9f20a74",
+                "2 7be826272428b035555c7eedcec2f70ea446c6d6cb99a890b00918bcc147b181",
+                "3 598352ac77ce1b855b33648e133fbbab692fdb1b8601d5b0b1a045d9f008bdd8",
+                "4 027ebcb9539c269137931214b608de4d8c3e381eb0ea80826d77461528c44678",
+                "5 efd8806bbe0b98cb3a14f795aa4f05432d43d2415b6d978d18fc0efde8b0bcf1",
+                "6 580ded95958780f4662462ddff461fbbd92c314d087281c685243e29ef29d521",
+            ],
+            "sqlite"
+        );
+        assert_eq!(
+            sums(Dialect::Postgres),
+            [
+                "1 f453a13f3cff18e97aa8b4ce19e12ae291d12645454798462dbefdd57b790756",
+                "2 9e98c25928d48651b8bdc7ef6baa5b86c02eee7d7fc2cf2f7b0580e501f0d10a",
+                "3 fd3ef7194f4afa89f8fc430316e4adcc492e1e5bfc48a74338fe64758bc12f37",
+                "4 b5bf6fac0bfe743439e3e1239a019dc2d71e2884695cd76e47629adbdb93e9e7",
+                "5 af114eefca601792a3d0e3e4e903b32c30f94c01f75ec9c76dfca051adf4d343",
+                "6 c894fb5d9ad38bc9f47075fe44b1d194092169db9456ab9c0d1f775b313e4a7b",
+            ],
+            "postgres"
+        );
     }
 }

@@ -11,6 +11,9 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::ids::truncate_for_message;
 
+mod sql;
+pub use sql::SqlKv;
+
 /// Longest key, in bytes (Cloudflare KV's limit, so keys are portable).
 pub const MAX_KEY_LEN: usize = 512;
 /// Most keys one [`KvStore::list`] call may ask for.

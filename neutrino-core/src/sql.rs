@@ -482,18 +482,25 @@ pub trait SqlExecutor: Send + Sync + fmt::Debug + 'static {
         self.query(stmt).await
     }
 
+    /// The check on the text of every statement of the guarded calls below,
+    /// before anything runs: the default is [`SqlGuard::check_text`]; an engine
+    /// with more ways to reach another table refuses those too.
+    fn check_guarded(&self, guard: &SqlGuard, sql: &str) -> Result<()> {
+        guard.check_text(sql)
+    }
+
     /// [`SqlExecutor::execute`], refusing a statement that could reach a table of
     /// `guard` (see the trait's Contract). The default refuses on the text with
-    /// [`SqlGuard::check_text`].
+    /// [`SqlExecutor::check_guarded`].
     async fn execute_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<ExecOutcome> {
-        guard.check_text(stmt.sql())?;
+        self.check_guarded(guard, stmt.sql())?;
         self.execute(stmt).await
     }
 
     /// [`SqlExecutor::query`], refusing a statement that could reach a table of
     /// `guard` (see the trait's Contract).
     async fn query_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<Vec<Row>> {
-        guard.check_text(stmt.sql())?;
+        self.check_guarded(guard, stmt.sql())?;
         self.query(stmt).await
     }
 
@@ -504,9 +511,9 @@ pub trait SqlExecutor: Send + Sync + fmt::Debug + 'static {
         guard: &SqlGuard,
         stmts: &[Statement],
     ) -> Result<Vec<ExecOutcome>> {
-        for st in stmts {
-            guard.check_text(st.sql())?;
-        }
+        stmts
+            .iter()
+            .try_for_each(|st| self.check_guarded(guard, st.sql()))?;
         self.batch(stmts).await
     }
 }
@@ -534,6 +541,9 @@ impl<T: SqlExecutor + ?Sized> SqlExecutor for Arc<T> {
     }
     async fn query_bound(&self, binding: &TenantBinding, stmt: &Statement) -> Result<Vec<Row>> {
         (**self).query_bound(binding, stmt).await
+    }
+    fn check_guarded(&self, guard: &SqlGuard, sql: &str) -> Result<()> {
+        (**self).check_guarded(guard, sql)
     }
     async fn execute_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<ExecOutcome> {
         (**self).execute_guarded(guard, stmt).await

@@ -16,6 +16,9 @@ use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement};
 use neutrino_core::{Error, Result};
 use neutrino_tenancy::{PlatformRegistry, Registry, ScopeMinter, TenantStore, TenantTable};
 
+mod provisioned;
+pub use provisioned::Platforms;
+
 use neutrino_auth::apikey::ApiKeyScope;
 
 type AuthSettings = Box<dyn FnOnce(AuthBuilder) -> AuthBuilder + Send>;
@@ -25,9 +28,11 @@ type OrgSettings = Box<dyn FnOnce(Organizations) -> Organizations + Send>;
 /// organizations and its tenant store, opened, migrated and reconciled once at
 /// start-up, and what a request needs from them.
 ///
-/// Build it from backends with [`Platform::builder`], or, on the embedded
-/// default, from a folder with [`Platform::open_local`] (feature `sqlite`; for
-/// several platforms of one folder, [`LocalPlatforms`]).
+/// Build it from backends with [`Platform::builder`]; found or created by
+/// name and provisioned by any provisioner (PostgreSQL, Cloudflare, …) with
+/// [`Platforms::platform`]; or, on the embedded default, from a folder with
+/// `Platform::open_local` (feature `sqlite`; for several platforms of one
+/// folder, `LocalPlatforms`).
 ///
 /// Cheap to clone (an [`Arc`] inside), `Send + Sync`: clone it into every
 /// handler. A process may hold any number of them, one per platform it
@@ -237,15 +242,15 @@ enum Source {
         minter: Result<ScopeMinter>,
         platform: PlatformId,
     },
-    #[cfg(feature = "sqlite")]
-    Local {
-        folder: LocalPlatforms,
+    Provisioned {
+        platforms: Platforms,
         name: String,
     },
 }
 
-/// Builds a [`Platform`]: from [`Platform::builder`] (backends) or
-/// [`LocalPlatforms::platform`] (a folder).
+/// Builds a [`Platform`]: from [`Platform::builder`] (backends),
+/// [`Platforms::platform`] (found or created by name and provisioned) or
+/// `LocalPlatforms::platform` (a folder, feature `sqlite`).
 pub struct PlatformBuilder {
     source: Source,
     secret: Vec<u8>,
@@ -260,8 +265,7 @@ impl fmt::Debug for PlatformBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let platform = match &self.source {
             Source::Backends { platform, .. } => platform.to_string(),
-            #[cfg(feature = "sqlite")]
-            Source::Local { name, .. } => name.clone(),
+            Source::Provisioned { name, .. } => name.clone(),
         };
         f.debug_struct("PlatformBuilder")
             .field("platform", &platform)
@@ -271,16 +275,16 @@ impl fmt::Debug for PlatformBuilder {
 }
 
 impl PlatformBuilder {
-    /// The platform's auth database (required from backends; a folder has
-    /// its own).
+    /// The platform's auth database (required from backends; a provisioned
+    /// platform has its own).
     pub fn auth_db(mut self, db: Arc<dyn SqlExecutor>) -> Self {
         self.auth_db = Some(db);
         self
     }
 
     /// The database of the host's tenanted tables and the tables themselves
-    /// (required from backends; a folder's platform keeps them in its default
-    /// stack database, see [`PlatformBuilder::tables`]).
+    /// (required from backends; a provisioned platform keeps them in its
+    /// default stack database, see [`PlatformBuilder::tables`]).
     pub fn store(mut self, db: Arc<dyn SqlExecutor>, tables: Vec<TenantTable>) -> Self {
         self.store_db = Some(db);
         self.tables = tables;
@@ -315,8 +319,8 @@ impl PlatformBuilder {
     }
 
     /// Opens the runtime: checks the platform exists (an unknown or deleted
-    /// one is [`Error::NotFound`]; from a folder, registers and provisions it
-    /// first), claims the auth database for the platform, builds and migrates
+    /// one is [`Error::NotFound`]; from [`Platforms`], registers and
+    /// provisions it first), claims the auth database for the platform, builds and migrates
     /// the auth layer, binds it to the platform's organizations, finishes
     /// pending organization creations ([`Organizations::reconcile`]; on a
     /// suspended platform they wait for a start after reinstatement) and
@@ -362,12 +366,11 @@ impl PlatformBuilder {
                     false,
                 )
             }
-            #[cfg(feature = "sqlite")]
-            Source::Local { folder, name } => {
-                let opened = folder.open_platform(&name).await?;
+            Source::Provisioned { platforms, name } => {
+                let opened = platforms.open_platform(&name).await?;
                 (
-                    folder.registry().clone(),
-                    folder.minter(opened.id)?,
+                    platforms.registry().clone(),
+                    platforms.minter(opened.id)?,
                     opened.id,
                     auth_db.unwrap_or(opened.auth_db),
                     store_db.unwrap_or(opened.store_db),
@@ -427,19 +430,17 @@ mod local {
 
     use neutrino_core::provision::{Provisioner, ResourceKind, ResourceSpec};
     use neutrino_sqlite::{LocalProvisioner, SqliteExecutor};
-    use neutrino_tenancy::provision::{Plan, Provisioning};
-    use neutrino_tenancy::{NewPlatform, PlatformClass, PlatformStatus, RegistryOptions};
+    use neutrino_tenancy::RegistryOptions;
 
     use super::*;
-    use neutrino_core::naming::{ResourceName, ResourceRole};
-    use neutrino_tenancy::StackTemplate;
 
     /// The KV namespace of the registry's status mirror in a folder.
     const REGISTRY_KV: &str = "neutrino-registry";
 
     /// The platforms kept in one local folder (the embedded default): the
     /// registry (`registry.sqlite`), and each platform's databases, buckets
-    /// and KV namespaces, made by the [`LocalProvisioner`].
+    /// and KV namespaces, made by the [`LocalProvisioner`]: [`Platforms`] on
+    /// a folder.
     ///
     /// Open the folder once per process and make each platform's
     /// [`Platform`] from it ([`LocalPlatforms::platform`]): it holds the
@@ -447,29 +448,16 @@ mod local {
     /// platforms of one folder from one process. Cheap to clone.
     #[derive(Clone)]
     pub struct LocalPlatforms {
-        inner: Arc<LocalInner>,
-    }
-
-    struct LocalInner {
         provisioner: Arc<LocalProvisioner>,
-        registry: Registry,
-        minter: ScopeMinter,
+        platforms: Platforms,
     }
 
     impl fmt::Debug for LocalPlatforms {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("LocalPlatforms")
-                .field("root", &self.inner.provisioner.root())
+                .field("root", &self.provisioner.root())
                 .finish_non_exhaustive()
         }
-    }
-
-    /// A platform opened in a folder, with its databases.
-    pub(super) struct Opened {
-        pub(super) id: PlatformId,
-        pub(super) created: bool,
-        pub(super) auth_db: Arc<dyn SqlExecutor>,
-        pub(super) store_db: Arc<dyn SqlExecutor>,
     }
 
     impl LocalPlatforms {
@@ -496,98 +484,38 @@ mod local {
             )
             .await?;
             let minter = registry.scope_minter()?;
+            let platforms =
+                Platforms::new(registry, minter, provisioner.clone(), provisioner.clone());
             Ok(Self {
-                inner: Arc::new(LocalInner {
-                    provisioner,
-                    registry,
-                    minter,
-                }),
+                provisioner,
+                platforms,
             })
         }
 
         /// The registry (operator-level: suspension, every platform).
         pub fn registry(&self) -> &Registry {
-            &self.inner.registry
+            self.platforms.registry()
+        }
+
+        /// The folder's platforms as [`Platforms`], the shape every
+        /// provisioner's platforms have.
+        pub fn platforms(&self) -> &Platforms {
+            &self.platforms
         }
 
         /// The provisioner of the folder, to open a platform's other
         /// resources (buckets, KV namespaces) by name.
         pub fn provisioner(&self) -> &Arc<LocalProvisioner> {
-            &self.inner.provisioner
+            &self.provisioner
         }
 
-        /// The runtime of the platform named `name` in this folder, made on
-        /// its first start ([`Registry::open_or_create_platform`]: one live
-        /// platform per name, even under concurrent starts), with its
-        /// resources provisioned (the bootstrap plan, then the default stack:
-        /// a database, which holds the tenanted tables, a bucket and a KV
-        /// namespace; resumed if a crash interrupted them). `secret` as in
-        /// [`Platform::builder`].
+        /// The runtime of the platform named `name` in this folder, as
+        /// [`Platforms::platform`]: made on its first start, with its
+        /// bootstrap and its default stack (a database, which holds the
+        /// tenanted tables, a bucket and a KV namespace) provisioned.
+        /// `secret` as in [`Platform::builder`].
         pub fn platform(&self, name: &str, secret: impl Into<Vec<u8>>) -> PlatformBuilder {
-            PlatformBuilder {
-                source: Source::Local {
-                    folder: self.clone(),
-                    name: name.to_owned(),
-                },
-                secret: secret.into(),
-                auth_db: None,
-                store_db: None,
-                tables: Vec::new(),
-                auth_settings: None,
-                org_settings: None,
-            }
-        }
-
-        pub(super) fn minter(&self, platform: PlatformId) -> Result<ScopeMinter> {
-            self.inner.minter.restricted_to(platform)
-        }
-
-        /// The default stack every platform of a folder gets.
-        pub(super) fn default_stack() -> StackTemplate {
-            StackTemplate {
-                name: "app".into(),
-                version: 1,
-                resources: vec![
-                    ResourceRole::Database,
-                    ResourceRole::Storage,
-                    ResourceRole::Kv,
-                ],
-            }
-        }
-
-        pub(super) async fn open_platform(&self, name: &str) -> Result<Opened> {
-            let registry = &self.inner.registry;
-            let local = &self.inner.provisioner;
-            let (record, created) = registry
-                .open_or_create_platform(NewPlatform::new(name, PlatformClass::Platform))
-                .await?;
-            let id = record.id;
-            // A suspended platform cannot be provisioned, and its resources
-            // exist from its earlier starts: it is opened as it is.
-            if registry.platform_status(id).await? == PlatformStatus::Active {
-                let provisioning = Provisioning::new(registry.clone(), local.clone())
-                    .with_connector(local.clone());
-                let bootstrap = Plan::bootstrap(
-                    id,
-                    registry.base_domain(),
-                    &[&neutrino_auth::schema::MIGRATIONS],
-                );
-                provisioning.apply(&bootstrap).await?;
-                let stack = Plan::stack(id, StackId::DEFAULT, &Self::default_stack())?;
-                provisioning.apply(&stack).await?;
-            }
-            let auth_db = local
-                .database(ResourceName::auth_database(id).as_str())
-                .await?;
-            let store_db = local
-                .database(ResourceName::stack_database(id, StackId::DEFAULT).as_str())
-                .await?;
-            Ok(Opened {
-                id,
-                created,
-                auth_db: Arc::new(auth_db),
-                store_db: Arc::new(store_db),
-            })
+            self.platforms.platform(name, secret)
         }
     }
 

@@ -645,7 +645,7 @@ impl PostgresExecutor {
 
     /// The PostgreSQL part of the text check of guarded calls, on top of
     /// [`SqlGuard::check_text`]: see [`PostgresExecutor`]'s trait impl.
-    fn check_guarded(guard: &SqlGuard, sql: &str) -> Result<()> {
+    fn check_guarded_text(guard: &SqlGuard, sql: &str) -> Result<()> {
         guard.check_text(sql)?;
         check_postgres_text(sql)
     }
@@ -793,25 +793,8 @@ impl SqlExecutor for PostgresExecutor {
     /// `ts_stat`, `dblink`, `lo_…`, `current_setting`, `set_config`, …), an
     /// object kind whose body runs later (`FUNCTION`, `RULE`, `POLICY`, …), or
     /// another schema (a quoted name with a `-` or a `.`, or `public`).
-    async fn execute_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<ExecOutcome> {
-        Self::check_guarded(guard, stmt.sql())?;
-        self.execute(stmt).await
-    }
-
-    async fn query_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<Vec<Row>> {
-        Self::check_guarded(guard, stmt.sql())?;
-        self.query(stmt).await
-    }
-
-    async fn batch_guarded(
-        &self,
-        guard: &SqlGuard,
-        stmts: &[Statement],
-    ) -> Result<Vec<ExecOutcome>> {
-        for st in stmts {
-            Self::check_guarded(guard, st.sql())?;
-        }
-        self.batch(stmts).await
+    fn check_guarded(&self, guard: &SqlGuard, sql: &str) -> Result<()> {
+        Self::check_guarded_text(guard, sql)
     }
 }
 
@@ -840,7 +823,7 @@ mod tests {
             r#"SELECT * FROM U&"\006Eotes""#,
             r#"SELECT * FROM u&"n\006Ftes" UESCAPE '\'"#,
         ] {
-            let e = PostgresExecutor::check_guarded(&g, sql).unwrap_err();
+            let e = PostgresExecutor::check_guarded_text(&g, sql).unwrap_err();
             assert!(e.is_permission_denied(), "{sql}: {e:?}");
         }
         for sql in [
@@ -848,7 +831,7 @@ mod tests {
             r#"CREATE TABLE "things" ("id" INTEGER PRIMARY KEY)"#,
             r#"INSERT INTO "things" ("id") VALUES (?1)"#,
         ] {
-            PostgresExecutor::check_guarded(&g, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            PostgresExecutor::check_guarded_text(&g, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
     }
 }

@@ -650,8 +650,12 @@ impl SqlExecutor for SqliteExecutor {
             .await?
     }
 
+    fn check_guarded(&self, guard: &SqlGuard, sql: &str) -> Result<()> {
+        check_text(guard, sql)
+    }
+
     async fn execute_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<ExecOutcome> {
-        check_text(guard, stmt.sql())?;
+        self.check_guarded(guard, stmt.sql())?;
         let (st, g) = (stmt.clone(), guard.clone());
         self.inner
             .writer
@@ -663,7 +667,7 @@ impl SqlExecutor for SqliteExecutor {
     }
 
     async fn query_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<Vec<Row>> {
-        check_text(guard, stmt.sql())?;
+        self.check_guarded(guard, stmt.sql())?;
         self.read(Some(guard), stmt)
             .instrument(self.span("query"))
             .await
@@ -674,12 +678,12 @@ impl SqlExecutor for SqliteExecutor {
         guard: &SqlGuard,
         stmts: &[Statement],
     ) -> Result<Vec<ExecOutcome>> {
-        for st in stmts {
-            check_text(guard, st.sql())?;
-        }
         if stmts.is_empty() {
             return Ok(Vec::new());
         }
+        stmts
+            .iter()
+            .try_for_each(|st| self.check_guarded(guard, st.sql()))?;
         let (sts, g) = (stmts.to_vec(), guard.clone());
         self.inner
             .writer

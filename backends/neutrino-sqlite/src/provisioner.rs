@@ -10,14 +10,13 @@ use neutrino_core::migrate::{Migration, Migrations};
 use neutrino_core::provision::{
     DatabaseConnector, Provisioner, Resource, ResourceKind, ResourceSpec, check_request,
 };
-use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_core::sql::{Dialect, SqlExecutor, Statement};
 use neutrino_core::trace::{Port, port_span};
 use neutrino_core::{Error, Result};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
 use crate::error::{io, map};
-use crate::kv::KV_MIGRATIONS;
 use crate::object::blocking;
 use crate::{LocalObjectStore, SqliteExecutor, SqliteKv};
 
@@ -114,7 +113,7 @@ impl LocalProvisioner {
         .await?;
         let state = SqliteExecutor::open(root.join(STATE_FILE)).await?;
         STATE_MIGRATIONS.run(&state).await?;
-        KV_MIGRATIONS.run(&state).await?;
+        SqliteKv::migrations(Dialect::Sqlite).run(&state).await?;
         Ok(Self {
             root,
             state,
