@@ -10,13 +10,15 @@
 // admin steps fail with the server's answer).
 //
 // It prints ONE JSON document: {"steps": [...]}, each step
-// {step, status, code, body, cookies} where
+// {step, section, status, code, body, cookies} where
+// * step is `<section>: <what it does>`; the sections (core, organization,
+//   two-factor, api-key, admin) each start with their own users;
 // * status is the HTTP status of the step's own request (0 when no request
 //   was made: `skipped` then says why);
 // * code is the error body's `code` (null on success);
 // * body is the answer with volatile values normalized: IDs, tokens and keys
-//   become numbered placeholders (the same value gets the same placeholder, so
-//   "this is the user's ID" survives), dates become their distance from now
+//   become numbered placeholders (the same value gets the same placeholder
+//   within a section, so "this is the user's ID" survives), dates become their distance from now
 //   rounded to a unit, secrets and codes become placeholders; booleans, roles,
 //   names, emails, counts and messages are kept; object keys are sorted;
 // * cookies lists what the answer did to each cookie it named, as a browser
@@ -171,13 +173,22 @@ function normalize(value, key = "") {
 // ------------------------------------------------------------------- steps
 
 const steps = [];
+let currentSection = "";
+
+/** Starts a section of the flow: its steps are named `<section>: <step>`,
+ * and its placeholders are numbered from 1 again. */
+function section(name) {
+  currentSection = name;
+  placeholders.clear();
+}
 
 /** Runs one call of the official client as a named step and records it. A
  * step that throws is recorded with the exception, never stops the run. */
-async function step(name, who, call, { need = [] } = {}) {
+async function step(title, who, call, { need = [] } = {}) {
+  const name = `${currentSection}: ${title}`;
   const missing = need.filter(([, v]) => v === undefined || v === null).map(([n]) => n);
   if (missing.length > 0) {
-    steps.push({ step: name, status: 0, skipped: `needs ${missing.join(", ")} from an earlier step` });
+    steps.push({ step: name, section: currentSection, status: 0, skipped: `needs ${missing.join(", ")} from an earlier step` });
     return undefined;
   }
   const from = who.log.length;
@@ -189,7 +200,7 @@ async function step(name, who, call, { need = [] } = {}) {
     thrown = e;
   }
   const own = who.log[from];
-  const entry = { step: name, status: own ? own.status : 0 };
+  const entry = { step: name, section: currentSection, status: own ? own.status : 0 };
   if (thrown) entry.exception = String(thrown?.message ?? thrown);
   if (own && own.status === 404 && own.text === "") {
     entry.unsupported = true;
@@ -245,14 +256,14 @@ function totp(uri, offset = 0) {
 }
 
 // -------------------------------------------------------------------- flow
+//
+// Five sections, each with its own users, so a section a server lacks leaves
+// the others' state as it would be. Placeholders are numbered per section.
 
-const alice = user("alice");
-const bob = user("bob");
-const boss = user("admin");
 const aliceEmail = "alice@example.com";
-const bobEmail = "bob@example.com";
+const alice = user("alice");
 
-// Core: sign-up, sign-in, get-session, sign-out.
+section("core");
 await step("sign-up", alice, (c) => c.signUp.email({ name: "Alice", email: aliceEmail, password: PASSWORD }));
 await step("get-session after sign-up", alice, (c) => c.getSession());
 await step("sign-up with a taken email", user("stranger"), (c) =>
@@ -272,174 +283,181 @@ await step("sign-in with an unknown email", user("stranger"), (c) =>
 await step("sign-in", alice, (c) => c.signIn.email({ email: aliceEmail, password: PASSWORD }));
 await step("get-session", alice, (c) => c.getSession());
 await step("get-session without a cookie", user("stranger"), (c) => c.getSession());
-await step("sign-up bob", bob, (c) => c.signUp.email({ name: "Bob", email: bobEmail, password: PASSWORD }));
 
 // Organizations: create, invite, accept, set-active, update role, leave.
-const org = await step("organization create", alice, (c) =>
-  c.organization.create({ name: "Acme", slug: "acme" }),
+section("organization");
+const olivia = user("olivia");
+const oscar = user("oscar");
+const oscarEmail = "oscar@example.com";
+await step("sign-up the owner", olivia, (c) =>
+  c.signUp.email({ name: "Olivia", email: "olivia@example.com", password: PASSWORD }),
 );
-await step("organization create with a taken slug", bob, (c) =>
+await step("sign-up the invitee", oscar, (c) => c.signUp.email({ name: "Oscar", email: oscarEmail, password: PASSWORD }));
+const org = await step("organization create", olivia, (c) => c.organization.create({ name: "Acme", slug: "acme" }));
+await step("organization create with a taken slug", oscar, (c) =>
   c.organization.create({ name: "Acme 2", slug: "acme" }),
 );
 const invitation = await step(
   "organization invite",
-  alice,
-  (c) => c.organization.inviteMember({ email: bobEmail, role: "member", organizationId: org.id }),
+  olivia,
+  (c) => c.organization.inviteMember({ email: oscarEmail, role: "member", organizationId: org.id }),
   { need: [["organization", org]] },
 );
 await step(
   "organization invite by a non-member",
-  bob,
+  oscar,
   (c) => c.organization.inviteMember({ email: "carol@example.com", role: "member", organizationId: org.id }),
   { need: [["organization", org]] },
 );
 await step(
   "organization accept invitation",
-  bob,
+  oscar,
   (c) => c.organization.acceptInvitation({ invitationId: invitation.id }),
   { need: [["invitation", invitation]] },
 );
 await step(
   "organization accept invitation twice",
-  bob,
+  oscar,
   (c) => c.organization.acceptInvitation({ invitationId: invitation.id }),
   { need: [["invitation", invitation]] },
 );
 await step(
   "organization set-active",
-  bob,
+  oscar,
   (c) => c.organization.setActive({ organizationId: org.id }),
   { need: [["organization", org]] },
 );
-await step("get-session with an active organization", bob, (c) => c.getSession());
+await step("get-session with an active organization", oscar, (c) => c.getSession());
 const full = await step(
   "organization get-full-organization",
-  alice,
+  olivia,
   (c) => c.organization.getFullOrganization({ query: { organizationId: org.id } }),
   { need: [["organization", org]] },
 );
-const bobMember = full?.members?.find((m) => m.user?.email === bobEmail);
+const oscarMember = full?.members?.find((m) => m.user?.email === oscarEmail);
 await step(
   "organization update-member-role by a member",
-  bob,
-  (c) => c.organization.updateMemberRole({ memberId: bobMember.id, role: "owner", organizationId: org.id }),
-  { need: [["member", bobMember]] },
+  oscar,
+  (c) => c.organization.updateMemberRole({ memberId: oscarMember.id, role: "owner", organizationId: org.id }),
+  { need: [["member", oscarMember]] },
 );
 await step(
   "organization update-member-role",
-  alice,
-  (c) => c.organization.updateMemberRole({ memberId: bobMember.id, role: "admin", organizationId: org.id }),
-  { need: [["member", bobMember]] },
+  olivia,
+  (c) => c.organization.updateMemberRole({ memberId: oscarMember.id, role: "admin", organizationId: org.id }),
+  { need: [["member", oscarMember]] },
 );
-await step("organization get-active-member", bob, (c) => c.organization.getActiveMember());
+await step("organization get-active-member", oscar, (c) => c.organization.getActiveMember());
 await step(
   "organization leave as the only owner",
-  alice,
+  olivia,
   (c) => c.organization.leave({ organizationId: org.id }),
   { need: [["organization", org]] },
 );
 await step(
   "organization leave",
-  bob,
+  oscar,
   (c) => c.organization.leave({ organizationId: org.id }),
   { need: [["organization", org]] },
 );
-await step("organization list after leaving", bob, (c) => c.organization.list());
-await step("organization list", alice, (c) => c.organization.list());
+await step("organization list after leaving", oscar, (c) => c.organization.list());
+await step("organization list", olivia, (c) => c.organization.list());
 
 // Two-factor: enable, sign in with a TOTP and with a backup code.
-await step("two-factor enable with a wrong password", alice, (c) =>
-  c.twoFactor.enable({ password: "not the password" }),
-);
-const enabled = await step("two-factor enable", alice, (c) => c.twoFactor.enable({ password: PASSWORD }));
+section("two-factor");
+const tina = user("tina");
+const tinaEmail = "tina@example.com";
+await step("sign-up", tina, (c) => c.signUp.email({ name: "Tina", email: tinaEmail, password: PASSWORD }));
+await step("two-factor enable with a wrong password", tina, (c) => c.twoFactor.enable({ password: "not the password" }));
+const enabled = await step("two-factor enable", tina, (c) => c.twoFactor.enable({ password: PASSWORD }));
 const uri = enabled?.totpURI;
 const backupCodes = enabled?.backupCodes;
-await step("two-factor verify-totp with a wrong code", alice, (c) => c.twoFactor.verifyTotp({ code: "000000" }), {
+await step("two-factor verify-totp with a wrong code", tina, (c) => c.twoFactor.verifyTotp({ code: "000000" }), {
   need: [["totpURI", uri]],
 });
 // The enabling code is this period's; the sign-in code the next one (both
 // inside the ±1 window), so a server that refuses a replayed code accepts it.
-await step("two-factor verify-totp (enabling)", alice, (c) => c.twoFactor.verifyTotp({ code: totp(uri, 0) }), {
+await step("two-factor verify-totp (enabling)", tina, (c) => c.twoFactor.verifyTotp({ code: totp(uri, 0) }), {
   need: [["totpURI", uri]],
 });
-await step("get-session with two-factor enabled", alice, (c) => c.getSession());
-await step("sign-out before the TOTP sign-in", alice, (c) => c.signOut());
-await step("sign-in with two-factor", alice, (c) => c.signIn.email({ email: aliceEmail, password: PASSWORD }));
-await step("get-session while the second factor is pending", alice, (c) => c.getSession());
-await step("two-factor verify-totp (sign-in)", alice, (c) => c.twoFactor.verifyTotp({ code: totp(uri, 1) }), {
+await step("get-session with two-factor enabled", tina, (c) => c.getSession());
+await step("sign-out before the TOTP sign-in", tina, (c) => c.signOut());
+await step("sign-in with two-factor", tina, (c) => c.signIn.email({ email: tinaEmail, password: PASSWORD }));
+await step("get-session while the second factor is pending", tina, (c) => c.getSession());
+await step("two-factor verify-totp (sign-in)", tina, (c) => c.twoFactor.verifyTotp({ code: totp(uri, 1) }), {
   need: [["totpURI", uri]],
 });
-await step("get-session after the TOTP sign-in", alice, (c) => c.getSession());
-await step("sign-out before the backup-code sign-in", alice, (c) => c.signOut());
-await step("sign-in for the backup code", alice, (c) => c.signIn.email({ email: aliceEmail, password: PASSWORD }));
+await step("get-session after the TOTP sign-in", tina, (c) => c.getSession());
+await step("sign-out before the backup-code sign-in", tina, (c) => c.signOut());
+await step("sign-in for the backup code", tina, (c) => c.signIn.email({ email: tinaEmail, password: PASSWORD }));
 await step(
   "two-factor verify-backup-code",
-  alice,
+  tina,
   (c) => c.twoFactor.verifyBackupCode({ code: backupCodes[0] }),
   { need: [["backupCodes", backupCodes]] },
 );
-await step("get-session after the backup-code sign-in", alice, (c) => c.getSession());
-await step("sign-out before reusing the backup code", alice, (c) => c.signOut());
-await step("sign-in to reuse the backup code", alice, (c) =>
-  c.signIn.email({ email: aliceEmail, password: PASSWORD }),
-);
+await step("get-session after the backup-code sign-in", tina, (c) => c.getSession());
+await step("sign-out before reusing the backup code", tina, (c) => c.signOut());
+await step("sign-in to reuse the backup code", tina, (c) => c.signIn.email({ email: tinaEmail, password: PASSWORD }));
 await step(
   "two-factor verify-backup-code reused",
-  alice,
+  tina,
   (c) => c.twoFactor.verifyBackupCode({ code: backupCodes[0] }),
   { need: [["backupCodes", backupCodes]] },
 );
 await step(
   "two-factor verify-backup-code (second code)",
-  alice,
+  tina,
   (c) => c.twoFactor.verifyBackupCode({ code: backupCodes[1] }),
   { need: [["backupCodes", backupCodes]] },
 );
 
 // API keys.
-const key = await step("api-key create", alice, (c) =>
+section("api-key");
+const kim = user("kim");
+await step("sign-up", kim, (c) => c.signUp.email({ name: "Kim", email: "kim@example.com", password: PASSWORD }));
+const key = await step("api-key create", kim, (c) =>
   c.apiKey.create({ name: "ci", expiresIn: 60 * 60 * 24 * 2, prefix: "nt_" }),
 );
-await step("api-key create with a server-only field", alice, (c) =>
-  c.apiKey.create({ name: "ci", remaining: 5 }),
-);
-await step("api-key list", alice, (c) => c.apiKey.list());
-await step("api-key get", alice, (c) => c.apiKey.get({ query: { id: key.id } }), { need: [["key", key]] });
-await step("api-key get by another user", bob, (c) => c.apiKey.get({ query: { id: key.id } }), {
+await step("api-key create with a server-only field", kim, (c) => c.apiKey.create({ name: "ci", remaining: 5 }));
+await step("api-key list", kim, (c) => c.apiKey.list());
+await step("api-key get", kim, (c) => c.apiKey.get({ query: { id: key.id } }), { need: [["key", key]] });
+await step("api-key get by another user", alice, (c) => c.apiKey.get({ query: { id: key.id } }), {
   need: [["key", key]],
 });
-await step("api-key update", alice, (c) => c.apiKey.update({ keyId: key.id, name: "ci-renamed" }), {
+await step("api-key update", kim, (c) => c.apiKey.update({ keyId: key.id, name: "ci-renamed" }), {
   need: [["key", key]],
 });
-await step("api-key delete", alice, (c) => c.apiKey.delete({ keyId: key.id }), { need: [["key", key]] });
-await step("api-key get after delete", alice, (c) => c.apiKey.get({ query: { id: key.id } }), {
+await step("api-key delete", kim, (c) => c.apiKey.delete({ keyId: key.id }), { need: [["key", key]] });
+await step("api-key get after delete", kim, (c) => c.apiKey.get({ query: { id: key.id } }), {
   need: [["key", key]],
 });
 
 // Admin: ban, impersonate.
-await step("admin list-users by a non-admin", alice, (c) => c.admin.listUsers({ query: { limit: 10 } }));
+section("admin");
+const boss = user("admin");
+const bob = user("bob");
+const bobEmail = "bob@example.com";
+const bobUp = await step("sign-up", bob, (c) => c.signUp.email({ name: "Bob", email: bobEmail, password: PASSWORD }));
+const bobId = bobUp?.user?.id;
+await step("admin list-users by a non-admin", bob, (c) => c.admin.listUsers({ query: { limit: 10 } }));
 await step("admin sign-in", boss, (c) => c.signIn.email({ email: adminEmail, password: adminPassword }));
 await step("admin list-users", boss, (c) =>
   c.admin.listUsers({ query: { searchValue: "bob", searchField: "email", limit: 10 } }),
 );
-const bobId = full?.members?.find((m) => m.user?.email === bobEmail)?.userId;
-const bobUser = await step("get-session bob before the ban", bob, (c) => c.getSession());
-const bobUserId = bobId ?? bobUser?.user?.id;
-await step("admin ban-user", boss, (c) => c.admin.banUser({ userId: bobUserId, banReason: "spam" }), {
-  need: [["bob's id", bobUserId]],
+await step("admin ban-user", boss, (c) => c.admin.banUser({ userId: bobId, banReason: "spam" }), {
+  need: [["bob's id", bobId]],
 });
 await step("get-session of the banned user", bob, (c) => c.getSession());
 await step("sign-in of the banned user", bob, (c) => c.signIn.email({ email: bobEmail, password: PASSWORD }));
-await step("admin unban-user", boss, (c) => c.admin.unbanUser({ userId: bobUserId }), {
-  need: [["bob's id", bobUserId]],
-});
+await step("admin unban-user", boss, (c) => c.admin.unbanUser({ userId: bobId }), { need: [["bob's id", bobId]] });
 await step("sign-in after the unban", bob, (c) => c.signIn.email({ email: bobEmail, password: PASSWORD }));
-await step("admin impersonate-user", boss, (c) => c.admin.impersonateUser({ userId: bobUserId }), {
-  need: [["bob's id", bobUserId]],
+await step("admin impersonate-user", boss, (c) => c.admin.impersonateUser({ userId: bobId }), {
+  need: [["bob's id", bobId]],
 });
 await step("get-session while impersonating", boss, (c) => c.getSession());
 await step("admin stop-impersonating", boss, (c) => c.admin.stopImpersonating());
 await step("get-session after impersonating", boss, (c) => c.getSession());
-await step("sign-out admin", boss, (c) => c.signOut());
+await step("sign-out", boss, (c) => c.signOut());
 
 console.log(JSON.stringify({ steps }, null, 1));

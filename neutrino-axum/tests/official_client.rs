@@ -1,0 +1,324 @@
+//! The official Better Auth client, end to end, against the Rust server and
+//! against Better Auth's own server: a differential test.
+//!
+//! `tests/client/client.mjs` drives one server with Better Auth 1.7.25's
+//! `createAuthClient` (organization, two-factor, admin and API-key client
+//! plugins) over real HTTP on loopback and prints a transcript: each step's
+//! status, error code, normalized body and cookies. This test runs it against
+//! `tests/client/reference-server.mjs` (Better Auth itself on better-sqlite3)
+//! and against this crate's router serving a platform on the embedded
+//! default, in process, and compares the transcripts step by step.
+//!
+//! The flow has sections (core, organization, two-factor, api-key, admin),
+//! each with its own users. A step the Rust server does not have yet (a 404
+//! with an empty body, Better Auth's answer for a route it does not know) and
+//! the rest of its section, whose state depends on it, are listed, not
+//! compared. Every other step must match, or be in [`KNOWN_DIFFERENCES`] with
+//! its reason.
+//!
+//! Needs Node.js 20+ and the packages `scripts/setup-node-tests` installs;
+//! without them this test fails and says what is missing.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+#[path = "common/reference.rs"]
+mod reference;
+#[path = "common/server.rs"]
+mod server;
+
+use reference::{client_dir, start_reference};
+
+/// Differences from Better Auth that are known and accepted: the step, and
+/// why. Printed with their diff on every run; a listed step that no longer
+/// differs fails the test, so the table stays true.
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
+
+/// The steps the comparison must always cover.
+const CORE_STEPS: &[&str] = &[
+    "core: sign-up",
+    "core: sign-in",
+    "core: get-session",
+    "core: sign-out",
+];
+
+/// Fails, saying what to install, without Node or the client's packages.
+fn require_node() {
+    if let Some(why) = reference::node_missing() {
+        panic!("the official-client test cannot run Better Auth: {why}");
+    }
+}
+
+/// Runs the official client's flow against `base_url`; returns its transcript.
+async fn run_client(base_url: String, admin: String) -> Vec<Value> {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("node")
+            .current_dir(client_dir())
+            .arg("client.mjs")
+            .arg(&base_url)
+            .arg(&admin)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run node client.mjs");
+        assert!(
+            out.status.success(),
+            "client.mjs {base_url} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "client.mjs printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        doc["steps"].as_array().expect("a steps array").clone()
+    })
+    .await
+    .expect("the client run")
+}
+
+/// Where two normalized values differ, one line per JSON path.
+fn diff(path: &str, reference: &Value, rust: &Value, out: &mut Vec<String>) {
+    match (reference, rust) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let p = format!("{path}.{k}");
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => diff(&p, x, y, out),
+                    (Some(x), None) => out.push(format!("{p}: Better Auth {x}, Rust: absent")),
+                    (None, Some(y)) => out.push(format!("{p}: Better Auth: absent, Rust {y}")),
+                    (None, None) => {}
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                diff(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => out.push(format!("{path}: Better Auth {a}, Rust {b}")),
+    }
+}
+
+/// What a step is in one server's transcript.
+fn unsupported(step: &Value) -> bool {
+    step["unsupported"] == Value::Bool(true)
+}
+
+fn skipped(step: &Value) -> bool {
+    step.get("skipped").is_some()
+}
+
+/// The observable result of a step: what is compared.
+fn observed(step: &Value) -> Value {
+    serde_json::json!({
+        "status": step["status"],
+        "code": step["code"],
+        "body": step["body"],
+        "cookies": step["cookies"],
+        "exception": step.get("exception"),
+    })
+}
+
+/// The outcome of comparing two transcripts.
+#[derive(Debug, Default)]
+struct Comparison {
+    compared: Vec<String>,
+    /// Steps the Rust server does not have.
+    unsupported: Vec<String>,
+    /// Steps after one of those in their section, or that needed its answer.
+    skipped: Vec<String>,
+    /// Steps that differ and are not in the known table, with their diff.
+    differences: Vec<(String, Vec<String>)>,
+    /// Known differences seen, with their reason and diff.
+    known: Vec<(String, &'static str, Vec<String>)>,
+    /// Known differences that no longer differ.
+    stale: Vec<String>,
+}
+
+fn compare(reference: &[Value], rust: &[Value], known: &[(&str, &'static str)]) -> Comparison {
+    let names = |t: &[Value]| -> Vec<String> {
+        t.iter()
+            .map(|s| s["step"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(reference),
+        names(rust),
+        "both runs of client.mjs take the same steps"
+    );
+    let mut c = Comparison::default();
+    // The sections in which the Rust server lacked a step.
+    let mut broken: BTreeSet<&str> = BTreeSet::new();
+    for (a, b) in reference.iter().zip(rust) {
+        let name = a["step"].as_str().unwrap_or_default().to_owned();
+        let section = a["section"].as_str().unwrap_or_default();
+        if unsupported(b) {
+            broken.insert(section);
+            c.unsupported.push(name);
+            continue;
+        }
+        if skipped(b) || broken.contains(section) {
+            c.skipped.push(name);
+            continue;
+        }
+        let mut lines = Vec::new();
+        diff("", &observed(a), &observed(b), &mut lines);
+        let reason = known.iter().find(|(s, _)| *s == name).map(|(_, r)| *r);
+        match (lines.is_empty(), reason) {
+            (true, None) => {}
+            (true, Some(_)) => c.stale.push(name.clone()),
+            (false, None) => c.differences.push((name.clone(), lines)),
+            (false, Some(r)) => c.known.push((name.clone(), r, lines)),
+        }
+        c.compared.push(name);
+    }
+    c
+}
+
+fn print_report(c: &Comparison) {
+    println!(
+        "compared {} steps with Better Auth: {}",
+        c.compared.len(),
+        c.compared.join(" | ")
+    );
+    if !c.unsupported.is_empty() {
+        println!(
+            "not in the Rust server yet ({}): {}",
+            c.unsupported.len(),
+            c.unsupported.join(" | ")
+        );
+    }
+    if !c.skipped.is_empty() {
+        println!(
+            "not compared, as they follow a step the Rust server does not have ({}): {}",
+            c.skipped.len(),
+            c.skipped.join(" | ")
+        );
+    }
+    for (step, reason, lines) in &c.known {
+        println!("known difference in `{step}`: {reason}");
+        for l in lines {
+            println!("    {l}");
+        }
+    }
+}
+
+/// The reference transcript is a valid baseline: every step ran and got an
+/// answer from Better Auth.
+fn assert_complete(reference: &[Value]) {
+    for s in reference {
+        assert!(
+            !unsupported(s) && !skipped(s) && s.get("exception").is_none() && s["status"] != 0,
+            "Better Auth's own server did not run step {s}: client.mjs and \
+             reference-server.mjs disagree"
+        );
+    }
+}
+
+const ADMIN: &str = "admin@example.com:admin password 0123";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_client_sees_the_rust_server_as_better_auth() {
+    require_node();
+    let dir = tempfile::tempdir().unwrap();
+    let (_reference, reference_url) = start_reference(&dir.path().join("reference"), Some(ADMIN));
+    let rust = server::start(&dir.path().join("rust"), Some(ADMIN)).await;
+
+    let (theirs, ours) = tokio::join!(
+        run_client(reference_url, ADMIN.to_owned()),
+        run_client(rust.url.clone(), ADMIN.to_owned())
+    );
+    assert_complete(&theirs);
+
+    let c = compare(&theirs, &ours, KNOWN_DIFFERENCES);
+    print_report(&c);
+    for core in CORE_STEPS {
+        assert!(
+            c.compared.iter().any(|s| s == core),
+            "the core step `{core}` was compared"
+        );
+    }
+    assert!(
+        c.stale.is_empty(),
+        "these known differences no longer differ, remove them from KNOWN_DIFFERENCES: {:?}",
+        c.stale
+    );
+    let mut report = String::new();
+    for (step, lines) in &c.differences {
+        report.push_str(&format!("\n`{step}` differs from Better Auth:\n"));
+        for l in lines {
+            report.push_str(&format!("    {l}\n"));
+        }
+    }
+    assert!(
+        c.differences.is_empty(),
+        "the official client sees differences between Better Auth and the Rust server:{report}"
+    );
+}
+
+/// The harness itself: two runs against two fresh Better Auth servers give the
+/// same transcript (normalization leaves nothing volatile), and a change in
+/// one answer is reported as a difference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transcript_is_deterministic_and_differences_are_caught() {
+    require_node();
+    let dir = tempfile::tempdir().unwrap();
+    let (_a, a_url) = start_reference(&dir.path().join("a"), Some(ADMIN));
+    let (_b, b_url) = start_reference(&dir.path().join("b"), Some(ADMIN));
+    let (a, b) = tokio::join!(
+        run_client(a_url, ADMIN.to_owned()),
+        run_client(b_url, ADMIN.to_owned())
+    );
+    assert_complete(&a);
+    let c = compare(&a, &b, &[]);
+    assert!(c.differences.is_empty(), "{:?}", c.differences);
+    assert_eq!(c.compared.len(), a.len());
+
+    // A role changed in one answer is a difference, and a known one when
+    // listed.
+    let mut changed = b.clone();
+    let i = changed
+        .iter()
+        .position(|s| s["step"] == "core: sign-up")
+        .expect("a sign-up step");
+    changed[i]["body"]["user"]["role"] = Value::from("admin");
+    let c = compare(&a, &changed, &[]);
+    assert_eq!(c.differences.len(), 1, "{:?}", c.differences);
+    assert_eq!(
+        c.differences[0].1,
+        vec![r#".body.user.role: Better Auth "user", Rust "admin""#.to_owned()]
+    );
+    let c = compare(&a, &changed, &[("core: sign-up", "a test")]);
+    assert!(c.differences.is_empty() && c.known.len() == 1);
+    // A known difference that no longer differs is stale.
+    let c = compare(&a, &b, &[("core: sign-up", "a test")]);
+    assert_eq!(c.stale, vec!["core: sign-up".to_owned()]);
+
+    // A step a server lacks ends the comparison of its section only.
+    let mut lacking = b.clone();
+    let i = lacking
+        .iter()
+        .position(|s| s["step"] == "organization: organization create")
+        .expect("an organization create step");
+    lacking[i] = serde_json::json!({
+        "step": "organization: organization create", "section": "organization",
+        "status": 404, "unsupported": true, "code": null, "body": null, "cookies": [],
+    });
+    let c = compare(&a, &lacking, &[]);
+    assert!(c.differences.is_empty(), "{:?}", c.differences);
+    assert_eq!(c.unsupported, vec!["organization: organization create"]);
+    let rest: Vec<String> = a[i + 1..]
+        .iter()
+        .filter(|s| s["section"] == "organization")
+        .map(|s| s["step"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!rest.is_empty());
+    assert_eq!(c.skipped, rest);
+    assert_eq!(c.compared.len(), a.len() - 1 - rest.len());
+    assert!(c.compared.iter().any(|s| s.starts_with("two-factor: ")));
+}
