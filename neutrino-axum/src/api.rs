@@ -1,1 +1,0 @@
-//! Better Auth 1.7.25's HTTP API for one platform.
