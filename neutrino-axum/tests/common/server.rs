@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use neutrino_auth::{RequestMeta, SignUpEmail};
+use neutrino_auth::{CookieConfig, CookieDomain, RequestMeta, SignUpEmail};
 use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_platform::{LocalPlatforms, Platform};
@@ -32,8 +32,9 @@ impl Drop for RustServer {
     }
 }
 
-/// Serves a platform kept in `folder` on `127.0.0.1:0`, trusting its own
-/// origin, rate limits off (Better Auth's default outside production, which
+/// Serves a platform kept in `folder` on `127.0.0.1:0` as the `auth_server`
+/// example does (plain-HTTP host-only cookies, trusting its own origin), rate
+/// limits off (Better Auth's default outside production, which
 /// is how the reference server runs). With `admin` (`email:password`), that
 /// user is created first with the role `admin`, as a host app bootstraps its
 /// first administrator.
@@ -51,6 +52,11 @@ pub(crate) async fn start(folder: &Path, admin: Option<&str>) -> RustServer {
         .platform("official-client", SECRET)
         .with_auth(move |a| {
             a.with_base_url(base.clone())
+                .with_cookies(CookieConfig {
+                    secure: false,
+                    domain: CookieDomain::HostOnly,
+                    ..CookieConfig::default()
+                })
                 .with_trusted_origins([base])
         })
         .build()
@@ -72,8 +78,7 @@ pub(crate) async fn start(folder: &Path, admin: Option<&str>) -> RustServer {
             .await
             .expect("the platform's auth database");
         db.execute(
-            &Statement::new(r#"UPDATE "user" SET "role" = 'admin' WHERE "email" = ?1"#)
-                .bind(email),
+            &Statement::new(r#"UPDATE "user" SET "role" = 'admin' WHERE "email" = ?1"#).bind(email),
         )
         .await
         .expect("make the seeded user an admin");
