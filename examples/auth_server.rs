@@ -71,8 +71,8 @@ impl Settings {
             })
             .unwrap_or_default();
         let secret = std::env::var("NEUTRINO_SECRET").ok();
-        let rate_limit = !std::env::var("NEUTRINO_RATE_LIMIT")
-            .is_ok_and(|v| v.eq_ignore_ascii_case("off"));
+        let rate_limit =
+            !std::env::var("NEUTRINO_RATE_LIMIT").is_ok_and(|v| v.eq_ignore_ascii_case("off"));
         Ok(Self {
             folder,
             addr,

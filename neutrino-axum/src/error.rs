@@ -34,7 +34,8 @@ pub struct ApiError {
     code: Cow<'static, str>,
     message: Cow<'static, str>,
     shape: Shape,
-    headers: HeaderMap,
+    /// Boxed: most errors carry none, and an error stays small to return.
+    headers: Option<Box<HeaderMap>>,
 }
 
 impl ApiError {
@@ -49,7 +50,7 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             shape: Shape::Full,
-            headers: HeaderMap::new(),
+            headers: None,
         }
     }
 
@@ -78,7 +79,9 @@ impl ApiError {
     /// This error with a header added to its response (e.g. a `Set-Cookie`
     /// that Better Auth keeps on an error, or `X-Retry-After`).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.append(name, value);
+        self.headers
+            .get_or_insert_with(Default::default)
+            .append(name, value);
         self
     }
 
@@ -98,9 +101,9 @@ impl ApiError {
         &self.message
     }
 
-    /// The headers added with [`ApiError::with_header`].
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+    /// The headers added with [`ApiError::with_header`], if any.
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.headers.as_deref()
     }
 }
 
@@ -177,16 +180,12 @@ pub(crate) fn better_auth_message(code: &str) -> Option<&'static str> {
         "BACKUP_CODES_NOT_ENABLED" => "Backup codes aren't enabled",
         "INVALID_BACKUP_CODE" => "Invalid backup code",
         "INVALID_CODE" => "Invalid code",
-        "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE" => {
-            "Too many attempts. Please request a new code."
-        }
+        "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE" => "Too many attempts. Please request a new code.",
         "INVALID_TWO_FACTOR_COOKIE" => "Invalid two factor cookie",
         // Organization.
         "ORGANIZATION_ALREADY_EXISTS" => "Organization already exists",
         "ORGANIZATION_NOT_FOUND" => "Organization not found",
-        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION" => {
-            "User is not a member of the organization"
-        }
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION" => "User is not a member of the organization",
         "MEMBER_NOT_FOUND" => "Member not found",
         "ROLE_NOT_FOUND" => "Role not found",
         "NO_ACTIVE_ORGANIZATION" => "No active organization",
@@ -290,8 +289,10 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
-        for (name, value) in &self.headers {
-            res.headers_mut().append(name.clone(), value.clone());
+        if let Some(headers) = self.headers {
+            for (name, value) in headers.iter() {
+                res.headers_mut().append(name.clone(), value.clone());
+            }
         }
         res
     }

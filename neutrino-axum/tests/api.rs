@@ -28,11 +28,23 @@ async fn unknown_paths_wrong_methods_options_and_trailing_slashes_are_404_withou
         (reqwest::Method::POST, "/api-key/verify"),
     ];
     for (method, path) in cases {
-        let res = read(s.http.request(method.clone(), s.url(path)).send().await.unwrap()).await;
+        let res = read(
+            s.http
+                .request(method.clone(), s.url(path))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(res.status, 404, "{method} {path}");
         assert_eq!(res.text, "", "{method} {path}");
     }
-    for path in ["/api/auth", "/api/auth/", "/api/authx/get-session", "/other"] {
+    for path in [
+        "/api/auth",
+        "/api/auth/",
+        "/api/authx/get-session",
+        "/other",
+    ] {
         let res = read(
             s.http
                 .get(format!("{}{path}", s.origin))
@@ -130,7 +142,11 @@ async fn validation_comes_before_the_session_check() {
         json!({"message": "Unauthorized", "code": "UNAUTHORIZED"})
     );
     let res = s
-        .post("/sign-up/email", "", json!({"name": "A", "email": "not-an-email", "password": PASSWORD}))
+        .post(
+            "/sign-up/email",
+            "",
+            json!({"name": "A", "email": "not-an-email", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["message"], "[body.email] Invalid email address");
@@ -200,7 +216,10 @@ async fn remember_me_off_gives_a_browser_session_cookie_and_the_marker() {
     assert_eq!(res.status, 200);
     let token = res.set_cookie(TOKEN).unwrap();
     assert!(!token.contains("Max-Age"), "{token}");
-    assert!(token.ends_with("; Path=/; HttpOnly; SameSite=Lax"), "{token}");
+    assert!(
+        token.ends_with("; Path=/; HttpOnly; SameSite=Lax"),
+        "{token}"
+    );
     let dont = res.set_cookie(DONT).unwrap();
     assert!(dont.starts_with(&format!("{DONT}=true.")), "{dont}");
     assert!(!dont.contains("Max-Age"), "{dont}");
@@ -291,10 +310,15 @@ async fn get_session_answers_null_or_the_session_with_no_store() {
     // POST is 405 without deferred refresh.
     let res = s.post("/get-session", "", json!({})).await;
     assert_eq!(res.status, 405);
-    assert_eq!(res.json()["code"], "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED");
+    assert_eq!(
+        res.json()["code"],
+        "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED"
+    );
 
     // A tampered cookie is no session.
-    let tampered = up.cookie_header().replacen("session_token=", "session_token=x", 1);
+    let tampered = up
+        .cookie_header()
+        .replacen("session_token=", "session_token=x", 1);
     assert_eq!(s.get("/get-session", &tampered).await.text, "null");
 }
 
@@ -349,7 +373,9 @@ async fn secure_base_urls_give_secure_prefixed_cookies() {
             json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}),
         )
         .await;
-    let c = res.set_cookie("__Secure-better-auth.session_token").unwrap();
+    let c = res
+        .set_cookie("__Secure-better-auth.session_token")
+        .unwrap();
     assert!(
         c.ends_with("; Max-Age=604800; Path=/; HttpOnly; Secure; SameSite=Lax"),
         "{c}"
@@ -361,7 +387,10 @@ async fn the_origin_check_guards_cookie_requests_and_sign_in() {
     let s = server().await;
     let up = s.sign_up("ada@example.com").await;
     let cookie = up.cookie_header();
-    let send = |origin: Option<&'static str>, path: &'static str, cookie: String, extra: Vec<(&'static str, &'static str)>| {
+    let send = |origin: Option<&'static str>,
+                path: &'static str,
+                cookie: String,
+                extra: Vec<(&'static str, &'static str)>| {
         let mut req = s
             .http
             .post(s.url(path))
@@ -377,7 +406,13 @@ async fn the_origin_check_guards_cookie_requests_and_sign_in() {
         }
         async move { read(req.send().await.unwrap()).await }
     };
-    let res = send(Some("https://evil.example"), "/sign-out", cookie.clone(), vec![]).await;
+    let res = send(
+        Some("https://evil.example"),
+        "/sign-out",
+        cookie.clone(),
+        vec![],
+    )
+    .await;
     assert_eq!(res.status, 403);
     assert_eq!(
         res.json(),
@@ -398,12 +433,21 @@ async fn the_origin_check_guards_cookie_requests_and_sign_in() {
         None,
         "/sign-in/email",
         String::new(),
-        vec![("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate")],
+        vec![
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+        ],
     )
     .await;
     assert_eq!(res.status, 403);
     assert_eq!(res.json()["code"], "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED");
-    let res = send(Some("https://evil.example"), "/sign-in/email", String::new(), vec![]).await;
+    let res = send(
+        Some("https://evil.example"),
+        "/sign-in/email",
+        String::new(),
+        vec![],
+    )
+    .await;
     assert_eq!(res.status, 403);
     assert_eq!(res.json()["code"], "INVALID_ORIGIN");
     // curl-like: no origin, no cookie, no fetch metadata.
@@ -421,7 +465,12 @@ async fn callback_urls_must_be_relative_or_trusted() {
         ("errorCallbackURL", "INVALID_ERROR_CALLBACK_URL"),
         ("newUserCallbackURL", "INVALID_NEW_USER_CALLBACK_URL"),
     ] {
-        for bad in ["https://evil.example/x", "//evil.example", "/\\evil.example", "javascript:alert(1)"] {
+        for bad in [
+            "https://evil.example/x",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+        ] {
             let mut body = json!({"email": "ada@example.com", "password": PASSWORD});
             body[field] = json!(bad);
             let res = s.post("/sign-in/email", "", body).await;
@@ -443,7 +492,10 @@ async fn callback_urls_must_be_relative_or_trusted() {
     );
     let res = read(
         s.http
-            .post(format!("{}?callbackURL=https://evil.example", s.url("/sign-out")))
+            .post(format!(
+                "{}?callbackURL=https://evil.example",
+                s.url("/sign-out")
+            ))
             .json(&json!({}))
             .send()
             .await
@@ -528,7 +580,10 @@ async fn sessions_are_listed_and_revoked() {
         .post("/revoke-session", &a1, json!({"token": eve_token}))
         .await;
     assert_eq!(res.json(), json!({"status": true}));
-    assert_ne!(s.get("/get-session", &eve.cookie_header()).await.text, "null");
+    assert_ne!(
+        s.get("/get-session", &eve.cookie_header()).await.text,
+        "null"
+    );
 
     let res = s
         .post("/revoke-session", &a1, json!({"token": a2_token}))
@@ -573,7 +628,10 @@ async fn update_user_changes_the_name_and_re_sets_the_cookie() {
     assert_eq!(res.status, 200);
     assert_eq!(res.json(), json!({"status": true}));
     assert!(res.set_cookie(TOKEN).is_some());
-    assert_eq!(s.get("/get-session", &a).await.json()["user"]["name"], "Ada L.");
+    assert_eq!(
+        s.get("/get-session", &a).await.json()["user"]["name"],
+        "Ada L."
+    );
 
     let res = s.post("/update-user", &a, json!({})).await;
     assert_eq!(res.status, 400);
@@ -638,7 +696,9 @@ async fn delete_user_deletes_and_expires_the_cookies() {
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "INVALID_PASSWORD");
-    let res = s.post("/delete-user", &a, json!({"password": PASSWORD})).await;
+    let res = s
+        .post("/delete-user", &a, json!({"password": PASSWORD}))
+        .await;
     assert_eq!(res.status, 200);
     assert_eq!(
         res.json(),
@@ -696,7 +756,10 @@ async fn password_reset_by_mail() {
         .get(&format!("/reset-password/{token}?callbackURL=%2Freset"), "")
         .await;
     assert_eq!(res.status, 302);
-    assert_eq!(res.header("location"), Some(format!("/reset?token={token}").as_str()));
+    assert_eq!(
+        res.header("location"),
+        Some(format!("/reset?token={token}").as_str())
+    );
     assert_eq!(res.text, "");
 
     let res = s
@@ -822,7 +885,10 @@ async fn the_cookie_cache_answers_get_session_and_never_a_write() {
     .await;
     let up = s.sign_up("ada@example.com").await;
     let data = up.set_cookie(DATA).expect("session_data on sign-up");
-    assert!(data.contains("; Max-Age=300; Path=/; HttpOnly; SameSite=Lax"), "{data}");
+    assert!(
+        data.contains("; Max-Age=300; Path=/; HttpOnly; SameSite=Lax"),
+        "{data}"
+    );
     let cookie = up.cookie_header();
     let res = s.get("/get-session", &cookie).await;
     assert_eq!(res.json()["user"]["email"], "ada@example.com");
@@ -836,16 +902,22 @@ async fn the_cookie_cache_answers_get_session_and_never_a_write() {
     assert_ne!(s.get("/get-session", &cookie).await.text, "null");
     // `disableCookieCache` reads the database.
     assert_eq!(
-        s.get("/get-session?disableCookieCache=true", &cookie).await.text,
+        s.get("/get-session?disableCookieCache=true", &cookie)
+            .await
+            .text,
         "null"
     );
     // `disableCookieCache=false` means false (fixed).
     assert_ne!(
-        s.get("/get-session?disableCookieCache=false", &cookie).await.text,
+        s.get("/get-session?disableCookieCache=false", &cookie)
+            .await
+            .text,
         "null"
     );
     // A write never trusts the cache: the revoked session changes nothing.
-    let res = s.post("/update-user", &cookie, json!({"name": "Mallory"})).await;
+    let res = s
+        .post("/update-user", &cookie, json!({"name": "Mallory"}))
+        .await;
     assert_eq!(res.status, 401);
     let res = s.get("/get-session", &other).await;
     assert_eq!(res.json()["user"]["name"], "Ada");
@@ -856,4 +928,172 @@ async fn the_cookie_cache_answers_get_session_and_never_a_write() {
     let res = s.get("/get-session", &forged).await;
     assert_eq!(res.text, "null");
     assert!(res.set_cookie(DATA).unwrap().contains("Max-Age=0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sign_ins_from_one_client_get_at_most_the_limit_through() {
+    let s = std::sync::Arc::new(
+        server_with(Opts {
+            rate_limit: true,
+            ..Opts::default()
+        })
+        .await,
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = std::sync::Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            s.post(
+                "/sign-in/email",
+                "",
+                json!({"email": "nobody@example.com", "password": PASSWORD}),
+            )
+            .await
+            .status
+        }));
+    }
+    let mut passed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            429 => {}
+            401 => passed += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(passed, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reset_token_used_concurrently_resets_once() {
+    let s = std::sync::Arc::new(server().await);
+    s.sign_up("ada@example.com").await;
+    s.post(
+        "/request-password-reset",
+        "",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let token = s
+        .mailer
+        .last_to(
+            "ada@example.com",
+            neutrino_auth::mail::EmailKind::ResetPassword,
+        )
+        .unwrap()
+        .token;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = std::sync::Arc::clone(&s);
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            s.post(
+                "/reset-password",
+                "",
+                json!({"token": token, "newPassword": format!("new password number {i}")}),
+            )
+            .await
+            .status
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            400 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sign_ups_of_one_address_make_one_user() {
+    let s = std::sync::Arc::new(server().await);
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let s = std::sync::Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            s.post(
+                "/sign-up/email",
+                "",
+                json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}),
+            )
+            .await
+            .status
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            422 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn the_gateway_router_serves_the_platform_it_is_given_and_refuses_without_one() {
+    let s = server().await;
+    let serve = |app: axum::Router| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/api/auth")
+    };
+    let bare = neutrino_axum::api::AuthApi::for_gateway()
+        .without_rate_limit()
+        .router()
+        .unwrap();
+    let base = serve(bare.clone()).await;
+    let res = read(s.http.get(format!("{base}/ok")).send().await.unwrap()).await;
+    assert_eq!(res.status, 500);
+    assert!(
+        res.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("no platform")
+    );
+    let with = bare.layer(axum::Extension(s.platform.clone()));
+    let base = serve(with).await;
+    let res = read(
+        s.http
+            .get(format!("{base}/get-session"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.text, "null");
+}
+
+#[tokio::test]
+async fn bad_configurations_are_refused() {
+    use neutrino_axum::api::AuthApi;
+    for bad in ["api/auth", "/api//auth", "/api/{x}", "/api/*"] {
+        assert!(
+            AuthApi::for_gateway().with_base_path(bad).router().is_err(),
+            "{bad}"
+        );
+    }
+    assert!(
+        AuthApi::for_gateway()
+            .with_base_path("/auth/")
+            .router()
+            .is_ok()
+    );
+    assert!(
+        AuthApi::for_gateway()
+            .with_cookie_cache(Duration::ZERO)
+            .router()
+            .is_err()
+    );
+    assert!(
+        AuthApi::for_gateway()
+            .with_cookie_cache(Duration::from_secs(401 * 24 * 3600))
+            .router()
+            .is_err()
+    );
 }

@@ -99,10 +99,7 @@ fn header_value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         "[ -~]{0,60}".prop_map(String::into_bytes),
         // obs-text: bytes a header may carry that are not UTF-8.
-        prop::collection::vec(
-            prop_oneof![0x20u8..0x7f, 0x80u8..=0xff],
-            0..40
-        ),
+        prop::collection::vec(prop_oneof![0x20u8..0x7f, 0x80u8..=0xff], 0..40),
     ]
 }
 

@@ -175,7 +175,10 @@ impl CookieJar {
         let mut out = vec![self.expire(&self.session_data)];
         let chunk_prefix = format!("{}.", self.session_data);
         for name in req.names_with_prefix(&chunk_prefix) {
-            if name[chunk_prefix.len()..].bytes().all(|b| b.is_ascii_digit()) {
+            if name[chunk_prefix.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+            {
                 out.push(self.expire(name));
             }
         }
@@ -236,8 +239,7 @@ fn hmac_b64url(signer: &SessionCookies, text: &str) -> Option<String> {
 /// Equality of two strings in time independent of where they differ.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0

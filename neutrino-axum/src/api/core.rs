@@ -7,7 +7,9 @@ use neutrino_auth::user::UpdateUser;
 use neutrino_auth::{AuthError, ChangePassword, SignInEmail, SignInOutcome, SignUpEmail};
 use serde_json::{Value, json};
 
-use super::session::{self, Read, Resolved, cached_json, require, set_session_cookies, with_cookies};
+use super::session::{
+    self, Read, Resolved, cached_json, require, set_session_cookies, with_cookies,
+};
 use super::wire::{Fields, Reply, looks_like_email, query_get, session_json, user_json};
 use super::{Ctx, Route};
 use crate::ApiError;
@@ -106,8 +108,13 @@ async fn sign_up_email(ctx: &Ctx) -> Answer {
                 user: signed.user.clone(),
                 refreshed: false,
             };
-            Ok(Reply::json(json!({ "token": token, "user": user }))
-                .cookies(set_session_cookies(ctx, &found, dont_remember)))
+            Ok(
+                Reply::json(json!({ "token": token, "user": user })).cookies(set_session_cookies(
+                    ctx,
+                    &found,
+                    dont_remember,
+                )),
+            )
         }
     }
 }
@@ -292,8 +299,13 @@ async fn update_user(ctx: &Ctx) -> Answer {
         user,
         refreshed: false,
     };
-    Ok(Reply::json(json!({ "status": true }))
-        .cookies(set_session_cookies(ctx, &found, current.dont_remember)))
+    Ok(
+        Reply::json(json!({ "status": true })).cookies(set_session_cookies(
+            ctx,
+            &found,
+            current.dont_remember,
+        )),
+    )
 }
 
 async fn change_password(ctx: &Ctx) -> Answer {
@@ -328,8 +340,10 @@ async fn change_password(ctx: &Ctx) -> Answer {
             current.dont_remember,
         )))
     } else {
-        Ok(Reply::json(json!({ "token": null, "user": user_json(&current.found.user) }))
-            .cookies(cookies))
+        Ok(
+            Reply::json(json!({ "token": null, "user": user_json(&current.found.user) }))
+                .cookies(cookies),
+        )
     }
 }
 
@@ -377,9 +391,10 @@ async fn delete_user(ctx: &Ctx) -> Answer {
                 .cookies(ctx.jar.delete_session(&ctx.cookies)),
         ),
         // Better Auth: deletion not enabled is a 404 without a body.
-        Err(AuthError::Store(neutrino_core::Error::NotFound { .. })) => {
-            Err(with_cookies(ApiError::empty(StatusCode::NOT_FOUND), cookies))
-        }
+        Err(AuthError::Store(neutrino_core::Error::NotFound { .. })) => Err(with_cookies(
+            ApiError::empty(StatusCode::NOT_FOUND),
+            cookies,
+        )),
         Err(e) => Err(with_cookies(e.into(), cookies)),
     }
 }
@@ -395,7 +410,9 @@ async fn request_password_reset(ctx: &Ctx) -> Answer {
         .auth()
         .request_password_reset(&email, redirect_to.as_deref(), &ctx.meta)
         .await?;
-    Ok(Reply::json(json!({ "status": true, "message": RESET_SENT })))
+    Ok(Reply::json(
+        json!({ "status": true, "message": RESET_SENT }),
+    ))
 }
 
 fn reset_password_callback(ctx: &Ctx) -> Answer {
@@ -414,7 +431,9 @@ fn reset_password_callback(ctx: &Ctx) -> Answer {
     }
     let token_ok = !token.is_empty()
         && token.len() <= 256
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     let sep = if callback.contains('?') { '&' } else { '?' };
     let location = if token_ok {
         format!("{callback}{sep}token={token}")
@@ -461,7 +480,10 @@ async fn send_verification_email(ctx: &Ctx) -> Answer {
                 ));
             }
             if user.email_verified {
-                return Err(with_cookies(AuthError::EmailAlreadyVerified.into(), cookies));
+                return Err(with_cookies(
+                    AuthError::EmailAlreadyVerified.into(),
+                    cookies,
+                ));
             }
             auth.send_verification_email(&user.email, callback.as_deref())
                 .await

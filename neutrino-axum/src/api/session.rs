@@ -47,10 +47,7 @@ pub(crate) enum Resolved {
 
 /// The session of a request, and the `Set-Cookie` values its resolution
 /// sends (refresh, cache, or deletion).
-pub(crate) async fn resolve(
-    ctx: &Ctx,
-    read: Read,
-) -> Result<(Resolved, Vec<String>), ApiError> {
+pub(crate) async fn resolve(ctx: &Ctx, read: Read) -> Result<(Resolved, Vec<String>), ApiError> {
     let jar = &ctx.jar;
     let mut cookies = Vec::new();
     let token = ctx
@@ -134,10 +131,8 @@ pub(crate) fn set_session_cookies(
 ) -> Vec<String> {
     let jar = &ctx.jar;
     let max_age = ctx.platform.auth().cookies().config().max_age.as_secs();
-    let mut out = vec![jar.session_token(
-        &found.session.token,
-        (!dont_remember).then_some(max_age),
-    )];
+    let mut out =
+        vec![jar.session_token(&found.session.token, (!dont_remember).then_some(max_age))];
     if dont_remember {
         out.push(jar.dont_remember());
     } else if ctx.cookies.get(jar.dont_remember_name()).is_some() {

@@ -90,8 +90,10 @@ pub(crate) fn parse_body(headers: &HeaderMap, bytes: &[u8], form: bool) -> Resul
                 )
             }),
         "application/x-www-form-urlencoded" if form => {
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
-                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", "Invalid form body"))?;
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(bytes).map_err(|_| {
+                    ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", "Invalid form body")
+                })?;
             let mut map = Map::new();
             for (k, v) in pairs {
                 let value = match v.as_str() {
@@ -160,9 +162,7 @@ impl<'a> Fields<'a> {
             Body::Json(Value::Object(m)) => Some(m),
             Body::None if !required => None,
             Body::None => {
-                issues.push(
-                    "[body] Invalid input: expected object, received undefined".to_owned(),
-                );
+                issues.push("[body] Invalid input: expected object, received undefined".to_owned());
                 None
             }
             Body::Json(other) => {

@@ -28,23 +28,12 @@ pub struct Server {
 }
 
 /// What a server is started with.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Opts {
     pub cookie_cache: Option<Duration>,
     pub rate_limit: bool,
     pub secure: bool,
     pub fresh_age: Option<Duration>,
-}
-
-impl Default for Opts {
-    fn default() -> Self {
-        Self {
-            cookie_cache: None,
-            rate_limit: false,
-            secure: false,
-            fresh_age: None,
-        }
-    }
 }
 
 pub async fn server() -> Server {
@@ -152,8 +141,7 @@ impl Res {
     pub fn set_cookie(&self, name: &str) -> Option<String> {
         self.set_cookies()
             .into_iter()
-            .filter(|c| c.starts_with(&format!("{name}=")))
-            .next_back()
+            .rfind(|c| c.starts_with(&format!("{name}=")))
     }
 
     /// `name=value` pairs of the cookies set with a value, for a `Cookie`
