@@ -246,6 +246,11 @@ impl From<AuthError> for ApiError {
             return Self::empty(status);
         }
         let code = e.code();
+        // Where Better Auth's status for a code differs from the library's.
+        let status = match code {
+            "ORGANIZATION_SLUG_ALREADY_TAKEN" => StatusCode::BAD_REQUEST,
+            _ => status,
+        };
         let message: Cow<'static, str> = match (code, better_auth_message(code)) {
             // Neutrino's own prose says which field and why, without values.
             ("VALIDATION_ERROR" | "PLATFORM_SUSPENDED" | "NOT_FOUND" | "FORBIDDEN", _) => {

@@ -9,7 +9,16 @@ use proptest::test_runner::{Config, TestRunner};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-const PATHS: [&str; 22] = [
+const PATHS: [&str; 31] = [
+    "/two-factor/enable",
+    "/two-factor/verify-totp",
+    "/two-factor/verify-backup-code",
+    "/organization/create",
+    "/organization/set-active",
+    "/organization/get-full-organization",
+    "/organization/invite-member",
+    "/organization/remove-member",
+    "/organization/update-member-role",
     "/sign-up/email",
     "/sign-in/email",
     "/sign-out",
@@ -34,7 +43,14 @@ const PATHS: [&str; 22] = [
     "/api-key/verify",
 ];
 
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 21] = [
+    "code",
+    "slug",
+    "organizationId",
+    "organizationSlug",
+    "memberIdOrEmail",
+    "metadata",
+    "invitationId",
     "email",
     "password",
     "name",
@@ -103,8 +119,10 @@ fn header_value() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn cookie() -> impl Strategy<Value = Vec<u8>> {
+fn cookie(valid: String) -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
+        Just(valid.clone().into_bytes()),
+        "[A-Za-z0-9%.=_-]{0,300}".prop_map(move |v| format!("{valid}; better-auth.session_data={v}").into_bytes()),
         header_value(),
         "[A-Za-z0-9%.=]{0,80}".prop_map(|v| format!("better-auth.session_token={v}").into_bytes()),
         "[A-Za-z0-9_-]{0,200}".prop_map(|v| format!(
@@ -114,7 +132,7 @@ fn cookie() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn request() -> impl Strategy<Value = Req> {
+fn request(valid_cookie: String, origin: String) -> impl Strategy<Value = Req> {
     let method = prop::sample::select(vec![
         "GET", "POST", "POST", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD",
     ]);
@@ -149,7 +167,11 @@ fn request() -> impl Strategy<Value = Req> {
                 "x-forwarded-for",
                 "user-agent",
             ]),
-            prop_oneof![header_value(), cookie()],
+            prop_oneof![
+                header_value(),
+                cookie(valid_cookie),
+                Just(origin.into_bytes()),
+            ],
         ),
         0..5,
     );
@@ -173,13 +195,14 @@ fn no_request_gets_a_5xx_and_every_error_has_better_auths_shape() {
         .build()
         .unwrap();
     let s = rt.block_on(common::server());
+    let valid = rt.block_on(s.sign_up("ada@example.com")).cookie_header();
     let mut runner = TestRunner::new(Config {
         cases: 1024,
         failure_persistence: None,
         ..Config::default()
     });
     runner
-        .run(&request(), |r| {
+        .run(&request(valid, s.origin.clone()), |r| {
             let res = rt.block_on(async {
                 let url = if r.query.is_empty() {
                     format!("{}{}", s.base, r.path)

@@ -42,6 +42,8 @@ pub(super) async fn handle(route: Route, ctx: &Ctx) -> Answer {
         Route::VerifyEmail => verify_email(ctx).await,
         Route::Ok => Ok(Reply::json(json!({ "ok": true }))),
         Route::Error => Ok(error_page(ctx)),
+        Route::Org(r) => super::org::handle(r, ctx).await,
+        Route::TwoFactor(r) => super::two_factor::handle(r, ctx).await,
     }
 }
 
@@ -162,15 +164,12 @@ async fn sign_in_email(ctx: &Ctx) -> Answer {
         }
         SignInOutcome::TwoFactorRequired(challenge) => {
             let jar = &ctx.jar;
-            let prefix = ctx.platform.auth().cookies().config();
-            let secure = if prefix.secure { "__Secure-" } else { "" };
-            let name = format!("{secure}{}.two_factor", prefix.prefix);
             let mut cookies = vec![jar.expire(jar.session_token_name())];
             cookies.extend(jar.expire_session_data(&ctx.cookies));
             if !remember_me.unwrap_or(true) {
                 cookies.push(jar.dont_remember());
             }
-            cookies.push(jar.set_cookie(&name, &jar.signer().sign(&challenge.id), Some(600)));
+            cookies.push(super::two_factor::challenge_cookie(ctx, &challenge));
             Ok(Reply::json(json!({
                 "twoFactorRedirect": true,
                 "twoFactorMethods": ["totp"],

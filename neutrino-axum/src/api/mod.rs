@@ -49,6 +49,31 @@
 //! `POST /send-verification-email`, `GET /verify-email`, `GET /ok`,
 //! `GET /error`.
 //!
+//! The organization plugin, on the platform's organizations (its tenants):
+//! `POST /organization/create`, `GET /organization/list`,
+//! `POST /organization/set-active`, `GET /organization/get-full-organization`,
+//! `GET /organization/get-organization`, `POST /organization/check-slug`,
+//! `POST /organization/invite-member`, `POST /organization/accept-invitation`,
+//! `POST /organization/reject-invitation`,
+//! `POST /organization/cancel-invitation`,
+//! `GET /organization/list-invitations`,
+//! `GET /organization/list-user-invitations`,
+//! `POST /organization/remove-member`, `POST /organization/update-member-role`,
+//! `POST /organization/leave`, `GET /organization/get-active-member`,
+//! `GET /organization/get-active-member-role`,
+//! `GET /organization/list-members`. Not yet: `update`, `delete`,
+//! `get-invitation`, `has-permission`, teams.
+//!
+//! The two-factor plugin (TOTP and backup codes): `POST /two-factor/enable`,
+//! `POST /two-factor/disable`, `POST /two-factor/verify-totp` (with a
+//! session: turns two-factor on; without: completes a sign-in through the
+//! signed `two_factor` cookie), `POST /two-factor/generate-backup-codes`,
+//! `POST /two-factor/verify-backup-code`; `send-otp` and `verify-otp` answer
+//! 400 `OTP_NOT_CONFIGURED`. Not offered: trusted devices (`trustDevice` is
+//! accepted and ignored), `get-totp-uri`.
+//!
+//! Not yet: the api-key and admin endpoints.
+//!
 //! # Cookies
 //! `{prefix}.session_token` (signed), `{prefix}.session_data` (the cookie
 //! cache, when on: [`AuthApi::with_cookie_cache`]) and
@@ -63,13 +88,13 @@
 //! # Better Auth's quirks: kept or fixed
 //! | quirk (facts file §8) | here | why |
 //! |---|---|---|
-//! | a) organization `metadata` a string in some answers, an object in others | not served yet | the organization endpoints are not part of this router yet |
-//! | b) verify-totp while enabling returns the old token and user | not served yet | the two-factor endpoints are not part of this router yet |
-//! | c) the cookie cache is not refreshed after organization changes | not served yet | as a) |
+//! | a) organization `metadata` a string in some answers, an object in others | kept: an object from `create`, the stored text from `list`, `get-full-organization` and `set-active` | the JS client passes it through; a caller written against Better Auth parses what it expects |
+//! | b) verify-totp while enabling returns the old token and user | **fixed**: the session is kept (not rotated), the answer is its token and the updated user | the answer matches the state it leaves |
+//! | c) the cookie cache is not refreshed after organization changes | not applicable | the `session_data` cache here does not hold the active organization: every organization endpoint reads it from the database |
 //! | d) `disableCookieCache=false` (and `disableRefresh=false`) mean *true* | **fixed**: `false`, `0` and an empty value mean false | the client sends `String(value)`; a caller asking for `false` gets what it asked for |
 //! | e) the API-key session's `expiresAt` in ms instead of seconds | not served yet | the api-key endpoints are not part of this router yet |
 //! | f) `/api-key/verify` from the client is 404 | kept (unknown path) | verification stays server-side, as in Better Auth |
-//! | g) `remove-member`/`has-permission` answer 401 instead of 403 | not served yet | as a) |
+//! | g) `remove-member` without the permission answers 401 instead of 403 | **fixed**: 403 with the code | a missing permission is not a missing session: the client must not treat it as signed out |
 //! | POST `/get-session` is 405 `METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED` | kept | `deferSessionRefresh` is not offered |
 //! | the rate limiter counts every unknown path as its own key | **fixed**: unknown paths share one key per client | one key per random path lets a client grow the limiter's memory without bound |
 //! | writes honour the `session_data` cookie cache (`update-user`) | **fixed**: every write reads the session from the database | a revoked session must not change anything, even while its cache cookie lives |
@@ -82,7 +107,9 @@
 
 mod cookies;
 mod core;
+mod org;
 mod session;
+mod two_factor;
 mod wire;
 
 use std::fmt;
@@ -135,7 +162,7 @@ const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
 ///
 /// Rate limiting is on with Better Auth's production rules (100 requests per
 /// 10 s per client and path; 3 per 10 s on `/sign-in*`, `/sign-up*`,
-/// `/change-password*`, `/change-email*`; 3 per 60 s on
+/// `/change-password*`, `/change-email*` and `/two-factor/*`; 3 per 60 s on
 /// `/request-password-reset` and `/send-verification-email`), counted in
 /// memory per process unless [`AuthApi::with_rate_limit_store`] gives a
 /// shared store; [`AuthApi::without_rate_limit`] turns it off (Better Auth's
@@ -295,9 +322,15 @@ impl RateLimits {
 
     /// The rule of a path (without the base path).
     fn rule(&self, path: &str) -> &RateLimiter {
-        if ["/sign-in", "/sign-up", "/change-password", "/change-email"]
-            .iter()
-            .any(|p| path.starts_with(p))
+        if [
+            "/sign-in",
+            "/sign-up",
+            "/change-password",
+            "/change-email",
+            "/two-factor/",
+        ]
+        .iter()
+        .any(|p| path.starts_with(p))
         {
             &self.strict
         } else if path == "/request-password-reset"
@@ -340,6 +373,8 @@ enum Route {
     VerifyEmail,
     Ok,
     Error,
+    Org(org::OrgRoute),
+    TwoFactor(two_factor::TwoFactorRoute),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
@@ -372,7 +407,11 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         {
             ResetPasswordCallback
         }
-        _ => return None,
+        p => {
+            return org::route(get, post, p)
+                .map(Org)
+                .or_else(|| two_factor::route(post, p).map(TwoFactor));
+        }
     };
     Some(r)
 }

@@ -1,0 +1,572 @@
+//! Better Auth's organization plugin (§3 of the facts), on the platform's
+//! [`Organizations`](neutrino_auth::org::Organizations): organizations are
+//! the platform's tenants.
+
+use axum::http::StatusCode;
+use neutrino_auth::AuthError;
+use neutrino_auth::org::{Member, NewOrganization, Organization};
+use neutrino_core::ids::TenantId;
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::session::{Current, require, with_cookies};
+use super::wire::{Fields, Reply, query_get};
+use crate::ApiError;
+
+type Answer = Result<Reply, ApiError>;
+
+/// The organization endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OrgRoute {
+    Create,
+    List,
+    SetActive,
+    GetFull,
+    GetOrganization,
+    CheckSlug,
+    InviteMember,
+    AcceptInvitation,
+    RejectInvitation,
+    CancelInvitation,
+    ListInvitations,
+    ListUserInvitations,
+    RemoveMember,
+    UpdateMemberRole,
+    Leave,
+    GetActiveMember,
+    GetActiveMemberRole,
+    ListMembers,
+}
+
+pub(super) fn route(get: bool, post: bool, path: &str) -> Option<OrgRoute> {
+    use OrgRoute::*;
+    let rest = path.strip_prefix("/organization/")?;
+    Some(match rest {
+        "create" if post => Create,
+        "list" if get => List,
+        "set-active" if post => SetActive,
+        "get-full-organization" if get => GetFull,
+        "get-organization" if get => GetOrganization,
+        "check-slug" if post => CheckSlug,
+        "invite-member" if post => InviteMember,
+        "accept-invitation" if post => AcceptInvitation,
+        "reject-invitation" if post => RejectInvitation,
+        "cancel-invitation" if post => CancelInvitation,
+        "list-invitations" if get => ListInvitations,
+        "list-user-invitations" if get => ListUserInvitations,
+        "remove-member" if post => RemoveMember,
+        "update-member-role" if post => UpdateMemberRole,
+        "leave" if post => Leave,
+        "get-active-member" if get => GetActiveMember,
+        "get-active-member-role" if get => GetActiveMemberRole,
+        "list-members" if get => ListMembers,
+        _ => return None,
+    })
+}
+
+pub(super) async fn handle(route: OrgRoute, ctx: &Ctx) -> Answer {
+    use OrgRoute::*;
+    match route {
+        Create => create(ctx).await,
+        List => list(ctx).await,
+        SetActive => set_active(ctx).await,
+        GetFull => get_full(ctx, true).await,
+        GetOrganization => get_full(ctx, false).await,
+        CheckSlug => check_slug(ctx).await,
+        InviteMember => invite_member(ctx).await,
+        AcceptInvitation => answer_invitation(ctx, Answering::Accept).await,
+        RejectInvitation => answer_invitation(ctx, Answering::Reject).await,
+        CancelInvitation => answer_invitation(ctx, Answering::Cancel).await,
+        ListInvitations => list_invitations(ctx).await,
+        ListUserInvitations => list_user_invitations(ctx).await,
+        RemoveMember => remove_member(ctx).await,
+        UpdateMemberRole => update_member_role(ctx).await,
+        Leave => leave(ctx).await,
+        GetActiveMember => active_member(ctx, false).await,
+        GetActiveMemberRole => active_member(ctx, true).await,
+        ListMembers => list_members(ctx).await,
+    }
+}
+
+/// An organization as Better Auth's `list`, `get-full-organization` and
+/// `set-active` show it: `metadata` as its stored JSON text.
+fn org_json(org: &Organization) -> Value {
+    serde_json::to_value(org).unwrap_or(Value::Null)
+}
+
+/// An organization as Better Auth's `create` shows it: `metadata` parsed
+/// (quirk a, kept).
+fn org_json_object_metadata(org: &Organization) -> Value {
+    let mut v = org_json(org);
+    if let Some(text) = &org.metadata
+        && let Ok(parsed) = serde_json::from_str::<Value>(text)
+    {
+        v["metadata"] = parsed;
+    }
+    v
+}
+
+fn member_json(m: &Member) -> Value {
+    serde_json::to_value(m).unwrap_or(Value::Null)
+}
+
+/// A member with `user: {id, name, email, image}`.
+async fn member_with_user(ctx: &Ctx, m: &Member) -> Result<Value, ApiError> {
+    let mut v = member_json(m);
+    if let Some(u) = ctx.platform.auth().get_user(&m.user_id).await? {
+        v["user"] = json!({"id": u.id, "name": u.name, "email": u.email, "image": u.image});
+    }
+    Ok(v)
+}
+
+/// The organization session middleware: 401 `UNAUTHORIZED` without a
+/// session.
+async fn session(ctx: &Ctx) -> Result<(Current, Vec<String>), ApiError> {
+    require(ctx).await
+}
+
+fn parse_org(id: &str) -> Result<TenantId, ApiError> {
+    id.parse::<TenantId>()
+        .map_err(|_| AuthError::OrganizationNotFound.into())
+}
+
+/// The organization named by `explicit`, or the session's active one:
+/// `missing` when there is none.
+async fn org_or_active(
+    ctx: &Ctx,
+    token: &str,
+    explicit: Option<&str>,
+    missing: AuthError,
+) -> Result<TenantId, ApiError> {
+    if let Some(id) = explicit {
+        return parse_org(id);
+    }
+    match ctx.platform.orgs().scope(token).await {
+        Ok(scope) => Ok(scope.tenant()),
+        Err(AuthError::NoActiveOrganization) => Err(missing.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A role given as a string or a list of strings, as one comma list.
+fn role_of(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(items)) => {
+            let parts: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            parts.map(|p| p.join(","))
+        }
+        _ => None,
+    }
+}
+
+fn role_issue(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::String(_)) => None,
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => None,
+        other => Some(format!(
+            "[body.role] Invalid input: expected string, received {}",
+            match other {
+                None => "undefined",
+                Some(Value::Null) => "null",
+                Some(Value::Array(_)) => "array",
+                Some(Value::Object(_)) => "object",
+                Some(Value::Bool(_)) => "boolean",
+                Some(Value::Number(_)) => "number",
+                Some(Value::String(_)) => "string",
+            }
+        )),
+    }
+}
+
+async fn create(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let name = f.string("name");
+    let slug = f.string("slug");
+    let logo = f.nullable_string("logo");
+    let keep = f.opt_bool("keepCurrentActiveOrganization");
+    let metadata = f.raw("metadata").cloned();
+    let metadata_ok = matches!(metadata, None | Some(Value::Object(_)));
+    f.finish()?;
+    if !metadata_ok {
+        return Err(ApiError::validation(
+            "[body.metadata] Invalid input: expected record",
+        ));
+    }
+    if name.is_empty() || slug.is_empty() {
+        return Err(ApiError::validation(
+            "[body.name] Too small: expected string to have >=1 characters",
+        ));
+    }
+    // Better Auth checks the session itself here: 401 without a body.
+    let (current, cookies) = require(ctx)
+        .await
+        .map_err(|_| ApiError::empty(StatusCode::UNAUTHORIZED))?;
+    let mut new = NewOrganization::new(name, slug);
+    new.logo = logo.flatten();
+    new.metadata = metadata;
+    new.keep_current_active = keep.unwrap_or(false);
+    let orgs = ctx.platform.orgs();
+    let token = &current.found.session.token;
+    let org = orgs
+        .create_organization(token, new, &ctx.meta)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    let members = orgs.list_members(token, &org.id).await.unwrap_or_default();
+    let mut body = org_json_object_metadata(&org);
+    body["members"] = Value::Array(members.iter().map(member_json).collect());
+    Ok(Reply::json(body).cookies(cookies))
+}
+
+async fn list(ctx: &Ctx) -> Answer {
+    let (current, cookies) = session(ctx).await?;
+    let list = ctx
+        .platform
+        .orgs()
+        .list_organizations(&current.found.session.token)
+        .await?;
+    Ok(Reply::json(Value::Array(list.iter().map(org_json).collect())).cookies(cookies))
+}
+
+async fn set_active(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, false);
+    let id = f.nullable_string("organizationId");
+    let slug = f.opt_string("organizationSlug");
+    f.finish()?;
+    let (current, cookies) = session(ctx).await?;
+    let orgs = ctx.platform.orgs();
+    let token = &current.found.session.token;
+    let target: Option<TenantId> = match (id, slug) {
+        (_, Some(slug)) => {
+            let all = orgs.list_organizations(token).await?;
+            match all.into_iter().find(|o| o.slug == slug) {
+                Some(o) => Some(o.id),
+                None => {
+                    return Err(with_cookies(
+                        AuthError::OrganizationNotFound.into(),
+                        cookies,
+                    ));
+                }
+            }
+        }
+        (Some(Some(id)), None) => Some(parse_org(&id)?),
+        (Some(None), None) => None,
+        // An empty body keeps the current active organization.
+        (None, None) => match orgs.scope(token).await {
+            Ok(scope) => Some(scope.tenant()),
+            Err(AuthError::NoActiveOrganization) => None,
+            Err(e) => return Err(with_cookies(e.into(), cookies)),
+        },
+    };
+    let org = orgs
+        .set_active(token, target.as_ref(), &ctx.meta)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    let body = org.as_ref().map_or(Value::Null, org_json);
+    Ok(Reply::json(body).cookies(cookies))
+}
+
+async fn get_full(ctx: &Ctx, full: bool) -> Answer {
+    let (current, cookies) = session(ctx).await?;
+    let orgs = ctx.platform.orgs();
+    let token = &current.found.session.token;
+    let explicit = match query_get(&ctx.query, "organizationSlug") {
+        Some(slug) => {
+            let all = orgs.list_organizations(token).await?;
+            match all.into_iter().find(|o| o.slug == slug) {
+                Some(o) => Some(o.id),
+                None => {
+                    return Err(with_cookies(
+                        AuthError::OrganizationNotFound.into(),
+                        cookies,
+                    ));
+                }
+            }
+        }
+        None => match query_get(&ctx.query, "organizationId") {
+            Some(id) => Some(parse_org(id)?),
+            None => None,
+        },
+    };
+    let org_id = match explicit {
+        Some(id) => id,
+        None => match orgs.scope(token).await {
+            Ok(scope) => scope.tenant(),
+            Err(AuthError::NoActiveOrganization) => {
+                return Ok(Reply::json(Value::Null).cookies(cookies));
+            }
+            Err(e) => return Err(with_cookies(e.into(), cookies)),
+        },
+    };
+    let org = orgs
+        .organization(token, &org_id)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    let mut body = org_json(&org);
+    if full {
+        let members = orgs.list_members(token, &org_id).await?;
+        let mut list = Vec::with_capacity(members.len());
+        for m in &members {
+            list.push(member_with_user(ctx, m).await?);
+        }
+        // Invitations only for those who may invite, as in Better Auth.
+        let invitations = orgs
+            .list_invitations(token, &org_id)
+            .await
+            .unwrap_or_default();
+        body["members"] = Value::Array(list);
+        body["invitations"] = serde_json::to_value(invitations).unwrap_or(json!([]));
+    }
+    Ok(Reply::json(body).cookies(cookies))
+}
+
+async fn check_slug(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let slug = f.string("slug");
+    f.finish()?;
+    let (_, cookies) = session(ctx).await?;
+    ctx.platform
+        .orgs()
+        .check_slug(&slug)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    Ok(Reply::json(json!({ "status": true })).cookies(cookies))
+}
+
+async fn invite_member(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let email = f.string("email");
+    let role_value = f.raw("role");
+    let org = f.opt_string("organizationId");
+    let _resend = f.opt_bool("resend");
+    let issue = role_issue(role_value);
+    f.finish()?;
+    if let Some(i) = issue {
+        return Err(ApiError::validation(i));
+    }
+    let role = role_of(role_value).unwrap_or_default();
+    let (current, cookies) = session(ctx).await?;
+    let token = &current.found.session.token;
+    let run = async {
+        let org =
+            org_or_active(ctx, token, org.as_deref(), AuthError::OrganizationNotFound).await?;
+        let inv = ctx
+            .platform
+            .orgs()
+            .invite_member(token, &org, &email, &role, &ctx.meta)
+            .await?;
+        Ok::<_, ApiError>(serde_json::to_value(inv).unwrap_or(Value::Null))
+    };
+    match run.await {
+        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
+        Err(e) => Err(with_cookies(e, cookies)),
+    }
+}
+
+enum Answering {
+    Accept,
+    Reject,
+    Cancel,
+}
+
+async fn answer_invitation(ctx: &Ctx, answering: Answering) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let id = f.string("invitationId");
+    f.finish()?;
+    let (current, cookies) = session(ctx).await?;
+    let orgs = ctx.platform.orgs();
+    let token = &current.found.session.token;
+    let body = match answering {
+        Answering::Accept => orgs
+            .accept_invitation(token, &id, &ctx.meta)
+            .await
+            .map(|(inv, member)| json!({ "invitation": inv, "member": member_json(&member) })),
+        Answering::Reject => orgs
+            .reject_invitation(token, &id, &ctx.meta)
+            .await
+            .map(|inv| json!({ "invitation": inv, "member": null })),
+        Answering::Cancel => orgs
+            .cancel_invitation(token, &id, &ctx.meta)
+            .await
+            .map(|inv| serde_json::to_value(inv).unwrap_or(Value::Null)),
+    };
+    match body {
+        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
+        Err(e) => Err(with_cookies(e.into(), cookies)),
+    }
+}
+
+async fn list_invitations(ctx: &Ctx) -> Answer {
+    let (current, cookies) = session(ctx).await?;
+    let token = &current.found.session.token;
+    let explicit = query_get(&ctx.query, "organizationId");
+    let org = match org_or_active(ctx, token, explicit, AuthError::NoActiveOrganization).await {
+        Ok(o) => o,
+        Err(e) if e.code() == "NO_ACTIVE_ORGANIZATION" => {
+            return Err(with_cookies(
+                ApiError::message_only(StatusCode::BAD_REQUEST, "Organization ID is required"),
+                cookies,
+            ));
+        }
+        Err(e) => return Err(with_cookies(e, cookies)),
+    };
+    let list = ctx
+        .platform
+        .orgs()
+        .list_invitations(token, &org)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    Ok(Reply::json(serde_json::to_value(list).unwrap_or(json!([]))).cookies(cookies))
+}
+
+async fn list_user_invitations(ctx: &Ctx) -> Answer {
+    if query_get(&ctx.query, "email").is_some() {
+        return Err(ApiError::message_only(
+            StatusCode::BAD_REQUEST,
+            "User email cannot be passed for client side API calls.",
+        ));
+    }
+    let (current, cookies) = session(ctx).await?;
+    let orgs = ctx.platform.orgs();
+    let list = orgs
+        .list_user_invitations(&current.found.session.token)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    let mut out = Vec::with_capacity(list.len());
+    for inv in &list {
+        let mut v = serde_json::to_value(inv).unwrap_or(Value::Null);
+        // The invitee is not a member yet: the name comes from the
+        // registry's tenant, not from a membership check.
+        if let Ok(t) = ctx.platform.registry().tenant(inv.organization_id).await {
+            v["organizationName"] = json!(t.name);
+        }
+        out.push(v);
+    }
+    Ok(Reply::json(Value::Array(out)).cookies(cookies))
+}
+
+async fn remove_member(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let who = f.string("memberIdOrEmail");
+    let org = f.opt_string("organizationId");
+    f.finish()?;
+    let (current, cookies) = session(ctx).await?;
+    let token = &current.found.session.token;
+    let run = async {
+        let org =
+            org_or_active(ctx, token, org.as_deref(), AuthError::NoActiveOrganization).await?;
+        let orgs = ctx.platform.orgs();
+        let member_id = if who.contains('@') {
+            let members = orgs.list_members(token, &org).await?;
+            let mut found = None;
+            for m in &members {
+                if let Some(u) = ctx.platform.auth().get_user(&m.user_id).await?
+                    && u.email.eq_ignore_ascii_case(who.trim())
+                {
+                    found = Some(m.id.clone());
+                }
+            }
+            found.ok_or(ApiError::from(AuthError::MemberNotFound))?
+        } else {
+            who.clone()
+        };
+        let removed = orgs
+            .remove_member(token, &org, &member_id, &ctx.meta)
+            .await?;
+        let member = if who.contains('@') {
+            member_with_user(ctx, &removed).await?
+        } else {
+            member_json(&removed)
+        };
+        Ok::<_, ApiError>(json!({ "member": member }))
+    };
+    match run.await {
+        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
+        Err(e) => Err(with_cookies(e, cookies)),
+    }
+}
+
+async fn update_member_role(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let member_id = f.string("memberId");
+    let role_value = f.raw("role");
+    let org = f.opt_string("organizationId");
+    let issue = role_issue(role_value);
+    f.finish()?;
+    if let Some(i) = issue {
+        return Err(ApiError::validation(i));
+    }
+    let role = role_of(role_value).unwrap_or_default();
+    if role.trim().is_empty() {
+        return Err(ApiError::empty(StatusCode::BAD_REQUEST));
+    }
+    let (current, cookies) = session(ctx).await?;
+    let token = &current.found.session.token;
+    let run = async {
+        let org =
+            org_or_active(ctx, token, org.as_deref(), AuthError::NoActiveOrganization).await?;
+        let m = ctx
+            .platform
+            .orgs()
+            .update_member_role(token, &org, &member_id, &role, &ctx.meta)
+            .await?;
+        Ok::<_, ApiError>(member_json(&m))
+    };
+    match run.await {
+        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
+        Err(e) => Err(with_cookies(e, cookies)),
+    }
+}
+
+async fn leave(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let org = f.string("organizationId");
+    f.finish()?;
+    let (current, cookies) = session(ctx).await?;
+    let token = &current.found.session.token;
+    let run = async {
+        let org = parse_org(&org)?;
+        let m = ctx.platform.orgs().leave(token, &org, &ctx.meta).await?;
+        member_with_user(ctx, &m).await
+    };
+    match run.await {
+        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
+        Err(e) => Err(with_cookies(e, cookies)),
+    }
+}
+
+async fn active_member(ctx: &Ctx, role_only: bool) -> Answer {
+    let (current, cookies) = session(ctx).await?;
+    let token = &current.found.session.token;
+    let run = async {
+        let m = ctx.platform.orgs().active_member(token).await?;
+        if role_only {
+            Ok::<_, ApiError>(json!({ "role": m.role }))
+        } else {
+            member_with_user(ctx, &m).await
+        }
+    };
+    match run.await {
+        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
+        Err(e) => Err(with_cookies(e, cookies)),
+    }
+}
+
+async fn list_members(ctx: &Ctx) -> Answer {
+    let (current, cookies) = session(ctx).await?;
+    let token = &current.found.session.token;
+    let run = async {
+        let explicit = query_get(&ctx.query, "organizationId");
+        let org = org_or_active(ctx, token, explicit, AuthError::NoActiveOrganization).await?;
+        let members = ctx.platform.orgs().list_members(token, &org).await?;
+        let mut out = Vec::with_capacity(members.len());
+        for m in &members {
+            out.push(member_with_user(ctx, m).await?);
+        }
+        Ok::<_, ApiError>(json!({ "members": out, "total": members.len() }))
+    };
+    match run.await {
+        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
+        Err(e) => Err(with_cookies(e, cookies)),
+    }
+}

@@ -1,0 +1,223 @@
+//! Better Auth's organization endpoints over real sockets.
+
+mod common;
+
+use common::server;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn organizations_are_created_listed_and_made_active() {
+    let s = server().await;
+    let ada = s.sign_up("ada@example.com").await.cookie_header();
+
+    let res = s
+        .post(
+            "/organization/create",
+            "",
+            json!({"name": "Acme", "slug": "acme"}),
+        )
+        .await;
+    assert_eq!(res.status, 401);
+    assert_eq!(res.text, "");
+    let res = s.get("/organization/list", "").await;
+    assert_eq!(res.status, 401);
+    assert_eq!(
+        res.json(),
+        json!({"message": "Unauthorized", "code": "UNAUTHORIZED"})
+    );
+    let res = s
+        .post("/organization/create", &ada, json!({"name": "Acme"}))
+        .await;
+    assert_eq!(res.status, 400);
+    assert_eq!(res.json()["code"], "VALIDATION_ERROR");
+
+    let res = s
+        .post(
+            "/organization/create",
+            &ada,
+            json!({"name": "Acme", "slug": "acme", "metadata": {"plan": "pro"}}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let org = res.json();
+    assert_eq!(org["slug"], "acme");
+    // Quirk a, kept: an object on create, the stored text elsewhere.
+    assert_eq!(org["metadata"], json!({"plan": "pro"}));
+    assert_eq!(org["members"][0]["role"], "owner");
+    let id = org["id"].as_str().unwrap().to_owned();
+
+    let list = s.get("/organization/list", &ada).await.json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(list[0]["metadata"].is_string());
+
+    let full = s.get("/organization/get-full-organization", &ada).await;
+    assert_eq!(full.status, 200, "{}", full.text);
+    let full = full.json();
+    assert_eq!(full["id"], id.as_str());
+    assert_eq!(full["members"][0]["user"]["email"], "ada@example.com");
+    assert_eq!(full["invitations"], json!([]));
+
+    let res = s
+        .post(
+            "/organization/set-active",
+            &ada,
+            json!({"organizationId": null}),
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.text, "null");
+    assert_eq!(
+        s.get("/organization/get-full-organization", &ada)
+            .await
+            .text,
+        "null"
+    );
+    let res = s
+        .post(
+            "/organization/set-active",
+            &ada,
+            json!({"organizationSlug": "acme"}),
+        )
+        .await;
+    assert_eq!(res.json()["id"], id.as_str());
+    assert_eq!(
+        s.get("/organization/get-active-member-role", &ada)
+            .await
+            .json(),
+        json!({"role": "owner"})
+    );
+
+    let res = s
+        .post("/organization/check-slug", &ada, json!({"slug": "acme"}))
+        .await;
+    assert_eq!(res.status, 400);
+    assert_eq!(res.json()["code"], "ORGANIZATION_SLUG_ALREADY_TAKEN");
+    let res = s
+        .post(
+            "/organization/check-slug",
+            &ada,
+            json!({"slug": "free-slug"}),
+        )
+        .await;
+    assert_eq!(res.json(), json!({"status": true}));
+}
+
+#[tokio::test]
+async fn invitations_members_and_roles() {
+    let s = server().await;
+    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let bob = s.sign_up("bob@example.com").await.cookie_header();
+    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let org = s
+        .post(
+            "/organization/create",
+            &ada,
+            json!({"name": "Acme", "slug": "acme"}),
+        )
+        .await
+        .json();
+    let org_id = org["id"].as_str().unwrap().to_owned();
+
+    let res = s
+        .post(
+            "/organization/invite-member",
+            &ada,
+            json!({"email": "bob@example.com", "role": ["member"]}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let inv = res.json();
+    assert_eq!(inv["status"], "pending");
+    let inv_id = inv["id"].as_str().unwrap().to_owned();
+
+    // Only the invitee may accept.
+    let res = s
+        .post(
+            "/organization/accept-invitation",
+            &eve,
+            json!({"invitationId": inv_id}),
+        )
+        .await;
+    assert!(res.status == 403 || res.status == 400, "{}", res.text);
+    let mine = s.get("/organization/list-user-invitations", &bob).await;
+    assert_eq!(mine.json()[0]["organizationName"], "Acme");
+    let res = s
+        .post(
+            "/organization/accept-invitation",
+            &bob,
+            json!({"invitationId": inv_id}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json()["invitation"]["status"], "accepted");
+    let bob_member = res.json()["member"]["id"].as_str().unwrap().to_owned();
+
+    let members = s
+        .get(
+            &format!("/organization/list-members?organizationId={org_id}"),
+            &ada,
+        )
+        .await
+        .json();
+    assert_eq!(members["total"], 2);
+    // Eve is no member: she sees nothing of Acme.
+    let res = s
+        .get(
+            &format!("/organization/list-members?organizationId={org_id}"),
+            &eve,
+        )
+        .await;
+    assert!(res.status == 403 || res.status == 400, "{}", res.text);
+    let res = s
+        .get(
+            &format!("/organization/get-full-organization?organizationId={org_id}"),
+            &eve,
+        )
+        .await;
+    assert!(res.status >= 400 && res.status < 500, "{}", res.text);
+
+    // A member cannot promote itself or remove the owner.
+    let res = s
+        .post(
+            "/organization/update-member-role",
+            &bob,
+            json!({"memberId": bob_member, "role": "owner", "organizationId": org_id}),
+        )
+        .await;
+    assert_eq!(res.status, 403, "{}", res.text);
+    let res = s
+        .post(
+            "/organization/update-member-role",
+            &ada,
+            json!({"memberId": bob_member, "role": "admin", "organizationId": org_id}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json()["role"], "admin");
+
+    let res = s
+        .post(
+            "/organization/remove-member",
+            &ada,
+            json!({"memberIdOrEmail": "bob@example.com", "organizationId": org_id}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json()["member"]["user"]["email"], "bob@example.com");
+
+    let res = s
+        .post(
+            "/organization/leave",
+            &ada,
+            json!({"organizationId": org_id}),
+        )
+        .await;
+    assert_eq!(res.status, 400);
+    assert_eq!(
+        res.json()["code"],
+        "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"
+    );
+
+    let list: Value = s.get("/organization/list-invitations", &ada).await.json();
+    assert_eq!(list[0]["status"], "accepted");
+}

@@ -1,0 +1,185 @@
+//! Better Auth's two-factor endpoints over real sockets: enabling TOTP, and
+//! a two-factor sign-in completed through the `two_factor` cookie.
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::{PASSWORD, server};
+use serde_json::json;
+
+/// RFC 4648 base32 without padding, as in the `otpauth://` URI.
+fn base32_decode(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u64, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        buf = (buf << 5) | u64::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn code_now(secret: &[u8]) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    neutrino_auth::twofactor::totp(secret, now, 6)
+}
+
+#[tokio::test]
+async fn two_factor_is_enabled_then_asked_at_sign_in() {
+    let s = server().await;
+    let ada = s.sign_up("ada@example.com").await.cookie_header();
+
+    let res = s
+        .post(
+            "/two-factor/enable",
+            &ada,
+            json!({"password": "wrong password!"}),
+        )
+        .await;
+    assert_eq!(res.status, 400);
+    assert_eq!(res.json()["code"], "INVALID_PASSWORD");
+    let res = s
+        .post("/two-factor/enable", &ada, json!({"password": PASSWORD}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let body = res.json();
+    assert_eq!(body["method"], "totp");
+    assert_eq!(body["backupCodes"].as_array().unwrap().len(), 10);
+    let uri = body["totpURI"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    let b32 = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let secret = base32_decode(b32);
+    let backup = body["backupCodes"][0].as_str().unwrap().to_owned();
+
+    let res = s
+        .post("/two-factor/verify-totp", &ada, json!({"code": "000000x"}))
+        .await;
+    assert!(res.status == 400 || res.status == 401, "{}", res.text);
+    let res = s
+        .post(
+            "/two-factor/verify-totp",
+            &ada,
+            json!({"code": code_now(&secret)}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(res.json()["token"].is_string());
+    assert_eq!(res.json()["user"]["email"], "ada@example.com");
+
+    // Sign-in now stops at the second factor.
+    let res = s
+        .post(
+            "/sign-in/email",
+            "",
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(
+        res.json(),
+        json!({"twoFactorRedirect": true, "twoFactorMethods": ["totp"]})
+    );
+    let tf = res.set_cookie("better-auth.two_factor").unwrap();
+    assert!(
+        tf.contains("; Max-Age=600; Path=/; HttpOnly; SameSite=Lax"),
+        "{tf}"
+    );
+    assert!(
+        res.set_cookie("better-auth.session_token")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let challenge = res.cookie_header();
+    assert!(
+        challenge.starts_with("better-auth.two_factor="),
+        "{challenge}"
+    );
+
+    let res = s
+        .post(
+            "/two-factor/verify-backup-code",
+            "",
+            json!({"code": backup}),
+        )
+        .await;
+    assert_eq!(res.status, 401);
+    assert_eq!(res.json()["code"], "INVALID_TWO_FACTOR_COOKIE");
+    let forged = challenge.replacen("two_factor=", "two_factor=x", 1);
+    let res = s
+        .post(
+            "/two-factor/verify-backup-code",
+            &forged,
+            json!({"code": backup}),
+        )
+        .await;
+    assert_eq!(res.status, 401);
+
+    let res = s
+        .post(
+            "/two-factor/verify-backup-code",
+            &challenge,
+            json!({"code": backup}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json()["user"]["email"], "ada@example.com");
+    assert!(
+        res.set_cookie("better-auth.two_factor")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let session = res.cookie_header();
+    assert_eq!(
+        s.get("/get-session", &session).await.json()["user"]["email"],
+        "ada@example.com"
+    );
+    // The backup code and the challenge are spent.
+    let again = s
+        .post(
+            "/two-factor/verify-backup-code",
+            &challenge,
+            json!({"code": backup}),
+        )
+        .await;
+    assert!(again.status >= 400 && again.status < 500, "{}", again.text);
+
+    let res = s
+        .post(
+            "/two-factor/disable",
+            &session,
+            json!({"password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json(), json!({"status": true}));
+    let res = s
+        .post(
+            "/sign-in/email",
+            "",
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert!(res.json()["token"].is_string());
+    assert_eq!(
+        s.post("/two-factor/send-otp", "", json!({})).await.json()["code"],
+        "OTP_NOT_CONFIGURED"
+    );
+}
