@@ -34,61 +34,181 @@ use reference::{client_dir, start_reference};
 
 /// A difference from Better Auth that is known and accepted: in `step` (or
 /// in every step, `"*"`), at the JSON `path` of the observed result
-/// (`.status`, `.code`, `.body…`, `.cookies…`; array indices written `[]`),
-/// and why.
+/// (`.status`, `.code`, `.body…`, `.cookies`; array indices written `[]`),
+/// exactly `what` (`Better Auth <value>, Rust <value>`, either side may be
+/// `: absent`), and why.
 #[derive(Clone, Copy, Debug)]
 struct Known {
     step: &'static str,
     path: &'static str,
+    what: &'static str,
     reason: &'static str,
 }
 
-const NO_PLUGIN_USER_FIELDS: &str = "the Rust server's user object leaves out the admin and two-factor \
-     plugins' fields, which Better Auth sends with those plugins on (finding)";
-const NO_ACTIVE_ORGANIZATION_FIELD: &str = "the Rust server's session object leaves out a null \
-     activeOrganizationId, which Better Auth sends with the organization plugin on (finding)";
+const fn known(
+    step: &'static str,
+    path: &'static str,
+    what: &'static str,
+    reason: &'static str,
+) -> Known {
+    Known {
+        step,
+        path,
+        what,
+        reason,
+    }
+}
+
 const PEER_ADDRESS: &str = "Better Auth records the address of an x-forwarded-for header only \
      (\"\" without one); the Rust server records the connection's peer address";
+const NO_PLUGIN_USER_FIELDS: &str = "finding: the Rust server's user object leaves out the admin \
+     and two-factor plugins' fields (role, banned, banReason, banExpires, twoFactorEnabled)";
+const NO_ACTIVE_ORGANIZATION: &str = "finding: the Rust server's session object has no \
+     activeOrganizationId, neither null nor the organization set active";
+const METADATA_NULL: &str =
+    "finding: organization create answers metadata: null where Better Auth leaves it out";
+const NON_MEMBER_INVITE: &str = "finding: an invitation by a non-member is 403 \
+     USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION where Better Auth answers 400 MEMBER_NOT_FOUND";
+const SET_ACTIVE_COOKIE: &str =
+    "finding: organization set-active does not set the session cookie again as Better Auth does";
+const ISSUER_ENCODING: &str = "finding: the otpauth URI's issuer parameter is percent-encoded \
+     (Better%20Auth) where Better Auth form-encodes it (Better+Auth)";
+const NO_ROTATION: &str = "finding: verify-totp while enabling two-factor keeps the session \
+     where Better Auth replaces it (a new session_token cookie)";
+const BACKUP_CODE_CODE: &str = "finding: a used backup code is 401 INVALID_CODE where Better \
+     Auth answers 401 INVALID_BACKUP_CODE";
 
-/// The differences known and accepted. Printed with their lines on every run;
-/// an entry that no longer matches any difference fails the test, so the
-/// table stays true.
+/// The differences known and accepted. Printed on every run; an entry that
+/// no longer matches any difference fails the test, so the table stays true.
 const KNOWN_DIFFERENCES: &[Known] = &[
-    Known {
-        step: "*",
-        path: ".body.user.role",
-        reason: NO_PLUGIN_USER_FIELDS,
-    },
-    Known {
-        step: "*",
-        path: ".body.user.banned",
-        reason: NO_PLUGIN_USER_FIELDS,
-    },
-    Known {
-        step: "*",
-        path: ".body.user.banReason",
-        reason: NO_PLUGIN_USER_FIELDS,
-    },
-    Known {
-        step: "*",
-        path: ".body.user.banExpires",
-        reason: NO_PLUGIN_USER_FIELDS,
-    },
-    Known {
-        step: "*",
-        path: ".body.user.twoFactorEnabled",
-        reason: NO_PLUGIN_USER_FIELDS,
-    },
-    Known {
-        step: "*",
-        path: ".body.session.activeOrganizationId",
-        reason: NO_ACTIVE_ORGANIZATION_FIELD,
-    },
-    Known {
-        step: "*",
-        path: ".body.session.ipAddress",
-        reason: PEER_ADDRESS,
-    },
+    known(
+        "*",
+        ".body.session.ipAddress",
+        r#"Better Auth "", Rust "<ipAddress>""#,
+        PEER_ADDRESS,
+    ),
+    known(
+        "*",
+        ".body.user.role",
+        r#"Better Auth "user", Rust: absent"#,
+        NO_PLUGIN_USER_FIELDS,
+    ),
+    known(
+        "*",
+        ".body.user.banned",
+        "Better Auth false, Rust: absent",
+        NO_PLUGIN_USER_FIELDS,
+    ),
+    known(
+        "*",
+        ".body.user.banReason",
+        "Better Auth null, Rust: absent",
+        NO_PLUGIN_USER_FIELDS,
+    ),
+    known(
+        "*",
+        ".body.user.banExpires",
+        "Better Auth null, Rust: absent",
+        NO_PLUGIN_USER_FIELDS,
+    ),
+    known(
+        "*",
+        ".body.user.twoFactorEnabled",
+        "Better Auth false, Rust: absent",
+        NO_PLUGIN_USER_FIELDS,
+    ),
+    known(
+        "*",
+        ".body.user.twoFactorEnabled",
+        "Better Auth true, Rust: absent",
+        NO_PLUGIN_USER_FIELDS,
+    ),
+    known(
+        "*",
+        ".body.session.activeOrganizationId",
+        "Better Auth null, Rust: absent",
+        NO_ACTIVE_ORGANIZATION,
+    ),
+    known(
+        "organization: get-session with an active organization",
+        ".body.session.activeOrganizationId",
+        r#"Better Auth "<id:organization: organization create#1>", Rust: absent"#,
+        NO_ACTIVE_ORGANIZATION,
+    ),
+    known(
+        "organization: organization create",
+        ".body.metadata",
+        "Better Auth: absent, Rust null",
+        METADATA_NULL,
+    ),
+    known(
+        "organization: organization invite by a non-member",
+        ".status",
+        "Better Auth 400, Rust 403",
+        NON_MEMBER_INVITE,
+    ),
+    known(
+        "organization: organization invite by a non-member",
+        ".code",
+        r#"Better Auth "MEMBER_NOT_FOUND", Rust "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION""#,
+        NON_MEMBER_INVITE,
+    ),
+    known(
+        "organization: organization invite by a non-member",
+        ".body.code",
+        r#"Better Auth "MEMBER_NOT_FOUND", Rust "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION""#,
+        NON_MEMBER_INVITE,
+    ),
+    known(
+        "organization: organization invite by a non-member",
+        ".body.message",
+        r#"Better Auth "Member not found", Rust "User is not a member of the organization""#,
+        NON_MEMBER_INVITE,
+    ),
+    known(
+        "organization: organization set-active",
+        ".cookies",
+        r#"Better Auth ["better-auth.session_token=set"], Rust []"#,
+        SET_ACTIVE_COOKIE,
+    ),
+    known(
+        "two-factor: two-factor enable",
+        ".body.totpURI",
+        "Better Auth \"otpauth://totp/Better%20Auth:tina%40example.com?secret=<secret>\
+         &issuer=Better+Auth&digits=6&period=30\", Rust \"otpauth://totp/Better%20Auth:\
+         tina%40example.com?secret=<secret>&issuer=Better%20Auth&digits=6&period=30\"",
+        ISSUER_ENCODING,
+    ),
+    known(
+        "two-factor: two-factor verify-totp (enabling)",
+        ".cookies",
+        r#"Better Auth ["better-auth.session_token=set"], Rust []"#,
+        NO_ROTATION,
+    ),
+    known(
+        "two-factor: get-session with two-factor enabled",
+        ".body.session.token",
+        r#"Better Auth "<token:two-factor: get-session with two-factor enabled#1>", Rust "<token:two-factor: sign-up#1>""#,
+        NO_ROTATION,
+    ),
+    known(
+        "two-factor: two-factor verify-backup-code reused",
+        ".code",
+        r#"Better Auth "INVALID_BACKUP_CODE", Rust "INVALID_CODE""#,
+        BACKUP_CODE_CODE,
+    ),
+    known(
+        "two-factor: two-factor verify-backup-code reused",
+        ".body.code",
+        r#"Better Auth "INVALID_BACKUP_CODE", Rust "INVALID_CODE""#,
+        BACKUP_CODE_CODE,
+    ),
+    known(
+        "two-factor: two-factor verify-backup-code reused",
+        ".body.message",
+        r#"Better Auth "Invalid backup code", Rust "Invalid code""#,
+        BACKUP_CODE_CODE,
+    ),
 ];
 
 /// The steps the comparison must always cover.
@@ -139,15 +259,18 @@ async fn run_client(base_url: String, admin: String) -> Vec<Value> {
 struct Line {
     /// The JSON path, array indices written `[]`.
     path: String,
-    /// What each side has there.
+    /// What each side has there: `Better Auth <value>, Rust <value>`.
+    what: String,
+    /// The line to print: the path with its indices, and `what`.
     text: String,
 }
 
 /// Where two normalized values differ, one line per JSON path.
 fn diff(path: &str, pattern: &str, reference: &Value, rust: &Value, out: &mut Vec<Line>) {
-    let line = |text: String| Line {
+    let line = |path: &str, pattern: &str, what: String| Line {
         path: pattern.to_owned(),
-        text: format!("{path}: {text}"),
+        text: format!("{path}: {what}"),
+        what,
     };
     match (reference, rust) {
         (Value::Object(a), Value::Object(b)) => {
@@ -156,14 +279,12 @@ fn diff(path: &str, pattern: &str, reference: &Value, rust: &Value, out: &mut Ve
                 let (p, q) = (format!("{path}.{k}"), format!("{pattern}.{k}"));
                 match (a.get(k), b.get(k)) {
                     (Some(x), Some(y)) => diff(&p, &q, x, y, out),
-                    (Some(x), None) => out.push(Line {
-                        path: q,
-                        text: format!("{p}: Better Auth {x}, Rust: absent"),
-                    }),
-                    (None, Some(y)) => out.push(Line {
-                        path: q,
-                        text: format!("{p}: Better Auth: absent, Rust {y}"),
-                    }),
+                    (Some(x), None) => {
+                        out.push(line(&p, &q, format!("Better Auth {x}, Rust: absent")))
+                    }
+                    (None, Some(y)) => {
+                        out.push(line(&p, &q, format!("Better Auth: absent, Rust {y}")))
+                    }
                     (None, None) => {}
                 }
             }
@@ -174,7 +295,7 @@ fn diff(path: &str, pattern: &str, reference: &Value, rust: &Value, out: &mut Ve
             }
         }
         (a, b) if a == b => {}
-        (a, b) => out.push(line(format!("Better Auth {a}, Rust {b}"))),
+        (a, b) => out.push(line(path, pattern, format!("Better Auth {a}, Rust {b}"))),
     }
 }
 
@@ -246,9 +367,9 @@ fn compare(reference: &[Value], rust: &[Value], known: &[Known]) -> Comparison {
         diff("", "", &observed(a), &observed(b), &mut lines);
         let mut unknown = Vec::new();
         for line in lines {
-            let entry = known
-                .iter()
-                .position(|k| (k.step == "*" || k.step == name) && k.path == line.path);
+            let entry = known.iter().position(|k| {
+                (k.step == "*" || k.step == name) && k.path == line.path && k.what == line.what
+            });
             match entry {
                 Some(i) => {
                     used[i] = true;
@@ -266,7 +387,7 @@ fn compare(reference: &[Value], rust: &[Value], known: &[Known]) -> Comparison {
         .iter()
         .zip(used)
         .filter(|(_, used)| !used)
-        .map(|(k, _)| format!("{} {}", k.step, k.path))
+        .map(|(k, _)| format!("{} {}: {}", k.step, k.path, k.what))
         .collect();
     c
 }
@@ -307,7 +428,7 @@ fn print_report(c: &Comparison) {
             out(format!("    {l}"));
         }
         out(format!(
-            "    in {} steps: {}",
+            "    in these steps ({}): {}",
             steps.len(),
             steps.into_iter().collect::<Vec<_>>().join(" | ")
         ));
@@ -399,10 +520,13 @@ async fn the_transcript_is_deterministic_and_differences_are_caught() {
         c.differences[0].1,
         vec![r#".body.user.role: Better Auth "user", Rust "admin""#.to_owned()]
     );
-    let role = |step| Known {
-        step,
-        path: ".body.user.role",
-        reason: "a test",
+    let role = |step| {
+        known(
+            step,
+            ".body.user.role",
+            r#"Better Auth "user", Rust "admin""#,
+            "a test",
+        )
     };
     for entry in [role("core: sign-up"), role("*")] {
         let c = compare(&a, &changed, &[entry]);
@@ -416,6 +540,10 @@ async fn the_transcript_is_deterministic_and_differences_are_caught() {
             path: ".body.user.name",
             ..role("*")
         },
+        Known {
+            what: r#"Better Auth "user", Rust "owner""#,
+            ..role("*")
+        },
     ] {
         let c = compare(&a, &changed, &[entry]);
         assert_eq!(c.differences.len(), 1, "{c:?}");
@@ -423,7 +551,10 @@ async fn the_transcript_is_deterministic_and_differences_are_caught() {
     }
     // A known difference that no longer differs is stale.
     let c = compare(&a, &b, &[role("core: sign-up")]);
-    assert_eq!(c.stale, vec!["core: sign-up .body.user.role".to_owned()]);
+    assert_eq!(
+        c.stale,
+        vec![r#"core: sign-up .body.user.role: Better Auth "user", Rust "admin""#.to_owned()]
+    );
 
     // A step a server lacks ends the comparison of its section only.
     let mut lacking = b.clone();

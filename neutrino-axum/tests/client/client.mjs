@@ -16,9 +16,10 @@
 // * status is the HTTP status of the step's own request (0 when no request
 //   was made: `skipped` then says why);
 // * code is the error body's `code` (null on success);
-// * body is the answer with volatile values normalized: IDs, tokens and keys
-//   become numbered placeholders (the same value gets the same placeholder
-//   within a section, so "this is the user's ID" survives), dates become their distance from now
+// * body is the answer with volatile values normalized: IDs and tokens
+//   become placeholders naming the step that first showed them (the same
+//   value gets the same placeholder, so "this is the user's ID" survives),
+//   keys their prefix and length, dates become their distance from now
 //   rounded to a unit, secrets and codes become placeholders; booleans, roles,
 //   names, emails, counts and messages are kept; object keys are sorted;
 // * cookies lists what the answer did to each cookie it named, as a browser
@@ -102,12 +103,20 @@ function user(label) {
 
 // ------------------------------------------------------------- normalization
 
+// A volatile value's placeholder names the step that first showed it and its
+// number within that step (`<id:core: sign-up#1>`), so "the same ID as the
+// user of that step" survives normalization, and a difference in one step
+// (a token not rotated) does not renumber every later one.
 const placeholders = new Map();
+const counters = new Map();
+let currentStep = "";
 function placeholder(kind, value) {
   const key = `${kind}\u0000${value}`;
   if (!placeholders.has(key)) {
-    const n = [...placeholders.keys()].filter((k) => k.startsWith(`${kind}\u0000`)).length + 1;
-    placeholders.set(key, `<${kind}#${n}>`);
+    const counter = `${kind}\u0000${currentStep}`;
+    const n = (counters.get(counter) ?? 0) + 1;
+    counters.set(counter, n);
+    placeholders.set(key, `<${kind}:${currentStep}#${n}>`);
   }
   return placeholders.get(key);
 }
@@ -175,11 +184,9 @@ function normalize(value, key = "") {
 const steps = [];
 let currentSection = "";
 
-/** Starts a section of the flow: its steps are named `<section>: <step>`,
- * and its placeholders are numbered from 1 again. */
+/** Starts a section of the flow: its steps are named `<section>: <step>`. */
 function section(name) {
   currentSection = name;
-  placeholders.clear();
 }
 
 /** Runs one call of the official client as a named step and records it. A
@@ -200,6 +207,7 @@ async function step(title, who, call, { need = [] } = {}) {
     thrown = e;
   }
   const own = who.log[from];
+  currentStep = name;
   const entry = { step: name, section: currentSection, status: own ? own.status : 0 };
   if (thrown) entry.exception = String(thrown?.message ?? thrown);
   if (own && own.status === 404 && own.text === "") {
@@ -258,7 +266,7 @@ function totp(uri, offset = 0) {
 // -------------------------------------------------------------------- flow
 //
 // Five sections, each with its own users, so a section a server lacks leaves
-// the others' state as it would be. Placeholders are numbered per section.
+// the others' state as it would be.
 
 const aliceEmail = "alice@example.com";
 const alice = user("alice");
