@@ -204,6 +204,11 @@ pub(crate) fn better_auth_message(code: &str) -> Option<&'static str> {
             "You cannot leave the organization without an owner"
         }
         "ORGANIZATION_SLUG_ALREADY_TAKEN" => "Organization slug already taken",
+        // API keys.
+        "KEY_NOT_FOUND" => "API Key not found",
+        "INVALID_API_KEY" => "Invalid API key.",
+        "USAGE_EXCEEDED" => "API Key has reached its usage limit",
+        "RATE_LIMITED" => "Rate limit exceeded.",
         _ => return None,
     })
 }
@@ -249,6 +254,7 @@ impl From<AuthError> for ApiError {
         // Where Better Auth's status for a code differs from the library's.
         let status = match code {
             "ORGANIZATION_SLUG_ALREADY_TAKEN" => StatusCode::BAD_REQUEST,
+            "KEY_NOT_FOUND" => StatusCode::NOT_FOUND,
             _ => status,
         };
         let message: Cow<'static, str> = match (code, better_auth_message(code)) {

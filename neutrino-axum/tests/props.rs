@@ -9,7 +9,10 @@ use proptest::test_runner::{Config, TestRunner};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-const PATHS: [&str; 31] = [
+const PATHS: [&str; 34] = [
+    "/api-key/create",
+    "/api-key/update",
+    "/api-key/get",
     "/two-factor/enable",
     "/two-factor/verify-totp",
     "/two-factor/verify-backup-code",
@@ -43,7 +46,10 @@ const PATHS: [&str; 31] = [
     "/api-key/verify",
 ];
 
-const KEYS: [&str; 21] = [
+const KEYS: [&str; 24] = [
+    "keyId",
+    "expiresIn",
+    "prefix",
     "code",
     "slug",
     "organizationId",

@@ -44,6 +44,7 @@ pub(super) async fn handle(route: Route, ctx: &Ctx) -> Answer {
         Route::Error => Ok(error_page(ctx)),
         Route::Org(r) => super::org::handle(r, ctx).await,
         Route::TwoFactor(r) => super::two_factor::handle(r, ctx).await,
+        Route::ApiKey(r) => super::api_key::handle(r, ctx).await,
     }
 }
 

@@ -72,7 +72,14 @@
 //! 400 `OTP_NOT_CONFIGURED`. Not offered: trusted devices (`trustDevice` is
 //! accepted and ignored), `get-totp-uri`.
 //!
-//! Not yet: the api-key and admin endpoints.
+//! The api-key plugin: `POST /api-key/create`, `GET /api-key/get`,
+//! `GET /api-key/list`, `POST /api-key/update` (`enabled` only: names and
+//! lifetimes are set at creation), `POST /api-key/delete`. Verification
+//! stays server-side, as in Better Auth (`/api-key/verify` is 404; the
+//! host verifies with `Platform::scope_from_api_key`). Keys have no
+//! metadata (`METADATA_DISABLED`, Better Auth's default).
+//!
+//! Not yet: the admin endpoints.
 //!
 //! # Cookies
 //! `{prefix}.session_token` (signed), `{prefix}.session_data` (the cookie
@@ -105,6 +112,7 @@
 //!
 //! [`Auth::check_origin`]: neutrino_auth::Auth::check_origin
 
+mod api_key;
 mod cookies;
 mod core;
 mod org;
@@ -375,6 +383,7 @@ enum Route {
     Error,
     Org(org::OrgRoute),
     TwoFactor(two_factor::TwoFactorRoute),
+    ApiKey(api_key::ApiKeyRoute),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
@@ -410,7 +419,8 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         p => {
             return org::route(get, post, p)
                 .map(Org)
-                .or_else(|| two_factor::route(post, p).map(TwoFactor));
+                .or_else(|| two_factor::route(post, p).map(TwoFactor))
+                .or_else(|| api_key::route(get, post, p).map(ApiKey));
         }
     };
     Some(r)

@@ -1,0 +1,268 @@
+//! Better Auth's API-key plugin (§5 of the facts), on the platform's
+//! [`Organizations`](neutrino_auth::org::Organizations). Verification stays
+//! server-side ([`Platform::scope_from_api_key`]), as in Better Auth:
+//! `/api-key/verify` is not routed.
+//!
+//! [`Platform::scope_from_api_key`]: neutrino_platform::Platform::scope_from_api_key
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use neutrino_auth::AuthError;
+use neutrino_auth::apikey::{ApiKey, NewApiKey};
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::session::{require, with_cookies};
+use super::wire::{Fields, Reply, query_get};
+use crate::ApiError;
+
+type Answer = Result<Reply, ApiError>;
+
+/// The API-key endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ApiKeyRoute {
+    Create,
+    Get,
+    List,
+    Update,
+    Delete,
+}
+
+pub(super) fn route(get: bool, post: bool, path: &str) -> Option<ApiKeyRoute> {
+    use ApiKeyRoute::*;
+    Some(match path.strip_prefix("/api-key/")? {
+        "create" if post => Create,
+        "get" if get => Get,
+        "list" if get => List,
+        "update" if post => Update,
+        "delete" if post => Delete,
+        _ => return None,
+    })
+}
+
+pub(super) async fn handle(route: ApiKeyRoute, ctx: &Ctx) -> Answer {
+    match route {
+        ApiKeyRoute::Create => create(ctx).await,
+        ApiKeyRoute::Get => get(ctx).await,
+        ApiKeyRoute::List => list(ctx).await,
+        ApiKeyRoute::Update => update(ctx).await,
+        ApiKeyRoute::Delete => delete(ctx).await,
+    }
+}
+
+/// Fields only a server may set (Better Auth's `SERVER_ONLY_PROPERTY`).
+const SERVER_ONLY: [&str; 7] = [
+    "remaining",
+    "refillAmount",
+    "refillInterval",
+    "rateLimitEnabled",
+    "rateLimitTimeWindow",
+    "rateLimitMax",
+    "permissions",
+];
+
+const MIN_EXPIRES_IN: u64 = 24 * 3600;
+const MAX_EXPIRES_IN: u64 = 365 * 24 * 3600;
+
+/// An API key as Better Auth shows it (never its hash).
+fn key_json(key: &ApiKey) -> Value {
+    let mut v = serde_json::to_value(key).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.entry("configId").or_insert(json!("default"));
+        m.entry("metadata").or_insert(Value::Null);
+    }
+    v
+}
+
+fn bad(code: &'static str, message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+/// `expiresIn` in seconds: `None` when absent or null.
+fn expires_in(v: Option<&Value>) -> Result<Option<Duration>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            let secs = n.as_f64().unwrap_or(-1.0);
+            if secs < MIN_EXPIRES_IN as f64 {
+                Err(bad(
+                    "EXPIRES_IN_IS_TOO_SMALL",
+                    "The expiresIn is smaller than the predefined minimum value.",
+                ))
+            } else if secs > MAX_EXPIRES_IN as f64 {
+                Err(bad(
+                    "EXPIRES_IN_IS_TOO_LARGE",
+                    "The expiresIn is larger than the predefined maximum value.",
+                ))
+            } else {
+                Ok(Some(Duration::from_secs(secs as u64)))
+            }
+        }
+        Some(_) => Err(ApiError::validation(
+            "[body.expiresIn] Invalid input: expected number",
+        )),
+    }
+}
+
+async fn create(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, false);
+    let name = f.opt_string("name");
+    let prefix = f.opt_string("prefix");
+    let organization = f.opt_string("organizationId");
+    let _ = f.opt_string("configId");
+    let expires = f.raw("expiresIn").cloned();
+    let user_id = f.raw("userId").is_some();
+    let server_only = SERVER_ONLY.iter().any(|k| match f.raw(k) {
+        None => false,
+        Some(Value::Null) => *k != "remaining",
+        Some(_) => true,
+    });
+    let metadata = f
+        .raw("metadata")
+        .is_some_and(|m| !matches!(m, Value::Null | Value::Bool(false)));
+    f.finish()?;
+    if server_only {
+        return Err(bad(
+            "SERVER_ONLY_PROPERTY",
+            "The property you're trying to set can only be set from the server auth instance only.",
+        ));
+    }
+    if metadata {
+        return Err(bad("METADATA_DISABLED", "Metadata is disabled."));
+    }
+    let expires_in = expires_in(expires.as_ref())?;
+    if name
+        .as_ref()
+        .is_some_and(|n| n.is_empty() || n.chars().count() > 32)
+    {
+        return Err(bad(
+            "INVALID_NAME_LENGTH",
+            "The name length is either too large or too small.",
+        ));
+    }
+    let (current, cookies) = require(ctx).await.map_err(|e| {
+        if e.status() == StatusCode::UNAUTHORIZED {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED_SESSION",
+                "Unauthorized or invalid session",
+            )
+        } else {
+            e
+        }
+    })?;
+    if user_id {
+        return Err(with_cookies(
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED_SESSION",
+                "Unauthorized or invalid session",
+            ),
+            cookies,
+        ));
+    }
+    let organization =
+        match organization {
+            Some(id) => Some(id.parse().map_err(|_| {
+                with_cookies(AuthError::OrganizationNotFound.into(), cookies.clone())
+            })?),
+            None => None,
+        };
+    let new = NewApiKey {
+        name,
+        organization,
+        expires_in,
+        prefix,
+        ..NewApiKey::default()
+    };
+    let created = ctx
+        .platform
+        .orgs()
+        .create_api_key(&current.found.session.token, new, &ctx.meta)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    let mut body = key_json(&created.record);
+    body["key"] = Value::String(created.key);
+    Ok(Reply::json(body).cookies(cookies))
+}
+
+async fn get(ctx: &Ctx) -> Answer {
+    let Some(id) = query_get(&ctx.query, "id").map(str::to_owned) else {
+        return Err(ApiError::validation(
+            "[query.id] Invalid input: expected string, received undefined",
+        ));
+    };
+    let (current, cookies) = require(ctx).await?;
+    let keys = ctx
+        .platform
+        .orgs()
+        .list_api_keys(&current.found.session.token)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    match keys.iter().find(|k| k.id == id) {
+        Some(k) => Ok(Reply::json(key_json(k)).cookies(cookies)),
+        None => Err(with_cookies(AuthError::ApiKeyNotFound.into(), cookies)),
+    }
+}
+
+async fn list(ctx: &Ctx) -> Answer {
+    let (current, cookies) = require(ctx).await?;
+    let keys = ctx
+        .platform
+        .orgs()
+        .list_api_keys(&current.found.session.token)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    let list: Vec<Value> = keys.iter().map(key_json).collect();
+    Ok(Reply::json(json!({ "apiKeys": list, "total": keys.len() })).cookies(cookies))
+}
+
+async fn update(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let id = f.string("keyId");
+    let enabled = f.opt_bool("enabled");
+    let renamed = f.raw("name").is_some() || f.raw("expiresIn").is_some();
+    let server_only = SERVER_ONLY.iter().any(|k| f.raw(k).is_some());
+    f.finish()?;
+    if server_only {
+        return Err(bad(
+            "SERVER_ONLY_PROPERTY",
+            "The property you're trying to set can only be set from the server auth instance only.",
+        ));
+    }
+    let Some(enabled) = enabled else {
+        return Err(if renamed {
+            // Names and lifetimes are set at creation only here.
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "NO_VALUES_TO_UPDATE",
+                "Only enabled can be updated: name and expiresIn are set at creation",
+            )
+        } else {
+            bad("NO_VALUES_TO_UPDATE", "No values to update.")
+        });
+    };
+    let (current, cookies) = require(ctx).await?;
+    let key = ctx
+        .platform
+        .orgs()
+        .set_api_key_enabled(&current.found.session.token, &id, enabled, &ctx.meta)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    Ok(Reply::json(key_json(&key)).cookies(cookies))
+}
+
+async fn delete(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let id = f.string("keyId");
+    let _ = f.opt_string("configId");
+    f.finish()?;
+    let (current, cookies) = require(ctx).await?;
+    ctx.platform
+        .orgs()
+        .delete_api_key(&current.found.session.token, &id, &ctx.meta)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    Ok(Reply::json(json!({ "success": true })).cookies(cookies))
+}
