@@ -36,7 +36,8 @@ use reference::{client_dir, start_reference};
 /// in every step, `"*"`), at the JSON `path` of the observed result
 /// (`.status`, `.code`, `.body…`, `.cookies`; array indices written `[]`),
 /// exactly `what` (`Better Auth <value>, Rust <value>`, either side may be
-/// `: absent`), and why.
+/// `: absent`), and why. For one named step, `path` and `what` both `"*"`
+/// accept every line of it (an answer that differs as a whole).
 #[derive(Clone, Copy, Debug)]
 struct Known {
     step: &'static str,
@@ -75,6 +76,13 @@ const ISSUER_ENCODING: &str = "finding: the otpauth URI's issuer parameter is pe
      (Better%20Auth) where Better Auth form-encodes it (Better+Auth)";
 const NO_ROTATION: &str = "finding: verify-totp while enabling two-factor keeps the session \
      where Better Auth replaces it (a new session_token cookie)";
+const KEY_ORGANIZATION_ID: &str =
+    "finding: the API-key object has organizationId: null where Better Auth leaves it out";
+const KEY_NO_RATE_LIMIT: &str = "finding: an API key made over HTTP has no rate limit \
+     (rateLimitEnabled false) where Better Auth's default is 10 requests a day";
+const KEY_NO_UPDATED_AT: &str = "finding: the API-key object has no updatedAt";
+const KEY_RENAME_REFUSED: &str = "finding: api-key update refuses a new name (400 \
+     NO_VALUES_TO_UPDATE, only `enabled` can change) where Better Auth renames the key";
 const BACKUP_CODE_CODE: &str = "finding: a used backup code is 401 INVALID_CODE where Better \
      Auth answers 401 INVALID_BACKUP_CODE";
 
@@ -191,6 +199,68 @@ const KNOWN_DIFFERENCES: &[Known] = &[
         r#"Better Auth "<token:two-factor: get-session with two-factor enabled#1>", Rust "<token:two-factor: sign-up#1>""#,
         NO_ROTATION,
     ),
+    known(
+        "*",
+        ".body.organizationId",
+        "Better Auth: absent, Rust null",
+        KEY_ORGANIZATION_ID,
+    ),
+    known(
+        "*",
+        ".body.rateLimitEnabled",
+        "Better Auth true, Rust false",
+        KEY_NO_RATE_LIMIT,
+    ),
+    known(
+        "*",
+        ".body.rateLimitMax",
+        "Better Auth 10, Rust null",
+        KEY_NO_RATE_LIMIT,
+    ),
+    known(
+        "*",
+        ".body.rateLimitTimeWindow",
+        "Better Auth 86400000, Rust null",
+        KEY_NO_RATE_LIMIT,
+    ),
+    known(
+        "*",
+        ".body.updatedAt",
+        r#"Better Auth "<date:now>", Rust: absent"#,
+        KEY_NO_UPDATED_AT,
+    ),
+    known(
+        "*",
+        ".body.apiKeys[].organizationId",
+        "Better Auth: absent, Rust null",
+        KEY_ORGANIZATION_ID,
+    ),
+    known(
+        "*",
+        ".body.apiKeys[].rateLimitEnabled",
+        "Better Auth true, Rust false",
+        KEY_NO_RATE_LIMIT,
+    ),
+    known(
+        "*",
+        ".body.apiKeys[].rateLimitMax",
+        "Better Auth 10, Rust null",
+        KEY_NO_RATE_LIMIT,
+    ),
+    known(
+        "*",
+        ".body.apiKeys[].rateLimitTimeWindow",
+        "Better Auth 86400000, Rust null",
+        KEY_NO_RATE_LIMIT,
+    ),
+    known(
+        "*",
+        ".body.apiKeys[].updatedAt",
+        r#"Better Auth "<date:now>", Rust: absent"#,
+        KEY_NO_UPDATED_AT,
+    ),
+    // The refusal changes the whole answer: every line of the step.
+    known("api-key: api-key update", "*", "*", KEY_RENAME_REFUSED),
     known(
         "two-factor: two-factor verify-backup-code reused",
         ".code",
@@ -368,7 +438,11 @@ fn compare(reference: &[Value], rust: &[Value], known: &[Known]) -> Comparison {
         let mut unknown = Vec::new();
         for line in lines {
             let entry = known.iter().position(|k| {
-                (k.step == "*" || k.step == name) && k.path == line.path && k.what == line.what
+                let whole_step = k.step == name && k.path == "*" && k.what == "*";
+                whole_step
+                    || ((k.step == "*" || k.step == name)
+                        && k.path == line.path
+                        && k.what == line.what)
             });
             match entry {
                 Some(i) => {
@@ -528,7 +602,11 @@ async fn the_transcript_is_deterministic_and_differences_are_caught() {
             "a test",
         )
     };
-    for entry in [role("core: sign-up"), role("*")] {
+    for entry in [
+        role("core: sign-up"),
+        role("*"),
+        known("core: sign-up", "*", "*", "a test"),
+    ] {
         let c = compare(&a, &changed, &[entry]);
         assert!(c.differences.is_empty() && c.stale.is_empty(), "{c:?}");
         assert_eq!(c.known.len(), 1, "{c:?}");
@@ -544,6 +622,8 @@ async fn the_transcript_is_deterministic_and_differences_are_caught() {
             what: r#"Better Auth "user", Rust "owner""#,
             ..role("*")
         },
+        known("*", "*", "*", "a test"),
+        known("core: sign-in", "*", "*", "a test"),
     ] {
         let c = compare(&a, &changed, &[entry]);
         assert_eq!(c.differences.len(), 1, "{c:?}");
