@@ -9,7 +9,10 @@ use proptest::test_runner::{Config, TestRunner};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-const PATHS: [&str; 34] = [
+const PATHS: [&str; 37] = [
+    "/admin/ban-user",
+    "/admin/list-users",
+    "/admin/set-role",
     "/api-key/create",
     "/api-key/update",
     "/api-key/get",
@@ -46,7 +49,10 @@ const PATHS: [&str; 34] = [
     "/api-key/verify",
 ];
 
-const KEYS: [&str; 24] = [
+const KEYS: [&str; 27] = [
+    "userId",
+    "banReason",
+    "banExpiresIn",
     "keyId",
     "expiresIn",
     "prefix",

@@ -45,6 +45,7 @@ pub(super) async fn handle(route: Route, ctx: &Ctx) -> Answer {
         Route::Org(r) => super::org::handle(r, ctx).await,
         Route::TwoFactor(r) => super::two_factor::handle(r, ctx).await,
         Route::ApiKey(r) => super::api_key::handle(r, ctx).await,
+        Route::Admin(r) => super::admin::handle(r, ctx).await,
     }
 }
 

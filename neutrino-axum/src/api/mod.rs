@@ -79,7 +79,14 @@
 //! host verifies with `Platform::scope_from_api_key`). Keys have no
 //! metadata (`METADATA_DISABLED`, Better Auth's default).
 //!
-//! Not yet: the admin endpoints.
+//! The admin plugin: `POST /admin/set-role`, `POST /admin/ban-user`,
+//! `POST /admin/unban-user`, `GET /admin/list-users`,
+//! `POST /admin/revoke-user-sessions`, `POST /admin/remove-user`; every
+//! permission is checked by the library against the caller's session read
+//! from the database. Not yet: impersonation (`impersonate-user`,
+//! `stop-impersonating` and the `admin_session` cookie), `create-user`,
+//! `update-user`, `get-user`, `list-user-sessions`, `set-user-password`,
+//! `has-permission`.
 //!
 //! # Cookies
 //! `{prefix}.session_token` (signed), `{prefix}.session_data` (the cookie
@@ -99,7 +106,7 @@
 //! | b) verify-totp while enabling returns the old token and user | **fixed**: the session is kept (not rotated), the answer is its token and the updated user | the answer matches the state it leaves |
 //! | c) the cookie cache is not refreshed after organization changes | not applicable | the `session_data` cache here does not hold the active organization: every organization endpoint reads it from the database |
 //! | d) `disableCookieCache=false` (and `disableRefresh=false`) mean *true* | **fixed**: `false`, `0` and an empty value mean false | the client sends `String(value)`; a caller asking for `false` gets what it asked for |
-//! | e) the API-key session's `expiresAt` in ms instead of seconds | not served yet | the api-key endpoints are not part of this router yet |
+//! | e) the API-key session's `expiresAt` in ms instead of seconds | not applicable | an `x-api-key` header makes no session here (`enableSessionForAPIKeys` off, Better Auth's default); the host verifies keys with `Platform::scope_from_api_key` |
 //! | f) `/api-key/verify` from the client is 404 | kept (unknown path) | verification stays server-side, as in Better Auth |
 //! | g) `remove-member` without the permission answers 401 instead of 403 | **fixed**: 403 with the code | a missing permission is not a missing session: the client must not treat it as signed out |
 //! | POST `/get-session` is 405 `METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED` | kept | `deferSessionRefresh` is not offered |
@@ -109,9 +116,11 @@
 //! | `GET /reset-password/:token` checks the token before redirecting | **changed**: it redirects with `?token=` without reading it; `POST /reset-password` answers `INVALID_TOKEN` | no lookup of a reset token without a password to set |
 //! | `GET /verify-email` answers `user` for a change of address | **changed**: `user` is always `null` | the answer does not tell which kind of token it was |
 //! | `GET /error` renders Better Auth's 9.6 kB page | **changed**: a short page with the code | same status and type, no third-party page |
+//! | the user and session objects carry the plugins' fields (`twoFactorEnabled`, `role`, `banned`, `activeOrganizationId`, …) | **changed**: the core fields only (the admin endpoints' users carry `role`, `banned`, `banReason`, `banExpires`) | the library's records; the JS client reads none of them to work |
 //!
 //! [`Auth::check_origin`]: neutrino_auth::Auth::check_origin
 
+mod admin;
 mod api_key;
 mod cookies;
 mod core;
@@ -384,6 +393,7 @@ enum Route {
     Org(org::OrgRoute),
     TwoFactor(two_factor::TwoFactorRoute),
     ApiKey(api_key::ApiKeyRoute),
+    Admin(admin::AdminRoute),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
@@ -420,7 +430,8 @@ fn route(method: &Method, path: &str) -> Option<Route> {
             return org::route(get, post, p)
                 .map(Org)
                 .or_else(|| two_factor::route(post, p).map(TwoFactor))
-                .or_else(|| api_key::route(get, post, p).map(ApiKey));
+                .or_else(|| api_key::route(get, post, p).map(ApiKey))
+                .or_else(|| admin::route(get, post, p).map(Admin));
         }
     };
     Some(r)
