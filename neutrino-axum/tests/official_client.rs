@@ -103,6 +103,18 @@ const KNOWN_DIFFERENCES: &[Known] = &[
     ),
     known(
         "*",
+        ".body.user.role",
+        r#"Better Auth "admin", Rust: absent"#,
+        NO_PLUGIN_USER_FIELDS,
+    ),
+    known(
+        "*",
+        ".body.users[].twoFactorEnabled",
+        "Better Auth false, Rust: absent",
+        NO_PLUGIN_USER_FIELDS,
+    ),
+    known(
+        "*",
         ".body.user.banned",
         "Better Auth false, Rust: absent",
         NO_PLUGIN_USER_FIELDS,
