@@ -15,6 +15,9 @@
 //!   accept the sessions of earlier ones.
 //! * `NEUTRINO_RATE_LIMIT=off` turns rate limiting off (Better Auth's
 //!   default outside production; on here otherwise).
+//! * `NEUTRINO_COOKIE_CACHE=<seconds>` turns Better Auth's cookie cache
+//!   (`session_data`) on with that lifetime (off by default, as in Better
+//!   Auth).
 //!
 //! It prints `listening on http://…` once it accepts connections. Point
 //! Better Auth's JS client at it: `createAuthClient({ baseURL:
@@ -48,6 +51,8 @@ pub(crate) struct Settings {
     pub(crate) secret: Option<String>,
     /// Whether rate limiting is on.
     pub(crate) rate_limit: bool,
+    /// The cookie cache's lifetime, if on.
+    pub(crate) cookie_cache: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -73,12 +78,21 @@ impl Settings {
         let secret = std::env::var("NEUTRINO_SECRET").ok();
         let rate_limit =
             !std::env::var("NEUTRINO_RATE_LIMIT").is_ok_and(|v| v.eq_ignore_ascii_case("off"));
+        let cookie_cache = match std::env::var("NEUTRINO_COOKIE_CACHE") {
+            Ok(v) => Some(std::time::Duration::from_secs(
+                v.trim()
+                    .parse()
+                    .map_err(|e| format!("NEUTRINO_COOKIE_CACHE: {e}"))?,
+            )),
+            Err(_) => None,
+        };
         Ok(Self {
             folder,
             addr,
             trusted_origins,
             secret,
             rate_limit,
+            cookie_cache,
         })
     }
 }
@@ -143,6 +157,9 @@ pub(crate) async fn run(
     let mut api = AuthApi::new(platform);
     if !settings.rate_limit {
         api = api.without_rate_limit();
+    }
+    if let Some(age) = settings.cookie_cache {
+        api = api.with_cookie_cache(age);
     }
     let app = api.router()?;
     ready(addr);

@@ -25,6 +25,7 @@ async fn start(
         trusted_origins: Vec::new(),
         secret: None,
         rate_limit: true,
+        cookie_cache: Some(std::time::Duration::from_secs(300)),
     };
     let task = tokio::spawn(async move {
         run(
