@@ -101,9 +101,14 @@ pub struct ReconcileReport {
     /// (their slug was taken meanwhile, the parent is gone, or the tenant
     /// would be nested too deep).
     pub abandoned: usize,
-    /// Pending creations that could not be finished this time (left pending
-    /// for the next run), with why.
+    /// Pending creations, deletions or renamings that could not be finished
+    /// this time (left for the next run), with why.
     pub failed: Vec<ReconcileFailure>,
+    /// Organization deletions finished: the organization of a deleted tenant
+    /// deleted, or the tenant of a deleted organization.
+    pub deleted: usize,
+    /// Registry tenants whose slug and name were made their organization's.
+    pub renamed: usize,
 }
 
 /// A pending organization creation [`crate::org::Organizations::reconcile`] could not
@@ -122,7 +127,7 @@ enum Reconciled {
     Abandoned,
 }
 
-const ORG_COLUMNS: &str = r#""id", "name", "slug", "logo", "createdAt", "metadata""#;
+pub(crate) const ORG_COLUMNS: &str = r#""id", "name", "slug", "logo", "createdAt", "metadata""#;
 
 pub(crate) fn org_from_row(r: &Row) -> Result<Organization> {
     let id: String = r.get(0)?;
@@ -150,7 +155,7 @@ fn registry_refusal(e: neutrino_core::Error) -> AuthError {
     }
 }
 
-fn validate_org_fields(name: &str, slug: &str, logo: Option<&str>) -> Result<()> {
+pub(crate) fn validate_org_fields(name: &str, slug: &str, logo: Option<&str>) -> Result<()> {
     if name.trim().is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(AuthError::validation(
             "name",

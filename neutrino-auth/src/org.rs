@@ -52,6 +52,7 @@ use crate::delegate::delegate;
 use crate::directory::Directory;
 use crate::error::Result;
 use crate::invitation::{Invitation, Invitations};
+use crate::lifecycle::Lifecycle;
 use crate::member::Members;
 use crate::model::{RequestMeta, SignUpEmail, SignedIn};
 
@@ -59,6 +60,7 @@ pub use crate::active::MemberScope;
 pub use crate::directory::{
     MAX_METADATA_LEN, NewOrganization, Organization, ReconcileFailure, ReconcileReport,
 };
+pub use crate::lifecycle::{FullOrganization, MemberUser, MemberWithUser, OrganizationUpdate};
 pub use crate::member::Member;
 
 /// Default number of pending invitations an organization may have (Better
@@ -82,6 +84,7 @@ pub struct Organizations {
     invitation_ttl: Duration,
     members: Members,
     directory: Directory,
+    lifecycle: Lifecycle,
     active: ActiveTenant,
     api_keys: ApiKeys,
     invitations: Invitations,
@@ -140,6 +143,7 @@ impl Organizations {
         let members = Members::new(callers.clone(), policy.clone());
         Self {
             directory: Directory::new(callers.clone(), members.clone(), registry.clone()),
+            lifecycle: Lifecycle::new(callers.clone(), members.clone(), registry.clone()),
             active: ActiveTenant::new(
                 callers.clone(),
                 members.clone(),
@@ -230,16 +234,6 @@ impl Organizations {
             meta: &RequestMeta,
         ) -> Result<Organization>;
 
-        /// Finishes every organization creation interrupted between its steps:
-        /// creates the missing registry tenant, then the organization and its
-        /// owner. Idempotent; run it at startup or periodically. A creation the
-        /// registry refuses for good (slug taken meanwhile, parent gone, too
-        /// deep) is dropped; one that fails otherwise (a backend error, a
-        /// malformed row) is reported in [`ReconcileReport::failed`] and left
-        /// pending, and the others go on. Refused as a whole on a suspended or
-        /// deleted platform.
-        pub async fn reconcile(&self) -> Result<ReconcileReport>;
-
         /// An organization the caller belongs to (any, for a platform admin).
         /// Errors: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`.
         pub async fn organization(&self, token: &str, org: &TenantId) -> Result<Organization>;
@@ -251,6 +245,86 @@ impl Organizations {
         /// The newest audit entries of one organization (its own log), at most
         /// `limit`.
         pub async fn tenant_audit_log(&self, org: &TenantId, limit: u32) -> Result<Vec<AuditEntry>>;
+    }}
+
+    /// Finishes every organization creation interrupted between its steps:
+    /// creates the missing registry tenant, then the organization and its
+    /// owner. Idempotent; run it at startup or periodically. A creation the
+    /// registry refuses for good (slug taken meanwhile, parent gone, too
+    /// deep) is dropped; one that fails otherwise (a backend error, a
+    /// malformed row) is reported in [`ReconcileReport::failed`] and left
+    /// pending, and the others go on. Refused as a whole on a suspended or
+    /// deleted platform.
+    ///
+    /// Then finishes the organizations' deletions and renamings: an
+    /// organization whose registry tenant is deleted is deleted (a crash
+    /// between the two halves of
+    /// [`Organizations::delete_organization`]); the tenant of an
+    /// organization deleted from the auth database alone (by Better Auth) is
+    /// deleted; a live tenant's slug and name follow its organization's
+    /// ([`ReconcileReport::deleted`], [`ReconcileReport::renamed`]).
+    pub async fn reconcile(&self) -> Result<ReconcileReport> {
+        let mut report = self.directory.reconcile().await?;
+        let lifecycle = self.lifecycle.reconcile().await?;
+        report.deleted += lifecycle.deleted;
+        report.renamed += lifecycle.renamed;
+        report
+            .failed
+            .extend(lifecycle.failed.into_iter().map(|(id, error)| ReconcileFailure { id, error }));
+        Ok(report)
+    }
+
+    delegate! { lifecycle => {
+        /// Better Auth's `POST /organization/update`: changes the
+        /// organization's name, slug, logo or metadata. Needs
+        /// `organization:update` (owners and admins). The registry tenant's
+        /// slug, default host and name follow; a slug is unique on the
+        /// platform, decided by the databases. Errors: `UNAUTHORIZED`,
+        /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`,
+        /// `YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION`,
+        /// `ORGANIZATION_SLUG_ALREADY_TAKEN`, `ORGANIZATION_NOT_FOUND`,
+        /// `VALIDATION_ERROR`.
+        pub async fn update_organization(
+            &self,
+            token: &str,
+            org: &TenantId,
+            update: OrganizationUpdate,
+            meta: &RequestMeta,
+        ) -> Result<Organization>;
+
+        /// Better Auth's `POST /organization/delete`: deletes the
+        /// organization, its members, invitations and own API keys, clears it
+        /// as any session's active organization, and deletes its registry
+        /// tenant first: scopes minted before stop working at the next store
+        /// call, and the ID is never reused. A crash between the two leaves an
+        /// organization whose tenant is gone, which lets no one in (every way
+        /// in mints a scope, which the registry refuses) and which
+        /// [`Organizations::reconcile`], or the same call again, deletes. The
+        /// tenant's rows in a store stay, unreachable, until
+        /// [`neutrino_tenancy::TenantStore::purge_deleted_tenant`]. Needs
+        /// `organization:delete` (owners). Answers the deleted organization. Errors: `UNAUTHORIZED`,
+        /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`,
+        /// `YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION`,
+        /// `ORGANIZATION_NOT_FOUND`, `VALIDATION_ERROR` (it has
+        /// sub-organizations).
+        pub async fn delete_organization(
+            &self,
+            token: &str,
+            org: &TenantId,
+            meta: &RequestMeta,
+        ) -> Result<Organization>;
+
+        /// Better Auth's `GET /organization/get-full-organization`: the
+        /// organization `org` (the session's active one when `None`; `None`
+        /// back when there is none) with its members and their users and its
+        /// invitations (empty unless the caller may `invitation:create`).
+        /// Membership required (or platform admin). Errors: `UNAUTHORIZED`,
+        /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`.
+        pub async fn get_full_organization(
+            &self,
+            token: &str,
+            org: Option<&TenantId>,
+        ) -> Result<Option<FullOrganization>>;
     }}
 
     delegate! { members => {
