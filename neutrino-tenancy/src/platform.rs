@@ -198,7 +198,7 @@ impl PlatformRegistry {
     /// once it is deleted: at once after a deletion through this process,
     /// within the status TTL after one elsewhere. What every
     /// [`crate::TenantStore`] call checks.
-    pub async fn check_tenant_live(&self, id: TenantId) -> Result<()> {
+    pub(crate) async fn check_tenant_live(&self, id: TenantId) -> Result<()> {
         let ttl = self.registry.inner.opts.status_ttl;
         self.registry
             .check_tenant_within(self.platform, id, Some(ttl))

@@ -246,6 +246,10 @@ mod tests {
                 5,
                 "196f881da81a63976561a7ba083b4883e33399d1b87bad10e6e1c42dc03bdfa1",
             ),
+            (
+                6,
+                "b3e5de2553a27befc4d8a6ae79575a32d4709741f7861e111dad3984a50f360f",
+            ),
         ]
         .into_iter()
         .map(|(v, c)| (v, c.to_owned()))
