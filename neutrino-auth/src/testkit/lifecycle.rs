@@ -442,5 +442,28 @@ pub async fn organization_keys_outlive_their_creator_and_die_with_the_organizati
     assert_eq!(code(p.orgs.verify_api_key(&key.key).await), "INVALID_API_KEY");
     // A key of a deleted organization is not made.
     assert!(p.orgs.create_api_key(ob, own(Some(b)), &meta()).await.is_err());
+
+    // Better Auth deletes an organization (its rows only: its keys and its
+    // tenant stay until reconcile): the key is refused at once.
+    let oa = &t.owner_a.session.token;
+    let a = t.org_a.id;
+    let key_a = p
+        .orgs
+        .create_api_key(oa, own(Some(a)), &meta())
+        .await
+        .expect("A's key");
+    check_a(p.orgs.verify_api_key(&key_a.key).await, a);
+    p.db
+        .execute(&Statement::new(r#"DELETE FROM "organization" WHERE "id" = ?1"#).bind(a.as_str()))
+        .await
+        .expect("Better Auth's delete");
+    assert_eq!(code(p.orgs.verify_api_key(&key_a.key).await), "INVALID_API_KEY");
     let _ = NewOrganization::new("unused", "unused");
+}
+
+fn check_a(r: crate::Result<ApiKeyScope>, org: neutrino_core::ids::TenantId) {
+    match r.expect("the key verifies") {
+        ApiKeyScope::Organization { scope, .. } => assert_eq!(scope.tenant(), org),
+        other => panic!("an organization key became {other:?}"),
+    }
 }
