@@ -823,7 +823,7 @@ pub async fn deleting_an_organization_racing_joins_and_keys_leaves_nothing_usabl
 ) {
     let orgs = organizations(stores, clock).await;
     let (_, owner, _) = signed_up(orgs.auth()).await;
-    for round in 0..ROUNDS {
+    for round in 0..3 * ROUNDS {
         let slug = format!("race-del-{}", neutrino_core::ids::generate_id());
         let org = orgs
             .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
