@@ -201,7 +201,10 @@ impl Lifecycle {
             slug.as_str()
         };
         validate_org_fields(&name, checked_slug, logo.as_deref())?;
-        if metadata.as_ref().is_some_and(|m| m.len() > MAX_METADATA_LEN) {
+        if metadata
+            .as_ref()
+            .is_some_and(|m| m.len() > MAX_METADATA_LEN)
+        {
             return Err(AuthError::validation(
                 "metadata",
                 format!("must be at most {MAX_METADATA_LEN} bytes of JSON"),
@@ -243,10 +246,7 @@ impl Lifecycle {
         );
         let entry = audit::insert_where(
             AuditEvent::OrganizationUpdated,
-            actor.record(
-                org,
-                Some(format!("slug={slug} (was {})", cur.slug)),
-            ),
+            actor.record(org, Some(format!("slug={slug} (was {})", cur.slug))),
             meta,
             self.callers.now(),
             audit::CHANGED,
@@ -255,15 +255,13 @@ impl Lifecycle {
         let out = self.callers.db().write_audited(vec![write], entry).await;
         let failure = match out {
             Ok(o) if o.first().is_some_and(|o| o.rows_affected == 1) => None,
-            Ok(_) => Some(
-                if org_row(self.callers.db(), org).await?.is_none() {
-                    AuthError::OrganizationNotFound
-                } else {
-                    AuthError::NotAllowed {
-                        code: "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
-                    }
-                },
-            ),
+            Ok(_) => Some(if org_row(self.callers.db(), org).await?.is_none() {
+                AuthError::OrganizationNotFound
+            } else {
+                AuthError::NotAllowed {
+                    code: "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
+                }
+            }),
             Err(e) if e.is_already_exists() => Some(slug_taken()),
             Err(e) => Some(e.into()),
         };
@@ -271,7 +269,10 @@ impl Lifecycle {
             if registry_renamed {
                 // Undo the registry's half; should this fail too, reconcile
                 // makes the tenant follow the organization again.
-                let _ = self.registry.rename_tenant(*org, &cur.slug, &cur.name).await;
+                let _ = self
+                    .registry
+                    .rename_tenant(*org, &cur.slug, &cur.name)
+                    .await;
             }
             return Err(e);
         }

@@ -268,9 +268,12 @@ impl Organizations {
         let lifecycle = self.lifecycle.reconcile().await?;
         report.deleted += lifecycle.deleted;
         report.renamed += lifecycle.renamed;
-        report
-            .failed
-            .extend(lifecycle.failed.into_iter().map(|(id, error)| ReconcileFailure { id, error }));
+        report.failed.extend(
+            lifecycle
+                .failed
+                .into_iter()
+                .map(|(id, error)| ReconcileFailure { id, error }),
+        );
         Ok(report)
     }
 

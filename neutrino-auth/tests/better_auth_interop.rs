@@ -1014,8 +1014,15 @@ async fn the_organization_lifecycle_works_both_ways() {
     assert_eq!(full["body"]["name"], "Acme Two");
     assert_eq!(full["body"]["members"][0]["userId"], ada.user.id.as_str());
     assert_eq!(full["body"]["metadata"], r#"{"plan":"pro"}"#);
-    let ours = orgs.get_full_organization(tok, Some(&acme.id)).await.unwrap().unwrap();
-    assert_eq!(full["body"]["members"][0]["id"], ours.members[0].member.id.as_str());
+    let ours = orgs
+        .get_full_organization(tok, Some(&acme.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        full["body"]["members"][0]["id"],
+        ours.members[0].member.id.as_str()
+    );
     assert_eq!(view.tenant(acme.id).await.unwrap().slug, "acme-two");
 
     // Better Auth renames; Neutrino reads it, reconcile makes the tenant follow.
@@ -1026,7 +1033,10 @@ async fn the_organization_lifecycle_works_both_ways() {
         json!({"body": {"organizationId": acme.id.as_str(), "data": {"name": "Acme Three", "slug": "acme-three"}}}),
     );
     assert_eq!(up["status"], 200, "{up}");
-    assert_eq!(orgs.organization(tok, &acme.id).await.unwrap().slug, "acme-three");
+    assert_eq!(
+        orgs.organization(tok, &acme.id).await.unwrap().slug,
+        "acme-three"
+    );
     let report = orgs.reconcile().await.unwrap();
     assert_eq!(report.renamed, 1, "{report:?}");
     assert_eq!(view.tenant(acme.id).await.unwrap().slug, "acme-three");
@@ -1061,7 +1071,9 @@ async fn the_organization_lifecycle_works_both_ways() {
     }
 
     // Neutrino deletes; Better Auth no longer lists it, and the keys die.
-    orgs.delete_organization(tok, &acme.id, &common::meta()).await.unwrap();
+    orgs.delete_organization(tok, &acme.id, &common::meta())
+        .await
+        .unwrap();
     let list = ba_call_world(&w, Some(&cookie), "listOrganizations", json!({}));
     assert_eq!(list["status"], 200, "{list}");
     assert_eq!(list["body"], json!([]), "{list}");

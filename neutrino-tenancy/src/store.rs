@@ -380,7 +380,11 @@ impl TenantStore {
     /// returns how many went. Idempotent. A tenant that is not deleted is
     /// [`Error::InvalidInput`] and keeps its rows; a platform this store does
     /// not serve is [`Error::PermissionDenied`].
-    pub async fn purge_deleted_tenant(&self, platform: PlatformId, tenant: TenantId) -> Result<u64> {
+    pub async fn purge_deleted_tenant(
+        &self,
+        platform: PlatformId,
+        tenant: TenantId,
+    ) -> Result<u64> {
         if let Some(p) = self.platform
             && p != platform
         {

@@ -7,7 +7,7 @@ use neutrino_core::sql::Statement;
 use neutrino_core::testkit::unique;
 use neutrino_tenancy::{ColumnType, ListQuery, Record, TenantStore, TenantTable};
 
-use super::fixtures::{AuthStores, code, meta, member, two_orgs};
+use super::fixtures::{AuthStores, code, member, meta, two_orgs};
 use crate::apikey::{ApiKeyOwner, ApiKeyScope, NewApiKey};
 use crate::org::{NewOrganization, OrganizationUpdate};
 
@@ -91,18 +91,33 @@ pub async fn updating_an_organization_needs_the_right_and_the_tenant_follows(
     assert_eq!(updated.name, "Globex Renamed");
     assert_eq!(updated.metadata.as_deref(), Some(r#"{"plan":"pro"}"#));
     let tenant = view.tenant(b).await.expect("tenant");
-    assert_eq!((tenant.slug.as_str(), tenant.name.as_str()), (slug.as_str(), "Globex Renamed"));
+    assert_eq!(
+        (tenant.slug.as_str(), tenant.name.as_str()),
+        (slug.as_str(), "Globex Renamed")
+    );
     assert_eq!(view.tenant_by_slug(&slug).await.expect("by slug").id, b);
-    assert!(view.tenant_by_slug(&t.org_b.slug).await.unwrap_err().is_not_found());
+    assert!(
+        view.tenant_by_slug(&t.org_b.slug)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     // The old slug is free again.
-    p.orgs.check_slug(&t.org_b.slug).await.expect("old slug free");
+    p.orgs
+        .check_slug(&t.org_b.slug)
+        .await
+        .expect("old slug free");
     assert_eq!(
         p.orgs.organization(ob, &b).await.expect("read back"),
         updated
     );
     // Bad input is a typed error.
     assert_eq!(
-        code(p.orgs.update_organization(ob, &b, rename("Not A Slug"), &meta()).await),
+        code(
+            p.orgs
+                .update_organization(ob, &b, rename("Not A Slug"), &meta())
+                .await
+        ),
         "VALIDATION_ERROR"
     );
 }
@@ -159,25 +174,55 @@ pub async fn deleting_an_organization_deletes_its_tenant_and_everything_of_it(
     // An admin may not delete; a member neither; another tenant's owner neither.
     member(&p.orgs, ob, &b, &t.outsider.user.id, "admin").await;
     for (tok, want) in [
-        (&t.outsider.session.token, "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION"),
-        (&t.member_b.session.token, "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION"),
-        (&t.owner_a.session.token, "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"),
+        (
+            &t.outsider.session.token,
+            "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
+        ),
+        (
+            &t.member_b.session.token,
+            "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
+        ),
+        (
+            &t.owner_a.session.token,
+            "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+        ),
     ] {
-        assert_eq!(code(p.orgs.delete_organization(tok, &b, &meta()).await), want);
+        assert_eq!(
+            code(p.orgs.delete_organization(tok, &b, &meta()).await),
+            want
+        );
     }
     assert!(store.get(&old_scope, &table, &row).await.is_ok());
 
-    let deleted = p.orgs.delete_organization(ob, &b, &meta()).await.expect("owner deletes");
+    let deleted = p
+        .orgs
+        .delete_organization(ob, &b, &meta())
+        .await
+        .expect("owner deletes");
     assert_eq!(deleted.id, b);
     // The auth rows.
-    assert!(p.snapshot(&b).await.is_empty(), "{:?}", p.snapshot(&b).await);
-    assert!(p.rows_of("apikey", "referenceId", b.as_str()).await.is_empty());
+    assert!(
+        p.snapshot(&b).await.is_empty(),
+        "{:?}",
+        p.snapshot(&b).await
+    );
+    assert!(
+        p.rows_of("apikey", "referenceId", b.as_str())
+            .await
+            .is_empty()
+    );
     assert!(p.rows_of("invitation", "id", &inv.id).await.is_empty());
     // The tenant, and every way in.
     let view = t.world.registry.platform(p.id);
     assert!(view.tenant(b).await.unwrap_err().is_not_found());
     assert!(view.is_tenant_deleted(b).await.expect("tombstone"));
-    assert!(store.get(&old_scope, &table, &row).await.unwrap_err().is_not_found());
+    assert!(
+        store
+            .get(&old_scope, &table, &row)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     assert!(
         store
             .insert(&old_scope, &table, Record::new().set("label", "late"))
@@ -185,15 +230,26 @@ pub async fn deleting_an_organization_deletes_its_tenant_and_everything_of_it(
             .unwrap_err()
             .is_not_found()
     );
-    assert!(store.list(&old_scope, &table, &ListQuery::new()).await.is_err());
+    assert!(
+        store
+            .list(&old_scope, &table, &ListQuery::new())
+            .await
+            .is_err()
+    );
     assert_eq!(code(p.orgs.scope(ob).await), "NO_ACTIVE_ORGANIZATION");
-    assert_eq!(code(p.orgs.scope(&t.member_b.session.token).await), "NO_ACTIVE_ORGANIZATION");
+    assert_eq!(
+        code(p.orgs.scope(&t.member_b.session.token).await),
+        "NO_ACTIVE_ORGANIZATION"
+    );
     assert_eq!(
         code(p.orgs.set_active(ob, Some(&b), &meta()).await),
         "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
     );
     assert!(p.orgs.verify_api_key(&key.key).await.is_err());
-    assert_eq!(code(p.orgs.verify_api_key(&own_key.key).await), "INVALID_API_KEY");
+    assert_eq!(
+        code(p.orgs.verify_api_key(&own_key.key).await),
+        "INVALID_API_KEY"
+    );
     assert!(p.minter.mint(p.id, b).await.unwrap_err().is_not_found());
     assert!(
         view.operator_scope(b, "ops", "after the deletion")
@@ -205,7 +261,13 @@ pub async fn deleting_an_organization_deletes_its_tenant_and_everything_of_it(
         code(p.orgs.get_full_organization(ob, Some(&b)).await),
         "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
     );
-    assert!(p.orgs.list_organizations(ob).await.expect("list").is_empty());
+    assert!(
+        p.orgs
+            .list_organizations(ob)
+            .await
+            .expect("list")
+            .is_empty()
+    );
     // The ID is never given again, and the slug is free.
     let again = view
         .create_tenant(neutrino_tenancy::NewTenant::new(unique("t-"), "Again").with_id(b))
@@ -255,12 +317,28 @@ pub async fn a_deletion_interrupted_between_its_databases_is_finished_by_reconci
         .await
         .expect("registry half");
     // Nobody gets in, though the organization and its members are there.
-    assert_eq!(p.snapshot(&b).await.is_empty(), false);
-    assert!(store.get(&old_scope, &table, &row).await.unwrap_err().is_not_found());
-    assert_eq!(code(p.orgs.scope(&t.owner_b.session.token).await), "ORGANIZATION_NOT_FOUND");
-    assert_eq!(code(p.orgs.scope(&t.member_b.session.token).await), "ORGANIZATION_NOT_FOUND");
+    assert!(!p.snapshot(&b).await.is_empty());
+    assert!(
+        store
+            .get(&old_scope, &table, &row)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     assert_eq!(
-        code(p.orgs.set_active(&t.owner_b.session.token, Some(&b), &meta()).await),
+        code(p.orgs.scope(&t.owner_b.session.token).await),
+        "ORGANIZATION_NOT_FOUND"
+    );
+    assert_eq!(
+        code(p.orgs.scope(&t.member_b.session.token).await),
+        "ORGANIZATION_NOT_FOUND"
+    );
+    assert_eq!(
+        code(
+            p.orgs
+                .set_active(&t.owner_b.session.token, Some(&b), &meta())
+                .await
+        ),
         "ORGANIZATION_NOT_FOUND"
     );
     let report = p.orgs.reconcile().await.expect("reconcile");
@@ -277,12 +355,20 @@ pub async fn a_deletion_interrupted_between_its_databases_is_finished_by_reconci
         r#"UPDATE "session" SET "activeOrganizationId" = NULL WHERE "activeOrganizationId" = ?1"#,
         r#"DELETE FROM "organization" WHERE "id" = ?1"#,
     ] {
-        p.db.execute(&Statement::new(sql).bind(a.as_str())).await.expect("auth half");
+        p.db.execute(&Statement::new(sql).bind(a.as_str()))
+            .await
+            .expect("auth half");
     }
     let report = p.orgs.reconcile().await.expect("reconcile");
     assert_eq!(report.deleted, 1, "{report:?}");
     assert!(view.is_tenant_deleted(a).await.expect("tombstone"));
-    assert!(store.list(&scope_a, &table, &ListQuery::new()).await.unwrap_err().is_not_found());
+    assert!(
+        store
+            .list(&scope_a, &table, &ListQuery::new())
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 
     // A tenant made in the registry alone is no organization: left alone.
     let plain = view
@@ -364,7 +450,11 @@ pub async fn get_full_organization_answers_better_auths_shape_to_members_only(
     );
     // Not a member.
     assert_eq!(
-        code(p.orgs.get_full_organization(&t.owner_a.session.token, Some(&b)).await),
+        code(
+            p.orgs
+                .get_full_organization(&t.owner_a.session.token, Some(&b))
+                .await
+        ),
         "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
     );
 }
@@ -389,15 +479,27 @@ pub async fn organization_keys_outlive_their_creator_and_die_with_the_organizati
     };
     member(&p.orgs, ob, &b, &t.outsider.user.id, "admin").await;
     assert_eq!(
-        code(p.orgs.create_api_key(&t.outsider.session.token, own(Some(b)), &meta()).await),
+        code(
+            p.orgs
+                .create_api_key(&t.outsider.session.token, own(Some(b)), &meta())
+                .await
+        ),
         "INSUFFICIENT_API_KEY_PERMISSIONS"
     );
     assert_eq!(
-        code(p.orgs.create_api_key(&t.member_b.session.token, own(Some(b)), &meta()).await),
+        code(
+            p.orgs
+                .create_api_key(&t.member_b.session.token, own(Some(b)), &meta())
+                .await
+        ),
         "INSUFFICIENT_API_KEY_PERMISSIONS"
     );
     assert_eq!(
-        code(p.orgs.create_api_key(&t.owner_a.session.token, own(Some(b)), &meta()).await),
+        code(
+            p.orgs
+                .create_api_key(&t.owner_a.session.token, own(Some(b)), &meta())
+                .await
+        ),
         "USER_NOT_MEMBER_OF_ORGANIZATION"
     );
     assert_eq!(
@@ -430,18 +532,33 @@ pub async fn organization_keys_outlive_their_creator_and_die_with_the_organizati
         other => panic!("an organization key became {other:?}"),
     };
     check(p.orgs.verify_api_key(&key.key).await);
-    p.orgs.leave(&maker.session.token, &b, &meta()).await.expect("leave");
-    check(p.orgs.verify_api_key(&key.key).await);
-    p.db
-        .execute(&Statement::new(r#"DELETE FROM "user" WHERE "id" = ?1"#).bind(maker.user.id.as_str()))
+    p.orgs
+        .leave(&maker.session.token, &b, &meta())
         .await
-        .expect("the maker's account deleted");
+        .expect("leave");
+    check(p.orgs.verify_api_key(&key.key).await);
+    p.db.execute(
+        &Statement::new(r#"DELETE FROM "user" WHERE "id" = ?1"#).bind(maker.user.id.as_str()),
+    )
+    .await
+    .expect("the maker's account deleted");
     check(p.orgs.verify_api_key(&key.key).await);
     // The organization goes: so does the key.
-    p.orgs.delete_organization(ob, &b, &meta()).await.expect("delete");
-    assert_eq!(code(p.orgs.verify_api_key(&key.key).await), "INVALID_API_KEY");
+    p.orgs
+        .delete_organization(ob, &b, &meta())
+        .await
+        .expect("delete");
+    assert_eq!(
+        code(p.orgs.verify_api_key(&key.key).await),
+        "INVALID_API_KEY"
+    );
     // A key of a deleted organization is not made.
-    assert!(p.orgs.create_api_key(ob, own(Some(b)), &meta()).await.is_err());
+    assert!(
+        p.orgs
+            .create_api_key(ob, own(Some(b)), &meta())
+            .await
+            .is_err()
+    );
 
     // Better Auth deletes an organization (its rows only: its keys and its
     // tenant stay until reconcile): the key is refused at once.
@@ -453,11 +570,13 @@ pub async fn organization_keys_outlive_their_creator_and_die_with_the_organizati
         .await
         .expect("A's key");
     check_a(p.orgs.verify_api_key(&key_a.key).await, a);
-    p.db
-        .execute(&Statement::new(r#"DELETE FROM "organization" WHERE "id" = ?1"#).bind(a.as_str()))
+    p.db.execute(&Statement::new(r#"DELETE FROM "organization" WHERE "id" = ?1"#).bind(a.as_str()))
         .await
         .expect("Better Auth's delete");
-    assert_eq!(code(p.orgs.verify_api_key(&key_a.key).await), "INVALID_API_KEY");
+    assert_eq!(
+        code(p.orgs.verify_api_key(&key_a.key).await),
+        "INVALID_API_KEY"
+    );
     let _ = NewOrganization::new("unused", "unused");
 }
 

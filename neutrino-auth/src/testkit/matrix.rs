@@ -792,9 +792,11 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
         Op::DeleteOrganization => auth_outcome(o.delete_organization(s.token, &b, &meta()).await),
         Op::ViewDeleteTenant => core_outcome(s.view.delete_tenant(b, "matrix", "attack").await),
         Op::ViewIsTenantDeleted => core_outcome(s.view.is_tenant_deleted(b).await),
-        Op::ViewRenameTenant => {
-            core_outcome(s.view.rename_tenant(b, &unique("mallory-"), "Mallory").await)
-        }
+        Op::ViewRenameTenant => core_outcome(
+            s.view
+                .rename_tenant(b, &unique("mallory-"), "Mallory")
+                .await,
+        ),
         Op::RegistryDeleteTenant => core_outcome(
             s.registry
                 .delete_tenant(s.platform.id, b, "matrix", "attack")

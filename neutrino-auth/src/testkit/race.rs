@@ -36,8 +36,8 @@ use neutrino_tenancy::{NewPlatform, PlatformClass};
 use super::fixtures::{
     self, AuthStores, PASSWORD, SECRET, auth_with, meta, registry, unique_email,
 };
-use crate::audit::AuditEvent;
 use crate::apikey::NewApiKey;
+use crate::audit::AuditEvent;
 use crate::org::{NewOrganization, Organizations};
 use crate::twofactor::{DIGITS, PERIOD, hotp, symmetric_decrypt};
 use crate::{
@@ -883,7 +883,11 @@ pub async fn deleting_an_organization_racing_joins_and_keys_leaves_nothing_usabl
             }
         })
         .await;
-        assert!(results[0].is_ok(), "round {round}: the deletion failed: {:?}", results[0]);
+        assert!(
+            results[0].is_ok(),
+            "round {round}: the deletion failed: {:?}",
+            results[0]
+        );
         let left: i64 = orgs.auth().db()
             .query(
                 &Statement::new(
@@ -895,21 +899,28 @@ pub async fn deleting_an_organization_racing_joins_and_keys_leaves_nothing_usabl
             .expect("count")[0]
             .get(0)
             .expect("count");
-        assert_eq!(left, 0, "round {round}: rows of the deleted organization left");
-        for r in results.iter().flatten() {
-            if let Some(key) = r {
-                assert!(
-                    orgs.verify_api_key(key).await.is_err(),
-                    "round {round}: a key of the deleted organization verifies"
-                );
-            }
+        assert_eq!(
+            left, 0,
+            "round {round}: rows of the deleted organization left"
+        );
+        for key in results.iter().flatten().flatten() {
+            assert!(
+                orgs.verify_api_key(key).await.is_err(),
+                "round {round}: a key of the deleted organization verifies"
+            );
         }
         for (_, token, _) in invitees.iter() {
-            assert!(orgs.scope(token).await.is_err(), "round {round}: an invitee has a scope");
+            assert!(
+                orgs.scope(token).await.is_err(),
+                "round {round}: an invitee has a scope"
+            );
         }
         for (user, token, _) in joiners.iter() {
             let _ = orgs.set_active(token, Some(&org.id), &meta()).await;
-            assert!(orgs.scope(token).await.is_err(), "round {round}: {user} has a scope");
+            assert!(
+                orgs.scope(token).await.is_err(),
+                "round {round}: {user} has a scope"
+            );
         }
     }
 }
