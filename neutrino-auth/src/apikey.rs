@@ -32,7 +32,7 @@ use neutrino_tenancy::TenantScope;
 use crate::access::PlatformRole;
 use crate::active::{MemberScope, Scopes};
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
-use crate::caller::Callers;
+use crate::caller::{Actor, Callers};
 use crate::date;
 use crate::error::{AuthError, Result};
 use crate::member::Members;
@@ -555,19 +555,54 @@ impl ApiKeys {
         rows.iter().map(from_row).collect()
     }
 
-    async fn own_key(&self, user: &UserId, id: &str) -> Result<ApiKey> {
+    /// The key `id` if the caller may `action` it: its own key, or a key of
+    /// an organization where the caller is an owner or holds
+    /// `apiKey:{action}` (Better Auth's rule); with the SQL (placeholders
+    /// from `?1`, and their values) that re-checks that standing inside the
+    /// write. Anyone else's key is `KEY_NOT_FOUND`.
+    async fn managed_key(
+        &self,
+        actor: &Actor,
+        id: &str,
+        action: &str,
+    ) -> Result<(ApiKey, String, Vec<Value>)> {
         let row = self
             .callers
             .row(
-                Statement::new(format!(
-                    r#"SELECT {COLUMNS} FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2"#
-                ))
-                .bind(id)
-                .bind(user.as_str()),
+                Statement::new(format!(r#"SELECT {COLUMNS} FROM "apikey" WHERE "id" = ?1"#))
+                    .bind(id),
             )
             .await?
             .ok_or(AuthError::ApiKeyNotFound)?;
-        from_row(&row)
+        let key = from_row(&row)?;
+        match key.owner {
+            ApiKeyOwner::User(u) if u == actor.user_id => Ok((key, "TRUE".to_owned(), Vec::new())),
+            ApiKeyOwner::User(_) => Err(AuthError::ApiKeyNotFound),
+            ApiKeyOwner::Organization(org) => {
+                let s = self
+                    .members
+                    .standing(actor, &org)
+                    .await
+                    .map_err(|_| AuthError::ApiKeyNotFound)?;
+                if !(s.is_owner() || self.members.can(&s, "apiKey", action)) {
+                    return Err(AuthError::NotAllowed {
+                        code: "INSUFFICIENT_API_KEY_PERMISSIONS",
+                    });
+                }
+                Ok(match s.member {
+                    Some(m) => (
+                        r#"EXISTS (SELECT 1 FROM "member" WHERE "organizationId" = ?1 AND "userId" = ?2 AND "role" = ?3)"#.to_owned(),
+                        vec![
+                            Value::from(org.as_str()),
+                            Value::from(actor.user_id.as_str()),
+                            Value::from(m.role),
+                        ],
+                    ),
+                    None => ("TRUE".to_owned(), Vec::new()),
+                })
+                .map(|(g, p)| (key, g, p))
+            }
+        }
     }
 
     /// [`crate::org::Organizations::set_api_key_enabled`].
@@ -579,17 +614,21 @@ impl ApiKeys {
         meta: &RequestMeta,
     ) -> Result<ApiKey> {
         let actor = self.callers.writer(token).await?;
-        let key = self.own_key(&actor.user_id, id).await?;
+        let (key, guard, guard_params) = self.managed_key(&actor, id, "update").await?;
         let now = self.callers.now();
-        self.callers.db()
+        let mut params = vec![
+            Value::from(enabled),
+            Value::from(date::format(now)),
+            Value::from(id),
+            Value::from(key.owner.as_str()),
+        ];
+        params.extend(guard_params);
+        let out = self.callers.db()
             .write_audited(vec![
-                Statement::new(
-                    r#"UPDATE "apikey" SET "enabled" = ?1, "updatedAt" = ?2 WHERE "id" = ?3 AND "referenceId" = ?4"#,
-                )
-                .bind(enabled)
-                .bind(date::format(now))
-                .bind(id)
-                .bind(actor.user_id.as_str())], audit::insert(
+                Statement::with_params(
+                    format!(r#"UPDATE "apikey" SET "enabled" = ?1, "updatedAt" = ?2 WHERE "id" = ?3 AND "referenceId" = ?4 AND {}"#, crate::stmt::renumber(&guard, 4)),
+                    params,
+                )], audit::insert_where(
                     AuditEvent::ApiKeyUpdated,
                     AuditRecord {
                         detail: Some(format!("key={id} enabled={enabled}")),
@@ -598,8 +637,13 @@ impl ApiKeys {
                     },
                     meta,
                     now,
+                    audit::CHANGED,
+                    Vec::new(),
                 )?)
             .await?;
+        if out.first().is_none_or(|o| o.rows_affected == 0) {
+            return Err(AuthError::ApiKeyNotFound);
+        }
         Ok(ApiKey { enabled, ..key })
     }
 
@@ -611,19 +655,22 @@ impl ApiKeys {
         meta: &RequestMeta,
     ) -> Result<()> {
         let actor = self.callers.writer(token).await?;
-        let key = self.own_key(&actor.user_id, id).await?;
+        let (key, guard, guard_params) = self.managed_key(&actor, id, "delete").await?;
         let now = self.callers.now();
-        self.callers
+        let mut params = vec![Value::from(id), Value::from(key.owner.as_str())];
+        params.extend(guard_params);
+        let out = self
+            .callers
             .db()
             .write_audited(
-                vec![
-                    Statement::new(
-                        r#"DELETE FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2"#,
-                    )
-                    .bind(id)
-                    .bind(actor.user_id.as_str()),
-                ],
-                audit::insert(
+                vec![Statement::with_params(
+                    format!(
+                        r#"DELETE FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2 AND {}"#,
+                        crate::stmt::renumber(&guard, 2)
+                    ),
+                    params,
+                )],
+                audit::insert_where(
                     AuditEvent::ApiKeyDeleted,
                     AuditRecord {
                         detail: Some(format!("key={id}")),
@@ -632,9 +679,14 @@ impl ApiKeys {
                     },
                     meta,
                     now,
+                    audit::CHANGED,
+                    Vec::new(),
                 )?,
             )
             .await?;
+        if out.first().is_none_or(|o| o.rows_affected == 0) {
+            return Err(AuthError::ApiKeyNotFound);
+        }
         Ok(())
     }
 

@@ -436,7 +436,11 @@ impl Organizations {
 
     delegate! { api_keys => {
         /// Creates an API key acting as the caller, bound to a tenant the caller
-        /// belongs to or to the whole platform; the key is in the answer only.
+        /// belongs to or to the whole platform, or, with
+        /// [`NewApiKey::owned_by_organization`], a key of the organization
+        /// itself (needs `apiKey:create` there, which owners have; errors
+        /// `USER_NOT_MEMBER_OF_ORGANIZATION`, `INSUFFICIENT_API_KEY_PERMISSIONS`,
+        /// `ORGANIZATION_ID_REQUIRED`); the key is in the answer only.
         pub async fn create_api_key(
             &self,
             token: &str,
@@ -447,8 +451,10 @@ impl Organizations {
         /// The caller's API keys, newest first.
         pub async fn list_api_keys(&self, token: &str) -> Result<Vec<ApiKey>>;
 
-        /// Enables or disables one of the caller's keys (`KEY_NOT_FOUND` for
-        /// anyone else's).
+        /// Enables or disables one of the caller's keys, or a key of an
+        /// organization where the caller is an owner or holds
+        /// `apiKey:update` (`INSUFFICIENT_API_KEY_PERMISSIONS` for a member
+        /// without it; `KEY_NOT_FOUND` for anyone else's).
         pub async fn set_api_key_enabled(
             &self,
             token: &str,
@@ -457,12 +463,16 @@ impl Organizations {
             meta: &RequestMeta,
         ) -> Result<ApiKey>;
 
-        /// Deletes one of the caller's keys (`KEY_NOT_FOUND` for anyone else's).
+        /// Deletes one of the caller's keys, or a key of an organization
+        /// where the caller is an owner or holds `apiKey:delete`
+        /// (`INSUFFICIENT_API_KEY_PERMISSIONS` for a member without it;
+        /// `KEY_NOT_FOUND` for anyone else's).
         pub async fn delete_api_key(&self, token: &str, id: &str, meta: &RequestMeta) -> Result<()>;
 
         /// Checks a key (as sent in `x-api-key`) and returns what it may act on,
         /// recording its use. An unknown, disabled or expired key, a key of
-        /// another platform, or a tenant key whose owner left the tenant is
+        /// another platform, a tenant key whose owner left the tenant, or an
+        /// organization's key once the organization is deleted is
         /// `INVALID_API_KEY` (or `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`).
         pub async fn verify_api_key(&self, key: &str) -> Result<ApiKeyScope>;
     }}

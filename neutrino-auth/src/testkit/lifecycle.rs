@@ -543,6 +543,44 @@ pub async fn organization_keys_outlive_their_creator_and_die_with_the_organizati
     .await
     .expect("the maker's account deleted");
     check(p.orgs.verify_api_key(&key.key).await);
+    // Its organization manages it: a plain member may not, another tenant's
+    // owner does not see it, an owner disables and deletes it.
+    let spare = p
+        .orgs
+        .create_api_key(ob, own(Some(b)), &meta())
+        .await
+        .expect("a second key");
+    assert_eq!(
+        code(
+            p.orgs
+                .delete_api_key(&t.member_b.session.token, &spare.record.id, &meta())
+                .await
+        ),
+        "INSUFFICIENT_API_KEY_PERMISSIONS"
+    );
+    assert_eq!(
+        code(
+            p.orgs
+                .delete_api_key(&t.owner_a.session.token, &spare.record.id, &meta())
+                .await
+        ),
+        "KEY_NOT_FOUND"
+    );
+    let off = p
+        .orgs
+        .set_api_key_enabled(ob, &spare.record.id, false, &meta())
+        .await
+        .expect("owner disables");
+    assert!(!off.enabled);
+    assert_eq!(
+        code(p.orgs.verify_api_key(&spare.key).await),
+        "INVALID_API_KEY"
+    );
+    p.orgs
+        .delete_api_key(ob, &spare.record.id, &meta())
+        .await
+        .expect("owner deletes");
+    assert!(p.rows_of("apikey", "id", &spare.record.id).await.is_empty());
     // The organization goes: so does the key.
     p.orgs
         .delete_organization(ob, &b, &meta())
