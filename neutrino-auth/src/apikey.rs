@@ -26,12 +26,13 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use neutrino_core::ids::{PlatformId, TenantId, UserId};
-use neutrino_core::sql::{Dialect, Row, Statement};
+use neutrino_core::sql::{Dialect, Row, Statement, Value};
+use neutrino_tenancy::TenantScope;
 
 use crate::access::PlatformRole;
 use crate::active::{MemberScope, Scopes};
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
-use crate::caller::Callers;
+use crate::caller::{Actor, Callers};
 use crate::date;
 use crate::error::{AuthError, Result};
 use crate::member::{Members, standing_from_row};
@@ -47,6 +48,11 @@ pub const KEY_LEN: usize = 64;
 pub const START_LEN: usize = 6;
 /// Longest accepted key name, in bytes.
 pub const MAX_KEY_NAME_LEN: usize = 200;
+/// The `configId` of organization-owned keys: Better Auth's API-key plugin
+/// configured with `{configId: "organization", references: "organization"}`
+/// next to its default configuration. Such a key's `referenceId` is the
+/// organization's ID.
+pub const ORGANIZATION_CONFIG_ID: &str = "organization";
 
 /// What [`crate::org::Organizations::create_api_key`] takes.
 #[derive(Clone, Debug, Default)]
@@ -56,6 +62,12 @@ pub struct NewApiKey {
     /// Bind the key to this tenant (the creator must be a member, or a platform
     /// admin); `None` makes a platform key.
     pub organization: Option<TenantId>,
+    /// Make the key the organization's own (Better Auth's organization-owned
+    /// keys, `referenceId` = the organization): it acts as the organization,
+    /// with only its own [`NewApiKey::permissions`], and keeps working after
+    /// its creator leaves or is deleted, until the organization is. Needs
+    /// [`NewApiKey::organization`] and `apiKey:create` there (owners have it).
+    pub owned_by_organization: bool,
     /// Lifetime; `None` never expires.
     pub expires_in: Option<Duration>,
     /// What the key may do, `{resource: [action]}`; `None` leaves it to the
@@ -115,10 +127,10 @@ pub struct ApiKey {
     pub start: Option<String>,
     /// Its visible prefix.
     pub prefix: Option<String>,
-    /// The user it acts as (`referenceId`).
+    /// Who owns it (`referenceId`): the user it acts as, or the organization.
     #[serde(rename = "referenceId")]
-    pub user_id: UserId,
-    /// The tenant it is bound to, if any.
+    pub owner: ApiKeyOwner,
+    /// The tenant it is bound to, if any (the owner, for an organization's key).
     pub organization_id: Option<TenantId>,
     /// Whether it may be used.
     pub enabled: bool,
@@ -152,6 +164,31 @@ pub struct ApiKey {
     /// When it was created.
     #[serde(serialize_with = "crate::date::serialize")]
     pub created_at: SystemTime,
+}
+
+/// Who owns an API key (its `referenceId`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiKeyOwner {
+    /// A user's key, acting as the user.
+    User(UserId),
+    /// An organization's own key.
+    Organization(TenantId),
+}
+
+impl ApiKeyOwner {
+    /// The `referenceId`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::User(u) => u.as_str(),
+            Self::Organization(o) => o.as_str(),
+        }
+    }
+}
+
+impl serde::Serialize for ApiKeyOwner {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// Serializes stored JSON text as the JSON value it holds (the text itself if
@@ -192,6 +229,18 @@ impl fmt::Debug for CreatedApiKey {
 pub enum ApiKeyScope {
     /// A tenant-bound key: the tenant's scope as its owner's session would get.
     Tenant(MemberScope),
+    /// An organization's own key: the tenant's scope, acting as the
+    /// organization, with only the key's permissions. Only
+    /// [`crate::org::Organizations::verify_api_key`] makes one.
+    #[non_exhaustive]
+    Organization {
+        /// The organization's tenant scope.
+        scope: TenantScope,
+        /// The key's ID.
+        key_id: String,
+        /// The key's permissions JSON, if it has any.
+        permissions: Option<String>,
+    },
     /// A platform key: the platform, acting as its owner. Only
     /// [`crate::org::Organizations::verify_api_key`] makes one.
     #[non_exhaustive]
@@ -210,18 +259,37 @@ pub fn hash_key(key: &str) -> String {
     crate::digest::sha256_base64url(key)
 }
 
-const COLUMNS: &str = r#""id", "name", "start", "prefix", "referenceId", "metadata", "enabled", "expiresAt", "permissions", "lastRequest", "requestCount", "createdAt", "remaining", "refillInterval", "refillAmount", "lastRefillAt", "rateLimitEnabled", "rateLimitTimeWindow", "rateLimitMax""#;
+const COLUMNS: &str = r#""id", "name", "start", "prefix", "referenceId", "metadata", "enabled", "expiresAt", "permissions", "lastRequest", "requestCount", "createdAt", "remaining", "refillInterval", "refillAmount", "lastRefillAt", "rateLimitEnabled", "rateLimitTimeWindow", "rateLimitMax", "configId""#;
 
 /// Columns of [`COLUMNS`], the first index after them.
-const N_COLUMNS: usize = 19;
+const N_COLUMNS: usize = 20;
 
 fn from_row(r: &Row) -> Result<ApiKey> {
-    let user: String = r.get(4)?;
+    let reference: String = r.get(4)?;
     let metadata: Option<String> = r.get(5)?;
-    let org = metadata
-        .as_deref()
-        .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
-        .and_then(|v| v.get("organizationId")?.as_str().map(str::to_owned));
+    let config: Option<String> = r.get(19)?;
+    let owned_by_org = config.as_deref() == Some(ORGANIZATION_CONFIG_ID);
+    let org = if owned_by_org {
+        Some(reference.clone())
+    } else {
+        metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+            .and_then(|v| v.get("organizationId")?.as_str().map(str::to_owned))
+    };
+    let owner = if owned_by_org {
+        ApiKeyOwner::Organization(
+            reference
+                .parse()
+                .map_err(|_| AuthError::corrupt("apikey.referenceId"))?,
+        )
+    } else {
+        ApiKeyOwner::User(
+            reference
+                .parse()
+                .map_err(|_| AuthError::corrupt("apikey.referenceId"))?,
+        )
+    };
     let opt_time = |i: usize, what| -> Result<Option<SystemTime>> {
         let s: Option<String> = r.get(i)?;
         s.map(|s| date::stored(&s, what)).transpose()
@@ -233,9 +301,7 @@ fn from_row(r: &Row) -> Result<ApiKey> {
         name: r.get(1)?,
         start: r.get(2)?,
         prefix: r.get(3)?,
-        user_id: user
-            .parse()
-            .map_err(|_| AuthError::corrupt("apikey.referenceId"))?,
+        owner,
         organization_id: org
             .map(|o| o.parse())
             .transpose()
@@ -281,8 +347,35 @@ impl ApiKeys {
         meta: &RequestMeta,
     ) -> Result<CreatedApiKey> {
         let actor = self.callers.writer(token).await?;
+        // The membership the decision below rests on, re-checked inside the
+        // insert: `None` for a platform admin who is not a member.
+        let mut held_role: Option<String> = None;
         if let Some(org) = &new.organization {
-            self.members.standing(&actor, org).await?;
+            let standing = if new.owned_by_organization {
+                // Better Auth's codes for organization-owned keys.
+                match self.members.standing(&actor, org).await {
+                    Err(AuthError::NotAMember) => {
+                        return Err(AuthError::NotAllowed {
+                            code: "USER_NOT_MEMBER_OF_ORGANIZATION",
+                        });
+                    }
+                    other => other?,
+                }
+            } else {
+                self.members.standing(&actor, org).await?
+            };
+            if new.owned_by_organization
+                && !(standing.is_owner() || self.members.can(&standing, "apiKey", "create"))
+            {
+                return Err(AuthError::NotAllowed {
+                    code: "INSUFFICIENT_API_KEY_PERMISSIONS",
+                });
+            }
+            held_role = standing.member.map(|m| m.role);
+        } else if new.owned_by_organization {
+            return Err(AuthError::NotAllowed {
+                code: "ORGANIZATION_ID_REQUIRED",
+            });
         }
         if new
             .name
@@ -343,16 +436,27 @@ impl ApiKeys {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|_| AuthError::validation("permissions", "must serialize to JSON"))?;
+        // An organization's key is Better Auth's: `referenceId` names the
+        // organization, and `metadata` stays empty.
         let metadata = new
             .organization
+            .filter(|_| !new.owned_by_organization)
             .map(|o| serde_json::json!({ "organizationId": o.as_str() }).to_string());
+        let owner = match new.organization {
+            Some(o) if new.owned_by_organization => ApiKeyOwner::Organization(o),
+            _ => ApiKeyOwner::User(actor.user_id),
+        };
+        let config_id = match owner {
+            ApiKeyOwner::Organization(_) => ORGANIZATION_CONFIG_ID,
+            ApiKeyOwner::User(_) => "default",
+        };
         let expires_at = new.expires_in.map(|d| now + d);
         let record = ApiKey {
             id: random_id()?,
             name: new.name,
             start: Some(key.chars().take(START_LEN).collect()),
             prefix: Some(prefix),
-            user_id: actor.user_id,
+            owner,
             organization_id: new.organization,
             enabled: true,
             expires_at: expires_at.and_then(|t| date::parse(&date::format(t))),
@@ -368,26 +472,52 @@ impl ApiKeys {
             rate_limit_time_window: rate_limit.map(|(w, _)| w),
             rate_limit_max: rate_limit.map(|(_, m)| m),
         };
-        let insert = Statement::new(
-            r#"INSERT INTO "apikey" ("id", "configId", "name", "start", "referenceId", "prefix", "key", "enabled", "rateLimitEnabled", "requestCount", "expiresAt", "createdAt", "updatedAt", "permissions", "metadata", "remaining", "refillInterval", "refillAmount", "rateLimitTimeWindow", "rateLimitMax") VALUES (?1, 'default', ?2, ?3, ?4, ?5, ?6, 1, ?11, 0, ?7, ?8, ?8, ?9, ?10, ?12, ?13, ?14, ?15, ?16)"#,
-        )
-        .bind(record.id.as_str())
-        .bind(record.name.as_deref())
-        .bind(record.start.as_deref())
-        .bind(actor.user_id.as_str())
-        .bind(record.prefix.as_deref())
-        .bind(hash_key(&key))
-        .bind(expires_at.map(date::format))
-        .bind(stamp.as_str())
-        .bind(record.permissions.as_deref())
-        .bind(metadata)
-        .bind(record.rate_limit_enabled)
-        .bind(record.remaining)
-        .bind(record.refill_interval)
-        .bind(record.refill_amount)
-        .bind(record.rate_limit_time_window)
-        .bind(record.rate_limit_max);
-        let audit_stmt = audit::insert(
+        // A key bound to an organization is made only while the organization
+        // exists and the creator's membership is still the one judged above
+        // (a platform admin's standing needs none): the database decides.
+        let (guard, guard_params) = match (&record.organization_id, &held_role) {
+            (None, _) => ("TRUE", Vec::new()),
+            (Some(o), Some(role)) => (
+                r#"EXISTS (SELECT 1 FROM "organization" WHERE "id" = ?18) AND EXISTS (SELECT 1 FROM "member" WHERE "organizationId" = ?18 AND "userId" = ?19 AND "role" = ?20)"#,
+                vec![
+                    Value::from(o.as_str()),
+                    Value::from(actor.user_id.as_str()),
+                    Value::from(role.as_str()),
+                ],
+            ),
+            (Some(o), None) => (
+                r#"EXISTS (SELECT 1 FROM "organization" WHERE "id" = ?18)"#,
+                vec![Value::from(o.as_str())],
+            ),
+        };
+        let insert = Statement::with_params(
+            format!(
+                r#"INSERT INTO "apikey" ("id", "configId", "name", "start", "referenceId", "prefix", "key", "enabled", "rateLimitEnabled", "requestCount", "expiresAt", "createdAt", "updatedAt", "permissions", "metadata", "remaining", "refillInterval", "refillAmount", "rateLimitTimeWindow", "rateLimitMax") SELECT ?1, ?17, ?2, ?3, ?4, ?5, ?6, 1, ?11, 0, ?7, ?8, ?8, ?9, ?10, ?12, ?13, ?14, ?15, ?16 WHERE {guard}"#
+            ),
+            vec![
+                Value::from(record.id.clone()),
+                record.name.clone().into(),
+                record.start.clone().into(),
+                Value::from(owner.as_str().to_owned()),
+                record.prefix.clone().into(),
+                Value::from(hash_key(&key)),
+                expires_at.map(date::format).into(),
+                Value::from(stamp.clone()),
+                record.permissions.clone().into(),
+                metadata.into(),
+                Value::from(record.rate_limit_enabled),
+                record.remaining.into(),
+                record.refill_interval.into(),
+                record.refill_amount.into(),
+                record.rate_limit_time_window.into(),
+                record.rate_limit_max.into(),
+                Value::from(config_id.to_owned()),
+            ]
+            .into_iter()
+            .chain(guard_params)
+            .collect(),
+        );
+        let audit_stmt = audit::insert_where(
             AuditEvent::ApiKeyCreated,
             AuditRecord {
                 detail: Some(format!("key={}", record.id)),
@@ -396,11 +526,18 @@ impl ApiKeys {
             },
             meta,
             now,
+            r#"EXISTS (SELECT 1 FROM "apikey" WHERE "id" = ?11)"#,
+            vec![Value::from(record.id.clone())],
         )?;
-        self.callers
+        let out = self
+            .callers
             .db()
             .write_audited(vec![insert], audit_stmt)
             .await?;
+        if out.first().is_none_or(|o| o.rows_affected == 0) {
+            // The organization went, or the membership changed, meanwhile.
+            return Err(AuthError::OrganizationNotFound);
+        }
         Ok(CreatedApiKey { key, record })
     }
 
@@ -418,19 +555,54 @@ impl ApiKeys {
         rows.iter().map(from_row).collect()
     }
 
-    async fn own_key(&self, user: &UserId, id: &str) -> Result<ApiKey> {
+    /// The key `id` if the caller may `action` it: its own key, or a key of
+    /// an organization where the caller is an owner or holds
+    /// `apiKey:{action}` (Better Auth's rule); with the SQL (placeholders
+    /// from `?1`, and their values) that re-checks that standing inside the
+    /// write. Anyone else's key is `KEY_NOT_FOUND`.
+    async fn managed_key(
+        &self,
+        actor: &Actor,
+        id: &str,
+        action: &str,
+    ) -> Result<(ApiKey, String, Vec<Value>)> {
         let row = self
             .callers
             .row(
-                Statement::new(format!(
-                    r#"SELECT {COLUMNS} FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2"#
-                ))
-                .bind(id)
-                .bind(user.as_str()),
+                Statement::new(format!(r#"SELECT {COLUMNS} FROM "apikey" WHERE "id" = ?1"#))
+                    .bind(id),
             )
             .await?
             .ok_or(AuthError::ApiKeyNotFound)?;
-        from_row(&row)
+        let key = from_row(&row)?;
+        match key.owner {
+            ApiKeyOwner::User(u) if u == actor.user_id => Ok((key, "TRUE".to_owned(), Vec::new())),
+            ApiKeyOwner::User(_) => Err(AuthError::ApiKeyNotFound),
+            ApiKeyOwner::Organization(org) => {
+                let s = self
+                    .members
+                    .standing(actor, &org)
+                    .await
+                    .map_err(|_| AuthError::ApiKeyNotFound)?;
+                if !(s.is_owner() || self.members.can(&s, "apiKey", action)) {
+                    return Err(AuthError::NotAllowed {
+                        code: "INSUFFICIENT_API_KEY_PERMISSIONS",
+                    });
+                }
+                Ok(match s.member {
+                    Some(m) => (
+                        r#"EXISTS (SELECT 1 FROM "member" WHERE "organizationId" = ?1 AND "userId" = ?2 AND "role" = ?3)"#.to_owned(),
+                        vec![
+                            Value::from(org.as_str()),
+                            Value::from(actor.user_id.as_str()),
+                            Value::from(m.role),
+                        ],
+                    ),
+                    None => ("TRUE".to_owned(), Vec::new()),
+                })
+                .map(|(g, p)| (key, g, p))
+            }
+        }
     }
 
     /// [`crate::org::Organizations::set_api_key_enabled`].
@@ -442,17 +614,21 @@ impl ApiKeys {
         meta: &RequestMeta,
     ) -> Result<ApiKey> {
         let actor = self.callers.writer(token).await?;
-        let key = self.own_key(&actor.user_id, id).await?;
+        let (key, guard, guard_params) = self.managed_key(&actor, id, "update").await?;
         let now = self.callers.now();
-        self.callers.db()
+        let mut params = vec![
+            Value::from(enabled),
+            Value::from(date::format(now)),
+            Value::from(id),
+            Value::from(key.owner.as_str()),
+        ];
+        params.extend(guard_params);
+        let out = self.callers.db()
             .write_audited(vec![
-                Statement::new(
-                    r#"UPDATE "apikey" SET "enabled" = ?1, "updatedAt" = ?2 WHERE "id" = ?3 AND "referenceId" = ?4"#,
-                )
-                .bind(enabled)
-                .bind(date::format(now))
-                .bind(id)
-                .bind(actor.user_id.as_str())], audit::insert(
+                Statement::with_params(
+                    format!(r#"UPDATE "apikey" SET "enabled" = ?1, "updatedAt" = ?2 WHERE "id" = ?3 AND "referenceId" = ?4 AND {}"#, crate::stmt::renumber(&guard, 4)),
+                    params,
+                )], audit::insert_where(
                     AuditEvent::ApiKeyUpdated,
                     AuditRecord {
                         detail: Some(format!("key={id} enabled={enabled}")),
@@ -461,8 +637,13 @@ impl ApiKeys {
                     },
                     meta,
                     now,
+                    audit::CHANGED,
+                    Vec::new(),
                 )?)
             .await?;
+        if out.first().is_none_or(|o| o.rows_affected == 0) {
+            return Err(AuthError::ApiKeyNotFound);
+        }
         Ok(ApiKey { enabled, ..key })
     }
 
@@ -474,19 +655,22 @@ impl ApiKeys {
         meta: &RequestMeta,
     ) -> Result<()> {
         let actor = self.callers.writer(token).await?;
-        let key = self.own_key(&actor.user_id, id).await?;
+        let (key, guard, guard_params) = self.managed_key(&actor, id, "delete").await?;
         let now = self.callers.now();
-        self.callers
+        let mut params = vec![Value::from(id), Value::from(key.owner.as_str())];
+        params.extend(guard_params);
+        let out = self
+            .callers
             .db()
             .write_audited(
-                vec![
-                    Statement::new(
-                        r#"DELETE FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2"#,
-                    )
-                    .bind(id)
-                    .bind(actor.user_id.as_str()),
-                ],
-                audit::insert(
+                vec![Statement::with_params(
+                    format!(
+                        r#"DELETE FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2 AND {}"#,
+                        crate::stmt::renumber(&guard, 2)
+                    ),
+                    params,
+                )],
+                audit::insert_where(
                     AuditEvent::ApiKeyDeleted,
                     AuditRecord {
                         detail: Some(format!("key={id}")),
@@ -495,9 +679,14 @@ impl ApiKeys {
                     },
                     meta,
                     now,
+                    audit::CHANGED,
+                    Vec::new(),
                 )?,
             )
             .await?;
+        if out.first().is_none_or(|o| o.rows_affected == 0) {
+            return Err(AuthError::ApiKeyNotFound);
+        }
         Ok(())
     }
 
@@ -558,6 +747,22 @@ impl ApiKeys {
         let user_role: Option<String> = row.get(N_COLUMNS)?;
         let platform_admin =
             self.callers.auth().platform_role_of(user_role.as_deref()) == PlatformRole::Admin;
+        let user = match rec.owner {
+            ApiKeyOwner::User(u) => u,
+            ApiKeyOwner::Organization(org) => {
+                // The use above required the organization row; the registry
+                // refuses a deleted organization's tenant.
+                let scope = self.scopes.tenant(org).await.map_err(|e| match e {
+                    AuthError::OrganizationNotFound => AuthError::InvalidApiKey,
+                    e => e,
+                })?;
+                return Ok(ApiKeyScope::Organization {
+                    scope,
+                    key_id: rec.id,
+                    permissions: rec.permissions,
+                });
+            }
+        };
         // The tenant and the standing in it are the ones the write decided on,
         // read in the same statement: not the metadata parsed again, not a
         // membership read afterwards.
@@ -570,7 +775,7 @@ impl ApiKeys {
                 let standing = standing_from_row(&row, N_COLUMNS + 2, platform_admin)?;
                 Ok(ApiKeyScope::Tenant(
                     self.scopes
-                        .issue(&rec.user_id, standing, org, rec.permissions.clone())
+                        .issue(&user, standing, org, rec.permissions.clone())
                         .await?,
                 ))
             }
@@ -579,7 +784,7 @@ impl ApiKeys {
                 self.callers.ensure_writable().await?;
                 Ok(ApiKeyScope::Platform {
                     platform: self.scopes.platform(),
-                    user_id: rec.user_id,
+                    user_id: user,
                     permissions: rec.permissions.clone(),
                 })
             }
@@ -595,7 +800,7 @@ impl ApiKeys {
         let Some(row) = db
             .query(
                 &Statement::new(format!(
-                    r#"SELECT {COLUMNS}, (SELECT u."banned" FROM "user" u WHERE u."id" = "apikey"."referenceId"), (SELECT u."banExpires" FROM "user" u WHERE u."id" = "apikey"."referenceId"), (SELECT u."id" FROM "user" u WHERE u."id" = "apikey"."referenceId"), (SELECT u."role" FROM "user" u WHERE u."id" = "apikey"."referenceId"), CASE WHEN {well_formed} THEN 1 ELSE 0 END, CASE WHEN {member} THEN 1 ELSE 0 END, (SELECT og."id" FROM "organization" og WHERE og."id" = {org}), {org} FROM "apikey" WHERE "key" = ?1"#,
+                    r#"SELECT {COLUMNS}, (SELECT u."banned" FROM "user" u WHERE u."id" = "apikey"."referenceId"), (SELECT u."banExpires" FROM "user" u WHERE u."id" = "apikey"."referenceId"), COALESCE((SELECT u."id" FROM "user" u WHERE u."id" = "apikey"."referenceId" AND COALESCE("apikey"."configId", '') <> '{ORGANIZATION_CONFIG_ID}'), (SELECT g."id" FROM "organization" g WHERE g."id" = "apikey"."referenceId" AND "apikey"."configId" = '{ORGANIZATION_CONFIG_ID}')), (SELECT u."role" FROM "user" u WHERE u."id" = "apikey"."referenceId"), CASE WHEN {well_formed} THEN 1 ELSE 0 END, CASE WHEN {member} THEN 1 ELSE 0 END, (SELECT og."id" FROM "organization" og WHERE og."id" = {org}), {org} FROM "apikey" WHERE "key" = ?1"#,
                     well_formed = binding.well_formed,
                     member = binding.member(),
                     org = binding.org,
@@ -810,9 +1015,10 @@ fn use_statement(dialect: Dialect) -> String {
  AND ("expiresAt" IS NULL OR {expires} > ?3)
  AND ("remaining" IS NULL OR "remaining" > 0 OR {refill_due})
  AND NOT ({limited} AND {in_window} AND COALESCE("requestCount", 0) >= "rateLimitMax")
- AND EXISTS (SELECT 1 FROM "user" o WHERE o."id" = "apikey"."referenceId" AND NOT (COALESCE(CAST(o."banned" AS INTEGER), 0) <> 0 AND (o."banExpires" IS NULL OR o."banExpires" > ?2)))
- AND {well_formed}
- AND {may_act}
+ AND (("configId" = '{ORGANIZATION_CONFIG_ID}' AND EXISTS (SELECT 1 FROM "organization" g WHERE g."id" = "apikey"."referenceId"))
+   OR (COALESCE("configId", '') <> '{ORGANIZATION_CONFIG_ID}' AND EXISTS (SELECT 1 FROM "user" o WHERE o."id" = "apikey"."referenceId" AND NOT (COALESCE(CAST(o."banned" AS INTEGER), 0) <> 0 AND (o."banExpires" IS NULL OR o."banExpires" > ?2)))
+    AND {well_formed}
+    AND {may_act}))
  RETURNING {COLUMNS}, (SELECT r."role" FROM "user" r WHERE r."id" = "apikey"."referenceId"), {returning}"#,
         well_formed = binding.well_formed,
         may_act = binding.may_act(),

@@ -44,6 +44,10 @@ pub enum AuditEvent {
     SessionRevoked,
     /// An organization (and its registry tenant) was created.
     OrganizationCreated,
+    /// An organization's name, slug, logo or metadata changed.
+    OrganizationUpdated,
+    /// An organization was deleted (its registry tenant with it).
+    OrganizationDeleted,
     /// A user became a member of an organization.
     MemberAdded,
     /// A member was removed from an organization.
@@ -116,6 +120,8 @@ impl AuditEvent {
             Self::EmailVerified => "email_verified",
             Self::SessionRevoked => "session_revoked",
             Self::OrganizationCreated => "organization_created",
+            Self::OrganizationUpdated => "organization_updated",
+            Self::OrganizationDeleted => "organization_deleted",
             Self::MemberAdded => "member_added",
             Self::MemberRemoved => "member_removed",
             Self::MemberLeft => "member_left",
@@ -168,6 +174,8 @@ impl FromStr for AuditEvent {
             "email_verified" => Self::EmailVerified,
             "session_revoked" => Self::SessionRevoked,
             "organization_created" => Self::OrganizationCreated,
+            "organization_updated" => Self::OrganizationUpdated,
+            "organization_deleted" => Self::OrganizationDeleted,
             "member_added" => Self::MemberAdded,
             "member_removed" => Self::MemberRemoved,
             "member_left" => Self::MemberLeft,

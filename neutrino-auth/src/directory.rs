@@ -106,11 +106,16 @@ pub struct ReconcileReport {
     /// Organizations Better Auth created (rows with no registry tenant) that
     /// this run made tenants, with the same ID.
     pub adopted: usize,
-    /// Pending creations that could not be finished this time (left pending
-    /// for the next run), and organizations that could not be adopted (an ID
-    /// that is not a tenant ID, every host label taken, a backend error),
-    /// with why.
+    /// Pending creations, deletions or renamings that could not be finished
+    /// this time (left for the next run), and organizations that could not be
+    /// adopted (an ID that is not a tenant ID, every host label taken, a
+    /// backend error), with why.
     pub failed: Vec<ReconcileFailure>,
+    /// Organization deletions finished: the organization of a deleted tenant
+    /// deleted, or the tenant of a deleted organization.
+    pub deleted: usize,
+    /// Registry tenants whose slug and name were made their organization's.
+    pub renamed: usize,
 }
 
 /// A pending organization creation [`crate::org::Organizations::reconcile`] could not
@@ -129,7 +134,7 @@ enum Reconciled {
     Abandoned,
 }
 
-const ORG_COLUMNS: &str = r#""id", "name", "slug", "logo", "createdAt", "metadata""#;
+pub(crate) const ORG_COLUMNS: &str = r#""id", "name", "slug", "logo", "createdAt", "metadata""#;
 
 pub(crate) fn org_from_row(r: &Row) -> Result<Organization> {
     let id: String = r.get(0)?;
@@ -157,7 +162,7 @@ fn registry_refusal(e: neutrino_core::Error) -> AuthError {
     }
 }
 
-fn validate_org_fields(name: &str, slug: &str, logo: Option<&str>) -> Result<()> {
+pub(crate) fn validate_org_fields(name: &str, slug: &str, logo: Option<&str>) -> Result<()> {
     if name.trim().is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(AuthError::validation(
             "name",

@@ -107,7 +107,7 @@ pub struct Invitation {
 /// Length of an invitation email's secret.
 const INVITATION_TOKEN_LEN: usize = 32;
 /// `verification.identifier` prefix of an invitation secret's hash.
-const TOKEN_PREFIX: &str = "invitation-token:";
+pub(crate) const TOKEN_PREFIX: &str = "invitation-token:";
 
 /// The `verification.identifier` of an invitation secret: its hash, so the
 /// database never holds the secret itself.
@@ -123,10 +123,10 @@ fn drop_tokens(invitation_id: &str) -> Statement {
     .bind(invitation_id)
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     r#""id", "organizationId", "email", "role", "status", "expiresAt", "createdAt", "inviterId""#;
 
-fn from_row(r: &Row) -> Result<Invitation> {
+pub(crate) fn from_row(r: &Row) -> Result<Invitation> {
     let org: String = r.get(1)?;
     let status: String = r.get(4)?;
     let inviter: String = r.get(7)?;

@@ -139,6 +139,7 @@ pub mod email;
 mod error;
 mod gate;
 pub mod invitation;
+mod lifecycle;
 pub mod mail;
 mod member;
 mod model;

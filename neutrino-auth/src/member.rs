@@ -236,7 +236,8 @@ impl Members {
                 |_| Ok(Vec::new()),
             )
             .await?
-            .ok_or(AuthError::AlreadyAMember)?;
+            // Not inserted: the organization is gone.
+            .ok_or(AuthError::OrganizationNotFound)?;
         Ok(member)
     }
 
@@ -282,7 +283,7 @@ impl Members {
         params.extend(cond_params);
         let insert = Statement::with_params(
             format!(
-                r#"INSERT INTO "member" ({MEMBER_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5 WHERE {cond}"#
+                r#"INSERT INTO "member" ({MEMBER_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM "organization" WHERE "id" = ?2) AND {cond}"#
             ),
             params,
         );

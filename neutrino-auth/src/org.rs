@@ -53,6 +53,7 @@ use crate::delegate::delegate;
 use crate::directory::Directory;
 use crate::error::Result;
 use crate::invitation::{Invitation, Invitations};
+use crate::lifecycle::Lifecycle;
 use crate::member::Members;
 use crate::model::{RequestMeta, SignUpEmail, SignedIn};
 
@@ -60,6 +61,7 @@ pub use crate::active::MemberScope;
 pub use crate::directory::{
     MAX_METADATA_LEN, NewOrganization, Organization, ReconcileFailure, ReconcileReport,
 };
+pub use crate::lifecycle::{FullOrganization, MemberUser, MemberWithUser, OrganizationUpdate};
 pub use crate::member::Member;
 
 /// Default number of pending invitations an organization may have (Better
@@ -83,6 +85,7 @@ pub struct Organizations {
     invitation_ttl: Duration,
     members: Members,
     directory: Directory,
+    lifecycle: Lifecycle,
     active: ActiveTenant,
     api_keys: ApiKeys,
     invitations: Invitations,
@@ -142,6 +145,7 @@ impl Organizations {
         let scopes = scopes.with_adopter(Adopter::new(callers.clone(), registry.clone()));
         Self {
             directory: Directory::new(callers.clone(), members.clone(), registry.clone()),
+            lifecycle: Lifecycle::new(callers.clone(), members.clone(), registry.clone()),
             active: ActiveTenant::new(
                 callers.clone(),
                 members.clone(),
@@ -232,28 +236,6 @@ impl Organizations {
             meta: &RequestMeta,
         ) -> Result<Organization>;
 
-        /// Finishes every organization creation interrupted between its steps:
-        /// creates the missing registry tenant, then the organization and its
-        /// owner. Idempotent; run it at startup or periodically. A creation the
-        /// registry refuses for good (slug taken meanwhile, parent gone, too
-        /// deep) is dropped; one that fails otherwise (a backend error, a
-        /// malformed row) is reported in [`ReconcileReport::failed`] and left
-        /// pending, and the others go on. Refused as a whole on a suspended or
-        /// deleted platform.
-        ///
-        /// Then adopts the organizations Better Auth created on the shared
-        /// database (rows with no tenant): each gets a top-level registry
-        /// tenant with its ID, labelled with the first of
-        /// [`neutrino_core::naming::tenant_host_labels`] the registry takes
-        /// (its slug when that is a DNS label and free), counted in
-        /// [`ReconcileReport::adopted`]; its row is left as it is. An ID that
-        /// is not a tenant ID (Better Auth's `serial` or custom IDs) is
-        /// reported in [`ReconcileReport::failed`]. Several processes may
-        /// reconcile at once: the registry adopts each organization once.
-        /// An organization is also adopted on first use, when `set_active`,
-        /// `scope` or a tenant API key finds its tenant missing.
-        pub async fn reconcile(&self) -> Result<ReconcileReport>;
-
         /// An organization the caller belongs to (any, for a platform admin).
         /// Errors: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`.
         pub async fn organization(&self, token: &str, org: &TenantId) -> Result<Organization>;
@@ -265,6 +247,101 @@ impl Organizations {
         /// The newest audit entries of one organization (its own log), at most
         /// `limit`.
         pub async fn tenant_audit_log(&self, org: &TenantId, limit: u32) -> Result<Vec<AuditEntry>>;
+    }}
+
+    /// Finishes every organization creation interrupted between its steps:
+    /// creates the missing registry tenant, then the organization and its
+    /// owner. Idempotent; run it at startup or periodically. A creation the
+    /// registry refuses for good (slug taken meanwhile, parent gone, too
+    /// deep) is dropped; one that fails otherwise (a backend error, a
+    /// malformed row) is reported in [`ReconcileReport::failed`] and left
+    /// pending, and the others go on. Refused as a whole on a suspended or
+    /// deleted platform.
+    ///
+    /// Then adopts the organizations Better Auth created on the shared
+    /// database (rows with no tenant): each gets a top-level registry
+    /// tenant with its ID, labelled with the first of
+    /// [`neutrino_core::naming::tenant_host_labels`] the registry takes
+    /// (its slug when that is a DNS label and free), counted in
+    /// [`ReconcileReport::adopted`]; its row is left as it is. An ID that
+    /// is not a tenant ID (Better Auth's `serial` or custom IDs) is
+    /// reported in [`ReconcileReport::failed`]. Several processes may
+    /// reconcile at once: the registry adopts each organization once.
+    /// An organization is also adopted on first use, when `set_active`,
+    /// `scope` or a tenant API key finds its tenant missing.
+    ///
+    /// Then finishes the organizations' deletions and renamings: an
+    /// organization whose registry tenant is deleted is deleted (a crash
+    /// between the two halves of
+    /// [`Organizations::delete_organization`]); the tenant of an
+    /// organization deleted from the auth database alone (by Better Auth) is
+    /// deleted; a live tenant's slug and name follow its organization's
+    /// ([`ReconcileReport::deleted`], [`ReconcileReport::renamed`]).
+    pub async fn reconcile(&self) -> Result<ReconcileReport> {
+        let mut report = self.directory.reconcile().await?;
+        let lifecycle = self.lifecycle.reconcile().await?;
+        report.deleted += lifecycle.deleted;
+        report.renamed += lifecycle.renamed;
+        report.failed.extend(
+            lifecycle
+                .failed
+                .into_iter()
+                .map(|(id, error)| ReconcileFailure { id, error }),
+        );
+        Ok(report)
+    }
+
+    delegate! { lifecycle => {
+        /// Better Auth's `POST /organization/update`: changes the
+        /// organization's name, slug, logo or metadata. Needs
+        /// `organization:update` (owners and admins). The registry tenant's
+        /// slug, default host and name follow; a slug is unique on the
+        /// platform, decided by the databases. Errors: `UNAUTHORIZED`,
+        /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`,
+        /// `YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION`,
+        /// `ORGANIZATION_SLUG_ALREADY_TAKEN`, `ORGANIZATION_NOT_FOUND`,
+        /// `VALIDATION_ERROR`.
+        pub async fn update_organization(
+            &self,
+            token: &str,
+            org: &TenantId,
+            update: OrganizationUpdate,
+            meta: &RequestMeta,
+        ) -> Result<Organization>;
+
+        /// Better Auth's `POST /organization/delete`: deletes the
+        /// organization, its members, invitations and own API keys, clears it
+        /// as any session's active organization, and deletes its registry
+        /// tenant first: scopes minted before stop working at the next store
+        /// call, and the ID is never reused. A crash between the two leaves an
+        /// organization whose tenant is gone, which lets no one in (every way
+        /// in mints a scope, which the registry refuses) and which
+        /// [`Organizations::reconcile`], or the same call again, deletes. The
+        /// tenant's rows in a store stay, unreachable, until
+        /// [`neutrino_tenancy::TenantStore::purge_deleted_tenant`]. Needs
+        /// `organization:delete` (owners). Answers the deleted organization. Errors: `UNAUTHORIZED`,
+        /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`,
+        /// `YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION`,
+        /// `ORGANIZATION_NOT_FOUND`, `VALIDATION_ERROR` (it has
+        /// sub-organizations).
+        pub async fn delete_organization(
+            &self,
+            token: &str,
+            org: &TenantId,
+            meta: &RequestMeta,
+        ) -> Result<Organization>;
+
+        /// Better Auth's `GET /organization/get-full-organization`: the
+        /// organization `org` (the session's active one when `None`; `None`
+        /// back when there is none) with its members and their users and its
+        /// invitations (empty unless the caller may `invitation:create`).
+        /// Membership required (or platform admin). Errors: `UNAUTHORIZED`,
+        /// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`.
+        pub async fn get_full_organization(
+            &self,
+            token: &str,
+            org: Option<&TenantId>,
+        ) -> Result<Option<FullOrganization>>;
     }}
 
     delegate! { members => {
@@ -387,7 +464,11 @@ impl Organizations {
 
     delegate! { api_keys => {
         /// Creates an API key acting as the caller, bound to a tenant the caller
-        /// belongs to or to the whole platform; the key is in the answer only.
+        /// belongs to or to the whole platform, or, with
+        /// [`NewApiKey::owned_by_organization`], a key of the organization
+        /// itself (needs `apiKey:create` there, which owners have; errors
+        /// `USER_NOT_MEMBER_OF_ORGANIZATION`, `INSUFFICIENT_API_KEY_PERMISSIONS`,
+        /// `ORGANIZATION_ID_REQUIRED`); the key is in the answer only.
         pub async fn create_api_key(
             &self,
             token: &str,
@@ -398,8 +479,10 @@ impl Organizations {
         /// The caller's API keys, newest first.
         pub async fn list_api_keys(&self, token: &str) -> Result<Vec<ApiKey>>;
 
-        /// Enables or disables one of the caller's keys (`KEY_NOT_FOUND` for
-        /// anyone else's).
+        /// Enables or disables one of the caller's keys, or a key of an
+        /// organization where the caller is an owner or holds
+        /// `apiKey:update` (`INSUFFICIENT_API_KEY_PERMISSIONS` for a member
+        /// without it; `KEY_NOT_FOUND` for anyone else's).
         pub async fn set_api_key_enabled(
             &self,
             token: &str,
@@ -408,12 +491,16 @@ impl Organizations {
             meta: &RequestMeta,
         ) -> Result<ApiKey>;
 
-        /// Deletes one of the caller's keys (`KEY_NOT_FOUND` for anyone else's).
+        /// Deletes one of the caller's keys, or a key of an organization
+        /// where the caller is an owner or holds `apiKey:delete`
+        /// (`INSUFFICIENT_API_KEY_PERMISSIONS` for a member without it;
+        /// `KEY_NOT_FOUND` for anyone else's).
         pub async fn delete_api_key(&self, token: &str, id: &str, meta: &RequestMeta) -> Result<()>;
 
         /// Checks a key (as sent in `x-api-key`) and returns what it may act on,
         /// recording its use. An unknown, disabled or expired key, a key of
-        /// another platform, or a tenant key whose owner left the tenant is
+        /// another platform, a tenant key whose owner left the tenant, or an
+        /// organization's key once the organization is deleted is
         /// `INVALID_API_KEY` (or `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`).
         pub async fn verify_api_key(&self, key: &str) -> Result<ApiKeyScope>;
     }}

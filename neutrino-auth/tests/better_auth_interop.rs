@@ -1196,3 +1196,146 @@ async fn adopted_on(uuid: bool) {
         );
     }
 }
+
+/// The organization lifecycle both ways on one SQLite file: Neutrino renames
+/// and Better Auth's `getFullOrganization` and `listOrganizations` agree;
+/// Better Auth renames and Neutrino reads it, and `reconcile` makes the
+/// registry tenant follow; an organization-owned key made on either side
+/// verifies on the other; Neutrino deletes and Better Auth no longer lists
+/// it; Better Auth deletes and Neutrino no longer lists it, and `reconcile`
+/// deletes the registry tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_organization_lifecycle_works_both_ways() {
+    use neutrino_auth::apikey::{ApiKeyScope, NewApiKey};
+    use neutrino_auth::org::{NewOrganization, OrganizationUpdate};
+    let w = common::world::World::new().await;
+    let path = w.dir.path().join("auth-a.sqlite");
+    better_auth(&["migrate", path_str(&path), common::SECRET]);
+    let orgs = &w.a.orgs;
+    let view = w.registry.platform(w.a.id);
+    let ada = w.a.user("Ada").await;
+    let tok = &ada.session.token;
+    let cookie = w.a.auth.cookies().sign(tok);
+    let acme = orgs
+        .create_organization(tok, NewOrganization::new("Acme", "acme"), &common::meta())
+        .await
+        .unwrap();
+
+    // Neutrino renames; Better Auth agrees.
+    orgs.update_organization(
+        tok,
+        &acme.id,
+        OrganizationUpdate {
+            name: Some("Acme Two".into()),
+            slug: Some("acme-two".into()),
+            metadata: Some(Some(json!({"plan": "pro"}))),
+            ..OrganizationUpdate::default()
+        },
+        &common::meta(),
+    )
+    .await
+    .unwrap();
+    let full = ba_call_world(
+        &w,
+        Some(&cookie),
+        "getFullOrganization",
+        json!({"query": {"organizationId": acme.id.as_str()}}),
+    );
+    assert_eq!(full["status"], 200, "{full}");
+    assert_eq!(full["body"]["slug"], "acme-two");
+    assert_eq!(full["body"]["name"], "Acme Two");
+    assert_eq!(full["body"]["members"][0]["userId"], ada.user.id.as_str());
+    assert_eq!(full["body"]["metadata"], r#"{"plan":"pro"}"#);
+    let ours = orgs
+        .get_full_organization(tok, Some(&acme.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        full["body"]["members"][0]["id"],
+        ours.members[0].member.id.as_str()
+    );
+    assert_eq!(view.tenant(acme.id).await.unwrap().slug, "acme-two");
+
+    // Better Auth renames; Neutrino reads it, reconcile makes the tenant follow.
+    let up = ba_call_world(
+        &w,
+        Some(&cookie),
+        "updateOrganization",
+        json!({"body": {"organizationId": acme.id.as_str(), "data": {"name": "Acme Three", "slug": "acme-three"}}}),
+    );
+    assert_eq!(up["status"], 200, "{up}");
+    assert_eq!(
+        orgs.organization(tok, &acme.id).await.unwrap().slug,
+        "acme-three"
+    );
+    let report = orgs.reconcile().await.unwrap();
+    assert_eq!(report.renamed, 1, "{report:?}");
+    assert_eq!(view.tenant(acme.id).await.unwrap().slug, "acme-three");
+
+    // An organization key made by Neutrino verifies in Better Auth, and one
+    // made by Better Auth in Neutrino.
+    let ours = orgs
+        .create_api_key(
+            tok,
+            NewApiKey {
+                organization: Some(acme.id),
+                owned_by_organization: true,
+                ..NewApiKey::default()
+            },
+            &common::meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ba_verify_key(&path, &ours.key), (true, None));
+    let theirs = ba_call_world(
+        &w,
+        Some(&cookie),
+        "createApiKey",
+        json!({"body": {"configId": "organization", "organizationId": acme.id.as_str(), "name": "ci"}}),
+    );
+    assert_eq!(theirs["status"], 200, "{theirs}");
+    assert_eq!(theirs["body"]["referenceId"], acme.id.as_str());
+    let their_key = theirs["body"]["key"].as_str().unwrap().to_owned();
+    match orgs.verify_api_key(&their_key).await.unwrap() {
+        ApiKeyScope::Organization { scope, .. } => assert_eq!(scope.tenant(), acme.id),
+        other => panic!("Better Auth's organization key became {other:?}"),
+    }
+
+    // Neutrino deletes; Better Auth no longer lists it, and the keys die.
+    orgs.delete_organization(tok, &acme.id, &common::meta())
+        .await
+        .unwrap();
+    let list = ba_call_world(&w, Some(&cookie), "listOrganizations", json!({}));
+    assert_eq!(list["status"], 200, "{list}");
+    assert_eq!(list["body"], json!([]), "{list}");
+    let gone = ba_call_world(
+        &w,
+        Some(&cookie),
+        "getFullOrganization",
+        json!({"query": {"organizationId": acme.id.as_str()}}),
+    );
+    assert_ne!(gone["status"], 200, "{gone}");
+    assert!(orgs.verify_api_key(&their_key).await.is_err());
+    assert!(!ba_verify_key(&path, &ours.key).0);
+
+    // Better Auth deletes; Neutrino no longer lists it, and reconcile deletes
+    // the tenant.
+    let beta = orgs
+        .create_organization(tok, NewOrganization::new("Beta", "beta"), &common::meta())
+        .await
+        .unwrap();
+    let del = ba_call_world(
+        &w,
+        Some(&cookie),
+        "deleteOrganization",
+        json!({"body": {"organizationId": beta.id.as_str()}}),
+    );
+    assert_eq!(del["status"], 200, "{del}");
+    assert!(orgs.list_organizations(tok).await.unwrap().is_empty());
+    assert!(view.tenant(beta.id).await.is_ok());
+    let report = orgs.reconcile().await.unwrap();
+    assert_eq!(report.deleted, 1, "{report:?}");
+    assert!(view.is_tenant_deleted(beta.id).await.unwrap());
+    assert!(w.a.orgs.scope(tok).await.is_err());
+}

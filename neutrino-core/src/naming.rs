@@ -539,6 +539,7 @@ pub const RESERVED_TABLES: &[&str] = &[
     "neutrino_audit_log",
     "neutrino_registry_instance",
     "neutrino_registry_probe",
+    "neutrino_tenant_tombstone",
     // migrations, the SQLite KV store, the local provisioner
     "_neutrino_migrations",
     "_neutrino_kv",

@@ -46,6 +46,7 @@
 #![forbid(unsafe_code)]
 
 mod hosts;
+mod lifecycle;
 mod model;
 mod platform;
 pub mod provision;

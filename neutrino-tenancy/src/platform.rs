@@ -167,6 +167,44 @@ impl PlatformRegistry {
         self.registry.reparent(self.platform, id, parent).await
     }
 
+    /// Deletes a tenant of this platform, leaving a tombstone
+    /// ([`Registry::delete_tenant`]).
+    pub async fn delete_tenant(&self, id: TenantId, actor: &str, reason: &str) -> Result<()> {
+        self.registry
+            .delete_tenant(self.platform, id, actor, reason)
+            .await
+    }
+
+    /// Whether `id` is a deleted tenant of this platform
+    /// ([`Registry::is_tenant_deleted`]).
+    pub async fn is_tenant_deleted(&self, id: TenantId) -> Result<bool> {
+        self.registry.is_tenant_deleted(self.platform, id).await
+    }
+
+    /// The deleted tenants of this platform ([`Registry::deleted_tenants`]).
+    pub async fn deleted_tenants(&self) -> Result<Vec<TenantId>> {
+        self.registry.deleted_tenants(self.platform).await
+    }
+
+    /// Sets a tenant's slug (its default host follows) and name
+    /// ([`Registry::rename_tenant`]).
+    pub async fn rename_tenant(&self, id: TenantId, slug: &str, name: &str) -> Result<()> {
+        self.registry
+            .rename_tenant(self.platform, id, slug, name)
+            .await
+    }
+
+    /// `Ok` while `id` is a live tenant of this platform, [`Error::NotFound`]
+    /// once it is deleted: at once after a deletion through this process,
+    /// within the status TTL after one elsewhere. What every
+    /// [`crate::TenantStore`] call checks.
+    pub(crate) async fn check_tenant_live(&self, id: TenantId) -> Result<()> {
+        let ttl = self.registry.inner.opts.status_ttl;
+        self.registry
+            .check_tenant_within(self.platform, id, Some(ttl))
+            .await
+    }
+
     // ---- hosts ----
 
     /// Claims a custom domain for a tenant of this platform

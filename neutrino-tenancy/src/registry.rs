@@ -2,7 +2,7 @@
 //! log. Every query takes the platform and filters by it: another platform's
 //! record is `NotFound`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
@@ -102,10 +102,15 @@ pub(crate) struct Inner {
 pub(crate) struct Shared {
     status: RwLock<StatusCache>,
     pub(crate) hosts: HostCache,
-    /// Tenants known to exist, with their platform: a tenant is never deleted
-    /// and never changes platform, so an entry never goes stale. Bounded by
+    /// Tenants known to exist, with their platform and when the registry last
+    /// said so. A tenant never changes platform; a deletion through this
+    /// process removes its entry (and bumps `tenant_epoch`), so an entry goes
+    /// stale only when another process deletes the tenant. Bounded by
     /// [`KNOWN_TENANTS_CAPACITY`] (emptied when full).
-    known_tenants: Mutex<HashSet<(PlatformId, TenantId)>>,
+    pub(crate) known_tenants: Mutex<HashMap<(PlatformId, TenantId), SystemTime>>,
+    /// Bumped by every tenant deletion committed through this process: a read
+    /// of the registry that began before one may not fill `known_tenants`.
+    pub(crate) tenant_epoch: AtomicU64,
     minter_given: AtomicBool,
     /// An executor on this database (the first handle's): a handle being opened
     /// on a database with the same instance ID proves through it that its
@@ -165,7 +170,8 @@ async fn shared_for(db: &Arc<dyn SqlExecutor>, instance: &str) -> Result<Arc<Sha
                     let shared = Arc::new(Shared {
                         status: RwLock::new(StatusCache::default()),
                         hosts: HostCache::new(),
-                        known_tenants: Mutex::new(HashSet::new()),
+                        known_tenants: Mutex::new(HashMap::new()),
+                        tenant_epoch: AtomicU64::new(0),
                         minter_given: AtomicBool::new(false),
                         db: db.clone(),
                         serial: SHARED_SEQ.fetch_add(1, Ordering::Relaxed),
@@ -403,7 +409,7 @@ pub struct AuditEntry {
     pub reason: String,
 }
 
-fn validate_slug(slug: &str) -> Result<()> {
+pub(crate) fn validate_slug(slug: &str) -> Result<()> {
     if rules::is_valid_dns_label(slug) {
         Ok(())
     } else {
@@ -416,7 +422,7 @@ fn validate_slug(slug: &str) -> Result<()> {
     }
 }
 
-fn validate_text(what: &'static str, s: &str, max: usize) -> Result<()> {
+pub(crate) fn validate_text(what: &'static str, s: &str, max: usize) -> Result<()> {
     if s.trim().is_empty() || s.len() > max || s.chars().any(char::is_control) {
         return Err(Error::invalid(
             what,
@@ -1083,7 +1089,8 @@ impl Registry {
                       ?7, ?7
                WHERE {} AND (?5 IS NULL OR EXISTS (SELECT 1 FROM "neutrino_tenant"
                    WHERE "platform_id" = ?1 AND "id" = ?5 AND "depth" + 1 <= ?6))
-                 AND NOT EXISTS (SELECT 1 FROM "neutrino_tenant" WHERE "id" = ?2 AND "platform_id" <> ?1)"#,
+                 AND NOT EXISTS (SELECT 1 FROM "neutrino_tenant" WHERE "id" = ?2 AND "platform_id" <> ?1)
+                 AND NOT EXISTS (SELECT 1 FROM "neutrino_tenant_tombstone" WHERE "platform_id" = ?1 AND "id" = ?2)"#,
             active_platform(1)
         ))
         .bind(platform.as_str())
@@ -1107,7 +1114,8 @@ impl Registry {
         let out = self.db().batch(&batch).await?;
         if out.first().is_none_or(|o| o.rows_affected == 0) {
             // A tenant ID names one tenant in the whole registry: an ID that
-            // is another platform's tenant is refused in the write.
+            // is another platform's tenant is refused in the write, and a deleted
+            // tenant's ID is never given again.
             let elsewhere = self
                 .db()
                 .query(
@@ -1118,7 +1126,7 @@ impl Registry {
                     .bind(platform.as_str()),
                 )
                 .await?;
-            if !elsewhere.is_empty() {
+            if !elsewhere.is_empty() || self.is_tenant_deleted(platform, id).await? {
                 return Err(Error::AlreadyExists {
                     entity: "tenant",
                     id: id.to_string(),
@@ -1170,29 +1178,51 @@ impl Registry {
         tenant_of(&row)
     }
 
-    /// `Ok` if `id` is a tenant of `platform` ([`Error::NotFound`] otherwise),
-    /// answered from this process's set of known tenants when it can be: the
-    /// check of a scope being minted, which needs no other field of the
-    /// tenant. Only existence is cached, and a tenant, once created, exists in
-    /// its platform for good.
+    /// `Ok` if `id` is a live tenant of `platform` ([`Error::NotFound`]
+    /// otherwise), answered from this process's set of known tenants when it
+    /// can be: the check of a scope being minted, which needs no other field
+    /// of the tenant. Only existence is cached; a deletion through any handle
+    /// of this process removes the entry at once.
     pub(crate) async fn check_tenant(&self, platform: PlatformId, id: TenantId) -> Result<()> {
+        self.check_tenant_within(platform, id, None).await
+    }
+
+    /// [`Registry::check_tenant`], trusting a cached answer only if it is
+    /// younger than `max_age` (when given).
+    pub(crate) async fn check_tenant_within(
+        &self,
+        platform: PlatformId,
+        id: TenantId,
+        max_age: Option<Duration>,
+    ) -> Result<()> {
+        let shared = &self.inner.shared;
         let known = || {
-            self.inner
-                .shared
+            shared
                 .known_tenants
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
         };
-        if known().contains(&(platform, id)) {
+        let now = self.now();
+        if let Some(at) = known().get(&(platform, id))
+            && max_age.is_none_or(|m| now.duration_since(*at).unwrap_or(Duration::MAX) < m)
+        {
             return Ok(());
         }
-        self.tenant(platform, id).await?;
-        let mut set = known();
-        if set.len() >= KNOWN_TENANTS_CAPACITY {
-            set.clear();
+        loop {
+            let epoch = shared.tenant_epoch.load(Ordering::SeqCst);
+            self.tenant(platform, id).await?;
+            let mut set = known();
+            // A deletion committed meanwhile may have been of this tenant:
+            // read again.
+            if shared.tenant_epoch.load(Ordering::SeqCst) != epoch {
+                continue;
+            }
+            if set.len() >= KNOWN_TENANTS_CAPACITY {
+                set.clear();
+            }
+            set.insert((platform, id), now);
+            return Ok(());
         }
-        set.insert((platform, id));
-        Ok(())
     }
 
     /// A tenant of `platform` by slug.

@@ -97,6 +97,22 @@ macro_rules! registry_v1 {
 }
 
 // The later migrations, the same on every engine.
+const V6: Migration = Migration {
+    version: 6,
+    name: "tenant tombstones",
+    statements: &[
+        // A deleted tenant: its ID is never given again, and every query of
+        // `neutrino_tenant` no longer sees it.
+        r#"CREATE TABLE "neutrino_tenant_tombstone" (
+                "platform_id" TEXT NOT NULL,
+                "id" TEXT NOT NULL,
+                "slug" TEXT NOT NULL,
+                "deleted_at" INTEGER NOT NULL,
+                PRIMARY KEY ("platform_id", "id")
+            )"#,
+    ],
+};
+
 const V2: Migration = Migration {
     version: 2,
     name: "registry instance",
@@ -168,6 +184,7 @@ pub static MIGRATIONS: Migrations = Migrations::new(
         V3,
         V4,
         V5,
+        V6,
     ],
 )
 .with_postgres(&[
@@ -189,6 +206,7 @@ pub static MIGRATIONS: Migrations = Migrations::new(
     V3,
     V4,
     V5,
+    V6,
 ]);
 
 #[cfg(test)]
@@ -227,6 +245,10 @@ mod tests {
             (
                 5,
                 "196f881da81a63976561a7ba083b4883e33399d1b87bad10e6e1c42dc03bdfa1",
+            ),
+            (
+                6,
+                "b3e5de2553a27befc4d8a6ae79575a32d4709741f7861e111dad3984a50f360f",
             ),
         ]
         .into_iter()

@@ -453,7 +453,51 @@ impl TenantStore {
     async fn check(&self, scope: &TenantScope, table: &TenantTable) -> Result<PlatformRegistry> {
         let view = self.view(scope, table)?;
         view.check_active().await?;
+        // A scope outlives its tenant only until the deletion is seen.
+        view.check_tenant_live(scope.tenant()).await?;
         Ok(view)
+    }
+
+    /// Deletes every row a deleted tenant left in this store's declared
+    /// tables (the teardown after [`crate::Registry::delete_tenant`]) and
+    /// returns how many went. Idempotent. A tenant that is not deleted is
+    /// [`Error::InvalidInput`] and keeps its rows; a platform this store does
+    /// not serve is [`Error::PermissionDenied`].
+    pub async fn purge_deleted_tenant(
+        &self,
+        platform: PlatformId,
+        tenant: TenantId,
+    ) -> Result<u64> {
+        if let Some(p) = self.platform
+            && p != platform
+        {
+            return Err(Error::PermissionDenied {
+                reason: format!("this tenant store serves only platform {p}"),
+            });
+        }
+        if !self.registry.is_tenant_deleted(platform, tenant).await? {
+            return Err(Error::invalid(
+                "tenant",
+                format!("tenant {tenant} is not deleted: its rows stay"),
+            ));
+        }
+        let batch: Vec<Statement> = self
+            .tables
+            .iter()
+            .map(|t| {
+                Statement::new(format!(
+                    r#"DELETE FROM "{}" WHERE "platform_id" = ?1 AND "tenant_id" = ?2"#,
+                    t.name()
+                ))
+                .bind(platform.as_str())
+                .bind(tenant.as_str())
+            })
+            .collect();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let out = self.db.batch(&batch).await?;
+        Ok(out.iter().map(|o| o.rows_affected).sum())
     }
 
     /// Inserts a row for the scope's tenant and returns its `id` (a fresh one

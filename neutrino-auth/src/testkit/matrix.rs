@@ -28,7 +28,7 @@ use crate::access::PlatformRole;
 use crate::apikey::{CreatedApiKey, NewApiKey};
 use crate::invitation::Invitation;
 use crate::mail::EmailKind;
-use crate::org::{Member, NewOrganization, Organizations};
+use crate::org::{Member, NewOrganization, OrganizationUpdate, Organizations};
 use crate::twofactor::PERIOD;
 use crate::{Auth, ChangePassword, GetSessionOptions, SignInEmail, SignInOutcome, SignUpEmail};
 
@@ -115,8 +115,19 @@ operations! {
     RegistryOperatorScope => "Registry::operator_scope", OtherPlatformOnly;
     MinterMintB => "ScopeMinter::mint", OtherPlatformOnly;
     MinterMintBOnItsPlatform => "ScopeMinter::mint", OtherPlatformOnly;
+    // The tenant lifecycle with B's ID.
+    ViewDeleteTenant => "PlatformRegistry::delete_tenant", OtherPlatformOnly;
+    ViewIsTenantDeleted => "PlatformRegistry::is_tenant_deleted", OtherPlatformOnly;
+    ViewRenameTenant => "PlatformRegistry::rename_tenant", OtherPlatformOnly;
+    RegistryDeleteTenant => "Registry::delete_tenant", OtherPlatformOnly;
+    RegistryIsTenantDeleted => "Registry::is_tenant_deleted", OtherPlatformOnly;
+    RegistryRenameTenant => "Registry::rename_tenant", OtherPlatformOnly;
+    StorePurgeDeletedTenant => "TenantStore::purge_deleted_tenant", Both;
     // Organizations and members.
     Organization => "Organizations::organization", Both;
+    GetFullOrganization => "Organizations::get_full_organization", Both;
+    UpdateOrganization => "Organizations::update_organization", Both;
+    DeleteOrganization => "Organizations::delete_organization", Both;
     ListOrganizations => "Organizations::list_organizations", Both;
     ListMembers => "Organizations::list_members", Both;
     AddMember => "Organizations::add_member", Both;
@@ -148,10 +159,12 @@ operations! {
     SignUpWithInvitation => "Organizations::sign_up_with_invitation", OtherPlatformOnly;
     // API keys.
     CreateApiKey => "Organizations::create_api_key", Both;
+    CreateOrganizationApiKey => "Organizations::create_api_key", Both;
     ListApiKeys => "Organizations::list_api_keys", Both;
     SetApiKeyEnabled => "Organizations::set_api_key_enabled", Both;
     DeleteApiKey => "Organizations::delete_api_key", Both;
     VerifyApiKey => "Organizations::verify_api_key", OtherPlatformOnly;
+    VerifyOrganizationApiKey => "Organizations::verify_api_key", OtherPlatformOnly;
     // Sessions, users and two-factor with B's people's tokens and IDs.
     GetSession => "Auth::get_session", OtherPlatformOnly;
     GetSessionWith => "Auth::get_session_with", OtherPlatformOnly;
@@ -281,6 +294,7 @@ struct Target {
     b_inv: Invitation,
     b_inv_secret: String,
     b_key: CreatedApiKey,
+    b_org_key: CreatedApiKey,
     b_host: String,
     b_feature: Feature,
     tf: TwoFactorUser,
@@ -379,6 +393,19 @@ async fn target(stores: &AuthStores, clock: &ManualClock) -> Target {
         )
         .await
         .expect("B's key");
+    let b_org_key = p
+        .orgs
+        .create_api_key(
+            ob,
+            NewApiKey {
+                organization: Some(b),
+                owned_by_organization: true,
+                ..NewApiKey::default()
+            },
+            &meta(),
+        )
+        .await
+        .expect("B's own key");
 
     let view = t.world.registry.platform(p.id);
     let b_host = format!("{}.example.org", unique("b"));
@@ -443,6 +470,7 @@ async fn target(stores: &AuthStores, clock: &ManualClock) -> Target {
         b_inv,
         b_inv_secret,
         b_key,
+        b_org_key,
         b_host,
         b_feature,
         tf,
@@ -470,6 +498,7 @@ impl Target {
             self.b_inv.id.clone(),
             self.b_inv.email.clone(),
             self.b_key.record.id.clone(),
+            self.b_org_key.record.id.clone(),
             self.b_host.clone(),
             self.b_feature.config["marker"]
                 .as_str()
@@ -489,8 +518,10 @@ impl Target {
             all.extend(p.user_snapshot(u).await);
         }
         all.extend(p.rows_of("apikey", "id", &self.b_key.record.id).await);
+        all.extend(p.rows_of("apikey", "id", &self.b_org_key.record.id).await);
         let view = t.world.registry.platform(p.id);
         all.push(format!("{:?}", view.tenant(b).await));
+        all.push(format!("{:?}", view.is_tenant_deleted(b).await));
         all.push(format!("{:?}", view.subtree(b).await));
         all.push(format!("{:?}", view.hosts(b).await));
         let scope_b = t.scope_b().await;
@@ -750,6 +781,57 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
         Op::MinterMintB => core_outcome(s.minter.mint(s.platform.id, b).await),
         Op::MinterMintBOnItsPlatform => core_outcome(s.minter.mint(t.p().id, b).await),
         Op::Organization => auth_outcome(o.organization(s.token, &b).await),
+        Op::GetFullOrganization => auth_outcome(o.get_full_organization(s.token, Some(&b)).await),
+        Op::UpdateOrganization => auth_outcome(
+            o.update_organization(
+                s.token,
+                &b,
+                OrganizationUpdate {
+                    name: Some("Mallory".into()),
+                    slug: Some(unique("mallory-")),
+                    logo: Some(None),
+                    metadata: Some(None),
+                },
+                &meta(),
+            )
+            .await,
+        ),
+        Op::DeleteOrganization => auth_outcome(o.delete_organization(s.token, &b, &meta()).await),
+        Op::ViewDeleteTenant => core_outcome(s.view.delete_tenant(b, "matrix", "attack").await),
+        Op::ViewIsTenantDeleted => core_outcome(s.view.is_tenant_deleted(b).await),
+        Op::ViewRenameTenant => core_outcome(
+            s.view
+                .rename_tenant(b, &unique("mallory-"), "Mallory")
+                .await,
+        ),
+        Op::RegistryDeleteTenant => core_outcome(
+            s.registry
+                .delete_tenant(s.platform.id, b, "matrix", "attack")
+                .await,
+        ),
+        Op::RegistryIsTenantDeleted => {
+            core_outcome(s.registry.is_tenant_deleted(s.platform.id, b).await)
+        }
+        Op::RegistryRenameTenant => core_outcome(
+            s.registry
+                .rename_tenant(s.platform.id, b, &unique("mallory-"), "Mallory")
+                .await,
+        ),
+        Op::StorePurgeDeletedTenant => {
+            core_outcome(m.store.purge_deleted_tenant(s.platform.id, b).await)
+        }
+        Op::CreateOrganizationApiKey => auth_outcome(
+            o.create_api_key(
+                s.token,
+                NewApiKey {
+                    organization: Some(b),
+                    owned_by_organization: true,
+                    ..NewApiKey::default()
+                },
+                &meta(),
+            )
+            .await,
+        ),
         Op::ListOrganizations => auth_outcome(o.list_organizations(s.token).await),
         Op::ListMembers => auth_outcome(o.list_members(s.token, &b).await),
         Op::AddMember => auth_outcome(o.add_member(s.token, &b, s.user, "owner", &meta()).await),
@@ -895,6 +977,7 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
             auth_outcome(o.delete_api_key(s.token, &m.b_key.record.id, &meta()).await)
         }
         Op::VerifyApiKey => auth_outcome(o.verify_api_key(&m.b_key.key).await),
+        Op::VerifyOrganizationApiKey => auth_outcome(o.verify_api_key(&m.b_org_key.key).await),
         Op::GetSession => auth_outcome(a.get_session(bt).await),
         Op::GetSessionWith => {
             auth_outcome(a.get_session_with(bt, GetSessionOptions::default()).await)
@@ -1190,6 +1273,17 @@ pub async fn cross_tenant_matrix_refuses_every_operation_on_another_tenant(
     match p.orgs.verify_api_key(&m.b_key.key).await.expect("B's key") {
         crate::apikey::ApiKeyScope::Tenant(s) => assert_eq!(s.tenant(), t.org_b.id),
         other => panic!("B's key became {other:?}"),
+    }
+    match p
+        .orgs
+        .verify_api_key(&m.b_org_key.key)
+        .await
+        .expect("B's own key")
+    {
+        crate::apikey::ApiKeyScope::Organization { scope, .. } => {
+            assert_eq!(scope.tenant(), t.org_b.id)
+        }
+        other => panic!("B's own key became {other:?}"),
     }
     assert_eq!(
         t.world

@@ -12,7 +12,8 @@
 //!   sessions, cookies), [`security`] (origins, rate limits, mailed tokens,
 //!   the audit log), [`bad_input`], [`json`],
 //!   [`organizations`](mod@organizations), [`authority`], [`suspension`],
-//!   [`invitations`], [`proof_of_address`], [`two_factor`], [`api_keys`];
+//!   [`invitations`], [`proof_of_address`], [`two_factor`], [`api_keys`],
+//!   [`lifecycle`] (update, delete, get-full-organization, organization keys);
 //! * [`race`]: every single-use, counted or unique rule attacked with many
 //!   simultaneous calls (also runnable alone by
 //!   [`auth_race_suite!`](crate::auth_race_suite));
@@ -31,6 +32,7 @@ pub mod bad_input;
 pub mod fixtures;
 pub mod invitations;
 pub mod json;
+pub mod lifecycle;
 pub mod matrix;
 pub mod organizations;
 pub mod proof_of_address;
@@ -48,6 +50,7 @@ pub use bad_input::*;
 pub use fixtures::*;
 pub use invitations::*;
 pub use json::*;
+pub use lifecycle::*;
 pub use matrix::cross_tenant_matrix_refuses_every_operation_on_another_tenant;
 pub use organizations::*;
 pub use proof_of_address::*;
@@ -113,6 +116,12 @@ macro_rules! auth_suite {
                     host_apps_extend_the_policy_with_their_own_resources,
                     platform_admins_manage_every_tenant_of_their_platform_only,
                     operator_access_is_recorded_in_the_platform_log_and_the_tenants,
+                    // the organization lifecycle
+                    updating_an_organization_needs_the_right_and_the_tenant_follows,
+                    deleting_an_organization_deletes_its_tenant_and_everything_of_it,
+                    a_deletion_interrupted_between_its_databases_is_finished_by_reconcile,
+                    get_full_organization_answers_better_auths_shape_to_members_only,
+                    organization_keys_outlive_their_creator_and_die_with_the_organization,
                     // authority and suspension
                     a_refused_sub_organization_leaves_nothing_pending,
                     operator_paths_need_a_name_and_a_reason_and_are_audited,
@@ -182,6 +191,7 @@ macro_rules! auth_race_suite {
                     a_store_that_cannot_count_atomically_is_refused,
                     a_key_with_n_uses_left_verifies_exactly_n_times_under_concurrency,
                     a_rate_limited_key_verifies_at_most_max_times_per_window_under_concurrency,
+                    deleting_an_organization_racing_joins_and_keys_leaves_nothing_usable,
                 ]
             );
         }

@@ -36,6 +36,7 @@ use neutrino_tenancy::{NewPlatform, PlatformClass};
 use super::fixtures::{
     self, AuthStores, PASSWORD, SECRET, auth_with, meta, registry, unique_email,
 };
+use crate::apikey::NewApiKey;
 use crate::audit::AuditEvent;
 use crate::org::{NewOrganization, Organizations};
 use crate::twofactor::{DIGITS, PERIOD, hotp, symmetric_decrypt};
@@ -677,7 +678,7 @@ pub async fn a_store_that_cannot_count_atomically_is_refused(
 }
 
 /// A fresh API key of a fresh organization's owner, made with `new`.
-async fn limited_key(orgs: &Organizations, new: crate::apikey::NewApiKey) -> String {
+async fn limited_key(orgs: &Organizations, new: NewApiKey) -> String {
     let (_, owner, _) = signed_up(orgs.auth()).await;
     let slug = format!("race-key-{}", neutrino_core::ids::generate_id());
     let org = orgs
@@ -686,7 +687,7 @@ async fn limited_key(orgs: &Organizations, new: crate::apikey::NewApiKey) -> Str
         .expect("organization");
     orgs.create_api_key(
         &owner,
-        crate::apikey::NewApiKey {
+        NewApiKey {
             organization: Some(org.id),
             ..new
         },
@@ -738,7 +739,7 @@ pub async fn a_key_with_n_uses_left_verifies_exactly_n_times_under_concurrency(
         let n = 3 + round as u32;
         let key = limited_key(
             &orgs,
-            crate::apikey::NewApiKey {
+            NewApiKey {
                 remaining: Some(n),
                 refill: Some(crate::apikey::ApiKeyRefill {
                     interval: Duration::from_secs(3600),
@@ -781,7 +782,7 @@ pub async fn a_rate_limited_key_verifies_at_most_max_times_per_window_under_conc
         let max = 2 + round as u32;
         let key = limited_key(
             &orgs,
-            crate::apikey::NewApiKey {
+            NewApiKey {
                 rate_limit: Some(crate::apikey::ApiKeyRateLimit {
                     window: Duration::from_secs(60),
                     max,
@@ -810,5 +811,116 @@ pub async fn a_rate_limited_key_verifies_at_most_max_times_per_window_under_conc
             ok, max as usize,
             "round {round}: {ok} verified in the next window"
         );
+    }
+}
+
+/// A deletion racing joins, accepts and key creations on the same
+/// organization: whatever order the database picks, afterwards no member,
+/// invitation or key of it is left, and no session or key gets a scope on it.
+pub async fn deleting_an_organization_racing_joins_and_keys_leaves_nothing_usable(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let orgs = organizations(stores, clock).await;
+    let (_, owner, _) = signed_up(orgs.auth()).await;
+    for round in 0..3 * ROUNDS {
+        let slug = format!("race-del-{}", neutrino_core::ids::generate_id());
+        let org = orgs
+            .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
+            .await
+            .expect("organization");
+        let mut joiners = Vec::new();
+        let mut invitees = Vec::new();
+        for _ in 0..4 {
+            joiners.push(signed_up(orgs.auth()).await);
+            let (id, token, email) = signed_up(orgs.auth()).await;
+            let inv = orgs
+                .invite_member(&owner, &org.id, &email, "member", &meta())
+                .await
+                .expect("invite");
+            invitees.push((id, token, inv.id));
+        }
+        let joiners = Arc::new(joiners);
+        let invitees = Arc::new(invitees);
+        let results = at_once(CALLS, |i| {
+            let (orgs, owner, joiners, invitees) = (
+                Arc::clone(&orgs),
+                owner.clone(),
+                Arc::clone(&joiners),
+                Arc::clone(&invitees),
+            );
+            async move {
+                match i % 4 {
+                    0 if i == 0 => orgs
+                        .delete_organization(&owner, &org.id, &meta())
+                        .await
+                        .map(|_| None),
+                    0 | 1 => {
+                        let (user, _, _) = &joiners[i % joiners.len()];
+                        orgs.add_member(&owner, &org.id, user, "member", &meta())
+                            .await
+                            .map(|_| None)
+                    }
+                    2 => {
+                        let (_, token, inv) = &invitees[i % invitees.len()];
+                        orgs.accept_invitation(token, inv, &meta())
+                            .await
+                            .map(|_| None)
+                    }
+                    _ => orgs
+                        .create_api_key(
+                            &owner,
+                            NewApiKey {
+                                organization: Some(org.id),
+                                owned_by_organization: i % 8 == 3,
+                                ..NewApiKey::default()
+                            },
+                            &meta(),
+                        )
+                        .await
+                        .map(|k| Some(k.key)),
+                }
+            }
+        })
+        .await;
+        assert!(
+            results[0].is_ok(),
+            "round {round}: the deletion failed: {:?}",
+            results[0]
+        );
+        let left: i64 = orgs.auth().db()
+            .query(
+                &Statement::new(
+                    r#"SELECT (SELECT COUNT(*) FROM "member" WHERE "organizationId" = ?1) + (SELECT COUNT(*) FROM "invitation" WHERE "organizationId" = ?1 AND "status" = 'pending') + (SELECT COUNT(*) FROM "apikey" WHERE "referenceId" = ?1) + (SELECT COUNT(*) FROM "organization" WHERE "id" = ?1)"#,
+                )
+                .bind(org.id.as_str()),
+            )
+            .await
+            .expect("count")[0]
+            .get(0)
+            .expect("count");
+        assert_eq!(
+            left, 0,
+            "round {round}: rows of the deleted organization left"
+        );
+        for key in results.iter().flatten().flatten() {
+            assert!(
+                orgs.verify_api_key(key).await.is_err(),
+                "round {round}: a key of the deleted organization verifies"
+            );
+        }
+        for (_, token, _) in invitees.iter() {
+            assert!(
+                orgs.scope(token).await.is_err(),
+                "round {round}: an invitee has a scope"
+            );
+        }
+        for (user, token, _) in joiners.iter() {
+            let _ = orgs.set_active(token, Some(&org.id), &meta()).await;
+            assert!(
+                orgs.scope(token).await.is_err(),
+                "round {round}: {user} has a scope"
+            );
+        }
     }
 }

@@ -20,7 +20,8 @@
 //       and the verification emails Better Auth sent meanwhile.
 //
 // Better Auth runs with the organization, two-factor, admin and API-key
-// (@better-auth/api-key, with its defaults) plugins, user
+// (@better-auth/api-key, with its defaults, plus a configuration
+// "organization" for organization-owned keys) plugins, user
 // deletion and email change enabled, and emails captured. With
 // BA_GENERATE_ID=uuid in the environment it writes UUIDs
 // (advanced.database.generateId: "uuid").
@@ -54,7 +55,15 @@ const auth = betterAuth({
     changeEmail: { enabled: true },
   },
   advanced: process.env.BA_GENERATE_ID === "uuid" ? { database: { generateId: "uuid" } } : {},
-  plugins: [organization(), twoFactor(), admin(), apiKey()],
+  // The API-key plugin's default configuration (user keys) and one for
+  // organization-owned keys (referenceId = the organization), as Neutrino
+  // names it.
+  plugins: [
+    organization(),
+    twoFactor(),
+    admin(),
+    apiKey([{ configId: "default" }, { configId: "organization", references: "organization" }]),
+  ],
   logger: { disabled: true },
 });
 

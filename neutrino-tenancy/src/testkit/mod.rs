@@ -129,6 +129,9 @@ macro_rules! tenancy_suite {
                     hosts_follow_their_lifecycle_and_resolve_to_one_tenant,
                     a_host_cannot_be_claimed_twice,
                     a_custom_domain_under_an_app_domain_is_refused,
+                    // tenant lifecycle
+                    a_deleted_tenant_is_gone_for_every_scope_and_its_id_is_never_reused,
+                    a_renamed_tenant_keeps_its_id_and_its_default_host_follows,
                     // scopes
                     operator_scopes_are_audited_and_the_log_is_append_only,
                     the_scope_minter_is_given_once_and_checks_tenants,
@@ -158,6 +161,7 @@ pub use neutrino_core as __core;
 
 mod host_resolution;
 pub mod isolation;
+mod lifecycle;
 mod platform_view;
 mod raw_guard;
 mod records;
@@ -166,6 +170,7 @@ mod status;
 mod tenant_store;
 
 pub use host_resolution::*;
+pub use lifecycle::*;
 pub use platform_view::*;
 pub use raw_guard::*;
 pub use records::*;
