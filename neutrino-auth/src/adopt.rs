@@ -187,7 +187,7 @@ impl Adopter {
 /// The registry name of an organization named `name`: its control
 /// characters made spaces, cut to the registry's limit; the slug (or
 /// `organization`) when nothing is left.
-fn tenant_name(name: &str, slug: &str) -> String {
+pub(crate) fn tenant_name(name: &str, slug: &str) -> String {
     let clean = |s: &str| -> String {
         let mut out = String::new();
         for c in s.chars() {

@@ -211,9 +211,22 @@ impl Lifecycle {
             ));
         }
         let renamed = slug != cur.slug || name != cur.name;
+        // The tenant's label follows a new slug; with the slug unchanged it
+        // stays what it is (an adopted organization's label may differ from
+        // its slug), and only the name follows.
+        let current = match self.registry.tenant(*org).await {
+            Ok(t) => Some(t),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        let label = match &current {
+            Some(t) if slug == cur.slug => Some(t.slug.clone()),
+            _ => is_valid_dns_label(&slug).then(|| slug.clone()),
+        };
         let mut registry_renamed = false;
-        if renamed && is_valid_dns_label(&slug) {
-            match self.registry.rename_tenant(*org, &slug, &name).await {
+        if let (true, Some(label)) = (renamed, &label) {
+            let reg_name = crate::adopt::tenant_name(&name, &slug);
+            match self.registry.rename_tenant(*org, label, &reg_name).await {
                 Ok(()) => registry_renamed = true,
                 Err(e) if e.is_already_exists() => return Err(slug_taken()),
                 Err(e) if e.is_not_found() => {
@@ -269,10 +282,9 @@ impl Lifecycle {
             if registry_renamed {
                 // Undo the registry's half; should this fail too, reconcile
                 // makes the tenant follow the organization again.
-                let _ = self
-                    .registry
-                    .rename_tenant(*org, &cur.slug, &cur.name)
-                    .await;
+                if let Some(t) = &current {
+                    let _ = self.registry.rename_tenant(*org, &t.slug, &t.name).await;
+                }
             }
             return Err(e);
         }
@@ -526,11 +538,30 @@ impl Lifecycle {
             let Some(o) = orgs.iter().find(|o| o.id == t.id) else {
                 continue;
             };
-            if (o.slug != t.slug || o.name != t.name) && is_valid_dns_label(&o.slug) {
-                match self.registry.rename_tenant(t.id, &o.slug, &o.name).await {
-                    Ok(()) => report.renamed += 1,
-                    Err(e) => report.failed.push((t.id.to_string(), e.into())),
+            // The registry's name is the organization's as the registry
+            // takes it; its slug (the host label) follows a slug that is a
+            // label, unless that label is another tenant's: an organization
+            // adopted under a suffixed label keeps it.
+            let name = crate::adopt::tenant_name(&o.name, &o.slug);
+            let slug = if is_valid_dns_label(&o.slug) {
+                o.slug.as_str()
+            } else {
+                t.slug.as_str()
+            };
+            if slug == t.slug && name == t.name {
+                continue;
+            }
+            match self.registry.rename_tenant(t.id, slug, &name).await {
+                Ok(()) => report.renamed += 1,
+                Err(e) if e.is_already_exists() && slug != t.slug => {
+                    if name != t.name {
+                        match self.registry.rename_tenant(t.id, &t.slug, &name).await {
+                            Ok(()) => report.renamed += 1,
+                            Err(e) => report.failed.push((t.id.to_string(), e.into())),
+                        }
+                    }
                 }
+                Err(e) => report.failed.push((t.id.to_string(), e.into())),
             }
         }
         Ok(report)

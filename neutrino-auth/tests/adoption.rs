@@ -317,6 +317,35 @@ async fn reconcile_adopts_every_organization_better_auth_created_once() {
     // Better Auth's rows are as it wrote them (the sessions Neutrino made
     // active are in the session table, not here).
     assert_eq!(fx.auth_rows().await, before);
+
+    // An organization adopted under a suffixed label (its slug is another
+    // tenant's) keeps it: renaming it changes the tenant's name only, and
+    // reconciling leaves the label as it is.
+    let renamed = fx
+        .orgs
+        .update_organization(
+            &ada.session.token,
+            &made[2].0,
+            neutrino_auth::org::OrganizationUpdate {
+                name: Some("Globex Two".into()),
+                ..Default::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (renamed.name.as_str(), renamed.slug.as_str()),
+        ("Globex Two", "globex")
+    );
+    let tenant = fx.registry.tenant(fx.platform, made[2].0).await.unwrap();
+    assert_eq!(
+        (tenant.slug.as_str(), tenant.name.as_str()),
+        (globex.as_str(), "Globex Two")
+    );
+    let third = fx.orgs.reconcile().await.unwrap();
+    assert_eq!((third.renamed, third.failed.len()), (0, 1), "{third:?}");
+    assert_eq!(fx.label(made[2].0).await, globex);
     // Each adoption is in the organization's audit log once.
     for (id, _) in &made {
         let log = fx.orgs.tenant_audit_log(id, 50).await.unwrap();
