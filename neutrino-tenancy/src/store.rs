@@ -493,11 +493,15 @@ impl TenantStore {
                 .bind(tenant.as_str())
             })
             .collect();
-        if batch.is_empty() {
-            return Ok(0);
+        // Bound to the deleted tenant, so that row-level security lets the
+        // store reach its rows (and only them); one table at a time, each
+        // delete idempotent, so a purge interrupted half-way is run again.
+        let binding = TenantBinding::new(platform, tenant);
+        let mut purged = 0;
+        for stmt in &batch {
+            purged += self.db.execute_bound(&binding, stmt).await?.rows_affected;
         }
-        let out = self.db.batch(&batch).await?;
-        Ok(out.iter().map(|o| o.rows_affected).sum())
+        Ok(purged)
     }
 
     /// Inserts a row for the scope's tenant and returns its `id` (a fresh one

@@ -14,9 +14,10 @@ use crate::org::{NewOrganization, OrganizationUpdate};
 /// A store with one tenanted table on the registry database.
 async fn store(t: &super::fixtures::TwoOrgs, stores: &AuthStores) -> (TenantStore, TenantTable) {
     let table = TenantTable::new(&unique("life_"), &[("label", ColumnType::Text)]).expect("table");
-    let store = TenantStore::open(
+    let store = neutrino_tenancy::testkit::open_store(
         &t.world.registry,
-        stores.registry_db.clone(),
+        &stores.registry_db,
+        stores.tenant_db.as_ref(),
         vec![table.clone()],
     )
     .await

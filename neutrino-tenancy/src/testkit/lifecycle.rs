@@ -34,9 +34,14 @@ pub async fn a_deleted_tenant_is_gone_for_every_scope_and_its_id_is_never_reused
         .id;
     let kept = tenant(&r, p).await;
     let table = TenantTable::new(&unique("life_"), &[("label", ColumnType::Text)]).unwrap();
-    let store = TenantStore::open(&r, stores.db.clone(), vec![table.clone()])
-        .await
-        .unwrap();
+    let store = super::open_store(
+        &r,
+        &stores.db,
+        stores.tenant_db.as_ref(),
+        vec![table.clone()],
+    )
+    .await
+    .unwrap();
     let scope = r.operator_scope(p, gone, "ops", "test").await.unwrap();
     let kept_scope = r.operator_scope(p, kept, "ops", "test").await.unwrap();
     let row = store
