@@ -177,5 +177,94 @@ async fn quickstart_runs_on_postgres_and_a_second_run_finds_everything() {
     assert!(text.contains("acme lists 2 of its own notes"), "{text}");
     assert!(text.contains("drift           none"), "{text}");
     assert_eq!((second.acme_members, second.bob_rows), (2, 2));
+    store_role_is_held_by_row_level_security(&url, p).await;
     admin.execute(&drop).await.expect("drop");
+}
+
+/// The quickstart's tenant store role, through the same connector: not a
+/// superuser, no `BYPASSRLS`, not the tables' owner, so an unbound raw query
+/// sees no row and a binding to one tenant sees that tenant's rows only,
+/// whatever its `WHERE`; the owner sees them all. The role has no `USAGE` on
+/// the registry's or the auth database's schemas.
+#[cfg(feature = "postgres")]
+async fn store_role_is_held_by_row_level_security(url: &str, p: neutrino::ids::PlatformId) {
+    use neutrino::ids::StackId;
+    use neutrino::naming::ResourceName;
+    use neutrino::postgres::{PostgresExecutor, PostgresProvisioner};
+    use neutrino::provision::{DatabaseConnector, Provisioner, ResourceKind};
+    use neutrino::sql::{SqlExecutor, SqlExecutorExt, Statement, TenantBinding};
+
+    let admin = PostgresExecutor::connect(url).await.expect("connect");
+    let provisioner = PostgresProvisioner::new(admin.clone());
+    let app_url = quickstart::quickstart_app_role(&admin, url)
+        .await
+        .expect("role");
+    let stack_name = ResourceName::stack_database(p, StackId::DEFAULT);
+    let stack = provisioner
+        .get(ResourceKind::Database, stack_name.as_str())
+        .await
+        .expect("stack database");
+    let owner = provisioner.connect(&stack).await.expect("owner");
+    let rows = provisioner
+        .role_connector(PostgresExecutor::builder(&app_url).expect("url"))
+        .connect(&stack)
+        .await
+        .expect("role connection");
+    let count = r#"SELECT count(*) AS "n" FROM "note""#;
+    let all: i64 = owner
+        .query_one(&Statement::new(count), "notes", "all")
+        .await
+        .unwrap()
+        .get("n")
+        .unwrap();
+    assert_eq!(all, 4, "two notes of acme, two of globex");
+    let unbound: i64 = rows
+        .query_one(&Statement::new(count), "notes", "unbound")
+        .await
+        .unwrap()
+        .get("n")
+        .unwrap();
+    assert_eq!(
+        unbound, 0,
+        "an unbound query of the store's role sees no row"
+    );
+    let tenants = owner
+        .query(&Statement::new(
+            r#"SELECT DISTINCT "tenant_id" FROM "note" ORDER BY "tenant_id""#,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(tenants.len(), 2);
+    for t in &tenants {
+        let tenant: String = t.get("tenant_id").unwrap();
+        let binding = TenantBinding::new(p, tenant.parse().expect("a tenant ID"));
+        let seen = rows
+            .query_bound(
+                &binding,
+                &Statement::new(r#"SELECT "tenant_id" FROM "note" WHERE 1 = 1"#),
+            )
+            .await
+            .unwrap();
+        assert_eq!(seen.len(), 2, "a binding sees its tenant's two notes");
+        for r in &seen {
+            assert_eq!(r.get::<String>("tenant_id").unwrap(), tenant);
+        }
+    }
+    for schema in [
+        "neutrino-registry".to_owned(),
+        ResourceName::auth_database(p).as_str().to_owned(),
+    ] {
+        let usage: bool = rows
+            .query_one(
+                &Statement::new(r#"SELECT has_schema_privilege(?1, 'USAGE') AS "u""#)
+                    .bind(schema.as_str()),
+                "schema",
+                &schema,
+            )
+            .await
+            .unwrap()
+            .get("u")
+            .unwrap();
+        assert!(!usage, "the store's role has no USAGE on {schema}");
+    }
 }

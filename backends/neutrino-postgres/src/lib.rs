@@ -148,4 +148,4 @@ mod value;
 
 pub use executor::{PostgresExecutor, PostgresExecutorBuilder};
 pub use kv::PostgresKv;
-pub use provisioner::PostgresProvisioner;
+pub use provisioner::{PostgresProvisioner, RoleConnector};
