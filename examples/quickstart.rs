@@ -135,6 +135,14 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
 /// to `out`: the registry and each platform's databases are schemas of it.
 #[cfg(feature = "postgres")]
 pub(crate) async fn run_postgres(url: &str, out: &mut impl Write) -> Result<Summary> {
+    story(&postgres_platforms(url).await?, out).await
+}
+
+/// The platforms of the PostgreSQL database at `url`: the registry in a
+/// schema of its own, each platform's databases schemas made by the
+/// connecting role, and the tenant stores on the application role.
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres_platforms(url: &str) -> Result<Platforms> {
     use std::sync::Arc;
 
     use neutrino::postgres::{PostgresExecutor, PostgresKv, PostgresProvisioner};
@@ -162,9 +170,10 @@ pub(crate) async fn run_postgres(url: &str, out: &mut impl Write) -> Result<Summ
         Err(_) => quickstart_app_role(&admin, url).await?,
     };
     let rows = provisioner.role_connector(PostgresExecutor::builder(&app_url)?);
-    let platforms = Platforms::new(registry, minter, provisioner.clone(), provisioner)
-        .with_store_connector(Arc::new(rows));
-    story(&platforms, out).await
+    Ok(
+        Platforms::new(registry, minter, provisioner.clone(), provisioner)
+            .with_store_connector(Arc::new(rows)),
+    )
 }
 
 /// The quickstart's application role on PostgreSQL.

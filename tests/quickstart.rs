@@ -181,6 +181,100 @@ async fn quickstart_runs_on_postgres_and_a_second_run_finds_everything() {
     admin.execute(&drop).await.expect("drop");
 }
 
+/// Concurrent restarts of one platform on PostgreSQL, each migrating the
+/// tenanted tables (and their policies) as their owner and granting the
+/// store's role: all open the same platform, and each store reads and
+/// writes rows.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_starts_on_postgres_all_open_the_platform() {
+    use neutrino::postgres::PostgresExecutor;
+    use neutrino::sql::{SqlExecutor, Statement};
+    use neutrino::tenancy::{ColumnType, ListQuery, Record, TenantTable};
+
+    let server = std::env::var("NEUTRINO_TEST_POSTGRES_URL")
+        .expect("NEUTRINO_TEST_POSTGRES_URL is set (scripts/postgres start)");
+    let admin = PostgresExecutor::connect(&server).await.expect("connect");
+    let name = format!("quickstart_starts_{}", std::process::id());
+    let drop = Statement::new(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#));
+    admin.execute(&drop).await.expect("drop");
+    admin
+        .execute(&Statement::new(format!(r#"CREATE DATABASE "{name}""#)))
+        .await
+        .expect("create database");
+    let (base, _) = server.rsplit_once('/').expect("a URL with a database");
+    let url = format!("{base}/{name}");
+    let platforms = quickstart::postgres_platforms(&url)
+        .await
+        .expect("platforms");
+    let tables = vec![
+        TenantTable::new("note", &[("body", ColumnType::Text)]).unwrap(),
+        TenantTable::new("task", &[("title", ColumnType::Text)]).unwrap(),
+    ];
+    // The first start alone (concurrent first starts race in the auth
+    // layer's own migrations), then concurrent restarts, as replicas do.
+    let first = platforms
+        .platform("Concurrent", "a test secret of 32 bytes or more....")
+        .tables(tables.clone())
+        .build()
+        .await
+        .expect("first start");
+    assert!(first.is_new());
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let start = platforms
+                .platform("Concurrent", "a test secret of 32 bytes or more....")
+                .tables(tables.clone())
+                .build();
+            tokio::spawn(start)
+        })
+        .collect();
+    let mut apps = Vec::new();
+    for s in starts {
+        apps.push(s.await.unwrap().expect("every start opens the platform"));
+    }
+    assert!(apps.iter().all(|a| !a.is_new()));
+    let p = first.id();
+    assert!(apps.iter().all(|a| a.id() == p));
+    let tenant = apps[0]
+        .registry()
+        .create_tenant(neutrino::tenancy::NewTenant::new("acme", "Acme"))
+        .await
+        .expect("tenant");
+    let scope = apps[0]
+        .registry()
+        .operator_scope(tenant.id, "test", "concurrent starts")
+        .await
+        .expect("scope");
+    for app in &apps {
+        app.store()
+            .insert(&scope, &tables[0], Record::new().set("body", "hi"))
+            .await
+            .expect("insert");
+    }
+    let rows = apps[1]
+        .store()
+        .list(&scope, &tables[0], &ListQuery::new())
+        .await
+        .expect("list")
+        .rows;
+    assert_eq!(rows.len(), apps.len());
+    drop_all(first, apps, platforms);
+    admin.execute(&drop).await.expect("drop");
+}
+
+/// Closes the runtimes (and their pools) before the database is dropped.
+#[cfg(feature = "postgres")]
+fn drop_all(
+    first: neutrino::Platform,
+    apps: Vec<neutrino::Platform>,
+    platforms: neutrino::Platforms,
+) {
+    drop(first);
+    drop(apps);
+    drop(platforms);
+}
+
 /// The quickstart's tenant store role, through the same connector: not a
 /// superuser, no `BYPASSRLS`, not the tables' owner, so an unbound raw query
 /// sees no row and a binding to one tenant sees that tenant's rows only,
