@@ -13,6 +13,12 @@
 //! scripts/postgres stop
 //! ```
 //!
+//! On PostgreSQL the tenanted tables are made by the connecting role, and the
+//! tenant store connects as an application role that row-level security
+//! holds: `NEUTRINO_APP_DATABASE_URL`, or else the role
+//! `neutrino_quickstart_app` (no superuser, no `BYPASSRLS`, no password),
+//! created if missing on the same server.
+//!
 //! One call opens the platform's runtime: the platform is registered, its
 //! databases (and, on the embedded default, its bucket and KV namespace)
 //! provisioned, its auth database migrated. Ada signs up, creates two
@@ -129,6 +135,14 @@ pub(crate) async fn run(root: &Path, out: &mut impl Write) -> Result<Summary> {
 /// to `out`: the registry and each platform's databases are schemas of it.
 #[cfg(feature = "postgres")]
 pub(crate) async fn run_postgres(url: &str, out: &mut impl Write) -> Result<Summary> {
+    story(&postgres_platforms(url).await?, out).await
+}
+
+/// The platforms of the PostgreSQL database at `url`: the registry in a
+/// schema of its own, each platform's databases schemas made by the
+/// connecting role, and the tenant stores on the application role.
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres_platforms(url: &str) -> Result<Platforms> {
     use std::sync::Arc;
 
     use neutrino::postgres::{PostgresExecutor, PostgresKv, PostgresProvisioner};
@@ -149,8 +163,47 @@ pub(crate) async fn run_postgres(url: &str, out: &mut impl Write) -> Result<Summ
     )
     .await?;
     let minter = registry.scope_minter()?;
-    let platforms = Platforms::new(registry, minter, provisioner.clone(), provisioner);
-    story(&platforms, out).await
+    // The tenant store connects as an application role, which row-level
+    // security holds; the tables are created as the connecting role.
+    let app_url = match std::env::var("NEUTRINO_APP_DATABASE_URL") {
+        Ok(u) => u,
+        Err(_) => quickstart_app_role(&admin, url).await?,
+    };
+    let rows = provisioner.role_connector(PostgresExecutor::builder(&app_url)?);
+    Ok(
+        Platforms::new(registry, minter, provisioner.clone(), provisioner)
+            .with_store_connector(Arc::new(rows)),
+    )
+}
+
+/// The quickstart's application role on PostgreSQL.
+#[cfg(feature = "postgres")]
+pub(crate) const APP_ROLE: &str = "neutrino_quickstart_app";
+
+/// Makes the quickstart's application role if missing (no superuser, no
+/// `BYPASSRLS`, no password: for a server that trusts local connections) and
+/// answers `url` with it as the user.
+#[cfg(feature = "postgres")]
+pub(crate) async fn quickstart_app_role(
+    admin: &dyn neutrino::sql::SqlExecutor,
+    url: &str,
+) -> Result<String> {
+    use neutrino::sql::Statement;
+
+    admin
+        .execute(&Statement::new(format!(
+            "DO $$ BEGIN CREATE ROLE \"{APP_ROLE}\" LOGIN NOSUPERUSER NOBYPASSRLS; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        )))
+        .await?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        Error::invalid(
+            "NEUTRINO_DATABASE_URL",
+            "set NEUTRINO_APP_DATABASE_URL when NEUTRINO_DATABASE_URL is not a postgres:// URL",
+        )
+    })?;
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    Ok(format!("{scheme}://{APP_ROLE}@{host}"))
 }
 
 /// Writes lines to `out`.

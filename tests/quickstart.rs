@@ -177,5 +177,188 @@ async fn quickstart_runs_on_postgres_and_a_second_run_finds_everything() {
     assert!(text.contains("acme lists 2 of its own notes"), "{text}");
     assert!(text.contains("drift           none"), "{text}");
     assert_eq!((second.acme_members, second.bob_rows), (2, 2));
+    store_role_is_held_by_row_level_security(&url, p).await;
     admin.execute(&drop).await.expect("drop");
+}
+
+/// Concurrent restarts of one platform on PostgreSQL, each migrating the
+/// tenanted tables (and their policies) as their owner and granting the
+/// store's role: all open the same platform, and each store reads and
+/// writes rows.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_starts_on_postgres_all_open_the_platform() {
+    use neutrino::postgres::PostgresExecutor;
+    use neutrino::sql::{SqlExecutor, Statement};
+    use neutrino::tenancy::{ColumnType, ListQuery, Record, TenantTable};
+
+    let server = std::env::var("NEUTRINO_TEST_POSTGRES_URL")
+        .expect("NEUTRINO_TEST_POSTGRES_URL is set (scripts/postgres start)");
+    let admin = PostgresExecutor::connect(&server).await.expect("connect");
+    let name = format!("quickstart_starts_{}", std::process::id());
+    let drop = Statement::new(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#));
+    admin.execute(&drop).await.expect("drop");
+    admin
+        .execute(&Statement::new(format!(r#"CREATE DATABASE "{name}""#)))
+        .await
+        .expect("create database");
+    let (base, _) = server.rsplit_once('/').expect("a URL with a database");
+    let url = format!("{base}/{name}");
+    let platforms = quickstart::postgres_platforms(&url)
+        .await
+        .expect("platforms");
+    let tables = vec![
+        TenantTable::new("note", &[("body", ColumnType::Text)]).unwrap(),
+        TenantTable::new("task", &[("title", ColumnType::Text)]).unwrap(),
+    ];
+    // The first start alone (concurrent first starts race in the auth
+    // layer's own migrations), then concurrent restarts, as replicas do.
+    let first = platforms
+        .platform("Concurrent", "a test secret of 32 bytes or more....")
+        .tables(tables.clone())
+        .build()
+        .await
+        .expect("first start");
+    assert!(first.is_new());
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let start = platforms
+                .platform("Concurrent", "a test secret of 32 bytes or more....")
+                .tables(tables.clone())
+                .build();
+            tokio::spawn(start)
+        })
+        .collect();
+    let mut apps = Vec::new();
+    for s in starts {
+        apps.push(s.await.unwrap().expect("every start opens the platform"));
+    }
+    assert!(apps.iter().all(|a| !a.is_new()));
+    let p = first.id();
+    assert!(apps.iter().all(|a| a.id() == p));
+    let tenant = apps[0]
+        .registry()
+        .create_tenant(neutrino::tenancy::NewTenant::new("acme", "Acme"))
+        .await
+        .expect("tenant");
+    let scope = apps[0]
+        .registry()
+        .operator_scope(tenant.id, "test", "concurrent starts")
+        .await
+        .expect("scope");
+    for app in &apps {
+        app.store()
+            .insert(&scope, &tables[0], Record::new().set("body", "hi"))
+            .await
+            .expect("insert");
+    }
+    let rows = apps[1]
+        .store()
+        .list(&scope, &tables[0], &ListQuery::new())
+        .await
+        .expect("list")
+        .rows;
+    assert_eq!(rows.len(), apps.len());
+    drop_all(first, apps, platforms);
+    admin.execute(&drop).await.expect("drop");
+}
+
+/// Closes the runtimes (and their pools) before the database is dropped.
+#[cfg(feature = "postgres")]
+fn drop_all(
+    first: neutrino::Platform,
+    apps: Vec<neutrino::Platform>,
+    platforms: neutrino::Platforms,
+) {
+    drop(first);
+    drop(apps);
+    drop(platforms);
+}
+
+/// The quickstart's tenant store role, through the same connector: not a
+/// superuser, no `BYPASSRLS`, not the tables' owner, so an unbound raw query
+/// sees no row and a binding to one tenant sees that tenant's rows only,
+/// whatever its `WHERE`; the owner sees them all. The role has no `USAGE` on
+/// the registry's or the auth database's schemas.
+#[cfg(feature = "postgres")]
+async fn store_role_is_held_by_row_level_security(url: &str, p: neutrino::ids::PlatformId) {
+    use neutrino::ids::StackId;
+    use neutrino::naming::ResourceName;
+    use neutrino::postgres::{PostgresExecutor, PostgresProvisioner};
+    use neutrino::provision::{DatabaseConnector, Provisioner, ResourceKind};
+    use neutrino::sql::{SqlExecutor, SqlExecutorExt, Statement, TenantBinding};
+
+    let admin = PostgresExecutor::connect(url).await.expect("connect");
+    let provisioner = PostgresProvisioner::new(admin.clone());
+    let app_url = quickstart::quickstart_app_role(&admin, url)
+        .await
+        .expect("role");
+    let stack_name = ResourceName::stack_database(p, StackId::DEFAULT);
+    let stack = provisioner
+        .get(ResourceKind::Database, stack_name.as_str())
+        .await
+        .expect("stack database");
+    let owner = provisioner.connect(&stack).await.expect("owner");
+    let rows = provisioner
+        .role_connector(PostgresExecutor::builder(&app_url).expect("url"))
+        .connect(&stack)
+        .await
+        .expect("role connection");
+    let count = r#"SELECT count(*) AS "n" FROM "note""#;
+    let all: i64 = owner
+        .query_one(&Statement::new(count), "notes", "all")
+        .await
+        .unwrap()
+        .get("n")
+        .unwrap();
+    assert_eq!(all, 4, "two notes of acme, two of globex");
+    let unbound: i64 = rows
+        .query_one(&Statement::new(count), "notes", "unbound")
+        .await
+        .unwrap()
+        .get("n")
+        .unwrap();
+    assert_eq!(
+        unbound, 0,
+        "an unbound query of the store's role sees no row"
+    );
+    let tenants = owner
+        .query(&Statement::new(
+            r#"SELECT DISTINCT "tenant_id" FROM "note" ORDER BY "tenant_id""#,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(tenants.len(), 2);
+    for t in &tenants {
+        let tenant: String = t.get("tenant_id").unwrap();
+        let binding = TenantBinding::new(p, tenant.parse().expect("a tenant ID"));
+        let seen = rows
+            .query_bound(
+                &binding,
+                &Statement::new(r#"SELECT "tenant_id" FROM "note" WHERE 1 = 1"#),
+            )
+            .await
+            .unwrap();
+        assert_eq!(seen.len(), 2, "a binding sees its tenant's two notes");
+        for r in &seen {
+            assert_eq!(r.get::<String>("tenant_id").unwrap(), tenant);
+        }
+    }
+    for schema in [
+        "neutrino-registry".to_owned(),
+        ResourceName::auth_database(p).as_str().to_owned(),
+    ] {
+        let usage: bool = rows
+            .query_one(
+                &Statement::new(r#"SELECT has_schema_privilege(?1, 'USAGE') AS "u""#)
+                    .bind(schema.as_str()),
+                "schema",
+                &schema,
+            )
+            .await
+            .unwrap()
+            .get("u")
+            .unwrap();
+        assert!(!usage, "the store's role has no USAGE on {schema}");
+    }
 }

@@ -324,8 +324,10 @@ impl PlatformBuilder {
     /// the auth layer, binds it to the platform's organizations, finishes
     /// pending organization creations ([`Organizations::reconcile`]; on a
     /// suspended platform they wait for a start after reinstatement) and
-    /// opens the tenant store restricted to the platform. Idempotent: every
-    /// start runs it.
+    /// opens the tenant store restricted to the platform (from [`Platforms`]
+    /// with a store connector, after migrating its tables through the
+    /// provisioner's connector: [`Platforms::with_store_connector`]).
+    /// Idempotent: every start runs it.
     ///
     /// Errors: a missing database is [`Error::Config`]; so is an auth
     /// database that already serves another platform (an auth database has
@@ -349,7 +351,7 @@ impl PlatformBuilder {
             key,
             reason: "is required".into(),
         };
-        let (registry, minter, platform, auth_db, store_db, is_new) = match source {
+        let (registry, minter, platform, auth_db, store_db, owner_db, is_new) = match source {
             Source::Backends {
                 registry,
                 minter,
@@ -363,17 +365,24 @@ impl PlatformBuilder {
                     platform,
                     auth_db.ok_or_else(|| missing("auth_db"))?,
                     store_db.ok_or_else(|| missing("store"))?,
+                    None,
                     false,
                 )
             }
             Source::Provisioned { platforms, name } => {
                 let opened = platforms.open_platform(&name).await?;
+                // A store database of the host's own is the host's to migrate.
+                let (store_db, owner_db) = match store_db {
+                    Some(db) => (db, None),
+                    None => (opened.store_db, opened.owner_db),
+                };
                 (
                     platforms.registry().clone(),
                     platforms.minter(opened.id)?,
                     opened.id,
                     auth_db.unwrap_or(opened.auth_db),
-                    store_db.unwrap_or(opened.store_db),
+                    store_db,
+                    owner_db,
                     opened.created,
                 )
             }
@@ -406,6 +415,11 @@ impl PlatformBuilder {
             other => {
                 other?;
             }
+        }
+        // The tables are their owner's to create, the store's role only
+        // reads and writes rows (see `Platforms::with_store_connector`).
+        if let Some(owner) = owner_db {
+            TenantStore::migrate(&*owner, &tables).await?;
         }
         let store = TenantStore::open(&registry, store_db, tables)
             .await?

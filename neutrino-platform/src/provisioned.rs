@@ -50,13 +50,23 @@ use crate::{PlatformBuilder, Source};
 /// let kv = Arc::new(PostgresKv::open(registry_db.clone(), "status").await?);
 /// let registry = Registry::open(Arc::new(registry_db), kv, RegistryOptions::default()).await?;
 /// let minter = registry.scope_minter()?;
-/// let platforms = Platforms::new(registry, minter, provisioner.clone(), provisioner);
+/// // The tenant stores as an application role (NOSUPERUSER NOBYPASSRLS), which
+/// // row-level security holds.
+/// let app_role = provisioner.role_connector(PostgresExecutor::builder("postgres://app_rows@localhost/app")?);
+/// let platforms = Platforms::new(registry, minter, provisioner.clone(), provisioner)
+///     .with_store_connector(Arc::new(app_role));
 /// let app = platforms.platform("Shop", "the shop's secret, 32 bytes or more").build().await?;
 /// # Ok(()) }
 /// ```
+/// On PostgreSQL, the tenant store must connect as a role that row-level
+/// security holds (`TenantStore::open` refuses a superuser, a role with
+/// `BYPASSRLS` or the tables' owner), not as the provisioner's own role: give
+/// it its connector with [`Platforms::with_store_connector`] (e.g.
+/// `PostgresProvisioner::role_connector`).
 #[derive(Clone)]
 pub struct Platforms {
     inner: Arc<Inner>,
+    store_connector: Option<Arc<dyn DatabaseConnector>>,
 }
 
 struct Inner {
@@ -80,6 +90,10 @@ pub(crate) struct Opened {
     pub(crate) created: bool,
     pub(crate) auth_db: Arc<dyn SqlExecutor>,
     pub(crate) store_db: Arc<dyn SqlExecutor>,
+    /// The stack database through the provisioner's connector, which
+    /// migrates the tenanted tables, when the store has a connector of its
+    /// own ([`Platforms::with_store_connector`]).
+    pub(crate) owner_db: Option<Arc<dyn SqlExecutor>>,
 }
 
 impl Platforms {
@@ -100,7 +114,27 @@ impl Platforms {
                 provisioner,
                 connector,
             }),
+            store_connector: None,
         }
+    }
+
+    /// These platforms with each one's tenant store served through
+    /// `connector`'s connection to the platform's default stack database
+    /// (only that database: the auth database stays on the provisioner's
+    /// connector), while [`PlatformBuilder::build`] creates and extends the
+    /// tenanted tables and their row-level security
+    /// (`TenantStore::migrate`) through the provisioner's connector, as
+    /// their owner, before it opens the store.
+    ///
+    /// Needed on PostgreSQL, where `TenantStore::open` refuses a role that
+    /// row-level security would not hold: pass
+    /// `PostgresProvisioner::role_connector` with an application role
+    /// (`NOSUPERUSER NOBYPASSRLS`, owning nothing). Without it (the embedded
+    /// default, D1) the store opens on the provisioner's connector and
+    /// migrates its own tables.
+    pub fn with_store_connector(mut self, connector: Arc<dyn DatabaseConnector>) -> Self {
+        self.store_connector = Some(connector);
+        self
     }
 
     /// The registry (operator-level: suspension, every platform).
@@ -180,17 +214,22 @@ impl Platforms {
             let stack = Plan::stack(id, StackId::DEFAULT, &self.default_stack())?;
             provisioning.apply(&stack).await?;
         }
-        let open = |name: ResourceName| async move {
-            let db = provisioner
-                .get(ResourceKind::Database, name.as_str())
-                .await?;
-            connector.connect(&db).await
+        let get = |name: ResourceName| async move {
+            provisioner.get(ResourceKind::Database, name.as_str()).await
+        };
+        let auth = get(ResourceName::auth_database(id)).await?;
+        let stack = get(ResourceName::stack_database(id, StackId::DEFAULT)).await?;
+        let stack_owner = connector.connect(&stack).await?;
+        let (store_db, owner_db) = match &self.store_connector {
+            Some(store) => (store.connect(&stack).await?, Some(stack_owner)),
+            None => (stack_owner, None),
         };
         Ok(Opened {
             id,
             created,
-            auth_db: open(ResourceName::auth_database(id)).await?,
-            store_db: open(ResourceName::stack_database(id, StackId::DEFAULT)).await?,
+            auth_db: connector.connect(&auth).await?,
+            store_db,
+            owner_db,
         })
     }
 }

@@ -124,6 +124,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//!
+//! With platforms provisioned as schemas (`Platforms`), the provisioner's
+//! role is the owner, and [`PostgresProvisioner::role_connector`] connects
+//! the tenant store of each platform's stack schema as the application role,
+//! granting it `USAGE` and row rights there first
+//! (`Platforms::with_store_connector`); the application role is made once,
+//! as above, and never gets rights on the registry's or the auth schemas.
+//!
 //! [`ResourceKind::Database`]: neutrino_core::provision::ResourceKind::Database
 //! [`DatabaseConnector`]: neutrino_core::provision::DatabaseConnector
 //! [`Value`]: neutrino_core::sql::Value
@@ -148,4 +156,4 @@ mod value;
 
 pub use executor::{PostgresExecutor, PostgresExecutorBuilder};
 pub use kv::PostgresKv;
-pub use provisioner::PostgresProvisioner;
+pub use provisioner::{PostgresProvisioner, RoleConnector};

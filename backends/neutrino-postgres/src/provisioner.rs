@@ -10,8 +10,8 @@ use neutrino_core::provision::{
 use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement};
 use neutrino_core::{Error, Result};
 
-use crate::PostgresExecutor;
 use crate::executor::validate_schema;
+use crate::{PostgresExecutor, PostgresExecutorBuilder};
 
 /// The comment that marks a schema as one this provisioner made: it never
 /// adopts, lists or drops any other.
@@ -67,6 +67,16 @@ impl PostgresProvisioner {
         self
     }
 
+    /// A [`DatabaseConnector`] that opens this provisioner's databases as the
+    /// application role of `app` (its server, database, user and password;
+    /// any schema it has is replaced): see [`RoleConnector`].
+    pub fn role_connector(&self, app: PostgresExecutorBuilder) -> RoleConnector {
+        RoleConnector {
+            provisioner: self.clone(),
+            app,
+        }
+    }
+
     /// The schema `name`, if it exists: whether it is one of ours.
     async fn find(&self, name: &str) -> Result<Option<bool>> {
         let row = self
@@ -90,6 +100,21 @@ impl PostgresProvisioner {
             entity: "schema not made by neutrino",
             id: name.to_owned(),
         }
+    }
+
+    /// Refuses a resource that is not a database this provisioner made.
+    async fn check_ours(&self, database: &Resource) -> Result<()> {
+        if database.kind != ResourceKind::Database {
+            return Err(Error::invalid(
+                "resource",
+                format!("{} is not a database", database.kind),
+            ));
+        }
+        validate_schema(&database.provider_id)?;
+        if self.find(&database.provider_id).await? != Some(true) {
+            return Err(Error::not_found("database", database.name.clone()));
+        }
+        Ok(())
     }
 
     fn check(&self, kind: ResourceKind, name: &str) -> Result<()> {
@@ -182,21 +207,77 @@ impl Provisioner for PostgresProvisioner {
 #[async_trait]
 impl DatabaseConnector for PostgresProvisioner {
     async fn connect(&self, database: &Resource) -> Result<Arc<dyn SqlExecutor>> {
-        if database.kind != ResourceKind::Database {
-            return Err(Error::invalid(
-                "resource",
-                format!("{} is not a database", database.kind),
-            ));
-        }
-        validate_schema(&database.provider_id)?;
-        if self.find(&database.provider_id).await? != Some(true) {
-            return Err(Error::not_found("database", database.name.clone()));
-        }
+        self.check_ours(database).await?;
         let exec = self
             .admin
             .settings()
             .schema(&database.provider_id)?
             .connect()
+            .await?;
+        Ok(Arc::new(exec))
+    }
+}
+
+/// A [`DatabaseConnector`] that opens a [`PostgresProvisioner`]'s databases
+/// (schemas) as an application role, one that row-level security holds (no
+/// superuser, no `BYPASSRLS`, not the tables' owner), for a tenant store:
+/// from [`PostgresProvisioner::role_connector`].
+///
+/// Before it connects, the provisioner's own role (which made the schema,
+/// and creates its tables through the provisioner's connector) grants the
+/// application role what a tenant store needs there and nothing more, in one
+/// transaction: `USAGE` on the schema, `SELECT`, `INSERT`, `UPDATE` and
+/// `DELETE` on the schema's tables, and the same on the tables it creates
+/// there later (`ALTER DEFAULT PRIVILEGES`). It then connects as the
+/// application role, bound to the schema. Connect through it only databases
+/// whose every table is a tenanted table (a platform's stack database, as
+/// `Platforms::with_store_connector` does), never the registry's or an auth
+/// database: the role could read and write all of their rows.
+///
+/// The role must exist and may log in; it is never created or changed here.
+/// A resource that is not a database this provisioner made is refused as by
+/// the provisioner's own connector.
+#[derive(Debug, Clone)]
+pub struct RoleConnector {
+    provisioner: PostgresProvisioner,
+    app: PostgresExecutorBuilder,
+}
+
+/// `name` as a quoted identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[async_trait]
+impl DatabaseConnector for RoleConnector {
+    async fn connect(&self, database: &Resource) -> Result<Arc<dyn SqlExecutor>> {
+        self.provisioner.check_ours(database).await?;
+        let schema = &database.provider_id;
+        let exec = self.app.clone().schema(schema)?.connect().await?;
+        let role: String = exec
+            .query_one(
+                &Statement::new(r#"SELECT current_user::TEXT AS "me""#),
+                "role",
+                "current_user",
+            )
+            .await?
+            .get("me")?;
+        let (role, rights) = (quoted(&role), "SELECT, INSERT, UPDATE, DELETE");
+        // Validated: no quote can close the schema's identifier. Concurrent
+        // grants on one object fail in PostgreSQL ("tuple concurrently
+        // updated"): the transaction-scoped lock takes them in turn.
+        self.provisioner
+            .admin
+            .batch(&[
+                Statement::new("SELECT pg_advisory_xact_lock(hashtext('neutrino role grants'))"),
+                Statement::new(format!(r#"GRANT USAGE ON SCHEMA "{schema}" TO {role}"#)),
+                Statement::new(format!(
+                    r#"ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" GRANT {rights} ON TABLES TO {role}"#
+                )),
+                Statement::new(format!(
+                    r#"GRANT {rights} ON ALL TABLES IN SCHEMA "{schema}" TO {role}"#
+                )),
+            ])
             .await?;
         Ok(Arc::new(exec))
     }

@@ -445,3 +445,141 @@ async fn the_startup_check_refuses_roles_that_can_bypass_rls() {
     }
     s.open().await.expect("the role is fine again");
 }
+
+/// `PostgresProvisioner::role_connector`: concurrent connects to one of the
+/// provisioner's schemas all succeed; the role reaches the rows of the
+/// schema's tables, those made before its first connect and after, and
+/// `TenantStore::open` accepts it (no superuser, no `BYPASSRLS`, not the
+/// owner); it gets nothing on a schema it never connected to, and a schema
+/// the provisioner did not make is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_connector_grants_its_role_the_rows_of_its_schemas_only() {
+    use neutrino_core::provision::{DatabaseConnector, Provisioner, ResourceKind, ResourceSpec};
+    use neutrino_core::sql::SqlExecutorExt;
+    use neutrino_postgres::PostgresProvisioner;
+
+    let admin = common::admin().await;
+    let provisioner = PostgresProvisioner::new(admin.clone());
+    let (stack, other) = (
+        neutrino_core::testkit::unique("rc-"),
+        neutrino_core::testkit::unique("rc-"),
+    );
+    let _guards = [
+        common::SchemaGuard {
+            name: stack.clone(),
+        },
+        common::SchemaGuard {
+            name: other.clone(),
+        },
+    ];
+    let role = format!("{stack}-app");
+    admin
+        .execute(&Statement::new(format!(
+            r#"CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE"#
+        )))
+        .await
+        .unwrap();
+    let db = provisioner
+        .create(&ResourceSpec::new(ResourceKind::Database, &stack))
+        .await
+        .unwrap();
+    provisioner
+        .create(&ResourceSpec::new(ResourceKind::Database, &other))
+        .await
+        .unwrap();
+    // A table made before the role's first connect, and one after.
+    let owner = provisioner.connect(&db).await.unwrap();
+    let (before, after) = (table(), table());
+    TenantStore::migrate(&*owner, std::slice::from_ref(&before))
+        .await
+        .unwrap();
+    let connector =
+        provisioner.role_connector(PostgresExecutor::builder(&common::url_as(&role)).unwrap());
+    // Concurrent grants on one object fail in PostgreSQL unless taken in
+    // turn: rounds of concurrent connects.
+    let mut app = None;
+    for _ in 0..6 {
+        let connects = (0..12).map(|_| connector.connect(&db));
+        for c in futures_util::future::join_all(connects).await {
+            app = Some(c.expect("every concurrent connect succeeds"));
+        }
+    }
+    let app = app.unwrap();
+    TenantStore::migrate(&*owner, std::slice::from_ref(&after))
+        .await
+        .unwrap();
+
+    let (kv_db, _kv_guard) = common::fresh_schema().await;
+    let registry = Registry::open(
+        Arc::new(owner.clone()),
+        Arc::new(PostgresKv::open(kv_db, "status").await.unwrap()),
+        RegistryOptions::default(),
+    )
+    .await
+    .unwrap();
+    TenantStore::open(&registry, app.clone(), vec![before.clone(), after.clone()])
+        .await
+        .expect("the role's store opens: row-level security holds it");
+    let b = TenantBinding::new(PlatformId::generate(), TenantId::generate());
+    for t in [&before, &after] {
+        let st = Statement::new(format!(
+            r#"INSERT INTO "{}" ("platform_id", "tenant_id", "id") VALUES (?1, ?2, 'r1')"#,
+            t.name()
+        ))
+        .bind(b.platform().as_str())
+        .bind(b.tenant().as_str());
+        app.execute_bound(&b, &st).await.unwrap();
+        let count = Statement::new(format!(r#"SELECT count(*) AS "n" FROM "{}""#, t.name()));
+        let n: i64 = app
+            .query_one(&count, "rows", "unbound")
+            .await
+            .unwrap()
+            .get("n")
+            .unwrap();
+        assert_eq!(n, 0, "unbound, the role sees no row of {}", t.name());
+        let n: i64 = app.query_bound(&b, &count).await.unwrap()[0]
+            .get("n")
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "bound, the role sees its tenant's row of {}",
+            t.name()
+        );
+    }
+    let usage: bool = app
+        .query_one(
+            &Statement::new(r#"SELECT has_schema_privilege(?1, 'USAGE') AS "u""#)
+                .bind(other.as_str()),
+            "schema",
+            &other,
+        )
+        .await
+        .unwrap()
+        .get("u")
+        .unwrap();
+    assert!(!usage, "no USAGE on a schema the role never connected to");
+    let (_, foreign) = common::fresh_schema().await;
+    let not_ours = neutrino_core::provision::Resource {
+        kind: ResourceKind::Database,
+        name: foreign.name.clone(),
+        provider_id: foreign.name.clone(),
+    };
+    assert!(
+        connector
+            .connect(&not_ours)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+
+    drop(app);
+    drop(owner);
+    drop(registry);
+    let _ = admin
+        .batch(&[
+            Statement::new(format!(r#"DROP OWNED BY "{role}" CASCADE"#)),
+            Statement::new(format!(r#"DROP ROLE IF EXISTS "{role}""#)),
+        ])
+        .await;
+}
