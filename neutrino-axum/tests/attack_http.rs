@@ -1,0 +1,756 @@
+//! The HTTP layer attacked over real sockets: another platform's or another
+//! tenant's cookies and IDs, forged cache cookies, cross-site requests,
+//! open redirects, header injection, limiter dodging, one-time things used
+//! concurrently.
+
+mod common;
+mod world;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::ServiceExt;
+use common::{Opts, PASSWORD, Res, Server, read, server, server_with};
+use neutrino_axum::api::AuthApi;
+use neutrino_core::ids::StackId;
+use serde_json::{Value, json};
+use tower_layer::Layer;
+
+const EVIL: &str = "evil.example";
+
+/// Two platforms (same secret, as an operator may reuse one) behind one
+/// gateway that serves the auth API with the cookie cache on.
+async fn gateway_with_api() -> (world::World, world::Client) {
+    let w = world::world().await;
+    let api = AuthApi::for_gateway()
+        .without_rate_limit()
+        .with_cookie_cache(Duration::from_secs(300))
+        .router()
+        .unwrap()
+        .merge(world::routes());
+    let app = world::gateway(&w).layer(api);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    (w, world::Client::new(addr))
+}
+
+fn cookie_header(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .filter(|p| !p.ends_with('='))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_and_its_cache_cookie_of_one_platform_mean_nothing_on_another() {
+    let (w, c) = gateway_with_api().await;
+    let p_auth = w.auth_host();
+    let q_auth = w
+        .folder
+        .registry()
+        .base_domain()
+        .auth_host(w.q.id(), StackId::DEFAULT);
+    let res = c
+        .post(&p_auth, "/api/auth/sign-in/email")
+        .header("origin", "https://app.pea.example")
+        .json(&json!({"email": w.ada.signed.user.email, "password": world::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cookie = cookie_header(&res);
+    assert!(cookie.contains("session_data="), "{cookie}");
+    // On its own platform (auth host and a tenant's host), the cookie works.
+    for host in [&p_auth, &w.a_host] {
+        let (s, body) = world::answer(
+            c.get(host, "/api/auth/get-session")
+                .header("cookie", &cookie),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            body["user"]["email"],
+            w.ada.signed.user.email.as_str(),
+            "{host}"
+        );
+    }
+    // On the other platform's hosts: no session, from the cache or the
+    // database, and no write.
+    let token_only: String = cookie
+        .split("; ")
+        .filter(|p| !p.contains("session_data"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    for host in [&q_auth, &w.q_host] {
+        for (what, cookie) in [("with cache", &cookie), ("token only", &token_only)] {
+            let (s, body) = world::answer(
+                c.get(host, "/api/auth/get-session")
+                    .header("cookie", cookie),
+            )
+            .await;
+            assert_eq!(s, 200, "{host} {what}");
+            assert_eq!(body, Value::Null, "{host} {what}: {body}");
+            let (s, _) = world::answer(
+                c.post(host, "/api/auth/update-user")
+                    .header("origin", "https://app.queue.example")
+                    .header("cookie", cookie)
+                    .json(&json!({"name": "Mallory"})),
+            )
+            .await;
+            assert_eq!(s, 401, "{host} {what}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cache_cookie_of_another_user_or_altered_is_not_believed() {
+    let s = server_with(Opts {
+        cookie_cache: Some(Duration::from_secs(300)),
+        ..Opts::default()
+    })
+    .await;
+    let ada = s.sign_up("ada@example.com").await;
+    let eve = s.sign_up("eve@example.com").await;
+    let data = "better-auth.session_data";
+    let value = |r: &Res| {
+        r.set_cookie(data)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let eve_token = eve
+        .set_cookie("better-auth.session_token")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Eve's token with Ada's cache cookie: Eve (from the database) or nothing.
+    let mixed = format!("{eve_token}; {}", value(&ada));
+    let res = s.get("/get-session", &mixed).await;
+    assert_eq!(res.json()["user"]["email"], "eve@example.com");
+    // Ada's cache cookie with one character changed anywhere.
+    let ada_value = value(&ada);
+    let (name, v) = ada_value.split_once('=').unwrap();
+    for i in [0, v.len() / 3, v.len() / 2, v.len() - 2] {
+        let mut bytes = v.as_bytes().to_vec();
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        let altered = format!("{eve_token}; {name}={}", String::from_utf8(bytes).unwrap());
+        let res = s.get("/get-session", &altered).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.json()["user"]["email"], "eve@example.com", "at {i}");
+    }
+}
+
+/// The answer an endpoint gives, as `(status, code)`.
+fn outcome(r: &Res) -> (u16, Value) {
+    let code = serde_json::from_str::<Value>(&r.text)
+        .ok()
+        .and_then(|v| v.get("code").cloned())
+        .unwrap_or(Value::Null);
+    (r.status, code)
+}
+
+/// `id` with its last character changed: a well-formed ID nobody has.
+fn other_id(id: &str) -> String {
+    let mut s = id.to_owned();
+    let last = s.pop().unwrap();
+    s.push(if last == 'a' { 'b' } else { 'a' });
+    s
+}
+
+#[tokio::test]
+async fn another_tenants_ids_are_refused_as_if_they_did_not_exist() {
+    let s = server().await;
+    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let mal = s.sign_up("mal@example.com").await.cookie_header();
+    s.sign_up("bob@example.com").await;
+    let org = s
+        .post(
+            "/organization/create",
+            &ada,
+            json!({"name": "Acme", "slug": "acme"}),
+        )
+        .await
+        .json();
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    s.post(
+        "/organization/create",
+        &mal,
+        json!({"name": "Mal Inc", "slug": "mal-inc"}),
+    )
+    .await;
+    let inv = s
+        .post(
+            "/organization/invite-member",
+            &ada,
+            json!({"email": "bob@example.com", "role": "member", "organizationId": org_id}),
+        )
+        .await
+        .json();
+    let inv_id = inv["id"].as_str().unwrap().to_owned();
+    let full = s
+        .get(
+            &format!("/organization/get-full-organization?organizationId={org_id}"),
+            &ada,
+        )
+        .await
+        .json();
+    let member_id = full["members"][0]["id"].as_str().unwrap().to_owned();
+    let key = s
+        .post("/api-key/create", &ada, json!({"name": "ci"}))
+        .await
+        .json();
+    let key_id = key["id"].as_str().unwrap().to_owned();
+
+    // Each probe, with the real foreign ID and with one that does not exist:
+    // the same answer, never a success.
+    type Probe = Box<dyn Fn(&str) -> (&'static str, String, Option<Value>)>;
+    let probes: Vec<(&str, String, Probe)> = vec![
+        (
+            "get-full-organization",
+            org_id.clone(),
+            Box::new(|id| {
+                (
+                    "GET",
+                    format!("/organization/get-full-organization?organizationId={id}"),
+                    None,
+                )
+            }),
+        ),
+        (
+            "list-members",
+            org_id.clone(),
+            Box::new(|id| {
+                (
+                    "GET",
+                    format!("/organization/list-members?organizationId={id}"),
+                    None,
+                )
+            }),
+        ),
+        (
+            "list-invitations",
+            org_id.clone(),
+            Box::new(|id| {
+                (
+                    "GET",
+                    format!("/organization/list-invitations?organizationId={id}"),
+                    None,
+                )
+            }),
+        ),
+        (
+            "set-active",
+            org_id.clone(),
+            Box::new(|id| {
+                (
+                    "POST",
+                    "/organization/set-active".into(),
+                    Some(json!({"organizationId": id})),
+                )
+            }),
+        ),
+        (
+            "invite-member",
+            org_id.clone(),
+            Box::new(|id| {
+                (
+                    "POST",
+                    "/organization/invite-member".into(),
+                    Some(json!({"email": "x@example.com", "role": "member", "organizationId": id})),
+                )
+            }),
+        ),
+        (
+            "leave",
+            org_id.clone(),
+            Box::new(|id| {
+                (
+                    "POST",
+                    "/organization/leave".into(),
+                    Some(json!({"organizationId": id})),
+                )
+            }),
+        ),
+        (
+            "remove-member",
+            member_id.clone(),
+            Box::new(|id| {
+                (
+                    "POST",
+                    "/organization/remove-member".into(),
+                    Some(json!({"memberIdOrEmail": id})),
+                )
+            }),
+        ),
+        (
+            "update-member-role",
+            member_id.clone(),
+            Box::new(|id| {
+                (
+                    "POST",
+                    "/organization/update-member-role".into(),
+                    Some(json!({"memberId": id, "role": "member"})),
+                )
+            }),
+        ),
+        (
+            "cancel-invitation",
+            inv_id.clone(),
+            Box::new(|id| {
+                (
+                    "POST",
+                    "/organization/cancel-invitation".into(),
+                    Some(json!({"invitationId": id})),
+                )
+            }),
+        ),
+        (
+            "accept-invitation",
+            inv_id.clone(),
+            Box::new(|id| {
+                (
+                    "POST",
+                    "/organization/accept-invitation".into(),
+                    Some(json!({"invitationId": id})),
+                )
+            }),
+        ),
+        (
+            "reject-invitation",
+            inv_id.clone(),
+            Box::new(|id| {
+                (
+                    "POST",
+                    "/organization/reject-invitation".into(),
+                    Some(json!({"invitationId": id})),
+                )
+            }),
+        ),
+        (
+            "api-key/get",
+            key_id.clone(),
+            Box::new(|id| ("GET", format!("/api-key/get?id={id}"), None)),
+        ),
+        (
+            "api-key/update",
+            key_id.clone(),
+            Box::new(|id| {
+                (
+                    "POST",
+                    "/api-key/update".into(),
+                    Some(json!({"keyId": id, "enabled": false})),
+                )
+            }),
+        ),
+        (
+            "api-key/delete",
+            key_id.clone(),
+            Box::new(|id| ("POST", "/api-key/delete".into(), Some(json!({"keyId": id})))),
+        ),
+    ];
+    let mut leaks = Vec::new();
+    for (name, real, probe) in &probes {
+        let mut answers = Vec::new();
+        for id in [real.clone(), other_id(real)] {
+            let (method, path, body) = probe(&id);
+            let res = if method == "GET" {
+                s.get(&path, &mal).await
+            } else {
+                s.post(&path, &mal, body.unwrap()).await
+            };
+            assert!(
+                (400..500).contains(&res.status),
+                "{name} {id}: {} {}",
+                res.status,
+                res.text
+            );
+            answers.push((outcome(&res), res.text.contains(&ada_email())));
+        }
+        if answers[0] != answers[1] {
+            leaks.push(format!("{name}: {:?} vs {:?}", answers[0], answers[1]));
+        }
+    }
+    assert!(leaks.is_empty(), "real IDs told from fakes: {leaks:#?}");
+    // Nothing changed on Acme's side.
+    let full = s
+        .get(
+            &format!("/organization/get-full-organization?organizationId={org_id}"),
+            &ada,
+        )
+        .await
+        .json();
+    assert_eq!(full["members"].as_array().unwrap().len(), 1);
+    assert_eq!(full["invitations"][0]["status"], "pending");
+    let key = s
+        .get(&format!("/api-key/get?id={key_id}"), &ada)
+        .await
+        .json();
+    assert_eq!(key["enabled"], true);
+}
+
+fn ada_email() -> String {
+    "ada@example.com".into()
+}
+
+/// Callback URLs that leave the trusted origins, as browsers parse them.
+fn evil_callbacks(s: &Server) -> Vec<String> {
+    let host = s.origin.trim_start_matches("http://").to_owned();
+    vec![
+        format!("//{EVIL}"),
+        format!("//{EVIL}/x"),
+        format!("\\\\{EVIL}"),
+        format!("/\\{EVIL}"),
+        format!("\\/{EVIL}"),
+        format!("https:{EVIL}"),
+        format!("https:/{EVIL}"),
+        format!("https:\\\\{EVIL}"),
+        format!("http://{EVIL}"),
+        format!("HTTP://{EVIL}"),
+        format!(" //{EVIL}"),
+        format!("\t//{EVIL}"),
+        format!("javascript:alert(1)//{host}"),
+        format!("data:text/html,<script>alert(1)</script>"),
+        format!("http://{host}@{EVIL}/"),
+        format!("http://{host}.{EVIL}/"),
+        format!("http://{EVIL}\\@{host}/"),
+        format!("http://{EVIL}\\@{host}"),
+        format!("/%2F{EVIL}"),
+        format!("/%2f%2f{EVIL}"),
+        format!("/%5C{EVIL}"),
+        format!("/%5c%5c{EVIL}"),
+    ]
+}
+
+#[tokio::test]
+async fn callback_urls_never_lead_off_the_trusted_origins() {
+    let s = server().await;
+    s.sign_up("ada@example.com").await;
+    let mut failures = Vec::new();
+    for evil in evil_callbacks(&s) {
+        let enc: String = url_encode(&evil);
+        for (path, body) in [
+            (
+                "/sign-in/email",
+                json!({"email": "ada@example.com", "password": PASSWORD, "callbackURL": evil}),
+            ),
+            (
+                "/request-password-reset",
+                json!({"email": "ada@example.com", "redirectTo": evil}),
+            ),
+            (
+                "/send-verification-email",
+                json!({"email": "ada@example.com", "callbackURL": evil}),
+            ),
+            (
+                "/sign-up/email",
+                json!({"name": "X", "email": "x@example.com", "password": PASSWORD,
+                       "callbackURL": "/", "errorCallbackURL": evil}),
+            ),
+            (
+                "/sign-up/email",
+                json!({"name": "X", "email": "x@example.com", "password": PASSWORD,
+                       "newUserCallbackURL": evil}),
+            ),
+        ] {
+            let res = s.post(path, "", body).await;
+            if res.status != 403 {
+                failures.push(format!("{path} {evil:?}: {} {}", res.status, res.text));
+            }
+        }
+        let res = s
+            .post(
+                &format!("/sign-in/email?callbackURL={enc}"),
+                "",
+                json!({"email": "ada@example.com", "password": PASSWORD}),
+            )
+            .await;
+        if res.status != 403 {
+            failures.push(format!("query {evil:?}: {}", res.status));
+        }
+        for path in [
+            format!("/verify-email?token=x&callbackURL={enc}"),
+            format!("/reset-password/sometoken?callbackURL={enc}"),
+        ] {
+            let res = s.get(&path, "").await;
+            if res.status != 403 || res.header("location").is_some() {
+                failures.push(format!(
+                    "{path}: {} {:?}",
+                    res.status,
+                    res.header("location")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn crlf_in_a_callback_never_reaches_a_header() {
+    let s = server().await;
+    for cb in [
+        format!("{}/x\r\nSet-Cookie: injected=1", s.origin),
+        "/x\r\nSet-Cookie: injected=1".to_owned(),
+        "/x\nSet-Cookie: injected=1".to_owned(),
+        format!("{}/x%0d%0aSet-Cookie:%20injected=1", s.origin),
+    ] {
+        let enc = url_encode(&cb);
+        for path in [
+            format!("/reset-password/tok?callbackURL={enc}"),
+            format!("/verify-email?token=x&callbackURL={enc}"),
+        ] {
+            let res = s.get(&path, "").await;
+            assert!(res.status < 500, "{path}: {}", res.status);
+            assert!(
+                res.set_cookies().iter().all(|c| !c.contains("injected")),
+                "{path}"
+            );
+            if let Some(l) = res.header("location") {
+                assert!(!l.contains('\n') && !l.contains('\r'), "{l:?}");
+            }
+        }
+        let res = s
+            .post(
+                "/sign-in/email",
+                "",
+                json!({"email": "nobody@example.com", "password": PASSWORD, "callbackURL": cb}),
+            )
+            .await;
+        assert!(res.status < 500);
+        assert!(res.set_cookies().iter().all(|c| !c.contains("injected")));
+    }
+}
+
+#[tokio::test]
+async fn cross_site_writes_with_a_cookie_are_refused() {
+    let s = server().await;
+    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let trusted = s.origin.clone();
+    let attempt = |origin: Option<&'static str>,
+                   referer: Option<String>,
+                   content_type: &'static str,
+                   body: String| {
+        let mut req = s
+            .http
+            .post(s.url("/update-user"))
+            .header("cookie", &ada)
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if let Some(r) = referer {
+            req = req.header("referer", r);
+        }
+        async move { read(req.send().await.unwrap()).await }
+    };
+    let json_body = json!({"name": "Mallory"}).to_string();
+    let evil_ref = Some(format!("https://{EVIL}/page"));
+    let good_ref = Some(format!("{trusted}/settings"));
+    for (what, origin, referer) in [
+        ("no origin", None, None),
+        ("null origin", Some("null"), None),
+        (
+            "null origin, trusted referer",
+            Some("null"),
+            good_ref.clone(),
+        ),
+        ("untrusted origin", Some("https://evil.example"), None),
+        (
+            "untrusted origin, trusted referer",
+            Some("https://evil.example"),
+            good_ref.clone(),
+        ),
+        ("untrusted referer only", None, evil_ref.clone()),
+    ] {
+        let res = attempt(origin, referer, "application/json", json_body.clone()).await;
+        assert_eq!(res.status, 403, "{what}: {}", res.text);
+    }
+    // Forms and text never reach a JSON endpoint, from anywhere.
+    for (ct, body) in [
+        (
+            "application/x-www-form-urlencoded",
+            "name=Mallory".to_owned(),
+        ),
+        (
+            "multipart/form-data; boundary=x",
+            "--x\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nMallory\r\n--x--\r\n"
+                .to_owned(),
+        ),
+        ("text/plain", json_body.clone()),
+    ] {
+        for origin in [None, Some("null"), Some("https://evil.example")] {
+            let res = attempt(origin, None, ct, body.clone()).await;
+            assert!(
+                res.status == 403 || res.status == 415,
+                "{ct} {origin:?}: {} {}",
+                res.status,
+                res.text
+            );
+        }
+    }
+    // A form sign-in with the victim's cookie from another site.
+    for origin in [None, Some("null"), Some("https://evil.example")] {
+        let mut req = s
+            .http
+            .post(s.url("/sign-in/email"))
+            .header("cookie", &ada)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "email=ada%40example.com&password={}",
+                url_encode(PASSWORD)
+            ));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let res = read(req.send().await.unwrap()).await;
+        assert_eq!(res.status, 403, "{origin:?}");
+    }
+    // A trusted referer alone is the origin (Better Auth's rule).
+    let res = attempt(None, good_ref, "application/json", json_body.clone()).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let me = s.get("/get-session", &ada).await.json();
+    assert_eq!(me["user"]["name"], "Mallory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sign_in_limit_is_not_dodged_by_headers_or_path_variants() {
+    let s = Arc::new(
+        server_with(Opts {
+            rate_limit: true,
+            ..Opts::default()
+        })
+        .await,
+    );
+    s.sign_up("ada@example.com").await;
+    let body = json!({"email": "ada@example.com", "password": "wrong password!"});
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let s = Arc::clone(&s);
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let res = s
+                .http
+                .post(s.url("/sign-in/email"))
+                .header("x-forwarded-for", format!("10.0.0.{i}"))
+                .header("x-real-ip", format!("10.0.1.{i}"))
+                .header("forwarded", format!("for=10.0.2.{i}"))
+                .header("cf-connecting-ip", format!("10.0.3.{i}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            res.status().as_u16()
+        }));
+    }
+    let mut through = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            429 => {}
+            401 => through += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(through, 3);
+    let base = s.base.clone();
+    for url in [
+        format!("{base}//sign-in/email"),
+        format!("{base}/sign-in/email/"),
+        format!("{base}/sign-in//email"),
+        format!("{base}/SIGN-IN/EMAIL"),
+        format!("{base}/sign-in/%65mail"),
+        format!("{base}/sign%2Din/email"),
+        format!("{base}/./sign-in/email"),
+        format!("{base}/sign-in/email;x"),
+        format!("{base}/sign-in/email?x=1"),
+        format!("{}/API/AUTH/sign-in/email", s.origin),
+        format!("{}//api/auth/sign-in/email", s.origin),
+    ] {
+        let res = s.http.post(&url).json(&body).send().await.unwrap();
+        let status = res.status().as_u16();
+        assert!(status == 429 || status == 404, "{url}: {status}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invitation_accepted_by_many_requests_at_once_makes_one_member() {
+    let s = Arc::new(server().await);
+    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let bob = s.sign_up("bob@example.com").await.cookie_header();
+    let org = s
+        .post(
+            "/organization/create",
+            &ada,
+            json!({"name": "Acme", "slug": "acme"}),
+        )
+        .await
+        .json();
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let inv = s
+        .post(
+            "/organization/invite-member",
+            &ada,
+            json!({"email": "bob@example.com", "role": "member"}),
+        )
+        .await
+        .json();
+    let inv_id = inv["id"].as_str().unwrap().to_owned();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let s = Arc::clone(&s);
+        let bob = bob.clone();
+        let inv_id = inv_id.clone();
+        tasks.push(tokio::spawn(async move {
+            let path = if i % 2 == 0 {
+                "/organization/accept-invitation"
+            } else {
+                "/organization/reject-invitation"
+            };
+            s.post(path, &bob, json!({"invitationId": inv_id})).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let res = t.await.unwrap();
+        assert!(res.status < 500, "{}", res.text);
+        if res.status == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1);
+    let members = s
+        .get(
+            &format!("/organization/list-members?organizationId={org_id}"),
+            &ada,
+        )
+        .await
+        .json();
+    assert!(members["total"] == 1 || members["total"] == 2);
+}
