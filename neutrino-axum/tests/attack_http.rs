@@ -754,3 +754,174 @@ async fn an_invitation_accepted_by_many_requests_at_once_makes_one_member() {
         .json();
     assert!(members["total"] == 1 || members["total"] == 2);
 }
+
+/// RFC 4648 base32 without padding, as in the `otpauth://` URI.
+fn base32_decode(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u64, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        buf = (buf << 5) | u64::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn totp_now(secret: &[u8]) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    neutrino_auth::twofactor::totp(secret, now, 6)
+}
+
+/// Many two-factor challenges (sign-ins stopped at the second factor) of
+/// one user, as `Cookie` headers.
+async fn challenges(s: &Server, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let res = s
+            .post(
+                "/sign-in/email",
+                "",
+                json!({"email": "ada@example.com", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.json()["twoFactorRedirect"], true, "{}", res.text);
+        out.push(res.cookie_header());
+    }
+    out
+}
+
+/// Sends `body` to `path` with each cookie at once; the number of 200s.
+async fn at_once(s: &Arc<Server>, path: &'static str, cookies: Vec<String>, body: Value) -> usize {
+    let mut tasks = Vec::new();
+    for c in cookies {
+        let s = Arc::clone(s);
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move { s.post(path, &c, body).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let res = t.await.unwrap();
+        assert!(res.status < 500, "{}", res.text);
+        if res.status == 200 {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
+    let s = Arc::new(server().await);
+    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let res = s
+        .post("/two-factor/enable", &ada, json!({"password": PASSWORD}))
+        .await;
+    let body = res.json();
+    let uri = body["totpURI"].as_str().unwrap().to_owned();
+    let secret = base32_decode(uri.split("secret=").nth(1).unwrap().split('&').next().unwrap());
+    let backup = body["backupCodes"][0].as_str().unwrap().to_owned();
+    let res = s
+        .post("/two-factor/verify-totp", &ada, json!({"code": totp_now(&secret)}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+
+    // One backup code, eight challenges at once: one session.
+    let cs = challenges(&s, 8).await;
+    let ok = at_once(&s, "/two-factor/verify-backup-code", cs, json!({"code": backup})).await;
+    assert_eq!(ok, 1, "a backup code signed in {ok} times");
+
+    // One TOTP code, eight challenges at once: at most one session (the
+    // step may already be spent by the enabling above).
+    let cs = challenges(&s, 8).await;
+    let ok = at_once(
+        &s,
+        "/two-factor/verify-totp",
+        cs,
+        json!({"code": totp_now(&secret)}),
+    )
+    .await;
+    assert!(ok <= 1, "one TOTP code signed in {ok} times");
+}
+
+/// Makes `email` an admin the way an operator would: in the auth database.
+async fn make_admin(s: &Server, email: &str) {
+    use neutrino_core::sql::{SqlExecutor, Statement};
+    let path = s._folder.path().join("databases").join(format!(
+        "{}.sqlite",
+        neutrino_core::naming::ResourceName::auth_database(s.platform.id()).as_str()
+    ));
+    let db = neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap();
+    db.execute(
+        &Statement::new(r#"UPDATE "user" SET "role" = 'admin' WHERE "email" = ?1"#).bind(email),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_cache_cookie_outliving_a_ban_or_a_lost_role_writes_nothing() {
+    let s = server_with(Opts {
+        cookie_cache: Some(Duration::from_secs(300)),
+        ..Opts::default()
+    })
+    .await;
+    s.sign_up("ada@example.com").await;
+    s.sign_up("bob@example.com").await;
+    let carol_up = s.sign_up("carol@example.com").await;
+    let carol = carol_up.cookie_header();
+    let carol_id = carol_up.json()["user"]["id"].as_str().unwrap().to_owned();
+    make_admin(&s, "ada@example.com").await;
+    make_admin(&s, "bob@example.com").await;
+    let ada_in = s.sign_in("ada@example.com").await;
+    let ada = ada_in.cookie_header();
+    assert!(ada.contains("session_data="), "{ada}");
+    let ada_id = ada_in.json()["user"]["id"].as_str().unwrap().to_owned();
+    let bob = s.sign_in("bob@example.com").await.cookie_header();
+
+    // Bob takes Ada's role; her cached cookie still reads as signed in.
+    let res = s
+        .post("/admin/set-role", &bob, json!({"userId": ada_id, "role": "user"}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    for (path, body) in [
+        ("/admin/ban-user", json!({"userId": carol_id})),
+        ("/admin/set-role", json!({"userId": ada_id, "role": "admin"})),
+        ("/admin/remove-user", json!({"userId": carol_id})),
+        ("/admin/revoke-user-sessions", json!({"userId": carol_id})),
+    ] {
+        let res = s.post(path, &ada, body).await;
+        assert_eq!(res.status, 403, "{path}: {}", res.text);
+    }
+    let res = s.get("/admin/list-users", &ada).await;
+    assert_eq!(res.status, 403, "{}", res.text);
+
+    // Bob bans Carol: her cached cookie changes nothing.
+    let res = s
+        .post("/admin/ban-user", &bob, json!({"userId": carol_id}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    for (path, body) in [
+        ("/update-user", json!({"name": "Mallory"})),
+        ("/organization/create", json!({"name": "Evil", "slug": "evil"})),
+        ("/api-key/create", json!({"name": "k"})),
+        ("/revoke-other-sessions", json!({})),
+    ] {
+        let res = s.post(path, &carol, body).await;
+        assert_eq!(res.status, 401, "{path}: {}", res.text);
+    }
+    for path in ["/list-sessions", "/organization/list", "/api-key/list"] {
+        let res = s.get(path, &carol).await;
+        assert_eq!(res.status, 401, "{path}: {}", res.text);
+    }
+}
