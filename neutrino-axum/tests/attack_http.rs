@@ -28,7 +28,19 @@ async fn gateway_with_api() -> (world::World, world::Client) {
         .with_cookie_cache(Duration::from_secs(300))
         .router()
         .unwrap()
-        .merge(world::routes());
+        .merge(world::routes())
+        .route(
+            "/debug-session",
+            axum::routing::get(|s: neutrino_axum::extract::CurrentSession| async move {
+                format!("{s:?}")
+            }),
+        )
+        .route(
+            "/debug-tenant",
+            axum::routing::get(|t: neutrino_axum::extract::CurrentTenant| async move {
+                format!("{t:?}")
+            }),
+        );
     let app = world::gateway(&w).layer(api);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -829,16 +841,33 @@ async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
         .await;
     let body = res.json();
     let uri = body["totpURI"].as_str().unwrap().to_owned();
-    let secret = base32_decode(uri.split("secret=").nth(1).unwrap().split('&').next().unwrap());
+    let secret = base32_decode(
+        uri.split("secret=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap(),
+    );
     let backup = body["backupCodes"][0].as_str().unwrap().to_owned();
     let res = s
-        .post("/two-factor/verify-totp", &ada, json!({"code": totp_now(&secret)}))
+        .post(
+            "/two-factor/verify-totp",
+            &ada,
+            json!({"code": totp_now(&secret)}),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
 
     // One backup code, eight challenges at once: one session.
     let cs = challenges(&s, 8).await;
-    let ok = at_once(&s, "/two-factor/verify-backup-code", cs, json!({"code": backup})).await;
+    let ok = at_once(
+        &s,
+        "/two-factor/verify-backup-code",
+        cs,
+        json!({"code": backup}),
+    )
+    .await;
     assert_eq!(ok, 1, "a backup code signed in {ok} times");
 
     // One TOTP code, eight challenges at once: at most one session (the
@@ -891,12 +920,19 @@ async fn a_cache_cookie_outliving_a_ban_or_a_lost_role_writes_nothing() {
 
     // Bob takes Ada's role; her cached cookie still reads as signed in.
     let res = s
-        .post("/admin/set-role", &bob, json!({"userId": ada_id, "role": "user"}))
+        .post(
+            "/admin/set-role",
+            &bob,
+            json!({"userId": ada_id, "role": "user"}),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     for (path, body) in [
         ("/admin/ban-user", json!({"userId": carol_id})),
-        ("/admin/set-role", json!({"userId": ada_id, "role": "admin"})),
+        (
+            "/admin/set-role",
+            json!({"userId": ada_id, "role": "admin"}),
+        ),
         ("/admin/remove-user", json!({"userId": carol_id})),
         ("/admin/revoke-user-sessions", json!({"userId": carol_id})),
     ] {
@@ -913,7 +949,10 @@ async fn a_cache_cookie_outliving_a_ban_or_a_lost_role_writes_nothing() {
     assert_eq!(res.status, 200, "{}", res.text);
     for (path, body) in [
         ("/update-user", json!({"name": "Mallory"})),
-        ("/organization/create", json!({"name": "Evil", "slug": "evil"})),
+        (
+            "/organization/create",
+            json!({"name": "Evil", "slug": "evil"}),
+        ),
         ("/api-key/create", json!({"name": "k"})),
         ("/revoke-other-sessions", json!({})),
     ] {
@@ -923,5 +962,200 @@ async fn a_cache_cookie_outliving_a_ban_or_a_lost_role_writes_nothing() {
     for path in ["/list-sessions", "/organization/list", "/api-key/list"] {
         let res = s.get(path, &carol).await;
         assert_eq!(res.status, 401, "{path}: {}", res.text);
+    }
+}
+
+/// Everything recorded by tracing, as text.
+#[derive(Clone, Default)]
+struct Capture(Arc<std::sync::Mutex<String>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, " {}={:?}", field.name(), value);
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for Capture
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut out = self.0.lock().unwrap();
+        out.push_str("\nspan ");
+        out.push_str(attrs.metadata().name());
+        attrs.record(&mut Fields(&mut out));
+    }
+    fn on_record(
+        &self,
+        _: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut out = self.0.lock().unwrap();
+        out.push_str("\nrecord");
+        values.record(&mut Fields(&mut out));
+    }
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut out = self.0.lock().unwrap();
+        out.push_str("\nevent");
+        event.record(&mut Fields(&mut out));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_secret_in_spans_events_debug_or_error_answers() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let capture = Capture::default();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(capture.clone()))
+        .unwrap();
+    let (w, c) = gateway_with_api().await;
+    let host = w.auth_host();
+    let origin = "https://app.pea.example";
+    let email = w.ada.signed.user.email.clone();
+    let mut secrets: Vec<String> = vec![world::PASSWORD.into(), w.ada.token().into()];
+    // A wrong password, then the right one.
+    for pw in ["a wrong password of mine", world::PASSWORD] {
+        let res = c
+            .post(&host, "/api/auth/sign-in/email")
+            .header("origin", origin)
+            .json(&json!({"email": email, "password": pw}))
+            .send()
+            .await
+            .unwrap();
+        let text = res.text().await.unwrap();
+        assert!(!text.contains("a wrong password"), "{text}");
+    }
+    secrets.push("a wrong password of mine".into());
+    let res = c
+        .post(&host, "/api/auth/sign-in/email")
+        .header("origin", origin)
+        .json(&json!({"email": email, "password": world::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = cookie_header(&res);
+    let body: Value = res.json().await.unwrap();
+    let token = body["token"].as_str().unwrap().to_owned();
+    secrets.push(token.clone());
+    for pair in cookie.split("; ") {
+        secrets.push(pair.split_once('=').unwrap().1.to_owned());
+    }
+    let post = |path: &str, body: Value| {
+        c.post(&host, path)
+            .header("origin", origin)
+            .header("cookie", &cookie)
+            .json(&body)
+    };
+    let key: Value = post("/api/auth/api-key/create", json!({"name": "ci"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    secrets.push(key["key"].as_str().unwrap().to_owned());
+    let tf: Value = post(
+        "/api/auth/two-factor/enable",
+        json!({"password": world::PASSWORD}),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let uri = tf["totpURI"].as_str().unwrap();
+    secrets.push(
+        uri.split("secret=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .to_owned(),
+    );
+    for code in tf["backupCodes"].as_array().unwrap() {
+        secrets.push(code.as_str().unwrap().to_owned());
+    }
+    // Errors that name what was sent: a wrong password, a bad key ID, a
+    // wrong code, a forged cookie.
+    let mut answers = Vec::new();
+    for (path, body) in [
+        (
+            "/api/auth/change-password",
+            json!({"currentPassword": "a wrong password of mine", "newPassword": "another new password"}),
+        ),
+        (
+            "/api/auth/api-key/update",
+            json!({"keyId": key["key"], "enabled": false}),
+        ),
+        (
+            "/api/auth/two-factor/verify-totp",
+            json!({"code": tf["backupCodes"][0]}),
+        ),
+        (
+            "/api/auth/organization/accept-invitation",
+            json!({"invitationId": token}),
+        ),
+    ] {
+        answers.push(post(path, body).send().await.unwrap().text().await.unwrap());
+    }
+    secrets.push("another new password".into());
+    answers.push(
+        c.get(
+            &host,
+            &format!("/api/auth/reset-password/{token}?callbackURL=/x"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap(),
+    );
+    for path in ["/debug-session"] {
+        answers.push(
+            c.get(&host, path)
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    let ada = &w.ada.cookie;
+    let debug_tenant = c
+        .get(&w.a_host, "/debug-tenant")
+        .header("cookie", ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(debug_tenant.status(), 200);
+    answers.push(debug_tenant.text().await.unwrap());
+    answers.push(format!(
+        "{:?} {:?}",
+        world::gateway(&w),
+        AuthApi::for_gateway()
+    ));
+    let captured = capture.0.lock().unwrap().clone();
+    assert!(captured.contains("span request"), "nothing captured");
+    for secret in &secrets {
+        assert!(
+            !captured.contains(secret.as_str()),
+            "traced: {secret:?} in {captured}"
+        );
+        for a in &answers {
+            assert!(!a.contains(secret.as_str()), "answered: {secret:?} in {a}");
+        }
     }
 }
