@@ -1159,3 +1159,43 @@ async fn no_secret_in_spans_events_debug_or_error_answers() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_api_keys_remaining_uses_hold_under_concurrent_requests() {
+    let (w, c) = gateway_with_api().await;
+    let key = w
+        .p
+        .orgs()
+        .create_api_key(
+            w.ada.token(),
+            neutrino_auth::apikey::NewApiKey {
+                organization: Some(w.a),
+                remaining: Some(3),
+                ..Default::default()
+            },
+            &world::meta(),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let c = c.clone();
+        let k = key.key.clone();
+        let host = if i % 4 == 0 { w.b_host.clone() } else { w.a_host.clone() };
+        tasks.push(tokio::spawn(async move {
+            let res = c.get(&host, "/key").header("x-api-key", k).send().await.unwrap();
+            (host, res.status().as_u16())
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let (host, status) = t.await.unwrap();
+        assert!(status < 500, "{status}");
+        if status == 200 {
+            assert_eq!(host, w.a_host, "a key of A answered on B's host");
+            ok += 1;
+        }
+    }
+    assert!(ok <= 3, "a key with 3 uses answered {ok} times");
+    assert!(ok >= 1, "the key never worked");
+}
