@@ -373,13 +373,7 @@ async fn another_tenants_ids_are_refused_as_if_they_did_not_exist() {
         (
             "revoke-session",
             ada_token.clone(),
-            Box::new(|id| {
-                (
-                    "POST",
-                    "/revoke-session".into(),
-                    Some(json!({"token": id})),
-                )
-            }),
+            Box::new(|id| ("POST", "/revoke-session".into(), Some(json!({"token": id})))),
         ),
         (
             "cancel-invitation",
@@ -1230,27 +1224,35 @@ async fn no_secret_in_spans_events_debug_or_error_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_api_keys_remaining_uses_hold_under_concurrent_requests() {
     let (w, c) = gateway_with_api().await;
-    let key = w
-        .p
-        .orgs()
-        .create_api_key(
-            w.ada.token(),
-            neutrino_auth::apikey::NewApiKey {
-                organization: Some(w.a),
-                remaining: Some(3),
-                ..Default::default()
-            },
-            &world::meta(),
-        )
-        .await
-        .unwrap();
+    let key =
+        w.p.orgs()
+            .create_api_key(
+                w.ada.token(),
+                neutrino_auth::apikey::NewApiKey {
+                    organization: Some(w.a),
+                    remaining: Some(3),
+                    ..Default::default()
+                },
+                &world::meta(),
+            )
+            .await
+            .unwrap();
     let mut tasks = Vec::new();
     for i in 0..16 {
         let c = c.clone();
         let k = key.key.clone();
-        let host = if i % 4 == 0 { w.b_host.clone() } else { w.a_host.clone() };
+        let host = if i % 4 == 0 {
+            w.b_host.clone()
+        } else {
+            w.a_host.clone()
+        };
         tasks.push(tokio::spawn(async move {
-            let res = c.get(&host, "/key").header("x-api-key", k).send().await.unwrap();
+            let res = c
+                .get(&host, "/key")
+                .header("x-api-key", k)
+                .send()
+                .await
+                .unwrap();
             (host, res.status().as_u16())
         }));
     }
@@ -1265,4 +1267,111 @@ async fn an_api_keys_remaining_uses_hold_under_concurrent_requests() {
     }
     assert!(ok <= 3, "a key with 3 uses answered {ok} times");
     assert!(ok >= 1, "the key never worked");
+}
+
+/// One raw HTTP/1.1 exchange (for request lines and headers a client
+/// library would not send); the status and the whole answer.
+fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hosts_in_odd_shapes_or_twice_never_cross_platforms_or_tenants() {
+    let (w, c) = gateway_with_api().await;
+    let p_auth = w.auth_host();
+    let q_auth = w
+        .folder
+        .registry()
+        .base_domain()
+        .auth_host(w.q.id(), StackId::DEFAULT);
+    let ada = w.ada.cookie.clone();
+    let email = w.ada.signed.user.email.clone();
+    let get = |target: &str, hosts: &[&str]| {
+        let mut r = format!("GET {target} HTTP/1.1\r\n");
+        for h in hosts {
+            r.push_str(&format!("Host: {h}\r\n"));
+        }
+        r.push_str(&format!("Cookie: {ada}\r\nConnection: close\r\n\r\n"));
+        raw(c.addr, &r)
+    };
+    // Absolute-form naming Q, Host naming P (and the reverse): the host
+    // routed by is the one whose platform reads the cookie.
+    let (s, text) = get(&format!("http://{q_auth}/api/auth/get-session"), &[&p_auth]);
+    assert!(s < 500, "{text}");
+    assert!(
+        !text.contains(&email),
+        "P's session answered for Q's host: {text}"
+    );
+    let (s, text) = get(&format!("http://{q_auth}/whoami"), &[&p_auth]);
+    assert!(s < 500, "{text}");
+    if s == 200 {
+        assert!(text.contains(&w.q.id().to_string()), "{text}");
+    }
+    // Two Host headers, userinfo, odd forms: refused or routed to the one
+    // host named, never a 5xx.
+    for hosts in [
+        vec![p_auth.as_str(), q_auth.as_str()],
+        vec![q_auth.as_str(), p_auth.as_str()],
+    ] {
+        let (s, text) = get("/api/auth/get-session", &hosts);
+        assert!((400..500).contains(&s), "{hosts:?}: {text}");
+    }
+    for host in [
+        format!("{p_auth}@{q_auth}"),
+        format!("{q_auth}@{p_auth}"),
+        format!("user:pw@{q_auth}"),
+        format!("{q_auth}\t"),
+        format!("{q_auth}/x"),
+        format!("{q_auth}%2e"),
+        format!("{q_auth}:99999"),
+        format!("{q_auth}:-1"),
+        "127.0.0.1".to_owned(),
+        "[::1]:80".to_owned(),
+        "xn--80ak6aa92e.com".to_owned(),
+        "éxample.com".to_owned(),
+        String::new(),
+    ] {
+        let (s, text) = get("/api/auth/get-session", &[&host]);
+        assert!(s < 500 && s != 0, "{host:?}: {text}");
+        assert!(!text.contains(&email), "{host:?}: {text}");
+    }
+
+    // The tenant header names another tenant than the host's: never B's
+    // rows on A's host, whoever asks.
+    for (who, cookie) in [("ben", &w.ben.cookie), ("ada", &w.ada.cookie)] {
+        let (s, body) = world::answer(
+            c.get(&w.a_host, "/notes")
+                .header("cookie", cookie)
+                .header("x-neutrino-tenant", w.b.to_string()),
+        )
+        .await;
+        assert!(s < 500, "{who}: {body}");
+        if s == 200 {
+            assert_eq!(body["tenant"], w.a.to_string(), "{who}: {body}");
+        }
+        assert!(
+            !body.to_string().contains(&format!("note of {}", w.b)),
+            "{who}: {body}"
+        );
+    }
+    // And a tenant of the other platform, named on the platform's host.
+    let (s, body) = world::answer(
+        c.get(&p_auth, "/notes")
+            .header("cookie", &w.ada.cookie)
+            .header("x-neutrino-tenant", w.qt.to_string()),
+    )
+    .await;
+    assert!((400..500).contains(&s), "{body}");
 }
