@@ -1378,3 +1378,53 @@ async fn hosts_in_odd_shapes_or_twice_never_cross_platforms_or_tenants() {
     .await;
     assert!((400..500).contains(&s), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_revoked_over_http_is_gone_for_the_hosts_extractors_at_once() {
+    let (w, c) = gateway_with_api().await;
+    let host = w.auth_host();
+    let origin = "https://app.pea.example";
+    let sign_in = || async {
+        let res = c
+            .post(&host, "/api/auth/sign-in/email")
+            .header("origin", origin)
+            .json(&json!({"email": w.ada.signed.user.email, "password": world::PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        cookie_header(&res)
+    };
+    let first = sign_in().await;
+    let second = sign_in().await;
+    for (h, path) in [(&host, "/session"), (&w.a_host, "/notes")] {
+        let (s, body) = world::answer(c.get(h, path).header("cookie", &first)).await;
+        assert_eq!(s, 200, "{path}: {body}");
+    }
+    // The second device revokes the others: the first is 401 everywhere.
+    let res = c
+        .post(&host, "/api/auth/revoke-other-sessions")
+        .header("origin", origin)
+        .header("cookie", &second)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    for (h, path) in [(&host, "/session"), (&w.a_host, "/notes")] {
+        let (s, body) = world::answer(c.get(h, path).header("cookie", &first)).await;
+        assert_eq!(s, 401, "{path} after revocation: {body}");
+    }
+    // Signing out ends the second one as well.
+    let res = c
+        .post(&host, "/api/auth/sign-out")
+        .header("origin", origin)
+        .header("cookie", &second)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (s, body) = world::answer(c.get(&host, "/session").header("cookie", &second)).await;
+    assert_eq!(s, 401, "after sign-out: {body}");
+}
