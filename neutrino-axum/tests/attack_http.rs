@@ -1428,3 +1428,117 @@ async fn a_session_revoked_over_http_is_gone_for_the_hosts_extractors_at_once() 
     let (s, body) = world::answer(c.get(&host, "/session").header("cookie", &second)).await;
     assert_eq!(s, 401, "after sign-out: {body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writes_keep_slugs_invitations_and_owners_unique() {
+    let s = Arc::new(server().await);
+    let mut users = Vec::new();
+    for i in 0..6 {
+        users.push(
+            s.sign_up(&format!("u{i}@example.com"))
+                .await
+                .cookie_header(),
+        );
+    }
+    // One slug, six creators at once: one organization.
+    let mut tasks = Vec::new();
+    for u in users.clone() {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            s.post(
+                "/organization/create",
+                &u,
+                json!({"name": "Same", "slug": "same-slug"}),
+            )
+            .await
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        let res = t.await.unwrap();
+        assert!(res.status < 500, "{}", res.text);
+        created += usize::from(res.status == 200);
+    }
+    assert_eq!(created, 1);
+
+    // One invitee, six invitations at once: one pending invitation.
+    let owner = users[0].clone();
+    let org = s
+        .post(
+            "/organization/create",
+            &owner,
+            json!({"name": "Acme", "slug": "acme-race"}),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let s = Arc::clone(&s);
+        let (owner, org) = (owner.clone(), org.clone());
+        tasks.push(tokio::spawn(async move {
+            s.post(
+                "/organization/invite-member",
+                &owner,
+                json!({"email": "u1@example.com", "role": "member", "organizationId": org}),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        let res = t.await.unwrap();
+        assert!(res.status < 500, "{}", res.text);
+    }
+    let pending = s
+        .get(
+            &format!("/organization/list-invitations?organizationId={org}"),
+            &owner,
+        )
+        .await
+        .json();
+    let n = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] == "pending")
+        .count();
+    assert_eq!(n, 1, "{pending}");
+
+    // Two owners leave at once: one owner stays.
+    let inv = pending[0]["id"].as_str().unwrap().to_owned();
+    let res = s
+        .post(
+            "/organization/accept-invitation",
+            &users[1],
+            json!({"invitationId": inv}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let member = res.json()["member"]["id"].as_str().unwrap().to_owned();
+    let res = s
+        .post(
+            "/organization/update-member-role",
+            &owner,
+            json!({"memberId": member, "role": "owner", "organizationId": org}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let mut tasks = Vec::new();
+    for u in [users[0].clone(), users[1].clone()] {
+        let s = Arc::clone(&s);
+        let org = org.clone();
+        tasks.push(tokio::spawn(async move {
+            s.post("/organization/leave", &u, json!({"organizationId": org}))
+                .await
+        }));
+    }
+    let mut left = 0;
+    for t in tasks {
+        let res = t.await.unwrap();
+        assert!(res.status < 500, "{}", res.text);
+        left += usize::from(res.status == 200);
+    }
+    assert!(left <= 1, "both owners left");
+}
