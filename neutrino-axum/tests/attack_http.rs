@@ -409,6 +409,28 @@ async fn another_tenants_ids_are_refused_as_if_they_did_not_exist() {
             }),
         ),
         (
+            "api-key/create for another organization",
+            org_id.clone(),
+            Box::new(|id| {
+                (
+                    "POST",
+                    "/api-key/create".into(),
+                    Some(json!({"name": "x", "organizationId": id})),
+                )
+            }),
+        ),
+        (
+            "get-organization",
+            org_id.clone(),
+            Box::new(|id| {
+                (
+                    "GET",
+                    format!("/organization/get-organization?organizationId={id}"),
+                    None,
+                )
+            }),
+        ),
+        (
             "api-key/get",
             key_id.clone(),
             Box::new(|id| ("GET", format!("/api-key/get?id={id}"), None)),
