@@ -1219,6 +1219,37 @@ async fn no_secret_in_spans_events_debug_or_error_answers() {
                 .unwrap(),
         );
     }
+    // Reads that Better Auth answers with the user, sessions or keys: no
+    // password, TOTP secret, backup code or key (session tokens are in
+    // list-sessions, as in Better Auth).
+    let never: Vec<String> = secrets
+        .iter()
+        .filter(|x| **x != token && !cookie.contains(x.as_str()) && **x != w.ada.token())
+        .cloned()
+        .collect();
+    for path in [
+        "/api/auth/get-session",
+        "/api/auth/list-sessions",
+        "/api/auth/api-key/list",
+        "/api/auth/organization/list",
+    ] {
+        let text = c
+            .get(&host, path)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.starts_with('{') || text.starts_with('['),
+            "{path}: {text}"
+        );
+        for x in &never {
+            assert!(!text.contains(x.as_str()), "{path} answered {x:?}: {text}");
+        }
+    }
     let ada = &w.ada.cookie;
     let debug_tenant = c
         .get(&w.a_host, "/debug-tenant")
