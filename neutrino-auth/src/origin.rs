@@ -1,14 +1,16 @@
 //! The origin (CSRF) check for state-changing requests, with Better Auth's rules.
 //!
 //! * A non-`GET` request that carries cookies must come from a trusted origin:
-//!   its `Origin` header, or else its `Referer`'s origin. None (or `null`) is
-//!   `MISSING_OR_NULL_ORIGIN`; an untrusted one `INVALID_ORIGIN`.
+//!   its `Origin` header, or else (no or an empty `Origin`) its `Referer`'s
+//!   origin. None, or an `Origin` of `null`, is `MISSING_OR_NULL_ORIGIN`; an untrusted one `INVALID_ORIGIN`.
 //! * Sign-in and sign-up without cookies are checked too when the request has
 //!   an `Origin` or any `Sec-Fetch-*` header; a cross-site top-level navigation
 //!   (`Sec-Fetch-Site: cross-site` with `Sec-Fetch-Mode: navigate`) is
 //!   `CROSS_SITE_NAVIGATION_LOGIN_BLOCKED`.
-//! * Callback and redirect URLs must be relative paths (`/x`, not `//x`) or on a
-//!   trusted origin, else `INVALID_CALLBACK_URL`.
+//! * Callback and redirect URLs must be relative paths (`/x`; not `//x`, nor
+//!   with a `\`, `%2f` or `%5c`) or on a trusted origin (its authority ending
+//!   at `/`, `\`, `?` or `#`, as browsers read it), else
+//!   `INVALID_CALLBACK_URL`.
 //!
 //! Trusted origins are the base URL's origin and the configured list. Entries
 //! may contain `*` (any run of characters) and `?` (one character), e.g.
@@ -54,7 +56,9 @@ pub fn origin_of(url: &str) -> Option<String> {
     {
         return None;
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // A browser ends the authority of an http(s) URL at `\\` as at `/`:
+    // `http://evil.example\\@trusted/` is evil.example's.
+    let end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..end];
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -108,9 +112,12 @@ pub fn is_trusted(origin: &str, trusted: &[String]) -> bool {
 }
 
 fn safe_relative(url: &str) -> bool {
+    let path = url[..url.find(['?', '#']).unwrap_or(url.len())].to_ascii_lowercase();
     url.starts_with('/')
         && !url.starts_with("//")
-        && !url.starts_with("/\\")
+        && !url.contains('\\')
+        && !path.contains("%2f")
+        && !path.contains("%5c")
         && !url.chars().any(|c| c.is_control())
 }
 
@@ -163,8 +170,12 @@ impl TrustedOrigins {
             {
                 return Err(AuthError::CrossSiteNavigationLoginBlocked);
             }
+            // Better Auth's `origin || referer`: a `null` Origin (a sandboxed
+            // or cross-origin-redirected request) is not replaced by the
+            // Referer, which a redirect through another site keeps.
             let claimed = match req.origin.map(str::trim) {
-                Some(o) if !o.is_empty() && o != "null" => Some(o),
+                Some("null") => return Err(AuthError::MissingOrNullOrigin),
+                Some(o) if !o.is_empty() => Some(o),
                 _ => req
                     .referer
                     .map(str::trim)

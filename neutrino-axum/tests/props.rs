@@ -9,7 +9,31 @@ use proptest::test_runner::{Config, TestRunner};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-const PATHS: [&str; 37] = [
+const PATHS: [&str; 61] = [
+    "/organization/accept-invitation",
+    "/organization/reject-invitation",
+    "/organization/cancel-invitation",
+    "/organization/list-invitations",
+    "/organization/list-user-invitations",
+    "/organization/list-members",
+    "/organization/leave",
+    "/organization/get-active-member",
+    "/organization/get-active-member-role",
+    "/organization/get-organization",
+    "/organization/check-slug",
+    "/organization/list",
+    "/api-key/list",
+    "/api-key/delete",
+    "/admin/unban-user",
+    "/admin/remove-user",
+    "/admin/revoke-user-sessions",
+    "/two-factor/disable",
+    "/two-factor/generate-backup-codes",
+    "/two-factor/send-otp",
+    "/reset-password/%00%FF",
+    "/reset-password/..%2F..",
+    "/api/auth/ok",
+    "/ok/",
     "/admin/ban-user",
     "/admin/list-users",
     "/admin/set-role",
@@ -155,6 +179,20 @@ fn request(valid_cookie: String, origin: String) -> impl Strategy<Value = Req> {
     let query = prop_oneof![
         Just(String::new()),
         "[a-zA-Z0-9=&%._-]{0,60}",
+        (
+            prop::sample::select(vec![
+                "organizationId",
+                "organizationSlug",
+                "id",
+                "userId",
+                "callbackURL",
+                "token",
+                "limit",
+                "offset",
+            ]),
+            "([a-zA-Z0-9._-]|%[0-9A-Fa-f]{2}|%|\\+){0,40}",
+        )
+            .prop_map(|(k, v)| format!("{k}={v}")),
         Just("callbackURL=https://evil.example&token=x".to_owned()),
         Just("disableCookieCache=false&disableRefresh=1&error=<b>".to_owned()),
     ];

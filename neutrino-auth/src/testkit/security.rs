@@ -53,6 +53,23 @@ pub async fn origin_check_follows_better_auth_rules(stores: &AuthStores, clock: 
         ..post(None)
     };
     assert_eq!(code(&with_referer), None);
+    // An empty Origin is none; a `null` one is not replaced by the Referer
+    // (Better Auth's `origin || referer`: a cross-origin redirect keeps the
+    // first page's Referer and nulls the Origin).
+    assert_eq!(
+        code(&OriginRequest {
+            origin: Some(""),
+            ..with_referer.clone()
+        }),
+        None
+    );
+    assert_eq!(
+        code(&OriginRequest {
+            origin: Some("null"),
+            ..with_referer.clone()
+        }),
+        Some("MISSING_OR_NULL_ORIGIN")
+    );
     // GET is never checked; POST without cookies only on sign-in/up with fetch metadata.
     assert_eq!(
         code(&OriginRequest {
@@ -109,6 +126,23 @@ pub async fn origin_check_follows_better_auth_rules(stores: &AuthStores, clock: 
         ("/\\evil.example", false),
         ("https://evil.example/", false),
         ("javascript:alert(1)", false),
+        // Browsers end an http(s) authority at `\\` as at `/`.
+        (
+            "https://evil.example\\@console.app.default.k3m9p2xw7q.nno.app/",
+            false,
+        ),
+        (
+            "https://evil.example\\@console.app.default.k3m9p2xw7q.nno.app",
+            false,
+        ),
+        ("/\\/evil.example", false),
+        ("/a\\b", false),
+        // Encoded slashes and backslashes in a relative path.
+        ("/%2Fevil.example", false),
+        ("/%2f%2fevil.example", false),
+        ("/%5Cevil.example", false),
+        ("/search?q=a%2Fb", true),
+        ("/done#%2F", true),
     ] {
         let r = OriginRequest {
             callback_urls: vec![url],

@@ -206,9 +206,14 @@ impl CookieJar {
 /// `base64url(JSON {session: P, expiresAt, signature})` with
 /// `P = {session, user, updatedAt, version: "1"}` and `signature =
 /// base64url(HMAC-SHA256(secret, JSON({...P, expiresAt})))`.
+///
+/// One change: the HMAC also covers the platform's ID (`HMAC(secret,
+/// platform + "\n" + JSON)`), so that a cache cookie of one platform is no
+/// session on another platform signed with the same secret.
 #[derive(Clone)]
 pub(crate) struct CookieCache {
     max_age: Duration,
+    platform: String,
 }
 
 /// What a verified `session_data` cookie holds.
@@ -246,8 +251,16 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 impl CookieCache {
-    pub(crate) fn new(max_age: Duration) -> Self {
-        Self { max_age }
+    pub(crate) fn new(max_age: Duration, platform: impl Into<String>) -> Self {
+        Self {
+            max_age,
+            platform: platform.into(),
+        }
+    }
+
+    /// The signature of `signed` for this platform.
+    fn signature(&self, signer: &SessionCookies, signed: &str) -> Option<String> {
+        hmac_b64url(signer, &format!("{}\n{signed}", self.platform))
     }
 
     /// The `session_data` value for `found` at `now`; with `dont_remember`
@@ -278,7 +291,7 @@ impl CookieCache {
         );
         let expires_at = millis(now + life);
         let signed = format!(r#"{},"expiresAt":{expires_at}}}"#, &p[..p.len() - 1]);
-        let signature = hmac_b64url(signer, &signed)?;
+        let signature = self.signature(signer, &signed)?;
         let outer =
             format!(r#"{{"session":{p},"expiresAt":{expires_at},"signature":"{signature}"}}"#);
         Some(URL_SAFE_NO_PAD.encode(outer))
@@ -344,7 +357,7 @@ impl CookieCache {
             return None;
         }
         let signed = format!(r#"{},"expiresAt":{expires_at}}}"#, &p[..p.len() - 1]);
-        if !same(&hmac_b64url(signer, &signed)?, signature) {
+        if !same(&self.signature(signer, &signed)?, signature) {
             return None;
         }
         let now_ms = millis(now);

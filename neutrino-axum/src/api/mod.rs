@@ -111,6 +111,8 @@
 //! | g) `remove-member` without the permission answers 401 instead of 403 | **fixed**: 403 with the code | a missing permission is not a missing session: the client must not treat it as signed out |
 //! | POST `/get-session` is 405 `METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED` | kept | `deferSessionRefresh` is not offered |
 //! | the rate limiter counts every unknown path as its own key | **fixed**: unknown paths share one key per client | one key per random path lets a client grow the limiter's memory without bound |
+//! | the `session_data` signature covers the payload only | **changed**: it also covers the platform's ID | platforms signed with one secret behind one gateway: a cache cookie of one is no session on another |
+//! | `cancel-invitation` of another organization's invitation answers `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION` | **changed**: `INVITATION_NOT_FOUND`, as for an ID that does not exist | an outsider does not learn which invitation IDs exist |
 //! | writes honour the `session_data` cookie cache (`update-user`) | **fixed**: every write reads the session from the database | a revoked session must not change anything, even while its cache cookie lives |
 //! | `change-password` with `revokeOtherSessions` replaces the caller's session too | **changed**: the other sessions are revoked, the caller's is kept and its cookie re-sent (the answer's `token` is its token) | the caller keeps working; only the other sessions lose access |
 //! | `GET /reset-password/:token` checks the token before redirecting | **changed**: it redirects with `?token=` without reading it; `POST /reset-password` answers `INVALID_TOKEN` | no lookup of a reset token without a password to set |
@@ -539,7 +541,9 @@ async fn dispatch(State(api): State<Arc<Shared>>, req: Request) -> Response {
     let auth = platform.auth();
     let jar = CookieJar::new(auth.cookies());
     let ctx = Ctx {
-        cache: api.cookie_cache.map(CookieCache::new),
+        cache: api
+            .cookie_cache
+            .map(|age| CookieCache::new(age, platform.id().to_string())),
         platform,
         path,
         query,

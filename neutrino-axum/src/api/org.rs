@@ -385,9 +385,16 @@ async fn answer_invitation(ctx: &Ctx, answering: Answering) -> Answer {
             .reject_invitation(token, &id, &ctx.meta)
             .await
             .map(|inv| json!({ "invitation": inv, "member": null })),
+        // Someone outside the invitation's organization learns nothing of
+        // it: the answer of an invitation that does not exist (Better Auth
+        // answers `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`).
         Answering::Cancel => orgs
             .cancel_invitation(token, &id, &ctx.meta)
             .await
+            .map_err(|e| match e {
+                AuthError::NotAMember => AuthError::InvitationNotFound,
+                e => e,
+            })
             .map(|inv| serde_json::to_value(inv).unwrap_or(Value::Null)),
     };
     match body {
