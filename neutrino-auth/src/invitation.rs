@@ -506,7 +506,18 @@ impl Invitations {
             .invitation_row(invitation_id)
             .await?
             .ok_or(AuthError::InvitationNotFound)?;
-        let s = self.members.standing(&actor, &inv.organization_id).await?;
+        // Another organization's invitation is answered as one that does not
+        // exist: its ID tells a non-member nothing.
+        let s = self
+            .members
+            .standing(&actor, &inv.organization_id)
+            .await
+            .map_err(|e| match e {
+                AuthError::NotAMember | AuthError::OrganizationNotFound => {
+                    AuthError::InvitationNotFound
+                }
+                e => e,
+            })?;
         if !self.members.can(&s, "invitation", "cancel") {
             return Err(AuthError::NotAllowed {
                 code: "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",

@@ -1220,6 +1220,14 @@ pub async fn cross_tenant_matrix_refuses_every_operation_on_another_tenant(
             );
         }
     }
+    // Another organization's invitation is answered as an unknown one: its
+    // ID tells a non-member nothing.
+    assert_eq!(
+        refusals
+            .get(&(Actor::SamePlatform, Op::CancelInvitation))
+            .map(String::as_str),
+        Some("INVITATION_NOT_FOUND")
+    );
     // An unknown ID answers as B's does.
     assert_eq!(
         refusals.get(&(Actor::SamePlatform, Op::SetActiveUnknown)),
