@@ -111,19 +111,14 @@ impl Platform {
         platform: PlatformId,
         secret: impl Into<Vec<u8>>,
     ) -> PlatformBuilder {
-        PlatformBuilder {
-            source: Source::Backends {
+        PlatformBuilder::new(
+            Source::Backends {
                 registry: registry.clone(),
                 minter: minter.restricted_to(platform),
                 platform,
             },
-            secret: secret.into(),
-            auth_db: None,
-            store_db: None,
-            tables: Vec::new(),
-            auth_settings: None,
-            org_settings: None,
-        }
+            secret.into(),
+        )
     }
 
     /// The platform's ID.
@@ -275,6 +270,19 @@ impl fmt::Debug for PlatformBuilder {
 }
 
 impl PlatformBuilder {
+    /// A builder for `source` with nothing else set yet.
+    pub(crate) fn new(source: Source, secret: Vec<u8>) -> Self {
+        Self {
+            source,
+            secret,
+            auth_db: None,
+            store_db: None,
+            tables: Vec::new(),
+            auth_settings: None,
+            org_settings: None,
+        }
+    }
+
     /// The platform's auth database (required from backends; a provisioned
     /// platform has its own).
     pub fn auth_db(mut self, db: Arc<dyn SqlExecutor>) -> Self {

@@ -151,18 +151,13 @@ impl Platforms {
     /// first start (see [`Platforms`]); [`PlatformBuilder::build`] does it.
     /// `secret` as in [`crate::Platform::builder`].
     pub fn platform(&self, name: &str, secret: impl Into<Vec<u8>>) -> PlatformBuilder {
-        PlatformBuilder {
-            source: Source::Provisioned {
+        PlatformBuilder::new(
+            Source::Provisioned {
                 platforms: self.clone(),
                 name: name.to_owned(),
             },
-            secret: secret.into(),
-            auth_db: None,
-            store_db: None,
-            tables: Vec::new(),
-            auth_settings: None,
-            org_settings: None,
-        }
+            secret.into(),
+        )
     }
 
     pub(crate) fn minter(&self, platform: PlatformId) -> Result<ScopeMinter> {
