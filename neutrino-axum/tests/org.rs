@@ -221,3 +221,79 @@ async fn invitations_members_and_roles() {
     let list: Value = s.get("/organization/list-invitations", &ada).await.json();
     assert_eq!(list[0]["status"], "accepted");
 }
+
+/// `update` changes the active (or named) organization for those allowed to;
+/// `delete` removes it, and afterwards it is gone for every endpoint; another
+/// user can do neither.
+#[tokio::test]
+async fn organizations_are_updated_and_deleted() {
+    let s = server().await;
+    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let org = s
+        .post(
+            "/organization/create",
+            &ada,
+            json!({"name": "Acme", "slug": "acme"}),
+        )
+        .await
+        .json();
+    let id = org["id"].as_str().unwrap().to_owned();
+
+    let res = s
+        .post("/organization/update", &ada, json!({"data": "acme"}))
+        .await;
+    assert_eq!(res.status, 400);
+    assert_eq!(res.json()["code"], "VALIDATION_ERROR");
+    let res = s
+        .post(
+            "/organization/update",
+            &ada,
+            json!({"data": {"name": "Acme Two", "slug": "acme-two", "metadata": {"plan": "pro"}}}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let updated = res.json();
+    assert_eq!(
+        (&updated["id"], &updated["name"], &updated["slug"]),
+        (&json!(id), &json!("Acme Two"), &json!("acme-two"))
+    );
+    assert_eq!(updated["metadata"], json!({"plan": "pro"}));
+
+    // Another user learns nothing and changes nothing.
+    for (path, body) in [
+        (
+            "/organization/update",
+            json!({"organizationId": id, "data": {"name": "Eve's"}}),
+        ),
+        ("/organization/delete", json!({"organizationId": id})),
+    ] {
+        let res = s.post(path, &eve, body).await;
+        assert!(
+            res.status == 400 || res.status == 403,
+            "{path}: {}",
+            res.text
+        );
+        assert_eq!(
+            res.json()["code"],
+            "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+            "{path}"
+        );
+    }
+    let res = s
+        .post("/organization/delete", "", json!({"organizationId": id}))
+        .await;
+    assert_eq!((res.status, res.text.as_str()), (401, ""));
+
+    let res = s
+        .post("/organization/delete", &ada, json!({"organizationId": id}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json()["slug"], "acme-two");
+    let list: Value = s.get("/organization/list", &ada).await.json();
+    assert_eq!(list, json!([]));
+    let res = s
+        .post("/organization/delete", &ada, json!({"organizationId": id}))
+        .await;
+    assert!(res.status >= 400 && res.status < 500, "{}", res.text);
+}

@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use neutrino_auth::AuthError;
-use neutrino_auth::org::{Member, NewOrganization, Organization};
+use neutrino_auth::org::{Member, NewOrganization, Organization, OrganizationUpdate};
 use neutrino_core::ids::TenantId;
 use serde_json::{Value, json};
 
@@ -19,6 +19,8 @@ type Answer = Result<Reply, ApiError>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum OrgRoute {
     Create,
+    Update,
+    Delete,
     List,
     SetActive,
     GetFull,
@@ -43,6 +45,8 @@ pub(super) fn route(get: bool, post: bool, path: &str) -> Option<OrgRoute> {
     let rest = path.strip_prefix("/organization/")?;
     Some(match rest {
         "create" if post => Create,
+        "update" if post => Update,
+        "delete" if post => Delete,
         "list" if get => List,
         "set-active" if post => SetActive,
         "get-full-organization" if get => GetFull,
@@ -68,6 +72,8 @@ pub(super) async fn handle(route: OrgRoute, ctx: &Ctx) -> Answer {
     use OrgRoute::*;
     match route {
         Create => create(ctx).await,
+        Update => update(ctx).await,
+        Delete => delete(ctx).await,
         List => list(ctx).await,
         SetActive => set_active(ctx).await,
         GetFull => get_full(ctx, true).await,
@@ -216,6 +222,88 @@ async fn create(ctx: &Ctx) -> Answer {
     let mut body = org_json_object_metadata(&org);
     body["members"] = Value::Array(members.iter().map(member_json).collect());
     Ok(Reply::json(body).cookies(cookies))
+}
+
+/// `POST /organization/update`: `{data: {name?, slug?, logo?, metadata?},
+/// organizationId?}` (the active organization by default); the updated
+/// organization, `metadata` as an object.
+async fn update(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let data = f.raw("data").cloned();
+    let explicit = f.opt_string("organizationId");
+    f.finish()?;
+    let Some(Value::Object(data)) = data else {
+        return Err(ApiError::validation(
+            "[body.data] Invalid input: expected object",
+        ));
+    };
+    let mut update = OrganizationUpdate::default();
+    for (key, value) in &data {
+        match (key.as_str(), value) {
+            ("name", Value::String(s)) => update.name = Some(s.clone()),
+            ("slug", Value::String(s)) => update.slug = Some(s.clone()),
+            ("logo", Value::String(s)) => update.logo = Some(Some(s.clone())),
+            ("logo", Value::Null) => update.logo = Some(None),
+            ("metadata", Value::Object(_)) => update.metadata = Some(Some(value.clone())),
+            ("metadata", Value::Null) => update.metadata = Some(None),
+            ("name" | "slug" | "logo" | "metadata", _) => {
+                return Err(ApiError::validation(format!(
+                    "[body.data.{key}] Invalid input"
+                )));
+            }
+            // Other fields are a host's additional fields, which Neutrino
+            // does not store: left out, as Better Auth's schema strips them.
+            _ => {}
+        }
+    }
+    let (current, cookies) = session(ctx).await?;
+    let token = &current.found.session.token;
+    let run = async {
+        let org = org_or_active(
+            ctx,
+            token,
+            explicit.as_deref(),
+            AuthError::OrganizationNotFound,
+        )
+        .await?;
+        let updated = ctx
+            .platform
+            .orgs()
+            .update_organization(token, &org, update, &ctx.meta)
+            .await?;
+        Ok::<_, ApiError>(org_json_object_metadata(&updated))
+    };
+    match run.await {
+        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
+        Err(e) => Err(with_cookies(e, cookies)),
+    }
+}
+
+/// `POST /organization/delete`: `{organizationId}`; the deleted
+/// organization. Its registry tenant goes with it (see
+/// `Organizations::delete_organization`).
+async fn delete(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let org = f.string("organizationId");
+    f.finish()?;
+    // Better Auth checks the session itself here: 401 without a body.
+    let (current, cookies) = require(ctx)
+        .await
+        .map_err(|_| ApiError::empty(StatusCode::UNAUTHORIZED))?;
+    let token = &current.found.session.token;
+    let run = async {
+        let org = parse_org(&org)?;
+        let deleted = ctx
+            .platform
+            .orgs()
+            .delete_organization(token, &org, &ctx.meta)
+            .await?;
+        Ok::<_, ApiError>(org_json(&deleted))
+    };
+    match run.await {
+        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
+        Err(e) => Err(with_cookies(e, cookies)),
+    }
 }
 
 async fn list(ctx: &Ctx) -> Answer {
