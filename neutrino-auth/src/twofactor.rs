@@ -369,7 +369,7 @@ impl TwoFactor {
             enc(issuer),
             enc(&email),
             base32(secret.as_bytes()),
-            enc(issuer)
+            form_encode(issuer)
         );
         Ok(TwoFactorSetup {
             totp_uri,
@@ -866,8 +866,32 @@ fn used_step_statement(
     }
 }
 
+/// `value` as a query parameter of an HTML form (what Better Auth's
+/// `URLSearchParams` writes): letters, digits and `*-._` as they are, a space
+/// as `+`, every other byte percent-encoded.
+fn form_encode(value: &str) -> String {
+    const FORM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'*')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_');
+    value
+        .split(' ')
+        .map(|part| percent_encoding::utf8_percent_encode(part, FORM).to_string())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn form_encoding_writes_what_url_search_params_writes() {
+        assert_eq!(super::form_encode("Better Auth"), "Better+Auth");
+        assert_eq!(super::form_encode("a*b-c.d_e"), "a*b-c.d_e");
+        assert_eq!(super::form_encode("x!y~z(é)"), "x%21y%7Ez%28%C3%A9%29");
+        assert_eq!(super::form_encode("a+b&c=d"), "a%2Bb%26c%3Dd");
+    }
+
     use super::*;
 
     /// RFC 6238 appendix B, SHA-1, key "12345678901234567890" (8 digits).

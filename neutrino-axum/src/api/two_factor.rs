@@ -210,6 +210,15 @@ async fn verify(ctx: &Ctx, kind: Kind) -> Answer {
             out.push(jar.expire(&name));
             Err(with_cookies(AuthError::TooManyAttempts.into(), out))
         }
+        // Better Auth names a wrong backup code apart from a wrong TOTP code.
+        Err(AuthError::InvalidCode) if kind == Kind::BackupCode => Err(with_cookies(
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_BACKUP_CODE",
+                "Invalid backup code",
+            ),
+            cookies,
+        )),
         Err(e) => Err(with_cookies(e.into(), cookies)),
     }
 }
