@@ -71,6 +71,10 @@ fn key_json(key: &ApiKey) -> Value {
     if let Value::Object(m) = &mut v {
         m.entry("configId").or_insert(json!("default"));
         m.entry("metadata").or_insert(Value::Null);
+        // Better Auth leaves out an organization it has none of.
+        if m.get("organizationId").is_some_and(Value::is_null) {
+            m.remove("organizationId");
+        }
     }
     v
 }

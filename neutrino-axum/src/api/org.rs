@@ -220,6 +220,10 @@ async fn create(ctx: &Ctx) -> Answer {
         .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
     let members = orgs.list_members(token, &org.id).await.unwrap_or_default();
     let mut body = org_json_object_metadata(&org);
+    // Better Auth's create leaves out metadata it was not given.
+    if let (None, Value::Object(m)) = (&org.metadata, &mut body) {
+        m.remove("metadata");
+    }
     body["members"] = Value::Array(members.iter().map(member_json).collect());
     Ok(Reply::json(body).cookies(cookies))
 }
