@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use criterion::{Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput};
 use neutrino_auth::password::{PasswordConfig, Passwords};
 use neutrino_auth::{Auth, AuthBuilder, RequestMeta, SessionCacheConfig, SignInEmail, date};
 use neutrino_core::ids::UserId;
 use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_core::testkit::join_all;
 use neutrino_sqlite::{SqliteExecutor, SqliteExecutorBuilder};
 use tokio::runtime::Runtime;
 
@@ -112,14 +114,7 @@ fn get_session(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("get_session");
     g.throughput(Throughput::Elements(1));
-    let mut i = 0;
-    g.bench_function("from_cookie_sqlite_uncached", |b| {
-        b.to_async(&rt).iter(|| {
-            i = (i + 1) % cookies.len();
-            let (auth, cookie) = (&auth, &cookies[i]);
-            async move { black_box(auth.get_session_from_cookie(cookie).await.unwrap()) }
-        })
-    });
+    from_cookie(&mut g, &rt, "from_cookie_sqlite_uncached", &auth, &cookies);
     // The same SELECT … JOIN through the same executor, without the auth
     // layer: what get_session adds on top is the difference.
     let mut i = 0;
@@ -136,14 +131,13 @@ fn get_session(c: &mut Criterion) {
             }
         })
     });
-    let mut i = 0;
-    g.bench_function("from_cookie_sqlite_uncached_writer_spin", |b| {
-        b.to_async(&rt).iter(|| {
-            i = (i + 1) % cookies.len();
-            let (auth, cookie) = (&spinning, &cookies[i]);
-            async move { black_box(auth.get_session_from_cookie(cookie).await.unwrap()) }
-        })
-    });
+    from_cookie(
+        &mut g,
+        &rt,
+        "from_cookie_sqlite_uncached_writer_spin",
+        &spinning,
+        &cookies,
+    );
     g.throughput(Throughput::Elements(16));
     let mut i = 0;
     g.bench_function("from_cookie_sqlite_uncached_16_in_flight", |b| {
@@ -152,21 +146,14 @@ fn get_session(c: &mut Criterion) {
             let (auth, batch) = (&auth, &cookies[i..i + 16]);
             async move {
                 let calls = batch.iter().map(|c| auth.get_session_from_cookie(c));
-                for r in futures_join_all(calls).await {
+                for r in join_all(calls).await {
                     black_box(r.unwrap());
                 }
             }
         })
     });
     g.throughput(Throughput::Elements(1));
-    let mut i = 0;
-    g.bench_function("from_cookie_cache_warm", |b| {
-        b.to_async(&rt).iter(|| {
-            i = (i + 1) % cookies.len();
-            let (auth, cookie) = (&cached, &cookies[i]);
-            async move { black_box(auth.get_session_from_cookie(cookie).await.unwrap()) }
-        })
-    });
+    from_cookie(&mut g, &rt, "from_cookie_cache_warm", &cached, &cookies);
     let mut i = 0;
     g.bench_function("verify_cookie_only", |b| {
         b.iter(|| {
@@ -177,43 +164,40 @@ fn get_session(c: &mut Criterion) {
     g.finish();
 }
 
-/// Polls all futures concurrently on the current task (a minimal `join_all`).
-async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futs.map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = handles.iter().map(|_| None).collect();
-    let mut handles: Vec<Option<_>> = handles.into_iter().map(Some).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (slot, h) in out.iter_mut().zip(handles.iter_mut()) {
-            if let Some(f) = h {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        *slot = Some(v);
-                        *h = None;
-                    }
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
+/// Benchmarks `get_session_from_cookie` on `auth` as `name`, each iteration
+/// with the next of `cookies`.
+fn from_cookie(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    name: &str,
+    auth: &Auth,
+    cookies: &[String],
+) {
+    let mut i = 0;
+    g.bench_function(name, |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 1) % cookies.len();
+            let cookie = &cookies[i];
+            async move { black_box(auth.get_session_from_cookie(cookie).await.unwrap()) }
+        })
+    });
 }
 
-fn hashing(c: &mut Criterion) {
-    let rt = current_thread();
-    let passwords = Passwords::new(PasswordConfig::default()).unwrap();
-    let pw = passwords.normalize(PASSWORD).unwrap();
+/// Neutrino's default password hashing, and raw argon2id with the same
+/// parameters (m = 19456 KiB, t = 2, p = 1).
+fn hashers() -> (Passwords, Argon2<'static>) {
     let raw = Argon2::new(
         Algorithm::Argon2id,
         Version::V0x13,
         Params::new(19 * 1024, 2, 1, None).unwrap(),
     );
+    (Passwords::new(PasswordConfig::default()).unwrap(), raw)
+}
+
+fn hashing(c: &mut Criterion) {
+    let rt = current_thread();
+    let (passwords, raw) = hashers();
+    let pw = passwords.normalize(PASSWORD).unwrap();
     let mut g = c.benchmark_group("password");
     g.sample_size(20);
     g.bench_function("argon2id_raw_m19456_t2_p1", |b| {
@@ -338,13 +322,8 @@ fn thread_cpu() -> Option<Duration> {
 /// hash interleaved on one thread: on a shared machine wall time mostly
 /// measures the neighbours.
 fn hash_cpu_cost() {
-    let passwords = Passwords::new(PasswordConfig::default()).unwrap();
+    let (passwords, raw) = hashers();
     let pw = passwords.normalize(PASSWORD).unwrap();
-    let raw = Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        Params::new(19 * 1024, 2, 1, None).unwrap(),
-    );
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..30 {
         let Some(t0) = thread_cpu() else {

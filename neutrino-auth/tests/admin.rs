@@ -8,25 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::world::World;
-use common::{Fixture, PASSWORD, meta, unique_email};
+use common::{Fixture, PASSWORD, meta, user_with_email as user};
 use neutrino_auth::admin::{AdminConfig, ListUsers, SearchOperator};
 use neutrino_auth::audit::AuditEvent;
 use neutrino_auth::org::Organizations;
-use neutrino_auth::{Auth, SessionCacheConfig, SignInEmail, SignUpEmail, SignedIn};
+use neutrino_auth::{Auth, SessionCacheConfig, SignInEmail, SignedIn};
 use neutrino_core::ids::UserId;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::SqliteExecutor;
-
-async fn user(auth: &Auth, name: &str) -> (SignedIn, String) {
-    let email = unique_email();
-    let s = auth
-        .sign_up_email(SignUpEmail::new(name, email.as_str(), PASSWORD), &meta())
-        .await
-        .expect("sign up")
-        .signed_in()
-        .expect("signed in");
-    (s, email)
-}
 
 async fn set_role_raw(db: &SqliteExecutor, user: &UserId, role: &str) {
     db.execute(
@@ -47,6 +36,17 @@ async fn sessions_of(db: &SqliteExecutor, user: &UserId) -> i64 {
     .unwrap()[0]
         .get(0)
         .unwrap()
+}
+
+/// A fixture and an `Auth` on it with the session cache on (a minute).
+async fn cached() -> (Fixture, Auth) {
+    let fx = Fixture::new().await;
+    let cache = SessionCacheConfig {
+        ttl: Duration::from_secs(60),
+        max_entries: 100,
+    };
+    let auth = fx.build(fx.builder().with_session_cache(cache)).await;
+    (fx, auth)
 }
 
 async fn admin(fx: &Fixture, auth: &Auth, role: &str) -> SignedIn {
@@ -191,13 +191,7 @@ async fn a_non_admin_is_refused_every_admin_operation_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_callers_role_is_read_from_the_database_not_a_cache() {
-    let fx = Fixture::new().await;
-    let auth = fx
-        .build(fx.builder().with_session_cache(SessionCacheConfig {
-            ttl: Duration::from_secs(60),
-            max_entries: 100,
-        }))
-        .await;
+    let (fx, auth) = cached().await;
     let a = admin(&fx, &auth, "admin").await;
     let (v, _) = user(&auth, "Victim").await;
     auth.admin_list_users(&a.session.token, &ListUsers::default())
@@ -214,13 +208,7 @@ async fn the_callers_role_is_read_from_the_database_not_a_cache() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ban_ends_every_session_at_once_and_refuses_sign_in_until_it_expires() {
-    let fx = Fixture::new().await;
-    let auth = fx
-        .build(fx.builder().with_session_cache(SessionCacheConfig {
-            ttl: Duration::from_secs(60),
-            max_entries: 100,
-        }))
-        .await;
+    let (fx, auth) = cached().await;
     let a = admin(&fx, &auth, "platform-admin").await;
     let (v, email) = user(&auth, "Victim").await;
     let second = auth

@@ -24,8 +24,8 @@ use neutrino_core::naming::tenant_host_labels;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::SqliteExecutor;
 use neutrino_tenancy::{
-    ColumnType, ListQuery, NewPlatform, NewTenant, PlatformClass, Record, Registry,
-    RegistryOptions, ScopeMinter, TenantStore, TenantTable,
+    ListQuery, NewPlatform, NewTenant, PlatformClass, Record, Registry, RegistryOptions,
+    ScopeMinter, TenantStore, TenantTable,
 };
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -70,13 +70,7 @@ impl Fx {
             platform,
             minter.restricted_to(platform).unwrap(),
         );
-        let store_db = SqliteExecutor::open(dir.path().join("stack.sqlite"))
-            .await
-            .unwrap();
-        let notes = TenantTable::new("note", &[("body", ColumnType::Text)]).unwrap();
-        let store = TenantStore::open(&registry, Arc::new(store_db), vec![notes.clone()])
-            .await
-            .unwrap();
+        let (store, notes) = common::note_store(dir.path(), &registry).await;
         Self {
             dir,
             registry,
@@ -181,6 +175,15 @@ impl Fx {
             .collect();
         t.sort();
         t
+    }
+
+    /// How many adoptions the audit log of `org` holds.
+    async fn adoptions(&self, org: &TenantId) -> usize {
+        let log = self.orgs.tenant_audit_log(org, 50).await.unwrap();
+        let adopted = |d: &str| d.starts_with("adopted:");
+        log.iter()
+            .filter(|e| e.detail.as_deref().is_some_and(adopted))
+            .count()
     }
 
     async fn label(&self, id: TenantId) -> String {
@@ -348,15 +351,7 @@ async fn reconcile_adopts_every_organization_better_auth_created_once() {
     assert_eq!(fx.label(made[2].0).await, globex);
     // Each adoption is in the organization's audit log once.
     for (id, _) in &made {
-        let log = fx.orgs.tenant_audit_log(id, 50).await.unwrap();
-        let adopted = log
-            .iter()
-            .filter(|e| {
-                e.detail
-                    .as_deref()
-                    .is_some_and(|d| d.starts_with("adopted:"))
-            })
-            .count();
+        let adopted = fx.adoptions(id).await;
         assert_eq!(adopted, 1);
     }
 }
@@ -500,15 +495,7 @@ async fn two_reconciles_at_once_adopt_each_organization_exactly_once() {
     let labels: HashSet<_> = tenants.iter().map(|(_, l)| l.clone()).collect();
     assert_eq!(labels.len(), tenants.len(), "a label given twice");
     for id in &all {
-        let log = fx.orgs.tenant_audit_log(id, 50).await.unwrap();
-        let adopted = log
-            .iter()
-            .filter(|e| {
-                e.detail
-                    .as_deref()
-                    .is_some_and(|d| d.starts_with("adopted:"))
-            })
-            .count();
+        let adopted = fx.adoptions(id).await;
         assert_eq!(adopted, 1, "{id} adopted {adopted} times");
     }
 }

@@ -7,23 +7,12 @@ mod common;
 use std::time::Duration;
 
 use common::world::World;
-use common::{PASSWORD, meta, unique_email};
+use common::{PASSWORD, meta, unique_email, user_with_email};
 use neutrino_auth::admin::{ListUsers, SearchField, SearchOperator};
 use neutrino_auth::apikey::NewApiKey;
 use neutrino_auth::{Auth, SignInEmail, SignUpEmail, SignedIn};
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::SqliteExecutor;
-
-async fn user_with_email(auth: &Auth, name: &str) -> (SignedIn, String) {
-    let email = unique_email();
-    let s = auth
-        .sign_up_email(SignUpEmail::new(name, email.as_str(), PASSWORD), &meta())
-        .await
-        .expect("sign up")
-        .signed_in()
-        .expect("signed in");
-    (s, email)
-}
 
 async fn admin(auth: &Auth, db: &SqliteExecutor) -> SignedIn {
     let (a, email) = user_with_email(auth, "Admin").await;
@@ -38,16 +27,24 @@ async fn admin(auth: &Auth, db: &SqliteExecutor) -> SignedIn {
         .unwrap()
 }
 
+/// An admin of platform A impersonating a fresh user "Victim": the admin,
+/// the victim and the impersonation session.
+async fn impersonating(w: &World) -> (SignedIn, SignedIn, SignedIn) {
+    let a = admin(&w.a.auth, &w.a.raw_auth_db).await;
+    let v = w.a.user("Victim").await;
+    let imp =
+        w.a.auth
+            .admin_impersonate_user(&a.session.token, &v.user.id, &meta())
+            .await
+            .unwrap();
+    (a, v, imp)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_impersonation_session_is_never_extended_past_its_hour() {
     let w = World::new().await;
     let auth = &w.a.auth;
-    let a = admin(auth, &w.a.raw_auth_db).await;
-    let v = w.a.user("Victim").await;
-    let imp = auth
-        .admin_impersonate_user(&a.session.token, &v.user.id, &meta())
-        .await
-        .unwrap();
+    let (_, _, imp) = impersonating(&w).await;
     // Used often enough that a normal session would be refreshed.
     for _ in 0..6 {
         w.clock.advance(Duration::from_secs(590));
@@ -78,13 +75,8 @@ async fn an_impersonation_session_is_never_extended_past_its_hour() {
 async fn stop_impersonating_with_another_admins_token_changes_nothing() {
     let w = World::new().await;
     let auth = &w.a.auth;
-    let a = admin(auth, &w.a.raw_auth_db).await;
     let other = admin(auth, &w.a.raw_auth_db).await;
-    let v = w.a.user("Victim").await;
-    let imp = auth
-        .admin_impersonate_user(&a.session.token, &v.user.id, &meta())
-        .await
-        .unwrap();
+    let (a, v, imp) = impersonating(&w).await;
     // Another admin, the victim's own session, and the impersonation
     // session itself are all refused as the "admin token".
     for t in [&other.session.token, &v.session.token, &imp.session.token] {
@@ -273,13 +265,8 @@ enum Fall {
 async fn impersonation_after(fall: Fall) -> bool {
     let w = World::new().await;
     let auth = &w.a.auth;
-    let a = admin(auth, &w.a.raw_auth_db).await;
     let other = admin(auth, &w.a.raw_auth_db).await;
-    let v = w.a.user("Victim").await;
-    let imp = auth
-        .admin_impersonate_user(&a.session.token, &v.user.id, &meta())
-        .await
-        .unwrap();
+    let (a, _, imp) = impersonating(&w).await;
     let t = other.session.token.as_str();
     match fall {
         Fall::Banned => {
@@ -424,42 +411,20 @@ async fn extreme_key_limits_are_refused_or_work_and_refill_waits_its_interval() 
     let t = u.session.token.as_str();
     let m = meta();
     let make = |new: NewApiKey| orgs.create_api_key(t, new, &m);
+    let refill = |interval, amount| NewApiKey {
+        refill: Some(ApiKeyRefill { interval, amount }),
+        ..NewApiKey::default()
+    };
+    let limit = |window, max| NewApiKey {
+        rate_limit: Some(ApiKeyRateLimit { window, max }),
+        ..NewApiKey::default()
+    };
     for new in [
-        NewApiKey {
-            refill: Some(ApiKeyRefill {
-                interval: Duration::MAX,
-                amount: 1,
-            }),
-            ..NewApiKey::default()
-        },
-        NewApiKey {
-            refill: Some(ApiKeyRefill {
-                interval: Duration::ZERO,
-                amount: 1,
-            }),
-            ..NewApiKey::default()
-        },
-        NewApiKey {
-            refill: Some(ApiKeyRefill {
-                interval: Duration::from_secs(1),
-                amount: 0,
-            }),
-            ..NewApiKey::default()
-        },
-        NewApiKey {
-            rate_limit: Some(ApiKeyRateLimit {
-                window: Duration::MAX,
-                max: 1,
-            }),
-            ..NewApiKey::default()
-        },
-        NewApiKey {
-            rate_limit: Some(ApiKeyRateLimit {
-                window: Duration::from_secs(1),
-                max: 0,
-            }),
-            ..NewApiKey::default()
-        },
+        refill(Duration::MAX, 1),
+        refill(Duration::ZERO, 1),
+        refill(Duration::from_secs(1), 0),
+        limit(Duration::MAX, 1),
+        limit(Duration::from_secs(1), 0),
     ] {
         assert_eq!(make(new).await.unwrap_err().code(), "VALIDATION_ERROR");
     }

@@ -8,53 +8,16 @@ use common::meta;
 use common::world::World;
 use neutrino_auth::AuthError;
 use neutrino_auth::org::NewOrganization;
+use neutrino_auth::testkit::{deepest_sub_organization, pending_organizations};
 use neutrino_core::ids::TenantId;
 use neutrino_core::sql::{SqlExecutor, Statement};
-
-async fn pending(db: &dyn SqlExecutor) -> usize {
-    db.query(&Statement::new(
-        r#"SELECT 1 FROM "neutrinoPendingOrganization""#,
-    ))
-    .await
-    .unwrap()
-    .len()
-}
-
-/// Creates a chain of sub-organizations until the registry refuses one for
-/// depth; returns the deepest organization and the refused slug.
-async fn deepest(w: &World, token: &str) -> (TenantId, String) {
-    let o = &w.a.orgs;
-    let mut parent = o
-        .create_organization(token, NewOrganization::new("L0", "level-0"), &meta())
-        .await
-        .unwrap()
-        .id;
-    for depth in 1..20 {
-        let slug = format!("level-{depth}");
-        match o
-            .create_organization(
-                token,
-                NewOrganization::new("L", &slug).with_parent(parent),
-                &meta(),
-            )
-            .await
-        {
-            Ok(org) => parent = org.id,
-            Err(e) => {
-                assert_eq!(e.code(), "VALIDATION_ERROR", "{e:?}");
-                return (parent, slug);
-            }
-        }
-    }
-    panic!("no depth limit");
-}
 
 #[tokio::test]
 async fn reconcile_reports_what_it_cannot_finish_and_goes_on() {
     let w = World::new().await;
     let ada = w.a.user("Ada").await;
     let t = &ada.session.token;
-    let (deep, _) = deepest(&w, t).await;
+    let (deep, _) = deepest_sub_organization(&w.a.orgs, t).await;
     // 1. A row that cannot be read, first in line.
     let insert = r#"INSERT INTO "neutrinoPendingOrganization" ("id", "slug", "name", "parentId", "logo", "metadata", "creatorId", "createdAt") VALUES (?1, ?2, 'X', ?3, NULL, NULL, ?4, ?5)"#;
     w.a.raw_auth_db
@@ -88,7 +51,7 @@ async fn reconcile_reports_what_it_cannot_finish_and_goes_on() {
             .await
             .is_err()
     );
-    assert_eq!(pending(&w.a.raw_auth_db).await, 3);
+    assert_eq!(pending_organizations(&w.a.raw_auth_db).await, 3);
 
     let report = w.a.orgs.reconcile().await.unwrap();
     assert_eq!(report.completed, 1, "{report:?}");
@@ -111,5 +74,5 @@ async fn reconcile_reports_what_it_cannot_finish_and_goes_on() {
     let again = w.a.orgs.reconcile().await.unwrap();
     assert_eq!((again.completed, again.abandoned), (0, 0));
     assert_eq!(again.failed.len(), 1);
-    assert_eq!(pending(&w.a.raw_auth_db).await, 1);
+    assert_eq!(pending_organizations(&w.a.raw_auth_db).await, 1);
 }

@@ -21,6 +21,12 @@ fn interop_dir() -> PathBuf {
 
 /// Runs the Better Auth script and parses its JSON output.
 fn better_auth(args: &[&str]) -> Value {
+    better_auth_env(args, &[])
+}
+
+/// Runs the Better Auth script with the environment variables `env` and
+/// parses its JSON output.
+fn better_auth_env(args: &[&str], env: &[(&str, &str)]) -> Value {
     let dir = interop_dir();
     match Command::new("node").arg("--version").output() {
         Ok(o) if o.status.success() => {}
@@ -36,6 +42,7 @@ fn better_auth(args: &[&str]) -> Value {
     );
     let out = Command::new("node")
         .current_dir(&dir)
+        .envs(env.iter().copied())
         .arg("better-auth.mjs")
         .args(args)
         .output()
@@ -224,22 +231,7 @@ fn better_auth_ids(args: &[&str], uuid: bool) -> Value {
     if !uuid {
         return better_auth(args);
     }
-    // SAFETY-free: the variable is read by the child only; set per call.
-    let dir = interop_dir();
-    let out = Command::new("node")
-        .current_dir(&dir)
-        .env("BA_GENERATE_ID", "uuid")
-        .arg("better-auth.mjs")
-        .args(args)
-        .output()
-        .expect("run node");
-    assert!(
-        out.status.success(),
-        "better-auth.mjs {} failed: {}",
-        args[0],
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
+    better_auth_env(args, &[("BA_GENERATE_ID", "uuid")])
 }
 
 /// Calls Better Auth's `auth.api[endpoint]` on the database at `path`, with
@@ -821,38 +813,31 @@ async fn api_key_limits_hold_both_ways() {
 
     // Neutrino makes a key with one use: Better Auth takes it, Neutrino is
     // refused afterwards.
-    let one = orgs
-        .create_api_key(
-            &ada.session.token,
-            NewApiKey {
-                name: Some("one".into()),
-                remaining: Some(1),
-                ..NewApiKey::default()
-            },
-            &common::meta(),
-        )
-        .await
-        .unwrap()
-        .key;
+    let named = |name: &str| NewApiKey {
+        name: Some(name.into()),
+        ..NewApiKey::default()
+    };
+    let meta = common::meta();
+    let key = |new| async {
+        let made = orgs.create_api_key(&ada.session.token, new, &meta).await;
+        made.unwrap().key
+    };
+    let one = key(NewApiKey {
+        remaining: Some(1),
+        ..named("one")
+    })
+    .await;
     assert_eq!(ba_verify_key(&path, &one), (true, None));
     assert_eq!(
         orgs.verify_api_key(&one).await.unwrap_err().code(),
         "USAGE_EXCEEDED"
     );
     // And the other way round: Neutrino takes the only use.
-    let other = orgs
-        .create_api_key(
-            &ada.session.token,
-            NewApiKey {
-                name: Some("other".into()),
-                remaining: Some(1),
-                ..NewApiKey::default()
-            },
-            &common::meta(),
-        )
-        .await
-        .unwrap()
-        .key;
+    let other = key(NewApiKey {
+        remaining: Some(1),
+        ..named("other")
+    })
+    .await;
     orgs.verify_api_key(&other).await.unwrap();
     assert_eq!(
         ba_verify_key(&path, &other).1.as_deref(),
@@ -860,22 +845,13 @@ async fn api_key_limits_hold_both_ways() {
     );
 
     // A Neutrino rate limit, counted on both sides.
-    let limited = orgs
-        .create_api_key(
-            &ada.session.token,
-            NewApiKey {
-                name: Some("limited".into()),
-                rate_limit: Some(ApiKeyRateLimit {
-                    window: std::time::Duration::from_secs(3600),
-                    max: 2,
-                }),
-                ..NewApiKey::default()
-            },
-            &common::meta(),
-        )
-        .await
-        .unwrap()
-        .key;
+    let window = std::time::Duration::from_secs(3600);
+    let rate_limit = Some(ApiKeyRateLimit { window, max: 2 });
+    let limited = key(NewApiKey {
+        rate_limit,
+        ..named("limited")
+    })
+    .await;
     orgs.verify_api_key(&limited).await.unwrap();
     assert_eq!(ba_verify_key(&path, &limited), (true, None));
     assert_eq!(
@@ -987,8 +963,7 @@ async fn adopted_on(uuid: bool) {
     use neutrino_core::ids::TenantId;
     use neutrino_core::memory::MemoryKv;
     use neutrino_tenancy::{
-        ColumnType, ListQuery, NewPlatform, PlatformClass, Record, Registry, RegistryOptions,
-        TenantStore, TenantTable,
+        ListQuery, NewPlatform, PlatformClass, Record, Registry, RegistryOptions,
     };
 
     let dir = tempfile::tempdir().unwrap();
@@ -1111,13 +1086,7 @@ async fn adopted_on(uuid: bool) {
         platform,
         registry.scope_minter().unwrap(),
     );
-    let store_db = SqliteExecutor::open(dir.path().join("stack.sqlite"))
-        .await
-        .unwrap();
-    let notes = TenantTable::new("note", &[("body", ColumnType::Text)]).unwrap();
-    let store = TenantStore::open(&registry, Arc::new(store_db), vec![notes.clone()])
-        .await
-        .unwrap();
+    let (store, notes) = common::note_store(dir.path(), &registry).await;
 
     // Before adoption: no tenant, so no scope.
     let first: TenantId = ids[0].parse().unwrap();

@@ -4,8 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fixture, PASSWORD, meta, unique_email};
-use neutrino_auth::{Auth, SessionCacheConfig, SignUpEmail};
+use common::{Fixture, meta};
+use neutrino_auth::{Auth, SessionCacheConfig, testkit};
 use neutrino_core::ids::UserId;
 use proptest::prelude::*;
 use tokio::runtime::Runtime;
@@ -31,22 +31,8 @@ fn world(cache: bool) -> World {
             b = b.with_session_cache(SessionCacheConfig::default());
         }
         let auth = fx.build(b).await;
-        let user = auth
-            .sign_up_email(SignUpEmail::new("A", unique_email(), PASSWORD), &meta())
-            .await
-            .unwrap()
-            .signed_in()
-            .expect("signed in")
-            .user
-            .id;
-        let other = auth
-            .sign_up_email(SignUpEmail::new("B", unique_email(), PASSWORD), &meta())
-            .await
-            .unwrap()
-            .signed_in()
-            .expect("signed in")
-            .user
-            .id;
+        let user = testkit::user(&auth, "A").await.user.id;
+        let other = testkit::user(&auth, "B").await.user.id;
         (fx, auth, user, other)
     });
     World {

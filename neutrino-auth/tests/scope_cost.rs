@@ -14,10 +14,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::meta;
 use common::world::World;
-use neutrino_auth::SessionCacheConfig;
 use neutrino_auth::org::NewOrganization;
+use neutrino_auth::{SessionCacheConfig, testkit};
 use neutrino_core::sql::{SqlExecutor, Statement};
 
 /// Round trips (auth, registry) of one `scope()` call on platform A.
@@ -34,10 +33,7 @@ async fn cost(w: &World, token: &str) -> (usize, usize) {
 async fn measure(w: &World) -> Vec<(usize, usize)> {
     let ada = w.a.user("Ada").await;
     let tok = &ada.session.token;
-    w.a.orgs
-        .create_organization(tok, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .expect("create");
+    testkit::create_org(&w.a.orgs, tok, NewOrganization::new("Acme", "acme")).await;
     let first = cost(w, tok).await;
     let second = cost(w, tok).await;
     // The registry's status cache (60 s) has run out; the session is not due
@@ -95,10 +91,7 @@ async fn scope_extends_a_session_due_for_it_and_refuses_an_expired_one() {
     let w = World::new().await;
     let ada = w.a.user("Ada").await;
     let tok = &ada.session.token;
-    w.a.orgs
-        .create_organization(tok, NewOrganization::new("Acme", "acme"), &meta())
-        .await
-        .expect("create");
+    testkit::create_org(&w.a.orgs, tok, NewOrganization::new("Acme", "acme")).await;
     let expires = || async {
         let rows =
             w.a.raw_auth_db

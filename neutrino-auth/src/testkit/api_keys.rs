@@ -79,10 +79,8 @@ pub async fn platform_keys_work_on_their_platform_only_and_die_with_membership(
     clock: &ManualClock,
 ) {
     let w = World::new(stores, clock).await;
-    let o = &w.a.orgs;
-    let ada = w.a.user("Ada").await;
-    let bob = w.a.user("Bob").await;
-    let ta = &ada.session.token;
+    let [ada, bob] = w.a.users(["Ada", "Bob"]).await;
+    let (o, ta) = (&w.a.orgs, &ada.session.token);
     let platform_key = o
         .create_api_key(ta, NewApiKey::default(), &meta())
         .await
@@ -156,8 +154,7 @@ pub async fn a_key_refused_because_its_owner_left_keeps_its_uses(
 
     let w = World::new(stores, clock).await;
     let o = Arc::clone(&w.a.orgs);
-    let owner = w.a.user("Owner").await;
-    let m = w.a.user("Member").await;
+    let [owner, m] = w.a.users(["Owner", "Member"]).await;
     let to = &owner.session.token;
     let acme = w.a.acme(to).await;
     member(&o, to, &acme.id, &m.user.id, "member").await;

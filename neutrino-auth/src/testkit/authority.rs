@@ -11,9 +11,11 @@ use super::fixtures::{AuthStores, PASSWORD, World, create_org, meta};
 use crate::SignInEmail;
 use crate::access::PlatformRole;
 use crate::audit::AuditEvent;
-use crate::org::NewOrganization;
+use crate::org::{NewOrganization, Organizations};
 
-async fn pending(db: &dyn SqlExecutor) -> usize {
+/// How many organization creations are pending on the auth database `db`
+/// (begun and neither finished nor rolled back).
+pub async fn pending_organizations(db: &dyn SqlExecutor) -> usize {
     db.query(&Statement::new(
         r#"SELECT 1 FROM "neutrinoPendingOrganization""#,
     ))
@@ -23,9 +25,9 @@ async fn pending(db: &dyn SqlExecutor) -> usize {
 }
 
 /// Creates a chain of sub-organizations until the registry refuses one for
-/// depth; returns the deepest organization and the refused slug.
-async fn deepest(w: &World, token: &str) -> (TenantId, String) {
-    let o = &w.a.orgs;
+/// depth, as the user of `token`; returns the deepest organization and the
+/// refused slug.
+pub async fn deepest_sub_organization(o: &Organizations, token: &str) -> (TenantId, String) {
     let mut parent = create_org(o, token, NewOrganization::new("L0", "level-0"))
         .await
         .id;
@@ -57,8 +59,8 @@ pub async fn a_refused_sub_organization_leaves_nothing_pending(
     let w = World::new(stores, clock).await;
     let ada = w.a.user("Ada").await;
     let t = &ada.session.token;
-    let (_, refused) = deepest(&w, t).await;
-    assert_eq!(pending(&w.a.db).await, 0);
+    let (_, refused) = deepest_sub_organization(&w.a.orgs, t).await;
+    assert_eq!(pending_organizations(&w.a.db).await, 0);
     w.a.orgs.check_slug(&refused).await.unwrap();
     let report = w.a.orgs.reconcile().await.unwrap();
     assert_eq!((report.completed, report.abandoned), (0, 0));
@@ -75,7 +77,7 @@ pub async fn a_refused_sub_organization_leaves_nothing_pending(
             )
             .await;
     assert!(ghost.is_err());
-    assert_eq!(pending(&w.a.db).await, 0);
+    assert_eq!(pending_organizations(&w.a.db).await, 0);
     w.a.orgs.check_slug("ghost").await.unwrap();
 }
 

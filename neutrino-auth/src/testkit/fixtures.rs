@@ -15,7 +15,8 @@ use neutrino_core::ids::{PlatformId, TenantId, UserId};
 use neutrino_core::kv::KvStore;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_tenancy::{
-    NewPlatform, PlatformClass, Registry, RegistryOptions, ScopeMinter, TenantScope,
+    ColumnType, NewPlatform, PlatformClass, Registry, RegistryOptions, ScopeMinter, TenantScope,
+    TenantStore, TenantTable,
 };
 
 use crate::apikey::{CreatedApiKey, NewApiKey};
@@ -101,6 +102,25 @@ pub fn auth_with(
 /// An [`Auth`] on the first platform's database with the suite's settings.
 pub async fn auth(stores: &AuthStores, clock: &ManualClock) -> Auth {
     auth_with(&stores.auth_db, clock, |b| b).await
+}
+
+/// The base URL of the Auth of [`mailing_auth`]: the auth host of a platform.
+pub const BASE_URL: &str = "https://auth.svc.default.k3m9p2xw7q.nno.app";
+
+/// An [`Auth`] on the first platform's database with the suite's settings,
+/// [`BASE_URL`] and a recording mailer, then `configure`; and that mailer.
+pub async fn mailing_auth(
+    stores: &AuthStores,
+    clock: &ManualClock,
+    configure: impl FnOnce(AuthBuilder) -> AuthBuilder,
+) -> (Auth, RecordingMailer) {
+    let mailer = RecordingMailer::new();
+    let m = Arc::new(mailer.clone());
+    let auth = auth_with(&stores.auth_db, clock, |b| {
+        configure(b.with_base_url(BASE_URL).with_mailer(m))
+    })
+    .await;
+    (auth, mailer)
 }
 
 /// A registry on the stores, on the case's clock.
@@ -196,6 +216,73 @@ pub async fn ci_key(orgs: &Organizations, token: &str, org: TenantId) -> Created
     .expect("create API key")
 }
 
+/// A new key for `org` with the default settings: the organization's own
+/// (`referenceId` = the organization) when `own`, else its creator's.
+pub fn new_key(org: TenantId, own: bool) -> NewApiKey {
+    NewApiKey {
+        organization: Some(org),
+        owned_by_organization: own,
+        ..NewApiKey::default()
+    }
+}
+
+/// Creates [`new_key`]`(org, own)` as the user of `token`.
+pub async fn org_key(orgs: &Organizations, token: &str, org: TenantId, own: bool) -> CreatedApiKey {
+    orgs.create_api_key(token, new_key(org, own), &meta())
+        .await
+        .expect("create API key")
+}
+
+/// Every row of `table` on `db` whose `column` is `value`, as text, for
+/// before/after comparisons.
+pub async fn rows_of(db: &dyn SqlExecutor, table: &str, column: &str, value: &str) -> Vec<String> {
+    let rows = db
+        .query(
+            &Statement::new(format!(
+                r#"SELECT * FROM "{table}" WHERE "{column}" = ?1 ORDER BY "id""#
+            ))
+            .bind(value),
+        )
+        .await
+        .expect("rows");
+    rows.iter().map(|r| format!("{:?}", r.values())).collect()
+}
+
+/// The rows an organization owns in its auth database, as (table, column
+/// holding the organization's ID): its row, members, invitations, and the
+/// sessions that have it active.
+pub const ORGANIZATION_ROWS: [(&str, &str); 4] = [
+    ("organization", "id"),
+    ("member", "organizationId"),
+    ("invitation", "organizationId"),
+    ("session", "activeOrganizationId"),
+];
+
+/// A user's rows, as (table, column holding the user's ID): the user, its
+/// sessions, accounts, API keys and two-factor row.
+pub const USER_ROWS: [(&str, &str); 5] = [
+    ("user", "id"),
+    ("session", "userId"),
+    ("account", "userId"),
+    ("apikey", "referenceId"),
+    ("twoFactor", "userId"),
+];
+
+/// Every row of `tables` (table, column) on `db` whose column is `value`, as
+/// text prefixed with its table: a snapshot for before/after comparisons.
+pub async fn snapshot_of(
+    db: &dyn SqlExecutor,
+    tables: &[(&str, &str)],
+    value: &str,
+) -> Vec<String> {
+    let mut all = Vec::new();
+    for (t, c) in tables {
+        let rows = rows_of(db, t, c, value).await;
+        all.extend(rows.into_iter().map(|r| format!("{t}: {r}")));
+    }
+    all
+}
+
 /// One platform: its auth database, [`Auth`], [`Organizations`] and the
 /// mailer its emails go to.
 #[derive(Debug)]
@@ -221,6 +308,16 @@ impl Platform {
         user(&self.auth, name).await
     }
 
+    /// Fresh users, one per name, signed up in turn.
+    pub async fn users<const N: usize>(&self, names: [&str; N]) -> [SignedIn; N] {
+        let mut all = Vec::with_capacity(N);
+        for name in names {
+            all.push(self.user(name).await);
+        }
+        all.try_into()
+            .unwrap_or_else(|_: Vec<SignedIn>| unreachable!("one user per name"))
+    }
+
     /// A fresh organization created by `owner_token`.
     pub async fn org(&self, owner_token: &str, name: &str) -> Organization {
         create_org(
@@ -244,59 +341,18 @@ impl Platform {
     /// Every row of `table` whose `column` is `value`, as text, for
     /// before/after comparisons.
     pub async fn rows_of(&self, table: &str, column: &str, value: &str) -> Vec<String> {
-        let rows = self
-            .db
-            .query(
-                &Statement::new(format!(
-                    r#"SELECT * FROM "{table}" WHERE "{column}" = ?1 ORDER BY "id""#
-                ))
-                .bind(value),
-            )
-            .await
-            .expect("rows");
-        rows.iter().map(|r| format!("{:?}", r.values())).collect()
+        rows_of(&*self.db, table, column, value).await
     }
 
     /// A snapshot of everything an organization owns in the auth database:
-    /// its row, members, invitations, audit entries, and the sessions that
-    /// have it active.
+    /// [`ORGANIZATION_ROWS`].
     pub async fn snapshot(&self, org: &TenantId) -> Vec<String> {
-        let mut all = Vec::new();
-        for (t, c) in [
-            ("organization", "id"),
-            ("member", "organizationId"),
-            ("invitation", "organizationId"),
-            ("session", "activeOrganizationId"),
-        ] {
-            all.extend(
-                self.rows_of(t, c, org.as_str())
-                    .await
-                    .into_iter()
-                    .map(|r| format!("{t}: {r}")),
-            );
-        }
-        all
+        snapshot_of(&*self.db, &ORGANIZATION_ROWS, org.as_str()).await
     }
 
-    /// A snapshot of a user's rows: the user, its sessions, accounts, API
-    /// keys and two-factor row.
+    /// A snapshot of a user's rows: [`USER_ROWS`].
     pub async fn user_snapshot(&self, user: &UserId) -> Vec<String> {
-        let mut all = Vec::new();
-        for (t, c) in [
-            ("user", "id"),
-            ("session", "userId"),
-            ("account", "userId"),
-            ("apikey", "referenceId"),
-            ("twoFactor", "userId"),
-        ] {
-            all.extend(
-                self.rows_of(t, c, user.as_str())
-                    .await
-                    .into_iter()
-                    .map(|r| format!("{t}: {r}")),
-            );
-        }
-        all
+        snapshot_of(&*self.db, &USER_ROWS, user.as_str()).await
     }
 }
 
@@ -413,6 +469,12 @@ impl TwoOrgs {
         &self.world.b
     }
 
+    /// What most cases on tenant B start from: platform P, B's ID and its
+    /// owner's session token.
+    pub fn on_b(&self) -> (&Platform, TenantId, &str) {
+        (self.p(), self.org_b.id, &self.owner_b.session.token)
+    }
+
     /// The scope of A (from its owner's session).
     pub async fn scope_a(&self) -> TenantScope {
         self.p()
@@ -447,6 +509,27 @@ impl TwoOrgs {
     }
 }
 
+/// A tenant store on the registry of `world` (on [`AuthStores::tenant_db`]
+/// where there is one) with one fresh tenanted table, its name `prefix` and a
+/// random ID, of `columns`.
+pub async fn tenant_store(
+    world: &World,
+    stores: &AuthStores,
+    prefix: &str,
+    columns: &[(&str, ColumnType)],
+) -> (TenantStore, TenantTable) {
+    let table = TenantTable::new(&neutrino_core::testkit::unique(prefix), columns).expect("table");
+    let store = neutrino_tenancy::testkit::open_store(
+        &world.registry,
+        &stores.registry_db,
+        stores.tenant_db.as_ref(),
+        vec![table.clone()],
+    )
+    .await
+    .expect("store");
+    (store, table)
+}
+
 /// Two tenants, A and B, on platform P, each with its owner (active on it);
 /// a plain member of B; a user of P in no organization; and a second platform
 /// Q whose user owns a tenant there.
@@ -457,10 +540,7 @@ pub async fn two_orgs(stores: &AuthStores, clock: &ManualClock) -> TwoOrgs {
 /// [`two_orgs`] on a [`World`] built by the caller.
 pub async fn two_orgs_in(world: World) -> TwoOrgs {
     let p = &world.a;
-    let owner_a = p.user("Ada").await;
-    let owner_b = p.user("Bea").await;
-    let member_b = p.user("Ben").await;
-    let outsider = p.user("Olga").await;
+    let [owner_a, owner_b, member_b, outsider] = p.users(["Ada", "Bea", "Ben", "Olga"]).await;
     let org_a = p.org(&owner_a.session.token, "Acme").await;
     let org_b = p.org(&owner_b.session.token, "Globex").await;
     member(

@@ -17,9 +17,7 @@ use crate::org::NewOrganization;
 pub async fn invite_accept_reject_cancel_and_list(stores: &AuthStores, clock: &ManualClock) {
     let w = World::new(stores, clock).await;
     let o = &w.a.orgs;
-    let ada = w.a.user("Ada").await;
-    let bob = w.a.user("Bob").await;
-    let cat = w.a.user("Cat").await;
+    let [ada, bob, cat] = w.a.users(["Ada", "Bob", "Cat"]).await;
     let ta = &ada.session.token;
     let acme = w.a.acme(ta).await;
     let globex = create_org(o, ta, NewOrganization::new("Globex", "globex")).await;
@@ -153,8 +151,7 @@ pub async fn invitations_expire_after_48_hours_and_are_limited_per_tenant(
 ) {
     let w = World::new(stores, clock).await;
     let o = &w.a.orgs;
-    let ada = w.a.user("Ada").await;
-    let bob = w.a.user("Bob").await;
+    let [ada, bob] = w.a.users(["Ada", "Bob"]).await;
     let ta = &ada.session.token;
     let acme = w.a.acme(ta).await;
     let inv = o

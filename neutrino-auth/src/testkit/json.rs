@@ -77,8 +77,7 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
 ) {
     let w = World::new(stores, clock).await;
     let o = &w.a.orgs;
-    let ada = w.a.user("Ada").await;
-    let bob = w.a.user("Bob").await;
+    let [ada, bob] = w.a.users(["Ada", "Bob"]).await;
     let token = &ada.session.token;
 
     // User.

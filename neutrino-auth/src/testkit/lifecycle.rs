@@ -7,22 +7,13 @@ use neutrino_core::sql::Statement;
 use neutrino_core::testkit::unique;
 use neutrino_tenancy::{ColumnType, ListQuery, Record, TenantStore, TenantTable};
 
-use super::fixtures::{AuthStores, code, member, meta, two_orgs};
+use super::fixtures::{AuthStores, TwoOrgs, code, member, meta, org_key, tenant_store, two_orgs};
 use crate::apikey::{ApiKeyOwner, ApiKeyScope, NewApiKey};
 use crate::org::{NewOrganization, OrganizationUpdate};
 
 /// A store with one tenanted table on the registry database.
-async fn store(t: &super::fixtures::TwoOrgs, stores: &AuthStores) -> (TenantStore, TenantTable) {
-    let table = TenantTable::new(&unique("life_"), &[("label", ColumnType::Text)]).expect("table");
-    let store = neutrino_tenancy::testkit::open_store(
-        &t.world.registry,
-        &stores.registry_db,
-        stores.tenant_db.as_ref(),
-        vec![table.clone()],
-    )
-    .await
-    .expect("store");
-    (store, table)
+async fn store(t: &TwoOrgs, stores: &AuthStores) -> (TenantStore, TenantTable) {
+    tenant_store(&t.world, stores, "life_", &[("label", ColumnType::Text)]).await
 }
 
 /// Update needs `organization:update` (owners and admins, not members); the
@@ -34,42 +25,34 @@ pub async fn updating_an_organization_needs_the_right_and_the_tenant_follows(
     clock: &ManualClock,
 ) {
     let t = two_orgs(stores, clock).await;
-    let p = t.p();
-    let b = t.org_b.id;
-    let ob = &t.owner_b.session.token;
+    let (p, b, ob) = t.on_b();
     let rename = |slug: &str| OrganizationUpdate {
         name: Some("Globex Renamed".into()),
         slug: Some(slug.to_owned()),
         ..OrganizationUpdate::default()
     };
-    // A plain member may not.
+    // A plain member may not; another tenant's owner neither; A's slug is
+    // taken: nothing changes anywhere.
     let slug = unique("globex-");
-    assert_eq!(
-        code(
-            p.orgs
-                .update_organization(&t.member_b.session.token, &b, rename(&slug), &meta())
-                .await
+    for (tok, to, want) in [
+        (
+            &t.member_b.session.token[..],
+            &slug,
+            "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
         ),
-        "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION"
-    );
-    // Another tenant's owner may not.
-    assert_eq!(
-        code(
-            p.orgs
-                .update_organization(&t.owner_a.session.token, &b, rename(&slug), &meta())
-                .await
+        (
+            &t.owner_a.session.token,
+            &slug,
+            "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
         ),
-        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
-    );
-    // A's slug is taken: nothing changes anywhere.
-    assert_eq!(
-        code(
-            p.orgs
-                .update_organization(ob, &b, rename(&t.org_a.slug), &meta())
-                .await
-        ),
-        "ORGANIZATION_SLUG_ALREADY_TAKEN"
-    );
+        (ob, &t.org_a.slug, "ORGANIZATION_SLUG_ALREADY_TAKEN"),
+    ] {
+        let r = p
+            .orgs
+            .update_organization(tok, &b, rename(to), &meta())
+            .await;
+        assert_eq!(code(r), want);
+    }
     let view = t.world.registry.platform(p.id);
     assert_eq!(view.tenant(b).await.expect("tenant").slug, t.org_b.slug);
     // An admin may; the tenant follows.
@@ -113,14 +96,9 @@ pub async fn updating_an_organization_needs_the_right_and_the_tenant_follows(
         updated
     );
     // Bad input is a typed error.
-    assert_eq!(
-        code(
-            p.orgs
-                .update_organization(ob, &b, rename("Not A Slug"), &meta())
-                .await
-        ),
-        "VALIDATION_ERROR"
-    );
+    let bad_slug = rename("Not A Slug");
+    let r = p.orgs.update_organization(ob, &b, bad_slug, &meta()).await;
+    assert_eq!(code(r), "VALIDATION_ERROR");
 }
 
 /// Delete needs `organization:delete` (owners only); it deletes the
@@ -133,9 +111,7 @@ pub async fn deleting_an_organization_deletes_its_tenant_and_everything_of_it(
     clock: &ManualClock,
 ) {
     let t = two_orgs(stores, clock).await;
-    let p = t.p();
-    let b = t.org_b.id;
-    let ob = &t.owner_b.session.token;
+    let (p, b, ob) = t.on_b();
     let (store, table) = store(&t, stores).await;
     let old_scope = t.scope_b().await;
     let row = store
@@ -147,51 +123,21 @@ pub async fn deleting_an_organization_deletes_its_tenant_and_everything_of_it(
         .invite_member(ob, &b, &crate::testkit::unique_email(), "member", &meta())
         .await
         .expect("invite");
-    let key = p
-        .orgs
-        .create_api_key(
-            ob,
-            NewApiKey {
-                organization: Some(b),
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .expect("tenant key");
-    let own_key = p
-        .orgs
-        .create_api_key(
-            ob,
-            NewApiKey {
-                organization: Some(b),
-                owned_by_organization: true,
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .expect("organization key");
+    let key = org_key(&p.orgs, ob, b, false).await;
+    let own_key = org_key(&p.orgs, ob, b, true).await;
     // An admin may not delete; a member neither; another tenant's owner neither.
     member(&p.orgs, ob, &b, &t.outsider.user.id, "admin").await;
+    let refused = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION";
     for (tok, want) in [
-        (
-            &t.outsider.session.token,
-            "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
-        ),
-        (
-            &t.member_b.session.token,
-            "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
-        ),
+        (&t.outsider.session.token, refused),
+        (&t.member_b.session.token, refused),
         (
             &t.owner_a.session.token,
             "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
         ),
     ] {
-        assert_eq!(
-            code(p.orgs.delete_organization(tok, &b, &meta()).await),
-            want
-        );
+        let r = p.orgs.delete_organization(tok, &b, &meta()).await;
+        assert_eq!(code(r), want);
     }
     assert!(store.get(&old_scope, &table, &row).await.is_ok());
 
@@ -217,13 +163,8 @@ pub async fn deleting_an_organization_deletes_its_tenant_and_everything_of_it(
     let view = t.world.registry.platform(p.id);
     assert!(view.tenant(b).await.unwrap_err().is_not_found());
     assert!(view.is_tenant_deleted(b).await.expect("tombstone"));
-    assert!(
-        store
-            .get(&old_scope, &table, &row)
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
+    let gone = store.get(&old_scope, &table, &row).await;
+    assert!(gone.unwrap_err().is_not_found());
     assert!(
         store
             .insert(&old_scope, &table, Record::new().set("label", "late"))
@@ -319,13 +260,8 @@ pub async fn a_deletion_interrupted_between_its_databases_is_finished_by_reconci
         .expect("registry half");
     // Nobody gets in, though the organization and its members are there.
     assert!(!p.snapshot(&b).await.is_empty());
-    assert!(
-        store
-            .get(&old_scope, &table, &row)
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
+    let gone = store.get(&old_scope, &table, &row).await;
+    assert!(gone.unwrap_err().is_not_found());
     assert_eq!(
         code(p.orgs.scope(&t.owner_b.session.token).await),
         "ORGANIZATION_NOT_FOUND"
@@ -397,9 +333,7 @@ pub async fn get_full_organization_answers_better_auths_shape_to_members_only(
     clock: &ManualClock,
 ) {
     let t = two_orgs(stores, clock).await;
-    let p = t.p();
-    let b = t.org_b.id;
-    let ob = &t.owner_b.session.token;
+    let (p, b, ob) = t.on_b();
     p.orgs
         .invite_member(ob, &b, &crate::testkit::unique_email(), "owner", &meta())
         .await
@@ -450,14 +384,9 @@ pub async fn get_full_organization_answers_better_auths_shape_to_members_only(
             .is_none()
     );
     // Not a member.
-    assert_eq!(
-        code(
-            p.orgs
-                .get_full_organization(&t.owner_a.session.token, Some(&b))
-                .await
-        ),
-        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
-    );
+    let oa = &t.owner_a.session.token;
+    let not_member = p.orgs.get_full_organization(oa, Some(&b)).await;
+    assert_eq!(code(not_member), "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
 }
 
 /// An organization's own key: made by an owner (`apiKey:create`; admins and
@@ -470,43 +399,27 @@ pub async fn organization_keys_outlive_their_creator_and_die_with_the_organizati
     clock: &ManualClock,
 ) {
     let t = two_orgs(stores, clock).await;
-    let p = t.p();
-    let b = t.org_b.id;
-    let ob = &t.owner_b.session.token;
+    let (p, b, ob) = t.on_b();
     let own = |org| NewApiKey {
         organization: org,
         owned_by_organization: true,
         ..NewApiKey::default()
     };
     member(&p.orgs, ob, &b, &t.outsider.user.id, "admin").await;
-    assert_eq!(
-        code(
-            p.orgs
-                .create_api_key(&t.outsider.session.token, own(Some(b)), &meta())
-                .await
+    let insufficient = "INSUFFICIENT_API_KEY_PERMISSIONS";
+    for (tok, org, want) in [
+        (&t.outsider.session.token[..], Some(b), insufficient),
+        (&t.member_b.session.token, Some(b), insufficient),
+        (
+            &t.owner_a.session.token,
+            Some(b),
+            "USER_NOT_MEMBER_OF_ORGANIZATION",
         ),
-        "INSUFFICIENT_API_KEY_PERMISSIONS"
-    );
-    assert_eq!(
-        code(
-            p.orgs
-                .create_api_key(&t.member_b.session.token, own(Some(b)), &meta())
-                .await
-        ),
-        "INSUFFICIENT_API_KEY_PERMISSIONS"
-    );
-    assert_eq!(
-        code(
-            p.orgs
-                .create_api_key(&t.owner_a.session.token, own(Some(b)), &meta())
-                .await
-        ),
-        "USER_NOT_MEMBER_OF_ORGANIZATION"
-    );
-    assert_eq!(
-        code(p.orgs.create_api_key(ob, own(None), &meta()).await),
-        "ORGANIZATION_ID_REQUIRED"
-    );
+        (ob, None, "ORGANIZATION_ID_REQUIRED"),
+    ] {
+        let r = p.orgs.create_api_key(tok, own(org), &meta()).await;
+        assert_eq!(code(r), want);
+    }
     // A second owner makes the key, then leaves and deletes their account.
     let maker = p.user("Maker").await;
     member(&p.orgs, ob, &b, &maker.user.id, "owner").await;
@@ -551,22 +464,16 @@ pub async fn organization_keys_outlive_their_creator_and_die_with_the_organizati
         .create_api_key(ob, own(Some(b)), &meta())
         .await
         .expect("a second key");
-    assert_eq!(
-        code(
-            p.orgs
-                .delete_api_key(&t.member_b.session.token, &spare.record.id, &meta())
-                .await
+    for (tok, want) in [
+        (
+            &t.member_b.session.token,
+            "INSUFFICIENT_API_KEY_PERMISSIONS",
         ),
-        "INSUFFICIENT_API_KEY_PERMISSIONS"
-    );
-    assert_eq!(
-        code(
-            p.orgs
-                .delete_api_key(&t.owner_a.session.token, &spare.record.id, &meta())
-                .await
-        ),
-        "KEY_NOT_FOUND"
-    );
+        (&t.owner_a.session.token, "KEY_NOT_FOUND"),
+    ] {
+        let r = p.orgs.delete_api_key(tok, &spare.record.id, &meta()).await;
+        assert_eq!(code(r), want);
+    }
     let off = p
         .orgs
         .set_api_key_enabled(ob, &spare.record.id, false, &meta())

@@ -16,21 +16,23 @@ use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
 use neutrino_core::ids::{TenantId, UserId};
-use neutrino_core::testkit::unique;
+use neutrino_core::testkit::{join_all, unique};
 use neutrino_tenancy::{
     ColumnType, Feature, ListQuery, NewTenant, PlatformRegistry, Record, Registry, ScopeMinter,
     TenantScope, TenantStore, TenantTable,
 };
 
-use super::fixtures::{AuthStores, PASSWORD, Platform, TwoOrgs, meta, two_orgs};
-use super::race::{TwoFactorUser, code_at, two_factor_user};
+use super::fixtures::{
+    AuthStores, PASSWORD, Platform, TwoOrgs, meta, new_key, org_key, tenant_store, two_orgs,
+};
+use super::race::{TwoFactorUser, challenge, code_at, two_factor_user};
 use crate::access::PlatformRole;
-use crate::apikey::{CreatedApiKey, NewApiKey};
+use crate::apikey::CreatedApiKey;
 use crate::invitation::Invitation;
 use crate::mail::EmailKind;
 use crate::org::{Member, NewOrganization, OrganizationUpdate, Organizations};
 use crate::twofactor::PERIOD;
-use crate::{Auth, ChangePassword, GetSessionOptions, SignInEmail, SignInOutcome, SignUpEmail};
+use crate::{Auth, ChangePassword, GetSessionOptions, SignUpEmail};
 
 /// Who runs a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -327,23 +329,10 @@ impl Side<'_> {
 
 async fn target(stores: &AuthStores, clock: &ManualClock) -> Target {
     let t = two_orgs(stores, clock).await;
-    let p = t.p();
-    let ob = &t.owner_b.session.token;
-    let b = t.org_b.id;
+    let (p, b, ob) = t.on_b();
 
-    let table = TenantTable::new(
-        &unique("matrix_"),
-        &[("label", ColumnType::Text), ("n", ColumnType::Integer)],
-    )
-    .expect("table");
-    let store = neutrino_tenancy::testkit::open_store(
-        &t.world.registry,
-        &stores.registry_db,
-        stores.tenant_db.as_ref(),
-        vec![table.clone()],
-    )
-    .await
-    .expect("store");
+    let columns = [("label", ColumnType::Text), ("n", ColumnType::Integer)];
+    let (store, table) = tenant_store(&t.world, stores, "matrix_", &columns).await;
     let b_label = unique("b-label-");
     let b_row = store
         .insert(
@@ -381,31 +370,8 @@ async fn target(stores: &AuthStores, clock: &ManualClock) -> Target {
         .last_to(&invitee, EmailKind::Invitation)
         .expect("invitation mailed")
         .token;
-    let b_key = p
-        .orgs
-        .create_api_key(
-            ob,
-            NewApiKey {
-                organization: Some(b),
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .expect("B's key");
-    let b_org_key = p
-        .orgs
-        .create_api_key(
-            ob,
-            NewApiKey {
-                organization: Some(b),
-                owned_by_organization: true,
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .expect("B's own key");
+    let b_key = org_key(&p.orgs, ob, b, false).await;
+    let b_org_key = org_key(&p.orgs, ob, b, true).await;
 
     let view = t.world.registry.platform(p.id);
     let b_host = format!("{}.example.org", unique("b"));
@@ -820,18 +786,9 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
         Op::StorePurgeDeletedTenant => {
             core_outcome(m.store.purge_deleted_tenant(s.platform.id, b).await)
         }
-        Op::CreateOrganizationApiKey => auth_outcome(
-            o.create_api_key(
-                s.token,
-                NewApiKey {
-                    organization: Some(b),
-                    owned_by_organization: true,
-                    ..NewApiKey::default()
-                },
-                &meta(),
-            )
-            .await,
-        ),
+        Op::CreateOrganizationApiKey => {
+            auth_outcome(o.create_api_key(s.token, new_key(b, true), &meta()).await)
+        }
         Op::ListOrganizations => auth_outcome(o.list_organizations(s.token).await),
         Op::ListMembers => auth_outcome(o.list_members(s.token, &b).await),
         Op::AddMember => auth_outcome(o.add_member(s.token, &b, s.user, "owner", &meta()).await),
@@ -957,17 +914,9 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
             )
             .await,
         ),
-        Op::CreateApiKey => auth_outcome(
-            o.create_api_key(
-                s.token,
-                NewApiKey {
-                    organization: Some(b),
-                    ..NewApiKey::default()
-                },
-                &meta(),
-            )
-            .await,
-        ),
+        Op::CreateApiKey => {
+            auth_outcome(o.create_api_key(s.token, new_key(b, false), &meta()).await)
+        }
         Op::ListApiKeys => auth_outcome(o.list_api_keys(s.token).await),
         Op::SetApiKeyEnabled => auth_outcome(
             o.set_api_key_enabled(s.token, &m.b_key.record.id, false, &meta())
@@ -1046,17 +995,6 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
                 .await,
         ),
         Op::VerifyEmail => auth_outcome(a.verify_email(&m.verify_token, &meta()).await),
-    }
-}
-
-async fn challenge(auth: &Auth, email: &str) -> crate::TwoFactorChallenge {
-    match auth
-        .sign_in_email_2fa(SignInEmail::new(email, PASSWORD), &meta())
-        .await
-        .expect("password sign-in")
-    {
-        SignInOutcome::TwoFactorRequired(c) => c,
-        SignInOutcome::SignedIn(_) => panic!("two-factor user signed in without a code"),
     }
 }
 
@@ -1320,30 +1258,4 @@ pub async fn cross_tenant_matrix_refuses_every_operation_on_another_tenant(
             .tenant(),
         t.org_q.id
     );
-}
-
-/// Polls futures concurrently on the current task.
-async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    use std::pin::Pin;
-    use std::task::Poll;
-    let mut futs: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *slot = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }

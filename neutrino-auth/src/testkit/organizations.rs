@@ -92,8 +92,7 @@ pub async fn sub_organizations_are_sub_tenants_and_need_rights_on_the_parent(
     clock: &ManualClock,
 ) {
     let w = World::new(stores, clock).await;
-    let ada = w.a.user("Ada").await;
-    let bob = w.a.user("Bob").await;
+    let [ada, bob] = w.a.users(["Ada", "Bob"]).await;
     let acme = w.a.acme(&ada.session.token).await;
     let eu = create_org(
         &w.a.orgs,
@@ -106,14 +105,12 @@ pub async fn sub_organizations_are_sub_tenants_and_need_rights_on_the_parent(
         Some(acme.id)
     );
     assert_eq!(w.registry.subtree(w.a.id, acme.id).await.unwrap().len(), 2);
-    let stranger =
-        w.a.orgs
-            .create_organization(
-                &bob.session.token,
-                NewOrganization::new("Acme US", "acme-us").with_parent(acme.id),
-                &meta(),
-            )
-            .await;
+    // A stranger to Acme may not make a sub-organization of it; a plain
+    // member neither.
+    let us = || NewOrganization::new("Acme US", "acme-us").with_parent(acme.id);
+    let m = meta();
+    let by_bob = || w.a.orgs.create_organization(&bob.session.token, us(), &m);
+    let stranger = by_bob().await;
     assert_eq!(code(stranger), "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
     member(
         &w.a.orgs,
@@ -123,14 +120,7 @@ pub async fn sub_organizations_are_sub_tenants_and_need_rights_on_the_parent(
         "member",
     )
     .await;
-    let plain_member =
-        w.a.orgs
-            .create_organization(
-                &bob.session.token,
-                NewOrganization::new("Acme US", "acme-us").with_parent(acme.id),
-                &meta(),
-            )
-            .await;
+    let plain_member = by_bob().await;
     assert_eq!(
         code(plain_member),
         "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_ORGANIZATION"
@@ -141,9 +131,7 @@ pub async fn sub_organizations_are_sub_tenants_and_need_rights_on_the_parent(
 pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &ManualClock) {
     let w = World::new(stores, clock).await;
     let o = &w.a.orgs;
-    let ada = w.a.user("Ada").await;
-    let bob = w.a.user("Bob").await;
-    let cat = w.a.user("Cat").await;
+    let [ada, bob, cat] = w.a.users(["Ada", "Bob", "Cat"]).await;
     let (ta, tb, tc) = (&ada.session.token, &bob.session.token, &cat.session.token);
     let acme = w.a.acme(ta).await;
     let org = &acme.id;
@@ -157,11 +145,11 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
         code(o.remove_member(ta, org, &ada_m.id, &meta()).await),
         "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"
     );
+    let r = o
+        .update_member_role(ta, org, &ada_m.id, "admin", &meta())
+        .await;
     assert_eq!(
-        code(
-            o.update_member_role(ta, org, &ada_m.id, "admin", &meta())
-                .await
-        ),
+        code(r),
         "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER"
     );
     assert_eq!(
@@ -194,20 +182,10 @@ pub async fn role_rules_and_last_owner_cases(stores: &AuthStores, clock: &Manual
         "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE"
     );
     let cat_m = member(o, tb, org, &cat.user.id, "member").await;
-    assert_eq!(
-        code(
-            o.update_member_role(tb, org, &cat_m.id, "owner", &meta())
-                .await
-        ),
-        "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER"
-    );
-    assert_eq!(
-        code(
-            o.update_member_role(tb, org, &ada_m.id, "member", &meta())
-                .await
-        ),
-        "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER"
-    );
+    for (m, role) in [(&cat_m.id, "owner"), (&ada_m.id, "member")] {
+        let r = o.update_member_role(tb, org, m, role, &meta()).await;
+        assert_eq!(code(r), "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER");
+    }
     assert_eq!(
         code(o.remove_member(tb, org, &ada_m.id, &meta()).await),
         "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER"
@@ -268,17 +246,10 @@ pub async fn host_apps_extend_the_policy_with_their_own_resources(
     let reg = w.registry.clone();
     // A third platform on a fresh registry handle, with the extended policy.
     let _ = reg;
-    let ada = w.a.user("Ada").await;
-    let bob = w.a.user("Bob").await;
-    let acme = w.a.acme(&ada.session.token).await;
-    member(
-        &w.a.orgs,
-        &ada.session.token,
-        &acme.id,
-        &bob.user.id,
-        "member",
-    )
-    .await;
+    let [ada, bob] = w.a.users(["Ada", "Bob"]).await;
+    let ta = &ada.session.token;
+    let acme = w.a.acme(ta).await;
+    member(&w.a.orgs, ta, &acme.id, &bob.user.id, "member").await;
     activate(&w.a.orgs, &bob.session.token, &acme.id).await;
     let scope = w.a.orgs.scope(&bob.session.token).await.unwrap();
     assert!(!w.a.orgs.has_permission(&scope, "project", "read"));
@@ -292,8 +263,7 @@ pub async fn platform_admins_manage_every_tenant_of_their_platform_only(
     clock: &ManualClock,
 ) {
     let w = World::new(stores, clock).await;
-    let ada = w.a.user("Ada").await;
-    let root = w.a.user("Root").await;
+    let [ada, root] = w.a.users(["Ada", "Root"]).await;
     let acme = w.a.acme(&ada.session.token).await;
     let tr = &root.session.token;
     assert_eq!(

@@ -22,9 +22,7 @@ pub async fn listing_invitations_needs_invitation_create_and_hides_owner_invitat
 ) {
     let w = World::new(stores, clock).await;
     let o = &w.a.orgs;
-    let ada = w.a.user("Ada").await;
-    let bob = w.a.user("Bob").await;
-    let cat = w.a.user("Cat").await;
+    let [ada, bob, cat] = w.a.users(["Ada", "Bob", "Cat"]).await;
     let ta = &ada.session.token;
     let acme = w.a.acme(ta).await;
     member(o, ta, &acme.id, &bob.user.id, "admin").await;

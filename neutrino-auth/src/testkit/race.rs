@@ -31,6 +31,7 @@ use neutrino_core::clock::{Clock, ManualClock};
 use neutrino_core::ids::UserId;
 use neutrino_core::kv::{KvPage, KvStore};
 use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_core::testkit::unique;
 use neutrino_tenancy::{NewPlatform, PlatformClass};
 
 use super::fixtures::{
@@ -38,7 +39,7 @@ use super::fixtures::{
 };
 use crate::apikey::NewApiKey;
 use crate::audit::AuditEvent;
-use crate::org::{NewOrganization, Organizations};
+use crate::org::{NewOrganization, Organization, Organizations};
 use crate::twofactor::{DIGITS, PERIOD, hotp, symmetric_decrypt};
 use crate::{
     Auth, AuthBuilder, AuthError, RateLimitConfig, RequestMeta, SignInEmail, SignInOutcome,
@@ -95,15 +96,7 @@ pub(crate) struct TwoFactorUser {
 }
 
 pub(crate) async fn two_factor_user(auth: &Auth, clock: &ManualClock) -> TwoFactorUser {
-    let email = unique_email();
-    let user = auth
-        .sign_up_email(SignUpEmail::new("Racer", &email, PASSWORD), &meta())
-        .await
-        .expect("sign up");
-    let token = user
-        .token()
-        .expect("sign-up without required verification signs in")
-        .to_owned();
+    let (id, token, email) = signed_up(auth).await;
     let setup = auth
         .enable_two_factor(&token, PASSWORD, "Race", &meta())
         .await
@@ -112,7 +105,7 @@ pub(crate) async fn two_factor_user(auth: &Auth, clock: &ManualClock) -> TwoFact
         .db()
         .query(
             &Statement::new(r#"SELECT "secret" FROM "twoFactor" WHERE "userId" = ?1"#)
-                .bind(user.user.id.as_str()),
+                .bind(id.as_str()),
         )
         .await
         .expect("read two-factor")
@@ -127,7 +120,7 @@ pub(crate) async fn two_factor_user(auth: &Auth, clock: &ManualClock) -> TwoFact
     // Out of the setup code's window.
     clock.advance(Duration::from_secs(3 * PERIOD));
     TwoFactorUser {
-        id: user.user.id,
+        id,
         email,
         secret,
         backup_codes: setup.backup_codes,
@@ -159,7 +152,8 @@ fn wrong_codes(secret: &str, clock: &ManualClock, n: usize) -> Vec<String> {
         .collect()
 }
 
-async fn challenge(auth: &Auth, email: &str) -> TwoFactorChallenge {
+/// A password sign-in of the two-factor user `email`: its challenge.
+pub(crate) async fn challenge(auth: &Auth, email: &str) -> TwoFactorChallenge {
     match auth
         .sign_in_email_2fa(SignInEmail::new(email, PASSWORD), &meta())
         .await
@@ -168,6 +162,22 @@ async fn challenge(auth: &Auth, email: &str) -> TwoFactorChallenge {
         SignInOutcome::TwoFactorRequired(c) => c,
         SignInOutcome::SignedIn(_) => panic!("two-factor user signed in without a code"),
     }
+}
+
+/// An [`Auth`] on the stores and a user of it with two-factor on.
+async fn two_factor_case(stores: &AuthStores, clock: &ManualClock) -> (Auth, TwoFactorUser) {
+    let auth = auth_on(stores, clock, |b| b).await;
+    let u = two_factor_user(&auth, clock).await;
+    (auth, u)
+}
+
+/// `n` challenges of the two-factor user `email`, one password sign-in each.
+async fn challenges(auth: &Auth, email: &str, n: usize) -> Arc<Vec<TwoFactorChallenge>> {
+    let mut all = Vec::with_capacity(n);
+    for _ in 0..n {
+        all.push(challenge(auth, email).await);
+    }
+    Arc::new(all)
 }
 
 async fn sessions_of(auth: &Auth, user: &UserId) -> usize {
@@ -191,8 +201,7 @@ pub async fn wrong_codes_are_evaluated_at_most_five_times_per_challenge(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let auth = auth_on(stores, clock, |b| b).await;
-    let u = two_factor_user(&auth, clock).await;
+    let (auth, u) = two_factor_case(stores, clock).await;
     for round in 0..ROUNDS {
         clock.advance(Duration::from_secs(3 * PERIOD));
         let before = failed_evaluations(&auth, &u.id).await;
@@ -252,16 +261,11 @@ pub async fn one_totp_code_gives_one_session_across_concurrent_challenges(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let auth = auth_on(stores, clock, |b| b).await;
-    let u = two_factor_user(&auth, clock).await;
+    let (auth, u) = two_factor_case(stores, clock).await;
     for round in 0..ROUNDS {
         clock.advance(Duration::from_secs(3 * PERIOD));
         let sessions = sessions_of(&auth, &u.id).await;
-        let mut challenges = Vec::new();
-        for _ in 0..CALLS {
-            challenges.push(challenge(&auth, &u.email).await);
-        }
-        let challenges = Arc::new(challenges);
+        let challenges = challenges(&auth, &u.email, CALLS).await;
         // The current step's code in even rounds, the next step's in odd ones.
         let code = code_at(&u.secret, clock, i64::from(round % 2 == 1));
         let results = at_once(CALLS, |i| {
@@ -288,16 +292,11 @@ pub async fn one_backup_code_gives_one_session_across_concurrent_challenges(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let auth = auth_on(stores, clock, |b| b).await;
-    let u = two_factor_user(&auth, clock).await;
+    let (auth, u) = two_factor_case(stores, clock).await;
     let codes = Arc::new(u.backup_codes.clone());
     for round in 0..ROUNDS {
         let sessions = sessions_of(&auth, &u.id).await;
-        let mut challenges = Vec::new();
-        for _ in 0..CALLS {
-            challenges.push(challenge(&auth, &u.email).await);
-        }
-        let challenges = Arc::new(challenges);
+        let challenges = challenges(&auth, &u.email, CALLS).await;
         // Round r: half the calls use code 2r, half code 2r+1.
         let results = at_once(CALLS, |i| {
             let (auth, chs, codes) = (auth.clone(), Arc::clone(&challenges), Arc::clone(&codes));
@@ -374,6 +373,17 @@ async fn organizations(stores: &AuthStores, clock: &ManualClock) -> Arc<Organiza
     Arc::new(fixtures::organizations(auth, registry, platform, minter))
 }
 
+/// [`organizations`] and the session token of a fresh user, the owner of
+/// the case's organizations.
+async fn owned_organizations(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) -> (Arc<Organizations>, String) {
+    let orgs = organizations(stores, clock).await;
+    let (_, owner, _) = signed_up(orgs.auth()).await;
+    (orgs, owner)
+}
+
 async fn signed_up(auth: &Auth) -> (UserId, String, String) {
     let email = unique_email();
     let s = auth
@@ -385,6 +395,12 @@ async fn signed_up(auth: &Auth) -> (UserId, String, String) {
         .expect("sign-up without required verification signs in")
         .to_owned();
     (s.user.id, token, email)
+}
+
+/// A fresh organization "Race" of the user of `owner`, its slug `prefix` and
+/// a random ID.
+async fn race_org(orgs: &Organizations, owner: &str, prefix: &str) -> Organization {
+    fixtures::create_org(orgs, owner, NewOrganization::new("Race", unique(prefix))).await
 }
 
 async fn memberships(auth: &Auth, org: &str, user: &UserId) -> i64 {
@@ -405,14 +421,9 @@ async fn memberships(auth: &Auth, org: &str, user: &UserId) -> i64 {
 /// 16 `add_member` calls for one user at once: one membership, the others
 /// `USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION`.
 pub async fn concurrent_add_member_makes_one_membership(stores: &AuthStores, clock: &ManualClock) {
-    let orgs = organizations(stores, clock).await;
-    let (_, owner, _) = signed_up(orgs.auth()).await;
+    let (orgs, owner) = owned_organizations(stores, clock).await;
     for round in 0..ROUNDS {
-        let slug = format!("race-add-{}", neutrino_core::ids::generate_id());
-        let org = orgs
-            .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
-            .await
-            .expect("organization");
+        let org = race_org(&orgs, &owner, "race-add-").await;
         let (user, _, _) = signed_up(orgs.auth()).await;
         let results = at_once(CALLS, |_| {
             let (orgs, owner) = (Arc::clone(&orgs), owner.clone());
@@ -437,14 +448,9 @@ pub async fn concurrent_accepts_make_one_membership_and_removal_ends_access(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let orgs = organizations(stores, clock).await;
-    let (_, owner, _) = signed_up(orgs.auth()).await;
+    let (orgs, owner) = owned_organizations(stores, clock).await;
     for round in 0..ROUNDS {
-        let slug = format!("race-acc-{}", neutrino_core::ids::generate_id());
-        let org = orgs
-            .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
-            .await
-            .expect("organization");
+        let org = race_org(&orgs, &owner, "race-acc-").await;
         let (user, token, email) = signed_up(orgs.auth()).await;
         let mut tokens = vec![token];
         for _ in 1..4 {
@@ -505,14 +511,9 @@ pub async fn accept_racing_cancel_leaves_one_consistent_outcome(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let orgs = organizations(stores, clock).await;
-    let (_, owner, _) = signed_up(orgs.auth()).await;
+    let (orgs, owner) = owned_organizations(stores, clock).await;
     for round in 0..4 * ROUNDS {
-        let slug = format!("race-can-{}", neutrino_core::ids::generate_id());
-        let org = orgs
-            .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
-            .await
-            .expect("organization");
+        let org = race_org(&orgs, &owner, "race-can-").await;
         let (user, token, email) = signed_up(orgs.auth()).await;
         let inv = orgs
             .invite_member(&owner, &org.id, &email, "member", &meta())
@@ -680,11 +681,7 @@ pub async fn a_store_that_cannot_count_atomically_is_refused(
 /// A fresh API key of a fresh organization's owner, made with `new`.
 async fn limited_key(orgs: &Organizations, new: NewApiKey) -> String {
     let (_, owner, _) = signed_up(orgs.auth()).await;
-    let slug = format!("race-key-{}", neutrino_core::ids::generate_id());
-    let org = orgs
-        .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
-        .await
-        .expect("organization");
+    let org = race_org(orgs, &owner, "race-key-").await;
     orgs.create_api_key(
         &owner,
         NewApiKey {
@@ -737,18 +734,16 @@ pub async fn a_key_with_n_uses_left_verifies_exactly_n_times_under_concurrency(
     let orgs = organizations(stores, clock).await;
     for round in 0..ROUNDS {
         let n = 3 + round as u32;
-        let key = limited_key(
-            &orgs,
-            NewApiKey {
-                remaining: Some(n),
-                refill: Some(crate::apikey::ApiKeyRefill {
-                    interval: Duration::from_secs(3600),
-                    amount: n + 1,
-                }),
-                ..Default::default()
-            },
-        )
-        .await;
+        let refill = crate::apikey::ApiKeyRefill {
+            interval: Duration::from_secs(3600),
+            amount: n + 1,
+        };
+        let new = NewApiKey {
+            remaining: Some(n),
+            refill: Some(refill),
+            ..Default::default()
+        };
+        let key = limited_key(&orgs, new).await;
         let ok = verify_at_once(&orgs, &key, "USAGE_EXCEEDED").await;
         assert_eq!(ok, n as usize, "round {round}: {ok} of {CALLS} verified");
         assert_eq!(
@@ -780,13 +775,12 @@ pub async fn a_rate_limited_key_verifies_at_most_max_times_per_window_under_conc
     let orgs = organizations(stores, clock).await;
     for round in 0..ROUNDS {
         let max = 2 + round as u32;
+        let window = Duration::from_secs(60);
+        let rate_limit = Some(crate::apikey::ApiKeyRateLimit { window, max });
         let key = limited_key(
             &orgs,
             NewApiKey {
-                rate_limit: Some(crate::apikey::ApiKeyRateLimit {
-                    window: Duration::from_secs(60),
-                    max,
-                }),
+                rate_limit,
                 ..Default::default()
             },
         )
@@ -821,14 +815,9 @@ pub async fn deleting_an_organization_racing_joins_and_keys_leaves_nothing_usabl
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let orgs = organizations(stores, clock).await;
-    let (_, owner, _) = signed_up(orgs.auth()).await;
+    let (orgs, owner) = owned_organizations(stores, clock).await;
     for round in 0..3 * ROUNDS {
-        let slug = format!("race-del-{}", neutrino_core::ids::generate_id());
-        let org = orgs
-            .create_organization(&owner, NewOrganization::new("Race", slug), &meta())
-            .await
-            .expect("organization");
+        let org = race_org(&orgs, &owner, "race-del-").await;
         let mut joiners = Vec::new();
         let mut invitees = Vec::new();
         for _ in 0..4 {

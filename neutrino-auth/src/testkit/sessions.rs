@@ -7,7 +7,8 @@ use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::{Dialect, SqlExecutorExt, Statement};
 
 use super::fixtures::{
-    AuthStores, PASSWORD, SECRET, auth, auth_with, builder, meta, unique_email, user, user_at,
+    AuthStores, PASSWORD, SECRET, auth, auth_with, builder, mailing_auth, meta, unique_email, user,
+    user_at,
 };
 use crate::audit::AuditEvent;
 use crate::password::PasswordConfig;
@@ -655,15 +656,10 @@ pub async fn with_the_cache_on_every_revocation_path_takes_effect_at_once(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    use std::sync::Arc;
+    use crate::mail::EmailKind;
 
-    use crate::mail::{EmailKind, RecordingMailer};
-
-    let mailer = RecordingMailer::new();
-    let auth = auth_with(&stores.auth_db, clock, |b| {
-        b.with_base_url("https://auth.svc.default.k3m9p2xw7q.nno.app")
-            .with_mailer(Arc::new(mailer.clone()))
-            .with_revoke_sessions_on_password_reset(true)
+    let (auth, mailer) = mailing_auth(stores, clock, |b| {
+        b.with_revoke_sessions_on_password_reset(true)
             .with_session_cache(SessionCacheConfig {
                 ttl: Duration::from_secs(60),
                 max_entries: 100,

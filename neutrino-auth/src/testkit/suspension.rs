@@ -242,9 +242,7 @@ async fn setup(stores: &AuthStores, clock: &ManualClock) -> (World, RecordingMai
     )
     .await;
     let o = &w.a.orgs;
-    let ada = w.a.user("Ada").await;
-    let bob = w.a.user("Bob").await;
-    let cat = w.a.user("Cat").await;
+    let [ada, bob, cat] = w.a.users(["Ada", "Bob", "Cat"]).await;
     let ta = ada.session.token.clone();
     let acme = w.a.acme(&ta).await;
     let globex = create_org(o, &ta, NewOrganization::new("Globex", "globex")).await;

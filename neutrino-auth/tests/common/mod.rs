@@ -2,11 +2,13 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::path::Path;
 use std::sync::Arc;
 
-use neutrino_auth::{Auth, AuthBuilder, RequestMeta};
+use neutrino_auth::{Auth, AuthBuilder, RequestMeta, SignUpEmail, SignedIn};
 use neutrino_core::clock::ManualClock;
 use neutrino_sqlite::SqliteExecutor;
+use neutrino_tenancy::{ColumnType, Registry, TenantStore, TenantTable};
 use tempfile::TempDir;
 
 pub mod world;
@@ -46,6 +48,32 @@ impl Fixture {
         auth.migrate().await.expect("migrations");
         auth
     }
+}
+
+/// A tenant store on a fresh SQLite file in `dir`, with one tenanted table,
+/// `note` (`body` text), on `registry`.
+pub async fn note_store(dir: &Path, registry: &Registry) -> (TenantStore, TenantTable) {
+    let store_db = SqliteExecutor::open(dir.join("stack.sqlite"))
+        .await
+        .unwrap();
+    let notes = TenantTable::new("note", &[("body", ColumnType::Text)]).unwrap();
+    let store = TenantStore::open(registry, Arc::new(store_db), vec![notes.clone()])
+        .await
+        .unwrap();
+    (store, notes)
+}
+
+/// Signs a fresh user up on `auth`: the user and its session, and its
+/// address.
+pub async fn user_with_email(auth: &Auth, name: &str) -> (SignedIn, String) {
+    let email = unique_email();
+    let s = auth
+        .sign_up_email(SignUpEmail::new(name, email.as_str(), PASSWORD), &meta())
+        .await
+        .expect("sign up")
+        .signed_in()
+        .expect("signed in");
+    (s, email)
 }
 
 pub fn meta() -> RequestMeta {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use neutrino_auth::org::Organizations;
+use neutrino_auth::testkit;
 use neutrino_auth::{Auth, AuthBuilder, SignUpEmail, SignedIn};
 use neutrino_core::clock::ManualClock;
 use neutrino_core::ids::{PlatformId, TenantId};
@@ -213,36 +214,12 @@ impl Platform {
     /// Every row of `table` whose `column` is `org`, as text, for before/after
     /// comparisons.
     pub async fn rows_of(&self, table: &str, column: &str, org: &TenantId) -> Vec<String> {
-        let rows = self
-            .raw_auth_db
-            .query(
-                &Statement::new(format!(
-                    r#"SELECT * FROM "{table}" WHERE "{column}" = ?1 ORDER BY "id""#
-                ))
-                .bind(org.as_str()),
-            )
-            .await
-            .expect("rows");
-        rows.iter().map(|r| format!("{:?}", r.values())).collect()
+        testkit::rows_of(&self.raw_auth_db, table, column, org.as_str()).await
     }
 
-    /// A snapshot of everything an organization owns: its row, members,
-    /// invitations, API keys, and the sessions that have it active.
+    /// A snapshot of everything an organization owns:
+    /// [`testkit::ORGANIZATION_ROWS`].
     pub async fn snapshot(&self, org: &TenantId) -> Vec<String> {
-        let mut all = Vec::new();
-        for (t, c) in [
-            ("organization", "id"),
-            ("member", "organizationId"),
-            ("invitation", "organizationId"),
-            ("session", "activeOrganizationId"),
-        ] {
-            all.extend(
-                self.rows_of(t, c, org)
-                    .await
-                    .into_iter()
-                    .map(|r| format!("{t}: {r}")),
-            );
-        }
-        all
+        testkit::snapshot_of(&self.raw_auth_db, &testkit::ORGANIZATION_ROWS, org.as_str()).await
     }
 }

@@ -8,7 +8,7 @@ use crate::clock::ManualClock;
 use crate::error::Error;
 use crate::kv::{KvStore, KvStoreExt};
 
-use super::unique;
+use super::{join_all, unique};
 
 fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
@@ -242,28 +242,4 @@ pub async fn counters_are_atomic_or_refused(kv: &dyn KvStore, clock: &ManualCloc
         kv.increment("", ttl).await,
         Err(Error::InvalidInput { .. })
     ));
-}
-
-/// Polls every future to completion concurrently, in order.
-async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
-            if o.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *o = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }

@@ -31,8 +31,9 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", crate::ids::generate_id())
 }
 
-/// Polls futures concurrently on the current task.
-pub(crate) async fn join_all<F: std::future::Future>(
+/// Polls futures concurrently on the current task; returns their outputs in
+/// order.
+pub async fn join_all<F: std::future::Future>(
     futures: impl IntoIterator<Item = F>,
 ) -> Vec<F::Output> {
     use std::pin::Pin;
