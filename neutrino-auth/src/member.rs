@@ -10,7 +10,7 @@ use neutrino_core::ids::{TenantId, UserId};
 use neutrino_core::sql::{Row, Statement, Value};
 
 use crate::access::{self, AccessPolicy, OWNER, PlatformRole};
-use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
+use crate::audit::{self, AuditEvent, AuditRecord, Operator, WriteAudited};
 use crate::caller::{Actor, Callers};
 use crate::date;
 use crate::error::{AuthError, Result};
@@ -488,18 +488,9 @@ impl Members {
         &self,
         user: &UserId,
         role: PlatformRole,
-        operator: &str,
-        reason: &str,
+        operator: Operator<'_>,
         meta: &RequestMeta,
     ) -> Result<()> {
-        for (field, v) in [("operator", operator), ("reason", reason)] {
-            if v.trim().is_empty() || v.len() > 2000 || v.chars().any(char::is_control) {
-                return Err(AuthError::validation(
-                    field,
-                    "must be 1-2000 bytes of text without control characters",
-                ));
-            }
-        }
         self.callers.ensure_writable().await?;
         let now = self.callers.now();
         let out = self
@@ -518,7 +509,7 @@ impl Members {
                     AuditEvent::PlatformRoleChanged,
                     AuditRecord {
                         user_id: Some(user.as_str()),
-                        detail: Some(format!("role={role} by operator {operator}: {reason}")),
+                        detail: Some(format!("role={role} by {operator}")),
                         ..AuditRecord::default()
                     },
                     meta,

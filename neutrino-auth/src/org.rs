@@ -47,7 +47,7 @@ use crate::access::{AccessPolicy, PlatformRole};
 use crate::active::{ActiveTenant, Scopes};
 use crate::adopt::Adopter;
 use crate::apikey::{ApiKey, ApiKeyScope, ApiKeys, CreatedApiKey, NewApiKey};
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, Operator};
 use crate::caller::Callers;
 use crate::delegate::delegate;
 use crate::directory::Directory;
@@ -406,20 +406,25 @@ impl Organizations {
     delegate! { members => {
         /// A user's platform role.
         pub async fn platform_role(&self, user: &UserId) -> Result<PlatformRole>;
-
-        /// Sets a user's platform role: an operator path with no permission
-        /// check, so named as such; `operator` names who and `reason` why, both
-        /// written to the audit log with the change. Refused on a suspended or
-        /// deleted platform.
-        pub async fn operator_set_platform_role(
-            &self,
-            user: &UserId,
-            role: PlatformRole,
-            operator: &str,
-            reason: &str,
-            meta: &RequestMeta,
-        ) -> Result<()>;
     }}
+
+    /// Sets a user's platform role: an operator path with no permission
+    /// check, so named as such; `operator` names who and `reason` why, both
+    /// written to the audit log with the change. Refused on a suspended or
+    /// deleted platform.
+    pub async fn operator_set_platform_role(
+        &self,
+        user: &UserId,
+        role: PlatformRole,
+        operator: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let operator = Operator::new(operator, reason)?;
+        self.members
+            .operator_set_platform_role(user, role, operator, meta)
+            .await
+    }
 
     delegate! { writer active => {
         /// Better Auth's `POST /organization/set-active`: makes `org` the session's
