@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use neutrino_core::ids::{PlatformId, StackId};
 use neutrino_core::kv::{KvStore, KvStoreExt};
 use neutrino_core::migrate::{Migration, Migrations};
-use neutrino_core::naming::{Domain, ResourceRole, platform_status_key};
+use neutrino_core::naming::{Domain, platform_status_key};
 use neutrino_core::provision::{DatabaseConnector, Provisioner, ResourceKind};
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::{LocalProvisioner, SqliteExecutor, SqliteKv};

@@ -6,11 +6,9 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
 
 use neutrino_core::Error;
 use neutrino_core::ids::PlatformId;
-use neutrino_sqlite::{SqliteExecutor, SqliteKv};
 use neutrino_tenancy::*;
 
 async fn open(dir: &Path) -> Registry {

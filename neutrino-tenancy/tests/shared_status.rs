@@ -5,11 +5,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use neutrino_core::Error;
 use neutrino_core::ids::PlatformId;
-use neutrino_sqlite::{SqliteExecutor, SqliteKv};
 use neutrino_tenancy::*;
 
 /// A registry on the file `db` in `dir`, its statuses in the KV file `kv`.

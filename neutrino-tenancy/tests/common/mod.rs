@@ -14,7 +14,7 @@ use neutrino_tenancy::*;
 
 /// A registry on the SQLite file `db`, its statuses mirrored in the KV of the
 /// SQLite file `kv`, as a separate process would open them; and that KV.
-pub async fn open_files(db: &Path, kv: &Path) -> (Registry, SqliteKv) {
+pub(crate) async fn open_files(db: &Path, kv: &Path) -> (Registry, SqliteKv) {
     let db = SqliteExecutor::open(db).await.expect("registry db");
     let kv = SqliteKv::open(SqliteExecutor::open(kv).await.expect("kv db"), "status")
         .await
@@ -30,7 +30,7 @@ pub async fn open_files(db: &Path, kv: &Path) -> (Registry, SqliteKv) {
 }
 
 /// An app's stack: a database, a bucket and a KV namespace.
-pub fn app_template() -> StackTemplate {
+pub(crate) fn app_template() -> StackTemplate {
     StackTemplate {
         name: "app".into(),
         version: 1,
@@ -43,7 +43,7 @@ pub fn app_template() -> StackTemplate {
 }
 
 /// A new platform named `name`.
-pub async fn platform(r: &Registry, name: &str) -> PlatformId {
+pub(crate) async fn platform(r: &Registry, name: &str) -> PlatformId {
     r.create_platform(NewPlatform::new(name, PlatformClass::Platform))
         .await
         .expect("platform")
@@ -51,7 +51,7 @@ pub async fn platform(r: &Registry, name: &str) -> PlatformId {
 }
 
 /// A new top-level tenant of `p`.
-pub async fn tenant(r: &Registry, p: PlatformId, slug: &str, name: &str) -> TenantId {
+pub(crate) async fn tenant(r: &Registry, p: PlatformId, slug: &str, name: &str) -> TenantId {
     r.create_tenant(p, NewTenant::new(slug, name))
         .await
         .expect("tenant")
