@@ -222,14 +222,13 @@ impl ActiveTenant {
     /// [`crate::org::Organizations::set_active`].
     pub(crate) async fn set_active(
         &self,
-        token: &str,
+        actor: &Actor,
         org: Option<&TenantId>,
         meta: &RequestMeta,
     ) -> Result<Option<Organization>> {
-        let actor = self.callers.writer(token).await?;
         let found = match org {
             Some(id) => {
-                self.members.standing(&actor, id).await?;
+                self.members.standing(actor, id).await?;
                 self.scopes.tenant(*id).await?;
                 Some(
                     org_row(self.callers.db(), id)
@@ -250,7 +249,7 @@ impl ActiveTenant {
                     )
                     .bind(id.map(|i| i.as_str().to_owned()))
                     .bind(date::format(now))
-                    .bind(token),
+                    .bind(actor.token.as_str()),
                 ],
                 audit::insert(
                     AuditEvent::ActiveOrganizationSet,

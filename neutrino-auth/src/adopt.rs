@@ -51,6 +51,16 @@ pub(crate) struct Adopter {
     registry: PlatformRegistry,
 }
 
+/// The IDs of the platform's live tenants.
+pub(crate) async fn tenant_ids(registry: &PlatformRegistry) -> Result<HashSet<TenantId>> {
+    Ok(registry
+        .tenants()
+        .await?
+        .into_iter()
+        .map(|t| t.id)
+        .collect())
+}
+
 impl Adopter {
     pub(crate) fn new(callers: Callers, registry: PlatformRegistry) -> Self {
         Self { callers, registry }
@@ -72,13 +82,7 @@ impl Adopter {
         if rows.is_empty() {
             return Ok(());
         }
-        let tenants: HashSet<TenantId> = self
-            .registry
-            .tenants()
-            .await?
-            .into_iter()
-            .map(|t| t.id)
-            .collect();
+        let tenants = tenant_ids(&self.registry).await?;
         for r in rows {
             let raw: String = match r.get(0) {
                 Ok(id) => id,

@@ -20,6 +20,37 @@ use crate::error::{AuthError, Result};
 use crate::model::RequestMeta;
 use crate::random::random_id;
 
+/// An operator acting outside any session, as the audit log names it: who
+/// (`name`) and why (`reason`), each 1-2000 bytes of text without control
+/// characters. Written as `operator {name}: {reason}`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Operator<'a> {
+    name: &'a str,
+    reason: &'a str,
+}
+
+impl<'a> Operator<'a> {
+    /// `name` acting for `reason`; `VALIDATION_ERROR` naming the field that
+    /// is empty, too long or holds a control character.
+    pub(crate) fn new(name: &'a str, reason: &'a str) -> Result<Self> {
+        for (field, v) in [("operator", name), ("reason", reason)] {
+            if v.trim().is_empty() || v.len() > 2000 || v.chars().any(char::is_control) {
+                return Err(AuthError::validation(
+                    field,
+                    "must be 1-2000 bytes of text without control characters",
+                ));
+            }
+        }
+        Ok(Self { name, reason })
+    }
+}
+
+impl fmt::Display for Operator<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "operator {}: {}", self.name, self.reason)
+    }
+}
+
 /// What an audit entry records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -13,7 +13,7 @@ use neutrino_tenancy::PlatformRegistry;
 use tracing::Instrument;
 
 use crate::admin::AdminConfig;
-use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord, WriteAudited};
+use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord, Operator, WriteAudited};
 use crate::cache::{CachingSessions, MAX_CACHE_TTL, SessionCacheConfig};
 use crate::cookie::{CookieConfig, SessionCookies};
 use crate::credential::{CREDENTIAL, Credentials};
@@ -624,14 +624,7 @@ impl Auth {
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<Session> {
-        for (field, v) in [("operator", operator), ("reason", reason)] {
-            if v.trim().is_empty() || v.len() > 2000 || v.chars().any(char::is_control) {
-                return Err(AuthError::validation(
-                    field,
-                    "must be 1-2000 bytes of text without control characters",
-                ));
-            }
-        }
+        let operator = Operator::new(operator, reason)?;
         self.ensure_writable().await?;
         let now = self.now();
         let (session, stmt) = self.new_session(user_id, remember_me, meta, now)?;
@@ -648,7 +641,7 @@ impl Auth {
         let audit_stmt = audit::insert_where(
             AuditEvent::OperatorSession,
             AuditRecord {
-                detail: Some(format!("operator {operator}: {reason}")),
+                detail: Some(operator.to_string()),
                 ..AuditRecord::in_session(user_id.as_str(), &session.id)
             },
             meta,
@@ -1121,13 +1114,8 @@ impl Auth {
         self.inner.sessions.list(user_id).await
     }
 
-    async fn revoke(
-        &self,
-        user_id: &UserId,
-        which: Revoke<'_>,
-        detail: &str,
-        meta: &RequestMeta,
-    ) -> Result<u64> {
+    async fn revoke(&self, which: Revoke<'_>, detail: &str, meta: &RequestMeta) -> Result<u64> {
+        let user_id = which.user();
         let audit_stmt = audit::insert_where(
             AuditEvent::SessionRevoked,
             AuditRecord {
@@ -1140,10 +1128,7 @@ impl Auth {
             audit::USER_EXISTS,
             vec![user_id.as_str().into()],
         )?;
-        self.inner
-            .sessions
-            .revoke(user_id, which, vec![audit_stmt])
-            .await
+        self.inner.sessions.revoke(which, vec![audit_stmt]).await
     }
 
     /// Revokes one of the user's sessions by token (a no-op for another user's
@@ -1154,12 +1139,12 @@ impl Auth {
         token: &str,
         meta: &RequestMeta,
     ) -> Result<u64> {
-        self.revoke(user_id, Revoke::One(token), "one", meta).await
+        self.revoke(Revoke::One(user_id, token), "one", meta).await
     }
 
     /// Revokes every session of the user, the current one included.
     pub async fn revoke_sessions(&self, user_id: &UserId, meta: &RequestMeta) -> Result<u64> {
-        self.revoke(user_id, Revoke::All, "all", meta).await
+        self.revoke(Revoke::All(user_id), "all", meta).await
     }
 
     /// Revokes every session of the user except `current_token`.
@@ -1169,7 +1154,7 @@ impl Auth {
         current_token: &str,
         meta: &RequestMeta,
     ) -> Result<u64> {
-        self.revoke(user_id, Revoke::Others(Some(current_token)), "others", meta)
+        self.revoke(Revoke::Others(user_id, Some(current_token)), "others", meta)
             .await
     }
 
@@ -1217,7 +1202,7 @@ impl Auth {
             if req.revoke_other_sessions {
                 self.inner
                     .sessions
-                    .revoke(user_id, Revoke::Others(current_token), vec![update, entry])
+                    .revoke(Revoke::Others(user_id, current_token), vec![update, entry])
                     .await?;
             } else {
                 self.inner.db.write_audited(vec![update], entry).await?;

@@ -246,18 +246,13 @@ impl<S: SessionStore> SessionStore for CachingSessions<S> {
         self.store.list(user_id).await
     }
 
-    async fn revoke(
-        &self,
-        user_id: &UserId,
-        which: Revoke<'_>,
-        with: Vec<Statement>,
-    ) -> Result<u64> {
-        let n = self.store.revoke(user_id, which, with).await?;
+    async fn revoke(&self, which: Revoke<'_>, with: Vec<Statement>) -> Result<u64> {
+        let n = self.store.revoke(which, with).await?;
         match which {
-            Revoke::One(token) if n > 0 => self.cache.remove(token),
-            Revoke::One(_) => {}
-            Revoke::All => self.cache.remove_user(user_id.as_str(), None),
-            Revoke::Others(keep) => self.cache.remove_user(user_id.as_str(), keep),
+            Revoke::One(_, token) if n > 0 => self.cache.remove(token),
+            Revoke::One(..) => {}
+            Revoke::All(user) => self.cache.remove_user(user.as_str(), None),
+            Revoke::Others(user, keep) => self.cache.remove_user(user.as_str(), keep),
         }
         Ok(n)
     }

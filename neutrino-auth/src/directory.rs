@@ -13,7 +13,7 @@ use neutrino_tenancy::{NewTenant, PlatformRegistry};
 
 use crate::access::OWNER;
 use crate::audit::{self, AuditEntry, AuditEvent, AuditRecord, WriteAudited};
-use crate::caller::Callers;
+use crate::caller::{Actor, Callers};
 use crate::date;
 use crate::error::{AuthError, Result};
 use crate::member::{MEMBER_COLUMNS, Members};
@@ -162,7 +162,14 @@ fn registry_refusal(e: neutrino_core::Error) -> AuthError {
     }
 }
 
-pub(crate) fn validate_org_fields(name: &str, slug: &str, logo: Option<&str>) -> Result<()> {
+/// Refuses an organization's name, slug, logo or metadata (JSON text) that
+/// Better Auth would not store.
+pub(crate) fn validate_org_fields(
+    name: &str,
+    slug: &str,
+    logo: Option<&str>,
+    metadata: Option<&str>,
+) -> Result<()> {
     if name.trim().is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(AuthError::validation(
             "name",
@@ -179,6 +186,12 @@ pub(crate) fn validate_org_fields(name: &str, slug: &str, logo: Option<&str>) ->
         return Err(AuthError::validation(
             "logo",
             format!("must be at most {MAX_IMAGE_LEN} bytes"),
+        ));
+    }
+    if metadata.is_some_and(|m| m.len() > MAX_METADATA_LEN) {
+        return Err(AuthError::validation(
+            "metadata",
+            format!("must be at most {MAX_METADATA_LEN} bytes of JSON"),
         ));
     }
     Ok(())
@@ -249,25 +262,15 @@ impl Directory {
     /// [`crate::org::Organizations::create_organization`].
     pub(crate) async fn create_organization(
         &self,
-        token: &str,
+        actor: &Actor,
         new: NewOrganization,
         meta: &RequestMeta,
     ) -> Result<Organization> {
-        let actor = self.callers.writer(token).await?;
         let name = new.name.trim().to_owned();
-        validate_org_fields(&name, &new.slug, new.logo.as_deref())?;
         let metadata = new.metadata.as_ref().map(|m| m.to_string());
-        if metadata
-            .as_ref()
-            .is_some_and(|m| m.len() > MAX_METADATA_LEN)
-        {
-            return Err(AuthError::validation(
-                "metadata",
-                format!("must be at most {MAX_METADATA_LEN} bytes of JSON"),
-            ));
-        }
+        validate_org_fields(&name, &new.slug, new.logo.as_deref(), metadata.as_deref())?;
         if let Some(parent) = &new.parent {
-            let s = self.members.standing(&actor, parent).await?;
+            let s = self.members.standing(actor, parent).await?;
             if !self.members.can(&s, "organization", "update") {
                 return Err(AuthError::NotAllowed {
                     code: "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_ORGANIZATION",

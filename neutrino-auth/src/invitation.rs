@@ -200,14 +200,13 @@ impl Invitations {
     /// [`crate::org::Organizations::invite_member`].
     pub(crate) async fn invite_member(
         &self,
-        token: &str,
+        actor: &Actor,
         org: &TenantId,
         email: &str,
         role: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        let actor = self.callers.writer(token).await?;
-        let s = self.members.standing(&actor, org).await?;
+        let s = self.members.standing(actor, org).await?;
         if !self.members.can(&s, "invitation", "create") {
             return Err(AuthError::NotAllowed {
                 code: "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
@@ -416,16 +415,15 @@ impl Invitations {
     /// [`crate::org::Organizations::accept_invitation`].
     pub(crate) async fn accept_invitation(
         &self,
-        token: &str,
+        actor: &Actor,
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<(Invitation, Member)> {
-        let actor = self.callers.writer(token).await?;
-        self.check_invitee_verified(&actor)?;
+        self.check_invitee_verified(actor)?;
         let inv = self
             .open_invitation_for(invitation_id, &actor.email)
             .await?;
-        self.accept(&actor, inv, meta).await
+        self.accept(actor, inv, meta).await
     }
 
     fn check_invitee_verified(&self, actor: &Actor) -> Result<()> {
@@ -481,27 +479,25 @@ impl Invitations {
     /// [`crate::org::Organizations::reject_invitation`].
     pub(crate) async fn reject_invitation(
         &self,
-        token: &str,
+        actor: &Actor,
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        let actor = self.callers.writer(token).await?;
-        self.check_invitee_verified(&actor)?;
+        self.check_invitee_verified(actor)?;
         let inv = self
             .open_invitation_for(invitation_id, &actor.email)
             .await?;
-        self.close(&actor, inv, InvitationStatus::Rejected, meta)
+        self.close(actor, inv, InvitationStatus::Rejected, meta)
             .await
     }
 
     /// [`crate::org::Organizations::cancel_invitation`].
     pub(crate) async fn cancel_invitation(
         &self,
-        token: &str,
+        actor: &Actor,
         invitation_id: &str,
         meta: &RequestMeta,
     ) -> Result<Invitation> {
-        let actor = self.callers.writer(token).await?;
         let inv = self
             .invitation_row(invitation_id)
             .await?
@@ -510,7 +506,7 @@ impl Invitations {
         // exist: its ID tells a non-member nothing.
         let s = self
             .members
-            .standing(&actor, &inv.organization_id)
+            .standing(actor, &inv.organization_id)
             .await
             .map_err(|e| match e {
                 AuthError::NotAMember | AuthError::OrganizationNotFound => {
@@ -526,7 +522,7 @@ impl Invitations {
         if inv.status != InvitationStatus::Pending {
             return Err(AuthError::InvitationNotFound);
         }
-        self.close(&actor, inv, InvitationStatus::Canceled, meta)
+        self.close(actor, inv, InvitationStatus::Canceled, meta)
             .await
     }
 

@@ -44,11 +44,10 @@ use neutrino_core::naming::rules::is_valid_dns_label;
 use neutrino_core::sql::{Statement, Value};
 use neutrino_tenancy::PlatformRegistry;
 
+use crate::adopt::tenant_ids;
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::caller::{Actor, Callers};
-use crate::directory::{
-    MAX_METADATA_LEN, ORG_COLUMNS, Organization, org_from_row, org_row, validate_org_fields,
-};
+use crate::directory::{ORG_COLUMNS, Organization, org_from_row, org_row, validate_org_fields};
 use crate::error::{AuthError, Result};
 use crate::invitation::{self, Invitation};
 use crate::member::{MEMBER_COLUMNS, Member, Members};
@@ -165,13 +164,12 @@ impl Lifecycle {
     /// [`crate::org::Organizations::update_organization`].
     pub(crate) async fn update_organization(
         &self,
-        token: &str,
+        actor: &Actor,
         org: &TenantId,
         update: OrganizationUpdate,
         meta: &RequestMeta,
     ) -> Result<Organization> {
-        let actor = self.callers.writer(token).await?;
-        let s = self.members.standing(&actor, org).await?;
+        let s = self.members.standing(actor, org).await?;
         if !self.members.can(&s, "organization", "update") {
             return Err(AuthError::NotAllowed {
                 code: "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
@@ -200,16 +198,7 @@ impl Lifecycle {
         } else {
             slug.as_str()
         };
-        validate_org_fields(&name, checked_slug, logo.as_deref())?;
-        if metadata
-            .as_ref()
-            .is_some_and(|m| m.len() > MAX_METADATA_LEN)
-        {
-            return Err(AuthError::validation(
-                "metadata",
-                format!("must be at most {MAX_METADATA_LEN} bytes of JSON"),
-            ));
-        }
+        validate_org_fields(&name, checked_slug, logo.as_deref(), metadata.as_deref())?;
         let renamed = slug != cur.slug || name != cur.name;
         // The tenant's label follows a new slug; with the slug unchanged it
         // stays what it is (an adopted organization's label may differ from
@@ -242,7 +231,7 @@ impl Lifecycle {
                 Err(e) => return Err(e.into()),
             }
         }
-        let (guard, guard_params) = Self::standing_guard(&actor, s.member.as_ref(), 6);
+        let (guard, guard_params) = Self::standing_guard(actor, s.member.as_ref(), 6);
         let mut params = vec![
             Value::from(org.as_str()),
             Value::from(name.as_str()),
@@ -300,12 +289,11 @@ impl Lifecycle {
     /// [`crate::org::Organizations::delete_organization`].
     pub(crate) async fn delete_organization(
         &self,
-        token: &str,
+        actor: &Actor,
         org: &TenantId,
         meta: &RequestMeta,
     ) -> Result<Organization> {
-        let actor = self.callers.writer(token).await?;
-        let s = self.members.standing(&actor, org).await?;
+        let s = self.members.standing(actor, org).await?;
         if !self.members.can(&s, "organization", "delete") {
             return Err(AuthError::NotAllowed {
                 code: "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
@@ -318,7 +306,7 @@ impl Lifecycle {
         self.delete_tenant(org, &format!("user {}", actor.user_id))
             .await?;
         // Step 2: the organization and everything of it.
-        self.finish_delete(org, Some(&actor), meta).await?;
+        self.finish_delete(org, Some(actor), meta).await?;
         Ok(found)
     }
 
@@ -516,13 +504,7 @@ impl Lifecycle {
             .filter_map(|r| r.get::<String>(0).ok())
             .collect();
         if !made.is_empty() {
-            let live: HashSet<TenantId> = self
-                .registry
-                .tenants()
-                .await?
-                .into_iter()
-                .map(|t| t.id)
-                .collect();
+            let live = tenant_ids(&self.registry).await?;
             for id in made.iter().filter_map(|m| m.parse::<TenantId>().ok()) {
                 if live.contains(&id) {
                     match self.delete_tenant(&id, RECONCILE_ACTOR).await {

@@ -10,7 +10,7 @@ use neutrino_core::ids::{TenantId, UserId};
 use neutrino_core::sql::{Row, Statement, Value};
 
 use crate::access::{self, AccessPolicy, OWNER, PlatformRole};
-use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
+use crate::audit::{self, AuditEvent, AuditRecord, Operator, WriteAudited};
 use crate::caller::{Actor, Callers};
 use crate::date;
 use crate::error::{AuthError, Result};
@@ -202,14 +202,13 @@ impl Members {
     /// [`crate::org::Organizations::add_member`].
     pub(crate) async fn add_member(
         &self,
-        token: &str,
+        actor: &Actor,
         org: &TenantId,
         user: &UserId,
         role: &str,
         meta: &RequestMeta,
     ) -> Result<Member> {
-        let actor = self.callers.writer(token).await?;
-        let s = self.standing(&actor, org).await?;
+        let s = self.standing(actor, org).await?;
         if !self.can(&s, "member", "create") {
             return Err(AuthError::NotAllowed {
                 code: "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
@@ -229,7 +228,7 @@ impl Members {
                 org,
                 user,
                 &role,
-                &actor,
+                actor,
                 AuditEvent::MemberAdded,
                 meta,
                 None,
@@ -324,7 +323,7 @@ impl Members {
     /// [`crate::org::Organizations::update_member_role`].
     pub(crate) async fn update_member_role(
         &self,
-        token: &str,
+        actor: &Actor,
         org: &TenantId,
         member_id: &str,
         role: &str,
@@ -333,8 +332,7 @@ impl Members {
         const NOT_ALLOWED: AuthError = AuthError::NotAllowed {
             code: "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
         };
-        let actor = self.callers.writer(token).await?;
-        let s = self.standing(&actor, org).await?;
+        let s = self.standing(actor, org).await?;
         if !self.can(&s, "member", "update") {
             return Err(NOT_ALLOWED);
         }
@@ -437,7 +435,7 @@ impl Members {
     /// [`crate::org::Organizations::remove_member`].
     pub(crate) async fn remove_member(
         &self,
-        token: &str,
+        actor: &Actor,
         org: &TenantId,
         member_id: &str,
         meta: &RequestMeta,
@@ -445,8 +443,7 @@ impl Members {
         const NOT_ALLOWED: AuthError = AuthError::NotAllowed {
             code: "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
         };
-        let actor = self.callers.writer(token).await?;
-        let s = self.standing(&actor, org).await?;
+        let s = self.standing(actor, org).await?;
         if !self.can(&s, "member", "delete") {
             return Err(NOT_ALLOWED);
         }
@@ -454,7 +451,7 @@ impl Members {
         if access::has_role(&target.role, OWNER) && !s.is_owner() {
             return Err(NOT_ALLOWED);
         }
-        self.delete_member(&target, &actor, AuditEvent::MemberRemoved, meta)
+        self.delete_member(&target, actor, AuditEvent::MemberRemoved, meta)
             .await?;
         Ok(target)
     }
@@ -462,16 +459,15 @@ impl Members {
     /// [`crate::org::Organizations::leave`].
     pub(crate) async fn leave(
         &self,
-        token: &str,
+        actor: &Actor,
         org: &TenantId,
         meta: &RequestMeta,
     ) -> Result<Member> {
-        let actor = self.callers.writer(token).await?;
         let me = self
             .membership(org, &actor.user_id)
             .await?
             .ok_or(AuthError::NotAMember)?;
-        self.delete_member(&me, &actor, AuditEvent::MemberLeft, meta)
+        self.delete_member(&me, actor, AuditEvent::MemberLeft, meta)
             .await?;
         Ok(me)
     }
@@ -492,18 +488,9 @@ impl Members {
         &self,
         user: &UserId,
         role: PlatformRole,
-        operator: &str,
-        reason: &str,
+        operator: Operator<'_>,
         meta: &RequestMeta,
     ) -> Result<()> {
-        for (field, v) in [("operator", operator), ("reason", reason)] {
-            if v.trim().is_empty() || v.len() > 2000 || v.chars().any(char::is_control) {
-                return Err(AuthError::validation(
-                    field,
-                    "must be 1-2000 bytes of text without control characters",
-                ));
-            }
-        }
         self.callers.ensure_writable().await?;
         let now = self.callers.now();
         let out = self
@@ -522,7 +509,7 @@ impl Members {
                     AuditEvent::PlatformRoleChanged,
                     AuditRecord {
                         user_id: Some(user.as_str()),
-                        detail: Some(format!("role={role} by operator {operator}: {reason}")),
+                        detail: Some(format!("role={role} by {operator}")),
                         ..AuditRecord::default()
                     },
                     meta,

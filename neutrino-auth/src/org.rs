@@ -47,7 +47,7 @@ use crate::access::{AccessPolicy, PlatformRole};
 use crate::active::{ActiveTenant, Scopes};
 use crate::adopt::Adopter;
 use crate::apikey::{ApiKey, ApiKeyScope, ApiKeys, CreatedApiKey, NewApiKey};
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, Operator};
 use crate::caller::Callers;
 use crate::delegate::delegate;
 use crate::directory::Directory;
@@ -77,12 +77,9 @@ pub const DEFAULT_INVITATION_TTL: Duration = Duration::from_secs(48 * 3600);
 /// organizations and their tenants, memberships and roles, the active tenant
 /// and its scopes, invitations, and API keys.
 pub struct Organizations {
-    auth: Auth,
-    registry: PlatformRegistry,
-    scopes: Scopes,
-    policy: AccessPolicy,
-    invitation_limit: u32,
-    invitation_ttl: Duration,
+    parts: Parts,
+    /// Resolves the session token of the methods that write.
+    callers: Callers,
     members: Members,
     directory: Directory,
     lifecycle: Lifecycle,
@@ -91,12 +88,23 @@ pub struct Organizations {
     invitations: Invitations,
 }
 
+/// What the components of [`Organizations`] are assembled from: the shared
+/// handles and the settings.
+struct Parts {
+    auth: Auth,
+    registry: PlatformRegistry,
+    scopes: Scopes,
+    policy: AccessPolicy,
+    invitation_limit: u32,
+    invitation_ttl: Duration,
+}
+
 impl fmt::Debug for Organizations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Organizations")
-            .field("platform", &self.registry.id())
-            .field("invitation_limit", &self.invitation_limit)
-            .field("invitation_ttl", &self.invitation_ttl)
+            .field("platform", &self.parts.registry.id())
+            .field("invitation_limit", &self.parts.invitation_limit)
+            .field("invitation_ttl", &self.parts.invitation_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -121,28 +129,31 @@ impl Organizations {
     pub fn new(auth: Auth, registry: PlatformRegistry, minter: ScopeMinter) -> Result<Self> {
         let scopes = Scopes::new(minter, registry.id())?;
         auth.bind_platform(registry.clone())?;
-        Ok(Self::assemble(
+        Ok(Self::assemble(Parts {
             auth,
             registry,
             scopes,
-            AccessPolicy::better_auth_default(),
-            DEFAULT_INVITATION_LIMIT,
-            DEFAULT_INVITATION_TTL,
-        ))
+            policy: AccessPolicy::better_auth_default(),
+            invitation_limit: DEFAULT_INVITATION_LIMIT,
+            invitation_ttl: DEFAULT_INVITATION_TTL,
+        }))
     }
 
     /// The components, built from the settings.
-    fn assemble(
-        auth: Auth,
-        registry: PlatformRegistry,
-        scopes: Scopes,
-        policy: AccessPolicy,
-        invitation_limit: u32,
-        invitation_ttl: Duration,
-    ) -> Self {
+    fn assemble(parts: Parts) -> Self {
+        let Parts {
+            auth,
+            registry,
+            scopes,
+            policy,
+            invitation_limit,
+            invitation_ttl,
+        } = &parts;
         let callers = Callers::new(auth.clone());
         let members = Members::new(callers.clone(), policy.clone());
-        let scopes = scopes.with_adopter(Adopter::new(callers.clone(), registry.clone()));
+        let scopes = scopes
+            .clone()
+            .with_adopter(Adopter::new(callers.clone(), registry.clone()));
         Self {
             directory: Directory::new(callers.clone(), members.clone(), registry.clone()),
             lifecycle: Lifecycle::new(callers.clone(), members.clone(), registry.clone()),
@@ -154,73 +165,63 @@ impl Organizations {
             ),
             api_keys: ApiKeys::new(callers.clone(), members.clone(), scopes.clone()),
             invitations: Invitations::new(
-                callers,
+                callers.clone(),
                 members.clone(),
-                invitation_limit,
-                invitation_ttl,
+                *invitation_limit,
+                *invitation_ttl,
             ),
             members,
-            auth,
-            registry,
-            scopes,
-            policy,
-            invitation_limit,
-            invitation_ttl,
+            callers,
+            parts: Parts { scopes, ..parts },
         }
-    }
-
-    /// The same organizations with other settings.
-    fn reassemble(self, policy: AccessPolicy, invitation_limit: u32) -> Self {
-        Self::assemble(
-            self.auth,
-            self.registry,
-            self.scopes,
-            policy,
-            invitation_limit,
-            self.invitation_ttl,
-        )
     }
 
     /// Replaces the access-control policy (e.g. the default one extended with
     /// the host app's resources).
     pub fn with_policy(self, policy: AccessPolicy) -> Self {
-        let limit = self.invitation_limit;
-        self.reassemble(policy, limit)
+        Self::assemble(Parts {
+            policy,
+            ..self.parts
+        })
     }
 
     /// Sets how many pending invitations an organization may have.
     pub fn with_invitation_limit(self, limit: u32) -> Self {
-        let policy = self.policy.clone();
-        self.reassemble(policy, limit)
+        Self::assemble(Parts {
+            invitation_limit: limit,
+            ..self.parts
+        })
     }
 
     /// The platform.
     pub fn platform(&self) -> PlatformId {
-        self.registry.id()
+        self.parts.registry.id()
     }
 
     /// The access-control policy.
     pub fn policy(&self) -> &AccessPolicy {
-        &self.policy
+        &self.parts.policy
     }
 
     /// The auth component.
     pub fn auth(&self) -> &Auth {
-        &self.auth
+        &self.parts.auth
     }
 
     /// Whether the scope's holder may perform `action` on `resource` in its
     /// tenant: a platform admin may do everything; a member what its roles
     /// grant; an API key, in addition, only what its own permissions list.
     pub fn has_permission(&self, scope: &MemberScope, resource: &str, action: &str) -> bool {
-        crate::active::has_permission(&self.policy, scope, resource, action)
+        crate::active::has_permission(&self.parts.policy, scope, resource, action)
     }
 
     delegate! { directory => {
         /// Whether `slug` is free (Better Auth's `check-slug`):
         /// `ORGANIZATION_SLUG_ALREADY_TAKEN` otherwise.
         pub async fn check_slug(&self, slug: &str) -> Result<()>;
+    }}
 
+    delegate! { writer directory => {
         /// Better Auth's `POST /organization/create`: creates the organization and
         /// its registry tenant (same ID, same slug, `parent` as parent tenant), makes
         /// the caller its `owner` and, unless asked not to, its session's active
@@ -235,7 +236,9 @@ impl Organizations {
             new: NewOrganization,
             meta: &RequestMeta,
         ) -> Result<Organization>;
+    }}
 
+    delegate! { directory => {
         /// An organization the caller belongs to (any, for a platform admin).
         /// Errors: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, `ORGANIZATION_NOT_FOUND`.
         pub async fn organization(&self, token: &str, org: &TenantId) -> Result<Organization>;
@@ -291,7 +294,7 @@ impl Organizations {
         Ok(report)
     }
 
-    delegate! { lifecycle => {
+    delegate! { writer lifecycle => {
         /// Better Auth's `POST /organization/update`: changes the
         /// organization's name, slug, logo or metadata. Needs
         /// `organization:update` (owners and admins). The registry tenant's
@@ -330,7 +333,9 @@ impl Organizations {
             org: &TenantId,
             meta: &RequestMeta,
         ) -> Result<Organization>;
+    }}
 
+    delegate! { lifecycle => {
         /// Better Auth's `GET /organization/get-full-organization`: the
         /// organization `org` (the session's active one when `None`; `None`
         /// back when there is none) with its members and their users and its
@@ -344,7 +349,7 @@ impl Organizations {
         ) -> Result<Option<FullOrganization>>;
     }}
 
-    delegate! { members => {
+    delegate! { writer members => {
         /// Better Auth's server-side `addMember`: makes an existing user a member
         /// with `role` (comma-separated). Needs `member:create`; only owners add
         /// owners. Errors: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`,
@@ -358,10 +363,14 @@ impl Organizations {
             role: &str,
             meta: &RequestMeta,
         ) -> Result<Member>;
+    }}
 
+    delegate! { members => {
         /// Better Auth's `GET /organization/list-members`, oldest first.
         pub async fn list_members(&self, token: &str, org: &TenantId) -> Result<Vec<Member>>;
+    }}
 
+    delegate! { writer members => {
         /// Better Auth's `POST /organization/update-member-role`. Needs
         /// `member:update`; only owners touch owners or grant `owner`; the last
         /// owner cannot be demoted (`YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER`).
@@ -392,25 +401,32 @@ impl Organizations {
             org: &TenantId,
             meta: &RequestMeta,
         ) -> Result<Member>;
-
-        /// A user's platform role.
-        pub async fn platform_role(&self, user: &UserId) -> Result<PlatformRole>;
-
-        /// Sets a user's platform role: an operator path with no permission
-        /// check, so named as such; `operator` names who and `reason` why, both
-        /// written to the audit log with the change. Refused on a suspended or
-        /// deleted platform.
-        pub async fn operator_set_platform_role(
-            &self,
-            user: &UserId,
-            role: PlatformRole,
-            operator: &str,
-            reason: &str,
-            meta: &RequestMeta,
-        ) -> Result<()>;
     }}
 
-    delegate! { active => {
+    delegate! { members => {
+        /// A user's platform role.
+        pub async fn platform_role(&self, user: &UserId) -> Result<PlatformRole>;
+    }}
+
+    /// Sets a user's platform role: an operator path with no permission
+    /// check, so named as such; `operator` names who and `reason` why, both
+    /// written to the audit log with the change. Refused on a suspended or
+    /// deleted platform.
+    pub async fn operator_set_platform_role(
+        &self,
+        user: &UserId,
+        role: PlatformRole,
+        operator: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let operator = Operator::new(operator, reason)?;
+        self.members
+            .operator_set_platform_role(user, role, operator, meta)
+            .await
+    }
+
+    delegate! { writer active => {
         /// Better Auth's `POST /organization/set-active`: makes `org` the session's
         /// active organization (`None` clears it). Only an organization the user
         /// belongs to, or any of the platform for a platform admin.
@@ -420,7 +436,9 @@ impl Organizations {
             org: Option<&TenantId>,
             meta: &RequestMeta,
         ) -> Result<Option<Organization>>;
+    }}
 
+    delegate! { active => {
         /// The [`MemberScope`] (and so the [`TenantScope`]) of a session's active
         /// organization, after checking the session, the membership (or platform
         /// admin role), the tenant and the platform's status. Errors:
@@ -505,7 +523,7 @@ impl Organizations {
         pub async fn verify_api_key(&self, key: &str) -> Result<ApiKeyScope>;
     }}
 
-    delegate! { invitations => {
+    delegate! { writer invitations => {
         /// Better Auth's `POST /organization/invite-member`: invites `email` with
         /// `role` (comma-separated) for 48 h. Needs `invitation:create`; only
         /// owners invite owners; one pending invitation per email and organization;
@@ -534,7 +552,9 @@ impl Organizations {
             invitation_id: &str,
             meta: &RequestMeta,
         ) -> Result<(Invitation, Member)>;
+    }}
 
+    delegate! { invitations => {
         /// Signs a new user up through an invitation and accepts it: the way in
         /// when sign-up is disabled.
         ///
@@ -554,7 +574,9 @@ impl Organizations {
             req: SignUpEmail,
             meta: &RequestMeta,
         ) -> Result<(SignedIn, Member)>;
+    }}
 
+    delegate! { writer invitations => {
         /// Better Auth's `POST /organization/reject-invitation` (the invitee only).
         pub async fn reject_invitation(
             &self,
@@ -571,7 +593,9 @@ impl Organizations {
             invitation_id: &str,
             meta: &RequestMeta,
         ) -> Result<Invitation>;
+    }}
 
+    delegate! { invitations => {
         /// Better Auth's `GET /organization/list-invitations`: every invitation of
         /// the organization, newest first. Needs `invitation:create`
         /// (`YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS`); invitations with the

@@ -105,11 +105,20 @@ pub(crate) fn ban_in_force(banned: Option<bool>, expires: Option<&str>, now: Sys
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Revoke<'a> {
     /// The session with this token, if it is the user's.
-    One(&'a str),
+    One(&'a UserId, &'a str),
     /// Every session of the user.
-    All,
+    All(&'a UserId),
     /// Every session of the user but this one (`None`: all of them).
-    Others(Option<&'a str>),
+    Others(&'a UserId, Option<&'a str>),
+}
+
+impl Revoke<'_> {
+    /// The user whose sessions end.
+    pub(crate) fn user(&self) -> &UserId {
+        match *self {
+            Self::One(user, _) | Self::All(user) | Self::Others(user, _) => user,
+        }
+    }
 }
 
 /// The sessions of one auth database, as the flows see them.
@@ -130,14 +139,9 @@ pub(crate) trait SessionStore: Send + Sync {
     /// The user's unexpired sessions, oldest first.
     async fn list(&self, user_id: &UserId) -> Result<Vec<Session>>;
 
-    /// Ends the sessions `which` of `user_id` in one batch with `with` (the
-    /// audit row, a password change); returns how many sessions ended.
-    async fn revoke(
-        &self,
-        user_id: &UserId,
-        which: Revoke<'_>,
-        with: Vec<Statement>,
-    ) -> Result<u64>;
+    /// Ends the sessions `which` in one batch with `with` (the audit row, a
+    /// password change); returns how many sessions ended.
+    async fn revoke(&self, which: Revoke<'_>, with: Vec<Statement>) -> Result<u64>;
 
     /// Deletes the session with `token` (a no-op for an unknown one), with
     /// its `sign_out` audit row in the same batch.
@@ -325,21 +329,17 @@ impl SessionStore for DbSessions {
         rows.iter().map(session_from_row).collect()
     }
 
-    async fn revoke(
-        &self,
-        user_id: &UserId,
-        which: Revoke<'_>,
-        with: Vec<Statement>,
-    ) -> Result<u64> {
+    async fn revoke(&self, which: Revoke<'_>, with: Vec<Statement>) -> Result<u64> {
+        let user_id = which.user().as_str();
         let delete = match which {
-            Revoke::One(token) => Statement::new(DELETE_USER_SESSION)
+            Revoke::One(_, token) => Statement::new(DELETE_USER_SESSION)
                 .bind(token)
-                .bind(user_id.as_str()),
-            Revoke::All | Revoke::Others(None) => {
-                Statement::new(DELETE_USER_SESSIONS).bind(user_id.as_str())
+                .bind(user_id),
+            Revoke::All(_) | Revoke::Others(_, None) => {
+                Statement::new(DELETE_USER_SESSIONS).bind(user_id)
             }
-            Revoke::Others(Some(keep)) => Statement::new(DELETE_OTHER_SESSIONS)
-                .bind(user_id.as_str())
+            Revoke::Others(_, Some(keep)) => Statement::new(DELETE_OTHER_SESSIONS)
+                .bind(user_id)
                 .bind(keep),
         };
         let mut batch = Vec::with_capacity(with.len() + 1);

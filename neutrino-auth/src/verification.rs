@@ -263,7 +263,7 @@ impl Verifications {
         if self.revoke_sessions_on_password_reset {
             let user: UserId = user_id.parse().map_err(|_| AuthError::corrupt("user.id"))?;
             writes.push(entry);
-            self.sessions.revoke(&user, Revoke::All, writes).await?;
+            self.sessions.revoke(Revoke::All(&user), writes).await?;
         } else {
             self.db.write_audited(writes, entry).await?;
         }

@@ -122,19 +122,37 @@ impl Migrations {
         self.component
     }
 
-    fn check_order(&self, list: &[Migration]) -> Result<()> {
-        let mut last = 0;
-        for m in list {
-            if m.version <= last {
-                return Err(Error::invalid(
-                    "migrations",
-                    format!(
-                        "{}: versions must increase strictly, found {} after {last}",
-                        self.component, m.version
-                    ),
-                ));
+    /// Refuses lists whose versions do not increase strictly, and a
+    /// PostgreSQL list whose versions and names are not those of the default
+    /// one (a migration added to one list only), on every engine.
+    fn check(&self) -> Result<()> {
+        for list in [Some(self.list), self.postgres].into_iter().flatten() {
+            let mut last = 0;
+            for m in list {
+                if m.version <= last {
+                    return Err(Error::invalid(
+                        "migrations",
+                        format!(
+                            "{}: versions must increase strictly, found {} after {last}",
+                            self.component, m.version
+                        ),
+                    ));
+                }
+                last = m.version;
             }
-            last = m.version;
+        }
+        let names =
+            |list: &[Migration]| list.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>();
+        if let Some(pg) = self.postgres
+            && names(pg) != names(self.list)
+        {
+            return Err(Error::invalid(
+                "migrations",
+                format!(
+                    "{}: the PostgreSQL migrations must have the versions and names of the default ones",
+                    self.component
+                ),
+            ));
         }
         Ok(())
     }
@@ -194,8 +212,8 @@ impl Migrations {
     /// know. Safe to run concurrently: a migration applied by another process in the
     /// meantime is accepted if its checksum matches.
     pub async fn run(&self, db: &dyn SqlExecutor) -> Result<Vec<u32>> {
+        self.check()?;
         let list = self.list_for(db);
-        self.check_order(list)?;
         let applied = self.applied(db).await?;
         self.verify(list, &applied)?;
         let mut done = Vec::new();

@@ -22,7 +22,7 @@ use neutrino_core::sql::{Row, SqlExecutorExt, Statement};
 use neutrino_core::{Error, Result};
 
 use crate::Registry;
-use crate::model::{HostKind, HostRecord, HostStatus};
+use crate::model::{HostKind, HostRecord, HostStatus, parse};
 use crate::registry::active_platform;
 
 /// Normalises a request host (see the module docs), or says why it is not one.
@@ -118,13 +118,16 @@ impl HostCache {
 fn host_of(row: &Row) -> Result<HostRecord> {
     Ok(HostRecord {
         host: row.get("host")?,
-        platform: row.get::<String>("platform_id")?.parse()?,
-        tenant: row.get::<String>("tenant_id")?.parse()?,
-        kind: row.get::<String>("kind")?.parse()?,
-        status: row.get::<String>("status")?.parse()?,
+        platform: parse(row, "platform_id")?,
+        tenant: parse(row, "tenant_id")?,
+        kind: parse(row, "kind")?,
+        status: parse(row, "status")?,
         verification_token: row.get("verification_token")?,
     })
 }
+
+/// The platform and tenant an active host serves.
+const RESOLVE: &str = r#"SELECT "platform_id", "tenant_id" FROM "neutrino_host" WHERE "host" = ?1 AND "status" = 'active'"#;
 
 const HOST_COLUMNS: &str =
     r#""host", "platform_id", "tenant_id", "kind", "status", "verification_token""#;
@@ -379,18 +382,10 @@ impl Registry {
         }
         let row = self
             .db()
-            .query_opt(
-                &Statement::new(
-                    r#"SELECT "platform_id", "tenant_id" FROM "neutrino_host" WHERE "host" = ?1 AND "status" = 'active'"#,
-                )
-                .bind(host.as_str()),
-            )
+            .query_opt(&Statement::new(RESOLVE).bind(host.as_str()))
             .await?;
         let target = match row {
-            Some(r) => Some((
-                r.get::<String>("platform_id")?.parse()?,
-                r.get::<String>("tenant_id")?.parse()?,
-            )),
+            Some(r) => Some((parse(&r, "platform_id")?, parse(&r, "tenant_id")?)),
             None => None,
         };
         self.inner

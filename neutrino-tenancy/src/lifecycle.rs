@@ -19,7 +19,7 @@ use neutrino_core::ids::{PlatformId, TenantId};
 use neutrino_core::sql::Statement;
 use neutrino_core::{Error, Result};
 
-use crate::model::{HostKind, HostStatus};
+use crate::model::{HostKind, HostStatus, parse};
 use crate::registry::{Registry, active_platform, validate_slug, validate_text};
 
 impl Registry {
@@ -138,12 +138,7 @@ impl Registry {
                 .bind(platform.as_str()),
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.get(0)?;
-                id.parse()
-            })
-            .collect()
+        rows.iter().map(|r| parse(r, "id")).collect()
     }
 
     /// Sets a live tenant's slug and name; its default host (under the

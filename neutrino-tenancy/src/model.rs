@@ -8,6 +8,7 @@ use neutrino_core::Error;
 use neutrino_core::ids::{PlatformId, StackId, TenantId};
 use neutrino_core::naming::ResourceRole;
 use neutrino_core::provision::ResourceKind;
+use neutrino_core::sql::Row;
 
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
@@ -220,6 +221,11 @@ pub struct HostRecord {
     /// For a custom domain: the value the owner publishes (e.g. in a TXT record)
     /// to prove ownership.
     pub verification_token: Option<String>,
+}
+
+/// The text column `col` of `row`, parsed (an ID, a kind, a status).
+pub(crate) fn parse<T: std::str::FromStr<Err = Error>>(row: &Row, col: &str) -> Result<T, Error> {
+    row.get::<String>(col)?.parse()
 }
 
 pub(crate) fn millis(t: SystemTime) -> i64 {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
+use std::sync::{Arc, LazyLock, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use neutrino_core::clock::{SharedClock, system_clock};
@@ -236,9 +236,15 @@ pub(crate) fn active_platform(n: u8) -> String {
     )
 }
 
-/// SQL that is true while the platform bound at `?{n}` exists (in any status).
-fn known_platform(n: u8) -> String {
-    format!(r#"EXISTS (SELECT 1 FROM "neutrino_platform" WHERE "id" = ?{n})"#)
+/// SQL that is true while the platform bound at `?{n}` takes a write: one
+/// that records a deletion (the bookkeeping of teardown) in any status it
+/// exists in, any other only while it is active.
+fn platform_takes(n: u8, deletion: bool) -> String {
+    if deletion {
+        format!(r#"EXISTS (SELECT 1 FROM "neutrino_platform" WHERE "id" = ?{n})"#)
+    } else {
+        active_platform(n)
+    }
 }
 
 /// The registry of platforms and everything in them.
@@ -354,6 +360,17 @@ impl NewPlatform {
     }
 }
 
+impl NewPlatform {
+    /// Its name checked and its app domain normalized.
+    fn validated_app_domain(&self) -> Result<Option<String>> {
+        validate_text("platform name", &self.name, 200)?;
+        self.app_domain
+            .as_deref()
+            .map(crate::hosts::normalize_host)
+            .transpose()
+    }
+}
+
 /// What [`Registry::create_tenant`] needs.
 #[derive(Clone, Debug)]
 pub struct NewTenant {
@@ -430,10 +447,6 @@ pub(crate) fn validate_text(what: &'static str, s: &str, max: usize) -> Result<(
         ));
     }
     Ok(())
-}
-
-fn parse<T: std::str::FromStr<Err = Error>>(row: &Row, col: &str) -> Result<T> {
-    row.get::<String>(col)?.parse()
 }
 
 fn platform_of(row: &Row) -> Result<Platform> {
@@ -542,11 +555,7 @@ impl Registry {
     /// name. A given [`NewPlatform::with_id`] that another platform already has
     /// is [`Error::AlreadyExists`], as an `app_domain` already in use is.
     pub async fn open_or_create_platform(&self, new: NewPlatform) -> Result<(Platform, bool)> {
-        validate_text("platform name", &new.name, 200)?;
-        let app_domain = match &new.app_domain {
-            Some(d) => Some(crate::hosts::normalize_host(d)?),
-            None => None,
-        };
+        let app_domain = new.validated_app_domain()?;
         let select = Statement::new(
             r#"SELECT "id", "name", "class", "status", "app_domain", "created_at", "updated_at"
                FROM "neutrino_platform" WHERE "name_key" = ?1 AND "status" != 'deleted'"#,
@@ -555,10 +564,7 @@ impl Registry {
         // The holder of the name may be deleted between the insert that lost to
         // it and the read that follows; then the name is free again: retry.
         for _ in 0..8 {
-            let id = new.id.unwrap_or_else(PlatformId::generate);
-            if let Some(d) = &app_domain {
-                self.check_under_own(id, d, "an app domain")?;
-            }
+            let id = self.new_platform_id(&new, app_domain.as_deref())?;
             let now = self.now_ms();
             let inserted = self
                 .db()
@@ -577,18 +583,7 @@ impl Registry {
                 .await?
                 .rows_affected;
             if inserted == 1 {
-                self.invalidate_status(id);
-                self.repair_platform_status(id).await?;
-                let platform = Platform {
-                    id,
-                    name: new.name,
-                    class: new.class,
-                    status: PlatformStatus::Active,
-                    app_domain,
-                    created_at: time(now),
-                    updated_at: time(now),
-                };
-                return Ok((platform, true));
+                return Ok((self.created_platform(id, new, app_domain, now).await?, true));
             }
             if let Some(row) = self.db().query(&select).await?.first() {
                 return Ok((platform_of(row)?, false));
@@ -779,15 +774,8 @@ impl Registry {
     /// before the mirror is written is repaired by the next status read or
     /// provisioning operation).
     pub async fn create_platform(&self, new: NewPlatform) -> Result<Platform> {
-        validate_text("platform name", &new.name, 200)?;
-        let app_domain = match &new.app_domain {
-            Some(d) => Some(crate::hosts::normalize_host(d)?),
-            None => None,
-        };
-        let id = new.id.unwrap_or_else(PlatformId::generate);
-        if let Some(d) = &app_domain {
-            self.check_under_own(id, d, "an app domain")?;
-        }
+        let app_domain = new.validated_app_domain()?;
+        let id = self.new_platform_id(&new, app_domain.as_deref())?;
         let now = self.now_ms();
         self.db()
             .execute(
@@ -802,6 +790,28 @@ impl Registry {
                 .bind(now),
             )
             .await?;
+        self.created_platform(id, new, app_domain, now).await
+    }
+
+    /// The ID `new` is to be registered under (its own or a fresh one), with
+    /// its `app_domain` checked against it.
+    fn new_platform_id(&self, new: &NewPlatform, app_domain: Option<&str>) -> Result<PlatformId> {
+        let id = new.id.unwrap_or_else(PlatformId::generate);
+        if let Some(d) = app_domain {
+            self.check_under_own(id, d, "an app domain")?;
+        }
+        Ok(id)
+    }
+
+    /// The platform `new` just inserted, active, as `id` at `now` (ms): its
+    /// status cache cleared and its KV status mirrored.
+    async fn created_platform(
+        &self,
+        id: PlatformId,
+        new: NewPlatform,
+        app_domain: Option<String>,
+        now: i64,
+    ) -> Result<Platform> {
         self.invalidate_status(id);
         self.repair_platform_status(id).await?;
         Ok(Platform {
@@ -846,37 +856,40 @@ impl Registry {
         rows.iter().map(platform_of).collect()
     }
 
-    /// Forgets this process's cached status of `id` and makes every registry
-    /// read begun before now unable to fill the cache.
-    fn invalidate_status(&self, id: PlatformId) {
-        let mut cache = self
-            .inner
-            .shared
-            .status
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        cache.epoch += 1;
-        cache.entries.remove(&id);
-    }
-
-    fn status_epoch(&self) -> u64 {
+    /// This process's cached statuses, to read.
+    fn status_cache(&self) -> RwLockReadGuard<'_, StatusCache> {
         self.inner
             .shared
             .status
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .epoch
+    }
+
+    /// This process's cached statuses, to change.
+    fn status_cache_mut(&self) -> RwLockWriteGuard<'_, StatusCache> {
+        self.inner
+            .shared
+            .status
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets this process's cached status of `id` and makes every registry
+    /// read begun before now unable to fill the cache.
+    fn invalidate_status(&self, id: PlatformId) {
+        let mut cache = self.status_cache_mut();
+        cache.epoch += 1;
+        cache.entries.remove(&id);
+    }
+
+    fn status_epoch(&self) -> u64 {
+        self.status_cache().epoch
     }
 
     /// Caches `status`, read from the registry after `epoch` was taken, unless a
     /// status change has been committed in this process since.
     fn cache_status(&self, id: PlatformId, status: PlatformStatus, epoch: u64) {
-        let mut cache = self
-            .inner
-            .shared
-            .status
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.status_cache_mut();
         if cache.epoch == epoch {
             cache.entries.insert(id, (status, self.now()));
         }
@@ -1020,12 +1033,7 @@ impl Registry {
     pub async fn platform_status(&self, id: PlatformId) -> Result<PlatformStatus> {
         let now = self.now();
         {
-            let cache = self
-                .inner
-                .shared
-                .status
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let cache = self.status_cache();
             if let Some((status, at)) = cache.entries.get(&id)
                 && now.duration_since(*at).unwrap_or(Duration::MAX) < self.inner.opts.status_ttl
             {
@@ -1163,16 +1171,26 @@ impl Registry {
 
     /// A tenant of `platform`; a tenant of another platform is `NotFound`.
     pub async fn tenant(&self, platform: PlatformId, id: TenantId) -> Result<Tenant> {
+        self.tenant_where(platform, "id", id.as_str()).await
+    }
+
+    /// The tenant of `platform` whose `column` (`id` or `slug`) is `value`.
+    async fn tenant_where(
+        &self,
+        platform: PlatformId,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Tenant> {
         let row = self
             .db()
             .query_one(
                 &Statement::new(format!(
-                    r#"SELECT {TENANT_COLUMNS} FROM "neutrino_tenant" WHERE "platform_id" = ?1 AND "id" = ?2"#
+                    r#"SELECT {TENANT_COLUMNS} FROM "neutrino_tenant" WHERE "platform_id" = ?1 AND "{column}" = ?2"#
                 ))
                 .bind(platform.as_str())
-                .bind(id.as_str()),
+                .bind(value),
                 "tenant",
-                id.as_str(),
+                value,
             )
             .await?;
         tenant_of(&row)
@@ -1227,19 +1245,7 @@ impl Registry {
 
     /// A tenant of `platform` by slug.
     pub async fn tenant_by_slug(&self, platform: PlatformId, slug: &str) -> Result<Tenant> {
-        let row = self
-            .db()
-            .query_one(
-                &Statement::new(format!(
-                    r#"SELECT {TENANT_COLUMNS} FROM "neutrino_tenant" WHERE "platform_id" = ?1 AND "slug" = ?2"#
-                ))
-                .bind(platform.as_str())
-                .bind(slug),
-                "tenant",
-                slug,
-            )
-            .await?;
-        tenant_of(&row)
+        self.tenant_where(platform, "slug", slug).await
     }
 
     /// Every tenant of `platform`, by slug.
@@ -1507,11 +1513,7 @@ impl Registry {
         stack: StackId,
         deleted: bool,
     ) -> Result<()> {
-        let condition = if deleted {
-            known_platform(1)
-        } else {
-            active_platform(1)
-        };
+        let condition = platform_takes(1, deleted);
         let out = self
             .db()
             .execute(
@@ -1535,6 +1537,18 @@ impl Registry {
         Ok(())
     }
 
+    /// Refuses a record whose name is not a resource of its own platform and
+    /// stack ([`check_owner`]).
+    fn check_record_owner(&self, rec: &ResourceRecord) -> Result<()> {
+        check_owner(
+            self.base_domain(),
+            rec.platform,
+            rec.stack,
+            rec.kind,
+            &rec.logical_name,
+        )
+    }
+
     /// Records (inserts or updates) what is known about a resource.
     ///
     /// The name must belong to the record's platform and stack, parsed back from
@@ -1546,19 +1560,9 @@ impl Registry {
     /// Recording it `deleted` works in any platform status (teardown must); any
     /// other status needs an active platform.
     pub async fn record_resource(&self, rec: &ResourceRecord) -> Result<()> {
-        check_owner(
-            self.base_domain(),
-            rec.platform,
-            rec.stack,
-            rec.kind,
-            &rec.logical_name,
-        )?;
+        self.check_record_owner(rec)?;
         let now = self.now_ms();
-        let condition = if rec.status == ResourceStatus::Deleted {
-            known_platform(1)
-        } else {
-            active_platform(1)
-        };
+        let condition = platform_takes(1, rec.status == ResourceStatus::Deleted);
         let out = self
             .db()
             .execute(
@@ -1602,13 +1606,7 @@ impl Registry {
         plan: &str,
         adopted: bool,
     ) -> Result<()> {
-        check_owner(
-            self.base_domain(),
-            rec.platform,
-            rec.stack,
-            rec.kind,
-            &rec.logical_name,
-        )?;
+        self.check_record_owner(rec)?;
         let now = self.now_ms();
         let created_by = (!adopted).then(|| plan.to_owned());
         self.db()

@@ -216,8 +216,8 @@ mod tests {
     use super::MIGRATIONS;
 
     /// The SQLite migrations are exactly those already applied to existing
-    /// databases (a changed one stops them from opening), and PostgreSQL's
-    /// have the same versions and names.
+    /// databases (a changed one stops them from opening); that PostgreSQL's
+    /// have the same versions and names is checked by every run.
     #[test]
     fn applied_migrations_never_change() {
         let sqlite: Vec<(u32, String)> = MIGRATIONS
@@ -255,13 +255,5 @@ mod tests {
         .map(|(v, c)| (v, c.to_owned()))
         .collect();
         assert_eq!(sqlite, want);
-        let names = |d| {
-            MIGRATIONS
-                .for_dialect(d)
-                .iter()
-                .map(|m| (m.version, m.name))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(names(Dialect::Sqlite), names(Dialect::Postgres));
     }
 }

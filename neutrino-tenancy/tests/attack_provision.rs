@@ -1,15 +1,32 @@
 //! Attacks on provisioning's name ownership through the public API: a name that
 //! parses as platform P's but lies inside platform Q's DNS namespace.
 
+mod common;
+
 use std::sync::Arc;
 
-use neutrino_core::ids::StackId;
+use neutrino_core::ids::{PlatformId, StackId};
 use neutrino_core::memory::MemoryKv;
 use neutrino_core::naming::Domain;
 use neutrino_core::provision::ResourceKind;
 use neutrino_sqlite::SqliteExecutor;
 use neutrino_tenancy::provision::Plan;
 use neutrino_tenancy::*;
+
+use common::{platform, tenant};
+
+/// A ready Cloudflare resource of `p`'s default stack named `host`.
+fn ready(p: PlatformId, kind: ResourceKind, host: &str) -> ResourceRecord {
+    ResourceRecord {
+        platform: p,
+        stack: StackId::DEFAULT,
+        kind,
+        logical_name: host.to_owned(),
+        provider: "cloudflare".into(),
+        provider_id: None,
+        status: ResourceStatus::Ready,
+    }
+}
 
 /// Platform P may not record (nor plan) a hostname under Q's cookie domain
 /// `.{q}.{base}`: a host there receives Q's session cookies. The owner of a
@@ -23,16 +40,8 @@ async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
     let r = Registry::open(db, Arc::new(MemoryKv::new()), RegistryOptions::default())
         .await
         .unwrap();
-    let p = r
-        .create_platform(NewPlatform::new("Attacker", PlatformClass::Platform))
-        .await
-        .unwrap()
-        .id;
-    let q = r
-        .create_platform(NewPlatform::new("Victim", PlatformClass::Platform))
-        .await
-        .unwrap()
-        .id;
+    let p = platform(&r, "Attacker").await;
+    let q = platform(&r, "Victim").await;
     let template = StackTemplate {
         name: "default".into(),
         version: 1,
@@ -68,16 +77,7 @@ async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
         }
     }
     for (kind, host) in attempts {
-        let rec = ResourceRecord {
-            platform: p,
-            stack: StackId::DEFAULT,
-            kind,
-            logical_name: host.clone(),
-            provider: "cloudflare".into(),
-            provider_id: None,
-            status: ResourceStatus::Ready,
-        };
-        if r.record_resource(&rec).await.is_ok() {
+        if r.record_resource(&ready(p, kind, &host)).await.is_ok() {
             admitted.push(format!("record {kind} {host}"));
         }
     }
@@ -91,27 +91,14 @@ async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
             base.auth_host(p, StackId::DEFAULT),
             format!("shop.app.default.{p}.nno.app"),
         ] {
-            let rec = ResourceRecord {
-                platform: p,
-                stack: StackId::DEFAULT,
-                kind,
-                logical_name: host.clone(),
-                provider: "cloudflare".into(),
-                provider_id: None,
-                status: ResourceStatus::Ready,
-            };
-            r.record_resource(&rec)
+            r.record_resource(&ready(p, kind, &host))
                 .await
                 .unwrap_or_else(|e| panic!("{kind} {host}: {e}"));
         }
     }
     // A tenant's custom domain under another platform's domain, or under the
     // base domain outside P's own.
-    let t = r
-        .create_tenant(p, NewTenant::new("acme", "Acme"))
-        .await
-        .unwrap()
-        .id;
+    let t = tenant(&r, p, "acme", "Acme").await;
     for host in [
         format!("shop.{q}.nno.app"),
         format!("{q}.nno.app"),
@@ -209,11 +196,7 @@ async fn a_custom_domain_cannot_squat_another_platforms_default_hosts() {
         .await
         .unwrap()
         .id;
-    let a = r
-        .create_tenant(p, NewTenant::new("attacker", "A"))
-        .await
-        .unwrap()
-        .id;
+    let a = tenant(&r, p, "attacker", "A").await;
     let mut admitted = Vec::new();
     for host in [
         "beta.q.example.com",
@@ -257,25 +240,9 @@ async fn hostnames_belong_to_a_platform_only_under_the_configured_base() {
     .await
     .unwrap();
     assert_eq!(r.base_domain(), &base);
-    let p = r
-        .create_platform(NewPlatform::new("P", PlatformClass::Platform))
-        .await
-        .unwrap()
-        .id;
-    let q = r
-        .create_platform(NewPlatform::new("Q", PlatformClass::Platform))
-        .await
-        .unwrap()
-        .id;
-    let record = |host: String| ResourceRecord {
-        platform: p,
-        stack: StackId::DEFAULT,
-        kind: ResourceKind::DnsRecord,
-        logical_name: host,
-        provider: "cloudflare".into(),
-        provider_id: None,
-        status: ResourceStatus::Ready,
-    };
+    let p = platform(&r, "P").await;
+    let q = platform(&r, "Q").await;
+    let record = |host: String| ready(p, ResourceKind::DnsRecord, &host);
     r.create_stack(
         p,
         StackId::DEFAULT,
@@ -312,11 +279,7 @@ async fn hostnames_belong_to_a_platform_only_under_the_configured_base() {
     prov.apply(&plan).await.unwrap();
     assert!(prov.verify(p).await.unwrap().is_clean());
     // Custom domains: under Q's part of the base, no; under P's own, yes.
-    let t = r
-        .create_tenant(p, NewTenant::new("acme", "Acme"))
-        .await
-        .unwrap()
-        .id;
+    let t = tenant(&r, p, "acme", "Acme").await;
     assert!(
         r.add_custom_domain(p, t, &format!("shop.{q}.platforms.example.com"))
             .await

@@ -2,6 +2,8 @@
 //! a SQLite file: routes to tenanted data that do not name a guarded table, and
 //! races on the registry's tenant tree.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +12,8 @@ use neutrino_core::ids::{PlatformId, TenantId};
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::{SqliteExecutor, SqliteExecutorBuilder, SqliteKv};
 use neutrino_tenancy::*;
+
+use common::{platform, tenant};
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -40,21 +44,9 @@ async fn env_with(configure: impl FnOnce(SqliteExecutorBuilder) -> SqliteExecuto
     let r = Registry::open(db.clone(), Arc::new(kv), RegistryOptions::default())
         .await
         .unwrap();
-    let p = r
-        .create_platform(NewPlatform::new("Victim", PlatformClass::Platform))
-        .await
-        .unwrap()
-        .id;
-    let a = r
-        .create_tenant(p, NewTenant::new("attacker", "A"))
-        .await
-        .unwrap()
-        .id;
-    let b = r
-        .create_tenant(p, NewTenant::new("victim", "B"))
-        .await
-        .unwrap()
-        .id;
+    let p = platform(&r, "Victim").await;
+    let a = tenant(&r, p, "attacker", "A").await;
+    let b = tenant(&r, p, "victim", "B").await;
     Env {
         _dir: dir,
         db,
@@ -386,16 +378,8 @@ async fn text_judged_raw_cannot_reach_guarded_rows_through_foreign_key_actions()
     )
     .await
     .unwrap();
-    let p = r
-        .create_platform(NewPlatform::new("Victim", PlatformClass::Platform))
-        .await
-        .unwrap()
-        .id;
-    let b = r
-        .create_tenant(p, NewTenant::new("victim", "B"))
-        .await
-        .unwrap()
-        .id;
+    let p = platform(&r, "Victim").await;
+    let b = tenant(&r, p, "victim", "B").await;
     db.execute(&Statement::new(
         r#"CREATE TABLE "folder" ("id" TEXT PRIMARY KEY)"#,
     ))
@@ -620,11 +604,7 @@ async fn in_memory_registries_and_their_copies_do_not_share() {
     let dir = tempfile::tempdir().unwrap();
     let mem: Arc<dyn SqlExecutor> = Arc::new(SqliteExecutor::memory().await.unwrap());
     let r = open_registry(mem.clone()).await;
-    let p = r
-        .create_platform(NewPlatform::new("Victim", PlatformClass::Platform))
-        .await
-        .unwrap()
-        .id;
+    let p = platform(&r, "Victim").await;
     r.suspend(p, "ops", "copy").await.unwrap();
     let copy = copy_of(&mem, dir.path(), "copy.sqlite").await;
     r.reinstate(p, "ops", "original only").await.unwrap();

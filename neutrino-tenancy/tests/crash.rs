@@ -20,6 +20,8 @@
 //!
 //! The child is this test binary run again with the ignored `crash_child` test.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 use neutrino_core::ids::{PlatformId, StackId};
 use neutrino_core::kv::{KvStore, KvStoreExt};
 use neutrino_core::migrate::{Migration, Migrations};
-use neutrino_core::naming::{Domain, ResourceRole, platform_status_key};
+use neutrino_core::naming::{Domain, platform_status_key};
 use neutrino_core::provision::{DatabaseConnector, Provisioner, ResourceKind};
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::{LocalProvisioner, SqliteExecutor, SqliteKv};
@@ -65,24 +67,12 @@ fn stack_id() -> StackId {
     "app0000001".parse().expect("a stack ID")
 }
 
-fn template() -> StackTemplate {
-    StackTemplate {
-        name: "app".into(),
-        version: 1,
-        resources: vec![
-            ResourceRole::Database,
-            ResourceRole::Storage,
-            ResourceRole::Kv,
-        ],
-    }
-}
-
 fn bootstrap(p: PlatformId) -> Plan {
     Plan::bootstrap(p, &Domain::default(), &[&APP_MIGRATIONS])
 }
 
 fn stack_plan(p: PlatformId) -> Plan {
-    Plan::stack(p, stack_id(), &template()).expect("a stack plan")
+    Plan::stack(p, stack_id(), &common::app_template()).expect("a stack plan")
 }
 
 /// What the undo does to a platform.
@@ -111,24 +101,8 @@ struct World {
 }
 
 async fn open(dir: &Path) -> World {
-    let db = SqliteExecutor::open(dir.join("registry.sqlite"))
-        .await
-        .expect("registry db");
-    let kv = SqliteKv::open(
-        SqliteExecutor::open(dir.join("kv.sqlite"))
-            .await
-            .expect("kv db"),
-        "status",
-    )
-    .await
-    .expect("kv");
-    let registry = Registry::open(
-        Arc::new(db),
-        Arc::new(kv.clone()),
-        RegistryOptions::default(),
-    )
-    .await
-    .expect("registry");
+    let (registry, kv) =
+        common::open_files(&dir.join("registry.sqlite"), &dir.join("kv.sqlite")).await;
     let local = Arc::new(
         LocalProvisioner::open(dir.join("cloud"))
             .await

@@ -2,30 +2,19 @@
 //! gives one platform per live name, however many callers race for it, on
 //! separately opened handles of one SQLite file (as separate processes would).
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
 
 use neutrino_core::Error;
 use neutrino_core::ids::PlatformId;
-use neutrino_sqlite::{SqliteExecutor, SqliteKv};
 use neutrino_tenancy::*;
 
 async fn open(dir: &Path) -> Registry {
-    let db = SqliteExecutor::open(dir.join("registry.sqlite"))
+    common::open_files(&dir.join("registry.sqlite"), &dir.join("kv.sqlite"))
         .await
-        .expect("registry db");
-    let kv = SqliteKv::open(
-        SqliteExecutor::open(dir.join("kv.sqlite"))
-            .await
-            .expect("kv db"),
-        "status",
-    )
-    .await
-    .expect("kv");
-    Registry::open(Arc::new(db), Arc::new(kv), RegistryOptions::default())
-        .await
-        .expect("registry")
+        .0
 }
 
 fn named(name: &str) -> NewPlatform {

@@ -3,6 +3,8 @@
 //! concurrent bootstraps, retries, teardown, drift, and a property test over random
 //! plans and failure points.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -648,18 +650,6 @@ proptest! {
 
 // ---- a plan touches only what it created, on its own platform ----
 
-fn full_template() -> StackTemplate {
-    StackTemplate {
-        name: "app".into(),
-        version: 1,
-        resources: vec![
-            ResourceRole::Database,
-            ResourceRole::Storage,
-            ResourceRole::Kv,
-        ],
-    }
-}
-
 impl Env {
     /// Writes a row into a database the provisioner holds.
     async fn write_row(&self, database: &str) {
@@ -701,7 +691,7 @@ async fn rolling_back_a_failed_default_stack_plan_keeps_the_finished_bootstrap()
     let stack_creates = Plan::stack(
         "k3m9p2xw7q".parse().unwrap(),
         StackId::DEFAULT,
-        &full_template(),
+        &common::app_template(),
     )
     .unwrap()
     .creates()
@@ -715,7 +705,7 @@ async fn rolling_back_a_failed_default_stack_plan_keeps_the_finished_bootstrap()
             let auth_db = format!("{}-default-auth-db", e.platform);
             e.write_row(&auth_db).await;
 
-            let plan = Plan::stack(e.platform, StackId::DEFAULT, &full_template()).unwrap();
+            let plan = Plan::stack(e.platform, StackId::DEFAULT, &common::app_template()).unwrap();
             let faulty: Arc<dyn Provisioner> = Arc::new(Faulty::new(e.local.clone(), k, fault));
             let failing = e.provisioning(faulty);
             let p2 = plan.clone();
@@ -767,7 +757,7 @@ async fn rollback_never_deletes_adopted_or_earlier_plans_resources() {
     let hand = Plan {
         platform: e.platform,
         stack: StackId::DEFAULT,
-        kind: PlanKind::Stack(full_template()),
+        kind: PlanKind::Stack(common::app_template()),
         steps: vec![
             Step {
                 action: Action::Create(ResourceSpec::new(ResourceKind::Database, &auth_db)),
@@ -790,7 +780,7 @@ async fn rollback_never_deletes_adopted_or_earlier_plans_resources() {
     // A hand-built plan of the same template as a finished plan, naming only
     // part of it: its rollback deletes none of the finished plan's resources.
     let stack = StackId::generate();
-    let full = Plan::stack(e.platform, stack, &full_template()).unwrap();
+    let full = Plan::stack(e.platform, stack, &common::app_template()).unwrap();
     prov.apply(&full).await.unwrap();
     let db = format!("{}-{stack}-db", e.platform);
     e.write_row(&db).await;
@@ -820,7 +810,7 @@ async fn rollback_never_deletes_adopted_or_earlier_plans_resources() {
         .await
         .unwrap();
     e.write_row(&db).await;
-    let plan = Plan::stack(e.platform, stack, &full_template()).unwrap();
+    let plan = Plan::stack(e.platform, stack, &common::app_template()).unwrap();
     prov.apply(&plan).await.unwrap();
     prov.rollback(&plan).await.unwrap();
     assert!(e.row_survives(&db).await, "an adopted database survives");
@@ -839,7 +829,7 @@ async fn verify_reports_live_resources_of_a_deleted_stack_and_reapply_revives_it
     let prov = e.provisioning(e.local.clone());
     prov.apply(&e.bootstrap()).await.unwrap();
     let stack = StackId::generate();
-    let plan = Plan::stack(e.platform, stack, &full_template()).unwrap();
+    let plan = Plan::stack(e.platform, stack, &common::app_template()).unwrap();
     prov.apply(&plan).await.unwrap();
     assert!(e.verify().await.is_clean());
 
@@ -873,7 +863,7 @@ async fn victim(e: &Env) -> (PlatformId, StackId, String) {
         .unwrap()
         .id;
     let stack = StackId::generate();
-    let plan = Plan::stack(q, stack, &full_template()).unwrap();
+    let plan = Plan::stack(q, stack, &common::app_template()).unwrap();
     e.provisioning(e.local.clone()).apply(&plan).await.unwrap();
     let db = format!("{q}-{stack}-db");
     e.write_row(&db).await;
@@ -927,7 +917,7 @@ async fn a_plan_for_one_platform_cannot_touch_another_platforms_resources() {
             let plan = Plan {
                 platform: e.platform,
                 stack: *stack,
-                kind: PlanKind::Stack(full_template()),
+                kind: PlanKind::Stack(common::app_template()),
                 steps: vec![
                     Step {
                         action: Action::Create(ResourceSpec::new(
@@ -955,7 +945,7 @@ async fn a_plan_for_one_platform_cannot_touch_another_platforms_resources() {
         let plan = Plan {
             platform: e.platform,
             stack: p_stack,
-            kind: PlanKind::Stack(full_template()),
+            kind: PlanKind::Stack(common::app_template()),
             steps: vec![Step {
                 action: Action::Migrate {
                     database: q_db.clone(),

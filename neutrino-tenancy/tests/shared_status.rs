@@ -3,41 +3,25 @@
 //! status cache, the host cache and the scope minter; a different database
 //! shares nothing, even for a platform with the same ID.
 
-use std::sync::Arc;
+mod common;
 
 use neutrino_core::Error;
 use neutrino_core::ids::PlatformId;
-use neutrino_sqlite::{SqliteExecutor, SqliteKv};
 use neutrino_tenancy::*;
 
-async fn open(path: &std::path::Path, kv: &std::path::Path) -> Registry {
-    let db = SqliteExecutor::open(path).await.expect("registry db");
-    let kv = SqliteKv::open(SqliteExecutor::open(kv).await.expect("kv db"), "status")
+/// A registry on the file `db` in `dir`, its statuses in the KV file `kv`.
+async fn open(dir: &tempfile::TempDir, db: &str, kv: &str) -> Registry {
+    common::open_files(&dir.path().join(db), &dir.path().join(kv))
         .await
-        .expect("kv");
-    Registry::open(Arc::new(db), Arc::new(kv), RegistryOptions::default())
-        .await
-        .expect("registry")
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handles_on_one_file_share_status_hosts_and_the_minter_and_other_files_do_not() {
     let dir = tempfile::tempdir().unwrap();
-    let one = open(
-        &dir.path().join("registry.sqlite"),
-        &dir.path().join("kv.sqlite"),
-    )
-    .await;
-    let two = open(
-        &dir.path().join("registry.sqlite"),
-        &dir.path().join("kv.sqlite"),
-    )
-    .await;
-    let other_db = open(
-        &dir.path().join("other.sqlite"),
-        &dir.path().join("kv2.sqlite"),
-    )
-    .await;
+    let one = open(&dir, "registry.sqlite", "kv.sqlite").await;
+    let two = open(&dir, "registry.sqlite", "kv.sqlite").await;
+    let other_db = open(&dir, "other.sqlite", "kv2.sqlite").await;
 
     let id = PlatformId::generate();
     let p = one
@@ -128,16 +112,8 @@ async fn handles_on_one_file_share_status_hosts_and_the_minter_and_other_files_d
 #[tokio::test]
 async fn a_known_tenant_is_known_for_its_platform_and_database_only() {
     let dir = tempfile::tempdir().unwrap();
-    let one = open(
-        &dir.path().join("registry.sqlite"),
-        &dir.path().join("kv.sqlite"),
-    )
-    .await;
-    let other_db = open(
-        &dir.path().join("other.sqlite"),
-        &dir.path().join("kv2.sqlite"),
-    )
-    .await;
+    let one = open(&dir, "registry.sqlite", "kv.sqlite").await;
+    let other_db = open(&dir, "other.sqlite", "kv2.sqlite").await;
     let id = PlatformId::generate();
     let p = one
         .create_platform(NewPlatform::new("P", PlatformClass::Platform).with_id(id))

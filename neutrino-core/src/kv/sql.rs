@@ -14,37 +14,45 @@ use crate::migrate::{Migration, Migrations};
 use crate::sql::{Dialect, SqlExecutor, Statement};
 use crate::trace::{Port, port_span};
 
-/// The table on SQLite, recorded under the SQLite backend's component name.
-static SQLITE_MIGRATIONS: Migrations = Migrations::new(
-    "neutrino-sqlite-kv",
-    &[Migration {
-        version: 1,
-        name: "kv entries",
-        statements: &[r#"CREATE TABLE IF NOT EXISTS "_neutrino_kv" (
+/// The KV table's migrations, recorded under `component`: `key` is the key
+/// column's type and `options` what follows the column list.
+macro_rules! kv_migrations {
+    ($component:literal, key = $key:literal, options = $options:literal) => {
+        Migrations::new(
+            $component,
+            &[Migration {
+                version: 1,
+                name: "kv entries",
+                statements: &[concat!(
+                    r#"CREATE TABLE IF NOT EXISTS "_neutrino_kv" (
             "namespace" TEXT NOT NULL,
-            "key" TEXT NOT NULL,
+            "key" "#,
+                    $key,
+                    r#" NOT NULL,
             "value" BLOB NOT NULL,
             "expires_at" INTEGER,
             PRIMARY KEY ("namespace", "key")
-        ) WITHOUT ROWID"#],
-    }],
+        )"#,
+                    $options
+                )],
+            }],
+        )
+    };
+}
+
+/// The table on SQLite, recorded under the SQLite backend's component name.
+static SQLITE_MIGRATIONS: Migrations = kv_migrations!(
+    "neutrino-sqlite-kv",
+    key = "TEXT",
+    options = " WITHOUT ROWID"
 );
 
 /// The table on PostgreSQL: keys compare byte-wise (`COLLATE "C"`), as on
 /// SQLite, so listing by prefix reads one contiguous range.
-static POSTGRES_MIGRATIONS: Migrations = Migrations::new(
+static POSTGRES_MIGRATIONS: Migrations = kv_migrations!(
     "neutrino-postgres-kv",
-    &[Migration {
-        version: 1,
-        name: "kv entries",
-        statements: &[r#"CREATE TABLE IF NOT EXISTS "_neutrino_kv" (
-            "namespace" TEXT NOT NULL,
-            "key" TEXT COLLATE "C" NOT NULL,
-            "value" BLOB NOT NULL,
-            "expires_at" INTEGER,
-            PRIMARY KEY ("namespace", "key")
-        )"#],
-    }],
+    key = r#"TEXT COLLATE "C""#,
+    options = ""
 );
 
 const GET: &str =
@@ -318,5 +326,26 @@ impl<E: SqlExecutor> KvStore for SqlKv<E> {
         }
         .instrument(self.span("increment"))
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+    use crate::sql::Dialect;
+
+    /// The KV table's migration is the one already applied to existing
+    /// databases, on both engines: a changed statement stops them from opening.
+    #[test]
+    fn applied_migrations_never_change() {
+        let sum = |m: &crate::migrate::Migrations| m.for_dialect(Dialect::Sqlite)[0].checksum();
+        assert_eq!(
+            sum(&SQLITE_MIGRATIONS),
+            "754a7200dc051f54802691f86b34f92eeb768b53b0b6ba46cff6a4c294e1edf5"
+        );
+        assert_eq!(
+            sum(&POSTGRES_MIGRATIONS),
+            "b05ee158b4a04e65738dbc353b8b63e4850674ecbed8fc38c59ad70d726a214d"
+        );
     }
 }

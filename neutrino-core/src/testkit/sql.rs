@@ -515,6 +515,27 @@ pub async fn migrations_apply_once_and_refuse_changes(db: &dyn SqlExecutor) {
         out_of_order.run(db).await.is_err(),
         "versions must increase"
     );
+
+    // A migration added to one engine's list only is refused on every engine.
+    let one_sided = Migrations::new(component, leak(vec![v1, v2])).with_postgres(leak(vec![v1]));
+    let e = one_sided.run(db).await.unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidInput { .. }),
+        "the PostgreSQL list must match the default one: {e:?}"
+    );
+    let renamed = Migration {
+        name: "renamed",
+        ..v2
+    };
+    let e = Migrations::new(component, leak(vec![v1, v2]))
+        .with_postgres(leak(vec![v1, renamed]))
+        .run(db)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidInput { .. }),
+        "the PostgreSQL list must have the same names: {e:?}"
+    );
 }
 
 /// The bound calls answer as the plain calls do on a table without row-level

@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use neutrino_cloudflare::{CloudflareClient, CloudflareClientBuilder, RetryPolicy};
 use neutrino_core::clock::{ManualClock, SharedClock};
+use neutrino_core::ids::IdFormat;
 use neutrino_core::memory::MemoryObjectStore;
 use neutrino_core::object::ObjectStore;
 use percent_encoding::percent_decode_str;
@@ -140,15 +141,7 @@ fn hex_id() -> String {
 }
 
 fn uuid() -> String {
-    let h = hex_id();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    IdFormat::Uuid.generate()
 }
 
 impl FakeCloudflare {
