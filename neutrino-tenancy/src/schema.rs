@@ -113,6 +113,18 @@ const V6: Migration = Migration {
     ],
 };
 
+const V7: Migration = Migration {
+    version: 7,
+    name: "tenant_id_unique",
+    statements: &[
+        // A tenant ID names one tenant in the whole registry: the index
+        // decides between concurrent creations on different platforms. A
+        // deleted tenant's row is gone, its tombstone keeps the ID from its
+        // own platform.
+        r#"CREATE UNIQUE INDEX "neutrino_tenant_id" ON "neutrino_tenant" ("id")"#,
+    ],
+};
+
 const V2: Migration = Migration {
     version: 2,
     name: "registry instance",
@@ -185,6 +197,7 @@ pub static MIGRATIONS: Migrations = Migrations::new(
         V4,
         V5,
         V6,
+        V7,
     ],
 )
 .with_postgres(&[
@@ -207,6 +220,7 @@ pub static MIGRATIONS: Migrations = Migrations::new(
     V4,
     V5,
     V6,
+    V7,
 ]);
 
 #[cfg(test)]

@@ -83,7 +83,13 @@ type Case<'a> = (
     Box<dyn FnMut(usize) -> futures_util::future::BoxFuture<'a, ()> + 'a>,
 );
 
-fn interleaved(rt: &Runtime, title: &str, cases: &mut [Case<'_>]) {
+/// Prints a ratio of the interleaved medians against its target.
+fn against_target(what: &str, ratio: f64, target: f64) {
+    let verdict = if ratio <= target { "met" } else { "MISSED" };
+    println!("  target: {what}: {ratio:.2}× (target ≤ {target}×): {verdict}");
+}
+
+fn interleaved(rt: &Runtime, title: &str, cases: &mut [Case<'_>]) -> Vec<f64> {
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for _ in 0..ROUNDS {
         for (n, (_, call)) in cases.iter_mut().enumerate() {
@@ -102,6 +108,7 @@ fn interleaved(rt: &Runtime, title: &str, cases: &mut [Case<'_>]) {
     };
     let first = median(&mut times[0]);
     println!("{title} (interleaved, median of {ROUNDS} rounds of {BLOCK} calls):");
+    let mut medians = Vec::with_capacity(cases.len());
     for (n, (name, _)) in cases.iter().enumerate() {
         let us = median(&mut times[n]);
         println!(
@@ -109,7 +116,9 @@ fn interleaved(rt: &Runtime, title: &str, cases: &mut [Case<'_>]) {
             1e6 / us,
             us / first
         );
+        medians.push(us);
     }
+    medians
 }
 
 fn current_thread() -> Runtime {
@@ -251,7 +260,7 @@ fn scoped_get(c: &mut Criterion) {
         let (store, table, scope, db, sql) = (&store, &table, &scope, &db, &sql);
         let (pl, te) = (platform.as_str(), tenant.as_str());
         let (rc, ser) = ((&plain, &prepared), (&serializable, &prepared_serializable));
-        interleaved(
+        let t = interleaved(
             &rt,
             "get by ID",
             &mut [
@@ -294,6 +303,16 @@ fn scoped_get(c: &mut Criterion) {
                     }),
                 ),
             ],
+        );
+        against_target(
+            "TenantStore::get / plain tokio-postgres (read committed)",
+            t[1] / t[0],
+            1.2,
+        );
+        against_target(
+            "PostgresExecutor::query / plain tokio-postgres (read committed)",
+            t[2] / t[0],
+            1.2,
         );
     }
     let mut g = c.benchmark_group("postgres_get_by_id");
@@ -365,7 +384,7 @@ fn batch(c: &mut Criterion) {
     {
         let (db, one, five) = (&db, &one, &five);
         let (plain, bump_plain) = (&plain, &bump_plain);
-        interleaved(
+        let t = interleaved(
             &rt,
             "batch",
             &mut [
@@ -427,6 +446,15 @@ fn batch(c: &mut Criterion) {
                     }),
                 ),
             ],
+        );
+        // "Close to one round trip": reported against a single statement,
+        // with 1.5× as the line (the pipelined plain batch of 5 is the floor
+        // of tokio-postgres, whose every statement ends with its own Sync).
+        against_target("batch of 5 / execute of 1 statement", t[1] / t[0], 1.5);
+        against_target(
+            "batch of 5 / plain tokio-postgres pipelined batch of 5",
+            t[1] / t[2],
+            1.2,
         );
     }
     let mut g = c.benchmark_group("postgres_batch");
