@@ -264,6 +264,10 @@ mod tests {
                 6,
                 "b3e5de2553a27befc4d8a6ae79575a32d4709741f7861e111dad3984a50f360f",
             ),
+            (
+                7,
+                "75158ea2519167edcbe070e351932a5b6f8431001706f3753bda327ebdcba3ac",
+            ),
         ]
         .into_iter()
         .map(|(v, c)| (v, c.to_owned()))

@@ -925,7 +925,30 @@ impl SqlExecutor for PostgresExecutor {
 
 #[cfg(test)]
 mod tests {
+    use neutrino_core::ids::{PlatformId, TenantId};
+
     use super::*;
+
+    #[test]
+    fn only_ids_of_the_id_alphabet_are_written_as_literals() {
+        for bad in ["", "a'b", "a\\b", "a b", "a;b", "é", &"a".repeat(65)] {
+            assert!(Literal::id(bad).is_err(), "{bad:?}");
+        }
+        let (p, t, u) = (
+            PlatformId::generate(),
+            TenantId::generate(),
+            TenantId::generate(),
+        );
+        let b = TenantBinding::new(p, t).reading_also([u]);
+        let sql = binding_sql(&b, true).unwrap();
+        assert!(sql.starts_with("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT "));
+        assert!(sql.contains(&format!("set_config('neutrino.platform', '{p}', true)")));
+        assert!(sql.contains(&format!("set_config('neutrino.tenant', '{t}', true)")));
+        assert!(sql.contains(&format!("set_config('neutrino.subtenants', '{u}', true)")));
+        let sql = binding_sql(&TenantBinding::new(p, t), false).unwrap();
+        assert!(sql.starts_with("BEGIN; SELECT "));
+        assert!(sql.contains("set_config('neutrino.subtenants', '', true)"));
+    }
 
     #[test]
     fn guarded_text_refuses_postgres_escape_hatches() {
