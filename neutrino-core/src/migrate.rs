@@ -220,8 +220,10 @@ impl Migrations {
     ///
     /// Refuses to run (and changes nothing) when an applied migration's checksum
     /// differs from this build's, or the database has a version this build does not
-    /// know. Safe to run concurrently: a migration applied by another process in the
-    /// meantime is accepted if its checksum matches.
+    /// know. Safe to run concurrently: each migration's batch is a
+    /// [`schema_batch`] (on PostgreSQL, one at a time per schema), and a
+    /// migration applied by another process in the meantime is accepted if its
+    /// checksum matches.
     pub async fn run(&self, db: &dyn SqlExecutor) -> Result<Vec<u32>> {
         let list = self.list_for(db);
         self.check_order(list)?;

@@ -73,10 +73,10 @@
 //!
 //! The bound calls ([`SqlExecutor::execute_bound`],
 //! [`SqlExecutor::query_bound`]) pipeline three requests on one connection:
-//! one simple query `BEGIN; SELECT set_config('neutrino.platform', …, true),
-//! set_config('neutrino.tenant', …, true), set_config('neutrino.subtenants',
-//! …, true)` (the binding's IDs written in as literals: IDs of a fixed
-//! alphabet, checked, with nothing to escape), the statement, and `COMMIT`:
+//! one simple query `BEGIN; SET LOCAL neutrino.platform = '…'; SET LOCAL
+//! neutrino.tenant = '…'; SET LOCAL neutrino.subtenants = '…'` (the
+//! binding's IDs written in as literals: IDs of a fixed alphabet, checked,
+//! with nothing to escape), the statement, and `COMMIT`:
 //! the binding is the transaction's only, never
 //! the connection's, so a connection goes back to the pool bound to nothing.
 //! A `TenantStore` runs every statement through them, and its tables carry
