@@ -219,7 +219,11 @@ async fn concurrent_first_starts_on_postgres_all_open_the_platform() {
         .collect();
     let mut apps = Vec::new();
     for s in starts {
-        apps.push(s.await.unwrap().expect("every first start opens the platform"));
+        apps.push(
+            s.await
+                .unwrap()
+                .expect("every first start opens the platform"),
+        );
     }
     let p = apps[0].id();
     assert!(apps.iter().all(|a| a.id() == p), "one platform");

@@ -37,8 +37,7 @@ const CREATE_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_neutrino_migrations" 
 /// Takes the lock of schema changes to the executor's schema on PostgreSQL,
 /// until the end of the transaction (`pg_advisory_xact_lock`): the two keys
 /// are a constant of Neutrino's and a hash of the schema's name.
-const SCHEMA_LOCK: &str =
-    "SELECT pg_advisory_xact_lock(1853187689, hashtext(current_schema()))";
+const SCHEMA_LOCK: &str = "SELECT pg_advisory_xact_lock(1853187689, hashtext(current_schema()))";
 
 /// Runs `stmts`, schema changes, as one atomic [`SqlExecutor::batch`], and
 /// on PostgreSQL one such batch at a time per schema, across processes: the

@@ -176,7 +176,9 @@ fn scoped_get(c: &mut Criterion) {
                                 client.query(&prepared, &[&p, &t, id]).await.unwrap(),
                             )),
                             1 => drop(black_box(admin.query(&st(k)).await.unwrap())),
-                            2 => drop(black_box(admin.query_bound(&binding, &st(k)).await.unwrap())),
+                            2 => drop(black_box(
+                                admin.query_bound(&binding, &st(k)).await.unwrap(),
+                            )),
                             3 => drop(black_box(app.query_bound(&binding, &st(k)).await.unwrap())),
                             4 => drop(black_box(store.get(&scope, &table, id).await.unwrap())),
                             // The floors of tokio-postgres for a bound read:

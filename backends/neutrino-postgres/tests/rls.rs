@@ -172,7 +172,10 @@ async fn a_binding_never_outlives_its_transaction() {
     .bind(a.tenant().as_str());
     let e = one.execute_bound(&a, &dup).await.unwrap_err();
     assert!(e.is_already_exists(), "{e:?}");
-    let zero = Statement::new(format!(r#"SELECT 1 / (count(*) - 1) AS "x" FROM "{}""#, t.name()));
+    let zero = Statement::new(format!(
+        r#"SELECT 1 / (count(*) - 1) AS "x" FROM "{}""#,
+        t.name()
+    ));
     assert!(one.query_bound(&a, &zero).await.is_err());
     let row = &one.query(&setting).await.unwrap()[0];
     assert_eq!(row.get::<String>("v").unwrap(), "");
@@ -180,7 +183,9 @@ async fn a_binding_never_outlives_its_transaction() {
     assert!(ids(&one, None, &t).await.is_empty());
     assert_eq!(ids(&one, Some(&a), &t).await, ["a1"]);
     // A binding with further readable tenants: none of them outlives it.
-    let wide = a.clone().reading_also([TenantId::generate(), TenantId::generate()]);
+    let wide = a
+        .clone()
+        .reading_also([TenantId::generate(), TenantId::generate()]);
     assert_eq!(ids(&one, Some(&wide), &t).await, ["a1"]);
     let subtenants = Statement::new(
         "SELECT coalesce(current_setting('neutrino.subtenants', true), '') AS \"s\"",
