@@ -181,6 +181,61 @@ async fn quickstart_runs_on_postgres_and_a_second_run_finds_everything() {
     admin.execute(&drop).await.expect("drop");
 }
 
+/// Concurrent first starts of one platform on a fresh PostgreSQL database
+/// (replicas started together on a new deployment): the registry record, the
+/// provisioning, the auth database's claim and migrations and the tenanted
+/// tables' migration race, and every start opens the same platform.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_starts_on_postgres_all_open_the_platform() {
+    use neutrino::postgres::PostgresExecutor;
+    use neutrino::sql::{SqlExecutor, Statement};
+    use neutrino::tenancy::{ColumnType, TenantTable};
+
+    let server = std::env::var("NEUTRINO_TEST_POSTGRES_URL")
+        .expect("NEUTRINO_TEST_POSTGRES_URL is set (scripts/postgres start)");
+    let admin = PostgresExecutor::connect(&server).await.expect("connect");
+    let name = format!("quickstart_first_starts_{}", std::process::id());
+    let drop = Statement::new(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#));
+    admin.execute(&drop).await.expect("drop");
+    admin
+        .execute(&Statement::new(format!(r#"CREATE DATABASE "{name}""#)))
+        .await
+        .expect("create database");
+    let (base, _) = server.rsplit_once('/').expect("a URL with a database");
+    let url = format!("{base}/{name}");
+    let platforms = quickstart::postgres_platforms(&url)
+        .await
+        .expect("platforms");
+    let tables = vec![TenantTable::new("note", &[("body", ColumnType::Text)]).unwrap()];
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let start = platforms
+                .platform("Together", "a test secret of 32 bytes or more....")
+                .tables(tables.clone())
+                .build();
+            tokio::spawn(start)
+        })
+        .collect();
+    let mut apps = Vec::new();
+    for s in starts {
+        apps.push(
+            s.await
+                .unwrap()
+                .expect("every first start opens the platform"),
+        );
+    }
+    let p = apps[0].id();
+    assert!(apps.iter().all(|a| a.id() == p), "one platform");
+    assert_eq!(
+        apps.iter().filter(|a| a.is_new()).count(),
+        1,
+        "exactly one start made it"
+    );
+    drop_all(apps.remove(0), apps, platforms);
+    admin.execute(&drop).await.expect("drop");
+}
+
 /// Concurrent restarts of one platform on PostgreSQL, each migrating the
 /// tenanted tables (and their policies) as their owner and granting the
 /// store's role: all open the same platform, and each store reads and
@@ -211,8 +266,8 @@ async fn concurrent_starts_on_postgres_all_open_the_platform() {
         TenantTable::new("note", &[("body", ColumnType::Text)]).unwrap(),
         TenantTable::new("task", &[("title", ColumnType::Text)]).unwrap(),
     ];
-    // The first start alone (concurrent first starts race in the auth
-    // layer's own migrations), then concurrent restarts, as replicas do.
+    // The first start alone, then concurrent restarts, as replicas do
+    // (concurrent first starts: the test above).
     let first = platforms
         .platform("Concurrent", "a test secret of 32 bytes or more....")
         .tables(tables.clone())

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::millis_since_epoch;
 use crate::error::{Error, Result};
-use crate::sql::{Dialect, SqlExecutor, Statement};
+use crate::sql::{Dialect, ExecOutcome, SqlExecutor, Statement};
 
 const CREATE_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_neutrino_migrations" (
     "component" TEXT NOT NULL,
@@ -33,6 +33,34 @@ const CREATE_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_neutrino_migrations" 
     "applied_at" INTEGER NOT NULL,
     PRIMARY KEY ("component", "version")
 )"#;
+
+/// Takes the lock of schema changes to the executor's schema on PostgreSQL,
+/// until the end of the transaction (`pg_advisory_xact_lock`): the two keys
+/// are a constant of Neutrino's and a hash of the schema's name.
+const SCHEMA_LOCK: &str = "SELECT pg_advisory_xact_lock(1853187689, hashtext(current_schema()))";
+
+/// Runs `stmts`, schema changes, as one atomic [`SqlExecutor::batch`], and
+/// on PostgreSQL one such batch at a time per schema, across processes: the
+/// batch first takes a transaction-scoped advisory lock, so concurrent
+/// first starts do not race in the catalogs (two `CREATE TABLE IF NOT
+/// EXISTS` of one table both creating it, the second failing on the
+/// catalog's unique index). A statement that runs after the lock sees what
+/// the batches before it committed (the catalogs are read afresh), so
+/// `IF NOT EXISTS` decides on it. SQLite and D1 run one write transaction at
+/// a time already: a plain batch. The outcomes are the statements' own.
+pub async fn schema_batch(db: &dyn SqlExecutor, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
+    if db.dialect() != Dialect::Postgres {
+        return db.batch(stmts).await;
+    }
+    let mut batch = Vec::with_capacity(stmts.len() + 1);
+    batch.push(Statement::new(SCHEMA_LOCK));
+    batch.extend(stmts.iter().cloned());
+    let mut out = db.batch(&batch).await?;
+    if !out.is_empty() {
+        out.remove(0);
+    }
+    Ok(out)
+}
 
 /// One migration: statements applied together, atomically.
 #[derive(Debug, Clone, Copy)]
@@ -159,7 +187,7 @@ impl Migrations {
 
     /// The migrations recorded as applied for this component, by version.
     pub async fn applied(&self, db: &dyn SqlExecutor) -> Result<Vec<AppliedMigration>> {
-        db.execute(&Statement::new(CREATE_TABLE)).await?;
+        schema_batch(db, &[Statement::new(CREATE_TABLE)]).await?;
         let rows = db
             .query(
                 &Statement::new(
@@ -209,8 +237,10 @@ impl Migrations {
     ///
     /// Refuses to run (and changes nothing) when an applied migration's checksum
     /// differs from this build's, or the database has a version this build does not
-    /// know. Safe to run concurrently: a migration applied by another process in the
-    /// meantime is accepted if its checksum matches.
+    /// know. Safe to run concurrently: each migration's batch is a
+    /// [`schema_batch`] (on PostgreSQL, one at a time per schema), and a
+    /// migration applied by another process in the meantime is accepted if its
+    /// checksum matches.
     pub async fn run(&self, db: &dyn SqlExecutor) -> Result<Vec<u32>> {
         self.check()?;
         let list = self.list_for(db);
@@ -234,7 +264,7 @@ impl Migrations {
                 .bind(m.checksum())
                 .bind(millis_since_epoch(SystemTime::now())),
             );
-            if let Err(e) = db.batch(&batch).await {
+            if let Err(e) = schema_batch(db, &batch).await {
                 // Another process may have applied it meanwhile.
                 let now = self.applied(db).await?;
                 if now.iter().any(|a| a.version == m.version) {

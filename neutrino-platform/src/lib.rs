@@ -199,9 +199,14 @@ const AUTH_PLATFORM_TABLE: &str = "neutrino_auth_platform";
 /// auth database would accept each other's sessions. The database decides:
 /// the first claim's insert wins, and every later one reads the winner back.
 async fn claim_auth_db(db: &dyn SqlExecutor, platform: PlatformId) -> Result<()> {
-    db.execute(&Statement::new(format!(
-        r#"CREATE TABLE IF NOT EXISTS "{AUTH_PLATFORM_TABLE}" ("singleton" INTEGER PRIMARY KEY CHECK ("singleton" = 1), "platform_id" TEXT NOT NULL)"#
-    )))
+    // One schema change at a time: concurrent first starts would race in the
+    // catalog otherwise.
+    neutrino_core::migrate::schema_batch(
+        db,
+        &[Statement::new(format!(
+            r#"CREATE TABLE IF NOT EXISTS "{AUTH_PLATFORM_TABLE}" ("singleton" INTEGER PRIMARY KEY CHECK ("singleton" = 1), "platform_id" TEXT NOT NULL)"#
+        ))],
+    )
     .await?;
     db.execute(
         &Statement::new(format!(

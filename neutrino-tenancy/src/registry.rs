@@ -1097,7 +1097,6 @@ impl Registry {
                       ?7, ?7
                WHERE {} AND (?5 IS NULL OR EXISTS (SELECT 1 FROM "neutrino_tenant"
                    WHERE "platform_id" = ?1 AND "id" = ?5 AND "depth" + 1 <= ?6))
-                 AND NOT EXISTS (SELECT 1 FROM "neutrino_tenant" WHERE "id" = ?2 AND "platform_id" <> ?1)
                  AND NOT EXISTS (SELECT 1 FROM "neutrino_tenant_tombstone" WHERE "platform_id" = ?1 AND "id" = ?2)"#,
             active_platform(1)
         ))
@@ -1119,22 +1118,35 @@ impl Registry {
                 None,
             ));
         }
-        let out = self.db().batch(&batch).await?;
-        if out.first().is_none_or(|o| o.rows_affected == 0) {
-            // A tenant ID names one tenant in the whole registry: an ID that
-            // is another platform's tenant is refused in the write, and a deleted
-            // tenant's ID is never given again.
-            let elsewhere = self
-                .db()
-                .query(
-                    &Statement::new(
-                        r#"SELECT 1 FROM "neutrino_tenant" WHERE "id" = ?1 AND "platform_id" <> ?2"#,
+        // A tenant ID names one tenant in the whole registry: the unique
+        // index on the ID alone refuses another platform's (migration 7), and
+        // the read after it only names the entity in the error.
+        let out = match self.db().batch(&batch).await {
+            Err(e) if e.is_already_exists() => {
+                let elsewhere = self
+                    .db()
+                    .query(
+                        &Statement::new(
+                            r#"SELECT 1 FROM "neutrino_tenant" WHERE "id" = ?1 AND "platform_id" <> ?2"#,
+                        )
+                        .bind(id.as_str())
+                        .bind(platform.as_str()),
                     )
-                    .bind(id.as_str())
-                    .bind(platform.as_str()),
-                )
-                .await?;
-            if !elsewhere.is_empty() || self.is_tenant_deleted(platform, id).await? {
+                    .await?;
+                return Err(if elsewhere.is_empty() {
+                    e
+                } else {
+                    Error::AlreadyExists {
+                        entity: "tenant",
+                        id: id.to_string(),
+                    }
+                });
+            }
+            other => other?,
+        };
+        if out.first().is_none_or(|o| o.rows_affected == 0) {
+            // A deleted tenant's ID is never given again.
+            if self.is_tenant_deleted(platform, id).await? {
                 return Err(Error::AlreadyExists {
                     entity: "tenant",
                     id: id.to_string(),

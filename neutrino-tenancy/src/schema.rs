@@ -113,6 +113,18 @@ const V6: Migration = Migration {
     ],
 };
 
+const V7: Migration = Migration {
+    version: 7,
+    name: "tenant_id_unique",
+    statements: &[
+        // A tenant ID names one tenant in the whole registry: the index
+        // decides between concurrent creations on different platforms. A
+        // deleted tenant's row is gone, its tombstone keeps the ID from its
+        // own platform.
+        r#"CREATE UNIQUE INDEX "neutrino_tenant_id" ON "neutrino_tenant" ("id")"#,
+    ],
+};
+
 const V2: Migration = Migration {
     version: 2,
     name: "registry instance",
@@ -185,6 +197,7 @@ pub static MIGRATIONS: Migrations = Migrations::new(
         V4,
         V5,
         V6,
+        V7,
     ],
 )
 .with_postgres(&[
@@ -207,6 +220,7 @@ pub static MIGRATIONS: Migrations = Migrations::new(
     V4,
     V5,
     V6,
+    V7,
 ]);
 
 #[cfg(test)]
@@ -249,6 +263,10 @@ mod tests {
             (
                 6,
                 "b3e5de2553a27befc4d8a6ae79575a32d4709741f7861e111dad3984a50f360f",
+            ),
+            (
+                7,
+                "75158ea2519167edcbe070e351932a5b6f8431001706f3753bda327ebdcba3ac",
             ),
         ]
         .into_iter()

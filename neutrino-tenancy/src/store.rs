@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use neutrino_core::ids::{PlatformId, TenantId};
+use neutrino_core::migrate::schema_batch;
 use neutrino_core::naming::RESERVED_TABLES;
 use neutrino_core::sql::{
     Dialect, ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, TenantBinding, Value,
@@ -257,40 +258,48 @@ impl TenantStore {
     /// D1, [`TenantStore::open`] runs it itself.
     pub async fn migrate(db: &dyn SqlExecutor, tables: &[TenantTable]) -> Result<()> {
         check_distinct(tables)?;
+        let postgres = db.dialect() == Dialect::Postgres;
         for t in tables {
             // The table first; its index once the scope columns it is on
             // exist (an older table may lack them until they are added below).
+            // Each step one schema change at a time across processes
+            // (`schema_batch`): concurrent first starts would race in the
+            // catalogs otherwise.
             let mut create = t.create_sql().into_iter();
             if let Some(sql) = create.next() {
-                db.execute(&Statement::new(sql)).await?;
+                schema_batch(db, &[Statement::new(sql)]).await?;
             }
-            let columns = match db.dialect() {
-                Dialect::Postgres => {
-                    r#"SELECT "column_name"::TEXT AS "name" FROM information_schema.columns
-                       WHERE "table_schema" = current_schema() AND "table_name" = ?1"#
-                }
-                _ => r#"SELECT "name" FROM pragma_table_info(?1)"#,
+            let columns = if postgres {
+                r#"SELECT "column_name"::TEXT AS "name" FROM information_schema.columns
+                   WHERE "table_schema" = current_schema() AND "table_name" = ?1"#
+            } else {
+                r#"SELECT "name" FROM pragma_table_info(?1)"#
             };
             let rows = db.query(&Statement::new(columns).bind(t.name())).await?;
             let existing: HashSet<String> = rows
                 .iter()
                 .map(|r| r.get::<String>("name"))
                 .collect::<Result<_>>()?;
-            let missing: Vec<String> = t
+            let mut changes: Vec<Statement> = t
                 .all_columns()
                 .filter(|c| !existing.contains(*c))
-                .map(str::to_owned)
+                .filter_map(|c| t.add_column_sql(c))
+                .map(|sql| {
+                    // Another start may have added it since the read above.
+                    if postgres {
+                        sql.replacen(" ADD COLUMN ", " ADD COLUMN IF NOT EXISTS ", 1)
+                    } else {
+                        sql
+                    }
+                })
+                .map(Statement::new)
                 .collect();
-            for c in missing {
-                if let Some(sql) = t.add_column_sql(&c) {
-                    db.execute(&Statement::new(sql)).await?;
-                }
+            changes.extend(create.map(Statement::new));
+            if postgres {
+                changes.extend(crate::rls::policy_sql(t));
             }
-            for sql in create {
-                db.execute(&Statement::new(sql)).await?;
-            }
-            if db.dialect() == Dialect::Postgres {
-                db.batch(&crate::rls::policy_sql(t)).await?;
+            if !changes.is_empty() {
+                schema_batch(db, &changes).await?;
             }
         }
         Ok(())

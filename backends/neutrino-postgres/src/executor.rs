@@ -21,11 +21,9 @@ use crate::error::{self, BACKEND};
 use crate::rewrite::{has_unicode_escapes, rewrite, words_and_identifiers};
 use crate::value::{Cell, Param, param_type};
 
-/// Binds a transaction to a [`TenantBinding`]: the settings row-level
-/// security policies read (see `TenantStore::migrate` in `neutrino-tenancy`),
-/// local to the transaction.
-const BIND_SQL: &str = "SELECT set_config('neutrino.platform', $1, true), \
-     set_config('neutrino.tenant', $2, true), set_config('neutrino.subtenants', $3, true)";
+/// How many rewritten statement texts an executor keeps; the cache starts
+/// over beyond.
+const REWRITE_CACHE: usize = 1024;
 
 /// Most prepared statements a connection keeps; the cache starts over beyond.
 const STATEMENT_CACHE: usize = 512;
@@ -174,6 +172,7 @@ impl PostgresExecutorBuilder {
             pool,
             target,
             settings,
+            rewrites: Arc::default(),
         };
         let conn = exec.conn().await?;
         if let Some(schema) = &exec.target.schema {
@@ -216,6 +215,7 @@ pub struct PostgresExecutor {
     pool: Pool,
     target: Arc<Target>,
     settings: Arc<PostgresExecutorBuilder>,
+    rewrites: Arc<RewriteCache>,
 }
 
 impl fmt::Debug for PostgresExecutor {
@@ -265,24 +265,76 @@ fn cacheable(sql: &str) -> bool {
     )
 }
 
+/// A statement's text rewritten for PostgreSQL, with what the executor needs
+/// to know of it: computed once per text (see [`RewriteCache`]).
+struct Rewritten {
+    sql: String,
+    /// DML, kept prepared on each connection.
+    cacheable: bool,
+    /// A plain `SELECT`: decides nothing the database must keep (see
+    /// [`PostgresExecutor::run_bound`]).
+    read: bool,
+}
+
+impl Rewritten {
+    fn new(sql: &str) -> Result<Self> {
+        let rewritten = rewrite(sql)?;
+        Ok(Self {
+            cacheable: cacheable(&rewritten),
+            read: leading_keyword(&rewritten).as_deref() == Some("select"),
+            sql: rewritten,
+        })
+    }
+}
+
+/// The rewritten text of the statements an executor ran, by their text in
+/// the port's dialect: a call finds it there instead of lexing its SQL again.
+#[derive(Default)]
+struct RewriteCache {
+    map: std::sync::RwLock<std::collections::HashMap<Arc<str>, Arc<Rewritten>>>,
+}
+
+impl RewriteCache {
+    fn get(&self, sql: &Arc<str>) -> Result<Arc<Rewritten>> {
+        let found = self
+            .map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&**sql)
+            .cloned();
+        if let Some(r) = found {
+            return Ok(r);
+        }
+        let r = Arc::new(Rewritten::new(sql)?);
+        let mut map = self
+            .map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= REWRITE_CACHE {
+            map.clear();
+        }
+        map.insert(Arc::clone(sql), Arc::clone(&r));
+        Ok(r)
+    }
+}
+
 /// A statement rewritten for PostgreSQL, with its parameters' declared types.
 struct Prepared {
-    sql: String,
+    text: Arc<Rewritten>,
     types: Vec<Type>,
 }
 
-fn prepare_text(stmt: &Statement) -> Result<Prepared> {
-    Ok(Prepared {
-        sql: rewrite(stmt.sql())?,
-        types: stmt.params().iter().map(param_type).collect(),
-    })
+impl Prepared {
+    fn sql(&self) -> &str {
+        &self.text.sql
+    }
 }
 
 async fn prepare(
     client: &deadpool_postgres::ClientWrapper,
     p: &Prepared,
 ) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
-    prepare_with(client, p, cacheable(&p.sql)).await
+    prepare_with(client, p, p.text.cacheable).await
 }
 
 /// Prepares `p`, from and into the connection's cache if `cache`.
@@ -295,9 +347,9 @@ async fn prepare_with(
         if client.statement_cache.size() > STATEMENT_CACHE {
             client.statement_cache.clear();
         }
-        client.prepare_typed_cached(&p.sql, &p.types).await
+        client.prepare_typed_cached(p.sql(), &p.types).await
     } else {
-        client.prepare_typed(&p.sql, &p.types).await
+        client.prepare_typed(p.sql(), &p.types).await
     };
     match first {
         // A NULL whose type the statement does not fix (`SELECT ?1`): text.
@@ -310,7 +362,7 @@ async fn prepare_with(
                 .iter()
                 .map(|t| if t.oid() == 0 { Type::TEXT } else { t.clone() })
                 .collect();
-            client.prepare_typed(&p.sql, &types).await
+            client.prepare_typed(p.sql(), &types).await
         }
         other => other,
     }
@@ -384,6 +436,72 @@ fn to_rows(rows: Vec<tokio_postgres::Row>) -> Result<Vec<Row>> {
         .collect()
 }
 
+/// An ID written into SQL text as a literal: only the IDs of a
+/// [`TenantBinding`], whose alphabet (ASCII letters, digits and `-`) has
+/// nothing to escape; anything else is refused, never written.
+struct Literal<'a>(&'a str);
+
+impl<'a> Literal<'a> {
+    fn id(id: &'a str) -> Result<Self> {
+        if !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            Ok(Self(id))
+        } else {
+            Err(Error::invalid(
+                "tenant binding",
+                "an ID of the binding is not of the ID alphabet",
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Literal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}'", self.0)
+    }
+}
+
+/// The simple query that begins a bound transaction: `BEGIN` (at
+/// `READ COMMITTED` for a `read`, else at the connection's `SERIALIZABLE`)
+/// and the binding's settings (`neutrino.platform`, `neutrino.tenant`, and
+/// `neutrino.subtenants`: the further readable tenants, comma-separated), set
+/// with `SET LOCAL` (as `set_config(…, true)`): local to the transaction. The
+/// IDs are written in as literals ([`Literal`]): with the `BEGIN` in one
+/// message, that saves the binding a request of its own, and `SET` is a
+/// utility statement, which the server neither plans nor executes as a
+/// query (measured cheaper than a `SELECT set_config(…)`).
+fn binding_sql(binding: &TenantBinding, read: bool) -> Result<String> {
+    use std::fmt::Write as _;
+    let platform = binding.platform();
+    let tenant = binding.tenant();
+    let mut also = String::new();
+    for (i, t) in binding.also_readable().iter().enumerate() {
+        if i > 0 {
+            also.push(',');
+        }
+        also.push_str(Literal::id(t.as_str())?.0);
+    }
+    let mut sql = String::with_capacity(200 + also.len());
+    sql.push_str(if read {
+        "BEGIN ISOLATION LEVEL READ COMMITTED; "
+    } else {
+        "BEGIN; "
+    });
+    // Writing to a `String` cannot fail.
+    let _ = write!(
+        sql,
+        "SET LOCAL neutrino.platform = {}; SET LOCAL neutrino.tenant = {}; \
+         SET LOCAL neutrino.subtenants = {}",
+        Literal::id(platform.as_str())?,
+        Literal::id(tenant.as_str())?,
+        // IDs checked above, joined by commas (`''` when none).
+        Literal(&also),
+    );
+    Ok(sql)
+}
+
 impl PostgresExecutor {
     /// Settings for an executor on the database of `url` (a `postgres://` URL
     /// or a `key=value` connection string). A malformed one is
@@ -419,6 +537,14 @@ impl PostgresExecutor {
         self.target.schema.as_deref()
     }
 
+    /// `stmt` rewritten (from the cache), with its parameters' types.
+    fn prepared(&self, stmt: &Statement) -> Result<Prepared> {
+        Ok(Prepared {
+            text: self.rewrites.get(stmt.sql_arc())?,
+            types: stmt.params().iter().map(param_type).collect(),
+        })
+    }
+
     async fn conn(&self) -> Result<Conn> {
         let obj = self.pool.get().await.map_err(error::pool)?;
         Ok(Conn {
@@ -429,7 +555,7 @@ impl PostgresExecutor {
 
     /// Runs one statement: its rows if `rows`, else only its count.
     async fn run_one(&self, stmt: &Statement, rows: bool) -> Result<Ran> {
-        let p = prepare_text(stmt)?;
+        let p = self.prepared(stmt)?;
         let conn = self.conn().await?;
         let ps = params(stmt);
         let rs = refs(&ps);
@@ -456,47 +582,41 @@ impl PostgresExecutor {
         }
     }
 
-    /// Runs one statement bound to `binding`: `BEGIN`, the binding's
-    /// transaction-local settings, the statement and `COMMIT`, pipelined on one
-    /// connection.
+    /// Runs one statement bound to `binding`, in a transaction of its own,
+    /// pipelined on one connection in three requests: a simple query that
+    /// begins the transaction and sets the binding's transaction-local
+    /// settings ([`binding_sql`]), the statement, and `COMMIT`.
+    ///
+    /// A plain `SELECT` runs at `READ COMMITTED` (one snapshot, taken when the
+    /// statement starts, of what is committed): a read decides nothing that
+    /// the database must keep, and every rule that must hold is decided by a
+    /// write, which stays `SERIALIZABLE` (a write guarded by `EXISTS` is
+    /// decided on what is committed, and a conflict is retried). Serializable
+    /// reads would only add predicate locks for the writes to check.
     async fn run_bound(
         &self,
         binding: &TenantBinding,
         stmt: &Statement,
         rows: bool,
     ) -> Result<Ran> {
-        let p = prepare_text(stmt)?;
+        let p = self.prepared(stmt)?;
+        let begin = binding_sql(binding, p.text.read)?;
         let mut conn = self.conn().await?;
         let ps = params(stmt);
         let rs = refs(&ps);
-        let platform = binding.platform().to_string();
-        let tenant = binding.tenant().to_string();
-        let also = binding
-            .also_readable()
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let bind_params: [&(dyn ToSql + Sync); 3] = [&platform, &tenant, &also];
         let mut retried = false;
         let mut conflicts = 0;
         loop {
-            let client = conn.client();
-            let (bind, prepared) = futures_util::future::join(
-                client.prepare_typed_cached(BIND_SQL, &[Type::TEXT, Type::TEXT, Type::TEXT]),
-                prepare(client, &p),
-            )
-            .await;
-            let bind = bind.map_err(error::map)?;
-            let prepared = prepared.map_err(error::map)?;
+            let prepared = prepare(conn.client(), &p).await.map_err(error::map)?;
             conn.armed = true;
             let client = conn.client();
             // Sent in this order without waiting in between; the settings
-            // are the transaction's own (`set_config(…, true)`), gone at its
+            // are the transaction's own (`SET LOCAL`), gone at its
             // end, so the connection goes back to the pool bound to nothing.
-            let (begun, bound, ran, committed) = futures_util::future::join4(
-                client.batch_execute("BEGIN"),
-                client.execute(&bind, &bind_params),
+            // A failed statement fails the transaction, and `COMMIT` of a
+            // failed transaction rolls it back.
+            let (begun, ran, committed) = futures_util::future::join3(
+                client.batch_execute(&begin),
                 async {
                     if rows {
                         client.query(&prepared, &rs).await.map(Ran::Rows)
@@ -508,9 +628,9 @@ impl PostgresExecutor {
             )
             .await;
             conn.armed = false;
-            let failure = match (begun, bound, ran, committed) {
-                (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (_, _, _, Err(e)) => e,
-                (Ok(()), Ok(_), Ok(ran), Ok(())) => return Ok(ran),
+            let failure = match (begun, ran, committed) {
+                (Err(e), ..) | (_, Err(e), _) | (_, _, Err(e)) => e,
+                (Ok(()), Ok(ran), Ok(())) => return Ok(ran),
             };
             match failure {
                 e if !retried && stale_plan(&e) => {
@@ -527,7 +647,10 @@ impl PostgresExecutor {
     }
 
     async fn run_batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
-        let texts = stmts.iter().map(prepare_text).collect::<Result<Vec<_>>>()?;
+        let texts = stmts
+            .iter()
+            .map(|s| self.prepared(s))
+            .collect::<Result<Vec<_>>>()?;
         let mut conn = self.conn().await?;
         let mut retried = false;
         let mut conflicts = 0;
@@ -753,10 +876,10 @@ impl SqlExecutor for PostgresExecutor {
         }
     }
 
-    /// Runs `stmt` in a transaction of its own whose first statement sets
+    /// Runs `stmt` in a transaction of its own that first sets
     /// `neutrino.platform`, `neutrino.tenant` and `neutrino.subtenants` (the
-    /// binding's further readable tenants, comma-separated) with
-    /// `set_config(…, true)`: for that transaction only, pipelined with it.
+    /// binding's further readable tenants, comma-separated) with `SET LOCAL`:
+    /// for that transaction only, pipelined with it.
     async fn execute_bound(
         &self,
         binding: &TenantBinding,
@@ -800,7 +923,30 @@ impl SqlExecutor for PostgresExecutor {
 
 #[cfg(test)]
 mod tests {
+    use neutrino_core::ids::{PlatformId, TenantId};
+
     use super::*;
+
+    #[test]
+    fn only_ids_of_the_id_alphabet_are_written_as_literals() {
+        for bad in ["", "a'b", "a\\b", "a b", "a;b", "é", &"a".repeat(65)] {
+            assert!(Literal::id(bad).is_err(), "{bad:?}");
+        }
+        let (p, t, u) = (
+            PlatformId::generate(),
+            TenantId::generate(),
+            TenantId::generate(),
+        );
+        let b = TenantBinding::new(p, t).reading_also([u]);
+        let sql = binding_sql(&b, true).unwrap();
+        assert!(sql.starts_with("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL "));
+        assert!(sql.contains(&format!("SET LOCAL neutrino.platform = '{p}';")));
+        assert!(sql.contains(&format!("SET LOCAL neutrino.tenant = '{t}';")));
+        assert!(sql.ends_with(&format!("SET LOCAL neutrino.subtenants = '{u}'")));
+        let sql = binding_sql(&TenantBinding::new(p, t), false).unwrap();
+        assert!(sql.starts_with("BEGIN; SET LOCAL "));
+        assert!(sql.ends_with("SET LOCAL neutrino.subtenants = ''"));
+    }
 
     #[test]
     fn guarded_text_refuses_postgres_escape_hatches() {

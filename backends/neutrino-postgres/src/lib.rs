@@ -48,14 +48,18 @@
 //! have committed whole), and its connection never goes back to the pool
 //! inside the abandoned transaction.
 //!
-//! Every transaction is `SERIALIZABLE` (the connections'
+//! Every write is `SERIALIZABLE` (the connections'
 //! `default_transaction_isolation`), as SQLite's single writer makes them: a
 //! write guarded by `EXISTS` over another row (a pending invitation, a live
 //! session) is decided on what is committed, never on a snapshot a concurrent
-//! write has since changed. A statement or batch that loses a serialization
-//! conflict or a deadlock was rolled back whole and runs again, after a short
-//! jittered pause, up to 40 times before the conflict is reported as a
-//! retryable [`Error::Backend`].
+//! write has since changed. A bound plain `SELECT` runs at `READ COMMITTED`
+//! (a snapshot of what is committed when it starts): a read decides nothing
+//! the database must keep, so serializable would only add predicate locks
+//! for the writes to check; an unbound one runs at the connection's level
+//! (changing it would cost a request of its own). A statement or batch that
+//! loses a serialization conflict or a deadlock was rolled back whole and
+//! runs again, after a short jittered pause, up to 40 times before the
+//! conflict is reported as a retryable [`Error::Backend`].
 //!
 //! Connections are not encrypted yet (no TLS): reach the server over a Unix
 //! socket or a private network.
@@ -68,10 +72,12 @@
 //! ## Row-level security and roles
 //!
 //! The bound calls ([`SqlExecutor::execute_bound`],
-//! [`SqlExecutor::query_bound`]) pipeline `BEGIN`, `SELECT
-//! set_config('neutrino.platform', …, true), set_config('neutrino.tenant', …,
-//! true), set_config('neutrino.subtenants', …, true)`, the statement and
-//! `COMMIT` on one connection: the binding is the transaction's only, never
+//! [`SqlExecutor::query_bound`]) pipeline three requests on one connection:
+//! one simple query `BEGIN; SET LOCAL neutrino.platform = '…'; SET LOCAL
+//! neutrino.tenant = '…'; SET LOCAL neutrino.subtenants = '…'` (the
+//! binding's IDs written in as literals: IDs of a fixed alphabet, checked,
+//! with nothing to escape), the statement, and `COMMIT`:
+//! the binding is the transaction's only, never
 //! the connection's, so a connection goes back to the pool bound to nothing.
 //! A `TenantStore` runs every statement through them, and its tables carry
 //! policies on `platform_id` and `tenant_id` that read those settings

@@ -159,6 +159,39 @@ async fn a_binding_never_outlives_its_transaction() {
     let bad = Statement::new(format!(r#"SELECT "nope" FROM "{}""#, t.name()));
     assert!(one.query_bound(&a, &bad).await.is_err());
     assert!(ids(&one, None, &t).await.is_empty());
+    // Nor does one that fails when it runs, in the middle of the pipelined
+    // transaction: a duplicate key is `AlreadyExists`, a division by zero its
+    // own error, and the connection is back in the pool with no transaction
+    // open and nothing bound (the next unbound statement runs, and sees
+    // nothing).
+    let dup = Statement::new(format!(
+        r#"INSERT INTO "{}" ("platform_id", "tenant_id", "id", "label") VALUES (?1, ?2, 'a1', 'again')"#,
+        t.name()
+    ))
+    .bind(a.platform().as_str())
+    .bind(a.tenant().as_str());
+    let e = one.execute_bound(&a, &dup).await.unwrap_err();
+    assert!(e.is_already_exists(), "{e:?}");
+    let zero = Statement::new(format!(
+        r#"SELECT 1 / (count(*) - 1) AS "x" FROM "{}""#,
+        t.name()
+    ));
+    assert!(one.query_bound(&a, &zero).await.is_err());
+    let row = &one.query(&setting).await.unwrap()[0];
+    assert_eq!(row.get::<String>("v").unwrap(), "");
+    assert_eq!(row.get::<String>("p").unwrap(), "");
+    assert!(ids(&one, None, &t).await.is_empty());
+    assert_eq!(ids(&one, Some(&a), &t).await, ["a1"]);
+    // A binding with further readable tenants: none of them outlives it.
+    let wide = a
+        .clone()
+        .reading_also([TenantId::generate(), TenantId::generate()]);
+    assert_eq!(ids(&one, Some(&wide), &t).await, ["a1"]);
+    let subtenants = Statement::new(
+        "SELECT coalesce(current_setting('neutrino.subtenants', true), '') AS \"s\"",
+    );
+    let row = &one.query(&subtenants).await.unwrap()[0];
+    assert_eq!(row.get::<String>("s").unwrap(), "");
 
     let two = PostgresExecutor::builder(&common::url_as(&guard.app))
         .unwrap()

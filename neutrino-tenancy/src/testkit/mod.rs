@@ -107,6 +107,7 @@ macro_rules! tenancy_suite {
                     a_platform_view_reaches_only_its_platform,
                     a_platform_view_answers_as_the_registry,
                     a_tenant_id_names_one_tenant_in_the_registry,
+                    concurrent_creations_of_one_tenant_id_make_one_tenant,
                     // the tenant store
                     another_tenants_row_is_not_found_for_every_operation,
                     scope_columns_are_set_by_the_scope_and_never_written,

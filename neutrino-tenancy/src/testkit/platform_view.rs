@@ -386,3 +386,32 @@ pub async fn a_tenant_id_names_one_tenant_in_the_registry(stores: &Stores) {
         .await
         .unwrap();
 }
+
+/// Creations of one new tenant ID on both platforms at once: the database
+/// decides, exactly one platform gets the tenant, every other creation is
+/// [`Error::AlreadyExists`] and writes nothing.
+pub async fn concurrent_creations_of_one_tenant_id_make_one_tenant(stores: &Stores) {
+    let clock = ManualClock::new();
+    let w = world(stores, &clock).await;
+    for _ in 0..3 {
+        let id = TenantId::generate();
+        let calls = (0..8).map(|i| {
+            let view = w.r.platform(w.p[i % 2]);
+            async move {
+                view.create_tenant(NewTenant::new(unique("race"), "Race").with_id(id))
+                    .await
+            }
+        });
+        let results = futures_util::future::join_all(calls).await;
+        let made: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(made.len(), 1, "{results:?}");
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(e.is_already_exists(), "{e:?}");
+        }
+        let owners = [
+            w.r.platform(w.p[0]).tenant(id).await.is_ok(),
+            w.r.platform(w.p[1]).tenant(id).await.is_ok(),
+        ];
+        assert_eq!(owners.iter().filter(|o| **o).count(), 1, "{owners:?}");
+    }
+}
