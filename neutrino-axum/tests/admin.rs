@@ -505,28 +505,40 @@ async fn another_platforms_admin_session_is_refused() {
 async fn concurrent_stops_restore_the_admin_once() {
     let c = cast().await;
     let s = std::sync::Arc::new(c.s);
-    let (jar, _) = impersonate(&s, &c.admin, &c.user_id).await;
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let (s, h) = (std::sync::Arc::clone(&s), jar.header());
-        tasks.push(tokio::spawn(async move {
-            s.post("/admin/stop-impersonating", &h, json!({})).await
-        }));
-    }
-    let mut restored = 0;
-    for t in tasks {
-        let res = t.await.unwrap();
-        if res.status == 200 {
-            restored += 1;
-        } else {
-            assert!(
-                res.set_cookie(SESSION_TOKEN)
-                    .is_none_or(|c| c.contains("Max-Age=0")),
-                "a refused stop handed out a session cookie"
+    for round in 0..6 {
+        let (jar, res) = impersonate(&s, &c.admin, &c.user_id).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(24));
+        let mut tasks = Vec::new();
+        for _ in 0..24 {
+            let (s, h, b) = (
+                std::sync::Arc::clone(&s),
+                jar.header(),
+                std::sync::Arc::clone(&barrier),
             );
+            tasks.push(tokio::spawn(async move {
+                b.wait().await;
+                s.post("/admin/stop-impersonating", &h, json!({})).await
+            }));
         }
+        let mut restored = 0;
+        for t in tasks {
+            let res = t.await.unwrap();
+            if res.status == 200 {
+                restored += 1;
+            } else {
+                assert!(
+                    res.set_cookie(SESSION_TOKEN)
+                        .is_none_or(|c| c.contains("Max-Age=0")),
+                    "a refused stop handed out a session cookie"
+                );
+            }
+        }
+        assert_eq!(
+            restored, 1,
+            "round {round}: one impersonation restores the admin once"
+        );
     }
-    assert_eq!(restored, 1, "one impersonation restores the admin once");
 }
 
 /// Runs `sql` on the server's auth database.
