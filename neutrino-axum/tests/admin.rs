@@ -5,7 +5,7 @@ mod common;
 use common::{PASSWORD, server};
 use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Makes `email` an admin the way an operator would: in the auth database.
 async fn make_admin(s: &common::Server, email: &str) {
@@ -549,4 +549,209 @@ async fn set_sql(s: &common::Server, sql: &str) {
     ));
     let db = neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap();
     db.execute(&Statement::new(sql)).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_user_routes_answer_better_auths_shapes() {
+    let c = cast().await;
+    let s = &c.s;
+    let ada = c.admin.header();
+    let bob = s.sign_in("bob@example.com").await.cookie_header();
+
+    // get-user: the user itself; a missing id is a validation error first.
+    let res = s.get(&format!("/admin/get-user?id={}", c.user_id), &ada).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json()["email"], "bob@example.com");
+    assert_eq!(res.json()["role"], "user");
+    assert_eq!(s.get("/admin/get-user", "").await.json()["code"], "VALIDATION_ERROR");
+    let res = s.get(&format!("/admin/get-user?id={}", c.user_id), "").await;
+    assert_eq!((res.status, res.text.as_str()), (401, ""));
+    let res = s.get(&format!("/admin/get-user?id={}", c.admin_id), &bob).await;
+    assert_eq!(res.status, 403);
+    assert_eq!(res.json()["code"], "YOU_ARE_NOT_ALLOWED_TO_GET_USER");
+
+    // create-user: {user}; a taken address is 400.
+    let body = json!({"email": "Carl@Example.com", "password": PASSWORD, "name": "Carl",
+        "data": {"role": ["user", "support"], "emailVerified": true}});
+    let res = s.post("/admin/create-user", &ada, body.clone()).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let carl = res.json()["user"].clone();
+    assert_eq!(carl["email"], "carl@example.com");
+    assert_eq!(carl["role"], "user,support");
+    assert_eq!(carl["emailVerified"], true);
+    let carl_id = carl["id"].as_str().unwrap().to_owned();
+    let res = s.post("/admin/create-user", &ada, body).await;
+    assert_eq!(res.status, 400);
+    assert_eq!(res.json()["code"], "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
+    let res = s
+        .post(
+            "/admin/create-user",
+            &ada,
+            json!({"email": "dan@example.com", "name": "Dan", "data": {"banned": true}}),
+        )
+        .await;
+    assert_eq!(res.json()["code"], "FIELD_NOT_ALLOWED");
+    let res = s
+        .post(
+            "/admin/create-user",
+            &bob,
+            json!({"email": "eve@example.com", "name": "Eve", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(res.status, 403);
+    assert_eq!(res.json()["code"], "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS");
+    assert_eq!(
+        s.get("/admin/list-users?searchValue=eve", &ada).await.json()["total"],
+        0
+    );
+
+    // update-user: the user itself.
+    let res = s
+        .post(
+            "/admin/update-user",
+            &ada,
+            json!({"userId": carl_id, "data": {"name": "Carl B."}}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json()["name"], "Carl B.");
+    for (data, code) in [
+        (json!({}), "NO_DATA_TO_UPDATE"),
+        (json!({"password": "x"}), "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER"),
+        (json!({"id": "x"}), "USER_ID_CANNOT_BE_UPDATED"),
+        (json!({"role": 3}), "INVALID_ROLE_TYPE"),
+        (json!({"email": "bob@example.com"}), "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"),
+    ] {
+        let res = s
+            .post("/admin/update-user", &ada, json!({"userId": carl_id, "data": data}))
+            .await;
+        assert_eq!(res.status, 400, "{data}: {}", res.text);
+        assert_eq!(res.json()["code"], code, "{data}");
+    }
+
+    // set-user-password: the new one signs in, the old one not.
+    let res = s
+        .post(
+            "/admin/set-user-password",
+            &ada,
+            json!({"userId": carl_id, "newPassword": "short"}),
+        )
+        .await;
+    assert_eq!(res.json()["code"], "PASSWORD_TOO_SHORT");
+    let res = s
+        .post(
+            "/admin/set-user-password",
+            &ada,
+            json!({"userId": carl_id, "newPassword": ""}),
+        )
+        .await;
+    assert_eq!(res.json()["code"], "VALIDATION_ERROR");
+    let res = s
+        .post(
+            "/admin/set-user-password",
+            &ada,
+            json!({"userId": carl_id, "newPassword": "carl's new password"}),
+        )
+        .await;
+    assert_eq!(res.json(), json!({"status": true}));
+    let res = s
+        .post(
+            "/sign-in/email",
+            "",
+            json!({"email": "carl@example.com", "password": "carl's new password"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let carl_token = res.json()["token"].as_str().unwrap().to_owned();
+    let carl_cookie = res.cookie_header();
+
+    // list-user-sessions: without tokens; revoke-user-session by token.
+    let res = s
+        .post("/admin/list-user-sessions", &ada, json!({"userId": carl_id}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let sessions = res.json()["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 1);
+    assert!(sessions[0].get("token").is_none(), "{}", res.text);
+    assert!(!res.text.contains(&carl_token));
+    assert_eq!(sessions[0]["impersonatedBy"], Value::Null);
+    let res = s
+        .post(
+            "/admin/revoke-user-session",
+            &ada,
+            json!({"sessionToken": carl_token}),
+        )
+        .await;
+    assert_eq!(res.json(), json!({"success": true}));
+    assert_eq!(s.get("/get-session", &carl_cookie).await.text, "null");
+
+    // has-permission: the caller's own.
+    let ask = |p: Value| json!({ "permissions": p });
+    let res = s
+        .post("/admin/has-permission", &ada, ask(json!({"user": ["create"]})))
+        .await;
+    assert_eq!(res.json(), json!({"error": null, "success": true}));
+    let res = s
+        .post(
+            "/admin/has-permission",
+            &ada,
+            ask(json!({"user": ["impersonate-admins"]})),
+        )
+        .await;
+    assert_eq!(res.json()["success"], false);
+    // A non-admin naming the admin, or the admin role, is still judged as
+    // itself.
+    let res = s
+        .post(
+            "/admin/has-permission",
+            &bob,
+            json!({"permissions": {"user": ["create"]}, "userId": c.admin_id, "role": "admin"}),
+        )
+        .await;
+    assert_eq!(res.json()["success"], false);
+    let res = s
+        .post(
+            "/admin/has-permission",
+            "",
+            ask(json!({"user": ["create"]})),
+        )
+        .await;
+    assert_eq!((res.status, res.text.as_str()), (401, ""));
+    let res = s
+        .post("/admin/has-permission", &ada, json!({"permission": {"user": ["get"]}}))
+        .await;
+    assert_eq!(res.status, 400);
+    assert_eq!(
+        res.json(),
+        json!({"message": "invalid permission check. no permission(s) were passed."})
+    );
+}
+
+#[tokio::test]
+async fn another_admins_password_and_address_are_out_of_reach() {
+    let c = cast().await;
+    let s = &c.s;
+    let cleo = s.sign_up("cleo@example.com").await;
+    let cleo_id = cleo.json()["user"]["id"].as_str().unwrap().to_owned();
+    make_admin(s, "cleo@example.com").await;
+    let ada = c.admin.header();
+    let res = s
+        .post(
+            "/admin/set-user-password",
+            &ada,
+            json!({"userId": cleo_id, "newPassword": "taken over 01234567"}),
+        )
+        .await;
+    assert_eq!(res.status, 403, "{}", res.text);
+    assert_eq!(res.json()["code"], "YOU_CANNOT_IMPERSONATE_ADMINS");
+    let res = s
+        .post(
+            "/admin/update-user",
+            &ada,
+            json!({"userId": cleo_id, "data": {"email": "mallory@example.com"}}),
+        )
+        .await;
+    assert_eq!(res.status, 403, "{}", res.text);
+    assert_eq!(res.json()["code"], "YOU_CANNOT_IMPERSONATE_ADMINS");
+    s.sign_in("cleo@example.com").await;
 }
