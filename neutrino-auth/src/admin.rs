@@ -192,7 +192,9 @@ impl AdminConfig {
                 && ADMIN_ROLE_PERMISSIONS
                     .iter()
                     .find(|(r, _)| r == resource)
-                    .is_some_and(|(_, granted)| actions.iter().all(|a| granted.contains(&a.as_str())))
+                    .is_some_and(|(_, granted)| {
+                        actions.iter().all(|a| granted.contains(&a.as_str()))
+                    })
         })
     }
 

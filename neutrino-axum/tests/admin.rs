@@ -321,7 +321,10 @@ async fn only_admins_impersonate_and_never_other_admins() {
         )
         .await;
     assert_eq!(res.status, 403);
-    assert_eq!(res.json()["code"], "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS");
+    assert_eq!(
+        res.json()["code"],
+        "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS"
+    );
     assert!(res.set_cookie(ADMIN_SESSION).is_none());
     let res = s
         .post("/admin/impersonate-user", "", json!({"userId": c.user_id}))
@@ -331,7 +334,9 @@ async fn only_admins_impersonate_and_never_other_admins() {
     // Another admin (and the caller itself) is refused.
     s.sign_up("cleo@example.com").await;
     make_admin(s, "cleo@example.com").await;
-    let cleo = s.get("/admin/list-users?searchValue=cleo", &c.admin.header()).await;
+    let cleo = s
+        .get("/admin/list-users?searchValue=cleo", &c.admin.header())
+        .await;
     let cleo_id = cleo.json()["users"][0]["id"].as_str().unwrap().to_owned();
     for target in [&cleo_id, &c.admin_id] {
         let (_, res) = impersonate(s, &c.admin, target).await;
@@ -464,9 +469,7 @@ async fn another_admins_or_a_dead_admin_session_is_refused() {
     // Ada's own session revoked meanwhile (signed out on another device):
     // her admin_session names a dead session.
     let other = s.sign_in("ada@example.com").await.cookie_header();
-    let res = s
-        .post("/revoke-other-sessions", &other, json!({}))
-        .await;
+    let res = s.post("/revoke-other-sessions", &other, json!({})).await;
     assert_eq!(res.status, 200, "{}", res.text);
     refused(s, &jar, "a revoked admin session").await;
     // The impersonation session is still the user's only, never an admin's.
@@ -559,14 +562,23 @@ async fn the_user_routes_answer_better_auths_shapes() {
     let bob = s.sign_in("bob@example.com").await.cookie_header();
 
     // get-user: the user itself; a missing id is a validation error first.
-    let res = s.get(&format!("/admin/get-user?id={}", c.user_id), &ada).await;
+    let res = s
+        .get(&format!("/admin/get-user?id={}", c.user_id), &ada)
+        .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.json()["email"], "bob@example.com");
     assert_eq!(res.json()["role"], "user");
-    assert_eq!(s.get("/admin/get-user", "").await.json()["code"], "VALIDATION_ERROR");
-    let res = s.get(&format!("/admin/get-user?id={}", c.user_id), "").await;
+    assert_eq!(
+        s.get("/admin/get-user", "").await.json()["code"],
+        "VALIDATION_ERROR"
+    );
+    let res = s
+        .get(&format!("/admin/get-user?id={}", c.user_id), "")
+        .await;
     assert_eq!((res.status, res.text.as_str()), (401, ""));
-    let res = s.get(&format!("/admin/get-user?id={}", c.admin_id), &bob).await;
+    let res = s
+        .get(&format!("/admin/get-user?id={}", c.admin_id), &bob)
+        .await;
     assert_eq!(res.status, 403);
     assert_eq!(res.json()["code"], "YOU_ARE_NOT_ALLOWED_TO_GET_USER");
 
@@ -601,7 +613,9 @@ async fn the_user_routes_answer_better_auths_shapes() {
     assert_eq!(res.status, 403);
     assert_eq!(res.json()["code"], "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS");
     assert_eq!(
-        s.get("/admin/list-users?searchValue=eve", &ada).await.json()["total"],
+        s.get("/admin/list-users?searchValue=eve", &ada)
+            .await
+            .json()["total"],
         0
     );
 
@@ -617,13 +631,23 @@ async fn the_user_routes_answer_better_auths_shapes() {
     assert_eq!(res.json()["name"], "Carl B.");
     for (data, code) in [
         (json!({}), "NO_DATA_TO_UPDATE"),
-        (json!({"password": "x"}), "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER"),
+        (
+            json!({"password": "x"}),
+            "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER",
+        ),
         (json!({"id": "x"}), "USER_ID_CANNOT_BE_UPDATED"),
         (json!({"role": 3}), "INVALID_ROLE_TYPE"),
-        (json!({"email": "bob@example.com"}), "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"),
+        (
+            json!({"email": "bob@example.com"}),
+            "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+        ),
     ] {
         let res = s
-            .post("/admin/update-user", &ada, json!({"userId": carl_id, "data": data}))
+            .post(
+                "/admin/update-user",
+                &ada,
+                json!({"userId": carl_id, "data": data}),
+            )
             .await;
         assert_eq!(res.status, 400, "{data}: {}", res.text);
         assert_eq!(res.json()["code"], code, "{data}");
@@ -667,7 +691,11 @@ async fn the_user_routes_answer_better_auths_shapes() {
 
     // list-user-sessions: without tokens; revoke-user-session by token.
     let res = s
-        .post("/admin/list-user-sessions", &ada, json!({"userId": carl_id}))
+        .post(
+            "/admin/list-user-sessions",
+            &ada,
+            json!({"userId": carl_id}),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     let sessions = res.json()["sessions"].as_array().unwrap().clone();
@@ -688,7 +716,11 @@ async fn the_user_routes_answer_better_auths_shapes() {
     // has-permission: the caller's own.
     let ask = |p: Value| json!({ "permissions": p });
     let res = s
-        .post("/admin/has-permission", &ada, ask(json!({"user": ["create"]})))
+        .post(
+            "/admin/has-permission",
+            &ada,
+            ask(json!({"user": ["create"]})),
+        )
         .await;
     assert_eq!(res.json(), json!({"error": null, "success": true}));
     let res = s
@@ -718,7 +750,11 @@ async fn the_user_routes_answer_better_auths_shapes() {
         .await;
     assert_eq!((res.status, res.text.as_str()), (401, ""));
     let res = s
-        .post("/admin/has-permission", &ada, json!({"permission": {"user": ["get"]}}))
+        .post(
+            "/admin/has-permission",
+            &ada,
+            json!({"permission": {"user": ["get"]}}),
+        )
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(

@@ -16,8 +16,7 @@ use neutrino_core::sql::{Statement, Value};
 use tracing::Instrument;
 
 use super::{
-    ADMIN_USER_COLUMNS, AdminConfig, AdminEntry, AdminUser, admin_user_from_row,
-    check_role,
+    ADMIN_USER_COLUMNS, AdminConfig, AdminEntry, AdminUser, admin_user_from_row, check_role,
 };
 use crate::Auth;
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
@@ -312,10 +311,7 @@ impl Auth {
             if let Some(r) = &role {
                 set("role", r.as_str().into(), &mut sets);
             }
-            let mut sql = format!(
-                r#"UPDATE "user" SET {} WHERE "id" = ?2"#,
-                sets.join(", ")
-            );
+            let mut sql = format!(r#"UPDATE "user" SET {} WHERE "id" = ?2"#, sets.join(", "));
             if let Some(r) = &target_role {
                 sql.push_str(&format!(" AND {}", target_role_guard(params.len() + 1)));
                 params.push(user.as_str().into());

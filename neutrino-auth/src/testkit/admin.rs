@@ -87,17 +87,26 @@ pub async fn admin_routes_manage_users_sessions_and_passwords(
         "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS"
     );
     assert!(auth.get_session(at).await.unwrap().is_some());
-    assert_eq!(code(auth.admin_get_user("no-such-token", &a.user.id).await), "UNAUTHORIZED");
+    assert_eq!(
+        code(auth.admin_get_user("no-such-token", &a.user.id).await),
+        "UNAUTHORIZED"
+    );
 
     // Get.
     let got = auth.admin_get_user(at, &bob.user.id).await.unwrap();
     assert_eq!(got.user.email, bob.user.email);
     assert_eq!(got.role.as_deref(), Some("user"));
     let nobody = UserId::generate();
-    assert_eq!(code(auth.admin_get_user(at, &nobody).await), "USER_NOT_FOUND");
+    assert_eq!(
+        code(auth.admin_get_user(at, &nobody).await),
+        "USER_NOT_FOUND"
+    );
 
     // Create: the address normalized, unique, the password as at sign-up.
-    let carl = auth.admin_create_user(at, new_carl(), &meta()).await.unwrap();
+    let carl = auth
+        .admin_create_user(at, new_carl(), &meta())
+        .await
+        .unwrap();
     assert_eq!(carl.user.email, carl_email);
     assert_eq!(carl.role.as_deref(), Some("user"));
     assert!(!carl.banned);
@@ -206,7 +215,10 @@ pub async fn admin_routes_manage_users_sessions_and_passwords(
         ..AdminUpdateUser::default()
     };
     assert_eq!(
-        code(auth.admin_update_user(at, &carl.user.id, taken, &meta()).await),
+        code(
+            auth.admin_update_user(at, &carl.user.id, taken, &meta())
+                .await
+        ),
         "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"
     );
     let moved = unique_email();
@@ -235,7 +247,10 @@ pub async fn admin_routes_manage_users_sessions_and_passwords(
         ..AdminUpdateUser::default()
     };
     assert_eq!(
-        code(auth.admin_update_user(at, &other.user.id, steal, &meta()).await),
+        code(
+            auth.admin_update_user(at, &other.user.id, steal, &meta())
+                .await
+        ),
         "YOU_CANNOT_IMPERSONATE_ADMINS"
     );
     assert!(signs_in(&auth, &other.user.email, PASSWORD).await);
@@ -245,7 +260,10 @@ pub async fn admin_routes_manage_users_sessions_and_passwords(
         .admin_impersonate_user(at, &bob.user.id, &meta())
         .await
         .unwrap();
-    let listed = auth.admin_list_user_sessions(at, &bob.user.id).await.unwrap();
+    let listed = auth
+        .admin_list_user_sessions(at, &bob.user.id)
+        .await
+        .unwrap();
     assert!(listed.iter().any(|s| s.impersonated_by == Some(a.user.id)));
     assert!(listed.iter().any(|s| s.id == bob.session.id));
     assert_eq!(
@@ -254,9 +272,16 @@ pub async fn admin_routes_manage_users_sessions_and_passwords(
             .unwrap(),
         1
     );
-    assert!(auth.get_session(&imp.session.token).await.unwrap().is_none());
+    assert!(
+        auth.get_session(&imp.session.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
-        auth.admin_revoke_user_session(at, bt, &meta()).await.unwrap(),
+        auth.admin_revoke_user_session(at, bt, &meta())
+            .await
+            .unwrap(),
         1
     );
     assert!(auth.get_session(bt).await.unwrap().is_none());
@@ -270,9 +295,12 @@ pub async fn admin_routes_manage_users_sessions_and_passwords(
     // Permissions: the admin role's grants, nothing for a user.
     let ask = |list: &[(&str, &[&str])]| perms(list);
     assert!(
-        auth.admin_has_permission(at, &ask(&[("user", &["create", "ban"]), ("session", &["revoke"])]))
-            .await
-            .unwrap()
+        auth.admin_has_permission(
+            at,
+            &ask(&[("user", &["create", "ban"]), ("session", &["revoke"])])
+        )
+        .await
+        .unwrap()
     );
     for denied in [
         ask(&[("user", &["impersonate-admins"])]),
@@ -280,7 +308,10 @@ pub async fn admin_routes_manage_users_sessions_and_passwords(
         ask(&[("organization", &["update"])]),
         ask(&[]),
     ] {
-        assert!(!auth.admin_has_permission(at, &denied).await.unwrap(), "{denied:?}");
+        assert!(
+            !auth.admin_has_permission(at, &denied).await.unwrap(),
+            "{denied:?}"
+        );
     }
     let carl_in = auth
         .sign_in_email(SignInEmail::new(&moved, PASSWORD), &meta())
@@ -313,10 +344,12 @@ pub async fn admin_routes_manage_users_sessions_and_passwords(
         .admin_set_user_password(rt, &other.user.id, "reset by root 0123", &meta())
         .await
         .unwrap();
-    assert!(with_root
-        .admin_impersonate_user(rt, &other.user.id, &meta())
-        .await
-        .is_ok());
+    assert!(
+        with_root
+            .admin_impersonate_user(rt, &other.user.id, &meta())
+            .await
+            .is_ok()
+    );
 }
 
 /// Many stops of one impersonation at once: one restores the admin.
@@ -349,7 +382,12 @@ pub async fn concurrent_stops_of_one_impersonation_restore_the_admin_once(
             }
         }
         assert_eq!(restored, 1, "one impersonation restores its admin once");
-        assert!(auth.get_session(&imp.session.token).await.unwrap().is_none());
+        assert!(
+            auth.get_session(&imp.session.token)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
 

@@ -710,10 +710,9 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
             a.admin_list_user_sessions(s.token, &t.owner_b.user.id)
                 .await,
         ),
-        Op::AdminRevokeUserSession => auth_outcome(
-            a.admin_revoke_user_session(s.token, bt, &meta())
-                .await,
-        ),
+        Op::AdminRevokeUserSession => {
+            auth_outcome(a.admin_revoke_user_session(s.token, bt, &meta()).await)
+        }
         Op::AdminSetUserPassword => auth_outcome(
             a.admin_set_user_password(s.token, &t.owner_b.user.id, "a new password 0123", &meta())
                 .await,

@@ -348,12 +348,14 @@ async fn impersonate_user(ctx: &Ctx) -> Answer {
     let mut out = jar.delete_session(&ctx.cookies);
     let remember = if current.dont_remember { "true" } else { "" };
     let max_age = ctx.platform.auth().cookies().config().max_age.as_secs();
-    out.push(jar.set_cookie(
-        jar.admin_session_name(),
-        &jar.signer()
-            .sign(&format!("{}:{remember}", token(&current))),
-        Some(max_age),
-    ));
+    out.push(
+        jar.set_cookie(
+            jar.admin_session_name(),
+            &jar.signer()
+                .sign(&format!("{}:{remember}", token(&current))),
+            Some(max_age),
+        ),
+    );
     let found = AuthSession {
         session: signed.session,
         user: signed.user,
@@ -471,9 +473,7 @@ fn parse_data(data: &Map<String, Value>, allowed: &[&str]) -> Result<Data, ApiEr
         role: None,
     };
     let expected = |k: &str, want: &str| {
-        ApiError::validation(format!(
-            "[body.data.{k}] Invalid input: expected {want}"
-        ))
+        ApiError::validation(format!("[body.data.{k}] Invalid input: expected {want}"))
     };
     for (k, v) in data {
         if !allowed.contains(&k.as_str()) {
