@@ -1,6 +1,9 @@
 //! Better Auth's admin plugin on the same rows: platform admins list and
-//! search users, set roles, ban and unban, impersonate users, remove users
-//! and revoke their sessions.
+//! search users, set roles, ban and unban, impersonate users, create,
+//! update and remove users, list and revoke their sessions, set their
+//! passwords, and check permissions ([`AdminConfig::has_permission`]:
+//! Better Auth's default `admin` role, [`ADMIN_ROLE_PERMISSIONS`], and
+//! [`AdminConfig::admin_user_ids`]).
 //!
 //! * **Who is an admin.** A user whose `user.role` (a comma-separated list,
 //!   as Better Auth stores it) holds one of [`AdminConfig::admin_roles`]
