@@ -1,6 +1,9 @@
 //! Better Auth's admin plugin on the same rows: platform admins list and
-//! search users, set roles, ban and unban, impersonate users, remove users
-//! and revoke their sessions.
+//! search users, set roles, ban and unban, impersonate users, create,
+//! update and remove users, list and revoke their sessions, set their
+//! passwords, and check permissions ([`AdminConfig::has_permission`]:
+//! Better Auth's default `admin` role, [`ADMIN_ROLE_PERMISSIONS`], and
+//! [`AdminConfig::admin_user_ids`]).
 //!
 //! * **Who is an admin.** A user whose `user.role` (a comma-separated list,
 //!   as Better Auth stores it) holds one of [`AdminConfig::admin_roles`]
@@ -47,6 +50,10 @@ use crate::model::{AuthSession, RequestMeta, SignedIn, User};
 use crate::rows::{USER_COLUMNS, parse_user_id, user_from_row};
 use crate::session::{self, GetSessionOptions};
 
+mod users;
+
+pub use users::{AdminUpdateUser, CreateUser};
+
 /// Longest ban reason, in bytes.
 pub const MAX_BAN_REASON_LEN: usize = 2000;
 /// Longest role name, in bytes.
@@ -74,7 +81,37 @@ pub struct AdminConfig {
     /// The ban length when none is given (Better Auth's
     /// `defaultBanExpiresIn`; default `None`: until lifted).
     pub default_ban_expires_in: Option<Duration>,
+    /// Users who hold every admin permission whatever their role (Better
+    /// Auth's `adminUserIds`), `user:impersonate-admins` included.
+    pub admin_user_ids: Vec<UserId>,
 }
+
+/// What Better Auth's default `admin` role grants (its `adminAc`), per
+/// resource; the `user` role grants nothing. `user:impersonate-admins` is
+/// granted to [`AdminConfig::admin_user_ids`] only.
+pub const ADMIN_ROLE_PERMISSIONS: &[(&str, &[&str])] = &[
+    (
+        "user",
+        &[
+            "create",
+            "list",
+            "set-role",
+            "ban",
+            "impersonate",
+            "delete",
+            "set-password",
+            "set-email",
+            "set-phone",
+            "get",
+            "update",
+        ],
+    ),
+    ("session", &["list", "revoke", "delete"]),
+];
+
+/// Every resource and action of Better Auth's admin access control (its
+/// `defaultStatements`).
+const KNOWN_RESOURCES: &[&str] = &["user", "session"];
 
 impl Default for AdminConfig {
     fn default() -> Self {
@@ -84,6 +121,7 @@ impl Default for AdminConfig {
             allow_impersonating_admins: false,
             default_ban_reason: "No reason".to_owned(),
             default_ban_expires_in: None,
+            admin_user_ids: Vec::new(),
         }
     }
 }
@@ -125,6 +163,49 @@ impl AdminConfig {
             has_role(r, PlatformRole::Admin.as_str())
                 || self.admin_roles.iter().any(|a| has_role(r, a))
         })
+    }
+
+    /// Whether `user`, whose stored `user.role` is `role`, is an admin: one
+    /// of [`AdminConfig::admin_user_ids`] or an admin role.
+    pub fn is_admin_user(&self, user: &UserId, role: Option<&str>) -> bool {
+        self.admin_user_ids.contains(user) || self.is_admin(role)
+    }
+
+    /// Better Auth's admin `hasPermission`: whether `user` with the stored
+    /// `role` holds every action asked of every resource in `permissions`
+    /// (`{"user": ["create"], "session": ["list"]}`). One of
+    /// [`AdminConfig::admin_user_ids`] holds all; an admin role holds
+    /// [`ADMIN_ROLE_PERMISSIONS`]; any other role nothing. An empty request,
+    /// an unknown resource or an empty list of actions is not granted.
+    pub fn has_permission(
+        &self,
+        user: &UserId,
+        role: Option<&str>,
+        permissions: &[(String, Vec<String>)],
+    ) -> bool {
+        if self.admin_user_ids.contains(user) {
+            return true;
+        }
+        if permissions.is_empty() || !self.is_admin(role) {
+            return false;
+        }
+        permissions.iter().all(|(resource, actions)| {
+            KNOWN_RESOURCES.contains(&resource.as_str())
+                && !actions.is_empty()
+                && ADMIN_ROLE_PERMISSIONS
+                    .iter()
+                    .find(|(r, _)| r == resource)
+                    .is_some_and(|(_, granted)| {
+                        actions.iter().all(|a| granted.contains(&a.as_str()))
+                    })
+        })
+    }
+
+    /// Whether `actor` may act on an admin `target` as on themselves
+    /// (impersonate them, set their password or email): Better Auth's
+    /// `allowImpersonatingAdmins` or `user:impersonate-admins`.
+    fn may_act_as_admins(&self, actor: &UserId) -> bool {
+        self.allow_impersonating_admins || self.admin_user_ids.contains(actor)
     }
 }
 
@@ -399,7 +480,11 @@ impl Auth {
             .next()
             .ok_or(AuthError::Unauthorized)?;
         let role: Option<String> = row.get(0)?;
-        if !self.inner.admin.is_admin(role.as_deref()) {
+        if !self
+            .inner
+            .admin
+            .is_admin_user(&found.user.id, role.as_deref())
+        {
             return Err(AuthError::NotAllowed { code: not_allowed });
         }
         Ok(AdminActor {
@@ -731,7 +816,9 @@ impl Auth {
             let actor = self.admin_actor(token, CODE).await?;
             let target = self.get_admin_user(user).await?.ok_or(AuthError::UserNotFound)?;
             let cfg = &self.inner.admin;
-            if cfg.is_admin(target.role.as_deref()) && !cfg.allow_impersonating_admins {
+            if cfg.is_admin_user(user, target.role.as_deref())
+                && !cfg.may_act_as_admins(&actor.user_id)
+            {
                 return Err(AuthError::NotAllowed {
                     code: "YOU_CANNOT_IMPERSONATE_ADMINS",
                 });
@@ -814,8 +901,10 @@ impl Auth {
     /// Like sign-out, it only takes authority away, so it also works on a
     /// suspended platform.
     ///
-    /// Errors: `UNAUTHORIZED` (no such session, or `admin_token` is not the
-    /// impersonating admin's), `NOT_IMPERSONATING` (Better Auth's 400 "You
+    /// Of concurrent calls for one impersonation, one succeeds.
+    ///
+    /// Errors: `UNAUTHORIZED` (no such session, or it already ended, or
+    /// `admin_token` is not the impersonating admin's), `NOT_IMPERSONATING` (Better Auth's 400 "You
     /// are not impersonating anyone").
     pub async fn stop_impersonating(
         &self,
@@ -839,8 +928,15 @@ impl Auth {
             let by = by.ok_or(AuthError::Refused {
                 code: "NOT_IMPERSONATING",
             })?;
+            // The admin's session from the database, never from the cache.
             let admin = self
-                .get_session_with(admin_token, GetSessionOptions::QUIET)
+                .get_session_with(
+                    admin_token,
+                    GetSessionOptions {
+                        disable_refresh: true,
+                        disable_cache: true,
+                    },
+                )
                 .await?
                 .filter(|a| a.user.id.as_str() == by && a.session.token != token)
                 .ok_or(AuthError::Unauthorized)?;
@@ -886,8 +982,13 @@ impl Auth {
             )
             .bind(current.session.id.as_str())
             .bind(by.as_str());
-            self.db().batch(&[for_admin, for_user, delete]).await?;
+            let out = self.db().batch(&[for_admin, for_user, delete]).await?;
             self.evict_user(current.user.id.as_str());
+            // Only the call whose batch ended the session restores the
+            // admin's: a concurrent stop found it already gone.
+            if out.get(2).map_or(0, |o| o.rows_affected) == 0 {
+                return Err(AuthError::Unauthorized);
+            }
             Ok(admin)
         }
         .instrument(span("stop_impersonating"))

@@ -16,7 +16,8 @@
 //!   scrypt (default, never locks a user out of Better Auth) or argon2id;
 //!   both formats verify, off the async executor;
 //! * [`admin`]: Better Auth's admin plugin (roles, bans, impersonation,
-//!   user removal) and [`user`]: update, change email, delete, list
+//!   creating, updating and removing users, their sessions and passwords,
+//!   permission checks) and [`user`]: update, change email, delete, list
 //!   accounts;
 //! * [`Auth::sign_up_email`], [`Auth::sign_in_email`], [`Auth::sign_out`] with
 //!   Better Auth's error codes ([`AuthError::code`]);

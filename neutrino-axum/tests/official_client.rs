@@ -78,6 +78,10 @@ const KEY_NO_UPDATED_AT: &str = "finding: the API-key object has no updatedAt";
 const KEY_RENAME_REFUSED: &str = "finding: api-key update refuses a new name (400 \
      NO_VALUES_TO_UPDATE, only `enabled` can change) where Better Auth renames the key";
 
+const NO_SESSION_TOKENS_LISTED: &str = "changed: admin list-user-sessions leaves out the \
+     sessions' tokens (bearer credentials: another admin's would let an admin act as them \
+     without impersonation's checks and audit); revoke-user-session takes a session's ID too";
+
 /// The differences known and accepted. Printed on every run; an entry that
 /// no longer matches any difference fails the test, so the table stays true.
 const KNOWN_DIFFERENCES: &[Known] = &[
@@ -236,6 +240,36 @@ const KNOWN_DIFFERENCES: &[Known] = &[
         ".body.apiKeys[].updatedAt",
         r#"Better Auth "<date:now>", Rust: absent"#,
         KEY_NO_UPDATED_AT,
+    ),
+    known(
+        "admin: admin get-user",
+        ".body.twoFactorEnabled",
+        "Better Auth false, Rust: absent",
+        NO_PLUGIN_USER_FIELDS,
+    ),
+    known(
+        "admin: admin update-user",
+        ".body.twoFactorEnabled",
+        "Better Auth false, Rust: absent",
+        NO_PLUGIN_USER_FIELDS,
+    ),
+    known(
+        "admin: admin list-user-sessions",
+        ".body.sessions[].activeOrganizationId",
+        "Better Auth null, Rust: absent",
+        NO_ACTIVE_ORGANIZATION,
+    ),
+    known(
+        "admin: admin list-user-sessions",
+        ".body.sessions[].ipAddress",
+        r#"Better Auth "", Rust "<ipAddress>""#,
+        PEER_ADDRESS,
+    ),
+    known(
+        "admin: admin list-user-sessions",
+        ".body.sessions[].token",
+        r#"Better Auth "<token:admin: sign-in with the password the admin set#1>", Rust: absent"#,
+        NO_SESSION_TOKENS_LISTED,
     ),
     // The refusal changes the whole answer: every line of the step.
     known("api-key: api-key update", "*", "*", KEY_RENAME_REFUSED),

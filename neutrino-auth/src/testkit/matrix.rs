@@ -197,6 +197,13 @@ operations! {
     AdminImpersonateUser => "Auth::admin_impersonate_user", Both;
     AdminRemoveUser => "Auth::admin_remove_user", Both;
     AdminRevokeUserSessions => "Auth::admin_revoke_user_sessions", Both;
+    AdminGetUser => "Auth::admin_get_user", Both;
+    AdminCreateUser => "Auth::admin_create_user", Both;
+    AdminUpdateUser => "Auth::admin_update_user", Both;
+    AdminListUserSessions => "Auth::admin_list_user_sessions", Both;
+    AdminRevokeUserSession => "Auth::admin_revoke_user_session", Both;
+    AdminSetUserPassword => "Auth::admin_set_user_password", Both;
+    AdminHasPermission => "Auth::admin_has_permission", Both;
     StopImpersonating => "Auth::stop_impersonating", OtherPlatformOnly;
     GetAdminUser => "Auth::get_admin_user", OtherPlatformOnly;
     ListAccounts => "Auth::list_accounts", OtherPlatformOnly;
@@ -234,6 +241,14 @@ pub const EXEMPT: &[(&str, &str)] = &[
     (
         "Registry::resolve",
         "the registry root routes every platform's hosts (how a request finds its platform); the platform view's resolve has rows",
+    ),
+    (
+        "AdminConfig::has_permission",
+        "a pure function of the configuration and its input; reads nothing",
+    ),
+    (
+        "AdminConfig::is_admin_user",
+        "a pure function of the configuration and its input; reads nothing",
     ),
     ("neutrino_auth::hash_key", "a pure function of its input"),
     ("neutrino_auth::hotp", "a pure function of its input"),
@@ -628,6 +643,48 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
         ),
         Op::AdminRevokeUserSessions => auth_outcome(
             a.admin_revoke_user_sessions(s.token, &t.owner_b.user.id, &meta())
+                .await,
+        ),
+        Op::AdminGetUser => auth_outcome(a.admin_get_user(s.token, &t.owner_b.user.id).await),
+        Op::AdminCreateUser => auth_outcome(
+            a.admin_create_user(
+                s.token,
+                crate::admin::CreateUser {
+                    email: t.owner_b.user.email.clone(),
+                    password: Some(PASSWORD.into()),
+                    name: "Mallory".into(),
+                    roles: Some(vec!["admin".into()]),
+                    ..Default::default()
+                },
+                &meta(),
+            )
+            .await,
+        ),
+        Op::AdminUpdateUser => auth_outcome(
+            a.admin_update_user(
+                s.token,
+                &t.owner_b.user.id,
+                crate::admin::AdminUpdateUser {
+                    email: Some(unique("mallory-").to_lowercase() + "@example.com"),
+                    ..Default::default()
+                },
+                &meta(),
+            )
+            .await,
+        ),
+        Op::AdminListUserSessions => auth_outcome(
+            a.admin_list_user_sessions(s.token, &t.owner_b.user.id)
+                .await,
+        ),
+        Op::AdminRevokeUserSession => {
+            auth_outcome(a.admin_revoke_user_session(s.token, bt, &meta()).await)
+        }
+        Op::AdminSetUserPassword => auth_outcome(
+            a.admin_set_user_password(s.token, &t.owner_b.user.id, "a new password 0123", &meta())
+                .await,
+        ),
+        Op::AdminHasPermission => auth_outcome(
+            a.admin_has_permission(s.token, &[("user".into(), vec!["create".into()])])
                 .await,
         ),
         Op::StopImpersonating => auth_outcome(a.stop_impersonating(bt, bt, &meta()).await),

@@ -13,7 +13,8 @@
 //!   the audit log), [`bad_input`], [`json`],
 //!   [`organizations`](mod@organizations), [`authority`], [`suspension`],
 //!   [`invitations`], [`proof_of_address`], [`two_factor`], [`api_keys`],
-//!   [`lifecycle`] (update, delete, get-full-organization, organization keys);
+//!   [`lifecycle`] (update, delete, get-full-organization, organization keys),
+//!   [`admin`](mod@admin) (the admin plugin's user routes);
 //! * [`race`]: every single-use, counted or unique rule attacked with many
 //!   simultaneous calls (also runnable alone by
 //!   [`auth_race_suite!`](crate::auth_race_suite));
@@ -25,6 +26,7 @@
 //! Each case gets fresh stores from the factory and a manual clock, and uses
 //! fresh random users and tenants.
 
+pub mod admin;
 pub mod api_keys;
 pub mod audited;
 pub mod authority;
@@ -43,6 +45,7 @@ pub mod sessions;
 pub mod suspension;
 pub mod two_factor;
 
+pub use admin::*;
 pub use api_keys::*;
 pub use audited::*;
 pub use authority::*;
@@ -143,6 +146,8 @@ macro_rules! auth_suite {
                     a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed,
                     platform_keys_work_on_their_platform_only_and_die_with_membership,
                     a_key_refused_because_its_owner_left_keeps_its_uses,
+                    // the admin plugin's user routes
+                    admin_routes_manage_users_sessions_and_passwords,
                     // the cross-tenant matrix
                     cross_tenant_matrix_refuses_every_operation_on_another_tenant,
                     audited_changes_write_their_entry_only_when_the_change_happens,
@@ -192,6 +197,8 @@ macro_rules! auth_race_suite {
                     a_key_with_n_uses_left_verifies_exactly_n_times_under_concurrency,
                     a_rate_limited_key_verifies_at_most_max_times_per_window_under_concurrency,
                     deleting_an_organization_racing_joins_and_keys_leaves_nothing_usable,
+                    concurrent_stops_of_one_impersonation_restore_the_admin_once,
+                    concurrent_creations_of_one_address_make_one_user,
                 ]
             );
         }

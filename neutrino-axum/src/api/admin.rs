@@ -2,18 +2,25 @@
 //! operations: every permission is checked there, with the caller's session
 //! read from the database.
 //!
+//! Impersonation keeps the admin's own session in the signed `admin_session`
+//! cookie (`"<admin token>:<dont_remember or empty>"`), as Better Auth does;
+//! `stop-impersonating` gives it back only to the impersonation session of
+//! the admin whose live session it names, once.
+//!
 //! [`Auth`]: neutrino_auth::Auth
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use neutrino_auth::admin::{ListUsers, SearchField, SearchOperator};
+use neutrino_auth::admin::{AdminUpdateUser, CreateUser, ListUsers, SearchField, SearchOperator};
+use neutrino_auth::{AuthError, AuthSession, Session};
 use neutrino_core::ids::UserId;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::Ctx;
-use super::session::{Current, require, with_cookies};
-use super::wire::{Fields, Reply, query_get};
+use super::session::{Current, require, set_session_cookies, with_cookies};
+use super::wire::{Fields, Reply, query_get, session_json, user_json};
 use crate::ApiError;
 
 type Answer = Result<Reply, ApiError>;
@@ -27,6 +34,15 @@ pub(super) enum AdminRoute {
     ListUsers,
     RevokeUserSessions,
     RemoveUser,
+    ImpersonateUser,
+    StopImpersonating,
+    GetUser,
+    CreateUser,
+    UpdateUser,
+    ListUserSessions,
+    RevokeUserSession,
+    SetUserPassword,
+    HasPermission,
 }
 
 pub(super) fn route(get: bool, post: bool, path: &str) -> Option<AdminRoute> {
@@ -38,6 +54,15 @@ pub(super) fn route(get: bool, post: bool, path: &str) -> Option<AdminRoute> {
         "list-users" if get => ListUsers,
         "revoke-user-sessions" if post => RevokeUserSessions,
         "remove-user" if post => RemoveUser,
+        "impersonate-user" if post => ImpersonateUser,
+        "stop-impersonating" if post => StopImpersonating,
+        "get-user" if get => GetUser,
+        "create-user" if post => CreateUser,
+        "update-user" if post => UpdateUser,
+        "list-user-sessions" if post => ListUserSessions,
+        "revoke-user-session" if post => RevokeUserSession,
+        "set-user-password" if post => SetUserPassword,
+        "has-permission" if post => HasPermission,
         _ => return None,
     })
 }
@@ -50,7 +75,21 @@ pub(super) async fn handle(route: AdminRoute, ctx: &Ctx) -> Answer {
         AdminRoute::ListUsers => list_users(ctx).await,
         AdminRoute::RevokeUserSessions => revoke_user_sessions(ctx).await,
         AdminRoute::RemoveUser => remove_user(ctx).await,
+        AdminRoute::ImpersonateUser => impersonate_user(ctx).await,
+        AdminRoute::StopImpersonating => stop_impersonating(ctx).await,
+        AdminRoute::GetUser => get_user(ctx).await,
+        AdminRoute::CreateUser => create_user(ctx).await,
+        AdminRoute::UpdateUser => update_user(ctx).await,
+        AdminRoute::ListUserSessions => list_user_sessions(ctx).await,
+        AdminRoute::RevokeUserSession => revoke_user_session(ctx).await,
+        AdminRoute::SetUserPassword => set_user_password(ctx).await,
+        AdminRoute::HasPermission => has_permission(ctx).await,
     }
+}
+
+/// The caller's session token.
+fn token(current: &Current) -> &str {
+    &current.found.session.token
 }
 
 /// Better Auth's admin session middleware: 401 with an empty body without a
@@ -64,11 +103,11 @@ async fn admin_session(ctx: &Ctx) -> Result<(Current, Vec<String>), ApiError> {
 
 fn user_id(id: &str) -> Result<UserId, ApiError> {
     id.parse::<UserId>()
-        .map_err(|_| admin_error(neutrino_auth::AuthError::UserNotFound))
+        .map_err(|_| admin_error(AuthError::UserNotFound))
 }
 
 /// Better Auth's 404 for `USER_NOT_FOUND` on admin routes.
-fn admin_error(e: neutrino_auth::AuthError) -> ApiError {
+fn admin_error(e: AuthError) -> ApiError {
     let e = ApiError::from(e);
     if e.code() == "USER_NOT_FOUND" {
         ApiError::new(StatusCode::NOT_FOUND, "USER_NOT_FOUND", "User not found")
@@ -77,40 +116,90 @@ fn admin_error(e: neutrino_auth::AuthError) -> ApiError {
     }
 }
 
+/// Better Auth's admin handler: the caller's session from the database (401
+/// with an empty body without one), one library call with it, and its
+/// answer as JSON, with the cookies the session's resolution sends (on an
+/// error too). The body's fields are validated before, by the caller.
+async fn admin_call<F, Fut>(ctx: &Ctx, run: F) -> Answer
+where
+    F: FnOnce(Current) -> Fut,
+    Fut: Future<Output = Result<Value, ApiError>>,
+{
+    let (current, cookies) = admin_session(ctx).await?;
+    match run(current).await {
+        Ok(body) => Ok(Reply::json(body).cookies(cookies)),
+        Err(e) => Err(with_cookies(e, cookies)),
+    }
+}
+
+/// A body `{userId}` (Better Auth's `z.coerce.string()`), validated.
+fn user_id_body(ctx: &Ctx) -> Result<String, ApiError> {
+    let mut f = Fields::new(&ctx.body, true);
+    let target = coerced_string(&mut f, "userId");
+    f.finish()?;
+    Ok(target)
+}
+
+/// zod's `z.coerce.string()`: a string, or a number or boolean as text.
+fn coerced_string(f: &mut Fields<'_>, name: &str) -> String {
+    match f.raw(name) {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        _ => f.string(name),
+    }
+}
+
+/// A role given as a string or an array of strings; `None` with the
+/// issue recorded otherwise.
+fn roles_of(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(items) if items.iter().all(Value::is_string) => Some(
+            items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Better Auth's 400 `INVALID_ROLE_TYPE`.
+fn invalid_role_type() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "INVALID_ROLE_TYPE",
+        "Invalid role type",
+    )
+}
+
 async fn set_role(ctx: &Ctx) -> Answer {
     let mut f = Fields::new(&ctx.body, true);
-    let target = f.string("userId");
-    let role = match f.raw("role") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => {
+    let target = coerced_string(&mut f, "userId");
+    let role = match f.raw("role").and_then(roles_of) {
+        Some(r) => r,
+        None => {
             f.string("role");
             Vec::new()
         }
     };
     f.finish()?;
-    let (current, cookies) = admin_session(ctx).await?;
-    let roles: Vec<&str> = role.iter().map(String::as_str).collect();
-    let run = async {
-        let target = user_id(&target)?;
-        ctx.platform
+    admin_call(ctx, |current| async move {
+        let roles: Vec<&str> = role.iter().map(String::as_str).collect();
+        let u = ctx
+            .platform
             .auth()
-            .admin_set_role(&current.found.session.token, &target, &roles, &ctx.meta)
+            .admin_set_role(token(&current), &user_id(&target)?, &roles, &ctx.meta)
             .await
-            .map_err(admin_error)
-    };
-    match run.await {
-        Ok(u) => Ok(Reply::json(json!({ "user": u })).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+            .map_err(admin_error)?;
+        Ok(json!({ "user": u }))
+    })
+    .await
 }
 
 async fn ban_user(ctx: &Ctx) -> Answer {
     let mut f = Fields::new(&ctx.body, true);
-    let target = f.string("userId");
+    let target = coerced_string(&mut f, "userId");
     let reason = f.opt_string("banReason");
     let expires = match f.raw("banExpiresIn") {
         None | Some(Value::Null) => None,
@@ -132,44 +221,36 @@ async fn ban_user(ctx: &Ctx) -> Answer {
             ));
         }
     };
-    let (current, cookies) = admin_session(ctx).await?;
-    let run = async {
-        let target = user_id(&target)?;
-        ctx.platform
+    admin_call(ctx, |current| async move {
+        let u = ctx
+            .platform
             .auth()
             .admin_ban_user(
-                &current.found.session.token,
-                &target,
+                token(&current),
+                &user_id(&target)?,
                 reason.as_deref(),
                 expires_in,
                 &ctx.meta,
             )
             .await
-            .map_err(admin_error)
-    };
-    match run.await {
-        Ok(u) => Ok(Reply::json(json!({ "user": u })).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+            .map_err(admin_error)?;
+        Ok(json!({ "user": u }))
+    })
+    .await
 }
 
 async fn unban_user(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let target = f.string("userId");
-    f.finish()?;
-    let (current, cookies) = admin_session(ctx).await?;
-    let run = async {
-        let target = user_id(&target)?;
-        ctx.platform
+    let target = user_id_body(ctx)?;
+    admin_call(ctx, |current| async move {
+        let u = ctx
+            .platform
             .auth()
-            .admin_unban_user(&current.found.session.token, &target, &ctx.meta)
+            .admin_unban_user(token(&current), &user_id(&target)?, &ctx.meta)
             .await
-            .map_err(admin_error)
-    };
-    match run.await {
-        Ok(u) => Ok(Reply::json(json!({ "user": u })).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+            .map_err(admin_error)?;
+        Ok(json!({ "user": u }))
+    })
+    .await
 }
 
 fn number(ctx: &Ctx, name: &str) -> Result<Option<u32>, ApiError> {
@@ -199,57 +280,465 @@ async fn list_users(ctx: &Ctx) -> Answer {
         offset,
         descending: query_get(&ctx.query, "sortDirection") == Some("desc"),
     };
-    let (current, cookies) = admin_session(ctx).await?;
-    let list = ctx
-        .platform
-        .auth()
-        .admin_list_users(&current.found.session.token, &query)
-        .await
-        .map_err(|e| with_cookies(admin_error(e), cookies.clone()))?;
-    let mut body = json!({ "users": list.users, "total": list.total });
-    if limit.is_some() {
-        body["limit"] = json!(list.limit);
-    }
-    if offset.is_some() {
-        body["offset"] = json!(list.offset);
-    }
-    Ok(Reply::json(body).cookies(cookies))
+    admin_call(ctx, |current| async move {
+        let list = ctx
+            .platform
+            .auth()
+            .admin_list_users(token(&current), &query)
+            .await
+            .map_err(admin_error)?;
+        let mut body = json!({ "users": list.users, "total": list.total });
+        if limit.is_some() {
+            body["limit"] = json!(list.limit);
+        }
+        if offset.is_some() {
+            body["offset"] = json!(list.offset);
+        }
+        Ok(body)
+    })
+    .await
 }
 
 async fn revoke_user_sessions(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let target = f.string("userId");
-    f.finish()?;
-    let (current, cookies) = admin_session(ctx).await?;
-    let run = async {
-        let target = user_id(&target)?;
+    let target = user_id_body(ctx)?;
+    admin_call(ctx, |current| async move {
         ctx.platform
             .auth()
-            .admin_revoke_user_sessions(&current.found.session.token, &target, &ctx.meta)
+            .admin_revoke_user_sessions(token(&current), &user_id(&target)?, &ctx.meta)
             .await
-            .map_err(admin_error)
-    };
-    match run.await {
-        Ok(_) => Ok(Reply::json(json!({ "success": true })).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+            .map_err(admin_error)?;
+        Ok(json!({ "success": true }))
+    })
+    .await
 }
 
 async fn remove_user(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let target = f.string("userId");
-    f.finish()?;
-    let (current, cookies) = admin_session(ctx).await?;
-    let run = async {
-        let target = user_id(&target)?;
+    let target = user_id_body(ctx)?;
+    admin_call(ctx, |current| async move {
         ctx.platform
             .auth()
-            .admin_remove_user(&current.found.session.token, &target, &ctx.meta)
+            .admin_remove_user(token(&current), &user_id(&target)?, &ctx.meta)
+            .await
+            .map_err(admin_error)?;
+        Ok(json!({ "success": true }))
+    })
+    .await
+}
+
+/// Better Auth's `POST /admin/impersonate-user`: a session of the user,
+/// marked, for an hour. Cookies in Better Auth's order: the session's
+/// cookies deleted, the admin's session kept in the signed `admin_session`
+/// (`"<admin token>:<dont_remember>"`, the session cookie's `Max-Age`), then
+/// the new session's cookie without `Max-Age` and `dont_remember`.
+async fn impersonate_user(ctx: &Ctx) -> Answer {
+    let target = user_id_body(ctx)?;
+    let (current, cookies) = admin_session(ctx).await?;
+    let run = async {
+        ctx.platform
+            .auth()
+            .admin_impersonate_user(token(&current), &user_id(&target)?, &ctx.meta)
             .await
             .map_err(admin_error)
     };
-    match run.await {
-        Ok(()) => Ok(Reply::json(json!({ "success": true })).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
+    let signed = match run.await {
+        Ok(s) => s,
+        Err(e) => return Err(with_cookies(e, cookies)),
+    };
+    let jar = &ctx.jar;
+    let mut out = jar.delete_session(&ctx.cookies);
+    let remember = if current.dont_remember { "true" } else { "" };
+    let max_age = ctx.platform.auth().cookies().config().max_age.as_secs();
+    out.push(
+        jar.set_cookie(
+            jar.admin_session_name(),
+            &jar.signer()
+                .sign(&format!("{}:{remember}", token(&current))),
+            Some(max_age),
+        ),
+    );
+    let found = AuthSession {
+        session: signed.session,
+        user: signed.user,
+        refreshed: false,
+    };
+    out.extend(set_session_cookies(ctx, &found, true));
+    Ok(Reply::json(json!({
+        "session": session_json(&found.session),
+        "user": user_json(&found.user),
+    }))
+    .cookies(out))
+}
+
+/// Better Auth's 500 `{"message":"Failed to find admin session"}`.
+fn no_admin_session() -> ApiError {
+    ApiError::message_only(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Failed to find admin session",
+    )
+}
+
+/// Better Auth's `POST /admin/stop-impersonating`: the caller's session
+/// must be an impersonation session and the signed `admin_session` cookie
+/// must name a live session of the admin who started it; the impersonation
+/// session ends (once, whatever the concurrency), the admin's session
+/// cookie is set again and `admin_session` expired.
+async fn stop_impersonating(ctx: &Ctx) -> Answer {
+    let (current, cookies) = admin_session(ctx).await?;
+    if current.found.session.impersonated_by.is_none() {
+        return Err(with_cookies(
+            ApiError::message_only(StatusCode::BAD_REQUEST, "You are not impersonating anyone"),
+            cookies,
+        ));
     }
+    let jar = &ctx.jar;
+    // The signed value `"<admin token>:<dont_remember>"`; anything else is
+    // no admin session at all.
+    let held = ctx
+        .cookies
+        .get(jar.admin_session_name())
+        .and_then(|v| jar.signer().verify(v).ok())
+        .and_then(|v| {
+            let (admin_token, remember) = v.split_once(':')?;
+            (!admin_token.is_empty()).then(|| (admin_token.to_owned(), !remember.is_empty()))
+        });
+    let Some((admin_token, dont_remember)) = held else {
+        return Err(with_cookies(no_admin_session(), cookies));
+    };
+    let admin = match ctx
+        .platform
+        .auth()
+        .stop_impersonating(token(&current), &admin_token, &ctx.meta)
+        .await
+    {
+        Ok(a) => a,
+        Err(AuthError::Unauthorized) => return Err(with_cookies(no_admin_session(), cookies)),
+        Err(e) => return Err(with_cookies(e.into(), cookies)),
+    };
+    let mut out = cookies;
+    out.extend(set_session_cookies(ctx, &admin, dont_remember));
+    out.push(jar.expire(jar.admin_session_name()));
+    Ok(Reply::json(json!({
+        "session": session_json(&admin.session),
+        "user": user_json(&admin.user),
+    }))
+    .cookies(out))
+}
+
+/// Better Auth's `GET /admin/get-user?id`: the user itself (not wrapped).
+async fn get_user(ctx: &Ctx) -> Answer {
+    let Some(id) = query_get(&ctx.query, "id").map(str::to_owned) else {
+        return Err(ApiError::validation(
+            "[query.id] Invalid input: expected string, received undefined",
+        ));
+    };
+    admin_call(ctx, |current| async move {
+        let u = ctx
+            .platform
+            .auth()
+            .admin_get_user(token(&current), &user_id(&id)?)
+            .await
+            .map_err(admin_error)?;
+        Ok(json!(u))
+    })
+    .await
+}
+
+/// A user field of Better Auth's `data` that this server does not take
+/// over the admin routes: 400 `FIELD_NOT_ALLOWED`.
+fn field_not_allowed(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "FIELD_NOT_ALLOWED",
+        format!("{name} is not allowed to be set"),
+    )
+}
+
+/// The `data` record of create-user and update-user: `image`
+/// (string or null), `emailVerified` (boolean), `name` (string), `email`
+/// (string) and `role` (string or array of strings) where `allowed`.
+struct Data {
+    name: Option<String>,
+    email: Option<String>,
+    image: Option<Option<String>>,
+    email_verified: Option<bool>,
+    role: Option<Vec<String>>,
+}
+
+fn parse_data(data: &Map<String, Value>, allowed: &[&str]) -> Result<Data, ApiError> {
+    let mut out = Data {
+        name: None,
+        email: None,
+        image: None,
+        email_verified: None,
+        role: None,
+    };
+    let expected = |k: &str, want: &str| {
+        ApiError::validation(format!("[body.data.{k}] Invalid input: expected {want}"))
+    };
+    for (k, v) in data {
+        if !allowed.contains(&k.as_str()) {
+            return Err(match k.as_str() {
+                "password" => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER",
+                    "Password cannot be updated through update-user. Use the set-user-password endpoint instead",
+                ),
+                "id" => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "USER_ID_CANNOT_BE_UPDATED",
+                    "User id cannot be updated",
+                ),
+                _ => field_not_allowed(k),
+            });
+        }
+        match (k.as_str(), v) {
+            ("name", Value::String(s)) => out.name = Some(s.clone()),
+            ("name", _) => return Err(expected(k, "string")),
+            ("email", Value::String(s)) => out.email = Some(s.clone()),
+            ("email", _) => return Err(expected(k, "string")),
+            ("image", Value::String(s)) => out.image = Some(Some(s.clone())),
+            ("image", Value::Null) => out.image = Some(None),
+            ("image", _) => return Err(expected(k, "string")),
+            ("emailVerified", Value::Bool(b)) => out.email_verified = Some(*b),
+            ("emailVerified", _) => return Err(expected(k, "boolean")),
+            ("role", v) => out.role = Some(roles_of(v).ok_or_else(invalid_role_type)?),
+            _ => return Err(field_not_allowed(k)),
+        }
+    }
+    Ok(out)
+}
+
+/// Better Auth's `POST /admin/create-user {email, password?, name, role?,
+/// data?}`: `{"user": …}`; a taken address is 400 here.
+async fn create_user(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let email = f.string("email");
+    let password = f.opt_string("password");
+    let name = f.string("name");
+    let role = match f.raw("role") {
+        None => None,
+        Some(v) => match roles_of(v) {
+            Some(r) => Some(r),
+            None => {
+                f.string("role");
+                None
+            }
+        },
+    };
+    let data = match f.raw("data") {
+        None => None,
+        Some(Value::Object(m)) => Some(m),
+        Some(_) => {
+            f.string("data");
+            None
+        }
+    };
+    f.finish()?;
+    let data = match data {
+        Some(m) => parse_data(m, &["role", "image", "emailVerified"])?,
+        None => parse_data(&Map::new(), &[])?,
+    };
+    admin_call(ctx, |current| async move {
+        let req = CreateUser {
+            email,
+            password,
+            name,
+            roles: role.or(data.role),
+            image: data.image.flatten(),
+            email_verified: data.email_verified.unwrap_or(false),
+        };
+        let u = ctx
+            .platform
+            .auth()
+            .admin_create_user(token(&current), req, &ctx.meta)
+            .await
+            .map_err(|e| match e {
+                AuthError::UserAlreadyExists => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+                    "User already exists. Use another email.",
+                ),
+                e => admin_error(e),
+            })?;
+        Ok(json!({ "user": u }))
+    })
+    .await
+}
+
+/// Better Auth's `POST /admin/update-user {userId, data}`: the user itself
+/// (not wrapped). `data` takes `name`, `email`, `image`, `emailVerified`
+/// and `role`; bans go through ban-user and unban-user.
+async fn update_user(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let target = coerced_string(&mut f, "userId");
+    let data = match f.raw("data") {
+        Some(Value::Object(m)) => Some(m),
+        _ => {
+            f.string("data");
+            None
+        }
+    };
+    f.finish()?;
+    let data = data.cloned().unwrap_or_default();
+    admin_call(ctx, |current| async move {
+        if data.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "NO_DATA_TO_UPDATE",
+                "No data to update",
+            ));
+        }
+        let d = parse_data(&data, &["name", "email", "image", "emailVerified", "role"])?;
+        let update = AdminUpdateUser {
+            name: d.name,
+            image: d.image,
+            email: d.email,
+            email_verified: d.email_verified,
+            roles: d.role,
+        };
+        let u = ctx
+            .platform
+            .auth()
+            .admin_update_user(token(&current), &user_id(&target)?, update, &ctx.meta)
+            .await
+            .map_err(|e| match e {
+                AuthError::UserAlreadyExists => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+                    "User already exists. Use another email.",
+                ),
+                e => admin_error(e),
+            })?;
+        Ok(json!(u))
+    })
+    .await
+}
+
+/// A session as the admin routes show it: Better Auth's fields with
+/// `impersonatedBy`, without its token (a bearer credential).
+fn listed_session(s: &Session) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.entry("impersonatedBy").or_insert(Value::Null);
+    }
+    v
+}
+
+/// Better Auth's `POST /admin/list-user-sessions {userId}`:
+/// `{"sessions": […]}`, without their tokens.
+async fn list_user_sessions(ctx: &Ctx) -> Answer {
+    let target = user_id_body(ctx)?;
+    admin_call(ctx, |current| async move {
+        let sessions = ctx
+            .platform
+            .auth()
+            .admin_list_user_sessions(token(&current), &user_id(&target)?)
+            .await
+            .map_err(admin_error)?;
+        let list: Vec<Value> = sessions.iter().map(listed_session).collect();
+        Ok(json!({ "sessions": list }))
+    })
+    .await
+}
+
+/// Better Auth's `POST /admin/revoke-user-session {sessionToken}` (a
+/// session's token or ID): `{"success": true}`, whether or not it existed.
+async fn revoke_user_session(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let session = f.string("sessionToken");
+    f.finish()?;
+    admin_call(ctx, |current| async move {
+        ctx.platform
+            .auth()
+            .admin_revoke_user_session(token(&current), &session, &ctx.meta)
+            .await
+            .map_err(admin_error)?;
+        Ok(json!({ "success": true }))
+    })
+    .await
+}
+
+/// Better Auth's `POST /admin/set-user-password {newPassword, userId}`:
+/// `{"status": true}`.
+async fn set_user_password(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let password = f.string("newPassword");
+    let target = coerced_string(&mut f, "userId");
+    f.finish()?;
+    let mut issues = Vec::new();
+    if password.is_empty() {
+        issues.push("[body.newPassword] newPassword cannot be empty");
+    }
+    if target.is_empty() {
+        issues.push("[body.userId] userId cannot be empty");
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::validation(issues.join("; ")));
+    }
+    admin_call(ctx, |current| async move {
+        ctx.platform
+            .auth()
+            .admin_set_user_password(token(&current), &user_id(&target)?, &password, &ctx.meta)
+            .await
+            .map_err(admin_error)?;
+        Ok(json!({ "status": true }))
+    })
+    .await
+}
+
+/// A record of arrays of strings (`{"user": ["create"]}`), or `None`.
+fn permission_record(v: &Value) -> Option<Vec<(String, Vec<String>)>> {
+    let Value::Object(m) = v else { return None };
+    m.iter()
+        .map(|(k, v)| {
+            let Value::Array(items) = v else { return None };
+            let actions = items
+                .iter()
+                .map(|a| a.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()?;
+            Some((k.clone(), actions))
+        })
+        .collect()
+}
+
+/// Better Auth's `POST /admin/has-permission {permissions}`: whether the
+/// caller holds them, `{"error": null, "success": …}`. Over HTTP the
+/// caller's own session decides (Better Auth ignores `userId` and `role`
+/// when there is one, and a request without one is 401).
+async fn has_permission(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let _user = f.raw("userId").map(|_| coerced_string(&mut f, "userId"));
+    let _role = f.opt_string("role");
+    let (one, many) = (f.raw("permission"), f.raw("permissions"));
+    let record = match (one, many) {
+        (Some(_), Some(_)) | (None, None) => {
+            f.string("permissions");
+            None
+        }
+        (Some(v), None) | (None, Some(v)) => match permission_record(v) {
+            Some(r) => Some(r),
+            None => {
+                f.string("permissions");
+                None
+            }
+        },
+    };
+    f.finish()?;
+    if many.is_none() {
+        return Err(ApiError::message_only(
+            StatusCode::BAD_REQUEST,
+            "invalid permission check. no permission(s) were passed.",
+        ));
+    }
+    let permissions = record.unwrap_or_default();
+    admin_call(ctx, |current| async move {
+        let success = ctx
+            .platform
+            .auth()
+            .admin_has_permission(token(&current), &permissions)
+            .await
+            .map_err(admin_error)?;
+        Ok(json!({ "error": null, "success": success }))
+    })
+    .await
 }

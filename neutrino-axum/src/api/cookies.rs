@@ -84,6 +84,7 @@ pub(crate) struct CookieJar {
     session_token: String,
     session_data: String,
     dont_remember: String,
+    admin_session: String,
     secure: bool,
     domain: Option<String>,
 }
@@ -100,6 +101,7 @@ impl CookieJar {
             session_token: cookies.session_cookie_name().to_owned(),
             session_data: name("session_data"),
             dont_remember: cookies.dont_remember_cookie_name().to_owned(),
+            admin_session: name("admin_session"),
             secure: config.secure,
             domain: match &config.domain {
                 CookieDomain::Shared(d) => Some(d.clone()),
@@ -118,6 +120,11 @@ impl CookieJar {
 
     pub(crate) fn dont_remember_name(&self) -> &str {
         &self.dont_remember
+    }
+
+    /// The admin plugin's `admin_session` cookie (impersonation).
+    pub(crate) fn admin_session_name(&self) -> &str {
+        &self.admin_session
     }
 
     pub(crate) fn signer(&self) -> &SessionCookies {

@@ -81,17 +81,31 @@
 //!
 //! The admin plugin: `POST /admin/set-role`, `POST /admin/ban-user`,
 //! `POST /admin/unban-user`, `GET /admin/list-users`,
-//! `POST /admin/revoke-user-sessions`, `POST /admin/remove-user`; every
-//! permission is checked by the library against the caller's session read
-//! from the database. Not yet: impersonation (`impersonate-user`,
-//! `stop-impersonating` and the `admin_session` cookie), `create-user`,
-//! `update-user`, `get-user`, `list-user-sessions`, `set-user-password`,
-//! `has-permission`.
+//! `POST /admin/revoke-user-sessions`, `POST /admin/remove-user`,
+//! `POST /admin/impersonate-user`, `POST /admin/stop-impersonating`,
+//! `GET /admin/get-user`, `POST /admin/create-user`,
+//! `POST /admin/update-user`, `POST /admin/list-user-sessions`,
+//! `POST /admin/revoke-user-session`, `POST /admin/set-user-password`,
+//! `POST /admin/has-permission`; every permission is checked by the library
+//! against the caller's session read from the database (Better Auth's
+//! default `admin` role, the platform's admin role names and
+//! [`AdminConfig::admin_user_ids`](neutrino_auth::admin::AdminConfig)).
+//! Impersonation follows Better Auth's cookie sequence: the session's
+//! cookies deleted, the admin's session kept in the signed
+//! `{prefix}.admin_session` cookie (`"<admin token>:<dont_remember>"`, the
+//! session cookie's `Max-Age`), the impersonation session's cookie without
+//! `Max-Age` with `dont_remember`; the impersonation session lasts an hour
+//! and is never extended. `stop-impersonating` needs an impersonation
+//! session, a validly signed `admin_session` and that session alive and the
+//! impersonating admin's: it ends the impersonation session (once, however
+//! many calls race), sets the admin's session cookie again and expires
+//! `admin_session`.
 //!
 //! # Cookies
 //! `{prefix}.session_token` (signed), `{prefix}.session_data` (the cookie
 //! cache, when on: [`AuthApi::with_cookie_cache`]) and
-//! `{prefix}.dont_remember`, named by the platform's
+//! `{prefix}.dont_remember` (and the admin plugin's `{prefix}.admin_session`),
+//! named by the platform's
 //! [`CookieConfig`](neutrino_auth::CookieConfig) (`__Secure-` in front when
 //! it is secure, as Better Auth does for an `https` base URL), written in
 //! Better Auth's attribute order `name=value; Max-Age=N; Domain=d; Path=/;
@@ -118,6 +132,12 @@
 //! | `GET /reset-password/:token` checks the token before redirecting | **changed**: it redirects with `?token=` without reading it; `POST /reset-password` answers `INVALID_TOKEN` | no lookup of a reset token without a password to set |
 //! | `GET /verify-email` answers `user` for a change of address | **changed**: `user` is always `null` | the answer does not tell which kind of token it was |
 //! | `GET /error` renders Better Auth's 9.6 kB page | **changed**: a short page with the code | same status and type, no third-party page |
+//! | concurrent `stop-impersonating` calls each restore the admin's session | **fixed**: the impersonation session's deletion decides, one call restores it; the others answer 500 "Failed to find admin session" | one impersonation ends once |
+//! | `stop-impersonating` may take the impersonation session from the cookie cache | **fixed**: the impersonation session and the admin's are read from the database | a revoked admin session is never restored |
+//! | `admin/list-user-sessions` answers each session's token | **changed**: no tokens; `admin/revoke-user-session` takes a session's token or its ID | a token is a bearer credential: another admin's would let an admin act as them without impersonation's checks and audit |
+//! | `admin/set-user-password` and a new `email` through `admin/update-user` reach admins too | **changed**: on an admin they need the right to impersonate admins (`YOU_CANNOT_IMPERSONATE_ADMINS` otherwise) | a new password, or an address a reset mail then follows, is impersonation by other means |
+//! | `admin/create-user` checks only the password's maximum length | **changed**: sign-up's rules (`PASSWORD_TOO_SHORT` too) | one password policy |
+//! | `data` of `admin/create-user` and `admin/update-user` takes any user field | **changed**: `role`, `image`, `emailVerified` (and `name`, `email` on update); other fields 400 `FIELD_NOT_ALLOWED` | bans go through `ban-user`, which ends the sessions in the same write |
 //! | the user and session objects carry the plugins' fields (`twoFactorEnabled`, `role`, `banned`, `activeOrganizationId`, …) | **changed**: the core fields only (the admin endpoints' users carry `role`, `banned`, `banReason`, `banExpires`) | the library's records; the JS client reads none of them to work |
 //!
 //! [`Auth::check_origin`]: neutrino_auth::Auth::check_origin

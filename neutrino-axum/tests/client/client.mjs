@@ -441,7 +441,7 @@ await step("api-key get after delete", kim, (c) => c.apiKey.get({ query: { id: k
   need: [["key", key]],
 });
 
-// Admin: ban, impersonate.
+// Admin: ban, impersonate, and the user routes.
 section("admin");
 const boss = user("admin");
 const bob = user("bob");
@@ -449,7 +449,8 @@ const bobEmail = "bob@example.com";
 const bobUp = await step("sign-up", bob, (c) => c.signUp.email({ name: "Bob", email: bobEmail, password: PASSWORD }));
 const bobId = bobUp?.user?.id;
 await step("admin list-users by a non-admin", bob, (c) => c.admin.listUsers({ query: { limit: 10 } }));
-await step("admin sign-in", boss, (c) => c.signIn.email({ email: adminEmail, password: adminPassword }));
+const bossIn = await step("admin sign-in", boss, (c) => c.signIn.email({ email: adminEmail, password: adminPassword }));
+const bossId = bossIn?.user?.id;
 await step("admin list-users", boss, (c) =>
   c.admin.listUsers({ query: { searchValue: "bob", searchField: "email", limit: 10 } }),
 );
@@ -466,6 +467,62 @@ await step("admin impersonate-user", boss, (c) => c.admin.impersonateUser({ user
 await step("get-session while impersonating", boss, (c) => c.getSession());
 await step("admin stop-impersonating", boss, (c) => c.admin.stopImpersonating());
 await step("get-session after impersonating", boss, (c) => c.getSession());
+await step("admin stop-impersonating when not impersonating", boss, (c) => c.admin.stopImpersonating());
+await step("admin impersonate-user by a non-admin", bob, (c) => c.admin.impersonateUser({ userId: bossId }), {
+  need: [["the admin's id", bossId]],
+});
+await step("admin impersonate an admin", boss, (c) => c.admin.impersonateUser({ userId: bossId }), {
+  need: [["the admin's id", bossId]],
+});
+await step("admin get-user", boss, (c) => c.admin.getUser({ query: { id: bobId } }), {
+  need: [["bob's id", bobId]],
+});
+await step("admin get-user by a non-admin", bob, (c) => c.admin.getUser({ query: { id: bobId } }), {
+  need: [["bob's id", bobId]],
+});
+const carl = user("carl");
+const carlEmail = "carl@example.com";
+const created = await step("admin create-user", boss, (c) =>
+  c.admin.createUser({ email: carlEmail, password: PASSWORD, name: "Carl", role: "user" }),
+);
+const carlId = created?.user?.id;
+await step("admin create-user with a taken email", boss, (c) =>
+  c.admin.createUser({ email: carlEmail, password: PASSWORD, name: "Carl again" }),
+);
+await step("admin update-user", boss, (c) => c.admin.updateUser({ userId: carlId, data: { name: "Carl B." } }), {
+  need: [["carl's id", carlId]],
+});
+await step("admin update-user without data", boss, (c) => c.admin.updateUser({ userId: carlId, data: {} }), {
+  need: [["carl's id", carlId]],
+});
+const carlPassword = "another password 0123";
+await step(
+  "admin set-user-password",
+  boss,
+  (c) => c.admin.setUserPassword({ userId: carlId, newPassword: carlPassword }),
+  { need: [["carl's id", carlId]] },
+);
+await step("sign-in with the old password", carl, (c) => c.signIn.email({ email: carlEmail, password: PASSWORD }));
+const carlIn = await step("sign-in with the password the admin set", carl, (c) =>
+  c.signIn.email({ email: carlEmail, password: carlPassword }),
+);
+await step("admin list-user-sessions", boss, (c) => c.admin.listUserSessions({ userId: carlId }), {
+  need: [["carl's id", carlId]],
+});
+await step(
+  "admin revoke-user-session",
+  boss,
+  (c) => c.admin.revokeUserSession({ sessionToken: carlIn.token }),
+  { need: [["carl's session", carlIn]] },
+);
+await step("get-session after the admin revoked it", carl, (c) => c.getSession());
+await step("admin has-permission", boss, (c) => c.admin.hasPermission({ permissions: { user: ["create", "ban"] } }));
+await step("admin has-permission to impersonate admins", boss, (c) =>
+  c.admin.hasPermission({ permissions: { user: ["impersonate-admins"] } }),
+);
+await step("admin has-permission by a non-admin", bob, (c) =>
+  c.admin.hasPermission({ permissions: { user: ["create"] } }),
+);
 await step("sign-out", boss, (c) => c.signOut());
 
 console.log(JSON.stringify({ steps }, null, 1));
