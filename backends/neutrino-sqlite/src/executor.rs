@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::error::{BACKEND, map};
 use crate::guard::{Authorized, cache_key, check_text, install_authorizer};
 use crate::reader::{Inline, Pool, Reader, blocking, column_names, install_budget};
-use crate::worker::Worker;
+use crate::worker::{PinOpener, Worker};
 
 /// Where the database lives.
 #[derive(Clone, Debug)]
@@ -181,13 +181,20 @@ impl SqliteExecutorBuilder {
                 .unwrap_or_else(|| p.display().to_string()),
             Target::Memory => ":memory:".to_owned(),
         };
+        let file = matches!(self.target, Target::File(_));
         let writer = {
             let cfg = self.clone();
+            // With readers, the idle writer holds their read lock: see `Pin`.
+            let pin: Option<PinOpener> = (file && self.readers > 0).then(|| {
+                let cfg = self.clone();
+                Box::new(move || open(&cfg, false)) as PinOpener
+            });
             Worker::spawn(
                 format!("sqlite-w {label}"),
                 move || open(&cfg, true),
                 self.idle_spin,
-                matches!(self.target, Target::File(_)),
+                file,
+                pin,
             )
             .await?
         };
