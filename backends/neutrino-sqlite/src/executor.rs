@@ -284,6 +284,11 @@ struct Inner {
 /// [`SqliteExecutorBuilder::with_read_mmap_size`]) and the writer checkpoints
 /// the WAL after a second without writes, so concurrent reads of a
 /// read-mostly database do not queue on SQLite's process-wide page cache.
+/// From then on the writer's thread also holds, on a connection of its own,
+/// the read lock those reads take, so a read makes no file-lock system call;
+/// it lets go before every job, and every second, when it checkpoints again.
+/// Another connection's checkpoint (which needs that lock) waits for it at
+/// most that second, as it would for any read that long.
 /// A `query` whose statement writes (`INSERT … RETURNING`) is sent to the
 /// writer. In-memory databases have only the writer's connection.
 ///

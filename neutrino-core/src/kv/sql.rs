@@ -17,34 +17,32 @@ use crate::trace::{Port, port_span};
 /// The table on SQLite, recorded under the SQLite backend's component name.
 static SQLITE_MIGRATIONS: Migrations = Migrations::new(
     "neutrino-sqlite-kv",
-    &[Migration {
-        version: 1,
-        name: "kv entries",
-        statements: &[r#"CREATE TABLE IF NOT EXISTS "_neutrino_kv" (
+    &[Migration::first(
+        "kv entries",
+        &[r#"CREATE TABLE IF NOT EXISTS "_neutrino_kv" (
             "namespace" TEXT NOT NULL,
             "key" TEXT NOT NULL,
             "value" BLOB NOT NULL,
             "expires_at" INTEGER,
             PRIMARY KEY ("namespace", "key")
         ) WITHOUT ROWID"#],
-    }],
+    )],
 );
 
 /// The table on PostgreSQL: keys compare byte-wise (`COLLATE "C"`), as on
 /// SQLite, so listing by prefix reads one contiguous range.
 static POSTGRES_MIGRATIONS: Migrations = Migrations::new(
     "neutrino-postgres-kv",
-    &[Migration {
-        version: 1,
-        name: "kv entries",
-        statements: &[r#"CREATE TABLE IF NOT EXISTS "_neutrino_kv" (
+    &[Migration::first(
+        "kv entries",
+        &[r#"CREATE TABLE IF NOT EXISTS "_neutrino_kv" (
             "namespace" TEXT NOT NULL,
             "key" TEXT COLLATE "C" NOT NULL,
             "value" BLOB NOT NULL,
             "expires_at" INTEGER,
             PRIMARY KEY ("namespace", "key")
         )"#],
-    }],
+    )],
 );
 
 const GET: &str =
