@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
 };
-use neutrino_core::provision::{Provisioner, Resource, ResourceKind, ResourceSpec, check_kind, check_request};
+use neutrino_core::provision::{
+    Provisioner, Resource, ResourceKind, ResourceSpec, check_kind, check_request,
+};
 use neutrino_core::trace::{Port, port_span};
 use neutrino_core::{Error, Result};
 use tracing::Instrument;

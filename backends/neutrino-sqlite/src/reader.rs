@@ -46,8 +46,8 @@ use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use neutrino_core::sql::Columns;
 use neutrino_core::Result;
+use neutrino_core::sql::Columns;
 use rusqlite::{Connection, StatementStatus};
 use tokio::sync::Notify;
 

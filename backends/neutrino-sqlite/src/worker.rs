@@ -257,7 +257,11 @@ fn next_job(
 /// leaves the pages in the WAL, where readers find them as before.
 fn checkpoint_passive(conn: &Connection) -> bool {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
     })
     .is_ok_and(|(busy, log, done)| busy == 0 && log >= 0 && log == done)
 }

@@ -529,7 +529,12 @@ fn read_locks_held(shm: &std::path::Path) -> Vec<u64> {
             let f: Vec<&str> = l.split_whitespace().collect();
             // id: POSIX ADVISORY READ pid maj:min:inode start end
             let at = f.iter().position(|w| *w == "POSIX")?;
-            let (mode, owner, file, start) = (f.get(at + 2)?, f.get(at + 3)?, f.get(at + 4)?, f.get(at + 5)?);
+            let (mode, owner, file, start) = (
+                f.get(at + 2)?,
+                f.get(at + 3)?,
+                f.get(at + 4)?,
+                f.get(at + 5)?,
+            );
             (*mode == "READ"
                 && *owner == pid
                 && file.rsplit(':').next()?.parse::<u64>().ok()? == inode)
@@ -571,7 +576,10 @@ async fn an_idle_executor_holds_the_read_lock_of_its_checkpointed_database() {
     db.batch(&[Statement::new(r#"INSERT INTO "t" ("v") VALUES ('a')"#)])
         .await
         .unwrap();
-    assert!(!read_locks_held(&shm).contains(&READ_MARK_0), "held during a write");
+    assert!(
+        !read_locks_held(&shm).contains(&READ_MARK_0),
+        "held during a write"
+    );
     assert!(!file_alone_has_rows(&path, 1));
     held(true).await;
     assert!(file_alone_has_rows(&path, 1), "held before the checkpoint");
@@ -610,11 +618,23 @@ async fn another_connection_checkpoints_past_an_idle_executor() {
     })
     .await
     .unwrap();
-    assert!(took < Duration::from_secs(5), "the checkpoint waited {took:?}");
-    assert_eq!(std::fs::metadata(dir.path().join("r.sqlite-wal")).unwrap().len(), 0);
+    assert!(
+        took < Duration::from_secs(5),
+        "the checkpoint waited {took:?}"
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("r.sqlite-wal"))
+            .unwrap()
+            .len(),
+        0
+    );
     assert!(file_alone_has_rows(&path, 50));
     let n: i64 = db
-        .query_one(&Statement::new(r#"SELECT count(*) AS "n" FROM "t""#), "count", "t")
+        .query_one(
+            &Statement::new(r#"SELECT count(*) AS "n" FROM "t""#),
+            "count",
+            "t",
+        )
         .await
         .unwrap()
         .get("n")
