@@ -257,13 +257,12 @@ pub(crate) struct Pool {
 struct Slot(Mutex<State>);
 
 /// What a slot holds.
-enum State {
-    /// Free, with its connection.
-    Idle(Reader),
-    /// Free, without a connection (a lease lost it): the next lease opens one.
-    Empty,
-    /// Leased.
-    Leased,
+struct State {
+    /// Whether a lease has it.
+    leased: bool,
+    /// Its connection while free (`None` after a lease lost it: the next lease
+    /// opens one).
+    idle: Option<Reader>,
 }
 
 /// The ordinals of threads, in the order they first read.
@@ -292,7 +291,12 @@ impl Pool {
         open: impl Fn() -> Result<Connection> + Send + Sync + 'static,
     ) -> Result<Self> {
         let slots = (0..size)
-            .map(|_| Ok(Slot(Mutex::new(State::Idle(Reader::new(open()?))))))
+            .map(|_| {
+                Ok(Slot(Mutex::new(State {
+                    leased: false,
+                    idle: Some(Reader::new(open()?)),
+                })))
+            })
             .collect::<Result<Box<[_]>>>()?;
         Ok(Self {
             slots,
@@ -332,25 +336,26 @@ impl Pool {
         let home = HOME.try_with(|h| *h).unwrap_or(0);
         for k in 0..n {
             let slot = (home + k) % n;
-            let state = {
+            let idle = {
                 let mut s = self.slots[slot]
                     .0
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                match &*s {
-                    State::Leased => continue,
-                    _ => std::mem::replace(&mut *s, State::Leased),
+                if s.leased {
+                    continue;
                 }
+                s.leased = true;
+                s.idle.take()
             };
             let mut lease = Lease {
                 pool: self,
                 slot,
                 conn: None,
             };
-            lease.conn = Some(match state {
-                State::Idle(reader) => reader,
+            lease.conn = Some(match idle {
+                Some(reader) => reader,
                 // On failure the lease, dropped, leaves the slot empty again.
-                _ => Reader::new((self.open)()?),
+                None => Reader::new((self.open)()?),
             });
             return Ok(Some(lease));
         }
@@ -424,16 +429,17 @@ impl Drop for Lease<'_> {
     fn drop(&mut self) {
         // A connection left in a transaction would read an old snapshot
         // later: rolled back, or replaced.
-        let state = match self.conn.take() {
-            Some(c) if c.conn.is_autocommit() || c.conn.execute_batch("ROLLBACK").is_ok() => {
-                State::Idle(c)
-            }
-            _ => State::Empty,
-        };
+        let idle = self
+            .conn
+            .take()
+            .filter(|c| c.conn.is_autocommit() || c.conn.execute_batch("ROLLBACK").is_ok());
         *self.pool.slots[self.slot]
             .0
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = state;
+            .unwrap_or_else(PoisonError::into_inner) = State {
+            leased: false,
+            idle,
+        };
         // Pairs with the waiter's count and registration before its last
         // look: either it saw this slot free, or this sees it waiting.
         fence(Ordering::SeqCst);
