@@ -75,6 +75,16 @@ pub struct Migration {
 }
 
 impl Migration {
+    /// A component's first migration (version 1), for a schema that is one
+    /// migration so far.
+    pub const fn first(name: &'static str, statements: &'static [&'static str]) -> Self {
+        Self {
+            version: 1,
+            name,
+            statements,
+        }
+    }
+
     /// SHA-256 over the statements, hex-encoded.
     pub fn checksum(&self) -> String {
         let mut h = Sha256::new();

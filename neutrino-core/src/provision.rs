@@ -251,13 +251,20 @@ impl<T: Provisioner + ?Sized> Provisioner for Arc<T> {
 /// The check every provisioner runs first: the kind is supported and the name is
 /// valid for it.
 pub fn check_request(p: &dyn Provisioner, kind: ResourceKind, name: &str) -> Result<()> {
-    if !p.supports(kind) {
-        return Err(Error::Unsupported {
-            operation: format!("{kind} resources"),
-            backend: p.provider(),
-        });
-    }
+    check_kind(p, kind)?;
     kind.validate_name(name)
+}
+
+/// The check of a call that names no resource ([`Provisioner::list`]): the
+/// kind is supported, or the call is [`Error::Unsupported`].
+pub fn check_kind(p: &dyn Provisioner, kind: ResourceKind) -> Result<()> {
+    if p.supports(kind) {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        operation: format!("{kind} resources"),
+        backend: p.provider(),
+    })
 }
 
 /// Opens SQL connections to databases a provisioner created, so that migrations

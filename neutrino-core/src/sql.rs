@@ -740,8 +740,11 @@ impl SqlGuard {
 }
 
 /// Whether a table called `name` would shadow a table-valued function that
-/// Neutrino's own SQL calls.
-fn shadows_function(name: &str) -> bool {
+/// Neutrino's own SQL calls (SQLite looks a table up before an eponymous
+/// virtual table: `json_each(?)` then fails as "not a function" for every
+/// caller of the database). Guarded SQL may not create or rename a table to
+/// such a name; backends that judge statements after parsing use it too.
+pub fn shadows_function(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     matches!(
         n.as_str(),

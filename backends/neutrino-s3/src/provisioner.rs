@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
 };
-use neutrino_core::provision::{Provisioner, Resource, ResourceKind, ResourceSpec, check_request};
+use neutrino_core::provision::{
+    Provisioner, Resource, ResourceKind, ResourceSpec, check_kind, check_request,
+};
 use neutrino_core::trace::{Port, port_span};
 use neutrino_core::{Error, Result};
 use tracing::Instrument;
@@ -321,12 +323,7 @@ impl Provisioner for S3Provisioner {
 
     async fn list(&self, kind: ResourceKind, prefix: &str) -> Result<Vec<Resource>> {
         async {
-            if !self.supports(kind) {
-                return Err(Error::Unsupported {
-                    operation: format!("{kind} resources"),
-                    backend: BACKEND,
-                });
-            }
+            check_kind(self, kind)?;
             let mut names = Vec::new();
             let mut token: Option<String> = None;
             loop {

@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::error::{BACKEND, map};
 use crate::guard::{Authorized, cache_key, check_text, install_authorizer};
 use crate::reader::{Inline, Pool, Reader, blocking, column_names, install_budget};
-use crate::worker::Worker;
+use crate::worker::{PinOpener, Worker};
 
 /// Where the database lives.
 #[derive(Clone, Debug)]
@@ -181,13 +181,20 @@ impl SqliteExecutorBuilder {
                 .unwrap_or_else(|| p.display().to_string()),
             Target::Memory => ":memory:".to_owned(),
         };
+        let file = matches!(self.target, Target::File(_));
         let writer = {
             let cfg = self.clone();
+            // With readers, the idle writer holds their read lock: see `Pin`.
+            let pin: Option<PinOpener> = (file && self.readers > 0).then(|| {
+                let cfg = self.clone();
+                Box::new(move || open(&cfg, false)) as PinOpener
+            });
             Worker::spawn(
                 format!("sqlite-w {label}"),
                 move || open(&cfg, true),
                 self.idle_spin,
-                matches!(self.target, Target::File(_)),
+                file,
+                pin,
             )
             .await?
         };
@@ -277,6 +284,11 @@ struct Inner {
 /// [`SqliteExecutorBuilder::with_read_mmap_size`]) and the writer checkpoints
 /// the WAL after a second without writes, so concurrent reads of a
 /// read-mostly database do not queue on SQLite's process-wide page cache.
+/// From then on the writer's thread also holds, on a connection of its own,
+/// the read lock those reads take, so a read makes no file-lock system call;
+/// it lets go before every job, and every second, when it checkpoints again.
+/// Another connection's checkpoint (which needs that lock) waits for it at
+/// most that second, as it would for any read that long.
 /// A `query` whose statement writes (`INSERT … RETURNING`) is sent to the
 /// writer. In-memory databases have only the writer's connection.
 ///

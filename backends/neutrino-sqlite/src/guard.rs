@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use neutrino_core::sql::{SqlGuard, leading_keyword};
+use neutrino_core::sql::{SqlGuard, leading_keyword, shadows_function};
 use neutrino_core::{Error, Result};
 use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
@@ -44,18 +44,6 @@ const FUNCTIONS: &[&str] = &[
 fn internal(table: &str) -> bool {
     let t = table.to_ascii_lowercase();
     t.starts_with("sqlite_stat") || t == "sqlite_dbpage" || t == "dbstat"
-}
-
-/// Whether a table called `name` would shadow a table-valued function that
-/// Neutrino's own SQL calls (SQLite looks a table up before an eponymous
-/// virtual table: `json_each(?)` then fails as "not a function" for every
-/// caller of the database).
-fn shadows_function(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    matches!(
-        n.as_str(),
-        "json_each" | "json_tree" | "jsonb_each" | "jsonb_tree" | "generate_series"
-    ) || n.starts_with("pragma_")
 }
 
 /// The rule: `None` allows `action`, `Some(reason)` denies it.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use neutrino_core::clock::{SharedClock, system_clock};
 use neutrino_core::migrate::{Migration, Migrations};
 use neutrino_core::provision::{
-    DatabaseConnector, Provisioner, Resource, ResourceKind, ResourceSpec, check_request,
+    DatabaseConnector, Provisioner, Resource, ResourceKind, ResourceSpec, check_kind, check_request,
 };
 use neutrino_core::sql::{Dialect, SqlExecutor, Statement};
 use neutrino_core::trace::{Port, port_span};
@@ -29,19 +29,12 @@ const STATE_FILE: &str = "state.sqlite";
 /// the resource whole, never half emptied.
 const TRASH: &str = ".trash";
 
+/// One row per resource the provisioner made: (kind, name) → parameters.
+const RESOURCE_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_neutrino_local_resource" ("kind" TEXT NOT NULL, "name" TEXT NOT NULL, "params" TEXT NOT NULL, "created_at" INTEGER NOT NULL, PRIMARY KEY ("kind", "name"))"#;
+
 static STATE_MIGRATIONS: Migrations = Migrations::new(
     "neutrino-sqlite-local-state",
-    &[Migration {
-        version: 1,
-        name: "local resources",
-        statements: &[r#"CREATE TABLE IF NOT EXISTS "_neutrino_local_resource" (
-            "kind" TEXT NOT NULL,
-            "name" TEXT NOT NULL,
-            "params" TEXT NOT NULL,
-            "created_at" INTEGER NOT NULL,
-            PRIMARY KEY ("kind", "name")
-        )"#],
-    }],
+    &[Migration::first("local resources", &[RESOURCE_TABLE])],
 );
 
 /// A [`Provisioner`] over a root folder: the embedded default.
@@ -405,12 +398,7 @@ impl Provisioner for LocalProvisioner {
 
     async fn list(&self, kind: ResourceKind, prefix: &str) -> Result<Vec<Resource>> {
         async {
-            if !self.supports(kind) {
-                return Err(Error::Unsupported {
-                    operation: format!("{kind} resources"),
-                    backend: PROVIDER,
-                });
-            }
+            check_kind(self, kind)?;
             let mut names: Vec<String> = match kind {
                 ResourceKind::Database | ResourceKind::Bucket => {
                     let dir = self.root.join(if kind == ResourceKind::Database {

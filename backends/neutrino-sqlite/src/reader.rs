@@ -33,22 +33,25 @@
 //! since the last checkpoint are still read from the WAL through the cache,
 //! which is why the writer checkpoints once it is idle (see `worker`).
 //!
-//! The pool holds at most `readers` connections; a call that finds them all in
-//! use waits asynchronously for one. A connection goes back to the pool only in
+//! The pool holds at most `readers` connections, each in a slot of its own
+//! that a thread looks at first, so the runtime's workers do not share a lock
+//! or a counter on every read; a call that finds them all in use waits
+//! asynchronously for one. A connection goes back to the pool only in
 //! autocommit mode (a `BEGIN` run through `query` is rolled back, so a later
 //! read never sees an old snapshot).
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use neutrino_core::Result;
 use neutrino_core::sql::Columns;
-use neutrino_core::{Error, Result};
 use rusqlite::{Connection, StatementStatus};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::Notify;
 
-use crate::error::{BACKEND, map};
+use crate::error::map;
 
 /// How long a read runs on the caller's thread before it is moved to where
 /// blocking is allowed.
@@ -231,17 +234,49 @@ fn text_hash(sql: &str) -> u64 {
 }
 
 /// The read-only connections of one database file.
+///
+/// Each connection has a slot of its own, on its own cache line. A thread
+/// starts looking at the slot its ordinal points to, so the runtime's workers
+/// each keep using a connection of their own: a read touches only memory its
+/// thread touched last (no semaphore or list shared by every reader, whose
+/// cache lines would move between the cores on every read), unless more
+/// threads read at once than there are connections. A lease that finds every
+/// slot taken waits asynchronously until one is given back.
 pub(crate) struct Pool {
-    idle: Mutex<Vec<Reader>>,
-    permits: Semaphore,
+    slots: Box<[Slot]>,
+    /// How many leases are waiting for a slot.
+    waiting: AtomicUsize,
+    /// Told when a slot is given back while leases wait.
+    freed: Notify,
     open: Box<dyn Fn() -> Result<Connection> + Send + Sync>,
     busy_timeout: Duration,
+}
+
+/// One connection's place in the pool, on a cache line of its own.
+#[repr(align(128))]
+struct Slot(Mutex<State>);
+
+/// What a slot holds.
+struct State {
+    /// Whether a lease has it.
+    leased: bool,
+    /// Its connection while free (`None` after a lease lost it: the next lease
+    /// opens one).
+    idle: Option<Reader>,
+}
+
+/// The ordinals of threads, in the order they first read.
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's ordinal: where its leases start looking.
+    static HOME: usize = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
 }
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
-            .field("available", &self.permits.available_permits())
+            .field("connections", &self.slots.len())
             .finish()
     }
 }
@@ -255,12 +290,18 @@ impl Pool {
         busy_timeout: Duration,
         open: impl Fn() -> Result<Connection> + Send + Sync + 'static,
     ) -> Result<Self> {
-        let idle = (0..size)
-            .map(|_| open().map(Reader::new))
-            .collect::<Result<Vec<_>>>()?;
+        let slots = (0..size)
+            .map(|_| {
+                Ok(Slot(Mutex::new(State {
+                    leased: false,
+                    idle: Some(Reader::new(open()?)),
+                })))
+            })
+            .collect::<Result<Box<[_]>>>()?;
         Ok(Self {
-            idle: Mutex::new(idle),
-            permits: Semaphore::new(size),
+            slots,
+            waiting: AtomicUsize::new(0),
+            freed: Notify::new(),
             open: Box::new(open),
             busy_timeout,
         })
@@ -270,35 +311,69 @@ impl Pool {
     /// earlier (its call was cancelled while it ran on the blocking pool) is
     /// replaced by a new one.
     pub(crate) async fn lease(&self) -> Result<Lease<'_>> {
-        let permit = match self.permits.try_acquire() {
-            Ok(p) => p,
-            Err(_) => self.permits.acquire().await.map_err(|_| {
-                Error::backend(
-                    BACKEND,
-                    false,
-                    std::io::Error::other("the sqlite reader pool is closed"),
-                )
-            })?,
-        };
-        let conn = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => Reader::new((self.open)()?),
-        };
-        Ok(Lease {
-            pool: self,
-            conn: Some(conn),
-            _permit: permit,
-        })
+        if let Some(lease) = self.try_lease()? {
+            return Ok(lease);
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before looking, so a slot given back after the look
+            // wakes this lease (see `Lease::drop`).
+            freed.as_mut().enable();
+            if let Some(lease) = self.try_lease()? {
+                return Ok(lease);
+            }
+            freed.await;
+        }
+    }
+
+    /// A free slot's connection, starting at this thread's own slot; `None`
+    /// when every slot is leased.
+    fn try_lease(&self) -> Result<Option<Lease<'_>>> {
+        let n = self.slots.len();
+        let home = HOME.try_with(|h| *h).unwrap_or(0);
+        for k in 0..n {
+            let slot = (home + k) % n;
+            let idle = {
+                let mut s = self.slots[slot]
+                    .0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if s.leased {
+                    continue;
+                }
+                s.leased = true;
+                s.idle.take()
+            };
+            let mut lease = Lease {
+                pool: self,
+                slot,
+                conn: None,
+            };
+            lease.conn = Some(match idle {
+                Some(reader) => reader,
+                // On failure the lease, dropped, leaves the slot empty again.
+                None => Reader::new((self.open)()?),
+            });
+            return Ok(Some(lease));
+        }
+        Ok(None)
     }
 
     /// The busy timeout of reads run where blocking is allowed.
     pub(crate) fn busy_timeout(&self) -> Duration {
         self.busy_timeout
+    }
+}
+
+/// A lease waiting for a slot, counted until dropped (also when cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -321,11 +396,11 @@ pub(crate) fn blocking<T>(
     (r, reusable)
 }
 
-/// A pooled connection, returned to the pool when dropped.
+/// A pooled connection, returned to its slot when dropped.
 pub(crate) struct Lease<'a> {
     pool: &'a Pool,
+    slot: usize,
     conn: Option<Reader>,
-    _permit: SemaphorePermit<'a>,
 }
 
 impl Lease<'_> {
@@ -352,16 +427,24 @@ impl Lease<'_> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else {
-            return;
-        };
-        if !conn.conn.is_autocommit() && conn.conn.execute_batch("ROLLBACK").is_err() {
-            return;
-        }
-        self.pool
-            .idle
+        // A connection left in a transaction would read an old snapshot
+        // later: rolled back, or replaced.
+        let idle = self
+            .conn
+            .take()
+            .filter(|c| c.conn.is_autocommit() || c.conn.execute_batch("ROLLBACK").is_ok());
+        *self.pool.slots[self.slot]
+            .0
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(conn);
+            .unwrap_or_else(PoisonError::into_inner) = State {
+            leased: false,
+            idle,
+        };
+        // Pairs with the waiter's count and registration before its last
+        // look: either it saw this slot free, or this sees it waiting.
+        fence(Ordering::SeqCst);
+        if self.pool.waiting.load(Ordering::SeqCst) > 0 {
+            self.pool.freed.notify_one();
+        }
     }
 }

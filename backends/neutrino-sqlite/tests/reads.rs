@@ -468,3 +468,176 @@ async fn mapped_readers_survive_the_file_shrinking_under_them() {
     db.batch(&rows).await.unwrap();
     read_all(510).await;
 }
+
+/// Reads queue for the one connection of a pool, some of them long enough to
+/// hold it on the blocking pool or in `block_in_place`: every waiting read is
+/// woken and served, on both runtime flavours.
+#[test]
+fn reads_waiting_for_a_connection_are_all_served() {
+    for multi in [false, true] {
+        let mut builder = if multi {
+            tokio::runtime::Builder::new_multi_thread()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        if multi {
+            builder.worker_threads(2);
+        }
+        let rt = builder.enable_all().build().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let db = SqliteExecutorBuilder::new(dir.path().join("r.sqlite"))
+                .with_readers(1)
+                .build()
+                .await
+                .unwrap();
+            let tasks: Vec<_> = (0..16_i64)
+                .map(|task| {
+                    let db = db.clone();
+                    tokio::spawn(async move {
+                        for i in 0..6_i64 {
+                            let n = if (task + i) % 3 == 0 { 200_000 } else { 3 };
+                            let row = db.query_one(&counting(n), "count", "c").await.unwrap();
+                            assert_eq!(row.get::<i64>("n").unwrap(), n);
+                        }
+                    })
+                })
+                .collect();
+            let all = async {
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(60), all)
+                .await
+                .unwrap_or_else(|_| panic!("reads were left waiting (multi-thread: {multi})"));
+        });
+    }
+}
+
+/// The read locks this process holds on `shm` (start offsets in the file), from
+/// Linux's /proc/locks.
+#[cfg(target_os = "linux")]
+fn read_locks_held(shm: &std::path::Path) -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(shm).unwrap().ino();
+    let pid = std::process::id().to_string();
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // id: POSIX ADVISORY READ pid maj:min:inode start end
+            let at = f.iter().position(|w| *w == "POSIX")?;
+            let (mode, owner, file, start) = (
+                f.get(at + 2)?,
+                f.get(at + 3)?,
+                f.get(at + 4)?,
+                f.get(at + 5)?,
+            );
+            (*mode == "READ"
+                && *owner == pid
+                && file.rsplit(':').next()?.parse::<u64>().ok()? == inode)
+                .then(|| start.parse().ok())?
+        })
+        .collect()
+}
+
+/// Once the idle writer has checkpointed the WAL whole, the process keeps
+/// holding the read lock that readers of a checkpointed database take (the
+/// first read-mark slot of the WAL index, byte 123 of the `-shm` file), so a
+/// read does not take and drop the file lock itself; it is let go for a
+/// write, and taken again once the WAL is checkpointed.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn an_idle_executor_holds_the_read_lock_of_its_checkpointed_database() {
+    const READ_MARK_0: u64 = 123;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.sqlite");
+    let shm = dir.path().join("r.sqlite-shm");
+    let db = open(&dir).await;
+    let held = |want: bool| {
+        let shm = shm.clone();
+        async move {
+            let start = Instant::now();
+            while read_locks_held(&shm).contains(&READ_MARK_0) != want {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "read lock held: {}, expected {want}",
+                    !want
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    held(true).await;
+    // Let go before a write (SQLite's checkpoint after it must not wait), and
+    // taken again only once the idle writer has checkpointed it.
+    db.batch(&[Statement::new(r#"INSERT INTO "t" ("v") VALUES ('a')"#)])
+        .await
+        .unwrap();
+    assert!(
+        !read_locks_held(&shm).contains(&READ_MARK_0),
+        "held during a write"
+    );
+    assert!(!file_alone_has_rows(&path, 1));
+    held(true).await;
+    assert!(file_alone_has_rows(&path, 1), "held before the checkpoint");
+}
+
+/// Another connection to the file, in this process or another, writes and
+/// then checkpoints the WAL away (`TRUNCATE` waits for every reader) while an
+/// executor sits idle holding its read lock: the checkpoint goes through
+/// within the hold's renewal, and the executor reads the rows after it.
+#[tokio::test]
+async fn another_connection_checkpoints_past_an_idle_executor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.sqlite");
+    let db = open(&dir).await;
+    db.query(&Statement::new(r#"SELECT count(*) FROM "t""#))
+        .await
+        .unwrap();
+    // Idle long enough to checkpoint and hold the read lock.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let path2 = path.clone();
+    let took = tokio::task::spawn_blocking(move || {
+        let c = rusqlite::Connection::open(&path2).unwrap();
+        c.busy_timeout(Duration::from_secs(10)).unwrap();
+        for i in 0..50 {
+            c.execute(r#"INSERT INTO "t" ("v") VALUES (?1)"#, [format!("row {i}")])
+                .unwrap();
+        }
+        let start = Instant::now();
+        let (busy, log, done): (i64, i64, i64) = c
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((busy, log, done), (0, 0, 0), "the checkpoint was refused");
+        start.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(
+        took < Duration::from_secs(5),
+        "the checkpoint waited {took:?}"
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("r.sqlite-wal"))
+            .unwrap()
+            .len(),
+        0
+    );
+    assert!(file_alone_has_rows(&path, 50));
+    let n: i64 = db
+        .query_one(
+            &Statement::new(r#"SELECT count(*) AS "n" FROM "t""#),
+            "count",
+            "t",
+        )
+        .await
+        .unwrap()
+        .get("n")
+        .unwrap();
+    assert_eq!(n, 50);
+}
