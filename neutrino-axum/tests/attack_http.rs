@@ -1595,3 +1595,211 @@ async fn racing_writes_keep_slugs_invitations_and_owners_unique() {
     }
     assert!(left <= 1, "both owners left");
 }
+
+/// A member of tenant A of P made an owner (so that it may make
+/// organization keys) who can leave again: A keeps Ada as its owner.
+async fn second_owner(w: &world::World) -> world::User {
+    let cy = world::user(&w.p, "Cy").await;
+    w.p.orgs()
+        .add_member(
+            w.ada.token(),
+            &w.a,
+            &cy.signed.user.id,
+            "owner",
+            &world::meta(),
+        )
+        .await
+        .unwrap();
+    cy
+}
+
+async fn org_key(
+    w: &world::World,
+    owner: &world::User,
+    tenant: neutrino_core::ids::TenantId,
+    f: impl FnOnce(&mut neutrino_auth::apikey::NewApiKey),
+) -> neutrino_auth::apikey::CreatedApiKey {
+    let mut new = neutrino_auth::apikey::NewApiKey {
+        organization: Some(tenant),
+        owned_by_organization: true,
+        ..Default::default()
+    };
+    f(&mut new);
+    w.p.orgs()
+        .create_api_key(owner.token(), new, &world::meta())
+        .await
+        .unwrap()
+}
+
+fn code(v: &(u16, Value)) -> (u16, Option<&str>) {
+    (v.0, v.1["code"].as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_organizations_key_acts_in_its_tenant_only_and_with_its_permissions_only() {
+    let (w, c) = gateway_with_api().await;
+    let key_a = org_key(&w, &w.ada, w.a, |_| {}).await;
+    let key_b = org_key(&w, &w.bea, w.b, |_| {}).await;
+    // On its own tenant's host, by header, or with no tenant named: A.
+    for r in [
+        c.get(&w.a_host, "/notes"),
+        c.get(&w.auth_host(), "/notes")
+            .header("x-neutrino-tenant", w.a.to_string()),
+        c.get(&w.auth_host(), "/notes"),
+    ] {
+        let (s, body) = world::answer(r.header("x-api-key", &key_a.key)).await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(body["tenant"], w.a.to_string());
+        assert_eq!(
+            body["roles"],
+            Value::Null,
+            "an organization key is no member"
+        );
+        assert_eq!(body["orgKey"], key_a.record.id.as_str());
+        assert_eq!(body["notes"][0], format!("note of {}", w.a));
+    }
+    // Another tenant's key on A's host or naming A, A's key on B's host or
+    // naming B, with a session cookie of the right tenant beside it: all
+    // refused, for every extractor, concurrently.
+    let mut tries = Vec::new();
+    for (key, host, header) in [
+        (&key_b.key, &w.a_host, None),
+        (&key_b.key, &w.auth_host(), Some(w.a)),
+        (&key_a.key, &w.b_host, None),
+        (&key_a.key, &w.auth_host(), Some(w.b)),
+        (&key_a.key, &w.a_host, Some(w.b)),
+    ] {
+        for path in ["/notes", "/key", "/key-thrice"] {
+            let method = if path == "/key-thrice" {
+                reqwest::Method::POST
+            } else {
+                reqwest::Method::GET
+            };
+            let mut r = c
+                .request(method, host, path)
+                .header("x-api-key", key.as_str())
+                .header("cookie", &w.ada.cookie);
+            if let Some(t) = header {
+                r = r.header("x-neutrino-tenant", t.to_string());
+            }
+            tries.push(tokio::spawn(world::answer(r)));
+        }
+    }
+    for t in tries {
+        let out = t.await.unwrap();
+        assert_eq!(code(&out), (403, Some("TENANT_MISMATCH")), "{:?}", out.1);
+    }
+    // P's organization key on Q's host is no key there.
+    let out = world::answer(c.get(&w.q_host, "/notes").header("x-api-key", &key_a.key)).await;
+    assert_eq!(code(&out), (401, Some("INVALID_API_KEY")), "{:?}", out.1);
+    // The key's own permissions are all it has: none is nothing, another
+    // permission is not this one.
+    let other = org_key(&w, &w.ada, w.a, |n| {
+        n.permissions = Some([("member".to_owned(), vec!["create".to_owned()])].into());
+    })
+    .await;
+    let update = org_key(&w, &w.ada, w.a, |n| {
+        n.permissions = Some([("organization".to_owned(), vec!["update".to_owned()])].into());
+    })
+    .await;
+    for k in [&key_a, &other] {
+        let out = world::answer(c.post(&w.a_host, "/org").header("x-api-key", &k.key)).await;
+        assert_eq!(code(&out), (403, Some("FORBIDDEN")), "{:?}", out.1);
+    }
+    let out = world::answer(c.post(&w.a_host, "/org").header("x-api-key", &update.key)).await;
+    assert_eq!(out.0, 200, "{:?}", out.1);
+    assert_eq!(out.1["tenant"], w.a.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_users_key_dies_with_the_membership_an_organizations_key_does_not() {
+    let (w, c) = gateway_with_api().await;
+    let cy = second_owner(&w).await;
+    let users =
+        w.p.orgs()
+            .create_api_key(
+                cy.token(),
+                neutrino_auth::apikey::NewApiKey {
+                    organization: Some(w.a),
+                    ..Default::default()
+                },
+                &world::meta(),
+            )
+            .await
+            .unwrap();
+    let orgs = org_key(&w, &cy, w.a, |_| {}).await;
+    for k in [&users, &orgs] {
+        let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &k.key)).await;
+        assert_eq!(out.0, 200, "{:?}", out.1);
+    }
+    w.p.orgs()
+        .leave(cy.token(), &w.a, &world::meta())
+        .await
+        .unwrap();
+    let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &users.key)).await;
+    assert_eq!(
+        code(&out),
+        (403, Some("USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION")),
+        "{:?}",
+        out.1
+    );
+    let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &orgs.key)).await;
+    assert_eq!(out.0, 200, "{:?}", out.1);
+    assert_eq!(out.1["tenant"], w.a.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_organizations_key_is_spent_once_a_request_however_many_ask() {
+    let (w, c) = gateway_with_api().await;
+    let update = Some([("organization".to_owned(), vec!["update".to_owned()])].into());
+    // Three extractors in one handler take one use: two uses, two requests.
+    let two = org_key(&w, &w.ada, w.a, |n| {
+        n.remaining = Some(2);
+        n.permissions = update.clone();
+    })
+    .await;
+    for _ in 0..2 {
+        let out = world::answer(
+            c.post(&w.a_host, "/key-thrice")
+                .header("x-api-key", &two.key),
+        )
+        .await;
+        assert_eq!(out.0, 200, "{:?}", out.1);
+    }
+    let out = world::answer(
+        c.post(&w.a_host, "/key-thrice")
+            .header("x-api-key", &two.key),
+    )
+    .await;
+    assert_eq!(code(&out), (429, Some("USAGE_EXCEEDED")), "{:?}", out.1);
+    // Many requests at once against `remaining`: exactly that many pass.
+    let five = org_key(&w, &w.ada, w.a, |n| {
+        n.remaining = Some(5);
+        n.permissions = update.clone();
+    })
+    .await;
+    let tries: Vec<_> = (0..24)
+        .map(|i| {
+            let path = ["/notes", "/key", "/key-thrice"][i % 3];
+            let method = if path == "/key-thrice" {
+                reqwest::Method::POST
+            } else {
+                reqwest::Method::GET
+            };
+            tokio::spawn(world::answer(
+                c.request(method, &w.a_host, path)
+                    .header("x-api-key", &five.key),
+            ))
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tries {
+        let out = t.await.unwrap();
+        if out.0 == 200 {
+            ok += 1;
+        } else {
+            assert_eq!(code(&out), (429, Some("USAGE_EXCEEDED")), "{:?}", out.1);
+        }
+    }
+    assert_eq!(ok, 5, "a key with 5 uses answered {ok} times");
+}
