@@ -1803,3 +1803,81 @@ async fn an_organizations_key_is_spent_once_a_request_however_many_ask() {
     }
     assert_eq!(ok, 5, "a key with 5 uses answered {ok} times");
 }
+
+/// With the in-process validation cache on (as the `auth_server` example
+/// and the benchmark run), a sign-out, a revocation or a profile change is
+/// seen by the very next `get-session`, even with reads of the session in
+/// flight while it happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_session_cache_on_a_revocation_is_seen_at_once_under_load() {
+    let s = Arc::new(
+        server_with(Opts {
+            session_cache: true,
+            ..Opts::default()
+        })
+        .await,
+    );
+    let email = "cached@example.com";
+    s.sign_up(email).await;
+    let name = |r: &Res| r.json()["user"]["name"].as_str().map(str::to_owned);
+    for round in 0..12 {
+        let victim = s.sign_in(email).await.cookie_header();
+        let other = s.sign_in(email).await.cookie_header();
+        assert_eq!(
+            s.get("/get-session", &victim).await.json()["user"]["email"],
+            email
+        );
+        // Readers hammer the victim's session while it is ended.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..6)
+            .map(|_| {
+                let (s, victim, stop) = (Arc::clone(&s), victim.clone(), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = s.get("/get-session", &victim).await;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let res = match round % 3 {
+            0 => s.post("/sign-out", &victim, json!({})).await,
+            1 => s.post("/revoke-other-sessions", &other, json!({})).await,
+            _ => {
+                let token = s.get("/get-session", &victim).await.json()["session"]["token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                s.post("/revoke-session", &other, json!({ "token": token }))
+                    .await
+            }
+        };
+        assert_eq!(res.status, 200, "{}", res.text);
+        for _ in 0..3 {
+            let after = s.get("/get-session", &victim).await;
+            assert_eq!(
+                after.text, "null",
+                "round {round}: the ended session answered"
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            r.await.unwrap();
+        }
+        let after = s.get("/get-session", &victim).await;
+        assert_eq!(
+            after.text, "null",
+            "round {round}: the ended session came back"
+        );
+        // A profile change shows at once on the other, cached, session.
+        let new_name = format!("Renamed {round}");
+        let _ = s.get("/get-session", &other).await;
+        let res = s
+            .post("/update-user", &other, json!({ "name": new_name }))
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        let seen = s.get("/get-session", &other).await;
+        assert_eq!(name(&seen).as_deref(), Some(new_name.as_str()));
+        s.post("/sign-out", &other, json!({})).await;
+    }
+}

@@ -34,6 +34,8 @@ pub struct Opts {
     pub rate_limit: bool,
     pub secure: bool,
     pub fresh_age: Option<Duration>,
+    /// The in-process session validation cache on (default settings).
+    pub session_cache: bool,
 }
 
 pub async fn server() -> Server {
@@ -56,6 +58,7 @@ pub async fn server_with(opts: Opts) -> Server {
     let o = origin.clone();
     let secure = opts.secure;
     let fresh = opts.fresh_age;
+    let session_cache = opts.session_cache;
     let platform = platforms
         .platform("web", SECRET)
         .with_auth(move |a| {
@@ -77,6 +80,9 @@ pub async fn server_with(opts: Opts) -> Server {
                     fresh_age: f,
                     ..SessionConfig::default()
                 });
+            }
+            if session_cache {
+                a = a.with_session_cache(neutrino_auth::SessionCacheConfig::default());
             }
             a
         })

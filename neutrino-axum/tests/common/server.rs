@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use neutrino_auth::{CookieConfig, CookieDomain, RequestMeta, SignUpEmail};
+use neutrino_auth::{CookieConfig, CookieDomain, RequestMeta, SessionCacheConfig, SignUpEmail};
 use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_platform::{LocalPlatforms, Platform};
@@ -33,8 +33,8 @@ impl Drop for RustServer {
 }
 
 /// Serves a platform kept in `folder` on `127.0.0.1:0` as the `auth_server`
-/// example does (plain-HTTP host-only cookies, trusting its own origin), rate
-/// limits off (Better Auth's default outside production, which
+/// example does (plain-HTTP host-only cookies, trusting its own origin, the
+/// in-process session validation cache on), rate limits off (Better Auth's default outside production, which
 /// is how the reference server runs). With `admin` (`email:password`), that
 /// user is created first with the role `admin`, as a host app bootstraps its
 /// first administrator.
@@ -58,6 +58,7 @@ pub(crate) async fn start(folder: &Path, admin: Option<&str>) -> RustServer {
                     ..CookieConfig::default()
                 })
                 .with_trusted_origins([base])
+                .with_session_cache(SessionCacheConfig::default())
         })
         .build()
         .await
