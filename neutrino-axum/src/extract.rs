@@ -383,18 +383,20 @@ pub trait Permission: Send + Sync + 'static {
     const ACTION: &'static str;
 }
 
-/// Declares a [`Permission`] type:
+/// Declares [`Permission`] types, one or several separated by `;`:
 /// `permission!(pub NoteWrite = "note": "write");`.
 #[macro_export]
 macro_rules! permission {
-    ($(#[$meta:meta])* $vis:vis $name:ident = $resource:literal : $action:literal) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, Default)]
-        $vis struct $name;
-        impl $crate::extract::Permission for $name {
-            const RESOURCE: &'static str = $resource;
-            const ACTION: &'static str = $action;
-        }
+    ($($(#[$meta:meta])* $vis:vis $name:ident = $resource:literal : $action:literal);+ $(;)?) => {
+        $(
+            $(#[$meta])*
+            #[derive(Clone, Copy, Debug, Default)]
+            $vis struct $name;
+            impl $crate::extract::Permission for $name {
+                const RESOURCE: &'static str = $resource;
+                const ACTION: &'static str = $action;
+            }
+        )+
     };
 }
 
@@ -402,27 +404,17 @@ macro_rules! permission {
 pub mod permissions {
     crate::permission!(
         /// `organization:update`.
-        pub OrganizationUpdate = "organization": "update"
-    );
-    crate::permission!(
+        pub OrganizationUpdate = "organization": "update";
         /// `organization:delete`.
-        pub OrganizationDelete = "organization": "delete"
-    );
-    crate::permission!(
+        pub OrganizationDelete = "organization": "delete";
         /// `member:create`.
-        pub MemberCreate = "member": "create"
-    );
-    crate::permission!(
+        pub MemberCreate = "member": "create";
         /// `member:update`.
-        pub MemberUpdate = "member": "update"
-    );
-    crate::permission!(
+        pub MemberUpdate = "member": "update";
         /// `member:delete`.
-        pub MemberDelete = "member": "delete"
-    );
-    crate::permission!(
+        pub MemberDelete = "member": "delete";
         /// `invitation:create`.
-        pub InvitationCreate = "invitation": "create"
+        pub InvitationCreate = "invitation": "create";
     );
 }
 

@@ -3,23 +3,7 @@
 mod common;
 
 use common::{PASSWORD, server};
-use neutrino_core::naming::ResourceName;
-use neutrino_core::sql::{SqlExecutor, Statement};
 use serde_json::json;
-
-/// Makes `email` an admin the way an operator would: in the auth database.
-async fn make_admin(s: &common::Server, email: &str) {
-    let path = s._folder.path().join("databases").join(format!(
-        "{}.sqlite",
-        ResourceName::auth_database(s.platform.id()).as_str()
-    ));
-    let db = neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap();
-    db.execute(
-        &Statement::new(r#"UPDATE "user" SET "role" = 'admin' WHERE "email" = ?1"#).bind(email),
-    )
-    .await
-    .unwrap();
-}
 
 #[tokio::test]
 async fn admins_list_ban_unban_and_remove_users_and_others_cannot() {
@@ -28,7 +12,7 @@ async fn admins_list_ban_unban_and_remove_users_and_others_cannot() {
     let bob_res = s.sign_up("bob@example.com").await;
     let bob = bob_res.cookie_header();
     let bob_id = bob_res.json()["user"]["id"].as_str().unwrap().to_owned();
-    make_admin(&s, "ada@example.com").await;
+    s.make_admin("ada@example.com").await;
 
     let res = s.get("/admin/list-users", "").await;
     assert_eq!(res.status, 401);

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::ServiceExt;
 use common::{Opts, PASSWORD, Res, Server, read, server, server_with};
 use neutrino_axum::api::AuthApi;
 use neutrino_core::ids::StackId;
@@ -41,17 +40,7 @@ async fn gateway_with_api() -> (world::World, world::Client) {
                 format!("{t:?}")
             }),
         );
-    let app = world::gateway(&w).layer(api);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let addr = world::serve_app(world::gateway(&w).layer(api)).await;
     (w, world::Client::new(addr))
 }
 
@@ -850,34 +839,6 @@ async fn an_invitation_accepted_by_many_requests_at_once_makes_one_member() {
     assert!(members["total"] == 1 || members["total"] == 2);
 }
 
-/// RFC 4648 base32 without padding, as in the `otpauth://` URI.
-fn base32_decode(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u64, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => continue,
-        };
-        buf = (buf << 5) | u64::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
-}
-
-fn totp_now(secret: &[u8]) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    neutrino_auth::twofactor::totp(secret, now, 6)
-}
-
 /// Many two-factor challenges (sign-ins stopped at the second factor) of
 /// one user, as `Cookie` headers.
 async fn challenges(s: &Server, n: usize) -> Vec<String> {
@@ -924,7 +885,7 @@ async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
         .await;
     let body = res.json();
     let uri = body["totpURI"].as_str().unwrap().to_owned();
-    let secret = base32_decode(
+    let secret = common::base32_decode(
         uri.split("secret=")
             .nth(1)
             .unwrap()
@@ -937,7 +898,7 @@ async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
         .post(
             "/two-factor/verify-totp",
             &ada,
-            json!({"code": totp_now(&secret)}),
+            json!({"code": common::totp_now(&secret)}),
         )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
@@ -969,21 +930,6 @@ async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
     assert_eq!(ok, 1, "one TOTP code signed in {ok} times");
 }
 
-/// Makes `email` an admin the way an operator would: in the auth database.
-async fn make_admin(s: &Server, email: &str) {
-    use neutrino_core::sql::{SqlExecutor, Statement};
-    let path = s._folder.path().join("databases").join(format!(
-        "{}.sqlite",
-        neutrino_core::naming::ResourceName::auth_database(s.platform.id()).as_str()
-    ));
-    let db = neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap();
-    db.execute(
-        &Statement::new(r#"UPDATE "user" SET "role" = 'admin' WHERE "email" = ?1"#).bind(email),
-    )
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
 async fn a_cache_cookie_outliving_a_ban_or_a_lost_role_writes_nothing() {
     let s = server_with(Opts {
@@ -996,8 +942,8 @@ async fn a_cache_cookie_outliving_a_ban_or_a_lost_role_writes_nothing() {
     let carol_up = s.sign_up("carol@example.com").await;
     let carol = carol_up.cookie_header();
     let carol_id = carol_up.json()["user"]["id"].as_str().unwrap().to_owned();
-    make_admin(&s, "ada@example.com").await;
-    make_admin(&s, "bob@example.com").await;
+    s.make_admin("ada@example.com").await;
+    s.make_admin("bob@example.com").await;
     let ada_in = s.sign_in("ada@example.com").await;
     let ada = ada_in.cookie_header();
     assert!(ada.contains("session_data="), "{ada}");

@@ -39,6 +39,15 @@ impl Drop for RustServer {
 /// user is created first with the role `admin`, as a host app bootstraps its
 /// first administrator.
 pub(crate) async fn start(folder: &Path, admin: Option<&str>) -> RustServer {
+    start_with(folder, admin, true).await
+}
+
+/// [`start`], with the session validation cache on or off.
+pub(crate) async fn start_with(
+    folder: &Path,
+    admin: Option<&str>,
+    session_cache: bool,
+) -> RustServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
@@ -51,14 +60,19 @@ pub(crate) async fn start(folder: &Path, admin: Option<&str>) -> RustServer {
     let platform = local
         .platform("official-client", SECRET)
         .with_auth(move |a| {
-            a.with_base_url(base.clone())
+            let a = a
+                .with_base_url(base.clone())
                 .with_cookies(CookieConfig {
                     secure: false,
                     domain: CookieDomain::HostOnly,
                     ..CookieConfig::default()
                 })
-                .with_trusted_origins([base])
-                .with_session_cache(SessionCacheConfig::default())
+                .with_trusted_origins([base]);
+            if session_cache {
+                a.with_session_cache(SessionCacheConfig::default())
+            } else {
+                a
+            }
         })
         .build()
         .await

@@ -371,7 +371,22 @@ pub fn routes() -> Router {
 
 /// Serves `gateway` over `routes()` on 127.0.0.1:0.
 pub async fn serve(gateway: Gateway) -> SocketAddr {
-    let app = gateway.layer(routes());
+    serve_app(gateway.layer(routes())).await
+}
+
+/// Serves `app` on 127.0.0.1:0, with the connection's address.
+pub async fn serve_app<S>(app: S) -> SocketAddr
+where
+    S: tower_service::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
