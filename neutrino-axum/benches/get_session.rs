@@ -17,8 +17,14 @@
 //! Defaults: 10 s per load after a 2 s warm-up, 64 connections for
 //! get-session, 8 for sign-in.
 //!
-//! Reports requests per second, p50 and p99 latency and errors for each, and
-//! the ratios against the targets (the Rust server at least 20× Better Auth's
+//! The Rust server runs as the `auth_server` example runs it (session
+//! validation cache on) and, for comparison, with the cache off; the three
+//! get-session loads run in three interleaved rounds (one under `cargo
+//! test`), so that a change of the machine's load meets all of them.
+//!
+//! Reports requests per second, p50 and p99 latency, errors and the CPU time
+//! of this process per answered request for each, and the ratios against the
+//! targets (the median round's) (the Rust server at least 20× Better Auth's
 //! throughput and at least half of the bare route's). Without Node or the
 //! packages of `tests/client` (`scripts/setup-node-tests`) it says so and
 //! measures the rest. Under `cargo test` (no `--bench` argument) it runs a
