@@ -24,7 +24,7 @@
 //!
 //! Reports requests per second, p50 and p99 latency, errors and the CPU time
 //! of this process per answered request for each, and the ratios against the
-//! targets (the median round's) (the Rust server at least 20× Better Auth's
+//! targets, from the median round (the Rust server at least 20× Better Auth's
 //! throughput and at least half of the bare route's). Without Node or the
 //! packages of `tests/client` (`scripts/setup-node-tests`) it says so and
 //! measures the rest. Under `cargo test` (no `--bench` argument) it runs a
