@@ -18,6 +18,15 @@
 //! * `NEUTRINO_COOKIE_CACHE=<seconds>` turns Better Auth's cookie cache
 //!   (`session_data`) on with that lifetime (off by default, as in Better
 //!   Auth).
+//! * `NEUTRINO_SESSION_CACHE=off` turns the in-process session validation
+//!   cache off (on by default: `get-session` and the other session reads
+//!   skip the database for 60 s per session). This server is the only
+//!   writer of its folder's auth database, and every sign-out, revocation,
+//!   ban, role or user change goes through it and evicts the entries it
+//!   touches at once (a read in flight during an eviction is not cached), so
+//!   the cache changes no answer. Turn it off when another process (a
+//!   second server, Better Auth) writes the same database: a revocation made
+//!   there would show here only when the entry expires.
 //!
 //! It prints `listening on http://…` once it accepts connections. Point
 //! Better Auth's JS client at it: `createAuthClient({ baseURL:
@@ -27,7 +36,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use neutrino::auth::{CookieConfig, CookieDomain};
+use neutrino::auth::{CookieConfig, CookieDomain, SessionCacheConfig};
 use neutrino::axum::api::AuthApi;
 use neutrino::{LocalPlatforms, Platform};
 
@@ -53,6 +62,8 @@ pub(crate) struct Settings {
     pub(crate) rate_limit: bool,
     /// The cookie cache's lifetime, if on.
     pub(crate) cookie_cache: Option<std::time::Duration>,
+    /// Whether the in-process session validation cache is on.
+    pub(crate) session_cache: bool,
 }
 
 impl Settings {
@@ -86,6 +97,8 @@ impl Settings {
             )),
             Err(_) => None,
         };
+        let session_cache =
+            !std::env::var("NEUTRINO_SESSION_CACHE").is_ok_and(|v| v.eq_ignore_ascii_case("off"));
         Ok(Self {
             folder,
             addr,
@@ -93,6 +106,7 @@ impl Settings {
             secret,
             rate_limit,
             cookie_cache,
+            session_cache,
         })
     }
 }
@@ -141,16 +155,23 @@ pub(crate) async fn run(
         settings.trusted_origins.clone()
     };
     let platforms = LocalPlatforms::open(&settings.folder).await?;
+    let session_cache = settings.session_cache;
     let platform: Platform = platforms
         .platform(PLATFORM, secret)
         .with_auth(move |a| {
-            a.with_base_url(url)
+            let a = a
+                .with_base_url(url)
                 .with_cookies(CookieConfig {
                     secure: false,
                     domain: CookieDomain::HostOnly,
                     ..CookieConfig::default()
                 })
-                .with_trusted_origins(trusted)
+                .with_trusted_origins(trusted);
+            if session_cache {
+                a.with_session_cache(SessionCacheConfig::default())
+            } else {
+                a
+            }
         })
         .build()
         .await?;

@@ -26,6 +26,7 @@ async fn start(
         secret: None,
         rate_limit: true,
         cookie_cache: Some(std::time::Duration::from_secs(300)),
+        session_cache: true,
     };
     let task = tokio::spawn(async move {
         run(

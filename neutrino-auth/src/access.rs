@@ -161,7 +161,7 @@ impl AccessPolicy {
 /// Whether a permissions JSON object (`{"resource": ["action", …]}`, Better
 /// Auth's API key format) lists `action` on `resource`; malformed JSON permits
 /// nothing.
-pub(crate) fn permits(permissions: &str, resource: &str, action: &str) -> bool {
+pub fn permits(permissions: &str, resource: &str, action: &str) -> bool {
     serde_json::from_str::<std::collections::BTreeMap<String, Vec<String>>>(permissions).is_ok_and(
         |m| {
             m.get(resource)

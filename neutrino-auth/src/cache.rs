@@ -70,6 +70,10 @@ pub(crate) struct SessionCache {
     ttl_ms: i64,
     max_entries: usize,
     map: Mutex<HashMap<String, Entry>>,
+    /// Bumped (under the map's lock) by every eviction: a value read from
+    /// the database before an eviction is not cached after it, so a session
+    /// revoked while a read of it was in flight is not put back.
+    evictions: std::sync::atomic::AtomicU64,
 }
 
 impl SessionCache {
@@ -78,7 +82,19 @@ impl SessionCache {
             ttl_ms: i64::try_from(config.ttl.as_millis()).unwrap_or(i64::MAX),
             max_entries: config.max_entries.max(1),
             map: Mutex::new(HashMap::new()),
+            evictions: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The eviction count, read before a database read whose result
+    /// [`SessionCache::put`] may store.
+    pub(crate) fn evictions(&self) -> u64 {
+        self.evictions.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn evicted(&self) {
+        self.evictions
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -111,15 +127,21 @@ impl SessionCache {
         (same && e.valid_until > now_ms).then(|| Arc::clone(&e.value))
     }
 
+    /// Stores `value`, unless an eviction happened since `evictions_before`
+    /// was read (the value may be one the eviction revoked).
     pub(crate) fn put(
         &self,
         value: Arc<AuthSession>,
         cookie: String,
         session_expires_ms: i64,
         now_ms: i64,
+        evictions_before: u64,
     ) {
         let valid_until = now_ms.saturating_add(self.ttl_ms).min(session_expires_ms);
         let mut map = self.lock();
+        if self.evictions() != evictions_before {
+            return;
+        }
         if map.len() >= self.max_entries && !map.contains_key(&value.session.token) {
             map.retain(|_, e| e.valid_until > now_ms);
             while map.len() >= self.max_entries {
@@ -140,12 +162,16 @@ impl SessionCache {
     }
 
     pub(crate) fn remove(&self, token: &str) {
-        self.lock().remove(token);
+        let mut map = self.lock();
+        self.evicted();
+        map.remove(token);
     }
 
     pub(crate) fn remove_user(&self, user_id: &str, keep_token: Option<&str>) {
         // The user's own sessions, and those it holds as an impersonator.
-        self.lock().retain(|token, e| {
+        let mut map = self.lock();
+        self.evicted();
+        map.retain(|token, e| {
             let theirs = e.value.user.id.as_str() == user_id
                 || e.value
                     .session
@@ -212,6 +238,7 @@ impl<S: SessionStore> SessionStore for CachingSessions<S> {
         {
             return Ok(Some(hit));
         }
+        let evictions = self.cache.evictions();
         let Some(value) = self.store.get(token, opts).await? else {
             self.cache.remove(token);
             return Ok(None);
@@ -226,7 +253,8 @@ impl<S: SessionStore> SessionStore for CachingSessions<S> {
         };
         let cookie = self.cookies.sign(&cached.session.token);
         let expires_ms = millis_since_epoch(cached.session.expires_at);
-        self.cache.put(cached, cookie, expires_ms, now_ms);
+        self.cache
+            .put(cached, cookie, expires_ms, now_ms, evictions);
         Ok(Some(value))
     }
 
@@ -270,5 +298,62 @@ impl<S: SessionStore> SessionStore for CachingSessions<S> {
 
     fn cached(&self) -> usize {
         self.cache.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::model::User;
+
+    fn session(token: &str) -> Arc<AuthSession> {
+        let now = SystemTime::now();
+        let user_id = UserId::generate();
+        Arc::new(AuthSession {
+            session: Session {
+                id: format!("id-{token}"),
+                token: token.to_owned(),
+                user_id,
+                expires_at: now + Duration::from_secs(3600),
+                created_at: now,
+                updated_at: now,
+                ip_address: None,
+                user_agent: None,
+                impersonated_by: None,
+            },
+            user: User {
+                id: user_id,
+                name: "U".into(),
+                email: "u@example.com".into(),
+                email_verified: false,
+                image: None,
+                created_at: now,
+                updated_at: now,
+            },
+            refreshed: false,
+        })
+    }
+
+    #[test]
+    fn a_read_that_raced_an_eviction_is_not_cached() {
+        let cache = SessionCache::new(SessionCacheConfig::default());
+        let now = millis_since_epoch(SystemTime::now());
+        let far = now + 3_600_000;
+        // A read starts (the count is taken), the session is revoked and
+        // evicted meanwhile, then the read's result arrives: not stored.
+        let before = cache.evictions();
+        cache.remove("t1");
+        cache.put(session("t1"), "t1.sig".into(), far, now, before);
+        assert!(cache.get("t1", now).is_none());
+        let before = cache.evictions();
+        cache.remove_user("someone", None);
+        cache.put(session("t2"), "t2.sig".into(), far, now, before);
+        assert!(cache.get("t2", now).is_none());
+        // Without an eviction in between, it is.
+        let before = cache.evictions();
+        cache.put(session("t3"), "t3.sig".into(), far, now, before);
+        assert!(cache.get("t3", now).is_some());
     }
 }

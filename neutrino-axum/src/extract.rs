@@ -8,11 +8,11 @@
 //! | extractor | what it gives | rejections |
 //! |---|---|---|
 //! | [`CurrentSession`] | the signed-in session and its user, from the session cookie through the platform's session cache | 401 `UNAUTHORIZED` |
-//! | [`CurrentTenant`] | the caller's [`MemberScope`] in the request's tenant | 401, 403 `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, 403 `TENANT_MISMATCH`, 400 for a malformed tenant header |
+//! | [`CurrentTenant`] | the request's tenant scope and who acts in it: a member ([`MemberScope`], from the session or a user's tenant API key) or the organization itself (its own API key) | 401, 403 `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`, 403 `TENANT_MISMATCH`, 400 for a malformed tenant header; with `x-api-key`, those of [`ApiKey`], and 403 `FORBIDDEN` for a platform key |
 //! | [`Require<P>`] | [`CurrentTenant`] holding the [`Permission`] `P` | those of [`CurrentTenant`], 403 `FORBIDDEN` |
 //! | [`PlatformAdmin`] | [`CurrentSession`] of a platform admin | 401, 403 `FORBIDDEN` |
 //! | [`Meta`] | the client address and user agent, for auth calls | never |
-//! | [`ApiKey`] | the scope of the `x-api-key` header's key | 401 `INVALID_API_KEY`, 429 `USAGE_EXCEEDED` / `RATE_LIMITED`, 403 `TENANT_MISMATCH` |
+//! | [`ApiKey`] | the scope of the `x-api-key` header's key: a user's tenant key, an organization's own key, a platform key | 401 `INVALID_API_KEY`, 429 `USAGE_EXCEEDED` / `RATE_LIMITED`, 403 `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION` (a user's tenant key whose owner left), 403 `TENANT_MISMATCH` |
 //!
 //! # The request's tenant
 //! The tenant a request acts on is named by the request itself, not by the
@@ -26,10 +26,16 @@
 //! not.
 //!
 //! # API keys
-//! [`CurrentTenant`] (and so [`Require`]) also accepts a tenant API key in
-//! `x-api-key` instead of a session: the key's tenant must then be the
-//! request's tenant when the host or the header names one. The key's own
-//! permissions narrow what [`Require`] grants.
+//! [`CurrentTenant`] (and so [`Require`]) also accepts an API key in
+//! `x-api-key` instead of a session: a user's key bound to a tenant (acting
+//! as that member, while the user is one) or an organization's own key
+//! (acting as the organization: [`CurrentTenant::member`] is `None`). The
+//! key's tenant must be the request's tenant when the host or the header
+//! names one (else 403 `TENANT_MISMATCH`). A user key's own permissions
+//! narrow what [`Require`] grants its owner; an organization's key is granted
+//! only what its permissions list. The key is verified once per request,
+//! however many extractors ask, and that verification takes one of its uses
+//! (in the same database write that checks it).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -44,6 +50,7 @@ use neutrino_auth::org::MemberScope;
 use neutrino_auth::{AuthError, AuthSession};
 use neutrino_core::ids::TenantId;
 use neutrino_platform::Platform;
+use neutrino_tenancy::TenantScope;
 
 use crate::ApiError;
 use crate::context::platform_of;
@@ -216,45 +223,121 @@ fn api_key_of(parts: &Parts) -> Option<Result<&str, ApiError>> {
     )
 }
 
-/// The scope of `key` on `platform`, checked against the request's tenant.
-async fn key_scope(
+/// The scope of the request's `x-api-key`, verified once per request: the
+/// verification takes one of the key's uses, so every extractor of the
+/// request shares it. `None` without the header.
+async fn request_key(
+    parts: &mut Parts,
     platform: &Platform,
-    key: &str,
-    requested: Option<TenantId>,
-) -> Result<ApiKeyScope, ApiError> {
-    let scope = platform.orgs().verify_api_key(key).await?;
-    if let (ApiKeyScope::Tenant(s), Some(t)) = (&scope, requested)
-        && s.tenant() != t
-    {
-        return Err(mismatch());
+) -> Option<Result<ApiKeyScope, ApiError>> {
+    if let Some(VerifiedKey(scope)) = parts.extensions.get::<VerifiedKey>() {
+        return Some(Ok(scope.clone()));
     }
-    Ok(scope)
+    let key = match api_key_of(parts)? {
+        Ok(key) => key,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(match platform.orgs().verify_api_key(key).await {
+        Ok(scope) => {
+            parts.extensions.insert(VerifiedKey(scope.clone()));
+            Ok(scope)
+        }
+        Err(e) => Err(e.into()),
+    })
 }
 
-/// The caller's [`MemberScope`] in the request's tenant (see the
-/// [module documentation](self)): from a tenant API key in `x-api-key`, else
-/// from the session, with the membership checked on this request.
+/// The key scope a request's extractors verified.
+#[derive(Clone)]
+struct VerifiedKey(ApiKeyScope);
+
+/// The tenant a key acts in: a tenant key's, an organization's own key's,
+/// none for a platform key.
+fn key_tenant(scope: &ApiKeyScope) -> Option<TenantId> {
+    match scope {
+        ApiKeyScope::Tenant(s) => Some(s.tenant()),
+        ApiKeyScope::Organization { scope, .. } => Some(scope.tenant()),
+        _ => None,
+    }
+}
+
+/// The request's key scope, checked against the request's tenant.
+async fn key_scope(
+    parts: &mut Parts,
+    platform: &Platform,
+    requested: Option<TenantId>,
+) -> Option<Result<ApiKeyScope, ApiError>> {
+    Some(request_key(parts, platform).await?.and_then(|scope| {
+        match (key_tenant(&scope), requested) {
+            (Some(s), Some(t)) if s != t => Err(mismatch()),
+            _ => Ok(scope),
+        }
+    }))
+}
+
+/// Who acts in the request's tenant.
 #[derive(Clone, Debug)]
-pub struct CurrentTenant(MemberScope);
+enum Holder {
+    /// A member: a session, or a user's API key bound to the tenant.
+    Member(MemberScope),
+    /// The organization itself, through one of its own API keys.
+    Organization {
+        scope: TenantScope,
+        key_id: String,
+        permissions: Option<String>,
+    },
+}
+
+/// The caller in the request's tenant (see the [module
+/// documentation](self)): a member ([`MemberScope`], from the session or a
+/// user's tenant API key in `x-api-key`) or the organization itself (one of
+/// its own API keys), with the membership or the key checked on this
+/// request.
+#[derive(Clone, Debug)]
+pub struct CurrentTenant(Holder);
 
 impl CurrentTenant {
-    /// The member scope: its [`MemberScope::tenant_scope`] goes into every
+    /// The tenant scope: it goes into every
     /// [`neutrino_tenancy::TenantStore`] call.
-    pub fn scope(&self) -> &MemberScope {
-        &self.0
+    pub fn tenant_scope(&self) -> &TenantScope {
+        match &self.0 {
+            Holder::Member(m) => m.tenant_scope(),
+            Holder::Organization { scope, .. } => scope,
+        }
     }
 
-    /// The member scope, owned.
-    pub fn into_scope(self) -> MemberScope {
-        self.0
+    /// The tenant (organization).
+    pub fn tenant(&self) -> TenantId {
+        self.tenant_scope().tenant()
     }
-}
 
-impl Deref for CurrentTenant {
-    type Target = MemberScope;
+    /// The member acting, with its roles; `None` when an organization's own
+    /// API key acts (no user: only the key's permissions hold).
+    pub fn member(&self) -> Option<&MemberScope> {
+        match &self.0 {
+            Holder::Member(m) => Some(m),
+            Holder::Organization { .. } => None,
+        }
+    }
 
-    fn deref(&self) -> &MemberScope {
-        &self.0
+    /// The ID of the organization's own API key acting, if one does.
+    pub fn organization_key_id(&self) -> Option<&str> {
+        match &self.0 {
+            Holder::Organization { key_id, .. } => Some(key_id),
+            Holder::Member(_) => None,
+        }
+    }
+
+    /// Whether the caller may perform `action` on `resource` here: a member
+    /// as [`neutrino_auth::org::Organizations::has_permission`] says, an
+    /// organization's key only what its own permissions list (a key without
+    /// permissions may do nothing that needs one).
+    fn may(&self, platform: &Platform, resource: &str, action: &str) -> bool {
+        match &self.0 {
+            Holder::Member(m) => platform.orgs().has_permission(m, resource, action),
+            Holder::Organization { permissions, .. } => permissions
+                .as_deref()
+                .is_some_and(|p| neutrino_auth::access::permits(p, resource, action)),
+        }
     }
 }
 
@@ -264,9 +347,19 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let platform = platform_of(&parts.extensions)?.clone();
         let requested = requested_tenant(parts)?;
-        if let Some(key) = api_key_of(parts) {
-            return match key_scope(&platform, key?, requested).await? {
-                ApiKeyScope::Tenant(scope) => Ok(Self(scope)),
+        if let Some(scope) = key_scope(parts, &platform, requested).await {
+            return match scope? {
+                ApiKeyScope::Tenant(scope) => Ok(Self(Holder::Member(scope))),
+                ApiKeyScope::Organization {
+                    scope,
+                    key_id,
+                    permissions,
+                    ..
+                } => Ok(Self(Holder::Organization {
+                    scope,
+                    key_id,
+                    permissions,
+                })),
                 _ => Err(forbidden("a platform api key has no tenant scope")),
             };
         }
@@ -276,7 +369,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
             Some(tenant) => orgs.scope_in(session.token(), &tenant).await?,
             None => orgs.scope(session.token()).await?,
         };
-        Ok(Self(scope))
+        Ok(Self(Holder::Member(scope)))
     }
 }
 
@@ -290,18 +383,20 @@ pub trait Permission: Send + Sync + 'static {
     const ACTION: &'static str;
 }
 
-/// Declares a [`Permission`] type:
+/// Declares [`Permission`] types, one or several separated by `;`:
 /// `permission!(pub NoteWrite = "note": "write");`.
 #[macro_export]
 macro_rules! permission {
-    ($(#[$meta:meta])* $vis:vis $name:ident = $resource:literal : $action:literal) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, Default)]
-        $vis struct $name;
-        impl $crate::extract::Permission for $name {
-            const RESOURCE: &'static str = $resource;
-            const ACTION: &'static str = $action;
-        }
+    ($($(#[$meta:meta])* $vis:vis $name:ident = $resource:literal : $action:literal);+ $(;)?) => {
+        $(
+            $(#[$meta])*
+            #[derive(Clone, Copy, Debug, Default)]
+            $vis struct $name;
+            impl $crate::extract::Permission for $name {
+                const RESOURCE: &'static str = $resource;
+                const ACTION: &'static str = $action;
+            }
+        )+
     };
 }
 
@@ -309,27 +404,17 @@ macro_rules! permission {
 pub mod permissions {
     crate::permission!(
         /// `organization:update`.
-        pub OrganizationUpdate = "organization": "update"
-    );
-    crate::permission!(
+        pub OrganizationUpdate = "organization": "update";
         /// `organization:delete`.
-        pub OrganizationDelete = "organization": "delete"
-    );
-    crate::permission!(
+        pub OrganizationDelete = "organization": "delete";
         /// `member:create`.
-        pub MemberCreate = "member": "create"
-    );
-    crate::permission!(
+        pub MemberCreate = "member": "create";
         /// `member:update`.
-        pub MemberUpdate = "member": "update"
-    );
-    crate::permission!(
+        pub MemberUpdate = "member": "update";
         /// `member:delete`.
-        pub MemberDelete = "member": "delete"
-    );
-    crate::permission!(
+        pub MemberDelete = "member": "delete";
         /// `invitation:create`.
-        pub InvitationCreate = "invitation": "create"
+        pub InvitationCreate = "invitation": "create";
     );
 }
 
@@ -341,11 +426,6 @@ pub mod permissions {
 pub struct Require<P: Permission>(CurrentTenant, PhantomData<P>);
 
 impl<P: Permission> Require<P> {
-    /// The member scope.
-    pub fn scope(&self) -> &MemberScope {
-        &self.0.0
-    }
-
     /// The tenant extractor behind it.
     pub fn into_inner(self) -> CurrentTenant {
         self.0
@@ -353,10 +433,10 @@ impl<P: Permission> Require<P> {
 }
 
 impl<P: Permission> Deref for Require<P> {
-    type Target = MemberScope;
+    type Target = CurrentTenant;
 
-    fn deref(&self) -> &MemberScope {
-        &self.0.0
+    fn deref(&self) -> &CurrentTenant {
+        &self.0
     }
 }
 
@@ -370,7 +450,7 @@ impl<P: Permission> fmt::Debug for Require<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Require")
             .field("permission", &format_args!("{}:{}", P::RESOURCE, P::ACTION))
-            .field("scope", &self.0.0)
+            .field("tenant", &self.0)
             .finish()
     }
 }
@@ -381,10 +461,7 @@ impl<S: Send + Sync, P: Permission> FromRequestParts<S> for Require<P> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let tenant = CurrentTenant::from_request_parts(parts, state).await?;
         let platform = platform_of(&parts.extensions)?;
-        if platform
-            .orgs()
-            .has_permission(&tenant.0, P::RESOURCE, P::ACTION)
-        {
+        if tenant.may(platform, P::RESOURCE, P::ACTION) {
             Ok(Self(tenant, PhantomData))
         } else {
             Err(forbidden("you are not allowed to do this"))
@@ -421,12 +498,16 @@ impl<S: Send + Sync> FromRequestParts<S> for PlatformAdmin {
 }
 
 /// The scope of the API key in the `x-api-key` header
-/// ([`neutrino_auth::org::Organizations::verify_api_key`]): a tenant key's
-/// [`MemberScope`] or a platform key. A missing, unknown, disabled, expired
-/// or foreign key is 401 `INVALID_API_KEY`; a key out of uses or over its
-/// rate limit is 429 (`USAGE_EXCEEDED`, `RATE_LIMITED`), as in Better Auth;
-/// a tenant key used where the host or the tenant header names another
-/// tenant is 403 `TENANT_MISMATCH`.
+/// ([`neutrino_auth::org::Organizations::verify_api_key`]): a user's tenant
+/// key's [`MemberScope`], an organization's own key, or a platform key. A
+/// missing, unknown, disabled, expired or foreign key is 401
+/// `INVALID_API_KEY`; a key out of uses or over its rate limit is 429
+/// (`USAGE_EXCEEDED`, `RATE_LIMITED`), as in Better Auth; a user's tenant key
+/// whose owner is no longer a member is 403
+/// `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`; a tenant or organization key
+/// used where the host or the tenant header names another tenant is 403
+/// `TENANT_MISMATCH`. Verified once per request (one use taken), shared with
+/// [`CurrentTenant`].
 #[derive(Clone, Debug)]
 pub struct ApiKey(ApiKeyScope);
 
@@ -448,8 +529,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiKey {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let platform = platform_of(&parts.extensions)?.clone();
         let requested = requested_tenant(parts)?;
-        let key = api_key_of(parts).ok_or_else(|| ApiError::from(AuthError::InvalidApiKey))??;
-        Ok(Self(key_scope(&platform, key, requested).await?))
+        key_scope(parts, &platform, requested)
+            .await
+            .ok_or_else(|| ApiError::from(AuthError::InvalidApiKey))?
+            .map(Self)
     }
 }
 

@@ -7,20 +7,6 @@ use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use serde_json::{Value, json};
 
-/// Makes `email` an admin the way an operator would: in the auth database.
-async fn make_admin(s: &common::Server, email: &str) {
-    let path = s._folder.path().join("databases").join(format!(
-        "{}.sqlite",
-        ResourceName::auth_database(s.platform.id()).as_str()
-    ));
-    let db = neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap();
-    db.execute(
-        &Statement::new(r#"UPDATE "user" SET "role" = 'admin' WHERE "email" = ?1"#).bind(email),
-    )
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
 async fn admins_list_ban_unban_and_remove_users_and_others_cannot() {
     let s = server().await;
@@ -28,7 +14,7 @@ async fn admins_list_ban_unban_and_remove_users_and_others_cannot() {
     let bob_res = s.sign_up("bob@example.com").await;
     let bob = bob_res.cookie_header();
     let bob_id = bob_res.json()["user"]["id"].as_str().unwrap().to_owned();
-    make_admin(&s, "ada@example.com").await;
+    s.make_admin("ada@example.com").await;
 
     let res = s.get("/admin/list-users", "").await;
     assert_eq!(res.status, 401);
@@ -171,7 +157,7 @@ async fn cast() -> Cast {
     let admin_id = up.json()["user"]["id"].as_str().unwrap().to_owned();
     let bob = s.sign_up("bob@example.com").await;
     let user_id = bob.json()["user"]["id"].as_str().unwrap().to_owned();
-    make_admin(&s, "ada@example.com").await;
+    s.make_admin("ada@example.com").await;
     Cast {
         s,
         admin,
@@ -283,7 +269,7 @@ async fn a_remember_me_off_admin_gets_a_browser_session_cookie_back() {
     s.sign_up("ada@example.com").await;
     let bob = s.sign_up("bob@example.com").await;
     let bob_id = bob.json()["user"]["id"].as_str().unwrap().to_owned();
-    make_admin(&s, "ada@example.com").await;
+    s.make_admin("ada@example.com").await;
     let res = s
         .post(
             "/sign-in/email",
@@ -333,7 +319,7 @@ async fn only_admins_impersonate_and_never_other_admins() {
 
     // Another admin (and the caller itself) is refused.
     s.sign_up("cleo@example.com").await;
-    make_admin(s, "cleo@example.com").await;
+    s.make_admin("cleo@example.com").await;
     let cleo = s
         .get("/admin/list-users?searchValue=cleo", &c.admin.header())
         .await;
@@ -447,7 +433,7 @@ async fn another_admins_or_a_dead_admin_session_is_refused() {
     // Another admin, who impersonates someone else and so holds an
     // admin_session of their own.
     let cleo_up = s.sign_up("cleo@example.com").await;
-    make_admin(s, "cleo@example.com").await;
+    s.make_admin("cleo@example.com").await;
     let mut cleo = Jar::default();
     cleo.apply(&cleo_up);
     let vic = s.sign_up("vic@example.com").await;
@@ -769,7 +755,7 @@ async fn another_admins_password_and_address_are_out_of_reach() {
     let s = &c.s;
     let cleo = s.sign_up("cleo@example.com").await;
     let cleo_id = cleo.json()["user"]["id"].as_str().unwrap().to_owned();
-    make_admin(s, "cleo@example.com").await;
+    s.make_admin("cleo@example.com").await;
     let ada = c.admin.header();
     let res = s
         .post(

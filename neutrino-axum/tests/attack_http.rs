@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::ServiceExt;
 use common::{Opts, PASSWORD, Res, Server, read, server, server_with};
 use neutrino_axum::api::AuthApi;
 use neutrino_core::ids::StackId;
@@ -41,17 +40,7 @@ async fn gateway_with_api() -> (world::World, world::Client) {
                 format!("{t:?}")
             }),
         );
-    let app = world::gateway(&w).layer(api);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let addr = world::serve_app(world::gateway(&w).layer(api)).await;
     (w, world::Client::new(addr))
 }
 
@@ -850,34 +839,6 @@ async fn an_invitation_accepted_by_many_requests_at_once_makes_one_member() {
     assert!(members["total"] == 1 || members["total"] == 2);
 }
 
-/// RFC 4648 base32 without padding, as in the `otpauth://` URI.
-fn base32_decode(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u64, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => continue,
-        };
-        buf = (buf << 5) | u64::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
-}
-
-fn totp_now(secret: &[u8]) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    neutrino_auth::twofactor::totp(secret, now, 6)
-}
-
 /// Many two-factor challenges (sign-ins stopped at the second factor) of
 /// one user, as `Cookie` headers.
 async fn challenges(s: &Server, n: usize) -> Vec<String> {
@@ -924,7 +885,7 @@ async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
         .await;
     let body = res.json();
     let uri = body["totpURI"].as_str().unwrap().to_owned();
-    let secret = base32_decode(
+    let secret = common::base32_decode(
         uri.split("secret=")
             .nth(1)
             .unwrap()
@@ -937,7 +898,7 @@ async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
         .post(
             "/two-factor/verify-totp",
             &ada,
-            json!({"code": totp_now(&secret)}),
+            json!({"code": common::totp_now(&secret)}),
         )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
@@ -969,21 +930,6 @@ async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
     assert_eq!(ok, 1, "one TOTP code signed in {ok} times");
 }
 
-/// Makes `email` an admin the way an operator would: in the auth database.
-async fn make_admin(s: &Server, email: &str) {
-    use neutrino_core::sql::{SqlExecutor, Statement};
-    let path = s._folder.path().join("databases").join(format!(
-        "{}.sqlite",
-        neutrino_core::naming::ResourceName::auth_database(s.platform.id()).as_str()
-    ));
-    let db = neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap();
-    db.execute(
-        &Statement::new(r#"UPDATE "user" SET "role" = 'admin' WHERE "email" = ?1"#).bind(email),
-    )
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
 async fn a_cache_cookie_outliving_a_ban_or_a_lost_role_writes_nothing() {
     let s = server_with(Opts {
@@ -996,8 +942,8 @@ async fn a_cache_cookie_outliving_a_ban_or_a_lost_role_writes_nothing() {
     let carol_up = s.sign_up("carol@example.com").await;
     let carol = carol_up.cookie_header();
     let carol_id = carol_up.json()["user"]["id"].as_str().unwrap().to_owned();
-    make_admin(&s, "ada@example.com").await;
-    make_admin(&s, "bob@example.com").await;
+    s.make_admin("ada@example.com").await;
+    s.make_admin("bob@example.com").await;
     let ada_in = s.sign_in("ada@example.com").await;
     let ada = ada_in.cookie_header();
     assert!(ada.contains("session_data="), "{ada}");
@@ -1594,4 +1540,290 @@ async fn racing_writes_keep_slugs_invitations_and_owners_unique() {
         left += usize::from(res.status == 200);
     }
     assert!(left <= 1, "both owners left");
+}
+
+/// A member of tenant A of P made an owner (so that it may make
+/// organization keys) who can leave again: A keeps Ada as its owner.
+async fn second_owner(w: &world::World) -> world::User {
+    let cy = world::user(&w.p, "Cy").await;
+    w.p.orgs()
+        .add_member(
+            w.ada.token(),
+            &w.a,
+            &cy.signed.user.id,
+            "owner",
+            &world::meta(),
+        )
+        .await
+        .unwrap();
+    cy
+}
+
+async fn org_key(
+    w: &world::World,
+    owner: &world::User,
+    tenant: neutrino_core::ids::TenantId,
+    f: impl FnOnce(&mut neutrino_auth::apikey::NewApiKey),
+) -> neutrino_auth::apikey::CreatedApiKey {
+    let mut new = neutrino_auth::apikey::NewApiKey {
+        organization: Some(tenant),
+        owned_by_organization: true,
+        ..Default::default()
+    };
+    f(&mut new);
+    w.p.orgs()
+        .create_api_key(owner.token(), new, &world::meta())
+        .await
+        .unwrap()
+}
+
+fn code(v: &(u16, Value)) -> (u16, Option<&str>) {
+    (v.0, v.1["code"].as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_organizations_key_acts_in_its_tenant_only_and_with_its_permissions_only() {
+    let (w, c) = gateway_with_api().await;
+    let key_a = org_key(&w, &w.ada, w.a, |_| {}).await;
+    let key_b = org_key(&w, &w.bea, w.b, |_| {}).await;
+    // On its own tenant's host, by header, or with no tenant named: A.
+    for r in [
+        c.get(&w.a_host, "/notes"),
+        c.get(&w.auth_host(), "/notes")
+            .header("x-neutrino-tenant", w.a.to_string()),
+        c.get(&w.auth_host(), "/notes"),
+    ] {
+        let (s, body) = world::answer(r.header("x-api-key", &key_a.key)).await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(body["tenant"], w.a.to_string());
+        assert_eq!(
+            body["roles"],
+            Value::Null,
+            "an organization key is no member"
+        );
+        assert_eq!(body["orgKey"], key_a.record.id.as_str());
+        assert_eq!(body["notes"][0], format!("note of {}", w.a));
+    }
+    // Another tenant's key on A's host or naming A, A's key on B's host or
+    // naming B, with a session cookie of the right tenant beside it: all
+    // refused, for every extractor, concurrently.
+    let mut tries = Vec::new();
+    for (key, host, header) in [
+        (&key_b.key, &w.a_host, None),
+        (&key_b.key, &w.auth_host(), Some(w.a)),
+        (&key_a.key, &w.b_host, None),
+        (&key_a.key, &w.auth_host(), Some(w.b)),
+        (&key_a.key, &w.a_host, Some(w.b)),
+    ] {
+        for path in ["/notes", "/key", "/key-thrice"] {
+            let method = if path == "/key-thrice" {
+                reqwest::Method::POST
+            } else {
+                reqwest::Method::GET
+            };
+            let mut r = c
+                .request(method, host, path)
+                .header("x-api-key", key.as_str())
+                .header("cookie", &w.ada.cookie);
+            if let Some(t) = header {
+                r = r.header("x-neutrino-tenant", t.to_string());
+            }
+            tries.push(tokio::spawn(world::answer(r)));
+        }
+    }
+    for t in tries {
+        let out = t.await.unwrap();
+        assert_eq!(code(&out), (403, Some("TENANT_MISMATCH")), "{:?}", out.1);
+    }
+    // P's organization key on Q's host is no key there.
+    let out = world::answer(c.get(&w.q_host, "/notes").header("x-api-key", &key_a.key)).await;
+    assert_eq!(code(&out), (401, Some("INVALID_API_KEY")), "{:?}", out.1);
+    // The key's own permissions are all it has: none is nothing, another
+    // permission is not this one.
+    let other = org_key(&w, &w.ada, w.a, |n| {
+        n.permissions = Some([("member".to_owned(), vec!["create".to_owned()])].into());
+    })
+    .await;
+    let update = org_key(&w, &w.ada, w.a, |n| {
+        n.permissions = Some([("organization".to_owned(), vec!["update".to_owned()])].into());
+    })
+    .await;
+    for k in [&key_a, &other] {
+        let out = world::answer(c.post(&w.a_host, "/org").header("x-api-key", &k.key)).await;
+        assert_eq!(code(&out), (403, Some("FORBIDDEN")), "{:?}", out.1);
+    }
+    let out = world::answer(c.post(&w.a_host, "/org").header("x-api-key", &update.key)).await;
+    assert_eq!(out.0, 200, "{:?}", out.1);
+    assert_eq!(out.1["tenant"], w.a.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_users_key_dies_with_the_membership_an_organizations_key_does_not() {
+    let (w, c) = gateway_with_api().await;
+    let cy = second_owner(&w).await;
+    let users =
+        w.p.orgs()
+            .create_api_key(
+                cy.token(),
+                neutrino_auth::apikey::NewApiKey {
+                    organization: Some(w.a),
+                    ..Default::default()
+                },
+                &world::meta(),
+            )
+            .await
+            .unwrap();
+    let orgs = org_key(&w, &cy, w.a, |_| {}).await;
+    for k in [&users, &orgs] {
+        let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &k.key)).await;
+        assert_eq!(out.0, 200, "{:?}", out.1);
+    }
+    w.p.orgs()
+        .leave(cy.token(), &w.a, &world::meta())
+        .await
+        .unwrap();
+    let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &users.key)).await;
+    assert_eq!(
+        code(&out),
+        (403, Some("USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION")),
+        "{:?}",
+        out.1
+    );
+    let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &orgs.key)).await;
+    assert_eq!(out.0, 200, "{:?}", out.1);
+    assert_eq!(out.1["tenant"], w.a.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_organizations_key_is_spent_once_a_request_however_many_ask() {
+    let (w, c) = gateway_with_api().await;
+    let update = Some([("organization".to_owned(), vec!["update".to_owned()])].into());
+    // Three extractors in one handler take one use: two uses, two requests.
+    let two = org_key(&w, &w.ada, w.a, |n| {
+        n.remaining = Some(2);
+        n.permissions = update.clone();
+    })
+    .await;
+    for _ in 0..2 {
+        let out = world::answer(
+            c.post(&w.a_host, "/key-thrice")
+                .header("x-api-key", &two.key),
+        )
+        .await;
+        assert_eq!(out.0, 200, "{:?}", out.1);
+    }
+    let out = world::answer(
+        c.post(&w.a_host, "/key-thrice")
+            .header("x-api-key", &two.key),
+    )
+    .await;
+    assert_eq!(code(&out), (429, Some("USAGE_EXCEEDED")), "{:?}", out.1);
+    // Many requests at once against `remaining`: exactly that many pass.
+    let five = org_key(&w, &w.ada, w.a, |n| {
+        n.remaining = Some(5);
+        n.permissions = update.clone();
+    })
+    .await;
+    let tries: Vec<_> = (0..24)
+        .map(|i| {
+            let path = ["/notes", "/key", "/key-thrice"][i % 3];
+            let method = if path == "/key-thrice" {
+                reqwest::Method::POST
+            } else {
+                reqwest::Method::GET
+            };
+            tokio::spawn(world::answer(
+                c.request(method, &w.a_host, path)
+                    .header("x-api-key", &five.key),
+            ))
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tries {
+        let out = t.await.unwrap();
+        if out.0 == 200 {
+            ok += 1;
+        } else {
+            assert_eq!(code(&out), (429, Some("USAGE_EXCEEDED")), "{:?}", out.1);
+        }
+    }
+    assert_eq!(ok, 5, "a key with 5 uses answered {ok} times");
+}
+
+/// With the in-process validation cache on (as the `auth_server` example
+/// and the benchmark run), a sign-out, a revocation or a profile change is
+/// seen by the very next `get-session`, even with reads of the session in
+/// flight while it happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_session_cache_on_a_revocation_is_seen_at_once_under_load() {
+    let s = Arc::new(
+        server_with(Opts {
+            session_cache: true,
+            ..Opts::default()
+        })
+        .await,
+    );
+    let email = "cached@example.com";
+    s.sign_up(email).await;
+    let name = |r: &Res| r.json()["user"]["name"].as_str().map(str::to_owned);
+    for round in 0..12 {
+        let victim = s.sign_in(email).await.cookie_header();
+        let other = s.sign_in(email).await.cookie_header();
+        assert_eq!(
+            s.get("/get-session", &victim).await.json()["user"]["email"],
+            email
+        );
+        // Readers hammer the victim's session while it is ended.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..6)
+            .map(|_| {
+                let (s, victim, stop) = (Arc::clone(&s), victim.clone(), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = s.get("/get-session", &victim).await;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let res = match round % 3 {
+            0 => s.post("/sign-out", &victim, json!({})).await,
+            1 => s.post("/revoke-other-sessions", &other, json!({})).await,
+            _ => {
+                let token = s.get("/get-session", &victim).await.json()["session"]["token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                s.post("/revoke-session", &other, json!({ "token": token }))
+                    .await
+            }
+        };
+        assert_eq!(res.status, 200, "{}", res.text);
+        for _ in 0..3 {
+            let after = s.get("/get-session", &victim).await;
+            assert_eq!(
+                after.text, "null",
+                "round {round}: the ended session answered"
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            r.await.unwrap();
+        }
+        let after = s.get("/get-session", &victim).await;
+        assert_eq!(
+            after.text, "null",
+            "round {round}: the ended session came back"
+        );
+        // A profile change shows at once on the other, cached, session.
+        let new_name = format!("Renamed {round}");
+        let _ = s.get("/get-session", &other).await;
+        let res = s
+            .post("/update-user", &other, json!({ "name": new_name }))
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        let seen = s.get("/get-session", &other).await;
+        assert_eq!(name(&seen).as_deref(), Some(new_name.as_str()));
+        s.post("/sign-out", &other, json!({})).await;
+    }
 }

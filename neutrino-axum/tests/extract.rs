@@ -396,3 +396,62 @@ async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
         "{session_cookies:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_organizations_key_is_refused_disabled_expired_spent_or_rate_limited() {
+    let clock = neutrino_core::clock::ManualClock::new();
+    let c2 = clock.clone();
+    let w = world_with(move |a| a.with_clock(std::sync::Arc::new(c2.clone()))).await;
+    let c = Client::new(serve(gateway(&w)).await);
+    let make = |f: fn(&mut NewApiKey)| {
+        let (p, token, a) = (w.p.clone(), w.ada.token().to_owned(), w.a);
+        async move {
+            let mut new = NewApiKey {
+                organization: Some(a),
+                owned_by_organization: true,
+                ..NewApiKey::default()
+            };
+            f(&mut new);
+            p.orgs().create_api_key(&token, new, &meta()).await.unwrap()
+        }
+    };
+    let disabled = make(|_| {}).await;
+    w.p.orgs()
+        .set_api_key_enabled(w.ada.token(), &disabled.record.id, false, &meta())
+        .await
+        .unwrap();
+    let expiring = make(|n| n.expires_in = Some(std::time::Duration::from_secs(86_400))).await;
+    let once = make(|n| n.remaining = Some(1)).await;
+    let limited = make(|n| {
+        n.rate_limit = Some(ApiKeyRateLimit {
+            window: std::time::Duration::from_secs(3600),
+            max: 1,
+        })
+    })
+    .await;
+    for k in [&expiring, &once, &limited] {
+        let (s, body) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &k.key)).await;
+        assert_eq!(s, 200, "{body}");
+    }
+    clock.advance(std::time::Duration::from_secs(86_401));
+    for (k, status, code) in [
+        (&disabled, 401, "INVALID_API_KEY"),
+        (&expiring, 401, "INVALID_API_KEY"),
+        (&once, 429, "USAGE_EXCEEDED"),
+    ] {
+        for path in ["/notes", "/key"] {
+            let (s, body) = answer(c.get(&w.a_host, path).header("x-api-key", &k.key)).await;
+            assert_eq!((s, body["code"].as_str()), (status, Some(code)), "{body}");
+        }
+    }
+    // A window of an hour from the last request, which the clock left behind:
+    // one more passes, then the limit holds with Better Auth's body.
+    let (s, _) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &limited.key)).await;
+    assert_eq!(s, 200);
+    let (s, body) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &limited.key)).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (429, Some("RATE_LIMITED")),
+        "{body}"
+    );
+}

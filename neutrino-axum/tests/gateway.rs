@@ -423,18 +423,7 @@ async fn bodies_over_the_limit_are_413_announced_or_streamed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_gateway_also_works_as_a_router_layer() {
     let w = world().await;
-    let app = routes().layer(gateway(&w));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    let c = Client::new(addr);
+    let c = Client::new(serve_app(routes().layer(gateway(&w))).await);
     let (s, body) = answer(
         c.get(&w.a_host, "/notes")
             .header("cookie", &w.ada.cookie)

@@ -3,38 +3,8 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use common::{PASSWORD, server};
 use serde_json::json;
-
-/// RFC 4648 base32 without padding, as in the `otpauth://` URI.
-fn base32_decode(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u64, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => continue,
-        };
-        buf = (buf << 5) | u64::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
-}
-
-fn code_now(secret: &[u8]) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    neutrino_auth::twofactor::totp(secret, now, 6)
-}
 
 #[tokio::test]
 async fn two_factor_is_enabled_then_asked_at_sign_in() {
@@ -66,7 +36,7 @@ async fn two_factor_is_enabled_then_asked_at_sign_in() {
         .split('&')
         .next()
         .unwrap();
-    let secret = base32_decode(b32);
+    let secret = common::base32_decode(b32);
     let backup = body["backupCodes"][0].as_str().unwrap().to_owned();
 
     let res = s
@@ -77,7 +47,7 @@ async fn two_factor_is_enabled_then_asked_at_sign_in() {
         .post(
             "/two-factor/verify-totp",
             &ada,
-            json!({"code": code_now(&secret)}),
+            json!({"code": common::totp_now(&secret)}),
         )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);

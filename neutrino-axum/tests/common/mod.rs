@@ -34,6 +34,8 @@ pub struct Opts {
     pub rate_limit: bool,
     pub secure: bool,
     pub fresh_age: Option<Duration>,
+    /// The in-process session validation cache on (default settings).
+    pub session_cache: bool,
 }
 
 pub async fn server() -> Server {
@@ -56,6 +58,7 @@ pub async fn server_with(opts: Opts) -> Server {
     let o = origin.clone();
     let secure = opts.secure;
     let fresh = opts.fresh_age;
+    let session_cache = opts.session_cache;
     let platform = platforms
         .platform("web", SECRET)
         .with_auth(move |a| {
@@ -77,6 +80,9 @@ pub async fn server_with(opts: Opts) -> Server {
                     fresh_age: f,
                     ..SessionConfig::default()
                 });
+            }
+            if session_cache {
+                a = a.with_session_cache(neutrino_auth::SessionCacheConfig::default());
             }
             a
         })
@@ -171,7 +177,52 @@ pub async fn read(res: reqwest::Response) -> Res {
     }
 }
 
+/// RFC 4648 base32 without padding, as in the `otpauth://` URI.
+pub fn base32_decode(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u64, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        buf = (buf << 5) | u64::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The TOTP code of `secret` now (6 digits, 30 s).
+pub fn totp_now(secret: &[u8]) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    neutrino_auth::twofactor::totp(secret, now, 6)
+}
+
 impl Server {
+    /// Makes `email` an admin the way an operator would: in the auth
+    /// database.
+    pub async fn make_admin(&self, email: &str) {
+        use neutrino_core::sql::{SqlExecutor, Statement};
+        let path = self._folder.path().join("databases").join(format!(
+            "{}.sqlite",
+            neutrino_core::naming::ResourceName::auth_database(self.platform.id()).as_str()
+        ));
+        let db = neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap();
+        db.execute(
+            &Statement::new(r#"UPDATE "user" SET "role" = 'admin' WHERE "email" = ?1"#).bind(email),
+        )
+        .await
+        .unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

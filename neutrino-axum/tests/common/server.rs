@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use neutrino_auth::{CookieConfig, CookieDomain, RequestMeta, SignUpEmail};
+use neutrino_auth::{CookieConfig, CookieDomain, RequestMeta, SessionCacheConfig, SignUpEmail};
 use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_platform::{LocalPlatforms, Platform};
@@ -33,12 +33,21 @@ impl Drop for RustServer {
 }
 
 /// Serves a platform kept in `folder` on `127.0.0.1:0` as the `auth_server`
-/// example does (plain-HTTP host-only cookies, trusting its own origin), rate
-/// limits off (Better Auth's default outside production, which
+/// example does (plain-HTTP host-only cookies, trusting its own origin, the
+/// in-process session validation cache on), rate limits off (Better Auth's default outside production, which
 /// is how the reference server runs). With `admin` (`email:password`), that
 /// user is created first with the role `admin`, as a host app bootstraps its
 /// first administrator.
 pub(crate) async fn start(folder: &Path, admin: Option<&str>) -> RustServer {
+    start_with(folder, admin, true).await
+}
+
+/// [`start`], with the session validation cache on or off.
+pub(crate) async fn start_with(
+    folder: &Path,
+    admin: Option<&str>,
+    session_cache: bool,
+) -> RustServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
@@ -51,13 +60,19 @@ pub(crate) async fn start(folder: &Path, admin: Option<&str>) -> RustServer {
     let platform = local
         .platform("official-client", SECRET)
         .with_auth(move |a| {
-            a.with_base_url(base.clone())
+            let a = a
+                .with_base_url(base.clone())
                 .with_cookies(CookieConfig {
                     secure: false,
                     domain: CookieDomain::HostOnly,
                     ..CookieConfig::default()
                 })
-                .with_trusted_origins([base])
+                .with_trusted_origins([base]);
+            if session_cache {
+                a.with_session_cache(SessionCacheConfig::default())
+            } else {
+                a
+            }
         })
         .build()
         .await

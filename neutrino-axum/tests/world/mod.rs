@@ -275,7 +275,8 @@ async fn list_notes(
         .collect();
     Ok(Json(json!({
         "tenant": tenant.tenant().to_string(),
-        "roles": tenant.roles(),
+        "roles": tenant.member().map(|m| m.roles()),
+        "orgKey": tenant.organization_key_id(),
         "notes": bodies,
     })))
 }
@@ -288,6 +289,22 @@ async fn update_org(r: Require<permissions::OrganizationUpdate>) -> Json<Value> 
     Json(json!({ "tenant": r.tenant().to_string() }))
 }
 
+/// Three extractors over one `x-api-key`: the key must be verified (and a
+/// use taken) once.
+async fn key_thrice(
+    k: ApiKey,
+    t: CurrentTenant,
+    r: Require<permissions::OrganizationUpdate>,
+) -> Json<Value> {
+    let key_tenant = match k.scope() {
+        ApiKeyScope::Tenant(s) => Some(s.tenant()),
+        ApiKeyScope::Organization { scope, .. } => Some(scope.tenant()),
+        _ => None,
+    };
+    assert_eq!(key_tenant, Some(t.tenant()));
+    Json(json!({ "tenant": r.tenant().to_string() }))
+}
+
 async fn admin(a: PlatformAdmin) -> Json<Value> {
     Json(json!({ "admin": a.session().user.id.to_string() }))
 }
@@ -295,6 +312,9 @@ async fn admin(a: PlatformAdmin) -> Json<Value> {
 async fn key(k: ApiKey) -> Json<Value> {
     Json(match k.scope() {
         ApiKeyScope::Tenant(s) => json!({ "tenant": s.tenant().to_string() }),
+        ApiKeyScope::Organization { scope, .. } => {
+            json!({ "tenant": scope.tenant().to_string(), "organization": true })
+        }
         _ => json!({ "platform": true }),
     })
 }
@@ -342,6 +362,7 @@ pub fn routes() -> Router {
         .route("/org", post(update_org))
         .route("/admin", get(admin))
         .route("/key", get(key))
+        .route("/key-thrice", post(key_thrice))
         .route("/limited", get(limited))
         .route("/echo", post(echo))
         .route("/sign-out", post(sign_out))
@@ -350,7 +371,22 @@ pub fn routes() -> Router {
 
 /// Serves `gateway` over `routes()` on 127.0.0.1:0.
 pub async fn serve(gateway: Gateway) -> SocketAddr {
-    let app = gateway.layer(routes());
+    serve_app(gateway.layer(routes())).await
+}
+
+/// Serves `app` on 127.0.0.1:0, with the connection's address.
+pub async fn serve_app<S>(app: S) -> SocketAddr
+where
+    S: tower_service::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
