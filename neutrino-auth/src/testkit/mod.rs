@@ -143,6 +143,7 @@ macro_rules! auth_suite {
                     a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed,
                     platform_keys_work_on_their_platform_only_and_die_with_membership,
                     a_key_refused_because_its_owner_left_keeps_its_uses,
+                    an_api_key_update_renames_it_and_stamps_updated_at,
                     // the cross-tenant matrix
                     cross_tenant_matrix_refuses_every_operation_on_another_tenant,
                     audited_changes_write_their_entry_only_when_the_change_happens,
