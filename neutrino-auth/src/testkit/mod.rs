@@ -93,6 +93,7 @@ macro_rules! auth_suite {
                     better_auth_scrypt_users_sign_in_and_are_rehashed,
                     the_cache_serves_repeat_validations_and_documents_its_lag,
                     with_the_cache_on_every_revocation_path_takes_effect_at_once,
+                    with_the_cache_on_a_session_shows_its_active_organization_at_once,
                     cookies_are_scoped_platform_wide_or_host_only,
                     tampered_cookies_are_refused,
                     configuration_is_validated_and_debug_hides_secrets,
