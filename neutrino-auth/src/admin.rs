@@ -369,8 +369,7 @@ impl Auth {
 
     /// The user with the admin plugin's fields, or `None`.
     pub async fn get_admin_user(&self, user_id: &UserId) -> Result<Option<AdminUser>> {
-        let sql =
-            format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
+        let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
         let row = self
             .db()
             .query(&Statement::new(sql).bind(user_id.as_str()))

@@ -111,8 +111,13 @@ async fn a_key_made_over_http_has_better_auths_limit_and_updated_at_and_can_be_r
     let key = created["key"].as_str().unwrap().to_owned();
     let id = created["id"].as_str().unwrap().to_owned();
     let limit = json!([true, 10, 86_400_000]);
-    let limit_of =
-        |k: &serde_json::Value| json!([k["rateLimitEnabled"], k["rateLimitMax"], k["rateLimitTimeWindow"]]);
+    let limit_of = |k: &serde_json::Value| {
+        json!([
+            k["rateLimitEnabled"],
+            k["rateLimitMax"],
+            k["rateLimitTimeWindow"]
+        ])
+    };
     assert_eq!(limit_of(&created), limit);
     assert!(created["updatedAt"].is_string(), "{created}");
     assert_eq!(created["updatedAt"], created["createdAt"]);
@@ -126,7 +131,11 @@ async fn a_key_made_over_http_has_better_auths_limit_and_updated_at_and_can_be_r
     // Renamed: the answer and what is read afterwards.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let res = s
-        .post("/api-key/update", &ada, json!({"keyId": id, "name": "deploy"}))
+        .post(
+            "/api-key/update",
+            &ada,
+            json!({"keyId": id, "name": "deploy"}),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     let renamed = res.json();
@@ -139,26 +148,54 @@ async fn a_key_made_over_http_has_better_auths_limit_and_updated_at_and_can_be_r
     assert_eq!(got["updatedAt"], renamed["updatedAt"]);
     // A lifetime, then none.
     let res = s
-        .post("/api-key/update", &ada, json!({"keyId": id, "expiresIn": 172_800}))
+        .post(
+            "/api-key/update",
+            &ada,
+            json!({"keyId": id, "expiresIn": 172_800}),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert!(res.json()["expiresAt"].is_string());
     let res = s
-        .post("/api-key/update", &ada, json!({"keyId": id, "expiresIn": null}))
+        .post(
+            "/api-key/update",
+            &ada,
+            json!({"keyId": id, "expiresIn": null}),
+        )
         .await;
     assert_eq!(res.json()["expiresAt"], serde_json::Value::Null);
 
     // Better Auth's refusals; none changes the key.
     for (body, status, code) in [
         (json!({"keyId": id, "name": ""}), 400, "INVALID_NAME_LENGTH"),
-        (json!({"keyId": id, "name": "x".repeat(33)}), 400, "INVALID_NAME_LENGTH"),
-        (json!({"keyId": id, "expiresIn": 60}), 400, "EXPIRES_IN_IS_TOO_SMALL"),
-        (json!({"keyId": id, "rateLimitMax": 100}), 400, "SERVER_ONLY_PROPERTY"),
+        (
+            json!({"keyId": id, "name": "x".repeat(33)}),
+            400,
+            "INVALID_NAME_LENGTH",
+        ),
+        (
+            json!({"keyId": id, "expiresIn": 60}),
+            400,
+            "EXPIRES_IN_IS_TOO_SMALL",
+        ),
+        (
+            json!({"keyId": id, "rateLimitMax": 100}),
+            400,
+            "SERVER_ONLY_PROPERTY",
+        ),
         (json!({"keyId": id, "name": 5}), 400, "VALIDATION_ERROR"),
-        (json!({"keyId": "no-such-key", "name": "x"}), 404, "KEY_NOT_FOUND"),
+        (
+            json!({"keyId": "no-such-key", "name": "x"}),
+            404,
+            "KEY_NOT_FOUND",
+        ),
     ] {
         let res = s.post("/api-key/update", &ada, body.clone()).await;
-        assert_eq!((res.status, res.json()["code"].clone()), (status, json!(code)), "{body}");
+        assert_eq!(
+            (res.status, res.json()["code"].clone()),
+            (status, json!(code)),
+            "{body}"
+        );
     }
     let res = s.post("/api-key/update", &ada, json!({"keyId": id})).await;
     assert_eq!(

@@ -408,7 +408,10 @@ pub async fn an_api_key_update_renames_it_and_stamps_updated_at(
         assert_eq!(code(o.update_api_key(ta, &id, bad, &meta()).await), want);
     }
     assert_eq!(
-        code(o.update_api_key(ta, "no-such-key", enabled(true), &meta()).await),
+        code(
+            o.update_api_key(ta, "no-such-key", enabled(true), &meta())
+                .await
+        ),
         "KEY_NOT_FOUND"
     );
     // Someone else's key is unknown to them, and stays as it was.

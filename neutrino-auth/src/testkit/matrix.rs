@@ -979,7 +979,7 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
                 },
                 &meta(),
             )
-                .await,
+            .await,
         ),
         Op::DeleteApiKey => {
             auth_outcome(o.delete_api_key(s.token, &m.b_key.record.id, &meta()).await)

@@ -3,8 +3,8 @@
 //! the platform's tenants.
 
 use axum::http::StatusCode;
-use neutrino_auth::{AuthError, GetSessionOptions};
 use neutrino_auth::org::{Member, NewOrganization, Organization, OrganizationUpdate};
+use neutrino_auth::{AuthError, GetSessionOptions};
 use neutrino_core::ids::TenantId;
 use serde_json::{Value, json};
 
@@ -376,11 +376,9 @@ async fn set_active(ctx: &Ctx) -> Answer {
         .await
         .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
     match again {
-        Some(found) => Ok(Reply::json(body).cookies(set_session_cookies(
-            ctx,
-            &found,
-            current.dont_remember,
-        ))),
+        Some(found) => {
+            Ok(Reply::json(body).cookies(set_session_cookies(ctx, &found, current.dont_remember)))
+        }
         // Ended meanwhile: nothing to set again.
         None => Ok(Reply::json(body).cookies(cookies)),
     }
