@@ -262,6 +262,8 @@ impl ActiveTenant {
                 )?,
             )
             .await?;
+        // Cached sessions carry their `activeOrganizationId`.
+        self.callers.auth().evict_user(actor.user_id.as_str());
         Ok(found)
     }
 

@@ -238,8 +238,9 @@ fn check_reason(reason: &str) -> Result<()> {
 }
 
 /// A user with the admin plugin's fields, as Better Auth's admin endpoints
-/// answer it: the [`User`] fields plus `role`, `banned`, `banReason`,
-/// `banExpires`.
+/// answer it: the [`User`] (which carries `role`, `banned`, `banReason`,
+/// `banExpires` itself, as stored), with the ban read as in force or not.
+/// Serializes as its user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminUser {
@@ -247,13 +248,16 @@ pub struct AdminUser {
     #[serde(flatten)]
     pub user: User,
     /// `role`: comma-separated role names (`None` on rows written without it).
+    #[serde(skip)]
     pub role: Option<String>,
-    /// `banned`.
+    /// `banned` (`false` on rows written without it).
+    #[serde(skip)]
     pub banned: bool,
     /// `banReason`.
+    #[serde(skip)]
     pub ban_reason: Option<String>,
     /// `banExpires`: when the ban lapses (`None`: until lifted).
-    #[serde(serialize_with = "crate::date::serialize_opt")]
+    #[serde(skip)]
     pub ban_expires: Option<SystemTime>,
 }
 
@@ -401,21 +405,15 @@ impl<'a> AdminEntry<'a> {
     }
 }
 
-const ADMIN_USER_COLUMNS: &str = r#""role", "banned", "banReason", "banExpires""#;
-
 fn admin_user_from_row(r: &Row) -> Result<AdminUser> {
     let id: String = r.get(0)?;
     let user = user_from_row(r, 0, parse_user_id(&id)?)?;
-    let banned: Option<bool> = r.get(8)?;
-    let expires: Option<String> = r.get(10)?;
     Ok(AdminUser {
+        role: user.role.clone(),
+        banned: user.banned.unwrap_or(false),
+        ban_reason: user.ban_reason.clone(),
+        ban_expires: user.ban_expires,
         user,
-        role: r.get(7)?,
-        banned: banned.unwrap_or(false),
-        ban_reason: r.get(9)?,
-        ban_expires: expires
-            .map(|e| date::stored(&e, "user.banExpires"))
-            .transpose()?,
     })
 }
 
@@ -452,8 +450,7 @@ impl Auth {
 
     /// The user with the admin plugin's fields, or `None`.
     pub async fn get_admin_user(&self, user_id: &UserId) -> Result<Option<AdminUser>> {
-        let sql =
-            format!(r#"SELECT {USER_COLUMNS}, {ADMIN_USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
+        let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
         let row = self
             .db()
             .query(&Statement::new(sql).bind(user_id.as_str()))
@@ -586,7 +583,7 @@ impl Auth {
             let filter = format!(r#"(?1 IS NULL OR {column} LIKE ?1 ESCAPE '\')"#);
             let order = if query.descending { "DESC" } else { "ASC" };
             let page = Statement::new(format!(
-                r#"SELECT {USER_COLUMNS}, {ADMIN_USER_COLUMNS} FROM "user" WHERE {filter} ORDER BY "createdAt" {order}, "id" {order} LIMIT ?2 OFFSET ?3"#
+                r#"SELECT {USER_COLUMNS} FROM "user" WHERE {filter} ORDER BY "createdAt" {order}, "id" {order} LIMIT ?2 OFFSET ?3"#
             ))
             .bind(pattern.clone())
             .bind(limit)

@@ -18,8 +18,9 @@
 //! `UPDATE … RETURNING` per verification decides them and records the use,
 //! so concurrent verifications never exceed them, and a refused verification
 //! uses nothing. Keys made here have no rate limit unless
-//! [`NewApiKey::rate_limit`] sets one (Better Auth's plugin defaults to 10 a
-//! day); a key Better Auth made keeps the limit it was given.
+//! [`NewApiKey::rate_limit`] sets one ([`DEFAULT_RATE_LIMIT`] is Better Auth's
+//! plugin default, 10 a day, which its HTTP API gives every key); a key
+//! Better Auth made keeps the limit it was given.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -108,11 +109,40 @@ pub struct ApiKeyRateLimit {
     pub max: u32,
 }
 
+/// Better Auth's API-key plugin default: 10 verifications a day
+/// (`rateLimitMax: 10`, `rateLimitTimeWindow: 86400000`).
+pub const DEFAULT_RATE_LIMIT: ApiKeyRateLimit = ApiKeyRateLimit {
+    window: Duration::from_secs(24 * 3600),
+    max: 10,
+};
+
+/// What [`crate::org::Organizations::update_api_key`] changes: each field
+/// that is `Some`, the others stay.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApiKeyUpdate {
+    /// A new name (at most [`MAX_KEY_NAME_LEN`] bytes, no control
+    /// characters).
+    pub name: Option<String>,
+    /// Enable or disable the key.
+    pub enabled: Option<bool>,
+    /// A new lifetime from now; `Some(None)` makes the key never expire.
+    pub expires_in: Option<Option<Duration>>,
+}
+
+impl ApiKeyUpdate {
+    /// Whether it changes nothing.
+    fn is_empty(&self) -> bool {
+        self.name.is_none() && self.enabled.is_none() && self.expires_in.is_none()
+    }
+}
+
 /// An `apikey` row, without its hash.
 ///
 /// Serializes in Better Auth's field names: `{"id","name","start","prefix",
 /// "referenceId","organizationId","enabled","expiresAt","permissions",
-/// "lastRequest","requestCount","createdAt"}`, dates as ISO-8601 strings,
+/// "lastRequest","requestCount","remaining","refillInterval","refillAmount",
+/// "lastRefillAt","rateLimitEnabled","rateLimitTimeWindow","rateLimitMax",
+/// "createdAt","updatedAt"}`, dates as ISO-8601 strings,
 /// `permissions` as the stored JSON object (or `null`). The key and its hash
 /// are never part of it: the key exists only in [`CreatedApiKey`], which does
 /// not serialize.
@@ -164,6 +194,9 @@ pub struct ApiKey {
     /// When it was created.
     #[serde(serialize_with = "crate::date::serialize")]
     pub created_at: SystemTime,
+    /// When it was last changed (created, updated, or used).
+    #[serde(serialize_with = "crate::date::serialize")]
+    pub updated_at: SystemTime,
 }
 
 /// Who owns an API key (its `referenceId`).
@@ -259,10 +292,10 @@ pub fn hash_key(key: &str) -> String {
     crate::digest::sha256_base64url(key)
 }
 
-const COLUMNS: &str = r#""id", "name", "start", "prefix", "referenceId", "metadata", "enabled", "expiresAt", "permissions", "lastRequest", "requestCount", "createdAt", "remaining", "refillInterval", "refillAmount", "lastRefillAt", "rateLimitEnabled", "rateLimitTimeWindow", "rateLimitMax", "configId""#;
+const COLUMNS: &str = r#""id", "name", "start", "prefix", "referenceId", "metadata", "enabled", "expiresAt", "permissions", "lastRequest", "requestCount", "createdAt", "remaining", "refillInterval", "refillAmount", "lastRefillAt", "rateLimitEnabled", "rateLimitTimeWindow", "rateLimitMax", "configId", "updatedAt""#;
 
 /// Columns of [`COLUMNS`], the first index after them.
-const N_COLUMNS: usize = 20;
+const N_COLUMNS: usize = 21;
 
 fn from_row(r: &Row) -> Result<ApiKey> {
     let reference: String = r.get(4)?;
@@ -319,7 +352,47 @@ fn from_row(r: &Row) -> Result<ApiKey> {
         rate_limit_enabled: r.get::<Option<bool>>(16)?.unwrap_or(true),
         rate_limit_time_window: r.get(17)?,
         rate_limit_max: r.get(18)?,
+        updated_at: date::column(r, 20, "apikey.updatedAt")?,
     })
+}
+
+/// A key name as Neutrino accepts one: at most [`MAX_KEY_NAME_LEN`] bytes,
+/// no control characters.
+fn check_name(name: Option<&str>) -> Result<()> {
+    if name.is_some_and(|n| n.len() > MAX_KEY_NAME_LEN || n.chars().any(char::is_control)) {
+        return Err(AuthError::validation(
+            "name",
+            format!("must be at most {MAX_KEY_NAME_LEN} bytes without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// `now + lifetime`, or a validation error when it is beyond any date.
+fn expiry(now: SystemTime, lifetime: Duration) -> Result<SystemTime> {
+    now.checked_add(lifetime)
+        .filter(|t| date::parse(&date::format(*t)).is_some())
+        .ok_or_else(|| AuthError::validation("expiresIn", "is too far in the future"))
+}
+
+/// A refill or rate limit as stored: `(interval or window in ms, amount or
+/// max)`, both at least 1.
+fn stored_limit(
+    interval: Duration,
+    count: u32,
+    interval_field: &'static str,
+    count_field: &'static str,
+) -> Result<(i64, i64)> {
+    if count == 0 {
+        return Err(AuthError::validation(count_field, "must be at least 1"));
+    }
+    let ms = i64::try_from(interval.as_millis())
+        .ok()
+        .filter(|&ms| ms >= 1)
+        .ok_or_else(|| {
+            AuthError::validation(interval_field, "must be between 1 ms and i64::MAX ms")
+        })?;
+    Ok((ms, i64::from(count)))
 }
 
 /// The API keys of one platform's auth database.
@@ -377,16 +450,7 @@ impl ApiKeys {
                 code: "ORGANIZATION_ID_REQUIRED",
             });
         }
-        if new
-            .name
-            .as_ref()
-            .is_some_and(|n| n.len() > MAX_KEY_NAME_LEN || n.chars().any(char::is_control))
-        {
-            return Err(AuthError::validation(
-                "name",
-                format!("must be at most {MAX_KEY_NAME_LEN} bytes without control characters"),
-            ));
-        }
+        check_name(new.name.as_deref())?;
         let prefix = new.prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
         if prefix.is_empty()
             || prefix.len() > 16
@@ -399,29 +463,13 @@ impl ApiKeys {
                 "must be 1-16 characters of A-Za-z0-9_-",
             ));
         }
-        let millis = |what: &'static str, d: Duration| -> Result<i64> {
-            i64::try_from(d.as_millis())
-                .ok()
-                .filter(|&ms| ms >= 1)
-                .ok_or_else(|| AuthError::validation(what, "must be between 1 ms and i64::MAX ms"))
-        };
         let refill = new
             .refill
-            .map(|r| -> Result<(i64, i64)> {
-                if r.amount == 0 {
-                    return Err(AuthError::validation("refillAmount", "must be at least 1"));
-                }
-                Ok((millis("refillInterval", r.interval)?, i64::from(r.amount)))
-            })
+            .map(|r| stored_limit(r.interval, r.amount, "refillInterval", "refillAmount"))
             .transpose()?;
         let rate_limit = new
             .rate_limit
-            .map(|r| -> Result<(i64, i64)> {
-                if r.max == 0 {
-                    return Err(AuthError::validation("rateLimitMax", "must be at least 1"));
-                }
-                Ok((millis("rateLimitTimeWindow", r.window)?, i64::from(r.max)))
-            })
+            .map(|r| stored_limit(r.window, r.max, "rateLimitTimeWindow", "rateLimitMax"))
             .transpose()?;
         let remaining = new
             .remaining
@@ -450,7 +498,7 @@ impl ApiKeys {
             ApiKeyOwner::Organization(_) => ORGANIZATION_CONFIG_ID,
             ApiKeyOwner::User(_) => "default",
         };
-        let expires_at = new.expires_in.map(|d| now + d);
+        let expires_at = new.expires_in.map(|d| expiry(now, d)).transpose()?;
         let record = ApiKey {
             id: random_id()?,
             name: new.name,
@@ -464,6 +512,7 @@ impl ApiKeys {
             last_request: None,
             request_count: 0,
             created_at: date::parse(&stamp).unwrap_or(now),
+            updated_at: date::parse(&stamp).unwrap_or(now),
             remaining,
             refill_interval: refill.map(|(i, _)| i),
             refill_amount: refill.map(|(_, a)| a),
@@ -605,33 +654,62 @@ impl ApiKeys {
         }
     }
 
-    /// [`crate::org::Organizations::set_api_key_enabled`].
-    pub(crate) async fn set_api_key_enabled(
+    /// [`crate::org::Organizations::update_api_key`]: the changes and
+    /// `updatedAt` in one conditional write that re-checks the caller's
+    /// standing.
+    pub(crate) async fn update_api_key(
         &self,
         token: &str,
         id: &str,
-        enabled: bool,
+        update: ApiKeyUpdate,
         meta: &RequestMeta,
     ) -> Result<ApiKey> {
         let actor = self.callers.writer(token).await?;
         let (key, guard, guard_params) = self.managed_key(&actor, id, "update").await?;
+        check_name(update.name.as_deref())?;
+        if update.is_empty() {
+            return Err(AuthError::Refused {
+                code: "NO_VALUES_TO_UPDATE",
+            });
+        }
         let now = self.callers.now();
+        let stamp = date::format(now);
+        let expires_at = match update.expires_in {
+            Some(Some(d)) => Some(Some(expiry(now, d)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
         let mut params = vec![
-            Value::from(enabled),
-            Value::from(date::format(now)),
+            Value::from(update.name.is_some()),
+            update.name.clone().into(),
+            Value::from(update.enabled.is_some()),
+            Value::from(update.enabled.unwrap_or(key.enabled)),
+            Value::from(expires_at.is_some()),
+            expires_at.flatten().map(date::format).into(),
+            Value::from(stamp.clone()),
             Value::from(id),
             Value::from(key.owner.as_str()),
         ];
         params.extend(guard_params);
+        let mut changed = Vec::new();
+        if update.name.is_some() {
+            changed.push("name".to_owned());
+        }
+        if let Some(enabled) = update.enabled {
+            changed.push(format!("enabled={enabled}"));
+        }
+        if expires_at.is_some() {
+            changed.push("expiresAt".to_owned());
+        }
         let out = self.callers.db()
             .write_audited(vec![
                 Statement::with_params(
-                    format!(r#"UPDATE "apikey" SET "enabled" = ?1, "updatedAt" = ?2 WHERE "id" = ?3 AND "referenceId" = ?4 AND {}"#, crate::stmt::renumber(&guard, 4)),
+                    format!(r#"UPDATE "apikey" SET "name" = CASE WHEN ?1 = 1 THEN ?2 ELSE "name" END, "enabled" = CASE WHEN ?3 = 1 THEN ?4 ELSE "enabled" END, "expiresAt" = CASE WHEN ?5 = 1 THEN ?6 ELSE "expiresAt" END, "updatedAt" = ?7 WHERE "id" = ?8 AND "referenceId" = ?9 AND {}"#, crate::stmt::renumber(&guard, 9)),
                     params,
                 )], audit::insert_where(
                     AuditEvent::ApiKeyUpdated,
                     AuditRecord {
-                        detail: Some(format!("key={id} enabled={enabled}")),
+                        detail: Some(format!("key={id} {}", changed.join(" "))),
                         organization_id: key.organization_id.as_ref().map(TenantId::as_str),
                         ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
                     },
@@ -644,7 +722,16 @@ impl ApiKeys {
         if out.first().is_none_or(|o| o.rows_affected == 0) {
             return Err(AuthError::ApiKeyNotFound);
         }
-        Ok(ApiKey { enabled, ..key })
+        Ok(ApiKey {
+            name: update.name.or(key.name),
+            enabled: update.enabled.unwrap_or(key.enabled),
+            expires_at: match expires_at {
+                Some(t) => t.and_then(|t| date::parse(&date::format(t))),
+                None => key.expires_at,
+            },
+            updated_at: date::parse(&stamp).unwrap_or(now),
+            ..key
+        })
     }
 
     /// [`crate::org::Organizations::delete_api_key`].

@@ -479,7 +479,7 @@ impl fmt::Debug for Auth {
 const INSERT_USER: &str = r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "role", "banned", "twoFactorEnabled") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'user', 0, 0)"#;
 const INSERT_ACCOUNT: &str = r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"#;
 const SELECT_USER_BY_EMAIL: &str = r#"SELECT "id" FROM "user" WHERE "email" = ?1"#;
-const SELECT_CREDENTIAL_BY_EMAIL: &str = r#"SELECT u."id", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", a."id", a."password", u."banned", u."banExpires" FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = ?2 WHERE u."email" = ?1 LIMIT 1"#;
+const SELECT_CREDENTIAL_BY_EMAIL: &str = r#"SELECT u."id", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", u."role", u."banned", u."banReason", u."banExpires", u."twoFactorEnabled", a."id", a."password" FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = ?2 WHERE u."email" = ?1 LIMIT 1"#;
 const UPDATE_ACCOUNT_PASSWORD: &str =
     r#"UPDATE "account" SET "password" = ?1, "updatedAt" = ?2 WHERE "id" = ?3"#;
 const DELETE_EXPIRED_SESSIONS: &str = r#"DELETE FROM "session" WHERE "expiresAt" <= ?1"#;
@@ -733,6 +733,12 @@ impl Auth {
                 image: req.image,
                 created_at: now,
                 updated_at: now,
+                // As `INSERT_USER` writes them.
+                role: Some("user".to_owned()),
+                banned: Some(false),
+                ban_reason: None,
+                ban_expires: None,
+                two_factor_enabled: Some(false),
             };
             let synthetic = || SignedUp {
                 user: User {
@@ -876,9 +882,9 @@ impl Auth {
                 Some(r) => {
                     let id: String = r.get(0)?;
                     let user = user_from_row(&r, 0, parse_user_id(&id)?)?;
-                    let account: Option<String> = r.get(7)?;
-                    let hash: Option<String> = r.get(8)?;
-                    let banned: Option<bool> = r.get(9)?;
+                    let account: Option<String> = r.get(rows::N_USER_COLUMNS)?;
+                    let hash: Option<String> = r.get(rows::N_USER_COLUMNS + 1)?;
+                    let banned: Option<bool> = r.get(8)?;
                     let ban_expires: Option<String> = r.get(10)?;
                     let banned = session::ban_in_force(banned, ban_expires.as_deref(), self.now());
                     Some((user, account.zip(hash), banned))

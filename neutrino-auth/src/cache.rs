@@ -12,8 +12,10 @@
 //! 5 min). Changes to the user (name, email verification) show up with the same
 //! lag. A cached session never outlives its own `expiresAt`, and sliding expiry
 //! is only applied on a cache miss (the TTL is far shorter than `updateAge`).
-//! Role changes and email verification made through the same `Auth` drop the
-//! user's entries at once.
+//! Role changes, email verification, two-factor changes and a change of a
+//! session's active organization made through the same `Auth` drop the
+//! user's entries at once; an organization's deletion clears the active
+//! organization of its members' sessions, which show it after the same lag.
 //!
 //! The cache is a wrapper, `CachingSessions`, around the database's session
 //! store, implementing the same crate-private `SessionStore` trait: every

@@ -341,6 +341,10 @@ impl Directory {
             now,
         )?;
         self.callers.db().write_audited(writes, entry).await?;
+        if !new.keep_current_active {
+            // Cached sessions carry their `activeOrganizationId`.
+            self.callers.auth().evict_user(actor.user_id.as_str());
+        }
         Ok(org)
     }
 

@@ -403,6 +403,8 @@ impl Invitations {
             .await?
             // No longer pending: accepted, canceled or rejected meanwhile.
             .ok_or(AuthError::InvitationNotFound)?;
+        // Cached sessions carry their `activeOrganizationId`.
+        self.callers.auth().evict_user(actor.user_id.as_str());
         Ok((
             Invitation {
                 status: InvitationStatus::Accepted,

@@ -429,6 +429,8 @@ impl Members {
                 AuthError::MemberNotFound
             });
         }
+        // Cached sessions carry their `activeOrganizationId`.
+        self.callers.auth().evict_user(target.user_id.as_str());
         Ok(())
     }
 

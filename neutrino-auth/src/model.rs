@@ -11,9 +11,10 @@ use crate::error::{AuthError, Result};
 
 /// A row of `user`.
 ///
-/// Serializes as Better Auth's API shows a user (camelCase, dates as ISO-8601
-/// strings, `image: null` when absent):
-/// `{"id","name","email","emailVerified","image","createdAt","updatedAt"}`.
+/// Serializes as Better Auth's API shows a user with its admin and two-factor
+/// plugins (camelCase, dates as ISO-8601 strings, `null` for an absent
+/// value): `{"id","name","email","emailVerified","image","createdAt",
+/// "updatedAt","role","banned","banReason","banExpires","twoFactorEnabled"}`.
 /// It holds no secret: password hashes live in `account` and are never read
 /// into it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -36,13 +37,27 @@ pub struct User {
     /// `updatedAt`.
     #[serde(serialize_with = "crate::date::serialize")]
     pub updated_at: SystemTime,
+    /// `role` (admin plugin): comma-separated role names; `None` on rows
+    /// written without it.
+    pub role: Option<String>,
+    /// `banned` (admin plugin); `None` on rows written without it.
+    pub banned: Option<bool>,
+    /// `banReason` (admin plugin).
+    pub ban_reason: Option<String>,
+    /// `banExpires` (admin plugin): when a ban lapses (`None`: until lifted,
+    /// or no ban).
+    #[serde(serialize_with = "crate::date::serialize_opt")]
+    pub ban_expires: Option<SystemTime>,
+    /// `twoFactorEnabled` (two-factor plugin); `None` on rows written
+    /// without it.
+    pub two_factor_enabled: Option<bool>,
 }
 
 /// A row of `session`. Its `Debug` leaves the token out.
 ///
 /// Serializes in Better Auth's field names (camelCase, dates as ISO-8601
 /// strings): `{"id","userId","expiresAt","createdAt","updatedAt","ipAddress",
-/// "userAgent"}`, **without `token`**. Better Auth's `get-session` and
+/// "userAgent","activeOrganizationId"}`, **without `token`**. Better Auth's `get-session` and
 /// `list-sessions` do return the token, but it is a bearer secret: whoever
 /// reads it can act as the user until the session ends, so a JSON view written
 /// to a page, a log or another user's session list must not carry it. A host
@@ -76,6 +91,9 @@ pub struct Session {
     /// when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub impersonated_by: Option<UserId>,
+    /// `activeOrganizationId` (organization plugin): the organization set
+    /// active in this session, `null` when none.
+    pub active_organization_id: Option<String>,
 }
 
 impl fmt::Debug for Session {
@@ -89,6 +107,7 @@ impl fmt::Debug for Session {
             .field("ip_address", &self.ip_address)
             .field("user_agent", &self.user_agent)
             .field("impersonated_by", &self.impersonated_by)
+            .field("active_organization_id", &self.active_organization_id)
             .finish_non_exhaustive()
     }
 }

@@ -46,7 +46,7 @@ use crate::Auth;
 use crate::access::{AccessPolicy, PlatformRole};
 use crate::active::{ActiveTenant, Scopes};
 use crate::adopt::Adopter;
-use crate::apikey::{ApiKey, ApiKeyScope, ApiKeys, CreatedApiKey, NewApiKey};
+use crate::apikey::{ApiKey, ApiKeyScope, ApiKeyUpdate, ApiKeys, CreatedApiKey, NewApiKey};
 use crate::audit::{AuditEntry, Operator};
 use crate::caller::Callers;
 use crate::delegate::delegate;
@@ -497,15 +497,17 @@ impl Organizations {
         /// The caller's API keys, newest first.
         pub async fn list_api_keys(&self, token: &str) -> Result<Vec<ApiKey>>;
 
-        /// Enables or disables one of the caller's keys, or a key of an
-        /// organization where the caller is an owner or holds
-        /// `apiKey:update` (`INSUFFICIENT_API_KEY_PERMISSIONS` for a member
-        /// without it; `KEY_NOT_FOUND` for anyone else's).
-        pub async fn set_api_key_enabled(
+        /// Changes the name, `enabled` or lifetime of one of the caller's
+        /// keys, or of a key of an organization where the caller is an owner
+        /// or holds `apiKey:update` (`INSUFFICIENT_API_KEY_PERMISSIONS` for
+        /// a member without it; `KEY_NOT_FOUND` for anyone else's), and its
+        /// `updatedAt`; `NO_VALUES_TO_UPDATE` for an update that changes
+        /// nothing, `VALIDATION_ERROR` for a bad name or lifetime.
+        pub async fn update_api_key(
             &self,
             token: &str,
             id: &str,
-            enabled: bool,
+            update: ApiKeyUpdate,
             meta: &RequestMeta,
         ) -> Result<ApiKey>;
 

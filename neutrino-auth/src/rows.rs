@@ -11,18 +11,22 @@ use crate::model::{Session, User};
 /// Longest IP address or user agent recorded, in bytes (longer ones are cut).
 pub const MAX_META_LEN: usize = 512;
 
-/// The user columns, in the order [`user_from_row`] reads them.
-pub(crate) const USER_COLUMNS: &str =
-    r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#;
+/// The user columns, in the order [`user_from_row`] reads them: the core
+/// ones, then the admin and two-factor plugins' ones.
+pub(crate) const USER_COLUMNS: &str = r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "role", "banned", "banReason", "banExpires", "twoFactorEnabled""#;
+
+/// How many columns [`user_from_row`] reads.
+pub(crate) const N_USER_COLUMNS: usize = 12;
 
 /// A stored user ID; a malformed one is a decode error.
 pub(crate) fn parse_user_id(s: &str) -> Result<UserId> {
     s.parse().map_err(|_| AuthError::corrupt("user.id"))
 }
 
-/// Reads `id, name, email, emailVerified, image, createdAt, updatedAt` from
-/// `r` starting at column `at`.
+/// Reads [`USER_COLUMNS`] from `r` starting at column `at` (the ID there is
+/// not read again: it is `id`).
 pub(crate) fn user_from_row(r: &Row, at: usize, id: UserId) -> Result<User> {
+    let ban_expires: Option<String> = r.get(at + 10)?;
     Ok(User {
         id,
         name: r.get(at + 1)?,
@@ -31,6 +35,13 @@ pub(crate) fn user_from_row(r: &Row, at: usize, id: UserId) -> Result<User> {
         image: r.get(at + 4)?,
         created_at: date::column(r, at + 5, "user.createdAt")?,
         updated_at: date::column(r, at + 6, "user.updatedAt")?,
+        role: r.get(at + 7)?,
+        banned: r.get(at + 8)?,
+        ban_reason: r.get(at + 9)?,
+        ban_expires: ban_expires
+            .map(|e| date::stored(&e, "user.banExpires"))
+            .transpose()?,
+        two_factor_enabled: r.get(at + 11)?,
     })
 }
 
@@ -76,6 +87,7 @@ pub(crate) fn session_from_row(r: &Row) -> Result<Session> {
         ip_address: r.get(6)?,
         user_agent: r.get(7)?,
         impersonated_by: None,
+        active_organization_id: None,
     })
 }
 

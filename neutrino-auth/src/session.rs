@@ -69,7 +69,7 @@ impl GetSessionOptions {
 
 pub(crate) const INSERT_SESSION_SELECT: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"#;
 const INSERT_SESSION: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#;
-const SELECT_SESSION: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", u."banned", u."banExpires", s."impersonatedBy" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
+const SELECT_SESSION: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", u."role", u."banned", u."banReason", u."banExpires", u."twoFactorEnabled", s."impersonatedBy", s."activeOrganizationId" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
 const REFRESH_SESSION: &str =
     r#"UPDATE "session" SET "expiresAt" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#;
 const DELETE_SESSION: &str = r#"DELETE FROM "session" WHERE "token" = ?1"#;
@@ -77,7 +77,7 @@ const DELETE_USER_SESSION: &str = r#"DELETE FROM "session" WHERE "token" = ?1 AN
 const DELETE_USER_SESSIONS: &str = r#"DELETE FROM "session" WHERE "userId" = ?1"#;
 const DELETE_OTHER_SESSIONS: &str =
     r#"DELETE FROM "session" WHERE "userId" = ?1 AND "token" <> ?2"#;
-const SELECT_USER_SESSIONS: &str = r#"SELECT "id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent" FROM "session" WHERE "userId" = ?1 AND "expiresAt" > ?2 AND "impersonatedBy" IS NULL ORDER BY "createdAt""#;
+const SELECT_USER_SESSIONS: &str = r#"SELECT "id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId" FROM "session" WHERE "userId" = ?1 AND "expiresAt" > ?2 AND "impersonatedBy" IS NULL ORDER BY "createdAt""#;
 /// Audit rows written from the session being deleted, in the same batch.
 const AUDIT_FROM_SESSION: &str = r#"INSERT INTO "neutrinoAuditLog" ("id", "createdAt", "event", "userId", "sessionId", "email", "ipAddress", "userAgent", "detail") SELECT ?1, ?2, ?3, s."userId", s."id", NULL, ?4, ?5, NULL FROM "session" s WHERE s."token" = ?6"#;
 
@@ -179,6 +179,7 @@ pub(crate) fn new_session(
         ip_address: clip(&meta.ip_address),
         user_agent: clip(&meta.user_agent),
         impersonated_by: None,
+        active_organization_id: None,
     };
     let stmt = Statement::new(INSERT_SESSION)
         .bind(session.id.as_str())
@@ -264,10 +265,11 @@ impl SessionStore for DbSessions {
         };
         let mut session = session_from_row(&row)?;
         let user = user_from_row(&row, 7, session.user_id)?;
-        let banned: Option<bool> = row.get(14)?;
-        let ban_expires: Option<String> = row.get(15)?;
-        let impersonated: Option<String> = row.get(16)?;
+        let banned: Option<bool> = row.get(15)?;
+        let ban_expires: Option<String> = row.get(17)?;
+        let impersonated: Option<String> = row.get(19)?;
         session.impersonated_by = impersonated.as_deref().map(parse_user_id).transpose()?;
+        session.active_organization_id = row.get(20)?;
         if ban_in_force(banned, ban_expires.as_deref(), now) {
             // A ban ends the user's sessions in its own batch; a session that
             // still exists (written by another process meanwhile) is refused.
@@ -326,7 +328,13 @@ impl SessionStore for DbSessions {
                     .bind(date::format(self.clock.now())),
             )
             .await?;
-        rows.iter().map(session_from_row).collect()
+        rows.iter()
+            .map(|r| {
+                let mut session = session_from_row(r)?;
+                session.active_organization_id = r.get(8)?;
+                Ok(session)
+            })
+            .collect()
     }
 
     async fn revoke(&self, which: Revoke<'_>, with: Vec<Statement>) -> Result<u64> {

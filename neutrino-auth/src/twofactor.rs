@@ -411,7 +411,11 @@ impl TwoFactor {
             now,
         )?;
         match self.db.write_audited(writes, entry).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                // Cached sessions carry the user's `twoFactorEnabled`.
+                self.sessions.forget_user(user.as_str());
+                Ok(())
+            }
             // The step was used meanwhile: one code, one use.
             Err(e) if e.is_already_exists() => Err(AuthError::InvalidCode),
             Err(e) => Err(e.into()),
@@ -489,6 +493,7 @@ impl TwoFactor {
                 )?,
             )
             .await?;
+        self.sessions.forget_user(user.as_str());
         Ok(())
     }
 

@@ -862,6 +862,59 @@ async fn api_key_limits_hold_both_ways() {
         ba_verify_key(&path, &limited).1.as_deref(),
         Some("RATE_LIMITED")
     );
+
+    // Better Auth reads a key Neutrino made with Better Auth's default limit
+    // and then renamed as Neutrino wrote it: name, limit, `updatedAt`.
+    let made = orgs
+        .create_api_key(
+            &ada.session.token,
+            NewApiKey {
+                name: Some("rust".into()),
+                rate_limit: Some(neutrino_auth::apikey::DEFAULT_RATE_LIMIT),
+                ..NewApiKey::default()
+            },
+            &common::meta(),
+        )
+        .await
+        .unwrap();
+    w.clock.advance(std::time::Duration::from_secs(2));
+    let renamed = orgs
+        .update_api_key(
+            &ada.session.token,
+            &made.record.id,
+            neutrino_auth::apikey::ApiKeyUpdate {
+                name: Some("renamed".into()),
+                ..Default::default()
+            },
+            &common::meta(),
+        )
+        .await
+        .unwrap();
+    assert!(renamed.updated_at > made.record.updated_at);
+    let cookie = w.a.auth.cookies().sign(&ada.session.token);
+    let got = ba_call_world(
+        &w,
+        Some(&cookie),
+        "getApiKey",
+        json!({"query": {"id": renamed.id}}),
+    );
+    assert_eq!(got["status"], 200, "{got}");
+    let ours = serde_json::to_value(&renamed).unwrap();
+    for field in [
+        "name",
+        "enabled",
+        "rateLimitEnabled",
+        "rateLimitMax",
+        "rateLimitTimeWindow",
+        "requestCount",
+        "createdAt",
+        "updatedAt",
+    ] {
+        assert_eq!(got["body"][field], ours[field], "{field}: {got}");
+    }
+    assert_eq!(got["body"]["rateLimitMax"], 10);
+    assert_eq!(got["body"]["rateLimitTimeWindow"], 86_400_000);
+    assert_eq!(got["body"]["name"], "renamed");
 }
 
 /// Better Auth's call on World's platform A database, with World's secret and

@@ -209,6 +209,7 @@ pub(crate) fn better_auth_message(code: &str) -> Option<&'static str> {
         "INVALID_API_KEY" => "Invalid API key.",
         "USAGE_EXCEEDED" => "API Key has reached its usage limit",
         "RATE_LIMITED" => "Rate limit exceeded.",
+        "NO_VALUES_TO_UPDATE" => "No values to update.",
         _ => return None,
     })
 }

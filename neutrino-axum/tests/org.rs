@@ -297,3 +297,206 @@ async fn organizations_are_updated_and_deleted() {
         .await;
     assert!(res.status >= 400 && res.status < 500, "{}", res.text);
 }
+
+const TOKEN: &str = "better-auth.session_token";
+const DATA: &str = "better-auth.session_data";
+const DONT: &str = "better-auth.dont_remember";
+
+/// The session's `activeOrganizationId`, as get-session answers it.
+async fn active_org(s: &common::Server, cookie: &str, query: &str) -> Value {
+    let res = s.get(&format!("/get-session{query}"), cookie).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    res.json()["session"]["activeOrganizationId"].clone()
+}
+
+/// Replaces the cookies of `header` that `res` sets again.
+fn updated(header: &str, res: &common::Res) -> String {
+    let set = res.cookie_header();
+    let names: Vec<&str> = set
+        .split("; ")
+        .filter_map(|p| p.split('=').next())
+        .collect();
+    header
+        .split("; ")
+        .filter(|p| !names.contains(&p.split('=').next().unwrap_or_default()))
+        .map(str::to_owned)
+        .chain(set.split("; ").map(str::to_owned))
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test]
+async fn the_session_carries_its_active_organization_and_set_active_sets_the_cookies_again() {
+    let s = common::server_with(common::Opts {
+        cookie_cache: Some(std::time::Duration::from_secs(300)),
+        ..common::Opts::default()
+    })
+    .await;
+    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    // get-session's user carries the plugins' fields, its session a null
+    // active organization; from the database and from the cookie cache.
+    for query in ["?disableCookieCache=true", ""] {
+        let res = s.get(&format!("/get-session{query}"), &ada).await;
+        let body = res.json();
+        assert_eq!(body["session"]["activeOrganizationId"], Value::Null);
+        for (field, want) in [
+            ("role", json!("user")),
+            ("banned", json!(false)),
+            ("banReason", Value::Null),
+            ("banExpires", Value::Null),
+            ("twoFactorEnabled", json!(false)),
+        ] {
+            assert_eq!(body["user"].get(field), Some(&want), "{field} in {body}");
+        }
+    }
+
+    // Create makes the organization active in the database, without a
+    // cookie (as Better Auth).
+    let res = s
+        .post(
+            "/organization/create",
+            &ada,
+            json!({"name": "Acme", "slug": "acme"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.set_cookie(TOKEN), None);
+    let acme = res.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        active_org(&s, &ada, "?disableCookieCache=true").await,
+        acme.as_str()
+    );
+    let res = s
+        .post(
+            "/organization/create",
+            &ada,
+            json!({"name": "Other", "slug": "other", "keepCurrentActiveOrganization": true}),
+        )
+        .await;
+    let other = res.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        active_org(&s, &ada, "?disableCookieCache=true").await,
+        acme.as_str()
+    );
+
+    // set-active sets session_token (as sign-in does) and session_data
+    // again: the cache then answers the new active organization.
+    let res = s
+        .post(
+            "/organization/set-active",
+            &ada,
+            json!({"organizationId": other}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json()["id"], other.as_str());
+    let token = res.set_cookie(TOKEN).expect("session_token set again");
+    assert!(
+        token.ends_with("; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax"),
+        "{token}"
+    );
+    assert!(res.set_cookie(DATA).is_some(), "{:?}", res.set_cookies());
+    let ada = updated(&ada, &res);
+    assert_eq!(active_org(&s, &ada, "").await, other.as_str());
+    assert_eq!(
+        active_org(&s, &ada, "?disableCookieCache=true").await,
+        other.as_str()
+    );
+    // Cleared: null, and the cookies again.
+    let res = s
+        .post(
+            "/organization/set-active",
+            &ada,
+            json!({"organizationId": null}),
+        )
+        .await;
+    assert_eq!(res.text, "null");
+    assert!(res.set_cookie(TOKEN).is_some());
+    let ada = updated(&ada, &res);
+    assert_eq!(active_org(&s, &ada, "").await, Value::Null);
+    // Clearing what is not set: null and no cookie.
+    let res = s
+        .post(
+            "/organization/set-active",
+            &ada,
+            json!({"organizationId": null}),
+        )
+        .await;
+    assert_eq!(res.text, "null");
+    assert_eq!(res.set_cookie(TOKEN), None);
+
+    // Without "remember me", the cookie stays a browser-session one.
+    let res = s
+        .post(
+            "/sign-in/email",
+            "",
+            json!({"email": "ada@example.com", "password": common::PASSWORD, "rememberMe": false}),
+        )
+        .await;
+    let brief = res.cookie_header();
+    let res = s
+        .post(
+            "/organization/set-active",
+            &brief,
+            json!({"organizationId": acme}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let token = res.set_cookie(TOKEN).expect("session_token set again");
+    assert!(!token.contains("Max-Age"), "{token}");
+    assert!(res.set_cookie(DONT).is_some(), "{:?}", res.set_cookies());
+    let data = res.set_cookie(DATA).expect("session_data set again");
+    assert!(!data.contains("Max-Age"), "{data}");
+}
+
+#[tokio::test]
+async fn an_invitation_by_a_non_member_is_member_not_found() {
+    let s = server().await;
+    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let res = s
+        .post(
+            "/organization/create",
+            &ada,
+            json!({"name": "Acme", "slug": "acme"}),
+        )
+        .await;
+    let acme = res.json()["id"].as_str().unwrap().to_owned();
+    // Another user's organization and one that does not exist answer the
+    // same, as Better Auth does.
+    for org in [acme.as_str(), "NoSuchOrganizationIdOfThirtyTwo0"] {
+        let res = s
+            .post(
+                "/organization/invite-member",
+                &eve,
+                json!({"email": "bob@example.com", "role": "member", "organizationId": org}),
+            )
+            .await;
+        assert_eq!(res.status, 400, "{}", res.text);
+        assert_eq!(
+            res.json(),
+            json!({"code": "MEMBER_NOT_FOUND", "message": "Member not found"}),
+            "{org}"
+        );
+        // The address is judged first.
+        let res = s
+            .post(
+                "/organization/invite-member",
+                &eve,
+                json!({"email": "not-an-address", "role": "member", "organizationId": org}),
+            )
+            .await;
+        assert_eq!(res.status, 400, "{}", res.text);
+        assert_eq!(res.json()["code"], "INVALID_EMAIL");
+    }
+    // Nothing was stored.
+    let list = s
+        .get(
+            &format!("/organization/list-invitations?organizationId={acme}"),
+            &ada,
+        )
+        .await
+        .json();
+    assert_eq!(list, json!([]));
+}

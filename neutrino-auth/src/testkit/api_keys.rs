@@ -8,7 +8,7 @@ use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::Statement;
 
 use super::fixtures::{AuthStores, World, ci_key, code, member, meta};
-use crate::apikey::{ApiKeyScope, NewApiKey, hash_key};
+use crate::apikey::{ApiKeyScope, ApiKeyUpdate, DEFAULT_RATE_LIMIT, NewApiKey, hash_key};
 use crate::audit::AuditEvent;
 
 /// A tenant key mints the tenant scope and is stored hashed.
@@ -50,14 +50,14 @@ pub async fn a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed(
     assert!(listed[0].last_request.is_some());
 
     // Disabled, then enabled, then expired.
-    o.set_api_key_enabled(ta, &created.record.id, false, &meta())
+    o.update_api_key(ta, &created.record.id, enabled(false), &meta())
         .await
         .unwrap();
     assert_eq!(
         code(o.verify_api_key(&created.key).await),
         "INVALID_API_KEY"
     );
-    o.set_api_key_enabled(ta, &created.record.id, true, &meta())
+    o.update_api_key(ta, &created.record.id, enabled(true), &meta())
         .await
         .unwrap();
     o.verify_api_key(&created.key).await.unwrap();
@@ -255,4 +255,181 @@ pub async fn a_key_refused_because_its_owner_left_keeps_its_uses(
         assert_eq!(code(o.verify_api_key(&akey.key).await), "INVALID_API_KEY");
         assert_eq!(uses(&o, ta, &akey.record.id).await, (Some(1), 2));
     }
+}
+
+/// The caller's key `id` as listed.
+async fn listed(o: &crate::org::Organizations, token: &str, id: &str) -> crate::apikey::ApiKey {
+    o.list_api_keys(token)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.id == id)
+        .expect("the key is listed")
+}
+
+/// An update that only enables or disables.
+fn enabled(on: bool) -> ApiKeyUpdate {
+    ApiKeyUpdate {
+        enabled: Some(on),
+        ..ApiKeyUpdate::default()
+    }
+}
+
+/// A key's `updatedAt` is its creation time, then the time of each update;
+/// an update renames it, changes its lifetime or clears it, and refuses a
+/// bad name or an update that changes nothing; what it answers is what is
+/// stored. Better Auth's default rate limit allows 10 verifications a day.
+pub async fn an_api_key_update_renames_it_and_stamps_updated_at(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let w = World::new(stores, clock).await;
+    let o = &w.a.orgs;
+    let ada = w.a.user("Ada").await;
+    let ta = &ada.session.token;
+    let created = o
+        .create_api_key(
+            ta,
+            NewApiKey {
+                name: Some("ci".into()),
+                rate_limit: Some(DEFAULT_RATE_LIMIT),
+                ..NewApiKey::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let id = created.record.id.clone();
+    assert_eq!(created.record.updated_at, created.record.created_at);
+    assert!(created.record.rate_limit_enabled);
+    assert_eq!(created.record.rate_limit_max, Some(10));
+    assert_eq!(created.record.rate_limit_time_window, Some(86_400_000));
+    assert_eq!(listed(o, ta, &id).await, created.record);
+
+    clock.advance(Duration::from_secs(5));
+    let renamed = o
+        .update_api_key(
+            ta,
+            &id,
+            ApiKeyUpdate {
+                name: Some("deploy".into()),
+                ..ApiKeyUpdate::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name.as_deref(), Some("deploy"));
+    assert!(renamed.enabled);
+    assert_eq!(renamed.created_at, created.record.created_at);
+    assert_eq!(
+        renamed
+            .updated_at
+            .duration_since(created.record.updated_at)
+            .unwrap(),
+        Duration::from_secs(5)
+    );
+    assert_eq!(listed(o, ta, &id).await, renamed);
+
+    // A lifetime, then none; a name and `enabled` at once.
+    clock.advance(Duration::from_secs(1));
+    let dated = o
+        .update_api_key(
+            ta,
+            &id,
+            ApiKeyUpdate {
+                expires_in: Some(Some(Duration::from_secs(3600))),
+                ..ApiKeyUpdate::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        dated
+            .expires_at
+            .unwrap()
+            .duration_since(dated.updated_at)
+            .unwrap(),
+        Duration::from_secs(3600)
+    );
+    assert_eq!(listed(o, ta, &id).await, dated);
+    let both = o
+        .update_api_key(
+            ta,
+            &id,
+            ApiKeyUpdate {
+                name: Some("both".into()),
+                enabled: Some(false),
+                expires_in: Some(None),
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (both.name.as_deref(), both.enabled, both.expires_at),
+        (Some("both"), false, None)
+    );
+    assert_eq!(listed(o, ta, &id).await, both);
+    assert_eq!(
+        code(o.verify_api_key(&created.key).await),
+        "INVALID_API_KEY"
+    );
+
+    // Refusals change nothing.
+    for (bad, want) in [
+        (ApiKeyUpdate::default(), "NO_VALUES_TO_UPDATE"),
+        (
+            ApiKeyUpdate {
+                name: Some("a\nb".into()),
+                ..ApiKeyUpdate::default()
+            },
+            "VALIDATION_ERROR",
+        ),
+        (
+            ApiKeyUpdate {
+                name: Some("x".repeat(crate::apikey::MAX_KEY_NAME_LEN + 1)),
+                ..ApiKeyUpdate::default()
+            },
+            "VALIDATION_ERROR",
+        ),
+        (
+            ApiKeyUpdate {
+                expires_in: Some(Some(Duration::MAX)),
+                ..ApiKeyUpdate::default()
+            },
+            "VALIDATION_ERROR",
+        ),
+    ] {
+        assert_eq!(code(o.update_api_key(ta, &id, bad, &meta()).await), want);
+    }
+    assert_eq!(
+        code(
+            o.update_api_key(ta, "no-such-key", enabled(true), &meta())
+                .await
+        ),
+        "KEY_NOT_FOUND"
+    );
+    // Someone else's key is unknown to them, and stays as it was.
+    let bob = w.a.user("Bob").await;
+    assert_eq!(
+        code(
+            o.update_api_key(&bob.session.token, &id, enabled(true), &meta())
+                .await
+        ),
+        "KEY_NOT_FOUND"
+    );
+    assert_eq!(listed(o, ta, &id).await, both);
+
+    // Better Auth's default limit: 10 uses a day, the 11th refused.
+    o.update_api_key(ta, &id, enabled(true), &meta())
+        .await
+        .unwrap();
+    for i in 0..10 {
+        assert!(o.verify_api_key(&created.key).await.is_ok(), "use {i}");
+    }
+    assert_eq!(code(o.verify_api_key(&created.key).await), "RATE_LIMITED");
+    clock.advance(Duration::from_secs(24 * 3600 + 1));
+    assert!(o.verify_api_key(&created.key).await.is_ok());
 }

@@ -85,15 +85,27 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
     assert_eq!(
         keys(&user),
         [
+            "banExpires",
+            "banReason",
+            "banned",
             "createdAt",
             "email",
             "emailVerified",
             "id",
             "image",
             "name",
+            "role",
+            "twoFactorEnabled",
             "updatedAt"
         ]
     );
+    // The admin and two-factor plugins' fields, as Better Auth gives them
+    // for a new user.
+    assert_eq!(user["role"], "user");
+    assert_eq!(user["banned"], false);
+    assert_eq!(user["banReason"], Value::Null);
+    assert_eq!(user["banExpires"], Value::Null);
+    assert_eq!(user["twoFactorEnabled"], false);
     assert_eq!(user["id"], ada.user.id.as_str());
     assert_eq!(user["email"], ada.user.email);
     assert_eq!(user["emailVerified"], false);
@@ -106,6 +118,7 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
     assert_eq!(
         keys(&session),
         [
+            "activeOrganizationId",
             "createdAt",
             "expiresAt",
             "id",
@@ -115,6 +128,7 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
             "userId"
         ]
     );
+    assert_eq!(session["activeOrganizationId"], Value::Null);
     assert_eq!(session["userId"], ada.user.id.as_str());
     assert_eq!(session["ipAddress"], "198.51.100.4");
     assert!(is_iso_date(&session["expiresAt"]));
@@ -122,6 +136,7 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
     let both = serde_json::to_value(&*found).unwrap();
     assert_eq!(keys(&both), ["session", "user"]);
     assert_eq!(both["session"], session);
+    assert_eq!(both["user"], user);
 
     // Organization, member, invitation.
     let acme = create_org(
@@ -139,6 +154,18 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
     assert_eq!(org["slug"], "acme");
     assert_eq!(org["metadata"], r#"{"plan":"pro"}"#);
     assert!(is_iso_date(&org["createdAt"]));
+    // Creating an organization makes it the session's active one, and the
+    // session says so (and lists it so).
+    let found = w.a.auth.get_session(token).await.unwrap().expect("valid");
+    assert_eq!(
+        serde_json::to_value(&*found).unwrap()["session"]["activeOrganizationId"],
+        acme.id.as_str()
+    );
+    let listed = w.a.auth.list_sessions(&ada.user.id).await.unwrap();
+    assert_eq!(
+        listed[0].active_organization_id.as_deref(),
+        Some(acme.id.as_str())
+    );
     let members = o.list_members(token, &acme.id).await.unwrap();
     let member = serde_json::to_value(&members[0]).unwrap();
     assert_eq!(
@@ -193,9 +220,11 @@ pub async fn model_types_serialize_as_better_auth_shows_them_without_secrets(
             "refillInterval",
             "remaining",
             "requestCount",
-            "start"
+            "start",
+            "updatedAt"
         ]
     );
+    assert_eq!(key["updatedAt"], key["createdAt"]);
     assert_eq!(key["referenceId"], ada.user.id.as_str());
     assert_eq!(
         key["permissions"],

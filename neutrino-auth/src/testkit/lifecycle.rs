@@ -476,7 +476,15 @@ pub async fn organization_keys_outlive_their_creator_and_die_with_the_organizati
     }
     let off = p
         .orgs
-        .set_api_key_enabled(ob, &spare.record.id, false, &meta())
+        .update_api_key(
+            ob,
+            &spare.record.id,
+            crate::apikey::ApiKeyUpdate {
+                enabled: Some(false),
+                ..Default::default()
+            },
+            &meta(),
+        )
         .await
         .expect("owner disables");
     assert!(!off.enabled);

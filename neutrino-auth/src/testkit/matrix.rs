@@ -163,7 +163,7 @@ operations! {
     CreateApiKey => "Organizations::create_api_key", Both;
     CreateOrganizationApiKey => "Organizations::create_api_key", Both;
     ListApiKeys => "Organizations::list_api_keys", Both;
-    SetApiKeyEnabled => "Organizations::set_api_key_enabled", Both;
+    UpdateApiKey => "Organizations::update_api_key", Both;
     DeleteApiKey => "Organizations::delete_api_key", Both;
     VerifyApiKey => "Organizations::verify_api_key", OtherPlatformOnly;
     VerifyOrganizationApiKey => "Organizations::verify_api_key", OtherPlatformOnly;
@@ -975,9 +975,17 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
             auth_outcome(o.create_api_key(s.token, new_key(b, false), &meta()).await)
         }
         Op::ListApiKeys => auth_outcome(o.list_api_keys(s.token).await),
-        Op::SetApiKeyEnabled => auth_outcome(
-            o.set_api_key_enabled(s.token, &m.b_key.record.id, false, &meta())
-                .await,
+        Op::UpdateApiKey => auth_outcome(
+            o.update_api_key(
+                s.token,
+                &m.b_key.record.id,
+                crate::apikey::ApiKeyUpdate {
+                    enabled: Some(false),
+                    ..Default::default()
+                },
+                &meta(),
+            )
+            .await,
         ),
         Op::DeleteApiKey => {
             auth_outcome(o.delete_api_key(s.token, &m.b_key.record.id, &meta()).await)
@@ -1195,7 +1203,7 @@ pub async fn cross_tenant_matrix_refuses_every_operation_on_another_tenant(
             "INVITATION_NOT_FOUND",
         ),
         (
-            &[Op::CreateApiKey, Op::SetApiKeyEnabled, Op::DeleteApiKey],
+            &[Op::CreateApiKey, Op::UpdateApiKey, Op::DeleteApiKey],
             "KEY_NOT_FOUND",
         ),
     ];

@@ -96,6 +96,7 @@ macro_rules! auth_suite {
                     better_auth_scrypt_users_sign_in_and_are_rehashed,
                     the_cache_serves_repeat_validations_and_documents_its_lag,
                     with_the_cache_on_every_revocation_path_takes_effect_at_once,
+                    with_the_cache_on_a_session_shows_its_active_organization_at_once,
                     cookies_are_scoped_platform_wide_or_host_only,
                     tampered_cookies_are_refused,
                     configuration_is_validated_and_debug_hides_secrets,
@@ -146,6 +147,7 @@ macro_rules! auth_suite {
                     a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed,
                     platform_keys_work_on_their_platform_only_and_die_with_membership,
                     a_key_refused_because_its_owner_left_keeps_its_uses,
+                    an_api_key_update_renames_it_and_stamps_updated_at,
                     // the admin plugin's user routes
                     admin_routes_manage_users_sessions_and_passwords,
                     // the cross-tenant matrix

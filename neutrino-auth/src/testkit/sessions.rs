@@ -829,3 +829,85 @@ pub async fn tampered_cookies_are_refused(stores: &AuthStores, clock: &ManualClo
         .expect("valid");
     assert_eq!(again.user.id, a.user.id);
 }
+
+/// With the cache on, a session shows its active organization as it now is
+/// right after each change made through the same `Auth`: creating an
+/// organization, setting one active, clearing it, being removed from it.
+pub async fn with_the_cache_on_a_session_shows_its_active_organization_at_once(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    use neutrino_tenancy::{NewPlatform, PlatformClass};
+
+    use crate::org::NewOrganization;
+
+    let auth = auth_with(&stores.auth_db, clock, |b| {
+        b.with_session_cache(SessionCacheConfig {
+            ttl: Duration::from_secs(60),
+            max_entries: 100,
+        })
+    })
+    .await;
+    let registry = super::fixtures::registry(stores, clock).await;
+    let platform = registry
+        .create_platform(NewPlatform::new("Cached", PlatformClass::Platform))
+        .await
+        .expect("platform")
+        .id;
+    let minter = registry.scope_minter().expect("minter");
+    let orgs = super::fixtures::organizations(auth.clone(), registry, platform, minter);
+    let ada = user(&auth, "Ada").await;
+    let bob = user(&auth, "Bob").await;
+    let (ta, tb) = (&ada.session.token, &bob.session.token);
+    let active = |token: &str| {
+        let auth = auth.clone();
+        let token = token.to_owned();
+        async move {
+            auth.get_session(&token)
+                .await
+                .unwrap()
+                .expect("valid")
+                .session
+                .active_organization_id
+                .clone()
+        }
+    };
+    // Cached with no active organization.
+    assert_eq!(active(ta).await, None);
+    assert_eq!(active(tb).await, None);
+    let slug = |s: &str| format!("{s}-{}", neutrino_core::ids::generate_id().to_lowercase());
+    let acme = orgs
+        .create_organization(ta, NewOrganization::new("Acme", slug("acme")), &meta())
+        .await
+        .unwrap();
+    assert_eq!(active(ta).await, Some(acme.id.to_string()));
+    let other = orgs
+        .create_organization(
+            ta,
+            NewOrganization {
+                keep_current_active: true,
+                ..NewOrganization::new("Other", slug("other"))
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(active(ta).await, Some(acme.id.to_string()));
+    orgs.set_active(ta, Some(&other.id), &meta()).await.unwrap();
+    assert_eq!(active(ta).await, Some(other.id.to_string()));
+    orgs.set_active(ta, None, &meta()).await.unwrap();
+    assert_eq!(active(ta).await, None);
+
+    // An invitation accepted makes its organization active; a removal
+    // clears it.
+    let inv = orgs
+        .invite_member(ta, &acme.id, &bob.user.email, "member", &meta())
+        .await
+        .unwrap();
+    let (_, member) = orgs.accept_invitation(tb, &inv.id, &meta()).await.unwrap();
+    assert_eq!(active(tb).await, Some(acme.id.to_string()));
+    orgs.remove_member(ta, &acme.id, &member.id, &meta())
+        .await
+        .unwrap();
+    assert_eq!(active(tb).await, None);
+}

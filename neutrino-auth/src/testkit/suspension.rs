@@ -146,8 +146,17 @@ async fn every_state_change(
             d(o.create_api_key(ta, NewApiKey::default(), &m).await),
         ),
         (
-            "set_api_key_enabled",
-            d(o.set_api_key_enabled(ta, key_id, false, &m).await),
+            "update_api_key",
+            d(o.update_api_key(
+                ta,
+                key_id,
+                crate::apikey::ApiKeyUpdate {
+                    enabled: Some(false),
+                    ..Default::default()
+                },
+                &m,
+            )
+            .await),
         ),
         ("delete_api_key", d(o.delete_api_key(ta, key_id, &m).await)),
         (

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use neutrino_auth::AuthError;
-use neutrino_auth::apikey::{ApiKey, NewApiKey};
+use neutrino_auth::apikey::{ApiKey, ApiKeyUpdate, DEFAULT_RATE_LIMIT, NewApiKey};
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::session::{require, with_cookies};
+use super::session::{Current, require, with_cookies};
 use super::wire::{Fields, Reply, query_get};
 use crate::ApiError;
 
@@ -79,6 +79,47 @@ fn key_json(key: &ApiKey) -> Value {
     v
 }
 
+/// Better Auth's name rule: 1 to 32 characters.
+fn check_name(name: Option<&str>) -> Result<(), ApiError> {
+    if name.is_some_and(|n| n.is_empty() || n.chars().count() > 32) {
+        return Err(bad(
+            "INVALID_NAME_LENGTH",
+            "The name length is either too large or too small.",
+        ));
+    }
+    Ok(())
+}
+
+/// The session of `create` and `update`, read from the database: 401
+/// `UNAUTHORIZED_SESSION` without one.
+async fn require_session(ctx: &Ctx) -> Result<(Current, Vec<String>), ApiError> {
+    require(ctx).await.map_err(|e| {
+        if e.status() == StatusCode::UNAUTHORIZED {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED_SESSION",
+                "Unauthorized or invalid session",
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// The caller's keys, with the cookies the session read sends.
+async fn own_keys(ctx: &Ctx) -> Result<(Vec<ApiKey>, Vec<String>), ApiError> {
+    let (current, cookies) = require(ctx).await?;
+    match ctx
+        .platform
+        .orgs()
+        .list_api_keys(&current.found.session.token)
+        .await
+    {
+        Ok(keys) => Ok((keys, cookies)),
+        Err(e) => Err(with_cookies(e.into(), cookies)),
+    }
+}
+
 fn bad(code: &'static str, message: &'static str) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
@@ -136,26 +177,8 @@ async fn create(ctx: &Ctx) -> Answer {
         return Err(bad("METADATA_DISABLED", "Metadata is disabled."));
     }
     let expires_in = expires_in(expires.as_ref())?;
-    if name
-        .as_ref()
-        .is_some_and(|n| n.is_empty() || n.chars().count() > 32)
-    {
-        return Err(bad(
-            "INVALID_NAME_LENGTH",
-            "The name length is either too large or too small.",
-        ));
-    }
-    let (current, cookies) = require(ctx).await.map_err(|e| {
-        if e.status() == StatusCode::UNAUTHORIZED {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED_SESSION",
-                "Unauthorized or invalid session",
-            )
-        } else {
-            e
-        }
-    })?;
+    check_name(name.as_deref())?;
+    let (current, cookies) = require_session(ctx).await?;
     if user_id {
         return Err(with_cookies(
             ApiError::new(
@@ -178,6 +201,8 @@ async fn create(ctx: &Ctx) -> Answer {
         organization,
         expires_in,
         prefix,
+        // Better Auth's default for a key made over HTTP.
+        rate_limit: Some(DEFAULT_RATE_LIMIT),
         ..NewApiKey::default()
     };
     let created = ctx
@@ -197,13 +222,7 @@ async fn get(ctx: &Ctx) -> Answer {
             "[query.id] Invalid input: expected string, received undefined",
         ));
     };
-    let (current, cookies) = require(ctx).await?;
-    let keys = ctx
-        .platform
-        .orgs()
-        .list_api_keys(&current.found.session.token)
-        .await
-        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    let (keys, cookies) = own_keys(ctx).await?;
     match keys.iter().find(|k| k.id == id) {
         Some(k) => Ok(Reply::json(key_json(k)).cookies(cookies)),
         None => Err(with_cookies(AuthError::ApiKeyNotFound.into(), cookies)),
@@ -211,13 +230,7 @@ async fn get(ctx: &Ctx) -> Answer {
 }
 
 async fn list(ctx: &Ctx) -> Answer {
-    let (current, cookies) = require(ctx).await?;
-    let keys = ctx
-        .platform
-        .orgs()
-        .list_api_keys(&current.found.session.token)
-        .await
-        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    let (keys, cookies) = own_keys(ctx).await?;
     let list: Vec<Value> = keys.iter().map(key_json).collect();
     Ok(Reply::json(json!({ "apiKeys": list, "total": keys.len() })).cookies(cookies))
 }
@@ -225,35 +238,38 @@ async fn list(ctx: &Ctx) -> Answer {
 async fn update(ctx: &Ctx) -> Answer {
     let mut f = Fields::new(&ctx.body, true);
     let id = f.string("keyId");
+    let name = f.opt_string("name");
     let enabled = f.opt_bool("enabled");
-    let renamed = f.raw("name").is_some() || f.raw("expiresIn").is_some();
+    let expires = f.raw("expiresIn").cloned();
+    let _ = f.opt_string("configId");
     let server_only = SERVER_ONLY.iter().any(|k| f.raw(k).is_some());
     f.finish()?;
+    // Better Auth's order: the session, the server-only fields, the key,
+    // then each value.
+    let (current, cookies) = require_session(ctx).await?;
+    let fail = |e: ApiError| with_cookies(e, cookies.clone());
     if server_only {
-        return Err(bad(
+        return Err(fail(bad(
             "SERVER_ONLY_PROPERTY",
             "The property you're trying to set can only be set from the server auth instance only.",
-        ));
+        )));
     }
-    let Some(enabled) = enabled else {
-        return Err(if renamed {
-            // Names and lifetimes are set at creation only here.
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "NO_VALUES_TO_UPDATE",
-                "Only enabled can be updated: name and expiresIn are set at creation",
-            )
-        } else {
-            bad("NO_VALUES_TO_UPDATE", "No values to update.")
-        });
+    check_name(name.as_deref()).map_err(fail)?;
+    let expires_in = match &expires {
+        None => None,
+        Some(v) => Some(expires_in(Some(v)).map_err(fail)?),
     };
-    let (current, cookies) = require(ctx).await?;
+    let update = ApiKeyUpdate {
+        name,
+        enabled,
+        expires_in,
+    };
     let key = ctx
         .platform
         .orgs()
-        .set_api_key_enabled(&current.found.session.token, &id, enabled, &ctx.meta)
+        .update_api_key(&current.found.session.token, &id, update, &ctx.meta)
         .await
-        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+        .map_err(|e| fail(e.into()))?;
     Ok(Reply::json(key_json(&key)).cookies(cookies))
 }
 

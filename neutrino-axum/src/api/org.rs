@@ -3,13 +3,13 @@
 //! the platform's tenants.
 
 use axum::http::StatusCode;
-use neutrino_auth::AuthError;
 use neutrino_auth::org::{Member, NewOrganization, Organization, OrganizationUpdate};
+use neutrino_auth::{AuthError, GetSessionOptions};
 use neutrino_core::ids::TenantId;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::session::{Current, require, with_cookies};
+use super::session::{Current, require, set_session_cookies, with_cookies};
 use super::wire::{Fields, Reply, query_get};
 use crate::ApiError;
 
@@ -350,12 +350,38 @@ async fn set_active(ctx: &Ctx) -> Answer {
             Err(e) => return Err(with_cookies(e.into(), cookies)),
         },
     };
+    // Clearing an active organization the session does not have changes
+    // nothing, and Better Auth then sets no cookie.
+    let unchanged = target.is_none() && current.found.session.active_organization_id.is_none();
     let org = orgs
         .set_active(token, target.as_ref(), &ctx.meta)
         .await
         .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
     let body = org.as_ref().map_or(Value::Null, org_json);
-    Ok(Reply::json(body).cookies(cookies))
+    if unchanged {
+        return Ok(Reply::json(body).cookies(cookies));
+    }
+    // Better Auth sets the session cookies again, with the session as it
+    // now is (in `session_data` too), as on sign-in.
+    let again = ctx
+        .platform
+        .auth()
+        .get_session_with(
+            token,
+            GetSessionOptions {
+                disable_refresh: true,
+                disable_cache: true,
+            },
+        )
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    match again {
+        Some(found) => {
+            Ok(Reply::json(body).cookies(set_session_cookies(ctx, &found, current.dont_remember)))
+        }
+        // Ended meanwhile: nothing to set again.
+        None => Ok(Reply::json(body).cookies(cookies)),
+    }
 }
 
 async fn get_full(ctx: &Ctx, full: bool) -> Answer {
@@ -442,11 +468,19 @@ async fn invite_member(ctx: &Ctx) -> Answer {
     let run = async {
         let org =
             org_or_active(ctx, token, org.as_deref(), AuthError::OrganizationNotFound).await?;
+        // Better Auth's order: the address is judged before the inviter.
+        neutrino_auth::email::normalize_email(&email)?;
         let inv = ctx
             .platform
             .orgs()
             .invite_member(token, &org, &email, &role, &ctx.meta)
-            .await?;
+            .await
+            // An inviter who is not a member (of an organization that may
+            // not exist either): Better Auth's `MEMBER_NOT_FOUND`.
+            .map_err(|e| match e {
+                AuthError::NotAMember => AuthError::MemberNotFound,
+                e => e,
+            })?;
         Ok::<_, ApiError>(serde_json::to_value(inv).unwrap_or(Value::Null))
     };
     match run.await {
