@@ -44,7 +44,12 @@
 //! `GET /get-session`, `GET /list-sessions`, `POST /revoke-session`,
 //! `POST /revoke-sessions`, `POST /revoke-other-sessions`,
 //! `POST /update-user`, `POST /change-password`, `POST /change-email`,
-//! `POST /delete-user`, `POST /request-password-reset`,
+//! `POST /delete-user`, `GET /delete-user/callback` (deletion by a mailed
+//! link when the platform's auth has
+//! [`with_delete_user_verification`](neutrino_auth::AuthBuilder::with_delete_user_verification)),
+//! `POST /verify-password`, `GET /list-accounts`, `POST /update-session`
+//! (sessions have no additional fields: `No fields to update`),
+//! `POST /request-password-reset`,
 //! `GET /reset-password/:token`, `POST /reset-password`,
 //! `POST /send-verification-email`, `GET /verify-email`, `GET /ok`,
 //! `GET /error`.
@@ -61,16 +66,24 @@
 //! `POST /organization/remove-member`, `POST /organization/update-member-role`,
 //! `POST /organization/leave`, `GET /organization/get-active-member`,
 //! `GET /organization/get-active-member-role`,
-//! `GET /organization/list-members`. Not yet: `update`, `delete`,
-//! `get-invitation`, `has-permission`, teams.
+//! `GET /organization/list-members`, `POST /organization/update`,
+//! `POST /organization/delete`, `GET /organization/get-invitation`,
+//! `POST /organization/has-permission`. `get-full-organization` and
+//! `get-organization` take `organizationId` or `organizationSlug` (the slug
+//! wins) and `membersLimit`. Teams are off, as in Better Auth by default
+//! (`teams.enabled`): their routes are 404.
 //!
 //! The two-factor plugin (TOTP and backup codes): `POST /two-factor/enable`,
-//! `POST /two-factor/disable`, `POST /two-factor/verify-totp` (with a
+//! `POST /two-factor/disable`, `POST /two-factor/get-totp-uri`,
+//! `POST /two-factor/verify-totp` (with a
 //! session: turns two-factor on; without: completes a sign-in through the
 //! signed `two_factor` cookie), `POST /two-factor/generate-backup-codes`,
 //! `POST /two-factor/verify-backup-code`; `send-otp` and `verify-otp` answer
-//! 400 `OTP_NOT_CONFIGURED`. Not offered: trusted devices (`trustDevice` is
-//! accepted and ignored), `get-totp-uri`.
+//! 400 `OTP_NOT_CONFIGURED`. Trusted devices: `trustDevice: true` on a
+//! sign-in's verify sets the signed `{prefix}.trust_device` cookie
+//! (`<token>!trust-device-<32>`, Max-Age 30 days) and expires
+//! `dont_remember`; a later password sign-in of that user with it skips the
+//! second factor and gets a new one (the old one stops working).
 //!
 //! The api-key plugin: `POST /api-key/create`, `GET /api-key/get`,
 //! `GET /api-key/list`, `POST /api-key/update` (`enabled` only: names and
@@ -118,6 +131,10 @@
 //! | `GET /reset-password/:token` checks the token before redirecting | **changed**: it redirects with `?token=` without reading it; `POST /reset-password` answers `INVALID_TOKEN` | no lookup of a reset token without a password to set |
 //! | `GET /verify-email` answers `user` for a change of address | **changed**: `user` is always `null` | the answer does not tell which kind of token it was |
 //! | `GET /error` renders Better Auth's 9.6 kB page | **changed**: a short page with the code | same status and type, no third-party page |
+//! | a trust cookie keeps working after two-factor is turned off and on again (only the cookie sent to `disable` is forgotten) | **fixed**: turning two-factor off or on forgets every trusted device of the user | a device trusted before must not skip a second factor set up since |
+//! | a trust cookie used by two concurrent sign-ins gives two sessions | **fixed**: the old row is replaced in the batch that creates the session, only if it is still there | one trust value signs in once |
+//! | `get-invitation` of someone else's invitation answers 403 `YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION` | **changed**: `INVITATION_NOT_FOUND`, as `accept-invitation` and `reject-invitation` answer | an outsider does not learn which invitation IDs exist |
+//! | a deletion link opened by another signed-in user is consumed (and fails) | **changed**: it fails without being consumed | a visitor cannot spend someone else's link |
 //! | the user and session objects carry the plugins' fields (`twoFactorEnabled`, `role`, `banned`, `activeOrganizationId`, …) | **changed**: the core fields only (the admin endpoints' users carry `role`, `banned`, `banReason`, `banExpires`) | the library's records; the JS client reads none of them to work |
 //!
 //! [`Auth::check_origin`]: neutrino_auth::Auth::check_origin
@@ -385,6 +402,10 @@ enum Route {
     ChangePassword,
     ChangeEmail,
     DeleteUser,
+    DeleteUserCallback,
+    VerifyPassword,
+    ListAccounts,
+    UpdateSession,
     RequestPasswordReset,
     ResetPasswordCallback,
     ResetPassword,
@@ -416,6 +437,10 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         "/change-password" if post => ChangePassword,
         "/change-email" if post => ChangeEmail,
         "/delete-user" if post => DeleteUser,
+        "/delete-user/callback" if get => DeleteUserCallback,
+        "/verify-password" if post => VerifyPassword,
+        "/list-accounts" if get => ListAccounts,
+        "/update-session" if post => UpdateSession,
         "/request-password-reset" if post => RequestPasswordReset,
         "/reset-password" if post => ResetPassword,
         "/send-verification-email" if post => SendVerificationEmail,
