@@ -34,6 +34,8 @@ pub struct Opts {
     pub rate_limit: bool,
     pub secure: bool,
     pub fresh_age: Option<Duration>,
+    /// Users delete their account through a mailed link.
+    pub delete_link: bool,
 }
 
 pub async fn server() -> Server {
@@ -56,6 +58,7 @@ pub async fn server_with(opts: Opts) -> Server {
     let o = origin.clone();
     let secure = opts.secure;
     let fresh = opts.fresh_age;
+    let delete_link = opts.delete_link;
     let platform = platforms
         .platform("web", SECRET)
         .with_auth(move |a| {
@@ -71,7 +74,8 @@ pub async fn server_with(opts: Opts) -> Server {
                 .with_users(UserConfig {
                     delete_user: true,
                     change_email: true,
-                });
+                })
+                .with_delete_user_verification(delete_link);
             if let Some(f) = fresh {
                 a = a.with_session(SessionConfig {
                     fresh_age: f,
