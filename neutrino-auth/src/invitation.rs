@@ -479,7 +479,11 @@ impl Invitations {
     }
 
     /// [`crate::org::Organizations::get_invitation`].
-    pub(crate) async fn get_invitation(&self, token: &str, invitation_id: &str) -> Result<Invitation> {
+    pub(crate) async fn get_invitation(
+        &self,
+        token: &str,
+        invitation_id: &str,
+    ) -> Result<Invitation> {
         let actor = self.callers.actor(token).await?;
         self.check_invitee_verified(&actor)?;
         self.open_invitation_for(invitation_id, &actor.email).await

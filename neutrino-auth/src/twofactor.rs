@@ -415,7 +415,12 @@ impl TwoFactor {
     /// `UNAUTHORIZED`, `TWO_FACTOR_NOT_ENABLED` (no setup; checked first, as
     /// Better Auth does, which names it `TOTP_NOT_ENABLED`),
     /// `INVALID_PASSWORD`, `CREDENTIAL_ACCOUNT_NOT_FOUND`.
-    pub(crate) async fn totp_uri(&self, token: &str, password: &str, issuer: &str) -> Result<String> {
+    pub(crate) async fn totp_uri(
+        &self,
+        token: &str,
+        password: &str,
+        issuer: &str,
+    ) -> Result<String> {
         let (user, email, _) = self.session_user(token).await?;
         let row = self
             .load_2fa(&user)

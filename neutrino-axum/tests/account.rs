@@ -30,7 +30,11 @@ async fn verify_password_answers_status_or_invalid_password() {
     assert_eq!(res.status, 401);
     let ada = s.sign_up("ada@example.com").await.cookie_header();
     let res = s
-        .post("/verify-password", &ada, json!({"password": "wrong password!"}))
+        .post(
+            "/verify-password",
+            &ada,
+            json!({"password": "wrong password!"}),
+        )
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(
@@ -82,10 +86,7 @@ async fn list_accounts_shows_no_secret() {
 #[tokio::test]
 async fn update_session_has_no_fields_to_update() {
     let s = server().await;
-    assert_eq!(
-        s.post("/update-session", "", json!({})).await.status,
-        401
-    );
+    assert_eq!(s.post("/update-session", "", json!({})).await.status, 401);
     let ada = s.sign_up("ada@example.com").await.cookie_header();
     let res = s
         .post("/update-session", &ada, json!({"anything": 1}))
@@ -274,6 +275,9 @@ async fn without_deletion_by_link_the_user_is_deleted_at_once() {
     assert_eq!(res.json()["code"], "INVALID_TOKEN");
     let res = s.post("/delete-user", &ada, json!({})).await;
     assert_eq!(res.status, 200, "{}", res.text);
-    assert_eq!(res.json(), json!({"success": true, "message": "User deleted"}));
+    assert_eq!(
+        res.json(),
+        json!({"success": true, "message": "User deleted"})
+    );
     assert!(!exists(&s, "ada@example.com").await);
 }

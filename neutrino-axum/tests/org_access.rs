@@ -106,7 +106,10 @@ async fn has_permission_answers_for_the_members_roles() {
         )
         .await;
         assert_eq!(res.status, 401, "{id}: {}", res.text);
-        assert_eq!(res.json()["code"], "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
+        assert_eq!(
+            res.json()["code"],
+            "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+        );
     }
 }
 
@@ -180,7 +183,9 @@ async fn get_full_organization_by_slug_with_a_members_limit() {
     // The slug wins over the ID.
     let res = s
         .get(
-            &format!("/organization/get-full-organization?organizationSlug=acme&organizationId={other}"),
+            &format!(
+                "/organization/get-full-organization?organizationSlug=acme&organizationId={other}"
+            ),
             &ada,
         )
         .await;
@@ -195,13 +200,19 @@ async fn get_full_organization_by_slug_with_a_members_limit() {
         .await;
     assert_eq!(res.json()["members"].as_array().unwrap().len(), 1);
     let res = s
-        .get("/organization/get-organization?organizationSlug=other", &ada)
+        .get(
+            "/organization/get-organization?organizationSlug=other",
+            &ada,
+        )
         .await;
     assert_eq!(res.json()["id"], other.as_str());
     assert!(res.json().get("members").is_none());
     // Another's organization by slug is not found.
     let res = s
-        .get("/organization/get-full-organization?organizationSlug=acme", &eve)
+        .get(
+            "/organization/get-full-organization?organizationSlug=acme",
+            &eve,
+        )
         .await;
     assert_eq!(res.status, 400, "{}", res.text);
     assert_eq!(res.json()["code"], "ORGANIZATION_NOT_FOUND");

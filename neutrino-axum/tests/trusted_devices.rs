@@ -48,7 +48,13 @@ fn code_of(uri: &str) -> String {
 
 /// The TOTP code of an `otpauth://` URI `ahead` seconds from now.
 fn code_at(uri: &str, ahead: u64) -> String {
-    let b32 = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
+    let b32 = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
     let mut key = Vec::new();
     let (mut buf, mut bits) = (0u64, 0u32);
     for c in b32.bytes() {
@@ -111,7 +117,12 @@ fn trust_cookie(res: &Res) -> String {
 /// The unsigned value `<token>!<identifier>` of a trust cookie header.
 fn trust_value(s: &Server, cookie: &str) -> String {
     let raw = cookie.strip_prefix(&format!("{TRUST}=")).unwrap();
-    s.platform.auth().cookies().verify(raw).unwrap().into_owned()
+    s.platform
+        .auth()
+        .cookies()
+        .verify(raw)
+        .unwrap()
+        .into_owned()
 }
 
 async fn auth_db(s: &Server) -> neutrino_sqlite::SqliteExecutor {
@@ -157,7 +168,11 @@ async fn a_trusted_device_skips_the_second_factor_once_and_gets_a_new_cookie() {
     let res = sign_in(&s, "ada@example.com", &first).await;
     assert!(asks_second_factor(&res), "{}", res.text);
     assert!(res.set_cookie(TRUST).unwrap().contains("Max-Age=0"));
-    assert!(res.set_cookie("better-auth.session_token").unwrap().contains("Max-Age=0"));
+    assert!(
+        res.set_cookie("better-auth.session_token")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
 
     let res = sign_in(&s, "ada@example.com", &second).await;
     assert!(!asks_second_factor(&res), "{}", res.text);
@@ -256,18 +271,30 @@ async fn turning_two_factor_off_forgets_trusted_devices() {
     let trusted = trust_cookie(&res);
     let session = res.cookie_header();
     let res = s
-        .post("/two-factor/disable", &session, json!({"password": PASSWORD}))
+        .post(
+            "/two-factor/disable",
+            &session,
+            json!({"password": PASSWORD}),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     // On again, with a new setup.
     let res = s
-        .post("/two-factor/enable", &session, json!({"password": PASSWORD}))
+        .post(
+            "/two-factor/enable",
+            &session,
+            json!({"password": PASSWORD}),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     let uri = res.json()["totpURI"].as_str().unwrap().to_owned();
     // The next step's code (this step's was used by the first setup).
     let res = s
-        .post("/two-factor/verify-totp", &session, json!({"code": code_at(&uri, 30)}))
+        .post(
+            "/two-factor/verify-totp",
+            &session,
+            json!({"code": code_at(&uri, 30)}),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     let res = sign_in(&s, "ada@example.com", &trusted).await;
@@ -326,12 +353,20 @@ async fn one_trust_cookie_gives_one_session_under_concurrency() {
 async fn get_totp_uri_checks_the_setup_then_the_password() {
     let s = server().await;
     let res = s
-        .post("/two-factor/get-totp-uri", "", json!({"password": PASSWORD}))
+        .post(
+            "/two-factor/get-totp-uri",
+            "",
+            json!({"password": PASSWORD}),
+        )
         .await;
     assert_eq!(res.status, 401);
     let ada = s.sign_up("ada@example.com").await.cookie_header();
     let res = s
-        .post("/two-factor/get-totp-uri", &ada, json!({"password": "wrong password!"}))
+        .post(
+            "/two-factor/get-totp-uri",
+            &ada,
+            json!({"password": "wrong password!"}),
+        )
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(
@@ -343,7 +378,11 @@ async fn get_totp_uri_checks_the_setup_then_the_password() {
         .await;
     let uri = res.json()["totpURI"].as_str().unwrap().to_owned();
     let res = s
-        .post("/two-factor/get-totp-uri", &ada, json!({"password": "wrong password!"}))
+        .post(
+            "/two-factor/get-totp-uri",
+            &ada,
+            json!({"password": "wrong password!"}),
+        )
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "INVALID_PASSWORD");
@@ -351,7 +390,11 @@ async fn get_totp_uri_checks_the_setup_then_the_password() {
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "VALIDATION_ERROR");
     let res = s
-        .post("/two-factor/get-totp-uri", &ada, json!({"password": PASSWORD}))
+        .post(
+            "/two-factor/get-totp-uri",
+            &ada,
+            json!({"password": PASSWORD}),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.json(), json!({"totpURI": uri}));

@@ -302,7 +302,13 @@ pub async fn get_invitation_shows_the_invitee_only(stores: &AuthStores, clock: &
     let ta = &ada.session.token;
     let acme = w.a.acme(ta).await;
     let inv = o
-        .invite_member(ta, &acme.id, &bob.user.email.to_uppercase(), "member", &meta())
+        .invite_member(
+            ta,
+            &acme.id,
+            &bob.user.email.to_uppercase(),
+            "member",
+            &meta(),
+        )
         .await
         .unwrap();
     let got = o.get_invitation(&bob.session.token, &inv.id).await.unwrap();
@@ -310,14 +316,20 @@ pub async fn get_invitation_shows_the_invitee_only(stores: &AuthStores, clock: &
     assert_eq!(got.organization_id, acme.id);
     assert_eq!(got.inviter_id, ada.user.id);
     for token in [ta, &cat.session.token] {
-        assert_eq!(code(o.get_invitation(token, &inv.id).await), "INVITATION_NOT_FOUND");
+        assert_eq!(
+            code(o.get_invitation(token, &inv.id).await),
+            "INVITATION_NOT_FOUND"
+        );
     }
     let q_bob = user_at(&w.b.auth, "Bob", &bob.user.email).await;
     assert_eq!(
         code(w.b.orgs.get_invitation(&q_bob.session.token, &inv.id).await),
         "INVITATION_NOT_FOUND"
     );
-    assert_eq!(code(o.get_invitation("nope", &inv.id).await), "UNAUTHORIZED");
+    assert_eq!(
+        code(o.get_invitation("nope", &inv.id).await),
+        "UNAUTHORIZED"
+    );
     assert_eq!(
         code(o.get_invitation(&bob.session.token, "no-such-id").await),
         "INVITATION_NOT_FOUND"

@@ -949,9 +949,13 @@ pub async fn one_trust_value_signs_in_once_under_concurrency(
         let results = at_once(CALLS, |_| {
             let (auth, email, shared) = (auth.clone(), u.email.clone(), Arc::clone(&shared));
             async move {
-                auth.sign_in_email_trusting(SignInEmail::new(&email, PASSWORD), Some(&shared), &meta())
-                    .await
-                    .expect("password sign-in")
+                auth.sign_in_email_trusting(
+                    SignInEmail::new(&email, PASSWORD),
+                    Some(&shared),
+                    &meta(),
+                )
+                .await
+                .expect("password sign-in")
             }
         })
         .await;
@@ -959,7 +963,12 @@ pub async fn one_trust_value_signs_in_once_under_concurrency(
             .into_iter()
             .filter(|r| matches!(r.outcome, SignInOutcome::SignedIn(_)))
             .collect();
-        assert_eq!(trusted.len(), 1, "round {round}: one trust value, {} sessions", trusted.len());
+        assert_eq!(
+            trusted.len(),
+            1,
+            "round {round}: one trust value, {} sessions",
+            trusted.len()
+        );
         assert_eq!(sessions_of(&auth, &u.id).await, sessions + 1);
         value = trusted[0].trust_device.clone().expect("a new trust value");
     }

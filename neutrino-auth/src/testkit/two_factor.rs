@@ -330,9 +330,21 @@ pub async fn trusted_devices_skip_the_second_factor_for_their_user_only(
     assert_eq!(identifier.len(), "trust-device-".len() + 32);
 
     // Another user's value, or the other platform's, or forged.
-    assert!(trusted_sign_in(&w.a.auth, "bob@example.com", &ada).await.is_none());
-    assert!(trusted_sign_in(&w.a.auth, "ada@example.com", &q_ada).await.is_none());
-    assert!(trusted_sign_in(&w.b.auth, "ada@example.com", &ada).await.is_none());
+    assert!(
+        trusted_sign_in(&w.a.auth, "bob@example.com", &ada)
+            .await
+            .is_none()
+    );
+    assert!(
+        trusted_sign_in(&w.a.auth, "ada@example.com", &q_ada)
+            .await
+            .is_none()
+    );
+    assert!(
+        trusted_sign_in(&w.b.auth, "ada@example.com", &ada)
+            .await
+            .is_none()
+    );
     let (_, bob_id) = bob.split_once('!').unwrap();
     for forged in [
         format!("{mac}!{bob_id}"),
@@ -343,15 +355,25 @@ pub async fn trusted_devices_skip_the_second_factor_for_their_user_only(
         String::new(),
     ] {
         assert!(
-            trusted_sign_in(&w.a.auth, "ada@example.com", &forged).await.is_none(),
+            trusted_sign_in(&w.a.auth, "ada@example.com", &forged)
+                .await
+                .is_none(),
             "{forged}"
         );
     }
     // The value itself: once, then its replacement.
-    let next = trusted_sign_in(&w.a.auth, "ada@example.com", &ada).await.unwrap();
+    let next = trusted_sign_in(&w.a.auth, "ada@example.com", &ada)
+        .await
+        .unwrap();
     assert_ne!(next, ada);
-    assert!(trusted_sign_in(&w.a.auth, "ada@example.com", &ada).await.is_none());
-    let next = trusted_sign_in(&w.a.auth, "ada@example.com", &next).await.unwrap();
+    assert!(
+        trusted_sign_in(&w.a.auth, "ada@example.com", &ada)
+            .await
+            .is_none()
+    );
+    let next = trusted_sign_in(&w.a.auth, "ada@example.com", &next)
+        .await
+        .unwrap();
 
     // Two-factor turned off forgets the user's devices.
     let (bob_session, bob_next) = user_session(&w.a.auth, "bob@example.com", &bob).await;
@@ -360,24 +382,28 @@ pub async fn trusted_devices_skip_the_second_factor_for_their_user_only(
         .await
         .unwrap();
     let (_, bob_next_id) = bob_next.split_once('!').unwrap();
-    let rows = w
-        .a
-        .db
-        .query(
-            &Statement::new(r#"SELECT 1 FROM "verification" WHERE "identifier" = ?1 OR "identifier" = ?2"#)
+    let rows =
+        w.a.db
+            .query(
+                &Statement::new(
+                    r#"SELECT 1 FROM "verification" WHERE "identifier" = ?1 OR "identifier" = ?2"#,
+                )
                 .bind(bob_id)
                 .bind(bob_next_id),
-        )
-        .await
-        .unwrap();
+            )
+            .await
+            .unwrap();
     assert!(rows.is_empty(), "a trusted device outlived two-factor");
     // Off: an ordinary sign-in, no trust involved.
-    let r = w
-        .a
-        .auth
-        .sign_in_email_trusting(SignInEmail::new("bob@example.com", PASSWORD), Some(&bob_next), &meta())
-        .await
-        .unwrap();
+    let r =
+        w.a.auth
+            .sign_in_email_trusting(
+                SignInEmail::new("bob@example.com", PASSWORD),
+                Some(&bob_next),
+                &meta(),
+            )
+            .await
+            .unwrap();
     assert!(matches!(r.outcome, SignInOutcome::SignedIn(_)));
     assert!(r.trust_device.is_none());
 
@@ -393,7 +419,11 @@ pub async fn trusted_devices_skip_the_second_factor_for_their_user_only(
     assert_eq!(
         code(
             w.a.auth
-                .sign_in_email_trusting(SignInEmail::new("cat@example.com", PASSWORD), Some(&cat), &meta())
+                .sign_in_email_trusting(
+                    SignInEmail::new("cat@example.com", PASSWORD),
+                    Some(&cat),
+                    &meta()
+                )
                 .await
         ),
         "BANNED_USER"
@@ -401,7 +431,11 @@ pub async fn trusted_devices_skip_the_second_factor_for_their_user_only(
 
     // Expired after 30 days.
     clock.advance(crate::TRUST_DEVICE_TTL + Duration::from_secs(1));
-    assert!(trusted_sign_in(&w.a.auth, "ada@example.com", &next).await.is_none());
+    assert!(
+        trusted_sign_in(&w.a.auth, "ada@example.com", &next)
+            .await
+            .is_none()
+    );
 }
 
 /// A session of `email` signed in through its trusted device `trust`, and
