@@ -37,7 +37,9 @@ use crate::schema::MIGRATIONS;
 use crate::session::{
     self, DbSessions, GetSessionOptions, INSERT_SESSION_SELECT, Revoke, SessionConfig, SessionStore,
 };
-use crate::twofactor::{SignInOutcome, TwoFactor, TwoFactorChallenge, TwoFactorSetup};
+use crate::twofactor::{
+    SignInOutcome, TrustedSignIn, TwoFactor, TwoFactorChallenge, TwoFactorSetup,
+};
 use crate::user::UserConfig;
 use crate::verification::{VerificationParts, Verifications};
 
@@ -105,6 +107,7 @@ pub struct AuthBuilder {
     id_format: IdFormat,
     admin: AdminConfig,
     users: UserConfig,
+    delete_by_link: bool,
 }
 
 impl fmt::Debug for AuthBuilder {
@@ -146,6 +149,7 @@ impl AuthBuilder {
             id_format: IdFormat::default(),
             admin: AdminConfig::default(),
             users: UserConfig::default(),
+            delete_by_link: false,
         }
     }
 
@@ -283,10 +287,26 @@ impl AuthBuilder {
         self
     }
 
+    /// Better Auth's `user.deleteUser.sendDeleteAccountVerification`: a user
+    /// deletes their account through a link mailed to them
+    /// ([`Auth::request_delete_user`], then
+    /// [`Auth::delete_user_with_token`]). Needs a mailer and
+    /// [`UserConfig::delete_user`] (checked by [`AuthBuilder::build`]).
+    pub fn with_delete_user_verification(mut self, enabled: bool) -> Self {
+        self.delete_by_link = enabled;
+        self
+    }
+
     /// Validates the configuration and builds the [`Auth`].
     pub fn build(self) -> Result<Auth> {
         let bad = |key, reason: &str| AuthError::config(key, reason);
         self.admin.validate()?;
+        if self.delete_by_link && (self.mailer.is_none() || !self.users.delete_user) {
+            return Err(bad(
+                "delete_user_verification",
+                "needs a mailer and user deletion enabled",
+            ));
+        }
         if self.secret.len() < MIN_SECRET_LEN {
             return Err(bad("secret", "must be at least 32 bytes"));
         }
@@ -351,15 +371,15 @@ impl AuthBuilder {
             )),
             None => Arc::new(db_sessions),
         };
-        let two_factor = TwoFactor::new(
-            Arc::clone(&self.db),
-            Arc::from(self.secret.as_slice()),
-            Arc::clone(&self.clock),
-            Arc::clone(&gate),
-            Arc::clone(&sessions),
-            self.session,
-            credentials.clone(),
-        );
+        let two_factor = TwoFactor {
+            db: Arc::clone(&self.db),
+            secret: Arc::from(self.secret.as_slice()),
+            clock: Arc::clone(&self.clock),
+            gate: Arc::clone(&gate),
+            sessions: Arc::clone(&sessions),
+            session_config: self.session,
+            credentials: credentials.clone(),
+        };
         let verifications = Verifications::new(VerificationParts {
             db: Arc::clone(&self.db),
             secret: Arc::from(self.secret.as_slice()),
@@ -398,6 +418,7 @@ impl AuthBuilder {
                 id_format: self.id_format,
                 admin: self.admin,
                 users: self.users,
+                delete_by_link: self.delete_by_link,
             }),
         })
     }
@@ -428,6 +449,8 @@ pub(crate) struct Inner {
     pub(crate) id_format: IdFormat,
     pub(crate) admin: AdminConfig,
     pub(crate) users: UserConfig,
+    /// Deletion goes through a mailed link.
+    pub(crate) delete_by_link: bool,
 }
 
 /// Users, passwords, sessions and cookies on one platform's auth database,
@@ -851,6 +874,30 @@ impl Auth {
         req: SignInEmail,
         meta: &RequestMeta,
     ) -> Result<SignInOutcome> {
+        Ok(self.sign_in_email_trusting(req, None, meta).await?.outcome)
+    }
+
+    /// [`Auth::sign_in_email_2fa`] from a device that may be trusted (Better
+    /// Auth's trusted devices): `trust_device` is the value of the request's
+    /// `trust_device` cookie, its signature already checked (what
+    /// [`Auth::trust_device`] gave).
+    ///
+    /// A user with two-factor on signs in without a second factor when the
+    /// value is theirs (its token is the MAC of their ID and its row under
+    /// the platform secret) and its row is live; the row is then replaced by
+    /// a new one, in the batch that creates the session and only if the old
+    /// row was still there, so a value signs in once:
+    /// [`TrustedSignIn::trust_device`] is the new value for the cookie.
+    /// Another user's, another platform's, a forged, an expired or a used
+    /// value, or one from before two-factor was last turned off or on, gives
+    /// the challenge as without one. A banned user gets `BANNED_USER` either
+    /// way.
+    pub async fn sign_in_email_trusting(
+        &self,
+        req: SignInEmail,
+        trust_device: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<TrustedSignIn> {
         async {
             self.ensure_writable().await?;
             self.rate_limit_if_enabled(meta, "/sign-in/email").await?;
@@ -914,28 +961,49 @@ impl Auth {
             if self.inner.require_email_verification && !user.email_verified {
                 return Err(AuthError::EmailNotVerified);
             }
-            if self.inner.two_factor.two_factor_enabled(&user.id).await? {
+            let now = self.now();
+            let challenge = || async {
                 let challenge = self
                     .inner
                     .two_factor
                     .start_two_factor(&user.id, req.remember_me, meta)
                     .await?;
-                return Ok(SignInOutcome::TwoFactorRequired(challenge));
+                Ok::<_, AuthError>(TrustedSignIn {
+                    outcome: SignInOutcome::TwoFactorRequired(challenge),
+                    trust_device: None,
+                })
+            };
+            let mut trust = None;
+            if self.inner.two_factor.two_factor_enabled(&user.id).await? {
+                let refreshed = match trust_device {
+                    Some(value) => self.inner.two_factor.refresh_trust(&user.id, value, now)?,
+                    None => None,
+                };
+                match refreshed {
+                    Some(t) => trust = Some(t),
+                    None => return challenge().await,
+                }
             }
             let needs_rehash = needs_rehash && self.inner.rehash_legacy_passwords;
-            let now = self.now();
             let (session, insert_session) =
                 self.new_session(&user.id, req.remember_me, meta, now)?;
             // The session only if the user is not banned when it is written:
             // a ban committed first wins; one committed after deletes it.
-            let insert_session = crate::stmt::insert_where(
-                &insert_session,
-                &format!(
-                    r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?1) AND {}"#,
-                    session::not_banned("?1", "?2")
-                ),
-                vec![user.id.as_str().into(), date::format(now).into()],
-            )?;
+            let mut guard = format!(
+                r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?1) AND {}"#,
+                session::not_banned("?1", "?2")
+            );
+            let mut guard_params: Vec<neutrino_core::sql::Value> =
+                vec![user.id.as_str().into(), date::format(now).into()];
+            if let Some((_, identifier, _)) = &trust {
+                // A trusted device: only with the row the refresh just made.
+                guard.push_str(
+                    r#" AND EXISTS (SELECT 1 FROM "verification" WHERE "identifier" = ?3 AND "value" = ?1)"#,
+                );
+                guard_params.push(identifier.as_str().into());
+            }
+            let insert_session =
+                crate::stmt::insert_where(&insert_session, &guard, guard_params)?;
             let made = r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?11)"#;
             let entry = audit::insert_where(
                 AuditEvent::SignIn,
@@ -959,7 +1027,17 @@ impl Auth {
             let lift = Statement::new(session::LIFT_EXPIRED_BAN)
                 .bind(date::format(now))
                 .bind(user.id.as_str());
-            let mut batch = vec![lift, insert_session];
+            let mut batch = Vec::with_capacity(4);
+            let trust_value = match trust {
+                Some((rename, _, value)) => {
+                    batch.push(rename);
+                    Some(value)
+                }
+                None => None,
+            };
+            let at = batch.len();
+            batch.push(lift);
+            batch.push(insert_session);
             if needs_rehash {
                 let fresh = self.inner.passwords.hash(&password).await?;
                 batch.push(
@@ -973,21 +1051,29 @@ impl Auth {
             // suspended since.
             self.ensure_writable().await?;
             let out = self.inner.db.write_audited(batch, entry).await?;
-            if out.get(1).map_or(0, |o| o.rows_affected) == 0 {
+            if out.get(at + 1).map_or(0, |o| o.rows_affected) == 0 {
+                if trust_value.is_some() && out.first().is_some_and(|o| o.rows_affected == 0) {
+                    // The trusted device was used, expired or forgotten
+                    // meanwhile: the second factor after all.
+                    return challenge().await;
+                }
                 // Banned, or removed, since the password was checked.
                 return Err(match self.get_user(&user.id).await? {
                     Some(_) => AuthError::BannedUser,
                     None => AuthError::InvalidEmailOrPassword,
                 });
             }
-            if out.first().is_some_and(|o| o.rows_affected > 0) {
+            if out.get(at).is_some_and(|o| o.rows_affected > 0) {
                 self.evict_user(user.id.as_str());
             }
-            Ok(SignInOutcome::SignedIn(Box::new(SignedIn {
-                user,
-                session,
-                remember_me: req.remember_me,
-            })))
+            Ok(TrustedSignIn {
+                outcome: SignInOutcome::SignedIn(Box::new(SignedIn {
+                    user,
+                    session,
+                    remember_me: req.remember_me,
+                })),
+                trust_device: trust_value,
+            })
         }
         .instrument(span("sign_in_email"))
         .await
@@ -1273,6 +1359,21 @@ impl Auth {
             issuer: &str,
             meta: &RequestMeta,
         ) -> Result<TwoFactorSetup>;
+
+        /// Better Auth's `POST /two-factor/get-totp-uri`: the `otpauth://` URI
+        /// of the caller's TOTP secret (with `issuer`), once the password is
+        /// checked. Errors: `UNAUTHORIZED`, `TWO_FACTOR_NOT_ENABLED` (no setup;
+        /// before the password check, as in Better Auth), `INVALID_PASSWORD`,
+        /// `CREDENTIAL_ACCOUNT_NOT_FOUND`.
+        pub async fn totp_uri(&self, token: &str, password: &str, issuer: &str) -> Result<String>;
+
+        /// Better Auth's `trustDevice: true`: trusts the device of session
+        /// `token` (just made by a second factor) for 30 days, and returns the
+        /// value to sign into its `trust_device` cookie, which
+        /// [`Auth::sign_in_email_trusting`] takes. `UNAUTHORIZED` without a
+        /// valid session of a user with two-factor on. Turning two-factor off
+        /// or on again forgets every trusted device of the user.
+        pub async fn trust_device(&self, token: &str) -> Result<String>;
 
         /// Better Auth's `POST /two-factor/verify-totp` during setup: the first
         /// valid code turns two-factor on (`INVALID_CODE` otherwise).

@@ -478,6 +478,17 @@ impl Invitations {
         Ok(row.get(0)?)
     }
 
+    /// [`crate::org::Organizations::get_invitation`].
+    pub(crate) async fn get_invitation(
+        &self,
+        token: &str,
+        invitation_id: &str,
+    ) -> Result<Invitation> {
+        let actor = self.callers.actor(token).await?;
+        self.check_invitee_verified(&actor)?;
+        self.open_invitation_for(invitation_id, &actor.email).await
+    }
+
     /// [`crate::org::Organizations::reject_invitation`].
     pub(crate) async fn reject_invitation(
         &self,

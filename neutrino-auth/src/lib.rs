@@ -172,4 +172,6 @@ pub use password::PasswordPolicy;
 pub use rate_limit::RateLimitConfig;
 pub use rows::MAX_META_LEN;
 pub use session::{GetSessionOptions, SessionConfig};
-pub use twofactor::{SignInOutcome, TwoFactorChallenge, TwoFactorSetup};
+pub use twofactor::{
+    SignInOutcome, TRUST_DEVICE_TTL, TrustedSignIn, TwoFactorChallenge, TwoFactorSetup,
+};

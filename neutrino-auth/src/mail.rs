@@ -26,6 +26,10 @@ pub enum EmailKind {
     /// (`/verify-email?token=<jwt>&callbackURL=…`, sent to the new address by
     /// [`crate::Auth::change_email`]).
     ChangeEmail,
+    /// A link that deletes the account once its owner, signed in, opens it
+    /// (`/delete-user/callback?token=…&callbackURL=…`, sent by
+    /// [`crate::Auth::request_delete_user`] when deletion goes by link).
+    DeleteAccount,
 }
 
 /// An email to send. It carries a secret token (also inside `url`), so its

@@ -576,6 +576,13 @@ impl Organizations {
             req: SignUpEmail,
             meta: &RequestMeta,
         ) -> Result<(SignedIn, Member)>;
+
+        /// Better Auth's `GET /organization/get-invitation`: a pending, unexpired
+        /// invitation addressed to the caller (case-insensitive email). Any other
+        /// (someone else's, answered, expired or unknown) is
+        /// `INVITATION_NOT_FOUND`: its existence is not revealed. With
+        /// `require_email_verification`, the caller's email must be verified.
+        pub async fn get_invitation(&self, token: &str, invitation_id: &str) -> Result<Invitation>;
     }}
 
     delegate! { writer invitations => {

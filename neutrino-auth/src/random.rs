@@ -46,6 +46,25 @@ pub(crate) fn random_letters(len: usize) -> Result<String> {
     sample(len, 52)
 }
 
+/// `len` characters of `[0-9a-z]` (Better Auth's
+/// `generateRandomString(len, "0-9", "a-z")`), each equally likely.
+pub(crate) fn random_lower_alnum(len: usize) -> Result<String> {
+    const LOWER: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        fill(&mut buf)?;
+        // 252 = 7 × 36: bytes above are rejected so that none is favoured.
+        for &b in buf.iter().filter(|&&b| b < 252) {
+            out.push(char::from(LOWER[usize::from(b % 36)]));
+            if out.len() == len {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn random_id() -> Result<String> {
     random_string(32)
 }

@@ -55,6 +55,14 @@ pub const DIGITS: u32 = 6;
 pub const BACKUP_CODES: usize = 10;
 /// Wrong codes allowed per sign-in challenge.
 pub const MAX_ATTEMPTS: u32 = 5;
+/// Lifetime of a trusted device (Better Auth's `trustDeviceMaxAge`, 30
+/// days): its `trust_device` cookie's Max-Age and its row's.
+pub const TRUST_DEVICE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The identifier prefix of trusted-device rows in `verification`.
+const TRUST_PREFIX: &str = "trust-device-";
+/// Deletes every trusted device of user `?1`.
+const FORGET_TRUSTED_DEVICES: &str =
+    r#"DELETE FROM "verification" WHERE "value" = ?1 AND "identifier" LIKE 'trust-device-%'"#;
 /// Lifetime of a sign-in challenge (Better Auth's `two_factor` cookie, 10 min).
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(600);
 
@@ -65,6 +73,18 @@ pub enum SignInOutcome {
     SignedIn(Box<SignedIn>),
     /// The user has two-factor on: complete this challenge.
     TwoFactorRequired(TwoFactorChallenge),
+}
+
+/// What [`crate::Auth::sign_in_email_trusting`] gives: the sign-in's outcome
+/// and, when a trusted device skipped the second factor, the new value for
+/// its `trust_device` cookie (the old value no longer works).
+#[derive(Debug)]
+pub struct TrustedSignIn {
+    /// The sign-in's outcome.
+    pub outcome: SignInOutcome,
+    /// The trusted device's new cookie value (`<token>!trust-device-…`, to
+    /// sign into the cookie), when one was used.
+    pub trust_device: Option<String>,
 }
 
 /// A pending two-factor sign-in (Better Auth's `2fa-…` identifier, carried in
@@ -214,37 +234,16 @@ struct Row2fa {
 /// gate, the session store and the credentials for password checks) and
 /// never imports [`crate::Auth`]; [`crate::Auth`]'s two-factor methods call it.
 pub(crate) struct TwoFactor {
-    db: Arc<dyn SqlExecutor>,
-    secret: Arc<[u8]>,
-    clock: SharedClock,
-    gate: Arc<PlatformGate>,
-    sessions: Arc<dyn SessionStore>,
-    session_config: SessionConfig,
-    credentials: Credentials,
+    pub(crate) db: Arc<dyn SqlExecutor>,
+    pub(crate) secret: Arc<[u8]>,
+    pub(crate) clock: SharedClock,
+    pub(crate) gate: Arc<PlatformGate>,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) session_config: SessionConfig,
+    pub(crate) credentials: Credentials,
 }
 
 impl TwoFactor {
-    /// Two-factor on `db`, with what each step needs.
-    pub(crate) fn new(
-        db: Arc<dyn SqlExecutor>,
-        secret: Arc<[u8]>,
-        clock: SharedClock,
-        gate: Arc<PlatformGate>,
-        sessions: Arc<dyn SessionStore>,
-        session_config: SessionConfig,
-        credentials: Credentials,
-    ) -> Self {
-        Self {
-            db,
-            secret,
-            clock,
-            gate,
-            sessions,
-            session_config,
-            credentials,
-        }
-    }
-
     fn now(&self) -> SystemTime {
         self.clock.now()
     }
@@ -345,6 +344,7 @@ impl TwoFactor {
         let now = self.now();
         self.db
             .write_audited(vec![
+                Statement::new(FORGET_TRUSTED_DEVICES).bind(user.as_str()),
                 Statement::new(r#"DELETE FROM "twoFactor" WHERE "userId" = ?1"#)
                     .bind(user.as_str()),
                 Statement::new(
@@ -363,16 +363,8 @@ impl TwoFactor {
                     now,
                 )?)
             .await?;
-        let enc = crate::cookie::encode_uri_component;
-        let totp_uri = format!(
-            "otpauth://totp/{}:{}?secret={}&issuer={}&digits={DIGITS}&period={PERIOD}",
-            enc(issuer),
-            enc(&email),
-            base32(secret.as_bytes()),
-            form_encode(issuer)
-        );
         Ok(TwoFactorSetup {
-            totp_uri,
+            totp_uri: totp_uri(&secret, issuer, &email),
             backup_codes: codes,
         })
     }
@@ -420,6 +412,114 @@ impl TwoFactor {
             Err(e) if e.is_already_exists() => Err(AuthError::InvalidCode),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Better Auth's `POST /two-factor/get-totp-uri`: the `otpauth://` URI of
+    /// the user's TOTP secret, once the password is checked. Errors:
+    /// `UNAUTHORIZED`, `TWO_FACTOR_NOT_ENABLED` (no setup; checked first, as
+    /// Better Auth does, which names it `TOTP_NOT_ENABLED`),
+    /// `INVALID_PASSWORD`, `CREDENTIAL_ACCOUNT_NOT_FOUND`.
+    pub(crate) async fn totp_uri(
+        &self,
+        token: &str,
+        password: &str,
+        issuer: &str,
+    ) -> Result<String> {
+        let (user, email, _) = self.session_user(token).await?;
+        let row = self
+            .load_2fa(&user)
+            .await?
+            .ok_or(AuthError::TwoFactorNotEnabled)?;
+        self.credentials.check(&user, password).await?;
+        Ok(totp_uri(&row.secret, issuer, &email))
+    }
+
+    /// Better Auth's trust token of `identifier` for `user`:
+    /// `base64url_nopad(HMAC-SHA-256(secret, "<userId>!<identifier>"))`.
+    fn trust_mac(&self, user: &UserId, identifier: &str) -> Result<String> {
+        use base64::Engine as _;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .map_err(|e| AuthError::internal("trust device key", e))?;
+        mac.update(format!("{user}!{identifier}").as_bytes());
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// A new trusted device of `user`: its identifier and the cookie value
+    /// `<token>!<identifier>` (the value Better Auth signs into its
+    /// `trust_device` cookie).
+    fn new_trust(&self, user: &UserId) -> Result<(String, String)> {
+        let identifier = format!("{TRUST_PREFIX}{}", random_string(32)?);
+        let value = format!("{}!{identifier}", self.trust_mac(user, &identifier)?);
+        Ok((identifier, value))
+    }
+
+    /// The identifier a trust cookie value names, if the value is `user`'s
+    /// (its token is the MAC of that user and identifier) and names a
+    /// trusted-device row: forged values, another user's and other kinds of
+    /// rows give `None`.
+    fn trusted_identifier(&self, user: &UserId, value: &str) -> Option<String> {
+        let (token, identifier) = value.split_once('!')?;
+        let rest = identifier.strip_prefix(TRUST_PREFIX)?;
+        if rest.is_empty() || rest.len() > 64 || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        let want = self.trust_mac(user, identifier).ok()?;
+        bool::from(want.as_bytes().ct_eq(token.as_bytes())).then(|| identifier.to_owned())
+    }
+
+    /// Trusts the device of session `token` for [`TRUST_DEVICE_TTL`] (Better
+    /// Auth's `trustDevice: true` on a verified second factor): a
+    /// `trust-device-…` row, and the value for the `trust_device` cookie.
+    pub(crate) async fn trust_device(&self, token: &str) -> Result<String> {
+        self.gate.ensure_writable().await?;
+        let (user, _, session_id) = self.session_user(token).await?;
+        let (identifier, value) = self.new_trust(&user)?;
+        let now = self.now();
+        // Only while the session and the user's two-factor setup are there.
+        let out = self
+            .db
+            .execute(
+                &Statement::new(
+                    r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt") SELECT ?1, ?2, ?3, ?4, ?5, ?5 WHERE EXISTS (SELECT 1 FROM "session" WHERE "id" = ?6 AND "userId" = ?3) AND EXISTS (SELECT 1 FROM "user" WHERE "id" = ?3 AND "twoFactorEnabled" = 1)"#,
+                )
+                .bind(random_id()?)
+                .bind(identifier)
+                .bind(user.as_str())
+                .bind(date::format(now + TRUST_DEVICE_TTL))
+                .bind(date::format(now))
+                .bind(session_id),
+            )
+            .await?;
+        if out.rows_affected == 0 {
+            return Err(AuthError::Unauthorized);
+        }
+        Ok(value)
+    }
+
+    /// The refresh of a trusted device at sign-in: when `cookie` is `user`'s
+    /// valid trust value, the statement that moves its row to a new
+    /// identifier (acting only while the old row is live and `user`'s, so
+    /// one trust value signs in once) and the new row's identifier and
+    /// cookie value. `None` when the value is not `user`'s.
+    pub(crate) fn refresh_trust(
+        &self,
+        user: &UserId,
+        cookie: &str,
+        now: SystemTime,
+    ) -> Result<Option<(Statement, String, String)>> {
+        let Some(old) = self.trusted_identifier(user, cookie) else {
+            return Ok(None);
+        };
+        let (identifier, value) = self.new_trust(user)?;
+        let rename = Statement::new(
+            r#"UPDATE "verification" SET "identifier" = ?1, "expiresAt" = ?2, "createdAt" = ?3, "updatedAt" = ?3 WHERE "identifier" = ?4 AND "value" = ?5 AND "expiresAt" > ?3"#,
+        )
+        .bind(identifier.as_str())
+        .bind(date::format(now + TRUST_DEVICE_TTL))
+        .bind(date::format(now))
+        .bind(old)
+        .bind(user.as_str());
+        Ok(Some((rename, identifier, value)))
     }
 
     /// Better Auth's `POST /two-factor/generate-backup-codes`: checks the
@@ -478,6 +578,7 @@ impl TwoFactor {
         self.db
             .write_audited(
                 vec![
+                Statement::new(FORGET_TRUSTED_DEVICES).bind(user.as_str()),
                 Statement::new(r#"DELETE FROM "twoFactor" WHERE "userId" = ?1"#)
                     .bind(user.as_str()),
                 Statement::new(
@@ -869,6 +970,18 @@ fn used_step_statement(
         .bind(id)
         .bind(date::format(now)),
     }
+}
+
+/// The `otpauth://` URI of `secret` for `email`, as Better Auth writes it.
+fn totp_uri(secret: &str, issuer: &str, email: &str) -> String {
+    let enc = crate::cookie::encode_uri_component;
+    format!(
+        "otpauth://totp/{}:{}?secret={}&issuer={}&digits={DIGITS}&period={PERIOD}",
+        enc(issuer),
+        enc(email),
+        base32(secret.as_bytes()),
+        form_encode(issuer)
+    )
 }
 
 /// `value` as a query parameter of an HTML form (what Better Auth's

@@ -42,6 +42,24 @@ pub struct UpdateUser {
     pub image: Option<Option<String>>,
 }
 
+/// The identifier prefix of deletion tokens in `verification` (Better
+/// Auth's `delete-account-<token>`).
+const DELETE_PREFIX: &str = "delete-account-";
+
+/// How long a deletion link works (Better Auth's `deleteTokenExpiresIn`
+/// default, one day).
+pub const DELETE_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// What [`Auth::request_delete_user`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteUser {
+    /// The account is deleted (Better Auth's `"User deleted"`).
+    Deleted,
+    /// A deletion link was mailed (Better Auth's `"Verification email
+    /// sent"`).
+    VerificationSent,
+}
+
 /// A linked account, as Better Auth's `GET /list-accounts` answers it: no
 /// token and no password hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -295,6 +313,170 @@ impl Auth {
             Ok(())
         }
         .instrument(span("delete_user"))
+        .await
+    }
+
+    /// Better Auth's `POST /verify-password`: whether `password` is the
+    /// password of the caller (session `token`, read from the database).
+    /// Errors: `UNAUTHORIZED`, `INVALID_PASSWORD` (also for a user without a
+    /// password, as Better Auth answers).
+    pub async fn verify_password(&self, token: &str, password: &str) -> Result<()> {
+        let found = self.caller_session(token).await?;
+        match self.inner.credentials.check(&found.user.id, password).await {
+            Err(AuthError::CredentialAccountNotFound) => Err(AuthError::InvalidPassword),
+            other => other,
+        }
+    }
+
+    /// Better Auth's `POST /delete-user` without a token: when deletion goes
+    /// by link ([`crate::AuthBuilder::with_delete_user_verification`]), checks
+    /// `password` if given, then mails the caller a single-use link, valid
+    /// for [`DELETE_LINK_TTL`], to `/delete-user/callback?token=…&callbackURL=…`
+    /// (`callback_url` must be relative or of a trusted origin:
+    /// `INVALID_CALLBACK_URL`); else it is [`Auth::delete_user`].
+    ///
+    /// Errors: those of [`Auth::delete_user`]; a mailer failure is the
+    /// mailer's `Backend` error.
+    pub async fn request_delete_user(
+        &self,
+        token: &str,
+        password: Option<&str>,
+        callback_url: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<DeleteUser> {
+        if !self.inner.delete_by_link {
+            self.delete_user(token, password, meta).await?;
+            return Ok(DeleteUser::Deleted);
+        }
+        async {
+            if !self.inner.users.delete_user {
+                return Err(neutrino_core::Error::not_found("endpoint", "delete-user").into());
+            }
+            if callback_url.is_some_and(|u| !self.is_safe_callback(u)) {
+                return Err(AuthError::InvalidCallbackUrl);
+            }
+            self.ensure_writable().await?;
+            let found = self.caller_session(token).await?;
+            let user = &found.user;
+            if let Some(p) = password {
+                self.inner.credentials.check(&user.id, p).await?;
+            }
+            let secret = crate::random::random_lower_alnum(32)?;
+            let now = self.now();
+            let insert = Statement::new(
+                r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?5)"#,
+            )
+            .bind(crate::random::random_id()?)
+            .bind(format!("{DELETE_PREFIX}{secret}"))
+            .bind(user.id.as_str())
+            .bind(date::format(now + DELETE_LINK_TTL))
+            .bind(date::format(now));
+            self.db().execute(&insert).await?;
+            let url = format!(
+                "{}?token={secret}&callbackURL={}",
+                self.link("/delete-user/callback"),
+                crate::cookie::encode_uri_component(callback_url.unwrap_or("/"))
+            );
+            let Some(mailer) = self.inner.mailer.clone() else {
+                return Err(AuthError::config("mailer", "deletion by link needs a mailer"));
+            };
+            mailer
+                .send(crate::mail::Email {
+                    kind: crate::mail::EmailKind::DeleteAccount,
+                    to: user.email.clone(),
+                    user_id: user.id.to_string(),
+                    url,
+                    token: secret,
+                })
+                .await
+                .map_err(|e| neutrino_core::Error::backend("mailer", false, e))?;
+            let _ = meta;
+            Ok(DeleteUser::VerificationSent)
+        }
+        .instrument(span("request_delete_user"))
+        .await
+    }
+
+    /// Better Auth's deletion by token (`POST /delete-user` with `token`, and
+    /// `GET /delete-user/callback?token=`): deletes the caller's account (as
+    /// [`Auth::delete_user`]) if `delete_token` is a live deletion token
+    /// issued to the caller. The token is consumed in the batch that
+    /// deletes, and only if it is still there: it works once, and only for
+    /// the user it was mailed to.
+    ///
+    /// Errors: `NOT_FOUND` when deletion is not enabled, `UNAUTHORIZED`,
+    /// `INVALID_TOKEN` (unknown, used, expired or another user's).
+    pub async fn delete_user_with_token(
+        &self,
+        token: &str,
+        delete_token: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        async {
+            if !self.inner.users.delete_user {
+                return Err(neutrino_core::Error::not_found("endpoint", "delete-user").into());
+            }
+            self.ensure_writable().await?;
+            let found = self.caller_session(token).await?;
+            let user = found.user.id;
+            let valid = !delete_token.is_empty()
+                && delete_token.len() <= 64
+                && delete_token.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !valid {
+                return Err(AuthError::InvalidToken);
+            }
+            let identifier = format!("{DELETE_PREFIX}{delete_token}");
+            // The token is consumed by renaming its row to a marker only
+            // this call knows, if it is live and the caller's; every delete
+            // after rests on the marker, and the marker goes last.
+            let marker = format!("{DELETE_PREFIX}used-{}", crate::random::random_id()?);
+            let now = self.now();
+            let consume = Statement::new(
+                r#"UPDATE "verification" SET "identifier" = ?1, "updatedAt" = ?4 WHERE "identifier" = ?2 AND "value" = ?3 AND "expiresAt" > ?4 AND EXISTS (SELECT 1 FROM "session" WHERE "id" = ?5 AND "userId" = ?3)"#,
+            )
+            .bind(marker.as_str())
+            .bind(identifier.as_str())
+            .bind(user.as_str())
+            .bind(date::format(now))
+            .bind(found.session.id.as_str());
+            let guard = r#"EXISTS (SELECT 1 FROM "session" gs WHERE gs."id" = ?2 AND gs."userId" = ?1) AND EXISTS (SELECT 1 FROM "verification" gv WHERE gv."identifier" = ?3 AND gv."value" = ?1)"#;
+            let params = [
+                Value::from(found.session.id.clone()),
+                Value::from(marker.clone()),
+            ];
+            let mut writes = vec![consume];
+            writes.extend(delete_user_statements(&user, guard, &params));
+            let last = writes.len() - 1;
+            let entry = audit::insert_where(
+                AuditEvent::UserDeleted,
+                AuditRecord {
+                    email: Some(&found.user.email),
+                    detail: Some("by link".into()),
+                    ..AuditRecord::in_session(user.as_str(), &found.session.id)
+                },
+                meta,
+                now,
+                audit::CHANGED,
+                Vec::new(),
+            )?;
+            let out = self.db().write_audited(writes, entry).await?;
+            if out.first().map_or(0, |o| o.rows_affected) == 0 {
+                return Err(AuthError::InvalidToken);
+            }
+            if out.get(last).map_or(0, |o| o.rows_affected) == 0 {
+                return Err(AuthError::Unauthorized);
+            }
+            for stmt in [
+                Statement::new(r#"DELETE FROM "session" WHERE "userId" = ?1"#).bind(user.as_str()),
+                Statement::new(r#"DELETE FROM "verification" WHERE "identifier" = ?1"#)
+                    .bind(marker.as_str()),
+            ] {
+                self.db().execute(&stmt).await?;
+            }
+            self.evict_user(user.as_str());
+            Ok(())
+        }
+        .instrument(span("delete_user_with_token"))
         .await
     }
 

@@ -16,7 +16,7 @@ use neutrino_core::sql::{Statement, Value};
 use tracing::Instrument;
 
 use super::{
-    ADMIN_USER_COLUMNS, AdminConfig, AdminEntry, AdminUser, admin_user_from_row, check_role,
+    AdminConfig, AdminEntry, AdminUser, admin_user_from_row, check_role,
 };
 use crate::Auth;
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
@@ -528,7 +528,7 @@ impl Auth {
         async {
             let found = self.caller_session(token).await?;
             let sql = format!(
-                r#"SELECT {USER_COLUMNS}, {ADMIN_USER_COLUMNS} FROM "user" WHERE "id" = ?1"#
+                r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#
             );
             let row = self
                 .db()

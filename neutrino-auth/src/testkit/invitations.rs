@@ -285,3 +285,57 @@ pub async fn with_sign_up_disabled_an_invitation_is_the_only_way_in(
         .await;
     assert_eq!(code(twice), "INVITATION_NOT_FOUND");
 }
+
+/// Better Auth's `get-invitation`: the invitee sees their pending
+/// invitation; the inviter, another user, another platform's user with the
+/// invitee's address, and the invitee once it is answered get
+/// `INVITATION_NOT_FOUND`.
+pub async fn get_invitation_shows_the_invitee_only(stores: &AuthStores, clock: &ManualClock) {
+    let w = World::new(stores, clock).await;
+    let o = &w.a.orgs;
+    let ada = w.a.user("Ada").await;
+    let bob = w.a.user("Bob").await;
+    let cat = w.a.user("Cat").await;
+    let ta = &ada.session.token;
+    let acme = w.a.acme(ta).await;
+    let inv = o
+        .invite_member(
+            ta,
+            &acme.id,
+            &bob.user.email.to_uppercase(),
+            "member",
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let got = o.get_invitation(&bob.session.token, &inv.id).await.unwrap();
+    assert_eq!(got.id, inv.id);
+    assert_eq!(got.organization_id, acme.id);
+    assert_eq!(got.inviter_id, ada.user.id);
+    for token in [ta, &cat.session.token] {
+        assert_eq!(
+            code(o.get_invitation(token, &inv.id).await),
+            "INVITATION_NOT_FOUND"
+        );
+    }
+    let q_bob = user_at(&w.b.auth, "Bob", &bob.user.email).await;
+    assert_eq!(
+        code(w.b.orgs.get_invitation(&q_bob.session.token, &inv.id).await),
+        "INVITATION_NOT_FOUND"
+    );
+    assert_eq!(
+        code(o.get_invitation("nope", &inv.id).await),
+        "UNAUTHORIZED"
+    );
+    assert_eq!(
+        code(o.get_invitation(&bob.session.token, "no-such-id").await),
+        "INVITATION_NOT_FOUND"
+    );
+    o.reject_invitation(&bob.session.token, &inv.id, &meta())
+        .await
+        .unwrap();
+    assert_eq!(
+        code(o.get_invitation(&bob.session.token, &inv.id).await),
+        "INVITATION_NOT_FOUND"
+    );
+}

@@ -219,6 +219,30 @@ operations! {
 /// another user's credential: each with the reason.
 pub const EXEMPT: &[(&str, &str)] = &[
     (
+        "Auth::verify_password",
+        "checks the caller's own password; takes no tenant",
+    ),
+    (
+        "Auth::totp_uri",
+        "reads the caller's own two-factor setup; takes no tenant",
+    ),
+    (
+        "Auth::trust_device",
+        "trusts the caller's own device; another user's or platform's value is refused in trusted_devices_skip_the_second_factor_for_their_user_only",
+    ),
+    (
+        "Auth::request_delete_user",
+        "mails the caller's own deletion link; takes no tenant",
+    ),
+    (
+        "Auth::delete_user_with_token",
+        "deletes the caller's own account; another user's or platform's link is refused in deletion_links_delete_their_owner_once",
+    ),
+    (
+        "Organizations::get_invitation",
+        "shows the invitee their own invitation only; other users, inviters and other platforms get INVITATION_NOT_FOUND in get_invitation_shows_the_invitee_only",
+    ),
+    (
         "Organizations::has_permission",
         "judges a scope the caller already holds; reads nothing",
     ),

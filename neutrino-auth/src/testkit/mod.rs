@@ -138,11 +138,14 @@ macro_rules! auth_suite {
                     reset_and_verification_requests_answer_the_same_for_every_address,
                     an_invitation_that_could_not_be_mailed_is_withdrawn,
                     invite_accept_reject_cancel_and_list,
+                    get_invitation_shows_the_invitee_only,
                     invitations_expire_after_48_hours_and_are_limited_per_tenant,
                     pending_invitations_per_tenant_are_limited,
                     with_sign_up_disabled_an_invitation_is_the_only_way_in,
                     // two-factor
                     totp_two_factor_end_to_end,
+                    trusted_devices_skip_the_second_factor_for_their_user_only,
+                    deletion_links_delete_their_owner_once,
                     // API keys
                     a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed,
                     platform_keys_work_on_their_platform_only_and_die_with_membership,
@@ -191,6 +194,7 @@ macro_rules! auth_race_suite {
                     one_totp_code_gives_one_session_across_concurrent_challenges,
                     one_backup_code_gives_one_session_across_concurrent_challenges,
                     one_challenge_gives_at_most_one_session,
+                    one_trust_value_signs_in_once_under_concurrency,
                     concurrent_add_member_makes_one_membership,
                     concurrent_accepts_make_one_membership_and_removal_ends_access,
                     accept_racing_cancel_leaves_one_consistent_outcome,

@@ -913,3 +913,52 @@ pub async fn deleting_an_organization_racing_joins_and_keys_leaves_nothing_usabl
         }
     }
 }
+
+/// One trusted device's value used by 16 password sign-ins at once: one
+/// skips the second factor (and gets the new value), the others get a
+/// challenge; the new value then works once more.
+pub async fn one_trust_value_signs_in_once_under_concurrency(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let auth = auth_on(stores, clock, |b| b).await;
+    let u = two_factor_user(&auth, clock).await;
+    let ch = challenge(&auth, &u.email).await;
+    let signed = auth
+        .verify_backup_code(&ch, &u.backup_codes[0], &meta())
+        .await
+        .expect("backup code");
+    let mut value = auth
+        .trust_device(&signed.session.token)
+        .await
+        .expect("trust device");
+    for round in 0..ROUNDS {
+        let sessions = sessions_of(&auth, &u.id).await;
+        let shared = Arc::new(value.clone());
+        let results = at_once(CALLS, |_| {
+            let (auth, email, shared) = (auth.clone(), u.email.clone(), Arc::clone(&shared));
+            async move {
+                auth.sign_in_email_trusting(
+                    SignInEmail::new(&email, PASSWORD),
+                    Some(&shared),
+                    &meta(),
+                )
+                .await
+                .expect("password sign-in")
+            }
+        })
+        .await;
+        let trusted: Vec<_> = results
+            .into_iter()
+            .filter(|r| matches!(r.outcome, SignInOutcome::SignedIn(_)))
+            .collect();
+        assert_eq!(
+            trusted.len(),
+            1,
+            "round {round}: one trust value, {} sessions",
+            trusted.len()
+        );
+        assert_eq!(sessions_of(&auth, &u.id).await, sessions + 1);
+        value = trusted[0].trust_device.clone().expect("a new trust value");
+    }
+}

@@ -430,3 +430,125 @@ pub async fn the_audit_log_is_append_only(stores: &AuthStores, clock: &ManualClo
         "{text}"
     );
 }
+
+/// Deletion by a mailed link (Better Auth's `sendDeleteAccountVerification`)
+/// and the password check of `verify-password`: the link deletes the user it
+/// was mailed to, once, while it lives; another user (or platform) cannot
+/// use or spend it; an untrusted callback is refused.
+pub async fn deletion_links_delete_their_owner_once(stores: &AuthStores, clock: &ManualClock) {
+    use crate::user::{DeleteUser, UserConfig};
+    let w = super::fixtures::World::configured(stores, clock, |b| {
+        b.with_users(UserConfig {
+            delete_user: true,
+            change_email: false,
+        })
+        .with_delete_user_verification(true)
+    })
+    .await;
+    let auth = &w.a.auth;
+    let ada = user(auth, "Ada").await;
+    let bob = user(auth, "Bob").await;
+    let ta = &ada.session.token;
+    assert_eq!(
+        code(auth.verify_password(ta, "wrong password!").await),
+        "INVALID_PASSWORD"
+    );
+    auth.verify_password(ta, PASSWORD).await.unwrap();
+    assert_eq!(
+        code(auth.verify_password("nope", PASSWORD).await),
+        "UNAUTHORIZED"
+    );
+
+    assert_eq!(
+        code(
+            auth.request_delete_user(ta, None, Some("https://evil.example/"), &meta())
+                .await
+        ),
+        "INVALID_CALLBACK_URL"
+    );
+    assert_eq!(
+        code(
+            auth.request_delete_user(ta, Some("wrong password!"), None, &meta())
+                .await
+        ),
+        "INVALID_PASSWORD"
+    );
+    let sent = auth
+        .request_delete_user(ta, None, Some("/bye"), &meta())
+        .await
+        .unwrap();
+    assert_eq!(sent, DeleteUser::VerificationSent);
+    let mail =
+        w.a.mailer
+            .last_to(&ada.user.email, EmailKind::DeleteAccount)
+            .expect("a deletion link");
+    let token = mail.token.clone();
+    assert!(!format!("{mail:?}").contains(&token));
+    assert!(mail.url.contains("/delete-user/callback?token="));
+    assert!(mail.url.ends_with("&callbackURL=%2Fbye"), "{}", mail.url);
+
+    // Bob, and Ada's address on the other platform, cannot use it; it
+    // survives their attempts.
+    let tb = &bob.session.token;
+    assert_eq!(
+        code(auth.delete_user_with_token(tb, &token, &meta()).await),
+        "INVALID_TOKEN"
+    );
+    let q_ada = user_at(&w.b.auth, "Ada", &ada.user.email).await;
+    assert_eq!(
+        code(
+            w.b.auth
+                .delete_user_with_token(&q_ada.session.token, &token, &meta())
+                .await
+        ),
+        "INVALID_TOKEN"
+    );
+    assert_eq!(
+        code(auth.delete_user_with_token(ta, "", &meta()).await),
+        "INVALID_TOKEN"
+    );
+    assert_eq!(
+        code(
+            auth.delete_user_with_token(ta, "no such token", &meta())
+                .await
+        ),
+        "INVALID_TOKEN"
+    );
+    assert!(auth.get_user(&bob.user.id).await.unwrap().is_some());
+
+    auth.delete_user_with_token(ta, &token, &meta())
+        .await
+        .unwrap();
+    assert!(auth.get_user(&ada.user.id).await.unwrap().is_none());
+    assert!(w.b.auth.get_user(&q_ada.user.id).await.unwrap().is_some());
+    // Spent, with the user.
+    assert!(
+        auth.delete_user_with_token(ta, &token, &meta())
+            .await
+            .is_err()
+    );
+
+    let cat = user(auth, "Cat").await;
+    let tc = &cat.session.token;
+    auth.request_delete_user(tc, Some(PASSWORD), None, &meta())
+        .await
+        .unwrap();
+    let cat_token =
+        w.a.mailer
+            .last_to(&cat.user.email, EmailKind::DeleteAccount)
+            .unwrap()
+            .token;
+    clock.advance(crate::user::DELETE_LINK_TTL + std::time::Duration::from_secs(1));
+    let again = auth
+        .sign_in_email(crate::SignInEmail::new(&cat.user.email, PASSWORD), &meta())
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            auth.delete_user_with_token(&again.session.token, &cat_token, &meta())
+                .await
+        ),
+        "INVALID_TOKEN"
+    );
+    assert!(auth.get_user(&cat.user.id).await.unwrap().is_some());
+}

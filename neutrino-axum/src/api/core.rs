@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
-use neutrino_auth::user::UpdateUser;
+use neutrino_auth::user::{DeleteUser, UpdateUser};
 use neutrino_auth::{AuthError, ChangePassword, SignInEmail, SignInOutcome, SignUpEmail};
 use serde_json::{Value, json};
 
@@ -35,6 +35,10 @@ pub(super) async fn handle(route: Route, ctx: &Ctx) -> Answer {
         Route::ChangePassword => change_password(ctx).await,
         Route::ChangeEmail => change_email(ctx).await,
         Route::DeleteUser => delete_user(ctx).await,
+        Route::DeleteUserCallback => delete_user_callback(ctx).await,
+        Route::VerifyPassword => verify_password(ctx).await,
+        Route::ListAccounts => list_accounts(ctx).await,
+        Route::UpdateSession => update_session(ctx).await,
         Route::RequestPasswordReset => request_password_reset(ctx).await,
         Route::ResetPasswordCallback => reset_password_callback(ctx),
         Route::ResetPassword => reset_password(ctx).await,
@@ -139,7 +143,11 @@ async fn sign_in_email(ctx: &Ctx) -> Answer {
         remember_me: remember_me.unwrap_or(true),
     };
     let auth = ctx.platform.auth();
-    match auth.sign_in_email_2fa(req, &ctx.meta).await? {
+    let trust = super::two_factor::trust_cookie(ctx);
+    let signed_in = auth
+        .sign_in_email_trusting(req, trust.as_deref(), &ctx.meta)
+        .await?;
+    match signed_in.outcome {
         SignInOutcome::SignedIn(signed) => {
             let found = neutrino_auth::AuthSession {
                 session: signed.session.clone(),
@@ -162,7 +170,9 @@ async fn sign_in_email(ctx: &Ctx) -> Answer {
             } else {
                 reply = Reply::json(body);
             }
-            Ok(reply.cookies(cookies))
+            let refreshed = signed_in.trust_device.as_deref();
+            let trust_cookie = refreshed.map(|v| super::two_factor::set_trust_cookie(ctx, v));
+            Ok(reply.cookies(cookies).cookies(trust_cookie))
         }
         SignInOutcome::TwoFactorRequired(challenge) => {
             let jar = &ctx.jar;
@@ -172,6 +182,11 @@ async fn sign_in_email(ctx: &Ctx) -> Answer {
                 cookies.push(jar.dont_remember());
             }
             cookies.push(super::two_factor::challenge_cookie(ctx, &challenge));
+            // Better Auth expires a trust cookie that did not skip the
+            // second factor.
+            if trust.is_some() {
+                cookies.push(super::two_factor::expire_trust_cookie(ctx));
+            }
             Ok(Reply::json(json!({
                 "twoFactorRedirect": true,
                 "twoFactorMethods": ["totp"],
@@ -367,37 +382,152 @@ async fn change_email(ctx: &Ctx) -> Answer {
     Ok(Reply::json(json!({ "status": true })).cookies(cookies))
 }
 
+/// Better Auth: deletion not enabled is a 404 without a body.
+fn deletion_error(e: AuthError, cookies: Vec<String>) -> ApiError {
+    match e {
+        AuthError::Store(neutrino_core::Error::NotFound { .. }) => {
+            with_cookies(ApiError::empty(StatusCode::NOT_FOUND), cookies)
+        }
+        // Better Auth answers a bad deletion token with 404.
+        AuthError::InvalidToken => with_cookies(
+            ApiError::new(StatusCode::NOT_FOUND, "INVALID_TOKEN", "Invalid token"),
+            cookies,
+        ),
+        e => with_cookies(e.into(), cookies),
+    }
+}
+
+fn user_deleted() -> Value {
+    json!({ "success": true, "message": "User deleted" })
+}
+
 async fn delete_user(ctx: &Ctx) -> Answer {
     let mut f = Fields::new(&ctx.body, false);
     let password = f.opt_string("password");
     let token = f.opt_string("token");
-    let _callback = f.opt_string("callbackURL");
+    let callback = f.opt_string("callbackURL");
     f.finish()?;
     let (current, cookies) = require(ctx).await?;
-    if token.is_some() {
-        // Deletion links are not issued here: no token is valid.
-        return Err(with_cookies(
-            ApiError::new(StatusCode::NOT_FOUND, "INVALID_TOKEN", "Invalid token"),
-            cookies,
+    let auth = ctx.platform.auth();
+    let session_token = &current.found.session.token;
+    if let Some(token) = token {
+        if let Some(p) = password.as_deref() {
+            auth.verify_password(session_token, p)
+                .await
+                .map_err(|e| deletion_error(e, cookies.clone()))?;
+        }
+        auth.delete_user_with_token(session_token, &token, &ctx.meta)
+            .await
+            .map_err(|e| deletion_error(e, cookies.clone()))?;
+        return Ok(Reply::json(user_deleted()).cookies(ctx.jar.delete_session(&ctx.cookies)));
+    }
+    let done = auth
+        .request_delete_user(
+            session_token,
+            password.as_deref(),
+            callback.as_deref(),
+            &ctx.meta,
+        )
+        .await
+        .map_err(|e| deletion_error(e, cookies.clone()))?;
+    Ok(match done {
+        DeleteUser::Deleted => {
+            Reply::json(user_deleted()).cookies(ctx.jar.delete_session(&ctx.cookies))
+        }
+        DeleteUser::VerificationSent => Reply::json(json!({
+            "success": true,
+            "message": "Verification email sent",
+        }))
+        .cookies(cookies),
+    })
+}
+
+/// `GET /delete-user/callback?token=&callbackURL=`: the mailed link, opened
+/// by its owner signed in.
+async fn delete_user_callback(ctx: &Ctx) -> Answer {
+    let callback = query_get(&ctx.query, "callbackURL");
+    let Some(token) = query_get(&ctx.query, "token") else {
+        return Err(ApiError::validation(
+            "[query.token] Invalid input: expected string, received undefined",
+        ));
+    };
+    let auth = ctx.platform.auth();
+    // Better Auth's `originCheck` on the callback: no open redirect.
+    if callback.is_some_and(|cb| !auth.is_safe_callback(cb)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "INVALID_CALLBACK_URL",
+            "Invalid callbackURL",
         ));
     }
-    let result = ctx
+    let (resolved, cookies) = session::resolve(ctx, Read::Database).await?;
+    let Resolved::Found(current) = resolved else {
+        return Err(with_cookies(
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "FAILED_TO_GET_USER_INFO",
+                "Failed to get user info",
+            ),
+            cookies,
+        ));
+    };
+    auth.delete_user_with_token(&current.found.session.token, token, &ctx.meta)
+        .await
+        .map_err(|e| match e {
+            AuthError::Store(neutrino_core::Error::NotFound { .. }) => {
+                ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found")
+            }
+            e => deletion_error(e, cookies.clone()),
+        })?;
+    let gone = ctx.jar.delete_session(&ctx.cookies);
+    Ok(match callback {
+        Some(cb) => Reply::redirect(cb).cookies(gone),
+        None => Reply::json(user_deleted()).cookies(gone),
+    })
+}
+
+/// `POST /verify-password`: `{password}` → `{status: true}`.
+async fn verify_password(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let password = f.string("password");
+    f.finish()?;
+    let (current, cookies) = require(ctx).await?;
+    ctx.platform
+        .auth()
+        .verify_password(&current.found.session.token, &password)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    Ok(Reply::json(json!({ "status": true })).cookies(cookies))
+}
+
+/// `GET /list-accounts`: the caller's accounts, without tokens or password.
+async fn list_accounts(ctx: &Ctx) -> Answer {
+    let (current, cookies) = require(ctx).await?;
+    let accounts = ctx
         .platform
         .auth()
-        .delete_user(&current.found.session.token, password.as_deref(), &ctx.meta)
-        .await;
-    match result {
-        Ok(()) => Ok(
-            Reply::json(json!({ "success": true, "message": "User deleted" }))
-                .cookies(ctx.jar.delete_session(&ctx.cookies)),
-        ),
-        // Better Auth: deletion not enabled is a 404 without a body.
-        Err(AuthError::Store(neutrino_core::Error::NotFound { .. })) => Err(with_cookies(
-            ApiError::empty(StatusCode::NOT_FOUND),
-            cookies,
-        )),
-        Err(e) => Err(with_cookies(e.into(), cookies)),
+        .list_accounts(&current.found.user.id)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    let list = serde_json::to_value(accounts).unwrap_or_else(|_| json!([]));
+    Ok(Reply::json(list).cookies(cookies))
+}
+
+/// `POST /update-session`: sessions have no additional fields here, so
+/// every object body is Better Auth's `No fields to update`.
+async fn update_session(ctx: &Ctx) -> Answer {
+    if !matches!(&ctx.body, super::wire::Body::Json(Value::Object(_))) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "BODY_MUST_BE_AN_OBJECT",
+            "Body must be an object",
+        ));
     }
+    let (_, cookies) = require(ctx).await?;
+    Err(with_cookies(
+        ApiError::message_only(StatusCode::BAD_REQUEST, "No fields to update"),
+        cookies,
+    ))
 }
 
 const RESET_SENT: &str = "If this email exists in our system, check your email for the reset link";

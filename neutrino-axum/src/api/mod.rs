@@ -44,7 +44,12 @@
 //! `GET /get-session`, `GET /list-sessions`, `POST /revoke-session`,
 //! `POST /revoke-sessions`, `POST /revoke-other-sessions`,
 //! `POST /update-user`, `POST /change-password`, `POST /change-email`,
-//! `POST /delete-user`, `POST /request-password-reset`,
+//! `POST /delete-user`, `GET /delete-user/callback` (deletion by a mailed
+//! link when the platform's auth has
+//! [`with_delete_user_verification`](neutrino_auth::AuthBuilder::with_delete_user_verification)),
+//! `POST /verify-password`, `GET /list-accounts`, `POST /update-session`
+//! (sessions have no additional fields: `No fields to update`),
+//! `POST /request-password-reset`,
 //! `GET /reset-password/:token`, `POST /reset-password`,
 //! `POST /send-verification-email`, `GET /verify-email`, `GET /ok`,
 //! `GET /error`.
@@ -61,16 +66,24 @@
 //! `POST /organization/remove-member`, `POST /organization/update-member-role`,
 //! `POST /organization/leave`, `GET /organization/get-active-member`,
 //! `GET /organization/get-active-member-role`,
-//! `GET /organization/list-members`. Not yet: `update`, `delete`,
-//! `get-invitation`, `has-permission`, teams.
+//! `GET /organization/list-members`, `POST /organization/update`,
+//! `POST /organization/delete`, `GET /organization/get-invitation`,
+//! `POST /organization/has-permission`. `get-full-organization` and
+//! `get-organization` take `organizationId` or `organizationSlug` (the slug
+//! wins) and `membersLimit`. Teams are off, as in Better Auth by default
+//! (`teams.enabled`): their routes are 404.
 //!
 //! The two-factor plugin (TOTP and backup codes): `POST /two-factor/enable`,
-//! `POST /two-factor/disable`, `POST /two-factor/verify-totp` (with a
+//! `POST /two-factor/disable`, `POST /two-factor/get-totp-uri`,
+//! `POST /two-factor/verify-totp` (with a
 //! session: turns two-factor on; without: completes a sign-in through the
 //! signed `two_factor` cookie), `POST /two-factor/generate-backup-codes`,
 //! `POST /two-factor/verify-backup-code`; `send-otp` and `verify-otp` answer
-//! 400 `OTP_NOT_CONFIGURED`. Not offered: trusted devices (`trustDevice` is
-//! accepted and ignored), `get-totp-uri`.
+//! 400 `OTP_NOT_CONFIGURED`. Trusted devices: `trustDevice: true` on a
+//! sign-in's verify sets the signed `{prefix}.trust_device` cookie
+//! (`<token>!trust-device-<32>`, Max-Age 30 days) and expires
+//! `dont_remember`; a later password sign-in of that user with it skips the
+//! second factor and gets a new one (the old one stops working).
 //!
 //! The api-key plugin: `POST /api-key/create`, `GET /api-key/get`,
 //! `GET /api-key/list`, `POST /api-key/update` (`enabled` only: names and
@@ -138,6 +151,10 @@
 //! | `admin/set-user-password` and a new `email` through `admin/update-user` reach admins too | **changed**: on an admin they need the right to impersonate admins (`YOU_CANNOT_IMPERSONATE_ADMINS` otherwise) | a new password, or an address a reset mail then follows, is impersonation by other means |
 //! | `admin/create-user` checks only the password's maximum length | **changed**: sign-up's rules (`PASSWORD_TOO_SHORT` too) | one password policy |
 //! | `data` of `admin/create-user` and `admin/update-user` takes any user field | **changed**: `role`, `image`, `emailVerified` (and `name`, `email` on update); other fields 400 `FIELD_NOT_ALLOWED` | bans go through `ban-user`, which ends the sessions in the same write |
+//! | a trust cookie keeps working after two-factor is turned off and on again (only the cookie sent to `disable` is forgotten) | **fixed**: turning two-factor off or on forgets every trusted device of the user | a device trusted before must not skip a second factor set up since |
+//! | a trust cookie used by two concurrent sign-ins gives two sessions | **fixed**: the old row is replaced in the batch that creates the session, only if it is still there | one trust value signs in once |
+//! | `get-invitation` of someone else's invitation answers 403 `YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION` | **changed**: `INVITATION_NOT_FOUND`, as `accept-invitation` and `reject-invitation` answer | an outsider does not learn which invitation IDs exist |
+//! | a deletion link opened by another signed-in user is consumed (and fails) | **changed**: it fails without being consumed | a visitor cannot spend someone else's link |
 //! | the user and session objects carry the plugins' fields (`twoFactorEnabled`, `role`, `banned`, `activeOrganizationId`, …) | **changed**: the core fields only (the admin endpoints' users carry `role`, `banned`, `banReason`, `banExpires`) | the library's records; the JS client reads none of them to work |
 //!
 //! [`Auth::check_origin`]: neutrino_auth::Auth::check_origin
@@ -405,6 +422,10 @@ enum Route {
     ChangePassword,
     ChangeEmail,
     DeleteUser,
+    DeleteUserCallback,
+    VerifyPassword,
+    ListAccounts,
+    UpdateSession,
     RequestPasswordReset,
     ResetPasswordCallback,
     ResetPassword,
@@ -436,6 +457,10 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         "/change-password" if post => ChangePassword,
         "/change-email" if post => ChangeEmail,
         "/delete-user" if post => DeleteUser,
+        "/delete-user/callback" if get => DeleteUserCallback,
+        "/verify-password" if post => VerifyPassword,
+        "/list-accounts" if get => ListAccounts,
+        "/update-session" if post => UpdateSession,
         "/request-password-reset" if post => RequestPasswordReset,
         "/reset-password" if post => ResetPassword,
         "/send-verification-email" if post => SendVerificationEmail,

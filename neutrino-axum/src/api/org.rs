@@ -38,6 +38,8 @@ pub(super) enum OrgRoute {
     GetActiveMember,
     GetActiveMemberRole,
     ListMembers,
+    HasPermission,
+    GetInvitation,
 }
 
 pub(super) fn route(get: bool, post: bool, path: &str) -> Option<OrgRoute> {
@@ -64,6 +66,8 @@ pub(super) fn route(get: bool, post: bool, path: &str) -> Option<OrgRoute> {
         "get-active-member" if get => GetActiveMember,
         "get-active-member-role" if get => GetActiveMemberRole,
         "list-members" if get => ListMembers,
+        "has-permission" if post => HasPermission,
+        "get-invitation" if get => GetInvitation,
         _ => return None,
     })
 }
@@ -91,6 +95,8 @@ pub(super) async fn handle(route: OrgRoute, ctx: &Ctx) -> Answer {
         GetActiveMember => active_member(ctx, false).await,
         GetActiveMemberRole => active_member(ctx, true).await,
         ListMembers => list_members(ctx).await,
+        HasPermission => has_permission(ctx).await,
+        GetInvitation => get_invitation(ctx).await,
     }
 }
 
@@ -123,6 +129,15 @@ async fn member_with_user(ctx: &Ctx, m: &Member) -> Result<Value, ApiError> {
         v["user"] = json!({"id": u.id, "name": u.name, "email": u.email, "image": u.image});
     }
     Ok(v)
+}
+
+/// An endpoint's answer: its JSON with the session's cookies, or its error
+/// with them.
+fn reply(result: Result<Value, ApiError>, cookies: Vec<String>) -> Answer {
+    match result {
+        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
+        Err(e) => Err(with_cookies(e, cookies)),
+    }
 }
 
 /// The organization session middleware: 401 `UNAUTHORIZED` without a
@@ -277,10 +292,7 @@ async fn update(ctx: &Ctx) -> Answer {
             .await?;
         Ok::<_, ApiError>(org_json_object_metadata(&updated))
     };
-    match run.await {
-        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+    reply(run.await, cookies)
 }
 
 /// `POST /organization/delete`: `{organizationId}`; the deleted
@@ -304,10 +316,7 @@ async fn delete(ctx: &Ctx) -> Answer {
             .await?;
         Ok::<_, ApiError>(org_json(&deleted))
     };
-    match run.await {
-        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+    reply(run.await, cookies)
 }
 
 async fn list(ctx: &Ctx) -> Answer {
@@ -422,7 +431,10 @@ async fn get_full(ctx: &Ctx, full: bool) -> Answer {
         .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
     let mut body = org_json(&org);
     if full {
-        let members = orgs.list_members(token, &org_id).await?;
+        let mut members = orgs.list_members(token, &org_id).await?;
+        if let Some(limit) = members_limit(ctx) {
+            members.truncate(limit);
+        }
         let mut list = Vec::with_capacity(members.len());
         for m in &members {
             list.push(member_with_user(ctx, m).await?);
@@ -483,10 +495,7 @@ async fn invite_member(ctx: &Ctx) -> Answer {
             })?;
         Ok::<_, ApiError>(serde_json::to_value(inv).unwrap_or(Value::Null))
     };
-    match run.await {
-        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+    reply(run.await, cookies)
 }
 
 enum Answering {
@@ -523,10 +532,7 @@ async fn answer_invitation(ctx: &Ctx, answering: Answering) -> Answer {
             })
             .map(|inv| serde_json::to_value(inv).unwrap_or(Value::Null)),
     };
-    match body {
-        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
-        Err(e) => Err(with_cookies(e.into(), cookies)),
-    }
+    reply(body.map_err(ApiError::from), cookies)
 }
 
 async fn list_invitations(ctx: &Ctx) -> Answer {
@@ -613,10 +619,7 @@ async fn remove_member(ctx: &Ctx) -> Answer {
         };
         Ok::<_, ApiError>(json!({ "member": member }))
     };
-    match run.await {
-        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+    reply(run.await, cookies)
 }
 
 async fn update_member_role(ctx: &Ctx) -> Answer {
@@ -645,10 +648,7 @@ async fn update_member_role(ctx: &Ctx) -> Answer {
             .await?;
         Ok::<_, ApiError>(member_json(&m))
     };
-    match run.await {
-        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+    reply(run.await, cookies)
 }
 
 async fn leave(ctx: &Ctx) -> Answer {
@@ -662,10 +662,7 @@ async fn leave(ctx: &Ctx) -> Answer {
         let m = ctx.platform.orgs().leave(token, &org, &ctx.meta).await?;
         member_with_user(ctx, &m).await
     };
-    match run.await {
-        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+    reply(run.await, cookies)
 }
 
 async fn active_member(ctx: &Ctx, role_only: bool) -> Answer {
@@ -679,10 +676,7 @@ async fn active_member(ctx: &Ctx, role_only: bool) -> Answer {
             member_with_user(ctx, &m).await
         }
     };
-    match run.await {
-        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+    reply(run.await, cookies)
 }
 
 async fn list_members(ctx: &Ctx) -> Answer {
@@ -698,8 +692,125 @@ async fn list_members(ctx: &Ctx) -> Answer {
         }
         Ok::<_, ApiError>(json!({ "members": out, "total": members.len() }))
     };
-    match run.await {
-        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
-    }
+    reply(run.await, cookies)
+}
+
+/// `?membersLimit=`: a number (Better Auth's `z.number().or(z.string()
+/// .transform(parseInt))`); anything else is no limit.
+fn members_limit(ctx: &Ctx) -> Option<usize> {
+    let v = query_get(&ctx.query, "membersLimit")?.trim();
+    let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// `permissions` as Better Auth's `Record<string, string[]>`, or the
+/// validation error.
+fn permissions_of(v: &Value) -> Result<Vec<(String, Vec<String>)>, ApiError> {
+    let bad = || ApiError::validation("[body.permissions] Invalid input: expected record");
+    let map = v.as_object().ok_or_else(bad)?;
+    map.iter()
+        .map(|(resource, actions)| {
+            let list = actions.as_array().ok_or_else(bad)?;
+            let actions = list
+                .iter()
+                .map(|a| a.as_str().map(str::to_owned).ok_or_else(bad))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((resource.clone(), actions))
+        })
+        .collect()
+}
+
+/// `POST /organization/has-permission`: `{permissions, organizationId?}` →
+/// `{error: null, success}`. A role grants the request when it allows every
+/// listed action of every listed resource (an empty request, or a resource
+/// without actions, is not granted); any of the member's roles may. The
+/// deprecated `permission` key is validated and evaluates as false, as in
+/// Better Auth.
+async fn has_permission(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let org = f.opt_string("organizationId");
+    let permissions = f.raw("permissions").cloned();
+    let legacy = f.raw("permission").cloned();
+    f.finish()?;
+    let requested = match (&permissions, &legacy) {
+        (Some(p), None) => Some(permissions_of(p)?),
+        (None, Some(p)) => {
+            permissions_of(p)?;
+            None
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "Invalid input: exactly one of permission, permissions",
+            ));
+        }
+    };
+    let (current, cookies) = session(ctx).await?;
+    let token = &current.found.session.token;
+    let run = async {
+        let orgs = ctx.platform.orgs();
+        let scope = match org.as_deref().filter(|o| !o.is_empty()) {
+            Some(id) => match id.parse::<TenantId>() {
+                Ok(id) => orgs.scope_in(token, &id).await,
+                Err(_) => Err(AuthError::NotAMember),
+            },
+            None => orgs.scope(token).await,
+        };
+        let scope = match scope {
+            // A platform admin who is not a member has no role here.
+            Ok(s) if !s.roles().trim().is_empty() => s,
+            Ok(_) | Err(AuthError::NotAMember | AuthError::OrganizationNotFound) => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+                    "You are not a member of this organization",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let policy = orgs.policy();
+        let success = requested.as_ref().is_some_and(|req| {
+            !req.is_empty()
+                && neutrino_auth::access::split_roles(scope.roles()).any(|role| {
+                    req.iter().all(|(resource, actions)| {
+                        !actions.is_empty()
+                            && actions.iter().all(|a| policy.allows(role, resource, a))
+                    })
+                })
+        });
+        Ok(json!({ "error": null, "success": success }))
+    };
+    reply(run.await, cookies)
+}
+
+/// `GET /organization/get-invitation?id=`: the caller's own pending
+/// invitation with `organizationName`, `organizationSlug` and
+/// `inviterEmail`. Anyone else's (or a missing, expired or answered one) is
+/// `INVITATION_NOT_FOUND`.
+async fn get_invitation(ctx: &Ctx) -> Answer {
+    let Some(id) = query_get(&ctx.query, "id") else {
+        return Err(ApiError::validation(
+            "[query.id] Invalid input: expected string, received undefined",
+        ));
+    };
+    // Better Auth checks the session itself here.
+    let (current, cookies) = require(ctx)
+        .await
+        .map_err(|_| ApiError::message_only(StatusCode::UNAUTHORIZED, "Not authenticated"))?;
+    let token = &current.found.session.token;
+    let run = async {
+        let inv = ctx.platform.orgs().get_invitation(token, id).await?;
+        let tenant = ctx
+            .platform
+            .registry()
+            .tenant(inv.organization_id)
+            .await
+            .map_err(|_| ApiError::from(AuthError::OrganizationNotFound))?;
+        let inviter = ctx.platform.auth().get_user(&inv.inviter_id).await?;
+        let mut v = serde_json::to_value(&inv).unwrap_or(Value::Null);
+        v["organizationName"] = json!(tenant.name);
+        v["organizationSlug"] = json!(tenant.slug);
+        v["inviterEmail"] = json!(inviter.map(|u| u.email));
+        Ok(v)
+    };
+    reply(run.await, cookies)
 }

@@ -1,6 +1,6 @@
 //! Better Auth's two-factor plugin (§4 of the facts): TOTP and backup codes,
 //! the second step of a two-factor sign-in through the signed `two_factor`
-//! cookie.
+//! cookie, and trusted devices through the signed `trust_device` cookie.
 
 use axum::http::StatusCode;
 use neutrino_auth::{AuthError, AuthSession, SignedIn, TwoFactorChallenge};
@@ -22,6 +22,7 @@ const DEFAULT_ISSUER: &str = "Better Auth";
 pub(super) enum TwoFactorRoute {
     Enable,
     Disable,
+    GetTotpUri,
     VerifyTotp,
     GenerateBackupCodes,
     VerifyBackupCode,
@@ -36,6 +37,7 @@ pub(super) fn route(post: bool, path: &str) -> Option<TwoFactorRoute> {
     Some(match path.strip_prefix("/two-factor/")? {
         "enable" => Enable,
         "disable" => Disable,
+        "get-totp-uri" => GetTotpUri,
         "verify-totp" => VerifyTotp,
         "generate-backup-codes" => GenerateBackupCodes,
         "verify-backup-code" => VerifyBackupCode,
@@ -48,6 +50,7 @@ pub(super) async fn handle(route: TwoFactorRoute, ctx: &Ctx) -> Answer {
     match route {
         TwoFactorRoute::Enable => enable(ctx).await,
         TwoFactorRoute::Disable => disable(ctx).await,
+        TwoFactorRoute::GetTotpUri => get_totp_uri(ctx).await,
         TwoFactorRoute::GenerateBackupCodes => generate_backup_codes(ctx).await,
         TwoFactorRoute::VerifyTotp => verify(ctx, Kind::Totp).await,
         TwoFactorRoute::VerifyBackupCode => verify(ctx, Kind::BackupCode).await,
@@ -59,11 +62,47 @@ pub(super) async fn handle(route: TwoFactorRoute, ctx: &Ctx) -> Answer {
     }
 }
 
-/// The `two_factor` cookie's name, `__Secure-` first when cookies are secure.
-fn cookie_name(ctx: &Ctx) -> String {
+/// A two-factor cookie's full name (`two_factor`, `trust_device`),
+/// `__Secure-` first when cookies are secure.
+fn plugin_cookie(ctx: &Ctx, name: &str) -> String {
     let config = ctx.platform.auth().cookies().config();
     let secure = if config.secure { "__Secure-" } else { "" };
-    format!("{secure}{}.two_factor", config.prefix)
+    format!("{secure}{}.{name}", config.prefix)
+}
+
+/// The `two_factor` cookie's name.
+fn cookie_name(ctx: &Ctx) -> String {
+    plugin_cookie(ctx, "two_factor")
+}
+
+/// The `trust_device` cookie's name.
+fn trust_cookie_name(ctx: &Ctx) -> String {
+    plugin_cookie(ctx, "trust_device")
+}
+
+/// The request's `trust_device` value, its signature checked (Better Auth's
+/// `getSignedCookie`: a bad signature is no cookie).
+pub(super) fn trust_cookie(ctx: &Ctx) -> Option<String> {
+    ctx.cookies
+        .get(&trust_cookie_name(ctx))
+        .and_then(|v| ctx.jar.signer().verify(v).ok())
+        .map(|v| v.into_owned())
+}
+
+/// The `Set-Cookie` of a trusted device's value (30 days, Better Auth's
+/// `trustDeviceMaxAge`).
+pub(super) fn set_trust_cookie(ctx: &Ctx, value: &str) -> String {
+    let jar = &ctx.jar;
+    jar.set_cookie(
+        &trust_cookie_name(ctx),
+        &jar.signer().sign(value),
+        Some(neutrino_auth::TRUST_DEVICE_TTL.as_secs()),
+    )
+}
+
+/// The `Set-Cookie` that expires the `trust_device` cookie.
+pub(super) fn expire_trust_cookie(ctx: &Ctx) -> String {
+    ctx.jar.expire(&trust_cookie_name(ctx))
 }
 
 /// The `Set-Cookie` of a sign-in challenge (10 minutes, as Better Auth's
@@ -108,6 +147,31 @@ async fn enable(ctx: &Ctx) -> Answer {
     .cookies(cookies))
 }
 
+/// `POST /two-factor/get-totp-uri`: `{password}` → `{totpURI}`.
+async fn get_totp_uri(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let password = f.string("password");
+    f.finish()?;
+    let (current, cookies) = require(ctx).await?;
+    let uri = ctx
+        .platform
+        .auth()
+        .totp_uri(&current.found.session.token, &password, DEFAULT_ISSUER)
+        .await
+        .map_err(|e| {
+            let e = match e {
+                AuthError::TwoFactorNotEnabled => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "TOTP_NOT_ENABLED",
+                    "TOTP not enabled",
+                ),
+                e => e.into(),
+            };
+            with_cookies(e, cookies.clone())
+        })?;
+    Ok(Reply::json(json!({ "totpURI": uri })).cookies(cookies))
+}
+
 async fn disable(ctx: &Ctx) -> Answer {
     let mut f = Fields::new(&ctx.body, true);
     let password = f.string("password");
@@ -147,9 +211,8 @@ enum Kind {
 async fn verify(ctx: &Ctx, kind: Kind) -> Answer {
     let mut f = Fields::new(&ctx.body, true);
     let code = f.string("code");
-    // Trusted devices and `disableSession` are not offered: validated, then
-    // ignored (every sign-in asks for the second factor).
-    let _ = f.opt_bool("trustDevice");
+    let trust = f.opt_bool("trustDevice").unwrap_or(false);
+    // `disableSession` is not offered: validated, then ignored.
     let _ = f.opt_bool("disableSession");
     f.finish()?;
     let auth = ctx.platform.auth();
@@ -204,7 +267,19 @@ async fn verify(ctx: &Ctx, kind: Kind) -> Answer {
         Kind::BackupCode => auth.verify_backup_code(&challenge, &code, &ctx.meta).await,
     };
     match result {
-        Ok(signed) => Ok(signed_in(ctx, signed, &name)),
+        Ok(signed) => {
+            let mut reply = signed_in(ctx, &signed, &name);
+            if trust {
+                // Better Auth: the device is trusted and `dont_remember`
+                // expired.
+                let value = auth.trust_device(&signed.session.token).await?;
+                reply = reply.cookies([
+                    set_trust_cookie(ctx, &value),
+                    jar.expire(jar.dont_remember_name()),
+                ]);
+            }
+            Ok(reply)
+        }
         Err(AuthError::TooManyAttempts) => {
             let mut out = cookies;
             out.push(jar.expire(&name));
@@ -223,7 +298,7 @@ async fn verify(ctx: &Ctx, kind: Kind) -> Answer {
     }
 }
 
-fn signed_in(ctx: &Ctx, signed: SignedIn, challenge_cookie: &str) -> Reply {
+fn signed_in(ctx: &Ctx, signed: &SignedIn, challenge_cookie: &str) -> Reply {
     let found = AuthSession {
         session: signed.session.clone(),
         user: signed.user.clone(),

@@ -133,6 +133,7 @@ function relativeDate(ms) {
 
 const DATE_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,7})?(Z|[+-]\d\d:\d\d)$/;
 const ID_KEYS = new Set([
+  "accountId",
   "id",
   "userId",
   "organizationId",
@@ -291,6 +292,12 @@ await step("sign-in with an unknown email", user("stranger"), (c) =>
 await step("sign-in", alice, (c) => c.signIn.email({ email: aliceEmail, password: PASSWORD }));
 await step("get-session", alice, (c) => c.getSession());
 await step("get-session without a cookie", user("stranger"), (c) => c.getSession());
+await step("verify-password with a wrong password", alice, (c) =>
+  c.$fetch("/verify-password", { method: "POST", body: { password: "not the password" } }),
+);
+await step("verify-password", alice, (c) => c.$fetch("/verify-password", { method: "POST", body: { password: PASSWORD } }));
+await step("list-accounts", alice, (c) => c.listAccounts());
+await step("list-accounts without a cookie", user("stranger"), (c) => c.listAccounts());
 
 // Organizations: create, invite, accept, set-active, update role, leave.
 section("organization");
@@ -317,6 +324,9 @@ await step(
   (c) => c.organization.inviteMember({ email: "carol@example.com", role: "member", organizationId: org.id }),
   { need: [["organization", org]] },
 );
+await step("organization get-invitation", oscar, (c) => c.organization.getInvitation({ query: { id: invitation.id } }), {
+  need: [["invitation", invitation]],
+});
 await step(
   "organization accept invitation",
   oscar,
@@ -356,6 +366,19 @@ await step(
   { need: [["member", oscarMember]] },
 );
 await step("organization get-active-member", oscar, (c) => c.organization.getActiveMember());
+await step("organization has-permission", olivia, (c) =>
+  c.organization.hasPermission({ permissions: { member: ["create"] }, organizationId: org.id }),
+  { need: [["org", org]] },
+);
+await step("organization has-permission of a member", oscar, (c) =>
+  c.organization.hasPermission({ permissions: { organization: ["delete"] }, organizationId: org.id }),
+  { need: [["org", org]] },
+);
+await step(
+  "organization get-full-organization by slug",
+  olivia,
+  (c) => c.organization.getFullOrganization({ query: { organizationSlug: "acme", membersLimit: 1 } }),
+);
 await step(
   "organization leave as the only owner",
   olivia,
@@ -385,6 +408,10 @@ await step("two-factor verify-totp with a wrong code", tina, (c) => c.twoFactor.
 });
 // The enabling code is this period's; the sign-in code the next one (both
 // inside the ±1 window), so a server that refuses a replayed code accepts it.
+await step("two-factor get-totp-uri with a wrong password", tina, (c) =>
+  c.twoFactor.getTotpUri({ password: "not the password" }),
+);
+await step("two-factor get-totp-uri", tina, (c) => c.twoFactor.getTotpUri({ password: PASSWORD }));
 await step("two-factor verify-totp (enabling)", tina, (c) => c.twoFactor.verifyTotp({ code: totp(uri, 0) }), {
   need: [["totpURI", uri]],
 });
@@ -419,6 +446,18 @@ await step(
   (c) => c.twoFactor.verifyBackupCode({ code: backupCodes[1] }),
   { need: [["backupCodes", backupCodes]] },
 );
+
+await step("sign-out before trusting the device", tina, (c) => c.signOut());
+await step("sign-in to trust the device", tina, (c) => c.signIn.email({ email: tinaEmail, password: PASSWORD }));
+await step(
+  "two-factor verify-backup-code trusting the device",
+  tina,
+  (c) => c.twoFactor.verifyBackupCode({ code: backupCodes[2], trustDevice: true }),
+  { need: [["backupCodes", backupCodes]] },
+);
+await step("sign-out on the trusted device", tina, (c) => c.signOut());
+await step("sign-in on the trusted device", tina, (c) => c.signIn.email({ email: tinaEmail, password: PASSWORD }));
+await step("get-session after the trusted sign-in", tina, (c) => c.getSession());
 
 // API keys.
 section("api-key");

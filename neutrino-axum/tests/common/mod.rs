@@ -36,6 +36,8 @@ pub struct Opts {
     pub fresh_age: Option<Duration>,
     /// The in-process session validation cache on (default settings).
     pub session_cache: bool,
+    /// Users delete their account through a mailed link.
+    pub delete_link: bool,
 }
 
 pub async fn server() -> Server {
@@ -59,6 +61,7 @@ pub async fn server_with(opts: Opts) -> Server {
     let secure = opts.secure;
     let fresh = opts.fresh_age;
     let session_cache = opts.session_cache;
+    let delete_link = opts.delete_link;
     let platform = platforms
         .platform("web", SECRET)
         .with_auth(move |a| {
@@ -74,7 +77,8 @@ pub async fn server_with(opts: Opts) -> Server {
                 .with_users(UserConfig {
                     delete_user: true,
                     change_email: true,
-                });
+                })
+                .with_delete_user_verification(delete_link);
             if let Some(f) = fresh {
                 a = a.with_session(SessionConfig {
                     fresh_age: f,
