@@ -324,6 +324,7 @@ mod tests {
                 ip_address: None,
                 user_agent: None,
                 impersonated_by: None,
+                active_organization_id: None,
             },
             user: User {
                 id: user_id,
@@ -333,6 +334,11 @@ mod tests {
                 image: None,
                 created_at: now,
                 updated_at: now,
+                role: None,
+                banned: None,
+                ban_reason: None,
+                ban_expires: None,
+                two_factor_enabled: None,
             },
             refreshed: false,
         })

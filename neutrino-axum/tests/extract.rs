@@ -417,7 +417,15 @@ async fn an_organizations_key_is_refused_disabled_expired_spent_or_rate_limited(
     };
     let disabled = make(|_| {}).await;
     w.p.orgs()
-        .set_api_key_enabled(w.ada.token(), &disabled.record.id, false, &meta())
+        .update_api_key(
+            w.ada.token(),
+            &disabled.record.id,
+            neutrino_auth::apikey::ApiKeyUpdate {
+                enabled: Some(false),
+                ..Default::default()
+            },
+            &meta(),
+        )
         .await
         .unwrap();
     let expiring = make(|n| n.expires_in = Some(std::time::Duration::from_secs(86_400))).await;
