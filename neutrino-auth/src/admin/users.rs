@@ -15,9 +15,7 @@ use neutrino_core::ids::UserId;
 use neutrino_core::sql::{Statement, Value};
 use tracing::Instrument;
 
-use super::{
-    AdminConfig, AdminEntry, AdminUser, admin_user_from_row, check_role,
-};
+use super::{AdminConfig, AdminEntry, AdminUser, admin_user_from_row, check_role};
 use crate::Auth;
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::auth::{MAX_IMAGE_LEN, MAX_NAME_LEN, span};
@@ -527,9 +525,7 @@ impl Auth {
     ) -> Result<bool> {
         async {
             let found = self.caller_session(token).await?;
-            let sql = format!(
-                r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#
-            );
+            let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
             let row = self
                 .db()
                 .query(&Statement::new(sql).bind(found.user.id.as_str()))
