@@ -434,13 +434,9 @@ fn batch(c: &mut Criterion) {
     // The experiment: the same 5 statements between `BEGIN` and `COMMIT`
     // under one Sync.
     let (raw, raw_bump) = rt.block_on(async {
-        let mut raw = one_sync::OneSync::connect(&one_sync::Target::from_url(
-            &schema.url,
-            "",
-            Some(&schema.name),
-        ))
-        .await
-        .unwrap();
+        let mut target = one_sync::Target::from_url(&schema.url, "", Some(&schema.name));
+        target.serializable = true;
+        let mut raw = one_sync::OneSync::connect(&target).await.unwrap();
         let s = raw
             .prepare(
                 r#"UPDATE "counter" SET "n" = "n" + 1 WHERE "id" = $1"#,
@@ -515,6 +511,25 @@ fn batch(c: &mut Criterion) {
                             let stmts: Vec<_> =
                                 params.iter().map(|p| (&**raw_bump, &p[..])).collect();
                             let counts = raw.lock().await.batch(None, &stmts).await.unwrap();
+                            assert_eq!(counts, [1; 5]);
+                        })
+                    }),
+                ),
+                (
+                    "one Sync, batch of 5, implicit transaction",
+                    Box::new(move |_| {
+                        Box::pin(async move {
+                            let ids: [i64; 5] = [1, 2, 3, 4, 5];
+                            let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 1]> =
+                                ids.iter().map(|i| [i as _]).collect();
+                            let stmts: Vec<_> =
+                                params.iter().map(|p| (&**raw_bump, &p[..])).collect();
+                            let counts = raw
+                                .lock()
+                                .await
+                                .batch_in(false, None, &stmts)
+                                .await
+                                .unwrap();
                             assert_eq!(counts, [1; 5]);
                         })
                     }),

@@ -123,6 +123,23 @@ async fn a_one_sync_binding_never_outlives_its_pipeline() {
         ["a1", "a2"],
         "the batch is atomic"
     );
+    // The same in the pipeline's implicit transaction (no `BEGIN`): the
+    // error aborts it whole.
+    let e = c
+        .batch_in(
+            false,
+            Some([&p, &a, ""]),
+            &[(&insert, b1), (&insert, dup), (&insert, b3)],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("23505"), "{e}");
+    assert_eq!(settings(&mut c).await, ["", "", ""]);
+    assert_eq!(
+        ids(c.query_bound([&p, &a, ""], &select, &[]).await.unwrap()),
+        ["a1", "a2"],
+        "the implicit transaction is atomic"
+    );
     // The same for a bound call alone (the binding's select, then the
     // failing statement, under one Sync), and for a row-level-security
     // refusal (a row for another tenant).

@@ -91,6 +91,8 @@ pub(crate) struct Target {
     pub(crate) password: Option<String>,
     /// `search_path`, if any.
     pub(crate) schema: Option<String>,
+    /// Every transaction serializable by default, as the executor's.
+    pub(crate) serializable: bool,
 }
 
 impl fmt::Debug for Target {
@@ -124,6 +126,7 @@ impl Target {
             dbname: db.split('?').next().unwrap_or(db).to_owned(),
             password,
             schema: schema.map(str::to_owned),
+            serializable: false,
         }
     }
 }
@@ -190,7 +193,11 @@ impl OneSync {
             begin: None,
             commit: None,
         };
-        let options = t.schema.as_ref().map(|s| format!("-c search_path=\"{s}\""));
+        let mut options = t.schema.as_ref().map(|s| format!("-c search_path=\"{s}\""));
+        if t.serializable {
+            let o = options.get_or_insert_with(String::new);
+            o.push_str(" -c default_transaction_isolation=serializable");
+        }
         let mut params = vec![
             ("user", t.user.as_str()),
             ("database", t.dbname.as_str()),
@@ -523,9 +530,22 @@ impl OneSync {
         binding: Option<[&str; 3]>,
         stmts: &[(&Stmt, &[&(dyn ToSql + Sync)])],
     ) -> R<Vec<u64>> {
+        self.batch_in(true, binding, stmts).await
+    }
+
+    /// [`OneSync::batch`] in the implicit transaction of the pipeline (at
+    /// the connection's default isolation) if not `explicit`.
+    pub(crate) async fn batch_in(
+        &mut self,
+        explicit: bool,
+        binding: Option<[&str; 3]>,
+        stmts: &[(&Stmt, &[&(dyn ToSql + Sync)])],
+    ) -> R<Vec<u64>> {
         let begin = Arc::clone(self.begin.as_ref().ok_or_else(|| broken("not started"))?);
         let commit = Arc::clone(self.commit.as_ref().ok_or_else(|| broken("not started"))?);
-        self.bind_execute(&begin, &[])?;
+        if explicit {
+            self.bind_execute(&begin, &[])?;
+        }
         if let Some(binding) = binding {
             let bind = Arc::clone(self.bind.as_ref().ok_or_else(|| broken("not started"))?);
             let b: [&(dyn ToSql + Sync); 3] = [&binding[0], &binding[1], &binding[2]];
@@ -534,12 +554,16 @@ impl OneSync {
         for (s, v) in stmts {
             self.bind_execute(s, v)?;
         }
-        self.bind_execute(&commit, &[])?;
+        if explicit {
+            self.bind_execute(&commit, &[])?;
+        }
         frontend::sync(&mut self.out);
         self.flush().await?;
         let mut none = Vec::new();
         let ran = async {
-            self.read_result(&[], false, &mut none).await?;
+            if explicit {
+                self.read_result(&[], false, &mut none).await?;
+            }
             if binding.is_some() {
                 self.read_result(&[], false, &mut none).await?;
             }
@@ -547,7 +571,9 @@ impl OneSync {
             for _ in stmts {
                 counts.push(self.read_result(&[], false, &mut none).await?);
             }
-            self.read_result(&[], false, &mut none).await?;
+            if explicit {
+                self.read_result(&[], false, &mut none).await?;
+            }
             Ok(counts)
         }
         .await;
