@@ -631,14 +631,13 @@ impl ApiKeys {
         // A non-member, and anyone naming an organization this platform does
         // not have (another platform's, or none), gets Better Auth's answer
         // for a non-member.
-        let standing = standing_from_row(first, N_COLUMNS, actor.platform_admin).map_err(
-            |e| match e {
+        let standing =
+            standing_from_row(first, N_COLUMNS, actor.platform_admin).map_err(|e| match e {
                 AuthError::NotAMember | AuthError::OrganizationNotFound => AuthError::NotAllowed {
                     code: "USER_NOT_MEMBER_OF_ORGANIZATION",
                 },
                 e => e,
-            },
-        )?;
+            })?;
         if !(standing.is_owner() || self.members.can(&standing, "apiKey", "read")) {
             return Err(AuthError::NotAllowed {
                 code: "INSUFFICIENT_API_KEY_PERMISSIONS",

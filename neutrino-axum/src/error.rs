@@ -304,8 +304,9 @@ impl IntoResponse for ApiError {
                     "details": details,
                 })
                 .to_string(),
-                None => serde_json::json!({ "message": self.message, "code": self.code })
-                    .to_string(),
+                None => {
+                    serde_json::json!({ "message": self.message, "code": self.code }).to_string()
+                }
             },
             Shape::MessageOnly => serde_json::json!({ "message": self.message }).to_string(),
             Shape::Empty => String::new(),

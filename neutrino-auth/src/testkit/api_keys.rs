@@ -450,7 +450,13 @@ pub async fn an_organization_lists_its_own_keys_to_members_who_may_read_them(
         owned_by_organization: true,
         ..NewApiKey::default()
     };
-    assert!(p.orgs.list_organization_api_keys(ob, &b).await.unwrap().is_empty());
+    assert!(
+        p.orgs
+            .list_organization_api_keys(ob, &b)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let org_key = p.orgs.create_api_key(ob, own, &meta()).await.unwrap();
     // The owner's own key bound to B is not the organization's.
     let user_key = ci_key(&p.orgs, ob, b).await;
@@ -487,7 +493,8 @@ pub async fn an_organization_lists_its_own_keys_to_members_who_may_read_them(
     // Another platform's owner naming B (or their own organization on P).
     assert_eq!(
         code(
-            t.q().orgs
+            t.q()
+                .orgs
                 .list_organization_api_keys(&t.stranger.session.token, &b)
                 .await
         ),

@@ -573,7 +573,10 @@ pub async fn deleting_an_organization_clears_it_from_cached_sessions_at_once(
     let member_token = t.member_b.session.token.clone();
     let other_token = t.owner_a.session.token.clone();
     // Cached, with B active (A for A's owner).
-    assert_eq!(active(member_token.clone()).await.as_deref(), Some(b.as_str()));
+    assert_eq!(
+        active(member_token.clone()).await.as_deref(),
+        Some(b.as_str())
+    );
     assert_eq!(active(ob.to_owned()).await.as_deref(), Some(b.as_str()));
     let a_active = active(other_token.clone()).await;
     assert_eq!(a_active.as_deref(), Some(t.org_a.id.as_str()));
