@@ -36,7 +36,7 @@ use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::caller::{Actor, Callers};
 use crate::date;
 use crate::error::{AuthError, Result};
-use crate::member::{Members, standing_from_row};
+use crate::member::{Members, STANDING_COLUMNS, standing_from_row, standing_joins};
 use crate::model::RequestMeta;
 use crate::random::{random_id, random_letters};
 use crate::session::ban_in_force;
@@ -602,6 +602,54 @@ impl ApiKeys {
             )
             .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// [`crate::org::Organizations::list_organization_api_keys`]: the
+    /// caller's standing and the organization's own keys read in one query,
+    /// so the keys shown are those of the membership that allowed them.
+    pub(crate) async fn list_organization_api_keys(
+        &self,
+        token: &str,
+        org: &TenantId,
+    ) -> Result<Vec<ApiKey>> {
+        let actor = self.callers.actor(token).await?;
+        let keyed: Vec<String> = COLUMNS.split(", ").map(|c| format!("k.{c}")).collect();
+        let rows = self
+            .callers
+            .db()
+            .query(
+                &Statement::new(format!(
+                    r#"SELECT {}, {STANDING_COLUMNS} FROM (SELECT ?1 AS "org", ?2 AS "user") q {} LEFT JOIN "apikey" k ON k."referenceId" = q."org" AND k."configId" = '{ORGANIZATION_CONFIG_ID}' AND o."id" IS NOT NULL ORDER BY k."createdAt" DESC, k."id""#,
+                    keyed.join(", "),
+                    standing_joins(r#"q."org""#, r#"q."user""#)
+                ))
+                .bind(org.as_str())
+                .bind(actor.user_id.as_str()),
+            )
+            .await?;
+        let first = rows.first().ok_or_else(|| AuthError::corrupt("standing"))?;
+        // A non-member, and anyone naming an organization this platform does
+        // not have (another platform's, or none), gets Better Auth's answer
+        // for a non-member.
+        let standing =
+            standing_from_row(first, N_COLUMNS, actor.platform_admin).map_err(|e| match e {
+                AuthError::NotAMember | AuthError::OrganizationNotFound => AuthError::NotAllowed {
+                    code: "USER_NOT_MEMBER_OF_ORGANIZATION",
+                },
+                e => e,
+            })?;
+        if !(standing.is_owner() || self.members.can(&standing, "apiKey", "read")) {
+            return Err(AuthError::NotAllowed {
+                code: "INSUFFICIENT_API_KEY_PERMISSIONS",
+            });
+        }
+        let mut keys = Vec::new();
+        for r in &rows {
+            if r.get::<Option<String>>(0)?.is_some() {
+                keys.push(from_row(r)?);
+            }
+        }
+        Ok(keys)
     }
 
     /// The key `id` if the caller may `action` it: its own key, or a key of

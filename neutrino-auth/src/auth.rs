@@ -1346,6 +1346,12 @@ impl Auth {
         self.inner.sessions.forget_user(user_id);
     }
 
+    /// Drops the cached sessions whose active organization is `org` (it was
+    /// deleted).
+    pub(crate) fn evict_organization(&self, org: &str) {
+        self.inner.sessions.forget_organization(org);
+    }
+
     delegate! { inner.two_factor => {
         /// Better Auth's `POST /two-factor/enable` (TOTP): checks the password and
         /// stores a new encrypted secret and backup codes, not yet verified; the

@@ -183,6 +183,13 @@ impl SessionCache {
         });
     }
 
+    /// Drops the sessions whose active organization is `org`.
+    pub(crate) fn remove_organization(&self, org: &str) {
+        let mut map = self.lock();
+        self.evicted();
+        map.retain(|_, e| e.value.session.active_organization_id.as_deref() != Some(org));
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }
@@ -296,6 +303,11 @@ impl<S: SessionStore> SessionStore for CachingSessions<S> {
     fn forget_user(&self, user_id: &str) {
         self.store.forget_user(user_id);
         self.cache.remove_user(user_id, None);
+    }
+
+    fn forget_organization(&self, org: &str) {
+        self.store.forget_organization(org);
+        self.cache.remove_organization(org);
     }
 
     fn cached(&self) -> usize {

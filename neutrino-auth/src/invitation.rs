@@ -485,8 +485,47 @@ impl Invitations {
         invitation_id: &str,
     ) -> Result<Invitation> {
         let actor = self.callers.actor(token).await?;
-        self.check_invitee_verified(&actor)?;
-        self.open_invitation_for(invitation_id, &actor.email).await
+        // The invitation, its organization and its inviter's membership,
+        // read together.
+        let cols = COLUMNS
+            .split(", ")
+            .map(|c| format!("i.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = self
+            .callers
+            .row(
+                Statement::new(format!(
+                    r#"SELECT {cols}, CASE WHEN EXISTS (SELECT 1 FROM "organization" o WHERE o."id" = i."organizationId") THEN 1 ELSE 0 END, CASE WHEN EXISTS (SELECT 1 FROM "member" m WHERE m."organizationId" = i."organizationId" AND m."userId" = i."inviterId") THEN 1 ELSE 0 END FROM "invitation" i WHERE i."id" = ?1"#
+                ))
+                .bind(invitation_id),
+            )
+            .await?
+            .ok_or(AuthError::InvitationNotFound)?;
+        let inv = from_row(&row)?;
+        if inv.status != InvitationStatus::Pending
+            || inv.expires_at <= self.callers.now()
+            || !inv.email.eq_ignore_ascii_case(&actor.email)
+        {
+            // Someone else's invitation is not revealed.
+            return Err(AuthError::InvitationNotFound);
+        }
+        if self.callers.auth().inner.require_email_verification && !actor.email_verified {
+            return Err(AuthError::NotAllowed {
+                code: "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION",
+            });
+        }
+        let org_exists: bool = row.get(8)?;
+        let inviter_member: bool = row.get(9)?;
+        if !org_exists {
+            return Err(AuthError::OrganizationNotFound);
+        }
+        if !inviter_member {
+            return Err(AuthError::Refused {
+                code: "INVITER_IS_NO_LONGER_A_MEMBER_OF_THE_ORGANIZATION",
+            });
+        }
+        Ok(inv)
     }
 
     /// [`crate::org::Organizations::reject_invitation`].

@@ -378,6 +378,10 @@ impl Lifecycle {
             Vec::new(),
         )?;
         self.callers.db().write_audited(writes, entry).await?;
+        // Cached sessions carry their `activeOrganizationId`: those showing
+        // this organization go at once (a read that raced the deletion is
+        // not cached after it).
+        self.callers.auth().evict_organization(id);
         Ok(())
     }
 

@@ -497,6 +497,19 @@ impl Organizations {
         /// The caller's API keys, newest first.
         pub async fn list_api_keys(&self, token: &str) -> Result<Vec<ApiKey>>;
 
+        /// Better Auth's `GET /api-key/list?organizationId=`: the
+        /// organization's own keys ([`NewApiKey::owned_by_organization`]),
+        /// newest first, for a member who is an owner or holds `apiKey:read`
+        /// there. The membership and the keys are read in one query. A
+        /// non-member, and an organization this platform does not have, get
+        /// `USER_NOT_MEMBER_OF_ORGANIZATION`; a member without the right,
+        /// `INSUFFICIENT_API_KEY_PERMISSIONS` (both 403).
+        pub async fn list_organization_api_keys(
+            &self,
+            token: &str,
+            organization: &TenantId,
+        ) -> Result<Vec<ApiKey>>;
+
         /// Changes the name, `enabled` or lifetime of one of the caller's
         /// keys, or of a key of an organization where the caller is an owner
         /// or holds `apiKey:update` (`INSUFFICIENT_API_KEY_PERMISSIONS` for
@@ -581,7 +594,12 @@ impl Organizations {
         /// invitation addressed to the caller (case-insensitive email). Any other
         /// (someone else's, answered, expired or unknown) is
         /// `INVITATION_NOT_FOUND`: its existence is not revealed. With
-        /// `require_email_verification`, the caller's email must be verified.
+        /// `require_email_verification`, the caller's email must be verified
+        /// (`EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION`, 403). An invitation
+        /// whose inviter has left the organization is
+        /// `INVITER_IS_NO_LONGER_A_MEMBER_OF_THE_ORGANIZATION` (400), as in
+        /// Better Auth; the invitation, its organization and the inviter's
+        /// membership are read in one query.
         pub async fn get_invitation(&self, token: &str, invitation_id: &str) -> Result<Invitation>;
     }}
 

@@ -151,6 +151,10 @@ pub(crate) trait SessionStore: Send + Sync {
     /// role, email verification); a no-op without a cache.
     fn forget_user(&self, user_id: &str);
 
+    /// Forgets what is held in memory about sessions whose active
+    /// organization is `org` (it was deleted); a no-op without a cache.
+    fn forget_organization(&self, org: &str);
+
     /// Entries held in memory (0 without a cache).
     fn cached(&self) -> usize;
 }
@@ -373,6 +377,8 @@ impl SessionStore for DbSessions {
     }
 
     fn forget_user(&self, _user_id: &str) {}
+
+    fn forget_organization(&self, _org: &str) {}
 
     fn cached(&self) -> usize {
         0

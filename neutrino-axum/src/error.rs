@@ -36,6 +36,9 @@ pub struct ApiError {
     shape: Shape,
     /// Boxed: most errors carry none, and an error stays small to return.
     headers: Option<Box<HeaderMap>>,
+    /// Better Auth's `details` of a full body, e.g. `{"tryAgainIn": ms}` of
+    /// an API key's `RATE_LIMITED`; boxed for the same reason.
+    details: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -51,6 +54,7 @@ impl ApiError {
             message: message.into(),
             shape: Shape::Full,
             headers: None,
+            details: None,
         }
     }
 
@@ -233,6 +237,13 @@ impl From<AuthError> for ApiError {
                 let secs = retry_after.as_secs().max(1);
                 return too_many_requests(secs);
             }
+            // Better Auth's `{"message","code","details":{"tryAgainIn":ms}}`.
+            AuthError::ApiKeyRateLimited { retry_after } => {
+                let ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+                let mut err = Self::new(status, e.code(), "Rate limit exceeded.");
+                err.details = Some(Box::new(serde_json::json!({ "tryAgainIn": ms })));
+                return err;
+            }
             // Better Auth answers these with a message and no code.
             AuthError::Refused { code } => {
                 let message = match *code {
@@ -286,9 +297,17 @@ pub(crate) fn too_many_requests(secs: u64) -> ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = match self.shape {
-            Shape::Full => {
-                serde_json::json!({ "message": self.message, "code": self.code }).to_string()
-            }
+            Shape::Full => match self.details {
+                Some(details) => serde_json::json!({
+                    "message": self.message,
+                    "code": self.code,
+                    "details": details,
+                })
+                .to_string(),
+                None => {
+                    serde_json::json!({ "message": self.message, "code": self.code }).to_string()
+                }
+            },
             Shape::MessageOnly => serde_json::json!({ "message": self.message }).to_string(),
             Shape::Empty => String::new(),
         };

@@ -219,3 +219,124 @@ async fn a_key_made_over_http_has_better_auths_limit_and_updated_at_and_can_be_r
     let err = s.platform.scope_from_api_key(&key).await.unwrap_err();
     assert!(format!("{err:?}").contains("RATE_LIMITED"), "{err:?}");
 }
+
+/// `GET /api-key/list?organizationId=`: an organization's own keys for its
+/// owner; a plain member is refused with `INSUFFICIENT_API_KEY_PERMISSIONS`,
+/// a non-member (and an unknown or malformed ID) with
+/// `USER_NOT_MEMBER_OF_ORGANIZATION`, both 403.
+#[tokio::test]
+async fn an_organizations_keys_are_listed_to_a_member_who_may_read_them() {
+    let s = server().await;
+    let signed = s.sign_up("ada@example.com").await;
+    let ada = signed.cookie_header();
+    let ada_token = signed.json()["token"].as_str().unwrap().to_owned();
+    let ben = s.sign_up("ben@example.com").await;
+    let ben_id = ben.json()["user"]["id"].as_str().unwrap().to_owned();
+    let ben = ben.cookie_header();
+    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let res = s
+        .post(
+            "/organization/create",
+            &ada,
+            json!({"name": "Acme", "slug": "acme"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let org = res.json()["id"].as_str().unwrap().to_owned();
+    let org_id: neutrino_core::ids::TenantId = org.parse().unwrap();
+    s.platform
+        .orgs()
+        .add_member(
+            &ada_token,
+            &org_id,
+            &ben_id.parse().unwrap(),
+            "member",
+            &neutrino_auth::RequestMeta::default(),
+        )
+        .await
+        .unwrap();
+    let own = s
+        .platform
+        .orgs()
+        .create_api_key(
+            &ada_token,
+            neutrino_auth::apikey::NewApiKey {
+                organization: Some(org_id),
+                owned_by_organization: true,
+                ..Default::default()
+            },
+            &neutrino_auth::RequestMeta::default(),
+        )
+        .await
+        .unwrap();
+    // Ada's personal key is not the organization's.
+    let personal = s
+        .post("/api-key/create", &ada, json!({"name": "mine"}))
+        .await;
+    assert_eq!(personal.status, 200, "{}", personal.text);
+
+    let path = format!("/api-key/list?organizationId={org}");
+    let res = s.get(&path, &ada).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let body = res.json();
+    assert_eq!(body["total"], 1, "{body}");
+    assert_eq!(body["apiKeys"][0]["id"], own.record.id.as_str());
+    assert_eq!(body["apiKeys"][0]["referenceId"], org.as_str());
+    assert!(body["apiKeys"][0].get("key").is_none());
+    assert!(!res.text.contains(&own.key));
+    // Without the parameter: Ada's own keys only.
+    let mine = s.get("/api-key/list", &ada).await.json();
+    assert_eq!(mine["total"], 1);
+    assert_eq!(mine["apiKeys"][0]["name"], "mine");
+
+    let res = s.get(&path, &ben).await;
+    assert_eq!(
+        (res.status, res.json()["code"].clone()),
+        (403, json!("INSUFFICIENT_API_KEY_PERMISSIONS"))
+    );
+    for (who, path) in [
+        (&eve, path.clone()),
+        (&ada, "/api-key/list?organizationId=no-such-org".to_owned()),
+        (
+            &ada,
+            format!(
+                "/api-key/list?organizationId={}",
+                neutrino_core::ids::TenantId::generate()
+            ),
+        ),
+    ] {
+        let res = s.get(&path, who).await;
+        assert_eq!(
+            (res.status, res.json()["code"].clone()),
+            (403, json!("USER_NOT_MEMBER_OF_ORGANIZATION")),
+            "{path}"
+        );
+        assert!(!res.text.contains(own.record.id.as_str()));
+    }
+    assert_eq!(s.get(&path, "").await.status, 401);
+}
+
+/// An API key over its rate limit: 429 `RATE_LIMITED` with Better Auth's
+/// `details.tryAgainIn`, the milliseconds until the window lets it in.
+#[tokio::test]
+async fn a_rate_limited_key_answers_when_to_try_again() {
+    use axum::response::IntoResponse;
+    let s = server().await;
+    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let res = s.post("/api-key/create", &ada, json!({"name": "ci"})).await;
+    let key = res.json()["key"].as_str().unwrap().to_owned();
+    for _ in 0..10 {
+        s.platform.scope_from_api_key(&key).await.unwrap();
+    }
+    let err = s.platform.orgs().verify_api_key(&key).await.unwrap_err();
+    let res = neutrino_axum::ApiError::from(err).into_response();
+    assert_eq!(res.status(), 429);
+    let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "RATE_LIMITED");
+    assert_eq!(body["message"], "Rate limit exceeded.");
+    let ms = body["details"]["tryAgainIn"].as_u64().expect("tryAgainIn");
+    assert!(ms > 0 && ms <= 86_400_000, "{body}");
+}

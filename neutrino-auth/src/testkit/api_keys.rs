@@ -7,7 +7,7 @@ use std::time::Duration;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::Statement;
 
-use super::fixtures::{AuthStores, World, ci_key, code, member, meta};
+use super::fixtures::{AuthStores, World, ci_key, code, member, meta, two_orgs};
 use crate::apikey::{ApiKeyScope, ApiKeyUpdate, DEFAULT_RATE_LIMIT, NewApiKey, hash_key};
 use crate::audit::AuditEvent;
 
@@ -432,4 +432,102 @@ pub async fn an_api_key_update_renames_it_and_stamps_updated_at(
     assert_eq!(code(o.verify_api_key(&created.key).await), "RATE_LIMITED");
     clock.advance(Duration::from_secs(24 * 3600 + 1));
     assert!(o.verify_api_key(&created.key).await.is_ok());
+}
+
+/// Better Auth's `GET /api-key/list?organizationId=`: an organization's own
+/// keys, to a member who may read them (an owner); a member without
+/// `apiKey:read` is refused, and so are a non-member, another tenant's owner
+/// and another platform's user naming the organization, with Better Auth's
+/// answer for a non-member. The list holds the organization's own keys only.
+pub async fn an_organization_lists_its_own_keys_to_members_who_may_read_them(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let t = two_orgs(stores, clock).await;
+    let (p, b, ob) = t.on_b();
+    let own = NewApiKey {
+        organization: Some(b),
+        owned_by_organization: true,
+        ..NewApiKey::default()
+    };
+    assert!(
+        p.orgs
+            .list_organization_api_keys(ob, &b)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let org_key = p.orgs.create_api_key(ob, own, &meta()).await.unwrap();
+    // The owner's own key bound to B is not the organization's.
+    let user_key = ci_key(&p.orgs, ob, b).await;
+    let listed = p.orgs.list_organization_api_keys(ob, &b).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+        [org_key.record.id.as_str()]
+    );
+    assert!(!format!("{listed:?}").contains(&org_key.key));
+    assert!(!listed.iter().any(|k| k.id == user_key.record.id));
+    // Neither does the owner's personal list hold the organization's key.
+    assert!(
+        !p.orgs
+            .list_api_keys(ob)
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.id == org_key.record.id)
+    );
+    assert_eq!(
+        code(
+            p.orgs
+                .list_organization_api_keys(&t.member_b.session.token, &b)
+                .await
+        ),
+        "INSUFFICIENT_API_KEY_PERMISSIONS"
+    );
+    for token in [&t.outsider.session.token, &t.owner_a.session.token] {
+        assert_eq!(
+            code(p.orgs.list_organization_api_keys(token, &b).await),
+            "USER_NOT_MEMBER_OF_ORGANIZATION"
+        );
+    }
+    // Another platform's owner naming B (or their own organization on P).
+    assert_eq!(
+        code(
+            t.q()
+                .orgs
+                .list_organization_api_keys(&t.stranger.session.token, &b)
+                .await
+        ),
+        "USER_NOT_MEMBER_OF_ORGANIZATION"
+    );
+    assert_eq!(
+        code(p.orgs.list_organization_api_keys(ob, &t.org_q.id).await),
+        "USER_NOT_MEMBER_OF_ORGANIZATION"
+    );
+    assert_eq!(
+        code(p.orgs.list_organization_api_keys("nope", &b).await),
+        "UNAUTHORIZED"
+    );
+    // A member who leaves sees nothing any more.
+    member(&p.orgs, ob, &b, &t.outsider.user.id, "owner").await;
+    assert_eq!(
+        p.orgs
+            .list_organization_api_keys(&t.outsider.session.token, &b)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    p.orgs
+        .leave(&t.outsider.session.token, &b, &meta())
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            p.orgs
+                .list_organization_api_keys(&t.outsider.session.token, &b)
+                .await
+        ),
+        "USER_NOT_MEMBER_OF_ORGANIZATION"
+    );
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
 
-use super::fixtures::{AuthStores, PASSWORD, SECRET, World, code, create_org, meta, user_at};
+use super::fixtures::{
+    AuthStores, PASSWORD, SECRET, World, code, create_org, member, meta, user_at,
+};
 use crate::SignUpEmail;
 use crate::audit::AuditEvent;
 use crate::invitation::InvitationStatus;
@@ -336,6 +338,40 @@ pub async fn get_invitation_shows_the_invitee_only(stores: &AuthStores, clock: &
         .unwrap();
     assert_eq!(
         code(o.get_invitation(&bob.session.token, &inv.id).await),
+        "INVITATION_NOT_FOUND"
+    );
+
+    // An invitation whose inviter has left is Better Auth's
+    // INVITER_IS_NO_LONGER_A_MEMBER_OF_THE_ORGANIZATION, to its invitee
+    // only; someone else still gets INVITATION_NOT_FOUND.
+    let dan = w.a.user("Dan").await;
+    member(o, ta, &acme.id, &dan.user.id, "admin").await;
+    let to_cat = o
+        .invite_member(
+            &dan.session.token,
+            &acme.id,
+            &cat.user.email,
+            "member",
+            &meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        o.get_invitation(&cat.session.token, &to_cat.id)
+            .await
+            .unwrap()
+            .inviter_id,
+        dan.user.id
+    );
+    o.leave(&dan.session.token, &acme.id, &meta())
+        .await
+        .unwrap();
+    assert_eq!(
+        code(o.get_invitation(&cat.session.token, &to_cat.id).await),
+        "INVITER_IS_NO_LONGER_A_MEMBER_OF_THE_ORGANIZATION"
+    );
+    assert_eq!(
+        code(o.get_invitation(&bob.session.token, &to_cat.id).await),
         "INVITATION_NOT_FOUND"
     );
 }

@@ -7,7 +7,9 @@ use neutrino_core::sql::Statement;
 use neutrino_core::testkit::unique;
 use neutrino_tenancy::{ColumnType, ListQuery, Record, TenantStore, TenantTable};
 
-use super::fixtures::{AuthStores, TwoOrgs, code, member, meta, org_key, tenant_store, two_orgs};
+use super::fixtures::{
+    AuthStores, TwoOrgs, World, code, member, meta, org_key, tenant_store, two_orgs,
+};
 use crate::apikey::{ApiKeyOwner, ApiKeyScope, NewApiKey};
 use crate::org::{NewOrganization, OrganizationUpdate};
 
@@ -539,4 +541,49 @@ fn check_a(r: crate::Result<ApiKeyScope>, org: neutrino_core::ids::TenantId) {
         ApiKeyScope::Organization { scope, .. } => assert_eq!(scope.tenant(), org),
         other => panic!("an organization key became {other:?}"),
     }
+}
+
+/// With the session cache on, deleting an organization clears it from the
+/// cached sessions that had it active at once (the members' and the
+/// deleter's), as set-active and member removal do, instead of after the
+/// cache's TTL.
+pub async fn deleting_an_organization_clears_it_from_cached_sessions_at_once(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let world = World::configured(stores, clock, |b| {
+        b.with_session_cache(crate::SessionCacheConfig {
+            ttl: std::time::Duration::from_secs(300),
+            max_entries: 100,
+        })
+    })
+    .await;
+    let t = super::fixtures::two_orgs_in(world).await;
+    let (p, b, ob) = t.on_b();
+    let active = |token: String| async move {
+        p.auth
+            .get_session(&token)
+            .await
+            .expect("get session")
+            .expect("a session")
+            .session
+            .active_organization_id
+            .clone()
+    };
+    let member_token = t.member_b.session.token.clone();
+    let other_token = t.owner_a.session.token.clone();
+    // Cached, with B active (A for A's owner).
+    assert_eq!(
+        active(member_token.clone()).await.as_deref(),
+        Some(b.as_str())
+    );
+    assert_eq!(active(ob.to_owned()).await.as_deref(), Some(b.as_str()));
+    let a_active = active(other_token.clone()).await;
+    assert_eq!(a_active.as_deref(), Some(t.org_a.id.as_str()));
+    assert!(p.auth.cached_sessions() >= 3);
+    p.orgs.delete_organization(ob, &b, &meta()).await.unwrap();
+    assert_eq!(active(member_token).await, None);
+    assert_eq!(active(ob.to_owned()).await, None);
+    // Another organization's sessions keep theirs.
+    assert_eq!(active(other_token).await, a_active);
 }

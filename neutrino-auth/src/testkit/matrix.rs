@@ -163,6 +163,7 @@ operations! {
     CreateApiKey => "Organizations::create_api_key", Both;
     CreateOrganizationApiKey => "Organizations::create_api_key", Both;
     ListApiKeys => "Organizations::list_api_keys", Both;
+    ListOrganizationApiKeys => "Organizations::list_organization_api_keys", Both;
     UpdateApiKey => "Organizations::update_api_key", Both;
     DeleteApiKey => "Organizations::delete_api_key", Both;
     VerifyApiKey => "Organizations::verify_api_key", OtherPlatformOnly;
@@ -999,6 +1000,9 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
             auth_outcome(o.create_api_key(s.token, new_key(b, false), &meta()).await)
         }
         Op::ListApiKeys => auth_outcome(o.list_api_keys(s.token).await),
+        Op::ListOrganizationApiKeys => {
+            auth_outcome(o.list_organization_api_keys(s.token, &b).await)
+        }
         Op::UpdateApiKey => auth_outcome(
             o.update_api_key(
                 s.token,

@@ -123,6 +123,7 @@ macro_rules! auth_suite {
                     // the organization lifecycle
                     updating_an_organization_needs_the_right_and_the_tenant_follows,
                     deleting_an_organization_deletes_its_tenant_and_everything_of_it,
+                    deleting_an_organization_clears_it_from_cached_sessions_at_once,
                     a_deletion_interrupted_between_its_databases_is_finished_by_reconcile,
                     get_full_organization_answers_better_auths_shape_to_members_only,
                     organization_keys_outlive_their_creator_and_die_with_the_organization,
@@ -151,6 +152,7 @@ macro_rules! auth_suite {
                     platform_keys_work_on_their_platform_only_and_die_with_membership,
                     a_key_refused_because_its_owner_left_keeps_its_uses,
                     an_api_key_update_renames_it_and_stamps_updated_at,
+                    an_organization_lists_its_own_keys_to_members_who_may_read_them,
                     // the admin plugin's user routes
                     admin_routes_manage_users_sessions_and_passwords,
                     // the cross-tenant matrix

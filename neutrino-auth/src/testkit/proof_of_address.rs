@@ -133,6 +133,11 @@ pub async fn with_required_verification_sign_up_gives_no_session_and_does_not_te
             "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION"
         );
     }
+    // Better Auth's get-invitation has its own code for it.
+    assert_eq!(
+        code(o.get_invitation(&unverified.token, &inv.id).await),
+        "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION"
+    );
     // Verified by the real owner's mailbox: the original password works, the
     // duplicate sign-up's does not, and the invitation can be accepted.
     let mail = mailer.last_to(&email, EmailKind::VerifyEmail).unwrap();

@@ -229,8 +229,31 @@ async fn get(ctx: &Ctx) -> Answer {
     }
 }
 
+/// `GET /api-key/list[?organizationId=]`: the caller's keys, or an
+/// organization's own keys for a member who may read them (403
+/// `USER_NOT_MEMBER_OF_ORGANIZATION` / `INSUFFICIENT_API_KEY_PERMISSIONS`).
 async fn list(ctx: &Ctx) -> Answer {
-    let (keys, cookies) = own_keys(ctx).await?;
+    let (keys, cookies) = match query_get(&ctx.query, "organizationId") {
+        Some(org) if !org.is_empty() => {
+            let (current, cookies) = require(ctx).await?;
+            let fail = |e: AuthError| with_cookies(e.into(), cookies.clone());
+            // An ID that cannot be an organization's is answered as one
+            // the caller is not a member of.
+            let org = org.parse().map_err(|_| {
+                fail(AuthError::NotAllowed {
+                    code: "USER_NOT_MEMBER_OF_ORGANIZATION",
+                })
+            })?;
+            let keys = ctx
+                .platform
+                .orgs()
+                .list_organization_api_keys(&current.found.session.token, &org)
+                .await
+                .map_err(fail)?;
+            (keys, cookies)
+        }
+        _ => own_keys(ctx).await?,
+    };
     let list: Vec<Value> = keys.iter().map(key_json).collect();
     Ok(Reply::json(json!({ "apiKeys": list, "total": keys.len() })).cookies(cookies))
 }
