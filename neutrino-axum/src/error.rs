@@ -194,6 +194,12 @@ pub(crate) fn better_auth_message(code: &str) -> Option<&'static str> {
         "ROLE_NOT_FOUND" => "Role not found",
         "NO_ACTIVE_ORGANIZATION" => "No active organization",
         "INVITATION_NOT_FOUND" => "Invitation not found",
+        "INVITER_IS_NO_LONGER_A_MEMBER_OF_THE_ORGANIZATION" => {
+            "Inviter is no longer a member of the organization"
+        }
+        "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION" => {
+            "Email verification required to view or list invitations for the session email"
+        }
         "INVITATION_LIMIT_REACHED" => "Invitation limit reached",
         "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION" => {
             "User is already a member of this organization"
