@@ -71,19 +71,19 @@ pub(super) async fn handle(route: AdminRoute, ctx: &Ctx) -> Answer {
     match route {
         AdminRoute::SetRole => set_role(ctx).await,
         AdminRoute::BanUser => ban_user(ctx).await,
-        AdminRoute::UnbanUser => unban_user(ctx).await,
         AdminRoute::ListUsers => list_users(ctx).await,
-        AdminRoute::RevokeUserSessions => revoke_user_sessions(ctx).await,
-        AdminRoute::RemoveUser => remove_user(ctx).await,
         AdminRoute::ImpersonateUser => impersonate_user(ctx).await,
         AdminRoute::StopImpersonating => stop_impersonating(ctx).await,
         AdminRoute::GetUser => get_user(ctx).await,
         AdminRoute::CreateUser => create_user(ctx).await,
         AdminRoute::UpdateUser => update_user(ctx).await,
-        AdminRoute::ListUserSessions => list_user_sessions(ctx).await,
         AdminRoute::RevokeUserSession => revoke_user_session(ctx).await,
         AdminRoute::SetUserPassword => set_user_password(ctx).await,
         AdminRoute::HasPermission => has_permission(ctx).await,
+        AdminRoute::UnbanUser
+        | AdminRoute::RevokeUserSessions
+        | AdminRoute::RemoveUser
+        | AdminRoute::ListUserSessions => on_user(route, ctx).await,
     }
 }
 
@@ -239,16 +239,42 @@ async fn ban_user(ctx: &Ctx) -> Answer {
     .await
 }
 
-async fn unban_user(ctx: &Ctx) -> Answer {
+/// The admin routes whose body is `{userId}` alone: one library call on
+/// that user.
+/// - `POST /admin/unban-user`: `{"user": …}`;
+/// - `POST /admin/revoke-user-sessions` and `POST /admin/remove-user`:
+///   `{"success": true}`;
+/// - `POST /admin/list-user-sessions`: `{"sessions": […]}`, without their
+///   tokens.
+async fn on_user(route: AdminRoute, ctx: &Ctx) -> Answer {
     let target = user_id_body(ctx)?;
     admin_call(ctx, |current| async move {
-        let u = ctx
-            .platform
-            .auth()
-            .admin_unban_user(token(&current), &user_id(&target)?, &ctx.meta)
-            .await
-            .map_err(admin_error)?;
-        Ok(json!({ "user": u }))
+        let id = user_id(&target)?;
+        let (auth, tok, meta) = (ctx.platform.auth(), token(&current), &ctx.meta);
+        let success = json!({ "success": true });
+        let body = match route {
+            AdminRoute::UnbanUser => auth
+                .admin_unban_user(tok, &id, meta)
+                .await
+                .map(|u| json!({ "user": u })),
+            AdminRoute::RevokeUserSessions => auth
+                .admin_revoke_user_sessions(tok, &id, meta)
+                .await
+                .map(|_| success),
+            AdminRoute::RemoveUser => auth
+                .admin_remove_user(tok, &id, meta)
+                .await
+                .map(|()| success),
+            // `ListUserSessions`, the only other route `handle` sends here.
+            _ => auth
+                .admin_list_user_sessions(tok, &id)
+                .await
+                .map(|sessions| {
+                    let list: Vec<Value> = sessions.iter().map(listed_session).collect();
+                    json!({ "sessions": list })
+                }),
+        };
+        body.map_err(admin_error)
     })
     .await
 }
@@ -295,32 +321,6 @@ async fn list_users(ctx: &Ctx) -> Answer {
             body["offset"] = json!(list.offset);
         }
         Ok(body)
-    })
-    .await
-}
-
-async fn revoke_user_sessions(ctx: &Ctx) -> Answer {
-    let target = user_id_body(ctx)?;
-    admin_call(ctx, |current| async move {
-        ctx.platform
-            .auth()
-            .admin_revoke_user_sessions(token(&current), &user_id(&target)?, &ctx.meta)
-            .await
-            .map_err(admin_error)?;
-        Ok(json!({ "success": true }))
-    })
-    .await
-}
-
-async fn remove_user(ctx: &Ctx) -> Answer {
-    let target = user_id_body(ctx)?;
-    admin_call(ctx, |current| async move {
-        ctx.platform
-            .auth()
-            .admin_remove_user(token(&current), &user_id(&target)?, &ctx.meta)
-            .await
-            .map_err(admin_error)?;
-        Ok(json!({ "success": true }))
     })
     .await
 }
@@ -622,23 +622,6 @@ fn listed_session(s: &Session) -> Value {
         map.entry("impersonatedBy").or_insert(Value::Null);
     }
     v
-}
-
-/// Better Auth's `POST /admin/list-user-sessions {userId}`:
-/// `{"sessions": […]}`, without their tokens.
-async fn list_user_sessions(ctx: &Ctx) -> Answer {
-    let target = user_id_body(ctx)?;
-    admin_call(ctx, |current| async move {
-        let sessions = ctx
-            .platform
-            .auth()
-            .admin_list_user_sessions(token(&current), &user_id(&target)?)
-            .await
-            .map_err(admin_error)?;
-        let list: Vec<Value> = sessions.iter().map(listed_session).collect();
-        Ok(json!({ "sessions": list }))
-    })
-    .await
 }
 
 /// Better Auth's `POST /admin/revoke-user-session {sessionToken}` (a

@@ -8,7 +8,7 @@ use neutrino_auth::{AuthError, ChangePassword, SignInEmail, SignInOutcome, SignU
 use serde_json::{Value, json};
 
 use super::session::{
-    self, Read, Resolved, cached_json, require, set_session_cookies, with_cookies,
+    self, Read, Resolved, cached_json, require, set_session_cookies, with_cookies, with_token,
 };
 use super::wire::{Fields, Reply, looks_like_email, query_get, session_json, user_json};
 use super::{Ctx, Route};
@@ -491,13 +491,14 @@ async fn verify_password(ctx: &Ctx) -> Answer {
     let mut f = Fields::new(&ctx.body, true);
     let password = f.string("password");
     f.finish()?;
-    let (current, cookies) = require(ctx).await?;
-    ctx.platform
-        .auth()
-        .verify_password(&current.found.session.token, &password)
-        .await
-        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
-    Ok(Reply::json(json!({ "status": true })).cookies(cookies))
+    with_token(ctx, async |token| {
+        ctx.platform
+            .auth()
+            .verify_password(token, &password)
+            .await?;
+        Ok(json!({ "status": true }))
+    })
+    .await
 }
 
 /// `GET /list-accounts`: the caller's accounts, without tokens or password.

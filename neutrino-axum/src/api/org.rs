@@ -9,7 +9,7 @@ use neutrino_core::ids::TenantId;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::session::{Current, require, set_session_cookies, with_cookies};
+use super::session::{Current, require, set_session_cookies, with_cookies, with_token};
 use super::wire::{Fields, Reply, query_get};
 use crate::ApiError;
 
@@ -275,9 +275,7 @@ async fn update(ctx: &Ctx) -> Answer {
             _ => {}
         }
     }
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
+    with_token(ctx, async |token| {
         let org = org_or_active(
             ctx,
             token,
@@ -290,9 +288,9 @@ async fn update(ctx: &Ctx) -> Answer {
             .orgs()
             .update_organization(token, &org, update, &ctx.meta)
             .await?;
-        Ok::<_, ApiError>(org_json_object_metadata(&updated))
-    };
-    reply(run.await, cookies)
+        Ok(org_json_object_metadata(&updated))
+    })
+    .await
 }
 
 /// `POST /organization/delete`: `{organizationId}`; the deleted
@@ -475,9 +473,7 @@ async fn invite_member(ctx: &Ctx) -> Answer {
         return Err(ApiError::validation(i));
     }
     let role = role_of(role_value).unwrap_or_default();
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
+    with_token(ctx, async |token| {
         let org =
             org_or_active(ctx, token, org.as_deref(), AuthError::OrganizationNotFound).await?;
         // Better Auth's order: the address is judged before the inviter.
@@ -493,9 +489,9 @@ async fn invite_member(ctx: &Ctx) -> Answer {
                 AuthError::NotAMember => AuthError::MemberNotFound,
                 e => e,
             })?;
-        Ok::<_, ApiError>(serde_json::to_value(inv).unwrap_or(Value::Null))
-    };
-    reply(run.await, cookies)
+        Ok(serde_json::to_value(inv).unwrap_or(Value::Null))
+    })
+    .await
 }
 
 enum Answering {
@@ -536,26 +532,22 @@ async fn answer_invitation(ctx: &Ctx, answering: Answering) -> Answer {
 }
 
 async fn list_invitations(ctx: &Ctx) -> Answer {
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let explicit = query_get(&ctx.query, "organizationId");
-    let org = match org_or_active(ctx, token, explicit, AuthError::NoActiveOrganization).await {
-        Ok(o) => o,
-        Err(e) if e.code() == "NO_ACTIVE_ORGANIZATION" => {
-            return Err(with_cookies(
-                ApiError::message_only(StatusCode::BAD_REQUEST, "Organization ID is required"),
-                cookies,
-            ));
-        }
-        Err(e) => return Err(with_cookies(e, cookies)),
-    };
-    let list = ctx
-        .platform
-        .orgs()
-        .list_invitations(token, &org)
-        .await
-        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
-    Ok(Reply::json(serde_json::to_value(list).unwrap_or(json!([]))).cookies(cookies))
+    with_token(ctx, async |token| {
+        let explicit = query_get(&ctx.query, "organizationId");
+        let org = match org_or_active(ctx, token, explicit, AuthError::NoActiveOrganization).await {
+            Ok(o) => o,
+            Err(e) if e.code() == "NO_ACTIVE_ORGANIZATION" => {
+                return Err(ApiError::message_only(
+                    StatusCode::BAD_REQUEST,
+                    "Organization ID is required",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        let list = ctx.platform.orgs().list_invitations(token, &org).await?;
+        Ok(serde_json::to_value(list).unwrap_or(json!([])))
+    })
+    .await
 }
 
 async fn list_user_invitations(ctx: &Ctx) -> Answer {
@@ -589,9 +581,7 @@ async fn remove_member(ctx: &Ctx) -> Answer {
     let who = f.string("memberIdOrEmail");
     let org = f.opt_string("organizationId");
     f.finish()?;
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
+    with_token(ctx, async |token| {
         let org =
             org_or_active(ctx, token, org.as_deref(), AuthError::NoActiveOrganization).await?;
         let orgs = ctx.platform.orgs();
@@ -617,9 +607,9 @@ async fn remove_member(ctx: &Ctx) -> Answer {
         } else {
             member_json(&removed)
         };
-        Ok::<_, ApiError>(json!({ "member": member }))
-    };
-    reply(run.await, cookies)
+        Ok(json!({ "member": member }))
+    })
+    .await
 }
 
 async fn update_member_role(ctx: &Ctx) -> Answer {
@@ -636,9 +626,7 @@ async fn update_member_role(ctx: &Ctx) -> Answer {
     if role.trim().is_empty() {
         return Err(ApiError::empty(StatusCode::BAD_REQUEST));
     }
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
+    with_token(ctx, async |token| {
         let org =
             org_or_active(ctx, token, org.as_deref(), AuthError::NoActiveOrganization).await?;
         let m = ctx
@@ -646,43 +634,37 @@ async fn update_member_role(ctx: &Ctx) -> Answer {
             .orgs()
             .update_member_role(token, &org, &member_id, &role, &ctx.meta)
             .await?;
-        Ok::<_, ApiError>(member_json(&m))
-    };
-    reply(run.await, cookies)
+        Ok(member_json(&m))
+    })
+    .await
 }
 
 async fn leave(ctx: &Ctx) -> Answer {
     let mut f = Fields::new(&ctx.body, true);
     let org = f.string("organizationId");
     f.finish()?;
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
+    with_token(ctx, async |token| {
         let org = parse_org(&org)?;
         let m = ctx.platform.orgs().leave(token, &org, &ctx.meta).await?;
         member_with_user(ctx, &m).await
-    };
-    reply(run.await, cookies)
+    })
+    .await
 }
 
 async fn active_member(ctx: &Ctx, role_only: bool) -> Answer {
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
+    with_token(ctx, async |token| {
         let m = ctx.platform.orgs().active_member(token).await?;
         if role_only {
-            Ok::<_, ApiError>(json!({ "role": m.role }))
+            Ok(json!({ "role": m.role }))
         } else {
             member_with_user(ctx, &m).await
         }
-    };
-    reply(run.await, cookies)
+    })
+    .await
 }
 
 async fn list_members(ctx: &Ctx) -> Answer {
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
+    with_token(ctx, async |token| {
         let explicit = query_get(&ctx.query, "organizationId");
         let org = org_or_active(ctx, token, explicit, AuthError::NoActiveOrganization).await?;
         let members = ctx.platform.orgs().list_members(token, &org).await?;
@@ -690,9 +672,9 @@ async fn list_members(ctx: &Ctx) -> Answer {
         for m in &members {
             out.push(member_with_user(ctx, m).await?);
         }
-        Ok::<_, ApiError>(json!({ "members": out, "total": members.len() }))
-    };
-    reply(run.await, cookies)
+        Ok(json!({ "members": out, "total": members.len() }))
+    })
+    .await
 }
 
 /// `?membersLimit=`: a number (Better Auth's `z.number().or(z.string()
@@ -744,9 +726,7 @@ async fn has_permission(ctx: &Ctx) -> Answer {
             ));
         }
     };
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
+    with_token(ctx, async |token| {
         let orgs = ctx.platform.orgs();
         let scope = match org.as_deref().filter(|o| !o.is_empty()) {
             Some(id) => match id.parse::<TenantId>() {
@@ -778,8 +758,8 @@ async fn has_permission(ctx: &Ctx) -> Answer {
                 })
         });
         Ok(json!({ "error": null, "success": success }))
-    };
-    reply(run.await, cookies)
+    })
+    .await
 }
 
 /// `GET /organization/get-invitation?id=`: the caller's own pending
