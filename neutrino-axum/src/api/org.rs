@@ -151,6 +151,21 @@ fn parse_org(id: &str) -> Result<TenantId, ApiError> {
         .map_err(|_| AuthError::OrganizationNotFound.into())
 }
 
+/// [`with_token`] in the organization named by `explicit`, or the session's
+/// active one: `missing` when there is none.
+async fn in_org(
+    ctx: &Ctx,
+    explicit: Option<&str>,
+    missing: AuthError,
+    run: impl AsyncFnOnce(&str, &TenantId) -> Result<Value, ApiError>,
+) -> Answer {
+    with_token(ctx, async |token| {
+        let org = org_or_active(ctx, token, explicit, missing).await?;
+        run(token, &org).await
+    })
+    .await
+}
+
 /// The organization named by `explicit`, or the session's active one:
 /// `missing` when there is none.
 async fn org_or_active(
@@ -275,21 +290,19 @@ async fn update(ctx: &Ctx) -> Answer {
             _ => {}
         }
     }
-    with_token(ctx, async |token| {
-        let org = org_or_active(
-            ctx,
-            token,
-            explicit.as_deref(),
-            AuthError::OrganizationNotFound,
-        )
-        .await?;
-        let updated = ctx
-            .platform
-            .orgs()
-            .update_organization(token, &org, update, &ctx.meta)
-            .await?;
-        Ok(org_json_object_metadata(&updated))
-    })
+    in_org(
+        ctx,
+        explicit.as_deref(),
+        AuthError::OrganizationNotFound,
+        async |token, org| {
+            let updated = ctx
+                .platform
+                .orgs()
+                .update_organization(token, org, update, &ctx.meta)
+                .await?;
+            Ok(org_json_object_metadata(&updated))
+        },
+    )
     .await
 }
 
@@ -473,24 +486,27 @@ async fn invite_member(ctx: &Ctx) -> Answer {
         return Err(ApiError::validation(i));
     }
     let role = role_of(role_value).unwrap_or_default();
-    with_token(ctx, async |token| {
-        let org =
-            org_or_active(ctx, token, org.as_deref(), AuthError::OrganizationNotFound).await?;
-        // Better Auth's order: the address is judged before the inviter.
-        neutrino_auth::email::normalize_email(&email)?;
-        let inv = ctx
-            .platform
-            .orgs()
-            .invite_member(token, &org, &email, &role, &ctx.meta)
-            .await
-            // An inviter who is not a member (of an organization that may
-            // not exist either): Better Auth's `MEMBER_NOT_FOUND`.
-            .map_err(|e| match e {
-                AuthError::NotAMember => AuthError::MemberNotFound,
-                e => e,
-            })?;
-        Ok(serde_json::to_value(inv).unwrap_or(Value::Null))
-    })
+    in_org(
+        ctx,
+        org.as_deref(),
+        AuthError::OrganizationNotFound,
+        async |token, org| {
+            // Better Auth's order: the address is judged before the inviter.
+            neutrino_auth::email::normalize_email(&email)?;
+            let inv = ctx
+                .platform
+                .orgs()
+                .invite_member(token, org, &email, &role, &ctx.meta)
+                .await
+                // An inviter who is not a member (of an organization that may
+                // not exist either): Better Auth's `MEMBER_NOT_FOUND`.
+                .map_err(|e| match e {
+                    AuthError::NotAMember => AuthError::MemberNotFound,
+                    e => e,
+                })?;
+            Ok(serde_json::to_value(inv).unwrap_or(Value::Null))
+        },
+    )
     .await
 }
 
@@ -581,34 +597,37 @@ async fn remove_member(ctx: &Ctx) -> Answer {
     let who = f.string("memberIdOrEmail");
     let org = f.opt_string("organizationId");
     f.finish()?;
-    with_token(ctx, async |token| {
-        let org =
-            org_or_active(ctx, token, org.as_deref(), AuthError::NoActiveOrganization).await?;
-        let orgs = ctx.platform.orgs();
-        let member_id = if who.contains('@') {
-            let members = orgs.list_members(token, &org).await?;
-            let mut found = None;
-            for m in &members {
-                if let Some(u) = ctx.platform.auth().get_user(&m.user_id).await?
-                    && u.email.eq_ignore_ascii_case(who.trim())
-                {
-                    found = Some(m.id.clone());
+    in_org(
+        ctx,
+        org.as_deref(),
+        AuthError::NoActiveOrganization,
+        async |token, org| {
+            let orgs = ctx.platform.orgs();
+            let member_id = if who.contains('@') {
+                let members = orgs.list_members(token, org).await?;
+                let mut found = None;
+                for m in &members {
+                    if let Some(u) = ctx.platform.auth().get_user(&m.user_id).await?
+                        && u.email.eq_ignore_ascii_case(who.trim())
+                    {
+                        found = Some(m.id.clone());
+                    }
                 }
-            }
-            found.ok_or(ApiError::from(AuthError::MemberNotFound))?
-        } else {
-            who.clone()
-        };
-        let removed = orgs
-            .remove_member(token, &org, &member_id, &ctx.meta)
-            .await?;
-        let member = if who.contains('@') {
-            member_with_user(ctx, &removed).await?
-        } else {
-            member_json(&removed)
-        };
-        Ok(json!({ "member": member }))
-    })
+                found.ok_or(ApiError::from(AuthError::MemberNotFound))?
+            } else {
+                who.clone()
+            };
+            let removed = orgs
+                .remove_member(token, org, &member_id, &ctx.meta)
+                .await?;
+            let member = if who.contains('@') {
+                member_with_user(ctx, &removed).await?
+            } else {
+                member_json(&removed)
+            };
+            Ok(json!({ "member": member }))
+        },
+    )
     .await
 }
 
@@ -626,16 +645,19 @@ async fn update_member_role(ctx: &Ctx) -> Answer {
     if role.trim().is_empty() {
         return Err(ApiError::empty(StatusCode::BAD_REQUEST));
     }
-    with_token(ctx, async |token| {
-        let org =
-            org_or_active(ctx, token, org.as_deref(), AuthError::NoActiveOrganization).await?;
-        let m = ctx
-            .platform
-            .orgs()
-            .update_member_role(token, &org, &member_id, &role, &ctx.meta)
-            .await?;
-        Ok(member_json(&m))
-    })
+    in_org(
+        ctx,
+        org.as_deref(),
+        AuthError::NoActiveOrganization,
+        async |token, org| {
+            let m = ctx
+                .platform
+                .orgs()
+                .update_member_role(token, org, &member_id, &role, &ctx.meta)
+                .await?;
+            Ok(member_json(&m))
+        },
+    )
     .await
 }
 
@@ -664,16 +686,20 @@ async fn active_member(ctx: &Ctx, role_only: bool) -> Answer {
 }
 
 async fn list_members(ctx: &Ctx) -> Answer {
-    with_token(ctx, async |token| {
-        let explicit = query_get(&ctx.query, "organizationId");
-        let org = org_or_active(ctx, token, explicit, AuthError::NoActiveOrganization).await?;
-        let members = ctx.platform.orgs().list_members(token, &org).await?;
-        let mut out = Vec::with_capacity(members.len());
-        for m in &members {
-            out.push(member_with_user(ctx, m).await?);
-        }
-        Ok(json!({ "members": out, "total": members.len() }))
-    })
+    let explicit = query_get(&ctx.query, "organizationId");
+    in_org(
+        ctx,
+        explicit,
+        AuthError::NoActiveOrganization,
+        async |token, org| {
+            let members = ctx.platform.orgs().list_members(token, org).await?;
+            let mut out = Vec::with_capacity(members.len());
+            for m in &members {
+                out.push(member_with_user(ctx, m).await?);
+            }
+            Ok(json!({ "members": out, "total": members.len() }))
+        },
+    )
     .await
 }
 
