@@ -252,9 +252,7 @@ async fn list_sessions(ctx: &Ctx) -> Answer {
 }
 
 async fn revoke_session(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let token = f.string("token");
-    f.finish()?;
+    let token = Fields::only_string(&ctx.body, "token")?;
     let (current, mut cookies) = require(ctx).await?;
     let auth = ctx.platform.auth();
     auth.revoke_session(&current.found.user.id, &token, &ctx.meta)
@@ -488,9 +486,7 @@ async fn delete_user_callback(ctx: &Ctx) -> Answer {
 
 /// `POST /verify-password`: `{password}` → `{status: true}`.
 async fn verify_password(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let password = f.string("password");
-    f.finish()?;
+    let password = Fields::only_string(&ctx.body, "password")?;
     with_token(ctx, async |token| {
         ctx.platform
             .auth()

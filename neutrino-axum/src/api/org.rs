@@ -310,9 +310,7 @@ async fn update(ctx: &Ctx) -> Answer {
 /// organization. Its registry tenant goes with it (see
 /// `Organizations::delete_organization`).
 async fn delete(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let org = f.string("organizationId");
-    f.finish()?;
+    let org = Fields::only_string(&ctx.body, "organizationId")?;
     // Better Auth checks the session itself here: 401 without a body.
     let (current, cookies) = require(ctx)
         .await
@@ -462,9 +460,7 @@ async fn get_full(ctx: &Ctx, full: bool) -> Answer {
 }
 
 async fn check_slug(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let slug = f.string("slug");
-    f.finish()?;
+    let slug = Fields::only_string(&ctx.body, "slug")?;
     let (_, cookies) = session(ctx).await?;
     ctx.platform
         .orgs()
@@ -517,9 +513,7 @@ enum Answering {
 }
 
 async fn answer_invitation(ctx: &Ctx, answering: Answering) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let id = f.string("invitationId");
-    f.finish()?;
+    let id = Fields::only_string(&ctx.body, "invitationId")?;
     let (current, cookies) = session(ctx).await?;
     let orgs = ctx.platform.orgs();
     let token = &current.found.session.token;
@@ -662,9 +656,7 @@ async fn update_member_role(ctx: &Ctx) -> Answer {
 }
 
 async fn leave(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let org = f.string("organizationId");
-    f.finish()?;
+    let org = Fields::only_string(&ctx.body, "organizationId")?;
     with_token(ctx, async |token| {
         let org = parse_org(&org)?;
         let m = ctx.platform.orgs().leave(token, &org, &ctx.meta).await?;

@@ -151,9 +151,7 @@ async fn enable(ctx: &Ctx) -> Answer {
 
 /// `POST /two-factor/get-totp-uri`: `{password}` → `{totpURI}`.
 async fn get_totp_uri(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let password = f.string("password");
-    f.finish()?;
+    let password = Fields::only_string(&ctx.body, "password")?;
     let (current, cookies) = require(ctx).await?;
     let uri = ctx
         .platform
@@ -175,9 +173,7 @@ async fn get_totp_uri(ctx: &Ctx) -> Answer {
 }
 
 async fn disable(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let password = f.string("password");
-    f.finish()?;
+    let password = Fields::only_string(&ctx.body, "password")?;
     with_token(ctx, async |token| {
         ctx.platform
             .auth()
@@ -189,9 +185,7 @@ async fn disable(ctx: &Ctx) -> Answer {
 }
 
 async fn generate_backup_codes(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let password = f.string("password");
-    f.finish()?;
+    let password = Fields::only_string(&ctx.body, "password")?;
     with_token(ctx, async |token| {
         let codes = ctx
             .platform
