@@ -144,7 +144,9 @@ pub(crate) fn delete_user_statements(
     out
 }
 
-fn check_name(name: &str) -> Result<()> {
+/// A user's name: at most `MAX_NAME_LEN` bytes, without control
+/// characters.
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(AuthError::validation(
             "name",

@@ -136,6 +136,19 @@ async fn admin_call(
     }
 }
 
+/// Better Auth's 400 `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL` where the
+/// email is another user's, as the admin routes answer it.
+fn email_taken(e: AuthError) -> ApiError {
+    match e {
+        AuthError::UserAlreadyExists => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+            "User already exists. Use another email.",
+        ),
+        e => admin_error(e),
+    }
+}
+
 /// A body `{userId}` (Better Auth's `z.coerce.string()`), validated.
 fn user_id_body(ctx: &Ctx) -> Result<String, ApiError> {
     let mut f = Fields::new(&ctx.body, true);
@@ -538,14 +551,7 @@ async fn create_user(ctx: &Ctx) -> Answer {
         let u = auth
             .admin_create_user(tok, req, &ctx.meta)
             .await
-            .map_err(|e| match e {
-                AuthError::UserAlreadyExists => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
-                    "User already exists. Use another email.",
-                ),
-                e => admin_error(e),
-            })?;
+            .map_err(email_taken)?;
         Ok(json!({ "user": u }))
     })
     .await
@@ -585,14 +591,7 @@ async fn update_user(ctx: &Ctx) -> Answer {
         let u = auth
             .admin_update_user(tok, &user_id(&target)?, update, &ctx.meta)
             .await
-            .map_err(|e| match e {
-                AuthError::UserAlreadyExists => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
-                    "User already exists. Use another email.",
-                ),
-                e => admin_error(e),
-            })?;
+            .map_err(email_taken)?;
         Ok(json!(u))
     })
     .await
