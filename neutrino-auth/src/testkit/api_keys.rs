@@ -106,7 +106,7 @@ pub async fn platform_keys_work_on_their_platform_only_and_die_with_membership(
     // A tenant key of a member who is then removed stops working.
     let acme = w.a.acme(ta).await;
     let m = member(o, ta, &acme.id, &bob.user.id, "member").await;
-    let bob_key = tenant_key(&o, &bob.session.token, acme.id, None).await;
+    let bob_key = tenant_key(o, &bob.session.token, acme.id, None).await;
     o.verify_api_key(&bob_key.key).await.unwrap();
     o.remove_member(ta, &acme.id, &m.id, &meta()).await.unwrap();
     assert_eq!(
