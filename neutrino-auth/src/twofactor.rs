@@ -309,6 +309,15 @@ impl TwoFactor {
         }))
     }
 
+    /// `session_user` for a call that writes: once the store
+    /// is writable.
+    async fn writing_user(&self, token: &str) -> Result<(UserId, String, String)> {
+        self.gate.ensure_writable().await?;
+        self.session_user(token).await
+    }
+
+    /// The caller behind `token` (read from the database) as its user's ID
+    /// and email and the session's ID.
     async fn session_user(&self, token: &str) -> Result<(UserId, String, String)> {
         let s = self
             .sessions
@@ -329,8 +338,7 @@ impl TwoFactor {
         issuer: &str,
         meta: &RequestMeta,
     ) -> Result<TwoFactorSetup> {
-        self.gate.ensure_writable().await?;
-        let (user, email, session_id) = self.session_user(token).await?;
+        let (user, email, session_id) = self.writing_user(token).await?;
         self.credentials.check(&user, password).await?;
         let secret = random_string(32)?;
         let codes = (0..BACKUP_CODES)
@@ -376,8 +384,7 @@ impl TwoFactor {
         code: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
-        self.gate.ensure_writable().await?;
-        let (user, _, session_id) = self.session_user(token).await?;
+        let (user, _, session_id) = self.writing_user(token).await?;
         let row = self
             .load_2fa(&user)
             .await?
@@ -471,8 +478,7 @@ impl TwoFactor {
     /// Auth's `trustDevice: true` on a verified second factor): a
     /// `trust-device-…` row, and the value for the `trust_device` cookie.
     pub(crate) async fn trust_device(&self, token: &str) -> Result<String> {
-        self.gate.ensure_writable().await?;
-        let (user, _, session_id) = self.session_user(token).await?;
+        let (user, _, session_id) = self.writing_user(token).await?;
         let (identifier, value) = self.new_trust(&user)?;
         let now = self.now();
         // Only while the session and the user's two-factor setup are there.
@@ -531,8 +537,7 @@ impl TwoFactor {
         password: &str,
         meta: &RequestMeta,
     ) -> Result<Vec<String>> {
-        self.gate.ensure_writable().await?;
-        let (user, _, session_id) = self.session_user(token).await?;
+        let (user, _, session_id) = self.writing_user(token).await?;
         self.credentials.check(&user, password).await?;
         let row = self
             .load_2fa(&user)
@@ -571,8 +576,7 @@ impl TwoFactor {
         password: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
-        self.gate.ensure_writable().await?;
-        let (user, _, session_id) = self.session_user(token).await?;
+        let (user, _, session_id) = self.writing_user(token).await?;
         self.credentials.check(&user, password).await?;
         let now = self.now();
         self.db

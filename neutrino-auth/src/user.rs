@@ -7,6 +7,7 @@
 //! and the invitations it sent, in one batch with the audit entry; the
 //! audit log keeps its history.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use neutrino_core::ids::UserId;
@@ -19,7 +20,7 @@ use crate::auth::{MAX_IMAGE_LEN, MAX_NAME_LEN, span};
 use crate::date;
 use crate::email::normalize_email;
 use crate::error::{AuthError, Result};
-use crate::model::{RequestMeta, User};
+use crate::model::{AuthSession, RequestMeta, User};
 use crate::{Auth, rows};
 
 /// Better Auth's `user` options.
@@ -82,6 +83,27 @@ pub struct AccountInfo {
     #[serde(serialize_with = "crate::date::serialize")]
     pub updated_at: SystemTime,
 }
+/// The audit entry of `found`'s user deleting their account, written only
+/// where the deletion changed rows.
+fn deletion_audit(
+    found: &AuthSession,
+    detail: Option<&str>,
+    meta: &RequestMeta,
+    now: SystemTime,
+) -> Result<Statement> {
+    audit::insert_where(
+        AuditEvent::UserDeleted,
+        AuditRecord {
+            email: Some(&found.user.email),
+            detail: detail.map(str::to_owned),
+            ..AuditRecord::in_session(found.user.id.as_str(), &found.session.id)
+        },
+        meta,
+        now,
+        audit::CHANGED,
+        Vec::new(),
+    )
+}
 
 /// The statements that delete user `?1` and what hangs off it, each guarded
 /// by `guard` (SQL whose placeholders start at `?2`, bound to `params`;
@@ -122,7 +144,9 @@ pub(crate) fn delete_user_statements(
     out
 }
 
-fn check_name(name: &str) -> Result<()> {
+/// A user's name: at most `MAX_NAME_LEN` bytes, without control
+/// characters.
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(AuthError::validation(
             "name",
@@ -253,6 +277,18 @@ impl Auth {
         .await
     }
 
+    /// The caller of a deletion (session `token`, read from the database),
+    /// once deletion is enabled and the store writable.
+    ///
+    /// Errors: `NOT_FOUND` when deletion is not enabled, `UNAUTHORIZED`.
+    async fn deleting_caller(&self, token: &str) -> Result<Arc<AuthSession>> {
+        if !self.inner.users.delete_user {
+            return Err(neutrino_core::Error::not_found("endpoint", "delete-user").into());
+        }
+        self.ensure_writable().await?;
+        self.caller_session(token).await
+    }
+
     /// Better Auth's `POST /delete-user`: deletes the caller's account with
     /// its sessions, accounts, two-factor setup, memberships and API keys.
     /// With `password` it must be right; without, the session must be fresh
@@ -268,11 +304,7 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<()> {
         async {
-            if !self.inner.users.delete_user {
-                return Err(neutrino_core::Error::not_found("endpoint", "delete-user").into());
-            }
-            self.ensure_writable().await?;
-            let found = self.caller_session(token).await?;
+            let found = self.deleting_caller(token).await?;
             let user = found.user.id;
             match password {
                 Some(p) => self.inner.credentials.check(&user, p).await?,
@@ -285,17 +317,7 @@ impl Auth {
             let writes =
                 delete_user_statements(&user, guard, &[Value::from(found.session.id.clone())]);
             let last = writes.len() - 1;
-            let entry = audit::insert_where(
-                AuditEvent::UserDeleted,
-                AuditRecord {
-                    email: Some(&found.user.email),
-                    ..AuditRecord::in_session(user.as_str(), &found.session.id)
-                },
-                meta,
-                now,
-                audit::CHANGED,
-                Vec::new(),
-            )?;
+            let entry = deletion_audit(&found, None, meta, now)?;
             self.ensure_writable().await?;
             let out = self.db().write_audited(writes, entry).await?;
             if out.get(last).map_or(0, |o| o.rows_affected) == 0 {
@@ -413,11 +435,7 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<()> {
         async {
-            if !self.inner.users.delete_user {
-                return Err(neutrino_core::Error::not_found("endpoint", "delete-user").into());
-            }
-            self.ensure_writable().await?;
-            let found = self.caller_session(token).await?;
+            let found = self.deleting_caller(token).await?;
             let user = found.user.id;
             let valid = !delete_token.is_empty()
                 && delete_token.len() <= 64
@@ -447,18 +465,7 @@ impl Auth {
             let mut writes = vec![consume];
             writes.extend(delete_user_statements(&user, guard, &params));
             let last = writes.len() - 1;
-            let entry = audit::insert_where(
-                AuditEvent::UserDeleted,
-                AuditRecord {
-                    email: Some(&found.user.email),
-                    detail: Some("by link".into()),
-                    ..AuditRecord::in_session(user.as_str(), &found.session.id)
-                },
-                meta,
-                now,
-                audit::CHANGED,
-                Vec::new(),
-            )?;
+            let entry = deletion_audit(&found, Some("by link"), meta, now)?;
             let out = self.db().write_audited(writes, entry).await?;
             if out.first().map_or(0, |o| o.rows_affected) == 0 {
                 return Err(AuthError::InvalidToken);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use common::{Opts, PASSWORD, Server, server, server_with};
 use neutrino_auth::mail::EmailKind;
+use neutrino_auth::testkit::keys;
 use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use serde_json::json;
@@ -63,11 +64,9 @@ async fn list_accounts_shows_no_secret() {
     let list = res.json();
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 1);
-    let account = list[0].as_object().unwrap();
-    let mut keys: Vec<&str> = account.keys().map(String::as_str).collect();
-    keys.sort_unstable();
+    let account = &list[0];
     assert_eq!(
-        keys,
+        keys(account),
         [
             "accountId",
             "createdAt",

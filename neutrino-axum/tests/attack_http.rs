@@ -885,7 +885,7 @@ async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
         .await;
     let body = res.json();
     let uri = body["totpURI"].as_str().unwrap().to_owned();
-    let secret = common::base32_decode(
+    let secret = neutrino_auth::testkit::base32_decode(
         uri.split("secret=")
             .nth(1)
             .unwrap()

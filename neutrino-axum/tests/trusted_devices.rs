@@ -55,21 +55,7 @@ fn code_at(uri: &str, ahead: u64) -> String {
         .split('&')
         .next()
         .unwrap();
-    let mut key = Vec::new();
-    let (mut buf, mut bits) = (0u64, 0u32);
-    for c in b32.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => continue,
-        };
-        buf = (buf << 5) | u64::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            key.push((buf >> bits) as u8);
-        }
-    }
+    let key = neutrino_auth::testkit::base32_decode(b32);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -36,7 +36,7 @@ async fn two_factor_is_enabled_then_asked_at_sign_in() {
         .split('&')
         .next()
         .unwrap();
-    let secret = common::base32_decode(b32);
+    let secret = neutrino_auth::testkit::base32_decode(b32);
     let backup = body["backupCodes"][0].as_str().unwrap().to_owned();
 
     let res = s

@@ -176,52 +176,44 @@ const V5: Migration = Migration {
     ],
 };
 
+/// The registry's migrations in order: `first` (the dialect's own), then
+/// those whose SQL is the same on every dialect.
+macro_rules! registry_migrations {
+    ($first:expr) => {
+        &[$first, V2, V3, V4, V5, V6, V7]
+    };
+}
+
 /// The registry's migrations (component `neutrino-tenancy`); on PostgreSQL the
 /// audit log's append-only triggers call a function instead of SQLite's
 /// `RAISE`, everything else is the same SQL.
 pub static MIGRATIONS: Migrations = Migrations::new(
     "neutrino-tenancy",
-    &[
-        Migration {
-            version: 1,
-            name: "registry",
-            statements: registry_v1!(
-                r#"CREATE TRIGGER "neutrino_audit_log_no_update" BEFORE UPDATE ON "neutrino_audit_log"
-               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
-                r#"CREATE TRIGGER "neutrino_audit_log_no_delete" BEFORE DELETE ON "neutrino_audit_log"
-               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
-            ),
-        },
-        V2,
-        V3,
-        V4,
-        V5,
-        V6,
-        V7,
-    ],
-)
-.with_postgres(&[
-    Migration {
+    registry_migrations!(Migration {
         version: 1,
         name: "registry",
         statements: registry_v1!(
-            r#"CREATE FUNCTION "neutrino_audit_log_append_only"() RETURNS trigger LANGUAGE plpgsql AS $$
-               BEGIN RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'check_violation'; END $$"#,
             r#"CREATE TRIGGER "neutrino_audit_log_no_update" BEFORE UPDATE ON "neutrino_audit_log"
-               FOR EACH ROW EXECUTE FUNCTION "neutrino_audit_log_append_only"()"#,
+               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
             r#"CREATE TRIGGER "neutrino_audit_log_no_delete" BEFORE DELETE ON "neutrino_audit_log"
-               FOR EACH ROW EXECUTE FUNCTION "neutrino_audit_log_append_only"()"#,
-            r#"CREATE TRIGGER "neutrino_audit_log_no_truncate" BEFORE TRUNCATE ON "neutrino_audit_log"
-               FOR EACH STATEMENT EXECUTE FUNCTION "neutrino_audit_log_append_only"()"#,
+               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"#,
         ),
-    },
-    V2,
-    V3,
-    V4,
-    V5,
-    V6,
-    V7,
-]);
+    }),
+)
+.with_postgres(registry_migrations!(Migration {
+    version: 1,
+    name: "registry",
+    statements: registry_v1!(
+        r#"CREATE FUNCTION "neutrino_audit_log_append_only"() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'check_violation'; END $$"#,
+        r#"CREATE TRIGGER "neutrino_audit_log_no_update" BEFORE UPDATE ON "neutrino_audit_log"
+               FOR EACH ROW EXECUTE FUNCTION "neutrino_audit_log_append_only"()"#,
+        r#"CREATE TRIGGER "neutrino_audit_log_no_delete" BEFORE DELETE ON "neutrino_audit_log"
+               FOR EACH ROW EXECUTE FUNCTION "neutrino_audit_log_append_only"()"#,
+        r#"CREATE TRIGGER "neutrino_audit_log_no_truncate" BEFORE TRUNCATE ON "neutrino_audit_log"
+               FOR EACH STATEMENT EXECUTE FUNCTION "neutrino_audit_log_append_only"()"#,
+    ),
+}));
 
 #[cfg(test)]
 mod tests {

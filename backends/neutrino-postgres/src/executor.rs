@@ -402,6 +402,31 @@ async fn back_off(attempt: u32) {
     tokio::time::sleep(Duration::from_micros(micros)).await;
 }
 
+/// When a failed statement or transaction runs again: once after a stale
+/// cached plan (the cache cleared first), and up to
+/// `MAX_CONFLICT_RETRIES` times after a conflict (with a pause).
+#[derive(Default)]
+struct Retry {
+    replanned: bool,
+    conflicts: u32,
+}
+
+impl Retry {
+    /// Whether to run again after `e`, once ready to.
+    async fn again(&mut self, conn: &Conn, e: &tokio_postgres::Error) -> bool {
+        if !self.replanned && stale_plan(e) {
+            conn.client().statement_cache.clear();
+            self.replanned = true;
+        } else if self.conflicts < MAX_CONFLICT_RETRIES && conflicted(e) {
+            self.conflicts += 1;
+            back_off(self.conflicts).await;
+        } else {
+            return false;
+        }
+        true
+    }
+}
+
 fn stale_plan(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED)
         && e.as_db_error()
@@ -559,8 +584,7 @@ impl PostgresExecutor {
         let conn = self.conn().await?;
         let ps = params(stmt);
         let rs = refs(&ps);
-        let mut retried = false;
-        let mut conflicts = 0;
+        let mut retry = Retry::default();
         loop {
             let prepared = prepare(conn.client(), &p).await.map_err(error::map)?;
             let ran = if rows {
@@ -568,16 +592,12 @@ impl PostgresExecutor {
             } else {
                 conn.client().execute(&prepared, &rs).await.map(Ran::Count)
             };
-            match ran {
-                Err(e) if !retried && stale_plan(&e) => {
-                    conn.client().statement_cache.clear();
-                    retried = true;
-                }
-                Err(e) if conflicts < MAX_CONFLICT_RETRIES && conflicted(&e) => {
-                    conflicts += 1;
-                    back_off(conflicts).await;
-                }
-                other => return other.map_err(error::map),
+            let e = match ran {
+                Ok(ran) => return Ok(ran),
+                Err(e) => e,
+            };
+            if !retry.again(&conn, &e).await {
+                return Err(error::map(e));
             }
         }
     }
@@ -604,8 +624,7 @@ impl PostgresExecutor {
         let mut conn = self.conn().await?;
         let ps = params(stmt);
         let rs = refs(&ps);
-        let mut retried = false;
-        let mut conflicts = 0;
+        let mut retry = Retry::default();
         loop {
             let prepared = prepare(conn.client(), &p).await.map_err(error::map)?;
             conn.armed = true;
@@ -632,16 +651,8 @@ impl PostgresExecutor {
                 (Err(e), ..) | (_, Err(e), _) | (_, _, Err(e)) => e,
                 (Ok(()), Ok(ran), Ok(())) => return Ok(ran),
             };
-            match failure {
-                e if !retried && stale_plan(&e) => {
-                    conn.client().statement_cache.clear();
-                    retried = true;
-                }
-                e if conflicts < MAX_CONFLICT_RETRIES && conflicted(&e) => {
-                    conflicts += 1;
-                    back_off(conflicts).await;
-                }
-                e => return Err(error::map(e)),
+            if !retry.again(&conn, &failure).await {
+                return Err(error::map(failure));
             }
         }
     }
@@ -652,8 +663,7 @@ impl PostgresExecutor {
             .map(|s| self.prepared(s))
             .collect::<Result<Vec<_>>>()?;
         let mut conn = self.conn().await?;
-        let mut retried = false;
-        let mut conflicts = 0;
+        let mut retry = Retry::default();
         loop {
             let client = conn.client();
             // Prepared (or found in the cache) first, pipelined: a statement
@@ -706,17 +716,13 @@ impl PostgresExecutor {
                         })
                         .collect());
                 }
-                Some(e) if !retried && stale_plan(&e) => {
-                    conn.client().statement_cache.clear();
-                    retried = true;
+                // A conflict rolled the batch back whole (a failed `COMMIT`
+                // commits nothing): it runs again on what is committed now.
+                Some(e) => {
+                    if !retry.again(&conn, &e).await {
+                        return Err(error::map(e));
+                    }
                 }
-                // Rolled back whole (a failed `COMMIT` commits nothing): run
-                // again on what is committed now.
-                Some(e) if conflicts < MAX_CONFLICT_RETRIES && conflicted(&e) => {
-                    conflicts += 1;
-                    back_off(conflicts).await;
-                }
-                Some(e) => return Err(error::map(e)),
             }
         }
     }

@@ -18,7 +18,7 @@ use tracing::Instrument;
 use super::{AdminConfig, AdminEntry, AdminUser, admin_user_from_row, check_role};
 use crate::Auth;
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
-use crate::auth::{MAX_IMAGE_LEN, MAX_NAME_LEN, span};
+use crate::auth::{MAX_IMAGE_LEN, span};
 use crate::credential::CREDENTIAL;
 use crate::date;
 use crate::email::normalize_email;
@@ -26,6 +26,7 @@ use crate::error::{AuthError, Result};
 use crate::model::{RequestMeta, Session};
 use crate::random::random_id;
 use crate::rows::{USER_COLUMNS, parse_user_id, session_from_row};
+use crate::user::check_name;
 
 /// Better Auth's `POST /admin/create-user` body.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -82,16 +83,6 @@ impl AdminUpdateUser {
             && self.email_verified.is_none()
             && self.roles.is_none()
     }
-}
-
-fn check_name(name: &str) -> Result<()> {
-    if name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(AuthError::validation(
-            "name",
-            format!("must be at most {MAX_NAME_LEN} bytes without control characters"),
-        ));
-    }
-    Ok(())
 }
 
 fn check_image(image: Option<&str>) -> Result<()> {

@@ -6,22 +6,21 @@ use std::sync::Arc;
 
 use neutrino_core::clock::ManualClock;
 use neutrino_core::ids::UserId;
-use neutrino_core::sql::Statement;
 
-use super::fixtures::{AuthStores, PASSWORD, auth, auth_with, code, meta, unique_email, user};
+use super::fixtures::{
+    AuthStores, PASSWORD, auth, auth_with, code, meta, operator_sql, unique_email, user,
+};
 use crate::admin::{AdminConfig, AdminUpdateUser, CreateUser};
 use crate::{Auth, SignInEmail, SignedIn};
 
 /// Makes `user` an admin the way an operator does: in the database.
 async fn make_admin(stores: &AuthStores, user: &UserId) {
-    stores
-        .auth_db
-        .execute(
-            &Statement::new(r#"UPDATE "user" SET "role" = 'admin' WHERE "id" = ?1"#)
-                .bind(user.as_str()),
-        )
-        .await
-        .expect("make an admin");
+    operator_sql(
+        stores,
+        r#"UPDATE "user" SET "role" = 'admin' WHERE "id" = ?1"#,
+        user.as_str(),
+    )
+    .await;
 }
 
 async fn admin(stores: &AuthStores, auth: &Auth) -> SignedIn {

@@ -5,11 +5,15 @@
 use std::time::Duration;
 
 use neutrino_core::clock::ManualClock;
+use neutrino_core::ids::TenantId;
 use neutrino_core::sql::Statement;
 
 use super::fixtures::{AuthStores, World, ci_key, code, member, meta, two_orgs};
-use crate::apikey::{ApiKeyScope, ApiKeyUpdate, DEFAULT_RATE_LIMIT, NewApiKey, hash_key};
+use crate::apikey::{
+    ApiKeyScope, ApiKeyUpdate, CreatedApiKey, DEFAULT_RATE_LIMIT, NewApiKey, hash_key,
+};
 use crate::audit::AuditEvent;
+use crate::org::Organizations;
 
 /// A tenant key mints the tenant scope and is stored hashed.
 pub async fn a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed(
@@ -102,17 +106,7 @@ pub async fn platform_keys_work_on_their_platform_only_and_die_with_membership(
     // A tenant key of a member who is then removed stops working.
     let acme = w.a.acme(ta).await;
     let m = member(o, ta, &acme.id, &bob.user.id, "member").await;
-    let bob_key = o
-        .create_api_key(
-            &bob.session.token,
-            NewApiKey {
-                organization: Some(acme.id),
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let bob_key = tenant_key(o, &bob.session.token, acme.id, None).await;
     o.verify_api_key(&bob_key.key).await.unwrap();
     o.remove_member(ta, &acme.id, &m.id, &meta()).await.unwrap();
     assert_eq!(
@@ -158,18 +152,7 @@ pub async fn a_key_refused_because_its_owner_left_keeps_its_uses(
     let to = &owner.session.token;
     let acme = w.a.acme(to).await;
     member(&o, to, &acme.id, &m.user.id, "member").await;
-    let key = o
-        .create_api_key(
-            &m.session.token,
-            NewApiKey {
-                organization: Some(acme.id),
-                remaining: Some(2),
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let key = tenant_key(&o, &m.session.token, acme.id, Some(2)).await;
     let id = key.record.id.clone();
     o.leave(&m.session.token, &acme.id, &meta()).await.unwrap();
     for _ in 0..3 {
@@ -209,18 +192,7 @@ pub async fn a_key_refused_because_its_owner_left_keeps_its_uses(
         .await
         .unwrap();
     let ta = &admin.session.token;
-    let akey = o
-        .create_api_key(
-            ta,
-            NewApiKey {
-                organization: Some(acme.id),
-                remaining: Some(3),
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let akey = tenant_key(&o, ta, acme.id, Some(3)).await;
     let ApiKeyScope::Tenant(s) = o.verify_api_key(&akey.key).await.unwrap() else {
         panic!("a tenant key gives a tenant scope");
     };
@@ -530,4 +502,25 @@ pub async fn an_organization_lists_its_own_keys_to_members_who_may_read_them(
         ),
         "USER_NOT_MEMBER_OF_ORGANIZATION"
     );
+}
+
+/// A key of `org` created by the user of `token`, with `remaining` uses
+/// (`None`: unlimited), its other settings the defaults.
+async fn tenant_key(
+    o: &Organizations,
+    token: &str,
+    org: TenantId,
+    remaining: Option<u32>,
+) -> CreatedApiKey {
+    o.create_api_key(
+        token,
+        NewApiKey {
+            organization: Some(org),
+            remaining,
+            ..NewApiKey::default()
+        },
+        &meta(),
+    )
+    .await
+    .unwrap()
 }

@@ -195,6 +195,16 @@ pub async fn activate(orgs: &Organizations, token: &str, org: &TenantId) {
         .expect("set active organization");
 }
 
+/// Runs `sql` on the suite's auth database with `value` as `?1`, the way
+/// an operator changes a row by hand.
+pub(crate) async fn operator_sql(stores: &AuthStores, sql: &str, value: &str) {
+    stores
+        .auth_db
+        .execute(&Statement::new(sql).bind(value))
+        .await
+        .expect("an operator's write");
+}
+
 /// A key "ci" of `org`, created by the user of `token`: it may create
 /// invitations and expires in an hour.
 pub async fn ci_key(orgs: &Organizations, token: &str, org: TenantId) -> CreatedApiKey {

@@ -11,7 +11,7 @@ use crate::apikey::hash_key;
 use crate::org::NewOrganization;
 
 /// The object's keys, sorted.
-fn keys(v: &Value) -> Vec<&str> {
+pub fn keys(v: &Value) -> Vec<&str> {
     let mut k: Vec<&str> = v
         .as_object()
         .expect("a JSON object")

@@ -11,7 +11,9 @@ use neutrino_core::BoxError;
 use neutrino_core::clock::ManualClock;
 use neutrino_core::sql::{SqlExecutor, Statement};
 
-use super::fixtures::{AuthStores, PASSWORD, World, auth_with, code, member, meta, unique_email};
+use super::fixtures::{
+    AuthStores, PASSWORD, World, auth_with, code, member, meta, operator_sql, unique_email,
+};
 use crate::mail::{Email, EmailKind, Mailer, RecordingMailer};
 use crate::{AuthError, SignInEmail, SignUpEmail};
 
@@ -201,14 +203,12 @@ pub async fn reset_and_verification_requests_answer_the_same_for_every_address(
                 .await
                 .unwrap();
         }
-        stores
-            .auth_db
-            .execute(
-                &Statement::new(r#"UPDATE "user" SET "emailVerified" = 1 WHERE "email" = ?1"#)
-                    .bind(verified.as_str()),
-            )
-            .await
-            .unwrap();
+        operator_sql(
+            stores,
+            r#"UPDATE "user" SET "emailVerified" = 1 WHERE "email" = ?1"#,
+            verified.as_str(),
+        )
+        .await;
         for e in [unique_email(), unverified.clone(), verified.clone()] {
             assert!(auth.send_verification_email(&e, None).await.is_ok(), "{e}");
             assert!(

@@ -451,7 +451,9 @@ async fn user_session(auth: &crate::Auth, email: &str, trust: &str) -> (String, 
     }
 }
 
-fn base32_decode(s: &str) -> Vec<u8> {
+/// RFC 4648 base32 without padding, as the `otpauth://` URI carries a
+/// TOTP secret: the key's bytes (other characters are skipped).
+pub fn base32_decode(s: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let (mut buf, mut bits) = (0u64, 0u32);
     for c in s.bytes() {

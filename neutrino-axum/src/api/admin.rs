@@ -9,12 +9,11 @@
 //!
 //! [`Auth`]: neutrino_auth::Auth
 
-use std::future::Future;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use neutrino_auth::admin::{AdminUpdateUser, CreateUser, ListUsers, SearchField, SearchOperator};
-use neutrino_auth::{AuthError, AuthSession, Session};
+use neutrino_auth::{Auth, AuthError, AuthSession, Session};
 use neutrino_core::ids::UserId;
 use serde_json::{Map, Value, json};
 
@@ -71,19 +70,19 @@ pub(super) async fn handle(route: AdminRoute, ctx: &Ctx) -> Answer {
     match route {
         AdminRoute::SetRole => set_role(ctx).await,
         AdminRoute::BanUser => ban_user(ctx).await,
-        AdminRoute::UnbanUser => unban_user(ctx).await,
         AdminRoute::ListUsers => list_users(ctx).await,
-        AdminRoute::RevokeUserSessions => revoke_user_sessions(ctx).await,
-        AdminRoute::RemoveUser => remove_user(ctx).await,
         AdminRoute::ImpersonateUser => impersonate_user(ctx).await,
         AdminRoute::StopImpersonating => stop_impersonating(ctx).await,
         AdminRoute::GetUser => get_user(ctx).await,
         AdminRoute::CreateUser => create_user(ctx).await,
         AdminRoute::UpdateUser => update_user(ctx).await,
-        AdminRoute::ListUserSessions => list_user_sessions(ctx).await,
         AdminRoute::RevokeUserSession => revoke_user_session(ctx).await,
         AdminRoute::SetUserPassword => set_user_password(ctx).await,
         AdminRoute::HasPermission => has_permission(ctx).await,
+        AdminRoute::UnbanUser
+        | AdminRoute::RevokeUserSessions
+        | AdminRoute::RemoveUser
+        | AdminRoute::ListUserSessions => on_user(route, ctx).await,
     }
 }
 
@@ -108,7 +107,11 @@ fn user_id(id: &str) -> Result<UserId, ApiError> {
 
 /// Better Auth's 404 for `USER_NOT_FOUND` on admin routes.
 fn admin_error(e: AuthError) -> ApiError {
-    let e = ApiError::from(e);
+    not_found(e.into())
+}
+
+/// `e`, as Better Auth's 404 where it is `USER_NOT_FOUND`.
+fn not_found(e: ApiError) -> ApiError {
     if e.code() == "USER_NOT_FOUND" {
         ApiError::new(StatusCode::NOT_FOUND, "USER_NOT_FOUND", "User not found")
     } else {
@@ -117,18 +120,32 @@ fn admin_error(e: AuthError) -> ApiError {
 }
 
 /// Better Auth's admin handler: the caller's session from the database (401
-/// with an empty body without one), one library call with it, and its
-/// answer as JSON, with the cookies the session's resolution sends (on an
-/// error too). The body's fields are validated before, by the caller.
-async fn admin_call<F, Fut>(ctx: &Ctx, run: F) -> Answer
-where
-    F: FnOnce(Current) -> Fut,
-    Fut: Future<Output = Result<Value, ApiError>>,
-{
+/// with an empty body without one), one library call with it (`run`, given
+/// the auth and the session's token), and its answer as JSON, with the
+/// cookies the session's resolution sends (on an error too); an unknown
+/// user is Better Auth's 404. The body's fields are validated before, by
+/// the caller.
+async fn admin_call(
+    ctx: &Ctx,
+    run: impl AsyncFnOnce(&Auth, &str) -> Result<Value, ApiError>,
+) -> Answer {
     let (current, cookies) = admin_session(ctx).await?;
-    match run(current).await {
+    match run(ctx.platform.auth(), token(&current)).await {
         Ok(body) => Ok(Reply::json(body).cookies(cookies)),
-        Err(e) => Err(with_cookies(e, cookies)),
+        Err(e) => Err(with_cookies(not_found(e), cookies)),
+    }
+}
+
+/// Better Auth's 400 `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL` where the
+/// email is another user's, as the admin routes answer it.
+fn email_taken(e: AuthError) -> ApiError {
+    match e {
+        AuthError::UserAlreadyExists => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+            "User already exists. Use another email.",
+        ),
+        e => admin_error(e),
     }
 }
 
@@ -184,14 +201,11 @@ async fn set_role(ctx: &Ctx) -> Answer {
         }
     };
     f.finish()?;
-    admin_call(ctx, |current| async move {
+    admin_call(ctx, async move |auth, tok| {
         let roles: Vec<&str> = role.iter().map(String::as_str).collect();
-        let u = ctx
-            .platform
-            .auth()
-            .admin_set_role(token(&current), &user_id(&target)?, &roles, &ctx.meta)
-            .await
-            .map_err(admin_error)?;
+        let u = auth
+            .admin_set_role(tok, &user_id(&target)?, &roles, &ctx.meta)
+            .await?;
         Ok(json!({ "user": u }))
     })
     .await
@@ -221,34 +235,57 @@ async fn ban_user(ctx: &Ctx) -> Answer {
             ));
         }
     };
-    admin_call(ctx, |current| async move {
-        let u = ctx
-            .platform
-            .auth()
+    admin_call(ctx, async move |auth, tok| {
+        let u = auth
             .admin_ban_user(
-                token(&current),
+                tok,
                 &user_id(&target)?,
                 reason.as_deref(),
                 expires_in,
                 &ctx.meta,
             )
-            .await
-            .map_err(admin_error)?;
+            .await?;
         Ok(json!({ "user": u }))
     })
     .await
 }
 
-async fn unban_user(ctx: &Ctx) -> Answer {
+/// The admin routes whose body is `{userId}` alone: one library call on
+/// that user.
+/// - `POST /admin/unban-user`: `{"user": …}`;
+/// - `POST /admin/revoke-user-sessions` and `POST /admin/remove-user`:
+///   `{"success": true}`;
+/// - `POST /admin/list-user-sessions`: `{"sessions": […]}`, without their
+///   tokens.
+async fn on_user(route: AdminRoute, ctx: &Ctx) -> Answer {
     let target = user_id_body(ctx)?;
-    admin_call(ctx, |current| async move {
-        let u = ctx
-            .platform
-            .auth()
-            .admin_unban_user(token(&current), &user_id(&target)?, &ctx.meta)
-            .await
-            .map_err(admin_error)?;
-        Ok(json!({ "user": u }))
+    admin_call(ctx, async move |auth, tok| {
+        let id = user_id(&target)?;
+        let meta = &ctx.meta;
+        let success = json!({ "success": true });
+        let body = match route {
+            AdminRoute::UnbanUser => auth
+                .admin_unban_user(tok, &id, meta)
+                .await
+                .map(|u| json!({ "user": u })),
+            AdminRoute::RevokeUserSessions => auth
+                .admin_revoke_user_sessions(tok, &id, meta)
+                .await
+                .map(|_| success),
+            AdminRoute::RemoveUser => auth
+                .admin_remove_user(tok, &id, meta)
+                .await
+                .map(|()| success),
+            // `ListUserSessions`, the only other route `handle` sends here.
+            _ => auth
+                .admin_list_user_sessions(tok, &id)
+                .await
+                .map(|sessions| {
+                    let list: Vec<Value> = sessions.iter().map(listed_session).collect();
+                    json!({ "sessions": list })
+                }),
+        };
+        body.map_err(admin_error)
     })
     .await
 }
@@ -280,13 +317,8 @@ async fn list_users(ctx: &Ctx) -> Answer {
         offset,
         descending: query_get(&ctx.query, "sortDirection") == Some("desc"),
     };
-    admin_call(ctx, |current| async move {
-        let list = ctx
-            .platform
-            .auth()
-            .admin_list_users(token(&current), &query)
-            .await
-            .map_err(admin_error)?;
+    admin_call(ctx, async move |auth, tok| {
+        let list = auth.admin_list_users(tok, &query).await?;
         let mut body = json!({ "users": list.users, "total": list.total });
         if limit.is_some() {
             body["limit"] = json!(list.limit);
@@ -295,32 +327,6 @@ async fn list_users(ctx: &Ctx) -> Answer {
             body["offset"] = json!(list.offset);
         }
         Ok(body)
-    })
-    .await
-}
-
-async fn revoke_user_sessions(ctx: &Ctx) -> Answer {
-    let target = user_id_body(ctx)?;
-    admin_call(ctx, |current| async move {
-        ctx.platform
-            .auth()
-            .admin_revoke_user_sessions(token(&current), &user_id(&target)?, &ctx.meta)
-            .await
-            .map_err(admin_error)?;
-        Ok(json!({ "success": true }))
-    })
-    .await
-}
-
-async fn remove_user(ctx: &Ctx) -> Answer {
-    let target = user_id_body(ctx)?;
-    admin_call(ctx, |current| async move {
-        ctx.platform
-            .auth()
-            .admin_remove_user(token(&current), &user_id(&target)?, &ctx.meta)
-            .await
-            .map_err(admin_error)?;
-        Ok(json!({ "success": true }))
     })
     .await
 }
@@ -431,13 +437,8 @@ async fn get_user(ctx: &Ctx) -> Answer {
             "[query.id] Invalid input: expected string, received undefined",
         ));
     };
-    admin_call(ctx, |current| async move {
-        let u = ctx
-            .platform
-            .auth()
-            .admin_get_user(token(&current), &user_id(&id)?)
-            .await
-            .map_err(admin_error)?;
+    admin_call(ctx, async move |auth, tok| {
+        let u = auth.admin_get_user(tok, &user_id(&id)?).await?;
         Ok(json!(u))
     })
     .await
@@ -538,7 +539,7 @@ async fn create_user(ctx: &Ctx) -> Answer {
         Some(m) => parse_data(m, &["role", "image", "emailVerified"])?,
         None => parse_data(&Map::new(), &[])?,
     };
-    admin_call(ctx, |current| async move {
+    admin_call(ctx, async move |auth, tok| {
         let req = CreateUser {
             email,
             password,
@@ -547,19 +548,10 @@ async fn create_user(ctx: &Ctx) -> Answer {
             image: data.image.flatten(),
             email_verified: data.email_verified.unwrap_or(false),
         };
-        let u = ctx
-            .platform
-            .auth()
-            .admin_create_user(token(&current), req, &ctx.meta)
+        let u = auth
+            .admin_create_user(tok, req, &ctx.meta)
             .await
-            .map_err(|e| match e {
-                AuthError::UserAlreadyExists => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
-                    "User already exists. Use another email.",
-                ),
-                e => admin_error(e),
-            })?;
+            .map_err(email_taken)?;
         Ok(json!({ "user": u }))
     })
     .await
@@ -580,7 +572,7 @@ async fn update_user(ctx: &Ctx) -> Answer {
     };
     f.finish()?;
     let data = data.cloned().unwrap_or_default();
-    admin_call(ctx, |current| async move {
+    admin_call(ctx, async move |auth, tok| {
         if data.is_empty() {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -596,19 +588,10 @@ async fn update_user(ctx: &Ctx) -> Answer {
             email_verified: d.email_verified,
             roles: d.role,
         };
-        let u = ctx
-            .platform
-            .auth()
-            .admin_update_user(token(&current), &user_id(&target)?, update, &ctx.meta)
+        let u = auth
+            .admin_update_user(tok, &user_id(&target)?, update, &ctx.meta)
             .await
-            .map_err(|e| match e {
-                AuthError::UserAlreadyExists => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
-                    "User already exists. Use another email.",
-                ),
-                e => admin_error(e),
-            })?;
+            .map_err(email_taken)?;
         Ok(json!(u))
     })
     .await
@@ -624,35 +607,13 @@ fn listed_session(s: &Session) -> Value {
     v
 }
 
-/// Better Auth's `POST /admin/list-user-sessions {userId}`:
-/// `{"sessions": […]}`, without their tokens.
-async fn list_user_sessions(ctx: &Ctx) -> Answer {
-    let target = user_id_body(ctx)?;
-    admin_call(ctx, |current| async move {
-        let sessions = ctx
-            .platform
-            .auth()
-            .admin_list_user_sessions(token(&current), &user_id(&target)?)
-            .await
-            .map_err(admin_error)?;
-        let list: Vec<Value> = sessions.iter().map(listed_session).collect();
-        Ok(json!({ "sessions": list }))
-    })
-    .await
-}
-
 /// Better Auth's `POST /admin/revoke-user-session {sessionToken}` (a
 /// session's token or ID): `{"success": true}`, whether or not it existed.
 async fn revoke_user_session(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let session = f.string("sessionToken");
-    f.finish()?;
-    admin_call(ctx, |current| async move {
-        ctx.platform
-            .auth()
-            .admin_revoke_user_session(token(&current), &session, &ctx.meta)
-            .await
-            .map_err(admin_error)?;
+    let session = Fields::only_string(&ctx.body, "sessionToken")?;
+    admin_call(ctx, async move |auth, tok| {
+        auth.admin_revoke_user_session(tok, &session, &ctx.meta)
+            .await?;
         Ok(json!({ "success": true }))
     })
     .await
@@ -675,12 +636,9 @@ async fn set_user_password(ctx: &Ctx) -> Answer {
     if !issues.is_empty() {
         return Err(ApiError::validation(issues.join("; ")));
     }
-    admin_call(ctx, |current| async move {
-        ctx.platform
-            .auth()
-            .admin_set_user_password(token(&current), &user_id(&target)?, &password, &ctx.meta)
-            .await
-            .map_err(admin_error)?;
+    admin_call(ctx, async move |auth, tok| {
+        auth.admin_set_user_password(tok, &user_id(&target)?, &password, &ctx.meta)
+            .await?;
         Ok(json!({ "status": true }))
     })
     .await
@@ -731,13 +689,8 @@ async fn has_permission(ctx: &Ctx) -> Answer {
         ));
     }
     let permissions = record.unwrap_or_default();
-    admin_call(ctx, |current| async move {
-        let success = ctx
-            .platform
-            .auth()
-            .admin_has_permission(token(&current), &permissions)
-            .await
-            .map_err(admin_error)?;
+    admin_call(ctx, async move |auth, tok| {
+        let success = auth.admin_has_permission(tok, &permissions).await?;
         Ok(json!({ "error": null, "success": success }))
     })
     .await

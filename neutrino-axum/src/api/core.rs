@@ -8,7 +8,7 @@ use neutrino_auth::{AuthError, ChangePassword, SignInEmail, SignInOutcome, SignU
 use serde_json::{Value, json};
 
 use super::session::{
-    self, Read, Resolved, cached_json, require, set_session_cookies, with_cookies,
+    self, Read, Resolved, cached_json, require, set_session_cookies, with_cookies, with_token,
 };
 use super::wire::{Fields, Reply, looks_like_email, query_get, session_json, user_json};
 use super::{Ctx, Route};
@@ -252,9 +252,7 @@ async fn list_sessions(ctx: &Ctx) -> Answer {
 }
 
 async fn revoke_session(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let token = f.string("token");
-    f.finish()?;
+    let token = Fields::only_string(&ctx.body, "token")?;
     let (current, mut cookies) = require(ctx).await?;
     let auth = ctx.platform.auth();
     auth.revoke_session(&current.found.user.id, &token, &ctx.meta)
@@ -488,16 +486,15 @@ async fn delete_user_callback(ctx: &Ctx) -> Answer {
 
 /// `POST /verify-password`: `{password}` → `{status: true}`.
 async fn verify_password(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let password = f.string("password");
-    f.finish()?;
-    let (current, cookies) = require(ctx).await?;
-    ctx.platform
-        .auth()
-        .verify_password(&current.found.session.token, &password)
-        .await
-        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
-    Ok(Reply::json(json!({ "status": true })).cookies(cookies))
+    let password = Fields::only_string(&ctx.body, "password")?;
+    with_token(ctx, async |token| {
+        ctx.platform
+            .auth()
+            .verify_password(token, &password)
+            .await?;
+        Ok(json!({ "status": true }))
+    })
+    .await
 }
 
 /// `GET /list-accounts`: the caller's accounts, without tokens or password.

@@ -9,7 +9,7 @@ use neutrino_core::ids::TenantId;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::session::{Current, require, set_session_cookies, with_cookies};
+use super::session::{Current, require, set_session_cookies, with_cookies, with_token};
 use super::wire::{Fields, Reply, query_get};
 use crate::ApiError;
 
@@ -151,6 +151,21 @@ fn parse_org(id: &str) -> Result<TenantId, ApiError> {
         .map_err(|_| AuthError::OrganizationNotFound.into())
 }
 
+/// [`with_token`] in the organization named by `explicit`, or the session's
+/// active one: `missing` when there is none.
+async fn in_org(
+    ctx: &Ctx,
+    explicit: Option<&str>,
+    missing: AuthError,
+    run: impl AsyncFnOnce(&str, &TenantId) -> Result<Value, ApiError>,
+) -> Answer {
+    with_token(ctx, async |token| {
+        let org = org_or_active(ctx, token, explicit, missing).await?;
+        run(token, &org).await
+    })
+    .await
+}
+
 /// The organization named by `explicit`, or the session's active one:
 /// `missing` when there is none.
 async fn org_or_active(
@@ -275,33 +290,27 @@ async fn update(ctx: &Ctx) -> Answer {
             _ => {}
         }
     }
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
-        let org = org_or_active(
-            ctx,
-            token,
-            explicit.as_deref(),
-            AuthError::OrganizationNotFound,
-        )
-        .await?;
-        let updated = ctx
-            .platform
-            .orgs()
-            .update_organization(token, &org, update, &ctx.meta)
-            .await?;
-        Ok::<_, ApiError>(org_json_object_metadata(&updated))
-    };
-    reply(run.await, cookies)
+    in_org(
+        ctx,
+        explicit.as_deref(),
+        AuthError::OrganizationNotFound,
+        async |token, org| {
+            let updated = ctx
+                .platform
+                .orgs()
+                .update_organization(token, org, update, &ctx.meta)
+                .await?;
+            Ok(org_json_object_metadata(&updated))
+        },
+    )
+    .await
 }
 
 /// `POST /organization/delete`: `{organizationId}`; the deleted
 /// organization. Its registry tenant goes with it (see
 /// `Organizations::delete_organization`).
 async fn delete(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let org = f.string("organizationId");
-    f.finish()?;
+    let org = Fields::only_string(&ctx.body, "organizationId")?;
     // Better Auth checks the session itself here: 401 without a body.
     let (current, cookies) = require(ctx)
         .await
@@ -451,9 +460,7 @@ async fn get_full(ctx: &Ctx, full: bool) -> Answer {
 }
 
 async fn check_slug(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let slug = f.string("slug");
-    f.finish()?;
+    let slug = Fields::only_string(&ctx.body, "slug")?;
     let (_, cookies) = session(ctx).await?;
     ctx.platform
         .orgs()
@@ -475,27 +482,28 @@ async fn invite_member(ctx: &Ctx) -> Answer {
         return Err(ApiError::validation(i));
     }
     let role = role_of(role_value).unwrap_or_default();
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
-        let org =
-            org_or_active(ctx, token, org.as_deref(), AuthError::OrganizationNotFound).await?;
-        // Better Auth's order: the address is judged before the inviter.
-        neutrino_auth::email::normalize_email(&email)?;
-        let inv = ctx
-            .platform
-            .orgs()
-            .invite_member(token, &org, &email, &role, &ctx.meta)
-            .await
-            // An inviter who is not a member (of an organization that may
-            // not exist either): Better Auth's `MEMBER_NOT_FOUND`.
-            .map_err(|e| match e {
-                AuthError::NotAMember => AuthError::MemberNotFound,
-                e => e,
-            })?;
-        Ok::<_, ApiError>(serde_json::to_value(inv).unwrap_or(Value::Null))
-    };
-    reply(run.await, cookies)
+    in_org(
+        ctx,
+        org.as_deref(),
+        AuthError::OrganizationNotFound,
+        async |token, org| {
+            // Better Auth's order: the address is judged before the inviter.
+            neutrino_auth::email::normalize_email(&email)?;
+            let inv = ctx
+                .platform
+                .orgs()
+                .invite_member(token, org, &email, &role, &ctx.meta)
+                .await
+                // An inviter who is not a member (of an organization that may
+                // not exist either): Better Auth's `MEMBER_NOT_FOUND`.
+                .map_err(|e| match e {
+                    AuthError::NotAMember => AuthError::MemberNotFound,
+                    e => e,
+                })?;
+            Ok(serde_json::to_value(inv).unwrap_or(Value::Null))
+        },
+    )
+    .await
 }
 
 enum Answering {
@@ -505,9 +513,7 @@ enum Answering {
 }
 
 async fn answer_invitation(ctx: &Ctx, answering: Answering) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let id = f.string("invitationId");
-    f.finish()?;
+    let id = Fields::only_string(&ctx.body, "invitationId")?;
     let (current, cookies) = session(ctx).await?;
     let orgs = ctx.platform.orgs();
     let token = &current.found.session.token;
@@ -536,26 +542,22 @@ async fn answer_invitation(ctx: &Ctx, answering: Answering) -> Answer {
 }
 
 async fn list_invitations(ctx: &Ctx) -> Answer {
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let explicit = query_get(&ctx.query, "organizationId");
-    let org = match org_or_active(ctx, token, explicit, AuthError::NoActiveOrganization).await {
-        Ok(o) => o,
-        Err(e) if e.code() == "NO_ACTIVE_ORGANIZATION" => {
-            return Err(with_cookies(
-                ApiError::message_only(StatusCode::BAD_REQUEST, "Organization ID is required"),
-                cookies,
-            ));
-        }
-        Err(e) => return Err(with_cookies(e, cookies)),
-    };
-    let list = ctx
-        .platform
-        .orgs()
-        .list_invitations(token, &org)
-        .await
-        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
-    Ok(Reply::json(serde_json::to_value(list).unwrap_or(json!([]))).cookies(cookies))
+    with_token(ctx, async |token| {
+        let explicit = query_get(&ctx.query, "organizationId");
+        let org = match org_or_active(ctx, token, explicit, AuthError::NoActiveOrganization).await {
+            Ok(o) => o,
+            Err(e) if e.code() == "NO_ACTIVE_ORGANIZATION" => {
+                return Err(ApiError::message_only(
+                    StatusCode::BAD_REQUEST,
+                    "Organization ID is required",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        let list = ctx.platform.orgs().list_invitations(token, &org).await?;
+        Ok(serde_json::to_value(list).unwrap_or(json!([])))
+    })
+    .await
 }
 
 async fn list_user_invitations(ctx: &Ctx) -> Answer {
@@ -589,37 +591,38 @@ async fn remove_member(ctx: &Ctx) -> Answer {
     let who = f.string("memberIdOrEmail");
     let org = f.opt_string("organizationId");
     f.finish()?;
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
-        let org =
-            org_or_active(ctx, token, org.as_deref(), AuthError::NoActiveOrganization).await?;
-        let orgs = ctx.platform.orgs();
-        let member_id = if who.contains('@') {
-            let members = orgs.list_members(token, &org).await?;
-            let mut found = None;
-            for m in &members {
-                if let Some(u) = ctx.platform.auth().get_user(&m.user_id).await?
-                    && u.email.eq_ignore_ascii_case(who.trim())
-                {
-                    found = Some(m.id.clone());
+    in_org(
+        ctx,
+        org.as_deref(),
+        AuthError::NoActiveOrganization,
+        async |token, org| {
+            let orgs = ctx.platform.orgs();
+            let member_id = if who.contains('@') {
+                let members = orgs.list_members(token, org).await?;
+                let mut found = None;
+                for m in &members {
+                    if let Some(u) = ctx.platform.auth().get_user(&m.user_id).await?
+                        && u.email.eq_ignore_ascii_case(who.trim())
+                    {
+                        found = Some(m.id.clone());
+                    }
                 }
-            }
-            found.ok_or(ApiError::from(AuthError::MemberNotFound))?
-        } else {
-            who.clone()
-        };
-        let removed = orgs
-            .remove_member(token, &org, &member_id, &ctx.meta)
-            .await?;
-        let member = if who.contains('@') {
-            member_with_user(ctx, &removed).await?
-        } else {
-            member_json(&removed)
-        };
-        Ok::<_, ApiError>(json!({ "member": member }))
-    };
-    reply(run.await, cookies)
+                found.ok_or(ApiError::from(AuthError::MemberNotFound))?
+            } else {
+                who.clone()
+            };
+            let removed = orgs
+                .remove_member(token, org, &member_id, &ctx.meta)
+                .await?;
+            let member = if who.contains('@') {
+                member_with_user(ctx, &removed).await?
+            } else {
+                member_json(&removed)
+            };
+            Ok(json!({ "member": member }))
+        },
+    )
+    .await
 }
 
 async fn update_member_role(ctx: &Ctx) -> Answer {
@@ -636,63 +639,60 @@ async fn update_member_role(ctx: &Ctx) -> Answer {
     if role.trim().is_empty() {
         return Err(ApiError::empty(StatusCode::BAD_REQUEST));
     }
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
-        let org =
-            org_or_active(ctx, token, org.as_deref(), AuthError::NoActiveOrganization).await?;
-        let m = ctx
-            .platform
-            .orgs()
-            .update_member_role(token, &org, &member_id, &role, &ctx.meta)
-            .await?;
-        Ok::<_, ApiError>(member_json(&m))
-    };
-    reply(run.await, cookies)
+    in_org(
+        ctx,
+        org.as_deref(),
+        AuthError::NoActiveOrganization,
+        async |token, org| {
+            let m = ctx
+                .platform
+                .orgs()
+                .update_member_role(token, org, &member_id, &role, &ctx.meta)
+                .await?;
+            Ok(member_json(&m))
+        },
+    )
+    .await
 }
 
 async fn leave(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let org = f.string("organizationId");
-    f.finish()?;
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
+    let org = Fields::only_string(&ctx.body, "organizationId")?;
+    with_token(ctx, async |token| {
         let org = parse_org(&org)?;
         let m = ctx.platform.orgs().leave(token, &org, &ctx.meta).await?;
         member_with_user(ctx, &m).await
-    };
-    reply(run.await, cookies)
+    })
+    .await
 }
 
 async fn active_member(ctx: &Ctx, role_only: bool) -> Answer {
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
+    with_token(ctx, async |token| {
         let m = ctx.platform.orgs().active_member(token).await?;
         if role_only {
-            Ok::<_, ApiError>(json!({ "role": m.role }))
+            Ok(json!({ "role": m.role }))
         } else {
             member_with_user(ctx, &m).await
         }
-    };
-    reply(run.await, cookies)
+    })
+    .await
 }
 
 async fn list_members(ctx: &Ctx) -> Answer {
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
-        let explicit = query_get(&ctx.query, "organizationId");
-        let org = org_or_active(ctx, token, explicit, AuthError::NoActiveOrganization).await?;
-        let members = ctx.platform.orgs().list_members(token, &org).await?;
-        let mut out = Vec::with_capacity(members.len());
-        for m in &members {
-            out.push(member_with_user(ctx, m).await?);
-        }
-        Ok::<_, ApiError>(json!({ "members": out, "total": members.len() }))
-    };
-    reply(run.await, cookies)
+    let explicit = query_get(&ctx.query, "organizationId");
+    in_org(
+        ctx,
+        explicit,
+        AuthError::NoActiveOrganization,
+        async |token, org| {
+            let members = ctx.platform.orgs().list_members(token, org).await?;
+            let mut out = Vec::with_capacity(members.len());
+            for m in &members {
+                out.push(member_with_user(ctx, m).await?);
+            }
+            Ok(json!({ "members": out, "total": members.len() }))
+        },
+    )
+    .await
 }
 
 /// `?membersLimit=`: a number (Better Auth's `z.number().or(z.string()
@@ -744,9 +744,7 @@ async fn has_permission(ctx: &Ctx) -> Answer {
             ));
         }
     };
-    let (current, cookies) = session(ctx).await?;
-    let token = &current.found.session.token;
-    let run = async {
+    with_token(ctx, async |token| {
         let orgs = ctx.platform.orgs();
         let scope = match org.as_deref().filter(|o| !o.is_empty()) {
             Some(id) => match id.parse::<TenantId>() {
@@ -778,8 +776,8 @@ async fn has_permission(ctx: &Ctx) -> Answer {
                 })
         });
         Ok(json!({ "error": null, "success": success }))
-    };
-    reply(run.await, cookies)
+    })
+    .await
 }
 
 /// `GET /organization/get-invitation?id=`: the caller's own pending

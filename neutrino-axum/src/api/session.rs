@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::Ctx;
 use super::cookies::Cached;
+use super::wire::Reply;
 use crate::ApiError;
 
 /// How an endpoint reads the session.
@@ -142,6 +143,20 @@ pub(crate) fn set_session_cookies(
         out.extend(cache.set_cookies(jar, found, SystemTime::now(), dont_remember));
     }
     out
+}
+
+/// A handler's frame: the caller's session from the database (401
+/// `UNAUTHORIZED` without one), `run` with its token, and its answer as
+/// JSON with the cookies the session's resolution sends (on an error too).
+pub(crate) async fn with_token(
+    ctx: &Ctx,
+    run: impl AsyncFnOnce(&str) -> Result<Value, ApiError>,
+) -> Result<Reply, ApiError> {
+    let (current, cookies) = require(ctx).await?;
+    match run(&current.found.session.token).await {
+        Ok(v) => Ok(Reply::json(v).cookies(cookies)),
+        Err(e) => Err(with_cookies(e, cookies)),
+    }
 }
 
 /// `e` with these `Set-Cookie` values (Better Auth keeps the cookies set

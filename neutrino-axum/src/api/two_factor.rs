@@ -7,7 +7,9 @@ use neutrino_auth::{AuthError, AuthSession, SignedIn, TwoFactorChallenge};
 use serde_json::json;
 
 use super::Ctx;
-use super::session::{Read, Resolved, require, resolve, set_session_cookies, with_cookies};
+use super::session::{
+    Read, Resolved, require, resolve, set_session_cookies, with_cookies, with_token,
+};
 use super::wire::{Fields, Reply, user_json};
 use crate::ApiError;
 
@@ -149,9 +151,7 @@ async fn enable(ctx: &Ctx) -> Answer {
 
 /// `POST /two-factor/get-totp-uri`: `{password}` → `{totpURI}`.
 async fn get_totp_uri(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let password = f.string("password");
-    f.finish()?;
+    let password = Fields::only_string(&ctx.body, "password")?;
     let (current, cookies) = require(ctx).await?;
     let uri = ctx
         .platform
@@ -173,30 +173,28 @@ async fn get_totp_uri(ctx: &Ctx) -> Answer {
 }
 
 async fn disable(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let password = f.string("password");
-    f.finish()?;
-    let (current, cookies) = require(ctx).await?;
-    ctx.platform
-        .auth()
-        .disable_two_factor(&current.found.session.token, &password, &ctx.meta)
-        .await
-        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
-    Ok(Reply::json(json!({ "status": true })).cookies(cookies))
+    let password = Fields::only_string(&ctx.body, "password")?;
+    with_token(ctx, async |token| {
+        ctx.platform
+            .auth()
+            .disable_two_factor(token, &password, &ctx.meta)
+            .await?;
+        Ok(json!({ "status": true }))
+    })
+    .await
 }
 
 async fn generate_backup_codes(ctx: &Ctx) -> Answer {
-    let mut f = Fields::new(&ctx.body, true);
-    let password = f.string("password");
-    f.finish()?;
-    let (current, cookies) = require(ctx).await?;
-    let codes = ctx
-        .platform
-        .auth()
-        .generate_backup_codes(&current.found.session.token, &password, &ctx.meta)
-        .await
-        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
-    Ok(Reply::json(json!({ "status": true, "backupCodes": codes })).cookies(cookies))
+    let password = Fields::only_string(&ctx.body, "password")?;
+    with_token(ctx, async |token| {
+        let codes = ctx
+            .platform
+            .auth()
+            .generate_backup_codes(token, &password, &ctx.meta)
+            .await?;
+        Ok(json!({ "status": true, "backupCodes": codes }))
+    })
+    .await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -176,6 +176,15 @@ impl<'a> Fields<'a> {
         Self { object, issues }
     }
 
+    /// The required string `name` of a body whose schema has no other
+    /// field, validated.
+    pub(crate) fn only_string(body: &Body, name: &str) -> Result<String, ApiError> {
+        let mut f = Fields::new(body, true);
+        let value = f.string(name);
+        f.finish()?;
+        Ok(value)
+    }
+
     /// The raw value of a field.
     pub(crate) fn raw(&self, name: &str) -> Option<&'a Value> {
         self.object.and_then(|m| m.get(name))

@@ -181,26 +181,6 @@ pub async fn read(res: reqwest::Response) -> Res {
     }
 }
 
-/// RFC 4648 base32 without padding, as in the `otpauth://` URI.
-pub fn base32_decode(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u64, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => continue,
-        };
-        buf = (buf << 5) | u64::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
-}
-
 /// The TOTP code of `secret` now (6 digits, 30 s).
 pub fn totp_now(secret: &[u8]) -> String {
     let now = std::time::SystemTime::now()
