@@ -27,6 +27,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -137,18 +138,27 @@ impl Default for CookieConfig {
 }
 
 /// Signs, verifies and builds the session cookies.
+///
+/// Cheap to clone: the key and the names are computed once and shared.
 #[derive(Clone)]
 pub struct SessionCookies {
+    inner: Arc<CookiesInner>,
+}
+
+/// What [`SessionCookies`] shares between its clones.
+struct CookiesInner {
     mac: HmacSha256,
     config: CookieConfig,
     session_name: String,
     dont_remember_name: String,
+    session_data_name: String,
+    admin_session_name: String,
 }
 
 impl fmt::Debug for SessionCookies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionCookies")
-            .field("config", &self.config)
+            .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
 }
@@ -160,34 +170,51 @@ impl SessionCookies {
             let secure = if config.secure { "__Secure-" } else { "" };
             format!("{secure}{}.{suffix}", config.prefix)
         };
-        Self {
+        let inner = CookiesInner {
             // HMAC takes keys of any length, so the fallback is never used.
             mac: HmacSha256::new_from_slice(secret).unwrap_or_else(|_| {
                 <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default())
             }),
             session_name: name("session_token"),
             dont_remember_name: name("dont_remember"),
+            session_data_name: name("session_data"),
+            admin_session_name: name("admin_session"),
             config,
+        };
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> &CookieConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// The session cookie's name, e.g. `better-auth.session_token`.
     pub fn session_cookie_name(&self) -> &str {
-        &self.session_name
+        &self.inner.session_name
     }
 
     /// The "remember me off" marker cookie's name, e.g. `better-auth.dont_remember`.
     pub fn dont_remember_cookie_name(&self) -> &str {
-        &self.dont_remember_name
+        &self.inner.dont_remember_name
+    }
+
+    /// The cookie cache's cookie name (Better Auth's `session.cookieCache`),
+    /// e.g. `better-auth.session_data`.
+    pub fn session_data_cookie_name(&self) -> &str {
+        &self.inner.session_data_name
+    }
+
+    /// The admin plugin's impersonation cookie name, e.g.
+    /// `better-auth.admin_session`.
+    pub fn admin_session_cookie_name(&self) -> &str {
+        &self.inner.admin_session_name
     }
 
     fn signature(&self, value: &str) -> String {
-        let mut mac = self.mac.clone();
+        let mut mac = self.inner.mac.clone();
         mac.update(value.as_bytes());
         STANDARD.encode(mac.finalize().into_bytes())
     }
@@ -225,7 +252,7 @@ impl SessionCookies {
         if n != 32 {
             return Err(CookieError::SignatureFormat);
         }
-        let mut mac = self.mac.clone();
+        let mut mac = self.inner.mac.clone();
         mac.update(token.as_bytes());
         mac.verify_slice(&raw[..32])
             .map_err(|_| CookieError::SignatureMismatch)?;
@@ -242,14 +269,18 @@ impl SessionCookies {
     /// The `Set-Cookie` for a session: `Max-Age` = the configured lifetime when
     /// `remember_me`, no `Max-Age` (a browser-session cookie) otherwise.
     pub fn session_cookie(&self, token: &str, remember_me: bool) -> Cookie<'static> {
-        let max_age = remember_me.then_some(self.config.max_age);
-        self.build(self.session_name.clone(), self.sign(token), max_age)
+        let max_age = remember_me.then_some(self.inner.config.max_age);
+        self.build(self.inner.session_name.clone(), self.sign(token), max_age)
     }
 
     /// The `dont_remember` marker Better Auth sets next to a session cookie when
     /// "remember me" is off: the signed value `true`.
     pub fn dont_remember_cookie(&self) -> Cookie<'static> {
-        self.build(self.dont_remember_name.clone(), self.sign("true"), None)
+        self.build(
+            self.inner.dont_remember_name.clone(),
+            self.sign("true"),
+            None,
+        )
     }
 
     /// The cookies to send on sign-in: the session cookie, plus the
@@ -265,7 +296,7 @@ impl SessionCookies {
     /// The cookies to send on sign-out: both names with an empty value and
     /// `Max-Age=0`.
     pub fn expired_cookies(&self) -> Vec<Cookie<'static>> {
-        [&self.session_name, &self.dont_remember_name]
+        [&self.inner.session_name, &self.inner.dont_remember_name]
             .into_iter()
             .map(|n| self.build(n.clone(), String::new(), Some(Duration::ZERO)))
             .collect()
@@ -276,10 +307,10 @@ impl SessionCookies {
         c.set_http_only(true);
         c.set_same_site(SameSite::Lax);
         c.set_path("/");
-        if self.config.secure {
+        if self.inner.config.secure {
             c.set_secure(true);
         }
-        if let CookieDomain::Shared(d) = &self.config.domain {
+        if let CookieDomain::Shared(d) = &self.inner.config.domain {
             c.set_domain(d.clone());
         }
         if let Some(age) = max_age {
@@ -298,9 +329,9 @@ impl SessionCookies {
                 continue;
             };
             let value = value.trim().trim_matches('"');
-            if name == self.session_name {
+            if name == self.inner.session_name {
                 out.session = Some(value);
-            } else if name == self.dont_remember_name {
+            } else if name == self.inner.dont_remember_name {
                 out.dont_remember = self.verify(value).is_ok_and(|v| v == "true");
             }
         }

@@ -80,51 +80,32 @@ impl RequestCookies {
 /// its [`SessionCookies`] (prefix, `__Secure-`, domain).
 #[derive(Clone)]
 pub(crate) struct CookieJar {
+    /// Shared, so a request's jar costs a reference count.
     signer: SessionCookies,
-    session_token: String,
-    session_data: String,
-    dont_remember: String,
-    admin_session: String,
-    secure: bool,
-    domain: Option<String>,
 }
 
 impl CookieJar {
     pub(crate) fn new(cookies: &SessionCookies) -> Self {
-        let config = cookies.config();
-        let name = |suffix: &str| {
-            let secure = if config.secure { "__Secure-" } else { "" };
-            format!("{secure}{}.{suffix}", config.prefix)
-        };
         Self {
             signer: cookies.clone(),
-            session_token: cookies.session_cookie_name().to_owned(),
-            session_data: name("session_data"),
-            dont_remember: cookies.dont_remember_cookie_name().to_owned(),
-            admin_session: name("admin_session"),
-            secure: config.secure,
-            domain: match &config.domain {
-                CookieDomain::Shared(d) => Some(d.clone()),
-                CookieDomain::HostOnly => None,
-            },
         }
     }
 
     pub(crate) fn session_token_name(&self) -> &str {
-        &self.session_token
+        self.signer.session_cookie_name()
     }
 
     pub(crate) fn session_data_name(&self) -> &str {
-        &self.session_data
+        self.signer.session_data_cookie_name()
     }
 
     pub(crate) fn dont_remember_name(&self) -> &str {
-        &self.dont_remember
+        self.signer.dont_remember_cookie_name()
     }
 
     /// The admin plugin's `admin_session` cookie (impersonation).
     pub(crate) fn admin_session_name(&self) -> &str {
-        &self.admin_session
+        self.signer.admin_session_cookie_name()
     }
 
     pub(crate) fn signer(&self) -> &SessionCookies {
@@ -138,11 +119,12 @@ impl CookieJar {
         if let Some(age) = max_age {
             out.push_str(&format!("; Max-Age={age}"));
         }
-        if let Some(d) = &self.domain {
+        let config = self.signer.config();
+        if let CookieDomain::Shared(d) = &config.domain {
             out.push_str(&format!("; Domain={d}"));
         }
         out.push_str("; Path=/; HttpOnly");
-        if self.secure {
+        if config.secure {
             out.push_str("; Secure");
         }
         out.push_str("; SameSite=Lax");
@@ -157,30 +139,30 @@ impl CookieJar {
     /// The signed `session_token` cookie; `Max-Age` = `max_age` unless
     /// "remember me" is off (a browser-session cookie).
     pub(crate) fn session_token(&self, token: &str, max_age: Option<u64>) -> String {
-        self.set_cookie(&self.session_token, &self.signer.sign(token), max_age)
+        self.set_cookie(self.session_token_name(), &self.signer.sign(token), max_age)
     }
 
     /// The signed `dont_remember` marker (`"true"`), a browser-session
     /// cookie.
     pub(crate) fn dont_remember(&self) -> String {
-        self.set_cookie(&self.dont_remember, &self.signer.sign("true"), None)
+        self.set_cookie(self.dont_remember_name(), &self.signer.sign("true"), None)
     }
 
     /// Better Auth's `deleteSessionCookie`: `session_token`, every
     /// `session_data` cookie and chunk the request carried (and
     /// `session_data` itself), and `dont_remember`.
     pub(crate) fn delete_session(&self, req: &RequestCookies) -> Vec<String> {
-        let mut out = vec![self.expire(&self.session_token)];
+        let mut out = vec![self.expire(self.session_token_name())];
         out.extend(self.expire_session_data(req));
-        out.push(self.expire(&self.dont_remember));
+        out.push(self.expire(self.dont_remember_name()));
         out
     }
 
     /// Expires `session_data` and each `session_data.N` chunk the request
     /// carried.
     pub(crate) fn expire_session_data(&self, req: &RequestCookies) -> Vec<String> {
-        let mut out = vec![self.expire(&self.session_data)];
-        let chunk_prefix = format!("{}.", self.session_data);
+        let mut out = vec![self.expire(self.session_data_name())];
+        let chunk_prefix = format!("{}.", self.session_data_name());
         for name in req.names_with_prefix(&chunk_prefix) {
             if name[chunk_prefix.len()..]
                 .bytes()
@@ -195,12 +177,16 @@ impl CookieJar {
     /// The `session_data` value carried by the request: the cookie itself,
     /// or its chunks `.0`, `.1`, … joined in order.
     pub(crate) fn session_data_value(&self, req: &RequestCookies) -> Option<String> {
-        if let Some(v) = req.get(&self.session_data) {
+        let name = self.session_data_name();
+        if let Some(v) = req.get(name) {
             return Some(v.to_owned());
         }
+        // Chunks only when some cookie starts with the name (no name to
+        // format on a request without them).
+        req.names_with_prefix(name).next()?;
         let mut joined = String::new();
         for i in 0..MAX_CHUNKS {
-            match req.get(&format!("{}.{i}", self.session_data)) {
+            match req.get(&format!("{name}.{i}")) {
                 Some(v) => joined.push_str(v),
                 None => break,
             }

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use super::session::{
     self, Read, Resolved, cached_json, require, set_session_cookies, with_cookies, with_token,
 };
-use super::wire::{Fields, Reply, looks_like_email, query_get, session_json, user_json};
+use super::wire::{
+    Fields, OwnSession, Reply, SessionAndUser, looks_like_email, query_get, session_json, user_json,
+};
 use super::{Ctx, Route};
 use crate::ApiError;
 
@@ -222,15 +224,15 @@ async fn get_session(ctx: &Ctx) -> Answer {
         disable_refresh: query_flag(ctx, "disableRefresh"),
     };
     let (resolved, cookies) = session::resolve(ctx, read).await?;
-    let body = match resolved {
-        Resolved::None => Value::Null,
-        Resolved::Cached(hit) => cached_json(hit),
-        Resolved::Found(c) => json!({
-            "session": session_json(&c.found.session),
-            "user": user_json(&c.found.user),
-        }),
+    let reply = match resolved {
+        Resolved::None => Reply::json(Value::Null),
+        Resolved::Cached(hit) => Reply::json(cached_json(hit)),
+        Resolved::Found(c) => Reply::json_of(&SessionAndUser {
+            session: OwnSession::of(&c.found.session),
+            user: &c.found.user,
+        })?,
     };
-    Ok(Reply::json(body)
+    Ok(reply
         .cookies(cookies)
         .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
         .header(header::PRAGMA, HeaderValue::from_static("no-cache")))

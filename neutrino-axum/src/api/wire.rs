@@ -4,6 +4,7 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use neutrino_auth::{Session, User};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::ApiError;
@@ -13,15 +14,41 @@ pub(crate) fn user_json(user: &User) -> Value {
     serde_json::to_value(user).unwrap_or(Value::Null)
 }
 
-/// The JSON view of a session for its own owner, as Better Auth's
-/// `get-session` and `list-sessions` return it: with its `token`.
-pub(crate) fn session_json(session: &Session) -> Value {
-    let mut v = serde_json::to_value(session).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut v {
-        map.insert("token".into(), Value::String(session.token.clone()));
-        map.entry("impersonatedBy").or_insert(Value::Null);
+/// A session as its own owner sees it in Better Auth's `get-session` and
+/// `list-sessions`: the session's fields with its `token`, and
+/// `impersonatedBy` always present (`null` when not impersonated).
+#[derive(Serialize)]
+pub(crate) struct OwnSession<'a> {
+    #[serde(flatten)]
+    session: &'a Session,
+    token: &'a str,
+    /// `null` when the session has no impersonator; when it has one the
+    /// session's own field carries it, so this one is left out.
+    #[serde(rename = "impersonatedBy", skip_serializing_if = "Option::is_some")]
+    no_impersonator: Option<()>,
+}
+
+impl<'a> OwnSession<'a> {
+    pub(crate) fn of(session: &'a Session) -> Self {
+        Self {
+            session,
+            token: &session.token,
+            no_impersonator: session.impersonated_by.as_ref().map(|_| ()),
+        }
     }
-    v
+}
+
+/// The JSON view of a session for its own owner ([`OwnSession`]).
+pub(crate) fn session_json(session: &Session) -> Value {
+    serde_json::to_value(OwnSession::of(session)).unwrap_or(Value::Null)
+}
+
+/// `get-session`'s answer for a session read from the database, written
+/// straight to text (the endpoint every page load calls).
+#[derive(Serialize)]
+pub(crate) struct SessionAndUser<'a> {
+    pub(crate) session: OwnSession<'a>,
+    pub(crate) user: &'a User,
 }
 
 /// What a request's body was.
@@ -301,6 +328,19 @@ impl Reply {
             text: None,
             headers: HeaderMap::new(),
         }
+    }
+
+    /// `200` with `body` as JSON, serialized straight to text; an error
+    /// of serialization (none of the answers here can fail) is a 500.
+    pub(crate) fn json_of(body: &impl Serialize) -> Result<Self, ApiError> {
+        let text = serde_json::to_string(body).map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "The answer could not be written",
+            )
+        })?;
+        Ok(Self::text("application/json", text))
     }
 
     /// `302` to `location`, with an empty body.
