@@ -10,6 +10,8 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -574,45 +576,107 @@ pub trait SqlExecutor: Send + Sync + fmt::Debug + 'static {
     }
 }
 
-#[async_trait]
+/// The future an [`SqlExecutor`] method returns (what `async_trait` makes of
+/// an `async fn`).
+type PortFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Forwards to the shared executor, handing back its future as it is: no
+/// second boxed future and poll per call.
 impl<T: SqlExecutor + ?Sized> SqlExecutor for Arc<T> {
     fn dialect(&self) -> Dialect {
         (**self).dialect()
     }
-    async fn execute(&self, stmt: &Statement) -> Result<ExecOutcome> {
-        (**self).execute(stmt).await
+    fn execute<'s, 'a, 'f>(&'s self, stmt: &'a Statement) -> PortFuture<'f, ExecOutcome>
+    where
+        's: 'f,
+        'a: 'f,
+        Self: 'f,
+    {
+        (**self).execute(stmt)
     }
-    async fn query(&self, stmt: &Statement) -> Result<Vec<Row>> {
-        (**self).query(stmt).await
+    fn query<'s, 'a, 'f>(&'s self, stmt: &'a Statement) -> PortFuture<'f, Vec<Row>>
+    where
+        's: 'f,
+        'a: 'f,
+        Self: 'f,
+    {
+        (**self).query(stmt)
     }
-    async fn batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
-        (**self).batch(stmts).await
+    fn batch<'s, 'a, 'f>(&'s self, stmts: &'a [Statement]) -> PortFuture<'f, Vec<ExecOutcome>>
+    where
+        's: 'f,
+        'a: 'f,
+        Self: 'f,
+    {
+        (**self).batch(stmts)
     }
-    async fn execute_bound(
-        &self,
-        binding: &TenantBinding,
-        stmt: &Statement,
-    ) -> Result<ExecOutcome> {
-        (**self).execute_bound(binding, stmt).await
+    fn execute_bound<'s, 'b, 'a, 'f>(
+        &'s self,
+        binding: &'b TenantBinding,
+        stmt: &'a Statement,
+    ) -> PortFuture<'f, ExecOutcome>
+    where
+        's: 'f,
+        'b: 'f,
+        'a: 'f,
+        Self: 'f,
+    {
+        (**self).execute_bound(binding, stmt)
     }
-    async fn query_bound(&self, binding: &TenantBinding, stmt: &Statement) -> Result<Vec<Row>> {
-        (**self).query_bound(binding, stmt).await
+    fn query_bound<'s, 'b, 'a, 'f>(
+        &'s self,
+        binding: &'b TenantBinding,
+        stmt: &'a Statement,
+    ) -> PortFuture<'f, Vec<Row>>
+    where
+        's: 'f,
+        'b: 'f,
+        'a: 'f,
+        Self: 'f,
+    {
+        (**self).query_bound(binding, stmt)
     }
     fn check_guarded(&self, guard: &SqlGuard, sql: &str) -> Result<()> {
         (**self).check_guarded(guard, sql)
     }
-    async fn execute_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<ExecOutcome> {
-        (**self).execute_guarded(guard, stmt).await
+    fn execute_guarded<'s, 'g, 'a, 'f>(
+        &'s self,
+        guard: &'g SqlGuard,
+        stmt: &'a Statement,
+    ) -> PortFuture<'f, ExecOutcome>
+    where
+        's: 'f,
+        'g: 'f,
+        'a: 'f,
+        Self: 'f,
+    {
+        (**self).execute_guarded(guard, stmt)
     }
-    async fn query_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<Vec<Row>> {
-        (**self).query_guarded(guard, stmt).await
+    fn query_guarded<'s, 'g, 'a, 'f>(
+        &'s self,
+        guard: &'g SqlGuard,
+        stmt: &'a Statement,
+    ) -> PortFuture<'f, Vec<Row>>
+    where
+        's: 'f,
+        'g: 'f,
+        'a: 'f,
+        Self: 'f,
+    {
+        (**self).query_guarded(guard, stmt)
     }
-    async fn batch_guarded(
-        &self,
-        guard: &SqlGuard,
-        stmts: &[Statement],
-    ) -> Result<Vec<ExecOutcome>> {
-        (**self).batch_guarded(guard, stmts).await
+    fn batch_guarded<'s, 'g, 'a, 'f>(
+        &'s self,
+        guard: &'g SqlGuard,
+        stmts: &'a [Statement],
+    ) -> PortFuture<'f, Vec<ExecOutcome>>
+    where
+        's: 'f,
+        'g: 'f,
+        'a: 'f,
+        Self: 'f,
+    {
+        (**self).batch_guarded(guard, stmts)
     }
 }
 
