@@ -580,103 +580,40 @@ pub trait SqlExecutor: Send + Sync + fmt::Debug + 'static {
 /// an `async fn`).
 type PortFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
-/// Forwards to the shared executor, handing back its future as it is: no
-/// second boxed future and poll per call.
+/// Writes methods of `impl SqlExecutor for Arc<T>` that hand back the inner
+/// executor's future as it is (each reference argument with its lifetime,
+/// as `async_trait` declares them).
+macro_rules! forward_to_inner {
+    ($($name:ident($($arg:ident: &$lt:lifetime $ty:ty),*) -> $ret:ty;)*) => {$(
+        fn $name<'s, $($lt,)* 'f>(&'s self, $($arg: &$lt $ty),*) -> PortFuture<'f, $ret>
+        where
+            's: 'f,
+            $($lt: 'f,)*
+            Self: 'f,
+        {
+            (**self).$name($($arg),*)
+        }
+    )*};
+}
+
+/// Forwards to the shared executor: no second boxed future and poll per
+/// call.
 impl<T: SqlExecutor + ?Sized> SqlExecutor for Arc<T> {
     fn dialect(&self) -> Dialect {
         (**self).dialect()
     }
-    fn execute<'s, 'a, 'f>(&'s self, stmt: &'a Statement) -> PortFuture<'f, ExecOutcome>
-    where
-        's: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        (**self).execute(stmt)
-    }
-    fn query<'s, 'a, 'f>(&'s self, stmt: &'a Statement) -> PortFuture<'f, Vec<Row>>
-    where
-        's: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        (**self).query(stmt)
-    }
-    fn batch<'s, 'a, 'f>(&'s self, stmts: &'a [Statement]) -> PortFuture<'f, Vec<ExecOutcome>>
-    where
-        's: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        (**self).batch(stmts)
-    }
-    fn execute_bound<'s, 'b, 'a, 'f>(
-        &'s self,
-        binding: &'b TenantBinding,
-        stmt: &'a Statement,
-    ) -> PortFuture<'f, ExecOutcome>
-    where
-        's: 'f,
-        'b: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        (**self).execute_bound(binding, stmt)
-    }
-    fn query_bound<'s, 'b, 'a, 'f>(
-        &'s self,
-        binding: &'b TenantBinding,
-        stmt: &'a Statement,
-    ) -> PortFuture<'f, Vec<Row>>
-    where
-        's: 'f,
-        'b: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        (**self).query_bound(binding, stmt)
-    }
     fn check_guarded(&self, guard: &SqlGuard, sql: &str) -> Result<()> {
         (**self).check_guarded(guard, sql)
     }
-    fn execute_guarded<'s, 'g, 'a, 'f>(
-        &'s self,
-        guard: &'g SqlGuard,
-        stmt: &'a Statement,
-    ) -> PortFuture<'f, ExecOutcome>
-    where
-        's: 'f,
-        'g: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        (**self).execute_guarded(guard, stmt)
-    }
-    fn query_guarded<'s, 'g, 'a, 'f>(
-        &'s self,
-        guard: &'g SqlGuard,
-        stmt: &'a Statement,
-    ) -> PortFuture<'f, Vec<Row>>
-    where
-        's: 'f,
-        'g: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        (**self).query_guarded(guard, stmt)
-    }
-    fn batch_guarded<'s, 'g, 'a, 'f>(
-        &'s self,
-        guard: &'g SqlGuard,
-        stmts: &'a [Statement],
-    ) -> PortFuture<'f, Vec<ExecOutcome>>
-    where
-        's: 'f,
-        'g: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        (**self).batch_guarded(guard, stmts)
+    forward_to_inner! {
+        execute(stmt: &'a Statement) -> ExecOutcome;
+        query(stmt: &'a Statement) -> Vec<Row>;
+        batch(stmts: &'a [Statement]) -> Vec<ExecOutcome>;
+        execute_bound(binding: &'b TenantBinding, stmt: &'a Statement) -> ExecOutcome;
+        query_bound(binding: &'b TenantBinding, stmt: &'a Statement) -> Vec<Row>;
+        execute_guarded(guard: &'g SqlGuard, stmt: &'a Statement) -> ExecOutcome;
+        query_guarded(guard: &'g SqlGuard, stmt: &'a Statement) -> Vec<Row>;
+        batch_guarded(guard: &'g SqlGuard, stmts: &'a [Statement]) -> Vec<ExecOutcome>;
     }
 }
 
