@@ -405,7 +405,7 @@ impl<'a> AdminEntry<'a> {
     }
 }
 
-fn admin_user_from_row(r: &Row) -> Result<AdminUser> {
+fn admin_user_from_row(r: &mut Row) -> Result<AdminUser> {
     let id: String = r.get(0)?;
     let user = user_from_row(r, 0, parse_user_id(&id)?)?;
     Ok(AdminUser {
@@ -457,7 +457,7 @@ impl Auth {
             .await?
             .into_iter()
             .next();
-        row.as_ref().map(admin_user_from_row).transpose()
+        row.map(|mut r| admin_user_from_row(&mut r)).transpose()
     }
 
     /// The caller behind `token`, if it is an admin; `not_allowed` is Better
@@ -595,8 +595,8 @@ impl Auth {
                 .db()
                 .query(&page)
                 .await?
-                .iter()
-                .map(admin_user_from_row)
+                .into_iter()
+                .map(|mut r| admin_user_from_row(&mut r))
                 .collect::<Result<Vec<_>>>()?;
             let total: i64 = self
                 .db()

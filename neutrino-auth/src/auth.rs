@@ -926,11 +926,11 @@ impl Auth {
                 .into_iter()
                 .next();
             let found = match row {
-                Some(r) => {
+                Some(mut r) => {
                     let id: String = r.get(0)?;
-                    let user = user_from_row(&r, 0, parse_user_id(&id)?)?;
-                    let account: Option<String> = r.get(rows::N_USER_COLUMNS)?;
-                    let hash: Option<String> = r.get(rows::N_USER_COLUMNS + 1)?;
+                    let user = user_from_row(&mut r, 0, parse_user_id(&id)?)?;
+                    let account: Option<String> = r.take(rows::N_USER_COLUMNS)?;
+                    let hash: Option<String> = r.take(rows::N_USER_COLUMNS + 1)?;
                     let banned: Option<bool> = r.get(8)?;
                     let ban_expires: Option<String> = r.get(10)?;
                     let banned = session::ban_in_force(banned, ban_expires.as_deref(), self.now());

@@ -135,14 +135,14 @@ impl Callers {
         .bind(token);
         let mut upkept = false;
         loop {
-            let row = self
+            let mut row = self
                 .db()
                 .query(&stmt)
                 .await?
                 .into_iter()
                 .next()
                 .ok_or(AuthError::Unauthorized)?;
-            let mut session = session_from_row(&row)?;
+            let mut session = session_from_row(&mut row)?;
             let impersonated: Option<String> = row.get(14)?;
             session.impersonated_by = impersonated.as_deref().map(parse_user_id).transpose()?;
             let now = self.now();

@@ -13,7 +13,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use neutrino_core::clock::millis_since_epoch;
-use neutrino_core::sql::Row;
+use neutrino_core::sql::{Row, Value};
 
 use crate::error::{AuthError, Result};
 
@@ -141,13 +141,17 @@ pub fn parse_millis(s: &str) -> Option<i64> {
 /// The stored date in column `i` of `r`; a malformed one is a decode
 /// error naming `what` (e.g. `"session.expiresAt"`).
 pub(crate) fn column(r: &Row, i: usize, what: &'static str) -> Result<SystemTime> {
-    let s: String = r.get(i)?;
-    stored(&s, what)
+    match r.value(i)? {
+        // Parsed where it lies, not copied first.
+        Value::Text(s) => stored(s, what),
+        // Not text: the type error `get` gives.
+        _ => stored(&r.get::<String>(i)?, what),
+    }
 }
 
 /// A stored date; a malformed one is a decode error naming `what`.
 pub(crate) fn stored(s: &str, what: &'static str) -> Result<SystemTime> {
-    parse(s).ok_or(AuthError::corrupt(what))
+    parse(s).ok_or_else(|| AuthError::corrupt(what))
 }
 
 fn is_leap(y: i64) -> bool {

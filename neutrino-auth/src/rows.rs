@@ -2,7 +2,7 @@
 //! before it is stored.
 
 use neutrino_core::ids::UserId;
-use neutrino_core::sql::{Row, SqlExecutor, Statement};
+use neutrino_core::sql::{Row, SqlExecutor, Statement, Value};
 
 use crate::date;
 use crate::error::{AuthError, Result};
@@ -25,22 +25,28 @@ pub(crate) fn parse_user_id(s: &str) -> Result<UserId> {
 
 /// Reads [`USER_COLUMNS`] from `r` starting at column `at` (the ID there is
 /// not read again: it is `id`).
-pub(crate) fn user_from_row(r: &Row, at: usize, id: UserId) -> Result<User> {
-    let ban_expires: Option<String> = r.get(at + 10)?;
+///
+/// The text columns that become the user's strings (`name`, `email`,
+/// `image`, `role`, `banReason`) are moved out of the row, not copied: read
+/// them before, not after. The others (the ID, the flags, the dates, among
+/// them `banned` and `banExpires`) stay.
+pub(crate) fn user_from_row(r: &mut Row, at: usize, id: UserId) -> Result<User> {
+    let ban_expires = match r.value(at + 10)? {
+        Value::Null => None,
+        _ => Some(date::column(r, at + 10, "user.banExpires")?),
+    };
     Ok(User {
         id,
-        name: r.get(at + 1)?,
-        email: r.get(at + 2)?,
+        name: r.take(at + 1)?,
+        email: r.take(at + 2)?,
         email_verified: r.get(at + 3)?,
-        image: r.get(at + 4)?,
+        image: r.take(at + 4)?,
         created_at: date::column(r, at + 5, "user.createdAt")?,
         updated_at: date::column(r, at + 6, "user.updatedAt")?,
-        role: r.get(at + 7)?,
+        role: r.take(at + 7)?,
         banned: r.get(at + 8)?,
-        ban_reason: r.get(at + 9)?,
-        ban_expires: ban_expires
-            .map(|e| date::stored(&e, "user.banExpires"))
-            .transpose()?,
+        ban_reason: r.take(at + 9)?,
+        ban_expires,
         two_factor_enabled: r.get(at + 11)?,
     })
 }
@@ -53,7 +59,8 @@ pub(crate) async fn load_user(db: &dyn SqlExecutor, user_id: &UserId) -> Result<
         .await?
         .into_iter()
         .next();
-    row.map(|r| user_from_row(&r, 0, *user_id)).transpose()
+    row.map(|mut r| user_from_row(&mut r, 0, *user_id))
+        .transpose()
 }
 
 /// The user with this (normalized) email, or `None`.
@@ -65,9 +72,9 @@ pub(crate) async fn find_user_by_email(db: &dyn SqlExecutor, email: &str) -> Res
         .into_iter()
         .next();
     match row {
-        Some(r) => {
+        Some(mut r) => {
             let id: String = r.get(0)?;
-            Ok(Some(user_from_row(&r, 0, parse_user_id(&id)?)?))
+            Ok(Some(user_from_row(&mut r, 0, parse_user_id(&id)?)?))
         }
         None => Ok(None),
     }
@@ -75,17 +82,23 @@ pub(crate) async fn find_user_by_email(db: &dyn SqlExecutor, email: &str) -> Res
 
 /// Reads `id, token, userId, expiresAt, createdAt, updatedAt, ipAddress,
 /// userAgent`.
-pub(crate) fn session_from_row(r: &Row) -> Result<Session> {
-    let user_id: String = r.get(2)?;
+///
+/// `id`, `token`, `ipAddress` and `userAgent` are moved out of the row, not
+/// copied: read them before, not after.
+pub(crate) fn session_from_row(r: &mut Row) -> Result<Session> {
+    let user_id = match r.value(2)? {
+        Value::Text(s) => parse_user_id(s)?,
+        _ => parse_user_id(&r.get::<String>(2)?)?,
+    };
     Ok(Session {
-        id: r.get(0)?,
-        token: r.get(1)?,
-        user_id: parse_user_id(&user_id)?,
+        id: r.take(0)?,
+        token: r.take(1)?,
+        user_id,
         expires_at: date::column(r, 3, "session.expiresAt")?,
         created_at: date::column(r, 4, "session.createdAt")?,
         updated_at: date::column(r, 5, "session.updatedAt")?,
-        ip_address: r.get(6)?,
-        user_agent: r.get(7)?,
+        ip_address: r.take(6)?,
+        user_agent: r.take(7)?,
         impersonated_by: None,
         active_organization_id: None,
     })

@@ -5,7 +5,7 @@
 //! trait, so no caller checks the cache (tower-sessions' `CachingSessionStore`
 //! shape). This module never imports [`crate::Auth`].
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -69,7 +69,10 @@ impl GetSessionOptions {
 
 pub(crate) const INSERT_SESSION_SELECT: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"#;
 const INSERT_SESSION: &str = r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#;
-const SELECT_SESSION: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", u."role", u."banned", u."banReason", u."banExpires", u."twoFactorEnabled", s."impersonatedBy", s."activeOrganizationId" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
+/// The session and its user by token, the statement every uncached
+/// validation runs: its text is shared, not copied, by each call.
+static SELECT_SESSION: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(SELECT_SESSION_SQL));
+const SELECT_SESSION_SQL: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", u."role", u."banned", u."banReason", u."banExpires", u."twoFactorEnabled", s."impersonatedBy", s."activeOrganizationId" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
 const REFRESH_SESSION: &str =
     r#"UPDATE "session" SET "expiresAt" = ?1, "updatedAt" = ?2 WHERE "token" = ?3"#;
 const DELETE_SESSION: &str = r#"DELETE FROM "session" WHERE "token" = ?1"#;
@@ -258,23 +261,24 @@ impl SessionStore for DbSessions {
             return Ok(None);
         }
         let now = self.clock.now();
-        let Some(row) = self
+        let Some(mut row) = self
             .db
-            .query(&Statement::new(SELECT_SESSION).bind(token))
+            .query(&Statement::new(Arc::clone(&SELECT_SESSION)).bind(token))
             .await?
             .into_iter()
             .next()
         else {
             return Ok(None);
         };
-        let mut session = session_from_row(&row)?;
-        let user = user_from_row(&row, 7, session.user_id)?;
         let banned: Option<bool> = row.get(15)?;
         let ban_expires: Option<String> = row.get(17)?;
+        let banned = ban_in_force(banned, ban_expires.as_deref(), now);
+        let mut session = session_from_row(&mut row)?;
+        let user = user_from_row(&mut row, 7, session.user_id)?;
         let impersonated: Option<String> = row.get(19)?;
         session.impersonated_by = impersonated.as_deref().map(parse_user_id).transpose()?;
-        session.active_organization_id = row.get(20)?;
-        if ban_in_force(banned, ban_expires.as_deref(), now) {
+        session.active_organization_id = row.take(20)?;
+        if banned {
             // A ban ends the user's sessions in its own batch; a session that
             // still exists (written by another process meanwhile) is refused.
             return Ok(None);
@@ -332,10 +336,10 @@ impl SessionStore for DbSessions {
                     .bind(date::format(self.clock.now())),
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                let mut session = session_from_row(r)?;
-                session.active_organization_id = r.get(8)?;
+        rows.into_iter()
+            .map(|mut r| {
+                let mut session = session_from_row(&mut r)?;
+                session.active_organization_id = r.take(8)?;
                 Ok(session)
             })
             .collect()

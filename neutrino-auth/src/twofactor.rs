@@ -316,6 +316,14 @@ impl TwoFactor {
         self.session_user(token).await
     }
 
+    /// [`TwoFactor::writing_user`] for a call that also needs the account
+    /// password: checked before anything is written.
+    async fn proven_user(&self, token: &str, password: &str) -> Result<(UserId, String, String)> {
+        let caller = self.writing_user(token).await?;
+        self.credentials.check(&caller.0, password).await?;
+        Ok(caller)
+    }
+
     /// The caller behind `token` (read from the database) as its user's ID
     /// and email and the session's ID.
     async fn session_user(&self, token: &str) -> Result<(UserId, String, String)> {
@@ -338,8 +346,7 @@ impl TwoFactor {
         issuer: &str,
         meta: &RequestMeta,
     ) -> Result<TwoFactorSetup> {
-        let (user, email, session_id) = self.writing_user(token).await?;
-        self.credentials.check(&user, password).await?;
+        let (user, email, session_id) = self.proven_user(token, password).await?;
         let secret = random_string(32)?;
         let codes = (0..BACKUP_CODES)
             .map(|_| backup_code())
@@ -537,8 +544,7 @@ impl TwoFactor {
         password: &str,
         meta: &RequestMeta,
     ) -> Result<Vec<String>> {
-        let (user, _, session_id) = self.writing_user(token).await?;
-        self.credentials.check(&user, password).await?;
+        let (user, _, session_id) = self.proven_user(token, password).await?;
         let row = self
             .load_2fa(&user)
             .await?
@@ -576,8 +582,7 @@ impl TwoFactor {
         password: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
-        let (user, _, session_id) = self.writing_user(token).await?;
-        self.credentials.check(&user, password).await?;
+        let (user, _, session_id) = self.proven_user(token, password).await?;
         let now = self.now();
         self.db
             .write_audited(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::{Opts, PASSWORD, Server, server, server_with};
 use neutrino_auth::mail::EmailKind;
-use neutrino_auth::testkit::keys;
+use neutrino_auth::testkit::assert_keys;
 use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use serde_json::json;
@@ -65,17 +65,9 @@ async fn list_accounts_shows_no_secret() {
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 1);
     let account = &list[0];
-    assert_eq!(
-        keys(account),
-        [
-            "accountId",
-            "createdAt",
-            "id",
-            "providerId",
-            "scopes",
-            "updatedAt",
-            "userId"
-        ]
+    assert_keys(
+        account,
+        "accountId createdAt id providerId scopes updatedAt userId",
     );
     assert_eq!(account["providerId"], "credential");
     assert_eq!(account["userId"], user_id);

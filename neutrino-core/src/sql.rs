@@ -10,6 +10,8 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -288,10 +290,7 @@ impl Row {
     pub fn value(&self, col: impl ColumnIndex) -> Result<&Value> {
         col.position(&self.columns)
             .map(|i| &self.values[i])
-            .ok_or_else(|| Error::Decode {
-                what: format!("column {col}"),
-                reason: "no such column in the result".into(),
-            })
+            .ok_or_else(|| no_column(col))
     }
 
     /// A column converted to `T`; a type mismatch is an [`Error::Decode`] naming
@@ -312,12 +311,46 @@ impl Row {
             reason,
         })
     }
+
+    /// A column converted to `T` as [`Row::get`] does, moving its value out
+    /// of the row instead of copying it (a text or blob is not copied): the
+    /// column reads as `NULL` afterwards, whether or not it converted.
+    ///
+    /// ```
+    /// use neutrino::sql::{Row, Value};
+    /// let mut row = Row::new(vec!["s".to_string()].into(),
+    ///                        vec![Value::Text("hi".into())]).unwrap();
+    /// assert_eq!(row.take::<String>("s").unwrap(), "hi");
+    /// assert_eq!(row.get::<Option<String>>("s").unwrap(), None);
+    /// ```
+    pub fn take<T: FromValue>(&mut self, col: impl ColumnIndex) -> Result<T> {
+        let i = col.position(&self.columns).ok_or_else(|| no_column(col))?;
+        let v = std::mem::replace(&mut self.values[i], Value::Null);
+        T::from_owned(v).map_err(|reason| Error::Decode {
+            what: format!("column {col}"),
+            reason,
+        })
+    }
+}
+
+/// The error for a column that is not in the result.
+fn no_column(col: impl ColumnIndex) -> Error {
+    Error::Decode {
+        what: format!("column {col}"),
+        reason: "no such column in the result".into(),
+    }
 }
 
 /// Conversion from a column [`Value`].
 pub trait FromValue: Sized {
     /// Converts, or says why not.
     fn from_value(v: &Value) -> std::result::Result<Self, String>;
+
+    /// Converts a value the caller owns (see [`Row::take`]); by default as
+    /// [`FromValue::from_value`] does. Text and blobs are moved, not copied.
+    fn from_owned(v: Value) -> std::result::Result<Self, String> {
+        Self::from_value(&v)
+    }
 }
 
 fn mismatch(expected: &str, v: &Value) -> String {
@@ -327,6 +360,10 @@ fn mismatch(expected: &str, v: &Value) -> String {
 impl FromValue for Value {
     fn from_value(v: &Value) -> std::result::Result<Self, String> {
         Ok(v.clone())
+    }
+
+    fn from_owned(v: Value) -> std::result::Result<Self, String> {
+        Ok(v)
     }
 }
 
@@ -379,6 +416,13 @@ impl FromValue for String {
             other => Err(mismatch("text", other)),
         }
     }
+
+    fn from_owned(v: Value) -> std::result::Result<Self, String> {
+        match v {
+            Value::Text(s) => Ok(s),
+            other => Err(mismatch("text", &other)),
+        }
+    }
 }
 
 impl FromValue for Vec<u8> {
@@ -388,6 +432,13 @@ impl FromValue for Vec<u8> {
             other => Err(mismatch("blob", other)),
         }
     }
+
+    fn from_owned(v: Value) -> std::result::Result<Self, String> {
+        match v {
+            Value::Blob(b) => Ok(b),
+            other => Err(mismatch("blob", &other)),
+        }
+    }
 }
 
 impl<T: FromValue> FromValue for Option<T> {
@@ -395,6 +446,13 @@ impl<T: FromValue> FromValue for Option<T> {
         match v {
             Value::Null => Ok(None),
             other => T::from_value(other).map(Some),
+        }
+    }
+
+    fn from_owned(v: Value) -> std::result::Result<Self, String> {
+        match v {
+            Value::Null => Ok(None),
+            other => T::from_owned(other).map(Some),
         }
     }
 }
@@ -518,45 +576,44 @@ pub trait SqlExecutor: Send + Sync + fmt::Debug + 'static {
     }
 }
 
-#[async_trait]
+/// The future an [`SqlExecutor`] method returns (what `async_trait` makes of
+/// an `async fn`).
+type PortFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Writes methods of `impl SqlExecutor for Arc<T>` that hand back the inner
+/// executor's future as it is (each reference argument with its lifetime,
+/// as `async_trait` declares them).
+macro_rules! forward_to_inner {
+    ($($name:ident($($arg:ident: &$lt:lifetime $ty:ty),*) -> $ret:ty;)*) => {$(
+        fn $name<'s, $($lt,)* 'f>(&'s self, $($arg: &$lt $ty),*) -> PortFuture<'f, $ret>
+        where
+            's: 'f,
+            $($lt: 'f,)*
+            Self: 'f,
+        {
+            (**self).$name($($arg),*)
+        }
+    )*};
+}
+
+/// Forwards to the shared executor: no second boxed future and poll per
+/// call.
 impl<T: SqlExecutor + ?Sized> SqlExecutor for Arc<T> {
     fn dialect(&self) -> Dialect {
         (**self).dialect()
     }
-    async fn execute(&self, stmt: &Statement) -> Result<ExecOutcome> {
-        (**self).execute(stmt).await
-    }
-    async fn query(&self, stmt: &Statement) -> Result<Vec<Row>> {
-        (**self).query(stmt).await
-    }
-    async fn batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
-        (**self).batch(stmts).await
-    }
-    async fn execute_bound(
-        &self,
-        binding: &TenantBinding,
-        stmt: &Statement,
-    ) -> Result<ExecOutcome> {
-        (**self).execute_bound(binding, stmt).await
-    }
-    async fn query_bound(&self, binding: &TenantBinding, stmt: &Statement) -> Result<Vec<Row>> {
-        (**self).query_bound(binding, stmt).await
-    }
     fn check_guarded(&self, guard: &SqlGuard, sql: &str) -> Result<()> {
         (**self).check_guarded(guard, sql)
     }
-    async fn execute_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<ExecOutcome> {
-        (**self).execute_guarded(guard, stmt).await
-    }
-    async fn query_guarded(&self, guard: &SqlGuard, stmt: &Statement) -> Result<Vec<Row>> {
-        (**self).query_guarded(guard, stmt).await
-    }
-    async fn batch_guarded(
-        &self,
-        guard: &SqlGuard,
-        stmts: &[Statement],
-    ) -> Result<Vec<ExecOutcome>> {
-        (**self).batch_guarded(guard, stmts).await
+    forward_to_inner! {
+        execute(stmt: &'a Statement) -> ExecOutcome;
+        query(stmt: &'a Statement) -> Vec<Row>;
+        batch(stmts: &'a [Statement]) -> Vec<ExecOutcome>;
+        execute_bound(binding: &'b TenantBinding, stmt: &'a Statement) -> ExecOutcome;
+        query_bound(binding: &'b TenantBinding, stmt: &'a Statement) -> Vec<Row>;
+        execute_guarded(guard: &'g SqlGuard, stmt: &'a Statement) -> ExecOutcome;
+        query_guarded(guard: &'g SqlGuard, stmt: &'a Statement) -> Vec<Row>;
+        batch_guarded(guard: &'g SqlGuard, stmts: &'a [Statement]) -> Vec<ExecOutcome>;
     }
 }
 
@@ -895,5 +952,34 @@ mod guard_tests {
         let a = SqlGuard::new(["x"]);
         assert_eq!(a.id(), a.clone().id());
         assert_ne!(a.id(), SqlGuard::new(["x"]).id());
+    }
+}
+
+#[cfg(test)]
+mod row_tests {
+    use super::*;
+
+    fn row() -> Row {
+        Row::new(
+            vec!["t".to_string(), "n".to_string(), "b".to_string()].into(),
+            vec![
+                Value::Text("x".into()),
+                Value::Integer(3),
+                Value::Blob(vec![1]),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn take_moves_the_value_out_and_fails_as_get_does() {
+        let mut r = row();
+        assert_eq!(r.take::<Option<String>>(0).unwrap().as_deref(), Some("x"));
+        assert_eq!(r.get::<Option<String>>(0).unwrap(), None);
+        assert_eq!(r.take::<Vec<u8>>("b").unwrap(), vec![1]);
+        let (got, taken) = (row().get::<String>(1), r.take::<String>(1));
+        assert_eq!(got.unwrap_err().to_string(), taken.unwrap_err().to_string());
+        assert!(matches!(r.take::<i64>(7), Err(Error::Decode { .. })));
+        assert!(matches!(r.take::<i64>("nope"), Err(Error::Decode { .. })));
     }
 }

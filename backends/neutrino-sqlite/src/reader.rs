@@ -261,8 +261,8 @@ struct State {
     /// Whether a lease has it.
     leased: bool,
     /// Its connection while free (`None` after a lease lost it: the next lease
-    /// opens one).
-    idle: Option<Reader>,
+    /// opens one). Boxed, so a lease moves a pointer, not the connection.
+    idle: Option<Box<Reader>>,
 }
 
 /// The ordinals of threads, in the order they first read.
@@ -294,7 +294,7 @@ impl Pool {
             .map(|_| {
                 Ok(Slot(Mutex::new(State {
                     leased: false,
-                    idle: Some(Reader::new(open()?)),
+                    idle: Some(Box::new(Reader::new(open()?))),
                 })))
             })
             .collect::<Result<Box<[_]>>>()?;
@@ -355,7 +355,7 @@ impl Pool {
             lease.conn = Some(match idle {
                 Some(reader) => reader,
                 // On failure the lease, dropped, leaves the slot empty again.
-                None => Reader::new((self.open)()?),
+                None => Box::new(Reader::new((self.open)()?)),
             });
             return Ok(Some(lease));
         }
@@ -400,22 +400,22 @@ pub(crate) fn blocking<T>(
 pub(crate) struct Lease<'a> {
     pool: &'a Pool,
     slot: usize,
-    conn: Option<Reader>,
+    conn: Option<Box<Reader>>,
 }
 
 impl Lease<'_> {
     /// The connection, if it is still held.
     pub(crate) fn reader(&mut self) -> Option<&mut Reader> {
-        self.conn.as_mut()
+        self.conn.as_deref_mut()
     }
 
     /// Takes the connection out, to move it to another thread.
-    pub(crate) fn take(&mut self) -> Option<Reader> {
+    pub(crate) fn take(&mut self) -> Option<Box<Reader>> {
         self.conn.take()
     }
 
     /// Puts a connection taken with [`Lease::take`] back.
-    pub(crate) fn put(&mut self, conn: Reader) {
+    pub(crate) fn put(&mut self, conn: Box<Reader>) {
         self.conn = Some(conn);
     }
 

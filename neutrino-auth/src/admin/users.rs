@@ -355,9 +355,9 @@ impl Auth {
             self.db()
                 .query(&stmt)
                 .await?
-                .iter()
-                .map(|r| {
-                    let mut s = session_from_row(r)?;
+                .into_iter()
+                .map(|mut r| {
+                    let mut s = session_from_row(&mut r)?;
                     let by: Option<String> = r.get(8)?;
                     s.impersonated_by = by.as_deref().map(parse_user_id).transpose()?;
                     Ok(s)
@@ -517,14 +517,14 @@ impl Auth {
         async {
             let found = self.caller_session(token).await?;
             let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = ?1"#);
-            let row = self
+            let mut row = self
                 .db()
                 .query(&Statement::new(sql).bind(found.user.id.as_str()))
                 .await?
                 .into_iter()
                 .next()
                 .ok_or(AuthError::Unauthorized)?;
-            let user = admin_user_from_row(&row)?;
+            let user = admin_user_from_row(&mut row)?;
             Ok(self
                 .inner
                 .admin

@@ -20,10 +20,8 @@ pub async fn a_tenant_key_mints_the_tenant_scope_and_is_stored_hashed(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let w = World::new(stores, clock).await;
-    let o = &w.a.orgs;
-    let ada = w.a.user("Ada").await;
-    let ta = &ada.session.token;
+    let (w, ada) = World::with_ada(stores, clock).await;
+    let (o, ta) = (&w.a.orgs, &ada.session.token);
     let acme = w.a.acme(ta).await;
     let created = ci_key(o, ta, acme.id).await;
     assert!(created.key.starts_with("nno_"));
@@ -255,10 +253,8 @@ pub async fn an_api_key_update_renames_it_and_stamps_updated_at(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let w = World::new(stores, clock).await;
-    let o = &w.a.orgs;
-    let ada = w.a.user("Ada").await;
-    let ta = &ada.session.token;
+    let (w, ada) = World::with_ada(stores, clock).await;
+    let (o, ta) = (&w.a.orgs, &ada.session.token);
     let created = o
         .create_api_key(
             ta,
@@ -277,20 +273,15 @@ pub async fn an_api_key_update_renames_it_and_stamps_updated_at(
     assert_eq!(created.record.rate_limit_max, Some(10));
     assert_eq!(created.record.rate_limit_time_window, Some(86_400_000));
     assert_eq!(listed(o, ta, &id).await, created.record);
+    // The key updated with `u`; it must succeed.
+    let update = async |u: ApiKeyUpdate| o.update_api_key(ta, &id, u, &meta()).await.unwrap();
 
     clock.advance(Duration::from_secs(5));
-    let renamed = o
-        .update_api_key(
-            ta,
-            &id,
-            ApiKeyUpdate {
-                name: Some("deploy".into()),
-                ..ApiKeyUpdate::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let renamed = update(ApiKeyUpdate {
+        name: Some("deploy".into()),
+        ..ApiKeyUpdate::default()
+    })
+    .await;
     assert_eq!(renamed.name.as_deref(), Some("deploy"));
     assert!(renamed.enabled);
     assert_eq!(renamed.created_at, created.record.created_at);
@@ -305,18 +296,11 @@ pub async fn an_api_key_update_renames_it_and_stamps_updated_at(
 
     // A lifetime, then none; a name and `enabled` at once.
     clock.advance(Duration::from_secs(1));
-    let dated = o
-        .update_api_key(
-            ta,
-            &id,
-            ApiKeyUpdate {
-                expires_in: Some(Some(Duration::from_secs(3600))),
-                ..ApiKeyUpdate::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let dated = update(ApiKeyUpdate {
+        expires_in: Some(Some(Duration::from_secs(3600))),
+        ..ApiKeyUpdate::default()
+    })
+    .await;
     assert_eq!(
         dated
             .expires_at
@@ -326,19 +310,12 @@ pub async fn an_api_key_update_renames_it_and_stamps_updated_at(
         Duration::from_secs(3600)
     );
     assert_eq!(listed(o, ta, &id).await, dated);
-    let both = o
-        .update_api_key(
-            ta,
-            &id,
-            ApiKeyUpdate {
-                name: Some("both".into()),
-                enabled: Some(false),
-                expires_in: Some(None),
-            },
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let both = update(ApiKeyUpdate {
+        name: Some("both".into()),
+        enabled: Some(false),
+        expires_in: Some(None),
+    })
+    .await;
     assert_eq!(
         (both.name.as_deref(), both.enabled, both.expires_at),
         (Some("both"), false, None)
@@ -395,9 +372,7 @@ pub async fn an_api_key_update_renames_it_and_stamps_updated_at(
     assert_eq!(listed(o, ta, &id).await, both);
 
     // Better Auth's default limit: 10 uses a day, the 11th refused.
-    o.update_api_key(ta, &id, enabled(true), &meta())
-        .await
-        .unwrap();
+    update(enabled(true)).await;
     for i in 0..10 {
         assert!(o.verify_api_key(&created.key).await.is_ok(), "use {i}");
     }
@@ -430,6 +405,8 @@ pub async fn an_organization_lists_its_own_keys_to_members_who_may_read_them(
             .is_empty()
     );
     let org_key = p.orgs.create_api_key(ob, own, &meta()).await.unwrap();
+    // The code of B's listing refused to `token`.
+    let refused = async |token: &str| code(p.orgs.list_organization_api_keys(token, &b).await);
     // The owner's own key bound to B is not the organization's.
     let user_key = ci_key(&p.orgs, ob, b).await;
     let listed = p.orgs.list_organization_api_keys(ob, &b).await.unwrap();
@@ -449,18 +426,11 @@ pub async fn an_organization_lists_its_own_keys_to_members_who_may_read_them(
             .any(|k| k.id == org_key.record.id)
     );
     assert_eq!(
-        code(
-            p.orgs
-                .list_organization_api_keys(&t.member_b.session.token, &b)
-                .await
-        ),
+        refused(&t.member_b.session.token).await,
         "INSUFFICIENT_API_KEY_PERMISSIONS"
     );
     for token in [&t.outsider.session.token, &t.owner_a.session.token] {
-        assert_eq!(
-            code(p.orgs.list_organization_api_keys(token, &b).await),
-            "USER_NOT_MEMBER_OF_ORGANIZATION"
-        );
+        assert_eq!(refused(token).await, "USER_NOT_MEMBER_OF_ORGANIZATION");
     }
     // Another platform's owner naming B (or their own organization on P).
     assert_eq!(
@@ -476,10 +446,7 @@ pub async fn an_organization_lists_its_own_keys_to_members_who_may_read_them(
         code(p.orgs.list_organization_api_keys(ob, &t.org_q.id).await),
         "USER_NOT_MEMBER_OF_ORGANIZATION"
     );
-    assert_eq!(
-        code(p.orgs.list_organization_api_keys("nope", &b).await),
-        "UNAUTHORIZED"
-    );
+    assert_eq!(refused("nope").await, "UNAUTHORIZED");
     // A member who leaves sees nothing any more.
     member(&p.orgs, ob, &b, &t.outsider.user.id, "owner").await;
     assert_eq!(
@@ -495,11 +462,7 @@ pub async fn an_organization_lists_its_own_keys_to_members_who_may_read_them(
         .await
         .unwrap();
     assert_eq!(
-        code(
-            p.orgs
-                .list_organization_api_keys(&t.outsider.session.token, &b)
-                .await
-        ),
+        refused(&t.outsider.session.token).await,
         "USER_NOT_MEMBER_OF_ORGANIZATION"
     );
 }

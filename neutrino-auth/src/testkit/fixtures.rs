@@ -20,6 +20,7 @@ use neutrino_tenancy::{
 };
 
 use crate::apikey::{CreatedApiKey, NewApiKey};
+use crate::invitation::Invitation;
 use crate::mail::RecordingMailer;
 use crate::org::{Member, NewOrganization, Organization, Organizations};
 use crate::password::PasswordConfig;
@@ -338,6 +339,15 @@ impl Platform {
         .await
     }
 
+    /// An invitation of `email` to `org` as `role`, sent by `token`'s user;
+    /// it must succeed.
+    pub async fn invite(&self, token: &str, org: &TenantId, email: &str, role: &str) -> Invitation {
+        self.orgs
+            .invite_member(token, org, email, role, &meta())
+            .await
+            .unwrap()
+    }
+
     /// The organization "Acme" (slug `acme`) created by `owner_token`.
     pub async fn acme(&self, owner_token: &str) -> Organization {
         create_org(
@@ -382,6 +392,13 @@ impl World {
     /// Two platforms with the suite's settings.
     pub async fn new(stores: &AuthStores, clock: &ManualClock) -> Self {
         Self::with(stores, clock, |b| b, |o| o).await
+    }
+
+    /// [`World::new`] and Ada, signed up on platform A.
+    pub async fn with_ada(stores: &AuthStores, clock: &ManualClock) -> (Self, SignedIn) {
+        let w = Self::new(stores, clock).await;
+        let ada = w.a.user("Ada").await;
+        (w, ada)
     }
 
     /// Two platforms, their `Auth` built by `configure`.

@@ -24,16 +24,9 @@ pub async fn invite_accept_reject_cancel_and_list(stores: &AuthStores, clock: &M
     let acme = w.a.acme(ta).await;
     let globex = create_org(o, ta, NewOrganization::new("Globex", "globex")).await;
     // Invite Bob by his email in another case.
-    let inv = o
-        .invite_member(
-            ta,
-            &acme.id,
-            &bob.user.email.to_uppercase(),
-            "admin",
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let inv =
+        w.a.invite(ta, &acme.id, &bob.user.email.to_uppercase(), "admin")
+            .await;
     assert_eq!(inv.status, InvitationStatus::Pending);
     assert_eq!(inv.email, bob.user.email);
     assert_eq!(
@@ -98,26 +91,16 @@ pub async fn invite_accept_reject_cancel_and_list(stores: &AuthStores, clock: &M
         ),
         "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE"
     );
-    let to_cat = o
-        .invite_member(
-            &bob.session.token,
-            &acme.id,
-            &cat.user.email,
-            "member",
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let to_cat =
+        w.a.invite(&bob.session.token, &acme.id, &cat.user.email, "member")
+            .await;
     let rejected = o
         .reject_invitation(&cat.session.token, &to_cat.id, &meta())
         .await
         .unwrap();
     assert_eq!(rejected.status, InvitationStatus::Rejected);
     // Reinvited after a rejection, then canceled.
-    let again = o
-        .invite_member(ta, &acme.id, &cat.user.email, "member", &meta())
-        .await
-        .unwrap();
+    let again = w.a.invite(ta, &acme.id, &cat.user.email, "member").await;
     let canceled = o.cancel_invitation(ta, &again.id, &meta()).await.unwrap();
     assert_eq!(canceled.status, InvitationStatus::Canceled);
     assert_eq!(
@@ -156,10 +139,7 @@ pub async fn invitations_expire_after_48_hours_and_are_limited_per_tenant(
     let [ada, bob] = w.a.users(["Ada", "Bob"]).await;
     let ta = &ada.session.token;
     let acme = w.a.acme(ta).await;
-    let inv = o
-        .invite_member(ta, &acme.id, &bob.user.email, "member", &meta())
-        .await
-        .unwrap();
+    let inv = w.a.invite(ta, &acme.id, &bob.user.email, "member").await;
     clock.advance(Duration::from_secs(48 * 3600 + 1));
     // Keep Bob's and Ada's sessions alive past the jump.
     let bob_again =
@@ -181,9 +161,7 @@ pub async fn invitations_expire_after_48_hours_and_are_limited_per_tenant(
         "INVITATION_NOT_FOUND"
     );
     // An expired invitation does not block a new one.
-    o.invite_member(ta, &acme.id, &bob.user.email, "member", &meta())
-        .await
-        .unwrap();
+    w.a.invite(ta, &acme.id, &bob.user.email, "member").await;
 }
 
 /// Pending invitations per tenant are limited.
@@ -193,13 +171,8 @@ pub async fn pending_invitations_per_tenant_are_limited(stores: &AuthStores, clo
     let ada = w.a.user("Ada").await;
     let ta = &ada.session.token;
     let acme = w.a.acme(ta).await;
-    let first = o
-        .invite_member(ta, &acme.id, "one@example.com", "member", &meta())
-        .await
-        .unwrap();
-    o.invite_member(ta, &acme.id, "two@example.com", "member", &meta())
-        .await
-        .unwrap();
+    let first = w.a.invite(ta, &acme.id, "one@example.com", "member").await;
+    w.a.invite(ta, &acme.id, "two@example.com", "member").await;
     assert_eq!(
         code(
             o.invite_member(ta, &acme.id, "three@example.com", "member", &meta())
@@ -208,9 +181,8 @@ pub async fn pending_invitations_per_tenant_are_limited(stores: &AuthStores, clo
         "INVITATION_LIMIT_REACHED"
     );
     o.cancel_invitation(ta, &first.id, &meta()).await.unwrap();
-    o.invite_member(ta, &acme.id, "three@example.com", "member", &meta())
-        .await
-        .unwrap();
+    w.a.invite(ta, &acme.id, "three@example.com", "member")
+        .await;
 }
 
 /// With sign up disabled an invitation is the only way in.
@@ -239,10 +211,7 @@ pub async fn with_sign_up_disabled_an_invitation_is_the_only_way_in(
     let ada = user_at(&open_auth, "Ada", "ada@example.com").await;
     let ta = &ada.session.token;
     let acme = w.a.acme(ta).await;
-    let inv = o
-        .invite_member(ta, &acme.id, "Bob@Example.com", "member", &meta())
-        .await
-        .unwrap();
+    let inv = w.a.invite(ta, &acme.id, "Bob@Example.com", "member").await;
     // The secret went to the invitee's mailbox only.
     let mail = mailer
         .last_to("bob@example.com", EmailKind::Invitation)
@@ -300,16 +269,9 @@ pub async fn get_invitation_shows_the_invitee_only(stores: &AuthStores, clock: &
     let cat = w.a.user("Cat").await;
     let ta = &ada.session.token;
     let acme = w.a.acme(ta).await;
-    let inv = o
-        .invite_member(
-            ta,
-            &acme.id,
-            &bob.user.email.to_uppercase(),
-            "member",
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let inv =
+        w.a.invite(ta, &acme.id, &bob.user.email.to_uppercase(), "member")
+            .await;
     let got = o.get_invitation(&bob.session.token, &inv.id).await.unwrap();
     assert_eq!(got.id, inv.id);
     assert_eq!(got.organization_id, acme.id);
@@ -346,16 +308,9 @@ pub async fn get_invitation_shows_the_invitee_only(stores: &AuthStores, clock: &
     // only; someone else still gets INVITATION_NOT_FOUND.
     let dan = w.a.user("Dan").await;
     member(o, ta, &acme.id, &dan.user.id, "admin").await;
-    let to_cat = o
-        .invite_member(
-            &dan.session.token,
-            &acme.id,
-            &cat.user.email,
-            "member",
-            &meta(),
-        )
-        .await
-        .unwrap();
+    let to_cat =
+        w.a.invite(&dan.session.token, &acme.id, &cat.user.email, "member")
+            .await;
     assert_eq!(
         o.get_invitation(&cat.session.token, &to_cat.id)
             .await

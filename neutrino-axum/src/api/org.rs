@@ -15,89 +15,58 @@ use crate::ApiError;
 
 type Answer = Result<Reply, ApiError>;
 
-/// The organization endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum OrgRoute {
-    Create,
-    Update,
-    Delete,
-    List,
-    SetActive,
-    GetFull,
-    GetOrganization,
-    CheckSlug,
-    InviteMember,
-    AcceptInvitation,
-    RejectInvitation,
-    CancelInvitation,
-    ListInvitations,
-    ListUserInvitations,
-    RemoveMember,
-    UpdateMemberRole,
-    Leave,
-    GetActiveMember,
-    GetActiveMemberRole,
-    ListMembers,
-    HasPermission,
-    GetInvitation,
+/// Declares the organization endpoints once: each one's method, path under
+/// `/organization/`, route and handler (called with the request's `ctx`).
+/// Makes [`OrgRoute`], [`route`] and [`handle`] from that one table.
+macro_rules! org_endpoints {
+    ($ctx:ident; $($method:ident $path:literal => $name:ident: $call:expr,)*) => {
+        /// The organization endpoints.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub(super) enum OrgRoute {
+            $($name,)*
+        }
+
+        pub(super) fn route(get: bool, post: bool, path: &str) -> Option<OrgRoute> {
+            let rest = path.strip_prefix("/organization/")?;
+            $(if rest == $path && org_endpoints!(@$method get post) {
+                return Some(OrgRoute::$name);
+            })*
+            None
+        }
+
+        pub(super) async fn handle(route: OrgRoute, $ctx: &Ctx) -> Answer {
+            match route {
+                $(OrgRoute::$name => $call.await,)*
+            }
+        }
+    };
+    (@get $get:ident $post:ident) => { $get };
+    (@post $get:ident $post:ident) => { $post };
 }
 
-pub(super) fn route(get: bool, post: bool, path: &str) -> Option<OrgRoute> {
-    use OrgRoute::*;
-    let rest = path.strip_prefix("/organization/")?;
-    Some(match rest {
-        "create" if post => Create,
-        "update" if post => Update,
-        "delete" if post => Delete,
-        "list" if get => List,
-        "set-active" if post => SetActive,
-        "get-full-organization" if get => GetFull,
-        "get-organization" if get => GetOrganization,
-        "check-slug" if post => CheckSlug,
-        "invite-member" if post => InviteMember,
-        "accept-invitation" if post => AcceptInvitation,
-        "reject-invitation" if post => RejectInvitation,
-        "cancel-invitation" if post => CancelInvitation,
-        "list-invitations" if get => ListInvitations,
-        "list-user-invitations" if get => ListUserInvitations,
-        "remove-member" if post => RemoveMember,
-        "update-member-role" if post => UpdateMemberRole,
-        "leave" if post => Leave,
-        "get-active-member" if get => GetActiveMember,
-        "get-active-member-role" if get => GetActiveMemberRole,
-        "list-members" if get => ListMembers,
-        "has-permission" if post => HasPermission,
-        "get-invitation" if get => GetInvitation,
-        _ => return None,
-    })
-}
-
-pub(super) async fn handle(route: OrgRoute, ctx: &Ctx) -> Answer {
-    use OrgRoute::*;
-    match route {
-        Create => create(ctx).await,
-        Update => update(ctx).await,
-        Delete => delete(ctx).await,
-        List => list(ctx).await,
-        SetActive => set_active(ctx).await,
-        GetFull => get_full(ctx, true).await,
-        GetOrganization => get_full(ctx, false).await,
-        CheckSlug => check_slug(ctx).await,
-        InviteMember => invite_member(ctx).await,
-        AcceptInvitation => answer_invitation(ctx, Answering::Accept).await,
-        RejectInvitation => answer_invitation(ctx, Answering::Reject).await,
-        CancelInvitation => answer_invitation(ctx, Answering::Cancel).await,
-        ListInvitations => list_invitations(ctx).await,
-        ListUserInvitations => list_user_invitations(ctx).await,
-        RemoveMember => remove_member(ctx).await,
-        UpdateMemberRole => update_member_role(ctx).await,
-        Leave => leave(ctx).await,
-        GetActiveMember => active_member(ctx, false).await,
-        GetActiveMemberRole => active_member(ctx, true).await,
-        ListMembers => list_members(ctx).await,
-        HasPermission => has_permission(ctx).await,
-        GetInvitation => get_invitation(ctx).await,
-    }
+org_endpoints! { ctx;
+    post "create" => Create: create(ctx),
+    post "update" => Update: update(ctx),
+    post "delete" => Delete: delete(ctx),
+    get "list" => List: list(ctx),
+    post "set-active" => SetActive: set_active(ctx),
+    get "get-full-organization" => GetFull: get_full(ctx, true),
+    get "get-organization" => GetOrganization: get_full(ctx, false),
+    post "check-slug" => CheckSlug: check_slug(ctx),
+    post "invite-member" => InviteMember: invite_member(ctx),
+    post "accept-invitation" => AcceptInvitation: answer_invitation(ctx, Answering::Accept),
+    post "reject-invitation" => RejectInvitation: answer_invitation(ctx, Answering::Reject),
+    post "cancel-invitation" => CancelInvitation: answer_invitation(ctx, Answering::Cancel),
+    get "list-invitations" => ListInvitations: list_invitations(ctx),
+    get "list-user-invitations" => ListUserInvitations: list_user_invitations(ctx),
+    post "remove-member" => RemoveMember: remove_member(ctx),
+    post "update-member-role" => UpdateMemberRole: update_member_role(ctx),
+    post "leave" => Leave: leave(ctx),
+    get "get-active-member" => GetActiveMember: active_member(ctx, false),
+    get "get-active-member-role" => GetActiveMemberRole: active_member(ctx, true),
+    get "list-members" => ListMembers: list_members(ctx),
+    post "has-permission" => HasPermission: has_permission(ctx),
+    get "get-invitation" => GetInvitation: get_invitation(ctx),
 }
 
 /// An organization as Better Auth's `list`, `get-full-organization` and
@@ -194,6 +163,16 @@ fn role_of(v: Option<&Value>) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Ends the reading of `f` (its issues first), then takes the `role` it
+/// read: a string or a list of strings, as one comma list.
+fn finish_with_role(f: Fields<'_>, role: Option<&Value>) -> Result<String, ApiError> {
+    f.finish()?;
+    if let Some(i) = role_issue(role) {
+        return Err(ApiError::validation(i));
+    }
+    Ok(role_of(role).unwrap_or_default())
 }
 
 fn role_issue(v: Option<&Value>) -> Option<String> {
@@ -338,6 +317,24 @@ async fn list(ctx: &Ctx) -> Answer {
     Ok(Reply::json(Value::Array(list.iter().map(org_json).collect())).cookies(cookies))
 }
 
+/// The ID of the organization with this slug among the caller's;
+/// `ORGANIZATION_NOT_FOUND`, setting `cookies`, when they have none.
+async fn org_by_slug(
+    ctx: &Ctx,
+    token: &str,
+    slug: &str,
+    cookies: &[String],
+) -> Result<TenantId, ApiError> {
+    let all = ctx.platform.orgs().list_organizations(token).await?;
+    match all.into_iter().find(|o| o.slug == slug) {
+        Some(o) => Ok(o.id),
+        None => Err(with_cookies(
+            AuthError::OrganizationNotFound.into(),
+            cookies.to_vec(),
+        )),
+    }
+}
+
 async fn set_active(ctx: &Ctx) -> Answer {
     let mut f = Fields::new(&ctx.body, false);
     let id = f.nullable_string("organizationId");
@@ -347,18 +344,7 @@ async fn set_active(ctx: &Ctx) -> Answer {
     let orgs = ctx.platform.orgs();
     let token = &current.found.session.token;
     let target: Option<TenantId> = match (id, slug) {
-        (_, Some(slug)) => {
-            let all = orgs.list_organizations(token).await?;
-            match all.into_iter().find(|o| o.slug == slug) {
-                Some(o) => Some(o.id),
-                None => {
-                    return Err(with_cookies(
-                        AuthError::OrganizationNotFound.into(),
-                        cookies,
-                    ));
-                }
-            }
-        }
+        (_, Some(slug)) => Some(org_by_slug(ctx, token, &slug, &cookies).await?),
         (Some(Some(id)), None) => Some(parse_org(&id)?),
         (Some(None), None) => None,
         // An empty body keeps the current active organization.
@@ -407,18 +393,7 @@ async fn get_full(ctx: &Ctx, full: bool) -> Answer {
     let orgs = ctx.platform.orgs();
     let token = &current.found.session.token;
     let explicit = match query_get(&ctx.query, "organizationSlug") {
-        Some(slug) => {
-            let all = orgs.list_organizations(token).await?;
-            match all.into_iter().find(|o| o.slug == slug) {
-                Some(o) => Some(o.id),
-                None => {
-                    return Err(with_cookies(
-                        AuthError::OrganizationNotFound.into(),
-                        cookies,
-                    ));
-                }
-            }
-        }
+        Some(slug) => Some(org_by_slug(ctx, token, slug, &cookies).await?),
         None => match query_get(&ctx.query, "organizationId") {
             Some(id) => Some(parse_org(id)?),
             None => None,
@@ -476,12 +451,7 @@ async fn invite_member(ctx: &Ctx) -> Answer {
     let role_value = f.raw("role");
     let org = f.opt_string("organizationId");
     let _resend = f.opt_bool("resend");
-    let issue = role_issue(role_value);
-    f.finish()?;
-    if let Some(i) = issue {
-        return Err(ApiError::validation(i));
-    }
-    let role = role_of(role_value).unwrap_or_default();
+    let role = finish_with_role(f, role_value)?;
     in_org(
         ctx,
         org.as_deref(),
@@ -630,12 +600,7 @@ async fn update_member_role(ctx: &Ctx) -> Answer {
     let member_id = f.string("memberId");
     let role_value = f.raw("role");
     let org = f.opt_string("organizationId");
-    let issue = role_issue(role_value);
-    f.finish()?;
-    if let Some(i) = issue {
-        return Err(ApiError::validation(i));
-    }
-    let role = role_of(role_value).unwrap_or_default();
+    let role = finish_with_role(f, role_value)?;
     if role.trim().is_empty() {
         return Err(ApiError::empty(StatusCode::BAD_REQUEST));
     }
