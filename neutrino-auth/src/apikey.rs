@@ -164,6 +164,14 @@ pub struct ApiKey {
     pub organization_id: Option<TenantId>,
     /// Whether it may be used.
     pub enabled: bool,
+    /// Whether the per-key rate limit applies.
+    pub rate_limit_enabled: bool,
+    /// When it was created.
+    #[serde(serialize_with = "crate::date::serialize")]
+    pub created_at: SystemTime,
+    /// When it was last changed (created, updated, or used).
+    #[serde(serialize_with = "crate::date::serialize")]
+    pub updated_at: SystemTime,
     /// When it stops working.
     #[serde(serialize_with = "crate::date::serialize_opt")]
     pub expires_at: Option<SystemTime>,
@@ -176,6 +184,10 @@ pub struct ApiKey {
     /// Uses counted in the current rate-limit window (all uses for a key
     /// without a rate limit).
     pub request_count: i64,
+    /// The rate-limit window, in milliseconds.
+    pub rate_limit_time_window: Option<i64>,
+    /// Verifications allowed per window.
+    pub rate_limit_max: Option<i64>,
     /// Verifications left (`None`: unlimited).
     pub remaining: Option<i64>,
     /// Milliseconds between refills of `remaining`.
@@ -185,18 +197,6 @@ pub struct ApiKey {
     /// When `remaining` was last refilled.
     #[serde(serialize_with = "crate::date::serialize_opt")]
     pub last_refill_at: Option<SystemTime>,
-    /// Whether the per-key rate limit applies.
-    pub rate_limit_enabled: bool,
-    /// The rate-limit window, in milliseconds.
-    pub rate_limit_time_window: Option<i64>,
-    /// Verifications allowed per window.
-    pub rate_limit_max: Option<i64>,
-    /// When it was created.
-    #[serde(serialize_with = "crate::date::serialize")]
-    pub created_at: SystemTime,
-    /// When it was last changed (created, updated, or used).
-    #[serde(serialize_with = "crate::date::serialize")]
-    pub updated_at: SystemTime,
 }
 
 /// Who owns an API key (its `referenceId`).
@@ -702,6 +702,35 @@ impl ApiKeys {
         }
     }
 
+    /// Writes `change` to `key` with its audit row (`event`, `detail`) in
+    /// one batch; `API_KEY_NOT_FOUND` when the change touched no row (the
+    /// key, or the caller's standing over it, went meanwhile).
+    async fn write_key_change(
+        &self,
+        actor: &Actor,
+        key: &ApiKey,
+        change: Statement,
+        (event, detail): (AuditEvent, String),
+        meta: &RequestMeta,
+        now: SystemTime,
+    ) -> Result<()> {
+        let record = AuditRecord {
+            detail: Some(detail),
+            organization_id: key.organization_id.as_ref().map(TenantId::as_str),
+            ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
+        };
+        let audit_stmt = audit::insert_where(event, record, meta, now, audit::CHANGED, Vec::new())?;
+        let out = self
+            .callers
+            .db()
+            .write_audited(vec![change], audit_stmt)
+            .await?;
+        if out.first().is_none_or(|o| o.rows_affected == 0) {
+            return Err(AuthError::ApiKeyNotFound);
+        }
+        Ok(())
+    }
+
     /// [`crate::org::Organizations::update_api_key`]: the changes and
     /// `updatedAt` in one conditional write that re-checks the caller's
     /// standing.
@@ -749,27 +778,23 @@ impl ApiKeys {
         if expires_at.is_some() {
             changed.push("expiresAt".to_owned());
         }
-        let out = self.callers.db()
-            .write_audited(vec![
-                Statement::with_params(
-                    format!(r#"UPDATE "apikey" SET "name" = CASE WHEN ?1 = 1 THEN ?2 ELSE "name" END, "enabled" = CASE WHEN ?3 = 1 THEN ?4 ELSE "enabled" END, "expiresAt" = CASE WHEN ?5 = 1 THEN ?6 ELSE "expiresAt" END, "updatedAt" = ?7 WHERE "id" = ?8 AND "referenceId" = ?9 AND {}"#, crate::stmt::renumber(&guard, 9)),
-                    params,
-                )], audit::insert_where(
-                    AuditEvent::ApiKeyUpdated,
-                    AuditRecord {
-                        detail: Some(format!("key={id} {}", changed.join(" "))),
-                        organization_id: key.organization_id.as_ref().map(TenantId::as_str),
-                        ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
-                    },
-                    meta,
-                    now,
-                    audit::CHANGED,
-                    Vec::new(),
-                )?)
-            .await?;
-        if out.first().is_none_or(|o| o.rows_affected == 0) {
-            return Err(AuthError::ApiKeyNotFound);
-        }
+        let change = Statement::with_params(
+            format!(
+                r#"UPDATE "apikey" SET "name" = CASE WHEN ?1 = 1 THEN ?2 ELSE "name" END, "enabled" = CASE WHEN ?3 = 1 THEN ?4 ELSE "enabled" END, "expiresAt" = CASE WHEN ?5 = 1 THEN ?6 ELSE "expiresAt" END, "updatedAt" = ?7 WHERE "id" = ?8 AND "referenceId" = ?9 AND {}"#,
+                crate::stmt::renumber(&guard, 9)
+            ),
+            params,
+        );
+        let detail = format!("key={id} {}", changed.join(" "));
+        self.write_key_change(
+            &actor,
+            &key,
+            change,
+            (AuditEvent::ApiKeyUpdated, detail),
+            meta,
+            now,
+        )
+        .await?;
         Ok(ApiKey {
             name: update.name.or(key.name),
             enabled: update.enabled.unwrap_or(key.enabled),
@@ -794,34 +819,23 @@ impl ApiKeys {
         let now = self.callers.now();
         let mut params = vec![Value::from(id), Value::from(key.owner.as_str())];
         params.extend(guard_params);
-        let out = self
-            .callers
-            .db()
-            .write_audited(
-                vec![Statement::with_params(
-                    format!(
-                        r#"DELETE FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2 AND {}"#,
-                        crate::stmt::renumber(&guard, 2)
-                    ),
-                    params,
-                )],
-                audit::insert_where(
-                    AuditEvent::ApiKeyDeleted,
-                    AuditRecord {
-                        detail: Some(format!("key={id}")),
-                        organization_id: key.organization_id.as_ref().map(TenantId::as_str),
-                        ..AuditRecord::in_session(actor.user_id.as_str(), &actor.session_id)
-                    },
-                    meta,
-                    now,
-                    audit::CHANGED,
-                    Vec::new(),
-                )?,
-            )
-            .await?;
-        if out.first().is_none_or(|o| o.rows_affected == 0) {
-            return Err(AuthError::ApiKeyNotFound);
-        }
+        let change = Statement::with_params(
+            format!(
+                r#"DELETE FROM "apikey" WHERE "id" = ?1 AND "referenceId" = ?2 AND {}"#,
+                crate::stmt::renumber(&guard, 2)
+            ),
+            params,
+        );
+        let detail = format!("key={id}");
+        self.write_key_change(
+            &actor,
+            &key,
+            change,
+            (AuditEvent::ApiKeyDeleted, detail),
+            meta,
+            now,
+        )
+        .await?;
         Ok(())
     }
 

@@ -869,8 +869,8 @@ impl TwoFactor {
         code: &str,
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
-        let ch = self.attempt(challenge).await?;
         let code = code.trim();
+        let ch = self.attempt(challenge).await?;
         for _ in 0..BACKUP_CODE_RETRIES {
             let row = self.verified_2fa(&ch.user).await?;
             let Some(pos) = row
