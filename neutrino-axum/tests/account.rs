@@ -29,7 +29,7 @@ async fn verify_password_answers_status_or_invalid_password() {
         .post("/verify-password", "", json!({"password": PASSWORD}))
         .await;
     assert_eq!(res.status, 401);
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
     let res = s
         .post(
             "/verify-password",
@@ -86,7 +86,7 @@ async fn list_accounts_shows_no_secret() {
 async fn update_session_has_no_fields_to_update() {
     let s = server().await;
     assert_eq!(s.post("/update-session", "", json!({})).await.status, 401);
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
     let res = s
         .post("/update-session", &ada, json!({"anything": 1}))
         .await;
@@ -97,7 +97,7 @@ async fn update_session_has_no_fields_to_update() {
 /// Signs `email` up and asks for its deletion link; returns the session
 /// cookie and the link's token.
 async fn link_for(s: &Server, email: &str, body: serde_json::Value) -> (String, String) {
-    let cookie = s.sign_up(email).await.cookie_header();
+    let cookie = s.cookie_of(email).await;
     let res = s.post("/delete-user", &cookie, body).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(
@@ -148,7 +148,7 @@ async fn a_deletion_link_deletes_its_owner_once_and_nobody_else() {
         .unwrap();
     assert!(mail.url.ends_with("&callbackURL=%2Fbye"), "{}", mail.url);
     assert!(exists(&s, "ada@example.com").await);
-    let bob = s.sign_up("bob@example.com").await.cookie_header();
+    let bob = s.cookie_of("bob@example.com").await;
 
     // Not signed in.
     let res = s
@@ -202,7 +202,7 @@ async fn a_deletion_link_deletes_its_owner_once_and_nobody_else() {
     assert!(!exists(&s, "ada@example.com").await);
     assert_eq!(s.get("/get-session", &ada).await.text, "null");
     // The link is spent: the same token for a new account of that address.
-    let again = s.sign_up("ada@example.com").await.cookie_header();
+    let again = s.cookie_of("ada@example.com").await;
     let res = s
         .get(&format!("/delete-user/callback?token={token}"), &again)
         .await;
@@ -268,7 +268,7 @@ async fn a_deletion_link_used_concurrently_deletes_once() {
 #[tokio::test]
 async fn without_deletion_by_link_the_user_is_deleted_at_once() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
     let res = s.post("/delete-user", &ada, json!({"token": "abc"})).await;
     assert_eq!(res.status, 404);
     assert_eq!(res.json()["code"], "INVALID_TOKEN");

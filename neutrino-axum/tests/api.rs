@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Opts, PASSWORD, read, server, server_with};
+use common::{Opts, PASSWORD, credentials, read, server, server_with};
 use serde_json::json;
 
 const TOKEN: &str = "better-auth.session_token";
@@ -142,11 +142,7 @@ async fn validation_comes_before_the_session_check() {
         json!({"message": "Unauthorized", "code": "UNAUTHORIZED"})
     );
     let res = s
-        .post(
-            "/sign-up/email",
-            "",
-            json!({"name": "A", "email": "not-an-email", "password": PASSWORD}),
-        )
+        .try_sign_up(json!({"name": "A", "email": "not-an-email", "password": PASSWORD}))
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["message"], "[body.email] Invalid email address");
@@ -179,11 +175,7 @@ async fn sign_up_answers_the_token_and_user_and_sets_the_session_cookie() {
     );
     // The same address again: 422.
     let again = s
-        .post(
-            "/sign-up/email",
-            "",
-            json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}),
-        )
+        .try_sign_up(json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}))
         .await;
     assert_eq!(again.status, 422);
     assert_eq!(
@@ -192,11 +184,7 @@ async fn sign_up_answers_the_token_and_user_and_sets_the_session_cookie() {
     );
     // Fields a user may not set.
     let res = s
-        .post(
-            "/sign-up/email",
-            "",
-            json!({"name": "Eve", "email": "eve@example.com", "password": PASSWORD, "role": "admin"}),
-        )
+        .try_sign_up(json!({"name": "Eve", "email": "eve@example.com", "password": PASSWORD, "role": "admin"}))
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "FIELD_NOT_ALLOWED");
@@ -207,8 +195,7 @@ async fn remember_me_off_gives_a_browser_session_cookie_and_the_marker() {
     let s = server().await;
     s.sign_up("ada@example.com").await;
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": PASSWORD, "rememberMe": false}),
         )
@@ -237,8 +224,7 @@ async fn sign_in_answers_better_auths_bodies() {
     assert!(res.header("location").is_none());
 
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": PASSWORD, "callbackURL": "/dashboard"}),
         )
@@ -249,8 +235,7 @@ async fn sign_in_answers_better_auths_bodies() {
     assert_eq!(res.header("location"), Some("/dashboard"));
 
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": "wrong password!"}),
         )
@@ -260,13 +245,7 @@ async fn sign_in_answers_better_auths_bodies() {
         res.json(),
         json!({"message": "Invalid email or password", "code": "INVALID_EMAIL_OR_PASSWORD"})
     );
-    let res = s
-        .post(
-            "/sign-in/email",
-            "",
-            json!({"email": "nope", "password": PASSWORD}),
-        )
-        .await;
+    let res = s.try_sign_in("", credentials("nope")).await;
     assert_eq!(res.status, 400);
     assert_eq!(
         res.json(),
@@ -367,11 +346,7 @@ async fn secure_base_urls_give_secure_prefixed_cookies() {
     })
     .await;
     let res = s
-        .post(
-            "/sign-up/email",
-            "",
-            json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}),
-        )
+        .try_sign_up(json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}))
         .await;
     let c = res
         .set_cookie("__Secure-better-auth.session_token")
@@ -394,7 +369,7 @@ async fn the_origin_check_guards_cookie_requests_and_sign_in() {
         let mut req = s
             .http
             .post(s.url(path))
-            .json(&json!({"email": "ada@example.com", "password": PASSWORD}));
+            .json(&credentials("ada@example.com"));
         if let Some(o) = origin {
             req = req.header("origin", o);
         }
@@ -471,7 +446,7 @@ async fn callback_urls_must_be_relative_or_trusted() {
             "/\\evil.example",
             "javascript:alert(1)",
         ] {
-            let mut body = json!({"email": "ada@example.com", "password": PASSWORD});
+            let mut body = credentials("ada@example.com");
             body[field] = json!(bad);
             let res = s.post("/sign-in/email", "", body).await;
             assert_eq!(res.status, 403, "{field} {bad}");
@@ -479,8 +454,7 @@ async fn callback_urls_must_be_relative_or_trusted() {
         }
     }
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": PASSWORD, "callbackURL": 5}),
         )
@@ -514,22 +488,10 @@ async fn rate_limits_answer_429_with_x_retry_after() {
     })
     .await;
     for _ in 0..3 {
-        let res = s
-            .post(
-                "/sign-in/email",
-                "",
-                json!({"email": "nobody@example.com", "password": PASSWORD}),
-            )
-            .await;
+        let res = s.try_sign_in("", credentials("nobody@example.com")).await;
         assert_eq!(res.status, 401);
     }
-    let res = s
-        .post(
-            "/sign-in/email",
-            "",
-            json!({"email": "nobody@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let res = s.try_sign_in("", credentials("nobody@example.com")).await;
     assert_eq!(res.status, 429);
     assert_eq!(
         res.json(),
@@ -561,7 +523,7 @@ async fn unknown_paths_share_one_rate_limit_key() {
 #[tokio::test]
 async fn sessions_are_listed_and_revoked() {
     let s = server().await;
-    let a1 = s.sign_up("ada@example.com").await.cookie_header();
+    let a1 = s.cookie_of("ada@example.com").await;
     let a2 = s.sign_in("ada@example.com").await;
     let a2_token = a2.json()["token"].as_str().unwrap().to_owned();
     let a2 = a2.cookie_header();
@@ -610,7 +572,7 @@ async fn list_sessions_needs_a_fresh_session() {
         ..Opts::default()
     })
     .await;
-    let a = s.sign_up("ada@example.com").await.cookie_header();
+    let a = s.cookie_of("ada@example.com").await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let res = s.get("/list-sessions", &a).await;
     assert_eq!(res.status, 403);
@@ -623,7 +585,7 @@ async fn list_sessions_needs_a_fresh_session() {
 #[tokio::test]
 async fn update_user_changes_the_name_and_re_sets_the_cookie() {
     let s = server().await;
-    let a = s.sign_up("ada@example.com").await.cookie_header();
+    let a = s.cookie_of("ada@example.com").await;
     let res = s.post("/update-user", &a, json!({"name": "Ada L."})).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.json(), json!({"status": true}));
@@ -650,7 +612,7 @@ async fn update_user_changes_the_name_and_re_sets_the_cookie() {
 #[tokio::test]
 async fn change_password_checks_the_current_one() {
     let s = server().await;
-    let a = s.sign_up("ada@example.com").await.cookie_header();
+    let a = s.cookie_of("ada@example.com").await;
     let other = s.sign_in("ada@example.com").await.cookie_header();
     let res = s
         .post(
@@ -690,7 +652,7 @@ async fn change_password_checks_the_current_one() {
 #[tokio::test]
 async fn delete_user_deletes_and_expires_the_cookies() {
     let s = server().await;
-    let a = s.sign_up("ada@example.com").await.cookie_header();
+    let a = s.cookie_of("ada@example.com").await;
     let res = s
         .post("/delete-user", &a, json!({"password": "wrong password!"}))
         .await;
@@ -784,8 +746,7 @@ async fn password_reset_by_mail() {
         json!({"message": "Invalid token", "code": "INVALID_TOKEN"})
     );
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": "a brand new password"}),
         )
@@ -796,7 +757,7 @@ async fn password_reset_by_mail() {
 #[tokio::test]
 async fn email_verification_by_mail() {
     let s = server().await;
-    let a = s.sign_up("ada@example.com").await.cookie_header();
+    let a = s.cookie_of("ada@example.com").await;
     let res = s
         .post(
             "/send-verification-email",
@@ -943,13 +904,9 @@ async fn concurrent_sign_ins_from_one_client_get_at_most_the_limit_through() {
     for _ in 0..20 {
         let s = std::sync::Arc::clone(&s);
         tasks.push(tokio::spawn(async move {
-            s.post(
-                "/sign-in/email",
-                "",
-                json!({"email": "nobody@example.com", "password": PASSWORD}),
-            )
-            .await
-            .status
+            s.try_sign_in("", credentials("nobody@example.com"))
+                .await
+                .status
         }));
     }
     let mut passed = 0;
@@ -1013,13 +970,9 @@ async fn concurrent_sign_ups_of_one_address_make_one_user() {
     for _ in 0..6 {
         let s = std::sync::Arc::clone(&s);
         tasks.push(tokio::spawn(async move {
-            s.post(
-                "/sign-up/email",
-                "",
-                json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}),
-            )
-            .await
-            .status
+            s.try_sign_up(json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}))
+                .await
+                .status
         }));
     }
     let mut ok = 0;

@@ -7,7 +7,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{PASSWORD, Res, Server, server};
+use common::{PASSWORD, Res, Server, credentials, server};
 use hmac::{Hmac, Mac};
 use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
@@ -17,7 +17,7 @@ const TRUST: &str = "better-auth.trust_device";
 
 /// Signs `email` up with two-factor on; returns its backup codes.
 async fn two_factor_user(s: &Server, email: &str) -> Vec<String> {
-    let cookie = s.sign_up(email).await.cookie_header();
+    let cookie = s.cookie_of(email).await;
     let res = s
         .post("/two-factor/enable", &cookie, json!({"password": PASSWORD}))
         .await;
@@ -64,13 +64,7 @@ fn code_at(uri: &str, ahead: u64) -> String {
 }
 
 async fn sign_in(s: &Server, email: &str, cookie: &str) -> Res {
-    let res = s
-        .post(
-            "/sign-in/email",
-            cookie,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
+    let res = s.try_sign_in(cookie, credentials(email)).await;
     assert_eq!(res.status, 200, "{}", res.text);
     res
 }
@@ -192,13 +186,7 @@ async fn another_users_or_a_forged_trust_cookie_does_not_skip_the_second_factor(
     let ada_codes = two_factor_user(&s, "ada@example.com").await;
     let _ = two_factor_user(&s, "bob@example.com").await;
     let bob_id = {
-        let res = s
-            .post(
-                "/sign-in/email",
-                "",
-                json!({"email": "bob@example.com", "password": PASSWORD}),
-            )
-            .await;
+        let res = s.try_sign_in("", credentials("bob@example.com")).await;
         assert!(asks_second_factor(&res));
         let db = auth_db(&s).await;
         let rows = db
@@ -301,11 +289,7 @@ async fn a_banned_user_with_a_trust_cookie_gets_no_session() {
         .await
         .unwrap();
     let res = s
-        .post(
-            "/sign-in/email",
-            &trusted,
-            json!({"email": "ada@example.com", "password": PASSWORD}),
-        )
+        .try_sign_in(&trusted, credentials("ada@example.com"))
         .await;
     assert_eq!(res.status, 403, "{}", res.text);
     assert_eq!(res.json()["code"], "BANNED_USER");
@@ -346,7 +330,7 @@ async fn get_totp_uri_checks_the_setup_then_the_password() {
         )
         .await;
     assert_eq!(res.status, 401);
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
     let res = s
         .post(
             "/two-factor/get-totp-uri",

@@ -3,13 +3,13 @@
 
 mod common;
 
-use common::{PASSWORD, server};
+use common::{PASSWORD, credentials, server};
 use serde_json::json;
 
 #[tokio::test]
 async fn two_factor_is_enabled_then_asked_at_sign_in() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
 
     let res = s
         .post(
@@ -55,13 +55,7 @@ async fn two_factor_is_enabled_then_asked_at_sign_in() {
     assert_eq!(res.json()["user"]["email"], "ada@example.com");
 
     // Sign-in now stops at the second factor.
-    let res = s
-        .post(
-            "/sign-in/email",
-            "",
-            json!({"email": "ada@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let res = s.try_sign_in("", credentials("ada@example.com")).await;
     assert_eq!(res.status, 200);
     assert_eq!(
         res.json(),
@@ -140,13 +134,7 @@ async fn two_factor_is_enabled_then_asked_at_sign_in() {
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.json(), json!({"status": true}));
-    let res = s
-        .post(
-            "/sign-in/email",
-            "",
-            json!({"email": "ada@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let res = s.try_sign_in("", credentials("ada@example.com")).await;
     assert!(res.json()["token"].is_string());
     assert_eq!(
         s.post("/two-factor/send-otp", "", json!({})).await.json()["code"],
