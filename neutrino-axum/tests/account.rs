@@ -10,32 +10,17 @@ use std::sync::Arc;
 use common::{Opts, PASSWORD, Server, server, server_with};
 use neutrino_auth::mail::EmailKind;
 use neutrino_auth::testkit::keys;
-use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use serde_json::json;
-
-async fn auth_db(s: &Server) -> neutrino_sqlite::SqliteExecutor {
-    let path = s._folder.path().join("databases").join(format!(
-        "{}.sqlite",
-        ResourceName::auth_database(s.platform.id()).as_str()
-    ));
-    neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap()
-}
 
 #[tokio::test]
 async fn verify_password_answers_status_or_invalid_password() {
     let s = server().await;
-    let res = s
-        .post("/verify-password", "", json!({"password": PASSWORD}))
-        .await;
+    let res = s.post_password("/verify-password", "", PASSWORD).await;
     assert_eq!(res.status, 401);
     let ada = s.cookie_of("ada@example.com").await;
     let res = s
-        .post(
-            "/verify-password",
-            &ada,
-            json!({"password": "wrong password!"}),
-        )
+        .post_password("/verify-password", &ada, "wrong password!")
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(
@@ -45,9 +30,7 @@ async fn verify_password_answers_status_or_invalid_password() {
     let res = s.post("/verify-password", &ada, json!({})).await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "VALIDATION_ERROR");
-    let res = s
-        .post("/verify-password", &ada, json!({"password": PASSWORD}))
-        .await;
+    let res = s.post_password("/verify-password", &ada, PASSWORD).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.json(), json!({"status": true}));
 }
@@ -123,7 +106,7 @@ async fn link_for(s: &Server, email: &str, body: serde_json::Value) -> (String, 
 }
 
 async fn exists(s: &Server, email: &str) -> bool {
-    !auth_db(s)
+    !s.auth_db()
         .await
         .query(&Statement::new(r#"SELECT 1 FROM "user" WHERE "email" = ?1"#).bind(email))
         .await
@@ -215,8 +198,7 @@ async fn a_deletion_link_deletes_its_owner_once_and_nobody_else() {
 async fn an_expired_deletion_link_deletes_nothing() {
     let s = server_with(delete_link_server()).await;
     let (ada, token) = link_for(&s, "ada@example.com", json!({})).await;
-    auth_db(&s)
-        .await
+    s.auth_db().await
         .execute(&Statement::new(
             r#"UPDATE "verification" SET "expiresAt" = '2000-01-01T00:00:00.000Z' WHERE "identifier" LIKE 'delete-account-%'"#,
         ))
@@ -255,7 +237,7 @@ async fn a_deletion_link_used_concurrently_deletes_once() {
     }
     assert_eq!(ok, 1);
     assert!(!exists(&s, "ada@example.com").await);
-    let db = auth_db(&s).await;
+    let db = s.auth_db().await;
     let left = db
         .query(&Statement::new(
             r#"SELECT 1 FROM "verification" WHERE "identifier" LIKE 'delete-account-%'"#,

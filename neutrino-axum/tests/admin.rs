@@ -3,7 +3,6 @@
 mod common;
 
 use common::{PASSWORD, credentials, server};
-use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use serde_json::{Value, json};
 
@@ -525,12 +524,11 @@ async fn concurrent_stops_restore_the_admin_once() {
 
 /// Runs `sql` on the server's auth database.
 async fn set_sql(s: &common::Server, sql: &str) {
-    let path = s._folder.path().join("databases").join(format!(
-        "{}.sqlite",
-        ResourceName::auth_database(s.platform.id()).as_str()
-    ));
-    let db = neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap();
-    db.execute(&Statement::new(sql)).await.unwrap();
+    s.auth_db()
+        .await
+        .execute(&Statement::new(sql))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

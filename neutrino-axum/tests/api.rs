@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Opts, PASSWORD, credentials, read, server, server_with};
+use common::{
+    Opts, PASSWORD, count_status, credentials, rate_limited_server, read, server, server_with,
+    server_with_cookie_cache,
+};
 use serde_json::json;
 
 const TOKEN: &str = "better-auth.session_token";
@@ -28,14 +31,7 @@ async fn unknown_paths_wrong_methods_options_and_trailing_slashes_are_404_withou
         (reqwest::Method::POST, "/api-key/verify"),
     ];
     for (method, path) in cases {
-        let res = read(
-            s.http
-                .request(method.clone(), s.url(path))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let res = s.send(s.http.request(method.clone(), s.url(path))).await;
         assert_eq!(res.status, 404, "{method} {path}");
         assert_eq!(res.text, "", "{method} {path}");
     }
@@ -45,14 +41,7 @@ async fn unknown_paths_wrong_methods_options_and_trailing_slashes_are_404_withou
         "/api/authx/get-session",
         "/other",
     ] {
-        let res = read(
-            s.http
-                .get(format!("{}{path}", s.origin))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let res = s.send(s.http.get(format!("{}{path}", s.origin))).await;
         assert_eq!(res.status, 404, "{path}");
         assert_eq!(res.text, "", "{path}");
     }
@@ -61,61 +50,40 @@ async fn unknown_paths_wrong_methods_options_and_trailing_slashes_are_404_withou
 #[tokio::test]
 async fn bodies_other_than_json_are_415_and_malformed_json_is_400() {
     let s = server().await;
-    let res = read(
-        s.http
-            .post(s.url("/sign-out"))
-            .header("content-type", "text/plain;charset=UTF-8")
-            .body("{}")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s
+        .post_raw("/sign-out", Some("text/plain;charset=UTF-8"), "{}")
+        .await;
     assert_eq!(res.status, 415);
     assert_eq!(
         res.json(),
         json!({"message": "Content-Type \"text/plain;charset=UTF-8\" is not allowed. Allowed types: application/json", "code": "UNSUPPORTED_MEDIA_TYPE"})
     );
-    let res = read(
-        s.http
-            .post(s.url("/sign-out"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s.post_raw("/sign-out", None, "{}").await;
     assert_eq!(res.status, 415);
     assert_eq!(
         res.json()["message"],
         "Content-Type is required. Allowed types: application/json"
     );
-    let res = read(
-        s.http
-            .post(s.url("/sign-up/email"))
-            .header("content-type", "application/json; charset=utf-8")
-            .body("{\"name\":")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s
+        .post_raw(
+            "/sign-up/email",
+            Some("application/json; charset=utf-8"),
+            "{\"name\":",
+        )
+        .await;
     assert_eq!(res.status, 400);
     assert_eq!(
         res.json(),
         json!({"message": "Invalid JSON in request body", "code": "BAD_REQUEST"})
     );
     // An oversized body is a 4xx, not a 500.
-    let res = read(
-        s.http
-            .post(s.url("/sign-up/email"))
-            .header("content-type", "application/json")
-            .body(vec![b' '; 200 * 1024])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s
+        .post_raw(
+            "/sign-up/email",
+            Some("application/json"),
+            vec![b' '; 200 * 1024],
+        )
+        .await;
     assert_eq!(res.status, 413);
 }
 
@@ -252,19 +220,16 @@ async fn sign_in_answers_better_auths_bodies() {
         json!({"message": "Invalid email", "code": "INVALID_EMAIL"})
     );
     // A form body is accepted on sign-in.
-    let res = read(
-        s.http
-            .post(s.url("/sign-in/email"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
+    let res = s
+        .post_raw(
+            "/sign-in/email",
+            Some("application/x-www-form-urlencoded"),
+            format!(
                 "email=ada%40example.com&password={}",
                 PASSWORD.replace(' ', "+")
-            ))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+            ),
+        )
+        .await;
     assert_eq!(res.status, 200, "{}", res.text);
 }
 
@@ -464,18 +429,16 @@ async fn callback_urls_must_be_relative_or_trusted() {
         res.json(),
         json!({"message": "Invalid callbackURL: expected a string"})
     );
-    let res = read(
-        s.http
-            .post(format!(
-                "{}?callbackURL=https://evil.example",
-                s.url("/sign-out")
-            ))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s
+        .send(
+            s.http
+                .post(format!(
+                    "{}?callbackURL=https://evil.example",
+                    s.url("/sign-out")
+                ))
+                .json(&json!({})),
+        )
+        .await;
     assert_eq!(res.status, 403);
     assert_eq!(res.json()["code"], "INVALID_CALLBACK_URL");
 }
@@ -653,14 +616,10 @@ async fn change_password_checks_the_current_one() {
 async fn delete_user_deletes_and_expires_the_cookies() {
     let s = server().await;
     let a = s.cookie_of("ada@example.com").await;
-    let res = s
-        .post("/delete-user", &a, json!({"password": "wrong password!"}))
-        .await;
+    let res = s.post_password("/delete-user", &a, "wrong password!").await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "INVALID_PASSWORD");
-    let res = s
-        .post("/delete-user", &a, json!({"password": PASSWORD}))
-        .await;
+    let res = s.post_password("/delete-user", &a, PASSWORD).await;
     assert_eq!(res.status, 200);
     assert_eq!(
         res.json(),
@@ -839,11 +798,7 @@ async fn ok_and_the_error_page() {
 
 #[tokio::test]
 async fn the_cookie_cache_answers_get_session_and_never_a_write() {
-    let s = server_with(Opts {
-        cookie_cache: Some(Duration::from_secs(300)),
-        ..Opts::default()
-    })
-    .await;
+    let s = server_with_cookie_cache().await;
     let up = s.sign_up("ada@example.com").await;
     let data = up.set_cookie(DATA).expect("session_data on sign-up");
     assert!(
@@ -893,13 +848,7 @@ async fn the_cookie_cache_answers_get_session_and_never_a_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_sign_ins_from_one_client_get_at_most_the_limit_through() {
-    let s = std::sync::Arc::new(
-        server_with(Opts {
-            rate_limit: true,
-            ..Opts::default()
-        })
-        .await,
-    );
+    let s = rate_limited_server().await;
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let s = std::sync::Arc::clone(&s);
@@ -909,15 +858,7 @@ async fn concurrent_sign_ins_from_one_client_get_at_most_the_limit_through() {
                 .status
         }));
     }
-    let mut passed = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            429 => {}
-            401 => passed += 1,
-            other => panic!("unexpected {other}"),
-        }
-    }
-    assert_eq!(passed, 3);
+    assert_eq!(count_status(tasks, 401, 429).await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -952,15 +893,7 @@ async fn a_reset_token_used_concurrently_resets_once() {
             .status
         }));
     }
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            200 => ok += 1,
-            400 => {}
-            other => panic!("unexpected {other}"),
-        }
-    }
-    assert_eq!(ok, 1);
+    assert_eq!(count_status(tasks, 200, 400).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -975,15 +908,7 @@ async fn concurrent_sign_ups_of_one_address_make_one_user() {
                 .status
         }));
     }
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            200 => ok += 1,
-            422 => {}
-            other => panic!("unexpected {other}"),
-        }
-    }
-    assert_eq!(ok, 1);
+    assert_eq!(count_status(tasks, 200, 422).await, 1);
 }
 
 #[tokio::test]
@@ -1000,7 +925,7 @@ async fn the_gateway_router_serves_the_platform_it_is_given_and_refuses_without_
         .router()
         .unwrap();
     let base = serve(bare.clone()).await;
-    let res = read(s.http.get(format!("{base}/ok")).send().await.unwrap()).await;
+    let res = s.send(s.http.get(format!("{base}/ok"))).await;
     assert_eq!(res.status, 500);
     assert!(
         res.json()["message"]
@@ -1010,14 +935,7 @@ async fn the_gateway_router_serves_the_platform_it_is_given_and_refuses_without_
     );
     let with = bare.layer(axum::Extension(s.platform.clone()));
     let base = serve(with).await;
-    let res = read(
-        s.http
-            .get(format!("{base}/get-session"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s.send(s.http.get(format!("{base}/get-session"))).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.text, "null");
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    Opts, PASSWORD, Res, Server, cookie_pair, count_ok, credentials, id_of, read, server,
-    server_with,
+    Opts, PASSWORD, Res, Server, cookie_pair, count_ok, count_status, credentials, id_of,
+    rate_limited_server, read, server, server_with, server_with_cookie_cache,
 };
 use neutrino_axum::api::AuthApi;
 use neutrino_core::ids::StackId;
@@ -114,11 +114,7 @@ async fn a_session_and_its_cache_cookie_of_one_platform_mean_nothing_on_another(
 
 #[tokio::test]
 async fn a_cache_cookie_of_another_user_or_altered_is_not_believed() {
-    let s = server_with(Opts {
-        cookie_cache: Some(Duration::from_secs(300)),
-        ..Opts::default()
-    })
-    .await;
+    let s = server_with_cookie_cache().await;
     let ada = s.sign_up("ada@example.com").await;
     let eve = s.sign_up("eve@example.com").await;
     let data = "better-auth.session_data";
@@ -596,13 +592,7 @@ async fn cross_site_writes_with_a_cookie_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_sign_in_limit_is_not_dodged_by_headers_or_path_variants() {
-    let s = Arc::new(
-        server_with(Opts {
-            rate_limit: true,
-            ..Opts::default()
-        })
-        .await,
-    );
+    let s = rate_limited_server().await;
     s.sign_up("ada@example.com").await;
     let body = json!({"email": "ada@example.com", "password": "wrong password!"});
     let mut tasks = Vec::new();
@@ -624,15 +614,7 @@ async fn the_sign_in_limit_is_not_dodged_by_headers_or_path_variants() {
             res.status().as_u16()
         }));
     }
-    let mut through = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            429 => {}
-            401 => through += 1,
-            other => panic!("unexpected {other}"),
-        }
-    }
-    assert_eq!(through, 3);
+    assert_eq!(count_status(tasks, 401, 429).await, 3);
     let base = s.base.clone();
     for url in [
         format!("{base}//sign-in/email"),
@@ -730,11 +712,7 @@ async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
 
 #[tokio::test]
 async fn a_cache_cookie_outliving_a_ban_or_a_lost_role_writes_nothing() {
-    let s = server_with(Opts {
-        cookie_cache: Some(Duration::from_secs(300)),
-        ..Opts::default()
-    })
-    .await;
+    let s = server_with_cookie_cache().await;
     s.sign_up("ada@example.com").await;
     s.sign_up("bob@example.com").await;
     let carol_up = s.sign_up("carol@example.com").await;
@@ -1024,19 +1002,7 @@ async fn no_secret_in_spans_events_debug_or_error_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_api_keys_remaining_uses_hold_under_concurrent_requests() {
     let (w, c) = gateway_with_api().await;
-    let key =
-        w.p.orgs()
-            .create_api_key(
-                w.ada.token(),
-                neutrino_auth::apikey::NewApiKey {
-                    organization: Some(w.a),
-                    remaining: Some(3),
-                    ..Default::default()
-                },
-                &world::meta(),
-            )
-            .await
-            .unwrap();
+    let key = world::tenant_key(&w, &w.ada, w.a, |n| n.remaining = Some(3)).await;
     let mut tasks = Vec::new();
     for i in 0..16 {
         let c = c.clone();
@@ -1310,16 +1276,11 @@ async fn org_key(
     tenant: neutrino_core::ids::TenantId,
     f: impl FnOnce(&mut neutrino_auth::apikey::NewApiKey),
 ) -> neutrino_auth::apikey::CreatedApiKey {
-    let mut new = neutrino_auth::apikey::NewApiKey {
-        organization: Some(tenant),
-        owned_by_organization: true,
-        ..Default::default()
-    };
-    f(&mut new);
-    w.p.orgs()
-        .create_api_key(owner.token(), new, &world::meta())
-        .await
-        .unwrap()
+    world::tenant_key(w, owner, tenant, |n| {
+        n.owned_by_organization = true;
+        f(n);
+    })
+    .await
 }
 
 fn code(v: &(u16, Value)) -> (u16, Option<&str>) {
@@ -1406,18 +1367,7 @@ async fn an_organizations_key_acts_in_its_tenant_only_and_with_its_permissions_o
 async fn a_users_key_dies_with_the_membership_an_organizations_key_does_not() {
     let (w, c) = gateway_with_api().await;
     let cy = second_owner(&w).await;
-    let users =
-        w.p.orgs()
-            .create_api_key(
-                cy.token(),
-                neutrino_auth::apikey::NewApiKey {
-                    organization: Some(w.a),
-                    ..Default::default()
-                },
-                &world::meta(),
-            )
-            .await
-            .unwrap();
+    let users = world::tenant_key(&w, &cy, w.a, |_| {}).await;
     let orgs = org_key(&w, &cy, w.a, |_| {}).await;
     for k in [&users, &orgs] {
         let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &k.key)).await;

@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_session_comes_from_the_platforms_cookie_or_is_401() {
-    let w = world().await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c) = served_world().await;
     let (s, body) = answer(c.get(&w.a_host, "/session").header("cookie", &w.ada.cookie)).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["user"], w.ada.signed.user.id.to_string());
@@ -44,8 +43,7 @@ async fn the_session_comes_from_the_platforms_cookie_or_is_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
-    let w = world().await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c) = served_world().await;
     let notes_of = |t: TenantId| json!([format!("note of {t}")]);
     // Each owner on its own host sees its own rows.
     let (s, body) = answer(c.get(&w.a_host, "/notes").header("cookie", &w.ada.cookie)).await;
@@ -120,7 +118,7 @@ async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
             (s, body, want)
         }
     });
-    for (s, body, want) in join(reqs).await {
+    for (s, body, want) in spawn_all(reqs).await {
         assert_eq!(s, 200, "{body}");
         assert_eq!(body["tenant"], want.to_string());
         assert_eq!(body["notes"], notes_of(want));
@@ -148,23 +146,9 @@ async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
     assert_eq!(s, 200);
 }
 
-async fn join<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn permissions_and_platform_admins_are_guarded() {
-    let w = world().await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c) = served_world().await;
     // organization:update: A's owner yes, Ben (a plain member of A) no.
     let (s, body) = answer(c.post(&w.a_host, "/org").header("cookie", &w.ada.cookie)).await;
     assert_eq!(s, 200, "{body}");
@@ -220,20 +204,8 @@ async fn permissions_and_platform_admins_are_guarded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
-    let w = world().await;
-    let c = Client::new(serve(gateway(&w)).await);
-    let key_a =
-        w.p.orgs()
-            .create_api_key(
-                w.ada.token(),
-                NewApiKey {
-                    organization: Some(w.a),
-                    ..NewApiKey::default()
-                },
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let (w, c) = served_world().await;
+    let key_a = tenant_key(&w, &w.ada, w.a, |_| {}).await;
     let (s, body) = answer(c.get(&w.a_host, "/key").header("x-api-key", &key_a.key)).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["tenant"], w.a.to_string());
@@ -271,48 +243,27 @@ async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
     }
     // A key with two uses, attacked with many requests at once: two pass,
     // the rest are 429 USAGE_EXCEEDED.
-    let limited =
-        w.p.orgs()
-            .create_api_key(
-                w.ada.token(),
-                NewApiKey {
-                    organization: Some(w.a),
-                    remaining: Some(2),
-                    ..NewApiKey::default()
-                },
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let limited = tenant_key(&w, &w.ada, w.a, |n| n.remaining = Some(2)).await;
     let reqs = (0..10).map(|_| {
         let c = c.clone();
         let host = w.a_host.clone();
         let key = limited.key.clone();
         async move { answer(c.get(&host, "/key").header("x-api-key", key)).await }
     });
-    let outs = join(reqs).await;
+    let outs = spawn_all(reqs).await;
     let ok = outs.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(ok, 2, "{outs:?}");
     for (s, body) in outs.iter().filter(|(s, _)| *s != 200) {
         assert_eq!((*s, body["code"].as_str()), (429, Some("USAGE_EXCEEDED")));
     }
     // A rate-limited key.
-    let rl =
-        w.p.orgs()
-            .create_api_key(
-                w.ada.token(),
-                NewApiKey {
-                    organization: Some(w.a),
-                    rate_limit: Some(ApiKeyRateLimit {
-                        window: std::time::Duration::from_secs(3600),
-                        max: 1,
-                    }),
-                    ..NewApiKey::default()
-                },
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let rl = tenant_key(&w, &w.ada, w.a, |n| {
+        n.rate_limit = Some(ApiKeyRateLimit {
+            window: std::time::Duration::from_secs(3600),
+            max: 1,
+        })
+    })
+    .await;
     let (s, _) = answer(c.get(&w.a_host, "/key").header("x-api-key", &rl.key)).await;
     assert_eq!(s, 200);
     let (s, body) = answer(c.get(&w.a_host, "/key").header("x-api-key", &rl.key)).await;
@@ -404,16 +355,10 @@ async fn an_organizations_key_is_refused_disabled_expired_spent_or_rate_limited(
     let w = world_with(move |a| a.with_clock(std::sync::Arc::new(c2.clone()))).await;
     let c = Client::new(serve(gateway(&w)).await);
     let make = |f: fn(&mut NewApiKey)| {
-        let (p, token, a) = (w.p.clone(), w.ada.token().to_owned(), w.a);
-        async move {
-            let mut new = NewApiKey {
-                organization: Some(a),
-                owned_by_organization: true,
-                ..NewApiKey::default()
-            };
-            f(&mut new);
-            p.orgs().create_api_key(&token, new, &meta()).await.unwrap()
-        }
+        tenant_key(&w, &w.ada, w.a, move |n| {
+            n.owned_by_organization = true;
+            f(n);
+        })
     };
     let disabled = make(|_| {}).await;
     w.p.orgs()

@@ -272,11 +272,7 @@ fn updated(header: &str, res: &common::Res) -> String {
 
 #[tokio::test]
 async fn the_session_carries_its_active_organization_and_set_active_sets_the_cookies_again() {
-    let s = common::server_with(common::Opts {
-        cookie_cache: Some(std::time::Duration::from_secs(300)),
-        ..common::Opts::default()
-    })
-    .await;
+    let s = common::server_with_cookie_cache().await;
     let ada = s.cookie_of("ada@example.com").await;
     // get-session's user carries the plugins' fields, its session a null
     // active organization; from the database and from the cookie cache.

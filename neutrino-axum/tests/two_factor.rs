@@ -12,31 +12,18 @@ async fn two_factor_is_enabled_then_asked_at_sign_in() {
     let ada = s.cookie_of("ada@example.com").await;
 
     let res = s
-        .post(
-            "/two-factor/enable",
-            &ada,
-            json!({"password": "wrong password!"}),
-        )
+        .post_password("/two-factor/enable", &ada, "wrong password!")
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "INVALID_PASSWORD");
-    let res = s
-        .post("/two-factor/enable", &ada, json!({"password": PASSWORD}))
-        .await;
+    let res = s.post_password("/two-factor/enable", &ada, PASSWORD).await;
     assert_eq!(res.status, 200, "{}", res.text);
     let body = res.json();
     assert_eq!(body["method"], "totp");
     assert_eq!(body["backupCodes"].as_array().unwrap().len(), 10);
     let uri = body["totpURI"].as_str().unwrap();
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
-    let b32 = uri
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let secret = neutrino_auth::testkit::base32_decode(b32);
+    let secret = common::secret_of(uri);
     let backup = body["backupCodes"][0].as_str().unwrap().to_owned();
 
     let res = s
@@ -126,11 +113,7 @@ async fn two_factor_is_enabled_then_asked_at_sign_in() {
     assert!(again.status >= 400 && again.status < 500, "{}", again.text);
 
     let res = s
-        .post(
-            "/two-factor/disable",
-            &session,
-            json!({"password": PASSWORD}),
-        )
+        .post_password("/two-factor/disable", &session, PASSWORD)
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.json(), json!({"status": true}));

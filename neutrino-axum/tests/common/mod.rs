@@ -286,6 +286,12 @@ impl Server {
         self.send(req).await
     }
 
+    /// A POST of `{"password": password}` to `path`, as [`Server::post`].
+    pub async fn post_password(&self, path: &str, cookie: &str, password: &str) -> Res {
+        self.post(path, cookie, serde_json::json!({ "password": password }))
+            .await
+    }
+
     /// A POST of `/organization/{endpoint}`, as [`Server::post`].
     pub async fn org_post(&self, endpoint: &str, cookie: &str, body: Value) -> Res {
         self.post(&format!("/organization/{endpoint}"), cookie, body)
@@ -321,11 +327,7 @@ impl Server {
     /// the setup's TOTP URI and backup codes.
     pub async fn enable_two_factor(&self, cookie: &str) -> TwoFactor {
         let res = self
-            .post(
-                "/two-factor/enable",
-                cookie,
-                serde_json::json!({"password": PASSWORD}),
-            )
+            .post_password("/two-factor/enable", cookie, PASSWORD)
             .await;
         assert_eq!(res.status, 200, "{}", res.text);
         let body = res.json();
@@ -422,6 +424,44 @@ pub fn cookie_pair(set_cookie: &str) -> String {
 /// The `id` of an answer's body.
 pub fn id_of(body: &Value) -> String {
     body["id"].as_str().unwrap().to_owned()
+}
+
+/// Awaits every status task: each must be `counted` or `other`; the number
+/// that were `counted`.
+pub async fn count_status(
+    tasks: Vec<tokio::task::JoinHandle<u16>>,
+    counted: u16,
+    other: u16,
+) -> usize {
+    let mut n = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            s if s == counted => n += 1,
+            s if s == other => {}
+            s => panic!("unexpected {s}"),
+        }
+    }
+    n
+}
+
+/// A server with the session cookie cache on (five minutes).
+pub async fn server_with_cookie_cache() -> Server {
+    server_with(Opts {
+        cookie_cache: Some(Duration::from_secs(300)),
+        ..Opts::default()
+    })
+    .await
+}
+
+/// A server with the rate limits on, to share among tasks.
+pub async fn rate_limited_server() -> Arc<Server> {
+    Arc::new(
+        server_with(Opts {
+            rate_limit: true,
+            ..Opts::default()
+        })
+        .await,
+    )
 }
 
 /// Awaits every request task: none may fail with a 5xx; the number that

@@ -9,7 +9,7 @@ use axum::extract::Path;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router, ServiceExt};
-use neutrino_auth::apikey::ApiKeyScope;
+use neutrino_auth::apikey::{ApiKeyScope, CreatedApiKey, NewApiKey};
 use neutrino_auth::org::NewOrganization;
 use neutrino_auth::{RequestMeta, SignUpEmail, SignedIn};
 use neutrino_axum::ClientIp;
@@ -33,6 +33,39 @@ pub fn notes() -> TenantTable {
         TenantTable::new("note", &[("body", neutrino_tenancy::ColumnType::Text)]).unwrap()
     });
     NOTES.clone()
+}
+
+/// An API key of `owner` for `tenant` of P (a user's key, unless `shape`
+/// makes it the organization's), shaped by `shape`.
+pub async fn tenant_key(
+    w: &World,
+    owner: &User,
+    tenant: TenantId,
+    shape: impl FnOnce(&mut NewApiKey),
+) -> CreatedApiKey {
+    let mut new = NewApiKey {
+        organization: Some(tenant),
+        ..NewApiKey::default()
+    };
+    shape(&mut new);
+    w.p.orgs()
+        .create_api_key(owner.token(), new, &meta())
+        .await
+        .unwrap()
+}
+
+/// Runs futures at once on the runtime; their outputs in order.
+pub async fn spawn_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }
 
 pub fn meta() -> RequestMeta {
@@ -221,6 +254,14 @@ pub async fn world_with(
 
 pub async fn world() -> World {
     world_with(|a| a).await
+}
+
+/// [`world`], served behind its [`gateway`] on a loopback port, and a client
+/// of it.
+pub async fn served_world() -> (World, Client) {
+    let w = world().await;
+    let c = Client::new(serve(gateway(&w)).await);
+    (w, c)
 }
 
 async fn whoami(
