@@ -30,28 +30,9 @@ fn scoped_get(c: &mut Criterion) {
                 .await
                 .unwrap(),
         );
-        let registry = Registry::open(
-            db.clone(),
-            Arc::new(MemoryKv::new()),
-            RegistryOptions::default(),
-        )
-        .await
-        .unwrap();
-        let p = registry
-            .create_platform(NewPlatform::new("Bench", PlatformClass::Platform))
-            .await
-            .unwrap()
-            .id;
-        let t = registry
-            .create_tenant(p, NewTenant::new("bench", "Bench"))
-            .await
-            .unwrap()
-            .id;
-        let table = TenantTable::new(
-            "item",
-            &[("label", ColumnType::Text), ("n", ColumnType::Integer)],
-        )
-        .unwrap();
+        let registry = memory_kv_registry(db.clone()).await;
+        let (p, t) = platform_with_tenant(&registry, "Bench", ("bench", "Bench")).await;
+        let table = item_table();
         let store = TenantStore::open(&registry, db.clone(), vec![table.clone()])
             .await
             .unwrap();
@@ -114,13 +95,7 @@ fn scoped_get(c: &mut Criterion) {
                 .await
                 .unwrap(),
         );
-        let registry = Registry::open(
-            db.clone(),
-            Arc::new(MemoryKv::new()),
-            RegistryOptions::default(),
-        )
-        .await
-        .unwrap();
+        let registry = memory_kv_registry(db.clone()).await;
         let store = TenantStore::open(&registry, db.clone(), vec![table.clone()])
             .await
             .unwrap();
