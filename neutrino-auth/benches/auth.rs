@@ -14,6 +14,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use neutrino_auth::password::{PasswordConfig, Passwords};
+use neutrino_auth::testkit::seed_sessions;
 use neutrino_auth::{Auth, AuthBuilder, RequestMeta, SessionCacheConfig, SignInEmail, date};
 use neutrino_core::ids::UserId;
 use neutrino_core::sql::{SqlExecutor, Statement};
@@ -39,38 +40,11 @@ async fn populate(auth: &Auth, db: &SqliteExecutor) -> Vec<String> {
     auth.migrate().await.unwrap();
     let pw = auth.passwords().normalize(PASSWORD).unwrap();
     let hash = auth.passwords().hash(&pw).await.unwrap();
-    let now = date::format(std::time::SystemTime::now());
-    let mut cookies = Vec::with_capacity(USERS);
-    let mut batch = Vec::new();
-    let mut ids = Vec::new();
-    for i in 0..USERS {
-        let id = UserId::generate();
-        batch.push(
-            Statement::new(r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, 0, NULL, ?4, ?4)"#)
-                .bind(id.as_str())
-                .bind(format!("User {i}"))
-                .bind(format!("user{i}@example.com"))
-                .bind(now.as_str()),
-        );
-        batch.push(
-            Statement::new(r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") VALUES (?1, ?2, 'credential', ?2, ?3, ?4, ?4)"#)
-                .bind(UserId::generate().as_str())
-                .bind(id.as_str())
-                .bind(hash.as_str())
-                .bind(now.as_str()),
-        );
-        ids.push(id);
-    }
-    db.batch(&batch).await.unwrap();
-    let meta = RequestMeta::new("198.51.100.1", "bench");
-    for id in &ids {
-        let s = auth
-            .operator_session(id, true, "bench", "seed sessions", &meta)
-            .await
-            .unwrap();
-        cookies.push(auth.cookies().sign(&s.token));
-    }
-    cookies
+    let sessions = seed_sessions(auth, db, USERS, Some(hash.as_str())).await;
+    sessions
+        .iter()
+        .map(|s| auth.cookies().sign(&s.token))
+        .collect()
 }
 
 /// The executor the benchmarks use: the default (reads on the caller's

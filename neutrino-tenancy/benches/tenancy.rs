@@ -12,6 +12,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use neutrino_core::memory::MemoryKv;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::{SqliteExecutor, SqliteExecutorBuilder};
+use neutrino_tenancy::testkit::{
+    insert_items, item_table, memory_kv_registry, platform_with_tenant,
+};
 use neutrino_tenancy::*;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -40,19 +43,7 @@ fn scoped_get(c: &mut Criterion) {
             .operator_scope(p, t, "bench", "bench")
             .await
             .unwrap();
-        let mut ids = Vec::new();
-        for i in 0..1000_i64 {
-            ids.push(
-                store
-                    .insert(
-                        &scope,
-                        &table,
-                        Record::new().set("label", format!("item {i}")).set("n", i),
-                    )
-                    .await
-                    .unwrap(),
-            );
-        }
+        let ids = insert_items(&store, &scope, &table, 1000).await;
         (db, store, table, scope, ids)
     });
     let mut g = c.benchmark_group("tenancy_get_by_id");

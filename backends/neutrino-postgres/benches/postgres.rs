@@ -25,14 +25,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
 use futures_util::stream::{self, StreamExt};
-use neutrino_auth::{AuthBuilder, RequestMeta, date};
-use neutrino_core::ids::UserId;
-use neutrino_core::memory::MemoryKv;
+use neutrino_auth::AuthBuilder;
+use neutrino_auth::testkit::seed_sessions;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_postgres::PostgresExecutor;
-use neutrino_tenancy::{
-    ColumnType, NewPlatform, NewTenant, PlatformClass, Record, Registry, RegistryOptions,
-    TenantStore, TenantTable,
+use neutrino_tenancy::TenantStore;
+use neutrino_tenancy::testkit::{
+    insert_items, item_table, memory_kv_registry, platform_with_tenant,
 };
 use tokio::runtime::Runtime;
 
@@ -226,28 +225,9 @@ fn scoped_get(c: &mut Criterion) {
     let (schema, db, store, table, scope, ids, plain, prepared) = rt.block_on(async {
         let schema = Schema::create(&url).await;
         let db = Arc::new(schema.executor().await);
-        let registry = Registry::open(
-            db.clone(),
-            Arc::new(MemoryKv::new()),
-            RegistryOptions::default(),
-        )
-        .await
-        .unwrap();
-        let p = registry
-            .create_platform(NewPlatform::new("Bench", PlatformClass::Platform))
-            .await
-            .unwrap()
-            .id;
-        let t = registry
-            .create_tenant(p, NewTenant::new("bench", "Bench"))
-            .await
-            .unwrap()
-            .id;
-        let table = TenantTable::new(
-            "item",
-            &[("label", ColumnType::Text), ("n", ColumnType::Integer)],
-        )
-        .unwrap();
+        let registry = memory_kv_registry(db.clone()).await;
+        let (p, t) = platform_with_tenant(&registry, "Bench", ("bench", "Bench")).await;
+        let table = item_table();
         // On PostgreSQL the store runs as a role that row-level security
         // holds (`TenantStore::open` refuses any other): the tables are the
         // schema owner's, the store's role has row grants only.
@@ -284,11 +264,7 @@ fn scoped_get(c: &mut Criterion) {
             .operator_scope(p, t, "bench", "bench")
             .await
             .unwrap();
-        let mut ids = Vec::new();
-        for i in 0..ROWS as i64 {
-            let row = Record::new().set("label", format!("item {i}")).set("n", i);
-            ids.push(store.insert(&scope, &table, row).await.unwrap());
-        }
+        let ids = insert_items(&store, &scope, &table, ROWS as i64).await;
         let plain = schema.plain_client().await;
         let prepared = plain.prepare(PLAIN_GET).await.unwrap();
         (schema, db, store, table, scope, ids, plain, prepared)
@@ -595,30 +571,8 @@ fn get_session(c: &mut Criterion) {
         let db = schema.executor().await;
         let auth = AuthBuilder::new(db.clone(), SECRET).build().unwrap();
         auth.migrate().await.unwrap();
-        let now = date::format(std::time::SystemTime::now());
-        let mut users = Vec::new();
-        let mut inserts = Vec::new();
-        for i in 0..ROWS {
-            let id = UserId::generate();
-            inserts.push(
-                Statement::new(r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, 0, NULL, ?4, ?4)"#)
-                    .bind(id.as_str())
-                    .bind(format!("User {i}"))
-                    .bind(format!("user{i}@example.com"))
-                    .bind(now.as_str()),
-            );
-            users.push(id);
-        }
-        db.batch(&inserts).await.unwrap();
-        let meta = RequestMeta::new("198.51.100.1", "bench");
-        let mut tokens = Vec::with_capacity(ROWS);
-        for id in &users {
-            let s = auth
-                .operator_session(id, true, "bench", "seed sessions", &meta)
-                .await
-                .unwrap();
-            tokens.push(s.token.to_string());
-        }
+        let sessions = seed_sessions(&auth, &db, ROWS, None).await;
+        let tokens: Vec<String> = sessions.iter().map(|s| s.token.to_string()).collect();
         (schema, auth, tokens)
     });
     let tokens = Arc::new(tokens);

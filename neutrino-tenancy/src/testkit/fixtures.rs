@@ -45,3 +45,19 @@ pub fn item_table() -> TenantTable {
     )
     .expect("declare table")
 }
+
+/// Inserts `n` rows into the [`item_table`] `table` under `scope` (`label`
+/// "item {i}", `n` i, for i from 0); their IDs in order.
+pub async fn insert_items(
+    store: &TenantStore,
+    scope: &TenantScope,
+    table: &TenantTable,
+    n: i64,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let row = Record::new().set("label", format!("item {i}")).set("n", i);
+        ids.push(store.insert(scope, table, row).await.expect("insert item"));
+    }
+    ids
+}
