@@ -27,13 +27,6 @@ const PASSWORD: &str = "correct horse battery";
 const USERS: usize = 1000;
 const SESSION_JOIN: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
 
-fn current_thread() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// A SQLite file with `USERS` users sharing one argon2id hash (so setup does
 /// not pay for 1000 hashes), and one session each. Returns the signed cookies.
 async fn populate(auth: &Auth, db: &SqliteExecutor) -> Vec<String> {
@@ -59,7 +52,7 @@ async fn open_db(path: &std::path::Path, spin: bool) -> SqliteExecutor {
 }
 
 fn get_session(c: &mut Criterion) {
-    let rt = current_thread();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.sqlite");
     let (db, auth, spinning, cached, cookies) = rt.block_on(async {
@@ -169,7 +162,7 @@ fn hashers() -> (Passwords, Argon2<'static>) {
 }
 
 fn hashing(c: &mut Criterion) {
-    let rt = current_thread();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let (passwords, raw) = hashers();
     let pw = passwords.normalize(PASSWORD).unwrap();
     let mut g = c.benchmark_group("password");
@@ -213,11 +206,7 @@ fn report(label: &str, mut lat: Vec<Duration>) {
 /// `get_session` latency on a 2-worker runtime, alone and while 100 sign-ins
 /// (argon2id verification each) run on the same runtime.
 fn sign_in_storm() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = neutrino_core::testkit::multi_thread_runtime(2);
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let db = open_db(&dir.path().join("auth.sqlite"), false).await;

@@ -15,7 +15,6 @@ use common::{
     rate_limited_server, read, server, server_with, server_with_cookie_cache,
 };
 use neutrino_axum::api::AuthApi;
-use neutrino_core::ids::StackId;
 use serde_json::{Value, json};
 use tower_layer::Layer;
 
@@ -55,11 +54,7 @@ fn cookie_header(res: &reqwest::Response) -> String {
 async fn a_session_and_its_cache_cookie_of_one_platform_mean_nothing_on_another() {
     let (w, c) = gateway_with_api().await;
     let p_auth = w.auth_host();
-    let q_auth = w
-        .folder
-        .registry()
-        .base_domain()
-        .auth_host(w.q.id(), StackId::DEFAULT);
+    let q_auth = w.auth_host_of(&w.q);
     let res = c
         .post(&p_auth, "/api/auth/sign-in/email")
         .header("origin", "https://app.pea.example")
@@ -1057,11 +1052,7 @@ fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
 async fn hosts_in_odd_shapes_or_twice_never_cross_platforms_or_tenants() {
     let (w, c) = gateway_with_api().await;
     let p_auth = w.auth_host();
-    let q_auth = w
-        .folder
-        .registry()
-        .base_domain()
-        .auth_host(w.q.id(), StackId::DEFAULT);
+    let q_auth = w.auth_host_of(&w.q);
     let ada = w.ada.cookie.clone();
     let email = w.ada.signed.user.email.clone();
     let get = |target: &str, hosts: &[&str]| {

@@ -271,37 +271,33 @@ async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
     let _: Value = body;
 }
 
+/// Sends `r`, which must answer 200.
+async fn ok(r: reqwest::RequestBuilder) -> reqwest::Response {
+    let resp = r.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp
+}
+
+/// Every `Set-Cookie` value of `resp`.
+fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
-    let clock = neutrino_core::clock::ManualClock::new();
-    let c2 = clock.clone();
-    let w = world_with(move |a| a.with_clock(std::sync::Arc::new(c2.clone()))).await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c, clock) = served_world_on_a_manual_clock().await;
     // Fresh: no cookie sent back.
-    let resp = c
-        .get(&w.a_host, "/session")
-        .header("cookie", &w.ada.cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let resp = ok(c.get(&w.a_host, "/session").header("cookie", &w.ada.cookie)).await;
     assert!(resp.headers().get("set-cookie").is_none());
     // Two days later (past `updateAge`) the session is extended, once: the
     // cookie comes back, host-only on a tenant's custom domain…
     clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
-    let resp = c
-        .get(&w.a_host, "/notes")
-        .header("cookie", &w.ada.cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let cookies: Vec<String> = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
+    let resp = ok(c.get(&w.a_host, "/notes").header("cookie", &w.ada.cookie)).await;
+    let cookies = set_cookies(&resp);
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     assert!(cookies[0].starts_with(&w.ada.cookie), "{cookies:?}");
     assert!(
@@ -310,13 +306,10 @@ async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
     );
     // …and on the platform's domain on its own hosts.
     clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
-    let resp = c
+    let resp = ok(c
         .get(&w.auth_host(), "/session")
-        .header("cookie", &w.ben.cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+        .header("cookie", &w.ben.cookie))
+    .await;
     let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with(&w.ben.cookie), "{cookie}");
     assert!(
@@ -326,19 +319,13 @@ async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
     // A handler that sets the session cookie itself (signing out) has the
     // last word: the extended session's cookie is not sent over it.
     clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
-    let resp = c
+    let resp = ok(c
         .post(&w.a_host, "/sign-out")
-        .header("cookie", &w.bea.cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+        .header("cookie", &w.bea.cookie))
+    .await;
     let name = w.p.auth().cookies().session_cookie_name().to_owned();
-    let session_cookies: Vec<String> = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
+    let session_cookies: Vec<String> = set_cookies(&resp)
+        .into_iter()
         .filter(|v| v.starts_with(&format!("{name}=")))
         .collect();
     assert_eq!(session_cookies.len(), 1, "{session_cookies:?}");
@@ -350,10 +337,7 @@ async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_organizations_key_is_refused_disabled_expired_spent_or_rate_limited() {
-    let clock = neutrino_core::clock::ManualClock::new();
-    let c2 = clock.clone();
-    let w = world_with(move |a| a.with_clock(std::sync::Arc::new(c2.clone()))).await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c, clock) = served_world_on_a_manual_clock().await;
     let make = |f: fn(&mut NewApiKey)| {
         tenant_key(&w, &w.ada, w.a, move |n| {
             n.owned_by_organization = true;

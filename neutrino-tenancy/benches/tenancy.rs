@@ -17,15 +17,8 @@ use neutrino_tenancy::testkit::{
 };
 use neutrino_tenancy::*;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn scoped_get(c: &mut Criterion) {
-    let rt = rt();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let dir = tempfile::tempdir().unwrap();
     let (db, store, table, scope, ids) = rt.block_on(async {
         let db = Arc::new(
@@ -170,7 +163,7 @@ async fn hosts_registry(dir: &std::path::Path, n: i64, cache: Duration) -> Regis
 }
 
 fn resolve(c: &mut Criterion) {
-    let rt = rt();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("tenancy_resolve");
     g.throughput(Throughput::Elements(1));

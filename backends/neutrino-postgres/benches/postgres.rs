@@ -133,21 +133,6 @@ fn interleaved(rt: &Runtime, title: &str, cases: &mut [Case<'_>]) -> Vec<f64> {
     medians
 }
 
-fn current_thread() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn multi_thread() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// A schema of its own, dropped when this is.
 struct Schema {
     url: String,
@@ -198,7 +183,7 @@ impl Drop for Schema {
     fn drop(&mut self) {
         let (url, name) = (self.url.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
-            current_thread().block_on(async {
+            neutrino_core::testkit::current_thread_runtime().block_on(async {
                 if let Ok(db) = PostgresExecutor::connect(&url).await {
                     let sql = format!(r#"DROP SCHEMA IF EXISTS "{name}" CASCADE"#);
                     let _ = db.execute(&Statement::new(sql)).await;
@@ -221,7 +206,7 @@ fn scoped_get(c: &mut Criterion) {
     let Some(url) = url().filter(|_| selected("postgres_get_by_id")) else {
         return;
     };
-    let rt = current_thread();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let (schema, db, store, table, scope, ids, plain, prepared) = rt.block_on(async {
         let schema = Schema::create(&url).await;
         let db = Arc::new(schema.executor().await);
@@ -375,7 +360,7 @@ fn batch(c: &mut Criterion) {
     let Some(url) = url().filter(|_| selected("postgres_batch")) else {
         return;
     };
-    let rt = current_thread();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let (schema, db) = rt.block_on(async {
         let schema = Schema::create(&url).await;
         let db = schema.executor().await;
@@ -565,7 +550,7 @@ fn get_session(c: &mut Criterion) {
     let Some(url) = url().filter(|_| selected("postgres_get_session")) else {
         return;
     };
-    let rt = multi_thread();
+    let rt = neutrino_core::testkit::multi_thread_runtime(2);
     let (schema, auth, tokens) = rt.block_on(async {
         let schema = Schema::create(&url).await;
         let db = schema.executor().await;

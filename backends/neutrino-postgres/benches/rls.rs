@@ -42,10 +42,7 @@ fn url_as(role: &str) -> String {
 }
 
 fn scoped_get(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let name = format!("bench-{}", generate_id());
     let (owner_role, app_role) = (format!("{name}-owner"), format!("{name}-app"));
     let (admin, app, store, table, scope, ids, client, mut raw) = rt.block_on(async {

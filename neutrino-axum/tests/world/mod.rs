@@ -129,11 +129,17 @@ pub struct World {
 }
 
 impl World {
+    /// P's auth host.
     pub fn auth_host(&self) -> String {
+        self.auth_host_of(&self.p)
+    }
+
+    /// The auth host of `platform`.
+    pub fn auth_host_of(&self, platform: &Platform) -> String {
         self.folder
             .registry()
             .base_domain()
-            .auth_host(self.p.id(), neutrino_core::ids::StackId::DEFAULT)
+            .auth_host(platform.id(), neutrino_core::ids::StackId::DEFAULT)
     }
 }
 
@@ -254,6 +260,16 @@ pub async fn world_with(
 
 pub async fn world() -> World {
     world_with(|a| a).await
+}
+
+/// [`served_world`] with the platforms' auth on a manual clock, and the clock.
+pub async fn served_world_on_a_manual_clock() -> (World, Client, neutrino_core::clock::ManualClock)
+{
+    let clock = neutrino_core::clock::ManualClock::new();
+    let c2 = clock.clone();
+    let w = world_with(move |a| a.with_clock(Arc::new(c2.clone()))).await;
+    let c = Client::new(serve(gateway(&w)).await);
+    (w, c, clock)
 }
 
 /// [`world`], served behind its [`gateway`] on a loopback port, and a client
