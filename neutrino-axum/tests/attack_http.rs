@@ -1333,7 +1333,7 @@ async fn an_organizations_key_acts_in_its_tenant_only_and_with_its_permissions_o
         assert_eq!(code(&out), (403, Some("TENANT_MISMATCH")), "{:?}", out.1);
     }
     // P's organization key on Q's host is no key there.
-    let out = world::answer(c.get(&w.q_host, "/notes").header("x-api-key", &key_a.key)).await;
+    let out = c.get_with_key(&w.q_host, "/notes", &key_a.key).await;
     assert_eq!(code(&out), (401, Some("INVALID_API_KEY")), "{:?}", out.1);
     // The key's own permissions are all it has: none is nothing, another
     // permission is not this one.
@@ -1361,21 +1361,21 @@ async fn a_users_key_dies_with_the_membership_an_organizations_key_does_not() {
     let users = world::tenant_key(&w, &cy, w.a, |_| {}).await;
     let orgs = org_key(&w, &cy, w.a, |_| {}).await;
     for k in [&users, &orgs] {
-        let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &k.key)).await;
+        let out = c.get_with_key(&w.a_host, "/notes", &k.key).await;
         assert_eq!(out.0, 200, "{:?}", out.1);
     }
     w.p.orgs()
         .leave(cy.token(), &w.a, &world::meta())
         .await
         .unwrap();
-    let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &users.key)).await;
+    let out = c.get_with_key(&w.a_host, "/notes", &users.key).await;
     assert_eq!(
         code(&out),
         (403, Some("USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION")),
         "{:?}",
         out.1
     );
-    let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &orgs.key)).await;
+    let out = c.get_with_key(&w.a_host, "/notes", &orgs.key).await;
     assert_eq!(out.0, 200, "{:?}", out.1);
     assert_eq!(out.1["tenant"], w.a.to_string());
 }

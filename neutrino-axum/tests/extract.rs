@@ -131,11 +131,7 @@ async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
     .await;
     assert_eq!(body["tenant"], w.b.to_string());
     // Ben removed from A: refused on the next request, while B still works.
-    let members = w.p.orgs().list_members(w.ada.token(), &w.a).await.unwrap();
-    let ben_in_a = members
-        .iter()
-        .find(|m| m.user_id == w.ben.signed.user.id)
-        .unwrap();
+    let ben_in_a = member_of_a(&w, &w.ben).await;
     w.p.orgs()
         .remove_member(w.ada.token(), &w.a, &ben_in_a.id, &meta())
         .await
@@ -159,11 +155,7 @@ async fn permissions_and_platform_admins_are_guarded() {
     let (s, _) = answer(c.post(&w.b_host, "/org").header("cookie", &w.ada.cookie)).await;
     assert_eq!(s, 403);
     // Promoted to admin of A, Ben may.
-    let members = w.p.orgs().list_members(w.ada.token(), &w.a).await.unwrap();
-    let ben_in_a = members
-        .iter()
-        .find(|m| m.user_id == w.ben.signed.user.id)
-        .unwrap();
+    let ben_in_a = member_of_a(&w, &w.ben).await;
     w.p.orgs()
         .update_member_role(w.ada.token(), &w.a, &ben_in_a.id, "admin", &meta())
         .await
@@ -206,11 +198,11 @@ async fn permissions_and_platform_admins_are_guarded() {
 async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
     let (w, c) = served_world().await;
     let key_a = tenant_key(&w, &w.ada, w.a, |_| {}).await;
-    let (s, body) = answer(c.get(&w.a_host, "/key").header("x-api-key", &key_a.key)).await;
+    let (s, body) = c.get_with_key(&w.a_host, "/key", &key_a.key).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["tenant"], w.a.to_string());
     // The key's tenant scope also serves CurrentTenant.
-    let (s, body) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &key_a.key)).await;
+    let (s, body) = c.get_with_key(&w.a_host, "/notes", &key_a.key).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["tenant"], w.a.to_string());
     // On B's host, or naming B by header: a mismatch, for both extractors.
@@ -248,7 +240,7 @@ async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
         let c = c.clone();
         let host = w.a_host.clone();
         let key = limited.key.clone();
-        async move { answer(c.get(&host, "/key").header("x-api-key", key)).await }
+        async move { c.get_with_key(&host, "/key", &key).await }
     });
     let outs = spawn_all(reqs).await;
     let ok = outs.iter().filter(|(s, _)| *s == 200).count();
@@ -264,9 +256,9 @@ async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
         })
     })
     .await;
-    let (s, _) = answer(c.get(&w.a_host, "/key").header("x-api-key", &rl.key)).await;
+    let (s, _) = c.get_with_key(&w.a_host, "/key", &rl.key).await;
     assert_eq!(s, 200);
-    let (s, body) = answer(c.get(&w.a_host, "/key").header("x-api-key", &rl.key)).await;
+    let (s, body) = c.get_with_key(&w.a_host, "/key", &rl.key).await;
     assert_eq!((s, body["code"].as_str()), (429, Some("RATE_LIMITED")));
     let _: Value = body;
 }
@@ -367,7 +359,7 @@ async fn an_organizations_key_is_refused_disabled_expired_spent_or_rate_limited(
     })
     .await;
     for k in [&expiring, &once, &limited] {
-        let (s, body) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &k.key)).await;
+        let (s, body) = c.get_with_key(&w.a_host, "/notes", &k.key).await;
         assert_eq!(s, 200, "{body}");
     }
     clock.advance(std::time::Duration::from_secs(86_401));
@@ -383,9 +375,9 @@ async fn an_organizations_key_is_refused_disabled_expired_spent_or_rate_limited(
     }
     // A window of an hour from the last request, which the clock left behind:
     // one more passes, then the limit holds with Better Auth's body.
-    let (s, _) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &limited.key)).await;
+    let (s, _) = c.get_with_key(&w.a_host, "/notes", &limited.key).await;
     assert_eq!(s, 200);
-    let (s, body) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &limited.key)).await;
+    let (s, body) = c.get_with_key(&w.a_host, "/notes", &limited.key).await;
     assert_eq!(
         (s, body["code"].as_str()),
         (429, Some("RATE_LIMITED")),

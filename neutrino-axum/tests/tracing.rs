@@ -67,7 +67,7 @@ async fn one_span_per_request_with_platform_and_tenant_and_no_secrets() {
     )
     .await;
     assert_eq!(s, 200);
-    let (s, _) = answer(c.get(&w.a_host, "/key").header("x-api-key", &key.key)).await;
+    let (s, _) = c.get_with_key(&w.a_host, "/key", &key.key).await;
     assert_eq!(s, 200);
     let (s, _) = answer(c.get(&w.b_host, "/notes").header("cookie", &w.ada.cookie)).await;
     assert_eq!(s, 403);

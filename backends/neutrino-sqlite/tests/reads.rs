@@ -209,11 +209,7 @@ async fn rows_are_named_by_the_schema_they_were_read_under() {
             .build()
             .await
             .unwrap();
-        db.execute(&Statement::new(
-            r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "v" TEXT NOT NULL)"#,
-        ))
-        .await
-        .unwrap();
+        create_t(&db).await;
         db.execute(&Statement::new(r#"INSERT INTO "t" ("v") VALUES ('a')"#))
             .await
             .unwrap();

@@ -54,6 +54,15 @@ pub async fn tenant_key(
         .unwrap()
 }
 
+/// The membership in A of `user`, as A's owner Ada lists it.
+pub async fn member_of_a(w: &World, user: &User) -> neutrino_auth::org::Member {
+    let members = w.p.orgs().list_members(w.ada.token(), &w.a).await.unwrap();
+    members
+        .into_iter()
+        .find(|m| m.user_id == user.signed.user.id)
+        .unwrap()
+}
+
 /// Runs futures at once on the runtime; their outputs in order.
 pub async fn spawn_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
@@ -476,6 +485,11 @@ impl Client {
             http: reqwest::Client::new(),
             addr,
         }
+    }
+
+    /// A GET of `path` on `host` with the API key `key`; its answer.
+    pub async fn get_with_key(&self, host: &str, path: &str, key: &str) -> (u16, Value) {
+        answer(self.get(host, path).header("x-api-key", key)).await
     }
 
     pub fn get(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
