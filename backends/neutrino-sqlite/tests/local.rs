@@ -2,6 +2,8 @@
 //! leave no data behind, readers run beside a writer, expired keys are purged
 //! (traces: `tests/tracing.rs`).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,15 +22,6 @@ async fn create(local: &LocalProvisioner, kind: ResourceKind, name: &str) {
 /// The value of "k" in the namespace `ns`.
 async fn get_k(local: &LocalProvisioner, ns: &str) -> Option<Bytes> {
     local.kv(ns).await.unwrap().get("k").await.unwrap()
-}
-
-/// The column "n" of the one row `count` reads.
-async fn count_n(db: &SqliteExecutor, count: &Statement) -> i64 {
-    db.query_one(count, "count", "t")
-        .await
-        .unwrap()
-        .get("n")
-        .unwrap()
 }
 
 /// The names `sql` reads from the `sqlite_master` of the database at `path`.
@@ -163,7 +156,7 @@ async fn readers_read_while_the_writer_writes_and_never_see_half_a_batch() {
     let mut reads_during_write = 0;
     let mut seen = Vec::new();
     while !writer.is_finished() {
-        let n: i64 = count_n(&db, &count).await;
+        let n: i64 = common::count_n(&db, &count).await;
         seen.push(n);
         if !writer.is_finished() {
             reads_during_write += 1;
@@ -178,7 +171,7 @@ async fn readers_read_while_the_writer_writes_and_never_see_half_a_batch() {
         seen.iter().all(|&n| n == 0 || n == N),
         "a reader saw part of a batch: {seen:?}"
     );
-    let n: i64 = count_n(&db, &count).await;
+    let n: i64 = common::count_n(&db, &count).await;
     assert_eq!(n, N);
 }
 

@@ -4,6 +4,8 @@
 //! still see every write, across the writer's idle checkpoints, the file
 //! growing, and the file shrinking under their maps.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -66,15 +68,6 @@ async fn with_readers(dir: &tempfile::TempDir, readers: usize) -> SqliteExecutor
         .unwrap()
 }
 
-/// The column "n" of the one row `count` reads.
-async fn count_n(db: &SqliteExecutor, count: &Statement) -> i64 {
-    db.query_one(count, "count", "t")
-        .await
-        .unwrap()
-        .get("n")
-        .unwrap()
-}
-
 /// Runs the long read beside a ticker on the test's runtime, and checks that
 /// the runtime went on running the ticker meanwhile.
 async fn a_long_read_leaves_the_runtime_free() {
@@ -133,14 +126,14 @@ async fn a_begin_through_query_never_leaves_a_reader_on_an_old_snapshot() {
     create_t(&db).await;
     let count = Statement::new(r#"SELECT count(*) AS "n" FROM "t""#);
     for begin in ["BEGIN", "BEGIN DEFERRED", "SAVEPOINT s"] {
-        let before: i64 = count_n(&db, &count).await;
+        let before: i64 = common::count_n(&db, &count).await;
         // Whether or not it succeeds, it must not pin the reader's snapshot.
         let _ = db.query(&Statement::new(begin)).await;
         let _ = db.query(&count).await;
         db.execute(&Statement::new(r#"INSERT INTO "t" ("v") VALUES ('x')"#))
             .await
             .unwrap();
-        let after: i64 = count_n(&db, &count).await;
+        let after: i64 = common::count_n(&db, &count).await;
         assert_eq!(after, before + 1, "a read after {begin:?} missed a write");
     }
 }
@@ -182,7 +175,7 @@ async fn many_readers_share_a_small_pool_and_read_their_own_writes() {
                     )
                     .await
                     .unwrap();
-                    let n: i64 = count_n(&db, &mine).await;
+                    let n: i64 = common::count_n(&db, &mine).await;
                     assert_eq!(n, i, "task {task} missed its own write");
                     if i % 10 == 0 {
                         let rows = db.query(&counting(100_000)).await.unwrap();
@@ -195,7 +188,7 @@ async fn many_readers_share_a_small_pool_and_read_their_own_writes() {
     for t in tasks {
         t.await.unwrap();
     }
-    let n: i64 = count_n(&db, &Statement::new(r#"SELECT count(*) AS "n" FROM "t""#)).await;
+    let n: i64 = common::count_n(&db, &Statement::new(r#"SELECT count(*) AS "n" FROM "t""#)).await;
     assert_eq!(n, 16 * 20);
 }
 
@@ -600,6 +593,6 @@ async fn another_connection_checkpoints_past_an_idle_executor() {
         0
     );
     assert!(file_alone_has_rows(&path, 50));
-    let n: i64 = count_n(&db, &Statement::new(r#"SELECT count(*) AS "n" FROM "t""#)).await;
+    let n: i64 = common::count_n(&db, &Statement::new(r#"SELECT count(*) AS "n" FROM "t""#)).await;
     assert_eq!(n, 50);
 }
