@@ -857,24 +857,13 @@ async fn no_secret_in_spans_events_debug_or_error_answers() {
             .header("cookie", &cookie)
             .json(&body)
     };
-    let key: Value = post("/api/auth/api-key/create", json!({"name": "ci"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key: Value = world::json_of(post("/api/auth/api-key/create", json!({"name": "ci"}))).await;
     secrets.push(key["key"].as_str().unwrap().to_owned());
-    let tf: Value = post(
+    let tf: Value = world::json_of(post(
         "/api/auth/two-factor/enable",
         json!({"password": world::PASSWORD}),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    ))
+    .await;
     let uri = tf["totpURI"].as_str().unwrap();
     secrets.push(
         uri.split("secret=")
@@ -909,32 +898,18 @@ async fn no_secret_in_spans_events_debug_or_error_answers() {
             json!({"invitationId": token}),
         ),
     ] {
-        answers.push(post(path, body).send().await.unwrap().text().await.unwrap());
+        answers.push(world::text_of(post(path, body)).await);
     }
     secrets.push("another new password".into());
     answers.push(
-        c.get(
+        world::text_of(c.get(
             &host,
             &format!("/api/auth/reset-password/{token}?callbackURL=/x"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap(),
+        ))
+        .await,
     );
     for path in ["/debug-session"] {
-        answers.push(
-            c.get(&host, path)
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
+        answers.push(world::text_of(c.get(&host, path).header("cookie", &cookie)).await);
     }
     // Reads that Better Auth answers with the user, sessions or keys: no
     // password, TOTP secret, backup code or key (session tokens are in
@@ -950,15 +925,7 @@ async fn no_secret_in_spans_events_debug_or_error_answers() {
         "/api/auth/api-key/list",
         "/api/auth/organization/list",
     ] {
-        let text = c
-            .get(&host, path)
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = world::text_of(c.get(&host, path).header("cookie", &cookie)).await;
         assert!(
             text.starts_with('{') || text.starts_with('['),
             "{path}: {text}"

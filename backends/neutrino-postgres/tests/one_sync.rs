@@ -122,7 +122,7 @@ async fn a_one_sync_binding_never_outlives_its_pipeline() {
     // afterwards.
     let (b1, dup, b3): (Params<'_>, Params<'_>, Params<'_>) =
         (&[&p, &a, &"a3"], &[&p, &a, &"a1"], &[&p, &a, &"a4"]);
-    let three = [(&insert, b1), (&insert, dup), (&insert, b3)];
+    let three = [(&*insert, b1), (&*insert, dup), (&*insert, b3)];
     let e = c.batch(Some([&p, &a, &b]), &three).await.unwrap_err();
     refused_unbound(&mut c, e, "23505").await;
     let seen = ids(c.query_bound([&p, &a, ""], &select, &[]).await.unwrap());

@@ -12,7 +12,7 @@ use neutrino_core::clock::ManualClock;
 use neutrino_core::kv::KvStore;
 use neutrino_core::object::{ObjectStore, PutOptions};
 use neutrino_core::provision::{Provisioner, ResourceKind, ResourceSpec};
-use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement};
+use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::{LocalProvisioner, SqliteExecutor, SqliteKv};
 
 async fn create(local: &LocalProvisioner, kind: ResourceKind, name: &str) {

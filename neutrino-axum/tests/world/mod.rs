@@ -517,6 +517,16 @@ impl Client {
 }
 
 /// Status and JSON body (or `null`).
+/// The body of the answer to `r`, as text.
+pub async fn text_of(r: reqwest::RequestBuilder) -> String {
+    r.send().await.unwrap().text().await.unwrap()
+}
+
+/// The body of the answer to `r`, as JSON.
+pub async fn json_of(r: reqwest::RequestBuilder) -> Value {
+    r.send().await.unwrap().json().await.unwrap()
+}
+
 pub async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {
     let resp = r.send().await.unwrap();
     let status = resp.status().as_u16();
