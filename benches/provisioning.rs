@@ -69,11 +69,7 @@ async fn new_platform(r: &Registry) -> PlatformId {
 }
 
 fn bootstrap(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = neutrino_core::testkit::multi_thread_runtime(2);
     let dir = tempfile::tempdir().unwrap();
     let (reg, local) = rt.block_on(async {
         let reg = registry(dir.path()).await;

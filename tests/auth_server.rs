@@ -45,6 +45,11 @@ async fn start(
     (addr, stop_tx, task)
 }
 
+/// The JSON body of the answer to `req`.
+async fn json_of(req: reqwest::RequestBuilder) -> serde_json::Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_auth_server_serves_sign_up_and_a_second_run_keeps_the_user() {
     let folder = tempfile::tempdir().unwrap();
@@ -71,14 +76,7 @@ async fn the_auth_server_serves_sign_up_and_a_second_run_keeps_the_user() {
         .unwrap()
         .to_owned();
     assert!(cookie.starts_with("better-auth.session_token="), "{cookie}");
-    let ok: serde_json::Value = http
-        .get(format!("{base}/ok"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ok = json_of(http.get(format!("{base}/ok"))).await;
     assert_eq!(ok, serde_json::json!({"ok": true}));
     stop.send(()).unwrap();
     task.await.unwrap();
@@ -87,15 +85,11 @@ async fn the_auth_server_serves_sign_up_and_a_second_run_keeps_the_user() {
     // the first run still works and the password still signs in.
     let (addr, stop, task) = start(folder.path()).await;
     let base = format!("http://{addr}/api/auth");
-    let session: serde_json::Value = http
-        .get(format!("{base}/get-session"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = json_of(
+        http.get(format!("{base}/get-session"))
+            .header("cookie", &cookie),
+    )
+    .await;
     assert_eq!(session["user"]["email"], "ada@example.com");
     let res = http
         .post(format!("{base}/sign-in/email"))

@@ -186,6 +186,19 @@ async fn create_org(app: &Platform, token: &str, slug: &str) -> neutrino::ids::T
         .id
 }
 
+/// An API key of the holder of `token` for the organization `org`.
+async fn member_key(app: &Platform, token: &str, org: neutrino::ids::TenantId) -> String {
+    let new = NewApiKey {
+        organization: Some(org),
+        ..NewApiKey::default()
+    };
+    app.orgs()
+        .create_api_key(token, new, &meta())
+        .await
+        .unwrap()
+        .key
+}
+
 fn code_of(e: &Error) -> String {
     e.to_string()
 }
@@ -244,19 +257,7 @@ async fn two_platforms_in_one_process_refuse_each_others_sessions_keys_and_scope
     let (a, b) = (d.platform("A").await, d.platform("B").await);
     let (ada, ada_cookie) = sign_up(&a, "ada@example.com").await;
     let acme = create_org(&a, &ada, "acme").await;
-    let key = a
-        .orgs()
-        .create_api_key(
-            &ada,
-            NewApiKey {
-                organization: Some(acme),
-                ..NewApiKey::default()
-            },
-            &meta(),
-        )
-        .await
-        .unwrap()
-        .key;
+    let key = member_key(&a, &ada, acme).await;
     let (bob, bob_cookie) = sign_up(&b, "bob@example.com").await;
     create_org(&b, &bob, "acme").await;
 
@@ -678,19 +679,7 @@ async fn a_scope_from_a_session_costs_few_queries() {
         // owner's role returned in one statement, then the membership; the
         // tenant in the registry.
         let acme = app.scope(&ada).await.unwrap().tenant();
-        let key = app
-            .orgs()
-            .create_api_key(
-                &ada,
-                NewApiKey {
-                    organization: Some(acme),
-                    ..NewApiKey::default()
-                },
-                &meta(),
-            )
-            .await
-            .unwrap()
-            .key;
+        let key = member_key(&app, &ada, acme).await;
         let _ = (auth_db.take(), d.registry_db.take());
         app.scope_from_api_key(&key).await.unwrap();
         let by_key = (auth_db.take(), d.registry_db.take());

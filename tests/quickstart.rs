@@ -115,26 +115,9 @@ async fn quickstart_onboards_a_platform_and_a_second_run_reuses_it() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quickstart_runs_on_postgres_and_a_second_run_finds_everything() {
-    use neutrino::postgres::PostgresExecutor;
-    use neutrino::sql::{SqlExecutor, Statement};
-
-    let Ok(server) = std::env::var("NEUTRINO_TEST_POSTGRES_URL") else {
-        panic!(
-            "NEUTRINO_TEST_POSTGRES_URL is not set: start a server with \
-             `eval \"$(scripts/postgres start)\"` (it needs initdb, pg_ctl and postgres)"
-        );
-    };
     // A database of its own, so that the test sees only what its runs made.
-    let admin = PostgresExecutor::connect(&server).await.expect("connect");
-    let name = format!("quickstart_{}", std::process::id());
-    let drop = Statement::new(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#));
-    admin.execute(&drop).await.expect("drop");
-    admin
-        .execute(&Statement::new(format!(r#"CREATE DATABASE "{name}""#)))
-        .await
-        .expect("create database");
-    let (base, _) = server.rsplit_once('/').expect("a URL with a database");
-    let url = format!("{base}/{name}");
+    let db = FreshDatabase::create("quickstart").await;
+    let url = db.url.clone();
 
     let mut out = Vec::new();
     let first = quickstart::run_postgres(&url, &mut out)
@@ -178,7 +161,7 @@ async fn quickstart_runs_on_postgres_and_a_second_run_finds_everything() {
     assert!(text.contains("drift           none"), "{text}");
     assert_eq!((second.acme_members, second.bob_rows), (2, 2));
     store_role_is_held_by_row_level_security(&url, p).await;
-    admin.execute(&drop).await.expect("drop");
+    db.remove().await;
 }
 
 /// Concurrent first starts of one platform on a fresh PostgreSQL database
@@ -188,43 +171,14 @@ async fn quickstart_runs_on_postgres_and_a_second_run_finds_everything() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_starts_on_postgres_all_open_the_platform() {
-    use neutrino::postgres::PostgresExecutor;
-    use neutrino::sql::{SqlExecutor, Statement};
     use neutrino::tenancy::{ColumnType, TenantTable};
 
-    let server = std::env::var("NEUTRINO_TEST_POSTGRES_URL")
-        .expect("NEUTRINO_TEST_POSTGRES_URL is set (scripts/postgres start)");
-    let admin = PostgresExecutor::connect(&server).await.expect("connect");
-    let name = format!("quickstart_first_starts_{}", std::process::id());
-    let drop = Statement::new(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#));
-    admin.execute(&drop).await.expect("drop");
-    admin
-        .execute(&Statement::new(format!(r#"CREATE DATABASE "{name}""#)))
-        .await
-        .expect("create database");
-    let (base, _) = server.rsplit_once('/').expect("a URL with a database");
-    let url = format!("{base}/{name}");
-    let platforms = quickstart::postgres_platforms(&url)
+    let db = FreshDatabase::create("quickstart_first_starts").await;
+    let platforms = quickstart::postgres_platforms(&db.url)
         .await
         .expect("platforms");
     let tables = vec![TenantTable::new("note", &[("body", ColumnType::Text)]).unwrap()];
-    let starts: Vec<_> = (0..8)
-        .map(|_| {
-            let start = platforms
-                .platform("Together", "a test secret of 32 bytes or more....")
-                .tables(tables.clone())
-                .build();
-            tokio::spawn(start)
-        })
-        .collect();
-    let mut apps = Vec::new();
-    for s in starts {
-        apps.push(
-            s.await
-                .unwrap()
-                .expect("every first start opens the platform"),
-        );
-    }
+    let mut apps = start_together(&platforms, "Together", &tables, 8).await;
     let p = apps[0].id();
     assert!(apps.iter().all(|a| a.id() == p), "one platform");
     assert_eq!(
@@ -233,7 +187,7 @@ async fn concurrent_first_starts_on_postgres_all_open_the_platform() {
         "exactly one start made it"
     );
     drop_all(apps.remove(0), apps, platforms);
-    admin.execute(&drop).await.expect("drop");
+    db.remove().await;
 }
 
 /// Concurrent restarts of one platform on PostgreSQL, each migrating the
@@ -243,23 +197,10 @@ async fn concurrent_first_starts_on_postgres_all_open_the_platform() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_starts_on_postgres_all_open_the_platform() {
-    use neutrino::postgres::PostgresExecutor;
-    use neutrino::sql::{SqlExecutor, Statement};
     use neutrino::tenancy::{ColumnType, ListQuery, Record, TenantTable};
 
-    let server = std::env::var("NEUTRINO_TEST_POSTGRES_URL")
-        .expect("NEUTRINO_TEST_POSTGRES_URL is set (scripts/postgres start)");
-    let admin = PostgresExecutor::connect(&server).await.expect("connect");
-    let name = format!("quickstart_starts_{}", std::process::id());
-    let drop = Statement::new(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#));
-    admin.execute(&drop).await.expect("drop");
-    admin
-        .execute(&Statement::new(format!(r#"CREATE DATABASE "{name}""#)))
-        .await
-        .expect("create database");
-    let (base, _) = server.rsplit_once('/').expect("a URL with a database");
-    let url = format!("{base}/{name}");
-    let platforms = quickstart::postgres_platforms(&url)
+    let db = FreshDatabase::create("quickstart_starts").await;
+    let platforms = quickstart::postgres_platforms(&db.url)
         .await
         .expect("platforms");
     let tables = vec![
@@ -275,19 +216,7 @@ async fn concurrent_starts_on_postgres_all_open_the_platform() {
         .await
         .expect("first start");
     assert!(first.is_new());
-    let starts: Vec<_> = (0..6)
-        .map(|_| {
-            let start = platforms
-                .platform("Concurrent", "a test secret of 32 bytes or more....")
-                .tables(tables.clone())
-                .build();
-            tokio::spawn(start)
-        })
-        .collect();
-    let mut apps = Vec::new();
-    for s in starts {
-        apps.push(s.await.unwrap().expect("every start opens the platform"));
-    }
+    let apps = start_together(&platforms, "Concurrent", &tables, 6).await;
     assert!(apps.iter().all(|a| !a.is_new()));
     let p = first.id();
     assert!(apps.iter().all(|a| a.id() == p));
@@ -315,7 +244,74 @@ async fn concurrent_starts_on_postgres_all_open_the_platform() {
         .rows;
     assert_eq!(rows.len(), apps.len());
     drop_all(first, apps, platforms);
-    admin.execute(&drop).await.expect("drop");
+    db.remove().await;
+}
+
+/// A database of its own on the test server, so that a test sees only what
+/// it made; dropped by [`FreshDatabase::remove`].
+#[cfg(feature = "postgres")]
+struct FreshDatabase {
+    admin: neutrino::postgres::PostgresExecutor,
+    drop: neutrino::sql::Statement,
+    url: String,
+}
+
+#[cfg(feature = "postgres")]
+impl FreshDatabase {
+    /// Creates the database `{prefix}_{pid}` afresh.
+    async fn create(prefix: &str) -> Self {
+        use neutrino::postgres::PostgresExecutor;
+        use neutrino::sql::{SqlExecutor, Statement};
+
+        let Ok(server) = std::env::var("NEUTRINO_TEST_POSTGRES_URL") else {
+            panic!(
+                "NEUTRINO_TEST_POSTGRES_URL is not set: start a server with \
+                 `eval \"$(scripts/postgres start)\"` (it needs initdb, pg_ctl and postgres)"
+            );
+        };
+        let admin = PostgresExecutor::connect(&server).await.expect("connect");
+        let name = format!("{prefix}_{}", std::process::id());
+        let drop = Statement::new(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#));
+        admin.execute(&drop).await.expect("drop");
+        admin
+            .execute(&Statement::new(format!(r#"CREATE DATABASE "{name}""#)))
+            .await
+            .expect("create database");
+        let (base, _) = server.rsplit_once('/').expect("a URL with a database");
+        let url = format!("{base}/{name}");
+        Self { admin, drop, url }
+    }
+
+    /// Drops the database.
+    async fn remove(self) {
+        use neutrino::sql::SqlExecutor;
+        self.admin.execute(&self.drop).await.expect("drop");
+    }
+}
+
+/// `n` starts of the platform `name` with `tables` at once, as replicas
+/// start together; every one must open it.
+#[cfg(feature = "postgres")]
+async fn start_together(
+    platforms: &neutrino::Platforms,
+    name: &str,
+    tables: &[neutrino::tenancy::TenantTable],
+    n: usize,
+) -> Vec<neutrino::Platform> {
+    let starts: Vec<_> = (0..n)
+        .map(|_| {
+            let start = platforms
+                .platform(name, "a test secret of 32 bytes or more....")
+                .tables(tables.to_vec())
+                .build();
+            tokio::spawn(start)
+        })
+        .collect();
+    let mut apps = Vec::new();
+    for s in starts {
+        apps.push(s.await.unwrap().expect("every start opens the platform"));
+    }
+    apps
 }
 
 /// Closes the runtimes (and their pools) before the database is dropped.

@@ -14,8 +14,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use neutrino_auth::password::{PasswordConfig, Passwords};
-use neutrino_auth::{Auth, AuthBuilder, RequestMeta, SessionCacheConfig, SignInEmail, date};
-use neutrino_core::ids::UserId;
+use neutrino_auth::testkit::seed_sessions;
+use neutrino_auth::{Auth, AuthBuilder, RequestMeta, SessionCacheConfig, SignInEmail};
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_core::testkit::join_all;
 use neutrino_sqlite::{SqliteExecutor, SqliteExecutorBuilder};
@@ -26,51 +26,17 @@ const PASSWORD: &str = "correct horse battery";
 const USERS: usize = 1000;
 const SESSION_JOIN: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s."token" = ?1"#;
 
-fn current_thread() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// A SQLite file with `USERS` users sharing one argon2id hash (so setup does
 /// not pay for 1000 hashes), and one session each. Returns the signed cookies.
 async fn populate(auth: &Auth, db: &SqliteExecutor) -> Vec<String> {
     auth.migrate().await.unwrap();
     let pw = auth.passwords().normalize(PASSWORD).unwrap();
     let hash = auth.passwords().hash(&pw).await.unwrap();
-    let now = date::format(std::time::SystemTime::now());
-    let mut cookies = Vec::with_capacity(USERS);
-    let mut batch = Vec::new();
-    let mut ids = Vec::new();
-    for i in 0..USERS {
-        let id = UserId::generate();
-        batch.push(
-            Statement::new(r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, 0, NULL, ?4, ?4)"#)
-                .bind(id.as_str())
-                .bind(format!("User {i}"))
-                .bind(format!("user{i}@example.com"))
-                .bind(now.as_str()),
-        );
-        batch.push(
-            Statement::new(r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt") VALUES (?1, ?2, 'credential', ?2, ?3, ?4, ?4)"#)
-                .bind(UserId::generate().as_str())
-                .bind(id.as_str())
-                .bind(hash.as_str())
-                .bind(now.as_str()),
-        );
-        ids.push(id);
-    }
-    db.batch(&batch).await.unwrap();
-    let meta = RequestMeta::new("198.51.100.1", "bench");
-    for id in &ids {
-        let s = auth
-            .operator_session(id, true, "bench", "seed sessions", &meta)
-            .await
-            .unwrap();
-        cookies.push(auth.cookies().sign(&s.token));
-    }
-    cookies
+    let sessions = seed_sessions(auth, db, USERS, Some(hash.as_str())).await;
+    sessions
+        .iter()
+        .map(|s| auth.cookies().sign(&s.token))
+        .collect()
 }
 
 /// The executor the benchmarks use: the default (reads on the caller's
@@ -85,7 +51,7 @@ async fn open_db(path: &std::path::Path, spin: bool) -> SqliteExecutor {
 }
 
 fn get_session(c: &mut Criterion) {
-    let rt = current_thread();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.sqlite");
     let (db, auth, spinning, cached, cookies) = rt.block_on(async {
@@ -195,7 +161,7 @@ fn hashers() -> (Passwords, Argon2<'static>) {
 }
 
 fn hashing(c: &mut Criterion) {
-    let rt = current_thread();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let (passwords, raw) = hashers();
     let pw = passwords.normalize(PASSWORD).unwrap();
     let mut g = c.benchmark_group("password");
@@ -239,11 +205,7 @@ fn report(label: &str, mut lat: Vec<Duration>) {
 /// `get_session` latency on a 2-worker runtime, alone and while 100 sign-ins
 /// (argon2id verification each) run on the same runtime.
 fn sign_in_storm() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = neutrino_core::testkit::multi_thread_runtime(2);
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let db = open_db(&dir.path().join("auth.sqlite"), false).await;

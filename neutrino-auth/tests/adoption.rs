@@ -18,14 +18,13 @@ use neutrino_auth::apikey::{ApiKeyScope, NewApiKey};
 use neutrino_auth::org::Organizations;
 use neutrino_auth::{Auth, AuthBuilder, IdFormat, SignUpEmail, SignedIn};
 use neutrino_core::ids::{PlatformId, TenantId};
-use neutrino_core::memory::MemoryKv;
 use neutrino_core::naming::rules::is_valid_dns_label;
 use neutrino_core::naming::tenant_host_labels;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::SqliteExecutor;
 use neutrino_tenancy::{
-    ListQuery, NewPlatform, NewTenant, PlatformClass, Record, Registry, RegistryOptions,
-    ScopeMinter, TenantStore, TenantTable,
+    ListQuery, NewPlatform, NewTenant, PlatformClass, Record, Registry, ScopeMinter, TenantStore,
+    TenantTable,
 };
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -88,13 +87,7 @@ impl Fx {
         let db = SqliteExecutor::open(dir.path().join("registry.sqlite"))
             .await
             .unwrap();
-        Registry::open(
-            Arc::new(db),
-            Arc::new(MemoryKv::new()),
-            RegistryOptions::default(),
-        )
-        .await
-        .unwrap()
+        neutrino_tenancy::testkit::memory_kv_registry(Arc::new(db)).await
     }
 
     /// Organizations of the same platform through new handles on the same

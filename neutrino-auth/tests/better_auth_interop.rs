@@ -1014,10 +1014,7 @@ async fn adopted_on(uuid: bool) {
 
     use neutrino_auth::IdFormat;
     use neutrino_core::ids::TenantId;
-    use neutrino_core::memory::MemoryKv;
-    use neutrino_tenancy::{
-        ListQuery, NewPlatform, PlatformClass, Record, Registry, RegistryOptions,
-    };
+    use neutrino_tenancy::{ListQuery, NewPlatform, PlatformClass, Record};
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("adopt.sqlite");
@@ -1111,13 +1108,7 @@ async fn adopted_on(uuid: bool) {
     let registry_db = SqliteExecutor::open(dir.path().join("registry.sqlite"))
         .await
         .unwrap();
-    let registry = Registry::open(
-        Arc::new(registry_db),
-        Arc::new(MemoryKv::new()),
-        RegistryOptions::default(),
-    )
-    .await
-    .unwrap();
+    let registry = neutrino_tenancy::testkit::memory_kv_registry(Arc::new(registry_db)).await;
     let platform = registry
         .create_platform(
             NewPlatform::new("Interop", PlatformClass::Platform)

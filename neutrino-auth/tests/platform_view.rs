@@ -12,10 +12,9 @@ use common::{PASSWORD, SECRET, meta, unique_email};
 use neutrino_auth::apikey::NewApiKey;
 use neutrino_auth::org::{NewOrganization, Organizations};
 use neutrino_auth::{AuthBuilder, AuthError, SignUpEmail};
-use neutrino_core::memory::MemoryKv;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::SqliteExecutor;
-use neutrino_tenancy::{NewPlatform, PlatformClass, Registry, RegistryOptions};
+use neutrino_tenancy::{NewPlatform, PlatformClass};
 
 fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
     r.expect_err("should fail").code()
@@ -117,17 +116,12 @@ async fn another_platforms_tenant_is_not_found_through_this_platforms_organizati
 #[tokio::test]
 async fn an_auth_database_belongs_to_one_platform() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::open(
-        Arc::new(
-            SqliteExecutor::open(dir.path().join("registry.sqlite"))
-                .await
-                .unwrap(),
-        ),
-        Arc::new(MemoryKv::new()),
-        RegistryOptions::default(),
-    )
-    .await
-    .unwrap();
+    let registry = neutrino_tenancy::testkit::memory_kv_registry(Arc::new(
+        SqliteExecutor::open(dir.path().join("registry.sqlite"))
+            .await
+            .unwrap(),
+    ))
+    .await;
     let platform = |name: &'static str| {
         let registry = registry.clone();
         async move {

@@ -10,32 +10,17 @@ use std::sync::Arc;
 use common::{Opts, PASSWORD, Server, server, server_with};
 use neutrino_auth::mail::EmailKind;
 use neutrino_auth::testkit::assert_keys;
-use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use serde_json::json;
-
-async fn auth_db(s: &Server) -> neutrino_sqlite::SqliteExecutor {
-    let path = s._folder.path().join("databases").join(format!(
-        "{}.sqlite",
-        ResourceName::auth_database(s.platform.id()).as_str()
-    ));
-    neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap()
-}
 
 #[tokio::test]
 async fn verify_password_answers_status_or_invalid_password() {
     let s = server().await;
-    let res = s
-        .post("/verify-password", "", json!({"password": PASSWORD}))
-        .await;
+    let res = s.post_password("/verify-password", "", PASSWORD).await;
     assert_eq!(res.status, 401);
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
     let res = s
-        .post(
-            "/verify-password",
-            &ada,
-            json!({"password": "wrong password!"}),
-        )
+        .post_password("/verify-password", &ada, "wrong password!")
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(
@@ -45,9 +30,7 @@ async fn verify_password_answers_status_or_invalid_password() {
     let res = s.post("/verify-password", &ada, json!({})).await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "VALIDATION_ERROR");
-    let res = s
-        .post("/verify-password", &ada, json!({"password": PASSWORD}))
-        .await;
+    let res = s.post_password("/verify-password", &ada, PASSWORD).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.json(), json!({"status": true}));
 }
@@ -78,7 +61,7 @@ async fn list_accounts_shows_no_secret() {
 async fn update_session_has_no_fields_to_update() {
     let s = server().await;
     assert_eq!(s.post("/update-session", "", json!({})).await.status, 401);
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
     let res = s
         .post("/update-session", &ada, json!({"anything": 1}))
         .await;
@@ -89,7 +72,7 @@ async fn update_session_has_no_fields_to_update() {
 /// Signs `email` up and asks for its deletion link; returns the session
 /// cookie and the link's token.
 async fn link_for(s: &Server, email: &str, body: serde_json::Value) -> (String, String) {
-    let cookie = s.sign_up(email).await.cookie_header();
+    let cookie = s.cookie_of(email).await;
     let res = s.post("/delete-user", &cookie, body).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(
@@ -115,7 +98,7 @@ async fn link_for(s: &Server, email: &str, body: serde_json::Value) -> (String, 
 }
 
 async fn exists(s: &Server, email: &str) -> bool {
-    !auth_db(s)
+    !s.auth_db()
         .await
         .query(&Statement::new(r#"SELECT 1 FROM "user" WHERE "email" = ?1"#).bind(email))
         .await
@@ -140,7 +123,7 @@ async fn a_deletion_link_deletes_its_owner_once_and_nobody_else() {
         .unwrap();
     assert!(mail.url.ends_with("&callbackURL=%2Fbye"), "{}", mail.url);
     assert!(exists(&s, "ada@example.com").await);
-    let bob = s.sign_up("bob@example.com").await.cookie_header();
+    let bob = s.cookie_of("bob@example.com").await;
 
     // Not signed in.
     let res = s
@@ -194,7 +177,7 @@ async fn a_deletion_link_deletes_its_owner_once_and_nobody_else() {
     assert!(!exists(&s, "ada@example.com").await);
     assert_eq!(s.get("/get-session", &ada).await.text, "null");
     // The link is spent: the same token for a new account of that address.
-    let again = s.sign_up("ada@example.com").await.cookie_header();
+    let again = s.cookie_of("ada@example.com").await;
     let res = s
         .get(&format!("/delete-user/callback?token={token}"), &again)
         .await;
@@ -207,8 +190,7 @@ async fn a_deletion_link_deletes_its_owner_once_and_nobody_else() {
 async fn an_expired_deletion_link_deletes_nothing() {
     let s = server_with(delete_link_server()).await;
     let (ada, token) = link_for(&s, "ada@example.com", json!({})).await;
-    auth_db(&s)
-        .await
+    s.auth_db().await
         .execute(&Statement::new(
             r#"UPDATE "verification" SET "expiresAt" = '2000-01-01T00:00:00.000Z' WHERE "identifier" LIKE 'delete-account-%'"#,
         ))
@@ -247,7 +229,7 @@ async fn a_deletion_link_used_concurrently_deletes_once() {
     }
     assert_eq!(ok, 1);
     assert!(!exists(&s, "ada@example.com").await);
-    let db = auth_db(&s).await;
+    let db = s.auth_db().await;
     let left = db
         .query(&Statement::new(
             r#"SELECT 1 FROM "verification" WHERE "identifier" LIKE 'delete-account-%'"#,
@@ -260,7 +242,7 @@ async fn a_deletion_link_used_concurrently_deletes_once() {
 #[tokio::test]
 async fn without_deletion_by_link_the_user_is_deleted_at_once() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
     let res = s.post("/delete-user", &ada, json!({"token": "abc"})).await;
     assert_eq!(res.status, 404);
     assert_eq!(res.json()["code"], "INVALID_TOKEN");

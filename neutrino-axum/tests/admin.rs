@@ -2,15 +2,14 @@
 
 mod common;
 
-use common::{PASSWORD, server};
-use neutrino_core::naming::ResourceName;
+use common::{PASSWORD, credentials, server};
 use neutrino_core::sql::{SqlExecutor, Statement};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn admins_list_ban_unban_and_remove_users_and_others_cannot() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
     let bob_res = s.sign_up("bob@example.com").await;
     let bob = bob_res.cookie_header();
     let bob_id = bob_res.json()["user"]["id"].as_str().unwrap().to_owned();
@@ -44,13 +43,7 @@ async fn admins_list_ban_unban_and_remove_users_and_others_cannot() {
     assert_eq!(res.json()["user"]["banned"], true);
     assert_eq!(res.json()["user"]["banReason"], "spam");
     assert_eq!(s.get("/get-session", &bob).await.text, "null");
-    let res = s
-        .post(
-            "/sign-in/email",
-            "",
-            json!({"email": "bob@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let res = s.try_sign_in("", credentials("bob@example.com")).await;
     assert_eq!(res.status, 403);
     assert_eq!(res.json()["code"], "BANNED_USER");
     assert_eq!(
@@ -271,8 +264,7 @@ async fn a_remember_me_off_admin_gets_a_browser_session_cookie_back() {
     let bob_id = bob.json()["user"]["id"].as_str().unwrap().to_owned();
     s.make_admin("ada@example.com").await;
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": PASSWORD, "rememberMe": false}),
         )
@@ -532,12 +524,11 @@ async fn concurrent_stops_restore_the_admin_once() {
 
 /// Runs `sql` on the server's auth database.
 async fn set_sql(s: &common::Server, sql: &str) {
-    let path = s._folder.path().join("databases").join(format!(
-        "{}.sqlite",
-        ResourceName::auth_database(s.platform.id()).as_str()
-    ));
-    let db = neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap();
-    db.execute(&Statement::new(sql)).await.unwrap();
+    s.auth_db()
+        .await
+        .execute(&Statement::new(sql))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -665,8 +656,7 @@ async fn the_user_routes_answer_better_auths_shapes() {
         .await;
     assert_eq!(res.json(), json!({"status": true}));
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "carl@example.com", "password": "carl's new password"}),
         )

@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Opts, PASSWORD, read, server, server_with};
+use common::{
+    Opts, PASSWORD, count_status, credentials, rate_limited_server, read, server, server_with,
+    server_with_cookie_cache,
+};
 use serde_json::json;
 
 const TOKEN: &str = "better-auth.session_token";
@@ -28,14 +31,7 @@ async fn unknown_paths_wrong_methods_options_and_trailing_slashes_are_404_withou
         (reqwest::Method::POST, "/api-key/verify"),
     ];
     for (method, path) in cases {
-        let res = read(
-            s.http
-                .request(method.clone(), s.url(path))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let res = s.send(s.http.request(method.clone(), s.url(path))).await;
         assert_eq!(res.status, 404, "{method} {path}");
         assert_eq!(res.text, "", "{method} {path}");
     }
@@ -45,14 +41,7 @@ async fn unknown_paths_wrong_methods_options_and_trailing_slashes_are_404_withou
         "/api/authx/get-session",
         "/other",
     ] {
-        let res = read(
-            s.http
-                .get(format!("{}{path}", s.origin))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let res = s.send(s.http.get(format!("{}{path}", s.origin))).await;
         assert_eq!(res.status, 404, "{path}");
         assert_eq!(res.text, "", "{path}");
     }
@@ -61,61 +50,40 @@ async fn unknown_paths_wrong_methods_options_and_trailing_slashes_are_404_withou
 #[tokio::test]
 async fn bodies_other_than_json_are_415_and_malformed_json_is_400() {
     let s = server().await;
-    let res = read(
-        s.http
-            .post(s.url("/sign-out"))
-            .header("content-type", "text/plain;charset=UTF-8")
-            .body("{}")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s
+        .post_raw("/sign-out", Some("text/plain;charset=UTF-8"), "{}")
+        .await;
     assert_eq!(res.status, 415);
     assert_eq!(
         res.json(),
         json!({"message": "Content-Type \"text/plain;charset=UTF-8\" is not allowed. Allowed types: application/json", "code": "UNSUPPORTED_MEDIA_TYPE"})
     );
-    let res = read(
-        s.http
-            .post(s.url("/sign-out"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s.post_raw("/sign-out", None, "{}").await;
     assert_eq!(res.status, 415);
     assert_eq!(
         res.json()["message"],
         "Content-Type is required. Allowed types: application/json"
     );
-    let res = read(
-        s.http
-            .post(s.url("/sign-up/email"))
-            .header("content-type", "application/json; charset=utf-8")
-            .body("{\"name\":")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s
+        .post_raw(
+            "/sign-up/email",
+            Some("application/json; charset=utf-8"),
+            "{\"name\":",
+        )
+        .await;
     assert_eq!(res.status, 400);
     assert_eq!(
         res.json(),
         json!({"message": "Invalid JSON in request body", "code": "BAD_REQUEST"})
     );
     // An oversized body is a 4xx, not a 500.
-    let res = read(
-        s.http
-            .post(s.url("/sign-up/email"))
-            .header("content-type", "application/json")
-            .body(vec![b' '; 200 * 1024])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s
+        .post_raw(
+            "/sign-up/email",
+            Some("application/json"),
+            vec![b' '; 200 * 1024],
+        )
+        .await;
     assert_eq!(res.status, 413);
 }
 
@@ -142,11 +110,7 @@ async fn validation_comes_before_the_session_check() {
         json!({"message": "Unauthorized", "code": "UNAUTHORIZED"})
     );
     let res = s
-        .post(
-            "/sign-up/email",
-            "",
-            json!({"name": "A", "email": "not-an-email", "password": PASSWORD}),
-        )
+        .try_sign_up(json!({"name": "A", "email": "not-an-email", "password": PASSWORD}))
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["message"], "[body.email] Invalid email address");
@@ -179,11 +143,7 @@ async fn sign_up_answers_the_token_and_user_and_sets_the_session_cookie() {
     );
     // The same address again: 422.
     let again = s
-        .post(
-            "/sign-up/email",
-            "",
-            json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}),
-        )
+        .try_sign_up(json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}))
         .await;
     assert_eq!(again.status, 422);
     assert_eq!(
@@ -192,11 +152,7 @@ async fn sign_up_answers_the_token_and_user_and_sets_the_session_cookie() {
     );
     // Fields a user may not set.
     let res = s
-        .post(
-            "/sign-up/email",
-            "",
-            json!({"name": "Eve", "email": "eve@example.com", "password": PASSWORD, "role": "admin"}),
-        )
+        .try_sign_up(json!({"name": "Eve", "email": "eve@example.com", "password": PASSWORD, "role": "admin"}))
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "FIELD_NOT_ALLOWED");
@@ -207,8 +163,7 @@ async fn remember_me_off_gives_a_browser_session_cookie_and_the_marker() {
     let s = server().await;
     s.sign_up("ada@example.com").await;
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": PASSWORD, "rememberMe": false}),
         )
@@ -237,8 +192,7 @@ async fn sign_in_answers_better_auths_bodies() {
     assert!(res.header("location").is_none());
 
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": PASSWORD, "callbackURL": "/dashboard"}),
         )
@@ -249,8 +203,7 @@ async fn sign_in_answers_better_auths_bodies() {
     assert_eq!(res.header("location"), Some("/dashboard"));
 
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": "wrong password!"}),
         )
@@ -260,32 +213,23 @@ async fn sign_in_answers_better_auths_bodies() {
         res.json(),
         json!({"message": "Invalid email or password", "code": "INVALID_EMAIL_OR_PASSWORD"})
     );
-    let res = s
-        .post(
-            "/sign-in/email",
-            "",
-            json!({"email": "nope", "password": PASSWORD}),
-        )
-        .await;
+    let res = s.try_sign_in("", credentials("nope")).await;
     assert_eq!(res.status, 400);
     assert_eq!(
         res.json(),
         json!({"message": "Invalid email", "code": "INVALID_EMAIL"})
     );
     // A form body is accepted on sign-in.
-    let res = read(
-        s.http
-            .post(s.url("/sign-in/email"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
+    let res = s
+        .post_raw(
+            "/sign-in/email",
+            Some("application/x-www-form-urlencoded"),
+            format!(
                 "email=ada%40example.com&password={}",
                 PASSWORD.replace(' ', "+")
-            ))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+            ),
+        )
+        .await;
     assert_eq!(res.status, 200, "{}", res.text);
 }
 
@@ -367,11 +311,7 @@ async fn secure_base_urls_give_secure_prefixed_cookies() {
     })
     .await;
     let res = s
-        .post(
-            "/sign-up/email",
-            "",
-            json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}),
-        )
+        .try_sign_up(json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}))
         .await;
     let c = res
         .set_cookie("__Secure-better-auth.session_token")
@@ -394,7 +334,7 @@ async fn the_origin_check_guards_cookie_requests_and_sign_in() {
         let mut req = s
             .http
             .post(s.url(path))
-            .json(&json!({"email": "ada@example.com", "password": PASSWORD}));
+            .json(&credentials("ada@example.com"));
         if let Some(o) = origin {
             req = req.header("origin", o);
         }
@@ -471,7 +411,7 @@ async fn callback_urls_must_be_relative_or_trusted() {
             "/\\evil.example",
             "javascript:alert(1)",
         ] {
-            let mut body = json!({"email": "ada@example.com", "password": PASSWORD});
+            let mut body = credentials("ada@example.com");
             body[field] = json!(bad);
             let res = s.post("/sign-in/email", "", body).await;
             assert_eq!(res.status, 403, "{field} {bad}");
@@ -479,8 +419,7 @@ async fn callback_urls_must_be_relative_or_trusted() {
         }
     }
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": PASSWORD, "callbackURL": 5}),
         )
@@ -490,18 +429,16 @@ async fn callback_urls_must_be_relative_or_trusted() {
         res.json(),
         json!({"message": "Invalid callbackURL: expected a string"})
     );
-    let res = read(
-        s.http
-            .post(format!(
-                "{}?callbackURL=https://evil.example",
-                s.url("/sign-out")
-            ))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s
+        .send(
+            s.http
+                .post(format!(
+                    "{}?callbackURL=https://evil.example",
+                    s.url("/sign-out")
+                ))
+                .json(&json!({})),
+        )
+        .await;
     assert_eq!(res.status, 403);
     assert_eq!(res.json()["code"], "INVALID_CALLBACK_URL");
 }
@@ -514,22 +451,10 @@ async fn rate_limits_answer_429_with_x_retry_after() {
     })
     .await;
     for _ in 0..3 {
-        let res = s
-            .post(
-                "/sign-in/email",
-                "",
-                json!({"email": "nobody@example.com", "password": PASSWORD}),
-            )
-            .await;
+        let res = s.try_sign_in("", credentials("nobody@example.com")).await;
         assert_eq!(res.status, 401);
     }
-    let res = s
-        .post(
-            "/sign-in/email",
-            "",
-            json!({"email": "nobody@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let res = s.try_sign_in("", credentials("nobody@example.com")).await;
     assert_eq!(res.status, 429);
     assert_eq!(
         res.json(),
@@ -561,7 +486,7 @@ async fn unknown_paths_share_one_rate_limit_key() {
 #[tokio::test]
 async fn sessions_are_listed_and_revoked() {
     let s = server().await;
-    let a1 = s.sign_up("ada@example.com").await.cookie_header();
+    let a1 = s.cookie_of("ada@example.com").await;
     let a2 = s.sign_in("ada@example.com").await;
     let a2_token = a2.json()["token"].as_str().unwrap().to_owned();
     let a2 = a2.cookie_header();
@@ -610,7 +535,7 @@ async fn list_sessions_needs_a_fresh_session() {
         ..Opts::default()
     })
     .await;
-    let a = s.sign_up("ada@example.com").await.cookie_header();
+    let a = s.cookie_of("ada@example.com").await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let res = s.get("/list-sessions", &a).await;
     assert_eq!(res.status, 403);
@@ -623,7 +548,7 @@ async fn list_sessions_needs_a_fresh_session() {
 #[tokio::test]
 async fn update_user_changes_the_name_and_re_sets_the_cookie() {
     let s = server().await;
-    let a = s.sign_up("ada@example.com").await.cookie_header();
+    let a = s.cookie_of("ada@example.com").await;
     let res = s.post("/update-user", &a, json!({"name": "Ada L."})).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.json(), json!({"status": true}));
@@ -650,7 +575,7 @@ async fn update_user_changes_the_name_and_re_sets_the_cookie() {
 #[tokio::test]
 async fn change_password_checks_the_current_one() {
     let s = server().await;
-    let a = s.sign_up("ada@example.com").await.cookie_header();
+    let a = s.cookie_of("ada@example.com").await;
     let other = s.sign_in("ada@example.com").await.cookie_header();
     let res = s
         .post(
@@ -690,15 +615,11 @@ async fn change_password_checks_the_current_one() {
 #[tokio::test]
 async fn delete_user_deletes_and_expires_the_cookies() {
     let s = server().await;
-    let a = s.sign_up("ada@example.com").await.cookie_header();
-    let res = s
-        .post("/delete-user", &a, json!({"password": "wrong password!"}))
-        .await;
+    let a = s.cookie_of("ada@example.com").await;
+    let res = s.post_password("/delete-user", &a, "wrong password!").await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "INVALID_PASSWORD");
-    let res = s
-        .post("/delete-user", &a, json!({"password": PASSWORD}))
-        .await;
+    let res = s.post_password("/delete-user", &a, PASSWORD).await;
     assert_eq!(res.status, 200);
     assert_eq!(
         res.json(),
@@ -784,8 +705,7 @@ async fn password_reset_by_mail() {
         json!({"message": "Invalid token", "code": "INVALID_TOKEN"})
     );
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": "a brand new password"}),
         )
@@ -796,7 +716,7 @@ async fn password_reset_by_mail() {
 #[tokio::test]
 async fn email_verification_by_mail() {
     let s = server().await;
-    let a = s.sign_up("ada@example.com").await.cookie_header();
+    let a = s.cookie_of("ada@example.com").await;
     let res = s
         .post(
             "/send-verification-email",
@@ -878,11 +798,7 @@ async fn ok_and_the_error_page() {
 
 #[tokio::test]
 async fn the_cookie_cache_answers_get_session_and_never_a_write() {
-    let s = server_with(Opts {
-        cookie_cache: Some(Duration::from_secs(300)),
-        ..Opts::default()
-    })
-    .await;
+    let s = server_with_cookie_cache().await;
     let up = s.sign_up("ada@example.com").await;
     let data = up.set_cookie(DATA).expect("session_data on sign-up");
     assert!(
@@ -932,35 +848,17 @@ async fn the_cookie_cache_answers_get_session_and_never_a_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_sign_ins_from_one_client_get_at_most_the_limit_through() {
-    let s = std::sync::Arc::new(
-        server_with(Opts {
-            rate_limit: true,
-            ..Opts::default()
-        })
-        .await,
-    );
+    let s = rate_limited_server().await;
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let s = std::sync::Arc::clone(&s);
         tasks.push(tokio::spawn(async move {
-            s.post(
-                "/sign-in/email",
-                "",
-                json!({"email": "nobody@example.com", "password": PASSWORD}),
-            )
-            .await
-            .status
+            s.try_sign_in("", credentials("nobody@example.com"))
+                .await
+                .status
         }));
     }
-    let mut passed = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            429 => {}
-            401 => passed += 1,
-            other => panic!("unexpected {other}"),
-        }
-    }
-    assert_eq!(passed, 3);
+    assert_eq!(count_status(tasks, 401, 429).await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -995,15 +893,7 @@ async fn a_reset_token_used_concurrently_resets_once() {
             .status
         }));
     }
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            200 => ok += 1,
-            400 => {}
-            other => panic!("unexpected {other}"),
-        }
-    }
-    assert_eq!(ok, 1);
+    assert_eq!(count_status(tasks, 200, 400).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1013,24 +903,12 @@ async fn concurrent_sign_ups_of_one_address_make_one_user() {
     for _ in 0..6 {
         let s = std::sync::Arc::clone(&s);
         tasks.push(tokio::spawn(async move {
-            s.post(
-                "/sign-up/email",
-                "",
-                json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}),
-            )
-            .await
-            .status
+            s.try_sign_up(json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}))
+                .await
+                .status
         }));
     }
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            200 => ok += 1,
-            422 => {}
-            other => panic!("unexpected {other}"),
-        }
-    }
-    assert_eq!(ok, 1);
+    assert_eq!(count_status(tasks, 200, 422).await, 1);
 }
 
 #[tokio::test]
@@ -1047,7 +925,7 @@ async fn the_gateway_router_serves_the_platform_it_is_given_and_refuses_without_
         .router()
         .unwrap();
     let base = serve(bare.clone()).await;
-    let res = read(s.http.get(format!("{base}/ok")).send().await.unwrap()).await;
+    let res = s.send(s.http.get(format!("{base}/ok"))).await;
     assert_eq!(res.status, 500);
     assert!(
         res.json()["message"]
@@ -1057,14 +935,7 @@ async fn the_gateway_router_serves_the_platform_it_is_given_and_refuses_without_
     );
     let with = bare.layer(axum::Extension(s.platform.clone()));
     let base = serve(with).await;
-    let res = read(
-        s.http
-            .get(format!("{base}/get-session"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = s.send(s.http.get(format!("{base}/get-session"))).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.text, "null");
 }

@@ -10,9 +10,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Opts, PASSWORD, Res, Server, read, server, server_with};
+use common::{
+    Opts, PASSWORD, Res, Server, cookie_pair, count_ok, count_status, credentials, id_of,
+    rate_limited_server, read, server, server_with, server_with_cookie_cache,
+};
 use neutrino_axum::api::AuthApi;
-use neutrino_core::ids::StackId;
 use serde_json::{Value, json};
 use tower_layer::Layer;
 
@@ -45,24 +47,14 @@ async fn gateway_with_api() -> (world::World, world::Client) {
 }
 
 fn cookie_header(res: &reqwest::Response) -> String {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .filter(|p| !p.ends_with('='))
-        .collect::<Vec<_>>()
-        .join("; ")
+    common::cookie_header(res.headers())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_and_its_cache_cookie_of_one_platform_mean_nothing_on_another() {
     let (w, c) = gateway_with_api().await;
     let p_auth = w.auth_host();
-    let q_auth = w
-        .folder
-        .registry()
-        .base_domain()
-        .auth_host(w.q.id(), StackId::DEFAULT);
+    let q_auth = w.auth_host_of(&w.q);
     let res = c
         .post(&p_auth, "/api/auth/sign-in/email")
         .header("origin", "https://app.pea.example")
@@ -117,29 +109,12 @@ async fn a_session_and_its_cache_cookie_of_one_platform_mean_nothing_on_another(
 
 #[tokio::test]
 async fn a_cache_cookie_of_another_user_or_altered_is_not_believed() {
-    let s = server_with(Opts {
-        cookie_cache: Some(Duration::from_secs(300)),
-        ..Opts::default()
-    })
-    .await;
+    let s = server_with_cookie_cache().await;
     let ada = s.sign_up("ada@example.com").await;
     let eve = s.sign_up("eve@example.com").await;
     let data = "better-auth.session_data";
-    let value = |r: &Res| {
-        r.set_cookie(data)
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned()
-    };
-    let eve_token = eve
-        .set_cookie("better-auth.session_token")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let value = |r: &Res| cookie_pair(&r.set_cookie(data).unwrap());
+    let eve_token = cookie_pair(&eve.set_cookie("better-auth.session_token").unwrap());
     // Eve's token with Ada's cache cookie: Eve (from the database) or nothing.
     let mixed = format!("{eve_token}; {}", value(&ada));
     let res = s.get("/get-session", &mixed).await;
@@ -166,6 +141,38 @@ fn outcome(r: &Res) -> (u16, Value) {
     (r.status, code)
 }
 
+/// A request made of an ID: method, path and JSON body.
+type Probe = Box<dyn Fn(&str) -> (&'static str, String, Option<Value>)>;
+
+/// The organization endpoint `name` probed with `id`, as `(name, id, probe)`.
+fn probe(
+    name: &'static str,
+    id: &str,
+    f: impl Fn(&'static str) -> Probe,
+) -> (&'static str, String, Probe) {
+    (name, id.to_owned(), f(name))
+}
+
+/// A GET of an organization endpoint with the ID as the query's `param`.
+fn get_by(param: &'static str) -> impl Fn(&'static str) -> Probe {
+    move |name| Box::new(move |id| ("GET", format!("/organization/{name}?{param}={id}"), None))
+}
+
+/// A POST of an organization endpoint: `body` with the ID as its `field`.
+fn post_with(field: &'static str, body: Value) -> impl Fn(&'static str) -> Probe {
+    move |name| post_to(format!("/organization/{name}"), field, body.clone())
+}
+
+/// A POST of `path`: `body` with the ID as its `field`.
+fn post_to(path: impl Into<String>, field: &'static str, body: Value) -> Probe {
+    let path = path.into();
+    Box::new(move |id| {
+        let mut body = body.clone();
+        body[field] = json!(id);
+        ("POST", path.clone(), Some(body))
+    })
+}
+
 /// `id` with its last character changed: a well-formed ID nobody has.
 fn other_id(id: &str) -> String {
     let mut s = id.to_owned();
@@ -180,245 +187,109 @@ async fn another_tenants_ids_are_refused_as_if_they_did_not_exist() {
     let ada_up = s.sign_up("ada@example.com").await;
     let ada = ada_up.cookie_header();
     let ada_token = ada_up.json()["token"].as_str().unwrap().to_owned();
-    let mal = s.sign_up("mal@example.com").await.cookie_header();
+    let mal = s.cookie_of("mal@example.com").await;
     s.sign_up("bob@example.com").await;
-    let org = s
-        .post(
-            "/organization/create",
-            &ada,
-            json!({"name": "Acme", "slug": "acme"}),
-        )
-        .await
-        .json();
-    let org_id = org["id"].as_str().unwrap().to_owned();
-    let mal_org = s
-        .post(
-            "/organization/create",
-            &mal,
-            json!({"name": "Mal Inc", "slug": "mal-inc"}),
-        )
-        .await
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let inv = s
-        .post(
-            "/organization/invite-member",
-            &ada,
-            json!({"email": "bob@example.com", "role": "member", "organizationId": org_id}),
-        )
-        .await
-        .json();
-    let inv_id = inv["id"].as_str().unwrap().to_owned();
+    let org_id = id_of(&s.create_org(&ada, "Acme", "acme").await);
+    let mal_org = id_of(&s.create_org(&mal, "Mal Inc", "mal-inc").await);
+    let inv = json!({"email": "bob@example.com", "role": "member", "organizationId": org_id});
+    let inv_id = id_of(&s.invite(&ada, inv).await);
     let full = s
-        .get(
-            &format!("/organization/get-full-organization?organizationId={org_id}"),
-            &ada,
-        )
+        .org_get("get-full-organization", &org_id, &ada)
         .await
         .json();
     let member_id = full["members"][0]["id"].as_str().unwrap().to_owned();
-    let key = s
-        .post("/api-key/create", &ada, json!({"name": "ci"}))
-        .await
-        .json();
-    let key_id = key["id"].as_str().unwrap().to_owned();
+    let key_id = id_of(
+        &s.post("/api-key/create", &ada, json!({"name": "ci"}))
+            .await
+            .json(),
+    );
 
     // Each probe, with the real foreign ID and with one that does not exist:
     // the same answer, never a success.
-    type Probe = Box<dyn Fn(&str) -> (&'static str, String, Option<Value>)>;
+    let (org, member, inv) = (&org_id, &member_id, &inv_id);
+    let mal_named = json!({ "organizationId": mal_org });
     let probes: Vec<(&str, String, Probe)> = vec![
-        (
-            "get-full-organization",
-            org_id.clone(),
-            Box::new(|id| {
-                (
-                    "GET",
-                    format!("/organization/get-full-organization?organizationId={id}"),
-                    None,
-                )
-            }),
-        ),
-        (
-            "list-members",
-            org_id.clone(),
-            Box::new(|id| {
-                (
-                    "GET",
-                    format!("/organization/list-members?organizationId={id}"),
-                    None,
-                )
-            }),
-        ),
-        (
-            "list-invitations",
-            org_id.clone(),
-            Box::new(|id| {
-                (
-                    "GET",
-                    format!("/organization/list-invitations?organizationId={id}"),
-                    None,
-                )
-            }),
-        ),
-        (
-            "set-active",
-            org_id.clone(),
-            Box::new(|id| {
-                (
-                    "POST",
-                    "/organization/set-active".into(),
-                    Some(json!({"organizationId": id})),
-                )
-            }),
-        ),
+        probe("get-full-organization", org, get_by("organizationId")),
+        probe("list-members", org, get_by("organizationId")),
+        probe("list-invitations", org, get_by("organizationId")),
+        probe("set-active", org, post_with("organizationId", json!({}))),
         (
             "invite-member",
-            org_id.clone(),
-            Box::new(|id| {
-                (
-                    "POST",
-                    "/organization/invite-member".into(),
-                    Some(json!({"email": "x@example.com", "role": "member", "organizationId": id})),
-                )
-            }),
+            org.clone(),
+            post_to(
+                "/organization/invite-member",
+                "organizationId",
+                json!({"email": "x@example.com", "role": "member"}),
+            ),
         ),
-        (
-            "leave",
-            org_id.clone(),
-            Box::new(|id| {
-                (
-                    "POST",
-                    "/organization/leave".into(),
-                    Some(json!({"organizationId": id})),
-                )
-            }),
-        ),
-        (
+        probe("leave", org, post_with("organizationId", json!({}))),
+        probe(
             "remove-member",
-            member_id.clone(),
-            Box::new(|id| {
-                (
-                    "POST",
-                    "/organization/remove-member".into(),
-                    Some(json!({"memberIdOrEmail": id})),
-                )
-            }),
+            member,
+            post_with("memberIdOrEmail", json!({})),
         ),
         (
             "update-member-role",
-            member_id.clone(),
-            Box::new(|id| {
-                (
-                    "POST",
-                    "/organization/update-member-role".into(),
-                    Some(json!({"memberId": id, "role": "member"})),
-                )
-            }),
+            member.clone(),
+            post_to(
+                "/organization/update-member-role",
+                "memberId",
+                json!({"role": "member"}),
+            ),
         ),
         (
             "remove-member, own organization named",
-            member_id.clone(),
-            Box::new({
-                let m = mal_org.clone();
-                move |id| {
-                    (
-                        "POST",
-                        "/organization/remove-member".into(),
-                        Some(json!({"memberIdOrEmail": id, "organizationId": m})),
-                    )
-                }
-            }),
+            member.clone(),
+            post_to(
+                "/organization/remove-member",
+                "memberIdOrEmail",
+                mal_named.clone(),
+            ),
         ),
         (
             "update-member-role, own organization named",
-            member_id.clone(),
-            Box::new({
-                let m = mal_org.clone();
-                move |id| {
-                    (
-                        "POST",
-                        "/organization/update-member-role".into(),
-                        Some(json!({"memberId": id, "role": "admin", "organizationId": m})),
-                    )
-                }
-            }),
+            member.clone(),
+            post_to(
+                "/organization/update-member-role",
+                "memberId",
+                json!({"role": "admin", "organizationId": mal_org}),
+            ),
         ),
         (
             "cancel-invitation, own organization named",
-            inv_id.clone(),
-            Box::new({
-                let m = mal_org.clone();
-                move |id| {
-                    (
-                        "POST",
-                        "/organization/cancel-invitation".into(),
-                        Some(json!({"invitationId": id, "organizationId": m})),
-                    )
-                }
-            }),
+            inv.clone(),
+            post_to(
+                "/organization/cancel-invitation",
+                "invitationId",
+                mal_named.clone(),
+            ),
         ),
         (
             "revoke-session",
             ada_token.clone(),
-            Box::new(|id| ("POST", "/revoke-session".into(), Some(json!({"token": id})))),
+            post_to("/revoke-session", "token", json!({})),
         ),
-        (
+        probe(
             "cancel-invitation",
-            inv_id.clone(),
-            Box::new(|id| {
-                (
-                    "POST",
-                    "/organization/cancel-invitation".into(),
-                    Some(json!({"invitationId": id})),
-                )
-            }),
+            inv,
+            post_with("invitationId", json!({})),
         ),
-        (
+        probe(
             "accept-invitation",
-            inv_id.clone(),
-            Box::new(|id| {
-                (
-                    "POST",
-                    "/organization/accept-invitation".into(),
-                    Some(json!({"invitationId": id})),
-                )
-            }),
+            inv,
+            post_with("invitationId", json!({})),
         ),
-        (
+        probe(
             "reject-invitation",
-            inv_id.clone(),
-            Box::new(|id| {
-                (
-                    "POST",
-                    "/organization/reject-invitation".into(),
-                    Some(json!({"invitationId": id})),
-                )
-            }),
+            inv,
+            post_with("invitationId", json!({})),
         ),
         (
             "api-key/create for another organization",
-            org_id.clone(),
-            Box::new(|id| {
-                (
-                    "POST",
-                    "/api-key/create".into(),
-                    Some(json!({"name": "x", "organizationId": id})),
-                )
-            }),
+            org.clone(),
+            post_to("/api-key/create", "organizationId", json!({"name": "x"})),
         ),
-        (
-            "get-organization",
-            org_id.clone(),
-            Box::new(|id| {
-                (
-                    "GET",
-                    format!("/organization/get-organization?organizationId={id}"),
-                    None,
-                )
-            }),
-        ),
+        probe("get-organization", org, get_by("organizationId")),
         (
             "api-key/get",
             key_id.clone(),
@@ -427,18 +298,12 @@ async fn another_tenants_ids_are_refused_as_if_they_did_not_exist() {
         (
             "api-key/update",
             key_id.clone(),
-            Box::new(|id| {
-                (
-                    "POST",
-                    "/api-key/update".into(),
-                    Some(json!({"keyId": id, "enabled": false})),
-                )
-            }),
+            post_to("/api-key/update", "keyId", json!({"enabled": false})),
         ),
         (
             "api-key/delete",
             key_id.clone(),
-            Box::new(|id| ("POST", "/api-key/delete".into(), Some(json!({"keyId": id})))),
+            post_to("/api-key/delete", "keyId", json!({})),
         ),
     ];
     let mut leaks = Vec::new();
@@ -469,10 +334,7 @@ async fn another_tenants_ids_are_refused_as_if_they_did_not_exist() {
     assert!(leaks.is_empty(), "real IDs told from fakes: {leaks:#?}");
     // Nothing changed on Acme's side.
     let full = s
-        .get(
-            &format!("/organization/get-full-organization?organizationId={org_id}"),
-            &ada,
-        )
+        .org_get("get-full-organization", &org_id, &ada)
         .await
         .json();
     assert_eq!(full["members"].as_array().unwrap().len(), 1);
@@ -561,7 +423,7 @@ async fn callback_urls_never_lead_off_the_trusted_origins() {
             .post(
                 &format!("/sign-in/email?callbackURL={enc}"),
                 "",
-                json!({"email": "ada@example.com", "password": PASSWORD}),
+                credentials("ada@example.com"),
             )
             .await;
         if res.status != 403 {
@@ -621,8 +483,7 @@ async fn crlf_in_a_callback_never_reaches_a_header() {
             }
         }
         let res = s
-            .post(
-                "/sign-in/email",
+            .try_sign_in(
                 "",
                 json!({"email": "nobody@example.com", "password": PASSWORD, "callbackURL": cb}),
             )
@@ -635,7 +496,7 @@ async fn crlf_in_a_callback_never_reaches_a_header() {
 #[tokio::test]
 async fn cross_site_writes_with_a_cookie_are_refused() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
     let trusted = s.origin.clone();
     let attempt = |origin: Option<&'static str>,
                    referer: Option<String>,
@@ -726,13 +587,7 @@ async fn cross_site_writes_with_a_cookie_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_sign_in_limit_is_not_dodged_by_headers_or_path_variants() {
-    let s = Arc::new(
-        server_with(Opts {
-            rate_limit: true,
-            ..Opts::default()
-        })
-        .await,
-    );
+    let s = rate_limited_server().await;
     s.sign_up("ada@example.com").await;
     let body = json!({"email": "ada@example.com", "password": "wrong password!"});
     let mut tasks = Vec::new();
@@ -754,15 +609,7 @@ async fn the_sign_in_limit_is_not_dodged_by_headers_or_path_variants() {
             res.status().as_u16()
         }));
     }
-    let mut through = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            429 => {}
-            401 => through += 1,
-            other => panic!("unexpected {other}"),
-        }
-    }
-    assert_eq!(through, 3);
+    assert_eq!(count_status(tasks, 401, 429).await, 3);
     let base = s.base.clone();
     for url in [
         format!("{base}//sign-in/email"),
@@ -786,26 +633,11 @@ async fn the_sign_in_limit_is_not_dodged_by_headers_or_path_variants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_invitation_accepted_by_many_requests_at_once_makes_one_member() {
     let s = Arc::new(server().await);
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
-    let bob = s.sign_up("bob@example.com").await.cookie_header();
-    let org = s
-        .post(
-            "/organization/create",
-            &ada,
-            json!({"name": "Acme", "slug": "acme"}),
-        )
-        .await
-        .json();
-    let org_id = org["id"].as_str().unwrap().to_owned();
-    let inv = s
-        .post(
-            "/organization/invite-member",
-            &ada,
-            json!({"email": "bob@example.com", "role": "member"}),
-        )
-        .await
-        .json();
-    let inv_id = inv["id"].as_str().unwrap().to_owned();
+    let ada = s.cookie_of("ada@example.com").await;
+    let bob = s.cookie_of("bob@example.com").await;
+    let org_id = id_of(&s.create_org(&ada, "Acme", "acme").await);
+    let inv = json!({"email": "bob@example.com", "role": "member"});
+    let inv_id = id_of(&s.invite(&ada, inv).await);
     let mut tasks = Vec::new();
     for i in 0..10 {
         let s = Arc::clone(&s);
@@ -820,22 +652,8 @@ async fn an_invitation_accepted_by_many_requests_at_once_makes_one_member() {
             s.post(path, &bob, json!({"invitationId": inv_id})).await
         }));
     }
-    let mut ok = 0;
-    for t in tasks {
-        let res = t.await.unwrap();
-        assert!(res.status < 500, "{}", res.text);
-        if res.status == 200 {
-            ok += 1;
-        }
-    }
-    assert_eq!(ok, 1);
-    let members = s
-        .get(
-            &format!("/organization/list-members?organizationId={org_id}"),
-            &ada,
-        )
-        .await
-        .json();
+    assert_eq!(count_ok(tasks).await, 1);
+    let members = s.org_get("list-members", &org_id, &ada).await.json();
     assert!(members["total"] == 1 || members["total"] == 2);
 }
 
@@ -844,13 +662,7 @@ async fn an_invitation_accepted_by_many_requests_at_once_makes_one_member() {
 async fn challenges(s: &Server, n: usize) -> Vec<String> {
     let mut out = Vec::new();
     for _ in 0..n {
-        let res = s
-            .post(
-                "/sign-in/email",
-                "",
-                json!({"email": "ada@example.com", "password": PASSWORD}),
-            )
-            .await;
+        let res = s.try_sign_in("", credentials("ada@example.com")).await;
         assert_eq!(res.json()["twoFactorRedirect"], true, "{}", res.text);
         out.push(res.cookie_header());
     }
@@ -865,43 +677,14 @@ async fn at_once(s: &Arc<Server>, path: &'static str, cookies: Vec<String>, body
         let body = body.clone();
         tasks.push(tokio::spawn(async move { s.post(path, &c, body).await }));
     }
-    let mut ok = 0;
-    for t in tasks {
-        let res = t.await.unwrap();
-        assert!(res.status < 500, "{}", res.text);
-        if res.status == 200 {
-            ok += 1;
-        }
-    }
-    ok
+    count_ok(tasks).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
     let s = Arc::new(server().await);
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
-    let res = s
-        .post("/two-factor/enable", &ada, json!({"password": PASSWORD}))
-        .await;
-    let body = res.json();
-    let uri = body["totpURI"].as_str().unwrap().to_owned();
-    let secret = neutrino_auth::testkit::base32_decode(
-        uri.split("secret=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap(),
-    );
-    let backup = body["backupCodes"][0].as_str().unwrap().to_owned();
-    let res = s
-        .post(
-            "/two-factor/verify-totp",
-            &ada,
-            json!({"code": common::totp_now(&secret)}),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
+    let (_, setup) = s.two_factor_user("ada@example.com").await;
+    let (secret, backup) = (setup.secret(), setup.backup_codes[0].clone());
 
     // One backup code, eight challenges at once: one session.
     let cs = challenges(&s, 8).await;
@@ -917,26 +700,14 @@ async fn a_backup_code_or_a_totp_code_signs_in_once_however_many_try_at_once() {
     // One TOTP code (of the next step, inside the ±1 window and not spent
     // by the enabling above), eight challenges at once: one session.
     let cs = challenges(&s, 8).await;
-    let next = neutrino_auth::twofactor::totp(
-        &secret,
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 30,
-        6,
-    );
+    let next = common::totp_at(&secret, 30);
     let ok = at_once(&s, "/two-factor/verify-totp", cs, json!({"code": next})).await;
     assert_eq!(ok, 1, "one TOTP code signed in {ok} times");
 }
 
 #[tokio::test]
 async fn a_cache_cookie_outliving_a_ban_or_a_lost_role_writes_nothing() {
-    let s = server_with(Opts {
-        cookie_cache: Some(Duration::from_secs(300)),
-        ..Opts::default()
-    })
-    .await;
+    let s = server_with_cookie_cache().await;
     s.sign_up("ada@example.com").await;
     s.sign_up("bob@example.com").await;
     let carol_up = s.sign_up("carol@example.com").await;
@@ -1086,24 +857,13 @@ async fn no_secret_in_spans_events_debug_or_error_answers() {
             .header("cookie", &cookie)
             .json(&body)
     };
-    let key: Value = post("/api/auth/api-key/create", json!({"name": "ci"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key: Value = world::json_of(post("/api/auth/api-key/create", json!({"name": "ci"}))).await;
     secrets.push(key["key"].as_str().unwrap().to_owned());
-    let tf: Value = post(
+    let tf: Value = world::json_of(post(
         "/api/auth/two-factor/enable",
         json!({"password": world::PASSWORD}),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    ))
+    .await;
     let uri = tf["totpURI"].as_str().unwrap();
     secrets.push(
         uri.split("secret=")
@@ -1138,32 +898,18 @@ async fn no_secret_in_spans_events_debug_or_error_answers() {
             json!({"invitationId": token}),
         ),
     ] {
-        answers.push(post(path, body).send().await.unwrap().text().await.unwrap());
+        answers.push(world::text_of(post(path, body)).await);
     }
     secrets.push("another new password".into());
     answers.push(
-        c.get(
+        world::text_of(c.get(
             &host,
             &format!("/api/auth/reset-password/{token}?callbackURL=/x"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap(),
+        ))
+        .await,
     );
     for path in ["/debug-session"] {
-        answers.push(
-            c.get(&host, path)
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
+        answers.push(world::text_of(c.get(&host, path).header("cookie", &cookie)).await);
     }
     // Reads that Better Auth answers with the user, sessions or keys: no
     // password, TOTP secret, backup code or key (session tokens are in
@@ -1179,15 +925,7 @@ async fn no_secret_in_spans_events_debug_or_error_answers() {
         "/api/auth/api-key/list",
         "/api/auth/organization/list",
     ] {
-        let text = c
-            .get(&host, path)
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = world::text_of(c.get(&host, path).header("cookie", &cookie)).await;
         assert!(
             text.starts_with('{') || text.starts_with('['),
             "{path}: {text}"
@@ -1226,19 +964,7 @@ async fn no_secret_in_spans_events_debug_or_error_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_api_keys_remaining_uses_hold_under_concurrent_requests() {
     let (w, c) = gateway_with_api().await;
-    let key =
-        w.p.orgs()
-            .create_api_key(
-                w.ada.token(),
-                neutrino_auth::apikey::NewApiKey {
-                    organization: Some(w.a),
-                    remaining: Some(3),
-                    ..Default::default()
-                },
-                &world::meta(),
-            )
-            .await
-            .unwrap();
+    let key = world::tenant_key(&w, &w.ada, w.a, |n| n.remaining = Some(3)).await;
     let mut tasks = Vec::new();
     for i in 0..16 {
         let c = c.clone();
@@ -1293,11 +1019,7 @@ fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
 async fn hosts_in_odd_shapes_or_twice_never_cross_platforms_or_tenants() {
     let (w, c) = gateway_with_api().await;
     let p_auth = w.auth_host();
-    let q_auth = w
-        .folder
-        .registry()
-        .base_domain()
-        .auth_host(w.q.id(), StackId::DEFAULT);
+    let q_auth = w.auth_host_of(&w.q);
     let ada = w.ada.cookie.clone();
     let email = w.ada.signed.user.email.clone();
     let get = |target: &str, hosts: &[&str]| {
@@ -1400,30 +1122,20 @@ async fn a_session_revoked_over_http_is_gone_for_the_hosts_extractors_at_once() 
         let (s, body) = world::answer(c.get(h, path).header("cookie", &first)).await;
         assert_eq!(s, 200, "{path}: {body}");
     }
+    let post = |path: &'static str, cookie: &str| {
+        let r = c.post(&host, path).header("origin", origin);
+        world::answer(r.header("cookie", cookie).json(&json!({})))
+    };
     // The second device revokes the others: the first is 401 everywhere.
-    let res = c
-        .post(&host, "/api/auth/revoke-other-sessions")
-        .header("origin", origin)
-        .header("cookie", &second)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (s, body) = post("/api/auth/revoke-other-sessions", &second).await;
+    assert_eq!(s, 200, "{body}");
     for (h, path) in [(&host, "/session"), (&w.a_host, "/notes")] {
         let (s, body) = world::answer(c.get(h, path).header("cookie", &first)).await;
         assert_eq!(s, 401, "{path} after revocation: {body}");
     }
     // Signing out ends the second one as well.
-    let res = c
-        .post(&host, "/api/auth/sign-out")
-        .header("origin", origin)
-        .header("cookie", &second)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (s, body) = post("/api/auth/sign-out", &second).await;
+    assert_eq!(s, 200, "{body}");
     let (s, body) = world::answer(c.get(&host, "/session").header("cookie", &second)).await;
     assert_eq!(s, 401, "after sign-out: {body}");
 }
@@ -1433,70 +1145,37 @@ async fn racing_writes_keep_slugs_invitations_and_owners_unique() {
     let s = Arc::new(server().await);
     let mut users = Vec::new();
     for i in 0..6 {
-        users.push(
-            s.sign_up(&format!("u{i}@example.com"))
-                .await
-                .cookie_header(),
-        );
+        users.push(s.cookie_of(&format!("u{i}@example.com")).await);
     }
     // One slug, six creators at once: one organization.
     let mut tasks = Vec::new();
     for u in users.clone() {
         let s = Arc::clone(&s);
         tasks.push(tokio::spawn(async move {
-            s.post(
-                "/organization/create",
-                &u,
-                json!({"name": "Same", "slug": "same-slug"}),
-            )
-            .await
+            s.org_post("create", &u, json!({"name": "Same", "slug": "same-slug"}))
+                .await
         }));
     }
-    let mut created = 0;
-    for t in tasks {
-        let res = t.await.unwrap();
-        assert!(res.status < 500, "{}", res.text);
-        created += usize::from(res.status == 200);
-    }
-    assert_eq!(created, 1);
+    assert_eq!(count_ok(tasks).await, 1);
 
     // One invitee, six invitations at once: one pending invitation.
     let owner = users[0].clone();
-    let org = s
-        .post(
-            "/organization/create",
-            &owner,
-            json!({"name": "Acme", "slug": "acme-race"}),
-        )
-        .await
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let org = id_of(&s.create_org(&owner, "Acme", "acme-race").await);
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let s = Arc::clone(&s);
         let (owner, org) = (owner.clone(), org.clone());
         tasks.push(tokio::spawn(async move {
-            s.post(
-                "/organization/invite-member",
+            s.org_post(
+                "invite-member",
                 &owner,
                 json!({"email": "u1@example.com", "role": "member", "organizationId": org}),
             )
             .await
         }));
     }
-    for t in tasks {
-        let res = t.await.unwrap();
-        assert!(res.status < 500, "{}", res.text);
-    }
-    let pending = s
-        .get(
-            &format!("/organization/list-invitations?organizationId={org}"),
-            &owner,
-        )
-        .await
-        .json();
+    count_ok(tasks).await;
+    let pending = s.org_get("list-invitations", &org, &owner).await.json();
     let n = pending
         .as_array()
         .unwrap()
@@ -1508,17 +1187,13 @@ async fn racing_writes_keep_slugs_invitations_and_owners_unique() {
     // Two owners leave at once: one owner stays.
     let inv = pending[0]["id"].as_str().unwrap().to_owned();
     let res = s
-        .post(
-            "/organization/accept-invitation",
-            &users[1],
-            json!({"invitationId": inv}),
-        )
+        .org_post("accept-invitation", &users[1], json!({"invitationId": inv}))
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     let member = res.json()["member"]["id"].as_str().unwrap().to_owned();
     let res = s
-        .post(
-            "/organization/update-member-role",
+        .org_post(
+            "update-member-role",
             &owner,
             json!({"memberId": member, "role": "owner", "organizationId": org}),
         )
@@ -1529,17 +1204,11 @@ async fn racing_writes_keep_slugs_invitations_and_owners_unique() {
         let s = Arc::clone(&s);
         let org = org.clone();
         tasks.push(tokio::spawn(async move {
-            s.post("/organization/leave", &u, json!({"organizationId": org}))
+            s.org_post("leave", &u, json!({"organizationId": org}))
                 .await
         }));
     }
-    let mut left = 0;
-    for t in tasks {
-        let res = t.await.unwrap();
-        assert!(res.status < 500, "{}", res.text);
-        left += usize::from(res.status == 200);
-    }
-    assert!(left <= 1, "both owners left");
+    assert!(count_ok(tasks).await <= 1, "both owners left");
 }
 
 /// A member of tenant A of P made an owner (so that it may make
@@ -1565,16 +1234,11 @@ async fn org_key(
     tenant: neutrino_core::ids::TenantId,
     f: impl FnOnce(&mut neutrino_auth::apikey::NewApiKey),
 ) -> neutrino_auth::apikey::CreatedApiKey {
-    let mut new = neutrino_auth::apikey::NewApiKey {
-        organization: Some(tenant),
-        owned_by_organization: true,
-        ..Default::default()
-    };
-    f(&mut new);
-    w.p.orgs()
-        .create_api_key(owner.token(), new, &world::meta())
-        .await
-        .unwrap()
+    world::tenant_key(w, owner, tenant, |n| {
+        n.owned_by_organization = true;
+        f(n);
+    })
+    .await
 }
 
 fn code(v: &(u16, Value)) -> (u16, Option<&str>) {
@@ -1636,7 +1300,7 @@ async fn an_organizations_key_acts_in_its_tenant_only_and_with_its_permissions_o
         assert_eq!(code(&out), (403, Some("TENANT_MISMATCH")), "{:?}", out.1);
     }
     // P's organization key on Q's host is no key there.
-    let out = world::answer(c.get(&w.q_host, "/notes").header("x-api-key", &key_a.key)).await;
+    let out = c.get_with_key(&w.q_host, "/notes", &key_a.key).await;
     assert_eq!(code(&out), (401, Some("INVALID_API_KEY")), "{:?}", out.1);
     // The key's own permissions are all it has: none is nothing, another
     // permission is not this one.
@@ -1661,35 +1325,24 @@ async fn an_organizations_key_acts_in_its_tenant_only_and_with_its_permissions_o
 async fn a_users_key_dies_with_the_membership_an_organizations_key_does_not() {
     let (w, c) = gateway_with_api().await;
     let cy = second_owner(&w).await;
-    let users =
-        w.p.orgs()
-            .create_api_key(
-                cy.token(),
-                neutrino_auth::apikey::NewApiKey {
-                    organization: Some(w.a),
-                    ..Default::default()
-                },
-                &world::meta(),
-            )
-            .await
-            .unwrap();
+    let users = world::tenant_key(&w, &cy, w.a, |_| {}).await;
     let orgs = org_key(&w, &cy, w.a, |_| {}).await;
     for k in [&users, &orgs] {
-        let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &k.key)).await;
+        let out = c.get_with_key(&w.a_host, "/notes", &k.key).await;
         assert_eq!(out.0, 200, "{:?}", out.1);
     }
     w.p.orgs()
         .leave(cy.token(), &w.a, &world::meta())
         .await
         .unwrap();
-    let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &users.key)).await;
+    let out = c.get_with_key(&w.a_host, "/notes", &users.key).await;
     assert_eq!(
         code(&out),
         (403, Some("USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION")),
         "{:?}",
         out.1
     );
-    let out = world::answer(c.get(&w.a_host, "/notes").header("x-api-key", &orgs.key)).await;
+    let out = c.get_with_key(&w.a_host, "/notes", &orgs.key).await;
     assert_eq!(out.0, 200, "{:?}", out.1);
     assert_eq!(out.1["tenant"], w.a.to_string());
 }

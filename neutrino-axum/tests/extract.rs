@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_session_comes_from_the_platforms_cookie_or_is_401() {
-    let w = world().await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c) = served_world().await;
     let (s, body) = answer(c.get(&w.a_host, "/session").header("cookie", &w.ada.cookie)).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["user"], w.ada.signed.user.id.to_string());
@@ -44,8 +43,7 @@ async fn the_session_comes_from_the_platforms_cookie_or_is_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
-    let w = world().await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c) = served_world().await;
     let notes_of = |t: TenantId| json!([format!("note of {t}")]);
     // Each owner on its own host sees its own rows.
     let (s, body) = answer(c.get(&w.a_host, "/notes").header("cookie", &w.ada.cookie)).await;
@@ -120,7 +118,7 @@ async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
             (s, body, want)
         }
     });
-    for (s, body, want) in join(reqs).await {
+    for (s, body, want) in spawn_all(reqs).await {
         assert_eq!(s, 200, "{body}");
         assert_eq!(body["tenant"], want.to_string());
         assert_eq!(body["notes"], notes_of(want));
@@ -133,11 +131,7 @@ async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
     .await;
     assert_eq!(body["tenant"], w.b.to_string());
     // Ben removed from A: refused on the next request, while B still works.
-    let members = w.p.orgs().list_members(w.ada.token(), &w.a).await.unwrap();
-    let ben_in_a = members
-        .iter()
-        .find(|m| m.user_id == w.ben.signed.user.id)
-        .unwrap();
+    let ben_in_a = member_of_a(&w, &w.ben).await;
     w.p.orgs()
         .remove_member(w.ada.token(), &w.a, &ben_in_a.id, &meta())
         .await
@@ -148,23 +142,9 @@ async fn the_tenant_is_the_requests_own_and_membership_is_checked_every_time() {
     assert_eq!(s, 200);
 }
 
-async fn join<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn permissions_and_platform_admins_are_guarded() {
-    let w = world().await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c) = served_world().await;
     // organization:update: A's owner yes, Ben (a plain member of A) no.
     let (s, body) = answer(c.post(&w.a_host, "/org").header("cookie", &w.ada.cookie)).await;
     assert_eq!(s, 200, "{body}");
@@ -175,11 +155,7 @@ async fn permissions_and_platform_admins_are_guarded() {
     let (s, _) = answer(c.post(&w.b_host, "/org").header("cookie", &w.ada.cookie)).await;
     assert_eq!(s, 403);
     // Promoted to admin of A, Ben may.
-    let members = w.p.orgs().list_members(w.ada.token(), &w.a).await.unwrap();
-    let ben_in_a = members
-        .iter()
-        .find(|m| m.user_id == w.ben.signed.user.id)
-        .unwrap();
+    let ben_in_a = member_of_a(&w, &w.ben).await;
     w.p.orgs()
         .update_member_role(w.ada.token(), &w.a, &ben_in_a.id, "admin", &meta())
         .await
@@ -220,25 +196,13 @@ async fn permissions_and_platform_admins_are_guarded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
-    let w = world().await;
-    let c = Client::new(serve(gateway(&w)).await);
-    let key_a =
-        w.p.orgs()
-            .create_api_key(
-                w.ada.token(),
-                NewApiKey {
-                    organization: Some(w.a),
-                    ..NewApiKey::default()
-                },
-                &meta(),
-            )
-            .await
-            .unwrap();
-    let (s, body) = answer(c.get(&w.a_host, "/key").header("x-api-key", &key_a.key)).await;
+    let (w, c) = served_world().await;
+    let key_a = tenant_key(&w, &w.ada, w.a, |_| {}).await;
+    let (s, body) = c.get_with_key(&w.a_host, "/key", &key_a.key).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["tenant"], w.a.to_string());
     // The key's tenant scope also serves CurrentTenant.
-    let (s, body) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &key_a.key)).await;
+    let (s, body) = c.get_with_key(&w.a_host, "/notes", &key_a.key).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["tenant"], w.a.to_string());
     // On B's host, or naming B by header: a mismatch, for both extractors.
@@ -271,86 +235,61 @@ async fn api_keys_yield_their_scope_and_answer_as_better_auth() {
     }
     // A key with two uses, attacked with many requests at once: two pass,
     // the rest are 429 USAGE_EXCEEDED.
-    let limited =
-        w.p.orgs()
-            .create_api_key(
-                w.ada.token(),
-                NewApiKey {
-                    organization: Some(w.a),
-                    remaining: Some(2),
-                    ..NewApiKey::default()
-                },
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let limited = tenant_key(&w, &w.ada, w.a, |n| n.remaining = Some(2)).await;
     let reqs = (0..10).map(|_| {
         let c = c.clone();
         let host = w.a_host.clone();
         let key = limited.key.clone();
-        async move { answer(c.get(&host, "/key").header("x-api-key", key)).await }
+        async move { c.get_with_key(&host, "/key", &key).await }
     });
-    let outs = join(reqs).await;
+    let outs = spawn_all(reqs).await;
     let ok = outs.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(ok, 2, "{outs:?}");
     for (s, body) in outs.iter().filter(|(s, _)| *s != 200) {
         assert_eq!((*s, body["code"].as_str()), (429, Some("USAGE_EXCEEDED")));
     }
     // A rate-limited key.
-    let rl =
-        w.p.orgs()
-            .create_api_key(
-                w.ada.token(),
-                NewApiKey {
-                    organization: Some(w.a),
-                    rate_limit: Some(ApiKeyRateLimit {
-                        window: std::time::Duration::from_secs(3600),
-                        max: 1,
-                    }),
-                    ..NewApiKey::default()
-                },
-                &meta(),
-            )
-            .await
-            .unwrap();
-    let (s, _) = answer(c.get(&w.a_host, "/key").header("x-api-key", &rl.key)).await;
+    let rl = tenant_key(&w, &w.ada, w.a, |n| {
+        n.rate_limit = Some(ApiKeyRateLimit {
+            window: std::time::Duration::from_secs(3600),
+            max: 1,
+        })
+    })
+    .await;
+    let (s, _) = c.get_with_key(&w.a_host, "/key", &rl.key).await;
     assert_eq!(s, 200);
-    let (s, body) = answer(c.get(&w.a_host, "/key").header("x-api-key", &rl.key)).await;
+    let (s, body) = c.get_with_key(&w.a_host, "/key", &rl.key).await;
     assert_eq!((s, body["code"].as_str()), (429, Some("RATE_LIMITED")));
     let _: Value = body;
 }
 
+/// Sends `r`, which must answer 200.
+async fn ok(r: reqwest::RequestBuilder) -> reqwest::Response {
+    let resp = r.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp
+}
+
+/// Every `Set-Cookie` value of `resp`.
+fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
-    let clock = neutrino_core::clock::ManualClock::new();
-    let c2 = clock.clone();
-    let w = world_with(move |a| a.with_clock(std::sync::Arc::new(c2.clone()))).await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c, clock) = served_world_on_a_manual_clock().await;
     // Fresh: no cookie sent back.
-    let resp = c
-        .get(&w.a_host, "/session")
-        .header("cookie", &w.ada.cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let resp = ok(c.get(&w.a_host, "/session").header("cookie", &w.ada.cookie)).await;
     assert!(resp.headers().get("set-cookie").is_none());
     // Two days later (past `updateAge`) the session is extended, once: the
     // cookie comes back, host-only on a tenant's custom domain…
     clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
-    let resp = c
-        .get(&w.a_host, "/notes")
-        .header("cookie", &w.ada.cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let cookies: Vec<String> = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
+    let resp = ok(c.get(&w.a_host, "/notes").header("cookie", &w.ada.cookie)).await;
+    let cookies = set_cookies(&resp);
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     assert!(cookies[0].starts_with(&w.ada.cookie), "{cookies:?}");
     assert!(
@@ -359,13 +298,10 @@ async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
     );
     // …and on the platform's domain on its own hosts.
     clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
-    let resp = c
+    let resp = ok(c
         .get(&w.auth_host(), "/session")
-        .header("cookie", &w.ben.cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+        .header("cookie", &w.ben.cookie))
+    .await;
     let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with(&w.ben.cookie), "{cookie}");
     assert!(
@@ -375,19 +311,13 @@ async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
     // A handler that sets the session cookie itself (signing out) has the
     // last word: the extended session's cookie is not sent over it.
     clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
-    let resp = c
+    let resp = ok(c
         .post(&w.a_host, "/sign-out")
-        .header("cookie", &w.bea.cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+        .header("cookie", &w.bea.cookie))
+    .await;
     let name = w.p.auth().cookies().session_cookie_name().to_owned();
-    let session_cookies: Vec<String> = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
+    let session_cookies: Vec<String> = set_cookies(&resp)
+        .into_iter()
         .filter(|v| v.starts_with(&format!("{name}=")))
         .collect();
     assert_eq!(session_cookies.len(), 1, "{session_cookies:?}");
@@ -399,21 +329,12 @@ async fn an_extended_session_gets_its_cookie_again_on_the_right_domain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_organizations_key_is_refused_disabled_expired_spent_or_rate_limited() {
-    let clock = neutrino_core::clock::ManualClock::new();
-    let c2 = clock.clone();
-    let w = world_with(move |a| a.with_clock(std::sync::Arc::new(c2.clone()))).await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c, clock) = served_world_on_a_manual_clock().await;
     let make = |f: fn(&mut NewApiKey)| {
-        let (p, token, a) = (w.p.clone(), w.ada.token().to_owned(), w.a);
-        async move {
-            let mut new = NewApiKey {
-                organization: Some(a),
-                owned_by_organization: true,
-                ..NewApiKey::default()
-            };
-            f(&mut new);
-            p.orgs().create_api_key(&token, new, &meta()).await.unwrap()
-        }
+        tenant_key(&w, &w.ada, w.a, move |n| {
+            n.owned_by_organization = true;
+            f(n);
+        })
     };
     let disabled = make(|_| {}).await;
     w.p.orgs()
@@ -438,7 +359,7 @@ async fn an_organizations_key_is_refused_disabled_expired_spent_or_rate_limited(
     })
     .await;
     for k in [&expiring, &once, &limited] {
-        let (s, body) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &k.key)).await;
+        let (s, body) = c.get_with_key(&w.a_host, "/notes", &k.key).await;
         assert_eq!(s, 200, "{body}");
     }
     clock.advance(std::time::Duration::from_secs(86_401));
@@ -454,9 +375,9 @@ async fn an_organizations_key_is_refused_disabled_expired_spent_or_rate_limited(
     }
     // A window of an hour from the last request, which the clock left behind:
     // one more passes, then the limit holds with Better Auth's body.
-    let (s, _) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &limited.key)).await;
+    let (s, _) = c.get_with_key(&w.a_host, "/notes", &limited.key).await;
     assert_eq!(s, 200);
-    let (s, body) = answer(c.get(&w.a_host, "/notes").header("x-api-key", &limited.key)).await;
+    let (s, body) = c.get_with_key(&w.a_host, "/notes", &limited.key).await;
     assert_eq!(
         (s, body["code"].as_str()),
         (429, Some("RATE_LIMITED")),

@@ -98,8 +98,7 @@ async fn hosts_route_to_their_platform_and_tenant_and_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forwarded_headers_are_ignored_and_removed_unless_the_peer_is_a_trusted_proxy() {
-    let w = world().await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c) = served_world().await;
     // A spoofed X-Forwarded-Host (or Forwarded) naming B, sent on A's host:
     // routed to A, and the inner service sees no forwarded header.
     let spoof = |r: reqwest::RequestBuilder| {
@@ -190,7 +189,7 @@ async fn a_spoofed_forwarded_for_does_not_change_the_rate_limit_key() {
             s
         }
     });
-    let mut statuses = futures_join(attempts).await;
+    let mut statuses = spawn_all(attempts).await;
     statuses.sort();
     assert_eq!(statuses, vec![200, 200, 200, 429, 429, 429]);
     // Behind a trusted proxy each forwarded client has its own window.
@@ -205,24 +204,9 @@ async fn a_spoofed_forwarded_for_does_not_change_the_rate_limit_key() {
     }
 }
 
-/// Runs futures at once on the runtime.
-async fn futures_join<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_suspended_platform_is_refused_at_once_and_a_deleted_one_is_not_found() {
-    let w = world().await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c) = served_world().await;
     let registry = w.folder.registry().clone();
     // Requests racing the suspension: once it has returned, every request of
     // the platform is 403, from the status cache.
@@ -249,7 +233,7 @@ async fn a_suspended_platform_is_refused_at_once_and_a_deleted_one_is_not_found(
         let cookie = w.ada.cookie.clone();
         async move { answer(c.get(&host, path).header("cookie", &cookie)).await }
     });
-    for (s, body) in futures_join(after).await {
+    for (s, body) in spawn_all(after).await {
         assert_eq!(s, 403, "{body}");
         assert_eq!(body["code"], "PLATFORM_SUSPENDED");
     }
@@ -270,8 +254,7 @@ async fn a_suspended_platform_is_refused_at_once_and_a_deleted_one_is_not_found(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cors_allows_credentials_for_trusted_origins_only() {
-    let w = world().await;
-    let c = Client::new(serve(gateway(&w)).await);
+    let (w, c) = served_world().await;
     let trusted = "https://app.pea.example";
     // Preflight from a trusted origin: answered by the gateway.
     let resp = c

@@ -8,14 +8,10 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn organizations_are_created_listed_and_made_active() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
 
     let res = s
-        .post(
-            "/organization/create",
-            "",
-            json!({"name": "Acme", "slug": "acme"}),
-        )
+        .org_post("create", "", json!({"name": "Acme", "slug": "acme"}))
         .await;
     assert_eq!(res.status, 401);
     assert_eq!(res.text, "");
@@ -25,15 +21,13 @@ async fn organizations_are_created_listed_and_made_active() {
         res.json(),
         json!({"message": "Unauthorized", "code": "UNAUTHORIZED"})
     );
-    let res = s
-        .post("/organization/create", &ada, json!({"name": "Acme"}))
-        .await;
+    let res = s.org_post("create", &ada, json!({"name": "Acme"})).await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "VALIDATION_ERROR");
 
     let res = s
-        .post(
-            "/organization/create",
+        .org_post(
+            "create",
             &ada,
             json!({"name": "Acme", "slug": "acme", "metadata": {"plan": "pro"}}),
         )
@@ -58,11 +52,7 @@ async fn organizations_are_created_listed_and_made_active() {
     assert_eq!(full["invitations"], json!([]));
 
     let res = s
-        .post(
-            "/organization/set-active",
-            &ada,
-            json!({"organizationId": null}),
-        )
+        .org_post("set-active", &ada, json!({"organizationId": null}))
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(res.text, "null");
@@ -73,11 +63,7 @@ async fn organizations_are_created_listed_and_made_active() {
         "null"
     );
     let res = s
-        .post(
-            "/organization/set-active",
-            &ada,
-            json!({"organizationSlug": "acme"}),
-        )
+        .org_post("set-active", &ada, json!({"organizationSlug": "acme"}))
         .await;
     assert_eq!(res.json()["id"], id.as_str());
     assert_eq!(
@@ -88,16 +74,12 @@ async fn organizations_are_created_listed_and_made_active() {
     );
 
     let res = s
-        .post("/organization/check-slug", &ada, json!({"slug": "acme"}))
+        .org_post("check-slug", &ada, json!({"slug": "acme"}))
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "ORGANIZATION_SLUG_ALREADY_TAKEN");
     let res = s
-        .post(
-            "/organization/check-slug",
-            &ada,
-            json!({"slug": "free-slug"}),
-        )
+        .org_post("check-slug", &ada, json!({"slug": "free-slug"}))
         .await;
     assert_eq!(res.json(), json!({"status": true}));
 }
@@ -105,22 +87,18 @@ async fn organizations_are_created_listed_and_made_active() {
 #[tokio::test]
 async fn invitations_members_and_roles() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
-    let bob = s.sign_up("bob@example.com").await.cookie_header();
-    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
+    let bob = s.cookie_of("bob@example.com").await;
+    let eve = s.cookie_of("eve@example.com").await;
     let org = s
-        .post(
-            "/organization/create",
-            &ada,
-            json!({"name": "Acme", "slug": "acme"}),
-        )
+        .org_post("create", &ada, json!({"name": "Acme", "slug": "acme"}))
         .await
         .json();
     let org_id = org["id"].as_str().unwrap().to_owned();
 
     let res = s
-        .post(
-            "/organization/invite-member",
+        .org_post(
+            "invite-member",
             &ada,
             json!({"email": "bob@example.com", "role": ["member"]}),
         )
@@ -132,62 +110,38 @@ async fn invitations_members_and_roles() {
 
     // Only the invitee may accept.
     let res = s
-        .post(
-            "/organization/accept-invitation",
-            &eve,
-            json!({"invitationId": inv_id}),
-        )
+        .org_post("accept-invitation", &eve, json!({"invitationId": inv_id}))
         .await;
     assert!(res.status == 403 || res.status == 400, "{}", res.text);
     let mine = s.get("/organization/list-user-invitations", &bob).await;
     assert_eq!(mine.json()[0]["organizationName"], "Acme");
     let res = s
-        .post(
-            "/organization/accept-invitation",
-            &bob,
-            json!({"invitationId": inv_id}),
-        )
+        .org_post("accept-invitation", &bob, json!({"invitationId": inv_id}))
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.json()["invitation"]["status"], "accepted");
     let bob_member = res.json()["member"]["id"].as_str().unwrap().to_owned();
 
-    let members = s
-        .get(
-            &format!("/organization/list-members?organizationId={org_id}"),
-            &ada,
-        )
-        .await
-        .json();
+    let members = s.org_get("list-members", &org_id, &ada).await.json();
     assert_eq!(members["total"], 2);
     // Eve is no member: she sees nothing of Acme.
-    let res = s
-        .get(
-            &format!("/organization/list-members?organizationId={org_id}"),
-            &eve,
-        )
-        .await;
+    let res = s.org_get("list-members", &org_id, &eve).await;
     assert!(res.status == 403 || res.status == 400, "{}", res.text);
-    let res = s
-        .get(
-            &format!("/organization/get-full-organization?organizationId={org_id}"),
-            &eve,
-        )
-        .await;
+    let res = s.org_get("get-full-organization", &org_id, &eve).await;
     assert!(res.status >= 400 && res.status < 500, "{}", res.text);
 
     // A member cannot promote itself or remove the owner.
     let res = s
-        .post(
-            "/organization/update-member-role",
+        .org_post(
+            "update-member-role",
             &bob,
             json!({"memberId": bob_member, "role": "owner", "organizationId": org_id}),
         )
         .await;
     assert_eq!(res.status, 403, "{}", res.text);
     let res = s
-        .post(
-            "/organization/update-member-role",
+        .org_post(
+            "update-member-role",
             &ada,
             json!({"memberId": bob_member, "role": "admin", "organizationId": org_id}),
         )
@@ -196,8 +150,8 @@ async fn invitations_members_and_roles() {
     assert_eq!(res.json()["role"], "admin");
 
     let res = s
-        .post(
-            "/organization/remove-member",
+        .org_post(
+            "remove-member",
             &ada,
             json!({"memberIdOrEmail": "bob@example.com", "organizationId": org_id}),
         )
@@ -206,11 +160,7 @@ async fn invitations_members_and_roles() {
     assert_eq!(res.json()["member"]["user"]["email"], "bob@example.com");
 
     let res = s
-        .post(
-            "/organization/leave",
-            &ada,
-            json!({"organizationId": org_id}),
-        )
+        .org_post("leave", &ada, json!({"organizationId": org_id}))
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(
@@ -228,26 +178,20 @@ async fn invitations_members_and_roles() {
 #[tokio::test]
 async fn organizations_are_updated_and_deleted() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
-    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
+    let eve = s.cookie_of("eve@example.com").await;
     let org = s
-        .post(
-            "/organization/create",
-            &ada,
-            json!({"name": "Acme", "slug": "acme"}),
-        )
+        .org_post("create", &ada, json!({"name": "Acme", "slug": "acme"}))
         .await
         .json();
     let id = org["id"].as_str().unwrap().to_owned();
 
-    let res = s
-        .post("/organization/update", &ada, json!({"data": "acme"}))
-        .await;
+    let res = s.org_post("update", &ada, json!({"data": "acme"})).await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "VALIDATION_ERROR");
     let res = s
-        .post(
-            "/organization/update",
+        .org_post(
+            "update",
             &ada,
             json!({"data": {"name": "Acme Two", "slug": "acme-two", "metadata": {"plan": "pro"}}}),
         )
@@ -281,19 +225,19 @@ async fn organizations_are_updated_and_deleted() {
         );
     }
     let res = s
-        .post("/organization/delete", "", json!({"organizationId": id}))
+        .org_post("delete", "", json!({"organizationId": id}))
         .await;
     assert_eq!((res.status, res.text.as_str()), (401, ""));
 
     let res = s
-        .post("/organization/delete", &ada, json!({"organizationId": id}))
+        .org_post("delete", &ada, json!({"organizationId": id}))
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.json()["slug"], "acme-two");
     let list: Value = s.get("/organization/list", &ada).await.json();
     assert_eq!(list, json!([]));
     let res = s
-        .post("/organization/delete", &ada, json!({"organizationId": id}))
+        .org_post("delete", &ada, json!({"organizationId": id}))
         .await;
     assert!(res.status >= 400 && res.status < 500, "{}", res.text);
 }
@@ -328,12 +272,8 @@ fn updated(header: &str, res: &common::Res) -> String {
 
 #[tokio::test]
 async fn the_session_carries_its_active_organization_and_set_active_sets_the_cookies_again() {
-    let s = common::server_with(common::Opts {
-        cookie_cache: Some(std::time::Duration::from_secs(300)),
-        ..common::Opts::default()
-    })
-    .await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let s = common::server_with_cookie_cache().await;
+    let ada = s.cookie_of("ada@example.com").await;
     // get-session's user carries the plugins' fields, its session a null
     // active organization; from the database and from the cookie cache.
     for query in ["?disableCookieCache=true", ""] {
@@ -354,11 +294,7 @@ async fn the_session_carries_its_active_organization_and_set_active_sets_the_coo
     // Create makes the organization active in the database, without a
     // cookie (as Better Auth).
     let res = s
-        .post(
-            "/organization/create",
-            &ada,
-            json!({"name": "Acme", "slug": "acme"}),
-        )
+        .org_post("create", &ada, json!({"name": "Acme", "slug": "acme"}))
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.set_cookie(TOKEN), None);
@@ -368,8 +304,8 @@ async fn the_session_carries_its_active_organization_and_set_active_sets_the_coo
         acme.as_str()
     );
     let res = s
-        .post(
-            "/organization/create",
+        .org_post(
+            "create",
             &ada,
             json!({"name": "Other", "slug": "other", "keepCurrentActiveOrganization": true}),
         )
@@ -383,11 +319,7 @@ async fn the_session_carries_its_active_organization_and_set_active_sets_the_coo
     // set-active sets session_token (as sign-in does) and session_data
     // again: the cache then answers the new active organization.
     let res = s
-        .post(
-            "/organization/set-active",
-            &ada,
-            json!({"organizationId": other}),
-        )
+        .org_post("set-active", &ada, json!({"organizationId": other}))
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.json()["id"], other.as_str());
@@ -405,11 +337,7 @@ async fn the_session_carries_its_active_organization_and_set_active_sets_the_coo
     );
     // Cleared: null, and the cookies again.
     let res = s
-        .post(
-            "/organization/set-active",
-            &ada,
-            json!({"organizationId": null}),
-        )
+        .org_post("set-active", &ada, json!({"organizationId": null}))
         .await;
     assert_eq!(res.text, "null");
     assert!(res.set_cookie(TOKEN).is_some());
@@ -417,30 +345,21 @@ async fn the_session_carries_its_active_organization_and_set_active_sets_the_coo
     assert_eq!(active_org(&s, &ada, "").await, Value::Null);
     // Clearing what is not set: null and no cookie.
     let res = s
-        .post(
-            "/organization/set-active",
-            &ada,
-            json!({"organizationId": null}),
-        )
+        .org_post("set-active", &ada, json!({"organizationId": null}))
         .await;
     assert_eq!(res.text, "null");
     assert_eq!(res.set_cookie(TOKEN), None);
 
     // Without "remember me", the cookie stays a browser-session one.
     let res = s
-        .post(
-            "/sign-in/email",
+        .try_sign_in(
             "",
             json!({"email": "ada@example.com", "password": common::PASSWORD, "rememberMe": false}),
         )
         .await;
     let brief = res.cookie_header();
     let res = s
-        .post(
-            "/organization/set-active",
-            &brief,
-            json!({"organizationId": acme}),
-        )
+        .org_post("set-active", &brief, json!({"organizationId": acme}))
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     let token = res.set_cookie(TOKEN).expect("session_token set again");
@@ -453,22 +372,18 @@ async fn the_session_carries_its_active_organization_and_set_active_sets_the_coo
 #[tokio::test]
 async fn an_invitation_by_a_non_member_is_member_not_found() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
-    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
+    let eve = s.cookie_of("eve@example.com").await;
     let res = s
-        .post(
-            "/organization/create",
-            &ada,
-            json!({"name": "Acme", "slug": "acme"}),
-        )
+        .org_post("create", &ada, json!({"name": "Acme", "slug": "acme"}))
         .await;
     let acme = res.json()["id"].as_str().unwrap().to_owned();
     // Another user's organization and one that does not exist answer the
     // same, as Better Auth does.
     for org in [acme.as_str(), "NoSuchOrganizationIdOfThirtyTwo0"] {
         let res = s
-            .post(
-                "/organization/invite-member",
+            .org_post(
+                "invite-member",
                 &eve,
                 json!({"email": "bob@example.com", "role": "member", "organizationId": org}),
             )
@@ -481,8 +396,8 @@ async fn an_invitation_by_a_non_member_is_member_not_found() {
         );
         // The address is judged first.
         let res = s
-            .post(
-                "/organization/invite-member",
+            .org_post(
+                "invite-member",
                 &eve,
                 json!({"email": "not-an-address", "role": "member", "organizationId": org}),
             )
@@ -491,12 +406,6 @@ async fn an_invitation_by_a_non_member_is_member_not_found() {
         assert_eq!(res.json()["code"], "INVALID_EMAIL");
     }
     // Nothing was stored.
-    let list = s
-        .get(
-            &format!("/organization/list-invitations?organizationId={acme}"),
-            &ada,
-        )
-        .await
-        .json();
+    let list = s.org_get("list-invitations", &acme, &ada).await.json();
     assert_eq!(list, json!([]));
 }

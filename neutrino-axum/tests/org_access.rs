@@ -4,39 +4,27 @@
 
 mod common;
 
-use common::{Server, server};
+use common::{Server, id_of, server};
 use serde_json::{Value, json};
 
 async fn create(s: &Server, cookie: &str, slug: &str) -> String {
-    let res = s
-        .post(
-            "/organization/create",
-            cookie,
-            json!({"name": slug.to_uppercase(), "slug": slug}),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    res.json()["id"].as_str().unwrap().to_owned()
+    id_of(&s.create_org(cookie, &slug.to_uppercase(), slug).await)
 }
 
 async fn invite(s: &Server, cookie: &str, org: &str, email: &str, role: &str) -> Value {
-    let res = s
-        .post(
-            "/organization/invite-member",
-            cookie,
-            json!({"email": email, "role": role, "organizationId": org}),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    res.json()
+    s.invite(
+        cookie,
+        json!({"email": email, "role": role, "organizationId": org}),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn has_permission_answers_for_the_members_roles() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
-    let bob = s.sign_up("bob@example.com").await.cookie_header();
-    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
+    let bob = s.cookie_of("bob@example.com").await;
+    let eve = s.cookie_of("eve@example.com").await;
     let body = json!({"permissions": {"member": ["create"]}});
     assert_eq!(
         s.post("/organization/has-permission", "", body.clone())
@@ -54,8 +42,8 @@ async fn has_permission_answers_for_the_members_roles() {
     let org = create(&s, &ada, "acme").await;
     let inv = invite(&s, &ada, &org, "bob@example.com", "member").await;
     let res = s
-        .post(
-            "/organization/accept-invitation",
+        .org_post(
+            "accept-invitation",
             &bob,
             json!({"invitationId": inv["id"]}),
         )
@@ -116,9 +104,9 @@ async fn has_permission_answers_for_the_members_roles() {
 #[tokio::test]
 async fn get_invitation_shows_the_recipient_their_invitation_only() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
-    let bob = s.sign_up("bob@example.com").await.cookie_header();
-    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
+    let bob = s.cookie_of("bob@example.com").await;
+    let eve = s.cookie_of("eve@example.com").await;
     let org = create(&s, &ada, "acme").await;
     let inv = invite(&s, &ada, &org, "BOB@example.com", "member").await;
     let id = inv["id"].as_str().unwrap();
@@ -152,11 +140,7 @@ async fn get_invitation_shows_the_recipient_their_invitation_only() {
     }
     // Once answered, it is no longer shown.
     let res = s
-        .post(
-            "/organization/reject-invitation",
-            &bob,
-            json!({"invitationId": id}),
-        )
+        .org_post("reject-invitation", &bob, json!({"invitationId": id}))
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     let res = s.get(&path, &bob).await;
@@ -167,14 +151,14 @@ async fn get_invitation_shows_the_recipient_their_invitation_only() {
 #[tokio::test]
 async fn get_full_organization_by_slug_with_a_members_limit() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
-    let bob = s.sign_up("bob@example.com").await.cookie_header();
-    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
+    let bob = s.cookie_of("bob@example.com").await;
+    let eve = s.cookie_of("eve@example.com").await;
     let acme = create(&s, &ada, "acme").await;
     let other = create(&s, &ada, "other").await;
     let inv = invite(&s, &ada, &acme, "bob@example.com", "member").await;
-    s.post(
-        "/organization/accept-invitation",
+    s.org_post(
+        "accept-invitation",
         &bob,
         json!({"invitationId": inv["id"]}),
     )
@@ -218,7 +202,7 @@ async fn get_full_organization_by_slug_with_a_members_limit() {
     assert_eq!(res.json()["code"], "ORGANIZATION_NOT_FOUND");
     // Teams are off.
     assert_eq!(
-        s.post("/organization/create-team", &ada, json!({"name": "t"}))
+        s.org_post("create-team", &ada, json!({"name": "t"}))
             .await
             .status,
         404

@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use neutrino_auth::apikey::NewApiKey;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -56,18 +55,7 @@ async fn one_span_per_request_with_platform_and_tenant_and_no_secrets() {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(capture.clone()))
         .unwrap();
     let w = world().await;
-    let key =
-        w.p.orgs()
-            .create_api_key(
-                w.ada.token(),
-                NewApiKey {
-                    organization: Some(w.a),
-                    ..NewApiKey::default()
-                },
-                &meta(),
-            )
-            .await
-            .unwrap();
+    let key = tenant_key(&w, &w.ada, w.a, |_| {}).await;
     let c = Client::new(serve(gateway(&w)).await);
     capture.0.lock().unwrap().clear();
     let token = w.ada.token().to_owned();
@@ -79,7 +67,7 @@ async fn one_span_per_request_with_platform_and_tenant_and_no_secrets() {
     )
     .await;
     assert_eq!(s, 200);
-    let (s, _) = answer(c.get(&w.a_host, "/key").header("x-api-key", &key.key)).await;
+    let (s, _) = c.get_with_key(&w.a_host, "/key", &key.key).await;
     assert_eq!(s, 200);
     let (s, _) = answer(c.get(&w.b_host, "/notes").header("cookie", &w.ada.cookie)).await;
     assert_eq!(s, 403);

@@ -7,9 +7,8 @@
 mod common;
 
 use base64::Engine as _;
-use common::{PASSWORD, Res, Server, server};
+use common::{PASSWORD, Res, Server, credentials, server};
 use hmac::{Hmac, Mac};
-use neutrino_core::naming::ResourceName;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use serde_json::{Value, json};
 
@@ -17,60 +16,16 @@ const TRUST: &str = "better-auth.trust_device";
 
 /// Signs `email` up with two-factor on; returns its backup codes.
 async fn two_factor_user(s: &Server, email: &str) -> Vec<String> {
-    let cookie = s.sign_up(email).await.cookie_header();
-    let res = s
-        .post("/two-factor/enable", &cookie, json!({"password": PASSWORD}))
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    let body = res.json();
-    let uri = body["totpURI"].as_str().unwrap().to_owned();
-    let codes = body["backupCodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    let res = s
-        .post(
-            "/two-factor/verify-totp",
-            &cookie,
-            json!({"code": code_of(&uri)}),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    codes
-}
-
-/// The current TOTP code of an `otpauth://` URI.
-fn code_of(uri: &str) -> String {
-    code_at(uri, 0)
+    s.two_factor_user(email).await.1.backup_codes
 }
 
 /// The TOTP code of an `otpauth://` URI `ahead` seconds from now.
 fn code_at(uri: &str, ahead: u64) -> String {
-    let b32 = uri
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let key = neutrino_auth::testkit::base32_decode(b32);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    neutrino_auth::twofactor::totp(&key, now + ahead, 6)
+    common::totp_at(&common::secret_of(uri), ahead)
 }
 
 async fn sign_in(s: &Server, email: &str, cookie: &str) -> Res {
-    let res = s
-        .post(
-            "/sign-in/email",
-            cookie,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
+    let res = s.try_sign_in(cookie, credentials(email)).await;
     assert_eq!(res.status, 200, "{}", res.text);
     res
 }
@@ -109,14 +64,6 @@ fn trust_value(s: &Server, cookie: &str) -> String {
         .verify(raw)
         .unwrap()
         .into_owned()
-}
-
-async fn auth_db(s: &Server) -> neutrino_sqlite::SqliteExecutor {
-    let path = s._folder.path().join("databases").join(format!(
-        "{}.sqlite",
-        ResourceName::auth_database(s.platform.id()).as_str()
-    ));
-    neutrino_sqlite::SqliteExecutor::open(&path).await.unwrap()
 }
 
 #[tokio::test]
@@ -192,15 +139,9 @@ async fn another_users_or_a_forged_trust_cookie_does_not_skip_the_second_factor(
     let ada_codes = two_factor_user(&s, "ada@example.com").await;
     let _ = two_factor_user(&s, "bob@example.com").await;
     let bob_id = {
-        let res = s
-            .post(
-                "/sign-in/email",
-                "",
-                json!({"email": "bob@example.com", "password": PASSWORD}),
-            )
-            .await;
+        let res = s.try_sign_in("", credentials("bob@example.com")).await;
         assert!(asks_second_factor(&res));
-        let db = auth_db(&s).await;
+        let db = s.auth_db().await;
         let rows = db
             .query(
                 &Statement::new(r#"SELECT "id" FROM "user" WHERE "email" = ?1"#)
@@ -257,20 +198,12 @@ async fn turning_two_factor_off_forgets_trusted_devices() {
     let trusted = trust_cookie(&res);
     let session = res.cookie_header();
     let res = s
-        .post(
-            "/two-factor/disable",
-            &session,
-            json!({"password": PASSWORD}),
-        )
+        .post_password("/two-factor/disable", &session, PASSWORD)
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     // On again, with a new setup.
     let res = s
-        .post(
-            "/two-factor/enable",
-            &session,
-            json!({"password": PASSWORD}),
-        )
+        .post_password("/two-factor/enable", &session, PASSWORD)
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     let uri = res.json()["totpURI"].as_str().unwrap().to_owned();
@@ -292,7 +225,7 @@ async fn a_banned_user_with_a_trust_cookie_gets_no_session() {
     let s = server().await;
     let codes = two_factor_user(&s, "ada@example.com").await;
     let trusted = trust_cookie(&trusted_sign_in(&s, "ada@example.com", &codes[0]).await);
-    auth_db(&s)
+    s.auth_db()
         .await
         .execute(
             &Statement::new(r#"UPDATE "user" SET "banned" = 1 WHERE "email" = ?1"#)
@@ -301,11 +234,7 @@ async fn a_banned_user_with_a_trust_cookie_gets_no_session() {
         .await
         .unwrap();
     let res = s
-        .post(
-            "/sign-in/email",
-            &trusted,
-            json!({"email": "ada@example.com", "password": PASSWORD}),
-        )
+        .try_sign_in(&trusted, credentials("ada@example.com"))
         .await;
     assert_eq!(res.status, 403, "{}", res.text);
     assert_eq!(res.json()["code"], "BANNED_USER");
@@ -339,36 +268,22 @@ async fn one_trust_cookie_gives_one_session_under_concurrency() {
 async fn get_totp_uri_checks_the_setup_then_the_password() {
     let s = server().await;
     let res = s
-        .post(
-            "/two-factor/get-totp-uri",
-            "",
-            json!({"password": PASSWORD}),
-        )
+        .post_password("/two-factor/get-totp-uri", "", PASSWORD)
         .await;
     assert_eq!(res.status, 401);
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
     let res = s
-        .post(
-            "/two-factor/get-totp-uri",
-            &ada,
-            json!({"password": "wrong password!"}),
-        )
+        .post_password("/two-factor/get-totp-uri", &ada, "wrong password!")
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(
         res.json(),
         json!({"code": "TOTP_NOT_ENABLED", "message": "TOTP not enabled"})
     );
-    let res = s
-        .post("/two-factor/enable", &ada, json!({"password": PASSWORD}))
-        .await;
+    let res = s.post_password("/two-factor/enable", &ada, PASSWORD).await;
     let uri = res.json()["totpURI"].as_str().unwrap().to_owned();
     let res = s
-        .post(
-            "/two-factor/get-totp-uri",
-            &ada,
-            json!({"password": "wrong password!"}),
-        )
+        .post_password("/two-factor/get-totp-uri", &ada, "wrong password!")
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "INVALID_PASSWORD");
@@ -376,11 +291,7 @@ async fn get_totp_uri_checks_the_setup_then_the_password() {
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "VALIDATION_ERROR");
     let res = s
-        .post(
-            "/two-factor/get-totp-uri",
-            &ada,
-            json!({"password": PASSWORD}),
-        )
+        .post_password("/two-factor/get-totp-uri", &ada, PASSWORD)
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.json(), json!({"totpURI": uri}));

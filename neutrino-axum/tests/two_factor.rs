@@ -3,40 +3,27 @@
 
 mod common;
 
-use common::{PASSWORD, server};
+use common::{PASSWORD, credentials, server};
 use serde_json::json;
 
 #[tokio::test]
 async fn two_factor_is_enabled_then_asked_at_sign_in() {
     let s = server().await;
-    let ada = s.sign_up("ada@example.com").await.cookie_header();
+    let ada = s.cookie_of("ada@example.com").await;
 
     let res = s
-        .post(
-            "/two-factor/enable",
-            &ada,
-            json!({"password": "wrong password!"}),
-        )
+        .post_password("/two-factor/enable", &ada, "wrong password!")
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["code"], "INVALID_PASSWORD");
-    let res = s
-        .post("/two-factor/enable", &ada, json!({"password": PASSWORD}))
-        .await;
+    let res = s.post_password("/two-factor/enable", &ada, PASSWORD).await;
     assert_eq!(res.status, 200, "{}", res.text);
     let body = res.json();
     assert_eq!(body["method"], "totp");
     assert_eq!(body["backupCodes"].as_array().unwrap().len(), 10);
     let uri = body["totpURI"].as_str().unwrap();
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
-    let b32 = uri
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let secret = neutrino_auth::testkit::base32_decode(b32);
+    let secret = common::secret_of(uri);
     let backup = body["backupCodes"][0].as_str().unwrap().to_owned();
 
     let res = s
@@ -55,13 +42,7 @@ async fn two_factor_is_enabled_then_asked_at_sign_in() {
     assert_eq!(res.json()["user"]["email"], "ada@example.com");
 
     // Sign-in now stops at the second factor.
-    let res = s
-        .post(
-            "/sign-in/email",
-            "",
-            json!({"email": "ada@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let res = s.try_sign_in("", credentials("ada@example.com")).await;
     assert_eq!(res.status, 200);
     assert_eq!(
         res.json(),
@@ -132,21 +113,11 @@ async fn two_factor_is_enabled_then_asked_at_sign_in() {
     assert!(again.status >= 400 && again.status < 500, "{}", again.text);
 
     let res = s
-        .post(
-            "/two-factor/disable",
-            &session,
-            json!({"password": PASSWORD}),
-        )
+        .post_password("/two-factor/disable", &session, PASSWORD)
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.json(), json!({"status": true}));
-    let res = s
-        .post(
-            "/sign-in/email",
-            "",
-            json!({"email": "ada@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let res = s.try_sign_in("", credentials("ada@example.com")).await;
     assert!(res.json()["token"].is_string());
     assert_eq!(
         s.post("/two-factor/send-otp", "", json!({})).await.json()["code"],

@@ -12,17 +12,13 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use neutrino_core::memory::MemoryKv;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::{SqliteExecutor, SqliteExecutorBuilder};
+use neutrino_tenancy::testkit::{
+    insert_items, item_table, memory_kv_registry, platform_with_tenant,
+};
 use neutrino_tenancy::*;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn scoped_get(c: &mut Criterion) {
-    let rt = rt();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let dir = tempfile::tempdir().unwrap();
     let (db, store, table, scope, ids) = rt.block_on(async {
         let db = Arc::new(
@@ -30,28 +26,9 @@ fn scoped_get(c: &mut Criterion) {
                 .await
                 .unwrap(),
         );
-        let registry = Registry::open(
-            db.clone(),
-            Arc::new(MemoryKv::new()),
-            RegistryOptions::default(),
-        )
-        .await
-        .unwrap();
-        let p = registry
-            .create_platform(NewPlatform::new("Bench", PlatformClass::Platform))
-            .await
-            .unwrap()
-            .id;
-        let t = registry
-            .create_tenant(p, NewTenant::new("bench", "Bench"))
-            .await
-            .unwrap()
-            .id;
-        let table = TenantTable::new(
-            "item",
-            &[("label", ColumnType::Text), ("n", ColumnType::Integer)],
-        )
-        .unwrap();
+        let registry = memory_kv_registry(db.clone()).await;
+        let (p, t) = platform_with_tenant(&registry, "Bench", ("bench", "Bench")).await;
+        let table = item_table();
         let store = TenantStore::open(&registry, db.clone(), vec![table.clone()])
             .await
             .unwrap();
@@ -59,19 +36,7 @@ fn scoped_get(c: &mut Criterion) {
             .operator_scope(p, t, "bench", "bench")
             .await
             .unwrap();
-        let mut ids = Vec::new();
-        for i in 0..1000_i64 {
-            ids.push(
-                store
-                    .insert(
-                        &scope,
-                        &table,
-                        Record::new().set("label", format!("item {i}")).set("n", i),
-                    )
-                    .await
-                    .unwrap(),
-            );
-        }
+        let ids = insert_items(&store, &scope, &table, 1000).await;
         (db, store, table, scope, ids)
     });
     let mut g = c.benchmark_group("tenancy_get_by_id");
@@ -114,13 +79,7 @@ fn scoped_get(c: &mut Criterion) {
                 .await
                 .unwrap(),
         );
-        let registry = Registry::open(
-            db.clone(),
-            Arc::new(MemoryKv::new()),
-            RegistryOptions::default(),
-        )
-        .await
-        .unwrap();
+        let registry = memory_kv_registry(db.clone()).await;
         let store = TenantStore::open(&registry, db.clone(), vec![table.clone()])
             .await
             .unwrap();
@@ -204,7 +163,7 @@ async fn hosts_registry(dir: &std::path::Path, n: i64, cache: Duration) -> Regis
 }
 
 fn resolve(c: &mut Criterion) {
-    let rt = rt();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("tenancy_resolve");
     g.throughput(Throughput::Elements(1));

@@ -37,9 +37,7 @@ fn ready(p: PlatformId, kind: ResourceKind, host: &str) -> ResourceRecord {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
     let db = Arc::new(SqliteExecutor::memory().await.unwrap());
-    let r = Registry::open(db, Arc::new(MemoryKv::new()), RegistryOptions::default())
-        .await
-        .unwrap();
+    let r = neutrino_tenancy::testkit::memory_kv_registry(db).await;
     let p = platform(&r, "Attacker").await;
     let q = platform(&r, "Victim").await;
     let template = StackTemplate {
@@ -179,9 +177,7 @@ async fn a_platform_cannot_claim_a_hostname_under_another_platforms_domain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_domain_cannot_squat_another_platforms_default_hosts() {
     let db = Arc::new(SqliteExecutor::memory().await.unwrap());
-    let r = Registry::open(db, Arc::new(MemoryKv::new()), RegistryOptions::default())
-        .await
-        .unwrap();
+    let r = neutrino_tenancy::testkit::memory_kv_registry(db).await;
     let p = r
         .create_platform(
             NewPlatform::new("Attacker", PlatformClass::Platform).with_app_domain("p.example.com"),

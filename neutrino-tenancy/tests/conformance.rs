@@ -55,7 +55,6 @@ mod memory {
 mod sqlite_raw {
     use std::sync::Arc;
 
-    use neutrino_core::memory::MemoryKv;
     use neutrino_core::naming::RESERVED_TABLES;
     use neutrino_core::sql::{SqlExecutor, Statement};
     use neutrino_sqlite::SqliteExecutor;
@@ -68,13 +67,7 @@ mod sqlite_raw {
                 .await
                 .unwrap(),
         );
-        let registry = Registry::open(
-            db.clone(),
-            Arc::new(MemoryKv::new()),
-            RegistryOptions::default(),
-        )
-        .await
-        .unwrap();
+        let registry = neutrino_tenancy::testkit::memory_kv_registry(db.clone()).await;
         (dir, db, registry)
     }
 
@@ -141,16 +134,8 @@ mod sqlite_raw {
         let store = TenantStore::open(&registry, db.clone(), vec![t.clone()])
             .await
             .unwrap();
-        let p = registry
-            .create_platform(NewPlatform::new("Acme", PlatformClass::Platform))
-            .await
-            .unwrap()
-            .id;
-        let b = registry
-            .create_tenant(p, NewTenant::new("b", "B"))
-            .await
-            .unwrap()
-            .id;
+        let (p, b) =
+            neutrino_tenancy::testkit::platform_with_tenant(&registry, "Acme", ("b", "B")).await;
         let sb = registry.operator_scope(p, b, "ops", "test").await.unwrap();
         let id = store
             .insert(&sb, &t, Record::new().set("title", "secret"))

@@ -15,11 +15,7 @@ fn world() -> &'static (tokio::runtime::Runtime, World, tempfile::TempDir) {
     static WORLD: std::sync::OnceLock<(tokio::runtime::Runtime, World, tempfile::TempDir)> =
         std::sync::OnceLock::new();
     WORLD.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = neutrino_core::testkit::multi_thread_runtime(2);
         let dir = tempfile::tempdir().unwrap();
         let world = rt.block_on(async {
             let db = SqliteExecutor::open(dir.path().join("props.sqlite"))

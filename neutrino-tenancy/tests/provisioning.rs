@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use neutrino_core::Error;
 use neutrino_core::ids::{PlatformId, StackId};
-use neutrino_core::memory::{MemoryKv, MemoryProvisioner};
+use neutrino_core::memory::MemoryProvisioner;
 use neutrino_core::migrate::{Migration, Migrations};
 use neutrino_core::naming::{Domain, ResourceRole};
 use neutrino_core::provision::{
@@ -126,17 +126,12 @@ struct Env {
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::open(
-        Arc::new(
-            SqliteExecutor::open(dir.path().join("registry.sqlite"))
-                .await
-                .unwrap(),
-        ),
-        Arc::new(MemoryKv::new()),
-        RegistryOptions::default(),
-    )
-    .await
-    .unwrap();
+    let registry = neutrino_tenancy::testkit::memory_kv_registry(Arc::new(
+        SqliteExecutor::open(dir.path().join("registry.sqlite"))
+            .await
+            .unwrap(),
+    ))
+    .await;
     let local = Arc::new(
         LocalProvisioner::open(dir.path().join("cloud"))
             .await
@@ -562,13 +557,10 @@ fn roles() -> impl Strategy<Value = Vec<ResourceRole>> {
 }
 
 async fn memory_env() -> (Registry, PlatformId) {
-    let registry = Registry::open(
-        Arc::new(SqliteExecutor::memory().await.unwrap()),
-        Arc::new(MemoryKv::new()),
-        RegistryOptions::default(),
-    )
-    .await
-    .unwrap();
+    let registry = neutrino_tenancy::testkit::memory_kv_registry(Arc::new(
+        SqliteExecutor::memory().await.unwrap(),
+    ))
+    .await;
     let platform = registry
         .create_platform(NewPlatform::new("P", PlatformClass::Platform))
         .await

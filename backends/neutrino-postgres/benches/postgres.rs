@@ -25,14 +25,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
 use futures_util::stream::{self, StreamExt};
-use neutrino_auth::{AuthBuilder, RequestMeta, date};
-use neutrino_core::ids::UserId;
-use neutrino_core::memory::MemoryKv;
+use neutrino_auth::AuthBuilder;
+use neutrino_auth::testkit::seed_sessions;
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_postgres::PostgresExecutor;
-use neutrino_tenancy::{
-    ColumnType, NewPlatform, NewTenant, PlatformClass, Record, Registry, RegistryOptions,
-    TenantStore, TenantTable,
+use neutrino_tenancy::TenantStore;
+use neutrino_tenancy::testkit::{
+    insert_items, item_table, memory_kv_registry, platform_with_tenant,
 };
 use tokio::runtime::Runtime;
 
@@ -134,21 +133,6 @@ fn interleaved(rt: &Runtime, title: &str, cases: &mut [Case<'_>]) -> Vec<f64> {
     medians
 }
 
-fn current_thread() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn multi_thread() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// A schema of its own, dropped when this is.
 struct Schema {
     url: String,
@@ -199,7 +183,7 @@ impl Drop for Schema {
     fn drop(&mut self) {
         let (url, name) = (self.url.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
-            current_thread().block_on(async {
+            neutrino_core::testkit::current_thread_runtime().block_on(async {
                 if let Ok(db) = PostgresExecutor::connect(&url).await {
                     let sql = format!(r#"DROP SCHEMA IF EXISTS "{name}" CASCADE"#);
                     let _ = db.execute(&Statement::new(sql)).await;
@@ -222,32 +206,13 @@ fn scoped_get(c: &mut Criterion) {
     let Some(url) = url().filter(|_| selected("postgres_get_by_id")) else {
         return;
     };
-    let rt = current_thread();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let (schema, db, store, table, scope, ids, plain, prepared) = rt.block_on(async {
         let schema = Schema::create(&url).await;
         let db = Arc::new(schema.executor().await);
-        let registry = Registry::open(
-            db.clone(),
-            Arc::new(MemoryKv::new()),
-            RegistryOptions::default(),
-        )
-        .await
-        .unwrap();
-        let p = registry
-            .create_platform(NewPlatform::new("Bench", PlatformClass::Platform))
-            .await
-            .unwrap()
-            .id;
-        let t = registry
-            .create_tenant(p, NewTenant::new("bench", "Bench"))
-            .await
-            .unwrap()
-            .id;
-        let table = TenantTable::new(
-            "item",
-            &[("label", ColumnType::Text), ("n", ColumnType::Integer)],
-        )
-        .unwrap();
+        let registry = memory_kv_registry(db.clone()).await;
+        let (p, t) = platform_with_tenant(&registry, "Bench", ("bench", "Bench")).await;
+        let table = item_table();
         // On PostgreSQL the store runs as a role that row-level security
         // holds (`TenantStore::open` refuses any other): the tables are the
         // schema owner's, the store's role has row grants only.
@@ -284,11 +249,7 @@ fn scoped_get(c: &mut Criterion) {
             .operator_scope(p, t, "bench", "bench")
             .await
             .unwrap();
-        let mut ids = Vec::new();
-        for i in 0..ROWS as i64 {
-            let row = Record::new().set("label", format!("item {i}")).set("n", i);
-            ids.push(store.insert(&scope, &table, row).await.unwrap());
-        }
+        let ids = insert_items(&store, &scope, &table, ROWS as i64).await;
         let plain = schema.plain_client().await;
         let prepared = plain.prepare(PLAIN_GET).await.unwrap();
         (schema, db, store, table, scope, ids, plain, prepared)
@@ -399,7 +360,7 @@ fn batch(c: &mut Criterion) {
     let Some(url) = url().filter(|_| selected("postgres_batch")) else {
         return;
     };
-    let rt = current_thread();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let (schema, db) = rt.block_on(async {
         let schema = Schema::create(&url).await;
         let db = schema.executor().await;
@@ -589,36 +550,14 @@ fn get_session(c: &mut Criterion) {
     let Some(url) = url().filter(|_| selected("postgres_get_session")) else {
         return;
     };
-    let rt = multi_thread();
+    let rt = neutrino_core::testkit::multi_thread_runtime(2);
     let (schema, auth, tokens) = rt.block_on(async {
         let schema = Schema::create(&url).await;
         let db = schema.executor().await;
         let auth = AuthBuilder::new(db.clone(), SECRET).build().unwrap();
         auth.migrate().await.unwrap();
-        let now = date::format(std::time::SystemTime::now());
-        let mut users = Vec::new();
-        let mut inserts = Vec::new();
-        for i in 0..ROWS {
-            let id = UserId::generate();
-            inserts.push(
-                Statement::new(r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, 0, NULL, ?4, ?4)"#)
-                    .bind(id.as_str())
-                    .bind(format!("User {i}"))
-                    .bind(format!("user{i}@example.com"))
-                    .bind(now.as_str()),
-            );
-            users.push(id);
-        }
-        db.batch(&inserts).await.unwrap();
-        let meta = RequestMeta::new("198.51.100.1", "bench");
-        let mut tokens = Vec::with_capacity(ROWS);
-        for id in &users {
-            let s = auth
-                .operator_session(id, true, "bench", "seed sessions", &meta)
-                .await
-                .unwrap();
-            tokens.push(s.token.to_string());
-        }
+        let sessions = seed_sessions(&auth, &db, ROWS, None).await;
+        let tokens: Vec<String> = sessions.iter().map(|s| s.token.to_string()).collect();
         (schema, auth, tokens)
     });
     let tokens = Arc::new(tokens);

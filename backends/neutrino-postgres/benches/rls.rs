@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use neutrino_core::ids::generate_id;
-use neutrino_core::memory::MemoryKv;
 use neutrino_core::sql::{SqlExecutor, Statement, TenantBinding};
 use neutrino_postgres::PostgresExecutor;
+use neutrino_tenancy::testkit::{insert_items, item_table, memory_kv_registry};
 use neutrino_tenancy::*;
 use tokio_postgres::types::Type;
 
@@ -42,10 +42,7 @@ fn url_as(role: &str) -> String {
 }
 
 fn scoped_get(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = neutrino_core::testkit::current_thread_runtime();
     let name = format!("bench-{}", generate_id());
     let (owner_role, app_role) = (format!("{name}-owner"), format!("{name}-app"));
     let (admin, app, store, table, scope, ids, client, mut raw) = rt.block_on(async {
@@ -80,23 +77,13 @@ fn scoped_get(c: &mut Criterion) {
         let owner = connect(url_as(&owner_role)).await;
         let app = connect(url_as(&app_role)).await;
         let admin = connect(url()).await;
-        let registry = Registry::open(
-            Arc::new(owner.clone()),
-            Arc::new(MemoryKv::new()),
-            RegistryOptions::default(),
-        )
-        .await
-        .unwrap();
+        let registry = memory_kv_registry(Arc::new(owner.clone())).await;
         let p = registry
             .create_platform(NewPlatform::new("Bench", PlatformClass::Platform))
             .await
             .unwrap()
             .id;
-        let table = TenantTable::new(
-            "item",
-            &[("label", ColumnType::Text), ("n", ColumnType::Integer)],
-        )
-        .unwrap();
+        let table = item_table();
         TenantStore::migrate(&owner, std::slice::from_ref(&table))
             .await
             .unwrap();
@@ -115,18 +102,9 @@ fn scoped_get(c: &mut Criterion) {
                 .operator_scope(p, tenant, "bench", "bench")
                 .await
                 .unwrap();
-            for i in 0..500_i64 {
-                let id = store
-                    .insert(
-                        &s,
-                        &table,
-                        Record::new().set("label", format!("item {i}")).set("n", i),
-                    )
-                    .await
-                    .unwrap();
-                if t == 0 {
-                    ids.push(id);
-                }
+            let inserted = insert_items(&store, &s, &table, 500).await;
+            if t == 0 {
+                ids = inserted;
             }
             scope.get_or_insert(s);
         }

@@ -12,7 +12,7 @@ mod one_sync;
 use neutrino_core::ids::{PlatformId, TenantId};
 use neutrino_core::sql::Value;
 use neutrino_tenancy::{ColumnType, TenantStore, TenantTable};
-use one_sync::{OneSync, Target};
+use one_sync::{Fail, OneSync, Target};
 use tokio_postgres::types::{ToSql, Type};
 
 /// One statement's parameters.
@@ -24,6 +24,18 @@ fn table() -> TenantTable {
         &[("label", ColumnType::Text)],
     )
     .expect("table")
+}
+
+/// A fresh table migrated by the owner of a fresh schema under row-level
+/// security, and the application role's target on it.
+async fn migrated_table() -> (TenantTable, Target, common::RlsGuard) {
+    let (owner, _app, guard) = common::fresh_rls_schema().await;
+    let t = table();
+    TenantStore::migrate(&owner, std::slice::from_ref(&t))
+        .await
+        .unwrap();
+    let target = Target::from_url(&common::url(), &guard.app, Some(&guard.schema.name));
+    (t, target, guard)
 }
 
 /// The settings of the binding as the connection sees them now.
@@ -39,6 +51,12 @@ async fn settings(c: &mut OneSync) -> [String; 3] {
     out
 }
 
+/// `e` is the database's refusal `code`, and no binding is left behind.
+async fn refused_unbound(c: &mut OneSync, e: Fail, code: &str) {
+    assert_eq!(e.code(), Some(code), "{e}");
+    assert_eq!(settings(c).await, ["", "", ""]);
+}
+
 fn text(v: &Value) -> String {
     match v {
         Value::Text(t) => t.clone(),
@@ -48,12 +66,7 @@ fn text(v: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_sync_binding_never_outlives_its_pipeline() {
-    let (owner, _app, guard) = common::fresh_rls_schema().await;
-    let t = table();
-    TenantStore::migrate(&owner, std::slice::from_ref(&t))
-        .await
-        .unwrap();
-    let target = Target::from_url(&common::url(), &guard.app, Some(&guard.schema.name));
+    let (t, target, guard) = migrated_table().await;
     let mut c = OneSync::connect(&target).await.unwrap();
     let (p, a, b) = (
         PlatformId::generate().to_string(),
@@ -109,37 +122,20 @@ async fn a_one_sync_binding_never_outlives_its_pipeline() {
     // afterwards.
     let (b1, dup, b3): (Params<'_>, Params<'_>, Params<'_>) =
         (&[&p, &a, &"a3"], &[&p, &a, &"a1"], &[&p, &a, &"a4"]);
-    let e = c
-        .batch(
-            Some([&p, &a, &b]),
-            &[(&insert, b1), (&insert, dup), (&insert, b3)],
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Some("23505"), "{e}");
-    assert_eq!(settings(&mut c).await, ["", "", ""]);
-    assert_eq!(
-        ids(c.query_bound([&p, &a, ""], &select, &[]).await.unwrap()),
-        ["a1", "a2"],
-        "the batch is atomic"
-    );
+    let three = [(&*insert, b1), (&*insert, dup), (&*insert, b3)];
+    let e = c.batch(Some([&p, &a, &b]), &three).await.unwrap_err();
+    refused_unbound(&mut c, e, "23505").await;
+    let seen = ids(c.query_bound([&p, &a, ""], &select, &[]).await.unwrap());
+    assert_eq!(seen, ["a1", "a2"], "the batch is atomic");
     // The same in the pipeline's implicit transaction (no `BEGIN`): the
     // error aborts it whole.
     let e = c
-        .batch_in(
-            false,
-            Some([&p, &a, ""]),
-            &[(&insert, b1), (&insert, dup), (&insert, b3)],
-        )
+        .batch_in(false, Some([&p, &a, ""]), &three)
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Some("23505"), "{e}");
-    assert_eq!(settings(&mut c).await, ["", "", ""]);
-    assert_eq!(
-        ids(c.query_bound([&p, &a, ""], &select, &[]).await.unwrap()),
-        ["a1", "a2"],
-        "the implicit transaction is atomic"
-    );
+    refused_unbound(&mut c, e, "23505").await;
+    let seen = ids(c.query_bound([&p, &a, ""], &select, &[]).await.unwrap());
+    assert_eq!(seen, ["a1", "a2"], "the implicit transaction is atomic");
     // The same for a bound call alone (the binding's select, then the
     // failing statement, under one Sync), and for a row-level-security
     // refusal (a row for another tenant).
@@ -147,14 +143,12 @@ async fn a_one_sync_binding_never_outlives_its_pipeline() {
         .query_bound([&p, &a, ""], &insert, &[&p, &a, &"a1"])
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Some("23505"), "{e}");
-    assert_eq!(settings(&mut c).await, ["", "", ""]);
+    refused_unbound(&mut c, e, "23505").await;
     let e = c
         .query_bound([&p, &a, ""], &insert, &[&p, &b, &"b1"])
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Some("42501"), "{e}");
-    assert_eq!(settings(&mut c).await, ["", "", ""]);
+    refused_unbound(&mut c, e, "42501").await;
 
     // A statement that opens a transaction of its own cannot keep the
     // binding past the call: the connection is rolled back, the call fails.
@@ -167,12 +161,7 @@ async fn a_one_sync_binding_never_outlives_its_pipeline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_sync_connections_in_parallel_each_see_their_own_binding() {
-    let (owner, _app, guard) = common::fresh_rls_schema().await;
-    let t = table();
-    TenantStore::migrate(&owner, std::slice::from_ref(&t))
-        .await
-        .unwrap();
-    let target = Target::from_url(&common::url(), &guard.app, Some(&guard.schema.name));
+    let (t, target, guard) = migrated_table().await;
     let p = PlatformId::generate().to_string();
     let tenants: Vec<String> = (0..4).map(|_| TenantId::generate().to_string()).collect();
     let tasks = tenants.iter().cloned().map(|tenant| {

@@ -2,6 +2,8 @@
 //! leave no data behind, readers run beside a writer, expired keys are purged
 //! (traces: `tests/tracing.rs`).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,20 +12,32 @@ use neutrino_core::clock::ManualClock;
 use neutrino_core::kv::KvStore;
 use neutrino_core::object::{ObjectStore, PutOptions};
 use neutrino_core::provision::{Provisioner, ResourceKind, ResourceSpec};
-use neutrino_core::sql::{SqlExecutor, SqlExecutorExt, Statement};
+use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_sqlite::{LocalProvisioner, SqliteExecutor, SqliteKv};
+
+async fn create(local: &LocalProvisioner, kind: ResourceKind, name: &str) {
+    local.create(&ResourceSpec::new(kind, name)).await.unwrap();
+}
+
+/// The value of "k" in the namespace `ns`.
+async fn get_k(local: &LocalProvisioner, ns: &str) -> Option<Bytes> {
+    local.kv(ns).await.unwrap().get("k").await.unwrap()
+}
+
+/// The names `sql` reads from the `sqlite_master` of the database at `path`.
+async fn table_names(path: impl AsRef<std::path::Path>, sql: &str) -> Vec<String> {
+    let db = SqliteExecutor::open(path.as_ref()).await.unwrap();
+    let rows = db.query(&Statement::new(sql)).await.unwrap();
+    rows.iter()
+        .map(|r| r.get::<String>("name").unwrap())
+        .collect()
+}
 
 #[tokio::test]
 async fn deleting_a_bucket_removes_every_object_and_the_folder() {
     let root = tempfile::tempdir().unwrap();
     let local = LocalProvisioner::open(root.path()).await.unwrap();
-    local
-        .create(&ResourceSpec::new(
-            ResourceKind::Bucket,
-            "k3m9p2xw7q-default-storage",
-        ))
-        .await
-        .unwrap();
+    create(&local, ResourceKind::Bucket, "k3m9p2xw7q-default-storage").await;
     let bucket = local.bucket("k3m9p2xw7q-default-storage").await.unwrap();
     for i in 0..20 {
         bucket
@@ -49,13 +63,7 @@ async fn deleting_a_bucket_removes_every_object_and_the_folder() {
             .unwrap_err()
             .is_not_found()
     );
-    local
-        .create(&ResourceSpec::new(
-            ResourceKind::Bucket,
-            "k3m9p2xw7q-default-storage",
-        ))
-        .await
-        .unwrap();
+    create(&local, ResourceKind::Bucket, "k3m9p2xw7q-default-storage").await;
     let again = local.bucket("k3m9p2xw7q-default-storage").await.unwrap();
     assert!(
         again.get("dir/0.bin").await.unwrap_err().is_not_found(),
@@ -68,10 +76,7 @@ async fn deleting_a_database_removes_its_file_and_journal() {
     let root = tempfile::tempdir().unwrap();
     let local = LocalProvisioner::open(root.path()).await.unwrap();
     let name = "k3m9p2xw7q-default-db";
-    local
-        .create(&ResourceSpec::new(ResourceKind::Database, name))
-        .await
-        .unwrap();
+    create(&local, ResourceKind::Database, name).await;
     {
         let db = local.database(name).await.unwrap();
         db.execute(&Statement::new(r#"CREATE TABLE "t" ("v" TEXT)"#))
@@ -86,10 +91,7 @@ async fn deleting_a_database_removes_its_file_and_journal() {
         .unwrap()
         .collect();
     assert!(files.is_empty(), "left behind: {files:?}");
-    local
-        .create(&ResourceSpec::new(ResourceKind::Database, name))
-        .await
-        .unwrap();
+    create(&local, ResourceKind::Database, name).await;
     let db = local.database(name).await.unwrap();
     let e = db
         .query(&Statement::new(r#"SELECT * FROM "t""#))
@@ -103,10 +105,7 @@ async fn deleting_a_kv_namespace_removes_only_its_keys() {
     let root = tempfile::tempdir().unwrap();
     let local = LocalProvisioner::open(root.path()).await.unwrap();
     for ns in ["aaaaaaaaaa-default-kv", "bbbbbbbbbb-default-kv"] {
-        local
-            .create(&ResourceSpec::new(ResourceKind::KvNamespace, ns))
-            .await
-            .unwrap();
+        create(&local, ResourceKind::KvNamespace, ns).await;
         local
             .kv(ns)
             .await
@@ -126,31 +125,10 @@ async fn deleting_a_kv_namespace_removes_only_its_keys() {
             .unwrap_err()
             .is_not_found()
     );
-    local
-        .create(&ResourceSpec::new(
-            ResourceKind::KvNamespace,
-            "aaaaaaaaaa-default-kv",
-        ))
-        .await
-        .unwrap();
+    create(&local, ResourceKind::KvNamespace, "aaaaaaaaaa-default-kv").await;
+    assert_eq!(get_k(&local, "aaaaaaaaaa-default-kv").await, None);
     assert_eq!(
-        local
-            .kv("aaaaaaaaaa-default-kv")
-            .await
-            .unwrap()
-            .get("k")
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        local
-            .kv("bbbbbbbbbb-default-kv")
-            .await
-            .unwrap()
-            .get("k")
-            .await
-            .unwrap(),
+        get_k(&local, "bbbbbbbbbb-default-kv").await,
         Some(Bytes::from_static(b"v"))
     );
 }
@@ -178,12 +156,7 @@ async fn readers_read_while_the_writer_writes_and_never_see_half_a_batch() {
     let mut reads_during_write = 0;
     let mut seen = Vec::new();
     while !writer.is_finished() {
-        let n: i64 = db
-            .query_one(&count, "count", "t")
-            .await
-            .unwrap()
-            .get("n")
-            .unwrap();
+        let n: i64 = common::count_n(&db, &count).await;
         seen.push(n);
         if !writer.is_finished() {
             reads_during_write += 1;
@@ -198,12 +171,7 @@ async fn readers_read_while_the_writer_writes_and_never_see_half_a_batch() {
         seen.iter().all(|&n| n == 0 || n == N),
         "a reader saw part of a batch: {seen:?}"
     );
-    let n: i64 = db
-        .query_one(&count, "count", "t")
-        .await
-        .unwrap()
-        .get("n")
-        .unwrap();
+    let n: i64 = common::count_n(&db, &count).await;
     assert_eq!(n, N);
 }
 
@@ -266,27 +234,20 @@ async fn the_backends_own_tables_are_reserved() {
         .await
         .unwrap();
     let mut tables = Vec::new();
+    let not_sqlites = r#"SELECT "name" FROM sqlite_master WHERE "type" = 'table' AND "name" NOT LIKE 'sqlite\_%' ESCAPE '\'"#;
     for file in [root.path().join("own.sqlite")] {
-        let db = SqliteExecutor::open(file).await.unwrap();
-        let rows = db
-            .query(&Statement::new(
-                r#"SELECT "name" FROM sqlite_master WHERE "type" = 'table' AND "name" NOT LIKE 'sqlite\_%' ESCAPE '\'"#,
-            ))
-            .await
-            .unwrap();
-        tables.extend(rows.iter().map(|r| r.get::<String>("name").unwrap()));
+        tables.extend(table_names(file, not_sqlites).await);
     }
     for entry in std::fs::read_dir(root.path().join("local")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "sqlite") {
-            let db = SqliteExecutor::open(&path).await.unwrap();
-            let rows = db
-                .query(&Statement::new(
+            tables.extend(
+                table_names(
+                    &path,
                     r#"SELECT "name" FROM sqlite_master WHERE "type" = 'table'"#,
-                ))
-                .await
-                .unwrap();
-            tables.extend(rows.iter().map(|r| r.get::<String>("name").unwrap()));
+                )
+                .await,
+            );
         }
     }
     assert!(tables.iter().any(|t| t == "_neutrino_kv"), "{tables:?}");

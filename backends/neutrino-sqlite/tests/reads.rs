@@ -4,6 +4,8 @@
 //! still see every write, across the writer's idle checkpoints, the file
 //! growing, and the file shrinking under their maps.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -44,12 +46,42 @@ async fn open(dir: &tempfile::TempDir) -> SqliteExecutor {
     let db = SqliteExecutor::open(dir.path().join("r.sqlite"))
         .await
         .unwrap();
+    create_t(&db).await;
+    db
+}
+
+/// Creates the table "t" ("id", "v").
+async fn create_t(db: &SqliteExecutor) {
     db.execute(&Statement::new(
         r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "v" TEXT NOT NULL)"#,
     ))
     .await
     .unwrap();
-    db
+}
+
+/// An executor of "r.sqlite" in `dir` with `readers` read connections.
+async fn with_readers(dir: &tempfile::TempDir, readers: usize) -> SqliteExecutor {
+    SqliteExecutorBuilder::new(dir.path().join("r.sqlite"))
+        .with_readers(readers)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Runs the long read beside a ticker on the test's runtime, and checks that
+/// the runtime went on running the ticker meanwhile.
+async fn a_long_read_leaves_the_runtime_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir).await;
+    let (ticks, took) = long_read_beside_ticker(db).await;
+    assert!(
+        took > Duration::from_millis(30),
+        "the read is too short to tell ({took:?})"
+    );
+    assert!(
+        ticks >= 5,
+        "the runtime ran other tasks only {ticks} times during a {took:?} read"
+    );
 }
 
 /// Runs the long read while a ticker task runs on the same runtime; returns
@@ -79,67 +111,29 @@ async fn long_read_beside_ticker(db: SqliteExecutor) -> (u64, Duration) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_long_read_leaves_a_current_thread_runtime_free() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open(&dir).await;
-    let (ticks, took) = long_read_beside_ticker(db).await;
-    assert!(
-        took > Duration::from_millis(30),
-        "the read is too short to tell ({took:?})"
-    );
-    assert!(
-        ticks >= 5,
-        "the runtime ran other tasks only {ticks} times during a {took:?} read"
-    );
+    a_long_read_leaves_the_runtime_free().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_long_read_leaves_a_multi_thread_runtime_free() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open(&dir).await;
-    let (ticks, took) = long_read_beside_ticker(db).await;
-    assert!(
-        took > Duration::from_millis(30),
-        "the read is too short to tell ({took:?})"
-    );
-    assert!(
-        ticks >= 5,
-        "the runtime ran other tasks only {ticks} times during a {took:?} read"
-    );
+    a_long_read_leaves_the_runtime_free().await;
 }
 
 #[tokio::test]
 async fn a_begin_through_query_never_leaves_a_reader_on_an_old_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let db = SqliteExecutorBuilder::new(dir.path().join("r.sqlite"))
-        .with_readers(1)
-        .build()
-        .await
-        .unwrap();
-    db.execute(&Statement::new(
-        r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "v" TEXT NOT NULL)"#,
-    ))
-    .await
-    .unwrap();
+    let db = with_readers(&dir, 1).await;
+    create_t(&db).await;
     let count = Statement::new(r#"SELECT count(*) AS "n" FROM "t""#);
     for begin in ["BEGIN", "BEGIN DEFERRED", "SAVEPOINT s"] {
-        let before: i64 = db
-            .query_one(&count, "count", "t")
-            .await
-            .unwrap()
-            .get("n")
-            .unwrap();
+        let before: i64 = common::count_n(&db, &count).await;
         // Whether or not it succeeds, it must not pin the reader's snapshot.
         let _ = db.query(&Statement::new(begin)).await;
         let _ = db.query(&count).await;
         db.execute(&Statement::new(r#"INSERT INTO "t" ("v") VALUES ('x')"#))
             .await
             .unwrap();
-        let after: i64 = db
-            .query_one(&count, "count", "t")
-            .await
-            .unwrap()
-            .get("n")
-            .unwrap();
+        let after: i64 = common::count_n(&db, &count).await;
         assert_eq!(after, before + 1, "a read after {begin:?} missed a write");
     }
 }
@@ -147,11 +141,7 @@ async fn a_begin_through_query_never_leaves_a_reader_on_an_old_snapshot() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_cancelled_long_read_does_not_shrink_the_pool() {
     let dir = tempfile::tempdir().unwrap();
-    let db = SqliteExecutorBuilder::new(dir.path().join("r.sqlite"))
-        .with_readers(1)
-        .build()
-        .await
-        .unwrap();
+    let db = with_readers(&dir, 1).await;
     for _ in 0..2 {
         let r =
             tokio::time::timeout(Duration::from_millis(2), db.query(&counting(1_000_000))).await;
@@ -167,11 +157,7 @@ async fn a_cancelled_long_read_does_not_shrink_the_pool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_readers_share_a_small_pool_and_read_their_own_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let db = SqliteExecutorBuilder::new(dir.path().join("r.sqlite"))
-        .with_readers(2)
-        .build()
-        .await
-        .unwrap();
+    let db = with_readers(&dir, 2).await;
     db.execute(&Statement::new(
         r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "task" INTEGER NOT NULL)"#,
     ))
@@ -189,12 +175,7 @@ async fn many_readers_share_a_small_pool_and_read_their_own_writes() {
                     )
                     .await
                     .unwrap();
-                    let n: i64 = db
-                        .query_one(&mine, "count", "t")
-                        .await
-                        .unwrap()
-                        .get("n")
-                        .unwrap();
+                    let n: i64 = common::count_n(&db, &mine).await;
                     assert_eq!(n, i, "task {task} missed its own write");
                     if i % 10 == 0 {
                         let rows = db.query(&counting(100_000)).await.unwrap();
@@ -207,16 +188,7 @@ async fn many_readers_share_a_small_pool_and_read_their_own_writes() {
     for t in tasks {
         t.await.unwrap();
     }
-    let n: i64 = db
-        .query_one(
-            &Statement::new(r#"SELECT count(*) AS "n" FROM "t""#),
-            "count",
-            "t",
-        )
-        .await
-        .unwrap()
-        .get("n")
-        .unwrap();
+    let n: i64 = common::count_n(&db, &Statement::new(r#"SELECT count(*) AS "n" FROM "t""#)).await;
     assert_eq!(n, 16 * 20);
 }
 
@@ -230,11 +202,7 @@ async fn rows_are_named_by_the_schema_they_were_read_under() {
             .build()
             .await
             .unwrap();
-        db.execute(&Statement::new(
-            r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "v" TEXT NOT NULL)"#,
-        ))
-        .await
-        .unwrap();
+        create_t(&db).await;
         db.execute(&Statement::new(r#"INSERT INTO "t" ("v") VALUES ('a')"#))
             .await
             .unwrap();
@@ -486,11 +454,7 @@ fn reads_waiting_for_a_connection_are_all_served() {
         let rt = builder.enable_all().build().unwrap();
         rt.block_on(async {
             let dir = tempfile::tempdir().unwrap();
-            let db = SqliteExecutorBuilder::new(dir.path().join("r.sqlite"))
-                .with_readers(1)
-                .build()
-                .await
-                .unwrap();
+            let db = with_readers(&dir, 1).await;
             let tasks: Vec<_> = (0..16_i64)
                 .map(|task| {
                     let db = db.clone();
@@ -629,15 +593,6 @@ async fn another_connection_checkpoints_past_an_idle_executor() {
         0
     );
     assert!(file_alone_has_rows(&path, 50));
-    let n: i64 = db
-        .query_one(
-            &Statement::new(r#"SELECT count(*) AS "n" FROM "t""#),
-            "count",
-            "t",
-        )
-        .await
-        .unwrap()
-        .get("n")
-        .unwrap();
+    let n: i64 = common::count_n(&db, &Statement::new(r#"SELECT count(*) AS "n" FROM "t""#)).await;
     assert_eq!(n, 50);
 }

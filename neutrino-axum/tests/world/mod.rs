@@ -9,7 +9,7 @@ use axum::extract::Path;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router, ServiceExt};
-use neutrino_auth::apikey::ApiKeyScope;
+use neutrino_auth::apikey::{ApiKeyScope, CreatedApiKey, NewApiKey};
 use neutrino_auth::org::NewOrganization;
 use neutrino_auth::{RequestMeta, SignUpEmail, SignedIn};
 use neutrino_axum::ClientIp;
@@ -33,6 +33,48 @@ pub fn notes() -> TenantTable {
         TenantTable::new("note", &[("body", neutrino_tenancy::ColumnType::Text)]).unwrap()
     });
     NOTES.clone()
+}
+
+/// An API key of `owner` for `tenant` of P (a user's key, unless `shape`
+/// makes it the organization's), shaped by `shape`.
+pub async fn tenant_key(
+    w: &World,
+    owner: &User,
+    tenant: TenantId,
+    shape: impl FnOnce(&mut NewApiKey),
+) -> CreatedApiKey {
+    let mut new = NewApiKey {
+        organization: Some(tenant),
+        ..NewApiKey::default()
+    };
+    shape(&mut new);
+    w.p.orgs()
+        .create_api_key(owner.token(), new, &meta())
+        .await
+        .unwrap()
+}
+
+/// The membership in A of `user`, as A's owner Ada lists it.
+pub async fn member_of_a(w: &World, user: &User) -> neutrino_auth::org::Member {
+    let members = w.p.orgs().list_members(w.ada.token(), &w.a).await.unwrap();
+    members
+        .into_iter()
+        .find(|m| m.user_id == user.signed.user.id)
+        .unwrap()
+}
+
+/// Runs futures at once on the runtime; their outputs in order.
+pub async fn spawn_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }
 
 pub fn meta() -> RequestMeta {
@@ -96,11 +138,17 @@ pub struct World {
 }
 
 impl World {
+    /// P's auth host.
     pub fn auth_host(&self) -> String {
+        self.auth_host_of(&self.p)
+    }
+
+    /// The auth host of `platform`.
+    pub fn auth_host_of(&self, platform: &Platform) -> String {
         self.folder
             .registry()
             .base_domain()
-            .auth_host(self.p.id(), neutrino_core::ids::StackId::DEFAULT)
+            .auth_host(platform.id(), neutrino_core::ids::StackId::DEFAULT)
     }
 }
 
@@ -221,6 +269,24 @@ pub async fn world_with(
 
 pub async fn world() -> World {
     world_with(|a| a).await
+}
+
+/// [`served_world`] with the platforms' auth on a manual clock, and the clock.
+pub async fn served_world_on_a_manual_clock() -> (World, Client, neutrino_core::clock::ManualClock)
+{
+    let clock = neutrino_core::clock::ManualClock::new();
+    let c2 = clock.clone();
+    let w = world_with(move |a| a.with_clock(Arc::new(c2.clone()))).await;
+    let c = Client::new(serve(gateway(&w)).await);
+    (w, c, clock)
+}
+
+/// [`world`], served behind its [`gateway`] on a loopback port, and a client
+/// of it.
+pub async fn served_world() -> (World, Client) {
+    let w = world().await;
+    let c = Client::new(serve(gateway(&w)).await);
+    (w, c)
 }
 
 async fn whoami(
@@ -421,6 +487,11 @@ impl Client {
         }
     }
 
+    /// A GET of `path` on `host` with the API key `key`; its answer.
+    pub async fn get_with_key(&self, host: &str, path: &str, key: &str) -> (u16, Value) {
+        answer(self.get(host, path).header("x-api-key", key)).await
+    }
+
     pub fn get(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
         self.http
             .get(format!("http://{}{path}", self.addr))
@@ -446,6 +517,16 @@ impl Client {
 }
 
 /// Status and JSON body (or `null`).
+/// The body of the answer to `r`, as text.
+pub async fn text_of(r: reqwest::RequestBuilder) -> String {
+    r.send().await.unwrap().text().await.unwrap()
+}
+
+/// The body of the answer to `r`, as JSON.
+pub async fn json_of(r: reqwest::RequestBuilder) -> Value {
+    r.send().await.unwrap().json().await.unwrap()
+}
+
 pub async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {
     let resp = r.send().await.unwrap();
     let status = resp.status().as_u16();

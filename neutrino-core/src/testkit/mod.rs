@@ -31,6 +31,25 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", crate::ids::generate_id())
 }
 
+/// A runtime of the calling thread with every driver on, for benchmarks and
+/// tests driven from synchronous code.
+pub fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+/// A runtime of `workers` worker threads with every driver on, for
+/// benchmarks and tests driven from synchronous code.
+pub fn multi_thread_runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("a multi-thread runtime")
+}
+
 /// Polls futures concurrently on the current task; returns their outputs in
 /// order.
 pub async fn join_all<F: std::future::Future>(

@@ -160,6 +160,7 @@ macro_rules! __tenancy_run {
 #[doc(hidden)]
 pub use neutrino_core as __core;
 
+mod fixtures;
 mod host_resolution;
 pub mod isolation;
 mod lifecycle;
@@ -170,6 +171,7 @@ mod scopes;
 mod status;
 mod tenant_store;
 
+pub use fixtures::*;
 pub use host_resolution::*;
 pub use lifecycle::*;
 pub use platform_view::*;

@@ -34,25 +34,32 @@ pub struct SchemaGuard {
 
 impl Drop for SchemaGuard {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        // The test's runtime may be shutting down: drop it from a runtime of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok(db) = PostgresExecutor::connect(&url()).await {
-                    let _ = db
-                        .execute(&Statement::new(format!(
-                            r#"DROP SCHEMA IF EXISTS "{name}" CASCADE"#
-                        )))
-                        .await;
-                }
-            });
-        })
-        .join();
+        clean_up(vec![vec![drop_schema(&self.name)]]);
     }
+}
+
+/// The statement that drops the schema `name` and all it holds.
+fn drop_schema(name: &str) -> Statement {
+    Statement::new(format!(r#"DROP SCHEMA IF EXISTS "{name}" CASCADE"#))
+}
+
+/// Runs each batch on the whole database, ignoring failures, from a runtime
+/// of its own: the test's runtime may be shutting down.
+fn clean_up(batches: Vec<Vec<Statement>>) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            if let Ok(db) = PostgresExecutor::connect(&url()).await {
+                for batch in &batches {
+                    let _ = db.batch(batch).await;
+                }
+            }
+        });
+    })
+    .join();
 }
 
 /// A fresh schema, and an executor bound to it.
@@ -96,33 +103,14 @@ pub struct RlsGuard {
 
 impl Drop for RlsGuard {
     fn drop(&mut self) {
-        let (owner, app, name) = (
-            self.owner.clone(),
-            self.app.clone(),
-            self.schema.name.clone(),
-        );
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok(db) = PostgresExecutor::connect(&url()).await {
-                    let _ = db
-                        .execute(&Statement::new(format!(
-                            r#"DROP SCHEMA IF EXISTS "{name}" CASCADE"#
-                        )))
-                        .await;
-                    let _ = db
-                        .batch(&[
-                            Statement::new(format!(r#"DROP OWNED BY "{owner}", "{app}" CASCADE"#)),
-                            Statement::new(format!(r#"DROP ROLE IF EXISTS "{owner}", "{app}""#)),
-                        ])
-                        .await;
-                }
-            });
-        })
-        .join();
+        let (owner, app) = (&self.owner, &self.app);
+        clean_up(vec![
+            vec![drop_schema(&self.schema.name)],
+            vec![
+                Statement::new(format!(r#"DROP OWNED BY "{owner}", "{app}" CASCADE"#)),
+                Statement::new(format!(r#"DROP ROLE IF EXISTS "{owner}", "{app}""#)),
+            ],
+        ]);
     }
 }
 
