@@ -33,6 +33,11 @@
 //! `neutrinoUsedCode`, Neutrino's single-use markers (a TOTP time step once
 //! used by a user), a table Better Auth ignores.
 //!
+//! Version 7 makes an account unique per provider and provider account
+//! (a unique index on `account ("providerId", "accountId")`): a provider
+//! identity belongs to one user, and concurrent first sign-ins through a
+//! provider create one account.
+//!
 //! Better Auth's admin plugin columns (`user.role`, `user.banned`,
 //! `user.banReason`, `user.banExpires`, `session.impersonatedBy`) are added by
 //! [`ensure_columns`] where absent, with the types Better Auth's migrations
@@ -141,6 +146,9 @@ macro_rules! auth_migrations {
                 r#"DELETE FROM "member" WHERE "id" NOT IN (SELECT MIN("id") FROM "member" GROUP BY "organizationId", "userId", "role")"#,
                 r#"CREATE UNIQUE INDEX IF NOT EXISTS "member_organizationId_userId_uidx" on "member" ("organizationId", "userId")"#,
                 concat!(r#"CREATE TABLE IF NOT EXISTS "neutrinoUsedCode" ("key" text not null primary key, "expiresAt" "#, $date, r#" not null)"#),
+            ]),
+            migration!(7, "one account per provider identity", [
+                r#"CREATE UNIQUE INDEX IF NOT EXISTS "account_providerId_accountId_uidx" on "account" ("providerId", "accountId")"#,
             ]),
         ]
     };
