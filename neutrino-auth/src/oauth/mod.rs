@@ -602,3 +602,11 @@ fn tidy(mut i: VerifiedIdentity) -> VerifiedIdentity {
     }
     i
 }
+
+/// OIDC's `at_hash` of `access_token` for tokens signed with `alg` (the test
+/// identity provider computes it with the verifier's own function).
+#[cfg(feature = "testkit")]
+#[doc(hidden)]
+pub fn at_hash_for_tests(alg: jsonwebtoken::Algorithm, access_token: &str) -> String {
+    jose::token_hash(alg, access_token)
+}

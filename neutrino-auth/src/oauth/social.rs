@@ -102,8 +102,15 @@ fn with_error(base: &str, code: &str) -> String {
     format!("{base}{sep}error={code}")
 }
 
+/// What `URLSearchParams` leaves unescaped besides letters and digits.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'*');
+
 fn url_encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 impl Auth {
