@@ -311,6 +311,7 @@ mod tests {
                 "4 027ebcb9539c269137931214b608de4d8c3e381eb0ea80826d77461528c44678",
                 "5 efd8806bbe0b98cb3a14f795aa4f05432d43d2415b6d978d18fc0efde8b0bcf1",
                 "6 580ded95958780f4662462ddff461fbbd92c314d087281c685243e29ef29d521",
+                "7 62ab078142f05aab4531f31faea72802ed52bde76698470ed74929497ccea335",
             ],
             "sqlite"
         );
@@ -323,6 +324,7 @@ mod tests {
                 "4 b5bf6fac0bfe743439e3e1239a019dc2d71e2884695cd76e47629adbdb93e9e7",
                 "5 af114eefca601792a3d0e3e4e903b32c30f94c01f75ec9c76dfca051adf4d343",
                 "6 c894fb5d9ad38bc9f47075fe44b1d194092169db9456ab9c0d1f775b313e4a7b",
+                "7 62ab078142f05aab4531f31faea72802ed52bde76698470ed74929497ccea335",
             ],
             "postgres"
         );
