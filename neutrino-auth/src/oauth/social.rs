@@ -190,7 +190,11 @@ impl Auth {
             error,
         };
         let (Some(provider), Ok(social)) = (self.social_provider(provider_id), self.social()) else {
-            return Err(fail(OAuthError::ProviderNotFound, &default_error));
+            // Better Auth's callback code for an unknown provider.
+            return Err(SocialCallbackError {
+                redirect: with_error(&default_error, "oauth_provider_not_found"),
+                error: OAuthError::ProviderNotFound,
+            });
         };
         let browser = state_cookie.and_then(|c| self.cookies().verify(c).ok());
         let pending = social
