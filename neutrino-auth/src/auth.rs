@@ -384,7 +384,8 @@ impl AuthBuilder {
         }
         let mut ids = std::collections::HashSet::new();
         for p in &self.social_providers {
-            p.validate().map_err(|_| bad("social_provider", "invalid provider configuration"))?;
+            p.validate()
+                .map_err(|_| bad("social_provider", "invalid provider configuration"))?;
             if !ids.insert(p.id().to_owned()) {
                 return Err(bad("social_provider", "duplicate provider id"));
             }

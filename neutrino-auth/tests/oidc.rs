@@ -50,11 +50,20 @@ fn start(provider: &str) -> SocialSignIn {
 }
 
 /// A whole sign-in as one browser does it.
-async fn sign_in(auth: &Auth, idp: &TestIdp, provider: &str) -> Result<SocialSignedIn, SocialCallbackError> {
+async fn sign_in(
+    auth: &Auth,
+    idp: &TestIdp,
+    provider: &str,
+) -> Result<SocialSignedIn, SocialCallbackError> {
     let a = auth.sign_in_social(start(provider)).await.expect("begin");
     let params = idp.authorize(&a.url).await;
-    auth.social_callback(provider, &params, Some(&auth.cookies().sign(&a.state)), &meta())
-        .await
+    auth.social_callback(
+        provider,
+        &params,
+        Some(&auth.cookies().sign(&a.state)),
+        &meta(),
+    )
+    .await
 }
 
 fn code_of(r: Result<SocialSignedIn, SocialCallbackError>) -> String {
@@ -70,11 +79,21 @@ async fn count(db: &dyn SqlExecutor, sql: &str, value: &str) -> i64 {
 }
 
 async fn users_with(f: &Fixture, email: &str) -> i64 {
-    count(&f.db, r#"SELECT COUNT(*) FROM "user" WHERE "email" = ?1"#, email).await
+    count(
+        &f.db,
+        r#"SELECT COUNT(*) FROM "user" WHERE "email" = ?1"#,
+        email,
+    )
+    .await
 }
 
 async fn accounts_of(f: &Fixture, subject: &str) -> i64 {
-    count(&f.db, r#"SELECT COUNT(*) FROM "account" WHERE "accountId" = ?1"#, subject).await
+    count(
+        &f.db,
+        r#"SELECT COUNT(*) FROM "account" WHERE "accountId" = ?1"#,
+        subject,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -84,13 +103,22 @@ async fn oidc_sign_in_creates_the_user_once_with_rs256_and_es256() {
     let first = sign_in(&auth, &idp, "acme").await.expect("signs in");
     assert!(first.is_new_user);
     assert_eq!(first.redirect, "/welcome");
-    assert!(first.signed_in.user.email_verified, "verified at the provider");
+    assert!(
+        first.signed_in.user.email_verified,
+        "verified at the provider"
+    );
     assert_eq!(first.signed_in.user.email, e);
-    let found = auth.get_session(&first.signed_in.session.token).await.unwrap().expect("a live session");
+    let found = auth
+        .get_session(&first.signed_in.session.token)
+        .await
+        .unwrap()
+        .expect("a live session");
     assert_eq!(found.user.id, first.signed_in.user.id);
 
     idp.sign_with(Algorithm::ES256);
-    let second = sign_in(&auth, &idp, "acme").await.expect("signs in with ES256");
+    let second = sign_in(&auth, &idp, "acme")
+        .await
+        .expect("signs in with ES256");
     assert!(!second.is_new_user);
     assert_eq!(second.redirect, "/dashboard");
     assert_eq!(second.signed_in.user.id, first.signed_in.user.id);
@@ -106,7 +134,8 @@ async fn oidc_sign_in_creates_the_user_once_with_rs256_and_es256() {
     let provider: String = rows[0].get(0).unwrap();
     let access: String = rows[0].get(1).unwrap();
     assert_eq!(provider, "acme");
-    let plain = neutrino_auth::twofactor::symmetric_decrypt(common::SECRET.as_bytes(), &access).expect("encrypted with the secret");
+    let plain = neutrino_auth::twofactor::symmetric_decrypt(common::SECRET.as_bytes(), &access)
+        .expect("encrypted with the secret");
     assert_eq!(plain.len(), 40);
     let id_token: Option<String> = rows[0].get(3).unwrap();
     assert!(id_token.is_some());
@@ -142,13 +171,52 @@ async fn every_forged_or_misbound_id_token_is_refused() {
         idp.misbehave(m);
         let params = idp.authorize(&a.url).await;
         let r = auth
-            .social_callback("acme", &params, Some(&auth.cookies().sign(&a.state)), &meta())
+            .social_callback(
+                "acme",
+                &params,
+                Some(&auth.cookies().sign(&a.state)),
+                &meta(),
+            )
             .await;
         let err = r.expect_err(&format!("{m:?} must be refused"));
-        assert_eq!(err.error.code(), "invalid_id_token", "{m:?}: {:?}", err.error);
+        assert_eq!(
+            err.error.code(),
+            "invalid_id_token",
+            "{m:?}: {:?}",
+            err.error
+        );
         assert_eq!(err.redirect, "/oops?error=invalid_id_token");
         assert_eq!(users_with(&f, &e).await, 0, "{m:?} created no user");
     }
+}
+
+#[tokio::test]
+async fn the_algorithm_is_pinned_per_provider() {
+    // A provider pinned to RS256 refuses an ES256 token, though its key is
+    // in the provider's JWKS.
+    let f = Fixture::new().await;
+    let idp = TestIdp::start(IdpUser::verified(sub(), email())).await;
+    let rs256_only = idp
+        .oidc_provider("rs")
+        .with_algorithms(vec![Algorithm::RS256]);
+    let auth = f
+        .build(
+            f.builder()
+                .with_base_url("http://localhost:3000")
+                .with_social_provider(rs256_only),
+        )
+        .await;
+    sign_in(&auth, &idp, "rs").await.expect("RS256");
+    idp.sign_with(Algorithm::ES256);
+    assert_eq!(
+        code_of(sign_in(&auth, &idp, "rs").await),
+        "invalid_id_token"
+    );
+    // HS* cannot even be configured.
+    let hs = idp
+        .oidc_provider("hs")
+        .with_algorithms(vec![Algorithm::HS256]);
+    assert!(f.builder().with_social_provider(hs).build().is_err());
 }
 
 #[tokio::test]
@@ -158,13 +226,19 @@ async fn a_token_of_another_issuer_is_refused_even_with_the_same_keys() {
     let f = Fixture::new().await;
     let a = TestIdp::start(IdpUser::verified(sub(), email())).await;
     let b = TestIdp::start(IdpUser::verified(sub(), email())).await;
-    let b_with_a_tokens = b.oidc_provider("b").with_endpoints(neutrino_auth::oauth::Endpoints {
-        authorization: Some(format!("{}/authorize", a.issuer())),
-        token: Some(format!("{}/token", a.issuer())),
-        ..Default::default()
-    });
+    let b_with_a_tokens = b
+        .oidc_provider("b")
+        .with_endpoints(neutrino_auth::oauth::Endpoints {
+            authorization: Some(format!("{}/authorize", a.issuer())),
+            token: Some(format!("{}/token", a.issuer())),
+            ..Default::default()
+        });
     let auth = f
-        .build(f.builder().with_base_url("http://localhost:3000").with_social_provider(b_with_a_tokens))
+        .build(
+            f.builder()
+                .with_base_url("http://localhost:3000")
+                .with_social_provider(b_with_a_tokens),
+        )
         .await;
     assert_eq!(code_of(sign_in(&auth, &a, "b").await), "invalid_id_token");
 }
@@ -179,7 +253,8 @@ async fn a_state_completes_once_even_under_concurrent_callbacks() {
     for _ in 0..8 {
         let (auth, params, cookie) = (auth.clone(), params.clone(), cookie.clone());
         tasks.push(tokio::spawn(async move {
-            auth.social_callback("acme", &params, Some(&cookie), &meta()).await
+            auth.social_callback("acme", &params, Some(&cookie), &meta())
+                .await
         }));
     }
     let mut ok = 0;
@@ -194,7 +269,9 @@ async fn a_state_completes_once_even_under_concurrent_callbacks() {
     // single-use code, stopped the others.
     assert_eq!(idp.token_calls(), 1);
     // A replay afterwards.
-    let again = auth.social_callback("acme", &params, Some(&cookie), &meta()).await;
+    let again = auth
+        .social_callback("acme", &params, Some(&cookie), &meta())
+        .await;
     assert_eq!(code_of(again), "state_mismatch");
 }
 
@@ -205,26 +282,52 @@ async fn a_state_from_another_browser_or_provider_or_too_old_is_refused() {
     let attacker = auth.sign_in_social(start("acme")).await.unwrap();
     let victim = auth.sign_in_social(start("acme")).await.unwrap();
     let params = idp.authorize(&attacker.url).await;
-    for cookie in [None, Some(auth.cookies().sign(&victim.state)), Some(attacker.state.clone())] {
-        let r = auth.social_callback("acme", &params, cookie.as_deref(), &meta()).await;
+    for cookie in [
+        None,
+        Some(auth.cookies().sign(&victim.state)),
+        Some(attacker.state.clone()),
+    ] {
+        let r = auth
+            .social_callback("acme", &params, cookie.as_deref(), &meta())
+            .await;
         assert_eq!(code_of(r), "state_mismatch");
     }
     assert_eq!(idp.token_calls(), 0);
     // No state at all.
     let r = auth
-        .social_callback("acme", &CallbackParams { state: None, ..params.clone() }, None, &meta())
+        .social_callback(
+            "acme",
+            &CallbackParams {
+                state: None,
+                ..params.clone()
+            },
+            None,
+            &meta(),
+        )
         .await;
     assert_eq!(code_of(r), "state_not_found");
     // A state issued for another provider.
     let r = auth
-        .social_callback("google", &params, Some(&auth.cookies().sign(&attacker.state)), &meta())
+        .social_callback(
+            "google",
+            &params,
+            Some(&auth.cookies().sign(&attacker.state)),
+            &meta(),
+        )
         .await;
     assert_eq!(code_of(r), "state_mismatch");
     // Expired after ten minutes.
     let old = auth.sign_in_social(start("acme")).await.unwrap();
     let params = idp.authorize(&old.url).await;
     f.clock.advance(Duration::from_secs(601));
-    let r = auth.social_callback("acme", &params, Some(&auth.cookies().sign(&old.state)), &meta()).await;
+    let r = auth
+        .social_callback(
+            "acme",
+            &params,
+            Some(&auth.cookies().sign(&old.state)),
+            &meta(),
+        )
+        .await;
     assert_eq!(code_of(r), "state_mismatch");
 }
 
@@ -232,9 +335,11 @@ async fn a_state_from_another_browser_or_provider_or_too_old_is_refused() {
 async fn the_state_row_is_better_auths() {
     let (f, _idp, auth) = setup(IdpUser::verified(sub(), email())).await;
     let a = auth.sign_in_social(start("acme")).await.unwrap();
-    let rows = f
-        .db
-        .query(&Statement::new(r#"SELECT "value" FROM "verification" WHERE "identifier" = ?1"#).bind(a.state.as_str()))
+    let rows =
+        f.db.query(
+            &Statement::new(r#"SELECT "value" FROM "verification" WHERE "identifier" = ?1"#)
+                .bind(a.state.as_str()),
+        )
         .await
         .unwrap();
     let value: String = rows[0].get(0).unwrap();
@@ -249,7 +354,10 @@ async fn the_state_row_is_better_auths() {
     let url = reqwest::Url::parse(&a.url).unwrap();
     let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
     assert_eq!(q["code_challenge_method"], "S256");
-    assert_eq!(q["redirect_uri"], "http://localhost:3000/api/auth/callback/acme");
+    assert_eq!(
+        q["redirect_uri"],
+        "http://localhost:3000/api/auth/callback/acme"
+    );
     assert_eq!(q["state"], a.state);
     assert_eq!(q["nonce"], v["idTokenNonce"].as_str().unwrap());
 }
@@ -257,7 +365,12 @@ async fn the_state_row_is_better_auths() {
 #[tokio::test]
 async fn redirect_targets_must_be_trusted() {
     let (_f, _idp, auth) = setup(IdpUser::verified(sub(), email())).await;
-    for bad in ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "http://localhost:3000.evil.example/"] {
+    for bad in [
+        "https://evil.example/x",
+        "//evil.example/x",
+        "/\\evil.example",
+        "http://localhost:3000.evil.example/",
+    ] {
         for which in 0..3 {
             let mut req = start("acme");
             match which {
@@ -266,7 +379,10 @@ async fn redirect_targets_must_be_trusted() {
                 _ => req.new_user_callback_url = Some(bad.into()),
             }
             let r = auth.sign_in_social(req).await;
-            assert!(matches!(r, Err(OAuthError::InvalidCallbackUrl)), "{bad} as target {which}");
+            assert!(
+                matches!(r, Err(OAuthError::InvalidCallbackUrl)),
+                "{bad} as target {which}"
+            );
         }
     }
     let mut ok = start("acme");
@@ -279,18 +395,31 @@ async fn redirect_targets_must_be_trusted() {
 #[tokio::test]
 async fn an_unverified_provider_email_never_links_to_an_existing_user() {
     let (s, e) = (sub(), email());
-    let (f, idp, auth) = setup(IdpUser { email_verified: false, ..IdpUser::verified(&s, &e) }).await;
+    let (f, idp, auth) = setup(IdpUser {
+        email_verified: false,
+        ..IdpUser::verified(&s, &e)
+    })
+    .await;
     let owner = auth
         .sign_up_email(SignUpEmail::new("Owner", &e, PASSWORD), &meta())
         .await
         .unwrap()
         .signed_in()
         .unwrap();
-    assert_eq!(code_of(sign_in(&auth, &idp, "acme").await), "account_not_linked");
+    assert_eq!(
+        code_of(sign_in(&auth, &idp, "acme").await),
+        "account_not_linked"
+    );
     assert_eq!(accounts_of(&f, &s).await, 0);
     // GitHub's unverified primary address, the same.
-    idp.set_user(IdpUser { email_verified: false, ..IdpUser::verified("777", &e) });
-    assert_eq!(code_of(sign_in(&auth, &idp, "github").await), "account_not_linked");
+    idp.set_user(IdpUser {
+        email_verified: false,
+        ..IdpUser::verified("777", &e)
+    });
+    assert_eq!(
+        code_of(sign_in(&auth, &idp, "github").await),
+        "account_not_linked"
+    );
     // Verified at the provider: linked to the existing user.
     idp.set_user(IdpUser::verified(&s, &e));
     let linked = sign_in(&auth, &idp, "acme").await.expect("linked");
@@ -299,7 +428,10 @@ async fn an_unverified_provider_email_never_links_to_an_existing_user() {
     assert_eq!(accounts_of(&f, &s).await, 1);
     // A new user with an unverified address is created unverified.
     let other = email();
-    idp.set_user(IdpUser { email_verified: false, ..IdpUser::verified(sub(), &other) });
+    idp.set_user(IdpUser {
+        email_verified: false,
+        ..IdpUser::verified(sub(), &other)
+    });
     let created = sign_in(&auth, &idp, "acme").await.expect("created");
     assert!(!created.signed_in.user.email_verified);
 }
@@ -318,7 +450,13 @@ async fn concurrent_first_sign_ins_create_one_user_and_one_account() {
     for (a, params) in flows {
         let auth = auth.clone();
         tasks.push(tokio::spawn(async move {
-            auth.social_callback("acme", &params, Some(&auth.cookies().sign(&a.state)), &meta()).await
+            auth.social_callback(
+                "acme",
+                &params,
+                Some(&auth.cookies().sign(&a.state)),
+                &meta(),
+            )
+            .await
         }));
     }
     let mut ids = std::collections::HashSet::new();
@@ -339,9 +477,14 @@ async fn rotated_keys_are_picked_up_and_rotated_out_keys_stop_verifying() {
         .await;
     sign_in(&auth, &idp, "acme").await.expect("rsa-1");
     idp.rotate_keys();
-    sign_in(&auth, &idp, "acme").await.expect("rsa-2 after one refetch");
+    sign_in(&auth, &idp, "acme")
+        .await
+        .expect("rsa-2 after one refetch");
     idp.misbehave(Misbehavior::OldKey);
-    assert_eq!(code_of(sign_in(&auth, &idp, "acme").await), "invalid_id_token");
+    assert_eq!(
+        code_of(sign_in(&auth, &idp, "acme").await),
+        "invalid_id_token"
+    );
 }
 
 #[tokio::test]
@@ -355,7 +498,10 @@ async fn random_key_ids_do_not_hammer_the_provider() {
     assert_eq!(idp.jwks_fetches(), 1);
     idp.misbehave(Misbehavior::UnknownKid);
     for _ in 0..10 {
-        assert_eq!(code_of(sign_in(&auth, &idp, "acme").await), "invalid_id_token");
+        assert_eq!(
+            code_of(sign_in(&auth, &idp, "acme").await),
+            "invalid_id_token"
+        );
     }
     assert_eq!(idp.jwks_fetches(), 1, "no refetch within the interval");
 }
@@ -376,7 +522,14 @@ async fn discovery_and_jwks_come_only_from_the_issuer() {
     let a = auth.sign_in_social(start("acme")).await.unwrap();
     idp.misbehave(Misbehavior::JwksRedirect);
     let params = idp.authorize(&a.url).await;
-    let r = auth.social_callback("acme", &params, Some(&auth.cookies().sign(&a.state)), &meta()).await;
+    let r = auth
+        .social_callback(
+            "acme",
+            &params,
+            Some(&auth.cookies().sign(&a.state)),
+            &meta(),
+        )
+        .await;
     assert_eq!(code_of(r), "discovery_failed");
 
     // Plain http off loopback, or without the opt-in, is refused.
@@ -386,7 +539,8 @@ async fn discovery_and_jwks_come_only_from_the_issuer() {
     let r = auth.sign_in_social(start("x")).await;
     assert!(matches!(r, Err(OAuthError::Endpoint { .. })), "{r:?}");
     let f = Fixture::new().await;
-    let remote = ProviderConfig::oidc("x", "http://example.com", "id", "secret").with_insecure_loopback(true);
+    let remote = ProviderConfig::oidc("x", "http://example.com", "id", "secret")
+        .with_insecure_loopback(true);
     let auth = f.build(f.builder().with_social_provider(remote)).await;
     let r = auth.sign_in_social(start("x")).await;
     assert!(matches!(r, Err(OAuthError::Endpoint { .. })), "{r:?}");
@@ -399,16 +553,23 @@ async fn github_and_plain_oauth2_sign_in() {
     let gh = sign_in(&auth, &idp, "github").await.expect("github");
     assert_eq!(gh.signed_in.user.email, e);
     assert!(gh.signed_in.user.email_verified);
-    let rows = f
-        .db
-        .query(&Statement::new(r#"SELECT "providerId" FROM "account" WHERE "accountId" = '123456'"#))
+    let rows =
+        f.db.query(&Statement::new(
+            r#"SELECT "providerId" FROM "account" WHERE "accountId" = '123456'"#,
+        ))
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
     let p = sign_in(&auth, &idp, "plain").await.expect("plain oauth2");
-    assert_eq!(p.signed_in.user.id, gh.signed_in.user.id, "linked by the verified email");
+    assert_eq!(
+        p.signed_in.user.id, gh.signed_in.user.id,
+        "linked by the verified email"
+    );
     idp.misbehave(Misbehavior::RefuseCode);
-    assert_eq!(code_of(sign_in(&auth, &idp, "github").await), "invalid_code");
+    assert_eq!(
+        code_of(sign_in(&auth, &idp, "github").await),
+        "invalid_code"
+    );
 }
 
 #[tokio::test]
@@ -422,10 +583,26 @@ async fn secrets_stay_out_of_debug_output_and_errors() {
     let params = idp.authorize(&a.url).await;
     let code = params.code.clone().unwrap();
     assert!(!format!("{params:?}").contains(&code));
-    let ok = auth.social_callback("acme", &params, Some(&auth.cookies().sign(&a.state)), &meta()).await.unwrap();
+    let ok = auth
+        .social_callback(
+            "acme",
+            &params,
+            Some(&auth.cookies().sign(&a.state)),
+            &meta(),
+        )
+        .await
+        .unwrap();
     let text = format!("{ok:?}");
     assert!(!text.contains(&code));
-    let replay = auth.social_callback("acme", &params, Some(&auth.cookies().sign(&a.state)), &meta()).await.unwrap_err();
+    let replay = auth
+        .social_callback(
+            "acme",
+            &params,
+            Some(&auth.cookies().sign(&a.state)),
+            &meta(),
+        )
+        .await
+        .unwrap_err();
     let text = format!("{replay:?} {}", replay.error);
     assert!(!text.contains(&code) && !text.contains(&a.state));
 }
@@ -435,15 +612,32 @@ async fn the_handshake_drives_a_provider_that_is_not_configured_on_the_builder()
     // What SSO does: a provider read from elsewhere, its own callback route.
     let f = Fixture::new().await;
     let idp = TestIdp::start(IdpUser::verified(sub(), email())).await;
-    let auth = f.build(f.builder().with_base_url("http://localhost:3000")).await;
+    let auth = f
+        .build(f.builder().with_base_url("http://localhost:3000"))
+        .await;
     let provider = idp.oidc_provider("tenant-sso");
     let redirect = "http://localhost:3000/api/auth/sso/callback/tenant-sso";
-    let targets = RedirectTargets { callback_url: "/app".into(), ..Default::default() };
-    let a = auth.oauth().begin(&provider, redirect, targets).await.unwrap();
+    let targets = RedirectTargets {
+        callback_url: "/app".into(),
+        ..Default::default()
+    };
+    let a = auth
+        .oauth()
+        .begin(&provider, redirect, targets)
+        .await
+        .unwrap();
     let params = idp.authorize(&a.url).await;
-    let pending = auth.oauth().take_state(&provider, &params, Some(&a.state)).await.unwrap();
+    let pending = auth
+        .oauth()
+        .take_state(&provider, &params, Some(&a.state))
+        .await
+        .unwrap();
     assert_eq!(pending.targets.callback_url, "/app");
-    let id = auth.oauth().exchange(&provider, redirect, pending, &params).await.unwrap();
+    let id = auth
+        .oauth()
+        .exchange(&provider, redirect, pending, &params)
+        .await
+        .unwrap();
     assert_eq!(id.issuer.as_deref(), Some(idp.issuer().as_str()));
     assert!(id.email_verified);
     let _ = Arc::new(id);

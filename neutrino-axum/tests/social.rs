@@ -43,11 +43,17 @@ async fn world() -> World {
         .build()
         .await
         .unwrap();
-    let app = AuthApi::new(platform.clone()).without_rate_limit().router().unwrap();
+    let app = AuthApi::new(platform.clone())
+        .without_rate_limit()
+        .router()
+        .unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     World {
         _folder: folder,
@@ -89,7 +95,11 @@ impl Browser {
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn keep(&mut self, set_cookies: &[String]) {
@@ -104,10 +114,17 @@ impl Browser {
     }
 
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
-        let req = if self.cookies.is_empty() { req } else { req.header("cookie", self.cookie_header()) };
+        let req = if self.cookies.is_empty() {
+            req
+        } else {
+            req.header("cookie", self.cookie_header())
+        };
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
-        let location = res.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+        let location = res
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
         let set_cookies: Vec<String> = res
             .headers()
             .get_all("set-cookie")
@@ -116,7 +133,12 @@ impl Browser {
             .collect();
         let body = res.text().await.unwrap();
         self.keep(&set_cookies);
-        Answer { status, location, set_cookies, body }
+        Answer {
+            status,
+            location,
+            set_cookies,
+            body,
+        }
     }
 
     async fn start(&mut self, w: &World, body: Value) -> Answer {
@@ -134,7 +156,9 @@ impl Browser {
     }
 
     fn has_session(&self) -> bool {
-        self.cookies.iter().any(|(k, _)| k == "better-auth.session_token")
+        self.cookies
+            .iter()
+            .any(|(k, _)| k == "better-auth.session_token")
     }
 }
 
@@ -160,13 +184,20 @@ async fn sign_in_social_redirects_and_the_callback_sets_the_session() {
     assert_eq!(body["redirect"], true);
     assert_eq!(started.location.as_deref(), body["url"].as_str());
     assert!(body["url"].as_str().unwrap().starts_with(&w.idp.issuer()));
-    let state_cookie = started.set_cookies.iter().find(|c| c.starts_with("better-auth.state=")).expect("state cookie");
+    let state_cookie = started
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("better-auth.state="))
+        .expect("state cookie");
     assert!(state_cookie.contains("Max-Age=300") && state_cookie.contains("HttpOnly"));
     assert!(callback.starts_with(&format!("{}/callback/acme?", w.base)));
     assert_eq!(done.status, 302);
     assert_eq!(done.location.as_deref(), Some("/dashboard"));
     assert!(b.has_session());
-    assert!(!b.cookies.iter().any(|(k, _)| k == "better-auth.state"), "the state cookie is expired");
+    assert!(
+        !b.cookies.iter().any(|(k, _)| k == "better-auth.state"),
+        "the state cookie is expired"
+    );
     let session = b.get(&format!("{}/get-session", w.base)).await;
     assert_eq!(session.json()["user"]["email"], "ada@example.com");
     assert_eq!(session.json()["user"]["emailVerified"], true);
@@ -180,7 +211,9 @@ async fn sign_in_social_redirects_and_the_callback_sets_the_session() {
     assert_eq!(s2.json()["user"]["id"], session.json()["user"]["id"]);
 
     // disableRedirect: no Location.
-    let quiet = b.start(&w, json!({ "provider": "acme", "disableRedirect": true })).await;
+    let quiet = b
+        .start(&w, json!({ "provider": "acme", "disableRedirect": true }))
+        .await;
     assert_eq!(quiet.json()["redirect"], false);
     assert!(quiet.location.is_none());
 }
@@ -195,12 +228,20 @@ async fn an_attackers_replayed_callback_signs_nobody_in() {
     // The attacker saw the callback URL and the state cookie (a copy of the
     // victim's jar), and replays both.
     let mut attacker = Browser::new();
-    attacker.cookies = victim.cookies.iter().filter(|(k, _)| k != "better-auth.session_token").cloned().collect();
+    attacker.cookies = victim
+        .cookies
+        .iter()
+        .filter(|(k, _)| k != "better-auth.session_token")
+        .cloned()
+        .collect();
     let started = attacker.start(&w, json!({ "provider": "acme" })).await;
     assert_eq!(started.status, 200);
     let replay = attacker.get(&callback).await;
     assert_eq!(replay.status, 302);
-    assert_eq!(replay.location.unwrap(), format!("{}/error?error=state_mismatch", w.base));
+    assert_eq!(
+        replay.location.unwrap(),
+        format!("{}/error?error=state_mismatch", w.base)
+    );
     assert!(!attacker.has_session());
 }
 
@@ -209,20 +250,35 @@ async fn a_state_from_another_browser_signs_nobody_in() {
     let w = world().await;
     // Login CSRF: the attacker starts a sign-in with their own identity and
     // makes the victim's browser open the callback.
-    w.idp.set_user(IdpUser::verified("attacker", "mallory@example.com"));
+    w.idp
+        .set_user(IdpUser::verified("attacker", "mallory@example.com"));
     let mut attacker = Browser::new();
-    let started = attacker.start(&w, json!({ "provider": "acme", "callbackURL": "/dashboard" })).await;
-    let callback = w.idp.authorize_location(started.json()["url"].as_str().unwrap()).await;
+    let started = attacker
+        .start(
+            &w,
+            json!({ "provider": "acme", "callbackURL": "/dashboard" }),
+        )
+        .await;
+    let callback = w
+        .idp
+        .authorize_location(started.json()["url"].as_str().unwrap())
+        .await;
     let mut victim = Browser::new();
     let _own = victim.start(&w, json!({ "provider": "acme" })).await;
     let hijack = victim.get(&callback).await;
     assert_eq!(hijack.status, 302);
-    assert_eq!(hijack.location.unwrap(), format!("{}/error?error=state_mismatch", w.base));
+    assert_eq!(
+        hijack.location.unwrap(),
+        format!("{}/error?error=state_mismatch", w.base)
+    );
     assert!(!victim.has_session());
     // A browser without any state cookie, the same.
     let mut bare = Browser::new();
     let r = bare.get(&callback).await;
-    assert_eq!(r.location.unwrap(), format!("{}/error?error=state_mismatch", w.base));
+    assert_eq!(
+        r.location.unwrap(),
+        format!("{}/error?error=state_mismatch", w.base)
+    );
     assert!(!bare.has_session());
     // The attacker's own browser still completes its own handshake.
     let own = attacker.get(&callback).await;
@@ -239,19 +295,34 @@ async fn untrusted_redirect_targets_and_unknown_providers_are_refused() {
         ("errorCallbackURL", "INVALID_ERROR_CALLBACK_URL"),
         ("newUserCallbackURL", "INVALID_NEW_USER_CALLBACK_URL"),
     ] {
-        for evil in ["https://evil.example/x", "//evil.example/x", "http://127.0.0.1.evil.example/"] {
-            let r = b.start(&w, json!({ "provider": "acme", field: evil })).await;
+        for evil in [
+            "https://evil.example/x",
+            "//evil.example/x",
+            "http://127.0.0.1.evil.example/",
+        ] {
+            let r = b
+                .start(&w, json!({ "provider": "acme", field: evil }))
+                .await;
             assert_eq!(r.status, 403, "{field} {evil}");
             assert_eq!(r.json()["code"], code);
-            assert!(!r.set_cookies.iter().any(|c| c.starts_with("better-auth.state=")));
+            assert!(
+                !r.set_cookies
+                    .iter()
+                    .any(|c| c.starts_with("better-auth.state="))
+            );
         }
     }
     let r = b.start(&w, json!({ "provider": "nope" })).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["code"], "PROVIDER_NOT_FOUND");
-    let r = b.get(&format!("{}/callback/nope?state=x&code=y", w.base)).await;
+    let r = b
+        .get(&format!("{}/callback/nope?state=x&code=y", w.base))
+        .await;
     assert_eq!(r.status, 302);
-    assert_eq!(r.location.unwrap(), format!("{}/error?error=oauth_provider_not_found", w.base));
+    assert_eq!(
+        r.location.unwrap(),
+        format!("{}/error?error=oauth_provider_not_found", w.base)
+    );
 }
 
 #[tokio::test]
@@ -261,17 +332,30 @@ async fn a_forged_id_token_goes_to_the_error_url() {
     w.idp.misbehave(Misbehavior::AlgNone);
     let (_, _, done) = sign_in(&w, &mut b, "acme").await;
     assert_eq!(done.status, 302);
-    assert_eq!(done.location.as_deref(), Some("/oops?error=invalid_id_token"));
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/oops?error=invalid_id_token")
+    );
     assert!(!b.has_session());
     w.idp.misbehave(Misbehavior::None);
-    w.idp.set_user(IdpUser { email_verified: false, ..IdpUser::verified("other", "ada@example.com") });
+    w.idp.set_user(IdpUser {
+        email_verified: false,
+        ..IdpUser::verified("other", "ada@example.com")
+    });
     let mut first = Browser::new();
-    w.idp.set_user(IdpUser::verified("subject-1", "ada@example.com"));
+    w.idp
+        .set_user(IdpUser::verified("subject-1", "ada@example.com"));
     sign_in(&w, &mut first, "acme").await;
     // Another identity with the same, unverified, address: no takeover.
-    w.idp.set_user(IdpUser { email_verified: false, ..IdpUser::verified("intruder", "ada@example.com") });
+    w.idp.set_user(IdpUser {
+        email_verified: false,
+        ..IdpUser::verified("intruder", "ada@example.com")
+    });
     let mut intruder = Browser::new();
     let (_, _, done) = sign_in(&w, &mut intruder, "acme").await;
-    assert_eq!(done.location.as_deref(), Some("/oops?error=account_not_linked"));
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/oops?error=account_not_linked")
+    );
     assert!(!intruder.has_session());
 }

@@ -48,7 +48,9 @@ pub(crate) fn checked_url(url: &str, allow_loopback_http: bool) -> Result<Url, O
     if parsed.username() != "" || parsed.password().is_some() {
         return Err(endpoint("url with credentials"));
     }
-    let host = parsed.host_str().ok_or_else(|| endpoint("url without host"))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| endpoint("url without host"))?;
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if allow_loopback_http && is_loopback(host) => Ok(parsed),
@@ -58,7 +60,8 @@ pub(crate) fn checked_url(url: &str, allow_loopback_http: bool) -> Result<Url, O
 
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The discovery document's fields used here.
@@ -114,7 +117,10 @@ impl Http {
             .await
             .map_err(|_| endpoint("request failed"))?;
         let status = resp.status();
-        if resp.content_length().is_some_and(|l| l > MAX_RESPONSE as u64) {
+        if resp
+            .content_length()
+            .is_some_and(|l| l > MAX_RESPONSE as u64)
+        {
             return Err(endpoint("answer too large"));
         }
         let mut body = Vec::new();
@@ -185,10 +191,10 @@ impl Discovery {
     ) -> Result<Arc<Metadata>, OAuthError> {
         let entry = self.entry(issuer);
         let mut e = entry.lock().await;
-        if let Some((m, at)) = &e.metadata {
-            if at.elapsed() < METADATA_TTL {
-                return Ok(Arc::clone(m));
-            }
+        if let Some((m, at)) = &e.metadata
+            && at.elapsed() < METADATA_TTL
+        {
+            return Ok(Arc::clone(m));
         }
         let url = format!(
             "{}/.well-known/openid-configuration",
@@ -197,7 +203,9 @@ impl Discovery {
         let url = checked_url(&url, allow_loopback_http)?;
         let m: Metadata = self.http.json(self.http.get(url)).await?;
         if m.issuer != issuer {
-            return Err(endpoint("discovery issuer differs from the configured issuer"));
+            return Err(endpoint(
+                "discovery issuer differs from the configured issuer",
+            ));
         }
         for u in [&m.authorization_endpoint, &m.token_endpoint, &m.jwks_uri]
             .into_iter()

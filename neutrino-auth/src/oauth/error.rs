@@ -129,6 +129,10 @@ pub(crate) fn provider_error(raw: &str) -> OAuthError {
         .collect::<String>()
         .to_ascii_lowercase();
     OAuthError::Provider {
-        error: if error.is_empty() { "provider_error".into() } else { error },
+        error: if error.is_empty() {
+            "provider_error".into()
+        } else {
+            error
+        },
     }
 }

@@ -150,11 +150,15 @@ fn key_algorithm(alg: Algorithm) -> Option<KeyAlgorithm> {
 
 /// The header of `token`: its algorithm (refused unless pinned) and key ID.
 /// `alg: none`, unknown algorithms and HS* never pass.
-pub(crate) fn header(token: &str, algorithms: &[Algorithm]) -> Result<(Algorithm, Option<String>), OAuthError> {
+pub(crate) fn header(
+    token: &str,
+    algorithms: &[Algorithm],
+) -> Result<(Algorithm, Option<String>), OAuthError> {
     if token.len() > MAX_ID_TOKEN_LEN {
         return Err(bad("too long"));
     }
-    let header = jsonwebtoken::decode_header(token).map_err(|_| bad("malformed or unsupported header"))?;
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|_| bad("malformed or unsupported header"))?;
     if !is_asymmetric(header.alg) || !algorithms.contains(&header.alg) {
         return Err(bad("algorithm not allowed for this provider"));
     }
@@ -172,7 +176,11 @@ pub(crate) fn find_key<'k>(keys: &'k JwkSet, alg: Algorithm, kid: Option<&str>) 
         None => {
             let mut fitting = keys.keys.iter().filter(|k| key_fits(k, alg));
             let first = fitting.next();
-            if fitting.next().is_some() { None } else { first }
+            if fitting.next().is_some() {
+                None
+            } else {
+                first
+            }
         }
     }
 }
@@ -183,7 +191,12 @@ fn unix(t: SystemTime) -> i64 {
 }
 
 /// Verifies `token` with `key` against `expect`.
-pub(crate) fn verify(token: &str, alg: Algorithm, key: &Jwk, expect: &Expect<'_>) -> Result<IdClaims, OAuthError> {
+pub(crate) fn verify(
+    token: &str,
+    alg: Algorithm,
+    key: &Jwk,
+    expect: &Expect<'_>,
+) -> Result<IdClaims, OAuthError> {
     let decoding = DecodingKey::from_jwk(key).map_err(|_| bad("unusable key"))?;
     let mut validation = Validation::new(alg);
     validation.algorithms = vec![alg];
@@ -228,10 +241,10 @@ pub(crate) fn verify(token: &str, alg: Algorithm, key: &Jwk, expect: &Expect<'_>
     if !nonce_ok {
         return Err(bad("nonce mismatch"));
     }
-    if let (Some(at_hash), Some(access)) = (claims.at_hash.as_deref(), expect.access_token) {
-        if at_hash != token_hash(alg, access) {
-            return Err(bad("access token hash mismatch"));
-        }
+    if let (Some(at_hash), Some(access)) = (claims.at_hash.as_deref(), expect.access_token)
+        && at_hash != token_hash(alg, access)
+    {
+        return Err(bad("access token hash mismatch"));
     }
     if claims.sub.is_empty() || claims.sub.len() > 255 {
         return Err(bad("bad subject"));
@@ -246,7 +259,9 @@ pub(crate) fn token_hash(alg: Algorithm, token: &str) -> String {
         Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 | Algorithm::HS384 => {
             Sha384::digest(token.as_bytes()).to_vec()
         }
-        Algorithm::RS512 | Algorithm::PS512 | Algorithm::HS512 => Sha512::digest(token.as_bytes()).to_vec(),
+        Algorithm::RS512 | Algorithm::PS512 | Algorithm::HS512 => {
+            Sha512::digest(token.as_bytes()).to_vec()
+        }
         _ => Sha256::digest(token.as_bytes()).to_vec(),
     };
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])

@@ -282,7 +282,9 @@ impl OAuthClient {
         if let Some(e) = &p.endpoints().authorization {
             return Ok(e.clone());
         }
-        let issuer = p.issuer().ok_or(OAuthError::Config { reason: "no issuer" })?;
+        let issuer = p.issuer().ok_or(OAuthError::Config {
+            reason: "no issuer",
+        })?;
         Ok(self
             .discovery
             .metadata(issuer, p.allow_loopback_http())
@@ -361,13 +363,17 @@ impl OAuthClient {
         browser_state: Option<&str>,
     ) -> Result<Pending, OAuthError> {
         let state = params.state.as_deref().ok_or(OAuthError::StateNotFound)?;
-        let same_browser = browser_state
-            .is_some_and(|b| bool::from(b.as_bytes().ct_eq(state.as_bytes())));
+        let same_browser =
+            browser_state.is_some_and(|b| bool::from(b.as_bytes().ct_eq(state.as_bytes())));
         if !same_browser {
             return Err(OAuthError::StateMismatch);
         }
         let data = state::take(&*self.db, state, self.clock.now()).await?;
-        if data.provider_id.as_deref().is_some_and(|p| p != provider.id()) {
+        if data
+            .provider_id
+            .as_deref()
+            .is_some_and(|p| p != provider.id())
+        {
             return Err(OAuthError::StateMismatch);
         }
         Ok(Pending {
@@ -399,19 +405,25 @@ impl OAuthClient {
         if let Some(e) = &params.error {
             return Err(provider_error(e));
         }
-        let code = params.code.as_deref().filter(|c| !c.is_empty()).ok_or(OAuthError::NoCode)?;
+        let code = params
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or(OAuthError::NoCode)?;
         if code.len() > 2048 {
             return Err(OAuthError::InvalidCode);
         }
-        if let (Some(iss), Some(expected)) = (params.iss.as_deref(), provider.issuer()) {
-            if iss != expected {
-                return Err(OAuthError::IssuerMismatch);
-            }
+        if let (Some(iss), Some(expected)) = (params.iss.as_deref(), provider.issuer())
+            && iss != expected
+        {
+            return Err(OAuthError::IssuerMismatch);
         }
         let loopback = provider.allow_loopback_http();
         let metadata = match provider.profile() {
             Profile::Oidc => {
-                let issuer = provider.issuer().ok_or(OAuthError::Config { reason: "no issuer" })?;
+                let issuer = provider.issuer().ok_or(OAuthError::Config {
+                    reason: "no issuer",
+                })?;
                 Some(self.discovery.metadata(issuer, loopback).await?)
             }
             _ => None,
@@ -421,7 +433,9 @@ impl OAuthClient {
             .token
             .clone()
             .or_else(|| metadata.as_ref().map(|m| m.token_endpoint.clone()))
-            .ok_or(OAuthError::Config { reason: "no token endpoint" })?;
+            .ok_or(OAuthError::Config {
+                reason: "no token endpoint",
+            })?;
         let http = self.discovery.http();
         let form = [
             ("grant_type", "authorization_code"),
@@ -432,7 +446,10 @@ impl OAuthClient {
             ("client_secret", provider.client_secret()),
         ];
         let (status, body) = http
-            .send(http.post(checked_url(&token_endpoint, loopback)?).form(&form))
+            .send(
+                http.post(checked_url(&token_endpoint, loopback)?)
+                    .form(&form),
+            )
             .await?;
         if !status.is_success() {
             return Err(OAuthError::InvalidCode);
@@ -453,8 +470,11 @@ impl OAuthClient {
         };
         match provider.profile() {
             Profile::Oidc => {
-                let metadata = metadata.ok_or(OAuthError::Config { reason: "no issuer" })?;
-                self.oidc_identity(provider, &metadata, pending.nonce.as_deref(), tokens).await
+                let metadata = metadata.ok_or(OAuthError::Config {
+                    reason: "no issuer",
+                })?;
+                self.oidc_identity(provider, &metadata, pending.nonce.as_deref(), tokens)
+                    .await
             }
             Profile::OAuth2 => self.oauth2_identity(provider, tokens).await,
             Profile::GitHub => self.github_identity(provider, tokens).await,
@@ -468,22 +488,37 @@ impl OAuthClient {
         nonce: Option<&str>,
         tokens: ProviderTokens,
     ) -> Result<VerifiedIdentity, OAuthError> {
-        let issuer = provider.issuer().ok_or(OAuthError::Config { reason: "no issuer" })?;
+        let issuer = provider.issuer().ok_or(OAuthError::Config {
+            reason: "no issuer",
+        })?;
         let loopback = provider.allow_loopback_http();
         // A state without a nonce cannot bind the token to this handshake.
-        let nonce = nonce.ok_or(OAuthError::InvalidIdToken { reason: "nonce mismatch" })?;
+        let nonce = nonce.ok_or(OAuthError::InvalidIdToken {
+            reason: "nonce mismatch",
+        })?;
         let id_token = tokens
             .id_token
             .as_deref()
             .ok_or(OAuthError::InvalidIdToken { reason: "missing" })?;
         let (alg, kid) = jose::header(id_token, provider.algorithms())?;
-        let jwks_uri = provider.endpoints().jwks.clone().unwrap_or_else(|| metadata.jwks_uri.clone());
-        let mut keys = self.discovery.jwks(issuer, &jwks_uri, loopback, false).await?;
+        let jwks_uri = provider
+            .endpoints()
+            .jwks
+            .clone()
+            .unwrap_or_else(|| metadata.jwks_uri.clone());
+        let mut keys = self
+            .discovery
+            .jwks(issuer, &jwks_uri, loopback, false)
+            .await?;
         if jose::find_key(&keys, alg, kid.as_deref()).is_none() {
-            keys = self.discovery.jwks(issuer, &jwks_uri, loopback, true).await?;
+            keys = self
+                .discovery
+                .jwks(issuer, &jwks_uri, loopback, true)
+                .await?;
         }
-        let key = jose::find_key(&keys, alg, kid.as_deref())
-            .ok_or(OAuthError::InvalidIdToken { reason: "unknown key" })?;
+        let key = jose::find_key(&keys, alg, kid.as_deref()).ok_or(OAuthError::InvalidIdToken {
+            reason: "unknown key",
+        })?;
         let claims = jose::verify(
             id_token,
             alg,
@@ -511,18 +546,18 @@ impl OAuthClient {
             .userinfo
             .clone()
             .or_else(|| metadata.userinfo_endpoint.clone());
-        if identity.email.is_none() {
-            if let (Some(url), Some(access)) = (userinfo, identity.tokens.access_token.as_deref()) {
-                let info: StandardClaims = self.userinfo(&url, access, loopback).await?;
-                // The user-info answer must be about the token's subject.
-                if info.sub != identity.subject {
-                    return Err(OAuthError::UserInfo);
-                }
-                identity.email = info.email;
-                identity.email_verified = info.email_verified.unwrap_or(false);
-                identity.name = identity.name.or(info.name);
-                identity.image = identity.image.or(info.picture);
+        if identity.email.is_none()
+            && let (Some(url), Some(access)) = (userinfo, identity.tokens.access_token.as_deref())
+        {
+            let info: StandardClaims = self.userinfo(&url, access, loopback).await?;
+            // The user-info answer must be about the token's subject.
+            if info.sub != identity.subject {
+                return Err(OAuthError::UserInfo);
             }
+            identity.email = info.email;
+            identity.email_verified = info.email_verified.unwrap_or(false);
+            identity.name = identity.name.or(info.name);
+            identity.image = identity.image.or(info.picture);
         }
         Ok(tidy(identity))
     }
@@ -534,9 +569,12 @@ impl OAuthClient {
         loopback: bool,
     ) -> Result<T, OAuthError> {
         let http = self.discovery.http();
-        http.json(http.get(checked_url(url, loopback)?).bearer_auth(access_token))
-            .await
-            .map_err(|_| OAuthError::UserInfo)
+        http.json(
+            http.get(checked_url(url, loopback)?)
+                .bearer_auth(access_token),
+        )
+        .await
+        .map_err(|_| OAuthError::UserInfo)
     }
 
     async fn oauth2_identity(
@@ -544,9 +582,15 @@ impl OAuthClient {
         provider: &ProviderConfig,
         tokens: ProviderTokens,
     ) -> Result<VerifiedIdentity, OAuthError> {
-        let url = provider.endpoints().userinfo.clone().ok_or(OAuthError::UserInfo)?;
+        let url = provider
+            .endpoints()
+            .userinfo
+            .clone()
+            .ok_or(OAuthError::UserInfo)?;
         let access = tokens.access_token.clone().ok_or(OAuthError::UserInfo)?;
-        let info: StandardClaims = self.userinfo(&url, &access, provider.allow_loopback_http()).await?;
+        let info: StandardClaims = self
+            .userinfo(&url, &access, provider.allow_loopback_http())
+            .await?;
         Ok(tidy(VerifiedIdentity {
             provider_id: provider.id().to_owned(),
             issuer: None,

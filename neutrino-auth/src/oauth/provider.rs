@@ -131,7 +131,12 @@ impl ProviderConfig {
 
     /// Google (`google`): OIDC at `https://accounts.google.com`.
     pub fn google(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
-        Self::oidc("google", "https://accounts.google.com", client_id, client_secret)
+        Self::oidc(
+            "google",
+            "https://accounts.google.com",
+            client_id,
+            client_secret,
+        )
     }
 
     /// GitHub (`github`): OAuth 2.0 at `github.com` and its REST API,
@@ -165,7 +170,13 @@ impl ProviderConfig {
     /// Replaces the endpoints that are `Some` in `endpoints`.
     pub fn with_endpoints(mut self, endpoints: Endpoints) -> Self {
         let e = &mut self.endpoints;
-        let Endpoints { authorization, token, userinfo, jwks, emails } = endpoints;
+        let Endpoints {
+            authorization,
+            token,
+            userinfo,
+            jwks,
+            emails,
+        } = endpoints;
         e.authorization = authorization.or(e.authorization.take());
         e.token = token.or(e.token.take());
         e.userinfo = userinfo.or(e.userinfo.take());
@@ -246,7 +257,10 @@ impl ProviderConfig {
         let bad = |reason| Err(OAuthError::Config { reason });
         if self.id.is_empty()
             || self.id.len() > 64
-            || !self.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return bad("provider id must be 1 to 64 characters of [A-Za-z0-9_-]");
         }
@@ -258,14 +272,17 @@ impl ProviderConfig {
                 if self.issuer.as_deref().is_none_or(str::is_empty) {
                     return bad("an oidc provider needs an issuer");
                 }
-                if self.algorithms.is_empty() || !self.algorithms.iter().all(|a| is_asymmetric(*a)) {
+                if self.algorithms.is_empty() || !self.algorithms.iter().all(|a| is_asymmetric(*a))
+                {
                     return bad("id token algorithms must be asymmetric (RS*, PS*, ES256, ES384)");
                 }
             }
             Profile::OAuth2 | Profile::GitHub => {
                 let e = &self.endpoints;
                 if e.authorization.is_none() || e.token.is_none() || e.userinfo.is_none() {
-                    return bad("an oauth2 provider needs its authorization, token and userinfo endpoints");
+                    return bad(
+                        "an oauth2 provider needs its authorization, token and userinfo endpoints",
+                    );
                 }
             }
         }

@@ -27,7 +27,9 @@ use neutrino_core::clock::millis_since_epoch;
 use neutrino_core::ids::UserId;
 use neutrino_core::sql::{Statement, Value};
 
-use super::{CallbackParams, OAuthClient, OAuthError, ProviderConfig, RedirectTargets, VerifiedIdentity};
+use super::{
+    CallbackParams, OAuthClient, OAuthError, ProviderConfig, RedirectTargets, VerifiedIdentity,
+};
 use crate::audit::{self, AuditEvent, AuditRecord, WriteAudited};
 use crate::auth::Auth;
 use crate::date;
@@ -147,8 +149,13 @@ impl Auth {
     ///
     /// Errors: `PROVIDER_NOT_FOUND`, `INVALID_CALLBACK_URL`, the platform's
     /// status, and discovery failures.
-    pub async fn sign_in_social(&self, req: SocialSignIn) -> Result<super::Authorization, OAuthError> {
-        let provider = self.social_provider(&req.provider).ok_or(OAuthError::ProviderNotFound)?;
+    pub async fn sign_in_social(
+        &self,
+        req: SocialSignIn,
+    ) -> Result<super::Authorization, OAuthError> {
+        let provider = self
+            .social_provider(&req.provider)
+            .ok_or(OAuthError::ProviderNotFound)?;
         let social = self.social()?;
         self.ensure_writable().await?;
         let callback_url = match req.callback_url.filter(|c| !c.is_empty()) {
@@ -189,7 +196,8 @@ impl Auth {
             redirect: with_error(base, &error.code()),
             error,
         };
-        let (Some(provider), Ok(social)) = (self.social_provider(provider_id), self.social()) else {
+        let (Some(provider), Ok(social)) = (self.social_provider(provider_id), self.social())
+        else {
             // Better Auth's callback code for an unknown provider.
             return Err(SocialCallbackError {
                 redirect: with_error(&default_error, "oauth_provider_not_found"),
@@ -206,7 +214,12 @@ impl Auth {
         let error_base = targets.error_callback_url.clone().unwrap_or(default_error);
         let identity = social
             .client
-            .exchange(provider, &self.social_redirect_uri(provider.id()), pending, params)
+            .exchange(
+                provider,
+                &self.social_redirect_uri(provider.id()),
+                pending,
+                params,
+            )
             .await
             .map_err(|e| fail(e, &error_base))?;
         let (signed_in, is_new_user) = self
@@ -224,10 +237,16 @@ impl Auth {
         })
     }
 
-    fn account_values(&self, social: &Social, identity: &VerifiedIdentity) -> Result<[Value; 5], OAuthError> {
+    fn account_values(
+        &self,
+        social: &Social,
+        identity: &VerifiedIdentity,
+    ) -> Result<[Value; 5], OAuthError> {
         let seal = |t: &Option<String>| -> Result<Value, OAuthError> {
             Ok(match t {
-                Some(t) if social.encrypt_tokens => Value::from(symmetric_encrypt(&social.secret, t)?),
+                Some(t) if social.encrypt_tokens => {
+                    Value::from(symmetric_encrypt(&social.secret, t)?)
+                }
                 Some(t) => Value::from(t.clone()),
                 None => Value::Null,
             })
@@ -237,7 +256,8 @@ impl Auth {
             seal(&t.access_token)?,
             seal(&t.refresh_token)?,
             t.id_token.clone().map_or(Value::Null, Value::from),
-            t.access_token_expires_at.map_or(Value::Null, |e| Value::from(date::format(e))),
+            t.access_token_expires_at
+                .map_or(Value::Null, |e| Value::from(date::format(e))),
             t.scope.clone().map_or(Value::Null, Value::from),
         ])
     }
@@ -274,7 +294,9 @@ impl Auth {
                 let account_id: String = row.get(0)?;
                 let user_id: String = row.get(1)?;
                 let user_id = rows::parse_user_id(&user_id)?;
-                let user = rows::load_user(&**db, &user_id).await?.ok_or(AuthError::UserNotFound)?;
+                let user = rows::load_user(&**db, &user_id)
+                    .await?
+                    .ok_or(AuthError::UserNotFound)?;
                 let mut update = Statement::with_params(UPDATE_ACCOUNT, values.to_vec());
                 update = update.bind(stamp.as_str()).bind(account_id);
                 (user, vec![update], false)
@@ -286,7 +308,10 @@ impl Auth {
                 let guarded = crate::stmt::insert_where(
                     &insert,
                     r#"NOT EXISTS (SELECT 1 FROM "account" WHERE "providerId" = ?1 AND "accountId" = ?2)"#,
-                    vec![identity.provider_id.as_str().into(), identity.subject.as_str().into()],
+                    vec![
+                        identity.provider_id.as_str().into(),
+                        identity.subject.as_str().into(),
+                    ],
                 )?;
                 (user, vec![guarded], false)
             } else {
@@ -333,7 +358,11 @@ impl Auth {
             let session_index = writes.len();
             writes.push(insert_session);
             let entry = audit::insert_where(
-                if is_new { AuditEvent::SignUp } else { AuditEvent::SignIn },
+                if is_new {
+                    AuditEvent::SignUp
+                } else {
+                    AuditEvent::SignIn
+                },
                 AuditRecord {
                     user_id: Some(user.id.as_str()),
                     session_id: Some(&session.id),

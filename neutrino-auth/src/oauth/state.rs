@@ -31,15 +31,31 @@ pub(crate) struct StateData {
     pub(crate) code_verifier: String,
     #[serde(rename = "errorURL", default, skip_serializing_if = "Option::is_none")]
     pub(crate) error_url: Option<String>,
-    #[serde(rename = "newUserURL", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "newUserURL",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) new_user_url: Option<String>,
     #[serde(rename = "expiresAt")]
     pub(crate) expires_at: i64,
-    #[serde(rename = "oauthState", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "oauthState",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) oauth_state: Option<String>,
-    #[serde(rename = "idTokenNonce", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "idTokenNonce",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) id_token_nonce: Option<String>,
-    #[serde(rename = "providerId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "providerId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) provider_id: Option<String>,
 }
 

@@ -84,7 +84,7 @@ pub enum Misbehavior {
     OldKey,
     /// The discovery document names another issuer.
     DiscoveryWrongIssuer,
-    /// The JWKS answers a redirect to another host.
+    /// The JWKS answers a redirect to another host (where the keys are).
     JwksRedirect,
     /// The token endpoint refuses every code.
     RefuseCode,
@@ -192,7 +192,9 @@ fn unix_now() -> i64 {
 impl TestIdp {
     /// Starts a provider on `127.0.0.1` approving `user`.
     pub async fn start(user: IdpUser) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
@@ -212,6 +214,7 @@ impl TestIdp {
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
+            .route("/jwks/moved", get(jwks_moved))
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
@@ -315,9 +318,16 @@ impl TestIdp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        let resp = client.get(authorization_url).send().await.expect("authorize");
+        let resp = client
+            .get(authorization_url)
+            .send()
+            .await
+            .expect("authorize");
         assert_eq!(resp.status(), 302, "the provider redirects back");
-        let location = resp.headers()[reqwest::header::LOCATION].to_str().expect("location").to_owned();
+        let location = resp.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .expect("location")
+            .to_owned();
         let url = Url::parse(&location).expect("callback url");
         let mut params = CallbackParams::default();
         for (k, v) in url.query_pairs() {
@@ -339,9 +349,16 @@ impl TestIdp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        let resp = client.get(authorization_url).send().await.expect("authorize");
+        let resp = client
+            .get(authorization_url)
+            .send()
+            .await
+            .expect("authorize");
         assert_eq!(resp.status(), 302, "the provider redirects back");
-        resp.headers()[reqwest::header::LOCATION].to_str().expect("location").to_owned()
+        resp.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .expect("location")
+            .to_owned()
     }
 }
 
@@ -375,8 +392,19 @@ async fn jwks(State(s): S) -> Response {
     s.jwks_fetches.fetch_add(1, Ordering::SeqCst);
     let i = lock(&s);
     if i.misbehavior == Misbehavior::JwksRedirect {
-        return (StatusCode::FOUND, [(header::LOCATION, "http://169.254.169.254/latest")]).into_response();
+        // Elsewhere on this host, where the keys are: only a client that
+        // follows redirects finds them.
+        let to = format!("{}/jwks/moved", i.issuer.replace("127.0.0.1", "localhost"));
+        return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
     }
+    key_set(&i)
+}
+
+async fn jwks_moved(State(s): S) -> Response {
+    key_set(&lock(&s))
+}
+
+fn key_set(i: &Inner) -> Response {
     let rsa = if i.rotated { RSA2 } else { RSA1 };
     let set = JwkSet {
         keys: vec![jwk(rsa, Algorithm::RS256), jwk(EC1, Algorithm::ES256)],
@@ -387,7 +415,11 @@ async fn jwks(State(s): S) -> Response {
 async fn authorize(State(s): S, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut i = lock(&s);
     let (Some(client_id), Some(redirect_uri)) = (q.get("client_id"), q.get("redirect_uri")) else {
-        return (StatusCode::BAD_REQUEST, "client_id and redirect_uri required").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "client_id and redirect_uri required",
+        )
+            .into_response();
     };
     let code = random(32);
     let nonce = q.get("nonce").cloned();
@@ -421,20 +453,30 @@ async fn authorize(State(s): S, Query(q): Query<HashMap<String, String>>) -> Res
 fn form(body: &[u8]) -> HashMap<String, String> {
     let text = String::from_utf8_lossy(body);
     Url::parse(&format!("http://x/?{text}"))
-        .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn basic_client(headers: &HeaderMap) -> Option<(String, String)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(v.strip_prefix("Basic ")?).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(v.strip_prefix("Basic ")?)
+        .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (id, secret) = text.split_once(':')?;
     Some((id.to_owned(), secret.to_owned()))
 }
 
 fn oauth_error(error: &str) -> Response {
-    (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({ "error": error })),
+    )
+        .into_response()
 }
 
 async fn token(State(s): S, headers: HeaderMap, body: Bytes) -> Response {
@@ -450,7 +492,9 @@ async fn token(State(s): S, headers: HeaderMap, body: Bytes) -> Response {
         return oauth_error("invalid_client");
     }
     let mut i = lock(&s);
-    if i.misbehavior == Misbehavior::RefuseCode || f.get("grant_type").map(String::as_str) != Some("authorization_code") {
+    if i.misbehavior == Misbehavior::RefuseCode
+        || f.get("grant_type").map(String::as_str) != Some("authorization_code")
+    {
         return oauth_error("invalid_grant");
     }
     // A code works once.
@@ -510,7 +554,11 @@ fn id_token(i: &Inner, grant: &Grant, access_token: &str) -> String {
     if let Some(n) = nonce {
         claims["nonce"] = json!(n);
     }
-    let rsa = if i.rotated && m != Misbehavior::OldKey { RSA2 } else { RSA1 };
+    let rsa = if i.rotated && m != Misbehavior::OldKey {
+        RSA2
+    } else {
+        RSA1
+    };
     match m {
         Misbehavior::AlgNone => {
             let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
@@ -524,7 +572,8 @@ fn id_token(i: &Inner, grant: &Grant, access_token: &str) -> String {
             jsonwebtoken::encode(&h, &claims, &key).expect("sign")
         }
         _ => {
-            let (pem, alg) = if i.algorithm == Algorithm::ES256 && m != Misbehavior::WrongKeyForKid {
+            let (pem, alg) = if i.algorithm == Algorithm::ES256 && m != Misbehavior::WrongKeyForKid
+            {
                 (EC1, Algorithm::ES256)
             } else {
                 (rsa, Algorithm::RS256)
@@ -542,7 +591,8 @@ fn id_token(i: &Inner, grant: &Grant, access_token: &str) -> String {
             .expect("test key");
             // An unknown kid: signed with a key that is not published.
             let key = if m == Misbehavior::UnknownKid {
-                EncodingKey::from_rsa_pem(if i.rotated { RSA1 } else { RSA2 }.as_bytes()).expect("test key")
+                EncodingKey::from_rsa_pem(if i.rotated { RSA1 } else { RSA2 }.as_bytes())
+                    .expect("test key")
             } else {
                 key
             };
@@ -560,7 +610,11 @@ fn id_token(i: &Inner, grant: &Grant, access_token: &str) -> String {
 }
 
 fn bearer_user(s: &Shared, headers: &HeaderMap) -> Option<IdpUser> {
-    let token = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
+    let token = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?;
     lock(s).tokens.get(token).cloned()
 }
 

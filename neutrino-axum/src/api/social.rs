@@ -48,7 +48,9 @@ pub(super) fn route(get: bool, post: bool, path: &str) -> Option<SocialRoute> {
     let id = path.strip_prefix("/callback/")?;
     let valid = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     (get && valid).then_some(SocialRoute::Callback)
 }
 
@@ -106,8 +108,8 @@ async fn sign_in_social(ctx: &Ctx) -> Answer {
         &auth.cookies().sign(&started.state),
         Some(STATE_COOKIE_MAX_AGE),
     );
-    let mut reply = Reply::json(json!({ "url": started.url, "redirect": !disable_redirect }))
-        .cookies([cookie]);
+    let mut reply =
+        Reply::json(json!({ "url": started.url, "redirect": !disable_redirect })).cookies([cookie]);
     if !disable_redirect && let Ok(v) = HeaderValue::from_str(&started.url) {
         reply = reply.header(header::LOCATION, v);
     }
@@ -118,10 +120,16 @@ fn oauth_error(e: neutrino_auth::oauth::OAuthError) -> ApiError {
     use neutrino_auth::oauth::OAuthError as E;
     match e {
         E::Auth(a) => a.into(),
-        E::ProviderNotFound => ApiError::new(StatusCode::NOT_FOUND, "PROVIDER_NOT_FOUND", "Provider not found"),
-        E::InvalidCallbackUrl => {
-            ApiError::new(StatusCode::FORBIDDEN, "INVALID_CALLBACK_URL", "Invalid callbackURL")
-        }
+        E::ProviderNotFound => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "PROVIDER_NOT_FOUND",
+            "Provider not found",
+        ),
+        E::InvalidCallbackUrl => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "INVALID_CALLBACK_URL",
+            "Invalid callbackURL",
+        ),
         other => {
             tracing::warn!(error = %other, "social sign-in could not start");
             ApiError::new(
