@@ -359,3 +359,48 @@ async fn a_forged_id_token_goes_to_the_error_url() {
     );
     assert!(!intruder.has_session());
 }
+
+/// Better Auth's official client (`signIn.social`) end to end: needs Node.js
+/// and the packages `scripts/setup-node-tests` installs in
+/// `neutrino-axum/tests/client`, and fails saying so without them.
+#[tokio::test]
+async fn the_official_client_signs_in_with_a_social_provider() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/client");
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()) && dir.join("node_modules/better-auth").is_dir(),
+        "the official-client test needs Node.js 20+ and Better Auth's client in neutrino-axum/tests/client (run scripts/setup-node-tests)"
+    );
+    let w = world().await;
+    let origin = w.origin.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .current_dir(dir)
+            .arg("social.mjs")
+            .arg(&origin)
+            .arg("acme")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run node social.mjs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "social.mjs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["signIn"],
+        json!({ "status": 200, "redirect": false, "hasUrl": true })
+    );
+    assert_eq!(
+        doc["callback"],
+        json!({ "status": 302, "location": "/dashboard" })
+    );
+    assert_eq!(
+        doc["session"],
+        json!({ "status": 200, "email": "ada@example.com", "emailVerified": true })
+    );
+}
