@@ -26,6 +26,9 @@ use crate::mail::Mailer;
 use crate::model::{
     AuthSession, RequestMeta, Session, SignInEmail, SignUpEmail, SignedIn, SignedUp, User,
 };
+use crate::oauth::discovery::DEFAULT_JWKS_REFETCH_INTERVAL;
+use crate::oauth::social::Social;
+use crate::oauth::{OAuthClient, ProviderConfig};
 use crate::origin::{OriginRequest, TrustedOrigins, origin_of};
 use crate::password::{
     NormalizedPassword, PasswordConfig, PasswordPolicy, Passwords, Verification,
@@ -108,6 +111,9 @@ pub struct AuthBuilder {
     admin: AdminConfig,
     users: UserConfig,
     delete_by_link: bool,
+    social_providers: Vec<ProviderConfig>,
+    encrypt_oauth_tokens: bool,
+    jwks_refetch_interval: Duration,
 }
 
 impl fmt::Debug for AuthBuilder {
@@ -150,6 +156,9 @@ impl AuthBuilder {
             admin: AdminConfig::default(),
             users: UserConfig::default(),
             delete_by_link: false,
+            social_providers: Vec::new(),
+            encrypt_oauth_tokens: true,
+            jwks_refetch_interval: DEFAULT_JWKS_REFETCH_INTERVAL,
         }
     }
 
@@ -297,6 +306,34 @@ impl AuthBuilder {
         self
     }
 
+    /// Adds a social provider ([`ProviderConfig::google`],
+    /// [`ProviderConfig::github`], or a generic OIDC / OAuth 2.0 one), signed
+    /// in with through [`Auth::sign_in_social`] and
+    /// [`Auth::social_callback`] (see [`crate::oauth::social`]).
+    /// [`AuthBuilder::build`] refuses an invalid one or a duplicate ID.
+    pub fn with_social_provider(mut self, provider: ProviderConfig) -> Self {
+        self.social_providers.push(provider);
+        self
+    }
+
+    /// Whether providers' access and refresh tokens are stored encrypted
+    /// (Better Auth's `account.encryptOAuthTokens`, its `symmetricEncrypt`
+    /// under the secret; default `true`). Better Auth reads them when its
+    /// option is on too.
+    pub fn with_encrypt_oauth_tokens(mut self, encrypt: bool) -> Self {
+        self.encrypt_oauth_tokens = encrypt;
+        self
+    }
+
+    /// The shortest time between two fetches of an issuer's JWKS caused by
+    /// an ID token with an unknown key ID (default 60 s): a provider's key
+    /// rotation is picked up at once, tokens with random key IDs cannot
+    /// make the server hammer the provider.
+    pub fn with_jwks_refetch_interval(mut self, interval: Duration) -> Self {
+        self.jwks_refetch_interval = interval;
+        self
+    }
+
     /// Validates the configuration and builds the [`Auth`].
     pub fn build(self) -> Result<Auth> {
         let bad = |key, reason: &str| AuthError::config(key, reason);
@@ -345,6 +382,29 @@ impl AuthBuilder {
         if let Some((_, origin)) = &base_url {
             trusted.push(origin.clone());
         }
+        let mut ids = std::collections::HashSet::new();
+        for p in &self.social_providers {
+            p.validate()
+                .map_err(|_| bad("social_provider", "invalid provider configuration"))?;
+            if !ids.insert(p.id().to_owned()) {
+                return Err(bad("social_provider", "duplicate provider id"));
+            }
+        }
+        if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
+            return Err(bad("jose", "no crypto provider for jsonwebtoken"));
+        }
+        let social = Social {
+            client: OAuthClient::new(
+                Arc::clone(&self.db),
+                Arc::clone(&self.clock),
+                TrustedOrigins::new(trusted.clone()),
+                self.jwks_refetch_interval,
+            )
+            .map_err(|_| bad("oauth", "http client"))?,
+            providers: self.social_providers,
+            secret: Arc::from(self.secret.as_slice()),
+            encrypt_tokens: self.encrypt_oauth_tokens,
+        };
         let passwords = Arc::new(Passwords::new(self.passwords)?);
         let credentials = Credentials::new(Arc::clone(&self.db), Arc::clone(&passwords));
         let mut cookie_config = self.cookies;
@@ -419,6 +479,7 @@ impl AuthBuilder {
                 admin: self.admin,
                 users: self.users,
                 delete_by_link: self.delete_by_link,
+                social,
             }),
         })
     }
@@ -451,6 +512,8 @@ pub(crate) struct Inner {
     pub(crate) users: UserConfig,
     /// Deletion goes through a mailed link.
     pub(crate) delete_by_link: bool,
+    /// The handshake and the social providers.
+    pub(crate) social: Social,
 }
 
 /// Users, passwords, sessions and cookies on one platform's auth database,

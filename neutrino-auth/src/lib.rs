@@ -34,6 +34,10 @@
 //! * [`invitation`]s by email, the only way in when sign-up is disabled (the
 //!   secret mailed to the invitee, not the invitation's ID, proves the address);
 //! * [`apikey`]s, stored hashed, verified into the same scopes;
+//! * [`oauth`]: the OAuth 2.0 / OpenID Connect handshake (state, PKCE,
+//!   nonce, ID tokens verified on `jsonwebtoken`, discovery and JWKS cached
+//!   per issuer) and social sign-in (Google, GitHub, generic providers) on
+//!   Better Auth's `account` table;
 //! * [`twofactor`]: TOTP with encrypted secrets and single-use backup codes;
 //! * the [`audit`] log;
 //! * `testkit` (feature `testkit`): the auth conformance suite every SQL
@@ -144,6 +148,7 @@ mod lifecycle;
 pub mod mail;
 mod member;
 mod model;
+pub mod oauth;
 pub mod org;
 pub mod origin;
 pub mod password;

@@ -33,6 +33,11 @@
 //! `neutrinoUsedCode`, Neutrino's single-use markers (a TOTP time step once
 //! used by a user), a table Better Auth ignores.
 //!
+//! Version 7 makes an account unique per provider and provider account
+//! (a unique index on `account ("providerId", "accountId")`): a provider
+//! identity belongs to one user, and concurrent first sign-ins through a
+//! provider create one account.
+//!
 //! Better Auth's admin plugin columns (`user.role`, `user.banned`,
 //! `user.banReason`, `user.banExpires`, `session.impersonatedBy`) are added by
 //! [`ensure_columns`] where absent, with the types Better Auth's migrations
@@ -141,6 +146,9 @@ macro_rules! auth_migrations {
                 r#"DELETE FROM "member" WHERE "id" NOT IN (SELECT MIN("id") FROM "member" GROUP BY "organizationId", "userId", "role")"#,
                 r#"CREATE UNIQUE INDEX IF NOT EXISTS "member_organizationId_userId_uidx" on "member" ("organizationId", "userId")"#,
                 concat!(r#"CREATE TABLE IF NOT EXISTS "neutrinoUsedCode" ("key" text not null primary key, "expiresAt" "#, $date, r#" not null)"#),
+            ]),
+            migration!(7, "one account per provider identity", [
+                r#"CREATE UNIQUE INDEX IF NOT EXISTS "account_providerId_accountId_uidx" on "account" ("providerId", "accountId")"#,
             ]),
         ]
     };
@@ -303,6 +311,7 @@ mod tests {
                 "4 027ebcb9539c269137931214b608de4d8c3e381eb0ea80826d77461528c44678",
                 "5 efd8806bbe0b98cb3a14f795aa4f05432d43d2415b6d978d18fc0efde8b0bcf1",
                 "6 580ded95958780f4662462ddff461fbbd92c314d087281c685243e29ef29d521",
+                "7 62ab078142f05aab4531f31faea72802ed52bde76698470ed74929497ccea335",
             ],
             "sqlite"
         );
@@ -315,6 +324,7 @@ mod tests {
                 "4 b5bf6fac0bfe743439e3e1239a019dc2d71e2884695cd76e47629adbdb93e9e7",
                 "5 af114eefca601792a3d0e3e4e903b32c30f94c01f75ec9c76dfca051adf4d343",
                 "6 c894fb5d9ad38bc9f47075fe44b1d194092169db9456ab9c0d1f775b313e4a7b",
+                "7 62ab078142f05aab4531f31faea72802ed52bde76698470ed74929497ccea335",
             ],
             "postgres"
         );

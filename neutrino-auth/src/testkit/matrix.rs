@@ -220,6 +220,22 @@ operations! {
 /// another user's credential: each with the reason.
 pub const EXEMPT: &[(&str, &str)] = &[
     (
+        "Auth::social_provider",
+        "reads the platform's configured social provider by its ID; takes no tenant or user",
+    ),
+    (
+        "Auth::social_redirect_uri",
+        "formats the callback URL of a provider ID; reads nothing",
+    ),
+    (
+        "ProviderConfig::oidc",
+        "a provider configuration value; the ID is the provider's, not a record's",
+    ),
+    (
+        "ProviderConfig::oauth2",
+        "a provider configuration value; the ID is the provider's, not a record's",
+    ),
+    (
         "Auth::verify_password",
         "checks the caller's own password; takes no tenant",
     ),

@@ -13,6 +13,7 @@
 //!   the audit log), [`bad_input`], [`json`],
 //!   [`organizations`](mod@organizations), [`authority`], [`suspension`],
 //!   [`invitations`], [`proof_of_address`], [`two_factor`], [`api_keys`],
+//!   [`idp`] (a real OpenID Connect provider on loopback for sign-in tests),
 //!   [`lifecycle`] (update, delete, get-full-organization, organization keys),
 //!   [`admin`](mod@admin) (the admin plugin's user routes);
 //! * [`race`]: every single-use, counted or unique rule attacked with many
@@ -32,6 +33,7 @@ pub mod audited;
 pub mod authority;
 pub mod bad_input;
 pub mod fixtures;
+pub mod idp;
 pub mod invitations;
 pub mod json;
 pub mod lifecycle;

@@ -52,6 +52,7 @@ pub(super) async fn handle(route: Route, ctx: &Ctx) -> Answer {
         Route::TwoFactor(r) => super::two_factor::handle(r, ctx).await,
         Route::ApiKey(r) => super::api_key::handle(r, ctx).await,
         Route::Admin(r) => super::admin::handle(r, ctx).await,
+        Route::Social(r) => super::social::handle(r, ctx).await,
     }
 }
 

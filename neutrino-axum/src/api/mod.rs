@@ -54,6 +54,12 @@
 //! `POST /send-verification-email`, `GET /verify-email`, `GET /ok`,
 //! `GET /error`.
 //!
+//! Social sign-in (the platform auth's social providers):
+//! `POST /sign-in/social`, `GET /callback/:provider` (see the `social`
+//! module: the state bound to the browser by a signed `{prefix}.state`
+//! cookie, a 302 to the callback URL with the session cookie, or to the
+//! error URL with `?error=<code>`).
+//!
 //! The organization plugin, on the platform's organizations (its tenants):
 //! `POST /organization/create`, `GET /organization/list`,
 //! `POST /organization/set-active`, `GET /organization/get-full-organization`,
@@ -165,6 +171,7 @@ mod cookies;
 mod core;
 mod org;
 mod session;
+mod social;
 mod two_factor;
 mod wire;
 
@@ -437,6 +444,7 @@ enum Route {
     TwoFactor(two_factor::TwoFactorRoute),
     ApiKey(api_key::ApiKeyRoute),
     Admin(admin::AdminRoute),
+    Social(social::SocialRoute),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
@@ -478,7 +486,8 @@ fn route(method: &Method, path: &str) -> Option<Route> {
                 .map(Org)
                 .or_else(|| two_factor::route(post, p).map(TwoFactor))
                 .or_else(|| api_key::route(get, post, p).map(ApiKey))
-                .or_else(|| admin::route(get, post, p).map(Admin));
+                .or_else(|| admin::route(get, post, p).map(Admin))
+                .or_else(|| social::route(get, post, p).map(Social));
         }
     };
     Some(r)

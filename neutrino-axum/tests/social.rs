@@ -1,0 +1,406 @@
+//! Social sign-in over real HTTP: the Rust server, a browser that keeps its
+//! own cookies, and the test identity provider on loopback.
+
+use std::net::SocketAddr;
+
+use neutrino_auth::testkit::idp::{IdpUser, Misbehavior, TestIdp};
+use neutrino_auth::{CookieConfig, CookieDomain};
+use neutrino_axum::api::AuthApi;
+use neutrino_platform::{LocalPlatforms, Platform};
+use serde_json::{Value, json};
+
+const SECRET: &str = "a test secret of at least thirty-two bytes";
+
+struct World {
+    _folder: tempfile::TempDir,
+    origin: String,
+    base: String,
+    idp: TestIdp,
+    _platform: Platform,
+}
+
+async fn world() -> World {
+    let idp = TestIdp::start(IdpUser::verified("subject-1", "ada@example.com")).await;
+    let folder = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let origin = format!("http://{addr}");
+    let platforms = LocalPlatforms::open(folder.path()).await.unwrap();
+    let (o, acme, github) = (origin.clone(), idp.oidc_provider("acme"), idp.github());
+    let platform = platforms
+        .platform("web", SECRET)
+        .with_auth(move |a| {
+            a.with_base_url(o.clone())
+                .with_cookies(CookieConfig {
+                    secure: false,
+                    domain: CookieDomain::HostOnly,
+                    ..CookieConfig::default()
+                })
+                .with_trusted_origins([o])
+                .with_social_provider(acme)
+                .with_social_provider(github)
+        })
+        .build()
+        .await
+        .unwrap();
+    let app = AuthApi::new(platform.clone())
+        .without_rate_limit()
+        .router()
+        .unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    World {
+        _folder: folder,
+        base: format!("{origin}/api/auth"),
+        origin,
+        idp,
+        _platform: platform,
+    }
+}
+
+/// A browser: its cookies, no automatic redirects.
+struct Browser {
+    http: reqwest::Client,
+    cookies: Vec<(String, String)>,
+}
+
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, set_cookies: &[String]) {
+        for c in set_cookies {
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != k);
+            if !v.is_empty() {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
+        let req = if self.cookies.is_empty() {
+            req
+        } else {
+            req.header("cookie", self.cookie_header())
+        };
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let set_cookies: Vec<String> = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let body = res.text().await.unwrap();
+        self.keep(&set_cookies);
+        Answer {
+            status,
+            location,
+            set_cookies,
+            body,
+        }
+    }
+
+    async fn start(&mut self, w: &World, body: Value) -> Answer {
+        let req = self
+            .http
+            .post(format!("{}/sign-in/social", w.base))
+            .header("origin", &w.origin)
+            .json(&body);
+        self.send(req).await
+    }
+
+    async fn get(&mut self, url: &str) -> Answer {
+        let req = self.http.get(url);
+        self.send(req).await
+    }
+
+    fn has_session(&self) -> bool {
+        self.cookies
+            .iter()
+            .any(|(k, _)| k == "better-auth.session_token")
+    }
+}
+
+/// Signs in with `provider`: the answer of `POST /sign-in/social`, the
+/// callback URL the provider sent the browser to, the callback's answer.
+async fn sign_in(w: &World, b: &mut Browser, provider: &str) -> (Answer, String, Answer) {
+    let started = b
+        .start(w, json!({ "provider": provider, "callbackURL": "/dashboard", "errorCallbackURL": "/oops" }))
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let url = started.json()["url"].as_str().unwrap().to_owned();
+    let callback = w.idp.authorize_location(&url).await;
+    let done = b.get(&callback).await;
+    (started, callback, done)
+}
+
+#[tokio::test]
+async fn sign_in_social_redirects_and_the_callback_sets_the_session() {
+    let w = world().await;
+    let mut b = Browser::new();
+    let (started, callback, done) = sign_in(&w, &mut b, "acme").await;
+    let body = started.json();
+    assert_eq!(body["redirect"], true);
+    assert_eq!(started.location.as_deref(), body["url"].as_str());
+    assert!(body["url"].as_str().unwrap().starts_with(&w.idp.issuer()));
+    let state_cookie = started
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("better-auth.state="))
+        .expect("state cookie");
+    assert!(state_cookie.contains("Max-Age=300") && state_cookie.contains("HttpOnly"));
+    assert!(callback.starts_with(&format!("{}/callback/acme?", w.base)));
+    assert_eq!(done.status, 302);
+    assert_eq!(done.location.as_deref(), Some("/dashboard"));
+    assert!(b.has_session());
+    assert!(
+        !b.cookies.iter().any(|(k, _)| k == "better-auth.state"),
+        "the state cookie is expired"
+    );
+    let session = b.get(&format!("{}/get-session", w.base)).await;
+    assert_eq!(session.json()["user"]["email"], "ada@example.com");
+    assert_eq!(session.json()["user"]["emailVerified"], true);
+
+    // GitHub, same address: linked to the same user.
+    let mut b2 = Browser::new();
+    w.idp.set_user(IdpUser::verified("4242", "ada@example.com"));
+    let (_, _, done) = sign_in(&w, &mut b2, "github").await;
+    assert_eq!(done.location.as_deref(), Some("/dashboard"));
+    let s2 = b2.get(&format!("{}/get-session", w.base)).await;
+    assert_eq!(s2.json()["user"]["id"], session.json()["user"]["id"]);
+
+    // disableRedirect: no Location.
+    let quiet = b
+        .start(&w, json!({ "provider": "acme", "disableRedirect": true }))
+        .await;
+    assert_eq!(quiet.json()["redirect"], false);
+    assert!(quiet.location.is_none());
+}
+
+#[tokio::test]
+async fn an_attackers_replayed_callback_signs_nobody_in() {
+    let w = world().await;
+    let mut victim = Browser::new();
+    let (_, callback, done) = sign_in(&w, &mut victim, "acme").await;
+    assert!(victim.has_session());
+    assert_eq!(done.location.as_deref(), Some("/dashboard"));
+    // The attacker saw the callback URL and the state cookie (a copy of the
+    // victim's jar), and replays both.
+    let mut attacker = Browser::new();
+    attacker.cookies = victim
+        .cookies
+        .iter()
+        .filter(|(k, _)| k != "better-auth.session_token")
+        .cloned()
+        .collect();
+    let started = attacker.start(&w, json!({ "provider": "acme" })).await;
+    assert_eq!(started.status, 200);
+    let replay = attacker.get(&callback).await;
+    assert_eq!(replay.status, 302);
+    assert_eq!(
+        replay.location.unwrap(),
+        format!("{}/error?error=state_mismatch", w.base)
+    );
+    assert!(!attacker.has_session());
+}
+
+#[tokio::test]
+async fn a_state_from_another_browser_signs_nobody_in() {
+    let w = world().await;
+    // Login CSRF: the attacker starts a sign-in with their own identity and
+    // makes the victim's browser open the callback.
+    w.idp
+        .set_user(IdpUser::verified("attacker", "mallory@example.com"));
+    let mut attacker = Browser::new();
+    let started = attacker
+        .start(
+            &w,
+            json!({ "provider": "acme", "callbackURL": "/dashboard" }),
+        )
+        .await;
+    let callback = w
+        .idp
+        .authorize_location(started.json()["url"].as_str().unwrap())
+        .await;
+    let mut victim = Browser::new();
+    let _own = victim.start(&w, json!({ "provider": "acme" })).await;
+    let hijack = victim.get(&callback).await;
+    assert_eq!(hijack.status, 302);
+    assert_eq!(
+        hijack.location.unwrap(),
+        format!("{}/error?error=state_mismatch", w.base)
+    );
+    assert!(!victim.has_session());
+    // A browser without any state cookie, the same.
+    let mut bare = Browser::new();
+    let r = bare.get(&callback).await;
+    assert_eq!(
+        r.location.unwrap(),
+        format!("{}/error?error=state_mismatch", w.base)
+    );
+    assert!(!bare.has_session());
+    // The attacker's own browser still completes its own handshake.
+    let own = attacker.get(&callback).await;
+    assert_eq!(own.location.as_deref(), Some("/dashboard"));
+    assert!(attacker.has_session());
+}
+
+#[tokio::test]
+async fn untrusted_redirect_targets_and_unknown_providers_are_refused() {
+    let w = world().await;
+    let mut b = Browser::new();
+    for (field, code) in [
+        ("callbackURL", "INVALID_CALLBACK_URL"),
+        ("errorCallbackURL", "INVALID_ERROR_CALLBACK_URL"),
+        ("newUserCallbackURL", "INVALID_NEW_USER_CALLBACK_URL"),
+    ] {
+        for evil in [
+            "https://evil.example/x",
+            "//evil.example/x",
+            "http://127.0.0.1.evil.example/",
+        ] {
+            let r = b
+                .start(&w, json!({ "provider": "acme", field: evil }))
+                .await;
+            assert_eq!(r.status, 403, "{field} {evil}");
+            assert_eq!(r.json()["code"], code);
+            assert!(
+                !r.set_cookies
+                    .iter()
+                    .any(|c| c.starts_with("better-auth.state="))
+            );
+        }
+    }
+    let r = b.start(&w, json!({ "provider": "nope" })).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], "PROVIDER_NOT_FOUND");
+    let r = b
+        .get(&format!("{}/callback/nope?state=x&code=y", w.base))
+        .await;
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.location.unwrap(),
+        format!("{}/error?error=oauth_provider_not_found", w.base)
+    );
+}
+
+#[tokio::test]
+async fn a_forged_id_token_goes_to_the_error_url() {
+    let w = world().await;
+    let mut b = Browser::new();
+    w.idp.misbehave(Misbehavior::AlgNone);
+    let (_, _, done) = sign_in(&w, &mut b, "acme").await;
+    assert_eq!(done.status, 302);
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/oops?error=invalid_id_token")
+    );
+    assert!(!b.has_session());
+    w.idp.misbehave(Misbehavior::None);
+    w.idp.set_user(IdpUser {
+        email_verified: false,
+        ..IdpUser::verified("other", "ada@example.com")
+    });
+    let mut first = Browser::new();
+    w.idp
+        .set_user(IdpUser::verified("subject-1", "ada@example.com"));
+    sign_in(&w, &mut first, "acme").await;
+    // Another identity with the same, unverified, address: no takeover.
+    w.idp.set_user(IdpUser {
+        email_verified: false,
+        ..IdpUser::verified("intruder", "ada@example.com")
+    });
+    let mut intruder = Browser::new();
+    let (_, _, done) = sign_in(&w, &mut intruder, "acme").await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/oops?error=account_not_linked")
+    );
+    assert!(!intruder.has_session());
+}
+
+/// Better Auth's official client (`signIn.social`) end to end: needs Node.js
+/// and the packages `scripts/setup-node-tests` installs in
+/// `neutrino-axum/tests/client`, and fails saying so without them.
+#[tokio::test]
+async fn the_official_client_signs_in_with_a_social_provider() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/client");
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()) && dir.join("node_modules/better-auth").is_dir(),
+        "the official-client test needs Node.js 20+ and Better Auth's client in neutrino-axum/tests/client (run scripts/setup-node-tests)"
+    );
+    let w = world().await;
+    let origin = w.origin.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .current_dir(dir)
+            .arg("social.mjs")
+            .arg(&origin)
+            .arg("acme")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run node social.mjs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "social.mjs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["signIn"],
+        json!({ "status": 200, "redirect": false, "hasUrl": true })
+    );
+    assert_eq!(
+        doc["callback"],
+        json!({ "status": 302, "location": "/dashboard" })
+    );
+    assert_eq!(
+        doc["session"],
+        json!({ "status": 200, "email": "ada@example.com", "emailVerified": true })
+    );
+}
