@@ -33,6 +33,13 @@
 //! `neutrinoUsedCode`, Neutrino's single-use markers (a TOTP time step once
 //! used by a user), a table Better Auth ignores.
 //!
+//! Version 7 adds Better Auth's sso plugin table (`ssoProvider`, with the
+//! domain-verification plugin option's `domainVerified` column), a unique
+//! index on the verified domains (one provider, so one tenant, per verified
+//! domain) and `neutrinoSsoPolicy`, Neutrino's per-tenant SSO settings (the
+//! "SSO required" switch and the role of members who join by SSO), a table
+//! Better Auth ignores. See [`crate::sso`].
+//!
 //! Better Auth's admin plugin columns (`user.role`, `user.banned`,
 //! `user.banReason`, `user.banExpires`, `session.impersonatedBy`) are added by
 //! [`ensure_columns`] where absent, with the types Better Auth's migrations
@@ -141,6 +148,15 @@ macro_rules! auth_migrations {
                 r#"DELETE FROM "member" WHERE "id" NOT IN (SELECT MIN("id") FROM "member" GROUP BY "organizationId", "userId", "role")"#,
                 r#"CREATE UNIQUE INDEX IF NOT EXISTS "member_organizationId_userId_uidx" on "member" ("organizationId", "userId")"#,
                 concat!(r#"CREATE TABLE IF NOT EXISTS "neutrinoUsedCode" ("key" text not null primary key, "expiresAt" "#, $date, r#" not null)"#),
+            ]),
+            migration!(7, "sso providers, verified domains, sso policy", [
+                r#"CREATE TABLE IF NOT EXISTS "ssoProvider" ("id" text not null primary key, "issuer" text not null, "oidcConfig" text, "samlConfig" text, "userId" text references "user" ("id") on delete cascade, "providerId" text not null unique, "organizationId" text, "domain" text not null, "domainVerified" integer)"#,
+                index!("ssoProvider", "organizationId"),
+                index!("ssoProvider", "domain"),
+                // A domain routes to one provider at most: the database
+                // decides between concurrent verifications.
+                r#"CREATE UNIQUE INDEX IF NOT EXISTS "ssoProvider_verifiedDomain_uidx" on "ssoProvider" ("domain") WHERE "domainVerified" = 1"#,
+                concat!(r#"CREATE TABLE IF NOT EXISTS "neutrinoSsoPolicy" ("organizationId" text not null primary key references "organization" ("id") on delete cascade, "ssoRequired" integer not null, "defaultRole" text not null, "updatedAt" "#, $date, r#" not null)"#),
             ]),
         ]
     };
