@@ -38,7 +38,8 @@
 //! index on the verified domains (one provider, so one tenant, per verified
 //! domain) and `neutrinoSsoPolicy`, Neutrino's per-tenant SSO settings (the
 //! "SSO required" switch and the role of members who join by SSO), a table
-//! Better Auth ignores. See [`crate::sso`].
+//! Better Auth ignores, and a unique index on `account ("providerId",
+//! "accountId")` (one user per provider account). See [`crate::sso`].
 //!
 //! Better Auth's admin plugin columns (`user.role`, `user.banned`,
 //! `user.banReason`, `user.banExpires`, `session.impersonatedBy`) are added by
@@ -156,6 +157,9 @@ macro_rules! auth_migrations {
                 // A domain routes to one provider at most: the database
                 // decides between concurrent verifications.
                 r#"CREATE UNIQUE INDEX IF NOT EXISTS "ssoProvider_verifiedDomain_uidx" on "ssoProvider" ("domain") WHERE "domainVerified" = 1"#,
+                // One user per provider account: concurrent first sign-ins
+                // of one identity link it once.
+                r#"CREATE UNIQUE INDEX IF NOT EXISTS "account_providerId_accountId_uidx" on "account" ("providerId", "accountId")"#,
                 concat!(r#"CREATE TABLE IF NOT EXISTS "neutrinoSsoPolicy" ("organizationId" text not null primary key references "organization" ("id") on delete cascade, "ssoRequired" integer not null, "defaultRole" text not null, "updatedAt" "#, $date, r#" not null)"#),
             ]),
         ]
@@ -319,6 +323,7 @@ mod tests {
                 "4 027ebcb9539c269137931214b608de4d8c3e381eb0ea80826d77461528c44678",
                 "5 efd8806bbe0b98cb3a14f795aa4f05432d43d2415b6d978d18fc0efde8b0bcf1",
                 "6 580ded95958780f4662462ddff461fbbd92c314d087281c685243e29ef29d521",
+                "7 a8f3ca157ffc71079448986e696d55236bfa8dcc42f1255b046b6abae60dca30",
             ],
             "sqlite"
         );
@@ -331,6 +336,7 @@ mod tests {
                 "4 b5bf6fac0bfe743439e3e1239a019dc2d71e2884695cd76e47629adbdb93e9e7",
                 "5 af114eefca601792a3d0e3e4e903b32c30f94c01f75ec9c76dfca051adf4d343",
                 "6 c894fb5d9ad38bc9f47075fe44b1d194092169db9456ab9c0d1f775b313e4a7b",
+                "7 487444cd0c66a634c2cea0ec0c73bfa0b1a00dfba22cf3a4569086aaff9db8cf",
             ],
             "postgres"
         );

@@ -514,6 +514,25 @@ pub async fn sso_sign_in_links_only_vouched_emails_and_joins_once(
     let mine: Vec<_> = m.iter().filter(|m| m.user_id == victim.user.id).collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].role, "member");
+    // Concurrent first sign-ins linking one existing user: one account.
+    let link_email = format!("linkme@{domain}");
+    p.auth
+        .sign_up_email(SignUpEmail::new("Lin", &link_email, PASSWORD), &meta())
+        .await
+        .expect("sign up");
+    let m = meta();
+    let outs = join_all(
+        (0..6).map(|_| sso.complete_sign_in(&id, identity("link-sub", &link_email, true), &m)),
+    )
+    .await;
+    for o in &outs {
+        o.as_ref().expect("every callback signs in");
+    }
+    assert_eq!(
+        rows_of(&*p.db, "account", "accountId", "link-sub").await.len(),
+        1,
+        "one account row for one identity"
+    );
     // Concurrent first sign-ins of one new identity: one user, one account,
     // one membership.
     let new_email = format!("newbie@{domain}");
