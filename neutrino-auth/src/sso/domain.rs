@@ -180,7 +180,7 @@ pub struct DnsTxtCheck<L> {
 }
 
 impl<L: TxtLookup> DnsTxtCheck<L> {
-    /// The DNS proof through `lookup` (e.g. [`super::DnsTxtLookup`]).
+    /// The DNS proof through `lookup` (e.g. [`super::DnsResolver`]).
     pub fn new(lookup: L) -> Self {
         Self { lookup }
     }

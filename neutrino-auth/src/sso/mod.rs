@@ -19,7 +19,7 @@
 //!   routes no one until verified ([`Sso::verify_domain`]) by a DNS TXT
 //!   record (Better Auth's: `_better-auth-token-{providerId}.{domain}` with
 //!   the value `_better-auth-token-{providerId}={token}` or the bare token,
-//!   through [`DnsTxtCheck`] and a [`TxtLookup`] such as [`DnsTxtLookup`]) or
+//!   through [`DnsTxtCheck`] and a [`TxtLookup`] such as [`DnsResolver`]) or
 //!   by the token served at [`http::WELL_KNOWN_PATH`] over HTTPS
 //!   ([`HttpTokenCheck`], which refuses private, loopback, link-local and
 //!   metadata addresses). Several tenants may claim a domain; a unique index
@@ -47,6 +47,7 @@
 //!   account and one membership (unique constraints, and a retry that then
 //!   finds them).
 
+mod dns;
 mod domain;
 pub mod http;
 
@@ -60,6 +61,7 @@ pub use self::domain::{
     DNS_LABEL_MAX_LEN, DnsTxtCheck, DomainChallenge, DomainCheck, TOKEN_PREFIX, TxtLookup,
     VerificationToken, normalize_domain, record_label, record_name,
 };
+pub use self::dns::DnsResolver;
 pub use self::http::HttpTokenCheck;
 
 use crate::access::{self, MEMBER, OWNER};
