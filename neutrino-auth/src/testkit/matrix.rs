@@ -563,7 +563,10 @@ impl Target {
         all.extend(p.rows_of("apikey", "id", &self.b_key.record.id).await);
         all.extend(p.rows_of("apikey", "id", &self.b_org_key.record.id).await);
         all.extend(p.rows_of("ssoProvider", "organizationId", b.as_str()).await);
-        all.extend(p.rows_of("neutrinoSsoPolicy", "organizationId", b.as_str()).await);
+        all.push(format!(
+            "{:?}",
+            p.orgs.sso().policy(&t.owner_b.session.token, &b).await
+        ));
         all.extend(
             p.rows_of("verification", "identifier", &crate::sso::record_label(&self.b_sso))
                 .await,

@@ -50,6 +50,7 @@ pub(super) async fn handle(route: Route, ctx: &Ctx) -> Answer {
         Route::TwoFactor(r) => super::two_factor::handle(r, ctx).await,
         Route::ApiKey(r) => super::api_key::handle(r, ctx).await,
         Route::Admin(r) => super::admin::handle(r, ctx).await,
+        Route::Sso(r) => super::sso::handle(r, ctx).await,
     }
 }
 
