@@ -214,6 +214,7 @@ operations! {
     DeleteUser => "Auth::delete_user", OtherPlatformOnly;
     // SSO providers, domains and the policy of B.
     SsoRegisterForB => "Sso::register_provider", Both;
+    SsoNewProviderForB => "NewSsoProvider::new", Both;
     SsoProviderOfB => "Sso::provider", Both;
     SsoListProvidersOfB => "Sso::list_providers", Both;
     SsoUpdateProviderOfB => "Sso::update_provider", Both;
@@ -918,7 +919,7 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
             auth_outcome(o.create_api_key(s.token, new_key(b, true), &meta()).await)
         }
         Op::ListOrganizations => auth_outcome(o.list_organizations(s.token).await),
-        Op::SsoRegisterForB => auth_outcome(
+        Op::SsoRegisterForB | Op::SsoNewProviderForB => auth_outcome(
             o.sso()
                 .register_provider(
                     s.token,
