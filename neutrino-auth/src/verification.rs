@@ -240,7 +240,10 @@ impl Verifications {
         // An address whose tenant requires SSO gets no password.
         let email = self
             .db
-            .query(&Statement::new(r#"SELECT "email" FROM "user" WHERE "id" = ?1"#).bind(user_id.as_str()))
+            .query(
+                &Statement::new(r#"SELECT "email" FROM "user" WHERE "id" = ?1"#)
+                    .bind(user_id.as_str()),
+            )
             .await?
             .into_iter()
             .next();

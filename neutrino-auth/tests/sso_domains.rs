@@ -50,7 +50,11 @@ async fn dns_server(records: Records) -> SocketAddr {
             answer.add_queries(query.queries().to_vec());
             let mut known = false;
             for q in query.queries() {
-                let name = q.name().to_ascii().trim_end_matches('.').to_ascii_lowercase();
+                let name = q
+                    .name()
+                    .to_ascii()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
                 let records = records.lock().expect("records");
                 if records.keys().any(|(n, _)| *n == name) {
                     known = true;
@@ -80,7 +84,11 @@ async fn dns_server(records: Records) -> SocketAddr {
 
 /// An HTTP/1.1 server on loopback answering every request with `status`,
 /// `headers` and `body`; counts the requests.
-async fn http_server(status: &'static str, headers: String, body: Vec<u8>) -> (u16, Arc<Mutex<usize>>) {
+async fn http_server(
+    status: &'static str,
+    headers: String,
+    body: Vec<u8>,
+) -> (u16, Arc<Mutex<usize>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
     let port = listener.local_addr().expect("addr").port();
     let hits = Arc::new(Mutex::new(0));
@@ -162,7 +170,10 @@ async fn a_txt_record_on_a_real_dns_server_verifies_the_domain() {
         .expect("register");
     let check = DnsTxtCheck::new(resolver.clone());
     // Nothing published yet: refused, still unverified.
-    let e = sso.verify_domain(ob, &id, &check, &meta()).await.unwrap_err();
+    let e = sso
+        .verify_domain(ob, &id, &check, &meta())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "DOMAIN_VERIFICATION_FAILED");
     // The record at another name proves nothing.
     publish(
@@ -171,7 +182,10 @@ async fn a_txt_record_on_a_real_dns_server_verifies_the_domain() {
         RecordType::TXT,
         &reg.domain_verification_token.txt_value(&id),
     );
-    let e = sso.verify_domain(ob, &id, &check, &meta()).await.unwrap_err();
+    let e = sso
+        .verify_domain(ob, &id, &check, &meta())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "DOMAIN_VERIFICATION_FAILED");
     // Better Auth's record name and value: verified.
     let name = record_name(&id, &domain);
@@ -251,7 +265,8 @@ async fn the_http_token_verifies_and_private_addresses_are_never_fetched() {
     let (token, id) = a_token().await;
 
     // The token served on loopback, fetched with loopback allowed: holds.
-    let (port, hits) = http_server("200 OK", String::new(), token.expose().as_bytes().to_vec()).await;
+    let (port, hits) =
+        http_server("200 OK", String::new(), token.expose().as_bytes().to_vec()).await;
     publish(&records, "good.example", RecordType::A, "127.0.0.1");
     let loopback_ok = HttpTokenCheck::new()
         .with_resolver(resolver.clone())
@@ -287,7 +302,12 @@ async fn the_http_token_verifies_and_private_addresses_are_never_fetched() {
 
     // Private, link-local (metadata) and mixed answers: refused, even with
     // loopback allowed.
-    publish(&records, "metadata.example", RecordType::A, "169.254.169.254");
+    publish(
+        &records,
+        "metadata.example",
+        RecordType::A,
+        "169.254.169.254",
+    );
     publish(&records, "private.example", RecordType::A, "10.0.0.7");
     publish(&records, "mixed.example", RecordType::A, "127.0.0.1");
     publish(&records, "mixed.example", RecordType::A, "192.168.1.10");
@@ -331,7 +351,11 @@ async fn the_http_token_verifies_and_private_addresses_are_never_fetched() {
             .expect("answered")
     );
     assert_eq!(*redirect_hits.lock().unwrap(), 1);
-    assert_eq!(*hits.lock().unwrap(), hits_before, "the redirect was not followed");
+    assert_eq!(
+        *hits.lock().unwrap(),
+        hits_before,
+        "the redirect was not followed"
+    );
 
     // A huge body is cut off: not read past the cap, does not hold.
     let mut huge = token.expose().as_bytes().to_vec();

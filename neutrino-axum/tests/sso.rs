@@ -42,11 +42,18 @@ async fn sso_providers_register_verify_and_route_over_http() {
     assert_eq!(s.post("/sso/register", "", body.clone()).await.status, 401);
     let res = s.post("/sso/register", &eve, body.clone()).await;
     assert_eq!(res.status, 400, "{}", res.text);
-    assert_eq!(res.json()["code"], "YOU_ARE_NOT_A_MEMBER_OF_THE_ORGANIZATION");
+    assert_eq!(
+        res.json()["code"],
+        "YOU_ARE_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+    );
 
     let res = s.post("/sso/register", &ada, body.clone()).await;
     assert_eq!(res.status, 200, "{}", res.text);
-    assert!(!res.text.contains("acme-client-secret-value"), "{}", res.text);
+    assert!(
+        !res.text.contains("acme-client-secret-value"),
+        "{}",
+        res.text
+    );
     let reg = res.json();
     assert_eq!(reg["domain"], "acme.example");
     assert_eq!(reg["domainVerified"], false);

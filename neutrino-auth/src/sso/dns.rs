@@ -41,7 +41,11 @@ impl DnsResolver {
         }
         let mut group = NameServerConfigGroup::new();
         for s in servers {
-            group.merge(NameServerConfigGroup::from_ips_clear(&[s.ip()], s.port(), true));
+            group.merge(NameServerConfigGroup::from_ips_clear(
+                &[s.ip()],
+                s.port(),
+                true,
+            ));
         }
         let mut opts = ResolverOpts::default();
         opts.timeout = timeout;
@@ -80,9 +84,7 @@ impl TxtLookup for DnsResolver {
                         .collect::<String>()
                 })
                 .collect()),
-            Err(e) if matches!(e.kind(), ResolveErrorKind::NoRecordsFound { .. }) => {
-                Ok(Vec::new())
-            }
+            Err(e) if matches!(e.kind(), ResolveErrorKind::NoRecordsFound { .. }) => Ok(Vec::new()),
             Err(e) => Err(AuthError::internal("dns", e.to_string())),
         }
     }
@@ -93,9 +95,7 @@ impl HostResolver for DnsResolver {
     async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>> {
         match self.resolver.lookup_ip(absolute(host)).await {
             Ok(found) => Ok(found.iter().collect()),
-            Err(e) if matches!(e.kind(), ResolveErrorKind::NoRecordsFound { .. }) => {
-                Ok(Vec::new())
-            }
+            Err(e) if matches!(e.kind(), ResolveErrorKind::NoRecordsFound { .. }) => Ok(Vec::new()),
             Err(e) => Err(AuthError::internal("dns", e.to_string())),
         }
     }

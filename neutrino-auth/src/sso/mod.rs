@@ -57,11 +57,11 @@ use std::time::Duration;
 use neutrino_core::ids::{TenantId, UserId};
 use neutrino_core::sql::{Row, SqlExecutor, Statement, Value};
 
+pub use self::dns::DnsResolver;
 pub use self::domain::{
     DNS_LABEL_MAX_LEN, DnsTxtCheck, DomainChallenge, DomainCheck, TOKEN_PREFIX, TxtLookup,
     VerificationToken, normalize_domain, record_label, record_name,
 };
-pub use self::dns::DnsResolver;
 pub use self::http::HttpTokenCheck;
 
 use crate::access::{self, MEMBER, OWNER};
@@ -386,7 +386,10 @@ fn default_discovery(issuer: &str) -> String {
 /// whitespace.
 fn check_url(field: &'static str, url: &str) -> Result<()> {
     let bad = || AuthError::validation(field, "must be an https URL");
-    if url.is_empty() || url.len() > MAX_URL_LEN || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if url.is_empty()
+        || url.len() > MAX_URL_LEN
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(bad());
     }
     let rest = if let Some(r) = url.strip_prefix("https://") {
@@ -421,10 +424,17 @@ fn check_text(field: &'static str, value: &str, max: usize) -> Result<()> {
 fn check_scopes(scopes: &[String]) -> Result<()> {
     if scopes.len() > 32
         || scopes.iter().any(|s| {
-            s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            s.is_empty()
+                || s.len() > 128
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
         })
     {
-        return Err(AuthError::validation("scopes", "must be at most 32 scope tokens"));
+        return Err(AuthError::validation(
+            "scopes",
+            "must be at most 32 scope tokens",
+        ));
     }
     Ok(())
 }
@@ -433,7 +443,9 @@ fn check_scopes(scopes: &[String]) -> Result<()> {
 fn check_provider_id(id: &str) -> Result<()> {
     if id.is_empty()
         || id.len() > MAX_PROVIDER_ID_LEN
-        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return Err(AuthError::validation(
             "providerId",
@@ -452,7 +464,9 @@ pub(crate) fn sso_required_condition(email: &str, first: usize) -> Option<(Strin
     if domains.is_empty() {
         return None;
     }
-    let placeholders: Vec<String> = (0..domains.len()).map(|i| format!("?{}", first + i)).collect();
+    let placeholders: Vec<String> = (0..domains.len())
+        .map(|i| format!("?{}", first + i))
+        .collect();
     Some((
         format!(
             r#"EXISTS (SELECT 1 FROM "ssoProvider" p JOIN "neutrinoSsoPolicy" s ON s."organizationId" = p."organizationId" WHERE p."domainVerified" = 1 AND s."ssoRequired" = 1 AND p."domain" IN ({}))"#,
@@ -648,7 +662,10 @@ impl Sso {
         .bind(id.as_str());
         let entry = audit::insert_where(
             AuditEvent::SsoProviderRegistered,
-            actor.record(&org, Some(format!("provider={} domain={domain}", new.provider_id))),
+            actor.record(
+                &org,
+                Some(format!("provider={} domain={domain}", new.provider_id)),
+            ),
             meta,
             now,
             r#"EXISTS (SELECT 1 FROM "ssoProvider" WHERE "id" = ?11)"#,
@@ -823,7 +840,10 @@ impl Sso {
             .bind(record_label(provider_id));
         let entry = audit::insert_where(
             AuditEvent::SsoProviderDeleted,
-            actor.record(&provider.organization_id, Some(format!("provider={provider_id}"))),
+            actor.record(
+                &provider.organization_id,
+                Some(format!("provider={provider_id}")),
+            ),
             meta,
             self.callers.now(),
             r#"NOT EXISTS (SELECT 1 FROM "ssoProvider" WHERE "id" = ?11)"#,
@@ -949,10 +969,9 @@ impl Sso {
         match self.db().write_audited(vec![mark], entry).await {
             Ok(out) if out.first().is_some_and(|o| o.rows_affected == 1) => Ok(()),
             Ok(_) => Err(sso("SSO_PROVIDER_CHANGED", 409)),
-            Err(e) if e.is_already_exists() => Err(sso(
-                "DOMAIN_ALREADY_VERIFIED_BY_ANOTHER_PROVIDER",
-                409,
-            )),
+            Err(e) if e.is_already_exists() => {
+                Err(sso("DOMAIN_ALREADY_VERIFIED_BY_ANOTHER_PROVIDER", 409))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -1078,7 +1097,10 @@ impl Sso {
                 if check_provider_id(id).is_err() {
                     return Err(not_found);
                 }
-                (r#""providerId" = ?1"#.to_owned(), vec![Value::from(id.clone())])
+                (
+                    r#""providerId" = ?1"#.to_owned(),
+                    vec![Value::from(id.clone())],
+                )
             }
         };
         let rows = self
@@ -1150,9 +1172,16 @@ impl Sso {
             .unwrap_or_else(|| email.split('@').next().unwrap_or(""))
             .to_owned();
         if name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-            return Err(AuthError::validation("name", "too long or has control characters"));
+            return Err(AuthError::validation(
+                "name",
+                "too long or has control characters",
+            ));
         }
-        if identity.image.as_ref().is_some_and(|i| i.len() > MAX_IMAGE_LEN) {
+        if identity
+            .image
+            .as_ref()
+            .is_some_and(|i| i.len() > MAX_IMAGE_LEN)
+        {
             return Err(AuthError::validation("image", "too long"));
         }
         let vouched = identity.email_verified && domain::email_in_domain(&email, &provider.domain);
@@ -1181,7 +1210,10 @@ impl Sso {
             } else {
                 let by_email = self
                     .callers
-                    .row(Statement::new(r#"SELECT "id" FROM "user" WHERE "email" = ?1"#).bind(email.as_str()))
+                    .row(
+                        Statement::new(r#"SELECT "id" FROM "user" WHERE "email" = ?1"#)
+                            .bind(email.as_str()),
+                    )
                     .await?;
                 let user_id = match by_email {
                     Some(r) => {

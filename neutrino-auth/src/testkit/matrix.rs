@@ -569,8 +569,12 @@ impl Target {
             p.orgs.sso().policy(&t.owner_b.session.token, &b).await
         ));
         all.extend(
-            p.rows_of("verification", "identifier", &crate::sso::record_label(&self.b_sso))
-                .await,
+            p.rows_of(
+                "verification",
+                "identifier",
+                &crate::sso::record_label(&self.b_sso),
+            )
+            .await,
         );
         let view = t.world.registry.platform(p.id);
         all.push(format!("{:?}", view.tenant(b).await));
@@ -954,11 +958,9 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
         Op::SsoDeleteProviderOfB => {
             auth_outcome(o.sso().delete_provider(s.token, &m.b_sso, &meta()).await)
         }
-        Op::SsoRequestDomainVerificationOfB => auth_outcome(
-            o.sso()
-                .request_domain_verification(s.token, &m.b_sso)
-                .await,
-        ),
+        Op::SsoRequestDomainVerificationOfB => {
+            auth_outcome(o.sso().request_domain_verification(s.token, &m.b_sso).await)
+        }
         Op::SsoVerifyDomainOfB => auth_outcome(
             o.sso()
                 .verify_domain(s.token, &m.b_sso, &super::sso::AlwaysPublished, &meta())

@@ -85,10 +85,7 @@ fn identity(subject: &str, email: &str, verified: bool) -> SsoIdentity {
 /// Only an owner or admin of the provider's tenant registers, reads,
 /// changes or verifies it; a member of another tenant sees nothing of it,
 /// a plain member of the tenant is refused.
-pub async fn sso_providers_belong_to_their_tenant_admins(
-    stores: &AuthStores,
-    clock: &ManualClock,
-) {
+pub async fn sso_providers_belong_to_their_tenant_admins(stores: &AuthStores, clock: &ManualClock) {
     let t = two_orgs(stores, clock).await;
     let (p, b, ob) = t.on_b();
     let sso = p.orgs.sso();
@@ -101,7 +98,11 @@ pub async fn sso_providers_belong_to_their_tenant_admins(
         .unwrap_err();
     assert_eq!(r.code(), "YOU_ARE_NOT_A_MEMBER_OF_THE_ORGANIZATION");
     let r = sso
-        .register_provider(&t.member_b.session.token, provider(&id, b, &domain), &meta())
+        .register_provider(
+            &t.member_b.session.token,
+            provider(&id, b, &domain),
+            &meta(),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -118,10 +119,16 @@ pub async fn sso_providers_belong_to_their_tenant_admins(
         .register_provider(ob, provider(&id, b, "other.example"), &meta())
         .await
         .unwrap_err();
-    assert_eq!(dup.code(), "SSO_PROVIDER_WITH_THIS_PROVIDERID_ALREADY_EXISTS");
+    assert_eq!(
+        dup.code(),
+        "SSO_PROVIDER_WITH_THIS_PROVIDERID_ALREADY_EXISTS"
+    );
     // Another tenant's admin: as if it did not exist.
     let a = &t.owner_a.session.token;
-    assert_eq!(sso.provider(a, &id).await.unwrap_err().code(), "PROVIDER_NOT_FOUND");
+    assert_eq!(
+        sso.provider(a, &id).await.unwrap_err().code(),
+        "PROVIDER_NOT_FOUND"
+    );
     assert_eq!(
         sso.verify_domain(a, &id, &AlwaysPublished, &meta())
             .await
@@ -130,7 +137,10 @@ pub async fn sso_providers_belong_to_their_tenant_admins(
         "PROVIDER_NOT_FOUND"
     );
     assert_eq!(
-        sso.delete_provider(a, &id, &meta()).await.unwrap_err().code(),
+        sso.delete_provider(a, &id, &meta())
+            .await
+            .unwrap_err()
+            .code(),
         "PROVIDER_NOT_FOUND"
     );
     assert_eq!(
@@ -275,11 +285,19 @@ pub async fn sign_in_routes_only_to_a_verified_domain(stores: &AuthStores, clock
         SsoTarget::OrganizationSlug(t.org_b.slug.clone()),
     ] {
         let e = sso.provider_for_sign_in(target.clone()).await.unwrap_err();
-        assert_eq!(e.code(), "PROVIDER_DOMAIN_HAS_NOT_BEEN_VERIFIED", "{target:?}");
+        assert_eq!(
+            e.code(),
+            "PROVIDER_DOMAIN_HAS_NOT_BEEN_VERIFIED",
+            "{target:?}"
+        );
         assert_eq!(e.status(), 401);
     }
     let e = sso
-        .complete_sign_in(&id, identity("sub-1", &format!("a@{domain}"), true), &meta())
+        .complete_sign_in(
+            &id,
+            identity("sub-1", &format!("a@{domain}"), true),
+            &meta(),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), "PROVIDER_DOMAIN_HAS_NOT_BEEN_VERIFIED");
@@ -413,7 +431,10 @@ pub async fn sso_required_refuses_passwords_for_the_domain_in_every_spelling(
         assert_eq!(e.code(), "SSO_REQUIRED", "sign-up {spelled}");
     }
     // A trailing dot or a full-width look-alike is no address at all.
-    for spelled in [format!("pat@{domain}."), format!("pat@{domain}").replace('e', "ｅ")] {
+    for spelled in [
+        format!("pat@{domain}."),
+        format!("pat@{domain}").replace('e', "ｅ"),
+    ] {
         let e = p
             .auth
             .sign_in_email(SignInEmail::new(&spelled, PASSWORD), &meta())
@@ -430,7 +451,10 @@ pub async fn sso_required_refuses_passwords_for_the_domain_in_every_spelling(
         .request_password_reset(&email, None, &meta())
         .await
         .unwrap_err();
-    assert!(matches!(e.code(), "SSO_REQUIRED" | "RESET_PASSWORD_IS_DISABLED"), "{e:?}");
+    assert!(
+        matches!(e.code(), "SSO_REQUIRED" | "RESET_PASSWORD_IS_DISABLED"),
+        "{e:?}"
+    );
     // Another domain is untouched.
     p.auth
         .sign_in_email(SignInEmail::new(&t.owner_a.user.email, PASSWORD), &meta())
@@ -474,7 +498,11 @@ pub async fn sso_sign_in_links_only_vouched_emails_and_joins_once(
         .unwrap_err();
     assert_eq!(e.code(), "ACCOUNT_NOT_LINKED");
     assert_eq!(e.status(), 401);
-    assert!(rows_of(&*p.db, "account", "accountId", "attacker").await.is_empty());
+    assert!(
+        rows_of(&*p.db, "account", "accountId", "attacker")
+            .await
+            .is_empty()
+    );
     // An email of another domain is not the provider's to vouch for.
     let e = sso
         .complete_sign_in(
@@ -529,7 +557,9 @@ pub async fn sso_sign_in_links_only_vouched_emails_and_joins_once(
         o.as_ref().expect("every callback signs in");
     }
     assert_eq!(
-        rows_of(&*p.db, "account", "accountId", "link-sub").await.len(),
+        rows_of(&*p.db, "account", "accountId", "link-sub")
+            .await
+            .len(),
         1,
         "one account row for one identity"
     );
@@ -549,11 +579,15 @@ pub async fn sso_sign_in_links_only_vouched_emails_and_joins_once(
     let uid = ids.into_iter().next().expect("one user");
     assert_eq!(rows_of(&*p.db, "user", "email", &new_email).await.len(), 1);
     assert_eq!(
-        rows_of(&*p.db, "account", "accountId", "newbie-sub").await.len(),
+        rows_of(&*p.db, "account", "accountId", "newbie-sub")
+            .await
+            .len(),
         1
     );
     assert_eq!(
-        rows_of(&*p.db, "member", "userId", uid.as_str()).await.len(),
+        rows_of(&*p.db, "member", "userId", uid.as_str())
+            .await
+            .len(),
         1
     );
     // The session works.

@@ -194,9 +194,11 @@ async fn request_domain_verification(ctx: &Ctx) -> Answer {
         .request_domain_verification(&current.found.session.token, &provider_id)
         .await
         .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
-    Ok(Reply::json(json!({ "domainVerificationToken": token.expose() }))
-        .status(StatusCode::CREATED)
-        .cookies(cookies))
+    Ok(
+        Reply::json(json!({ "domainVerificationToken": token.expose() }))
+            .status(StatusCode::CREATED)
+            .cookies(cookies),
+    )
 }
 
 async fn verify_domain(ctx: &Ctx) -> Answer {
