@@ -135,6 +135,20 @@ pub enum AuditEvent {
     EmailChanged,
     /// A user deleted their own account.
     UserDeleted,
+    /// A tenant admin registered an SSO provider.
+    SsoProviderRegistered,
+    /// A tenant admin changed an SSO provider.
+    SsoProviderUpdated,
+    /// A tenant admin deleted an SSO provider.
+    SsoProviderDeleted,
+    /// An SSO provider's email domain was verified.
+    SsoDomainVerified,
+    /// A tenant admin changed the tenant's SSO policy.
+    SsoPolicyChanged,
+    /// A user signed in through an SSO provider.
+    SsoSignIn,
+    /// A user was created, or linked, and made a member by an SSO sign-in.
+    SsoUserProvisioned,
 }
 
 impl AuditEvent {
@@ -181,6 +195,13 @@ impl AuditEvent {
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
             Self::UserDeleted => "user_deleted",
+            Self::SsoProviderRegistered => "sso_provider_registered",
+            Self::SsoProviderUpdated => "sso_provider_updated",
+            Self::SsoProviderDeleted => "sso_provider_deleted",
+            Self::SsoDomainVerified => "sso_domain_verified",
+            Self::SsoPolicyChanged => "sso_policy_changed",
+            Self::SsoSignIn => "sso_sign_in",
+            Self::SsoUserProvisioned => "sso_user_provisioned",
         }
     }
 }
@@ -235,6 +256,13 @@ impl FromStr for AuditEvent {
             "email_change_requested" => Self::EmailChangeRequested,
             "email_changed" => Self::EmailChanged,
             "user_deleted" => Self::UserDeleted,
+            "sso_provider_registered" => Self::SsoProviderRegistered,
+            "sso_provider_updated" => Self::SsoProviderUpdated,
+            "sso_provider_deleted" => Self::SsoProviderDeleted,
+            "sso_domain_verified" => Self::SsoDomainVerified,
+            "sso_policy_changed" => Self::SsoPolicyChanged,
+            "sso_sign_in" => Self::SsoSignIn,
+            "sso_user_provisioned" => Self::SsoUserProvisioned,
             _ => {
                 return Err(AuthError::corrupt("neutrinoAuditLog.event"));
             }

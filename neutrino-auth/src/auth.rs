@@ -685,6 +685,16 @@ impl Auth {
         self.inner.clock.now()
     }
 
+    /// The platform secret, the key of the SSO client secrets' encryption.
+    pub(crate) fn sso_secret(&self) -> &[u8] {
+        &self.inner.two_factor.secret
+    }
+
+    /// The format of new user IDs.
+    pub(crate) fn id_format(&self) -> IdFormat {
+        self.inner.id_format
+    }
+
     /// Builds a new session row for `user_id` and the statement that inserts it.
     pub(crate) fn new_session(
         &self,
@@ -784,6 +794,8 @@ impl Auth {
             }
             self.rate_limit_if_enabled(meta, "/sign-up/email").await?;
             let email = normalize_email(&req.email)?;
+            // A tenant that requires SSO for the email's domain refuses passwords.
+            crate::sso::ensure_password_allowed(&*self.inner.db, &email).await?;
             let password = self.inner.passwords.normalize(&req.password)?;
             let name = req.name.trim().to_owned();
             if name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
@@ -965,6 +977,7 @@ impl Auth {
             self.ensure_writable().await?;
             self.rate_limit_if_enabled(meta, "/sign-in/email").await?;
             let email = normalize_email(&req.email)?;
+            crate::sso::ensure_password_allowed(&*self.inner.db, &email).await?;
             let password = match self.inner.passwords.normalize(&req.password) {
                 Ok(p) => p,
                 // A password the policy would refuse cannot be right; the check

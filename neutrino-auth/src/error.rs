@@ -199,6 +199,16 @@ pub enum AuthError {
         /// The error code.
         code: &'static str,
     },
+    /// A single sign-on operation was refused; `code` is Better Auth's code
+    /// for it (or Neutrino's, documented on the operation), answered with
+    /// `status`.
+    #[error("sso: {}", code.to_ascii_lowercase().replace('_', " "))]
+    Sso {
+        /// The error code, e.g. `SSO_REQUIRED` or `DOMAIN_VERIFIED`.
+        code: &'static str,
+        /// The HTTP status.
+        status: u16,
+    },
     /// An error of one of core's kinds: the database or KV store failed, a
     /// field is invalid ([`Error::InvalidInput`], code `VALIDATION_ERROR`),
     /// a stored value is malformed ([`Error::Decode`]), the configuration is
@@ -269,6 +279,7 @@ impl AuthError {
             Self::BannedUser => "BANNED_USER",
             Self::SessionExpired => "SESSION_EXPIRED",
             Self::Refused { code } => code,
+            Self::Sso { code, .. } => code,
             Self::TwoFactorRequired => "TWO_FACTOR_REQUIRED",
             Self::Store(e) => store_code(e),
         }
@@ -305,6 +316,7 @@ impl AuthError {
             Self::TooManyRequests { .. }
             | Self::ApiKeyUsageExceeded
             | Self::ApiKeyRateLimited { .. } => 429,
+            Self::Sso { status, .. } => *status,
             Self::Store(e) => store_status(e),
             _ => 400,
         }
@@ -353,6 +365,10 @@ impl AuthError {
         let reason = || format!("{code}: {text}");
         match self {
             Self::Store(e) => e,
+            Self::Sso { status: 404, .. } => Error::not_found("sso provider", code),
+            Self::Sso { status: 409, .. } => already("sso provider", code),
+            Self::Sso { status: 502, .. } => Error::backend("sso", true, reason()),
+            Self::Sso { .. } => Error::PermissionDenied { reason: reason() },
             Self::UserNotFound => Error::not_found("user", code),
             Self::CredentialAccountNotFound => Error::not_found("credential account", code),
             Self::OrganizationNotFound => Error::not_found("organization", code),
@@ -540,6 +556,7 @@ mod tests {
             AuthError::BannedUser => "BannedUser",
             AuthError::SessionExpired => "SessionExpired",
             AuthError::Refused { .. } => "Refused",
+            AuthError::Sso { .. } => "Sso",
             AuthError::Store(_) => "Store",
         }
     }

@@ -39,6 +39,8 @@
 //!   per issuer) and social sign-in (Google, GitHub, generic providers) on
 //!   Better Auth's `account` table;
 //! * [`twofactor`]: TOTP with encrypted secrets and single-use backup codes;
+//! * [`sso`]: per-tenant SSO providers (Better Auth's `sso` plugin), verified
+//!   email domains, the "SSO required" switch, just-in-time membership;
 //! * the [`audit`] log;
 //! * `testkit` (feature `testkit`): the auth conformance suite every SQL
 //!   backend runs with `auth_suite!(factory)`: shared fixtures (a platform's
@@ -157,6 +159,7 @@ pub mod rate_limit;
 mod rows;
 pub mod schema;
 mod session;
+pub mod sso;
 mod stmt;
 #[cfg(feature = "testkit")]
 pub mod testkit;

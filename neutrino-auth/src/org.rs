@@ -56,6 +56,7 @@ use crate::invitation::{Invitation, Invitations};
 use crate::lifecycle::Lifecycle;
 use crate::member::Members;
 use crate::model::{RequestMeta, SignUpEmail, SignedIn};
+use crate::sso::Sso;
 
 pub use crate::active::MemberScope;
 pub use crate::directory::{
@@ -86,6 +87,7 @@ pub struct Organizations {
     active: ActiveTenant,
     api_keys: ApiKeys,
     invitations: Invitations,
+    sso: Sso,
 }
 
 /// What the components of [`Organizations`] are assembled from: the shared
@@ -170,6 +172,7 @@ impl Organizations {
                 *invitation_limit,
                 *invitation_ttl,
             ),
+            sso: Sso::new(callers.clone(), members.clone()),
             members,
             callers,
             parts: Parts { scopes, ..parts },
@@ -206,6 +209,12 @@ impl Organizations {
     /// The auth component.
     pub fn auth(&self) -> &Auth {
         &self.parts.auth
+    }
+
+    /// Per-tenant SSO providers, verified domains, the SSO policy and SSO
+    /// sign-in ([`crate::sso`]).
+    pub fn sso(&self) -> &Sso {
+        &self.sso
     }
 
     /// Whether the scope's holder may perform `action` on `resource` in its

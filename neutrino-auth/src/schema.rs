@@ -38,6 +38,13 @@
 //! identity belongs to one user, and concurrent first sign-ins through a
 //! provider create one account.
 //!
+//! Version 8 adds Better Auth's sso plugin table (`ssoProvider`, with the
+//! domain-verification plugin option's `domainVerified` column), a unique
+//! index on the verified domains (one provider, so one tenant, per verified
+//! domain) and `neutrinoSsoPolicy`, Neutrino's per-tenant SSO settings (the
+//! "SSO required" switch and the role of members who join by SSO), a table
+//! Better Auth ignores. See [`crate::sso`].
+//!
 //! Better Auth's admin plugin columns (`user.role`, `user.banned`,
 //! `user.banReason`, `user.banExpires`, `session.impersonatedBy`) are added by
 //! [`ensure_columns`] where absent, with the types Better Auth's migrations
@@ -149,6 +156,15 @@ macro_rules! auth_migrations {
             ]),
             migration!(7, "one account per provider identity", [
                 r#"CREATE UNIQUE INDEX IF NOT EXISTS "account_providerId_accountId_uidx" on "account" ("providerId", "accountId")"#,
+            ]),
+            migration!(8, "sso providers, verified domains, sso policy", [
+                r#"CREATE TABLE IF NOT EXISTS "ssoProvider" ("id" text not null primary key, "issuer" text not null, "oidcConfig" text, "samlConfig" text, "userId" text references "user" ("id") on delete cascade, "providerId" text not null unique, "organizationId" text, "domain" text not null, "domainVerified" integer)"#,
+                index!("ssoProvider", "organizationId"),
+                index!("ssoProvider", "domain"),
+                // A domain routes to one provider at most: the database
+                // decides between concurrent verifications.
+                r#"CREATE UNIQUE INDEX IF NOT EXISTS "ssoProvider_verifiedDomain_uidx" on "ssoProvider" ("domain") WHERE "domainVerified" = 1"#,
+                concat!(r#"CREATE TABLE IF NOT EXISTS "neutrinoSsoPolicy" ("organizationId" text not null primary key references "organization" ("id") on delete cascade, "ssoRequired" integer not null, "defaultRole" text not null, "updatedAt" "#, $date, r#" not null)"#),
             ]),
         ]
     };
@@ -312,6 +328,7 @@ mod tests {
                 "5 efd8806bbe0b98cb3a14f795aa4f05432d43d2415b6d978d18fc0efde8b0bcf1",
                 "6 580ded95958780f4662462ddff461fbbd92c314d087281c685243e29ef29d521",
                 "7 62ab078142f05aab4531f31faea72802ed52bde76698470ed74929497ccea335",
+                "8 186b45bbb6b64a35704440c1b3cd50d3f520f47038d7948a33d7f0e699c992cb",
             ],
             "sqlite"
         );
@@ -325,6 +342,7 @@ mod tests {
                 "5 af114eefca601792a3d0e3e4e903b32c30f94c01f75ec9c76dfca051adf4d343",
                 "6 c894fb5d9ad38bc9f47075fe44b1d194092169db9456ab9c0d1f775b313e4a7b",
                 "7 62ab078142f05aab4531f31faea72802ed52bde76698470ed74929497ccea335",
+                "8 32b06661f4d7dbe32cf51064fe8eccfc7787b3176889022843fae05ec1af27e3",
             ],
             "postgres"
         );

@@ -160,6 +160,7 @@ impl Verifications {
         self.check_callback(redirect_to)?;
         let email = normalize_email(email)?;
         self.gate.ensure_writable().await?;
+        crate::sso::ensure_password_allowed(&*self.db, &email).await?;
         let now = self.now();
         let user = rows::find_user_by_email(&*self.db, &email).await?;
         let audit_stmt = audit::insert(
@@ -227,6 +228,20 @@ impl Verifications {
         let now = self.now();
         if date::parse(&expires).is_none_or(|e| e <= now) {
             return Err(AuthError::InvalidToken);
+        }
+        // An address whose tenant requires SSO gets no password.
+        let email = self
+            .db
+            .query(
+                &Statement::new(r#"SELECT "email" FROM "user" WHERE "id" = ?1"#)
+                    .bind(user_id.as_str()),
+            )
+            .await?
+            .into_iter()
+            .next();
+        if let Some(r) = email {
+            let email: String = r.get(0)?;
+            crate::sso::ensure_password_allowed(&*self.db, &email).await?;
         }
         let hash = self.passwords.hash(&password).await?;
         let stamp = date::format(now);

@@ -264,7 +264,8 @@ impl From<AuthError> for ApiError {
             }
             _ => {}
         }
-        if status.is_server_error() {
+        // SSO's 502 (`DOMAIN_VERIFICATION_FAILED`) carries Better Auth's code.
+        if status.is_server_error() && !matches!(e, AuthError::Sso { .. }) {
             // The store's text (a database error) stays on the server.
             return Self::empty(status);
         }

@@ -557,6 +557,8 @@ pub const RESERVED_TABLES: &[&str] = &[
     "neutrinoauditlog",
     "neutrinopendingorganization",
     "neutrinousedcode",
+    "ssoprovider",
+    "neutrinossopolicy",
     // the facade's platform runtime: the platform an auth database serves
     "neutrino_auth_platform",
 ];

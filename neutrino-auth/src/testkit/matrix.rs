@@ -31,6 +31,7 @@ use crate::apikey::CreatedApiKey;
 use crate::invitation::Invitation;
 use crate::mail::EmailKind;
 use crate::org::{Member, NewOrganization, OrganizationUpdate, Organizations};
+use crate::sso::{ClientSecret, NewSsoProvider, SsoPolicy, SsoProviderUpdate};
 use crate::twofactor::PERIOD;
 use crate::{Auth, ChangePassword, GetSessionOptions, SignUpEmail};
 
@@ -211,6 +212,17 @@ operations! {
     UpdateUser => "Auth::update_user", OtherPlatformOnly;
     ChangeEmail => "Auth::change_email", OtherPlatformOnly;
     DeleteUser => "Auth::delete_user", OtherPlatformOnly;
+    // SSO providers, domains and the policy of B.
+    SsoRegisterForB => "Sso::register_provider", Both;
+    SsoNewProviderForB => "NewSsoProvider::new", Both;
+    SsoProviderOfB => "Sso::provider", Both;
+    SsoListProvidersOfB => "Sso::list_providers", Both;
+    SsoUpdateProviderOfB => "Sso::update_provider", Both;
+    SsoDeleteProviderOfB => "Sso::delete_provider", Both;
+    SsoRequestDomainVerificationOfB => "Sso::request_domain_verification", Both;
+    SsoVerifyDomainOfB => "Sso::verify_domain", Both;
+    SsoPolicyOfB => "Sso::policy", Both;
+    SsoSetPolicyOfB => "Sso::set_policy", Both;
     // Last: it leaves the other platform a tenant of its own with B's ID
     // (tenant IDs are per platform), which the rows above must not meet.
     ViewCreateTenantWithBsId => "NewTenant::with_id", OtherPlatformOnly;
@@ -359,6 +371,8 @@ struct Target {
     tf_token: String,
     reset_token: String,
     verify_token: String,
+    b_sso: String,
+    b_sso_domain: String,
 }
 
 /// The actor's side: its platform, its tenant, its credentials.
@@ -482,7 +496,29 @@ async fn target(stores: &AuthStores, clock: &ManualClock) -> Target {
         .expect("verification mailed")
         .token;
 
+    // B's SSO provider, its domain pending verification.
+    let b_sso = unique("b-sso-");
+    let b_sso_domain = format!("{}.example", unique("b-domain-"));
+    p.orgs
+        .sso()
+        .register_provider(
+            ob,
+            NewSsoProvider::new(
+                b_sso.as_str(),
+                b,
+                "https://idp.example.com",
+                b_sso_domain.as_str(),
+                "b-client",
+                ClientSecret::new("b-client-secret"),
+            ),
+            &meta(),
+        )
+        .await
+        .expect("B's SSO provider");
+
     Target {
+        b_sso,
+        b_sso_domain,
         t,
         store,
         table,
@@ -522,6 +558,8 @@ impl Target {
             self.b_key.record.id.clone(),
             self.b_org_key.record.id.clone(),
             self.b_host.clone(),
+            self.b_sso.clone(),
+            self.b_sso_domain.clone(),
             self.b_feature.config["marker"]
                 .as_str()
                 .unwrap_or_default()
@@ -541,6 +579,19 @@ impl Target {
         }
         all.extend(p.rows_of("apikey", "id", &self.b_key.record.id).await);
         all.extend(p.rows_of("apikey", "id", &self.b_org_key.record.id).await);
+        all.extend(p.rows_of("ssoProvider", "organizationId", b.as_str()).await);
+        all.push(format!(
+            "{:?}",
+            p.orgs.sso().policy(&t.owner_b.session.token, &b).await
+        ));
+        all.extend(
+            p.rows_of(
+                "verification",
+                "identifier",
+                &crate::sso::record_label(&self.b_sso),
+            )
+            .await,
+        );
         let view = t.world.registry.platform(p.id);
         all.push(format!("{:?}", view.tenant(b).await));
         all.push(format!("{:?}", view.is_tenant_deleted(b).await));
@@ -888,6 +939,63 @@ async fn run(m: &Target, s: &Side<'_>, op: Op, clock: &ManualClock) -> Outcome {
             auth_outcome(o.create_api_key(s.token, new_key(b, true), &meta()).await)
         }
         Op::ListOrganizations => auth_outcome(o.list_organizations(s.token).await),
+        Op::SsoRegisterForB | Op::SsoNewProviderForB => auth_outcome(
+            o.sso()
+                .register_provider(
+                    s.token,
+                    NewSsoProvider::new(
+                        neutrino_core::testkit::unique("x-sso-"),
+                        b,
+                        "https://idp.example.com",
+                        &m.b_sso_domain,
+                        "x-client",
+                        ClientSecret::new("x-secret"),
+                    ),
+                    &meta(),
+                )
+                .await,
+        ),
+        Op::SsoProviderOfB => auth_outcome(o.sso().provider(s.token, &m.b_sso).await),
+        Op::SsoListProvidersOfB => auth_outcome(o.sso().list_providers(s.token, &b).await),
+        Op::SsoUpdateProviderOfB => auth_outcome(
+            o.sso()
+                .update_provider(
+                    s.token,
+                    &m.b_sso,
+                    SsoProviderUpdate {
+                        issuer: Some("https://evil.example.com".into()),
+                        domain: Some("evil.example".into()),
+                        ..SsoProviderUpdate::default()
+                    },
+                    &meta(),
+                )
+                .await,
+        ),
+        Op::SsoDeleteProviderOfB => {
+            auth_outcome(o.sso().delete_provider(s.token, &m.b_sso, &meta()).await)
+        }
+        Op::SsoRequestDomainVerificationOfB => {
+            auth_outcome(o.sso().request_domain_verification(s.token, &m.b_sso).await)
+        }
+        Op::SsoVerifyDomainOfB => auth_outcome(
+            o.sso()
+                .verify_domain(s.token, &m.b_sso, &super::sso::AlwaysPublished, &meta())
+                .await,
+        ),
+        Op::SsoPolicyOfB => auth_outcome(o.sso().policy(s.token, &b).await),
+        Op::SsoSetPolicyOfB => auth_outcome(
+            o.sso()
+                .set_policy(
+                    s.token,
+                    &b,
+                    SsoPolicy {
+                        sso_required: true,
+                        default_role: "admin".into(),
+                    },
+                    &meta(),
+                )
+                .await,
+        ),
         Op::ListMembers => auth_outcome(o.list_members(s.token, &b).await),
         Op::AddMember => auth_outcome(o.add_member(s.token, &b, s.user, "owner", &meta()).await),
         Op::AddBsMemberToOwnOrg => auth_outcome(

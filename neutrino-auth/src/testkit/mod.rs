@@ -45,6 +45,7 @@ pub mod scan;
 pub mod security;
 pub mod seed;
 pub mod sessions;
+pub mod sso;
 pub mod suspension;
 pub mod two_factor;
 
@@ -64,6 +65,7 @@ pub use race::*;
 pub use security::*;
 pub use seed::*;
 pub use sessions::*;
+pub use sso::*;
 pub use suspension::*;
 pub use two_factor::*;
 
@@ -159,6 +161,13 @@ macro_rules! auth_suite {
                     an_organization_lists_its_own_keys_to_members_who_may_read_them,
                     // the admin plugin's user routes
                     admin_routes_manage_users_sessions_and_passwords,
+                    // per-tenant SSO
+                    sso_providers_belong_to_their_tenant_admins,
+                    a_domain_is_verified_by_one_tenant_at_most_even_concurrently,
+                    sign_in_routes_only_to_a_verified_domain,
+                    sso_required_refuses_passwords_for_the_domain_in_every_spelling,
+                    sso_sign_in_links_only_vouched_emails_and_joins_once,
+                    sso_secrets_stay_out_of_debug_errors_and_rows,
                     // the cross-tenant matrix
                     cross_tenant_matrix_refuses_every_operation_on_another_tenant,
                     audited_changes_write_their_entry_only_when_the_change_happens,

@@ -53,6 +53,7 @@ pub(super) async fn handle(route: Route, ctx: &Ctx) -> Answer {
         Route::ApiKey(r) => super::api_key::handle(r, ctx).await,
         Route::Admin(r) => super::admin::handle(r, ctx).await,
         Route::Social(r) => super::social::handle(r, ctx).await,
+        Route::Sso(r) => super::sso::handle(r, ctx).await,
     }
 }
 

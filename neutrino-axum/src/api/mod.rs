@@ -172,6 +172,7 @@ mod core;
 mod org;
 mod session;
 mod social;
+mod sso;
 mod two_factor;
 mod wire;
 
@@ -188,6 +189,7 @@ use axum::routing::any;
 use neutrino_auth::RateLimitConfig;
 use neutrino_auth::origin::OriginRequest;
 use neutrino_auth::rate_limit::RateLimiter;
+use neutrino_auth::sso::DomainCheck;
 use neutrino_core::clock::system_clock;
 use neutrino_core::kv::KvStore;
 use neutrino_core::memory::MemoryKv;
@@ -237,6 +239,7 @@ pub struct AuthApi {
     cookie_cache: Option<Duration>,
     rate_limit: bool,
     rate_limit_store: Option<Arc<dyn KvStore>>,
+    domain_check: Option<Arc<dyn DomainCheck>>,
 }
 
 impl fmt::Debug for AuthApi {
@@ -269,7 +272,18 @@ impl AuthApi {
             cookie_cache: None,
             rate_limit: true,
             rate_limit_store: None,
+            domain_check: None,
         }
+    }
+
+    /// How `POST /sso/verify-domain` checks a domain's proof: a
+    /// [`neutrino_auth::sso::DnsTxtCheck`] over a
+    /// [`neutrino_auth::sso::DnsResolver`], or a
+    /// [`neutrino_auth::sso::HttpTokenCheck`]. Without one, no domain
+    /// verifies over HTTP (502 `DOMAIN_VERIFICATION_FAILED`).
+    pub fn with_domain_check(mut self, check: Arc<dyn DomainCheck>) -> Self {
+        self.domain_check = Some(check);
+        self
     }
 
     /// Serves under `path` instead of `/api/auth` (Better Auth's
@@ -346,6 +360,7 @@ impl AuthApi {
             base: base.clone(),
             cookie_cache: self.cookie_cache,
             limits,
+            domain_check: self.domain_check,
         });
         let router = Router::new()
             .route(&format!("{base}/{{*rest}}"), any(dispatch))
@@ -411,6 +426,7 @@ struct Shared {
     base: String,
     cookie_cache: Option<Duration>,
     limits: Option<RateLimits>,
+    domain_check: Option<Arc<dyn DomainCheck>>,
 }
 
 /// The endpoints served.
@@ -445,6 +461,7 @@ enum Route {
     ApiKey(api_key::ApiKeyRoute),
     Admin(admin::AdminRoute),
     Social(social::SocialRoute),
+    Sso(sso::SsoRoute),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
@@ -487,7 +504,8 @@ fn route(method: &Method, path: &str) -> Option<Route> {
                 .or_else(|| two_factor::route(post, p).map(TwoFactor))
                 .or_else(|| api_key::route(get, post, p).map(ApiKey))
                 .or_else(|| admin::route(get, post, p).map(Admin))
-                .or_else(|| social::route(get, post, p).map(Social));
+                .or_else(|| social::route(get, post, p).map(Social))
+                .or_else(|| sso::route(get, post, p).map(Sso));
         }
     };
     Some(r)
@@ -503,6 +521,7 @@ pub(crate) struct Ctx {
     pub(crate) meta: neutrino_auth::RequestMeta,
     pub(crate) jar: CookieJar,
     pub(crate) cache: Option<CookieCache>,
+    pub(crate) domain_check: Option<Arc<dyn DomainCheck>>,
 }
 
 fn not_found() -> Response {
@@ -605,6 +624,7 @@ async fn dispatch(State(api): State<Arc<Shared>>, req: Request) -> Response {
         cookies,
         meta,
         jar,
+        domain_check: api.domain_check.clone(),
     };
     // 5. The endpoint.
     let result = core::handle(found, &ctx).await;

@@ -367,6 +367,22 @@ impl Reply {
         }
     }
 
+    /// `status` with no body.
+    pub(crate) fn empty(status: StatusCode) -> Self {
+        Self {
+            status,
+            body: None,
+            text: None,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// The same answer with another status.
+    pub(crate) fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     /// Adds `Set-Cookie` values.
     pub(crate) fn cookies(mut self, cookies: impl IntoIterator<Item = String>) -> Self {
         add_cookies(&mut self.headers, cookies);

@@ -38,6 +38,8 @@ pub struct Opts {
     pub session_cache: bool,
     /// Users delete their account through a mailed link.
     pub delete_link: bool,
+    /// How `/sso/verify-domain` checks a domain.
+    pub domain_check: Option<Arc<dyn neutrino_auth::sso::DomainCheck>>,
 }
 
 pub async fn server() -> Server {
@@ -99,6 +101,9 @@ pub async fn server_with(opts: Opts) -> Server {
     }
     if !opts.rate_limit {
         api = api.without_rate_limit();
+    }
+    if let Some(check) = opts.domain_check.clone() {
+        api = api.with_domain_check(check);
     }
     let app = api.router().unwrap();
     let task = tokio::spawn(async move {

@@ -1,0 +1,636 @@
+//! Cases of per-tenant SSO ([`crate::sso`]): providers belong to their
+//! tenant's admins, a domain is verified by one provider at most (races
+//! included), only a verified domain routes sign-ins, "SSO required" cannot
+//! be escaped by spelling, just-in-time membership links only vouched
+//! emails and joins once, and secrets stay out of `Debug`, errors and rows.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use neutrino_core::clock::ManualClock;
+use neutrino_core::testkit::{join_all, unique};
+
+use super::fixtures::{AuthStores, PASSWORD, meta, rows_of, two_orgs};
+use crate::sso::{
+    ClientSecret, DnsTxtCheck, DomainChallenge, DomainCheck, NewSsoProvider, SsoIdentity,
+    SsoPolicy, SsoTarget, TxtLookup, record_name,
+};
+use crate::{Result, SignInEmail, SignUpEmail};
+
+/// A check that always finds the proof: for rows that must be refused
+/// before any proof is looked at.
+#[derive(Debug)]
+pub struct AlwaysPublished;
+
+#[async_trait]
+impl DomainCheck for AlwaysPublished {
+    async fn holds(&self, _: &DomainChallenge<'_>) -> Result<bool> {
+        Ok(true)
+    }
+}
+
+/// A DNS zone held in memory: names to TXT records, as an authoritative
+/// server would answer them.
+#[derive(Debug, Default)]
+pub struct Zone(Mutex<HashMap<String, Vec<String>>>);
+
+impl Zone {
+    /// Publishes `value` at `name`.
+    pub fn publish(&self, name: &str, value: &str) {
+        self.0
+            .lock()
+            .expect("zone")
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(value.to_owned());
+    }
+}
+
+#[async_trait]
+impl TxtLookup for &Zone {
+    async fn txt(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .0
+            .lock()
+            .expect("zone")
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+fn provider(id: &str, org: neutrino_core::ids::TenantId, domain: &str) -> NewSsoProvider {
+    NewSsoProvider::new(
+        id,
+        org,
+        "https://idp.example.com",
+        domain,
+        "client-id",
+        ClientSecret::new("top-secret-client-value"),
+    )
+}
+
+fn identity(subject: &str, email: &str, verified: bool) -> SsoIdentity {
+    SsoIdentity {
+        issuer: "https://idp.example.com".into(),
+        subject: subject.into(),
+        email: email.into(),
+        email_verified: verified,
+        name: Some("Sam".into()),
+        image: None,
+    }
+}
+
+/// Only an owner or admin of the provider's tenant registers, reads,
+/// changes or verifies it; a member of another tenant sees nothing of it,
+/// a plain member of the tenant is refused.
+pub async fn sso_providers_belong_to_their_tenant_admins(stores: &AuthStores, clock: &ManualClock) {
+    let t = two_orgs(stores, clock).await;
+    let (p, b, ob) = t.on_b();
+    let sso = p.orgs.sso();
+    let id = unique("b-");
+    let domain = format!("{}.example", unique("d"));
+    // A's owner cannot register for B, B's plain member neither.
+    let r = sso
+        .register_provider(&t.owner_a.session.token, provider(&id, b, &domain), &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(r.code(), "YOU_ARE_NOT_A_MEMBER_OF_THE_ORGANIZATION");
+    let r = sso
+        .register_provider(
+            &t.member_b.session.token,
+            provider(&id, b, &domain),
+            &meta(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        r.code(),
+        "YOU_MUST_BE_AN_ORGANIZATION_OWNER_OR_ADMIN_TO_REGISTER_SSO_PROVIDERS"
+    );
+    let reg = sso
+        .register_provider(ob, provider(&id, b, &domain), &meta())
+        .await
+        .expect("B's owner registers");
+    assert!(!reg.provider.domain_verified);
+    // The provider ID is unique.
+    let dup = sso
+        .register_provider(ob, provider(&id, b, "other.example"), &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        dup.code(),
+        "SSO_PROVIDER_WITH_THIS_PROVIDERID_ALREADY_EXISTS"
+    );
+    // Another tenant's admin: as if it did not exist.
+    let a = &t.owner_a.session.token;
+    assert_eq!(
+        sso.provider(a, &id).await.unwrap_err().code(),
+        "PROVIDER_NOT_FOUND"
+    );
+    assert_eq!(
+        sso.verify_domain(a, &id, &AlwaysPublished, &meta())
+            .await
+            .unwrap_err()
+            .code(),
+        "PROVIDER_NOT_FOUND"
+    );
+    assert_eq!(
+        sso.delete_provider(a, &id, &meta())
+            .await
+            .unwrap_err()
+            .code(),
+        "PROVIDER_NOT_FOUND"
+    );
+    assert_eq!(
+        sso.request_domain_verification(a, &id)
+            .await
+            .unwrap_err()
+            .code(),
+        "PROVIDER_NOT_FOUND"
+    );
+    let mb = &t.member_b.session.token;
+    assert_eq!(
+        sso.provider(mb, &id).await.unwrap_err().code(),
+        "YOU_DONT_HAVE_ACCESS_TO_THIS_PROVIDER"
+    );
+    assert_eq!(
+        sso.verify_domain(mb, &id, &AlwaysPublished, &meta())
+            .await
+            .unwrap_err()
+            .code(),
+        "YOU_DONT_HAVE_ACCESS_TO_THIS_PROVIDER"
+    );
+    // Nothing changed: still unverified.
+    assert!(!sso.provider(ob, &id).await.expect("read").domain_verified);
+    // The other platform does not know it at all.
+    let q = t.q();
+    assert_eq!(
+        q.orgs
+            .sso()
+            .provider(&t.stranger.session.token, &id)
+            .await
+            .unwrap_err()
+            .code(),
+        "PROVIDER_NOT_FOUND"
+    );
+}
+
+/// Two tenants claim one domain; both publish their proof and verify at
+/// once: one wins, the other is refused, and the domain routes to the
+/// winner only.
+pub async fn a_domain_is_verified_by_one_tenant_at_most_even_concurrently(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let t = two_orgs(stores, clock).await;
+    let p = t.p();
+    let sso = p.orgs.sso();
+    let domain = format!("{}.example", unique("contested"));
+    let zone = Zone::default();
+    let mut claims = Vec::new();
+    for (token, org) in [
+        (&t.owner_a.session.token, t.org_a.id),
+        (&t.owner_b.session.token, t.org_b.id),
+    ] {
+        for _ in 0..2 {
+            let id = unique("c-");
+            // Spelled differently: one domain all the same.
+            let spelled = if claims.len() % 2 == 0 {
+                domain.to_uppercase()
+            } else {
+                format!("{domain}.")
+            };
+            let reg = sso
+                .register_provider(token, provider(&id, org, &spelled), &meta())
+                .await
+                .expect("claim");
+            assert_eq!(reg.provider.domain, domain);
+            zone.publish(
+                &record_name(&id, &domain),
+                &reg.domain_verification_token.txt_value(&id),
+            );
+            claims.push((token.clone(), id));
+        }
+    }
+    // Without verification, the domain routes no one.
+    assert_eq!(
+        sso.provider_for_sign_in(SsoTarget::Email(format!("x@{domain}")))
+            .await
+            .unwrap_err()
+            .code(),
+        "PROVIDER_DOMAIN_HAS_NOT_BEEN_VERIFIED"
+    );
+    let check = DnsTxtCheck::new(&zone);
+    let m = meta();
+    let outs = join_all(
+        claims
+            .iter()
+            .map(|(token, id)| sso.verify_domain(token, id, &check, &m)),
+    )
+    .await;
+    let won: Vec<_> = claims
+        .iter()
+        .zip(&outs)
+        .filter(|(_, o)| o.is_ok())
+        .map(|(c, _)| c.1.clone())
+        .collect();
+    assert_eq!(won.len(), 1, "exactly one verification wins: {outs:?}");
+    for o in outs.iter().filter_map(|o| o.as_ref().err()) {
+        assert_eq!(o.code(), "DOMAIN_ALREADY_VERIFIED_BY_ANOTHER_PROVIDER");
+        assert_eq!(o.status(), 409);
+    }
+    let verified = rows_of(&*p.db, "ssoProvider", "domain", &domain)
+        .await
+        .into_iter()
+        .filter(|r| r.contains(&won[0]))
+        .count();
+    assert_eq!(verified, 1);
+    let routed = sso
+        .provider_for_sign_in(SsoTarget::Email(format!("someone@{domain}")))
+        .await
+        .expect("routes");
+    assert_eq!(routed.provider_id, won[0]);
+    // A subdomain's email goes to the same provider.
+    let routed = sso
+        .provider_for_sign_in(SsoTarget::Domain(format!("eng.{}", domain.to_uppercase())))
+        .await
+        .expect("routes");
+    assert_eq!(routed.provider_id, won[0]);
+}
+
+/// Only a verified domain routes a sign-in; a wrong token does not verify.
+pub async fn sign_in_routes_only_to_a_verified_domain(stores: &AuthStores, clock: &ManualClock) {
+    let t = two_orgs(stores, clock).await;
+    let (p, b, ob) = t.on_b();
+    let sso = p.orgs.sso();
+    let id = unique("r-");
+    let domain = format!("{}.example", unique("route"));
+    sso.register_provider(ob, provider(&id, b, &domain), &meta())
+        .await
+        .expect("register");
+    let zone = Zone::default();
+    zone.publish(&record_name(&id, &domain), "not-the-token");
+    let r = sso
+        .verify_domain(ob, &id, &DnsTxtCheck::new(&zone), &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(r.code(), "DOMAIN_VERIFICATION_FAILED");
+    assert_eq!(r.status(), 502);
+    for target in [
+        SsoTarget::Email(format!("a@{domain}")),
+        SsoTarget::Domain(domain.clone()),
+        SsoTarget::ProviderId(id.clone()),
+        SsoTarget::OrganizationSlug(t.org_b.slug.clone()),
+    ] {
+        let e = sso.provider_for_sign_in(target.clone()).await.unwrap_err();
+        assert_eq!(
+            e.code(),
+            "PROVIDER_DOMAIN_HAS_NOT_BEEN_VERIFIED",
+            "{target:?}"
+        );
+        assert_eq!(e.status(), 401);
+    }
+    let e = sso
+        .complete_sign_in(
+            &id,
+            identity("sub-1", &format!("a@{domain}"), true),
+            &meta(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "PROVIDER_DOMAIN_HAS_NOT_BEEN_VERIFIED");
+    assert_eq!(
+        sso.provider_for_sign_in(SsoTarget::Email("a@unclaimed.example".into()))
+            .await
+            .unwrap_err()
+            .code(),
+        "NO_PROVIDER_FOUND_FOR_THE_ISSUER"
+    );
+    // The bare token verifies too.
+    let token = sso
+        .request_domain_verification(ob, &id)
+        .await
+        .expect("pending token");
+    zone.publish(&record_name(&id, &domain), token.expose());
+    sso.verify_domain(ob, &id, &DnsTxtCheck::new(&zone), &meta())
+        .await
+        .expect("verified");
+    let cfg = sso
+        .provider_for_sign_in(SsoTarget::OrganizationSlug(t.org_b.slug.clone()))
+        .await
+        .expect("routes");
+    assert_eq!(cfg.client_secret.expose(), "top-secret-client-value");
+    // A new domain is unverified again, and stops routing.
+    sso.update_provider(
+        ob,
+        &id,
+        crate::sso::SsoProviderUpdate {
+            domain: Some(format!("new-{domain}")),
+            ..Default::default()
+        },
+        &meta(),
+    )
+    .await
+    .expect("update");
+    assert_eq!(
+        sso.provider_for_sign_in(SsoTarget::ProviderId(id.clone()))
+            .await
+            .unwrap_err()
+            .code(),
+        "PROVIDER_DOMAIN_HAS_NOT_BEEN_VERIFIED"
+    );
+}
+
+/// Registers and verifies a provider for B on `domain`; returns its ID.
+async fn verified_provider(t: &super::fixtures::TwoOrgs, domain: &str) -> String {
+    let (p, b, ob) = t.on_b();
+    let sso = p.orgs.sso();
+    let id = unique("v-");
+    let reg = sso
+        .register_provider(ob, provider(&id, b, domain), &meta())
+        .await
+        .expect("register");
+    let zone = Zone::default();
+    zone.publish(
+        &record_name(&id, &reg.provider.domain),
+        &reg.domain_verification_token.txt_value(&id),
+    );
+    sso.verify_domain(ob, &id, &DnsTxtCheck::new(&zone), &meta())
+        .await
+        .expect("verify");
+    id
+}
+
+/// With "SSO required", passwords are refused for the tenant's verified
+/// domain however the address is spelled; with it off they work.
+pub async fn sso_required_refuses_passwords_for_the_domain_in_every_spelling(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let t = two_orgs(stores, clock).await;
+    let (p, b, ob) = t.on_b();
+    let domain = format!("{}.example", unique("corp"));
+    let email = format!("pat@{domain}");
+    p.auth
+        .sign_up_email(SignUpEmail::new("Pat", &email, PASSWORD), &meta())
+        .await
+        .expect("sign up before enforcement");
+    verified_provider(&t, &domain).await;
+    // Off: the password still works.
+    p.auth
+        .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+        .await
+        .expect("password is the fallback");
+    let sso = p.orgs.sso();
+    let e = sso
+        .set_policy(
+            &t.member_b.session.token,
+            &b,
+            SsoPolicy {
+                sso_required: true,
+                ..SsoPolicy::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION");
+    sso.set_policy(
+        ob,
+        &b,
+        SsoPolicy {
+            sso_required: true,
+            ..SsoPolicy::default()
+        },
+        &meta(),
+    )
+    .await
+    .expect("policy");
+    let upper = domain.to_uppercase();
+    for spelled in [
+        email.clone(),
+        format!("PAT@{upper}"),
+        format!(" pat@{domain} "),
+        format!("pat+tag@{domain}"),
+        format!("other@eng.{domain}"),
+    ] {
+        let e = p
+            .auth
+            .sign_in_email(SignInEmail::new(&spelled, PASSWORD), &meta())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "SSO_REQUIRED", "sign-in {spelled}");
+        assert_eq!(e.status(), 403);
+        let e = p
+            .auth
+            .sign_up_email(SignUpEmail::new("Pat", &spelled, PASSWORD), &meta())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "SSO_REQUIRED", "sign-up {spelled}");
+    }
+    // A trailing dot or a full-width look-alike is no address at all.
+    for spelled in [
+        format!("pat@{domain}."),
+        format!("pat@{domain}").replace('e', "ｅ"),
+    ] {
+        let e = p
+            .auth
+            .sign_in_email(SignInEmail::new(&spelled, PASSWORD), &meta())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e.code(), "SSO_REQUIRED" | "INVALID_EMAIL"),
+            "{spelled}: {e:?}"
+        );
+    }
+    // Reset: refused for the domain (with or without a mailer).
+    let e = p
+        .auth
+        .request_password_reset(&email, None, &meta())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.code(), "SSO_REQUIRED" | "RESET_PASSWORD_IS_DISABLED"),
+        "{e:?}"
+    );
+    // Another domain is untouched.
+    p.auth
+        .sign_in_email(SignInEmail::new(&t.owner_a.user.email, PASSWORD), &meta())
+        .await
+        .expect("other domains keep passwords");
+    // Off again: the fallback is back.
+    sso.set_policy(ob, &b, SsoPolicy::default(), &meta())
+        .await
+        .expect("policy off");
+    p.auth
+        .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+        .await
+        .expect("password again");
+}
+
+/// Just-in-time membership: an existing user is linked only when the
+/// provider vouches for the email in its verified domain; concurrent
+/// callbacks for one identity make one user, one account, one membership.
+pub async fn sso_sign_in_links_only_vouched_emails_and_joins_once(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let t = two_orgs(stores, clock).await;
+    let (p, b, _) = t.on_b();
+    let domain = format!("{}.example", unique("jit"));
+    let id = verified_provider(&t, &domain).await;
+    let sso = p.orgs.sso();
+    // An existing password user of the domain.
+    let victim_email = format!("victim@{domain}");
+    let victim = p
+        .auth
+        .sign_up_email(SignUpEmail::new("Vic", &victim_email, PASSWORD), &meta())
+        .await
+        .expect("victim")
+        .signed_in()
+        .expect("session");
+    // Unverified email: no linking, no takeover.
+    let e = sso
+        .complete_sign_in(&id, identity("attacker", &victim_email, false), &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "ACCOUNT_NOT_LINKED");
+    assert_eq!(e.status(), 401);
+    assert!(
+        rows_of(&*p.db, "account", "accountId", "attacker")
+            .await
+            .is_empty()
+    );
+    // An email of another domain is not the provider's to vouch for.
+    let e = sso
+        .complete_sign_in(
+            &id,
+            identity("attacker", &t.owner_a.user.email, true),
+            &meta(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "ACCOUNT_NOT_LINKED");
+    let e = sso
+        .complete_sign_in(&id, identity("x", "new@elsewhere.example", true), &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "EMAIL_DOMAIN_MISMATCH");
+    // Wrong issuer.
+    let mut wrong = identity("s", &victim_email, true);
+    wrong.issuer = "https://evil.example.com".into();
+    assert_eq!(
+        sso.complete_sign_in(&id, wrong, &meta())
+            .await
+            .unwrap_err()
+            .code(),
+        "ISSUER_MISMATCH"
+    );
+    // Vouched: linked to the existing user, made a member.
+    let signed = sso
+        .complete_sign_in(&id, identity("victim-sub", &victim_email, true), &meta())
+        .await
+        .expect("linked");
+    assert_eq!(signed.user.id, victim.user.id);
+    let m = p
+        .orgs
+        .list_members(&t.owner_b.session.token, &b)
+        .await
+        .expect("members");
+    let mine: Vec<_> = m.iter().filter(|m| m.user_id == victim.user.id).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].role, "member");
+    // Concurrent first sign-ins linking one existing user: one account.
+    let link_email = format!("linkme@{domain}");
+    p.auth
+        .sign_up_email(SignUpEmail::new("Lin", &link_email, PASSWORD), &meta())
+        .await
+        .expect("sign up");
+    let m = meta();
+    let outs = join_all(
+        (0..6).map(|_| sso.complete_sign_in(&id, identity("link-sub", &link_email, true), &m)),
+    )
+    .await;
+    for o in &outs {
+        o.as_ref().expect("every callback signs in");
+    }
+    assert_eq!(
+        rows_of(&*p.db, "account", "accountId", "link-sub")
+            .await
+            .len(),
+        1,
+        "one account row for one identity"
+    );
+    // Concurrent first sign-ins of one new identity: one user, one account,
+    // one membership.
+    let new_email = format!("newbie@{domain}");
+    let m = meta();
+    let outs = join_all(
+        (0..6).map(|_| sso.complete_sign_in(&id, identity("newbie-sub", &new_email, true), &m)),
+    )
+    .await;
+    let ids: std::collections::BTreeSet<_> = outs
+        .iter()
+        .map(|o| o.as_ref().expect("every callback signs in").user.id)
+        .collect();
+    assert_eq!(ids.len(), 1);
+    let uid = ids.into_iter().next().expect("one user");
+    assert_eq!(rows_of(&*p.db, "user", "email", &new_email).await.len(), 1);
+    assert_eq!(
+        rows_of(&*p.db, "account", "accountId", "newbie-sub")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        rows_of(&*p.db, "member", "userId", uid.as_str())
+            .await
+            .len(),
+        1
+    );
+    // The session works.
+    let s = &outs[0].as_ref().expect("signed in").session;
+    assert!(p.auth.get_session(&s.token).await.expect("read").is_some());
+}
+
+/// The client secret and verification tokens stay out of `Debug`, errors
+/// and the stored row.
+pub async fn sso_secrets_stay_out_of_debug_errors_and_rows(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    let t = two_orgs(stores, clock).await;
+    let (p, b, ob) = t.on_b();
+    let sso = p.orgs.sso();
+    let id = unique("s-");
+    let domain = format!("{}.example", unique("secret"));
+    let new = provider(&id, b, &domain);
+    assert!(!format!("{new:?}").contains("top-secret-client-value"));
+    let reg = sso
+        .register_provider(ob, new, &meta())
+        .await
+        .expect("register");
+    let token = reg.domain_verification_token.expose().to_owned();
+    assert!(!format!("{reg:?}").contains(&token));
+    let rows = rows_of(&*p.db, "ssoProvider", "providerId", &id).await;
+    assert_eq!(rows.len(), 1);
+    assert!(
+        !rows[0].contains("top-secret-client-value"),
+        "the client secret is stored encrypted: {}",
+        rows[0]
+    );
+    let e = sso
+        .verify_domain(ob, &id, &DnsTxtCheck::new(&Zone::default()), &meta())
+        .await
+        .unwrap_err();
+    assert!(!format!("{e:?} {e}").contains(&token));
+    verified_provider(&t, &format!("v{domain}")).await;
+    let cfg = sso
+        .provider_for_sign_in(SsoTarget::Domain(format!("v{domain}")))
+        .await
+        .expect("config");
+    assert!(!format!("{cfg:?}").contains("top-secret-client-value"));
+    assert_eq!(cfg.client_secret.expose(), "top-secret-client-value");
+}

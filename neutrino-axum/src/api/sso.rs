@@ -1,0 +1,295 @@
+//! Better Auth's `sso` plugin (OIDC providers with domain verification), on
+//! the platform's [`Sso`](neutrino_auth::sso::Sso):
+//!
+//! * `POST /sso/register`: registers a provider for an organization the
+//!   caller owns or administers; answers the provider with
+//!   `domainVerified: false` and its `domainVerificationToken`. Unlike
+//!   Better Auth, the answer never echoes the client secret.
+//! * `POST /sso/request-domain-verification` (201
+//!   `{"domainVerificationToken"}`) and `POST /sso/verify-domain` (204),
+//!   the latter with the [`DomainCheck`] given to
+//!   [`AuthApi::with_domain_check`](super::AuthApi::with_domain_check)
+//!   (without one: 502 `DOMAIN_VERIFICATION_FAILED`).
+//! * `POST /sign-in/sso`: parses and validates the body and resolves the
+//!   provider (an unknown one is 404, an unverified domain 401, as in Better
+//!   Auth); the redirect to the identity provider needs the OIDC handshake
+//!   and answers 501 `SSO_HANDSHAKE_UNAVAILABLE` until it is wired.
+//! * `GET /sso/callback/{providerId}`: checks the provider (unknown: 404,
+//!   unverified: 401); the code exchange likewise answers 501.
+
+use axum::http::StatusCode;
+use neutrino_auth::sso::{ClientSecret, NewSsoProvider, SsoProvider, SsoTarget};
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::session::{require, with_cookies};
+use super::wire::{Fields, Reply};
+use crate::ApiError;
+
+type Answer = Result<Reply, ApiError>;
+
+/// The SSO endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SsoRoute {
+    Register,
+    RequestDomainVerification,
+    VerifyDomain,
+    SignIn,
+    Callback,
+}
+
+pub(super) fn route(get: bool, post: bool, path: &str) -> Option<SsoRoute> {
+    use SsoRoute::*;
+    Some(match path {
+        "/sso/register" if post => Register,
+        "/sso/request-domain-verification" if post => RequestDomainVerification,
+        "/sso/verify-domain" if post => VerifyDomain,
+        "/sign-in/sso" if post => SignIn,
+        p if get
+            && p.strip_prefix("/sso/callback/")
+                .is_some_and(|id| !id.is_empty() && !id.contains('/')) =>
+        {
+            Callback
+        }
+        _ => return None,
+    })
+}
+
+pub(super) async fn handle(route: SsoRoute, ctx: &Ctx) -> Answer {
+    match route {
+        SsoRoute::Register => register(ctx).await,
+        SsoRoute::RequestDomainVerification => request_domain_verification(ctx).await,
+        SsoRoute::VerifyDomain => verify_domain(ctx).await,
+        SsoRoute::SignIn => sign_in(ctx).await,
+        SsoRoute::Callback => callback(ctx).await,
+    }
+}
+
+fn handshake_unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "SSO_HANDSHAKE_UNAVAILABLE",
+        "The OIDC sign-in handshake is not available on this server",
+    )
+}
+
+/// A provider as `/sso/register` answers it (no client secret).
+fn provider_json(p: &SsoProvider) -> Value {
+    json!({
+        "id": p.id,
+        "providerId": p.provider_id,
+        "issuer": p.issuer,
+        "domain": p.domain,
+        "domainVerified": p.domain_verified,
+        "organizationId": p.organization_id.to_string(),
+        "userId": p.user_id,
+        "oidcConfig": {
+            "issuer": p.issuer,
+            "clientId": p.client_id,
+            "discoveryEndpoint": p.discovery_endpoint,
+            "scopes": p.scopes,
+            "pkce": p.pkce,
+        },
+        "samlConfig": Value::Null,
+    })
+}
+
+async fn register(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let provider_id = f.string("providerId");
+    let issuer = f.string("issuer");
+    let domain = f.string("domain");
+    let organization = f.opt_string("organizationId");
+    let oidc = f.raw("oidcConfig").cloned();
+    let saml = f.raw("samlConfig").is_some();
+    f.finish()?;
+    if saml {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "SAML_NOT_SUPPORTED",
+            "SAML providers are not supported",
+        ));
+    }
+    let Some(Value::Object(oidc)) = oidc else {
+        return Err(ApiError::validation(
+            "[body.oidcConfig] Invalid input: expected object",
+        ));
+    };
+    let text = |k: &str| oidc.get(k).and_then(Value::as_str).map(str::to_owned);
+    let (Some(client_id), Some(client_secret)) = (text("clientId"), text("clientSecret")) else {
+        return Err(ApiError::validation(
+            "[body.oidcConfig] clientId and clientSecret are required",
+        ));
+    };
+    let scopes = match oidc.get("scopes") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "[body.oidcConfig.scopes] Invalid input: expected array of strings",
+            ));
+        }
+    };
+    let pkce = match oidc.get("pkce") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "[body.oidcConfig.pkce] Invalid input: expected boolean",
+            ));
+        }
+    };
+    let (current, cookies) = require(ctx).await?;
+    // Neutrino's providers always belong to an organization.
+    let Some(org) = organization else {
+        return Err(with_cookies(
+            ApiError::validation("[body.organizationId] an organization is required"),
+            cookies,
+        ));
+    };
+    let org = org.parse().map_err(|_| {
+        with_cookies(
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "YOU_ARE_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+                "You are not a member of the organization",
+            ),
+            cookies.clone(),
+        )
+    })?;
+    let mut new = NewSsoProvider::new(
+        provider_id,
+        org,
+        issuer,
+        domain,
+        client_id,
+        ClientSecret::new(client_secret),
+    );
+    new.scopes = scopes;
+    new.pkce = pkce;
+    new.discovery_endpoint = text("discoveryEndpoint");
+    let reg = ctx
+        .platform
+        .orgs()
+        .sso()
+        .register_provider(&current.found.session.token, new, &ctx.meta)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    let mut body = provider_json(&reg.provider);
+    body["domainVerificationToken"] = json!(reg.domain_verification_token.expose());
+    Ok(Reply::json(body).cookies(cookies))
+}
+
+async fn request_domain_verification(ctx: &Ctx) -> Answer {
+    let provider_id = Fields::only_string(&ctx.body, "providerId")?;
+    let (current, cookies) = require(ctx).await?;
+    let token = ctx
+        .platform
+        .orgs()
+        .sso()
+        .request_domain_verification(&current.found.session.token, &provider_id)
+        .await
+        .map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    Ok(
+        Reply::json(json!({ "domainVerificationToken": token.expose() }))
+            .status(StatusCode::CREATED)
+            .cookies(cookies),
+    )
+}
+
+async fn verify_domain(ctx: &Ctx) -> Answer {
+    let provider_id = Fields::only_string(&ctx.body, "providerId")?;
+    let (current, cookies) = require(ctx).await?;
+    let sso = ctx.platform.orgs().sso();
+    let token = &current.found.session.token;
+    let result = match &ctx.domain_check {
+        Some(check) => {
+            sso.verify_domain(token, &provider_id, check.as_ref(), &ctx.meta)
+                .await
+        }
+        // No way to check: the provider is still looked at (404/403/409
+        // first), then the proof cannot be found.
+        None => {
+            sso.verify_domain(token, &provider_id, &NoCheck, &ctx.meta)
+                .await
+        }
+    };
+    result.map_err(|e| with_cookies(e.into(), cookies.clone()))?;
+    Ok(Reply::empty(StatusCode::NO_CONTENT).cookies(cookies))
+}
+
+/// The check of a server configured without one: never holds.
+struct NoCheck;
+
+#[async_trait::async_trait]
+impl neutrino_auth::sso::DomainCheck for NoCheck {
+    async fn holds(
+        &self,
+        _: &neutrino_auth::sso::DomainChallenge<'_>,
+    ) -> neutrino_auth::Result<bool> {
+        Ok(false)
+    }
+}
+
+async fn sign_in(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let email = f.opt_string("email");
+    let slug = f.opt_string("organizationSlug");
+    let provider_id = f.opt_string("providerId");
+    let domain = f.opt_string("domain");
+    let _ = f.opt_string("callbackURL");
+    let _ = f.opt_string("errorCallbackURL");
+    let _ = f.opt_string("newUserCallbackURL");
+    let _ = f.opt_string("loginHint");
+    let _ = f.opt_bool("requestSignUp");
+    let provider_type = f.opt_string("providerType");
+    f.finish()?;
+    // Better Auth's order: providerId, then the organization, then the
+    // domain (given, or the email's).
+    let target = match (provider_id, slug, domain, email) {
+        (Some(id), _, _, _) => SsoTarget::ProviderId(id),
+        (None, Some(slug), _, _) => SsoTarget::OrganizationSlug(slug),
+        (None, None, Some(domain), _) => SsoTarget::Domain(domain),
+        (None, None, None, Some(email)) => SsoTarget::Email(email),
+        (None, None, None, None) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "EMAIL_ORGANIZATIONSLUG_DOMAIN_OR_PROVIDERID_IS_REQUIRED",
+                "email, organizationSlug, domain or providerId is required",
+            ));
+        }
+    };
+    if provider_type.as_deref() == Some("saml") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "SAML_PROVIDER_IS_NOT_CONFIGURED",
+            "SAML provider is not configured",
+        ));
+    }
+    ctx.platform
+        .orgs()
+        .sso()
+        .provider_for_sign_in(target)
+        .await
+        .map_err(ApiError::from)?;
+    Err(handshake_unavailable())
+}
+
+async fn callback(ctx: &Ctx) -> Answer {
+    let provider_id = ctx
+        .path
+        .strip_prefix("/sso/callback/")
+        .unwrap_or_default()
+        .to_owned();
+    ctx.platform
+        .orgs()
+        .sso()
+        .provider_for_sign_in(SsoTarget::ProviderId(provider_id))
+        .await
+        .map_err(ApiError::from)?;
+    Err(handshake_unavailable())
+}
