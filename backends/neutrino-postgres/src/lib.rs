@@ -158,6 +158,7 @@ mod executor;
 mod kv;
 mod provisioner;
 mod rewrite;
+mod wire;
 mod value;
 
 pub use executor::{PostgresExecutor, PostgresExecutorBuilder};
