@@ -584,7 +584,8 @@ impl PostgresExecutor {
             rows,
         }];
         let mut outs = self.call(&items).await?;
-        outs.pop().ok_or_else(|| Error::invalid("sql statement", "gave no result"))
+        outs.pop()
+            .ok_or_else(|| Error::invalid("sql statement", "gave no result"))
     }
 
     /// Runs one statement bound to `binding`, in a transaction of its own
@@ -600,7 +601,12 @@ impl PostgresExecutor {
     /// write, which stays `SERIALIZABLE` (a write guarded by `EXISTS` is
     /// decided on what is committed, and a conflict is retried). Serializable
     /// reads would only add predicate locks for the writes to check.
-    async fn run_bound(&self, binding: &TenantBinding, stmt: &Statement, rows: bool) -> Result<Out> {
+    async fn run_bound(
+        &self,
+        binding: &TenantBinding,
+        stmt: &Statement,
+        rows: bool,
+    ) -> Result<Out> {
         let p = self.rewritten(stmt)?;
         let bound = binding_values(binding)?;
         let items = [
@@ -616,7 +622,8 @@ impl PostgresExecutor {
         ];
         let mut outs = self.call(&items).await?;
         outs.truncate(3);
-        outs.pop().ok_or_else(|| Error::invalid("sql statement", "gave no result"))
+        outs.pop()
+            .ok_or_else(|| Error::invalid("sql statement", "gave no result"))
     }
 
     /// A batch in one transaction sent in one round trip: `BEGIN`, the

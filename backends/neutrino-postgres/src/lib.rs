@@ -158,8 +158,8 @@ mod executor;
 mod kv;
 mod provisioner;
 mod rewrite;
-mod wire;
 mod value;
+mod wire;
 
 pub use executor::{PostgresExecutor, PostgresExecutorBuilder};
 pub use kv::PostgresKv;

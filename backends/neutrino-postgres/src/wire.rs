@@ -216,13 +216,28 @@ pub(crate) enum Out {
     Rows(Vec<Row>),
 }
 
+/// The statements prepared for one text, by their declared parameter
+/// types' OIDs.
+type ByTypes = Vec<(Vec<u32>, Arc<Stmt>)>;
+
+/// How one item of a call runs.
+struct Planned {
+    /// A statement already prepared on the connection.
+    found: Option<Arc<Stmt>>,
+    /// Else its name (parsed in this pipeline, by this item if `parse`).
+    name: String,
+    /// The types it was declared with, if parsed by this item.
+    types: Vec<Type>,
+    parse: bool,
+}
+
 /// One connection of the executor's pool.
 pub(crate) struct Wire {
     stream: Stream,
     out: BytesMut,
     inb: BytesMut,
     /// Prepared statements by text, then by declared parameter types.
-    cache: HashMap<String, Vec<(Vec<u32>, Arc<Stmt>)>>,
+    cache: HashMap<String, ByTypes>,
     cached: usize,
     next: u64,
     /// A call's messages are unanswered (or the connection was left
@@ -465,14 +480,14 @@ impl Wire {
         self.busy = true;
         // What each item runs: a cached statement, or one parsed in this
         // pipeline (then `Some(declared types)`).
-        let mut plan: Vec<(Option<Arc<Stmt>>, String, Vec<Type>, bool)> =
-            Vec::with_capacity(items.len());
+        let mut plan: Vec<Planned> = Vec::with_capacity(items.len());
         let mut closing = 0usize;
         if self.evict || self.cached >= STATEMENT_CACHE {
             for (_, stmts) in self.cache.drain() {
                 for (_, s) in stmts {
                     // Writing to a buffer cannot fail for a name of ours.
-                    frontend::close(b'S', &s.name, &mut self.out).map_err(|e| (io_fail(&e), None))?;
+                    frontend::close(b'S', &s.name, &mut self.out)
+                        .map_err(|e| (io_fail(&e), None))?;
                     closing += 1;
                 }
             }
@@ -501,7 +516,12 @@ impl Wire {
                 let types = s.params.clone();
                 self.encode_bind(&s.name, &types, item.values)
                     .map_err(|f| (f, Some(i)))?;
-                plan.push((Some(s), String::new(), Vec::new(), false));
+                plan.push(Planned {
+                    found: Some(s),
+                    name: String::new(),
+                    types: Vec::new(),
+                    parse: false,
+                });
                 continue;
             }
             if item.cache
@@ -510,7 +530,12 @@ impl Wire {
                 let name = name.clone();
                 self.encode_bind(&name, &types, item.values)
                     .map_err(|f| (f, Some(i)))?;
-                plan.push((None, name, types, false));
+                plan.push(Planned {
+                    found: None,
+                    name,
+                    types,
+                    parse: false,
+                });
                 continue;
             }
             let name = if item.cache {
@@ -526,7 +551,12 @@ impl Wire {
             frontend::describe(b'S', &name, &mut self.out).map_err(|e| (io_fail(&e), None))?;
             self.encode_bind(&name, &types, item.values)
                 .map_err(|f| (f, Some(i)))?;
-            plan.push((None, name, types, true));
+            plan.push(Planned {
+                found: None,
+                name,
+                types,
+                parse: true,
+            });
         }
         frontend::sync(&mut self.out);
         self.flush().await.map_err(|f| (f, None))?;
@@ -545,26 +575,26 @@ impl Wire {
             }
             // Statements parsed in this pipeline, by name, for a repeat.
             let mut parsed: HashMap<String, Arc<Stmt>> = HashMap::new();
-            for (i, (item, (found, name, types, parse))) in items.iter().zip(&plan).enumerate() {
-                let stmt = match found {
+            for (i, (item, p)) in items.iter().zip(&plan).enumerate() {
+                let stmt = match &p.found {
                     Some(s) => Arc::clone(s),
-                    None if !*parse => match parsed.get(name) {
+                    None if !p.parse => match parsed.get(&p.name) {
                         Some(s) => Arc::clone(s),
                         None => return Err(self.confused()),
                     },
                     None => {
-                        let s = match self.read_parsed(name).await? {
+                        let s = match self.read_parsed(&p.name).await? {
                             Ok(s) => s,
                             Err(f) => return Ok(Some((f, Some(i)))),
                         };
                         if item.cache {
-                            let oids = types.iter().map(Type::oid).collect();
+                            let oids = p.types.iter().map(Type::oid).collect();
                             self.cache
                                 .entry(item.sql.to_owned())
                                 .or_default()
                                 .push((oids, Arc::clone(&s)));
                             self.cached += 1;
-                            parsed.insert(name.clone(), Arc::clone(&s));
+                            parsed.insert(p.name.clone(), Arc::clone(&s));
                         }
                         s
                     }
@@ -681,11 +711,7 @@ impl Wire {
 
     /// Reads what one `Bind` and `Execute` gave: its rows (decoded if
     /// `keep`) up to `CommandComplete`, or the server's refusal.
-    async fn read_result(
-        &mut self,
-        stmt: &Stmt,
-        keep: bool,
-    ) -> R<std::result::Result<Out, Fail>> {
+    async fn read_result(&mut self, stmt: &Stmt, keep: bool) -> R<std::result::Result<Out, Fail>> {
         match self.read_next().await? {
             Message::BindComplete => {}
             Message::ErrorResponse(b) => return Ok(Err(db_error(b.fields()))),
