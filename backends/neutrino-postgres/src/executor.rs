@@ -177,10 +177,9 @@ impl PostgresExecutorBuilder {
     pub async fn connect(self) -> Result<PostgresExecutor> {
         let settings = Arc::new(self.clone());
         let config = self.config;
-        // Every transaction serializable, as SQLite's single writer makes
-        // them: a write guarded by `EXISTS` over another row is decided on
-        // what is committed, and a conflict is retried (see `conflicted`).
-        let mut options = String::from("-c default_transaction_isolation=serializable");
+        // Reads at `READ COMMITTED` whatever the server's default; every
+        // write begins its own `SERIALIZABLE` transaction (see `BEGIN`).
+        let mut options = String::from("-c default_transaction_isolation=read\\ committed");
         if let Some(schema) = &self.schema {
             // Validated above: no quote, space or backslash to escape.
             options.push_str(&format!(" -c search_path=\"{schema}\""));
@@ -483,11 +482,10 @@ fn binding_values(binding: &TenantBinding) -> Result<[Value; 3]> {
 const BIND_SQL: &str = "SELECT set_config('neutrino.platform', $1, true), \
      set_config('neutrino.tenant', $2, true), set_config('neutrino.subtenants', $3, true)";
 
-/// Begins a bound read: one snapshot of what is committed.
-const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
-
-/// Begins a write or a batch, at the connections' `SERIALIZABLE`.
-const BEGIN: &str = "BEGIN";
+/// Begins a write or a batch: `SERIALIZABLE`, as SQLite's single writer
+/// makes them: a write guarded by `EXISTS` over another row is decided on
+/// what is committed, and a conflict is retried (see `conflicted`).
+const BEGIN: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 
 const COMMIT: &str = "COMMIT";
 
@@ -573,34 +571,47 @@ impl PostgresExecutor {
         }
     }
 
-    /// Runs one statement in the implicit transaction of its round trip:
-    /// its rows if `rows`, else only its count.
+    /// Runs one statement in one round trip: its rows if `rows`, else only
+    /// its count. A write (DML that is not a plain `SELECT`) runs in a
+    /// `SERIALIZABLE` transaction of its own (`BEGIN`, the statement,
+    /// `COMMIT` under one `Sync`); anything else in the implicit transaction
+    /// of its round trip, at the connection's `READ COMMITTED`.
     async fn run_one(&self, stmt: &Statement, rows: bool) -> Result<Out> {
         let p = self.rewritten(stmt)?;
-        let items = [Item {
+        let one = Item {
             sql: &p.sql,
             values: stmt.params(),
             cache: p.cacheable,
             rows,
-        }];
-        let mut outs = self.call(&items).await?;
+        };
+        if p.cacheable && !p.read {
+            let items = [fixed(BEGIN, &[]), one, fixed(COMMIT, &[])];
+            let mut outs = self.call(&items).await?;
+            outs.truncate(2);
+            return outs
+                .pop()
+                .ok_or_else(|| Error::invalid("sql statement", "gave no result"));
+        }
+        let mut outs = self.call(&[one]).await?;
         outs.pop()
             .ok_or_else(|| Error::invalid("sql statement", "gave no result"))
     }
 
     /// Runs one statement bound to `binding`, in a transaction of its own
-    /// sent in one round trip: `BEGIN`, the binding's settings with
-    /// `set_config(…, true)` (local to the transaction), the statement and
-    /// `COMMIT`, ended by one `Sync`. A failure anywhere rolls the whole
-    /// transaction back, and the connection is idle outside any transaction
-    /// before it can serve another call (see [`Wire::run`]).
+    /// sent in one round trip: the binding's settings with
+    /// `set_config(…, true)` (local to the transaction) and the statement,
+    /// ended by one `Sync`; a write between `BEGIN ISOLATION LEVEL
+    /// SERIALIZABLE` and `COMMIT`, anything else in the implicit transaction
+    /// that the `Sync` ends. A failure anywhere rolls the whole transaction
+    /// back, and the connection is idle outside any transaction before it can
+    /// serve another call (see [`Wire::run`]).
     ///
     /// A plain `SELECT` runs at `READ COMMITTED` (one snapshot, taken when the
     /// statement starts, of what is committed): a read decides nothing that
     /// the database must keep, and every rule that must hold is decided by a
-    /// write, which stays `SERIALIZABLE` (a write guarded by `EXISTS` is
-    /// decided on what is committed, and a conflict is retried). Serializable
-    /// reads would only add predicate locks for the writes to check.
+    /// write, which is `SERIALIZABLE` (a write guarded by `EXISTS` is decided
+    /// on what is committed, and a conflict is retried). Serializable reads
+    /// would only add predicate locks for the writes to check.
     async fn run_bound(
         &self,
         binding: &TenantBinding,
@@ -609,19 +620,25 @@ impl PostgresExecutor {
     ) -> Result<Out> {
         let p = self.rewritten(stmt)?;
         let bound = binding_values(binding)?;
-        let items = [
-            fixed(if p.read { BEGIN_READ } else { BEGIN }, &[]),
-            fixed(BIND_SQL, &bound),
-            Item {
-                sql: &p.sql,
-                values: stmt.params(),
-                cache: p.cacheable,
-                rows,
-            },
-            fixed(COMMIT, &[]),
-        ];
-        let mut outs = self.call(&items).await?;
-        outs.truncate(3);
+        let one = Item {
+            sql: &p.sql,
+            values: stmt.params(),
+            cache: p.cacheable,
+            rows,
+        };
+        let mut outs = if p.read {
+            self.call(&[fixed(BIND_SQL, &bound), one]).await?
+        } else {
+            let items = [
+                fixed(BEGIN, &[]),
+                fixed(BIND_SQL, &bound),
+                one,
+                fixed(COMMIT, &[]),
+            ];
+            let mut outs = self.call(&items).await?;
+            outs.truncate(3);
+            outs
+        };
         outs.pop()
             .ok_or_else(|| Error::invalid("sql statement", "gave no result"))
     }
