@@ -423,6 +423,8 @@ impl Wire {
                     return Err(io_fail(&e));
                 }
             }
+            // Room for a whole answer in one read, not 64 bytes at a time.
+            self.inb.reserve(8192);
             match self.stream.read_buf(&mut self.inb).await {
                 Ok(0) => {
                     self.broken = true;
@@ -494,6 +496,45 @@ impl Wire {
             self.cached = 0;
             self.evict = false;
         }
+        let mark = self.out.len();
+        if let Err(f) = self.encode(items, text_nulls, &mut plan) {
+            // Nothing of the call is sent; statements closed above still are
+            // (they have left the cache), in a round trip of their own.
+            self.out.truncate(mark);
+            if closing > 0 {
+                self.finish_closing(closing).await.map_err(|f| (f, None))?;
+            }
+            self.busy = false;
+            return Err(f);
+        }
+        frontend::sync(&mut self.out);
+        self.flush().await.map_err(|f| (f, None))?;
+        self.read_answers(items, &plan, closing).await
+    }
+
+    /// Sends the `Close`s written, with a `Sync`, and reads their answers.
+    async fn finish_closing(&mut self, closing: usize) -> R<()> {
+        frontend::sync(&mut self.out);
+        self.flush().await?;
+        for _ in 0..closing {
+            match self.read_next().await? {
+                Message::CloseComplete => {}
+                _ => return Err(self.confused()),
+            }
+        }
+        match self.read_next().await? {
+            Message::ReadyForQuery(b) if b.status() == b'I' => Ok(()),
+            _ => Err(self.confused()),
+        }
+    }
+
+    /// Writes the messages of `items` (without the `Sync`) and how each runs.
+    fn encode<'i>(
+        &mut self,
+        items: &'i [Item<'i>],
+        text_nulls: &[bool],
+        plan: &mut Vec<Planned>,
+    ) -> std::result::Result<(), (Fail, Option<usize>)> {
         // Statements parsed earlier in this pipeline, for a repeated one.
         let mut fresh: HashMap<(&str, Vec<u32>), String> = HashMap::new();
         for (i, item) in items.iter().enumerate() {
@@ -502,8 +543,6 @@ impl Wire {
             let oids: Vec<u32> = types.iter().map(Type::oid).collect();
             if let Some(s) = self.cached(item.sql, &oids) {
                 if s.params.len() != item.values.len() {
-                    self.out.clear();
-                    self.busy = false;
                     return Err((
                         Fail::Param(format!(
                             "the statement has {} parameters but {} values were given",
@@ -558,9 +597,17 @@ impl Wire {
                 parse: true,
             });
         }
-        frontend::sync(&mut self.out);
-        self.flush().await.map_err(|f| (f, None))?;
+        Ok(())
+    }
 
+    /// Reads the answers to a call's messages up to `ReadyForQuery`, and
+    /// leaves the connection idle outside any transaction (or broken).
+    async fn read_answers(
+        &mut self,
+        items: &[Item<'_>],
+        plan: &[Planned],
+        closing: usize,
+    ) -> std::result::Result<Vec<Out>, (Fail, Option<usize>)> {
         // The answers, in order; after a failure the server skips to the
         // `Sync`, so everything up to `ReadyForQuery` is read and dropped.
         let mut failure: Option<(Fail, Option<usize>)> = None;
@@ -575,7 +622,7 @@ impl Wire {
             }
             // Statements parsed in this pipeline, by name, for a repeat.
             let mut parsed: HashMap<String, Arc<Stmt>> = HashMap::new();
-            for (i, (item, p)) in items.iter().zip(&plan).enumerate() {
+            for (i, (item, p)) in items.iter().zip(plan).enumerate() {
                 let stmt = match &p.found {
                     Some(s) => Arc::clone(s),
                     None if !p.parse => match parsed.get(&p.name) {
@@ -655,9 +702,6 @@ impl Wire {
         match result {
             Ok(()) => {}
             Err(e) => {
-                // Nothing was sent: the call's messages are dropped whole.
-                self.out.clear();
-                self.busy = false;
                 return Err(match e {
                     frontend::BindError::Conversion(e) => Fail::Param(e.to_string()),
                     frontend::BindError::Serialization(e) => io_fail(&e),
