@@ -432,9 +432,9 @@ fn stale_plan(e: &Fail) -> bool {
     e.code() == Some("0A000") && e.message().is_some_and(|m| m.contains("cached plan"))
 }
 
-/// An ID written into SQL text as a literal: only the IDs of a
-/// [`TenantBinding`], whose alphabet (ASCII letters, digits and `-`) has
-/// nothing to escape; anything else is refused, never written.
+/// An ID of a [`TenantBinding`], checked to be of the ID alphabet (ASCII
+/// letters, digits and `-`): bound as a parameter, and joined with commas
+/// for `neutrino.subtenants`, where no ID may carry a comma of its own.
 struct Literal<'a>(&'a str);
 
 impl<'a> Literal<'a> {
@@ -450,12 +450,6 @@ impl<'a> Literal<'a> {
                 "an ID of the binding is not of the ID alphabet",
             ))
         }
-    }
-}
-
-impl fmt::Display for Literal<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "'{}'", self.0)
     }
 }
 
@@ -788,8 +782,9 @@ impl SqlExecutor for PostgresExecutor {
 
     /// Runs `stmt` in a transaction of its own that first sets
     /// `neutrino.platform`, `neutrino.tenant` and `neutrino.subtenants` (the
-    /// binding's further readable tenants, comma-separated) with `SET LOCAL`:
-    /// for that transaction only, pipelined with it.
+    /// binding's further readable tenants, comma-separated) with
+    /// `set_config(…, true)`: for that transaction only, sent with it in one
+    /// round trip under one `Sync`.
     async fn execute_bound(
         &self,
         binding: &TenantBinding,
