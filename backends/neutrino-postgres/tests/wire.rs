@@ -89,19 +89,19 @@ async fn no_binding_outlives_its_call_under_concurrency_failures_and_cancellatio
                             .unwrap_err();
                         assert!(matches!(e, neutrino_core::Error::InvalidInput { .. }), "{e:?}");
                     }
-                    // Cut off at a point of its round trip that varies.
+                    // Cut off at a point of its round trip that varies: a
+                    // read (the round trip's implicit transaction) or a
+                    // write (between BEGIN and COMMIT).
                     3 => {
                         let pause = Duration::from_micros(50 * (k % 40));
-                        let _ = tokio::time::timeout(
-                            pause,
-                            db.query_bound(
-                                &b,
-                                &Statement::new(
-                                    "SELECT current_setting('neutrino.tenant', true) AS t, pg_sleep(0.002)",
-                                ),
-                            ),
-                        )
-                        .await;
+                        let sql = if k % 12 == 3 {
+                            "SELECT current_setting('neutrino.tenant', true) AS t, pg_sleep(0.002)"
+                        } else {
+                            "WITH w AS (SELECT pg_sleep(0.002)) \
+                             SELECT current_setting('neutrino.tenant', true) AS t FROM w"
+                        };
+                        let _ = tokio::time::timeout(pause, db.query_bound(&b, &Statement::new(sql)))
+                            .await;
                     }
                     // A statement that commits the bound transaction early:
                     // the binding ends with it.
