@@ -1,9 +1,10 @@
-//! tokio-postgres and pool errors in terms of [`neutrino_core::Error`].
+//! Connection and pool errors in terms of [`neutrino_core::Error`].
 
 use std::fmt;
 
 use neutrino_core::Error;
-use tokio_postgres::error::SqlState;
+
+use crate::wire::Fail;
 
 pub(crate) const BACKEND: &str = "postgres";
 
@@ -20,97 +21,82 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// Maps a driver error: SQLSTATE 23505 is `AlreadyExists` naming the
-/// constraint, other constraint violations, bad SQL and values that do not fit
-/// `InvalidInput`, a refused privilege `PermissionDenied`, conflicts and lost
-/// connections retryable `Backend` errors. Only the server's primary message
-/// is kept, never its detail (which quotes the row's values).
-pub(crate) fn map(e: tokio_postgres::Error) -> Error {
-    let Some(db) = e.as_db_error() else {
-        if e.is_closed() {
-            return Error::backend(BACKEND, true, Failure("the connection was closed".into()));
-        }
-        let text = e.to_string();
-        // Errors of binding a value (see `value::Param`) and of the number of
-        // values: the caller's input.
-        if text.contains("error serializing parameter") || text.contains("parameters but") {
-            let reason =
-                std::error::Error::source(&e).map_or_else(|| text.clone(), |s| s.to_string());
-            return Error::invalid("sql parameters", reason);
-        }
-        if text.contains("error deserializing column") {
-            let reason = std::error::Error::source(&e).map_or(text, |s| s.to_string());
+/// Maps a connection's failure: SQLSTATE 23505 is `AlreadyExists` naming the
+/// constraint, other constraint violations, bad SQL and values that do not
+/// fit `InvalidInput`, a refused privilege `PermissionDenied`, conflicts and
+/// lost connections retryable `Backend` errors. Only the server's primary
+/// message is kept, never its detail (which quotes the row's values).
+pub(crate) fn map(e: Fail) -> Error {
+    let (code, message, constraint) = match e {
+        Fail::Db {
+            code,
+            message,
+            constraint,
+        } => (code, message, constraint),
+        Fail::Param(reason) => return Error::invalid("sql parameters", reason),
+        Fail::Decode { column, reason } => {
             return Error::Decode {
-                what: "postgres column".into(),
+                what: format!("column {column}"),
                 reason,
             };
         }
-        // The driver's own words for the failure are fixed phrases (never an
-        // address or a password); the I/O kind behind it, if any, is added.
-        let retryable = !matches!(
-            text.as_str(),
-            "authentication error" | "invalid configuration" | "invalid connection string"
-        );
-        return Error::backend(
-            BACKEND,
-            retryable,
-            Failure(format!("{text} ({})", io_kind(&e))),
-        );
+        Fail::OpenTransaction => {
+            return Error::invalid(
+                "sql statement",
+                "a statement may not leave a transaction open (it was rolled back)",
+            );
+        }
+        // Fixed words and an I/O kind: never an address or a password.
+        Fail::Broken(why) => {
+            return Error::backend(BACKEND, true, Failure(format!("connection lost: {why}")));
+        }
+        Fail::Connect(why) => {
+            return Error::backend(BACKEND, true, Failure(format!("cannot connect: {why}")));
+        }
     };
-    let code = db.code();
-    let msg = || db.message().to_owned();
-    let class = &code.code()[..2];
-    if *code == SqlState::UNIQUE_VIOLATION {
+    if code == "23505" {
         return Error::AlreadyExists {
             entity: "row",
-            id: db.constraint().map_or_else(
+            id: constraint.map_or_else(
                 || "unique constraint".into(),
                 |c| format!("unique constraint {c}"),
             ),
         };
     }
-    if *code == SqlState::INSUFFICIENT_PRIVILEGE {
-        return Error::PermissionDenied { reason: msg() };
+    if code == "42501" {
+        return Error::PermissionDenied { reason: message };
     }
-    match class {
+    // A Bind whose values do not match the statement's parameters.
+    if code == "08P01" && message.contains("parameters") {
+        return Error::invalid("sql parameters", message);
+    }
+    match code.get(..2).unwrap_or_default() {
         // Constraint violations, bad SQL or undefined objects, values that do not fit.
-        "23" => Error::invalid("row", msg()),
-        "42" | "0A" | "21" | "2F" | "3F" => Error::invalid("sql statement", msg()),
+        "23" => Error::invalid("row", message),
+        "42" | "0A" | "21" | "2F" | "3F" => Error::invalid("sql statement", message),
         // The message of a data exception may quote the value: give the SQLSTATE.
         "22" => Error::invalid(
             "sql value",
-            format!("the value does not fit (SQLSTATE {})", code.code()),
+            format!("the value does not fit (SQLSTATE {code})"),
         ),
         // Serialization failures, deadlocks, lock timeouts, resources,
         // shutdowns, connection trouble: worth another try.
         "40" | "55" | "53" | "57" | "08" => Error::backend(
             BACKEND,
             true,
-            Failure(format!("{} (SQLSTATE {})", msg(), code.code())),
+            Failure(format!("{message} (SQLSTATE {code})")),
         ),
         _ => Error::backend(
             BACKEND,
             false,
-            Failure(format!("{} (SQLSTATE {})", msg(), code.code())),
+            Failure(format!("{message} (SQLSTATE {code})")),
         ),
     }
 }
 
-/// The kind of I/O failure behind a connection error, without addresses.
-fn io_kind(e: &tokio_postgres::Error) -> String {
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return io.kind().to_string();
-        }
-        src = s.source();
-    }
-    "see the server's log".into()
-}
-
 /// Maps a pool error.
-pub(crate) fn pool(e: deadpool_postgres::PoolError) -> Error {
-    use deadpool_postgres::PoolError as P;
+pub(crate) fn pool(e: deadpool::managed::PoolError<Fail>) -> Error {
+    use deadpool::managed::PoolError as P;
     match e {
         P::Backend(e) => map(e),
         P::Timeout(t) => Error::backend(
@@ -119,6 +105,6 @@ pub(crate) fn pool(e: deadpool_postgres::PoolError) -> Error {
             Failure(format!("timed out waiting for a connection ({t:?})")),
         ),
         P::Closed => Error::backend(BACKEND, false, Failure("the pool is closed".into())),
-        other => Error::backend(BACKEND, false, Failure(format!("pool: {other}"))),
+        other => Error::backend(BACKEND, false, Failure(format!("pool: {other:?}"))),
     }
 }

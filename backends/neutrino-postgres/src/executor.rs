@@ -6,27 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Timeouts};
-use futures_util::future::{join_all, try_join_all};
+use deadpool::managed;
 use neutrino_core::sql::{
-    Columns, Dialect, ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, TenantBinding, Value,
+    Dialect, ExecOutcome, Row, SqlExecutor, SqlGuard, Statement, TenantBinding, Value,
     leading_keyword,
 };
 use neutrino_core::{Error, Result};
-use tokio_postgres::NoTls;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
 
 use crate::error::{self, BACKEND};
 use crate::rewrite::{has_unicode_escapes, rewrite, words_and_identifiers};
-use crate::value::{Cell, Param, param_type};
+use crate::wire::{Dial, Fail, Host, Item, Out, Wire};
 
 /// How many rewritten statement texts an executor keeps; the cache starts
 /// over beyond.
 const REWRITE_CACHE: usize = 1024;
-
-/// Most prepared statements a connection keeps; the cache starts over beyond.
-const STATEMENT_CACHE: usize = 512;
 
 /// Connections a pool opens at most, unless set.
 const DEFAULT_MAX_CONNECTIONS: usize = 10;
@@ -112,6 +105,57 @@ fn target(config: &tokio_postgres::Config, schema: Option<String>) -> Target {
     }
 }
 
+/// How the pool's connections reach the server, from the configuration:
+/// its hosts (TCP names or addresses, Unix-socket directories) with their
+/// ports, tried in order.
+fn dial(config: &tokio_postgres::Config, options: String) -> Result<Dial> {
+    use tokio_postgres::config::Host as H;
+    let invalid = |reason: &str| Error::Config {
+        backend: BACKEND,
+        key: "url",
+        reason: reason.into(),
+    };
+    let ports = config.get_ports();
+    let port = |i: usize| ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+    let mut hosts: Vec<(Host, u16)> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| match h {
+            H::Tcp(h) => (Host::Tcp(h.clone()), port(i)),
+            #[cfg(unix)]
+            H::Unix(p) => (Host::Unix(p.clone()), port(i)),
+        })
+        .collect();
+    if hosts.is_empty() {
+        hosts = config
+            .get_hostaddrs()
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (Host::Tcp(a.to_string()), port(i)))
+            .collect();
+    }
+    if hosts.is_empty() {
+        return Err(invalid("names no host"));
+    }
+    let user = config.get_user().ok_or_else(|| invalid("names no user"))?;
+    Ok(Dial {
+        hosts,
+        user: user.to_owned(),
+        password: config.get_password().map(<[u8]>::to_vec),
+        dbname: config.get_dbname().map(str::to_owned),
+        options: Some(options),
+        application_name: config
+            .get_application_name()
+            .unwrap_or("neutrino")
+            .to_owned(),
+        connect_timeout: config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(Duration::from_secs(10)),
+    })
+}
+
 impl PostgresExecutorBuilder {
     /// Binds the executor to `schema`: its connections' `search_path` is that
     /// schema only, so unqualified names are its tables. The schema must exist
@@ -132,36 +176,26 @@ impl PostgresExecutorBuilder {
     /// if any, exists: else [`Error::NotFound`]).
     pub async fn connect(self) -> Result<PostgresExecutor> {
         let settings = Arc::new(self.clone());
-        let mut config = self.config;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        // Every transaction serializable, as SQLite's single writer makes
-        // them: a write guarded by `EXISTS` over another row is decided on
-        // what is committed, and a conflict is retried (see `conflicted`).
-        let mut options = String::from("-c default_transaction_isolation=serializable");
+        let config = self.config;
+        // Reads at `READ COMMITTED` whatever the server's default; every
+        // write begins its own `SERIALIZABLE` transaction (see `BEGIN`).
+        let mut options = String::from("-c default_transaction_isolation=read\\ committed");
         if let Some(schema) = &self.schema {
             // Validated above: no quote, space or backslash to escape.
             options.push_str(&format!(" -c search_path=\"{schema}\""));
         }
-        config.options(options);
-        config.application_name("neutrino");
+        if let Some(more) = config.get_options() {
+            options.push(' ');
+            options.push_str(more);
+        }
         let target = Arc::new(target(&config, self.schema.clone()));
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
+        let dial = dial(&config, options)?;
+        let pool = Pool::builder(WireManager { dial })
             .max_size(self.max_connections)
-            .runtime(Runtime::Tokio1)
-            .timeouts(Timeouts {
-                wait: Some(Duration::from_secs(30)),
-                create: Some(Duration::from_secs(15)),
-                recycle: Some(Duration::from_secs(5)),
-            })
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(15)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| Error::Config {
                 backend: BACKEND,
@@ -174,21 +208,18 @@ impl PostgresExecutorBuilder {
             settings,
             rewrites: Arc::default(),
         };
-        let conn = exec.conn().await?;
-        if let Some(schema) = &exec.target.schema {
-            let found = conn
-                .client()
-                .query_opt(
-                    "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
-                    &[schema],
-                )
-                .await
-                .map_err(error::map)?;
-            if found.is_none() {
-                return Err(Error::not_found("database", schema.clone()));
+        let check = match &exec.target.schema {
+            Some(schema) => {
+                Statement::new("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ?1")
+                    .bind(schema.as_str())
             }
+            None => Statement::new("SELECT 1"),
+        };
+        if exec.query(&check).await?.is_empty()
+            && let Some(schema) = &exec.target.schema
+        {
+            return Err(Error::not_found("database", schema.clone()));
         }
-        drop(conn);
         Ok(exec)
     }
 }
@@ -226,35 +257,55 @@ impl fmt::Debug for PostgresExecutor {
     }
 }
 
-/// A pooled connection that leaves the pool for good if dropped while armed
-/// (a batch cut off between `BEGIN` and `COMMIT`): closing it rolls back.
+/// The pool's connections: [`Wire`]s, never reused unless idle.
+pub(crate) struct WireManager {
+    dial: Dial,
+}
+
+impl managed::Manager for WireManager {
+    type Type = Wire;
+    type Error = Fail;
+
+    async fn create(&self) -> std::result::Result<Wire, Fail> {
+        Wire::connect(&self.dial).await
+    }
+
+    async fn recycle(&self, wire: &mut Wire, _: &managed::Metrics) -> managed::RecycleResult<Fail> {
+        if wire.reusable() {
+            Ok(())
+        } else {
+            Err(managed::RecycleError::Message(
+                "left mid-call or broken".into(),
+            ))
+        }
+    }
+}
+
+type Pool = managed::Pool<WireManager>;
+
+/// A pooled connection that leaves the pool for good, closed at once, if it
+/// is not idle when dropped (a call cut off mid-way: the server rolls back
+/// what it had not committed when the socket closes).
 struct Conn {
-    obj: Option<Object>,
-    armed: bool,
+    obj: Option<managed::Object<WireManager>>,
 }
 
 impl Conn {
-    fn client(&self) -> &deadpool_postgres::ClientWrapper {
+    fn wire(&mut self) -> &mut Wire {
         self.obj
-            .as_deref()
+            .as_deref_mut()
             .unwrap_or_else(|| unreachable!("taken only on drop"))
     }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        if self.armed
-            && let Some(obj) = self.obj.take()
+        if let Some(obj) = self.obj.take()
+            && !obj.reusable()
         {
-            drop(Object::take(obj));
+            drop(managed::Object::take(obj));
         }
     }
-}
-
-/// What one statement gave back.
-enum Ran {
-    Count(u64),
-    Rows(Vec<tokio_postgres::Row>),
 }
 
 /// Whether a statement is worth keeping prepared: DML, not DDL.
@@ -318,64 +369,6 @@ impl RewriteCache {
     }
 }
 
-/// A statement rewritten for PostgreSQL, with its parameters' declared types.
-struct Prepared {
-    text: Arc<Rewritten>,
-    types: Vec<Type>,
-}
-
-impl Prepared {
-    fn sql(&self) -> &str {
-        &self.text.sql
-    }
-}
-
-async fn prepare(
-    client: &deadpool_postgres::ClientWrapper,
-    p: &Prepared,
-) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
-    prepare_with(client, p, p.text.cacheable).await
-}
-
-/// Prepares `p`, from and into the connection's cache if `cache`.
-async fn prepare_with(
-    client: &deadpool_postgres::ClientWrapper,
-    p: &Prepared,
-    cache: bool,
-) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
-    let first = if cache {
-        if client.statement_cache.size() > STATEMENT_CACHE {
-            client.statement_cache.clear();
-        }
-        client.prepare_typed_cached(p.sql(), &p.types).await
-    } else {
-        client.prepare_typed(p.sql(), &p.types).await
-    };
-    match first {
-        // A NULL whose type the statement does not fix (`SELECT ?1`): text.
-        Err(e)
-            if e.code() == Some(&SqlState::INDETERMINATE_DATATYPE)
-                || e.code() == Some(&SqlState::AMBIGUOUS_PARAMETER) =>
-        {
-            let types: Vec<Type> = p
-                .types
-                .iter()
-                .map(|t| if t.oid() == 0 { Type::TEXT } else { t.clone() })
-                .collect();
-            client.prepare_typed(p.sql(), &types).await
-        }
-        other => other,
-    }
-}
-
-fn params(stmt: &Statement) -> Vec<Param<'_>> {
-    stmt.params().iter().map(Param).collect()
-}
-
-fn refs<'a>(ps: &'a [Param<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
-    ps.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
-}
-
 /// How many times a transaction that lost a serialization conflict or a
 /// deadlock runs again before the conflict is reported. Sized for many
 /// transactions at once on a small, loaded machine: 40 ran out when about
@@ -384,11 +377,13 @@ const MAX_CONFLICT_RETRIES: u32 = 64;
 
 /// A serialization failure or a deadlock: the transaction was rolled back
 /// whole, and running it again is safe.
-fn conflicted(e: &tokio_postgres::Error) -> bool {
-    matches!(
-        e.code(),
-        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
-    )
+fn conflicted(e: &Fail) -> bool {
+    matches!(e.code(), Some("40001" | "40P01"))
+}
+
+/// A `NULL` whose type the statement does not fix (`SELECT ?1`).
+fn undetermined(e: &Fail) -> bool {
+    matches!(e.code(), Some("42P18" | "42P08"))
 }
 
 /// A short pause, its bound doubling with the attempt from 0.5 ms up to
@@ -403,8 +398,8 @@ async fn back_off(attempt: u32) {
     tokio::time::sleep(Duration::from_micros(micros)).await;
 }
 
-/// When a failed statement or transaction runs again: once after a stale
-/// cached plan (the cache cleared first), and up to
+/// When a failed call runs again: once after a stale cached plan (the
+/// connection's statements closed first), and up to
 /// `MAX_CONFLICT_RETRIES` times after a conflict (with a pause).
 #[derive(Default)]
 struct Retry {
@@ -414,9 +409,12 @@ struct Retry {
 
 impl Retry {
     /// Whether to run again after `e`, once ready to.
-    async fn again(&mut self, conn: &Conn, e: &tokio_postgres::Error) -> bool {
+    async fn again(&mut self, conn: &mut Conn, e: &Fail) -> bool {
+        if !conn.wire().reusable() {
+            return false;
+        }
         if !self.replanned && stale_plan(e) {
-            conn.client().statement_cache.clear();
+            conn.wire().evict();
             self.replanned = true;
         } else if self.conflicts < MAX_CONFLICT_RETRIES && conflicted(e) {
             self.conflicts += 1;
@@ -430,43 +428,13 @@ impl Retry {
 
 /// Whether a failure came from a cached plan that a schema change made stale:
 /// worth preparing afresh and trying once more.
-fn stale_plan(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED)
-        && e.as_db_error()
-            .is_some_and(|d| d.message().contains("cached plan"))
+fn stale_plan(e: &Fail) -> bool {
+    e.code() == Some("0A000") && e.message().is_some_and(|m| m.contains("cached plan"))
 }
 
-fn to_rows(rows: Vec<tokio_postgres::Row>) -> Result<Vec<Row>> {
-    let Some(first) = rows.first() else {
-        return Ok(Vec::new());
-    };
-    let columns: Columns = first
-        .columns()
-        .iter()
-        .map(|c| c.name().to_owned())
-        .collect::<Vec<_>>()
-        .into();
-    rows.iter()
-        .map(|r| {
-            let values = (0..r.len())
-                .map(|i| {
-                    r.try_get::<_, Cell>(i)
-                        .map(|c| c.0)
-                        .map_err(|e| Error::Decode {
-                            what: format!("column {}", columns[i]),
-                            reason: std::error::Error::source(&e)
-                                .map_or_else(|| e.to_string(), |s| s.to_string()),
-                        })
-                })
-                .collect::<Result<Vec<Value>>>()?;
-            Row::new(columns.clone(), values)
-        })
-        .collect()
-}
-
-/// An ID written into SQL text as a literal: only the IDs of a
-/// [`TenantBinding`], whose alphabet (ASCII letters, digits and `-`) has
-/// nothing to escape; anything else is refused, never written.
+/// An ID of a [`TenantBinding`], checked to be of the ID alphabet (ASCII
+/// letters, digits and `-`): bound as a parameter, and joined with commas
+/// for `neutrino.subtenants`, where no ID may carry a comma of its own.
 struct Literal<'a>(&'a str);
 
 impl<'a> Literal<'a> {
@@ -485,25 +453,10 @@ impl<'a> Literal<'a> {
     }
 }
 
-impl fmt::Display for Literal<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "'{}'", self.0)
-    }
-}
-
-/// The simple query that begins a bound transaction: `BEGIN` (at
-/// `READ COMMITTED` for a `read`, else at the connection's `SERIALIZABLE`)
-/// and the binding's settings (`neutrino.platform`, `neutrino.tenant`, and
-/// `neutrino.subtenants`: the further readable tenants, comma-separated), set
-/// with `SET LOCAL` (as `set_config(…, true)`): local to the transaction. The
-/// IDs are written in as literals ([`Literal`]): with the `BEGIN` in one
-/// message, that saves the binding a request of its own, and `SET` is a
-/// utility statement, which the server neither plans nor executes as a
-/// query (measured cheaper than a `SELECT set_config(…)`).
-fn binding_sql(binding: &TenantBinding, read: bool) -> Result<String> {
-    use std::fmt::Write as _;
-    let platform = binding.platform();
-    let tenant = binding.tenant();
+/// The binding's settings as the values of [`BIND_SQL`]: platform, tenant,
+/// and the further readable tenants, comma-separated. Every ID is checked to
+/// be of the ID alphabet ([`Literal`]), so that none can smuggle a comma.
+fn binding_values(binding: &TenantBinding) -> Result<[Value; 3]> {
     let mut also = String::new();
     for (i, t) in binding.also_readable().iter().enumerate() {
         if i > 0 {
@@ -511,23 +464,33 @@ fn binding_sql(binding: &TenantBinding, read: bool) -> Result<String> {
         }
         also.push_str(Literal::id(t.as_str())?.0);
     }
-    let mut sql = String::with_capacity(200 + also.len());
-    sql.push_str(if read {
-        "BEGIN ISOLATION LEVEL READ COMMITTED; "
-    } else {
-        "BEGIN; "
-    });
-    // Writing to a `String` cannot fail.
-    let _ = write!(
+    Ok([
+        Value::Text(Literal::id(binding.platform().as_str())?.0.to_owned()),
+        Value::Text(Literal::id(binding.tenant().as_str())?.0.to_owned()),
+        Value::Text(also),
+    ])
+}
+
+/// Sets the binding for the transaction only: `set_config(…, true)`, as
+/// `SET LOCAL`.
+const BIND_SQL: &str = "SELECT set_config('neutrino.platform', $1, true), \
+     set_config('neutrino.tenant', $2, true), set_config('neutrino.subtenants', $3, true)";
+
+/// Begins a write or a batch: `SERIALIZABLE`, as SQLite's single writer
+/// makes them: a write guarded by `EXISTS` over another row is decided on
+/// what is committed, and a conflict is retried (see `conflicted`).
+const BEGIN: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+
+const COMMIT: &str = "COMMIT";
+
+/// A statement the executor itself runs, kept prepared.
+fn fixed<'a>(sql: &'a str, values: &'a [Value]) -> Item<'a> {
+    Item {
         sql,
-        "SET LOCAL neutrino.platform = {}; SET LOCAL neutrino.tenant = {}; \
-         SET LOCAL neutrino.subtenants = {}",
-        Literal::id(platform.as_str())?,
-        Literal::id(tenant.as_str())?,
-        // IDs checked above, joined by commas (`''` when none).
-        Literal(&also),
-    );
-    Ok(sql)
+        values,
+        cache: true,
+        rows: false,
+    }
 }
 
 impl PostgresExecutor {
@@ -565,214 +528,148 @@ impl PostgresExecutor {
         self.target.schema.as_deref()
     }
 
-    /// `stmt` rewritten (from the cache), with its parameters' types.
-    fn prepared(&self, stmt: &Statement) -> Result<Prepared> {
-        Ok(Prepared {
-            text: self.rewrites.get(stmt.sql_arc())?,
-            types: stmt.params().iter().map(param_type).collect(),
-        })
+    /// `stmt` rewritten (from the cache).
+    fn rewritten(&self, stmt: &Statement) -> Result<Arc<Rewritten>> {
+        self.rewrites.get(stmt.sql_arc())
     }
 
     async fn conn(&self) -> Result<Conn> {
         let obj = self.pool.get().await.map_err(error::pool)?;
-        Ok(Conn {
-            obj: Some(obj),
-            armed: false,
-        })
+        Ok(Conn { obj: Some(obj) })
     }
 
-    /// Runs one statement: its rows if `rows`, else only its count.
-    async fn run_one(&self, stmt: &Statement, rows: bool) -> Result<Ran> {
-        let p = self.prepared(stmt)?;
-        let conn = self.conn().await?;
-        let ps = params(stmt);
-        let rs = refs(&ps);
-        let mut retry = Retry::default();
-        loop {
-            let prepared = prepare(conn.client(), &p).await.map_err(error::map)?;
-            let ran = if rows {
-                conn.client().query(&prepared, &rs).await.map(Ran::Rows)
-            } else {
-                conn.client().execute(&prepared, &rs).await.map(Ran::Count)
-            };
-            let e = match ran {
-                Ok(ran) => return Ok(ran),
-                Err(e) => e,
-            };
-            if !retry.again(&conn, &e).await {
-                return Err(error::map(e));
-            }
-        }
-    }
-
-    /// Runs one statement bound to `binding`, in a transaction of its own,
-    /// pipelined on one connection in three requests: a simple query that
-    /// begins the transaction and sets the binding's transaction-local
-    /// settings ([`binding_sql`]), the statement, and `COMMIT`.
-    ///
-    /// A plain `SELECT` runs at `READ COMMITTED` (one snapshot, taken when the
-    /// statement starts, of what is committed): a read decides nothing that
-    /// the database must keep, and every rule that must hold is decided by a
-    /// write, which stays `SERIALIZABLE` (a write guarded by `EXISTS` is
-    /// decided on what is committed, and a conflict is retried). Serializable
-    /// reads would only add predicate locks for the writes to check.
-    async fn run_bound(
-        &self,
-        binding: &TenantBinding,
-        stmt: &Statement,
-        rows: bool,
-    ) -> Result<Ran> {
-        let p = self.prepared(stmt)?;
-        let begin = binding_sql(binding, p.text.read)?;
+    /// Runs `items` on one connection as one pipeline ended by one `Sync`
+    /// (one round trip), again after a conflict or a stale plan, and once
+    /// with the `NULL`s of the statement that needs it declared `TEXT`.
+    async fn call(&self, items: &[Item<'_>]) -> Result<Vec<Out>> {
         let mut conn = self.conn().await?;
-        let ps = params(stmt);
-        let rs = refs(&ps);
         let mut retry = Retry::default();
+        let mut text_nulls = vec![false; items.len()];
         loop {
-            let prepared = prepare(conn.client(), &p).await.map_err(error::map)?;
-            conn.armed = true;
-            let client = conn.client();
-            // Sent in this order without waiting in between; the settings
-            // are the transaction's own (`SET LOCAL`), gone at its
-            // end, so the connection goes back to the pool bound to nothing.
-            // A failed statement fails the transaction, and `COMMIT` of a
-            // failed transaction rolls it back.
-            let (begun, ran, committed) = futures_util::future::join3(
-                client.batch_execute(&begin),
-                async {
-                    if rows {
-                        client.query(&prepared, &rs).await.map(Ran::Rows)
-                    } else {
-                        client.execute(&prepared, &rs).await.map(Ran::Count)
-                    }
-                },
-                client.batch_execute("COMMIT"),
-            )
-            .await;
-            conn.armed = false;
-            let failure = match (begun, ran, committed) {
-                (Err(e), ..) | (_, Err(e), _) | (_, _, Err(e)) => e,
-                (Ok(()), Ok(ran), Ok(())) => return Ok(ran),
+            let (failure, at) = match conn.wire().run(items, &text_nulls).await {
+                Ok(outs) => return Ok(outs),
+                Err(f) => f,
             };
-            if !retry.again(&conn, &failure).await {
+            if undetermined(&failure)
+                && let Some(i) = at
+                && !text_nulls[i]
+                && items[i].values.iter().any(|v| matches!(v, Value::Null))
+                && conn.wire().reusable()
+            {
+                text_nulls[i] = true;
+                continue;
+            }
+            if !retry.again(&mut conn, &failure).await {
                 return Err(error::map(failure));
             }
         }
     }
 
+    /// Runs one statement in one round trip: its rows if `rows`, else only
+    /// its count. A write (DML that is not a plain `SELECT`) runs in a
+    /// `SERIALIZABLE` transaction of its own (`BEGIN`, the statement,
+    /// `COMMIT` under one `Sync`); anything else in the implicit transaction
+    /// of its round trip, at the connection's `READ COMMITTED`.
+    async fn run_one(&self, stmt: &Statement, rows: bool) -> Result<Out> {
+        let p = self.rewritten(stmt)?;
+        let one = Item {
+            sql: &p.sql,
+            values: stmt.params(),
+            cache: p.cacheable,
+            rows,
+        };
+        if p.cacheable && !p.read {
+            let items = [fixed(BEGIN, &[]), one, fixed(COMMIT, &[])];
+            let mut outs = self.call(&items).await?;
+            outs.truncate(2);
+            return outs
+                .pop()
+                .ok_or_else(|| Error::invalid("sql statement", "gave no result"));
+        }
+        let mut outs = self.call(&[one]).await?;
+        outs.pop()
+            .ok_or_else(|| Error::invalid("sql statement", "gave no result"))
+    }
+
+    /// Runs one statement bound to `binding`, in a transaction of its own
+    /// sent in one round trip: the binding's settings with
+    /// `set_config(…, true)` (local to the transaction) and the statement,
+    /// ended by one `Sync`; a write between `BEGIN ISOLATION LEVEL
+    /// SERIALIZABLE` and `COMMIT`, anything else in the implicit transaction
+    /// that the `Sync` ends. A failure anywhere rolls the whole transaction
+    /// back, and the connection is idle outside any transaction before it can
+    /// serve another call (see [`Wire::run`]).
+    ///
+    /// A plain `SELECT` runs at `READ COMMITTED` (one snapshot, taken when the
+    /// statement starts, of what is committed): a read decides nothing that
+    /// the database must keep, and every rule that must hold is decided by a
+    /// write, which is `SERIALIZABLE` (a write guarded by `EXISTS` is decided
+    /// on what is committed, and a conflict is retried). Serializable reads
+    /// would only add predicate locks for the writes to check.
+    async fn run_bound(
+        &self,
+        binding: &TenantBinding,
+        stmt: &Statement,
+        rows: bool,
+    ) -> Result<Out> {
+        let p = self.rewritten(stmt)?;
+        let bound = binding_values(binding)?;
+        let one = Item {
+            sql: &p.sql,
+            values: stmt.params(),
+            cache: p.cacheable,
+            rows,
+        };
+        let mut outs = if p.read {
+            self.call(&[fixed(BIND_SQL, &bound), one]).await?
+        } else {
+            let items = [
+                fixed(BEGIN, &[]),
+                fixed(BIND_SQL, &bound),
+                one,
+                fixed(COMMIT, &[]),
+            ];
+            let mut outs = self.call(&items).await?;
+            outs.truncate(3);
+            outs
+        };
+        outs.pop()
+            .ok_or_else(|| Error::invalid("sql statement", "gave no result"))
+    }
+
+    /// A batch in one transaction sent in one round trip: `BEGIN`, the
+    /// statements and `COMMIT`, ended by one `Sync`. The server parses each
+    /// statement after the previous one ran, so a statement may use what an
+    /// earlier one creates (a table, then its index).
     async fn run_batch(&self, stmts: &[Statement]) -> Result<Vec<ExecOutcome>> {
         let texts = stmts
             .iter()
-            .map(|s| self.prepared(s))
+            .map(|s| self.rewritten(s))
             .collect::<Result<Vec<_>>>()?;
-        let mut conn = self.conn().await?;
-        let mut retry = Retry::default();
-        loop {
-            let client = conn.client();
-            // Prepared (or found in the cache) first, pipelined: a statement
-            // the server refuses to parse fails the batch before anything runs.
-            let Ok(prepared) = try_join_all(texts.iter().map(|p| prepare(client, p))).await else {
-                // A statement may need what an earlier one creates (a table,
-                // then its index): statement after statement, in the
-                // transaction.
-                return self.run_batch_in_order(conn, stmts, &texts).await;
-            };
-            let ps: Vec<Vec<Param<'_>>> = stmts.iter().map(params).collect();
-            let rs: Vec<Vec<&(dyn ToSql + Sync)>> = ps.iter().map(|p| refs(p)).collect();
-            conn.armed = true;
-            let client = conn.client();
-            // Sent in this order on one connection, without waiting in
-            // between: after a failure the server rejects the rest of the
-            // transaction, and `COMMIT` of a failed transaction rolls it back.
-            let (begun, results, committed) = futures_util::future::join3(
-                client.batch_execute("BEGIN"),
-                join_all(
-                    prepared
-                        .iter()
-                        .zip(&rs)
-                        .map(|(st, r)| client.execute(st, r)),
-                ),
-                client.batch_execute("COMMIT"),
-            )
-            .await;
-            conn.armed = false;
-            let mut failure = begun.err();
-            let mut counts = Vec::with_capacity(results.len());
-            for r in results {
-                match r {
-                    Ok(n) => counts.push(n),
-                    Err(e) => {
-                        failure.get_or_insert(e);
-                    }
-                }
-            }
-            if failure.is_none() {
-                failure = committed.err();
-            }
-            match failure {
-                None => {
-                    return Ok(counts
-                        .into_iter()
-                        .map(|n| ExecOutcome {
-                            rows_affected: n,
-                            last_insert_rowid: None,
-                        })
-                        .collect());
-                }
-                // A conflict rolled the batch back whole (a failed `COMMIT`
-                // commits nothing): it runs again on what is committed now.
-                Some(e) => {
-                    if !retry.again(&conn, &e).await {
-                        return Err(error::map(e));
-                    }
-                }
-            }
+        let mut items = Vec::with_capacity(stmts.len() + 2);
+        items.push(fixed(BEGIN, &[]));
+        for (s, p) in stmts.iter().zip(&texts) {
+            items.push(Item {
+                sql: &p.sql,
+                values: s.params(),
+                cache: p.cacheable,
+                rows: false,
+            });
         }
-    }
-
-    /// A batch whose statements are prepared one after the other inside its
-    /// transaction, none kept in the cache (a rolled-back `CREATE` would leave
-    /// them pointing at nothing).
-    async fn run_batch_in_order(
-        &self,
-        mut conn: Conn,
-        stmts: &[Statement],
-        texts: &[Prepared],
-    ) -> Result<Vec<ExecOutcome>> {
-        conn.armed = true;
-        let client = conn.client();
-        client.batch_execute("BEGIN").await.map_err(error::map)?;
-        let mut outcomes = Vec::with_capacity(stmts.len());
-        let mut failure = None;
-        for (stmt, p) in stmts.iter().zip(texts) {
-            let ps = params(stmt);
-            let rs = refs(&ps);
-            let ran = match prepare_with(client, p, false).await {
-                Ok(st) => client.execute(&st, &rs).await,
-                Err(e) => Err(e),
-            };
-            match ran {
-                Ok(n) => outcomes.push(ExecOutcome {
-                    rows_affected: n,
-                    last_insert_rowid: None,
-                }),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        let end = if failure.is_some() {
-            "ROLLBACK"
-        } else {
-            "COMMIT"
-        };
-        let ended = client.batch_execute(end).await;
-        conn.armed = false;
-        match (failure, ended) {
-            (Some(e), _) | (None, Err(e)) => Err(error::map(e)),
-            (None, Ok(())) => Ok(outcomes),
-        }
+        items.push(fixed(COMMIT, &[]));
+        let outs = self.call(&items).await?;
+        Ok(outs
+            .into_iter()
+            .skip(1)
+            .take(stmts.len())
+            .map(|o| ExecOutcome {
+                rows_affected: match o {
+                    Out::Count(n) => n,
+                    Out::Rows(r) => r.len() as u64,
+                },
+                last_insert_rowid: None,
+            })
+            .collect())
     }
 
     /// The PostgreSQL part of the text check of guarded calls, on top of
@@ -866,37 +763,36 @@ impl SqlExecutor for PostgresExecutor {
     }
 
     async fn execute(&self, stmt: &Statement) -> Result<ExecOutcome> {
-        match self.run_one(stmt, false).await? {
-            Ran::Count(n) => Ok(ExecOutcome {
-                rows_affected: n,
-                last_insert_rowid: None,
-            }),
-            Ran::Rows(rows) => Ok(ExecOutcome {
-                rows_affected: rows.len() as u64,
-                last_insert_rowid: None,
-            }),
-        }
+        let rows_affected = match self.run_one(stmt, false).await? {
+            Out::Count(n) => n,
+            Out::Rows(rows) => rows.len() as u64,
+        };
+        Ok(ExecOutcome {
+            rows_affected,
+            last_insert_rowid: None,
+        })
     }
 
     async fn query(&self, stmt: &Statement) -> Result<Vec<Row>> {
         match self.run_one(stmt, true).await? {
-            Ran::Rows(rows) => to_rows(rows),
-            Ran::Count(_) => Ok(Vec::new()),
+            Out::Rows(rows) => Ok(rows),
+            Out::Count(_) => Ok(Vec::new()),
         }
     }
 
     /// Runs `stmt` in a transaction of its own that first sets
     /// `neutrino.platform`, `neutrino.tenant` and `neutrino.subtenants` (the
-    /// binding's further readable tenants, comma-separated) with `SET LOCAL`:
-    /// for that transaction only, pipelined with it.
+    /// binding's further readable tenants, comma-separated) with
+    /// `set_config(…, true)`: for that transaction only, sent with it in one
+    /// round trip under one `Sync`.
     async fn execute_bound(
         &self,
         binding: &TenantBinding,
         stmt: &Statement,
     ) -> Result<ExecOutcome> {
         let rows_affected = match self.run_bound(binding, stmt, false).await? {
-            Ran::Count(n) => n,
-            Ran::Rows(rows) => rows.len() as u64,
+            Out::Count(n) => n,
+            Out::Rows(rows) => rows.len() as u64,
         };
         Ok(ExecOutcome {
             rows_affected,
@@ -906,8 +802,8 @@ impl SqlExecutor for PostgresExecutor {
 
     async fn query_bound(&self, binding: &TenantBinding, stmt: &Statement) -> Result<Vec<Row>> {
         match self.run_bound(binding, stmt, true).await? {
-            Ran::Rows(rows) => to_rows(rows),
-            Ran::Count(_) => Ok(Vec::new()),
+            Out::Rows(rows) => Ok(rows),
+            Out::Count(_) => Ok(Vec::new()),
         }
     }
 
@@ -947,14 +843,12 @@ mod tests {
             TenantId::generate(),
         );
         let b = TenantBinding::new(p, t).reading_also([u]);
-        let sql = binding_sql(&b, true).unwrap();
-        assert!(sql.starts_with("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL "));
-        assert!(sql.contains(&format!("SET LOCAL neutrino.platform = '{p}';")));
-        assert!(sql.contains(&format!("SET LOCAL neutrino.tenant = '{t}';")));
-        assert!(sql.ends_with(&format!("SET LOCAL neutrino.subtenants = '{u}'")));
-        let sql = binding_sql(&TenantBinding::new(p, t), false).unwrap();
-        assert!(sql.starts_with("BEGIN; SET LOCAL "));
-        assert!(sql.ends_with("SET LOCAL neutrino.subtenants = ''"));
+        let [platform, tenant, also] = binding_values(&b).unwrap();
+        assert_eq!(platform, Value::Text(p.to_string()));
+        assert_eq!(tenant, Value::Text(t.to_string()));
+        assert_eq!(also, Value::Text(u.to_string()));
+        let [.., also] = binding_values(&TenantBinding::new(p, t)).unwrap();
+        assert_eq!(also, Value::Text(String::new()));
     }
 
     #[test]

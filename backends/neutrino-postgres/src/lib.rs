@@ -3,8 +3,10 @@
 //! Neutrino's PostgreSQL backend, for platforms that outgrow one SQLite file:
 //!
 //! * [`PostgresExecutor`]: the SQL port on a PostgreSQL database, optionally bound
-//!   to one schema (its `search_path`); a pool of pipelining connections with a
-//!   prepared-statement cache per connection;
+//!   to one schema (its `search_path`); a pool of connections of its own
+//!   over PostgreSQL's extended protocol, each sending a whole call (a bound
+//!   statement, a batch) under one `Sync`, with a bounded prepared-statement
+//!   cache per connection;
 //! * [`PostgresKv`]: the KV port as a table, TTLs honoured on read, atomic
 //!   counters;
 //! * [`PostgresProvisioner`]: one schema per [`ResourceKind::Database`] resource,
@@ -40,26 +42,36 @@
 //! connections are retryable [`Error::Backend`] errors. No error or `Debug`
 //! output carries the connection's password.
 //!
-//! [`SqlExecutor::batch`] pipelines `BEGIN`, the statements and `COMMIT` on one
-//! connection: one transaction, close to one round trip once the statements
-//! are prepared. A batch whose statements need what an earlier one creates (a
-//! table, then its index) runs statement after statement in its transaction
-//! instead. A batch whose future is dropped is still all or nothing (it may
-//! have committed whole), and its connection never goes back to the pool
-//! inside the abandoned transaction.
+//! [`SqlExecutor::batch`] sends `BEGIN`, the statements and `COMMIT` as
+//! extended-protocol messages ended by one `Sync`: one transaction, one round
+//! trip (a statement not yet prepared on the connection is parsed in the same
+//! round trip). The server parses each statement after the previous one ran,
+//! so a statement may use what an earlier one creates (a table, then its
+//! index). A call whose future is dropped is still all or nothing (it may
+//! have committed whole), and its connection is closed at once, never reused
+//! mid-protocol (the server rolls back what it had not committed).
 //!
-//! Every write is `SERIALIZABLE` (the connections'
-//! `default_transaction_isolation`), as SQLite's single writer makes them: a
-//! write guarded by `EXISTS` over another row (a pending invitation, a live
-//! session) is decided on what is committed, never on a snapshot a concurrent
-//! write has since changed. A bound plain `SELECT` runs at `READ COMMITTED`
-//! (a snapshot of what is committed when it starts): a read decides nothing
-//! the database must keep, so serializable would only add predicate locks
-//! for the writes to check; an unbound one runs at the connection's level
-//! (changing it would cost a request of its own). A statement or batch that
+//! Every write (DML other than a plain `SELECT`, and every batch) is
+//! `SERIALIZABLE`, as SQLite's single writer makes them: it runs between
+//! `BEGIN ISOLATION LEVEL SERIALIZABLE` and `COMMIT`, sent in its round trip,
+//! so a write guarded by `EXISTS` over another row (a pending invitation, a
+//! live session) is decided on what is committed, never on a snapshot a
+//! concurrent write has since changed. A plain `SELECT`, bound or not, runs
+//! in the implicit transaction of its round trip at `READ COMMITTED` (the
+//! connections' `default_transaction_isolation`, whatever the server's): a
+//! snapshot of what is committed when it starts; a read decides nothing the
+//! database must keep, so serializable would only add predicate locks for
+//! the writes to check. A statement or batch that
 //! loses a serialization conflict or a deadlock was rolled back whole and
-//! runs again, after a short jittered pause, up to 40 times before the
-//! conflict is reported as a retryable [`Error::Backend`].
+//! runs again, after a short jittered pause, up to 64 times before the
+//! conflict is reported as a retryable [`Error::Backend`]. A statement that
+//! leaves a transaction open (`BEGIN` run alone) is rolled back and refused
+//! as [`Error::InvalidInput`]: every connection goes back to the pool idle,
+//! outside any transaction.
+//!
+//! Connections authenticate with trust, a cleartext or MD5 password, or
+//! SCRAM-SHA-256, to the configuration's hosts in turn (TCP names or
+//! addresses, or Unix-socket directories: `host=/var/run/postgresql`).
 //!
 //! Connections are not encrypted yet (no TLS): reach the server over a Unix
 //! socket or a private network.
@@ -72,13 +84,16 @@
 //! ## Row-level security and roles
 //!
 //! The bound calls ([`SqlExecutor::execute_bound`],
-//! [`SqlExecutor::query_bound`]) pipeline three requests on one connection:
-//! one simple query `BEGIN; SET LOCAL neutrino.platform = '…'; SET LOCAL
-//! neutrino.tenant = '…'; SET LOCAL neutrino.subtenants = '…'` (the
-//! binding's IDs written in as literals: IDs of a fixed alphabet, checked,
-//! with nothing to escape), the statement, and `COMMIT`:
-//! the binding is the transaction's only, never
-//! the connection's, so a connection goes back to the pool bound to nothing.
+//! [`SqlExecutor::query_bound`]) send, as extended-protocol messages ended by
+//! one `Sync` (one round trip): `BEGIN`, a prepared
+//! `SELECT set_config('neutrino.platform', $1, true), set_config('neutrino.tenant', $2, true),
+//! set_config('neutrino.subtenants', $3, true)` (the binding's IDs as
+//! parameters), the statement, and `COMMIT`: the binding is the
+//! transaction's only, never the connection's. A failure anywhere makes the
+//! server skip to the `Sync`; a connection left in a transaction (failed or
+//! not) is rolled back before the call returns, and one that cannot be, or
+//! whose call was dropped mid-way, is closed and never reused, so a
+//! connection goes back to the pool bound to nothing.
 //! A `TenantStore` runs every statement through them, and its tables carry
 //! policies on `platform_id` and `tenant_id` that read those settings
 //! (`TenantStore::migrate` creates them): a statement bound to no tenant
@@ -159,6 +174,7 @@ mod kv;
 mod provisioner;
 mod rewrite;
 mod value;
+mod wire;
 
 pub use executor::{PostgresExecutor, PostgresExecutorBuilder};
 pub use kv::PostgresKv;

@@ -1,4 +1,6 @@
-//! An experiment (issue 17 §5), not shipped: a minimal PostgreSQL connection
+//! The experiment (issue 17 §5) that the executor's own connection grew from,
+//! kept as the benches' raw floor (no pool, no rewrite, no `Row`): a minimal
+//! PostgreSQL connection
 //! over `postgres-protocol` that sends a bound call — the binding's
 //! `set_config(…, true)` select and the statement — or a batch as
 //! extended-protocol messages ended by ONE `Sync`, so that the server runs

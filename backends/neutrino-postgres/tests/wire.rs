@@ -1,0 +1,314 @@
+//! The executor's connection, which sends a bound call or a batch under one
+//! `Sync`: no binding outlives its call (failed, cut off or concurrent), a
+//! call cut off mid-way never leaves its connection to the next caller, the
+//! prepared-statement cache is bounded, and a Unix-socket host is reached.
+
+mod common;
+
+use std::time::Duration;
+
+use neutrino_core::ids::{PlatformId, TenantId};
+use neutrino_core::sql::{SqlExecutor, Statement, TenantBinding, Value};
+use neutrino_postgres::PostgresExecutor;
+
+/// An executor of ONE connection on `schema`: every call meets what the
+/// previous one left on it.
+async fn single(schema: &str) -> PostgresExecutor {
+    PostgresExecutor::builder(&common::url())
+        .unwrap()
+        .schema(schema)
+        .unwrap()
+        .max_connections(1)
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// The binding the connection sees now, outside any call's transaction:
+/// none (`''` once set locally before, or `NULL`).
+async fn leftover(db: &PostgresExecutor) -> Vec<String> {
+    let rows = db
+        .query(&Statement::new(
+            "SELECT coalesce(current_setting('neutrino.platform', true), '') AS p, \
+             coalesce(current_setting('neutrino.tenant', true), '') AS t, \
+             coalesce(current_setting('neutrino.subtenants', true), '') AS s",
+        ))
+        .await
+        .expect("an unbound call after the others");
+    let row = &rows[0];
+    ["p", "t", "s"]
+        .iter()
+        .map(|c| row.get::<String>(*c).unwrap())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+const SEEN: &str = "SELECT current_setting('neutrino.tenant', true) AS t, \
+     current_setting('neutrino.subtenants', true) AS s";
+
+/// Calls bound to many tenants at once on one or two connections, some
+/// failing inside the transaction, some cut off at every point of their
+/// round trip, some statements that end or open transactions themselves:
+/// every call sees its own binding only, and no call — bound or not — ever
+/// meets another's binding or an open transaction afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_binding_outlives_its_call_under_concurrency_failures_and_cancellation() {
+    let (_db, guard) = common::fresh_schema().await;
+    for connections in [1usize, 2] {
+        let db = PostgresExecutor::builder(&common::url())
+            .unwrap()
+            .schema(&guard.name)
+            .unwrap()
+            .max_connections(connections)
+            .connect()
+            .await
+            .expect("connect");
+        let platform = PlatformId::generate();
+        let mut tasks = Vec::new();
+        for k in 0..48u64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let tenant = TenantId::generate();
+                let other = TenantId::generate();
+                let b = TenantBinding::new(platform, tenant).reading_also([other]);
+                match k % 6 {
+                    // A plain bound read: its own binding, whole.
+                    0 | 1 => {
+                        let rows = db.query_bound(&b, &Statement::new(SEEN)).await.unwrap();
+                        assert_eq!(rows[0].get::<String>("t").unwrap(), tenant.to_string());
+                        assert_eq!(rows[0].get::<String>("s").unwrap(), other.to_string());
+                    }
+                    // Fails inside the bound transaction (after the binding).
+                    2 => {
+                        let e = db
+                            .query_bound(
+                                &b,
+                                &Statement::new("SELECT 1 / (length(current_setting('neutrino.tenant')) - length(current_setting('neutrino.tenant'))) AS x"),
+                            )
+                            .await
+                            .unwrap_err();
+                        assert!(matches!(e, neutrino_core::Error::InvalidInput { .. }), "{e:?}");
+                    }
+                    // Cut off at a point of its round trip that varies: a
+                    // read (the round trip's implicit transaction) or a
+                    // write (between BEGIN and COMMIT).
+                    3 => {
+                        let pause = Duration::from_micros(50 * (k % 40));
+                        let sql = if k % 12 == 3 {
+                            "SELECT current_setting('neutrino.tenant', true) AS t, pg_sleep(0.002)"
+                        } else {
+                            "WITH w AS (SELECT pg_sleep(0.002)) \
+                             SELECT current_setting('neutrino.tenant', true) AS t FROM w"
+                        };
+                        let _ = tokio::time::timeout(pause, db.query_bound(&b, &Statement::new(sql)))
+                            .await;
+                    }
+                    // A statement that commits the bound transaction early:
+                    // the binding ends with it.
+                    4 => {
+                        let _ = db.execute_bound(&b, &Statement::new("COMMIT")).await;
+                    }
+                    // An unbound statement that opens a transaction: refused,
+                    // rolled back, never left for the next caller.
+                    _ => {
+                        let e = db.execute(&Statement::new("BEGIN")).await.unwrap_err();
+                        assert!(matches!(e, neutrino_core::Error::InvalidInput { .. }), "{e:?}");
+                    }
+                }
+                // Whatever the connection served before, nothing is bound
+                // outside a call.
+                let left = leftover(&db).await;
+                assert!(left.is_empty(), "a binding outlived its call: {left:?}");
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        // The pool still serves: a bound read sees its binding.
+        let tenant = TenantId::generate();
+        let rows = db
+            .query_bound(&TenantBinding::new(platform, tenant), &Statement::new(SEEN))
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<String>("t").unwrap(), tenant.to_string());
+        assert!(leftover(&db).await.is_empty());
+    }
+}
+
+/// A call cut off after its messages were sent, while the server still
+/// works on them: its connection never serves the next call (which would
+/// read the old call's answer as its own), and the next call sees its own
+/// rows and its own binding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cut_off_mid_protocol_never_serves_the_next() {
+    let (_db, guard) = common::fresh_schema().await;
+    let db = single(&guard.name).await;
+    let platform = PlatformId::generate();
+    for round in 0..6 {
+        let victim = TenantId::generate();
+        let cut = tokio::time::timeout(
+            Duration::from_millis(30),
+            db.query_bound(
+                &TenantBinding::new(platform, victim),
+                &Statement::new(
+                    "SELECT current_setting('neutrino.tenant', true) AS t, pg_sleep(0.2)::text AS z",
+                ),
+            ),
+        )
+        .await;
+        assert!(cut.is_err(), "round {round}: the call was cut off");
+        let next = TenantId::generate();
+        let rows = db
+            .query_bound(
+                &TenantBinding::new(platform, next),
+                &Statement::new("SELECT current_setting('neutrino.tenant', true) AS t"),
+            )
+            .await
+            .expect("the next call");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0].get::<String>("t").unwrap(),
+            next.to_string(),
+            "round {round}: the next call saw another call's answer"
+        );
+        let plain = db.query(&Statement::new("SELECT 7 AS n")).await.unwrap();
+        assert_eq!(plain[0].get::<i64>("n").unwrap(), 7);
+    }
+}
+
+/// After a bound call that failed, the same connection serves the next
+/// call outside any transaction and bound to nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_bound_call_is_rolled_back_before_the_next() {
+    let (_db, guard) = common::fresh_schema().await;
+    let db = single(&guard.name).await;
+    db.execute(&Statement::new(
+        r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY)"#,
+    ))
+    .await
+    .unwrap();
+    let b = TenantBinding::new(PlatformId::generate(), TenantId::generate());
+    db.execute_bound(&b, &Statement::new(r#"INSERT INTO "t" ("id") VALUES (1)"#))
+        .await
+        .unwrap();
+    let e = db
+        .execute_bound(&b, &Statement::new(r#"INSERT INTO "t" ("id") VALUES (1)"#))
+        .await
+        .unwrap_err();
+    assert!(e.is_already_exists(), "{e:?}");
+    assert!(leftover(&db).await.is_empty());
+    // Not inside the failed transaction: this insert is committed and seen
+    // by another connection.
+    db.execute(&Statement::new(r#"INSERT INTO "t" ("id") VALUES (2)"#))
+        .await
+        .expect("the next call runs");
+    let other = single(&guard.name).await;
+    let n: i64 = other
+        .query(&Statement::new(r#"SELECT count(*) AS n FROM "t""#))
+        .await
+        .unwrap()[0]
+        .get("n")
+        .unwrap();
+    assert_eq!(n, 2);
+}
+
+/// However many distinct statements a connection runs, it keeps a bounded
+/// number prepared on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prepared_statement_cache_is_bounded() {
+    let (_db, guard) = common::fresh_schema().await;
+    let db = single(&guard.name).await;
+    let b = TenantBinding::new(PlatformId::generate(), TenantId::generate());
+    let prepared = async || -> i64 {
+        db.query(&Statement::new(
+            "SELECT count(*) AS n FROM pg_catalog.pg_prepared_statements",
+        ))
+        .await
+        .unwrap()[0]
+            .get("n")
+            .unwrap()
+    };
+    // The same statements again and again: prepared once.
+    for i in 0..50 {
+        db.query_bound(&b, &Statement::new("SELECT ?1 AS n").bind(i))
+            .await
+            .unwrap();
+        db.execute_bound(&b, &Statement::new("SELECT ?1 AS n").bind(i))
+            .await
+            .unwrap();
+    }
+    let once = prepared().await;
+    assert!(once <= 6, "{once} statements prepared for a few texts");
+    for i in 0..1200 {
+        let sql = format!("SELECT {i} AS n");
+        let rows = if i % 2 == 0 {
+            db.query(&Statement::new(sql)).await
+        } else {
+            db.query_bound(&b, &Statement::new(sql)).await
+        }
+        .unwrap();
+        assert_eq!(rows[0].get::<i64>("n").unwrap(), i);
+    }
+    let n = prepared().await;
+    assert!(n <= 520, "{n} statements kept prepared");
+}
+
+/// A `NULL` whose type the statement does not fix is bound as text, alone,
+/// bound to a tenant and in a batch beside a `NULL` the server types; a
+/// cached plan that a schema change made stale is prepared again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untyped_nulls_and_stale_plans() {
+    let (_db, guard) = common::fresh_schema().await;
+    let db = single(&guard.name).await;
+    let rows = db
+        .query(&Statement::new("SELECT ?1 AS x").bind(Value::Null))
+        .await
+        .unwrap();
+    assert_eq!(rows[0].value("x").unwrap(), &Value::Null);
+    let b = TenantBinding::new(PlatformId::generate(), TenantId::generate());
+    let rows = db
+        .query_bound(&b, &Statement::new("SELECT ?1 AS x").bind(Value::Null))
+        .await
+        .unwrap();
+    assert_eq!(rows[0].value("x").unwrap(), &Value::Null);
+    db.batch(&[
+        Statement::new(r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "n" INTEGER)"#),
+        Statement::new(r#"INSERT INTO "t" ("id", "n") VALUES (1, ?1)"#).bind(Value::Null),
+        Statement::new("SELECT ?1").bind(Value::Null),
+    ])
+    .await
+    .unwrap();
+    let all = Statement::new(r#"SELECT * FROM "t""#);
+    assert_eq!(db.query(&all).await.unwrap()[0].values().len(), 2);
+    db.execute(&Statement::new(r#"ALTER TABLE "t" ADD COLUMN "m" TEXT"#))
+        .await
+        .unwrap();
+    assert_eq!(db.query(&all).await.unwrap()[0].values().len(), 3);
+    assert_eq!(db.query_bound(&b, &all).await.unwrap()[0].values().len(), 3);
+}
+
+/// A configuration naming a Unix-socket directory as its host connects
+/// there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unix_socket_host_is_reached() {
+    let Ok(dir) = std::env::var("NEUTRINO_TEST_POSTGRES_DIR") else {
+        panic!("NEUTRINO_TEST_POSTGRES_DIR is not set: run the tests with scripts/test");
+    };
+    let url = common::url();
+    let port = url
+        .rsplit_once(':')
+        .and_then(|(_, r)| r.split('/').next())
+        .expect("a port in the URL");
+    let db = PostgresExecutor::connect(&format!(
+        "host={dir} port={port} user=postgres dbname=postgres"
+    ))
+    .await
+    .expect("connect over the socket");
+    let rows = db
+        .query(&Statement::new(
+            "SELECT coalesce(inet_client_addr()::text, 'local') AS a",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<String>("a").unwrap(), "local");
+}
