@@ -21,9 +21,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use neutrino_auth::{Auth, AuthBuilder, RequestMeta, SessionCacheConfig, date};
-use neutrino_core::ids::UserId;
+use neutrino_auth::testkit::seed_sessions;
+use neutrino_auth::{Auth, AuthBuilder, SessionCacheConfig};
 use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_core::testkit::{current_thread_runtime, multi_thread_runtime};
 use neutrino_sqlite::{SqliteExecutor, SqliteExecutorBuilder};
 use tokio::runtime::Runtime;
 
@@ -35,49 +36,14 @@ const SESSION_JOIN: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt
 const BLOCK: usize = 4000;
 const ROUNDS: usize = 15;
 
-fn current_thread() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn multi_thread() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// `USERS` users with one session each; returns the session tokens.
 async fn populate(auth: &Auth, db: &SqliteExecutor) -> Vec<String> {
     auth.migrate().await.unwrap();
-    let now = date::format(std::time::SystemTime::now());
-    let mut batch = Vec::new();
-    let mut ids = Vec::new();
-    for i in 0..USERS {
-        let id = UserId::generate();
-        batch.push(
-            Statement::new(r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, 0, NULL, ?4, ?4)"#)
-                .bind(id.as_str())
-                .bind(format!("User {i}"))
-                .bind(format!("user{i}@example.com"))
-                .bind(now.as_str()),
-        );
-        ids.push(id);
-    }
-    db.batch(&batch).await.unwrap();
-    let meta = RequestMeta::new("198.51.100.1", "bench");
-    let mut tokens = Vec::with_capacity(USERS);
-    for id in &ids {
-        let s = auth
-            .operator_session(id, true, "bench", "seed sessions", &meta)
-            .await
-            .unwrap();
-        tokens.push(s.token.to_string());
-    }
-    tokens
+    seed_sessions(auth, db, USERS, None)
+        .await
+        .into_iter()
+        .map(|s| s.token.to_string())
+        .collect()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -157,7 +123,7 @@ fn main() {
     let load_before = load_average();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.sqlite");
-    let ct = current_thread();
+    let ct = current_thread_runtime();
     let (db, auth, handoff, cached, tokens, cookies) = ct.block_on(async {
         let db = SqliteExecutor::open(&path).await.unwrap();
         let auth = AuthBuilder::new(db.clone(), SECRET).build().unwrap();
@@ -248,7 +214,7 @@ fn main() {
         r_handoff.push(rate(|| get_calls(&handoff, s)));
     }
 
-    let mt = multi_thread();
+    let mt = multi_thread_runtime(2);
     let shared = Arc::new(tokens.clone());
     let mt_auth = mt.block_on(async {
         let db = SqliteExecutor::open(&path).await.unwrap();

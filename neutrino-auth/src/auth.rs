@@ -823,21 +823,13 @@ impl Auth {
             let hash = self.inner.passwords.hash(&password).await?;
             let now = self.now();
             let now = UNIX_EPOCH + Duration::from_millis(millis_since_epoch(now).unsigned_abs());
-            let user = User {
-                id: UserId::generate_in(self.inner.id_format),
-                name,
-                email,
-                email_verified: proven,
-                image: req.image,
-                created_at: now,
-                updated_at: now,
-                // As `INSERT_USER` writes them.
-                role: Some("user".to_owned()),
-                banned: Some(false),
-                ban_reason: None,
-                ban_expires: None,
-                two_factor_enabled: Some(false),
-            };
+            let user = User::new_row(
+                UserId::generate_in(self.inner.id_format),
+                (name, email),
+                proven,
+                req.image,
+                now,
+            );
             let synthetic = || SignedUp {
                 user: User {
                     email_verified: false,

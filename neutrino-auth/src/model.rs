@@ -53,6 +53,33 @@ pub struct User {
     pub two_factor_enabled: Option<bool>,
 }
 
+impl User {
+    /// A new user as `INSERT_USER` writes it, with the plugins' defaults
+    /// (role `user`, not banned, two-factor off).
+    pub(crate) fn new_row(
+        id: UserId,
+        (name, email): (String, String),
+        email_verified: bool,
+        image: Option<String>,
+        now: SystemTime,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            email,
+            email_verified,
+            image,
+            created_at: now,
+            updated_at: now,
+            role: Some("user".to_owned()),
+            banned: Some(false),
+            ban_reason: None,
+            ban_expires: None,
+            two_factor_enabled: Some(false),
+        }
+    }
+}
+
 /// A row of `session`. Its `Debug` leaves the token out.
 ///
 /// Serializes in Better Auth's field names (camelCase, dates as ISO-8601

@@ -563,38 +563,38 @@ impl Wire {
                 });
                 continue;
             }
-            if item.cache
-                && let Some(name) = fresh.get(&(item.sql, oids.clone()))
-            {
-                let name = name.clone();
-                self.encode_bind(&name, &types, item.values)
-                    .map_err(|f| (f, Some(i)))?;
-                plan.push(Planned {
-                    found: None,
-                    name,
-                    types,
-                    parse: false,
-                });
-                continue;
-            }
-            let name = if item.cache {
-                self.next += 1;
-                let n = format!("s{}", self.next);
-                fresh.insert((item.sql, oids.clone()), n.clone());
-                n
-            } else {
-                String::new()
+            // A statement parsed earlier in this pipeline is bound by its
+            // name; any other is parsed (and described) first.
+            let known = item
+                .cache
+                .then(|| fresh.get(&(item.sql, oids.clone())).cloned())
+                .flatten();
+            let parse = known.is_none();
+            let name = match known {
+                Some(name) => name,
+                None => {
+                    let name = if item.cache {
+                        self.next += 1;
+                        let n = format!("s{}", self.next);
+                        fresh.insert((item.sql, oids.clone()), n.clone());
+                        n
+                    } else {
+                        String::new()
+                    };
+                    frontend::parse(&name, item.sql, oids.iter().copied(), &mut self.out)
+                        .map_err(|e| (io_fail(&e), None))?;
+                    frontend::describe(b'S', &name, &mut self.out)
+                        .map_err(|e| (io_fail(&e), None))?;
+                    name
+                }
             };
-            frontend::parse(&name, item.sql, oids.iter().copied(), &mut self.out)
-                .map_err(|e| (io_fail(&e), None))?;
-            frontend::describe(b'S', &name, &mut self.out).map_err(|e| (io_fail(&e), None))?;
             self.encode_bind(&name, &types, item.values)
                 .map_err(|f| (f, Some(i)))?;
             plan.push(Planned {
                 found: None,
                 name,
                 types,
-                parse: true,
+                parse,
             });
         }
         Ok(())

@@ -87,17 +87,18 @@ pub(crate) struct Expect<'a> {
 
 /// Whether `alg` is an asymmetric algorithm this crate verifies.
 pub(crate) fn is_asymmetric(alg: Algorithm) -> bool {
-    matches!(
-        alg,
-        Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512
-            | Algorithm::ES256
-            | Algorithm::ES384
-    )
+    is_rsa(alg) || is_ec(alg)
+}
+
+/// The RSA signatures (PKCS#1 v1.5 and PSS).
+fn is_rsa(alg: Algorithm) -> bool {
+    use Algorithm::*;
+    matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512)
+}
+
+/// The elliptic-curve signatures verified here (P-256, P-384).
+fn is_ec(alg: Algorithm) -> bool {
+    matches!(alg, Algorithm::ES256 | Algorithm::ES384)
 }
 
 fn bad(reason: &'static str) -> OAuthError {
@@ -108,18 +109,8 @@ fn bad(reason: &'static str) -> OAuthError {
 /// algorithm's family and its own `alg`, when it names one, is `alg`.
 fn key_fits(jwk: &Jwk, alg: Algorithm) -> bool {
     let family_fits = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => matches!(
-            alg,
-            Algorithm::RS256
-                | Algorithm::RS384
-                | Algorithm::RS512
-                | Algorithm::PS256
-                | Algorithm::PS384
-                | Algorithm::PS512
-        ),
-        AlgorithmParameters::EllipticCurve(_) => {
-            matches!(alg, Algorithm::ES256 | Algorithm::ES384)
-        }
+        AlgorithmParameters::RSA(_) => is_rsa(alg),
+        AlgorithmParameters::EllipticCurve(_) => is_ec(alg),
         // Symmetric (`oct`) and other keys never verify an ID token here.
         _ => false,
     };

@@ -19,7 +19,6 @@
 //!   [`crate::AuthBuilder::with_encrypt_oauth_tokens`] turns it off; the ID
 //!   token is stored as is, as Better Auth does.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -82,20 +81,12 @@ pub struct SocialSignedIn {
 
 /// A failed callback: the error and where to send the browser
 /// (`{errorURL}?error={code}`).
+#[derive(Debug)]
 pub struct SocialCallbackError {
     /// Why it failed.
     pub error: OAuthError,
     /// The redirect, with the error code.
     pub redirect: String,
-}
-
-impl fmt::Debug for SocialCallbackError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SocialCallbackError")
-            .field("error", &self.error)
-            .field("redirect", &self.redirect)
-            .finish()
-    }
 }
 
 fn with_error(base: &str, code: &str) -> String {
@@ -318,20 +309,13 @@ impl Auth {
                 if self.inner.disable_sign_up {
                     return Err(OAuthError::SignUpDisabled);
                 }
-                let user = User {
-                    id: UserId::generate_in(self.inner.id_format),
-                    name: identity.name.clone().unwrap_or_default(),
-                    email: email.clone(),
-                    email_verified: identity.email_verified,
-                    image: identity.image.clone(),
-                    created_at: now,
-                    updated_at: now,
-                    role: Some("user".to_owned()),
-                    banned: Some(false),
-                    ban_reason: None,
-                    ban_expires: None,
-                    two_factor_enabled: Some(false),
-                };
+                let user = User::new_row(
+                    UserId::generate_in(self.inner.id_format),
+                    (identity.name.clone().unwrap_or_default(), email.clone()),
+                    identity.email_verified,
+                    identity.image.clone(),
+                    now,
+                );
                 let insert_user = Statement::new(INSERT_USER)
                     .bind(user.id.as_str())
                     .bind(user.name.as_str())

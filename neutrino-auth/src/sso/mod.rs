@@ -727,14 +727,12 @@ impl Sso {
             sso("YOU_DONT_HAVE_ACCESS_TO_THIS_PROVIDER", 403),
         )
         .await?;
+        let sql = format!(
+            r#"SELECT {PROVIDER_COLUMNS} FROM "ssoProvider" WHERE "organizationId" = ?1 ORDER BY "providerId""#
+        );
         let rows = self
             .db()
-            .query(
-                &Statement::new(format!(
-                    r#"SELECT {PROVIDER_COLUMNS} FROM "ssoProvider" WHERE "organizationId" = ?1 ORDER BY "providerId""#
-                ))
-                .bind(org.as_str()),
-            )
+            .query(&Statement::new(sql).bind(org.as_str()))
             .await?;
         rows.iter()
             .map(|r| stored_from_row(r).map(|s| s.provider))

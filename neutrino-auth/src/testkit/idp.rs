@@ -314,20 +314,7 @@ impl TestIdp {
     /// What a browser does with an authorization URL: asks it, and answers
     /// the callback's parameters from the redirect.
     pub async fn authorize(&self, authorization_url: &str) -> CallbackParams {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let resp = client
-            .get(authorization_url)
-            .send()
-            .await
-            .expect("authorize");
-        assert_eq!(resp.status(), 302, "the provider redirects back");
-        let location = resp.headers()[reqwest::header::LOCATION]
-            .to_str()
-            .expect("location")
-            .to_owned();
+        let location = self.authorize_location(authorization_url).await;
         let url = Url::parse(&location).expect("callback url");
         let mut params = CallbackParams::default();
         for (k, v) in url.query_pairs() {
