@@ -49,6 +49,7 @@
 
 mod dns;
 mod domain;
+mod flow;
 pub mod http;
 
 use std::fmt;
@@ -62,6 +63,7 @@ pub use self::domain::{
     DNS_LABEL_MAX_LEN, DnsTxtCheck, DomainChallenge, DomainCheck, TOKEN_PREFIX, TxtLookup,
     VerificationToken, normalize_domain, record_label, record_name,
 };
+pub use self::flow::SsoSignIn;
 pub use self::http::HttpTokenCheck;
 
 use crate::access::{self, MEMBER, OWNER};
@@ -1151,6 +1153,16 @@ impl Sso {
         identity: SsoIdentity,
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
+        Ok(self.complete(provider_id, identity, meta).await?.0)
+    }
+
+    /// [`Sso::complete_sign_in`], and whether the user was created.
+    async fn complete(
+        &self,
+        provider_id: &str,
+        identity: SsoIdentity,
+        meta: &RequestMeta,
+    ) -> Result<(SignedIn, bool)> {
         self.callers.ensure_writable().await?;
         let Stored { provider, .. } = self
             .load(provider_id)
@@ -1204,6 +1216,7 @@ impl Sso {
                 )
                 .await?;
             let mut writes = Vec::new();
+            let mut created = false;
             let (user_id, event) = if let Some(r) = by_account {
                 let id: String = r.get(0)?;
                 (rows::parse_user_id(&id)?, AuditEvent::SsoSignIn)
@@ -1228,6 +1241,7 @@ impl Sso {
                             return Err(sso("EMAIL_DOMAIN_MISMATCH", 401));
                         }
                         let id = UserId::generate_in(auth.id_format());
+                        created = true;
                         writes.push(
                             Statement::new(
                                 r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "role", "banned", "twoFactorEnabled") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'user', 0, 0)"#,
@@ -1293,11 +1307,14 @@ impl Sso {
                     let user = rows::load_user(self.db(), &user_id)
                         .await?
                         .ok_or(AuthError::UserNotFound)?;
-                    return Ok(SignedIn {
-                        user,
-                        session,
-                        remember_me: true,
-                    });
+                    return Ok((
+                        SignedIn {
+                            user,
+                            session,
+                            remember_me: true,
+                        },
+                        created,
+                    ));
                 }
                 Err(e) if e.is_already_exists() => continue,
                 Err(e) => return Err(e.into()),
