@@ -475,6 +475,42 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
     assert_eq!(res.header("location"), Some(error("state_mismatch").as_str()));
     assert!(!social_jar.has_session());
 
+    // A state row without its provider (as Better Auth writes them), bound
+    // to this browser: it completes no SSO callback.
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
+    let state = reqwest::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let db = s.auth_db().await;
+    let rows = db
+        .query(
+            &Statement::new(
+                r#"SELECT "identifier", "value" FROM "verification" WHERE "identifier" = ?1"#,
+            )
+            .bind(state),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let identifier: String = rows[0].get(0).unwrap();
+    let mut value: Value = serde_json::from_str(&rows[0].get::<String>(1).unwrap()).unwrap();
+    value.as_object_mut().unwrap().remove("providerId");
+    db.execute(
+        &Statement::new(r#"UPDATE "verification" SET "value" = ?1 WHERE "identifier" = ?2"#)
+            .bind(value.to_string())
+            .bind(identifier),
+    )
+    .await
+    .unwrap();
+    let res = open(&s, &mut jar, &callback).await;
+    assert_eq!(res.header("location"), Some(error("state_mismatch").as_str()));
+    assert!(!jar.has_session());
+
     // An ID token naming another tenant's identity provider as its issuer
     // (same keys, same client): refused.
     idp.claim_issuer(Some(other_idp.issuer()));
@@ -610,4 +646,92 @@ async fn sso_providers_on_plain_http_loopback_are_refused_unless_allowed() {
     assert_eq!(res.status, 502, "{}", res.text);
     assert_eq!(res.json()["code"], "PROVIDER_UNAVAILABLE");
     assert!(res.set_cookie("better-auth.state").is_none());
+}
+
+#[tokio::test]
+async fn a_tenants_discovery_endpoint_never_replaces_another_tenants_metadata() {
+    let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
+    let evil_idp = TestIdp::start(IdpUser::verified("eve-sub", "eve@evil.example")).await;
+    // A discovery document that names acme's issuer with the endpoints and
+    // keys of another provider.
+    let (issuer, evil) = (idp.issuer(), evil_idp.issuer());
+    let doc = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{evil}/authorize"),
+        "token_endpoint": format!("{evil}/token"),
+        "userinfo_endpoint": format!("{evil}/userinfo"),
+        "jwks_uri": format!("{evil}/jwks"),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let doc_url = format!(
+        "http://{}/.well-known/openid-configuration",
+        listener.local_addr().unwrap()
+    );
+    let app = axum::Router::new().route(
+        "/.well-known/openid-configuration",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let (s, zone) = sso_server(true).await;
+    tenant(
+        &s,
+        zone,
+        "ada@example.com",
+        "acme",
+        "acme-oidc",
+        "acme.example",
+        &idp,
+    )
+    .await;
+    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let org = s
+        .post(
+            "/organization/create",
+            &eve,
+            json!({"name": "Evil", "slug": "evil"}),
+        )
+        .await;
+    let org_id = org.json()["id"].as_str().unwrap().to_owned();
+    let res = s
+        .post(
+            "/sso/register",
+            &eve,
+            json!({
+                "providerId": "evil-oidc",
+                "issuer": idp.issuer(),
+                "domain": "evil.example",
+                "organizationId": org_id,
+                "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                               "discoveryEndpoint": doc_url},
+            }),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let token = res.json()["domainVerificationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    zone.publish(&record_name("evil-oidc", "evil.example"), &token);
+    let res = s
+        .post("/sso/verify-domain", &eve, json!({"providerId": "evil-oidc"}))
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+
+    // Eve's provider goes where its document says...
+    let res = s
+        .post("/sign-in/sso", "", json!({"providerId": "evil-oidc"}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(res.json()["url"].as_str().unwrap().starts_with(&evil));
+    // ...and acme's still to acme's identity provider.
+    let res = s
+        .post("/sign-in/sso", "", sign_in_body("bob@acme.example"))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let url = res.json()["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{issuer}/authorize?")), "{url}");
 }
