@@ -329,7 +329,9 @@ async fn sso_sign_in_creates_the_user_account_and_membership_then_reuses_them() 
     let body = started.json();
     assert_eq!(body["redirect"], true);
     assert!(body["url"].as_str().unwrap().starts_with(&idp.issuer()));
-    let state = started.set_cookie("better-auth.state").expect("state cookie");
+    let state = started
+        .set_cookie("better-auth.state")
+        .expect("state cookie");
     assert!(state.contains("Max-Age=300") && state.contains("HttpOnly"));
     assert!(callback.starts_with(&format!("{}/sso/callback/acme-oidc?", s.base)));
     let done = open(&s, &mut jar, &callback).await;
@@ -416,7 +418,10 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
     );
     let mut replay = state_cookie;
     let res = open(&s, &mut replay, &callback).await;
-    assert_eq!(res.header("location"), Some(error("state_mismatch").as_str()));
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
     assert!(!replay.has_session());
 
     // Another browser's state (login CSRF), or no state cookie at all.
@@ -426,11 +431,17 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
     let _own = start(&s, &mut other, &idp, sign_in_body("bob@acme.example")).await;
     assert!(other.0.iter().any(|(k, _)| k == "better-auth.state"));
     let res = open(&s, &mut other, &callback).await;
-    assert_eq!(res.header("location"), Some(error("state_mismatch").as_str()));
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
     assert!(!other.has_session());
     let mut bare = Jar::default();
     let res = open(&s, &mut bare, &callback).await;
-    assert_eq!(res.header("location"), Some(error("state_mismatch").as_str()));
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
     assert!(!bare.has_session());
 
     // A state issued for another tenant's provider, completing this one's
@@ -446,7 +457,10 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
     let moved = foreign.replace("/sso/callback/globex-oidc?", "/sso/callback/acme-oidc?");
     assert_ne!(moved, foreign);
     let res = open(&s, &mut mixed, &moved).await;
-    assert_eq!(res.header("location"), Some(error("state_mismatch").as_str()));
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
     assert!(!mixed.has_session());
 
     // A state issued for social sign-in with a provider of the same ID,
@@ -472,7 +486,10 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
         auth.cookies().sign(&started.state),
     )]);
     let res = open(&s, &mut social_jar, &callback).await;
-    assert_eq!(res.header("location"), Some(error("state_mismatch").as_str()));
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
     assert!(!social_jar.has_session());
 
     // A state row without its provider (as Better Auth writes them), bound
@@ -508,7 +525,10 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
     .await
     .unwrap();
     let res = open(&s, &mut jar, &callback).await;
-    assert_eq!(res.header("location"), Some(error("state_mismatch").as_str()));
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
     assert!(!jar.has_session());
 
     // An ID token naming another tenant's identity provider as its issuer
@@ -523,10 +543,7 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
     // The callback naming another issuer (a mix-up): refused.
     let mut jar = Jar::default();
     let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
-    let with_iss = format!(
-        "{callback}&iss={}",
-        other_idp.issuer()
-    );
+    let with_iss = format!("{callback}&iss={}", other_idp.issuer());
     let res = open(&s, &mut jar, &with_iss).await;
     assert_eq!(res.header("location"), Some("/oops?error=issuer_mismatch"));
     assert!(!jar.has_session());
@@ -541,7 +558,10 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
     let mut jar = Jar::default();
     let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("carol@acme.example")).await;
     let res = open(&s, &mut jar, &callback).await;
-    assert_eq!(res.header("location"), Some("/oops?error=account_not_linked"));
+    assert_eq!(
+        res.header("location"),
+        Some("/oops?error=account_not_linked")
+    );
     assert!(!jar.has_session());
 
     // No email at all: Better Auth's code.
@@ -621,7 +641,12 @@ async fn with_sso_required_the_password_is_refused_and_sso_signs_in() {
     let mut jar = Jar::default();
     let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
     let res = open(&s, &mut jar, &callback).await;
-    assert_eq!(res.header("location"), Some("/dashboard"), "{:?}", res.headers);
+    assert_eq!(
+        res.header("location"),
+        Some("/dashboard"),
+        "{:?}",
+        res.headers
+    );
     let session = s.get("/get-session", &jar.header()).await.json();
     assert_eq!(session["user"]["email"], "bob@acme.example");
 }
@@ -717,7 +742,11 @@ async fn a_tenants_discovery_endpoint_never_replaces_another_tenants_metadata() 
         .to_owned();
     zone.publish(&record_name("evil-oidc", "evil.example"), &token);
     let res = s
-        .post("/sso/verify-domain", &eve, json!({"providerId": "evil-oidc"}))
+        .post(
+            "/sso/verify-domain",
+            &eve,
+            json!({"providerId": "evil-oidc"}),
+        )
         .await;
     assert_eq!(res.status, 204, "{}", res.text);
 

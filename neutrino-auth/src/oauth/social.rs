@@ -169,7 +169,9 @@ impl Auth {
     /// The callback URL of SSO provider `id`:
     /// `{baseURL}{basePath}/sso/callback/{id}`.
     pub fn sso_redirect_uri(&self, id: &str) -> String {
-        self.inner.verifications.link(&format!("/sso/callback/{id}"))
+        self.inner
+            .verifications
+            .link(&format!("/sso/callback/{id}"))
     }
 
     /// The callback URL of provider `id`: `{baseURL}{basePath}/callback/{id}`.

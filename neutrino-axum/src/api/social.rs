@@ -116,7 +116,8 @@ pub(super) fn authorization_reply(ctx: &Ctx, started: &Authorization, redirect: 
         &auth.cookies().sign(&started.state),
         Some(STATE_COOKIE_MAX_AGE),
     );
-    let mut reply = Reply::json(json!({ "url": started.url, "redirect": redirect })).cookies([cookie]);
+    let mut reply =
+        Reply::json(json!({ "url": started.url, "redirect": redirect })).cookies([cookie]);
     if redirect && let Ok(v) = HeaderValue::from_str(&started.url) {
         reply = reply.header(header::LOCATION, v);
     }
