@@ -46,6 +46,9 @@
 //!   session. Concurrent callbacks for one identity create one user, one
 //!   account and one membership (unique constraints, and a retry that then
 //!   finds them).
+//! * **The handshake** ([`Sso::sign_in`], [`Sso::callback`]): the OIDC
+//!   handshake of social sign-in with the tenant's provider, its state
+//!   bound to the browser and to that one SSO provider.
 
 mod dns;
 mod domain;
