@@ -114,6 +114,7 @@ pub struct AuthBuilder {
     social_providers: Vec<ProviderConfig>,
     encrypt_oauth_tokens: bool,
     jwks_refetch_interval: Duration,
+    sso_insecure_loopback: bool,
 }
 
 impl fmt::Debug for AuthBuilder {
@@ -159,6 +160,7 @@ impl AuthBuilder {
             social_providers: Vec::new(),
             encrypt_oauth_tokens: true,
             jwks_refetch_interval: DEFAULT_JWKS_REFETCH_INTERVAL,
+            sso_insecure_loopback: false,
         }
     }
 
@@ -334,6 +336,15 @@ impl AuthBuilder {
         self
     }
 
+    /// Lets per-tenant SSO providers' endpoints be plain `http` on a
+    /// loopback address (default `false`): for an identity provider started
+    /// by a test, never in production, where it would let a tenant admin
+    /// make the server fetch from its own loopback services.
+    pub fn with_insecure_loopback_sso(mut self, allow: bool) -> Self {
+        self.sso_insecure_loopback = allow;
+        self
+    }
+
     /// Validates the configuration and builds the [`Auth`].
     pub fn build(self) -> Result<Auth> {
         let bad = |key, reason: &str| AuthError::config(key, reason);
@@ -404,6 +415,7 @@ impl AuthBuilder {
             providers: self.social_providers,
             secret: Arc::from(self.secret.as_slice()),
             encrypt_tokens: self.encrypt_oauth_tokens,
+            sso_insecure_loopback: self.sso_insecure_loopback,
         };
         let passwords = Arc::new(Passwords::new(self.passwords)?);
         let credentials = Credentials::new(Arc::clone(&self.db), Arc::clone(&passwords));

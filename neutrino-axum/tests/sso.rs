@@ -6,10 +6,14 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Opts, PASSWORD, server_with};
+use common::{Opts, PASSWORD, Server, cookie_pair, server_with};
+use neutrino_auth::oauth::RedirectTargets;
 use neutrino_auth::sso::{DnsTxtCheck, SsoPolicy, record_name};
 use neutrino_auth::testkit::Zone;
-use serde_json::json;
+use neutrino_auth::testkit::idp::{CLIENT_ID, CLIENT_SECRET, IdpUser, TestIdp};
+use neutrino_auth::{RequestMeta, SignInEmail};
+use neutrino_core::sql::{SqlExecutor, Statement};
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn sso_providers_register_verify_and_route_over_http() {
@@ -78,8 +82,17 @@ async fn sso_providers_register_verify_and_route_over_http() {
     assert_eq!(res.json()["code"], "NO_PROVIDER_FOUND_FOR_THE_ISSUER");
     let res = s.post("/sign-in/sso", "", json!({})).await;
     assert_eq!(res.status, 400);
-    assert_eq!(s.get("/sso/callback/acme-oidc", "").await.status, 401);
-    assert_eq!(s.get("/sso/callback/unknown", "").await.status, 404);
+    for (id, code) in [
+        ("acme-oidc", "provider_domain_has_not_been_verified"),
+        ("unknown", "no_provider_found_for_the_issuer"),
+    ] {
+        let res = s.get(&format!("/sso/callback/{id}"), "").await;
+        assert_eq!(res.status, 302);
+        assert_eq!(
+            res.header("location"),
+            Some(format!("{}/error?error={code}", s.base).as_str())
+        );
+    }
 
     // Another tenant's user cannot touch the provider's verification.
     let provider = json!({"providerId": "acme-oidc"});
@@ -108,13 +121,12 @@ async fn sso_providers_register_verify_and_route_over_http() {
     assert_eq!(res.status, 409);
     assert_eq!(res.json()["code"], "DOMAIN_VERIFIED");
 
-    // Now the domain routes; the handshake itself is not wired here.
+    // Now the domain routes; this issuer cannot be reached.
     let res = s
         .post("/sign-in/sso", "", json!({"email": "bob@eng.acme.example"}))
         .await;
-    assert_eq!(res.status, 501, "{}", res.text);
-    assert_eq!(res.json()["code"], "SSO_HANDSHAKE_UNAVAILABLE");
-    assert_eq!(s.get("/sso/callback/acme-oidc", "").await.status, 501);
+    assert_eq!(res.status, 502, "{}", res.text);
+    assert_eq!(res.json()["code"], "PROVIDER_UNAVAILABLE");
 
     // Enforcement on the password endpoints.
     let bob = s.sign_up("bob@acme.example").await;
@@ -164,4 +176,591 @@ async fn sso_providers_register_verify_and_route_over_http() {
     assert_eq!(res.status, 403);
     assert_eq!(res.json()["code"], "SSO_REQUIRED");
     assert_eq!(s.sign_in("eve@example.com").await.status, 200);
+}
+
+/// A server whose SSO providers may be the test identity provider, and its
+/// DNS zone for domain proofs.
+async fn sso_server(loopback: bool) -> (Server, &'static Zone) {
+    let zone: &'static Zone = Box::leak(Box::default());
+    let s = server_with(Opts {
+        domain_check: Some(Arc::new(DnsTxtCheck::new(zone))),
+        sso_loopback: loopback,
+        ..Opts::default()
+    })
+    .await;
+    (s, zone)
+}
+
+/// `owner` signs up, creates organization `slug` and registers and verifies
+/// provider `id` on `idp` for `domain`; answers the owner's cookie and the
+/// organization's ID.
+async fn tenant(
+    s: &Server,
+    zone: &Zone,
+    owner: &str,
+    slug: &str,
+    id: &str,
+    domain: &str,
+    idp: &TestIdp,
+) -> (String, String) {
+    let cookie = s.sign_up(owner).await.cookie_header();
+    let org = s
+        .post(
+            "/organization/create",
+            &cookie,
+            json!({"name": slug, "slug": slug}),
+        )
+        .await;
+    assert_eq!(org.status, 200, "{}", org.text);
+    let org_id = org.json()["id"].as_str().unwrap().to_owned();
+    let res = s
+        .post(
+            "/sso/register",
+            &cookie,
+            json!({
+                "providerId": id,
+                "issuer": idp.issuer(),
+                "domain": domain,
+                "organizationId": org_id,
+                "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                               "scopes": ["openid", "email", "profile"]},
+            }),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let token = res.json()["domainVerificationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    zone.publish(&record_name(id, domain), &token);
+    let res = s
+        .post("/sso/verify-domain", &cookie, json!({"providerId": id}))
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+    (cookie, org_id)
+}
+
+/// A browser's cookie jar.
+#[derive(Default, Clone)]
+struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, res: &common::Res) {
+        for c in res.set_cookies() {
+            let pair = cookie_pair(&c);
+            let (k, v) = pair.split_once('=').unwrap();
+            self.0.retain(|(n, _)| n != k);
+            if !v.is_empty() {
+                self.0.push((k.to_owned(), v.to_owned()));
+            }
+        }
+    }
+
+    fn has_session(&self) -> bool {
+        self.0.iter().any(|(k, _)| k == "better-auth.session_token")
+    }
+}
+
+/// `POST /sign-in/sso` from `jar`'s browser: the answer and the callback
+/// URL the identity provider sends the browser to.
+async fn start(s: &Server, jar: &mut Jar, idp: &TestIdp, body: Value) -> (common::Res, String) {
+    let res = s.post("/sign-in/sso", &jar.header(), body).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    jar.keep(&res);
+    let url = res.json()["url"].as_str().unwrap().to_owned();
+    let callback = idp.authorize_location(&url).await;
+    (res, callback)
+}
+
+/// Opens `url` (absolute) in `jar`'s browser.
+async fn open(s: &Server, jar: &mut Jar, url: &str) -> common::Res {
+    let mut req = s.http.get(url);
+    if !jar.0.is_empty() {
+        req = req.header("cookie", jar.header());
+    }
+    let res = common::read(req.send().await.unwrap()).await;
+    jar.keep(&res);
+    res
+}
+
+fn sign_in_body(email: &str) -> Value {
+    json!({
+        "email": email,
+        "callbackURL": "/dashboard",
+        "errorCallbackURL": "/oops",
+        "newUserCallbackURL": "/welcome",
+    })
+}
+
+async fn count(s: &Server, sql: &str, arg: &str) -> i64 {
+    let rows = s
+        .auth_db()
+        .await
+        .query(&Statement::new(sql).bind(arg))
+        .await
+        .unwrap();
+    rows[0].get(0).unwrap()
+}
+
+#[tokio::test]
+async fn sso_sign_in_creates_the_user_account_and_membership_then_reuses_them() {
+    let idp = TestIdp::start(IdpUser::verified("bob-sub", "Bob@Acme.Example")).await;
+    let (s, zone) = sso_server(true).await;
+    let (_, org_id) = tenant(
+        &s,
+        zone,
+        "ada@example.com",
+        "acme",
+        "acme-oidc",
+        "acme.example",
+        &idp,
+    )
+    .await;
+    let mut jar = Jar::default();
+    let (started, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
+    let body = started.json();
+    assert_eq!(body["redirect"], true);
+    assert!(body["url"].as_str().unwrap().starts_with(&idp.issuer()));
+    let state = started
+        .set_cookie("better-auth.state")
+        .expect("state cookie");
+    assert!(state.contains("Max-Age=300") && state.contains("HttpOnly"));
+    assert!(callback.starts_with(&format!("{}/sso/callback/acme-oidc?", s.base)));
+    let done = open(&s, &mut jar, &callback).await;
+    assert_eq!(done.status, 302, "{}", done.text);
+    assert_eq!(done.header("location"), Some("/welcome"));
+    assert!(jar.has_session());
+    assert!(!jar.0.iter().any(|(k, _)| k == "better-auth.state"));
+    let session = s.get("/get-session", &jar.header()).await.json();
+    assert_eq!(session["user"]["email"], "bob@acme.example");
+    assert_eq!(session["user"]["emailVerified"], true);
+    let user_id = session["user"]["id"].as_str().unwrap().to_owned();
+    let orgs = s.get("/organization/list", &jar.header()).await.json();
+    assert_eq!(orgs[0]["id"], org_id.as_str());
+    let role = s
+        .auth_db()
+        .await
+        .query(
+            &Statement::new(
+                r#"SELECT "role" FROM "member" WHERE "userId" = ?1 AND "organizationId" = ?2"#,
+            )
+            .bind(user_id.as_str())
+            .bind(org_id.as_str()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(role.len(), 1);
+    assert_eq!(role[0].get::<String>(0).unwrap(), "member");
+
+    // A second sign-in, another browser: the same user, nothing new.
+    let mut jar2 = Jar::default();
+    let (_, callback) = start(&s, &mut jar2, &idp, sign_in_body("bob@acme.example")).await;
+    let done = open(&s, &mut jar2, &callback).await;
+    assert_eq!(done.header("location"), Some("/dashboard"));
+    let again = s.get("/get-session", &jar2.header()).await.json();
+    assert_eq!(again["user"]["id"], user_id.as_str());
+    let q = |t: &str| format!(r#"SELECT COUNT(*) FROM "{t}" WHERE "userId" = ?1"#);
+    assert_eq!(count(&s, &q("account"), &user_id).await, 1);
+    assert_eq!(count(&s, &q("member"), &user_id).await, 1);
+    assert_eq!(
+        count(
+            &s,
+            r#"SELECT COUNT(*) FROM "user" WHERE "email" = ?1"#,
+            "bob@acme.example"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
+    let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
+    let other_idp = TestIdp::start(IdpUser::verified("gus-sub", "gus@globex.example")).await;
+    let (s, zone) = sso_server(true).await;
+    tenant(
+        &s,
+        zone,
+        "ada@example.com",
+        "acme",
+        "acme-oidc",
+        "acme.example",
+        &idp,
+    )
+    .await;
+    tenant(
+        &s,
+        zone,
+        "eve@example.com",
+        "globex",
+        "globex-oidc",
+        "globex.example",
+        &other_idp,
+    )
+    .await;
+    let error = |code: &str| format!("{}/error?error={code}", s.base);
+
+    // A completed sign-in's callback, replayed with the same state cookie.
+    let mut victim = Jar::default();
+    let (_, callback) = start(&s, &mut victim, &idp, sign_in_body("bob@acme.example")).await;
+    let state_cookie = victim.clone();
+    assert_eq!(
+        open(&s, &mut victim, &callback).await.header("location"),
+        Some("/welcome")
+    );
+    let mut replay = state_cookie;
+    let res = open(&s, &mut replay, &callback).await;
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
+    assert!(!replay.has_session());
+
+    // Another browser's state (login CSRF), or no state cookie at all.
+    let mut attacker = Jar::default();
+    let (_, callback) = start(&s, &mut attacker, &idp, sign_in_body("bob@acme.example")).await;
+    let mut other = Jar::default();
+    let _own = start(&s, &mut other, &idp, sign_in_body("bob@acme.example")).await;
+    assert!(other.0.iter().any(|(k, _)| k == "better-auth.state"));
+    let res = open(&s, &mut other, &callback).await;
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
+    assert!(!other.has_session());
+    let mut bare = Jar::default();
+    let res = open(&s, &mut bare, &callback).await;
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
+    assert!(!bare.has_session());
+
+    // A state issued for another tenant's provider, completing this one's
+    // callback (the code of the other provider's handshake, or of this one's).
+    let mut mixed = Jar::default();
+    let (_, foreign) = start(
+        &s,
+        &mut mixed,
+        &other_idp,
+        json!({"providerId": "globex-oidc", "errorCallbackURL": "/oops"}),
+    )
+    .await;
+    let moved = foreign.replace("/sso/callback/globex-oidc?", "/sso/callback/acme-oidc?");
+    assert_ne!(moved, foreign);
+    let res = open(&s, &mut mixed, &moved).await;
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
+    assert!(!mixed.has_session());
+
+    // A state issued for social sign-in with a provider of the same ID,
+    // bound to this browser, at the SSO callback.
+    let auth = s.platform.auth();
+    let social = idp.oidc_provider("acme-oidc");
+    let started = auth
+        .oauth()
+        .begin(
+            &social,
+            &auth.sso_redirect_uri("acme-oidc"),
+            RedirectTargets {
+                callback_url: "/dashboard".into(),
+                ..RedirectTargets::default()
+            },
+        )
+        .await
+        .unwrap();
+    let callback = idp.authorize_location(&started.url).await;
+    assert!(callback.starts_with(&format!("{}/sso/callback/acme-oidc?", s.base)));
+    let mut social_jar = Jar(vec![(
+        "better-auth.state".into(),
+        auth.cookies().sign(&started.state),
+    )]);
+    let res = open(&s, &mut social_jar, &callback).await;
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
+    assert!(!social_jar.has_session());
+
+    // A state row without its provider (as Better Auth writes them), bound
+    // to this browser: it completes no SSO callback.
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
+    let state = reqwest::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let db = s.auth_db().await;
+    let rows = db
+        .query(
+            &Statement::new(
+                r#"SELECT "identifier", "value" FROM "verification" WHERE "identifier" = ?1"#,
+            )
+            .bind(state),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let identifier: String = rows[0].get(0).unwrap();
+    let mut value: Value = serde_json::from_str(&rows[0].get::<String>(1).unwrap()).unwrap();
+    value.as_object_mut().unwrap().remove("providerId");
+    db.execute(
+        &Statement::new(r#"UPDATE "verification" SET "value" = ?1 WHERE "identifier" = ?2"#)
+            .bind(value.to_string())
+            .bind(identifier),
+    )
+    .await
+    .unwrap();
+    let res = open(&s, &mut jar, &callback).await;
+    assert_eq!(
+        res.header("location"),
+        Some(error("state_mismatch").as_str())
+    );
+    assert!(!jar.has_session());
+
+    // An ID token naming another tenant's identity provider as its issuer
+    // (same keys, same client): refused.
+    idp.claim_issuer(Some(other_idp.issuer()));
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
+    let res = open(&s, &mut jar, &callback).await;
+    assert_eq!(res.header("location"), Some("/oops?error=invalid_id_token"));
+    assert!(!jar.has_session());
+    idp.claim_issuer(None);
+    // The callback naming another issuer (a mix-up): refused.
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
+    let with_iss = format!("{callback}&iss={}", other_idp.issuer());
+    let res = open(&s, &mut jar, &with_iss).await;
+    assert_eq!(res.header("location"), Some("/oops?error=issuer_mismatch"));
+    assert!(!jar.has_session());
+
+    // An existing user, and an identity whose email the provider does not
+    // verify: no linking, no session.
+    assert_eq!(s.sign_up("carol@acme.example").await.status, 200);
+    idp.set_user(IdpUser {
+        email_verified: false,
+        ..IdpUser::verified("carol-impostor", "carol@acme.example")
+    });
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("carol@acme.example")).await;
+    let res = open(&s, &mut jar, &callback).await;
+    assert_eq!(
+        res.header("location"),
+        Some("/oops?error=account_not_linked")
+    );
+    assert!(!jar.has_session());
+
+    // No email at all: Better Auth's code.
+    idp.set_user(IdpUser {
+        email: None,
+        ..IdpUser::verified("nobody", "x@acme.example")
+    });
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("dan@acme.example")).await;
+    let res = open(&s, &mut jar, &callback).await;
+    assert_eq!(
+        res.header("location"),
+        Some("/oops?error=invalid_provider&error_description=missing_user_info")
+    );
+    assert!(!jar.has_session());
+
+    // Untrusted redirect targets: refused before anything is stored.
+    let res = s
+        .post(
+            "/sign-in/sso",
+            "",
+            json!({"email": "bob@acme.example", "callbackURL": "https://evil.example/"}),
+        )
+        .await;
+    assert_eq!(res.status, 403, "{}", res.text);
+    assert!(res.set_cookie("better-auth.state").is_none());
+}
+
+#[tokio::test]
+async fn with_sso_required_the_password_is_refused_and_sso_signs_in() {
+    let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
+    let (s, zone) = sso_server(true).await;
+    let (_, org_id) = tenant(
+        &s,
+        zone,
+        "ada@example.com",
+        "acme",
+        "acme-oidc",
+        "acme.example",
+        &idp,
+    )
+    .await;
+    assert_eq!(s.sign_up("bob@acme.example").await.status, 200);
+    let meta = RequestMeta::new("127.0.0.1", "test");
+    let ada = s
+        .platform
+        .auth()
+        .sign_in_email(SignInEmail::new("ada@example.com", PASSWORD), &meta)
+        .await
+        .unwrap()
+        .session
+        .token;
+    s.platform
+        .orgs()
+        .sso()
+        .set_policy(
+            &ada,
+            &org_id.parse().unwrap(),
+            SsoPolicy {
+                sso_required: true,
+                ..SsoPolicy::default()
+            },
+            &meta,
+        )
+        .await
+        .unwrap();
+    let res = s
+        .post(
+            "/sign-in/email",
+            "",
+            json!({"email": "bob@acme.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status, 403);
+    assert_eq!(res.json()["code"], "SSO_REQUIRED");
+    // The provider verifies the address: the existing user is linked.
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
+    let res = open(&s, &mut jar, &callback).await;
+    assert_eq!(
+        res.header("location"),
+        Some("/dashboard"),
+        "{:?}",
+        res.headers
+    );
+    let session = s.get("/get-session", &jar.header()).await.json();
+    assert_eq!(session["user"]["email"], "bob@acme.example");
+}
+
+#[tokio::test]
+async fn sso_providers_on_plain_http_loopback_are_refused_unless_allowed() {
+    let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
+    let (s, zone) = sso_server(false).await;
+    tenant(
+        &s,
+        zone,
+        "ada@example.com",
+        "acme",
+        "acme-oidc",
+        "acme.example",
+        &idp,
+    )
+    .await;
+    let res = s
+        .post("/sign-in/sso", "", sign_in_body("bob@acme.example"))
+        .await;
+    assert_eq!(res.status, 502, "{}", res.text);
+    assert_eq!(res.json()["code"], "PROVIDER_UNAVAILABLE");
+    assert!(res.set_cookie("better-auth.state").is_none());
+}
+
+#[tokio::test]
+async fn a_tenants_discovery_endpoint_never_replaces_another_tenants_metadata() {
+    let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
+    let evil_idp = TestIdp::start(IdpUser::verified("eve-sub", "eve@evil.example")).await;
+    // A discovery document that names acme's issuer with the endpoints and
+    // keys of another provider.
+    let (issuer, evil) = (idp.issuer(), evil_idp.issuer());
+    let doc = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{evil}/authorize"),
+        "token_endpoint": format!("{evil}/token"),
+        "userinfo_endpoint": format!("{evil}/userinfo"),
+        "jwks_uri": format!("{evil}/jwks"),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let doc_url = format!(
+        "http://{}/.well-known/openid-configuration",
+        listener.local_addr().unwrap()
+    );
+    let app = axum::Router::new().route(
+        "/.well-known/openid-configuration",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let (s, zone) = sso_server(true).await;
+    tenant(
+        &s,
+        zone,
+        "ada@example.com",
+        "acme",
+        "acme-oidc",
+        "acme.example",
+        &idp,
+    )
+    .await;
+    let eve = s.sign_up("eve@example.com").await.cookie_header();
+    let org = s
+        .post(
+            "/organization/create",
+            &eve,
+            json!({"name": "Evil", "slug": "evil"}),
+        )
+        .await;
+    let org_id = org.json()["id"].as_str().unwrap().to_owned();
+    let res = s
+        .post(
+            "/sso/register",
+            &eve,
+            json!({
+                "providerId": "evil-oidc",
+                "issuer": idp.issuer(),
+                "domain": "evil.example",
+                "organizationId": org_id,
+                "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                               "discoveryEndpoint": doc_url},
+            }),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let token = res.json()["domainVerificationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    zone.publish(&record_name("evil-oidc", "evil.example"), &token);
+    let res = s
+        .post(
+            "/sso/verify-domain",
+            &eve,
+            json!({"providerId": "evil-oidc"}),
+        )
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+
+    // Eve's provider goes where its document says...
+    let res = s
+        .post("/sign-in/sso", "", json!({"providerId": "evil-oidc"}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(res.json()["url"].as_str().unwrap().starts_with(&evil));
+    // ...and acme's still to acme's identity provider.
+    let res = s
+        .post("/sign-in/sso", "", sign_in_body("bob@acme.example"))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let url = res.json()["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{issuer}/authorize?")), "{url}");
 }

@@ -1,8 +1,9 @@
 //! OIDC discovery and JWKS, cached per issuer, and the one HTTP client every
 //! provider request goes through.
 //!
-//! * Metadata comes from `{issuer}/.well-known/openid-configuration`; its
-//!   `issuer` must equal the configured issuer exactly.
+//! * Metadata comes from `{issuer}/.well-known/openid-configuration` (or
+//!   the provider's discovery endpoint); its `issuer` must equal the
+//!   configured issuer exactly. It is cached per issuer and document URL.
 //! * The JWKS is fetched from the document's `jwks_uri` (or the provider's
 //!   configured one) and cached. A token whose `kid` is not in the cache
 //!   triggers one refetch, at most once per refetch interval per issuer, so
@@ -183,24 +184,24 @@ impl Discovery {
         }))
     }
 
-    /// The issuer's discovery metadata, fetched once per [`METADATA_TTL`].
+    /// The issuer's discovery metadata from `url` (its document),
+    /// fetched once per [`METADATA_TTL`]. Cached per issuer and document:
+    /// a provider naming another provider's issuer with its own document
+    /// never replaces the metadata the other provider uses.
     pub(crate) async fn metadata(
         &self,
         issuer: &str,
+        url: &str,
         allow_loopback_http: bool,
     ) -> Result<Arc<Metadata>, OAuthError> {
-        let entry = self.entry(issuer);
+        let entry = self.entry(&format!("metadata\n{issuer}\n{url}"));
         let mut e = entry.lock().await;
         if let Some((m, at)) = &e.metadata
             && at.elapsed() < METADATA_TTL
         {
             return Ok(Arc::clone(m));
         }
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
-        let url = checked_url(&url, allow_loopback_http)?;
+        let url = checked_url(url, allow_loopback_http)?;
         let m: Metadata = self.http.json(self.http.get(url)).await?;
         if m.issuer != issuer {
             return Err(endpoint(

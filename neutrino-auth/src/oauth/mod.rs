@@ -282,12 +282,14 @@ impl OAuthClient {
         if let Some(e) = &p.endpoints().authorization {
             return Ok(e.clone());
         }
-        let issuer = p.issuer().ok_or(OAuthError::Config {
-            reason: "no issuer",
-        })?;
+        let (Some(issuer), Some(url)) = (p.issuer(), p.discovery_url()) else {
+            return Err(OAuthError::Config {
+                reason: "no issuer",
+            });
+        };
         Ok(self
             .discovery
-            .metadata(issuer, p.allow_loopback_http())
+            .metadata(issuer, &url, p.allow_loopback_http())
             .await?
             .authorization_endpoint
             .clone())
@@ -325,7 +327,7 @@ impl OAuthClient {
             expires_at: millis_since_epoch(now + STATE_TTL),
             oauth_state: Some(state.clone()),
             id_token_nonce: nonce.clone(),
-            provider_id: Some(provider.id().to_owned()),
+            provider_id: Some(provider.state_binding()),
         };
         {
             let mut q = url.query_pairs_mut();
@@ -369,11 +371,9 @@ impl OAuthClient {
             return Err(OAuthError::StateMismatch);
         }
         let data = state::take(&*self.db, state, self.clock.now()).await?;
-        if data
-            .provider_id
-            .as_deref()
-            .is_some_and(|p| p != provider.id())
-        {
+        // A state without its provider, or of another provider (another
+        // tenant's SSO provider, or social sign-in), completes nothing here.
+        if data.provider_id.as_deref() != Some(provider.state_binding().as_str()) {
             return Err(OAuthError::StateMismatch);
         }
         Ok(Pending {
@@ -421,10 +421,13 @@ impl OAuthClient {
         let loopback = provider.allow_loopback_http();
         let metadata = match provider.profile() {
             Profile::Oidc => {
-                let issuer = provider.issuer().ok_or(OAuthError::Config {
-                    reason: "no issuer",
-                })?;
-                Some(self.discovery.metadata(issuer, loopback).await?)
+                let (Some(issuer), Some(url)) = (provider.issuer(), provider.discovery_url())
+                else {
+                    return Err(OAuthError::Config {
+                        reason: "no issuer",
+                    });
+                };
+                Some(self.discovery.metadata(issuer, &url, loopback).await?)
             }
             _ => None,
         };

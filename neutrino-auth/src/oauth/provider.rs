@@ -61,6 +61,11 @@ pub struct ProviderConfig {
     algorithms: Vec<Algorithm>,
     endpoints: Endpoints,
     allow_loopback_http: bool,
+    /// The discovery document's URL, when not the issuer's well-known one.
+    discovery: Option<String>,
+    /// Whether this is a per-tenant SSO provider: its handshakes are bound
+    /// to SSO callbacks, never to social ones (and the other way round).
+    sso: bool,
 }
 
 impl fmt::Debug for ProviderConfig {
@@ -97,6 +102,8 @@ impl ProviderConfig {
             algorithms: vec![Algorithm::RS256],
             endpoints: Endpoints::default(),
             allow_loopback_http: false,
+            discovery: None,
+            sso: false,
         }
     }
 
@@ -126,6 +133,8 @@ impl ProviderConfig {
                 ..Endpoints::default()
             },
             allow_loopback_http: false,
+            discovery: None,
+            sso: false,
         }
     }
 
@@ -158,6 +167,8 @@ impl ProviderConfig {
                 jwks: None,
             },
             allow_loopback_http: false,
+            discovery: None,
+            sso: false,
         }
     }
 
@@ -208,6 +219,43 @@ impl ProviderConfig {
     pub fn with_insecure_loopback(mut self, allow: bool) -> Self {
         self.allow_loopback_http = allow;
         self
+    }
+
+    /// Fetches the discovery document from `url` instead of the issuer's
+    /// `/.well-known/openid-configuration` (its `issuer` must still be the
+    /// configured issuer).
+    pub fn with_discovery_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.discovery = Some(url.into());
+        self
+    }
+
+    /// Marks a per-tenant SSO provider (see [`ProviderConfig::state_binding`]).
+    pub(crate) fn for_sso(mut self) -> Self {
+        self.sso = true;
+        self
+    }
+
+    /// What a handshake's state is bound to: the provider's ID, prefixed
+    /// for SSO providers, so a state issued for social sign-in never
+    /// completes an SSO callback of a provider with the same ID, nor the
+    /// other way round (IDs have no `:`).
+    pub(crate) fn state_binding(&self) -> String {
+        if self.sso {
+            format!("sso:{}", self.id)
+        } else {
+            self.id.clone()
+        }
+    }
+
+    /// The discovery document's URL.
+    pub(crate) fn discovery_url(&self) -> Option<String> {
+        let issuer = self.issuer.as_deref()?;
+        Some(self.discovery.clone().unwrap_or_else(|| {
+            format!(
+                "{}/.well-known/openid-configuration",
+                issuer.trim_end_matches('/')
+            )
+        }))
     }
 
     /// The provider's ID (`google`, `github`, a generic provider's own).

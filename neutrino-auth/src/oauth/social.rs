@@ -52,6 +52,8 @@ pub(crate) struct Social {
     pub(crate) providers: Vec<ProviderConfig>,
     pub(crate) secret: Arc<[u8]>,
     pub(crate) encrypt_tokens: bool,
+    /// Whether SSO providers may use `http` on loopback (tests).
+    pub(crate) sso_insecure_loopback: bool,
 }
 
 /// What [`Auth::sign_in_social`] takes: Better Auth's body of
@@ -89,7 +91,33 @@ pub struct SocialCallbackError {
     pub redirect: String,
 }
 
-fn with_error(base: &str, code: &str) -> String {
+/// A failed callback after its state was taken: to the sign-in's error URL
+/// (or the error page) with the error's code.
+pub(crate) fn callback_error(
+    error: OAuthError,
+    targets: &RedirectTargets,
+    auth: &Auth,
+) -> SocialCallbackError {
+    let base = targets
+        .error_callback_url
+        .clone()
+        .unwrap_or_else(|| auth.error_page());
+    SocialCallbackError {
+        redirect: with_error(&base, &error.code()),
+        error,
+    }
+}
+
+/// Where a completed sign-in goes: the new-user URL for a new user, else
+/// the callback URL.
+pub(crate) fn signed_in_redirect(targets: RedirectTargets, is_new_user: bool) -> String {
+    match (is_new_user, targets.new_user_callback_url) {
+        (true, Some(u)) => u,
+        _ => targets.callback_url,
+    }
+}
+
+pub(crate) fn with_error(base: &str, code: &str) -> String {
     let sep = if base.contains('?') { '&' } else { '?' };
     let code: String = url_encode(code);
     format!("{base}{sep}error={code}")
@@ -123,6 +151,20 @@ impl Auth {
         &self.inner.social.client
     }
 
+    /// Whether SSO providers may use `http` on loopback
+    /// ([`crate::AuthBuilder::with_insecure_loopback_sso`]).
+    pub(crate) fn sso_insecure_loopback(&self) -> bool {
+        self.inner.social.sso_insecure_loopback
+    }
+
+    /// The callback URL of SSO provider `id`:
+    /// `{baseURL}{basePath}/sso/callback/{id}`.
+    pub fn sso_redirect_uri(&self, id: &str) -> String {
+        self.inner
+            .verifications
+            .link(&format!("/sso/callback/{id}"))
+    }
+
     /// The callback URL of provider `id`: `{baseURL}{basePath}/callback/{id}`.
     pub fn social_redirect_uri(&self, id: &str) -> String {
         self.inner.verifications.link(&format!("/callback/{id}"))
@@ -149,7 +191,26 @@ impl Auth {
             .ok_or(OAuthError::ProviderNotFound)?;
         let social = self.social()?;
         self.ensure_writable().await?;
-        let callback_url = match req.callback_url.filter(|c| !c.is_empty()) {
+        let targets = self.redirect_targets(
+            req.callback_url,
+            req.error_callback_url,
+            req.new_user_callback_url,
+        );
+        social
+            .client
+            .begin(provider, &self.social_redirect_uri(provider.id()), targets)
+            .await
+    }
+
+    /// A sign-in's redirect targets from its body: empty ones are absent,
+    /// the callback URL defaults to the base URL (or `/`).
+    pub(crate) fn redirect_targets(
+        &self,
+        callback_url: Option<String>,
+        error_callback_url: Option<String>,
+        new_user_callback_url: Option<String>,
+    ) -> RedirectTargets {
+        let callback_url = match callback_url.filter(|c| !c.is_empty()) {
             Some(c) => c,
             None => self
                 .inner
@@ -157,15 +218,11 @@ impl Auth {
                 .as_ref()
                 .map_or_else(|| "/".to_owned(), |(u, _)| u.clone()),
         };
-        let targets = RedirectTargets {
+        RedirectTargets {
             callback_url,
-            error_callback_url: req.error_callback_url.filter(|c| !c.is_empty()),
-            new_user_callback_url: req.new_user_callback_url.filter(|c| !c.is_empty()),
-        };
-        social
-            .client
-            .begin(provider, &self.social_redirect_uri(provider.id()), targets)
-            .await
+            error_callback_url: error_callback_url.filter(|c| !c.is_empty()),
+            new_user_callback_url: new_user_callback_url.filter(|c| !c.is_empty()),
+        }
     }
 
     /// Better Auth's `GET /callback/:provider`: `state_cookie` is the
@@ -183,10 +240,6 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<SocialSignedIn, SocialCallbackError> {
         let default_error = self.error_page();
-        let fail = |error: OAuthError, base: &str| SocialCallbackError {
-            redirect: with_error(base, &error.code()),
-            error,
-        };
         let (Some(provider), Ok(social)) = (self.social_provider(provider_id), self.social())
         else {
             // Better Auth's callback code for an unknown provider.
@@ -195,37 +248,53 @@ impl Auth {
                 error: OAuthError::ProviderNotFound,
             });
         };
-        let browser = state_cookie.and_then(|c| self.cookies().verify(c).ok());
-        let pending = social
-            .client
-            .take_state(provider, params, browser.as_deref())
-            .await
-            .map_err(|e| fail(e, &default_error))?;
-        let targets = pending.targets.clone();
-        let error_base = targets.error_callback_url.clone().unwrap_or(default_error);
-        let identity = social
-            .client
-            .exchange(
+        let (identity, targets) = self
+            .callback_identity(
                 provider,
                 &self.social_redirect_uri(provider.id()),
-                pending,
                 params,
+                state_cookie,
             )
-            .await
-            .map_err(|e| fail(e, &error_base))?;
+            .await?;
         let (signed_in, is_new_user) = self
             .sign_in_identity(social, identity, meta)
             .await
-            .map_err(|e| fail(e, &error_base))?;
-        let redirect = match (is_new_user, targets.new_user_callback_url) {
-            (true, Some(u)) => u,
-            _ => targets.callback_url,
-        };
+            .map_err(|e| callback_error(e, &targets, self))?;
         Ok(SocialSignedIn {
+            redirect: signed_in_redirect(targets, is_new_user),
             signed_in,
             is_new_user,
-            redirect,
         })
+    }
+
+    /// The handshake half of a callback, for social sign-in and SSO alike:
+    /// takes the state bound to this browser (`state_cookie`, its signature
+    /// checked here) for `provider`, exchanges the code at `redirect_uri`
+    /// and answers the verified identity and the sign-in's redirect
+    /// targets. Errors before the state is taken go to the error page,
+    /// later ones to the sign-in's error URL.
+    pub(crate) async fn callback_identity(
+        &self,
+        provider: &ProviderConfig,
+        redirect_uri: &str,
+        params: &CallbackParams,
+        state_cookie: Option<&str>,
+    ) -> Result<(VerifiedIdentity, RedirectTargets), SocialCallbackError> {
+        let client = self.oauth();
+        let browser = state_cookie.and_then(|c| self.cookies().verify(c).ok());
+        let pending = client
+            .take_state(provider, params, browser.as_deref())
+            .await
+            .map_err(|e| SocialCallbackError {
+                redirect: with_error(&self.error_page(), &e.code()),
+                error: e,
+            })?;
+        let targets = pending.targets.clone();
+        let identity = client
+            .exchange(provider, redirect_uri, pending, params)
+            .await
+            .map_err(|e| callback_error(e, &targets, self))?;
+        Ok((identity, targets))
     }
 
     fn account_values(

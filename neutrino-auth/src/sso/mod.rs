@@ -46,9 +46,13 @@
 //!   session. Concurrent callbacks for one identity create one user, one
 //!   account and one membership (unique constraints, and a retry that then
 //!   finds them).
+//! * **The handshake** ([`Sso::sign_in`], [`Sso::callback`]): the OIDC
+//!   handshake of social sign-in with the tenant's provider, its state
+//!   bound to the browser and to that one SSO provider.
 
 mod dns;
 mod domain;
+mod flow;
 pub mod http;
 
 use std::fmt;
@@ -62,6 +66,7 @@ pub use self::domain::{
     DNS_LABEL_MAX_LEN, DnsTxtCheck, DomainChallenge, DomainCheck, TOKEN_PREFIX, TxtLookup,
     VerificationToken, normalize_domain, record_label, record_name,
 };
+pub use self::flow::SsoSignIn;
 pub use self::http::HttpTokenCheck;
 
 use crate::access::{self, MEMBER, OWNER};
@@ -1149,6 +1154,16 @@ impl Sso {
         identity: SsoIdentity,
         meta: &RequestMeta,
     ) -> Result<SignedIn> {
+        Ok(self.complete(provider_id, identity, meta).await?.0)
+    }
+
+    /// [`Sso::complete_sign_in`], and whether the user was created.
+    async fn complete(
+        &self,
+        provider_id: &str,
+        identity: SsoIdentity,
+        meta: &RequestMeta,
+    ) -> Result<(SignedIn, bool)> {
         self.callers.ensure_writable().await?;
         let Stored { provider, .. } = self
             .load(provider_id)
@@ -1202,6 +1217,7 @@ impl Sso {
                 )
                 .await?;
             let mut writes = Vec::new();
+            let mut created = false;
             let (user_id, event) = if let Some(r) = by_account {
                 let id: String = r.get(0)?;
                 (rows::parse_user_id(&id)?, AuditEvent::SsoSignIn)
@@ -1226,6 +1242,7 @@ impl Sso {
                             return Err(sso("EMAIL_DOMAIN_MISMATCH", 401));
                         }
                         let id = UserId::generate_in(auth.id_format());
+                        created = true;
                         writes.push(
                             Statement::new(
                                 r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "role", "banned", "twoFactorEnabled") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'user', 0, 0)"#,
@@ -1291,11 +1308,14 @@ impl Sso {
                     let user = rows::load_user(self.db(), &user_id)
                         .await?
                         .ok_or(AuthError::UserNotFound)?;
-                    return Ok(SignedIn {
-                        user,
-                        session,
-                        remember_me: true,
-                    });
+                    return Ok((
+                        SignedIn {
+                            user,
+                            session,
+                            remember_me: true,
+                        },
+                        created,
+                    ));
                 }
                 Err(e) if e.is_already_exists() => continue,
                 Err(e) => return Err(e.into()),

@@ -133,6 +133,7 @@ struct Inner {
     tokens: HashMap<String, IdpUser>,
     last_nonce: Option<String>,
     previous_nonce: Option<String>,
+    claimed_issuer: Option<String>,
 }
 
 struct Shared {
@@ -207,6 +208,7 @@ impl TestIdp {
                 tokens: HashMap::new(),
                 last_nonce: None,
                 previous_nonce: None,
+                claimed_issuer: None,
             }),
             jwks_fetches: AtomicUsize::new(0),
             token_calls: AtomicUsize::new(0),
@@ -244,6 +246,13 @@ impl TestIdp {
     /// How the provider misbehaves from now on.
     pub fn misbehave(&self, m: Misbehavior) {
         self.lock().misbehavior = m;
+    }
+
+    /// ID tokens name `issuer` as their `iss` from now on (`None`: this
+    /// provider's own): the tokens another provider with the same keys
+    /// issues, e.g. another tenant's.
+    pub fn claim_issuer(&self, issuer: Option<String>) {
+        self.lock().claimed_issuer = issuer;
     }
 
     /// Signs ID tokens with `alg` (RS256 or ES256) from now on.
@@ -517,7 +526,7 @@ fn id_token(i: &Inner, grant: &Grant, access_token: &str) -> String {
     let m = i.misbehavior;
     let user = &grant.user;
     let mut claims = json!({
-        "iss": if m == Misbehavior::WrongIssuer { "https://other-issuer.example".to_owned() } else { i.issuer.clone() },
+        "iss": if m == Misbehavior::WrongIssuer { "https://other-issuer.example".to_owned() } else { i.claimed_issuer.clone().unwrap_or_else(|| i.issuer.clone()) },
         "sub": user.sub,
         "aud": if m == Misbehavior::WrongAudience { json!("another-client") } else if m == Misbehavior::ManyAudiencesNoAzp { json!([CLIENT_ID, "another-client"]) } else { json!(CLIENT_ID) },
         "exp": if m == Misbehavior::Expired { now - 3600 } else { now + 3600 },

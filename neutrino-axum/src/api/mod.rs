@@ -60,6 +60,13 @@
 //! cookie, a 302 to the callback URL with the session cookie, or to the
 //! error URL with `?error=<code>`).
 //!
+//! The sso plugin (per-tenant OIDC providers, on the platform's
+//! [`Sso`](neutrino_auth::sso::Sso)): `POST /sso/register`,
+//! `POST /sso/request-domain-verification`, `POST /sso/verify-domain`,
+//! `POST /sign-in/sso` and `GET /sso/callback/:providerId` (see the `sso`
+//! module: the handshake, state cookie and redirects of social sign-in,
+//! the state bound to the one SSO provider it was issued for).
+//!
 //! The organization plugin, on the platform's organizations (its tenants):
 //! `POST /organization/create`, `GET /organization/list`,
 //! `POST /organization/set-active`, `GET /organization/get-full-organization`,

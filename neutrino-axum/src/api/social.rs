@@ -19,8 +19,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use neutrino_auth::AuthSession;
-use neutrino_auth::oauth::CallbackParams;
-use neutrino_auth::oauth::social::SocialSignIn;
+use neutrino_auth::oauth::social::{SocialCallbackError, SocialSignIn, SocialSignedIn};
+use neutrino_auth::oauth::{Authorization, CallbackParams};
 use serde_json::json;
 
 use super::Ctx;
@@ -103,20 +103,28 @@ async fn sign_in_social(ctx: &Ctx) -> Answer {
         })
         .await
         .map_err(oauth_error)?;
+    Ok(authorization_reply(ctx, &started, !disable_redirect))
+}
+
+/// The answer of a sign-in that starts a handshake (social or SSO):
+/// `{url, redirect}`, `Location` when `redirect`, and the signed state
+/// cookie that binds the handshake to this browser.
+pub(super) fn authorization_reply(ctx: &Ctx, started: &Authorization, redirect: bool) -> Reply {
+    let auth = ctx.platform.auth();
     let cookie = ctx.jar.set_cookie(
         &state_cookie_name(ctx),
         &auth.cookies().sign(&started.state),
         Some(STATE_COOKIE_MAX_AGE),
     );
     let mut reply =
-        Reply::json(json!({ "url": started.url, "redirect": !disable_redirect })).cookies([cookie]);
-    if !disable_redirect && let Ok(v) = HeaderValue::from_str(&started.url) {
+        Reply::json(json!({ "url": started.url, "redirect": redirect })).cookies([cookie]);
+    if redirect && let Ok(v) = HeaderValue::from_str(&started.url) {
         reply = reply.header(header::LOCATION, v);
     }
-    Ok(reply)
+    reply
 }
 
-fn oauth_error(e: neutrino_auth::oauth::OAuthError) -> ApiError {
+pub(super) fn oauth_error(e: neutrino_auth::oauth::OAuthError) -> ApiError {
     use neutrino_auth::oauth::OAuthError as E;
     match e {
         E::Auth(a) => a.into(),
@@ -142,20 +150,42 @@ fn oauth_error(e: neutrino_auth::oauth::OAuthError) -> ApiError {
 }
 
 async fn callback(ctx: &Ctx, provider: &str) -> Answer {
+    let params = callback_params(ctx);
+    let name = state_cookie_name(ctx);
+    let done = ctx
+        .platform
+        .auth()
+        .social_callback(provider, &params, ctx.cookies.get(&name), &ctx.meta)
+        .await;
+    Ok(callback_reply(ctx, provider, done))
+}
+
+/// The callback's query.
+pub(super) fn callback_params(ctx: &Ctx) -> CallbackParams {
     let param = |name| query_get(&ctx.query, name).map(str::to_owned);
-    let params = CallbackParams {
+    CallbackParams {
         code: param("code"),
         state: param("state"),
         error: param("error"),
         iss: param("iss"),
-    };
-    let name = state_cookie_name(ctx);
-    let expire_state = ctx.jar.expire(&name);
-    let auth = ctx.platform.auth();
-    match auth
-        .social_callback(provider, &params, ctx.cookies.get(&name), &ctx.meta)
-        .await
-    {
+    }
+}
+
+/// The request's signed state cookie, as sent.
+pub(super) fn state_cookie(ctx: &Ctx) -> Option<&str> {
+    ctx.cookies.get(&state_cookie_name(ctx))
+}
+
+/// The answer of a callback (social or SSO): the session cookies and a 302
+/// to the callback URL, or a 302 to the error URL; the state cookie expired
+/// either way.
+pub(super) fn callback_reply(
+    ctx: &Ctx,
+    provider: &str,
+    done: Result<SocialSignedIn, SocialCallbackError>,
+) -> Reply {
+    let expire_state = ctx.jar.expire(&state_cookie_name(ctx));
+    match done {
         Ok(done) => {
             let found = AuthSession {
                 session: done.signed_in.session.clone(),
@@ -164,11 +194,11 @@ async fn callback(ctx: &Ctx, provider: &str) -> Answer {
             };
             let mut cookies = set_session_cookies(ctx, &found, !done.signed_in.remember_me);
             cookies.push(expire_state);
-            Ok(Reply::redirect(&done.redirect).cookies(cookies))
+            Reply::redirect(&done.redirect).cookies(cookies)
         }
         Err(e) => {
-            tracing::info!(error = %e.error, provider, "social sign-in callback refused");
-            Ok(Reply::redirect(&e.redirect).cookies([expire_state]))
+            tracing::info!(error = %e.error, provider, "sign-in callback refused");
+            Reply::redirect(&e.redirect).cookies([expire_state])
         }
     }
 }

@@ -10,19 +10,33 @@
 //!   the latter with the [`DomainCheck`] given to
 //!   [`AuthApi::with_domain_check`](super::AuthApi::with_domain_check)
 //!   (without one: 502 `DOMAIN_VERIFICATION_FAILED`).
-//! * `POST /sign-in/sso`: parses and validates the body and resolves the
-//!   provider (an unknown one is 404, an unverified domain 401, as in Better
-//!   Auth); the redirect to the identity provider needs the OIDC handshake
-//!   and answers 501 `SSO_HANDSHAKE_UNAVAILABLE` until it is wired.
-//! * `GET /sso/callback/{providerId}`: checks the provider (unknown: 404,
-//!   unverified: 401); the code exchange likewise answers 501.
+//! * `POST /sign-in/sso`: resolves the provider (an unknown one is 404, an
+//!   unverified domain 401, as in Better Auth) and starts the OIDC handshake
+//!   of social sign-in ([`Sso::sign_in`](neutrino_auth::sso::Sso::sign_in))
+//!   with the redirect URI `{baseURL}{basePath}/sso/callback/{providerId}`:
+//!   answers `{url, redirect: true}` (with `Location`) and sets the signed
+//!   `{prefix}.state` cookie exactly as `/sign-in/social` does; an
+//!   untrusted redirect target is 403 `INVALID_CALLBACK_URL`. `loginHint`
+//!   is accepted and not sent to the provider.
+//! * `GET /sso/callback/{providerId}`: completes the handshake
+//!   ([`Sso::callback`](neutrino_auth::sso::Sso::callback)): the state must
+//!   be this browser's (the state cookie), unused, and issued for this SSO
+//!   provider; the ID token is verified against the provider's issuer; the
+//!   user, account and membership are found or created. Session cookies and
+//!   a 302 to the callback URL (the new-user URL for a new user), or a 302
+//!   to the error URL with `?error=<code>` (an unknown or unverified
+//!   provider too), as the social callback answers; the state cookie is
+//!   expired either way.
 
 use axum::http::StatusCode;
-use neutrino_auth::sso::{ClientSecret, NewSsoProvider, SsoProvider, SsoTarget};
+use neutrino_auth::sso::{ClientSecret, NewSsoProvider, SsoProvider, SsoSignIn, SsoTarget};
 use serde_json::{Value, json};
 
 use super::Ctx;
 use super::session::{require, with_cookies};
+use super::social::{
+    authorization_reply, callback_params, callback_reply, oauth_error, state_cookie,
+};
 use super::wire::{Fields, Reply};
 use crate::ApiError;
 
@@ -63,14 +77,6 @@ pub(super) async fn handle(route: SsoRoute, ctx: &Ctx) -> Answer {
         SsoRoute::SignIn => sign_in(ctx).await,
         SsoRoute::Callback => callback(ctx).await,
     }
-}
-
-fn handshake_unavailable() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "SSO_HANDSHAKE_UNAVAILABLE",
-        "The OIDC sign-in handshake is not available on this server",
-    )
 }
 
 /// A provider as `/sso/register` answers it (no client secret).
@@ -241,9 +247,9 @@ async fn sign_in(ctx: &Ctx) -> Answer {
     let slug = f.opt_string("organizationSlug");
     let provider_id = f.opt_string("providerId");
     let domain = f.opt_string("domain");
-    let _ = f.opt_string("callbackURL");
-    let _ = f.opt_string("errorCallbackURL");
-    let _ = f.opt_string("newUserCallbackURL");
+    let callback_url = f.opt_string("callbackURL");
+    let error_callback_url = f.opt_string("errorCallbackURL");
+    let new_user_callback_url = f.opt_string("newUserCallbackURL");
     let _ = f.opt_string("loginHint");
     let _ = f.opt_bool("requestSignUp");
     let provider_type = f.opt_string("providerType");
@@ -270,26 +276,34 @@ async fn sign_in(ctx: &Ctx) -> Answer {
             "SAML provider is not configured",
         ));
     }
-    ctx.platform
+    let started = ctx
+        .platform
         .orgs()
         .sso()
-        .provider_for_sign_in(target)
+        .sign_in(SsoSignIn {
+            target,
+            callback_url,
+            error_callback_url,
+            new_user_callback_url,
+        })
         .await
-        .map_err(ApiError::from)?;
-    Err(handshake_unavailable())
+        .map_err(oauth_error)?;
+    // Better Auth's sso plugin answers `{url, redirect: true}`.
+    Ok(authorization_reply(ctx, &started, true))
 }
 
 async fn callback(ctx: &Ctx) -> Answer {
-    let provider_id = ctx
-        .path
-        .strip_prefix("/sso/callback/")
-        .unwrap_or_default()
-        .to_owned();
-    ctx.platform
+    let provider_id = ctx.path.strip_prefix("/sso/callback/").unwrap_or_default();
+    let done = ctx
+        .platform
         .orgs()
         .sso()
-        .provider_for_sign_in(SsoTarget::ProviderId(provider_id))
-        .await
-        .map_err(ApiError::from)?;
-    Err(handshake_unavailable())
+        .callback(
+            provider_id,
+            &callback_params(ctx),
+            state_cookie(ctx),
+            &ctx.meta,
+        )
+        .await;
+    Ok(callback_reply(ctx, provider_id, done))
 }

@@ -40,6 +40,9 @@ pub struct Opts {
     pub delete_link: bool,
     /// How `/sso/verify-domain` checks a domain.
     pub domain_check: Option<Arc<dyn neutrino_auth::sso::DomainCheck>>,
+    /// SSO providers may be plain `http` on loopback (the test identity
+    /// provider).
+    pub sso_loopback: bool,
 }
 
 pub async fn server() -> Server {
@@ -64,6 +67,7 @@ pub async fn server_with(opts: Opts) -> Server {
     let fresh = opts.fresh_age;
     let session_cache = opts.session_cache;
     let delete_link = opts.delete_link;
+    let sso_loopback = opts.sso_loopback;
     let platform = platforms
         .platform("web", SECRET)
         .with_auth(move |a| {
@@ -80,7 +84,8 @@ pub async fn server_with(opts: Opts) -> Server {
                     delete_user: true,
                     change_email: true,
                 })
-                .with_delete_user_verification(delete_link);
+                .with_delete_user_verification(delete_link)
+                .with_insecure_loopback_sso(sso_loopback);
             if let Some(f) = fresh {
                 a = a.with_session(SessionConfig {
                     fresh_age: f,
