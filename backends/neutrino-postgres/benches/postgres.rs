@@ -35,8 +35,6 @@ use neutrino_tenancy::testkit::{
 };
 use tokio::runtime::Runtime;
 
-#[path = "one_sync/mod.rs"]
-mod one_sync;
 
 /// The query a scoped get runs, in PostgreSQL's terms.
 const PLAIN_GET: &str =
@@ -392,25 +390,9 @@ fn batch(c: &mut Criterion) {
             .unwrap();
         (c, p)
     });
-    // The experiment: the same 5 statements between `BEGIN` and `COMMIT`
-    // under one Sync.
-    let (raw, raw_bump) = rt.block_on(async {
-        let mut target = one_sync::Target::from_url(&schema.url, "", Some(&schema.name));
-        target.serializable = true;
-        let mut raw = one_sync::OneSync::connect(&target).await.unwrap();
-        let s = raw
-            .prepare(
-                r#"UPDATE "counter" SET "n" = "n" + 1 WHERE "id" = $1"#,
-                &[tokio_postgres::types::Type::INT8],
-            )
-            .await
-            .unwrap();
-        (tokio::sync::Mutex::new(raw), s)
-    });
     {
         let (db, one, five) = (&db, &one, &five);
         let (plain, bump_plain) = (&plain, &bump_plain);
-        let (raw, raw_bump) = (&raw, &raw_bump);
         let t = interleaved(
             &rt,
             "batch",
@@ -463,39 +445,6 @@ fn batch(c: &mut Criterion) {
                     }),
                 ),
                 (
-                    "one Sync, batch of 5",
-                    Box::new(move |_| {
-                        Box::pin(async move {
-                            let ids: [i64; 5] = [1, 2, 3, 4, 5];
-                            let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 1]> =
-                                ids.iter().map(|i| [i as _]).collect();
-                            let stmts: Vec<_> =
-                                params.iter().map(|p| (&**raw_bump, &p[..])).collect();
-                            let counts = raw.lock().await.batch(None, &stmts).await.unwrap();
-                            assert_eq!(counts, [1; 5]);
-                        })
-                    }),
-                ),
-                (
-                    "one Sync, batch of 5, implicit transaction",
-                    Box::new(move |_| {
-                        Box::pin(async move {
-                            let ids: [i64; 5] = [1, 2, 3, 4, 5];
-                            let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 1]> =
-                                ids.iter().map(|i| [i as _]).collect();
-                            let stmts: Vec<_> =
-                                params.iter().map(|p| (&**raw_bump, &p[..])).collect();
-                            let counts = raw
-                                .lock()
-                                .await
-                                .batch_in(false, None, &stmts)
-                                .await
-                                .unwrap();
-                            assert_eq!(counts, [1; 5]);
-                        })
-                    }),
-                ),
-                (
                     "5 statements one by one",
                     Box::new(move |_| {
                         Box::pin(async move {
@@ -515,11 +464,6 @@ fn batch(c: &mut Criterion) {
             "batch of 5 / plain tokio-postgres pipelined batch of 5",
             t[1] / t[2],
             1.2,
-        );
-        against_target(
-            "one Sync batch of 5 / execute of 1 statement",
-            t[4] / t[0],
-            1.5,
         );
     }
     let mut g = c.benchmark_group("postgres_batch");

@@ -20,10 +20,7 @@ use neutrino_core::sql::{SqlExecutor, Statement, TenantBinding};
 use neutrino_postgres::PostgresExecutor;
 use neutrino_tenancy::testkit::{insert_items, item_table, memory_kv_registry};
 use neutrino_tenancy::*;
-use tokio_postgres::types::Type;
 
-#[path = "one_sync/mod.rs"]
-mod one_sync;
 
 /// Rounds and calls per block of the interleaved comparison.
 const ROUNDS: usize = 15;
@@ -45,7 +42,7 @@ fn scoped_get(c: &mut Criterion) {
     let rt = neutrino_core::testkit::current_thread_runtime();
     let name = format!("bench-{}", generate_id());
     let (owner_role, app_role) = (format!("{name}-owner"), format!("{name}-app"));
-    let (admin, app, store, table, scope, ids, client, mut raw) = rt.block_on(async {
+    let (admin, app, store, table, scope, ids, client) = rt.block_on(async {
         let admin = PostgresExecutor::connect(&url()).await.unwrap();
         admin
             .batch(&[
@@ -112,10 +109,7 @@ fn scoped_get(c: &mut Criterion) {
             .await
             .unwrap();
         tokio::spawn(conn);
-        let raw = one_sync::OneSync::connect(&raw_target(&app_role))
-            .await
-            .unwrap();
-        (admin, app, store, table, scope.unwrap(), ids, client, raw)
+        (admin, app, store, table, scope.unwrap(), ids, client)
     });
     let sql = r#"SELECT * FROM "item" WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "id" = ?3"#;
     let pg_sql = sql
@@ -146,30 +140,8 @@ fn scoped_get(c: &mut Criterion) {
         "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL neutrino.platform = '{p}'; \
          SET LOCAL neutrino.tenant = '{t}'; SET LOCAL neutrino.subtenants = ''"
     );
-    let raw_stmt = rt
-        .block_on(raw.prepare(&pg_sql, &[Type::TEXT, Type::TEXT, Type::TEXT]))
-        .unwrap();
-    let mut raw_admin = rt
-        .block_on(one_sync::OneSync::connect(&raw_target("")))
-        .unwrap();
-    let raw_admin_stmt = rt
-        .block_on(raw_admin.prepare(&pg_sql, &[Type::TEXT, Type::TEXT, Type::TEXT]))
-        .unwrap();
-    let raw_binding = [p.as_str(), t.as_str(), ""];
-    // The experiment answers as the executor does.
-    let got = rt
-        .block_on(raw.query_bound(raw_binding, &raw_stmt, &[&p, &t, &ids[0]]))
-        .unwrap();
-    assert_eq!(got.len(), 1);
-    assert_eq!(
-        rt.block_on(raw.query(&raw_stmt, &[&p, &t, &ids[0]]))
-            .unwrap()
-            .len(),
-        0,
-        "unbound, row-level security hides every row"
-    );
     {
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); 9];
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); 7];
         let mut k = 0;
         for _ in 0..ROUNDS {
             for (n, times) in times.iter_mut().enumerate() {
@@ -206,21 +178,6 @@ fn scoped_get(c: &mut Criterion) {
                                 c.unwrap();
                                 drop(black_box(r.unwrap()));
                             }
-                            // The experiment: the binding's select and the
-                            // statement under one Sync (RLS on), and the
-                            // same connection's unbound query as the
-                            // superuser would send it (its own floor).
-                            7 => drop(black_box(
-                                raw.query_bound(raw_binding, &raw_stmt, &[&p, &t, id])
-                                    .await
-                                    .unwrap(),
-                            )),
-                            8 => drop(black_box(
-                                raw_admin
-                                    .query(&raw_admin_stmt, &[&p, &t, id])
-                                    .await
-                                    .unwrap(),
-                            )),
                             _ => {
                                 let (b, r, c) = futures_util::future::join3(
                                     client.batch_execute(&bind3),
@@ -254,8 +211,6 @@ fn scoped_get(c: &mut Criterion) {
             "TenantStore::get, rls on",
             "plain, bound in 4 requests",
             "plain, bound in 3 requests",
-            "one Sync, bound, rls on",
-            "one Sync conn, unbound",
         ]
         .iter()
         .zip(&medians)
@@ -269,7 +224,6 @@ fn scoped_get(c: &mut Criterion) {
             ("executor, rls off / plain", 1, 1.2),
             ("executor bound, rls on / plain", 3, 1.3),
             ("TenantStore::get, rls on / plain", 4, 1.3),
-            ("one Sync bound, rls on / plain", 7, 1.3),
         ] {
             let ratio = medians[n] / medians[0];
             let verdict = if ratio <= target { "met" } else { "MISSED" };
@@ -328,11 +282,6 @@ fn scoped_get(c: &mut Criterion) {
             ])
             .await;
     });
-}
-
-/// The experiment's connection as `role` (the URL's if empty).
-fn raw_target(role: &str) -> one_sync::Target {
-    one_sync::Target::from_url(&url(), role, None)
 }
 
 /// The server's URL as tokio-postgres' key=value string, for the baseline.

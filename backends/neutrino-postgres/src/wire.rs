@@ -338,60 +338,16 @@ impl Wire {
         }
         frontend::startup_message(params, &mut w.out)?;
         w.flush().await?;
-        let password = || {
-            dial.password
-                .as_deref()
-                .ok_or_else(|| Fail::Connect("the server asks for a password".into()))
-        };
         let mut scram: Option<ScramSha256> = None;
         loop {
             match w.read().await? {
-                Message::AuthenticationOk
-                | Message::BackendKeyData(_)
-                | Message::ParameterStatus(_)
-                | Message::NoticeResponse(_) => {}
-                Message::AuthenticationCleartextPassword => {
-                    frontend::password_message(password()?, &mut w.out)?;
-                    w.flush().await?;
-                }
-                Message::AuthenticationMd5Password(b) => {
-                    let hash = postgres_protocol::authentication::md5_hash(
-                        dial.user.as_bytes(),
-                        password()?,
-                        b.salt(),
-                    );
-                    frontend::password_message(hash.as_bytes(), &mut w.out)?;
-                    w.flush().await?;
-                }
-                Message::AuthenticationSasl(b) => {
-                    let mut mechs = b.mechanisms();
-                    let mut found = false;
-                    while let Some(m) = mechs.next()? {
-                        found |= m == sasl::SCRAM_SHA_256;
-                    }
-                    if !found {
-                        return Err(Fail::Connect("no supported SASL mechanism".into()));
-                    }
-                    let s = ScramSha256::new(password()?, sasl::ChannelBinding::unsupported());
-                    frontend::sasl_initial_response(sasl::SCRAM_SHA_256, s.message(), &mut w.out)?;
-                    w.flush().await?;
-                    scram = Some(s);
-                }
-                Message::AuthenticationSaslContinue(b) => {
-                    let s = scram.as_mut().ok_or_else(|| broken("unexpected SASL"))?;
-                    s.update(b.data())
-                        .map_err(|_| Fail::Connect("SCRAM exchange failed".into()))?;
-                    frontend::sasl_response(s.message(), &mut w.out)?;
-                    w.flush().await?;
-                }
-                Message::AuthenticationSaslFinal(b) => {
-                    let s = scram.as_mut().ok_or_else(|| broken("unexpected SASL"))?;
-                    s.finish(b.data())
-                        .map_err(|_| Fail::Connect("SCRAM server signature invalid".into()))?;
-                }
                 Message::ErrorResponse(b) => return Err(db_error(b.fields())),
                 Message::ReadyForQuery(_) => break,
-                _ => return Err(broken("unexpected message during startup")),
+                m => {
+                    if answer_startup(m, dial, &mut scram, &mut w.out)? {
+                        w.flush().await?;
+                    }
+                }
             }
         }
         w.busy = false;
@@ -842,5 +798,67 @@ impl Wire {
     /// change made a cached plan stale).
     pub(crate) fn evict(&mut self) {
         self.evict = true;
+    }
+}
+
+/// Answers one message of the start-up exchange (the authentication the
+/// server asks for) into `out`: whether an answer was written and must be
+/// sent.
+fn answer_startup(
+    message: Message,
+    dial: &Dial,
+    scram: &mut Option<ScramSha256>,
+    out: &mut BytesMut,
+) -> R<bool> {
+    let password = || {
+        dial.password
+            .as_deref()
+            .ok_or_else(|| Fail::Connect("the server asks for a password".into()))
+    };
+    match message {
+        Message::AuthenticationOk
+        | Message::BackendKeyData(_)
+        | Message::ParameterStatus(_)
+        | Message::NoticeResponse(_) => Ok(false),
+        Message::AuthenticationCleartextPassword => {
+            frontend::password_message(password()?, out)?;
+            Ok(true)
+        }
+        Message::AuthenticationMd5Password(b) => {
+            let user = dial.user.as_bytes();
+            let hash = postgres_protocol::authentication::md5_hash(user, password()?, b.salt());
+            frontend::password_message(hash.as_bytes(), out)?;
+            Ok(true)
+        }
+        Message::AuthenticationSasl(b) => {
+            let mut offered = b.mechanisms();
+            let mut scram_offered = false;
+            while let Some(m) = offered.next()? {
+                scram_offered |= m == sasl::SCRAM_SHA_256;
+            }
+            if !scram_offered {
+                return Err(Fail::Connect("no supported SASL mechanism".into()));
+            }
+            let started = ScramSha256::new(password()?, sasl::ChannelBinding::unsupported());
+            frontend::sasl_initial_response(sasl::SCRAM_SHA_256, started.message(), out)?;
+            *scram = Some(started);
+            Ok(true)
+        }
+        Message::AuthenticationSaslContinue(b) => {
+            let exchange = scram.as_mut().ok_or_else(|| broken("unexpected SASL"))?;
+            exchange
+                .update(b.data())
+                .map_err(|_| Fail::Connect("SCRAM exchange failed".into()))?;
+            frontend::sasl_response(exchange.message(), out)?;
+            Ok(true)
+        }
+        Message::AuthenticationSaslFinal(b) => {
+            let exchange = scram.as_mut().ok_or_else(|| broken("unexpected SASL"))?;
+            exchange
+                .finish(b.data())
+                .map_err(|_| Fail::Connect("SCRAM server signature invalid".into()))?;
+            Ok(false)
+        }
+        _ => Err(broken("unexpected message during startup")),
     }
 }

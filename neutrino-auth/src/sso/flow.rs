@@ -18,6 +18,28 @@ use crate::oauth::social::{
 };
 use crate::oauth::{Authorization, CallbackParams, OAuthError, ProviderConfig, VerifiedIdentity};
 
+/// What the identity provider's redirect brought to
+/// `/sso/callback/{providerId}`, for [`Sso::callback`].
+/// Its `Debug` leaves the state cookie out.
+#[derive(Clone, Copy)]
+pub struct SsoCallback<'a> {
+    /// The provider of the callback's path.
+    pub provider_id: &'a str,
+    /// The redirect's query (`code`, `state`, `error`, `iss`).
+    pub params: &'a CallbackParams,
+    /// The request's signed state cookie, as sent.
+    pub state_cookie: Option<&'a str>,
+}
+
+impl std::fmt::Debug for SsoCallback<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoCallback")
+            .field("provider_id", &self.provider_id)
+            .field("params", self.params)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What [`Sso::sign_in`] takes: Better Auth's body of `POST /sign-in/sso`.
 #[derive(Clone, Debug)]
 pub struct SsoSignIn {
@@ -119,11 +141,14 @@ impl Sso {
     /// `error_description=missing_user_info`).
     pub async fn callback(
         &self,
-        provider_id: &str,
-        params: &CallbackParams,
-        state_cookie: Option<&str>,
+        callback: SsoCallback<'_>,
         meta: &RequestMeta,
     ) -> Result<SocialSignedIn, SocialCallbackError> {
+        let SsoCallback {
+            provider_id,
+            params,
+            state_cookie,
+        } = callback;
         let auth = self.callers.auth();
         let config = self
             .provider_for_sign_in(SsoTarget::ProviderId(provider_id.to_owned()))

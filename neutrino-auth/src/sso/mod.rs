@@ -66,7 +66,7 @@ pub use self::domain::{
     DNS_LABEL_MAX_LEN, DnsTxtCheck, DomainChallenge, DomainCheck, TOKEN_PREFIX, TxtLookup,
     VerificationToken, normalize_domain, record_label, record_name,
 };
-pub use self::flow::SsoSignIn;
+pub use self::flow::{SsoCallback, SsoSignIn};
 pub use self::http::HttpTokenCheck;
 
 use crate::access::{self, MEMBER, OWNER};

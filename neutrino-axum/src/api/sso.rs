@@ -29,7 +29,9 @@
 //!   expired either way.
 
 use axum::http::StatusCode;
-use neutrino_auth::sso::{ClientSecret, NewSsoProvider, SsoProvider, SsoSignIn, SsoTarget};
+use neutrino_auth::sso::{
+    ClientSecret, NewSsoProvider, SsoCallback, SsoProvider, SsoSignIn, SsoTarget,
+};
 use serde_json::{Value, json};
 
 use super::Ctx;
@@ -299,9 +301,11 @@ async fn callback(ctx: &Ctx) -> Answer {
         .orgs()
         .sso()
         .callback(
-            provider_id,
-            &callback_params(ctx),
-            state_cookie(ctx),
+            SsoCallback {
+                provider_id,
+                params: &callback_params(ctx),
+                state_cookie: state_cookie(ctx),
+            },
             &ctx.meta,
         )
         .await;
