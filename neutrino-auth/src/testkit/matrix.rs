@@ -240,6 +240,10 @@ pub const EXEMPT: &[(&str, &str)] = &[
         "formats the callback URL of a provider ID; reads nothing",
     ),
     (
+        "Auth::sso_redirect_uri",
+        "formats the SSO callback URL of a provider ID; reads nothing",
+    ),
+    (
         "ProviderConfig::oidc",
         "a provider configuration value; the ID is the provider's, not a record's",
     ),
