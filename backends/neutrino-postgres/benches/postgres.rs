@@ -35,7 +35,6 @@ use neutrino_tenancy::testkit::{
 };
 use tokio::runtime::Runtime;
 
-
 /// The query a scoped get runs, in PostgreSQL's terms.
 const PLAIN_GET: &str =
     r#"SELECT * FROM "item" WHERE "platform_id" = $1 AND "tenant_id" = $2 AND "id" = $3"#;

@@ -21,7 +21,6 @@ use neutrino_postgres::PostgresExecutor;
 use neutrino_tenancy::testkit::{insert_items, item_table, memory_kv_registry};
 use neutrino_tenancy::*;
 
-
 /// Rounds and calls per block of the interleaved comparison.
 const ROUNDS: usize = 15;
 const BLOCK: usize = 300;
