@@ -113,6 +113,7 @@ pub struct AuthBuilder {
     delete_by_link: bool,
     social_providers: Vec<ProviderConfig>,
     encrypt_oauth_tokens: bool,
+    account_linking: crate::oauth::accounts::AccountLinking,
     jwks_refetch_interval: Duration,
     sso_insecure_loopback: bool,
 }
@@ -159,6 +160,7 @@ impl AuthBuilder {
             delete_by_link: false,
             social_providers: Vec::new(),
             encrypt_oauth_tokens: true,
+            account_linking: crate::oauth::accounts::AccountLinking::default(),
             jwks_refetch_interval: DEFAULT_JWKS_REFETCH_INTERVAL,
             sso_insecure_loopback: false,
         }
@@ -327,6 +329,17 @@ impl AuthBuilder {
         self
     }
 
+    /// Better Auth's `account.accountLinking` options for linking and
+    /// unlinking provider accounts ([`crate::oauth::accounts`]); default:
+    /// Better Auth's (linking on, same email only, the last account kept).
+    pub fn with_account_linking(
+        mut self,
+        linking: crate::oauth::accounts::AccountLinking,
+    ) -> Self {
+        self.account_linking = linking;
+        self
+    }
+
     /// The shortest time between two fetches of an issuer's JWKS caused by
     /// an ID token with an unknown key ID (default 60 s): a provider's key
     /// rotation is picked up at once, tokens with random key IDs cannot
@@ -416,6 +429,7 @@ impl AuthBuilder {
             secret: Arc::from(self.secret.as_slice()),
             encrypt_tokens: self.encrypt_oauth_tokens,
             sso_insecure_loopback: self.sso_insecure_loopback,
+            linking: self.account_linking,
         };
         let passwords = Arc::new(Passwords::new(self.passwords)?);
         let credentials = Credentials::new(Arc::clone(&self.db), Arc::clone(&passwords));

@@ -71,6 +71,42 @@ pub enum OAuthError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The caller has no such account (`ACCOUNT_NOT_FOUND`): another
+    /// user's account answers the same.
+    #[error("account not found")]
+    AccountNotFound,
+    /// Unlinking would leave the user without an account
+    /// (`FAILED_TO_UNLINK_LAST_ACCOUNT`).
+    #[error("cannot unlink the last account")]
+    LastAccount,
+    /// The account's provider is not a configured social provider
+    /// (`PROVIDER_NOT_SUPPORTED`).
+    #[error("provider not supported")]
+    ProviderNotSupported,
+    /// The account has no refresh token (`REFRESH_TOKEN_NOT_FOUND`).
+    #[error("refresh token not found")]
+    RefreshTokenNotFound,
+    /// The account has no access token (`ACCESS_TOKEN_NOT_FOUND`).
+    #[error("access token not found")]
+    AccessTokenNotFound,
+    /// The provider refused the refresh token or answered something that is
+    /// not a token answer (`FAILED_TO_REFRESH_ACCESS_TOKEN`); the stored
+    /// tokens are unchanged.
+    #[error("failed to refresh access token")]
+    TokenRefresh,
+    /// A link's provider account has another email than the user's
+    /// (`email_does_not_match`).
+    #[error("email does not match")]
+    EmailDoesNotMatch,
+    /// A link's provider account is linked to another user
+    /// (`account_already_linked_to_different_user`).
+    #[error("account already linked to a different user")]
+    AlreadyLinkedToDifferentUser,
+    /// A link could not be made: linking is off, the provider does not say
+    /// the email is verified (and is not trusted), or the session that
+    /// started it has ended (`unable_to_link_account`).
+    #[error("unable to link account")]
+    UnableToLinkAccount,
     /// An auth error (the store, a ban, a suspended platform…).
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -102,6 +138,15 @@ impl OAuthError {
             Self::EmailNotFound => "email_not_found".into(),
             Self::AccountNotLinked => "account_not_linked".into(),
             Self::SignUpDisabled => "signup_disabled".into(),
+            Self::AccountNotFound => "ACCOUNT_NOT_FOUND".into(),
+            Self::LastAccount => "FAILED_TO_UNLINK_LAST_ACCOUNT".into(),
+            Self::ProviderNotSupported => "PROVIDER_NOT_SUPPORTED".into(),
+            Self::RefreshTokenNotFound => "REFRESH_TOKEN_NOT_FOUND".into(),
+            Self::AccessTokenNotFound => "ACCESS_TOKEN_NOT_FOUND".into(),
+            Self::TokenRefresh => "FAILED_TO_REFRESH_ACCESS_TOKEN".into(),
+            Self::EmailDoesNotMatch => "email_does_not_match".into(),
+            Self::AlreadyLinkedToDifferentUser => "account_already_linked_to_different_user".into(),
+            Self::UnableToLinkAccount => "unable_to_link_account".into(),
             Self::Auth(AuthError::BannedUser) => "banned".into(),
             Self::Auth(e) => e.code().to_ascii_lowercase(),
         }

@@ -34,6 +34,7 @@
 //! providers of [`crate::AuthBuilder::with_social_provider`] on Better Auth's
 //! `account` table (see [`social`]).
 
+pub mod accounts;
 pub mod discovery;
 mod error;
 mod jose;
@@ -59,7 +60,7 @@ pub use state::STATE_TTL;
 
 use discovery::{Discovery, Http, checked_url};
 use error::provider_error;
-use state::StateData;
+use state::{LinkData, StateData};
 
 use crate::origin::TrustedOrigins;
 use crate::random::random_string;
@@ -121,6 +122,7 @@ pub struct Pending {
     pub targets: RedirectTargets,
     code_verifier: String,
     nonce: Option<String>,
+    pub(crate) link: Option<LinkData>,
 }
 
 impl fmt::Debug for Pending {
@@ -308,6 +310,17 @@ impl OAuthClient {
         redirect_uri: &str,
         targets: RedirectTargets,
     ) -> Result<Authorization, OAuthError> {
+        self.begin_with(provider, redirect_uri, targets, None).await
+    }
+
+    /// [`OAuthClient::begin`], for a link handshake when `link` is set.
+    pub(crate) async fn begin_with(
+        &self,
+        provider: &ProviderConfig,
+        redirect_uri: &str,
+        targets: RedirectTargets,
+        link: Option<LinkData>,
+    ) -> Result<Authorization, OAuthError> {
         provider.validate()?;
         self.check_targets(&targets)?;
         let endpoint = self.authorization_endpoint(provider).await?;
@@ -328,6 +341,7 @@ impl OAuthClient {
             oauth_state: Some(state.clone()),
             id_token_nonce: nonce.clone(),
             provider_id: Some(provider.state_binding()),
+            link,
         };
         {
             let mut q = url.query_pairs_mut();
@@ -384,6 +398,7 @@ impl OAuthClient {
             },
             code_verifier: data.code_verifier,
             nonce: data.id_token_nonce,
+            link: data.link,
         })
     }
 
@@ -637,6 +652,172 @@ impl OAuthClient {
             tokens,
         }))
     }
+}
+
+impl OAuthClient {
+    /// The discovery document of an OIDC provider (`None` for others).
+    async fn provider_metadata(
+        &self,
+        provider: &ProviderConfig,
+    ) -> Result<Option<Arc<discovery::Metadata>>, OAuthError> {
+        if provider.profile() != Profile::Oidc {
+            return Ok(None);
+        }
+        let (Some(issuer), Some(url)) = (provider.issuer(), provider.discovery_url()) else {
+            return Err(OAuthError::Config {
+                reason: "no issuer",
+            });
+        };
+        Ok(Some(
+            self.discovery
+                .metadata(issuer, &url, provider.allow_loopback_http())
+                .await?,
+        ))
+    }
+
+    /// Exchanges `refresh_token` at the provider's token endpoint (grant
+    /// `refresh_token`). A refusal, or an answer that is not a token answer
+    /// with an access token, is [`OAuthError::TokenRefresh`]; nothing of the
+    /// provider's answer is kept in the error.
+    pub(crate) async fn refresh(
+        &self,
+        provider: &ProviderConfig,
+        refresh_token: &str,
+    ) -> Result<ProviderTokens, OAuthError> {
+        provider.validate()?;
+        let metadata = self.provider_metadata(provider).await?;
+        let token_endpoint = provider
+            .endpoints()
+            .token
+            .clone()
+            .or_else(|| metadata.as_ref().map(|m| m.token_endpoint.clone()))
+            .ok_or(OAuthError::Config {
+                reason: "no token endpoint",
+            })?;
+        let http = self.discovery.http();
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", provider.client_id()),
+            ("client_secret", provider.client_secret()),
+        ];
+        let (status, body) = http
+            .send(
+                http.post(checked_url(&token_endpoint, provider.allow_loopback_http())?)
+                    .form(&form),
+            )
+            .await
+            .map_err(|_| OAuthError::TokenRefresh)?;
+        if !status.is_success() {
+            return Err(OAuthError::TokenRefresh);
+        }
+        let answer: TokenAnswer = serde_json::from_slice(&body)
+            .ok()
+            .filter(|a: &TokenAnswer| a.access_token.as_deref().is_some_and(|t| !t.is_empty()))
+            .ok_or(OAuthError::TokenRefresh)?;
+        let now = self.clock.now();
+        Ok(ProviderTokens {
+            access_token: answer.access_token.filter(|t| t.len() <= 8192),
+            refresh_token: answer
+                .refresh_token
+                .filter(|t| !t.is_empty() && t.len() <= 8192),
+            id_token: answer.id_token.filter(|t| !t.is_empty() && t.len() <= 16384),
+            access_token_expires_at: answer
+                .expires_in
+                .map(|s| now + Duration::from_secs(s.min(10 * 365 * 86_400))),
+            scope: short(answer.scope, 2048),
+        })
+        .and_then(|t| {
+            if t.access_token.is_none() {
+                Err(OAuthError::TokenRefresh)
+            } else {
+                Ok(t)
+            }
+        })
+    }
+
+    /// The provider's user information for `access_token`, from its
+    /// user-info endpoint: the profile as [`AccountProfile`] and the raw
+    /// answer.
+    pub(crate) async fn account_profile(
+        &self,
+        provider: &ProviderConfig,
+        access_token: &str,
+    ) -> Result<(AccountProfile, serde_json::Value), OAuthError> {
+        provider.validate()?;
+        let loopback = provider.allow_loopback_http();
+        let metadata = self.provider_metadata(provider).await?;
+        let e = provider.endpoints();
+        let url = e
+            .userinfo
+            .clone()
+            .or_else(|| metadata.as_ref().and_then(|m| m.userinfo_endpoint.clone()))
+            .ok_or(OAuthError::UserInfo)?;
+        let raw: serde_json::Value = self.userinfo(&url, access_token, loopback).await?;
+        let profile = match provider.profile() {
+            Profile::GitHub => {
+                let user: GitHubUser =
+                    serde_json::from_value(raw.clone()).map_err(|_| OAuthError::UserInfo)?;
+                let (email, verified) = match &e.emails {
+                    Some(url) => {
+                        let emails: Vec<GitHubEmail> =
+                            self.userinfo(url, access_token, loopback).await?;
+                        emails
+                            .into_iter()
+                            .find(|m| m.primary)
+                            .map_or((None, false), |m| (Some(m.email), m.verified))
+                    }
+                    None => (None, false),
+                };
+                AccountProfile {
+                    id: user.id.to_string(),
+                    email,
+                    email_verified: verified,
+                    name: user.name.or(user.login),
+                    image: user.avatar_url,
+                }
+            }
+            _ => {
+                let info: StandardClaims =
+                    serde_json::from_value(raw.clone()).map_err(|_| OAuthError::UserInfo)?;
+                AccountProfile {
+                    id: info.sub,
+                    email: info.email,
+                    email_verified: info.email_verified.unwrap_or(false),
+                    name: info.name,
+                    image: info.picture,
+                }
+            }
+        };
+        let mut p = profile;
+        p.email = short(p.email, 254);
+        p.name = short(p.name, crate::MAX_NAME_LEN);
+        p.image = short(p.image, crate::MAX_IMAGE_LEN);
+        if p.email.is_none() {
+            p.email_verified = false;
+        }
+        Ok((p, raw))
+    }
+}
+
+/// A provider's profile of an account's user (Better Auth's `getUserInfo`
+/// `user`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AccountProfile {
+    /// The provider's ID of the user.
+    pub id: String,
+    /// The email address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether the provider says the address is verified.
+    #[serde(rename = "emailVerified")]
+    pub email_verified: bool,
+    /// The display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The picture URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// Drops oversized or control-character profile fields.

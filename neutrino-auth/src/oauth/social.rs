@@ -54,6 +54,8 @@ pub(crate) struct Social {
     pub(crate) encrypt_tokens: bool,
     /// Whether SSO providers may use `http` on loopback (tests).
     pub(crate) sso_insecure_loopback: bool,
+    /// The options of linking and unlinking accounts.
+    pub(crate) linking: super::accounts::AccountLinking,
 }
 
 /// What [`Auth::sign_in_social`] takes: Better Auth's body of
@@ -79,6 +81,34 @@ pub struct SocialSignedIn {
     pub is_new_user: bool,
     /// Where to send the browser.
     pub redirect: String,
+}
+
+/// What a completed `GET /callback/:provider` did.
+#[derive(Debug)]
+pub enum SocialCallback {
+    /// A sign-in handshake: the user is signed in.
+    SignedIn(SocialSignedIn),
+    /// A link handshake ([`Auth::link_social`]): the provider account was
+    /// linked to the user who started it; nobody is signed in.
+    Linked(super::accounts::SocialLinked),
+}
+
+impl SocialCallback {
+    /// The sign-in, if this callback signed someone in.
+    pub fn signed_in(self) -> Option<SocialSignedIn> {
+        match self {
+            Self::SignedIn(s) => Some(s),
+            Self::Linked(_) => None,
+        }
+    }
+
+    /// Where to send the browser.
+    pub fn redirect(&self) -> &str {
+        match self {
+            Self::SignedIn(s) => &s.redirect,
+            Self::Linked(l) => &l.redirect,
+        }
+    }
 }
 
 /// A failed callback: the error and where to send the browser
@@ -228,9 +258,12 @@ impl Auth {
     /// Better Auth's `GET /callback/:provider`: `state_cookie` is the
     /// request's signed state cookie as sent (its signature is checked
     /// here). Takes the state (once), exchanges the code, verifies the
-    /// identity, finds, links or creates the user and creates a session.
+    /// identity, then for a sign-in finds, links or creates the user and
+    /// creates a session, and for a link ([`Auth::link_social`]) links the
+    /// provider account to the user who started it
+    /// ([`crate::oauth::accounts`]).
     ///
-    /// On error, [`SocialCallbackError::redirect`] is the sign-in's error
+    /// On error, [`SocialCallbackError::redirect`] is the handshake's error
     /// URL (or [`Auth::error_page`]) with `?error=<code>`.
     pub async fn social_callback(
         &self,
@@ -238,7 +271,7 @@ impl Auth {
         params: &CallbackParams,
         state_cookie: Option<&str>,
         meta: &RequestMeta,
-    ) -> Result<SocialSignedIn, SocialCallbackError> {
+    ) -> Result<SocialCallback, SocialCallbackError> {
         let default_error = self.error_page();
         let (Some(provider), Ok(social)) = (self.social_provider(provider_id), self.social())
         else {
@@ -248,31 +281,42 @@ impl Auth {
                 error: OAuthError::ProviderNotFound,
             });
         };
-        let (identity, targets) = self
-            .callback_identity(
+        let (identity, targets, link) = self
+            .callback_handshake(
                 provider,
                 &self.social_redirect_uri(provider.id()),
                 params,
                 state_cookie,
             )
             .await?;
+        if let Some(link) = link {
+            let values = self
+                .account_values(social, &identity)
+                .map_err(|e| callback_error(e, &targets, self))?;
+            return self
+                .link_identity(identity, link, targets.clone(), values)
+                .await
+                .map(SocialCallback::Linked)
+                .map_err(|e| callback_error(e, &targets, self));
+        }
         let (signed_in, is_new_user) = self
             .sign_in_identity(social, identity, meta)
             .await
             .map_err(|e| callback_error(e, &targets, self))?;
-        Ok(SocialSignedIn {
+        Ok(SocialCallback::SignedIn(SocialSignedIn {
             redirect: signed_in_redirect(targets, is_new_user),
             signed_in,
             is_new_user,
-        })
+        }))
     }
 
-    /// The handshake half of a callback, for social sign-in and SSO alike:
-    /// takes the state bound to this browser (`state_cookie`, its signature
-    /// checked here) for `provider`, exchanges the code at `redirect_uri`
-    /// and answers the verified identity and the sign-in's redirect
-    /// targets. Errors before the state is taken go to the error page,
-    /// later ones to the sign-in's error URL.
+    /// The handshake half of a sign-in callback, for social sign-in and SSO
+    /// alike: takes the state bound to this browser (`state_cookie`, its
+    /// signature checked here) for `provider`, exchanges the code at
+    /// `redirect_uri` and answers the verified identity and the sign-in's
+    /// redirect targets. Errors before the state is taken go to the error
+    /// page, later ones to the sign-in's error URL. A link's state signs
+    /// nobody in here (`state_mismatch`).
     pub(crate) async fn callback_identity(
         &self,
         provider: &ProviderConfig,
@@ -280,6 +324,30 @@ impl Auth {
         params: &CallbackParams,
         state_cookie: Option<&str>,
     ) -> Result<(VerifiedIdentity, RedirectTargets), SocialCallbackError> {
+        let (identity, targets, link) = self
+            .callback_handshake(provider, redirect_uri, params, state_cookie)
+            .await?;
+        if link.is_some() {
+            return Err(callback_error(OAuthError::StateMismatch, &targets, self));
+        }
+        Ok((identity, targets))
+    }
+
+    /// [`Auth::callback_identity`], answering the link of a link handshake.
+    async fn callback_handshake(
+        &self,
+        provider: &ProviderConfig,
+        redirect_uri: &str,
+        params: &CallbackParams,
+        state_cookie: Option<&str>,
+    ) -> Result<
+        (
+            VerifiedIdentity,
+            RedirectTargets,
+            Option<super::state::LinkData>,
+        ),
+        SocialCallbackError,
+    > {
         let client = self.oauth();
         let browser = state_cookie.and_then(|c| self.cookies().verify(c).ok());
         let pending = client
@@ -290,11 +358,12 @@ impl Auth {
                 error: e,
             })?;
         let targets = pending.targets.clone();
+        let link = pending.link.clone();
         let identity = client
             .exchange(provider, redirect_uri, pending, params)
             .await
             .map_err(|e| callback_error(e, &targets, self))?;
-        Ok((identity, targets))
+        Ok((identity, targets, link))
     }
 
     fn account_values(

@@ -57,6 +57,21 @@ pub(crate) struct StateData {
         skip_serializing_if = "Option::is_none"
     )]
     pub(crate) provider_id: Option<String>,
+    /// Set when the handshake links a provider account to a signed-in user
+    /// (Better Auth's `link`) instead of signing in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) link: Option<LinkData>,
+}
+
+/// The user a link handshake was started by, and the session it was started
+/// in (which must still be live when the provider answers).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct LinkData {
+    #[serde(rename = "userId")]
+    pub(crate) user_id: String,
+    pub(crate) email: String,
+    #[serde(rename = "sessionId")]
+    pub(crate) session_id: String,
 }
 
 /// Writes `data` under `state`, valid [`STATE_TTL`] from `now`.

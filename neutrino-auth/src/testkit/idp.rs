@@ -3,7 +3,7 @@
 //! It serves discovery, a JWKS, `authorize` (approves the configured user at
 //! once and redirects with `code` and `state`), `token` (checks the client
 //! ID and secret, the code — once —, the `redirect_uri` and the PKCE
-//! verifier) and `userinfo`, plus GitHub's `user` and `user/emails` shapes.
+//! verifier; and refresh tokens, rotated, which can be revoked) and `userinfo`, plus GitHub's `user` and `user/emails` shapes.
 //! ID tokens are signed for real with RS256 or ES256 (fixed test keys); the
 //! RSA key can be rotated, and the provider can misbehave on demand
 //! ([`Misbehavior`]).
@@ -88,6 +88,9 @@ pub enum Misbehavior {
     JwksRedirect,
     /// The token endpoint refuses every code.
     RefuseCode,
+    /// The token endpoint answers `200` with a body that is not a token
+    /// answer.
+    GarbageTokens,
 }
 
 /// The user the provider approves.
@@ -131,6 +134,8 @@ struct Inner {
     rotated: bool,
     codes: HashMap<String, Grant>,
     tokens: HashMap<String, IdpUser>,
+    refresh_tokens: HashMap<String, IdpUser>,
+    expires_in: u64,
     last_nonce: Option<String>,
     previous_nonce: Option<String>,
     claimed_issuer: Option<String>,
@@ -206,6 +211,8 @@ impl TestIdp {
                 rotated: false,
                 codes: HashMap::new(),
                 tokens: HashMap::new(),
+                refresh_tokens: HashMap::new(),
+                expires_in: 3600,
                 last_nonce: None,
                 previous_nonce: None,
                 claimed_issuer: None,
@@ -258,6 +265,23 @@ impl TestIdp {
     /// Signs ID tokens with `alg` (RS256 or ES256) from now on.
     pub fn sign_with(&self, alg: Algorithm) {
         self.lock().algorithm = alg;
+    }
+
+    /// The `expires_in` of the access tokens issued from now on (default
+    /// 3600 s; 0: already expired).
+    pub fn set_expires_in(&self, seconds: u64) {
+        self.lock().expires_in = seconds;
+    }
+
+    /// Revokes every refresh token issued so far: refreshing with one is
+    /// refused (`invalid_grant`).
+    pub fn revoke_refresh_tokens(&self) {
+        self.lock().refresh_tokens.clear();
+    }
+
+    /// Whether `access_token` is one this provider issued.
+    pub fn issued_access_token(&self, access_token: &str) -> bool {
+        self.lock().tokens.contains_key(access_token)
     }
 
     /// Replaces the RSA key: tokens are signed with the new one and the
@@ -488,6 +512,25 @@ async fn token(State(s): S, headers: HeaderMap, body: Bytes) -> Response {
         return oauth_error("invalid_client");
     }
     let mut i = lock(&s);
+    if i.misbehavior == Misbehavior::GarbageTokens {
+        return (StatusCode::OK, "<html>not a token answer").into_response();
+    }
+    if f.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        // A refresh token works once: it is rotated.
+        let Some(user) = f.get("refresh_token").and_then(|r| i.refresh_tokens.remove(r)) else {
+            return oauth_error("invalid_grant");
+        };
+        let (access_token, refresh_token) = (random(40), random(40));
+        i.tokens.insert(access_token.clone(), user.clone());
+        i.refresh_tokens.insert(refresh_token.clone(), user);
+        return axum::Json(json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": i.expires_in,
+            "refresh_token": refresh_token,
+        }))
+        .into_response();
+    }
     if i.misbehavior == Misbehavior::RefuseCode
         || f.get("grant_type").map(String::as_str) != Some("authorization_code")
     {
@@ -506,13 +549,15 @@ async fn token(State(s): S, headers: HeaderMap, body: Bytes) -> Response {
             return oauth_error("invalid_grant");
         }
     }
-    let access_token = random(40);
+    let (access_token, refresh_token) = (random(40), random(40));
     i.tokens.insert(access_token.clone(), grant.user.clone());
+    i.refresh_tokens
+        .insert(refresh_token.clone(), grant.user.clone());
     let mut answer = json!({
         "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": 3600,
-        "refresh_token": random(40),
+        "expires_in": i.expires_in,
+        "refresh_token": refresh_token,
         "scope": "openid email profile",
     });
     if grant.nonce.is_some() || i.misbehavior != Misbehavior::None {

@@ -58,7 +58,10 @@
 //! `POST /sign-in/social`, `GET /callback/:provider` (see the `social`
 //! module: the state bound to the browser by a signed `{prefix}.state`
 //! cookie, a 302 to the callback URL with the session cookie, or to the
-//! error URL with `?error=<code>`).
+//! error URL with `?error=<code>`). The caller's provider accounts
+//! ([`neutrino_auth::oauth::accounts`]): `POST /link-social` (its callback
+//! links instead of signing in), `POST /unlink-account`,
+//! `POST /get-access-token`, `POST /refresh-token`, `GET /account-info`.
 //!
 //! The sso plugin (per-tenant OIDC providers, on the platform's
 //! [`Sso`](neutrino_auth::sso::Sso)): `POST /sso/register`,

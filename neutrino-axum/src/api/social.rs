@@ -15,16 +15,37 @@
 //!   is set as sign-in sets it and the answer is a 302 to the callback URL
 //!   (the new-user URL for a new user); on an error, a 302 to the error URL
 //!   (the sign-in's `errorCallbackURL`, else `/error`) with `?error=<code>`.
-//!   The state cookie is expired either way.
+//!   The state cookie is expired either way. The callback of a link
+//!   handshake links and answers a 302 to its callback URL without a
+//!   session cookie (nobody is signed in).
+//! * The caller's provider accounts
+//!   ([`neutrino_auth::oauth::accounts`]), a session required (401
+//!   `UNAUTHORIZED`): `POST /link-social` (Better Auth's body; answers as
+//!   `/sign-in/social` does; an `idToken` is 404 `ID_TOKEN_NOT_SUPPORTED`),
+//!   `POST /unlink-account` (`{accountId}` — the account's ID — or
+//!   `{providerId, accountId?}`; a fresh session; `{status: true}`, 400
+//!   `ACCOUNT_NOT_FOUND` or `FAILED_TO_UNLINK_LAST_ACCOUNT`),
+//!   `POST /get-access-token` (`{accessToken, accessTokenExpiresAt?,
+//!   scopes, idToken?}`, 400 `FAILED_TO_GET_ACCESS_TOKEN`),
+//!   `POST /refresh-token` (`{accessToken, refreshToken,
+//!   accessTokenExpiresAt?, refreshTokenExpiresAt?, scope?, idToken?,
+//!   providerId, accountId}`, 400 `FAILED_TO_REFRESH_ACCESS_TOKEN` or
+//!   `REFRESH_TOKEN_NOT_FOUND`) and `GET /account-info?accountId=`
+//!   (`{user, data, account: {id, providerId, accountId}}`, 401
+//!   `FAILED_TO_GET_USER_INFO`). Another user's account answers
+//!   `ACCOUNT_NOT_FOUND`, as a missing one.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use neutrino_auth::AuthSession;
-use neutrino_auth::oauth::social::{SocialCallbackError, SocialSignIn, SocialSignedIn};
-use neutrino_auth::oauth::{Authorization, CallbackParams};
-use serde_json::json;
+use neutrino_auth::oauth::accounts::{AccountSelector, LinkSocial};
+use neutrino_auth::oauth::social::{
+    SocialCallback, SocialCallbackError, SocialSignIn, SocialSignedIn,
+};
+use neutrino_auth::oauth::{Authorization, CallbackParams, OAuthError};
+use serde_json::{Value, json};
 
 use super::Ctx;
-use super::session::set_session_cookies;
+use super::session::{require, set_session_cookies, with_cookies, with_token};
 use super::wire::{Fields, Reply, query_get};
 use crate::ApiError;
 
@@ -39,11 +60,22 @@ pub(super) enum SocialRoute {
     SignIn,
     /// The provider's ID is the rest of the path.
     Callback,
+    LinkSocial,
+    UnlinkAccount,
+    GetAccessToken,
+    RefreshToken,
+    AccountInfo,
 }
 
 pub(super) fn route(get: bool, post: bool, path: &str) -> Option<SocialRoute> {
-    if post && path == "/sign-in/social" {
-        return Some(SocialRoute::SignIn);
+    match path {
+        "/sign-in/social" if post => return Some(SocialRoute::SignIn),
+        "/link-social" if post => return Some(SocialRoute::LinkSocial),
+        "/unlink-account" if post => return Some(SocialRoute::UnlinkAccount),
+        "/get-access-token" if post => return Some(SocialRoute::GetAccessToken),
+        "/refresh-token" if post => return Some(SocialRoute::RefreshToken),
+        "/account-info" if get => return Some(SocialRoute::AccountInfo),
+        _ => {}
     }
     let id = path.strip_prefix("/callback/")?;
     let valid = !id.is_empty()
@@ -61,6 +93,11 @@ pub(super) async fn handle(route: SocialRoute, ctx: &Ctx) -> Answer {
             let id = ctx.path.trim_start_matches("/callback/");
             callback(ctx, id).await
         }
+        SocialRoute::LinkSocial => link_social(ctx).await,
+        SocialRoute::UnlinkAccount => unlink_account(ctx).await,
+        SocialRoute::GetAccessToken => tokens(ctx, false).await,
+        SocialRoute::RefreshToken => tokens(ctx, true).await,
+        SocialRoute::AccountInfo => account_info(ctx).await,
     }
 }
 
@@ -157,7 +194,241 @@ async fn callback(ctx: &Ctx, provider: &str) -> Answer {
         .auth()
         .social_callback(provider, &params, ctx.cookies.get(&name), &ctx.meta)
         .await;
-    Ok(callback_reply(ctx, provider, done))
+    Ok(match done {
+        Ok(SocialCallback::Linked(linked)) => {
+            // A link signs nobody in: no session cookie.
+            Reply::redirect(&linked.redirect).cookies([ctx.jar.expire(&name)])
+        }
+        Ok(SocialCallback::SignedIn(signed_in)) => callback_reply(ctx, provider, Ok(signed_in)),
+        Err(e) => callback_reply(ctx, provider, Err(e)),
+    })
+}
+
+/// `POST /link-social` (session required): Better Auth's body; answers
+/// like `POST /sign-in/social`, the handshake's callback linking the
+/// provider account to the caller.
+async fn link_social(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let provider = f.string("provider");
+    let callback_url = f.opt_string("callbackURL");
+    let error_callback_url = f.opt_string("errorCallbackURL");
+    let disable_redirect = f.opt_bool("disableRedirect").unwrap_or(false);
+    let _ = f.opt_bool("requestSignUp");
+    let _ = f.opt_string("loginHint");
+    let id_token = f.raw("idToken").is_some_and(|v| !v.is_null());
+    let scopes = match f.raw("scopes") {
+        None => Vec::new(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "[body.scopes] Invalid input: expected array of strings".to_owned(),
+            ));
+        }
+    };
+    f.finish()?;
+    let (current, cookies) = require(ctx).await?;
+    let auth = ctx.platform.auth();
+    let fail = |e: ApiError| with_cookies(e, cookies.clone());
+    if auth.social_provider(&provider).is_none() {
+        return Err(fail(oauth_error(OAuthError::ProviderNotFound)));
+    }
+    if id_token {
+        return Err(fail(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ID_TOKEN_NOT_SUPPORTED",
+            "id_token not supported",
+        )));
+    }
+    let started = auth
+        .link_social(
+            &current.found.session.token,
+            LinkSocial {
+                provider,
+                callback_url,
+                error_callback_url,
+                scopes,
+            },
+        )
+        .await
+        .map_err(|e| fail(account_error(e, Op::Link)))?;
+    let reply = authorization_reply(ctx, &started, !disable_redirect);
+    Ok(reply.cookies(cookies))
+}
+
+/// Which account route an error comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Link,
+    Unlink,
+    GetAccessToken,
+    RefreshToken,
+    AccountInfo,
+}
+
+/// Better Auth's answers for the errors of the account routes.
+fn account_error(e: OAuthError, op: Op) -> ApiError {
+    let bad = |code: &'static str, message: &'static str| {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    };
+    match e {
+        OAuthError::AccountNotFound => bad("ACCOUNT_NOT_FOUND", "Account not found"),
+        OAuthError::LastAccount => bad(
+            "FAILED_TO_UNLINK_LAST_ACCOUNT",
+            "You can't unlink your last account",
+        ),
+        OAuthError::ProviderNotSupported if op == Op::AccountInfo => bad(
+            "PROVIDER_NOT_CONFIGURED",
+            "Account is not associated with a configured social provider.",
+        ),
+        OAuthError::ProviderNotSupported => {
+            bad("PROVIDER_NOT_SUPPORTED", "Provider is not supported.")
+        }
+        OAuthError::RefreshTokenNotFound => {
+            bad("REFRESH_TOKEN_NOT_FOUND", "Refresh token not found")
+        }
+        OAuthError::AccessTokenNotFound if op == Op::GetAccessToken => bad(
+            "FAILED_TO_GET_ACCESS_TOKEN",
+            "Failed to get a valid access token",
+        ),
+        OAuthError::AccessTokenNotFound => bad("ACCESS_TOKEN_NOT_FOUND", "Access token not found"),
+        OAuthError::UserInfo => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "FAILED_TO_GET_USER_INFO",
+            "Failed to get user info",
+        ),
+        OAuthError::Auth(a) => a.into(),
+        e @ (OAuthError::ProviderNotFound | OAuthError::InvalidCallbackUrl) => oauth_error(e),
+        other => {
+            tracing::info!(error = %other, "provider token request failed");
+            match op {
+                Op::RefreshToken => bad(
+                    "FAILED_TO_REFRESH_ACCESS_TOKEN",
+                    "Failed to refresh access token",
+                ),
+                Op::GetAccessToken | Op::AccountInfo => bad(
+                    "FAILED_TO_GET_ACCESS_TOKEN",
+                    "Failed to get a valid access token",
+                ),
+                Op::Link | Op::Unlink => oauth_error(other),
+            }
+        }
+    }
+}
+
+/// The account selection of a body or query: `accountId` (the account's
+/// ID), or `providerId` with optionally `accountId`; `userId` is the
+/// session's user's anyway, and `useAccountCookie` selects nothing (no
+/// account cookie is kept).
+fn selector(account_id: Option<String>, provider_id: Option<String>) -> AccountSelector {
+    AccountSelector {
+        account_id,
+        provider_id,
+    }
+}
+
+/// `POST /unlink-account` (fresh session required): `{accountId}` or
+/// `{providerId, accountId?}` → `{status: true}`.
+async fn unlink_account(ctx: &Ctx) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let account_id = f.opt_string("accountId");
+    let provider_id = f.opt_string("providerId");
+    if account_id.is_none() && provider_id.is_none() {
+        f.string("accountId");
+    }
+    f.finish()?;
+    let which = selector(account_id, provider_id);
+    with_token(ctx, async |token| {
+        ctx.platform
+            .auth()
+            .unlink_account(token, &which)
+            .await
+            .map_err(|e| account_error(e, Op::Unlink))?;
+        Ok(json!({ "status": true }))
+    })
+    .await
+}
+
+fn date(t: Option<std::time::SystemTime>) -> Value {
+    t.map_or(Value::Null, |t| Value::from(neutrino_auth::date::format(t)))
+}
+
+/// `POST /get-access-token` and `POST /refresh-token` (session required).
+async fn tokens(ctx: &Ctx, refresh: bool) -> Answer {
+    let mut f = Fields::new(&ctx.body, true);
+    let account_id = f.opt_string("accountId");
+    let provider_id = f.opt_string("providerId");
+    let _ = f.opt_string("userId");
+    let _ = f.opt_bool("useAccountCookie");
+    f.finish()?;
+    let which = selector(account_id, provider_id);
+    let auth = ctx.platform.auth();
+    with_token(ctx, async |token| {
+        if refresh {
+            let t = auth
+                .refresh_account_token(token, &which)
+                .await
+                .map_err(|e| account_error(e, Op::RefreshToken))?;
+            let mut out = json!({
+                "accessToken": t.access_token,
+                "refreshToken": t.refresh_token,
+                "providerId": t.provider_id,
+                "accountId": t.account_id,
+            });
+            for (k, v) in [
+                ("accessTokenExpiresAt", date(t.access_token_expires_at)),
+                ("refreshTokenExpiresAt", date(t.refresh_token_expires_at)),
+                ("scope", t.scope.map_or(Value::Null, Value::from)),
+                ("idToken", t.id_token.map_or(Value::Null, Value::from)),
+            ] {
+                if !v.is_null() {
+                    out[k] = v;
+                }
+            }
+            Ok(out)
+        } else {
+            let t = auth
+                .account_access_token(token, &which)
+                .await
+                .map_err(|e| account_error(e, Op::GetAccessToken))?;
+            let mut out = json!({ "accessToken": t.access_token, "scopes": t.scopes });
+            if let Some(e) = t.access_token_expires_at {
+                out["accessTokenExpiresAt"] = date(Some(e));
+            }
+            if let Some(i) = t.id_token {
+                out["idToken"] = Value::from(i);
+            }
+            Ok(out)
+        }
+    })
+    .await
+}
+
+/// `GET /account-info?accountId=` (session required): `{user, data,
+/// account: {id, providerId, accountId}}`.
+async fn account_info(ctx: &Ctx) -> Answer {
+    let param = |name| query_get(&ctx.query, name).map(str::to_owned);
+    let which = selector(param("accountId"), param("providerId"));
+    with_token(ctx, async |token| {
+        let info = ctx
+            .platform
+            .auth()
+            .account_info(token, &which)
+            .await
+            .map_err(|e| account_error(e, Op::AccountInfo))?;
+        Ok(json!({
+            "user": info.user,
+            "data": info.data,
+            "account": {
+                "id": info.id,
+                "providerId": info.provider_id,
+                "accountId": info.account_id,
+            },
+        }))
+    })
+    .await
 }
 
 /// The callback's query.
