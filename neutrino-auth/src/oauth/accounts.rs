@@ -11,9 +11,11 @@
 //! * **Link.** [`Auth::link_social`] starts the handshake with the link in
 //!   its state: the user, their email and the session it was started in.
 //!   The state is bound to the browser like a sign-in's, and its callback
-//!   ([`Auth::social_callback`]) links instead of signing in: nobody is
-//!   signed in, no session cookie is set. The link is refused when the
-//!   session that started it has ended (`unable_to_link_account`), when the
+//!   ([`Auth::social_callback_in_session`]) links instead of signing in:
+//!   nobody is signed in, no session cookie is set. The link is refused
+//!   unless the callback comes in the very session that started it, live
+//!   (`unable_to_link_account`: another user's browser, a signed-out one or
+//!   an ended session completes nothing), when the
 //!   provider does not say the address is verified and is not trusted
 //!   (`unable_to_link_account`), when the addresses differ and
 //!   [`AccountLinking::allow_different_emails`] is off
@@ -363,9 +365,20 @@ impl Auth {
         &self,
         identity: VerifiedIdentity,
         link: LinkData,
+        session_token: Option<&str>,
         targets: RedirectTargets,
         values: [Value; 5],
     ) -> Result<SocialLinked, OAuthError> {
+        // Completed in the session that started it, or not at all.
+        let session = match session_token {
+            Some(t) => self.caller_session(t).await.ok(),
+            None => None,
+        };
+        if !session.is_some_and(|s| {
+            s.session.id == link.session_id && s.user.id.as_str() == link.user_id
+        }) {
+            return Err(OAuthError::UnableToLinkAccount);
+        }
         self.ensure_writable().await?;
         let linking = self.linking();
         let trusted = linking

@@ -272,6 +272,23 @@ impl Auth {
         state_cookie: Option<&str>,
         meta: &RequestMeta,
     ) -> Result<SocialCallback, SocialCallbackError> {
+        self.social_callback_in_session(provider_id, params, state_cookie, None, meta)
+            .await
+    }
+
+    /// [`Auth::social_callback`] in the browser's session `session_token`
+    /// (the session cookie's token, signature checked): a link handshake
+    /// completes only in the very session that started it, so a link is
+    /// never completed by another user's browser or without a session
+    /// (`unable_to_link_account`).
+    pub async fn social_callback_in_session(
+        &self,
+        provider_id: &str,
+        params: &CallbackParams,
+        state_cookie: Option<&str>,
+        session_token: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<SocialCallback, SocialCallbackError> {
         let default_error = self.error_page();
         let (Some(provider), Ok(social)) = (self.social_provider(provider_id), self.social())
         else {
@@ -294,7 +311,7 @@ impl Auth {
                 .account_values(social, &identity)
                 .map_err(|e| callback_error(e, &targets, self))?;
             return self
-                .link_identity(identity, link, targets.clone(), values)
+                .link_identity(identity, link, session_token, targets.clone(), values)
                 .await
                 .map(SocialCallback::Linked)
                 .map_err(|e| callback_error(e, &targets, self));

@@ -192,7 +192,13 @@ async fn callback(ctx: &Ctx, provider: &str) -> Answer {
     let done = ctx
         .platform
         .auth()
-        .social_callback(provider, &params, ctx.cookies.get(&name), &ctx.meta)
+        .social_callback_in_session(
+            provider,
+            &params,
+            ctx.cookies.get(&name),
+            session_token(ctx).as_deref(),
+            &ctx.meta,
+        )
         .await;
     Ok(match done {
         Ok(SocialCallback::Linked(linked)) => {
@@ -202,6 +208,15 @@ async fn callback(ctx: &Ctx, provider: &str) -> Answer {
         Ok(SocialCallback::SignedIn(signed_in)) => callback_reply(ctx, provider, Ok(signed_in)),
         Err(e) => callback_reply(ctx, provider, Err(e)),
     })
+}
+
+/// The request's session token (the session cookie, signature checked).
+fn session_token(ctx: &Ctx) -> Option<String> {
+    let jar = &ctx.jar;
+    ctx.cookies
+        .get(jar.session_token_name())
+        .and_then(|v| jar.signer().verify(v).ok())
+        .map(|t| t.into_owned())
 }
 
 /// `POST /link-social` (session required): Better Auth's body; answers

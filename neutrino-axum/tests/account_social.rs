@@ -1,0 +1,702 @@
+//! Better Auth's social account routes over real HTTP: `/link-social` and
+//! its callback, `/unlink-account`, `/get-access-token`, `/refresh-token`
+//! and `/account-info`, against the test identity provider on loopback, with
+//! the attacks on them.
+
+use std::net::SocketAddr;
+
+use neutrino_auth::oauth::accounts::AccountLinking;
+use neutrino_auth::testkit::idp::{IdpUser, Misbehavior, TestIdp};
+use neutrino_auth::{CookieConfig, CookieDomain};
+use neutrino_axum::api::AuthApi;
+use neutrino_platform::{LocalPlatforms, Platform};
+use serde_json::{Value, json};
+
+const SECRET: &str = "a test secret of at least thirty-two bytes";
+const PASSWORD: &str = "correct horse battery staple";
+
+struct World {
+    _folder: tempfile::TempDir,
+    origin: String,
+    base: String,
+    idp: TestIdp,
+    _platform: Platform,
+}
+
+async fn world() -> World {
+    world_with(AccountLinking::default()).await
+}
+
+async fn world_with(linking: AccountLinking) -> World {
+    let idp = TestIdp::start(IdpUser::verified("subject-1", "ada@example.com")).await;
+    let folder = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let origin = format!("http://{addr}");
+    let platforms = LocalPlatforms::open(folder.path()).await.unwrap();
+    let (o, acme, github) = (origin.clone(), idp.oidc_provider("acme"), idp.github());
+    let platform = platforms
+        .platform("web", SECRET)
+        .with_auth(move |a| {
+            a.with_base_url(o.clone())
+                .with_cookies(CookieConfig {
+                    secure: false,
+                    domain: CookieDomain::HostOnly,
+                    ..CookieConfig::default()
+                })
+                .with_trusted_origins([o])
+                .with_social_provider(acme)
+                .with_social_provider(github)
+                .with_account_linking(linking)
+        })
+        .build()
+        .await
+        .unwrap();
+    let app = AuthApi::new(platform.clone())
+        .without_rate_limit()
+        .router()
+        .unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    World {
+        _folder: folder,
+        base: format!("{origin}/api/auth"),
+        origin,
+        idp,
+        _platform: platform,
+    }
+}
+
+/// A browser: its cookies, no automatic redirects.
+#[derive(Clone)]
+struct Browser {
+    http: reqwest::Client,
+    cookies: Vec<(String, String)>,
+}
+
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    fn sets_session(&self) -> bool {
+        self.set_cookies
+            .iter()
+            .any(|c| c.starts_with("better-auth.session_token=") && !c.contains("Max-Age=0"))
+    }
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn keep(&mut self, set_cookies: &[String]) {
+        for c in set_cookies {
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != k);
+            if !v.is_empty() {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+    }
+
+    fn cookie(&self, name: &str) -> Option<(String, String)> {
+        self.cookies.iter().find(|(k, _)| k == name).cloned()
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
+        let req = if self.cookies.is_empty() {
+            req
+        } else {
+            let header = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            req.header("cookie", header)
+        };
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let set_cookies: Vec<String> = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let body = res.text().await.unwrap();
+        self.keep(&set_cookies);
+        Answer {
+            status,
+            location,
+            set_cookies,
+            body,
+        }
+    }
+
+    async fn post(&mut self, w: &World, path: &str, body: Value) -> Answer {
+        let req = self
+            .http
+            .post(format!("{}{path}", w.base))
+            .header("origin", &w.origin)
+            .json(&body);
+        self.send(req).await
+    }
+
+    async fn get(&mut self, url: &str) -> Answer {
+        let req = self.http.get(url);
+        self.send(req).await
+    }
+
+    async fn accounts(&mut self, w: &World) -> Vec<(String, String, String)> {
+        let r = self.get(&format!("{}/list-accounts", w.base)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["providerId"].as_str().unwrap().to_owned(),
+                    a["accountId"].as_str().unwrap().to_owned(),
+                    a["id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    async fn user_id(&mut self, w: &World) -> String {
+        let r = self.get(&format!("{}/get-session", w.base)).await;
+        r.json()["user"]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A user signed up with email and password.
+async fn signed_up(w: &World, email: &str) -> Browser {
+    let mut b = Browser::new();
+    let r = b
+        .post(
+            w,
+            "/sign-up/email",
+            json!({ "email": email, "password": PASSWORD, "name": "Someone" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    b
+}
+
+/// A user signed in with `provider` as the provider's current user.
+async fn social_user(w: &World, provider: &str) -> Browser {
+    let mut b = Browser::new();
+    let started = b
+        .post(
+            w,
+            "/sign-in/social",
+            json!({ "provider": provider, "callbackURL": "/home" }),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let callback = w
+        .idp
+        .authorize_location(started.json()["url"].as_str().unwrap())
+        .await;
+    let done = b.get(&callback).await;
+    assert_eq!(done.location.as_deref(), Some("/home"));
+    b
+}
+
+/// Starts a link in `b` and answers the callback URL the provider sends the
+/// browser to.
+async fn start_link(w: &World, b: &mut Browser, provider: &str) -> String {
+    let started = b
+        .post(
+            w,
+            "/link-social",
+            json!({ "provider": provider, "callbackURL": "/linked", "errorCallbackURL": "/link-failed" }),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    assert_eq!(started.json()["redirect"], true);
+    assert!(
+        started
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("better-auth.state="))
+    );
+    w.idp
+        .authorize_location(started.json()["url"].as_str().unwrap())
+        .await
+}
+
+#[tokio::test]
+async fn link_social_links_the_provider_account_to_the_caller_and_signs_nobody_in() {
+    let w = world().await;
+    let mut ada = signed_up(&w, "ada@example.com").await;
+    let ada_id = ada.user_id(&w).await;
+    let session_before = ada.cookie("better-auth.session_token");
+    let callback = start_link(&w, &mut ada, "acme").await;
+    let done = ada.get(&callback).await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/linked"));
+    assert!(!done.sets_session(), "a link signs nobody in");
+    assert_eq!(ada.cookie("better-auth.session_token"), session_before);
+    assert!(ada.cookie("better-auth.state").is_none());
+    let accounts = ada.accounts(&w).await;
+    assert!(
+        accounts
+            .iter()
+            .any(|(p, a, _)| p == "acme" && a == "subject-1")
+    );
+    assert!(accounts.iter().any(|(p, _, _)| p == "credential"));
+    // The provider now signs Ada in.
+    let mut again = social_user(&w, "acme").await;
+    assert_eq!(again.user_id(&w).await, ada_id);
+    // Linking again renews it, still once.
+    let callback = start_link(&w, &mut ada, "acme").await;
+    let done = ada.get(&callback).await;
+    assert_eq!(done.location.as_deref(), Some("/linked"));
+    assert_eq!(ada.accounts(&w).await.len(), 2);
+
+    // No session: 401; unknown provider 404; untrusted callback 403.
+    let mut anon = Browser::new();
+    let r = anon
+        .post(&w, "/link-social", json!({ "provider": "acme" }))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (401, "UNAUTHORIZED"));
+    let r = ada
+        .post(&w, "/link-social", json!({ "provider": "nope" }))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (404, "PROVIDER_NOT_FOUND"));
+    for evil in ["https://evil.example/x", "//evil.example/x"] {
+        for field in ["callbackURL", "errorCallbackURL"] {
+            let r = ada
+                .post(&w, "/link-social", json!({ "provider": "acme", field: evil }))
+                .await;
+            assert_eq!(r.status, 403, "{field} {evil}: {}", r.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_link_state_attaches_to_its_user_only_and_in_their_session_only() {
+    let w = world().await;
+    let mut ada = signed_up(&w, "ada@example.com").await;
+    let mut bob = signed_up(&w, "bob@example.com").await;
+    let ada_before = ada.accounts(&w).await;
+    // Bob opens Ada's callback with his own state and session: the state is
+    // not his browser's.
+    let callback = start_link(&w, &mut ada, "acme").await;
+    let _bobs_own = start_link(&w, &mut bob, "acme").await;
+    let r = bob.get(&callback).await;
+    assert_eq!(r.status, 302);
+    assert!(r.location.clone().unwrap().contains("error=state_mismatch"));
+    assert!(!r.sets_session());
+    // Bob with a copy of Ada's state cookie and his own session: refused,
+    // linked to nobody, nobody signed in.
+    let callback = start_link(&w, &mut ada, "acme").await;
+    let mut thief = bob.clone();
+    thief.cookies.retain(|(k, _)| k != "better-auth.state");
+    thief
+        .cookies
+        .push(ada.cookie("better-auth.state").unwrap());
+    let r = thief.get(&callback).await;
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/link-failed?error=unable_to_link_account")
+    );
+    assert!(!r.sets_session());
+    // A browser with the state but no session at all: refused too.
+    let callback = start_link(&w, &mut ada, "acme").await;
+    let mut bare = Browser::new();
+    bare.cookies.push(ada.cookie("better-auth.state").unwrap());
+    let r = bare.get(&callback).await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/link-failed?error=unable_to_link_account")
+    );
+    assert!(!r.sets_session());
+    assert_eq!(ada.accounts(&w).await, ada_before);
+    assert_eq!(bob.accounts(&w).await.len(), 1);
+    // A signed-out session cannot complete its link.
+    let callback = start_link(&w, &mut ada, "acme").await;
+    let mut ada_copy = ada.clone();
+    let out = ada.post(&w, "/sign-out", json!({})).await;
+    assert_eq!(out.status, 200);
+    let r = ada_copy.get(&callback).await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/link-failed?error=unable_to_link_account")
+    );
+    // A sign-in state never links: a new provider user is its own user.
+    w.idp
+        .set_user(IdpUser::verified("carol-1", "carol@example.com"));
+    let mut carol = social_user(&w, "acme").await;
+    let carol_accounts = carol.accounts(&w).await;
+    assert_eq!(carol_accounts.len(), 1);
+}
+
+#[tokio::test]
+async fn links_of_another_users_account_another_email_or_an_unverified_one_are_refused() {
+    let w = world().await;
+    // Bob owns the provider account `shared`.
+    w.idp.set_user(IdpUser::verified("shared", "bob@example.com"));
+    let mut bob = social_user(&w, "acme").await;
+    let bob_accounts = bob.accounts(&w).await;
+    // The provider now reports Ada's address for it: still Bob's.
+    let mut ada = signed_up(&w, "ada@example.com").await;
+    w.idp.set_user(IdpUser::verified("shared", "ada@example.com"));
+    let callback = start_link(&w, &mut ada, "acme").await;
+    let r = ada.get(&callback).await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/link-failed?error=account_already_linked_to_different_user")
+    );
+    assert_eq!(bob.accounts(&w).await, bob_accounts);
+    assert_eq!(ada.accounts(&w).await.len(), 1);
+    // Another address.
+    w.idp.set_user(IdpUser::verified("mallory-1", "mallory@example.com"));
+    let callback = start_link(&w, &mut ada, "acme").await;
+    let r = ada.get(&callback).await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/link-failed?error=email_does_not_match")
+    );
+    // An unverified address.
+    w.idp.set_user(IdpUser {
+        email_verified: false,
+        ..IdpUser::verified("ada-2", "ada@example.com")
+    });
+    let callback = start_link(&w, &mut ada, "acme").await;
+    let r = ada.get(&callback).await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/link-failed?error=unable_to_link_account")
+    );
+    assert_eq!(ada.accounts(&w).await.len(), 1);
+    assert!(!r.sets_session());
+}
+
+#[tokio::test]
+async fn allow_different_emails_lets_another_address_link() {
+    let w = world_with(AccountLinking {
+        allow_different_emails: true,
+        ..AccountLinking::default()
+    })
+    .await;
+    let mut ada = signed_up(&w, "ada@example.com").await;
+    w.idp.set_user(IdpUser::verified("ada-work", "ada@work.example"));
+    let callback = start_link(&w, &mut ada, "acme").await;
+    let r = ada.get(&callback).await;
+    assert_eq!(r.location.as_deref(), Some("/linked"));
+    assert_eq!(ada.accounts(&w).await.len(), 2);
+}
+
+/// Ada with a password and the provider account `subject-1`.
+async fn two_accounts(w: &World, email: &str, sub: &str) -> Browser {
+    let mut b = signed_up(w, email).await;
+    w.idp.set_user(IdpUser::verified(sub, email));
+    let callback = start_link(w, &mut b, "acme").await;
+    let r = b.get(&callback).await;
+    assert_eq!(r.location.as_deref(), Some("/linked"), "{}", r.body);
+    assert_eq!(b.accounts(w).await.len(), 2);
+    b
+}
+
+#[tokio::test]
+async fn unlink_removes_own_accounts_only_and_never_the_last() {
+    let w = world().await;
+    let mut ada = two_accounts(&w, "ada@example.com", "ada-sub").await;
+    let mut bob = two_accounts(&w, "bob@example.com", "bob-sub").await;
+    let bobs = bob.accounts(&w).await;
+    // Bob's accounts, by ID or by provider account: answered as missing.
+    for (provider, account, id) in &bobs {
+        for body in [
+            json!({ "accountId": id }),
+            json!({ "providerId": provider, "accountId": account }),
+            json!({ "providerId": provider, "accountId": id }),
+        ] {
+            let r = ada.post(&w, "/unlink-account", body).await;
+            assert_eq!((r.status, r.code().as_str()), (400, "ACCOUNT_NOT_FOUND"));
+        }
+    }
+    assert_eq!(bob.accounts(&w).await, bobs);
+    // Ada's own, by its ID: gone; then the last one stays.
+    let acme = ada
+        .accounts(&w)
+        .await
+        .into_iter()
+        .find(|(p, _, _)| p == "acme")
+        .unwrap();
+    let r = ada
+        .post(&w, "/unlink-account", json!({ "accountId": acme.2 }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), json!({ "status": true }));
+    let last = ada.accounts(&w).await;
+    assert_eq!(last.len(), 1);
+    let r = ada
+        .post(&w, "/unlink-account", json!({ "accountId": last[0].2 }))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "FAILED_TO_UNLINK_LAST_ACCOUNT")
+    );
+    let r = ada
+        .post(&w, "/unlink-account", json!({ "providerId": "credential" }))
+        .await;
+    assert_eq!(r.code(), "FAILED_TO_UNLINK_LAST_ACCOUNT");
+    assert_eq!(ada.accounts(&w).await, last);
+    // By provider, Bob's own.
+    let r = bob
+        .post(&w, "/unlink-account", json!({ "providerId": "acme" }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(bob.accounts(&w).await.len(), 1);
+    // No session; no selection.
+    let r = Browser::new()
+        .post(&w, "/unlink-account", json!({ "accountId": last[0].2 }))
+        .await;
+    assert_eq!(r.status, 401);
+    let r = ada.post(&w, "/unlink-account", json!({})).await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn concurrent_unlinks_of_a_users_two_accounts_leave_one() {
+    let w = world().await;
+    let mut users = Vec::new();
+    for i in 0..12 {
+        let b = two_accounts(&w, &format!("user{i}@example.com"), &format!("sub-{i}")).await;
+        users.push(b);
+    }
+    let mut tasks = Vec::new();
+    for b in &mut users {
+        let accounts = b.accounts(&w).await;
+        for (_, _, id) in accounts {
+            let mut b = b.clone();
+            let (base, origin) = (w.base.clone(), w.origin.clone());
+            tasks.push(tokio::spawn(async move {
+                let req = b
+                    .http
+                    .post(format!("{base}/unlink-account"))
+                    .header("origin", origin)
+                    .json(&json!({ "accountId": id }));
+                b.send(req).await.status
+            }));
+        }
+    }
+    let statuses: Vec<u16> = futures_join(tasks).await;
+    for (i, b) in users.iter_mut().enumerate() {
+        let left = b.accounts(&w).await;
+        assert_eq!(left.len(), 1, "user {i} keeps exactly one account");
+        let pair = &statuses[2 * i..2 * i + 2];
+        assert_eq!(
+            pair.iter().filter(|s| **s == 200).count(),
+            1,
+            "user {i}: one unlink of two succeeds ({pair:?})"
+        );
+    }
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<u16>>) -> Vec<u16> {
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn access_tokens_are_the_callers_own_and_refresh_at_the_provider() {
+    let w = world().await;
+    let mut ada = social_user(&w, "acme").await;
+    let acme = ada.accounts(&w).await.remove(0);
+    // The stored access token, decrypted.
+    let r = ada
+        .post(&w, "/get-access-token", json!({ "providerId": "acme" }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let first = r.json()["accessToken"].as_str().unwrap().to_owned();
+    assert!(w.idp.issued_access_token(&first));
+    assert!(r.json()["accessTokenExpiresAt"].is_string());
+    assert_eq!(r.json()["scopes"], json!(["openid", "email", "profile"]));
+    let calls = w.idp.token_calls();
+    let r = ada
+        .post(&w, "/get-access-token", json!({ "accountId": acme.2 }))
+        .await;
+    assert_eq!(r.json()["accessToken"], first, "not expired: not refreshed");
+    assert_eq!(w.idp.token_calls(), calls);
+
+    // /refresh-token always refreshes, and stores the new tokens.
+    let r = ada
+        .post(&w, "/refresh-token", json!({ "accountId": acme.2 }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = r.json();
+    let second = body["accessToken"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert!(w.idp.issued_access_token(&second));
+    assert!(body["refreshToken"].is_string());
+    assert_eq!(body["providerId"], "acme");
+    assert_eq!(body["accountId"], acme.2.as_str());
+    let r = ada
+        .post(&w, "/get-access-token", json!({ "providerId": "acme" }))
+        .await;
+    assert_eq!(r.json()["accessToken"], second);
+
+    // A revoked refresh token: a typed error, the tokens unchanged.
+    w.idp.revoke_refresh_tokens();
+    let r = ada
+        .post(&w, "/refresh-token", json!({ "accountId": acme.2 }))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "FAILED_TO_REFRESH_ACCESS_TOKEN")
+    );
+    assert!(!r.body.contains(&second));
+    let r = ada
+        .post(&w, "/get-access-token", json!({ "providerId": "acme" }))
+        .await;
+    assert_eq!(r.json()["accessToken"], second);
+
+    // A token endpoint answering garbage: a typed error, no panic.
+    let mut eve = Browser::new();
+    w.idp.set_user(IdpUser::verified("eve-1", "eve@example.com"));
+    eve = {
+        let _ = &mut eve;
+        social_user(&w, "acme").await
+    };
+    w.idp.misbehave(Misbehavior::GarbageTokens);
+    let r = eve
+        .post(&w, "/refresh-token", json!({ "providerId": "acme" }))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "FAILED_TO_REFRESH_ACCESS_TOKEN")
+    );
+    w.idp.misbehave(Misbehavior::None);
+
+    // Another user's account: answered as missing, on every route.
+    for (path, body) in [
+        ("/get-access-token", json!({ "accountId": acme.2 })),
+        ("/refresh-token", json!({ "accountId": acme.2 })),
+        (
+            "/get-access-token",
+            json!({ "providerId": "acme", "accountId": acme.1 }),
+        ),
+    ] {
+        let r = eve.post(&w, path, body).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "ACCOUNT_NOT_FOUND"),
+            "{path}"
+        );
+        assert!(!r.body.contains(&second));
+    }
+    let r = eve
+        .get(&format!("{}/account-info?accountId={}", w.base, acme.2))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (400, "ACCOUNT_NOT_FOUND"));
+    // No session.
+    let r = Browser::new()
+        .post(&w, "/get-access-token", json!({ "providerId": "acme" }))
+        .await;
+    assert_eq!(r.status, 401);
+    // A password account has no provider.
+    let mut pat = signed_up(&w, "pat@example.com").await;
+    let r = pat
+        .post(&w, "/get-access-token", json!({ "providerId": "credential" }))
+        .await;
+    assert_eq!(r.code(), "PROVIDER_NOT_SUPPORTED");
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_refreshed_once_asked_for() {
+    let w = world().await;
+    w.idp.set_expires_in(0);
+    let mut ada = social_user(&w, "acme").await;
+    w.idp.set_expires_in(3600);
+    let calls = w.idp.token_calls();
+    let r = ada
+        .post(&w, "/get-access-token", json!({ "providerId": "acme" }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fresh = r.json()["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(w.idp.token_calls(), calls + 1, "refreshed at the provider");
+    assert!(w.idp.issued_access_token(&fresh));
+    // Stored: asked again, the same one, no new refresh.
+    let r = ada
+        .post(&w, "/get-access-token", json!({ "providerId": "acme" }))
+        .await;
+    assert_eq!(r.json()["accessToken"], fresh.as_str());
+    assert_eq!(w.idp.token_calls(), calls + 1);
+
+    // Expired and the refresh token revoked: a typed error.
+    w.idp.set_expires_in(0);
+    let mut bob = {
+        w.idp.set_user(IdpUser::verified("bob-1", "bob@example.com"));
+        social_user(&w, "acme").await
+    };
+    w.idp.revoke_refresh_tokens();
+    let r = bob
+        .post(&w, "/get-access-token", json!({ "providerId": "acme" }))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "FAILED_TO_GET_ACCESS_TOKEN")
+    );
+}
+
+#[tokio::test]
+async fn account_info_answers_the_providers_profile() {
+    let w = world().await;
+    let mut ada = social_user(&w, "acme").await;
+    let acme = ada.accounts(&w).await.remove(0);
+    let r = ada
+        .get(&format!("{}/account-info?accountId={}", w.base, acme.2))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = r.json();
+    assert_eq!(body["user"]["id"], "subject-1");
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert_eq!(body["user"]["emailVerified"], true);
+    assert_eq!(body["data"]["sub"], "subject-1");
+    assert_eq!(
+        body["account"],
+        json!({ "id": acme.2, "providerId": "acme", "accountId": "subject-1" })
+    );
+    let r = Browser::new()
+        .get(&format!("{}/account-info?accountId={}", w.base, acme.2))
+        .await;
+    assert_eq!(r.status, 401);
+}
