@@ -491,35 +491,39 @@ async fn unlink_removes_own_accounts_only_and_never_the_last() {
     assert_eq!(r.status, 400);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_unlinks_of_a_users_two_accounts_leave_one() {
     let w = world().await;
     let mut users = Vec::new();
-    for i in 0..12 {
-        let b = two_accounts(&w, &format!("user{i}@example.com"), &format!("sub-{i}")).await;
-        users.push(b);
-    }
-    let mut tasks = Vec::new();
-    for b in &mut users {
+    for i in 0..16 {
+        let mut b = two_accounts(&w, &format!("user{i}@example.com"), &format!("sub-{i}")).await;
         let accounts = b.accounts(&w).await;
+        users.push((b, accounts));
+    }
+    // Every unlink of every user at once.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2 * users.len()));
+    let mut tasks = Vec::new();
+    for (b, accounts) in &users {
         for (_, _, id) in accounts {
             let mut b = b.clone();
-            let (base, origin) = (w.base.clone(), w.origin.clone());
+            let barrier = barrier.clone();
+            let (base, origin, id) = (w.base.clone(), w.origin.clone(), id.clone());
             tasks.push(tokio::spawn(async move {
                 let req = b
                     .http
                     .post(format!("{base}/unlink-account"))
                     .header("origin", origin)
                     .json(&json!({ "accountId": id }));
+                barrier.wait().await;
                 b.send(req).await.status
             }));
         }
     }
     let statuses: Vec<u16> = futures_join(tasks).await;
-    for (i, b) in users.iter_mut().enumerate() {
+    for (i, (b, _)) in users.iter_mut().enumerate() {
         let left = b.accounts(&w).await;
-        assert_eq!(left.len(), 1, "user {i} keeps exactly one account");
         let pair = &statuses[2 * i..2 * i + 2];
+        assert_eq!(left.len(), 1, "user {i} keeps exactly one account ({pair:?})");
         assert_eq!(
             pair.iter().filter(|s| **s == 200).count(),
             1,
