@@ -704,3 +704,71 @@ async fn account_info_answers_the_providers_profile() {
         .await;
     assert_eq!(r.status, 401);
 }
+
+/// Better Auth's official client (`linkSocial`, `listAccounts`,
+/// `getAccessToken`, `refreshToken`, `accountInfo`, `unlinkAccount`) end to
+/// end: needs Node.js and the packages `scripts/setup-node-tests` installs
+/// in `neutrino-axum/tests/client`, and fails saying so without them.
+#[tokio::test]
+async fn the_official_client_links_lists_reads_and_unlinks_accounts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/client");
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()) && dir.join("node_modules/better-auth").is_dir(),
+        "the official-client test needs Node.js 20+ and Better Auth's client in neutrino-axum/tests/client (run scripts/setup-node-tests)"
+    );
+    let w = world().await;
+    let origin = w.origin.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .current_dir(dir)
+            .arg("account-social.mjs")
+            .arg(&origin)
+            .arg("acme")
+            .arg("ada@example.com")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run node account-social.mjs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "account-social.mjs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["signUp"], json!({ "status": 200 }));
+    assert_eq!(
+        doc["linkSocial"],
+        json!({ "status": 200, "redirect": false, "hasUrl": true })
+    );
+    assert_eq!(
+        doc["callback"],
+        json!({ "status": 302, "location": "/linked", "setsSession": false })
+    );
+    assert_eq!(
+        doc["listAccounts"],
+        json!({ "status": 200, "providers": ["acme", "credential"] })
+    );
+    assert_eq!(
+        doc["getAccessToken"],
+        json!({ "status": 200, "hasAccessToken": true, "scopes": ["openid", "email", "profile"] })
+    );
+    assert_eq!(
+        doc["refreshToken"],
+        json!({ "status": 200, "changed": true, "providerId": "acme" })
+    );
+    assert_eq!(
+        doc["accountInfo"],
+        json!({ "status": 200, "email": "ada@example.com", "accountId": "subject-1" })
+    );
+    assert_eq!(
+        doc["unlink"],
+        json!({ "status": 200, "data": { "status": true } })
+    );
+    assert_eq!(
+        doc["unlinkLast"],
+        json!({ "status": 400, "code": "FAILED_TO_UNLINK_LAST_ACCOUNT" })
+    );
+}
