@@ -256,6 +256,26 @@ pub const EXEMPT: &[(&str, &str)] = &[
         "checks the caller's own password; takes no tenant",
     ),
     (
+        "Auth::link_social",
+        "starts a link to the caller's own user, resolved from their session token; takes no tenant",
+    ),
+    (
+        "Auth::unlink_account",
+        "removes one of the caller's own accounts (another user's answers as missing); takes no tenant",
+    ),
+    (
+        "Auth::account_access_token",
+        "reads the caller's own account's provider token (another user's answers as missing); takes no tenant",
+    ),
+    (
+        "Auth::refresh_account_token",
+        "refreshes the caller's own account's provider tokens (another user's answers as missing); takes no tenant",
+    ),
+    (
+        "Auth::account_info",
+        "reads the provider's profile of the caller's own account (another user's answers as missing); takes no tenant",
+    ),
+    (
         "Auth::totp_uri",
         "reads the caller's own two-factor setup; takes no tenant",
     ),
