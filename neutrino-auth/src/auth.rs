@@ -332,10 +332,7 @@ impl AuthBuilder {
     /// Better Auth's `account.accountLinking` options for linking and
     /// unlinking provider accounts ([`crate::oauth::accounts`]); default:
     /// Better Auth's (linking on, same email only, the last account kept).
-    pub fn with_account_linking(
-        mut self,
-        linking: crate::oauth::accounts::AccountLinking,
-    ) -> Self {
+    pub fn with_account_linking(mut self, linking: crate::oauth::accounts::AccountLinking) -> Self {
         self.account_linking = linking;
         self
     }

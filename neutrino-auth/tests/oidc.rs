@@ -462,7 +462,16 @@ async fn concurrent_first_sign_ins_create_one_user_and_one_account() {
     }
     let mut ids = std::collections::HashSet::new();
     for t in tasks {
-        ids.insert(t.await.unwrap().expect("each signs in").signed_in().expect("a sign-in").signed_in.user.id);
+        ids.insert(
+            t.await
+                .unwrap()
+                .expect("each signs in")
+                .signed_in()
+                .expect("a sign-in")
+                .signed_in
+                .user
+                .id,
+        );
     }
     assert_eq!(ids.len(), 1);
     assert_eq!(users_with(&f, &e).await, 1);

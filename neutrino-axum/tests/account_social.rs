@@ -299,7 +299,11 @@ async fn link_social_links_the_provider_account_to_the_caller_and_signs_nobody_i
     for evil in ["https://evil.example/x", "//evil.example/x"] {
         for field in ["callbackURL", "errorCallbackURL"] {
             let r = ada
-                .post(&w, "/link-social", json!({ "provider": "acme", field: evil }))
+                .post(
+                    &w,
+                    "/link-social",
+                    json!({ "provider": "acme", field: evil }),
+                )
                 .await;
             assert_eq!(r.status, 403, "{field} {evil}: {}", r.body);
         }
@@ -325,9 +329,7 @@ async fn a_link_state_attaches_to_its_user_only_and_in_their_session_only() {
     let callback = start_link(&w, &mut ada, "acme").await;
     let mut thief = bob.clone();
     thief.cookies.retain(|(k, _)| k != "better-auth.state");
-    thief
-        .cookies
-        .push(ada.cookie("better-auth.state").unwrap());
+    thief.cookies.push(ada.cookie("better-auth.state").unwrap());
     let r = thief.get(&callback).await;
     assert_eq!(r.status, 302);
     assert_eq!(
@@ -369,12 +371,14 @@ async fn a_link_state_attaches_to_its_user_only_and_in_their_session_only() {
 async fn links_of_another_users_account_another_email_or_an_unverified_one_are_refused() {
     let w = world().await;
     // Bob owns the provider account `shared`.
-    w.idp.set_user(IdpUser::verified("shared", "bob@example.com"));
+    w.idp
+        .set_user(IdpUser::verified("shared", "bob@example.com"));
     let mut bob = social_user(&w, "acme").await;
     let bob_accounts = bob.accounts(&w).await;
     // The provider now reports Ada's address for it: still Bob's.
     let mut ada = signed_up(&w, "ada@example.com").await;
-    w.idp.set_user(IdpUser::verified("shared", "ada@example.com"));
+    w.idp
+        .set_user(IdpUser::verified("shared", "ada@example.com"));
     let callback = start_link(&w, &mut ada, "acme").await;
     let r = ada.get(&callback).await;
     assert_eq!(
@@ -384,7 +388,8 @@ async fn links_of_another_users_account_another_email_or_an_unverified_one_are_r
     assert_eq!(bob.accounts(&w).await, bob_accounts);
     assert_eq!(ada.accounts(&w).await.len(), 1);
     // Another address.
-    w.idp.set_user(IdpUser::verified("mallory-1", "mallory@example.com"));
+    w.idp
+        .set_user(IdpUser::verified("mallory-1", "mallory@example.com"));
     let callback = start_link(&w, &mut ada, "acme").await;
     let r = ada.get(&callback).await;
     assert_eq!(
@@ -414,7 +419,8 @@ async fn allow_different_emails_lets_another_address_link() {
     })
     .await;
     let mut ada = signed_up(&w, "ada@example.com").await;
-    w.idp.set_user(IdpUser::verified("ada-work", "ada@work.example"));
+    w.idp
+        .set_user(IdpUser::verified("ada-work", "ada@work.example"));
     let callback = start_link(&w, &mut ada, "acme").await;
     let r = ada.get(&callback).await;
     assert_eq!(r.location.as_deref(), Some("/linked"));
@@ -523,7 +529,11 @@ async fn concurrent_unlinks_of_a_users_two_accounts_leave_one() {
     for (i, (b, _)) in users.iter_mut().enumerate() {
         let left = b.accounts(&w).await;
         let pair = &statuses[2 * i..2 * i + 2];
-        assert_eq!(left.len(), 1, "user {i} keeps exactly one account ({pair:?})");
+        assert_eq!(
+            left.len(),
+            1,
+            "user {i} keeps exactly one account ({pair:?})"
+        );
         assert_eq!(
             pair.iter().filter(|s| **s == 200).count(),
             1,
@@ -595,7 +605,8 @@ async fn access_tokens_are_the_callers_own_and_refresh_at_the_provider() {
 
     // A token endpoint answering garbage: a typed error, no panic.
     let mut eve = Browser::new();
-    w.idp.set_user(IdpUser::verified("eve-1", "eve@example.com"));
+    w.idp
+        .set_user(IdpUser::verified("eve-1", "eve@example.com"));
     eve = {
         let _ = &mut eve;
         social_user(&w, "acme").await
@@ -639,7 +650,11 @@ async fn access_tokens_are_the_callers_own_and_refresh_at_the_provider() {
     // A password account has no provider.
     let mut pat = signed_up(&w, "pat@example.com").await;
     let r = pat
-        .post(&w, "/get-access-token", json!({ "providerId": "credential" }))
+        .post(
+            &w,
+            "/get-access-token",
+            json!({ "providerId": "credential" }),
+        )
         .await;
     assert_eq!(r.code(), "PROVIDER_NOT_SUPPORTED");
 }
@@ -668,7 +683,8 @@ async fn an_expired_access_token_is_refreshed_once_asked_for() {
     // Expired and the refresh token revoked: a typed error.
     w.idp.set_expires_in(0);
     let mut bob = {
-        w.idp.set_user(IdpUser::verified("bob-1", "bob@example.com"));
+        w.idp
+            .set_user(IdpUser::verified("bob-1", "bob@example.com"));
         social_user(&w, "acme").await
     };
     w.idp.revoke_refresh_tokens();

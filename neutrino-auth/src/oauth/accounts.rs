@@ -329,10 +329,9 @@ impl Auth {
         let mut provider = provider.clone();
         if !req.scopes.is_empty() {
             if req.scopes.len() > 32
-                || req
-                    .scopes
-                    .iter()
-                    .any(|s| s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()))
+                || req.scopes.iter().any(|s| {
+                    s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic())
+                })
             {
                 return Err(OAuthError::Config { reason: "scopes" });
             }
@@ -374,9 +373,9 @@ impl Auth {
             Some(t) => self.caller_session(t).await.ok(),
             None => None,
         };
-        if !session.is_some_and(|s| {
-            s.session.id == link.session_id && s.user.id.as_str() == link.user_id
-        }) {
+        if !session
+            .is_some_and(|s| s.session.id == link.session_id && s.user.id.as_str() == link.user_id)
+        {
             return Err(OAuthError::UnableToLinkAccount);
         }
         self.ensure_writable().await?;
@@ -501,7 +500,9 @@ impl Auth {
         }
         let count = self
             .db()
-            .query(&Statement::new(r#"SELECT COUNT(*) FROM "account" WHERE "userId" = ?1"#).bind(user))
+            .query(
+                &Statement::new(r#"SELECT COUNT(*) FROM "account" WHERE "userId" = ?1"#).bind(user),
+            )
             .await?
             .into_iter()
             .next()
@@ -582,7 +583,10 @@ impl Auth {
         let expiring = account
             .access_token_expires_at
             .is_some_and(|e| e < self.now() + Duration::from_secs(5));
-        let has_refresh = account.refresh_token.as_deref().is_some_and(|t| !t.is_empty());
+        let has_refresh = account
+            .refresh_token
+            .as_deref()
+            .is_some_and(|t| !t.is_empty());
         if expiring && has_refresh {
             let (tokens, _) = self.refresh_stored(user, provider, &account).await?;
             return Ok(AccessToken {

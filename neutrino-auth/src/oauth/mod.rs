@@ -703,8 +703,11 @@ impl OAuthClient {
         ];
         let (status, body) = http
             .send(
-                http.post(checked_url(&token_endpoint, provider.allow_loopback_http())?)
-                    .form(&form),
+                http.post(checked_url(
+                    &token_endpoint,
+                    provider.allow_loopback_http(),
+                )?)
+                .form(&form),
             )
             .await
             .map_err(|_| OAuthError::TokenRefresh)?;
@@ -721,7 +724,9 @@ impl OAuthClient {
             refresh_token: answer
                 .refresh_token
                 .filter(|t| !t.is_empty() && t.len() <= 8192),
-            id_token: answer.id_token.filter(|t| !t.is_empty() && t.len() <= 16384),
+            id_token: answer
+                .id_token
+                .filter(|t| !t.is_empty() && t.len() <= 16384),
             access_token_expires_at: answer
                 .expires_in
                 .map(|s| now + Duration::from_secs(s.min(10 * 365 * 86_400))),

@@ -87,7 +87,7 @@ pub struct SocialSignedIn {
 #[derive(Debug)]
 pub enum SocialCallback {
     /// A sign-in handshake: the user is signed in.
-    SignedIn(SocialSignedIn),
+    SignedIn(Box<SocialSignedIn>),
     /// A link handshake ([`Auth::link_social`]): the provider account was
     /// linked to the user who started it; nobody is signed in.
     Linked(super::accounts::SocialLinked),
@@ -97,7 +97,7 @@ impl SocialCallback {
     /// The sign-in, if this callback signed someone in.
     pub fn signed_in(self) -> Option<SocialSignedIn> {
         match self {
-            Self::SignedIn(s) => Some(s),
+            Self::SignedIn(s) => Some(*s),
             Self::Linked(_) => None,
         }
     }
@@ -320,11 +320,11 @@ impl Auth {
             .sign_in_identity(social, identity, meta)
             .await
             .map_err(|e| callback_error(e, &targets, self))?;
-        Ok(SocialCallback::SignedIn(SocialSignedIn {
+        Ok(SocialCallback::SignedIn(Box::new(SocialSignedIn {
             redirect: signed_in_redirect(targets, is_new_user),
             signed_in,
             is_new_user,
-        }))
+        })))
     }
 
     /// The handshake half of a sign-in callback, for social sign-in and SSO

@@ -517,7 +517,10 @@ async fn token(State(s): S, headers: HeaderMap, body: Bytes) -> Response {
     }
     if f.get("grant_type").map(String::as_str) == Some("refresh_token") {
         // A refresh token works once: it is rotated.
-        let Some(user) = f.get("refresh_token").and_then(|r| i.refresh_tokens.remove(r)) else {
+        let Some(user) = f
+            .get("refresh_token")
+            .and_then(|r| i.refresh_tokens.remove(r))
+        else {
             return oauth_error("invalid_grant");
         };
         let (access_token, refresh_token) = (random(40), random(40));

@@ -205,7 +205,7 @@ async fn callback(ctx: &Ctx, provider: &str) -> Answer {
             // A link signs nobody in: no session cookie.
             Reply::redirect(&linked.redirect).cookies([ctx.jar.expire(&name)])
         }
-        Ok(SocialCallback::SignedIn(signed_in)) => callback_reply(ctx, provider, Ok(signed_in)),
+        Ok(SocialCallback::SignedIn(signed_in)) => callback_reply(ctx, provider, Ok(*signed_in)),
         Err(e) => callback_reply(ctx, provider, Err(e)),
     })
 }
