@@ -220,6 +220,7 @@ macro_rules! auth_race_suite {
                     deleting_an_organization_racing_joins_and_keys_leaves_nothing_usable,
                     concurrent_stops_of_one_impersonation_restore_the_admin_once,
                     concurrent_creations_of_one_address_make_one_user,
+                    concurrent_unlinks_never_remove_the_last_account,
                 ]
             );
         }

@@ -962,3 +962,59 @@ pub async fn one_trust_value_signs_in_once_under_concurrency(
         value = trusted[0].trust_device.clone().expect("a new trust value");
     }
 }
+
+/// Concurrent unlinks of each of a user's two accounts leave one account:
+/// the `DELETE` counts the user's accounts itself, in repeated rounds.
+pub async fn concurrent_unlinks_never_remove_the_last_account(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    use crate::oauth::accounts::AccountSelector;
+    let auth = fixtures::auth(stores, clock).await;
+    for round in 0..8 {
+        let signed = auth
+            .sign_up_email(
+                SignUpEmail::new("Two Accounts", &unique_email(), PASSWORD),
+                &meta(),
+            )
+            .await
+            .expect("sign up");
+        let user = signed.user.id.clone();
+        // A second account, as a link leaves it.
+        auth.db()
+            .execute(
+                &Statement::new(
+                    r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "createdAt", "updatedAt") VALUES (?1, ?2, 'acme', ?3, ?4, ?4)"#,
+                )
+                .bind(unique("acct"))
+                .bind(unique("sub"))
+                .bind(user.as_str())
+                .bind(crate::date::format(clock.now())),
+            )
+            .await
+            .expect("a second account");
+        let accounts = auth.list_accounts(&user).await.expect("accounts");
+        assert_eq!(accounts.len(), 2);
+        let mut tasks = Vec::new();
+        for a in accounts {
+            let (auth, token) = (auth.clone(), signed.session.clone().expect("a session").token);
+            tasks.push(tokio::spawn(async move {
+                let which = AccountSelector {
+                    account_id: Some(a.id),
+                    provider_id: None,
+                };
+                auth.unlink_account(&token, &which).await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(()) => ok += 1,
+                Err(e) => assert_eq!(e.code(), "FAILED_TO_UNLINK_LAST_ACCOUNT", "round {round}"),
+            }
+        }
+        assert_eq!(ok, 1, "round {round}: one unlink of two");
+        let left = auth.list_accounts(&user).await.expect("accounts");
+        assert_eq!(left.len(), 1, "round {round}: the last account stays");
+    }
+}
