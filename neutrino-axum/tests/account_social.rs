@@ -35,6 +35,9 @@ async fn world_with(linking: AccountLinking) -> World {
     let origin = format!("http://{addr}");
     let platforms = LocalPlatforms::open(folder.path()).await.unwrap();
     let (o, acme, github) = (origin.clone(), idp.oidc_provider("acme"), idp.github());
+    let strict = idp
+        .oidc_provider("strict")
+        .with_disable_implicit_sign_up(true);
     let platform = platforms
         .platform("web", SECRET)
         .with_auth(move |a| {
@@ -47,6 +50,7 @@ async fn world_with(linking: AccountLinking) -> World {
                 .with_trusted_origins([o])
                 .with_social_provider(acme)
                 .with_social_provider(github)
+                .with_social_provider(strict)
                 .with_account_linking(linking)
         })
         .build()
@@ -787,4 +791,154 @@ async fn the_official_client_links_lists_reads_and_unlinks_accounts() {
         doc["unlinkLast"],
         json!({ "status": 400, "code": "FAILED_TO_UNLINK_LAST_ACCOUNT" })
     );
+}
+
+async fn id_token_sign_in(w: &World, b: &mut Browser, provider: &str, id_token: Value) -> Answer {
+    b.post(
+        w,
+        "/sign-in/social",
+        json!({ "provider": provider, "idToken": id_token }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_id_token_signs_in_when_it_verifies_as_a_callbacks_does() {
+    let w = world().await;
+    let (token, access) = w.idp.client_tokens(Some("client-nonce-1")).await.unwrap();
+    let mut b = Browser::new();
+    let r = id_token_sign_in(
+        &w,
+        &mut b,
+        "acme",
+        json!({ "token": token, "nonce": "client-nonce-1", "accessToken": access }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["redirect"], false);
+    assert_eq!(r.json()["user"]["email"], "ada@example.com");
+    assert!(r.json()["token"].is_string());
+    assert!(r.sets_session());
+    let accounts = b.accounts(&w).await;
+    assert_eq!(accounts[0].0, "acme");
+    assert_eq!(accounts[0].1, "subject-1");
+
+    // The nonce: another one, none while the token has one.
+    for body in [
+        json!({ "token": token, "nonce": "another-nonce" }),
+        json!({ "token": token }),
+    ] {
+        let mut x = Browser::new();
+        let r = id_token_sign_in(&w, &mut x, "acme", body).await;
+        assert_eq!((r.status, r.code().as_str()), (401, "INVALID_TOKEN"));
+        assert!(!r.sets_session());
+    }
+    // The access token it was issued with (`at_hash`).
+    let mut x = Browser::new();
+    let r = id_token_sign_in(
+        &w,
+        &mut x,
+        "acme",
+        json!({ "token": token, "nonce": "client-nonce-1", "accessToken": "another-access-token" }),
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (401, "INVALID_TOKEN"));
+    // A provider without ID tokens refuses the body; a body without a
+    // token, or a token that is no JWT, is refused.
+    let r = id_token_sign_in(&w, &mut x, "github", json!({ "token": token })).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (404, "ID_TOKEN_NOT_SUPPORTED")
+    );
+    let r = id_token_sign_in(&w, &mut x, "acme", json!({ "nonce": "x" })).await;
+    assert_eq!(r.status, 400);
+    let r = id_token_sign_in(
+        &w,
+        &mut x,
+        "acme",
+        json!({ "token": "not.a.jwt", "nonce": "x" }),
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (401, "INVALID_TOKEN"));
+
+    // Forged or foreign tokens.
+    for m in [
+        Misbehavior::Expired,
+        Misbehavior::WrongAudience,
+        Misbehavior::WrongIssuer,
+        Misbehavior::AlgNone,
+        Misbehavior::Hs256WithPublicKey,
+        Misbehavior::UnknownKid,
+        Misbehavior::BadSignature,
+        Misbehavior::ManyAudiencesNoAzp,
+    ] {
+        w.idp.misbehave(m);
+        let (token, _) = w.idp.client_tokens(Some("n-2")).await.unwrap();
+        w.idp.misbehave(Misbehavior::None);
+        let mut x = Browser::new();
+        let r = id_token_sign_in(
+            &w,
+            &mut x,
+            "acme",
+            json!({ "token": token, "nonce": "n-2" }),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (401, "INVALID_TOKEN"),
+            "{m:?} must be refused"
+        );
+        assert!(!r.sets_session());
+    }
+}
+
+#[tokio::test]
+async fn implicit_sign_up_can_be_disabled_and_requested() {
+    let w = world().await;
+    w.idp
+        .set_user(IdpUser::verified("new-1", "new@example.com"));
+    // The ID token flow.
+    let (token, _) = w.idp.client_tokens(Some("n")).await.unwrap();
+    let mut b = Browser::new();
+    let r = id_token_sign_in(
+        &w,
+        &mut b,
+        "strict",
+        json!({ "token": token, "nonce": "n" }),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (401, "OAUTH_LINK_ERROR"),
+        "{}",
+        r.body
+    );
+    assert!(!r.sets_session());
+    let r = b
+        .post(
+            &w,
+            "/sign-in/social",
+            json!({ "provider": "strict", "requestSignUp": true, "idToken": { "token": token, "nonce": "n" } }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The redirect flow.
+    w.idp
+        .set_user(IdpUser::verified("new-2", "other@example.com"));
+    for (request, expect) in [(false, "/oops?error=signup_disabled"), (true, "/home")] {
+        let mut b = Browser::new();
+        let started = b
+            .post(
+                &w,
+                "/sign-in/social",
+                json!({ "provider": "strict", "callbackURL": "/home", "errorCallbackURL": "/oops", "requestSignUp": request }),
+            )
+            .await;
+        let callback = w
+            .idp
+            .authorize_location(started.json()["url"].as_str().unwrap())
+            .await;
+        let done = b.get(&callback).await;
+        assert_eq!(done.location.as_deref(), Some(expect));
+    }
 }

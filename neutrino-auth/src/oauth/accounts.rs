@@ -354,6 +354,7 @@ impl Auth {
                 &self.social_redirect_uri(provider.id()),
                 targets,
                 Some(link),
+                false,
             )
             .await
     }

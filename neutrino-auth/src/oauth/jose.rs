@@ -77,8 +77,8 @@ pub(crate) struct Expect<'a> {
     pub(crate) issuer: &'a str,
     /// The client ID: the audience.
     pub(crate) client_id: &'a str,
-    /// The nonce this handshake sent.
-    pub(crate) nonce: &'a str,
+    /// The nonce this handshake sent; `None`: the token must carry none.
+    pub(crate) nonce: Option<&'a str>,
     /// The access token the token endpoint returned with the ID token.
     pub(crate) access_token: Option<&'a str>,
     /// Now.
@@ -225,10 +225,11 @@ pub(crate) fn verify(
         Some(iat) if iat <= now + leeway && iat >= now - max_age => {}
         _ => return Err(bad("issued-at out of range")),
     }
-    let nonce_ok = claims
-        .nonce
-        .as_deref()
-        .is_some_and(|n| bool::from(n.as_bytes().ct_eq(expect.nonce.as_bytes())));
+    let nonce_ok = match (claims.nonce.as_deref(), expect.nonce) {
+        (Some(n), Some(want)) => bool::from(n.as_bytes().ct_eq(want.as_bytes())),
+        (None, None) => true,
+        _ => false,
+    };
     if !nonce_ok {
         return Err(bad("nonce mismatch"));
     }

@@ -123,6 +123,7 @@ pub struct Pending {
     code_verifier: String,
     nonce: Option<String>,
     pub(crate) link: Option<LinkData>,
+    pub(crate) request_sign_up: bool,
 }
 
 impl fmt::Debug for Pending {
@@ -310,7 +311,8 @@ impl OAuthClient {
         redirect_uri: &str,
         targets: RedirectTargets,
     ) -> Result<Authorization, OAuthError> {
-        self.begin_with(provider, redirect_uri, targets, None).await
+        self.begin_with(provider, redirect_uri, targets, None, false)
+            .await
     }
 
     /// [`OAuthClient::begin`], for a link handshake when `link` is set.
@@ -320,6 +322,7 @@ impl OAuthClient {
         redirect_uri: &str,
         targets: RedirectTargets,
         link: Option<LinkData>,
+        request_sign_up: bool,
     ) -> Result<Authorization, OAuthError> {
         provider.validate()?;
         self.check_targets(&targets)?;
@@ -342,6 +345,7 @@ impl OAuthClient {
             id_token_nonce: nonce.clone(),
             provider_id: Some(provider.state_binding()),
             link,
+            request_sign_up,
         };
         {
             let mut q = url.query_pairs_mut();
@@ -399,6 +403,7 @@ impl OAuthClient {
             code_verifier: data.code_verifier,
             nonce: data.id_token_nonce,
             link: data.link,
+            request_sign_up: data.request_sign_up,
         })
     }
 
@@ -491,7 +496,7 @@ impl OAuthClient {
                 let metadata = metadata.ok_or(OAuthError::Config {
                     reason: "no issuer",
                 })?;
-                self.oidc_identity(provider, &metadata, pending.nonce.as_deref(), tokens)
+                self.oidc_identity(provider, &metadata, pending.nonce.as_deref(), true, tokens)
                     .await
             }
             Profile::OAuth2 => self.oauth2_identity(provider, tokens).await,
@@ -504,6 +509,7 @@ impl OAuthClient {
         provider: &ProviderConfig,
         metadata: &discovery::Metadata,
         nonce: Option<&str>,
+        require_nonce: bool,
         tokens: ProviderTokens,
     ) -> Result<VerifiedIdentity, OAuthError> {
         let issuer = provider.issuer().ok_or(OAuthError::Config {
@@ -511,9 +517,11 @@ impl OAuthClient {
         })?;
         let loopback = provider.allow_loopback_http();
         // A state without a nonce cannot bind the token to this handshake.
-        let nonce = nonce.ok_or(OAuthError::InvalidIdToken {
-            reason: "nonce mismatch",
-        })?;
+        if require_nonce && nonce.is_none() {
+            return Err(OAuthError::InvalidIdToken {
+                reason: "nonce mismatch",
+            });
+        }
         let id_token = tokens
             .id_token
             .as_deref()
@@ -655,6 +663,47 @@ impl OAuthClient {
 }
 
 impl OAuthClient {
+    /// Verifies an ID token the client got from `provider` itself (Better
+    /// Auth's `idToken` sign-in) exactly as a callback's: a key of the
+    /// issuer's JWKS, `alg` pinned, `iss`, `aud`/`azp`, `exp`, `nbf`,
+    /// `iat`, `at_hash` with `access_token`, and the `nonce` (when `nonce`
+    /// is `None`, the token must carry none).
+    pub(crate) async fn verify_id_token(
+        &self,
+        provider: &ProviderConfig,
+        id_token: &str,
+        nonce: Option<&str>,
+        access_token: Option<&str>,
+        refresh_token: Option<&str>,
+    ) -> Result<VerifiedIdentity, OAuthError> {
+        provider.validate()?;
+        if !provider.supports_id_token_sign_in() {
+            return Err(OAuthError::InvalidIdToken {
+                reason: "not supported",
+            });
+        }
+        if id_token.len() > 16_384 || access_token.is_some_and(|t| t.len() > 8192) {
+            return Err(OAuthError::InvalidIdToken { reason: "too long" });
+        }
+        let metadata = self
+            .provider_metadata(provider)
+            .await?
+            .ok_or(OAuthError::Config {
+                reason: "no issuer",
+            })?;
+        let tokens = ProviderTokens {
+            access_token: access_token.filter(|t| !t.is_empty()).map(str::to_owned),
+            refresh_token: refresh_token
+                .filter(|t| !t.is_empty() && t.len() <= 8192)
+                .map(str::to_owned),
+            id_token: Some(id_token.to_owned()),
+            access_token_expires_at: None,
+            scope: None,
+        };
+        self.oidc_identity(provider, &metadata, nonce, false, tokens)
+            .await
+    }
+
     /// The discovery document of an OIDC provider (`None` for others).
     async fn provider_metadata(
         &self,

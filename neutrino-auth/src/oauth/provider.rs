@@ -66,6 +66,9 @@ pub struct ProviderConfig {
     /// Whether this is a per-tenant SSO provider: its handshakes are bound
     /// to SSO callbacks, never to social ones (and the other way round).
     sso: bool,
+    /// Better Auth's `disableImplicitSignUp`: no user is created unless the
+    /// sign-in asks for it (`requestSignUp`).
+    disable_implicit_sign_up: bool,
 }
 
 impl fmt::Debug for ProviderConfig {
@@ -104,6 +107,7 @@ impl ProviderConfig {
             allow_loopback_http: false,
             discovery: None,
             sso: false,
+            disable_implicit_sign_up: false,
         }
     }
 
@@ -135,6 +139,7 @@ impl ProviderConfig {
             allow_loopback_http: false,
             discovery: None,
             sso: false,
+            disable_implicit_sign_up: false,
         }
     }
 
@@ -169,6 +174,7 @@ impl ProviderConfig {
             allow_loopback_http: false,
             discovery: None,
             sso: false,
+            disable_implicit_sign_up: false,
         }
     }
 
@@ -212,6 +218,25 @@ impl ProviderConfig {
     pub fn with_algorithms(mut self, algorithms: Vec<Algorithm>) -> Self {
         self.algorithms = algorithms;
         self
+    }
+
+    /// Better Auth's `disableImplicitSignUp`: a sign-in with this provider
+    /// creates no user unless it asks for it (`requestSignUp`); default off.
+    pub fn with_disable_implicit_sign_up(mut self, disable: bool) -> Self {
+        self.disable_implicit_sign_up = disable;
+        self
+    }
+
+    /// Whether a sign-in creates a user only when it asks for it
+    /// ([`ProviderConfig::with_disable_implicit_sign_up`]).
+    pub fn disables_implicit_sign_up(&self) -> bool {
+        self.disable_implicit_sign_up
+    }
+
+    /// Whether `alg`-pinned ID tokens of this provider can sign in directly
+    /// (Better Auth's `idToken` sign-in): OIDC providers.
+    pub fn supports_id_token_sign_in(&self) -> bool {
+        self.profile == Profile::Oidc
     }
 
     /// Lets the provider's endpoints be plain `http` on a loopback address:

@@ -70,6 +70,37 @@ pub struct SocialSignIn {
     pub error_callback_url: Option<String>,
     /// Where a new user goes.
     pub new_user_callback_url: Option<String>,
+    /// Better Auth's `requestSignUp`: a user may be created even when the
+    /// provider disables implicit sign-up.
+    pub request_sign_up: bool,
+}
+
+/// What [`Auth::sign_in_social_id_token`] takes: Better Auth's body of
+/// `POST /sign-in/social` with `idToken`.
+#[derive(Clone, Default)]
+pub struct SocialIdTokenSignIn {
+    /// The provider's ID (an OIDC provider).
+    pub provider: String,
+    /// The ID token the client got from the provider.
+    pub token: String,
+    /// The nonce the client sent the provider (the token must carry it;
+    /// without one, the token must carry none).
+    pub nonce: Option<String>,
+    /// The access token issued with it (checked against `at_hash`).
+    pub access_token: Option<String>,
+    /// The refresh token issued with it.
+    pub refresh_token: Option<String>,
+    /// Better Auth's `requestSignUp`.
+    pub request_sign_up: bool,
+}
+
+impl std::fmt::Debug for SocialIdTokenSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocialIdTokenSignIn")
+            .field("provider", &self.provider)
+            .field("request_sign_up", &self.request_sign_up)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A completed social sign-in.
@@ -228,7 +259,49 @@ impl Auth {
         );
         social
             .client
-            .begin(provider, &self.social_redirect_uri(provider.id()), targets)
+            .begin_with(
+                provider,
+                &self.social_redirect_uri(provider.id()),
+                targets,
+                None,
+                req.request_sign_up,
+            )
+            .await
+    }
+
+    /// Better Auth's `POST /sign-in/social` with an `idToken`: verifies the
+    /// ID token with the provider's JWKS exactly as a callback's (`alg`
+    /// pinned, `iss`, `aud`, `exp`, `nonce`, `at_hash`), then signs in as a
+    /// callback does (its account, the user with its verified email, or a
+    /// new user unless sign-up is disabled or the provider disables
+    /// implicit sign-up and `request_sign_up` is off). Answers the user and
+    /// the new session, and whether the user is new.
+    ///
+    /// Errors: `PROVIDER_NOT_FOUND`, `invalid_id_token` (also for a provider
+    /// without ID tokens), `email_not_found`, `account_not_linked`,
+    /// `signup_disabled`, the platform's status.
+    pub async fn sign_in_social_id_token(
+        &self,
+        req: SocialIdTokenSignIn,
+        meta: &RequestMeta,
+    ) -> Result<(SignedIn, bool), OAuthError> {
+        let provider = self
+            .social_provider(&req.provider)
+            .ok_or(OAuthError::ProviderNotFound)?;
+        let social = self.social()?;
+        self.ensure_writable().await?;
+        let identity = social
+            .client
+            .verify_id_token(
+                provider,
+                &req.token,
+                req.nonce.as_deref().filter(|n| !n.is_empty()),
+                req.access_token.as_deref(),
+                req.refresh_token.as_deref(),
+            )
+            .await?;
+        let allow_sign_up = !provider.disables_implicit_sign_up() || req.request_sign_up;
+        self.sign_in_identity(social, identity, allow_sign_up, meta)
             .await
     }
 
@@ -298,7 +371,7 @@ impl Auth {
                 error: OAuthError::ProviderNotFound,
             });
         };
-        let (identity, targets, link) = self
+        let (identity, targets, link, request_sign_up) = self
             .callback_handshake(
                 provider,
                 &self.social_redirect_uri(provider.id()),
@@ -316,8 +389,9 @@ impl Auth {
                 .map(SocialCallback::Linked)
                 .map_err(|e| callback_error(e, &targets, self));
         }
+        let allow_sign_up = !provider.disables_implicit_sign_up() || request_sign_up;
         let (signed_in, is_new_user) = self
-            .sign_in_identity(social, identity, meta)
+            .sign_in_identity(social, identity, allow_sign_up, meta)
             .await
             .map_err(|e| callback_error(e, &targets, self))?;
         Ok(SocialCallback::SignedIn(Box::new(SocialSignedIn {
@@ -341,7 +415,7 @@ impl Auth {
         params: &CallbackParams,
         state_cookie: Option<&str>,
     ) -> Result<(VerifiedIdentity, RedirectTargets), SocialCallbackError> {
-        let (identity, targets, link) = self
+        let (identity, targets, link, _) = self
             .callback_handshake(provider, redirect_uri, params, state_cookie)
             .await?;
         if link.is_some() {
@@ -362,6 +436,7 @@ impl Auth {
             VerifiedIdentity,
             RedirectTargets,
             Option<super::state::LinkData>,
+            bool,
         ),
         SocialCallbackError,
     > {
@@ -376,11 +451,12 @@ impl Auth {
             })?;
         let targets = pending.targets.clone();
         let link = pending.link.clone();
+        let request_sign_up = pending.request_sign_up;
         let identity = client
             .exchange(provider, redirect_uri, pending, params)
             .await
             .map_err(|e| callback_error(e, &targets, self))?;
-        Ok((identity, targets, link))
+        Ok((identity, targets, link, request_sign_up))
     }
 
     fn account_values(
@@ -414,6 +490,7 @@ impl Auth {
         &self,
         social: &Social,
         identity: VerifiedIdentity,
+        allow_sign_up: bool,
         meta: &RequestMeta,
     ) -> Result<(SignedIn, bool), OAuthError> {
         self.ensure_writable().await?;
@@ -461,7 +538,7 @@ impl Auth {
                 )?;
                 (user, vec![guarded], false)
             } else {
-                if self.inner.disable_sign_up {
+                if self.inner.disable_sign_up || !allow_sign_up {
                     return Err(OAuthError::SignUpDisabled);
                 }
                 let user = User::new_row(

@@ -61,6 +61,14 @@ pub(crate) struct StateData {
     /// (Better Auth's `link`) instead of signing in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) link: Option<LinkData>,
+    /// Better Auth's `requestSignUp`: the sign-in may create a user even
+    /// when the provider disables implicit sign-up.
+    #[serde(
+        rename = "requestSignUp",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub(crate) request_sign_up: bool,
 }
 
 /// The user a link handshake was started by, and the session it was started

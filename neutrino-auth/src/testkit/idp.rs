@@ -344,6 +344,50 @@ impl TestIdp {
         .with_insecure_loopback(true)
     }
 
+    /// An ID token and access token issued to a client of its own (Better
+    /// Auth's `idToken` sign-in): the provider's `authorize` with `nonce`,
+    /// then its token endpoint, as a native or one-tap client does. `None`
+    /// when the provider issued no ID token (no nonce and behaving).
+    pub async fn client_tokens(&self, nonce: Option<&str>) -> Option<(String, String)> {
+        let mut url = Url::parse(&format!("{}/authorize", self.issuer())).expect("url");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("client_id", CLIENT_ID)
+                .append_pair("redirect_uri", "http://client.invalid/cb")
+                .append_pair("response_type", "code")
+                .append_pair("state", "client");
+            if let Some(n) = nonce {
+                q.append_pair("nonce", n);
+            }
+        }
+        let location = self.authorize_location(url.as_str()).await;
+        let code = Url::parse(&location)
+            .expect("redirect")
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .expect("code");
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer()))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", "http://client.invalid/cb"),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ])
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("token json");
+        Some((
+            answer["id_token"].as_str()?.to_owned(),
+            answer["access_token"].as_str()?.to_owned(),
+        ))
+    }
+
     /// What a browser does with an authorization URL: asks it, and answers
     /// the callback's parameters from the redirect.
     pub async fn authorize(&self, authorization_url: &str) -> CallbackParams {

@@ -997,7 +997,10 @@ pub async fn concurrent_unlinks_never_remove_the_last_account(
         assert_eq!(accounts.len(), 2);
         let mut tasks = Vec::new();
         for a in accounts {
-            let (auth, token) = (auth.clone(), signed.session.clone().expect("a session").token);
+            let (auth, token) = (
+                auth.clone(),
+                signed.session.clone().expect("a session").token,
+            );
             tasks.push(tokio::spawn(async move {
                 let which = AccountSelector {
                     account_id: Some(a.id),

@@ -9,8 +9,12 @@
 //!   minutes) that binds the handshake to this browser. An unknown provider
 //!   is 404 `PROVIDER_NOT_FOUND`; an untrusted redirect target 403
 //!   `INVALID_CALLBACK_URL` (the router's check of every callback field
-//!   answers first). Sign-in with an ID token (`idToken`) is not offered:
-//!   404 `ID_TOKEN_NOT_SUPPORTED`.
+//!   answers first). With `idToken: {token, nonce?, accessToken?,
+//!   refreshToken?}` (OIDC providers; others 404 `ID_TOKEN_NOT_SUPPORTED`)
+//!   the token is verified as a callback's and the answer is the session
+//!   cookies and `{redirect: false, token, user}`; a token that fails
+//!   verification is 401 `INVALID_TOKEN`. `requestSignUp` lets a provider
+//!   with implicit sign-up disabled create a user.
 //! * `GET /callback/:provider` completes the handshake: the session cookie
 //!   is set as sign-in sets it and the answer is a 302 to the callback URL
 //!   (the new-user URL for a new user); on an error, a 302 to the error URL
@@ -39,14 +43,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use neutrino_auth::AuthSession;
 use neutrino_auth::oauth::accounts::{AccountSelector, LinkSocial};
 use neutrino_auth::oauth::social::{
-    SocialCallback, SocialCallbackError, SocialSignIn, SocialSignedIn,
+    SocialCallback, SocialCallbackError, SocialIdTokenSignIn, SocialSignIn, SocialSignedIn,
 };
 use neutrino_auth::oauth::{Authorization, CallbackParams, OAuthError};
 use serde_json::{Value, json};
 
 use super::Ctx;
 use super::session::{require, set_session_cookies, with_cookies, with_token};
-use super::wire::{Fields, Reply, query_get};
+use super::wire::{Fields, Reply, query_get, user_json};
 use crate::ApiError;
 
 type Answer = Result<Reply, ApiError>;
@@ -114,22 +118,54 @@ async fn sign_in_social(ctx: &Ctx) -> Answer {
     let error_callback_url = f.opt_string("errorCallbackURL");
     let new_user_callback_url = f.opt_string("newUserCallbackURL");
     let disable_redirect = f.opt_bool("disableRedirect").unwrap_or(false);
-    let id_token = f.raw("idToken").is_some_and(|v| !v.is_null());
+    let request_sign_up = f.opt_bool("requestSignUp").unwrap_or(false);
+    let id_token = match f.raw("idToken") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(o)) => {
+            let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
+            let valid = o.get("token").is_some_and(Value::is_string)
+                && ["nonce", "accessToken", "refreshToken"]
+                    .iter()
+                    .all(|k| o.get(*k).is_none_or(Value::is_string));
+            if !valid {
+                return Err(ApiError::validation(
+                    "[body.idToken] Invalid input: expected {token: string, nonce?: string, accessToken?: string, refreshToken?: string}".to_owned(),
+                ));
+            }
+            Some(SocialIdTokenSignIn {
+                provider: provider.clone(),
+                token: text("token").unwrap_or_default(),
+                nonce: text("nonce"),
+                access_token: text("accessToken"),
+                refresh_token: text("refreshToken"),
+                request_sign_up,
+            })
+        }
+        Some(_) => {
+            return Err(ApiError::validation(
+                "[body.idToken] Invalid input: expected object".to_owned(),
+            ));
+        }
+    };
     f.finish()?;
     let auth = ctx.platform.auth();
-    if auth.social_provider(&provider).is_none() {
+    let Some(config) = auth.social_provider(&provider) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "PROVIDER_NOT_FOUND",
             "Provider not found",
         ));
-    }
-    if id_token {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "ID_TOKEN_NOT_SUPPORTED",
-            "id token not supported",
-        ));
+    };
+    if let Some(mut req) = id_token {
+        if !config.supports_id_token_sign_in() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "ID_TOKEN_NOT_SUPPORTED",
+                "id_token not supported",
+            ));
+        }
+        req.provider = provider;
+        return id_token_sign_in(ctx, req).await;
     }
     let started = auth
         .sign_in_social(SocialSignIn {
@@ -137,10 +173,55 @@ async fn sign_in_social(ctx: &Ctx) -> Answer {
             callback_url,
             error_callback_url,
             new_user_callback_url,
+            request_sign_up,
         })
         .await
         .map_err(oauth_error)?;
     Ok(authorization_reply(ctx, &started, !disable_redirect))
+}
+
+/// `POST /sign-in/social` with an `idToken`: the session cookies and
+/// `{redirect: false, token, user}`.
+async fn id_token_sign_in(ctx: &Ctx, req: SocialIdTokenSignIn) -> Answer {
+    let auth = ctx.platform.auth();
+    let (signed_in, _) =
+        auth.sign_in_social_id_token(req, &ctx.meta)
+            .await
+            .map_err(|e| match e {
+                OAuthError::Auth(a) => a.into(),
+                OAuthError::ProviderNotFound => oauth_error(e),
+                OAuthError::EmailNotFound => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "USER_EMAIL_NOT_FOUND",
+                    "User email not found",
+                ),
+                OAuthError::AccountNotLinked => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "OAUTH_LINK_ERROR",
+                    "account not linked",
+                ),
+                OAuthError::SignUpDisabled => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "OAUTH_LINK_ERROR",
+                    "signup disabled",
+                ),
+                other => {
+                    tracing::info!(error = %other, "id token sign-in refused");
+                    ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_TOKEN", "Invalid token")
+                }
+            })?;
+    let found = AuthSession {
+        session: signed_in.session.clone(),
+        user: signed_in.user.clone(),
+        refreshed: false,
+    };
+    let cookies = set_session_cookies(ctx, &found, !signed_in.remember_me);
+    Ok(Reply::json(json!({
+        "redirect": false,
+        "token": signed_in.session.token,
+        "user": user_json(&signed_in.user),
+    }))
+    .cookies(cookies))
 }
 
 /// The answer of a sign-in that starts a handshake (social or SSO):
