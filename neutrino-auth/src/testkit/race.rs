@@ -974,12 +974,12 @@ pub async fn concurrent_unlinks_never_remove_the_last_account(
     for round in 0..8 {
         let signed = auth
             .sign_up_email(
-                SignUpEmail::new("Two Accounts", &unique_email(), PASSWORD),
+                SignUpEmail::new("Two Accounts", unique_email(), PASSWORD),
                 &meta(),
             )
             .await
             .expect("sign up");
-        let user = signed.user.id.clone();
+        let user = signed.user.id;
         // A second account, as a link leaves it.
         auth.db()
             .execute(
