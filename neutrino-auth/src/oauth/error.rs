@@ -120,8 +120,10 @@ impl From<neutrino_core::Error> for OAuthError {
 
 impl OAuthError {
     /// The code: Better Auth's API code for the errors of
-    /// `POST /sign-in/social` (`PROVIDER_NOT_FOUND`, `INVALID_CALLBACK_URL`),
-    /// and the `?error=` value of the callback's redirect for the others.
+    /// `POST /sign-in/social` (`PROVIDER_NOT_FOUND`, `INVALID_CALLBACK_URL`)
+    /// and of the account routes (`ACCOUNT_NOT_FOUND`,
+    /// `FAILED_TO_UNLINK_LAST_ACCOUNT`, …), and the `?error=` value of the
+    /// callback's redirect for the others.
     pub fn code(&self) -> String {
         match self {
             Self::ProviderNotFound => "PROVIDER_NOT_FOUND".into(),
