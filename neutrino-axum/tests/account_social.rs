@@ -942,3 +942,38 @@ async fn implicit_sign_up_can_be_disabled_and_requested() {
         assert_eq!(done.location.as_deref(), Some(expect));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_links_of_one_provider_account_to_two_users_link_it_once() {
+    let w = world_with(AccountLinking {
+        allow_different_emails: true,
+        ..AccountLinking::default()
+    })
+    .await;
+    for round in 0..4 {
+        let sub = format!("shared-{round}");
+        w.idp
+            .set_user(IdpUser::verified(sub.as_str(), "shared@other.example"));
+        let mut a = signed_up(&w, &format!("a{round}@example.com")).await;
+        let mut b = signed_up(&w, &format!("b{round}@example.com")).await;
+        let ca = start_link(&w, &mut a, "acme").await;
+        let cb = start_link(&w, &mut b, "acme").await;
+        let (mut a2, mut b2) = (a.clone(), b.clone());
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { a2.get(&ca).await.location }),
+            tokio::spawn(async move { b2.get(&cb).await.location })
+        );
+        let mut outcomes = [ra.unwrap().unwrap(), rb.unwrap().unwrap()];
+        outcomes.sort();
+        assert_eq!(
+            outcomes,
+            [
+                "/link-failed?error=account_already_linked_to_different_user".to_owned(),
+                "/linked".to_owned()
+            ],
+            "round {round}"
+        );
+        let linked = a.accounts(&w).await.len() + b.accounts(&w).await.len();
+        assert_eq!(linked, 3, "round {round}: one link in all");
+    }
+}
