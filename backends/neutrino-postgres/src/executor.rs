@@ -472,9 +472,12 @@ fn binding_values(binding: &TenantBinding) -> Result<[Value; 3]> {
 }
 
 /// Sets the binding for the transaction only: `set_config(…, true)`, as
-/// `SET LOCAL`.
-const BIND_SQL: &str = "SELECT set_config('neutrino.platform', $1, true), \
-     set_config('neutrino.tenant', $2, true), set_config('neutrino.subtenants', $3, true)";
+/// `SET LOCAL`. A `WHERE` of the three calls, not a select list: the
+/// server evaluates them all (`set_config` never returns `NULL`) and sends
+/// back a row of no columns, instead of building and sending three.
+const BIND_SQL: &str = "SELECT WHERE set_config('neutrino.platform', $1, true) IS NOT NULL \
+     AND set_config('neutrino.tenant', $2, true) IS NOT NULL \
+     AND set_config('neutrino.subtenants', $3, true) IS NOT NULL";
 
 /// Begins a write or a batch: `SERIALIZABLE`, as SQLite's single writer
 /// makes them: a write guarded by `EXISTS` over another row is decided on

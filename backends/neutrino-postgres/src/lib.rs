@@ -85,11 +85,13 @@
 //!
 //! The bound calls ([`SqlExecutor::execute_bound`],
 //! [`SqlExecutor::query_bound`]) send, as extended-protocol messages ended by
-//! one `Sync` (one round trip): `BEGIN`, a prepared
-//! `SELECT set_config('neutrino.platform', $1, true), set_config('neutrino.tenant', $2, true),
-//! set_config('neutrino.subtenants', $3, true)` (the binding's IDs as
-//! parameters), the statement, and `COMMIT`: the binding is the
-//! transaction's only, never the connection's. A failure anywhere makes the
+//! one `Sync` (one round trip): a prepared
+//! `SELECT WHERE set_config('neutrino.platform', $1, true) IS NOT NULL AND
+//! set_config('neutrino.tenant', $2, true) IS NOT NULL AND
+//! set_config('neutrino.subtenants', $3, true) IS NOT NULL` (the binding's
+//! IDs as parameters) and the statement, between `BEGIN` and `COMMIT` for a
+//! write, in the implicit transaction that the `Sync` ends for a plain
+//! `SELECT`: the binding is the transaction's only, never the connection's. A failure anywhere makes the
 //! server skip to the `Sync`; a connection left in a transaction (failed or
 //! not) is rolled back before the call returns, and one that cannot be, or
 //! whose call was dropped mid-way, is closed and never reused, so a

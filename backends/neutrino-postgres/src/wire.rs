@@ -291,6 +291,15 @@ fn declared(v: &Value, text_nulls: bool) -> Type {
     }
 }
 
+/// The OID of [`declared`]'s type, without building the type.
+fn declared_oid(v: &Value, text_nulls: bool) -> u32 {
+    match v {
+        Value::Null if text_nulls => Type::TEXT.oid(),
+        Value::Null => 0,
+        v => crate::value::param_type(v).oid(),
+    }
+}
+
 impl Wire {
     /// Connects to the first host that answers and authenticates (trust,
     /// cleartext, MD5 or SCRAM-SHA-256).
@@ -495,8 +504,7 @@ impl Wire {
         let mut fresh: HashMap<(&str, Vec<u32>), String> = HashMap::new();
         for (i, item) in items.iter().enumerate() {
             let tn = text_nulls.get(i).copied().unwrap_or(false);
-            let types: Vec<Type> = item.values.iter().map(|v| declared(v, tn)).collect();
-            let oids: Vec<u32> = types.iter().map(Type::oid).collect();
+            let oids: Vec<u32> = item.values.iter().map(|v| declared_oid(v, tn)).collect();
             if let Some(s) = self.cached(item.sql, &oids) {
                 if s.params.len() != item.values.len() {
                     return Err((
@@ -508,8 +516,7 @@ impl Wire {
                         Some(i),
                     ));
                 }
-                let types = s.params.clone();
-                self.encode_bind(&s.name, &types, item.values)
+                self.encode_bind(&s.name, &s.params, item.values)
                     .map_err(|f| (f, Some(i)))?;
                 plan.push(Planned {
                     found: Some(s),
@@ -519,6 +526,7 @@ impl Wire {
                 });
                 continue;
             }
+            let types: Vec<Type> = item.values.iter().map(|v| declared(v, tn)).collect();
             // A statement parsed earlier in this pipeline is bound by its
             // name; any other is parsed (and described) first.
             let known = item
