@@ -71,7 +71,11 @@
 //!
 //! Connections authenticate with trust, a cleartext or MD5 password, or
 //! SCRAM-SHA-256, to the configuration's hosts in turn (TCP names or
-//! addresses, or Unix-socket directories: `host=/var/run/postgresql`).
+//! addresses, or Unix-socket directories: `host=/var/run/postgresql`). A
+//! server that refuses the credentials (a wrong password, a role that may not
+//! log in), or a password it asks for that the configuration lacks, is
+//! [`Error::Config`] with the key `credentials`, whose message says that
+//! authentication failed and never holds the password.
 //!
 //! Connections are not encrypted yet (no TLS): reach the server over a Unix
 //! socket or a private network.
@@ -162,6 +166,7 @@
 //! [`Error::AlreadyExists`]: neutrino_core::Error::AlreadyExists
 //! [`Error::Decode`]: neutrino_core::Error::Decode
 //! [`Error::Backend`]: neutrino_core::Error::Backend
+//! [`Error::Config`]: neutrino_core::Error::Config
 //! [`ExecOutcome::last_insert_rowid`]: neutrino_core::sql::ExecOutcome::last_insert_rowid
 //! [`SqlExecutor::batch`]: neutrino_core::sql::SqlExecutor::batch
 //! [`SqlExecutor::execute_bound`]: neutrino_core::sql::SqlExecutor::execute_bound

@@ -68,6 +68,10 @@ pub(crate) enum Fail {
     Broken(String),
     /// No connection could be made: fixed words only.
     Connect(String),
+    /// The client could not authenticate as the server asked (no password
+    /// given, no mechanism in common, a server signature that does not
+    /// verify): fixed words only.
+    Auth(String),
 }
 
 impl Fail {
@@ -97,6 +101,7 @@ impl fmt::Display for Fail {
             Fail::OpenTransaction => f.write_str("a statement left a transaction open"),
             Fail::Broken(why) => write!(f, "connection broken: {why}"),
             Fail::Connect(why) => write!(f, "cannot connect: {why}"),
+            Fail::Auth(why) => write!(f, "authentication failed: {why}"),
         }
     }
 }
@@ -310,9 +315,10 @@ impl Wire {
                 .await
             {
                 Ok(Ok(w)) => return Ok(w),
-                // A server that refused (a bad password, no such database):
-                // the other hosts would say the same.
-                Ok(Err(f @ Fail::Db { .. })) => return Err(f),
+                // A server that refused (a bad password, no such database),
+                // or credentials that cannot answer what it asks: the other
+                // hosts would say the same.
+                Ok(Err(f @ (Fail::Db { .. } | Fail::Auth(_)))) => return Err(f),
                 Ok(Err(Fail::Broken(why))) => last = Fail::Connect(why),
                 Ok(Err(f)) => last = f,
                 Err(_) => last = Fail::Connect("timed out".into()),
@@ -821,7 +827,7 @@ fn answer_startup(
     let password = || {
         dial.password
             .as_deref()
-            .ok_or_else(|| Fail::Connect("the server asks for a password".into()))
+            .ok_or_else(|| Fail::Auth("the server asks for a password and none was given".into()))
     };
     match message {
         Message::AuthenticationOk
@@ -845,7 +851,9 @@ fn answer_startup(
                 scram_offered |= m == sasl::SCRAM_SHA_256;
             }
             if !scram_offered {
-                return Err(Fail::Connect("no supported SASL mechanism".into()));
+                return Err(Fail::Auth(
+                    "the server offers no supported SASL mechanism".into(),
+                ));
             }
             let started = ScramSha256::new(password()?, sasl::ChannelBinding::unsupported());
             frontend::sasl_initial_response(sasl::SCRAM_SHA_256, started.message(), out)?;
@@ -856,7 +864,7 @@ fn answer_startup(
             let exchange = scram.as_mut().ok_or_else(|| broken("unexpected SASL"))?;
             exchange
                 .update(b.data())
-                .map_err(|_| Fail::Connect("SCRAM exchange failed".into()))?;
+                .map_err(|_| Fail::Auth("SCRAM exchange failed".into()))?;
             frontend::sasl_response(exchange.message(), out)?;
             Ok(true)
         }
@@ -864,7 +872,7 @@ fn answer_startup(
             let exchange = scram.as_mut().ok_or_else(|| broken("unexpected SASL"))?;
             exchange
                 .finish(b.data())
-                .map_err(|_| Fail::Connect("SCRAM server signature invalid".into()))?;
+                .map_err(|_| Fail::Auth("SCRAM server signature invalid".into()))?;
             Ok(false)
         }
         _ => Err(broken("unexpected message during startup")),
