@@ -78,7 +78,11 @@
 //! authentication failed and never holds the password.
 //!
 //! Connections are not encrypted yet (no TLS): reach the server over a Unix
-//! socket or a private network.
+//! socket or a private network. `sslmode=disable` and `prefer` (libpq's
+//! default, which then connects without TLS) are accepted; a demand for TLS
+//! (`sslmode=require`, `verify-ca`, `verify-full`, or a certificate setting
+//! such as `sslrootcert`) and an unknown `sslmode` are [`Error::Config`]
+//! with the key `sslmode`, never ignored.
 //!
 //! The guarded calls of the port refuse on the text, conservatively
 //! ([`SqlGuard::check_text`] and PostgreSQL's own escape hatches: catalogs,

@@ -491,3 +491,49 @@ async fn a_cleartext_login_needs_the_right_password() {
     })
     .await;
 }
+
+/// A demand for TLS, however spelled, is a typed error before anything is
+/// sent (the connection does not speak TLS yet): never a connection in
+/// cleartext. An unknown `sslmode` is one too; `disable` and `prefer` (the
+/// default) connect without TLS.
+#[test]
+fn a_demand_for_tls_is_refused_never_ignored() {
+    let secret = "pw-Qm3xT7";
+    for url in [
+        format!("postgres://u:{secret}@127.0.0.1:5432/db?sslmode=require"),
+        format!("postgresql://u:{secret}@127.0.0.1:5432/db?sslmode=verify-ca"),
+        format!("postgres://u:{secret}@localhost/db?sslmode=verify-full&sslrootcert=ca.pem"),
+        format!("postgres://u:{secret}@localhost/db?sslrootcert=ca.pem"),
+        format!("postgres://u:{secret}@localhost/db?application_name=x&sslmode=%72equire"),
+        format!("host=127.0.0.1 user=u password={secret} sslmode=require"),
+        format!("host=127.0.0.1 user=u password={secret} sslmode = require"),
+        format!("host=127.0.0.1 user=u password={secret} sslmode='verify-full'"),
+    ] {
+        let e = PostgresExecutor::builder(&url).expect_err(&url);
+        assert!(
+            matches!(e, Error::Config { key: "sslmode", .. }),
+            "{url}: {e:?}"
+        );
+        let shown = format!("{e} {e:?}");
+        assert!(shown.contains("TLS"), "{url}: {shown}");
+        assert!(!shown.contains(secret), "{url}: {shown}");
+    }
+    for url in [
+        "postgres://u@localhost/db?sslmode=sometimes",
+        "host=localhost user=u sslmode=allow",
+    ] {
+        let e = PostgresExecutor::builder(url).expect_err(url);
+        assert!(
+            matches!(e, Error::Config { key: "sslmode", .. }),
+            "{url}: {e:?}"
+        );
+    }
+    for url in [
+        "postgres://u@localhost/db",
+        "postgres://u@localhost/db?sslmode=disable",
+        "postgres://u@localhost/db?sslmode=prefer",
+        "host=localhost user=u sslmode=prefer",
+    ] {
+        PostgresExecutor::builder(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+}
