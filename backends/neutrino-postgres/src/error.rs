@@ -56,6 +56,13 @@ pub(crate) fn map(e: Fail) -> Error {
             return Error::backend(BACKEND, true, Failure(format!("cannot connect: {why}")));
         }
         Fail::Auth(why) => return auth_failed(why),
+        Fail::Tls(why) => {
+            return Error::Config {
+                backend: BACKEND,
+                key: "sslmode",
+                reason: format!("TLS failed: {why}"),
+            };
+        }
     };
     // The server refused the credentials (a wrong password, a role that may
     // not log in): its message names the user, never the password.

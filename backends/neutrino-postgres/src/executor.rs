@@ -67,6 +67,7 @@ pub(crate) fn validate_schema(name: &str) -> Result<()> {
 #[derive(Clone)]
 pub struct PostgresExecutorBuilder {
     config: tokio_postgres::Config,
+    tls: crate::tls::Tls,
     schema: Option<String>,
     max_connections: usize,
 }
@@ -75,6 +76,7 @@ impl fmt::Debug for PostgresExecutorBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresExecutorBuilder")
             .field("target", &target(&self.config, self.schema.clone()))
+            .field("tls", &self.tls)
             .field("max_connections", &self.max_connections)
             .finish()
     }
@@ -108,7 +110,7 @@ fn target(config: &tokio_postgres::Config, schema: Option<String>) -> Target {
 /// How the pool's connections reach the server, from the configuration:
 /// its hosts (TCP names or addresses, Unix-socket directories) with their
 /// ports, tried in order.
-fn dial(config: &tokio_postgres::Config, options: String) -> Result<Dial> {
+fn dial(config: &tokio_postgres::Config, tls: crate::tls::Tls, options: String) -> Result<Dial> {
     use tokio_postgres::config::Host as H;
     let invalid = |reason: &str| Error::Config {
         backend: BACKEND,
@@ -153,6 +155,7 @@ fn dial(config: &tokio_postgres::Config, options: String) -> Result<Dial> {
             .get_connect_timeout()
             .copied()
             .unwrap_or(Duration::from_secs(10)),
+        tls,
     })
 }
 
@@ -189,7 +192,7 @@ impl PostgresExecutorBuilder {
             options.push_str(more);
         }
         let target = Arc::new(target(&config, self.schema.clone()));
-        let dial = dial(&config, options)?;
+        let dial = dial(&config, self.tls.clone(), options)?;
         let pool = Pool::builder(WireManager { dial })
             .max_size(self.max_connections)
             .runtime(deadpool::Runtime::Tokio1)
@@ -496,116 +499,30 @@ fn fixed<'a>(sql: &'a str, values: &'a [Value]) -> Item<'a> {
     }
 }
 
-/// A connection that would have to be encrypted: refused, since the
-/// executor's connections do not speak TLS yet.
-fn tls_unsupported() -> Error {
-    Error::Config {
-        backend: BACKEND,
-        key: "sslmode",
-        reason: "TLS is not supported yet, and a demand for it is never ignored: use \
-                 sslmode=disable or prefer, and reach the server over a Unix socket or \
-                 a private network"
-            .into(),
-    }
-}
-
-/// The `key=value` settings of a URL's query (percent-decoded) or of a
-/// connection string, for the TLS settings only: the full parse is
-/// tokio-postgres'.
-fn url_settings(url: &str) -> Vec<(String, String)> {
-    match url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-    {
-        Some(rest) => rest
-            .split_once('?')
-            .map(|(_, query)| {
-                query
-                    .split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (percent_decoded(k), percent_decoded(v)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        None => url
-            .split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-            .collect(),
-    }
-}
-
-/// `%XX` escapes decoded (anything else kept as written).
-fn percent_decoded(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).and_then(|c| hex(*c)),
-            b.get(i + 2).and_then(|c| hex(*c)),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Refuses what would need TLS, and an `sslmode` that is not one of
-/// libpq's: see [`PostgresExecutor::builder`].
-fn check_tls_settings(url: &str) -> Result<()> {
-    for (key, value) in url_settings(url) {
-        match (key.as_str(), value.as_str()) {
-            ("sslmode", "disable" | "prefer") => {}
-            ("sslmode", "require" | "verify-ca" | "verify-full")
-            | ("sslrootcert" | "sslcert" | "sslkey" | "sslcrl" | "sslpassword", _) => {
-                return Err(tls_unsupported());
-            }
-            ("sslmode", _) => {
-                return Err(Error::Config {
-                    backend: BACKEND,
-                    key: "sslmode",
-                    reason: "not one of disable, prefer, require, verify-ca, verify-full".into(),
-                });
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 impl PostgresExecutor {
     /// Settings for an executor on the database of `url` (a `postgres://` URL
     /// or a `key=value` connection string). A malformed one is
     /// [`Error::Config`], without the text (it may hold a password).
     ///
-    /// Connections are not encrypted (no TLS yet): `sslmode` may be `disable`
-    /// or `prefer` (the default, which then connects without TLS); a demand
-    /// for TLS (`sslmode=require`, `verify-ca`, `verify-full`, or a
-    /// certificate setting such as `sslrootcert`) is [`Error::Config`] with
-    /// the key `sslmode`, never ignored, and so is an unknown `sslmode`.
+    /// TLS is as the URL's `sslmode` says: `disable`, or `prefer` (the
+    /// default), connect without it (`prefer` does not try it); `require`
+    /// encrypts without checking the server's certificate (unless
+    /// `sslrootcert` names a CA file: then as `verify-ca`); `verify-ca` checks
+    /// that a CA of `sslrootcert` signed it; `verify-full` also that it was
+    /// issued for the host. A server that refuses TLS or a certificate that
+    /// does not verify is [`Error::Config`] with the key `sslmode` when
+    /// connecting; an unknown `sslmode`, a missing or unreadable `sslrootcert`
+    /// and client certificates are [`Error::Config`] here.
     pub fn builder(url: &str) -> Result<PostgresExecutorBuilder> {
-        check_tls_settings(url)?;
-        let config = tokio_postgres::Config::from_str(url).map_err(|_| Error::Config {
+        let (url, tls) = crate::tls::split(url)?;
+        let config = tokio_postgres::Config::from_str(&url).map_err(|_| Error::Config {
             backend: BACKEND,
             key: "url",
             reason: "not a PostgreSQL connection URL or string".into(),
         })?;
-        // However the URL spelled it (percent-encoded, spaces around `=`).
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(tls_unsupported());
-        }
         Ok(PostgresExecutorBuilder {
             config,
+            tls,
             schema: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         })

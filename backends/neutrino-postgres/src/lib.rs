@@ -77,12 +77,17 @@
 //! [`Error::Config`] with the key `credentials`, whose message says that
 //! authentication failed and never holds the password.
 //!
-//! Connections are not encrypted yet (no TLS): reach the server over a Unix
-//! socket or a private network. `sslmode=disable` and `prefer` (libpq's
-//! default, which then connects without TLS) are accepted; a demand for TLS
-//! (`sslmode=require`, `verify-ca`, `verify-full`, or a certificate setting
-//! such as `sslrootcert`) and an unknown `sslmode` are [`Error::Config`]
-//! with the key `sslmode`, never ignored.
+//! TLS (rustls) is as the URL's `sslmode` says, with libpq's names:
+//! `disable`, or `prefer` (the default), connect without it (unlike libpq,
+//! `prefer` does not try it: ask for `require` or better); `require` encrypts
+//! without checking the server's certificate (unless `sslrootcert` names a CA
+//! file: then as `verify-ca`); `verify-ca` checks that a CA of `sslrootcert`
+//! signed the certificate; `verify-full` also that it was issued for the
+//! host. TLS is for TCP hosts: a Unix-socket host with a mode that requires
+//! it is refused. A server that refuses TLS, a certificate that does not
+//! verify, an unknown `sslmode`, a missing or unreadable `sslrootcert` and
+//! client certificates (not supported) are [`Error::Config`] with the key
+//! `sslmode` or `sslrootcert`, never ignored.
 //!
 //! The guarded calls of the port refuse on the text, conservatively
 //! ([`SqlGuard::check_text`] and PostgreSQL's own escape hatches: catalogs,
@@ -184,6 +189,7 @@ mod executor;
 mod kv;
 mod provisioner;
 mod rewrite;
+mod tls;
 mod value;
 mod wire;
 

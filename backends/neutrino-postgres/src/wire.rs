@@ -31,10 +31,12 @@ use neutrino_core::sql::{Columns, Row, Value};
 use postgres_protocol::authentication::sasl::{self, ScramSha256};
 use postgres_protocol::message::backend::{ErrorFields, Message};
 use postgres_protocol::message::frontend;
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 
+use crate::tls::Tls;
 use crate::value::{Cell, Param};
 
 /// Most prepared statements a connection keeps; beyond, all are closed.
@@ -72,6 +74,9 @@ pub(crate) enum Fail {
     /// given, no mechanism in common, a server signature that does not
     /// verify): fixed words only.
     Auth(String),
+    /// TLS was required and could not be had (the server refused it, its
+    /// certificate did not verify): fixed words and rustls' reason only.
+    Tls(String),
 }
 
 impl Fail {
@@ -102,6 +107,7 @@ impl fmt::Display for Fail {
             Fail::Broken(why) => write!(f, "connection broken: {why}"),
             Fail::Connect(why) => write!(f, "cannot connect: {why}"),
             Fail::Auth(why) => write!(f, "authentication failed: {why}"),
+            Fail::Tls(why) => write!(f, "TLS failed: {why}"),
         }
     }
 }
@@ -134,6 +140,7 @@ pub(crate) struct Dial {
     pub(crate) options: Option<String>,
     pub(crate) application_name: String,
     pub(crate) connect_timeout: Duration,
+    pub(crate) tls: Tls,
 }
 
 /// A host to connect to.
@@ -150,6 +157,7 @@ impl fmt::Debug for Dial {
             .field("hosts", &self.hosts)
             .field("user", &self.user)
             .field("dbname", &self.dbname)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +166,7 @@ enum Stream {
     Tcp(TcpStream),
     #[cfg(unix)]
     Unix(tokio::net::UnixStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl Stream {
@@ -175,11 +184,47 @@ impl Stream {
         })
     }
 
+    /// The connection encrypted as `tls` says, after the server agreed to
+    /// TLS (`SSLRequest`); as it is when TLS is off.
+    async fn start_tls(self, host: &Host, tls: &Tls) -> R<Self> {
+        let Tls::On { config, .. } = tls else {
+            return Ok(self);
+        };
+        let (Stream::Tcp(mut tcp), Host::Tcp(name)) = (self, host) else {
+            return Err(Fail::Tls(
+                "TLS is for TCP hosts, not a Unix socket: use sslmode=disable there".into(),
+            ));
+        };
+        let mut request = BytesMut::with_capacity(8);
+        frontend::ssl_request(&mut request);
+        tcp.write_all(&request).await?;
+        // One byte, read alone: nothing the server (or anyone on the way)
+        // sent after it may be taken as part of the encrypted session.
+        let mut answer = [0u8; 1];
+        tcp.read_exact(&mut answer).await?;
+        match answer[0] {
+            b'S' => {}
+            b'N' => return Err(Fail::Tls("the server does not accept TLS".into())),
+            _ => return Err(broken("unexpected answer to the TLS request")),
+        }
+        let server_name = ServerName::try_from(name.clone())
+            .map_err(|_| Fail::Tls("the host is not a name or address TLS can verify".into()))?;
+        let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| Fail::Tls(format!("handshake failed: {e}")))?;
+        Ok(Stream::Tls(Box::new(stream)))
+    }
+
     async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.write_all(buf).await,
             #[cfg(unix)]
             Stream::Unix(s) => s.write_all(buf).await,
+            Stream::Tls(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
         }
     }
 
@@ -188,6 +233,7 @@ impl Stream {
             Stream::Tcp(s) => s.read_buf(buf).await,
             #[cfg(unix)]
             Stream::Unix(s) => s.read_buf(buf).await,
+            Stream::Tls(s) => s.read_buf(buf).await,
         }
     }
 }
@@ -328,7 +374,10 @@ impl Wire {
     }
 
     async fn connect_to(dial: &Dial, host: &Host, port: u16) -> R<Self> {
-        let stream = Stream::open(host, port).await?;
+        let stream = Stream::open(host, port)
+            .await?
+            .start_tls(host, &dial.tls)
+            .await?;
         let mut w = Self {
             stream,
             out: BytesMut::with_capacity(4096),

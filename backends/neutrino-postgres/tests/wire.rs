@@ -3,7 +3,8 @@
 //! call cut off mid-way never leaves its connection to the next caller, the
 //! prepared-statement cache is bounded, a Unix-socket host is reached, and
 //! a role logs in with the password the server asks for (SCRAM-SHA-256, MD5,
-//! cleartext), never with a wrong or missing one.
+//! cleartext), never with a wrong or missing one, and TLS is used and the
+//! server's certificate verified as `sslmode` says.
 
 mod common;
 
@@ -492,48 +493,195 @@ async fn a_cleartext_login_needs_the_right_password() {
     .await;
 }
 
-/// A demand for TLS, however spelled, is a typed error before anything is
-/// sent (the connection does not speak TLS yet): never a connection in
-/// cleartext. An unknown `sslmode` is one too; `disable` and `prefer` (the
-/// default) connect without TLS.
-#[test]
-fn a_demand_for_tls_is_refused_never_ignored() {
-    let secret = "pw-Qm3xT7";
-    for url in [
-        format!("postgres://u:{secret}@127.0.0.1:5432/db?sslmode=require"),
-        format!("postgresql://u:{secret}@127.0.0.1:5432/db?sslmode=verify-ca"),
-        format!("postgres://u:{secret}@localhost/db?sslmode=verify-full&sslrootcert=ca.pem"),
-        format!("postgres://u:{secret}@localhost/db?sslrootcert=ca.pem"),
-        format!("postgres://u:{secret}@localhost/db?application_name=x&sslmode=%72equire"),
-        format!("host=127.0.0.1 user=u password={secret} sslmode=require"),
-        format!("host=127.0.0.1 user=u password={secret} sslmode = require"),
-        format!("host=127.0.0.1 user=u password={secret} sslmode='verify-full'"),
+/// The test server's port.
+fn port() -> String {
+    let url = common::url();
+    url.rsplit_once(':')
+        .and_then(|(_, r)| r.split('/').next())
+        .expect("a port in the URL")
+        .to_owned()
+}
+
+/// The CA that signed the test server's certificate (issued for `localhost`
+/// only), and one that signed nothing: `scripts/postgres` makes them.
+fn certificate_authorities() -> (String, String) {
+    let dir = std::env::var("NEUTRINO_TEST_POSTGRES_DIR")
+        .expect("NEUTRINO_TEST_POSTGRES_DIR is not set: run the tests with scripts/test");
+    let (ca, other) = (format!("{dir}/ca.crt"), format!("{dir}/other-ca.crt"));
+    assert!(
+        std::path::Path::new(&ca).exists() && std::path::Path::new(&other).exists(),
+        "the test server has no TLS certificates (no ca.crt in its folder): it was started by \
+         an older scripts/postgres, or without openssl on the machine; start it with the \
+         current one, with openssl installed"
+    );
+    (ca, other)
+}
+
+/// Whether the executor's connection is encrypted, as the server sees it.
+async fn encrypted(db: &PostgresExecutor) -> bool {
+    db.query(&Statement::new(
+        "SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()",
+    ))
+    .await
+    .unwrap()[0]
+        .get::<bool>("ssl")
+        .unwrap()
+}
+
+/// `require` encrypts; `verify-ca` and `verify-full` encrypt once the
+/// certificate verifies (`verify-full`: for the host connected to);
+/// `disable` and `prefer` (the default) do not encrypt; a certificate of
+/// another CA, or for another name under `verify-full`, is a typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_used_and_verified_as_sslmode_says() {
+    let (ca, other) = certificate_authorities();
+    let port = port();
+    let url =
+        |host: &str, query: &str| format!("postgres://postgres@{host}:{port}/postgres?{query}");
+    for (url, tls) in [
+        (url("127.0.0.1", "sslmode=require"), true),
+        (
+            url("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={ca}")),
+            true,
+        ),
+        (
+            url("127.0.0.1", &format!("sslmode=require&sslrootcert={ca}")),
+            true,
+        ),
+        (
+            url(
+                "localhost",
+                &format!("sslmode=verify-full&sslrootcert={ca}"),
+            ),
+            true,
+        ),
+        (
+            format!(
+                "host=localhost port={port} user=postgres dbname=postgres \
+                 sslmode = verify-full sslrootcert='{ca}'"
+            ),
+            true,
+        ),
+        (url("127.0.0.1", "sslmode=disable"), false),
+        (url("127.0.0.1", "sslmode=prefer"), false),
+        (url("127.0.0.1", "application_name=x"), false),
     ] {
-        let e = PostgresExecutor::builder(&url).expect_err(&url);
+        let db = PostgresExecutor::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(encrypted(&db).await, tls, "{url}");
+    }
+    for url in [
+        // The certificate is for localhost, not 127.0.0.1.
+        url(
+            "127.0.0.1",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        ),
+        url(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={other}"),
+        ),
+        url(
+            "127.0.0.1",
+            &format!("sslmode=verify-ca&sslrootcert={other}"),
+        ),
+        url("127.0.0.1", &format!("sslmode=require&sslrootcert={other}")),
+    ] {
+        let e = PostgresExecutor::connect(&url)
+            .await
+            .map(|_| ())
+            .expect_err(&url);
         assert!(
             matches!(e, Error::Config { key: "sslmode", .. }),
+            "{url}: {e:?}"
+        );
+        assert!(e.to_string().contains("TLS failed"), "{url}: {e}");
+    }
+}
+
+/// A server that refuses TLS is a typed error under `require`, and nothing
+/// but the TLS request was sent to it: no start-up message, no password, in
+/// cleartext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_against_a_server_without_tls_sends_nothing_in_cleartext() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 8];
+        socket.read_exact(&mut request).await.unwrap();
+        socket.write_all(b"N").await.unwrap();
+        let mut after = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut after)).await;
+        (request, after)
+    });
+    let secret = "pw-Hq5vN2";
+    let e = PostgresExecutor::builder(&format!(
+        "postgres://u:{secret}@127.0.0.1:{port}/db?sslmode=require"
+    ))
+    .unwrap()
+    .max_connections(1)
+    .connect()
+    .await
+    .map(|_| ())
+    .expect_err("a server without TLS");
+    assert!(matches!(e, Error::Config { key: "sslmode", .. }), "{e:?}");
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("does not accept TLS"), "{shown}");
+    assert!(!shown.contains(secret), "{shown}");
+    let (request, after) = server.await.unwrap();
+    // SSLRequest: length 8, code 80877103.
+    assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47]);
+    assert!(
+        after.is_empty(),
+        "sent in cleartext after the refusal: {after:?}"
+    );
+}
+
+/// An unknown `sslmode`, a verifying mode without its CA file, a CA file
+/// that cannot be read or without a mode that uses it, and client
+/// certificates are typed errors before anything is sent, without the
+/// password.
+#[test]
+fn tls_settings_that_cannot_be_honoured_are_refused() {
+    let secret = "pw-Qm3xT7";
+    for (url, key) in [
+        (
+            format!("postgres://u:{secret}@h/db?sslmode=sometimes"),
+            "sslmode",
+        ),
+        (
+            format!("host=h user=u password={secret} sslmode=allow"),
+            "sslmode",
+        ),
+        (
+            format!("postgres://u:{secret}@h/db?sslmode=verify-full"),
+            "sslrootcert",
+        ),
+        (
+            format!("postgres://u:{secret}@h/db?sslmode=verify-ca"),
+            "sslrootcert",
+        ),
+        (
+            format!("postgres://u:{secret}@h/db?sslrootcert=ca.pem"),
+            "sslrootcert",
+        ),
+        (
+            format!("postgres://u:{secret}@h/db?sslmode=verify-full&sslrootcert=/no/such/file"),
+            "sslrootcert",
+        ),
+        (
+            format!("postgres://u:{secret}@h/db?sslmode=require&sslcert=c.pem&sslkey=k.pem"),
+            "sslmode",
+        ),
+    ] {
+        let e = PostgresExecutor::builder(&url).map(|_| ()).expect_err(&url);
+        assert!(
+            matches!(e, Error::Config { key: k, .. } if k == key),
             "{url}: {e:?}"
         );
         let shown = format!("{e} {e:?}");
-        assert!(shown.contains("TLS"), "{url}: {shown}");
         assert!(!shown.contains(secret), "{url}: {shown}");
-    }
-    for url in [
-        "postgres://u@localhost/db?sslmode=sometimes",
-        "host=localhost user=u sslmode=allow",
-    ] {
-        let e = PostgresExecutor::builder(url).expect_err(url);
-        assert!(
-            matches!(e, Error::Config { key: "sslmode", .. }),
-            "{url}: {e:?}"
-        );
-    }
-    for url in [
-        "postgres://u@localhost/db",
-        "postgres://u@localhost/db?sslmode=disable",
-        "postgres://u@localhost/db?sslmode=prefer",
-        "host=localhost user=u sslmode=prefer",
-    ] {
-        PostgresExecutor::builder(url).unwrap_or_else(|e| panic!("{url}: {e}"));
     }
 }
