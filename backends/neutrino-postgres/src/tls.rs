@@ -362,3 +362,37 @@ impl ServerCertVerifier for AnyName {
         self.0.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_settings_are_taken_out_and_the_rest_kept_as_written() {
+        let (rest, taken) = take_settings(
+            "postgres://u:p%3Fw@h:5/db?application_name=a&sslmode=verify%2Dfull&sslrootcert=%2Fca.pem",
+        );
+        assert_eq!(rest, "postgres://u:p%3Fw@h:5/db?application_name=a");
+        assert_eq!(
+            taken,
+            [
+                ("sslmode".to_owned(), "verify-full".to_owned()),
+                ("sslrootcert".to_owned(), "/ca.pem".to_owned())
+            ]
+        );
+        let (rest, taken) = take_settings("postgres://u@h/db?sslmode=require");
+        assert_eq!(rest, "postgres://u@h/db");
+        assert_eq!(taken.len(), 1);
+        let (rest, taken) = take_settings(
+            r"host=h password='a b\' sslmode=require' sslmode = disable  sslrootcert='/x y/ca.pem' user=u",
+        );
+        assert_eq!(rest, r"host=h password='a b\' sslmode=require' user=u");
+        assert_eq!(
+            taken,
+            [
+                ("sslmode".to_owned(), "disable".to_owned()),
+                ("sslrootcert".to_owned(), "/x y/ca.pem".to_owned())
+            ]
+        );
+    }
+}
