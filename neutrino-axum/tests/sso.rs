@@ -764,3 +764,132 @@ async fn a_tenants_discovery_endpoint_never_replaces_another_tenants_metadata() 
     let url = res.json()["url"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&format!("{issuer}/authorize?")), "{url}");
 }
+
+/// Runs Better Auth's official client (`signIn.sso` with its sso plugin,
+/// `tests/client/sso.mjs`) against `s` with `args`; answers its one JSON
+/// document.
+async fn official_client_sign_in(s: &Server, args: Value) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/client");
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success())
+            && dir.join("node_modules/@better-auth/sso").is_dir(),
+        "the official-client test needs Node.js 20+ and Better Auth's client with its sso plugin in neutrino-axum/tests/client (run scripts/setup-node-tests)"
+    );
+    let origin = s.origin.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .current_dir(dir)
+            .arg("sso.mjs")
+            .arg(&origin)
+            .arg(args.to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run node sso.mjs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "sso.mjs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON document")
+}
+
+/// Better Auth's official client signs in with `signIn.sso` by email, by
+/// organization slug, by provider ID and by domain: the tenant's identity
+/// provider is asked, the callback sets the session, the user is the
+/// email's and a member of the tenant with the default role.
+#[tokio::test]
+async fn the_official_client_signs_in_with_sso() {
+    let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
+    let other_idp = TestIdp::start(IdpUser::verified("gus-sub", "gus@globex.example")).await;
+    let (s, zone) = sso_server(true).await;
+    let (_, org_id) = tenant(
+        &s,
+        zone,
+        "ada@example.com",
+        "acme",
+        "acme-oidc",
+        "acme.example",
+        &idp,
+    )
+    .await;
+    tenant(
+        &s,
+        zone,
+        "eve@example.com",
+        "globex",
+        "globex-oidc",
+        "globex.example",
+        &other_idp,
+    )
+    .await;
+    let callback_prefix = format!("{}/sso/callback/acme-oidc?", s.base);
+    let mut user_id = None;
+    for args in [
+        json!({"email": "bob@acme.example"}),
+        json!({"organizationSlug": "acme"}),
+        json!({"providerId": "acme-oidc"}),
+        json!({"domain": "acme.example"}),
+    ] {
+        let doc = official_client_sign_in(&s, args.clone()).await;
+        assert_eq!(doc["signIn"]["status"], 200, "{args}: {doc}");
+        assert_eq!(doc["signIn"]["redirect"], true, "{args}: {doc}");
+        let url = doc["signIn"]["url"].as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("{}/authorize?", idp.issuer())),
+            "{args}: {url}"
+        );
+        assert!(
+            doc["callback"]["url"]
+                .as_str()
+                .unwrap()
+                .starts_with(&callback_prefix),
+            "{args}: {doc}"
+        );
+        assert_eq!(
+            doc["callback"]["status"], 302,
+            "{args}: {doc}"
+        );
+        assert_eq!(doc["callback"]["location"], "/dashboard", "{args}: {doc}");
+        assert_eq!(doc["callback"]["sessionCookie"], true, "{args}: {doc}");
+        assert_eq!(doc["session"]["status"], 200, "{args}: {doc}");
+        assert_eq!(doc["session"]["email"], "bob@acme.example", "{args}: {doc}");
+        let id = doc["session"]["userId"].as_str().unwrap().to_owned();
+        // Every way to name the provider signs in the same user.
+        assert_eq!(user_id.get_or_insert_with(|| id.clone()), &id);
+    }
+    let user_id = user_id.unwrap();
+    let role = s
+        .auth_db()
+        .await
+        .query(
+            &Statement::new(
+                r#"SELECT "role" FROM "member" WHERE "userId" = ?1 AND "organizationId" = ?2"#,
+            )
+            .bind(user_id.as_str())
+            .bind(org_id.as_str()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(role.len(), 1);
+    assert_eq!(role[0].get::<String>(0).unwrap(), "member");
+    assert_eq!(
+        count(
+            &s,
+            r#"SELECT COUNT(*) FROM "member" WHERE "userId" = ?1"#,
+            &user_id
+        )
+        .await,
+        1,
+        "a member of acme only"
+    );
+
+    // The client sees Better Auth's errors: an email no provider claims.
+    let doc = official_client_sign_in(&s, json!({"email": "bob@nowhere.example"})).await;
+    assert_eq!(doc["signIn"]["status"], 404, "{doc}");
+    assert_eq!(doc["signIn"]["code"], "NO_PROVIDER_FOUND_FOR_THE_ISSUER");
+    assert!(doc.get("callback").is_none());
+}
