@@ -404,3 +404,28 @@ async fn the_official_client_signs_in_with_a_social_provider() {
         json!({ "status": 200, "email": "ada@example.com", "emailVerified": true })
     );
 }
+
+#[tokio::test]
+async fn the_login_hint_reaches_the_provider() {
+    let w = world().await;
+    let mut b = Browser::new();
+    for (body, hint) in [
+        (
+            json!({ "provider": "acme", "loginHint": "ada@example.com" }),
+            Some("ada@example.com"),
+        ),
+        (
+            json!({ "provider": "github", "loginHint": "ada" }),
+            Some("ada"),
+        ),
+        (json!({ "provider": "acme" }), None),
+        (json!({ "provider": "acme", "loginHint": "" }), None),
+    ] {
+        let started = b.start(&w, body.clone()).await;
+        assert_eq!(started.status, 200, "{}", started.body);
+        let url = started.json()["url"].as_str().unwrap().to_owned();
+        w.idp.authorize_location(&url).await;
+        let seen = w.idp.last_authorize_params().unwrap();
+        assert_eq!(seen.get("login_hint").map(String::as_str), hint, "{body}");
+    }
+}

@@ -828,13 +828,28 @@ async fn the_official_client_signs_in_with_sso() {
     .await;
     let callback_prefix = format!("{}/sso/callback/acme-oidc?", s.base);
     let mut user_id = None;
-    for args in [
-        json!({"email": "bob@acme.example"}),
-        json!({"organizationSlug": "acme"}),
-        json!({"providerId": "acme-oidc"}),
-        json!({"domain": "acme.example"}),
+    // Each way to name the provider, and the `login_hint` the identity
+    // provider sees: `loginHint`, else the email (Better Auth's
+    // `loginHint || email`), else none.
+    for (args, hint) in [
+        (
+            json!({"email": "bob@acme.example"}),
+            Some("bob@acme.example"),
+        ),
+        (
+            json!({"email": "bob@acme.example", "loginHint": "bob"}),
+            Some("bob"),
+        ),
+        (json!({"organizationSlug": "acme"}), None),
+        (
+            json!({"providerId": "acme-oidc", "loginHint": "bob@acme.example"}),
+            Some("bob@acme.example"),
+        ),
+        (json!({"domain": "acme.example"}), None),
     ] {
         let doc = official_client_sign_in(&s, args.clone()).await;
+        let seen = idp.last_authorize_params().expect("the provider was asked");
+        assert_eq!(seen.get("login_hint").map(String::as_str), hint, "{args}");
         assert_eq!(doc["signIn"]["status"], 200, "{args}: {doc}");
         assert_eq!(doc["signIn"]["redirect"], true, "{args}: {doc}");
         let url = doc["signIn"]["url"].as_str().unwrap();
@@ -849,10 +864,7 @@ async fn the_official_client_signs_in_with_sso() {
                 .starts_with(&callback_prefix),
             "{args}: {doc}"
         );
-        assert_eq!(
-            doc["callback"]["status"], 302,
-            "{args}: {doc}"
-        );
+        assert_eq!(doc["callback"]["status"], 302, "{args}: {doc}");
         assert_eq!(doc["callback"]["location"], "/dashboard", "{args}: {doc}");
         assert_eq!(doc["callback"]["sessionCookie"], true, "{args}: {doc}");
         assert_eq!(doc["session"]["status"], 200, "{args}: {doc}");

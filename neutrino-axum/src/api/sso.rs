@@ -17,7 +17,7 @@
 //!   answers `{url, redirect: true}` (with `Location`) and sets the signed
 //!   `{prefix}.state` cookie exactly as `/sign-in/social` does; an
 //!   untrusted redirect target is 403 `INVALID_CALLBACK_URL`. `loginHint`
-//!   is accepted and not sent to the provider.
+//!   (or else the body's `email`) goes to the provider as `login_hint`.
 //! * `GET /sso/callback/{providerId}`: completes the handshake
 //!   ([`Sso::callback`](neutrino_auth::sso::Sso::callback)): the state must
 //!   be this browser's (the state cookie), unused, and issued for this SSO
@@ -252,7 +252,7 @@ async fn sign_in(ctx: &Ctx) -> Answer {
     let callback_url = f.opt_string("callbackURL");
     let error_callback_url = f.opt_string("errorCallbackURL");
     let new_user_callback_url = f.opt_string("newUserCallbackURL");
-    let _ = f.opt_string("loginHint");
+    let login_hint = f.opt_string("loginHint");
     let _ = f.opt_bool("requestSignUp");
     let provider_type = f.opt_string("providerType");
     f.finish()?;
@@ -287,6 +287,7 @@ async fn sign_in(ctx: &Ctx) -> Answer {
             callback_url,
             error_callback_url,
             new_user_callback_url,
+            login_hint,
         })
         .await
         .map_err(oauth_error)?;
