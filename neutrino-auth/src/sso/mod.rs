@@ -481,6 +481,21 @@ pub(crate) fn sso_required_condition(email: &str, first: usize) -> Option<(Strin
     ))
 }
 
+/// The guard that makes a password write (a session, a user, a credential)
+/// conditional on SSO not being required for `email`: `NOT EXISTS (…)` with
+/// its placeholders from `?first`, and their values; `None` for an email
+/// without a domain. The write's statement carries it, so the database
+/// decides in the same atomic write: a policy switched on, or a domain
+/// verified, before the write commits refuses it.
+pub(crate) fn password_allowed_guard(email: &str, first: usize) -> Option<(String, Vec<Value>)> {
+    sso_required_condition(email, first).map(|(cond, params)| (format!("NOT {cond}"), params))
+}
+
+/// The error of a password write refused because SSO is required.
+pub(crate) fn sso_required() -> AuthError {
+    sso("SSO_REQUIRED", 403)
+}
+
 /// `SSO_REQUIRED` when [`sso_required_condition`] holds for `email`.
 pub(crate) async fn ensure_password_allowed(db: &dyn SqlExecutor, email: &str) -> Result<()> {
     let Some((cond, params)) = sso_required_condition(email, 1) else {
@@ -494,7 +509,7 @@ pub(crate) async fn ensure_password_allowed(db: &dyn SqlExecutor, email: &str) -
         None => false,
     };
     if required {
-        return Err(sso("SSO_REQUIRED", 403));
+        return Err(sso_required());
     }
     Ok(())
 }

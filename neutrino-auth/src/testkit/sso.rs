@@ -616,3 +616,155 @@ async fn two_orgs_and_domain(
     let domain = format!("{}.example", unique(tag));
     (two_orgs(stores, clock).await, domain)
 }
+
+/// The auth database, paused once before the next batch (a write) when
+/// armed: the window between an operation's checks and its write, where
+/// another request may change what was checked.
+#[derive(Debug)]
+struct PauseBeforeWrite {
+    inner: std::sync::Arc<dyn neutrino_core::sql::SqlExecutor>,
+    armed: std::sync::atomic::AtomicBool,
+    paused: tokio::sync::Notify,
+    resume: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl neutrino_core::sql::SqlExecutor for PauseBeforeWrite {
+    fn dialect(&self) -> neutrino_core::sql::Dialect {
+        self.inner.dialect()
+    }
+    async fn execute(
+        &self,
+        stmt: &neutrino_core::sql::Statement,
+    ) -> neutrino_core::Result<neutrino_core::sql::ExecOutcome> {
+        self.inner.execute(stmt).await
+    }
+    async fn query(
+        &self,
+        stmt: &neutrino_core::sql::Statement,
+    ) -> neutrino_core::Result<Vec<neutrino_core::sql::Row>> {
+        self.inner.query(stmt).await
+    }
+    async fn batch(
+        &self,
+        stmts: &[neutrino_core::sql::Statement],
+    ) -> neutrino_core::Result<Vec<neutrino_core::sql::ExecOutcome>> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.paused.notify_one();
+            self.resume.notified().await;
+        }
+        self.inner.batch(stmts).await
+    }
+}
+
+/// "SSO required" switched on after a password sign-in or sign-up passed
+/// its checks and before it writes: the write itself is refused
+/// (`SSO_REQUIRED`), no session, user or credential is created. The
+/// database decides in the write, not a read before it.
+pub async fn sso_required_switched_on_before_the_write_refuses_it(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use neutrino_core::sql::{SqlExecutor, Statement};
+
+    let (t, domain) = two_orgs_and_domain(stores, clock, "late").await;
+    let (p, b, ob) = t.on_b();
+    let email = format!("pat@{domain}");
+    p.auth
+        .sign_up_email(SignUpEmail::new("Pat", &email, PASSWORD), &meta())
+        .await
+        .expect("sign up before enforcement");
+    verified_provider(&t, &domain).await;
+    let paused = Arc::new(PauseBeforeWrite {
+        inner: stores.auth_db.clone(),
+        armed: false.into(),
+        paused: tokio::sync::Notify::new(),
+        resume: tokio::sync::Notify::new(),
+    });
+    let db: Arc<dyn SqlExecutor> = paused.clone();
+    let racing = super::fixtures::auth_with(&db, clock, |b| b).await;
+    let sso = p.orgs.sso();
+    let count = |sql: &'static str, arg: String| {
+        let db = stores.auth_db.clone();
+        async move {
+            let rows = db.query(&Statement::new(sql).bind(arg)).await.unwrap();
+            rows.len()
+        }
+    };
+    let user_id = p
+        .auth
+        .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+        .await
+        .expect("password is the fallback")
+        .user
+        .id
+        .to_string();
+    let sessions = || count(r#"SELECT 1 FROM "session" WHERE "userId" = ?1"#, user_id.clone());
+    let before = sessions().await;
+
+    // Sign-in: checked while the policy is off, written after it is on.
+    paused.armed.store(true, Ordering::SeqCst);
+    let sign_in = {
+        let (racing, email) = (racing.clone(), email.clone());
+        tokio::spawn(async move {
+            racing
+                .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+                .await
+        })
+    };
+    paused.paused.notified().await;
+    let required = SsoPolicy {
+        sso_required: true,
+        ..SsoPolicy::default()
+    };
+    sso.set_policy(ob, &b, required.clone(), &meta())
+        .await
+        .expect("policy on");
+    paused.resume.notify_one();
+    let e = sign_in.await.unwrap().unwrap_err();
+    assert_eq!(e.code(), "SSO_REQUIRED", "{e:?}");
+    assert_eq!(e.status(), 403);
+    assert_eq!(sessions().await, before, "no session after the policy");
+
+    // Sign-up: the same window.
+    sso.set_policy(ob, &b, SsoPolicy::default(), &meta())
+        .await
+        .expect("policy off");
+    let newcomer = format!("sam@eng.{domain}");
+    paused.armed.store(true, Ordering::SeqCst);
+    let sign_up = {
+        let (racing, newcomer) = (racing.clone(), newcomer.clone());
+        tokio::spawn(async move {
+            racing
+                .sign_up_email(SignUpEmail::new("Sam", &newcomer, PASSWORD), &meta())
+                .await
+        })
+    };
+    paused.paused.notified().await;
+    sso.set_policy(ob, &b, required, &meta())
+        .await
+        .expect("policy on");
+    paused.resume.notify_one();
+    let e = sign_up.await.unwrap().unwrap_err();
+    assert_eq!(e.code(), "SSO_REQUIRED", "{e:?}");
+    assert_eq!(
+        count(r#"SELECT 1 FROM "user" WHERE "email" = ?1"#, newcomer.clone()).await,
+        0,
+        "no user after the policy"
+    );
+    // Off again: both work through the same database.
+    sso.set_policy(ob, &b, SsoPolicy::default(), &meta())
+        .await
+        .expect("policy off");
+    racing
+        .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+        .await
+        .expect("password is the fallback again");
+    racing
+        .sign_up_email(SignUpEmail::new("Sam", &newcomer, PASSWORD), &meta())
+        .await
+        .expect("sign-up is back");
+}
