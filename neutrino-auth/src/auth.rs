@@ -870,7 +870,9 @@ impl Auth {
             // is written (a policy switched on meanwhile refuses it); its
             // credential, session and audit entry only with the user.
             let sso_guarded = match crate::sso::password_allowed_guard(&user.email, 1) {
-                Some((cond, params)) => Some(crate::stmt::insert_where(&insert_user, &cond, params)?),
+                Some((cond, params)) => {
+                    Some(crate::stmt::insert_where(&insert_user, &cond, params)?)
+                }
                 None => None,
             };
             let guarded = sso_guarded.is_some();

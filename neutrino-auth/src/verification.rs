@@ -260,7 +260,8 @@ impl Verifications {
         // The password only if the user still has this email and no tenant
         // requires SSO for it when it is written (read in the same
         // statement): a policy switched on meanwhile refuses it.
-        let mut guard = r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?1 AND "email" = ?2)"#.to_owned();
+        let mut guard =
+            r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?1 AND "email" = ?2)"#.to_owned();
         let mut guard_params: Vec<neutrino_core::sql::Value> =
             vec![user_id.as_str().into(), email.as_str().into()];
         if let Some((cond, params)) = crate::sso::password_allowed_guard(&email, 3) {

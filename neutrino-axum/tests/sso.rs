@@ -905,3 +905,337 @@ async fn the_official_client_signs_in_with_sso() {
     assert_eq!(doc["signIn"]["code"], "NO_PROVIDER_FOUND_FOR_THE_ISSUER");
     assert!(doc.get("callback").is_none());
 }
+
+/// Better Auth's provider routes: `GET /sso/providers`,
+/// `GET /sso/get-provider`, `POST /sso/update-provider`,
+/// `POST /sso/delete-provider`, for the tenant's owners and admins only; a
+/// provider of another tenant answers exactly as a missing one, and no
+/// answer holds the client secret.
+#[tokio::test]
+async fn sso_providers_are_managed_over_http_by_their_tenant_admins_only() {
+    let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
+    let other_idp = TestIdp::start(IdpUser::verified("bob-sub", "mallory@globex.example")).await;
+    let (s, zone) = sso_server(true).await;
+    let (ada, acme) = tenant(
+        &s,
+        zone,
+        "ada@example.com",
+        "acme",
+        "acme-oidc",
+        "acme.example",
+        &idp,
+    )
+    .await;
+    let (eve, globex) = tenant(
+        &s,
+        zone,
+        "eve@example.com",
+        "globex",
+        "globex-oidc",
+        "globex.example",
+        &other_idp,
+    )
+    .await;
+    // A plain member of acme.
+    let bob = s.sign_up("ben@example.com").await;
+    let ben_id = bob.json()["user"]["id"].as_str().unwrap().to_owned();
+    let ben = bob.cookie_header();
+    let meta = RequestMeta::new("127.0.0.1", "test");
+    let ada_token = s
+        .platform
+        .auth()
+        .sign_in_email(SignInEmail::new("ada@example.com", PASSWORD), &meta)
+        .await
+        .unwrap()
+        .session
+        .token;
+    s.platform
+        .orgs()
+        .add_member(
+            &ada_token,
+            &acme.parse().unwrap(),
+            &ben_id.parse().unwrap(),
+            "member",
+            &meta,
+        )
+        .await
+        .unwrap();
+    let no_secret = |res: &common::Res| {
+        assert!(
+            !res.text.contains(CLIENT_SECRET) && !res.text.contains("clientSecret"),
+            "{}",
+            res.text
+        );
+    };
+
+    // Listing: each admin sees their own tenant's providers only.
+    assert_eq!(s.get("/sso/providers", "").await.status, 401);
+    for (cookie, want) in [
+        (&ada, vec!["acme-oidc"]),
+        (&eve, vec!["globex-oidc"]),
+        (&ben, Vec::new()),
+    ] {
+        let res = s.get("/sso/providers", cookie).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        no_secret(&res);
+        let ids: Vec<String> = res.json()["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["providerId"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, want);
+    }
+    let listed = s.get("/sso/providers", &ada).await.json()["providers"][0].clone();
+    assert_eq!(listed["type"], "oidc");
+    assert_eq!(listed["organizationId"], acme.as_str());
+    assert_eq!(listed["domain"], "acme.example");
+    assert_eq!(listed["domainVerified"], true);
+    let last_four: String = CLIENT_ID
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert_eq!(
+        listed["oidcConfig"]["clientIdLastFour"],
+        format!("****{last_four}")
+    );
+
+    // Reading one: another tenant's provider is a missing one, exactly.
+    let missing = s.get("/sso/get-provider?providerId=nope-oidc", &eve).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["code"], "PROVIDER_NOT_FOUND");
+    let res = s.get("/sso/get-provider?providerId=acme-oidc", &eve).await;
+    assert_eq!((res.status, res.json()), (missing.status, missing.json()));
+    let res = s.get("/sso/get-provider?providerId=acme-oidc", &ben).await;
+    assert_eq!(res.status, 403);
+    assert_eq!(res.json()["code"], "YOU_DONT_HAVE_ACCESS_TO_THIS_PROVIDER");
+    assert_eq!(
+        s.get("/sso/get-provider?providerId=acme-oidc", "")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(s.get("/sso/get-provider", &ada).await.status, 400);
+    let res = s.get("/sso/get-provider?providerId=acme-oidc", &ada).await;
+    assert_eq!(res.status, 200);
+    no_secret(&res);
+    assert_eq!(res.json(), listed);
+
+    // Updating: refused for other tenants (as missing) and plain members,
+    // nothing changed.
+    let evil = json!({
+        "providerId": "acme-oidc",
+        "issuer": other_idp.issuer(),
+        "oidcConfig": {"clientSecret": "stolen-secret-value"},
+    });
+    let res = s.post("/sso/update-provider", &eve, evil.clone()).await;
+    let missing = s
+        .post(
+            "/sso/update-provider",
+            &eve,
+            json!({"providerId": "nope-oidc", "issuer": other_idp.issuer()}),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!((res.status, res.json()), (missing.status, missing.json()));
+    let res = s.post("/sso/update-provider", &ben, evil.clone()).await;
+    assert_eq!(res.status, 403);
+    assert_eq!(
+        s.get("/sso/get-provider?providerId=acme-oidc", &ada)
+            .await
+            .json(),
+        listed
+    );
+    let res = s
+        .post(
+            "/sso/update-provider",
+            &ada,
+            json!({"providerId": "acme-oidc"}),
+        )
+        .await;
+    assert_eq!(res.status, 400);
+    assert_eq!(res.json()["code"], "NO_FIELDS_PROVIDED_FOR_UPDATE");
+    let res = s
+        .post(
+            "/sso/update-provider",
+            &ada,
+            json!({"providerId": "acme-oidc",
+                   "oidcConfig": {"clientSecret": "rotated-secret-value", "scopes": ["openid", "email"]}}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(!res.text.contains("rotated-secret-value"));
+    assert_eq!(
+        res.json()["oidcConfig"]["scopes"],
+        json!(["openid", "email"])
+    );
+    assert_eq!(res.json()["domainVerified"], true);
+    // The rotated secret is the one the token request sends: the identity
+    // provider refuses it (its client secret is another), so the sign-in
+    // fails; the right one signs in again.
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
+    let res = open(&s, &mut jar, &callback).await;
+    assert!(
+        res.header("location").unwrap().starts_with("/oops?error="),
+        "{:?}",
+        res.header("location")
+    );
+    assert!(!jar.has_session());
+    let res = s
+        .post(
+            "/sso/update-provider",
+            &ada,
+            json!({"providerId": "acme-oidc", "oidcConfig": {"clientSecret": CLIENT_SECRET}}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+
+    // An account is linked: the identity fields are frozen (another issuer
+    // could name its subject), the rest still changes.
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
+    assert_eq!(
+        open(&s, &mut jar, &callback).await.header("location"),
+        Some("/welcome")
+    );
+    let bob_id = s.get("/get-session", &jar.header()).await.json()["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for change in [
+        json!({"issuer": other_idp.issuer()}),
+        json!({"oidcConfig": {"clientId": "another-client"}}),
+        json!({"oidcConfig": {"discoveryEndpoint": format!("{}/.well-known/openid-configuration", other_idp.issuer())}}),
+    ] {
+        let mut body = change.clone();
+        body["providerId"] = json!("acme-oidc");
+        let res = s.post("/sso/update-provider", &ada, body).await;
+        assert_eq!(res.status, 409, "{change}: {}", res.text);
+        assert_eq!(
+            res.json()["code"],
+            "CANNOT_CHANGE_SSO_PROVIDER_IDENTITY_FIELDS_WHILE_LINKED_ACCOUNTS_EXIST"
+        );
+    }
+    let got = s
+        .get("/sso/get-provider?providerId=acme-oidc", &ada)
+        .await
+        .json();
+    assert_eq!(got["issuer"], idp.issuer().as_str());
+    let res = s
+        .post(
+            "/sso/update-provider",
+            &ada,
+            json!({"providerId": "acme-oidc", "domain": "new.acme.example"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json()["domain"], "new.acme.example");
+    assert_eq!(res.json()["domainVerified"], false);
+
+    // Deleting: refused for other tenants (as missing) and plain members.
+    let missing = s
+        .post(
+            "/sso/delete-provider",
+            &eve,
+            json!({"providerId": "nope-oidc"}),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    let res = s
+        .post(
+            "/sso/delete-provider",
+            &eve,
+            json!({"providerId": "acme-oidc"}),
+        )
+        .await;
+    assert_eq!((res.status, res.json()), (missing.status, missing.json()));
+    let res = s
+        .post(
+            "/sso/delete-provider",
+            &ben,
+            json!({"providerId": "acme-oidc"}),
+        )
+        .await;
+    assert_eq!(res.status, 403);
+    assert_eq!(
+        s.get("/sso/get-provider?providerId=acme-oidc", &ada)
+            .await
+            .status,
+        200
+    );
+    let res = s
+        .post(
+            "/sso/delete-provider",
+            &ada,
+            json!({"providerId": "acme-oidc"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json(), json!({"success": true}));
+    assert_eq!(
+        s.get("/sso/get-provider?providerId=acme-oidc", &ada)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        s.get("/sso/providers", &ada).await.json()["providers"],
+        json!([])
+    );
+    // Its linked accounts went with it: another tenant that registers the
+    // same provider ID, on its own identity provider naming the same
+    // subject, signs in a new user, not Bob.
+    assert_eq!(
+        count(
+            &s,
+            r#"SELECT COUNT(*) FROM "account" WHERE "providerId" = ?1"#,
+            "acme-oidc"
+        )
+        .await,
+        0
+    );
+    let res = s
+        .post(
+            "/sso/register",
+            &eve,
+            json!({
+                "providerId": "acme-oidc",
+                "issuer": other_idp.issuer(),
+                "domain": "mallory.example",
+                "organizationId": globex,
+                "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET},
+            }),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let token = res.json()["domainVerificationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    zone.publish(&record_name("acme-oidc", "mallory.example"), &token);
+    let res = s
+        .post(
+            "/sso/verify-domain",
+            &eve,
+            json!({"providerId": "acme-oidc"}),
+        )
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+    other_idp.set_user(IdpUser::verified("bob-sub", "mallory@mallory.example"));
+    let mut jar = Jar::default();
+    let (_, callback) = start(
+        &s,
+        &mut jar,
+        &other_idp,
+        json!({"providerId": "acme-oidc", "callbackURL": "/dashboard"}),
+    )
+    .await;
+    open(&s, &mut jar, &callback).await;
+    let session = s.get("/get-session", &jar.header()).await.json();
+    assert_ne!(session["user"]["id"], bob_id.as_str(), "{session}");
+}

@@ -702,7 +702,12 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
         .user
         .id
         .to_string();
-    let sessions = || count(r#"SELECT 1 FROM "session" WHERE "userId" = ?1"#, user_id.clone());
+    let sessions = || {
+        count(
+            r#"SELECT 1 FROM "session" WHERE "userId" = ?1"#,
+            user_id.clone(),
+        )
+    };
     let before = sessions().await;
 
     // Sign-in: checked while the policy is off, written after it is on.
@@ -751,7 +756,11 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
     let e = sign_up.await.unwrap().unwrap_err();
     assert_eq!(e.code(), "SSO_REQUIRED", "{e:?}");
     assert_eq!(
-        count(r#"SELECT 1 FROM "user" WHERE "email" = ?1"#, newcomer.clone()).await,
+        count(
+            r#"SELECT 1 FROM "user" WHERE "email" = ?1"#,
+            newcomer.clone()
+        )
+        .await,
         0,
         "no user after the policy"
     );
