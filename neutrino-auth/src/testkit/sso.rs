@@ -657,10 +657,10 @@ impl neutrino_core::sql::SqlExecutor for PauseBeforeWrite {
     }
 }
 
-/// "SSO required" switched on after a password sign-in or sign-up passed
-/// its checks and before it writes: the write itself is refused
-/// (`SSO_REQUIRED`), no session, user or credential is created. The
-/// database decides in the write, not a read before it.
+/// "SSO required" switched on after a password sign-in, sign-up or reset
+/// passed its checks and before it writes: the write itself is refused
+/// (`SSO_REQUIRED`), no session, user or password is written. The database
+/// decides in the write, not a read before it.
 pub async fn sso_required_switched_on_before_the_write_refuses_it(
     stores: &AuthStores,
     clock: &ManualClock,
@@ -685,7 +685,12 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
         resume: tokio::sync::Notify::new(),
     });
     let db: Arc<dyn SqlExecutor> = paused.clone();
-    let racing = super::fixtures::auth_with(&db, clock, |b| b).await;
+    let mailer = crate::mail::RecordingMailer::new();
+    let m = Arc::new(mailer.clone());
+    let racing = super::fixtures::auth_with(&db, clock, |b| {
+        b.with_base_url(super::fixtures::BASE_URL).with_mailer(m)
+    })
+    .await;
     let sso = p.orgs.sso();
     let count = |sql: &'static str, arg: String| {
         let db = stores.auth_db.clone();
@@ -749,7 +754,7 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
         })
     };
     paused.paused.notified().await;
-    sso.set_policy(ob, &b, required, &meta())
+    sso.set_policy(ob, &b, required.clone(), &meta())
         .await
         .expect("policy on");
     paused.resume.notify_one();
@@ -764,10 +769,47 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
         0,
         "no user after the policy"
     );
-    // Off again: both work through the same database.
+    // A password reset: the same window.
     sso.set_policy(ob, &b, SsoPolicy::default(), &meta())
         .await
         .expect("policy off");
+    racing
+        .request_password_reset(&email, None, &meta())
+        .await
+        .expect("reset requested");
+    let token = mailer
+        .last_to(&email, crate::mail::EmailKind::ResetPassword)
+        .expect("reset mail")
+        .token;
+    paused.armed.store(true, Ordering::SeqCst);
+    let reset = {
+        let racing = racing.clone();
+        tokio::spawn(async move {
+            racing
+                .reset_password(&token, "another long password", &meta())
+                .await
+        })
+    };
+    paused.paused.notified().await;
+    sso.set_policy(ob, &b, required, &meta())
+        .await
+        .expect("policy on");
+    paused.resume.notify_one();
+    let e = reset.await.unwrap().unwrap_err();
+    assert_eq!(e.code(), "SSO_REQUIRED", "{e:?}");
+    // Off again: the old password is still the one, and sign-up works.
+    sso.set_policy(ob, &b, SsoPolicy::default(), &meta())
+        .await
+        .expect("policy off");
+    let e = racing
+        .sign_in_email(SignInEmail::new(&email, "another long password"), &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        "INVALID_EMAIL_OR_PASSWORD",
+        "the reset set nothing"
+    );
     racing
         .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
         .await
