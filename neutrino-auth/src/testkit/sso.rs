@@ -657,8 +657,8 @@ impl neutrino_core::sql::SqlExecutor for PauseBeforeWrite {
     }
 }
 
-/// "SSO required" switched on after a password sign-in, sign-up or reset
-/// passed its checks and before it writes: the write itself is refused
+/// "SSO required" switched on after a password sign-in, sign-up, reset or
+/// two-factor sign-in passed its checks and before it writes: the write itself is refused
 /// (`SSO_REQUIRED`), no session, user or password is written. The database
 /// decides in the write, not a read before it.
 pub async fn sso_required_switched_on_before_the_write_refuses_it(
@@ -791,12 +791,41 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
         })
     };
     paused.paused.notified().await;
-    sso.set_policy(ob, &b, required, &meta())
+    sso.set_policy(ob, &b, required.clone(), &meta())
         .await
         .expect("policy on");
     paused.resume.notify_one();
     let e = reset.await.unwrap().unwrap_err();
     assert_eq!(e.code(), "SSO_REQUIRED", "{e:?}");
+    // The second factor of a password sign-in: the challenge was given
+    // while the policy was off, the code is checked, then the policy turns
+    // on before the session is written.
+    sso.set_policy(ob, &b, SsoPolicy::default(), &meta())
+        .await
+        .expect("policy off");
+    let two = super::race::two_factor_user_at(&racing, clock, &format!("tf@{domain}")).await;
+    let challenge = super::race::challenge(&racing, &two.email).await;
+    let two_sessions = || {
+        count(
+            r#"SELECT 1 FROM "session" WHERE "userId" = ?1"#,
+            two.id.to_string(),
+        )
+    };
+    let before = two_sessions().await;
+    let code = super::race::code_at(&two.secret, clock, 0);
+    paused.armed.store(true, Ordering::SeqCst);
+    let verify = {
+        let racing = racing.clone();
+        tokio::spawn(async move { racing.verify_totp(&challenge, &code, &meta()).await })
+    };
+    paused.paused.notified().await;
+    sso.set_policy(ob, &b, required.clone(), &meta())
+        .await
+        .expect("policy on");
+    paused.resume.notify_one();
+    let e = verify.await.unwrap().unwrap_err();
+    assert_eq!(e.code(), "SSO_REQUIRED", "{e:?}");
+    assert_eq!(two_sessions().await, before, "no session after the policy");
     // Off again: the old password is still the one, and sign-up works.
     sso.set_policy(ob, &b, SsoPolicy::default(), &meta())
         .await
