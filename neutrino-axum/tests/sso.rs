@@ -131,30 +131,7 @@ async fn sso_providers_register_verify_and_route_over_http() {
     // Enforcement on the password endpoints.
     let bob = s.sign_up("bob@acme.example").await;
     assert_eq!(bob.status, 200);
-    let orgs = s.platform.orgs();
-    let ada_token = s
-        .platform
-        .auth()
-        .sign_in_email(
-            neutrino_auth::SignInEmail::new("ada@example.com", PASSWORD),
-            &neutrino_auth::RequestMeta::new("127.0.0.1", "test"),
-        )
-        .await
-        .unwrap()
-        .session
-        .token;
-    orgs.sso()
-        .set_policy(
-            &ada_token,
-            &org_id.parse().unwrap(),
-            SsoPolicy {
-                sso_required: true,
-                ..SsoPolicy::default()
-            },
-            &neutrino_auth::RequestMeta::new("127.0.0.1", "test"),
-        )
-        .await
-        .unwrap();
+    require_sso(&s, &org_id).await;
     for email in ["bob@acme.example", "BOB@ACME.EXAMPLE", "bob+x@acme.example"] {
         let res = s
             .post(
@@ -240,6 +217,69 @@ async fn tenant(
     (cookie, org_id)
 }
 
+/// Tenant acme: owner ada, provider `acme-oidc` on `idp` for
+/// `acme.example`, verified; the owner's cookie and the organization's ID.
+async fn acme(s: &Server, zone: &Zone, idp: &TestIdp) -> (String, String) {
+    tenant(
+        s,
+        zone,
+        "ada@example.com",
+        "acme",
+        "acme-oidc",
+        "acme.example",
+        idp,
+    )
+    .await
+}
+
+/// Tenant globex: owner eve, provider `globex-oidc` on `idp` for
+/// `globex.example`, verified; the owner's cookie and the organization's ID.
+async fn globex(s: &Server, zone: &Zone, idp: &TestIdp) -> (String, String) {
+    tenant(
+        s,
+        zone,
+        "eve@example.com",
+        "globex",
+        "globex-oidc",
+        "globex.example",
+        idp,
+    )
+    .await
+}
+
+/// The session token of ada (acme's owner), signed in with her password.
+async fn ada_token(s: &Server) -> String {
+    s.platform
+        .auth()
+        .sign_in_email(SignInEmail::new("ada@example.com", PASSWORD), &meta())
+        .await
+        .unwrap()
+        .session
+        .token
+}
+
+/// Ada switches "SSO required" on for her organization `org_id`.
+async fn require_sso(s: &Server, org_id: &str) {
+    s.platform
+        .orgs()
+        .sso()
+        .set_policy(
+            &ada_token(s).await,
+            &org_id.parse().unwrap(),
+            SsoPolicy {
+                sso_required: true,
+                ..SsoPolicy::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+}
+
+fn meta() -> RequestMeta {
+    RequestMeta::new("127.0.0.1", "test")
+}
+
 /// A browser's cookie jar.
 #[derive(Default, Clone)]
 struct Jar(Vec<(String, String)>);
@@ -314,16 +354,7 @@ async fn count(s: &Server, sql: &str, arg: &str) -> i64 {
 async fn sso_sign_in_creates_the_user_account_and_membership_then_reuses_them() {
     let idp = TestIdp::start(IdpUser::verified("bob-sub", "Bob@Acme.Example")).await;
     let (s, zone) = sso_server(true).await;
-    let (_, org_id) = tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
+    let (_, org_id) = acme(&s, zone, &idp).await;
     let mut jar = Jar::default();
     let (started, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
     let body = started.json();
@@ -386,26 +417,8 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
     let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
     let other_idp = TestIdp::start(IdpUser::verified("gus-sub", "gus@globex.example")).await;
     let (s, zone) = sso_server(true).await;
-    tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
-    tenant(
-        &s,
-        zone,
-        "eve@example.com",
-        "globex",
-        "globex-oidc",
-        "globex.example",
-        &other_idp,
-    )
-    .await;
+    acme(&s, zone, &idp).await;
+    globex(&s, zone, &other_idp).await;
     let error = |code: &str| format!("{}/error?error={code}", s.base);
 
     // A completed sign-in's callback, replayed with the same state cookie.
@@ -594,40 +607,9 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
 async fn with_sso_required_the_password_is_refused_and_sso_signs_in() {
     let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
     let (s, zone) = sso_server(true).await;
-    let (_, org_id) = tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
+    let (_, org_id) = acme(&s, zone, &idp).await;
     assert_eq!(s.sign_up("bob@acme.example").await.status, 200);
-    let meta = RequestMeta::new("127.0.0.1", "test");
-    let ada = s
-        .platform
-        .auth()
-        .sign_in_email(SignInEmail::new("ada@example.com", PASSWORD), &meta)
-        .await
-        .unwrap()
-        .session
-        .token;
-    s.platform
-        .orgs()
-        .sso()
-        .set_policy(
-            &ada,
-            &org_id.parse().unwrap(),
-            SsoPolicy {
-                sso_required: true,
-                ..SsoPolicy::default()
-            },
-            &meta,
-        )
-        .await
-        .unwrap();
+    require_sso(&s, &org_id).await;
     let res = s
         .post(
             "/sign-in/email",
@@ -655,16 +637,7 @@ async fn with_sso_required_the_password_is_refused_and_sso_signs_in() {
 async fn sso_providers_on_plain_http_loopback_are_refused_unless_allowed() {
     let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
     let (s, zone) = sso_server(false).await;
-    tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
+    acme(&s, zone, &idp).await;
     let res = s
         .post("/sign-in/sso", "", sign_in_body("bob@acme.example"))
         .await;
@@ -702,16 +675,7 @@ async fn a_tenants_discovery_endpoint_never_replaces_another_tenants_metadata() 
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let (s, zone) = sso_server(true).await;
-    tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
+    acme(&s, zone, &idp).await;
     let eve = s.sign_up("eve@example.com").await.cookie_header();
     let org = s
         .post(
@@ -806,26 +770,8 @@ async fn the_official_client_signs_in_with_sso() {
     let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
     let other_idp = TestIdp::start(IdpUser::verified("gus-sub", "gus@globex.example")).await;
     let (s, zone) = sso_server(true).await;
-    let (_, org_id) = tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
-    tenant(
-        &s,
-        zone,
-        "eve@example.com",
-        "globex",
-        "globex-oidc",
-        "globex.example",
-        &other_idp,
-    )
-    .await;
+    let (_, org_id) = acme(&s, zone, &idp).await;
+    globex(&s, zone, &other_idp).await;
     let callback_prefix = format!("{}/sso/callback/acme-oidc?", s.base);
     let mut user_id = None;
     // Each way to name the provider, and the `login_hint` the identity
@@ -916,47 +862,20 @@ async fn sso_providers_are_managed_over_http_by_their_tenant_admins_only() {
     let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
     let other_idp = TestIdp::start(IdpUser::verified("bob-sub", "mallory@globex.example")).await;
     let (s, zone) = sso_server(true).await;
-    let (ada, acme) = tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
-    let (eve, globex) = tenant(
-        &s,
-        zone,
-        "eve@example.com",
-        "globex",
-        "globex-oidc",
-        "globex.example",
-        &other_idp,
-    )
-    .await;
+    let (ada, acme) = acme(&s, zone, &idp).await;
+    let (eve, globex) = globex(&s, zone, &other_idp).await;
     // A plain member of acme.
     let bob = s.sign_up("ben@example.com").await;
     let ben_id = bob.json()["user"]["id"].as_str().unwrap().to_owned();
     let ben = bob.cookie_header();
-    let meta = RequestMeta::new("127.0.0.1", "test");
-    let ada_token = s
-        .platform
-        .auth()
-        .sign_in_email(SignInEmail::new("ada@example.com", PASSWORD), &meta)
-        .await
-        .unwrap()
-        .session
-        .token;
     s.platform
         .orgs()
         .add_member(
-            &ada_token,
+            &ada_token(&s).await,
             &acme.parse().unwrap(),
             &ben_id.parse().unwrap(),
             "member",
-            &meta,
+            &meta(),
         )
         .await
         .unwrap();

@@ -329,20 +329,34 @@ async fn verified_provider(t: &super::fixtures::TwoOrgs, domain: &str) -> String
         .expect("verify")
 }
 
+/// Two organizations, a fresh domain (tagged `tag`) verified by a provider
+/// of B, and `pat@{domain}`, who signed up with a password before: the
+/// organizations, the domain and Pat's address.
+async fn pat_in_a_verified_domain(
+    stores: &AuthStores,
+    clock: &ManualClock,
+    tag: &str,
+) -> (super::fixtures::TwoOrgs, String, String) {
+    let (t, domain) = two_orgs_and_domain(stores, clock, tag).await;
+    let email = format!("pat@{domain}");
+    t.on_b()
+        .0
+        .auth
+        .sign_up_email(SignUpEmail::new("Pat", &email, PASSWORD), &meta())
+        .await
+        .expect("sign up before enforcement");
+    verified_provider(&t, &domain).await;
+    (t, domain, email)
+}
+
 /// With "SSO required", passwords are refused for the tenant's verified
 /// domain however the address is spelled; with it off they work.
 pub async fn sso_required_refuses_passwords_for_the_domain_in_every_spelling(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let (t, domain) = two_orgs_and_domain(stores, clock, "corp").await;
+    let (t, domain, email) = pat_in_a_verified_domain(stores, clock, "corp").await;
     let (p, b, ob) = t.on_b();
-    let email = format!("pat@{domain}");
-    p.auth
-        .sign_up_email(SignUpEmail::new("Pat", &email, PASSWORD), &meta())
-        .await
-        .expect("sign up before enforcement");
-    verified_provider(&t, &domain).await;
     // Off: the password still works.
     p.auth
         .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
@@ -670,14 +684,8 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
 
     use neutrino_core::sql::{SqlExecutor, Statement};
 
-    let (t, domain) = two_orgs_and_domain(stores, clock, "late").await;
+    let (t, domain, email) = pat_in_a_verified_domain(stores, clock, "late").await;
     let (p, b, ob) = t.on_b();
-    let email = format!("pat@{domain}");
-    p.auth
-        .sign_up_email(SignUpEmail::new("Pat", &email, PASSWORD), &meta())
-        .await
-        .expect("sign up before enforcement");
-    verified_provider(&t, &domain).await;
     let paused = Arc::new(PauseBeforeWrite {
         inner: stores.auth_db.clone(),
         armed: false.into(),

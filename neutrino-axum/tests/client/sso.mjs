@@ -15,42 +15,15 @@
 //  "session": {status, email, userId}}.
 import { createAuthClient } from "better-auth/client";
 import { ssoClient } from "@better-auth/sso/client";
+import { browser } from "./browser.mjs";
 
 const [baseURL, args] = process.argv.slice(2);
 if (!baseURL || !args) {
   console.error("usage: sso.mjs <baseURL> <JSON of signIn.sso's arguments>");
   process.exit(2);
 }
-const origin = new URL(baseURL).origin;
-const jar = new Map();
-let sessionCookieSet = false;
-const keep = (response) => {
-  for (const c of response.headers.getSetCookie()) {
-    const [pair] = c.split(";");
-    const i = pair.indexOf("=");
-    const [k, v] = [pair.slice(0, i), pair.slice(i + 1)];
-    if (v === "") jar.delete(k);
-    else jar.set(k, v);
-  }
-};
-const browserFetch = async (url, init = {}) => {
-  const headers = new Headers(init.headers || {});
-  if (jar.size > 0 && url.startsWith(origin)) {
-    headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
-  }
-  if (url.startsWith(origin)) headers.set("origin", origin);
-  const response = await fetch(url, { ...init, headers, redirect: "manual" });
-  if (url.startsWith(origin)) keep(response);
-  return response;
-};
-const client = createAuthClient({
-  baseURL,
-  plugins: [ssoClient()],
-  fetchOptions: {
-    customFetchImpl: async (input, init) =>
-      browserFetch(typeof input === "string" ? input : input.url ?? input.href, init),
-  },
-});
+const { fetch: browserFetch, fetchOptions } = browser(baseURL);
+const client = createAuthClient({ baseURL, plugins: [ssoClient()], fetchOptions });
 
 const out = {};
 const started = await client.signIn.sso({
@@ -67,7 +40,7 @@ if (started.data?.url) {
   const atProvider = await browserFetch(started.data.url);
   const back = atProvider.headers.get("location");
   const callback = await browserFetch(back);
-  sessionCookieSet = callback.headers
+  const sessionCookieSet = callback.headers
     .getSetCookie()
     .some((c) => c.startsWith("better-auth.session_token=") && !c.startsWith("better-auth.session_token=;"));
   out.callback = {
