@@ -168,6 +168,26 @@ async fn sso_server(loopback: bool) -> (Server, &'static Zone) {
     (s, zone)
 }
 
+/// `cookie`'s owner registers the provider of `body` (Better Auth's
+/// `/sso/register` body) and verifies its domain through `zone`.
+async fn register_verified(s: &Server, zone: &Zone, cookie: &str, body: Value) {
+    let res = s.post("/sso/register", cookie, body.clone()).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let token = res.json()["domainVerificationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (id, domain) = (
+        body["providerId"].as_str().unwrap(),
+        body["domain"].as_str().unwrap(),
+    );
+    zone.publish(&record_name(id, domain), &token);
+    let res = s
+        .post("/sso/verify-domain", cookie, json!({"providerId": id}))
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+}
+
 /// `owner` signs up, creates organization `slug` and registers and verifies
 /// provider `id` on `idp` for `domain`; answers the owner's cookie and the
 /// organization's ID.
@@ -190,30 +210,20 @@ async fn tenant(
         .await;
     assert_eq!(org.status, 200, "{}", org.text);
     let org_id = org.json()["id"].as_str().unwrap().to_owned();
-    let res = s
-        .post(
-            "/sso/register",
-            &cookie,
-            json!({
-                "providerId": id,
-                "issuer": idp.issuer(),
-                "domain": domain,
-                "organizationId": org_id,
-                "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
-                               "scopes": ["openid", "email", "profile"]},
-            }),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    let token = res.json()["domainVerificationToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    zone.publish(&record_name(id, domain), &token);
-    let res = s
-        .post("/sso/verify-domain", &cookie, json!({"providerId": id}))
-        .await;
-    assert_eq!(res.status, 204, "{}", res.text);
+    register_verified(
+        s,
+        zone,
+        &cookie,
+        json!({
+            "providerId": id,
+            "issuer": idp.issuer(),
+            "domain": domain,
+            "organizationId": org_id,
+            "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                           "scopes": ["openid", "email", "profile"]},
+        }),
+    )
+    .await;
     (cookie, org_id)
 }
 
@@ -685,34 +695,20 @@ async fn a_tenants_discovery_endpoint_never_replaces_another_tenants_metadata() 
         )
         .await;
     let org_id = org.json()["id"].as_str().unwrap().to_owned();
-    let res = s
-        .post(
-            "/sso/register",
-            &eve,
-            json!({
-                "providerId": "evil-oidc",
-                "issuer": idp.issuer(),
-                "domain": "evil.example",
-                "organizationId": org_id,
-                "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
-                               "discoveryEndpoint": doc_url},
-            }),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    let token = res.json()["domainVerificationToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    zone.publish(&record_name("evil-oidc", "evil.example"), &token);
-    let res = s
-        .post(
-            "/sso/verify-domain",
-            &eve,
-            json!({"providerId": "evil-oidc"}),
-        )
-        .await;
-    assert_eq!(res.status, 204, "{}", res.text);
+    register_verified(
+        &s,
+        zone,
+        &eve,
+        json!({
+            "providerId": "evil-oidc",
+            "issuer": idp.issuer(),
+            "domain": "evil.example",
+            "organizationId": org_id,
+            "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                           "discoveryEndpoint": doc_url},
+        }),
+    )
+    .await;
 
     // Eve's provider goes where its document says...
     let res = s
@@ -1118,33 +1114,19 @@ async fn sso_providers_are_managed_over_http_by_their_tenant_admins_only() {
         .await,
         0
     );
-    let res = s
-        .post(
-            "/sso/register",
-            &eve,
-            json!({
-                "providerId": "acme-oidc",
-                "issuer": other_idp.issuer(),
-                "domain": "mallory.example",
-                "organizationId": globex,
-                "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET},
-            }),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    let token = res.json()["domainVerificationToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    zone.publish(&record_name("acme-oidc", "mallory.example"), &token);
-    let res = s
-        .post(
-            "/sso/verify-domain",
-            &eve,
-            json!({"providerId": "acme-oidc"}),
-        )
-        .await;
-    assert_eq!(res.status, 204, "{}", res.text);
+    register_verified(
+        &s,
+        zone,
+        &eve,
+        json!({
+            "providerId": "acme-oidc",
+            "issuer": other_idp.issuer(),
+            "domain": "mallory.example",
+            "organizationId": globex,
+            "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET},
+        }),
+    )
+    .await;
     other_idp.set_user(IdpUser::verified("bob-sub", "mallory@mallory.example"));
     let mut jar = Jar::default();
     let (_, callback) = start(

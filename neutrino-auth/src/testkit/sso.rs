@@ -642,6 +642,23 @@ struct PauseBeforeWrite {
     resume: tokio::sync::Notify,
 }
 
+impl PauseBeforeWrite {
+    /// Runs `op` until it reaches its next write, then `meanwhile`, then
+    /// lets the write go; answers what `op` answers.
+    async fn write_after<T: Send + 'static>(
+        &self,
+        op: impl std::future::Future<Output = T> + Send + 'static,
+        meanwhile: impl std::future::Future<Output = ()>,
+    ) -> T {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let task = tokio::spawn(op);
+        self.paused.notified().await;
+        meanwhile.await;
+        self.resume.notify_one();
+        task.await.expect("the operation")
+    }
+}
+
 #[async_trait]
 impl neutrino_core::sql::SqlExecutor for PauseBeforeWrite {
     fn dialect(&self) -> neutrino_core::sql::Dialect {
@@ -680,7 +697,6 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
     clock: &ManualClock,
 ) {
     use std::sync::Arc;
-    use std::sync::atomic::Ordering;
 
     use neutrino_core::sql::{SqlExecutor, Statement};
 
@@ -700,14 +716,28 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
     })
     .await;
     let sso = p.orgs.sso();
-    let count = |sql: &'static str, arg: String| {
+    let policy = |sso_required: bool| {
+        let sso = sso.clone();
+        let ob = ob.to_owned();
+        async move {
+            let policy = SsoPolicy {
+                sso_required,
+                ..SsoPolicy::default()
+            };
+            sso.set_policy(&ob, &b, policy, &meta())
+                .await
+                .expect("policy");
+        }
+    };
+    let rows = |sql: &'static str, arg: String| {
         let db = stores.auth_db.clone();
         async move {
             let rows = db.query(&Statement::new(sql).bind(arg)).await.unwrap();
             rows.len()
         }
     };
-    let user_id = p
+    let sessions_of = |user: String| rows(r#"SELECT 1 FROM "session" WHERE "userId" = ?1"#, user);
+    let pat = p
         .auth
         .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
         .await
@@ -715,72 +745,55 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
         .user
         .id
         .to_string();
-    let sessions = || {
-        count(
-            r#"SELECT 1 FROM "session" WHERE "userId" = ?1"#,
-            user_id.clone(),
-        )
-    };
-    let before = sessions().await;
+    let two = super::race::two_factor_user_at(&racing, clock, &format!("tf@{domain}")).await;
+    let before = (
+        sessions_of(pat.clone()).await,
+        sessions_of(two.id.to_string()).await,
+    );
 
     // Sign-in: checked while the policy is off, written after it is on.
-    paused.armed.store(true, Ordering::SeqCst);
-    let sign_in = {
+    let r = {
         let (racing, email) = (racing.clone(), email.clone());
-        tokio::spawn(async move {
-            racing
-                .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
-                .await
-        })
+        paused
+            .write_after(
+                async move {
+                    racing
+                        .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+                        .await
+                },
+                policy(true),
+            )
+            .await
     };
-    paused.paused.notified().await;
-    let required = SsoPolicy {
-        sso_required: true,
-        ..SsoPolicy::default()
-    };
-    sso.set_policy(ob, &b, required.clone(), &meta())
-        .await
-        .expect("policy on");
-    paused.resume.notify_one();
-    let e = sign_in.await.unwrap().unwrap_err();
-    assert_eq!(e.code(), "SSO_REQUIRED", "{e:?}");
-    assert_eq!(e.status(), 403);
-    assert_eq!(sessions().await, before, "no session after the policy");
+    let e = r.unwrap_err();
+    assert_eq!((e.code(), e.status()), ("SSO_REQUIRED", 403), "{e:?}");
+    assert_eq!(sessions_of(pat.clone()).await, before.0, "no session");
 
     // Sign-up: the same window.
-    sso.set_policy(ob, &b, SsoPolicy::default(), &meta())
-        .await
-        .expect("policy off");
+    policy(false).await;
     let newcomer = format!("sam@eng.{domain}");
-    paused.armed.store(true, Ordering::SeqCst);
-    let sign_up = {
+    let r = {
         let (racing, newcomer) = (racing.clone(), newcomer.clone());
-        tokio::spawn(async move {
-            racing
-                .sign_up_email(SignUpEmail::new("Sam", &newcomer, PASSWORD), &meta())
-                .await
-        })
+        paused
+            .write_after(
+                async move {
+                    racing
+                        .sign_up_email(SignUpEmail::new("Sam", &newcomer, PASSWORD), &meta())
+                        .await
+                },
+                policy(true),
+            )
+            .await
     };
-    paused.paused.notified().await;
-    sso.set_policy(ob, &b, required.clone(), &meta())
-        .await
-        .expect("policy on");
-    paused.resume.notify_one();
-    let e = sign_up.await.unwrap().unwrap_err();
-    assert_eq!(e.code(), "SSO_REQUIRED", "{e:?}");
-    assert_eq!(
-        count(
-            r#"SELECT 1 FROM "user" WHERE "email" = ?1"#,
-            newcomer.clone()
-        )
-        .await,
-        0,
-        "no user after the policy"
+    assert_eq!(r.unwrap_err().code(), "SSO_REQUIRED");
+    let users = rows(
+        r#"SELECT 1 FROM "user" WHERE "email" = ?1"#,
+        newcomer.clone(),
     );
+    assert_eq!(users.await, 0, "no user");
+
     // A password reset: the same window.
-    sso.set_policy(ob, &b, SsoPolicy::default(), &meta())
-        .await
-        .expect("policy off");
+    policy(false).await;
     racing
         .request_password_reset(&email, None, &meta())
         .await
@@ -789,55 +802,45 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
         .last_to(&email, crate::mail::EmailKind::ResetPassword)
         .expect("reset mail")
         .token;
-    paused.armed.store(true, Ordering::SeqCst);
-    let reset = {
+    let r = {
         let racing = racing.clone();
-        tokio::spawn(async move {
-            racing
-                .reset_password(&token, "another long password", &meta())
-                .await
-        })
+        paused
+            .write_after(
+                async move {
+                    racing
+                        .reset_password(&token, "another long password", &meta())
+                        .await
+                },
+                policy(true),
+            )
+            .await
     };
-    paused.paused.notified().await;
-    sso.set_policy(ob, &b, required.clone(), &meta())
-        .await
-        .expect("policy on");
-    paused.resume.notify_one();
-    let e = reset.await.unwrap().unwrap_err();
-    assert_eq!(e.code(), "SSO_REQUIRED", "{e:?}");
+    assert_eq!(r.unwrap_err().code(), "SSO_REQUIRED");
+
     // The second factor of a password sign-in: the challenge was given
     // while the policy was off, the code is checked, then the policy turns
     // on before the session is written.
-    sso.set_policy(ob, &b, SsoPolicy::default(), &meta())
-        .await
-        .expect("policy off");
-    let two = super::race::two_factor_user_at(&racing, clock, &format!("tf@{domain}")).await;
+    policy(false).await;
     let challenge = super::race::challenge(&racing, &two.email).await;
-    let two_sessions = || {
-        count(
-            r#"SELECT 1 FROM "session" WHERE "userId" = ?1"#,
-            two.id.to_string(),
-        )
-    };
-    let before = two_sessions().await;
     let code = super::race::code_at(&two.secret, clock, 0);
-    paused.armed.store(true, Ordering::SeqCst);
-    let verify = {
+    let r = {
         let racing = racing.clone();
-        tokio::spawn(async move { racing.verify_totp(&challenge, &code, &meta()).await })
+        paused
+            .write_after(
+                async move { racing.verify_totp(&challenge, &code, &meta()).await },
+                policy(true),
+            )
+            .await
     };
-    paused.paused.notified().await;
-    sso.set_policy(ob, &b, required.clone(), &meta())
-        .await
-        .expect("policy on");
-    paused.resume.notify_one();
-    let e = verify.await.unwrap().unwrap_err();
-    assert_eq!(e.code(), "SSO_REQUIRED", "{e:?}");
-    assert_eq!(two_sessions().await, before, "no session after the policy");
+    assert_eq!(r.unwrap_err().code(), "SSO_REQUIRED");
+    assert_eq!(
+        sessions_of(two.id.to_string()).await,
+        before.1,
+        "no session"
+    );
+
     // Off again: the old password is still the one, and sign-up works.
-    sso.set_policy(ob, &b, SsoPolicy::default(), &meta())
-        .await
-        .expect("policy off");
+    policy(false).await;
     let e = racing
         .sign_in_email(SignInEmail::new(&email, "another long password"), &meta())
         .await
