@@ -14,6 +14,10 @@
 //!   owner or admin of the provider's organization (or a platform admin) is
 //!   answered as if the provider did not exist (`PROVIDER_NOT_FOUND`, 404);
 //!   a plain member of it gets `YOU_DONT_HAVE_ACCESS_TO_THIS_PROVIDER` (403).
+//!   A provider may not take the ID of one of the platform's social
+//!   providers (their accounts share the `account` table); its issuer,
+//!   client ID and discovery endpoint change only while no account is linked
+//!   to it, and deleting it deletes its accounts (as in Better Auth).
 //! * **Domains**: a provider claims one email domain
 //!   ([`normalize_domain`]: lowercase, IDN as A-label, no trailing dot); it
 //!   routes no one until verified ([`Sso::verify_domain`]) by a DNS TXT
@@ -27,9 +31,12 @@
 //!   by the database (`DOMAIN_ALREADY_VERIFIED_BY_ANOTHER_PROVIDER`, 409).
 //!   A domain covers its subdomains (Better Auth's `domainMatches`).
 //! * **Enforcement** ([`Sso::set_policy`]): with `sso_required` on, an
-//!   email in a verified domain of the tenant cannot sign in, sign up or
-//!   reset a password with a password: `SSO_REQUIRED` (403, Neutrino's code;
-//!   Better Auth has none). The email's domain is compared in its canonical
+//!   email in a verified domain of the tenant cannot sign in (the
+//!   two-factor step included), sign up or reset a password with a
+//!   password: `SSO_REQUIRED` (403, Neutrino's code; Better Auth has none).
+//!   The write decides: the session, user or password statement carries
+//!   the condition, so a policy switched on, or a domain verified, while
+//!   such a request runs refuses it. The email's domain is compared in its canonical
 //!   form, so case, a trailing dot, `+` tags (they are in the local part) or
 //!   full-width look-alikes do not escape it.
 //! * **Sign-in** (the seam with the OIDC handshake):
