@@ -308,6 +308,20 @@ impl OAuthClient {
         redirect_uri: &str,
         targets: RedirectTargets,
     ) -> Result<Authorization, OAuthError> {
+        self.begin_with_login_hint(provider, redirect_uri, targets, None)
+            .await
+    }
+
+    /// [`OAuthClient::begin`], with `login_hint` (the user's address or
+    /// identifier, Better Auth's `loginHint`) sent to the provider as the
+    /// authorization URL's `login_hint` when present and not empty.
+    pub async fn begin_with_login_hint(
+        &self,
+        provider: &ProviderConfig,
+        redirect_uri: &str,
+        targets: RedirectTargets,
+        login_hint: Option<&str>,
+    ) -> Result<Authorization, OAuthError> {
         provider.validate()?;
         self.check_targets(&targets)?;
         let endpoint = self.authorization_endpoint(provider).await?;
@@ -342,6 +356,9 @@ impl OAuthClient {
             }
             if let Some(n) = &nonce {
                 q.append_pair("nonce", n);
+            }
+            if let Some(hint) = login_hint.filter(|h| !h.is_empty()) {
+                q.append_pair("login_hint", hint);
             }
         }
         state::store(&*self.db, &state, &data, now).await?;

@@ -68,6 +68,8 @@ pub struct SocialSignIn {
     pub error_callback_url: Option<String>,
     /// Where a new user goes.
     pub new_user_callback_url: Option<String>,
+    /// Sent to the provider as `login_hint` (Better Auth's `loginHint`).
+    pub login_hint: Option<String>,
 }
 
 /// A completed social sign-in.
@@ -198,7 +200,12 @@ impl Auth {
         );
         social
             .client
-            .begin(provider, &self.social_redirect_uri(provider.id()), targets)
+            .begin_with_login_hint(
+                provider,
+                &self.social_redirect_uri(provider.id()),
+                targets,
+                req.login_hint.as_deref(),
+            )
             .await
     }
 

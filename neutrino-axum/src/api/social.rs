@@ -4,7 +4,8 @@
 //!
 //! * `POST /sign-in/social` takes Better Auth's body (`provider`,
 //!   `callbackURL`, `errorCallbackURL`, `newUserCallbackURL`,
-//!   `disableRedirect`) and answers `{url, redirect}` (with `Location` unless
+//!   `disableRedirect`, `loginHint`, sent to the provider as `login_hint`)
+//!   and answers `{url, redirect}` (with `Location` unless
 //!   `disableRedirect`), and sets the signed `{prefix}.state` cookie (5
 //!   minutes) that binds the handshake to this browser. An unknown provider
 //!   is 404 `PROVIDER_NOT_FOUND`; an untrusted redirect target 403
@@ -77,6 +78,7 @@ async fn sign_in_social(ctx: &Ctx) -> Answer {
     let error_callback_url = f.opt_string("errorCallbackURL");
     let new_user_callback_url = f.opt_string("newUserCallbackURL");
     let disable_redirect = f.opt_bool("disableRedirect").unwrap_or(false);
+    let login_hint = f.opt_string("loginHint");
     let id_token = f.raw("idToken").is_some_and(|v| !v.is_null());
     f.finish()?;
     let auth = ctx.platform.auth();
@@ -100,6 +102,7 @@ async fn sign_in_social(ctx: &Ctx) -> Answer {
             callback_url,
             error_callback_url,
             new_user_callback_url,
+            login_hint,
         })
         .await
         .map_err(oauth_error)?;
