@@ -869,33 +869,54 @@ impl Auth {
                 };
             }
             let stamp = date::format(now);
+            let insert_user = Statement::new(INSERT_USER)
+                .bind(user.id.as_str())
+                .bind(user.name.as_str())
+                .bind(user.email.as_str())
+                .bind(proven)
+                .bind(user.image.as_deref())
+                .bind(stamp.as_str())
+                .bind(stamp.as_str());
+            // The user only if no tenant requires SSO for the email when it
+            // is written (a policy switched on meanwhile refuses it); its
+            // credential, session and audit entry only with the user.
+            let sso_guarded = match crate::sso::password_allowed_guard(&user.email, 1) {
+                Some((cond, params)) => {
+                    Some(crate::stmt::insert_where(&insert_user, &cond, params)?)
+                }
+                None => None,
+            };
+            let guarded = sso_guarded.is_some();
+            let with_user = r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?1)"#;
+            let user_param = || vec![user.id.as_str().into()];
             let mut batch = vec![
-                Statement::new(INSERT_USER)
-                    .bind(user.id.as_str())
-                    .bind(user.name.as_str())
-                    .bind(user.email.as_str())
-                    .bind(proven)
-                    .bind(user.image.as_deref())
-                    .bind(stamp.as_str())
-                    .bind(stamp.as_str()),
-                Statement::new(INSERT_ACCOUNT)
-                    .bind(random_id()?)
-                    .bind(user.id.as_str())
-                    .bind(CREDENTIAL)
-                    .bind(user.id.as_str())
-                    .bind(hash)
-                    .bind(stamp.as_str())
-                    .bind(stamp.as_str()),
+                sso_guarded.unwrap_or(insert_user),
+                crate::stmt::insert_where(
+                    &Statement::new(INSERT_ACCOUNT)
+                        .bind(random_id()?)
+                        .bind(user.id.as_str())
+                        .bind(CREDENTIAL)
+                        .bind(user.id.as_str())
+                        .bind(hash)
+                        .bind(stamp.as_str())
+                        .bind(stamp.as_str()),
+                    with_user,
+                    user_param(),
+                )?,
             ];
             let session = if blind {
                 None
             } else {
                 let (session, insert_session) =
                     self.new_session(&user.id, req.remember_me, meta, now)?;
-                batch.push(insert_session);
+                batch.push(crate::stmt::insert_where(
+                    &insert_session,
+                    with_user,
+                    user_param(),
+                )?);
                 Some(session)
             };
-            let entry = audit::insert(
+            let entry = audit::insert_where(
                 AuditEvent::SignUp,
                 AuditRecord {
                     user_id: Some(user.id.as_str()),
@@ -906,10 +927,16 @@ impl Auth {
                 },
                 meta,
                 now,
+                audit::USER_EXISTS,
+                user_param(),
             )?;
             // The hash took time: the platform may have been suspended since.
             self.ensure_writable().await?;
             match self.inner.db.write_audited(batch, entry).await {
+                Ok(out) if guarded && out.first().is_some_and(|o| o.rows_affected == 0) => {
+                    // SSO became required since the check above.
+                    return Err(crate::sso::sso_required());
+                }
                 Ok(_) => {}
                 // Another sign-up with the same email won the race.
                 Err(e) if e.is_already_exists() => {
@@ -1093,6 +1120,15 @@ impl Auth {
                 );
                 guard_params.push(identifier.as_str().into());
             }
+            // And only if no tenant requires SSO for the email when it is
+            // written: a policy switched on meanwhile refuses it.
+            let sso_guard = crate::sso::password_allowed_guard(&email, guard_params.len() + 1);
+            let sso_guarded = sso_guard.is_some();
+            if let Some((cond, params)) = sso_guard {
+                guard.push_str(" AND ");
+                guard.push_str(&cond);
+                guard_params.extend(params);
+            }
             let insert_session =
                 crate::stmt::insert_where(&insert_session, &guard, guard_params)?;
             let made = r#"EXISTS (SELECT 1 FROM "session" WHERE "id" = ?11)"#;
@@ -1143,6 +1179,10 @@ impl Auth {
             self.ensure_writable().await?;
             let out = self.inner.db.write_audited(batch, entry).await?;
             if out.get(at + 1).map_or(0, |o| o.rows_affected) == 0 {
+                if sso_guarded {
+                    // SSO became required since the check above.
+                    crate::sso::ensure_password_allowed(&*self.inner.db, &email).await?;
+                }
                 if trust_value.is_some() && out.first().is_some_and(|o| o.rows_affected == 0) {
                     // The trusted device was used, expired or forgotten
                     // meanwhile: the second factor after all.

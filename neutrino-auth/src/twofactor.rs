@@ -277,8 +277,23 @@ impl TwoFactor {
     /// writes, an attempt is reserved and the user is not banned.
     async fn attempt(&self, challenge: &TwoFactorChallenge) -> Result<Challenge> {
         self.gate.ensure_writable().await?;
-        let ch = self.reserve_attempt(&challenge.id).await?;
+        let mut ch = self.reserve_attempt(&challenge.id).await?;
         self.refuse_banned(&ch.user).await?;
+        // The second step of a password sign-in: refused when a tenant
+        // requires SSO for the user's email (the session insert checks it
+        // again).
+        let email = self
+            .db
+            .query(
+                &Statement::new(r#"SELECT "email" FROM "user" WHERE "id" = ?1"#)
+                    .bind(ch.user.as_str()),
+            )
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(AuthError::InvalidCode)?;
+        ch.email = email.get(0)?;
+        crate::sso::ensure_password_allowed(&*self.db, &ch.email).await?;
         Ok(ch)
     }
 
@@ -699,6 +714,7 @@ impl TwoFactor {
             user,
             attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
             remember,
+            email: String::new(),
         })
     }
 
@@ -749,10 +765,25 @@ impl TwoFactor {
             session::new_session(&self.session_config, &ch.user, ch.remember, meta, now)?;
         let mut live = vec![Value::from(ch.id.clone()), Value::from(date::format(now))];
         live.extend(params);
+        // Never a session when a tenant requires SSO for the user's email
+        // (still the one checked) when it is written.
+        let pin = live.len() + 1;
+        live.push(Value::from(ch.user.as_str()));
+        live.push(Value::from(ch.email.as_str()));
+        let mut sso = format!(
+            r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?{pin} AND "email" = ?{})"#,
+            pin + 1
+        );
+        if let Some((guard, params)) = crate::sso::password_allowed_guard(&ch.email, live.len() + 1)
+        {
+            sso.push_str(" AND ");
+            sso.push_str(&guard);
+            live.extend(params);
+        }
         // Never a session for a banned user, whenever the ban landed.
         live.push(Value::from(ch.user.as_str()));
         let cond = format!(
-            "{LIVE_CHALLENGE} AND ({cond}) AND {}",
+            "{LIVE_CHALLENGE} AND ({cond}) AND {sso} AND {}",
             session::not_banned(&format!("?{}", live.len()), "?2")
         );
         let insert_session = insert_where(&insert_session, &cond, live)?;
@@ -850,8 +881,12 @@ impl TwoFactor {
             Ok(out) if out.get(1).is_some_and(|o| o.rows_affected == 1) => {
                 self.signed_in(&ch, session).await
             }
-            // The challenge was consumed meanwhile, or two-factor changed.
-            Ok(_) => Err(AuthError::InvalidCode),
+            // SSO became required, the challenge was consumed meanwhile, or
+            // two-factor changed.
+            Ok(_) => {
+                crate::sso::ensure_password_allowed(&*self.db, &ch.email).await?;
+                Err(AuthError::InvalidCode)
+            }
             Err(e) if e.is_already_exists() => Err(self.fail_challenge(&ch, meta).await?),
             Err(e) => Err(e.into()),
         }
@@ -912,6 +947,8 @@ impl TwoFactor {
             if out.get(1).is_some_and(|o| o.rows_affected == 1) {
                 return self.signed_in(&ch, session).await;
             }
+            // SSO became required meanwhile.
+            crate::sso::ensure_password_allowed(&*self.db, &ch.email).await?;
             // Lost a race: the codes changed, or the challenge is gone.
             let live = self
                 .db
@@ -950,6 +987,8 @@ struct Challenge {
     /// This attempt's number, 1 to [`MAX_ATTEMPTS`].
     attempt: u32,
     remember: bool,
+    /// The user's email when the attempt was reserved.
+    email: String,
 }
 
 /// The unique marker of `user`'s time `step`: inserting it twice fails the

@@ -239,26 +239,45 @@ impl Verifications {
             .await?
             .into_iter()
             .next();
-        if let Some(r) = email {
-            let email: String = r.get(0)?;
-            crate::sso::ensure_password_allowed(&*self.db, &email).await?;
-        }
+        let email: String = match email {
+            Some(r) => r.get(0)?,
+            None => return Err(AuthError::InvalidToken),
+        };
+        crate::sso::ensure_password_allowed(&*self.db, &email).await?;
         let hash = self.passwords.hash(&password).await?;
         let stamp = date::format(now);
-        let mut writes = vec![
-            Statement::new(SET_PASSWORD)
-                .bind(hash.as_str())
-                .bind(stamp.as_str())
-                .bind(user_id.as_str())
-                .bind(CREDENTIAL),
-            Statement::new(ADD_CREDENTIAL)
-                .bind(random_id()?)
-                .bind(user_id.as_str())
-                .bind(CREDENTIAL)
-                .bind(hash.as_str())
-                .bind(stamp.as_str()),
-        ];
-        let entry = audit::insert(
+        let mut set_password = Statement::new(SET_PASSWORD)
+            .bind(hash.as_str())
+            .bind(stamp.as_str())
+            .bind(user_id.as_str())
+            .bind(CREDENTIAL);
+        let mut add_credential = Statement::new(ADD_CREDENTIAL)
+            .bind(random_id()?)
+            .bind(user_id.as_str())
+            .bind(CREDENTIAL)
+            .bind(hash.as_str())
+            .bind(stamp.as_str());
+        // The password only if the user still has this email and no tenant
+        // requires SSO for it when it is written (read in the same
+        // statement): a policy switched on meanwhile refuses it.
+        let mut guard =
+            r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?1 AND "email" = ?2)"#.to_owned();
+        let mut guard_params: Vec<neutrino_core::sql::Value> =
+            vec![user_id.as_str().into(), email.as_str().into()];
+        if let Some((cond, params)) = crate::sso::password_allowed_guard(&email, 3) {
+            guard.push_str(" AND ");
+            guard.push_str(&cond);
+            guard_params.extend(params);
+        }
+        for stmt in [&mut set_password, &mut add_credential] {
+            let mut params = stmt.params().to_vec();
+            let cond = crate::stmt::renumber(&guard, params.len());
+            params.extend(guard_params.iter().cloned());
+            *stmt = Statement::with_params(format!("{} AND {cond}", stmt.sql()), params);
+        }
+        let mut writes = vec![set_password, add_credential];
+        // Its audit entry only if the password was set.
+        let entry = audit::insert_where(
             AuditEvent::PasswordReset,
             AuditRecord {
                 user_id: Some(&user_id),
@@ -266,6 +285,12 @@ impl Verifications {
             },
             meta,
             now,
+            r#"EXISTS (SELECT 1 FROM "account" WHERE "userId" = ?11 AND "providerId" = ?12 AND "password" = ?13)"#,
+            vec![
+                user_id.as_str().into(),
+                CREDENTIAL.into(),
+                hash.as_str().into(),
+            ],
         )?;
         if self.revoke_sessions_on_password_reset {
             let user: UserId = user_id.parse().map_err(|_| AuthError::corrupt("user.id"))?;
@@ -273,6 +298,25 @@ impl Verifications {
             self.sessions.revoke(Revoke::All(&user), writes).await?;
         } else {
             self.db.write_audited(writes, entry).await?;
+        }
+        // Whether the write set the password (the hash is salted: only this
+        // reset wrote it).
+        let set = self
+            .db
+            .query(
+                &Statement::new(
+                    r#"SELECT 1 FROM "account" WHERE "userId" = ?1 AND "providerId" = ?2 AND "password" = ?3"#,
+                )
+                .bind(user_id.as_str())
+                .bind(CREDENTIAL)
+                .bind(hash.as_str()),
+            )
+            .await?;
+        if set.is_empty() {
+            // SSO became required since the check above (or the user's
+            // email changed).
+            crate::sso::ensure_password_allowed(&*self.db, &email).await?;
+            return Err(AuthError::InvalidToken);
         }
         Ok(())
     }

@@ -46,6 +46,7 @@ fn start(provider: &str) -> SocialSignIn {
         callback_url: Some("/dashboard".into()),
         error_callback_url: Some("/oops".into()),
         new_user_callback_url: Some("/welcome".into()),
+        login_hint: None,
         request_sign_up: false,
     }
 }

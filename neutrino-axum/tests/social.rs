@@ -404,3 +404,99 @@ async fn the_official_client_signs_in_with_a_social_provider() {
         json!({ "status": 200, "email": "ada@example.com", "emailVerified": true })
     );
 }
+
+#[tokio::test]
+async fn the_login_hint_reaches_the_provider() {
+    let w = world().await;
+    let mut b = Browser::new();
+    for (body, hint) in [
+        (
+            json!({ "provider": "acme", "loginHint": "ada@example.com" }),
+            Some("ada@example.com"),
+        ),
+        (
+            json!({ "provider": "github", "loginHint": "ada" }),
+            Some("ada"),
+        ),
+        (json!({ "provider": "acme" }), None),
+        (json!({ "provider": "acme", "loginHint": "" }), None),
+    ] {
+        let started = b.start(&w, body.clone()).await;
+        assert_eq!(started.status, 200, "{}", started.body);
+        let url = started.json()["url"].as_str().unwrap().to_owned();
+        w.idp.authorize_location(&url).await;
+        let seen = w.idp.last_authorize_params().unwrap();
+        assert_eq!(seen.get("login_hint").map(String::as_str), hint, "{body}");
+    }
+}
+
+/// A tenant cannot register an SSO provider under the ID of one of the
+/// platform's social providers: both write `account` rows keyed by provider
+/// ID and subject, so the tenant's identity provider could name the subject
+/// of someone's social account and sign in as them.
+#[tokio::test]
+async fn an_sso_provider_cannot_take_a_social_providers_id() {
+    let w = world().await;
+    let mut b = Browser::new();
+    let up = post(
+        &w,
+        &mut b,
+        "/sign-up/email",
+        json!({"name": "Eve", "email": "eve@evil.example", "password": "a long enough password"}),
+    )
+    .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    let org = post(
+        &w,
+        &mut b,
+        "/organization/create",
+        json!({"name": "Evil", "slug": "evil"}),
+    )
+    .await;
+    assert_eq!(org.status, 200, "{}", org.body);
+    let org_id = org.json()["id"].as_str().unwrap().to_owned();
+    for id in ["acme", "github"] {
+        let res = post(
+            &w,
+            &mut b,
+            "/sso/register",
+            json!({
+                "providerId": id,
+                "issuer": "https://idp.evil.example",
+                "domain": "evil.example",
+                "organizationId": org_id,
+                "oidcConfig": {"clientId": "c", "clientSecret": "s"},
+            }),
+        )
+        .await;
+        assert_eq!(res.status, 422, "{id}: {}", res.body);
+        assert_eq!(
+            res.json()["code"],
+            "THIS_PROVIDERID_IS_RESERVED_AND_CANNOT_BE_USED_FOR_AN_SSO_PROVIDER"
+        );
+    }
+    let res = post(
+        &w,
+        &mut b,
+        "/sso/register",
+        json!({
+            "providerId": "evil-oidc",
+            "issuer": "https://idp.evil.example",
+            "domain": "evil.example",
+            "organizationId": org_id,
+            "oidcConfig": {"clientId": "c", "clientSecret": "s"},
+        }),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+}
+
+/// A JSON POST to the auth API from `b`'s page on the trusted origin.
+async fn post(w: &World, b: &mut Browser, path: &str, body: Value) -> Answer {
+    let req = b
+        .http
+        .post(format!("{}{path}", w.base))
+        .header("origin", &w.origin)
+        .json(&body);
+    b.send(req).await
+}

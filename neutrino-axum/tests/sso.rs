@@ -131,30 +131,7 @@ async fn sso_providers_register_verify_and_route_over_http() {
     // Enforcement on the password endpoints.
     let bob = s.sign_up("bob@acme.example").await;
     assert_eq!(bob.status, 200);
-    let orgs = s.platform.orgs();
-    let ada_token = s
-        .platform
-        .auth()
-        .sign_in_email(
-            neutrino_auth::SignInEmail::new("ada@example.com", PASSWORD),
-            &neutrino_auth::RequestMeta::new("127.0.0.1", "test"),
-        )
-        .await
-        .unwrap()
-        .session
-        .token;
-    orgs.sso()
-        .set_policy(
-            &ada_token,
-            &org_id.parse().unwrap(),
-            SsoPolicy {
-                sso_required: true,
-                ..SsoPolicy::default()
-            },
-            &neutrino_auth::RequestMeta::new("127.0.0.1", "test"),
-        )
-        .await
-        .unwrap();
+    require_sso(&s, &org_id).await;
     for email in ["bob@acme.example", "BOB@ACME.EXAMPLE", "bob+x@acme.example"] {
         let res = s
             .post(
@@ -191,6 +168,26 @@ async fn sso_server(loopback: bool) -> (Server, &'static Zone) {
     (s, zone)
 }
 
+/// `cookie`'s owner registers the provider of `body` (Better Auth's
+/// `/sso/register` body) and verifies its domain through `zone`.
+async fn register_verified(s: &Server, zone: &Zone, cookie: &str, body: Value) {
+    let res = s.post("/sso/register", cookie, body.clone()).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let token = res.json()["domainVerificationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (id, domain) = (
+        body["providerId"].as_str().unwrap(),
+        body["domain"].as_str().unwrap(),
+    );
+    zone.publish(&record_name(id, domain), &token);
+    let res = s
+        .post("/sso/verify-domain", cookie, json!({"providerId": id}))
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text);
+}
+
 /// `owner` signs up, creates organization `slug` and registers and verifies
 /// provider `id` on `idp` for `domain`; answers the owner's cookie and the
 /// organization's ID.
@@ -213,31 +210,84 @@ async fn tenant(
         .await;
     assert_eq!(org.status, 200, "{}", org.text);
     let org_id = org.json()["id"].as_str().unwrap().to_owned();
-    let res = s
-        .post(
-            "/sso/register",
-            &cookie,
-            json!({
-                "providerId": id,
-                "issuer": idp.issuer(),
-                "domain": domain,
-                "organizationId": org_id,
-                "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
-                               "scopes": ["openid", "email", "profile"]},
-            }),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    let token = res.json()["domainVerificationToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    zone.publish(&record_name(id, domain), &token);
-    let res = s
-        .post("/sso/verify-domain", &cookie, json!({"providerId": id}))
-        .await;
-    assert_eq!(res.status, 204, "{}", res.text);
+    register_verified(
+        s,
+        zone,
+        &cookie,
+        json!({
+            "providerId": id,
+            "issuer": idp.issuer(),
+            "domain": domain,
+            "organizationId": org_id,
+            "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                           "scopes": ["openid", "email", "profile"]},
+        }),
+    )
+    .await;
     (cookie, org_id)
+}
+
+/// Tenant acme: owner ada, provider `acme-oidc` on `idp` for
+/// `acme.example`, verified; the owner's cookie and the organization's ID.
+async fn acme(s: &Server, zone: &Zone, idp: &TestIdp) -> (String, String) {
+    tenant(
+        s,
+        zone,
+        "ada@example.com",
+        "acme",
+        "acme-oidc",
+        "acme.example",
+        idp,
+    )
+    .await
+}
+
+/// Tenant globex: owner eve, provider `globex-oidc` on `idp` for
+/// `globex.example`, verified; the owner's cookie and the organization's ID.
+async fn globex(s: &Server, zone: &Zone, idp: &TestIdp) -> (String, String) {
+    tenant(
+        s,
+        zone,
+        "eve@example.com",
+        "globex",
+        "globex-oidc",
+        "globex.example",
+        idp,
+    )
+    .await
+}
+
+/// The session token of ada (acme's owner), signed in with her password.
+async fn ada_token(s: &Server) -> String {
+    s.platform
+        .auth()
+        .sign_in_email(SignInEmail::new("ada@example.com", PASSWORD), &meta())
+        .await
+        .unwrap()
+        .session
+        .token
+}
+
+/// Ada switches "SSO required" on for her organization `org_id`.
+async fn require_sso(s: &Server, org_id: &str) {
+    s.platform
+        .orgs()
+        .sso()
+        .set_policy(
+            &ada_token(s).await,
+            &org_id.parse().unwrap(),
+            SsoPolicy {
+                sso_required: true,
+                ..SsoPolicy::default()
+            },
+            &meta(),
+        )
+        .await
+        .unwrap();
+}
+
+fn meta() -> RequestMeta {
+    RequestMeta::new("127.0.0.1", "test")
 }
 
 /// A browser's cookie jar.
@@ -314,16 +364,7 @@ async fn count(s: &Server, sql: &str, arg: &str) -> i64 {
 async fn sso_sign_in_creates_the_user_account_and_membership_then_reuses_them() {
     let idp = TestIdp::start(IdpUser::verified("bob-sub", "Bob@Acme.Example")).await;
     let (s, zone) = sso_server(true).await;
-    let (_, org_id) = tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
+    let (_, org_id) = acme(&s, zone, &idp).await;
     let mut jar = Jar::default();
     let (started, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
     let body = started.json();
@@ -386,26 +427,8 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
     let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
     let other_idp = TestIdp::start(IdpUser::verified("gus-sub", "gus@globex.example")).await;
     let (s, zone) = sso_server(true).await;
-    tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
-    tenant(
-        &s,
-        zone,
-        "eve@example.com",
-        "globex",
-        "globex-oidc",
-        "globex.example",
-        &other_idp,
-    )
-    .await;
+    acme(&s, zone, &idp).await;
+    globex(&s, zone, &other_idp).await;
     let error = |code: &str| format!("{}/error?error={code}", s.base);
 
     // A completed sign-in's callback, replayed with the same state cookie.
@@ -594,40 +617,9 @@ async fn sso_callbacks_refuse_replays_foreign_states_and_foreign_tokens() {
 async fn with_sso_required_the_password_is_refused_and_sso_signs_in() {
     let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
     let (s, zone) = sso_server(true).await;
-    let (_, org_id) = tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
+    let (_, org_id) = acme(&s, zone, &idp).await;
     assert_eq!(s.sign_up("bob@acme.example").await.status, 200);
-    let meta = RequestMeta::new("127.0.0.1", "test");
-    let ada = s
-        .platform
-        .auth()
-        .sign_in_email(SignInEmail::new("ada@example.com", PASSWORD), &meta)
-        .await
-        .unwrap()
-        .session
-        .token;
-    s.platform
-        .orgs()
-        .sso()
-        .set_policy(
-            &ada,
-            &org_id.parse().unwrap(),
-            SsoPolicy {
-                sso_required: true,
-                ..SsoPolicy::default()
-            },
-            &meta,
-        )
-        .await
-        .unwrap();
+    require_sso(&s, &org_id).await;
     let res = s
         .post(
             "/sign-in/email",
@@ -655,16 +647,7 @@ async fn with_sso_required_the_password_is_refused_and_sso_signs_in() {
 async fn sso_providers_on_plain_http_loopback_are_refused_unless_allowed() {
     let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
     let (s, zone) = sso_server(false).await;
-    tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
+    acme(&s, zone, &idp).await;
     let res = s
         .post("/sign-in/sso", "", sign_in_body("bob@acme.example"))
         .await;
@@ -702,16 +685,7 @@ async fn a_tenants_discovery_endpoint_never_replaces_another_tenants_metadata() 
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let (s, zone) = sso_server(true).await;
-    tenant(
-        &s,
-        zone,
-        "ada@example.com",
-        "acme",
-        "acme-oidc",
-        "acme.example",
-        &idp,
-    )
-    .await;
+    acme(&s, zone, &idp).await;
     let eve = s.sign_up("eve@example.com").await.cookie_header();
     let org = s
         .post(
@@ -721,34 +695,20 @@ async fn a_tenants_discovery_endpoint_never_replaces_another_tenants_metadata() 
         )
         .await;
     let org_id = org.json()["id"].as_str().unwrap().to_owned();
-    let res = s
-        .post(
-            "/sso/register",
-            &eve,
-            json!({
-                "providerId": "evil-oidc",
-                "issuer": idp.issuer(),
-                "domain": "evil.example",
-                "organizationId": org_id,
-                "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
-                               "discoveryEndpoint": doc_url},
-            }),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    let token = res.json()["domainVerificationToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    zone.publish(&record_name("evil-oidc", "evil.example"), &token);
-    let res = s
-        .post(
-            "/sso/verify-domain",
-            &eve,
-            json!({"providerId": "evil-oidc"}),
-        )
-        .await;
-    assert_eq!(res.status, 204, "{}", res.text);
+    register_verified(
+        &s,
+        zone,
+        &eve,
+        json!({
+            "providerId": "evil-oidc",
+            "issuer": idp.issuer(),
+            "domain": "evil.example",
+            "organizationId": org_id,
+            "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                           "discoveryEndpoint": doc_url},
+        }),
+    )
+    .await;
 
     // Eve's provider goes where its document says...
     let res = s
@@ -763,4 +723,420 @@ async fn a_tenants_discovery_endpoint_never_replaces_another_tenants_metadata() 
     assert_eq!(res.status, 200, "{}", res.text);
     let url = res.json()["url"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&format!("{issuer}/authorize?")), "{url}");
+}
+
+/// Runs Better Auth's official client (`signIn.sso` with its sso plugin,
+/// `tests/client/sso.mjs`) against `s` with `args`; answers its one JSON
+/// document.
+async fn official_client_sign_in(s: &Server, args: Value) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/client");
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success())
+            && dir.join("node_modules/@better-auth/sso").is_dir(),
+        "the official-client test needs Node.js 20+ and Better Auth's client with its sso plugin in neutrino-axum/tests/client (run scripts/setup-node-tests)"
+    );
+    let origin = s.origin.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .current_dir(dir)
+            .arg("sso.mjs")
+            .arg(&origin)
+            .arg(args.to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run node sso.mjs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "sso.mjs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON document")
+}
+
+/// Better Auth's official client signs in with `signIn.sso` by email, by
+/// organization slug, by provider ID and by domain: the tenant's identity
+/// provider is asked, the callback sets the session, the user is the
+/// email's and a member of the tenant with the default role.
+#[tokio::test]
+async fn the_official_client_signs_in_with_sso() {
+    let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
+    let other_idp = TestIdp::start(IdpUser::verified("gus-sub", "gus@globex.example")).await;
+    let (s, zone) = sso_server(true).await;
+    let (_, org_id) = acme(&s, zone, &idp).await;
+    globex(&s, zone, &other_idp).await;
+    let callback_prefix = format!("{}/sso/callback/acme-oidc?", s.base);
+    let mut user_id = None;
+    // Each way to name the provider, and the `login_hint` the identity
+    // provider sees: `loginHint`, else the email (Better Auth's
+    // `loginHint || email`), else none.
+    for (args, hint) in [
+        (
+            json!({"email": "bob@acme.example"}),
+            Some("bob@acme.example"),
+        ),
+        (
+            json!({"email": "bob@acme.example", "loginHint": "bob"}),
+            Some("bob"),
+        ),
+        (json!({"organizationSlug": "acme"}), None),
+        (
+            json!({"providerId": "acme-oidc", "loginHint": "bob@acme.example"}),
+            Some("bob@acme.example"),
+        ),
+        (json!({"domain": "acme.example"}), None),
+    ] {
+        let doc = official_client_sign_in(&s, args.clone()).await;
+        let seen = idp.last_authorize_params().expect("the provider was asked");
+        assert_eq!(seen.get("login_hint").map(String::as_str), hint, "{args}");
+        assert_eq!(doc["signIn"]["status"], 200, "{args}: {doc}");
+        assert_eq!(doc["signIn"]["redirect"], true, "{args}: {doc}");
+        let url = doc["signIn"]["url"].as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("{}/authorize?", idp.issuer())),
+            "{args}: {url}"
+        );
+        assert!(
+            doc["callback"]["url"]
+                .as_str()
+                .unwrap()
+                .starts_with(&callback_prefix),
+            "{args}: {doc}"
+        );
+        assert_eq!(doc["callback"]["status"], 302, "{args}: {doc}");
+        assert_eq!(doc["callback"]["location"], "/dashboard", "{args}: {doc}");
+        assert_eq!(doc["callback"]["sessionCookie"], true, "{args}: {doc}");
+        assert_eq!(doc["session"]["status"], 200, "{args}: {doc}");
+        assert_eq!(doc["session"]["email"], "bob@acme.example", "{args}: {doc}");
+        let id = doc["session"]["userId"].as_str().unwrap().to_owned();
+        // Every way to name the provider signs in the same user.
+        assert_eq!(user_id.get_or_insert_with(|| id.clone()), &id);
+    }
+    let user_id = user_id.unwrap();
+    let role = s
+        .auth_db()
+        .await
+        .query(
+            &Statement::new(
+                r#"SELECT "role" FROM "member" WHERE "userId" = ?1 AND "organizationId" = ?2"#,
+            )
+            .bind(user_id.as_str())
+            .bind(org_id.as_str()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(role.len(), 1);
+    assert_eq!(role[0].get::<String>(0).unwrap(), "member");
+    assert_eq!(
+        count(
+            &s,
+            r#"SELECT COUNT(*) FROM "member" WHERE "userId" = ?1"#,
+            &user_id
+        )
+        .await,
+        1,
+        "a member of acme only"
+    );
+
+    // The client sees Better Auth's errors: an email no provider claims.
+    let doc = official_client_sign_in(&s, json!({"email": "bob@nowhere.example"})).await;
+    assert_eq!(doc["signIn"]["status"], 404, "{doc}");
+    assert_eq!(doc["signIn"]["code"], "NO_PROVIDER_FOUND_FOR_THE_ISSUER");
+    assert!(doc.get("callback").is_none());
+}
+
+/// Better Auth's provider routes: `GET /sso/providers`,
+/// `GET /sso/get-provider`, `POST /sso/update-provider`,
+/// `POST /sso/delete-provider`, for the tenant's owners and admins only; a
+/// provider of another tenant answers exactly as a missing one, and no
+/// answer holds the client secret.
+#[tokio::test]
+async fn sso_providers_are_managed_over_http_by_their_tenant_admins_only() {
+    let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
+    let other_idp = TestIdp::start(IdpUser::verified("bob-sub", "mallory@globex.example")).await;
+    let (s, zone) = sso_server(true).await;
+    let (ada, acme) = acme(&s, zone, &idp).await;
+    let (eve, globex) = globex(&s, zone, &other_idp).await;
+    // A plain member of acme.
+    let bob = s.sign_up("ben@example.com").await;
+    let ben_id = bob.json()["user"]["id"].as_str().unwrap().to_owned();
+    let ben = bob.cookie_header();
+    s.platform
+        .orgs()
+        .add_member(
+            &ada_token(&s).await,
+            &acme.parse().unwrap(),
+            &ben_id.parse().unwrap(),
+            "member",
+            &meta(),
+        )
+        .await
+        .unwrap();
+    let no_secret = |res: &common::Res| {
+        assert!(
+            !res.text.contains(CLIENT_SECRET) && !res.text.contains("clientSecret"),
+            "{}",
+            res.text
+        );
+    };
+
+    // Listing: each admin sees their own tenant's providers only.
+    assert_eq!(s.get("/sso/providers", "").await.status, 401);
+    for (cookie, want) in [
+        (&ada, vec!["acme-oidc"]),
+        (&eve, vec!["globex-oidc"]),
+        (&ben, Vec::new()),
+    ] {
+        let res = s.get("/sso/providers", cookie).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        no_secret(&res);
+        let ids: Vec<String> = res.json()["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["providerId"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, want);
+    }
+    let listed = s.get("/sso/providers", &ada).await.json()["providers"][0].clone();
+    assert_eq!(listed["type"], "oidc");
+    assert_eq!(listed["organizationId"], acme.as_str());
+    assert_eq!(listed["domain"], "acme.example");
+    assert_eq!(listed["domainVerified"], true);
+    let last_four: String = CLIENT_ID
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert_eq!(
+        listed["oidcConfig"]["clientIdLastFour"],
+        format!("****{last_four}")
+    );
+
+    // Reading one: another tenant's provider is a missing one, exactly.
+    let missing = s.get("/sso/get-provider?providerId=nope-oidc", &eve).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["code"], "PROVIDER_NOT_FOUND");
+    let res = s.get("/sso/get-provider?providerId=acme-oidc", &eve).await;
+    assert_eq!((res.status, res.json()), (missing.status, missing.json()));
+    let res = s.get("/sso/get-provider?providerId=acme-oidc", &ben).await;
+    assert_eq!(res.status, 403);
+    assert_eq!(res.json()["code"], "YOU_DONT_HAVE_ACCESS_TO_THIS_PROVIDER");
+    assert_eq!(
+        s.get("/sso/get-provider?providerId=acme-oidc", "")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(s.get("/sso/get-provider", &ada).await.status, 400);
+    let res = s.get("/sso/get-provider?providerId=acme-oidc", &ada).await;
+    assert_eq!(res.status, 200);
+    no_secret(&res);
+    assert_eq!(res.json(), listed);
+
+    // Updating: refused for other tenants (as missing) and plain members,
+    // nothing changed.
+    let evil = json!({
+        "providerId": "acme-oidc",
+        "issuer": other_idp.issuer(),
+        "oidcConfig": {"clientSecret": "stolen-secret-value"},
+    });
+    let res = s.post("/sso/update-provider", &eve, evil.clone()).await;
+    let missing = s
+        .post(
+            "/sso/update-provider",
+            &eve,
+            json!({"providerId": "nope-oidc", "issuer": other_idp.issuer()}),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!((res.status, res.json()), (missing.status, missing.json()));
+    let res = s.post("/sso/update-provider", &ben, evil.clone()).await;
+    assert_eq!(res.status, 403);
+    assert_eq!(
+        s.get("/sso/get-provider?providerId=acme-oidc", &ada)
+            .await
+            .json(),
+        listed
+    );
+    let res = s
+        .post(
+            "/sso/update-provider",
+            &ada,
+            json!({"providerId": "acme-oidc"}),
+        )
+        .await;
+    assert_eq!(res.status, 400);
+    assert_eq!(res.json()["code"], "NO_FIELDS_PROVIDED_FOR_UPDATE");
+    let res = s
+        .post(
+            "/sso/update-provider",
+            &ada,
+            json!({"providerId": "acme-oidc",
+                   "oidcConfig": {"clientSecret": "rotated-secret-value", "scopes": ["openid", "email"]}}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(!res.text.contains("rotated-secret-value"));
+    assert_eq!(
+        res.json()["oidcConfig"]["scopes"],
+        json!(["openid", "email"])
+    );
+    assert_eq!(res.json()["domainVerified"], true);
+    // The rotated secret is the one the token request sends: the identity
+    // provider refuses it (its client secret is another), so the sign-in
+    // fails; the right one signs in again.
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
+    let res = open(&s, &mut jar, &callback).await;
+    assert!(
+        res.header("location").unwrap().starts_with("/oops?error="),
+        "{:?}",
+        res.header("location")
+    );
+    assert!(!jar.has_session());
+    let res = s
+        .post(
+            "/sso/update-provider",
+            &ada,
+            json!({"providerId": "acme-oidc", "oidcConfig": {"clientSecret": CLIENT_SECRET}}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+
+    // An account is linked: the identity fields are frozen (another issuer
+    // could name its subject), the rest still changes.
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
+    assert_eq!(
+        open(&s, &mut jar, &callback).await.header("location"),
+        Some("/welcome")
+    );
+    let bob_id = s.get("/get-session", &jar.header()).await.json()["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for change in [
+        json!({"issuer": other_idp.issuer()}),
+        json!({"oidcConfig": {"clientId": "another-client"}}),
+        json!({"oidcConfig": {"discoveryEndpoint": format!("{}/.well-known/openid-configuration", other_idp.issuer())}}),
+    ] {
+        let mut body = change.clone();
+        body["providerId"] = json!("acme-oidc");
+        let res = s.post("/sso/update-provider", &ada, body).await;
+        assert_eq!(res.status, 409, "{change}: {}", res.text);
+        assert_eq!(
+            res.json()["code"],
+            "CANNOT_CHANGE_SSO_PROVIDER_IDENTITY_FIELDS_WHILE_LINKED_ACCOUNTS_EXIST"
+        );
+    }
+    let got = s
+        .get("/sso/get-provider?providerId=acme-oidc", &ada)
+        .await
+        .json();
+    assert_eq!(got["issuer"], idp.issuer().as_str());
+    let res = s
+        .post(
+            "/sso/update-provider",
+            &ada,
+            json!({"providerId": "acme-oidc", "domain": "new.acme.example"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json()["domain"], "new.acme.example");
+    assert_eq!(res.json()["domainVerified"], false);
+
+    // Deleting: refused for other tenants (as missing) and plain members.
+    let missing = s
+        .post(
+            "/sso/delete-provider",
+            &eve,
+            json!({"providerId": "nope-oidc"}),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    let res = s
+        .post(
+            "/sso/delete-provider",
+            &eve,
+            json!({"providerId": "acme-oidc"}),
+        )
+        .await;
+    assert_eq!((res.status, res.json()), (missing.status, missing.json()));
+    let res = s
+        .post(
+            "/sso/delete-provider",
+            &ben,
+            json!({"providerId": "acme-oidc"}),
+        )
+        .await;
+    assert_eq!(res.status, 403);
+    assert_eq!(
+        s.get("/sso/get-provider?providerId=acme-oidc", &ada)
+            .await
+            .status,
+        200
+    );
+    let res = s
+        .post(
+            "/sso/delete-provider",
+            &ada,
+            json!({"providerId": "acme-oidc"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json(), json!({"success": true}));
+    assert_eq!(
+        s.get("/sso/get-provider?providerId=acme-oidc", &ada)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        s.get("/sso/providers", &ada).await.json()["providers"],
+        json!([])
+    );
+    // Its linked accounts went with it: another tenant that registers the
+    // same provider ID, on its own identity provider naming the same
+    // subject, signs in a new user, not Bob.
+    assert_eq!(
+        count(
+            &s,
+            r#"SELECT COUNT(*) FROM "account" WHERE "providerId" = ?1"#,
+            "acme-oidc"
+        )
+        .await,
+        0
+    );
+    register_verified(
+        &s,
+        zone,
+        &eve,
+        json!({
+            "providerId": "acme-oidc",
+            "issuer": other_idp.issuer(),
+            "domain": "mallory.example",
+            "organizationId": globex,
+            "oidcConfig": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET},
+        }),
+    )
+    .await;
+    other_idp.set_user(IdpUser::verified("bob-sub", "mallory@mallory.example"));
+    let mut jar = Jar::default();
+    let (_, callback) = start(
+        &s,
+        &mut jar,
+        &other_idp,
+        json!({"providerId": "acme-oidc", "callbackURL": "/dashboard"}),
+    )
+    .await;
+    open(&s, &mut jar, &callback).await;
+    let session = s.get("/get-session", &jar.header()).await.json();
+    assert_ne!(session["user"]["id"], bob_id.as_str(), "{session}");
 }

@@ -4,7 +4,10 @@
 //! through the executor bound to the tenant as the application role (RLS on;
 //! target ≤ 1.3×), the bound call on a role that RLS does not hold (the cost of
 //! the transaction around the statement alone), and `TenantStore::get` as the
-//! application role.
+//! application role (RLS on; target ≤ 1.3×) and on a role that RLS does not
+//! hold (RLS off; the scoped get, target ≤ 1.2×). The interleaved comparison
+//! also prints the CPU each call costs the client (this thread) and the
+//! server (the measured connections' server processes), on Linux.
 //!
 //! Needs a server: `eval "$(scripts/postgres start)"`, then
 //! `cargo bench -p neutrino-postgres --bench rls`.
@@ -25,6 +28,18 @@ use neutrino_tenancy::*;
 const ROUNDS: usize = 15;
 const BLOCK: usize = 300;
 
+/// The cases of the interleaved comparison, in order.
+const CASES: [&str; 8] = [
+    "plain tokio-postgres",
+    "executor, rls off",
+    "executor bound, rls off",
+    "executor bound, rls on",
+    "TenantStore::get, rls on",
+    "TenantStore::get, rls off",
+    "plain, bound in 4 requests",
+    "plain, bound in 3 requests",
+];
+
 fn url() -> String {
     std::env::var("NEUTRINO_TEST_POSTGRES_URL")
         .expect("NEUTRINO_TEST_POSTGRES_URL: start a server with scripts/postgres start")
@@ -40,20 +55,27 @@ fn url_as(role: &str) -> String {
 fn scoped_get(c: &mut Criterion) {
     let rt = neutrino_core::testkit::current_thread_runtime();
     let name = format!("bench-{}", generate_id());
-    let (owner_role, app_role) = (format!("{name}-owner"), format!("{name}-app"));
-    let (admin, app, store, table, scope, ids, client) = rt.block_on(async {
+    let (owner_role, app_role, norls_role) = (
+        format!("{name}-owner"),
+        format!("{name}-app"),
+        format!("{name}-norls"),
+    );
+    let (admin, app, norls, store, store_off, table, scope, ids, client) = rt.block_on(async {
         let admin = PostgresExecutor::connect(&url()).await.unwrap();
         admin
             .batch(&[
                 Statement::new(format!(r#"CREATE ROLE "{owner_role}" LOGIN"#)),
                 Statement::new(format!(r#"CREATE ROLE "{app_role}" LOGIN"#)),
+                Statement::new(format!(r#"CREATE ROLE "{norls_role}" LOGIN"#)),
                 Statement::new(format!(
                     r#"CREATE SCHEMA "{name}" AUTHORIZATION "{owner_role}""#
                 )),
-                Statement::new(format!(r#"GRANT USAGE ON SCHEMA "{name}" TO "{app_role}""#)),
+                Statement::new(format!(
+                    r#"GRANT USAGE ON SCHEMA "{name}" TO "{app_role}", "{norls_role}""#
+                )),
                 Statement::new(format!(
                     r#"ALTER DEFAULT PRIVILEGES FOR ROLE "{owner_role}" IN SCHEMA "{name}"
-                       GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{app_role}""#
+                       GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{app_role}", "{norls_role}""#
                 )),
             ])
             .await
@@ -72,6 +94,7 @@ fn scoped_get(c: &mut Criterion) {
         };
         let owner = connect(url_as(&owner_role)).await;
         let app = connect(url_as(&app_role)).await;
+        let norls = connect(url_as(&norls_role)).await;
         let admin = connect(url()).await;
         let registry = memory_kv_registry(Arc::new(owner.clone())).await;
         let p = registry
@@ -84,6 +107,19 @@ fn scoped_get(c: &mut Criterion) {
             .await
             .unwrap();
         let store = TenantStore::open(&registry, Arc::new(app.clone()), vec![table.clone()])
+            .await
+            .unwrap();
+        // The same store on a role that row-level security does not hold:
+        // opened while the role is held (the store's start-up check refuses
+        // any other), then given BYPASSRLS, before it plans any read.
+        let store_off =
+            TenantStore::open(&registry, Arc::new(norls.clone()), vec![table.clone()])
+                .await
+                .unwrap();
+        admin
+            .execute(&Statement::new(format!(
+                r#"ALTER ROLE "{norls_role}" BYPASSRLS"#
+            )))
             .await
             .unwrap();
         let mut scope = None;
@@ -108,7 +144,17 @@ fn scoped_get(c: &mut Criterion) {
             .await
             .unwrap();
         tokio::spawn(conn);
-        (admin, app, store, table, scope.unwrap(), ids, client)
+        (
+            admin,
+            app,
+            norls,
+            store,
+            store_off,
+            table,
+            scope.unwrap(),
+            ids,
+            client,
+        )
     });
     let sql = r#"SELECT * FROM "item" WHERE "platform_id" = ?1 AND "tenant_id" = ?2 AND "id" = ?3"#;
     let pg_sql = sql
@@ -139,12 +185,44 @@ fn scoped_get(c: &mut Criterion) {
         "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL neutrino.platform = '{p}'; \
          SET LOCAL neutrino.tenant = '{t}'; SET LOCAL neutrino.subtenants = ''"
     );
+    // The server processes of the measured connections (each pool serves
+    // these one-at-a-time calls from one connection), for the CPU each case
+    // costs the server; on Linux, from `/proc/PID/schedstat` (0 elsewhere, or
+    // when the server runs on another machine).
+    let pid = Statement::new("SELECT pg_backend_pid()::BIGINT AS \"pid\"");
+    let backends: Vec<i64> = rt.block_on(async {
+        let mut pids = vec![i64::from(
+            client
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .unwrap()
+                .get::<_, i32>(0),
+        )];
+        for db in [&admin, &app, &norls] {
+            pids.push(db.query(&pid).await.unwrap()[0].get("pid").unwrap());
+        }
+        pids
+    });
+    let cpu = |pid: Option<i64>| -> f64 {
+        let path = match pid {
+            Some(p) => format!("/proc/{p}/schedstat"),
+            None => "/proc/thread-self/schedstat".to_owned(),
+        };
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let server_cpu = || backends.iter().map(|p| cpu(Some(*p))).sum::<f64>();
     {
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); 7];
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
+        let mut client_ns = [0.0f64; CASES.len()];
+        let mut server_ns = [0.0f64; CASES.len()];
         let mut k = 0;
         for _ in 0..ROUNDS {
             for (n, times) in times.iter_mut().enumerate() {
                 let start = Instant::now();
+                let (c0, s0) = (cpu(None), server_cpu());
                 rt.block_on(async {
                     for _ in 0..BLOCK {
                         k += 1;
@@ -159,13 +237,14 @@ fn scoped_get(c: &mut Criterion) {
                             )),
                             3 => drop(black_box(app.query_bound(&binding, &st(k)).await.unwrap())),
                             4 => drop(black_box(store.get(&scope, &table, id).await.unwrap())),
+                            5 => drop(black_box(store_off.get(&scope, &table, id).await.unwrap())),
                             // The floors of tokio-postgres for a bound read:
                             // the same transaction in four requests (the
                             // binding a prepared statement) and in three (the
                             // binding in the simple query of `BEGIN`, as the
                             // executor sends it), each request with its own
                             // Sync.
-                            5 => {
+                            6 => {
                                 let (b, _, r, c) = futures_util::future::join4(
                                     client.batch_execute("BEGIN"),
                                     client.execute(&bind4, &[&p, &t, &""]),
@@ -192,6 +271,8 @@ fn scoped_get(c: &mut Criterion) {
                     }
                 });
                 times.push(start.elapsed().as_secs_f64() * 1e6 / BLOCK as f64);
+                client_ns[n] += cpu(None) - c0;
+                server_ns[n] += server_cpu() - s0;
             }
         }
         let medians: Vec<f64> = times
@@ -202,27 +283,21 @@ fn scoped_get(c: &mut Criterion) {
             })
             .collect();
         println!("scoped get (interleaved, median of {ROUNDS} rounds of {BLOCK} calls):");
-        for (name, us) in [
-            "plain tokio-postgres",
-            "executor, rls off",
-            "executor bound, rls off",
-            "executor bound, rls on",
-            "TenantStore::get, rls on",
-            "plain, bound in 4 requests",
-            "plain, bound in 3 requests",
-        ]
-        .iter()
-        .zip(&medians)
-        {
+        for (n, (name, us)) in CASES.iter().zip(&medians).enumerate() {
+            let calls = (ROUNDS * BLOCK) as f64;
             println!(
-                "  {name:<30} {us:>8.1} µs/call  {:.2}× plain",
-                us / medians[0]
+                "  {name:<30} {us:>8.1} µs/call  {:.2}× plain  \
+                 CPU per call: client {:.1} µs, server {:.1} µs",
+                us / medians[0],
+                client_ns[n] / calls / 1e3,
+                server_ns[n] / calls / 1e3,
             );
         }
         for (what, n, target) in [
             ("executor, rls off / plain", 1, 1.2),
             ("executor bound, rls on / plain", 3, 1.3),
             ("TenantStore::get, rls on / plain", 4, 1.3),
+            ("TenantStore::get, rls off / plain", 5, 1.2),
         ] {
             let ratio = medians[n] / medians[0];
             let verdict = if ratio <= target { "met" } else { "MISSED" };
@@ -266,6 +341,13 @@ fn scoped_get(c: &mut Criterion) {
             black_box(rt.block_on(store.get(&scope, &table, id)).unwrap());
         })
     });
+    g.bench_function("TenantStore::get, rls off", |b| {
+        b.iter(|| {
+            i += 1;
+            let id = &ids[i % ids.len()];
+            black_box(rt.block_on(store_off.get(&scope, &table, id)).unwrap());
+        })
+    });
     g.finish();
 
     rt.block_on(async {
@@ -275,9 +357,11 @@ fn scoped_get(c: &mut Criterion) {
         let _ = admin
             .batch(&[
                 Statement::new(format!(
-                    r#"DROP OWNED BY "{owner_role}", "{app_role}" CASCADE"#
+                    r#"DROP OWNED BY "{owner_role}", "{app_role}", "{norls_role}" CASCADE"#
                 )),
-                Statement::new(format!(r#"DROP ROLE "{owner_role}", "{app_role}""#)),
+                Statement::new(format!(
+                    r#"DROP ROLE "{owner_role}", "{app_role}", "{norls_role}""#
+                )),
             ])
             .await;
     });

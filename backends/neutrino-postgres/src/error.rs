@@ -23,8 +23,10 @@ impl std::error::Error for Failure {}
 
 /// Maps a connection's failure: SQLSTATE 23505 is `AlreadyExists` naming the
 /// constraint, other constraint violations, bad SQL and values that do not
-/// fit `InvalidInput`, a refused privilege `PermissionDenied`, conflicts and
-/// lost connections retryable `Backend` errors. Only the server's primary
+/// fit `InvalidInput`, a refused privilege `PermissionDenied`, a failed
+/// authentication (SQLSTATE class 28, or credentials that cannot answer what
+/// the server asks) `Config` on the credentials, conflicts and lost
+/// connections retryable `Backend` errors. Only the server's primary
 /// message is kept, never its detail (which quotes the row's values).
 pub(crate) fn map(e: Fail) -> Error {
     let (code, message, constraint) = match e {
@@ -53,7 +55,20 @@ pub(crate) fn map(e: Fail) -> Error {
         Fail::Connect(why) => {
             return Error::backend(BACKEND, true, Failure(format!("cannot connect: {why}")));
         }
+        Fail::Auth(why) => return auth_failed(why),
+        Fail::Tls(why) => {
+            return Error::Config {
+                backend: BACKEND,
+                key: "sslmode",
+                reason: format!("TLS failed: {why}"),
+            };
+        }
     };
+    // The server refused the credentials (a wrong password, a role that may
+    // not log in): its message names the user, never the password.
+    if code.starts_with("28") {
+        return auth_failed(format!("{message} (SQLSTATE {code})"));
+    }
     if code == "23505" {
         return Error::AlreadyExists {
             entity: "row",
@@ -91,6 +106,15 @@ pub(crate) fn map(e: Fail) -> Error {
             false,
             Failure(format!("{message} (SQLSTATE {code})")),
         ),
+    }
+}
+
+/// A failed authentication: not worth another try with the same settings.
+fn auth_failed(why: String) -> Error {
+    Error::Config {
+        backend: BACKEND,
+        key: "credentials",
+        reason: format!("authentication failed: {why}"),
     }
 }
 

@@ -67,6 +67,7 @@ pub(crate) fn validate_schema(name: &str) -> Result<()> {
 #[derive(Clone)]
 pub struct PostgresExecutorBuilder {
     config: tokio_postgres::Config,
+    tls: crate::tls::Tls,
     schema: Option<String>,
     max_connections: usize,
 }
@@ -75,6 +76,7 @@ impl fmt::Debug for PostgresExecutorBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresExecutorBuilder")
             .field("target", &target(&self.config, self.schema.clone()))
+            .field("tls", &self.tls)
             .field("max_connections", &self.max_connections)
             .finish()
     }
@@ -108,7 +110,7 @@ fn target(config: &tokio_postgres::Config, schema: Option<String>) -> Target {
 /// How the pool's connections reach the server, from the configuration:
 /// its hosts (TCP names or addresses, Unix-socket directories) with their
 /// ports, tried in order.
-fn dial(config: &tokio_postgres::Config, options: String) -> Result<Dial> {
+fn dial(config: &tokio_postgres::Config, tls: crate::tls::Tls, options: String) -> Result<Dial> {
     use tokio_postgres::config::Host as H;
     let invalid = |reason: &str| Error::Config {
         backend: BACKEND,
@@ -153,6 +155,7 @@ fn dial(config: &tokio_postgres::Config, options: String) -> Result<Dial> {
             .get_connect_timeout()
             .copied()
             .unwrap_or(Duration::from_secs(10)),
+        tls,
     })
 }
 
@@ -189,7 +192,7 @@ impl PostgresExecutorBuilder {
             options.push_str(more);
         }
         let target = Arc::new(target(&config, self.schema.clone()));
-        let dial = dial(&config, options)?;
+        let dial = dial(&config, self.tls.clone(), options)?;
         let pool = Pool::builder(WireManager { dial })
             .max_size(self.max_connections)
             .runtime(deadpool::Runtime::Tokio1)
@@ -472,9 +475,12 @@ fn binding_values(binding: &TenantBinding) -> Result<[Value; 3]> {
 }
 
 /// Sets the binding for the transaction only: `set_config(…, true)`, as
-/// `SET LOCAL`.
-const BIND_SQL: &str = "SELECT set_config('neutrino.platform', $1, true), \
-     set_config('neutrino.tenant', $2, true), set_config('neutrino.subtenants', $3, true)";
+/// `SET LOCAL`. A `WHERE` of the three calls, not a select list: the
+/// server evaluates them all (`set_config` never returns `NULL`) and sends
+/// back a row of no columns, instead of building and sending three.
+const BIND_SQL: &str = "SELECT WHERE set_config('neutrino.platform', $1, true) IS NOT NULL \
+     AND set_config('neutrino.tenant', $2, true) IS NOT NULL \
+     AND set_config('neutrino.subtenants', $3, true) IS NOT NULL";
 
 /// Begins a write or a batch: `SERIALIZABLE`, as SQLite's single writer
 /// makes them: a write guarded by `EXISTS` over another row is decided on
@@ -497,14 +503,26 @@ impl PostgresExecutor {
     /// Settings for an executor on the database of `url` (a `postgres://` URL
     /// or a `key=value` connection string). A malformed one is
     /// [`Error::Config`], without the text (it may hold a password).
+    ///
+    /// TLS is as the URL's `sslmode` says: `disable`, or `prefer` (the
+    /// default), connect without it (`prefer` does not try it); `require`
+    /// encrypts without checking the server's certificate (unless
+    /// `sslrootcert` names a CA file: then as `verify-ca`); `verify-ca` checks
+    /// that a CA of `sslrootcert` signed it; `verify-full` also that it was
+    /// issued for the host. A server that refuses TLS or a certificate that
+    /// does not verify is [`Error::Config`] with the key `sslmode` when
+    /// connecting; an unknown `sslmode`, a missing or unreadable `sslrootcert`
+    /// and client certificates are [`Error::Config`] here.
     pub fn builder(url: &str) -> Result<PostgresExecutorBuilder> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|_| Error::Config {
+        let (url, tls) = crate::tls::split(url)?;
+        let config = tokio_postgres::Config::from_str(&url).map_err(|_| Error::Config {
             backend: BACKEND,
             key: "url",
             reason: "not a PostgreSQL connection URL or string".into(),
         })?;
         Ok(PostgresExecutorBuilder {
             config,
+            tls,
             schema: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         })

@@ -71,10 +71,23 @@
 //!
 //! Connections authenticate with trust, a cleartext or MD5 password, or
 //! SCRAM-SHA-256, to the configuration's hosts in turn (TCP names or
-//! addresses, or Unix-socket directories: `host=/var/run/postgresql`).
+//! addresses, or Unix-socket directories: `host=/var/run/postgresql`). A
+//! server that refuses the credentials (a wrong password, a role that may not
+//! log in), or a password it asks for that the configuration lacks, is
+//! [`Error::Config`] with the key `credentials`, whose message says that
+//! authentication failed and never holds the password.
 //!
-//! Connections are not encrypted yet (no TLS): reach the server over a Unix
-//! socket or a private network.
+//! TLS (rustls) is as the URL's `sslmode` says, with libpq's names:
+//! `disable`, or `prefer` (the default), connect without it (unlike libpq,
+//! `prefer` does not try it: ask for `require` or better); `require` encrypts
+//! without checking the server's certificate (unless `sslrootcert` names a CA
+//! file: then as `verify-ca`); `verify-ca` checks that a CA of `sslrootcert`
+//! signed the certificate; `verify-full` also that it was issued for the
+//! host. TLS is for TCP hosts: a Unix-socket host with a mode that requires
+//! it is refused. A server that refuses TLS, a certificate that does not
+//! verify, an unknown `sslmode`, a missing or unreadable `sslrootcert` and
+//! client certificates (not supported) are [`Error::Config`] with the key
+//! `sslmode` or `sslrootcert`, never ignored.
 //!
 //! The guarded calls of the port refuse on the text, conservatively
 //! ([`SqlGuard::check_text`] and PostgreSQL's own escape hatches: catalogs,
@@ -85,11 +98,13 @@
 //!
 //! The bound calls ([`SqlExecutor::execute_bound`],
 //! [`SqlExecutor::query_bound`]) send, as extended-protocol messages ended by
-//! one `Sync` (one round trip): `BEGIN`, a prepared
-//! `SELECT set_config('neutrino.platform', $1, true), set_config('neutrino.tenant', $2, true),
-//! set_config('neutrino.subtenants', $3, true)` (the binding's IDs as
-//! parameters), the statement, and `COMMIT`: the binding is the
-//! transaction's only, never the connection's. A failure anywhere makes the
+//! one `Sync` (one round trip): a prepared
+//! `SELECT WHERE set_config('neutrino.platform', $1, true) IS NOT NULL AND
+//! set_config('neutrino.tenant', $2, true) IS NOT NULL AND
+//! set_config('neutrino.subtenants', $3, true) IS NOT NULL` (the binding's
+//! IDs as parameters) and the statement, between `BEGIN` and `COMMIT` for a
+//! write, in the implicit transaction that the `Sync` ends for a plain
+//! `SELECT`: the binding is the transaction's only, never the connection's. A failure anywhere makes the
 //! server skip to the `Sync`; a connection left in a transaction (failed or
 //! not) is rolled back before the call returns, and one that cannot be, or
 //! whose call was dropped mid-way, is closed and never reused, so a
@@ -160,6 +175,7 @@
 //! [`Error::AlreadyExists`]: neutrino_core::Error::AlreadyExists
 //! [`Error::Decode`]: neutrino_core::Error::Decode
 //! [`Error::Backend`]: neutrino_core::Error::Backend
+//! [`Error::Config`]: neutrino_core::Error::Config
 //! [`ExecOutcome::last_insert_rowid`]: neutrino_core::sql::ExecOutcome::last_insert_rowid
 //! [`SqlExecutor::batch`]: neutrino_core::sql::SqlExecutor::batch
 //! [`SqlExecutor::execute_bound`]: neutrino_core::sql::SqlExecutor::execute_bound
@@ -173,6 +189,7 @@ mod executor;
 mod kv;
 mod provisioner;
 mod rewrite;
+mod tls;
 mod value;
 mod wire;
 

@@ -31,10 +31,12 @@ use neutrino_core::sql::{Columns, Row, Value};
 use postgres_protocol::authentication::sasl::{self, ScramSha256};
 use postgres_protocol::message::backend::{ErrorFields, Message};
 use postgres_protocol::message::frontend;
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 
+use crate::tls::Tls;
 use crate::value::{Cell, Param};
 
 /// Most prepared statements a connection keeps; beyond, all are closed.
@@ -68,6 +70,13 @@ pub(crate) enum Fail {
     Broken(String),
     /// No connection could be made: fixed words only.
     Connect(String),
+    /// The client could not authenticate as the server asked (no password
+    /// given, no mechanism in common, a server signature that does not
+    /// verify): fixed words only.
+    Auth(String),
+    /// TLS was required and could not be had (the server refused it, its
+    /// certificate did not verify): fixed words and rustls' reason only.
+    Tls(String),
 }
 
 impl Fail {
@@ -97,6 +106,8 @@ impl fmt::Display for Fail {
             Fail::OpenTransaction => f.write_str("a statement left a transaction open"),
             Fail::Broken(why) => write!(f, "connection broken: {why}"),
             Fail::Connect(why) => write!(f, "cannot connect: {why}"),
+            Fail::Auth(why) => write!(f, "authentication failed: {why}"),
+            Fail::Tls(why) => write!(f, "TLS failed: {why}"),
         }
     }
 }
@@ -129,6 +140,7 @@ pub(crate) struct Dial {
     pub(crate) options: Option<String>,
     pub(crate) application_name: String,
     pub(crate) connect_timeout: Duration,
+    pub(crate) tls: Tls,
 }
 
 /// A host to connect to.
@@ -145,6 +157,7 @@ impl fmt::Debug for Dial {
             .field("hosts", &self.hosts)
             .field("user", &self.user)
             .field("dbname", &self.dbname)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -153,6 +166,7 @@ enum Stream {
     Tcp(TcpStream),
     #[cfg(unix)]
     Unix(tokio::net::UnixStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl Stream {
@@ -170,11 +184,47 @@ impl Stream {
         })
     }
 
+    /// The connection encrypted as `tls` says, after the server agreed to
+    /// TLS (`SSLRequest`); as it is when TLS is off.
+    async fn start_tls(self, host: &Host, tls: &Tls) -> R<Self> {
+        let Tls::On { config, .. } = tls else {
+            return Ok(self);
+        };
+        let (Stream::Tcp(mut tcp), Host::Tcp(name)) = (self, host) else {
+            return Err(Fail::Tls(
+                "TLS is for TCP hosts, not a Unix socket: use sslmode=disable there".into(),
+            ));
+        };
+        let mut request = BytesMut::with_capacity(8);
+        frontend::ssl_request(&mut request);
+        tcp.write_all(&request).await?;
+        // One byte, read alone: nothing the server (or anyone on the way)
+        // sent after it may be taken as part of the encrypted session.
+        let mut answer = [0u8; 1];
+        tcp.read_exact(&mut answer).await?;
+        match answer[0] {
+            b'S' => {}
+            b'N' => return Err(Fail::Tls("the server does not accept TLS".into())),
+            _ => return Err(broken("unexpected answer to the TLS request")),
+        }
+        let server_name = ServerName::try_from(name.clone())
+            .map_err(|_| Fail::Tls("the host is not a name or address TLS can verify".into()))?;
+        let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| Fail::Tls(format!("handshake failed: {e}")))?;
+        Ok(Stream::Tls(Box::new(stream)))
+    }
+
     async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.write_all(buf).await,
             #[cfg(unix)]
             Stream::Unix(s) => s.write_all(buf).await,
+            Stream::Tls(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
         }
     }
 
@@ -183,6 +233,7 @@ impl Stream {
             Stream::Tcp(s) => s.read_buf(buf).await,
             #[cfg(unix)]
             Stream::Unix(s) => s.read_buf(buf).await,
+            Stream::Tls(s) => s.read_buf(buf).await,
         }
     }
 }
@@ -291,6 +342,15 @@ fn declared(v: &Value, text_nulls: bool) -> Type {
     }
 }
 
+/// The OID of [`declared`]'s type, without building the type.
+fn declared_oid(v: &Value, text_nulls: bool) -> u32 {
+    match v {
+        Value::Null if text_nulls => Type::TEXT.oid(),
+        Value::Null => 0,
+        v => crate::value::param_type(v).oid(),
+    }
+}
+
 impl Wire {
     /// Connects to the first host that answers and authenticates (trust,
     /// cleartext, MD5 or SCRAM-SHA-256).
@@ -301,9 +361,10 @@ impl Wire {
                 .await
             {
                 Ok(Ok(w)) => return Ok(w),
-                // A server that refused (a bad password, no such database):
-                // the other hosts would say the same.
-                Ok(Err(f @ Fail::Db { .. })) => return Err(f),
+                // A server that refused (a bad password, no such database),
+                // or credentials that cannot answer what it asks: the other
+                // hosts would say the same.
+                Ok(Err(f @ (Fail::Db { .. } | Fail::Auth(_)))) => return Err(f),
                 Ok(Err(Fail::Broken(why))) => last = Fail::Connect(why),
                 Ok(Err(f)) => last = f,
                 Err(_) => last = Fail::Connect("timed out".into()),
@@ -313,7 +374,10 @@ impl Wire {
     }
 
     async fn connect_to(dial: &Dial, host: &Host, port: u16) -> R<Self> {
-        let stream = Stream::open(host, port).await?;
+        let stream = Stream::open(host, port)
+            .await?
+            .start_tls(host, &dial.tls)
+            .await?;
         let mut w = Self {
             stream,
             out: BytesMut::with_capacity(4096),
@@ -495,8 +559,7 @@ impl Wire {
         let mut fresh: HashMap<(&str, Vec<u32>), String> = HashMap::new();
         for (i, item) in items.iter().enumerate() {
             let tn = text_nulls.get(i).copied().unwrap_or(false);
-            let types: Vec<Type> = item.values.iter().map(|v| declared(v, tn)).collect();
-            let oids: Vec<u32> = types.iter().map(Type::oid).collect();
+            let oids: Vec<u32> = item.values.iter().map(|v| declared_oid(v, tn)).collect();
             if let Some(s) = self.cached(item.sql, &oids) {
                 if s.params.len() != item.values.len() {
                     return Err((
@@ -508,8 +571,7 @@ impl Wire {
                         Some(i),
                     ));
                 }
-                let types = s.params.clone();
-                self.encode_bind(&s.name, &types, item.values)
+                self.encode_bind(&s.name, &s.params, item.values)
                     .map_err(|f| (f, Some(i)))?;
                 plan.push(Planned {
                     found: Some(s),
@@ -519,6 +581,7 @@ impl Wire {
                 });
                 continue;
             }
+            let types: Vec<Type> = item.values.iter().map(|v| declared(v, tn)).collect();
             // A statement parsed earlier in this pipeline is bound by its
             // name; any other is parsed (and described) first.
             let known = item
@@ -813,7 +876,7 @@ fn answer_startup(
     let password = || {
         dial.password
             .as_deref()
-            .ok_or_else(|| Fail::Connect("the server asks for a password".into()))
+            .ok_or_else(|| Fail::Auth("the server asks for a password and none was given".into()))
     };
     match message {
         Message::AuthenticationOk
@@ -837,7 +900,9 @@ fn answer_startup(
                 scram_offered |= m == sasl::SCRAM_SHA_256;
             }
             if !scram_offered {
-                return Err(Fail::Connect("no supported SASL mechanism".into()));
+                return Err(Fail::Auth(
+                    "the server offers no supported SASL mechanism".into(),
+                ));
             }
             let started = ScramSha256::new(password()?, sasl::ChannelBinding::unsupported());
             frontend::sasl_initial_response(sasl::SCRAM_SHA_256, started.message(), out)?;
@@ -848,7 +913,7 @@ fn answer_startup(
             let exchange = scram.as_mut().ok_or_else(|| broken("unexpected SASL"))?;
             exchange
                 .update(b.data())
-                .map_err(|_| Fail::Connect("SCRAM exchange failed".into()))?;
+                .map_err(|_| Fail::Auth("SCRAM exchange failed".into()))?;
             frontend::sasl_response(exchange.message(), out)?;
             Ok(true)
         }
@@ -856,7 +921,7 @@ fn answer_startup(
             let exchange = scram.as_mut().ok_or_else(|| broken("unexpected SASL"))?;
             exchange
                 .finish(b.data())
-                .map_err(|_| Fail::Connect("SCRAM server signature invalid".into()))?;
+                .map_err(|_| Fail::Auth("SCRAM server signature invalid".into()))?;
             Ok(false)
         }
         _ => Err(broken("unexpected message during startup")),

@@ -1,12 +1,16 @@
 //! The executor's connection, which sends a bound call or a batch under one
 //! `Sync`: no binding outlives its call (failed, cut off or concurrent), a
 //! call cut off mid-way never leaves its connection to the next caller, the
-//! prepared-statement cache is bounded, and a Unix-socket host is reached.
+//! prepared-statement cache is bounded, a Unix-socket host is reached, and
+//! a role logs in with the password the server asks for (SCRAM-SHA-256, MD5,
+//! cleartext), never with a wrong or missing one, and TLS is used and the
+//! server's certificate verified as `sslmode` says.
 
 mod common;
 
 use std::time::Duration;
 
+use neutrino_core::Error;
 use neutrino_core::ids::{PlatformId, TenantId};
 use neutrino_core::sql::{SqlExecutor, Statement, TenantBinding, Value};
 use neutrino_postgres::PostgresExecutor;
@@ -311,4 +315,373 @@ async fn a_unix_socket_host_is_reached() {
         .await
         .unwrap();
     assert_eq!(rows[0].get::<String>("a").unwrap(), "local");
+}
+
+/// A role that `scripts/postgres` makes authenticate with `method` (its
+/// `pg_hba.conf` lines come before the trust lines), and the password a test
+/// gives it.
+struct PasswordRole {
+    name: &'static str,
+    /// The `pg_hba.conf` method.
+    method: &'static str,
+    /// How its password is stored (`password_encryption`).
+    stored: &'static str,
+    password: &'static str,
+}
+
+/// A password no role has.
+const WRONG_PASSWORD: &str = "wrong-Zt8rQ2vLx9";
+
+/// The server's URL for `role`, with `password` if any.
+fn url_as(role: &str, password: Option<&str>) -> String {
+    let url = common::url();
+    let (_, rest) = url.split_once("://").expect("a postgres:// URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    match password {
+        Some(p) => format!("postgres://{role}:{p}@{host}"),
+        None => format!("postgres://{role}@{host}"),
+    }
+}
+
+/// Creates `role` (if another run has not) with its password, stored as it
+/// says, after checking that the server asks it for a password: a server
+/// started by an older `scripts/postgres` trusts it, and the test fails saying
+/// so.
+async fn set_up(role: &PasswordRole) {
+    let admin = common::admin().await;
+    let rules = admin
+        .query(
+            &Statement::new(
+                "SELECT auth_method AS m FROM pg_catalog.pg_hba_file_rules \
+                 WHERE type = 'host' AND ?1 = ANY (user_name) AND error IS NULL",
+            )
+            .bind(role.name),
+        )
+        .await
+        .expect("read pg_hba.conf's rules");
+    let methods: Vec<String> = rules.iter().map(|r| r.get("m").unwrap()).collect();
+    assert!(
+        methods.iter().any(|m| m == role.method),
+        "the test server does not ask role {} for a password ({} in pg_hba.conf; rules found: \
+         {methods:?}): it was started by an older scripts/postgres; start it with the current \
+         one, which makes that role authenticate over TCP",
+        role.name,
+        role.method,
+    );
+    admin
+        .batch(&[
+            Statement::new(format!(
+                "DO $$ BEGIN CREATE ROLE {} LOGIN; \
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+                role.name
+            )),
+            Statement::new(format!("SET LOCAL password_encryption = '{}'", role.stored)),
+            Statement::new(format!(
+                "ALTER ROLE {} LOGIN PASSWORD '{}'",
+                role.name, role.password
+            )),
+        ])
+        .await
+        .expect("create the role");
+    let stored = admin
+        .query(
+            &Statement::new("SELECT rolpassword AS p FROM pg_catalog.pg_authid WHERE rolname = ?1")
+                .bind(role.name),
+        )
+        .await
+        .unwrap();
+    let stored: String = stored[0].get("p").unwrap();
+    let prefix = if role.stored == "md5" {
+        "md5"
+    } else {
+        "SCRAM-SHA-256$"
+    };
+    assert!(
+        stored.starts_with(prefix),
+        "{}'s password is stored as {prefix}",
+        role.name
+    );
+}
+
+/// The role logs in with its password and runs a query; a wrong password and
+/// no password are each a typed error that says authentication failed and
+/// carries neither password, and the server is reached no further.
+async fn logs_in_only_with_its_password(role: PasswordRole) {
+    set_up(&role).await;
+    let db = PostgresExecutor::connect(&url_as(role.name, Some(role.password)))
+        .await
+        .unwrap_or_else(|e| panic!("{} logs in with its password: {e}", role.name));
+    let rows = db
+        .query(&Statement::new("SELECT current_user::TEXT AS u"))
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<String>("u").unwrap(), role.name);
+    assert!(
+        !format!("{db:?}").contains(role.password),
+        "the executor's Debug output leaves the password out"
+    );
+    for (given, why) in [
+        (Some(WRONG_PASSWORD), "a wrong password"),
+        (None, "no password"),
+    ] {
+        let e = match PostgresExecutor::connect(&url_as(role.name, given)).await {
+            Ok(_) => panic!(
+                "{} logged in with {why}: the server does not ask it for a password \
+                 ({} in pg_hba.conf); start the server with the current scripts/postgres",
+                role.name, role.method
+            ),
+            Err(e) => e,
+        };
+        assert!(
+            matches!(
+                e,
+                Error::Config {
+                    backend: "postgres",
+                    key: "credentials",
+                    ..
+                }
+            ),
+            "{} with {why}: {e:?}",
+            role.name
+        );
+        let shown = format!("{e} {e:?}");
+        assert!(
+            shown.contains("authentication failed"),
+            "{} with {why}: {shown}",
+            role.name
+        );
+        for secret in [role.password, WRONG_PASSWORD] {
+            assert!(
+                !shown.contains(secret),
+                "{} with {why}: the error shows a password: {shown}",
+                role.name
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scram_sha_256_login_needs_the_right_password() {
+    logs_in_only_with_its_password(PasswordRole {
+        name: "neutrino_scram",
+        method: "scram-sha-256",
+        stored: "scram-sha-256",
+        password: "scram-Pw4kT9xQ",
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_md5_login_needs_the_right_password() {
+    logs_in_only_with_its_password(PasswordRole {
+        name: "neutrino_md5",
+        method: "md5",
+        stored: "md5",
+        password: "md5-Pw7hR2mV",
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleartext_login_needs_the_right_password() {
+    logs_in_only_with_its_password(PasswordRole {
+        name: "neutrino_clear",
+        method: "password",
+        stored: "scram-sha-256",
+        password: "clear-Pw3nB8wZ",
+    })
+    .await;
+}
+
+/// The test server's port.
+fn port() -> String {
+    let url = common::url();
+    url.rsplit_once(':')
+        .and_then(|(_, r)| r.split('/').next())
+        .expect("a port in the URL")
+        .to_owned()
+}
+
+/// The CA that signed the test server's certificate (issued for `localhost`
+/// only), and one that signed nothing: `scripts/postgres` makes them.
+fn certificate_authorities() -> (String, String) {
+    let dir = std::env::var("NEUTRINO_TEST_POSTGRES_DIR")
+        .expect("NEUTRINO_TEST_POSTGRES_DIR is not set: run the tests with scripts/test");
+    let (ca, other) = (format!("{dir}/ca.crt"), format!("{dir}/other-ca.crt"));
+    assert!(
+        std::path::Path::new(&ca).exists() && std::path::Path::new(&other).exists(),
+        "the test server has no TLS certificates (no ca.crt in its folder): it was started by \
+         an older scripts/postgres, or without openssl on the machine; start it with the \
+         current one, with openssl installed"
+    );
+    (ca, other)
+}
+
+/// Whether the executor's connection is encrypted, as the server sees it.
+async fn encrypted(db: &PostgresExecutor) -> bool {
+    db.query(&Statement::new(
+        "SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()",
+    ))
+    .await
+    .unwrap()[0]
+        .get::<bool>("ssl")
+        .unwrap()
+}
+
+/// `require` encrypts; `verify-ca` and `verify-full` encrypt once the
+/// certificate verifies (`verify-full`: for the host connected to);
+/// `disable` and `prefer` (the default) do not encrypt; a certificate of
+/// another CA, or for another name under `verify-full`, is a typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_used_and_verified_as_sslmode_says() {
+    let (ca, other) = certificate_authorities();
+    let port = port();
+    let url =
+        |host: &str, query: &str| format!("postgres://postgres@{host}:{port}/postgres?{query}");
+    for (url, tls) in [
+        (url("127.0.0.1", "sslmode=require"), true),
+        (
+            url("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={ca}")),
+            true,
+        ),
+        (
+            url("127.0.0.1", &format!("sslmode=require&sslrootcert={ca}")),
+            true,
+        ),
+        (
+            url(
+                "localhost",
+                &format!("sslmode=verify-full&sslrootcert={ca}"),
+            ),
+            true,
+        ),
+        (
+            format!(
+                "host=localhost port={port} user=postgres dbname=postgres \
+                 sslmode = verify-full sslrootcert='{ca}'"
+            ),
+            true,
+        ),
+        (url("127.0.0.1", "sslmode=disable"), false),
+        (url("127.0.0.1", "sslmode=prefer"), false),
+        (url("127.0.0.1", "application_name=x"), false),
+    ] {
+        let db = PostgresExecutor::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(encrypted(&db).await, tls, "{url}");
+    }
+    for url in [
+        // The certificate is for localhost, not 127.0.0.1.
+        url(
+            "127.0.0.1",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        ),
+        url(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={other}"),
+        ),
+        url(
+            "127.0.0.1",
+            &format!("sslmode=verify-ca&sslrootcert={other}"),
+        ),
+        url("127.0.0.1", &format!("sslmode=require&sslrootcert={other}")),
+    ] {
+        let e = PostgresExecutor::connect(&url)
+            .await
+            .map(|_| ())
+            .expect_err(&url);
+        assert!(
+            matches!(e, Error::Config { key: "sslmode", .. }),
+            "{url}: {e:?}"
+        );
+        assert!(e.to_string().contains("TLS failed"), "{url}: {e}");
+    }
+}
+
+/// A server that refuses TLS is a typed error under `require`, and nothing
+/// but the TLS request was sent to it: no start-up message, no password, in
+/// cleartext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_against_a_server_without_tls_sends_nothing_in_cleartext() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 8];
+        socket.read_exact(&mut request).await.unwrap();
+        socket.write_all(b"N").await.unwrap();
+        let mut after = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut after)).await;
+        (request, after)
+    });
+    let secret = "pw-Hq5vN2";
+    let e = PostgresExecutor::builder(&format!(
+        "postgres://u:{secret}@127.0.0.1:{port}/db?sslmode=require"
+    ))
+    .unwrap()
+    .max_connections(1)
+    .connect()
+    .await
+    .map(|_| ())
+    .expect_err("a server without TLS");
+    assert!(matches!(e, Error::Config { key: "sslmode", .. }), "{e:?}");
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("does not accept TLS"), "{shown}");
+    assert!(!shown.contains(secret), "{shown}");
+    let (request, after) = server.await.unwrap();
+    // SSLRequest: length 8, code 80877103.
+    assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47]);
+    assert!(
+        after.is_empty(),
+        "sent in cleartext after the refusal: {after:?}"
+    );
+}
+
+/// An unknown `sslmode`, a verifying mode without its CA file, a CA file
+/// that cannot be read or without a mode that uses it, and client
+/// certificates are typed errors before anything is sent, without the
+/// password.
+#[test]
+fn tls_settings_that_cannot_be_honoured_are_refused() {
+    let secret = "pw-Qm3xT7";
+    for (url, key) in [
+        (
+            format!("postgres://u:{secret}@h/db?sslmode=sometimes"),
+            "sslmode",
+        ),
+        (
+            format!("host=h user=u password={secret} sslmode=allow"),
+            "sslmode",
+        ),
+        (
+            format!("postgres://u:{secret}@h/db?sslmode=verify-full"),
+            "sslrootcert",
+        ),
+        (
+            format!("postgres://u:{secret}@h/db?sslmode=verify-ca"),
+            "sslrootcert",
+        ),
+        (
+            format!("postgres://u:{secret}@h/db?sslrootcert=ca.pem"),
+            "sslrootcert",
+        ),
+        (
+            format!("postgres://u:{secret}@h/db?sslmode=verify-full&sslrootcert=/no/such/file"),
+            "sslrootcert",
+        ),
+        (
+            format!("postgres://u:{secret}@h/db?sslmode=require&sslcert=c.pem&sslkey=k.pem"),
+            "sslmode",
+        ),
+    ] {
+        let e = PostgresExecutor::builder(&url).map(|_| ()).expect_err(&url);
+        assert!(
+            matches!(e, Error::Config { key: k, .. } if k == key),
+            "{url}: {e:?}"
+        );
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains(secret), "{url}: {shown}");
+    }
 }

@@ -90,6 +90,8 @@ pub struct LinkSocial {
     pub error_callback_url: Option<String>,
     /// Scopes to request besides the provider's.
     pub scopes: Vec<String>,
+    /// Sent to the provider as `login_hint` (Better Auth's `loginHint`).
+    pub login_hint: Option<String>,
 }
 
 /// Which of the caller's accounts an operation is about: Better Auth's
@@ -353,6 +355,7 @@ impl Auth {
                 &provider,
                 &self.social_redirect_uri(provider.id()),
                 targets,
+                req.login_hint.as_deref(),
                 Some(link),
                 false,
             )

@@ -311,16 +311,32 @@ impl OAuthClient {
         redirect_uri: &str,
         targets: RedirectTargets,
     ) -> Result<Authorization, OAuthError> {
-        self.begin_with(provider, redirect_uri, targets, None, false)
+        self.begin_with(provider, redirect_uri, targets, None, None, false)
             .await
     }
 
-    /// [`OAuthClient::begin`], for a link handshake when `link` is set.
+    /// [`OAuthClient::begin`], with `login_hint` (the user's address or
+    /// identifier, Better Auth's `loginHint`) sent to the provider as the
+    /// authorization URL's `login_hint` when present and not empty.
+    pub async fn begin_with_login_hint(
+        &self,
+        provider: &ProviderConfig,
+        redirect_uri: &str,
+        targets: RedirectTargets,
+        login_hint: Option<&str>,
+    ) -> Result<Authorization, OAuthError> {
+        self.begin_with(provider, redirect_uri, targets, login_hint, None, false)
+            .await
+    }
+
+    /// [`OAuthClient::begin_with_login_hint`], for a link handshake when
+    /// `link` is set, and with Better Auth's `requestSignUp`.
     pub(crate) async fn begin_with(
         &self,
         provider: &ProviderConfig,
         redirect_uri: &str,
         targets: RedirectTargets,
+        login_hint: Option<&str>,
         link: Option<LinkData>,
         request_sign_up: bool,
     ) -> Result<Authorization, OAuthError> {
@@ -360,6 +376,9 @@ impl OAuthClient {
             }
             if let Some(n) = &nonce {
                 q.append_pair("nonce", n);
+            }
+            if let Some(hint) = login_hint.filter(|h| !h.is_empty()) {
+                q.append_pair("login_hint", hint);
             }
         }
         state::store(&*self.db, &state, &data, now).await?;

@@ -70,6 +70,8 @@ pub struct SocialSignIn {
     pub error_callback_url: Option<String>,
     /// Where a new user goes.
     pub new_user_callback_url: Option<String>,
+    /// Sent to the provider as `login_hint` (Better Auth's `loginHint`).
+    pub login_hint: Option<String>,
     /// Better Auth's `requestSignUp`: a user may be created even when the
     /// provider disables implicit sign-up.
     pub request_sign_up: bool,
@@ -263,6 +265,7 @@ impl Auth {
                 provider,
                 &self.social_redirect_uri(provider.id()),
                 targets,
+                req.login_hint.as_deref(),
                 None,
                 req.request_sign_up,
             )

@@ -51,6 +51,9 @@ pub struct SsoSignIn {
     pub error_callback_url: Option<String>,
     /// Where a new user goes.
     pub new_user_callback_url: Option<String>,
+    /// Sent to the provider as `login_hint`; the target's email when
+    /// `None`, as Better Auth does (`loginHint || email`).
+    pub login_hint: Option<String>,
 }
 
 impl SsoSignIn {
@@ -61,6 +64,7 @@ impl SsoSignIn {
             callback_url: None,
             error_callback_url: None,
             new_user_callback_url: None,
+            login_hint: None,
         }
     }
 }
@@ -111,6 +115,13 @@ impl Sso {
     /// and discovery failures.
     pub async fn sign_in(&self, req: SsoSignIn) -> Result<Authorization, OAuthError> {
         let auth = self.callers.auth();
+        let login_hint = req
+            .login_hint
+            .filter(|h| !h.is_empty())
+            .or(match &req.target {
+                SsoTarget::Email(email) => Some(email.clone()),
+                _ => None,
+            });
         let config = self.provider_for_sign_in(req.target).await?;
         auth.ensure_writable().await?;
         let provider = handshake_provider(&config, auth.sso_insecure_loopback());
@@ -120,10 +131,11 @@ impl Sso {
             req.new_user_callback_url,
         );
         auth.oauth()
-            .begin(
+            .begin_with_login_hint(
                 &provider,
                 &auth.sso_redirect_uri(&config.provider_id),
                 targets,
+                login_hint.as_deref(),
             )
             .await
     }

@@ -14,6 +14,10 @@
 //!   owner or admin of the provider's organization (or a platform admin) is
 //!   answered as if the provider did not exist (`PROVIDER_NOT_FOUND`, 404);
 //!   a plain member of it gets `YOU_DONT_HAVE_ACCESS_TO_THIS_PROVIDER` (403).
+//!   A provider may not take the ID of one of the platform's social
+//!   providers (their accounts share the `account` table); its issuer,
+//!   client ID and discovery endpoint change only while no account is linked
+//!   to it, and deleting it deletes its accounts (as in Better Auth).
 //! * **Domains**: a provider claims one email domain
 //!   ([`normalize_domain`]: lowercase, IDN as A-label, no trailing dot); it
 //!   routes no one until verified ([`Sso::verify_domain`]) by a DNS TXT
@@ -27,9 +31,12 @@
 //!   by the database (`DOMAIN_ALREADY_VERIFIED_BY_ANOTHER_PROVIDER`, 409).
 //!   A domain covers its subdomains (Better Auth's `domainMatches`).
 //! * **Enforcement** ([`Sso::set_policy`]): with `sso_required` on, an
-//!   email in a verified domain of the tenant cannot sign in, sign up or
-//!   reset a password with a password: `SSO_REQUIRED` (403, Neutrino's code;
-//!   Better Auth has none). The email's domain is compared in its canonical
+//!   email in a verified domain of the tenant cannot sign in (the
+//!   two-factor step included), sign up or reset a password with a
+//!   password: `SSO_REQUIRED` (403, Neutrino's code; Better Auth has none).
+//!   The write decides: the session, user or password statement carries
+//!   the condition, so a policy switched on, or a domain verified, while
+//!   such a request runs refuses it. The email's domain is compared in its canonical
 //!   form, so case, a trailing dot, `+` tags (they are in the local part) or
 //!   full-width look-alikes do not escape it.
 //! * **Sign-in** (the seam with the OIDC handshake):
@@ -203,6 +210,10 @@ pub struct SsoProviderUpdate {
     pub client_secret: Option<ClientSecret>,
     /// New scopes.
     pub scopes: Option<Vec<String>>,
+    /// A new discovery endpoint.
+    pub discovery_endpoint: Option<String>,
+    /// Whether to use PKCE.
+    pub pkce: Option<bool>,
 }
 
 /// A provider as its tenant's admins see it: no client secret.
@@ -481,6 +492,21 @@ pub(crate) fn sso_required_condition(email: &str, first: usize) -> Option<(Strin
     ))
 }
 
+/// The guard that makes a password write (a session, a user, a credential)
+/// conditional on SSO not being required for `email`: `NOT EXISTS (…)` with
+/// its placeholders from `?first`, and their values; `None` for an email
+/// without a domain. The write's statement carries it, so the database
+/// decides in the same atomic write: a policy switched on, or a domain
+/// verified, before the write commits refuses it.
+pub(crate) fn password_allowed_guard(email: &str, first: usize) -> Option<(String, Vec<Value>)> {
+    sso_required_condition(email, first).map(|(cond, params)| (format!("NOT {cond}"), params))
+}
+
+/// The error of a password write refused because SSO is required.
+pub(crate) fn sso_required() -> AuthError {
+    sso("SSO_REQUIRED", 403)
+}
+
 /// `SSO_REQUIRED` when [`sso_required_condition`] holds for `email`.
 pub(crate) async fn ensure_password_allowed(db: &dyn SqlExecutor, email: &str) -> Result<()> {
     let Some((cond, params)) = sso_required_condition(email, 1) else {
@@ -494,7 +520,7 @@ pub(crate) async fn ensure_password_allowed(db: &dyn SqlExecutor, email: &str) -
         None => false,
     };
     if required {
-        return Err(sso("SSO_REQUIRED", 403));
+        return Err(sso_required());
     }
     Ok(())
 }
@@ -620,9 +646,18 @@ impl Sso {
             ),
         )
         .await?;
+        // Nor the ID of one of the platform's social providers: their
+        // accounts share the `account` table, keyed by provider ID and
+        // subject, and a tenant's identity provider could name a subject of
+        // theirs.
         if RESERVED_PROVIDER_IDS
             .iter()
             .any(|r| r.eq_ignore_ascii_case(&new.provider_id))
+            || self
+                .callers
+                .auth()
+                .social_provider(&new.provider_id)
+                .is_some()
         {
             return Err(sso(
                 "THIS_PROVIDERID_IS_RESERVED_AND_CANNOT_BE_USED_FOR_AN_SSO_PROVIDER",
@@ -745,9 +780,11 @@ impl Sso {
     }
 
     /// Changes a provider (Better Auth's `POST /sso/update-provider`); a
-    /// new domain is unverified. Errors as [`Sso::provider`], and
-    /// `INVALID_DOMAIN`, `VALIDATION_ERROR`, `SSO_PROVIDER_CHANGED` (409,
-    /// changed or deleted meanwhile).
+    /// new domain is unverified. The issuer, client ID and discovery
+    /// endpoint change only while no account is linked to the provider.
+    /// Errors as [`Sso::provider`], and `INVALID_DOMAIN`, `VALIDATION_ERROR`,
+    /// `CANNOT_CHANGE_SSO_PROVIDER_IDENTITY_FIELDS_WHILE_LINKED_ACCOUNTS_EXIST`
+    /// (409), `SSO_PROVIDER_CHANGED` (409, changed or deleted meanwhile).
     pub async fn update_provider(
         &self,
         token: &str,
@@ -761,6 +798,11 @@ impl Sso {
             mut config,
         } = self.accessible(&actor, provider_id).await?;
         let old_domain = provider.domain.clone();
+        let old_identity = (
+            provider.issuer.clone(),
+            provider.client_id.clone(),
+            provider.discovery_endpoint.clone(),
+        );
         if let Some(issuer) = update.issuer {
             check_url("issuer", &issuer)?;
             config.issuer = issuer.clone();
@@ -784,6 +826,18 @@ impl Sso {
             };
             config.scopes = (!scopes.is_empty()).then_some(scopes);
         }
+        if let Some(endpoint) = update.discovery_endpoint {
+            check_url("discoveryEndpoint", &endpoint)?;
+            config.discovery_endpoint = Some(endpoint.clone());
+            provider.discovery_endpoint = endpoint;
+        } else if config.discovery_endpoint.is_none() {
+            // The default follows the issuer.
+            provider.discovery_endpoint = default_discovery(&provider.issuer);
+        }
+        if let Some(pkce) = update.pkce {
+            config.pkce = Some(pkce);
+            provider.pkce = pkce;
+        }
         if let Some(domain) = update.domain {
             let domain = normalize_domain(&domain)?;
             if domain != provider.domain {
@@ -794,7 +848,18 @@ impl Sso {
         let config_json =
             serde_json::to_string(&config).map_err(|e| AuthError::internal("sso", e))?;
         let now = self.callers.now();
-        let update_stmt = Statement::new(
+        // Who the provider's accounts are (issuer, client, where its keys
+        // come from) changes only while no account is linked to it (Better
+        // Auth's identity boundary): another issuer could name an existing
+        // account's subject. Decided in the update, so an account linked
+        // meanwhile wins.
+        let boundary_changed = old_identity
+            != (
+                provider.issuer.clone(),
+                provider.client_id.clone(),
+                provider.discovery_endpoint.clone(),
+            );
+        let mut update_stmt = Statement::new(
             r#"UPDATE "ssoProvider" SET "issuer" = ?1, "oidcConfig" = ?2, "domain" = ?3, "domainVerified" = CASE WHEN "domain" = ?3 THEN "domainVerified" ELSE 0 END WHERE "id" = ?4 AND "domain" = ?5 AND "organizationId" = ?6"#,
         )
         .bind(provider.issuer.as_str())
@@ -803,6 +868,17 @@ impl Sso {
         .bind(provider.id.as_str())
         .bind(old_domain.as_str())
         .bind(provider.organization_id.as_str());
+        if boundary_changed {
+            let mut params = update_stmt.params().to_vec();
+            params.push(Value::from(provider_id));
+            update_stmt = Statement::with_params(
+                format!(
+                    r#"{} AND NOT EXISTS (SELECT 1 FROM "account" WHERE "providerId" = ?7)"#,
+                    update_stmt.sql()
+                ),
+                params,
+            );
+        }
         let entry = audit::insert_where(
             AuditEvent::SsoProviderUpdated,
             actor.record(
@@ -819,13 +895,31 @@ impl Sso {
         )?;
         let out = self.db().write_audited(vec![update_stmt], entry).await?;
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
+            if boundary_changed && self.has_accounts(provider_id).await? {
+                return Err(sso(
+                    "CANNOT_CHANGE_SSO_PROVIDER_IDENTITY_FIELDS_WHILE_LINKED_ACCOUNTS_EXIST",
+                    409,
+                ));
+            }
             return Err(sso("SSO_PROVIDER_CHANGED", 409));
         }
         Ok(provider)
     }
 
-    /// Deletes a provider (Better Auth's `POST /sso/delete-provider`) and
-    /// its pending verification. Errors as [`Sso::provider`].
+    async fn has_accounts(&self, provider_id: &str) -> Result<bool> {
+        let rows = self
+            .db()
+            .query(
+                &Statement::new(r#"SELECT 1 FROM "account" WHERE "providerId" = ?1 LIMIT 1"#)
+                    .bind(provider_id),
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Deletes a provider (Better Auth's `POST /sso/delete-provider`), its
+    /// pending verification and the accounts linked to it (their users
+    /// stay). Errors as [`Sso::provider`].
     pub async fn delete_provider(
         &self,
         token: &str,
@@ -841,6 +935,12 @@ impl Sso {
         .bind(provider.organization_id.as_str());
         let clear = Statement::new(r#"DELETE FROM "verification" WHERE "identifier" = ?1"#)
             .bind(record_label(provider_id));
+        // Its accounts go with it (as in Better Auth): a provider registered
+        // later under the same ID, by any tenant, finds none of them.
+        let accounts = Statement::new(
+            r#"DELETE FROM "account" WHERE "providerId" = ?1 AND NOT EXISTS (SELECT 1 FROM "ssoProvider" WHERE "providerId" = ?1)"#,
+        )
+        .bind(provider_id);
         let entry = audit::insert_where(
             AuditEvent::SsoProviderDeleted,
             actor.record(
@@ -852,7 +952,9 @@ impl Sso {
             r#"NOT EXISTS (SELECT 1 FROM "ssoProvider" WHERE "id" = ?11)"#,
             vec![Value::from(provider.id.clone())],
         )?;
-        self.db().write_audited(vec![delete, clear], entry).await?;
+        self.db()
+            .write_audited(vec![delete, accounts, clear], entry)
+            .await?;
         Ok(())
     }
 

@@ -139,6 +139,8 @@ struct Inner {
     last_nonce: Option<String>,
     previous_nonce: Option<String>,
     claimed_issuer: Option<String>,
+    /// The query of the last `authorize` request.
+    last_authorize: Option<HashMap<String, String>>,
 }
 
 struct Shared {
@@ -216,6 +218,7 @@ impl TestIdp {
                 last_nonce: None,
                 previous_nonce: None,
                 claimed_issuer: None,
+                last_authorize: None,
             }),
             jwks_fetches: AtomicUsize::new(0),
             token_calls: AtomicUsize::new(0),
@@ -260,6 +263,12 @@ impl TestIdp {
     /// issues, e.g. another tenant's.
     pub fn claim_issuer(&self, issuer: Option<String>) {
         self.lock().claimed_issuer = issuer;
+    }
+
+    /// The query parameters of the last authorization request the
+    /// provider received (`login_hint`, `scope`, …), if any.
+    pub fn last_authorize_params(&self) -> Option<HashMap<String, String>> {
+        self.lock().last_authorize.clone()
     }
 
     /// Signs ID tokens with `alg` (RS256 or ES256) from now on.
@@ -485,6 +494,7 @@ async fn authorize(State(s): S, Query(q): Query<HashMap<String, String>>) -> Res
         )
             .into_response();
     };
+    i.last_authorize = Some(q.clone());
     let code = random(32);
     let nonce = q.get("nonce").cloned();
     i.previous_nonce = i.last_nonce.take();

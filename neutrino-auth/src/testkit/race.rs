@@ -96,7 +96,16 @@ pub(crate) struct TwoFactorUser {
 }
 
 pub(crate) async fn two_factor_user(auth: &Auth, clock: &ManualClock) -> TwoFactorUser {
-    let (id, token, email) = signed_up(auth).await;
+    two_factor_user_at(auth, clock, &unique_email()).await
+}
+
+/// [`two_factor_user`] with the address `email`.
+pub(crate) async fn two_factor_user_at(
+    auth: &Auth,
+    clock: &ManualClock,
+    email: &str,
+) -> TwoFactorUser {
+    let (id, token, email) = signed_up_at(auth, email).await;
     let setup = auth
         .enable_two_factor(&token, PASSWORD, "Race", &meta())
         .await
@@ -385,7 +394,11 @@ async fn owned_organizations(
 }
 
 async fn signed_up(auth: &Auth) -> (UserId, String, String) {
-    let email = unique_email();
+    signed_up_at(auth, &unique_email()).await
+}
+
+async fn signed_up_at(auth: &Auth, email: &str) -> (UserId, String, String) {
+    let email = email.to_owned();
     let s = auth
         .sign_up_email(SignUpEmail::new("Member", &email, PASSWORD), &meta())
         .await

@@ -329,20 +329,34 @@ async fn verified_provider(t: &super::fixtures::TwoOrgs, domain: &str) -> String
         .expect("verify")
 }
 
+/// Two organizations, a fresh domain (tagged `tag`) verified by a provider
+/// of B, and `pat@{domain}`, who signed up with a password before: the
+/// organizations, the domain and Pat's address.
+async fn pat_in_a_verified_domain(
+    stores: &AuthStores,
+    clock: &ManualClock,
+    tag: &str,
+) -> (super::fixtures::TwoOrgs, String, String) {
+    let (t, domain) = two_orgs_and_domain(stores, clock, tag).await;
+    let email = format!("pat@{domain}");
+    t.on_b()
+        .0
+        .auth
+        .sign_up_email(SignUpEmail::new("Pat", &email, PASSWORD), &meta())
+        .await
+        .expect("sign up before enforcement");
+    verified_provider(&t, &domain).await;
+    (t, domain, email)
+}
+
 /// With "SSO required", passwords are refused for the tenant's verified
 /// domain however the address is spelled; with it off they work.
 pub async fn sso_required_refuses_passwords_for_the_domain_in_every_spelling(
     stores: &AuthStores,
     clock: &ManualClock,
 ) {
-    let (t, domain) = two_orgs_and_domain(stores, clock, "corp").await;
+    let (t, domain, email) = pat_in_a_verified_domain(stores, clock, "corp").await;
     let (p, b, ob) = t.on_b();
-    let email = format!("pat@{domain}");
-    p.auth
-        .sign_up_email(SignUpEmail::new("Pat", &email, PASSWORD), &meta())
-        .await
-        .expect("sign up before enforcement");
-    verified_provider(&t, &domain).await;
     // Off: the password still works.
     p.auth
         .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
@@ -615,4 +629,233 @@ async fn two_orgs_and_domain(
 ) -> (super::fixtures::TwoOrgs, String) {
     let domain = format!("{}.example", unique(tag));
     (two_orgs(stores, clock).await, domain)
+}
+
+/// The auth database, paused once before the next batch (a write) when
+/// armed: the window between an operation's checks and its write, where
+/// another request may change what was checked.
+#[derive(Debug)]
+struct PauseBeforeWrite {
+    inner: std::sync::Arc<dyn neutrino_core::sql::SqlExecutor>,
+    armed: std::sync::atomic::AtomicBool,
+    paused: tokio::sync::Notify,
+    resume: tokio::sync::Notify,
+}
+
+impl PauseBeforeWrite {
+    /// Runs `op` until it reaches its next write, then `meanwhile`, then
+    /// lets the write go; answers what `op` answers.
+    async fn write_after<T: Send + 'static>(
+        &self,
+        op: impl std::future::Future<Output = T> + Send + 'static,
+        meanwhile: impl std::future::Future<Output = ()>,
+    ) -> T {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let task = tokio::spawn(op);
+        self.paused.notified().await;
+        meanwhile.await;
+        self.resume.notify_one();
+        task.await.expect("the operation")
+    }
+}
+
+#[async_trait]
+impl neutrino_core::sql::SqlExecutor for PauseBeforeWrite {
+    fn dialect(&self) -> neutrino_core::sql::Dialect {
+        self.inner.dialect()
+    }
+    async fn execute(
+        &self,
+        stmt: &neutrino_core::sql::Statement,
+    ) -> neutrino_core::Result<neutrino_core::sql::ExecOutcome> {
+        self.inner.execute(stmt).await
+    }
+    async fn query(
+        &self,
+        stmt: &neutrino_core::sql::Statement,
+    ) -> neutrino_core::Result<Vec<neutrino_core::sql::Row>> {
+        self.inner.query(stmt).await
+    }
+    async fn batch(
+        &self,
+        stmts: &[neutrino_core::sql::Statement],
+    ) -> neutrino_core::Result<Vec<neutrino_core::sql::ExecOutcome>> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.paused.notify_one();
+            self.resume.notified().await;
+        }
+        self.inner.batch(stmts).await
+    }
+}
+
+/// "SSO required" switched on after a password sign-in, sign-up, reset or
+/// two-factor sign-in passed its checks and before it writes: the write itself is refused
+/// (`SSO_REQUIRED`), no session, user or password is written. The database
+/// decides in the write, not a read before it.
+pub async fn sso_required_switched_on_before_the_write_refuses_it(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    use std::sync::Arc;
+
+    use neutrino_core::sql::{SqlExecutor, Statement};
+
+    let (t, domain, email) = pat_in_a_verified_domain(stores, clock, "late").await;
+    let (p, b, ob) = t.on_b();
+    let paused = Arc::new(PauseBeforeWrite {
+        inner: stores.auth_db.clone(),
+        armed: false.into(),
+        paused: tokio::sync::Notify::new(),
+        resume: tokio::sync::Notify::new(),
+    });
+    let db: Arc<dyn SqlExecutor> = paused.clone();
+    let mailer = crate::mail::RecordingMailer::new();
+    let m = Arc::new(mailer.clone());
+    let racing = super::fixtures::auth_with(&db, clock, |b| {
+        b.with_base_url(super::fixtures::BASE_URL).with_mailer(m)
+    })
+    .await;
+    let sso = p.orgs.sso();
+    let policy = |sso_required: bool| {
+        let sso = sso.clone();
+        let ob = ob.to_owned();
+        async move {
+            let policy = SsoPolicy {
+                sso_required,
+                ..SsoPolicy::default()
+            };
+            sso.set_policy(&ob, &b, policy, &meta())
+                .await
+                .expect("policy");
+        }
+    };
+    let rows = |sql: &'static str, arg: String| {
+        let db = stores.auth_db.clone();
+        async move {
+            let rows = db.query(&Statement::new(sql).bind(arg)).await.unwrap();
+            rows.len()
+        }
+    };
+    let sessions_of = |user: String| rows(r#"SELECT 1 FROM "session" WHERE "userId" = ?1"#, user);
+    let pat = p
+        .auth
+        .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+        .await
+        .expect("password is the fallback")
+        .user
+        .id
+        .to_string();
+    let two = super::race::two_factor_user_at(&racing, clock, &format!("tf@{domain}")).await;
+    let before = (
+        sessions_of(pat.clone()).await,
+        sessions_of(two.id.to_string()).await,
+    );
+
+    // Sign-in: checked while the policy is off, written after it is on.
+    let r = {
+        let (racing, email) = (racing.clone(), email.clone());
+        paused
+            .write_after(
+                async move {
+                    racing
+                        .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+                        .await
+                },
+                policy(true),
+            )
+            .await
+    };
+    let e = r.unwrap_err();
+    assert_eq!((e.code(), e.status()), ("SSO_REQUIRED", 403), "{e:?}");
+    assert_eq!(sessions_of(pat.clone()).await, before.0, "no session");
+
+    // Sign-up: the same window.
+    policy(false).await;
+    let newcomer = format!("sam@eng.{domain}");
+    let r = {
+        let (racing, newcomer) = (racing.clone(), newcomer.clone());
+        paused
+            .write_after(
+                async move {
+                    racing
+                        .sign_up_email(SignUpEmail::new("Sam", &newcomer, PASSWORD), &meta())
+                        .await
+                },
+                policy(true),
+            )
+            .await
+    };
+    assert_eq!(r.unwrap_err().code(), "SSO_REQUIRED");
+    let users = rows(
+        r#"SELECT 1 FROM "user" WHERE "email" = ?1"#,
+        newcomer.clone(),
+    );
+    assert_eq!(users.await, 0, "no user");
+
+    // A password reset: the same window.
+    policy(false).await;
+    racing
+        .request_password_reset(&email, None, &meta())
+        .await
+        .expect("reset requested");
+    let token = mailer
+        .last_to(&email, crate::mail::EmailKind::ResetPassword)
+        .expect("reset mail")
+        .token;
+    let r = {
+        let racing = racing.clone();
+        paused
+            .write_after(
+                async move {
+                    racing
+                        .reset_password(&token, "another long password", &meta())
+                        .await
+                },
+                policy(true),
+            )
+            .await
+    };
+    assert_eq!(r.unwrap_err().code(), "SSO_REQUIRED");
+
+    // The second factor of a password sign-in: the challenge was given
+    // while the policy was off, the code is checked, then the policy turns
+    // on before the session is written.
+    policy(false).await;
+    let challenge = super::race::challenge(&racing, &two.email).await;
+    let code = super::race::code_at(&two.secret, clock, 0);
+    let r = {
+        let racing = racing.clone();
+        paused
+            .write_after(
+                async move { racing.verify_totp(&challenge, &code, &meta()).await },
+                policy(true),
+            )
+            .await
+    };
+    assert_eq!(r.unwrap_err().code(), "SSO_REQUIRED");
+    assert_eq!(
+        sessions_of(two.id.to_string()).await,
+        before.1,
+        "no session"
+    );
+
+    // Off again: the old password is still the one, and sign-up works.
+    policy(false).await;
+    let e = racing
+        .sign_in_email(SignInEmail::new(&email, "another long password"), &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        "INVALID_EMAIL_OR_PASSWORD",
+        "the reset set nothing"
+    );
+    racing
+        .sign_in_email(SignInEmail::new(&email, PASSWORD), &meta())
+        .await
+        .expect("password is the fallback again");
+    racing
+        .sign_up_email(SignUpEmail::new("Sam", &newcomer, PASSWORD), &meta())
+        .await
+        .expect("sign-up is back");
 }

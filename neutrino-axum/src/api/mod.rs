@@ -65,6 +65,8 @@
 //!
 //! The sso plugin (per-tenant OIDC providers, on the platform's
 //! [`Sso`](neutrino_auth::sso::Sso)): `POST /sso/register`,
+//! `GET /sso/providers`, `GET /sso/get-provider`, `POST /sso/update-provider`,
+//! `POST /sso/delete-provider`,
 //! `POST /sso/request-domain-verification`, `POST /sso/verify-domain`,
 //! `POST /sign-in/sso` and `GET /sso/callback/:providerId` (see the `sso`
 //! module: the handshake, state cookie and redirects of social sign-in,

@@ -4,7 +4,8 @@
 //!
 //! * `POST /sign-in/social` takes Better Auth's body (`provider`,
 //!   `callbackURL`, `errorCallbackURL`, `newUserCallbackURL`,
-//!   `disableRedirect`) and answers `{url, redirect}` (with `Location` unless
+//!   `disableRedirect`, `loginHint`, sent to the provider as `login_hint`)
+//!   and answers `{url, redirect}` (with `Location` unless
 //!   `disableRedirect`), and sets the signed `{prefix}.state` cookie (5
 //!   minutes) that binds the handshake to this browser. An unknown provider
 //!   is 404 `PROVIDER_NOT_FOUND`; an untrusted redirect target 403
@@ -118,6 +119,7 @@ async fn sign_in_social(ctx: &Ctx) -> Answer {
     let error_callback_url = f.opt_string("errorCallbackURL");
     let new_user_callback_url = f.opt_string("newUserCallbackURL");
     let disable_redirect = f.opt_bool("disableRedirect").unwrap_or(false);
+    let login_hint = f.opt_string("loginHint");
     let request_sign_up = f.opt_bool("requestSignUp").unwrap_or(false);
     let id_token = match f.raw("idToken") {
         None | Some(Value::Null) => None,
@@ -173,6 +175,7 @@ async fn sign_in_social(ctx: &Ctx) -> Answer {
             callback_url,
             error_callback_url,
             new_user_callback_url,
+            login_hint,
             request_sign_up,
         })
         .await
@@ -310,7 +313,7 @@ async fn link_social(ctx: &Ctx) -> Answer {
     let error_callback_url = f.opt_string("errorCallbackURL");
     let disable_redirect = f.opt_bool("disableRedirect").unwrap_or(false);
     let _ = f.opt_bool("requestSignUp");
-    let _ = f.opt_string("loginHint");
+    let login_hint = f.opt_string("loginHint");
     let id_token = f.raw("idToken").is_some_and(|v| !v.is_null());
     let scopes = match f.raw("scopes") {
         None => Vec::new(),
@@ -346,6 +349,7 @@ async fn link_social(ctx: &Ctx) -> Answer {
                 callback_url,
                 error_callback_url,
                 scopes,
+                login_hint,
             },
         )
         .await
