@@ -242,6 +242,22 @@ struct GitHubEmail {
 }
 
 /// S256 of a PKCE verifier.
+/// The provider's token endpoint: its own setting, else the discovery
+/// document's.
+fn token_endpoint(
+    provider: &ProviderConfig,
+    metadata: Option<&discovery::Metadata>,
+) -> Result<String, OAuthError> {
+    provider
+        .endpoints()
+        .token
+        .clone()
+        .or_else(|| metadata.map(|m| m.token_endpoint.clone()))
+        .ok_or(OAuthError::Config {
+            reason: "no token endpoint",
+        })
+}
+
 fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
@@ -458,26 +474,8 @@ impl OAuthClient {
             return Err(OAuthError::IssuerMismatch);
         }
         let loopback = provider.allow_loopback_http();
-        let metadata = match provider.profile() {
-            Profile::Oidc => {
-                let (Some(issuer), Some(url)) = (provider.issuer(), provider.discovery_url())
-                else {
-                    return Err(OAuthError::Config {
-                        reason: "no issuer",
-                    });
-                };
-                Some(self.discovery.metadata(issuer, &url, loopback).await?)
-            }
-            _ => None,
-        };
-        let e = provider.endpoints();
-        let token_endpoint = e
-            .token
-            .clone()
-            .or_else(|| metadata.as_ref().map(|m| m.token_endpoint.clone()))
-            .ok_or(OAuthError::Config {
-                reason: "no token endpoint",
-            })?;
+        let metadata = self.provider_metadata(provider).await?;
+        let token_endpoint = token_endpoint(provider, metadata.as_deref())?;
         let http = self.discovery.http();
         let form = [
             ("grant_type", "authorization_code"),
@@ -754,14 +752,7 @@ impl OAuthClient {
     ) -> Result<ProviderTokens, OAuthError> {
         provider.validate()?;
         let metadata = self.provider_metadata(provider).await?;
-        let token_endpoint = provider
-            .endpoints()
-            .token
-            .clone()
-            .or_else(|| metadata.as_ref().map(|m| m.token_endpoint.clone()))
-            .ok_or(OAuthError::Config {
-                reason: "no token endpoint",
-            })?;
+        let token_endpoint = token_endpoint(provider, metadata.as_deref())?;
         let http = self.discovery.http();
         let form = [
             ("grant_type", "refresh_token"),

@@ -10,40 +10,15 @@
 // `accountInfo` and `unlinkAccount` (twice: the second is the last
 // account). Prints ONE JSON document.
 import { createAuthClient } from "better-auth/client";
+import { browser } from "./browser.mjs";
 
 const [baseURL, provider, email] = process.argv.slice(2);
 if (!baseURL || !provider || !email) {
   console.error("usage: account-social.mjs <baseURL> <provider> <email>");
   process.exit(2);
 }
-const origin = new URL(baseURL).origin;
-const jar = new Map();
-const keep = (response) => {
-  for (const c of response.headers.getSetCookie()) {
-    const [pair] = c.split(";");
-    const i = pair.indexOf("=");
-    const [k, v] = [pair.slice(0, i), pair.slice(i + 1)];
-    if (v === "") jar.delete(k);
-    else jar.set(k, v);
-  }
-};
-const browserFetch = async (url, init = {}) => {
-  const headers = new Headers(init.headers || {});
-  if (jar.size > 0 && url.startsWith(origin)) {
-    headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
-  }
-  if (url.startsWith(origin)) headers.set("origin", origin);
-  const response = await fetch(url, { ...init, headers, redirect: "manual" });
-  if (url.startsWith(origin)) keep(response);
-  return response;
-};
-const client = createAuthClient({
-  baseURL,
-  fetchOptions: {
-    customFetchImpl: async (input, init) =>
-      browserFetch(typeof input === "string" ? input : input.url ?? input.href, init),
-  },
-});
+const { fetch: browserFetch, fetchOptions } = browser(baseURL);
+const client = createAuthClient({ baseURL, fetchOptions });
 const status = (r) => (r.error ? r.error.status : 200);
 
 const out = {};

@@ -1,4 +1,5 @@
-// The browser of the official-client scripts (social.mjs, sso.mjs): fetch
+// The browser of the official-client scripts (social.mjs, sso.mjs,
+// account-social.mjs): fetch
 // without automatic redirects and a cookie jar for the server's origin, sent
 // with the page's `origin` header, as a browser on that page would.
 export function browser(baseURL) {
