@@ -3,184 +3,26 @@
 //! and `/account-info`, against the test identity provider on loopback, with
 //! the attacks on them.
 
-use std::net::SocketAddr;
-
 use neutrino_auth::oauth::accounts::AccountLinking;
-use neutrino_auth::testkit::idp::{IdpUser, Misbehavior, TestIdp};
-use neutrino_auth::{CookieConfig, CookieDomain};
-use neutrino_axum::api::AuthApi;
-use neutrino_platform::{LocalPlatforms, Platform};
+use neutrino_auth::testkit::idp::{IdpUser, Misbehavior};
 use serde_json::{Value, json};
 
-const SECRET: &str = "a test secret of at least thirty-two bytes";
 const PASSWORD: &str = "correct horse battery staple";
 
-struct World {
-    _folder: tempfile::TempDir,
-    origin: String,
-    base: String,
-    idp: TestIdp,
-    _platform: Platform,
-}
+mod social_world;
+
+use social_world::{Answer, Browser, World};
 
 async fn world() -> World {
-    world_with(AccountLinking::default()).await
+    World::start().await
 }
 
 async fn world_with(linking: AccountLinking) -> World {
-    let idp = TestIdp::start(IdpUser::verified("subject-1", "ada@example.com")).await;
-    let folder = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let origin = format!("http://{addr}");
-    let platforms = LocalPlatforms::open(folder.path()).await.unwrap();
-    let (o, acme, github) = (origin.clone(), idp.oidc_provider("acme"), idp.github());
-    let strict = idp
-        .oidc_provider("strict")
-        .with_disable_implicit_sign_up(true);
-    let platform = platforms
-        .platform("web", SECRET)
-        .with_auth(move |a| {
-            a.with_base_url(o.clone())
-                .with_cookies(CookieConfig {
-                    secure: false,
-                    domain: CookieDomain::HostOnly,
-                    ..CookieConfig::default()
-                })
-                .with_trusted_origins([o])
-                .with_social_provider(acme)
-                .with_social_provider(github)
-                .with_social_provider(strict)
-                .with_account_linking(linking)
-        })
-        .build()
-        .await
-        .unwrap();
-    let app = AuthApi::new(platform.clone())
-        .without_rate_limit()
-        .router()
-        .unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    World {
-        _folder: folder,
-        base: format!("{origin}/api/auth"),
-        origin,
-        idp,
-        _platform: platform,
-    }
+    World::with_linking(linking).await
 }
 
-/// A browser: its cookies, no automatic redirects.
-#[derive(Clone)]
-struct Browser {
-    http: reqwest::Client,
-    cookies: Vec<(String, String)>,
-}
-
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    fn code(&self) -> String {
-        self.json()["code"].as_str().unwrap_or_default().to_owned()
-    }
-
-    fn sets_session(&self) -> bool {
-        self.set_cookies
-            .iter()
-            .any(|c| c.starts_with("better-auth.session_token=") && !c.contains("Max-Age=0"))
-    }
-}
-
+/// What only these tests ask of the browser.
 impl Browser {
-    fn new() -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: Vec::new(),
-        }
-    }
-
-    fn keep(&mut self, set_cookies: &[String]) {
-        for c in set_cookies {
-            let pair = c.split(';').next().unwrap();
-            let (k, v) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(n, _)| n != k);
-            if !v.is_empty() {
-                self.cookies.push((k.to_owned(), v.to_owned()));
-            }
-        }
-    }
-
-    fn cookie(&self, name: &str) -> Option<(String, String)> {
-        self.cookies.iter().find(|(k, _)| k == name).cloned()
-    }
-
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
-        let req = if self.cookies.is_empty() {
-            req
-        } else {
-            let header = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            req.header("cookie", header)
-        };
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        let location = res
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let set_cookies: Vec<String> = res
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
-        let body = res.text().await.unwrap();
-        self.keep(&set_cookies);
-        Answer {
-            status,
-            location,
-            set_cookies,
-            body,
-        }
-    }
-
-    async fn post(&mut self, w: &World, path: &str, body: Value) -> Answer {
-        let req = self
-            .http
-            .post(format!("{}{path}", w.base))
-            .header("origin", &w.origin)
-            .json(&body);
-        self.send(req).await
-    }
-
-    async fn get(&mut self, url: &str) -> Answer {
-        let req = self.http.get(url);
-        self.send(req).await
-    }
-
     async fn accounts(&mut self, w: &World) -> Vec<(String, String, String)> {
         let r = self.get(&format!("{}/list-accounts", w.base)).await;
         assert_eq!(r.status, 200, "{}", r.body);
