@@ -360,6 +360,23 @@ async fn count(s: &Server, sql: &str, arg: &str) -> i64 {
     rows[0].get(0).unwrap()
 }
 
+/// The roles of `user_id` in the organization `org_id`.
+async fn roles(s: &Server, user_id: &str, org_id: &str) -> Vec<String> {
+    let rows = s
+        .auth_db()
+        .await
+        .query(
+            &Statement::new(
+                r#"SELECT "role" FROM "member" WHERE "userId" = ?1 AND "organizationId" = ?2"#,
+            )
+            .bind(user_id)
+            .bind(org_id),
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get::<String>(0).unwrap()).collect()
+}
+
 #[tokio::test]
 async fn sso_sign_in_creates_the_user_account_and_membership_then_reuses_them() {
     let idp = TestIdp::start(IdpUser::verified("bob-sub", "Bob@Acme.Example")).await;
@@ -386,20 +403,7 @@ async fn sso_sign_in_creates_the_user_account_and_membership_then_reuses_them() 
     let user_id = session["user"]["id"].as_str().unwrap().to_owned();
     let orgs = s.get("/organization/list", &jar.header()).await.json();
     assert_eq!(orgs[0]["id"], org_id.as_str());
-    let role = s
-        .auth_db()
-        .await
-        .query(
-            &Statement::new(
-                r#"SELECT "role" FROM "member" WHERE "userId" = ?1 AND "organizationId" = ?2"#,
-            )
-            .bind(user_id.as_str())
-            .bind(org_id.as_str()),
-        )
-        .await
-        .unwrap();
-    assert_eq!(role.len(), 1);
-    assert_eq!(role[0].get::<String>(0).unwrap(), "member");
+    assert_eq!(roles(&s, &user_id, &org_id).await, ["member"]);
 
     // A second sign-in, another browser: the same user, nothing new.
     let mut jar2 = Jar::default();
@@ -816,20 +820,7 @@ async fn the_official_client_signs_in_with_sso() {
         assert_eq!(user_id.get_or_insert_with(|| id.clone()), &id);
     }
     let user_id = user_id.unwrap();
-    let role = s
-        .auth_db()
-        .await
-        .query(
-            &Statement::new(
-                r#"SELECT "role" FROM "member" WHERE "userId" = ?1 AND "organizationId" = ?2"#,
-            )
-            .bind(user_id.as_str())
-            .bind(org_id.as_str()),
-        )
-        .await
-        .unwrap();
-    assert_eq!(role.len(), 1);
-    assert_eq!(role[0].get::<String>(0).unwrap(), "member");
+    assert_eq!(roles(&s, &user_id, &org_id).await, ["member"]);
     assert_eq!(
         count(
             &s,
