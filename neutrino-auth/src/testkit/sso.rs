@@ -892,10 +892,9 @@ pub async fn an_sso_sign_in_racing_its_providers_removal_links_nothing(
         resume: tokio::sync::Notify::new(),
     });
     let db: Arc<dyn SqlExecutor> = paused.clone();
-    let racing_auth = super::fixtures::auth_with(&db, clock, |b| {
-        b.with_base_url(super::fixtures::BASE_URL)
-    })
-    .await;
+    let racing_auth =
+        super::fixtures::auth_with(&db, clock, |b| b.with_base_url(super::fixtures::BASE_URL))
+            .await;
     let racing = Arc::new(organizations(
         racing_auth,
         registry(stores, clock).await,
@@ -1007,6 +1006,9 @@ pub async fn an_sso_sign_in_racing_its_providers_removal_links_nothing(
             )
             .await
     };
-    assert!(r.is_err(), "a sign-in checked against the old issuer: {r:?}");
+    assert!(
+        r.is_err(),
+        "a sign-in checked against the old issuer: {r:?}"
+    );
     assert_eq!(accounts_of(id2).await, 0, "no account for the old issuer");
 }
