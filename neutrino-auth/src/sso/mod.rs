@@ -15,7 +15,8 @@
 //!   answered as if the provider did not exist (`PROVIDER_NOT_FOUND`, 404);
 //!   a plain member of it gets `YOU_DONT_HAVE_ACCESS_TO_THIS_PROVIDER` (403).
 //!   A provider may not take the ID of one of the platform's social
-//!   providers (their accounts share the `account` table); its issuer,
+//!   providers (their accounts share the `account` table), nor an ID that
+//!   existing accounts are under; its issuer,
 //!   client ID and discovery endpoint change only while no account is linked
 //!   to it, and deleting it deletes its accounts (as in Better Auth).
 //! * **Domains**: a provider claims one email domain
@@ -52,7 +53,9 @@
 //!   (`member` unless set), in the batch that writes the account and the
 //!   session. Concurrent callbacks for one identity create one user, one
 //!   account and one membership (unique constraints, and a retry that then
-//!   finds them).
+//!   finds them). Each of those writes holds only while the provider is
+//!   the one the sign-in checked (deleted, re-registered or given another
+//!   issuer meanwhile: nothing is written, `SSO_PROVIDER_CHANGED`).
 //! * **The handshake** ([`Sso::sign_in`], [`Sso::callback`]): the OIDC
 //!   handshake of social sign-in with the tenant's provider, its state
 //!   bound to the browser and to that one SSO provider.
@@ -684,7 +687,7 @@ impl Sso {
         let token_value = VerificationToken::new(random_string(24)?);
         let label = record_label(&new.provider_id);
         let insert = Statement::new(format!(
-            r#"INSERT INTO "ssoProvider" ({PROVIDER_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6, ?7 WHERE EXISTS (SELECT 1 FROM "organization" WHERE "id" = ?3)"#
+            r#"INSERT INTO "ssoProvider" ({PROVIDER_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6, ?7 WHERE EXISTS (SELECT 1 FROM "organization" WHERE "id" = ?3) AND NOT EXISTS (SELECT 1 FROM "account" WHERE "providerId" = ?2)"#
         ))
         .bind(id.as_str())
         .bind(new.provider_id.as_str())
@@ -727,6 +730,15 @@ impl Sso {
             Err(e) => return Err(e.into()),
         };
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
+            // Accounts under this ID (a social provider taken out of the
+            // configuration, say): a new provider under it could name their
+            // subjects and sign in as their users.
+            if self.has_accounts(&new.provider_id).await? {
+                return Err(sso(
+                    "THIS_PROVIDERID_IS_RESERVED_AND_CANNOT_BE_USED_FOR_AN_SSO_PROVIDER",
+                    422,
+                ));
+            }
             return Err(AuthError::OrganizationNotFound);
         }
         let provider = SsoProvider {

@@ -1012,3 +1012,55 @@ pub async fn an_sso_sign_in_racing_its_providers_removal_links_nothing(
     );
     assert_eq!(accounts_of(id2).await, 0, "no account for the old issuer");
 }
+
+/// A provider ID that names existing accounts (those of a social provider
+/// taken out of the configuration, say) cannot be registered: the new
+/// provider's issuer could name one of their subjects and sign in as its
+/// user.
+pub async fn a_provider_id_with_accounts_cannot_be_registered(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    use neutrino_core::clock::Clock;
+    use neutrino_core::sql::Statement;
+
+    let (t, domain) = two_orgs_and_domain(stores, clock, "retired").await;
+    let (p, b, ob) = t.on_b();
+    let retired = unique("retired-");
+    // The outsider's account of a provider the platform no longer offers.
+    p.db.execute(
+        &Statement::new(
+            r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?5)"#,
+        )
+        .bind(unique("acct"))
+        .bind("ada-subject")
+        .bind(retired.as_str())
+        .bind(t.outsider.user.id.as_str())
+        .bind(crate::date::format(clock.now())),
+    )
+    .await
+    .expect("an account of a retired provider");
+    let e = p
+        .orgs
+        .sso()
+        .register_provider(ob, provider(&retired, b, &domain), &meta())
+        .await
+        .expect_err("an ID with accounts");
+    assert_eq!(
+        (e.code(), e.status()),
+        (
+            "THIS_PROVIDERID_IS_RESERVED_AND_CANNOT_BE_USED_FOR_AN_SSO_PROVIDER",
+            422
+        )
+    );
+    let taken = p
+        .orgs
+        .sso()
+        .complete_sign_in(
+            &retired,
+            identity("ada-subject", &format!("eve@{domain}"), true),
+            &meta(),
+        )
+        .await;
+    assert!(taken.is_err(), "no provider, no sign-in: {taken:?}");
+}
