@@ -520,6 +520,21 @@ impl PostgresExecutor {
             key: "url",
             reason: "not a PostgreSQL connection URL or string".into(),
         })?;
+        // tokio-postgres must not have read a demand for TLS that the split
+        // missed (a URL whose password holds a raw `?`): that would be a
+        // connection in cleartext.
+        if matches!(tls, crate::tls::Tls::Off)
+            && !matches!(
+                config.get_ssl_mode(),
+                tokio_postgres::config::SslMode::Disable | tokio_postgres::config::SslMode::Prefer
+            )
+        {
+            return Err(Error::Config {
+                backend: BACKEND,
+                key: "sslmode",
+                reason: "the URL's sslmode cannot be read unambiguously: percent-encode the user and password".into(),
+            });
+        }
         Ok(PostgresExecutorBuilder {
             config,
             tls,

@@ -639,6 +639,40 @@ async fn require_against_a_server_without_tls_sends_nothing_in_cleartext() {
     );
 }
 
+/// A URL whose password holds a raw `?` still demands TLS with
+/// `sslmode=require`: it is refused, or TLS is asked for first; never a
+/// start-up message (and a password) in cleartext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unencoded_password_does_not_hide_sslmode_require() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let Ok(Ok((mut socket, _))) =
+            tokio::time::timeout(Duration::from_secs(3), listener.accept()).await
+        else {
+            return None;
+        };
+        let mut first = [0u8; 8];
+        let _ = tokio::time::timeout(Duration::from_secs(3), socket.read_exact(&mut first)).await;
+        let _ = socket.write_all(b"N").await;
+        Some(first)
+    });
+    let secret = "pw?Zr8kL4";
+    let url = format!("postgres://u:{secret}@127.0.0.1:{port}/db?sslmode=require");
+    let outcome = match PostgresExecutor::builder(&url) {
+        Ok(b) => b.max_connections(1).connect().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Some(first) = server.await.unwrap() {
+        // SSLRequest: length 8, code 80877103.
+        assert_eq!(first, [0, 0, 0, 8, 4, 210, 22, 47], "sent in cleartext");
+    }
+    let e = outcome.expect_err("no server accepts this connection");
+    assert!(matches!(e, Error::Config { key: "sslmode", .. }), "{e:?}");
+    assert!(!format!("{e} {e:?}").contains("Zr8kL4"), "{e:?}");
+}
+
 /// An unknown `sslmode`, a verifying mode without its CA file, a CA file
 /// that cannot be read or without a mode that uses it, and client
 /// certificates are typed errors before anything is sent, without the

@@ -74,13 +74,32 @@ pub(crate) fn email_domains(email: &str) -> Vec<String> {
     let Some((_, domain)) = email.rsplit_once('@') else {
         return Vec::new();
     };
-    let Ok(domain) = normalize_domain(domain) else {
+    // A label a strict IDNA name refuses (a hyphen at its end, `--` in
+    // places 3-4, bad Punycode) is still a subdomain for mail: such an
+    // address is compared in the lenient form, else as written, never
+    // left outside every domain.
+    let Some(domain) = normalize_domain(domain)
+        .ok()
+        .or_else(|| lenient_domain(domain))
+    else {
         return Vec::new();
     };
     let labels: Vec<&str> = domain.split('.').collect();
     (0..labels.len().saturating_sub(1))
         .map(|i| labels[i..].join("."))
         .collect()
+}
+
+/// `domain` in the URL standard's (lenient) IDNA form, else lowercased as
+/// written when it is ASCII; one trailing dot dropped.
+fn lenient_domain(domain: &str) -> Option<String> {
+    let d = domain.trim();
+    let d = d.strip_suffix('.').unwrap_or(d);
+    let ascii = idna::domain_to_ascii(d)
+        .ok()
+        .or_else(|| d.is_ascii().then(|| d.to_owned()))?
+        .to_ascii_lowercase();
+    (!ascii.is_empty()).then_some(ascii)
 }
 
 /// Whether `email`'s domain is `domain` or one of its subdomains.

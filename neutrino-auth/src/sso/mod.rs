@@ -15,7 +15,8 @@
 //!   answered as if the provider did not exist (`PROVIDER_NOT_FOUND`, 404);
 //!   a plain member of it gets `YOU_DONT_HAVE_ACCESS_TO_THIS_PROVIDER` (403).
 //!   A provider may not take the ID of one of the platform's social
-//!   providers (their accounts share the `account` table); its issuer,
+//!   providers (their accounts share the `account` table), nor an ID that
+//!   existing accounts are under; its issuer,
 //!   client ID and discovery endpoint change only while no account is linked
 //!   to it, and deleting it deletes its accounts (as in Better Auth).
 //! * **Domains**: a provider claims one email domain
@@ -52,7 +53,9 @@
 //!   (`member` unless set), in the batch that writes the account and the
 //!   session. Concurrent callbacks for one identity create one user, one
 //!   account and one membership (unique constraints, and a retry that then
-//!   finds them).
+//!   finds them). Each of those writes holds only while the provider is
+//!   the one the sign-in checked (deleted, re-registered or given another
+//!   issuer meanwhile: nothing is written, `SSO_PROVIDER_CHANGED`).
 //! * **The handshake** ([`Sso::sign_in`], [`Sso::callback`]): the OIDC
 //!   handshake of social sign-in with the tenant's provider, its state
 //!   bound to the browser and to that one SSO provider.
@@ -348,6 +351,8 @@ const PROVIDER_COLUMNS: &str = r#""id", "providerId", "organizationId", "issuer"
 struct Stored {
     provider: SsoProvider,
     config: OidcConfig,
+    /// The `oidcConfig` column as stored.
+    raw_config: String,
 }
 
 fn stored_from_row(r: &Row) -> Result<Stored> {
@@ -362,6 +367,7 @@ fn stored_from_row(r: &Row) -> Result<Stored> {
         .as_deref()
         .and_then(|c| serde_json::from_str(c).ok())
         .ok_or_else(|| AuthError::corrupt("ssoProvider.oidcConfig"))?;
+    let raw_config = raw.unwrap_or_default();
     let issuer: String = r.get(3)?;
     Ok(Stored {
         provider: SsoProvider {
@@ -381,6 +387,7 @@ fn stored_from_row(r: &Row) -> Result<Stored> {
             user_id: r.get(7)?,
         },
         config,
+        raw_config,
     })
 }
 
@@ -680,7 +687,7 @@ impl Sso {
         let token_value = VerificationToken::new(random_string(24)?);
         let label = record_label(&new.provider_id);
         let insert = Statement::new(format!(
-            r#"INSERT INTO "ssoProvider" ({PROVIDER_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6, ?7 WHERE EXISTS (SELECT 1 FROM "organization" WHERE "id" = ?3)"#
+            r#"INSERT INTO "ssoProvider" ({PROVIDER_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6, ?7 WHERE EXISTS (SELECT 1 FROM "organization" WHERE "id" = ?3) AND NOT EXISTS (SELECT 1 FROM "account" WHERE "providerId" = ?2)"#
         ))
         .bind(id.as_str())
         .bind(new.provider_id.as_str())
@@ -723,6 +730,15 @@ impl Sso {
             Err(e) => return Err(e.into()),
         };
         if out.first().map_or(0, |o| o.rows_affected) == 0 {
+            // Accounts under this ID (a social provider taken out of the
+            // configuration, say): a new provider under it could name their
+            // subjects and sign in as their users.
+            if self.has_accounts(&new.provider_id).await? {
+                return Err(sso(
+                    "THIS_PROVIDERID_IS_RESERVED_AND_CANNOT_BE_USED_FOR_AN_SSO_PROVIDER",
+                    422,
+                ));
+            }
             return Err(AuthError::OrganizationNotFound);
         }
         let provider = SsoProvider {
@@ -796,6 +812,7 @@ impl Sso {
         let Stored {
             mut provider,
             mut config,
+            ..
         } = self.accessible(&actor, provider_id).await?;
         let old_domain = provider.domain.clone();
         let old_identity = (
@@ -1218,7 +1235,9 @@ impl Sso {
             ))
             .await?;
         let first = rows.first().ok_or(not_found)?;
-        let Stored { provider, config } = stored_from_row(first)?;
+        let Stored {
+            provider, config, ..
+        } = stored_from_row(first)?;
         if !provider.domain_verified {
             return Err(unverified);
         }
@@ -1267,7 +1286,11 @@ impl Sso {
         meta: &RequestMeta,
     ) -> Result<(SignedIn, bool)> {
         self.callers.ensure_writable().await?;
-        let Stored { provider, .. } = self
+        let Stored {
+            provider,
+            raw_config,
+            ..
+        } = self
             .load(provider_id)
             .await?
             .ok_or(sso("NO_PROVIDER_FOUND_FOR_THE_ISSUER", 404))?;
@@ -1302,6 +1325,27 @@ impl Sso {
         let vouched = identity.email_verified && domain::email_in_domain(&email, &provider.domain);
         let org = provider.organization_id;
         let role = self.stored_policy(&org).await?.default_role;
+        // Every write holds only while the provider is the one checked here
+        // (same row, issuer and configuration, domain verified): a provider
+        // deleted, re-registered or given another issuer meanwhile links no
+        // account, creates no user and opens no session. Else an account
+        // written for the old provider would be found by the next one
+        // under the same ID, whose issuer could name its subject.
+        let unchanged = r#"EXISTS (SELECT 1 FROM "ssoProvider" WHERE "id" = ?1 AND "providerId" = ?2 AND "issuer" = ?3 AND "oidcConfig" = ?4 AND "domainVerified" = 1)"#;
+        let unchanged_params = || -> Vec<Value> {
+            vec![
+                provider.id.as_str().into(),
+                provider_id.into(),
+                provider.issuer.as_str().into(),
+                raw_config.as_str().into(),
+            ]
+        };
+        let and_unchanged = |stmt: Statement| {
+            let shifted = crate::stmt::renumber(unchanged, stmt.params().len());
+            let mut params = stmt.params().to_vec();
+            params.extend(unchanged_params());
+            Statement::with_params(format!("{} AND {shifted}", stmt.sql()), params)
+        };
         let auth = self.callers.auth();
         // A lost race (another callback created the user or the account
         // first) is retried: the next round finds what the winner wrote.
@@ -1345,8 +1389,8 @@ impl Sso {
                         }
                         let id = UserId::generate_in(auth.id_format());
                         created = true;
-                        writes.push(
-                            Statement::new(
+                        writes.push(crate::stmt::insert_where(
+                            &Statement::new(
                                 r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "role", "banned", "twoFactorEnabled") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'user', 0, 0)"#,
                             )
                             .bind(id.as_str())
@@ -1355,12 +1399,14 @@ impl Sso {
                             .bind(vouched)
                             .bind(identity.image.as_deref())
                             .bind(stamp.as_str()),
-                        );
+                            unchanged,
+                            unchanged_params(),
+                        )?);
                         id
                     }
                 };
-                writes.push(
-                    Statement::new(
+                writes.push(crate::stmt::insert_where(
+                    &Statement::new(
                         r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?5)"#,
                     )
                     .bind(random_id()?)
@@ -1368,10 +1414,12 @@ impl Sso {
                     .bind(provider_id)
                     .bind(user_id.as_str())
                     .bind(stamp.as_str()),
-                );
+                    unchanged,
+                    unchanged_params(),
+                )?);
                 (user_id, AuditEvent::SsoUserProvisioned)
             };
-            writes.push(
+            writes.push(and_unchanged(
                 Statement::new(
                     r#"INSERT INTO "member" ("id", "organizationId", "userId", "role", "createdAt") SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM "organization" WHERE "id" = ?2) AND NOT EXISTS (SELECT 1 FROM "member" WHERE "organizationId" = ?2 AND "userId" = ?3)"#,
                 )
@@ -1380,16 +1428,16 @@ impl Sso {
                 .bind(user_id.as_str())
                 .bind(role.as_str())
                 .bind(stamp.as_str()),
-            );
+            ));
             let (session, stmt) = auth.new_session(&user_id, true, meta, now)?;
             let session_at = writes.len();
-            writes.push(Statement::with_params(
+            writes.push(and_unchanged(Statement::with_params(
                 format!(
                     r#"{INSERT_SESSION_SELECT} WHERE EXISTS (SELECT 1 FROM "user" WHERE "id" = ?8) AND {}"#,
                     not_banned("?8", "?4")
                 ),
                 stmt.params().to_vec(),
-            ));
+            )));
             let entry = audit::insert(
                 event,
                 AuditRecord {
@@ -1405,7 +1453,18 @@ impl Sso {
             match self.db().write_audited(writes, entry).await {
                 Ok(out) => {
                     if out.get(session_at).map_or(0, |o| o.rows_affected) == 0 {
-                        return Err(AuthError::BannedUser);
+                        let still = self
+                            .callers
+                            .row(Statement::with_params(
+                                format!("SELECT 1 WHERE {unchanged}"),
+                                unchanged_params(),
+                            ))
+                            .await?;
+                        return Err(if still.is_some() {
+                            AuthError::BannedUser
+                        } else {
+                            sso("SSO_PROVIDER_CHANGED", 409)
+                        });
                     }
                     let user = rows::load_user(self.db(), &user_id)
                         .await?

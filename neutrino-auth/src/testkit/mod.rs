@@ -167,6 +167,8 @@ macro_rules! auth_suite {
                     sign_in_routes_only_to_a_verified_domain,
                     sso_required_refuses_passwords_for_the_domain_in_every_spelling,
                     sso_required_switched_on_before_the_write_refuses_it,
+                    an_sso_sign_in_racing_its_providers_removal_links_nothing,
+                    a_provider_id_with_accounts_cannot_be_registered,
                     sso_sign_in_links_only_vouched_emails_and_joins_once,
                     sso_secrets_stay_out_of_debug_errors_and_rows,
                     // the cross-tenant matrix

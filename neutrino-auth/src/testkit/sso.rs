@@ -383,6 +383,12 @@ pub async fn sso_required_refuses_passwords_for_the_domain_in_every_spelling(
         format!(" pat@{domain} "),
         format!("pat+tag@{domain}"),
         format!("other@eng.{domain}"),
+        // Subdomain labels that are valid in an address but not in a
+        // strict IDNA name (a hyphen at the end, `--` in 3-4, bad
+        // punycode) are still in the domain.
+        format!("other@x-.{domain}"),
+        format!("other@ab--cd.{domain}"),
+        format!("other@xn--zz.{domain}"),
     ] {
         let e = p
             .auth
@@ -858,4 +864,203 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
         .sign_up_email(SignUpEmail::new("Sam", &newcomer, PASSWORD), &meta())
         .await
         .expect("sign-up is back");
+}
+
+/// An SSO sign-in whose provider is deleted after the sign-in loaded it and
+/// before it writes links no account, creates no user and opens no
+/// session: else the account would outlive its provider, and whoever
+/// registers the provider ID next (another tenant, another issuer) could
+/// name its subject and sign in as its user. An issuer changed in that
+/// window is refused the same way.
+pub async fn an_sso_sign_in_racing_its_providers_removal_links_nothing(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    use std::sync::Arc;
+
+    use neutrino_core::sql::{SqlExecutor, Statement};
+
+    use super::fixtures::{organizations, registry};
+    use crate::sso::SsoProviderUpdate;
+
+    let (t, domain) = two_orgs_and_domain(stores, clock, "gone").await;
+    let (p, _, ob) = t.on_b();
+    let paused = Arc::new(PauseBeforeWrite {
+        inner: p.db.clone(),
+        armed: false.into(),
+        paused: tokio::sync::Notify::new(),
+        resume: tokio::sync::Notify::new(),
+    });
+    let db: Arc<dyn SqlExecutor> = paused.clone();
+    let racing_auth =
+        super::fixtures::auth_with(&db, clock, |b| b.with_base_url(super::fixtures::BASE_URL))
+            .await;
+    let racing = Arc::new(organizations(
+        racing_auth,
+        registry(stores, clock).await,
+        p.id,
+        p.minter.restricted_to(p.id).expect("minter"),
+    ));
+    let accounts_of = |provider_id: String| {
+        let db = p.db.clone();
+        async move {
+            db.query(
+                &Statement::new(r#"SELECT "userId" FROM "account" WHERE "providerId" = ?1"#)
+                    .bind(provider_id),
+            )
+            .await
+            .expect("accounts")
+            .len()
+        }
+    };
+    let victim = format!("vic@{domain}");
+    let users_named = || {
+        let (db, victim) = (p.db.clone(), victim.clone());
+        async move {
+            db.query(&Statement::new(r#"SELECT 1 FROM "user" WHERE "email" = ?1"#).bind(victim))
+                .await
+                .expect("users")
+                .len()
+        }
+    };
+
+    // Deleted in the window.
+    let id = verified_provider(&t, &domain).await;
+    let r = {
+        let (racing, id) = (racing.clone(), id.clone());
+        let who = identity("sub-victim", &victim, true);
+        let deleting = {
+            let (sso, id, ob) = (p.orgs.clone(), id.clone(), ob.to_owned());
+            async move {
+                sso.sso()
+                    .delete_provider(&ob, &id, &meta())
+                    .await
+                    .expect("deleted");
+            }
+        };
+        paused
+            .write_after(
+                async move { racing.sso().complete_sign_in(&id, who, &meta()).await },
+                deleting,
+            )
+            .await
+    };
+    assert!(r.is_err(), "a sign-in through a deleted provider: {r:?}");
+    assert_eq!(accounts_of(id.clone()).await, 0, "no account outlives it");
+    assert_eq!(users_named().await, 0, "no user made through it");
+
+    // Its ID registered again by another tenant, with its own domain: the
+    // old subject is nobody there.
+    let other_domain = format!("{}.example", unique("other"));
+    let oa = &t.owner_a.session.token;
+    let sso = p.orgs.sso();
+    let reg = sso
+        .register_provider(oa, provider(&id, t.org_a.id, &other_domain), &meta())
+        .await
+        .expect("the ID is free again");
+    let zone = Zone::default();
+    zone.publish(
+        &record_name(&id, &reg.provider.domain),
+        &reg.domain_verification_token.txt_value(&id),
+    );
+    sso.verify_domain(oa, &id, &DnsTxtCheck::new(&zone), &meta())
+        .await
+        .expect("verified");
+    let again = sso
+        .complete_sign_in(
+            &id,
+            identity("sub-victim", &format!("eve@{other_domain}"), true),
+            &meta(),
+        )
+        .await
+        .expect("a new user of the new provider");
+    assert_eq!(again.user.email, format!("eve@{other_domain}"));
+
+    // An issuer changed in the window: nothing written either.
+    let domain2 = format!("{}.example", unique("moved"));
+    let id2 = verified_provider(&t, &domain2).await;
+    let r = {
+        let (racing, id2) = (racing.clone(), id2.clone());
+        let who = identity("sub-2", &format!("sam@{domain2}"), true);
+        let moving = {
+            let (orgs, id2, ob) = (p.orgs.clone(), id2.clone(), ob.to_owned());
+            async move {
+                orgs.sso()
+                    .update_provider(
+                        &ob,
+                        &id2,
+                        SsoProviderUpdate {
+                            issuer: Some("https://evil-idp.example.com".into()),
+                            ..SsoProviderUpdate::default()
+                        },
+                        &meta(),
+                    )
+                    .await
+                    .expect("no account yet: the issuer may change");
+            }
+        };
+        paused
+            .write_after(
+                async move { racing.sso().complete_sign_in(&id2, who, &meta()).await },
+                moving,
+            )
+            .await
+    };
+    assert!(
+        r.is_err(),
+        "a sign-in checked against the old issuer: {r:?}"
+    );
+    assert_eq!(accounts_of(id2).await, 0, "no account for the old issuer");
+}
+
+/// A provider ID that names existing accounts (those of a social provider
+/// taken out of the configuration, say) cannot be registered: the new
+/// provider's issuer could name one of their subjects and sign in as its
+/// user.
+pub async fn a_provider_id_with_accounts_cannot_be_registered(
+    stores: &AuthStores,
+    clock: &ManualClock,
+) {
+    use neutrino_core::clock::Clock;
+    use neutrino_core::sql::Statement;
+
+    let (t, domain) = two_orgs_and_domain(stores, clock, "retired").await;
+    let (p, b, ob) = t.on_b();
+    let retired = unique("retired-");
+    // The outsider's account of a provider the platform no longer offers.
+    p.db.execute(
+        &Statement::new(
+            r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "createdAt", "updatedAt") VALUES (?1, ?2, ?3, ?4, ?5, ?5)"#,
+        )
+        .bind(unique("acct"))
+        .bind("ada-subject")
+        .bind(retired.as_str())
+        .bind(t.outsider.user.id.as_str())
+        .bind(crate::date::format(clock.now())),
+    )
+    .await
+    .expect("an account of a retired provider");
+    let e = p
+        .orgs
+        .sso()
+        .register_provider(ob, provider(&retired, b, &domain), &meta())
+        .await
+        .expect_err("an ID with accounts");
+    assert_eq!(
+        (e.code(), e.status()),
+        (
+            "THIS_PROVIDERID_IS_RESERVED_AND_CANNOT_BE_USED_FOR_AN_SSO_PROVIDER",
+            422
+        )
+    );
+    let taken = p
+        .orgs
+        .sso()
+        .complete_sign_in(
+            &retired,
+            identity("ada-subject", &format!("eve@{domain}"), true),
+            &meta(),
+        )
+        .await;
+    assert!(taken.is_err(), "no provider, no sign-in: {taken:?}");
 }
