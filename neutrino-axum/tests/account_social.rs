@@ -819,3 +819,43 @@ async fn concurrent_links_of_one_provider_account_to_two_users_link_it_once() {
         assert_eq!(linked, 3, "round {round}: one link in all");
     }
 }
+
+/// Someone who signed up first with another person's address (so knows its
+/// password) keeps no way in once that person signs in through a provider
+/// that proves the address: the password, the sessions and the second
+/// factor of the unproven user are gone, and the address is verified.
+#[tokio::test]
+async fn a_provider_proven_address_takes_the_account_from_its_pre_registrant() {
+    let w = world().await;
+    let mut squatter = signed_up(&w, "ada@example.com").await;
+    let before = squatter.get(&format!("{}/get-session", w.base)).await;
+    assert_eq!(
+        before.json()["user"]["emailVerified"],
+        false,
+        "{}",
+        before.body
+    );
+
+    let mut owner = social_user(&w, "acme").await;
+    let mine = owner.get(&format!("{}/get-session", w.base)).await;
+    assert_eq!(mine.json()["user"]["email"], "ada@example.com");
+    assert_eq!(mine.json()["user"]["emailVerified"], true, "{}", mine.body);
+
+    // The squatter's session is gone, and so is the password.
+    let theirs = squatter.get(&format!("{}/get-session", w.base)).await;
+    assert_eq!(theirs.json(), Value::Null, "{}", theirs.body);
+    let mut again = Browser::new();
+    let r = again
+        .post(
+            &w,
+            "/sign-in/email",
+            json!({ "email": "ada@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(!r.sets_session());
+
+    // The owner's own sign-in still stands.
+    let still = owner.get(&format!("{}/get-session", w.base)).await;
+    assert_eq!(still.json()["user"]["email"], "ada@example.com");
+}

@@ -1131,3 +1131,32 @@ async fn sso_providers_are_managed_over_http_by_their_tenant_admins_only() {
     let session = s.get("/get-session", &jar.header()).await.json();
     assert_ne!(session["user"]["id"], bob_id.as_str(), "{session}");
 }
+
+/// Someone who signed up first with an address of a tenant's verified
+/// domain, without proving it, keeps no way in once the address's owner
+/// signs in through the tenant's provider: the unproven user's password and
+/// sessions are gone and the address is verified.
+#[tokio::test]
+async fn an_sso_proven_address_takes_the_account_from_its_pre_registrant() {
+    let idp = TestIdp::start(IdpUser::verified("bob-sub", "bob@acme.example")).await;
+    let (s, zone) = sso_server(true).await;
+    acme(&s, zone, &idp).await;
+    let squatter = s.sign_up("bob@acme.example").await.cookie_header();
+    let before = s.get("/get-session", &squatter).await.json();
+    assert_eq!(before["user"]["emailVerified"], false);
+
+    let mut jar = Jar::default();
+    let (_, callback) = start(&s, &mut jar, &idp, sign_in_body("bob@acme.example")).await;
+    let done = open(&s, &mut jar, &callback).await;
+    assert_eq!(done.status, 302, "{}", done.text);
+    assert!(jar.has_session());
+    let mine = s.get("/get-session", &jar.header()).await.json();
+    assert_eq!(mine["user"]["id"], before["user"]["id"]);
+    assert_eq!(mine["user"]["emailVerified"], true);
+
+    assert_eq!(s.get("/get-session", &squatter).await.json(), Value::Null);
+    let again = s
+        .try_sign_in("", common::credentials("bob@acme.example"))
+        .await;
+    assert_eq!(again.status, 401, "{}", again.text);
+}

@@ -242,6 +242,42 @@ struct GitHubEmail {
 }
 
 /// S256 of a PKCE verifier.
+/// The writes that hand an existing user, whose address was never proven,
+/// to whoever a provider has just vouched for as that address's owner: the
+/// user's password, sessions, API keys and second factor are removed and
+/// the address marked verified, all only while the user is still unverified
+/// at write time. They go in the same batch as the provider account linked
+/// to the user.
+///
+/// Without them, someone who signed up with another person's address (and
+/// so knows its password) keeps a way into the account that person then
+/// signs in to through a provider: a pre-registration takeover.
+pub(crate) fn claim_unproven_user(
+    user_id: &str,
+    stamp: &str,
+) -> Vec<neutrino_core::sql::Statement> {
+    use neutrino_core::sql::Statement;
+    const UNPROVEN: &str =
+        r#"EXISTS (SELECT 1 FROM "user" WHERE "id" = ?1 AND "emailVerified" = 0)"#;
+    let mut writes: Vec<Statement> = [
+        r#"DELETE FROM "account" WHERE "userId" = ?1 AND "providerId" = 'credential'"#,
+        r#"DELETE FROM "session" WHERE "userId" = ?1"#,
+        r#"DELETE FROM "apikey" WHERE "referenceId" = ?1"#,
+        r#"DELETE FROM "twoFactor" WHERE "userId" = ?1"#,
+    ]
+    .into_iter()
+    .map(|sql| Statement::new(format!("{sql} AND {UNPROVEN}")).bind(user_id))
+    .collect();
+    writes.push(
+        Statement::new(
+            r#"UPDATE "user" SET "emailVerified" = 1, "twoFactorEnabled" = 0, "updatedAt" = ?2 WHERE "id" = ?1 AND "emailVerified" = 0"#,
+        )
+        .bind(user_id)
+        .bind(stamp),
+    );
+    writes
+}
+
 /// The provider's token endpoint: its own setting, else the discovery
 /// document's.
 fn token_endpoint(

@@ -516,6 +516,7 @@ impl Auth {
                 .await?
                 .into_iter()
                 .next();
+            let mut claimed = false;
             let (user, mut writes, is_new) = if let Some(row) = account {
                 let account_id: String = row.get(0)?;
                 let user_id: String = row.get(1)?;
@@ -526,10 +527,15 @@ impl Auth {
                 let mut update = Statement::with_params(UPDATE_ACCOUNT, values.to_vec());
                 update = update.bind(stamp.as_str()).bind(account_id);
                 (user, vec![update], false)
-            } else if let Some(user) = rows::find_user_by_email(&**db, &email).await? {
+            } else if let Some(mut user) = rows::find_user_by_email(&**db, &email).await? {
                 if !identity.email_verified {
                     return Err(OAuthError::AccountNotLinked);
                 }
+                // The provider proves the address; a user who never did
+                // is handed over whole (see `claim_unproven_user`).
+                let mut writes = super::claim_unproven_user(user.id.as_str(), &stamp);
+                user.email_verified = true;
+                claimed = true;
                 let insert = self.insert_account(&identity, &user.id, &values, &stamp)?;
                 let guarded = crate::stmt::insert_where(
                     &insert,
@@ -539,7 +545,8 @@ impl Auth {
                         identity.subject.as_str().into(),
                     ],
                 )?;
-                (user, vec![guarded], false)
+                writes.push(guarded);
+                (user, writes, false)
             } else {
                 if self.inner.disable_sign_up || !allow_sign_up {
                     return Err(OAuthError::SignUpDisabled);
@@ -601,6 +608,10 @@ impl Auth {
                             Some(_) => AuthError::BannedUser.into(),
                             None => AuthError::UserNotFound.into(),
                         });
+                    }
+                    if claimed {
+                        // Its sessions may have been removed.
+                        self.evict_user(user.id.as_str());
                     }
                     return Ok((
                         SignedIn {

@@ -1364,6 +1364,7 @@ impl Sso {
                 .await?;
             let mut writes = Vec::new();
             let mut created = false;
+            let mut claimed = false;
             let (user_id, event) = if let Some(r) = by_account {
                 let id: String = r.get(0)?;
                 (rows::parse_user_id(&id)?, AuditEvent::SsoSignIn)
@@ -1381,7 +1382,16 @@ impl Sso {
                             return Err(sso("ACCOUNT_NOT_LINKED", 401));
                         }
                         let id: String = r.get(0)?;
-                        rows::parse_user_id(&id)?
+                        let id = rows::parse_user_id(&id)?;
+                        // The provider proves the address; a user who never
+                        // did is handed over whole.
+                        claimed = true;
+                        writes.extend(
+                            crate::oauth::claim_unproven_user(id.as_str(), &stamp)
+                                .into_iter()
+                                .map(and_unchanged),
+                        );
+                        id
                     }
                     None => {
                         if !domain::email_in_domain(&email, &provider.domain) {
@@ -1465,6 +1475,10 @@ impl Sso {
                         } else {
                             sso("SSO_PROVIDER_CHANGED", 409)
                         });
+                    }
+                    if claimed {
+                        // Its sessions may have been removed.
+                        auth.evict_user(user_id.as_str());
                     }
                     let user = rows::load_user(self.db(), &user_id)
                         .await?

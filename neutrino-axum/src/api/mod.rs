@@ -174,6 +174,7 @@
 //! | `get-invitation` of someone else's invitation answers 403 `YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION` | **changed**: `INVITATION_NOT_FOUND`, as `accept-invitation` and `reject-invitation` answer | an outsider does not learn which invitation IDs exist |
 //! | a deletion link opened by another signed-in user is consumed (and fails) | **changed**: it fails without being consumed | a visitor cannot spend someone else's link |
 //! | the user and session objects carry the plugins' fields (`twoFactorEnabled`, `role`, `banned`, `activeOrganizationId`, …) | **changed**: the core fields only (the admin endpoints' users carry `role`, `banned`, `banReason`, `banExpires`) | the library's records; the JS client reads none of them to work |
+//! | a social or SSO sign-in whose provider vouches for the address links to an existing user who never proved it, who keeps the password and sessions | **changed**: that user's password, sessions, API keys and second factor are removed and the address verified, in the same write as the link | whoever signed up first with another person's address (and so knows the password) keeps no way into the account its owner now signs in to |
 //!
 //! [`Auth::check_origin`]: neutrino_auth::Auth::check_origin
 
