@@ -583,6 +583,16 @@ impl Auth {
         let found = self.account_caller(token).await?;
         let user = found.user.id.as_str();
         let account = self.own_account(user, which).await?;
+        self.fresh_access_token(user, account).await
+    }
+
+    /// The access token of the caller's `account`, refreshed first when it
+    /// expires within 5 seconds and a refresh token is stored.
+    async fn fresh_access_token(
+        &self,
+        user: &str,
+        account: StoredAccount,
+    ) -> Result<AccessToken, OAuthError> {
         let provider = self.account_provider(&account)?;
         let expiring = account
             .access_token_expires_at
@@ -658,11 +668,14 @@ impl Auth {
         let found = self.account_caller(token).await?;
         let account = self.own_account(found.user.id.as_str(), which).await?;
         let provider = self.account_provider(&account)?.clone();
-        let by_id = AccountSelector {
-            account_id: Some(account.id.clone()),
-            provider_id: None,
-        };
-        let access = self.account_access_token(token, &by_id).await?;
+        let (id, provider_id, account_id) = (
+            account.id.clone(),
+            account.provider_id.clone(),
+            account.account_id.clone(),
+        );
+        let access = self
+            .fresh_access_token(found.user.id.as_str(), account)
+            .await?;
         let (user, data) = self
             .oauth()
             .account_profile(&provider, &access.access_token)
@@ -670,9 +683,9 @@ impl Auth {
         Ok(ProviderAccountInfo {
             user,
             data,
-            id: account.id,
-            provider_id: account.provider_id,
-            account_id: account.account_id,
+            id,
+            provider_id,
+            account_id,
         })
     }
 }

@@ -812,9 +812,10 @@ impl Sso {
         let Stored {
             mut provider,
             mut config,
-            ..
+            raw_config,
         } = self.accessible(&actor, provider_id).await?;
         let old_domain = provider.domain.clone();
+        let old_issuer = provider.issuer.clone();
         let old_identity = (
             provider.issuer.clone(),
             provider.client_id.clone(),
@@ -877,20 +878,24 @@ impl Sso {
                 provider.discovery_endpoint.clone(),
             );
         let mut update_stmt = Statement::new(
-            r#"UPDATE "ssoProvider" SET "issuer" = ?1, "oidcConfig" = ?2, "domain" = ?3, "domainVerified" = CASE WHEN "domain" = ?3 THEN "domainVerified" ELSE 0 END WHERE "id" = ?4 AND "domain" = ?5 AND "organizationId" = ?6"#,
+            r#"UPDATE "ssoProvider" SET "issuer" = ?1, "oidcConfig" = ?2, "domain" = ?3, "domainVerified" = CASE WHEN "domain" = ?3 THEN "domainVerified" ELSE 0 END WHERE "id" = ?4 AND "domain" = ?5 AND "organizationId" = ?6 AND "issuer" = ?7 AND "oidcConfig" = ?8"#,
         )
         .bind(provider.issuer.as_str())
         .bind(config_json)
         .bind(provider.domain.as_str())
         .bind(provider.id.as_str())
         .bind(old_domain.as_str())
-        .bind(provider.organization_id.as_str());
+        .bind(provider.organization_id.as_str())
+        // Only over the row as read: a concurrent update is refused
+        // (`SSO_PROVIDER_CHANGED`), never silently undone.
+        .bind(old_issuer.as_str())
+        .bind(raw_config.as_str());
         if boundary_changed {
             let mut params = update_stmt.params().to_vec();
             params.push(Value::from(provider_id));
             update_stmt = Statement::with_params(
                 format!(
-                    r#"{} AND NOT EXISTS (SELECT 1 FROM "account" WHERE "providerId" = ?7)"#,
+                    r#"{} AND NOT EXISTS (SELECT 1 FROM "account" WHERE "providerId" = ?9)"#,
                     update_stmt.sql()
                 ),
                 params,

@@ -871,7 +871,8 @@ pub async fn sso_required_switched_on_before_the_write_refuses_it(
 /// session: else the account would outlive its provider, and whoever
 /// registers the provider ID next (another tenant, another issuer) could
 /// name its subject and sign in as its user. An issuer changed in that
-/// window is refused the same way.
+/// window is refused the same way, and so is an update of the provider
+/// over a row another update changed after it was read.
 pub async fn an_sso_sign_in_racing_its_providers_removal_links_nothing(
     stores: &AuthStores,
     clock: &ManualClock,
@@ -1010,7 +1011,66 @@ pub async fn an_sso_sign_in_racing_its_providers_removal_links_nothing(
         r.is_err(),
         "a sign-in checked against the old issuer: {r:?}"
     );
-    assert_eq!(accounts_of(id2).await, 0, "no account for the old issuer");
+    assert_eq!(
+        accounts_of(id2.clone()).await,
+        0,
+        "no account for the old issuer"
+    );
+
+    // Two updates of one provider at once: the one that read the row
+    // before the other wrote is refused, never undoing the other's change.
+    let before = p.orgs.sso().provider(ob, &id2).await.expect("provider");
+    let r = {
+        let (racing, id2, ob) = (racing.clone(), id2.clone(), ob.to_owned());
+        let scoping = {
+            let (orgs, id2, ob) = (p.orgs.clone(), id2.clone(), ob.clone());
+            async move {
+                orgs.sso()
+                    .update_provider(
+                        &ob,
+                        &id2,
+                        SsoProviderUpdate {
+                            scopes: Some(vec!["openid".into(), "email".into(), "groups".into()]),
+                            ..SsoProviderUpdate::default()
+                        },
+                        &meta(),
+                    )
+                    .await
+                    .expect("the scopes changed");
+            }
+        };
+        let pkce = !before.pkce;
+        paused
+            .write_after(
+                async move {
+                    racing
+                        .sso()
+                        .update_provider(
+                            &ob,
+                            &id2,
+                            SsoProviderUpdate {
+                                pkce: Some(pkce),
+                                ..SsoProviderUpdate::default()
+                            },
+                            &meta(),
+                        )
+                        .await
+                },
+                scoping,
+            )
+            .await
+    };
+    assert!(r.is_err(), "an update over a stale read: {r:?}");
+    let after = p.orgs.sso().provider(ob, &id2).await.expect("provider");
+    assert!(
+        after.scopes.iter().any(|s| s == "groups"),
+        "the other update's scopes are kept: {:?}",
+        after.scopes
+    );
+    assert_eq!(
+        after.pkce, before.pkce,
+        "the refused update changed nothing"
+    );
 }
 
 /// A provider ID that names existing accounts (those of a social provider
