@@ -3,60 +3,89 @@
 //! start-up check [`TenantStore::open`](crate::TenantStore::open) runs.
 //!
 //! Each tenanted table has row-level security enabled and forced (so that
-//! its owner is held by it too) and two permissive policies, on both scope
-//! columns, which read the settings a bound call
+//! its owner is held by it too) and four permissive policies, one per
+//! command, on both scope columns. They read the one setting a bound call
 //! ([`SqlExecutor::execute_bound`], [`SqlExecutor::query_bound`]) sets for
-//! its transaction only:
+//! its transaction only, `neutrino.scope`: the comma-separated
+//! `platform/tenant` pairs the binding reaches, the tenant it writes as
+//! first and its further readable tenants (a tenant's sub-tenants) after.
 //!
-//! * `neutrino_tenant`, for every command: a row is reached, and a row
-//!   written must be, the bound tenant's (`neutrino.platform`,
-//!   `neutrino.tenant`);
-//! * `neutrino_subtenants`, for `SELECT` only: a read also reaches the rows
-//!   of the binding's further readable tenants (`neutrino.subtenants`,
-//!   comma-separated), a tenant's sub-tenants.
+//! * `neutrino_read`, for `SELECT`: a row is read when its
+//!   `platform_id || '/' || tenant_id` is one of the pairs;
+//! * `neutrino_insert`, `neutrino_update`, `neutrino_delete`: a row is
+//!   written, and a row written must be, the first pair's.
 //!
-//! Unbound, `current_setting(…, true)` is `NULL` or empty: no row is visible
-//! and no row can be written.
+//! The IDs of a binding are of the ID alphabet (letters, digits and `-`),
+//! so a pair has exactly one `/` and no `,`: a row's two columns match a
+//! pair only when each equals its half. Unbound, `current_setting(…, true)`
+//! is `NULL` or empty: no row is visible and no row can be written.
+//!
+//! One setting and one policy per command is the cheapest shape found for
+//! the server (see BENCHMARKS.md, "Where a bound read's time goes"): each
+//! `set_config` call and each function in the policies that a statement
+//! meets is work at every executor start.
 
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_core::{Error, Result};
 
 use crate::TenantTable;
 
-/// The policy for every command.
-pub(crate) const TENANT_POLICY: &str = "neutrino_tenant";
-/// The policy that widens reads to sub-tenants.
-pub(crate) const SUBTENANTS_POLICY: &str = "neutrino_subtenants";
+/// The policies, each with the command it is for, its `USING` condition and
+/// its `WITH CHECK` condition, as written.
+const POLICIES: [(&str, &str, Option<&str>, Option<&str>); 4] = [
+    ("neutrino_read", "SELECT", Some(READ_CONDITION), None),
+    ("neutrino_insert", "INSERT", None, Some(WRITE_CONDITION)),
+    (
+        "neutrino_update",
+        "UPDATE",
+        Some(WRITE_CONDITION),
+        Some(WRITE_CONDITION),
+    ),
+    ("neutrino_delete", "DELETE", Some(WRITE_CONDITION), None),
+];
 
-/// The condition of [`TENANT_POLICY`], as written.
-const TENANT_CONDITION: &str = r#""platform_id" = current_setting('neutrino.platform', true) AND "tenant_id" = current_setting('neutrino.tenant', true)"#;
-/// The condition of [`SUBTENANTS_POLICY`], as written.
-const SUBTENANTS_CONDITION: &str = r#""platform_id" = current_setting('neutrino.platform', true) AND "tenant_id" = ANY (string_to_array(current_setting('neutrino.subtenants', true), ','))"#;
+/// Policies of earlier releases, dropped by [`policy_sql`].
+const OLD_POLICIES: [&str; 2] = ["neutrino_tenant", "neutrino_subtenants"];
 
-/// [`TENANT_CONDITION`] as PostgreSQL shows it back (`pg_policies.qual`).
-const TENANT_CONDITION_STORED: &str = "((platform_id = current_setting('neutrino.platform'::text, true)) AND (tenant_id = current_setting('neutrino.tenant'::text, true)))";
-/// [`SUBTENANTS_CONDITION`] as PostgreSQL shows it back.
-const SUBTENANTS_CONDITION_STORED: &str = "((platform_id = current_setting('neutrino.platform'::text, true)) AND (tenant_id = ANY (string_to_array(current_setting('neutrino.subtenants'::text, true), ','::text))))";
+/// A row is one of the pairs of the binding.
+const READ_CONDITION: &str = r#"("platform_id" || '/' || "tenant_id") = ANY (string_to_array(current_setting('neutrino.scope', true), ','))"#;
+/// A row is the first pair's: the tenant the binding writes as.
+const WRITE_CONDITION: &str = r#"("platform_id" || '/' || "tenant_id") = split_part(current_setting('neutrino.scope', true), ',', 1)"#;
 
-/// The statements that enable and force row-level security on `table` and
-/// (re)create its two policies, as one batch.
+/// [`READ_CONDITION`] as PostgreSQL shows it back (`pg_policies.qual`).
+const READ_CONDITION_STORED: &str = "(((platform_id || '/'::text) || tenant_id) = ANY (string_to_array(current_setting('neutrino.scope'::text, true), ','::text)))";
+/// [`WRITE_CONDITION`] as PostgreSQL shows it back.
+const WRITE_CONDITION_STORED: &str = "(((platform_id || '/'::text) || tenant_id) = split_part(current_setting('neutrino.scope'::text, true), ','::text, 1))";
+
+/// The condition as stored, for one written.
+fn stored(written: &str) -> &'static str {
+    if written == READ_CONDITION {
+        READ_CONDITION_STORED
+    } else {
+        WRITE_CONDITION_STORED
+    }
+}
+
+/// The statements that enable and force row-level security on `table`,
+/// drop its earlier policies and (re)create its four, as one batch.
 pub(crate) fn policy_sql(table: &TenantTable) -> Vec<Statement> {
     let t = table.name();
-    [
+    let mut sql = vec![
         format!(r#"ALTER TABLE "{t}" ENABLE ROW LEVEL SECURITY"#),
         format!(r#"ALTER TABLE "{t}" FORCE ROW LEVEL SECURITY"#),
-        format!(r#"DROP POLICY IF EXISTS "{TENANT_POLICY}" ON "{t}""#),
-        format!(
-            r#"CREATE POLICY "{TENANT_POLICY}" ON "{t}" AS PERMISSIVE FOR ALL TO PUBLIC USING ({TENANT_CONDITION}) WITH CHECK ({TENANT_CONDITION})"#
-        ),
-        format!(r#"DROP POLICY IF EXISTS "{SUBTENANTS_POLICY}" ON "{t}""#),
-        format!(
-            r#"CREATE POLICY "{SUBTENANTS_POLICY}" ON "{t}" AS PERMISSIVE FOR SELECT TO PUBLIC USING ({SUBTENANTS_CONDITION})"#
-        ),
-    ]
-    .into_iter()
-    .map(Statement::new)
-    .collect()
+    ];
+    for name in OLD_POLICIES {
+        sql.push(format!(r#"DROP POLICY IF EXISTS "{name}" ON "{t}""#));
+    }
+    for (name, cmd, using, check) in POLICIES {
+        sql.push(format!(r#"DROP POLICY IF EXISTS "{name}" ON "{t}""#));
+        let using = using.map_or(String::new(), |c| format!(" USING ({c})"));
+        let check = check.map_or(String::new(), |c| format!(" WITH CHECK ({c})"));
+        sql.push(format!(
+            r#"CREATE POLICY "{name}" ON "{t}" AS PERMISSIVE FOR {cmd} TO PUBLIC{using}{check}"#
+        ));
+    }
+    sql.into_iter().map(Statement::new).collect()
 }
 
 fn refuse(reason: String) -> Error {
@@ -75,7 +104,7 @@ fn squeeze(s: &str) -> String {
 /// Refuses (with [`Error::Config`] naming the table or role and what is
 /// wrong) unless the executor's role can bypass no row-level security and
 /// every table of `tables` exists in its schema with its scope columns, row
-/// security enabled and forced, exactly the two policies of
+/// security enabled and forced, exactly the four policies of
 /// [`policy_sql`] among its permissive ones, not owned by the role (nor by a
 /// role it belongs to) and with the role's grants to read and write rows.
 pub(crate) async fn check(db: &dyn SqlExecutor, tables: &[TenantTable]) -> Result<()> {
@@ -182,7 +211,7 @@ async fn check_table(db: &dyn SqlExecutor, table: &TenantTable) -> Result<()> {
             .bind(t),
         )
         .await?;
-    let mut found = [false, false];
+    let mut found = [false; POLICIES.len()];
     for p in &policies {
         let name: String = p.get("name")?;
         let permissive = p.get::<String>("permissive")? == "PERMISSIVE";
@@ -192,31 +221,29 @@ async fn check_table(db: &dyn SqlExecutor, table: &TenantTable) -> Result<()> {
             p.get::<Option<String>>("qual")?.map(|q| squeeze(&q)),
             p.get::<Option<String>>("with_check")?.map(|q| squeeze(&q)),
         );
-        let tenant = (
-            "ALL".to_owned(),
-            "public".to_owned(),
-            Some(squeeze(TENANT_CONDITION_STORED)),
-            Some(squeeze(TENANT_CONDITION_STORED)),
-        );
-        let subtenants = (
-            "SELECT".to_owned(),
-            "public".to_owned(),
-            Some(squeeze(SUBTENANTS_CONDITION_STORED)),
-            None,
-        );
-        if permissive && name == TENANT_POLICY && shape == tenant {
-            found[0] = true;
-        } else if permissive && name == SUBTENANTS_POLICY && shape == subtenants {
-            found[1] = true;
-        } else if permissive {
+        let ours = POLICIES.iter().position(|(n, cmd, using, check)| {
+            *n == name
+                && shape
+                    == (
+                        (*cmd).to_owned(),
+                        "public".to_owned(),
+                        using.map(|c| squeeze(stored(c))),
+                        check.map(|c| squeeze(stored(c))),
+                    )
+        });
+        match ours {
+            Some(i) if permissive => found[i] = true,
             // Permissive policies add up: any other one widens what a
             // binding reaches. Restrictive ones only narrow it.
-            return Err(refuse(format!(
-                "table {t} has policy {name}, which is not one of Neutrino's two or differs from them; run TenantStore::migrate as the tables' owner and drop other permissive policies"
-            )));
+            _ if permissive => {
+                return Err(refuse(format!(
+                    "table {t} has policy {name}, which is not one of Neutrino's four or differs from them; run TenantStore::migrate as the tables' owner and drop other permissive policies"
+                )));
+            }
+            _ => {}
         }
     }
-    for (ok, name) in found.iter().zip([TENANT_POLICY, SUBTENANTS_POLICY]) {
+    for (ok, (name, ..)) in found.iter().zip(POLICIES) {
         if !ok {
             return Err(refuse(format!(
                 "table {t} lacks policy {name}; run TenantStore::migrate as the tables' owner"

@@ -248,11 +248,13 @@ impl TenantStore {
     ///
     /// On PostgreSQL, run it as the role that owns the tenanted tables (never
     /// the role [`TenantStore::open`] is given): it also enables and forces
-    /// row-level security on each table and (re)creates its two policies,
-    /// `neutrino_tenant` (every command: the row's `platform_id` and
-    /// `tenant_id` are the bound scope's) and `neutrino_subtenants` (reads
-    /// only: also the bound sub-tenants' rows), so a statement bound to no
-    /// scope reads and writes no row. The application role needs `USAGE` on
+    /// row-level security on each table and (re)creates its four policies,
+    /// one per command: `neutrino_read` (a row is the bound scope's tenant's
+    /// or one of its bound sub-tenants') and `neutrino_insert`,
+    /// `neutrino_update` and `neutrino_delete` (a row written is the bound
+    /// scope's tenant's), so a statement bound to no scope reads and writes
+    /// no row. It drops the two policies of earlier releases
+    /// (`neutrino_tenant`, `neutrino_subtenants`). The application role needs `USAGE` on
     /// the schema and `SELECT, INSERT, UPDATE, DELETE` on the tables; see
     /// the PostgreSQL backend's docs for setting up the roles. On SQLite and
     /// D1, [`TenantStore::open`] runs it itself.
@@ -317,7 +319,7 @@ impl TenantStore {
     /// unless row-level security holds `db`'s role: it is no superuser, has
     /// no `BYPASSRLS` and may not act as a role that has either; and every
     /// table exists with its scope columns, row-level security enabled and
-    /// forced, exactly the two policies `migrate` creates among its
+    /// forced, exactly the four policies `migrate` creates among its
     /// permissive ones, an owner that is not `db`'s role nor one it belongs
     /// to, and grants to `SELECT`, `INSERT`, `UPDATE` and `DELETE`. Every
     /// statement of the store then runs bound to its scope's platform and

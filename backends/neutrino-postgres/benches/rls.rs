@@ -163,6 +163,7 @@ fn scoped_get(c: &mut Criterion) {
         .replace("?2", "$2")
         .replace("?3", "$3");
     let (p, t) = (scope.platform().to_string(), scope.tenant().to_string());
+    let pair = format!("{p}/{t}");
     let binding = TenantBinding::new(scope.platform(), scope.tenant());
     let st = |i: usize| {
         Statement::new(sql)
@@ -176,15 +177,10 @@ fn scoped_get(c: &mut Criterion) {
     // what the targets are about.
     let prepared = rt.block_on(client.prepare(&pg_sql)).unwrap();
     let bind4 = rt
-        .block_on(client.prepare(
-            "SELECT set_config('neutrino.platform', $1, true), \
-             set_config('neutrino.tenant', $2, true), set_config('neutrino.subtenants', $3, true)",
-        ))
+        .block_on(client.prepare("SELECT set_config('neutrino.scope', $1, true)"))
         .unwrap();
-    let bind3 = format!(
-        "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL neutrino.platform = '{p}'; \
-         SET LOCAL neutrino.tenant = '{t}'; SET LOCAL neutrino.subtenants = ''"
-    );
+    let bind3 =
+        format!("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL neutrino.scope = '{p}/{t}'");
     // The server processes of the measured connections (each pool serves
     // these one-at-a-time calls from one connection), for the CPU each case
     // costs the server; on Linux, from `/proc/PID/schedstat` (0 elsewhere, or
@@ -247,7 +243,7 @@ fn scoped_get(c: &mut Criterion) {
                             6 => {
                                 let (b, _, r, c) = futures_util::future::join4(
                                     client.batch_execute("BEGIN"),
-                                    client.execute(&bind4, &[&p, &t, &""]),
+                                    client.execute(&bind4, &[&pair]),
                                     client.query(&prepared, &[&p, &t, id]),
                                     client.batch_execute("COMMIT"),
                                 )

@@ -436,8 +436,8 @@ fn stale_plan(e: &Fail) -> bool {
 }
 
 /// An ID of a [`TenantBinding`], checked to be of the ID alphabet (ASCII
-/// letters, digits and `-`): bound as a parameter, and joined with commas
-/// for `neutrino.subtenants`, where no ID may carry a comma of its own.
+/// letters, digits and `-`): written into `neutrino.scope`, whose pairs are
+/// joined with `/` and separated with `,`, where no ID may carry either.
 struct Literal<'a>(&'a str);
 
 impl<'a> Literal<'a> {
@@ -456,31 +456,34 @@ impl<'a> Literal<'a> {
     }
 }
 
-/// The binding's settings as the values of [`BIND_SQL`]: platform, tenant,
-/// and the further readable tenants, comma-separated. Every ID is checked to
-/// be of the ID alphabet ([`Literal`]), so that none can smuggle a comma.
-fn binding_values(binding: &TenantBinding) -> Result<[Value; 3]> {
-    let mut also = String::new();
-    for (i, t) in binding.also_readable().iter().enumerate() {
+/// The binding as the value of [`BIND_SQL`]: the `platform/tenant` pairs it
+/// reaches, comma-separated, the tenant it writes as first and its further
+/// readable tenants after (the form the policies of the tenant store's
+/// tables read). Every ID is checked to be of the ID alphabet
+/// ([`Literal`]), so that none can smuggle a `/` or a `,`.
+fn binding_value(binding: &TenantBinding) -> Result<[Value; 1]> {
+    let platform = binding.platform();
+    let platform = Literal::id(platform.as_str())?.0;
+    let mut scope = String::new();
+    for (i, t) in std::iter::once(binding.tenant())
+        .chain(binding.also_readable().iter().copied())
+        .enumerate()
+    {
         if i > 0 {
-            also.push(',');
+            scope.push(',');
         }
-        also.push_str(Literal::id(t.as_str())?.0);
+        scope.push_str(platform);
+        scope.push('/');
+        scope.push_str(Literal::id(t.as_str())?.0);
     }
-    Ok([
-        Value::Text(Literal::id(binding.platform().as_str())?.0.to_owned()),
-        Value::Text(Literal::id(binding.tenant().as_str())?.0.to_owned()),
-        Value::Text(also),
-    ])
+    Ok([Value::Text(scope)])
 }
 
 /// Sets the binding for the transaction only: `set_config(…, true)`, as
-/// `SET LOCAL`. A `WHERE` of the three calls, not a select list: the
-/// server evaluates them all (`set_config` never returns `NULL`) and sends
-/// back a row of no columns, instead of building and sending three.
-const BIND_SQL: &str = "SELECT WHERE set_config('neutrino.platform', $1, true) IS NOT NULL \
-     AND set_config('neutrino.tenant', $2, true) IS NOT NULL \
-     AND set_config('neutrino.subtenants', $3, true) IS NOT NULL";
+/// `SET LOCAL`. A `WHERE`, not a select list: the server sends back a row
+/// of no columns (`set_config` never returns `NULL`). One setting, not one
+/// per ID: each `set_config` call is work for the server on every call.
+const BIND_SQL: &str = "SELECT WHERE set_config('neutrino.scope', $1, true) IS NOT NULL";
 
 /// Begins a write or a batch: `SERIALIZABLE`, as SQLite's single writer
 /// makes them: a write guarded by `EXISTS` over another row is decided on
@@ -646,7 +649,7 @@ impl PostgresExecutor {
         rows: bool,
     ) -> Result<Out> {
         let p = self.rewritten(stmt)?;
-        let bound = binding_values(binding)?;
+        let bound = binding_value(binding)?;
         let one = Item {
             sql: &p.sql,
             values: stmt.params(),
@@ -814,9 +817,9 @@ impl SqlExecutor for PostgresExecutor {
     }
 
     /// Runs `stmt` in a transaction of its own that first sets
-    /// `neutrino.platform`, `neutrino.tenant` and `neutrino.subtenants` (the
-    /// binding's further readable tenants, comma-separated) with
-    /// `set_config(…, true)`: for that transaction only, sent with it in one
+    /// `neutrino.scope` (the binding's `platform/tenant` pairs,
+    /// comma-separated: its tenant first, then its further readable
+    /// tenants) with `set_config(…, true)`: for that transaction only, sent with it in one
     /// round trip under one `Sync`.
     async fn execute_bound(
         &self,
@@ -876,12 +879,14 @@ mod tests {
             TenantId::generate(),
         );
         let b = TenantBinding::new(p, t).reading_also([u]);
-        let [platform, tenant, also] = binding_values(&b).unwrap();
-        assert_eq!(platform, Value::Text(p.to_string()));
-        assert_eq!(tenant, Value::Text(t.to_string()));
-        assert_eq!(also, Value::Text(u.to_string()));
-        let [.., also] = binding_values(&TenantBinding::new(p, t)).unwrap();
-        assert_eq!(also, Value::Text(String::new()));
+        assert_eq!(
+            binding_value(&b).unwrap(),
+            [Value::Text(format!("{p}/{t},{p}/{u}"))]
+        );
+        assert_eq!(
+            binding_value(&TenantBinding::new(p, t)).unwrap(),
+            [Value::Text(format!("{p}/{t}"))]
+        );
     }
 
     #[test]

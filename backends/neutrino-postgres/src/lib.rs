@@ -99,10 +99,10 @@
 //! The bound calls ([`SqlExecutor::execute_bound`],
 //! [`SqlExecutor::query_bound`]) send, as extended-protocol messages ended by
 //! one `Sync` (one round trip): a prepared
-//! `SELECT WHERE set_config('neutrino.platform', $1, true) IS NOT NULL AND
-//! set_config('neutrino.tenant', $2, true) IS NOT NULL AND
-//! set_config('neutrino.subtenants', $3, true) IS NOT NULL` (the binding's
-//! IDs as parameters) and the statement, between `BEGIN` and `COMMIT` for a
+//! `SELECT WHERE set_config('neutrino.scope', $1, true) IS NOT NULL` (the
+//! binding as a parameter: its `platform/tenant` pairs, comma-separated, the
+//! tenant it writes as first, then the tenants it may also read) and the
+//! statement, between `BEGIN` and `COMMIT` for a
 //! write, in the implicit transaction that the `Sync` ends for a plain
 //! `SELECT`: the binding is the transaction's only, never the connection's. A failure anywhere makes the
 //! server skip to the `Sync`; a connection left in a transaction (failed or
@@ -110,7 +110,7 @@
 //! whose call was dropped mid-way, is closed and never reused, so a
 //! connection goes back to the pool bound to nothing.
 //! A `TenantStore` runs every statement through them, and its tables carry
-//! policies on `platform_id` and `tenant_id` that read those settings
+//! policies on `platform_id` and `tenant_id` that read that setting
 //! (`TenantStore::migrate` creates them): a statement bound to no tenant
 //! reads and writes no tenanted row, whatever its `WHERE`.
 //!

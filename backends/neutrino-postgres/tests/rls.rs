@@ -125,6 +125,67 @@ async fn bound_statements_reach_only_their_tenants_rows() {
     assert_eq!(rows[0].get::<String>("label").unwrap(), "label of c1");
 }
 
+/// The policies compare a row's `platform_id || '/' || tenant_id` with the
+/// binding's `platform/tenant` pairs: rows planted (past row-level security)
+/// with a `/` or a `,` in their scope columns, so that their joined columns
+/// spell a bound pair or a list of them, are never read, updated or
+/// deleted by any binding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_columns_holding_the_separators_never_spell_a_binding() {
+    let (owner, app, guard) = common::fresh_rls_schema().await;
+    let t = table();
+    TenantStore::migrate(&owner, std::slice::from_ref(&t))
+        .await
+        .unwrap();
+    let p = PlatformId::generate();
+    let (a, c) = (TenantId::generate(), TenantId::generate());
+    let bound = TenantBinding::new(p, a);
+    let parent = bound.clone().reading_also([c]);
+    insert(&app, &bound, &t, "own").await;
+    let planted = [
+        (format!("{p}/{a}"), String::new()),
+        (String::new(), format!("{p}/{a}")),
+        (format!("{p}/"), a.to_string()),
+        (p.to_string(), format!("/{a}")),
+        (p.to_string(), format!("{a},{p}/{c}")),
+        (format!("{p}/{a},{p}"), c.to_string()),
+        (format!("{p}/{a},"), String::new()),
+        (p.to_string(), format!("{a}/")),
+    ];
+    let admin = common::admin().await;
+    for (i, (platform, tenant)) in planted.iter().enumerate() {
+        let st = Statement::new(format!(
+            r#"INSERT INTO "{}"."{}" ("platform_id", "tenant_id", "id", "label") VALUES (?1, ?2, ?3, 'planted')"#,
+            guard.schema.name,
+            t.name()
+        ))
+        .bind(platform.as_str())
+        .bind(tenant.as_str())
+        .bind(format!("planted{i}"));
+        assert_eq!(admin.execute(&st).await.unwrap().rows_affected, 1);
+    }
+    assert_eq!(ids(&app, Some(&bound), &t).await, ["own"]);
+    assert_eq!(ids(&app, Some(&parent), &t).await, ["own"]);
+    for sql in [
+        format!(r#"UPDATE "{}" SET "label" = 'touched'"#, t.name()),
+        format!(r#"DELETE FROM "{}" WHERE "id" <> 'own'"#, t.name()),
+    ] {
+        for b in [&bound, &parent] {
+            let n = app.execute_bound(b, &Statement::new(sql.clone())).await;
+            assert!(n.unwrap().rows_affected <= 1, "{sql}");
+        }
+    }
+    let left = admin
+        .query(&Statement::new(format!(
+            r#"SELECT count(*) AS "n" FROM "{}"."{}" WHERE "label" = 'planted'"#,
+            guard.schema.name,
+            t.name()
+        )))
+        .await
+        .unwrap();
+    assert_eq!(left[0].get::<i64>("n").unwrap(), planted.len() as i64);
+}
+
 /// The binding is the transaction's only: the next statement on the same
 /// connection, bound to nothing, reads nothing and sees no setting; many
 /// tenants' bound reads racing on two connections each see their own rows.
@@ -147,13 +208,10 @@ async fn a_binding_never_outlives_its_transaction() {
     let a = TenantBinding::new(p, TenantId::generate());
     insert(&one, &a, &t, "a1").await;
     assert_eq!(ids(&one, Some(&a), &t).await, ["a1"]);
-    let setting = Statement::new(
-        "SELECT coalesce(current_setting('neutrino.tenant', true), '') AS \"v\", \
-         coalesce(current_setting('neutrino.platform', true), '') AS \"p\"",
-    );
+    let setting =
+        Statement::new("SELECT coalesce(current_setting('neutrino.scope', true), '') AS \"v\"");
     let row = &one.query(&setting).await.unwrap()[0];
     assert_eq!(row.get::<String>("v").unwrap(), "");
-    assert_eq!(row.get::<String>("p").unwrap(), "");
     assert!(ids(&one, None, &t).await.is_empty());
     // A bound statement that fails leaves nothing bound either.
     let bad = Statement::new(format!(r#"SELECT "nope" FROM "{}""#, t.name()));
@@ -179,7 +237,6 @@ async fn a_binding_never_outlives_its_transaction() {
     assert!(one.query_bound(&a, &zero).await.is_err());
     let row = &one.query(&setting).await.unwrap()[0];
     assert_eq!(row.get::<String>("v").unwrap(), "");
-    assert_eq!(row.get::<String>("p").unwrap(), "");
     assert!(ids(&one, None, &t).await.is_empty());
     assert_eq!(ids(&one, Some(&a), &t).await, ["a1"]);
     // A binding with further readable tenants: none of them outlives it.
@@ -187,11 +244,8 @@ async fn a_binding_never_outlives_its_transaction() {
         .clone()
         .reading_also([TenantId::generate(), TenantId::generate()]);
     assert_eq!(ids(&one, Some(&wide), &t).await, ["a1"]);
-    let subtenants = Statement::new(
-        "SELECT coalesce(current_setting('neutrino.subtenants', true), '') AS \"s\"",
-    );
-    let row = &one.query(&subtenants).await.unwrap()[0];
-    assert_eq!(row.get::<String>("s").unwrap(), "");
+    let row = &one.query(&setting).await.unwrap()[0];
+    assert_eq!(row.get::<String>("v").unwrap(), "");
 
     let two = PostgresExecutor::builder(&common::url_as(&guard.app))
         .unwrap()
@@ -306,7 +360,8 @@ impl Setup {
 }
 
 /// Every table without row-level security enabled, without it forced,
-/// without either policy, with a changed policy or another permissive one,
+/// without one of its policies, with a changed policy, one of an earlier
+/// release or another permissive one,
 /// missing, or without a row grant: refused, naming the table; `migrate`
 /// repairs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,12 +379,20 @@ async fn the_startup_check_refuses_tables_that_rls_does_not_hold() {
             vec!["force"],
         ),
         (
-            format!(r#"DROP POLICY "neutrino_tenant" ON "{n}""#),
-            vec!["lacks policy neutrino_tenant"],
+            format!(r#"DROP POLICY "neutrino_read" ON "{n}""#),
+            vec!["lacks policy neutrino_read"],
         ),
         (
-            format!(r#"DROP POLICY "neutrino_subtenants" ON "{n}""#),
-            vec!["lacks policy neutrino_subtenants"],
+            format!(r#"DROP POLICY "neutrino_insert" ON "{n}""#),
+            vec!["lacks policy neutrino_insert"],
+        ),
+        (
+            format!(r#"DROP POLICY "neutrino_update" ON "{n}""#),
+            vec!["lacks policy neutrino_update"],
+        ),
+        (
+            format!(r#"DROP POLICY "neutrino_delete" ON "{n}""#),
+            vec!["lacks policy neutrino_delete"],
         ),
         (
             format!(r#"CREATE POLICY "open" ON "{n}" USING (true) WITH CHECK (true)"#),
@@ -337,34 +400,41 @@ async fn the_startup_check_refuses_tables_that_rls_does_not_hold() {
         ),
         (
             format!(
-                r#"CREATE POLICY "reader" ON "{n}" FOR SELECT TO PUBLIC USING ("tenant_id" = current_setting('neutrino.tenant', true))"#
+                r#"CREATE POLICY "reader" ON "{n}" FOR SELECT TO PUBLIC USING ("tenant_id" = split_part(current_setting('neutrino.scope', true), '/', 2))"#
             ),
             vec!["policy reader"],
         ),
+        // The policies of an earlier release, left beside the new ones.
         (
             format!(
-                r#"ALTER POLICY "neutrino_tenant" ON "{n}" USING ("tenant_id" = current_setting('neutrino.tenant', true))"#
-            ),
-            vec!["policy neutrino_tenant"],
-        ),
-        (
-            format!(
-                r#"ALTER POLICY "neutrino_tenant" ON "{n}" WITH CHECK ("platform_id" = current_setting('neutrino.platform', true))"#
-            ),
-            vec!["policy neutrino_tenant"],
-        ),
-        (
-            format!(
-                r#"ALTER POLICY "neutrino_subtenants" ON "{n}" USING ("platform_id" = current_setting('neutrino.platform', true))"#
+                r#"CREATE POLICY "neutrino_subtenants" ON "{n}" FOR SELECT TO PUBLIC USING ("platform_id" = current_setting('neutrino.platform', true))"#
             ),
             vec!["policy neutrino_subtenants"],
         ),
         (
             format!(
-                r#"ALTER POLICY "neutrino_tenant" ON "{n}" TO "{}""#,
+                r#"ALTER POLICY "neutrino_read" ON "{n}" USING ("tenant_id" = split_part(current_setting('neutrino.scope', true), '/', 2))"#
+            ),
+            vec!["policy neutrino_read"],
+        ),
+        (
+            format!(
+                r#"ALTER POLICY "neutrino_update" ON "{n}" WITH CHECK (("platform_id" || '/' || "tenant_id") = ANY (string_to_array(current_setting('neutrino.scope', true), ',')))"#
+            ),
+            vec!["policy neutrino_update"],
+        ),
+        (
+            format!(
+                r#"ALTER POLICY "neutrino_delete" ON "{n}" USING (("platform_id" || '/' || "tenant_id") = ANY (string_to_array(current_setting('neutrino.scope', true), ',')))"#
+            ),
+            vec!["policy neutrino_delete"],
+        ),
+        (
+            format!(
+                r#"ALTER POLICY "neutrino_insert" ON "{n}" TO "{}""#,
                 s.guard.app
             ),
-            vec!["policy neutrino_tenant"],
+            vec!["policy neutrino_insert"],
         ),
         (
             format!(r#"REVOKE DELETE ON "{n}" FROM "{}""#, s.guard.app),
@@ -387,14 +457,12 @@ async fn the_startup_check_refuses_tables_that_rls_does_not_hold() {
             ))
             .await;
         }
-        if sql.contains(r#""open""#) || sql.contains(r#""reader""#) {
+        if let Some(name) = ["open", "reader"]
+            .into_iter()
+            .find(|p| sql.contains(&format!(r#"CREATE POLICY "{p}""#)))
+        {
             // Another permissive policy is the host's to drop.
             s.refused(s.app.clone(), &[&n]).await;
-            let name = if sql.contains(r#""open""#) {
-                "open"
-            } else {
-                "reader"
-            };
             s.owner_runs(format!(r#"DROP POLICY "{name}" ON "{n}""#))
                 .await;
         }

@@ -33,22 +33,22 @@ async fn single(schema: &str) -> PostgresExecutor {
 async fn leftover(db: &PostgresExecutor) -> Vec<String> {
     let rows = db
         .query(&Statement::new(
-            "SELECT coalesce(current_setting('neutrino.platform', true), '') AS p, \
-             coalesce(current_setting('neutrino.tenant', true), '') AS t, \
-             coalesce(current_setting('neutrino.subtenants', true), '') AS s",
+            "SELECT coalesce(current_setting('neutrino.scope', true), '') AS s",
         ))
         .await
         .expect("an unbound call after the others");
     let row = &rows[0];
-    ["p", "t", "s"]
+    ["s"]
         .iter()
         .map(|c| row.get::<String>(*c).unwrap())
         .filter(|v| !v.is_empty())
         .collect()
 }
 
-const SEEN: &str = "SELECT current_setting('neutrino.tenant', true) AS t, \
-     current_setting('neutrino.subtenants', true) AS s";
+/// The binding a call sees: its tenant (the second half of the first pair
+/// of `neutrino.scope`) and its first further readable tenant.
+const SEEN: &str = "SELECT split_part(split_part(current_setting('neutrino.scope', true), ',', 1), '/', 2) AS t, \
+     split_part(split_part(current_setting('neutrino.scope', true), ',', 2), '/', 2) AS s";
 
 /// Calls bound to many tenants at once on one or two connections, some
 /// failing inside the transaction, some cut off at every point of their
@@ -87,7 +87,7 @@ async fn no_binding_outlives_its_call_under_concurrency_failures_and_cancellatio
                         let e = db
                             .query_bound(
                                 &b,
-                                &Statement::new("SELECT 1 / (length(current_setting('neutrino.tenant')) - length(current_setting('neutrino.tenant'))) AS x"),
+                                &Statement::new("SELECT 1 / (length(current_setting('neutrino.scope')) - length(current_setting('neutrino.scope'))) AS x"),
                             )
                             .await
                             .unwrap_err();
@@ -99,10 +99,10 @@ async fn no_binding_outlives_its_call_under_concurrency_failures_and_cancellatio
                     3 => {
                         let pause = Duration::from_micros(50 * (k % 40));
                         let sql = if k % 12 == 3 {
-                            "SELECT current_setting('neutrino.tenant', true) AS t, pg_sleep(0.002)"
+                            "SELECT split_part(split_part(current_setting('neutrino.scope', true), ',', 1), '/', 2) AS t, pg_sleep(0.002)"
                         } else {
                             "WITH w AS (SELECT pg_sleep(0.002)) \
-                             SELECT current_setting('neutrino.tenant', true) AS t FROM w"
+                             SELECT split_part(split_part(current_setting('neutrino.scope', true), ',', 1), '/', 2) AS t FROM w"
                         };
                         let _ = tokio::time::timeout(pause, db.query_bound(&b, &Statement::new(sql)))
                             .await;
@@ -155,7 +155,7 @@ async fn a_call_cut_off_mid_protocol_never_serves_the_next() {
             db.query_bound(
                 &TenantBinding::new(platform, victim),
                 &Statement::new(
-                    "SELECT current_setting('neutrino.tenant', true) AS t, pg_sleep(0.2)::text AS z",
+                    "SELECT split_part(split_part(current_setting('neutrino.scope', true), ',', 1), '/', 2) AS t, pg_sleep(0.2)::text AS z",
                 ),
             ),
         )
@@ -165,7 +165,7 @@ async fn a_call_cut_off_mid_protocol_never_serves_the_next() {
         let rows = db
             .query_bound(
                 &TenantBinding::new(platform, next),
-                &Statement::new("SELECT current_setting('neutrino.tenant', true) AS t"),
+                &Statement::new("SELECT split_part(split_part(current_setting('neutrino.scope', true), ',', 1), '/', 2) AS t"),
             )
             .await
             .expect("the next call");
