@@ -5,7 +5,9 @@
 //! target ≤ 1.3×), the bound call on a role that RLS does not hold (the cost of
 //! the transaction around the statement alone), and `TenantStore::get` as the
 //! application role (RLS on; target ≤ 1.3×) and on a role that RLS does not
-//! hold (RLS off; the scoped get, target ≤ 1.2×). The interleaved comparison
+//! hold (RLS off; the scoped get, target ≤ 1.2×), and the plain query again
+//! as that role (the superuser's baseline skips the privilege checks every
+//! other role pays). The interleaved comparison
 //! also prints the CPU each call costs the client (this thread) and the
 //! server (the measured connections' server processes), on Linux.
 //!
@@ -29,7 +31,7 @@ const ROUNDS: usize = 15;
 const BLOCK: usize = 300;
 
 /// The cases of the interleaved comparison, in order.
-const CASES: [&str; 8] = [
+const CASES: [&str; 9] = [
     "plain tokio-postgres",
     "executor, rls off",
     "executor bound, rls off",
@@ -38,6 +40,7 @@ const CASES: [&str; 8] = [
     "TenantStore::get, rls off",
     "plain, bound in 4 requests",
     "plain, bound in 3 requests",
+    "plain tokio-postgres, rls off role",
 ];
 
 fn url() -> String {
@@ -176,6 +179,19 @@ fn scoped_get(c: &mut Criterion) {
     // neighbour's load on a shared machine hits all alike; the ratios are
     // what the targets are about.
     let prepared = rt.block_on(client.prepare(&pg_sql)).unwrap();
+    // The same query through plain tokio-postgres as the role that
+    // row-level security does not hold (`TenantStore::get, rls off`'s
+    // role): the superuser's baseline skips the privilege checks a role
+    // that is not one always pays.
+    let client_off = rt.block_on(async {
+        let (c, conn) =
+            tokio_postgres::connect(&conn_string_as(&norls_role), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        c
+    });
+    let prepared_off = rt.block_on(client_off.prepare(&pg_sql)).unwrap();
     let bind4 = rt
         .block_on(client.prepare("SELECT set_config('neutrino.scope', $1, true)"))
         .unwrap();
@@ -197,6 +213,13 @@ fn scoped_get(c: &mut Criterion) {
         for db in [&admin, &app, &norls] {
             pids.push(db.query(&pid).await.unwrap()[0].get("pid").unwrap());
         }
+        pids.push(i64::from(
+            client_off
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .unwrap()
+                .get::<_, i32>(0),
+        ));
         pids
     });
     let cpu = |pid: Option<i64>| -> f64 {
@@ -252,6 +275,12 @@ fn scoped_get(c: &mut Criterion) {
                                 c.unwrap();
                                 drop(black_box(r.unwrap()));
                             }
+                            8 => drop(black_box(
+                                client_off
+                                    .query(&prepared_off, &[&p, &t, id])
+                                    .await
+                                    .unwrap(),
+                            )),
                             _ => {
                                 let (b, r, c) = futures_util::future::join3(
                                     client.batch_execute(&bind3),
@@ -282,7 +311,7 @@ fn scoped_get(c: &mut Criterion) {
         for (n, (name, us)) in CASES.iter().zip(&medians).enumerate() {
             let calls = (ROUNDS * BLOCK) as f64;
             println!(
-                "  {name:<30} {us:>8.1} µs/call  {:.2}× plain  \
+                "  {name:<36} {us:>8.1} µs/call  {:.2}× plain  \
                  CPU per call: client {:.1} µs, server {:.1} µs",
                 us / medians[0],
                 client_ns[n] / calls / 1e3,
@@ -299,6 +328,10 @@ fn scoped_get(c: &mut Criterion) {
             let verdict = if ratio <= target { "met" } else { "MISSED" };
             println!("  target: {what}: {ratio:.2}× (target ≤ {target}×): {verdict}");
         }
+        println!(
+            "  TenantStore::get, rls off / plain as the same role: {:.2}×",
+            medians[5] / medians[8]
+        );
     }
 
     let mut g = c.benchmark_group("postgres_scoped_get");
@@ -365,11 +398,18 @@ fn scoped_get(c: &mut Criterion) {
 
 /// The server's URL as tokio-postgres' key=value string, for the baseline.
 fn conn_string() -> String {
+    conn_string_as("")
+}
+
+/// The connection string of the test server's URL, as `role` (the URL's
+/// own user when empty).
+fn conn_string_as(role: &str) -> String {
     let url = url();
     let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
     let (user, rest) = rest.split_once('@').unwrap_or(("postgres", rest));
     let (hostport, db) = rest.split_once('/').unwrap_or((rest, "postgres"));
     let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5432"));
+    let user = if role.is_empty() { user } else { role };
     format!("host={host} port={port} user={user} dbname={db}")
 }
 
