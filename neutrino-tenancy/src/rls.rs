@@ -69,23 +69,66 @@ fn stored(written: &str) -> &'static str {
 /// The statements that enable and force row-level security on `table`,
 /// drop its earlier policies and (re)create its four, as one batch.
 pub(crate) fn policy_sql(table: &TenantTable) -> Vec<Statement> {
-    let t = table.name();
+    policy_sql_on(&format!(r#""{}""#, table.name()))
+}
+
+/// [`policy_sql`] on `target`, a quoted (and possibly schema-qualified)
+/// table name.
+fn policy_sql_on(t: &str) -> Vec<Statement> {
     let mut sql = vec![
-        format!(r#"ALTER TABLE "{t}" ENABLE ROW LEVEL SECURITY"#),
-        format!(r#"ALTER TABLE "{t}" FORCE ROW LEVEL SECURITY"#),
+        format!(r#"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY"#),
+        format!(r#"ALTER TABLE {t} FORCE ROW LEVEL SECURITY"#),
     ];
     for name in OLD_POLICIES {
-        sql.push(format!(r#"DROP POLICY IF EXISTS "{name}" ON "{t}""#));
+        sql.push(format!(r#"DROP POLICY IF EXISTS "{name}" ON {t}"#));
     }
     for (name, cmd, using, check) in POLICIES {
-        sql.push(format!(r#"DROP POLICY IF EXISTS "{name}" ON "{t}""#));
+        sql.push(format!(r#"DROP POLICY IF EXISTS "{name}" ON {t}"#));
         let using = using.map_or(String::new(), |c| format!(" USING ({c})"));
         let check = check.map_or(String::new(), |c| format!(" WITH CHECK ({c})"));
         sql.push(format!(
-            r#"CREATE POLICY "{name}" ON "{t}" AS PERMISSIVE FOR {cmd} TO PUBLIC{using}{check}"#
+            r#"CREATE POLICY "{name}" ON {t} AS PERMISSIVE FOR {cmd} TO PUBLIC{using}{check}"#
         ));
     }
     sql.into_iter().map(Statement::new).collect()
+}
+
+/// The tables that inherit from `table` of the executor's schema, at any
+/// depth: its partitions and child tables. Each holds rows that a query on
+/// `table` reads, and reached by its own name it is held by its own
+/// row-level security, not by `table`'s.
+const DESCENDANTS_SQL: &str = r#"WITH RECURSIVE "d" ("oid") AS (
+           SELECT "i"."inhrelid" FROM pg_catalog.pg_inherits AS "i"
+           WHERE "i"."inhparent" = (SELECT "c"."oid" FROM pg_catalog.pg_class AS "c"
+                                    WHERE "c"."relname" = ?1
+                                      AND "c"."relnamespace" = (SELECT "oid" FROM pg_catalog.pg_namespace
+                                                                WHERE "nspname" = current_schema()))
+           UNION
+           SELECT "i"."inhrelid" FROM pg_catalog.pg_inherits AS "i" JOIN "d" ON "i"."inhparent" = "d"."oid"
+       )
+       SELECT quote_ident("n"."nspname") || '.' || quote_ident("c"."relname") AS "target",
+              "n"."nspname"::TEXT AS "schema", "c"."relname"::TEXT AS "name",
+              "c"."relrowsecurity" AS "enabled", "c"."relforcerowsecurity" AS "forced",
+              pg_get_userbyid("c"."relowner")::TEXT AS "owner",
+              pg_has_role(current_user, "c"."relowner", 'MEMBER') AS "owns"
+       FROM "d" JOIN pg_catalog.pg_class AS "c" ON "c"."oid" = "d"."oid"
+       JOIN pg_catalog.pg_namespace AS "n" ON "n"."oid" = "c"."relnamespace"
+       ORDER BY 1"#;
+
+/// [`policy_sql`] for the partitions and child tables of `table` that exist
+/// now, at any depth: `migrate` gives each its parent's row-level security.
+pub(crate) async fn descendants_policy_sql(
+    db: &dyn SqlExecutor,
+    table: &TenantTable,
+) -> Result<Vec<Statement>> {
+    let rows = db
+        .query(&Statement::new(DESCENDANTS_SQL).bind(table.name()))
+        .await?;
+    let mut sql = Vec::new();
+    for r in &rows {
+        sql.extend(policy_sql_on(&r.get::<String>("target")?));
+    }
+    Ok(sql)
 }
 
 fn refuse(reason: String) -> Error {
@@ -106,7 +149,9 @@ fn squeeze(s: &str) -> String {
 /// every table of `tables` exists in its schema with its scope columns, row
 /// security enabled and forced, exactly the four policies of
 /// [`policy_sql`] among its permissive ones, not owned by the role (nor by a
-/// role it belongs to) and with the role's grants to read and write rows.
+/// role it belongs to) and with the role's grants to read and write rows;
+/// and every partition or child table of it, at any depth, likewise (bar the
+/// grants).
 pub(crate) async fn check(db: &dyn SqlExecutor, tables: &[TenantTable]) -> Result<()> {
     // The role itself, or any role it may act as (`SET ROLE`), is a
     // superuser or has BYPASSRLS: policies would not hold it.
@@ -151,6 +196,7 @@ async fn check_table(db: &dyn SqlExecutor, table: &TenantTable) -> Result<()> {
                 r#"SELECT "c"."relrowsecurity" AS "enabled", "c"."relforcerowsecurity" AS "forced",
                           pg_get_userbyid("c"."relowner")::TEXT AS "owner",
                           pg_has_role(current_user, "c"."relowner", 'MEMBER') AS "owns",
+                          current_schema()::TEXT AS "schema",
                           has_table_privilege("c"."oid", 'SELECT') AS "can_select",
                           has_table_privilege("c"."oid", 'INSERT') AS "can_insert",
                           has_table_privilege("c"."oid", 'UPDATE') AS "can_update",
@@ -199,6 +245,37 @@ async fn check_table(db: &dyn SqlExecutor, table: &TenantTable) -> Result<()> {
             )));
         }
     }
+    check_policies(db, &r.get::<String>("schema")?, t, t).await?;
+    // A partition or child table holds rows of `t` that a statement naming
+    // it reaches past `t`'s policies: each must be held as `t` is.
+    let descendants = db.query(&Statement::new(DESCENDANTS_SQL).bind(t)).await?;
+    for d in &descendants {
+        let (schema, name): (String, String) = (d.get("schema")?, d.get("name")?);
+        let shown = format!("{schema}.{name} (a partition or child table of table {t})");
+        if !d.get::<bool>("enabled")? {
+            return Err(refuse(format!(
+                "table {shown} does not have row-level security enabled; run TenantStore::migrate as the tables' owner"
+            )));
+        }
+        if !d.get::<bool>("forced")? {
+            return Err(refuse(format!(
+                "table {shown} does not force row-level security (its owner would bypass it); run TenantStore::migrate as the tables' owner"
+            )));
+        }
+        if d.get::<bool>("owns")? {
+            let owner: String = d.get("owner")?;
+            return Err(refuse(format!(
+                "table {shown} is owned by role {owner}, which the tenant store's role is or belongs to: an owner can turn row-level security off; connect as a role that only has row grants"
+            )));
+        }
+        check_policies(db, &schema, &name, &shown).await?;
+    }
+    Ok(())
+}
+
+/// Refuses unless `table` of `schema` (`t` in messages) has exactly the
+/// four policies of [`policy_sql`] among its permissive ones.
+async fn check_policies(db: &dyn SqlExecutor, schema: &str, table: &str, t: &str) -> Result<()> {
     let policies = db
         .query(
             &Statement::new(
@@ -206,9 +283,10 @@ async fn check_table(db: &dyn SqlExecutor, table: &TenantTable) -> Result<()> {
                           "cmd"::TEXT AS "cmd", array_to_string("roles", ',') AS "roles",
                           "qual"::TEXT AS "qual", "with_check"::TEXT AS "with_check"
                    FROM pg_catalog.pg_policies
-                   WHERE "schemaname" = current_schema() AND "tablename" = ?1"#,
+                   WHERE "schemaname" = ?1 AND "tablename" = ?2"#,
             )
-            .bind(t),
+            .bind(schema)
+            .bind(table),
         )
         .await?;
     let mut found = [false; POLICIES.len()];

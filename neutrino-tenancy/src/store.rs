@@ -253,7 +253,9 @@ impl TenantStore {
     /// or one of its bound sub-tenants') and `neutrino_insert`,
     /// `neutrino_update` and `neutrino_delete` (a row written is the bound
     /// scope's tenant's), so a statement bound to no scope reads and writes
-    /// no row. It drops the two policies of earlier releases
+    /// no row. It does the same on each partition or child table of a
+    /// tenanted table that exists then (reached by its own name, a
+    /// partition is held by its own policies, not its parent's). It drops the two policies of earlier releases
     /// (`neutrino_tenant`, `neutrino_subtenants`). The application role needs `USAGE` on
     /// the schema and `SELECT, INSERT, UPDATE, DELETE` on the tables; see
     /// the PostgreSQL backend's docs for setting up the roles. On SQLite and
@@ -299,6 +301,8 @@ impl TenantStore {
             changes.extend(create.map(Statement::new));
             if postgres {
                 changes.extend(crate::rls::policy_sql(t));
+                // The host's partitions and child tables of it hold its rows.
+                changes.extend(crate::rls::descendants_policy_sql(db, t).await?);
             }
             if !changes.is_empty() {
                 schema_batch(db, &changes).await?;
@@ -321,7 +325,8 @@ impl TenantStore {
     /// table exists with its scope columns, row-level security enabled and
     /// forced, exactly the four policies `migrate` creates among its
     /// permissive ones, an owner that is not `db`'s role nor one it belongs
-    /// to, and grants to `SELECT`, `INSERT`, `UPDATE` and `DELETE`. Every
+    /// to, and grants to `SELECT`, `INSERT`, `UPDATE` and `DELETE`; and each
+    /// of its partitions and child tables the same (bar the grants). Every
     /// statement of the store then runs bound to its scope's platform and
     /// tenant ([`SqlExecutor::execute_bound`]), so the database itself keeps
     /// each scope to its tenant's rows, under the store's own filter.

@@ -684,3 +684,155 @@ async fn a_role_connector_grants_its_role_the_rows_of_its_schemas_only() {
         ])
         .await;
 }
+
+/// A partition of a tenanted table, or a table that inherits from one,
+/// holds that table's rows; reached by its own name, its own row-level
+/// security decides, not the parent's. `migrate` gives each the parent's
+/// policies: unbound (the store's raw SQL) a partition or child reads and
+/// writes no row, bound it reaches its tenant's rows only; and the start-up
+/// check refuses a declared table with a partition or child that row-level
+/// security does not hold, naming both, until `migrate` repairs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_and_child_tables_are_held_like_their_parent() {
+    let s = setup().await;
+    let (parted, plain) = (table(), s.table.clone());
+    let (pn, tn) = (parted.name().to_owned(), plain.name().to_owned());
+    // The host's own layout: a table partitioned by tenant, with two
+    // partitions (one of them nested), and an archive inheriting from a
+    // table that `migrate` made.
+    for sql in [
+        format!(
+            r#"CREATE TABLE "{pn}" ("platform_id" TEXT NOT NULL, "tenant_id" TEXT NOT NULL, "id" TEXT NOT NULL, "label" TEXT, PRIMARY KEY ("platform_id", "tenant_id", "id")) PARTITION BY HASH ("tenant_id")"#
+        ),
+        format!(
+            r#"CREATE TABLE "{pn}_0" PARTITION OF "{pn}" FOR VALUES WITH (MODULUS 2, REMAINDER 0)"#
+        ),
+        format!(
+            r#"CREATE TABLE "{pn}_1" PARTITION OF "{pn}" FOR VALUES WITH (MODULUS 2, REMAINDER 1) PARTITION BY HASH ("id")"#
+        ),
+        format!(
+            r#"CREATE TABLE "{pn}_1a" PARTITION OF "{pn}_1" FOR VALUES WITH (MODULUS 1, REMAINDER 0)"#
+        ),
+        format!(r#"CREATE TABLE "{tn}_archive" () INHERITS ("{tn}")"#),
+    ] {
+        s.owner_runs(sql).await;
+    }
+    TenantStore::migrate(&s.owner, &[parted.clone(), plain.clone()])
+        .await
+        .unwrap();
+    let tables = vec![parted.clone(), plain.clone()];
+    let store = TenantStore::open(&s.registry, Arc::new(s.app.clone()), tables.clone())
+        .await
+        .expect("migrated, the tables and their partitions open");
+
+    let p = PlatformId::generate();
+    let tenants: Vec<TenantBinding> = (0..8)
+        .map(|_| TenantBinding::new(p, TenantId::generate()))
+        .collect();
+    for (i, b) in tenants.iter().enumerate() {
+        insert(&s.app, b, &parted, &format!("row{i}")).await;
+    }
+    // A row in the archive, put there by its owner's maintenance.
+    let admin = common::admin().await;
+    admin
+        .execute(
+            &Statement::new(format!(
+                r#"INSERT INTO "{}"."{tn}_archive" ("platform_id", "tenant_id", "id", "label") VALUES (?1, ?2, 'old', 'archived')"#,
+                s.guard.schema.name
+            ))
+            .bind(p.as_str())
+            .bind(tenants[0].tenant().as_str()),
+        )
+        .await
+        .unwrap();
+    let reached = [
+        format!("{pn}_0"),
+        format!("{pn}_1"),
+        format!("{pn}_1a"),
+        format!("{tn}_archive"),
+    ];
+    let raw = store.raw();
+    for name in &reached {
+        let all = Statement::new(format!(r#"SELECT "id" FROM "{name}""#));
+        match raw.query(&all).await {
+            Ok(rows) => assert!(
+                rows.is_empty(),
+                "raw SQL read {} rows of {name}",
+                rows.len()
+            ),
+            Err(e) => assert!(e.is_permission_denied(), "{name}: {e:?}"),
+        }
+        let touch = Statement::new(format!(r#"UPDATE "{name}" SET "label" = 'touched'"#));
+        match raw.execute(&touch).await {
+            Ok(out) => assert_eq!(out.rows_affected, 0, "raw SQL updated rows of {name}"),
+            Err(e) => assert!(e.is_permission_denied(), "{name}: {e:?}"),
+        }
+        let plant = Statement::new(format!(
+            r#"INSERT INTO "{name}" ("platform_id", "tenant_id", "id") VALUES (?1, ?2, 'planted')"#
+        ))
+        .bind(p.as_str())
+        .bind(tenants[1].tenant().as_str());
+        let e = raw.execute(&plant).await.unwrap_err();
+        assert!(e.is_permission_denied(), "{name}: {e:?}");
+        // Bound, a partition is its tenant's rows only.
+        let bound = s.app.query_bound(&tenants[0], &all).await.unwrap();
+        assert!(bound.len() <= 1, "{name}: {} rows", bound.len());
+    }
+    let mut seen = Vec::new();
+    for name in &reached[..2] {
+        for b in &tenants {
+            let st = Statement::new(format!(r#"SELECT "id" FROM "{name}""#));
+            for r in s.app.query_bound(b, &st).await.unwrap() {
+                seen.push((b.tenant(), r.get::<String>("id").unwrap()));
+            }
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        tenants.len(),
+        "each tenant its own row: {seen:?}"
+    );
+
+    // A partition or child that row-level security does not hold: refused.
+    for (name, sql, words) in [
+        (
+            format!("{pn}_0"),
+            format!(r#"ALTER TABLE "{pn}_0" DISABLE ROW LEVEL SECURITY"#),
+            "enabled",
+        ),
+        (
+            format!("{pn}_1a"),
+            format!(r#"ALTER TABLE "{pn}_1a" NO FORCE ROW LEVEL SECURITY"#),
+            "force",
+        ),
+        (
+            format!("{tn}_archive"),
+            format!(r#"DROP POLICY "neutrino_read" ON "{tn}_archive""#),
+            "lacks policy neutrino_read",
+        ),
+        (
+            format!("{tn}_archive"),
+            format!(r#"CREATE POLICY "open" ON "{tn}_archive" USING (true)"#),
+            "policy open",
+        ),
+    ] {
+        s.owner_runs(sql.clone()).await;
+        let parent = if name.starts_with(&pn) { &pn } else { &tn };
+        match TenantStore::open(&s.registry, Arc::new(s.app.clone()), tables.clone()).await {
+            Err(Error::Config { reason, .. }) => {
+                for w in [name.as_str(), parent.as_str(), words] {
+                    assert!(reason.contains(w), "{w:?} not in {reason:?}");
+                }
+            }
+            other => panic!("not refused ({sql}): {other:?}"),
+        }
+        if sql.contains(r#"POLICY "open""#) {
+            s.owner_runs(format!(r#"DROP POLICY "open" ON "{tn}_archive""#))
+                .await;
+        }
+        TenantStore::migrate(&s.owner, &tables).await.unwrap();
+        TenantStore::open(&s.registry, Arc::new(s.app.clone()), tables.clone())
+            .await
+            .expect("migrate repairs it");
+    }
+}
