@@ -762,7 +762,8 @@ impl TenantStore {
     }
 }
 
-/// The guard over `names`, widened by the host's views, triggers and foreign
+/// The guard over `names`, widened by the host's views (materialized ones
+/// too), triggers and foreign
 /// keys that exist now: a view whose definition names a guarded table is
 /// guarded too, so is a table with a trigger whose body names one, and so is
 /// the parent table of a guarded table's foreign key, whose deletes and updates
@@ -777,10 +778,15 @@ async fn guard_with_host_objects(
 ) -> Result<SqlGuard> {
     let postgres = db.dialect() == Dialect::Postgres;
     let objects_sql = if postgres {
-        // Views, rules (which rewrite a statement on a table into others) and
-        // triggers with their functions' bodies, of the executor's schema.
+        // Views, materialized views (copies of the rows they select, which
+        // row-level security does not hold), rules (which rewrite a
+        // statement on a table into others) and triggers with their
+        // functions' bodies, of the executor's schema.
         r#"SELECT 'view' AS "type", "viewname"::TEXT AS "name", "viewname"::TEXT AS "tbl_name", "definition" AS "sql"
                FROM pg_catalog.pg_views WHERE "schemaname" = current_schema()
+           UNION ALL
+           SELECT 'view', "matviewname"::TEXT, "matviewname"::TEXT, "definition"
+               FROM pg_catalog.pg_matviews WHERE "schemaname" = current_schema()
            UNION ALL
            SELECT 'trigger', "rulename"::TEXT, "tablename"::TEXT, "definition"
                FROM pg_catalog.pg_rules WHERE "schemaname" = current_schema()
