@@ -115,6 +115,28 @@ const DESCENDANTS_SQL: &str = r#"WITH RECURSIVE "d" ("oid") AS (
        JOIN pg_catalog.pg_namespace AS "n" ON "n"."oid" = "c"."relnamespace"
        ORDER BY 1"#;
 
+/// The tables that `table` of the executor's schema inherits from, at any
+/// depth: the partitioned tables it is a partition of and its parent
+/// tables. A query on one of them reads `table`'s rows under that one's
+/// policies, not `table`'s.
+const ANCESTORS_SQL: &str = r#"WITH RECURSIVE "d" ("oid") AS (
+           SELECT "i"."inhparent" FROM pg_catalog.pg_inherits AS "i"
+           WHERE "i"."inhrelid" = (SELECT "c"."oid" FROM pg_catalog.pg_class AS "c"
+                                    WHERE "c"."relname" = ?1
+                                      AND "c"."relnamespace" = (SELECT "oid" FROM pg_catalog.pg_namespace
+                                                                WHERE "nspname" = current_schema()))
+           UNION
+           SELECT "i"."inhparent" FROM pg_catalog.pg_inherits AS "i" JOIN "d" ON "i"."inhrelid" = "d"."oid"
+       )
+       SELECT quote_ident("n"."nspname") || '.' || quote_ident("c"."relname") AS "target",
+              "n"."nspname"::TEXT AS "schema", "c"."relname"::TEXT AS "name",
+              "c"."relrowsecurity" AS "enabled", "c"."relforcerowsecurity" AS "forced",
+              pg_get_userbyid("c"."relowner")::TEXT AS "owner",
+              pg_has_role(current_user, "c"."relowner", 'MEMBER') AS "owns"
+       FROM "d" JOIN pg_catalog.pg_class AS "c" ON "c"."oid" = "d"."oid"
+       JOIN pg_catalog.pg_namespace AS "n" ON "n"."oid" = "c"."relnamespace"
+       ORDER BY 1"#;
+
 /// [`policy_sql`] for the partitions and child tables of `table` that exist
 /// now, at any depth: `migrate` gives each its parent's row-level security.
 pub(crate) async fn descendants_policy_sql(
@@ -247,28 +269,37 @@ async fn check_table(db: &dyn SqlExecutor, table: &TenantTable) -> Result<()> {
     }
     check_policies(db, &r.get::<String>("schema")?, t, t).await?;
     // A partition or child table holds rows of `t` that a statement naming
-    // it reaches past `t`'s policies: each must be held as `t` is.
-    let descendants = db.query(&Statement::new(DESCENDANTS_SQL).bind(t)).await?;
-    for d in &descendants {
-        let (schema, name): (String, String) = (d.get("schema")?, d.get("name")?);
-        let shown = format!("{schema}.{name} (a partition or child table of table {t})");
-        if !d.get::<bool>("enabled")? {
-            return Err(refuse(format!(
-                "table {shown} does not have row-level security enabled; run TenantStore::migrate as the tables' owner"
-            )));
+    // it reaches past `t`'s policies, and a statement naming a table that
+    // `t` inherits from reaches `t`'s rows under that table's policies: each
+    // must be held as `t` is.
+    for (sql, relation) in [
+        (DESCENDANTS_SQL, "a partition or child table of table"),
+        (
+            ANCESTORS_SQL,
+            "which table a query on it reads the rows of, under its own policies: the partitioned or parent table of table",
+        ),
+    ] {
+        for d in &db.query(&Statement::new(sql).bind(t)).await? {
+            let (schema, name): (String, String) = (d.get("schema")?, d.get("name")?);
+            let shown = format!("{schema}.{name} ({relation} {t})");
+            if !d.get::<bool>("enabled")? {
+                return Err(refuse(format!(
+                    "table {shown} does not have row-level security enabled; run TenantStore::migrate as the tables' owner"
+                )));
+            }
+            if !d.get::<bool>("forced")? {
+                return Err(refuse(format!(
+                    "table {shown} does not force row-level security (its owner would bypass it); run TenantStore::migrate as the tables' owner"
+                )));
+            }
+            if d.get::<bool>("owns")? {
+                let owner: String = d.get("owner")?;
+                return Err(refuse(format!(
+                    "table {shown} is owned by role {owner}, which the tenant store's role is or belongs to: an owner can turn row-level security off; connect as a role that only has row grants"
+                )));
+            }
+            check_policies(db, &schema, &name, &shown).await?;
         }
-        if !d.get::<bool>("forced")? {
-            return Err(refuse(format!(
-                "table {shown} does not force row-level security (its owner would bypass it); run TenantStore::migrate as the tables' owner"
-            )));
-        }
-        if d.get::<bool>("owns")? {
-            let owner: String = d.get("owner")?;
-            return Err(refuse(format!(
-                "table {shown} is owned by role {owner}, which the tenant store's role is or belongs to: an owner can turn row-level security off; connect as a role that only has row grants"
-            )));
-        }
-        check_policies(db, &schema, &name, &shown).await?;
     }
     Ok(())
 }
