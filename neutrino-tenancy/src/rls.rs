@@ -172,8 +172,8 @@ fn squeeze(s: &str) -> String {
 /// security enabled and forced, exactly the four policies of
 /// [`policy_sql`] among its permissive ones, not owned by the role (nor by a
 /// role it belongs to) and with the role's grants to read and write rows;
-/// and every partition or child table of it, at any depth, likewise (bar the
-/// grants).
+/// and every partition or child table of it, and every table it is a
+/// partition or child table of, at any depth, likewise (bar the grants).
 pub(crate) async fn check(db: &dyn SqlExecutor, tables: &[TenantTable]) -> Result<()> {
     // The role itself, or any role it may act as (`SET ROLE`), is a
     // superuser or has BYPASSRLS: policies would not hold it.

@@ -326,7 +326,9 @@ impl TenantStore {
     /// forced, exactly the four policies `migrate` creates among its
     /// permissive ones, an owner that is not `db`'s role nor one it belongs
     /// to, and grants to `SELECT`, `INSERT`, `UPDATE` and `DELETE`; and each
-    /// of its partitions and child tables the same (bar the grants). Every
+    /// of its partitions and child tables, and each table it is a partition
+    /// or child table of (whose queries read its rows under their own
+    /// policies), the same (bar the grants). Every
     /// statement of the store then runs bound to its scope's platform and
     /// tenant ([`SqlExecutor::execute_bound`]), so the database itself keeps
     /// each scope to its tenant's rows, under the store's own filter.
