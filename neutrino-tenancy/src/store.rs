@@ -255,8 +255,9 @@ impl TenantStore {
     /// scope's tenant's), so a statement bound to no scope reads and writes
     /// no row. It does the same on each partition or child table of a
     /// tenanted table that exists then (reached by its own name, a
-    /// partition is held by its own policies, not its parent's). It drops the two policies of earlier releases
-    /// (`neutrino_tenant`, `neutrino_subtenants`). The application role needs `USAGE` on
+    /// partition is held by its own policies, not its parent's). It drops
+    /// the two policies of earlier releases (`neutrino_tenant`,
+    /// `neutrino_subtenants`). The application role needs `USAGE` on
     /// the schema and `SELECT, INSERT, UPDATE, DELETE` on the tables; see
     /// the PostgreSQL backend's docs for setting up the roles. On SQLite and
     /// D1, [`TenantStore::open`] runs it itself.
@@ -328,9 +329,8 @@ impl TenantStore {
     /// to, and grants to `SELECT`, `INSERT`, `UPDATE` and `DELETE`; and each
     /// of its partitions and child tables, and each table it is a partition
     /// or child table of (whose queries read its rows under their own
-    /// policies), the same (bar the grants). Every
-    /// statement of the store then runs bound to its scope's platform and
-    /// tenant ([`SqlExecutor::execute_bound`]), so the database itself keeps
+    /// policies), the same (bar the grants). Every statement of the store
+    /// then runs bound to its scope's platform and tenant ([`SqlExecutor::execute_bound`]), so the database itself keeps
     /// each scope to its tenant's rows, under the store's own filter.
     pub async fn open(
         registry: &Registry,
@@ -765,9 +765,8 @@ impl TenantStore {
 }
 
 /// The guard over `names`, widened by the host's views (materialized ones
-/// too), triggers and foreign
-/// keys that exist now: a view whose definition names a guarded table is
-/// guarded too, so is a table with a trigger whose body names one, and so is
+/// too), triggers and foreign keys that exist now: a view whose definition
+/// names a guarded table is guarded too, so is a table with a trigger whose body names one, and so is
 /// the parent table of a guarded table's foreign key, whose deletes and updates
 /// run the key's action on guarded rows (until a fixpoint, for views over
 /// views). A backend without an authorizer judges raw SQL on its text and
