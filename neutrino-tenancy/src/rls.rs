@@ -21,9 +21,12 @@
 //! is `NULL` or empty: no row is visible and no row can be written.
 //!
 //! One setting and one policy per command is the cheapest shape found for
-//! the server (see BENCHMARKS.md, "Where a bound read's time goes"): each
-//! `set_config` call and each function in the policies that a statement
-//! meets is work at every executor start.
+//! the server (see BENCHMARKS.md, "One setting, one policy per command"):
+//! each `set_config` call and each function in the policies that a
+//! statement meets is work at every executor start. The read policy splits
+//! the setting for each row it checks, so a read bound to many sub-tenants
+//! costs rows × sub-tenants; a hashed lookup would not, but its set-up would
+//! make every point read dearer (measured there too).
 
 use neutrino_core::sql::{SqlExecutor, Statement};
 use neutrino_core::{Error, Result};
