@@ -28,7 +28,7 @@
 //! costs rows × sub-tenants; a hashed lookup would not, but its set-up would
 //! make every point read dearer (measured there too).
 
-use neutrino_core::sql::{SqlExecutor, Statement};
+use neutrino_core::sql::{Row, SqlExecutor, Statement};
 use neutrino_core::{Error, Result};
 
 use crate::TenantTable;
@@ -96,40 +96,38 @@ fn policy_sql_on(t: &str) -> Vec<Statement> {
     sql.into_iter().map(Statement::new).collect()
 }
 
-/// The tables that inherit from `table` of the executor's schema, at any
-/// depth: its partitions and child tables. Each holds rows that a query on
-/// `table` reads, and reached by its own name it is held by its own
-/// row-level security, not by `table`'s.
-const DESCENDANTS_SQL: &str = r#"WITH RECURSIVE "d" ("oid") AS (
-           SELECT "i"."inhrelid" FROM pg_catalog.pg_inherits AS "i"
-           WHERE "i"."inhparent" = (SELECT "c"."oid" FROM pg_catalog.pg_class AS "c"
-                                    WHERE "c"."relname" = ?1
-                                      AND "c"."relnamespace" = (SELECT "oid" FROM pg_catalog.pg_namespace
-                                                                WHERE "nspname" = current_schema()))
-           UNION
-           SELECT "i"."inhrelid" FROM pg_catalog.pg_inherits AS "i" JOIN "d" ON "i"."inhparent" = "d"."oid"
-       )
-       SELECT quote_ident("n"."nspname") || '.' || quote_ident("c"."relname") AS "target",
-              "n"."nspname"::TEXT AS "schema", "c"."relname"::TEXT AS "name",
-              "c"."relrowsecurity" AS "enabled", "c"."relforcerowsecurity" AS "forced",
-              pg_get_userbyid("c"."relowner")::TEXT AS "owner",
-              pg_has_role(current_user, "c"."relowner", 'MEMBER') AS "owns"
-       FROM "d" JOIN pg_catalog.pg_class AS "c" ON "c"."oid" = "d"."oid"
-       JOIN pg_catalog.pg_namespace AS "n" ON "n"."oid" = "c"."relnamespace"
-       ORDER BY 1"#;
+/// Which way [`kin_sql`] walks the inheritance of a table.
+#[derive(Clone, Copy)]
+enum Kin {
+    /// The tables that inherit from it, at any depth: its partitions and
+    /// child tables. Each holds rows that a query on it reads, and reached
+    /// by its own name it is held by its own row-level security.
+    Descendants,
+    /// The tables it inherits from, at any depth: the partitioned tables it
+    /// is a partition of and its parent tables. A query on one of them
+    /// reads its rows under that one's policies.
+    Ancestors,
+}
 
-/// The tables that `table` of the executor's schema inherits from, at any
-/// depth: the partitioned tables it is a partition of and its parent
-/// tables. A query on one of them reads `table`'s rows under that one's
-/// policies, not `table`'s.
-const ANCESTORS_SQL: &str = r#"WITH RECURSIVE "d" ("oid") AS (
-           SELECT "i"."inhparent" FROM pg_catalog.pg_inherits AS "i"
-           WHERE "i"."inhrelid" = (SELECT "c"."oid" FROM pg_catalog.pg_class AS "c"
-                                    WHERE "c"."relname" = ?1
-                                      AND "c"."relnamespace" = (SELECT "oid" FROM pg_catalog.pg_namespace
-                                                                WHERE "nspname" = current_schema()))
+/// The tables of `kin` of the table named `?1` in the executor's schema,
+/// each with its quoted name (`target`), schema, name, row-level security
+/// and owner.
+fn kin_sql(kin: Kin) -> String {
+    // The column that leads to the next table, and the one that links
+    // back to the table found before.
+    let (next, from) = match kin {
+        Kin::Descendants => ("inhrelid", "inhparent"),
+        Kin::Ancestors => ("inhparent", "inhrelid"),
+    };
+    format!(
+        r#"WITH RECURSIVE "d" ("oid") AS (
+           SELECT "i"."{next}" FROM pg_catalog.pg_inherits AS "i"
+           WHERE "i"."{from}" = (SELECT "c"."oid" FROM pg_catalog.pg_class AS "c"
+                                 WHERE "c"."relname" = ?1
+                                   AND "c"."relnamespace" = (SELECT "oid" FROM pg_catalog.pg_namespace
+                                                             WHERE "nspname" = current_schema()))
            UNION
-           SELECT "i"."inhparent" FROM pg_catalog.pg_inherits AS "i" JOIN "d" ON "i"."inhrelid" = "d"."oid"
+           SELECT "i"."{next}" FROM pg_catalog.pg_inherits AS "i" JOIN "d" ON "i"."{from}" = "d"."oid"
        )
        SELECT quote_ident("n"."nspname") || '.' || quote_ident("c"."relname") AS "target",
               "n"."nspname"::TEXT AS "schema", "c"."relname"::TEXT AS "name",
@@ -138,7 +136,9 @@ const ANCESTORS_SQL: &str = r#"WITH RECURSIVE "d" ("oid") AS (
               pg_has_role(current_user, "c"."relowner", 'MEMBER') AS "owns"
        FROM "d" JOIN pg_catalog.pg_class AS "c" ON "c"."oid" = "d"."oid"
        JOIN pg_catalog.pg_namespace AS "n" ON "n"."oid" = "c"."relnamespace"
-       ORDER BY 1"#;
+       ORDER BY 1"#
+    )
+}
 
 /// [`policy_sql`] for the partitions and child tables of `table` that exist
 /// now, at any depth: `migrate` gives each its parent's row-level security.
@@ -147,7 +147,7 @@ pub(crate) async fn descendants_policy_sql(
     table: &TenantTable,
 ) -> Result<Vec<Statement>> {
     let rows = db
-        .query(&Statement::new(DESCENDANTS_SQL).bind(table.name()))
+        .query(&Statement::new(kin_sql(Kin::Descendants)).bind(table.name()))
         .await?;
     let mut sql = Vec::new();
     for r in &rows {
@@ -247,22 +247,7 @@ async fn check_table(db: &dyn SqlExecutor, table: &TenantTable) -> Result<()> {
             "table {t} lacks its scope columns; run TenantStore::migrate as the tables' owner"
         )));
     }
-    if !r.get::<bool>("enabled")? {
-        return Err(refuse(format!(
-            "table {t} does not have row-level security enabled; run TenantStore::migrate as the tables' owner"
-        )));
-    }
-    if !r.get::<bool>("forced")? {
-        return Err(refuse(format!(
-            "table {t} does not force row-level security (its owner would bypass it); run TenantStore::migrate as the tables' owner"
-        )));
-    }
-    if r.get::<bool>("owns")? {
-        let owner: String = r.get("owner")?;
-        return Err(refuse(format!(
-            "table {t} is owned by role {owner}, which the tenant store's role is or belongs to: an owner can turn row-level security off; connect as a role that only has row grants"
-        )));
-    }
+    check_held(r, t)?;
     for privilege in ["select", "insert", "update", "delete"] {
         if !r.get::<bool>(format!("can_{privilege}").as_str())? {
             return Err(refuse(format!(
@@ -275,34 +260,42 @@ async fn check_table(db: &dyn SqlExecutor, table: &TenantTable) -> Result<()> {
     // it reaches past `t`'s policies, and a statement naming a table that
     // `t` inherits from reaches `t`'s rows under that table's policies: each
     // must be held as `t` is.
-    for (sql, relation) in [
-        (DESCENDANTS_SQL, "a partition or child table of table"),
+    for (kin, relation) in [
+        (Kin::Descendants, "a partition or child table of table"),
         (
-            ANCESTORS_SQL,
+            Kin::Ancestors,
             "which table a query on it reads the rows of, under its own policies: the partitioned or parent table of table",
         ),
     ] {
-        for d in &db.query(&Statement::new(sql).bind(t)).await? {
+        for d in &db.query(&Statement::new(kin_sql(kin)).bind(t)).await? {
             let (schema, name): (String, String) = (d.get("schema")?, d.get("name")?);
             let shown = format!("{schema}.{name} ({relation} {t})");
-            if !d.get::<bool>("enabled")? {
-                return Err(refuse(format!(
-                    "table {shown} does not have row-level security enabled; run TenantStore::migrate as the tables' owner"
-                )));
-            }
-            if !d.get::<bool>("forced")? {
-                return Err(refuse(format!(
-                    "table {shown} does not force row-level security (its owner would bypass it); run TenantStore::migrate as the tables' owner"
-                )));
-            }
-            if d.get::<bool>("owns")? {
-                let owner: String = d.get("owner")?;
-                return Err(refuse(format!(
-                    "table {shown} is owned by role {owner}, which the tenant store's role is or belongs to: an owner can turn row-level security off; connect as a role that only has row grants"
-                )));
-            }
+            check_held(d, &shown)?;
             check_policies(db, &schema, &name, &shown).await?;
         }
+    }
+    Ok(())
+}
+
+/// Refuses unless the table of `row` (its `enabled`, `forced`, `owns` and
+/// `owner` columns; `t` in messages) has row-level security enabled and
+/// forced and is not owned by the role or a role it belongs to.
+fn check_held(row: &Row, t: &str) -> Result<()> {
+    if !row.get::<bool>("enabled")? {
+        return Err(refuse(format!(
+            "table {t} does not have row-level security enabled; run TenantStore::migrate as the tables' owner"
+        )));
+    }
+    if !row.get::<bool>("forced")? {
+        return Err(refuse(format!(
+            "table {t} does not force row-level security (its owner would bypass it); run TenantStore::migrate as the tables' owner"
+        )));
+    }
+    if row.get::<bool>("owns")? {
+        let owner: String = row.get("owner")?;
+        return Err(refuse(format!(
+            "table {t} is owned by role {owner}, which the tenant store's role is or belongs to: an owner can turn row-level security off; connect as a role that only has row grants"
+        )));
     }
     Ok(())
 }
